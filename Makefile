@@ -1,0 +1,77 @@
+# Graft's build, test and run targets. Each target installs what it needs when it is
+# missing, so a fresh Debian machine with Go needs nothing else.
+
+SHELL := /bin/bash
+GO ?= go
+BIN := $(CURDIR)/bin
+TOOLS := $(CURDIR)/.tools
+export PATH := $(TOOLS):$(PATH)
+export GRAFT_TESTDATA ?= $(abspath ../shared/models)
+
+PROTOC_GEN_GO_VERSION := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+STATICCHECK_VERSION := v0.8.2
+PROTO_FILES := $(shell find proto -name '*.proto')
+TEST_FLAGS ?= -count=1 -timeout 20m
+
+.PHONY: build test proto proto-check lint up bench deps tools clean
+
+build:
+	$(GO) build -o $(BIN)/graft ./cmd/graft
+
+## deps: system packages the tests and the main job talk to.
+deps:
+	@need=(); \
+	command -v redis-server >/dev/null || need+=(redis-server); \
+	command -v protoc >/dev/null || need+=(protobuf-compiler); \
+	if [ $${#need[@]} -gt 0 ]; then \
+	  echo "installing $${need[*]}"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $${need[*]} >/dev/null; \
+	fi
+
+$(TOOLS)/protoc-gen-go:
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+
+$(TOOLS)/protoc-gen-go-grpc:
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+
+$(TOOLS)/staticcheck:
+	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+tools: $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
+
+## proto: regenerate the committed Go code from proto/.
+proto: deps tools
+	protoc -I proto --go_out=proto --go_opt=paths=source_relative \
+	  --go-grpc_out=proto --go-grpc_opt=paths=source_relative $(PROTO_FILES)
+
+## proto-check: fail when the committed generated code differs from a fresh run.
+proto-check: deps tools
+	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
+	protoc -I proto --go_out=$$tmp --go_opt=paths=source_relative \
+	  --go-grpc_out=$$tmp --go-grpc_opt=paths=source_relative $(PROTO_FILES); \
+	for f in $$(cd $$tmp && find . -name '*.go'); do \
+	  if ! cmp -s $$tmp/$$f proto/$$f; then echo "proto: $$f is stale; run 'make proto'"; exit 1; fi; \
+	done; \
+	for f in $$(cd proto && find . -name '*.pb.go'); do \
+	  [ -f $$tmp/$$f ] || { echo "proto: $$f has no .proto source; run 'make proto'"; exit 1; }; \
+	done; echo "proto: generated code is fresh"
+
+test: deps proto-check
+	$(GO) vet ./...
+	$(GO) test $(TEST_FLAGS) ./...
+
+lint: $(TOOLS)/staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	staticcheck ./...
+
+## up: the whole platform on this machine.
+up: deps build
+	$(BIN)/graft up
+
+bench: build
+	$(BIN)/graft bench engine
+
+clean:
+	rm -rf $(BIN) $(TOOLS)
