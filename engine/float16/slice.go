@@ -1,0 +1,36 @@
+package float16
+
+// The slice forms convert all of src into the front of dst; they panic when
+// dst is shorter, since a silent partial conversion would hide a sizing bug.
+
+// F16ToF32 widens IEEE halves.
+func F16ToF32(dst []float32, src []uint16) {
+	dst = dst[:len(src)]
+	for i, h := range src {
+		dst[i] = F16ToFloat32(h)
+	}
+}
+
+// BF16ToF32 widens bfloat16 values.
+func BF16ToF32(dst []float32, src []uint16) {
+	dst = dst[:len(src)]
+	for i, h := range src {
+		dst[i] = BF16ToFloat32(h)
+	}
+}
+
+// F32ToF16 narrows to IEEE halves, ties to even.
+func F32ToF16(dst []uint16, src []float32) {
+	dst = dst[:len(src)]
+	for i, f := range src {
+		dst[i] = Float32ToF16(f)
+	}
+}
+
+// F32ToBF16 narrows to bfloat16, ties to even.
+func F32ToBF16(dst []uint16, src []float32) {
+	dst = dst[:len(src)]
+	for i, f := range src {
+		dst[i] = Float32ToBF16(f)
+	}
+}
