@@ -14,7 +14,7 @@ STATICCHECK_VERSION := v0.8.2
 PROTO_FILES := $(shell find proto -name '*.proto')
 TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: build test proto proto-check lint up bench deps tools clean
+.PHONY: build test proto proto-check fmt-check lint up bench deps tools clean
 
 build:
 	$(GO) build -o $(BIN)/graft ./cmd/graft
@@ -57,12 +57,14 @@ proto-check: deps tools
 	  [ -f $$tmp/$$f ] || { echo "proto: $$f has no .proto source; run 'make proto'"; exit 1; }; \
 	done; echo "proto: generated code is fresh"
 
-test: deps proto-check
+test: deps proto-check fmt-check
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) ./...
 
-lint: $(TOOLS)/staticcheck
-	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+lint: $(TOOLS)/staticcheck fmt-check
 	$(GO) vet ./...
 	staticcheck ./...
 

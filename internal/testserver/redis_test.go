@@ -1,0 +1,48 @@
+package testserver
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+func TestRedisStartsAndStops(t *testing.T) {
+	p := Redis(t)
+	c := redis.NewClient(&redis.Options{Addr: p.Addr})
+	defer c.Close()
+	ctx := context.Background()
+	if err := c.Set(ctx, "graft:test", "ok", time.Minute).Err(); err != nil {
+		t.Fatalf("SET: %v", err)
+	}
+	if v, err := c.Get(ctx, "graft:test").Result(); err != nil || v != "ok" {
+		t.Fatalf("GET = %q, %v", v, err)
+	}
+	if p.Exited() {
+		t.Fatal("server exited while in use")
+	}
+	p.Stop()
+	if !p.Exited() {
+		t.Fatalf("redis-server (pid %d) still running after Stop", p.PID)
+	}
+	if err := c.Ping(ctx).Err(); err == nil {
+		t.Fatal("PING succeeded after Stop")
+	}
+}
+
+func TestTwoRedisServersAreIndependent(t *testing.T) {
+	a, b := Redis(t), Redis(t)
+	if a.Addr == b.Addr || a.PID == b.PID {
+		t.Fatalf("servers share %s / pid %d", a.Addr, a.PID)
+	}
+	ctx := context.Background()
+	ca := redis.NewClient(&redis.Options{Addr: a.Addr})
+	cb := redis.NewClient(&redis.Options{Addr: b.Addr})
+	defer ca.Close()
+	defer cb.Close()
+	ca.Set(ctx, "k", "a", 0)
+	if err := cb.Get(ctx, "k").Err(); err != redis.Nil {
+		t.Fatalf("key leaked between servers: %v", err)
+	}
+}
