@@ -1,0 +1,159 @@
+// Package kvcache hands out fixed-size blocks of KV-cache token slots and keeps
+// per-sequence block tables. It works on block numbers only: the model runner owns
+// the tensors and stores the K/V of token position p of a sequence in block
+// table.Blocks()[p/blockSize] at offset p%blockSize.
+//
+// Nothing here is safe for concurrent use; the scheduler serializes access.
+package kvcache
+
+import (
+	"errors"
+	"fmt"
+)
+
+// BlockPool is a fixed set of blocks with a FIFO free queue: a freed block goes to
+// the back and is handed out again only after every block freed before it, so block
+// reuse is predictable (and a later prefix cache can evict from the front).
+type BlockPool struct {
+	blockSize int
+	inUse     []bool  // per block id: handed out and not yet freed
+	free      []int32 // ring buffer of free ids, len == number of blocks
+	head      int     // index in free of the next block to hand out
+	numFree   int
+	badFrees  int // double frees and foreign ids rejected by Free
+}
+
+// NewBlockPool returns a pool of numBlocks blocks of blockSize token slots each,
+// all free, handed out in id order first.
+func NewBlockPool(numBlocks, blockSize int) *BlockPool {
+	if numBlocks < 0 || int64(numBlocks) > int64(1)<<31-1 {
+		panic(fmt.Sprintf("kvcache: block count %d out of range", numBlocks))
+	}
+	if blockSize <= 0 {
+		panic(fmt.Sprintf("kvcache: block size %d must be positive", blockSize))
+	}
+	p := &BlockPool{
+		blockSize: blockSize,
+		inUse:     make([]bool, numBlocks),
+		free:      make([]int32, numBlocks),
+		numFree:   numBlocks,
+	}
+	for i := range p.free {
+		p.free[i] = int32(i)
+	}
+	return p
+}
+
+// BlockSize is the number of token slots per block.
+func (p *BlockPool) BlockSize() int { return p.blockSize }
+
+// NumTotal is the number of blocks in the pool.
+func (p *BlockPool) NumTotal() int { return len(p.free) }
+
+// NumFree is the number of blocks that Allocate can hand out now.
+func (p *BlockPool) NumFree() int { return p.numFree }
+
+// BadFrees counts the block ids Free rejected (double frees, foreign ids). Each is a
+// bug in the caller; tests assert it stays zero (Check does).
+func (p *BlockPool) BadFrees() int { return p.badFrees }
+
+// BlocksFor is the number of blocks that hold numTokens token slots.
+func (p *BlockPool) BlocksFor(numTokens int) int {
+	if numTokens <= 0 {
+		return 0
+	}
+	return (numTokens + p.blockSize - 1) / p.blockSize
+}
+
+// Allocate hands out n blocks, or none and false when fewer than n are free: a
+// partial allocation would only have to be undone by the caller.
+func (p *BlockPool) Allocate(n int) ([]int32, bool) {
+	if n <= 0 {
+		return nil, true
+	}
+	if n > p.numFree {
+		return nil, false
+	}
+	return p.allocateAppend(make([]int32, 0, n), n)
+}
+
+// allocateAppend is Allocate appending to dst, so block tables grow without a
+// temporary slice per allocation.
+func (p *BlockPool) allocateAppend(dst []int32, n int) ([]int32, bool) {
+	if n > p.numFree {
+		return dst, false
+	}
+	for range n {
+		id := p.free[p.head]
+		p.head = (p.head + 1) % len(p.free)
+		p.numFree--
+		p.inUse[id] = true
+		dst = append(dst, id)
+	}
+	return dst, true
+}
+
+// ErrBadFree reports block ids that were not handed out by this pool or were
+// already freed. The valid ids of the same call are still freed.
+var ErrBadFree = errors.New("kvcache: free of a block that is not allocated")
+
+// Free returns blocks to the back of the free queue. Ids that are out of range or
+// not currently allocated are skipped, counted in BadFrees and reported in the
+// error: freeing them would hand one block to two sequences later.
+func (p *BlockPool) Free(blocks []int32) error {
+	var bad []int32
+	for _, id := range blocks {
+		if id < 0 || int(id) >= len(p.inUse) || !p.inUse[id] {
+			bad = append(bad, id)
+			continue
+		}
+		p.inUse[id] = false
+		p.free[(p.head+p.numFree)%len(p.free)] = id
+		p.numFree++
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	p.badFrees += len(bad)
+	return fmt.Errorf("%w: ids %v (pool of %d blocks)", ErrBadFree, bad, len(p.free))
+}
+
+// Check verifies the pool's bookkeeping: the free queue holds distinct, unallocated,
+// in-range ids, free + allocated = total, and no bad free was ever attempted. With
+// NumFree() == NumTotal() it proves that no block leaked.
+func (p *BlockPool) Check() error {
+	seen := make([]bool, len(p.free))
+	for i := range p.numFree {
+		id := p.free[(p.head+i)%len(p.free)]
+		switch {
+		case id < 0 || int(id) >= len(p.free):
+			return fmt.Errorf("kvcache: free queue holds foreign id %d", id)
+		case seen[id]:
+			return fmt.Errorf("kvcache: block %d is in the free queue twice", id)
+		case p.inUse[id]:
+			return fmt.Errorf("kvcache: block %d is both free and allocated", id)
+		}
+		seen[id] = true
+	}
+	allocated := 0
+	for _, u := range p.inUse {
+		if u {
+			allocated++
+		}
+	}
+	if p.numFree+allocated != len(p.free) {
+		return fmt.Errorf("kvcache: %d free + %d allocated != %d blocks", p.numFree, allocated, len(p.free))
+	}
+	if p.badFrees > 0 {
+		return fmt.Errorf("kvcache: %d invalid frees were attempted", p.badFrees)
+	}
+	return nil
+}
+
+// NumAllocated is the number of blocks handed out and not freed.
+func (p *BlockPool) NumAllocated() int { return len(p.free) - p.numFree }
+
+// Allocated reports whether block id is currently handed out.
+func (p *BlockPool) Allocated(id int32) bool {
+	return id >= 0 && int(id) < len(p.inUse) && p.inUse[id]
+}
