@@ -84,4 +84,3 @@ func newLogger(w io.Writer, lo logOptions) (*slog.Logger, error) {
 func usageError(format string, args ...any) error {
 	return exitError{code: 2, err: fmt.Errorf(format, args...)}
 }
-
