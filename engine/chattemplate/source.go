@@ -27,7 +27,7 @@ var endRawRe = regexp.MustCompile(`\{%[-+]?\s*endraw\s*[-+]?%\}`)
 
 // guardMacros inserts macroGuardCall right after each {% macro ... %} tag.
 // The inserted tag copies the macro tag's closing whitespace marker
-// ("-%}", "+%}" or "%}"), so trim_blocks and explicit trimming act on the
+// ("-%}" or "%}"), so trim_blocks and explicit trimming act on the
 // text after it exactly as they acted after the macro tag. Comments,
 // expressions, string literals and raw blocks are skipped.
 func guardMacros(src string) string {
@@ -133,11 +133,8 @@ func tagWord(inner string) string {
 // that ends at the end of s.
 func closer(s string) string {
 	if len(s) >= 3 {
-		switch s[len(s)-3] {
-		case '-':
+		if s[len(s)-3] == '-' {
 			return "-%}"
-		case '+':
-			return "+%}"
 		}
 	}
 	return "%}"
