@@ -35,7 +35,8 @@
 // (also in tojson, which matches transformers.js rather than Python),
 // tojson(indent=n) sorts keys and escapes <, > and &, U+2028/U+2029 are
 // escaped by tojson, string literals do not decode \u escapes, x/0 is 0
-// rather than an error, and % follows Go's sign rule.
+// rather than an error, % follows Go's sign rule, and the "+" whitespace
+// modifiers ({%+ and +%}) are syntax errors.
 //
 // # Fallback
 //
