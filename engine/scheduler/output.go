@@ -1,0 +1,63 @@
+package scheduler
+
+// Output is one step's plan for the model runner. The scheduler reuses it: it is
+// valid until the next Schedule.
+type Output struct {
+	// Scheduled lists the sequences to run this step, oldest arrival first.
+	Scheduled []Scheduled
+	// NumBatchedTokens is the sum of NumNew, at most Config.MaxNumBatchedTokens.
+	NumBatchedTokens int
+	// Preempted lists the requests that lost their blocks this step; the runner
+	// drops their state. They come back later with Admitted set and Start 0.
+	Preempted []uint64
+	// Finished lists the requests finished or cancelled since the last step; the
+	// runner drops their state.
+	Finished []uint64
+}
+
+// Scheduled is one sequence's work in a step: compute the K/V of token positions
+// [Start, Start+NumNew) into Blocks.
+type Scheduled struct {
+	ID      uint64
+	Adapter string
+	// Start is the first position to compute (the request's NumComputed).
+	Start int
+	// NumNew is 1 for a decode, a chunk of the remaining tokens for a prefill.
+	NumNew int
+	// Sample is set when this step reaches the end of the known tokens, so the
+	// runner samples the next token.
+	Sample bool
+	// Admitted is set when the runner holds no state for this request yet: first
+	// scheduled, or back after a preemption.
+	Admitted bool
+	// Blocks is the block table: position p lives in Blocks[p/blockSize] at offset
+	// p%blockSize. It aliases the scheduler's table; it is valid until the next
+	// Schedule and covers at least Start+NumNew positions.
+	Blocks []int32
+
+	req *Request
+}
+
+// Result is what the runner reports for one scheduled sequence after a step.
+type Result struct {
+	ID uint64
+	// Appended is the number of output tokens sampled and appended (0 for a chunk
+	// that did not reach the end of the prompt, else normally 1).
+	Appended int
+	// Finished reports a stop the runner detected (EOS, stop sequence). MaxTokens
+	// and MaxModelLen the scheduler checks itself.
+	Finished bool
+}
+
+// Finished is a request the scheduler finished in Update, and why.
+type Finished struct {
+	ID     uint64
+	Reason FinishReason
+}
+
+func (o *Output) reset(finished []uint64) {
+	o.Scheduled = o.Scheduled[:0]
+	o.NumBatchedTokens = 0
+	o.Preempted = o.Preempted[:0]
+	o.Finished = append(o.Finished[:0], finished...)
+}

@@ -1,0 +1,86 @@
+package scheduler
+
+import "github.com/graft-ai/graft/engine/kvcache"
+
+// Status is where a request is in its life.
+type Status uint8
+
+const (
+	// StatusWaiting: added, never scheduled.
+	StatusWaiting Status = iota
+	// StatusRunning: holds blocks and is scheduled every step until it finishes.
+	StatusRunning
+	// StatusPreempted: lost its blocks to an older request and waits to recompute
+	// its prompt and generated tokens.
+	StatusPreempted
+	// StatusFinished: done (stop, length or cancel); holds no blocks.
+	StatusFinished
+)
+
+func (s Status) String() string {
+	switch s {
+	case StatusWaiting:
+		return "waiting"
+	case StatusRunning:
+		return "running"
+	case StatusPreempted:
+		return "preempted"
+	case StatusFinished:
+		return "finished"
+	}
+	return "unknown"
+}
+
+// FinishReason says why a request finished.
+type FinishReason uint8
+
+const (
+	// FinishStop: the runner reported a stop (EOS, stop sequence).
+	FinishStop FinishReason = iota + 1
+	// FinishLength: MaxTokens generated, or the sequence reached MaxModelLen.
+	FinishLength
+	// FinishCancelled: Cancel was called.
+	FinishCancelled
+)
+
+func (r FinishReason) String() string {
+	switch r {
+	case FinishStop:
+		return "stop"
+	case FinishLength:
+		return "length"
+	case FinishCancelled:
+		return "cancelled"
+	}
+	return "none"
+}
+
+// Request is one sequence as the scheduler sees it: token counts, no tokens.
+// The caller fills ID, NumPromptTokens, MaxTokens and Adapter; after Add the
+// scheduler owns it and writes the other fields under its lock, so other
+// goroutines must not read them (use Output, Update's result and Stats instead).
+type Request struct {
+	ID              uint64
+	NumPromptTokens int
+	MaxTokens       int    // output tokens to generate at most; at least 1
+	Adapter         string // LoRA adapter name, "" for the base model
+
+	NumOutputTokens int // output tokens appended so far
+	NumComputed     int // tokens whose K/V are in the cache
+	Arrival         uint64
+	Status          Status
+	Reason          FinishReason // set once Status is StatusFinished
+
+	table kvcache.Table
+}
+
+// NumTokens is the sequence length so far: prompt plus generated tokens.
+func (r *Request) NumTokens() int { return r.NumPromptTokens + r.NumOutputTokens }
+
+// maxComputed is the most tokens this request can ever have in the cache: the last
+// token generated is returned to the client, never fed back.
+func (r *Request) maxComputed(maxModelLen int) int {
+	gen := max(1, maxModelLen-r.NumPromptTokens)
+	gen = min(gen, r.MaxTokens)
+	return r.NumPromptTokens + gen - 1
+}

@@ -1,0 +1,155 @@
+package scheduler
+
+import (
+	"fmt"
+
+	"github.com/graft-ai/graft/engine/kvcache"
+)
+
+// fakeRunner executes Outputs the way the model runner will, minus the model: it
+// writes (sequence, position) into the KV slots named by the block table and, to
+// "attend", reads back every earlier position of the sequence. A block handed to
+// two live sequences, a table that moved, or a skipped position shows up as a
+// wrong slot. It also checks each Output against the scheduler's contract.
+type fakeRunner struct {
+	cfg      Config
+	bs       int
+	kv       []kvSlot
+	computed map[uint64]int // the runner's state per sequence
+	eosAfter map[uint64]int // report a stop after this many outputs, if set
+	outputs  map[uint64]int
+	results  []Result
+	owner    map[int32]uint64
+}
+
+type kvSlot struct {
+	id  uint64
+	pos int
+	set bool
+}
+
+func newFakeRunner(cfg Config, pool *kvcache.BlockPool) *fakeRunner {
+	return &fakeRunner{
+		cfg:      cfg,
+		bs:       pool.BlockSize(),
+		kv:       make([]kvSlot, pool.NumTotal()*pool.BlockSize()),
+		computed: make(map[uint64]int),
+		eosAfter: make(map[uint64]int),
+		outputs:  make(map[uint64]int),
+		owner:    make(map[int32]uint64),
+	}
+}
+
+func (f *fakeRunner) slot(blocks []int32, pos int) *kvSlot {
+	return &f.kv[int(blocks[pos/f.bs])*f.bs+pos%f.bs]
+}
+
+// execute runs one step and returns the results for Update.
+func (f *fakeRunner) execute(out *Output) ([]Result, error) {
+	for _, id := range out.Preempted {
+		delete(f.computed, id)
+	}
+	for _, id := range out.Finished {
+		delete(f.computed, id)
+	}
+	if err := f.checkBatch(out); err != nil {
+		return nil, err
+	}
+	f.results = f.results[:0]
+	for _, sc := range out.Scheduled {
+		if err := f.run(sc); err != nil {
+			return nil, err
+		}
+		res := Result{ID: sc.ID}
+		if sc.Sample {
+			f.outputs[sc.ID]++
+			res.Appended = 1
+			stop, ok := f.eosAfter[sc.ID]
+			res.Finished = ok && f.outputs[sc.ID] >= stop
+		}
+		f.results = append(f.results, res)
+	}
+	return f.results, nil
+}
+
+// checkBatch checks the step-wide limits: budget, sequences, disjoint tables.
+func (f *fakeRunner) checkBatch(out *Output) error {
+	total := 0
+	clear(f.owner)
+	for _, sc := range out.Scheduled {
+		total += sc.NumNew
+		if sc.NumNew <= 0 || sc.NumNew > f.cfg.chunkCap() {
+			return fmt.Errorf("request %d: %d new tokens, cap %d", sc.ID, sc.NumNew, f.cfg.chunkCap())
+		}
+		for _, b := range sc.Blocks {
+			if prev, dup := f.owner[b]; dup {
+				return fmt.Errorf("block %d given to requests %d and %d in one step", b, prev, sc.ID)
+			}
+			f.owner[b] = sc.ID
+		}
+	}
+	switch {
+	case total != out.NumBatchedTokens:
+		return fmt.Errorf("NumBatchedTokens %d, scheduled %d", out.NumBatchedTokens, total)
+	case total > f.cfg.MaxNumBatchedTokens:
+		return fmt.Errorf("step of %d tokens exceeds the budget %d", total, f.cfg.MaxNumBatchedTokens)
+	case len(out.Scheduled) > f.cfg.MaxNumSeqs:
+		return fmt.Errorf("step of %d sequences exceeds MaxNumSeqs %d", len(out.Scheduled), f.cfg.MaxNumSeqs)
+	}
+	return nil
+}
+
+// run computes one sequence's chunk: attend to its cached positions, then write.
+func (f *fakeRunner) run(sc Scheduled) error {
+	prev, known := f.computed[sc.ID]
+	switch {
+	case sc.Admitted && (known || sc.Start != 0):
+		return fmt.Errorf("request %d admitted at %d with runner state %v", sc.ID, sc.Start, known)
+	case !sc.Admitted && (!known || prev != sc.Start):
+		return fmt.Errorf("request %d starts at %d, runner computed %d (state %v)", sc.ID, sc.Start, prev, known)
+	case len(sc.Blocks)*f.bs < sc.Start+sc.NumNew:
+		return fmt.Errorf("request %d: %d blocks for %d positions", sc.ID, len(sc.Blocks), sc.Start+sc.NumNew)
+	}
+	for p := range sc.Start {
+		if got := *f.slot(sc.Blocks, p); got != (kvSlot{sc.ID, p, true}) {
+			return fmt.Errorf("request %d position %d: cache holds %+v", sc.ID, p, got)
+		}
+	}
+	for p := sc.Start; p < sc.Start+sc.NumNew; p++ {
+		*f.slot(sc.Blocks, p) = kvSlot{sc.ID, p, true}
+	}
+	f.computed[sc.ID] = sc.Start + sc.NumNew
+	return nil
+}
+
+// step runs Schedule, the fake runner, Update and Check once.
+func (f *fakeRunner) step(s *Scheduler) (*Output, []Finished, error) {
+	out := s.Schedule()
+	res, err := f.execute(out)
+	if err != nil {
+		return out, nil, err
+	}
+	fin := s.Update(out, res)
+	return out, fin, s.Check()
+}
+
+// drain steps until no request is left, failing if a step computes nothing or
+// the steps exceed limit.
+func (f *fakeRunner) drain(s *Scheduler, limit int) (steps int, err error) {
+	for ; ; steps++ {
+		st := s.Stats()
+		if st.Running+st.Waiting == 0 {
+			return steps, nil
+		}
+		if steps >= limit {
+			return steps, fmt.Errorf("%d requests left after %d steps", st.Running+st.Waiting, steps)
+		}
+		out, _, err := f.step(s)
+		if err != nil {
+			return steps, err
+		}
+		if out.NumBatchedTokens == 0 {
+			return steps, fmt.Errorf("step %d computed nothing with %+v", steps, st)
+		}
+	}
+}
