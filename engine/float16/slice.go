@@ -1,13 +1,26 @@
 package float16
 
+import "sync"
+
+// f16Table holds all 65536 widened halves: a lookup beats the branchy
+// scalar decode on large tensors and costs 256 KiB once, on first use.
+var f16Table = sync.OnceValue(func() *[1 << 16]float32 {
+	var t [1 << 16]float32
+	for i := range t {
+		t[i] = F16ToFloat32(uint16(i))
+	}
+	return &t
+})
+
 // The slice forms convert all of src into the front of dst; they panic when
 // dst is shorter, since a silent partial conversion would hide a sizing bug.
 
 // F16ToF32 widens IEEE halves.
 func F16ToF32(dst []float32, src []uint16) {
 	dst = dst[:len(src)]
+	t := f16Table()
 	for i, h := range src {
-		dst[i] = F16ToFloat32(h)
+		dst[i] = t[h]
 	}
 }
 
