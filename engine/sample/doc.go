@@ -10,7 +10,9 @@
 //
 //  1. repetition penalty over prompt and generated tokens (HF/CTRL),
 //  2. frequency and presence penalties over generated tokens (OpenAI),
-//  3. log-probabilities, as log_softmax of the penalized logits,
+//  3. log-probabilities, as log_softmax of the penalized logits: the model's
+//     distribution after penalties but before temperature and truncation,
+//     like vLLM's default,
 //  4. greedy argmax when Temperature is 0, otherwise temperature, top-k,
 //     top-p, min-p, renormalization and one inverse-CDF draw over the kept
 //     tokens in descending-probability order.

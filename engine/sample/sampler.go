@@ -79,8 +79,7 @@ func (s *Sampler) Sample(logits []float32, prompt, generated []int32) Result {
 		applyPenalties(&s.p, logits, s.count, prompt, generated)
 	}
 	maxLogit, argmax := scan(logits)
-	var r Result
-	r.Token = argmax
+	r := Result{Token: argmax}
 	if s.p.Temperature > 0 {
 		u := s.uniform()
 		if !math.IsInf(float64(maxLogit), -1) {
@@ -105,7 +104,9 @@ func (s *Sampler) uniform() float64 {
 
 // draw runs temperature, top-k, top-p and min-p, then returns the token whose
 // share of the kept, renormalized mass contains u in [0, 1), walking tokens
-// in descending-probability order.
+// in descending-probability order. With top-k only the k candidates are
+// weighed and sorted; otherwise the bucket histogram limits the sort to the
+// nucleus (top-p) or to the one bucket the draw lands in.
 func (s *Sampler) draw(logits []float32, maxLogit float32, u float64) int32 {
 	p := &s.p
 	if p.topKActive(s.vocab) {
