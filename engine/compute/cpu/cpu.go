@@ -1,0 +1,133 @@
+// Package cpu is the CPU compute backend: float32 activations in host memory, the
+// SIMD kernels of engine/kernel and one worker pool across all cores.
+package cpu
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/graft-ai/graft/engine/compute"
+	"github.com/graft-ai/graft/engine/kernel"
+)
+
+// Buffer is host float32 memory.
+type Buffer []float32
+
+func (b Buffer) Len() int { return len(b) }
+
+// Matrix is a row-major float32 weight matrix.
+type Matrix struct {
+	data       []float32
+	rows, cols int
+}
+
+func (m *Matrix) Rows() int { return m.rows }
+func (m *Matrix) Cols() int { return m.cols }
+
+// Data exposes the weights, for tests and for LoRA merging checks.
+func (m *Matrix) Data() []float32 { return m.data }
+
+// Backend implements compute.Backend on the CPU.
+type Backend struct {
+	pool *kernel.Pool
+}
+
+var _ compute.Backend = (*Backend)(nil)
+
+// New returns a backend using threads workers (0 means all cores).
+func New(threads int) *Backend {
+	return &Backend{pool: kernel.NewPool(threads)}
+}
+
+// Close stops the worker pool.
+func (b *Backend) Close() { b.pool.Close() }
+
+// Pool exposes the worker pool for other CPU-side work (sampling many sequences).
+func (b *Backend) Pool() *kernel.Pool { return b.pool }
+
+func (b *Backend) Alloc(n int) compute.Buffer { return make(Buffer, n) }
+
+func (b *Backend) Matrix(data []float32, rows, cols int) compute.Matrix {
+	if len(data) != rows*cols {
+		panic(fmt.Sprintf("cpu: matrix data has %d floats, want %d x %d", len(data), rows, cols))
+	}
+	return &Matrix{data: data, rows: rows, cols: cols}
+}
+
+func buf(b compute.Buffer) []float32 { return b.(Buffer) }
+func mat(m compute.Matrix) *Matrix   { return m.(*Matrix) }
+
+func (b *Backend) Embed(out compute.Buffer, table compute.Matrix, tokens []int32) {
+	o, t := buf(out), mat(table)
+	for i, id := range tokens {
+		copy(o[i*t.cols:(i+1)*t.cols], t.data[int(id)*t.cols:(int(id)+1)*t.cols])
+	}
+}
+
+func (b *Backend) MatMul(out, x compute.Buffer, w compute.Matrix, rows int) {
+	m := mat(w)
+	kernel.MatMul(b.pool, buf(out)[:rows*m.rows], buf(x)[:rows*m.cols], m.data, rows, m.cols, m.rows)
+}
+
+func (b *Backend) AddBias(x compute.Buffer, bias compute.Matrix, rows int) {
+	xs, bs := buf(x), mat(bias).data
+	n := len(bs)
+	for r := 0; r < rows; r++ {
+		row := xs[r*n : (r+1)*n]
+		kernel.Add(row, row, bs)
+	}
+}
+
+func (b *Backend) RMSNorm(out, x compute.Buffer, weight compute.Matrix, rows int, eps float32) {
+	o, xs, w := buf(out), buf(x), mat(weight).data
+	n := len(w)
+	b.pool.Run(rows, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			kernel.RMSNorm(o[r*n:(r+1)*n], xs[r*n:(r+1)*n], w, eps)
+		}
+	})
+}
+
+func (b *Backend) RoPE(x compute.Buffer, rows, heads, headDim int, positions []int32, r *compute.Rope) {
+	xs := buf(x)
+	half := headDim / 2
+	for t := 0; t < rows; t++ {
+		pos := float64(positions[t])
+		for i := 0; i < half; i++ {
+			// float64 angles: cos/sin of large pos*freq lose accuracy in float32.
+			s, c := math.Sincos(pos * r.InvFreq[i])
+			cos, sin := float32(c)*r.MScale, float32(s)*r.MScale
+			for h := 0; h < heads; h++ {
+				base := (t*heads + h) * headDim
+				x0, x1 := xs[base+i], xs[base+i+half]
+				xs[base+i] = x0*cos - x1*sin
+				xs[base+i+half] = x1*cos + x0*sin
+			}
+		}
+	}
+}
+
+func (b *Backend) SiLUMul(out, gate, up compute.Buffer, n int) {
+	o, g, u := buf(out)[:n], buf(gate)[:n], buf(up)[:n]
+	const chunk = 4096
+	b.pool.Run((n+chunk-1)/chunk, func(lo, hi int) {
+		s, e := lo*chunk, min(hi*chunk, n)
+		kernel.SiLUMul(o[s:e], g[s:e], u[s:e])
+	})
+}
+
+func (b *Backend) Add(out, a, c compute.Buffer, n int) {
+	kernel.Add(buf(out)[:n], buf(a)[:n], buf(c)[:n])
+}
+
+func (b *Backend) Gather(out, x compute.Buffer, idx []int32, width int) {
+	o, xs := buf(out), buf(x)
+	for i, r := range idx {
+		copy(o[i*width:(i+1)*width], xs[int(r)*width:(int(r)+1)*width])
+	}
+}
+
+func (b *Backend) Read(dst []float32, src compute.Buffer) { copy(dst, buf(src)) }
+func (b *Backend) Write(dst compute.Buffer, src []float32) {
+	copy(buf(dst), src)
+}

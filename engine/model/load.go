@@ -1,0 +1,192 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/graft-ai/graft/engine/compute"
+)
+
+// Tensors is where weights come from: a GGUF file or a safetensors model, both
+// decoding to float32 with a row-major shape (outermost dimension first).
+type Tensors interface {
+	Float32(name string) ([]float32, []int, error)
+	Has(name string) bool
+}
+
+// names maps a weight role to its tensor name in one file format.
+type names struct {
+	embed, norm, output string
+	layer               func(i int, role string) string
+	// interleavedQK: q/k rows are in the interleaved-pair RoPE order that GGUF's
+	// llama converter writes; they are permuted to rotate_half order on load.
+	interleavedQK bool
+}
+
+var hfRoles = map[string]string{
+	"attn_norm": "input_layernorm.weight", "ffn_norm": "post_attention_layernorm.weight",
+	"q": "self_attn.q_proj", "k": "self_attn.k_proj", "v": "self_attn.v_proj", "o": "self_attn.o_proj",
+	"gate": "mlp.gate_proj", "up": "mlp.up_proj", "down": "mlp.down_proj",
+}
+
+var ggufRoles = map[string]string{
+	"attn_norm": "attn_norm.weight", "ffn_norm": "ffn_norm.weight",
+	"q": "attn_q", "k": "attn_k", "v": "attn_v", "o": "attn_output",
+	"gate": "ffn_gate", "up": "ffn_up", "down": "ffn_down",
+}
+
+var hfNames = names{
+	embed: "model.embed_tokens.weight", norm: "model.norm.weight", output: "lm_head.weight",
+	layer: func(i int, role string) string { return fmt.Sprintf("model.layers.%d.%s", i, hfRoles[role]) },
+}
+
+var ggufNames = names{
+	embed: "token_embd.weight", norm: "output_norm.weight", output: "output.weight",
+	layer:         func(i int, role string) string { return fmt.Sprintf("blk.%d.%s", i, ggufRoles[role]) },
+	interleavedQK: true,
+}
+
+// loader reads and checks every tensor against the config before handing it to the
+// backend, so a file whose shapes disagree fails with the tensor's name.
+type loader struct {
+	c   *Config
+	src Tensors
+	n   names
+	b   compute.Backend
+}
+
+func (l *loader) tensor(name string, shape ...int) ([]float32, error) {
+	data, got, err := l.src.Float32(name)
+	if err != nil {
+		return nil, fmt.Errorf("tensor %s: %w", name, err)
+	}
+	if len(got) == 1 && len(shape) == 2 && shape[0] == 1 { // biases and norms
+		got = []int{1, got[0]}
+	}
+	if !slices.Equal(got, shape) {
+		return nil, fmt.Errorf("tensor %s has shape %v, want %v for this config", name, got, shape)
+	}
+	for _, v := range data {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, fmt.Errorf("tensor %s holds NaN or Inf", name)
+		}
+	}
+	return data, nil
+}
+
+func (l *loader) matrix(name string, rows, cols int) (compute.Matrix, error) {
+	data, err := l.tensor(name, rows, cols)
+	if err != nil {
+		return nil, err
+	}
+	return l.b.Matrix(data, rows, cols), nil
+}
+
+func (l *loader) linear(i int, role string, out, in int, bias bool) (*Linear, error) {
+	base := l.n.layer(i, role)
+	data, err := l.tensor(base+".weight", out, in)
+	if err != nil {
+		return nil, err
+	}
+	heads := map[string]int{"q": l.c.Heads, "k": l.c.KVHeads}[role]
+	if l.n.interleavedQK && heads > 0 {
+		data = deinterleave(data, heads, out/heads, in)
+	}
+	lin := &Linear{Module: role, W: l.b.Matrix(data, out, in)}
+	if bias {
+		b, err := l.tensor(base+".bias", 1, out)
+		if err != nil {
+			return nil, err
+		}
+		if l.n.interleavedQK && heads > 0 {
+			b = deinterleave(b, heads, out/heads, 1)
+		}
+		lin.Bias = l.b.Matrix(b, 1, out)
+	}
+	return lin, nil
+}
+
+// deinterleave reorders the rows of each head from the interleaved-pair layout
+// (rows 2i, 2i+1 rotate together) to rotate_half (rows i, i+d/2), the inverse of
+// transformers' convert_llama_weights_to_hf permute. It returns a new slice: the
+// input may be a read-only memory map.
+func deinterleave(w []float32, heads, headDim, cols int) []float32 {
+	out := make([]float32, len(w))
+	half := headDim / 2
+	for h := 0; h < heads; h++ {
+		for i := 0; i < half; i++ {
+			for p := 0; p < 2; p++ {
+				src := (h*headDim + 2*i + p) * cols
+				dst := (h*headDim + p*half + i) * cols
+				copy(out[dst:dst+cols], w[src:src+cols])
+			}
+		}
+	}
+	return out
+}
+
+func (l *loader) layer(i int) (*Layer, error) {
+	c := l.c
+	var ly Layer
+	var err error
+	if ly.AttnNorm, err = l.matrix(l.n.layer(i, "attn_norm"), 1, c.Dim); err != nil {
+		return nil, err
+	}
+	if ly.FFNNorm, err = l.matrix(l.n.layer(i, "ffn_norm"), 1, c.Dim); err != nil {
+		return nil, err
+	}
+	q, kv := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+	specs := []struct {
+		dst     **Linear
+		role    string
+		out, in int
+		bias    bool
+	}{
+		{&ly.Q, "q", q, c.Dim, c.QKVBias}, {&ly.K, "k", kv, c.Dim, c.QKVBias},
+		{&ly.V, "v", kv, c.Dim, c.QKVBias}, {&ly.O, "o", c.Dim, q, c.OutBias},
+		{&ly.Gate, "gate", c.FFN, c.Dim, false}, {&ly.Up, "up", c.FFN, c.Dim, false},
+		{&ly.Down, "down", c.Dim, c.FFN, false},
+	}
+	for _, s := range specs {
+		if *s.dst, err = l.linear(i, s.role, s.out, s.in, s.bias); err != nil {
+			return nil, err
+		}
+	}
+	return &ly, nil
+}
+
+func load(c *Config, src Tensors, n names, b compute.Backend) (*Model, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	l := &loader{c: c, src: src, n: n, b: b}
+	m := &Model{Config: *c, b: b}
+	var err error
+	if m.Embed, err = l.matrix(n.embed, c.Vocab, c.Dim); err != nil {
+		return nil, err
+	}
+	if m.Norm, err = l.matrix(n.norm, 1, c.Dim); err != nil {
+		return nil, err
+	}
+	switch {
+	case src.Has(n.output):
+		if m.Output, err = l.matrix(n.output, c.Vocab, c.Dim); err != nil {
+			return nil, err
+		}
+		m.Config.TiedEmbedding = false
+	case c.TiedEmbedding || n.interleavedQK: // llama.cpp ties when output.weight is absent
+		m.Output, m.Config.TiedEmbedding = m.Embed, true
+	default:
+		return nil, fmt.Errorf("tensor %s is missing and tie_word_embeddings is false", n.output)
+	}
+	for i := 0; i < c.Layers; i++ {
+		ly, err := l.layer(i)
+		if err != nil {
+			return nil, err
+		}
+		m.Layers = append(m.Layers, ly)
+	}
+	m.rope = compute.Rope{InvFreq: c.InvFreq(), MScale: 1}
+	return m, nil
+}

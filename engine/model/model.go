@@ -1,0 +1,140 @@
+package model
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/graft-ai/graft/engine/compute"
+)
+
+// Linear is one projection. Every projection of the forward pass goes through
+// Model.linear, the one place where a per-token LoRA delta is added.
+type Linear struct {
+	Module string // q, k, v, o, gate, up or down
+	W      compute.Matrix
+	Bias   compute.Matrix // nil when the architecture has none
+}
+
+// Layer is one transformer block.
+type Layer struct {
+	AttnNorm, FFNNorm          compute.Matrix
+	Q, K, V, O, Gate, Up, Down *Linear
+}
+
+// Model is a loaded Llama-family model bound to a backend.
+type Model struct {
+	Config Config
+	Embed  compute.Matrix
+	Norm   compute.Matrix
+	Output compute.Matrix // == Embed when tied
+	Layers []*Layer
+	b      compute.Backend
+	rope   compute.Rope
+}
+
+// Backend returns the backend the weights live on.
+func (m *Model) Backend() compute.Backend { return m.b }
+
+// Batch is one forward step: a flat list of tokens from many sequences.
+type Batch struct {
+	Tokens []int32
+	Attn   compute.Attention // positions, sequences, cache slots, block tables
+	// Outputs lists the token indices whose logits are wanted, in order.
+	Outputs []int32
+}
+
+// Workspace holds the activation buffers of one forward step, sized once for the
+// largest batch so that steps do not allocate.
+type Workspace struct {
+	maxTokens              int
+	x, xn, q, k, v, att, o compute.Buffer
+	gate, up               compute.Buffer
+	sel, selNorm, logits   compute.Buffer
+	hostLogits             []float32
+}
+
+// NewWorkspace allocates buffers for steps of up to maxTokens tokens and
+// maxOutputs logit rows.
+func (m *Model) NewWorkspace(maxTokens, maxOutputs int) *Workspace {
+	c, b := &m.Config, m.b
+	q, kv := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+	return &Workspace{
+		maxTokens: maxTokens,
+		x:         b.Alloc(maxTokens * c.Dim), xn: b.Alloc(maxTokens * c.Dim),
+		q: b.Alloc(maxTokens * q), k: b.Alloc(maxTokens * kv), v: b.Alloc(maxTokens * kv),
+		att: b.Alloc(maxTokens * q), o: b.Alloc(maxTokens * c.Dim),
+		gate: b.Alloc(maxTokens * c.FFN), up: b.Alloc(maxTokens * c.FFN),
+		sel: b.Alloc(maxOutputs * c.Dim), selNorm: b.Alloc(maxOutputs * c.Dim),
+		logits:     b.Alloc(maxOutputs * c.Vocab),
+		hostLogits: make([]float32, maxOutputs*c.Vocab),
+	}
+}
+
+// NewKVCache allocates a paged cache of blocks x blockSize token slots.
+func (m *Model) NewKVCache(blocks, blockSize int) compute.KVCache {
+	c := &m.Config
+	return m.b.NewKVCache(c.Layers, blocks, blockSize, c.KVHeads, c.HeadDim)
+}
+
+// Forward runs one step and returns the logits of batch.Outputs, one row of
+// Vocab floats each. The slice belongs to ws and is overwritten by the next step.
+func (m *Model) Forward(ws *Workspace, cache compute.KVCache, batch *Batch) ([]float32, error) {
+	n, c, b := len(batch.Tokens), &m.Config, m.b
+	if n == 0 || n > ws.maxTokens || len(batch.Outputs)*c.Vocab > len(ws.hostLogits) {
+		return nil, fmt.Errorf("forward: %d tokens / %d outputs exceed the workspace", n, len(batch.Outputs))
+	}
+	for _, t := range batch.Tokens {
+		if t < 0 || int(t) >= c.Vocab {
+			return nil, fmt.Errorf("forward: token id %d outside the vocabulary of %d", t, c.Vocab)
+		}
+	}
+	a := batch.Attn
+	a.Heads, a.KVHeads, a.HeadDim = c.Heads, c.KVHeads, c.HeadDim
+	a.Scale = float32(1 / math.Sqrt(float64(c.HeadDim)))
+	a.Window = c.SlidingWindow
+	b.Embed(ws.x, m.Embed, batch.Tokens)
+	for i, ly := range m.Layers {
+		m.attention(ws, cache, i, ly, &a, n)
+		m.feedForward(ws, ly, n)
+	}
+	outs := len(batch.Outputs)
+	b.Gather(ws.sel, ws.x, batch.Outputs, c.Dim)
+	b.RMSNorm(ws.selNorm, ws.sel, m.Norm, outs, c.NormEps)
+	b.MatMul(ws.logits, ws.selNorm, m.Output, outs)
+	logits := ws.hostLogits[:outs*c.Vocab]
+	b.Read(logits, ws.logits)
+	return logits, nil
+}
+
+func (m *Model) attention(ws *Workspace, cache compute.KVCache, layer int, ly *Layer, a *compute.Attention, n int) {
+	c, b := &m.Config, m.b
+	b.RMSNorm(ws.xn, ws.x, ly.AttnNorm, n, c.NormEps)
+	m.linear(ws.q, ws.xn, ly.Q, n)
+	m.linear(ws.k, ws.xn, ly.K, n)
+	m.linear(ws.v, ws.xn, ly.V, n)
+	b.RoPE(ws.q, n, c.Heads, c.HeadDim, a.Positions, &m.rope)
+	b.RoPE(ws.k, n, c.KVHeads, c.HeadDim, a.Positions, &m.rope)
+	b.StoreKV(cache, layer, ws.k, ws.v, a.Slots)
+	b.Attend(ws.att, ws.q, cache, layer, a)
+	m.linear(ws.o, ws.att, ly.O, n)
+	b.Add(ws.x, ws.x, ws.o, n*c.Dim)
+}
+
+func (m *Model) feedForward(ws *Workspace, ly *Layer, n int) {
+	c, b := &m.Config, m.b
+	b.RMSNorm(ws.xn, ws.x, ly.FFNNorm, n, c.NormEps)
+	m.linear(ws.gate, ws.xn, ly.Gate, n)
+	m.linear(ws.up, ws.xn, ly.Up, n)
+	b.SiLUMul(ws.gate, ws.gate, ws.up, n*c.FFN)
+	m.linear(ws.o, ws.gate, ly.Down, n)
+	b.Add(ws.x, ws.x, ws.o, n*c.Dim)
+}
+
+// linear is the seam for adapters: base projection plus bias, and (with LoRA) the
+// per-token delta scale·B(Ax) grouped by adapter.
+func (m *Model) linear(out, x compute.Buffer, l *Linear, n int) {
+	m.b.MatMul(out, x, l.W, n)
+	if l.Bias != nil {
+		m.b.AddBias(out, l.Bias, n)
+	}
+}
