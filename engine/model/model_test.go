@@ -2,13 +2,16 @@ package model
 
 import (
 	"encoding/json"
+	"math"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/graft-ai/graft/engine/compute"
 	"github.com/graft-ai/graft/engine/compute/cpu"
 	"github.com/graft-ai/graft/engine/gguf"
 	"github.com/graft-ai/graft/engine/kernel"
+	"github.com/graft-ai/graft/engine/safetensors"
 	"github.com/graft-ai/graft/internal/testmodels"
 )
 
@@ -105,4 +108,80 @@ func TestStoriesGGUFGreedyMatchesUpstream(t *testing.T) {
 			t.Fatalf("token %d: got %d, want %d (first %d agree)", i, got[i], want[i], i)
 		}
 	}
+}
+
+func openStoriesHF(t *testing.T, b compute.Backend) *Model {
+	t.Helper()
+	dir := testmodels.Path(t, "stories260K", "hf")
+	st, err := safetensors.OpenModel(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	m, err := LoadHF(dir, st, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestStoriesHFGreedyMatchesUpstream(t *testing.T) {
+	g := readGolden(t)
+	b := cpu.New(0)
+	defer b.Close()
+	m := openStoriesHF(t, b)
+	want := g.Upstream.Greedy.IDs
+	got := greedy(t, m, []int32{1}, len(want))
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("token %d: got %d, want %d (first %d agree)", i, got[i], want[i], i)
+		}
+	}
+}
+
+// TestStoriesBaseRuns checks the base-model reference runs: greedy ids from BOS and
+// from a prompt, and the top-5 logits of the first step within 1e-3.
+func TestStoriesBaseRuns(t *testing.T) {
+	g := readGolden(t)
+	b := cpu.New(0)
+	defer b.Close()
+	for name, m := range map[string]*Model{"gguf": openStoriesGGUF(t, b), "hf": openStoriesHF(t, b)} {
+		for _, run := range g.Reference.Runs {
+			if run.Adapter != nil {
+				continue
+			}
+			got := greedy(t, m, run.PromptIDs, len(run.Greedy))
+			if !slices.Equal(got, run.Greedy) {
+				t.Errorf("%s prompt %q: got %v, want %v", name, run.Prompt, got, run.Greedy)
+			}
+			logits := firstLogits(t, m, run.PromptIDs)
+			for _, pair := range run.Top5 {
+				id, want := int(pair[0].(float64)), pair[1].(float64)
+				if d := math.Abs(float64(logits[id]) - want); d > 1e-3 {
+					t.Errorf("%s prompt %q: logit[%d] = %v, want %v", name, run.Prompt, id, logits[id], want)
+				}
+			}
+		}
+	}
+}
+
+func firstLogits(t *testing.T, m *Model, prompt []int32) []float32 {
+	t.Helper()
+	cache := m.NewKVCache(len(prompt)/16+1, 16)
+	ws := m.NewWorkspace(len(prompt), 1)
+	bt := &Batch{Tokens: prompt, Outputs: []int32{int32(len(prompt) - 1)}}
+	for p := range prompt {
+		bt.Attn.Positions = append(bt.Attn.Positions, int32(p))
+		bt.Attn.Seq = append(bt.Attn.Seq, 0)
+		bt.Attn.Slots = append(bt.Attn.Slots, int32(p))
+	}
+	bt.Attn.Tables = [][]int32{make([]int32, len(prompt)/16+1)}
+	for i := range bt.Attn.Tables[0] {
+		bt.Attn.Tables[0][i] = int32(i)
+	}
+	logits, err := m.Forward(ws, cache, bt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append([]float32(nil), logits...)
 }

@@ -1,0 +1,24 @@
+package model
+
+import (
+	"path/filepath"
+
+	"github.com/graft-ai/graft/engine/compute"
+	"github.com/graft-ai/graft/engine/safetensors"
+)
+
+type hfTensors struct{ m *safetensors.Model }
+
+func (h hfTensors) Float32(name string) ([]float32, []int, error) { return h.m.Float32(name) }
+func (h hfTensors) Has(name string) bool                          { _, ok := h.m.Tensor(name); return ok }
+
+// LoadHF builds the model from a Hugging Face directory (config.json and
+// model.safetensors or a sharded index). The caller keeps st open while the model
+// is used: F32 weights may alias its memory maps.
+func LoadHF(dir string, st *safetensors.Model, b compute.Backend) (*Model, error) {
+	c, err := ReadHFConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	return load(c, hfTensors{st}, hfNames, b)
+}
