@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/graft-ai/graft/engine"
+	"github.com/graft-ai/graft/engine/compute/cpu"
+	"github.com/graft-ai/graft/engine/sample"
+)
+
+func init() { register(newGenerateCommand) }
+
+type generateOptions struct {
+	model, prompt, adapter string
+	maxTokens              int
+	temperature, topP      float32
+	minP, repetition       float32
+	topK                   int
+	seed                   int64
+	stop                   []string
+	ignoreEOS, asJSON      bool
+	threads                int
+}
+
+func newGenerateCommand() *cobra.Command {
+	var o generateOptions
+	cmd := &cobra.Command{
+		Use:   "generate --model PATH [--prompt TEXT]",
+		Short: "Generate text from a model on this machine's CPU",
+		Long: `Generate text with a model file: a .gguf file or a Hugging Face directory
+(config.json, model.safetensors, tokenizer.json).
+
+The prompt is encoded with BOS prepended when the model's tokenizer says so;
+without --prompt, generation starts from BOS alone. Decoding is greedy unless
+--temperature is above 0; --seed makes sampling reproducible.
+
+With --json it prints one object:
+  {"prompt_token_ids": [...], "token_ids": [...generated...], "text": "...", "finish_reason": "stop|length"}`,
+		Example: `  graft generate --model ../shared/models/stories260K/gguf/stories260K.gguf --prompt "Once upon a time" --max-tokens 32`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runGenerate(cmd.Context(), cmd.OutOrStdout(), &o, cmd.Flags().Changed("seed"))
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.model, "model", "", "model: a .gguf file or a Hugging Face directory (required)")
+	f.StringVar(&o.prompt, "prompt", "", "prompt text (default: start from BOS)")
+	f.StringVar(&o.adapter, "adapter", "", "LoRA adapter directory (PEFT) to apply")
+	f.IntVar(&o.maxTokens, "max-tokens", 256, "most tokens to generate")
+	f.Float32Var(&o.temperature, "temperature", 0, "sampling temperature; 0 is greedy")
+	f.Float32Var(&o.topP, "top-p", 1, "nucleus sampling: keep the smallest set of tokens with this much probability")
+	f.Float32Var(&o.minP, "min-p", 0, "drop tokens less likely than this fraction of the most likely one")
+	f.IntVar(&o.topK, "top-k", 0, "keep only the K most likely tokens (0: all)")
+	f.Float32Var(&o.repetition, "repetition-penalty", 1, "penalise tokens already in the prompt or output (1: off)")
+	f.Int64Var(&o.seed, "seed", 0, "random seed for reproducible sampling")
+	f.StringArrayVar(&o.stop, "stop", nil, "stop when this text is generated (repeatable)")
+	f.BoolVar(&o.ignoreEOS, "ignore-eos", false, "keep generating past the end-of-sequence token")
+	f.BoolVar(&o.asJSON, "json", false, "print one JSON object instead of streaming text")
+	f.IntVar(&o.threads, "threads", 0, "CPU threads (0: all cores)")
+	_ = cmd.MarkFlagRequired("model")
+	return cmd
+}
+
+type generateJSON struct {
+	PromptTokenIDs []int32 `json:"prompt_token_ids"`
+	TokenIDs       []int32 `json:"token_ids"`
+	Text           string  `json:"text"`
+	FinishReason   string  `json:"finish_reason"`
+}
+
+func runGenerate(ctx context.Context, w io.Writer, o *generateOptions, seeded bool) error {
+	if o.adapter != "" {
+		return usageError("--adapter: LoRA adapters are not supported by this build yet")
+	}
+	if o.maxTokens < 1 {
+		return usageError("--max-tokens must be at least 1, got %d", o.maxTokens)
+	}
+	b := cpu.New(o.threads)
+	defer b.Close()
+	l, err := engine.Load(o.model, b)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	prompt, err := promptIDs(l, o.prompt)
+	if err != nil {
+		return err
+	}
+	eng, err := engine.New(l, engine.Config{MaxNumSeqs: 1})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	sp := sample.Params{Temperature: o.temperature, TopK: o.topK, TopP: o.topP, MinP: o.minP,
+		RepetitionPenalty: o.repetition, Seed: uint64(o.seed), HasSeed: seeded}
+	stream, err := eng.Generate(ctx, engine.Request{
+		Prompt: prompt, Sampling: sp, MaxTokens: o.maxTokens, Stop: o.stop, IgnoreEOS: o.ignoreEOS,
+	})
+	if err != nil {
+		return usageError("%v", err)
+	}
+	if o.asJSON {
+		return printGenerateJSON(ctx, w, stream)
+	}
+	return streamText(ctx, w, stream)
+}
+
+func promptIDs(l *engine.Loaded, text string) ([]int32, error) {
+	tok := l.Tokenizer
+	if text == "" {
+		bos, ok := tok.BOS()
+		if !ok {
+			bos = l.Model.Config.BOS
+		}
+		return []int32{bos}, nil
+	}
+	return tok.Encode(text, true)
+}
+
+func printGenerateJSON(ctx context.Context, w io.Writer, s *engine.Stream) error {
+	all := s.Collect(ctx)
+	if all.Err != nil {
+		return all.Err
+	}
+	out := generateJSON{PromptTokenIDs: s.PromptIDs, TokenIDs: []int32{}, Text: all.Text, FinishReason: string(all.Finish)}
+	for _, t := range all.Tokens {
+		out.TokenIDs = append(out.TokenIDs, t.ID)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(out)
+}
+
+func streamText(ctx context.Context, w io.Writer, s *engine.Stream) error {
+	for {
+		e, ok := s.Next(ctx)
+		if !ok {
+			fmt.Fprintln(w)
+			return ctx.Err()
+		}
+		fmt.Fprint(w, e.Text)
+		if e.Finish != "" {
+			fmt.Fprintln(w)
+			return e.Err
+		}
+	}
+}

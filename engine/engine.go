@@ -1,0 +1,185 @@
+// Package engine serves one model: requests arrive as token ids with sampling
+// parameters, a continuous-batching loop runs them all through one batched forward
+// pass per step over a paged KV cache, and each request streams its tokens back.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/graft-ai/graft/engine/compute"
+	"github.com/graft-ai/graft/engine/kvcache"
+	"github.com/graft-ai/graft/engine/model"
+	"github.com/graft-ai/graft/engine/scheduler"
+)
+
+// Config sizes the engine.
+type Config struct {
+	MaxNumSeqs       int   // sequences in one step; default 64
+	MaxBatchedTokens int   // tokens in one step (prefill chunks + decodes); default 512
+	BlockSize        int   // tokens per KV block; default 16
+	KVCacheBytes     int64 // memory for the KV cache; default enough for MaxNumSeqs full contexts, at most 2 GiB
+	MaxModelLen      int   // context length; default the model's
+}
+
+func (c *Config) defaults(m *model.Model) {
+	mc := &m.Config
+	if c.MaxNumSeqs <= 0 {
+		c.MaxNumSeqs = 64
+	}
+	if c.MaxBatchedTokens <= 0 {
+		c.MaxBatchedTokens = 512
+	}
+	if c.BlockSize <= 0 {
+		c.BlockSize = 16
+	}
+	if c.MaxModelLen <= 0 || (mc.MaxPositions > 0 && c.MaxModelLen > mc.MaxPositions) {
+		c.MaxModelLen = mc.MaxPositions
+	}
+	if c.MaxModelLen <= 0 {
+		c.MaxModelLen = 2048
+	}
+	if c.KVCacheBytes <= 0 {
+		full := int64(c.MaxNumSeqs) * int64(c.MaxModelLen+c.BlockSize) * kvBytesPerToken(mc)
+		c.KVCacheBytes = min(full, 2<<30)
+	}
+}
+
+// kvBytesPerToken is the float32 K and V of every layer for one token.
+func kvBytesPerToken(c *model.Config) int64 {
+	return int64(2 * c.Layers * c.KVHeads * c.HeadDim * 4)
+}
+
+// Engine runs the batching loop for one loaded model.
+type Engine struct {
+	cfg    Config
+	loaded *Loaded
+	m      *model.Model
+	sched  *scheduler.Scheduler
+	pool   *kvcache.BlockPool
+	cache  compute.KVCache
+	ws     *model.Workspace
+	eos    map[int32]bool
+
+	mu     sync.Mutex
+	seqs   map[uint64]*sequence
+	nextID atomic.Uint64
+	wake   chan struct{}
+	quit   chan struct{}
+	done   chan struct{}
+
+	batch   model.Batch
+	sampled []int
+	results []scheduler.Result
+}
+
+// New starts the engine's loop. Close stops it.
+func New(l *Loaded, cfg Config) (*Engine, error) {
+	m := l.Model
+	cfg.defaults(m)
+	blocks := int(cfg.KVCacheBytes / (kvBytesPerToken(&m.Config) * int64(cfg.BlockSize)))
+	if blocks*cfg.BlockSize < cfg.MaxModelLen {
+		return nil, fmt.Errorf("engine: KV cache of %d bytes holds %d tokens, less than one %d-token context", cfg.KVCacheBytes, blocks*cfg.BlockSize, cfg.MaxModelLen)
+	}
+	pool := kvcache.NewBlockPool(blocks, cfg.BlockSize)
+	sched, err := scheduler.New(scheduler.Config{
+		MaxNumSeqs: cfg.MaxNumSeqs, MaxNumBatchedTokens: cfg.MaxBatchedTokens, MaxModelLen: cfg.MaxModelLen,
+	}, pool)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		cfg: cfg, loaded: l, m: m, sched: sched, pool: pool,
+		cache: m.NewKVCache(blocks, cfg.BlockSize),
+		ws:    m.NewWorkspace(cfg.MaxBatchedTokens, cfg.MaxNumSeqs),
+		eos:   map[int32]bool{}, seqs: map[uint64]*sequence{},
+		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
+	}
+	for _, id := range l.EOS {
+		e.eos[id] = true
+	}
+	slog.Debug("engine ready", "kv_blocks", blocks, "block_size", cfg.BlockSize,
+		"max_model_len", cfg.MaxModelLen, "max_num_seqs", cfg.MaxNumSeqs)
+	go e.loop()
+	return e, nil
+}
+
+// Config returns the engine's effective configuration.
+func (e *Engine) Config() Config { return e.cfg }
+
+// Loaded returns the model, tokenizer and chat template the engine serves.
+func (e *Engine) Loaded() *Loaded { return e.loaded }
+
+// Close stops the loop; running requests end with FinishError.
+func (e *Engine) Close() {
+	select {
+	case <-e.quit:
+	default:
+		close(e.quit)
+	}
+	<-e.done
+}
+
+func (e *Engine) poke() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Stats is a snapshot of the engine's load.
+type Stats struct {
+	Waiting, Running      int
+	KVBlocksUsed, KVTotal int
+}
+
+// Stats reports queue depth, running sequences and KV cache use.
+func (e *Engine) Stats() Stats {
+	s := e.sched.Stats()
+	return Stats{Waiting: s.Waiting, Running: s.Running, KVBlocksUsed: s.BlockTotal - s.FreeBlocks, KVTotal: s.BlockTotal}
+}
+
+// CheckCache verifies that every KV block is either free or owned by exactly one
+// live sequence; tests use it to prove nothing leaked.
+func (e *Engine) CheckCache() error { return e.sched.Check() }
+
+var errClosed = errors.New("engine: closed")
+
+// Generate queues a request. Cancelling ctx (or Stream.Cancel) stops it and frees
+// its cache at once.
+func (e *Engine) Generate(ctx context.Context, req Request) (*Stream, error) {
+	if err := e.validate(&req); err != nil {
+		return nil, err
+	}
+	select {
+	case <-e.quit:
+		return nil, errClosed
+	default:
+	}
+	id := e.nextID.Add(1)
+	seq := e.newSequence(id, &req)
+	e.mu.Lock()
+	e.seqs[id] = seq
+	e.mu.Unlock()
+	sr := &scheduler.Request{ID: id, NumPromptTokens: len(req.Prompt), MaxTokens: req.MaxTokens, Adapter: req.Adapter}
+	if err := e.sched.Add(sr); err != nil {
+		e.mu.Lock()
+		delete(e.seqs, id)
+		e.mu.Unlock()
+		return nil, &RequestError{Msg: err.Error()}
+	}
+	stop := context.AfterFunc(ctx, seq.stream.cancel)
+	seq.stopWatch = stop
+	e.poke()
+	return seq.stream, nil
+}
+
+func (e *Engine) cancel(id uint64) {
+	if e.sched.Cancel(id) {
+		e.poke()
+	}
+}

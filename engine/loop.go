@@ -1,0 +1,137 @@
+package engine
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/graft-ai/graft/engine/scheduler"
+)
+
+func (e *Engine) loop() {
+	defer close(e.done)
+	for {
+		out := e.sched.Schedule()
+		e.dropFinished(out.Finished)
+		if len(out.Scheduled) == 0 {
+			select {
+			case <-e.wake:
+				continue
+			case <-e.quit:
+				e.shutdown()
+				return
+			}
+		}
+		e.step(out)
+		select {
+		case <-e.quit:
+			e.shutdown()
+			return
+		default:
+		}
+	}
+}
+
+// dropFinished ends sequences the scheduler finished outside a step: cancelled.
+func (e *Engine) dropFinished(ids []uint64) {
+	for _, id := range ids {
+		if s := e.lookup(id); s != nil {
+			e.end(s, FinishCancelled, nil)
+		}
+	}
+}
+
+func (e *Engine) lookup(id uint64) *sequence {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.seqs[id]
+}
+
+func (e *Engine) shutdown() {
+	e.mu.Lock()
+	all := make([]*sequence, 0, len(e.seqs))
+	for _, s := range e.seqs {
+		all = append(all, s)
+	}
+	e.mu.Unlock()
+	for _, s := range all {
+		e.sched.Cancel(s.id)
+		e.end(s, FinishError, errClosed)
+	}
+}
+
+// step runs one forward pass over everything the scheduler planned, samples the
+// sequences that reached the end of their known tokens and reports back.
+func (e *Engine) step(out *scheduler.Output) {
+	seqs := e.buildBatch(out)
+	logits, err := e.m.Forward(e.ws, e.cache, &e.batch)
+	e.results = e.results[:0]
+	if err != nil {
+		slog.Error("forward pass failed", "err", err, "tokens", len(e.batch.Tokens))
+		for i, sc := range out.Scheduled {
+			if seqs[i] != nil {
+				seqs[i].finish, seqs[i].err = FinishError, fmt.Errorf("engine: %w", err)
+				e.results = append(e.results, scheduler.Result{ID: sc.ID, Finished: true})
+			}
+		}
+	} else {
+		vocab := e.m.Config.Vocab
+		for k, i := range e.sampled {
+			s := seqs[i]
+			r := s.sampler.Sample(logits[k*vocab:(k+1)*vocab], s.tokens[:s.promptLen], s.generated())
+			stop := e.accept(s, r)
+			e.results = append(e.results, scheduler.Result{ID: s.id, Appended: 1, Finished: stop})
+		}
+	}
+	for _, f := range e.sched.Update(out, e.results) {
+		s := e.lookup(f.ID)
+		if s == nil {
+			continue
+		}
+		why := s.finish
+		if why == "" {
+			why = finishReason(f.Reason)
+		}
+		e.end(s, why, s.err)
+	}
+}
+
+func finishReason(r scheduler.FinishReason) FinishReason {
+	switch r {
+	case scheduler.FinishStop:
+		return FinishStop
+	case scheduler.FinishLength:
+		return FinishLength
+	}
+	return FinishCancelled
+}
+
+// buildBatch flattens the planned sequences into one batch and returns the
+// sequence of each scheduled entry (nil if it vanished meanwhile).
+func (e *Engine) buildBatch(out *scheduler.Output) []*sequence {
+	b := &e.batch
+	b.Tokens, b.Outputs = b.Tokens[:0], b.Outputs[:0]
+	a := &b.Attn
+	a.Positions, a.Seq, a.Slots, a.Tables = a.Positions[:0], a.Seq[:0], a.Slots[:0], a.Tables[:0]
+	e.sampled = e.sampled[:0]
+	bs := int32(e.cfg.BlockSize)
+	seqs := make([]*sequence, len(out.Scheduled))
+	for i, sc := range out.Scheduled {
+		s := e.lookup(sc.ID)
+		seqs[i] = s
+		if s == nil {
+			continue
+		}
+		for p := sc.Start; p < sc.Start+sc.NumNew; p++ {
+			b.Tokens = append(b.Tokens, s.tokens[p])
+			a.Positions = append(a.Positions, int32(p))
+			a.Seq = append(a.Seq, int32(len(a.Tables)))
+			a.Slots = append(a.Slots, sc.Blocks[int32(p)/bs]*bs+int32(p)%bs)
+		}
+		a.Tables = append(a.Tables, sc.Blocks)
+		if sc.Sample {
+			b.Outputs = append(b.Outputs, int32(len(b.Tokens)-1))
+			e.sampled = append(e.sampled, i)
+		}
+	}
+	return seqs
+}
