@@ -278,7 +278,7 @@ func (t *Tokenizer) applyConfigs(cfgJSON, specialMapJSON, genJSON []byte) error 
 	if t.eos, t.hasEOS, err = t.resolveToken("eos_token", cfg.EOS, smap.EOS); err != nil {
 		return err
 	}
-	if !t.hasBOS && t.post != nil && len(t.post.prefix) == 1 && t.special[t.post.prefix[0]] {
+	if !t.hasBOS && t.post != nil && len(t.post.prefix) == 1 && t.IsSpecial(t.post.prefix[0]) {
 		t.bos, t.hasBOS = t.post.prefix[0], true
 	}
 	if cfg.AddBOS != nil || cfg.AddEOS != nil {
