@@ -1,0 +1,20 @@
+// Package kernel holds the float32 compute kernels of the CPU backend: a
+// persistent worker pool, matrix multiplication against [outDim, in] weight
+// matrices (F32 and BF16), and the vector operations of a Llama forward pass.
+//
+// Two builds exist. With GOEXPERIMENT=simd on amd64 the kernels use
+// simd/archsimd (AVX-512 when the CPU has it, else AVX2+FMA, chosen at start);
+// otherwise, or on CPUs without AVX2, portable Go loops run. Both have the same
+// API and pass the same tests.
+//
+// Batch invariance: every path of MatMul and MatMulBF16 computes each output
+// element with the same sequence of floating-point operations (same lanes,
+// same FMA order, same final reduction), whatever the number of rows, the
+// tiling or the parallel split. A row's result is therefore bit-identical
+// whether it is computed alone or inside any batch. Different builds or CPU
+// feature levels may differ from each other in the last bits.
+package kernel
+
+// Level names the kernel set chosen for this CPU and build: "avx512",
+// "avx2" or "portable".
+func Level() string { return level }

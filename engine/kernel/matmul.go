@@ -1,0 +1,152 @@
+package kernel
+
+import "fmt"
+
+// tileKernels computes blocks of dot products out[r][c] = x_r · w_c. Every
+// function of a set must produce, for each (r, c), the exact bits that one
+// call to one would: that is what makes MatMul batch-invariant.
+type tileKernels[W any] struct {
+	rows, cols int // the block shape of block
+	// block computes rows×cols dots; rowTile computes 1×cols dots; one
+	// computes a single dot. ldo, ldx and ldw are the strides of out, x and
+	// w in elements; n is the dot length.
+	block   func(out []float32, ldo int, x []float32, ldx int, w []W, ldw, n int)
+	rowTile func(out []float32, x []float32, w []W, ldw, n int)
+	one     func(x []float32, w []W, n int) float32
+}
+
+// Kernel sets in use; the SIMD build replaces them at init when the CPU can.
+var (
+	f32Kernels  = scalarKernels(dotGo)
+	bf16Kernels = scalarKernels(dotBF16Go)
+)
+
+// MatMul computes out[r*outDim+o] = Σ_k x[r*in+k]·w[o*in+k] for r < rows and
+// o < outDim: x is [rows, in], w is [outDim, in] (PyTorch Linear layout) and
+// out is [rows, outDim], all row-major. Work is split over output columns
+// across p (nil runs on the caller). It panics if a slice is too short.
+func MatMul(p *Pool, out, x, w []float32, rows, in, outDim int) {
+	checkMatMul(len(out), len(x), len(w), rows, in, outDim)
+	j := matMulJob{f32: w}
+	j.setup(out, x, rows, in, outDim, f32Kernels.rows, f32Kernels.cols)
+	j.dispatch(p)
+}
+
+// MatMulBF16 is MatMul with w given as bfloat16 bit patterns (the upper 16
+// bits of a float32). Weights are widened to float32 exactly and the products
+// accumulated in float32, so it equals MatMul on the widened weights up to
+// the kernels' lane order.
+func MatMulBF16(p *Pool, out, x []float32, w []uint16, rows, in, outDim int) {
+	checkMatMul(len(out), len(x), len(w), rows, in, outDim)
+	j := matMulJob{bf16: w}
+	j.setup(out, x, rows, in, outDim, bf16Kernels.rows, bf16Kernels.cols)
+	j.dispatch(p)
+}
+
+func checkMatMul(nOut, nX, nW, rows, in, outDim int) {
+	if rows < 0 || in < 0 || outDim < 0 {
+		panic(fmt.Sprintf("kernel: negative matmul shape rows=%d in=%d out=%d", rows, in, outDim))
+	}
+	if nOut < rows*outDim || nX < rows*in || nW < outDim*in {
+		panic(fmt.Sprintf("kernel: matmul slices too short: out %d < %d, x %d < %d or w %d < %d",
+			nOut, rows*outDim, nX, rows*in, nW, outDim*in))
+	}
+}
+
+// matMulJob carries one MatMul call to the pool's workers. The pool keeps
+// one, with its run method bound once, so that a call allocates nothing.
+type matMulJob struct {
+	out, x, f32 []float32
+	bf16        []uint16
+	rows, in    int
+	outDim      int
+	rowBlock    int // rows whose x stays in L2 while a column chunk passes
+	tileCols    int
+	tileRows    int
+	fn          func(lo, hi int) // the pool's p.mm.run
+}
+
+func (j *matMulJob) setup(out, x []float32, rows, in, outDim, tileRows, tileCols int) {
+	j.out, j.x, j.rows, j.in, j.outDim = out, x, rows, in, outDim
+	j.tileRows, j.tileCols = tileRows, tileCols
+	// About 192 KiB of x per row block: the block is re-read once per
+	// column tile, so it must stay in the 1 MiB L2 next to the weights.
+	rb := (48 << 10) / max(in, 1)
+	rb -= rb % tileRows
+	j.rowBlock = max(rb, tileRows)
+}
+
+func (j *matMulJob) dispatch(p *Pool) {
+	if j.rows == 0 || j.outDim == 0 {
+		return
+	}
+	units := (j.outDim + j.tileCols - 1) / j.tileCols
+	if p == nil || len(p.workers) == 0 || units == 1 {
+		j.run(0, units)
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fn := p.mm.fn
+	p.mm = *j
+	p.mm.fn = fn
+	p.runLocked(units, fn)
+	p.mm = matMulJob{fn: fn} // drop the caller's slices
+}
+
+// run computes the output columns of column tiles [lo, hi).
+func (j *matMulJob) run(lo, hi int) {
+	c0, c1 := lo*j.tileCols, min(hi*j.tileCols, j.outDim)
+	if j.f32 != nil {
+		runTiles(&f32Kernels, j, j.f32, c0, c1)
+	} else {
+		runTiles(&bf16Kernels, j, j.bf16, c0, c1)
+	}
+}
+
+// runTiles walks row blocks, then column tiles, then row tiles, so that one
+// column tile of w is reused from L1 by all rows of a block.
+func runTiles[W any](k *tileKernels[W], j *matMulJob, w []W, c0, c1 int) {
+	in, od := j.in, j.outDim
+	for r0 := 0; r0 < j.rows; r0 += j.rowBlock {
+		r1 := min(r0+j.rowBlock, j.rows)
+		for c := c0; c < c1; c += k.cols {
+			if c+k.cols > c1 {
+				remainderCols(k, j, w, r0, r1, c, c1)
+				break
+			}
+			wt := w[c*in : (c+k.cols)*in]
+			r := r0
+			for ; r+k.rows <= r1; r += k.rows {
+				k.block(j.out[r*od+c:], od, j.x[r*in:(r+k.rows)*in], in, wt, in, in)
+			}
+			for ; r < r1; r++ {
+				k.rowTile(j.out[r*od+c:r*od+c+k.cols], j.x[r*in:(r+1)*in], wt, in, in)
+			}
+		}
+	}
+}
+
+func remainderCols[W any](k *tileKernels[W], j *matMulJob, w []W, r0, r1, c0, c1 int) {
+	in, od := j.in, j.outDim
+	for r := r0; r < r1; r++ {
+		xr := j.x[r*in : (r+1)*in]
+		for c := c0; c < c1; c++ {
+			j.out[r*od+c] = k.one(xr, w[c*in:(c+1)*in], in)
+		}
+	}
+}
+
+// scalarKernels builds the portable 1×1 tile set around one dot function.
+func scalarKernels[W any](one func(x []float32, w []W, n int) float32) tileKernels[W] {
+	return tileKernels[W]{
+		rows: 1, cols: 1,
+		block: func(out []float32, _ int, x []float32, _ int, w []W, _, n int) {
+			out[0] = one(x[:n], w[:n], n)
+		},
+		rowTile: func(out []float32, x []float32, w []W, _, n int) {
+			out[0] = one(x[:n], w[:n], n)
+		},
+		one: one,
+	}
+}

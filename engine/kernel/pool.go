@@ -1,0 +1,167 @@
+package kernel
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// spinRounds is how many times an idle worker polls for new work before it
+// parks. Decode issues hundreds of small parallel calls per token, so a parked
+// worker's wake-up latency (several µs) would dominate; a short spin keeps
+// back-to-back calls cheap while an idle engine still parks.
+const spinRounds = 20000
+
+// Pool is a persistent set of workers that run data-parallel loops. The
+// calling goroutine takes part in every Run, so a pool of n has n-1
+// goroutines. Run calls are serialized; fn must not call Run on the same pool.
+type Pool struct {
+	mu      sync.Mutex
+	workers []*worker
+	gen     atomic.Uint64 // bumped once per Run; workers wait for a change
+	pending atomic.Int64  // workers still busy with the current Run
+	closed  atomic.Bool
+
+	// The current job, written under mu before gen is bumped.
+	fn    func(lo, hi int)
+	n     int
+	chunk int
+	next  atomic.Int64
+
+	mm matMulJob // reused by MatMul so that it allocates nothing
+}
+
+type worker struct {
+	sleeping atomic.Bool
+	wake     chan struct{}
+}
+
+// NewPool starts a pool of n participants (n ≤ 0 means GOMAXPROCS).
+func NewPool(n int) *Pool {
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	p := &Pool{}
+	p.mm.fn = p.mm.run
+	for i := 1; i < n; i++ {
+		w := &worker{wake: make(chan struct{}, 1)}
+		p.workers = append(p.workers, w)
+		go p.loop(w, p.gen.Load())
+	}
+	return p
+}
+
+// Size is the number of participants, the caller included.
+func (p *Pool) Size() int {
+	if p == nil {
+		return 1
+	}
+	return len(p.workers) + 1
+}
+
+// Close stops the workers. The pool must not be used afterwards.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed.Swap(true) {
+		return
+	}
+	p.gen.Add(1)
+	p.wakeAll()
+}
+
+// Run splits [0,n) into chunks and calls fn(lo, hi) on them from all
+// participants until every index is covered. It returns when all are done.
+// A nil pool runs fn(0, n) on the caller.
+func (p *Pool) Run(n int, fn func(lo, hi int)) {
+	if n <= 0 {
+		return
+	}
+	if p == nil || len(p.workers) == 0 || n == 1 {
+		fn(0, n)
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.runLocked(n, fn)
+}
+
+// runLocked is Run with p.mu held.
+func (p *Pool) runLocked(n int, fn func(lo, hi int)) {
+	if p.closed.Load() {
+		panic("kernel: Run on a closed Pool")
+	}
+	parts := len(p.workers) + 1
+	// Several chunks per participant let a core that is slowed by other
+	// processes on the machine hand work to the others.
+	chunk := (n + 4*parts - 1) / (4 * parts)
+	p.fn, p.n, p.chunk = fn, n, chunk
+	p.next.Store(0)
+	p.pending.Store(int64(len(p.workers)))
+	p.gen.Add(1)
+	p.wakeAll()
+	p.work()
+	for i := 0; p.pending.Load() != 0; i++ {
+		if i > 64 {
+			runtime.Gosched()
+		}
+	}
+	p.fn = nil
+}
+
+func (p *Pool) wakeAll() {
+	for _, w := range p.workers {
+		if w.sleeping.CompareAndSwap(true, false) {
+			w.wake <- struct{}{}
+		}
+	}
+}
+
+// work takes chunks of the current job until none is left.
+func (p *Pool) work() {
+	for {
+		lo := int(p.next.Add(int64(p.chunk))) - p.chunk
+		if lo >= p.n {
+			return
+		}
+		p.fn(lo, min(lo+p.chunk, p.n))
+	}
+}
+
+// loop serves Runs after generation seen, which is read before the goroutine
+// starts: a Run issued before it is scheduled must still count on it.
+func (p *Pool) loop(w *worker, seen uint64) {
+	for {
+		seen = p.await(w, seen)
+		if p.closed.Load() {
+			return
+		}
+		p.work()
+		p.pending.Add(-1)
+	}
+}
+
+// await returns the new generation once it differs from seen, spinning first
+// and then parking on w.wake.
+func (p *Pool) await(w *worker, seen uint64) uint64 {
+	for {
+		for i := 0; i < spinRounds; i++ {
+			if g := p.gen.Load(); g != seen {
+				return g
+			}
+			if i%128 == 127 {
+				runtime.Gosched()
+			}
+		}
+		w.sleeping.Store(true)
+		if g := p.gen.Load(); g != seen {
+			if w.sleeping.CompareAndSwap(true, false) {
+				return g
+			}
+			// wakeAll claimed us and will send: drain its token.
+			<-w.wake
+			return g
+		}
+		<-w.wake
+	}
+}

@@ -1,0 +1,60 @@
+//go:build goexperiment.simd && amd64
+
+package kernel
+
+import "simd/archsimd"
+
+// The AVX2 dot recipe, for CPUs without AVX-512: one 8-lane accumulator per
+// dot, a zero-filled 8-lane FMA for the tail, then reduce8. Tiles are one x
+// row by four weight rows.
+
+type f8 = archsimd.Float32x8
+
+func load8(s []float32, i int) f8 { return archsimd.LoadFloat32x8((*[8]float32)(at(s, i)[:8])) }
+
+func tail8(s []float32, i, n int) f8 { return archsimd.LoadFloat32x8SlicePart(s[i:n]) }
+
+func reduce8(v f8) float32 {
+	s4 := v.GetLo().Add(v.GetHi())
+	s2 := s4.AddPairs(s4)
+	return s2.GetElem(0) + s2.GetElem(1)
+}
+
+func f32x8One(x, w []float32, n int) float32 {
+	_, _ = x[:n], w[:n]
+	var a f8
+	k := 0
+	for ; k+8 <= n; k += 8 {
+		a = load8(x, k).MulAdd(load8(w, k), a)
+	}
+	if k < n {
+		a = tail8(x, k, n).MulAdd(tail8(w, k, n), a)
+	}
+	return reduce8(a)
+}
+
+func f32x8Row(out, x, w []float32, ldw, n int) {
+	_, _, _ = out[:4], x[:n], w[:3*ldw+n]
+	w1, w2, w3 := w[ldw:], w[2*ldw:], w[3*ldw:]
+	var a0, a1, a2, a3 f8
+	k := 0
+	for ; k+8 <= n; k += 8 {
+		xv := load8(x, k)
+		a0 = xv.MulAdd(load8(w, k), a0)
+		a1 = xv.MulAdd(load8(w1, k), a1)
+		a2 = xv.MulAdd(load8(w2, k), a2)
+		a3 = xv.MulAdd(load8(w3, k), a3)
+	}
+	if k < n {
+		xv := tail8(x, k, n)
+		a0 = xv.MulAdd(tail8(w, k, n), a0)
+		a1 = xv.MulAdd(tail8(w1, k, n), a1)
+		a2 = xv.MulAdd(tail8(w2, k, n), a2)
+		a3 = xv.MulAdd(tail8(w3, k, n), a3)
+	}
+	out[0], out[1], out[2], out[3] = reduce8(a0), reduce8(a1), reduce8(a2), reduce8(a3)
+}
+
+func f32x8Block(out []float32, _ int, x []float32, _ int, w []float32, ldw, n int) {
+	f32x8Row(out, x, w, ldw, n)
+}

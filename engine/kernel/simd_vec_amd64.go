@@ -1,0 +1,142 @@
+//go:build goexperiment.simd && amd64
+
+package kernel
+
+import (
+	"math"
+	"simd/archsimd"
+)
+
+// AVX-512 vector operations. Tails go through the same 16-lane code with
+// masked loads and stores, so every element sees the same arithmetic.
+
+func store16(v f16, s []float32, i, n int) {
+	if n-i >= 16 {
+		v.Store(at(s, i))
+		return
+	}
+	v.StoreMasked(at(s, i), archsimd.Mask32x16FromBits(uint16(1)<<(n-i)-1))
+}
+
+// part16 loads s[i:min(i+16,n)], zero-filled.
+func part16(s []float32, i, n int) f16 {
+	if n-i >= 16 {
+		return load16(s, i)
+	}
+	return tail16(s, i, n)
+}
+
+func dot16(a, b []float32, n int) float32 { return f32x16One(a, b, n) }
+
+func axpy16(y []float32, a float32, x []float32) {
+	n := len(y)
+	_ = x[:n]
+	av := archsimd.BroadcastFloat32x16(a)
+	for i := 0; i < n; i += 16 {
+		store16(av.MulAdd(part16(x, i, n), part16(y, i, n)), y, i, n)
+	}
+}
+
+func scale16(x []float32, a float32) {
+	n := len(x)
+	av := archsimd.BroadcastFloat32x16(a)
+	for i := 0; i < n; i += 16 {
+		store16(part16(x, i, n).Mul(av), x, i, n)
+	}
+}
+
+func add16(out, a, b []float32) {
+	n := len(out)
+	_, _ = a[:n], b[:n]
+	for i := 0; i < n; i += 16 {
+		store16(part16(a, i, n).Add(part16(b, i, n)), out, i, n)
+	}
+}
+
+func mul16(out, a, b []float32) {
+	n := len(out)
+	_, _ = a[:n], b[:n]
+	for i := 0; i < n; i += 16 {
+		store16(part16(a, i, n).Mul(part16(b, i, n)), out, i, n)
+	}
+}
+
+// sumSq16 sums squares in float64 lanes, eight at a time.
+func sumSq16(x []float32) float64 {
+	n := len(x)
+	var acc archsimd.Float64x8
+	for i := 0; i < n; i += 16 {
+		v := part16(x, i, n)
+		lo, hi := v.GetLo().ConvertToFloat64(), v.GetHi().ConvertToFloat64()
+		acc = lo.MulAdd(lo, acc)
+		acc = hi.MulAdd(hi, acc)
+	}
+	var lanes [8]float64
+	acc.Store(&lanes)
+	return ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]))
+}
+
+func siluMul16(out, gate, up []float32) {
+	n := len(out)
+	_, _ = gate[:n], up[:n]
+	one := archsimd.BroadcastFloat32x16(1)
+	for i := 0; i < n; i += 16 {
+		g := part16(gate, i, n)
+		e := exp16(archsimd.BroadcastFloat32x16(0).Sub(g))
+		store16(g.Div(one.Add(e)).Mul(part16(up, i, n)), out, i, n)
+	}
+}
+
+func expSub16(x []float32, m float32) float32 {
+	n := len(x)
+	mv := archsimd.BroadcastFloat32x16(m)
+	var acc f16
+	for i := 0; i < n; i += 16 {
+		e := exp16(part16(x, i, n).Sub(mv))
+		if n-i < 16 {
+			// Masked-off lanes are e^0 = 1: keep them out of the sum.
+			e = e.Masked(archsimd.Mask32x16FromBits(uint16(1)<<(n-i) - 1))
+		}
+		acc = acc.Add(e)
+		store16(e, x, i, n)
+	}
+	return reduce16(acc)
+}
+
+// Cephes expf: e^x = 2^n · e^r with n = round(x·log2 e) and r = x - n·ln 2
+// (ln 2 split in two so r is nearly exact), e^r by a degree-7 polynomial on
+// |r| ≤ ln2/2. 2^n is applied in two halves so results that land in the
+// subnormal range are rounded once, like the true value.
+const (
+	expHi   = 100  // above: +Inf (any x > 88.73 overflows anyway)
+	expLo   = -104 // below: 0 (e^-104 is under half the least subnormal)
+	expLn2a = 0.693359375
+	expLn2b = -2.12194440e-4
+	expP0   = 1.9875691500e-4
+	expP1   = 1.3981999507e-3
+	expP2   = 8.3334519073e-3
+	expP3   = 4.1665795894e-2
+	expP4   = 1.6666665459e-1
+	expP5   = 5.0000001201e-1
+)
+
+func exp16(x f16) f16 {
+	bc := archsimd.BroadcastFloat32x16
+	c := x.Min(bc(expHi)).Max(bc(expLo))
+	fn := c.Mul(bc(math.Log2E)).RoundToEvenScaled(0)
+	r := fn.MulAdd(bc(-expLn2a), c)
+	r = fn.MulAdd(bc(-expLn2b), r)
+	p := bc(expP0).MulAdd(r, bc(expP1))
+	p = p.MulAdd(r, bc(expP2))
+	p = p.MulAdd(r, bc(expP3))
+	p = p.MulAdd(r, bc(expP4))
+	p = p.MulAdd(r, bc(expP5))
+	y := p.MulAdd(r.Mul(r), r).Add(bc(1))
+	n := fn.ConvertToInt32()
+	n1 := n.ShiftAllRight(1)
+	n2 := n.Sub(n1)
+	bias := archsimd.BroadcastInt32x16(127)
+	y = y.Mul(n1.Add(bias).ShiftAllLeft(23).AsFloat32x16())
+	y = y.Mul(n2.Add(bias).ShiftAllLeft(23).AsFloat32x16())
+	return x.Merge(y, x.IsNaN())
+}
