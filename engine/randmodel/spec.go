@@ -76,8 +76,9 @@ func (s Spec) Validate() error {
 	switch {
 	case s.Arch != Llama && s.Arch != Mistral && s.Arch != Qwen2:
 		return fmt.Errorf("randmodel: architecture %q (want %s, %s or %s)", s.Arch, Llama, Mistral, Qwen2)
-	case s.Dim <= 0 || s.Layers <= 0 || s.Heads <= 0 || s.FFN <= 0 || s.Vocab <= 0:
-		return fmt.Errorf("randmodel: dim %d, layers %d, heads %d, FFN %d and vocab %d must be positive", s.Dim, s.Layers, s.Heads, s.FFN, s.Vocab)
+	case s.Dim <= 0 || s.Layers <= 0 || s.Heads <= 0 || s.FFN <= 0 || s.Vocab <= 0 || s.MaxPositions <= 0:
+		return fmt.Errorf("randmodel: dim %d, layers %d, heads %d, FFN %d, vocab %d and max positions %d must be positive",
+			s.Dim, s.Layers, s.Heads, s.FFN, s.Vocab, s.MaxPositions)
 	case s.Dim%s.Heads != 0 || s.HeadDim()%2 != 0:
 		return fmt.Errorf("randmodel: dim %d over %d heads must give an even head dim", s.Dim, s.Heads)
 	case s.kvHeads() < 0 || s.Heads%s.kvHeads() != 0:
