@@ -14,10 +14,10 @@ func load8(s []float32, i int) f8 { return archsimd.LoadFloat32x8((*[8]float32)(
 
 func tail8(s []float32, i, n int) f8 { return archsimd.LoadFloat32x8SlicePart(s[i:n]) }
 
-func reduce8(v f8) float32 {
+func reduce8(v f8) archsimd.Float32x4 {
 	s4 := v.GetLo().Add(v.GetHi())
 	s2 := s4.AddPairs(s4)
-	return s2.GetElem(0) + s2.GetElem(1)
+	return s2.AddPairs(s2)
 }
 
 func f32x8One(x, w []float32, n int) float32 {
@@ -30,7 +30,10 @@ func f32x8One(x, w []float32, n int) float32 {
 	if k < n {
 		a = tail8(x, k, n).MulAdd(tail8(w, k, n), a)
 	}
-	return reduce8(a)
+	var r [4]float32
+	reduce8(a).Store(&r)
+	archsimd.ClearAVXUpperBits()
+	return r[0]
 }
 
 func f32x8Row(out, x, w []float32, ldw, n int) {
@@ -52,7 +55,13 @@ func f32x8Row(out, x, w []float32, ldw, n int) {
 		a2 = xv.MulAdd(tail8(w2, k, n), a2)
 		a3 = xv.MulAdd(tail8(w3, k, n), a3)
 	}
-	out[0], out[1], out[2], out[3] = reduce8(a0), reduce8(a1), reduce8(a2), reduce8(a3)
+	var r [4][4]float32
+	reduce8(a0).Store(&r[0])
+	reduce8(a1).Store(&r[1])
+	reduce8(a2).Store(&r[2])
+	reduce8(a3).Store(&r[3])
+	archsimd.ClearAVXUpperBits()
+	out[0], out[1], out[2], out[3] = r[0][0], r[1][0], r[2][0], r[3][0]
 }
 
 func f32x8Block(out []float32, _ int, x []float32, _ int, w []float32, ldw, n int) {

@@ -35,6 +35,7 @@ func axpy16(y []float32, a float32, x []float32) {
 	for i := 0; i < n; i += 16 {
 		store16(av.MulAdd(part16(x, i, n), part16(y, i, n)), y, i, n)
 	}
+	archsimd.ClearAVXUpperBits()
 }
 
 func scale16(x []float32, a float32) {
@@ -43,6 +44,7 @@ func scale16(x []float32, a float32) {
 	for i := 0; i < n; i += 16 {
 		store16(part16(x, i, n).Mul(av), x, i, n)
 	}
+	archsimd.ClearAVXUpperBits()
 }
 
 func add16(out, a, b []float32) {
@@ -51,6 +53,7 @@ func add16(out, a, b []float32) {
 	for i := 0; i < n; i += 16 {
 		store16(part16(a, i, n).Add(part16(b, i, n)), out, i, n)
 	}
+	archsimd.ClearAVXUpperBits()
 }
 
 func mul16(out, a, b []float32) {
@@ -59,6 +62,7 @@ func mul16(out, a, b []float32) {
 	for i := 0; i < n; i += 16 {
 		store16(part16(a, i, n).Mul(part16(b, i, n)), out, i, n)
 	}
+	archsimd.ClearAVXUpperBits()
 }
 
 // sumSq16 sums squares in float64 lanes, eight at a time.
@@ -73,6 +77,7 @@ func sumSq16(x []float32) float64 {
 	}
 	var lanes [8]float64
 	acc.Store(&lanes)
+	archsimd.ClearAVXUpperBits()
 	return ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]))
 }
 
@@ -85,6 +90,7 @@ func siluMul16(out, gate, up []float32) {
 		e := exp16(archsimd.BroadcastFloat32x16(0).Sub(g))
 		store16(g.Div(one.Add(e)).Mul(part16(up, i, n)), out, i, n)
 	}
+	archsimd.ClearAVXUpperBits()
 }
 
 func expSub16(x []float32, m float32) float32 {
@@ -100,7 +106,10 @@ func expSub16(x []float32, m float32) float32 {
 		acc = acc.Add(e)
 		store16(e, x, i, n)
 	}
-	return reduce16(acc)
+	var r [4]float32
+	reduce16(acc).Store(&r)
+	archsimd.ClearAVXUpperBits()
+	return r[0]
 }
 
 // Cephes expf: e^x = 2^n · e^r with n = round(x·log2 e) and r = x - n·ln 2
