@@ -25,6 +25,9 @@ type Config struct {
 	RopeScaling   *RopeScaling
 	MaxPositions  int
 	SlidingWindow int // 0 = full attention
+	// WindowFrom is the first layer that uses SlidingWindow (Qwen2's
+	// max_window_layers); earlier layers attend to everything.
+	WindowFrom    int
 	TiedEmbedding bool
 	QKVBias       bool
 	OutBias       bool // attention_bias on o_proj (Llama's attention_bias covers all four)
@@ -58,6 +61,7 @@ type hfConfig struct {
 	MaxPositionEmbeddings int             `json:"max_position_embeddings"`
 	SlidingWindow         *int            `json:"sliding_window"`
 	UseSlidingWindow      *bool           `json:"use_sliding_window"`
+	MaxWindowLayers       *int            `json:"max_window_layers"`
 	TieWordEmbeddings     *bool           `json:"tie_word_embeddings"`
 	AttentionBias         bool            `json:"attention_bias"`
 	BOSTokenID            *int32          `json:"bos_token_id"`
@@ -107,6 +111,10 @@ func ParseHFConfig(data []byte) (*Config, error) {
 		c.QKVBias, c.OutBias = true, false
 		if h.UseSlidingWindow != nil && *h.UseSlidingWindow && h.SlidingWindow != nil {
 			c.SlidingWindow = *h.SlidingWindow
+			c.WindowFrom = 28 // Qwen2Config's default max_window_layers
+			if h.MaxWindowLayers != nil {
+				c.WindowFrom = *h.MaxWindowLayers
+			}
 		}
 	default:
 		return nil, fmt.Errorf("config.json: architecture %q is not supported (want LlamaForCausalLM, MistralForCausalLM or Qwen2ForCausalLM)", c.Arch)

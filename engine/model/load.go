@@ -170,7 +170,9 @@ func load(c *Config, src Tensors, n names, b compute.Backend) (*Model, error) {
 		return nil, err
 	}
 	switch {
-	case src.Has(n.output):
+	// transformers re-ties a tied model's head to the embedding even when the
+	// file also stores lm_head.weight; llama.cpp uses output.weight when present.
+	case src.Has(n.output) && (n.interleavedQK || !c.TiedEmbedding):
 		if m.Output, err = l.matrix(n.output, c.Vocab, c.Dim); err != nil {
 			return nil, err
 		}

@@ -91,9 +91,12 @@ func (m *Model) Forward(ws *Workspace, cache compute.KVCache, batch *Batch) ([]f
 	a := batch.Attn
 	a.Heads, a.KVHeads, a.HeadDim = c.Heads, c.KVHeads, c.HeadDim
 	a.Scale = float32(1 / math.Sqrt(float64(c.HeadDim)))
-	a.Window = c.SlidingWindow
 	b.Embed(ws.x, m.Embed, batch.Tokens)
 	for i, ly := range m.Layers {
+		a.Window = 0
+		if i >= c.WindowFrom {
+			a.Window = c.SlidingWindow
+		}
 		m.attention(ws, cache, i, ly, &a, n)
 		m.feedForward(ws, ly, n)
 	}

@@ -312,9 +312,8 @@ func TestConfigForms(t *testing.T) {
 	}{
 		{
 			name: "qwen2 max_window_layers", spec: func(s *randmodel.Spec) { s.Arch, s.SlidingWindow = randmodel.Qwen2, 6 },
-			config:   func(c map[string]any) { c["max_window_layers"] = 1 },
-			ref:      func(r *refModel) { r.windowFrom = 1 }, // layer_types: layer i slides iff i >= max_window_layers
-			knownBug: "engine/model applies Qwen2's sliding window to every layer, ignoring max_window_layers",
+			config: func(c map[string]any) { c["max_window_layers"] = 1 },
+			ref:    func(r *refModel) { r.windowFrom = 1 }, // layer_types: layer i slides iff i >= max_window_layers
 		},
 		{
 			name: "qwen2 use_sliding_window false", spec: func(s *randmodel.Spec) { s.Arch = randmodel.Qwen2 },
@@ -346,7 +345,6 @@ func TestConfigForms(t *testing.T) {
 				s.Tied = false
 				w["lm_head.weight"] = s.Weights()["lm_head.weight"]
 			},
-			knownBug: "engine/model uses lm_head.weight when the file has one even though tie_word_embeddings is true; transformers ties it to embed_tokens",
 		},
 	}
 	for _, c := range cases {
