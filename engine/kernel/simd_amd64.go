@@ -2,6 +2,9 @@
 
 package kernel
 
+//go:generate python3 gen_tiles.py 3 2
+//go:generate gofmt -w tiles_amd64.go
+
 import (
 	"simd/archsimd"
 	"unsafe"
