@@ -1,0 +1,127 @@
+package server
+
+import (
+	"fmt"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
+
+	"github.com/graft-ai/graft/engine"
+	"github.com/graft-ai/graft/engine/sample"
+	enginev1 "github.com/graft-ai/graft/proto/graft/engine/v1"
+)
+
+// Generate streams one sequence. The stream's context is the sequence's: a client
+// that cancels or disconnects cancels the sequence and frees its KV blocks.
+func (s *Server) Generate(req *enginev1.GenerateRequest, out grpc.ServerStreamingServer[enginev1.GenerateResponse]) error {
+	ctx := out.Context()
+	r, err := s.request(req)
+	if err != nil {
+		return err
+	}
+	stream, err := s.eng.Generate(ctx, r)
+	if err != nil {
+		return requestStatus(err)
+	}
+	defer stream.Cancel()
+	first := true
+	for {
+		ev, ok := stream.Next(ctx)
+		if !ok {
+			return status.FromContextError(ctx.Err()).Err()
+		}
+		msg := s.response(ev, req.GetSampling())
+		if first {
+			msg.PromptTokenIds, first = stream.PromptIDs, false
+		}
+		if err := out.Send(msg); err != nil {
+			return err
+		}
+		if ev.Finish != "" {
+			return nil
+		}
+	}
+}
+
+// request maps the wire request onto the engine's, with the proto's "zero means
+// disabled" conventions.
+func (s *Server) request(req *enginev1.GenerateRequest) (engine.Request, error) {
+	prompt, err := s.prompt(req)
+	if err != nil {
+		return engine.Request{}, err
+	}
+	sp := req.GetSampling()
+	p := sample.Params{
+		Temperature: sp.GetTemperature(), TopK: int(sp.GetTopK()), TopP: sp.GetTopP(), MinP: sp.GetMinP(),
+		RepetitionPenalty: sp.GetRepetitionPenalty(), FrequencyPenalty: sp.GetFrequencyPenalty(),
+		PresencePenalty: sp.GetPresencePenalty(), Logprobs: sp.GetLogprobs(), TopLogprobs: int(sp.GetTopLogprobs()),
+	}
+	if p.TopP == 0 {
+		p.TopP = 1
+	}
+	if p.RepetitionPenalty == 0 {
+		p.RepetitionPenalty = 1
+	}
+	if sp != nil && sp.Seed != nil {
+		p.Seed, p.HasSeed = sp.GetSeed(), true
+	}
+	if sp.GetMaxTokens() > 1<<30 {
+		return engine.Request{}, invalid("max_tokens", fmt.Sprintf("max_tokens %d is too large", sp.GetMaxTokens()))
+	}
+	return engine.Request{
+		Prompt: prompt, Adapter: req.GetAdapterId(), Sampling: p, MaxTokens: int(sp.GetMaxTokens()),
+		Stop: sp.GetStop(), StopTokenIDs: sp.GetStopTokenIds(), IgnoreEOS: sp.GetIgnoreEos(),
+		IncludeStopStr: sp.GetIncludeStopStrInOutput(),
+	}, nil
+}
+
+func (s *Server) prompt(req *enginev1.GenerateRequest) ([]int32, error) {
+	switch p := req.Prompt.(type) {
+	case *enginev1.GenerateRequest_TokenIds:
+		return p.TokenIds.GetIds(), nil
+	case *enginev1.GenerateRequest_Text:
+		add := req.AddSpecialTokens == nil || req.GetAddSpecialTokens()
+		ids, err := s.eng.Loaded().Tokenizer.Encode(p.Text, add)
+		if err != nil {
+			return nil, invalid("prompt", err.Error())
+		}
+		return ids, nil
+	}
+	return nil, invalid("prompt", "prompt is missing: set text or token_ids")
+}
+
+func (s *Server) response(ev engine.Event, sp *enginev1.SamplingParams) *enginev1.GenerateResponse {
+	msg := &enginev1.GenerateResponse{TextDelta: ev.Text}
+	for _, t := range ev.Tokens {
+		g := &enginev1.GeneratedToken{TokenId: t.ID}
+		if sp.GetLogprobs() {
+			g.Logprob = t.Logprob
+			for _, alt := range t.Top {
+				g.TopLogprobs = append(g.TopLogprobs, &enginev1.TokenLogprob{
+					TokenId: alt.Token, Token: s.texts.text(alt.Token), Logprob: alt.Logprob})
+			}
+		}
+		msg.Tokens = append(msg.Tokens, g)
+	}
+	if ev.Finish == "" {
+		return msg
+	}
+	msg.FinishReason = finishReason(ev.Finish)
+	msg.Usage = &enginev1.Usage{PromptTokens: uint32(ev.PromptTokens), CompletionTokens: uint32(ev.CompletionTokens)}
+	if ev.Err != nil {
+		msg.Error = ev.Err.Error()
+	}
+	return msg
+}
+
+func finishReason(f engine.FinishReason) enginev1.FinishReason {
+	switch f {
+	case engine.FinishStop:
+		return enginev1.FinishReason_FINISH_REASON_STOP
+	case engine.FinishLength:
+		return enginev1.FinishReason_FINISH_REASON_LENGTH
+	case engine.FinishCancelled:
+		return enginev1.FinishReason_FINISH_REASON_CANCELLED
+	}
+	return enginev1.FinishReason_FINISH_REASON_ERROR
+}

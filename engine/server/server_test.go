@@ -1,0 +1,322 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	"github.com/graft-ai/graft/engine"
+	"github.com/graft-ai/graft/engine/compute/cpu"
+	"github.com/graft-ai/graft/internal/testmodels"
+	enginev1 "github.com/graft-ai/graft/proto/graft/engine/v1"
+)
+
+type harness struct {
+	eng    *engine.Engine
+	conn   *grpc.ClientConn
+	client enginev1.EngineClient
+	stop   context.CancelFunc
+	done   chan error
+}
+
+// start serves stories260K on a fresh unix socket and dials it with grpc-go.
+func start(t *testing.T, drain time.Duration) *harness {
+	t.Helper()
+	path := testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")
+	b := cpu.New(1)
+	t.Cleanup(b.Close)
+	l, err := engine.Load(path, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	eng, err := engine.New(l, engine.Config{MaxNumSeqs: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(eng.Close)
+	addr := "unix://" + filepath.Join(t.TempDir(), "engine.sock")
+	lis, err := Listen(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := New(eng, "stories260K")
+	g := grpc.NewServer()
+	srv.Register(g)
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &harness{eng: eng, stop: cancel, done: make(chan error, 1)}
+	go func() { h.done <- srv.Serve(ctx, g, lis, drain) }()
+	t.Cleanup(func() { cancel(); <-h.done })
+	h.conn, err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.conn.Close() })
+	h.client = enginev1.NewEngineClient(h.conn)
+	return h
+}
+
+func greedyIDs(t *testing.T) []int32 {
+	data, err := os.ReadFile(testmodels.Path(t, "stories260K", "golden.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g struct {
+		Upstream struct {
+			Greedy struct{ IDs []int32 } `json:"greedy"`
+		} `json:"upstream"`
+	}
+	if err := json.Unmarshal(data, &g); err != nil {
+		t.Fatal(err)
+	}
+	return g.Upstream.Greedy.IDs
+}
+
+// collect reads a Generate stream to its end.
+func collect(t *testing.T, s grpc.ServerStreamingClient[enginev1.GenerateResponse]) (ids []int32, text string, last *enginev1.GenerateResponse, first *enginev1.GenerateResponse) {
+	t.Helper()
+	for {
+		m, err := s.Recv()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first == nil {
+			first = m
+		}
+		for _, tok := range m.Tokens {
+			ids = append(ids, tok.TokenId)
+		}
+		text += m.TextDelta
+		last = m
+	}
+}
+
+func TestGreedyFromBOSMatchesUpstream(t *testing.T) {
+	h := start(t, time.Minute)
+	want := greedyIDs(t)[:64]
+	s, err := h.client.Generate(context.Background(), &enginev1.GenerateRequest{
+		Prompt:   &enginev1.GenerateRequest_TokenIds{TokenIds: &enginev1.TokenIds{Ids: []int32{1}}},
+		Sampling: &enginev1.SamplingParams{MaxTokens: 64},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, text, last, first := collect(t, s)
+	if !slices.Equal(ids, want) {
+		t.Fatalf("greedy ids\n got %v\nwant %v", ids, want)
+	}
+	if !slices.Equal(first.PromptTokenIds, []int32{1}) {
+		t.Errorf("first message prompt_token_ids = %v, want [1]", first.PromptTokenIds)
+	}
+	if last.FinishReason != enginev1.FinishReason_FINISH_REASON_LENGTH || last.Usage.GetPromptTokens() != 1 || last.Usage.GetCompletionTokens() != 64 {
+		t.Errorf("last message: finish %v usage %v", last.FinishReason, last.Usage)
+	}
+	dec, err := h.client.Detokenize(context.Background(), &enginev1.DetokenizeRequest{Ids: ids, SkipSpecialTokens: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text != dec.Text || !strings.HasPrefix(text, "Once upon a time") {
+		t.Errorf("streamed text %q, detokenized %q", text, dec.Text)
+	}
+}
+
+func TestTextPromptAndLogprobs(t *testing.T) {
+	h := start(t, time.Minute)
+	ctx := context.Background()
+	tok, err := h.client.Tokenize(ctx, &enginev1.TokenizeRequest{Text: "Once upon a time"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.Ids[0] != 1 || len(tok.Tokens) != len(tok.Ids) {
+		t.Fatalf("Tokenize = %v %q, want BOS first and one piece per id", tok.Ids, tok.Tokens)
+	}
+	s, err := h.client.Generate(ctx, &enginev1.GenerateRequest{
+		Prompt:   &enginev1.GenerateRequest_Text{Text: "Once upon a time"},
+		Sampling: &enginev1.SamplingParams{MaxTokens: 8, Logprobs: true, TopLogprobs: 3},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	first := true
+	for {
+		m, err := s.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first && !slices.Equal(m.PromptTokenIds, tok.Ids) {
+			t.Errorf("prompt_token_ids %v, Tokenize gave %v", m.PromptTokenIds, tok.Ids)
+		}
+		first = false
+		for _, g := range m.Tokens {
+			n++
+			// Greedy: the chosen token is the most likely one.
+			if len(g.TopLogprobs) != 3 || g.TopLogprobs[0].TokenId != g.TokenId || g.TopLogprobs[0].Logprob != g.Logprob || g.Logprob > 0 {
+				t.Errorf("token %d: logprob %v top %v", g.TokenId, g.Logprob, g.TopLogprobs)
+			}
+			if g.TopLogprobs[0].Token == "" {
+				t.Errorf("token %d has no text", g.TokenId)
+			}
+		}
+	}
+	if n != 8 {
+		t.Errorf("%d tokens, want 8", n)
+	}
+}
+
+func TestCancelFreesBlocks(t *testing.T) {
+	h := start(t, time.Minute)
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := h.client.Generate(ctx, &enginev1.GenerateRequest{
+		Prompt:   &enginev1.GenerateRequest_TokenIds{TokenIds: &enginev1.TokenIds{Ids: []int32{1}}},
+		Sampling: &enginev1.SamplingParams{MaxTokens: 1500, IgnoreEos: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := h.client.Stats(context.Background(), &enginev1.StatsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.KvBlocksUsed == 0 || st.ModelId != "stories260K" || st.MaxModelLen != 2048 {
+		t.Errorf("while running: %v", st)
+	}
+	cancel()
+	waitIdle(t, h.client)
+	if err := h.eng.CheckCache(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitIdle polls Stats until nothing runs and no block is held; the engine frees a
+// cancelled sequence on its next step, which a poll cannot predict.
+func waitIdle(t *testing.T, c enginev1.EngineClient) {
+	t.Helper()
+	for {
+		st, err := c.Stats(context.Background(), &enginev1.StatsRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.RunningSequences == 0 && st.QueueDepth == 0 && st.KvBlocksUsed == 0 {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestBadRequestsNameTheParam(t *testing.T) {
+	h := start(t, time.Minute)
+	long := make([]int32, 2048)
+	for i := range long {
+		long[i] = 1
+	}
+	ids := func(x []int32) *enginev1.GenerateRequest_TokenIds {
+		return &enginev1.GenerateRequest_TokenIds{TokenIds: &enginev1.TokenIds{Ids: x}}
+	}
+	cases := []struct {
+		param string
+		req   *enginev1.GenerateRequest
+	}{
+		{"temperature", &enginev1.GenerateRequest{Prompt: ids([]int32{1}), Sampling: &enginev1.SamplingParams{Temperature: -1}}},
+		{"top_p", &enginev1.GenerateRequest{Prompt: ids([]int32{1}), Sampling: &enginev1.SamplingParams{TopP: 1.5}}},
+		{"top_logprobs", &enginev1.GenerateRequest{Prompt: ids([]int32{1}), Sampling: &enginev1.SamplingParams{Logprobs: true, TopLogprobs: 21}}},
+		{"presence_penalty", &enginev1.GenerateRequest{Prompt: ids([]int32{1}), Sampling: &enginev1.SamplingParams{PresencePenalty: 3}}},
+		{"max_tokens", &enginev1.GenerateRequest{Prompt: ids([]int32{1}), Sampling: &enginev1.SamplingParams{MaxTokens: 5000}}},
+		{"prompt", &enginev1.GenerateRequest{Prompt: ids(long)}},
+		{"prompt", &enginev1.GenerateRequest{Prompt: ids([]int32{9999})}},
+		{"prompt", &enginev1.GenerateRequest{}},
+	}
+	for _, c := range cases {
+		s, err := h.client.Generate(context.Background(), c.req)
+		if err == nil {
+			_, err = s.Recv()
+		}
+		if status.Code(err) != codes.InvalidArgument || Param(err) != c.param || !strings.Contains(err.Error(), c.param) {
+			t.Errorf("want InvalidArgument naming %s, got %v (param %q)", c.param, err, Param(err))
+		}
+	}
+}
+
+func TestHealthServing(t *testing.T) {
+	h := start(t, time.Minute)
+	hc := healthpb.NewHealthClient(h.conn)
+	for _, svc := range []string{"", ServiceName} {
+		r, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{Service: svc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != healthpb.HealthCheckResponse_SERVING {
+			t.Errorf("health %q = %v", svc, r.Status)
+		}
+	}
+}
+
+func TestGracefulStopDrainsRunningStream(t *testing.T) {
+	h := start(t, 5*time.Minute)
+	s, err := h.client.Generate(context.Background(), &enginev1.GenerateRequest{
+		Prompt:   &enginev1.GenerateRequest_TokenIds{TokenIds: &enginev1.TokenIds{Ids: []int32{1}}},
+		Sampling: &enginev1.SamplingParams{MaxTokens: 300, IgnoreEos: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := s.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.stop()
+	ids, _, last, _ := collect(t, s)
+	if n := len(first.Tokens) + len(ids); n != 300 || last.FinishReason != enginev1.FinishReason_FINISH_REASON_LENGTH {
+		t.Fatalf("drained stream got %d tokens, finish %v", n, last.FinishReason)
+	}
+	if err := <-h.done; err != nil {
+		t.Fatal(err)
+	}
+	h.done <- nil
+	_, err = h.client.Stats(context.Background(), &enginev1.StatsRequest{})
+	if status.Code(err) != codes.Unavailable {
+		t.Errorf("after shutdown Stats = %v, want Unavailable", err)
+	}
+}
+
+func TestListenRefusesLiveSocket(t *testing.T) {
+	addr := "unix://" + filepath.Join(t.TempDir(), "x.sock")
+	lis, err := Listen(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	go func() {
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	if _, err := Listen(addr); err == nil {
+		t.Fatal("second Listen on a live socket succeeded")
+	}
+}

@@ -1,0 +1,148 @@
+package server
+
+import (
+	"context"
+	"strings"
+	"sync"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/graft-ai/graft/engine/chattemplate"
+	"github.com/graft-ai/graft/engine/tokenizer"
+	enginev1 "github.com/graft-ai/graft/proto/graft/engine/v1"
+)
+
+// Tokenize encodes text; unset add_special_tokens follows the tokenizer's config.
+func (s *Server) Tokenize(_ context.Context, req *enginev1.TokenizeRequest) (*enginev1.TokenizeResponse, error) {
+	tok := s.eng.Loaded().Tokenizer
+	add := req.AddSpecialTokens == nil || req.GetAddSpecialTokens()
+	ids, err := tok.Encode(req.GetText(), add)
+	if err != nil {
+		return nil, invalid("text", err.Error())
+	}
+	out := &enginev1.TokenizeResponse{Ids: ids, Tokens: make([]string, len(ids))}
+	for i, id := range ids {
+		out.Tokens[i] = tok.Token(id)
+	}
+	return out, nil
+}
+
+// Detokenize decodes ids; an id outside the vocabulary is InvalidArgument.
+func (s *Server) Detokenize(_ context.Context, req *enginev1.DetokenizeRequest) (*enginev1.DetokenizeResponse, error) {
+	text, err := s.eng.Loaded().Tokenizer.Decode(req.GetIds(), req.GetSkipSpecialTokens())
+	if err != nil {
+		return nil, invalid("ids", err.Error())
+	}
+	return &enginev1.DetokenizeResponse{Text: text}, nil
+}
+
+// ApplyChatTemplate renders messages with the request's template, else the
+// model's, else chattemplate.FallbackTemplate (ChatML).
+func (s *Server) ApplyChatTemplate(ctx context.Context, req *enginev1.ApplyChatTemplateRequest) (*enginev1.ApplyChatTemplateResponse, error) {
+	l := s.eng.Loaded()
+	tmpl := l.Chat
+	var err error
+	switch {
+	case req.GetChatTemplate() != "":
+		tmpl, err = chattemplate.New(req.GetChatTemplate())
+	case tmpl == nil:
+		tmpl, err = s.fallback()
+	}
+	if err != nil {
+		return nil, invalid("chat_template", err.Error())
+	}
+	msgs := make([]chattemplate.Message, len(req.GetMessages()))
+	for i, m := range req.GetMessages() {
+		msgs[i] = chattemplate.Message{Role: m.GetRole(), Content: m.GetContent(), Name: m.GetName()}
+	}
+	text, err := tmpl.RenderContext(ctx, msgs, req.GetAddGenerationPrompt(), l.ChatVars)
+	if err != nil {
+		return nil, invalid("messages", err.Error())
+	}
+	return &enginev1.ApplyChatTemplateResponse{Text: text}, nil
+}
+
+var (
+	fallbackOnce sync.Once
+	fallbackTmpl *chattemplate.Template
+	fallbackErr  error
+)
+
+func (s *Server) fallback() (*chattemplate.Template, error) {
+	fallbackOnce.Do(func() { fallbackTmpl, fallbackErr = chattemplate.New(chattemplate.FallbackTemplate) })
+	return fallbackTmpl, fallbackErr
+}
+
+// LoadAdapter waits for the engine's multi-LoRA support.
+func (s *Server) LoadAdapter(context.Context, *enginev1.LoadAdapterRequest) (*enginev1.LoadAdapterResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "LoRA adapters are not supported by this engine build yet")
+}
+
+// UnloadAdapter waits for the engine's multi-LoRA support.
+func (s *Server) UnloadAdapter(context.Context, *enginev1.UnloadAdapterRequest) (*enginev1.UnloadAdapterResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "LoRA adapters are not supported by this engine build yet")
+}
+
+// ListAdapters reports no adapters until the engine supports them.
+func (s *Server) ListAdapters(context.Context, *enginev1.ListAdaptersRequest) (*enginev1.ListAdaptersResponse, error) {
+	return &enginev1.ListAdaptersResponse{}, nil
+}
+
+// tokenTexts caches the text each token stands for on its own, as OpenAI's
+// logprobs show it: SentencePiece's "▁" is a space and a byte-fallback piece is
+// its byte, so a word-initial token keeps its leading space (unlike Decode, whose
+// decoder strips the first space of a text).
+type tokenTexts struct {
+	tok *tokenizer.Tokenizer
+	m   sync.Map // int32 -> string
+}
+
+func newTokenTexts(tok *tokenizer.Tokenizer) *tokenTexts { return &tokenTexts{tok: tok} }
+
+func (t *tokenTexts) text(id int32) string {
+	if v, ok := t.m.Load(id); ok {
+		return v.(string)
+	}
+	s := t.compute(id)
+	t.m.Store(id, s)
+	return s
+}
+
+func (t *tokenTexts) compute(id int32) string {
+	piece := t.tok.Token(id)
+	if b, ok := byteFallback(piece); ok {
+		return string([]byte{b})
+	}
+	if strings.Contains(piece, "▁") {
+		return strings.ReplaceAll(piece, "▁", " ")
+	}
+	s, err := t.tok.Decode([]int32{id}, false)
+	if err != nil {
+		return piece
+	}
+	return s
+}
+
+// byteFallback parses SentencePiece's "<0xAB>" byte pieces.
+func byteFallback(p string) (byte, bool) {
+	if len(p) != 6 || !strings.HasPrefix(p, "<0x") || p[5] != '>' {
+		return 0, false
+	}
+	var b byte
+	for _, c := range p[3:5] {
+		var v byte
+		switch {
+		case c >= '0' && c <= '9':
+			v = byte(c - '0')
+		case c >= 'A' && c <= 'F':
+			v = byte(c-'A') + 10
+		case c >= 'a' && c <= 'f':
+			v = byte(c-'a') + 10
+		default:
+			return 0, false
+		}
+		b = b<<4 | v
+	}
+	return b, true
+}
