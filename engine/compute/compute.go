@@ -36,6 +36,14 @@ type Attention struct {
 	Scale     float32 // usually 1/sqrt(HeadDim)
 }
 
+// LoRASegment applies one adapter's low-rank delta to rows [Start, End).
+type LoRASegment struct {
+	Start, End int
+	A          Matrix // rank x in
+	B          Matrix // out x rank
+	Scale      float32
+}
+
 // Rope describes rotary position embedding in Hugging Face's rotate_half layout:
 // dimension i of a head pairs with i+HeadDim/2 and turns by angle pos*InvFreq[i].
 type Rope struct {
@@ -67,6 +75,12 @@ type Backend interface {
 	Attend(out, q Buffer, c KVCache, layer int, a *Attention)
 	SiLUMul(out, gate, up Buffer, n int)
 	Add(out, a, b Buffer, n int)
+	// AddLoRA adds Scale·B(A·x) to out for the rows of each segment: the
+	// adapter deltas of a batch grouped by adapter (SGMV-style segments for
+	// runs of prefill rows, one-row segments for decodes, BGMV-style). rows is
+	// the batch's row count; scratch holds at least rows*(maxRank+outDim)
+	// floats. A row's result must not depend on the other rows.
+	AddLoRA(out, x Buffer, rows int, segs []LoRASegment, scratch Buffer)
 	// Gather copies rows idx[i] (width floats each) of x into out's row i.
 	Gather(out, x Buffer, idx []int32, width int)
 	// Read copies the first len(dst) floats of b to host memory.

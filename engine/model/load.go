@@ -93,7 +93,7 @@ func (l *loader) linear(i int, role string, out, in int, bias bool) (*Linear, er
 	if l.n.interleavedQK && heads > 0 {
 		data = deinterleave(data, heads, out/heads, in)
 	}
-	lin := &Linear{Module: role, W: l.b.Matrix(data, out, in)}
+	lin := &Linear{Module: moduleIndex[role], W: l.b.Matrix(data, out, in)}
 	if bias {
 		b, err := l.tensor(base+".bias", 1, out)
 		if err != nil {

@@ -10,7 +10,7 @@ import (
 // Linear is one projection. Every projection of the forward pass goes through
 // Model.linear, the one place where a per-token LoRA delta is added.
 type Linear struct {
-	Module string // q, k, v, o, gate, up or down
+	Module int // ModQ ... ModDown
 	W      compute.Matrix
 	Bias   compute.Matrix // nil when the architecture has none
 }
@@ -23,13 +23,14 @@ type Layer struct {
 
 // Model is a loaded Llama-family model bound to a backend.
 type Model struct {
-	Config Config
-	Embed  compute.Matrix
-	Norm   compute.Matrix
-	Output compute.Matrix // == Embed when tied
-	Layers []*Layer
-	b      compute.Backend
-	rope   compute.Rope
+	Config   Config
+	Embed    compute.Matrix
+	Norm     compute.Matrix
+	Output   compute.Matrix // == Embed when tied
+	Layers   []*Layer
+	b        compute.Backend
+	rope     compute.Rope
+	adapters *adapterSlots // nil when adapters are disabled
 }
 
 // Backend returns the backend the weights live on.
@@ -41,6 +42,9 @@ type Batch struct {
 	Attn   compute.Attention // positions, sequences, cache slots, block tables
 	// Outputs lists the token indices whose logits are wanted, in order.
 	Outputs []int32
+	// Adapters holds each token's adapter slot, -1 for the base model; nil
+	// means no token uses an adapter.
+	Adapters []int32
 }
 
 // Workspace holds the activation buffers of one forward step, sized once for the
@@ -51,6 +55,8 @@ type Workspace struct {
 	gate, up               compute.Buffer
 	sel, selNorm, logits   compute.Buffer
 	hostLogits             []float32
+	loraScratch            compute.Buffer
+	segs                   []compute.LoRASegment
 }
 
 // NewWorkspace allocates buffers for steps of up to maxTokens tokens and
@@ -58,7 +64,7 @@ type Workspace struct {
 func (m *Model) NewWorkspace(maxTokens, maxOutputs int) *Workspace {
 	c, b := &m.Config, m.b
 	q, kv := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
-	return &Workspace{
+	ws := &Workspace{
 		maxTokens: maxTokens,
 		x:         b.Alloc(maxTokens * c.Dim), xn: b.Alloc(maxTokens * c.Dim),
 		q: b.Alloc(maxTokens * q), k: b.Alloc(maxTokens * kv), v: b.Alloc(maxTokens * kv),
@@ -68,6 +74,10 @@ func (m *Model) NewWorkspace(maxTokens, maxOutputs int) *Workspace {
 		logits:     b.Alloc(maxOutputs * c.Vocab),
 		hostLogits: make([]float32, maxOutputs*c.Vocab),
 	}
+	if m.adapters != nil {
+		ws.loraScratch = b.Alloc(maxTokens * (m.adapters.maxRank + max(c.FFN, c.Dim, q)))
+	}
+	return ws
 }
 
 // NewKVCache allocates a paged cache of blocks x blockSize token slots.
@@ -97,8 +107,8 @@ func (m *Model) Forward(ws *Workspace, cache compute.KVCache, batch *Batch) ([]f
 		if i >= c.WindowFrom {
 			a.Window = c.SlidingWindow
 		}
-		m.attention(ws, cache, i, ly, &a, n)
-		m.feedForward(ws, ly, n)
+		m.attention(ws, cache, i, ly, &a, batch.Adapters)
+		m.feedForward(ws, i, ly, batch.Adapters, n)
 	}
 	outs := len(batch.Outputs)
 	b.Gather(ws.sel, ws.x, batch.Outputs, c.Dim)
@@ -109,35 +119,43 @@ func (m *Model) Forward(ws *Workspace, cache compute.KVCache, batch *Batch) ([]f
 	return logits, nil
 }
 
-func (m *Model) attention(ws *Workspace, cache compute.KVCache, layer int, ly *Layer, a *compute.Attention, n int) {
-	c, b := &m.Config, m.b
+func (m *Model) attention(ws *Workspace, cache compute.KVCache, layer int, ly *Layer, a *compute.Attention, slots []int32) {
+	c, b, n := &m.Config, m.b, len(a.Positions)
+	lin := func(out, x compute.Buffer, l *Linear) { m.linear(ws, out, x, l, n, layer, slots) }
 	b.RMSNorm(ws.xn, ws.x, ly.AttnNorm, n, c.NormEps)
-	m.linear(ws.q, ws.xn, ly.Q, n)
-	m.linear(ws.k, ws.xn, ly.K, n)
-	m.linear(ws.v, ws.xn, ly.V, n)
+	lin(ws.q, ws.xn, ly.Q)
+	lin(ws.k, ws.xn, ly.K)
+	lin(ws.v, ws.xn, ly.V)
 	b.RoPE(ws.q, n, c.Heads, c.HeadDim, a.Positions, &m.rope)
 	b.RoPE(ws.k, n, c.KVHeads, c.HeadDim, a.Positions, &m.rope)
 	b.StoreKV(cache, layer, ws.k, ws.v, a.Slots)
 	b.Attend(ws.att, ws.q, cache, layer, a)
-	m.linear(ws.o, ws.att, ly.O, n)
+	lin(ws.o, ws.att, ly.O)
 	b.Add(ws.x, ws.x, ws.o, n*c.Dim)
 }
 
-func (m *Model) feedForward(ws *Workspace, ly *Layer, n int) {
+func (m *Model) feedForward(ws *Workspace, layer int, ly *Layer, slots []int32, n int) {
 	c, b := &m.Config, m.b
+	lin := func(out, x compute.Buffer, l *Linear) { m.linear(ws, out, x, l, n, layer, slots) }
 	b.RMSNorm(ws.xn, ws.x, ly.FFNNorm, n, c.NormEps)
-	m.linear(ws.gate, ws.xn, ly.Gate, n)
-	m.linear(ws.up, ws.xn, ly.Up, n)
+	lin(ws.gate, ws.xn, ly.Gate)
+	lin(ws.up, ws.xn, ly.Up)
 	b.SiLUMul(ws.gate, ws.gate, ws.up, n*c.FFN)
-	m.linear(ws.o, ws.gate, ly.Down, n)
+	lin(ws.o, ws.gate, ly.Down)
 	b.Add(ws.x, ws.x, ws.o, n*c.Dim)
 }
 
-// linear is the seam for adapters: base projection plus bias, and (with LoRA) the
-// per-token delta scale·B(Ax) grouped by adapter.
-func (m *Model) linear(out, x compute.Buffer, l *Linear, n int) {
+// linear is every projection: the base weights and bias for all rows, then each
+// adapter's delta scale·B(Ax) for its rows, grouped by adapter.
+func (m *Model) linear(ws *Workspace, out, x compute.Buffer, l *Linear, n, layer int, slots []int32) {
 	m.b.MatMul(out, x, l.W, n)
 	if l.Bias != nil {
 		m.b.AddBias(out, l.Bias, n)
+	}
+	if slots == nil || m.adapters == nil {
+		return
+	}
+	if segs := m.loraSegments(ws, slots[:n], layer, l.Module); len(segs) > 0 {
+		m.b.AddLoRA(out, x, n, segs, ws.loraScratch)
 	}
 }

@@ -13,6 +13,9 @@ type Output struct {
 	// Finished lists the requests finished or cancelled since the last step; the
 	// runner drops their state.
 	Finished []uint64
+	// ActiveAdapters are the adapters of running requests after this plan,
+	// sorted: the runner must keep them in slots and may evict any other.
+	ActiveAdapters []string
 }
 
 // Scheduled is one sequence's work in a step: compute the K/V of token positions

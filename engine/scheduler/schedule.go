@@ -19,8 +19,10 @@ func (s *Scheduler) Schedule() *Output {
 	st := step{budget: s.cfg.MaxNumBatchedTokens, cap: s.cfg.chunkCap()}
 	s.scheduleRunning(&st)
 	if len(s.out.Preempted) == 0 {
+		st.adapters = s.adapters.admission(s.waiting, s.cfg.Now())
 		s.admitWaiting(&st)
 	}
+	s.out.ActiveAdapters = s.adapters.sorted()
 	return &s.out
 }
 
@@ -57,6 +59,7 @@ func (s *Scheduler) grow(r *Request, n int) bool {
 // generated tokens. Being younger than every running request and older than every
 // waiting one (FCFS admission), it goes to the front of the queue.
 func (s *Scheduler) preempt(r *Request) {
+	s.adapters.leave(r.Adapter)
 	s.release(r)
 	r.NumComputed = 0
 	r.Status = StatusPreempted
@@ -76,6 +79,7 @@ func (s *Scheduler) admitWaiting(st *step) {
 			return // FCFS: nobody overtakes the oldest waiting request
 		}
 		s.waiting = slices.Delete(s.waiting, i, i+1)
+		s.adapters.join(r.Adapter, st.adapters.now)
 		r.Status = StatusRunning
 		s.running = insertByArrival(s.running, r)
 		s.plan(st, r, n, true)

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/graft-ai/graft/engine/kvcache"
 )
@@ -28,6 +29,14 @@ type Config struct {
 	LongPrefillThreshold int
 	// MaxModelLen is the longest sequence (prompt plus output) the model takes.
 	MaxModelLen int
+	// MaxActiveAdapters caps the distinct LoRA adapters among running requests
+	// (the runner's adapter slots); 0 means no limit.
+	MaxActiveAdapters int
+	// AdapterCycle is how long an adapter keeps admitting requests while others
+	// wait for a slot; default 2 s (LoRAX's adapter_cycle_time_s).
+	AdapterCycle time.Duration
+	// Now is the clock (time.Now when nil); tests replace it.
+	Now func() time.Time
 }
 
 func (c Config) validate() error {
@@ -40,6 +49,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("scheduler: LongPrefillThreshold %d must not be negative", c.LongPrefillThreshold)
 	case c.MaxModelLen <= 0:
 		return fmt.Errorf("scheduler: MaxModelLen %d must be positive", c.MaxModelLen)
+	case c.MaxActiveAdapters < 0:
+		return fmt.Errorf("scheduler: MaxActiveAdapters %d must not be negative", c.MaxActiveAdapters)
 	}
 	return nil
 }
@@ -66,6 +77,7 @@ type Scheduler struct {
 	finishedIDs []uint64 // finished since the last Schedule
 	finishedNow []Finished
 	out         Output
+	adapters    *adapterSet
 }
 
 // New returns a scheduler that pages its requests' KV cache in pool. The pool is
@@ -77,7 +89,14 @@ func New(cfg Config, pool *kvcache.BlockPool) (*Scheduler, error) {
 	if pool == nil {
 		return nil, errors.New("scheduler: nil block pool")
 	}
-	return &Scheduler{cfg: cfg, pool: pool, byID: make(map[uint64]*Request)}, nil
+	if cfg.AdapterCycle <= 0 {
+		cfg.AdapterCycle = 2 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Scheduler{cfg: cfg, pool: pool, byID: make(map[uint64]*Request),
+		adapters: newAdapterSet(cfg.MaxActiveAdapters, cfg.AdapterCycle)}, nil
 }
 
 // Add queues r. It rejects requests that could never run: an empty or too long
@@ -143,6 +162,9 @@ func (s *Scheduler) Cancel(id uint64) bool {
 
 // finish frees r's blocks and forgets it. The caller removes it from its queue.
 func (s *Scheduler) finish(r *Request, why FinishReason) {
+	if r.Status == StatusRunning {
+		s.adapters.leave(r.Adapter)
+	}
 	s.release(r)
 	r.Status, r.Reason = StatusFinished, why
 	delete(s.byID, r.ID)

@@ -9,8 +9,9 @@ package scheduler
 // loop then skips it (it keeps its place in the queue) instead of stopping, and
 // the arrival-ordered inserts in Schedule keep the queues ordered.
 type step struct {
-	budget int // tokens left this step
-	cap    int // most tokens per request
+	budget   int // tokens left this step
+	cap      int // most tokens per request
+	adapters admission
 }
 
 // chunk is how many of r's uncomputed tokens fit in this step.
@@ -26,5 +27,5 @@ func (st *step) take(r *Request, n int) {
 // canAdmit reports whether waiting request r may join this step's batch beyond
 // budget, sequence and block limits, which Schedule checks itself.
 func (st *step) canAdmit(r *Request) bool {
-	return true
+	return st.adapters.allows(r)
 }

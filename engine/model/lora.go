@@ -1,0 +1,132 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/graft-ai/graft/engine/compute"
+)
+
+// The projections an adapter can target, in Hugging Face's names.
+const (
+	ModQ = iota
+	ModK
+	ModV
+	ModO
+	ModGate
+	ModUp
+	ModDown
+	NumModules
+)
+
+// ModuleNames are the PEFT target-module names of the projections, by index.
+var ModuleNames = [NumModules]string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+
+var moduleIndex = map[string]int{"q": ModQ, "k": ModK, "v": ModV, "o": ModO, "gate": ModGate, "up": ModUp, "down": ModDown}
+
+// ModuleShape returns a projection's output and input sizes.
+func (c *Config) ModuleShape(mod int) (out, in int) {
+	q, kv := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+	switch mod {
+	case ModQ:
+		return q, c.Dim
+	case ModK, ModV:
+		return kv, c.Dim
+	case ModO:
+		return c.Dim, q
+	case ModGate, ModUp:
+		return c.FFN, c.Dim
+	}
+	return c.Dim, c.FFN
+}
+
+// HostLoRA is one projection's adapter weights in host memory, in the Hugging
+// Face layout: A is [Rank, in], B is [out, Rank].
+type HostLoRA struct {
+	A, B  []float32
+	Rank  int
+	Scale float32
+}
+
+type slotLoRA struct {
+	a, b  compute.Matrix
+	scale float32
+}
+
+// adapterSlots are the backend-resident adapters, [slot][layer][module].
+type adapterSlots struct {
+	slots   [][][NumModules]*slotLoRA
+	maxRank int
+}
+
+// EnableAdapters reserves n adapter slots for adapters of rank up to maxRank.
+// It must be called before NewWorkspace.
+func (m *Model) EnableAdapters(n, maxRank int) {
+	m.adapters = &adapterSlots{slots: make([][][NumModules]*slotLoRA, n), maxRank: maxRank}
+}
+
+// AdapterSlots is the number of slots (0 when adapters are disabled).
+func (m *Model) AdapterSlots() int {
+	if m.adapters == nil {
+		return 0
+	}
+	return len(m.adapters.slots)
+}
+
+// SetSlot uploads an adapter's weights ([layer][module], nil where absent) into
+// slot i, replacing what was there.
+func (m *Model) SetSlot(i int, w [][NumModules]*HostLoRA) error {
+	c := &m.Config
+	if m.adapters == nil || i < 0 || i >= len(m.adapters.slots) {
+		return fmt.Errorf("adapter slot %d does not exist", i)
+	}
+	if len(w) != c.Layers {
+		return fmt.Errorf("adapter has %d layers, the model %d", len(w), c.Layers)
+	}
+	slot := make([][NumModules]*slotLoRA, c.Layers)
+	for l := range w {
+		for mod, h := range w[l] {
+			if h == nil {
+				continue
+			}
+			out, in := c.ModuleShape(mod)
+			if h.Rank <= 0 || h.Rank > m.adapters.maxRank || len(h.A) != h.Rank*in || len(h.B) != out*h.Rank {
+				return fmt.Errorf("layer %d %s: adapter rank %d or shapes do not fit (max rank %d)", l, ModuleNames[mod], h.Rank, m.adapters.maxRank)
+			}
+			slot[l][mod] = &slotLoRA{a: m.b.Matrix(h.A, h.Rank, in), b: m.b.Matrix(h.B, out, h.Rank), scale: h.Scale}
+		}
+	}
+	m.adapters.slots[i] = slot
+	return nil
+}
+
+// ClearSlot empties slot i.
+func (m *Model) ClearSlot(i int) {
+	if m.adapters != nil && i >= 0 && i < len(m.adapters.slots) {
+		m.adapters.slots[i] = nil
+	}
+}
+
+// maxLoRASegmentRows splits long prefill runs so that segments spread over
+// cores; rows are independent, so the split does not change any result.
+const maxLoRASegmentRows = 16
+
+// loraSegments lists the segments of one projection: runs of consecutive rows
+// with the same adapter slot that holds this layer and module.
+func (m *Model) loraSegments(ws *Workspace, slots []int32, layer, mod int) []compute.LoRASegment {
+	segs := ws.segs[:0]
+	for start := 0; start < len(slots); {
+		end := start + 1
+		for end < len(slots) && slots[end] == slots[start] && end-start < maxLoRASegmentRows {
+			end++
+		}
+		if s := slots[start]; s >= 0 {
+			if l := m.adapters.slots[s]; l != nil && l[layer][mod] != nil {
+				w := l[layer][mod]
+				segs = append(segs, compute.LoRASegment{Start: start, End: end, A: w.a, B: w.b, Scale: w.scale})
+			}
+		}
+		start = end
+	}
+	ws.segs = segs
+	return segs
+}
