@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+
+	"github.com/graft-ai/graft/engine"
+	"github.com/graft-ai/graft/engine/compute/cpu"
+	"github.com/graft-ai/graft/engine/server"
+)
+
+func init() { register(newEngineCommand) }
+
+// engineOptions are the flags of an engine process, shared by graft serve.
+type engineOptions struct {
+	model, servedName string
+	threads           int
+	maxNumSeqs        int
+	maxModelLen       int
+	kvCacheMiB        int64
+	drain             time.Duration
+}
+
+func addEngineFlags(cmd *cobra.Command, o *engineOptions) {
+	f := cmd.Flags()
+	f.StringVar(&o.model, "model", "", "model: a .gguf file or a Hugging Face directory (required)")
+	f.StringVar(&o.servedName, "served-model-name", "", "the base model's id in the API (default: the model file or folder name without .gguf)")
+	f.IntVar(&o.threads, "threads", 0, "CPU threads (0: all cores)")
+	f.IntVar(&o.maxNumSeqs, "max-num-seqs", 0, "most sequences in one batch (0: engine default)")
+	f.IntVar(&o.maxModelLen, "max-model-len", 0, "context length (0: the model's)")
+	f.Int64Var(&o.kvCacheMiB, "kv-cache-mib", 0, "KV cache memory in MiB (0: engine default)")
+	_ = cmd.MarkFlagRequired("model")
+}
+
+func (o *engineOptions) modelID() string {
+	if o.servedName != "" {
+		return o.servedName
+	}
+	base := filepath.Base(filepath.Clean(o.model))
+	if engine.IsGGUF(base) {
+		base = base[:len(base)-len(".gguf")]
+	}
+	return base
+}
+
+// runningEngine is a loaded engine behind a gRPC server.
+type runningEngine struct {
+	srv   *server.Server
+	grpc  *grpc.Server
+	close func()
+}
+
+func startEngine(o *engineOptions) (*runningEngine, error) {
+	b := cpu.New(o.threads)
+	l, err := engine.Load(o.model, b)
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	eng, err := engine.New(l, engine.Config{MaxNumSeqs: o.maxNumSeqs, MaxModelLen: o.maxModelLen, KVCacheBytes: o.kvCacheMiB << 20})
+	if err != nil {
+		l.Close()
+		b.Close()
+		return nil, usageError("%v", err)
+	}
+	srv := server.New(eng, o.modelID())
+	g := grpc.NewServer()
+	srv.Register(g)
+	return &runningEngine{srv: srv, grpc: g, close: func() { eng.Close(); l.Close(); b.Close() }}, nil
+}
+
+func newEngineCommand() *cobra.Command {
+	var o engineOptions
+	var listen string
+	cmd := &cobra.Command{
+		Use:   "engine --model PATH --listen ADDR",
+		Short: "Serve one model over gRPC (graft.engine.v1) for a sidecar",
+		Long: `Load a model and serve the graft.engine.v1.Engine gRPC service and the
+standard gRPC health service (grpc.health.v1) on ADDR: unix:///path/engine.sock
+or HOST:PORT. On SIGTERM the engine stops accepting streams, lets running ones
+finish for up to --drain-timeout, then cancels the rest.`,
+		Example: `  graft engine --model ../shared/models/stories260K/gguf/stories260K.gguf --listen unix:///tmp/graft-engine.sock`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runEngine(cmd.Context(), &o, listen)
+		},
+	}
+	addEngineFlags(cmd, &o)
+	cmd.Flags().DurationVar(&o.drain, "drain-timeout", 30*time.Second, "on SIGTERM, how long running streams may take to finish")
+	cmd.Flags().StringVar(&listen, "listen", "unix:///tmp/graft-engine.sock", "address: unix:///path.sock or HOST:PORT")
+	return cmd
+}
+
+func runEngine(ctx context.Context, o *engineOptions, listen string) error {
+	lis, err := server.Listen(listen)
+	if err != nil {
+		return usageError("--listen %s: %v", listen, err)
+	}
+	re, err := startEngine(o)
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	defer re.close()
+	slog.Info("engine serving", "model", o.modelID(), "listen", listen)
+	return re.srv.Serve(ctx, re.grpc, lis, o.drain)
+}
+
+// dialTarget turns a --listen style address into a grpc-go target.
+func dialTarget(addr string) string {
+	if path, ok := server.UnixPath(addr); ok {
+		if !strings.HasPrefix(path, "/") {
+			return "unix:" + path
+		}
+		return "unix://" + path
+	}
+	return fmt.Sprintf("passthrough:///%s", addr)
+}

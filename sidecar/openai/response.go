@@ -1,0 +1,116 @@
+package openai
+
+import (
+	"context"
+	"sync"
+
+	enginev1 "github.com/graft-ai/graft/proto/graft/engine/v1"
+)
+
+type usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+type chatLogprobs struct {
+	Content []tokenLogprob `json:"content"`
+	Refusal *string        `json:"refusal"`
+}
+
+type tokenLogprob struct {
+	Token       string       `json:"token"`
+	Logprob     float32      `json:"logprob"`
+	Bytes       []int        `json:"bytes"`
+	TopLogprobs []topLogprob `json:"top_logprobs"`
+}
+
+type topLogprob struct {
+	Token   string  `json:"token"`
+	Logprob float32 `json:"logprob"`
+	Bytes   []int   `json:"bytes"`
+}
+
+type completionLogprobs struct {
+	Tokens        []string             `json:"tokens"`
+	TokenLogprobs []float32            `json:"token_logprobs"`
+	TopLogprobs   []map[string]float32 `json:"top_logprobs"`
+	TextOffset    []int                `json:"text_offset"`
+}
+
+type chatMessageOut struct {
+	Role    string  `json:"role"`
+	Content string  `json:"content"`
+	Refusal *string `json:"refusal"`
+}
+
+type chatChoice struct {
+	Index        int             `json:"index"`
+	Message      *chatMessageOut `json:"message,omitempty"`
+	Delta        *chatDelta      `json:"delta,omitempty"`
+	Logprobs     *chatLogprobs   `json:"logprobs"`
+	FinishReason *string         `json:"finish_reason"`
+}
+
+type chatDelta struct {
+	Role    string  `json:"role,omitempty"`
+	Content *string `json:"content,omitempty"`
+}
+
+type completionChoice struct {
+	Index        int                 `json:"index"`
+	Text         string              `json:"text"`
+	Logprobs     *completionLogprobs `json:"logprobs"`
+	FinishReason *string             `json:"finish_reason"`
+}
+
+// envelope is every response body and stream chunk; Usage stays null in chunks
+// unless stream_options.include_usage asked for the last one.
+type envelope struct {
+	ID                string  `json:"id"`
+	Object            string  `json:"object"`
+	Created           int64   `json:"created"`
+	Model             string  `json:"model"`
+	SystemFingerprint *string `json:"system_fingerprint"`
+	Choices           any     `json:"choices"`
+	Usage             any     `json:"usage,omitempty"`
+}
+
+// tokenTexts finds the text of a sampled token: from its own top_logprobs entry
+// when there is one, else the engine's decoding of the id alone (cached).
+type tokenTexts struct {
+	engine enginev1.EngineClient
+	m      sync.Map
+}
+
+func (t *tokenTexts) text(ctx context.Context, g *enginev1.GeneratedToken) string {
+	for _, alt := range g.TopLogprobs {
+		if alt.TokenId == g.TokenId {
+			return alt.Token
+		}
+	}
+	if v, ok := t.m.Load(g.TokenId); ok {
+		return v.(string)
+	}
+	r, err := t.engine.Detokenize(ctx, &enginev1.DetokenizeRequest{Ids: []int32{g.TokenId}})
+	if err != nil {
+		return ""
+	}
+	t.m.Store(g.TokenId, r.Text)
+	return r.Text
+}
+
+func byteList(s string) []int {
+	out := make([]int, len(s))
+	for i := range len(s) {
+		out[i] = int(s[i])
+	}
+	return out
+}
+
+func finishText(f enginev1.FinishReason) string {
+	if f == enginev1.FinishReason_FINISH_REASON_LENGTH {
+		return "length"
+	}
+	return "stop"
+}

@@ -1,0 +1,138 @@
+// Package openai serves a pod's OpenAI-compatible HTTP API (chat completions,
+// completions, models) in front of one Graft engine reached over gRPC, with
+// health, readiness and vLLM-named Prometheus metrics.
+package openai
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	enginev1 "github.com/graft-ai/graft/proto/graft/engine/v1"
+)
+
+// Config wires a Server to its engine.
+type Config struct {
+	// Engine is a client connection to the engine's gRPC server.
+	Engine grpc.ClientConnInterface
+	// ModelID is the base model's served name; empty means the id the engine
+	// reports in Stats.
+	ModelID string
+	// Adapters resolves adapter ids; nil serves the base model only.
+	Adapters AdapterSource
+}
+
+// Server is the OpenAI API of one pod.
+type Server struct {
+	engine  enginev1.EngineClient
+	health  healthpb.HealthClient
+	adapter *adapterLoader
+	metrics *metrics
+	texts   *tokenTexts
+	mux     *http.ServeMux
+
+	mu      sync.Mutex
+	modelID string
+	created int64
+}
+
+// New builds the server; it does not contact the engine until a request needs it.
+func New(cfg Config) *Server {
+	ec := enginev1.NewEngineClient(cfg.Engine)
+	s := &Server{
+		engine: ec, health: healthpb.NewHealthClient(cfg.Engine), modelID: cfg.ModelID,
+		adapter: &adapterLoader{source: cfg.Adapters, engine: ec, loaded: map[string]bool{}},
+		created: time.Now().Unix(), mux: http.NewServeMux(),
+	}
+	s.texts = &tokenTexts{engine: ec}
+	s.metrics = newMetrics(s)
+	s.mux.HandleFunc("POST /v1/chat/completions", s.chat)
+	s.mux.HandleFunc("POST /v1/completions", s.completions)
+	s.mux.HandleFunc("GET /v1/models", s.models)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
+	return s
+}
+
+// ServeHTTP makes Server an http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Registry is the server's Prometheus registry, for callers adding their own metrics.
+func (s *Server) Registry() *prometheus.Registry { return s.metrics.registry }
+
+// baseModel returns the served base model id, asking the engine once if needed.
+func (s *Server) baseModel(ctx context.Context) (string, error) {
+	s.mu.Lock()
+	id := s.modelID
+	s.mu.Unlock()
+	if id != "" {
+		return id, nil
+	}
+	st, err := s.engine.Stats(ctx, &enginev1.StatsRequest{})
+	if err != nil {
+		return "", err
+	}
+	if st.ModelId == "" {
+		return "", errors.New("the engine reports no model id; set --served-model-name")
+	}
+	s.mu.Lock()
+	s.modelID = st.ModelId
+	s.mu.Unlock()
+	return st.ModelId, nil
+}
+
+// resolve maps the request's model to an adapter id ("" for the base model),
+// loading the adapter into the engine on its first use.
+func (s *Server) resolve(ctx context.Context, model string) (string, *apiError) {
+	if model == "" {
+		return "", badRequest("model", "you must provide a model parameter")
+	}
+	base, err := s.baseModel(ctx)
+	if err != nil {
+		return "", fromRPC(err, nil)
+	}
+	if model == base {
+		return "", nil
+	}
+	if err := s.adapter.ensure(ctx, model); err != nil {
+		if errors.Is(err, ErrUnknownAdapter) {
+			return "", modelNotFound(model)
+		}
+		return "", fromRPC(err, nil)
+	}
+	return model, nil
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	h, err := s.health.Check(ctx, &healthpb.HealthCheckRequest{Service: "graft.engine.v1.Engine"})
+	if err == nil && h.Status != healthpb.HealthCheckResponse_SERVING {
+		err = errors.New("engine health is " + h.Status.String())
+	}
+	if err == nil {
+		_, err = s.baseModel(ctx)
+	}
+	if err != nil {
+		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// newID returns prefix plus 24 random hex digits, like OpenAI's chatcmpl-/cmpl- ids.
+func newID(prefix string) string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}

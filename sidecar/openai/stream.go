@@ -1,0 +1,134 @@
+package openai
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// sse writes Server-Sent Events exactly as OpenAI does: "data: {json}\n\n" per
+// chunk and "data: [DONE]\n\n" at the end.
+type sse struct {
+	w   http.ResponseWriter
+	rc  *http.ResponseController
+	buf bytes.Buffer
+}
+
+func newSSE(w http.ResponseWriter) *sse {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Connection", "keep-alive")
+	w.WriteHeader(http.StatusOK)
+	return &sse{w: w, rc: http.NewResponseController(w)}
+}
+
+func (s *sse) send(v any) error {
+	s.buf.Reset()
+	s.buf.WriteString("data: ")
+	enc := json.NewEncoder(&s.buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	s.buf.Truncate(s.buf.Len() - 1) // Encode's newline
+	s.buf.WriteString("\n\n")
+	return s.write()
+}
+
+func (s *sse) done() error {
+	s.buf.Reset()
+	s.buf.WriteString("data: [DONE]\n\n")
+	return s.write()
+}
+
+func (s *sse) write() error {
+	if _, err := s.w.Write(s.buf.Bytes()); err != nil {
+		return err
+	}
+	return s.rc.Flush()
+}
+
+// streamOut writes one chunk per engine message. Chat opens each choice with a
+// role-only delta and closes it with an empty delta carrying finish_reason, as
+// OpenAI does; an engine failure mid-stream ends the stream with an error event.
+func (s *Server) streamOut(ctx context.Context, w http.ResponseWriter, j *job, run *run, t *tally) {
+	out := newSSE(w)
+	env := envelope{ID: newID("cmpl-"), Object: "text_completion", Created: time.Now().Unix(), Model: j.model}
+	if j.chat {
+		env.ID, env.Object = newID("chatcmpl-"), "chat.completion.chunk"
+	}
+	if j.includeUsage {
+		env.Usage = json.RawMessage("null") // every chunk but the last, as OpenAI does
+	}
+	chunk := func(c any) error {
+		e := env
+		e.Choices = []any{c}
+		return out.send(e)
+	}
+	choices := make([]*choice, j.n)
+	for i := range choices {
+		choices[i] = j.newChoice()
+		if j.chat {
+			empty := ""
+			if chunk(chatChoice{Index: i, Delta: &chatDelta{Role: "assistant", Content: &empty}}) != nil {
+				return
+			}
+		}
+	}
+	for u := range run.updates {
+		var lp any
+		err := u.err
+		if err == nil {
+			t.saw(s, u.msg)
+			lp, err = s.add(ctx, j, choices[u.index], u.msg)
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				slog.Warn("stream failed", "model", j.model, "err", err)
+				_ = out.send(map[string]*apiError{"error": fromRPC(err, j.rename)})
+			}
+			return
+		}
+		if chunk(s.chunkChoice(j, u.index, choices[u.index], u.msg.TextDelta, lp)) != nil {
+			return
+		}
+	}
+	t.done(s)
+	if j.includeUsage {
+		e := env
+		e.Choices = []any{}
+		e.Usage = t.usage()
+		if out.send(e) != nil {
+			return
+		}
+	}
+	_ = out.done()
+}
+
+// chunkChoice is one choice's part of a chunk; the finishing message of a chat
+// choice carries its last text, then the finish reason.
+func (s *Server) chunkChoice(j *job, i int, c *choice, delta string, lp any) any {
+	var finish *string
+	if c.finish != "" {
+		finish = &c.finish
+	}
+	if !j.chat {
+		cc := completionChoice{Index: i, Text: delta, FinishReason: finish}
+		if lp != nil {
+			cc.Logprobs = lp.(*completionLogprobs)
+		}
+		return cc
+	}
+	cc := chatChoice{Index: i, Delta: &chatDelta{}, FinishReason: finish}
+	if delta != "" || finish == nil {
+		cc.Delta.Content = &delta
+	}
+	if lp != nil {
+		cc.Logprobs = lp.(*chatLogprobs)
+	}
+	return cc
+}
