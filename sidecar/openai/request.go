@@ -52,7 +52,8 @@ func decode(r *http.Request, v any) *apiError {
 	if err := json.Unmarshal(body, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return badRequest(te.Field, "%s: wrong type: %s is not %s", te.Field, te.Value, te.Type)
+			field := strings.TrimPrefix(te.Field, "commonParams.") // the embedded struct's name is ours, not the API's
+			return badRequest(field, "%s: wrong type: %s is not %s", field, te.Value, te.Type)
 		}
 		return badRequest("", "We could not parse the JSON body of your request. (HINT: This likely means you aren't sending valid JSON.) %v", err)
 	}
