@@ -24,6 +24,14 @@ type Config struct {
 	BlockSize        int   // tokens per KV block; default 16
 	KVCacheBytes     int64 // memory for the KV cache; default enough for MaxNumSeqs full contexts, at most 2 GiB
 	MaxModelLen      int   // context length; default the model's
+	// MaxActiveAdapters is the number of adapter slots (adapters whose requests
+	// run in the same step); default 8, negative disables adapters.
+	MaxActiveAdapters int
+	// MaxCachedAdapters bounds adapters kept parsed in host memory beyond the
+	// slots; the rest reload from disk on use. Default 64.
+	MaxCachedAdapters int
+	// MaxLoRARank is the largest adapter rank accepted; default 64.
+	MaxLoRARank int
 }
 
 func (c *Config) defaults(m *model.Model) {
@@ -42,6 +50,15 @@ func (c *Config) defaults(m *model.Model) {
 	}
 	if c.MaxModelLen <= 0 {
 		c.MaxModelLen = 2048
+	}
+	if c.MaxActiveAdapters == 0 {
+		c.MaxActiveAdapters = 8
+	}
+	if c.MaxCachedAdapters <= 0 {
+		c.MaxCachedAdapters = 64
+	}
+	if c.MaxLoRARank <= 0 {
+		c.MaxLoRARank = 64
 	}
 	if c.KVCacheBytes <= 0 {
 		full := int64(c.MaxNumSeqs) * int64(c.MaxModelLen+c.BlockSize) * kvBytesPerToken(mc)
@@ -64,17 +81,21 @@ type Engine struct {
 	cache  compute.KVCache
 	ws     *model.Workspace
 	eos    map[int32]bool
+	slots  *model.AdapterSlots // nil when adapters are disabled
 
 	mu     sync.Mutex
+	reg    adapterRegistry
 	seqs   map[uint64]*sequence
 	nextID atomic.Uint64
 	wake   chan struct{}
 	quit   chan struct{}
 	done   chan struct{}
 
-	batch   model.Batch
-	sampled []int
-	results []scheduler.Result
+	batch      model.Batch
+	batchSeqs  []*sequence
+	adapterBuf []int32
+	sampled    []int
+	results    []scheduler.Result
 }
 
 // New starts the engine's loop. Close stops it.
@@ -86,8 +107,10 @@ func New(l *Loaded, cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("engine: KV cache of %d bytes holds %d tokens, less than one %d-token context", cfg.KVCacheBytes, blocks*cfg.BlockSize, cfg.MaxModelLen)
 	}
 	pool := kvcache.NewBlockPool(blocks, cfg.BlockSize)
+	slots := max(cfg.MaxActiveAdapters, 0)
 	sched, err := scheduler.New(scheduler.Config{
 		MaxNumSeqs: cfg.MaxNumSeqs, MaxNumBatchedTokens: cfg.MaxBatchedTokens, MaxModelLen: cfg.MaxModelLen,
+		MaxActiveAdapters: slots,
 	}, pool)
 	if err != nil {
 		return nil, err
@@ -95,10 +118,16 @@ func New(l *Loaded, cfg Config) (*Engine, error) {
 	e := &Engine{
 		cfg: cfg, loaded: l, m: m, sched: sched, pool: pool,
 		cache: m.NewKVCache(blocks, cfg.BlockSize),
-		ws:    m.NewWorkspace(cfg.MaxBatchedTokens, cfg.MaxNumSeqs),
 		eos:   map[int32]bool{}, seqs: map[uint64]*sequence{},
+		reg:  adapterRegistry{entries: map[string]*adapterEntry{}, slotOwner: make([]*adapterEntry, slots)},
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
 	}
+	maxRank := 0
+	if slots > 0 {
+		e.slots, maxRank = m.NewAdapterSlots(slots, cfg.MaxLoRARank), cfg.MaxLoRARank
+	}
+	e.ws = m.NewWorkspace(cfg.MaxBatchedTokens, cfg.MaxNumSeqs, maxRank)
+	e.batch.Slots = e.slots
 	for _, id := range l.EOS {
 		e.eos[id] = true
 	}
@@ -135,12 +164,23 @@ func (e *Engine) poke() {
 type Stats struct {
 	Waiting, Running      int
 	KVBlocksUsed, KVTotal int
+	AdapterSlotsUsed      int
+	AdapterSlots          int
 }
 
 // Stats reports queue depth, running sequences and KV cache use.
 func (e *Engine) Stats() Stats {
 	s := e.sched.Stats()
-	return Stats{Waiting: s.Waiting, Running: s.Running, KVBlocksUsed: s.BlockTotal - s.FreeBlocks, KVTotal: s.BlockTotal}
+	st := Stats{Waiting: s.Waiting, Running: s.Running, KVBlocksUsed: s.BlockTotal - s.FreeBlocks, KVTotal: s.BlockTotal}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st.AdapterSlots = len(e.reg.slotOwner)
+	for _, o := range e.reg.slotOwner {
+		if o != nil {
+			st.AdapterSlotsUsed++
+		}
+	}
+	return st
 }
 
 // CheckCache verifies that every KV block is either free or owned by exactly one
@@ -160,6 +200,9 @@ func (e *Engine) Generate(ctx context.Context, req Request) (*Stream, error) {
 		return nil, errClosed
 	default:
 	}
+	if err := e.acquireAdapter(req.Adapter); err != nil {
+		return nil, err
+	}
 	id := e.nextID.Add(1)
 	seq := e.newSequence(id, &req)
 	e.mu.Lock()
@@ -170,6 +213,7 @@ func (e *Engine) Generate(ctx context.Context, req Request) (*Stream, error) {
 		e.mu.Lock()
 		delete(e.seqs, id)
 		e.mu.Unlock()
+		e.releaseAdapter(req.Adapter)
 		return nil, &RequestError{Msg: err.Error()}
 	}
 	stop := context.AfterFunc(ctx, seq.stream.cancel)

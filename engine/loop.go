@@ -77,9 +77,17 @@ func (e *Engine) step(out *scheduler.Output) {
 		vocab := e.m.Config.Vocab
 		for k, i := range e.sampled {
 			s := seqs[i]
+			if s.finish == FinishError {
+				continue
+			}
 			r := s.sampler.Sample(logits[k*vocab:(k+1)*vocab], s.tokens[:s.promptLen], s.generated())
 			stop := e.accept(s, r)
 			e.results = append(e.results, scheduler.Result{ID: s.id, Appended: 1, Finished: stop})
+		}
+		for i, s := range seqs { // adapters that could not be placed
+			if s != nil && s.finish == FinishError {
+				e.results = append(e.results, scheduler.Result{ID: out.Scheduled[i].ID, Finished: true})
+			}
 		}
 	}
 	for _, f := range e.sched.Update(out, e.results) {
@@ -114,10 +122,16 @@ func (e *Engine) buildBatch(out *scheduler.Output) []*sequence {
 	a.Positions, a.Seq, a.Slots, a.Tables = a.Positions[:0], a.Seq[:0], a.Slots[:0], a.Tables[:0]
 	e.sampled = e.sampled[:0]
 	bs := int32(e.cfg.BlockSize)
-	seqs := make([]*sequence, len(out.Scheduled))
+	seqs := e.batchSeqs[:0]
+	for _, sc := range out.Scheduled {
+		seqs = append(seqs, e.lookup(sc.ID))
+	}
+	e.batchSeqs = seqs
+	if e.slots != nil {
+		e.adapterSlots(out, seqs)
+	}
 	for i, sc := range out.Scheduled {
-		s := e.lookup(sc.ID)
-		seqs[i] = s
+		s := seqs[i]
 		if s == nil {
 			continue
 		}

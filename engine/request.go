@@ -24,6 +24,9 @@ type Request struct {
 type RequestError struct {
 	Param string
 	Msg   string
+	// NotFound marks a request for something that does not exist (an adapter
+	// that is not loaded): HTTP 404 rather than 400.
+	NotFound bool
 }
 
 func (e *RequestError) Error() string { return e.Msg }

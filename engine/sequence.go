@@ -100,4 +100,5 @@ func (e *Engine) end(s *sequence, why FinishReason, err error) {
 	e.mu.Lock()
 	delete(e.seqs, s.id)
 	e.mu.Unlock()
+	e.releaseAdapter(s.req.Adapter)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -74,9 +75,6 @@ type generateJSON struct {
 }
 
 func runGenerate(ctx context.Context, w io.Writer, o *generateOptions, seeded bool) error {
-	if o.adapter != "" {
-		return usageError("--adapter: LoRA adapters are not supported by this build yet")
-	}
 	if o.maxTokens < 1 {
 		return usageError("--max-tokens must be at least 1, got %d", o.maxTokens)
 	}
@@ -96,10 +94,17 @@ func runGenerate(ctx context.Context, w io.Writer, o *generateOptions, seeded bo
 		return err
 	}
 	defer eng.Close()
+	adapterID := ""
+	if o.adapter != "" {
+		adapterID = filepath.Base(filepath.Clean(o.adapter))
+		if _, err := eng.LoadAdapter(adapterID, o.adapter); err != nil {
+			return fmt.Errorf("--adapter %s: %w", o.adapter, err)
+		}
+	}
 	sp := sample.Params{Temperature: o.temperature, TopK: o.topK, TopP: o.topP, MinP: o.minP,
 		RepetitionPenalty: o.repetition, Seed: uint64(o.seed), HasSeed: seeded}
 	stream, err := eng.Generate(ctx, engine.Request{
-		Prompt: prompt, Sampling: sp, MaxTokens: o.maxTokens, Stop: o.stop, IgnoreEOS: o.ignoreEOS,
+		Prompt: prompt, Adapter: adapterID, Sampling: sp, MaxTokens: o.maxTokens, Stop: o.stop, IgnoreEOS: o.ignoreEOS,
 	})
 	if err != nil {
 		return usageError("%v", err)

@@ -52,31 +52,28 @@ type slotLoRA struct {
 	scale float32
 }
 
-// adapterSlots are the backend-resident adapters, [slot][layer][module].
-type adapterSlots struct {
+// AdapterSlots are backend-resident adapters, [slot][layer][module]: the
+// active tier. Each engine owns its own; a batch names them per token.
+type AdapterSlots struct {
+	m       *Model
 	slots   [][][NumModules]*slotLoRA
 	maxRank int
 }
 
-// EnableAdapters reserves n adapter slots for adapters of rank up to maxRank.
-// It must be called before NewWorkspace.
-func (m *Model) EnableAdapters(n, maxRank int) {
-	m.adapters = &adapterSlots{slots: make([][][NumModules]*slotLoRA, n), maxRank: maxRank}
+// NewAdapterSlots reserves n slots for adapters of rank up to maxRank.
+func (m *Model) NewAdapterSlots(n, maxRank int) *AdapterSlots {
+	return &AdapterSlots{m: m, slots: make([][][NumModules]*slotLoRA, n), maxRank: maxRank}
 }
 
-// AdapterSlots is the number of slots (0 when adapters are disabled).
-func (m *Model) AdapterSlots() int {
-	if m.adapters == nil {
-		return 0
-	}
-	return len(m.adapters.slots)
-}
+// Len is the number of slots.
+func (a *AdapterSlots) Len() int { return len(a.slots) }
 
-// SetSlot uploads an adapter's weights ([layer][module], nil where absent) into
+// Set uploads an adapter's weights ([layer][module], nil where absent) into
 // slot i, replacing what was there.
-func (m *Model) SetSlot(i int, w [][NumModules]*HostLoRA) error {
+func (a *AdapterSlots) Set(i int, w [][NumModules]*HostLoRA) error {
+	m := a.m
 	c := &m.Config
-	if m.adapters == nil || i < 0 || i >= len(m.adapters.slots) {
+	if i < 0 || i >= len(a.slots) {
 		return fmt.Errorf("adapter slot %d does not exist", i)
 	}
 	if len(w) != c.Layers {
@@ -89,20 +86,20 @@ func (m *Model) SetSlot(i int, w [][NumModules]*HostLoRA) error {
 				continue
 			}
 			out, in := c.ModuleShape(mod)
-			if h.Rank <= 0 || h.Rank > m.adapters.maxRank || len(h.A) != h.Rank*in || len(h.B) != out*h.Rank {
-				return fmt.Errorf("layer %d %s: adapter rank %d or shapes do not fit (max rank %d)", l, ModuleNames[mod], h.Rank, m.adapters.maxRank)
+			if h.Rank <= 0 || h.Rank > a.maxRank || len(h.A) != h.Rank*in || len(h.B) != out*h.Rank {
+				return fmt.Errorf("layer %d %s: adapter rank %d or shapes do not fit (max rank %d)", l, ModuleNames[mod], h.Rank, a.maxRank)
 			}
 			slot[l][mod] = &slotLoRA{a: m.b.Matrix(h.A, h.Rank, in), b: m.b.Matrix(h.B, out, h.Rank), scale: h.Scale}
 		}
 	}
-	m.adapters.slots[i] = slot
+	a.slots[i] = slot
 	return nil
 }
 
-// ClearSlot empties slot i.
-func (m *Model) ClearSlot(i int) {
-	if m.adapters != nil && i >= 0 && i < len(m.adapters.slots) {
-		m.adapters.slots[i] = nil
+// Clear empties slot i.
+func (a *AdapterSlots) Clear(i int) {
+	if i >= 0 && i < len(a.slots) {
+		a.slots[i] = nil
 	}
 }
 
@@ -112,7 +109,7 @@ const maxLoRASegmentRows = 16
 
 // loraSegments lists the segments of one projection: runs of consecutive rows
 // with the same adapter slot that holds this layer and module.
-func (m *Model) loraSegments(ws *Workspace, slots []int32, layer, mod int) []compute.LoRASegment {
+func (a *AdapterSlots) segments(ws *Workspace, slots []int32, layer, mod int) []compute.LoRASegment {
 	segs := ws.segs[:0]
 	for start := 0; start < len(slots); {
 		end := start + 1
@@ -120,7 +117,7 @@ func (m *Model) loraSegments(ws *Workspace, slots []int32, layer, mod int) []com
 			end++
 		}
 		if s := slots[start]; s >= 0 {
-			if l := m.adapters.slots[s]; l != nil && l[layer][mod] != nil {
+			if l := a.slots[s]; l != nil && l[layer][mod] != nil {
 				w := l[layer][mod]
 				segs = append(segs, compute.LoRASegment{Start: start, End: end, A: w.a, B: w.b, Scale: w.scale})
 			}

@@ -23,14 +23,13 @@ type Layer struct {
 
 // Model is a loaded Llama-family model bound to a backend.
 type Model struct {
-	Config   Config
-	Embed    compute.Matrix
-	Norm     compute.Matrix
-	Output   compute.Matrix // == Embed when tied
-	Layers   []*Layer
-	b        compute.Backend
-	rope     compute.Rope
-	adapters *adapterSlots // nil when adapters are disabled
+	Config Config
+	Embed  compute.Matrix
+	Norm   compute.Matrix
+	Output compute.Matrix // == Embed when tied
+	Layers []*Layer
+	b      compute.Backend
+	rope   compute.Rope
 }
 
 // Backend returns the backend the weights live on.
@@ -42,9 +41,10 @@ type Batch struct {
 	Attn   compute.Attention // positions, sequences, cache slots, block tables
 	// Outputs lists the token indices whose logits are wanted, in order.
 	Outputs []int32
-	// Adapters holds each token's adapter slot, -1 for the base model; nil
-	// means no token uses an adapter.
+	// Adapters holds each token's adapter slot in Slots, -1 for the base
+	// model; nil means no token uses an adapter.
 	Adapters []int32
+	Slots    *AdapterSlots
 }
 
 // Workspace holds the activation buffers of one forward step, sized once for the
@@ -60,8 +60,8 @@ type Workspace struct {
 }
 
 // NewWorkspace allocates buffers for steps of up to maxTokens tokens and
-// maxOutputs logit rows.
-func (m *Model) NewWorkspace(maxTokens, maxOutputs int) *Workspace {
+// maxOutputs logit rows, with adapters of rank up to maxRank (0: no adapters).
+func (m *Model) NewWorkspace(maxTokens, maxOutputs, maxRank int) *Workspace {
 	c, b := &m.Config, m.b
 	q, kv := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
 	ws := &Workspace{
@@ -74,8 +74,8 @@ func (m *Model) NewWorkspace(maxTokens, maxOutputs int) *Workspace {
 		logits:     b.Alloc(maxOutputs * c.Vocab),
 		hostLogits: make([]float32, maxOutputs*c.Vocab),
 	}
-	if m.adapters != nil {
-		ws.loraScratch = b.Alloc(maxTokens * (m.adapters.maxRank + max(c.FFN, c.Dim, q)))
+	if maxRank > 0 {
+		ws.loraScratch = b.Alloc(maxTokens * (maxRank + max(c.FFN, c.Dim, q)))
 	}
 	return ws
 }
@@ -107,8 +107,8 @@ func (m *Model) Forward(ws *Workspace, cache compute.KVCache, batch *Batch) ([]f
 		if i >= c.WindowFrom {
 			a.Window = c.SlidingWindow
 		}
-		m.attention(ws, cache, i, ly, &a, batch.Adapters)
-		m.feedForward(ws, i, ly, batch.Adapters, n)
+		m.attention(ws, cache, i, ly, &a, batch)
+		m.feedForward(ws, i, ly, batch, n)
 	}
 	outs := len(batch.Outputs)
 	b.Gather(ws.sel, ws.x, batch.Outputs, c.Dim)
@@ -119,9 +119,9 @@ func (m *Model) Forward(ws *Workspace, cache compute.KVCache, batch *Batch) ([]f
 	return logits, nil
 }
 
-func (m *Model) attention(ws *Workspace, cache compute.KVCache, layer int, ly *Layer, a *compute.Attention, slots []int32) {
+func (m *Model) attention(ws *Workspace, cache compute.KVCache, layer int, ly *Layer, a *compute.Attention, batch *Batch) {
 	c, b, n := &m.Config, m.b, len(a.Positions)
-	lin := func(out, x compute.Buffer, l *Linear) { m.linear(ws, out, x, l, n, layer, slots) }
+	lin := func(out, x compute.Buffer, l *Linear) { m.linear(ws, out, x, l, n, layer, batch) }
 	b.RMSNorm(ws.xn, ws.x, ly.AttnNorm, n, c.NormEps)
 	lin(ws.q, ws.xn, ly.Q)
 	lin(ws.k, ws.xn, ly.K)
@@ -134,9 +134,9 @@ func (m *Model) attention(ws *Workspace, cache compute.KVCache, layer int, ly *L
 	b.Add(ws.x, ws.x, ws.o, n*c.Dim)
 }
 
-func (m *Model) feedForward(ws *Workspace, layer int, ly *Layer, slots []int32, n int) {
+func (m *Model) feedForward(ws *Workspace, layer int, ly *Layer, batch *Batch, n int) {
 	c, b := &m.Config, m.b
-	lin := func(out, x compute.Buffer, l *Linear) { m.linear(ws, out, x, l, n, layer, slots) }
+	lin := func(out, x compute.Buffer, l *Linear) { m.linear(ws, out, x, l, n, layer, batch) }
 	b.RMSNorm(ws.xn, ws.x, ly.FFNNorm, n, c.NormEps)
 	lin(ws.gate, ws.xn, ly.Gate)
 	lin(ws.up, ws.xn, ly.Up)
@@ -147,15 +147,15 @@ func (m *Model) feedForward(ws *Workspace, layer int, ly *Layer, slots []int32, 
 
 // linear is every projection: the base weights and bias for all rows, then each
 // adapter's delta scale·B(Ax) for its rows, grouped by adapter.
-func (m *Model) linear(ws *Workspace, out, x compute.Buffer, l *Linear, n, layer int, slots []int32) {
+func (m *Model) linear(ws *Workspace, out, x compute.Buffer, l *Linear, n, layer int, batch *Batch) {
 	m.b.MatMul(out, x, l.W, n)
 	if l.Bias != nil {
 		m.b.AddBias(out, l.Bias, n)
 	}
-	if slots == nil || m.adapters == nil {
+	if batch.Adapters == nil || batch.Slots == nil || ws.loraScratch == nil {
 		return
 	}
-	if segs := m.loraSegments(ws, slots[:n], layer, l.Module); len(segs) > 0 {
+	if segs := batch.Slots.segments(ws, batch.Adapters[:n], layer, l.Module); len(segs) > 0 {
 		m.b.AddLoRA(out, x, n, segs, ws.loraScratch)
 	}
 }

@@ -70,7 +70,7 @@ func greedy(t *testing.T, m *Model, prompt []int32, steps int) []int32 {
 	for i := range table {
 		table[i] = int32(blocks - i) // deliberately not in order: paging must not matter
 	}
-	ws := m.NewWorkspace(len(prompt), 1)
+	ws := m.NewWorkspace(len(prompt), 1, 0)
 	tokens := append([]int32(nil), prompt...)
 	var out []int32
 	pos := 0
@@ -168,7 +168,7 @@ func TestStoriesBaseRuns(t *testing.T) {
 func firstLogits(t *testing.T, m *Model, prompt []int32) []float32 {
 	t.Helper()
 	cache := m.NewKVCache(len(prompt)/16+1, 16)
-	ws := m.NewWorkspace(len(prompt), 1)
+	ws := m.NewWorkspace(len(prompt), 1, 0)
 	bt := &Batch{Tokens: prompt, Outputs: []int32{int32(len(prompt) - 1)}}
 	for p := range prompt {
 		bt.Attn.Positions = append(bt.Attn.Positions, int32(p))

@@ -113,7 +113,7 @@ func forwardChunks(t *testing.T, m *Model, prompt []int32, chunk int) [][]float3
 	const bs = 4
 	table, blocks := shuffledTable(len(prompt), bs)
 	cache := m.NewKVCache(blocks, bs)
-	ws := m.NewWorkspace(chunk, chunk)
+	ws := m.NewWorkspace(chunk, chunk, 0)
 	var out [][]float32
 	for start := 0; start < len(prompt); start += chunk {
 		toks := prompt[start:min(start+chunk, len(prompt))]
@@ -617,7 +617,7 @@ func forwardPair(t *testing.T, m *Model, a, b []int32) ([][]float32, [][]float32
 	}
 	cache := m.NewKVCache(2*max(na, nb)+1, bs)
 	n := len(a) + len(b)
-	ws := m.NewWorkspace(n, n)
+	ws := m.NewWorkspace(n, n, 0)
 	bt := &Batch{Attn: compute.Attention{Tables: [][]int32{ta, tb}}}
 	for seq, p := range [][]int32{a, b} {
 		table := bt.Attn.Tables[seq]
