@@ -1,0 +1,102 @@
+package main
+
+import (
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/graft-ai/graft/internal/testmodels"
+)
+
+// sdkDir holds the node test that drives graft serve with the official openai
+// npm client; `npm ci --prefix sidecar/openai/testdata/openai-sdk` installs it.
+var sdkDir = filepath.Join("..", "..", "sidecar", "openai", "testdata", "openai-sdk")
+
+// TestServeWithOpenAISDK runs a real `graft serve` process and points the
+// official openai client at it, then checks SIGTERM shuts it down cleanly.
+func TestServeWithOpenAISDK(t *testing.T) {
+	model := testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed; the openai SDK test needs node and npm")
+	}
+	if _, err := os.Stat(filepath.Join(sdkDir, "node_modules", "openai")); err != nil {
+		t.Skipf("the openai npm package is not installed: run npm ci --prefix %s", filepath.Clean(filepath.Join("sidecar", "openai", "testdata", "openai-sdk")))
+	}
+	addr := freeAddr(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve := exec.Command(exe, "serve", "--model", model, "--listen", addr, "--max-num-seqs", "8",
+		"--adapter-root", filepath.Dir(filepath.Dir(model))+"/adapters")
+	serve.Env = append(os.Environ(), "GRAFT_TEST_RUN_MAIN=1")
+	var logs strings.Builder
+	serve.Stdout, serve.Stderr = &logs, &logs
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- serve.Wait() }()
+	defer func() {
+		if serve.ProcessState == nil {
+			_ = serve.Process.Kill()
+		}
+	}()
+	waitReady(t, "http://"+addr+"/readyz", exited, &logs)
+
+	test := exec.Command(node, "--test", "sdk.test.mjs")
+	test.Dir = sdkDir
+	test.Env = append(os.Environ(), "GRAFT_URL=http://"+addr+"/v1", "GRAFT_MODEL=stories260K")
+	out, err := test.CombinedOutput()
+	if err != nil {
+		t.Fatalf("openai SDK test failed: %v\n%s\ngraft serve logs:\n%s", err, out, logs.String())
+	}
+	t.Logf("openai SDK test:\n%s", lastLines(string(out), 9))
+
+	if err := serve.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-exited; err != nil {
+		t.Fatalf("graft serve after SIGTERM: %v\n%s", err, logs.String())
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// waitReady polls /readyz until the pod is up or the process exits.
+func waitReady(t *testing.T, url string, exited <-chan error, logs *strings.Builder) {
+	t.Helper()
+	for {
+		select {
+		case err := <-exited:
+			t.Fatalf("graft serve exited early: %v\n%s", err, logs.String())
+		default:
+		}
+		if r, err := http.Get(url); err == nil {
+			r.Body.Close()
+			if r.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}

@@ -1,0 +1,95 @@
+// Drives a running `graft serve` (GRAFT_URL, GRAFT_MODEL) with the official
+// openai client, the way users will.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+
+const baseURL = process.env.GRAFT_URL;
+const model = process.env.GRAFT_MODEL;
+if (!baseURL || !model) throw new Error('set GRAFT_URL (…/v1) and GRAFT_MODEL');
+const client = new OpenAI({ baseURL, apiKey: 'unused', maxRetries: 0 });
+const messages = [{ role: 'user', content: 'Tell me a story.' }];
+
+test('models lists the base model', async () => {
+  const ids = [];
+  for await (const m of client.models.list()) ids.push(m.id);
+  assert.ok(ids.includes(model), `models: ${ids}`);
+});
+
+test('chat completion, whole and streamed, agree', async () => {
+  const whole = await client.chat.completions.create({ model, messages, max_tokens: 12, temperature: 0 });
+  assert.equal(whole.object, 'chat.completion');
+  assert.match(whole.id, /^chatcmpl-/);
+  assert.equal(whole.choices[0].message.role, 'assistant');
+  assert.equal(whole.usage.completion_tokens, 12);
+  assert.equal(whole.usage.total_tokens, whole.usage.prompt_tokens + 12);
+
+  const stream = await client.chat.completions.create({
+    model, messages, max_tokens: 12, temperature: 0, stream: true, stream_options: { include_usage: true },
+  });
+  let text = '';
+  let finish = null;
+  let usage = null;
+  for await (const chunk of stream) {
+    assert.equal(chunk.object, 'chat.completion.chunk');
+    if (chunk.usage) usage = chunk.usage;
+    for (const c of chunk.choices) {
+      text += c.delta.content ?? '';
+      finish = c.finish_reason ?? finish;
+    }
+  }
+  assert.equal(text, whole.choices[0].message.content);
+  assert.equal(finish, 'length');
+  assert.deepEqual(usage, whole.usage);
+});
+
+test('completion, whole and streamed, agree', async () => {
+  const whole = await client.completions.create({ model, prompt: 'Once upon a time', max_tokens: 10, temperature: 0 });
+  assert.equal(whole.object, 'text_completion');
+  assert.match(whole.id, /^cmpl-/);
+  const stream = await client.completions.create({ model, prompt: 'Once upon a time', max_tokens: 10, temperature: 0, stream: true });
+  let text = '';
+  for await (const chunk of stream) text += chunk.choices[0]?.text ?? '';
+  assert.equal(text, whole.choices[0].text);
+});
+
+test('n=2 and a seed repeat', async () => {
+  const req = { model, prompt: 'Once upon a time', max_tokens: 8, n: 2, temperature: 1, seed: 42 };
+  const a = await client.completions.create(req);
+  const b = await client.completions.create(req);
+  assert.deepEqual(a.choices.map((c) => c.index), [0, 1]);
+  assert.deepEqual(a.choices.map((c) => c.text), b.choices.map((c) => c.text));
+  assert.ok(a.usage.completion_tokens <= 16 && a.usage.completion_tokens >= 2);
+});
+
+test('stop cuts the text before the stop string', async () => {
+  const whole = await client.completions.create({ model, prompt: 'Once upon a time', max_tokens: 30, temperature: 0 });
+  const text = whole.choices[0].text;
+  const word = text.trim().split(/\s+/)[3];
+  const stopped = await client.completions.create({ model, prompt: 'Once upon a time', max_tokens: 30, temperature: 0, stop: [word] });
+  assert.equal(stopped.choices[0].text, text.slice(0, text.indexOf(word)));
+  assert.equal(stopped.choices[0].finish_reason, 'stop');
+});
+
+test('an unknown model is a 404 model_not_found', async () => {
+  await assert.rejects(
+    client.chat.completions.create({ model: 'no-such-model', messages }),
+    (err) => {
+      assert.ok(err instanceof OpenAI.NotFoundError, `got ${err}`);
+      assert.equal(err.status, 404);
+      assert.equal(err.code, 'model_not_found');
+      return true;
+    },
+  );
+});
+
+test('a bad parameter is a 400 naming it', async () => {
+  await assert.rejects(
+    client.completions.create({ model, prompt: 'x', temperature: -1 }),
+    (err) => {
+      assert.ok(err instanceof OpenAI.BadRequestError, `got ${err}`);
+      assert.equal(err.param, 'temperature');
+      return true;
+    },
+  );
+});
