@@ -72,6 +72,10 @@ func (c *Cache) entryDir(ref Ref) string {
 // a caller whose ctx ends stops waiting, but the fetch goes on for the others
 // (up to FetchTimeout). Errors wrap ErrBadRef, ErrNotFound, ErrAuth, ErrCorrupt
 // or ErrInvalid when the cause is one of those.
+//
+// An entry is never refreshed: an id naming a branch (hf://org/name, which is
+// @main) stays at the commit first fetched, recorded in its Manifest. Pin a
+// commit in the id, or Remove the entry, to move it.
 func (c *Cache) Get(ctx context.Context, id string) (string, error) {
 	ref, err := ParseRef(id)
 	if err != nil {

@@ -91,9 +91,10 @@ type fileMeta struct {
 func (h *Hub) head(ctx context.Context, u string) (fileMeta, error) {
 	client := *h.client()
 	client.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		// Relative redirects (renamed repos) stay on the Hub and are followed; an
-		// absolute one points at the CDN and is where the GET goes.
-		if len(via) >= 10 || req.URL.Host != via[0].URL.Host {
+		// As huggingface_hub: a relative Location (a renamed repo) is followed; an
+		// absolute one points at the file's storage and is where the GET goes,
+		// while the metadata is read from this redirect.
+		if len(via) >= 10 || !relativeLocation(req.Response) {
 			return http.ErrUseLastResponse
 		}
 		return nil
@@ -178,6 +179,14 @@ func (h *Hub) client() *http.Client {
 		return h.Client
 	}
 	return defaultHTTP
+}
+
+func relativeLocation(resp *http.Response) bool {
+	if resp == nil {
+		return false
+	}
+	u, err := url.Parse(resp.Header.Get("Location"))
+	return err == nil && u.Scheme == "" && u.Host == ""
 }
 
 func sameHost(a, b string) bool {
