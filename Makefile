@@ -7,6 +7,9 @@ BIN := $(CURDIR)/bin
 TOOLS := $(CURDIR)/.tools
 export PATH := $(TOOLS):$(PATH)
 export GRAFT_TESTDATA ?= $(abspath ../shared/models)
+# The CPU kernels use simd/archsimd (AVX-512/AVX2) when built with this experiment;
+# without it they fall back to portable Go, which make test also checks.
+export GOEXPERIMENT ?= simd
 
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
@@ -14,7 +17,7 @@ STATICCHECK_VERSION := v0.8.2
 PROTO_FILES := $(shell find proto -name '*.proto')
 TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: build test proto proto-check fmt-check lint up bench deps tools clean
+.PHONY: build test proto proto-check fmt-check lint up bench deps tools clean sdk-deps
 
 build:
 	$(GO) build -o $(BIN)/graft ./cmd/graft
@@ -57,9 +60,18 @@ proto-check: deps tools
 	  [ -f $$tmp/$$f ] || { echo "proto: $$f has no .proto source; run 'make proto'"; exit 1; }; \
 	done; echo "proto: generated code is fresh"
 
-test: deps proto-check fmt-check
+## sdk-deps: the official openai npm client the end-to-end API test drives.
+SDK_TEST_DIR := sidecar/openai/testdata/openai-sdk
+sdk-deps:
+	@if ! command -v npm >/dev/null; then \
+	  echo "installing nodejs and npm"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; fi
+	@[ -d $(SDK_TEST_DIR)/node_modules/openai ] || npm ci --prefix $(SDK_TEST_DIR) --no-audit --no-fund --loglevel=error
+
+test: deps proto-check fmt-check sdk-deps
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) ./...
+	@echo "portable (no SIMD) build of the kernels and the engine:"
+	GOEXPERIMENT= $(GO) test $(TEST_FLAGS) ./engine/kernel/ ./engine/
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

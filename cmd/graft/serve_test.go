@@ -53,7 +53,8 @@ func TestServeWithOpenAISDK(t *testing.T) {
 
 	test := exec.Command(node, "--test", "sdk.test.mjs")
 	test.Dir = sdkDir
-	test.Env = append(os.Environ(), "GRAFT_URL=http://"+addr+"/v1", "GRAFT_MODEL=stories260K")
+	test.Env = append(os.Environ(), "GRAFT_URL=http://"+addr+"/v1", "GRAFT_MODEL=stories260K",
+		"GRAFT_GOLDEN="+filepath.Join(filepath.Dir(filepath.Dir(model)), "golden.json"))
 	out, err := test.CombinedOutput()
 	if err != nil {
 		t.Fatalf("openai SDK test failed: %v\n%s\ngraft serve logs:\n%s", err, out, logs.String())

@@ -3,15 +3,18 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	enginev1 "github.com/graft-ai/graft/proto/graft/engine/v1"
 	"github.com/graft-ai/graft/sidecar/openai"
 )
 
@@ -21,6 +24,8 @@ type sidecarOptions struct {
 	engine, listen, servedName string
 	adapterCache, adapterRoot  string
 	redis                      string
+	deployment, replica        string
+	heartbeatTTL               time.Duration
 	drain                      time.Duration
 }
 
@@ -36,13 +41,15 @@ Prometheus /metrics with vLLM's metric names, talking to the engine at ADDR
 
 "model" in a request is the base model's id (the engine's, or
 --served-model-name) or an adapter id: adapters are folders of --adapter-root,
-named by folder, loaded into the engine on first use. On SIGTERM the listener
-closes and running streams get --drain-timeout to finish.`,
+named by folder; hf://org/name[@revision] from a Hugging Face Hub-compatible
+endpoint ($HF_ENDPOINT, token in $HF_TOKEN); s3://bucket/prefix with the AWS
+SDK's settings ($GRAFT_S3_ENDPOINT for an S3-compatible server). Fetched
+adapters are verified and kept in --adapter-cache, and loaded into the engine on
+first use. With --redis the replica's heartbeat and loaded adapters are
+published for the control plane. On SIGTERM the listener closes and running
+streams get --drain-timeout to finish.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.redis != "" {
-				slog.Warn("--redis is accepted but residency publishing is not wired into this build yet")
-			}
 			conn, err := grpc.NewClient(dialTarget(o.engine), grpc.WithTransportCredentials(insecure.NewCredentials()))
 			if err != nil {
 				return usageError("--engine %s: %v", o.engine, err)
@@ -58,24 +65,46 @@ closes and running streams get --drain-timeout to finish.`,
 	return cmd
 }
 
+func defaultReplicaID() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
+}
+
 func addSidecarFlags(cmd *cobra.Command, o *sidecarOptions) {
 	f := cmd.Flags()
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8000", "HTTP address of the OpenAI API")
 	f.StringVar(&o.adapterRoot, "adapter-root", "", "folder of PEFT adapters, each addressed by its folder name")
-	f.StringVar(&o.adapterCache, "adapter-cache", "", "disk cache for adapters fetched from remote sources (not used by this build yet)")
-	f.StringVar(&o.redis, "redis", "", "Redis URL for heartbeat and adapter residency (not used by this build yet)")
+	f.StringVar(&o.adapterCache, "adapter-cache", "", "disk cache for adapters fetched from hf:// and s3:// sources (default: the user cache dir)")
+	f.StringVar(&o.redis, "redis", "", "Redis URL (redis://host:port/db) for the replica's heartbeat and adapter residency")
+	f.StringVar(&o.deployment, "deployment", "default", "deployment this replica belongs to, in Redis keys")
+	f.StringVar(&o.replica, "replica-id", defaultReplicaID(), "this replica's id, in Redis keys")
+	f.DurationVar(&o.heartbeatTTL, "heartbeat-ttl", 15*time.Second, "Redis TTL of the heartbeat; refreshed every third of it")
 	f.DurationVar(&o.drain, "drain-timeout", 30*time.Second, "on SIGTERM, how long running streams may take to finish")
 }
 
 // runSidecar serves the OpenAI API until ctx ends, then drains.
 func runSidecar(ctx context.Context, conn grpc.ClientConnInterface, o *sidecarOptions) error {
 	cfg := openai.Config{Engine: conn, ModelID: o.servedName}
-	if o.adapterRoot != "" {
-		cfg.Adapters = openai.LocalDir{Root: o.adapterRoot}
+	sources, err := newCachedSources(ctx, o.adapterCache, o.adapterRoot)
+	if err != nil {
+		return err
 	}
+	cfg.Adapters = sources
 	lis, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return usageError("--listen %s: %v", o.listen, err)
+	}
+	if o.redis != "" {
+		rctx, stopRedis := context.WithCancel(context.Background())
+		pub, wait, err := startResidency(rctx, o.redis, o.deployment, o.replica, lis.Addr().String(), o.heartbeatTTL, enginev1.NewEngineClient(conn))
+		if err != nil {
+			stopRedis()
+			lis.Close()
+			return err
+		}
+		// Residency outlives the drain: it deletes the replica's keys at the end.
+		defer func() { stopRedis(); wait() }()
+		cfg.OnAdapterLoaded = func(id string) { _ = pub.AdapterLoaded(rctx, id) }
 	}
 	hs := &http.Server{Handler: openai.New(cfg), ReadHeaderTimeout: 30 * time.Second}
 	errc := make(chan error, 1)

@@ -29,6 +29,7 @@ type Config struct {
 	AlphaPattern      map[string]float64 `json:"alpha_pattern"`
 	ModulesToSave     []string           `json:"modules_to_save"`
 	LayerReplication  json.RawMessage    `json:"layer_replication"`
+	LoRABias          bool               `json:"lora_bias"`
 	TargetModulesRaw  json.RawMessage    `json:"target_modules"`
 	targetList        []string
 	targetRegex       *regexp2.Regexp
@@ -66,6 +67,8 @@ func (c *Config) check() error {
 		return fmt.Errorf("bias %q: adapters with trained biases are not supported", c.Bias)
 	case len(c.LayerReplication) > 0 && string(c.LayerReplication) != "null":
 		return fmt.Errorf("layer_replication is not supported")
+	case c.LoRABias:
+		return fmt.Errorf("lora_bias: adapters with a trained lora_B bias are not supported")
 	case c.R <= 0:
 		return fmt.Errorf("r = %d: the rank must be positive", c.R)
 	case c.Alpha == 0 || math.IsNaN(c.Alpha) || math.IsInf(c.Alpha, 0):
@@ -80,6 +83,34 @@ func (c *Config) check() error {
 	}
 	if c.alphaKs, err = patternKeys(keysOf(c.AlphaPattern)); err != nil {
 		return fmt.Errorf("alpha_pattern: %w", err)
+	}
+	return c.checkScales()
+}
+
+// checkScales rejects ranks and alphas whose scale is not a finite float32: an
+// adapter with an infinite scale would turn its rows' logits into NaN.
+func (c *Config) checkScales() error {
+	ranks := []int{c.R}
+	for k, r := range c.RankPattern {
+		if r <= 0 {
+			return fmt.Errorf("rank_pattern[%q] = %d: ranks must be positive", k, r)
+		}
+		ranks = append(ranks, r)
+	}
+	alphas := []float64{c.Alpha}
+	for _, a := range c.AlphaPattern {
+		alphas = append(alphas, a)
+	}
+	for _, r := range ranks {
+		for _, a := range alphas {
+			s := a / float64(r)
+			if c.UseRSLoRA {
+				s = a / math.Sqrt(float64(r))
+			}
+			if f := float32(s); math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) || a == 0 {
+				return fmt.Errorf("lora_alpha %v with rank %d gives the scale %v, which is not a finite non-zero float32", a, r, s)
+			}
+		}
 	}
 	return nil
 }

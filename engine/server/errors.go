@@ -34,6 +34,9 @@ func invalid(param, msg string) error {
 func requestStatus(err error) error {
 	var re *engine.RequestError
 	if errors.As(err, &re) {
+		if re.NotFound {
+			return status.Error(codes.NotFound, re.Msg)
+		}
 		return invalid(re.Param, re.Msg)
 	}
 	var pe *sample.ParamError

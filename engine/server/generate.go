@@ -93,7 +93,7 @@ func (s *Server) prompt(req *enginev1.GenerateRequest) ([]int32, error) {
 func (s *Server) response(ev engine.Event, sp *enginev1.SamplingParams) *enginev1.GenerateResponse {
 	msg := &enginev1.GenerateResponse{TextDelta: ev.Text}
 	for _, t := range ev.Tokens {
-		g := &enginev1.GeneratedToken{TokenId: t.ID}
+		g := &enginev1.GeneratedToken{TokenId: t.ID, Token: s.texts.text(t.ID)}
 		if sp.GetLogprobs() {
 			g.Logprob = t.Logprob
 			for _, alt := range t.Top {

@@ -116,5 +116,6 @@ func (s *Server) Stats(context.Context, *enginev1.StatsRequest) (*enginev1.Stats
 		QueueDepth: uint32(st.Waiting), RunningSequences: uint32(st.Running),
 		KvBlocksUsed: uint32(st.KVBlocksUsed), KvBlocksTotal: uint32(st.KVTotal),
 		ModelId: s.modelID, MaxModelLen: uint32(s.eng.Config().MaxModelLen),
+		AdapterSlotsUsed: uint32(st.AdapterSlotsUsed), AdapterSlotsTotal: uint32(st.AdapterSlots),
 	}, nil
 }

@@ -2,12 +2,14 @@ package server
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/graft-ai/graft/engine"
 	"github.com/graft-ai/graft/engine/chattemplate"
 	"github.com/graft-ai/graft/engine/tokenizer"
 	enginev1 "github.com/graft-ai/graft/proto/graft/engine/v1"
@@ -74,19 +76,53 @@ func (s *Server) fallback() (*chattemplate.Template, error) {
 	return fallbackTmpl, fallbackErr
 }
 
-// LoadAdapter waits for the engine's multi-LoRA support.
-func (s *Server) LoadAdapter(context.Context, *enginev1.LoadAdapterRequest) (*enginev1.LoadAdapterResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "LoRA adapters are not supported by this engine build yet")
+// LoadAdapter registers a PEFT adapter directory with the engine.
+func (s *Server) LoadAdapter(_ context.Context, req *enginev1.LoadAdapterRequest) (*enginev1.LoadAdapterResponse, error) {
+	if req.GetPath() == "" {
+		return nil, invalid("path", "path is empty: give the adapter directory")
+	}
+	info, err := s.eng.LoadAdapter(req.GetAdapterId(), req.GetPath())
+	if err != nil {
+		return nil, requestStatus(err)
+	}
+	return &enginev1.LoadAdapterResponse{Adapter: adapterInfo(info)}, nil
 }
 
-// UnloadAdapter waits for the engine's multi-LoRA support.
-func (s *Server) UnloadAdapter(context.Context, *enginev1.UnloadAdapterRequest) (*enginev1.UnloadAdapterResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "LoRA adapters are not supported by this engine build yet")
+// UnloadAdapter forgets an adapter, waiting for its sequences when asked to.
+func (s *Server) UnloadAdapter(ctx context.Context, req *enginev1.UnloadAdapterRequest) (*enginev1.UnloadAdapterResponse, error) {
+	err := s.eng.UnloadAdapter(ctx, req.GetAdapterId(), req.GetWait())
+	switch {
+	case err == nil:
+		return &enginev1.UnloadAdapterResponse{}, nil
+	case errors.Is(err, engine.ErrAdapterNotFound):
+		return nil, status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, engine.ErrAdapterBusy):
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	return nil, status.FromContextError(err).Err()
 }
 
-// ListAdapters reports no adapters until the engine supports them.
+// ListAdapters reports every registered adapter and its tier.
 func (s *Server) ListAdapters(context.Context, *enginev1.ListAdaptersRequest) (*enginev1.ListAdaptersResponse, error) {
-	return &enginev1.ListAdaptersResponse{}, nil
+	out := &enginev1.ListAdaptersResponse{}
+	for _, a := range s.eng.Adapters() {
+		out.Adapters = append(out.Adapters, adapterInfo(a))
+	}
+	return out, nil
+}
+
+func adapterInfo(a engine.AdapterInfo) *enginev1.AdapterInfo {
+	tier := enginev1.AdapterTier_ADAPTER_TIER_DISK
+	switch a.Tier {
+	case engine.TierActive:
+		tier = enginev1.AdapterTier_ADAPTER_TIER_ACTIVE
+	case engine.TierHost:
+		tier = enginev1.AdapterTier_ADAPTER_TIER_HOST
+	}
+	return &enginev1.AdapterInfo{
+		AdapterId: a.ID, Path: a.Path, Tier: tier, Rank: uint32(a.Rank), TargetModules: a.Modules,
+		SizeBytes: uint64(a.SizeBytes), RunningSequences: uint32(a.Sequences),
+	}
 }
 
 // tokenTexts caches the text each token stands for on its own, as OpenAI's

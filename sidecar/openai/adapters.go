@@ -69,11 +69,12 @@ func validAdapterID(id string) bool {
 // adapterLoader makes sure an adapter is loaded in the engine before its first
 // request, loading each adapter once however many requests ask at the same time.
 type adapterLoader struct {
-	source AdapterSource
-	engine enginev1.EngineClient
-	group  singleflight.Group
-	mu     sync.Mutex
-	loaded map[string]bool
+	source   AdapterSource
+	engine   enginev1.EngineClient
+	group    singleflight.Group
+	onLoaded func(id string)
+	mu       sync.Mutex
+	loaded   map[string]bool
 }
 
 // loadTimeout bounds one fetch-and-load, which runs detached from the request
@@ -103,6 +104,9 @@ func (l *adapterLoader) ensure(ctx context.Context, id string) error {
 		l.mu.Lock()
 		l.loaded[id] = true
 		l.mu.Unlock()
+		if l.onLoaded != nil {
+			l.onLoaded(id)
+		}
 		return nil, nil
 	})
 	select {

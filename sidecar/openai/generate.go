@@ -6,6 +6,8 @@ import (
 	"io"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	enginev1 "github.com/graft-ai/graft/proto/graft/engine/v1"
@@ -28,6 +30,26 @@ type run struct {
 // start opens n streams and waits for each one's first message, so a refused
 // request is an HTTP error rather than a broken stream. A seeded request gives
 // choice i the seed+i, so choices differ yet repeat run to run.
+// generate opens one engine stream. An engine that restarted has forgotten its
+// adapters: on NotFound for an adapter the loader forgets it, loads it again and
+// the request is retried once.
+func (s *Server) generate(ctx context.Context, r *enginev1.GenerateRequest) (grpc.ServerStreamingClient[enginev1.GenerateResponse], *enginev1.GenerateResponse, error) {
+	for attempt := 0; ; attempt++ {
+		st, err := s.engine.Generate(ctx, r)
+		var first *enginev1.GenerateResponse
+		if err == nil {
+			first, err = st.Recv()
+		}
+		if err == nil || r.AdapterId == "" || attempt > 0 || status.Code(err) != codes.NotFound {
+			return st, first, err
+		}
+		s.adapter.forget(r.AdapterId, err)
+		if lerr := s.adapter.ensure(ctx, r.AdapterId); lerr != nil {
+			return nil, nil, lerr
+		}
+	}
+}
+
 func (s *Server) start(ctx context.Context, req *enginev1.GenerateRequest, n int) (*run, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	streams := make([]grpc.ServerStreamingClient[enginev1.GenerateResponse], n)
@@ -38,10 +60,8 @@ func (s *Server) start(ctx context.Context, req *enginev1.GenerateRequest, n int
 			seed := r.Sampling.GetSeed() + uint64(i)
 			r.Sampling.Seed = &seed
 		}
-		st, err := s.engine.Generate(ctx, r)
-		if err == nil {
-			firsts[i], err = st.Recv()
-		}
+		st, first, err := s.generate(ctx, r)
+		firsts[i] = first
 		if err != nil {
 			cancel()
 			return nil, err

@@ -65,7 +65,7 @@ func (s *Server) add(ctx context.Context, j *job, c *choice, m *enginev1.Generat
 	if c.chatLP != nil {
 		part := &chatLogprobs{Content: []tokenLogprob{}}
 		for _, g := range m.Tokens {
-			tok := s.texts.text(ctx, g)
+			tok := g.Token
 			tl := tokenLogprob{Token: tok, Logprob: g.Logprob, Bytes: byteList(tok), TopLogprobs: []topLogprob{}}
 			for _, alt := range g.TopLogprobs {
 				tl.TopLogprobs = append(tl.TopLogprobs, topLogprob{Token: alt.Token, Logprob: alt.Logprob, Bytes: byteList(alt.Token)})
@@ -77,7 +77,7 @@ func (s *Server) add(ctx context.Context, j *job, c *choice, m *enginev1.Generat
 	}
 	part := &completionLogprobs{Tokens: []string{}, TokenLogprobs: []float32{}, TopLogprobs: []map[string]float32{}, TextOffset: []int{}}
 	for _, g := range m.Tokens {
-		tok := s.texts.text(ctx, g)
+		tok := g.Token
 		top := map[string]float32{tok: g.Logprob}
 		for _, alt := range g.TopLogprobs {
 			top[alt.Token] = alt.Logprob

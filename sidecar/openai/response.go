@@ -1,9 +1,6 @@
 package openai
 
 import (
-	"context"
-	"sync"
-
 	enginev1 "github.com/graft-ai/graft/proto/graft/engine/v1"
 )
 
@@ -74,30 +71,6 @@ type envelope struct {
 	SystemFingerprint *string `json:"system_fingerprint"`
 	Choices           any     `json:"choices"`
 	Usage             any     `json:"usage,omitempty"`
-}
-
-// tokenTexts finds the text of a sampled token: from its own top_logprobs entry
-// when there is one, else the engine's decoding of the id alone (cached).
-type tokenTexts struct {
-	engine enginev1.EngineClient
-	m      sync.Map
-}
-
-func (t *tokenTexts) text(ctx context.Context, g *enginev1.GeneratedToken) string {
-	for _, alt := range g.TopLogprobs {
-		if alt.TokenId == g.TokenId {
-			return alt.Token
-		}
-	}
-	if v, ok := t.m.Load(g.TokenId); ok {
-		return v.(string)
-	}
-	r, err := t.engine.Detokenize(ctx, &enginev1.DetokenizeRequest{Ids: []int32{g.TokenId}})
-	if err != nil {
-		return ""
-	}
-	t.m.Store(g.TokenId, r.Text)
-	return r.Text
 }
 
 func byteList(s string) []int {

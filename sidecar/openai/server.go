@@ -29,6 +29,9 @@ type Config struct {
 	ModelID string
 	// Adapters resolves adapter ids; nil serves the base model only.
 	Adapters AdapterSource
+	// OnAdapterLoaded, when set, is told each adapter the engine loads (the
+	// replica's residency in Redis follows it).
+	OnAdapterLoaded func(id string)
 }
 
 // Server is the OpenAI API of one pod.
@@ -37,7 +40,6 @@ type Server struct {
 	health  healthpb.HealthClient
 	adapter *adapterLoader
 	metrics *metrics
-	texts   *tokenTexts
 	mux     *http.ServeMux
 
 	mu      sync.Mutex
@@ -50,10 +52,9 @@ func New(cfg Config) *Server {
 	ec := enginev1.NewEngineClient(cfg.Engine)
 	s := &Server{
 		engine: ec, health: healthpb.NewHealthClient(cfg.Engine), modelID: cfg.ModelID,
-		adapter: &adapterLoader{source: cfg.Adapters, engine: ec, loaded: map[string]bool{}},
+		adapter: &adapterLoader{source: cfg.Adapters, engine: ec, loaded: map[string]bool{}, onLoaded: cfg.OnAdapterLoaded},
 		created: time.Now().Unix(), mux: http.NewServeMux(),
 	}
-	s.texts = &tokenTexts{engine: ec}
 	s.metrics = newMetrics(s)
 	s.mux.HandleFunc("POST /v1/chat/completions", s.chat)
 	s.mux.HandleFunc("POST /v1/completions", s.completions)

@@ -529,8 +529,11 @@ type GeneratedToken struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	TokenId int32                  `protobuf:"varint,1,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
 	// The log-probability of this token, when requested.
-	Logprob       float32         `protobuf:"fixed32,2,opt,name=logprob,proto3" json:"logprob,omitempty"`
-	TopLogprobs   []*TokenLogprob `protobuf:"bytes,3,rep,name=top_logprobs,json=topLogprobs,proto3" json:"top_logprobs,omitempty"`
+	Logprob     float32         `protobuf:"fixed32,2,opt,name=logprob,proto3" json:"logprob,omitempty"`
+	TopLogprobs []*TokenLogprob `protobuf:"bytes,3,rep,name=top_logprobs,json=topLogprobs,proto3" json:"top_logprobs,omitempty"`
+	// The token's own text, as OpenAI's logprobs show it (a word-initial
+	// SentencePiece token keeps its leading space).
+	Token         string `protobuf:"bytes,4,opt,name=token,proto3" json:"token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -584,6 +587,13 @@ func (x *GeneratedToken) GetTopLogprobs() []*TokenLogprob {
 		return x.TopLogprobs
 	}
 	return nil
+}
+
+func (x *GeneratedToken) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
 }
 
 type Usage struct {
@@ -1634,11 +1644,12 @@ const file_graft_engine_v1_engine_proto_rawDesc = "" +
 	"\fTokenLogprob\x12\x19\n" +
 	"\btoken_id\x18\x01 \x01(\x05R\atokenId\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\tR\x05token\x12\x18\n" +
-	"\alogprob\x18\x03 \x01(\x02R\alogprob\"\x87\x01\n" +
+	"\alogprob\x18\x03 \x01(\x02R\alogprob\"\x9d\x01\n" +
 	"\x0eGeneratedToken\x12\x19\n" +
 	"\btoken_id\x18\x01 \x01(\x05R\atokenId\x12\x18\n" +
 	"\alogprob\x18\x02 \x01(\x02R\alogprob\x12@\n" +
-	"\ftop_logprobs\x18\x03 \x03(\v2\x1d.graft.engine.v1.TokenLogprobR\vtopLogprobs\"Y\n" +
+	"\ftop_logprobs\x18\x03 \x03(\v2\x1d.graft.engine.v1.TokenLogprobR\vtopLogprobs\x12\x14\n" +
+	"\x05token\x18\x04 \x01(\tR\x05token\"Y\n" +
 	"\x05Usage\x12#\n" +
 	"\rprompt_tokens\x18\x01 \x01(\rR\fpromptTokens\x12+\n" +
 	"\x11completion_tokens\x18\x02 \x01(\rR\x10completionTokens\"\x9c\x02\n" +

@@ -93,3 +93,32 @@ test('a bad parameter is a 400 naming it', async () => {
     },
   );
 });
+
+test('concurrent requests for different adapters each get their own golden text', async (t) => {
+  const goldenPath = process.env.GRAFT_GOLDEN;
+  if (!goldenPath) return t.skip('GRAFT_GOLDEN not set');
+  const { readFile } = await import('node:fs/promises');
+  const golden = JSON.parse(await readFile(goldenPath, 'utf8'));
+  const runs = golden.reference.runs.filter((r) => r.prompt !== '');
+  assert.ok(runs.length >= 5, 'golden runs for the base model and four adapters');
+  // Two rounds of every run at once, so base and adapter rows share batches.
+  const all = [...runs, ...runs].map(async (r) => {
+    const res = await client.completions.create({
+      model: r.adapter ?? model, prompt: r.prompt, max_tokens: r.greedy_ids.length, temperature: 0,
+    });
+    return [r, res];
+  });
+  for (const [r, res] of await Promise.all(all)) {
+    assert.equal(res.choices[0].text, r.text, `adapter ${r.adapter ?? 'base'}`);
+    assert.equal(res.usage.completion_tokens, r.greedy_ids.length);
+    assert.equal(res.usage.prompt_tokens, r.prompt_ids.length);
+  }
+});
+
+test('models lists the adapters with the base model as parent', async () => {
+  const cards = [];
+  for await (const m of client.models.list()) cards.push(m);
+  const adapters = cards.filter((m) => m.id !== model);
+  assert.deepEqual(adapters.map((m) => m.id).sort(), ['all-r8', 'mlp-r16', 'o-r2-rslora', 'qv-r4']);
+  for (const m of adapters) assert.equal(m.parent, model);
+});
