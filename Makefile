@@ -82,7 +82,7 @@ lint: $(TOOLS)/staticcheck fmt-check
 
 ## up: the whole platform on this machine.
 up: deps build
-	$(BIN)/graft up
+	$(BIN)/graft up $(if $(MODEL),--model $(MODEL))
 
 bench: build
 	$(BIN)/graft bench engine

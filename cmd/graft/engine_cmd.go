@@ -25,6 +25,10 @@ type engineOptions struct {
 	maxNumSeqs        int
 	maxModelLen       int
 	kvCacheMiB        int64
+	maxBatchedTokens  int
+	maxActive         int
+	maxCached         int
+	maxRank           int
 	drain             time.Duration
 }
 
@@ -36,7 +40,10 @@ func addEngineFlags(cmd *cobra.Command, o *engineOptions) {
 	f.IntVar(&o.maxNumSeqs, "max-num-seqs", 0, "most sequences in one batch (0: engine default)")
 	f.IntVar(&o.maxModelLen, "max-model-len", 0, "context length (0: the model's)")
 	f.Int64Var(&o.kvCacheMiB, "kv-cache-mib", 0, "KV cache memory in MiB (0: engine default)")
-	_ = cmd.MarkFlagRequired("model")
+	f.IntVar(&o.maxBatchedTokens, "max-num-batched-tokens", 0, "token budget of one step: prefill chunks plus decodes (0: 512)")
+	f.IntVar(&o.maxActive, "max-active-adapters", 0, "LoRA adapter slots: adapters whose requests share a step (0: 8, -1: no adapters)")
+	f.IntVar(&o.maxCached, "max-cached-adapters", 0, "adapters kept parsed in host memory beyond the slots (0: 64)")
+	f.IntVar(&o.maxRank, "max-lora-rank", 0, "largest adapter rank accepted (0: 64)")
 }
 
 func (o *engineOptions) modelID() string {
@@ -64,7 +71,11 @@ func startEngine(o *engineOptions) (*runningEngine, error) {
 		b.Close()
 		return nil, err
 	}
-	eng, err := engine.New(l, engine.Config{MaxNumSeqs: o.maxNumSeqs, MaxModelLen: o.maxModelLen, KVCacheBytes: o.kvCacheMiB << 20})
+	eng, err := engine.New(l, engine.Config{
+		MaxNumSeqs: o.maxNumSeqs, MaxModelLen: o.maxModelLen, KVCacheBytes: o.kvCacheMiB << 20,
+		MaxBatchedTokens: o.maxBatchedTokens, MaxActiveAdapters: o.maxActive,
+		MaxCachedAdapters: o.maxCached, MaxLoRARank: o.maxRank,
+	})
 	if err != nil {
 		l.Close()
 		b.Close()
@@ -93,6 +104,7 @@ finish for up to --drain-timeout, then cancels the rest.`,
 		},
 	}
 	addEngineFlags(cmd, &o)
+	_ = cmd.MarkFlagRequired("model")
 	cmd.Flags().DurationVar(&o.drain, "drain-timeout", 30*time.Second, "on SIGTERM, how long running streams may take to finish")
 	cmd.Flags().StringVar(&listen, "listen", "unix:///tmp/graft-engine.sock", "address: unix:///path.sock or HOST:PORT")
 	return cmd

@@ -36,6 +36,7 @@ the engine drains and stops.`,
 		},
 	}
 	addEngineFlags(cmd, &eo)
+	_ = cmd.MarkFlagRequired("model")
 	addSidecarFlags(cmd, &so)
 	return cmd
 }
