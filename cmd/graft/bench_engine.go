@@ -1,0 +1,94 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/graft-ai/graft/engine/benchmark"
+)
+
+func init() { registerBench(newBenchEngineCommand) }
+
+type benchEngineOptions struct {
+	opts        benchmark.Options
+	vsLlamaCpp  bool
+	llamaCppDir string
+	batches     []int
+}
+
+func newBenchEngineCommand() *cobra.Command {
+	var o benchEngineOptions
+	cmd := &cobra.Command{
+		Use:   "engine [--vs-llamacpp] [--dir DIR] [--threads N] [--seed S]",
+		Short: "Measure prefill, batched decode and memory on a random 110M Llama",
+		Long: `Write a seeded random-weight Llama of stories110M's shape (dim 768, 12 layers,
+12 heads, FFN 2048, vocab 32000) as GGUF F32 and Hugging Face safetensors, then
+measure Graft on it: prefill tokens/s, aggregate decode tokens/s at 1, 8 and 32
+concurrent streams, the memory-bandwidth bound on single-stream decode (a read
+bandwidth test in the same run over the bytes of weights one token reads), peak
+RSS, both load paths, and that both copies decode to the same greedy tokens.
+
+With --vs-llamacpp, llama.cpp (node-llama-cpp from bench/llamacpp, installed
+with npm on first use) runs the same GGUF, prompts and token counts with the
+same number of threads on the CPU, and the table shows Graft/llama.cpp ratios.
+The machine may be shared: compare numbers from one run, not across runs.`,
+		Example: `  graft bench engine --vs-llamacpp --threads 2 --dir /tmp/graft-bench
+  graft bench engine --cpuprofile /tmp/engine   # writes /tmp/engine-decode1.pprof, ...`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.vsLlamaCpp {
+				dir, err := findLlamaCppDir(o.llamaCppDir)
+				if err != nil {
+					return usageError("--vs-llamacpp: %v", err)
+				}
+				o.opts.LlamaCppDir = dir
+			}
+			o.opts.Batches = o.batches
+			o.opts.Log = cmd.ErrOrStderr()
+			r, err := benchmark.Run(cmd.Context(), o.opts)
+			if err != nil {
+				return err
+			}
+			r.Print(cmd.OutOrStdout())
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.vsLlamaCpp, "vs-llamacpp", false, "also run llama.cpp (node-llama-cpp) on the same model and print ratios")
+	f.StringVar(&o.llamaCppDir, "llamacpp-dir", "", "directory of bench/llamacpp (default: found above the working directory)")
+	f.StringVar(&o.opts.Dir, "dir", "", "keep the model files in this directory and reuse them (default: a temporary directory)")
+	f.IntVar(&o.opts.Threads, "threads", 0, "CPU threads for Graft and llama.cpp (0: all cores)")
+	f.Uint64Var(&o.opts.Seed, "seed", 1, "seed of the random weights and prompts")
+	f.IntVar(&o.opts.PrefillTokens, "prefill-tokens", 512, "prompt length of the prefill measurement")
+	f.IntVar(&o.opts.DecodeTokens, "decode-tokens", 64, "tokens timed per decode stream")
+	f.IntSliceVar(&o.batches, "streams", []int{1, 8, 32}, "concurrent decode streams to measure")
+	f.StringVar(&o.opts.CPUProfile, "cpuprofile", "", "write a CPU profile of each timed phase to PREFIX-PHASE.pprof")
+	return cmd
+}
+
+// findLlamaCppDir returns dir, or bench/llamacpp in the working directory or
+// the nearest directory above it that has one.
+func findLlamaCppDir(dir string) (string, error) {
+	if dir != "" {
+		if _, err := os.Stat(filepath.Join(dir, "bench.mjs")); err != nil {
+			return "", fmt.Errorf("%s has no bench.mjs", dir)
+		}
+		return filepath.Abs(dir)
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		c := filepath.Join(d, "bench", "llamacpp")
+		if _, err := os.Stat(filepath.Join(c, "bench.mjs")); err == nil {
+			return c, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("no bench/llamacpp/bench.mjs in %s or above; pass --llamacpp-dir", wd)
+		}
+	}
+}

@@ -1,0 +1,240 @@
+package benchmark
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime/pprof"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/graft-ai/graft/engine"
+	"github.com/graft-ai/graft/engine/compute/cpu"
+	"github.com/graft-ai/graft/engine/model"
+	"github.com/graft-ai/graft/engine/sample"
+)
+
+var greedyParams = sample.Params{TopP: 1, RepetitionPenalty: 1}
+
+// measureGraft loads the GGUF copy and times prefill and decode on it.
+func measureGraft(ctx context.Context, o Options, w workload, r *Report) error {
+	fmt.Fprintln(o.Log, "loading the GGUF copy into Graft")
+	b := cpu.New(o.Threads)
+	defer b.Close()
+	start := time.Now()
+	l, err := engine.Load(r.Files.GGUF, b)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	r.LoadGGUF = time.Since(start)
+	r.Params, r.DecodeBytes = weightCounts(l.Model)
+	eng, err := engine.New(l, engineConfig(o, &l.Model.Config))
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	if r.Greedy.GGUF, err = greedy(ctx, eng, w.greedy, o.GreedyTokens); err != nil {
+		return err
+	}
+	fmt.Fprintln(o.Log, "prefill")
+	if r.Prefill, err = prefill(ctx, o, eng, w.prefill); err != nil {
+		return err
+	}
+	for _, n := range o.Batches {
+		fmt.Fprintf(o.Log, "decode with %d streams\n", n)
+		rate, err := decode(ctx, o, eng, w.prompts[:n])
+		if err != nil {
+			return err
+		}
+		r.Decode = append(r.Decode, Decode{Streams: n, TokS: rate})
+	}
+	r.PeakRSS, err = peakRSS()
+	return err
+}
+
+// engineConfig fits every stream of the largest batch and the whole prefill
+// prompt in one step, with a KV cache just large enough for the workload.
+func engineConfig(o Options, c *model.Config) engine.Config {
+	const block = 16
+	seqs := max(maxOf(o.Batches), 1)
+	perSeq := (o.DecodePrompt+leadTokens+o.DecodeTokens+block-1)/block*block + block
+	tokens := max(seqs*perSeq, c.MaxPositions+block, o.PrefillTokens+2*block)
+	kvPerToken := int64(2 * c.Layers * c.KVHeads * c.HeadDim * 4)
+	return engine.Config{
+		MaxNumSeqs: seqs, MaxBatchedTokens: max(512, o.PrefillTokens, seqs*o.DecodePrompt),
+		BlockSize: block, KVCacheBytes: int64(tokens) * kvPerToken,
+	}
+}
+
+// weightCounts returns the parameter count and the bytes of weights one decode
+// step reads for one token: every projection and the output head in full, and
+// one row each of the embeddings and norms. Weights are float32 on the CPU.
+func weightCounts(m *model.Model) (params int64, perToken int64) {
+	c := &m.Config
+	size := func(x interface {
+		Rows() int
+		Cols() int
+	}) int64 {
+		return int64(x.Rows()) * int64(x.Cols())
+	}
+	var linear int64
+	for _, ly := range m.Layers {
+		for _, l := range []*model.Linear{ly.Q, ly.K, ly.V, ly.O, ly.Gate, ly.Up, ly.Down} {
+			linear += size(l.W)
+		}
+	}
+	norms := int64(2*c.Layers+1) * int64(c.Dim)
+	params = linear + size(m.Embed) + norms
+	if !c.TiedEmbedding {
+		params += size(m.Output)
+	}
+	return params, 4 * (linear + size(m.Output) + int64(c.Dim) + norms)
+}
+
+// generate runs the requests at once and returns their events and the time
+// from the first submission until the last one finished.
+func generate(ctx context.Context, eng *engine.Engine, reqs []engine.Request) ([]engine.Event, time.Duration, error) {
+	start := time.Now()
+	streams := make([]*engine.Stream, len(reqs))
+	for i, req := range reqs {
+		s, err := eng.Generate(ctx, req)
+		if err != nil {
+			return nil, 0, err
+		}
+		streams[i] = s
+	}
+	// Collecting one stream after another wakes this goroutine once per step,
+	// not once per stream, so the reader takes little CPU from the engine.
+	evs := make([]engine.Event, len(streams))
+	for i, s := range streams {
+		evs[i] = s.Collect(ctx)
+		if evs[i].Err != nil {
+			return nil, 0, evs[i].Err
+		}
+		if len(evs[i].Tokens) != reqs[i].MaxTokens {
+			return nil, 0, fmt.Errorf("benchmark: stream %d made %d tokens, want %d (%s)", i, len(evs[i].Tokens), reqs[i].MaxTokens, evs[i].Finish)
+		}
+	}
+	return evs, time.Since(start), ctx.Err()
+}
+
+func request(prompt []int32, tokens int) engine.Request {
+	return engine.Request{Prompt: prompt, Sampling: greedyParams, MaxTokens: tokens, IgnoreEOS: true}
+}
+
+func greedy(ctx context.Context, eng *engine.Engine, prompt []int32, n int) ([]int32, error) {
+	evs, _, err := generate(ctx, eng, []engine.Request{request(prompt, n)})
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]int32, len(evs[0].Tokens))
+	for i, t := range evs[0].Tokens {
+		ids[i] = t.ID
+	}
+	return ids, nil
+}
+
+// prefill times a whole prompt to its first token; the median of the
+// repetitions is reported in prompt tokens per second.
+func prefill(ctx context.Context, o Options, eng *engine.Engine, prompt []int32) (float64, error) {
+	if _, _, err := generate(ctx, eng, []engine.Request{request(prompt[:8], 1)}); err != nil {
+		return 0, err
+	}
+	var times []time.Duration
+	err := profiled(o.CPUProfile, "prefill", func() error {
+		for range o.PrefillReps {
+			_, d, err := generate(ctx, eng, []engine.Request{request(prompt, 1)})
+			if err != nil {
+				return err
+			}
+			times = append(times, d)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	slices.Sort(times)
+	return float64(len(prompt)) / times[len(times)/2].Seconds(), nil
+}
+
+// decode returns the aggregate decode rate of len(prompts) concurrent streams.
+// It runs the streams twice, for leadTokens and for leadTokens+DecodeTokens
+// tokens, and divides the extra tokens by the extra time: prefill, start-up and
+// the reader's wake-up latency cancel out, leaving steady-state decode steps.
+func decode(ctx context.Context, o Options, eng *engine.Engine, prompts [][]int32) (float64, error) {
+	run := func(tokens int) (time.Duration, error) {
+		reqs := make([]engine.Request, len(prompts))
+		for i, p := range prompts {
+			reqs[i] = request(p, tokens)
+		}
+		_, d, err := generate(ctx, eng, reqs)
+		return d, err
+	}
+	if _, err := run(leadTokens); err != nil { // warm-up
+		return 0, err
+	}
+	short, err := run(leadTokens)
+	if err != nil {
+		return 0, err
+	}
+	var long time.Duration
+	err = profiled(o.CPUProfile, fmt.Sprintf("decode%d", len(prompts)), func() error {
+		long, err = run(leadTokens + o.DecodeTokens)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	extra := long - short
+	if extra <= 0 {
+		return 0, fmt.Errorf("benchmark: decode of %d streams: the longer run took %v, the shorter %v", len(prompts), long, short)
+	}
+	return float64(len(prompts)*o.DecodeTokens) / extra.Seconds(), nil
+}
+
+var profileMu sync.Mutex
+
+// profiled runs fn under the CPU profiler when prefix is set.
+func profiled(prefix, phase string, fn func() error) error {
+	if prefix == "" {
+		return fn()
+	}
+	profileMu.Lock()
+	defer profileMu.Unlock()
+	f, err := os.Create(prefix + "-" + phase + ".pprof")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return err
+	}
+	err = fn()
+	pprof.StopCPUProfile()
+	return err
+}
+
+// checkHF loads the safetensors copy, times it and records its greedy tokens,
+// which must equal the GGUF copy's.
+func checkHF(ctx context.Context, o Options, w workload, r *Report) error {
+	fmt.Fprintln(o.Log, "loading the safetensors copy into Graft")
+	b := cpu.New(o.Threads)
+	defer b.Close()
+	start := time.Now()
+	l, err := engine.Load(r.Files.HF, b)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	r.LoadHF = time.Since(start)
+	eng, err := engine.New(l, engine.Config{MaxNumSeqs: 1})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	r.Greedy.HF, err = greedy(ctx, eng, w.greedy, o.GreedyTokens)
+	return err
+}

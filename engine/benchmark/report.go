@@ -1,0 +1,164 @@
+package benchmark
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/graft-ai/graft/engine/randmodel"
+)
+
+// Report is one benchmark run. Rates are tokens per second; decode rates are
+// aggregate over all streams.
+type Report struct {
+	Time     time.Time
+	Spec     randmodel.Spec
+	Threads  int
+	Kernels  string // kernel.Level(): avx512, avx2 or portable
+	Files    Files
+	Params   int64
+	LlamaCpp *LlamaCpp // nil unless asked for
+
+	WriteTime, LoadGGUF, LoadHF time.Duration
+
+	Prefill float64
+	Decode  []Decode
+
+	// Bandwidth holds every read-bandwidth pass in GB/s (before and after the
+	// engines ran); BandwidthGBs is their median.
+	Bandwidth    []float64
+	BandwidthGBs float64
+	// DecodeBytes is what one single-stream decode step must read; DecodeBound
+	// is BandwidthGBs over it, the most tokens per second one stream can get.
+	DecodeBytes int64
+	DecodeBound float64
+
+	// PeakRSS is Graft's VmHWM after the GGUF runs, in bytes. PeakRSSReset says
+	// the high-water mark was reset after the model was written; if not, the
+	// writer's peak is included.
+	PeakRSS      int64
+	PeakRSSReset bool
+
+	Greedy Greedy
+}
+
+// Decode is the aggregate decode rate at a number of concurrent streams.
+type Decode struct {
+	Streams int
+	TokS    float64
+}
+
+// Greedy holds each engine's greedy tokens from BOS on the random model.
+type Greedy struct {
+	GGUF, HF, LlamaCpp []int32
+}
+
+// HFMatches reports whether the safetensors copy decodes as the GGUF copy.
+func (g Greedy) HFMatches() bool { return slices.Equal(g.GGUF, g.HF) }
+
+// LlamaCppMatches reports whether llama.cpp's greedy tokens equal Graft's.
+func (g Greedy) LlamaCppMatches() bool { return g.LlamaCpp != nil && slices.Equal(g.GGUF, g.LlamaCpp) }
+
+func (r *Report) finish() {
+	s := slices.Sorted(slices.Values(r.Bandwidth))
+	if len(s) > 0 {
+		r.BandwidthGBs = s[len(s)/2]
+	}
+	if r.DecodeBytes > 0 {
+		r.DecodeBound = r.BandwidthGBs * 1e9 / float64(r.DecodeBytes)
+	}
+	if r.LlamaCpp != nil {
+		r.Greedy.LlamaCpp = r.LlamaCpp.Greedy
+	}
+}
+
+// DecodeAt returns Graft's aggregate decode rate at n streams, 0 if not measured.
+func (r *Report) DecodeAt(n int) float64 {
+	for _, d := range r.Decode {
+		if d.Streams == n {
+			return d.TokS
+		}
+	}
+	return 0
+}
+
+// Print writes the report as a table, with ratios to llama.cpp and the goals
+// of the issue when llama.cpp ran.
+func (r *Report) Print(w io.Writer) {
+	s := r.Spec
+	fmt.Fprintf(w, "random Llama dim %d, %d layers, %d heads, FFN %d, vocab %d: %.1fM params, F32, seed %d; %d threads, %s kernels\n",
+		s.Dim, s.Layers, s.Heads, s.FFN, s.Vocab, float64(r.Params)/1e6, s.Seed, r.Threads, r.Kernels)
+	if r.Kernels == "portable" {
+		fmt.Fprintln(w, "WARNING: portable kernels; build with GOEXPERIMENT=simd for the SIMD ones")
+	}
+	made := fmt.Sprintf("written in %.1f s", r.WriteTime.Seconds())
+	if r.Files.Reused {
+		made = "reused"
+	}
+	fmt.Fprintf(w, "model: %s (%s)\nload: GGUF %.2f s, safetensors %.2f s\n\n", r.Files.GGUF, made, r.LoadGGUF.Seconds(), r.LoadHF.Seconds())
+	r.printTable(w)
+	bw := slices.Sorted(slices.Values(r.Bandwidth))
+	if len(bw) > 0 {
+		fmt.Fprintf(w, "\ndecode bound: %.1f tok/s = %.1f GB/s read (median of %d passes, %.1f-%.1f) / %.1f MB per token; 1 stream reaches %.0f%%\n",
+			r.DecodeBound, r.BandwidthGBs, len(bw), bw[0], bw[len(bw)-1], float64(r.DecodeBytes)/1e6, 100*r.DecodeAt(1)/r.DecodeBound)
+	}
+	reset := ""
+	if !r.PeakRSSReset {
+		reset = " (includes writing the model: VmHWM could not be reset)"
+	}
+	fmt.Fprintf(w, "peak RSS: Graft %.0f MiB%s", float64(r.PeakRSS)/(1<<20), reset)
+	if r.LlamaCpp != nil {
+		fmt.Fprintf(w, ", llama.cpp (node process) %.0f MiB", float64(r.LlamaCpp.PeakRSS)/(1<<20))
+	}
+	fmt.Fprintln(w)
+	r.printGreedy(w)
+}
+
+func (r *Report) printTable(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	lc := r.LlamaCpp
+	if lc != nil {
+		fmt.Fprintf(tw, "tok/s\tGraft\tllama.cpp\tGraft/llama.cpp\tgoal\t\n")
+	} else {
+		fmt.Fprintf(tw, "tok/s\tGraft\t\n")
+	}
+	row := func(name string, graft, ref float64, goal string) {
+		if lc == nil {
+			fmt.Fprintf(tw, "%s\t%.1f\t\n", name, graft)
+			return
+		}
+		fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%.2fx\t%s\t\n", name, graft, ref, graft/ref, goal)
+	}
+	var lcPrefill float64
+	if lc != nil {
+		lcPrefill = lc.Prefill
+	}
+	row("prefill", r.Prefill, lcPrefill, ">= 1.0x")
+	goals := map[int]string{1: ">= 1.0x", 32: ">= 1.5x"}
+	for _, d := range r.Decode {
+		var ref float64
+		if lc != nil {
+			ref = lc.DecodeAt(d.Streams)
+		}
+		row(fmt.Sprintf("decode, %d streams", d.Streams), d.TokS, ref, goals[d.Streams])
+	}
+	tw.Flush()
+}
+
+func (r *Report) printGreedy(w io.Writer) {
+	g := r.Greedy
+	fmt.Fprintf(w, "greedy from BOS: GGUF %v, safetensors %s", g.GGUF, verdict(g.HFMatches(), g.HF))
+	if g.LlamaCpp != nil {
+		fmt.Fprintf(w, ", llama.cpp %s", verdict(g.LlamaCppMatches(), g.LlamaCpp))
+	}
+	fmt.Fprintln(w)
+}
+
+func verdict(same bool, ids []int32) string {
+	if same {
+		return "same"
+	}
+	return fmt.Sprintf("DIFFERENT %v", ids)
+}
