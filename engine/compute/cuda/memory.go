@@ -220,3 +220,14 @@ func (b *Backend) Write(dst compute.Buffer, src []float32) {
 	n := min(len(src), d.n)
 	b.upload(d.ptr, encode(src[:n], F32))
 }
+
+// RandomMatrix is a rows x cols matrix of deterministic pseudo-random weights
+// (uniform, standard deviation std) generated on the device, for benchmarks.
+func (b *Backend) RandomMatrix(rows, cols int, seed uint32, std float32) compute.Matrix {
+	b.enter()
+	defer b.leave()
+	n := rows * cols
+	m := &Matrix{devBuf: b.newDevBuf(n * b.opts.Weights.size()), rows: rows, cols: cols, dtype: b.opts.Weights}
+	b.launch("fill_hash_"+m.dtype.String(), grid1(blocks1D(n, threads)), grid1(threads), m.ptr, i64(n), i32(seed), f32(std))
+	return m
+}

@@ -31,7 +31,7 @@ func ptxFor(major, minor int) ([]byte, error) {
 var kernelNames = func() []string {
 	n := []string{"rope_half", "rope_interleaved", "silu_mul", "add", "gather_rows", "attn_combine"}
 	for _, t := range []string{"f32", "bf16", "f16"} {
-		for _, k := range []string{"embed", "rmsnorm", "add_bias", "convert", "store_kv", "attn_partial", "lora_shrink", "lora_expand"} {
+		for _, k := range []string{"embed", "rmsnorm", "add_bias", "convert", "store_kv", "attn_partial", "lora_shrink", "lora_expand", "fill_hash"} {
 			n = append(n, k+"_"+t)
 		}
 	}

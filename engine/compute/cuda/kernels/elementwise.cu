@@ -115,3 +115,18 @@ FOR_TYPES(CONVERT)
         }                                                                                          \
     }
 FOR_TYPES(STORE_KV)
+
+// fill_hash_*: deterministic pseudo-random weights generated on the device
+// (uniform with standard deviation std), so benchmarks of 8B-parameter shapes
+// need no host tensors. grid (ceil(n/256)), block 256.
+#define FILL_HASH(S, T)                                                                            \
+    extern "C" __global__ void fill_hash_##S(T* out, long n, unsigned seed, float std) {           \
+        long i = (long)blockIdx.x * blockDim.x + threadIdx.x;                                      \
+        if (i >= n) return;                                                                        \
+        unsigned long long h = (unsigned long long)i * 0x9E3779B97F4A7C15ull ^ seed;               \
+        h ^= h >> 33; h *= 0xff51afd7ed558ccdull; h ^= h >> 33; h *= 0xc4ceb9fe1a85ec53ull;         \
+        h ^= h >> 33;                                                                              \
+        float u = (float)(h >> 40) * (1.f / 16777216.f);                                           \
+        out[i] = from_f<T>((2.f * u - 1.f) * 1.7320508f * std);                                    \
+    }
+FOR_TYPES(FILL_HASH)
