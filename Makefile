@@ -17,7 +17,7 @@ STATICCHECK_VERSION := v0.8.2
 PROTO_FILES := $(shell find proto -name '*.proto')
 TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: build test proto proto-check fmt-check lint up bench deps tools clean sdk-deps
+.PHONY: build test proto proto-check fmt-check lint up bench deps tools clean sdk-deps cuda device-build device-test
 
 build:
 	$(GO) build -o $(BIN)/graft ./cmd/graft
@@ -87,5 +87,21 @@ up: deps build
 bench: build
 	$(BIN)/graft bench engine
 
+## cuda: install nvcc 11.8 when missing and regenerate the committed PTX (make
+## test checks it is fresh without needing nvcc).
+cuda:
+	engine/compute/cuda/kernels/gen.sh
+
+## device-build: everything a GPU machine needs, built here; carry .device.
+device-build:
+	rm -rf .device && mkdir -p .device/models
+	CGO_ENABLED=0 $(GO) test -c -o .device/cuda.test ./engine/compute/cuda/
+	CGO_ENABLED=0 $(GO) build -o .device/graft ./cmd/graft
+	cp -r $(GRAFT_TESTDATA)/stories260K .device/models/
+
+## device-test: run on the GPU machine (device tool, carry .device).
+device-test:
+	scripts/device/run.sh
+
 clean:
-	rm -rf $(BIN) $(TOOLS)
+	rm -rf $(BIN) $(TOOLS) .device

@@ -12,7 +12,6 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/graft-ai/graft/engine"
-	"github.com/graft-ai/graft/engine/compute/cpu"
 	"github.com/graft-ai/graft/engine/server"
 )
 
@@ -22,6 +21,7 @@ func init() { register(newEngineCommand) }
 type engineOptions struct {
 	model, servedName string
 	threads           int
+	device            string
 	maxNumSeqs        int
 	maxModelLen       int
 	kvCacheMiB        int64
@@ -37,6 +37,7 @@ func addEngineFlags(cmd *cobra.Command, o *engineOptions) {
 	f.StringVar(&o.model, "model", "", "model: a .gguf file or a Hugging Face directory (required)")
 	f.StringVar(&o.servedName, "served-model-name", "", "the base model's id in the API (default: the model file or folder name without .gguf)")
 	f.IntVar(&o.threads, "threads", 0, "CPU threads (0: all cores)")
+	f.StringVar(&o.device, "device", "cpu", deviceFlagHelp+" (default cpu until the CUDA backend has passed its device checks)")
 	f.IntVar(&o.maxNumSeqs, "max-num-seqs", 0, "most sequences in one batch (0: engine default)")
 	f.IntVar(&o.maxModelLen, "max-model-len", 0, "context length (0: the model's)")
 	f.Int64Var(&o.kvCacheMiB, "kv-cache-mib", 0, "KV cache memory in MiB (0: engine default)")
@@ -65,10 +66,13 @@ type runningEngine struct {
 }
 
 func startEngine(o *engineOptions) (*runningEngine, error) {
-	b := cpu.New(o.threads)
+	b, closeB, err := newBackend(o.device, o.threads)
+	if err != nil {
+		return nil, err
+	}
 	l, err := engine.Load(o.model, b)
 	if err != nil {
-		b.Close()
+		closeB()
 		return nil, err
 	}
 	eng, err := engine.New(l, engine.Config{
@@ -78,13 +82,13 @@ func startEngine(o *engineOptions) (*runningEngine, error) {
 	})
 	if err != nil {
 		l.Close()
-		b.Close()
+		closeB()
 		return nil, usageError("%v", err)
 	}
 	srv := server.New(eng, o.modelID())
 	g := grpc.NewServer()
 	srv.Register(g)
-	return &runningEngine{srv: srv, grpc: g, close: func() { eng.Close(); l.Close(); b.Close() }}, nil
+	return &runningEngine{srv: srv, grpc: g, close: func() { eng.Close(); l.Close(); closeB() }}, nil
 }
 
 func newEngineCommand() *cobra.Command {

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/graft-ai/graft/engine"
-	"github.com/graft-ai/graft/engine/compute/cpu"
 	"github.com/graft-ai/graft/engine/sample"
 )
 
@@ -26,6 +25,7 @@ type generateOptions struct {
 	stop                   []string
 	ignoreEOS, asJSON      bool
 	threads                int
+	device                 string
 }
 
 func newGenerateCommand() *cobra.Command {
@@ -63,6 +63,7 @@ With --json it prints one object:
 	f.BoolVar(&o.ignoreEOS, "ignore-eos", false, "keep generating past the end-of-sequence token")
 	f.BoolVar(&o.asJSON, "json", false, "print one JSON object instead of streaming text")
 	f.IntVar(&o.threads, "threads", 0, "CPU threads (0: all cores)")
+	f.StringVar(&o.device, "device", "cpu", deviceFlagHelp+" (default cpu until the CUDA backend has passed its device checks)")
 	_ = cmd.MarkFlagRequired("model")
 	return cmd
 }
@@ -78,8 +79,11 @@ func runGenerate(ctx context.Context, w io.Writer, o *generateOptions, seeded bo
 	if o.maxTokens < 1 {
 		return usageError("--max-tokens must be at least 1, got %d", o.maxTokens)
 	}
-	b := cpu.New(o.threads)
-	defer b.Close()
+	b, closeB, err := newBackend(o.device, o.threads)
+	if err != nil {
+		return err
+	}
+	defer closeB()
 	l, err := engine.Load(o.model, b)
 	if err != nil {
 		return err
