@@ -3,7 +3,7 @@
 // low-level context/sequence API on the CPU. Prints one JSON object on stdout.
 //
 // Usage: UV_THREADPOOL_SIZE=1 node bench.mjs PLAN.json
-// PLAN: {model, threads, prefill: {tokens, reps}, decode: {prompts, lead, tokens, batches},
+// PLAN: {model, threads, prefill: {tokens, reps}, decode: {prompts, lead, tokens, reps, batches},
 //        greedy: {prompt, tokens}}
 // Without UV_THREADPOOL_SIZE=1 libuv's idle worker threads compete with
 // llama.cpp's 2 compute threads and it runs 1.7-2.7x slower on a 2-core host.
@@ -61,11 +61,11 @@ async function prefill() {
 
 // decode returns the aggregate rate of n sequences decoding at once;
 // node-llama-cpp batches one token of every waiting sequence into each
-// llama_decode. As on Graft's side it runs them for lead and for lead+tokens
-// tokens and divides the extra tokens by the extra time, so prefill and
-// start-up cancel out.
+// llama_decode. As on Graft's side each repetition runs them for lead and for
+// lead+tokens tokens and divides the extra tokens by the extra time, so prefill
+// and start-up cancel out; the median of the repetitions is reported.
 async function decode(n) {
-    const {prompts, lead, tokens} = plan.decode;
+    const {prompts, lead, tokens, reps} = plan.decode;
     const perSeq = Math.max(...prompts.map(p => p.length)) + lead + tokens + 8;
     const ctx = await newContext(n, perSeq);
     const seqs = Array.from({length: n}, () => ctx.getSequence());
@@ -79,11 +79,15 @@ async function decode(n) {
         return performance.now() - t0;
     };
     await run(lead); // warm-up: the context's first batches are slower
-    const short = await run(lead);
-    const long = await run(lead + tokens);
+    const rates = [];
+    for (let r = 0; r < (reps || 1); r++) {
+        const short = await run(lead);
+        const long = await run(lead + tokens);
+        if (long > short) rates.push(n * tokens / ((long - short) / 1000));
+    }
     await ctx.dispose();
-    if (long <= short) throw new Error(`decode of ${n} sequences: the longer run took ${long} ms, the shorter ${short} ms`);
-    return n * tokens / ((long - short) / 1000);
+    if (rates.length === 0) throw new Error(`decode of ${n} sequences: no repetition took longer for more tokens`);
+    return median(rates);
 }
 
 async function greedy() {

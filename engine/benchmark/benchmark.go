@@ -33,6 +33,7 @@ type Options struct {
 	PrefillReps   int   // repetitions; the median is reported
 	DecodePrompt  int   // prompt length of each decode stream
 	DecodeTokens  int   // tokens timed per stream
+	DecodeReps    int   // repetitions of each decode measurement; the median is reported
 	Batches       []int // concurrent streams of each decode measurement
 	GreedyTokens  int   // tokens of the greedy cross-check
 	BandwidthMiB  int   // size of the buffer the read-bandwidth test sums
@@ -63,6 +64,7 @@ func (o *Options) defaults() {
 	def(&o.PrefillReps, 5)
 	def(&o.DecodePrompt, 16)
 	def(&o.DecodeTokens, 64)
+	def(&o.DecodeReps, 3)
 	def(&o.GreedyTokens, 8)
 	def(&o.BandwidthMiB, 512)
 	def(&o.BandwidthReps, 9)

@@ -123,3 +123,15 @@ func TestRunTinyVsLlamaCpp(t *testing.T) {
 	r.Print(&out)
 	t.Logf("\n%s", out.String())
 }
+
+func TestSum8(t *testing.T) {
+	x := make([]uint64, 64)
+	var want uint64
+	for i := range x {
+		x[i] = uint64(i * i)
+		want += x[i]
+	}
+	if got := sum8(x); got != want {
+		t.Fatalf("sum8 = %d, want %d", got, want)
+	}
+}

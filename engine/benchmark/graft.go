@@ -161,9 +161,11 @@ func prefill(ctx context.Context, o Options, eng *engine.Engine, prompt []int32)
 }
 
 // decode returns the aggregate decode rate of len(prompts) concurrent streams.
-// It runs the streams twice, for leadTokens and for leadTokens+DecodeTokens
-// tokens, and divides the extra tokens by the extra time: prefill, start-up and
-// the reader's wake-up latency cancel out, leaving steady-state decode steps.
+// Each repetition runs the streams twice, for leadTokens and for
+// leadTokens+DecodeTokens tokens, and divides the extra tokens by the extra
+// time: prefill, start-up and the reader's wake-up latency cancel out, leaving
+// steady-state decode steps. The median over DecodeReps is reported, so that
+// one repetition slowed by another process on the host does not decide it.
 func decode(ctx context.Context, o Options, eng *engine.Engine, prompts [][]int32) (float64, error) {
 	run := func(tokens int) (time.Duration, error) {
 		reqs := make([]engine.Request, len(prompts))
@@ -176,23 +178,34 @@ func decode(ctx context.Context, o Options, eng *engine.Engine, prompts [][]int3
 	if _, err := run(leadTokens); err != nil { // warm-up
 		return 0, err
 	}
-	short, err := run(leadTokens)
-	if err != nil {
-		return 0, err
+	var rates []float64
+	for rep := range o.DecodeReps {
+		short, err := run(leadTokens)
+		if err != nil {
+			return 0, err
+		}
+		var long time.Duration
+		phase := func() error {
+			long, err = run(leadTokens + o.DecodeTokens)
+			return err
+		}
+		if rep == 0 { // profile one long run: decode steps only
+			err = profiled(o.CPUProfile, fmt.Sprintf("decode%d", len(prompts)), phase)
+		} else {
+			err = phase()
+		}
+		if err != nil {
+			return 0, err
+		}
+		if long > short { // else noise swamped this repetition
+			rates = append(rates, float64(len(prompts)*o.DecodeTokens)/(long-short).Seconds())
+		}
 	}
-	var long time.Duration
-	err = profiled(o.CPUProfile, fmt.Sprintf("decode%d", len(prompts)), func() error {
-		long, err = run(leadTokens + o.DecodeTokens)
-		return err
-	})
-	if err != nil {
-		return 0, err
+	if len(rates) == 0 {
+		return 0, fmt.Errorf("benchmark: decode of %d streams: no repetition took longer for more tokens; raise DecodeTokens", len(prompts))
 	}
-	extra := long - short
-	if extra <= 0 {
-		return 0, fmt.Errorf("benchmark: decode of %d streams: the longer run took %v, the shorter %v", len(prompts), long, short)
-	}
-	return float64(len(prompts)*o.DecodeTokens) / extra.Seconds(), nil
+	slices.Sort(rates)
+	return rates[len(rates)/2], nil
 }
 
 var profileMu sync.Mutex

@@ -39,6 +39,7 @@ type plan struct {
 		Prompts [][]int32 `json:"prompts"`
 		Lead    int       `json:"lead"`
 		Tokens  int       `json:"tokens"`
+		Reps    int       `json:"reps"`
 		Batches []int     `json:"batches"`
 	} `json:"decode"`
 	Greedy struct {
@@ -56,6 +57,7 @@ func runLlamaCpp(ctx context.Context, o Options, w workload, gguf string) (*Llam
 	p.Model, p.Threads = gguf, o.Threads
 	p.Prefill.Tokens, p.Prefill.Reps = w.prefill, o.PrefillReps
 	p.Decode.Prompts, p.Decode.Lead, p.Decode.Tokens, p.Decode.Batches = w.prompts, leadTokens, o.DecodeTokens, o.Batches
+	p.Decode.Reps = o.DecodeReps
 	p.Greedy.Prompt, p.Greedy.Tokens = w.greedy, o.GreedyTokens
 	planFile, err := os.CreateTemp("", "graft-llamacpp-plan-*.json")
 	if err != nil {
