@@ -1,12 +1,10 @@
 package gguf
 
 import (
-	"encoding/binary"
 	"fmt"
-	"math"
-	"unsafe"
 
 	"github.com/graft-ai/graft/engine/float16"
+	"github.com/graft-ai/graft/engine/mapped"
 )
 
 // Raw returns the named tensor's bytes as stored (aliasing the file, read
@@ -35,10 +33,10 @@ func (f *File) Float32(name string) ([]float32, []int, error) {
 	n := t.Elements()
 	switch t.Type {
 	case TypeF32:
-		return f32s(raw, n), t.Shape(), nil
+		return mapped.Float32s(raw, n), t.Shape(), nil
 	case TypeF16, TypeBF16:
 		out := make([]float32, n)
-		halves := u16s(raw, n)
+		halves := mapped.Uint16s(raw, n)
 		if t.Type == TypeF16 {
 			float16.F16ToF32(out, halves)
 		} else {
@@ -51,37 +49,4 @@ func (f *File) Float32(name string) ([]float32, []int, error) {
 		return out, t.Shape(), nil
 	}
 	return nil, nil, fmt.Errorf("gguf: tensor %q: cannot convert %s to float32", name, t.Type)
-}
-
-var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
-
-// f32s views raw as float32s when the host is little-endian and raw is
-// 4-byte aligned, and decodes a copy otherwise.
-func f32s(raw []byte, n int) []float32 {
-	if n == 0 {
-		return []float32{}
-	}
-	if littleEndian && uintptr(unsafe.Pointer(&raw[0]))%4 == 0 {
-		return unsafe.Slice((*float32)(unsafe.Pointer(&raw[0])), n)
-	}
-	out := make([]float32, n)
-	for i := range out {
-		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-	}
-	return out
-}
-
-// u16s is f32s for 16-bit values; the result is only read.
-func u16s(raw []byte, n int) []uint16 {
-	if n == 0 {
-		return nil
-	}
-	if littleEndian && uintptr(unsafe.Pointer(&raw[0]))%2 == 0 {
-		return unsafe.Slice((*uint16)(unsafe.Pointer(&raw[0])), n)
-	}
-	out := make([]uint16, n)
-	for i := range out {
-		out[i] = binary.LittleEndian.Uint16(raw[2*i:])
-	}
-	return out
 }

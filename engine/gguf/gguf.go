@@ -10,6 +10,8 @@ package gguf
 import (
 	"errors"
 	"fmt"
+
+	"github.com/graft-ai/graft/engine/mapped"
 )
 
 // ErrFormat is wrapped by every error that describes a malformed file.
@@ -33,32 +35,32 @@ type File struct {
 	tensorIndex map[string]int
 	data        []byte // the tensor data section
 	dataOffset  int    // where data starts in the file
-	unmap       func() error
+	mapping     *mapped.File
 }
 
 // Open memory-maps the file at path and parses it.
 func Open(path string) (*File, error) {
-	data, unmap, err := mapFile(path)
+	m, err := mapped.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("gguf: %w", err)
 	}
-	f, err := Parse(data)
+	f, err := Parse(m.Data)
 	if err != nil {
-		unmap()
+		m.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	f.unmap = unmap
+	f.mapping = m
 	return f, nil
 }
 
 // Close releases the mapping. Slices returned by Raw and zero-copy Float32
 // calls must not be used afterwards.
 func (f *File) Close() error {
-	if f.unmap == nil {
+	if f.mapping == nil {
 		return nil
 	}
-	err := f.unmap()
-	f.unmap, f.data = nil, nil
+	err := f.mapping.Close()
+	f.mapping, f.data = nil, nil
 	return err
 }
 

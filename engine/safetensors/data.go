@@ -1,12 +1,10 @@
 package safetensors
 
 import (
-	"encoding/binary"
 	"fmt"
-	"math"
-	"unsafe"
 
 	"github.com/graft-ai/graft/engine/float16"
+	"github.com/graft-ai/graft/engine/mapped"
 )
 
 // Raw returns the named tensor's bytes as stored (aliasing the file, read
@@ -44,10 +42,10 @@ func toFloat32(raw []byte, t Tensor) ([]float32, error) {
 	n := t.Elements()
 	switch t.DType {
 	case F32:
-		return f32s(raw, n), nil
+		return mapped.Float32s(raw, n), nil
 	case F16, BF16:
 		out := make([]float32, n)
-		halves := u16s(raw, n)
+		halves := mapped.Uint16s(raw, n)
 		if t.DType == F16 {
 			float16.F16ToF32(out, halves)
 		} else {
@@ -56,37 +54,4 @@ func toFloat32(raw []byte, t Tensor) ([]float32, error) {
 		return out, nil
 	}
 	return nil, fmt.Errorf("safetensors: tensor %q has dtype %s; only F32, F16 and BF16 convert to float32", t.Name, t.DType)
-}
-
-var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
-
-// f32s views raw as float32s when the host is little-endian and raw is
-// 4-byte aligned, and decodes a copy otherwise.
-func f32s(raw []byte, n int) []float32 {
-	if n == 0 {
-		return []float32{}
-	}
-	if littleEndian && uintptr(unsafe.Pointer(&raw[0]))%4 == 0 {
-		return unsafe.Slice((*float32)(unsafe.Pointer(&raw[0])), n)
-	}
-	out := make([]float32, n)
-	for i := range out {
-		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-	}
-	return out
-}
-
-// u16s is f32s for 16-bit values; the result is only read.
-func u16s(raw []byte, n int) []uint16 {
-	if n == 0 {
-		return nil
-	}
-	if littleEndian && uintptr(unsafe.Pointer(&raw[0]))%2 == 0 {
-		return unsafe.Slice((*uint16)(unsafe.Pointer(&raw[0])), n)
-	}
-	out := make([]uint16, n)
-	for i := range out {
-		out[i] = binary.LittleEndian.Uint16(raw[2*i:])
-	}
-	return out
 }

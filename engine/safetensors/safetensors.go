@@ -11,6 +11,8 @@ package safetensors
 import (
 	"errors"
 	"fmt"
+
+	"github.com/graft-ai/graft/engine/mapped"
 )
 
 // ErrFormat is wrapped by every error describing a malformed file.
@@ -45,32 +47,32 @@ type File struct {
 	index    map[string]int
 	metadata map[string]string
 	data     []byte // the data area
-	unmap    func() error
+	mapping  *mapped.File
 }
 
 // Open memory-maps the file at path and parses it.
 func Open(path string) (*File, error) {
-	data, unmap, err := mapFile(path)
+	m, err := mapped.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("safetensors: %w", err)
 	}
-	f, err := Parse(data)
+	f, err := Parse(m.Data)
 	if err != nil {
-		unmap()
+		m.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	f.unmap = unmap
+	f.mapping = m
 	return f, nil
 }
 
 // Close releases the mapping; slices from Raw and zero-copy Float32 calls
 // must not be used afterwards.
 func (f *File) Close() error {
-	if f.unmap == nil {
+	if f.mapping == nil {
 		return nil
 	}
-	err := f.unmap()
-	f.unmap, f.data = nil, nil
+	err := f.mapping.Close()
+	f.mapping, f.data = nil, nil
 	return err
 }
 
