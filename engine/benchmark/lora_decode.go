@@ -1,0 +1,119 @@
+package benchmark
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/graft-ai/graft/engine"
+)
+
+// schedule runs one pass of the streams, each making tokens tokens; run
+// numbers the pass so that adapters can rotate between passes.
+type schedule func(ctx context.Context, run, tokens int) (time.Duration, error)
+
+func measureLoRA(ctx context.Context, o LoRAOptions, eng *engine.Engine) (*LoRAReport, error) {
+	r := &LoRAReport{Time: time.Now(), Spec: *o.Spec, Threads: o.Threads, Rank: o.Rank, Streams: o.Streams, MaxActive: o.MaxActive}
+	prompts := newWorkload(Options{Spec: o.Spec, Batches: []int{o.Streams}, DecodePrompt: o.DecodePrompt}).prompts
+	var err error
+	fmt.Fprintf(o.Log, "decode: %d streams, base model\n", o.Streams)
+	if r.Base, err = loraRate(ctx, o, "base", true, 1, batched(eng, prompts, 0)); err != nil {
+		return nil, err
+	}
+	for _, k := range o.Adapters {
+		row := LoRARow{Adapters: k}
+		fmt.Fprintf(o.Log, "decode: %d streams over %d adapters, batched\n", o.Streams, k)
+		if row.Batched, err = loraRate(ctx, o, fmt.Sprintf("lora%d", k), true, k, batched(eng, prompts, k)); err != nil {
+			return nil, err
+		}
+		if o.Sequential {
+			fmt.Fprintf(o.Log, "decode: %d streams over %d adapters, one adapter's batch at a time\n", o.Streams, k)
+			if row.Sequential, err = loraRate(ctx, o, fmt.Sprintf("sequential%d", k), false, k, sequential(eng, prompts, k)); err != nil {
+				return nil, err
+			}
+		}
+		r.Rows = append(r.Rows, row)
+	}
+	return r, nil
+}
+
+// streamAdapter is the adapter of stream i in pass run: over successive passes
+// the streams cycle through all k adapters, so k may exceed the streams.
+func streamAdapter(run, i, streams, k int) string {
+	if k == 0 {
+		return ""
+	}
+	return adapterID((run*streams + i) % k)
+}
+
+// batched submits every stream at once, as a server sees concurrent requests.
+func batched(eng *engine.Engine, prompts [][]int32, k int) schedule {
+	return func(ctx context.Context, run, tokens int) (time.Duration, error) {
+		reqs := make([]engine.Request, len(prompts))
+		for i, p := range prompts {
+			reqs[i] = request(p, tokens)
+			reqs[i].Adapter = streamAdapter(run, i, len(prompts), k)
+		}
+		_, d, err := generate(ctx, eng, reqs)
+		return d, err
+	}
+}
+
+// sequential runs each adapter's streams as their own batch, one adapter after
+// another: what an engine that batches only within one adapter can do.
+func sequential(eng *engine.Engine, prompts [][]int32, k int) schedule {
+	return func(ctx context.Context, run, tokens int) (time.Duration, error) {
+		groups := map[string][]engine.Request{}
+		var order []string
+		for i, p := range prompts {
+			id := streamAdapter(run, i, len(prompts), k)
+			if groups[id] == nil {
+				order = append(order, id)
+			}
+			req := request(p, tokens)
+			req.Adapter = id
+			groups[id] = append(groups[id], req)
+		}
+		var total time.Duration
+		for _, id := range order {
+			_, d, err := generate(ctx, eng, groups[id])
+			if err != nil {
+				return 0, err
+			}
+			total += d
+		}
+		return total, nil
+	}
+}
+
+// loraRate is decode's difference method for a schedule: after enough warm-up
+// passes to bring all k adapters into slots, it times a pass of leadTokens and
+// one of leadTokens+DecodeTokens and divides the extra tokens by the extra time.
+func loraRate(ctx context.Context, o LoRAOptions, phase string, profile bool, k int, s schedule) (float64, error) {
+	run := 0
+	for ; run*o.Streams < k || run == 0; run++ {
+		if _, err := s(ctx, run, leadTokens); err != nil {
+			return 0, err
+		}
+	}
+	short, err := s(ctx, run, leadTokens)
+	if err != nil {
+		return 0, err
+	}
+	var long time.Duration
+	prefix := o.CPUProfile
+	if !profile {
+		prefix = ""
+	}
+	err = profiled(prefix, phase, func() error {
+		long, err = s(ctx, run+1, leadTokens+o.DecodeTokens)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	if long <= short {
+		return 0, fmt.Errorf("benchmark: %s: the longer pass took %v, the shorter %v", phase, long, short)
+	}
+	return float64(o.Streams*o.DecodeTokens) / (long - short).Seconds(), nil
+}

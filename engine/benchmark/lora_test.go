@@ -1,0 +1,44 @@
+package benchmark
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/graft-ai/graft/engine/randmodel"
+)
+
+// TestRunLoRATiny checks the report's shape on a tiny model, including
+// adapters that outnumber the streams and the slots.
+func TestRunLoRATiny(t *testing.T) {
+	s := randmodel.Spec{Arch: randmodel.Llama, Dim: 64, Layers: 2, Heads: 4, FFN: 128,
+		Vocab: 300, MaxPositions: 128, Tied: true, Seed: 7}
+	o := LoRAOptions{Dir: t.TempDir(), Threads: 2, Spec: &s, Rank: 4, Streams: 4, Adapters: []int{1, 4, 6},
+		MaxActive: 4, DecodePrompt: 5, DecodeTokens: 12, Sequential: true, CPUProfile: filepath.Join(t.TempDir(), "prof")}
+	r, err := RunLoRA(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Base <= 0 || len(r.Rows) != 3 {
+		t.Fatalf("base %v, %d rows", r.Base, len(r.Rows))
+	}
+	for i, row := range r.Rows {
+		if row.Adapters != o.Adapters[i] || row.Batched <= 0 || row.Sequential <= 0 {
+			t.Errorf("row %d = %+v", i, row)
+		}
+	}
+	var out bytes.Buffer
+	r.Print(&out)
+	for _, want := range []string{"batched tok/s", "sequential tok/s", "4 streams over 4 adapters"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+	// A second run reuses the written files.
+	o.Adapters, o.Sequential, o.CPUProfile = []int{2}, false, ""
+	if _, err := RunLoRA(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+}
