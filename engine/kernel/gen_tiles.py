@@ -1,5 +1,5 @@
 # Writes tiles_amd64.go: the unrolled AVX-512 register tiles (rows x cols) of
-# MatMul and MatMulBF16. Go has no way to keep an array of SIMD values in
+# MatMulBF16 (MatMul's float32 tiles are assembly, from gen_asm.py). Go has no way to keep an array of SIMD values in
 # registers, so each tile shape is spelled out. Run via go generate.
 import sys
 R,C=int(sys.argv[1]),int(sys.argv[2])
@@ -55,8 +55,6 @@ const tileRows16, tileCols16 = {R}, {C}
 
 '''
 out=hdr
-out+=gen("f32x16Block","float32","load16","tail16",R,C,f"// f32x16Block computes the {R}×{C} dots of {R} x rows with {C} w rows,\n// loading each vector once for the whole tile.")
-out+="\n"+gen("f32x16Row","float32","load16","tail16",1,C,f"// f32x16Row computes the dots of one x row with {C} w rows.")
-out+="\n"+gen("bf16x16Block","uint16","loadH16","tailH16",R,C,"// bf16x16Block is f32x16Block with bfloat16 weights widened in registers.")
-out+="\n"+gen("bf16x16Row","uint16","loadH16","tailH16",1,C,"// bf16x16Row is f32x16Row with bfloat16 weights.")
+out+=gen("bf16x16Block","uint16","loadH16","tailH16",R,C,f"// bf16x16Block computes the {R}×{C} dots of {R} x rows with {C} bfloat16 w\n// rows, widened in registers, loading each vector once for the whole tile.")
+out+="\n"+gen("bf16x16Row","uint16","loadH16","tailH16",1,C,f"// bf16x16Row computes the dots of one x row with {C} bfloat16 w rows.")
 open('tiles_amd64.go','w').write(out)

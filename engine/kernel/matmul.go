@@ -6,13 +6,15 @@ import "fmt"
 // function of a set must produce, for each (r, c), the exact bits that one
 // call to one would: that is what makes MatMul batch-invariant.
 type tileKernels[W any] struct {
-	rows, cols int // the block shape of block
-	// block computes rows×cols dots; rowTile computes 1×cols dots; one
-	// computes a single dot. ldo, ldx and ldw are the strides of out, x and
-	// w in elements; n is the dot length.
-	block   func(out []float32, ldo int, x []float32, ldx int, w []W, ldw, n int)
-	rowTile func(out []float32, x []float32, w []W, ldw, n int)
-	one     func(x []float32, w []W, n int) float32
+	rows, cols int // the largest block shape of tile
+	// tile[r-1] computes r×cols dots, for 1 ≤ r ≤ rows; ldo, ldx and ldw
+	// are the strides of out, x and w in elements and n is the dot length.
+	tile []func(out []float32, ldo int, x []float32, ldx int, w []W, ldw, n int)
+	// wide, when set, computes 1×wideCols dots: a lone row (decode) is
+	// memory-bound, and more weight rows in flight read memory faster.
+	wideCols int
+	wide     func(out []float32, x []float32, w []W, ldw, n int)
+	one      func(x []float32, w []W, n int) float32
 }
 
 // Kernel sets in use; the SIMD build replaces them at init when the CPU can.
@@ -28,7 +30,7 @@ var (
 func MatMul(p *Pool, out, x, w []float32, rows, in, outDim int) {
 	checkMatMul(len(out), len(x), len(w), rows, in, outDim)
 	j := matMulJob{f32: w}
-	j.setup(out, x, rows, in, outDim, f32Kernels.rows, f32Kernels.cols)
+	setupJob(&j, out, x, rows, in, outDim, &f32Kernels)
 	j.dispatch(p)
 }
 
@@ -39,7 +41,7 @@ func MatMul(p *Pool, out, x, w []float32, rows, in, outDim int) {
 func MatMulBF16(p *Pool, out, x []float32, w []uint16, rows, in, outDim int) {
 	checkMatMul(len(out), len(x), len(w), rows, in, outDim)
 	j := matMulJob{bf16: w}
-	j.setup(out, x, rows, in, outDim, bf16Kernels.rows, bf16Kernels.cols)
+	setupJob(&j, out, x, rows, in, outDim, &bf16Kernels)
 	j.dispatch(p)
 }
 
@@ -66,14 +68,17 @@ type matMulJob struct {
 	fn          func(lo, hi int) // the pool's p.mm.run
 }
 
-func (j *matMulJob) setup(out, x []float32, rows, in, outDim, tileRows, tileCols int) {
+func setupJob[W any](j *matMulJob, out, x []float32, rows, in, outDim int, k *tileKernels[W]) {
 	j.out, j.x, j.rows, j.in, j.outDim = out, x, rows, in, outDim
-	j.tileRows, j.tileCols = tileRows, tileCols
+	j.tileRows, j.tileCols = k.rows, k.cols
+	if rows == 1 && k.wide != nil {
+		j.tileCols = k.wideCols
+	}
 	// About 192 KiB of x per row block: the block is re-read once per
-	// column tile, so it must stay in the 1 MiB L2 next to the weights.
+	// column tile, so it must stay in L2 next to the weights.
 	rb := (48 << 10) / max(in, 1)
-	rb -= rb % tileRows
-	j.rowBlock = max(rb, tileRows)
+	rb -= rb % k.rows
+	j.rowBlock = max(rb, k.rows)
 }
 
 func (j *matMulJob) dispatch(p *Pool) {
@@ -108,6 +113,13 @@ func (j *matMulJob) run(lo, hi int) {
 // column tile of w is reused from L1 by all rows of a block.
 func runTiles[W any](k *tileKernels[W], j *matMulJob, w []W, c0, c1 int) {
 	in, od := j.in, j.outDim
+	if j.rows == 1 && k.wide != nil {
+		c := c0
+		for ; c+k.wideCols <= c1; c += k.wideCols {
+			k.wide(j.out[c:c+k.wideCols], j.x[:in], w[c*in:(c+k.wideCols)*in], in, in)
+		}
+		c0 = c
+	}
 	for r0 := 0; r0 < j.rows; r0 += j.rowBlock {
 		r1 := min(r0+j.rowBlock, j.rows)
 		for c := c0; c < c1; c += k.cols {
@@ -116,12 +128,9 @@ func runTiles[W any](k *tileKernels[W], j *matMulJob, w []W, c0, c1 int) {
 				break
 			}
 			wt := w[c*in : (c+k.cols)*in]
-			r := r0
-			for ; r+k.rows <= r1; r += k.rows {
-				k.block(j.out[r*od+c:], od, j.x[r*in:(r+k.rows)*in], in, wt, in, in)
-			}
-			for ; r < r1; r++ {
-				k.rowTile(j.out[r*od+c:r*od+c+k.cols], j.x[r*in:(r+1)*in], wt, in, in)
+			for r := r0; r < r1; r += k.rows {
+				t := min(k.rows, r1-r)
+				k.tile[t-1](j.out[r*od+c:], od, j.x[r*in:(r+t)*in], in, wt, in, in)
 			}
 		}
 	}
@@ -141,12 +150,26 @@ func remainderCols[W any](k *tileKernels[W], j *matMulJob, w []W, r0, r1, c0, c1
 func scalarKernels[W any](one func(x []float32, w []W, n int) float32) tileKernels[W] {
 	return tileKernels[W]{
 		rows: 1, cols: 1,
-		block: func(out []float32, _ int, x []float32, _ int, w []W, _, n int) {
-			out[0] = one(x[:n], w[:n], n)
-		},
-		rowTile: func(out []float32, x []float32, w []W, _, n int) {
-			out[0] = one(x[:n], w[:n], n)
+		tile: []func([]float32, int, []float32, int, []W, int, int){
+			func(out []float32, _ int, x []float32, _ int, w []W, _, n int) {
+				out[0] = one(x[:n], w[:n], n)
+			},
 		},
 		one: one,
 	}
+}
+
+// stackRows builds the tiles of 1..rows rows from a one-row tile, for
+// kernel sets whose only multi-row tile is the full block.
+func stackRows[W any](rows int, block, row func(out []float32, ldo int, x []float32, ldx int, w []W, ldw, n int)) []func(out []float32, ldo int, x []float32, ldx int, w []W, ldw, n int) {
+	t := make([]func([]float32, int, []float32, int, []W, int, int), rows)
+	for i := range t {
+		t[i] = func(out []float32, ldo int, x []float32, ldx int, w []W, ldw, n int) {
+			for r := 0; r <= i; r++ {
+				row(out[r*ldo:], ldo, x[r*ldx:], ldx, w, ldw, n)
+			}
+		}
+	}
+	t[rows-1] = block
+	return t
 }

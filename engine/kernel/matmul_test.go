@@ -108,6 +108,29 @@ func TestMatMulDotAgree(t *testing.T) {
 	}
 }
 
+// TestMatMulEqualsDot checks every output of every tile path (blocks, row
+// remainders, wide single rows, column remainders) against Dot, bit for bit:
+// attention computes scores with Dot and relies on the two agreeing.
+func TestMatMulEqualsDot(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, in := range []int{1, 15, 16, 33, 768, 1000} {
+		for _, rows := range []int{1, 2, 5, 6, 7, 13, 32} {
+			const outDim = 27
+			x, w := randVec(rng, rows*in), randVec(rng, outDim*in)
+			got := make([]float32, rows*outDim)
+			MatMul(nil, got, x, w, rows, in, outDim)
+			for r := 0; r < rows; r++ {
+				for o := 0; o < outDim; o++ {
+					d := Dot(x[r*in:(r+1)*in], w[o*in:(o+1)*in])
+					if math.Float32bits(d) != math.Float32bits(got[r*outDim+o]) {
+						t.Fatalf("in=%d rows=%d: out[%d][%d] = %g, Dot %g", in, rows, r, o, got[r*outDim+o], d)
+					}
+				}
+			}
+		}
+	}
+}
+
 func TestMatMulNoAlloc(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	p := NewPool(2)

@@ -3,7 +3,8 @@
 package kernel
 
 //go:generate python3 gen_tiles.py 3 2
-//go:generate gofmt -w tiles_amd64.go
+//go:generate python3 gen_asm.py 6 4 8
+//go:generate gofmt -w tiles_amd64.go f32tiles_amd64.go
 
 import (
 	"simd/archsimd"
@@ -16,8 +17,10 @@ func init() {
 	switch {
 	case archsimd.X86.AVX512():
 		level = "avx512"
-		f32Kernels = tileKernels[float32]{rows: tileRows16, cols: tileCols16, block: f32x16Block, rowTile: f32x16Row, one: f32x16One}
-		bf16Kernels = tileKernels[uint16]{rows: tileRows16, cols: tileCols16, block: bf16x16Block, rowTile: bf16x16Row, one: bf16x16One}
+		f32Kernels = tileKernels[float32]{rows: f32Rows16, cols: f32Cols16, tile: f32x16Tiles,
+			wideCols: f32Wide16, wide: f32x16Wide, one: f32x16One}
+		bf16Kernels = tileKernels[uint16]{rows: tileRows16, cols: tileCols16,
+			tile: stackRows(tileRows16, bf16x16Block, bf16x16RowTile), one: bf16x16One}
 		dotImpl = dot16
 		axpyImpl = axpy16
 		scaleImpl = scale16
@@ -28,7 +31,8 @@ func init() {
 		expSubImpl = expSub16
 	case archsimd.X86.AVX2() && archsimd.X86.FMA():
 		level = "avx2"
-		f32Kernels = tileKernels[float32]{rows: 1, cols: 4, block: f32x8Block, rowTile: f32x8Row, one: f32x8One}
+		f32Kernels = tileKernels[float32]{rows: 1, cols: 4,
+			tile: []func([]float32, int, []float32, int, []float32, int, int){f32x8Block}, one: f32x8One}
 		dotImpl = f32x8One
 	}
 }
@@ -99,6 +103,10 @@ func f32x16One(x, w []float32, n int) float32 {
 	reduce16(a).Store(&r)
 	archsimd.ClearAVXUpperBits()
 	return r[0]
+}
+
+func bf16x16RowTile(out []float32, _ int, x []float32, _ int, w []uint16, ldw, n int) {
+	bf16x16Row(out, x, w, ldw, n)
 }
 
 // The BF16 twin: the same recipe with weights widened in registers.
