@@ -6,15 +6,15 @@
 # 32 registers. Each tile keeps, per dot, the recipe of f32x16One: one 16-lane
 # accumulator from zero, FMA over the full 16-blocks in order, one unmasked
 # FMA of zero-filled masked loads for the tail, then reduce16's horizontal
-# sum (lo+hi halves twice, then two VHADDPS), so that each output has the
-# bits Dot would give.
+# sum (lo+hi halves twice, then the pairwise sums of two VHADDPS, vectorized
+# over four dots), so that each output has the bits Dot would give.
 #
 # Usage: python3 gen_asm.py ROWS COLS WIDE
 #   ROWS x COLS is the block shape (tiles of 1..ROWS rows are emitted);
 #   WIDE is the column count of the one-row kernel used for decode.
 import sys
 R, C, WIDE = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-assert R * C + C + 1 <= 32 and WIDE + 1 <= 32 and R <= 6 and max(C, WIDE) <= 9
+assert C % 4 == 0 and WIDE % 4 == 0 and R * C + C <= 28 and WIDE + 1 <= 32 and R <= 6 and max(C, WIDE) <= 9
 
 XB, WB = ["SI", "R10"], ["DX", "R11", "R12"]
 
@@ -52,17 +52,25 @@ def body(rows, cols, masked):
 
 
 def reduce(rows, cols):
-    # VHADDPS has only a VEX form (X0-X15): accumulators above Z15 are
-    # folded into X0 once acc 0 is stored.
-    L = ["\tMOVQ out+0(FP), R13", "\tMOVQ ldo+8(FP), AX", "\tSHLQ $2, AX"]
+    # reduce16 for four accumulators a, b, c, d of a row at once: pair the
+    # 256-bit halves ([a.lo b.lo] + [a.hi b.hi] gives both lo+hi), then the
+    # 128-bit quarters, then within each quarter add the lane pairs and the
+    # pair sums as VHADDPS twice does. Each sum lands in lane 0 of its
+    # quarter and one compress-store writes the four.
+    L = ["\tMOVQ out+0(FP), R13", "\tMOVQ ldo+8(FP), AX", "\tSHLQ $2, AX",
+         "\tMOVL $0x1111, BX", "\tKMOVW BX, K2"]
     for r in range(rows):
-        for c in range(cols):
-            i = r * cols + c
-            d = i if i < 16 else 0
-            L += [f"\tVEXTRACTF64X4 $1, Z{i}, Y31", f"\tVADDPS Y31, Y{i}, Y{d}",
-                  f"\tVEXTRACTF32X4 $1, Y{d}, X31", f"\tVADDPS X31, X{d}, X{d}",
-                  f"\tVHADDPS X{d}, X{d}, X{d}", f"\tVHADDPS X{d}, X{d}, X{d}",
-                  f"\tVMOVSS X{d}, {4 * c}(R13)"]
+        for g in range(0, cols, 4):
+            a, b, c, d = (f"Z{r * cols + g + j}" for j in range(4))
+            L += [f"\tVSHUFF64X2 $0x44, {b}, {a}, Z28", f"\tVSHUFF64X2 $0xEE, {b}, {a}, Z29",
+                  "\tVADDPS Z29, Z28, Z28",
+                  f"\tVSHUFF64X2 $0x44, {d}, {c}, Z30", f"\tVSHUFF64X2 $0xEE, {d}, {c}, Z29",
+                  "\tVADDPS Z29, Z30, Z30",
+                  "\tVSHUFF32X4 $0x88, Z30, Z28, Z29", "\tVSHUFF32X4 $0xDD, Z30, Z28, Z31",
+                  "\tVADDPS Z31, Z29, Z29",
+                  "\tVPERMILPS $0xB1, Z29, Z30", "\tVADDPS Z30, Z29, Z29",
+                  "\tVPERMILPS $0x4E, Z29, Z30", "\tVADDPS Z30, Z29, Z29",
+                  f"\tVCOMPRESSPS Z29, K2, {4 * g}(R13)"]
         if r < rows - 1:
             L.append("\tADDQ AX, R13")
     return L
