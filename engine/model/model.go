@@ -57,6 +57,7 @@ type Workspace struct {
 	hostLogits             []float32
 	loraScratch            compute.Buffer
 	segs                   []compute.LoRASegment
+	attn                   compute.Attention
 }
 
 // NewWorkspace allocates buffers for steps of up to maxTokens tokens and
@@ -98,7 +99,8 @@ func (m *Model) Forward(ws *Workspace, cache compute.KVCache, batch *Batch) ([]f
 			return nil, fmt.Errorf("forward: token id %d outside the vocabulary of %d", t, c.Vocab)
 		}
 	}
-	a := batch.Attn
+	a := &ws.attn // in the workspace: backends keep the pointer while they run
+	*a = batch.Attn
 	a.Heads, a.KVHeads, a.HeadDim = c.Heads, c.KVHeads, c.HeadDim
 	a.Scale = float32(1 / math.Sqrt(float64(c.HeadDim)))
 	b.Embed(ws.x, m.Embed, batch.Tokens)
@@ -107,7 +109,7 @@ func (m *Model) Forward(ws *Workspace, cache compute.KVCache, batch *Batch) ([]f
 		if i >= c.WindowFrom {
 			a.Window = c.SlidingWindow
 		}
-		m.attention(ws, cache, i, ly, &a, batch)
+		m.attention(ws, cache, i, ly, a, batch)
 		m.feedForward(ws, i, ly, batch, n)
 	}
 	outs := len(batch.Outputs)

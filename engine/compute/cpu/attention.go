@@ -14,6 +14,24 @@ type KVCache struct {
 	kvHeads, headDim  int
 	scratch           chan *attnScratch
 	tasks             []attnTask // reused by Attend, which one engine loop calls at a time
+	job               attnJob
+}
+
+// attnJob carries one Attend call to the pool without a per-call closure.
+type attnJob struct {
+	c      *KVCache
+	out, q []float32
+	layer  int
+	a      *compute.Attention
+	run    func(lo, hi int)
+}
+
+func (j *attnJob) do(lo, hi int) {
+	sc := <-j.c.scratch
+	for _, task := range j.c.tasks[lo:hi] {
+		j.c.attend(j.out, j.q, j.layer, j.a, task, sc)
+	}
+	j.c.scratch <- sc
 }
 
 func (c *KVCache) NumBlocks() int { return c.blocks }
@@ -31,6 +49,8 @@ func (b *Backend) NewKVCache(layers, blocks, blockSize, kvHeads, headDim int) co
 	for range workers {
 		c.scratch <- &attnScratch{}
 	}
+	c.job.c = c
+	c.job.run = c.job.do
 	return c
 }
 
@@ -88,14 +108,10 @@ func (b *Backend) Attend(out, q compute.Buffer, cache compute.KVCache, layer int
 		}
 		t0 = t1
 	}
-	o, qs := buf(out), buf(q)
-	b.pool.Run(len(c.tasks), func(lo, hi int) {
-		sc := <-c.scratch
-		for _, task := range c.tasks[lo:hi] {
-			c.attend(o, qs, layer, a, task, sc)
-		}
-		c.scratch <- sc
-	})
+	j := &c.job
+	j.out, j.q, j.layer, j.a = buf(out), buf(q), layer, a
+	b.pool.Run(len(c.tasks), j.run)
+	j.out, j.q, j.a = nil, nil, nil
 }
 
 type attnScratch struct {

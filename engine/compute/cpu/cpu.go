@@ -30,13 +30,16 @@ func (m *Matrix) Data() []float32 { return m.data }
 // Backend implements compute.Backend on the CPU.
 type Backend struct {
 	pool *kernel.Pool
+	jobs jobs
 }
 
 var _ compute.Backend = (*Backend)(nil)
 
 // New returns a backend using threads workers (0 means all cores).
 func New(threads int) *Backend {
-	return &Backend{pool: kernel.NewPool(threads)}
+	b := &Backend{pool: kernel.NewPool(threads)}
+	b.jobs.bind()
+	return b
 }
 
 // Close stops the worker pool.
@@ -79,13 +82,13 @@ func (b *Backend) AddBias(x compute.Buffer, bias compute.Matrix, rows int) {
 }
 
 func (b *Backend) RMSNorm(out, x compute.Buffer, weight compute.Matrix, rows int, eps float32) {
-	o, xs, w := buf(out), buf(x), mat(weight).data
-	n := len(w)
-	b.pool.Run(rows, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			kernel.RMSNorm(o[r*n:(r+1)*n], xs[r*n:(r+1)*n], w, eps)
-		}
-	})
+	b.jobs.mu.Lock()
+	defer b.jobs.mu.Unlock()
+	j := &b.jobs.rows
+	j.out, j.x, j.w, j.eps = buf(out), buf(x), mat(weight).data, eps
+	j.n = len(j.w)
+	b.pool.Run(rows, j.run)
+	j.out, j.x, j.w = nil, nil, nil
 }
 
 func (b *Backend) RoPE(x compute.Buffer, rows, heads, headDim int, positions []int32, r *compute.Rope) {
@@ -108,12 +111,12 @@ func (b *Backend) RoPE(x compute.Buffer, rows, heads, headDim int, positions []i
 }
 
 func (b *Backend) SiLUMul(out, gate, up compute.Buffer, n int) {
-	o, g, u := buf(out)[:n], buf(gate)[:n], buf(up)[:n]
-	const chunk = 4096
-	b.pool.Run((n+chunk-1)/chunk, func(lo, hi int) {
-		s, e := lo*chunk, min(hi*chunk, n)
-		kernel.SiLUMul(o[s:e], g[s:e], u[s:e])
-	})
+	b.jobs.mu.Lock()
+	defer b.jobs.mu.Unlock()
+	j := &b.jobs.silu
+	j.out, j.gate, j.up = buf(out)[:n], buf(gate)[:n], buf(up)[:n]
+	b.pool.Run((n+siluChunk-1)/siluChunk, j.run)
+	j.out, j.gate, j.up = nil, nil, nil
 }
 
 func (b *Backend) Add(out, a, c compute.Buffer, n int) {

@@ -2,7 +2,6 @@ package cpu
 
 import (
 	"github.com/graft-ai/graft/engine/compute"
-	"github.com/graft-ai/graft/engine/kernel"
 )
 
 // AddLoRA runs each segment on one worker with the caller-side MatMul, so a
@@ -11,23 +10,17 @@ func (b *Backend) AddLoRA(out, x compute.Buffer, rows int, segs []compute.LoRASe
 	if len(segs) == 0 {
 		return
 	}
-	o, xs, sc := buf(out), buf(x), buf(scratch)
-	maxRank := 0
+	b.jobs.mu.Lock()
+	defer b.jobs.mu.Unlock()
+	j := &b.jobs.lora
+	j.maxRank = 0
 	for _, s := range segs {
-		maxRank = max(maxRank, mat(s.A).rows)
+		j.maxRank = max(j.maxRank, mat(s.A).rows)
 	}
-	in, outDim := mat(segs[0].A).cols, mat(segs[0].B).rows
-	shrunk, expanded := sc[:rows*maxRank], sc[rows*maxRank:rows*(maxRank+outDim)]
-	b.pool.Run(len(segs), func(lo, hi int) {
-		for _, s := range segs[lo:hi] {
-			a, bm, n := mat(s.A), mat(s.B), s.End-s.Start
-			t := shrunk[s.Start*maxRank : s.Start*maxRank+n*a.rows]
-			e := expanded[s.Start*outDim : s.End*outDim]
-			kernel.MatMul(nil, t, xs[s.Start*in:s.End*in], a.data, n, in, a.rows)
-			kernel.MatMul(nil, e, t, bm.data, n, a.rows, outDim)
-			for r := 0; r < n; r++ {
-				kernel.Axpy(o[(s.Start+r)*outDim:(s.Start+r+1)*outDim], s.Scale, e[r*outDim:(r+1)*outDim])
-			}
-		}
-	})
+	sc := buf(scratch)
+	j.in, j.outDim = mat(segs[0].A).cols, mat(segs[0].B).rows
+	j.out, j.x, j.segs = buf(out), buf(x), segs
+	j.shrunk, j.expanded = sc[:rows*j.maxRank], sc[rows*j.maxRank:rows*(j.maxRank+j.outDim)]
+	b.pool.Run(len(segs), j.run)
+	j.out, j.x, j.segs, j.shrunk, j.expanded = nil, nil, nil, nil, nil
 }

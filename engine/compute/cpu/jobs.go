@@ -1,0 +1,73 @@
+package cpu
+
+import (
+	"sync"
+
+	"github.com/graft-ai/graft/engine/compute"
+	"github.com/graft-ai/graft/engine/kernel"
+)
+
+// Parallel ops hand the pool a method value bound once at construction, with
+// their arguments in the job struct: a closure capturing them would be
+// allocated on every call, i.e. several times per layer and token.
+
+type rowsJob struct {
+	out, x, w []float32
+	n         int
+	eps       float32
+	run       func(lo, hi int)
+}
+
+func (j *rowsJob) rmsNorm(lo, hi int) {
+	for r := lo; r < hi; r++ {
+		kernel.RMSNorm(j.out[r*j.n:(r+1)*j.n], j.x[r*j.n:(r+1)*j.n], j.w, j.eps)
+	}
+}
+
+const siluChunk = 4096
+
+type siluJob struct {
+	out, gate, up []float32
+	run           func(lo, hi int)
+}
+
+func (j *siluJob) siluMul(lo, hi int) {
+	s, e := lo*siluChunk, min(hi*siluChunk, len(j.out))
+	kernel.SiLUMul(j.out[s:e], j.gate[s:e], j.up[s:e])
+}
+
+type loraJob struct {
+	out, x, shrunk, expanded []float32
+	segs                     []compute.LoRASegment
+	maxRank, in, outDim      int
+	run                      func(lo, hi int)
+}
+
+func (j *loraJob) apply(lo, hi int) {
+	for _, s := range j.segs[lo:hi] {
+		a, bm, n := mat(s.A), mat(s.B), s.End-s.Start
+		t := j.shrunk[s.Start*j.maxRank : s.Start*j.maxRank+n*a.rows]
+		e := j.expanded[s.Start*j.outDim : s.End*j.outDim]
+		kernel.MatMul(nil, t, j.x[s.Start*j.in:s.End*j.in], a.data, n, j.in, a.rows)
+		kernel.MatMul(nil, e, t, bm.data, n, a.rows, j.outDim)
+		for r := 0; r < n; r++ {
+			row := j.out[(s.Start+r)*j.outDim : (s.Start+r+1)*j.outDim]
+			kernel.Axpy(row, s.Scale, e[r*j.outDim:(r+1)*j.outDim])
+		}
+	}
+}
+
+// jobs holds one job of each kind; mu serialises their use so that engines
+// sharing a backend cannot overwrite each other's arguments.
+type jobs struct {
+	mu   sync.Mutex
+	rows rowsJob
+	silu siluJob
+	lora loraJob
+}
+
+func (j *jobs) bind() {
+	j.rows.run = j.rows.rmsNorm
+	j.silu.run = j.silu.siluMul
+	j.lora.run = j.lora.apply
+}

@@ -1,0 +1,36 @@
+package model
+
+import (
+	"testing"
+
+	"github.com/graft-ai/graft/engine/compute/cpu"
+)
+
+// TestDecodeStepDoesNotAllocate: after warm-up, a decode step's forward pass
+// allocates nothing (workspace, cache and scratch are all reused).
+func TestDecodeStepDoesNotAllocate(t *testing.T) {
+	b := cpu.New(2)
+	defer b.Close()
+	m := openStoriesGGUF(t, b)
+	cache := m.NewKVCache(8, 16)
+	ws := m.NewWorkspace(4, 4, 0)
+	table := []int32{0, 1, 2, 3}
+	bt := &Batch{Tokens: []int32{1, 1}, Outputs: []int32{0, 1}}
+	bt.Attn.Tables = [][]int32{table, {4, 5, 6, 7}}
+	bt.Attn.Seq = []int32{0, 1}
+	pos := int32(0)
+	step := func() {
+		bt.Attn.Positions = append(bt.Attn.Positions[:0], pos, pos)
+		bt.Attn.Slots = append(bt.Attn.Slots[:0], pos, 64+pos)
+		if _, err := m.Forward(ws, cache, bt); err != nil {
+			t.Fatal(err)
+		}
+		pos = (pos + 1) % 60
+	}
+	for range 4 {
+		step()
+	}
+	if n := testing.AllocsPerRun(20, step); n > 0 {
+		t.Errorf("a decode step allocates %.1f times", n)
+	}
+}
