@@ -98,3 +98,11 @@ func expSubGo(x []float32, m float32) float32 {
 	}
 	return s
 }
+
+func maxGo(x []float32) float32 {
+	m := x[0]
+	for _, v := range x[1:] {
+		m = max(m, v)
+	}
+	return m
+}

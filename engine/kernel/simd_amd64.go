@@ -29,6 +29,7 @@ func init() {
 		sumSqImpl = sumSq16
 		siluMulImpl = siluMul16
 		expSubImpl = expSub16
+		maxImpl = max16
 	case archsimd.X86.AVX2() && archsimd.X86.FMA():
 		level = "avx2"
 		f32Kernels = tileKernels[float32]{rows: 1, cols: 4,

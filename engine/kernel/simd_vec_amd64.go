@@ -84,21 +84,45 @@ func sumSq16(x []float32) float64 {
 func siluMul16(out, gate, up []float32) {
 	n := len(out)
 	_, _ = gate[:n], up[:n]
-	one := archsimd.BroadcastFloat32x16(1)
+	k := newExpConsts()
+	zero := archsimd.BroadcastFloat32x16(0)
 	for i := 0; i < n; i += 16 {
 		g := part16(gate, i, n)
-		e := exp16(archsimd.BroadcastFloat32x16(0).Sub(g))
-		store16(g.Div(one.Add(e)).Mul(part16(up, i, n)), out, i, n)
+		e := exp16(zero.Sub(g), k)
+		store16(g.Div(k.one.Add(e)).Mul(part16(up, i, n)), out, i, n)
 	}
 	archsimd.ClearAVXUpperBits()
+}
+
+// max16 is the largest element of x (len(x) > 0). It does not propagate NaN
+// like maxGo: Softmax of a NaN row is NaN either way.
+func max16(x []float32) float32 {
+	n := len(x)
+	m := archsimd.BroadcastFloat32x16(x[0])
+	for i := 0; i < n; i += 16 {
+		v := part16(x, i, n)
+		if n-i < 16 { // lanes past the end read as 0: use the running max there
+			v = v.Merge(m, archsimd.Mask32x16FromBits(uint16(1)<<(n-i)-1))
+		}
+		m = m.Max(v)
+	}
+	var lanes [16]float32
+	m.Store(&lanes)
+	archsimd.ClearAVXUpperBits()
+	r := lanes[0]
+	for _, v := range lanes[1:] {
+		r = max(r, v)
+	}
+	return r
 }
 
 func expSub16(x []float32, m float32) float32 {
 	n := len(x)
 	mv := archsimd.BroadcastFloat32x16(m)
+	k := newExpConsts()
 	var acc f16
 	for i := 0; i < n; i += 16 {
-		e := exp16(part16(x, i, n).Sub(mv))
+		e := exp16(part16(x, i, n).Sub(mv), k)
 		if n-i < 16 {
 			// Masked-off lanes are e^0 = 1: keep them out of the sum.
 			e = e.Masked(archsimd.Mask32x16FromBits(uint16(1)<<(n-i) - 1))
@@ -129,23 +153,37 @@ const (
 	expP5   = 5.0000001201e-1
 )
 
-func exp16(x f16) f16 {
+// expConsts holds exp16's constants as vectors, broadcast once per kernel
+// call: broadcasting them inside the loop cost more than the polynomial.
+type expConsts struct {
+	hi, lo, log2e, ln2a, ln2b, p0, p1, p2, p3, p4, p5, one f16
+	bias                                                   archsimd.Int32x16
+}
+
+func newExpConsts() *expConsts {
 	bc := archsimd.BroadcastFloat32x16
-	c := x.Min(bc(expHi)).Max(bc(expLo))
-	fn := c.Mul(bc(math.Log2E)).RoundToEvenScaled(0)
-	r := fn.MulAdd(bc(-expLn2a), c)
-	r = fn.MulAdd(bc(-expLn2b), r)
-	p := bc(expP0).MulAdd(r, bc(expP1))
-	p = p.MulAdd(r, bc(expP2))
-	p = p.MulAdd(r, bc(expP3))
-	p = p.MulAdd(r, bc(expP4))
-	p = p.MulAdd(r, bc(expP5))
-	y := p.MulAdd(r.Mul(r), r).Add(bc(1))
+	return &expConsts{
+		hi: bc(expHi), lo: bc(expLo), log2e: bc(math.Log2E), ln2a: bc(-expLn2a), ln2b: bc(-expLn2b),
+		p0: bc(expP0), p1: bc(expP1), p2: bc(expP2), p3: bc(expP3), p4: bc(expP4), p5: bc(expP5),
+		one: bc(1), bias: archsimd.BroadcastInt32x16(127),
+	}
+}
+
+func exp16(x f16, k *expConsts) f16 {
+	c := x.Min(k.hi).Max(k.lo)
+	fn := c.Mul(k.log2e).RoundToEvenScaled(0)
+	r := fn.MulAdd(k.ln2a, c)
+	r = fn.MulAdd(k.ln2b, r)
+	p := k.p0.MulAdd(r, k.p1)
+	p = p.MulAdd(r, k.p2)
+	p = p.MulAdd(r, k.p3)
+	p = p.MulAdd(r, k.p4)
+	p = p.MulAdd(r, k.p5)
+	y := p.MulAdd(r.Mul(r), r).Add(k.one)
 	n := fn.ConvertToInt32()
 	n1 := n.ShiftAllRight(1)
 	n2 := n.Sub(n1)
-	bias := archsimd.BroadcastInt32x16(127)
-	y = y.Mul(n1.Add(bias).ShiftAllLeft(23).AsFloat32x16())
-	y = y.Mul(n2.Add(bias).ShiftAllLeft(23).AsFloat32x16())
+	y = y.Mul(n1.Add(k.bias).ShiftAllLeft(23).AsFloat32x16())
+	y = y.Mul(n2.Add(k.bias).ShiftAllLeft(23).AsFloat32x16())
 	return x.Merge(y, x.IsNaN())
 }

@@ -19,6 +19,7 @@ var (
 	sumSqImpl   = sumSqGo
 	siluMulImpl = siluMulGo
 	expSubImpl  = expSubGo
+	maxImpl     = maxGo
 )
 
 func checkLen(op string, want int, got ...int) {
@@ -86,11 +87,7 @@ func Softmax(x []float32) {
 	if len(x) == 0 {
 		return
 	}
-	m := x[0]
-	for _, v := range x[1:] {
-		m = max(m, v)
-	}
-	sum := expSubImpl(x, m)
+	sum := expSubImpl(x, maxImpl(x))
 	Scale(x, 1/sum)
 }
 

@@ -188,3 +188,21 @@ func TestExpAccuracy(t *testing.T) {
 		t.Fatalf("Exp(NaN) = %g", e)
 	}
 }
+
+// TestSoftmaxMaxInTail: the vector max must see the last, partial chunk.
+func TestSoftmaxMaxInTail(t *testing.T) {
+	for _, n := range []int{1, 5, 16, 17, 33, 47} {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = -100 + float32(i%7)
+		}
+		x[n-1] = 50 // far above the rest: its probability is 1 to float32 precision
+		Softmax(x)
+		if x[n-1] != 1 {
+			t.Errorf("n=%d: softmax of the tail maximum = %v, want 1", n, x[n-1])
+		}
+		if got := maxImpl([]float32{-3, -2, -1}); got != -1 {
+			t.Errorf("max of negatives = %v", got)
+		}
+	}
+}
