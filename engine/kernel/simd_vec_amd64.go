@@ -88,7 +88,7 @@ func siluMul16(out, gate, up []float32) {
 	zero := archsimd.BroadcastFloat32x16(0)
 	for i := 0; i < n; i += 16 {
 		g := part16(gate, i, n)
-		e := exp16(zero.Sub(g), k)
+		e := exp16(zero.Sub(g), &k)
 		store16(g.Div(k.one.Add(e)).Mul(part16(up, i, n)), out, i, n)
 	}
 	archsimd.ClearAVXUpperBits()
@@ -122,7 +122,7 @@ func expSub16(x []float32, m float32) float32 {
 	k := newExpConsts()
 	var acc f16
 	for i := 0; i < n; i += 16 {
-		e := exp16(part16(x, i, n).Sub(mv), k)
+		e := exp16(part16(x, i, n).Sub(mv), &k)
 		if n-i < 16 {
 			// Masked-off lanes are e^0 = 1: keep them out of the sum.
 			e = e.Masked(archsimd.Mask32x16FromBits(uint16(1)<<(n-i) - 1))
@@ -160,9 +160,9 @@ type expConsts struct {
 	bias                                                   archsimd.Int32x16
 }
 
-func newExpConsts() *expConsts {
+func newExpConsts() expConsts {
 	bc := archsimd.BroadcastFloat32x16
-	return &expConsts{
+	return expConsts{
 		hi: bc(expHi), lo: bc(expLo), log2e: bc(math.Log2E), ln2a: bc(-expLn2a), ln2b: bc(-expLn2b),
 		p0: bc(expP0), p1: bc(expP1), p2: bc(expP2), p3: bc(expP3), p4: bc(expP4), p5: bc(expP5),
 		one: bc(1), bias: archsimd.BroadcastInt32x16(127),
