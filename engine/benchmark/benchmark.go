@@ -6,7 +6,6 @@ package benchmark
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -139,5 +138,3 @@ func cacheDir(dir string) (string, func(), error) {
 	}
 	return tmp, func() { _ = os.RemoveAll(tmp) }, nil
 }
-
-var errNoTokens = errors.New("benchmark: a stream ended without tokens")

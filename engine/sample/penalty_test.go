@@ -30,7 +30,7 @@ func TestFrequencyAndPresencePenalty(t *testing.T) {
 	// Only generated tokens count: token 2 twice, 1 once; prompt token 4 is
 	// untouched.
 	s.Sample(logits, []int32{4, 3}, []int32{2, 1, 2})
-	want := []float32{2, -2 - 0.5 - 0.25, 1 - 1 - 0.25, 0.5, 3}
+	want := []float32{2, -2.75, -0.25, 0.5, 3} // 1: -2-0.5·1-0.25; 2: 1-0.5·2-0.25
 	if !slices.Equal(logits, want) {
 		t.Errorf("got %v, want %v", logits, want)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	enginev1 "github.com/graft-ai/graft/proto/graft/engine/v1"
 )
@@ -43,7 +44,7 @@ func newMetrics(s *Server) *metrics {
 	m.generationTokens = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vllm:generation_tokens_total",
 		Help: "Number of generation tokens processed."}, label)
 	m.registry.MustRegister(m.ttft, m.e2e, m.promptTokens, m.generationTokens, &engineCollector{s: s},
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
