@@ -19,6 +19,7 @@ func (b Buffer) Len() int { return len(b) }
 type Matrix struct {
 	data       []float32
 	rows, cols int
+	t          []float32 // the transpose, made on first use as a LoRA B
 }
 
 func (m *Matrix) Rows() int { return m.rows }

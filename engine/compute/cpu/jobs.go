@@ -37,22 +37,38 @@ func (j *siluJob) siluMul(lo, hi int) {
 }
 
 type loraJob struct {
-	out, x, shrunk, expanded []float32
-	segs                     []compute.LoRASegment
-	maxRank, in, outDim      int
-	run                      func(lo, hi int)
+	out, x, shrunk      []float32
+	segs                []compute.LoRASegment
+	maxRank, in, outDim int
+	run                 func(lo, hi int)
 }
 
+// apply shrinks with one MatMul per segment (t = A·x) and expands row by row as
+// rank axpys over Bᵀ's rows (out += scale·t_j·Bᵀ_j): a MatMul against B would
+// spend a full horizontal sum on every output for only rank products.
 func (j *loraJob) apply(lo, hi int) {
 	for _, s := range j.segs[lo:hi] {
-		a, bm, n := mat(s.A), mat(s.B), s.End-s.Start
+		a, bt, n := mat(s.A), mat(s.B).t, s.End-s.Start
 		t := j.shrunk[s.Start*j.maxRank : s.Start*j.maxRank+n*a.rows]
-		e := j.expanded[s.Start*j.outDim : s.End*j.outDim]
 		kernel.MatMul(nil, t, j.x[s.Start*j.in:s.End*j.in], a.data, n, j.in, a.rows)
-		kernel.MatMul(nil, e, t, bm.data, n, a.rows, j.outDim)
 		for r := 0; r < n; r++ {
 			row := j.out[(s.Start+r)*j.outDim : (s.Start+r+1)*j.outDim]
-			kernel.Axpy(row, s.Scale, e[r*j.outDim:(r+1)*j.outDim])
+			for k := 0; k < a.rows; k++ {
+				kernel.Axpy(row, s.Scale*t[r*a.rows+k], bt[k*j.outDim:(k+1)*j.outDim])
+			}
+		}
+	}
+}
+
+// transposed makes m's transpose once, so that it can serve as a LoRA B.
+func (m *Matrix) transposed() {
+	if m.t != nil {
+		return
+	}
+	m.t = make([]float32, len(m.data))
+	for r := 0; r < m.rows; r++ {
+		for c := 0; c < m.cols; c++ {
+			m.t[c*m.rows+r] = m.data[r*m.cols+c]
 		}
 	}
 }

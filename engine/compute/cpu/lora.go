@@ -4,8 +4,8 @@ import (
 	"github.com/graft-ai/graft/engine/compute"
 )
 
-// AddLoRA runs each segment on one worker with the caller-side MatMul, so a
-// row's delta is computed by the same code whatever segment it falls in.
+// AddLoRA runs each segment on one worker with caller-side kernels, so a row's
+// delta is computed by the same code whatever segment it falls in.
 func (b *Backend) AddLoRA(out, x compute.Buffer, rows int, segs []compute.LoRASegment, scratch compute.Buffer) {
 	if len(segs) == 0 {
 		return
@@ -16,11 +16,12 @@ func (b *Backend) AddLoRA(out, x compute.Buffer, rows int, segs []compute.LoRASe
 	j.maxRank = 0
 	for _, s := range segs {
 		j.maxRank = max(j.maxRank, mat(s.A).rows)
+		mat(s.B).transposed() // once per adapter slot load, before the workers read it
 	}
 	sc := buf(scratch)
 	j.in, j.outDim = mat(segs[0].A).cols, mat(segs[0].B).rows
 	j.out, j.x, j.segs = buf(out), buf(x), segs
-	j.shrunk, j.expanded = sc[:rows*j.maxRank], sc[rows*j.maxRank:rows*(j.maxRank+j.outDim)]
+	j.shrunk = sc[:rows*j.maxRank]
 	b.pool.Run(len(segs), j.run)
-	j.out, j.x, j.segs, j.shrunk, j.expanded = nil, nil, nil, nil, nil
+	j.out, j.x, j.segs, j.shrunk = nil, nil, nil, nil
 }
