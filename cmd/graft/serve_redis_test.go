@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -28,25 +26,10 @@ func TestServePublishesResidency(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
 	defer rdb.Close()
 	addr := freeAddr(t)
-	exe, _ := os.Executable()
-	serve := exec.Command(exe, "serve", "--model", model, "--listen", addr,
+	serve := startGraft(t, addr, "serve", "--model", model, "--listen", addr,
 		"--adapter-root", filepath.Join(filepath.Dir(filepath.Dir(model)), "adapters"),
 		"--adapter-cache", t.TempDir(), "--redis", "redis://"+rs.Addr+"/0",
 		"--deployment", "demo", "--replica-id", "r1", "--heartbeat-ttl", "2s")
-	serve.Env = append(os.Environ(), "GRAFT_TEST_RUN_MAIN=1")
-	var logs strings.Builder
-	serve.Stdout, serve.Stderr = &logs, &logs
-	if err := serve.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- serve.Wait() }()
-	defer func() {
-		if serve.ProcessState == nil {
-			_ = serve.Process.Kill()
-		}
-	}()
-	waitReady(t, "http://"+addr+"/readyz", exited, &logs)
 
 	ctx := context.Background()
 	hb, rk := residency.ReplicaKey("demo", "r1"), residency.ResidencyKey("demo", "r1")
@@ -69,8 +52,8 @@ func TestServePublishesResidency(t *testing.T) {
 	if ttl := rdb.TTL(ctx, hb).Val(); ttl <= 0 || ttl > 2*time.Second {
 		t.Errorf("heartbeat TTL %v, want (0, 2s]", ttl)
 	}
-	_ = serve.Process.Signal(syscall.SIGKILL) // no cleanup: the TTL must expire the keys
-	<-exited
+	_ = serve.cmd.Process.Signal(syscall.SIGKILL) // no cleanup: the TTL must expire the keys
+	<-serve.exited
 	waitFor(t, "keys to expire after the pod died", func() bool {
 		return rdb.Exists(ctx, hb, rk).Val() == 0
 	})

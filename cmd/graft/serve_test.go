@@ -30,26 +30,8 @@ func TestServeWithOpenAISDK(t *testing.T) {
 		t.Skipf("the openai npm package is not installed: run npm ci --prefix %s", filepath.Clean(filepath.Join("sidecar", "openai", "testdata", "openai-sdk")))
 	}
 	addr := freeAddr(t)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	serve := exec.Command(exe, "serve", "--model", model, "--listen", addr, "--max-num-seqs", "8",
+	serve := startGraft(t, addr, "serve", "--model", model, "--listen", addr, "--max-num-seqs", "8",
 		"--adapter-root", filepath.Dir(filepath.Dir(model))+"/adapters")
-	serve.Env = append(os.Environ(), "GRAFT_TEST_RUN_MAIN=1")
-	var logs strings.Builder
-	serve.Stdout, serve.Stderr = &logs, &logs
-	if err := serve.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- serve.Wait() }()
-	defer func() {
-		if serve.ProcessState == nil {
-			_ = serve.Process.Kill()
-		}
-	}()
-	waitReady(t, "http://"+addr+"/readyz", exited, &logs)
 
 	test := exec.Command(node, "--test", "sdk.test.mjs")
 	test.Dir = sdkDir
@@ -57,15 +39,53 @@ func TestServeWithOpenAISDK(t *testing.T) {
 		"GRAFT_GOLDEN="+filepath.Join(filepath.Dir(filepath.Dir(model)), "golden.json"))
 	out, err := test.CombinedOutput()
 	if err != nil {
-		t.Fatalf("openai SDK test failed: %v\n%s\ngraft serve logs:\n%s", err, out, logs.String())
+		t.Fatalf("openai SDK test failed: %v\n%s\ngraft serve logs:\n%s", err, out, serve.logs.String())
 	}
 	t.Logf("openai SDK test:\n%s", lastLines(string(out), 9))
 
-	if err := serve.Process.Signal(syscall.SIGTERM); err != nil {
+	serve.stop(t)
+}
+
+// graftProcess is a graft subcommand running as a child process for a test.
+type graftProcess struct {
+	cmd    *exec.Cmd
+	exited chan error
+	logs   strings.Builder
+}
+
+// startGraft starts graft with args, waits until addr answers /readyz, and
+// kills the process at test end if the test did not stop it.
+func startGraft(t *testing.T, addr string, args ...string) *graftProcess {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := <-exited; err != nil {
-		t.Fatalf("graft serve after SIGTERM: %v\n%s", err, logs.String())
+	p := &graftProcess{cmd: exec.Command(exe, args...), exited: make(chan error, 1)}
+	p.cmd.Env = append(os.Environ(), "GRAFT_TEST_RUN_MAIN=1", "GRAFT_TESTDATA="+testmodels.Dir())
+	p.cmd.Stdout, p.cmd.Stderr = &p.logs, &p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.exited <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+		}
+	})
+	waitReady(t, "http://"+addr+"/readyz", p.exited, &p.logs)
+	return p
+}
+
+// stop sends SIGTERM and requires a clean exit.
+func (p *graftProcess) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-p.exited; err != nil {
+		t.Fatalf("graft %s after SIGTERM: %v\n%s", p.cmd.Args[1], err, p.logs.String())
 	}
 }
 

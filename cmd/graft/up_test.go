@@ -4,10 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/graft-ai/graft/internal/testmodels"
@@ -18,25 +15,7 @@ import (
 func TestUpServesTheDemo(t *testing.T) {
 	testmodels.Path(t, "stories260K", "hf")
 	addr := freeAddr(t)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	up := exec.Command(exe, "up", "--listen", addr)
-	up.Env = append(os.Environ(), "GRAFT_TEST_RUN_MAIN=1", "GRAFT_TESTDATA="+testmodels.Dir())
-	var logs strings.Builder
-	up.Stdout, up.Stderr = &logs, &logs
-	if err := up.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- up.Wait() }()
-	defer func() {
-		if up.ProcessState == nil {
-			_ = up.Process.Kill()
-		}
-	}()
-	waitReady(t, "http://"+addr+"/readyz", exited, &logs)
+	up := startGraft(t, addr, "up", "--listen", addr)
 
 	r, err := http.Get("http://" + addr + "/v1/models")
 	if err != nil {
@@ -61,8 +40,8 @@ func TestUpServesTheDemo(t *testing.T) {
 	}
 	// The printed curl example, run as printed.
 	body := `{"model": "all-r8", "messages": [{"role": "user", "content": "Tell me a story."}], "max_tokens": 8}`
-	if !strings.Contains(logs.String(), strings.ReplaceAll(body, "8}", "48}")) {
-		t.Errorf("graft up did not print the chat example:\n%s", logs.String())
+	if !strings.Contains(up.logs.String(), strings.ReplaceAll(body, "8}", "48}")) {
+		t.Errorf("graft up did not print the chat example:\n%s", up.logs.String())
 	}
 	resp, err := http.Post("http://"+addr+"/v1/chat/completions", "application/json", strings.NewReader(body))
 	if err != nil {
@@ -73,10 +52,5 @@ func TestUpServesTheDemo(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(out), `"completion_tokens":8`) {
 		t.Fatalf("chat example: %d %s", resp.StatusCode, out)
 	}
-	if err := up.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-exited; err != nil {
-		t.Fatalf("graft up after SIGTERM: %v\n%s", err, logs.String())
-	}
+	up.stop(t)
 }
