@@ -63,7 +63,7 @@ func (e *Engine) slotFor(id string, active []string) (int32, error) {
 func (e *Engine) adapterSlots(out *scheduler.Output, seqs []*sequence) {
 	b := &e.batch
 	buf := e.adapterBuf[:0]
-	any := false
+	used := false
 	for i, sc := range out.Scheduled {
 		slot := int32(-1)
 		if s := seqs[i]; s != nil && sc.Adapter != "" {
@@ -71,7 +71,7 @@ func (e *Engine) adapterSlots(out *scheduler.Output, seqs []*sequence) {
 			if slot, err = e.slotFor(sc.Adapter, out.ActiveAdapters); err != nil {
 				s.finish, s.err = FinishError, err
 			}
-			any = any || slot >= 0
+			used = used || slot >= 0
 		}
 		if seqs[i] == nil {
 			continue
@@ -81,7 +81,7 @@ func (e *Engine) adapterSlots(out *scheduler.Output, seqs []*sequence) {
 		}
 	}
 	e.adapterBuf, b.Adapters = buf, nil
-	if any {
+	if used {
 		b.Adapters = buf
 	}
 }
