@@ -1,12 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -50,7 +52,25 @@ func TestServeWithOpenAISDK(t *testing.T) {
 type graftProcess struct {
 	cmd    *exec.Cmd
 	exited chan error
-	logs   strings.Builder
+	logs   lockedBuffer
+}
+
+// lockedBuffer collects a child's output while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // startGraft starts graft with args, waits until addr answers /readyz, and
@@ -99,7 +119,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // waitReady polls /readyz until the pod is up or the process exits.
-func waitReady(t *testing.T, url string, exited <-chan error, logs *strings.Builder) {
+func waitReady(t *testing.T, url string, exited <-chan error, logs fmt.Stringer) {
 	t.Helper()
 	for {
 		select {

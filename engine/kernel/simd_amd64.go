@@ -57,7 +57,9 @@ func atH(s []uint16, i int) *[16]uint16 {
 func load16(s []float32, i int) f16 { return archsimd.LoadFloat32x16(at(s, i)) }
 
 func tail16(s []float32, i, n int) f16 {
-	return archsimd.LoadMaskedFloat32x16(at(s, i), archsimd.Mask32x16FromBits(uint16(1)<<(n-i)-1))
+	// SlicePart, not a masked load through a 16-float pointer: such a pointer
+	// would reach past the allocation, which unsafe's rules (and checkptr) forbid.
+	return archsimd.LoadFloat32x16SlicePart(s[i:n])
 }
 
 // loadH16 widens 16 bfloat16 weights to float32 (exact: a bfloat16 is the

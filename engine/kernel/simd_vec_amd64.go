@@ -15,7 +15,7 @@ func store16(v f16, s []float32, i, n int) {
 		v.Store(at(s, i))
 		return
 	}
-	v.StoreMasked(at(s, i), archsimd.Mask32x16FromBits(uint16(1)<<(n-i)-1))
+	v.StoreSlicePart(s[i:n])
 }
 
 // part16 loads s[i:min(i+16,n)], zero-filled.

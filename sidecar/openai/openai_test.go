@@ -539,7 +539,8 @@ func TestEngineDiesMidStream(t *testing.T) {
 	}
 	p.stopEngine()
 	rest, _ := io.ReadAll(br)
-	events := strings.Split(strings.TrimSuffix(string(rest), "\n\n"), "\n\n")
+	// rest starts with the blank line that ended the first event.
+	events := strings.Split(strings.Trim(string(rest), "\n"), "\n\n")
 	lastEvent := events[len(events)-1]
 	if !strings.HasPrefix(lastEvent, `data: {"error":{`) || strings.Contains(string(rest), "[DONE]") {
 		t.Fatalf("stream after the engine died ended with %q", lastEvent)
