@@ -5,6 +5,7 @@ import (
 
 	"github.com/graft-ai/graft/engine/compute"
 	"github.com/graft-ai/graft/engine/gguf"
+	"github.com/graft-ai/graft/engine/mapped"
 )
 
 type ggufTensors struct{ f *gguf.File }
@@ -96,4 +97,12 @@ func LoadGGUF(f *gguf.File, b compute.Backend) (*Model, error) {
 		return nil, err
 	}
 	return load(c, ggufTensors{f}, ggufNames, b)
+}
+
+func (g ggufTensors) BF16(name string) ([]uint16, []int, bool) {
+	raw, t, err := g.f.Raw(name)
+	if err != nil || t.Type != gguf.TypeBF16 {
+		return nil, nil, false
+	}
+	return mapped.Uint16s(raw, t.Elements()), t.Shape(), true
 }

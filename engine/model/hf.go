@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 
 	"github.com/graft-ai/graft/engine/compute"
+	"github.com/graft-ai/graft/engine/mapped"
 	"github.com/graft-ai/graft/engine/safetensors"
 )
 
@@ -21,4 +22,12 @@ func LoadHF(dir string, st *safetensors.Model, b compute.Backend) (*Model, error
 		return nil, err
 	}
 	return load(c, hfTensors{st}, hfNames, b)
+}
+
+func (h hfTensors) BF16(name string) ([]uint16, []int, bool) {
+	raw, t, err := h.m.Raw(name)
+	if err != nil || t.DType != safetensors.BF16 {
+		return nil, nil, false
+	}
+	return mapped.Uint16s(raw, t.Elements()), t.Shape, true
 }

@@ -75,7 +75,46 @@ func (l *loader) tensor(name string, shape ...int) ([]float32, error) {
 	return data, nil
 }
 
+// bf16Source hands out tensors stored as bfloat16 without widening them.
+type bf16Source interface {
+	BF16(name string) ([]uint16, []int, bool)
+}
+
+// bf16Backend keeps bfloat16 weight matrices as they are.
+type bf16Backend interface {
+	MatrixBF16(data []uint16, rows, cols int) compute.Matrix
+}
+
+// narrow returns a bfloat16 weight matrix as stored, when the file holds it in
+// bfloat16 and the backend can use it; ok is false otherwise.
+func (l *loader) narrow(name string, rows, cols, heads int) (m compute.Matrix, ok bool, err error) {
+	src, sok := l.src.(bf16Source)
+	b, bok := l.b.(bf16Backend)
+	if !sok || !bok || rows == 1 {
+		return nil, false, nil
+	}
+	data, shape, isBF16 := src.BF16(name)
+	if !isBF16 {
+		return nil, false, nil
+	}
+	if !slices.Equal(shape, []int{rows, cols}) {
+		return nil, false, fmt.Errorf("tensor %s has shape %v, want %v for this config", name, shape, []int{rows, cols})
+	}
+	for _, h := range data {
+		if h&0x7f80 == 0x7f80 {
+			return nil, false, fmt.Errorf("tensor %s holds NaN or Inf", name)
+		}
+	}
+	if heads > 0 {
+		data = deinterleave(data, heads, rows/heads, cols)
+	}
+	return b.MatrixBF16(data, rows, cols), true, nil
+}
+
 func (l *loader) matrix(name string, rows, cols int) (compute.Matrix, error) {
+	if m, ok, err := l.narrow(name, rows, cols, 0); ok || err != nil {
+		return m, err
+	}
 	data, err := l.tensor(name, rows, cols)
 	if err != nil {
 		return nil, err
@@ -85,21 +124,32 @@ func (l *loader) matrix(name string, rows, cols int) (compute.Matrix, error) {
 
 func (l *loader) linear(i int, role string, out, in int, bias bool) (*Linear, error) {
 	base := l.n.layer(i, role)
-	data, err := l.tensor(base+".weight", out, in)
+	heads := map[string]int{"q": l.c.Heads, "k": l.c.KVHeads}[role]
+	if !l.n.interleavedQK {
+		heads = 0
+	}
+	lin := &Linear{Module: moduleIndex[role]}
+	w, ok, err := l.narrow(base+".weight", out, in, heads)
 	if err != nil {
 		return nil, err
 	}
-	heads := map[string]int{"q": l.c.Heads, "k": l.c.KVHeads}[role]
-	if l.n.interleavedQK && heads > 0 {
-		data = deinterleave(data, heads, out/heads, in)
+	if !ok {
+		data, err := l.tensor(base+".weight", out, in)
+		if err != nil {
+			return nil, err
+		}
+		if heads > 0 {
+			data = deinterleave(data, heads, out/heads, in)
+		}
+		w = l.b.Matrix(data, out, in)
 	}
-	lin := &Linear{Module: moduleIndex[role], W: l.b.Matrix(data, out, in)}
+	lin.W = w
 	if bias {
 		b, err := l.tensor(base+".bias", 1, out)
 		if err != nil {
 			return nil, err
 		}
-		if l.n.interleavedQK && heads > 0 {
+		if heads > 0 {
 			b = deinterleave(b, heads, out/heads, 1)
 		}
 		lin.Bias = l.b.Matrix(b, 1, out)
@@ -111,8 +161,8 @@ func (l *loader) linear(i int, role string, out, in int, bias bool) (*Linear, er
 // (rows 2i, 2i+1 rotate together) to rotate_half (rows i, i+d/2), the inverse of
 // transformers' convert_llama_weights_to_hf permute. It returns a new slice: the
 // input may be a read-only memory map.
-func deinterleave(w []float32, heads, headDim, cols int) []float32 {
-	out := make([]float32, len(w))
+func deinterleave[T float32 | uint16](w []T, heads, headDim, cols int) []T {
+	out := make([]T, len(w))
 	half := headDim / 2
 	for h := 0; h < heads; h++ {
 		for i := 0; i < half; i++ {
