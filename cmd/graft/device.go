@@ -9,6 +9,7 @@ import (
 	"github.com/graft-ai/graft/engine/compute"
 	"github.com/graft-ai/graft/engine/compute/cpu"
 	"github.com/graft-ai/graft/engine/compute/cuda"
+	"github.com/graft-ai/graft/engine/model"
 )
 
 // deviceFlagHelp documents --device for generate, engine and serve.
@@ -56,4 +57,31 @@ func logDevice(b *cuda.Backend) {
 	i := b.Info()
 	slog.Info("using the CUDA backend", "device", i.Name, "ordinal", i.Ordinal,
 		"compute_capability", fmt.Sprintf("%d.%d", i.Major, i.Minor), "driver", i.DriverVersion, "cublas", i.CublasPath)
+}
+
+// adapterSlotsFromMemory sizes the adapter slots from a fraction of the GPU's
+// free memory (--adapter-memory-fraction): each slot holds A and B of every
+// projection at the largest accepted rank. It reports false on the CPU, where
+// slots share host memory and --max-active-adapters decides.
+func adapterSlotsFromMemory(b compute.Backend, c *model.Config, fraction float64, rank int) (int, bool, error) {
+	g, ok := b.(*cuda.Backend)
+	if !ok || fraction <= 0 {
+		return 0, false, nil
+	}
+	free, _, err := g.MemInfo()
+	if err != nil {
+		return 0, false, fmt.Errorf("--adapter-memory-fraction: %w", err)
+	}
+	shapes := make([][2]int, model.NumModules)
+	for mod := range shapes {
+		out, in := c.ModuleShape(mod)
+		shapes[mod] = [2]int{out, in}
+	}
+	per := cuda.AdapterBytes(c.Layers, shapes, rank, 2) // slots hold bf16
+	n := cuda.AdapterSlotCapacity(free, fraction, per)
+	if n < 1 {
+		return 0, false, fmt.Errorf("--adapter-memory-fraction %v of %d free bytes holds no adapter of rank %d (%d bytes each)", fraction, free, rank, per)
+	}
+	slog.Info("adapter slots sized from GPU memory", "slots", n, "fraction", fraction, "bytes_per_adapter", per)
+	return n, true, nil
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/graft-ai/graft/engine/compute/cpu"
 	"github.com/graft-ai/graft/engine/compute/cuda"
+	"github.com/graft-ai/graft/engine/model"
 )
 
 func TestNewBackendSelection(t *testing.T) {
@@ -31,5 +32,19 @@ func TestNewBackendSelection(t *testing.T) {
 		if _, _, err := newBackend(bad, 1); err == nil {
 			t.Errorf("--device %s accepted", bad)
 		}
+	}
+}
+
+// TestAdapterSlotsFromMemoryOnCPU: on the CPU the fraction does not apply and
+// --max-active-adapters decides.
+func TestAdapterSlotsFromMemoryOnCPU(t *testing.T) {
+	b, closeB, err := newBackend("cpu", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeB()
+	c := &model.Config{Dim: 64, Layers: 2, Heads: 4, KVHeads: 4, HeadDim: 16, FFN: 128}
+	if n, ok, err := adapterSlotsFromMemory(b, c, 0.1, 16); ok || err != nil || n != 0 {
+		t.Fatalf("cpu: %d %v %v, want the flag ignored", n, ok, err)
 	}
 }

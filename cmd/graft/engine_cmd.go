@@ -29,6 +29,7 @@ type engineOptions struct {
 	maxActive         int
 	maxCached         int
 	maxRank           int
+	adapterMemFrac    float64
 	drain             time.Duration
 }
 
@@ -45,6 +46,7 @@ func addEngineFlags(cmd *cobra.Command, o *engineOptions) {
 	f.IntVar(&o.maxActive, "max-active-adapters", 0, "LoRA adapter slots: adapters whose requests share a step (0: 8, -1: no adapters)")
 	f.IntVar(&o.maxCached, "max-cached-adapters", 0, "adapters kept parsed in host memory beyond the slots (0: 64)")
 	f.IntVar(&o.maxRank, "max-lora-rank", 0, "largest adapter rank accepted (0: 64)")
+	f.Float64Var(&o.adapterMemFrac, "adapter-memory-fraction", 0, "on a GPU, size the adapter slots to this fraction of free device memory (overrides --max-active-adapters; 0: off)")
 }
 
 func (o *engineOptions) modelID() string {
@@ -74,6 +76,17 @@ func startEngine(o *engineOptions) (*runningEngine, error) {
 	if err != nil {
 		closeB()
 		return nil, err
+	}
+	rank := o.maxRank
+	if rank <= 0 {
+		rank = 64
+	}
+	if n, ok, err := adapterSlotsFromMemory(b, &l.Model.Config, o.adapterMemFrac, rank); err != nil {
+		l.Close()
+		closeB()
+		return nil, usageError("%v", err)
+	} else if ok {
+		o.maxActive = n
 	}
 	eng, err := engine.New(l, engine.Config{
 		MaxNumSeqs: o.maxNumSeqs, MaxModelLen: o.maxModelLen, KVCacheBytes: o.kvCacheMiB << 20,
