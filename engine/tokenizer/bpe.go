@@ -163,7 +163,7 @@ func (m *bpe) hasAllBytes(s string) bool {
 // mergeAll is Word::merge_all: a min-heap of candidate merges ordered by (rank, position);
 // stale entries are detected by re-checking the pair when popped.
 func (m *bpe) mergeAll(syms []symbol) {
-	h := mergeHeap(make([]mergeCand, 0, len(syms)))
+	h := minHeap[mergeCand](make([]mergeCand, 0, len(syms)))
 	for i := 0; i+1 < len(syms); i++ {
 		if mg, ok := m.merges[pairKey(syms[i].id, syms[i+1].id)]; ok {
 			h.push(mergeCand{pos: int32(i), rank: mg.rank, newID: mg.newID})
@@ -207,47 +207,6 @@ func (a mergeCand) less(b mergeCand) bool {
 		return a.rank < b.rank
 	}
 	return a.pos < b.pos
-}
-
-// mergeHeap is a plain binary min-heap; container/heap's interface calls cost more than the
-// merging itself on long words.
-type mergeHeap []mergeCand
-
-func (h *mergeHeap) push(c mergeCand) {
-	*h = append(*h, c)
-	s := *h
-	for i := len(s) - 1; i > 0; {
-		p := (i - 1) / 2
-		if !s[i].less(s[p]) {
-			break
-		}
-		s[i], s[p] = s[p], s[i]
-		i = p
-	}
-}
-
-func (h *mergeHeap) pop() mergeCand {
-	s := *h
-	top := s[0]
-	last := len(s) - 1
-	s[0] = s[last]
-	s = s[:last]
-	for i := 0; ; {
-		l, r, min := 2*i+1, 2*i+2, i
-		if l < len(s) && s[l].less(s[min]) {
-			min = l
-		}
-		if r < len(s) && s[r].less(s[min]) {
-			min = r
-		}
-		if min == i {
-			break
-		}
-		s[i], s[min] = s[min], s[i]
-		i = min
-	}
-	*h = s
-	return top
 }
 
 // newBPE builds the model from parsed vocab and merges, checking every merge the way the

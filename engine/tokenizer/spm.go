@@ -194,8 +194,8 @@ type bigram struct {
 	size        int
 }
 
-// before orders the work queue: highest score first, then leftmost.
-func (a bigram) before(b bigram) bool {
+// less orders the work queue: highest score first, then leftmost.
+func (a bigram) less(b bigram) bool {
 	if a.score != b.score {
 		return a.score > b.score
 	}
@@ -206,7 +206,7 @@ type spmSession struct {
 	s        *spm
 	text     string
 	syms     []spmSymbol
-	queue    []bigram
+	queue    minHeap[bigram]
 	revMerge map[string][2]int
 }
 
@@ -230,7 +230,7 @@ func (s *spm) tokenize(text string, out []int32) ([]int32, error) {
 		ss.tryAdd(i-1, i)
 	}
 	for len(ss.queue) > 0 {
-		bg := ss.pop()
+		bg := ss.queue.pop()
 		l, r := &ss.syms[bg.left], &ss.syms[bg.right]
 		if l.n == 0 || r.n == 0 || l.n+r.n != bg.size {
 			continue
@@ -279,7 +279,7 @@ func (ss *spmSession) tryAdd(left, right int) {
 	if !ok {
 		return
 	}
-	ss.push(bigram{left: left, right: right, score: ss.s.scores[id], size: len(text)})
+	ss.queue.push(bigram{left: left, right: right, score: ss.s.scores[id], size: len(text)})
 	ss.revMerge[text] = [2]int{left, right}
 }
 
@@ -304,41 +304,4 @@ func (ss *spmSession) resegment(i int, out []int32) ([]int32, error) {
 		return nil, err
 	}
 	return ss.resegment(p[1], out)
-}
-
-func (ss *spmSession) push(b bigram) {
-	ss.queue = append(ss.queue, b)
-	q := ss.queue
-	for i := len(q) - 1; i > 0; {
-		p := (i - 1) / 2
-		if !q[i].before(q[p]) {
-			break
-		}
-		q[i], q[p] = q[p], q[i]
-		i = p
-	}
-}
-
-func (ss *spmSession) pop() bigram {
-	q := ss.queue
-	top := q[0]
-	last := len(q) - 1
-	q[0] = q[last]
-	q = q[:last]
-	for i := 0; ; {
-		l, r, m := 2*i+1, 2*i+2, i
-		if l < len(q) && q[l].before(q[m]) {
-			m = l
-		}
-		if r < len(q) && q[r].before(q[m]) {
-			m = r
-		}
-		if m == i {
-			break
-		}
-		q[i], q[m] = q[m], q[i]
-		i = m
-	}
-	ss.queue = q
-	return top
 }
