@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/spf13/pflag"
+
 	"github.com/graft-ai/graft/engine/compute"
 	"github.com/graft-ai/graft/engine/compute/cpu"
 	"github.com/graft-ai/graft/engine/compute/cuda"
@@ -14,6 +16,13 @@ import (
 
 // deviceFlagHelp documents --device for generate, engine and serve.
 const deviceFlagHelp = "compute device: auto (CUDA when a GPU answers, else CPU), cpu, cuda or cuda:N"
+
+// addModelFlags adds the flags of every command that loads a model and runs it.
+func addModelFlags(f *pflag.FlagSet, model *string, threads *int, device *string) {
+	f.StringVar(model, "model", "", "model: a .gguf file or a Hugging Face directory (required)")
+	f.IntVar(threads, "threads", 0, "CPU threads (0: all cores)")
+	f.StringVar(device, "device", "cpu", deviceFlagHelp+" (default cpu until the CUDA backend has passed its device checks)")
+}
 
 // newBackend opens the compute backend --device names and returns it with its
 // close function. auto falls back to the CPU with one log line saying why; an

@@ -35,10 +35,8 @@ type engineOptions struct {
 
 func addEngineFlags(cmd *cobra.Command, o *engineOptions) {
 	f := cmd.Flags()
-	f.StringVar(&o.model, "model", "", "model: a .gguf file or a Hugging Face directory (required)")
+	addModelFlags(f, &o.model, &o.threads, &o.device)
 	f.StringVar(&o.servedName, "served-model-name", "", "the base model's id in the API (default: the model file or folder name without .gguf)")
-	f.IntVar(&o.threads, "threads", 0, "CPU threads (0: all cores)")
-	f.StringVar(&o.device, "device", "cpu", deviceFlagHelp+" (default cpu until the CUDA backend has passed its device checks)")
 	f.IntVar(&o.maxNumSeqs, "max-num-seqs", 0, "most sequences in one batch (0: engine default)")
 	f.IntVar(&o.maxModelLen, "max-model-len", 0, "context length (0: the model's)")
 	f.Int64Var(&o.kvCacheMiB, "kv-cache-mib", 0, "KV cache memory in MiB (0: engine default)")

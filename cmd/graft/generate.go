@@ -49,7 +49,7 @@ With --json it prints one object:
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.model, "model", "", "model: a .gguf file or a Hugging Face directory (required)")
+	addModelFlags(f, &o.model, &o.threads, &o.device)
 	f.StringVar(&o.prompt, "prompt", "", "prompt text (default: start from BOS)")
 	f.StringVar(&o.adapter, "adapter", "", "LoRA adapter directory (PEFT) to apply")
 	f.IntVar(&o.maxTokens, "max-tokens", 256, "most tokens to generate")
@@ -62,8 +62,6 @@ With --json it prints one object:
 	f.StringArrayVar(&o.stop, "stop", nil, "stop when this text is generated (repeatable)")
 	f.BoolVar(&o.ignoreEOS, "ignore-eos", false, "keep generating past the end-of-sequence token")
 	f.BoolVar(&o.asJSON, "json", false, "print one JSON object instead of streaming text")
-	f.IntVar(&o.threads, "threads", 0, "CPU threads (0: all cores)")
-	f.StringVar(&o.device, "device", "cpu", deviceFlagHelp+" (default cpu until the CUDA backend has passed its device checks)")
 	_ = cmd.MarkFlagRequired("model")
 	return cmd
 }
