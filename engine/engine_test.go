@@ -3,10 +3,10 @@ package engine
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -276,18 +276,31 @@ func TestStops(t *testing.T) {
 	}
 }
 
-// TestEOSEndsGeneration: stories260K emits BOS after 345 greedy tokens and EOS
-// eventually; generation must stop at EOS unless told to ignore it.
+// TestEOSEndsGeneration: greedy stories260K from BOS emits BOS again after
+// exactly 345 tokens (llama2.c's stop; golden.json greedy_until_bos_length) and
+// never EOS. With BOS as the end-of-sequence id, generation stops there with
+// finish "stop", the id counted but not shown; with IgnoreEOS it runs on; with
+// the real EOS it runs to the end of the context with finish "length".
 func TestEOSEndsGeneration(t *testing.T) {
 	l := loadStories(t, "gguf")
-	e := newEngine(t, l, Config{})
+	bosStops := *l
+	bosStops.EOS = []int32{1}
+	e := newEngine(t, &bosStops, Config{})
 	ev := run(t, e, Request{Prompt: []int32{1}, Sampling: greedyParams()})
-	last := ev.Tokens[len(ev.Tokens)-1].ID
-	if ev.Finish == FinishStop && !slices.Contains(l.EOS, last) {
-		t.Fatalf("stopped on %d, not an EOS id %v", last, l.EOS)
+	if ev.Finish != FinishStop || len(ev.Tokens) != 346 || ev.Tokens[345].ID != 1 || ev.CompletionTokens != 346 {
+		t.Fatalf("finish %q after %d tokens (last %d), want stop on BOS after 345", ev.Finish, len(ev.Tokens), ev.Tokens[len(ev.Tokens)-1].ID)
 	}
-	if ev.Finish == FinishLength && ev.PromptTokens+ev.CompletionTokens != e.Config().MaxModelLen {
-		t.Fatalf("length finish at %d tokens, context is %d", ev.PromptTokens+ev.CompletionTokens, e.Config().MaxModelLen)
+	if strings.Contains(ev.Text, "<s>") {
+		t.Error("the end-of-sequence token's text reached the output")
+	}
+	ev = run(t, e, Request{Prompt: []int32{1}, Sampling: greedyParams(), MaxTokens: 360, IgnoreEOS: true})
+	if ev.Finish != FinishLength || len(ev.Tokens) != 360 {
+		t.Fatalf("ignore_eos: finish %q after %d tokens, want length after 360", ev.Finish, len(ev.Tokens))
+	}
+	real := newEngine(t, l, Config{MaxModelLen: 400})
+	ev = run(t, real, Request{Prompt: []int32{1}, Sampling: greedyParams()})
+	if ev.Finish != FinishLength || ev.PromptTokens+ev.CompletionTokens != 400 {
+		t.Fatalf("finish %q at %d tokens, want length at the 400-token context", ev.Finish, ev.PromptTokens+ev.CompletionTokens)
 	}
 }
 
@@ -329,9 +342,4 @@ func TestSeededSamplingIsReproducible(t *testing.T) {
 	if c := ids(run(t, e, r)); slices.Equal(a, c) {
 		t.Fatal("different seeds gave identical 64-token samples")
 	}
-}
-
-func ExampleEngine_Generate() {
-	fmt.Println("see TestGoldenRunsThroughEngine")
-	// Output: see TestGoldenRunsThroughEngine
 }

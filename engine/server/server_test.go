@@ -276,7 +276,7 @@ func TestGracefulStopDrainsRunningStream(t *testing.T) {
 	h := start(t, 5*time.Minute)
 	s, err := h.client.Generate(context.Background(), &enginev1.GenerateRequest{
 		Prompt:   &enginev1.GenerateRequest_TokenIds{TokenIds: &enginev1.TokenIds{Ids: []int32{1}}},
-		Sampling: &enginev1.SamplingParams{MaxTokens: 300, IgnoreEos: true},
+		Sampling: &enginev1.SamplingParams{MaxTokens: 1500, IgnoreEos: true},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -285,9 +285,15 @@ func TestGracefulStopDrainsRunningStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The stream must still be running when the stop begins, or this would
+	// not test draining at all.
+	st, err := h.client.Stats(context.Background(), &enginev1.StatsRequest{})
+	if err != nil || st.RunningSequences != 1 {
+		t.Fatalf("before stop: %v running, %v", st.GetRunningSequences(), err)
+	}
 	h.stop()
 	ids, _, last, _ := collect(t, s)
-	if n := len(first.Tokens) + len(ids); n != 300 || last.FinishReason != enginev1.FinishReason_FINISH_REASON_LENGTH {
+	if n := len(first.Tokens) + len(ids); n != 1500 || last.FinishReason != enginev1.FinishReason_FINISH_REASON_LENGTH {
 		t.Fatalf("drained stream got %d tokens, finish %v", n, last.FinishReason)
 	}
 	if err := <-h.done; err != nil {
