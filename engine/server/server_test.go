@@ -18,7 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/graft-ai/graft/engine"
-	"github.com/graft-ai/graft/engine/compute/cpu"
+	"github.com/graft-ai/graft/internal/testengine"
 	"github.com/graft-ai/graft/internal/testmodels"
 	enginev1 "github.com/graft-ai/graft/proto/graft/engine/v1"
 )
@@ -34,19 +34,7 @@ type harness struct {
 // start serves stories260K on a fresh unix socket and dials it with grpc-go.
 func start(t *testing.T, drain time.Duration) *harness {
 	t.Helper()
-	path := testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")
-	b := cpu.New(1)
-	t.Cleanup(b.Close)
-	l, err := engine.Load(path, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	eng, err := engine.New(l, engine.Config{MaxNumSeqs: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(eng.Close)
+	eng := testengine.Stories(t, engine.Config{MaxNumSeqs: 8})
 	addr := "unix://" + filepath.Join(t.TempDir(), "engine.sock")
 	lis, err := Listen(addr)
 	if err != nil {

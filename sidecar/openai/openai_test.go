@@ -20,8 +20,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/graft-ai/graft/engine"
-	"github.com/graft-ai/graft/engine/compute/cpu"
 	"github.com/graft-ai/graft/engine/server"
+	"github.com/graft-ai/graft/internal/testengine"
 	"github.com/graft-ai/graft/internal/testmodels"
 	enginev1 "github.com/graft-ai/graft/proto/graft/engine/v1"
 )
@@ -38,19 +38,7 @@ type pod struct {
 // sidecar on a real HTTP listener talking to it.
 func startPod(t *testing.T) *pod {
 	t.Helper()
-	path := testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")
-	b := cpu.New(1)
-	t.Cleanup(b.Close)
-	l, err := engine.Load(path, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	eng, err := engine.New(l, engine.Config{MaxNumSeqs: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(eng.Close)
+	eng := testengine.Stories(t, engine.Config{MaxNumSeqs: 8})
 	addr := "unix://" + filepath.Join(t.TempDir(), "engine.sock")
 	serve := func() func() {
 		lis, err := server.Listen(addr)
