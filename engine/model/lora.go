@@ -107,22 +107,39 @@ func (a *AdapterSlots) Clear(i int) {
 // cores; rows are independent, so the split does not change any result.
 const maxLoRASegmentRows = 16
 
-// loraSegments lists the segments of one projection: runs of consecutive rows
-// with the same adapter slot that holds this layer and module.
-func (a *AdapterSlots) segments(ws *Workspace, slots []int32, layer, mod int) []compute.LoRASegment {
-	segs := ws.segs[:0]
+// loraRun is a run of consecutive rows with the same adapter slot, at most
+// maxLoRASegmentRows long.
+type loraRun struct {
+	start, end int
+	slot       int32
+}
+
+// loraRuns splits a batch's per-token slots into runs, once per forward pass:
+// every projection of every layer uses the same runs.
+func loraRuns(ws *Workspace, slots []int32) {
+	runs := ws.runs[:0]
 	for start := 0; start < len(slots); {
 		end := start + 1
 		for end < len(slots) && slots[end] == slots[start] && end-start < maxLoRASegmentRows {
 			end++
 		}
-		if s := slots[start]; s >= 0 {
-			if l := a.slots[s]; l != nil && l[layer][mod] != nil {
-				w := l[layer][mod]
-				segs = append(segs, compute.LoRASegment{Start: start, End: end, A: w.a, B: w.b, Scale: w.scale})
-			}
+		if slots[start] >= 0 {
+			runs = append(runs, loraRun{start: start, end: end, slot: slots[start]})
 		}
 		start = end
+	}
+	ws.runs = runs
+}
+
+// segments lists the segments of one projection: the runs whose adapter holds
+// this layer and module.
+func (a *AdapterSlots) segments(ws *Workspace, layer, mod int) []compute.LoRASegment {
+	segs := ws.segs[:0]
+	for _, r := range ws.runs {
+		if l := a.slots[r.slot]; l != nil && l[layer][mod] != nil {
+			w := l[layer][mod]
+			segs = append(segs, compute.LoRASegment{Start: r.start, End: r.end, A: w.a, B: w.b, Scale: w.scale})
+		}
 	}
 	ws.segs = segs
 	return segs

@@ -57,6 +57,7 @@ type Workspace struct {
 	hostLogits             []float32
 	loraScratch            compute.Buffer
 	segs                   []compute.LoRASegment
+	runs                   []loraRun
 	attn                   compute.Attention
 }
 
@@ -103,6 +104,9 @@ func (m *Model) Forward(ws *Workspace, cache compute.KVCache, batch *Batch) ([]f
 	*a = batch.Attn
 	a.Heads, a.KVHeads, a.HeadDim = c.Heads, c.KVHeads, c.HeadDim
 	a.Scale = float32(1 / math.Sqrt(float64(c.HeadDim)))
+	if batch.Adapters != nil {
+		loraRuns(ws, batch.Adapters[:n])
+	}
 	b.Embed(ws.x, m.Embed, batch.Tokens)
 	for i, ly := range m.Layers {
 		a.Window = 0
@@ -157,7 +161,7 @@ func (m *Model) linear(ws *Workspace, out, x compute.Buffer, l *Linear, n, layer
 	if batch.Adapters == nil || batch.Slots == nil || ws.loraScratch == nil {
 		return
 	}
-	if segs := batch.Slots.segments(ws, batch.Adapters[:n], layer, l.Module); len(segs) > 0 {
+	if segs := batch.Slots.segments(ws, layer, l.Module); len(segs) > 0 {
 		m.b.AddLoRA(out, x, n, segs, ws.loraScratch)
 	}
 }
