@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/graft-ai/graft/engine/chattemplate"
@@ -195,11 +196,7 @@ func generationEOS(dir string) []int32 {
 
 func appendUnique(ids []int32, more ...int32) []int32 {
 	for _, id := range more {
-		found := false
-		for _, x := range ids {
-			found = found || x == id
-		}
-		if !found {
+		if !slices.Contains(ids, id) {
 			ids = append(ids, id)
 		}
 	}
