@@ -163,13 +163,13 @@ func (m *bpe) hasAllBytes(s string) bool {
 // mergeAll is Word::merge_all: a min-heap of candidate merges ordered by (rank, position);
 // stale entries are detected by re-checking the pair when popped.
 func (m *bpe) mergeAll(syms []symbol) {
-	h := minHeap[mergeCand](make([]mergeCand, 0, len(syms)))
+	h := minHeap[mergeCand]{items: make([]mergeCand, 0, len(syms)), less: mergeCand.less}
 	for i := 0; i+1 < len(syms); i++ {
 		if mg, ok := m.merges[pairKey(syms[i].id, syms[i+1].id)]; ok {
 			h.push(mergeCand{pos: int32(i), rank: mg.rank, newID: mg.newID})
 		}
 	}
-	for len(h) > 0 {
+	for h.len() > 0 {
 		top := h.pop()
 		cur := &syms[top.pos]
 		if cur.gone || cur.next < 0 {

@@ -215,7 +215,7 @@ func (s *spm) tokenize(text string, out []int32) ([]int32, error) {
 	if text == "" {
 		return out, nil
 	}
-	ss := &spmSession{s: s, text: text, revMerge: map[string][2]int{}}
+	ss := &spmSession{s: s, text: text, revMerge: map[string][2]int{}, queue: minHeap[bigram]{less: bigram.less}}
 	for off := 0; off < len(text); {
 		n := min(utf8Len(text[off]), len(text)-off)
 		idx := len(ss.syms)
@@ -229,7 +229,7 @@ func (s *spm) tokenize(text string, out []int32) ([]int32, error) {
 	for i := 1; i < len(ss.syms); i++ {
 		ss.tryAdd(i-1, i)
 	}
-	for len(ss.queue) > 0 {
+	for ss.queue.len() > 0 {
 		bg := ss.queue.pop()
 		l, r := &ss.syms[bg.left], &ss.syms[bg.right]
 		if l.n == 0 || r.n == 0 || l.n+r.n != bg.size {
