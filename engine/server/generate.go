@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 
 	"google.golang.org/grpc"
@@ -15,7 +16,7 @@ import (
 // that cancels or disconnects cancels the sequence and frees its KV blocks.
 func (s *Server) Generate(req *enginev1.GenerateRequest, out grpc.ServerStreamingServer[enginev1.GenerateResponse]) error {
 	ctx := out.Context()
-	r, err := s.request(req)
+	r, err := s.request(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -45,8 +46,8 @@ func (s *Server) Generate(req *enginev1.GenerateRequest, out grpc.ServerStreamin
 
 // request maps the wire request onto the engine's, with the proto's "zero means
 // disabled" conventions.
-func (s *Server) request(req *enginev1.GenerateRequest) (engine.Request, error) {
-	prompt, err := s.prompt(req)
+func (s *Server) request(ctx context.Context, req *enginev1.GenerateRequest) (engine.Request, error) {
+	prompt, err := s.prompt(ctx, req)
 	if err != nil {
 		return engine.Request{}, err
 	}
@@ -75,7 +76,7 @@ func (s *Server) request(req *enginev1.GenerateRequest) (engine.Request, error) 
 	}, nil
 }
 
-func (s *Server) prompt(req *enginev1.GenerateRequest) ([]int32, error) {
+func (s *Server) prompt(ctx context.Context, req *enginev1.GenerateRequest) ([]int32, error) {
 	switch p := req.Prompt.(type) {
 	case *enginev1.GenerateRequest_TokenIds:
 		return p.TokenIds.GetIds(), nil
@@ -86,6 +87,8 @@ func (s *Server) prompt(req *enginev1.GenerateRequest) ([]int32, error) {
 			return nil, invalid("prompt", err.Error())
 		}
 		return ids, nil
+	case *enginev1.GenerateRequest_Chat:
+		return s.chatPrompt(ctx, p.Chat)
 	}
 	return nil, invalid("prompt", "prompt is missing: set text or token_ids")
 }

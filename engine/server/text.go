@@ -10,7 +10,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/graft-ai/graft/engine"
-	"github.com/graft-ai/graft/engine/chattemplate"
 	"github.com/graft-ai/graft/engine/tokenizer"
 	enginev1 "github.com/graft-ai/graft/proto/graft/engine/v1"
 )
@@ -42,38 +41,12 @@ func (s *Server) Detokenize(_ context.Context, req *enginev1.DetokenizeRequest) 
 // ApplyChatTemplate renders messages with the request's template, else the
 // model's, else chattemplate.FallbackTemplate (ChatML).
 func (s *Server) ApplyChatTemplate(ctx context.Context, req *enginev1.ApplyChatTemplateRequest) (*enginev1.ApplyChatTemplateResponse, error) {
-	l := s.eng.Loaded()
-	tmpl := l.Chat
-	var err error
-	switch {
-	case req.GetChatTemplate() != "":
-		tmpl, err = chattemplate.New(req.GetChatTemplate())
-	case tmpl == nil:
-		tmpl, err = s.fallback()
-	}
+	add := req.GetAddGenerationPrompt()
+	text, err := s.renderChat(ctx, &enginev1.ChatPrompt{Messages: req.GetMessages(), ChatTemplate: req.GetChatTemplate(), AddGenerationPrompt: &add})
 	if err != nil {
-		return nil, invalid("chat_template", err.Error())
-	}
-	msgs := make([]chattemplate.Message, len(req.GetMessages()))
-	for i, m := range req.GetMessages() {
-		msgs[i] = chattemplate.Message{Role: m.GetRole(), Content: m.GetContent(), Name: m.GetName()}
-	}
-	text, err := tmpl.RenderContext(ctx, msgs, req.GetAddGenerationPrompt(), l.ChatVars)
-	if err != nil {
-		return nil, invalid("messages", err.Error())
+		return nil, err
 	}
 	return &enginev1.ApplyChatTemplateResponse{Text: text}, nil
-}
-
-var (
-	fallbackOnce sync.Once
-	fallbackTmpl *chattemplate.Template
-	fallbackErr  error
-)
-
-func (s *Server) fallback() (*chattemplate.Template, error) {
-	fallbackOnce.Do(func() { fallbackTmpl, fallbackErr = chattemplate.New(chattemplate.FallbackTemplate) })
-	return fallbackTmpl, fallbackErr
 }
 
 // LoadAdapter registers a PEFT adapter directory with the engine.

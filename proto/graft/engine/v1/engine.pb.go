@@ -144,6 +144,7 @@ type GenerateRequest struct {
 	//
 	//	*GenerateRequest_Text
 	//	*GenerateRequest_TokenIds
+	//	*GenerateRequest_Chat
 	Prompt isGenerateRequest_Prompt `protobuf_oneof:"prompt"`
 	// Adapter to apply; empty means the base model.
 	AdapterId string          `protobuf:"bytes,4,opt,name=adapter_id,json=adapterId,proto3" json:"adapter_id,omitempty"`
@@ -151,8 +152,13 @@ type GenerateRequest struct {
 	// Whether special tokens (BOS) are added when the prompt is text. Unset means the
 	// tokenizer's own configuration decides.
 	AddSpecialTokens *bool `protobuf:"varint,6,opt,name=add_special_tokens,json=addSpecialTokens,proto3,oneof" json:"add_special_tokens,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Sequences to generate from this prompt (OpenAI's n); 0 means 1. The prompt
+	// is prefilled once and its KV blocks are shared; sequence i samples with
+	// seed + i when a seed is set, so the outputs equal n single requests with
+	// those seeds. Each response message names its sequence in index.
+	N             uint32 `protobuf:"varint,8,opt,name=n,proto3" json:"n,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GenerateRequest) Reset() {
@@ -217,6 +223,15 @@ func (x *GenerateRequest) GetTokenIds() *TokenIds {
 	return nil
 }
 
+func (x *GenerateRequest) GetChat() *ChatPrompt {
+	if x != nil {
+		if x, ok := x.Prompt.(*GenerateRequest_Chat); ok {
+			return x.Chat
+		}
+	}
+	return nil
+}
+
 func (x *GenerateRequest) GetAdapterId() string {
 	if x != nil {
 		return x.AdapterId
@@ -238,6 +253,13 @@ func (x *GenerateRequest) GetAddSpecialTokens() bool {
 	return false
 }
 
+func (x *GenerateRequest) GetN() uint32 {
+	if x != nil {
+		return x.N
+	}
+	return 0
+}
+
 type isGenerateRequest_Prompt interface {
 	isGenerateRequest_Prompt()
 }
@@ -250,9 +272,89 @@ type GenerateRequest_TokenIds struct {
 	TokenIds *TokenIds `protobuf:"bytes,3,opt,name=token_ids,json=tokenIds,proto3,oneof"`
 }
 
+type GenerateRequest_Chat struct {
+	// Chat messages the engine renders with the model's chat template and
+	// tokenizes in place, so the rendered text never crosses the wire.
+	Chat *ChatPrompt `protobuf:"bytes,7,opt,name=chat,proto3,oneof"`
+}
+
 func (*GenerateRequest_Text) isGenerateRequest_Prompt() {}
 
 func (*GenerateRequest_TokenIds) isGenerateRequest_Prompt() {}
+
+func (*GenerateRequest_Chat) isGenerateRequest_Prompt() {}
+
+// A chat prompt: messages rendered by the model's template (or an override, which
+// the engine refuses unless it was started allowing request templates).
+type ChatPrompt struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Messages     []*ChatMessage         `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	ChatTemplate string                 `protobuf:"bytes,2,opt,name=chat_template,json=chatTemplate,proto3" json:"chat_template,omitempty"`
+	// Unset means true: end with the header of the assistant's turn.
+	AddGenerationPrompt *bool `protobuf:"varint,3,opt,name=add_generation_prompt,json=addGenerationPrompt,proto3,oneof" json:"add_generation_prompt,omitempty"`
+	// OpenAI's tools array as JSON, passed to the template as "tools"; empty: none.
+	ToolsJson     string `protobuf:"bytes,4,opt,name=tools_json,json=toolsJson,proto3" json:"tools_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChatPrompt) Reset() {
+	*x = ChatPrompt{}
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChatPrompt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChatPrompt) ProtoMessage() {}
+
+func (x *ChatPrompt) ProtoReflect() protoreflect.Message {
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChatPrompt.ProtoReflect.Descriptor instead.
+func (*ChatPrompt) Descriptor() ([]byte, []int) {
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ChatPrompt) GetMessages() []*ChatMessage {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+func (x *ChatPrompt) GetChatTemplate() string {
+	if x != nil {
+		return x.ChatTemplate
+	}
+	return ""
+}
+
+func (x *ChatPrompt) GetAddGenerationPrompt() bool {
+	if x != nil && x.AddGenerationPrompt != nil {
+		return *x.AddGenerationPrompt
+	}
+	return false
+}
+
+func (x *ChatPrompt) GetToolsJson() string {
+	if x != nil {
+		return x.ToolsJson
+	}
+	return ""
+}
 
 type TokenIds struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -263,7 +365,7 @@ type TokenIds struct {
 
 func (x *TokenIds) Reset() {
 	*x = TokenIds{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[1]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -275,7 +377,7 @@ func (x *TokenIds) String() string {
 func (*TokenIds) ProtoMessage() {}
 
 func (x *TokenIds) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[1]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -288,7 +390,7 @@ func (x *TokenIds) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenIds.ProtoReflect.Descriptor instead.
 func (*TokenIds) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{1}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *TokenIds) GetIds() []int32 {
@@ -332,7 +434,7 @@ type SamplingParams struct {
 
 func (x *SamplingParams) Reset() {
 	*x = SamplingParams{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[2]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -344,7 +446,7 @@ func (x *SamplingParams) String() string {
 func (*SamplingParams) ProtoMessage() {}
 
 func (x *SamplingParams) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[2]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -357,7 +459,7 @@ func (x *SamplingParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SamplingParams.ProtoReflect.Descriptor instead.
 func (*SamplingParams) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{2}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SamplingParams) GetMaxTokens() uint32 {
@@ -476,7 +578,7 @@ type TokenLogprob struct {
 
 func (x *TokenLogprob) Reset() {
 	*x = TokenLogprob{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[3]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -488,7 +590,7 @@ func (x *TokenLogprob) String() string {
 func (*TokenLogprob) ProtoMessage() {}
 
 func (x *TokenLogprob) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[3]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -501,7 +603,7 @@ func (x *TokenLogprob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenLogprob.ProtoReflect.Descriptor instead.
 func (*TokenLogprob) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{3}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *TokenLogprob) GetTokenId() int32 {
@@ -540,7 +642,7 @@ type GeneratedToken struct {
 
 func (x *GeneratedToken) Reset() {
 	*x = GeneratedToken{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[4]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -552,7 +654,7 @@ func (x *GeneratedToken) String() string {
 func (*GeneratedToken) ProtoMessage() {}
 
 func (x *GeneratedToken) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[4]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -565,7 +667,7 @@ func (x *GeneratedToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GeneratedToken.ProtoReflect.Descriptor instead.
 func (*GeneratedToken) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{4}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GeneratedToken) GetTokenId() int32 {
@@ -606,7 +708,7 @@ type Usage struct {
 
 func (x *Usage) Reset() {
 	*x = Usage{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[5]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -618,7 +720,7 @@ func (x *Usage) String() string {
 func (*Usage) ProtoMessage() {}
 
 func (x *Usage) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[5]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -631,7 +733,7 @@ func (x *Usage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Usage.ProtoReflect.Descriptor instead.
 func (*Usage) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{5}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Usage) GetPromptTokens() uint32 {
@@ -658,15 +760,17 @@ type GenerateResponse struct {
 	Usage        *Usage       `protobuf:"bytes,4,opt,name=usage,proto3" json:"usage,omitempty"`
 	// Set with FINISH_REASON_ERROR.
 	Error string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
-	// The prompt ids, sent once in the first message.
+	// The prompt ids, sent once in the first message of each sequence.
 	PromptTokenIds []int32 `protobuf:"varint,6,rep,packed,name=prompt_token_ids,json=promptTokenIds,proto3" json:"prompt_token_ids,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Which of the request's n sequences this message belongs to (0-based).
+	Index         uint32 `protobuf:"varint,7,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GenerateResponse) Reset() {
 	*x = GenerateResponse{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[6]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -678,7 +782,7 @@ func (x *GenerateResponse) String() string {
 func (*GenerateResponse) ProtoMessage() {}
 
 func (x *GenerateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[6]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -691,7 +795,7 @@ func (x *GenerateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenerateResponse.ProtoReflect.Descriptor instead.
 func (*GenerateResponse) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{6}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GenerateResponse) GetTokens() []*GeneratedToken {
@@ -736,6 +840,13 @@ func (x *GenerateResponse) GetPromptTokenIds() []int32 {
 	return nil
 }
 
+func (x *GenerateResponse) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 type TokenizeRequest struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	Text             string                 `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
@@ -746,7 +857,7 @@ type TokenizeRequest struct {
 
 func (x *TokenizeRequest) Reset() {
 	*x = TokenizeRequest{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[7]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -758,7 +869,7 @@ func (x *TokenizeRequest) String() string {
 func (*TokenizeRequest) ProtoMessage() {}
 
 func (x *TokenizeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[7]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -771,7 +882,7 @@ func (x *TokenizeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenizeRequest.ProtoReflect.Descriptor instead.
 func (*TokenizeRequest) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{7}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TokenizeRequest) GetText() string {
@@ -798,7 +909,7 @@ type TokenizeResponse struct {
 
 func (x *TokenizeResponse) Reset() {
 	*x = TokenizeResponse{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[8]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -810,7 +921,7 @@ func (x *TokenizeResponse) String() string {
 func (*TokenizeResponse) ProtoMessage() {}
 
 func (x *TokenizeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[8]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -823,7 +934,7 @@ func (x *TokenizeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenizeResponse.ProtoReflect.Descriptor instead.
 func (*TokenizeResponse) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{8}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TokenizeResponse) GetIds() []int32 {
@@ -850,7 +961,7 @@ type DetokenizeRequest struct {
 
 func (x *DetokenizeRequest) Reset() {
 	*x = DetokenizeRequest{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[9]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -862,7 +973,7 @@ func (x *DetokenizeRequest) String() string {
 func (*DetokenizeRequest) ProtoMessage() {}
 
 func (x *DetokenizeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[9]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -875,7 +986,7 @@ func (x *DetokenizeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetokenizeRequest.ProtoReflect.Descriptor instead.
 func (*DetokenizeRequest) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{9}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DetokenizeRequest) GetIds() []int32 {
@@ -901,7 +1012,7 @@ type DetokenizeResponse struct {
 
 func (x *DetokenizeResponse) Reset() {
 	*x = DetokenizeResponse{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[10]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -913,7 +1024,7 @@ func (x *DetokenizeResponse) String() string {
 func (*DetokenizeResponse) ProtoMessage() {}
 
 func (x *DetokenizeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[10]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -926,7 +1037,7 @@ func (x *DetokenizeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetokenizeResponse.ProtoReflect.Descriptor instead.
 func (*DetokenizeResponse) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{10}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DetokenizeResponse) GetText() string {
@@ -947,7 +1058,7 @@ type ChatMessage struct {
 
 func (x *ChatMessage) Reset() {
 	*x = ChatMessage{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[11]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -959,7 +1070,7 @@ func (x *ChatMessage) String() string {
 func (*ChatMessage) ProtoMessage() {}
 
 func (x *ChatMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[11]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -972,7 +1083,7 @@ func (x *ChatMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatMessage.ProtoReflect.Descriptor instead.
 func (*ChatMessage) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{11}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ChatMessage) GetRole() string {
@@ -1008,7 +1119,7 @@ type ApplyChatTemplateRequest struct {
 
 func (x *ApplyChatTemplateRequest) Reset() {
 	*x = ApplyChatTemplateRequest{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[12]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1020,7 +1131,7 @@ func (x *ApplyChatTemplateRequest) String() string {
 func (*ApplyChatTemplateRequest) ProtoMessage() {}
 
 func (x *ApplyChatTemplateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[12]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1033,7 +1144,7 @@ func (x *ApplyChatTemplateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyChatTemplateRequest.ProtoReflect.Descriptor instead.
 func (*ApplyChatTemplateRequest) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{12}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ApplyChatTemplateRequest) GetMessages() []*ChatMessage {
@@ -1066,7 +1177,7 @@ type ApplyChatTemplateResponse struct {
 
 func (x *ApplyChatTemplateResponse) Reset() {
 	*x = ApplyChatTemplateResponse{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[13]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1078,7 +1189,7 @@ func (x *ApplyChatTemplateResponse) String() string {
 func (*ApplyChatTemplateResponse) ProtoMessage() {}
 
 func (x *ApplyChatTemplateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[13]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1091,7 +1202,7 @@ func (x *ApplyChatTemplateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyChatTemplateResponse.ProtoReflect.Descriptor instead.
 func (*ApplyChatTemplateResponse) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{13}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ApplyChatTemplateResponse) GetText() string {
@@ -1112,7 +1223,7 @@ type LoadAdapterRequest struct {
 
 func (x *LoadAdapterRequest) Reset() {
 	*x = LoadAdapterRequest{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[14]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1124,7 +1235,7 @@ func (x *LoadAdapterRequest) String() string {
 func (*LoadAdapterRequest) ProtoMessage() {}
 
 func (x *LoadAdapterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[14]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1137,7 +1248,7 @@ func (x *LoadAdapterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadAdapterRequest.ProtoReflect.Descriptor instead.
 func (*LoadAdapterRequest) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{14}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *LoadAdapterRequest) GetAdapterId() string {
@@ -1163,7 +1274,7 @@ type LoadAdapterResponse struct {
 
 func (x *LoadAdapterResponse) Reset() {
 	*x = LoadAdapterResponse{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[15]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1175,7 +1286,7 @@ func (x *LoadAdapterResponse) String() string {
 func (*LoadAdapterResponse) ProtoMessage() {}
 
 func (x *LoadAdapterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[15]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1188,7 +1299,7 @@ func (x *LoadAdapterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadAdapterResponse.ProtoReflect.Descriptor instead.
 func (*LoadAdapterResponse) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{15}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *LoadAdapterResponse) GetAdapter() *AdapterInfo {
@@ -1209,7 +1320,7 @@ type UnloadAdapterRequest struct {
 
 func (x *UnloadAdapterRequest) Reset() {
 	*x = UnloadAdapterRequest{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[16]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1221,7 +1332,7 @@ func (x *UnloadAdapterRequest) String() string {
 func (*UnloadAdapterRequest) ProtoMessage() {}
 
 func (x *UnloadAdapterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[16]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1234,7 +1345,7 @@ func (x *UnloadAdapterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnloadAdapterRequest.ProtoReflect.Descriptor instead.
 func (*UnloadAdapterRequest) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{16}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *UnloadAdapterRequest) GetAdapterId() string {
@@ -1259,7 +1370,7 @@ type UnloadAdapterResponse struct {
 
 func (x *UnloadAdapterResponse) Reset() {
 	*x = UnloadAdapterResponse{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[17]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1271,7 +1382,7 @@ func (x *UnloadAdapterResponse) String() string {
 func (*UnloadAdapterResponse) ProtoMessage() {}
 
 func (x *UnloadAdapterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[17]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1284,7 +1395,7 @@ func (x *UnloadAdapterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnloadAdapterResponse.ProtoReflect.Descriptor instead.
 func (*UnloadAdapterResponse) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{17}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{18}
 }
 
 type ListAdaptersRequest struct {
@@ -1295,7 +1406,7 @@ type ListAdaptersRequest struct {
 
 func (x *ListAdaptersRequest) Reset() {
 	*x = ListAdaptersRequest{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[18]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1307,7 +1418,7 @@ func (x *ListAdaptersRequest) String() string {
 func (*ListAdaptersRequest) ProtoMessage() {}
 
 func (x *ListAdaptersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[18]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1320,26 +1431,27 @@ func (x *ListAdaptersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAdaptersRequest.ProtoReflect.Descriptor instead.
 func (*ListAdaptersRequest) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{18}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{19}
 }
 
 type AdapterInfo struct {
-	state            protoimpl.MessageState `protogen:"open.v1"`
-	AdapterId        string                 `protobuf:"bytes,1,opt,name=adapter_id,json=adapterId,proto3" json:"adapter_id,omitempty"`
-	Path             string                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
-	Tier             AdapterTier            `protobuf:"varint,3,opt,name=tier,proto3,enum=graft.engine.v1.AdapterTier" json:"tier,omitempty"`
-	Rank             uint32                 `protobuf:"varint,4,opt,name=rank,proto3" json:"rank,omitempty"`
-	TargetModules    []string               `protobuf:"bytes,5,rep,name=target_modules,json=targetModules,proto3" json:"target_modules,omitempty"`
-	SizeBytes        uint64                 `protobuf:"varint,6,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
-	RunningSequences uint32                 `protobuf:"varint,7,opt,name=running_sequences,json=runningSequences,proto3" json:"running_sequences,omitempty"`
-	WaitingSequences uint32                 `protobuf:"varint,8,opt,name=waiting_sequences,json=waitingSequences,proto3" json:"waiting_sequences,omitempty"`
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AdapterId     string                 `protobuf:"bytes,1,opt,name=adapter_id,json=adapterId,proto3" json:"adapter_id,omitempty"`
+	Path          string                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	Tier          AdapterTier            `protobuf:"varint,3,opt,name=tier,proto3,enum=graft.engine.v1.AdapterTier" json:"tier,omitempty"`
+	Rank          uint32                 `protobuf:"varint,4,opt,name=rank,proto3" json:"rank,omitempty"`
+	TargetModules []string               `protobuf:"bytes,5,rep,name=target_modules,json=targetModules,proto3" json:"target_modules,omitempty"`
+	SizeBytes     uint64                 `protobuf:"varint,6,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	// Sequences of this adapter in the running batch, and those queued for it.
+	RunningSequences uint32 `protobuf:"varint,7,opt,name=running_sequences,json=runningSequences,proto3" json:"running_sequences,omitempty"`
+	WaitingSequences uint32 `protobuf:"varint,8,opt,name=waiting_sequences,json=waitingSequences,proto3" json:"waiting_sequences,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
 
 func (x *AdapterInfo) Reset() {
 	*x = AdapterInfo{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[19]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1351,7 +1463,7 @@ func (x *AdapterInfo) String() string {
 func (*AdapterInfo) ProtoMessage() {}
 
 func (x *AdapterInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[19]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1364,7 +1476,7 @@ func (x *AdapterInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdapterInfo.ProtoReflect.Descriptor instead.
 func (*AdapterInfo) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{19}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AdapterInfo) GetAdapterId() string {
@@ -1432,7 +1544,7 @@ type ListAdaptersResponse struct {
 
 func (x *ListAdaptersResponse) Reset() {
 	*x = ListAdaptersResponse{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[20]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1444,7 +1556,7 @@ func (x *ListAdaptersResponse) String() string {
 func (*ListAdaptersResponse) ProtoMessage() {}
 
 func (x *ListAdaptersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[20]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1457,7 +1569,7 @@ func (x *ListAdaptersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAdaptersResponse.ProtoReflect.Descriptor instead.
 func (*ListAdaptersResponse) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{20}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListAdaptersResponse) GetAdapters() []*AdapterInfo {
@@ -1475,7 +1587,7 @@ type StatsRequest struct {
 
 func (x *StatsRequest) Reset() {
 	*x = StatsRequest{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[21]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1487,7 +1599,7 @@ func (x *StatsRequest) String() string {
 func (*StatsRequest) ProtoMessage() {}
 
 func (x *StatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[21]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1500,7 +1612,7 @@ func (x *StatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsRequest.ProtoReflect.Descriptor instead.
 func (*StatsRequest) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{21}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{22}
 }
 
 type StatsResponse struct {
@@ -1513,13 +1625,23 @@ type StatsResponse struct {
 	AdapterSlotsTotal uint32                 `protobuf:"varint,6,opt,name=adapter_slots_total,json=adapterSlotsTotal,proto3" json:"adapter_slots_total,omitempty"`
 	ModelId           string                 `protobuf:"bytes,7,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
 	MaxModelLen       uint32                 `protobuf:"varint,8,opt,name=max_model_len,json=maxModelLen,proto3" json:"max_model_len,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// KV cache blocks in use as a fraction, 0..1 (vLLM's kv_cache_usage_perc scale).
+	KvCacheUsage float64 `protobuf:"fixed64,9,opt,name=kv_cache_usage,json=kvCacheUsage,proto3" json:"kv_cache_usage,omitempty"`
+	// Prompt tokens of accepted requests, counting each request's prompt once.
+	PromptTokensTotal uint64 `protobuf:"varint,10,opt,name=prompt_tokens_total,json=promptTokensTotal,proto3" json:"prompt_tokens_total,omitempty"`
+	// Prompt tokens actually run through the model (a prompt shared by n sequences
+	// is prefilled once; preemption recomputes).
+	PrefillTokensTotal    uint64 `protobuf:"varint,11,opt,name=prefill_tokens_total,json=prefillTokensTotal,proto3" json:"prefill_tokens_total,omitempty"`
+	GenerationTokensTotal uint64 `protobuf:"varint,12,opt,name=generation_tokens_total,json=generationTokensTotal,proto3" json:"generation_tokens_total,omitempty"`
+	// Most requests the engine queues before refusing with RESOURCE_EXHAUSTED.
+	MaxQueued     uint32 `protobuf:"varint,13,opt,name=max_queued,json=maxQueued,proto3" json:"max_queued,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatsResponse) Reset() {
 	*x = StatsResponse{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[22]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1531,7 +1653,7 @@ func (x *StatsResponse) String() string {
 func (*StatsResponse) ProtoMessage() {}
 
 func (x *StatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[22]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1544,7 +1666,7 @@ func (x *StatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsResponse.ProtoReflect.Descriptor instead.
 func (*StatsResponse) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{22}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *StatsResponse) GetQueueDepth() uint32 {
@@ -1603,22 +1725,67 @@ func (x *StatsResponse) GetMaxModelLen() uint32 {
 	return 0
 }
 
+func (x *StatsResponse) GetKvCacheUsage() float64 {
+	if x != nil {
+		return x.KvCacheUsage
+	}
+	return 0
+}
+
+func (x *StatsResponse) GetPromptTokensTotal() uint64 {
+	if x != nil {
+		return x.PromptTokensTotal
+	}
+	return 0
+}
+
+func (x *StatsResponse) GetPrefillTokensTotal() uint64 {
+	if x != nil {
+		return x.PrefillTokensTotal
+	}
+	return 0
+}
+
+func (x *StatsResponse) GetGenerationTokensTotal() uint64 {
+	if x != nil {
+		return x.GenerationTokensTotal
+	}
+	return 0
+}
+
+func (x *StatsResponse) GetMaxQueued() uint32 {
+	if x != nil {
+		return x.MaxQueued
+	}
+	return 0
+}
+
 var File_graft_engine_v1_engine_proto protoreflect.FileDescriptor
 
 const file_graft_engine_v1_engine_proto_rawDesc = "" +
 	"\n" +
-	"\x1cgraft/engine/v1/engine.proto\x12\x0fgraft.engine.v1\"\xb0\x02\n" +
+	"\x1cgraft/engine/v1/engine.proto\x12\x0fgraft.engine.v1\"\xf1\x02\n" +
 	"\x0fGenerateRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x14\n" +
 	"\x04text\x18\x02 \x01(\tH\x00R\x04text\x128\n" +
-	"\ttoken_ids\x18\x03 \x01(\v2\x19.graft.engine.v1.TokenIdsH\x00R\btokenIds\x12\x1d\n" +
+	"\ttoken_ids\x18\x03 \x01(\v2\x19.graft.engine.v1.TokenIdsH\x00R\btokenIds\x121\n" +
+	"\x04chat\x18\a \x01(\v2\x1b.graft.engine.v1.ChatPromptH\x00R\x04chat\x12\x1d\n" +
 	"\n" +
 	"adapter_id\x18\x04 \x01(\tR\tadapterId\x12;\n" +
 	"\bsampling\x18\x05 \x01(\v2\x1f.graft.engine.v1.SamplingParamsR\bsampling\x121\n" +
-	"\x12add_special_tokens\x18\x06 \x01(\bH\x01R\x10addSpecialTokens\x88\x01\x01B\b\n" +
+	"\x12add_special_tokens\x18\x06 \x01(\bH\x01R\x10addSpecialTokens\x88\x01\x01\x12\f\n" +
+	"\x01n\x18\b \x01(\rR\x01nB\b\n" +
 	"\x06promptB\x15\n" +
-	"\x13_add_special_tokens\"\x1c\n" +
+	"\x13_add_special_tokens\"\xdd\x01\n" +
+	"\n" +
+	"ChatPrompt\x128\n" +
+	"\bmessages\x18\x01 \x03(\v2\x1c.graft.engine.v1.ChatMessageR\bmessages\x12#\n" +
+	"\rchat_template\x18\x02 \x01(\tR\fchatTemplate\x127\n" +
+	"\x15add_generation_prompt\x18\x03 \x01(\bH\x00R\x13addGenerationPrompt\x88\x01\x01\x12\x1d\n" +
+	"\n" +
+	"tools_json\x18\x04 \x01(\tR\ttoolsJsonB\x18\n" +
+	"\x16_add_generation_prompt\"\x1c\n" +
 	"\bTokenIds\x12\x10\n" +
 	"\x03ids\x18\x01 \x03(\x05R\x03ids\"\x8d\x04\n" +
 	"\x0eSamplingParams\x12\x1d\n" +
@@ -1652,7 +1819,7 @@ const file_graft_engine_v1_engine_proto_rawDesc = "" +
 	"\x05token\x18\x04 \x01(\tR\x05token\"Y\n" +
 	"\x05Usage\x12#\n" +
 	"\rprompt_tokens\x18\x01 \x01(\rR\fpromptTokens\x12+\n" +
-	"\x11completion_tokens\x18\x02 \x01(\rR\x10completionTokens\"\x9c\x02\n" +
+	"\x11completion_tokens\x18\x02 \x01(\rR\x10completionTokens\"\xb2\x02\n" +
 	"\x10GenerateResponse\x127\n" +
 	"\x06tokens\x18\x01 \x03(\v2\x1f.graft.engine.v1.GeneratedTokenR\x06tokens\x12\x1d\n" +
 	"\n" +
@@ -1660,7 +1827,8 @@ const file_graft_engine_v1_engine_proto_rawDesc = "" +
 	"\rfinish_reason\x18\x03 \x01(\x0e2\x1d.graft.engine.v1.FinishReasonR\ffinishReason\x12,\n" +
 	"\x05usage\x18\x04 \x01(\v2\x16.graft.engine.v1.UsageR\x05usage\x12\x14\n" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x12(\n" +
-	"\x10prompt_token_ids\x18\x06 \x03(\x05R\x0epromptTokenIds\"o\n" +
+	"\x10prompt_token_ids\x18\x06 \x03(\x05R\x0epromptTokenIds\x12\x14\n" +
+	"\x05index\x18\a \x01(\rR\x05index\"o\n" +
 	"\x0fTokenizeRequest\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x121\n" +
 	"\x12add_special_tokens\x18\x02 \x01(\bH\x00R\x10addSpecialTokens\x88\x01\x01B\x15\n" +
@@ -1708,7 +1876,7 @@ const file_graft_engine_v1_engine_proto_rawDesc = "" +
 	"\x11waiting_sequences\x18\b \x01(\rR\x10waitingSequences\"P\n" +
 	"\x14ListAdaptersResponse\x128\n" +
 	"\badapters\x18\x01 \x03(\v2\x1c.graft.engine.v1.AdapterInfoR\badapters\"\x0e\n" +
-	"\fStatsRequest\"\xc8\x02\n" +
+	"\fStatsRequest\"\xa7\x04\n" +
 	"\rStatsResponse\x12\x1f\n" +
 	"\vqueue_depth\x18\x01 \x01(\rR\n" +
 	"queueDepth\x12+\n" +
@@ -1718,7 +1886,14 @@ const file_graft_engine_v1_engine_proto_rawDesc = "" +
 	"\x12adapter_slots_used\x18\x05 \x01(\rR\x10adapterSlotsUsed\x12.\n" +
 	"\x13adapter_slots_total\x18\x06 \x01(\rR\x11adapterSlotsTotal\x12\x19\n" +
 	"\bmodel_id\x18\a \x01(\tR\amodelId\x12\"\n" +
-	"\rmax_model_len\x18\b \x01(\rR\vmaxModelLen*\x95\x01\n" +
+	"\rmax_model_len\x18\b \x01(\rR\vmaxModelLen\x12$\n" +
+	"\x0ekv_cache_usage\x18\t \x01(\x01R\fkvCacheUsage\x12.\n" +
+	"\x13prompt_tokens_total\x18\n" +
+	" \x01(\x04R\x11promptTokensTotal\x120\n" +
+	"\x14prefill_tokens_total\x18\v \x01(\x04R\x12prefillTokensTotal\x126\n" +
+	"\x17generation_tokens_total\x18\f \x01(\x04R\x15generationTokensTotal\x12\x1d\n" +
+	"\n" +
+	"max_queued\x18\r \x01(\rR\tmaxQueued*\x95\x01\n" +
 	"\fFinishReason\x12\x1d\n" +
 	"\x19FINISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12FINISH_REASON_STOP\x10\x01\x12\x18\n" +
@@ -1754,66 +1929,69 @@ func file_graft_engine_v1_engine_proto_rawDescGZIP() []byte {
 }
 
 var file_graft_engine_v1_engine_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_graft_engine_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_graft_engine_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_graft_engine_v1_engine_proto_goTypes = []any{
 	(FinishReason)(0),                 // 0: graft.engine.v1.FinishReason
 	(AdapterTier)(0),                  // 1: graft.engine.v1.AdapterTier
 	(*GenerateRequest)(nil),           // 2: graft.engine.v1.GenerateRequest
-	(*TokenIds)(nil),                  // 3: graft.engine.v1.TokenIds
-	(*SamplingParams)(nil),            // 4: graft.engine.v1.SamplingParams
-	(*TokenLogprob)(nil),              // 5: graft.engine.v1.TokenLogprob
-	(*GeneratedToken)(nil),            // 6: graft.engine.v1.GeneratedToken
-	(*Usage)(nil),                     // 7: graft.engine.v1.Usage
-	(*GenerateResponse)(nil),          // 8: graft.engine.v1.GenerateResponse
-	(*TokenizeRequest)(nil),           // 9: graft.engine.v1.TokenizeRequest
-	(*TokenizeResponse)(nil),          // 10: graft.engine.v1.TokenizeResponse
-	(*DetokenizeRequest)(nil),         // 11: graft.engine.v1.DetokenizeRequest
-	(*DetokenizeResponse)(nil),        // 12: graft.engine.v1.DetokenizeResponse
-	(*ChatMessage)(nil),               // 13: graft.engine.v1.ChatMessage
-	(*ApplyChatTemplateRequest)(nil),  // 14: graft.engine.v1.ApplyChatTemplateRequest
-	(*ApplyChatTemplateResponse)(nil), // 15: graft.engine.v1.ApplyChatTemplateResponse
-	(*LoadAdapterRequest)(nil),        // 16: graft.engine.v1.LoadAdapterRequest
-	(*LoadAdapterResponse)(nil),       // 17: graft.engine.v1.LoadAdapterResponse
-	(*UnloadAdapterRequest)(nil),      // 18: graft.engine.v1.UnloadAdapterRequest
-	(*UnloadAdapterResponse)(nil),     // 19: graft.engine.v1.UnloadAdapterResponse
-	(*ListAdaptersRequest)(nil),       // 20: graft.engine.v1.ListAdaptersRequest
-	(*AdapterInfo)(nil),               // 21: graft.engine.v1.AdapterInfo
-	(*ListAdaptersResponse)(nil),      // 22: graft.engine.v1.ListAdaptersResponse
-	(*StatsRequest)(nil),              // 23: graft.engine.v1.StatsRequest
-	(*StatsResponse)(nil),             // 24: graft.engine.v1.StatsResponse
+	(*ChatPrompt)(nil),                // 3: graft.engine.v1.ChatPrompt
+	(*TokenIds)(nil),                  // 4: graft.engine.v1.TokenIds
+	(*SamplingParams)(nil),            // 5: graft.engine.v1.SamplingParams
+	(*TokenLogprob)(nil),              // 6: graft.engine.v1.TokenLogprob
+	(*GeneratedToken)(nil),            // 7: graft.engine.v1.GeneratedToken
+	(*Usage)(nil),                     // 8: graft.engine.v1.Usage
+	(*GenerateResponse)(nil),          // 9: graft.engine.v1.GenerateResponse
+	(*TokenizeRequest)(nil),           // 10: graft.engine.v1.TokenizeRequest
+	(*TokenizeResponse)(nil),          // 11: graft.engine.v1.TokenizeResponse
+	(*DetokenizeRequest)(nil),         // 12: graft.engine.v1.DetokenizeRequest
+	(*DetokenizeResponse)(nil),        // 13: graft.engine.v1.DetokenizeResponse
+	(*ChatMessage)(nil),               // 14: graft.engine.v1.ChatMessage
+	(*ApplyChatTemplateRequest)(nil),  // 15: graft.engine.v1.ApplyChatTemplateRequest
+	(*ApplyChatTemplateResponse)(nil), // 16: graft.engine.v1.ApplyChatTemplateResponse
+	(*LoadAdapterRequest)(nil),        // 17: graft.engine.v1.LoadAdapterRequest
+	(*LoadAdapterResponse)(nil),       // 18: graft.engine.v1.LoadAdapterResponse
+	(*UnloadAdapterRequest)(nil),      // 19: graft.engine.v1.UnloadAdapterRequest
+	(*UnloadAdapterResponse)(nil),     // 20: graft.engine.v1.UnloadAdapterResponse
+	(*ListAdaptersRequest)(nil),       // 21: graft.engine.v1.ListAdaptersRequest
+	(*AdapterInfo)(nil),               // 22: graft.engine.v1.AdapterInfo
+	(*ListAdaptersResponse)(nil),      // 23: graft.engine.v1.ListAdaptersResponse
+	(*StatsRequest)(nil),              // 24: graft.engine.v1.StatsRequest
+	(*StatsResponse)(nil),             // 25: graft.engine.v1.StatsResponse
 }
 var file_graft_engine_v1_engine_proto_depIdxs = []int32{
-	3,  // 0: graft.engine.v1.GenerateRequest.token_ids:type_name -> graft.engine.v1.TokenIds
-	4,  // 1: graft.engine.v1.GenerateRequest.sampling:type_name -> graft.engine.v1.SamplingParams
-	5,  // 2: graft.engine.v1.GeneratedToken.top_logprobs:type_name -> graft.engine.v1.TokenLogprob
-	6,  // 3: graft.engine.v1.GenerateResponse.tokens:type_name -> graft.engine.v1.GeneratedToken
-	0,  // 4: graft.engine.v1.GenerateResponse.finish_reason:type_name -> graft.engine.v1.FinishReason
-	7,  // 5: graft.engine.v1.GenerateResponse.usage:type_name -> graft.engine.v1.Usage
-	13, // 6: graft.engine.v1.ApplyChatTemplateRequest.messages:type_name -> graft.engine.v1.ChatMessage
-	21, // 7: graft.engine.v1.LoadAdapterResponse.adapter:type_name -> graft.engine.v1.AdapterInfo
-	1,  // 8: graft.engine.v1.AdapterInfo.tier:type_name -> graft.engine.v1.AdapterTier
-	21, // 9: graft.engine.v1.ListAdaptersResponse.adapters:type_name -> graft.engine.v1.AdapterInfo
-	2,  // 10: graft.engine.v1.Engine.Generate:input_type -> graft.engine.v1.GenerateRequest
-	9,  // 11: graft.engine.v1.Engine.Tokenize:input_type -> graft.engine.v1.TokenizeRequest
-	11, // 12: graft.engine.v1.Engine.Detokenize:input_type -> graft.engine.v1.DetokenizeRequest
-	14, // 13: graft.engine.v1.Engine.ApplyChatTemplate:input_type -> graft.engine.v1.ApplyChatTemplateRequest
-	16, // 14: graft.engine.v1.Engine.LoadAdapter:input_type -> graft.engine.v1.LoadAdapterRequest
-	18, // 15: graft.engine.v1.Engine.UnloadAdapter:input_type -> graft.engine.v1.UnloadAdapterRequest
-	20, // 16: graft.engine.v1.Engine.ListAdapters:input_type -> graft.engine.v1.ListAdaptersRequest
-	23, // 17: graft.engine.v1.Engine.Stats:input_type -> graft.engine.v1.StatsRequest
-	8,  // 18: graft.engine.v1.Engine.Generate:output_type -> graft.engine.v1.GenerateResponse
-	10, // 19: graft.engine.v1.Engine.Tokenize:output_type -> graft.engine.v1.TokenizeResponse
-	12, // 20: graft.engine.v1.Engine.Detokenize:output_type -> graft.engine.v1.DetokenizeResponse
-	15, // 21: graft.engine.v1.Engine.ApplyChatTemplate:output_type -> graft.engine.v1.ApplyChatTemplateResponse
-	17, // 22: graft.engine.v1.Engine.LoadAdapter:output_type -> graft.engine.v1.LoadAdapterResponse
-	19, // 23: graft.engine.v1.Engine.UnloadAdapter:output_type -> graft.engine.v1.UnloadAdapterResponse
-	22, // 24: graft.engine.v1.Engine.ListAdapters:output_type -> graft.engine.v1.ListAdaptersResponse
-	24, // 25: graft.engine.v1.Engine.Stats:output_type -> graft.engine.v1.StatsResponse
-	18, // [18:26] is the sub-list for method output_type
-	10, // [10:18] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	4,  // 0: graft.engine.v1.GenerateRequest.token_ids:type_name -> graft.engine.v1.TokenIds
+	3,  // 1: graft.engine.v1.GenerateRequest.chat:type_name -> graft.engine.v1.ChatPrompt
+	5,  // 2: graft.engine.v1.GenerateRequest.sampling:type_name -> graft.engine.v1.SamplingParams
+	14, // 3: graft.engine.v1.ChatPrompt.messages:type_name -> graft.engine.v1.ChatMessage
+	6,  // 4: graft.engine.v1.GeneratedToken.top_logprobs:type_name -> graft.engine.v1.TokenLogprob
+	7,  // 5: graft.engine.v1.GenerateResponse.tokens:type_name -> graft.engine.v1.GeneratedToken
+	0,  // 6: graft.engine.v1.GenerateResponse.finish_reason:type_name -> graft.engine.v1.FinishReason
+	8,  // 7: graft.engine.v1.GenerateResponse.usage:type_name -> graft.engine.v1.Usage
+	14, // 8: graft.engine.v1.ApplyChatTemplateRequest.messages:type_name -> graft.engine.v1.ChatMessage
+	22, // 9: graft.engine.v1.LoadAdapterResponse.adapter:type_name -> graft.engine.v1.AdapterInfo
+	1,  // 10: graft.engine.v1.AdapterInfo.tier:type_name -> graft.engine.v1.AdapterTier
+	22, // 11: graft.engine.v1.ListAdaptersResponse.adapters:type_name -> graft.engine.v1.AdapterInfo
+	2,  // 12: graft.engine.v1.Engine.Generate:input_type -> graft.engine.v1.GenerateRequest
+	10, // 13: graft.engine.v1.Engine.Tokenize:input_type -> graft.engine.v1.TokenizeRequest
+	12, // 14: graft.engine.v1.Engine.Detokenize:input_type -> graft.engine.v1.DetokenizeRequest
+	15, // 15: graft.engine.v1.Engine.ApplyChatTemplate:input_type -> graft.engine.v1.ApplyChatTemplateRequest
+	17, // 16: graft.engine.v1.Engine.LoadAdapter:input_type -> graft.engine.v1.LoadAdapterRequest
+	19, // 17: graft.engine.v1.Engine.UnloadAdapter:input_type -> graft.engine.v1.UnloadAdapterRequest
+	21, // 18: graft.engine.v1.Engine.ListAdapters:input_type -> graft.engine.v1.ListAdaptersRequest
+	24, // 19: graft.engine.v1.Engine.Stats:input_type -> graft.engine.v1.StatsRequest
+	9,  // 20: graft.engine.v1.Engine.Generate:output_type -> graft.engine.v1.GenerateResponse
+	11, // 21: graft.engine.v1.Engine.Tokenize:output_type -> graft.engine.v1.TokenizeResponse
+	13, // 22: graft.engine.v1.Engine.Detokenize:output_type -> graft.engine.v1.DetokenizeResponse
+	16, // 23: graft.engine.v1.Engine.ApplyChatTemplate:output_type -> graft.engine.v1.ApplyChatTemplateResponse
+	18, // 24: graft.engine.v1.Engine.LoadAdapter:output_type -> graft.engine.v1.LoadAdapterResponse
+	20, // 25: graft.engine.v1.Engine.UnloadAdapter:output_type -> graft.engine.v1.UnloadAdapterResponse
+	23, // 26: graft.engine.v1.Engine.ListAdapters:output_type -> graft.engine.v1.ListAdaptersResponse
+	25, // 27: graft.engine.v1.Engine.Stats:output_type -> graft.engine.v1.StatsResponse
+	20, // [20:28] is the sub-list for method output_type
+	12, // [12:20] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_graft_engine_v1_engine_proto_init() }
@@ -1824,16 +2002,18 @@ func file_graft_engine_v1_engine_proto_init() {
 	file_graft_engine_v1_engine_proto_msgTypes[0].OneofWrappers = []any{
 		(*GenerateRequest_Text)(nil),
 		(*GenerateRequest_TokenIds)(nil),
+		(*GenerateRequest_Chat)(nil),
 	}
-	file_graft_engine_v1_engine_proto_msgTypes[2].OneofWrappers = []any{}
-	file_graft_engine_v1_engine_proto_msgTypes[7].OneofWrappers = []any{}
+	file_graft_engine_v1_engine_proto_msgTypes[1].OneofWrappers = []any{}
+	file_graft_engine_v1_engine_proto_msgTypes[3].OneofWrappers = []any{}
+	file_graft_engine_v1_engine_proto_msgTypes[8].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_graft_engine_v1_engine_proto_rawDesc), len(file_graft_engine_v1_engine_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

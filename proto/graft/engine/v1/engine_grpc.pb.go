@@ -37,6 +37,13 @@ const (
 //
 // Engine serves one base model and the LoRA adapters loaded onto it. Requests for
 // different adapters are batched together by the engine's scheduler.
+//
+// Errors: a refused request is INVALID_ARGUMENT with a google.rpc.BadRequest
+// whose field violation names the request field by its path in these messages
+// (e.g. "sampling.temperature", "prompt.token_ids", "prompt.chat.chat_template",
+// "adapter_id"), in the engine's own terms; NOT_FOUND for an adapter that is not
+// loaded; RESOURCE_EXHAUSTED when the queue is full; UNAVAILABLE when the engine
+// cannot serve. Clients translate the field names to their own API's.
 type EngineClient interface {
 	// Generate streams the tokens of one sequence. Cancelling the stream cancels the
 	// sequence and frees its KV cache at once.
@@ -153,6 +160,13 @@ func (c *engineClient) Stats(ctx context.Context, in *StatsRequest, opts ...grpc
 //
 // Engine serves one base model and the LoRA adapters loaded onto it. Requests for
 // different adapters are batched together by the engine's scheduler.
+//
+// Errors: a refused request is INVALID_ARGUMENT with a google.rpc.BadRequest
+// whose field violation names the request field by its path in these messages
+// (e.g. "sampling.temperature", "prompt.token_ids", "prompt.chat.chat_template",
+// "adapter_id"), in the engine's own terms; NOT_FOUND for an adapter that is not
+// loaded; RESOURCE_EXHAUSTED when the queue is full; UNAVAILABLE when the engine
+// cannot serve. Clients translate the field names to their own API's.
 type EngineServer interface {
 	// Generate streams the tokens of one sequence. Cancelling the stream cancels the
 	// sequence and frees its KV cache at once.
