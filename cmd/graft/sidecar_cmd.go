@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	enginev1 "github.com/graft-ai/graft/proto/graft/engine/v1"
+	"github.com/graft-ai/graft/sidecar/adaptersource"
 	"github.com/graft-ai/graft/sidecar/openai"
 )
 
@@ -85,9 +86,9 @@ func addSidecarFlags(cmd *cobra.Command, o *sidecarOptions) {
 // runSidecar serves the OpenAI API until ctx ends, then drains.
 func runSidecar(ctx context.Context, conn grpc.ClientConnInterface, o *sidecarOptions) error {
 	cfg := openai.Config{Engine: conn, ModelID: o.servedName}
-	sources, err := newCachedSources(ctx, o.adapterCache, o.adapterRoot)
+	sources, err := adaptersource.OpenCatalog(ctx, o.adapterCache, o.adapterRoot)
 	if err != nil {
-		return err
+		return usageError("%v", err)
 	}
 	cfg.Adapters = sources
 	lis, err := net.Listen("tcp", o.listen)

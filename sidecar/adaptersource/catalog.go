@@ -1,0 +1,78 @@
+package adaptersource
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// Catalog resolves adapter ids through the cache: plain names under a local
+// root (used in place), hf://org/name[@rev] from a Hub-compatible endpoint
+// ($HF_ENDPOINT, $HF_TOKEN) and s3://bucket/prefix (AWS SDK settings,
+// $GRAFT_S3_ENDPOINT for an S3-compatible server).
+type Catalog struct {
+	cache *Cache
+	local *Local // nil without a root
+}
+
+// OpenCatalog opens the cache in cacheDir (default: the user cache dir) over
+// the local root (may be empty) and the remote sources the environment names.
+func OpenCatalog(ctx context.Context, cacheDir, root string) (*Catalog, error) {
+	if cacheDir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			base = os.TempDir()
+		}
+		cacheDir = filepath.Join(base, "graft", "adapters")
+	}
+	var src Sources
+	if root != "" {
+		l, err := NewLocal(root)
+		if err != nil {
+			return nil, fmt.Errorf("adapter root: %w", err)
+		}
+		src.Local = l
+	}
+	src.Hub = NewHubFromEnv()
+	if s3, err := NewS3FromEnv(ctx, os.Getenv("GRAFT_S3_ENDPOINT")); err == nil {
+		src.S3 = s3
+	}
+	cache, err := OpenCache(cacheDir, src)
+	if err != nil {
+		return nil, fmt.Errorf("adapter cache: %w", err)
+	}
+	return &Catalog{cache: cache, local: src.Local}, nil
+}
+
+// Resolve returns the local directory of adapter id, fetching it if needed.
+// Unknown ids wrap ErrNotFound or ErrBadRef.
+func (c *Catalog) Resolve(ctx context.Context, id string) (string, error) {
+	return c.cache.Get(ctx, id)
+}
+
+// List names the local adapters and those already fetched into the cache.
+func (c *Catalog) List(context.Context) ([]string, error) {
+	var ids []string
+	if c.local != nil {
+		entries, err := os.ReadDir(c.local.root)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if _, err := os.Stat(filepath.Join(c.local.root, e.Name(), ConfigFile)); err == nil {
+				ids = append(ids, e.Name())
+			}
+		}
+	}
+	cached, err := c.cache.List()
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range cached {
+		ids = append(ids, e.Manifest.ID)
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
