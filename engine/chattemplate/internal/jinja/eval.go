@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"unicode/utf8"
 )
 
 var (
@@ -44,9 +45,16 @@ func (s *scope) set(name string, val Value) {
 // =============================================================================
 
 type evaluator struct {
+	b        *budget
 	scope    *scope
 	builtins *scope
-	output   strings.Builder
+	output   builder
+}
+
+// child is an evaluator for a nested body (macro, caller, set or filter
+// block) with its own output, under the same budget.
+func (e *evaluator) child(s *scope) evaluator {
+	return evaluator{b: e.b, scope: s, builtins: e.builtins, output: builder{b: e.b}}
 }
 
 func (e *evaluator) execNodes(nodes []node) error {
@@ -59,6 +67,9 @@ func (e *evaluator) execNodes(nodes []node) error {
 }
 
 func (e *evaluator) execNode(n node) error {
+	e.b.step(1)
+	e.b.enter()
+	defer e.b.leave()
 	switch nd := n.(type) {
 	case *textNode:
 		e.output.WriteString(nd.text)
@@ -69,7 +80,7 @@ func (e *evaluator) execNode(n node) error {
 		if err != nil {
 			return err
 		}
-		e.output.WriteString(printValue(val))
+		e.output.WriteString(e.b.print(val))
 		return nil
 
 	case *ifNode:
@@ -133,10 +144,12 @@ func (e *evaluator) execFor(n *forNode) error {
 		items = iterVal.AsList().Items
 	case iterVal.IsDict():
 		d := iterVal.AsDict()
+		e.b.items(d.Len())
 		for _, key := range d.Keys {
 			items = append(items, NewString(key))
 		}
 	case iterVal.IsString():
+		e.b.items(len(iterVal.AsString()))
 		for _, r := range iterVal.AsString() {
 			items = append(items, NewString(string(r)))
 		}
@@ -183,6 +196,7 @@ func (e *evaluator) execFor(n *forNode) error {
 	child.set("loop", loop)
 
 	for i, item := range items {
+		e.b.step(1)
 		// Set loop variable(s).
 		if n.keyVar != "" {
 			// Destructuring: for key, val in items
@@ -266,10 +280,7 @@ func (e *evaluator) execSet(n *setNode) error {
 }
 
 func (e *evaluator) execSetBlock(n *setBlockNode) error {
-	bodyEval := evaluator{
-		scope:    e.scope,
-		builtins: e.builtins,
-	}
+	bodyEval := e.child(e.scope)
 	if err := bodyEval.execNodes(n.body); err != nil {
 		return err
 	}
@@ -284,6 +295,8 @@ func (e *evaluator) execMacro(n *macroNode) error {
 	parentScope := e.scope
 
 	fn := NewCallable(n.name, func(args []Value, kwargs map[string]Value) (Value, error) {
+		e.b.enter()
+		defer e.b.leave()
 		child := newScope(parentScope)
 
 		// Bind positional args.
@@ -293,7 +306,7 @@ func (e *evaluator) execMacro(n *macroNode) error {
 			} else if v, ok := kwargs[param.name]; ok {
 				child.set(param.name, v)
 			} else if param.defaultVal != nil {
-				defEval := evaluator{scope: child, builtins: e.builtins}
+				defEval := e.child(child)
 				defVal, err := defEval.evalExpr(param.defaultVal)
 				if err != nil {
 					return Undefined(), err
@@ -309,10 +322,7 @@ func (e *evaluator) execMacro(n *macroNode) error {
 			child.set("caller", caller)
 		}
 
-		macroEval := evaluator{
-			scope:    child,
-			builtins: e.builtins,
-		}
+		macroEval := e.child(child)
 
 		if err := macroEval.execNodes(body); err != nil {
 			return Undefined(), err
@@ -339,10 +349,7 @@ func (e *evaluator) execCall(n *callNode) error {
 			}
 		}
 
-		callerEval := evaluator{
-			scope:    child,
-			builtins: e.builtins,
-		}
+		callerEval := e.child(child)
 		if err := callerEval.execNodes(body); err != nil {
 			return Undefined(), err
 		}
@@ -382,7 +389,7 @@ func (e *evaluator) execCall(n *callNode) error {
 		if err != nil {
 			return err
 		}
-		e.output.WriteString(printValue(result))
+		e.output.WriteString(e.b.print(result))
 		return nil
 	}
 
@@ -399,16 +406,13 @@ func (e *evaluator) execCall(n *callNode) error {
 	if err != nil {
 		return err
 	}
-	e.output.WriteString(printValue(result))
+	e.output.WriteString(e.b.print(result))
 	return nil
 }
 
 func (e *evaluator) execFilterBlock(n *filterBlockNode) error {
 	// Render body to string.
-	bodyEval := evaluator{
-		scope:    e.scope,
-		builtins: e.builtins,
-	}
+	bodyEval := e.child(e.scope)
 	if err := bodyEval.execNodes(n.body); err != nil {
 		return err
 	}
@@ -416,15 +420,17 @@ func (e *evaluator) execFilterBlock(n *filterBlockNode) error {
 
 	// Apply the filter. The filter expression should be a name or filter chain.
 	if fe, ok := n.filter.(*nameExpr); ok {
-		filterVal, ok := lookupFilter(e.builtins, fe.name)
+		fn, ok := lookupFilter(fe.name)
 		if !ok {
 			return fmt.Errorf("unknown filter %q", fe.name)
 		}
-		result, err := filterVal.AsCallable().Fn([]Value{NewString(bodyStr)}, nil)
+		in := NewString(bodyStr)
+		e.b.filterCost(fe.name, in)
+		result, err := fn(e.b, []Value{in}, nil)
 		if err != nil {
 			return err
 		}
-		e.output.WriteString(printValue(result))
+		e.output.WriteString(e.b.print(result))
 		return nil
 	}
 
@@ -438,6 +444,9 @@ func (e *evaluator) execFilterBlock(n *filterBlockNode) error {
 // =============================================================================
 
 func (e *evaluator) evalExpr(ex expr) (Value, error) {
+	e.b.step(1)
+	e.b.enter()
+	defer e.b.leave()
 	switch n := ex.(type) {
 	case *litExpr:
 		return n.val, nil
@@ -474,6 +483,7 @@ func (e *evaluator) evalExpr(ex expr) (Value, error) {
 		return e.evalTestExpr(n)
 
 	case *listExpr:
+		e.b.items(len(n.items))
 		items := make([]Value, len(n.items))
 		for i, item := range n.items {
 			v, err := e.evalExpr(item)
@@ -485,6 +495,7 @@ func (e *evaluator) evalExpr(ex expr) (Value, error) {
 		return NewList(items), nil
 
 	case *dictExpr:
+		e.b.items(len(n.pairs))
 		d := NewDict()
 		dict := d.AsDict()
 		for _, pair := range n.pairs {
@@ -496,7 +507,7 @@ func (e *evaluator) evalExpr(ex expr) (Value, error) {
 			if err != nil {
 				return Undefined(), err
 			}
-			dict.Set(printValue(key), val)
+			dict.Set(e.b.print(key), val)
 		}
 		return d, nil
 
@@ -558,7 +569,7 @@ func (e *evaluator) evalItem(n *itemExpr) (Value, error) {
 	}
 
 	if obj.IsDict() {
-		k := printValue(key)
+		k := e.b.print(key)
 		if v, ok := obj.AsDict().Get(k); ok {
 			return v, nil
 		}
@@ -566,16 +577,24 @@ func (e *evaluator) evalItem(n *itemExpr) (Value, error) {
 	}
 
 	if obj.IsString() {
+		// Walk the runes instead of converting the whole string, which
+		// would allocate four bytes per byte on every index.
 		idx := int(toInt64(key))
 		s := obj.AsString()
-		runes := []rune(s)
+		e.b.step(int64(len(s)) / 256)
 		if idx < 0 {
-			idx += len(runes)
+			idx += utf8.RuneCountInString(s)
 		}
-		if idx < 0 || idx >= len(runes) {
+		if idx < 0 {
 			return Undefined(), nil
 		}
-		return NewString(string(runes[idx])), nil
+		for _, r := range s {
+			if idx == 0 {
+				return NewString(string(r)), nil
+			}
+			idx--
+		}
+		return Undefined(), nil
 	}
 
 	return Undefined(), nil
@@ -591,6 +610,7 @@ func (e *evaluator) evalSlice(n *sliceExpr) (Value, error) {
 		list := obj.AsList()
 		length := list.Len()
 		start, stop, step := resolveSlice(n, e, length)
+		e.b.items(length)
 
 		// Fast path for the overwhelmingly common step==1 case
 		// (e.g. messages[1:] in chat templates). A single allocation
@@ -674,6 +694,7 @@ func (e *evaluator) evalSlice(n *sliceExpr) (Value, error) {
 				if start <= stop {
 					return NewString(""), nil
 				}
+				e.b.str(int64(start - stop))
 				buf := make([]byte, 0, start-stop)
 				for i := start; i > stop; i-- {
 					buf = append(buf, s[i])
@@ -683,6 +704,7 @@ func (e *evaluator) evalSlice(n *sliceExpr) (Value, error) {
 			// Fall through to the general path for unusual steps.
 		}
 
+		e.b.charge(5 * int64(len(s))) // the runes and the result
 		runes := []rune(s)
 		length := len(runes)
 		start, stop, step := resolveSlice(n, e, length)
@@ -754,6 +776,10 @@ func resolveSlice(n *sliceExpr, e *evaluator, length int) (int, int, int) {
 		}
 	}
 
+	// Indices outside [-1, length] select nothing; clamping them keeps
+	// the loops below from counting to a huge bound one by one.
+	start = min(max(start, -1), length)
+	stop = min(max(stop, -1), length)
 	return start, stop, step
 }
 
@@ -817,11 +843,11 @@ func (e *evaluator) evalBinary(n *binExpr) (Value, error) {
 
 	switch n.op {
 	case "+":
-		return addValues(left, right), nil
+		return e.add(left, right), nil
 	case "-":
 		return subValues(left, right), nil
 	case "*":
-		return mulValues(left, right), nil
+		return e.mul(left, right)
 	case "/":
 		return divValues(left, right), nil
 	case "//":
@@ -831,11 +857,11 @@ func (e *evaluator) evalBinary(n *binExpr) (Value, error) {
 	case "**":
 		return powValues(left, right), nil
 	case "~":
-		return NewString(printValue(left) + printValue(right)), nil
+		return e.concat(e.b.print(left), e.b.print(right)), nil
 	case "==":
-		return NewBool(valuesEqual(left, right)), nil
+		return NewBool(e.b.valuesEqual(left, right)), nil
 	case "!=":
-		return NewBool(!valuesEqual(left, right)), nil
+		return NewBool(!e.b.valuesEqual(left, right)), nil
 	case "<":
 		return NewBool(compareValues(left, right) < 0), nil
 	case ">":
@@ -845,9 +871,9 @@ func (e *evaluator) evalBinary(n *binExpr) (Value, error) {
 	case ">=":
 		return NewBool(compareValues(left, right) >= 0), nil
 	case "in":
-		return NewBool(containsValue(right, left)), nil
+		return NewBool(e.b.contains(right, left)), nil
 	case "not in":
-		return NewBool(!containsValue(right, left)), nil
+		return NewBool(!e.b.contains(right, left)), nil
 	}
 
 	return Undefined(), fmt.Errorf("unknown binary operator %q", n.op)
@@ -877,7 +903,7 @@ func (e *evaluator) evalCallExpr(n *callExpr) (Value, error) {
 	}
 
 	if !fn.IsCallable() {
-		return Undefined(), fmt.Errorf("%s is not callable: %s", callableName(n.fn), fn.String())
+		return Undefined(), fmt.Errorf("%s is not callable", callableName(n.fn))
 	}
 
 	args := make([]Value, len(n.args))
@@ -926,18 +952,18 @@ func (e *evaluator) evalFilter(n *filterExpr) (Value, error) {
 		return Undefined(), err
 	}
 
-	// Look up filter in builtins.
-	filterVal, ok := lookupFilter(e.builtins, n.name)
-	if !ok {
-		// Also check scope for user-defined filters.
+	// Look up filter in builtins, then in scope for user-defined filters.
+	builtin, isBuiltin := lookupFilter(n.name)
+	var filterVal Value
+	if !isBuiltin {
+		var ok bool
 		filterVal, ok = e.scope.get(n.name)
 		if !ok {
 			return Undefined(), fmt.Errorf("unknown filter %q", n.name)
 		}
-	}
-
-	if !filterVal.IsCallable() {
-		return Undefined(), fmt.Errorf("filter %q is not callable", n.name)
+		if !filterVal.IsCallable() {
+			return Undefined(), fmt.Errorf("filter %q is not callable", n.name)
+		}
 	}
 
 	// Build args: input as first, then additional args.
@@ -963,6 +989,10 @@ func (e *evaluator) evalFilter(n *filterExpr) (Value, error) {
 		}
 	}
 
+	if isBuiltin {
+		e.b.filterCost(n.name, input)
+		return builtin(e.b, args, kwargs)
+	}
 	return filterVal.AsCallable().Fn(args, kwargs)
 }
 
@@ -981,7 +1011,7 @@ func (e *evaluator) evalTestExpr(n *testExpr) (Value, error) {
 		testArgs = append(testArgs, v)
 	}
 
-	result, err := evalTest(n.name, val, testArgs)
+	result, err := evalTest(e.b, n.name, val, testArgs)
 	if err != nil {
 		return Undefined(), err
 	}
@@ -999,12 +1029,13 @@ func (e *evaluator) evalTestExpr(n *testExpr) (Value, error) {
 
 func (e *evaluator) stringMethod(obj Value, method string) (Value, error) {
 	s := obj.AsString()
+	e.b.stringMethodCost(method, s)
 
 	switch method {
 	case "strip":
 		return e.makeStringFunc("strip", func(args []Value, kwargs map[string]Value) (Value, error) {
 			if len(args) > 0 {
-				return NewString(strings.Trim(s, printValue(args[0]))), nil
+				return NewString(strings.Trim(s, e.b.print(args[0]))), nil
 			}
 			return NewString(strings.TrimSpace(s)), nil
 		}), nil
@@ -1012,7 +1043,7 @@ func (e *evaluator) stringMethod(obj Value, method string) (Value, error) {
 	case "lstrip":
 		return e.makeStringFunc("lstrip", func(args []Value, kwargs map[string]Value) (Value, error) {
 			if len(args) > 0 {
-				return NewString(strings.TrimLeft(s, printValue(args[0]))), nil
+				return NewString(strings.TrimLeft(s, e.b.print(args[0]))), nil
 			}
 			return NewString(strings.TrimLeftFunc(s, func(r rune) bool {
 				return r == ' ' || r == '\t' || r == '\n' || r == '\r'
@@ -1022,7 +1053,7 @@ func (e *evaluator) stringMethod(obj Value, method string) (Value, error) {
 	case "rstrip":
 		return e.makeStringFunc("rstrip", func(args []Value, kwargs map[string]Value) (Value, error) {
 			if len(args) > 0 {
-				return NewString(strings.TrimRight(s, printValue(args[0]))), nil
+				return NewString(strings.TrimRight(s, e.b.print(args[0]))), nil
 			}
 			return NewString(strings.TrimRightFunc(s, func(r rune) bool {
 				return r == ' ' || r == '\t' || r == '\n' || r == '\r'
@@ -1032,6 +1063,7 @@ func (e *evaluator) stringMethod(obj Value, method string) (Value, error) {
 	case "split":
 		return e.makeStringFunc("split", func(args []Value, kwargs map[string]Value) (Value, error) {
 			if len(args) == 0 {
+				e.b.items(countFields(s))
 				parts := strings.Fields(s)
 				items := make([]Value, len(parts))
 				for i, p := range parts {
@@ -1039,7 +1071,8 @@ func (e *evaluator) stringMethod(obj Value, method string) (Value, error) {
 				}
 				return NewList(items), nil
 			}
-			sep := printValue(args[0])
+			sep := e.b.print(args[0])
+			e.b.items(countParts(s, sep))
 			parts := strings.Split(s, sep)
 			items := make([]Value, len(parts))
 			for i, p := range parts {
@@ -1053,7 +1086,7 @@ func (e *evaluator) stringMethod(obj Value, method string) (Value, error) {
 			if len(args) == 0 {
 				return NewBool(false), nil
 			}
-			return NewBool(strings.HasPrefix(s, printValue(args[0]))), nil
+			return NewBool(strings.HasPrefix(s, e.b.print(args[0]))), nil
 		}), nil
 
 	case "endswith":
@@ -1061,7 +1094,7 @@ func (e *evaluator) stringMethod(obj Value, method string) (Value, error) {
 			if len(args) == 0 {
 				return NewBool(false), nil
 			}
-			return NewBool(strings.HasSuffix(s, printValue(args[0]))), nil
+			return NewBool(strings.HasSuffix(s, e.b.print(args[0]))), nil
 		}), nil
 
 	case "replace":
@@ -1069,12 +1102,13 @@ func (e *evaluator) stringMethod(obj Value, method string) (Value, error) {
 			if len(args) < 2 {
 				return NewString(s), nil
 			}
-			old := printValue(args[0])
-			newStr := printValue(args[1])
+			old := e.b.print(args[0])
+			newStr := e.b.print(args[1])
 			count := -1
 			if len(args) > 2 {
 				count = int(toInt64(args[2]))
 			}
+			e.b.str(replacedLen(s, old, newStr, count))
 			return NewString(strings.Replace(s, old, newStr, count)), nil
 		}), nil
 
@@ -1119,7 +1153,7 @@ func (e *evaluator) stringMethod(obj Value, method string) (Value, error) {
 			if len(args) == 0 {
 				return NewInt(0), nil
 			}
-			return NewInt(int64(strings.Count(s, printValue(args[0])))), nil
+			return NewInt(int64(strings.Count(s, e.b.print(args[0])))), nil
 		}), nil
 
 	case "find":
@@ -1127,7 +1161,7 @@ func (e *evaluator) stringMethod(obj Value, method string) (Value, error) {
 			if len(args) == 0 {
 				return NewInt(-1), nil
 			}
-			return NewInt(int64(strings.Index(s, printValue(args[0])))), nil
+			return NewInt(int64(strings.Index(s, e.b.print(args[0])))), nil
 		}), nil
 
 	case "format":
@@ -1135,8 +1169,11 @@ func (e *evaluator) stringMethod(obj Value, method string) (Value, error) {
 			result := s
 			for i, arg := range args {
 				placeholder := fmt.Sprintf("{%d}", i)
-				result = strings.ReplaceAll(result, placeholder, printValue(arg))
-				result = strings.Replace(result, "{}", printValue(arg), 1)
+				text := e.b.print(arg)
+				e.b.str(replacedLen(result, placeholder, text, -1))
+				result = strings.ReplaceAll(result, placeholder, text)
+				e.b.str(replacedLen(result, "{}", text, 1))
+				result = strings.Replace(result, "{}", text, 1)
 			}
 			return NewString(result), nil
 		}), nil
@@ -1160,6 +1197,7 @@ func (e *evaluator) listMethod(obj Value, method string) (Value, error) {
 	case "append":
 		return NewCallable("list.append", func(args []Value, kwargs map[string]Value) (Value, error) {
 			if len(args) > 0 {
+				e.b.items(1)
 				list.Append(args[0])
 			}
 			return None(), nil
@@ -1190,6 +1228,7 @@ func (e *evaluator) listMethod(obj Value, method string) (Value, error) {
 			if len(args) < 2 {
 				return None(), nil
 			}
+			e.b.items(1)
 			idx := min(max(int(toInt64(args[0])), 0), list.Len())
 			list.Items = append(list.Items, Undefined())
 			copy(list.Items[idx+1:], list.Items[idx:])
@@ -1207,6 +1246,11 @@ func (e *evaluator) listMethod(obj Value, method string) (Value, error) {
 
 func (e *evaluator) dictMethod(obj Value, method string) (Value, error) {
 	d := obj.AsDict()
+	// items, keys, values and pop copy the dict's entries (items makes a
+	// pair list per entry); update may add as many as the other has.
+	if method != "get" {
+		e.b.items(3 * d.Len())
+	}
 
 	switch method {
 	case "items":
@@ -1242,7 +1286,7 @@ func (e *evaluator) dictMethod(obj Value, method string) (Value, error) {
 			if len(args) == 0 {
 				return Undefined(), nil
 			}
-			key := printValue(args[0])
+			key := e.b.print(args[0])
 			if v, ok := d.Get(key); ok {
 				return v, nil
 			}
@@ -1257,7 +1301,7 @@ func (e *evaluator) dictMethod(obj Value, method string) (Value, error) {
 			if len(args) == 0 {
 				return Undefined(), nil
 			}
-			key := printValue(args[0])
+			key := e.b.print(args[0])
 			v, ok := d.Get(key)
 			if ok {
 				delete(d.Data, key)
@@ -1280,6 +1324,7 @@ func (e *evaluator) dictMethod(obj Value, method string) (Value, error) {
 		return NewCallable("dict.update", func(args []Value, kwargs map[string]Value) (Value, error) {
 			if len(args) > 0 && args[0].IsDict() {
 				other := args[0].AsDict()
+				e.b.items(other.Len())
 				for _, key := range other.Keys {
 					d.Set(key, other.Data[key])
 				}
@@ -1295,11 +1340,12 @@ func (e *evaluator) dictMethod(obj Value, method string) (Value, error) {
 // Arithmetic helpers
 // =============================================================================
 
-func addValues(a, b Value) Value {
+func (e *evaluator) add(a, b Value) Value {
 	if a.IsString() || b.IsString() {
-		return NewString(printValue(a) + printValue(b))
+		return e.concat(e.b.print(a), e.b.print(b))
 	}
 	if a.IsList() && b.IsList() {
+		e.b.items(a.AsList().Len() + b.AsList().Len())
 		items := make([]Value, 0, a.AsList().Len()+b.AsList().Len())
 		items = append(items, a.AsList().Items...)
 		items = append(items, b.AsList().Items...)
@@ -1318,14 +1364,31 @@ func subValues(a, b Value) Value {
 	return NewInt(toInt64(a) - toInt64(b))
 }
 
-func mulValues(a, b Value) Value {
+// concat charges a+b before building it.
+func (e *evaluator) concat(a, b string) Value {
+	e.b.str(int64(len(a)) + int64(len(b)))
+	return NewString(a + b)
+}
+
+// mul is the * operator. String repetition is checked against the
+// output limit before anything is allocated; a count below one gives ""
+// as in Python.
+func (e *evaluator) mul(a, b Value) (Value, error) {
 	if a.IsString() && b.IsInt() {
-		return NewString(strings.Repeat(a.AsString(), int(b.AsInt())))
+		s, n := a.AsString(), b.AsInt()
+		if n <= 0 || s == "" {
+			return NewString(""), nil
+		}
+		if n > int64(e.b.lim.MaxOutputBytes)/int64(len(s)) {
+			e.b.fail("output", int64(e.b.lim.MaxOutputBytes))
+		}
+		e.b.str(int64(len(s)) * n)
+		return NewString(strings.Repeat(s, int(n))), nil
 	}
 	if a.IsFloat() || b.IsFloat() {
-		return NewFloat(toFloat64(a) * toFloat64(b))
+		return NewFloat(toFloat64(a) * toFloat64(b)), nil
 	}
-	return NewInt(toInt64(a) * toInt64(b))
+	return NewInt(toInt64(a) * toInt64(b)), nil
 }
 
 func divValues(a, b Value) Value {
@@ -1356,7 +1419,7 @@ func powValues(a, b Value) Value {
 	return NewFloat(math.Pow(toFloat64(a), toFloat64(b)))
 }
 
-func valuesEqual(a, b Value) bool {
+func (bu *budget) valuesEqual(a, b Value) bool {
 	// Cross-type numeric comparison.
 	if a.IsNumber() && b.IsNumber() {
 		return toFloat64(a) == toFloat64(b)
@@ -1365,5 +1428,5 @@ func valuesEqual(a, b Value) bool {
 	if a.IsNone() && b.IsNone() {
 		return true
 	}
-	return a.Equals(b)
+	return bu.equal(a, b)
 }

@@ -191,7 +191,22 @@ func tokenizeExpr(s string) []tok {
 type exprParser struct {
 	tokens []tok
 	pos    int
+	depth  int // nesting, bounded so that parsing cannot exhaust the stack
 }
+
+// errTooDeep is returned for sources nested deeper than MaxDepth.
+var errTooDeep = fmt.Errorf("nesting deeper than %d levels", MaxDepth)
+
+// nest counts one level of recursion; the caller must call p.unnest.
+func (p *exprParser) nest() error {
+	p.depth++
+	if p.depth > MaxDepth {
+		return errTooDeep
+	}
+	return nil
+}
+
+func (p *exprParser) unnest() { p.depth-- }
 
 func newExprParser(tokens []tok) *exprParser {
 	return &exprParser{tokens: tokens, pos: 0}
@@ -252,6 +267,10 @@ func parseExpr(s string) (expr, error) {
 
 // parseExpression handles the lowest precedence: inline if/else.
 func (p *exprParser) parseExpression() (expr, error) {
+	if err := p.nest(); err != nil {
+		return nil, err
+	}
+	defer p.unnest()
 	e, err := p.parseOr()
 	if err != nil {
 		return nil, err
@@ -320,6 +339,10 @@ func (p *exprParser) parseAnd() (expr, error) {
 }
 
 func (p *exprParser) parseNot() (expr, error) {
+	if err := p.nest(); err != nil {
+		return nil, err
+	}
+	defer p.unnest()
 	if p.peek().kind == tokName && p.peek().val == "not" {
 		p.advance()
 		operand, err := p.parseNot()
@@ -512,6 +535,10 @@ func (p *exprParser) parsePower() (expr, error) {
 }
 
 func (p *exprParser) parseUnary() (expr, error) {
+	if err := p.nest(); err != nil {
+		return nil, err
+	}
+	defer p.unnest()
 	if p.peek().kind == tokOp && (p.peek().val == "-" || p.peek().val == "+") {
 		op := p.advance().val
 		operand, err := p.parseUnary()
@@ -991,8 +1018,9 @@ func trimBlockNewline(s string) string {
 }
 
 type templateParser struct {
-	segs []segment
-	pos  int
+	segs  []segment
+	pos   int
+	depth int // block nesting, bounded like exprParser.depth
 }
 
 func (p *templateParser) done() bool {
@@ -1016,6 +1044,11 @@ func (p *templateParser) advance() *segment {
 // stop keywords (e.g., "endif", "endfor", "elif", "else"). Returns the nodes
 // collected so far. The stop keyword segment is NOT consumed.
 func (p *templateParser) parseUntil(stopKeywords ...string) ([]node, error) {
+	p.depth++
+	defer func() { p.depth-- }()
+	if p.depth > MaxDepth {
+		return nil, errTooDeep
+	}
 	var nodes []node
 
 	for !p.done() {

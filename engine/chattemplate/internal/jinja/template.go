@@ -1,8 +1,8 @@
 package jinja
 
 import (
+	"context"
 	"fmt"
-	"strings"
 )
 
 // Template is a compiled Jinja template ready for rendering.
@@ -37,28 +37,42 @@ func (t *Template) Render(data map[string]any) (string, error) {
 		vals[k] = FromGoValue(v)
 	}
 
-	return render(t.nodes, vals)
+	return t.RenderLimited(context.Background(), vals, DefaultLimits)
 }
 
 // RenderValues is like Render but accepts pre-converted Value data.
 func (t *Template) RenderValues(data map[string]Value) (string, error) {
-	return render(t.nodes, data)
+	return t.RenderLimited(context.Background(), data, DefaultLimits)
+}
+
+// DefaultLimits are the limits of Render and RenderValues.
+var DefaultLimits = Limits{MaxOutputBytes: 1 << 20, MaxAllocBytes: 16 << 20, MaxSteps: 10_000_000}
+
+// RenderLimited renders under lim and stops with ctx's error soon after
+// ctx is done. A render over a limit returns a *LimitError.
+func (t *Template) RenderLimited(ctx context.Context, data map[string]Value, lim Limits) (out string, err error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	b := newBudget(ctx, lim)
+	defer func() {
+		if r := recover(); r != nil {
+			a, ok := r.(abort)
+			if !ok {
+				panic(r)
+			}
+			out, err = "", a.err
+		}
+	}()
+	return render(b, t.nodes, data)
 }
 
 // =============================================================================
 
 // render executes the AST with the given data and returns the result.
-func render(nodes []node, data map[string]Value) (string, error) {
-	e := evaluator{
-		output: strings.Builder{},
-	}
-
-	// Use the cached builtins scope directly. The scope is initialized
-	// once at package init and is only read after that (lookupFilter,
-	// chained get() through parent links, passed to nested evaluators).
-	// No code path writes to e.builtins, so sharing the cached scope
-	// across renders is safe and avoids cloning ~20 entries per render.
-	e.builtins = cachedBuiltins
+func render(b *budget, nodes []node, data map[string]Value) (string, error) {
+	e := evaluator{b: b, output: builder{b: b}}
+	e.builtins = newBuiltins(b)
 
 	// Create user data scope on top of builtins.
 	e.scope = newScope(e.builtins)
