@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ardanlabs/jinja"
+	"github.com/graft-ai/graft/engine/chattemplate/internal/jinja"
 )
 
 // renderState holds the per-render budgets behind the globals that
@@ -54,7 +54,8 @@ func (s *renderState) macroEnter(_ []jinja.Value, _ map[string]jinja.Value) (jin
 	}
 	s.macrosLeft--
 	if s.macrosLeft < 0 {
-		return jinja.Undefined(), fmt.Errorf("%w: more than %d macro calls (runaway recursion?)", ErrLimit, MaxMacroCalls)
+		return jinja.Undefined(), &LimitError{Limit: "macro calls", Max: MaxMacroCalls,
+			msg: fmt.Sprintf("template makes more than %d macro calls (runaway recursion?)", MaxMacroCalls)}
 	}
 	return jinja.NewString(""), nil
 }
@@ -71,7 +72,8 @@ func (s *renderState) rangeFn(args []jinja.Value, _ map[string]jinja.Value) (jin
 	}
 	n := rangeLen(start, stop, step)
 	if n > uint64(s.rangeLeft) {
-		return jinja.Undefined(), fmt.Errorf("%w: range() would produce more than %d items in one render", ErrLimit, MaxRangeItems)
+		return jinja.Undefined(), &LimitError{Limit: "range", Max: MaxRangeItems,
+			msg: fmt.Sprintf("template's range() calls would produce more than %d items", MaxRangeItems)}
 	}
 	s.rangeLeft -= int64(n)
 	items := make([]jinja.Value, n)

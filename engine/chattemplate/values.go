@@ -8,7 +8,7 @@ import (
 	"reflect"
 	"sort"
 
-	"github.com/ardanlabs/jinja"
+	"github.com/graft-ai/graft/engine/chattemplate/internal/jinja"
 )
 
 // Message is one chat message. The template sees it as a dict, so both

@@ -1342,4 +1342,3 @@ func (b *budget) contains(container, item Value) bool {
 	}
 	return false
 }
-

@@ -776,10 +776,15 @@ func resolveSlice(n *sliceExpr, e *evaluator, length int) (int, int, int) {
 		}
 	}
 
-	// Indices outside [-1, length] select nothing; clamping them keeps
-	// the loops below from counting to a huge bound one by one.
-	start = min(max(start, -1), length)
-	stop = min(max(stop, -1), length)
+	// Clamp as Python does; this also keeps the loops that use these
+	// bounds from counting to a huge index one by one.
+	if step > 0 {
+		start = min(max(start, 0), length)
+		stop = min(max(stop, 0), length)
+	} else {
+		start = min(max(start, -1), length-1)
+		stop = min(max(stop, -1), length-1)
+	}
 	return start, stop, step
 }
 
