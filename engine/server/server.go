@@ -31,6 +31,7 @@ type Server struct {
 	modelID string
 	health  *health.Server
 	texts   *tokenTexts
+	chat    chatSettings // set by SetChatLimits, in chat.go
 }
 
 // New wraps eng; modelID is what Stats reports as the served model.
