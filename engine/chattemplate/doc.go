@@ -7,8 +7,8 @@
 // eos_token, unk_token, pad_token) and any extra vars (tools, documents,
 // ...). Variables not given are undefined, tools and documents included.
 //
-// The Jinja engine is github.com/ardanlabs/jinja, a Go Jinja built for
-// chat templates. This package adds what Python Jinja2 does and that
+// The Jinja engine is a bounded copy of github.com/ardanlabs/jinja, a Go
+// Jinja built for chat templates. This package adds what Python Jinja2 does and that
 // library does not: newline normalization and dropping one trailing
 // newline of the source, a raise_exception that returns *TemplateError,
 // strftime_now with Python's directives, order-preserving JSON input, and
@@ -19,14 +19,23 @@
 // Templates see only data: Go values are copied into dicts, lists and
 // scalars before rendering, so no Go method, function or pointer is
 // reachable. The engine has no include, import or extends, so templates
-// cannot read files. Every render terminates: range() may produce at most
-// MaxRangeItems items per render and macros may be called at most
-// MaxMacroCalls times (recursion otherwise overflows the Go stack, which
-// is fatal to the process). RenderContext also stops at a range() or
-// macro call once its context is done. What is not bounded is memory
-// built by repetition inside those limits ("x" * 10**12, or doubling a
-// string in a loop): templates are model configuration chosen by the
-// operator, not user input; messages are data and are never evaluated.
+// cannot read files.
+//
+// Every render runs under Limits (DefaultLimits unless RenderLimited is
+// given others): the output and every string built on the way are at
+// most MaxOutputBytes (1 MiB by default); the strings, lists and dicts a
+// render creates total at most 16 × MaxOutputBytes, charged before they
+// are allocated, so "x" * 10**12 fails without allocating; at most
+// MaxSteps evaluation steps (a million) and Timeout (5 s); nesting of
+// expressions, blocks, macro calls and printed values at most 1000
+// levels, far from the Go stack's fatal limit; range() at most
+// MaxRangeItems items and macros at most MaxMacroCalls calls per render.
+// The render polls its context and stops soon after it is done. A render
+// over a limit fails with a *LimitError naming the limit.
+//
+// The engine is a copy of ardanlabs/jinja v1.8.0 in internal/jinja,
+// changed to carry these limits (its NOTICE lists the changes), since
+// the library has no hooks to bound a render.
 //
 // # Known divergences from Python Jinja2
 //

@@ -7,9 +7,9 @@ import (
 )
 
 // FuzzRender feeds arbitrary template sources and messages through New and
-// Render: whatever the input, the result is text or an error, never a
-// panic (library panics are recovered) and never a hang (range and macro
-// budgets).
+// RenderLimited: whatever the input, the result is text within the output
+// limit or an error, never a panic, a crash out of memory or stack, or a
+// hang.
 func FuzzRender(f *testing.F) {
 	for _, src := range []string{
 		FallbackTemplate, llama3Template, qwen2Template, mistralTemplate,
@@ -19,6 +19,8 @@ func FuzzRender(f *testing.F) {
 		"{% set ns = namespace(x=0) %}{% for i in range(5) %}{% if i == 3 %}{% break %}{% endif %}{% set ns.x = ns.x + i %}{% endfor %}{{ ns.x }}",
 		"{{ messages | tojson(indent=2) }}{{ raise_exception('no') }}",
 		"{% raw %}{% macro x %}{% endraw %}{{ '{% macro' }}",
+		`{{ "x" * 1000000000000 }}`,
+		`{% for a in "x"*30000 %}{% for b in "x"*30000 %}{% endfor %}{% endfor %}`,
 	} {
 		f.Add(src, "user", "Hello é 🍮", true)
 	}
@@ -30,7 +32,11 @@ func FuzzRender(f *testing.F) {
 		}
 		msgs := []Message{TextMessage("system", "s"), TextMessage(role, content)}
 		vars := map[string]any{"bos_token": "<s>", "eos_token": "</s>", "tools": []any{map[string]any{"name": "t"}}}
-		_, err = tmpl.RenderContext(context.Background(), msgs, gen, vars)
+		lim := Limits{MaxOutputBytes: 64 << 10, MaxSteps: 100_000}
+		out, err := tmpl.RenderLimited(context.Background(), msgs, gen, vars, lim)
+		if len(out) > lim.MaxOutputBytes {
+			t.Fatalf("output of %d bytes is over the limit", len(out))
+		}
 		var te *TemplateError
 		if errors.As(err, &te) && err != error(te) {
 			t.Fatalf("TemplateError returned wrapped: %v", err)
