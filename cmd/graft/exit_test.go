@@ -20,6 +20,7 @@ func TestBadOptionsExitTwo(t *testing.T) {
 		{[]string{"serve", "--model", model, "--device", "tpu", "--listen", freeAddr(t)}, 2, `device "tpu"`},
 		{[]string{"engine", "--model", model, "--listen", "no-port"}, 2, "no-port"},
 		{[]string{"sidecar", "--engine", "unix:///nowhere.sock", "--listen", "no-port"}, 2, "no-port"},
+		{[]string{"serve", "--model", model, "--max-num-seqs", "many"}, 2, "--max-num-seqs"},
 		{[]string{"engine", "--model", filepath.Join(t.TempDir(), "missing.gguf")}, 1, "missing.gguf"},
 	} {
 		r := graft(t, nil, c.args...)
