@@ -17,7 +17,7 @@ STATICCHECK_VERSION := v0.8.2
 PROTO_FILES := $(shell find proto -name '*.proto')
 TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: build test proto proto-check fmt-check lint up bench deps tools clean sdk-deps cuda device-build device-test
+.PHONY: build test proto proto-check fmt-check tidy-check imports-check lint up bench deps tools clean sdk-deps cuda device-build device-test
 
 build:
 	$(GO) build -o $(BIN)/graft ./cmd/graft
@@ -67,7 +67,7 @@ sdk-deps:
 	  echo "installing nodejs and npm"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; fi
 	@[ -d $(SDK_TEST_DIR)/node_modules/openai ] || npm ci --prefix $(SDK_TEST_DIR) --no-audit --no-fund --loglevel=error
 
-test: deps proto-check fmt-check sdk-deps
+test: deps proto-check fmt-check tidy-check imports-check sdk-deps
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) ./...
 	@echo "portable (no SIMD) build of the kernels and the engine:"
@@ -75,6 +75,15 @@ test: deps proto-check fmt-check sdk-deps
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+## tidy-check: fail when go mod tidy would change go.mod or go.sum.
+tidy-check:
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy; run 'go mod tidy'"; exit 1; }
+
+## imports-check: fail when the graft binary links a test-support package.
+imports-check:
+	@if $(GO) list -deps ./cmd/graft | grep '^github.com/graft-ai/graft/internal/test'; then \
+	  echo "the graft binary imports test support (above)"; exit 1; fi
 
 lint: $(TOOLS)/staticcheck fmt-check
 	$(GO) vet ./...

@@ -1,15 +1,9 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"log/slog"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
 
 	"github.com/graft-ai/graft/engine"
 	"github.com/graft-ai/graft/engine/server"
@@ -19,18 +13,19 @@ func init() { register(newEngineCommand) }
 
 // engineOptions are the flags of an engine process, shared by graft serve.
 type engineOptions struct {
-	model, servedName string
-	threads           int
-	device            string
-	maxNumSeqs        int
-	maxModelLen       int
-	kvCacheMiB        int64
-	maxBatchedTokens  int
-	maxActive         int
-	maxCached         int
-	maxRank           int
-	adapterMemFrac    float64
-	drain             time.Duration
+	model, servedName     string
+	threads               int
+	device                string
+	maxNumSeqs            int
+	maxModelLen           int
+	kvCacheMiB            int64
+	maxBatchedTokens      int
+	maxActive             int
+	maxCached             int
+	maxRank               int
+	maxQueued             int
+	adapterMemFrac        float64
+	allowRequestTemplates bool
 }
 
 func addEngineFlags(cmd *cobra.Command, o *engineOptions) {
@@ -44,109 +39,58 @@ func addEngineFlags(cmd *cobra.Command, o *engineOptions) {
 	f.IntVar(&o.maxActive, "max-active-adapters", 0, "LoRA adapter slots: adapters whose requests share a step (0: 8, -1: no adapters)")
 	f.IntVar(&o.maxCached, "max-cached-adapters", 0, "adapters kept parsed in host memory beyond the slots (0: 64)")
 	f.IntVar(&o.maxRank, "max-lora-rank", 0, "largest adapter rank accepted (0: 64)")
+	f.IntVar(&o.maxQueued, "max-queued", 0, "requests waiting for a batch slot before new ones are refused as too many (0: 256)")
 	f.Float64Var(&o.adapterMemFrac, "adapter-memory-fraction", 0, "on a GPU, size the adapter slots to this fraction of free device memory (overrides --max-active-adapters; 0: off)")
+	f.BoolVar(&o.allowRequestTemplates, "allow-request-chat-template", false, "let requests carry their own chat_template (a template is a program run in the engine; off, requests may only use the model's)")
 }
 
-func (o *engineOptions) modelID() string {
-	if o.servedName != "" {
-		return o.servedName
-	}
-	base := filepath.Base(filepath.Clean(o.model))
-	if engine.IsGGUF(base) {
-		base = base[:len(base)-len(".gguf")]
-	}
-	return base
-}
-
-// runningEngine is a loaded engine behind a gRPC server.
-type runningEngine struct {
-	srv   *server.Server
-	grpc  *grpc.Server
-	close func()
-}
-
-func startEngine(o *engineOptions) (*runningEngine, error) {
-	b, closeB, err := newBackend(o.device, o.threads)
-	if err != nil {
-		return nil, err
-	}
-	l, err := engine.Load(o.model, b)
-	if err != nil {
-		closeB()
-		return nil, err
-	}
-	rank := o.maxRank
-	if rank <= 0 {
-		rank = 64
-	}
-	if n, ok, err := adapterSlotsFromMemory(b, &l.Model.Config, o.adapterMemFrac, rank); err != nil {
-		l.Close()
-		closeB()
-		return nil, usageError("%v", err)
-	} else if ok {
-		o.maxActive = n
-	}
-	eng, err := engine.New(l, engine.Config{
+// serverOptions maps the flags onto the engine library's options.
+func (o *engineOptions) serverOptions() server.Options {
+	cfg := engine.Config{
 		MaxNumSeqs: o.maxNumSeqs, MaxModelLen: o.maxModelLen, KVCacheBytes: o.kvCacheMiB << 20,
 		MaxBatchedTokens: o.maxBatchedTokens, MaxActiveAdapters: o.maxActive,
 		MaxCachedAdapters: o.maxCached, MaxLoRARank: o.maxRank,
-	})
-	if err != nil {
-		l.Close()
-		closeB()
-		return nil, usageError("%v", err)
 	}
-	srv := server.New(eng, o.modelID())
-	g := grpc.NewServer()
-	srv.Register(g)
-	return &runningEngine{srv: srv, grpc: g, close: func() { eng.Close(); l.Close(); closeB() }}, nil
+	// TODO(coordinator): cfg.MaxQueued = o.maxQueued once H1's engine.Config has it.
+	return server.Options{
+		Model: o.model, ServedName: o.servedName, Device: o.device, Threads: o.threads,
+		Engine: cfg, AdapterMemoryFraction: o.adapterMemFrac, AllowRequestTemplates: o.allowRequestTemplates,
+	}
 }
 
 func newEngineCommand() *cobra.Command {
 	var o engineOptions
 	var listen string
+	var adapterDirs []string
+	var drain time.Duration
 	cmd := &cobra.Command{
-		Use:   "engine --model PATH --listen ADDR",
+		Use:   "engine --model PATH [--listen ADDR] [--adapter-dir DIR]...",
 		Short: "Serve one model over gRPC (graft.engine.v1) for a sidecar",
 		Long: `Load a model and serve the graft.engine.v1.Engine gRPC service and the
 standard gRPC health service (grpc.health.v1) on ADDR: unix:///path/engine.sock
-or HOST:PORT. On SIGTERM the engine stops accepting streams, lets running ones
-finish for up to --drain-timeout, then cancels the rest.`,
-		Example: `  graft engine --model ../shared/models/stories260K/gguf/stories260K.gguf --listen unix:///tmp/graft-engine.sock`,
-		Args:    cobra.NoArgs,
+or HOST:PORT. Without --listen the engine serves on a unix socket in a fresh
+private directory and logs its address. LoadAdapter reads adapters only from
+inside the --adapter-dir directories. On SIGTERM the engine stops accepting
+streams, lets running ones finish for up to --drain-timeout, then cancels the
+rest.`,
+		Example: `  graft engine --model ../shared/models/stories260K/gguf/stories260K.gguf --listen unix:///run/graft/engine.sock \
+    --adapter-dir ../shared/models/stories260K/adapters`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runEngine(cmd.Context(), &o, listen)
+			opts := o.serverOptions()
+			opts.Listen, opts.AdapterDirs, opts.Drain = listen, adapterDirs, drain
+			r, err := server.Start(cmd.Context(), opts)
+			if err != nil {
+				return err
+			}
+			return r.Wait()
 		},
 	}
 	addEngineFlags(cmd, &o)
 	_ = cmd.MarkFlagRequired("model")
-	cmd.Flags().DurationVar(&o.drain, "drain-timeout", 30*time.Second, "on SIGTERM, how long running streams may take to finish")
-	cmd.Flags().StringVar(&listen, "listen", "unix:///tmp/graft-engine.sock", "address: unix:///path.sock or HOST:PORT")
+	f := cmd.Flags()
+	f.DurationVar(&drain, "drain-timeout", 30*time.Second, "on SIGTERM, how long running streams may take to finish")
+	f.StringVar(&listen, "listen", "", "address: unix:///path.sock or HOST:PORT (default: a socket in a private temporary directory)")
+	f.StringArrayVar(&adapterDirs, "adapter-dir", nil, "directory LoadAdapter may read adapters from (repeatable; none: no adapter can be loaded)")
 	return cmd
-}
-
-func runEngine(ctx context.Context, o *engineOptions, listen string) error {
-	lis, err := server.Listen(listen)
-	if err != nil {
-		return usageError("--listen %s: %v", listen, err)
-	}
-	re, err := startEngine(o)
-	if err != nil {
-		lis.Close()
-		return err
-	}
-	defer re.close()
-	slog.Info("engine serving", "model", o.modelID(), "listen", listen)
-	return re.srv.Serve(ctx, re.grpc, lis, o.drain)
-}
-
-// dialTarget turns a --listen style address into a grpc-go target.
-func dialTarget(addr string) string {
-	if path, ok := server.UnixPath(addr); ok {
-		if !strings.HasPrefix(path, "/") {
-			return "unix:" + path
-		}
-		return "unix://" + path
-	}
-	return fmt.Sprintf("passthrough:///%s", addr)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/graft-ai/graft/engine"
 	"github.com/graft-ai/graft/engine/sample"
+	"github.com/graft-ai/graft/engine/server"
 )
 
 func init() { register(newGenerateCommand) }
@@ -77,7 +78,7 @@ func runGenerate(ctx context.Context, w io.Writer, o *generateOptions, seeded bo
 	if o.maxTokens < 1 {
 		return usageError("--max-tokens must be at least 1, got %d", o.maxTokens)
 	}
-	b, closeB, err := newBackend(o.device, o.threads)
+	b, closeB, err := server.OpenBackend(o.device, o.threads)
 	if err != nil {
 		return err
 	}

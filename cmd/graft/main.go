@@ -9,6 +9,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/graft-ai/graft/engine/server"
+	"github.com/graft-ai/graft/sidecar"
 )
 
 func main() {
@@ -22,15 +25,25 @@ func run(args []string) int {
 	root := newRootCommand()
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
-		var ee exitError
-		if errors.As(err, &ee) {
-			fmt.Fprintln(os.Stderr, "graft:", ee.err)
-			return ee.code
-		}
 		fmt.Fprintln(os.Stderr, "graft:", err)
-		return 1
+		return exitCode(err)
 	}
 	return 0
+}
+
+// exitCode is 2 for bad input (flags, or the options and config built from
+// them, as the libraries report), the code an exitError carries, else 1.
+func exitCode(err error) int {
+	var ee exitError
+	var oe *server.OptionError
+	var ce *sidecar.ConfigError
+	switch {
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.As(err, &oe), errors.As(err, &ce):
+		return 2
+	}
+	return 1
 }
 
 // exitError carries a specific exit status out of a subcommand.

@@ -47,6 +47,8 @@ same as GRAFT_LOG_FORMAT=json. A flag on the command line wins.`,
 			return nil
 		},
 	}
+	// A flag that does not parse is a usage error, like a value the libraries refuse.
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exitError{code: 2, err: err} })
 	root.PersistentFlags().StringVar(&lo.format, "log-format", "text", "log format: text (for terminals) or json")
 	root.PersistentFlags().StringVar(&lo.level, "log-level", "info", "log level: debug, info, warn or error")
 	for _, c := range subcommands {

@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/graft-ai/graft/engine/server"
+	"github.com/graft-ai/graft/sidecar"
 )
 
 func init() { register(newServeCommand) }
@@ -25,13 +23,13 @@ over a real gRPC connection on a unix socket in a private temporary folder, just
 as "graft engine" and "graft sidecar" do as separate processes, so the API
 behaves the same either way.
 
-Adapters in --adapter-root are addressed by folder name in "model". On SIGTERM
-the HTTP listener closes, running streams get --drain-timeout to finish, then
-the engine drains and stops.`,
+Adapters in --adapter-root are addressed by folder name in "model"; the engine
+loads adapters only from there and from --adapter-cache. On SIGTERM the HTTP
+listener closes, running streams get --drain-timeout to finish, then the engine
+drains and stops.`,
 		Example: `  graft serve --model ../shared/models/stories260K/gguf/stories260K.gguf --listen 127.0.0.1:8000`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			so.servedName, eo.drain = eo.servedName, so.drain
 			return runServe(cmd.Context(), &eo, &so)
 		},
 	}
@@ -41,39 +39,42 @@ the engine drains and stops.`,
 	return cmd
 }
 
+// runServe runs one pod: the engine on a private unix socket, and the sidecar
+// in front of it until ctx ends.
 func runServe(ctx context.Context, eo *engineOptions, so *sidecarOptions) error {
-	dir, err := os.MkdirTemp("", "graft-serve-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	addr := "unix://" + filepath.Join(dir, "engine.sock")
-	lis, err := server.Listen(addr)
-	if err != nil {
-		return err
-	}
-	re, err := startEngine(eo)
-	if err != nil {
-		lis.Close()
-		return err
-	}
-	defer re.close()
+	opts := eo.serverOptions()
+	opts.Drain = so.drain
+	cfg := so.config()
+	cfg.ServedName = eo.servedName
+	cfg.AdapterCache = sidecar.AdapterCacheDir(cfg.AdapterCache)
+	opts.AdapterDirs = adapterDirs(cfg.AdapterRoot, cfg.AdapterCache)
 	// The engine outlives the sidecar's drain: it stops only once the HTTP side
-	// has finished its streams.
-	ectx, stopEngine := context.WithCancel(context.Background())
-	engineDone := make(chan error, 1)
-	go func() { engineDone <- re.srv.Serve(ectx, re.grpc, lis, eo.drain) }()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// has finished its streams, so it must not see ctx end.
+	eng, err := server.Start(context.WithoutCancel(ctx), opts)
 	if err != nil {
-		stopEngine()
-		<-engineDone
 		return err
 	}
-	err = runSidecar(ctx, conn, so)
-	conn.Close()
-	stopEngine()
-	if eerr := <-engineDone; err == nil {
+	cfg.Engine = eng.Addr()
+	err = sidecar.Run(ctx, cfg)
+	eng.Stop()
+	if eerr := eng.Wait(); err == nil {
 		err = eerr
 	}
 	return err
+}
+
+// adapterDirs are the directories the sidecar hands the engine adapters from,
+// absolute so the engine's check does not depend on its working directory.
+func adapterDirs(dirs ...string) []string {
+	var out []string
+	for _, d := range dirs {
+		if d == "" {
+			continue
+		}
+		if abs, err := filepath.Abs(d); err == nil {
+			d = abs
+		}
+		out = append(out, d)
+	}
+	return out
 }

@@ -1,26 +1,16 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"log/slog"
-	"net"
-	"net/http"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
-	enginev1 "github.com/graft-ai/graft/proto/graft/engine/v1"
-	"github.com/graft-ai/graft/sidecar/adaptersource"
-	"github.com/graft-ai/graft/sidecar/openai"
+	"github.com/graft-ai/graft/sidecar"
 )
 
 func init() { register(newSidecarCommand) }
 
+// sidecarOptions are the flags of a sidecar process, shared by graft serve.
 type sidecarOptions struct {
 	engine, listen, servedName string
 	adapterCache, adapterRoot  string
@@ -28,6 +18,7 @@ type sidecarOptions struct {
 	deployment, replica        string
 	heartbeatTTL               time.Duration
 	drain                      time.Duration
+	http                       sidecar.HTTPTimeouts
 }
 
 func newSidecarCommand() *cobra.Command {
@@ -46,29 +37,21 @@ named by folder; hf://org/name[@revision] from a Hugging Face Hub-compatible
 endpoint ($HF_ENDPOINT, token in $HF_TOKEN); s3://bucket/prefix with the AWS
 SDK's settings ($GRAFT_S3_ENDPOINT for an S3-compatible server). Fetched
 adapters are verified and kept in --adapter-cache, and loaded into the engine on
-first use. With --redis the replica's heartbeat and loaded adapters are
+first use; the engine must be started with --adapter-dir for the adapter root
+and the cache. With --redis the replica's heartbeat and loaded adapters are
 published for the control plane. On SIGTERM the listener closes and running
 streams get --drain-timeout to finish.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			conn, err := grpc.NewClient(dialTarget(o.engine), grpc.WithTransportCredentials(insecure.NewCredentials()))
-			if err != nil {
-				return usageError("--engine %s: %v", o.engine, err)
-			}
-			defer conn.Close()
-			return runSidecar(cmd.Context(), conn, &o)
+			return sidecar.Run(cmd.Context(), o.config())
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.engine, "engine", "unix:///tmp/graft-engine.sock", "engine gRPC address: unix:///path.sock or HOST:PORT")
+	f.StringVar(&o.engine, "engine", "", "engine gRPC address: unix:///path.sock or HOST:PORT (required)")
+	_ = cmd.MarkFlagRequired("engine")
 	addSidecarFlags(cmd, &o)
 	f.StringVar(&o.servedName, "served-model-name", "", "the base model's id in the API (default: the engine's model id)")
 	return cmd
-}
-
-func defaultReplicaID() string {
-	host, _ := os.Hostname()
-	return fmt.Sprintf("%s-%d", host, os.Getpid())
 }
 
 func addSidecarFlags(cmd *cobra.Command, o *sidecarOptions) {
@@ -78,50 +61,20 @@ func addSidecarFlags(cmd *cobra.Command, o *sidecarOptions) {
 	f.StringVar(&o.adapterCache, "adapter-cache", "", "disk cache for adapters fetched from hf:// and s3:// sources (default: the user cache dir)")
 	f.StringVar(&o.redis, "redis", "", "Redis URL (redis://host:port/db) for the replica's heartbeat and adapter residency")
 	f.StringVar(&o.deployment, "deployment", "default", "deployment this replica belongs to, in Redis keys")
-	f.StringVar(&o.replica, "replica-id", defaultReplicaID(), "this replica's id, in Redis keys")
+	f.StringVar(&o.replica, "replica-id", sidecar.DefaultReplicaID(), "this replica's id, in Redis keys")
 	f.DurationVar(&o.heartbeatTTL, "heartbeat-ttl", 15*time.Second, "Redis TTL of the heartbeat; refreshed every third of it")
 	f.DurationVar(&o.drain, "drain-timeout", 30*time.Second, "on SIGTERM, how long running streams may take to finish")
+	f.DurationVar(&o.http.ReadHeader, "http-read-header-timeout", 10*time.Second, "longest a client may take to send a request's headers")
+	f.DurationVar(&o.http.Read, "http-read-timeout", 60*time.Second, "longest a client may take to send a whole request, headers and body (responses, streamed or not, have no limit)")
+	f.DurationVar(&o.http.Idle, "http-idle-timeout", 75*time.Second, "close a keep-alive connection idle this long")
 }
 
-// runSidecar serves the OpenAI API until ctx ends, then drains.
-func runSidecar(ctx context.Context, conn grpc.ClientConnInterface, o *sidecarOptions) error {
-	cfg := openai.Config{Engine: conn, ModelID: o.servedName}
-	sources, err := adaptersource.OpenCatalog(ctx, o.adapterCache, o.adapterRoot)
-	if err != nil {
-		return usageError("%v", err)
+// config maps the flags onto the sidecar library's config.
+func (o *sidecarOptions) config() sidecar.Config {
+	return sidecar.Config{
+		Engine: o.engine, Listen: o.listen, ServedName: o.servedName,
+		AdapterRoot: o.adapterRoot, AdapterCache: o.adapterCache, Redis: o.redis,
+		Deployment: o.deployment, ReplicaID: o.replica, HeartbeatTTL: o.heartbeatTTL,
+		Drain: o.drain, HTTP: o.http,
 	}
-	cfg.Adapters = sources
-	lis, err := net.Listen("tcp", o.listen)
-	if err != nil {
-		return usageError("--listen %s: %v", o.listen, err)
-	}
-	if o.redis != "" {
-		rctx, stopRedis := context.WithCancel(context.Background())
-		pub, wait, err := startResidency(rctx, o.redis, o.deployment, o.replica, lis.Addr().String(), o.heartbeatTTL, enginev1.NewEngineClient(conn))
-		if err != nil {
-			stopRedis()
-			lis.Close()
-			return err
-		}
-		// Residency outlives the drain: it deletes the replica's keys at the end.
-		defer func() { stopRedis(); wait() }()
-		cfg.OnAdapterLoaded = func(id string) { _ = pub.AdapterLoaded(rctx, id) }
-	}
-	hs := &http.Server{Handler: openai.New(cfg), ReadHeaderTimeout: 30 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(lis) }()
-	slog.Info("sidecar serving", "listen", lis.Addr().String())
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	dctx, cancel := context.WithTimeout(context.Background(), o.drain)
-	defer cancel()
-	err = hs.Shutdown(dctx)
-	if errors.Is(err, context.DeadlineExceeded) {
-		slog.Warn("drain deadline passed; closing running streams")
-		err = hs.Close()
-	}
-	return err
 }

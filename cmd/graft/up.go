@@ -7,14 +7,12 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
-
-	"github.com/graft-ai/graft/internal/testmodels"
 )
 
 func init() { register(newUpCommand) }
 
-// newUpCommand runs everything on this machine. Today that is one pod (engine
-// and sidecar); the gateway, control plane and Redis join as they are built.
+// newUpCommand runs everything on this machine that exists as a part: one pod
+// (engine and sidecar).
 func newUpCommand() *cobra.Command {
 	var eo engineOptions
 	var so sidecarOptions
@@ -30,8 +28,8 @@ curl and an OpenAI SDK example to paste, then serves until interrupted.`,
 			if err := demoDefaults(&eo, &so); err != nil {
 				return err
 			}
-			so.servedName, eo.drain = eo.servedName, so.drain
-			printExamples(cmd.OutOrStdout(), so.listen, eo.modelID(), so.adapterRoot)
+			opts := eo.serverOptions()
+			printExamples(cmd.OutOrStdout(), so.listen, opts.ModelID(), so.adapterRoot)
 			return runServe(cmd.Context(), &eo, &so)
 		},
 	}
@@ -45,7 +43,7 @@ func demoDefaults(eo *engineOptions, so *sidecarOptions) error {
 	if eo.model != "" {
 		return nil
 	}
-	dir := testmodels.Dir()
+	dir := demoModelsDir()
 	demo := filepath.Join(dir, "stories260K", "hf")
 	if _, err := os.Stat(demo); dir == "" || err != nil {
 		return usageError("no --model given and the demo model is not at $GRAFT_TESTDATA/stories260K/hf;\n" +

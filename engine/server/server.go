@@ -24,6 +24,21 @@ import (
 // ServiceName is the health-check service name of the engine service.
 const ServiceName = "graft.engine.v1.Engine"
 
+// MaxMessageBytes bounds one gRPC message either way. grpc-go's default, 4 MiB,
+// is less than a full context can take as text (a 128k-token prompt of long
+// tokens, a chat history); a request the sidecar accepts is at most 32 MiB of
+// JSON, so 64 MiB carries any of them whole and the engine, not the transport,
+// decides whether the prompt fits the context. Clients must raise their own
+// limits to match.
+const MaxMessageBytes = 64 << 20
+
+// NewGRPCServer returns a gRPC server whose message limits fit a full context.
+func NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
+	return grpc.NewServer(append([]grpc.ServerOption{
+		grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes),
+	}, opts...)...)
+}
+
 // Server implements enginev1.EngineServer on top of one engine.
 type Server struct {
 	enginev1.UnimplementedEngineServer

@@ -1,7 +1,8 @@
-package main
+package sidecar
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -12,10 +13,10 @@ import (
 
 // startResidency publishes the replica's heartbeat and adapters to Redis until
 // ctx ends. The engine's Stats feed the load fields.
-func startResidency(ctx context.Context, url, deployment, replica, addr string, ttl time.Duration, ec enginev1.EngineClient) (*residency.Publisher, func(), error) {
-	opts, err := redis.ParseURL(url)
+func startResidency(ctx context.Context, cfg *Config, addr string, ec enginev1.EngineClient) (*residency.Publisher, func(), error) {
+	opts, err := redis.ParseURL(cfg.Redis)
 	if err != nil {
-		return nil, nil, usageError("--redis %q: %v", url, err)
+		return nil, nil, &ConfigError{Field: "Redis", Err: fmt.Errorf("redis %q: %w", cfg.Redis, err)}
 	}
 	client := redis.NewClient(opts)
 	load := func() residency.Load {
@@ -32,7 +33,7 @@ func startResidency(ctx context.Context, url, deployment, replica, addr string, 
 		}
 		return l
 	}
-	pub := residency.New(client, deployment, replica, addr, ttl, load)
+	pub := residency.New(client, cfg.Deployment, cfg.ReplicaID, addr, cfg.HeartbeatTTL, load)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"fmt"
@@ -6,28 +6,17 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/spf13/pflag"
-
 	"github.com/graft-ai/graft/engine/compute"
 	"github.com/graft-ai/graft/engine/compute/cpu"
 	"github.com/graft-ai/graft/engine/compute/cuda"
 	"github.com/graft-ai/graft/engine/model"
 )
 
-// deviceFlagHelp documents --device for generate, engine and serve.
-const deviceFlagHelp = "compute device: auto (CUDA when a GPU answers, else CPU), cpu, cuda or cuda:N"
-
-// addModelFlags adds the flags of every command that loads a model and runs it.
-func addModelFlags(f *pflag.FlagSet, model *string, threads *int, device *string) {
-	f.StringVar(model, "model", "", "model: a .gguf file or a Hugging Face directory (required)")
-	f.IntVar(threads, "threads", 0, "CPU threads (0: all cores)")
-	f.StringVar(device, "device", "cpu", deviceFlagHelp+" (default cpu until the CUDA backend has passed its device checks)")
-}
-
-// newBackend opens the compute backend --device names and returns it with its
-// close function. auto falls back to the CPU with one log line saying why; an
-// explicit cuda that cannot open is an error.
-func newBackend(device string, threads int) (compute.Backend, func(), error) {
+// OpenBackend opens the compute backend device names ("auto" or "", "cpu",
+// "cuda", "cuda:N") and returns it with its close function. auto falls back to
+// the CPU with one log line saying why; an explicit cuda that cannot open is an
+// error. A device name that means nothing is an *OptionError.
+func OpenBackend(device string, threads int) (compute.Backend, func(), error) {
 	openCPU := func() (compute.Backend, func(), error) {
 		b := cpu.New(threads)
 		return b, b.Close, nil
@@ -48,18 +37,18 @@ func newBackend(device string, threads int) (compute.Backend, func(), error) {
 		if rest, ok := strings.CutPrefix(device, "cuda:"); ok {
 			n, err := strconv.Atoi(rest)
 			if err != nil || n < 0 {
-				return nil, nil, usageError("--device %q: the GPU ordinal must be a number like cuda:0", device)
+				return nil, nil, optionErrorf("Device", "device %q: the GPU ordinal must be a number like cuda:0", device)
 			}
 			ordinal = n
 		}
 		b, err := cuda.Open(ordinal)
 		if err != nil {
-			return nil, nil, fmt.Errorf("--device %s: %w", device, err)
+			return nil, nil, fmt.Errorf("device %s: %w", device, err)
 		}
 		logDevice(b)
 		return b, b.Close, nil
 	}
-	return nil, nil, usageError("--device %q: want auto, cpu, cuda or cuda:N", device)
+	return nil, nil, optionErrorf("Device", "device %q: want auto, cpu, cuda or cuda:N", device)
 }
 
 func logDevice(b *cuda.Backend) {
@@ -69,9 +58,9 @@ func logDevice(b *cuda.Backend) {
 }
 
 // adapterSlotsFromMemory sizes the adapter slots from a fraction of the GPU's
-// free memory (--adapter-memory-fraction): each slot holds A and B of every
-// projection at the largest accepted rank. It reports false on the CPU, where
-// slots share host memory and --max-active-adapters decides.
+// free memory: each slot holds A and B of every projection at the largest
+// accepted rank. It reports false on the CPU, where slots share host memory and
+// the configured slot count decides.
 func adapterSlotsFromMemory(b compute.Backend, c *model.Config, fraction float64, rank int) (int, bool, error) {
 	g, ok := b.(*cuda.Backend)
 	if !ok || fraction <= 0 {
@@ -79,7 +68,7 @@ func adapterSlotsFromMemory(b compute.Backend, c *model.Config, fraction float64
 	}
 	free, _, err := g.MemInfo()
 	if err != nil {
-		return 0, false, fmt.Errorf("--adapter-memory-fraction: %w", err)
+		return 0, false, fmt.Errorf("adapter memory fraction: %w", err)
 	}
 	shapes := make([][2]int, model.NumModules)
 	for mod := range shapes {
@@ -89,7 +78,7 @@ func adapterSlotsFromMemory(b compute.Backend, c *model.Config, fraction float64
 	per := cuda.AdapterBytes(c.Layers, shapes, rank, 2) // slots hold bf16
 	n := cuda.AdapterSlotCapacity(free, fraction, per)
 	if n < 1 {
-		return 0, false, fmt.Errorf("--adapter-memory-fraction %v of %d free bytes holds no adapter of rank %d (%d bytes each)", fraction, free, rank, per)
+		return 0, false, optionErrorf("AdapterMemoryFraction", "adapter memory fraction %v of %d free bytes holds no adapter of rank %d (%d bytes each)", fraction, free, rank, per)
 	}
 	slog.Info("adapter slots sized from GPU memory", "slots", n, "fraction", fraction, "bytes_per_adapter", per)
 	return n, true, nil

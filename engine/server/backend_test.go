@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"errors"
@@ -9,8 +9,8 @@ import (
 	"github.com/graft-ai/graft/engine/model"
 )
 
-func TestNewBackendSelection(t *testing.T) {
-	b, closeFn, err := newBackend("cpu", 1)
+func TestOpenBackendSelection(t *testing.T) {
+	b, closeFn, err := OpenBackend("cpu", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -18,27 +18,28 @@ func TestNewBackendSelection(t *testing.T) {
 		t.Errorf("--device cpu gave %T", b)
 	}
 	closeFn()
-	b, closeFn, err = newBackend("auto", 1)
+	b, closeFn, err = OpenBackend("auto", 1)
 	if err != nil {
 		t.Fatalf("auto must fall back, got %v", err)
 	}
 	closeFn()
 	if _, isCPU := b.(*cpu.Backend); isCPU {
-		if _, _, err := newBackend("cuda", 1); !errors.Is(err, cuda.ErrNoDevice) {
+		if _, _, err := OpenBackend("cuda", 1); !errors.Is(err, cuda.ErrNoDevice) {
 			t.Errorf("--device cuda without a GPU: %v, want an error wrapping ErrNoDevice", err)
 		}
 	}
 	for _, bad := range []string{"cuda:x", "cuda:-1", "tpu"} {
-		if _, _, err := newBackend(bad, 1); err == nil {
-			t.Errorf("--device %s accepted", bad)
+		var oe *OptionError
+		if _, _, err := OpenBackend(bad, 1); !errors.As(err, &oe) || oe.Field != "Device" {
+			t.Errorf("device %s: %v, want an *OptionError for Device", bad, err)
 		}
 	}
 }
 
 // TestAdapterSlotsFromMemoryOnCPU: on the CPU the fraction does not apply and
-// --max-active-adapters decides.
+// the configured slot count decides.
 func TestAdapterSlotsFromMemoryOnCPU(t *testing.T) {
-	b, closeB, err := newBackend("cpu", 1)
+	b, closeB, err := OpenBackend("cpu", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
