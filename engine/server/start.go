@@ -38,7 +38,7 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 		return nil, err
 	}
 	srv := New(eng, o.ModelID())
-	// TODO(coordinator): srv.SetChatLimits with AllowRequestTemplates: o.AllowRequestTemplates once H5's chat.go has it.
+	srv.SetChatLimits(ChatLimits{AllowRequestTemplates: o.AllowRequestTemplates})
 	g := NewGRPCServer()
 	srv.Register(g)
 	sctx, cancel := context.WithCancel(ctx)
