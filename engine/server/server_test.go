@@ -226,13 +226,13 @@ func TestBadRequestsNameTheParam(t *testing.T) {
 		param string
 		req   *enginev1.GenerateRequest
 	}{
-		{"temperature", &enginev1.GenerateRequest{Prompt: ids([]int32{1}), Sampling: &enginev1.SamplingParams{Temperature: -1}}},
-		{"top_p", &enginev1.GenerateRequest{Prompt: ids([]int32{1}), Sampling: &enginev1.SamplingParams{TopP: 1.5}}},
-		{"top_logprobs", &enginev1.GenerateRequest{Prompt: ids([]int32{1}), Sampling: &enginev1.SamplingParams{Logprobs: true, TopLogprobs: 21}}},
-		{"presence_penalty", &enginev1.GenerateRequest{Prompt: ids([]int32{1}), Sampling: &enginev1.SamplingParams{PresencePenalty: 3}}},
-		{"max_tokens", &enginev1.GenerateRequest{Prompt: ids([]int32{1}), Sampling: &enginev1.SamplingParams{MaxTokens: 5000}}},
-		{"prompt", &enginev1.GenerateRequest{Prompt: ids(long)}},
-		{"prompt", &enginev1.GenerateRequest{Prompt: ids([]int32{9999})}},
+		{"sampling.temperature", &enginev1.GenerateRequest{Prompt: ids([]int32{1}), Sampling: &enginev1.SamplingParams{Temperature: -1}}},
+		{"sampling.top_p", &enginev1.GenerateRequest{Prompt: ids([]int32{1}), Sampling: &enginev1.SamplingParams{TopP: 1.5}}},
+		{"sampling.top_logprobs", &enginev1.GenerateRequest{Prompt: ids([]int32{1}), Sampling: &enginev1.SamplingParams{Logprobs: true, TopLogprobs: 21}}},
+		{"sampling.presence_penalty", &enginev1.GenerateRequest{Prompt: ids([]int32{1}), Sampling: &enginev1.SamplingParams{PresencePenalty: 3}}},
+		{"sampling.max_tokens", &enginev1.GenerateRequest{Prompt: ids([]int32{1}), Sampling: &enginev1.SamplingParams{MaxTokens: 5000}}},
+		{"prompt.token_ids", &enginev1.GenerateRequest{Prompt: ids(long)}},
+		{"prompt.token_ids", &enginev1.GenerateRequest{Prompt: ids([]int32{9999})}},
 		{"prompt", &enginev1.GenerateRequest{}},
 	}
 	for _, c := range cases {
