@@ -2,7 +2,6 @@ package scheduler
 
 import "github.com/graft-ai/graft/engine/kvcache"
 
-
 // Status is where a request is in its life.
 type Status uint8
 
