@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/graft-ai/graft/engine/lora"
 )
@@ -26,7 +29,9 @@ type AdapterInfo struct {
 	Rank      int
 	Modules   []string
 	SizeBytes int64
-	Sequences int // live (waiting or running) sequences using it
+	Sequences int // live sequences using it: running, waiting or ending
+	Running   int // sequences of it in the running batch
+	Waiting   int // sequences of it queued to start
 }
 
 // ErrAdapterNotFound is returned for requests naming an adapter that is not loaded.
@@ -37,7 +42,10 @@ var ErrAdapterBusy = errors.New("adapter in use")
 
 type adapterEntry struct {
 	id, dir  string
+	src      string        // dir with symlinks resolved: what is read
 	host     *lora.Adapter // nil once evicted from host memory
+	loading  bool          // a goroutine is reading it back into host memory
+	loadErr  error         // why the last read back failed
 	rank     int
 	modules  []string
 	size     int64
@@ -56,13 +64,19 @@ type adapterRegistry struct {
 }
 
 // LoadAdapter reads and checks a PEFT adapter directory and registers it as id.
-// Loading the same id from the same directory again is a no-op.
+// Loading the same id from the same directory again is a no-op. With
+// Config.AdapterDirs set, a directory outside them is refused. The read happens
+// on the caller's goroutine, never under the engine's lock.
 func (e *Engine) LoadAdapter(id, dir string) (AdapterInfo, error) {
 	if id == "" {
-		return AdapterInfo{}, &RequestError{Param: "adapter_id", Msg: "adapter id is empty"}
+		return AdapterInfo{}, &RequestError{Param: paramAdapter, Msg: "adapter id is empty"}
 	}
 	if e.slots == nil {
 		return AdapterInfo{}, errors.New("engine: adapters are disabled (--max-active-adapters 0)")
+	}
+	src, err := e.allowedDir(dir)
+	if err != nil {
+		return AdapterInfo{}, err
 	}
 	e.mu.Lock()
 	if old := e.reg.entries[id]; old != nil {
@@ -70,19 +84,19 @@ func (e *Engine) LoadAdapter(id, dir string) (AdapterInfo, error) {
 		if old.dir == dir && !old.draining {
 			return old.info(), nil
 		}
-		return AdapterInfo{}, &RequestError{Param: "adapter_id", Msg: fmt.Sprintf("adapter %q is already loaded from %s; unload it first", id, old.dir)}
+		return AdapterInfo{}, &RequestError{Param: paramAdapter, Msg: fmt.Sprintf("adapter %q is already loaded from another directory; unload it first", id)}
 	}
 	e.mu.Unlock()
-	a, err := lora.Load(dir, &e.m.Config, e.cfg.MaxLoRARank)
+	a, err := e.cfg.AdapterLoader(src, &e.m.Config, e.cfg.MaxLoRARank)
 	if err != nil {
-		return AdapterInfo{}, &RequestError{Param: "adapter", Msg: err.Error()}
+		return AdapterInfo{}, &RequestError{Param: paramPath, Msg: err.Error()}
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.reg.entries[id] != nil {
-		return AdapterInfo{}, &RequestError{Param: "adapter_id", Msg: fmt.Sprintf("adapter %q was loaded concurrently", id)}
+		return AdapterInfo{}, &RequestError{Param: paramAdapter, Msg: fmt.Sprintf("adapter %q was loaded concurrently", id)}
 	}
-	ent := &adapterEntry{id: id, dir: dir, host: a, rank: a.Rank, modules: a.Modules, size: a.SizeBytes, slot: -1}
+	ent := &adapterEntry{id: id, dir: dir, src: src, host: a, rank: a.Rank, modules: a.Modules, size: a.SizeBytes, slot: -1}
 	e.reg.clock++
 	ent.lastUsed = e.reg.clock
 	e.reg.entries[id] = ent
@@ -129,13 +143,18 @@ func (e *Engine) UnloadAdapter(ctx context.Context, id string, wait bool) error 
 	return nil
 }
 
-// Adapters lists the registered adapters by id.
+// Adapters lists the registered adapters by id, with their running and
+// waiting sequences.
 func (e *Engine) Adapters() []AdapterInfo {
+	counts := e.sched.AdapterSequences()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	out := make([]AdapterInfo, 0, len(e.reg.entries))
 	for _, ent := range e.reg.entries {
-		out = append(out, ent.info())
+		info := ent.info()
+		c := counts[ent.id]
+		info.Running, info.Waiting = c.Running, c.Waiting
+		out = append(out, info)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
@@ -152,8 +171,10 @@ func (ent *adapterEntry) info() AdapterInfo {
 	return AdapterInfo{ID: ent.id, Path: ent.dir, Tier: tier, Rank: ent.rank, Modules: ent.modules, SizeBytes: ent.size, Sequences: ent.seqs}
 }
 
-// acquireAdapter counts a new sequence on adapter id.
-func (e *Engine) acquireAdapter(id string) error {
+// acquireAdapter counts n new sequences on adapter id. An adapter evicted from
+// host memory starts reading back now, off the engine loop; the scheduler
+// admits none of its requests until it is back.
+func (e *Engine) acquireAdapter(id string, n int) error {
 	if id == "" {
 		return nil
 	}
@@ -161,13 +182,38 @@ func (e *Engine) acquireAdapter(id string) error {
 	defer e.mu.Unlock()
 	ent := e.reg.entries[id]
 	if ent == nil || ent.draining {
-		return &RequestError{Param: "model", Msg: fmt.Sprintf("adapter %q is not loaded", id), NotFound: true}
+		return &RequestError{Param: paramAdapter, Msg: fmt.Sprintf("adapter %q is not loaded", id), NotFound: true}
 	}
-	ent.seqs++
+	ent.seqs += n
+	if ent.host == nil && !ent.loading {
+		ent.loading, ent.loadErr = true, nil
+		e.sched.PauseAdapter(id)
+		go e.reload(ent)
+	}
 	return nil
 }
 
-func (e *Engine) releaseAdapter(id string) {
+// reload reads an evicted adapter back into host memory. A failure fails the
+// adapter's queued requests when they reach a slot (slotFor), and the next new
+// request tries again.
+func (e *Engine) reload(ent *adapterEntry) {
+	a, err := e.cfg.AdapterLoader(ent.src, &e.m.Config, e.cfg.MaxLoRARank)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ent.loading = false
+	if err != nil {
+		slog.Error("adapter reload failed", "adapter", ent.id, "err", err)
+		ent.loadErr = err
+	} else {
+		ent.host = a
+	}
+	if e.reg.entries[ent.id] == ent {
+		e.sched.ResumeAdapter(ent.id)
+	}
+	e.poke()
+}
+
+func (e *Engine) releaseAdapter(id string, n int) {
 	if id == "" {
 		return
 	}
@@ -177,17 +223,19 @@ func (e *Engine) releaseAdapter(id string) {
 	if ent == nil {
 		return
 	}
-	if ent.seqs--; ent.seqs == 0 && ent.draining {
+	if ent.seqs -= n; ent.seqs == 0 && ent.draining {
 		close(ent.idle)
 	}
 }
 
 // evictHostLocked drops host copies of the least recently used adapters that
-// are not in a slot, beyond MaxCachedAdapters; they reload from disk on use.
+// are not in a slot and have no sequences, beyond MaxCachedAdapters; they are
+// read back when a request needs them. An adapter with sequences stays, so a
+// request admitted to run always finds its adapter in memory.
 func (e *Engine) evictHostLocked() {
 	var cached []*adapterEntry
 	for _, ent := range e.reg.entries {
-		if ent.host != nil && ent.slot < 0 {
+		if ent.host != nil && ent.slot < 0 && ent.seqs == 0 {
 			cached = append(cached, ent)
 		}
 	}
@@ -198,4 +246,51 @@ func (e *Engine) evictHostLocked() {
 	for _, ent := range cached[:len(cached)-e.cfg.MaxCachedAdapters] {
 		ent.host = nil
 	}
+}
+
+// errOutsideDirs is LoadAdapter's one answer for a path it may not read, the
+// same whether or not the path exists.
+var errOutsideDirs = &RequestError{Param: paramPath, Msg: "adapter path is outside the directories this engine loads from"}
+
+// allowedDir returns dir with symlinks resolved when Config.AdapterDirs allows
+// it: both its cleaned path and its resolved one must lie inside one of them.
+// A path inside that does not exist is left to the loader to report.
+func (e *Engine) allowedDir(dir string) (string, error) {
+	if len(e.cfg.AdapterDirs) == 0 {
+		return dir, nil
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil || !within(abs, e.cfg.AdapterDirs) {
+		return "", errOutsideDirs
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return abs, nil
+	}
+	if !within(real, e.cfg.AdapterDirs) {
+		return "", errOutsideDirs
+	}
+	return real, nil
+}
+
+// within reports whether path is one of roots or below one, comparing with
+// each root as given and with its symlinks resolved.
+func within(path string, roots []string) bool {
+	for _, root := range roots {
+		abs, err := filepath.Abs(root)
+		if err != nil {
+			continue
+		}
+		cands := []string{abs}
+		if real, err := filepath.EvalSymlinks(abs); err == nil && real != abs {
+			cands = append(cands, real)
+		}
+		for _, r := range cands {
+			rel, err := filepath.Rel(r, path)
+			if err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 
 	"github.com/graft-ai/graft/engine/compute"
 	"github.com/graft-ai/graft/engine/kvcache"
+	"github.com/graft-ai/graft/engine/lora"
 	"github.com/graft-ai/graft/engine/model"
 	"github.com/graft-ai/graft/engine/scheduler"
 )
@@ -30,9 +32,23 @@ type Config struct {
 	// MaxCachedAdapters bounds adapters kept parsed in host memory beyond the
 	// slots; the rest reload from disk on use. Default 64.
 	MaxCachedAdapters int
-	// MaxLoRARank is the largest adapter rank accepted; default 64.
+	// MaxLoRARank is the largest adapter rank accepted; default DefaultMaxLoRARank.
 	MaxLoRARank int
+	// MaxQueued is the most requests waiting to start; Generate refuses more
+	// with ErrQueueFull. Default 256.
+	MaxQueued int
+	// AdapterDirs, when set, are the only directories LoadAdapter reads
+	// adapters from (after cleaning the path and resolving symlinks). Empty
+	// means any path, for library use.
+	AdapterDirs []string
+	// AdapterLoader reads an adapter directory; default lora.Load. The engine
+	// calls it off its step loop.
+	AdapterLoader func(dir string, mc *model.Config, maxRank int) (*lora.Adapter, error)
 }
+
+// DefaultMaxLoRARank is the largest adapter rank an engine accepts unless
+// Config.MaxLoRARank says otherwise.
+const DefaultMaxLoRARank = 64
 
 func (c *Config) defaults(m *model.Model) {
 	mc := &m.Config
@@ -58,7 +74,13 @@ func (c *Config) defaults(m *model.Model) {
 		c.MaxCachedAdapters = 64
 	}
 	if c.MaxLoRARank <= 0 {
-		c.MaxLoRARank = 64
+		c.MaxLoRARank = DefaultMaxLoRARank
+	}
+	if c.MaxQueued <= 0 {
+		c.MaxQueued = 256
+	}
+	if c.AdapterLoader == nil {
+		c.AdapterLoader = lora.Load
 	}
 	if c.KVCacheBytes <= 0 {
 		full := int64(c.MaxNumSeqs) * int64(c.MaxModelLen+c.BlockSize) * kvBytesPerToken(mc)
@@ -96,6 +118,9 @@ type Engine struct {
 	adapterBuf []int32
 	sampled    []int
 	results    []scheduler.Result
+	rowBuf     []float32 // a logits row each fork samples from unchanged
+
+	promptTokens, prefillTokens, generationTokens atomic.Uint64
 }
 
 // New starts the engine's loop. Close stops it.
@@ -110,7 +135,7 @@ func New(l *Loaded, cfg Config) (*Engine, error) {
 	slots := max(cfg.MaxActiveAdapters, 0)
 	sched, err := scheduler.New(scheduler.Config{
 		MaxNumSeqs: cfg.MaxNumSeqs, MaxNumBatchedTokens: cfg.MaxBatchedTokens, MaxModelLen: cfg.MaxModelLen,
-		MaxActiveAdapters: slots,
+		MaxActiveAdapters: slots, MaxWaiting: cfg.MaxQueued,
 	}, pool)
 	if err != nil {
 		return nil, err
@@ -166,12 +191,31 @@ type Stats struct {
 	KVBlocksUsed, KVTotal int
 	AdapterSlotsUsed      int
 	AdapterSlots          int
+	MaxQueued             int
+	// PromptTokens counts the prompt tokens of accepted requests, each
+	// request's once however many sequences it samples.
+	PromptTokens uint64
+	// PrefillTokens counts prompt tokens run through the model: a prompt
+	// shared by N sequences once, a preempted sequence's again.
+	PrefillTokens uint64
+	// GenerationTokens counts sampled tokens.
+	GenerationTokens uint64
 }
 
-// Stats reports queue depth, running sequences and KV cache use.
+// KVUsage is the fraction of KV blocks in use, 0..1.
+func (s Stats) KVUsage() float64 {
+	if s.KVTotal == 0 {
+		return 0
+	}
+	return float64(s.KVBlocksUsed) / float64(s.KVTotal)
+}
+
+// Stats reports queue depth, running sequences, KV cache use and token counts.
 func (e *Engine) Stats() Stats {
 	s := e.sched.Stats()
-	st := Stats{Waiting: s.Waiting, Running: s.Running, KVBlocksUsed: s.BlockTotal - s.FreeBlocks, KVTotal: s.BlockTotal}
+	st := Stats{Waiting: s.Waiting, Running: s.Running, KVBlocksUsed: s.BlockTotal - s.FreeBlocks, KVTotal: s.BlockTotal,
+		MaxQueued: e.cfg.MaxQueued, PromptTokens: e.promptTokens.Load(), PrefillTokens: e.prefillTokens.Load(),
+		GenerationTokens: e.generationTokens.Load()}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	st.AdapterSlots = len(e.reg.slotOwner)
@@ -183,14 +227,15 @@ func (e *Engine) Stats() Stats {
 	return st
 }
 
-// CheckCache verifies that every KV block is either free or owned by exactly one
-// live sequence; tests use it to prove nothing leaked.
+// CheckCache verifies that every KV block is either free or held by as many
+// live sequences as share it; tests use it to prove nothing leaked.
 func (e *Engine) CheckCache() error { return e.sched.Check() }
 
 var errClosed = errors.New("engine: closed")
 
 // Generate queues a request. Cancelling ctx (or Stream.Cancel) stops it and frees
-// its cache at once.
+// its cache at once. A request of N sequences prefills its prompt once; its
+// stream carries the events of all N.
 func (e *Engine) Generate(ctx context.Context, req Request) (*Stream, error) {
 	if err := e.validate(&req); err != nil {
 		return nil, err
@@ -200,26 +245,44 @@ func (e *Engine) Generate(ctx context.Context, req Request) (*Stream, error) {
 		return nil, errClosed
 	default:
 	}
-	if err := e.acquireAdapter(req.Adapter); err != nil {
+	if err := e.acquireAdapter(req.Adapter, req.N); err != nil {
 		return nil, err
 	}
-	id := e.nextID.Add(1)
-	seq := e.newSequence(id, &req)
+	stream := newStream(slices.Clone(req.Prompt), req.N)
+	seqs := make([]*sequence, req.N)
+	for i := range seqs {
+		seqs[i] = e.newSequence(e.nextID.Add(1), i, &req, stream)
+	}
+	seqs[0].forks = seqs[1:]
 	e.mu.Lock()
-	e.seqs[id] = seq
+	for _, s := range seqs {
+		e.seqs[s.id] = s
+	}
 	e.mu.Unlock()
-	sr := &scheduler.Request{ID: id, NumPromptTokens: len(req.Prompt), MaxTokens: req.MaxTokens, Adapter: req.Adapter}
+	sr := &scheduler.Request{ID: seqs[0].id, NumPromptTokens: len(req.Prompt), MaxTokens: req.MaxTokens, Adapter: req.Adapter, N: req.N}
 	if err := e.sched.Add(sr); err != nil {
 		e.mu.Lock()
-		delete(e.seqs, id)
+		for _, s := range seqs {
+			delete(e.seqs, s.id)
+		}
 		e.mu.Unlock()
-		e.releaseAdapter(req.Adapter)
+		e.releaseAdapter(req.Adapter, req.N)
+		if errors.Is(err, scheduler.ErrQueueFull) {
+			return nil, ErrQueueFull
+		}
 		return nil, &RequestError{Msg: err.Error()}
 	}
-	stop := context.AfterFunc(ctx, seq.stream.cancel)
-	seq.stopWatch = stop
+	e.promptTokens.Add(uint64(len(req.Prompt)))
+	// Forks not yet split off are unknown to the scheduler; cancelling the
+	// first sequence ends them with it.
+	stream.cancel = func() {
+		for _, s := range seqs {
+			e.cancel(s.id)
+		}
+	}
+	stream.watch(context.AfterFunc(ctx, stream.cancel))
 	e.poke()
-	return seq.stream, nil
+	return stream, nil
 }
 
 func (e *Engine) cancel(id uint64) {

@@ -313,12 +313,13 @@ func TestRequestErrors(t *testing.T) {
 		req   Request
 		param string
 	}{
-		{"empty prompt", Request{Sampling: greedyParams()}, "prompt"},
-		{"prompt fills context", Request{Prompt: long, Sampling: greedyParams()}, "prompt"},
-		{"too many tokens", Request{Prompt: []int32{1}, Sampling: greedyParams(), MaxTokens: 100}, "max_tokens"},
-		{"bad token", Request{Prompt: []int32{1, 9999}, Sampling: greedyParams()}, "prompt"},
-		{"bad top_p", Request{Prompt: []int32{1}, Sampling: sample.Params{TopP: 2, RepetitionPenalty: 1}}, "top_p"},
-		{"bad stop id", Request{Prompt: []int32{1}, Sampling: greedyParams(), StopTokenIDs: []int32{-1}}, "stop_token_ids"},
+		{"empty prompt", Request{Sampling: greedyParams()}, "prompt.token_ids"},
+		{"prompt fills context", Request{Prompt: long, Sampling: greedyParams()}, "prompt.token_ids"},
+		{"too many tokens", Request{Prompt: []int32{1}, Sampling: greedyParams(), MaxTokens: 100}, "sampling.max_tokens"},
+		{"bad token", Request{Prompt: []int32{1, 9999}, Sampling: greedyParams()}, "prompt.token_ids"},
+		{"bad top_p", Request{Prompt: []int32{1}, Sampling: sample.Params{TopP: 2, RepetitionPenalty: 1}}, "sampling.top_p"},
+		{"n over the batch", Request{Prompt: []int32{1}, Sampling: greedyParams(), N: 1000}, "n"},
+		{"bad stop id", Request{Prompt: []int32{1}, Sampling: greedyParams(), StopTokenIDs: []int32{-1}}, "sampling.stop_token_ids"},
 	}
 	for _, c := range cases {
 		_, err := e.Generate(context.Background(), c.req)

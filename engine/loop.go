@@ -12,6 +12,9 @@ func (e *Engine) loop() {
 	for {
 		out := e.sched.Schedule()
 		e.dropFinished(out.Finished)
+		for _, c := range out.Copies {
+			e.m.CopyKVBlock(e.cache, c.Src, c.Dst)
+		}
 		if len(out.Scheduled) == 0 {
 			select {
 			case <-e.wake:
@@ -80,9 +83,11 @@ func (e *Engine) step(out *scheduler.Output) {
 			if s.finish == FinishError {
 				continue
 			}
-			r := s.sampler.Sample(logits[k*vocab:(k+1)*vocab], s.tokens[:s.promptLen], s.generated())
+			row := logits[k*vocab : (k+1)*vocab]
+			forks := e.sampleForks(s, row)
+			r := s.sampler.Sample(row, s.tokens[:s.promptLen], s.generated())
 			stop := e.accept(s, r)
-			e.results = append(e.results, scheduler.Result{ID: s.id, Appended: 1, Finished: stop})
+			e.results = append(e.results, scheduler.Result{ID: s.id, Appended: 1, Finished: stop, Forks: forks})
 		}
 		for i, s := range seqs { // adapters that could not be placed
 			if s != nil && s.finish == FinishError {
@@ -97,20 +102,28 @@ func (e *Engine) step(out *scheduler.Output) {
 		}
 		why := s.finish
 		if why == "" {
-			why = finishReason(f.Reason)
+			why = f.Reason
 		}
 		e.end(s, why, s.err)
 	}
 }
 
-func finishReason(r scheduler.FinishReason) FinishReason {
-	switch r {
-	case scheduler.FinishStop:
-		return FinishStop
-	case scheduler.FinishLength:
-		return FinishLength
+// sampleForks samples the first token of each fork s still carries from the
+// logits of the prompt's last position, each from the row as the model gave
+// it (a sampler's penalties rewrite the row), and hands the forks over to the
+// scheduler, which from now on runs them as sequences of their own.
+func (e *Engine) sampleForks(s *sequence, row []float32) []scheduler.Fork {
+	if len(s.forks) == 0 {
+		return nil
 	}
-	return FinishCancelled
+	forks := make([]scheduler.Fork, 0, len(s.forks))
+	for _, f := range s.forks {
+		e.rowBuf = append(e.rowBuf[:0], row...)
+		r := f.sampler.Sample(e.rowBuf, f.tokens[:f.promptLen], f.generated())
+		forks = append(forks, scheduler.Fork{ID: f.id, Finished: e.accept(f, r)})
+	}
+	s.forks = nil
+	return forks
 }
 
 // buildBatch flattens the planned sequences into one batch and returns the
@@ -130,11 +143,13 @@ func (e *Engine) buildBatch(out *scheduler.Output) []*sequence {
 	if e.slots != nil {
 		e.adapterSlots(out, seqs)
 	}
+	prefill := 0
 	for i, sc := range out.Scheduled {
 		s := seqs[i]
 		if s == nil {
 			continue
 		}
+		prefill += max(0, min(sc.Start+sc.NumNew, s.promptLen)-sc.Start)
 		for p := sc.Start; p < sc.Start+sc.NumNew; p++ {
 			b.Tokens = append(b.Tokens, s.tokens[p])
 			a.Positions = append(a.Positions, int32(p))
@@ -147,5 +162,6 @@ func (e *Engine) buildBatch(out *scheduler.Output) []*sequence {
 			e.sampled = append(e.sampled, i)
 		}
 	}
+	e.prefillTokens.Add(uint64(prefill))
 	return seqs
 }

@@ -11,32 +11,41 @@ import (
 // except stream (safe for concurrent use).
 type sequence struct {
 	id        uint64
+	index     int // which of the request's N sequences
 	req       Request
 	tokens    []int32 // prompt, then generated tokens
 	promptLen int
 	sampler   *sample.Sampler
 	decoder   *tokenizer.StreamDecoder
 	stops     *sample.StopMatcher
-	stream    *Stream
-	stopWatch func() bool
-	finish    FinishReason // set when the loop has decided the sequence ends
-	err       error
+	stream    *Stream // shared by the request's sequences
+	// forks are the request's other sequences until the prompt is sampled: this
+	// sequence carries the prompt for all of them, then they split off.
+	forks  []*sequence
+	finish FinishReason // set when the loop has decided the sequence ends
+	err    error
+	ended  bool
 }
 
-func (e *Engine) newSequence(id uint64, r *Request) *sequence {
+// newSequence makes sequence index of request r. Sequence i samples with
+// seed+i, so it equals a single request with that seed.
+func (e *Engine) newSequence(id uint64, index int, r *Request, stream *Stream) *sequence {
+	p := r.Sampling
+	if p.HasSeed {
+		p.Seed += uint64(index)
+	}
 	s := &sequence{
-		id: id, req: *r, promptLen: len(r.Prompt),
+		id: id, index: index, req: *r, promptLen: len(r.Prompt),
 		tokens:  append(make([]int32, 0, len(r.Prompt)+r.MaxTokens), r.Prompt...),
-		sampler: sample.New(r.Sampling, e.m.Config.Vocab),
+		sampler: sample.New(p, e.m.Config.Vocab),
 		decoder: e.loaded.Tokenizer.NewStreamDecoder(true),
-		stream:  newStream(slices.Clone(r.Prompt)),
+		stream:  stream,
 	}
 	var opts []sample.StopOption
 	if r.IncludeStopStr {
 		opts = append(opts, sample.IncludeStop())
 	}
 	s.stops = sample.NewStopMatcher(r.Stop, opts...)
-	s.stream.cancel = func() { e.cancel(id) }
 	return s
 }
 
@@ -50,7 +59,8 @@ func (e *Engine) accept(s *sequence, r sample.Result) bool {
 	if len(r.Top) > 0 {
 		tok.Top = slices.Clone(r.Top)
 	}
-	ev := Event{Tokens: []Token{tok}}
+	ev := Event{Index: s.index, Tokens: []Token{tok}}
+	e.generationTokens.Add(1)
 	stopID := (e.eos[r.Token] && !s.req.IgnoreEOS) || slices.Contains(s.req.StopTokenIDs, r.Token)
 	if stopID {
 		s.finish = FinishStop
@@ -87,18 +97,25 @@ func (s *sequence) flushText(afterStopString bool) string {
 	return emit + s.stops.Flush()
 }
 
-// end sends the final event and forgets the sequence.
+// end sends the final event and forgets the sequence, and the forks it still
+// carries. Ending a sequence twice does nothing.
 func (e *Engine) end(s *sequence, why FinishReason, err error) {
-	ev := Event{Finish: why, Err: err, PromptTokens: s.promptLen, CompletionTokens: len(s.generated())}
+	if s.ended {
+		return
+	}
+	s.ended = true
+	ev := Event{Index: s.index, Finish: why, Err: err, PromptTokens: s.promptLen, CompletionTokens: len(s.generated())}
 	if why == FinishLength {
 		ev.Text = s.flushText(false)
 	}
 	s.stream.push(ev)
-	if s.stopWatch != nil {
-		s.stopWatch()
-	}
 	e.mu.Lock()
 	delete(e.seqs, s.id)
 	e.mu.Unlock()
-	e.releaseAdapter(s.req.Adapter)
+	e.releaseAdapter(s.req.Adapter, 1)
+	forks := s.forks
+	s.forks = nil
+	for _, f := range forks {
+		e.end(f, why, err)
+	}
 }

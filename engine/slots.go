@@ -4,14 +4,14 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/graft-ai/graft/engine/lora"
 	"github.com/graft-ai/graft/engine/scheduler"
 )
 
 // slotFor returns the slot of adapter id, moving it into one if needed. The
 // victim is the least recently used slot whose adapter no running request uses
 // (the scheduler keeps at most as many adapters active as there are slots).
-// Runs on the engine loop.
+// Runs on the engine loop, so it never reads a disk: the scheduler admits an
+// adapter's requests only once its weights are in host memory (acquireAdapter).
 func (e *Engine) slotFor(id string, active []string) (int32, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -40,12 +40,11 @@ func (e *Engine) slotFor(id string, active []string) (int32, error) {
 	if victim < 0 {
 		return -1, fmt.Errorf("no free adapter slot for %q (all %d in use)", id, len(e.reg.slotOwner))
 	}
-	if ent.host == nil { // evicted to disk: read it again
-		a, err := lora.Load(ent.dir, &e.m.Config, e.cfg.MaxLoRARank)
-		if err != nil {
-			return -1, fmt.Errorf("reload adapter %q: %w", id, err)
+	if ent.host == nil {
+		if ent.loadErr != nil {
+			return -1, fmt.Errorf("adapter %q could not be read back: %w", id, ent.loadErr)
 		}
-		ent.host = a
+		return -1, fmt.Errorf("adapter %q is not in memory", id)
 	}
 	if err := e.slots.Set(victim, ent.host.Weights); err != nil {
 		return -1, err

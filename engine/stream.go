@@ -5,16 +5,18 @@ import (
 	"sync"
 
 	"github.com/graft-ai/graft/engine/sample"
+	"github.com/graft-ai/graft/engine/scheduler"
 )
 
-// FinishReason says why a sequence ended; empty while it runs.
-type FinishReason string
+// FinishReason says why a sequence ended; empty while it runs. It is the
+// scheduler's type, so the engine has one set of reasons.
+type FinishReason = scheduler.FinishReason
 
 const (
-	FinishStop      FinishReason = "stop"
-	FinishLength    FinishReason = "length"
-	FinishCancelled FinishReason = "cancelled"
-	FinishError     FinishReason = "error"
+	FinishStop      = scheduler.FinishStop
+	FinishLength    = scheduler.FinishLength
+	FinishCancelled = scheduler.FinishCancelled
+	FinishError     = scheduler.FinishError
 )
 
 // Token is one generated token.
@@ -25,8 +27,10 @@ type Token struct {
 }
 
 // Event is what a Stream yields: tokens with the text they completed, and, on the
-// last event, the finish reason and usage.
+// last event of a sequence, the finish reason and usage.
 type Event struct {
+	// Index is the sequence the event belongs to, 0..Request.N-1.
+	Index            int
 	Tokens           []Token
 	Text             string
 	Finish           FinishReason
@@ -35,22 +39,27 @@ type Event struct {
 	CompletionTokens int
 }
 
-// Stream delivers one request's events. The engine loop never blocks on a slow
-// reader: events queue here until Next takes them.
+// Stream delivers one request's events, those of its N sequences interleaved.
+// The engine loop never blocks on a slow reader: events queue here until Next
+// takes them.
 type Stream struct {
-	mu      sync.Mutex
-	pending []Event
-	done    bool
-	signal  chan struct{}
-	cancel  func()
+	mu        sync.Mutex
+	pending   []Event
+	live      int // sequences without their final event yet
+	done      bool
+	signal    chan struct{}
+	cancel    func()
+	stopWatch func() bool // stops watching the request's context
 	// PromptIDs are the prompt's token ids as the engine saw them.
 	PromptIDs []int32
 }
 
-func newStream(prompt []int32) *Stream {
-	return &Stream{signal: make(chan struct{}, 1), PromptIDs: prompt}
+func newStream(prompt []int32, n int) *Stream {
+	return &Stream{signal: make(chan struct{}, 1), PromptIDs: prompt, live: n}
 }
 
+// push queues e; after the last sequence's final event it stops watching the
+// request's context.
 func (s *Stream) push(e Event) {
 	s.mu.Lock()
 	if s.done {
@@ -58,11 +67,33 @@ func (s *Stream) push(e Event) {
 		return
 	}
 	s.pending = append(s.pending, e)
-	s.done = e.Finish != ""
+	var stop func() bool
+	if e.Finish != "" {
+		s.live--
+		if s.done = s.live <= 0; s.done {
+			stop, s.stopWatch = s.stopWatch, nil
+		}
+	}
 	s.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
 	select {
 	case s.signal <- struct{}{}:
 	default:
+	}
+}
+
+// watch sets the function that stops watching the request's context, calling
+// it at once if the stream already ended.
+func (s *Stream) watch(stop func() bool) {
+	s.mu.Lock()
+	if !s.done {
+		s.stopWatch, stop = stop, nil
+	}
+	s.mu.Unlock()
+	if stop != nil {
+		stop()
 	}
 }
 
@@ -90,11 +121,12 @@ func (s *Stream) Next(ctx context.Context) (Event, bool) {
 	}
 }
 
-// Cancel stops the sequence and frees its cache at once; a final event with
-// FinishCancelled follows.
+// Cancel stops the request's sequences and frees their cache at once; a final
+// event with FinishCancelled follows for each.
 func (s *Stream) Cancel() { s.cancel() }
 
-// Collect reads the whole stream into one event: all tokens, all text, the finish.
+// Collect reads the whole stream of a one-sequence request into one event: all
+// tokens, all text, the finish. CollectN splits a request of N sequences.
 func (s *Stream) Collect(ctx context.Context) Event {
 	var all Event
 	for {
@@ -110,6 +142,34 @@ func (s *Stream) Collect(ctx context.Context) Event {
 		if e.Finish != "" {
 			all.Finish, all.Err = e.Finish, e.Err
 			all.PromptTokens, all.CompletionTokens = e.PromptTokens, e.CompletionTokens
+		}
+	}
+}
+
+// CollectN reads the whole stream of a request of n sequences into one event
+// per sequence, as Collect does for one.
+func (s *Stream) CollectN(ctx context.Context, n int) []Event {
+	all := make([]Event, n)
+	for {
+		e, ok := s.Next(ctx)
+		if !ok {
+			for i := range all {
+				if all[i].Finish == "" {
+					all[i].Finish, all[i].Err = FinishCancelled, ctx.Err()
+				}
+			}
+			return all
+		}
+		if e.Index < 0 || e.Index >= n {
+			continue
+		}
+		a := &all[e.Index]
+		a.Index = e.Index
+		a.Tokens = append(a.Tokens, e.Tokens...)
+		a.Text += e.Text
+		if e.Finish != "" {
+			a.Finish, a.Err = e.Finish, e.Err
+			a.PromptTokens, a.CompletionTokens = e.PromptTokens, e.CompletionTokens
 		}
 	}
 }

@@ -70,6 +70,9 @@ type Backend interface {
 	RoPE(x Buffer, rows, heads, headDim int, positions []int32, r *Rope)
 	// StoreKV writes each token's key and value rows into its cache slot of layer.
 	StoreKV(c KVCache, layer int, k, v Buffer, slots []int32)
+	// CopyKVBlock copies every layer's keys and values in block src to block
+	// dst (sequences forked from one prompt each get its partly filled block).
+	CopyKVBlock(c KVCache, src, dst int32)
 	// Attend: out[t] = softmax(q[t]·K/√d) V over the token's sequence positions
 	// 0..pos (or the last Window ones), reading K/V from the cache.
 	Attend(out, q Buffer, c KVCache, layer int, a *Attention)

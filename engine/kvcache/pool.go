@@ -14,9 +14,13 @@ import (
 // BlockPool is a fixed set of blocks with a FIFO free queue: a freed block goes to
 // the back and is handed out again only after every block freed before it, so block
 // reuse is predictable (and a later prefix cache can evict from the front).
+//
+// A block may be shared read-only by several tables (sequences forked from one
+// prompt): it counts its references and returns to the free queue when the last
+// one is freed.
 type BlockPool struct {
 	blockSize int
-	inUse     []bool  // per block id: handed out and not yet freed
+	refs      []int32 // per block id: tables holding it; 0 when free
 	free      []int32 // ring buffer of free ids, len == number of blocks
 	head      int     // index in free of the next block to hand out
 	numFree   int
@@ -34,7 +38,7 @@ func NewBlockPool(numBlocks, blockSize int) *BlockPool {
 	}
 	p := &BlockPool{
 		blockSize: blockSize,
-		inUse:     make([]bool, numBlocks),
+		refs:      make([]int32, numBlocks),
 		free:      make([]int32, numBlocks),
 		numFree:   numBlocks,
 	}
@@ -87,7 +91,7 @@ func (p *BlockPool) allocateAppend(dst []int32, n int) ([]int32, bool) {
 		id := p.free[p.head]
 		p.head = (p.head + 1) % len(p.free)
 		p.numFree--
-		p.inUse[id] = true
+		p.refs[id] = 1
 		dst = append(dst, id)
 	}
 	return dst, true
@@ -97,17 +101,20 @@ func (p *BlockPool) allocateAppend(dst []int32, n int) ([]int32, bool) {
 // already freed. The valid ids of the same call are still freed.
 var ErrBadFree = errors.New("kvcache: free of a block that is not allocated")
 
-// Free returns blocks to the back of the free queue. Ids that are out of range or
-// not currently allocated are skipped, counted in BadFrees and reported in the
+// Free drops one reference to each block; a block whose last reference goes
+// returns to the back of the free queue. Ids that are out of range or not
+// currently allocated are skipped, counted in BadFrees and reported in the
 // error: freeing them would hand one block to two sequences later.
 func (p *BlockPool) Free(blocks []int32) error {
 	var bad []int32
 	for _, id := range blocks {
-		if id < 0 || int(id) >= len(p.inUse) || !p.inUse[id] {
+		if !p.Allocated(id) {
 			bad = append(bad, id)
 			continue
 		}
-		p.inUse[id] = false
+		if p.refs[id]--; p.refs[id] > 0 {
+			continue
+		}
 		p.free[(p.head+p.numFree)%len(p.free)] = id
 		p.numFree++
 	}
@@ -130,14 +137,17 @@ func (p *BlockPool) Check() error {
 			return fmt.Errorf("kvcache: free queue holds foreign id %d", id)
 		case seen[id]:
 			return fmt.Errorf("kvcache: block %d is in the free queue twice", id)
-		case p.inUse[id]:
+		case p.refs[id] != 0:
 			return fmt.Errorf("kvcache: block %d is both free and allocated", id)
 		}
 		seen[id] = true
 	}
 	allocated := 0
-	for _, u := range p.inUse {
-		if u {
+	for id, r := range p.refs {
+		if r < 0 {
+			return fmt.Errorf("kvcache: block %d has %d references", id, r)
+		}
+		if r > 0 {
 			allocated++
 		}
 	}
@@ -155,5 +165,18 @@ func (p *BlockPool) NumAllocated() int { return len(p.free) - p.numFree }
 
 // Allocated reports whether block id is currently handed out.
 func (p *BlockPool) Allocated(id int32) bool {
-	return id >= 0 && int(id) < len(p.inUse) && p.inUse[id]
+	return id >= 0 && int(id) < len(p.refs) && p.refs[id] > 0
+}
+
+// Refs is the number of tables holding block id (0 when it is free).
+func (p *BlockPool) Refs(id int32) int {
+	if id < 0 || int(id) >= len(p.refs) {
+		return 0
+	}
+	return int(p.refs[id])
+}
+
+// share adds a reference to an allocated block.
+func (p *BlockPool) share(id int32) {
+	p.refs[id]++
 }

@@ -46,3 +46,35 @@ func (t *Table) Capacity() int { return len(t.blocks) * t.blockSize }
 func (t *Table) Slot(pos int) (block int32, offset int) {
 	return t.blocks[pos/t.blockSize], pos % t.blockSize
 }
+
+// BlockCopy asks the model runner to copy the K/V of every layer in block Src
+// into block Dst before it runs the next step.
+type BlockCopy struct{ Src, Dst int32 }
+
+// Fork makes the empty table dst continue from this table's first numTokens
+// positions, as parallel sampling does after prefilling a prompt once: the
+// blocks those positions fill completely are shared (never written again: a
+// sequence writes only past its computed tokens), and a partly filled last
+// block, which each sequence goes on writing, gets a fresh block in dst whose
+// copy is appended to copies. It reports false, leaving dst empty, when no block
+// is free for that copy.
+func (t *Table) Fork(p *BlockPool, numTokens int, dst *Table, copies []BlockCopy) ([]BlockCopy, bool) {
+	full, partial := numTokens/p.blockSize, numTokens%p.blockSize != 0
+	var blk int32
+	if partial {
+		got, ok := p.allocateAppend(nil, 1)
+		if !ok {
+			return copies, false
+		}
+		blk = got[0]
+		copies = append(copies, BlockCopy{Src: t.blocks[full], Dst: blk})
+	}
+	dst.blocks, dst.blockSize = append(dst.blocks[:0], t.blocks[:full]...), p.blockSize
+	for _, b := range dst.blocks {
+		p.share(b)
+	}
+	if partial {
+		dst.blocks = append(dst.blocks, blk)
+	}
+	return copies, true
+}

@@ -59,3 +59,56 @@ func TestTableSlotAndRelease(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestForkSharesFullBlocksAndCopiesThePartialOne: a 10-token prompt in blocks of
+// 4 shares its two full blocks, copies the third, and frees each shared block
+// only when its last holder lets go.
+func TestForkSharesFullBlocksAndCopiesThePartialOne(t *testing.T) {
+	p := NewBlockPool(6, 4)
+	var parent, child Table
+	if !parent.EnsureCapacity(p, 10) {
+		t.Fatal("parent did not fit")
+	}
+	copies, ok := parent.Fork(p, 10, &child, nil)
+	if !ok {
+		t.Fatal("fork failed with free blocks")
+	}
+	pb, cb := parent.Blocks(), child.Blocks()
+	if len(cb) != 3 || cb[0] != pb[0] || cb[1] != pb[1] || cb[2] == pb[2] {
+		t.Fatalf("parent %v child %v: want the first two shared, the third distinct", pb, cb)
+	}
+	if len(copies) != 1 || copies[0] != (BlockCopy{Src: pb[2], Dst: cb[2]}) {
+		t.Fatalf("copies %v, want one from %d to %d", copies, pb[2], cb[2])
+	}
+	if p.Refs(pb[0]) != 2 || p.Refs(pb[2]) != 1 || p.NumAllocated() != 4 {
+		t.Fatalf("refs %d/%d, %d allocated; want 2/1, 4", p.Refs(pb[0]), p.Refs(pb[2]), p.NumAllocated())
+	}
+	if err := parent.Release(p); err != nil {
+		t.Fatal(err)
+	}
+	if p.NumAllocated() != 3 || !p.Allocated(cb[0]) {
+		t.Fatalf("after the parent's release %d allocated; want the child's 3", p.NumAllocated())
+	}
+	if err := child.Release(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Check(); err != nil || p.NumFree() != 6 {
+		t.Fatalf("after both releases: %v, %d free", err, p.NumFree())
+	}
+}
+
+func TestForkOnABlockBoundaryCopiesNothing(t *testing.T) {
+	p := NewBlockPool(2, 4)
+	var parent, child Table
+	parent.EnsureCapacity(p, 8)
+	copies, ok := parent.Fork(p, 8, &child, nil)
+	if !ok || len(copies) != 0 || child.NumBlocks() != 2 {
+		t.Fatalf("fork at a boundary: ok %v, copies %v, %d blocks", ok, copies, child.NumBlocks())
+	}
+	var third Table
+	parent2 := Table{}
+	parent2.blocks, parent2.blockSize = child.blocks[:1], 4
+	if _, ok := parent2.Fork(p, 3, &third, nil); ok || third.NumBlocks() != 0 {
+		t.Fatal("fork needing a block from an empty pool succeeded")
+	}
+}

@@ -82,6 +82,11 @@ func (m *Model) NewWorkspace(maxTokens, maxOutputs, maxRank int) *Workspace {
 	return ws
 }
 
+// CopyKVBlock copies block src of cache to block dst, in every layer.
+func (m *Model) CopyKVBlock(cache compute.KVCache, src, dst int32) {
+	m.b.CopyKVBlock(cache, src, dst)
+}
+
 // NewKVCache allocates a paged cache of blocks x blockSize token slots.
 func (m *Model) NewKVCache(blocks, blockSize int) compute.KVCache {
 	c := &m.Config

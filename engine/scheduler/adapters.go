@@ -18,6 +18,8 @@ type adapterSet struct {
 	cycle  time.Duration
 	active map[string]*activeAdapter
 	names  []string // reused for Output.ActiveAdapters
+	// paused adapters admit no request: the runner cannot run them yet.
+	paused map[string]bool
 }
 
 type activeAdapter struct {
@@ -26,7 +28,7 @@ type activeAdapter struct {
 }
 
 func newAdapterSet(max int, cycle time.Duration) *adapterSet {
-	return &adapterSet{max: max, cycle: cycle, active: map[string]*activeAdapter{}}
+	return &adapterSet{max: max, cycle: cycle, active: map[string]*activeAdapter{}, paused: map[string]bool{}}
 }
 
 func (a *adapterSet) join(name string, now time.Time) {
@@ -62,7 +64,7 @@ func (a *adapterSet) admission(waiting []*Request, now time.Time) admission {
 		return ad
 	}
 	for _, r := range waiting {
-		if _, ok := a.active[r.Adapter]; r.Adapter != "" && !ok {
+		if _, ok := a.active[r.Adapter]; r.Adapter != "" && !ok && !a.paused[r.Adapter] {
 			ad.starving = true
 			break
 		}
@@ -73,7 +75,13 @@ func (a *adapterSet) admission(waiting []*Request, now time.Time) admission {
 // allows reports whether r may be admitted now.
 func (ad *admission) allows(r *Request) bool {
 	a := ad.set
-	if r.Adapter == "" || a.max <= 0 {
+	if r.Adapter == "" {
+		return true
+	}
+	if a.paused[r.Adapter] {
+		return false
+	}
+	if a.max <= 0 {
 		return true
 	}
 	if e, ok := a.active[r.Adapter]; ok {

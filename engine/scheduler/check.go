@@ -7,7 +7,8 @@ import (
 )
 
 // Check verifies the scheduler's invariants: the pool's own (kvcache.BlockPool.Check),
-// every allocated block owned by exactly one running request (so none leaked),
+// every allocated block held by as many running requests as its reference
+// count says (one, or the sequences forked from a prompt; so none leaked),
 // waiting requests holding none, queues ordered by arrival, and token counts in
 // range. Tests call it after every step; it is O(blocks + requests).
 func (s *Scheduler) Check() error {
@@ -16,8 +17,8 @@ func (s *Scheduler) Check() error {
 	if err := s.pool.Check(); err != nil {
 		return err
 	}
-	if len(s.running) > s.cfg.MaxNumSeqs {
-		return fmt.Errorf("scheduler: %d running > MaxNumSeqs %d", len(s.running), s.cfg.MaxNumSeqs)
+	if n := s.seatsTaken(); n > s.cfg.MaxNumSeqs {
+		return fmt.Errorf("scheduler: %d running sequences (forks included) > MaxNumSeqs %d", n, s.cfg.MaxNumSeqs)
 	}
 	if n := len(s.running) + len(s.waiting); n != len(s.byID) {
 		return fmt.Errorf("scheduler: %d queued requests but %d known ids", n, len(s.byID))
@@ -33,13 +34,18 @@ func (s *Scheduler) Check() error {
 	return s.checkWaiting()
 }
 
-func byArrival(a, b *Request) int { return cmp.Compare(a.Arrival, b.Arrival) }
+func byArrival(a, b *Request) int {
+	if c := cmp.Compare(a.Arrival, b.Arrival); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.fork, b.fork)
+}
 
 func (s *Scheduler) checkRunning() (owned int, err error) {
 	if !slices.IsSortedFunc(s.running, byArrival) {
 		return 0, fmt.Errorf("scheduler: running queue out of arrival order")
 	}
-	owner := make(map[int32]uint64)
+	holders := make(map[int32]int)
 	for _, r := range s.running {
 		if r.Status != StatusRunning {
 			return 0, fmt.Errorf("scheduler: request %d in the running queue is %v", r.ID, r.Status)
@@ -49,16 +55,18 @@ func (s *Scheduler) checkRunning() (owned int, err error) {
 				r.ID, r.NumComputed, r.NumTokens(), r.table.Capacity())
 		}
 		for _, b := range r.table.Blocks() {
-			if prev, dup := owner[b]; dup {
-				return 0, fmt.Errorf("scheduler: block %d owned by requests %d and %d", b, prev, r.ID)
-			}
 			if !s.pool.Allocated(b) {
 				return 0, fmt.Errorf("scheduler: request %d holds block %d that the pool thinks free", r.ID, b)
 			}
-			owner[b] = r.ID
+			holders[b]++
 		}
 	}
-	return len(owner), nil
+	for b, n := range holders {
+		if refs := s.pool.Refs(b); refs != n {
+			return 0, fmt.Errorf("scheduler: block %d held by %d requests but has %d references", b, n, refs)
+		}
+	}
+	return len(holders), nil
 }
 
 func (s *Scheduler) checkWaiting() error {

@@ -73,12 +73,22 @@ type fuzzRun struct {
 	reqs      []*Request
 }
 
+// seqsFor derives a request's sequence count from its stop byte, so the
+// corpus keeps its meaning: most requests sample one sequence, some fork.
+func seqsFor(eos int) int {
+	if eos%2 == 0 {
+		return 1
+	}
+	return 1 + (eos/2)%4
+}
+
 // add adds a request and checks that Add accepts exactly those that fit.
 func (fz *fuzzRun) add(prompt, maxTokens, eos int) {
-	r := &Request{ID: fz.nextID, NumPromptTokens: prompt, MaxTokens: maxTokens}
+	n := seqsFor(eos)
+	r := &Request{ID: fz.nextID, NumPromptTokens: prompt, MaxTokens: maxTokens, N: n}
 	fz.nextID++
 	gen := min(maxTokens, max(1, fz.cfg.MaxModelLen-prompt))
-	fits := prompt <= fz.cfg.MaxModelLen && maxTokens > 0 &&
+	fits := prompt <= fz.cfg.MaxModelLen && maxTokens > 0 && n <= fz.cfg.MaxNumSeqs &&
 		fz.pool.BlocksFor(prompt+gen-1) <= fz.pool.NumTotal()
 	err := fz.s.Add(r)
 	if (err == nil) != fits {
@@ -90,7 +100,8 @@ func (fz *fuzzRun) add(prompt, maxTokens, eos int) {
 	if eos%3 == 0 {
 		fz.runner.eosAfter[r.ID] = 1 + eos%7
 	}
-	fz.stepBound += prompt + gen
+	fz.runner.n[r.ID] = n
+	fz.stepBound += n * (prompt + gen)
 	fz.reqs = append(fz.reqs, r)
 }
 
@@ -105,9 +116,16 @@ func (fz *fuzzRun) step() {
 	}
 }
 
-// checkEnd checks that every request not cancelled got exactly its tokens, and
-// that no block leaked.
+// checkEnd checks that every request not cancelled got exactly its tokens, as
+// did every fork (the runner counted theirs), and that no block leaked.
 func (fz *fuzzRun) checkEnd() {
+	want := func(r *Request) int {
+		w := min(r.MaxTokens, max(1, fz.cfg.MaxModelLen-r.NumPromptTokens))
+		if stop, ok := fz.runner.eosAfter[r.ID]; ok {
+			w = min(w, stop)
+		}
+		return w
+	}
 	for _, r := range fz.reqs {
 		if r.Status != StatusFinished {
 			fz.t.Fatalf("request %d ended %v", r.ID, r.Status)
@@ -115,13 +133,18 @@ func (fz *fuzzRun) checkEnd() {
 		if r.Reason == FinishCancelled {
 			continue
 		}
-		want := min(r.MaxTokens, max(1, fz.cfg.MaxModelLen-r.NumPromptTokens))
-		if stop, ok := fz.runner.eosAfter[r.ID]; ok {
-			want = min(want, stop)
-		}
-		if r.NumOutputTokens != want {
+		if r.NumOutputTokens != want(r) {
 			fz.t.Fatalf("request %d (prompt %d, max %d): %d outputs, want %d",
-				r.ID, r.NumPromptTokens, r.MaxTokens, r.NumOutputTokens, want)
+				r.ID, r.NumPromptTokens, r.MaxTokens, r.NumOutputTokens, want(r))
+		}
+	}
+	byID := map[uint64]*Request{}
+	for _, r := range fz.reqs {
+		byID[r.ID] = r
+	}
+	for id, fs := range fz.runner.forks {
+		if got, w := fz.runner.outputs[id], want(byID[fs.root]); got != w {
+			fz.t.Fatalf("fork %d of request %d: %d outputs, want %d", id, fs.root, got, w)
 		}
 	}
 	if err := fz.s.Check(); err != nil {

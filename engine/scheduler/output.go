@@ -1,5 +1,7 @@
 package scheduler
 
+import "github.com/graft-ai/graft/engine/kvcache"
+
 // Output is one step's plan for the model runner. The scheduler reuses it: it is
 // valid until the next Schedule.
 type Output struct {
@@ -7,8 +9,8 @@ type Output struct {
 	Scheduled []Scheduled
 	// NumBatchedTokens is the sum of NumNew, at most Config.MaxNumBatchedTokens.
 	NumBatchedTokens int
-	// Preempted lists the requests that lost their blocks this step; the runner
-	// drops their state. They come back later with Admitted set and Start 0.
+	// Preempted lists the requests that lost their blocks this step (or, when
+	// forked, found none); the runner drops their state. They come back later with Admitted set and Start 0.
 	Preempted []uint64
 	// Finished lists the requests finished or cancelled since the last step; the
 	// runner drops their state.
@@ -16,6 +18,10 @@ type Output struct {
 	// ActiveAdapters are the adapters of running requests after this plan,
 	// sorted: the runner must keep them in slots and may evict any other.
 	ActiveAdapters []string
+	// Copies are K/V block copies the runner makes before running this step:
+	// the partly filled last prompt block of each sequence forked since the
+	// last step (see Request.N).
+	Copies []kvcache.BlockCopy
 }
 
 // Scheduled is one sequence's work in a step: compute the K/V of token positions
@@ -50,6 +56,17 @@ type Result struct {
 	// Finished reports a stop the runner detected (EOS, stop sequence). MaxTokens
 	// and MaxModelLen the scheduler checks itself.
 	Finished bool
+	// Forks are the other sequences of a request with N > 1, reported in the
+	// step that sampled the prompt's first tokens: each sampled its own first
+	// token from the same logits. They continue as requests of their own.
+	Forks []Fork
+}
+
+// Fork is one sequence split off a request's prompt: its id (unused so far)
+// and whether its first token already stopped it.
+type Fork struct {
+	ID       uint64
+	Finished bool
 }
 
 // Finished is a request the scheduler finished in Update, and why.
@@ -63,4 +80,5 @@ func (o *Output) reset(finished []uint64) {
 	o.NumBatchedTokens = 0
 	o.Preempted = o.Preempted[:0]
 	o.Finished = append(o.Finished[:0], finished...)
+	o.Copies = o.Copies[:0]
 }

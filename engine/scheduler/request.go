@@ -31,29 +31,21 @@ func (s Status) String() string {
 	return "unknown"
 }
 
-// FinishReason says why a request finished.
-type FinishReason uint8
+// FinishReason says why a request (or an engine sequence) finished; empty while
+// it runs. The engine uses this type too, so one set of reasons crosses from the
+// scheduler to the engine's clients.
+type FinishReason string
 
 const (
 	// FinishStop: the runner reported a stop (EOS, stop sequence).
-	FinishStop FinishReason = iota + 1
+	FinishStop FinishReason = "stop"
 	// FinishLength: MaxTokens generated, or the sequence reached MaxModelLen.
-	FinishLength
+	FinishLength FinishReason = "length"
 	// FinishCancelled: Cancel was called.
-	FinishCancelled
+	FinishCancelled FinishReason = "cancelled"
+	// FinishError: the runner failed the sequence; the scheduler never sets it.
+	FinishError FinishReason = "error"
 )
-
-func (r FinishReason) String() string {
-	switch r {
-	case FinishStop:
-		return "stop"
-	case FinishLength:
-		return "length"
-	case FinishCancelled:
-		return "cancelled"
-	}
-	return "none"
-}
 
 // Request is one sequence as the scheduler sees it: token counts, no tokens.
 // The caller fills ID, NumPromptTokens, MaxTokens and Adapter; after Add the
@@ -64,6 +56,12 @@ type Request struct {
 	NumPromptTokens int
 	MaxTokens       int    // output tokens to generate at most; at least 1
 	Adapter         string // LoRA adapter name, "" for the base model
+	// N is the number of sequences sampled from the prompt (0 or 1: one). The
+	// prompt is computed once; the step that samples its first tokens reports
+	// the other N-1 sequences in Result.Forks, and each continues as a request
+	// of its own whose table shares the prompt's blocks. Until then the request
+	// holds N sequence seats in the running batch.
+	N int
 
 	NumOutputTokens int // output tokens appended so far
 	NumComputed     int // tokens whose K/V are in the cache
@@ -72,7 +70,14 @@ type Request struct {
 	Reason          FinishReason // set once Status is StatusFinished
 
 	table kvcache.Table
+	// fork orders the sequences of one request, which share its Arrival: 0
+	// for the request itself, i for its i-th fork. Queues order by both, so
+	// preemption and readmission among them are as deterministic as FCFS.
+	fork int
 }
+
+// seats is the sequences r stands for in the running batch.
+func (r *Request) seats() int { return max(r.N, 1) }
 
 // NumTokens is the sequence length so far: prompt plus generated tokens.
 func (r *Request) NumTokens() int { return r.NumPromptTokens + r.NumOutputTokens }

@@ -23,7 +23,25 @@ func (s *Scheduler) Schedule() *Output {
 		s.admitWaiting(&st)
 	}
 	s.out.ActiveAdapters = s.adapters.sorted()
+	s.takeCopies()
+	// Forks that got no block are preempted as far as the runner knows: it
+	// holds state for them from the step that forked them.
+	s.out.Preempted = append(s.out.Preempted, s.forkWaiting...)
+	s.forkWaiting = s.forkWaiting[:0]
 	return &s.out
+}
+
+// takeCopies hands the runner the block copies of forks whose request still
+// holds its blocks: one preempted or cancelled since needs none.
+func (s *Scheduler) takeCopies() {
+	s.out.Copies = s.out.Copies[:0]
+	for _, pc := range s.copies {
+		if pc.r.Status == StatusRunning {
+			s.out.Copies = append(s.out.Copies, pc.c)
+		}
+	}
+	clear(s.copies)
+	s.copies = s.copies[:0]
 }
 
 func (s *Scheduler) scheduleRunning(st *step) {
@@ -68,11 +86,15 @@ func (s *Scheduler) preempt(r *Request) {
 }
 
 func (s *Scheduler) admitWaiting(st *step) {
-	for i := 0; i < len(s.waiting) && st.budget > 0 && len(s.running) < s.cfg.MaxNumSeqs; {
+	seats := s.cfg.MaxNumSeqs - s.seatsTaken()
+	for i := 0; i < len(s.waiting) && st.budget > 0 && seats > 0; {
 		r := s.waiting[i]
 		if !st.canAdmit(r) {
 			i++
 			continue
+		}
+		if r.seats() > seats {
+			return // FCFS: its forks need the seats; nobody overtakes it
 		}
 		n := st.chunk(r)
 		if !r.table.EnsureCapacity(s.pool, n) {
@@ -82,8 +104,19 @@ func (s *Scheduler) admitWaiting(st *step) {
 		s.adapters.join(r.Adapter, st.adapters.now)
 		r.Status = StatusRunning
 		s.running = insertByArrival(s.running, r)
+		seats -= r.seats()
 		s.plan(st, r, n, true)
 	}
+}
+
+// seatsTaken is the running sequences plus the forks running requests will
+// make, so that forking never exceeds MaxNumSeqs.
+func (s *Scheduler) seatsTaken() int {
+	n := 0
+	for _, r := range s.running {
+		n += r.seats()
+	}
+	return n
 }
 
 func (s *Scheduler) plan(st *step, r *Request, n int, admitted bool) {
@@ -104,14 +137,6 @@ func (s *Scheduler) plan(st *step, r *Request, n int, admitted bool) {
 // insertByArrival keeps q ordered by arrival; under FCFS it appends (running) or
 // prepends (preempted into waiting), a policy that skips requests may need more.
 func insertByArrival(q []*Request, r *Request) []*Request {
-	i, _ := slices.BinarySearchFunc(q, r.Arrival, func(x *Request, a uint64) int {
-		switch {
-		case x.Arrival < a:
-			return -1
-		case x.Arrival > a:
-			return 1
-		}
-		return 0
-	})
+	i, _ := slices.BinarySearchFunc(q, r, byArrival)
 	return slices.Insert(q, i, r)
 }

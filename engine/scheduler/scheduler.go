@@ -35,9 +35,15 @@ type Config struct {
 	// AdapterCycle is how long an adapter keeps admitting requests while others
 	// wait for a slot; default 2 s (LoRAX's adapter_cycle_time_s).
 	AdapterCycle time.Duration
+	// MaxWaiting caps the requests waiting to start (new or preempted); Add
+	// refuses more with ErrQueueFull. 0 means no limit.
+	MaxWaiting int
 	// Now is the clock (time.Now when nil); tests replace it.
 	Now func() time.Time
 }
+
+// ErrQueueFull is Add's refusal when Config.MaxWaiting requests wait.
+var ErrQueueFull = errors.New("scheduler: the waiting queue is full")
 
 func (c Config) validate() error {
 	switch {
@@ -51,6 +57,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("scheduler: MaxModelLen %d must be positive", c.MaxModelLen)
 	case c.MaxActiveAdapters < 0:
 		return fmt.Errorf("scheduler: MaxActiveAdapters %d must not be negative", c.MaxActiveAdapters)
+	case c.MaxWaiting < 0:
+		return fmt.Errorf("scheduler: MaxWaiting %d must not be negative", c.MaxWaiting)
 	}
 	return nil
 }
@@ -78,6 +86,15 @@ type Scheduler struct {
 	finishedNow []Finished
 	out         Output
 	adapters    *adapterSet
+	copies      []pendingCopy // block copies of forks made since the last Schedule
+	forkWaiting []uint64      // forks that found no block and wait to recompute
+}
+
+// pendingCopy is a forked request's block copy, dropped if the request lost its
+// blocks before the runner saw it.
+type pendingCopy struct {
+	r *Request
+	c kvcache.BlockCopy
 }
 
 // New returns a scheduler that pages its requests' KV cache in pool. The pool is
@@ -111,10 +128,13 @@ func (s *Scheduler) Add(r *Request) error {
 	if _, dup := s.byID[r.ID]; dup {
 		return fmt.Errorf("scheduler: request %d is already queued or running", r.ID)
 	}
+	if s.cfg.MaxWaiting > 0 && len(s.waiting) >= s.cfg.MaxWaiting {
+		return ErrQueueFull
+	}
 	s.arrivals++
 	r.Arrival = s.arrivals
-	r.Status, r.Reason = StatusWaiting, 0
-	r.NumOutputTokens, r.NumComputed = 0, 0
+	r.Status, r.Reason = StatusWaiting, ""
+	r.NumOutputTokens, r.NumComputed, r.fork = 0, 0, 0
 	s.byID[r.ID] = r
 	s.waiting = append(s.waiting, r)
 	return nil
@@ -130,6 +150,8 @@ func (s *Scheduler) admissible(r *Request) error {
 			r.ID, r.NumPromptTokens, s.cfg.MaxModelLen)
 	case r.MaxTokens <= 0:
 		return fmt.Errorf("scheduler: request %d: MaxTokens %d must be positive", r.ID, r.MaxTokens)
+	case r.N > s.cfg.MaxNumSeqs:
+		return fmt.Errorf("scheduler: request %d: %d sequences exceed MaxNumSeqs %d", r.ID, r.N, s.cfg.MaxNumSeqs)
 	}
 	need := s.pool.BlocksFor(r.maxComputed(s.cfg.MaxModelLen))
 	if need > s.pool.NumTotal() {
@@ -182,6 +204,44 @@ func remove(q []*Request, r *Request) []*Request {
 		return slices.Delete(q, i, i+1)
 	}
 	return q
+}
+
+// SequenceCount is how many sequences of one adapter run and wait.
+type SequenceCount struct{ Running, Waiting int }
+
+// AdapterSequences counts the running and waiting sequences of each adapter
+// (a request not yet forked counts its N sequences); the base model is "".
+func (s *Scheduler) AdapterSequences() map[string]SequenceCount {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]SequenceCount{}
+	for _, r := range s.running {
+		c := out[r.Adapter]
+		c.Running += r.seats()
+		out[r.Adapter] = c
+	}
+	for _, r := range s.waiting {
+		c := out[r.Adapter]
+		c.Waiting += r.seats()
+		out[r.Adapter] = c
+	}
+	return out
+}
+
+// PauseAdapter stops admitting requests for adapter name (its weights are not
+// ready to run) until ResumeAdapter; running ones go on, others are admitted
+// past the paused ones.
+func (s *Scheduler) PauseAdapter(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.adapters.paused[name] = true
+}
+
+// ResumeAdapter lets requests for adapter name be admitted again.
+func (s *Scheduler) ResumeAdapter(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.adapters.paused, name)
 }
 
 // Stats is a snapshot for load reports.

@@ -20,7 +20,10 @@ func (s *Scheduler) Update(out *Output, results []Result) []Finished {
 			continue
 		}
 		r.NumOutputTokens += max(res.Appended, 0)
-		if why := s.stop(r, res); why != 0 {
+		if len(res.Forks) > 0 {
+			s.fork(r, res.Forks)
+		}
+		if why := s.stop(r, res); why != "" {
 			s.finish(r, why)
 			s.finishedNow = append(s.finishedNow, Finished{ID: r.ID, Reason: why})
 		}
@@ -31,6 +34,45 @@ func (s *Scheduler) Update(out *Output, results []Result) []Finished {
 	return s.finishedNow
 }
 
+// fork splits the sequences in forks off r, which just computed its prompt and
+// sampled its first token, as did each fork. A fork shares r's full prompt
+// blocks and copies the partly filled one; when no block is free for the copy
+// it waits to recompute instead, as a preempted request does.
+func (s *Scheduler) fork(r *Request, forks []Fork) {
+	r.N = 1
+	now := s.cfg.Now()
+	for i, f := range forks {
+		if _, dup := s.byID[f.ID]; dup {
+			continue // the runner reused a live id: a runner bug, not this fork's
+		}
+		c := &Request{ID: f.ID, NumPromptTokens: r.NumPromptTokens, MaxTokens: r.MaxTokens, Adapter: r.Adapter,
+			NumOutputTokens: r.NumOutputTokens, Arrival: r.Arrival, fork: i + 1, Status: StatusRunning}
+		s.byID[c.ID] = c
+		copies, ok := r.table.Fork(s.pool, r.NumComputed, &c.table, nil)
+		if ok {
+			c.NumComputed = r.NumComputed
+			s.running = insertByArrival(s.running, c)
+			s.adapters.join(c.Adapter, now)
+			for _, bc := range copies {
+				s.copies = append(s.copies, pendingCopy{r: c, c: bc})
+			}
+		} else {
+			c.Status = StatusPreempted
+			s.waiting = insertByArrival(s.waiting, c)
+			s.forkWaiting = append(s.forkWaiting, c.ID)
+		}
+		if why := s.stop(c, Result{Appended: 1, Finished: f.Finished}); why != "" {
+			if c.Status == StatusRunning {
+				s.running = remove(s.running, c)
+			} else {
+				s.waiting = remove(s.waiting, c)
+			}
+			s.finish(c, why)
+			s.finishedNow = append(s.finishedNow, Finished{ID: c.ID, Reason: why})
+		}
+	}
+}
+
 // stop decides whether r ends after a step. Length limits apply only once a token
 // was appended: a prompt of exactly MaxModelLen tokens still yields one token.
 func (s *Scheduler) stop(r *Request, res Result) FinishReason {
@@ -38,11 +80,11 @@ func (s *Scheduler) stop(r *Request, res Result) FinishReason {
 	case res.Finished:
 		return FinishStop
 	case res.Appended <= 0:
-		return 0
+		return ""
 	case r.NumOutputTokens >= r.MaxTokens, r.NumTokens() >= s.cfg.MaxModelLen:
 		return FinishLength
 	}
-	return 0
+	return ""
 }
 
 // dropFinished removes finished requests in one pass, keeping the order.

@@ -32,6 +32,9 @@ func invalid(param, msg string) error {
 
 // requestStatus turns an engine refusal into a gRPC status.
 func requestStatus(err error) error {
+	if errors.Is(err, engine.ErrQueueFull) {
+		return status.Error(codes.ResourceExhausted, err.Error())
+	}
 	var re *engine.RequestError
 	if errors.As(err, &re) {
 		if re.NotFound {
@@ -41,7 +44,7 @@ func requestStatus(err error) error {
 	}
 	var pe *sample.ParamError
 	if errors.As(err, &pe) {
-		return invalid(pe.Param, pe.Msg)
+		return invalid("sampling."+pe.Param, pe.Msg)
 	}
 	return status.Error(codes.Unavailable, err.Error())
 }

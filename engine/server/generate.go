@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"google.golang.org/grpc"
@@ -12,8 +13,10 @@ import (
 	enginev1 "github.com/graft-ai/graft/proto/graft/engine/v1"
 )
 
-// Generate streams one sequence. The stream's context is the sequence's: a client
-// that cancels or disconnects cancels the sequence and frees its KV blocks.
+// Generate streams the request's n sequences, interleaved, each message naming
+// its sequence in index; each sequence's first message carries the prompt ids.
+// The stream's context is the request's: a client that cancels or disconnects
+// cancels every sequence and frees their KV blocks.
 func (s *Server) Generate(req *enginev1.GenerateRequest, out grpc.ServerStreamingServer[enginev1.GenerateResponse]) error {
 	ctx := out.Context()
 	r, err := s.request(ctx, req)
@@ -22,26 +25,43 @@ func (s *Server) Generate(req *enginev1.GenerateRequest, out grpc.ServerStreamin
 	}
 	stream, err := s.eng.Generate(ctx, r)
 	if err != nil {
-		return requestStatus(err)
+		return requestStatus(promptParam(err, req))
 	}
 	defer stream.Cancel()
-	first := true
-	for {
+	started := make([]bool, r.N)
+	for live := r.N; live > 0; {
 		ev, ok := stream.Next(ctx)
 		if !ok {
 			return status.FromContextError(ctx.Err()).Err()
 		}
 		msg := s.response(ev, req.GetSampling())
-		if first {
-			msg.PromptTokenIds, first = stream.PromptIDs, false
+		if !started[ev.Index] {
+			msg.PromptTokenIds, started[ev.Index] = stream.PromptIDs, true
 		}
 		if err := out.Send(msg); err != nil {
 			return err
 		}
 		if ev.Finish != "" {
-			return nil
+			live--
 		}
 	}
+	return nil
+}
+
+// promptParam names the prompt field the client actually set when the engine
+// blames the prompt, which it only knows as token ids.
+func promptParam(err error, req *enginev1.GenerateRequest) error {
+	var re *engine.RequestError
+	if !errors.As(err, &re) || re.Param != "prompt.token_ids" {
+		return err
+	}
+	switch req.Prompt.(type) {
+	case *enginev1.GenerateRequest_Text:
+		return &engine.RequestError{Param: "prompt.text", Msg: re.Msg, NotFound: re.NotFound}
+	case *enginev1.GenerateRequest_Chat:
+		return &engine.RequestError{Param: "prompt.chat.messages", Msg: re.Msg, NotFound: re.NotFound}
+	}
+	return err
 }
 
 // request maps the wire request onto the engine's, with the proto's "zero means
@@ -67,9 +87,13 @@ func (s *Server) request(ctx context.Context, req *enginev1.GenerateRequest) (en
 		p.Seed, p.HasSeed = sp.GetSeed(), true
 	}
 	if sp.GetMaxTokens() > 1<<30 {
-		return engine.Request{}, invalid("max_tokens", fmt.Sprintf("max_tokens %d is too large", sp.GetMaxTokens()))
+		return engine.Request{}, invalid("sampling.max_tokens", fmt.Sprintf("max_tokens %d is too large", sp.GetMaxTokens()))
+	}
+	if req.GetN() > 1<<20 {
+		return engine.Request{}, invalid("n", fmt.Sprintf("n %d is too large", req.GetN()))
 	}
 	return engine.Request{
+		N:      max(int(req.GetN()), 1),
 		Prompt: prompt, Adapter: req.GetAdapterId(), Sampling: p, MaxTokens: int(sp.GetMaxTokens()),
 		Stop: sp.GetStop(), StopTokenIDs: sp.GetStopTokenIds(), IgnoreEOS: sp.GetIgnoreEos(),
 		IncludeStopStr: sp.GetIncludeStopStrInOutput(),
@@ -84,17 +108,17 @@ func (s *Server) prompt(ctx context.Context, req *enginev1.GenerateRequest) ([]i
 		add := req.AddSpecialTokens == nil || req.GetAddSpecialTokens()
 		ids, err := s.eng.Loaded().Tokenizer.Encode(p.Text, add)
 		if err != nil {
-			return nil, invalid("prompt", err.Error())
+			return nil, invalid("prompt.text", err.Error())
 		}
 		return ids, nil
 	case *enginev1.GenerateRequest_Chat:
 		return s.chatPrompt(ctx, p.Chat)
 	}
-	return nil, invalid("prompt", "prompt is missing: set text or token_ids")
+	return nil, invalid("prompt", "prompt is missing: set text, token_ids or chat")
 }
 
 func (s *Server) response(ev engine.Event, sp *enginev1.SamplingParams) *enginev1.GenerateResponse {
-	msg := &enginev1.GenerateResponse{TextDelta: ev.Text}
+	msg := &enginev1.GenerateResponse{TextDelta: ev.Text, Index: uint32(ev.Index)}
 	for _, t := range ev.Tokens {
 		g := &enginev1.GeneratedToken{TokenId: t.ID, Token: s.texts.text(t.ID)}
 		if sp.GetLogprobs() {

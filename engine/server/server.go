@@ -133,5 +133,7 @@ func (s *Server) Stats(context.Context, *enginev1.StatsRequest) (*enginev1.Stats
 		KvBlocksUsed: uint32(st.KVBlocksUsed), KvBlocksTotal: uint32(st.KVTotal),
 		ModelId: s.modelID, MaxModelLen: uint32(s.eng.Config().MaxModelLen),
 		AdapterSlotsUsed: uint32(st.AdapterSlotsUsed), AdapterSlotsTotal: uint32(st.AdapterSlots),
+		KvCacheUsage: st.KVUsage(), PromptTokensTotal: st.PromptTokens, PrefillTokensTotal: st.PrefillTokens,
+		GenerationTokensTotal: st.GenerationTokens, MaxQueued: uint32(st.MaxQueued),
 	}, nil
 }

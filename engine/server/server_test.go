@@ -226,13 +226,13 @@ func TestBadRequestsNameTheParam(t *testing.T) {
 		param string
 		req   *enginev1.GenerateRequest
 	}{
-		{"temperature", &enginev1.GenerateRequest{Prompt: ids([]int32{1}), Sampling: &enginev1.SamplingParams{Temperature: -1}}},
-		{"top_p", &enginev1.GenerateRequest{Prompt: ids([]int32{1}), Sampling: &enginev1.SamplingParams{TopP: 1.5}}},
-		{"top_logprobs", &enginev1.GenerateRequest{Prompt: ids([]int32{1}), Sampling: &enginev1.SamplingParams{Logprobs: true, TopLogprobs: 21}}},
-		{"presence_penalty", &enginev1.GenerateRequest{Prompt: ids([]int32{1}), Sampling: &enginev1.SamplingParams{PresencePenalty: 3}}},
-		{"max_tokens", &enginev1.GenerateRequest{Prompt: ids([]int32{1}), Sampling: &enginev1.SamplingParams{MaxTokens: 5000}}},
-		{"prompt", &enginev1.GenerateRequest{Prompt: ids(long)}},
-		{"prompt", &enginev1.GenerateRequest{Prompt: ids([]int32{9999})}},
+		{"sampling.temperature", &enginev1.GenerateRequest{Prompt: ids([]int32{1}), Sampling: &enginev1.SamplingParams{Temperature: -1}}},
+		{"sampling.top_p", &enginev1.GenerateRequest{Prompt: ids([]int32{1}), Sampling: &enginev1.SamplingParams{TopP: 1.5}}},
+		{"sampling.top_logprobs", &enginev1.GenerateRequest{Prompt: ids([]int32{1}), Sampling: &enginev1.SamplingParams{Logprobs: true, TopLogprobs: 21}}},
+		{"sampling.presence_penalty", &enginev1.GenerateRequest{Prompt: ids([]int32{1}), Sampling: &enginev1.SamplingParams{PresencePenalty: 3}}},
+		{"sampling.max_tokens", &enginev1.GenerateRequest{Prompt: ids([]int32{1}), Sampling: &enginev1.SamplingParams{MaxTokens: 5000}}},
+		{"prompt.token_ids", &enginev1.GenerateRequest{Prompt: ids(long)}},
+		{"prompt.token_ids", &enginev1.GenerateRequest{Prompt: ids([]int32{9999})}},
 		{"prompt", &enginev1.GenerateRequest{}},
 	}
 	for _, c := range cases {
@@ -312,5 +312,66 @@ func TestListenRefusesLiveSocket(t *testing.T) {
 	}()
 	if _, err := Listen(addr); err == nil {
 		t.Fatal("second Listen on a live socket succeeded")
+	}
+}
+
+// TestNSequencesStreamWithIndex: n=3 is one stream whose messages name their
+// sequence; each sequence's first message carries the prompt ids, each ends
+// with its own usage, and Stats counts the prompt prefilled once.
+func TestNSequencesStreamWithIndex(t *testing.T) {
+	h := start(t, time.Minute)
+	prompt := []int32{1, 403, 407, 261, 378, 1, 403, 407, 261, 378, 1, 403, 407, 261, 378, 1, 403, 407, 261, 378}
+	seed := uint64(11)
+	before, err := h.client.Stats(context.Background(), &enginev1.StatsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := h.client.Generate(context.Background(), &enginev1.GenerateRequest{
+		Prompt:   &enginev1.GenerateRequest_TokenIds{TokenIds: &enginev1.TokenIds{Ids: prompt}},
+		Sampling: &enginev1.SamplingParams{MaxTokens: 12, Temperature: 1, Seed: &seed, IgnoreEos: true}, N: 3,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, firsts, ends := make([]int, 3), make([]int, 3), make([]int, 3)
+	for {
+		msg, err := s.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := msg.Index
+		if len(msg.PromptTokenIds) > 0 {
+			if firsts[i]++; tokens[i] != 0 || !slices.Equal(msg.PromptTokenIds, prompt) {
+				t.Fatalf("sequence %d: prompt ids %v after %d tokens", i, msg.PromptTokenIds, tokens[i])
+			}
+		}
+		tokens[i] += len(msg.Tokens)
+		if msg.FinishReason != enginev1.FinishReason_FINISH_REASON_UNSPECIFIED {
+			ends[i]++
+			if msg.Usage.GetCompletionTokens() != 12 || msg.Usage.GetPromptTokens() != uint32(len(prompt)) {
+				t.Errorf("sequence %d usage %v", i, msg.Usage)
+			}
+		}
+	}
+	for i := range 3 {
+		if tokens[i] != 12 || firsts[i] != 1 || ends[i] != 1 {
+			t.Errorf("sequence %d: %d tokens, %d prompt messages, %d ends; want 12, 1, 1", i, tokens[i], firsts[i], ends[i])
+		}
+	}
+	after, err := h.client.Stats(context.Background(), &enginev1.StatsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := after.PrefillTokensTotal - before.PrefillTokensTotal; got != uint64(len(prompt)) {
+		t.Errorf("prefill grew by %d, want %d", got, len(prompt))
+	}
+	if got := after.GenerationTokensTotal - before.GenerationTokensTotal; got != 36 {
+		t.Errorf("generation grew by %d, want 36", got)
+	}
+	if after.MaxQueued != 256 || after.KvCacheUsage < 0 || after.KvCacheUsage > 1 {
+		t.Errorf("max_queued %d, kv_cache_usage %v", after.MaxQueued, after.KvCacheUsage)
 	}
 }

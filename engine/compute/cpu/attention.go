@@ -54,6 +54,18 @@ func (b *Backend) NewKVCache(layers, blocks, blockSize, kvHeads, headDim int) co
 	return c
 }
 
+// CopyKVBlock copies a block's keys and values, all heads, in every layer: a
+// block of one layer is contiguous in both K and V.
+func (b *Backend) CopyKVBlock(cache compute.KVCache, src, dst int32) {
+	c := cache.(*KVCache)
+	n := c.kvHeads * c.blockSize * c.headDim
+	s, d := c.block(src, 0), c.block(dst, 0)
+	for l := range c.k {
+		copy(c.k[l][d:d+n], c.k[l][s:s+n])
+		copy(c.v[l][d:d+n], c.v[l][s:s+n])
+	}
+}
+
 // block returns the offset of (block, kvHead) in a layer's K or V.
 func (c *KVCache) block(blk int32, kvh int) int {
 	return (int(blk)*c.kvHeads + kvh) * c.blockSize * c.headDim

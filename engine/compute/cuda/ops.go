@@ -85,6 +85,20 @@ func (b *Backend) Gather(out, x compute.Buffer, idx []int32, width int) {
 	b.launch("gather_rows", grid1(len(idx)), grid1(threads), dbuf(out).ptr, dbuf(x).ptr, p, i32(width))
 }
 
+// CopyKVBlock copies a block's slots in every layer, device to device: a
+// block is contiguous in the [slot][kvHead][headDim] layout.
+func (b *Backend) CopyKVBlock(cache compute.KVCache, src, dst int32) {
+	b.enter()
+	defer b.leave()
+	c := cache.(*KVCache)
+	n := uintptr(c.blockSize * c.width * c.dtype.size())
+	for l := range c.k {
+		for _, buf := range []*devBuf{c.k[l], c.v[l]} {
+			b.must(b.d.call("cuMemcpyDtoDAsync_v2", buf.ptr+uintptr(dst)*n, buf.ptr+uintptr(src)*n, n, b.stream))
+		}
+	}
+}
+
 func (b *Backend) StoreKV(cache compute.KVCache, layer int, k, v compute.Buffer, slots []int32) {
 	b.enter()
 	defer b.leave()
