@@ -256,7 +256,7 @@ var errOutsideDirs = &RequestError{Param: paramPath, Msg: "adapter path is outsi
 // it: both its cleaned path and its resolved one must lie inside one of them.
 // A path inside that does not exist is left to the loader to report.
 func (e *Engine) allowedDir(dir string) (string, error) {
-	if len(e.cfg.AdapterDirs) == 0 {
+	if e.cfg.AdapterDirs == nil {
 		return dir, nil
 	}
 	abs, err := filepath.Abs(dir)

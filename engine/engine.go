@@ -37,9 +37,9 @@ type Config struct {
 	// MaxQueued is the most requests waiting to start; Generate refuses more
 	// with ErrQueueFull. Default 256.
 	MaxQueued int
-	// AdapterDirs, when set, are the only directories LoadAdapter reads
-	// adapters from (after cleaning the path and resolving symlinks). Empty
-	// means any path, for library use.
+	// AdapterDirs, when non-nil, are the only directories LoadAdapter reads
+	// adapters from (after cleaning the path and resolving symlinks); an empty
+	// non-nil list refuses every path. Nil means any path, for library use.
 	AdapterDirs []string
 	// AdapterLoader reads an adapter directory; default lora.Load. The engine
 	// calls it off its step loop.

@@ -49,9 +49,8 @@ func (o *engineOptions) serverOptions() server.Options {
 	cfg := engine.Config{
 		MaxNumSeqs: o.maxNumSeqs, MaxModelLen: o.maxModelLen, KVCacheBytes: o.kvCacheMiB << 20,
 		MaxBatchedTokens: o.maxBatchedTokens, MaxActiveAdapters: o.maxActive,
-		MaxCachedAdapters: o.maxCached, MaxLoRARank: o.maxRank,
+		MaxCachedAdapters: o.maxCached, MaxLoRARank: o.maxRank, MaxQueued: o.maxQueued,
 	}
-	// TODO(coordinator): cfg.MaxQueued = o.maxQueued once H1's engine.Config has it.
 	return server.Options{
 		Model: o.model, ServedName: o.servedName, Device: o.device, Threads: o.threads,
 		Engine: cfg, AdapterMemoryFraction: o.adapterMemFrac, AllowRequestTemplates: o.allowRequestTemplates,

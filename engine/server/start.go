@@ -92,7 +92,7 @@ func load(o *Options) (*engine.Engine, func(), error) {
 	cfg := o.Engine
 	rank := cfg.MaxLoRARank
 	if rank <= 0 {
-		rank = 64 // TODO(coordinator): engine.DefaultMaxLoRARank once H1's engine exports it.
+		rank = engine.DefaultMaxLoRARank
 	}
 	n, ok, err := adapterSlotsFromMemory(b, &l.Model.Config, o.AdapterMemoryFraction, rank)
 	if err != nil {
@@ -103,7 +103,8 @@ func load(o *Options) (*engine.Engine, func(), error) {
 	if ok {
 		cfg.MaxActiveAdapters = n
 	}
-	// TODO(coordinator): cfg.AdapterDirs = o.AdapterDirs (H1's field), refusing every path when empty.
+	// Never nil: an engine started without adapter dirs loads no adapter at all.
+	cfg.AdapterDirs = append([]string{}, o.AdapterDirs...)
 	eng, err := engine.New(l, cfg)
 	if err != nil {
 		l.Close()

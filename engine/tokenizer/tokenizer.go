@@ -152,3 +152,16 @@ func (t *Tokenizer) AddsBOS() bool {
 	}
 	return t.hasBOS && t.post != nil && len(t.post.prefix) > 0 && t.post.prefix[0] == t.bos
 }
+
+// MaxTokenBytes is the length in bytes of the longest vocabulary entry. A text
+// of n bytes encodes to at least about n/MaxTokenBytes tokens, which lets a
+// caller refuse a prompt far over the context before paying for its encoding.
+func (t *Tokenizer) MaxTokenBytes() int {
+	longest := 1
+	for i, s := range t.idToToken {
+		if t.hasToken[i] && !t.special[i] {
+			longest = max(longest, len(s))
+		}
+	}
+	return longest
+}
