@@ -496,8 +496,6 @@ func TestModelsMetricsReadiness(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, name := range []string{
-		`vllm:num_requests_running{model_name="stories260K"} 0`, `vllm:num_requests_waiting{model_name="stories260K"} 0`,
-		`vllm:kv_cache_usage_perc{model_name="stories260K"} 0`, `vllm:lora_requests_info{max_lora="8",running_lora_adapters="",waiting_lora_adapters=""}`,
 		`vllm:time_to_first_token_seconds_count{model_name="stories260K"} 1`, `vllm:e2e_request_latency_seconds_bucket`,
 		fmt.Sprintf(`vllm:prompt_tokens_total{model_name="stories260K"} %d`, c.Usage.PromptTokens),
 		`vllm:generation_tokens_total{model_name="stories260K"} 3`,
