@@ -45,11 +45,11 @@ func (p *paramNames) param(field string) string {
 	return names.completions
 }
 
-// renameField rewrites a field path the engine quoted in its message, so the
-// client reads the name it sent. Plain names ("prompt") are left alone: they
-// are ordinary words in the engine's sentences too.
+// renameField rewrites a field the engine quoted in its message, so the client
+// reads the name it sent. Plain words ("prompt", "n") are left alone: the
+// engine's sentences use them as words too.
 func renameField(msg, field, param string) string {
-	if !strings.Contains(field, ".") || param == "" {
+	if !strings.ContainsAny(field, "._") || param == "" {
 		return msg
 	}
 	return strings.ReplaceAll(msg, field, param)
