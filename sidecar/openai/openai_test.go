@@ -419,6 +419,7 @@ func TestErrors(t *testing.T) {
 		t.Errorf("too long: %s", e.Error.Message)
 	}
 	wantError(t, chat, fmt.Sprintf(`{"model":"stories260K","messages":[{"role":"user","content":%q}]}`, long), 400, "messages")
+	answersGolden(t, p)
 }
 
 func TestEngineDown(t *testing.T) {

@@ -26,11 +26,16 @@ var fieldParams = map[string]struct{ chat, completions string }{
 	"adapter_id":                {"model", "model"},
 }
 
-// param returns the OpenAI parameter for an engine field; "" stays "".
+// param returns the OpenAI parameter for an engine field; "" stays "". A nil
+// p (a call outside a generation, such as loading an adapter) reads fields
+// as completions would.
 func (p *paramNames) param(field string) string {
 	f := strings.TrimPrefix(field, "sampling.")
-	if p == nil || f == "" {
-		return f
+	if f == "" {
+		return ""
+	}
+	if p == nil {
+		p = &paramNames{maxTokens: "max_tokens"}
 	}
 	if f == "max_tokens" {
 		return p.maxTokens

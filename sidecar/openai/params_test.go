@@ -47,6 +47,7 @@ func TestEngineFieldsBecomeOpenAIParams(t *testing.T) {
 		{compl, "sampling.max_tokens", "max_tokens"},
 		{compl, "", ""},
 		{nil, "sampling.top_p", "top_p"},
+		{nil, "adapter_id", "model"},
 	} {
 		e := fromRPC(fieldError(t, c.field, c.field+": must be better"), c.names)
 		got := ""
