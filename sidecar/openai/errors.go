@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -45,9 +46,22 @@ func engineUnavailable(err error) *apiError {
 		Message: "the inference engine is unavailable: " + err.Error()}
 }
 
-// fromRPC maps an engine call's error to the client's; rename translates the
-// engine's parameter names to the endpoint's (e.g. prompt -> messages for chat).
-func fromRPC(err error, rename map[string]string) *apiError {
+// tooLarge is OpenAI's answer to a body over the size limit.
+func tooLarge(limit int64) *apiError {
+	return &apiError{Status: http.StatusRequestEntityTooLarge, Type: "invalid_request_error", Code: strPtr("request_too_large"),
+		Message: fmt.Sprintf("the request body is larger than the limit of %d bytes", limit)}
+}
+
+// queueFull is a 429: the engine's queue is at its bound (--max-queued), and a
+// client that retries after a moment is served once the batch drains.
+func queueFull(msg string) *apiError {
+	return &apiError{Status: http.StatusTooManyRequests, Type: "requests", Code: strPtr("rate_limit_exceeded"),
+		Message: "the server is busy, try again shortly: " + msg}
+}
+
+// fromRPC maps an engine call's error to the client's; names translates the
+// engine's field names to the request's parameters (nil: no request fields).
+func fromRPC(err error, names *paramNames) *apiError {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return ae
@@ -58,16 +72,21 @@ func fromRPC(err error, rename map[string]string) *apiError {
 	st, _ := status.FromError(err)
 	switch st.Code() {
 	case codes.InvalidArgument, codes.OutOfRange:
-		p := fieldViolation(st)
-		if r, ok := rename[p]; ok {
-			p = r
-		}
-		return badRequest(p, "%s", st.Message())
+		field := fieldViolation(st)
+		p := names.param(field)
+		return badRequest(p, "%s", renameField(st.Message(), field, p))
 	case codes.NotFound:
 		return &apiError{Status: http.StatusNotFound, Type: "invalid_request_error", Code: strPtr("model_not_found"), Message: st.Message()}
 	case codes.Unimplemented:
 		return &apiError{Status: http.StatusNotImplemented, Type: "invalid_request_error", Message: st.Message()}
-	case codes.Unavailable, codes.Canceled, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Aborted:
+	case codes.ResourceExhausted:
+		// gRPC reports a message over its size limit with the same code; that
+		// request can never succeed, so retrying it is no answer.
+		if strings.Contains(st.Message(), "larger than max") {
+			return &apiError{Status: http.StatusRequestEntityTooLarge, Type: "invalid_request_error", Code: strPtr("request_too_large"), Message: st.Message()}
+		}
+		return queueFull(st.Message())
+	case codes.Unavailable, codes.Canceled, codes.DeadlineExceeded, codes.Aborted:
 		return engineUnavailable(errors.New(st.Message()))
 	}
 	return &apiError{Status: http.StatusInternalServerError, Type: "internal_error", Message: st.Message()}
@@ -82,13 +101,13 @@ func fieldViolation(st *status.Status) string {
 	return ""
 }
 
-// retryAfterSeconds is what a 503 tells clients to wait: an engine restart on a
-// small model takes seconds.
-const retryAfterSeconds = "5"
+// retryAfter is what a 503 or 429 tells clients to wait: an engine restart on
+// a small model takes seconds; a full queue drains within a second or so.
+var retryAfter = map[int]string{http.StatusServiceUnavailable: "5", http.StatusTooManyRequests: "1"}
 
 func writeError(w http.ResponseWriter, e *apiError) {
-	if e.Status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", retryAfterSeconds)
+	if s, ok := retryAfter[e.Status]; ok {
+		w.Header().Set("Retry-After", s)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(e.Status)

@@ -3,36 +3,32 @@ package openai
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	enginev1 "github.com/graft-ai/graft/proto/graft/engine/v1"
 )
 
-// update is one engine message for choice index, or that choice's error.
-type update struct {
-	index int
-	msg   *enginev1.GenerateResponse
-	err   error
-}
-
-// run is the n sequences of one request, each its own engine stream.
+// run is one request's engine stream. The engine generates the request's n
+// sequences on it, each message naming its sequence in index; a sequence is
+// done with its message carrying a finish reason, the run when all n are.
 type run struct {
-	updates      <-chan update
+	stream       grpc.ServerStreamingClient[enginev1.GenerateResponse]
+	pending      *enginev1.GenerateResponse // the first message, read by start
+	finished     []bool
+	left         int
 	promptTokens int
 	cancel       context.CancelFunc
 }
 
-// start opens n streams and waits for each one's first message, so a refused
-// request is an HTTP error rather than a broken stream. A seeded request gives
-// choice i the seed+i, so choices differ yet repeat run to run.
-// generate opens one engine stream. An engine that restarted has forgotten its
-// adapters: on NotFound for an adapter the loader forgets it, loads it again and
-// the request is retried once.
+// generate opens the engine stream and reads its first message, so a refused
+// request is an HTTP error rather than a broken stream. An engine that
+// restarted has forgotten its adapters: on NotFound for an adapter the loader
+// forgets it, loads it again and the request is retried once.
 func (s *Server) generate(ctx context.Context, r *enginev1.GenerateRequest) (grpc.ServerStreamingClient[enginev1.GenerateResponse], *enginev1.GenerateResponse, error) {
 	for attempt := 0; ; attempt++ {
 		st, err := s.engine.Generate(ctx, r)
@@ -50,80 +46,48 @@ func (s *Server) generate(ctx context.Context, r *enginev1.GenerateRequest) (grp
 	}
 }
 
+// start sends the request, n sequences in one call: the engine prefills the
+// prompt once and, when seeded, gives sequence i the seed+i itself.
 func (s *Server) start(ctx context.Context, req *enginev1.GenerateRequest, n int) (*run, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	streams := make([]grpc.ServerStreamingClient[enginev1.GenerateResponse], n)
-	firsts := make([]*enginev1.GenerateResponse, n)
-	for i := range n {
-		r := proto.Clone(req).(*enginev1.GenerateRequest)
-		if r.Sampling.Seed != nil {
-			seed := r.Sampling.GetSeed() + uint64(i)
-			r.Sampling.Seed = &seed
-		}
-		st, first, err := s.generate(ctx, r)
-		firsts[i] = first
-		if err != nil {
-			cancel()
+	req.N = uint32(n)
+	st, first, err := s.generate(ctx, req)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	return &run{stream: st, pending: first, finished: make([]bool, n), left: n,
+		promptTokens: len(first.PromptTokenIds), cancel: cancel}, nil
+}
+
+// next returns the stream's next message, or nil once every sequence has
+// finished. A message for an unknown or finished sequence, or a stream that
+// ends early, is an error: the engine broke its side of the contract.
+func (r *run) next() (*enginev1.GenerateResponse, error) {
+	if r.left == 0 {
+		return nil, nil
+	}
+	msg := r.pending
+	r.pending = nil
+	if msg == nil {
+		var err error
+		if msg, err = r.stream.Recv(); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = fmt.Errorf("the engine ended the stream with %d of %d sequences unfinished", r.left, len(r.finished))
+			}
 			return nil, err
 		}
-		streams[i] = st
 	}
-	ch := make(chan update, 16*n)
-	for i, st := range streams {
-		go relay(ctx, i, firsts[i], st, ch)
+	i := int(msg.Index)
+	if i >= len(r.finished) || r.finished[i] {
+		return nil, fmt.Errorf("the engine sent a message for sequence %d, which is not running", i)
 	}
-	return &run{updates: fanIn(ch, n), promptTokens: len(firsts[0].PromptTokenIds), cancel: cancel}, nil
+	if msg.FinishReason != enginev1.FinishReason_FINISH_REASON_UNSPECIFIED {
+		r.finished[i] = true
+		r.left--
+	}
+	return msg, nil
 }
 
-// close cancels whatever still runs and waits for the relays to finish.
-func (r *run) close() {
-	r.cancel()
-	for range r.updates {
-	}
-}
-
-// relay forwards one stream's messages until its final one (finish reason set)
-// or an error; a stream that ends without a finish reason is an error.
-func relay(ctx context.Context, i int, first *enginev1.GenerateResponse, st grpc.ServerStreamingClient[enginev1.GenerateResponse], ch chan<- update) {
-	msg := first
-	for {
-		select {
-		case ch <- update{index: i, msg: msg}:
-		case <-ctx.Done():
-			ch <- update{index: i, err: ctx.Err()}
-			return
-		}
-		if msg.FinishReason != enginev1.FinishReason_FINISH_REASON_UNSPECIFIED {
-			ch <- update{index: i}
-			return
-		}
-		var err error
-		if msg, err = st.Recv(); err != nil {
-			if errors.Is(err, io.EOF) {
-				err = errors.New("the engine ended the stream without a finish reason")
-			}
-			ch <- update{index: i, err: err}
-			return
-		}
-	}
-}
-
-// fanIn passes updates on until every choice has sent its end marker (an update
-// with neither msg nor err) or an error.
-func fanIn(in <-chan update, n int) <-chan update {
-	out := make(chan update)
-	go func() {
-		defer close(out)
-		for n > 0 {
-			u := <-in
-			if u.msg == nil {
-				n--
-				if u.err == nil {
-					continue
-				}
-			}
-			out <- u
-		}
-	}()
-	return out
-}
+// close cancels the engine stream, which cancels whatever sequences still run.
+func (r *run) close() { r.cancel() }

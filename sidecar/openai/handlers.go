@@ -1,9 +1,9 @@
 package openai
 
 import (
+	"math"
 	"net/http"
 
-	"github.com/graft-ai/graft/engine/sample"
 	enginev1 "github.com/graft-ai/graft/proto/graft/engine/v1"
 )
 
@@ -13,7 +13,7 @@ const completionsDefaultMax = 16
 
 func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	var req chatRequest
-	if e := decode(r, &req); e != nil {
+	if e := decode(w, r, s.maxBody, &req); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -25,6 +25,8 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	s.execute(w, r, j)
 }
 
+// chatJob sends the messages themselves: the engine renders and tokenizes
+// them, so a chat is one call.
 func (s *Server) chatJob(r *http.Request, req *chatRequest) (*job, *apiError) {
 	maxTokens, maxParam := req.MaxCompletionTokens, "max_completion_tokens"
 	if maxTokens == nil {
@@ -34,61 +36,37 @@ func (s *Server) chatJob(r *http.Request, req *chatRequest) (*job, *apiError) {
 	if e != nil {
 		return nil, e
 	}
-	if e := chatLogprobParams(req, sp); e != nil {
-		return nil, e
+	sp.Logprobs = req.Logprobs
+	if req.TopLogprobs != nil {
+		// The engine checks the bound (OpenAI's 20); this only keeps the value
+		// whole on its way there.
+		if e := inRange("top_logprobs", *req.TopLogprobs, 0, math.MaxInt32); e != nil {
+			return nil, e
+		}
+		sp.TopLogprobs = uint32(*req.TopLogprobs)
 	}
 	n, e := req.choices()
 	if e != nil {
 		return nil, e
 	}
-	if len(req.Messages) == 0 {
-		return nil, badRequest("messages", "messages must hold at least one message")
-	}
-	msgs := make([]*enginev1.ChatMessage, len(req.Messages))
-	for i, m := range req.Messages {
-		text, ok := m.text()
-		if !ok {
-			return nil, badRequest("messages", "messages[%d].content must be a string or a list of text parts", i)
-		}
-		msgs[i] = &enginev1.ChatMessage{Role: m.Role, Content: text, Name: m.Name}
+	msgs, e := req.messages()
+	if e != nil {
+		return nil, e
 	}
 	adapter, e := s.resolve(r.Context(), req.Model)
 	if e != nil {
 		return nil, e
 	}
-	rename := map[string]string{"prompt": "messages", "max_tokens": maxParam}
-	tr, err := s.engine.ApplyChatTemplate(r.Context(), &enginev1.ApplyChatTemplateRequest{
-		Messages: msgs, AddGenerationPrompt: true, ChatTemplate: req.ChatTemplate})
-	if err != nil {
-		return nil, fromRPC(err, rename)
-	}
-	// The template writes BOS itself where the model wants one, as in vLLM.
-	noSpecial := false
-	gen := &enginev1.GenerateRequest{Prompt: &enginev1.GenerateRequest_Text{Text: tr.Text},
-		AddSpecialTokens: &noSpecial, AdapterId: adapter, Sampling: sp}
+	chat := &enginev1.ChatPrompt{Messages: msgs, ChatTemplate: req.ChatTemplate}
+	gen := &enginev1.GenerateRequest{Prompt: &enginev1.GenerateRequest_Chat{Chat: chat}, AdapterId: adapter, Sampling: sp}
 	return &job{chat: true, model: req.Model, adapter: adapter, gen: gen, n: n, stream: req.Stream,
-		includeUsage: req.Stream && req.StreamOptions != nil && req.StreamOptions.IncludeUsage, rename: rename}, nil
-}
-
-func chatLogprobParams(req *chatRequest, sp *enginev1.SamplingParams) *apiError {
-	sp.Logprobs = req.Logprobs
-	if req.TopLogprobs == nil {
-		return nil
-	}
-	k := *req.TopLogprobs
-	if k < 0 || k > sample.MaxTopLogprobs {
-		return badRequest("top_logprobs", "top_logprobs must be between 0 and %d, got %d", sample.MaxTopLogprobs, k)
-	}
-	if k > 0 && !req.Logprobs {
-		return badRequest("top_logprobs", "top_logprobs requires logprobs to be true")
-	}
-	sp.TopLogprobs = uint32(k)
-	return nil
+		includeUsage: req.Stream && req.StreamOptions != nil && req.StreamOptions.IncludeUsage,
+		params:       &paramNames{chat: true, maxTokens: maxParam}}, nil
 }
 
 func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
 	var req completionRequest
-	if e := decode(r, &req); e != nil {
+	if e := decode(w, r, s.maxBody, &req); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -114,11 +92,11 @@ func (s *Server) completionJob(r *http.Request, req *completionRequest) (*job, *
 		return nil, badRequest("best_of", "best_of is not supported")
 	}
 	if req.Logprobs != nil {
-		k := *req.Logprobs
-		if k < 0 || k > sample.MaxTopLogprobs {
-			return nil, badRequest("logprobs", "logprobs must be between 0 and %d, got %d", sample.MaxTopLogprobs, k)
+		// As for chat's top_logprobs, the engine checks the bound.
+		if e := inRange("logprobs", *req.Logprobs, 0, math.MaxInt32); e != nil {
+			return nil, e
 		}
-		sp.Logprobs, sp.TopLogprobs = true, uint32(k)
+		sp.Logprobs, sp.TopLogprobs = true, uint32(*req.Logprobs)
 	}
 	n, e := req.choices()
 	if e != nil {
@@ -135,5 +113,5 @@ func (s *Server) completionJob(r *http.Request, req *completionRequest) (*job, *
 	gen.AdapterId, gen.Sampling = adapter, sp
 	return &job{model: req.Model, adapter: adapter, gen: gen, n: n, stream: req.Stream,
 		includeUsage: req.Stream && req.StreamOptions != nil && req.StreamOptions.IncludeUsage,
-		rename:       map[string]string{"top_logprobs": "logprobs"}}, nil
+		params:       &paramNames{maxTokens: "max_tokens"}}, nil
 }

@@ -29,6 +29,8 @@ import (
 type pod struct {
 	url    string
 	engine enginev1.EngineClient
+	// calls counts the engine RPCs the sidecar made, by method name.
+	calls *rpcCounter
 	// stopEngine stops the engine's gRPC server at once, as if the engine
 	// process died; startEngine serves the same socket again.
 	stopEngine, startEngine func()
@@ -38,14 +40,21 @@ type pod struct {
 // sidecar on a real HTTP listener talking to it.
 func startPod(t *testing.T) *pod {
 	t.Helper()
+	return startPodWith(t, Config{})
+}
+
+// startPodWith is startPod with cfg's fields beyond the engine and adapters.
+func startPodWith(t *testing.T, cfg Config) *pod {
+	t.Helper()
 	eng := testengine.Stories(t, engine.Config{MaxNumSeqs: 8})
 	addr := "unix://" + filepath.Join(t.TempDir(), "engine.sock")
+	calls := &rpcCounter{n: map[string]int{}}
 	serve := func() func() {
 		lis, err := server.Listen(addr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		g := grpc.NewServer()
+		g := grpc.NewServer(grpc.ChainUnaryInterceptor(calls.unary), grpc.ChainStreamInterceptor(calls.stream))
 		srv := server.New(eng, "stories260K")
 		srv.Register(g)
 		go func() { _ = g.Serve(lis) }()
@@ -54,10 +63,10 @@ func startPod(t *testing.T) *pod {
 	kill := serve()
 	t.Cleanup(func() { kill() })
 	conn := dial(t, addr)
-	cfg := Config{Engine: conn, Adapters: LocalDir{Root: testmodels.Path(t, "stories260K", "adapters")}}
+	cfg.Engine, cfg.Adapters = conn, LocalDir{Root: testmodels.Path(t, "stories260K", "adapters")}
 	hs := httptest.NewServer(New(cfg))
 	t.Cleanup(hs.Close)
-	return &pod{url: hs.URL, engine: enginev1.NewEngineClient(conn),
+	return &pod{url: hs.URL, engine: enginev1.NewEngineClient(conn), calls: calls,
 		stopEngine: func() { kill() }, startEngine: func() { kill = serve() }}
 }
 
@@ -410,6 +419,7 @@ func TestErrors(t *testing.T) {
 		t.Errorf("too long: %s", e.Error.Message)
 	}
 	wantError(t, chat, fmt.Sprintf(`{"model":"stories260K","messages":[{"role":"user","content":%q}]}`, long), 400, "messages")
+	answersGolden(t, p)
 }
 
 func TestEngineDown(t *testing.T) {
@@ -496,8 +506,6 @@ func TestModelsMetricsReadiness(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, name := range []string{
-		`vllm:num_requests_running{model_name="stories260K"} 0`, `vllm:num_requests_waiting{model_name="stories260K"} 0`,
-		`vllm:kv_cache_usage_perc{model_name="stories260K"} 0`, `vllm:lora_requests_info{max_lora="8",running_lora_adapters="",waiting_lora_adapters=""}`,
 		`vllm:time_to_first_token_seconds_count{model_name="stories260K"} 1`, `vllm:e2e_request_latency_seconds_bucket`,
 		fmt.Sprintf(`vllm:prompt_tokens_total{model_name="stories260K"} %d`, c.Usage.PromptTokens),
 		`vllm:generation_tokens_total{model_name="stories260K"} 3`,

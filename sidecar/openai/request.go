@@ -6,13 +6,16 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"reflect"
 	"strings"
+	"unicode/utf8"
 
 	enginev1 "github.com/graft-ai/graft/proto/graft/engine/v1"
 )
 
-// maxBodyBytes bounds a request body; chat histories are large but not this large.
-const maxBodyBytes = 32 << 20
+// DefaultMaxBodyBytes bounds a request body when Config.MaxBodyBytes is unset:
+// chat histories are large but not this large.
+const DefaultMaxBodyBytes = 32 << 20
 
 // maxN bounds n: each choice is its own sequence in the engine.
 const maxN = 128
@@ -24,7 +27,7 @@ type commonParams struct {
 	MaxTokens         *int64          `json:"max_tokens"`
 	Temperature       *float64        `json:"temperature"`
 	TopP              *float64        `json:"top_p"`
-	N                 *int            `json:"n"`
+	N                 *int64          `json:"n"`
 	Stream            bool            `json:"stream"`
 	StreamOptions     *streamOptions  `json:"stream_options"`
 	Stop              json.RawMessage `json:"stop"`
@@ -32,7 +35,7 @@ type commonParams struct {
 	PresencePenalty   *float64        `json:"presence_penalty"`
 	FrequencyPenalty  *float64        `json:"frequency_penalty"`
 	User              string          `json:"user"`
-	TopK              *int            `json:"top_k"`
+	TopK              *int64          `json:"top_k"`
 	MinP              *float64        `json:"min_p"`
 	RepetitionPenalty *float64        `json:"repetition_penalty"`
 	IgnoreEOS         bool            `json:"ignore_eos"`
@@ -42,20 +45,68 @@ type streamOptions struct {
 	IncludeUsage bool `json:"include_usage"`
 }
 
-// decode reads a JSON body into v; errors are OpenAI's 400s, with param set when
-// a field has the wrong type.
-func decode(r *http.Request, v any) *apiError {
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBodyBytes))
+// decode reads a JSON body of at most limit bytes into v; errors are OpenAI's
+// 400s (413 for a body over the limit), with param set when a field has the
+// wrong type.
+func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) *apiError {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return tooLarge(limit)
+	}
 	if err != nil {
 		return badRequest("", "could not read the request body: %v", err)
+	}
+	// JSON text is UTF-8; Go would quietly turn invalid bytes into U+FFFD and
+	// run a prompt the client never sent.
+	if i := invalidUTF8(body); i >= 0 {
+		return badRequest("", "We could not parse the JSON body of your request: it is not valid UTF-8 (invalid byte at offset %d).", i)
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			field := strings.TrimPrefix(te.Field, "commonParams.") // the embedded struct's name is ours, not the API's
-			return badRequest(field, "%s: wrong type: %s is not %s", field, te.Value, te.Type)
+			return typeError(te)
 		}
 		return badRequest("", "We could not parse the JSON body of your request. (HINT: This likely means you aren't sending valid JSON.) %v", err)
+	}
+	return nil
+}
+
+// invalidUTF8 returns the offset of the first byte that is not UTF-8, or -1.
+func invalidUTF8(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
+}
+
+// typeError says what is wrong with a field of the wrong type, separating the
+// numbers that are not integers and those too large to hold from plain type
+// mismatches.
+func typeError(te *json.UnmarshalTypeError) *apiError {
+	field := strings.TrimPrefix(te.Field, "commonParams.") // the embedded struct's name is ours, not the API's
+	num, isNum := strings.CutPrefix(te.Value, "number ")
+	integer := te.Type != nil && te.Type.Kind() >= reflect.Int && te.Type.Kind() <= reflect.Uint64
+	switch {
+	case isNum && integer && strings.ContainsAny(num, ".eE"):
+		return badRequest(field, "%s must be an integer, got %s", field, num)
+	case isNum:
+		return badRequest(field, "%s is out of range: %s", field, num)
+	}
+	return badRequest(field, "%s: wrong type: %s is not %s", field, te.Value, te.Type)
+}
+
+// inRange checks an integer parameter, naming the bound it breaks.
+func inRange(param string, v, lo, hi int64) *apiError {
+	switch {
+	case v < lo:
+		return badRequest(param, "%s must be at least %d, got %d", param, lo, v)
+	case v > hi:
+		return badRequest(param, "%s is too large: it must be at most %d, got %d", param, hi, v)
 	}
 	return nil
 }
@@ -81,25 +132,44 @@ func stops(raw json.RawMessage) ([]string, *apiError) {
 	return many, nil
 }
 
-func f32(p *float64, def float32) float32 {
-	if p == nil {
-		return def
+// floats sets the engine's float32 sampling fields, refusing values a float32
+// cannot hold (they would reach the engine as infinities).
+func (c *commonParams) floats(sp *enginev1.SamplingParams) *apiError {
+	for _, f := range []struct {
+		param string
+		v     *float64
+		def   float32
+		dst   *float32
+	}{
+		{"temperature", c.Temperature, 1, &sp.Temperature},
+		{"top_p", c.TopP, 1, &sp.TopP},
+		{"min_p", c.MinP, 0, &sp.MinP},
+		{"repetition_penalty", c.RepetitionPenalty, 1, &sp.RepetitionPenalty},
+		{"frequency_penalty", c.FrequencyPenalty, 0, &sp.FrequencyPenalty},
+		{"presence_penalty", c.PresencePenalty, 0, &sp.PresencePenalty},
+	} {
+		*f.dst = f.def
+		if f.v == nil {
+			continue
+		}
+		if math.Abs(*f.v) > math.MaxFloat32 {
+			return badRequest(f.param, "%s is out of range: %v", f.param, *f.v)
+		}
+		*f.dst = float32(*f.v)
 	}
-	return float32(*p)
+	return nil
 }
 
 // sampling maps the OpenAI fields onto the engine's. defaultMax is the endpoint's
 // max_tokens default (0: up to the context), maxParam the field name to blame.
 func (c *commonParams) sampling(maxTokens *int64, maxParam string, defaultMax uint32) (*enginev1.SamplingParams, *apiError) {
-	sp := &enginev1.SamplingParams{
-		MaxTokens: defaultMax, Temperature: f32(c.Temperature, 1), TopP: f32(c.TopP, 1),
-		MinP: f32(c.MinP, 0), RepetitionPenalty: f32(c.RepetitionPenalty, 1),
-		FrequencyPenalty: f32(c.FrequencyPenalty, 0), PresencePenalty: f32(c.PresencePenalty, 0),
-		IgnoreEos: c.IgnoreEOS,
+	sp := &enginev1.SamplingParams{MaxTokens: defaultMax, IgnoreEos: c.IgnoreEOS}
+	if e := c.floats(sp); e != nil {
+		return nil, e
 	}
 	if maxTokens != nil {
-		if *maxTokens < 1 || *maxTokens > math.MaxInt32 {
-			return nil, badRequest(maxParam, "%s must be at least 1, got %d", maxParam, *maxTokens)
+		if e := inRange(maxParam, *maxTokens, 1, math.MaxInt32); e != nil {
+			return nil, e
 		}
 		sp.MaxTokens = uint32(*maxTokens)
 	}
@@ -112,13 +182,11 @@ func (c *commonParams) sampling(maxTokens *int64, maxParam string, defaultMax ui
 		return nil, badRequest("repetition_penalty", "repetition_penalty must be > 0, got %v", *c.RepetitionPenalty)
 	}
 	if c.TopK != nil {
-		switch k := *c.TopK; {
-		case k == -1 || k == 0: // vLLM's and LoRAX's "disabled"
-		case k < -1:
-			return nil, badRequest("top_k", "top_k must be -1 (disabled) or positive, got %d", k)
-		default:
-			sp.TopK = uint32(k)
+		// -1 is vLLM's and LoRAX's "disabled", as 0 is.
+		if e := inRange("top_k", *c.TopK, -1, math.MaxInt32); e != nil {
+			return nil, e
 		}
+		sp.TopK = uint32(max(*c.TopK, 0))
 	}
 	if c.Seed != nil {
 		seed := uint64(*c.Seed)
@@ -135,59 +203,17 @@ func (c *commonParams) choices() (int, *apiError) {
 	if c.N == nil {
 		return 1, nil
 	}
-	if *c.N < 1 || *c.N > maxN {
-		return 0, badRequest("n", "n must be between 1 and %d, got %d", maxN, *c.N)
+	if e := inRange("n", *c.N, 1, maxN); e != nil {
+		return 0, e
 	}
-	return *c.N, nil
-}
-
-// chatRequest is POST /v1/chat/completions.
-type chatRequest struct {
-	commonParams
-	Messages            []chatMessage `json:"messages"`
-	MaxCompletionTokens *int64        `json:"max_completion_tokens"`
-	Logprobs            bool          `json:"logprobs"`
-	TopLogprobs         *int          `json:"top_logprobs"`
-	ChatTemplate        string        `json:"chat_template"`
-}
-
-type chatMessage struct {
-	Role    string          `json:"role"`
-	Content json.RawMessage `json:"content"`
-	Name    string          `json:"name"`
-}
-
-// text returns a message's content: a string, null, or a list of text parts.
-func (m chatMessage) text() (string, bool) {
-	if len(m.Content) == 0 || string(m.Content) == "null" {
-		return "", true
-	}
-	var s string
-	if json.Unmarshal(m.Content, &s) == nil {
-		return s, true
-	}
-	var parts []struct {
-		Type string `json:"type"`
-		Text string `json:"text"`
-	}
-	if json.Unmarshal(m.Content, &parts) != nil {
-		return "", false
-	}
-	var b strings.Builder
-	for _, p := range parts {
-		if p.Type != "text" {
-			return "", false
-		}
-		b.WriteString(p.Text)
-	}
-	return b.String(), true
+	return int(*c.N), nil
 }
 
 // completionRequest is POST /v1/completions.
 type completionRequest struct {
 	commonParams
 	Prompt   json.RawMessage `json:"prompt"`
-	Logprobs *int            `json:"logprobs"`
+	Logprobs *int64          `json:"logprobs"`
 	Echo     bool            `json:"echo"`
 	BestOf   *int            `json:"best_of"`
 	Suffix   *string         `json:"suffix"`
@@ -195,6 +221,9 @@ type completionRequest struct {
 
 // prompt accepts a string, a one-element list of strings, or a list of token ids.
 func (c *completionRequest) prompt() (*enginev1.GenerateRequest, *apiError) {
+	if len(c.Prompt) == 0 || string(c.Prompt) == "null" {
+		return nil, badRequest("prompt", "you must provide a prompt")
+	}
 	var s string
 	if json.Unmarshal(c.Prompt, &s) == nil {
 		return &enginev1.GenerateRequest{Prompt: &enginev1.GenerateRequest_Text{Text: s}}, nil

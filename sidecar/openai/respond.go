@@ -24,7 +24,7 @@ type job struct {
 	n            int
 	stream       bool
 	includeUsage bool
-	rename       map[string]string // engine param names -> this endpoint's
+	params       *paramNames // the engine's field names in this request's terms
 	began        time.Time
 }
 
@@ -52,13 +52,14 @@ func (j *job) newChoice() *choice {
 // add folds one engine message into c and returns the logprobs of its tokens
 // alone, for a stream chunk.
 func (s *Server) add(ctx context.Context, j *job, c *choice, m *enginev1.GenerateResponse) (any, error) {
-	if m.FinishReason == enginev1.FinishReason_FINISH_REASON_ERROR || m.FinishReason == enginev1.FinishReason_FINISH_REASON_CANCELLED {
-		return nil, fmt.Errorf("generation failed: %s (%s)", m.Error, m.FinishReason)
+	if m.FinishReason != enginev1.FinishReason_FINISH_REASON_UNSPECIFIED {
+		f, ok := finishReasons[m.FinishReason]
+		if !ok {
+			return nil, fmt.Errorf("generation failed: %s (%s)", m.Error, m.FinishReason)
+		}
+		c.finish = f
 	}
 	c.text += m.TextDelta
-	if m.FinishReason != enginev1.FinishReason_FINISH_REASON_UNSPECIFIED {
-		c.finish = finishText(m.FinishReason)
-	}
 	if c.chatLP == nil && c.complLP == nil {
 		return nil, nil
 	}
@@ -100,11 +101,9 @@ func (s *Server) add(ctx context.Context, j *job, c *choice, m *enginev1.Generat
 func (s *Server) execute(w http.ResponseWriter, r *http.Request, j *job) {
 	j.began = time.Now()
 	ctx := r.Context()
-	s.metrics.begin(j.adapter)
-	defer s.metrics.end(j.adapter)
 	run, err := s.start(ctx, j.gen, j.n)
 	if err != nil {
-		writeError(w, fromRPC(err, j.rename))
+		writeError(w, fromRPC(err, j.params))
 		return
 	}
 	defer run.close()
@@ -149,11 +148,14 @@ func (s *Server) wholeOut(ctx context.Context, w http.ResponseWriter, j *job, ru
 	for i := range choices {
 		choices[i] = j.newChoice()
 	}
-	for u := range run.updates {
-		err := u.err
+	for {
+		m, err := run.next()
+		if err == nil && m == nil {
+			break
+		}
 		if err == nil {
-			t.saw(s, u.msg)
-			_, err = s.add(ctx, j, choices[u.index], u.msg)
+			t.saw(s, m)
+			_, err = s.add(ctx, j, choices[m.Index], m)
 		}
 		if err != nil {
 			s.failed(w, err, j)
@@ -187,7 +189,7 @@ func (s *Server) failed(w http.ResponseWriter, err error, j *job) {
 		return // the client went away
 	}
 	slog.Warn("generation failed", "model", j.model, "err", err)
-	e := fromRPC(err, j.rename)
+	e := fromRPC(err, j.params)
 	if _, ok := status.FromError(err); !ok {
 		e = &apiError{Status: http.StatusInternalServerError, Type: "internal_error", Message: err.Error()}
 	}

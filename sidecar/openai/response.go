@@ -81,9 +81,9 @@ func byteList(s string) []int {
 	return out
 }
 
-func finishText(f enginev1.FinishReason) string {
-	if f == enginev1.FinishReason_FINISH_REASON_LENGTH {
-		return "length"
-	}
-	return "stop"
+// finishReasons are OpenAI's names for the engine's finish reasons. The engine's
+// others (cancelled, error) fail the request instead of finishing a choice.
+var finishReasons = map[enginev1.FinishReason]string{
+	enginev1.FinishReason_FINISH_REASON_STOP:   "stop",
+	enginev1.FinishReason_FINISH_REASON_LENGTH: "length",
 }

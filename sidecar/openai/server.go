@@ -33,6 +33,9 @@ type Config struct {
 	// OnAdapterLoaded, when set, is told each adapter the engine loads (the
 	// replica's residency in Redis follows it).
 	OnAdapterLoaded func(id string)
+	// MaxBodyBytes bounds a request body; larger ones get 413. Zero means
+	// DefaultMaxBodyBytes.
+	MaxBodyBytes int64
 }
 
 // Server is the OpenAI API of one pod.
@@ -42,6 +45,7 @@ type Server struct {
 	adapter *adapterLoader
 	metrics *metrics
 	mux     *http.ServeMux
+	maxBody int64
 
 	mu      sync.Mutex
 	modelID string
@@ -54,15 +58,20 @@ func New(cfg Config) *Server {
 	s := &Server{
 		engine: ec, health: healthpb.NewHealthClient(cfg.Engine), modelID: cfg.ModelID,
 		adapter: &adapterLoader{source: cfg.Adapters, engine: ec, loaded: map[string]bool{}, onLoaded: cfg.OnAdapterLoaded},
-		created: time.Now().Unix(), mux: http.NewServeMux(),
+		created: time.Now().Unix(), maxBody: cfg.MaxBodyBytes,
 	}
-	s.metrics = newMetrics(s)
-	s.mux.HandleFunc("POST /v1/chat/completions", s.chat)
-	s.mux.HandleFunc("POST /v1/completions", s.completions)
-	s.mux.HandleFunc("GET /v1/models", s.models)
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
+	if s.maxBody <= 0 {
+		s.maxBody = DefaultMaxBodyBytes
+	}
+	s.metrics = newMetrics()
+	s.mux = routes(map[string]http.Handler{
+		"POST /v1/chat/completions": http.HandlerFunc(s.chat),
+		"POST /v1/completions":      http.HandlerFunc(s.completions),
+		"GET /v1/models":            http.HandlerFunc(s.models),
+		"GET /healthz":              http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) }),
+		"GET /readyz":               http.HandlerFunc(s.readyz),
+		"GET /metrics":              promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}),
+	})
 	return s
 }
 

@@ -79,21 +79,25 @@ func (s *Server) streamOut(ctx context.Context, w http.ResponseWriter, j *job, r
 			}
 		}
 	}
-	for u := range run.updates {
+	for {
+		m, err := run.next()
+		if err == nil && m == nil {
+			break
+		}
 		var lp any
-		err := u.err
 		if err == nil {
-			t.saw(s, u.msg)
-			lp, err = s.add(ctx, j, choices[u.index], u.msg)
+			t.saw(s, m)
+			lp, err = s.add(ctx, j, choices[m.Index], m)
 		}
 		if err != nil {
 			if ctx.Err() == nil {
 				slog.Warn("stream failed", "model", j.model, "err", err)
-				_ = out.send(map[string]*apiError{"error": fromRPC(err, j.rename)})
+				_ = out.send(map[string]*apiError{"error": fromRPC(err, j.params)})
 			}
 			return
 		}
-		if chunk(s.chunkChoice(j, u.index, choices[u.index], u.msg.TextDelta, lp)) != nil {
+		i := int(m.Index)
+		if chunk(s.chunkChoice(j, i, choices[i], m.TextDelta, lp)) != nil {
 			return
 		}
 	}
