@@ -30,7 +30,15 @@ func (e *Error) Error() string {
 }
 
 // Unwrap makes errors.Is see both the Reason and whatever the cause wraps.
-func (e *Error) Unwrap() []error { return []error{e.Reason, e.Cause} }
+func (e *Error) Unwrap() []error {
+	var errs []error
+	for _, err := range []error{e.Reason, e.Cause} {
+		if err != nil { // errors.As may not be handed a nil error
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
 
 // badRefError is an id ParseRef refuses, with why in words a client can use.
 type badRefError struct{ id, why string }
@@ -70,7 +78,10 @@ func describe(id string, err error) *Error {
 	case isTimeout(err):
 		e.Reason, e.Msg = ErrTimeout, "timed out fetching it from the "+src
 	case errors.Is(err, ErrNotFound):
-		e.Reason, e.Msg = ErrNotFound, "the "+src+" has no such adapter (a private repository needs a token)"
+		e.Reason, e.Msg = ErrNotFound, "the "+src+" has no such adapter"
+		if src == "hf:// source" {
+			e.Msg += " (a private repository needs a token)"
+		}
 	case errors.Is(err, ErrAuth):
 		e.Reason, e.Msg = ErrAuth, "the "+src+" refused access to it"
 	case errors.Is(err, ErrCorrupt):

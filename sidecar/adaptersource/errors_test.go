@@ -82,6 +82,10 @@ func TestDescribeHidesResolver(t *testing.T) {
 	if e.Reason != ErrUnavailable || !strings.Contains(e.Msg, "host name does not resolve") {
 		t.Errorf("%v", e)
 	}
+	var ne net.Error // a server fault has no Reason; matching must not trip on that
+	if errors.As(fmt.Errorf("x: %w", &Error{Msg: "m"}), &ne) {
+		t.Error("matched a net.Error")
+	}
 	e = describe("hf://org/x", fmt.Errorf("get: %w", context.DeadlineExceeded))
 	if e.Reason != ErrTimeout || !strings.Contains(e.Msg, "timed out fetching it from the hf:// source") {
 		t.Errorf("%v", e)
