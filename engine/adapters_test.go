@@ -244,7 +244,7 @@ func TestBadAdaptersAreRejectedByName(t *testing.T) {
 			return ts
 		}), "does not fit"},
 		"layer past the model": {writeAdapter(t, src, nil, rename("layers.0.", "layers.9.")), "layer 9"},
-		"missing dir":          {filepath.Join(t.TempDir(), "nope"), "no such file"},
+		"missing dir":          {filepath.Join(t.TempDir(), "nope"), "adapter_config.json is missing"},
 	}
 	for name, c := range cases {
 		_, err := e.LoadAdapter(name, c.dir)

@@ -122,12 +122,20 @@ func TestLoadRejects(t *testing.T) {
 		{"NaN", validConfig, with(nan, inf), "NaN or Inf"},
 		{"Inf", validConfig, with(tensor(nan.Name, 4, 64), inf), "NaN or Inf"},
 		{"rank above max", strings.Replace(validConfig, `"r": 4`, `"r": 32`, 1), pairOf("0.self_attn.q_proj", 32, 64, 64), "above the maximum adapter rank 16"},
-		{"no tensors", validConfig, []safetensors.TensorData{}, "holds no LoRA tensors"},
+		{"no tensors", validConfig, []safetensors.TensorData{}, "adapter_model.safetensors holds no tensors"},
+		{"no LoRA tensors", validConfig, []safetensors.TensorData{tensor("base_model.model.lm_head.weight", 4)}, "not a supported LoRA weight"},
+		{"unknown target", `{"r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "w_proj"]}`, q, `target_modules names "w_proj", which is not a module of the base model`},
+		// The config is checked before the weights file is even opened.
+		{"config first", `{"r": 0, "lora_alpha": 8, "target_modules": ["q_proj"]}`, nil, "adapter_config.json: r = 0"},
+		{"negative alpha", `{"r": 4, "lora_alpha": -8, "target_modules": ["q_proj"]}`, q, "lora_alpha = -8: must be a finite positive number"},
 		{"bad config", `{"r": 4, "lora_alpha": 8, "target_modules": ["q_proj"], "use_dora": true}`, q, "DoRA"},
 	} {
-		_, err := lora.Load(writeAdapterDir(t, tc.config, tc.ts), c, 16)
+		dir := writeAdapterDir(t, tc.config, tc.ts)
+		_, err := lora.Load(dir, c, 16)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
+		} else if strings.Contains(err.Error(), dir) || !strings.HasPrefix(err.Error(), "adapter_") {
+			t.Errorf("%s: error %q does not start with the adapter file's name, or shows the folder", tc.name, err)
 		}
 	}
 }

@@ -70,13 +70,22 @@ func (c *Cache) entryDir(ref Ref) string {
 // Get returns the local directory of the adapter with this id, fetching and
 // validating it on first use. Concurrent Gets of one id share a single fetch;
 // a caller whose ctx ends stops waiting, but the fetch goes on for the others
-// (up to FetchTimeout). Errors wrap ErrBadRef, ErrNotFound, ErrAuth, ErrCorrupt
-// or ErrInvalid when the cause is one of those.
+// (up to FetchTimeout). Errors are *Error, whose Reason is ErrBadRef,
+// ErrNotFound, ErrAuth, ErrInvalid, ErrCorrupt, ErrUnavailable or ErrTimeout
+// (nil for a fault of this server) and whose message is safe to show a client.
 //
 // An entry is never refreshed: an id naming a branch (hf://org/name, which is
 // @main) stays at the commit first fetched, recorded in its Manifest. Pin a
 // commit in the id, or Remove the entry, to move it.
 func (c *Cache) Get(ctx context.Context, id string) (string, error) {
+	dir, err := c.get(ctx, id)
+	if err != nil {
+		return "", describe(id, err)
+	}
+	return dir, nil
+}
+
+func (c *Cache) get(ctx context.Context, id string) (string, error) {
 	ref, err := ParseRef(id)
 	if err != nil {
 		return "", err
@@ -106,7 +115,7 @@ func (c *Cache) Get(ctx context.Context, id string) (string, error) {
 
 func (c *Cache) local(ref Ref) (string, error) {
 	if c.src.Local == nil {
-		return "", fmt.Errorf("%w: %q is a local name but no local adapter root is configured", ErrNotFound, ref.Name)
+		return "", &Error{Reason: ErrNotFound, Msg: "there is no adapter by that name", Cause: errors.New("no local adapter root is configured")}
 	}
 	dir, err := c.src.Local.Dir(ref)
 	if err != nil {
@@ -127,7 +136,7 @@ func (c *Cache) source(k Kind) (Source, error) {
 		s = c.src.S3
 	}
 	if s == nil {
-		return nil, fmt.Errorf("%w: no %s source configured", ErrNotFound, k)
+		return nil, &Error{Reason: ErrNotFound, Msg: fmt.Sprintf("this server fetches no adapters from %s://", k), Cause: fmt.Errorf("no %s source configured", k)}
 	}
 	return s, nil
 }

@@ -15,6 +15,7 @@ import (
 type Catalog struct {
 	cache *Cache
 	local *Local // nil without a root
+	valid validity
 }
 
 // OpenCatalog opens the cache in cacheDir (default: the user cache dir) over
@@ -47,12 +48,14 @@ func OpenCatalog(ctx context.Context, cacheDir, root string) (*Catalog, error) {
 }
 
 // Resolve returns the local directory of adapter id, fetching it if needed.
-// Unknown ids wrap ErrNotFound or ErrBadRef.
+// Errors are *Error (see Cache.Get).
 func (c *Catalog) Resolve(ctx context.Context, id string) (string, error) {
 	return c.cache.Get(ctx, id)
 }
 
-// List names the local adapters and those already fetched into the cache.
+// List names the local adapters that pass Validate and those already fetched
+// into the cache (validated when they were fetched), so /v1/models never
+// offers an adapter that cannot load for a reason visible without the model.
 func (c *Catalog) List(context.Context) ([]string, error) {
 	var ids []string
 	if c.local != nil {
@@ -61,7 +64,11 @@ func (c *Catalog) List(context.Context) ([]string, error) {
 			return nil, err
 		}
 		for _, e := range entries {
-			if _, err := os.Stat(filepath.Join(c.local.root, e.Name(), ConfigFile)); err == nil {
+			ref, err := ParseRef(e.Name())
+			if err != nil {
+				continue
+			}
+			if dir, err := c.local.Dir(ref); err == nil && c.valid.ok(dir) {
 				ids = append(ids, e.Name())
 			}
 		}

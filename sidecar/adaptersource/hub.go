@@ -152,7 +152,7 @@ func (h *Hub) get(ctx context.Context, meta fileMeta, dst, name string) (File, e
 		return File{}, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return File{}, fmt.Errorf("GET %s: unexpected status %s", meta.location, resp.Status)
+		return File{}, &httpStatusError{method: http.MethodGet, url: meta.location, status: resp.Status}
 	}
 	if meta.want.size >= 0 && resp.ContentLength >= 0 && resp.ContentLength != meta.want.size {
 		return File{}, fmt.Errorf("%w: %s served with %d bytes, metadata declared %d", ErrCorrupt, name, resp.ContentLength, meta.want.size)
@@ -213,5 +213,5 @@ func statusError(resp *http.Response) error {
 	case resp.StatusCode == http.StatusUnauthorized, resp.StatusCode == http.StatusForbidden:
 		return fmt.Errorf("%w: %s %s (%s)", ErrAuth, resp.Request.Method, resp.Request.URL, msg)
 	}
-	return fmt.Errorf("%s %s: %s", resp.Request.Method, resp.Request.URL, msg)
+	return &httpStatusError{method: resp.Request.Method, url: resp.Request.URL.String(), status: resp.Status}
 }

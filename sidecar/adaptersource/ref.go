@@ -52,7 +52,7 @@ func (r Ref) String() string {
 // ParseRef parses an adapter id (see the package comment for the scheme).
 func ParseRef(id string) (Ref, error) {
 	if id == "" || len(id) > maxIDLen {
-		return Ref{}, fmt.Errorf("%w: length %d not in 1..%d", ErrBadRef, len(id), maxIDLen)
+		return Ref{}, &badRefError{id: "", why: fmt.Sprintf("length %d not in 1..%d", len(id), maxIDLen)}
 	}
 	var (
 		r   Ref
@@ -69,7 +69,7 @@ func ParseRef(id string) (Ref, error) {
 		r, err = Ref{Kind: KindLocal, Name: id}, checkPath(id, 8)
 	}
 	if err != nil {
-		return Ref{}, fmt.Errorf("%w %q: %v", ErrBadRef, id, err)
+		return Ref{}, &badRefError{id: id, why: err.Error()}
 	}
 	return r, nil
 }

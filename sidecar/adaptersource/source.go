@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/graft-ai/graft/internal/peft"
 )
 
 // Errors wrapped by sources, for callers to map onto API statuses.
@@ -12,13 +14,17 @@ var (
 	ErrAuth     = errors.New("adaptersource: not authorized to fetch adapter")
 	ErrCorrupt  = errors.New("adaptersource: download failed verification")
 	ErrInvalid  = errors.New("adaptersource: not a valid PEFT LoRA adapter")
+	// ErrUnavailable: a remote source could not be reached or failed.
+	ErrUnavailable = errors.New("adaptersource: adapter source unavailable")
+	// ErrTimeout: a remote source did not answer in time.
+	ErrTimeout = errors.New("adaptersource: adapter source timed out")
 )
 
 // The files of a PEFT LoRA adapter that Graft loads. Other files (README,
 // tokenizer, optimizer state) are never fetched.
 const (
-	ConfigFile  = "adapter_config.json"
-	WeightsFile = "adapter_model.safetensors"
+	ConfigFile  = peft.ConfigFile
+	WeightsFile = peft.WeightsFile
 )
 
 // AdapterFiles lists what a Source fetches, config first (it is small and fails

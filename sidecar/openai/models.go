@@ -37,12 +37,14 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": cards})
 }
 
-// adapterIDs is every adapter this pod knows: in its source, or loaded in the engine.
+// adapterIDs is every adapter this pod can serve: loaded in the engine, or in
+// its source (which lists only adapters that validate) and not refused by the
+// engine.
 func (s *Server) adapterIDs(r *http.Request) []string {
 	var ids []string
 	if src := s.adapter.source; src != nil {
 		if list, err := src.List(r.Context()); err == nil {
-			ids = list
+			ids = slices.DeleteFunc(list, s.adapter.wasRefused)
 		}
 	}
 	if la, err := s.engine.ListAdapters(r.Context(), &enginev1.ListAdaptersRequest{}); err == nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/graft-ai/graft/internal/testengine"
 	"github.com/graft-ai/graft/internal/testmodels"
 	enginev1 "github.com/graft-ai/graft/proto/graft/engine/v1"
+	"github.com/graft-ai/graft/sidecar/adaptersource"
 )
 
 type pod struct {
@@ -63,7 +64,11 @@ func startPodWith(t *testing.T, cfg Config) *pod {
 	kill := serve()
 	t.Cleanup(func() { kill() })
 	conn := dial(t, addr)
-	cfg.Engine, cfg.Adapters = conn, LocalDir{Root: testmodels.Path(t, "stories260K", "adapters")}
+	cat, err := adaptersource.OpenCatalog(context.Background(), t.TempDir(), testmodels.Path(t, "stories260K", "adapters"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Engine, cfg.Adapters = conn, cat
 	hs := httptest.NewServer(New(cfg))
 	t.Cleanup(hs.Close)
 	return &pod{url: hs.URL, engine: enginev1.NewEngineClient(conn), calls: calls,
@@ -559,16 +564,4 @@ func TestEngineDiesMidStream(t *testing.T) {
 	}
 	var c completion
 	ok(t, p.url+"/v1/completions", `{"model":"stories260K","prompt":"Once","max_tokens":3}`, &c)
-}
-
-func TestLocalDirRejectsTraversal(t *testing.T) {
-	d := LocalDir{Root: testmodels.Path(t, "stories260K", "adapters")}
-	if _, err := d.Resolve(context.Background(), "qv-r4"); err != nil {
-		t.Fatal(err)
-	}
-	for _, id := range []string{"..", "../adapters/qv-r4", "qv-r4/", "/etc", "", ".", "a\\b", "missing"} {
-		if _, err := d.Resolve(context.Background(), id); err == nil {
-			t.Errorf("Resolve(%q) succeeded", id)
-		}
-	}
 }

@@ -18,7 +18,6 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	enginev1 "github.com/graft-ai/graft/proto/graft/engine/v1"
-	"github.com/graft-ai/graft/sidecar/adaptersource"
 )
 
 // Config wires a Server to its engine.
@@ -116,10 +115,7 @@ func (s *Server) resolve(ctx context.Context, model string) (string, *apiError) 
 		return "", nil
 	}
 	if err := s.adapter.ensure(ctx, model); err != nil {
-		if errors.Is(err, ErrUnknownAdapter) || errors.Is(err, adaptersource.ErrNotFound) || errors.Is(err, adaptersource.ErrBadRef) {
-			return "", modelNotFound(model)
-		}
-		return "", fromRPC(err, nil)
+		return "", adapterError(model, err)
 	}
 	return model, nil
 }
