@@ -18,7 +18,9 @@ type Store struct {
 	log *slog.Logger
 }
 
-// New returns a Store over rdb; the caller keeps ownership of rdb.
+// New returns a Store over rdb; the caller keeps ownership of rdb. Give rdb
+// ContextTimeoutEnabled (Open does) when callers bound calls with a ctx
+// deadline: without it go-redis waits out its own read timeout and retries.
 func New(rdb redis.UniversalClient) *Store {
 	return &Store{rdb: rdb, log: slog.Default()}
 }
@@ -29,8 +31,9 @@ func New(rdb redis.UniversalClient) *Store {
 func Open(url string) (*Store, error) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
-		return nil, fmt.Errorf("redis URL %q: %w", url, err)
+		return nil, fmt.Errorf("redis URL: %w", err) // not the URL itself: it may hold a password
 	}
+	opts.ContextTimeoutEnabled = true
 	return New(redis.NewClient(opts)), nil
 }
 

@@ -252,3 +252,19 @@ func TestPublishedChangesParse(t *testing.T) {
 		}
 	}
 }
+
+func TestOpen(t *testing.T) {
+	srv := testserver.Redis(t)
+	s, err := Open("redis://" + srv.Addr + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.PutReplica(context.Background(), Replica{Deployment: "d", ID: "r"}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open("http://user:secret@" + srv.Addr)
+	if err == nil || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("Open with a bad scheme: %v (want an error that does not show the password)", err)
+	}
+}
