@@ -97,7 +97,7 @@ func runSidecar(ctx context.Context, conn grpc.ClientConnInterface, o *sidecarOp
 	}
 	if o.redis != "" {
 		rctx, stopRedis := context.WithCancel(context.Background())
-		pub, wait, err := startResidency(rctx, o.redis, o.deployment, o.replica, lis.Addr().String(), o.heartbeatTTL, enginev1.NewEngineClient(conn))
+		rep, wait, err := startReplica(rctx, o.redis, o.deployment, o.replica, lis.Addr().String(), o.heartbeatTTL, enginev1.NewEngineClient(conn))
 		if err != nil {
 			stopRedis()
 			lis.Close()
@@ -105,7 +105,7 @@ func runSidecar(ctx context.Context, conn grpc.ClientConnInterface, o *sidecarOp
 		}
 		// Residency outlives the drain: it deletes the replica's keys at the end.
 		defer func() { stopRedis(); wait() }()
-		cfg.OnAdapterLoaded = func(id string) { _ = pub.AdapterLoaded(rctx, id) }
+		cfg.OnAdapterLoaded = func(string) { rep.Refresh() }
 	}
 	hs := &http.Server{Handler: openai.New(cfg), ReadHeaderTimeout: 30 * time.Second}
 	errc := make(chan error, 1)

@@ -4,39 +4,23 @@ import (
 	"context"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
+	"github.com/graft-ai/graft/deploy/state"
 	enginev1 "github.com/graft-ai/graft/proto/graft/engine/v1"
-	"github.com/graft-ai/graft/sidecar/residency"
+	"github.com/graft-ai/graft/sidecar/replica"
 )
 
-// startResidency publishes the replica's heartbeat and adapters to Redis until
-// ctx ends. The engine's Stats feed the load fields.
-func startResidency(ctx context.Context, url, deployment, replica, addr string, ttl time.Duration, ec enginev1.EngineClient) (*residency.Publisher, func(), error) {
-	opts, err := redis.ParseURL(url)
+// startReplica reports the replica's heartbeat and adapters to Redis until ctx
+// ends or the returned stop is called; stop deletes the replica's keys.
+func startReplica(ctx context.Context, url, deployment, replicaID, addr string, ttl time.Duration, ec enginev1.EngineClient) (*replica.Reporter, func(), error) {
+	store, err := state.Open(url)
 	if err != nil {
-		return nil, nil, usageError("--redis %q: %v", url, err)
+		return nil, nil, usageError("--redis: %v", err)
 	}
-	client := redis.NewClient(opts)
-	load := func() residency.Load {
-		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		st, err := ec.Stats(sctx, &enginev1.StatsRequest{})
-		if err != nil {
-			return residency.Load{State: "unavailable"}
-		}
-		l := residency.Load{State: "ready", QueueDepth: int(st.QueueDepth), Running: int(st.RunningSequences),
-			AdapterSlotsUsed: int(st.AdapterSlotsUsed), AdapterSlotsTotal: int(st.AdapterSlotsTotal)}
-		if st.KvBlocksTotal > 0 {
-			l.KVUsePct = 100 * float64(st.KvBlocksUsed) / float64(st.KvBlocksTotal)
-		}
-		return l
+	rep, err := replica.Start(ctx, replica.Config{Engine: ec, Store: store, Deployment: deployment,
+		ReplicaID: replicaID, Addr: addr, TTL: ttl})
+	if err != nil {
+		store.Close()
+		return nil, nil, usageError("%v", err)
 	}
-	pub := residency.New(client, deployment, replica, addr, ttl, load)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = pub.Run(ctx)
-	}()
-	return pub, func() { <-done; client.Close() }, nil
+	return rep, func() { rep.Stop(); store.Close() }, nil
 }
