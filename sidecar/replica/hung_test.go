@@ -65,7 +65,7 @@ func TestHungRedisStallsNothing(t *testing.T) {
 	e := startEngine(t)
 	reg := prometheus.NewRegistry()
 	r := startReporter(t, Config{Engine: e.client, Store: state.New(rdb), Deployment: "d", ReplicaID: "r1",
-		Interval: 20 * time.Millisecond, TTL: 2 * time.Hour, Timeout: time.Hour, Registerer: reg})
+		Addr: "a:1", Interval: 20 * time.Millisecond, TTL: 2 * time.Hour, Timeout: time.Hour, Registerer: reg})
 	// Each poll stamps lora_requests_info with its time: three different
 	// stamps are three polls made while the first write still hangs.
 	seen := map[string]bool{}

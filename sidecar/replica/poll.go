@@ -53,42 +53,53 @@ func newSnapshot(st *enginev1.StatsResponse, la *enginev1.ListAdaptersResponse, 
 // answer takes its gauges off /metrics and is reported "unavailable" with the
 // adapters it last had, since nothing says they were unloaded.
 func (r *Reporter) poll(ctx context.Context) {
-	snap, ok := r.readEngine(ctx)
-	if ok {
+	snap, err := r.readEngine(ctx)
+	ok := err == nil
+	switch {
+	case ok:
+		if r.engineFails {
+			r.cfg.Log.Info("engine answers again", "replica", r.cfg.ReplicaID)
+		}
 		r.loaded = snap.loaded
 		r.collector.set(&snap)
-	} else {
+	case ctx.Err() != nil: // stopping
+		return
+	default:
+		if !r.engineFails {
+			r.cfg.Log.Warn("engine does not answer; reporting it unavailable", "replica", r.cfg.ReplicaID, "err", err)
+		}
 		r.collector.set(nil)
 	}
+	r.engineFails = !ok
 	if r.cfg.Store == nil || ctx.Err() != nil {
 		return
 	}
 	rep := state.Replica{Deployment: r.cfg.Deployment, ID: r.cfg.ReplicaID, Addr: r.cfg.Addr,
 		State: state.StateUnavailable, Updated: time.Now()}
 	if ok {
-		rep.State, rep.QueueDepth, rep.Running, rep.MaxQueued, rep.KVUse = state.StateReady, snap.waiting, snap.running, snap.maxQueued, snap.kvUse
+		rep.State = state.StateReady
+		rep.QueueDepth, rep.Running, rep.MaxQueued = snap.waiting, snap.running, snap.maxQueued
+		rep.KVUse = snap.kvUse
 		rep.AdapterSlotsUsed, rep.AdapterSlotsTotal = snap.slotsUsed, snap.slotsTotal
 	}
 	rep.Adapters = slices.Clone(r.loaded)
 	r.hand(rep)
 }
 
-func (r *Reporter) readEngine(ctx context.Context) (snapshot, bool) {
+func (r *Reporter) readEngine(ctx context.Context) (snapshot, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
 	st, err := r.cfg.Engine.Stats(ctx, &enginev1.StatsRequest{})
 	if err != nil {
-		r.cfg.Log.Debug("engine stats failed", "err", err)
-		return snapshot{}, false
+		return snapshot{}, err
 	}
 	la, err := r.cfg.Engine.ListAdapters(ctx, &enginev1.ListAdaptersRequest{})
 	if err != nil {
-		r.cfg.Log.Debug("engine adapter list failed", "err", err)
-		return snapshot{}, false
+		return snapshot{}, err
 	}
 	model := ""
 	if r.cfg.ModelName != nil {
 		model = r.cfg.ModelName()
 	}
-	return newSnapshot(st, la, model, time.Now()), true
+	return newSnapshot(st, la, model, time.Now()), nil
 }

@@ -126,7 +126,7 @@ func TestKeysExpireWhenTheReporterCannotCleanUp(t *testing.T) {
 	e := startEngine(t)
 	loadAdapter(t, e.client, "qv-r4")
 	r := startReporter(t, Config{Engine: e.client, Store: state.New(own), Deployment: "d", ReplicaID: "r1",
-		Interval: 100 * time.Millisecond, TTL: time.Second})
+		Addr: "a:1", Interval: 100 * time.Millisecond, TTL: time.Second})
 	ctx := context.Background()
 	eventually(t, "the replica to appear", func() bool {
 		got, ok, _ := observer.GetReplica(ctx, "d", "r1")
@@ -149,7 +149,7 @@ func TestStartsWhileRedisIsDown(t *testing.T) {
 	e := startEngine(t)
 	reg := prometheus.NewRegistry()
 	startReporter(t, Config{Engine: e.client, Store: store, Deployment: "d", ReplicaID: "r1",
-		Interval: 50 * time.Millisecond, Registerer: reg})
+		Addr: "a:1", Interval: 50 * time.Millisecond, Registerer: reg})
 	eventually(t, "metrics with Redis down", func() bool { return len(scrape(t, reg)) == 4 })
 	testserver.RestartRedis(t, srv)
 	eventually(t, "the replica in the Redis that came up", func() bool {
@@ -164,8 +164,8 @@ func TestConfigErrors(t *testing.T) {
 	for name, cfg := range map[string]Config{
 		"no engine":         {Store: store, Deployment: "d", ReplicaID: "r"},
 		"no deployment":     {Engine: e.client, Store: store, ReplicaID: "r"},
-		"bad replica id":    {Engine: e.client, Store: store, Deployment: "d", ReplicaID: "a:b"},
-		"TTL under 2 polls": {Engine: e.client, Store: store, Deployment: "d", ReplicaID: "r", TTL: time.Second, Interval: time.Second},
+		"bad replica id":    {Engine: e.client, Store: store, Deployment: "d", ReplicaID: "a:b", Addr: "a:1"},
+		"TTL under 2 polls": {Engine: e.client, Store: store, Deployment: "d", ReplicaID: "r", Addr: "a:1", TTL: time.Second, Interval: time.Second},
 		"taken registerer":  {Engine: e.client, Registerer: takenRegistry(t)},
 	} {
 		if r, err := Start(context.Background(), cfg); err == nil {

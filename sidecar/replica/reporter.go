@@ -57,7 +57,9 @@ type Reporter struct {
 	done      chan struct{}
 	stopOnce  sync.Once
 
-	loaded []string // owned by the poller: the engine's adapters at the last good poll
+	// Owned by the poller goroutine.
+	loaded      []string // the engine's adapters at the last good poll
+	engineFails bool     // so a dead engine is logged once, not every poll
 
 	// Owned by the writer goroutine.
 	redisFails bool // so an outage is logged once, not every poll
@@ -114,6 +116,9 @@ func withDefaults(cfg Config) (Config, error) {
 	}
 	if err := state.CheckName(cfg.ReplicaID); err != nil {
 		return cfg, fmt.Errorf("replica: replica id %w", err)
+	}
+	if cfg.Addr == "" {
+		return cfg, errors.New("replica: no address to publish for the replica")
 	}
 	if cfg.TTL < 2*cfg.Interval {
 		return cfg, fmt.Errorf("replica: TTL %s is shorter than two poll intervals (%s)", cfg.TTL, cfg.Interval)
