@@ -3,41 +3,38 @@ package sidecar
 import (
 	"context"
 	"fmt"
-	"time"
 
-	"github.com/redis/go-redis/v9"
-
+	"github.com/graft-ai/graft/deploy/state"
 	enginev1 "github.com/graft-ai/graft/proto/graft/engine/v1"
-	"github.com/graft-ai/graft/sidecar/residency"
+	"github.com/graft-ai/graft/sidecar/openai"
+	"github.com/graft-ai/graft/sidecar/replica"
 )
 
-// startResidency publishes the replica's heartbeat and adapters to Redis until
-// ctx ends. The engine's Stats feed the load fields.
-func startResidency(ctx context.Context, cfg *Config, addr string, ec enginev1.EngineClient) (*residency.Publisher, func(), error) {
-	opts, err := redis.ParseURL(cfg.Redis)
-	if err != nil {
-		return nil, nil, &ConfigError{Field: "Redis", Err: fmt.Errorf("redis %q: %w", cfg.Redis, err)}
-	}
-	client := redis.NewClient(opts)
-	load := func() residency.Load {
-		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		st, err := ec.Stats(sctx, &enginev1.StatsRequest{})
+// startReplica starts the one poller of the engine's load and adapters: it
+// feeds the API's /metrics always, and Redis when cfg.Redis is set. The
+// returned stop deletes the replica's keys and closes the Redis client.
+func startReplica(cfg *Config, addr string, ec enginev1.EngineClient, api *openai.Server) (*replica.Reporter, func(), error) {
+	rc := replica.Config{Engine: ec, Deployment: cfg.Deployment, ReplicaID: cfg.ReplicaID, Addr: addr,
+		TTL: cfg.HeartbeatTTL, Registerer: api.Registry(), ModelName: api.ModelName}
+	var store *state.Store
+	if cfg.Redis != "" {
+		s, err := state.Open(cfg.Redis)
 		if err != nil {
-			return residency.Load{State: "unavailable"}
+			return nil, nil, &ConfigError{Field: "Redis", Err: fmt.Errorf("redis: %w", err)}
 		}
-		l := residency.Load{State: "ready", QueueDepth: int(st.QueueDepth), Running: int(st.RunningSequences),
-			AdapterSlotsUsed: int(st.AdapterSlotsUsed), AdapterSlotsTotal: int(st.AdapterSlotsTotal)}
-		if st.KvBlocksTotal > 0 {
-			l.KVUsePct = 100 * float64(st.KvBlocksUsed) / float64(st.KvBlocksTotal)
-		}
-		return l
+		store, rc.Store = s, s
 	}
-	pub := residency.New(client, cfg.Deployment, cfg.ReplicaID, addr, cfg.HeartbeatTTL, load)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = pub.Run(ctx)
-	}()
-	return pub, func() { <-done; client.Close() }, nil
+	rep, err := replica.Start(context.Background(), rc)
+	if err != nil {
+		if store != nil {
+			store.Close()
+		}
+		return nil, nil, &ConfigError{Field: "Redis", Err: err}
+	}
+	return rep, func() {
+		rep.Stop()
+		if store != nil {
+			store.Close()
+		}
+	}, nil
 }

@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
 	"google.golang.org/grpc"
@@ -20,6 +19,7 @@ import (
 	enginev1 "github.com/graft-ai/graft/proto/graft/engine/v1"
 	"github.com/graft-ai/graft/sidecar/adaptersource"
 	"github.com/graft-ai/graft/sidecar/openai"
+	"github.com/graft-ai/graft/sidecar/replica"
 )
 
 // Config describes one sidecar. Zero durations take the defaults named.
@@ -77,16 +77,7 @@ func DefaultReplicaID() string {
 
 // AdapterCacheDir is the adapter cache dir Run uses for dir: dir itself, or
 // graft/adapters in the user cache dir when dir is empty.
-func AdapterCacheDir(dir string) string {
-	if dir != "" {
-		return dir
-	}
-	base, err := os.UserCacheDir()
-	if err != nil {
-		base = os.TempDir()
-	}
-	return filepath.Join(base, "graft", "adapters")
-}
+func AdapterCacheDir(dir string) string { return adaptersource.CacheDir(dir) }
 
 func (c *Config) defaults() {
 	if c.Deployment == "" {
@@ -127,19 +118,22 @@ func Run(ctx context.Context, cfg Config) error {
 		return &ConfigError{Field: "Listen", Err: err}
 	}
 	addr := lis.Addr().String()
-	if cfg.Redis != "" {
-		rctx, stopRedis := context.WithCancel(context.Background())
-		pub, wait, err := startResidency(rctx, &cfg, addr, enginev1.NewEngineClient(conn))
-		if err != nil {
-			stopRedis()
-			lis.Close()
-			return err
+	// The reporter is built before the API so the first adapter load already
+	// refreshes it; it outlives the drain and deletes the replica's keys last.
+	var rep *replica.Reporter
+	api.OnAdapterLoaded = func(string) {
+		if rep != nil {
+			rep.Refresh()
 		}
-		// Residency outlives the drain: it deletes the replica's keys at the end.
-		defer func() { stopRedis(); wait() }()
-		api.OnAdapterLoaded = func(id string) { _ = pub.AdapterLoaded(rctx, id) }
 	}
-	hs := cfg.HTTP.server(openai.New(api))
+	srv := openai.New(api)
+	rep, stopRep, err := startReplica(&cfg, addr, enginev1.NewEngineClient(conn), srv)
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	defer stopRep()
+	hs := cfg.HTTP.server(srv)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(lis) }()
 	slog.Info("sidecar serving", "listen", addr)

@@ -12,9 +12,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/graft-ai/graft/deploy/state"
 	"github.com/graft-ai/graft/internal/testmodels"
 	"github.com/graft-ai/graft/internal/testserver"
-	"github.com/graft-ai/graft/sidecar/residency"
 )
 
 // TestServePublishesResidency: a pod started with --redis keeps a heartbeat hash
@@ -32,7 +32,7 @@ func TestServePublishesResidency(t *testing.T) {
 		"--deployment", "demo", "--replica-id", "r1", "--heartbeat-ttl", "2s")
 
 	ctx := context.Background()
-	hb, rk := residency.ReplicaKey("demo", "r1"), residency.ResidencyKey("demo", "r1")
+	hb, rk := state.ReplicaKey("demo", "r1"), state.ResidencyKey("demo", "r1")
 	waitFor(t, "heartbeat hash", func() bool {
 		return rdb.HGet(ctx, hb, "addr").Val() == addr
 	})

@@ -62,7 +62,7 @@ func addSidecarFlags(cmd *cobra.Command, o *sidecarOptions) {
 	f.StringVar(&o.redis, "redis", "", "Redis URL (redis://host:port/db) for the replica's heartbeat and adapter residency")
 	f.StringVar(&o.deployment, "deployment", "default", "deployment this replica belongs to, in Redis keys")
 	f.StringVar(&o.replica, "replica-id", sidecar.DefaultReplicaID(), "this replica's id, in Redis keys")
-	f.DurationVar(&o.heartbeatTTL, "heartbeat-ttl", 15*time.Second, "Redis TTL of the heartbeat; refreshed every third of it")
+	f.DurationVar(&o.heartbeatTTL, "heartbeat-ttl", 15*time.Second, "Redis TTL of the heartbeat; refreshed every second, or every third of it if shorter")
 	f.DurationVar(&o.drain, "drain-timeout", 30*time.Second, "on SIGTERM, how long running streams may take to finish")
 	f.DurationVar(&o.http.ReadHeader, "http-read-header-timeout", 10*time.Second, "longest a client may take to send a request's headers")
 	f.DurationVar(&o.http.Read, "http-read-timeout", 60*time.Second, "longest a client may take to send a whole request, headers and body (responses, streamed or not, have no limit)")

@@ -46,3 +46,27 @@ func TestTwoRedisServersAreIndependent(t *testing.T) {
 		t.Fatalf("key leaked between servers: %v", err)
 	}
 }
+
+func TestKilledRedisRestartsEmptyOnItsAddress(t *testing.T) {
+	p := Redis(t)
+	c := redis.NewClient(&redis.Options{Addr: p.Addr})
+	defer c.Close()
+	ctx := context.Background()
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	p.Kill()
+	if !p.Exited() {
+		t.Fatalf("redis-server (pid %d) still running after Kill", p.PID)
+	}
+	if err := c.Ping(ctx).Err(); err == nil {
+		t.Fatal("PING succeeded after Kill")
+	}
+	q := RestartRedis(t, p)
+	if q.Addr != p.Addr {
+		t.Fatalf("restarted on %s, want %s", q.Addr, p.Addr)
+	}
+	if n, err := c.DBSize(ctx).Result(); err != nil || n != 0 {
+		t.Fatalf("restarted server: DBSIZE = %d, %v; want an empty server", n, err)
+	}
+}

@@ -18,16 +18,23 @@ type Catalog struct {
 	valid validity
 }
 
-// OpenCatalog opens the cache in cacheDir (default: the user cache dir) over
-// the local root (may be empty) and the remote sources the environment names.
-func OpenCatalog(ctx context.Context, cacheDir, root string) (*Catalog, error) {
-	if cacheDir == "" {
-		base, err := os.UserCacheDir()
-		if err != nil {
-			base = os.TempDir()
-		}
-		cacheDir = filepath.Join(base, "graft", "adapters")
+// CacheDir is the cache directory OpenCatalog uses for dir: dir itself, or
+// graft/adapters in the user cache dir when dir is empty.
+func CacheDir(dir string) string {
+	if dir != "" {
+		return dir
 	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = os.TempDir()
+	}
+	return filepath.Join(base, "graft", "adapters")
+}
+
+// OpenCatalog opens the cache in CacheDir(cacheDir) over the local root (may
+// be empty) and the remote sources the environment names.
+func OpenCatalog(ctx context.Context, cacheDir, root string) (*Catalog, error) {
+	cacheDir = CacheDir(cacheDir)
 	var src Sources
 	if root != "" {
 		l, err := NewLocal(root)

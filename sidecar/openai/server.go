@@ -143,3 +143,11 @@ func newID(prefix string) string {
 	_, _ = rand.Read(b[:])
 	return prefix + hex.EncodeToString(b[:])
 }
+
+// ModelName is the served base model's id, or "" while the engine has not been
+// asked (callers then use the engine's own id).
+func (s *Server) ModelName() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.modelID
+}

@@ -1,0 +1,85 @@
+package replica
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	enginev1 "github.com/graft-ai/graft/proto/graft/engine/v1"
+)
+
+func TestSnapshotSortsAdaptersByWhatTheyDo(t *testing.T) {
+	st := &enginev1.StatsResponse{RunningSequences: 3, QueueDepth: 2, KvBlocksUsed: 1, KvBlocksTotal: 4,
+		AdapterSlotsTotal: 4, ModelId: "engine-id"}
+	la := &enginev1.ListAdaptersResponse{Adapters: []*enginev1.AdapterInfo{
+		{AdapterId: "c", RunningSequences: 1}, {AdapterId: "b", WaitingSequences: 2},
+		{AdapterId: "a", RunningSequences: 2, WaitingSequences: 1}, {AdapterId: "idle"}}}
+	s := newSnapshot(st, la, "", time.Unix(1700000000, 0))
+	if s.model != "engine-id" || s.kvUse != 0.25 {
+		t.Errorf("model %q kv %v: want the engine's id and 0.25 from the blocks", s.model, s.kvUse)
+	}
+	for name, got := range map[string][]string{"loaded": s.loaded, "running": s.runningAdapters, "waiting": s.waitingAdapters} {
+		want := map[string][]string{"loaded": {"a", "b", "c", "idle"}, "running": {"a", "c"}, "waiting": {"a", "b"}}[name]
+		if !slices.Equal(got, want) {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	st.KvCacheUsage = 0.5 // the engine's own fraction wins over the blocks
+	if s := newSnapshot(st, la, "served", time.Now()); s.kvUse != 0.5 || s.model != "served" {
+		t.Errorf("kv %v model %q, want 0.5 and the served name", s.kvUse, s.model)
+	}
+
+	reg := prometheus.NewRegistry()
+	c := &collector{}
+	reg.MustRegister(c)
+	if got := scrape(t, reg); len(got) != 0 {
+		t.Fatalf("gauges before any poll: %q", got)
+	}
+	c.set(&s)
+	want := []string{
+		`vllm:kv_cache_usage_perc{model_name="engine-id"} 0.25`,
+		`vllm:lora_requests_info{max_lora="4",running_lora_adapters="a,c",waiting_lora_adapters="a,b"} 1.7e+09`,
+		`vllm:num_requests_running{model_name="engine-id"} 3`,
+		`vllm:num_requests_waiting{model_name="engine-id"} 2`,
+	}
+	if got := scrape(t, reg); !slices.Equal(got, want) {
+		t.Fatalf("scrape:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestMetricsFromARealEngine polls a real engine with no Redis configured.
+func TestMetricsFromARealEngine(t *testing.T) {
+	e := startEngine(t)
+	reg := prometheus.NewRegistry()
+	r := startReporter(t, Config{Engine: e.client, Registerer: reg, Interval: 50 * time.Millisecond,
+		ModelName: func() string { return "my-model" }})
+	loadAdapter(t, e.client, "qv-r4")
+	r.Refresh()
+	eventually(t, "the engine's idle load on /metrics", func() bool {
+		got := scrape(t, reg)
+		return len(got) == 4 &&
+			got[0] == `vllm:kv_cache_usage_perc{model_name="my-model"} 0` &&
+			strings.HasPrefix(got[1], `vllm:lora_requests_info{max_lora="`) &&
+			strings.Contains(got[1], `running_lora_adapters="",waiting_lora_adapters=""}`) &&
+			got[2] == `vllm:num_requests_running{model_name="my-model"} 0` &&
+			got[3] == `vllm:num_requests_waiting{model_name="my-model"} 0`
+	})
+	r.Stop()
+	if got := scrape(t, reg); len(got) != 0 {
+		t.Fatalf("gauges after Stop: %q", got)
+	}
+	// Stop unregistered them, so a new reporter can take the registry.
+	startReporter(t, Config{Engine: e.client, Registerer: reg})
+}
+
+func TestEngineThatStopsAnsweringLeavesMetrics(t *testing.T) {
+	e := startEngine(t)
+	reg := prometheus.NewRegistry()
+	startReporter(t, Config{Engine: e.client, Registerer: reg, Interval: 50 * time.Millisecond})
+	eventually(t, "gauges", func() bool { return len(scrape(t, reg)) == 4 })
+	e.stop()
+	eventually(t, "gauges to go with the engine", func() bool { return len(scrape(t, reg)) == 0 })
+}
