@@ -227,10 +227,6 @@ func (e *Engine) Stats() Stats {
 	return st
 }
 
-// CheckCache verifies that every KV block is either free or held by as many
-// live sequences as share it; tests use it to prove nothing leaked.
-func (e *Engine) CheckCache() error { return e.sched.Check() }
-
 var errClosed = errors.New("engine: closed")
 
 // Generate queues a request. Cancelling ctx (or Stream.Cancel) stops it and frees

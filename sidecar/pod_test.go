@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,8 +22,9 @@ import (
 // pod is an engine and a sidecar started in this process through the library
 // calls, as a replica provider would start them.
 type pod struct {
-	url string
-	eng *server.Running
+	url  string
+	eng  *server.Running
+	stop func() // stops the sidecar, then the engine; safe to call twice
 }
 
 // startPod starts stories260K with its adapters; cfg adds to the sidecar's
@@ -49,21 +51,25 @@ func startPod(t *testing.T, cfg sidecar.Config) *pod {
 	select {
 	case addr := <-listening:
 		p = &pod{url: "http://" + addr, eng: eng}
+		var once sync.Once
+		p.stop = func() {
+			once.Do(func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("sidecar.Run: %v", err)
+				}
+				eng.Stop()
+				if err := eng.Wait(); err != nil {
+					t.Errorf("engine: %v", err)
+				}
+			})
+		}
 	case err := <-done:
 		cancel()
 		eng.Stop()
 		t.Fatalf("sidecar.Run: %v", err)
 	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("sidecar.Run: %v", err)
-		}
-		eng.Stop()
-		if err := eng.Wait(); err != nil {
-			t.Errorf("engine: %v", err)
-		}
-	})
+	t.Cleanup(p.stop)
 	return p
 }
 

@@ -17,7 +17,7 @@ import (
 )
 
 // Options chooses the model and the work measured. Zero fields take the
-// defaults of the issue: stories110M's shape, a 512-token prefill, 64 decode
+// defaults: stories110M's shape, a 512-token prefill, 64 decode
 // tokens per stream at 1, 8 and 32 streams.
 type Options struct {
 	// Dir caches the written model files between runs; "" uses a temporary

@@ -14,7 +14,7 @@ import (
 )
 
 // LoRAOptions chooses the multi-adapter decode measurement. Zero fields take
-// the defaults: stories110M's shape, rank-16 adapters on all seven
+// the defaults: stories110M's shape, rank-16 adapters on all seven
 // projections, 32 streams over 1, 8, 32 and 128 distinct adapters.
 type LoRAOptions struct {
 	Dir     string // caches the model and adapters; "" uses a temporary directory

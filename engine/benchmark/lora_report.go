@@ -6,7 +6,7 @@ import (
 	"text/tabwriter"
 )
 
-// LoRAGoal is the target for 32 streams over 32 adapters, as a
+// LoRAGoal is Graft's target for 32 streams over 32 adapters, as a
 // fraction of the base model's rate.
 const LoRAGoal = 0.85
 

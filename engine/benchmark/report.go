@@ -85,7 +85,7 @@ func (r *Report) DecodeAt(n int) float64 {
 }
 
 // Print writes the report as a table, with ratios to llama.cpp and the goals
-// of the issue when llama.cpp ran.
+// Graft aims for when llama.cpp ran.
 func (r *Report) Print(w io.Writer) {
 	s := r.Spec
 	fmt.Fprintf(w, "random Llama dim %d, %d layers, %d heads, FFN %d, vocab %d: %.1fM params, F32, seed %d; %d threads, %s kernels\n",

@@ -13,7 +13,7 @@ import (
 
 // BlockPool is a fixed set of blocks with a FIFO free queue: a freed block goes to
 // the back and is handed out again only after every block freed before it, so block
-// reuse is predictable (and a later prefix cache can evict from the front).
+// reuse is predictable (and a prefix cache can evict from the front).
 //
 // A block may be shared read-only by several tables (sequences forked from one
 // prompt): it counts its references and returns to the free queue when the last

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,15 +79,21 @@ const errRequestTemplates = "request chat templates are disabled on this server;
 // chatPrompt renders a chat prompt and tokenizes it without adding special
 // tokens: the template writes BOS itself where the model wants one, as in vLLM.
 func (s *Server) chatPrompt(ctx context.Context, c *enginev1.ChatPrompt) ([]int32, error) {
+	// Messages too long for the context are refused for that, before the
+	// template's output limit would refuse them less clearly.
+	n := 0
+	for _, m := range c.GetMessages() {
+		n += len(m.GetContent())
+	}
+	if n > s.maxPromptBytes {
+		return nil, invalid("prompt.chat.messages", fmt.Sprintf("this model's maximum context length is %d tokens; the messages' %d bytes of text encode to more tokens than that",
+			s.eng.Config().MaxModelLen, n))
+	}
 	text, err := s.renderChat(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	ids, err := s.eng.Loaded().Tokenizer.Encode(text, false)
-	if err != nil {
-		return nil, invalid("prompt.chat.messages", err.Error())
-	}
-	return ids, nil
+	return s.encodePrompt("prompt.chat.messages", text, false)
 }
 
 // renderChat renders messages with the request's template, else the model's,

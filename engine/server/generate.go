@@ -106,11 +106,7 @@ func (s *Server) prompt(ctx context.Context, req *enginev1.GenerateRequest) ([]i
 		return p.TokenIds.GetIds(), nil
 	case *enginev1.GenerateRequest_Text:
 		add := req.AddSpecialTokens == nil || req.GetAddSpecialTokens()
-		ids, err := s.eng.Loaded().Tokenizer.Encode(p.Text, add)
-		if err != nil {
-			return nil, invalid("prompt.text", err.Error())
-		}
-		return ids, nil
+		return s.encodePrompt("prompt.text", p.Text, add)
 	case *enginev1.GenerateRequest_Chat:
 		return s.chatPrompt(ctx, p.Chat)
 	}

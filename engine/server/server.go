@@ -47,12 +47,15 @@ type Server struct {
 	health  *health.Server
 	texts   *tokenTexts
 	chat    chatSettings // set by SetChatLimits, in chat.go
+	// maxPromptBytes bounds the text encoded for one prompt (see encodePrompt).
+	maxPromptBytes int
 }
 
 // New wraps eng; modelID is what Stats reports as the served model.
 func New(eng *engine.Engine, modelID string) *Server {
+	tok := eng.Loaded().Tokenizer
 	return &Server{eng: eng, modelID: modelID, health: health.NewServer(),
-		texts: newTokenTexts(eng.Loaded().Tokenizer)}
+		texts: newTokenTexts(tok), maxPromptBytes: promptByteBound(eng.Config().MaxModelLen, tok.MaxTokenBytes())}
 }
 
 // Register adds the engine and health services to g and marks both SERVING.

@@ -1,4 +1,4 @@
-// Package testserver starts real servers (redis-server now, others later) for tests:
+// Package testserver starts real servers (redis-server) for tests:
 // each binds to 127.0.0.1 on a free port, keeps its files in the test's temp dir and
 // is stopped by its own process id when the test ends.
 package testserver
