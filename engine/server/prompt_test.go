@@ -17,7 +17,7 @@ import (
 // naming the field, and the server then answers a golden request.
 func TestOverlongPromptRefusedForItsLength(t *testing.T) {
 	h := start(t, time.Minute)
-	huge := strings.Repeat("Once upon a time ", 1<<20/len("Once upon a time ")*8)
+	huge := strings.Repeat("Once upon a time ", 2<<20/len("Once upon a time "))
 	cases := []struct {
 		field string
 		req   *enginev1.GenerateRequest
