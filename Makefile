@@ -72,6 +72,8 @@ test: deps proto-check fmt-check tidy-check imports-check sdk-deps
 	$(GO) test $(TEST_FLAGS) ./...
 	@echo "portable (no SIMD) build of the kernels and the engine:"
 	GOEXPERIMENT= $(GO) test $(TEST_FLAGS) ./engine/kernel/ ./engine/
+	@echo "the AVX2 kernel set (what CPUs without AVX-512 run):"
+	GRAFT_KERNEL_LEVEL=avx2 $(GO) test $(TEST_FLAGS) ./engine/kernel/ ./engine/ ./engine/model/
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -4,8 +4,9 @@
 //
 // Two builds exist. With GOEXPERIMENT=simd on amd64 the kernels use
 // simd/archsimd (AVX-512 when the CPU has it, else AVX2+FMA, chosen at start);
-// otherwise, or on CPUs without AVX2, portable Go loops run. Both have the same
-// API and pass the same tests. The AVX-512 float32 MatMul tiles are Go
+// otherwise, or on CPUs without AVX2, portable Go loops run. GRAFT_KERNEL_LEVEL
+// (portable, avx2) caps the choice, so one machine can test every set. All
+// have the same API and pass the same tests. The AVX-512 float32 MatMul tiles are Go
 // assembly written by gen_asm.py (the compiler's SIMD code has no in-place
 // FMA and only 15 vector registers); they follow the same recipe as Dot.
 //

@@ -184,3 +184,26 @@ func FuzzMatMul(f *testing.F) {
 		}
 	})
 }
+
+// TestBF16EqualsWidenedBitForBit: on every build and kernel level, bfloat16
+// weights give exactly the bits their float32 widening gives, alone and in
+// batches, so a model may keep bf16 weights narrow without changing output.
+func TestBF16EqualsWidenedBitForBit(t *testing.T) {
+	t.Logf("kernel level: %s", Level())
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, p := range pools(t) {
+		for _, s := range shapes {
+			x, wb := randVec(rng, s.rows*s.in), randBF16(rng, s.out*s.in)
+			narrow := make([]float32, s.rows*s.out)
+			wide := make([]float32, s.rows*s.out)
+			MatMulBF16(p, narrow, x, wb, s.rows, s.in, s.out)
+			MatMul(p, wide, x, widenBF16(wb), s.rows, s.in, s.out)
+			for i := range narrow {
+				if math.Float32bits(narrow[i]) != math.Float32bits(wide[i]) {
+					t.Fatalf("%dx%dx%d: out[%d] = %g from bf16, %g from widened f32",
+						s.rows, s.in, s.out, i, narrow[i], wide[i])
+				}
+			}
+		}
+	}
+}

@@ -7,35 +7,49 @@ package kernel
 //go:generate gofmt -w tiles_amd64.go f32tiles_amd64.go
 
 import (
+	"log/slog"
+	"os"
 	"simd/archsimd"
 	"unsafe"
 )
 
 // init switches to the AVX-512 kernels, or to the AVX2 ones, when the CPU
-// has them. All MatMul paths of one set share one dot-product recipe.
+// has them and GRAFT_KERNEL_LEVEL does not cap the level. All MatMul paths of
+// one set share one dot-product recipe.
 func init() {
+	limit := levelLimit()
 	switch {
-	case archsimd.X86.AVX512():
-		level = "avx512"
-		f32Kernels = tileKernels[float32]{rows: f32Rows16, cols: f32Cols16, tile: f32x16Tiles,
-			wideCols: f32Wide16, wide: f32x16Wide, one: f32x16One}
-		bf16Kernels = tileKernels[uint16]{rows: tileRows16, cols: tileCols16,
-			tile: stackRows(tileRows16, bf16x16Block, bf16x16RowTile), one: bf16x16One}
-		dotImpl = dot16
-		axpyImpl = axpy16
-		scaleImpl = scale16
-		addImpl = add16
-		mulImpl = mul16
-		sumSqImpl = sumSq16
-		siluMulImpl = siluMul16
-		expSubImpl = expSub16
-		maxImpl = max16
-	case archsimd.X86.AVX2() && archsimd.X86.FMA():
-		level = "avx2"
-		f32Kernels = tileKernels[float32]{rows: 1, cols: 4,
-			tile: []func([]float32, int, []float32, int, []float32, int, int){f32x8Block}, one: f32x8One}
-		dotImpl = f32x8One
+	case archsimd.X86.AVX512() && limit >= 2:
+		useAVX512()
+	case archsimd.X86.AVX2() && archsimd.X86.FMA() && limit >= 1:
+		useAVX2()
 	}
+}
+
+func useAVX512() {
+	level = "avx512"
+	f32Kernels = tileKernels[float32]{rows: f32Rows16, cols: f32Cols16, tile: f32x16Tiles,
+		wideCols: f32Wide16, wide: f32x16Wide, one: f32x16One}
+	bf16Kernels = tileKernels[uint16]{rows: tileRows16, cols: tileCols16,
+		tile: stackRows(tileRows16, bf16x16Block, bf16x16RowTile), one: bf16x16One}
+	dotImpl = dot16
+	axpyImpl = axpy16
+	scaleImpl = scale16
+	addImpl = add16
+	mulImpl = mul16
+	sumSqImpl = sumSq16
+	siluMulImpl = siluMul16
+	expSubImpl = expSub16
+	maxImpl = max16
+}
+
+func useAVX2() {
+	level = "avx2"
+	f32Kernels = tileKernels[float32]{rows: 1, cols: 4,
+		tile: []func([]float32, int, []float32, int, []float32, int, int){f32x8Block}, one: f32x8One}
+	bf16Kernels = tileKernels[uint16]{rows: 1, cols: 4,
+		tile: []func([]float32, int, []float32, int, []uint16, int, int){bf16x8Block}, one: bf16x8One}
+	dotImpl = f32x8One
 }
 
 type (
@@ -128,4 +142,20 @@ func bf16x16One(x []float32, w []uint16, n int) float32 {
 	reduce16(a).Store(&r)
 	archsimd.ClearAVXUpperBits()
 	return r[0]
+}
+
+// levelLimit reads GRAFT_KERNEL_LEVEL, which caps the kernel set below what
+// the CPU offers: 0 portable, 1 avx2, 2 avx512 (the default, no cap). It lets
+// one machine run, and test, the kernels another machine would pick.
+func levelLimit() int {
+	switch os.Getenv("GRAFT_KERNEL_LEVEL") {
+	case "portable":
+		return 0
+	case "avx2":
+		return 1
+	case "", "avx512":
+		return 2
+	}
+	slog.Warn("kernel: GRAFT_KERNEL_LEVEL is not portable, avx2 or avx512; not capping", "value", os.Getenv("GRAFT_KERNEL_LEVEL"))
+	return 2
 }
