@@ -38,6 +38,27 @@ func deploymentCluster(name string) *cluster.Cluster {
 				HashBalanceFactor: wrapperspb.UInt32(hashBalanceFactor),
 			},
 		},
+		// A dead replica leaves the ring within seconds, before its
+		// heartbeat expires: health checks on the sidecar's /readyz, and
+		// ejection after consecutive connect failures or 5xx.
+		HealthChecks: []*core.HealthCheck{{
+			Timeout:            durationpb.New(time.Second),
+			Interval:           durationpb.New(time.Second),
+			UnhealthyThreshold: wrapperspb.UInt32(2),
+			HealthyThreshold:   wrapperspb.UInt32(1),
+			HealthChecker: &core.HealthCheck_HttpHealthCheck_{HttpHealthCheck: &core.HealthCheck_HttpHealthCheck{
+				Path: "/readyz",
+			}},
+		}},
+		OutlierDetection: &cluster.OutlierDetection{
+			Consecutive_5Xx:                wrapperspb.UInt32(3),
+			ConsecutiveGatewayFailure:      wrapperspb.UInt32(2),
+			ConsecutiveLocalOriginFailure:  wrapperspb.UInt32(2),
+			SplitExternalLocalOriginErrors: true,
+			Interval:                       durationpb.New(time.Second),
+			BaseEjectionTime:               durationpb.New(5 * time.Second),
+			MaxEjectionPercent:             wrapperspb.UInt32(100),
+		},
 		// A replica queues requests itself and answers 429 past its bound;
 		// Envoy's default of 1024 pending would cut in first under a burst.
 		CircuitBreakers: &cluster.CircuitBreakers{Thresholds: []*cluster.CircuitBreakers_Thresholds{{

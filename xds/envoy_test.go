@@ -28,6 +28,11 @@ func freeAddr(t *testing.T) string {
 // backend is an HTTP server that answers with its own name, standing for a
 // replica's sidecar.
 func backend(t *testing.T, name string) Replica {
+	r, _ := stoppableBackend(t, name)
+	return r
+}
+
+func stoppableBackend(t *testing.T, name string) (Replica, func()) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -39,7 +44,7 @@ func backend(t *testing.T, name string) Replica {
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
 	host, port, _ := splitHostPort(l.Addr().String())
-	return Replica{ID: name, Host: host, Port: port}
+	return Replica{ID: name, Host: host, Port: port}, func() { srv.Close() }
 }
 
 type front struct {
@@ -167,4 +172,31 @@ func TestEnvoyRoutesByDeploymentAndRouteKey(t *testing.T) {
 	// A deployment with no replica is known (503 from Envoy), not a 404.
 	f.update(t, Input{Deployments: []Deployment{{Name: "a"}, {Name: "b", Replicas: []Replica{b0}}}},
 		func() bool { c, _ := f.get(t, "a", "x"); return c == 503 })
+}
+
+// TestEnvoyDropsADeadReplica: a replica that dies while still listed (its
+// heartbeat not yet expired) stops getting requests within 5 s, through
+// health checks and retries, and no request fails once it is out.
+func TestEnvoyDropsADeadReplica(t *testing.T) {
+	a0 := backend(t, "a-0")
+	a1, kill := stoppableBackend(t, "a-1")
+	f := startFront(t, Input{Deployments: []Deployment{{Name: "a", Replicas: []Replica{a0, a1}}}})
+	kill()
+	died := time.Now()
+	var lastFail time.Time
+	for time.Since(died) < 6*time.Second {
+		for k := range 10 {
+			if code, _ := f.get(t, "a", fmt.Sprintf("adapter-%d", k)); code != 200 {
+				lastFail = time.Now()
+			}
+		}
+	}
+	if !lastFail.IsZero() && lastFail.Sub(died) > 5*time.Second {
+		t.Fatalf("requests still failed %v after the replica died", lastFail.Sub(died))
+	}
+	if lastFail.IsZero() {
+		t.Log("no request failed: retries moved them to the live replica")
+	} else {
+		t.Logf("last failed request %v after the replica died", lastFail.Sub(died))
+	}
 }

@@ -3,8 +3,10 @@ package xds
 import (
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	previoushosts "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/host/previous_hosts/v3"
 	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // noDeployment is what a request that names no known deployment gets: the
@@ -31,6 +33,21 @@ func routeConfig(ds []Deployment) *route.RouteConfiguration {
 			Action: &route.Route_Route{Route: &route.RouteAction{
 				ClusterSpecifier: &route.RouteAction_Cluster{Cluster: ClusterName(d.Name)},
 				Timeout:          durationpb.New(0),
+				// A request that never reached a replica, or that a draining
+				// replica refused with 503, goes to another one; retries
+				// happen only before response headers, so no stream repeats.
+				RetryPolicy: &route.RetryPolicy{
+					RetryOn:              "connect-failure,refused-stream,reset-before-request,retriable-status-codes",
+					RetriableStatusCodes: []uint32{503},
+					NumRetries:           wrapperspb.UInt32(2),
+					RetryHostPredicate: []*route.RetryPolicy_RetryHostPredicate{{
+						Name: "envoy.retry_host_predicates.previous_hosts",
+						ConfigType: &route.RetryPolicy_RetryHostPredicate_TypedConfig{
+							TypedConfig: mustAny(&previoushosts.PreviousHostsPredicate{}),
+						},
+					}},
+					HostSelectionRetryMaxAttempts: 5,
+				},
 				HashPolicy: []*route.RouteAction_HashPolicy{{
 					PolicySpecifier: &route.RouteAction_HashPolicy_Header_{Header: &route.RouteAction_HashPolicy_Header{
 						HeaderName: HeaderRouteKey,
