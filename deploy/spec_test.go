@@ -93,11 +93,11 @@ func TestDecodeCreate(t *testing.T) {
 		t.Fatalf("DecodeCreate = %q %+v %v", name, s, err)
 	}
 	for in, field := range map[string]string{
-		`{"base_model": "testdata"}`:                        "name",
-		`{"name": "My_Model", "base_model": "testdata"}`:    "name",
-		`{"name": "-a", "base_model": "testdata"}`:          "name",
-		`{"name": 7, "base_model": "testdata"}`:             "name",
-		`{"name": "` + strings.Repeat("a", 64) + `"}`:       "name",
+		`{"base_model": "testdata"}`:                       "name",
+		`{"name": "My_Model", "base_model": "testdata"}`:   "name",
+		`{"name": "-a", "base_model": "testdata"}`:         "name",
+		`{"name": 7, "base_model": "testdata"}`:            "name",
+		`{"name": "` + strings.Repeat("a", 64) + `"}`:      "name",
 		`{"name": "ok", "base_model": "testdata", "x": 1}`: "x",
 	} {
 		_, _, err := DecodeCreate([]byte(in))
