@@ -18,7 +18,9 @@ const (
 	KindAdapterLoaded   = "adapter.loaded"
 	KindAdapterUnloaded = "adapter.unloaded"
 
-	// Reserved for the deployment records.
+	// A deployment's record changed: status, spec or counters. (A deleted
+	// deployment keeps its record with status Deleted, so deployment.status
+	// announces that too; deployment.deleted stays reserved.)
 	KindDeploymentStatus  = "deployment.status"
 	KindDeploymentDeleted = "deployment.deleted"
 )
@@ -41,6 +43,52 @@ func ParseChange(payload string) (Change, error) {
 		return Change{}, fmt.Errorf("state change %q: no kind", payload)
 	}
 	return c, nil
+}
+
+func mustJSON(c Change) []byte {
+	b, err := json.Marshal(c)
+	if err != nil {
+		panic(err) // a struct of strings always marshals
+	}
+	return b
+}
+
+// Subscribe delivers every Change published from now on until ctx ends;
+// malformed messages are dropped. Messages sent while the connection is down
+// are lost, so a reader also re-reads the keys it cares about now and then.
+// It returns once Redis has confirmed the subscription, so a caller that
+// subscribes and then reads misses no change made after its read.
+func (s *Store) Subscribe(ctx context.Context) (<-chan Change, error) {
+	sub := s.rdb.Subscribe(ctx, Channel)
+	if _, err := sub.Receive(ctx); err != nil {
+		sub.Close()
+		return nil, err
+	}
+	out := make(chan Change, 16)
+	go func() {
+		defer close(out)
+		defer sub.Close()
+		msgs := sub.Channel()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case m, ok := <-msgs:
+				if !ok {
+					return
+				}
+				c, err := ParseChange(m.Payload)
+				if err != nil {
+					continue
+				}
+				select {
+				case out <- c:
+				default: // a slow reader re-reads the keys anyway
+				}
+			}
+		}
+	}()
+	return out, nil
 }
 
 // Publish announces c on Channel.

@@ -8,8 +8,10 @@
 //	                               (fields: see Replica)
 //	residency:{deployment}:{id}    set of the adapter ids loaded in that replica,
 //	                               same TTL
-//	deployment:{name}              hash: a deployment's spec and status (reserved)
-//	deployment:{name}:events       stream of its status changes (reserved)
+//	deployment:{name}              hash: a deployment's spec, status and
+//	                               counters (fields: see Deployment); no TTL
+//	deployment:{name}:events       stream of its status changes, capped near
+//	                               1000 entries (fields: see DeploymentEvent)
 //	graft:changes                  channel: one JSON Change per change
 //
 // A replica that dies without cleaning up disappears when its TTL passes. The
@@ -51,6 +53,16 @@ func parseReplicaKey(key string) (deployment, id string, ok bool) {
 		return "", "", false
 	}
 	return deployment, id, true
+}
+
+// parseDeploymentKey reads the name out of a key made by DeploymentKey; the
+// events stream and anything else under the prefix is not one.
+func parseDeploymentKey(key string) (string, bool) {
+	name, ok := strings.CutPrefix(key, deploymentPrefix)
+	if !ok || CheckName(name) != nil {
+		return "", false
+	}
+	return name, true
 }
 
 // maxNameLen keeps keys short; Kubernetes object names fit.

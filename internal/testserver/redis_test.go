@@ -70,3 +70,24 @@ func TestKilledRedisRestartsEmptyOnItsAddress(t *testing.T) {
 		t.Fatalf("restarted server: DBSIZE = %d, %v; want an empty server", n, err)
 	}
 }
+
+func TestKilledAOFRedisKeepsItsData(t *testing.T) {
+	p := RedisAOF(t)
+	c := redis.NewClient(&redis.Options{Addr: p.Addr})
+	defer c.Close()
+	ctx := context.Background()
+	for i := range 100 {
+		if err := c.Set(ctx, "k"+itoa(i), i, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	WaitAOFWritten(t, p.Addr)
+	p.Kill()
+	q := RestartRedisAOF(t, p)
+	if n, err := c.DBSize(ctx).Result(); err != nil || n != 100 {
+		t.Fatalf("after kill -9 and restart: DBSIZE = %d, %v; want 100", n, err)
+	}
+	if q.Addr != p.Addr {
+		t.Fatalf("restarted on %s, want %s", q.Addr, p.Addr)
+	}
+}

@@ -21,6 +21,7 @@ type Process struct {
 	PID  int
 	cmd  *exec.Cmd
 	log  string
+	dir  string // data folder kept across RestartRedisAOF; "" for others
 }
 
 // FreePort asks the kernel for a free loopback port. Another process can take it
@@ -102,3 +103,5 @@ func waitFor(p *Process, timeout time.Duration, ready func() error) error {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
