@@ -107,7 +107,7 @@ func Run(ctx context.Context, cfg Config) error {
 		defer c.Close()
 		conn = c
 	}
-	api := openai.Config{Engine: conn, ModelID: cfg.ServedName}
+	api := openai.Config{Engine: conn, ModelID: cfg.ServedName, Deployment: cfg.Deployment}
 	catalog, err := adaptersource.OpenCatalog(ctx, cfg.AdapterCache, cfg.AdapterRoot)
 	if err != nil {
 		return &ConfigError{Field: "AdapterRoot", Err: err}

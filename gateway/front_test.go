@@ -1,0 +1,272 @@
+package gateway_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/graft-ai/graft/deploy"
+	"github.com/graft-ai/graft/deploy/state"
+	"github.com/graft-ai/graft/engine"
+	"github.com/graft-ai/graft/engine/server"
+	"github.com/graft-ai/graft/gateway"
+	"github.com/graft-ai/graft/internal/testmodels"
+	"github.com/graft-ai/graft/internal/testserver"
+	"github.com/graft-ai/graft/sidecar"
+	"github.com/graft-ai/graft/xds"
+)
+
+// platform is the front door on real parts: redis-server, pods started
+// through the library calls, the xDS control plane, the gateway and Envoy.
+type platform struct {
+	store   *state.Store
+	records deploy.Records
+	url     string
+	client  *http.Client
+	key     string
+}
+
+func startPlatform(t *testing.T, replicas int) *platform {
+	t.Helper()
+	root := testmodels.Path(t, "stories260K")
+	envoyBin, err := xds.EnvoyBinary(".")
+	if err != nil {
+		t.Skipf("no Envoy here (%v); make test installs it", err)
+	}
+	rds := testserver.Redis(t)
+	store, err := state.Open("redis://" + rds.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	p := &platform{store: store, records: deploy.Records{Store: store}}
+
+	model := filepath.Join(root, "gguf", "stories260K.gguf")
+	p.deployment(t, "stories", fmt.Sprintf(`{"base_model": %q}`, model), deploy.Initializing, deploy.Ready)
+	for i := range replicas {
+		startPod(t, ctx, root, "redis://"+rds.Addr, "stories", fmt.Sprintf("r%d", i))
+	}
+
+	gwAddr := make(chan string, 1)
+	gw, err := gateway.New(gateway.Config{Listen: "127.0.0.1:0", Store: store,
+		Deployments: gateway.FromRecords(p.records, nil), Registry: prometheus.NewRegistry(),
+		OnListen: func(a string) { gwAddr <- a }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go gw.Run(ctx)
+
+	dir := t.TempDir()
+	certs, err := xds.EnsureCerts(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := xds.NewServer("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ctx)
+	listen := fmt.Sprintf("127.0.0.1:%d", testserver.FreePort(t))
+	go xds.Run(ctx, xds.Config{Store: store, Server: srv, Gateway: <-gwAddr,
+		Listener: xds.Listener{Addr: listen, CertFile: certs.CertFile, KeyFile: certs.KeyFile}, Resync: 200 * time.Millisecond})
+	env, err := xds.StartEnvoy(envoyBin, dir, xds.BootstrapConfig{NodeID: "front",
+		XDSAddr: srv.Addr(), AdminAddr: fmt.Sprintf("127.0.0.1:%d", testserver.FreePort(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(env.Stop)
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer wcancel()
+	if err := env.WaitReady(wctx); err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := os.ReadFile(certs.CAFile)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	p.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	p.url = "https://" + listen
+
+	key, rec := gateway.NewAPIKey("acme", "test", false)
+	if err := store.PutAPIKey(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	p.key = key
+	p.waitRoutable(t, "stories", replicas)
+	return p
+}
+
+// deployment creates a record and walks it through statuses.
+func (p *platform) deployment(t *testing.T, name, spec string, path ...deploy.Status) {
+	t.Helper()
+	s, err := deploy.DecodeSpec([]byte(spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := p.records.Create(ctx, name, s); err != nil {
+		t.Fatal(err)
+	}
+	for i, st := range path {
+		reason := "test"
+		if st == deploy.Errored {
+			reason = "unsupported tensor type IQ2_XXS in blk.0.attn_q.weight"
+		}
+		if _, err := p.records.SetStatus(ctx, name, nil, st, reason); err != nil {
+			t.Fatalf("%s step %d: %v", name, i, err)
+		}
+	}
+}
+
+func startPod(t *testing.T, ctx context.Context, root, redisURL, dep, id string) {
+	adapters := filepath.Join(root, "adapters")
+	eng, err := server.Start(ctx, server.Options{
+		Model: filepath.Join(root, "gguf", "stories260K.gguf"), ServedName: "stories260K",
+		Device: "cpu", Threads: 1, Engine: engine.Config{MaxNumSeqs: 8}, AdapterDirs: []string{adapters},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, scancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- sidecar.Run(sctx, sidecar.Config{Engine: eng.Addr(), Listen: "127.0.0.1:0", AdapterRoot: adapters,
+			AdapterCache: t.TempDir(), Redis: redisURL, Deployment: dep, ReplicaID: id, HeartbeatTTL: 5 * time.Second})
+	}()
+	t.Cleanup(func() {
+		scancel()
+		<-done
+		eng.Stop()
+		eng.Wait()
+	})
+}
+
+// waitRoutable waits until the front answers the deployment's base model.
+func (p *platform) waitRoutable(t *testing.T, dep string, replicas int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		reps, _ := p.store.Replicas(context.Background(), dep)
+		ready := 0
+		for _, r := range reps {
+			if r.State == state.StateReady {
+				ready++
+			}
+		}
+		code, _ := p.post(t, "/v1/completions", p.key, fmt.Sprintf(`{"model":%q,"prompt":"x","max_tokens":1}`, dep))
+		if code == 200 && ready == replicas {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deployment %s not routable through the front: last status %d, %d ready", dep, code, ready)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (p *platform) post(t *testing.T, path, key, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", p.url+path, strings.NewReader(body))
+	req.Header.Set("content-type", "application/json")
+	if key != "" {
+		req.Header.Set("authorization", "Bearer "+key)
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+type goldenRun struct {
+	Adapter *string `json:"adapter"`
+	Prompt  string  `json:"prompt"`
+	Text    string  `json:"text"`
+}
+
+func goldenRuns(t *testing.T) []goldenRun {
+	data, err := os.ReadFile(testmodels.Path(t, "stories260K", "golden.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g struct {
+		Reference struct{ Runs []goldenRun } `json:"reference"`
+	}
+	if err := json.Unmarshal(data, &g); err != nil {
+		t.Fatal(err)
+	}
+	return g.Reference.Runs
+}
+
+// TestFrontServesGoldenTokens: through Envoy (HTTPS) and the gateway, the
+// base model and every adapter answer with the reference's exact text.
+func TestFrontServesGoldenTokens(t *testing.T) {
+	p := startPlatform(t, 2)
+	for _, run := range goldenRuns(t) {
+		if run.Prompt == "" {
+			continue
+		}
+		model := "stories"
+		if run.Adapter != nil {
+			model += "/" + *run.Adapter
+		}
+		code, out := p.post(t, "/v1/completions", p.key,
+			fmt.Sprintf(`{"model": %q, "prompt": %q, "max_tokens": 64, "temperature": 0}`, model, run.Prompt))
+		var c struct {
+			Model   string
+			Choices []struct{ Text string }
+		}
+		if code != 200 || json.Unmarshal([]byte(out), &c) != nil || len(c.Choices) != 1 || c.Choices[0].Text != run.Text {
+			t.Errorf("%s %q: %d %s, want %q", model, run.Prompt, code, out, run.Text)
+		}
+		if c.Model != model {
+			t.Errorf("response model %q, want the request's %q", c.Model, model)
+		}
+	}
+}
+
+// TestFrontRefusals: the gateway's own answers, in OpenAI's error shape.
+func TestFrontRefusals(t *testing.T) {
+	p := startPlatform(t, 1)
+	p.deployment(t, "halted", `{"base_model": "`+testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")+`"}`, deploy.Stopped)
+	p.deployment(t, "broken", `{"base_model": "`+testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")+`"}`, deploy.Initializing, deploy.Errored)
+	body := func(model string) string { return fmt.Sprintf(`{"model":%q,"prompt":"x","max_tokens":1}`, model) }
+	for _, c := range []struct {
+		name, key, body string
+		status          int
+		code, contains  string
+	}{
+		{"no key", "", body("stories"), 401, "invalid_api_key", "API key"},
+		{"wrong key", "graft-nope", body("stories"), 401, "invalid_api_key", "Incorrect API key"},
+		{"unknown deployment", p.key, body("nowhere"), 404, "model_not_found", "nowhere"},
+		{"unknown adapter", p.key, body("stories/no-such-adapter"), 404, "", "no-such-adapter"},
+		{"no model", p.key, `{"prompt":"x"}`, 400, "invalid_request", "model"},
+		{"not json", p.key, `{`, 400, "invalid_request", "JSON"},
+		{"stopped", p.key, body("halted"), 503, "deployment_unavailable", "stopped"},
+		{"errored", p.key, body("broken"), 503, "deployment_unavailable", "IQ2_XXS"},
+	} {
+		code, out := p.post(t, "/v1/completions", c.key, c.body)
+		var e struct {
+			Error struct{ Message, Type, Code string }
+		}
+		if err := json.Unmarshal([]byte(out), &e); err != nil || code != c.status || !strings.Contains(e.Error.Message, c.contains) ||
+			(c.code != "" && e.Error.Code != c.code) {
+			t.Errorf("%s: %d %s; want %d with code %q mentioning %q", c.name, code, out, c.status, c.code, c.contains)
+		}
+	}
+}
