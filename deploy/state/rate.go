@@ -41,7 +41,9 @@ func (s *Store) AddAdapterRequests(ctx context.Context, deployment string, sec i
 // seconds [from, to].
 func (s *Store) AdapterRequests(ctx context.Context, deployment string, from, to int64) (map[string]int64, error) {
 	p := s.rdb.Pipeline()
-	var cmds []interface{ Result() (map[string]string, error) }
+	var cmds []interface {
+		Result() (map[string]string, error)
+	}
 	for sec := from; sec <= to; sec++ {
 		cmds = append(cmds, p.HGetAll(ctx, rateKey(deployment, sec)))
 	}
