@@ -37,9 +37,19 @@ type platform struct {
 	key     string
 }
 
-func startPlatform(t *testing.T, replicas int) *platform {
+type platformOpts struct {
+	replicas int
+	adapters string               // adapter root; default stories260K's adapters
+	gateway  func(*gateway.Config) // adjusts the gateway's config
+}
+
+func startPlatform(t *testing.T, o platformOpts) *platform {
 	t.Helper()
+	replicas := o.replicas
 	root := testmodels.Path(t, "stories260K")
+	if o.adapters == "" {
+		o.adapters = filepath.Join(root, "adapters")
+	}
 	envoyBin, err := xds.EnvoyBinary(".")
 	if err != nil {
 		t.Skipf("no Envoy here (%v); make test installs it", err)
@@ -57,13 +67,17 @@ func startPlatform(t *testing.T, replicas int) *platform {
 	model := filepath.Join(root, "gguf", "stories260K.gguf")
 	p.deployment(t, "stories", fmt.Sprintf(`{"base_model": %q}`, model), deploy.Initializing, deploy.Ready)
 	for i := range replicas {
-		startPod(t, ctx, root, "redis://"+rds.Addr, "stories", fmt.Sprintf("r%d", i))
+		startPod(t, ctx, root, o.adapters, "redis://"+rds.Addr, "stories", fmt.Sprintf("r%d", i))
 	}
 
 	gwAddr := make(chan string, 1)
-	gw, err := gateway.New(gateway.Config{Listen: "127.0.0.1:0", Store: store,
+	gcfg := gateway.Config{Listen: "127.0.0.1:0", Store: store,
 		Deployments: gateway.FromRecords(p.records, nil), Registry: prometheus.NewRegistry(),
-		OnListen: func(a string) { gwAddr <- a }})
+		OnListen: func(a string) { gwAddr <- a }}
+	if o.gateway != nil {
+		o.gateway(&gcfg)
+	}
+	gw, err := gateway.New(gcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,8 +145,7 @@ func (p *platform) deployment(t *testing.T, name, spec string, path ...deploy.St
 	}
 }
 
-func startPod(t *testing.T, ctx context.Context, root, redisURL, dep, id string) {
-	adapters := filepath.Join(root, "adapters")
+func startPod(t *testing.T, ctx context.Context, root, adapters, redisURL, dep, id string) {
 	eng, err := server.Start(ctx, server.Options{
 		Model: filepath.Join(root, "gguf", "stories260K.gguf"), ServedName: "stories260K",
 		Device: "cpu", Threads: 1, Engine: engine.Config{MaxNumSeqs: 8}, AdapterDirs: []string{adapters},
@@ -179,6 +192,13 @@ func (p *platform) waitRoutable(t *testing.T, dep string, replicas int) {
 
 func (p *platform) post(t *testing.T, path, key, body string) (int, string) {
 	t.Helper()
+	code, out, _ := p.postFrom(t, path, key, body)
+	return code, out
+}
+
+// postFrom also returns the replica that answered.
+func (p *platform) postFrom(t *testing.T, path, key, body string) (int, string, string) {
+	t.Helper()
 	req, _ := http.NewRequest("POST", p.url+path, strings.NewReader(body))
 	req.Header.Set("content-type", "application/json")
 	if key != "" {
@@ -190,7 +210,17 @@ func (p *platform) post(t *testing.T, path, key, body string) (int, string) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return resp.StatusCode, string(b), resp.Header.Get("x-graft-replica")
+}
+
+// fire sends a request from any goroutine and ignores the answer.
+func (p *platform) fire(path, body string) {
+	req, _ := http.NewRequest("POST", p.url+path, strings.NewReader(body))
+	req.Header.Set("authorization", "Bearer "+p.key)
+	if resp, err := p.client.Do(req); err == nil {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
 }
 
 type goldenRun struct {
@@ -216,7 +246,7 @@ func goldenRuns(t *testing.T) []goldenRun {
 // TestFrontServesGoldenTokens: through Envoy (HTTPS) and the gateway, the
 // base model and every adapter answer with the reference's exact text.
 func TestFrontServesGoldenTokens(t *testing.T) {
-	p := startPlatform(t, 2)
+	p := startPlatform(t, platformOpts{replicas: 2})
 	for _, run := range goldenRuns(t) {
 		if run.Prompt == "" {
 			continue
@@ -242,7 +272,7 @@ func TestFrontServesGoldenTokens(t *testing.T) {
 
 // TestFrontRefusals: the gateway's own answers, in OpenAI's error shape.
 func TestFrontRefusals(t *testing.T) {
-	p := startPlatform(t, 1)
+	p := startPlatform(t, platformOpts{replicas: 1})
 	p.deployment(t, "halted", `{"base_model": "`+testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")+`"}`, deploy.Stopped)
 	p.deployment(t, "broken", `{"base_model": "`+testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")+`"}`, deploy.Initializing, deploy.Errored)
 	body := func(model string) string { return fmt.Sprintf(`{"model":%q,"prompt":"x","max_tokens":1}`, model) }
