@@ -39,7 +39,7 @@ type platform struct {
 
 type platformOpts struct {
 	replicas int
-	adapters string               // adapter root; default stories260K's adapters
+	adapters string                // adapter root; default stories260K's adapters
 	gateway  func(*gateway.Config) // adjusts the gateway's config
 }
 
