@@ -4,6 +4,8 @@ import (
 	"context"
 	"strconv"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Request rates per adapter, shared by every gateway so that they agree on
@@ -41,9 +43,7 @@ func (s *Store) AddAdapterRequests(ctx context.Context, deployment string, sec i
 // seconds [from, to].
 func (s *Store) AdapterRequests(ctx context.Context, deployment string, from, to int64) (map[string]int64, error) {
 	p := s.rdb.Pipeline()
-	var cmds []interface {
-		Result() (map[string]string, error)
-	}
+	var cmds []*redis.MapStringStringCmd
 	for sec := from; sec <= to; sec++ {
 		cmds = append(cmds, p.HGetAll(ctx, rateKey(deployment, sec)))
 	}
