@@ -232,4 +232,3 @@ func (p *Provider) args(rs deploy.ReplicaSpec, addr string) ([]string, error) {
 	}
 	return a, nil
 }
-
