@@ -159,6 +159,9 @@ func (rs Records) SetStatus(ctx context.Context, name string, from []Status, to 
 		if len(from) > 0 && !slices.Contains(from, r.Status) {
 			return nil, &StaleError{Want: from, Got: r.Status}
 		}
+		if r.Status == to {
+			return nil, CheckTransition(to, to) // refused: it already is
+		}
 		r.Status, r.StatusReason = to, reason
 		return &Event{Reason: reason}, nil
 	})

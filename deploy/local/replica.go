@@ -1,0 +1,199 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/graft-ai/graft/deploy"
+)
+
+// replica is one child process and what the provider knows of it.
+type replica struct {
+	p    *Provider
+	spec deploy.ReplicaSpec
+	stop chan struct{} // closed by Stop
+	pid  int           // under p.mu
+	info deploy.Replica
+}
+
+// tailBytes is how much of a child's output is kept for its failure reason.
+const tailBytes = 16 << 10
+
+// pollEvery is how often a starting replica's /readyz and heartbeat are read.
+const pollEvery = 100 * time.Millisecond
+
+func (r *replica) run() {
+	log := r.p.cfg.Log.With("deployment", r.spec.Deployment, "replica", r.spec.ID)
+	addr, err := freeAddr()
+	if err != nil {
+		r.fail(fmt.Sprintf("no free port: %v", err))
+		return
+	}
+	args, err := r.p.args(r.spec, addr)
+	if err != nil {
+		r.fail(err.Error())
+		return
+	}
+	out := &tail{max: tailBytes}
+	cmd := exec.Command(r.p.cfg.Exe, args...)
+	cmd.Env = append(append(cmd.Environ(), r.p.cfg.Env...), "GRAFT_REDIS="+r.p.cfg.Redis)
+	cmd.Stdout, cmd.Stderr = out, out
+	// Its own process group, killed with it; and the kernel kills it if this
+	// process dies, so no replica outlives its control process.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		r.fail(fmt.Sprintf("start %s: %v", r.p.cfg.Exe, err))
+		return
+	}
+	r.p.set(r, func(info *deploy.Replica) { info.Addr = addr })
+	r.p.mu.Lock()
+	r.pid = cmd.Process.Pid
+	r.p.mu.Unlock()
+	log.Info("replica starting", "pid", cmd.Process.Pid, "addr", addr, "generation", r.spec.Generation)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	if why, ok := r.waitLive(addr, exited, out); !ok {
+		if why != "" { // "" means it was stopped while starting
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // it may still run: it missed its deadline
+			<-exited
+			log.Warn("replica failed to start", "reason", why)
+			r.fail(why)
+			return
+		}
+	} else {
+		r.p.set(r, func(info *deploy.Replica) {
+			if info.Phase == deploy.PhaseStarting {
+				info.Phase = deploy.PhaseLive
+			}
+		})
+		log.Info("replica live", "addr", addr)
+	}
+	select {
+	case err := <-exited:
+		why := exitReason(err, out.String())
+		log.Warn("replica exited", "reason", why)
+		r.p.set(r, func(info *deploy.Replica) { info.Phase, info.Reason = deploy.PhaseExited, why })
+		return
+	case <-r.stop:
+	}
+	r.terminate(cmd, exited, log)
+	r.p.gone(r)
+}
+
+// waitLive polls until the replica is live (true), fails (false with the
+// reason) or is stopped (false, "").
+func (r *replica) waitLive(addr string, exited chan error, out *tail) (string, bool) {
+	deadline := time.NewTimer(r.p.cfg.ReadyTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(pollEvery)
+	defer tick.Stop()
+	client := &http.Client{Timeout: time.Second}
+	for {
+		select {
+		case err := <-exited:
+			exited <- err // run reads it again
+			return exitReason(err, out.String()), false
+		case <-r.stop:
+			return "", false
+		case <-deadline.C:
+			return fmt.Sprintf("not ready after %s: %s", r.p.cfg.ReadyTimeout, reason(out.String())), false
+		case <-tick.C:
+		}
+		if !r.ready(client, addr) {
+			continue
+		}
+		if why := r.preload(addr); why != "" {
+			return why, false
+		}
+		return "", true
+	}
+}
+
+// ready: the sidecar's /readyz answers 200 and its heartbeat says ready.
+func (r *replica) ready(client *http.Client, addr string) bool {
+	resp, err := client.Get("http://" + addr + "/readyz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	hb, ok, err := r.p.cfg.Store.GetReplica(ctx, r.spec.Deployment, r.spec.ID)
+	return err == nil && ok && hb.State == "ready" && hb.Addr == addr
+}
+
+// preload asks the replica for one token with each preloaded adapter, which
+// fetches and loads it; an adapter that cannot load fails the replica with
+// the API's own message.
+func (r *replica) preload(addr string) string {
+	client := &http.Client{Timeout: r.p.cfg.ReadyTimeout}
+	for _, a := range r.spec.Spec.PreloadedAdapters {
+		body := fmt.Sprintf(`{"model": %q, "prompt": "", "max_tokens": 1}`, a)
+		resp, err := client.Post("http://"+addr+"/v1/completions", "application/json", strings.NewReader(body))
+		if err != nil {
+			return fmt.Sprintf("preload adapter %s: %v", a, err)
+		}
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Sprintf("preload adapter %s: %s: %s", a, resp.Status, strings.TrimSpace(string(msg)))
+		}
+	}
+	return ""
+}
+
+// terminate sends SIGTERM (the pod drains its streams) and SIGKILL if it is
+// still there after Drain and a margin.
+func (r *replica) terminate(cmd *exec.Cmd, exited chan error, log interface{ Info(string, ...any) }) {
+	_ = syscall.Kill(cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-exited:
+		log.Info("replica stopped")
+	case <-time.After(r.p.cfg.Drain + 10*time.Second):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+		log.Info("replica killed: still running after its drain time")
+	}
+}
+
+func (r *replica) fail(why string) {
+	r.p.set(r, func(info *deploy.Replica) { info.Phase, info.Reason = deploy.PhaseFailed, why })
+}
+
+// exitReason is the child's own last error, with how it ended.
+func exitReason(err error, out string) string {
+	how := "exited"
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			how = fmt.Sprintf("killed by signal %d (%s)", int(ws.Signal()), ws.Signal())
+		} else {
+			how = fmt.Sprintf("exit status %d", ee.ExitCode())
+		}
+	}
+	if why := reason(out); why != "" {
+		return how + ": " + why
+	}
+	return how
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
