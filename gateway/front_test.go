@@ -50,8 +50,7 @@ func startPlatform(t *testing.T, o platformOpts) *platform {
 	if o.adapters == "" {
 		o.adapters = filepath.Join(root, "adapters")
 	}
-	envoyBin, err := xds.EnvoyBinary(".")
-	if err != nil {
+	if _, err := xds.EnvoyBinary("."); err != nil {
 		t.Skipf("no Envoy here (%v); make test installs it", err)
 	}
 	rds := testserver.Redis(t)
@@ -70,12 +69,26 @@ func startPlatform(t *testing.T, o platformOpts) *platform {
 		startPod(t, ctx, root, o.adapters, "redis://"+rds.Addr, "stories", fmt.Sprintf("r%d", i))
 	}
 
+	p.startFront(t, ctx, gateway.FromRecords(p.records, p.records), o.gateway)
+	p.key = p.newKey(t, "acme")
+	p.waitRoutable(t, "stories", replicas)
+	return p
+}
+
+// startFront runs the gateway over deps, the xDS control plane over the
+// store, and a real Envoy bootstrapped from it; the client trusts its CA.
+func (p *platform) startFront(t *testing.T, ctx context.Context, deps gateway.Deployments, adjust func(*gateway.Config)) {
+	t.Helper()
+	envoyBin, err := xds.EnvoyBinary(".")
+	if err != nil {
+		t.Skipf("no Envoy here (%v); make test installs it", err)
+	}
 	gwAddr := make(chan string, 1)
-	gcfg := gateway.Config{Listen: "127.0.0.1:0", Store: store,
-		Deployments: gateway.FromRecords(p.records, nil), Registry: prometheus.NewRegistry(),
+	gcfg := gateway.Config{Listen: "127.0.0.1:0", Store: p.store,
+		Deployments: deps, Registry: prometheus.NewRegistry(),
 		OnListen: func(a string) { gwAddr <- a }}
-	if o.gateway != nil {
-		o.gateway(&gcfg)
+	if adjust != nil {
+		adjust(&gcfg)
 	}
 	gw, err := gateway.New(gcfg)
 	if err != nil {
@@ -94,7 +107,7 @@ func startPlatform(t *testing.T, o platformOpts) *platform {
 	}
 	go srv.Serve(ctx)
 	listen := fmt.Sprintf("127.0.0.1:%d", testserver.FreePort(t))
-	go xds.Run(ctx, xds.Config{Store: store, Server: srv, Gateway: <-gwAddr,
+	go xds.Run(ctx, xds.Config{Store: p.store, Server: srv, Gateway: <-gwAddr,
 		Listener: xds.Listener{Addr: listen, CertFile: certs.CertFile, KeyFile: certs.KeyFile}, Resync: 200 * time.Millisecond})
 	env, err := xds.StartEnvoy(envoyBin, dir, xds.BootstrapConfig{NodeID: "front",
 		XDSAddr: srv.Addr(), AdminAddr: fmt.Sprintf("127.0.0.1:%d", testserver.FreePort(t))})
@@ -114,13 +127,14 @@ func startPlatform(t *testing.T, o platformOpts) *platform {
 		TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
 	p.url = "https://" + listen
 
-	key, rec := gateway.NewAPIKey("acme", "test", false)
-	if err := store.PutAPIKey(ctx, rec); err != nil {
+}
+
+func (p *platform) newKey(t *testing.T, tenant string) string {
+	key, rec := gateway.NewAPIKey(tenant, "test", false)
+	if err := p.store.PutAPIKey(context.Background(), rec); err != nil {
 		t.Fatal(err)
 	}
-	p.key = key
-	p.waitRoutable(t, "stories", replicas)
-	return p
+	return key
 }
 
 // deployment creates a record and walks it through statuses.
@@ -272,7 +286,11 @@ func TestFrontServesGoldenTokens(t *testing.T) {
 
 // TestFrontRefusals: the gateway's own answers, in OpenAI's error shape.
 func TestFrontRefusals(t *testing.T) {
-	p := startPlatform(t, platformOpts{replicas: 1})
+	p := startPlatform(t, platformOpts{replicas: 1, gateway: func(c *gateway.Config) {
+		c.WakeTimeout, c.HoldLimit = time.Second, 1
+	}})
+	// No controller runs "stuck": woken, it stays Initializing past the wait.
+	p.deployment(t, "stuck", `{"base_model": "`+testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")+`"}`, deploy.Standby)
 	p.deployment(t, "halted", `{"base_model": "`+testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")+`"}`, deploy.Stopped)
 	p.deployment(t, "broken", `{"base_model": "`+testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")+`"}`, deploy.Initializing, deploy.Errored)
 	body := func(model string) string { return fmt.Sprintf(`{"model":%q,"prompt":"x","max_tokens":1}`, model) }
@@ -289,6 +307,7 @@ func TestFrontRefusals(t *testing.T) {
 		{"not json", p.key, `{`, 400, "invalid_request", "JSON"},
 		{"stopped", p.key, body("halted"), 503, "deployment_unavailable", "stopped"},
 		{"errored", p.key, body("broken"), 503, "deployment_unavailable", "IQ2_XXS"},
+		{"past the wake limit", p.key, body("stuck"), 503, "deployment_unavailable", "not ready within"},
 	} {
 		code, out := p.post(t, "/v1/completions", c.key, c.body)
 		var e struct {
@@ -298,5 +317,20 @@ func TestFrontRefusals(t *testing.T) {
 			(c.code != "" && e.Error.Code != c.code) {
 			t.Errorf("%s: %d %s; want %d with code %q mentioning %q", c.name, code, out, c.status, c.code, c.contains)
 		}
+	}
+	// The hold is bounded: with one request already waiting for "stuck",
+	// the next is refused at once, and told when to retry.
+	go p.fire("/v1/completions", body("stuck"))
+	time.Sleep(300 * time.Millisecond)
+	req, _ := http.NewRequest("POST", p.url+"/v1/completions", strings.NewReader(body("stuck")))
+	req.Header.Set("authorization", "Bearer "+p.key)
+	resp, err := p.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || !strings.Contains(string(b), "Too many requests are waiting") || resp.Header.Get("retry-after") == "" {
+		t.Errorf("second held request: %d %s (Retry-After %q)", resp.StatusCode, b, resp.Header.Get("retry-after"))
 	}
 }
