@@ -234,3 +234,6 @@ func (m *Manager) Live(name string) int {
 	}
 	return n
 }
+
+// Provider is the provider the manager's replicas run on.
+func (m *Manager) Provider() Provider { return m.cfg.Provider }

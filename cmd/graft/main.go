@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/graft-ai/graft/deploy/control"
 	"github.com/graft-ai/graft/engine/server"
 	"github.com/graft-ai/graft/sidecar"
 )
@@ -37,10 +38,11 @@ func exitCode(err error) int {
 	var ee exitError
 	var oe *server.OptionError
 	var ce *sidecar.ConfigError
+	var cc *control.ConfigError
 	switch {
 	case errors.As(err, &ee):
 		return ee.code
-	case errors.As(err, &oe), errors.As(err, &ce):
+	case errors.As(err, &oe), errors.As(err, &ce), errors.As(err, &cc):
 		return 2
 	}
 	return 1

@@ -10,12 +10,13 @@ import (
 	"github.com/graft-ai/graft/internal/testmodels"
 )
 
-// TestUpServesTheDemo: `graft up` with no flags serves stories260K and its four
-// adapters and prints examples that work as printed.
+// TestUpServesTheDemo: `graft up` with no model deploys stories260K and its
+// four adapters (deployment stories260k, a replica started by its own control
+// process and Redis) and prints examples that work as printed.
 func TestUpServesTheDemo(t *testing.T) {
 	testmodels.Path(t, "stories260K", "hf")
 	addr := freeAddr(t)
-	up := startGraft(t, addr, "up", "--listen", addr)
+	up := startGraft(t, addr, "up", "--listen", addr, "--api-listen", freeAddr(t), "--state-dir", t.TempDir())
 
 	r, err := http.Get("http://" + addr + "/v1/models")
 	if err != nil {
@@ -31,7 +32,7 @@ func TestUpServesTheDemo(t *testing.T) {
 	r.Body.Close()
 	var adapters []string
 	for _, m := range list.Data {
-		if m.Parent != nil && *m.Parent == "stories260K" {
+		if m.Parent != nil && *m.Parent == "stories260k" {
 			adapters = append(adapters, m.ID)
 		}
 	}

@@ -239,3 +239,6 @@ func toAny(ss []string) []any {
 	}
 	return out
 }
+
+// Ping checks that Redis answers.
+func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }

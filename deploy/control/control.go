@@ -1,0 +1,159 @@
+// Package control is the control process: the deployment controllers, the
+// local provider running their replicas, and the management API, with
+// /healthz, /readyz and /metrics beside it.
+package control
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/graft-ai/graft/deploy"
+	"github.com/graft-ai/graft/deploy/api"
+	"github.com/graft-ai/graft/deploy/local"
+	"github.com/graft-ai/graft/deploy/state"
+)
+
+// Config describes a control process. Zero values take the defaults of the
+// packages they are passed to.
+type Config struct {
+	// Redis is the redis:// URL of the platform's state (required).
+	Redis string
+	// Listen is the management API's address; port 0 picks one.
+	Listen string
+	// APIKey, when set, is required on every API call.
+	APIKey string
+	// Exe and Env are the graft binary replicas run and what is added to
+	// their environment; see local.Config.
+	Exe string
+	Env []string
+	// AdapterCache is the adapter cache folder the replicas share.
+	AdapterCache string
+	// ReadyTimeout, HeartbeatTTL and Drain are the replicas'; see local.Config.
+	ReadyTimeout, HeartbeatTTL, Drain time.Duration
+	// Tick is how often each controller reconciles unprompted.
+	Tick time.Duration
+}
+
+// ConfigError is a Config field that cannot work.
+type ConfigError struct {
+	Field string
+	Err   error
+}
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// Control is a running control process.
+type Control struct {
+	Manager  *deploy.Manager
+	Provider *local.Provider
+	addr     string
+	store    *state.Store
+	hs       *http.Server
+	done     chan struct{}
+	err      error
+	stop     context.CancelFunc
+}
+
+// Start starts the controllers and serves the API until ctx ends; Wait
+// returns once everything, the replicas included, has stopped.
+func Start(ctx context.Context, cfg Config) (*Control, error) {
+	if cfg.Redis == "" {
+		return nil, &ConfigError{Field: "Redis", Err: errors.New("control: a Redis URL is required")}
+	}
+	st, err := state.Open(cfg.Redis)
+	if err != nil {
+		return nil, &ConfigError{Field: "Redis", Err: err}
+	}
+	prov, err := local.New(local.Config{Exe: cfg.Exe, Env: cfg.Env, Redis: cfg.Redis, Store: st,
+		AdapterCache: cfg.AdapterCache, ReadyTimeout: cfg.ReadyTimeout, HeartbeatTTL: cfg.HeartbeatTTL, Drain: cfg.Drain})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m, err := deploy.NewManager(deploy.ManagerConfig{Store: st, Provider: prov, Tick: cfg.Tick, Registerer: reg})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	lis, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		st.Close()
+		return nil, &ConfigError{Field: "Listen", Err: err}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", api.Handler(api.Config{Manager: m, APIKey: cfg.APIKey}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := st.Ping(ctx); err != nil {
+			http.Error(w, "redis: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	c := &Control{Manager: m, Provider: prov, addr: lis.Addr().String(), store: st, done: make(chan struct{}),
+		hs: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
+	mctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	c.stop = stop
+	managerDone := make(chan struct{})
+	go func() { m.Run(mctx); close(managerDone) }()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- c.hs.Serve(lis) }()
+	slog.Info("control process serving the management API", "listen", c.addr)
+	go func() {
+		var err error
+		select {
+		case <-ctx.Done():
+		case err = <-serveErr:
+		}
+		c.shutdown(managerDone, err)
+	}()
+	return c, nil
+}
+
+// shutdown stops the API, the controllers, then the replicas (they drain).
+func (c *Control) shutdown(managerDone chan struct{}, err error) {
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = c.hs.Shutdown(sctx)
+	c.stop()
+	<-managerDone
+	c.Provider.Close()
+	c.store.Close()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	c.err = err
+	close(c.done)
+}
+
+// Addr is where the API listens.
+func (c *Control) Addr() string { return c.addr }
+
+// Wait returns once the control process has stopped.
+func (c *Control) Wait() error {
+	<-c.done
+	return c.err
+}
+
+// Run is Start then Wait.
+func Run(ctx context.Context, cfg Config) error {
+	c, err := Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	return c.Wait()
+}
