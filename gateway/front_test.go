@@ -79,54 +79,25 @@ func startPlatform(t *testing.T, o platformOpts) *platform {
 // store, and a real Envoy bootstrapped from it; the client trusts its CA.
 func (p *platform) startFront(t *testing.T, ctx context.Context, deps gateway.Deployments, adjust func(*gateway.Config)) {
 	t.Helper()
-	envoyBin, err := xds.EnvoyBinary(".")
-	if err != nil {
+	if _, err := xds.EnvoyBinary("."); err != nil {
 		t.Skipf("no Envoy here (%v); make test installs it", err)
 	}
-	gwAddr := make(chan string, 1)
-	gcfg := gateway.Config{Listen: "127.0.0.1:0", Store: p.store,
-		Deployments: deps, Registry: prometheus.NewRegistry(),
-		OnListen: func(a string) { gwAddr <- a }}
+	gcfg := gateway.Config{Store: p.store, Deployments: deps, Registry: prometheus.NewRegistry()}
 	if adjust != nil {
 		adjust(&gcfg)
 	}
-	gw, err := gateway.New(gcfg)
+	f, err := gateway.StartFront(ctx, gateway.FrontConfig{Gateway: gcfg, Dir: t.TempDir(),
+		Listen: fmt.Sprintf("127.0.0.1:%d", testserver.FreePort(t))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	go gw.Run(ctx)
-
-	dir := t.TempDir()
-	certs, err := xds.EnsureCerts(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := xds.NewServer("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ctx)
-	listen := fmt.Sprintf("127.0.0.1:%d", testserver.FreePort(t))
-	go xds.Run(ctx, xds.Config{Store: p.store, Server: srv, Gateway: <-gwAddr,
-		Listener: xds.Listener{Addr: listen, CertFile: certs.CertFile, KeyFile: certs.KeyFile}, Resync: 200 * time.Millisecond})
-	env, err := xds.StartEnvoy(envoyBin, dir, xds.BootstrapConfig{NodeID: "front",
-		XDSAddr: srv.Addr(), AdminAddr: fmt.Sprintf("127.0.0.1:%d", testserver.FreePort(t))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(env.Stop)
-	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
-	defer wcancel()
-	if err := env.WaitReady(wctx); err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := os.ReadFile(certs.CAFile)
+	t.Cleanup(f.Stop)
+	ca, _ := os.ReadFile(f.CAFile)
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(ca)
 	p.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
-	p.url = "https://" + listen
-
+	p.url = f.URL
 }
 
 func (p *platform) newKey(t *testing.T, tenant string) string {
