@@ -92,6 +92,17 @@ func fromRPC(err error, names *paramNames) *apiError {
 	return &apiError{Status: http.StatusInternalServerError, Type: "internal_error", Message: st.Message()}
 }
 
+// violation is what st says is wrong with its field, without the engine's
+// name for the field in front: the engine's "path" means nothing to a client.
+func violation(st *status.Status) string {
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok && len(br.FieldViolations) > 0 {
+			return br.FieldViolations[0].Description
+		}
+	}
+	return st.Message()
+}
+
 func fieldViolation(st *status.Status) string {
 	for _, d := range st.Details() {
 		if br, ok := d.(*errdetails.BadRequest); ok && len(br.FieldViolations) > 0 {
