@@ -1,6 +1,7 @@
 package openai
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -220,24 +221,53 @@ type completionRequest struct {
 }
 
 // prompt accepts a string, a one-element list of strings, or a list of token ids.
+// It decodes the prompt once, as the type its first character announces: a
+// failed attempt as the wrong list type would still build a list as long as
+// the prompt (millions of empty strings for a long list of ids).
 func (c *completionRequest) prompt() (*enginev1.GenerateRequest, *apiError) {
 	if len(c.Prompt) == 0 || string(c.Prompt) == "null" {
 		return nil, badRequest("prompt", "you must provide a prompt")
 	}
-	var s string
-	if json.Unmarshal(c.Prompt, &s) == nil {
-		return &enginev1.GenerateRequest{Prompt: &enginev1.GenerateRequest_Text{Text: s}}, nil
-	}
-	var list []string
-	if json.Unmarshal(c.Prompt, &list) == nil {
-		if len(list) != 1 {
-			return nil, badRequest("prompt", "a list of %d prompts is not supported; send one prompt per request", len(list))
+	switch promptShape(c.Prompt) {
+	case '"':
+		var s string
+		if json.Unmarshal(c.Prompt, &s) == nil {
+			return &enginev1.GenerateRequest{Prompt: &enginev1.GenerateRequest_Text{Text: s}}, nil
 		}
-		return &enginev1.GenerateRequest{Prompt: &enginev1.GenerateRequest_Text{Text: list[0]}}, nil
-	}
-	var ids []int32
-	if json.Unmarshal(c.Prompt, &ids) == nil && len(ids) > 0 {
-		return &enginev1.GenerateRequest{Prompt: &enginev1.GenerateRequest_TokenIds{TokenIds: &enginev1.TokenIds{Ids: ids}}}, nil
+	case 's':
+		var list []string
+		if json.Unmarshal(c.Prompt, &list) == nil {
+			if len(list) != 1 {
+				return nil, badRequest("prompt", "a list of %d prompts is not supported; send one prompt per request", len(list))
+			}
+			return &enginev1.GenerateRequest{Prompt: &enginev1.GenerateRequest_Text{Text: list[0]}}, nil
+		}
+	case '[':
+		// Sized once from the commas (at least 2 bytes of JSON an id), so
+		// the ids cost at most twice their JSON, with no growing garbage.
+		ids := make([]int32, 0, bytes.Count(c.Prompt, []byte{','})+1)
+		if json.Unmarshal(c.Prompt, &ids) == nil && len(ids) > 0 {
+			return &enginev1.GenerateRequest{Prompt: &enginev1.GenerateRequest_TokenIds{TokenIds: &enginev1.TokenIds{Ids: ids}}}, nil
+		}
 	}
 	return nil, badRequest("prompt", "prompt must be a string, a list of one string, or a list of token ids")
+}
+
+// promptShape tells a raw prompt's kind from its first characters: '"' a
+// string, 's' a list whose first item is a string, '[' any other list, 0
+// anything else.
+func promptShape(raw json.RawMessage) byte {
+	raw = bytes.TrimLeft(raw, " \t\r\n")
+	switch {
+	case len(raw) == 0:
+		return 0
+	case raw[0] == '"':
+		return '"'
+	case raw[0] != '[':
+		return 0
+	}
+	if item := bytes.TrimLeft(raw[1:], " \t\r\n"); len(item) > 0 && item[0] == '"' {
+		return 's'
+	}
+	return '['
 }
