@@ -53,3 +53,70 @@ func TestLongIDPromptDecodesOnce(t *testing.T) {
 		t.Errorf("decoding %d bytes of ids allocated %d bytes", len(raw), got)
 	}
 }
+
+func TestStopLists(t *testing.T) {
+	many := "[" + strings.Repeat(`"x",`, maxStops) + `"x"]`
+	for _, c := range []struct {
+		raw  string
+		n    int
+		code string
+	}{
+		{`"a"`, 1, ""}, {`["a", "b"]`, 2, ""}, {` [ ] `, 0, ""}, {`null`, 0, ""},
+		{`[1, 2]`, 0, "stop must be"}, {`["a", 2]`, 0, "stop must be"}, {`{}`, 0, "stop must be"},
+		{many, 0, "maximum length 64, but got an array with length 65"},
+	} {
+		got, e := stops(json.RawMessage(c.raw))
+		switch {
+		case c.code == "" && (e != nil || len(got) != c.n):
+			t.Errorf("%s: %v %v", c.raw, got, e)
+		case c.code != "" && (e == nil || e.Status != 400 || !strings.Contains(e.Message, c.code)):
+			t.Errorf("%s: %v, want 400 with %q", c.raw, e, c.code)
+		}
+	}
+}
+
+// TestJSONValuesCountsItems: the count is at least the number of array items
+// and object members, whatever the strings hold.
+func TestJSONValuesCountsItems(t *testing.T) {
+	for _, c := range []struct {
+		s string
+		n int
+	}{
+		{`{}`, 1}, {`[]`, 1}, {`[1,2,3]`, 3}, {`{"a":[{},{}],"b":"x"}`, 6},
+		{`["a,b[{", "\",[", "\\", 1]`, 4}, {`"\\\\\"[,"`, 0},
+	} {
+		if got := jsonValues([]byte(c.s)); got != c.n {
+			t.Errorf("%s: %d, want %d", c.s, got, c.n)
+		}
+	}
+}
+
+func FuzzJSONValues(f *testing.F) {
+	f.Add(`{"model":"m","messages":[{"role":"user","content":"a,b"}],"stop":["\",[{"]}`)
+	f.Add(`[1,2,[3,{"a":4}]]`)
+	f.Fuzz(func(t *testing.T, s string) {
+		var v any
+		if json.Unmarshal([]byte(s), &v) != nil {
+			return
+		}
+		if got, want := jsonValues([]byte(s)), countValues(v); got < want {
+			t.Fatalf("%q: counted %d, it holds %d values", s, got, want)
+		}
+	})
+}
+
+// countValues is the number of array items and object members in v.
+func countValues(v any) int {
+	n := 0
+	switch v := v.(type) {
+	case []any:
+		for _, x := range v {
+			n += 1 + countValues(x)
+		}
+	case map[string]any:
+		for _, x := range v {
+			n += 1 + countValues(x)
+		}
+	}
+	return n
+}
