@@ -210,6 +210,9 @@ func brokenAdapters(t *testing.T, root string) {
 	write("alpha-negative", set("lora_alpha", "-8"), weights)
 	write("no-weights", string(cfg), nil)
 	write("bad-offsets", string(cfg), pastTheEnd(t, weights))
+	// A header as long as the format allows, which took the pod most of a
+	// GiB and half a minute to parse.
+	write("huge-header", string(cfg), append(binary.LittleEndian.AppendUint64(nil, 95_000_000), "{}"...))
 	write("unknown-target", set("target_modules", `["q_proj", "w_proj"]`), weights)
 	if err := os.Symlink(src, filepath.Join(root, "escape")); err != nil {
 		t.Fatal(err)
@@ -266,6 +269,7 @@ func TestHardening3BrokenAdapters(t *testing.T) {
 		{"alpha-negative", 400, "invalid_adapter", "adapter_config.json: lora_alpha = -8: must be a finite positive number"},
 		{"no-weights", 400, "invalid_adapter", "adapter_model.safetensors is missing"},
 		{"bad-offsets", 400, "invalid_adapter", "data_offsets [0, 1000000000]"},
+		{"huge-header", 400, "invalid_adapter", "header length of 95000000 bytes, over the 8388608-byte limit for a LoRA adapter"},
 		{"unknown-target", 400, "invalid_adapter", `target_modules names "w_proj", which is not a module of the base model`},
 		{"..", 404, "model_not_found", `not a valid adapter id: path segment ".." not allowed`},
 		{"../adapters/qv-r4", 404, "model_not_found", `not a valid adapter id: path segment ".." not allowed`},
