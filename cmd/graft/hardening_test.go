@@ -33,17 +33,18 @@ import (
 	"github.com/graft-ai/graft/internal/testserver"
 	enginev1 "github.com/graft-ai/graft/proto/graft/engine/v1"
 	"github.com/graft-ai/graft/sidecar"
+	"github.com/graft-ai/graft/sidecar/openai"
 	"github.com/graft-ai/graft/sidecar/replica"
 )
 
 // Bounds the README's "## Limits" states.
-const (
+var (
 	// All chat template renders together: 4 at once, each allocating at
-	// most 2 × 16 × the 1 MiB output limit.
-	templateMemoryBound = 4 * 2 * 16 * (1 << 20)
+	// most 2 × 16 × the output limit.
+	templateMemoryBound = int64(4 * 2 * 16 * chattemplate.DefaultLimits.MaxOutputBytes)
 	// One request's body and its copies while it is decoded and handed to
-	// the engine: ten times the 32 MiB body limit.
-	requestMemoryBound = 320 << 20
+	// the engine: ten times the body limit.
+	requestMemoryBound = int64(10 * openai.DefaultMaxBodyBytes)
 )
 
 func chatBody(template string) string {
@@ -59,7 +60,7 @@ func chatBody(template string) string {
 // memory, the second took it to 1.7 GB.
 var oomTemplates = []string{`{{ "x" * 1000000000000 }}`, `{{ "x" * 400000000 }}`}
 
-// 1. A request's chat_template is refused unless the operator allows them;
+// A request's chat_template is refused unless the operator allows them;
 // allowed, the templates that ran the pod out of memory fail on the output
 // limit, and the pod's peak memory stays within the README's bound.
 func TestHardening1RequestTemplateMemory(t *testing.T) {
@@ -103,7 +104,7 @@ func TestHardening1RequestTemplateMemory(t *testing.T) {
 	})
 }
 
-// 2. Templates that loop for minutes fail on a limit within the request,
+// Templates that loop for minutes fail on a limit within the request,
 // and a client that goes away stops its render: the CPU the pod spends on
 // cancelled renders is a fraction of what they would cost run out.
 func TestHardening2TemplateCPU(t *testing.T) {
@@ -244,7 +245,7 @@ func closedAddr(t *testing.T) string {
 	return addr
 }
 
-// 3. Every broken adapter is a 4xx (a remote source that cannot be reached a
+// Every broken adapter is a 4xx (a remote source that cannot be reached a
 // 502) naming the adapter and its problem, with no server path or address;
 // /v1/models lists only adapters that load.
 func TestHardening3BrokenAdapters(t *testing.T) {
@@ -314,7 +315,7 @@ func TestHardening3BrokenAdapters(t *testing.T) {
 	p.stop(t)
 }
 
-// 4. A body over the size limit is a 413; prompts over the old 4 MiB gRPC
+// A body over the size limit is a 413; prompts over the old 4 MiB gRPC
 // limit but within the body limit get the engine's 400 about the context,
 // never a retryable 503; a body of tiny JSON values is a 413 too. The pod's
 // peak memory stays within the README's bound for one request.
@@ -360,7 +361,7 @@ func TestHardening4Oversized(t *testing.T) {
 	p.stop(t)
 }
 
-// 5. With one-second HTTP timeouts, a body trickled in a byte at a time is
+// With one-second HTTP timeouts, a body trickled in a byte at a time is
 // cut and an idle keep-alive connection is closed, while streams that last
 // several times longer still complete.
 func TestHardening5SlowClients(t *testing.T) {
@@ -385,7 +386,7 @@ func engineSocket(t *testing.T, p *pod) string {
 	return m[1]
 }
 
-// 6. The engine's gRPC, reached directly on its socket, loads adapters only
+// The engine's gRPC, reached directly on its socket, loads adapters only
 // from the pod's adapter directories, and answers a path outside them the
 // same whether or not it exists; the socket lives in a directory only its
 // user may enter.
@@ -453,7 +454,7 @@ func TestHardening6EngineGRPC(t *testing.T) {
 	}
 }
 
-// 7. The smaller holes: each bad request is OpenAI's 4xx JSON, a burst past
+// The smaller holes: each bad request is OpenAI's 4xx JSON, a burst past
 // the queue bound gets 429 with Retry-After, and adapters load while Redis
 // hangs.
 func TestHardening7SmallItems(t *testing.T) {
