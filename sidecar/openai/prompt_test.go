@@ -120,3 +120,18 @@ func countValues(v any) int {
 	}
 	return n
 }
+
+func TestMessagesOverTheCap(t *testing.T) {
+	req := &chatRequest{Messages: make([]chatMessage, maxMessages+1)}
+	for i := range req.Messages {
+		req.Messages[i] = chatMessage{Role: "user", Content: json.RawMessage(`"hi"`)}
+	}
+	if _, e := req.messages(); e == nil || e.Status != 400 || e.Code == nil || *e.Code != "array_above_max_length" ||
+		!strings.Contains(e.Message, "maximum length 16384, but got an array with length 16385") {
+		t.Fatalf("%d messages: %+v", maxMessages+1, e)
+	}
+	req.Messages = req.Messages[:maxMessages]
+	if msgs, e := req.messages(); e != nil || len(msgs) != maxMessages {
+		t.Fatalf("%d messages: %v", maxMessages, e)
+	}
+}
