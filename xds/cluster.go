@@ -48,8 +48,15 @@ func deploymentCluster(name string) *cluster.Cluster {
 			HealthyThreshold:   wrapperspb.UInt32(1),
 			HealthChecker: &core.HealthCheck_HttpHealthCheck_{HttpHealthCheck: &core.HealthCheck_HttpHealthCheck{
 				Path: "/readyz",
+				// Envoy's default Host is the cluster name, "deployment/x",
+				// which Go's server refuses as malformed (400): every replica
+				// would stay unhealthy and Envoy would route in panic mode.
+				Host: "graft-health-check",
 			}},
 		}},
+		// A replica gone from EDS leaves the ring at once, even while its
+		// health check still passes (Envoy would otherwise keep it).
+		IgnoreHealthOnHostRemoval: true,
 		OutlierDetection: &cluster.OutlierDetection{
 			Consecutive_5Xx:                wrapperspb.UInt32(3),
 			ConsecutiveGatewayFailure:      wrapperspb.UInt32(2),

@@ -1,0 +1,64 @@
+package ring
+
+import "math"
+
+// Bounded is Envoy's BoundedLoadHashingLoadBalancer: the table's host
+// unless it holds more than factor/100 of the average in flight, then a
+// walk over the hosts in an order seeded by the hash (std::mt19937), taking
+// the first under its bound, else the least overloaded.
+type Bounded struct {
+	table   Table
+	weights []float64
+	factor  uint32
+}
+
+// NewBounded wraps table; hosts must be in the order the table was built
+// from (Envoy walks that order). factor 0 means no bound.
+func NewBounded(table Table, hosts []Host, factor uint32) *Bounded {
+	w, _, _ := normalize(hosts)
+	return &Bounded{table: table, weights: w, factor: factor}
+}
+
+// Pick chooses a host given each host's requests in flight and their sum
+// (Envoy's rq_active and upstream_rq_active, read before this request).
+func (b *Bounded) Pick(hash uint64, active []uint32, total uint32) int {
+	host := b.table.Pick(hash, 0)
+	if b.factor == 0 || host < 0 {
+		return host
+	}
+	over := b.overload(host, active, total)
+	if over <= 1.0 {
+		return host
+	}
+	n := uint32(len(b.weights))
+	index := make([]uint32, n)
+	for i := range index {
+		index[i] = uint32(i)
+	}
+	mt := newMT19937(uint32(hash))
+	best, bestOver := host, over
+	for i := uint32(0); i < n; i++ {
+		j := mt.uniform(n - i)
+		index[i], index[i+j] = index[i+j], index[i]
+		k := int(index[i])
+		if k == host {
+			continue
+		}
+		o := b.overload(k, active, total)
+		if o <= 1.0 {
+			return k
+		}
+		if bestOver > o {
+			best, bestOver = k, o
+		}
+	}
+	return best
+}
+
+// overload is Envoy's hostOverloadFactor: in flight over slots, slots being
+// the host's share of factor% of (all in flight + 1), rounded up.
+func (b *Bounded) overload(host int, active []uint32, total uint32) float64 {
+	totalSlots := ((total+1)*b.factor + 99) / 100
+	slots := max(uint32(math.Ceil(float64(totalSlots)*b.weights[host])), 1)
+	return float64(active[host]) / float64(slots)
+}
