@@ -1,0 +1,190 @@
+package sim
+
+import "container/list"
+
+// Service is a replica's cost model: the time of one continuous-batching
+// step and of making an adapter resident.
+type Service struct {
+	Source          string  `json:"source"`
+	StepBase        float64 `json:"step_base_s"`         // fixed cost of a decode step
+	StepPerSeq      float64 `json:"step_per_seq_s"`      // per running sequence
+	StepPerAdapter  float64 `json:"step_per_adapter_s"`  // per distinct adapter in the batch
+	PrefillPerToken float64 `json:"prefill_per_token_s"` // prompt tokens admitted in a step
+	LoadHost        float64 `json:"load_host_s"`         // host cache → adapter slot
+	LoadRemote      float64 `json:"load_remote_s"`       // disk or remote store → slot
+	Slots           int     `json:"slots"`               // adapters resident at once
+	HostCache       int     `json:"host_cache"`          // adapters kept in host memory
+	MaxBatch        int     `json:"max_batch"`           // running sequences
+	KVTokens        int     `json:"kv_tokens"`           // KV cache capacity in tokens
+}
+
+func (s Service) step(seqs, adapters, prefill int) float64 {
+	return s.StepBase + s.StepPerSeq*float64(seqs) + s.StepPerAdapter*float64(adapters) + s.PrefillPerToken*float64(prefill)
+}
+
+type request struct {
+	id              int
+	adapter         int
+	prompt, output  int
+	arrive          float64
+	firstToken, end float64
+	done            int // tokens generated
+	waitedLoad      bool
+	replica         int
+}
+
+type slot struct {
+	adapter  int
+	readyAt  float64 // loading until then
+	users    int     // running requests on it
+	lastUsed float64
+}
+
+// replica is one engine: a FIFO queue, a running batch, adapter slots
+// (LRU among idle ones) and an LRU host cache of adapter weights.
+type replica struct {
+	id                 int
+	svc                *Service
+	queue              []*request
+	running            []*request
+	slots              map[int]*slot
+	host               *lru
+	busy               bool // a step is in flight
+	kvUsed             int  // tokens held by running sequences
+	served             int  // tokens (prompt + output) of requests it finished
+	inFlight           int  // queued + running: Envoy's rq_active for this host
+	loads, remoteLoads int
+}
+
+func newReplica(id int, svc *Service) *replica {
+	return &replica{id: id, svc: svc, slots: map[int]*slot{}, host: newLRU(svc.HostCache)}
+}
+
+// admit moves queued requests into the batch where their adapter is
+// resident, starting loads for others while slots allow; a request whose
+// adapter cannot get a slot waits without blocking those behind it, as
+// vLLM's LoRA scheduling does. It returns prompt tokens admitted and the
+// earliest load completion it started (0 if none).
+func (r *replica) admit(now float64) (prefill int, wake float64) {
+	kept := r.queue[:0]
+	for i, q := range r.queue {
+		if len(r.running) >= r.svc.MaxBatch || i > 256 {
+			kept = append(kept, r.queue[i:]...)
+			break
+		}
+		s := r.slots[q.adapter]
+		if s == nil {
+			if s = r.load(q.adapter, now); s == nil {
+				kept = append(kept, q)
+				continue
+			}
+			if wake == 0 || s.readyAt < wake {
+				wake = s.readyAt
+			}
+		}
+		if s.readyAt > now {
+			q.waitedLoad = true
+			kept = append(kept, q)
+			continue
+		}
+		if r.kvUsed+q.prompt+q.output > r.svc.KVTokens && len(r.running) > 0 {
+			kept = append(kept, q)
+			continue
+		}
+		s.users++
+		s.lastUsed = now
+		r.kvUsed += q.prompt + q.output
+		r.running = append(r.running, q)
+		prefill += q.prompt
+	}
+	r.queue = kept
+	return prefill, wake
+}
+
+// load gives adapter a slot, evicting the least recently used idle one;
+// nil when every slot is in use.
+func (r *replica) load(adapter int, now float64) *slot {
+	if len(r.slots) >= r.svc.Slots {
+		var victim *slot
+		for _, s := range r.slots {
+			if s.users == 0 && s.readyAt <= now && (victim == nil || s.lastUsed < victim.lastUsed) {
+				victim = s
+			}
+		}
+		if victim == nil {
+			return nil
+		}
+		delete(r.slots, victim.adapter)
+	}
+	d := r.svc.LoadHost
+	if !r.host.touch(adapter) {
+		d = r.svc.LoadRemote
+		r.remoteLoads++
+	}
+	r.loads++
+	s := &slot{adapter: adapter, readyAt: now + d, lastUsed: now}
+	r.slots[adapter] = s
+	return s
+}
+
+func (r *replica) distinctAdapters() int {
+	n := 0
+	for _, s := range r.slots {
+		if s.users > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// finishStep credits one token to every running request and returns the
+// finished ones.
+func (r *replica) finishStep(now float64) []*request {
+	var done []*request
+	kept := r.running[:0]
+	for _, q := range r.running {
+		q.done++
+		if q.done == 1 {
+			q.firstToken = now
+		}
+		if q.done >= q.output {
+			q.end = now
+			done = append(done, q)
+			s := r.slots[q.adapter]
+			s.users--
+			s.lastUsed = now
+			r.kvUsed -= q.prompt + q.output
+			r.served += q.prompt + q.output
+			r.inFlight--
+			continue
+		}
+		kept = append(kept, q)
+	}
+	r.running = kept
+	return done
+}
+
+// lru is a set of adapters with least-recently-used eviction.
+type lru struct {
+	cap   int
+	order *list.List
+	at    map[int]*list.Element
+}
+
+func newLRU(n int) *lru { return &lru{cap: n, order: list.New(), at: map[int]*list.Element{}} }
+
+// touch marks adapter used, inserting it (evicting the oldest) if absent;
+// it reports whether it was present.
+func (l *lru) touch(adapter int) bool {
+	if e, ok := l.at[adapter]; ok {
+		l.order.MoveToFront(e)
+		return true
+	}
+	l.at[adapter] = l.order.PushFront(adapter)
+	if l.order.Len() > l.cap {
+		old := l.order.Back()
+		l.order.Remove(old)
+		delete(l.at, old.Value.(int))
+	}
+	return false
+}

@@ -1,0 +1,82 @@
+package sim
+
+import (
+	"testing"
+)
+
+func testConfig(t *testing.T, replicas, adapters int, load float64) Config {
+	t.Helper()
+	svc, err := LoadService("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := LoadLengths("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Config{Replicas: replicas, Adapters: adapters, ZipfS: 1.1, DriftEvery: 60, DriftTop: 50, DriftFrac: 0.2,
+		Load: load, Duration: 1200, Warmup: 200, Seed: 7, Service: svc, Lengths: l}
+}
+
+func mustRun(t *testing.T, c Config, policy string) Result {
+	t.Helper()
+	p, err := ParsePolicy(policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Run(c, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestLightLoadServesEverything: well under capacity every policy finishes
+// every request and completes about what was offered.
+func TestLightLoadServesEverything(t *testing.T) {
+	c := testConfig(t, 10, 200, 0.4)
+	for _, p := range []string{"rr", "least", "gie", "graft"} {
+		r := mustRun(t, c, p)
+		if r.Unfinished != 0 || r.Requests == 0 {
+			t.Fatalf("%s: %d of %d unfinished", p, r.Unfinished, r.Requests)
+		}
+		if r.Throughput < 0.85*r.Rate || r.Throughput > 1.15*r.Rate {
+			t.Errorf("%s: throughput %.3f/s for %.3f/s offered", p, r.Throughput, r.Rate)
+		}
+		if r.TTFT50 <= 0 || r.TTFT99 < r.TTFT50 || r.E2E50 < r.TTFT50 || r.Imbalance < 1 {
+			t.Errorf("%s: inconsistent figures %+v", p, r)
+		}
+	}
+}
+
+// TestAffinityCutsLoads: 500 adapters over 10 replicas is more than one
+// replica's host cache (64) holds but about what its share is; hashing
+// adapters to replicas fetches far fewer from the store than round robin,
+// which sends every adapter everywhere.
+func TestAffinityCutsLoads(t *testing.T) {
+	c := testConfig(t, 10, 500, 0.5)
+	c.Duration = 4000
+	rr, g := mustRun(t, c, "rr"), mustRun(t, c, "graft")
+	if g.RemoteLoadsPer1k >= 0.6*rr.RemoteLoadsPer1k {
+		t.Fatalf("remote loads per 1000: graft %.0f, round robin %.0f", g.RemoteLoadsPer1k, rr.RemoteLoadsPer1k)
+	}
+}
+
+// TestDeterministic: one seed, one outcome, whatever the policy's state.
+func TestDeterministic(t *testing.T) {
+	c := testConfig(t, 5, 100, 0.7)
+	c.Bursty, c.MeanOn, c.MeanOff = true, 20, 20
+	a, b := mustRun(t, c, "gie"), mustRun(t, c, "gie")
+	a.Wall, b.Wall = 0, 0
+	if a != b {
+		t.Fatalf("two runs differ:\n%+v\n%+v", a, b)
+	}
+}
+
+func TestParsePolicyRejects(t *testing.T) {
+	for _, s := range []string{"", "random", "graft:0", "gie:1,1,1,0", "graft:x", "least:-1"} {
+		if _, err := ParsePolicy(s); err == nil {
+			t.Errorf("%q parsed", s)
+		}
+	}
+}
