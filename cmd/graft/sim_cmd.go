@@ -55,14 +55,14 @@ LMSYS-Chat-1M. Every policy sees the same requests:
 
 It prints a table and writes PNG and SVG charts and results.txt under --out.`,
 		Example: `  graft sim routing --out /tmp/sim
-  graft sim routing --fleets 50 --adapters 5000 --policies graft:8,8,150,graft:8,8,200 --arrivals onoff`,
+  graft sim routing --fleets 50 --adapters 5000 --policies "graft:8,8,150 graft:8,8,200" --arrivals onoff`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runSimRouting(cmd, o) },
 	}
 	f := cmd.Flags()
 	f.IntSliceVar(&o.fleets, "fleets", []int{10, 50, 200}, "replica counts")
 	f.IntSliceVar(&o.adapters, "adapters", []int{1000, 5000, 20000}, "adapter counts")
-	f.StringSliceVar(&o.policies, "policies", []string{"rr", "least", "gie", "graft"}, "policies with their knobs (see above); separate several with spaces or repeat the flag when knobs use commas")
+	f.StringArrayVar(&o.policies, "policies", []string{"rr least gie graft"}, "policies (see above), separated by spaces, or by commas when none has knobs; repeatable")
 	f.StringVar(&o.arrivals, "arrivals", "poisson", "poisson, onoff, or both")
 	f.Float64Var(&o.cfg.Load, "load", 0.7, "offered load as a fraction of the fleet's estimated capacity")
 	f.Float64Var(&o.cfg.ZipfS, "zipf", 1.1, "Zipf exponent of adapter popularity")
@@ -101,7 +101,13 @@ func runSimRouting(cmd *cobra.Command, o simRoutingOptions) error {
 	}
 	var policies []string
 	for _, p := range o.policies {
-		policies = append(policies, strings.Fields(p)...)
+		for _, f := range strings.Fields(p) {
+			if strings.Contains(f, ":") {
+				policies = append(policies, f)
+			} else {
+				policies = append(policies, strings.Split(f, ",")...)
+			}
+		}
 	}
 	var scenarios []sim.Scenario
 	for _, b := range bursty {
