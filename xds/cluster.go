@@ -3,6 +3,8 @@ package xds
 import (
 	"time"
 
+	"github.com/graft-ai/graft/routing/ring"
+
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -13,10 +15,11 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
-// hashBalanceFactor bounds a replica's load at 1.5× the average in flight:
-// requests for one adapter stick to the replicas holding it until those are
-// half again busier than the rest, then spill over (Envoy's bounded load).
-const hashBalanceFactor = 150
+// hashBalanceFactor bounds a replica's load at ring.BalanceFactor% of the
+// average in flight: requests for one adapter stick to the replicas holding
+// it until those are that much busier than the rest, then spill over
+// (Envoy's bounded load).
+const hashBalanceFactor = ring.BalanceFactor
 
 // deploymentCluster routes by the gateway's route key on a ring, so one
 // adapter's requests land on the replicas that already hold it. Endpoints

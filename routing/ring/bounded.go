@@ -2,6 +2,14 @@ package ring
 
 import "math"
 
+// BalanceFactor is the hash_balance_factor xds gives deployment clusters:
+// a replica takes at most 1.25× the average in flight before requests walk
+// on. graft sim routing chose it over Envoy users' common 150: on the
+// CPU-fitted fleets it cut TTFT p99 by 6-37% and e2e p99 by 9-17% (50 and
+// 200 replicas, Poisson and on/off) for 5-8% more adapter loads; 200 and
+// 300 made the tails 2 to 20 times longer.
+const BalanceFactor = 125
+
 // Bounded is Envoy's BoundedLoadHashingLoadBalancer: the table's host
 // unless it holds more than factor/100 of the average in flight, then a
 // walk over the hosts in an order seeded by the hash (std::mt19937), taking

@@ -245,7 +245,7 @@ func ParsePolicy(s string) (Policy, error) {
 		}
 		return p, nil
 	case "graft":
-		p := &graftHash{HotRate: arg(0, 8), MaxK: int(arg(1, 8)), Factor: uint32(arg(2, 150)), Window: 5}
+		p := &graftHash{HotRate: arg(0, 8), MaxK: int(arg(1, 8)), Factor: uint32(arg(2, ring.BalanceFactor)), Window: 5}
 		if p.HotRate <= 0 || p.MaxK < 1 {
 			return nil, fmt.Errorf("policy %q: hot rate must be positive and max k at least 1", s)
 		}
