@@ -4,7 +4,7 @@ import "math"
 
 // BalanceFactor is the hash_balance_factor xds gives deployment clusters:
 // a replica takes at most 1.25× the average in flight before requests walk
-// on. graft sim routing chose it over Envoy users' common 150: on the
+// on. graft sim routing chose it over the 150 xds used before: on the
 // CPU-fitted fleets it cut TTFT p99 by 6-37% and e2e p99 by 9-17% (50 and
 // 200 replicas, Poisson and on/off) for 5-8% more adapter loads; 200 and
 // 300 made the tails 2 to 20 times longer.
