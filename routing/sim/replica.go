@@ -107,7 +107,10 @@ func (r *replica) load(adapter int, now float64) *slot {
 	if len(r.slots) >= r.svc.Slots {
 		var victim *slot
 		for _, s := range r.slots {
-			if s.users == 0 && s.readyAt <= now && (victim == nil || s.lastUsed < victim.lastUsed) {
+			// Ties (slots freed by one step) go to the lower id: map order
+			// must not decide, or one seed gives two outcomes.
+			if s.users == 0 && s.readyAt <= now && (victim == nil || s.lastUsed < victim.lastUsed ||
+				s.lastUsed == victim.lastUsed && s.adapter < victim.adapter) {
 				victim = s
 			}
 		}
