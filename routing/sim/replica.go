@@ -49,10 +49,11 @@ type replica struct {
 	running            []*request
 	slots              map[int]*slot
 	host               *lru
-	busy               bool // a step is in flight
-	kvUsed             int  // tokens held by running sequences
-	served             int  // tokens (prompt + output) of requests it finished
-	inFlight           int  // queued + running: Envoy's rq_active for this host
+	busy               bool    // a step is in flight
+	wakeAt             float64 // a wake-up already set for then
+	kvUsed             int     // tokens held by running sequences
+	served             int     // tokens (prompt + output) of requests it finished
+	inFlight           int     // queued + running: Envoy's rq_active for this host
 	loads, remoteLoads int
 }
 
@@ -63,9 +64,8 @@ func newReplica(id int, svc *Service) *replica {
 // admit moves queued requests into the batch where their adapter is
 // resident, starting loads for others while slots allow; a request whose
 // adapter cannot get a slot waits without blocking those behind it, as
-// vLLM's LoRA scheduling does. It returns prompt tokens admitted and the
-// earliest load completion it started (0 if none).
-func (r *replica) admit(now float64) (prefill int, wake float64) {
+// vLLM's LoRA scheduling does. It returns the prompt tokens admitted.
+func (r *replica) admit(now float64) (prefill int) {
 	kept := r.queue[:0]
 	for i, q := range r.queue {
 		if len(r.running) >= r.svc.MaxBatch || i > 256 {
@@ -77,9 +77,6 @@ func (r *replica) admit(now float64) (prefill int, wake float64) {
 			if s = r.load(q.adapter, now); s == nil {
 				kept = append(kept, q)
 				continue
-			}
-			if wake == 0 || s.readyAt < wake {
-				wake = s.readyAt
 			}
 		}
 		if s.readyAt > now {
@@ -98,7 +95,20 @@ func (r *replica) admit(now float64) (prefill int, wake float64) {
 		prefill += q.prompt
 	}
 	r.queue = kept
-	return prefill, wake
+	return prefill
+}
+
+// nextReady is when the first slot still loading becomes ready, 0 if none:
+// an idle replica with queued requests must wake then, whoever started the
+// load.
+func (r *replica) nextReady(now float64) float64 {
+	t := 0.0
+	for _, s := range r.slots {
+		if s.readyAt > now && (t == 0 || s.readyAt < t) {
+			t = s.readyAt
+		}
+	}
+	return t
 }
 
 // load gives adapter a slot, evicting the least recently used idle one;

@@ -199,19 +199,22 @@ func (r *run) arrive() {
 }
 
 // kick starts a step on an idle replica if it has work it can run, or
-// sets a wake-up for when a load it started completes.
+// sets a wake-up for when the next load completes.
 func (r *run) kick(rep *replica) {
 	if rep.busy {
 		return
 	}
-	prefill, wake := rep.admit(r.f.now)
+	prefill := rep.admit(r.f.now)
 	if len(rep.running) > 0 {
 		rep.busy = true
 		r.push(r.f.now+rep.svc.step(len(rep.running), rep.distinctAdapters(), prefill), evStep, rep.id)
 		return
 	}
-	if wake > 0 {
-		r.push(wake, evWake, rep.id)
+	if len(rep.queue) > 0 {
+		if t := rep.nextReady(r.f.now); t > 0 && t != rep.wakeAt {
+			rep.wakeAt = t
+			r.push(t, evWake, rep.id)
+		}
 	}
 }
 

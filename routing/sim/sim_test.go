@@ -80,3 +80,18 @@ func TestParsePolicyRejects(t *testing.T) {
 		}
 	}
 }
+
+// TestNoRequestLeftBehind: with slow loads a replica can go idle while a
+// load another request started is still running; it must wake when that
+// load ends, or its queue waits for the next arrival (forever in the
+// drain). Every request finishes.
+func TestNoRequestLeftBehind(t *testing.T) {
+	c := testConfig(t, 20, 5000, 0.7)
+	c.Service.LoadRemote, c.Service.LoadHost = 2, 0.05
+	c.Duration = 2400
+	for _, p := range []string{"rr", "gie", "graft"} {
+		if r := mustRun(t, c, p); r.Unfinished != 0 {
+			t.Errorf("%s: %d of %d requests never finished", p, r.Unfinished, r.Requests)
+		}
+	}
+}
