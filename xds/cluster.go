@@ -34,7 +34,7 @@ func deploymentCluster(name string) *cluster.Cluster {
 		ConnectTimeout: durationpb.New(2 * time.Second),
 		LbPolicy:       cluster.Cluster_RING_HASH,
 		LbConfig: &cluster.Cluster_RingHashLbConfig_{RingHashLbConfig: &cluster.Cluster_RingHashLbConfig{
-			MinimumRingSize: wrapperspb.UInt64(1024),
+			MinimumRingSize: wrapperspb.UInt64(ring.DefaultMinRingSize),
 		}},
 		CommonLbConfig: &cluster.Cluster_CommonLbConfig{
 			ConsistentHashingLbConfig: &cluster.Cluster_CommonLbConfig_ConsistentHashingLbConfig{
