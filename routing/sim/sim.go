@@ -46,6 +46,8 @@ type Result struct {
 	WaitedLoad         float64 // fraction of requests that waited for a load
 	Imbalance          float64 // max/mean of tokens routed to each replica
 	Unfinished         int     // measured requests still running when the drain ended
+	Makespan           float64 // first measured arrival to last completion, seconds
+	PerReplica         []int   // measured requests routed to each replica
 	Wall               time.Duration
 }
 
@@ -116,10 +118,18 @@ func (r *run) push(t float64, kind, rep int) {
 
 // Run simulates cfg under p.
 func Run(cfg Config, p Policy) (Result, error) {
-	if cfg.Replicas < 1 || cfg.Adapters < 1 || cfg.Load <= 0 || cfg.Duration <= cfg.Warmup {
-		return Result{}, fmt.Errorf("sim: need replicas, adapters, load > 0 and duration > warm-up")
-	}
 	start := time.Now()
+	r, err := simulate(cfg, p)
+	if err != nil {
+		return Result{}, err
+	}
+	return r.result(time.Since(start)), nil
+}
+
+func simulate(cfg Config, p Policy) (*run, error) {
+	if cfg.Replicas < 1 || cfg.Adapters < 1 || cfg.Load <= 0 || cfg.Duration <= cfg.Warmup {
+		return nil, fmt.Errorf("sim: need replicas, adapters, load > 0 and duration > warm-up")
+	}
 	r := &run{cfg: cfg, policy: p,
 		f:      &fleet{rng: rand.New(rand.NewPCG(cfg.Seed, 2))},
 		work:   rand.New(rand.NewPCG(cfg.Seed, 1)),
@@ -147,7 +157,7 @@ func Run(cfg Config, p Policy) (Result, error) {
 		r.f.now = e.t
 		r.handle(e)
 	}
-	return r.result(time.Since(start)), nil
+	return r, nil
 }
 
 func (r *run) handle(e event) {
@@ -224,7 +234,11 @@ func (r *run) result(wall time.Duration) Result {
 		Rate: c.Rate(), Requests: len(r.reqs), Wall: wall}
 	var ttft, e2e []float64
 	waited, doneInWindow, tokInWindow := 0, 0, 0
+	res.PerReplica = make([]int, c.Replicas)
+	lastEnd := 0.0
 	for _, q := range r.reqs {
+		res.PerReplica[q.replica]++
+		lastEnd = max(lastEnd, q.end)
 		if q.waitedLoad {
 			waited++
 		}
@@ -238,6 +252,9 @@ func (r *run) result(wall time.Duration) Result {
 			doneInWindow++
 			tokInWindow += q.output
 		}
+	}
+	if len(r.reqs) > 0 {
+		res.Makespan = lastEnd - r.reqs[0].arrive
 	}
 	window := c.Duration - c.Warmup
 	res.Throughput = float64(doneInWindow) / window

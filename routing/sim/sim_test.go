@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"reflect"
 	"testing"
 )
 
@@ -68,7 +69,7 @@ func TestDeterministic(t *testing.T) {
 	c.Bursty, c.MeanOn, c.MeanOff = true, 20, 20
 	a, b := mustRun(t, c, "gie"), mustRun(t, c, "gie")
 	a.Wall, b.Wall = 0, 0
-	if a != b {
+	if !reflect.DeepEqual(a, b) {
 		t.Fatalf("two runs differ:\n%+v\n%+v", a, b)
 	}
 }
@@ -92,6 +93,35 @@ func TestNoRequestLeftBehind(t *testing.T) {
 	for _, p := range []string{"rr", "gie", "graft"} {
 		if r := mustRun(t, c, p); r.Unfinished != 0 {
 			t.Errorf("%s: %d of %d requests never finished", p, r.Unfinished, r.Requests)
+		}
+	}
+}
+
+// TestStreamIsTheSimulatorsTraffic: the stream that drives a real fleet
+// yields the requests a simulation of the same config serves.
+func TestStreamIsTheSimulatorsTraffic(t *testing.T) {
+	c := testConfig(t, 3, 64, 0.5)
+	c.DriftEvery, c.Duration, c.Warmup = 0, 300, 0
+	s := NewStream(c)
+	var want []Arrival
+	for {
+		a := s.Next()
+		if a.At >= c.Duration {
+			break
+		}
+		want = append(want, a)
+	}
+	p, _ := ParsePolicy("graft")
+	r, err := simulate(c, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.reqs) != len(want) {
+		t.Fatalf("simulation served %d requests, the stream made %d", len(r.reqs), len(want))
+	}
+	for i, q := range r.reqs {
+		if got := (Arrival{At: q.arrive, Adapter: q.adapter, Prompt: q.prompt, Output: q.output}); got != want[i] {
+			t.Fatalf("request %d: simulated %+v, streamed %+v", i, got, want[i])
 		}
 	}
 }
