@@ -25,9 +25,18 @@ type periodic interface {
 // fleet is what policies may look at: the replicas (exact, as a proxy's
 // own in-flight counts are) and the simulated time.
 type fleet struct {
-	replicas []*replica
-	now      float64
-	rng      *rand.Rand
+	replicas     []*replica
+	now          float64
+	rng          *rand.Rand
+	names        []string
+	replicaNames []string
+}
+
+func (f *fleet) adapterName(a int) string {
+	if a < len(f.names) {
+		return f.names[a]
+	}
+	return "adapter-" + strconv.Itoa(a)
 }
 
 type roundRobin struct{ next int }
@@ -162,7 +171,11 @@ func (p *graftHash) Name() string {
 func (p *graftHash) init(f *fleet) {
 	var hs []ring.Host
 	for i := range f.replicas {
-		hs = append(hs, ring.Host{Key: "replica-" + strconv.Itoa(i)})
+		key := "replica-" + strconv.Itoa(i)
+		if i < len(f.replicaNames) {
+			key = f.replicaNames[i]
+		}
+		hs = append(hs, ring.Host{Key: key})
 	}
 	p.lb = ring.NewBounded(ring.NewRing(hs, ring.DefaultMinRingSize, ring.DefaultMaxRingSize), hs, p.Factor)
 	p.keys = spread.New(p.HotRate, p.MaxK)
@@ -197,7 +210,7 @@ func (p *graftHash) Pick(f *fleet, q *request) int {
 	if p.lb == nil {
 		p.init(f)
 	}
-	key := p.keys.RouteKey(adapterName(q.adapter))
+	key := p.keys.RouteKey(f.adapterName(q.adapter))
 	h, ok := p.hashes[key]
 	if !ok {
 		h = ring.HashKey(key)
@@ -210,8 +223,6 @@ func (p *graftHash) Pick(f *fleet, q *request) int {
 	}
 	return p.lb.Pick(h, p.active, total)
 }
-
-func adapterName(a int) string { return "adapter-" + strconv.Itoa(a) }
 
 // ParsePolicy reads "rr", "least", "gie[:q,kv,lora[,interval_ms]]" or
 // "graft[:hotRate,maxK,factor]".

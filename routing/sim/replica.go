@@ -6,16 +6,17 @@ import "container/list"
 // step and of making an adapter resident.
 type Service struct {
 	Source          string  `json:"source"`
-	StepBase        float64 `json:"step_base_s"`         // fixed cost of a decode step
-	StepPerSeq      float64 `json:"step_per_seq_s"`      // per running sequence
-	StepPerAdapter  float64 `json:"step_per_adapter_s"`  // per distinct adapter in the batch
-	PrefillPerToken float64 `json:"prefill_per_token_s"` // prompt tokens admitted in a step
-	LoadHost        float64 `json:"load_host_s"`         // host cache → adapter slot
-	LoadRemote      float64 `json:"load_remote_s"`       // disk or remote store → slot
-	Slots           int     `json:"slots"`               // adapters resident at once
-	HostCache       int     `json:"host_cache"`          // adapters kept in host memory
-	MaxBatch        int     `json:"max_batch"`           // running sequences
-	KVTokens        int     `json:"kv_tokens"`           // KV cache capacity in tokens
+	StepBase        float64 `json:"step_base_s"`          // fixed cost of a decode step
+	StepPerSeq      float64 `json:"step_per_seq_s"`       // per running sequence
+	StepPerAdapter  float64 `json:"step_per_adapter_s"`   // per distinct adapter in the batch
+	PrefillPerToken float64 `json:"prefill_per_token_s"`  // prompt tokens admitted in a step
+	LoadHost        float64 `json:"load_host_s"`          // host cache → adapter slot
+	LoadRemote      float64 `json:"load_remote_s"`        // disk or remote store → slot
+	Slots           int     `json:"slots"`                // adapters resident at once
+	HostCache       int     `json:"host_cache"`           // adapters kept in host memory
+	MaxBatch        int     `json:"max_batch"`            // running sequences
+	KVTokens        int     `json:"kv_tokens"`            // KV cache capacity in tokens
+	Overhead        float64 `json:"overhead_s,omitempty"` // per request outside the engine: HTTP, gateway, Envoy
 }
 
 func (s Service) step(seqs, adapters, prefill int) float64 {

@@ -28,6 +28,15 @@ type Config struct {
 	Seed               uint64
 	Service            Service
 	Lengths            Lengths
+	// Replay, when set, is the request stream instead of the generator's
+	// (a real run's requests with their actual output lengths).
+	Replay []Arrival
+	// AdapterNames, when set, names adapter i (route keys hash the name);
+	// default "adapter-i".
+	AdapterNames []string
+	// ReplicaNames, when set, are the replicas' ids (their ring hash keys);
+	// default "replica-i".
+	ReplicaNames []string
 }
 
 // Result is one policy's figures for one scenario.
@@ -109,6 +118,7 @@ type run struct {
 	routed                []int // tokens routed to each replica after warm-up
 	warmLoads, warmRemote int
 	warm                  bool
+	replayed              int
 }
 
 func (r *run) push(t float64, kind, rep int) {
@@ -131,7 +141,7 @@ func simulate(cfg Config, p Policy) (*run, error) {
 		return nil, fmt.Errorf("sim: need replicas, adapters, load > 0 and duration > warm-up")
 	}
 	r := &run{cfg: cfg, policy: p,
-		f:      &fleet{rng: rand.New(rand.NewPCG(cfg.Seed, 2))},
+		f:      &fleet{rng: rand.New(rand.NewPCG(cfg.Seed, 2)), names: cfg.AdapterNames, replicaNames: cfg.ReplicaNames},
 		work:   rand.New(rand.NewPCG(cfg.Seed, 1)),
 		pop:    newPopularity(cfg.Adapters, cfg.ZipfS),
 		arr:    &arrivals{rate: cfg.Rate(), bursty: cfg.Bursty, meanOn: cfg.MeanOn, meanOff: cfg.MeanOff},
@@ -139,7 +149,13 @@ func simulate(cfg Config, p Policy) (*run, error) {
 	for i := range cfg.Replicas {
 		r.f.replicas = append(r.f.replicas, newReplica(i, &r.cfg.Service))
 	}
-	r.push(r.arr.next(r.work, 0), evArrival, -1)
+	if cfg.Replay != nil {
+		if len(cfg.Replay) > 0 {
+			r.push(cfg.Replay[0].At, evArrival, -1)
+		}
+	} else {
+		r.push(r.arr.next(r.work, 0), evArrival, -1)
+	}
 	if pp, ok := p.(periodic); ok {
 		r.push(pp.period(), evTick, -1)
 	}
@@ -164,7 +180,11 @@ func (r *run) handle(e event) {
 	switch e.kind {
 	case evArrival:
 		r.arrive()
-		if t := r.arr.next(r.work, e.t); t < r.cfg.Duration {
+		if r.cfg.Replay != nil {
+			if r.replayed < len(r.cfg.Replay) {
+				r.push(r.cfg.Replay[r.replayed].At, evArrival, -1)
+			}
+		} else if t := r.arr.next(r.work, e.t); t < r.cfg.Duration {
 			r.push(t, evArrival, -1)
 		}
 	case evStep:
@@ -195,8 +215,15 @@ func (r *run) handle(e event) {
 }
 
 func (r *run) arrive() {
-	q := &request{id: len(r.reqs), adapter: r.pop.draw(r.work), arrive: r.f.now,
-		prompt: r.cfg.Lengths.Prompt.Draw(r.work), output: r.cfg.Lengths.Output.Draw(r.work)}
+	var q *request
+	if rp := r.cfg.Replay; len(rp) > 0 {
+		a := rp[r.replayed]
+		r.replayed++
+		q = &request{id: len(r.reqs), adapter: a.Adapter, arrive: r.f.now, prompt: a.Prompt, output: max(a.Output, 1)}
+	} else {
+		q = &request{id: len(r.reqs), adapter: r.pop.draw(r.work), arrive: r.f.now,
+			prompt: r.cfg.Lengths.Prompt.Draw(r.work), output: r.cfg.Lengths.Output.Draw(r.work)}
+	}
 	q.replica = r.policy.Pick(r.f, q)
 	rep := r.f.replicas[q.replica]
 	rep.queue = append(rep.queue, q)
@@ -246,8 +273,8 @@ func (r *run) result(wall time.Duration) Result {
 			res.Unfinished++
 			continue
 		}
-		ttft = append(ttft, q.firstToken-q.arrive)
-		e2e = append(e2e, q.end-q.arrive)
+		ttft = append(ttft, q.firstToken-q.arrive+c.Service.Overhead)
+		e2e = append(e2e, q.end-q.arrive+c.Service.Overhead)
 		if q.end <= c.Duration {
 			doneInWindow++
 			tokInWindow += q.output

@@ -125,3 +125,30 @@ func TestStreamIsTheSimulatorsTraffic(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayEqualsGenerated: replaying the stream's requests simulates
+// exactly what generating them does.
+func TestReplayEqualsGenerated(t *testing.T) {
+	c := testConfig(t, 3, 64, 0.6)
+	c.DriftEvery, c.Duration, c.Warmup = 0, 600, 0
+	s := NewStream(c)
+	var rp []Arrival
+	for a := s.Next(); a.At < c.Duration; a = s.Next() {
+		rp = append(rp, a)
+	}
+	p1, _ := ParsePolicy("graft")
+	p2, _ := ParsePolicy("graft")
+	gen, err := Run(c, p1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Replay = rp
+	rep, err := Run(c, p2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen.Wall, rep.Wall = 0, 0
+	if !reflect.DeepEqual(gen, rep) {
+		t.Fatalf("generated %+v\nreplayed  %+v", gen, rep)
+	}
+}
