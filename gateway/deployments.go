@@ -31,7 +31,7 @@ type Deployments interface {
 // admit checks that tenant may use d and that d can serve now; a deployment
 // scaled to zero is woken while the request waits, up to the wait limit.
 func (g *Gateway) admit(ctx context.Context, tenant, name string) *apiError {
-	d, err := g.cfg.Deployments.Lookup(ctx, name)
+	d, err := g.deployments.Lookup(ctx, name)
 	if errors.Is(err, ErrNoDeployment) {
 		return notFound(name)
 	}
@@ -68,7 +68,8 @@ func (g *Gateway) hold(ctx context.Context, name string) *apiError {
 	start := time.Now()
 	wctx, cancel := context.WithTimeout(ctx, g.cfg.WakeTimeout)
 	defer cancel()
-	err := g.cfg.Deployments.Wake(wctx, name)
+	err := g.deployments.Wake(wctx, name)
+	g.deployments.drop(name)
 	g.metrics.holdSeconds.Observe(time.Since(start).Seconds())
 	switch {
 	case err == nil:

@@ -124,4 +124,3 @@ func freeLoopback() (string, error) {
 	defer l.Close()
 	return l.Addr().String(), nil
 }
-
