@@ -105,7 +105,7 @@ lint: $(TOOLS)/staticcheck fmt-check
 	staticcheck ./...
 
 ## up: the whole platform on this machine.
-up: deps build
+up: deps envoy build
 	$(BIN)/graft up $(if $(MODEL),--model $(MODEL))
 
 bench: build

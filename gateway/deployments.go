@@ -19,10 +19,19 @@ type Deployment struct {
 // ErrNoDeployment is what Deployments.Lookup returns for an unknown name.
 var ErrNoDeployment = errors.New("no such deployment")
 
-// Deployments is the gateway's view of deploy: look a deployment up, and
-// wake one that has scaled to zero.
+// Listing is one deployment as /v1/models shows it.
+type Listing struct {
+	Name       string
+	Deployment Deployment
+	Created    time.Time
+	Adapters   []string // adapters a request may name on it
+}
+
+// Deployments is the gateway's view of deploy: look a deployment up, list
+// them, and wake one that has scaled to zero.
 type Deployments interface {
 	Lookup(ctx context.Context, name string) (Deployment, error)
+	List(ctx context.Context) ([]Listing, error)
 	// Wake returns once the deployment has a ready replica, or with the
 	// reason it cannot get one (stopped, errored).
 	Wake(ctx context.Context, name string) error
@@ -38,7 +47,7 @@ func (g *Gateway) admit(ctx context.Context, tenant, name string) *apiError {
 	if err != nil {
 		return unavailable("the deployment's state is unreachable; try again", time.Second)
 	}
-	if !d.Serverless && d.Owner != "" && d.Owner != tenant {
+	if !d.mayUse(tenant) {
 		return notFound(name)
 	}
 	switch d.Status {
@@ -90,4 +99,8 @@ func (g *Gateway) holdSlot(name string) chan struct{} {
 		g.holdSlots[name] = s
 	}
 	return s
+}
+
+func (d Deployment) mayUse(tenant string) bool {
+	return d.Serverless || d.Owner == "" || d.Owner == tenant
 }

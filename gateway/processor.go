@@ -22,6 +22,7 @@ type exchange struct {
 	method, path  string
 	authorization string
 	key           state.APIKey
+	management    bool // a management API call: routed by path, not by model
 }
 
 // Process handles one request: its headers (authenticate), then its
@@ -74,6 +75,18 @@ func (g *Gateway) onHeaders(ctx context.Context, ex *exchange, h *extproc.HttpHe
 		return g.refuse(err)
 	}
 	ex.key = key
+	path, _, _ := strings.Cut(ex.path, "?")
+	switch {
+	case path == xds.ManagementPrefix || strings.HasPrefix(path, xds.ManagementPrefix+"/"):
+		if !key.Admin {
+			return g.refuse(forbidden("This API key may not manage deployments; use an admin key (graft keys create --admin)."))
+		}
+		ex.management = true
+		return &extproc.ProcessingResponse{Response: &extproc.ProcessingResponse_RequestHeaders{
+			RequestHeaders: &extproc.HeadersResponse{}}}
+	case path == "/v1/models" && ex.method == "GET":
+		return g.models(ctx, key.Tenant)
+	}
 	if h.GetEndOfStream() {
 		// No body follows: nothing names a model.
 		return g.refuse(badRequest("model", "This endpoint needs a JSON body with a model."))
@@ -103,6 +116,10 @@ type routedFields struct {
 }
 
 func (g *Gateway) onBody(ctx context.Context, ex *exchange, b *extproc.HttpBody) *extproc.ProcessingResponse {
+	if ex.management {
+		return &extproc.ProcessingResponse{Response: &extproc.ProcessingResponse_RequestBody{
+			RequestBody: &extproc.BodyResponse{}}}
+	}
 	start := time.Now()
 	var f routedFields
 	if err := json.Unmarshal(b.GetBody(), &f); err != nil {

@@ -1,5 +1,7 @@
 // Drives a running `graft serve` (GRAFT_URL, GRAFT_MODEL) with the official
-// openai client, the way users will.
+// openai client, the way users will. Through the front door of `graft up`
+// it also needs GRAFT_API_KEY, GRAFT_ADAPTER_PREFIX ("deployment/") and the
+// CA in NODE_EXTRA_CA_CERTS.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
@@ -7,7 +9,8 @@ import OpenAI from 'openai';
 const baseURL = process.env.GRAFT_URL;
 const model = process.env.GRAFT_MODEL;
 if (!baseURL || !model) throw new Error('set GRAFT_URL (…/v1) and GRAFT_MODEL');
-const client = new OpenAI({ baseURL, apiKey: 'unused', maxRetries: 0 });
+const client = new OpenAI({ baseURL, apiKey: process.env.GRAFT_API_KEY ?? 'unused', maxRetries: 0 });
+const prefix = process.env.GRAFT_ADAPTER_PREFIX ?? '';
 const messages = [{ role: 'user', content: 'Tell me a story.' }];
 
 test('models lists the base model', async () => {
@@ -104,7 +107,7 @@ test('concurrent requests for different adapters each get their own golden text'
   // Two rounds of every run at once, so base and adapter rows share batches.
   const all = [...runs, ...runs].map(async (r) => {
     const res = await client.completions.create({
-      model: r.adapter ?? model, prompt: r.prompt, max_tokens: r.greedy_ids.length, temperature: 0,
+      model: r.adapter ? prefix + r.adapter : model, prompt: r.prompt, max_tokens: r.greedy_ids.length, temperature: 0,
     });
     return [r, res];
   });
@@ -119,6 +122,6 @@ test('models lists the adapters with the base model as parent', async () => {
   const cards = [];
   for await (const m of client.models.list()) cards.push(m);
   const adapters = cards.filter((m) => m.id !== model);
-  assert.deepEqual(adapters.map((m) => m.id).sort(), ['all-r8', 'mlp-r16', 'o-r2-rslora', 'qv-r4']);
+  assert.deepEqual(adapters.map((m) => m.id).sort(), ['all-r8', 'mlp-r16', 'o-r2-rslora', 'qv-r4'].map((a) => prefix + a));
   for (const m of adapters) assert.equal(m.parent, model);
 });
