@@ -58,6 +58,7 @@ type Gateway struct {
 	cfg         Config
 	keys        *Keys
 	deployments *cachedDeployments
+	limits      *limiter
 	spread      *Spreader
 	metrics     *metrics
 
@@ -76,6 +77,7 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, err
 	}
 	return &Gateway{cfg: cfg, keys: newKeys(cfg.Store), metrics: m, deployments: newCachedDeployments(cfg.Deployments),
+		limits:    newLimiter(),
 		spread:    newSpreader(cfg.Store, cfg.HotRate, cfg.MaxSpread, 5*time.Second),
 		holdSlots: map[string]chan struct{}{}}, nil
 }

@@ -112,8 +112,16 @@ func (g *Gateway) authenticate(ctx context.Context, authorization string) (state
 
 // routedFields is the part of an OpenAI request body the gateway reads.
 type routedFields struct {
-	Model *string `json:"model"`
+	Model               *string `json:"model"`
+	MaxTokens           *int    `json:"max_tokens"`
+	MaxCompletionTokens *int    `json:"max_completion_tokens"`
+	Messages            present `json:"messages"`
 }
+
+// present records that a field was there without keeping (copying) it.
+type present bool
+
+func (p *present) UnmarshalJSON([]byte) error { *p = true; return nil }
 
 func (g *Gateway) onBody(ctx context.Context, ex *exchange, b *extproc.HttpBody) *extproc.ProcessingResponse {
 	if ex.management {
@@ -133,6 +141,13 @@ func (g *Gateway) onBody(ctx context.Context, ex *exchange, b *extproc.HttpBody)
 		return g.refuse(notFound(*f.Model))
 	}
 	g.metrics.decide.Observe(time.Since(start).Seconds())
+	max := f.MaxCompletionTokens
+	if max == nil {
+		max = f.MaxTokens
+	}
+	if ae := g.limits.admit(ex.key.Hash, ex.key.RPM, ex.key.TPM, estimateTokens(max, len(b.GetBody()), bool(f.Messages))); ae != nil {
+		return g.refuse(ae)
+	}
 	if ae := g.admit(ctx, ex.key.Tenant, dep); ae != nil {
 		if ae.code == "model_not_found" {
 			ae = notFound(*f.Model)

@@ -24,6 +24,7 @@ type upInfo struct {
 	AdminAPIURL   string `json:"admin_api_url"`
 	ControlAPIURL string `json:"control_api_url"`
 	Deployment    string `json:"deployment"`
+	Redis         string `json:"redis"`
 }
 
 // startUp runs graft up on stateDir and waits for the up.json it writes.
@@ -112,7 +113,11 @@ func TestUpServesTheDemoThroughEnvoy(t *testing.T) {
 	if code, out := call(t, client, "POST", info.URL+"/chat/completions", info.APIKey, body); code != 200 || !strings.Contains(out, `"completion_tokens":48`) {
 		t.Fatalf("chat example: %d %s", code, out)
 	}
-	runSDKSuite(t, info, filepath.Join(filepath.Dir(model), "golden.json"))
+	r := graft(t, []string{"GRAFT_REDIS=" + info.Redis}, "keys", "create", "--tenant", "limited", "--rpm", "1")
+	if r.code != 0 {
+		t.Fatalf("keys create: %s", r.stderr)
+	}
+	runSDKSuite(t, info, filepath.Join(filepath.Dir(model), "golden.json"), strings.TrimSpace(r.stdout))
 
 	code, out := call(t, client, "GET", info.AdminAPIURL+"/v1/deployments/stories", info.APIKey, "")
 	var dep struct{ Status string }
@@ -134,7 +139,7 @@ func TestUpServesTheDemoThroughEnvoy(t *testing.T) {
 	up2.stop(t)
 }
 
-func runSDKSuite(t *testing.T, info upInfo, golden string) {
+func runSDKSuite(t *testing.T, info upInfo, golden, limitedKey string) {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -146,7 +151,8 @@ func runSDKSuite(t *testing.T, info upInfo, golden string) {
 	test := exec.Command(node, "--test", "sdk.test.mjs")
 	test.Dir = sdkDir
 	test.Env = append(os.Environ(), "GRAFT_URL="+info.URL, "GRAFT_MODEL="+info.Deployment, "GRAFT_API_KEY="+info.APIKey,
-		"GRAFT_ADAPTER_PREFIX="+info.Deployment+"/", "NODE_EXTRA_CA_CERTS="+info.CAFile, "GRAFT_GOLDEN="+golden)
+		"GRAFT_ADAPTER_PREFIX="+info.Deployment+"/", "NODE_EXTRA_CA_CERTS="+info.CAFile, "GRAFT_GOLDEN="+golden,
+		"GRAFT_LIMITED_KEY="+limitedKey)
 	out, err := test.CombinedOutput()
 	if err != nil {
 		t.Fatalf("openai SDK suite through the front door failed: %v\n%s", err, out)

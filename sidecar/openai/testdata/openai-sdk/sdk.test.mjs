@@ -125,3 +125,18 @@ test('models lists the adapters with the base model as parent', async () => {
   assert.deepEqual(adapters.map((m) => m.id).sort(), ['all-r8', 'mlp-r16', 'o-r2-rslora', 'qv-r4'].map((a) => prefix + a));
   for (const m of adapters) assert.equal(m.parent, model);
 });
+
+test('through the front door, 401, 404 and 429 raise the SDK exceptions', async (t) => {
+  const limited = process.env.GRAFT_LIMITED_KEY;
+  if (!limited) return t.skip('GRAFT_LIMITED_KEY not set (only the front door has keys)');
+  const wrong = new OpenAI({ baseURL, apiKey: 'graft-wrong', maxRetries: 0 });
+  await assert.rejects(wrong.completions.create({ model, prompt: 'x', max_tokens: 1 }), OpenAI.AuthenticationError);
+  await assert.rejects(client.completions.create({ model: 'no-such-deployment/x', prompt: 'x', max_tokens: 1 }), OpenAI.NotFoundError);
+  const lim = new OpenAI({ baseURL, apiKey: limited, maxRetries: 0 });
+  await lim.completions.create({ model, prompt: 'x', max_tokens: 1 });
+  await assert.rejects(lim.completions.create({ model, prompt: 'x', max_tokens: 1 }), (err) => {
+    assert.ok(err instanceof OpenAI.RateLimitError, `got ${err}`);
+    assert.ok(Number(err.headers.get('retry-after')) >= 1, 'Retry-After');
+    return true;
+  });
+});
