@@ -47,6 +47,7 @@ type adapterEntry struct {
 	loading  bool          // a goroutine is reading it back into host memory
 	loadErr  error         // why the last read back failed
 	rank     int
+	digest   [32]byte // lora.Digest of the weights: the prefix cache's key
 	modules  []string
 	size     int64
 	slot     int // -1 when not in a slot
@@ -91,12 +92,14 @@ func (e *Engine) LoadAdapter(id, dir string) (AdapterInfo, error) {
 	if err != nil {
 		return AdapterInfo{}, &RequestError{Param: paramPath, Msg: err.Error()}
 	}
+	digest := lora.Digest(a.Weights)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.reg.entries[id] != nil {
 		return AdapterInfo{}, &RequestError{Param: paramAdapter, Msg: fmt.Sprintf("adapter %q was loaded concurrently", id)}
 	}
-	ent := &adapterEntry{id: id, dir: dir, src: src, host: a, rank: a.Rank, modules: a.Modules, size: a.SizeBytes, slot: -1}
+	ent := &adapterEntry{id: id, dir: dir, src: src, host: a, rank: a.Rank, digest: digest,
+		modules: a.Modules, size: a.SizeBytes, slot: -1}
 	e.reg.clock++
 	ent.lastUsed = e.reg.clock
 	e.reg.entries[id] = ent
@@ -171,18 +174,19 @@ func (ent *adapterEntry) info() AdapterInfo {
 	return AdapterInfo{ID: ent.id, Path: ent.dir, Tier: tier, Rank: ent.rank, Modules: ent.modules, SizeBytes: ent.size, Sequences: ent.seqs}
 }
 
-// acquireAdapter counts n new sequences on adapter id. An adapter evicted from
-// host memory starts reading back now, off the engine loop; the scheduler
-// admits none of its requests until it is back.
-func (e *Engine) acquireAdapter(id string, n int) error {
+// acquireAdapter counts n new sequences on adapter id and returns its digest
+// (zero for the base model). An adapter evicted from host memory starts
+// reading back now, off the engine loop; the scheduler admits none of its
+// requests until it is back.
+func (e *Engine) acquireAdapter(id string, n int) ([32]byte, error) {
 	if id == "" {
-		return nil
+		return [32]byte{}, nil
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ent := e.reg.entries[id]
 	if ent == nil || ent.draining {
-		return &RequestError{Param: paramAdapter, Msg: fmt.Sprintf("adapter %q is not loaded", id), NotFound: true}
+		return [32]byte{}, &RequestError{Param: paramAdapter, Msg: fmt.Sprintf("adapter %q is not loaded", id), NotFound: true}
 	}
 	ent.seqs += n
 	if ent.host == nil && !ent.loading {
@@ -190,7 +194,7 @@ func (e *Engine) acquireAdapter(id string, n int) error {
 		e.sched.PauseAdapter(id)
 		go e.reload(ent)
 	}
-	return nil
+	return ent.digest, nil
 }
 
 // reload reads an evicted adapter back into host memory. A failure fails the
@@ -198,6 +202,10 @@ func (e *Engine) acquireAdapter(id string, n int) error {
 // request tries again.
 func (e *Engine) reload(ent *adapterEntry) {
 	a, err := e.cfg.AdapterLoader(ent.src, &e.m.Config, e.cfg.MaxLoRARank)
+	if err == nil && lora.Digest(a.Weights) != ent.digest {
+		// Requests keyed their cached prefixes on the weights first loaded.
+		err = errors.New("its files changed since it was loaded; unload and load it again")
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ent.loading = false

@@ -118,6 +118,7 @@ func (e *Engine) sampleForks(s *sequence, row []float32) []scheduler.Fork {
 	}
 	forks := make([]scheduler.Fork, 0, len(s.forks))
 	for _, f := range s.forks {
+		f.cached, f.started = s.cached, true
 		e.rowBuf = append(e.rowBuf[:0], row...)
 		r := f.sampler.Sample(e.rowBuf, f.tokens[:f.promptLen], f.generated())
 		forks = append(forks, scheduler.Fork{ID: f.id, Finished: e.accept(f, r)})
@@ -148,6 +149,9 @@ func (e *Engine) buildBatch(out *scheduler.Output) []*sequence {
 		s := seqs[i]
 		if s == nil {
 			continue
+		}
+		if sc.Admitted && !s.started {
+			s.cached, s.started = sc.Start, true
 		}
 		prefill += max(0, min(sc.Start+sc.NumNew, s.promptLen)-sc.Start)
 		for p := sc.Start; p < sc.Start+sc.NumNew; p++ {

@@ -21,10 +21,14 @@ type sequence struct {
 	stream    *Stream // shared by the request's sequences
 	// forks are the request's other sequences until the prompt is sampled: this
 	// sequence carries the prompt for all of them, then they split off.
-	forks  []*sequence
-	finish FinishReason // set when the loop has decided the sequence ends
-	err    error
-	ended  bool
+	forks []*sequence
+	// cached is how many prompt tokens the prefix cache supplied when the
+	// sequence first started; started says that happened.
+	cached  int
+	started bool
+	finish  FinishReason // set when the loop has decided the sequence ends
+	err     error
+	ended   bool
 }
 
 // newSequence makes sequence index of request r. Sequence i samples with
@@ -104,7 +108,8 @@ func (e *Engine) end(s *sequence, why FinishReason, err error) {
 		return
 	}
 	s.ended = true
-	ev := Event{Index: s.index, Finish: why, Err: err, PromptTokens: s.promptLen, CompletionTokens: len(s.generated())}
+	ev := Event{Index: s.index, Finish: why, Err: err, PromptTokens: s.promptLen, CompletionTokens: len(s.generated()),
+		CachedTokens: s.cached}
 	if why == FinishLength {
 		ev.Text = s.flushText(false)
 	}

@@ -96,8 +96,8 @@ func (s *Scheduler) admitWaiting(st *step) {
 		if r.seats() > seats {
 			return // FCFS: its forks need the seats; nobody overtakes it
 		}
-		n := st.chunk(r)
-		if !r.table.EnsureCapacity(s.pool, n) {
+		n, ok := s.allocatePrompt(st, r)
+		if !ok {
 			return // FCFS: nobody overtakes the oldest waiting request
 		}
 		s.waiting = slices.Delete(s.waiting, i, i+1)
@@ -106,6 +106,50 @@ func (s *Scheduler) admitWaiting(st *step) {
 		s.running = insertByArrival(s.running, r)
 		seats -= r.seats()
 		s.plan(st, r, n, true)
+	}
+}
+
+// allocatePrompt gives waiting request r the cached blocks of its longest
+// cached prefix and fresh blocks for the chunk it computes now, and returns the
+// chunk; or takes nothing and reports false when too few blocks are free.
+func (s *Scheduler) allocatePrompt(st *step, r *Request) (int, bool) {
+	hit := s.cachedPrefix(r)
+	computed := len(hit) * s.pool.BlockSize()
+	n := min(r.NumTokens()-computed, st.cap, st.budget)
+	fresh := s.pool.BlocksFor(computed+n) - len(hit)
+	if fresh > s.pool.NumFree()-s.pool.NumCachedFree(hit) {
+		return 0, false
+	}
+	r.table.AdoptCached(s.pool, hit)
+	r.NumComputed, r.registered = computed, len(hit)
+	if !r.table.EnsureCapacity(s.pool, computed+n) {
+		panic("scheduler: counted free blocks vanished") // checked just above
+	}
+	if s.cfg.PrefixCaching {
+		s.prefix.Queries += uint64(r.NumTokens())
+		s.prefix.Hits += uint64(computed)
+	}
+	return n, true
+}
+
+// cachedPrefix returns the blocks of r's longest cached prefix, leaving at
+// least one token to compute: the step that samples needs its logits.
+func (s *Scheduler) cachedPrefix(r *Request) []int32 {
+	if !s.cfg.PrefixCaching {
+		return nil
+	}
+	limit := min(len(r.BlockHashes), (r.NumTokens()-1)/s.pool.BlockSize())
+	return s.pool.Cached(r.BlockHashes[:limit])
+}
+
+// register indexes the blocks of r's prompt that are now fully computed.
+func (s *Scheduler) register(r *Request) {
+	if !s.cfg.PrefixCaching {
+		return
+	}
+	bs, blocks := s.pool.BlockSize(), r.table.Blocks()
+	for ; r.registered < len(r.BlockHashes) && (r.registered+1)*bs <= r.NumComputed; r.registered++ {
+		s.pool.Register(blocks[r.registered], r.BlockHashes[r.registered])
 	}
 }
 

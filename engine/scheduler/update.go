@@ -11,6 +11,7 @@ func (s *Scheduler) Update(out *Output, results []Result) []Finished {
 	for _, sc := range out.Scheduled {
 		if r := sc.req; r.Status == StatusRunning && r.NumComputed == sc.Start {
 			r.NumComputed += sc.NumNew
+			s.register(r)
 		}
 	}
 	s.finishedNow = s.finishedNow[:0]
@@ -46,11 +47,12 @@ func (s *Scheduler) fork(r *Request, forks []Fork) {
 			continue // the runner reused a live id: a runner bug, not this fork's
 		}
 		c := &Request{ID: f.ID, NumPromptTokens: r.NumPromptTokens, MaxTokens: r.MaxTokens, Adapter: r.Adapter,
-			NumOutputTokens: r.NumOutputTokens, Arrival: r.Arrival, fork: i + 1, Status: StatusRunning}
+			NumOutputTokens: r.NumOutputTokens, Arrival: r.Arrival, fork: i + 1, Status: StatusRunning,
+			BlockHashes: r.BlockHashes}
 		s.byID[c.ID] = c
 		copies, ok := r.table.Fork(s.pool, r.NumComputed, &c.table, nil)
 		if ok {
-			c.NumComputed = r.NumComputed
+			c.NumComputed, c.registered = r.NumComputed, r.registered
 			s.running = insertByArrival(s.running, c)
 			s.adapters.join(c.Adapter, now)
 			for _, bc := range copies {

@@ -130,7 +130,8 @@ func (s *Server) response(ev engine.Event, sp *enginev1.SamplingParams) *enginev
 		return msg
 	}
 	msg.FinishReason = finishReason(ev.Finish)
-	msg.Usage = &enginev1.Usage{PromptTokens: uint32(ev.PromptTokens), CompletionTokens: uint32(ev.CompletionTokens)}
+	msg.Usage = &enginev1.Usage{PromptTokens: uint32(ev.PromptTokens), CompletionTokens: uint32(ev.CompletionTokens),
+		CachedTokens: uint32(ev.CachedTokens)}
 	if ev.Err != nil {
 		msg.Error = ev.Err.Error()
 	}

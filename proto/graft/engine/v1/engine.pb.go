@@ -702,8 +702,11 @@ type Usage struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	PromptTokens     uint32                 `protobuf:"varint,1,opt,name=prompt_tokens,json=promptTokens,proto3" json:"prompt_tokens,omitempty"`
 	CompletionTokens uint32                 `protobuf:"varint,2,opt,name=completion_tokens,json=completionTokens,proto3" json:"completion_tokens,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Prompt tokens whose KV came from the prefix cache instead of being
+	// computed (OpenAI's prompt_tokens_details.cached_tokens).
+	CachedTokens  uint32 `protobuf:"varint,3,opt,name=cached_tokens,json=cachedTokens,proto3" json:"cached_tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Usage) Reset() {
@@ -746,6 +749,13 @@ func (x *Usage) GetPromptTokens() uint32 {
 func (x *Usage) GetCompletionTokens() uint32 {
 	if x != nil {
 		return x.CompletionTokens
+	}
+	return 0
+}
+
+func (x *Usage) GetCachedTokens() uint32 {
+	if x != nil {
+		return x.CachedTokens
 	}
 	return 0
 }
@@ -1634,9 +1644,14 @@ type StatsResponse struct {
 	PrefillTokensTotal    uint64 `protobuf:"varint,11,opt,name=prefill_tokens_total,json=prefillTokensTotal,proto3" json:"prefill_tokens_total,omitempty"`
 	GenerationTokensTotal uint64 `protobuf:"varint,12,opt,name=generation_tokens_total,json=generationTokensTotal,proto3" json:"generation_tokens_total,omitempty"`
 	// Most requests the engine queues before refusing with RESOURCE_EXHAUSTED.
-	MaxQueued     uint32 `protobuf:"varint,13,opt,name=max_queued,json=maxQueued,proto3" json:"max_queued,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	MaxQueued uint32 `protobuf:"varint,13,opt,name=max_queued,json=maxQueued,proto3" json:"max_queued,omitempty"`
+	// Prefix cache lookups in tokens (vLLM's prefix_cache_queries and
+	// prefix_cache_hits): the tokens of each request as it starts (again after a
+	// preemption), and those found cached. Both stay 0 with prefix caching off.
+	PrefixCacheQueriesTotal uint64 `protobuf:"varint,14,opt,name=prefix_cache_queries_total,json=prefixCacheQueriesTotal,proto3" json:"prefix_cache_queries_total,omitempty"`
+	PrefixCacheHitsTotal    uint64 `protobuf:"varint,15,opt,name=prefix_cache_hits_total,json=prefixCacheHitsTotal,proto3" json:"prefix_cache_hits_total,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *StatsResponse) Reset() {
@@ -1760,6 +1775,20 @@ func (x *StatsResponse) GetMaxQueued() uint32 {
 	return 0
 }
 
+func (x *StatsResponse) GetPrefixCacheQueriesTotal() uint64 {
+	if x != nil {
+		return x.PrefixCacheQueriesTotal
+	}
+	return 0
+}
+
+func (x *StatsResponse) GetPrefixCacheHitsTotal() uint64 {
+	if x != nil {
+		return x.PrefixCacheHitsTotal
+	}
+	return 0
+}
+
 var File_graft_engine_v1_engine_proto protoreflect.FileDescriptor
 
 const file_graft_engine_v1_engine_proto_rawDesc = "" +
@@ -1816,10 +1845,11 @@ const file_graft_engine_v1_engine_proto_rawDesc = "" +
 	"\btoken_id\x18\x01 \x01(\x05R\atokenId\x12\x18\n" +
 	"\alogprob\x18\x02 \x01(\x02R\alogprob\x12@\n" +
 	"\ftop_logprobs\x18\x03 \x03(\v2\x1d.graft.engine.v1.TokenLogprobR\vtopLogprobs\x12\x14\n" +
-	"\x05token\x18\x04 \x01(\tR\x05token\"Y\n" +
+	"\x05token\x18\x04 \x01(\tR\x05token\"~\n" +
 	"\x05Usage\x12#\n" +
 	"\rprompt_tokens\x18\x01 \x01(\rR\fpromptTokens\x12+\n" +
-	"\x11completion_tokens\x18\x02 \x01(\rR\x10completionTokens\"\xb2\x02\n" +
+	"\x11completion_tokens\x18\x02 \x01(\rR\x10completionTokens\x12#\n" +
+	"\rcached_tokens\x18\x03 \x01(\rR\fcachedTokens\"\xb2\x02\n" +
 	"\x10GenerateResponse\x127\n" +
 	"\x06tokens\x18\x01 \x03(\v2\x1f.graft.engine.v1.GeneratedTokenR\x06tokens\x12\x1d\n" +
 	"\n" +
@@ -1876,7 +1906,7 @@ const file_graft_engine_v1_engine_proto_rawDesc = "" +
 	"\x11waiting_sequences\x18\b \x01(\rR\x10waitingSequences\"P\n" +
 	"\x14ListAdaptersResponse\x128\n" +
 	"\badapters\x18\x01 \x03(\v2\x1c.graft.engine.v1.AdapterInfoR\badapters\"\x0e\n" +
-	"\fStatsRequest\"\xa7\x04\n" +
+	"\fStatsRequest\"\x9b\x05\n" +
 	"\rStatsResponse\x12\x1f\n" +
 	"\vqueue_depth\x18\x01 \x01(\rR\n" +
 	"queueDepth\x12+\n" +
@@ -1893,7 +1923,9 @@ const file_graft_engine_v1_engine_proto_rawDesc = "" +
 	"\x14prefill_tokens_total\x18\v \x01(\x04R\x12prefillTokensTotal\x126\n" +
 	"\x17generation_tokens_total\x18\f \x01(\x04R\x15generationTokensTotal\x12\x1d\n" +
 	"\n" +
-	"max_queued\x18\r \x01(\rR\tmaxQueued*\x95\x01\n" +
+	"max_queued\x18\r \x01(\rR\tmaxQueued\x12;\n" +
+	"\x1aprefix_cache_queries_total\x18\x0e \x01(\x04R\x17prefixCacheQueriesTotal\x125\n" +
+	"\x17prefix_cache_hits_total\x18\x0f \x01(\x04R\x14prefixCacheHitsTotal*\x95\x01\n" +
 	"\fFinishReason\x12\x1d\n" +
 	"\x19FINISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12FINISH_REASON_STOP\x10\x01\x12\x18\n" +
