@@ -29,9 +29,10 @@ type AdapterInfo struct {
 	Rank      int
 	Modules   []string
 	SizeBytes int64
-	Sequences int // live sequences using it: running, waiting or ending
-	Running   int // sequences of it in the running batch
-	Waiting   int // sequences of it queued to start
+	Sequences int  // live sequences using it: running, waiting or ending
+	Running   int  // sequences of it in the running batch
+	Waiting   int  // sequences of it queued to start
+	Merged    bool // merged from others for requests (MergedAdapters)
 }
 
 // ErrAdapterNotFound is returned for requests naming an adapter that is not loaded.
@@ -55,6 +56,9 @@ type adapterEntry struct {
 	lastUsed uint64
 	draining bool
 	idle     chan struct{} // closed when seqs drops to 0 while draining
+	// merged marks an adapter merged from others for requests: it has no
+	// directory, so leaving host memory forgets it (the next request merges again).
+	merged bool
 }
 
 // adapterRegistry is guarded by Engine.mu.
@@ -71,6 +75,9 @@ type adapterRegistry struct {
 func (e *Engine) LoadAdapter(id, dir string) (AdapterInfo, error) {
 	if id == "" {
 		return AdapterInfo{}, &RequestError{Param: paramAdapter, Msg: "adapter id is empty"}
+	}
+	if strings.HasPrefix(id, MergedPrefix) {
+		return AdapterInfo{}, &RequestError{Param: paramAdapter, Msg: fmt.Sprintf("adapter ids starting %q name merged adapters", MergedPrefix)}
 	}
 	if e.slots == nil {
 		return AdapterInfo{}, errors.New("engine: adapters are disabled (--max-active-adapters 0)")
@@ -171,7 +178,8 @@ func (ent *adapterEntry) info() AdapterInfo {
 	case ent.host != nil:
 		tier = TierHost
 	}
-	return AdapterInfo{ID: ent.id, Path: ent.dir, Tier: tier, Rank: ent.rank, Modules: ent.modules, SizeBytes: ent.size, Sequences: ent.seqs}
+	return AdapterInfo{ID: ent.id, Path: ent.dir, Tier: tier, Rank: ent.rank, Modules: ent.modules, SizeBytes: ent.size,
+		Sequences: ent.seqs, Merged: ent.merged}
 }
 
 // acquireAdapter counts n new sequences on adapter id and returns its digest
@@ -253,6 +261,9 @@ func (e *Engine) evictHostLocked() {
 	sort.Slice(cached, func(i, j int) bool { return cached[i].lastUsed < cached[j].lastUsed })
 	for _, ent := range cached[:len(cached)-e.cfg.MaxCachedAdapters] {
 		ent.host = nil
+		if ent.merged {
+			delete(e.reg.entries, ent.id)
+		}
 	}
 }
 

@@ -252,7 +252,13 @@ func (e *Engine) Generate(ctx context.Context, req Request) (*Stream, error) {
 		return nil, errClosed
 	default:
 	}
-	digest, err := e.acquireAdapter(req.Adapter, req.N)
+	var digest [32]byte
+	var err error
+	if req.Merge != nil {
+		req.Adapter, digest, err = e.acquireMerged(req.Merge, req.N)
+	} else {
+		digest, err = e.acquireAdapter(req.Adapter, req.N)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -57,8 +57,13 @@ func (s *Server) chatJob(r *http.Request, req *chatRequest) (*job, *apiError) {
 	if e != nil {
 		return nil, e
 	}
+	merged, e := s.merged(r.Context(), req.Adapters, adapter)
+	if e != nil {
+		return nil, e
+	}
 	chat := &enginev1.ChatPrompt{Messages: msgs, ChatTemplate: req.ChatTemplate}
-	gen := &enginev1.GenerateRequest{Prompt: &enginev1.GenerateRequest_Chat{Chat: chat}, AdapterId: adapter, Sampling: sp}
+	gen := &enginev1.GenerateRequest{Prompt: &enginev1.GenerateRequest_Chat{Chat: chat}, AdapterId: adapter, Sampling: sp,
+		MergedAdapters: merged}
 	return &job{chat: true, model: req.Model, adapter: adapter, gen: gen, n: n, stream: req.Stream,
 		includeUsage: req.Stream && req.StreamOptions != nil && req.StreamOptions.IncludeUsage,
 		params:       &paramNames{chat: true, maxTokens: maxParam}}, nil
@@ -108,6 +113,9 @@ func (s *Server) completionJob(r *http.Request, req *completionRequest) (*job, *
 	}
 	adapter, e := s.resolve(r.Context(), req.Model)
 	if e != nil {
+		return nil, e
+	}
+	if gen.MergedAdapters, e = s.merged(r.Context(), req.Adapters, adapter); e != nil {
 		return nil, e
 	}
 	gen.AdapterId, gen.Sampling = adapter, sp

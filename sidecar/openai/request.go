@@ -39,6 +39,7 @@ type commonParams struct {
 	MinP              *float64        `json:"min_p"`
 	RepetitionPenalty *float64        `json:"repetition_penalty"`
 	IgnoreEOS         bool            `json:"ignore_eos"`
+	Adapters          *mergedAdapters `json:"adapters"`
 }
 
 type streamOptions struct {

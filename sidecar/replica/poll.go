@@ -37,7 +37,9 @@ func newSnapshot(st *enginev1.StatsResponse, la *enginev1.ListAdaptersResponse, 
 		s.kvUse = float64(st.KvBlocksUsed) / float64(st.KvBlocksTotal)
 	}
 	for _, a := range la.Adapters {
-		s.loaded = append(s.loaded, a.AdapterId)
+		if !a.Merged { // no request routes by a merged adapter's id
+			s.loaded = append(s.loaded, a.AdapterId)
+		}
 		if a.RunningSequences > 0 {
 			s.runningAdapters = append(s.runningAdapters, a.AdapterId)
 		}

@@ -156,9 +156,13 @@ type GenerateRequest struct {
 	// is prefilled once and its KV blocks are shared; sequence i samples with
 	// seed + i when a seed is set, so the outputs equal n single requests with
 	// those seeds. Each response message names its sequence in index.
-	N             uint32 `protobuf:"varint,8,opt,name=n,proto3" json:"n,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	N uint32 `protobuf:"varint,8,opt,name=n,proto3" json:"n,omitempty"`
+	// Loaded adapters merged into one for this request, instead of adapter_id.
+	// The engine merges once per (adapters' contents, weights, strategy,
+	// parameters) and batches the result like any adapter.
+	MergedAdapters *MergedAdapters `protobuf:"bytes,20,opt,name=merged_adapters,json=mergedAdapters,proto3" json:"merged_adapters,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *GenerateRequest) Reset() {
@@ -260,6 +264,13 @@ func (x *GenerateRequest) GetN() uint32 {
 	return 0
 }
 
+func (x *GenerateRequest) GetMergedAdapters() *MergedAdapters {
+	if x != nil {
+		return x.MergedAdapters
+	}
+	return nil
+}
+
 type isGenerateRequest_Prompt interface {
 	isGenerateRequest_Prompt()
 }
@@ -284,6 +295,99 @@ func (*GenerateRequest_TokenIds) isGenerateRequest_Prompt() {}
 
 func (*GenerateRequest_Chat) isGenerateRequest_Prompt() {}
 
+// Several adapters combined as PEFT's add_weighted_adapter does (LoRAX's
+// merged adapters): each adapter's factors scaled by sqrt(weight * scaling),
+// then summed (linear), pruned by magnitude and sign-elected (ties), randomly
+// pruned and summed (dare_linear) or both (dare_ties).
+type MergedAdapters struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ids   []string               `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
+	// One positive weight per adapter; empty means 1 each.
+	Weights []float64 `protobuf:"fixed64,2,rep,packed,name=weights,proto3" json:"weights,omitempty"`
+	// linear (the default when empty), ties, dare_linear or dare_ties.
+	MergeStrategy string `protobuf:"bytes,3,opt,name=merge_strategy,json=mergeStrategy,proto3" json:"merge_strategy,omitempty"`
+	// The fraction kept by pruning, in (0, 1]; unset means 1 (no pruning).
+	Density *float64 `protobuf:"fixed64,4,opt,name=density,proto3,oneof" json:"density,omitempty"`
+	// TIES's sign election: total (the default when empty) or frequency.
+	MajoritySignMethod string `protobuf:"bytes,5,opt,name=majority_sign_method,json=majoritySignMethod,proto3" json:"majority_sign_method,omitempty"`
+	// Seeds DARE's random pruning, so a merge is reproducible; unset means 0.
+	Seed          *uint64 `protobuf:"varint,6,opt,name=seed,proto3,oneof" json:"seed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MergedAdapters) Reset() {
+	*x = MergedAdapters{}
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MergedAdapters) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MergedAdapters) ProtoMessage() {}
+
+func (x *MergedAdapters) ProtoReflect() protoreflect.Message {
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MergedAdapters.ProtoReflect.Descriptor instead.
+func (*MergedAdapters) Descriptor() ([]byte, []int) {
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *MergedAdapters) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+func (x *MergedAdapters) GetWeights() []float64 {
+	if x != nil {
+		return x.Weights
+	}
+	return nil
+}
+
+func (x *MergedAdapters) GetMergeStrategy() string {
+	if x != nil {
+		return x.MergeStrategy
+	}
+	return ""
+}
+
+func (x *MergedAdapters) GetDensity() float64 {
+	if x != nil && x.Density != nil {
+		return *x.Density
+	}
+	return 0
+}
+
+func (x *MergedAdapters) GetMajoritySignMethod() string {
+	if x != nil {
+		return x.MajoritySignMethod
+	}
+	return ""
+}
+
+func (x *MergedAdapters) GetSeed() uint64 {
+	if x != nil && x.Seed != nil {
+		return *x.Seed
+	}
+	return 0
+}
+
 // A chat prompt: messages rendered by the model's template (or an override, which
 // the engine refuses unless it was started allowing request templates).
 type ChatPrompt struct {
@@ -300,7 +404,7 @@ type ChatPrompt struct {
 
 func (x *ChatPrompt) Reset() {
 	*x = ChatPrompt{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[1]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -312,7 +416,7 @@ func (x *ChatPrompt) String() string {
 func (*ChatPrompt) ProtoMessage() {}
 
 func (x *ChatPrompt) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[1]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -325,7 +429,7 @@ func (x *ChatPrompt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatPrompt.ProtoReflect.Descriptor instead.
 func (*ChatPrompt) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{1}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ChatPrompt) GetMessages() []*ChatMessage {
@@ -365,7 +469,7 @@ type TokenIds struct {
 
 func (x *TokenIds) Reset() {
 	*x = TokenIds{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[2]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -377,7 +481,7 @@ func (x *TokenIds) String() string {
 func (*TokenIds) ProtoMessage() {}
 
 func (x *TokenIds) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[2]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -390,7 +494,7 @@ func (x *TokenIds) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenIds.ProtoReflect.Descriptor instead.
 func (*TokenIds) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{2}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *TokenIds) GetIds() []int32 {
@@ -434,7 +538,7 @@ type SamplingParams struct {
 
 func (x *SamplingParams) Reset() {
 	*x = SamplingParams{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[3]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -446,7 +550,7 @@ func (x *SamplingParams) String() string {
 func (*SamplingParams) ProtoMessage() {}
 
 func (x *SamplingParams) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[3]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -459,7 +563,7 @@ func (x *SamplingParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SamplingParams.ProtoReflect.Descriptor instead.
 func (*SamplingParams) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{3}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SamplingParams) GetMaxTokens() uint32 {
@@ -578,7 +682,7 @@ type TokenLogprob struct {
 
 func (x *TokenLogprob) Reset() {
 	*x = TokenLogprob{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[4]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -590,7 +694,7 @@ func (x *TokenLogprob) String() string {
 func (*TokenLogprob) ProtoMessage() {}
 
 func (x *TokenLogprob) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[4]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -603,7 +707,7 @@ func (x *TokenLogprob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenLogprob.ProtoReflect.Descriptor instead.
 func (*TokenLogprob) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{4}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *TokenLogprob) GetTokenId() int32 {
@@ -642,7 +746,7 @@ type GeneratedToken struct {
 
 func (x *GeneratedToken) Reset() {
 	*x = GeneratedToken{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[5]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -654,7 +758,7 @@ func (x *GeneratedToken) String() string {
 func (*GeneratedToken) ProtoMessage() {}
 
 func (x *GeneratedToken) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[5]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -667,7 +771,7 @@ func (x *GeneratedToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GeneratedToken.ProtoReflect.Descriptor instead.
 func (*GeneratedToken) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{5}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GeneratedToken) GetTokenId() int32 {
@@ -711,7 +815,7 @@ type Usage struct {
 
 func (x *Usage) Reset() {
 	*x = Usage{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[6]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -723,7 +827,7 @@ func (x *Usage) String() string {
 func (*Usage) ProtoMessage() {}
 
 func (x *Usage) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[6]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -736,7 +840,7 @@ func (x *Usage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Usage.ProtoReflect.Descriptor instead.
 func (*Usage) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{6}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Usage) GetPromptTokens() uint32 {
@@ -780,7 +884,7 @@ type GenerateResponse struct {
 
 func (x *GenerateResponse) Reset() {
 	*x = GenerateResponse{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[7]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -792,7 +896,7 @@ func (x *GenerateResponse) String() string {
 func (*GenerateResponse) ProtoMessage() {}
 
 func (x *GenerateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[7]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -805,7 +909,7 @@ func (x *GenerateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenerateResponse.ProtoReflect.Descriptor instead.
 func (*GenerateResponse) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{7}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GenerateResponse) GetTokens() []*GeneratedToken {
@@ -867,7 +971,7 @@ type TokenizeRequest struct {
 
 func (x *TokenizeRequest) Reset() {
 	*x = TokenizeRequest{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[8]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -879,7 +983,7 @@ func (x *TokenizeRequest) String() string {
 func (*TokenizeRequest) ProtoMessage() {}
 
 func (x *TokenizeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[8]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -892,7 +996,7 @@ func (x *TokenizeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenizeRequest.ProtoReflect.Descriptor instead.
 func (*TokenizeRequest) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{8}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TokenizeRequest) GetText() string {
@@ -919,7 +1023,7 @@ type TokenizeResponse struct {
 
 func (x *TokenizeResponse) Reset() {
 	*x = TokenizeResponse{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[9]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -931,7 +1035,7 @@ func (x *TokenizeResponse) String() string {
 func (*TokenizeResponse) ProtoMessage() {}
 
 func (x *TokenizeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[9]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -944,7 +1048,7 @@ func (x *TokenizeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenizeResponse.ProtoReflect.Descriptor instead.
 func (*TokenizeResponse) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{9}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TokenizeResponse) GetIds() []int32 {
@@ -971,7 +1075,7 @@ type DetokenizeRequest struct {
 
 func (x *DetokenizeRequest) Reset() {
 	*x = DetokenizeRequest{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[10]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -983,7 +1087,7 @@ func (x *DetokenizeRequest) String() string {
 func (*DetokenizeRequest) ProtoMessage() {}
 
 func (x *DetokenizeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[10]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -996,7 +1100,7 @@ func (x *DetokenizeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetokenizeRequest.ProtoReflect.Descriptor instead.
 func (*DetokenizeRequest) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{10}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DetokenizeRequest) GetIds() []int32 {
@@ -1022,7 +1126,7 @@ type DetokenizeResponse struct {
 
 func (x *DetokenizeResponse) Reset() {
 	*x = DetokenizeResponse{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[11]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1034,7 +1138,7 @@ func (x *DetokenizeResponse) String() string {
 func (*DetokenizeResponse) ProtoMessage() {}
 
 func (x *DetokenizeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[11]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1047,7 +1151,7 @@ func (x *DetokenizeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetokenizeResponse.ProtoReflect.Descriptor instead.
 func (*DetokenizeResponse) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{11}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DetokenizeResponse) GetText() string {
@@ -1068,7 +1172,7 @@ type ChatMessage struct {
 
 func (x *ChatMessage) Reset() {
 	*x = ChatMessage{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[12]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1080,7 +1184,7 @@ func (x *ChatMessage) String() string {
 func (*ChatMessage) ProtoMessage() {}
 
 func (x *ChatMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[12]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1093,7 +1197,7 @@ func (x *ChatMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatMessage.ProtoReflect.Descriptor instead.
 func (*ChatMessage) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{12}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ChatMessage) GetRole() string {
@@ -1129,7 +1233,7 @@ type ApplyChatTemplateRequest struct {
 
 func (x *ApplyChatTemplateRequest) Reset() {
 	*x = ApplyChatTemplateRequest{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[13]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1141,7 +1245,7 @@ func (x *ApplyChatTemplateRequest) String() string {
 func (*ApplyChatTemplateRequest) ProtoMessage() {}
 
 func (x *ApplyChatTemplateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[13]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1154,7 +1258,7 @@ func (x *ApplyChatTemplateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyChatTemplateRequest.ProtoReflect.Descriptor instead.
 func (*ApplyChatTemplateRequest) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{13}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ApplyChatTemplateRequest) GetMessages() []*ChatMessage {
@@ -1187,7 +1291,7 @@ type ApplyChatTemplateResponse struct {
 
 func (x *ApplyChatTemplateResponse) Reset() {
 	*x = ApplyChatTemplateResponse{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[14]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1199,7 +1303,7 @@ func (x *ApplyChatTemplateResponse) String() string {
 func (*ApplyChatTemplateResponse) ProtoMessage() {}
 
 func (x *ApplyChatTemplateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[14]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1212,7 +1316,7 @@ func (x *ApplyChatTemplateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyChatTemplateResponse.ProtoReflect.Descriptor instead.
 func (*ApplyChatTemplateResponse) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{14}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ApplyChatTemplateResponse) GetText() string {
@@ -1233,7 +1337,7 @@ type LoadAdapterRequest struct {
 
 func (x *LoadAdapterRequest) Reset() {
 	*x = LoadAdapterRequest{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[15]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1245,7 +1349,7 @@ func (x *LoadAdapterRequest) String() string {
 func (*LoadAdapterRequest) ProtoMessage() {}
 
 func (x *LoadAdapterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[15]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1258,7 +1362,7 @@ func (x *LoadAdapterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadAdapterRequest.ProtoReflect.Descriptor instead.
 func (*LoadAdapterRequest) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{15}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *LoadAdapterRequest) GetAdapterId() string {
@@ -1284,7 +1388,7 @@ type LoadAdapterResponse struct {
 
 func (x *LoadAdapterResponse) Reset() {
 	*x = LoadAdapterResponse{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[16]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1296,7 +1400,7 @@ func (x *LoadAdapterResponse) String() string {
 func (*LoadAdapterResponse) ProtoMessage() {}
 
 func (x *LoadAdapterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[16]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1309,7 +1413,7 @@ func (x *LoadAdapterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadAdapterResponse.ProtoReflect.Descriptor instead.
 func (*LoadAdapterResponse) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{16}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *LoadAdapterResponse) GetAdapter() *AdapterInfo {
@@ -1330,7 +1434,7 @@ type UnloadAdapterRequest struct {
 
 func (x *UnloadAdapterRequest) Reset() {
 	*x = UnloadAdapterRequest{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[17]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1342,7 +1446,7 @@ func (x *UnloadAdapterRequest) String() string {
 func (*UnloadAdapterRequest) ProtoMessage() {}
 
 func (x *UnloadAdapterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[17]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1355,7 +1459,7 @@ func (x *UnloadAdapterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnloadAdapterRequest.ProtoReflect.Descriptor instead.
 func (*UnloadAdapterRequest) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{17}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UnloadAdapterRequest) GetAdapterId() string {
@@ -1380,7 +1484,7 @@ type UnloadAdapterResponse struct {
 
 func (x *UnloadAdapterResponse) Reset() {
 	*x = UnloadAdapterResponse{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[18]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1392,7 +1496,7 @@ func (x *UnloadAdapterResponse) String() string {
 func (*UnloadAdapterResponse) ProtoMessage() {}
 
 func (x *UnloadAdapterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[18]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1405,7 +1509,7 @@ func (x *UnloadAdapterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnloadAdapterResponse.ProtoReflect.Descriptor instead.
 func (*UnloadAdapterResponse) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{18}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{19}
 }
 
 type ListAdaptersRequest struct {
@@ -1416,7 +1520,7 @@ type ListAdaptersRequest struct {
 
 func (x *ListAdaptersRequest) Reset() {
 	*x = ListAdaptersRequest{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[19]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1428,7 +1532,7 @@ func (x *ListAdaptersRequest) String() string {
 func (*ListAdaptersRequest) ProtoMessage() {}
 
 func (x *ListAdaptersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[19]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1441,7 +1545,7 @@ func (x *ListAdaptersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAdaptersRequest.ProtoReflect.Descriptor instead.
 func (*ListAdaptersRequest) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{19}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{20}
 }
 
 type AdapterInfo struct {
@@ -1455,13 +1559,16 @@ type AdapterInfo struct {
 	// Sequences of this adapter in the running batch, and those queued for it.
 	RunningSequences uint32 `protobuf:"varint,7,opt,name=running_sequences,json=runningSequences,proto3" json:"running_sequences,omitempty"`
 	WaitingSequences uint32 `protobuf:"varint,8,opt,name=waiting_sequences,json=waitingSequences,proto3" json:"waiting_sequences,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// A merge of loaded adapters made for requests' merged_adapters (its id
+	// starts "merged:"): no client names it, and it goes when evicted.
+	Merged        bool `protobuf:"varint,9,opt,name=merged,proto3" json:"merged,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AdapterInfo) Reset() {
 	*x = AdapterInfo{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[20]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1473,7 +1580,7 @@ func (x *AdapterInfo) String() string {
 func (*AdapterInfo) ProtoMessage() {}
 
 func (x *AdapterInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[20]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1486,7 +1593,7 @@ func (x *AdapterInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdapterInfo.ProtoReflect.Descriptor instead.
 func (*AdapterInfo) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{20}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AdapterInfo) GetAdapterId() string {
@@ -1545,6 +1652,13 @@ func (x *AdapterInfo) GetWaitingSequences() uint32 {
 	return 0
 }
 
+func (x *AdapterInfo) GetMerged() bool {
+	if x != nil {
+		return x.Merged
+	}
+	return false
+}
+
 type ListAdaptersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Adapters      []*AdapterInfo         `protobuf:"bytes,1,rep,name=adapters,proto3" json:"adapters,omitempty"`
@@ -1554,7 +1668,7 @@ type ListAdaptersResponse struct {
 
 func (x *ListAdaptersResponse) Reset() {
 	*x = ListAdaptersResponse{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[21]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1566,7 +1680,7 @@ func (x *ListAdaptersResponse) String() string {
 func (*ListAdaptersResponse) ProtoMessage() {}
 
 func (x *ListAdaptersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[21]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1579,7 +1693,7 @@ func (x *ListAdaptersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAdaptersResponse.ProtoReflect.Descriptor instead.
 func (*ListAdaptersResponse) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{21}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListAdaptersResponse) GetAdapters() []*AdapterInfo {
@@ -1597,7 +1711,7 @@ type StatsRequest struct {
 
 func (x *StatsRequest) Reset() {
 	*x = StatsRequest{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[22]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1609,7 +1723,7 @@ func (x *StatsRequest) String() string {
 func (*StatsRequest) ProtoMessage() {}
 
 func (x *StatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[22]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1622,7 +1736,7 @@ func (x *StatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsRequest.ProtoReflect.Descriptor instead.
 func (*StatsRequest) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{22}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{23}
 }
 
 type StatsResponse struct {
@@ -1656,7 +1770,7 @@ type StatsResponse struct {
 
 func (x *StatsResponse) Reset() {
 	*x = StatsResponse{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[23]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1668,7 +1782,7 @@ func (x *StatsResponse) String() string {
 func (*StatsResponse) ProtoMessage() {}
 
 func (x *StatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[23]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1681,7 +1795,7 @@ func (x *StatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsResponse.ProtoReflect.Descriptor instead.
 func (*StatsResponse) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{23}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *StatsResponse) GetQueueDepth() uint32 {
@@ -1793,7 +1907,7 @@ var File_graft_engine_v1_engine_proto protoreflect.FileDescriptor
 
 const file_graft_engine_v1_engine_proto_rawDesc = "" +
 	"\n" +
-	"\x1cgraft/engine/v1/engine.proto\x12\x0fgraft.engine.v1\"\xf1\x02\n" +
+	"\x1cgraft/engine/v1/engine.proto\x12\x0fgraft.engine.v1\"\xbb\x03\n" +
 	"\x0fGenerateRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x14\n" +
@@ -1804,9 +1918,20 @@ const file_graft_engine_v1_engine_proto_rawDesc = "" +
 	"adapter_id\x18\x04 \x01(\tR\tadapterId\x12;\n" +
 	"\bsampling\x18\x05 \x01(\v2\x1f.graft.engine.v1.SamplingParamsR\bsampling\x121\n" +
 	"\x12add_special_tokens\x18\x06 \x01(\bH\x01R\x10addSpecialTokens\x88\x01\x01\x12\f\n" +
-	"\x01n\x18\b \x01(\rR\x01nB\b\n" +
+	"\x01n\x18\b \x01(\rR\x01n\x12H\n" +
+	"\x0fmerged_adapters\x18\x14 \x01(\v2\x1f.graft.engine.v1.MergedAdaptersR\x0emergedAdaptersB\b\n" +
 	"\x06promptB\x15\n" +
-	"\x13_add_special_tokens\"\xdd\x01\n" +
+	"\x13_add_special_tokens\"\xe2\x01\n" +
+	"\x0eMergedAdapters\x12\x10\n" +
+	"\x03ids\x18\x01 \x03(\tR\x03ids\x12\x18\n" +
+	"\aweights\x18\x02 \x03(\x01R\aweights\x12%\n" +
+	"\x0emerge_strategy\x18\x03 \x01(\tR\rmergeStrategy\x12\x1d\n" +
+	"\adensity\x18\x04 \x01(\x01H\x00R\adensity\x88\x01\x01\x120\n" +
+	"\x14majority_sign_method\x18\x05 \x01(\tR\x12majoritySignMethod\x12\x17\n" +
+	"\x04seed\x18\x06 \x01(\x04H\x01R\x04seed\x88\x01\x01B\n" +
+	"\n" +
+	"\b_densityB\a\n" +
+	"\x05_seed\"\xdd\x01\n" +
 	"\n" +
 	"ChatPrompt\x128\n" +
 	"\bmessages\x18\x01 \x03(\v2\x1c.graft.engine.v1.ChatMessageR\bmessages\x12#\n" +
@@ -1892,7 +2017,7 @@ const file_graft_engine_v1_engine_proto_rawDesc = "" +
 	"adapter_id\x18\x01 \x01(\tR\tadapterId\x12\x12\n" +
 	"\x04wait\x18\x02 \x01(\bR\x04wait\"\x17\n" +
 	"\x15UnloadAdapterResponse\"\x15\n" +
-	"\x13ListAdaptersRequest\"\xa6\x02\n" +
+	"\x13ListAdaptersRequest\"\xbe\x02\n" +
 	"\vAdapterInfo\x12\x1d\n" +
 	"\n" +
 	"adapter_id\x18\x01 \x01(\tR\tadapterId\x12\x12\n" +
@@ -1903,7 +2028,8 @@ const file_graft_engine_v1_engine_proto_rawDesc = "" +
 	"\n" +
 	"size_bytes\x18\x06 \x01(\x04R\tsizeBytes\x12+\n" +
 	"\x11running_sequences\x18\a \x01(\rR\x10runningSequences\x12+\n" +
-	"\x11waiting_sequences\x18\b \x01(\rR\x10waitingSequences\"P\n" +
+	"\x11waiting_sequences\x18\b \x01(\rR\x10waitingSequences\x12\x16\n" +
+	"\x06merged\x18\t \x01(\bR\x06merged\"P\n" +
 	"\x14ListAdaptersResponse\x128\n" +
 	"\badapters\x18\x01 \x03(\v2\x1c.graft.engine.v1.AdapterInfoR\badapters\"\x0e\n" +
 	"\fStatsRequest\"\x9b\x05\n" +
@@ -1961,69 +2087,71 @@ func file_graft_engine_v1_engine_proto_rawDescGZIP() []byte {
 }
 
 var file_graft_engine_v1_engine_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_graft_engine_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_graft_engine_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_graft_engine_v1_engine_proto_goTypes = []any{
 	(FinishReason)(0),                 // 0: graft.engine.v1.FinishReason
 	(AdapterTier)(0),                  // 1: graft.engine.v1.AdapterTier
 	(*GenerateRequest)(nil),           // 2: graft.engine.v1.GenerateRequest
-	(*ChatPrompt)(nil),                // 3: graft.engine.v1.ChatPrompt
-	(*TokenIds)(nil),                  // 4: graft.engine.v1.TokenIds
-	(*SamplingParams)(nil),            // 5: graft.engine.v1.SamplingParams
-	(*TokenLogprob)(nil),              // 6: graft.engine.v1.TokenLogprob
-	(*GeneratedToken)(nil),            // 7: graft.engine.v1.GeneratedToken
-	(*Usage)(nil),                     // 8: graft.engine.v1.Usage
-	(*GenerateResponse)(nil),          // 9: graft.engine.v1.GenerateResponse
-	(*TokenizeRequest)(nil),           // 10: graft.engine.v1.TokenizeRequest
-	(*TokenizeResponse)(nil),          // 11: graft.engine.v1.TokenizeResponse
-	(*DetokenizeRequest)(nil),         // 12: graft.engine.v1.DetokenizeRequest
-	(*DetokenizeResponse)(nil),        // 13: graft.engine.v1.DetokenizeResponse
-	(*ChatMessage)(nil),               // 14: graft.engine.v1.ChatMessage
-	(*ApplyChatTemplateRequest)(nil),  // 15: graft.engine.v1.ApplyChatTemplateRequest
-	(*ApplyChatTemplateResponse)(nil), // 16: graft.engine.v1.ApplyChatTemplateResponse
-	(*LoadAdapterRequest)(nil),        // 17: graft.engine.v1.LoadAdapterRequest
-	(*LoadAdapterResponse)(nil),       // 18: graft.engine.v1.LoadAdapterResponse
-	(*UnloadAdapterRequest)(nil),      // 19: graft.engine.v1.UnloadAdapterRequest
-	(*UnloadAdapterResponse)(nil),     // 20: graft.engine.v1.UnloadAdapterResponse
-	(*ListAdaptersRequest)(nil),       // 21: graft.engine.v1.ListAdaptersRequest
-	(*AdapterInfo)(nil),               // 22: graft.engine.v1.AdapterInfo
-	(*ListAdaptersResponse)(nil),      // 23: graft.engine.v1.ListAdaptersResponse
-	(*StatsRequest)(nil),              // 24: graft.engine.v1.StatsRequest
-	(*StatsResponse)(nil),             // 25: graft.engine.v1.StatsResponse
+	(*MergedAdapters)(nil),            // 3: graft.engine.v1.MergedAdapters
+	(*ChatPrompt)(nil),                // 4: graft.engine.v1.ChatPrompt
+	(*TokenIds)(nil),                  // 5: graft.engine.v1.TokenIds
+	(*SamplingParams)(nil),            // 6: graft.engine.v1.SamplingParams
+	(*TokenLogprob)(nil),              // 7: graft.engine.v1.TokenLogprob
+	(*GeneratedToken)(nil),            // 8: graft.engine.v1.GeneratedToken
+	(*Usage)(nil),                     // 9: graft.engine.v1.Usage
+	(*GenerateResponse)(nil),          // 10: graft.engine.v1.GenerateResponse
+	(*TokenizeRequest)(nil),           // 11: graft.engine.v1.TokenizeRequest
+	(*TokenizeResponse)(nil),          // 12: graft.engine.v1.TokenizeResponse
+	(*DetokenizeRequest)(nil),         // 13: graft.engine.v1.DetokenizeRequest
+	(*DetokenizeResponse)(nil),        // 14: graft.engine.v1.DetokenizeResponse
+	(*ChatMessage)(nil),               // 15: graft.engine.v1.ChatMessage
+	(*ApplyChatTemplateRequest)(nil),  // 16: graft.engine.v1.ApplyChatTemplateRequest
+	(*ApplyChatTemplateResponse)(nil), // 17: graft.engine.v1.ApplyChatTemplateResponse
+	(*LoadAdapterRequest)(nil),        // 18: graft.engine.v1.LoadAdapterRequest
+	(*LoadAdapterResponse)(nil),       // 19: graft.engine.v1.LoadAdapterResponse
+	(*UnloadAdapterRequest)(nil),      // 20: graft.engine.v1.UnloadAdapterRequest
+	(*UnloadAdapterResponse)(nil),     // 21: graft.engine.v1.UnloadAdapterResponse
+	(*ListAdaptersRequest)(nil),       // 22: graft.engine.v1.ListAdaptersRequest
+	(*AdapterInfo)(nil),               // 23: graft.engine.v1.AdapterInfo
+	(*ListAdaptersResponse)(nil),      // 24: graft.engine.v1.ListAdaptersResponse
+	(*StatsRequest)(nil),              // 25: graft.engine.v1.StatsRequest
+	(*StatsResponse)(nil),             // 26: graft.engine.v1.StatsResponse
 }
 var file_graft_engine_v1_engine_proto_depIdxs = []int32{
-	4,  // 0: graft.engine.v1.GenerateRequest.token_ids:type_name -> graft.engine.v1.TokenIds
-	3,  // 1: graft.engine.v1.GenerateRequest.chat:type_name -> graft.engine.v1.ChatPrompt
-	5,  // 2: graft.engine.v1.GenerateRequest.sampling:type_name -> graft.engine.v1.SamplingParams
-	14, // 3: graft.engine.v1.ChatPrompt.messages:type_name -> graft.engine.v1.ChatMessage
-	6,  // 4: graft.engine.v1.GeneratedToken.top_logprobs:type_name -> graft.engine.v1.TokenLogprob
-	7,  // 5: graft.engine.v1.GenerateResponse.tokens:type_name -> graft.engine.v1.GeneratedToken
-	0,  // 6: graft.engine.v1.GenerateResponse.finish_reason:type_name -> graft.engine.v1.FinishReason
-	8,  // 7: graft.engine.v1.GenerateResponse.usage:type_name -> graft.engine.v1.Usage
-	14, // 8: graft.engine.v1.ApplyChatTemplateRequest.messages:type_name -> graft.engine.v1.ChatMessage
-	22, // 9: graft.engine.v1.LoadAdapterResponse.adapter:type_name -> graft.engine.v1.AdapterInfo
-	1,  // 10: graft.engine.v1.AdapterInfo.tier:type_name -> graft.engine.v1.AdapterTier
-	22, // 11: graft.engine.v1.ListAdaptersResponse.adapters:type_name -> graft.engine.v1.AdapterInfo
-	2,  // 12: graft.engine.v1.Engine.Generate:input_type -> graft.engine.v1.GenerateRequest
-	10, // 13: graft.engine.v1.Engine.Tokenize:input_type -> graft.engine.v1.TokenizeRequest
-	12, // 14: graft.engine.v1.Engine.Detokenize:input_type -> graft.engine.v1.DetokenizeRequest
-	15, // 15: graft.engine.v1.Engine.ApplyChatTemplate:input_type -> graft.engine.v1.ApplyChatTemplateRequest
-	17, // 16: graft.engine.v1.Engine.LoadAdapter:input_type -> graft.engine.v1.LoadAdapterRequest
-	19, // 17: graft.engine.v1.Engine.UnloadAdapter:input_type -> graft.engine.v1.UnloadAdapterRequest
-	21, // 18: graft.engine.v1.Engine.ListAdapters:input_type -> graft.engine.v1.ListAdaptersRequest
-	24, // 19: graft.engine.v1.Engine.Stats:input_type -> graft.engine.v1.StatsRequest
-	9,  // 20: graft.engine.v1.Engine.Generate:output_type -> graft.engine.v1.GenerateResponse
-	11, // 21: graft.engine.v1.Engine.Tokenize:output_type -> graft.engine.v1.TokenizeResponse
-	13, // 22: graft.engine.v1.Engine.Detokenize:output_type -> graft.engine.v1.DetokenizeResponse
-	16, // 23: graft.engine.v1.Engine.ApplyChatTemplate:output_type -> graft.engine.v1.ApplyChatTemplateResponse
-	18, // 24: graft.engine.v1.Engine.LoadAdapter:output_type -> graft.engine.v1.LoadAdapterResponse
-	20, // 25: graft.engine.v1.Engine.UnloadAdapter:output_type -> graft.engine.v1.UnloadAdapterResponse
-	23, // 26: graft.engine.v1.Engine.ListAdapters:output_type -> graft.engine.v1.ListAdaptersResponse
-	25, // 27: graft.engine.v1.Engine.Stats:output_type -> graft.engine.v1.StatsResponse
-	20, // [20:28] is the sub-list for method output_type
-	12, // [12:20] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	5,  // 0: graft.engine.v1.GenerateRequest.token_ids:type_name -> graft.engine.v1.TokenIds
+	4,  // 1: graft.engine.v1.GenerateRequest.chat:type_name -> graft.engine.v1.ChatPrompt
+	6,  // 2: graft.engine.v1.GenerateRequest.sampling:type_name -> graft.engine.v1.SamplingParams
+	3,  // 3: graft.engine.v1.GenerateRequest.merged_adapters:type_name -> graft.engine.v1.MergedAdapters
+	15, // 4: graft.engine.v1.ChatPrompt.messages:type_name -> graft.engine.v1.ChatMessage
+	7,  // 5: graft.engine.v1.GeneratedToken.top_logprobs:type_name -> graft.engine.v1.TokenLogprob
+	8,  // 6: graft.engine.v1.GenerateResponse.tokens:type_name -> graft.engine.v1.GeneratedToken
+	0,  // 7: graft.engine.v1.GenerateResponse.finish_reason:type_name -> graft.engine.v1.FinishReason
+	9,  // 8: graft.engine.v1.GenerateResponse.usage:type_name -> graft.engine.v1.Usage
+	15, // 9: graft.engine.v1.ApplyChatTemplateRequest.messages:type_name -> graft.engine.v1.ChatMessage
+	23, // 10: graft.engine.v1.LoadAdapterResponse.adapter:type_name -> graft.engine.v1.AdapterInfo
+	1,  // 11: graft.engine.v1.AdapterInfo.tier:type_name -> graft.engine.v1.AdapterTier
+	23, // 12: graft.engine.v1.ListAdaptersResponse.adapters:type_name -> graft.engine.v1.AdapterInfo
+	2,  // 13: graft.engine.v1.Engine.Generate:input_type -> graft.engine.v1.GenerateRequest
+	11, // 14: graft.engine.v1.Engine.Tokenize:input_type -> graft.engine.v1.TokenizeRequest
+	13, // 15: graft.engine.v1.Engine.Detokenize:input_type -> graft.engine.v1.DetokenizeRequest
+	16, // 16: graft.engine.v1.Engine.ApplyChatTemplate:input_type -> graft.engine.v1.ApplyChatTemplateRequest
+	18, // 17: graft.engine.v1.Engine.LoadAdapter:input_type -> graft.engine.v1.LoadAdapterRequest
+	20, // 18: graft.engine.v1.Engine.UnloadAdapter:input_type -> graft.engine.v1.UnloadAdapterRequest
+	22, // 19: graft.engine.v1.Engine.ListAdapters:input_type -> graft.engine.v1.ListAdaptersRequest
+	25, // 20: graft.engine.v1.Engine.Stats:input_type -> graft.engine.v1.StatsRequest
+	10, // 21: graft.engine.v1.Engine.Generate:output_type -> graft.engine.v1.GenerateResponse
+	12, // 22: graft.engine.v1.Engine.Tokenize:output_type -> graft.engine.v1.TokenizeResponse
+	14, // 23: graft.engine.v1.Engine.Detokenize:output_type -> graft.engine.v1.DetokenizeResponse
+	17, // 24: graft.engine.v1.Engine.ApplyChatTemplate:output_type -> graft.engine.v1.ApplyChatTemplateResponse
+	19, // 25: graft.engine.v1.Engine.LoadAdapter:output_type -> graft.engine.v1.LoadAdapterResponse
+	21, // 26: graft.engine.v1.Engine.UnloadAdapter:output_type -> graft.engine.v1.UnloadAdapterResponse
+	24, // 27: graft.engine.v1.Engine.ListAdapters:output_type -> graft.engine.v1.ListAdaptersResponse
+	26, // 28: graft.engine.v1.Engine.Stats:output_type -> graft.engine.v1.StatsResponse
+	21, // [21:29] is the sub-list for method output_type
+	13, // [13:21] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_graft_engine_v1_engine_proto_init() }
@@ -2037,15 +2165,16 @@ func file_graft_engine_v1_engine_proto_init() {
 		(*GenerateRequest_Chat)(nil),
 	}
 	file_graft_engine_v1_engine_proto_msgTypes[1].OneofWrappers = []any{}
-	file_graft_engine_v1_engine_proto_msgTypes[3].OneofWrappers = []any{}
-	file_graft_engine_v1_engine_proto_msgTypes[8].OneofWrappers = []any{}
+	file_graft_engine_v1_engine_proto_msgTypes[2].OneofWrappers = []any{}
+	file_graft_engine_v1_engine_proto_msgTypes[4].OneofWrappers = []any{}
+	file_graft_engine_v1_engine_proto_msgTypes[9].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_graft_engine_v1_engine_proto_rawDesc), len(file_graft_engine_v1_engine_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   24,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
