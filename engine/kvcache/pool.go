@@ -146,9 +146,16 @@ var ErrBadFree = errors.New("kvcache: free of a block that is not allocated")
 // of range or not currently allocated are skipped, counted in BadFrees and
 // reported in the error: freeing them would hand one block to two sequences
 // later.
-func (p *BlockPool) Free(blocks []int32) error {
+func (p *BlockPool) Free(blocks []int32) error { return p.free(blocks, false) }
+
+// free is Free, taking the blocks last to first when backward is set.
+func (p *BlockPool) free(blocks []int32, backward bool) error {
 	var bad []int32
-	for _, id := range blocks {
+	for i := range blocks {
+		id := blocks[i]
+		if backward {
+			id = blocks[len(blocks)-1-i]
+		}
 		if !p.Allocated(id) {
 			bad = append(bad, id)
 			continue

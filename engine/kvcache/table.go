@@ -1,7 +1,5 @@
 package kvcache
 
-import "slices"
-
 // Table is one sequence's block table: the blocks holding its token slots, in
 // position order. The zero Table is empty and ready to use.
 type Table struct {
@@ -26,12 +24,12 @@ func (t *Table) EnsureCapacity(p *BlockPool, numTokens int) bool {
 }
 
 // Release returns every block to the pool and empties the table, keeping its
-// backing array for reuse. Slices from Blocks keep their (now stale) ids. The
-// last block is freed first: a cached prefix is useless without its start, so
-// its end should be evicted first.
+// backing array for reuse. Slices from Blocks keep their (now stale) ids, in
+// order: a runner may still be reading them. The last block is freed first: a
+// cached prefix is useless without its start, so its end should be evicted
+// first.
 func (t *Table) Release(p *BlockPool) error {
-	slices.Reverse(t.blocks)
-	err := p.Free(t.blocks)
+	err := p.free(t.blocks, true)
 	t.blocks = t.blocks[:0]
 	return err
 }
