@@ -276,6 +276,10 @@ func (e *Engine) Generate(ctx context.Context, req Request) (*Stream, error) {
 	sr := &scheduler.Request{ID: seqs[0].id, NumPromptTokens: len(req.Prompt), MaxTokens: req.MaxTokens, Adapter: req.Adapter, N: req.N}
 	if !e.cfg.DisablePrefixCaching {
 		sr.BlockHashes = kvcache.HashBlocks(digest, req.Prompt, e.cfg.BlockSize)
+		for _, s := range seqs {
+			// Each sequence extends its own list: the scheduler owns sr's.
+			s.hashes, s.root = append(make([]kvcache.BlockHash, 0, len(sr.BlockHashes)+4), sr.BlockHashes...), digest
+		}
 	}
 	if err := e.sched.Add(sr); err != nil {
 		e.mu.Lock()

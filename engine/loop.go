@@ -87,7 +87,7 @@ func (e *Engine) step(out *scheduler.Output) {
 			forks := e.sampleForks(s, row)
 			r := s.sampler.Sample(row, s.tokens[:s.promptLen], s.generated())
 			stop := e.accept(s, r)
-			e.results = append(e.results, scheduler.Result{ID: s.id, Appended: 1, Finished: stop, Forks: forks})
+			e.results = append(e.results, scheduler.Result{ID: s.id, Appended: 1, Finished: stop, Forks: forks, Hashes: s.takeFresh()})
 		}
 		for i, s := range seqs { // adapters that could not be placed
 			if s != nil && s.finish == FinishError {
@@ -121,7 +121,8 @@ func (e *Engine) sampleForks(s *sequence, row []float32) []scheduler.Fork {
 		f.cached, f.started = s.cached, true
 		e.rowBuf = append(e.rowBuf[:0], row...)
 		r := f.sampler.Sample(e.rowBuf, f.tokens[:f.promptLen], f.generated())
-		forks = append(forks, scheduler.Fork{ID: f.id, Finished: e.accept(f, r)})
+		stop := e.accept(f, r)
+		forks = append(forks, scheduler.Fork{ID: f.id, Finished: stop, Hashes: f.takeFresh()})
 	}
 	s.forks = nil
 	return forks

@@ -154,3 +154,41 @@ func copyAdapter(t *testing.T, src, dst string) {
 		}
 	}
 }
+
+// TestGeneratedTextIsCached: a chat's next turn, whose prompt is the last
+// prompt, the answer and a new message, reuses the K/V of the answer too, and
+// answers as it would without the cache.
+func TestGeneratedTextIsCached(t *testing.T) {
+	l := loadStories(t, "gguf")
+	e := newEngine(t, l, Config{})
+	ref := newEngine(t, l, Config{DisablePrefixCaching: true})
+	first := Request{Prompt: sharedPrefixRequests(1, l.Model.Config.Vocab)[0].Prompt[:40], Sampling: greedyParams(), MaxTokens: 30, IgnoreEOS: true}
+	answer := ids(run(t, e, first))
+	next := first
+	next.Prompt = append(append(slices.Clone(first.Prompt), answer...), 7, 8, 9, 10, 11)
+	next.MaxTokens = 12
+	ev := run(t, e, next)
+	// 40 + 30 tokens, of which the last was never fed back: 4 full blocks.
+	if ev.CachedTokens != 64 {
+		t.Fatalf("next turn: %d cached tokens, want 64 (prompt and answer blocks)", ev.CachedTokens)
+	}
+	if want := ids(run(t, ref, next)); !slices.Equal(ids(ev), want) {
+		t.Fatalf("next turn from the cache %v, computed %v", ids(ev), want)
+	}
+	// n sequences each cache their own answers: the second one's continuation
+	// finds its own blocks, not the first one's.
+	forked := first
+	forked.Sampling, forked.N = seededParams(5), 2
+	evs := runN(t, e, forked)
+	for _, ev := range evs {
+		cont := first
+		cont.Prompt = append(append(slices.Clone(first.Prompt), ids(ev)...), 3)
+		cont.MaxTokens = 4
+		if got := run(t, e, cont); got.CachedTokens != 64 {
+			t.Fatalf("sequence %d's continuation: %d cached tokens, want 64", ev.Index, got.CachedTokens)
+		} else if want := ids(run(t, ref, cont)); !slices.Equal(ids(got), want) {
+			t.Fatalf("sequence %d's continuation from the cache %v, computed %v", ev.Index, ids(got), want)
+		}
+	}
+	assertNoLeak(t, e)
+}

@@ -23,18 +23,25 @@ func HashBlocks(root [32]byte, tokens []int32, blockSize int) []BlockHash {
 		return nil
 	}
 	out := make([]BlockHash, n)
-	buf := make([]byte, 0, 2*sha256.Size+4*blockSize)
 	prev := BlockHash(root)
 	for i := range out {
-		buf = append(buf[:0], root[:]...)
-		buf = append(buf, prev[:]...)
-		for _, t := range tokens[i*blockSize : (i+1)*blockSize] {
-			buf = binary.LittleEndian.AppendUint32(buf, uint32(t))
-		}
-		out[i] = sha256.Sum256(buf)
+		out[i] = HashNext(root, prev, tokens[i*blockSize:(i+1)*blockSize])
 		prev = out[i]
 	}
 	return out
+}
+
+// HashNext is the hash of the block of tokens that follows the block named
+// prev (root itself for the first block), so a sequence names each block it
+// fills as it goes.
+func HashNext(root [32]byte, prev BlockHash, tokens []int32) BlockHash {
+	buf := make([]byte, 0, 2*sha256.Size+4*len(tokens))
+	buf = append(buf, root[:]...)
+	buf = append(buf, prev[:]...)
+	for _, t := range tokens {
+		buf = binary.LittleEndian.AppendUint32(buf, uint32(t))
+	}
+	return sha256.Sum256(buf)
 }
 
 // prefixIndex maps hashes to the blocks holding them. A block stays indexed

@@ -1,5 +1,7 @@
 package scheduler
 
+import "slices"
+
 // Update applies a step the runner has executed: every sequence in out computed
 // its NumNew tokens, and results carry the tokens appended and the stops the
 // runner detected. Requests cancelled meanwhile are skipped. It finishes requests
@@ -24,6 +26,9 @@ func (s *Scheduler) Update(out *Output, results []Result) []Finished {
 		if len(res.Forks) > 0 {
 			s.fork(r, res.Forks)
 		}
+		if s.cfg.PrefixCaching && len(r.BlockHashes) == r.NumTokens()/s.pool.BlockSize()-len(res.Hashes) {
+			r.BlockHashes = append(r.BlockHashes, res.Hashes...)
+		}
 		if why := s.stop(r, res); why != "" {
 			s.finish(r, why)
 			s.finishedNow = append(s.finishedNow, Finished{ID: r.ID, Reason: why})
@@ -42,6 +47,8 @@ func (s *Scheduler) Update(out *Output, results []Result) []Finished {
 func (s *Scheduler) fork(r *Request, forks []Fork) {
 	r.N = 1
 	now := s.cfg.Now()
+	// The forks share the prompt's hashes; clipped, an append by one copies.
+	r.BlockHashes = slices.Clip(r.BlockHashes)
 	for i, f := range forks {
 		if _, dup := s.byID[f.ID]; dup {
 			continue // the runner reused a live id: a runner bug, not this fork's
@@ -49,6 +56,9 @@ func (s *Scheduler) fork(r *Request, forks []Fork) {
 		c := &Request{ID: f.ID, NumPromptTokens: r.NumPromptTokens, MaxTokens: r.MaxTokens, Adapter: r.Adapter,
 			NumOutputTokens: r.NumOutputTokens, Arrival: r.Arrival, fork: i + 1, Status: StatusRunning,
 			BlockHashes: r.BlockHashes}
+		if s.cfg.PrefixCaching && len(c.BlockHashes) == c.NumTokens()/s.pool.BlockSize()-len(f.Hashes) {
+			c.BlockHashes = append(c.BlockHashes, f.Hashes...)
+		}
 		s.byID[c.ID] = c
 		copies, ok := r.table.Fork(s.pool, r.NumComputed, &c.table, nil)
 		if ok {
