@@ -18,13 +18,15 @@ func TestSnapshotSortsAdaptersByWhatTheyDo(t *testing.T) {
 		AdapterSlotsTotal: 4, ModelId: "engine-id", PrefixCacheQueriesTotal: 120, PrefixCacheHitsTotal: 48}
 	la := &enginev1.ListAdaptersResponse{Adapters: []*enginev1.AdapterInfo{
 		{AdapterId: "c", RunningSequences: 1}, {AdapterId: "b", WaitingSequences: 2},
-		{AdapterId: "a", RunningSequences: 2, WaitingSequences: 1}, {AdapterId: "idle"}}}
+		{AdapterId: "a", RunningSequences: 2, WaitingSequences: 1}, {AdapterId: "idle"},
+		{AdapterId: "merged:0f", Merged: true, RunningSequences: 1}}}
 	s := newSnapshot(st, la, "", time.Unix(1700000000, 0))
 	if s.model != "engine-id" || s.kvUse != 0.25 {
 		t.Errorf("model %q kv %v: want the engine's id and 0.25 from the blocks", s.model, s.kvUse)
 	}
 	for name, got := range map[string][]string{"loaded": s.loaded, "running": s.runningAdapters, "waiting": s.waitingAdapters} {
-		want := map[string][]string{"loaded": {"a", "b", "c", "idle"}, "running": {"a", "c"}, "waiting": {"a", "b"}}[name]
+		// A merge runs like an adapter but is no adapter to route by.
+		want := map[string][]string{"loaded": {"a", "b", "c", "idle"}, "running": {"a", "c", "merged:0f"}, "waiting": {"a", "b"}}[name]
 		if !slices.Equal(got, want) {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
@@ -43,7 +45,7 @@ func TestSnapshotSortsAdaptersByWhatTheyDo(t *testing.T) {
 	c.set(&s)
 	want := []string{
 		`vllm:kv_cache_usage_perc{model_name="engine-id"} 0.25`,
-		`vllm:lora_requests_info{max_lora="4",running_lora_adapters="a,c",waiting_lora_adapters="a,b"} 1.7e+09`,
+		`vllm:lora_requests_info{max_lora="4",running_lora_adapters="a,c,merged:0f",waiting_lora_adapters="a,b"} 1.7e+09`,
 		`vllm:num_requests_running{model_name="engine-id"} 3`,
 		`vllm:num_requests_waiting{model_name="engine-id"} 2`,
 		`vllm:prefix_cache_hits_total{model_name="engine-id"} 48`,
