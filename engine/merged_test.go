@@ -147,3 +147,37 @@ func TestMergedAdapterErrors(t *testing.T) {
 	}
 	assertNoLeak(t, e)
 }
+
+// TestEvictedMergeIsMadeAgain: a merged adapter pushed out of host memory is
+// forgotten (it has no directory to reread) and merged again, with the same
+// tokens, by the next request that asks for it.
+func TestEvictedMergeIsMadeAgain(t *testing.T) {
+	l := loadStories(t, "gguf")
+	e := newEngine(t, l, Config{MaxActiveAdapters: 1, MaxCachedAdapters: 1})
+	loadAdapters(t, e, "qv-r4", "all-r8")
+	req := Request{Prompt: forkPrompt(), Sampling: greedyParams(), MaxTokens: 8,
+		Merge: &MergedAdapters{IDs: []string{"qv-r4", "all-r8"}, Spec: tiesSpec}}
+	want := ids(run(t, e, req))
+	merges := func() int {
+		n := 0
+		for _, a := range e.Adapters() {
+			if a.Merged {
+				n++
+			}
+		}
+		return n
+	}
+	if merges() != 1 {
+		t.Fatalf("%d merged adapters after a merged request", merges())
+	}
+	loadAdapters(t, e, "mlp-r16")
+	run(t, e, Request{Prompt: forkPrompt(), Adapter: "mlp-r16", Sampling: greedyParams(), MaxTokens: 2}) // takes the one slot
+	loadAdapters(t, e, "o-r2-rslora")                                                                   // evicts host copies
+	if merges() != 0 {
+		t.Fatalf("the evicted merge is still registered: %+v", e.Adapters())
+	}
+	if got := ids(run(t, e, req)); !slices.Equal(got, want) {
+		t.Fatalf("merged again: %v, first %v", got, want)
+	}
+	assertNoLeak(t, e)
+}
