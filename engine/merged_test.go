@@ -172,7 +172,7 @@ func TestEvictedMergeIsMadeAgain(t *testing.T) {
 	}
 	loadAdapters(t, e, "mlp-r16")
 	run(t, e, Request{Prompt: forkPrompt(), Adapter: "mlp-r16", Sampling: greedyParams(), MaxTokens: 2}) // takes the one slot
-	loadAdapters(t, e, "o-r2-rslora")                                                                   // evicts host copies
+	loadAdapters(t, e, "o-r2-rslora")                                                                    // evicts host copies
 	if merges() != 0 {
 		t.Fatalf("the evicted merge is still registered: %+v", e.Adapters())
 	}
