@@ -18,6 +18,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	j, e := s.chatJob(r, &req)
+	if e == nil {
+		e = s.mergeInto(r.Context(), j, req.Adapters)
+	}
 	if e != nil {
 		writeError(w, e)
 		return
@@ -57,13 +60,8 @@ func (s *Server) chatJob(r *http.Request, req *chatRequest) (*job, *apiError) {
 	if e != nil {
 		return nil, e
 	}
-	merged, e := s.merged(r.Context(), req.Adapters, adapter)
-	if e != nil {
-		return nil, e
-	}
 	chat := &enginev1.ChatPrompt{Messages: msgs, ChatTemplate: req.ChatTemplate}
-	gen := &enginev1.GenerateRequest{Prompt: &enginev1.GenerateRequest_Chat{Chat: chat}, AdapterId: adapter, Sampling: sp,
-		MergedAdapters: merged}
+	gen := &enginev1.GenerateRequest{Prompt: &enginev1.GenerateRequest_Chat{Chat: chat}, AdapterId: adapter, Sampling: sp}
 	return &job{chat: true, model: req.Model, adapter: adapter, gen: gen, n: n, stream: req.Stream,
 		includeUsage: req.Stream && req.StreamOptions != nil && req.StreamOptions.IncludeUsage,
 		params:       &paramNames{chat: true, maxTokens: maxParam}}, nil
@@ -76,6 +74,9 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	j, e := s.completionJob(r, &req)
+	if e == nil {
+		e = s.mergeInto(r.Context(), j, req.Adapters)
+	}
 	if e != nil {
 		writeError(w, e)
 		return
@@ -113,9 +114,6 @@ func (s *Server) completionJob(r *http.Request, req *completionRequest) (*job, *
 	}
 	adapter, e := s.resolve(r.Context(), req.Model)
 	if e != nil {
-		return nil, e
-	}
-	if gen.MergedAdapters, e = s.merged(r.Context(), req.Adapters, adapter); e != nil {
 		return nil, e
 	}
 	gen.AdapterId, gen.Sampling = adapter, sp

@@ -57,18 +57,19 @@ func (m *mergedAdapters) check() *apiError {
 	return nil
 }
 
-// merged checks the request's "adapters" and makes sure each one is loaded in
-// the engine; nil when the request has none. Merging applies to the base
-// model: "model" must name it, not an adapter.
-func (s *Server) merged(ctx context.Context, m *mergedAdapters, adapter string) (*enginev1.MergedAdapters, *apiError) {
+// mergeInto checks the request's "adapters", makes sure each one is loaded in
+// the engine and asks the engine to run j on their merge; nothing when the
+// request has none. Merging applies to the base model: "model" must name it,
+// not an adapter.
+func (s *Server) mergeInto(ctx context.Context, j *job, m *mergedAdapters) *apiError {
 	if m == nil {
-		return nil, nil
+		return nil
 	}
 	if e := m.check(); e != nil {
-		return nil, e
+		return e
 	}
-	if adapter != "" {
-		return nil, badRequest("adapters", "adapters are merged onto the base model: set model to the base model, not the adapter %q", adapter)
+	if j.adapter != "" {
+		return badRequest("adapters", "adapters are merged onto the base model: set model to the base model, not the adapter %q", j.adapter)
 	}
 	for _, id := range m.IDs {
 		if err := s.adapter.ensure(ctx, id); err != nil {
@@ -76,9 +77,10 @@ func (s *Server) merged(ctx context.Context, m *mergedAdapters, adapter string) 
 			if e.Param != nil && *e.Param == "model" {
 				e.Param = strPtr("adapters.ids")
 			}
-			return nil, e
+			return e
 		}
 	}
-	return &enginev1.MergedAdapters{Ids: m.IDs, Weights: m.Weights, MergeStrategy: m.MergeStrategy,
-		Density: m.Density, MajoritySignMethod: m.MajoritySignMethod, Seed: m.Seed}, nil
+	j.gen.MergedAdapters = &enginev1.MergedAdapters{Ids: m.IDs, Weights: m.Weights, MergeStrategy: m.MergeStrategy,
+		Density: m.Density, MajoritySignMethod: m.MajoritySignMethod, Seed: m.Seed}
+	return nil
 }

@@ -147,8 +147,12 @@ type GenerateRequest struct {
 	//	*GenerateRequest_Chat
 	Prompt isGenerateRequest_Prompt `protobuf_oneof:"prompt"`
 	// Adapter to apply; empty means the base model.
-	AdapterId string          `protobuf:"bytes,4,opt,name=adapter_id,json=adapterId,proto3" json:"adapter_id,omitempty"`
-	Sampling  *SamplingParams `protobuf:"bytes,5,opt,name=sampling,proto3" json:"sampling,omitempty"`
+	AdapterId string `protobuf:"bytes,4,opt,name=adapter_id,json=adapterId,proto3" json:"adapter_id,omitempty"`
+	// Loaded adapters merged into one for this request, instead of adapter_id.
+	// The engine merges once per (adapters' contents, weights, strategy,
+	// parameters) and batches the result like any adapter.
+	MergedAdapters *MergedAdapters `protobuf:"bytes,20,opt,name=merged_adapters,json=mergedAdapters,proto3" json:"merged_adapters,omitempty"`
+	Sampling       *SamplingParams `protobuf:"bytes,5,opt,name=sampling,proto3" json:"sampling,omitempty"`
 	// Whether special tokens (BOS) are added when the prompt is text. Unset means the
 	// tokenizer's own configuration decides.
 	AddSpecialTokens *bool `protobuf:"varint,6,opt,name=add_special_tokens,json=addSpecialTokens,proto3,oneof" json:"add_special_tokens,omitempty"`
@@ -156,13 +160,9 @@ type GenerateRequest struct {
 	// is prefilled once and its KV blocks are shared; sequence i samples with
 	// seed + i when a seed is set, so the outputs equal n single requests with
 	// those seeds. Each response message names its sequence in index.
-	N uint32 `protobuf:"varint,8,opt,name=n,proto3" json:"n,omitempty"`
-	// Loaded adapters merged into one for this request, instead of adapter_id.
-	// The engine merges once per (adapters' contents, weights, strategy,
-	// parameters) and batches the result like any adapter.
-	MergedAdapters *MergedAdapters `protobuf:"bytes,20,opt,name=merged_adapters,json=mergedAdapters,proto3" json:"merged_adapters,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	N             uint32 `protobuf:"varint,8,opt,name=n,proto3" json:"n,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GenerateRequest) Reset() {
@@ -243,6 +243,13 @@ func (x *GenerateRequest) GetAdapterId() string {
 	return ""
 }
 
+func (x *GenerateRequest) GetMergedAdapters() *MergedAdapters {
+	if x != nil {
+		return x.MergedAdapters
+	}
+	return nil
+}
+
 func (x *GenerateRequest) GetSampling() *SamplingParams {
 	if x != nil {
 		return x.Sampling
@@ -262,13 +269,6 @@ func (x *GenerateRequest) GetN() uint32 {
 		return x.N
 	}
 	return 0
-}
-
-func (x *GenerateRequest) GetMergedAdapters() *MergedAdapters {
-	if x != nil {
-		return x.MergedAdapters
-	}
-	return nil
 }
 
 type isGenerateRequest_Prompt interface {
@@ -295,99 +295,6 @@ func (*GenerateRequest_TokenIds) isGenerateRequest_Prompt() {}
 
 func (*GenerateRequest_Chat) isGenerateRequest_Prompt() {}
 
-// Several adapters combined as PEFT's add_weighted_adapter does (LoRAX's
-// merged adapters): each adapter's factors scaled by sqrt(weight * scaling),
-// then summed (linear), pruned by magnitude and sign-elected (ties), randomly
-// pruned and summed (dare_linear) or both (dare_ties).
-type MergedAdapters struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	Ids   []string               `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
-	// One positive weight per adapter; empty means 1 each.
-	Weights []float64 `protobuf:"fixed64,2,rep,packed,name=weights,proto3" json:"weights,omitempty"`
-	// linear (the default when empty), ties, dare_linear or dare_ties.
-	MergeStrategy string `protobuf:"bytes,3,opt,name=merge_strategy,json=mergeStrategy,proto3" json:"merge_strategy,omitempty"`
-	// The fraction kept by pruning, in (0, 1]; unset means 1 (no pruning).
-	Density *float64 `protobuf:"fixed64,4,opt,name=density,proto3,oneof" json:"density,omitempty"`
-	// TIES's sign election: total (the default when empty) or frequency.
-	MajoritySignMethod string `protobuf:"bytes,5,opt,name=majority_sign_method,json=majoritySignMethod,proto3" json:"majority_sign_method,omitempty"`
-	// Seeds DARE's random pruning, so a merge is reproducible; unset means 0.
-	Seed          *uint64 `protobuf:"varint,6,opt,name=seed,proto3,oneof" json:"seed,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *MergedAdapters) Reset() {
-	*x = MergedAdapters{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[1]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *MergedAdapters) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*MergedAdapters) ProtoMessage() {}
-
-func (x *MergedAdapters) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[1]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use MergedAdapters.ProtoReflect.Descriptor instead.
-func (*MergedAdapters) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{1}
-}
-
-func (x *MergedAdapters) GetIds() []string {
-	if x != nil {
-		return x.Ids
-	}
-	return nil
-}
-
-func (x *MergedAdapters) GetWeights() []float64 {
-	if x != nil {
-		return x.Weights
-	}
-	return nil
-}
-
-func (x *MergedAdapters) GetMergeStrategy() string {
-	if x != nil {
-		return x.MergeStrategy
-	}
-	return ""
-}
-
-func (x *MergedAdapters) GetDensity() float64 {
-	if x != nil && x.Density != nil {
-		return *x.Density
-	}
-	return 0
-}
-
-func (x *MergedAdapters) GetMajoritySignMethod() string {
-	if x != nil {
-		return x.MajoritySignMethod
-	}
-	return ""
-}
-
-func (x *MergedAdapters) GetSeed() uint64 {
-	if x != nil && x.Seed != nil {
-		return *x.Seed
-	}
-	return 0
-}
-
 // A chat prompt: messages rendered by the model's template (or an override, which
 // the engine refuses unless it was started allowing request templates).
 type ChatPrompt struct {
@@ -404,7 +311,7 @@ type ChatPrompt struct {
 
 func (x *ChatPrompt) Reset() {
 	*x = ChatPrompt{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[2]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -416,7 +323,7 @@ func (x *ChatPrompt) String() string {
 func (*ChatPrompt) ProtoMessage() {}
 
 func (x *ChatPrompt) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[2]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -429,7 +336,7 @@ func (x *ChatPrompt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatPrompt.ProtoReflect.Descriptor instead.
 func (*ChatPrompt) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{2}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *ChatPrompt) GetMessages() []*ChatMessage {
@@ -469,7 +376,7 @@ type TokenIds struct {
 
 func (x *TokenIds) Reset() {
 	*x = TokenIds{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[3]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -481,7 +388,7 @@ func (x *TokenIds) String() string {
 func (*TokenIds) ProtoMessage() {}
 
 func (x *TokenIds) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[3]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -494,7 +401,7 @@ func (x *TokenIds) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenIds.ProtoReflect.Descriptor instead.
 func (*TokenIds) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{3}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *TokenIds) GetIds() []int32 {
@@ -538,7 +445,7 @@ type SamplingParams struct {
 
 func (x *SamplingParams) Reset() {
 	*x = SamplingParams{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[4]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -550,7 +457,7 @@ func (x *SamplingParams) String() string {
 func (*SamplingParams) ProtoMessage() {}
 
 func (x *SamplingParams) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[4]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -563,7 +470,7 @@ func (x *SamplingParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SamplingParams.ProtoReflect.Descriptor instead.
 func (*SamplingParams) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{4}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SamplingParams) GetMaxTokens() uint32 {
@@ -682,7 +589,7 @@ type TokenLogprob struct {
 
 func (x *TokenLogprob) Reset() {
 	*x = TokenLogprob{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[5]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -694,7 +601,7 @@ func (x *TokenLogprob) String() string {
 func (*TokenLogprob) ProtoMessage() {}
 
 func (x *TokenLogprob) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[5]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -707,7 +614,7 @@ func (x *TokenLogprob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenLogprob.ProtoReflect.Descriptor instead.
 func (*TokenLogprob) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{5}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *TokenLogprob) GetTokenId() int32 {
@@ -746,7 +653,7 @@ type GeneratedToken struct {
 
 func (x *GeneratedToken) Reset() {
 	*x = GeneratedToken{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[6]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -758,7 +665,7 @@ func (x *GeneratedToken) String() string {
 func (*GeneratedToken) ProtoMessage() {}
 
 func (x *GeneratedToken) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[6]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -771,7 +678,7 @@ func (x *GeneratedToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GeneratedToken.ProtoReflect.Descriptor instead.
 func (*GeneratedToken) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{6}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GeneratedToken) GetTokenId() int32 {
@@ -815,7 +722,7 @@ type Usage struct {
 
 func (x *Usage) Reset() {
 	*x = Usage{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[7]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -827,7 +734,7 @@ func (x *Usage) String() string {
 func (*Usage) ProtoMessage() {}
 
 func (x *Usage) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[7]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -840,7 +747,7 @@ func (x *Usage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Usage.ProtoReflect.Descriptor instead.
 func (*Usage) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{7}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Usage) GetPromptTokens() uint32 {
@@ -884,7 +791,7 @@ type GenerateResponse struct {
 
 func (x *GenerateResponse) Reset() {
 	*x = GenerateResponse{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[8]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -896,7 +803,7 @@ func (x *GenerateResponse) String() string {
 func (*GenerateResponse) ProtoMessage() {}
 
 func (x *GenerateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[8]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -909,7 +816,7 @@ func (x *GenerateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenerateResponse.ProtoReflect.Descriptor instead.
 func (*GenerateResponse) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{8}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GenerateResponse) GetTokens() []*GeneratedToken {
@@ -971,7 +878,7 @@ type TokenizeRequest struct {
 
 func (x *TokenizeRequest) Reset() {
 	*x = TokenizeRequest{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[9]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -983,7 +890,7 @@ func (x *TokenizeRequest) String() string {
 func (*TokenizeRequest) ProtoMessage() {}
 
 func (x *TokenizeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[9]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -996,7 +903,7 @@ func (x *TokenizeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenizeRequest.ProtoReflect.Descriptor instead.
 func (*TokenizeRequest) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{9}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TokenizeRequest) GetText() string {
@@ -1023,7 +930,7 @@ type TokenizeResponse struct {
 
 func (x *TokenizeResponse) Reset() {
 	*x = TokenizeResponse{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[10]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1035,7 +942,7 @@ func (x *TokenizeResponse) String() string {
 func (*TokenizeResponse) ProtoMessage() {}
 
 func (x *TokenizeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[10]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1048,7 +955,7 @@ func (x *TokenizeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenizeResponse.ProtoReflect.Descriptor instead.
 func (*TokenizeResponse) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{10}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TokenizeResponse) GetIds() []int32 {
@@ -1075,7 +982,7 @@ type DetokenizeRequest struct {
 
 func (x *DetokenizeRequest) Reset() {
 	*x = DetokenizeRequest{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[11]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1087,7 +994,7 @@ func (x *DetokenizeRequest) String() string {
 func (*DetokenizeRequest) ProtoMessage() {}
 
 func (x *DetokenizeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[11]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1100,7 +1007,7 @@ func (x *DetokenizeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetokenizeRequest.ProtoReflect.Descriptor instead.
 func (*DetokenizeRequest) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{11}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DetokenizeRequest) GetIds() []int32 {
@@ -1126,7 +1033,7 @@ type DetokenizeResponse struct {
 
 func (x *DetokenizeResponse) Reset() {
 	*x = DetokenizeResponse{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[12]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1138,7 +1045,7 @@ func (x *DetokenizeResponse) String() string {
 func (*DetokenizeResponse) ProtoMessage() {}
 
 func (x *DetokenizeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[12]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1151,7 +1058,7 @@ func (x *DetokenizeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetokenizeResponse.ProtoReflect.Descriptor instead.
 func (*DetokenizeResponse) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{12}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DetokenizeResponse) GetText() string {
@@ -1172,7 +1079,7 @@ type ChatMessage struct {
 
 func (x *ChatMessage) Reset() {
 	*x = ChatMessage{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[13]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1184,7 +1091,7 @@ func (x *ChatMessage) String() string {
 func (*ChatMessage) ProtoMessage() {}
 
 func (x *ChatMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[13]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1197,7 +1104,7 @@ func (x *ChatMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatMessage.ProtoReflect.Descriptor instead.
 func (*ChatMessage) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{13}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ChatMessage) GetRole() string {
@@ -1233,7 +1140,7 @@ type ApplyChatTemplateRequest struct {
 
 func (x *ApplyChatTemplateRequest) Reset() {
 	*x = ApplyChatTemplateRequest{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[14]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1245,7 +1152,7 @@ func (x *ApplyChatTemplateRequest) String() string {
 func (*ApplyChatTemplateRequest) ProtoMessage() {}
 
 func (x *ApplyChatTemplateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[14]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1258,7 +1165,7 @@ func (x *ApplyChatTemplateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyChatTemplateRequest.ProtoReflect.Descriptor instead.
 func (*ApplyChatTemplateRequest) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{14}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ApplyChatTemplateRequest) GetMessages() []*ChatMessage {
@@ -1291,7 +1198,7 @@ type ApplyChatTemplateResponse struct {
 
 func (x *ApplyChatTemplateResponse) Reset() {
 	*x = ApplyChatTemplateResponse{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[15]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1303,7 +1210,7 @@ func (x *ApplyChatTemplateResponse) String() string {
 func (*ApplyChatTemplateResponse) ProtoMessage() {}
 
 func (x *ApplyChatTemplateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[15]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1316,7 +1223,7 @@ func (x *ApplyChatTemplateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyChatTemplateResponse.ProtoReflect.Descriptor instead.
 func (*ApplyChatTemplateResponse) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{15}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ApplyChatTemplateResponse) GetText() string {
@@ -1324,6 +1231,99 @@ func (x *ApplyChatTemplateResponse) GetText() string {
 		return x.Text
 	}
 	return ""
+}
+
+// Several adapters combined as PEFT's add_weighted_adapter does (LoRAX's
+// merged adapters): each adapter's factors scaled by sqrt(weight * scaling),
+// then summed (linear), pruned by magnitude and sign-elected (ties), randomly
+// pruned and summed (dare_linear) or both (dare_ties).
+type MergedAdapters struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ids   []string               `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
+	// One positive weight per adapter; empty means 1 each.
+	Weights []float64 `protobuf:"fixed64,2,rep,packed,name=weights,proto3" json:"weights,omitempty"`
+	// linear (the default when empty), ties, dare_linear or dare_ties.
+	MergeStrategy string `protobuf:"bytes,3,opt,name=merge_strategy,json=mergeStrategy,proto3" json:"merge_strategy,omitempty"`
+	// The fraction kept by pruning, in (0, 1]; unset means 1 (no pruning).
+	Density *float64 `protobuf:"fixed64,4,opt,name=density,proto3,oneof" json:"density,omitempty"`
+	// TIES's sign election: total (the default when empty) or frequency.
+	MajoritySignMethod string `protobuf:"bytes,5,opt,name=majority_sign_method,json=majoritySignMethod,proto3" json:"majority_sign_method,omitempty"`
+	// Seeds DARE's random pruning, so a merge is reproducible; unset means 0.
+	Seed          *uint64 `protobuf:"varint,6,opt,name=seed,proto3,oneof" json:"seed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MergedAdapters) Reset() {
+	*x = MergedAdapters{}
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MergedAdapters) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MergedAdapters) ProtoMessage() {}
+
+func (x *MergedAdapters) ProtoReflect() protoreflect.Message {
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MergedAdapters.ProtoReflect.Descriptor instead.
+func (*MergedAdapters) Descriptor() ([]byte, []int) {
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *MergedAdapters) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+func (x *MergedAdapters) GetWeights() []float64 {
+	if x != nil {
+		return x.Weights
+	}
+	return nil
+}
+
+func (x *MergedAdapters) GetMergeStrategy() string {
+	if x != nil {
+		return x.MergeStrategy
+	}
+	return ""
+}
+
+func (x *MergedAdapters) GetDensity() float64 {
+	if x != nil && x.Density != nil {
+		return *x.Density
+	}
+	return 0
+}
+
+func (x *MergedAdapters) GetMajoritySignMethod() string {
+	if x != nil {
+		return x.MajoritySignMethod
+	}
+	return ""
+}
+
+func (x *MergedAdapters) GetSeed() uint64 {
+	if x != nil && x.Seed != nil {
+		return *x.Seed
+	}
+	return 0
 }
 
 type LoadAdapterRequest struct {
@@ -1915,23 +1915,13 @@ const file_graft_engine_v1_engine_proto_rawDesc = "" +
 	"\ttoken_ids\x18\x03 \x01(\v2\x19.graft.engine.v1.TokenIdsH\x00R\btokenIds\x121\n" +
 	"\x04chat\x18\a \x01(\v2\x1b.graft.engine.v1.ChatPromptH\x00R\x04chat\x12\x1d\n" +
 	"\n" +
-	"adapter_id\x18\x04 \x01(\tR\tadapterId\x12;\n" +
+	"adapter_id\x18\x04 \x01(\tR\tadapterId\x12H\n" +
+	"\x0fmerged_adapters\x18\x14 \x01(\v2\x1f.graft.engine.v1.MergedAdaptersR\x0emergedAdapters\x12;\n" +
 	"\bsampling\x18\x05 \x01(\v2\x1f.graft.engine.v1.SamplingParamsR\bsampling\x121\n" +
 	"\x12add_special_tokens\x18\x06 \x01(\bH\x01R\x10addSpecialTokens\x88\x01\x01\x12\f\n" +
-	"\x01n\x18\b \x01(\rR\x01n\x12H\n" +
-	"\x0fmerged_adapters\x18\x14 \x01(\v2\x1f.graft.engine.v1.MergedAdaptersR\x0emergedAdaptersB\b\n" +
+	"\x01n\x18\b \x01(\rR\x01nB\b\n" +
 	"\x06promptB\x15\n" +
-	"\x13_add_special_tokens\"\xe2\x01\n" +
-	"\x0eMergedAdapters\x12\x10\n" +
-	"\x03ids\x18\x01 \x03(\tR\x03ids\x12\x18\n" +
-	"\aweights\x18\x02 \x03(\x01R\aweights\x12%\n" +
-	"\x0emerge_strategy\x18\x03 \x01(\tR\rmergeStrategy\x12\x1d\n" +
-	"\adensity\x18\x04 \x01(\x01H\x00R\adensity\x88\x01\x01\x120\n" +
-	"\x14majority_sign_method\x18\x05 \x01(\tR\x12majoritySignMethod\x12\x17\n" +
-	"\x04seed\x18\x06 \x01(\x04H\x01R\x04seed\x88\x01\x01B\n" +
-	"\n" +
-	"\b_densityB\a\n" +
-	"\x05_seed\"\xdd\x01\n" +
+	"\x13_add_special_tokens\"\xdd\x01\n" +
 	"\n" +
 	"ChatPrompt\x128\n" +
 	"\bmessages\x18\x01 \x03(\v2\x1c.graft.engine.v1.ChatMessageR\bmessages\x12#\n" +
@@ -2005,7 +1995,17 @@ const file_graft_engine_v1_engine_proto_rawDesc = "" +
 	"\x15add_generation_prompt\x18\x02 \x01(\bR\x13addGenerationPrompt\x12#\n" +
 	"\rchat_template\x18\x03 \x01(\tR\fchatTemplate\"/\n" +
 	"\x19ApplyChatTemplateResponse\x12\x12\n" +
-	"\x04text\x18\x01 \x01(\tR\x04text\"G\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\"\xe2\x01\n" +
+	"\x0eMergedAdapters\x12\x10\n" +
+	"\x03ids\x18\x01 \x03(\tR\x03ids\x12\x18\n" +
+	"\aweights\x18\x02 \x03(\x01R\aweights\x12%\n" +
+	"\x0emerge_strategy\x18\x03 \x01(\tR\rmergeStrategy\x12\x1d\n" +
+	"\adensity\x18\x04 \x01(\x01H\x00R\adensity\x88\x01\x01\x120\n" +
+	"\x14majority_sign_method\x18\x05 \x01(\tR\x12majoritySignMethod\x12\x17\n" +
+	"\x04seed\x18\x06 \x01(\x04H\x01R\x04seed\x88\x01\x01B\n" +
+	"\n" +
+	"\b_densityB\a\n" +
+	"\x05_seed\"G\n" +
 	"\x12LoadAdapterRequest\x12\x1d\n" +
 	"\n" +
 	"adapter_id\x18\x01 \x01(\tR\tadapterId\x12\x12\n" +
@@ -2092,21 +2092,21 @@ var file_graft_engine_v1_engine_proto_goTypes = []any{
 	(FinishReason)(0),                 // 0: graft.engine.v1.FinishReason
 	(AdapterTier)(0),                  // 1: graft.engine.v1.AdapterTier
 	(*GenerateRequest)(nil),           // 2: graft.engine.v1.GenerateRequest
-	(*MergedAdapters)(nil),            // 3: graft.engine.v1.MergedAdapters
-	(*ChatPrompt)(nil),                // 4: graft.engine.v1.ChatPrompt
-	(*TokenIds)(nil),                  // 5: graft.engine.v1.TokenIds
-	(*SamplingParams)(nil),            // 6: graft.engine.v1.SamplingParams
-	(*TokenLogprob)(nil),              // 7: graft.engine.v1.TokenLogprob
-	(*GeneratedToken)(nil),            // 8: graft.engine.v1.GeneratedToken
-	(*Usage)(nil),                     // 9: graft.engine.v1.Usage
-	(*GenerateResponse)(nil),          // 10: graft.engine.v1.GenerateResponse
-	(*TokenizeRequest)(nil),           // 11: graft.engine.v1.TokenizeRequest
-	(*TokenizeResponse)(nil),          // 12: graft.engine.v1.TokenizeResponse
-	(*DetokenizeRequest)(nil),         // 13: graft.engine.v1.DetokenizeRequest
-	(*DetokenizeResponse)(nil),        // 14: graft.engine.v1.DetokenizeResponse
-	(*ChatMessage)(nil),               // 15: graft.engine.v1.ChatMessage
-	(*ApplyChatTemplateRequest)(nil),  // 16: graft.engine.v1.ApplyChatTemplateRequest
-	(*ApplyChatTemplateResponse)(nil), // 17: graft.engine.v1.ApplyChatTemplateResponse
+	(*ChatPrompt)(nil),                // 3: graft.engine.v1.ChatPrompt
+	(*TokenIds)(nil),                  // 4: graft.engine.v1.TokenIds
+	(*SamplingParams)(nil),            // 5: graft.engine.v1.SamplingParams
+	(*TokenLogprob)(nil),              // 6: graft.engine.v1.TokenLogprob
+	(*GeneratedToken)(nil),            // 7: graft.engine.v1.GeneratedToken
+	(*Usage)(nil),                     // 8: graft.engine.v1.Usage
+	(*GenerateResponse)(nil),          // 9: graft.engine.v1.GenerateResponse
+	(*TokenizeRequest)(nil),           // 10: graft.engine.v1.TokenizeRequest
+	(*TokenizeResponse)(nil),          // 11: graft.engine.v1.TokenizeResponse
+	(*DetokenizeRequest)(nil),         // 12: graft.engine.v1.DetokenizeRequest
+	(*DetokenizeResponse)(nil),        // 13: graft.engine.v1.DetokenizeResponse
+	(*ChatMessage)(nil),               // 14: graft.engine.v1.ChatMessage
+	(*ApplyChatTemplateRequest)(nil),  // 15: graft.engine.v1.ApplyChatTemplateRequest
+	(*ApplyChatTemplateResponse)(nil), // 16: graft.engine.v1.ApplyChatTemplateResponse
+	(*MergedAdapters)(nil),            // 17: graft.engine.v1.MergedAdapters
 	(*LoadAdapterRequest)(nil),        // 18: graft.engine.v1.LoadAdapterRequest
 	(*LoadAdapterResponse)(nil),       // 19: graft.engine.v1.LoadAdapterResponse
 	(*UnloadAdapterRequest)(nil),      // 20: graft.engine.v1.UnloadAdapterRequest
@@ -2118,31 +2118,31 @@ var file_graft_engine_v1_engine_proto_goTypes = []any{
 	(*StatsResponse)(nil),             // 26: graft.engine.v1.StatsResponse
 }
 var file_graft_engine_v1_engine_proto_depIdxs = []int32{
-	5,  // 0: graft.engine.v1.GenerateRequest.token_ids:type_name -> graft.engine.v1.TokenIds
-	4,  // 1: graft.engine.v1.GenerateRequest.chat:type_name -> graft.engine.v1.ChatPrompt
-	6,  // 2: graft.engine.v1.GenerateRequest.sampling:type_name -> graft.engine.v1.SamplingParams
-	3,  // 3: graft.engine.v1.GenerateRequest.merged_adapters:type_name -> graft.engine.v1.MergedAdapters
-	15, // 4: graft.engine.v1.ChatPrompt.messages:type_name -> graft.engine.v1.ChatMessage
-	7,  // 5: graft.engine.v1.GeneratedToken.top_logprobs:type_name -> graft.engine.v1.TokenLogprob
-	8,  // 6: graft.engine.v1.GenerateResponse.tokens:type_name -> graft.engine.v1.GeneratedToken
+	4,  // 0: graft.engine.v1.GenerateRequest.token_ids:type_name -> graft.engine.v1.TokenIds
+	3,  // 1: graft.engine.v1.GenerateRequest.chat:type_name -> graft.engine.v1.ChatPrompt
+	17, // 2: graft.engine.v1.GenerateRequest.merged_adapters:type_name -> graft.engine.v1.MergedAdapters
+	5,  // 3: graft.engine.v1.GenerateRequest.sampling:type_name -> graft.engine.v1.SamplingParams
+	14, // 4: graft.engine.v1.ChatPrompt.messages:type_name -> graft.engine.v1.ChatMessage
+	6,  // 5: graft.engine.v1.GeneratedToken.top_logprobs:type_name -> graft.engine.v1.TokenLogprob
+	7,  // 6: graft.engine.v1.GenerateResponse.tokens:type_name -> graft.engine.v1.GeneratedToken
 	0,  // 7: graft.engine.v1.GenerateResponse.finish_reason:type_name -> graft.engine.v1.FinishReason
-	9,  // 8: graft.engine.v1.GenerateResponse.usage:type_name -> graft.engine.v1.Usage
-	15, // 9: graft.engine.v1.ApplyChatTemplateRequest.messages:type_name -> graft.engine.v1.ChatMessage
+	8,  // 8: graft.engine.v1.GenerateResponse.usage:type_name -> graft.engine.v1.Usage
+	14, // 9: graft.engine.v1.ApplyChatTemplateRequest.messages:type_name -> graft.engine.v1.ChatMessage
 	23, // 10: graft.engine.v1.LoadAdapterResponse.adapter:type_name -> graft.engine.v1.AdapterInfo
 	1,  // 11: graft.engine.v1.AdapterInfo.tier:type_name -> graft.engine.v1.AdapterTier
 	23, // 12: graft.engine.v1.ListAdaptersResponse.adapters:type_name -> graft.engine.v1.AdapterInfo
 	2,  // 13: graft.engine.v1.Engine.Generate:input_type -> graft.engine.v1.GenerateRequest
-	11, // 14: graft.engine.v1.Engine.Tokenize:input_type -> graft.engine.v1.TokenizeRequest
-	13, // 15: graft.engine.v1.Engine.Detokenize:input_type -> graft.engine.v1.DetokenizeRequest
-	16, // 16: graft.engine.v1.Engine.ApplyChatTemplate:input_type -> graft.engine.v1.ApplyChatTemplateRequest
+	10, // 14: graft.engine.v1.Engine.Tokenize:input_type -> graft.engine.v1.TokenizeRequest
+	12, // 15: graft.engine.v1.Engine.Detokenize:input_type -> graft.engine.v1.DetokenizeRequest
+	15, // 16: graft.engine.v1.Engine.ApplyChatTemplate:input_type -> graft.engine.v1.ApplyChatTemplateRequest
 	18, // 17: graft.engine.v1.Engine.LoadAdapter:input_type -> graft.engine.v1.LoadAdapterRequest
 	20, // 18: graft.engine.v1.Engine.UnloadAdapter:input_type -> graft.engine.v1.UnloadAdapterRequest
 	22, // 19: graft.engine.v1.Engine.ListAdapters:input_type -> graft.engine.v1.ListAdaptersRequest
 	25, // 20: graft.engine.v1.Engine.Stats:input_type -> graft.engine.v1.StatsRequest
-	10, // 21: graft.engine.v1.Engine.Generate:output_type -> graft.engine.v1.GenerateResponse
-	12, // 22: graft.engine.v1.Engine.Tokenize:output_type -> graft.engine.v1.TokenizeResponse
-	14, // 23: graft.engine.v1.Engine.Detokenize:output_type -> graft.engine.v1.DetokenizeResponse
-	17, // 24: graft.engine.v1.Engine.ApplyChatTemplate:output_type -> graft.engine.v1.ApplyChatTemplateResponse
+	9,  // 21: graft.engine.v1.Engine.Generate:output_type -> graft.engine.v1.GenerateResponse
+	11, // 22: graft.engine.v1.Engine.Tokenize:output_type -> graft.engine.v1.TokenizeResponse
+	13, // 23: graft.engine.v1.Engine.Detokenize:output_type -> graft.engine.v1.DetokenizeResponse
+	16, // 24: graft.engine.v1.Engine.ApplyChatTemplate:output_type -> graft.engine.v1.ApplyChatTemplateResponse
 	19, // 25: graft.engine.v1.Engine.LoadAdapter:output_type -> graft.engine.v1.LoadAdapterResponse
 	21, // 26: graft.engine.v1.Engine.UnloadAdapter:output_type -> graft.engine.v1.UnloadAdapterResponse
 	24, // 27: graft.engine.v1.Engine.ListAdapters:output_type -> graft.engine.v1.ListAdaptersResponse
@@ -2165,9 +2165,9 @@ func file_graft_engine_v1_engine_proto_init() {
 		(*GenerateRequest_Chat)(nil),
 	}
 	file_graft_engine_v1_engine_proto_msgTypes[1].OneofWrappers = []any{}
-	file_graft_engine_v1_engine_proto_msgTypes[2].OneofWrappers = []any{}
-	file_graft_engine_v1_engine_proto_msgTypes[4].OneofWrappers = []any{}
-	file_graft_engine_v1_engine_proto_msgTypes[9].OneofWrappers = []any{}
+	file_graft_engine_v1_engine_proto_msgTypes[3].OneofWrappers = []any{}
+	file_graft_engine_v1_engine_proto_msgTypes[8].OneofWrappers = []any{}
+	file_graft_engine_v1_engine_proto_msgTypes[15].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
