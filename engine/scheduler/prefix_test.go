@@ -155,3 +155,22 @@ func TestPreemptedRequestReusesItsPrefix(t *testing.T) {
 		t.Fatalf("prefix stats %+v: the preempted request recomputed its cached prompt", st)
 	}
 }
+
+// TestBurstComputesASharedPrefixOnce: requests arriving together with one
+// new prompt wait for the first to compute it rather than each computing it
+// in parallel, then take it from the cache.
+func TestBurstComputesASharedPrefixOnce(t *testing.T) {
+	cfg := Config{MaxNumSeqs: 8, MaxNumBatchedTokens: 64, LongPrefillThreshold: 8, MaxModelLen: 64, PrefixCaching: true}
+	h := newHarness(t, cfg, 64, 4)
+	for id := range uint64(4) {
+		h.addClass(id, 9, 40, 3)
+	}
+	first := h.step()
+	if len(first.Scheduled) != 1 {
+		t.Fatalf("first step ran %d requests; the others should wait for the shared prompt", len(first.Scheduled))
+	}
+	h.drain(100)
+	if st := h.s.Stats().Prefix; st.Hits != 3*36 {
+		t.Fatalf("prefix stats %+v: want 3 requests finding 36 tokens each", st)
+	}
+}

@@ -1,6 +1,10 @@
 package scheduler
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/graft-ai/graft/engine/kvcache"
+)
 
 // Schedule plans the next step: first the running requests in arrival order (a
 // decode costs one token, an unfinished prefill continues in a chunk), then the
@@ -89,7 +93,7 @@ func (s *Scheduler) admitWaiting(st *step) {
 	seats := s.cfg.MaxNumSeqs - s.seatsTaken()
 	for i := 0; i < len(s.waiting) && st.budget > 0 && seats > 0; {
 		r := s.waiting[i]
-		if !st.canAdmit(r) {
+		if !st.canAdmit(r) || s.awaitsPrefix(st, r) {
 			i++
 			continue
 		}
@@ -125,6 +129,11 @@ func (s *Scheduler) allocatePrompt(st *step, r *Request) (int, bool) {
 	if !r.table.EnsureCapacity(s.pool, computed+n) {
 		panic("scheduler: counted free blocks vanished") // checked just above
 	}
+	if st.pending != nil {
+		for _, h := range r.BlockHashes[len(hit):] {
+			st.pending[h] = true
+		}
+	}
 	if s.cfg.PrefixCaching {
 		s.prefix.Queries += uint64(r.NumTokens())
 		s.prefix.Hits += uint64(computed)
@@ -140,6 +149,29 @@ func (s *Scheduler) cachedPrefix(r *Request) []int32 {
 	}
 	limit := min(len(r.BlockHashes), (r.NumTokens()-1)/s.pool.BlockSize())
 	return s.pool.Cached(r.BlockHashes[:limit])
+}
+
+// awaitsPrefix reports whether the next block r would compute is one a running
+// request is computing now: r then waits a step or a few to find it cached
+// rather than compute it a second time (a burst of requests with a new
+// system prompt computes it once). Others may be admitted meanwhile.
+func (s *Scheduler) awaitsPrefix(st *step, r *Request) bool {
+	if !s.cfg.PrefixCaching || len(r.BlockHashes) == 0 {
+		return false
+	}
+	hit := s.cachedPrefix(r)
+	if len(hit) >= min(len(r.BlockHashes), (r.NumTokens()-1)/s.pool.BlockSize()) {
+		return false
+	}
+	if st.pending == nil {
+		st.pending = map[kvcache.BlockHash]bool{}
+		for _, q := range s.running {
+			for _, h := range q.BlockHashes[q.registered:] {
+				st.pending[h] = true
+			}
+		}
+	}
+	return st.pending[r.BlockHashes[len(hit)]]
 }
 
 // register indexes the blocks of r's prompt that are now fully computed.
