@@ -38,10 +38,11 @@ same number of threads on the CPU, and the table shows Graft/llama.cpp ratios.
 
 With --shared-prefix N, measure the prefix cache instead: N requests submitted
 at once, each a 1,000-token system prompt shared by all and 16 tokens of its
-own, after one untimed request with the same system prompt (traffic before
-them), run on a fresh engine with prefix caching off and then on. The table
+own, each run on a fresh engine: with prefix caching off; on, with the system
+prompt new to the engine (cold); and on, after one untimed request with the
+same system prompt (warm, as traffic before them would leave it). The table
 shows time to first token, prefill tokens/s and their on/off ratios, and
-whether both runs generated the same tokens.
+whether every run generated the same tokens.
 The machine may be shared: compare numbers from one run, not across runs.`,
 		Example: `  graft bench engine --vs-llamacpp --threads 2 --dir /tmp/graft-bench
   graft bench engine --cpuprofile /tmp/engine   # writes /tmp/engine-decode1.pprof, ...

@@ -29,8 +29,11 @@ type PrefixReport struct {
 	Spec                   randmodel.Spec
 	Threads                int
 	Requests, PromptTokens int
-	Off, On                PrefixRun
-	// Same says both runs generated the same tokens for every request.
+	// Off runs without the cache; Cold with it, the system prompt new to the
+	// engine (the burst computes it once); On with it, after one request
+	// with the same system prompt (the steady state of a served prompt).
+	Off, Cold, On PrefixRun
+	// Same says every run generated the same tokens for every request.
 	Same bool
 }
 
@@ -75,15 +78,16 @@ func RunSharedPrefix(ctx context.Context, o Options, n int) (*PrefixReport, erro
 	reqs := sharedPrefixRequests(o, n)
 	r := &PrefixReport{Spec: *o.Spec, Threads: o.Threads, Requests: n, PromptTokens: len(reqs[0].Prompt)}
 	for _, run := range []struct {
-		off bool
-		dst *PrefixRun
-	}{{true, &r.Off}, {false, &r.On}} {
-		fmt.Fprintf(o.Log, "%d shared-prefix requests, prefix caching %s\n", n, map[bool]string{true: "off", false: "on"}[run.off])
-		if *run.dst, err = prefixRun(ctx, l, reqs, run.off); err != nil {
+		name      string
+		off, warm bool
+		dst       *PrefixRun
+	}{{"off", true, true, &r.Off}, {"on, cold", false, false, &r.Cold}, {"on, warm", false, true, &r.On}} {
+		fmt.Fprintf(o.Log, "%d shared-prefix requests, prefix caching %s\n", n, run.name)
+		if *run.dst, err = prefixRun(ctx, l, reqs, run.off, run.warm); err != nil {
 			return nil, err
 		}
 	}
-	r.Same = slices.EqualFunc(r.Off.tokens, r.On.tokens, slices.Equal)
+	r.Same = slices.EqualFunc(r.Off.tokens, r.On.tokens, slices.Equal) && slices.EqualFunc(r.Off.tokens, r.Cold.tokens, slices.Equal)
 	return r, nil
 }
 
@@ -104,11 +108,11 @@ func sharedPrefixRequests(o Options, n int) []engine.Request {
 }
 
 // prefixRun runs the requests on a fresh engine and times each one's first
-// token. One request with the system prompt and a question of its own runs
-// first, untimed, as traffic before them would have: with the cache, the
-// system prompt is then cached, the steady state of a served system prompt.
-// The timed requests are submitted all at once.
-func prefixRun(ctx context.Context, l *engine.Loaded, reqs []engine.Request, cacheOff bool) (PrefixRun, error) {
+// token. With warm, one request with the system prompt and a question of its
+// own runs first, untimed, as traffic before them would have: with the cache,
+// the system prompt is then cached. The timed requests are submitted all at
+// once.
+func prefixRun(ctx context.Context, l *engine.Loaded, reqs []engine.Request, cacheOff, warm bool) (PrefixRun, error) {
 	c := &l.Model.Config
 	const block = 16
 	perSeq := (len(reqs[0].Prompt) + prefixOutputTokens + block) / block * block
@@ -119,11 +123,13 @@ func prefixRun(ctx context.Context, l *engine.Loaded, reqs []engine.Request, cac
 		return PrefixRun{}, err
 	}
 	defer eng.Close()
-	warm := reqs[0]
-	warm.Prompt = slices.Clone(warm.Prompt)
-	slices.Reverse(warm.Prompt[systemPromptTokens:]) // a question no timed request asks
-	if _, _, err := generate(ctx, eng, []engine.Request{warm}); err != nil {
-		return PrefixRun{}, err
+	if warm {
+		w := reqs[0]
+		w.Prompt = slices.Clone(w.Prompt)
+		slices.Reverse(w.Prompt[systemPromptTokens:]) // a question no timed request asks
+		if _, _, err := generate(ctx, eng, []engine.Request{w}); err != nil {
+			return PrefixRun{}, err
+		}
 	}
 	before := eng.Stats()
 	ttft := make([]time.Duration, len(reqs))
@@ -191,23 +197,31 @@ func firstError(errs []error) error {
 
 // Print writes the comparison table with cache-on/cache-off ratios.
 func (r *PrefixReport) Print(w io.Writer) {
-	fmt.Fprintf(w, "shared prefix: %d requests at once, each a %d-token system prompt + %d tokens of its own (%d in all), %d generated,\n",
+	fmt.Fprintf(w, "shared prefix: %d requests at once, each a %d-token system prompt + %d tokens of its own (%d in all), %d generated\n",
 		r.Requests, systemPromptTokens, questionTokens, r.PromptTokens, prefixOutputTokens)
-	fmt.Fprintln(w, "after one untimed request with the same system prompt")
+	fmt.Fprintln(w, "cold: the system prompt is new to the engine; warm: one request with it ran before (untimed)")
 	fmt.Fprintf(w, "model: random Llama dim %d, %d layers, vocab %d; %d threads\n\n", r.Spec.Dim, r.Spec.Layers, r.Spec.Vocab, r.Threads)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "\tcache off\tcache on\ton/off\t")
+	fmt.Fprintln(tw, "\tcache off\ton, cold\ton/off\ton, warm\ton/off\t")
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }
 	ratio := func(on, off float64) string { return fmt.Sprintf("%.2fx", on/off) }
+	runs := []PrefixRun{r.Off, r.Cold, r.On}
 	for _, row := range []struct {
-		name    string
-		off, on time.Duration
-	}{{"mean TTFT", r.Off.MeanTTFT, r.On.MeanTTFT}, {"median TTFT", r.Off.MedianTTFT, r.On.MedianTTFT}, {"max TTFT", r.Off.MaxTTFT, r.On.MaxTTFT}} {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", row.name, ms(row.off), ms(row.on), ratio(float64(row.on), float64(row.off)))
+		name string
+		get  func(PrefixRun) time.Duration
+	}{
+		{"mean TTFT", func(p PrefixRun) time.Duration { return p.MeanTTFT }},
+		{"median TTFT", func(p PrefixRun) time.Duration { return p.MedianTTFT }},
+		{"max TTFT", func(p PrefixRun) time.Duration { return p.MaxTTFT }},
+	} {
+		off := float64(row.get(r.Off))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", row.name, ms(row.get(runs[0])),
+			ms(row.get(runs[1])), ratio(float64(row.get(runs[1])), off), ms(row.get(runs[2])), ratio(float64(row.get(runs[2])), off))
 	}
-	fmt.Fprintf(tw, "prefill tok/s\t%.0f\t%.0f\t%s\t\n", r.Off.PrefillTokS, r.On.PrefillTokS, ratio(r.On.PrefillTokS, r.Off.PrefillTokS))
-	fmt.Fprintf(tw, "prompt tokens computed (timed requests)\t%d\t%d\t\t\n", r.Off.Computed, r.On.Computed)
-	fmt.Fprintf(tw, "prompt tokens from cache (timed requests)\t%d\t%d\t\t\n", r.Off.Cached, r.On.Cached)
+	fmt.Fprintf(tw, "prefill tok/s\t%.0f\t%.0f\t%s\t%.0f\t%s\t\n", r.Off.PrefillTokS, r.Cold.PrefillTokS,
+		ratio(r.Cold.PrefillTokS, r.Off.PrefillTokS), r.On.PrefillTokS, ratio(r.On.PrefillTokS, r.Off.PrefillTokS))
+	fmt.Fprintf(tw, "prompt tokens computed\t%d\t%d\t\t%d\t\t\n", r.Off.Computed, r.Cold.Computed, r.On.Computed)
+	fmt.Fprintf(tw, "prompt tokens from cache\t%d\t%d\t\t%d\t\t\n", r.Off.Cached, r.Cold.Cached, r.On.Cached)
 	tw.Flush()
 	same := "yes"
 	if !r.Same {
