@@ -43,7 +43,11 @@ test('chat completion, whole and streamed, agree', async () => {
   }
   assert.equal(text, whole.choices[0].message.content);
   assert.equal(finish, 'length');
-  assert.deepEqual(usage, whole.usage);
+  // The same prompt again: the stream's prompt came from the prefix cache.
+  const { prompt_tokens_details: details, ...counts } = usage;
+  const { prompt_tokens_details: wholeDetails, ...wholeCounts } = whole.usage;
+  assert.deepEqual(counts, wholeCounts);
+  assert.ok(details.cached_tokens >= wholeDetails.cached_tokens, `cached ${details.cached_tokens} after ${wholeDetails.cached_tokens}`);
 });
 
 test('completion, whole and streamed, agree', async () => {
@@ -54,6 +58,43 @@ test('completion, whole and streamed, agree', async () => {
   let text = '';
   for await (const chunk of stream) text += chunk.choices[0]?.text ?? '';
   assert.equal(text, whole.choices[0].text);
+});
+
+test('a repeated prompt reports its cached tokens in usage', async () => {
+  const system = 'Lily and Tom play in the park with a red ball. '.repeat(6);
+  const req = { model, messages: [{ role: 'system', content: system }, ...messages], max_tokens: 6, temperature: 0 };
+  const first = await client.chat.completions.create(req);
+  const second = await client.chat.completions.create(req);
+  assert.equal(first.usage.prompt_tokens_details.cached_tokens, 0);
+  const cached = second.usage.prompt_tokens_details.cached_tokens;
+  // Whole 16-token KV blocks, short of the last prompt token.
+  assert.ok(cached > 0 && cached % 16 === 0 && cached < second.usage.prompt_tokens, `cached ${cached} of ${second.usage.prompt_tokens}`);
+  assert.equal(second.choices[0].message.content, first.choices[0].message.content);
+});
+
+test('adapters in the body (extra_body) merge adapters per request', async () => {
+  // The Node SDK sends parameters it does not know as they are: its extra_body.
+  const prompt = 'Once upon a time';
+  const adapters = { ids: ['qv-r4', 'all-r8'], weights: [0.7, 1.3], merge_strategy: 'ties', density: 0.5, majority_sign_method: 'total' };
+  const base = await client.completions.create({ model, prompt, max_tokens: 12, temperature: 0 });
+  const texts = {};
+  for (const merge_strategy of ['linear', 'ties', 'dare_linear', 'dare_ties']) {
+    const req = { model, prompt, max_tokens: 12, temperature: 0, adapters: { ...adapters, merge_strategy, seed: 9 } };
+    const [a, b] = await Promise.all([client.completions.create(req), client.completions.create(req)]);
+    assert.equal(a.choices[0].text, b.choices[0].text, `${merge_strategy} repeats`);
+    texts[merge_strategy] = a.choices[0].text;
+  }
+  assert.ok(Object.values(texts).some((t) => t !== base.choices[0].text), `merges all gave the base text: ${JSON.stringify(texts)}`);
+  const chat = await client.chat.completions.create({ model, messages, max_tokens: 6, adapters });
+  assert.equal(chat.choices[0].message.role, 'assistant');
+  await assert.rejects(
+    client.completions.create({ model, prompt, adapters: { ...adapters, density: 2 } }),
+    (err) => {
+      assert.ok(err instanceof OpenAI.BadRequestError, `got ${err}`);
+      assert.equal(err.param, 'adapters.density');
+      return true;
+    },
+  );
 });
 
 test('n=2 and a seed repeat', async () => {
