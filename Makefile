@@ -27,6 +27,7 @@ deps:
 	@need=(); \
 	command -v redis-server >/dev/null || need+=(redis-server); \
 	command -v protoc >/dev/null || need+=(protobuf-compiler); \
+	/usr/bin/python3 -c 'import numpy' 2>/dev/null || need+=(python3-numpy); \
 	if [ $${#need[@]} -gt 0 ]; then \
 	  echo "installing $${need[*]}"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $${need[*]} >/dev/null; \
