@@ -1,0 +1,312 @@
+package grammar
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/graft-ai/graft/engine/tokenizer"
+	"github.com/graft-ai/graft/internal/testmodels"
+)
+
+// storiesVocab is the stories260K tokenizer's vocabulary: 512 SentencePiece
+// pieces with byte fallback, so every byte is spellable.
+func storiesVocab(t testing.TB) *Vocab {
+	t.Helper()
+	tok, err := tokenizer.LoadDir(testmodels.Path(t, "stories260K", "hf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vocabOf(tok)
+}
+
+func vocabOf(tok *tokenizer.Tokenizer) *Vocab {
+	texts := make([][]byte, tok.VocabSize())
+	for id := range texts {
+		texts[id] = tok.TokenBytes(int32(id))
+	}
+	return NewVocab(len(texts), texts, tok.EOSIDs())
+}
+
+// walk generates one output by picking allowed tokens at random: freely for
+// the first steps, then preferring tokens that close strings and containers,
+// so the output ends. It fails the test if the mask is ever empty or a token
+// from the mask is refused.
+func walk(t testing.TB, g *Grammar, v *Vocab, rng *rand.Rand, steps int) ([]byte, bool) {
+	t.Helper()
+	m := g.NewMatcher(v)
+	var out []byte
+	for n := 0; n < steps; n++ {
+		mask := m.Mask()
+		var allowed []int32
+		for id := range int32(v.size) {
+			if mask.Allows(id) {
+				allowed = append(allowed, id)
+			}
+		}
+		if len(allowed) == 0 {
+			t.Fatalf("empty mask after %q", out)
+		}
+		id := pick(v, allowed, rng, n > steps/3)
+		if isEOS(v, id) {
+			if !m.Accepting() {
+				t.Fatalf("end of sequence allowed after incomplete %q", out)
+			}
+			return out, true
+		}
+		if !m.Advance(id) {
+			t.Fatalf("token %d (%q) from the mask refused after %q", id, v.Bytes(id), out)
+		}
+		out = append(out, v.Bytes(id)...)
+		if m.Done() {
+			return out, true
+		}
+	}
+	return out, false
+}
+
+func isEOS(v *Vocab, id int32) bool {
+	for _, e := range v.eos {
+		if e == id {
+			return true
+		}
+	}
+	return false
+}
+
+func pick(v *Vocab, allowed []int32, rng *rand.Rand, finish bool) int32 {
+	if finish && rng.IntN(4) > 0 {
+		for _, id := range allowed {
+			if isEOS(v, id) {
+				return id
+			}
+		}
+		for _, want := range []string{`"`, "]", "}", ","} {
+			for _, id := range allowed {
+				if string(v.Bytes(id)) == want {
+					return id
+				}
+			}
+		}
+	}
+	return allowed[rng.IntN(len(allowed))]
+}
+
+func validator(t testing.TB, schema string) *jsonschema.Schema {
+	t.Helper()
+	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	if err := c.AddResource("schema.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Compile("schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// checkOutputs generates n outputs of schema and validates each with a real
+// JSON Schema validator.
+func checkOutputs(t *testing.T, v *Vocab, schema string, n int) {
+	t.Helper()
+	g, err := Compile([]byte(schema))
+	if err != nil {
+		t.Fatalf("compile: %v", err)
+	}
+	val := validator(t, schema)
+	rng := rand.New(rand.NewPCG(1, uint64(len(schema))))
+	complete := 0
+	for range n {
+		out, ok := walk(t, g, v, rng, 400)
+		if !ok {
+			continue
+		}
+		complete++
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(out))
+		if err != nil {
+			t.Fatalf("output does not parse: %v\n%s", err, out)
+		}
+		if err := val.Validate(doc); err != nil {
+			t.Fatalf("output does not validate: %v\n%s", err, out)
+		}
+	}
+	if complete < n/2 {
+		t.Fatalf("only %d of %d walks completed", complete, n)
+	}
+}
+
+var schemaCases = []struct{ name, schema string }{
+	{"types", `{"type":"object","properties":{"s":{"type":"string"},"n":{"type":"number"},"i":{"type":"integer"},"b":{"type":"boolean"},"z":{"type":"null"}},"required":["s","n","i","b","z"],"additionalProperties":false}`},
+	{"optional", `{"type":"object","properties":{"a":{"type":"integer"},"b":{"type":"string"},"c":{"type":"boolean"}},"required":["b"]}`},
+	{"nested", `{"type":"object","properties":{"user":{"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer"}},"required":["name","age"],"additionalProperties":false}},"required":["user"],"additionalProperties":false}`},
+	{"enum-const", `{"type":"object","properties":{"color":{"enum":["red","green","blue",12,null,"é\"x"]},"kind":{"const":"fixed"},"obj":{"const":{"a":[1,2]}}},"required":["color","kind","obj"]}`},
+	{"arrays", `{"type":"object","properties":{"tags":{"type":"array","items":{"type":"string","maxLength":5},"minItems":2,"maxItems":4},"none":{"type":"array","maxItems":0},"nums":{"type":"array","items":{"type":"number"}}},"required":["tags","none","nums"]}`},
+	{"anyOf", `{"type":"object","properties":{"v":{"anyOf":[{"type":"object","properties":{"x":{"type":"integer"}},"required":["x"],"additionalProperties":false},{"type":"object","properties":{"y":{"type":"string"}},"required":["y"],"additionalProperties":false},{"type":"null"}]}},"required":["v"]}`},
+	{"ref-defs", `{"$defs":{"node":{"type":"object","properties":{"value":{"type":"integer"},"children":{"type":"array","items":{"$ref":"#/$defs/node"},"maxItems":2}},"required":["value","children"],"additionalProperties":false}},"$ref":"#/$defs/node"}`},
+	{"definitions", `{"type":"object","properties":{"p":{"$ref":"#/definitions/point"},"q":{"$ref":"#/definitions/point"}},"required":["p","q"],"definitions":{"point":{"type":"array","items":{"type":"number"},"minItems":2,"maxItems":2}}}`},
+	{"pattern", `{"type":"object","properties":{"code":{"type":"string","pattern":"^[A-Z]{3}-[0-9]{2,4}$"},"word":{"type":"string","pattern":"(cat|dog)s?"},"quote":{"type":"string","pattern":"^a\"b$"}},"required":["code","word","quote"]}`},
+	{"formats", `{"type":"object","properties":{"d":{"type":"string","format":"date"},"t":{"type":"string","format":"time"},"dt":{"type":"string","format":"date-time"},"u":{"type":"string","format":"uuid"},"e":{"type":"string","format":"email"},"ip":{"type":"string","format":"ipv4"},"h":{"type":"string","format":"hostname"}},"required":["d","t","dt","u","e","ip","h"]}`},
+	{"lengths", `{"type":"object","properties":{"s":{"type":"string","minLength":3,"maxLength":6}},"required":["s"]}`},
+	{"type-list", `{"type":"object","properties":{"a":{"type":["string","null"]},"b":{"type":["integer","boolean"]}},"required":["a","b"]}`},
+	{"map", `{"type":"object","additionalProperties":{"type":"integer"}}`},
+	{"top-array", `{"type":"array","items":{"enum":["x","y"]},"minItems":1}`},
+	{"top-string", `{"type":"string","maxLength":8}`},
+	{"any", `{}`},
+	{"zod", `{"type":"object","properties":{"name":{"type":"string"},"date":{"type":"string"},"participants":{"type":"array","items":{"type":"string"}}},"required":["name","date","participants"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"}`},
+}
+
+func TestSchemaFeaturesValidate(t *testing.T) {
+	v := storiesVocab(t)
+	for _, c := range schemaCases {
+		t.Run(c.name, func(t *testing.T) { checkOutputs(t, v, c.schema, 40) })
+	}
+}
+
+func TestJSONObject(t *testing.T) {
+	v := storiesVocab(t)
+	g := JSONObject()
+	rng := rand.New(rand.NewPCG(7, 7))
+	complete := 0
+	for range 60 {
+		out, ok := walk(t, g, v, rng, 300)
+		if !ok {
+			continue
+		}
+		complete++
+		var obj map[string]any
+		if err := json.Unmarshal(out, &obj); err != nil {
+			t.Fatalf("not a JSON object: %v\n%s", err, out)
+		}
+	}
+	if complete < 30 {
+		t.Fatalf("only %d of 60 walks completed", complete)
+	}
+}
+
+// feed runs text through a fresh matcher byte by byte.
+func feed(g *Grammar, text string) (alive, accepting bool) {
+	cur := []*stack{{f: frame{n: g.doc}}}
+	for i := range len(text) {
+		if cur = step(cur, text[i], nil); len(cur) == 0 {
+			return false, false
+		}
+	}
+	m := &Matcher{cur: cur}
+	return true, m.Accepting()
+}
+
+func TestAcceptsAndRefuses(t *testing.T) {
+	g, err := Compile([]byte(`{"type":"object","properties":{"a":{"type":"integer"},"b":{"type":"array","items":{"type":"number"},"minItems":1,"maxItems":2},"c":{"type":"string","pattern":"^x+$"}},"required":["a","b"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range []string{
+		`{"a":1,"b":[2]}`, `{"a": -12, "b": [1.5e3, 0]}`, `{ "a":0 ,"b":[-0.25],"c":"xxx"}`,
+		"{\n  \"a\": 3,\n  \"b\": [4]\n}",
+	} {
+		if alive, acc := feed(g, doc); !alive || !acc {
+			t.Errorf("%s: alive %v, complete %v; want a complete document", doc, alive, acc)
+		}
+	}
+	for _, doc := range []string{
+		`{"b":[1],"a":1}`, `{"a":1}`, `{"a":1.5,"b":[1]}`, `{"a":1,"b":[]}`, `{"a":1,"b":[1,2,3]}`,
+		`{"a":01,"b":[1]}`, `{"a":1,"b":[1],"c":"xy"}`, `{"a":1,"b":[1],"d":1}`, `{"a":1,"b":[1]}x`,
+		`{"a":1,"b":[1]}  `, `{"a":1,                "b":[1]}`,
+	} {
+		if alive, acc := feed(g, doc); alive && acc {
+			t.Errorf("%s: taken as a complete document", doc)
+		}
+	}
+	// A number may end the document or continue.
+	top, _ := Compile([]byte(`{"type":"integer"}`))
+	if alive, acc := feed(top, "12"); !alive || !acc {
+		t.Fatal("12 is a complete integer document")
+	}
+	if alive, _ := feed(top, "123456789012345678901234567"); alive {
+		t.Fatal("an unbounded number was allowed")
+	}
+}
+
+func TestUnicodeAndEscapes(t *testing.T) {
+	g, _ := Compile([]byte(`{"type":"string","maxLength":3}`))
+	for doc, want := range map[string]bool{
+		`"é√😀"`: true, `"\u00e9\n\""`: true, `"abcd"`: false, "\"\xff\"": false,
+		`"\ud800"`: false, "\"\xed\xa0\x80\"": false, "\"\xc3\"": false, "\"a\x01\"": false,
+	} {
+		alive, acc := feed(g, doc)
+		if (alive && acc) != want {
+			t.Errorf("%q: complete %v, want %v", doc, alive && acc, want)
+		}
+	}
+}
+
+func TestUnsupportedNamesFeature(t *testing.T) {
+	for schema, feature := range map[string]string{
+		`{"type":"integer","minimum":0}`:                                                   "minimum",
+		`{"allOf":[{"type":"string"}]}`:                                                    "allOf",
+		`{"oneOf":[{"type":"string"}]}`:                                                    "oneOf",
+		`{"not":{"type":"string"}}`:                                                        "not",
+		`{"type":"object","patternProperties":{"a":{}}}`:                                   "patternProperties",
+		`{"type":"array","uniqueItems":true}`:                                              "uniqueItems",
+		`{"$ref":"http://example.com/s.json"}`:                                             "$ref",
+		`{"$ref":"#/$defs/missing"}`:                                                       "$ref",
+		`{"type":"string","format":"color"}`:                                               `format "color"`,
+		`{"type":"object","properties":{"a":{}},"additionalProperties":{"type":"string"}}`: "additionalProperties",
+		`{"type":"string","pattern":"\\bx"}`:                                               "pattern",
+		`{"type":"string","pattern":"("}`:                                                  "pattern",
+		`{"type":"object","properties":{"a":{}},"required":["b"]}`:                         "required",
+		`{"type":"array","items":[{"type":"string"}]}`:                                     "items as a list (tuples)",
+		`{"type":"thing"}`:                                                                 "type",
+		`false`:                                                                            "false",
+		`{"type":"integer","multipleOf":2}`:                                                "multipleOf",
+		`[1]`:                                                                              "schema",
+		`{"a":`:                                                                            "document",
+	} {
+		_, err := Compile([]byte(schema))
+		ue, ok := err.(*UnsupportedError)
+		if !ok {
+			t.Errorf("%s: got %v, want an UnsupportedError", schema, err)
+			continue
+		}
+		if ue.Feature != feature || !strings.Contains(ue.Error(), feature) {
+			t.Errorf("%s: feature %q (%v), want %q", schema, ue.Feature, ue, feature)
+		}
+	}
+}
+
+func TestPropertyOrderFollowsSchemaText(t *testing.T) {
+	g, err := Compile([]byte(`{"type":"object","properties":{"zeta":{"const":1},"alpha":{"const":2}},"required":["zeta","alpha"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if alive, acc := feed(g, `{"zeta":1,"alpha":2}`); !alive || !acc {
+		t.Fatal("the schema's own order was refused")
+	}
+}
+
+// Masks computed concurrently by matchers sharing a grammar agree with a
+// serial computation (the engine computes them beside the forward pass).
+func TestMasksConcurrent(t *testing.T) {
+	v := storiesVocab(t)
+	g, _ := Compile([]byte(schemaCases[0].schema))
+	serial := g.NewMatcher(v).Mask().Count()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if n := g.NewMatcher(v).Mask().Count(); n != serial {
+				t.Errorf("mask of %d tokens, want %d", n, serial)
+			}
+		})
+	}
+	wg.Wait()
+}
