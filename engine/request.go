@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/graft-ai/graft/engine/grammar"
 	"github.com/graft-ai/graft/engine/sample"
 )
 
@@ -24,6 +25,9 @@ type Request struct {
 	// the sequences equal N single requests with those seeds. Their events carry
 	// Event.Index.
 	N int
+	// Grammar, when set, constrains the output token by token to a JSON
+	// document it accepts; the sequence stops once the document is complete.
+	Grammar *grammar.Grammar
 }
 
 // RequestError is a request the engine refuses. Param is the request field to

@@ -3,6 +3,7 @@ package engine
 import (
 	"slices"
 
+	"github.com/graft-ai/graft/engine/grammar"
 	"github.com/graft-ai/graft/engine/sample"
 	"github.com/graft-ai/graft/engine/tokenizer"
 )
@@ -18,7 +19,8 @@ type sequence struct {
 	sampler   *sample.Sampler
 	decoder   *tokenizer.StreamDecoder
 	stops     *sample.StopMatcher
-	stream    *Stream // shared by the request's sequences
+	matcher   *grammar.Matcher // nil: unconstrained
+	stream    *Stream          // shared by the request's sequences
 	// forks are the request's other sequences until the prompt is sampled: this
 	// sequence carries the prompt for all of them, then they split off.
 	forks  []*sequence
@@ -46,6 +48,9 @@ func (e *Engine) newSequence(id uint64, index int, r *Request, stream *Stream) *
 		opts = append(opts, sample.IncludeStop())
 	}
 	s.stops = sample.NewStopMatcher(r.Stop, opts...)
+	if r.Grammar != nil {
+		s.matcher = r.Grammar.NewMatcher(e.vocab())
+	}
 	return s
 }
 
@@ -55,6 +60,9 @@ func (s *sequence) generated() []int32 { return s.tokens[s.promptLen:] }
 // sequence stops here (end of sequence, a stop id or a stop string).
 func (e *Engine) accept(s *sequence, r sample.Result) bool {
 	s.tokens = append(s.tokens, r.Token)
+	if s.matcher != nil {
+		s.matcher.Advance(r.Token)
+	}
 	tok := Token{ID: r.Token, Logprob: r.Logprob}
 	if len(r.Top) > 0 {
 		tok.Top = slices.Clone(r.Top)
@@ -75,6 +83,11 @@ func (e *Engine) accept(s *sequence, r sample.Result) bool {
 		return true
 	}
 	emit, stopped := s.stops.Push(delta)
+	if !stopped && s.matcher != nil && s.matcher.Done() {
+		// The document is complete and nothing may follow it.
+		stopped = true
+		emit += s.flushText(false)
+	}
 	ev.Text = emit
 	if stopped {
 		s.finish = FinishStop

@@ -92,9 +92,14 @@ func (s *Server) request(ctx context.Context, req *enginev1.GenerateRequest) (en
 	if req.GetN() > 1<<20 {
 		return engine.Request{}, invalid("n", fmt.Sprintf("n %d is too large", req.GetN()))
 	}
+	g, err := s.grammar(req.GetConstraint())
+	if err != nil {
+		return engine.Request{}, err
+	}
 	return engine.Request{
-		N:      max(int(req.GetN()), 1),
-		Prompt: prompt, Adapter: req.GetAdapterId(), Sampling: p, MaxTokens: int(sp.GetMaxTokens()),
+		Grammar: g,
+		N:       max(int(req.GetN()), 1),
+		Prompt:  prompt, Adapter: req.GetAdapterId(), Sampling: p, MaxTokens: int(sp.GetMaxTokens()),
 		Stop: sp.GetStop(), StopTokenIDs: sp.GetStopTokenIds(), IgnoreEOS: sp.GetIgnoreEos(),
 		IncludeStopStr: sp.GetIncludeStopStrInOutput(),
 	}, nil
