@@ -77,6 +77,9 @@ func (s *Server) streamOut(ctx context.Context, w http.ResponseWriter, j *job, r
 			if chunk(chatChoice{Index: i, Delta: &chatDelta{Role: "assistant", Content: &empty}}) != nil {
 				return
 			}
+			if j.tools.modeOrNone() == toolsNamed && chunk(namedCallHead(j.tools.named, i)) != nil {
+				return
+			}
 		}
 	}
 	for {
@@ -97,6 +100,14 @@ func (s *Server) streamOut(ctx context.Context, w http.ResponseWriter, j *job, r
 			return
 		}
 		i := int(m.Index)
+		if j.chat && j.tools.modeOrNone() != toolsNone {
+			for _, cc := range toolChunks(j, i, choices[i], m.TextDelta) {
+				if chunk(cc) != nil {
+					return
+				}
+			}
+			continue
+		}
 		if chunk(s.chunkChoice(j, i, choices[i], m.TextDelta, lp)) != nil {
 			return
 		}
@@ -135,4 +146,52 @@ func (s *Server) chunkChoice(j *job, i int, c *choice, delta string, lp any) any
 		cc.Logprobs = lp.(*chatLogprobs)
 	}
 	return cc
+}
+
+// namedCallHead opens the one call of a named tool choice: its id, type and
+// name, with the arguments to follow.
+func namedCallHead(name string, i int) chatChoice {
+	zero := 0
+	return chatChoice{Index: i, Delta: &chatDelta{ToolCalls: []toolCallOut{{Index: &zero, ID: newID("call_"), Type: "function",
+		Function: toolFunctionOut{Name: name}}}}}
+}
+
+// toolChunks are a tool-using choice's chunks for one engine message, as
+// OpenAI streams calls: a named choice's arguments as they are generated;
+// otherwise, once the choice ends, each call's head (index, id, name) then
+// its arguments, or the content when the model called nothing. Logprobs are
+// not streamed for these choices.
+func toolChunks(j *job, i int, c *choice, delta string) []chatChoice {
+	var out []chatChoice
+	var finish *string
+	if c.finish != "" {
+		finish = &c.finish
+	}
+	if !j.tools.streamsWhole() {
+		zero := 0
+		cc := chatChoice{Index: i, Delta: &chatDelta{}, FinishReason: finish}
+		if delta != "" {
+			cc.Delta.ToolCalls = []toolCallOut{{Index: &zero, Function: toolFunctionOut{Arguments: delta}}}
+		}
+		if delta == "" && finish == nil {
+			return nil
+		}
+		return append(out, cc)
+	}
+	if finish == nil {
+		return nil
+	}
+	msg, why := j.tools.answer(c.text, c.finish)
+	for k, tc := range msg.ToolCalls {
+		head, args := tc, tc
+		head.Index, head.Function.Arguments = &k, ""
+		args.Index, args.ID, args.Type, args.Function.Name = &k, "", "", ""
+		out = append(out,
+			chatChoice{Index: i, Delta: &chatDelta{ToolCalls: []toolCallOut{head}}},
+			chatChoice{Index: i, Delta: &chatDelta{ToolCalls: []toolCallOut{args}}})
+	}
+	if msg.Content != nil && *msg.Content != "" {
+		out = append(out, chatChoice{Index: i, Delta: &chatDelta{Content: msg.Content}})
+	}
+	return append(out, chatChoice{Index: i, Delta: &chatDelta{}, FinishReason: &why})
 }
