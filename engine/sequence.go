@@ -69,7 +69,9 @@ func (e *Engine) accept(s *sequence, r sample.Result) bool {
 	}
 	ev := Event{Index: s.index, Tokens: []Token{tok}}
 	e.generationTokens.Add(1)
-	stopID := (e.eos[r.Token] && !s.req.IgnoreEOS) || slices.Contains(s.req.StopTokenIDs, r.Token)
+	// A constrained sequence is only offered the end of sequence once its
+	// document is complete, so there it ends even under IgnoreEOS.
+	stopID := (e.eos[r.Token] && (!s.req.IgnoreEOS || s.matcher != nil)) || slices.Contains(s.req.StopTokenIDs, r.Token)
 	if stopID {
 		s.finish = FinishStop
 		ev.Text = s.flushText(false)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -309,4 +310,42 @@ func TestMasksConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// The precomputed mask of plain string text plus the walk of the other
+// tokens equals a walk of the whole vocabulary.
+func TestFreeStringMaskMatchesFullWalk(t *testing.T) {
+	tok, err := tokenizer.LoadDir(testmodels.Path(t, "tokenizers", "smollm2-135m-instruct"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []*Vocab{storiesVocab(t), vocabOf(tok)} {
+		g, err := Compile([]byte(`{"type":"object","properties":{"a":{"type":"string","maxLength":5},"b":{"type":"string"}},"required":["a","b"]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, prefix := range []string{`{"a":"`, `{"a":"xy`, `{"a":"wxyz`, `{"a":"", "b":"`, `{"a":"", "b":"Once upon`, `{"`} {
+			alive, _ := feed(g, prefix)
+			if !alive {
+				t.Fatalf("%q refused", prefix)
+			}
+			cur := []*stack{{f: frame{n: g.doc}}}
+			for i := range len(prefix) {
+				cur = step(cur, prefix[i], nil)
+			}
+			var scratch [][]*stack
+			full := newMask(v.size)
+			v.all.walk(0, cur, full, &scratch, 0)
+			fast, ok := v.freeString(cur, &scratch)
+			if !ok {
+				if prefix != `{"` {
+					t.Fatalf("%q: not taken as a free string", prefix)
+				}
+				continue
+			}
+			if !slices.Equal(full, fast) {
+				t.Fatalf("%q: fast mask of %d tokens, full walk %d", prefix, fast.Count(), full.Count())
+			}
+		}
+	}
 }

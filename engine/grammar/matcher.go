@@ -70,8 +70,11 @@ func (m *Matcher) Mask() Mask {
 		m.mask = cached
 		return cached
 	}
-	mask := newMask(m.v.size)
-	m.v.walk(0, m.cur, mask, &m.scratch, 0)
+	mask, ok := m.v.freeString(m.cur, &m.scratch)
+	if !ok {
+		mask = newMask(m.v.size)
+		m.v.all.walk(0, m.cur, mask, &m.scratch, 0)
+	}
 	if m.Accepting() || mask.Count() == 0 {
 		// With nothing left to say, ending is the only way out.
 		for _, id := range m.v.eos {

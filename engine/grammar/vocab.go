@@ -3,16 +3,31 @@ package grammar
 import (
 	"slices"
 	"sort"
+	"unicode/utf8"
 )
 
-// Vocab is a tokenizer's vocabulary as a byte trie, built once per tokenizer
-// and shared by every grammar: a mask is a walk of this trie.
+// Vocab is a tokenizer's vocabulary as byte tries, built once per tokenizer
+// and shared by every grammar: a mask is a walk of a trie.
+//
+// Inside a free string nearly every token continues the output, so walking
+// all of them each step would cost the most exactly where documents spend
+// most of their tokens. The tokens that are plain string text (whole UTF-8
+// characters, no quote, backslash or control byte) are therefore kept as a
+// precomputed mask with their lengths in characters, and a second trie holds
+// only the others: a step inside a free string is the plain mask plus a walk
+// of that smaller trie.
 type Vocab struct {
-	size  int
-	eos   []int32
-	bytes [][]byte // each token's text
-	nodes []trieNode
+	size       int
+	eos        []int32
+	bytes      [][]byte // each token's text
+	all        trie
+	rest       trie    // the tokens that are not plain string text
+	plain      Mask    // the tokens that are
+	plainChars []int32 // characters in each plain token
+	maxPlain   int32   // the most characters in a plain token
 }
+
+type trie struct{ nodes []trieNode }
 
 type trieNode struct {
 	edges  []trieEdge // sorted by byte
@@ -24,12 +39,13 @@ type trieEdge struct {
 	child int32
 }
 
-// NewVocab builds the trie of a vocabulary of size ids (the model's logits
+// NewVocab builds the tries of a vocabulary of size ids (the model's logits
 // row, which may be longer than the tokenizer's list): tokens[id] is the text
 // token id adds to the output, nil or empty for tokens a constrained output
 // never contains (special tokens). eos are the ids that end the output.
 func NewVocab(size int, tokens [][]byte, eos []int32) *Vocab {
-	v := &Vocab{size: size, nodes: []trieNode{{}}, bytes: tokens}
+	v := &Vocab{size: size, bytes: tokens, all: trie{nodes: []trieNode{{}}}, rest: trie{nodes: []trieNode{{}}},
+		plain: newMask(size), plainChars: make([]int32, len(tokens))}
 	for _, id := range eos {
 		if id >= 0 && int(id) < size {
 			v.eos = append(v.eos, id)
@@ -43,26 +59,48 @@ func NewVocab(size int, tokens [][]byte, eos []int32) *Vocab {
 	}
 	sort.Slice(order, func(a, b int) bool { return string(tokens[order[a]]) < string(tokens[order[b]]) })
 	for _, id := range order {
-		cur := int32(0)
-		for _, b := range tokens[id] {
-			cur = v.child(cur, b)
+		v.all.insert(tokens[id], int32(id))
+		if n, ok := plainText(tokens[id]); ok {
+			v.plain.set(int32(id))
+			v.plainChars[id] = n
+			v.maxPlain = max(v.maxPlain, n)
+		} else {
+			v.rest.insert(tokens[id], int32(id))
 		}
-		v.nodes[cur].tokens = append(v.nodes[cur].tokens, int32(id))
 	}
 	return v
 }
 
-// child returns the child of node n on b, adding it; insertion in sorted
-// order means a new edge is always the last.
-func (v *Vocab) child(n int32, b byte) int32 {
-	es := v.nodes[n].edges
-	if len(es) > 0 && es[len(es)-1].b == b {
-		return es[len(es)-1].child
+// plainText reports whether t can sit anywhere inside a JSON string as it is,
+// and how many characters it holds.
+func plainText(t []byte) (int32, bool) {
+	if !utf8.Valid(t) {
+		return 0, false
 	}
-	c := int32(len(v.nodes))
-	v.nodes = append(v.nodes, trieNode{})
-	v.nodes[n].edges = append(v.nodes[n].edges, trieEdge{b: b, child: c})
-	return c
+	for _, b := range t {
+		if b < 0x20 || b == '"' || b == '\\' {
+			return 0, false
+		}
+	}
+	return int32(utf8.RuneCount(t)), true
+}
+
+// insert adds a token; insertion in sorted order means a new edge is always
+// the last of its node.
+func (t *trie) insert(text []byte, id int32) {
+	cur := int32(0)
+	for _, b := range text {
+		es := t.nodes[cur].edges
+		if len(es) > 0 && es[len(es)-1].b == b {
+			cur = es[len(es)-1].child
+			continue
+		}
+		c := int32(len(t.nodes))
+		t.nodes = append(t.nodes, trieNode{})
+		t.nodes[cur].edges = append(t.nodes[cur].edges, trieEdge{b: b, child: c})
+		cur = c
+	}
+	t.nodes[cur].tokens = append(t.nodes[cur].tokens, id)
 }
 
 // Bytes returns the text token id adds (nil for tokens outside constrained
@@ -121,18 +159,18 @@ func (m Mask) Apply(logits []float32) {
 
 // walk marks every token whose bytes some stack in from accepts, descending
 // only into trie nodes some stack survives.
-func (v *Vocab) walk(n int32, from []*stack, mask Mask, scratch *[][]*stack, depth int) {
-	for _, e := range v.nodes[n].edges {
+func (t *trie) walk(n int32, from []*stack, mask Mask, scratch *[][]*stack, depth int) {
+	for _, e := range t.nodes[n].edges {
 		next := step(from, e.b, level(scratch, depth))
 		(*scratch)[depth] = next
 		if len(next) == 0 {
 			continue
 		}
-		for _, id := range v.nodes[e.child].tokens {
+		for _, id := range t.nodes[e.child].tokens {
 			mask.set(id)
 		}
-		if len(v.nodes[e.child].edges) > 0 {
-			v.walk(e.child, next, mask, scratch, depth+1)
+		if len(t.nodes[e.child].edges) > 0 {
+			t.walk(e.child, next, mask, scratch, depth+1)
 		}
 	}
 }
@@ -206,4 +244,31 @@ func stateKey(s []*stack) string {
 		buf = append(buf, k...)
 	}
 	return string(buf)
+}
+
+// freeString is the mask of a matcher whose one stack sits in the body of a
+// string without a pattern: every plain token that fits the length bound,
+// and whatever else the smaller trie's walk allows. ok is false for any
+// other state.
+func (v *Vocab) freeString(cur []*stack, scratch *[][]*stack) (Mask, bool) {
+	if len(cur) != 1 {
+		return nil, false
+	}
+	f := cur[0].f
+	n := f.n
+	if n.kind != kindString || f.st != sBody || f.u != 0 || n.re != nil {
+		return nil, false
+	}
+	mask := slices.Clone(v.plain)
+	if n.maxLen >= 0 {
+		if room := int32(n.maxLen) - f.k; room < v.maxPlain {
+			for id, chars := range v.plainChars {
+				if chars > room {
+					mask[id>>6] &^= 1 << (id & 63)
+				}
+			}
+		}
+	}
+	v.rest.walk(0, cur, mask, scratch, 0)
+	return mask, true
 }
