@@ -3,6 +3,7 @@ package grammar
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -346,6 +347,29 @@ func TestFreeStringMaskMatchesFullWalk(t *testing.T) {
 			if !slices.Equal(full, fast) {
 				t.Fatalf("%q: fast mask of %d tokens, full walk %d", prefix, fast.Count(), full.Count())
 			}
+		}
+	}
+}
+
+// An enum far larger than the stacks a matcher follows is one stack: every
+// value stays reachable.
+func TestLargeEnum(t *testing.T) {
+	vals := make([]string, 600)
+	for i := range vals {
+		vals[i] = fmt.Sprintf("%q", fmt.Sprintf("v%d", i))
+	}
+	g, err := Compile([]byte(`{"enum":[` + strings.Join(vals, ",") + `,5,55]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range []string{`"v599"`, `"v5"`, `"v59"`, `"v0"`, `5`, `55`} {
+		if alive, acc := feed(g, doc); !alive || !acc {
+			t.Errorf("%s refused", doc)
+		}
+	}
+	for _, doc := range []string{`"v600"`, `"v"`, `6`, `555`} {
+		if alive, acc := feed(g, doc); alive && acc {
+			t.Errorf("%s taken", doc)
 		}
 	}
 }

@@ -39,7 +39,8 @@ type node struct {
 	// kindString
 	re             *regex
 	minLen, maxLen int // maxLen < 0: unbounded
-	// kindLiteral
+	// kindLiteral: sorted, without repeats, so the literals sharing a prefix
+	// are a run of them
 	lits [][]byte
 	// productive: some finite value matches (see markProductive)
 	productive bool
@@ -192,7 +193,7 @@ func (c *compiler) anyValue() *node {
 	arr := c.node(kindArray)
 	arr.items = a
 	lit := c.node(kindLiteral)
-	lit.lits = [][]byte{[]byte("true"), []byte("false"), []byte("null")}
+	lit.lits = sortedLiterals([]byte("true"), []byte("false"), []byte("null"))
 	a.alts = []*node{obj, arr, c.node(kindString), c.node(kindNumber), lit}
 	return a
 }
@@ -353,7 +354,7 @@ func (c *compiler) typed(t string, s map[string]any, path string) (*node, error)
 		return c.node(kindInteger), nil
 	case "boolean":
 		n := c.node(kindLiteral)
-		n.lits = [][]byte{[]byte("true"), []byte("false")}
+		n.lits = sortedLiterals([]byte("true"), []byte("false"))
 		return n, nil
 	}
 	n := c.node(kindLiteral)
@@ -386,6 +387,7 @@ func (c *compiler) literals(s map[string]any, path string) (*node, bool, error) 
 		}
 		n.lits = append(n.lits, b)
 	}
+	n.lits = sortedLiterals(n.lits...)
 	return n, true, nil
 }
 
@@ -657,4 +659,9 @@ func sameSet(order, sorted []string) bool {
 	o := slices.Clone(order)
 	slices.Sort(o)
 	return slices.Equal(o, sorted)
+}
+
+func sortedLiterals(lits ...[]byte) [][]byte {
+	slices.SortFunc(lits, bytes.Compare)
+	return slices.CompactFunc(lits, bytes.Equal)
 }

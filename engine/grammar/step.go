@@ -1,6 +1,9 @@
 package grammar
 
-import "unicode/utf8"
+import (
+	"bytes"
+	"unicode/utf8"
+)
 
 // frame is one level of a stack: what a container or scalar has matched so
 // far. Its fields mean different things per kind (see the state constants).
@@ -130,11 +133,6 @@ func begin(n *node, up *stack, out []*stack, depth int) []*stack {
 			out = begin(a, up, out, depth+1)
 		}
 		return out
-	case kindLiteral:
-		for i := range n.lits {
-			out = append(out, push(up, frame{n: n, i: int32(i)}))
-		}
-		return out
 	case kindObject, kindArray:
 		if up.depth >= maxDepth {
 			return out
@@ -183,17 +181,36 @@ func document(c *stack, b byte, out []*stack) []*stack {
 	return value(c, frame{n: c.f.n, st: dDone}, c.f.n.alts[0], b, out)
 }
 
+// literal matches one of a node's literals: i is the first literal that
+// starts with the k bytes read, and the others that do follow it, so one
+// stack follows any number of enum values.
 func literal(c *stack, b byte, out []*stack) []*stack {
 	f := c.f
-	lit := f.n.lits[f.i]
-	if lit[f.k] != b {
+	lits, lo, k := f.n.lits, int(f.i), int(f.k)
+	prefix := lits[lo][:k]
+	first, last := -1, -1
+	for j := lo; j < len(lits) && bytes.HasPrefix(lits[j], prefix); j++ {
+		if len(lits[j]) > k && lits[j][k] == b {
+			if first < 0 {
+				first = j
+			}
+			last = j
+		} else if first >= 0 {
+			break
+		}
+	}
+	if first < 0 {
 		return out
 	}
-	f.k++
-	if int(f.k) == len(lit) {
-		return append(out, c.up)
+	if len(lits[first]) == k+1 {
+		out = append(out, c.up) // a literal ends here
+		first++
 	}
-	return append(out, with(c, f))
+	if first <= last {
+		f.i, f.k = int32(first), int32(k+1)
+		out = append(out, with(c, f))
+	}
+	return out
 }
 
 func object(c *stack, b byte, out []*stack) []*stack {
