@@ -36,6 +36,7 @@ type choice struct {
 	chatLP     *chatLogprobs
 	complLP    *completionLogprobs
 	textOffset int
+	auto       autoStream // a streamed choice that may call tools
 }
 
 func (j *job) newChoice() *choice {

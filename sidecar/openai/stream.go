@@ -167,6 +167,9 @@ func toolChunks(j *job, i int, c *choice, delta string) []chatChoice {
 	if c.finish != "" {
 		finish = &c.finish
 	}
+	if j.tools.mode == toolsAuto {
+		return autoChunks(j, i, c, delta, finish)
+	}
 	if !j.tools.streamsWhole() {
 		zero := 0
 		cc := chatChoice{Index: i, Delta: &chatDelta{}, FinishReason: finish}
@@ -182,6 +185,28 @@ func toolChunks(j *job, i int, c *choice, delta string) []chatChoice {
 		return nil
 	}
 	msg, why := j.tools.answer(c.text, c.finish)
+	return append(out, callChunks(i, msg, why)...)
+}
+
+// autoChunks streams an auto choice: content as soon as it cannot be the
+// start of a call; at the end, the calls found in the text held back, or
+// that text as content.
+func autoChunks(j *job, i int, c *choice, delta string, finish *string) []chatChoice {
+	var out []chatChoice
+	if text := c.auto.push(delta); text != "" {
+		out = append(out, chatChoice{Index: i, Delta: &chatDelta{Content: &text}})
+	}
+	if finish == nil {
+		return out
+	}
+	msg, why := j.tools.answer(c.auto.held, c.finish)
+	return append(out, callChunks(i, msg, why)...)
+}
+
+// callChunks are the end of a tool-using choice: each call's head (index,
+// id, type, name) then its arguments, any content, then the finish reason.
+func callChunks(i int, msg *chatMessageOut, why string) []chatChoice {
+	var out []chatChoice
 	for k, tc := range msg.ToolCalls {
 		head, args := tc, tc
 		head.Index, head.Function.Arguments = &k, ""

@@ -245,9 +245,52 @@ func TestAutoToolAnswers(t *testing.T) {
 		t.Fatalf("plain: %+v %q", msg, finish)
 	}
 	j := &job{chat: true, tools: plan}
-	chunks := toolChunks(j, 0, &choice{text: "[TOOL_CALLS] [{\"name\": \"get_weather\", \"arguments\": {}}]", finish: "stop"}, "")
+	c := &choice{}
+	if chunks := toolChunks(j, 0, c, "[TOOL_CALLS] [{\"name\": \"get_weather\", \"arguments\": {}}]"); len(chunks) != 0 {
+		t.Fatalf("a call's start was streamed: %+v", chunks)
+	}
+	c.finish = "stop"
+	chunks := toolChunks(j, 0, c, "")
 	if len(chunks) != 3 || chunks[0].Delta.ToolCalls[0].Function.Name != "get_weather" || chunks[1].Delta.ToolCalls[0].Function.Arguments != "{}" ||
 		*chunks[2].FinishReason != "tool_calls" {
 		t.Fatalf("streamed mistral call: %+v", chunks)
+	}
+}
+
+// A streamed auto choice sends its content as it comes, holding back only
+// what could begin a call, and ends with the calls after the content.
+func TestAutoStreamsContentUntilACall(t *testing.T) {
+	j := &job{chat: true, tools: &toolPlan{mode: toolsAuto, names: []string{"add"}}}
+	c := &choice{}
+	var content []string
+	var calls []toolCallOut
+	var finish string
+	for _, d := range []string{"Let", " me add.", " <tool", "_call>\n{\"name\": \"add\", ", "\"arguments\": {\"a\": 1}}\n</tool_call>"} {
+		for _, ch := range toolChunks(j, 0, c, d) {
+			if ch.Delta.Content != nil {
+				content = append(content, *ch.Delta.Content)
+			}
+		}
+	}
+	c.finish = "stop"
+	for _, ch := range toolChunks(j, 0, c, "") {
+		calls = append(calls, ch.Delta.ToolCalls...)
+		if ch.FinishReason != nil {
+			finish = *ch.FinishReason
+		}
+	}
+	if strings.Join(content, "|") != "Let| me add.| " {
+		t.Fatalf("content chunks %q", content)
+	}
+	if len(calls) != 2 || calls[0].Function.Name != "add" || calls[1].Function.Arguments != `{"a": 1}` || finish != "tool_calls" {
+		t.Fatalf("calls %+v finish %q", calls, finish)
+	}
+	// Plain text whose start looked like a marker is sent once it is not one.
+	c = &choice{}
+	if got := toolChunks(j, 0, c, "<"); len(got) != 0 {
+		t.Fatalf("sent %+v", got)
+	}
+	if got := toolChunks(j, 0, c, "b>bold"); len(got) != 1 || *got[0].Delta.Content != "<b>bold" {
+		t.Fatalf("sent %+v", got)
 	}
 }

@@ -1,6 +1,8 @@
 package openai
 
 import (
+	"strings"
+
 	"github.com/graft-ai/graft/sidecar/openai/toolcall"
 )
 
@@ -52,9 +54,68 @@ func (p *toolPlan) modeOrNone() toolMode {
 }
 
 // streamsWhole reports whether a stream must hold a choice's text to its end:
-// calls are only known once the output is complete (auto and required);
-// a named choice streams its arguments as they come.
-func (p *toolPlan) streamsWhole() bool {
-	m := p.modeOrNone()
-	return m == toolsAuto || m == toolsRequired
+// a required choice's calls are known once its JSON list is complete. A
+// named choice streams its arguments as they come, an auto choice its content
+// until a call begins (autoStream).
+func (p *toolPlan) streamsWhole() bool { return p.modeOrNone() == toolsRequired }
+
+// callMarkers open a tool call in the formats toolcall reads; a bare JSON
+// object or list (Llama's format) opens one too when it starts the output.
+var callMarkers = []string{"<tool_call>", "[TOOL_CALLS]", "<|python_tag|>"}
+
+// autoStream splits a streamed auto choice into content to send now and text
+// held until the end: its beginning while it could still open a call, any
+// tail that could be the start of "<tool_call>", and everything from a call
+// on, which toolcall.Parse reads once the choice ends.
+type autoStream struct {
+	held    string
+	decided bool // the start is content
+	calls   bool // a call began: hold the rest
+}
+
+// push takes a delta and returns the content that can be sent.
+func (a *autoStream) push(delta string) string {
+	a.held += delta
+	if a.calls {
+		return ""
+	}
+	if !a.decided {
+		t := strings.TrimLeft(a.held, " \t\n\r")
+		if t == "" {
+			return ""
+		}
+		for _, m := range callMarkers {
+			if strings.HasPrefix(t, m) {
+				a.calls = true
+				return ""
+			}
+			if strings.HasPrefix(m, t) {
+				return ""
+			}
+		}
+		if t[0] == '{' || t[0] == '[' {
+			a.calls = true
+			return ""
+		}
+		a.decided = true
+	}
+	if i := strings.Index(a.held, "<tool_call>"); i >= 0 {
+		out := a.held[:i]
+		a.held, a.calls = a.held[i:], true
+		return out
+	}
+	keep := partialSuffix(a.held, "<tool_call>")
+	out := a.held[:len(a.held)-keep]
+	a.held = a.held[len(a.held)-keep:]
+	return out
+}
+
+// partialSuffix is the length of the longest suffix of s that begins marker.
+func partialSuffix(s, marker string) int {
+	for n := min(len(s), len(marker)-1); n > 0; n-- {
+		if strings.HasSuffix(s, marker[:n]) {
+			return n
+		}
+	}
+	return 0
 }
