@@ -47,7 +47,6 @@ type Matcher struct {
 	key     string // stateKey(cur), "" until needed
 	mask    Mask   // the mask of cur, nil until computed
 	scratch [][]*stack
-	failed  bool
 }
 
 // NewMatcher starts matching an output of g in v's tokens.
@@ -95,7 +94,6 @@ func (m *Matcher) Advance(id int32) bool {
 	for _, b := range text {
 		next = step(next, b, nil)
 		if len(next) == 0 {
-			m.failed = true
 			return false
 		}
 	}

@@ -67,11 +67,3 @@ func (c *grammarCache) get(schema string) (*grammar.Grammar, error) {
 	}
 	return g, nil
 }
-
-// cached reports whether schema's compiled grammar is held (for tests).
-func (c *grammarCache) cached(schema string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, ok := c.byKey[schema]
-	return ok
-}

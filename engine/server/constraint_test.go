@@ -108,3 +108,11 @@ func TestToolsReachTheTemplate(t *testing.T) {
 		t.Fatalf("tools not a list: %v", err)
 	}
 }
+
+// cached reports whether schema's compiled grammar is held.
+func (c *grammarCache) cached(schema string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.byKey[schema]
+	return ok
+}
