@@ -321,11 +321,14 @@ func TestFreeStringMaskMatchesFullWalk(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, v := range []*Vocab{storiesVocab(t), vocabOf(tok)} {
-		g, err := Compile([]byte(`{"type":"object","properties":{"a":{"type":"string","maxLength":5},"b":{"type":"string"}},"required":["a","b"]}`))
+		g, err := Compile([]byte(`{"type":"object","properties":{"a":{"type":"string","maxLength":5},"b":{"type":"string"},` +
+			`"c":{"anyOf":[{"type":"string","maxLength":2},{"type":"string","maxLength":4},{"type":"null"}]},` +
+			`"d":{"anyOf":[{"type":"string","maxLength":3},{"type":"string"}]}},"required":["a","b","c","d"]}`))
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, prefix := range []string{`{"a":"`, `{"a":"xy`, `{"a":"wxyz`, `{"a":"", "b":"`, `{"a":"", "b":"Once upon`, `{"`} {
+		for _, prefix := range []string{`{"a":"`, `{"a":"xy`, `{"a":"wxyz`, `{"a":"", "b":"`, `{"a":"", "b":"Once upon`, `{"`,
+			`{"a":"","b":"","c":"`, `{"a":"","b":"","c":"x`, `{"a":"","b":"","c":"xyz`, `{"a":"","b":"","c":"","d":"ab`} {
 			alive, _ := feed(g, prefix)
 			if !alive {
 				t.Fatalf("%q refused", prefix)

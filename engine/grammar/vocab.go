@@ -246,26 +246,33 @@ func stateKey(s []*stack) string {
 	return string(buf)
 }
 
-// freeString is the mask of a matcher whose one stack sits in the body of a
-// string without a pattern: every plain token that fits the length bound,
-// and whatever else the smaller trie's walk allows. ok is false for any
-// other state.
+// freeString is the mask of a matcher whose stacks all sit in the body of a
+// string without a pattern: every plain token that fits some stack's length
+// bound, and whatever else the smaller trie's walk allows. ok is false for
+// any other state.
 func (v *Vocab) freeString(cur []*stack, scratch *[][]*stack) (Mask, bool) {
-	if len(cur) != 1 {
+	if len(cur) == 0 {
 		return nil, false
 	}
-	f := cur[0].f
-	n := f.n
-	if n.kind != kindString || f.st != sBody || f.u != 0 || n.re != nil {
-		return nil, false
+	room := int32(-1) // the most characters a stack takes; -1: no bound
+	for i, c := range cur {
+		f, n := c.f, c.f.n
+		if n.kind != kindString || f.st != sBody || f.u != 0 || n.re != nil {
+			return nil, false
+		}
+		r := int32(-1)
+		if n.maxLen >= 0 {
+			r = int32(n.maxLen) - f.k
+		}
+		if i == 0 || room >= 0 && (r < 0 || r > room) {
+			room = r
+		}
 	}
 	mask := slices.Clone(v.plain)
-	if n.maxLen >= 0 {
-		if room := int32(n.maxLen) - f.k; room < v.maxPlain {
-			for id, chars := range v.plainChars {
-				if chars > room {
-					mask[id>>6] &^= 1 << (id & 63)
-				}
+	if room >= 0 && room < v.maxPlain {
+		for id, chars := range v.plainChars {
+			if chars > room {
+				mask[id>>6] &^= 1 << (id & 63)
 			}
 		}
 	}
