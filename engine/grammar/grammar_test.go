@@ -164,6 +164,7 @@ var schemaCases = []struct{ name, schema string }{
 	{"top-array", `{"type":"array","items":{"enum":["x","y"]},"minItems":1}`},
 	{"top-string", `{"type":"string","maxLength":8}`},
 	{"any", `{}`},
+	{"bounds", `{"type":"object","properties":{"age":{"type":"integer","minimum":0,"maximum":120},"temp":{"type":"number","minimum":-40.5,"exclusiveMaximum":60},"neg":{"type":"integer","maximum":-3},"p":{"type":"number","minimum":0,"maximum":1},"big":{"type":"integer","exclusiveMinimum":1000},"one":{"type":"integer","minimum":7,"maximum":7}},"required":["age","temp","neg","p","big","one"]}`},
 	{"zod", `{"type":"object","properties":{"name":{"type":"string"},"date":{"type":"string"},"participants":{"type":"array","items":{"type":"string"}}},"required":["name","date","participants"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"}`},
 }
 
@@ -254,7 +255,6 @@ func TestUnicodeAndEscapes(t *testing.T) {
 
 func TestUnsupportedNamesFeature(t *testing.T) {
 	for schema, feature := range map[string]string{
-		`{"type":"integer","minimum":0}`:                                                   "minimum",
 		`{"allOf":[{"type":"string"}]}`:                                                    "allOf",
 		`{"oneOf":[{"type":"string"}]}`:                                                    "oneOf",
 		`{"not":{"type":"string"}}`:                                                        "not",
@@ -373,6 +373,29 @@ func TestLargeEnum(t *testing.T) {
 	for _, doc := range []string{`"v600"`, `"v"`, `6`, `555`} {
 		if alive, acc := feed(g, doc); alive && acc {
 			t.Errorf("%s taken", doc)
+		}
+	}
+}
+
+func TestNumberBounds(t *testing.T) {
+	g, err := Compile([]byte(`{"type":"array","items":{"anyOf":[{"type":"integer","minimum":-5,"exclusiveMaximum":20},{"type":"number","minimum":100,"maximum":100.5}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for doc, want := range map[string]bool{
+		`[-5]`: true, `[19]`: true, `[0, 7, -0]`: true, `[100]`: true, `[100.25]`: false, `[-6]`: false, `[20]`: false,
+		`[1e1]`: false, `[19.5]`: false, `[101]`: false, `[-10]`: false, `[200]`: false,
+	} {
+		alive, acc := feed(g, doc)
+		if (alive && acc) != want {
+			t.Errorf("%s: complete %v, want %v", doc, alive && acc, want)
+		}
+	}
+	frac, _ := Compile([]byte(`{"type":"number","minimum":-2,"maximum":3}`))
+	for doc, want := range map[string]bool{`2.75`: true, `-1.5`: true, `3`: true, `3.5`: false, `-2.5`: false, `-2`: true} {
+		alive, acc := feed(frac, doc)
+		if (alive && acc) != want {
+			t.Errorf("%s: complete %v, want %v", doc, alive && acc, want)
 		}
 	}
 }

@@ -16,7 +16,15 @@ type regex struct {
 	startMatch bool    // the empty string matches
 	next       [][]int32
 	nextMatch  []bool
+	// compile-time scratch: closures' total work left, and visit marks
+	budget int
+	seen   []uint32
+	mark   uint32
 }
+
+// maxRegexWork bounds the instructions all closures may visit together: a
+// pattern like (a?){300} has closures as long as itself at every position.
+const maxRegexWork = 1 << 18
 
 func compileRegex(expr string) (*regex, error) {
 	re, err := syntax.Parse(expr, syntax.Perl)
@@ -30,7 +38,8 @@ func compileRegex(expr string) (*regex, error) {
 	if len(prog.Inst) > maxRegexInsts {
 		return nil, fmt.Errorf("the pattern compiles to %d instructions, more than %d", len(prog.Inst), maxRegexInsts)
 	}
-	r := &regex{prog: prog, next: make([][]int32, len(prog.Inst)), nextMatch: make([]bool, len(prog.Inst))}
+	r := &regex{prog: prog, next: make([][]int32, len(prog.Inst)), nextMatch: make([]bool, len(prog.Inst)),
+		budget: maxRegexWork, seen: make([]uint32, 2*len(prog.Inst))}
 	if r.start, r.startMatch, err = r.closure(uint32(prog.Start), true); err != nil {
 		return nil, err
 	}
@@ -43,6 +52,7 @@ func compileRegex(expr string) (*regex, error) {
 		}
 	}
 	r.prune()
+	r.seen = nil
 	return r, nil
 }
 
@@ -100,15 +110,22 @@ func (r *regex) closure(pc uint32, atStart bool) ([]int32, bool, error) {
 	}
 	var out []int32
 	match := false
-	seen := map[item]bool{}
+	r.mark++
 	stack := []item{{pc: pc}}
 	for len(stack) > 0 {
 		it := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		if seen[it] {
+		slot := 2 * it.pc
+		if it.end {
+			slot++
+		}
+		if r.seen[slot] == r.mark {
 			continue
 		}
-		seen[it] = true
+		r.seen[slot] = r.mark
+		if r.budget--; r.budget < 0 {
+			return nil, false, fmt.Errorf("the pattern is too complex to enforce")
+		}
 		in := r.prog.Inst[it.pc]
 		switch in.Op {
 		case syntax.InstMatch:

@@ -42,6 +42,8 @@ type node struct {
 	// kindLiteral: sorted, without repeats, so the literals sharing a prefix
 	// are a run of them
 	lits [][]byte
+	// kindNumber, kindInteger: minimum and maximum; nil: none
+	bounds *bounds
 	// productive: some finite value matches (see markProductive)
 	productive bool
 }
@@ -211,6 +213,7 @@ var handled = map[string]bool{
 	"properties": true, "required": true, "additionalProperties": true,
 	"items": true, "minItems": true, "maxItems": true, "uniqueItems": true,
 	"pattern": true, "format": true, "minLength": true, "maxLength": true,
+	"minimum": true, "maximum": true, "exclusiveMinimum": true, "exclusiveMaximum": true,
 }
 
 func unsupported(feature, path string) error {
@@ -311,6 +314,8 @@ func schemaTypes(s map[string]any, path string) ([]string, error) {
 			return []string{"array"}, nil
 		case s["pattern"] != nil || s["format"] != nil || s["minLength"] != nil || s["maxLength"] != nil:
 			return []string{"string"}, nil
+		case s["minimum"] != nil || s["maximum"] != nil || s["exclusiveMinimum"] != nil || s["exclusiveMaximum"] != nil:
+			return []string{"number"}, nil
 		}
 		return allTypes, nil
 	}
@@ -348,10 +353,18 @@ func (c *compiler) typed(t string, s map[string]any, path string) (*node, error)
 		return c.array(s, path)
 	case "string":
 		return c.str(s, path)
-	case "number":
-		return c.node(kindNumber), nil
-	case "integer":
-		return c.node(kindInteger), nil
+	case "number", "integer":
+		b, err := numberBounds(s, path, t == "number")
+		if err != nil {
+			return nil, err
+		}
+		k := kindNumber
+		if t == "integer" {
+			k = kindInteger
+		}
+		n := c.node(k)
+		n.bounds = b
+		return n, nil
 	case "boolean":
 		n := c.node(kindLiteral)
 		n.lits = sortedLiterals([]byte("true"), []byte("false"))

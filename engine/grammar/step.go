@@ -13,8 +13,9 @@ type frame struct {
 	ws uint8 // whitespace bytes in the current gap
 	h  uint8 // hex digits of a \u escape read so far
 	i  int32 // property index, item count, literal index, regex thread (-1: matched), number length
-	k  int32 // key or literal position, string length in characters
+	k  int32 // key or literal position, string length in characters; 1 for a negative bounded number
 	u  uint32
+	v  int64 // a bounded number's integer part so far
 }
 
 // stack is a persistent stack of frames: steps share the frames below the top.
@@ -507,12 +508,13 @@ func char(c *stack, r rune, out []*stack) []*stack {
 func number(c *stack, b byte, out []*stack) []*stack {
 	f := c.f
 	integer := f.n.kind == kindInteger
-	if next, ok := numberStep(f.st, b, integer); ok && numberRoom(f.i, next) {
+	bd := f.n.bounds
+	if next, ok := numberStep(f.st, b, integer); ok && numberRoom(f.i, next) && (bd == nil || bd.allows(&f, next, b)) {
 		f.st = next
 		f.i++
 		out = append(out, with(c, f))
 	}
-	if numberAccepts(c.f.st) {
+	if numberAccepts(c.f.st) && (bd == nil || bd.endsAt(c.f)) {
 		// The number may end here: its parent reads b.
 		out = consume(c.up, b, out)
 	}

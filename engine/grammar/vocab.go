@@ -220,6 +220,8 @@ func appendKey(buf []byte, c *stack) []byte {
 		buf = appendInt(buf, uint32(f.i))
 		buf = appendInt(buf, uint32(f.k))
 		buf = appendInt(buf, f.u)
+		buf = appendInt(buf, uint32(f.v))
+		buf = appendInt(buf, uint32(f.v>>32))
 	}
 	return append(buf, '|')
 }

@@ -48,9 +48,9 @@ func TestGenerateUnderSchema(t *testing.T) {
 func TestUnsupportedSchemaNamesFeature(t *testing.T) {
 	h := start(t, 0)
 	for schema, feature := range map[string]string{
-		`{"type":"integer","minimum":1}`: "minimum",
-		`{"allOf":[]}`:                   "allOf",
-		`{"type":`:                       "document",
+		`{"type":"integer","multipleOf":2}`: "multipleOf",
+		`{"allOf":[]}`:                      "allOf",
+		`{"type":`:                          "document",
 	} {
 		err := generateErr(h.client, constrained(&enginev1.Constraint{Kind: &enginev1.Constraint_JsonSchema{JsonSchema: schema}}))
 		if status.Code(err) != codes.InvalidArgument || Param(err) != "constraint.json_schema" || !strings.Contains(err.Error(), feature) {

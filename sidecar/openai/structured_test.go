@@ -9,7 +9,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
-const recipeSchema = `{"type":"object","properties":{"title":{"type":"string","maxLength":20},"servings":{"type":"integer"},"vegan":{"type":"boolean"},"steps":{"type":"array","items":{"type":"string","maxLength":10},"minItems":1,"maxItems":3}},"required":["title","servings","vegan","steps"],"additionalProperties":false}`
+const recipeSchema = `{"type":"object","properties":{"title":{"type":"string","maxLength":20},"servings":{"type":"integer","minimum":1,"maximum":12},"vegan":{"type":"boolean"},"steps":{"type":"array","items":{"type":"string","maxLength":10},"minItems":1,"maxItems":3}},"required":["title","servings","vegan","steps"],"additionalProperties":false}`
 
 func mustValidate(t *testing.T, schema, text string) {
 	t.Helper()
@@ -107,8 +107,8 @@ func TestResponseFormatJSONObject(t *testing.T) {
 func TestResponseFormatErrors(t *testing.T) {
 	p := startPod(t)
 	chat, compl := p.url+"/v1/chat/completions", p.url+"/v1/completions"
-	e := wantError(t, chat, chatBody(`,"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"integer","minimum":3}}}`), 400, "response_format")
-	if !strings.Contains(e.Error.Message, "minimum") {
+	e := wantError(t, chat, chatBody(`,"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"integer","multipleOf":3}}}`), 400, "response_format")
+	if !strings.Contains(e.Error.Message, "multipleOf") {
 		t.Errorf("the error does not name the feature: %s", e.Error.Message)
 	}
 	wantError(t, compl, `{"model":"stories260K","prompt":"x","response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"allOf":[]}}}}`, 400, "response_format")
@@ -219,8 +219,8 @@ func TestToolErrors(t *testing.T) {
 	wantError(t, chat, chatBody(`,"tools":[{"type":"retrieval"}]`), 400, "tools[0].type")
 	wantError(t, chat, chatBody(`,"tools":[{"type":"function","function":{"name":"a b"}}]`), 400, "tools[0].function.name")
 	wantError(t, chat, chatBody(`,"tools":{"a":1}`), 400, "tools")
-	e := wantError(t, chat, chatBody(`,"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"n":{"type":"integer","minimum":0}}}}}],"tool_choice":"required"`), 400, "tools")
-	if !strings.Contains(e.Error.Message, "minimum") {
+	e := wantError(t, chat, chatBody(`,"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"n":{"type":"integer","multipleOf":2}}}}}],"tool_choice":"required"`), 400, "tools")
+	if !strings.Contains(e.Error.Message, "multipleOf") {
 		t.Errorf("the error does not name the feature: %s", e.Error.Message)
 	}
 	wantError(t, chat, chatBody(weatherTools+`,"tool_choice":"required","response_format":{"type":"json_object"}`), 400, "response_format")

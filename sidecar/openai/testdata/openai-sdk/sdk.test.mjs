@@ -127,7 +127,7 @@ const recipe = {
   type: 'object',
   properties: {
     title: { type: 'string', maxLength: 20 },
-    servings: { type: 'integer' },
+    servings: { type: 'integer', minimum: 1, maximum: 12 },
     vegan: { type: 'boolean' },
     tags: { type: 'array', items: { enum: ['quick', 'cheap', 'hot'] }, maxItems: 3 },
   },
@@ -147,7 +147,7 @@ test('chat.completions.parse returns the object a json_schema format constrained
   assert.deepEqual(Object.keys(r), ['title', 'servings', 'vegan', 'tags']);
   assert.equal(typeof r.title, 'string');
   assert.ok(r.title.length <= 20);
-  assert.ok(Number.isInteger(r.servings));
+  assert.ok(Number.isInteger(r.servings) && r.servings >= 1 && r.servings <= 12, `servings ${r.servings}`);
   assert.equal(typeof r.vegan, 'boolean');
   assert.ok(r.tags.length <= 3 && r.tags.every((t) => ['quick', 'cheap', 'hot'].includes(t)), `tags ${r.tags}`);
 });
@@ -163,12 +163,12 @@ test('an unsupported schema feature is a 400 naming it', async () => {
   await assert.rejects(
     client.chat.completions.create({
       model, messages, max_tokens: 10,
-      response_format: { type: 'json_schema', json_schema: { name: 'n', schema: { type: 'object', properties: { n: { type: 'integer', minimum: 1 } } } } },
+      response_format: { type: 'json_schema', json_schema: { name: 'n', schema: { type: 'object', properties: { n: { type: 'integer', multipleOf: 2 } } } } },
     }),
     (err) => {
       assert.ok(err instanceof OpenAI.BadRequestError, `got ${err}`);
       assert.equal(err.param, 'response_format');
-      assert.match(err.message, /minimum/);
+      assert.match(err.message, /multipleOf/);
       return true;
     },
   );
