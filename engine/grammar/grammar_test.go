@@ -399,3 +399,17 @@ func TestNumberBounds(t *testing.T) {
 		}
 	}
 }
+
+func TestMaskCacheStaysWithinBudget(t *testing.T) {
+	c := &maskCache{limit: 10 << 10}
+	g, v := JSONObject(), NewVocab(4096, nil, nil)
+	for i := range 100 {
+		c.put(maskKey{g: g, v: v, state: fmt.Sprint(i)}, newMask(4096))
+		if c.bytes > c.limit {
+			t.Fatalf("after %d masks the cache holds %d bytes, over its %d", i+1, c.bytes, c.limit)
+		}
+	}
+	if _, ok := c.get(maskKey{g: g, v: v, state: "99"}); !ok {
+		t.Fatal("the latest mask is not cached")
+	}
+}

@@ -7,16 +7,24 @@ import (
 
 var negInf = float32(math.Inf(-1))
 
-// maxCachedMasks bounds a grammar's mask cache; past it the cache starts over.
-const maxCachedMasks = 4096
+// maskBudget bounds the bytes the mask cache holds, over all grammars: a
+// mask of a 150k-token vocabulary is 19 KB, and a long document visits
+// thousands of states. Past it the cache starts over.
+const maskBudget = 256 << 20
 
-// maskCache holds the masks of one grammar, by vocabulary and matcher state.
+// masks caches the masks of every grammar, by grammar, vocabulary and
+// matcher state.
+var masks = &maskCache{limit: maskBudget}
+
 type maskCache struct {
-	mu sync.Mutex
-	m  map[maskKey]Mask
+	mu    sync.Mutex
+	m     map[maskKey]Mask
+	bytes int
+	limit int
 }
 
 type maskKey struct {
+	g     *Grammar
 	v     *Vocab
 	state string
 }
@@ -31,10 +39,14 @@ func (c *maskCache) get(k maskKey) (Mask, bool) {
 func (c *maskCache) put(k maskKey, m Mask) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= maxCachedMasks {
-		c.m = map[maskKey]Mask{}
+	size := 8*len(m) + len(k.state)
+	if c.m == nil || c.bytes+size > c.limit {
+		c.m, c.bytes = map[maskKey]Mask{}, 0
 	}
-	c.m[k] = m
+	if _, ok := c.m[k]; !ok {
+		c.m[k] = m
+		c.bytes += size
+	}
 }
 
 // Matcher follows one output through a grammar. It is not safe for concurrent
@@ -64,8 +76,8 @@ func (m *Matcher) Mask() Mask {
 	if m.key == "" {
 		m.key = stateKey(m.cur)
 	}
-	k := maskKey{v: m.v, state: m.key}
-	if cached, ok := m.g.masks.get(k); ok {
+	k := maskKey{g: m.g, v: m.v, state: m.key}
+	if cached, ok := masks.get(k); ok {
 		m.mask = cached
 		return cached
 	}
@@ -80,7 +92,7 @@ func (m *Matcher) Mask() Mask {
 			mask.set(id)
 		}
 	}
-	m.g.masks.put(k, mask)
+	masks.put(k, mask)
 	m.mask = mask
 	return mask
 }

@@ -82,11 +82,10 @@ func (e *UnsupportedError) Error() string {
 }
 
 // Grammar is a compiled schema. It is immutable and safe for concurrent use;
-// its Matchers share a cache of token masks.
+// its Matchers share the cache of token masks.
 type Grammar struct {
 	doc   *node
 	nodes int
-	masks maskCache
 }
 
 func newGrammar(c *compiler, root *node) (*Grammar, error) {
