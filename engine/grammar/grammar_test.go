@@ -155,6 +155,7 @@ var schemaCases = []struct{ name, schema string }{
 	{"arrays", `{"type":"object","properties":{"tags":{"type":"array","items":{"type":"string","maxLength":5},"minItems":2,"maxItems":4},"none":{"type":"array","maxItems":0},"nums":{"type":"array","items":{"type":"number"}}},"required":["tags","none","nums"]}`},
 	{"anyOf", `{"type":"object","properties":{"v":{"anyOf":[{"type":"object","properties":{"x":{"type":"integer"}},"required":["x"],"additionalProperties":false},{"type":"object","properties":{"y":{"type":"string"}},"required":["y"],"additionalProperties":false},{"type":"null"}]}},"required":["v"]}`},
 	{"ref-defs", `{"$defs":{"node":{"type":"object","properties":{"value":{"type":"integer"},"children":{"type":"array","items":{"$ref":"#/$defs/node"},"maxItems":2}},"required":["value","children"],"additionalProperties":false}},"$ref":"#/$defs/node"}`},
+	{"allOf-one", `{"type":"object","properties":{"p":{"allOf":[{"$ref":"#/$defs/p"}],"description":"a point"}},"required":["p"],"$defs":{"p":{"type":"array","items":{"type":"integer"},"maxItems":2}}}`},
 	{"definitions", `{"type":"object","properties":{"p":{"$ref":"#/definitions/point"},"q":{"$ref":"#/definitions/point"}},"required":["p","q"],"definitions":{"point":{"type":"array","items":{"type":"number"},"minItems":2,"maxItems":2}}}`},
 	{"pattern", `{"type":"object","properties":{"code":{"type":"string","pattern":"^[A-Z]{3}-[0-9]{2,4}$"},"word":{"type":"string","pattern":"(cat|dog)s?"},"quote":{"type":"string","pattern":"^a\"b$"}},"required":["code","word","quote"]}`},
 	{"formats", `{"type":"object","properties":{"d":{"type":"string","format":"date"},"t":{"type":"string","format":"time"},"dt":{"type":"string","format":"date-time"},"u":{"type":"string","format":"uuid"},"e":{"type":"string","format":"email"},"ip":{"type":"string","format":"ipv4"},"h":{"type":"string","format":"hostname"}},"required":["d","t","dt","u","e","ip","h"]}`},
@@ -255,7 +256,7 @@ func TestUnicodeAndEscapes(t *testing.T) {
 
 func TestUnsupportedNamesFeature(t *testing.T) {
 	for schema, feature := range map[string]string{
-		`{"allOf":[{"type":"string"}]}`:                                                    "allOf",
+		`{"allOf":[{"type":"string"},{"maxLength":3}]}`:                                    "allOf",
 		`{"oneOf":[{"type":"string"}]}`:                                                    "oneOf",
 		`{"not":{"type":"string"}}`:                                                        "not",
 		`{"type":"object","patternProperties":{"a":{}}}`:                                   "patternProperties",

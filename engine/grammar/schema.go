@@ -208,7 +208,7 @@ var annotations = map[string]bool{
 
 // handled are the keywords compile reads; anything else is refused.
 var handled = map[string]bool{
-	"type": true, "enum": true, "const": true, "anyOf": true, "$ref": true,
+	"type": true, "enum": true, "const": true, "anyOf": true, "allOf": true, "$ref": true,
 	"properties": true, "required": true, "additionalProperties": true,
 	"items": true, "minItems": true, "maxItems": true, "uniqueItems": true,
 	"pattern": true, "format": true, "minLength": true, "maxLength": true,
@@ -265,6 +265,14 @@ func (c *compiler) compileObject(s map[string]any, path string) (*node, error) {
 	}
 	if lits, ok, err := c.literals(s, path); ok || err != nil {
 		return lits, err
+	}
+	if all, ok := s["allOf"]; ok {
+		// One subschema is that schema; zod writes a described $ref so.
+		list, isList := all.([]any)
+		if !isList || len(list) != 1 || hasConstraint(s, "allOf") {
+			return nil, invalid("allOf", path+"/allOf", "only an allOf of one schema, with nothing beside it, is supported")
+		}
+		return c.compile(list[0], path+"/allOf/0")
 	}
 	if alts, ok := s["anyOf"]; ok {
 		if hasConstraint(s, "anyOf") {
