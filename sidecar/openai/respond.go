@@ -36,7 +36,8 @@ type choice struct {
 	chatLP     *chatLogprobs
 	complLP    *completionLogprobs
 	textOffset int
-	auto       autoStream // a streamed choice that may call tools
+	auto       autoStream   // a streamed choice that may call tools
+	forced     forcedStream // a streamed choice that must
 }
 
 func (j *job) newChoice() *choice {

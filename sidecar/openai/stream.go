@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/graft-ai/graft/sidecar/openai/toolcall"
 )
 
 // sse writes Server-Sent Events exactly as OpenAI does: "data: {json}\n\n" per
@@ -157,35 +159,64 @@ func namedCallHead(name string, i int) chatChoice {
 }
 
 // toolChunks are a tool-using choice's chunks for one engine message, as
-// OpenAI streams calls: a named choice's arguments as they are generated;
-// otherwise, once the choice ends, each call's head (index, id, name) then
-// its arguments, or the content when the model called nothing. Logprobs are
-// not streamed for these choices.
+// OpenAI streams calls: each call's head (index, id, type, name), then its
+// arguments in fragments as they are generated. A named choice's output is
+// the arguments themselves; a required choice's is a JSON list of calls read
+// as it grows; an auto choice streams content until a call begins.
+// Logprobs are not streamed for these choices.
 func toolChunks(j *job, i int, c *choice, delta string) []chatChoice {
-	var out []chatChoice
 	var finish *string
 	if c.finish != "" {
 		finish = &c.finish
 	}
-	if j.tools.mode == toolsAuto {
+	switch j.tools.mode {
+	case toolsAuto:
 		return autoChunks(j, i, c, delta, finish)
+	case toolsRequired:
+		return forcedChunks(i, c, finish)
 	}
-	if !j.tools.streamsWhole() {
-		zero := 0
-		cc := chatChoice{Index: i, Delta: &chatDelta{}, FinishReason: finish}
-		if delta != "" {
-			cc.Delta.ToolCalls = []toolCallOut{{Index: &zero, Function: toolFunctionOut{Arguments: delta}}}
-		}
-		if delta == "" && finish == nil {
-			return nil
-		}
-		return append(out, cc)
+	zero := 0
+	cc := chatChoice{Index: i, Delta: &chatDelta{}, FinishReason: finish}
+	if delta != "" {
+		cc.Delta.ToolCalls = []toolCallOut{{Index: &zero, Function: toolFunctionOut{Arguments: delta}}}
 	}
-	if finish == nil {
+	if delta == "" && finish == nil {
 		return nil
 	}
-	msg, why := j.tools.answer(c.text, c.finish)
-	return append(out, callChunks(i, msg, why)...)
+	return []chatChoice{cc}
+}
+
+// forcedChunks streams a required choice: a head when a call's name is
+// whole, then what its arguments grew by.
+func forcedChunks(i int, c *choice, finish *string) []chatChoice {
+	var out []chatChoice
+	parts := toolcall.ScanForced(c.text)
+	fs := &c.forced
+	for k, p := range parts {
+		if k == len(fs.ids) {
+			fs.ids, fs.sent = append(fs.ids, newID("call_")), append(fs.sent, 0)
+			out = append(out, chatChoice{Index: i, Delta: &chatDelta{ToolCalls: []toolCallOut{{Index: &k, ID: fs.ids[k], Type: "function",
+				Function: toolFunctionOut{Name: p.Name}}}}})
+		}
+		if len(p.Args) > fs.sent[k] {
+			out = append(out, chatChoice{Index: i, Delta: &chatDelta{ToolCalls: []toolCallOut{{Index: &k,
+				Function: toolFunctionOut{Arguments: p.Args[fs.sent[k]:]}}}}})
+			fs.sent[k] = len(p.Args)
+		}
+	}
+	if finish == nil {
+		return out
+	}
+	why := *finish
+	if len(parts) == 0 {
+		// Not even a call's name: the text is content, as in the whole answer.
+		if c.text != "" {
+			out = append(out, chatChoice{Index: i, Delta: &chatDelta{Content: &c.text}})
+		}
+	} else if why == "stop" {
+		why = "tool_calls"
+	}
+	return append(out, chatChoice{Index: i, Delta: &chatDelta{}, FinishReason: &why})
 }
 
 // autoChunks streams an auto choice: content as soon as it cannot be the

@@ -136,8 +136,8 @@ func TestToolChoiceNamed(t *testing.T) {
 	}
 	mustValidate(t, weatherParams, call.Function.Arguments)
 
-	head, args, finish := streamedCalls(t, p.url, strings.TrimSuffix(body, "}")+`,"stream":true}`)
-	if len(head) != 1 || head[0].Function.Name != "get_weather" || head[0].ID == "" || *head[0].Index != 0 || finish != "stop" {
+	head, args, finish, fragments := streamedCalls(t, p.url, strings.TrimSuffix(body, "}")+`,"stream":true}`)
+	if len(head) != 1 || head[0].Function.Name != "get_weather" || head[0].ID == "" || *head[0].Index != 0 || finish != "stop" || fragments < 2 {
 		t.Fatalf("streamed heads %+v finish %q", head, finish)
 	}
 	if args[0] != call.Function.Arguments {
@@ -147,7 +147,7 @@ func TestToolChoiceNamed(t *testing.T) {
 
 // streamedCalls reads a chat stream's tool-call deltas: each call's head
 // (id, name) and its arguments joined from the fragments.
-func streamedCalls(t *testing.T, url, body string) (heads []toolCallJSON, args []string, finish string) {
+func streamedCalls(t *testing.T, url, body string) (heads []toolCallJSON, args []string, finish string, fragments int) {
 	t.Helper()
 	_, raw := stream(t, url+"/v1/chat/completions", body)
 	for _, data := range raw[:len(raw)-1] {
@@ -167,11 +167,14 @@ func streamedCalls(t *testing.T, url, body string) (heads []toolCallJSON, args [
 					heads = append(heads, d)
 					args = append(args, "")
 				}
-				args[*d.Index] += d.Function.Arguments
+				if d.Function.Arguments != "" {
+					args[*d.Index] += d.Function.Arguments
+					fragments++
+				}
 			}
 		}
 	}
-	return heads, args, finish
+	return heads, args, finish, fragments
 }
 
 func TestToolChoiceRequired(t *testing.T) {
@@ -192,9 +195,31 @@ func TestToolChoiceRequired(t *testing.T) {
 	default:
 		t.Fatalf("called %q", call.Function.Name)
 	}
-	heads, args, finish := streamedCalls(t, p.url, strings.TrimSuffix(body, "}")+`,"stream":true}`)
-	if len(heads) != 1 || heads[0].Function.Name != call.Function.Name || args[0] != call.Function.Arguments || finish != "tool_calls" {
-		t.Fatalf("streamed %+v %q %q; whole %+v", heads, args, finish, call)
+	heads, args, finish, fragments := streamedCalls(t, p.url, strings.TrimSuffix(body, "}")+`,"stream":true}`)
+	if len(heads) != 1 || heads[0].Function.Name != call.Function.Name || args[0] != call.Function.Arguments || finish != "tool_calls" || fragments < 2 {
+		t.Fatalf("streamed %+v %q %q in %d fragments; whole %+v", heads, args, finish, fragments, call)
+	}
+	// With parallel calls, a seed that makes several: each streams under its
+	// own index.
+	for seed := 1; ; seed++ {
+		body = strings.Replace(chatBody(weatherTools+`,"tool_choice":"required"`), `"seed":3`, fmt.Sprintf(`"seed":%d`, seed), 1)
+		a = chatAnswer{}
+		ok(t, p.url+"/v1/chat/completions", body, &a)
+		if len(a.Choices[0].Message.ToolCalls) > 1 {
+			break
+		}
+		if seed == 20 {
+			t.Fatal("no seed in 20 made more than one call")
+		}
+	}
+	heads, args, _, _ = streamedCalls(t, p.url, strings.TrimSuffix(body, "}")+`,"stream":true}`)
+	if len(heads) != len(a.Choices[0].Message.ToolCalls) {
+		t.Fatalf("streamed %d calls, whole %d", len(heads), len(a.Choices[0].Message.ToolCalls))
+	}
+	for k, c := range a.Choices[0].Message.ToolCalls {
+		if heads[k].Function.Name != c.Function.Name || args[k] != c.Function.Arguments {
+			t.Fatalf("call %d streamed %s(%s), whole %s(%s)", k, heads[k].Function.Name, args[k], c.Function.Name, c.Function.Arguments)
+		}
 	}
 }
 

@@ -32,7 +32,12 @@ func (p *toolPlan) calls(text string) (*string, []toolcall.Call) {
 	case toolsNamed:
 		r.Calls = []toolcall.Call{{Name: p.named, Arguments: text}}
 	case toolsRequired:
-		if r.Calls = toolcall.Forced(text); len(r.Calls) == 0 {
+		// Read as the stream reads it: calls cut by max_tokens keep the
+		// arguments they got, as OpenAI's do.
+		for _, p := range toolcall.ScanForced(text) {
+			r.Calls = append(r.Calls, toolcall.Call{Name: p.Name, Arguments: p.Args})
+		}
+		if len(r.Calls) == 0 {
 			r.Content = text
 		}
 	case toolsAuto:
@@ -53,11 +58,12 @@ func (p *toolPlan) modeOrNone() toolMode {
 	return p.mode
 }
 
-// streamsWhole reports whether a stream must hold a choice's text to its end:
-// a required choice's calls are known once its JSON list is complete. A
-// named choice streams its arguments as they come, an auto choice its content
-// until a call begins (autoStream).
-func (p *toolPlan) streamsWhole() bool { return p.modeOrNone() == toolsRequired }
+// forcedStream is what a streamed required choice has sent: the id of each
+// call it opened and the bytes of its arguments.
+type forcedStream struct {
+	ids  []string
+	sent []int
+}
 
 // callMarkers open a tool call in the formats toolcall reads; a bare JSON
 // object or list (Llama's format) opens one too when it starts the output.

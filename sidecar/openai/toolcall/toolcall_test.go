@@ -3,6 +3,7 @@ package toolcall
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -51,6 +52,7 @@ func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		"<tool_call>{\"name\":\"a\",\"arguments\":{}}</tool_call>", "[TOOL_CALLS] [{\"name\":\"a\"}]",
 		`{"name":"a","parameters":{"x":[1,2]}}`, "<|python_tag|>[", "text <tool_call>", `{"name":"a","arguments":"notjson"}`,
+		`[{"name": "a", "parameters": {"s": "\"}"}}, {"name": "b", "parameters": {`,
 	} {
 		f.Add(s)
 	}
@@ -66,5 +68,34 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("forced call %+v from %q", c, text)
 			}
 		}
+		for _, p := range ScanForced(text) {
+			if !strings.Contains(text, p.Args) {
+				t.Fatalf("scanned arguments %q are not in %q", p.Args, text)
+			}
+		}
 	})
+}
+
+// Every prefix of a forced output scans to calls whose arguments are
+// prefixes of the final ones, and the whole output to what Forced reads.
+func TestScanForcedPrefixes(t *testing.T) {
+	text := "[ {\"name\": \"add\", \"parameters\": {\"a\": [1, {\"b\": \"}\\\"]\"}]}},\n {\"name\":\"get_weather\",\"parameters\":{}}]"
+	final := Forced(text)
+	if len(final) != 2 {
+		t.Fatalf("Forced read %+v", final)
+	}
+	for n := range len(text) + 1 {
+		got := ScanForced(text[:n])
+		if len(got) > len(final) {
+			t.Fatalf("%q: %d calls", text[:n], len(got))
+		}
+		for i, p := range got {
+			if p.Name != final[i].Name || !strings.HasPrefix(final[i].Arguments, p.Args) || p.Done != (p.Args == final[i].Arguments) {
+				t.Fatalf("%q: call %d %+v, final %+v", text[:n], i, p, final[i])
+			}
+		}
+		if n == len(text) && (len(got) != 2 || !got[1].Done) {
+			t.Fatalf("whole text scanned to %+v", got)
+		}
+	}
 }
