@@ -217,22 +217,27 @@ test('a tool call round trip: the call, the tool message, the answer', async () 
   assert.equal(answer.choices[0].finish_reason, 'length');
 });
 
-test('streamed tool calls assemble into the same call', async () => {
-  const req = {
-    model, messages, tools: [weatherTool], max_tokens: 200, temperature: 0,
-    tool_choice: { type: 'function', function: { name: 'get_weather' } },
-  };
-  const whole = await client.chat.completions.create(req);
-  const runner = client.chat.completions.stream(req);
-  let fragments = 0;
-  runner.on('tool_calls.function.arguments.delta', () => { fragments++; });
-  const streamed = await runner.finalChatCompletion();
-  const [a, b] = [whole.choices[0], streamed.choices[0]];
-  assert.equal(a.finish_reason, 'stop');
-  assert.equal(b.finish_reason, 'stop');
-  assert.equal(b.message.tool_calls.length, 1);
-  assert.equal(b.message.tool_calls[0].function.name, 'get_weather');
-  assert.equal(b.message.tool_calls[0].function.arguments, a.message.tool_calls[0].function.arguments);
-  assert.ok(fragments > 1, `arguments came in ${fragments} fragments`);
-  JSON.parse(b.message.tool_calls[0].function.arguments);
-});
+for (const [label, tool_choice, finish] of [
+  ['a named function', { type: 'function', function: { name: 'get_weather' } }, 'stop'],
+  ['required', 'required', 'tool_calls'],
+]) {
+  test(`streamed tool calls (${label}) assemble into the same calls`, async () => {
+    // One call: greedy, the tiny model would list calls until max_tokens.
+    const req = { model, messages, tools: [weatherTool], max_tokens: 200, temperature: 0, tool_choice, parallel_tool_calls: false };
+    const whole = await client.chat.completions.create(req);
+    const runner = client.chat.completions.stream(req);
+    let fragments = 0;
+    runner.on('tool_calls.function.arguments.delta', () => { fragments++; });
+    const streamed = await runner.finalChatCompletion();
+    const [a, b] = [whole.choices[0], streamed.choices[0]];
+    assert.equal(a.finish_reason, finish);
+    assert.equal(b.finish_reason, finish);
+    assert.ok(b.message.tool_calls.length >= 1);
+    assert.deepEqual(
+      b.message.tool_calls.map((c) => [c.function.name, c.function.arguments]),
+      a.message.tool_calls.map((c) => [c.function.name, c.function.arguments]),
+    );
+    assert.ok(fragments > 1, `arguments came in ${fragments} fragments`);
+    for (const c of b.message.tool_calls) JSON.parse(c.function.arguments);
+  });
+}
