@@ -53,3 +53,15 @@ func BenchmarkMask(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkNewVocab times building the tries of a 49k vocabulary, once per
+// engine on its first constrained request.
+func BenchmarkNewVocab(b *testing.B) {
+	tok, err := tokenizer.LoadDir(testmodels.Path(b, "tokenizers", "smollm2-135m-instruct"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		vocabOf(tok)
+	}
+}
