@@ -86,20 +86,20 @@ func TestToolsReachTheTemplate(t *testing.T) {
 	srv := New(testengine.Stories(t, engine.Config{}), "stories260K")
 	srv.SetChatLimits(ChatLimits{AllowRequestTemplates: true})
 	tmpl := `{% for t in tools %}{{ t.function.name }};{% endfor %}` +
-		`{% for m in messages %}{{ m.role }}:{% if m.tool_calls %}{{ m.tool_calls[0].function.name }}({{ m.tool_calls[0].function.arguments.city }}){% endif %}{{ m.tool_call_id }}{{ m.content }}|{% endfor %}`
+		`{% for m in messages %}{{ m.role }}:{% if m.tool_calls %}{{ m.tool_calls[0].function.name }}({{ m.tool_calls[0].function.arguments.city }}){{ m.tool_calls[0].function.arguments | tojson }}{% endif %}{{ m.tool_call_id }}{{ m.content }}|{% endfor %}`
 	text, err := srv.renderChat(context.Background(), &enginev1.ChatPrompt{
 		ChatTemplate: tmpl,
 		ToolsJson:    `[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}}]`,
 		Messages: []*enginev1.ChatMessage{
 			{Role: "user", Content: "Weather?"},
-			{Role: "assistant", ToolCallsJson: `[{"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]`},
+			{Role: "assistant", ToolCallsJson: `[{"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"unit\":\"c\",\"city\":\"Paris\"}"}}]`},
 			{Role: "tool", ToolCallId: "call_1", Content: "sunny"},
 		},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "get_weather;user:Weather?|assistant:get_weather(Paris)|tool:call_1sunny|"; text != want {
+	if want := `get_weather;user:Weather?|assistant:get_weather(Paris){"unit": "c", "city": "Paris"}|tool:call_1sunny|`; text != want {
 		t.Fatalf("rendered %q, want %q", text, want)
 	}
 	_, err = srv.renderChat(context.Background(), &enginev1.ChatPrompt{ChatTemplate: tmpl, ToolsJson: `{"not":"a list"}`,

@@ -42,22 +42,27 @@ func templateInput(c *enginev1.ChatPrompt, base map[string]any) ([]chattemplate.
 
 // toolCalls decodes OpenAI tool calls, their function arguments (a JSON
 // string on the wire) decoded into the object templates expect, as vLLM does.
+// They stay JSON text, so the template prints the client's key order.
 func toolCalls(raw string) ([]any, error) {
-	var calls []map[string]any
+	var calls []map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(raw), &calls); err != nil {
 		return nil, fmt.Errorf("want a JSON array of tool calls: %w", err)
 	}
 	out := make([]any, len(calls))
 	for i, c := range calls {
-		if fn, ok := c["function"].(map[string]any); ok {
-			if args, ok := fn["arguments"].(string); ok {
-				var v any
-				if json.Unmarshal([]byte(args), &v) == nil {
-					fn["arguments"] = v
-				}
+		var fn map[string]json.RawMessage
+		if json.Unmarshal(c["function"], &fn) == nil && fn != nil {
+			var args string
+			if json.Unmarshal(fn["arguments"], &args) == nil && json.Valid([]byte(args)) {
+				fn["arguments"] = json.RawMessage(args)
+				c["function"], _ = json.Marshal(fn)
 			}
 		}
-		out[i] = c
+		b, err := json.Marshal(c)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = json.RawMessage(b)
 	}
 	return out, nil
 }
