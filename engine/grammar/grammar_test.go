@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -147,27 +148,26 @@ func checkOutputs(t *testing.T, v *Vocab, schema string, n int) {
 	}
 }
 
-var schemaCases = []struct{ name, schema string }{
-	{"types", `{"type":"object","properties":{"s":{"type":"string"},"n":{"type":"number"},"i":{"type":"integer"},"b":{"type":"boolean"},"z":{"type":"null"}},"required":["s","n","i","b","z"],"additionalProperties":false}`},
-	{"optional", `{"type":"object","properties":{"a":{"type":"integer"},"b":{"type":"string"},"c":{"type":"boolean"}},"required":["b"]}`},
-	{"nested", `{"type":"object","properties":{"user":{"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer"}},"required":["name","age"],"additionalProperties":false}},"required":["user"],"additionalProperties":false}`},
-	{"enum-const", `{"type":"object","properties":{"color":{"enum":["red","green","blue",12,null,"é\"x"]},"kind":{"const":"fixed"},"obj":{"const":{"a":[1,2]}}},"required":["color","kind","obj"]}`},
-	{"arrays", `{"type":"object","properties":{"tags":{"type":"array","items":{"type":"string","maxLength":5},"minItems":2,"maxItems":4},"none":{"type":"array","maxItems":0},"nums":{"type":"array","items":{"type":"number"}}},"required":["tags","none","nums"]}`},
-	{"anyOf", `{"type":"object","properties":{"v":{"anyOf":[{"type":"object","properties":{"x":{"type":"integer"}},"required":["x"],"additionalProperties":false},{"type":"object","properties":{"y":{"type":"string"}},"required":["y"],"additionalProperties":false},{"type":"null"}]}},"required":["v"]}`},
-	{"ref-defs", `{"$defs":{"node":{"type":"object","properties":{"value":{"type":"integer"},"children":{"type":"array","items":{"$ref":"#/$defs/node"},"maxItems":2}},"required":["value","children"],"additionalProperties":false}},"$ref":"#/$defs/node"}`},
-	{"allOf-one", `{"type":"object","properties":{"p":{"allOf":[{"$ref":"#/$defs/p"}],"description":"a point"}},"required":["p"],"$defs":{"p":{"type":"array","items":{"type":"integer"},"maxItems":2}}}`},
-	{"definitions", `{"type":"object","properties":{"p":{"$ref":"#/definitions/point"},"q":{"$ref":"#/definitions/point"}},"required":["p","q"],"definitions":{"point":{"type":"array","items":{"type":"number"},"minItems":2,"maxItems":2}}}`},
-	{"pattern", `{"type":"object","properties":{"code":{"type":"string","pattern":"^[A-Z]{3}-[0-9]{2,4}$"},"word":{"type":"string","pattern":"(cat|dog)s?"},"quote":{"type":"string","pattern":"^a\"b$"}},"required":["code","word","quote"]}`},
-	{"formats", `{"type":"object","properties":{"d":{"type":"string","format":"date"},"t":{"type":"string","format":"time"},"dt":{"type":"string","format":"date-time"},"u":{"type":"string","format":"uuid"},"e":{"type":"string","format":"email"},"ip":{"type":"string","format":"ipv4"},"h":{"type":"string","format":"hostname"}},"required":["d","t","dt","u","e","ip","h"]}`},
-	{"lengths", `{"type":"object","properties":{"s":{"type":"string","minLength":3,"maxLength":6}},"required":["s"]}`},
-	{"type-list", `{"type":"object","properties":{"a":{"type":["string","null"]},"b":{"type":["integer","boolean"]}},"required":["a","b"]}`},
-	{"map", `{"type":"object","additionalProperties":{"type":"integer"}}`},
-	{"top-array", `{"type":"array","items":{"enum":["x","y"]},"minItems":1}`},
-	{"top-string", `{"type":"string","maxLength":8}`},
-	{"any", `{}`},
-	{"bounds", `{"type":"object","properties":{"age":{"type":"integer","minimum":0,"maximum":120},"temp":{"type":"number","minimum":-40.5,"exclusiveMaximum":60},"neg":{"type":"integer","maximum":-3},"p":{"type":"number","minimum":0,"maximum":1},"big":{"type":"integer","exclusiveMinimum":1000},"one":{"type":"integer","minimum":7,"maximum":7}},"required":["age","temp","neg","p","big","one"]}`},
-	{"zod", `{"type":"object","properties":{"name":{"type":"string"},"date":{"type":"string"},"participants":{"type":"array","items":{"type":"string"}}},"required":["name","date","participants"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"}`},
-}
+// schemaCases are the schemas every feature test runs, shared with the
+// engine's tests of real generations.
+var schemaCases = func() []struct{ name, schema string } {
+	data, err := os.ReadFile("testdata/schemas.json")
+	if err != nil {
+		panic(err)
+	}
+	var raw []struct {
+		Name   string          `json:"name"`
+		Schema json.RawMessage `json:"schema"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
+		panic(err)
+	}
+	out := make([]struct{ name, schema string }, len(raw))
+	for i, r := range raw {
+		out[i].name, out[i].schema = r.Name, string(r.Schema)
+	}
+	return out
+}()
 
 func TestSchemaFeaturesValidate(t *testing.T) {
 	v := storiesVocab(t)
