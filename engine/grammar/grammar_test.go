@@ -256,8 +256,9 @@ func TestUnicodeAndEscapes(t *testing.T) {
 
 func TestUnsupportedNamesFeature(t *testing.T) {
 	for schema, feature := range map[string]string{
-		`{"allOf":[{"type":"string"},{"maxLength":3}]}`:                                    "allOf",
-		`{"oneOf":[{"type":"string"}]}`:                                                    "oneOf",
+		`{"allOf":[{"type":"string"},{"maxLength":3}]}`: "allOf",
+		`{"oneOf":[{"type":"object","properties":{"a":{"const":1}},"required":["a"]},{"type":"object","properties":{"a":{"enum":[2,1]}},"required":["a"]}]}`: "oneOf",
+		`{"oneOf":[{"type":"integer"},{"type":"number"}]}`:                                 "oneOf",
 		`{"not":{"type":"string"}}`:                                                        "not",
 		`{"type":"object","patternProperties":{"a":{}}}`:                                   "patternProperties",
 		`{"type":"array","uniqueItems":true}`:                                              "uniqueItems",

@@ -203,12 +203,12 @@ func (c *compiler) anyValue() *node {
 var annotations = map[string]bool{
 	"$schema": true, "$id": true, "$comment": true, "title": true, "description": true,
 	"default": true, "examples": true, "deprecated": true, "readOnly": true, "writeOnly": true,
-	"$defs": true, "definitions": true, "strict": true, "$anchor": true,
+	"$defs": true, "definitions": true, "strict": true, "$anchor": true, "discriminator": true,
 }
 
 // handled are the keywords compile reads; anything else is refused.
 var handled = map[string]bool{
-	"type": true, "enum": true, "const": true, "anyOf": true, "allOf": true, "$ref": true,
+	"type": true, "enum": true, "const": true, "anyOf": true, "oneOf": true, "allOf": true, "$ref": true,
 	"properties": true, "required": true, "additionalProperties": true,
 	"items": true, "minItems": true, "maxItems": true, "uniqueItems": true,
 	"pattern": true, "format": true, "minLength": true, "maxLength": true,
@@ -273,6 +273,12 @@ func (c *compiler) compileObject(s map[string]any, path string) (*node, error) {
 			return nil, invalid("allOf", path+"/allOf", "only an allOf of one schema, with nothing beside it, is supported")
 		}
 		return c.compile(list[0], path+"/allOf/0")
+	}
+	if alts, ok := s["oneOf"]; ok {
+		if hasConstraint(s, "oneOf") {
+			return nil, invalid("oneOf", path, "oneOf beside other constraints is not supported; move them into the alternatives")
+		}
+		return c.oneOf(alts, path+"/oneOf")
 	}
 	if alts, ok := s["anyOf"]; ok {
 		if hasConstraint(s, "anyOf") {
