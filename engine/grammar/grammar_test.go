@@ -269,7 +269,8 @@ func TestUnsupportedNamesFeature(t *testing.T) {
 		`{"type":"string","pattern":"\\bx"}`:                                               "pattern",
 		`{"type":"string","pattern":"("}`:                                                  "pattern",
 		`{"type":"object","properties":{"a":{}},"required":["b"]}`:                         "required",
-		`{"type":"array","items":[{"type":"string"}]}`:                                     "items as a list (tuples)",
+		`{"type":"array","prefixItems":[{"type":"string"}],"items":[{"type":"string"}]}`:   "items",
+		`{"type":"array","additionalItems":false}`:                                         "additionalItems",
 		`{"type":"thing"}`:                                                                 "type",
 		`false`:                                                                            "false",
 		`{"type":"integer","multipleOf":2}`:                                                "multipleOf",
@@ -413,5 +414,17 @@ func TestMaskCacheStaysWithinBudget(t *testing.T) {
 	}
 	if _, ok := c.get(maskKey{g: g, v: v, state: "99"}); !ok {
 		t.Fatal("the latest mask is not cached")
+	}
+}
+
+func TestTuples(t *testing.T) {
+	g, err := Compile([]byte(`{"type":"array","prefixItems":[{"type":"integer"},{"enum":["a"]}],"items":false}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for doc, want := range map[string]bool{`[]`: true, `[1]`: true, `[1,"a"]`: true, `["a"]`: false, `[1,"a",2]`: false, `[1,2]`: false} {
+		if alive, acc := feed(g, doc); (alive && acc) != want {
+			t.Errorf("%s: complete %v, want %v", doc, alive && acc, want)
+		}
 	}
 }

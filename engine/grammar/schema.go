@@ -34,7 +34,8 @@ type node struct {
 	extra   *node  // the schema of keys not in props; nil: no such keys
 	reqFrom []bool // reqFrom[i]: a required property is at index i or later
 	// kindArray
-	items              *node
+	items              *node   // past the prefix; nil: none
+	prefix             []*node // prefixItems: the schemas of the first items
 	minItems, maxItems int // maxItems < 0: unbounded
 	// kindString
 	re             *regex
@@ -126,7 +127,15 @@ func productive(n *node) bool {
 		}
 		return true
 	case kindArray:
-		return n.minItems == 0 || n.items.productive
+		for i := range int32(n.minItems) {
+			if it := n.item(i); it == nil || !it.productive {
+				return false
+			}
+			if int(i) >= len(n.prefix) {
+				break // the rest are items alike
+			}
+		}
+		return true
 	case kindString:
 		return n.re == nil || n.re.startMatch || len(n.re.start) > 0
 	}
@@ -211,6 +220,7 @@ var handled = map[string]bool{
 	"type": true, "enum": true, "const": true, "anyOf": true, "oneOf": true, "allOf": true, "$ref": true,
 	"properties": true, "required": true, "additionalProperties": true,
 	"items": true, "minItems": true, "maxItems": true, "uniqueItems": true,
+	"prefixItems": true, "additionalItems": true,
 	"pattern": true, "format": true, "minLength": true, "maxLength": true,
 	"minimum": true, "maximum": true, "exclusiveMinimum": true, "exclusiveMaximum": true,
 }
@@ -323,7 +333,7 @@ func schemaTypes(s map[string]any, path string) ([]string, error) {
 		switch {
 		case s["properties"] != nil || s["additionalProperties"] != nil || s["required"] != nil:
 			return []string{"object"}, nil
-		case s["items"] != nil || s["minItems"] != nil || s["maxItems"] != nil:
+		case s["items"] != nil || s["prefixItems"] != nil || s["minItems"] != nil || s["maxItems"] != nil:
 			return []string{"array"}, nil
 		case s["pattern"] != nil || s["format"] != nil || s["minLength"] != nil || s["maxLength"] != nil:
 			return []string{"string"}, nil
@@ -591,17 +601,55 @@ func (c *compiler) array(s map[string]any, path string) (*node, error) {
 	if n.maxItems >= 0 && n.maxItems < n.minItems {
 		return nil, invalid("maxItems", path+"/maxItems", "maxItems %d is below minItems %d", n.maxItems, n.minItems)
 	}
-	if it, ok := s["items"]; ok {
-		if _, isList := it.([]any); isList {
-			return nil, unsupported("items as a list (tuples)", path+"/items")
+	// Tuples: prefixItems (2020-12), or items as a list (draft 7) with
+	// additionalItems for the rest.
+	prefix, rest, restKey := s["prefixItems"], s["items"], "items"
+	if list, isList := rest.([]any); isList {
+		if prefix != nil {
+			return nil, invalid("items", path+"/items", "items as a list beside prefixItems")
 		}
-		if n.items, err = c.compile(it, path+"/items"); err != nil {
+		prefix, rest, restKey = list, s["additionalItems"], "additionalItems"
+	} else if s["additionalItems"] != nil {
+		return nil, unsupported("additionalItems", path+"/additionalItems")
+	}
+	if prefix != nil {
+		list, isList := prefix.([]any)
+		if !isList {
+			return nil, invalid("prefixItems", path+"/prefixItems", "prefixItems must be a list of schemas")
+		}
+		for i, sub := range list {
+			item, err := c.compile(sub, path+"/prefixItems/"+strconv.Itoa(i))
+			if err != nil {
+				return nil, err
+			}
+			n.prefix = append(n.prefix, item)
+		}
+	}
+	switch {
+	case rest == nil:
+		n.items = c.anyValue()
+	case rest == false:
+		n.items = nil // no items past the prefix
+	default:
+		if n.items, err = c.compile(rest, path+"/"+restKey); err != nil {
 			return nil, err
 		}
-	} else {
-		n.items = c.anyValue()
 	}
 	return n, nil
+}
+
+// item is the schema of item i of an array (nil: none may be there).
+func (n *node) item(i int32) *node {
+	if int(i) < len(n.prefix) {
+		return n.prefix[i]
+	}
+	return n.items
+}
+
+// canItem reports whether an array may have an item i.
+func (n *node) canItem(i int32) bool {
+	it := n.item(i)
+	return it != nil && it.productive && (n.maxItems < 0 || int(i) < n.maxItems)
 }
 
 // maxCount bounds minItems, maxLength and the like: the counts live in the

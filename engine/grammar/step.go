@@ -309,15 +309,15 @@ func array(c *stack, b byte, out []*stack) []*stack {
 		if b == ']' && f.st == aFirst && n.minItems == 0 {
 			return append(out, c.up)
 		}
-		if n.maxItems != 0 && n.items.productive {
-			return value(c, frame{n: n, st: aAfter, i: itemCount(n, f.i+1)}, n.items, b, out)
+		if n.canItem(f.i) {
+			return value(c, frame{n: n, st: aAfter, i: itemCount(n, f.i+1)}, n.item(f.i), b, out)
 		}
 	case aAfter:
 		var ws bool
 		if out, ws = gap(c, b, out); ws {
 			return out
 		}
-		if b == ',' && (n.maxItems < 0 || int(f.i) < n.maxItems) && n.items.productive {
+		if b == ',' && n.canItem(f.i) {
 			return append(out, with(c, frame{n: n, st: aNext, i: f.i}))
 		}
 		if b == ']' && int(f.i) >= n.minItems {
@@ -330,7 +330,7 @@ func array(c *stack, b byte, out []*stack) []*stack {
 // itemCount saturates a count past every bound that reads it, so states that
 // differ only in an irrelevant count are one state (one cached mask).
 func itemCount(n *node, i int32) int32 {
-	return min(i, int32(max(n.minItems, n.maxItems, 0)))
+	return min(i, int32(max(n.minItems, n.maxItems, len(n.prefix))))
 }
 
 func charCount(n *node, k int32) int32 {
