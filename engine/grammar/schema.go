@@ -36,7 +36,7 @@ type node struct {
 	// kindArray
 	items              *node   // past the prefix; nil: none
 	prefix             []*node // prefixItems: the schemas of the first items
-	minItems, maxItems int // maxItems < 0: unbounded
+	minItems, maxItems int     // maxItems < 0: unbounded
 	// kindString
 	re             *regex
 	minLen, maxLen int // maxLen < 0: unbounded
