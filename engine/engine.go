@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 
 	"github.com/graft-ai/graft/engine/compute"
+	"github.com/graft-ai/graft/engine/grammar"
 	"github.com/graft-ai/graft/engine/kvcache"
 	"github.com/graft-ai/graft/engine/lora"
 	"github.com/graft-ai/graft/engine/model"
@@ -125,6 +126,10 @@ type Engine struct {
 	rowBuf     []float32 // a logits row each fork samples from unchanged
 
 	promptTokens, prefillTokens, generationTokens atomic.Uint64
+
+	vocabOnce sync.Once
+	vocabTrie *grammar.Vocab
+	maskWait  sync.WaitGroup
 }
 
 // New starts the engine's loop. Close stops it.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/graft-ai/graft/engine/grammar"
 	"github.com/graft-ai/graft/engine/sample"
 )
 
@@ -27,6 +28,9 @@ type Request struct {
 	// Merge, when set, runs the request on these adapters merged into one;
 	// Adapter must then be empty.
 	Merge *MergedAdapters
+	// Grammar, when set, constrains the output token by token to a JSON
+	// document it accepts; the sequence stops once the document is complete.
+	Grammar *grammar.Grammar
 }
 
 // RequestError is a request the engine refuses. Param is the request field to

@@ -3,6 +3,7 @@ package engine
 import (
 	"slices"
 
+	"github.com/graft-ai/graft/engine/grammar"
 	"github.com/graft-ai/graft/engine/kvcache"
 	"github.com/graft-ai/graft/engine/sample"
 	"github.com/graft-ai/graft/engine/tokenizer"
@@ -19,7 +20,8 @@ type sequence struct {
 	sampler   *sample.Sampler
 	decoder   *tokenizer.StreamDecoder
 	stops     *sample.StopMatcher
-	stream    *Stream // shared by the request's sequences
+	matcher   *grammar.Matcher // nil: unconstrained
+	stream    *Stream          // shared by the request's sequences
 	// forks are the request's other sequences until the prompt is sampled: this
 	// sequence carries the prompt for all of them, then they split off.
 	forks []*sequence
@@ -57,6 +59,9 @@ func (e *Engine) newSequence(id uint64, index int, r *Request, stream *Stream) *
 		opts = append(opts, sample.IncludeStop())
 	}
 	s.stops = sample.NewStopMatcher(r.Stop, opts...)
+	if r.Grammar != nil {
+		s.matcher = r.Grammar.NewMatcher(e.vocab())
+	}
 	return s
 }
 
@@ -67,13 +72,18 @@ func (s *sequence) generated() []int32 { return s.tokens[s.promptLen:] }
 func (e *Engine) accept(s *sequence, r sample.Result) bool {
 	s.tokens = append(s.tokens, r.Token)
 	e.hashFilled(s)
+	if s.matcher != nil {
+		s.matcher.Advance(r.Token)
+	}
 	tok := Token{ID: r.Token, Logprob: r.Logprob}
 	if len(r.Top) > 0 {
 		tok.Top = slices.Clone(r.Top)
 	}
 	ev := Event{Index: s.index, Tokens: []Token{tok}}
 	e.generationTokens.Add(1)
-	stopID := (e.eos[r.Token] && !s.req.IgnoreEOS) || slices.Contains(s.req.StopTokenIDs, r.Token)
+	// A constrained sequence is only offered the end of sequence once its
+	// document is complete, so there it ends even under IgnoreEOS.
+	stopID := (e.eos[r.Token] && (!s.req.IgnoreEOS || s.matcher != nil)) || slices.Contains(s.req.StopTokenIDs, r.Token)
 	if stopID {
 		s.finish = FinishStop
 		ev.Text = s.flushText(false)
@@ -87,6 +97,11 @@ func (e *Engine) accept(s *sequence, r sample.Result) bool {
 		return true
 	}
 	emit, stopped := s.stops.Push(delta)
+	if !stopped && s.matcher != nil && s.matcher.Done() {
+		// The document is complete and nothing may follow it.
+		stopped = true
+		emit += s.flushText(false)
+	}
 	ev.Text = emit
 	if stopped {
 		s.finish = FinishStop

@@ -93,10 +93,15 @@ func (s *Server) request(ctx context.Context, req *enginev1.GenerateRequest) (en
 	if req.GetN() > 1<<20 {
 		return engine.Request{}, invalid("n", fmt.Sprintf("n %d is too large", req.GetN()))
 	}
+	g, err := s.grammar(req.GetConstraint())
+	if err != nil {
+		return engine.Request{}, err
+	}
 	return engine.Request{
-		Merge:  mergedAdapters(req.GetMergedAdapters()),
-		N:      max(int(req.GetN()), 1),
-		Prompt: prompt, Adapter: req.GetAdapterId(), Sampling: p, MaxTokens: int(sp.GetMaxTokens()),
+		Merge:   mergedAdapters(req.GetMergedAdapters()),
+		Grammar: g,
+		N:       max(int(req.GetN()), 1),
+		Prompt:  prompt, Adapter: req.GetAdapterId(), Sampling: p, MaxTokens: int(sp.GetMaxTokens()),
 		Stop: sp.GetStop(), StopTokenIDs: sp.GetStopTokenIds(), IgnoreEOS: sp.GetIgnoreEos(),
 		IncludeStopStr: sp.GetIncludeStopStrInOutput(),
 	}, nil

@@ -49,6 +49,7 @@ type Server struct {
 	chat    chatSettings // set by SetChatLimits, in chat.go
 	// maxPromptBytes bounds the text encoded for one prompt (see encodePrompt).
 	maxPromptBytes int
+	grammars       grammarCache // compiled constraints, in constraint.go
 }
 
 // New wraps eng; modelID is what Stats reports as the served model.

@@ -41,6 +41,7 @@ type commonParams struct {
 	MinP              *float64        `json:"min_p"`
 	RepetitionPenalty *float64        `json:"repetition_penalty"`
 	IgnoreEOS         bool            `json:"ignore_eos"`
+	ResponseFormat    *responseFormat `json:"response_format"`
 }
 
 type streamOptions struct {

@@ -181,3 +181,122 @@ test('through the front door, 401, 404 and 429 raise the SDK exceptions', async 
     return true;
   });
 });
+
+const recipe = {
+  type: 'object',
+  properties: {
+    title: { type: 'string', maxLength: 20 },
+    servings: { type: 'integer', minimum: 1, maximum: 12 },
+    vegan: { type: 'boolean' },
+    tags: { type: 'array', items: { enum: ['quick', 'cheap', 'hot'] }, maxItems: 3 },
+  },
+  required: ['title', 'servings', 'vegan', 'tags'],
+  additionalProperties: false,
+};
+
+test('chat.completions.parse returns the object a json_schema format constrained', async () => {
+  const res = await client.chat.completions.parse({
+    model, messages, max_tokens: 200, temperature: 1, seed: 7,
+    response_format: { type: 'json_schema', json_schema: { name: 'recipe', schema: recipe, strict: true } },
+  });
+  const choice = res.choices[0];
+  assert.equal(choice.finish_reason, 'stop');
+  const r = choice.message.parsed;
+  assert.deepEqual(r, JSON.parse(choice.message.content));
+  assert.deepEqual(Object.keys(r), ['title', 'servings', 'vegan', 'tags']);
+  assert.equal(typeof r.title, 'string');
+  assert.ok(r.title.length <= 20);
+  assert.ok(Number.isInteger(r.servings) && r.servings >= 1 && r.servings <= 12, `servings ${r.servings}`);
+  assert.equal(typeof r.vegan, 'boolean');
+  assert.ok(r.tags.length <= 3 && r.tags.every((t) => ['quick', 'cheap', 'hot'].includes(t)), `tags ${r.tags}`);
+});
+
+test('json_object output parses as an object', async () => {
+  const res = await client.completions.create({
+    model, prompt: 'Once upon a time', max_tokens: 40, temperature: 0, response_format: { type: 'json_object' },
+  });
+  assert.match(res.choices[0].text, /^\s*\{/);
+});
+
+test('an unsupported schema feature is a 400 naming it', async () => {
+  await assert.rejects(
+    client.chat.completions.create({
+      model, messages, max_tokens: 10,
+      response_format: { type: 'json_schema', json_schema: { name: 'n', schema: { type: 'object', properties: { n: { type: 'integer', multipleOf: 2 } } } } },
+    }),
+    (err) => {
+      assert.ok(err instanceof OpenAI.BadRequestError, `got ${err}`);
+      assert.equal(err.param, 'response_format');
+      assert.match(err.message, /multipleOf/);
+      return true;
+    },
+  );
+});
+
+const weatherTool = {
+  type: 'function',
+  function: {
+    name: 'get_weather',
+    description: 'The weather in a city',
+    strict: true,
+    parameters: {
+      type: 'object',
+      properties: { city: { type: 'string', maxLength: 12 }, unit: { enum: ['celsius', 'fahrenheit'] } },
+      required: ['city', 'unit'],
+      additionalProperties: false,
+    },
+  },
+};
+
+test('a tool call round trip: the call, the tool message, the answer', async () => {
+  const ask = [{ role: 'user', content: 'What is the weather in Paris?' }];
+  const first = await client.chat.completions.parse({
+    model, messages: ask, tools: [weatherTool], tool_choice: 'required', parallel_tool_calls: false, max_tokens: 200, temperature: 0,
+  });
+  const choice = first.choices[0];
+  assert.equal(choice.finish_reason, 'tool_calls');
+  assert.equal(choice.message.content, null);
+  assert.equal(choice.message.tool_calls.length, 1);
+  const call = choice.message.tool_calls[0];
+  assert.equal(call.type, 'function');
+  assert.equal(call.function.name, 'get_weather');
+  assert.match(call.id, /^call_/);
+  const args = call.function.parsed_arguments;
+  assert.deepEqual(args, JSON.parse(call.function.arguments));
+  assert.deepEqual(Object.keys(args), ['city', 'unit']);
+  assert.ok(['celsius', 'fahrenheit'].includes(args.unit));
+
+  const answer = await client.chat.completions.create({
+    model, tools: [weatherTool], max_tokens: 8, temperature: 0,
+    messages: [...ask, choice.message, { role: 'tool', tool_call_id: call.id, content: '21 degrees and sunny' }],
+  });
+  assert.equal(answer.choices[0].message.role, 'assistant');
+  assert.equal(typeof answer.choices[0].message.content, 'string');
+  assert.equal(answer.choices[0].message.tool_calls, undefined);
+  assert.equal(answer.choices[0].finish_reason, 'length');
+});
+
+for (const [label, tool_choice, finish] of [
+  ['a named function', { type: 'function', function: { name: 'get_weather' } }, 'stop'],
+  ['required', 'required', 'tool_calls'],
+]) {
+  test(`streamed tool calls (${label}) assemble into the same calls`, async () => {
+    // One call: greedy, the tiny model would list calls until max_tokens.
+    const req = { model, messages, tools: [weatherTool], max_tokens: 200, temperature: 0, tool_choice, parallel_tool_calls: false };
+    const whole = await client.chat.completions.create(req);
+    const runner = client.chat.completions.stream(req);
+    let fragments = 0;
+    runner.on('tool_calls.function.arguments.delta', () => { fragments++; });
+    const streamed = await runner.finalChatCompletion();
+    const [a, b] = [whole.choices[0], streamed.choices[0]];
+    assert.equal(a.finish_reason, finish);
+    assert.equal(b.finish_reason, finish);
+    assert.ok(b.message.tool_calls.length >= 1);
+    assert.deepEqual(
+      b.message.tool_calls.map((c) => [c.function.name, c.function.arguments]),
+      a.message.tool_calls.map((c) => [c.function.name, c.function.arguments]),
+    );
+    assert.ok(fragments > 1, `arguments came in ${fragments} fragments`);
+    for (const c of b.message.tool_calls) JSON.parse(c.function.arguments);
+  });
+}
