@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/graft-ai/graft/deploy"
+	"github.com/graft-ai/graft/deploy/state"
 )
 
 // replica is one child process and what the provider knows of it.
@@ -131,7 +132,7 @@ func (r *replica) ready(client *http.Client, addr string) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	hb, ok, err := r.p.cfg.Store.GetReplica(ctx, r.spec.Deployment, r.spec.ID)
-	return err == nil && ok && hb.State == "ready" && hb.Addr == addr
+	return err == nil && ok && hb.State == state.StateReady && hb.Addr == addr
 }
 
 // preload asks the replica for one token with each preloaded adapter, which
