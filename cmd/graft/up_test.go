@@ -55,3 +55,40 @@ func TestUpServesTheDemo(t *testing.T) {
 	}
 	up.stop(t)
 }
+
+// TestUpScalesToZeroAndWakes: with min_replicas 0 the demo waits in Standby;
+// a request through graft up's front wakes it, and after the cooldown it is
+// back in Standby, twice over.
+func TestUpScalesToZeroAndWakes(t *testing.T) {
+	testmodels.Path(t, "stories260K", "hf")
+	addr, api := freeAddr(t), freeAddr(t)
+	up := startGraft(t, addr, "up", "--listen", addr, "--api-listen", api, "--state-dir", t.TempDir(),
+		"--min-replicas", "0", "--cooldown", "2s")
+	status := func() string {
+		r := graft(t, nil, "deployments", "get", "stories260k", "--json", "--api-url", "http://"+api)
+		var d struct{ Status string }
+		if err := json.Unmarshal([]byte(r.stdout), &d); err != nil {
+			t.Fatalf("get: %d %s %s", r.code, r.stdout, r.stderr)
+		}
+		return d.Status
+	}
+	waitFor(t, "Standby before any request", func() bool { return status() == "Standby" })
+	for range 2 {
+		resp, err := http.Post("http://"+addr+"/v1/completions", "application/json",
+			strings.NewReader(`{"model": "stories260k", "prompt": "Once", "max_tokens": 4}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(out), `"completion_tokens":4`) {
+			t.Fatalf("a request to a Standby deployment: %d %s\n%s", resp.StatusCode, out, up.logs.String())
+		}
+		waitFor(t, "Standby after the cooldown", func() bool { return status() == "Standby" })
+	}
+	events := graft(t, nil, "deployments", "events", "stories260k", "--api-url", "http://"+api).stdout
+	if n := strings.Count(events, "Standby -> Initializing"); n != 2 {
+		t.Errorf("woken %d times, want 2:\n%s", n, events)
+	}
+	up.stop(t)
+}

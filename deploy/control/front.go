@@ -30,11 +30,16 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 		return
 	case "/readyz":
-		if len(f.live()) == 0 {
-			http.Error(w, "no live replica", http.StatusServiceUnavailable)
-			return
+		// Ready to take requests: it has a replica, or gets one on request.
+		rec, err := f.Manager.Get(r.Context(), f.Deployment)
+		switch {
+		case err != nil:
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		case rec.Status == deploy.Stopped || rec.Status == deploy.Errored || rec.Status == deploy.Deleted:
+			http.Error(w, "deployment "+f.Deployment+" is "+string(rec.Status)+": "+rec.StatusReason, http.StatusServiceUnavailable)
+		default:
+			w.Write([]byte("ok\n"))
 		}
-		w.Write([]byte("ok\n"))
 		return
 	}
 	addrs := f.live()
