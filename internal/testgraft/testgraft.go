@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 )
@@ -26,9 +25,9 @@ var (
 func Binary(t testing.TB) string {
 	t.Helper()
 	once.Do(func() {
-		goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, e := os.Stat(goBin); e != nil {
-			goBin = "go"
+		var goBin string
+		if goBin, err = exec.LookPath("go"); err != nil {
+			return
 		}
 		dir, err = os.MkdirTemp("", "graft-testbin-")
 		if err != nil {
