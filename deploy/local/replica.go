@@ -8,12 +8,14 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/graft-ai/graft/deploy"
 	"github.com/graft-ai/graft/deploy/state"
+	"github.com/graft-ai/graft/sidecar/adaptersource"
 )
 
 // replica is one child process and what the provider knows of it.
@@ -98,6 +100,7 @@ func (r *replica) waitLive(addr string, exited chan error, out *tail) (string, b
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
 	client := &http.Client{Timeout: time.Second}
+	preloaded := false
 	for {
 		select {
 		case err := <-exited:
@@ -109,30 +112,51 @@ func (r *replica) waitLive(addr string, exited chan error, out *tail) (string, b
 			return fmt.Sprintf("not ready after %s: %s", r.p.cfg.ReadyTimeout, reason(out.String())), false
 		case <-tick.C:
 		}
-		if !r.ready(client, addr) {
-			continue
+		hb, ok := r.ready(client, addr)
+		switch {
+		case !ok:
+		case !preloaded:
+			if why := r.preload(addr); why != "" {
+				return why, false
+			}
+			preloaded = true
+		case r.resident(hb):
+			// Live only once Redis shows the preloaded adapters, so whoever
+			// routes by residency sees them as soon as it sees the replica.
+			return "", true
 		}
-		if why := r.preload(addr); why != "" {
-			return why, false
-		}
-		return "", true
 	}
 }
 
 // ready: the sidecar's /readyz answers 200 and its heartbeat says ready.
-func (r *replica) ready(client *http.Client, addr string) bool {
+func (r *replica) ready(client *http.Client, addr string) (state.Replica, bool) {
 	resp, err := client.Get("http://" + addr + "/readyz")
 	if err != nil {
-		return false
+		return state.Replica{}, false
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return false
+		return state.Replica{}, false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	hb, ok, err := r.p.cfg.Store.GetReplica(ctx, r.spec.Deployment, r.spec.ID)
-	return err == nil && ok && hb.State == state.StateReady && hb.Addr == addr
+	return hb, err == nil && ok && hb.State == state.StateReady && hb.Addr == addr
+}
+
+// resident reports whether the heartbeat lists every preloaded adapter, as
+// it was asked for or in its canonical form.
+func (r *replica) resident(hb state.Replica) bool {
+	for _, a := range r.spec.Spec.PreloadedAdapters {
+		canon := a
+		if ref, err := adaptersource.ParseRef(a); err == nil {
+			canon = ref.String()
+		}
+		if !slices.Contains(hb.Adapters, a) && !slices.Contains(hb.Adapters, canon) {
+			return false
+		}
+	}
+	return true
 }
 
 // preload asks the replica for one token with each preloaded adapter, which
