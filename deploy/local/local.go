@@ -37,6 +37,9 @@ type Config struct {
 	ReadyTimeout time.Duration
 	// HeartbeatTTL is the replicas' --heartbeat-ttl; default 5s.
 	HeartbeatTTL time.Duration
+	// Unhealthy is how long a live replica may fail /readyz before it is
+	// killed and reported exited (so it is replaced); default 30s.
+	Unhealthy time.Duration
 	// Drain is how long a stopping replica's running requests may take;
 	// default 5m. A replica still running after Drain+10s is killed.
 	Drain time.Duration
@@ -72,6 +75,9 @@ func New(cfg Config) (*Provider, error) {
 	}
 	if cfg.HeartbeatTTL <= 0 {
 		cfg.HeartbeatTTL = 5 * time.Second
+	}
+	if cfg.Unhealthy <= 0 {
+		cfg.Unhealthy = 30 * time.Second
 	}
 	if cfg.Drain <= 0 {
 		cfg.Drain = 5 * time.Minute

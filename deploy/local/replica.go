@@ -80,16 +80,51 @@ func (r *replica) run() {
 		})
 		log.Info("replica live", "addr", addr)
 	}
-	select {
-	case err := <-exited:
-		why := exitReason(err, out.String())
+	if why, stopped := r.serve(addr, cmd.Process.Pid, exited, out); !stopped {
 		log.Warn("replica exited", "reason", why)
 		r.p.set(r, func(info *deploy.Replica) { info.Phase, info.Reason = deploy.PhaseExited, why })
 		return
-	case <-r.stop:
 	}
 	r.terminate(cmd, exited, log)
 	r.p.gone(r)
+}
+
+// serve watches a replica until it is stopped (true), or exits or stops
+// answering /readyz for the Unhealthy time, when it is killed (false, why).
+// A hung replica would otherwise hold its place forever.
+func (r *replica) serve(addr string, pid int, exited chan error, out *tail) (string, bool) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	client := &http.Client{Timeout: time.Second}
+	var failingSince time.Time
+	for {
+		select {
+		case err := <-exited:
+			return exitReason(err, out.String()), false
+		case <-r.stop:
+			return "", true
+		case <-tick.C:
+		}
+		switch {
+		case r.answers(client, addr):
+			failingSince = time.Time{}
+		case failingSince.IsZero():
+			failingSince = time.Now()
+		case time.Since(failingSince) >= r.p.cfg.Unhealthy:
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+			<-exited
+			return fmt.Sprintf("not ready for %s, killed; its last output: %s", r.p.cfg.Unhealthy, reason(out.String())), false
+		}
+	}
+}
+
+func (r *replica) answers(client *http.Client, addr string) bool {
+	resp, err := client.Get("http://" + addr + "/readyz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 // waitLive polls until the replica is live (true), fails (false with the
