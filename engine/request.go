@@ -24,6 +24,9 @@ type Request struct {
 	// the sequences equal N single requests with those seeds. Their events carry
 	// Event.Index.
 	N int
+	// Merge, when set, runs the request on these adapters merged into one;
+	// Adapter must then be empty.
+	Merge *MergedAdapters
 }
 
 // RequestError is a request the engine refuses. Param is the request field to
@@ -87,6 +90,11 @@ func (e *Engine) validate(r *Request) error {
 	}
 	if r.N == 0 {
 		r.N = 1
+	}
+	if r.Merge != nil {
+		if err := r.Merge.validate(r.Adapter); err != nil {
+			return err
+		}
 	}
 	if err := r.Sampling.Validate(vocab); err != nil {
 		var pe *sample.ParamError

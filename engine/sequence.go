@@ -3,6 +3,7 @@ package engine
 import (
 	"slices"
 
+	"github.com/graft-ai/graft/engine/kvcache"
 	"github.com/graft-ai/graft/engine/sample"
 	"github.com/graft-ai/graft/engine/tokenizer"
 )
@@ -21,10 +22,20 @@ type sequence struct {
 	stream    *Stream // shared by the request's sequences
 	// forks are the request's other sequences until the prompt is sampled: this
 	// sequence carries the prompt for all of them, then they split off.
-	forks  []*sequence
-	finish FinishReason // set when the loop has decided the sequence ends
-	err    error
-	ended  bool
+	forks []*sequence
+	// hashes name the sequence's full blocks for the prefix cache, the prompt's
+	// then those its tokens fill (nil with the cache off); root is the
+	// adapter's digest they chain from; fresh are those not yet reported.
+	hashes []kvcache.BlockHash
+	root   [32]byte
+	fresh  []kvcache.BlockHash
+	// cached is how many prompt tokens the prefix cache supplied when the
+	// sequence first started; started says that happened.
+	cached  int
+	started bool
+	finish  FinishReason // set when the loop has decided the sequence ends
+	err     error
+	ended   bool
 }
 
 // newSequence makes sequence index of request r. Sequence i samples with
@@ -55,6 +66,7 @@ func (s *sequence) generated() []int32 { return s.tokens[s.promptLen:] }
 // sequence stops here (end of sequence, a stop id or a stop string).
 func (e *Engine) accept(s *sequence, r sample.Result) bool {
 	s.tokens = append(s.tokens, r.Token)
+	e.hashFilled(s)
 	tok := Token{ID: r.Token, Logprob: r.Logprob}
 	if len(r.Top) > 0 {
 		tok.Top = slices.Clone(r.Top)
@@ -104,7 +116,8 @@ func (e *Engine) end(s *sequence, why FinishReason, err error) {
 		return
 	}
 	s.ended = true
-	ev := Event{Index: s.index, Finish: why, Err: err, PromptTokens: s.promptLen, CompletionTokens: len(s.generated())}
+	ev := Event{Index: s.index, Finish: why, Err: err, PromptTokens: s.promptLen, CompletionTokens: len(s.generated()),
+		CachedTokens: s.cached}
 	if why == FinishLength {
 		ev.Text = s.flushText(false)
 	}
@@ -118,4 +131,28 @@ func (e *Engine) end(s *sequence, why FinishReason, err error) {
 	for _, f := range forks {
 		e.end(f, why, err)
 	}
+}
+
+// hashFilled names the block the last token filled, if it filled one, so the
+// prefix cache can keep generated text too.
+func (e *Engine) hashFilled(s *sequence) {
+	bs := e.cfg.BlockSize
+	n := len(s.tokens) / bs
+	if s.hashes == nil || len(s.tokens)%bs != 0 || len(s.hashes) != n-1 {
+		return
+	}
+	prev := kvcache.BlockHash(s.root)
+	if n > 1 {
+		prev = s.hashes[n-2]
+	}
+	h := kvcache.HashNext(s.root, prev, s.tokens[(n-1)*bs:])
+	s.hashes = append(s.hashes, h)
+	s.fresh = append(s.fresh, h)
+}
+
+// takeFresh returns the hashes not yet reported to the scheduler.
+func (s *sequence) takeFresh() []kvcache.BlockHash {
+	f := s.fresh
+	s.fresh = nil
+	return f
 }

@@ -39,3 +39,12 @@ func (t *HTTPTimeouts) defaults() {
 func (t *HTTPTimeouts) server(h http.Handler) *http.Server {
 	return &http.Server{Handler: h, ReadHeaderTimeout: t.ReadHeader, ReadTimeout: t.Read, IdleTimeout: t.Idle}
 }
+
+// servedBy names the replica in every response, so a client or a test behind
+// the front door can tell which replica answered.
+func servedBy(id string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Graft-Replica", id)
+		h.ServeHTTP(w, r)
+	})
+}

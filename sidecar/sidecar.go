@@ -107,7 +107,7 @@ func Run(ctx context.Context, cfg Config) error {
 		defer c.Close()
 		conn = c
 	}
-	api := openai.Config{Engine: conn, ModelID: cfg.ServedName}
+	api := openai.Config{Engine: conn, ModelID: cfg.ServedName, Deployment: cfg.Deployment}
 	catalog, err := adaptersource.OpenCatalog(ctx, cfg.AdapterCache, cfg.AdapterRoot)
 	if err != nil {
 		return &ConfigError{Field: "AdapterRoot", Err: err}
@@ -133,7 +133,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer stopRep()
-	hs := cfg.HTTP.server(srv)
+	hs := cfg.HTTP.server(servedBy(cfg.ReplicaID, srv))
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(lis) }()
 	slog.Info("sidecar serving", "listen", addr)

@@ -77,12 +77,18 @@ func (l *lockedBuffer) String() string {
 // kills the process at test end if the test did not stop it.
 func startGraft(t *testing.T, addr string, args ...string) *graftProcess {
 	t.Helper()
+	return startGraftEnv(t, addr, nil, args...)
+}
+
+// startGraftEnv is startGraft with env added to the child's environment.
+func startGraftEnv(t *testing.T, addr string, env []string, args ...string) *graftProcess {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := &graftProcess{cmd: exec.Command(exe, args...), exited: make(chan error, 1)}
-	p.cmd.Env = append(os.Environ(), "GRAFT_TEST_RUN_MAIN=1", "GRAFT_TESTDATA="+testmodels.Dir())
+	p.cmd.Env = append(append(os.Environ(), "GRAFT_TEST_RUN_MAIN=1", "GRAFT_TESTDATA="+testmodels.Dir()), env...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.logs, &p.logs
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -10,23 +10,10 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/graft-ai/graft/internal/testmodels"
 )
 
-// TestServeHTTPTimeouts runs a real graft serve with one-second HTTP timeouts:
-// a body sent a byte at a time is cut, an idle keep-alive connection is
-// closed, and streams that last longer than both still complete.
-func TestServeHTTPTimeouts(t *testing.T) {
-	model := testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")
-	addr := freeAddr(t)
-	serve := startGraft(t, addr, "serve", "--model", model, "--listen", addr, "--max-num-seqs", "1", "--threads", "1",
-		"--http-read-header-timeout", "1s", "--http-read-timeout", "1s", "--http-idle-timeout", "1s")
-	t.Run("slow body is cut", func(t *testing.T) { slowBody(t, addr) })
-	t.Run("idle keep-alive is closed", func(t *testing.T) { idleKeepAlive(t, addr) })
-	t.Run("long streams complete", func(t *testing.T) { longStreams(t, addr) })
-	serve.stop(t)
-}
+// The helpers below check the sidecar's HTTP timeouts on a running pod; see
+// TestHardening5SlowClients.
 
 // slowBody sends a request whose body trickles in a byte every 100ms; the
 // server must end the request long before the body is complete.

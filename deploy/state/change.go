@@ -31,6 +31,7 @@ type Change struct {
 	Deployment string `json:"deployment"`
 	Replica    string `json:"replica,omitempty"` // replica.* and adapter.* kinds
 	Adapter    string `json:"adapter,omitempty"` // adapter.* kinds
+	APIKey     string `json:"api_key,omitempty"` // apikey.* kinds: the key's hash
 }
 
 // ParseChange decodes a message received on Channel.

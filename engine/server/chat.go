@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -113,7 +114,7 @@ func (s *Server) renderChat(ctx context.Context, c *enginev1.ChatPrompt) (string
 		tmpl, err = fallback()
 	}
 	if err != nil {
-		return "", invalid("prompt.chat.chat_template", err.Error())
+		return "", invalid("prompt.chat.chat_template", templateMessage(err))
 	}
 	msgs := make([]chattemplate.Message, len(c.GetMessages()))
 	for i, m := range c.GetMessages() {
@@ -138,9 +139,16 @@ func (s *Server) renderChat(ctx context.Context, c *enginev1.ChatPrompt) (string
 	// A request's template is at fault for its own limits; the model's
 	// template only exceeds them because of what the messages hold.
 	if fromRequest && errors.Is(err, chattemplate.ErrLimit) {
-		return "", invalid("prompt.chat.chat_template", err.Error())
+		return "", invalid("prompt.chat.chat_template", templateMessage(err))
 	}
-	return "", invalid("prompt.chat.messages", err.Error())
+	return "", invalid("prompt.chat.messages", templateMessage(err))
+}
+
+// templateMessage is err's text for a client, whose message already names
+// the field: without the chattemplate package's own prefix, which would
+// otherwise follow it ("chat_template: chattemplate: ...").
+func templateMessage(err error) string {
+	return strings.TrimPrefix(err.Error(), "chattemplate: ")
 }
 
 var (

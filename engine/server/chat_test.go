@@ -111,6 +111,10 @@ func TestRequestTemplateAttacksFailOnTheirLimit(t *testing.T) {
 			!strings.Contains(err.Error(), a.limit) {
 			t.Errorf("%s: err = %v (param %q), want InvalidArgument naming the %s", a.src, err, Param(err), a.limit)
 		}
+		// The field names the error once, without the renderer's package after it.
+		if st, _ := status.FromError(err); !strings.HasPrefix(st.Message(), "prompt.chat.chat_template: template ") {
+			t.Errorf("%s: message %q, want it to start with the field and then the template's problem", a.src, st.Message())
+		}
 	}
 	// A harmless request template renders.
 	if err := generateErr(c, chatRequest("{{ messages[0].content }}")); err != io.EOF {

@@ -138,5 +138,6 @@ func (s *Server) Stats(context.Context, *enginev1.StatsRequest) (*enginev1.Stats
 		AdapterSlotsUsed: uint32(st.AdapterSlotsUsed), AdapterSlotsTotal: uint32(st.AdapterSlots),
 		KvCacheUsage: st.KVUsage(), PromptTokensTotal: st.PromptTokens, PrefillTokensTotal: st.PrefillTokens,
 		GenerationTokensTotal: st.GenerationTokens, MaxQueued: uint32(st.MaxQueued),
+		PrefixCacheQueriesTotal: st.PrefixCacheQueries, PrefixCacheHitsTotal: st.PrefixCacheHits,
 	}, nil
 }

@@ -58,7 +58,8 @@ func TestCheckWeightsRejects(t *testing.T) {
 	}{
 		{"empty", nil, "is truncated: 0 bytes"},
 		{"short header", stFile(`{"a":1}`, 0)[:10], "is truncated: header says at least 15 bytes, file has 10"},
-		{"huge header length", binary.LittleEndian.AppendUint64(nil, 1<<40), "over the 100000000-byte limit"},
+		{"huge header length", binary.LittleEndian.AppendUint64(nil, 1<<40), "over the 8388608-byte limit for a LoRA adapter"},
+		{"header a byte over", append(binary.LittleEndian.AppendUint64(nil, peft.MaxHeaderSize+1), make([]byte, peft.MaxHeaderSize+1)...), "over the 8388608-byte limit"},
 		{"not json", stFile(`not json`, 0), "invalid header"},
 		{"array", stFile(`[1]`, 0), "invalid header"},
 		{"no tensors", stFile(`{"__metadata__":{"format":"pt"}}`, 0), "holds no tensors"},

@@ -127,7 +127,7 @@ func adapterError(id string, err error) *apiError {
 		return sourceError(id, ae)
 	}
 	if st, ok := status.FromError(err); ok && st.Code() == codes.InvalidArgument {
-		return invalidAdapter(fmt.Sprintf("adapter `%s` cannot be loaded: %s", id, st.Message()))
+		return invalidAdapter(fmt.Sprintf("adapter `%s` cannot be loaded: %s", id, violation(st)))
 	}
 	return fromRPC(err, nil)
 }

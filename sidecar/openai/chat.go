@@ -25,6 +25,11 @@ type chatMessage struct {
 	Name    string          `json:"name"`
 }
 
+// maxMessages bounds a conversation: each message becomes a protobuf message
+// on both sides of the engine's gRPC and a template value, and a real one
+// holds hundreds.
+const maxMessages = 1 << 14
+
 // chatRoles are the roles OpenAI accepts; a template given any other role
 // would render it as it likes, or not at all.
 var chatRoles = []string{"system", "developer", "user", "assistant", "tool", "function"}
@@ -33,6 +38,9 @@ var chatRoles = []string{"system", "developer", "user", "assistant", "tool", "fu
 func (req *chatRequest) messages() ([]*enginev1.ChatMessage, *apiError) {
 	if len(req.Messages) == 0 {
 		return nil, badRequest("messages", "messages must hold at least one message")
+	}
+	if len(req.Messages) > maxMessages {
+		return nil, arrayTooLong("messages", maxMessages, len(req.Messages))
 	}
 	msgs := make([]*enginev1.ChatMessage, len(req.Messages))
 	for i, m := range req.Messages {

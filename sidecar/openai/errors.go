@@ -52,6 +52,20 @@ func tooLarge(limit int64) *apiError {
 		Message: fmt.Sprintf("the request body is larger than the limit of %d bytes", limit)}
 }
 
+// tooManyValues refuses a body of more than maxJSONValues values, as a body
+// too large: what it costs the pod to decode grows with their number.
+func tooManyValues() *apiError {
+	return &apiError{Status: http.StatusRequestEntityTooLarge, Type: "invalid_request_error", Code: strPtr("request_too_large"),
+		Message: fmt.Sprintf("the request body holds more JSON values (array items and object members) than the limit of %d", maxJSONValues)}
+}
+
+// arrayTooLong is OpenAI's refusal of a list parameter over its length limit.
+func arrayTooLong(param string, limit, n int) *apiError {
+	e := badRequest(param, "Invalid '%s': array too long. Expected an array with maximum length %d, but got an array with length %d instead.", param, limit, n)
+	e.Code = strPtr("array_above_max_length")
+	return e
+}
+
 // queueFull is a 429: the engine's queue is at its bound (--max-queued), and a
 // client that retries after a moment is served once the batch drains.
 func queueFull(msg string) *apiError {
@@ -90,6 +104,17 @@ func fromRPC(err error, names *paramNames) *apiError {
 		return engineUnavailable(errors.New(st.Message()))
 	}
 	return &apiError{Status: http.StatusInternalServerError, Type: "internal_error", Message: st.Message()}
+}
+
+// violation is what st says is wrong with its field, without the engine's
+// name for the field in front: the engine's "path" means nothing to a client.
+func violation(st *status.Status) string {
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok && len(br.FieldViolations) > 0 {
+			return br.FieldViolations[0].Description
+		}
+	}
+	return st.Message()
 }
 
 func fieldViolation(st *status.Status) string {

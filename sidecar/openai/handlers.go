@@ -18,6 +18,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	j, e := s.chatJob(r, &req)
+	if e == nil {
+		e = s.mergeInto(r.Context(), j, req.Adapters)
+	}
 	if e != nil {
 		writeError(w, e)
 		return
@@ -71,6 +74,9 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	j, e := s.completionJob(r, &req)
+	if e == nil {
+		e = s.mergeInto(r.Context(), j, req.Adapters)
+	}
 	if e != nil {
 		writeError(w, e)
 		return

@@ -26,6 +26,9 @@ var fieldParams = map[string]struct{ chat, completions string }{
 	"adapter_id":                {"model", "model"},
 }
 
+// mergedParam is the engine's message for the body's "adapters".
+const mergedParam = "merged_adapters"
+
 // param returns the OpenAI parameter for an engine field; "" stays "". A nil
 // p (a call outside a generation, such as loading an adapter) reads fields
 // as completions would.
@@ -39,6 +42,9 @@ func (p *paramNames) param(field string) string {
 	}
 	if f == "max_tokens" {
 		return p.maxTokens
+	}
+	if rest, ok := strings.CutPrefix(f, mergedParam); ok {
+		return "adapters" + rest
 	}
 	names, ok := fieldParams[f]
 	switch {

@@ -1,6 +1,7 @@
 package openai
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -32,6 +33,7 @@ type commonParams struct {
 	StreamOptions     *streamOptions  `json:"stream_options"`
 	Stop              json.RawMessage `json:"stop"`
 	Seed              *int64          `json:"seed"`
+	Adapters          *mergedAdapters `json:"adapters"` // LoRAX's merged adapters
 	PresencePenalty   *float64        `json:"presence_penalty"`
 	FrequencyPenalty  *float64        `json:"frequency_penalty"`
 	User              string          `json:"user"`
@@ -49,7 +51,7 @@ type streamOptions struct {
 // 400s (413 for a body over the limit), with param set when a field has the
 // wrong type.
 func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) *apiError {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := readBody(w, r, limit)
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return tooLarge(limit)
@@ -59,6 +61,9 @@ func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) *apiErro
 	}
 	// JSON text is UTF-8; Go would quietly turn invalid bytes into U+FFFD and
 	// run a prompt the client never sent.
+	if jsonValues(body) > maxJSONValues {
+		return tooManyValues()
+	}
 	if i := invalidUTF8(body); i >= 0 {
 		return badRequest("", "We could not parse the JSON body of your request: it is not valid UTF-8 (invalid byte at offset %d).", i)
 	}
@@ -70,6 +75,50 @@ func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) *apiErro
 		return badRequest("", "We could not parse the JSON body of your request. (HINT: This likely means you aren't sending valid JSON.) %v", err)
 	}
 	return nil
+}
+
+// maxJSONValues bounds the values (array items and object members) of a
+// request body. Decoded and handed on, a value costs the pod up to a few
+// hundred bytes (an empty message object becomes a Go struct, then a
+// protobuf message on each side of the engine's gRPC), so a body of tiny
+// values cost gigabytes; a million still take any token-id prompt that fits
+// a context.
+const maxJSONValues = 1 << 20
+
+// jsonValues counts the commas and opening brackets and braces of JSON text
+// b outside its strings: at least its array items and object members.
+func jsonValues(b []byte) int {
+	n, inString := 0, false
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case inString && c == '\\':
+			i++ // the escaped byte cannot end the string
+		case c == '"':
+			inString = !inString
+		case !inString && (c == ',' || c == '[' || c == '{'):
+			n++
+		}
+	}
+	return n
+}
+
+// emptyList reports whether raw is [] (spaces allowed).
+func emptyList(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) >= 2 && raw[0] == '[' && len(bytes.TrimSpace(raw[1:len(raw)-1])) == 0 && raw[len(raw)-1] == ']'
+}
+
+// readBody reads at most limit bytes of r's body into a buffer sized once
+// from Content-Length when the client sent one, rather than grown by
+// doubling, which leaves as much garbage again as the body.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	body := http.MaxBytesReader(w, r.Body, limit)
+	if r.ContentLength <= 0 || r.ContentLength > limit {
+		return io.ReadAll(body)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, r.ContentLength+1)) // +1: EOF is seen without growing
+	_, err := buf.ReadFrom(body)
+	return buf.Bytes(), err
 }
 
 // invalidUTF8 returns the offset of the first byte that is not UTF-8, or -1.
@@ -111,6 +160,10 @@ func inRange(param string, v, lo, hi int64) *apiError {
 	return nil
 }
 
+// maxStops bounds the stop strings of a request: each is looked for after
+// every token. TGI and LoRAX allow 4 by default.
+const maxStops = 64
+
 // stops accepts a string or a list of strings.
 func stops(raw json.RawMessage) ([]string, *apiError) {
 	if len(raw) == 0 || string(raw) == "null" {
@@ -121,8 +174,13 @@ func stops(raw json.RawMessage) ([]string, *apiError) {
 		return []string{one}, nil
 	}
 	var many []string
-	if err := json.Unmarshal(raw, &many); err != nil {
+	// A list whose first item is no string is refused before it is decoded
+	// into a list of strings as long as itself.
+	if promptShape(raw) == '[' && !emptyList(raw) || json.Unmarshal(raw, &many) != nil {
 		return nil, badRequest("stop", "stop must be a string or a list of strings")
+	}
+	if len(many) > maxStops {
+		return nil, arrayTooLong("stop", maxStops, len(many))
 	}
 	for _, s := range many {
 		if s == "" {
@@ -220,24 +278,53 @@ type completionRequest struct {
 }
 
 // prompt accepts a string, a one-element list of strings, or a list of token ids.
+// It decodes the prompt once, as the type its first character announces: a
+// failed attempt as the wrong list type would still build a list as long as
+// the prompt (millions of empty strings for a long list of ids).
 func (c *completionRequest) prompt() (*enginev1.GenerateRequest, *apiError) {
 	if len(c.Prompt) == 0 || string(c.Prompt) == "null" {
 		return nil, badRequest("prompt", "you must provide a prompt")
 	}
-	var s string
-	if json.Unmarshal(c.Prompt, &s) == nil {
-		return &enginev1.GenerateRequest{Prompt: &enginev1.GenerateRequest_Text{Text: s}}, nil
-	}
-	var list []string
-	if json.Unmarshal(c.Prompt, &list) == nil {
-		if len(list) != 1 {
-			return nil, badRequest("prompt", "a list of %d prompts is not supported; send one prompt per request", len(list))
+	switch promptShape(c.Prompt) {
+	case '"':
+		var s string
+		if json.Unmarshal(c.Prompt, &s) == nil {
+			return &enginev1.GenerateRequest{Prompt: &enginev1.GenerateRequest_Text{Text: s}}, nil
 		}
-		return &enginev1.GenerateRequest{Prompt: &enginev1.GenerateRequest_Text{Text: list[0]}}, nil
-	}
-	var ids []int32
-	if json.Unmarshal(c.Prompt, &ids) == nil && len(ids) > 0 {
-		return &enginev1.GenerateRequest{Prompt: &enginev1.GenerateRequest_TokenIds{TokenIds: &enginev1.TokenIds{Ids: ids}}}, nil
+	case 's':
+		var list []string
+		if json.Unmarshal(c.Prompt, &list) == nil {
+			if len(list) != 1 {
+				return nil, badRequest("prompt", "a list of %d prompts is not supported; send one prompt per request", len(list))
+			}
+			return &enginev1.GenerateRequest{Prompt: &enginev1.GenerateRequest_Text{Text: list[0]}}, nil
+		}
+	case '[':
+		// Sized once from the commas (at least 2 bytes of JSON an id), so
+		// the ids cost at most twice their JSON, with no growing garbage.
+		ids := make([]int32, 0, bytes.Count(c.Prompt, []byte{','})+1)
+		if json.Unmarshal(c.Prompt, &ids) == nil && len(ids) > 0 {
+			return &enginev1.GenerateRequest{Prompt: &enginev1.GenerateRequest_TokenIds{TokenIds: &enginev1.TokenIds{Ids: ids}}}, nil
+		}
 	}
 	return nil, badRequest("prompt", "prompt must be a string, a list of one string, or a list of token ids")
+}
+
+// promptShape tells a raw prompt's kind from its first characters: '"' a
+// string, 's' a list whose first item is a string, '[' any other list, 0
+// anything else.
+func promptShape(raw json.RawMessage) byte {
+	raw = bytes.TrimLeft(raw, " \t\r\n")
+	switch {
+	case len(raw) == 0:
+		return 0
+	case raw[0] == '"':
+		return '"'
+	case raw[0] != '[':
+		return 0
+	}
+	if item := bytes.TrimLeft(raw[1:], " \t\r\n"); len(item) > 0 && item[0] == '"' {
+		return 's'
+	}
+	return '['
 }

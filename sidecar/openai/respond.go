@@ -122,11 +122,13 @@ type tally struct {
 	base       string
 	prompt     int
 	completion int
+	cached     int // prompt tokens from the prefix cache, the same for all n sequences
 	firstSeen  bool
 }
 
 func (t *tally) saw(s *Server, m *enginev1.GenerateResponse) {
 	t.completion += len(m.Tokens)
+	t.cached = max(t.cached, int(m.GetUsage().GetCachedTokens()))
 	if !t.firstSeen && len(m.Tokens) > 0 {
 		t.firstSeen = true
 		s.metrics.ttft.WithLabelValues(t.base).Observe(time.Since(t.job.began).Seconds())
@@ -140,7 +142,8 @@ func (t *tally) done(s *Server) {
 }
 
 func (t *tally) usage() *usage {
-	return &usage{PromptTokens: t.prompt, CompletionTokens: t.completion, TotalTokens: t.prompt + t.completion}
+	return &usage{PromptTokens: t.prompt, CompletionTokens: t.completion, TotalTokens: t.prompt + t.completion,
+		PromptTokensDetails: promptDetails{CachedTokens: t.cached}}
 }
 
 func (s *Server) wholeOut(ctx context.Context, w http.ResponseWriter, j *job, run *run, t *tally) {

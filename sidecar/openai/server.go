@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,6 +33,10 @@ type Config struct {
 	// OnAdapterLoaded, when set, is told each adapter the engine loads (the
 	// replica's residency in Redis follows it).
 	OnAdapterLoaded func(id string)
+	// Deployment, when set, is the deployment this pod serves: through the
+	// front door "deployment" names its base model and "deployment/adapter"
+	// an adapter, as well as the bare ids the pod serves directly.
+	Deployment string
 	// MaxBodyBytes bounds a request body; larger ones get 413. Zero means
 	// DefaultMaxBodyBytes.
 	MaxBodyBytes int64
@@ -46,6 +51,8 @@ type Server struct {
 	mux     *http.ServeMux
 	maxBody int64
 
+	deployment string
+
 	mu      sync.Mutex
 	modelID string
 	created int64
@@ -57,7 +64,7 @@ func New(cfg Config) *Server {
 	s := &Server{
 		engine: ec, health: healthpb.NewHealthClient(cfg.Engine), modelID: cfg.ModelID,
 		adapter: &adapterLoader{source: cfg.Adapters, engine: ec, loaded: map[string]bool{}, onLoaded: cfg.OnAdapterLoaded},
-		created: time.Now().Unix(), maxBody: cfg.MaxBodyBytes,
+		created: time.Now().Unix(), maxBody: cfg.MaxBodyBytes, deployment: cfg.Deployment,
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodyBytes
@@ -111,8 +118,13 @@ func (s *Server) resolve(ctx context.Context, model string) (string, *apiError) 
 	if err != nil {
 		return "", fromRPC(err, nil)
 	}
-	if model == base {
+	if model == base || (s.deployment != "" && model == s.deployment) {
 		return "", nil
+	}
+	if s.deployment != "" {
+		if a, ok := strings.CutPrefix(model, s.deployment+"/"); ok {
+			model = a
+		}
 	}
 	if err := s.adapter.ensure(ctx, model); err != nil {
 		return "", adapterError(model, err)

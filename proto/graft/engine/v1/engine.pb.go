@@ -147,8 +147,12 @@ type GenerateRequest struct {
 	//	*GenerateRequest_Chat
 	Prompt isGenerateRequest_Prompt `protobuf_oneof:"prompt"`
 	// Adapter to apply; empty means the base model.
-	AdapterId string          `protobuf:"bytes,4,opt,name=adapter_id,json=adapterId,proto3" json:"adapter_id,omitempty"`
-	Sampling  *SamplingParams `protobuf:"bytes,5,opt,name=sampling,proto3" json:"sampling,omitempty"`
+	AdapterId string `protobuf:"bytes,4,opt,name=adapter_id,json=adapterId,proto3" json:"adapter_id,omitempty"`
+	// Loaded adapters merged into one for this request, instead of adapter_id.
+	// The engine merges once per (adapters' contents, weights, strategy,
+	// parameters) and batches the result like any adapter.
+	MergedAdapters *MergedAdapters `protobuf:"bytes,20,opt,name=merged_adapters,json=mergedAdapters,proto3" json:"merged_adapters,omitempty"`
+	Sampling       *SamplingParams `protobuf:"bytes,5,opt,name=sampling,proto3" json:"sampling,omitempty"`
 	// Whether special tokens (BOS) are added when the prompt is text. Unset means the
 	// tokenizer's own configuration decides.
 	AddSpecialTokens *bool `protobuf:"varint,6,opt,name=add_special_tokens,json=addSpecialTokens,proto3,oneof" json:"add_special_tokens,omitempty"`
@@ -237,6 +241,13 @@ func (x *GenerateRequest) GetAdapterId() string {
 		return x.AdapterId
 	}
 	return ""
+}
+
+func (x *GenerateRequest) GetMergedAdapters() *MergedAdapters {
+	if x != nil {
+		return x.MergedAdapters
+	}
+	return nil
 }
 
 func (x *GenerateRequest) GetSampling() *SamplingParams {
@@ -702,8 +713,11 @@ type Usage struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	PromptTokens     uint32                 `protobuf:"varint,1,opt,name=prompt_tokens,json=promptTokens,proto3" json:"prompt_tokens,omitempty"`
 	CompletionTokens uint32                 `protobuf:"varint,2,opt,name=completion_tokens,json=completionTokens,proto3" json:"completion_tokens,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Prompt tokens whose KV came from the prefix cache instead of being
+	// computed (OpenAI's prompt_tokens_details.cached_tokens).
+	CachedTokens  uint32 `protobuf:"varint,3,opt,name=cached_tokens,json=cachedTokens,proto3" json:"cached_tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Usage) Reset() {
@@ -746,6 +760,13 @@ func (x *Usage) GetPromptTokens() uint32 {
 func (x *Usage) GetCompletionTokens() uint32 {
 	if x != nil {
 		return x.CompletionTokens
+	}
+	return 0
+}
+
+func (x *Usage) GetCachedTokens() uint32 {
+	if x != nil {
+		return x.CachedTokens
 	}
 	return 0
 }
@@ -1212,6 +1233,99 @@ func (x *ApplyChatTemplateResponse) GetText() string {
 	return ""
 }
 
+// Several adapters combined as PEFT's add_weighted_adapter does (LoRAX's
+// merged adapters): each adapter's factors scaled by sqrt(weight * scaling),
+// then summed (linear), pruned by magnitude and sign-elected (ties), randomly
+// pruned and summed (dare_linear) or both (dare_ties).
+type MergedAdapters struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ids   []string               `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
+	// One positive weight per adapter; empty means 1 each.
+	Weights []float64 `protobuf:"fixed64,2,rep,packed,name=weights,proto3" json:"weights,omitempty"`
+	// linear (the default when empty), ties, dare_linear or dare_ties.
+	MergeStrategy string `protobuf:"bytes,3,opt,name=merge_strategy,json=mergeStrategy,proto3" json:"merge_strategy,omitempty"`
+	// The fraction kept by pruning, in (0, 1]; unset means 1 (no pruning).
+	Density *float64 `protobuf:"fixed64,4,opt,name=density,proto3,oneof" json:"density,omitempty"`
+	// TIES's sign election: total (the default when empty) or frequency.
+	MajoritySignMethod string `protobuf:"bytes,5,opt,name=majority_sign_method,json=majoritySignMethod,proto3" json:"majority_sign_method,omitempty"`
+	// Seeds DARE's random pruning, so a merge is reproducible; unset means 0.
+	Seed          *uint64 `protobuf:"varint,6,opt,name=seed,proto3,oneof" json:"seed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MergedAdapters) Reset() {
+	*x = MergedAdapters{}
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MergedAdapters) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MergedAdapters) ProtoMessage() {}
+
+func (x *MergedAdapters) ProtoReflect() protoreflect.Message {
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MergedAdapters.ProtoReflect.Descriptor instead.
+func (*MergedAdapters) Descriptor() ([]byte, []int) {
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *MergedAdapters) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+func (x *MergedAdapters) GetWeights() []float64 {
+	if x != nil {
+		return x.Weights
+	}
+	return nil
+}
+
+func (x *MergedAdapters) GetMergeStrategy() string {
+	if x != nil {
+		return x.MergeStrategy
+	}
+	return ""
+}
+
+func (x *MergedAdapters) GetDensity() float64 {
+	if x != nil && x.Density != nil {
+		return *x.Density
+	}
+	return 0
+}
+
+func (x *MergedAdapters) GetMajoritySignMethod() string {
+	if x != nil {
+		return x.MajoritySignMethod
+	}
+	return ""
+}
+
+func (x *MergedAdapters) GetSeed() uint64 {
+	if x != nil && x.Seed != nil {
+		return *x.Seed
+	}
+	return 0
+}
+
 type LoadAdapterRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	AdapterId string                 `protobuf:"bytes,1,opt,name=adapter_id,json=adapterId,proto3" json:"adapter_id,omitempty"`
@@ -1223,7 +1337,7 @@ type LoadAdapterRequest struct {
 
 func (x *LoadAdapterRequest) Reset() {
 	*x = LoadAdapterRequest{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[15]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1235,7 +1349,7 @@ func (x *LoadAdapterRequest) String() string {
 func (*LoadAdapterRequest) ProtoMessage() {}
 
 func (x *LoadAdapterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[15]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1248,7 +1362,7 @@ func (x *LoadAdapterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadAdapterRequest.ProtoReflect.Descriptor instead.
 func (*LoadAdapterRequest) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{15}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *LoadAdapterRequest) GetAdapterId() string {
@@ -1274,7 +1388,7 @@ type LoadAdapterResponse struct {
 
 func (x *LoadAdapterResponse) Reset() {
 	*x = LoadAdapterResponse{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[16]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1286,7 +1400,7 @@ func (x *LoadAdapterResponse) String() string {
 func (*LoadAdapterResponse) ProtoMessage() {}
 
 func (x *LoadAdapterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[16]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1299,7 +1413,7 @@ func (x *LoadAdapterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadAdapterResponse.ProtoReflect.Descriptor instead.
 func (*LoadAdapterResponse) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{16}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *LoadAdapterResponse) GetAdapter() *AdapterInfo {
@@ -1320,7 +1434,7 @@ type UnloadAdapterRequest struct {
 
 func (x *UnloadAdapterRequest) Reset() {
 	*x = UnloadAdapterRequest{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[17]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1332,7 +1446,7 @@ func (x *UnloadAdapterRequest) String() string {
 func (*UnloadAdapterRequest) ProtoMessage() {}
 
 func (x *UnloadAdapterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[17]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1345,7 +1459,7 @@ func (x *UnloadAdapterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnloadAdapterRequest.ProtoReflect.Descriptor instead.
 func (*UnloadAdapterRequest) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{17}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UnloadAdapterRequest) GetAdapterId() string {
@@ -1370,7 +1484,7 @@ type UnloadAdapterResponse struct {
 
 func (x *UnloadAdapterResponse) Reset() {
 	*x = UnloadAdapterResponse{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[18]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1382,7 +1496,7 @@ func (x *UnloadAdapterResponse) String() string {
 func (*UnloadAdapterResponse) ProtoMessage() {}
 
 func (x *UnloadAdapterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[18]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1395,7 +1509,7 @@ func (x *UnloadAdapterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnloadAdapterResponse.ProtoReflect.Descriptor instead.
 func (*UnloadAdapterResponse) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{18}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{19}
 }
 
 type ListAdaptersRequest struct {
@@ -1406,7 +1520,7 @@ type ListAdaptersRequest struct {
 
 func (x *ListAdaptersRequest) Reset() {
 	*x = ListAdaptersRequest{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[19]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1418,7 +1532,7 @@ func (x *ListAdaptersRequest) String() string {
 func (*ListAdaptersRequest) ProtoMessage() {}
 
 func (x *ListAdaptersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[19]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1431,7 +1545,7 @@ func (x *ListAdaptersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAdaptersRequest.ProtoReflect.Descriptor instead.
 func (*ListAdaptersRequest) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{19}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{20}
 }
 
 type AdapterInfo struct {
@@ -1445,13 +1559,16 @@ type AdapterInfo struct {
 	// Sequences of this adapter in the running batch, and those queued for it.
 	RunningSequences uint32 `protobuf:"varint,7,opt,name=running_sequences,json=runningSequences,proto3" json:"running_sequences,omitempty"`
 	WaitingSequences uint32 `protobuf:"varint,8,opt,name=waiting_sequences,json=waitingSequences,proto3" json:"waiting_sequences,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// A merge of loaded adapters made for requests' merged_adapters (its id
+	// starts "merged:"): no client names it, and it goes when evicted.
+	Merged        bool `protobuf:"varint,9,opt,name=merged,proto3" json:"merged,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AdapterInfo) Reset() {
 	*x = AdapterInfo{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[20]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1463,7 +1580,7 @@ func (x *AdapterInfo) String() string {
 func (*AdapterInfo) ProtoMessage() {}
 
 func (x *AdapterInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[20]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1476,7 +1593,7 @@ func (x *AdapterInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdapterInfo.ProtoReflect.Descriptor instead.
 func (*AdapterInfo) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{20}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AdapterInfo) GetAdapterId() string {
@@ -1535,6 +1652,13 @@ func (x *AdapterInfo) GetWaitingSequences() uint32 {
 	return 0
 }
 
+func (x *AdapterInfo) GetMerged() bool {
+	if x != nil {
+		return x.Merged
+	}
+	return false
+}
+
 type ListAdaptersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Adapters      []*AdapterInfo         `protobuf:"bytes,1,rep,name=adapters,proto3" json:"adapters,omitempty"`
@@ -1544,7 +1668,7 @@ type ListAdaptersResponse struct {
 
 func (x *ListAdaptersResponse) Reset() {
 	*x = ListAdaptersResponse{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[21]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1556,7 +1680,7 @@ func (x *ListAdaptersResponse) String() string {
 func (*ListAdaptersResponse) ProtoMessage() {}
 
 func (x *ListAdaptersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[21]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1569,7 +1693,7 @@ func (x *ListAdaptersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAdaptersResponse.ProtoReflect.Descriptor instead.
 func (*ListAdaptersResponse) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{21}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListAdaptersResponse) GetAdapters() []*AdapterInfo {
@@ -1587,7 +1711,7 @@ type StatsRequest struct {
 
 func (x *StatsRequest) Reset() {
 	*x = StatsRequest{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[22]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1599,7 +1723,7 @@ func (x *StatsRequest) String() string {
 func (*StatsRequest) ProtoMessage() {}
 
 func (x *StatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[22]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1612,7 +1736,7 @@ func (x *StatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsRequest.ProtoReflect.Descriptor instead.
 func (*StatsRequest) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{22}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{23}
 }
 
 type StatsResponse struct {
@@ -1634,14 +1758,19 @@ type StatsResponse struct {
 	PrefillTokensTotal    uint64 `protobuf:"varint,11,opt,name=prefill_tokens_total,json=prefillTokensTotal,proto3" json:"prefill_tokens_total,omitempty"`
 	GenerationTokensTotal uint64 `protobuf:"varint,12,opt,name=generation_tokens_total,json=generationTokensTotal,proto3" json:"generation_tokens_total,omitempty"`
 	// Most requests the engine queues before refusing with RESOURCE_EXHAUSTED.
-	MaxQueued     uint32 `protobuf:"varint,13,opt,name=max_queued,json=maxQueued,proto3" json:"max_queued,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	MaxQueued uint32 `protobuf:"varint,13,opt,name=max_queued,json=maxQueued,proto3" json:"max_queued,omitempty"`
+	// Prefix cache lookups in tokens (vLLM's prefix_cache_queries and
+	// prefix_cache_hits): the tokens of each request as it starts (again after a
+	// preemption), and those found cached. Both stay 0 with prefix caching off.
+	PrefixCacheQueriesTotal uint64 `protobuf:"varint,14,opt,name=prefix_cache_queries_total,json=prefixCacheQueriesTotal,proto3" json:"prefix_cache_queries_total,omitempty"`
+	PrefixCacheHitsTotal    uint64 `protobuf:"varint,15,opt,name=prefix_cache_hits_total,json=prefixCacheHitsTotal,proto3" json:"prefix_cache_hits_total,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *StatsResponse) Reset() {
 	*x = StatsResponse{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[23]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1653,7 +1782,7 @@ func (x *StatsResponse) String() string {
 func (*StatsResponse) ProtoMessage() {}
 
 func (x *StatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[23]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1666,7 +1795,7 @@ func (x *StatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsResponse.ProtoReflect.Descriptor instead.
 func (*StatsResponse) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{23}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *StatsResponse) GetQueueDepth() uint32 {
@@ -1760,11 +1889,25 @@ func (x *StatsResponse) GetMaxQueued() uint32 {
 	return 0
 }
 
+func (x *StatsResponse) GetPrefixCacheQueriesTotal() uint64 {
+	if x != nil {
+		return x.PrefixCacheQueriesTotal
+	}
+	return 0
+}
+
+func (x *StatsResponse) GetPrefixCacheHitsTotal() uint64 {
+	if x != nil {
+		return x.PrefixCacheHitsTotal
+	}
+	return 0
+}
+
 var File_graft_engine_v1_engine_proto protoreflect.FileDescriptor
 
 const file_graft_engine_v1_engine_proto_rawDesc = "" +
 	"\n" +
-	"\x1cgraft/engine/v1/engine.proto\x12\x0fgraft.engine.v1\"\xf1\x02\n" +
+	"\x1cgraft/engine/v1/engine.proto\x12\x0fgraft.engine.v1\"\xbb\x03\n" +
 	"\x0fGenerateRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x14\n" +
@@ -1772,7 +1915,8 @@ const file_graft_engine_v1_engine_proto_rawDesc = "" +
 	"\ttoken_ids\x18\x03 \x01(\v2\x19.graft.engine.v1.TokenIdsH\x00R\btokenIds\x121\n" +
 	"\x04chat\x18\a \x01(\v2\x1b.graft.engine.v1.ChatPromptH\x00R\x04chat\x12\x1d\n" +
 	"\n" +
-	"adapter_id\x18\x04 \x01(\tR\tadapterId\x12;\n" +
+	"adapter_id\x18\x04 \x01(\tR\tadapterId\x12H\n" +
+	"\x0fmerged_adapters\x18\x14 \x01(\v2\x1f.graft.engine.v1.MergedAdaptersR\x0emergedAdapters\x12;\n" +
 	"\bsampling\x18\x05 \x01(\v2\x1f.graft.engine.v1.SamplingParamsR\bsampling\x121\n" +
 	"\x12add_special_tokens\x18\x06 \x01(\bH\x01R\x10addSpecialTokens\x88\x01\x01\x12\f\n" +
 	"\x01n\x18\b \x01(\rR\x01nB\b\n" +
@@ -1816,10 +1960,11 @@ const file_graft_engine_v1_engine_proto_rawDesc = "" +
 	"\btoken_id\x18\x01 \x01(\x05R\atokenId\x12\x18\n" +
 	"\alogprob\x18\x02 \x01(\x02R\alogprob\x12@\n" +
 	"\ftop_logprobs\x18\x03 \x03(\v2\x1d.graft.engine.v1.TokenLogprobR\vtopLogprobs\x12\x14\n" +
-	"\x05token\x18\x04 \x01(\tR\x05token\"Y\n" +
+	"\x05token\x18\x04 \x01(\tR\x05token\"~\n" +
 	"\x05Usage\x12#\n" +
 	"\rprompt_tokens\x18\x01 \x01(\rR\fpromptTokens\x12+\n" +
-	"\x11completion_tokens\x18\x02 \x01(\rR\x10completionTokens\"\xb2\x02\n" +
+	"\x11completion_tokens\x18\x02 \x01(\rR\x10completionTokens\x12#\n" +
+	"\rcached_tokens\x18\x03 \x01(\rR\fcachedTokens\"\xb2\x02\n" +
 	"\x10GenerateResponse\x127\n" +
 	"\x06tokens\x18\x01 \x03(\v2\x1f.graft.engine.v1.GeneratedTokenR\x06tokens\x12\x1d\n" +
 	"\n" +
@@ -1850,7 +1995,17 @@ const file_graft_engine_v1_engine_proto_rawDesc = "" +
 	"\x15add_generation_prompt\x18\x02 \x01(\bR\x13addGenerationPrompt\x12#\n" +
 	"\rchat_template\x18\x03 \x01(\tR\fchatTemplate\"/\n" +
 	"\x19ApplyChatTemplateResponse\x12\x12\n" +
-	"\x04text\x18\x01 \x01(\tR\x04text\"G\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\"\xe2\x01\n" +
+	"\x0eMergedAdapters\x12\x10\n" +
+	"\x03ids\x18\x01 \x03(\tR\x03ids\x12\x18\n" +
+	"\aweights\x18\x02 \x03(\x01R\aweights\x12%\n" +
+	"\x0emerge_strategy\x18\x03 \x01(\tR\rmergeStrategy\x12\x1d\n" +
+	"\adensity\x18\x04 \x01(\x01H\x00R\adensity\x88\x01\x01\x120\n" +
+	"\x14majority_sign_method\x18\x05 \x01(\tR\x12majoritySignMethod\x12\x17\n" +
+	"\x04seed\x18\x06 \x01(\x04H\x01R\x04seed\x88\x01\x01B\n" +
+	"\n" +
+	"\b_densityB\a\n" +
+	"\x05_seed\"G\n" +
 	"\x12LoadAdapterRequest\x12\x1d\n" +
 	"\n" +
 	"adapter_id\x18\x01 \x01(\tR\tadapterId\x12\x12\n" +
@@ -1862,7 +2017,7 @@ const file_graft_engine_v1_engine_proto_rawDesc = "" +
 	"adapter_id\x18\x01 \x01(\tR\tadapterId\x12\x12\n" +
 	"\x04wait\x18\x02 \x01(\bR\x04wait\"\x17\n" +
 	"\x15UnloadAdapterResponse\"\x15\n" +
-	"\x13ListAdaptersRequest\"\xa6\x02\n" +
+	"\x13ListAdaptersRequest\"\xbe\x02\n" +
 	"\vAdapterInfo\x12\x1d\n" +
 	"\n" +
 	"adapter_id\x18\x01 \x01(\tR\tadapterId\x12\x12\n" +
@@ -1873,10 +2028,11 @@ const file_graft_engine_v1_engine_proto_rawDesc = "" +
 	"\n" +
 	"size_bytes\x18\x06 \x01(\x04R\tsizeBytes\x12+\n" +
 	"\x11running_sequences\x18\a \x01(\rR\x10runningSequences\x12+\n" +
-	"\x11waiting_sequences\x18\b \x01(\rR\x10waitingSequences\"P\n" +
+	"\x11waiting_sequences\x18\b \x01(\rR\x10waitingSequences\x12\x16\n" +
+	"\x06merged\x18\t \x01(\bR\x06merged\"P\n" +
 	"\x14ListAdaptersResponse\x128\n" +
 	"\badapters\x18\x01 \x03(\v2\x1c.graft.engine.v1.AdapterInfoR\badapters\"\x0e\n" +
-	"\fStatsRequest\"\xa7\x04\n" +
+	"\fStatsRequest\"\x9b\x05\n" +
 	"\rStatsResponse\x12\x1f\n" +
 	"\vqueue_depth\x18\x01 \x01(\rR\n" +
 	"queueDepth\x12+\n" +
@@ -1893,7 +2049,9 @@ const file_graft_engine_v1_engine_proto_rawDesc = "" +
 	"\x14prefill_tokens_total\x18\v \x01(\x04R\x12prefillTokensTotal\x126\n" +
 	"\x17generation_tokens_total\x18\f \x01(\x04R\x15generationTokensTotal\x12\x1d\n" +
 	"\n" +
-	"max_queued\x18\r \x01(\rR\tmaxQueued*\x95\x01\n" +
+	"max_queued\x18\r \x01(\rR\tmaxQueued\x12;\n" +
+	"\x1aprefix_cache_queries_total\x18\x0e \x01(\x04R\x17prefixCacheQueriesTotal\x125\n" +
+	"\x17prefix_cache_hits_total\x18\x0f \x01(\x04R\x14prefixCacheHitsTotal*\x95\x01\n" +
 	"\fFinishReason\x12\x1d\n" +
 	"\x19FINISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12FINISH_REASON_STOP\x10\x01\x12\x18\n" +
@@ -1929,7 +2087,7 @@ func file_graft_engine_v1_engine_proto_rawDescGZIP() []byte {
 }
 
 var file_graft_engine_v1_engine_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_graft_engine_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_graft_engine_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_graft_engine_v1_engine_proto_goTypes = []any{
 	(FinishReason)(0),                 // 0: graft.engine.v1.FinishReason
 	(AdapterTier)(0),                  // 1: graft.engine.v1.AdapterTier
@@ -1948,50 +2106,52 @@ var file_graft_engine_v1_engine_proto_goTypes = []any{
 	(*ChatMessage)(nil),               // 14: graft.engine.v1.ChatMessage
 	(*ApplyChatTemplateRequest)(nil),  // 15: graft.engine.v1.ApplyChatTemplateRequest
 	(*ApplyChatTemplateResponse)(nil), // 16: graft.engine.v1.ApplyChatTemplateResponse
-	(*LoadAdapterRequest)(nil),        // 17: graft.engine.v1.LoadAdapterRequest
-	(*LoadAdapterResponse)(nil),       // 18: graft.engine.v1.LoadAdapterResponse
-	(*UnloadAdapterRequest)(nil),      // 19: graft.engine.v1.UnloadAdapterRequest
-	(*UnloadAdapterResponse)(nil),     // 20: graft.engine.v1.UnloadAdapterResponse
-	(*ListAdaptersRequest)(nil),       // 21: graft.engine.v1.ListAdaptersRequest
-	(*AdapterInfo)(nil),               // 22: graft.engine.v1.AdapterInfo
-	(*ListAdaptersResponse)(nil),      // 23: graft.engine.v1.ListAdaptersResponse
-	(*StatsRequest)(nil),              // 24: graft.engine.v1.StatsRequest
-	(*StatsResponse)(nil),             // 25: graft.engine.v1.StatsResponse
+	(*MergedAdapters)(nil),            // 17: graft.engine.v1.MergedAdapters
+	(*LoadAdapterRequest)(nil),        // 18: graft.engine.v1.LoadAdapterRequest
+	(*LoadAdapterResponse)(nil),       // 19: graft.engine.v1.LoadAdapterResponse
+	(*UnloadAdapterRequest)(nil),      // 20: graft.engine.v1.UnloadAdapterRequest
+	(*UnloadAdapterResponse)(nil),     // 21: graft.engine.v1.UnloadAdapterResponse
+	(*ListAdaptersRequest)(nil),       // 22: graft.engine.v1.ListAdaptersRequest
+	(*AdapterInfo)(nil),               // 23: graft.engine.v1.AdapterInfo
+	(*ListAdaptersResponse)(nil),      // 24: graft.engine.v1.ListAdaptersResponse
+	(*StatsRequest)(nil),              // 25: graft.engine.v1.StatsRequest
+	(*StatsResponse)(nil),             // 26: graft.engine.v1.StatsResponse
 }
 var file_graft_engine_v1_engine_proto_depIdxs = []int32{
 	4,  // 0: graft.engine.v1.GenerateRequest.token_ids:type_name -> graft.engine.v1.TokenIds
 	3,  // 1: graft.engine.v1.GenerateRequest.chat:type_name -> graft.engine.v1.ChatPrompt
-	5,  // 2: graft.engine.v1.GenerateRequest.sampling:type_name -> graft.engine.v1.SamplingParams
-	14, // 3: graft.engine.v1.ChatPrompt.messages:type_name -> graft.engine.v1.ChatMessage
-	6,  // 4: graft.engine.v1.GeneratedToken.top_logprobs:type_name -> graft.engine.v1.TokenLogprob
-	7,  // 5: graft.engine.v1.GenerateResponse.tokens:type_name -> graft.engine.v1.GeneratedToken
-	0,  // 6: graft.engine.v1.GenerateResponse.finish_reason:type_name -> graft.engine.v1.FinishReason
-	8,  // 7: graft.engine.v1.GenerateResponse.usage:type_name -> graft.engine.v1.Usage
-	14, // 8: graft.engine.v1.ApplyChatTemplateRequest.messages:type_name -> graft.engine.v1.ChatMessage
-	22, // 9: graft.engine.v1.LoadAdapterResponse.adapter:type_name -> graft.engine.v1.AdapterInfo
-	1,  // 10: graft.engine.v1.AdapterInfo.tier:type_name -> graft.engine.v1.AdapterTier
-	22, // 11: graft.engine.v1.ListAdaptersResponse.adapters:type_name -> graft.engine.v1.AdapterInfo
-	2,  // 12: graft.engine.v1.Engine.Generate:input_type -> graft.engine.v1.GenerateRequest
-	10, // 13: graft.engine.v1.Engine.Tokenize:input_type -> graft.engine.v1.TokenizeRequest
-	12, // 14: graft.engine.v1.Engine.Detokenize:input_type -> graft.engine.v1.DetokenizeRequest
-	15, // 15: graft.engine.v1.Engine.ApplyChatTemplate:input_type -> graft.engine.v1.ApplyChatTemplateRequest
-	17, // 16: graft.engine.v1.Engine.LoadAdapter:input_type -> graft.engine.v1.LoadAdapterRequest
-	19, // 17: graft.engine.v1.Engine.UnloadAdapter:input_type -> graft.engine.v1.UnloadAdapterRequest
-	21, // 18: graft.engine.v1.Engine.ListAdapters:input_type -> graft.engine.v1.ListAdaptersRequest
-	24, // 19: graft.engine.v1.Engine.Stats:input_type -> graft.engine.v1.StatsRequest
-	9,  // 20: graft.engine.v1.Engine.Generate:output_type -> graft.engine.v1.GenerateResponse
-	11, // 21: graft.engine.v1.Engine.Tokenize:output_type -> graft.engine.v1.TokenizeResponse
-	13, // 22: graft.engine.v1.Engine.Detokenize:output_type -> graft.engine.v1.DetokenizeResponse
-	16, // 23: graft.engine.v1.Engine.ApplyChatTemplate:output_type -> graft.engine.v1.ApplyChatTemplateResponse
-	18, // 24: graft.engine.v1.Engine.LoadAdapter:output_type -> graft.engine.v1.LoadAdapterResponse
-	20, // 25: graft.engine.v1.Engine.UnloadAdapter:output_type -> graft.engine.v1.UnloadAdapterResponse
-	23, // 26: graft.engine.v1.Engine.ListAdapters:output_type -> graft.engine.v1.ListAdaptersResponse
-	25, // 27: graft.engine.v1.Engine.Stats:output_type -> graft.engine.v1.StatsResponse
-	20, // [20:28] is the sub-list for method output_type
-	12, // [12:20] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	17, // 2: graft.engine.v1.GenerateRequest.merged_adapters:type_name -> graft.engine.v1.MergedAdapters
+	5,  // 3: graft.engine.v1.GenerateRequest.sampling:type_name -> graft.engine.v1.SamplingParams
+	14, // 4: graft.engine.v1.ChatPrompt.messages:type_name -> graft.engine.v1.ChatMessage
+	6,  // 5: graft.engine.v1.GeneratedToken.top_logprobs:type_name -> graft.engine.v1.TokenLogprob
+	7,  // 6: graft.engine.v1.GenerateResponse.tokens:type_name -> graft.engine.v1.GeneratedToken
+	0,  // 7: graft.engine.v1.GenerateResponse.finish_reason:type_name -> graft.engine.v1.FinishReason
+	8,  // 8: graft.engine.v1.GenerateResponse.usage:type_name -> graft.engine.v1.Usage
+	14, // 9: graft.engine.v1.ApplyChatTemplateRequest.messages:type_name -> graft.engine.v1.ChatMessage
+	23, // 10: graft.engine.v1.LoadAdapterResponse.adapter:type_name -> graft.engine.v1.AdapterInfo
+	1,  // 11: graft.engine.v1.AdapterInfo.tier:type_name -> graft.engine.v1.AdapterTier
+	23, // 12: graft.engine.v1.ListAdaptersResponse.adapters:type_name -> graft.engine.v1.AdapterInfo
+	2,  // 13: graft.engine.v1.Engine.Generate:input_type -> graft.engine.v1.GenerateRequest
+	10, // 14: graft.engine.v1.Engine.Tokenize:input_type -> graft.engine.v1.TokenizeRequest
+	12, // 15: graft.engine.v1.Engine.Detokenize:input_type -> graft.engine.v1.DetokenizeRequest
+	15, // 16: graft.engine.v1.Engine.ApplyChatTemplate:input_type -> graft.engine.v1.ApplyChatTemplateRequest
+	18, // 17: graft.engine.v1.Engine.LoadAdapter:input_type -> graft.engine.v1.LoadAdapterRequest
+	20, // 18: graft.engine.v1.Engine.UnloadAdapter:input_type -> graft.engine.v1.UnloadAdapterRequest
+	22, // 19: graft.engine.v1.Engine.ListAdapters:input_type -> graft.engine.v1.ListAdaptersRequest
+	25, // 20: graft.engine.v1.Engine.Stats:input_type -> graft.engine.v1.StatsRequest
+	9,  // 21: graft.engine.v1.Engine.Generate:output_type -> graft.engine.v1.GenerateResponse
+	11, // 22: graft.engine.v1.Engine.Tokenize:output_type -> graft.engine.v1.TokenizeResponse
+	13, // 23: graft.engine.v1.Engine.Detokenize:output_type -> graft.engine.v1.DetokenizeResponse
+	16, // 24: graft.engine.v1.Engine.ApplyChatTemplate:output_type -> graft.engine.v1.ApplyChatTemplateResponse
+	19, // 25: graft.engine.v1.Engine.LoadAdapter:output_type -> graft.engine.v1.LoadAdapterResponse
+	21, // 26: graft.engine.v1.Engine.UnloadAdapter:output_type -> graft.engine.v1.UnloadAdapterResponse
+	24, // 27: graft.engine.v1.Engine.ListAdapters:output_type -> graft.engine.v1.ListAdaptersResponse
+	26, // 28: graft.engine.v1.Engine.Stats:output_type -> graft.engine.v1.StatsResponse
+	21, // [21:29] is the sub-list for method output_type
+	13, // [13:21] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_graft_engine_v1_engine_proto_init() }
@@ -2007,13 +2167,14 @@ func file_graft_engine_v1_engine_proto_init() {
 	file_graft_engine_v1_engine_proto_msgTypes[1].OneofWrappers = []any{}
 	file_graft_engine_v1_engine_proto_msgTypes[3].OneofWrappers = []any{}
 	file_graft_engine_v1_engine_proto_msgTypes[8].OneofWrappers = []any{}
+	file_graft_engine_v1_engine_proto_msgTypes[15].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_graft_engine_v1_engine_proto_rawDesc), len(file_graft_engine_v1_engine_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   24,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,5 +1,7 @@
 // Drives a running `graft serve` (GRAFT_URL, GRAFT_MODEL) with the official
-// openai client, the way users will.
+// openai client, the way users will. Through the front door of `graft up`
+// it also needs GRAFT_API_KEY, GRAFT_ADAPTER_PREFIX ("deployment/") and the
+// CA in NODE_EXTRA_CA_CERTS.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
@@ -7,7 +9,8 @@ import OpenAI from 'openai';
 const baseURL = process.env.GRAFT_URL;
 const model = process.env.GRAFT_MODEL;
 if (!baseURL || !model) throw new Error('set GRAFT_URL (…/v1) and GRAFT_MODEL');
-const client = new OpenAI({ baseURL, apiKey: 'unused', maxRetries: 0 });
+const client = new OpenAI({ baseURL, apiKey: process.env.GRAFT_API_KEY ?? 'unused', maxRetries: 0 });
+const prefix = process.env.GRAFT_ADAPTER_PREFIX ?? '';
 const messages = [{ role: 'user', content: 'Tell me a story.' }];
 
 test('models lists the base model', async () => {
@@ -40,7 +43,11 @@ test('chat completion, whole and streamed, agree', async () => {
   }
   assert.equal(text, whole.choices[0].message.content);
   assert.equal(finish, 'length');
-  assert.deepEqual(usage, whole.usage);
+  // The same prompt again: the stream's prompt came from the prefix cache.
+  const { prompt_tokens_details: details, ...counts } = usage;
+  const { prompt_tokens_details: wholeDetails, ...wholeCounts } = whole.usage;
+  assert.deepEqual(counts, wholeCounts);
+  assert.ok(details.cached_tokens >= wholeDetails.cached_tokens, `cached ${details.cached_tokens} after ${wholeDetails.cached_tokens}`);
 });
 
 test('completion, whole and streamed, agree', async () => {
@@ -51,6 +58,43 @@ test('completion, whole and streamed, agree', async () => {
   let text = '';
   for await (const chunk of stream) text += chunk.choices[0]?.text ?? '';
   assert.equal(text, whole.choices[0].text);
+});
+
+test('a repeated prompt reports its cached tokens in usage', async () => {
+  const system = 'Lily and Tom play in the park with a red ball. '.repeat(6);
+  const req = { model, messages: [{ role: 'system', content: system }, ...messages], max_tokens: 6, temperature: 0 };
+  const first = await client.chat.completions.create(req);
+  const second = await client.chat.completions.create(req);
+  assert.equal(first.usage.prompt_tokens_details.cached_tokens, 0);
+  const cached = second.usage.prompt_tokens_details.cached_tokens;
+  // Whole 16-token KV blocks, short of the last prompt token.
+  assert.ok(cached > 0 && cached % 16 === 0 && cached < second.usage.prompt_tokens, `cached ${cached} of ${second.usage.prompt_tokens}`);
+  assert.equal(second.choices[0].message.content, first.choices[0].message.content);
+});
+
+test('adapters in the body (extra_body) merge adapters per request', async () => {
+  // The Node SDK sends parameters it does not know as they are: its extra_body.
+  const prompt = 'Once upon a time';
+  const adapters = { ids: ['qv-r4', 'all-r8'], weights: [0.7, 1.3], merge_strategy: 'ties', density: 0.5, majority_sign_method: 'total' };
+  const base = await client.completions.create({ model, prompt, max_tokens: 12, temperature: 0 });
+  const texts = {};
+  for (const merge_strategy of ['linear', 'ties', 'dare_linear', 'dare_ties']) {
+    const req = { model, prompt, max_tokens: 12, temperature: 0, adapters: { ...adapters, merge_strategy, seed: 9 } };
+    const [a, b] = await Promise.all([client.completions.create(req), client.completions.create(req)]);
+    assert.equal(a.choices[0].text, b.choices[0].text, `${merge_strategy} repeats`);
+    texts[merge_strategy] = a.choices[0].text;
+  }
+  assert.ok(Object.values(texts).some((t) => t !== base.choices[0].text), `merges all gave the base text: ${JSON.stringify(texts)}`);
+  const chat = await client.chat.completions.create({ model, messages, max_tokens: 6, adapters });
+  assert.equal(chat.choices[0].message.role, 'assistant');
+  await assert.rejects(
+    client.completions.create({ model, prompt, adapters: { ...adapters, density: 2 } }),
+    (err) => {
+      assert.ok(err instanceof OpenAI.BadRequestError, `got ${err}`);
+      assert.equal(err.param, 'adapters.density');
+      return true;
+    },
+  );
 });
 
 test('n=2 and a seed repeat', async () => {
@@ -104,7 +148,7 @@ test('concurrent requests for different adapters each get their own golden text'
   // Two rounds of every run at once, so base and adapter rows share batches.
   const all = [...runs, ...runs].map(async (r) => {
     const res = await client.completions.create({
-      model: r.adapter ?? model, prompt: r.prompt, max_tokens: r.greedy_ids.length, temperature: 0,
+      model: r.adapter ? prefix + r.adapter : model, prompt: r.prompt, max_tokens: r.greedy_ids.length, temperature: 0,
     });
     return [r, res];
   });
@@ -119,6 +163,21 @@ test('models lists the adapters with the base model as parent', async () => {
   const cards = [];
   for await (const m of client.models.list()) cards.push(m);
   const adapters = cards.filter((m) => m.id !== model);
-  assert.deepEqual(adapters.map((m) => m.id).sort(), ['all-r8', 'mlp-r16', 'o-r2-rslora', 'qv-r4']);
+  assert.deepEqual(adapters.map((m) => m.id).sort(), ['all-r8', 'mlp-r16', 'o-r2-rslora', 'qv-r4'].map((a) => prefix + a));
   for (const m of adapters) assert.equal(m.parent, model);
+});
+
+test('through the front door, 401, 404 and 429 raise the SDK exceptions', async (t) => {
+  const limited = process.env.GRAFT_LIMITED_KEY;
+  if (!limited) return t.skip('GRAFT_LIMITED_KEY not set (only the front door has keys)');
+  const wrong = new OpenAI({ baseURL, apiKey: 'graft-wrong', maxRetries: 0 });
+  await assert.rejects(wrong.completions.create({ model, prompt: 'x', max_tokens: 1 }), OpenAI.AuthenticationError);
+  await assert.rejects(client.completions.create({ model: 'no-such-deployment/x', prompt: 'x', max_tokens: 1 }), OpenAI.NotFoundError);
+  const lim = new OpenAI({ baseURL, apiKey: limited, maxRetries: 0 });
+  await lim.completions.create({ model, prompt: 'x', max_tokens: 1 });
+  await assert.rejects(lim.completions.create({ model, prompt: 'x', max_tokens: 1 }), (err) => {
+    assert.ok(err instanceof OpenAI.RateLimitError, `got ${err}`);
+    assert.ok(Number(err.headers.get('retry-after')) >= 1, 'Retry-After');
+    return true;
+  });
 });

@@ -1,0 +1,93 @@
+package gateway_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/graft-ai/graft/gateway"
+	"github.com/graft-ai/graft/internal/testmodels"
+)
+
+// eightAdapters makes an adapter root with eight names over stories260K's
+// four adapters (two names each, so each name is its own adapter to route).
+func eightAdapters(t *testing.T) (root string, names []string) {
+	t.Helper()
+	src := testmodels.Path(t, "stories260K", "adapters")
+	dst := t.TempDir()
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		for _, suffix := range []string{"a", "b"} {
+			name := e.Name() + "-" + suffix
+			if err := os.CopyFS(filepath.Join(dst, name), os.DirFS(filepath.Join(src, e.Name()))); err != nil {
+				t.Fatal(err)
+			}
+			names = append(names, name)
+		}
+	}
+	return dst, names
+}
+
+// TestFrontAdapterAffinityAndHotSpreading, measured through the real Envoy:
+// at light load each adapter's requests land on one replica of three (≥95%);
+// one adapter made hot spreads over at least two.
+func TestFrontAdapterAffinityAndHotSpreading(t *testing.T) {
+	root, names := eightAdapters(t)
+	p := startPlatform(t, platformOpts{replicas: 3, adapters: root,
+		gateway: func(c *gateway.Config) { c.HotRate = 10 }})
+	body := func(a string) string {
+		return fmt.Sprintf(`{"model":"stories/%s","prompt":"Once","max_tokens":1}`, a)
+	}
+	// Light load: 200 requests at ~40/s over 8 adapters, 5/s each.
+	perAdapter := map[string]map[string]int{}
+	for i := range 200 {
+		a := names[i%len(names)]
+		code, out, rep := p.postFrom(t, "/v1/completions", p.key, body(a))
+		if code != 200 {
+			t.Fatalf("%s: %d %s", a, code, out)
+		}
+		if perAdapter[a] == nil {
+			perAdapter[a] = map[string]int{}
+		}
+		perAdapter[a][rep]++
+		time.Sleep(25 * time.Millisecond)
+	}
+	replicasUsed := map[string]bool{}
+	for _, a := range names {
+		top, total := 0, 0
+		for rep, n := range perAdapter[a] {
+			top = max(top, n)
+			total += n
+			replicasUsed[rep] = true
+		}
+		t.Logf("%s: %v", a, perAdapter[a])
+		if float64(top) < 0.95*float64(total) {
+			t.Errorf("adapter %s spread over replicas at light load: %v", a, perAdapter[a])
+		}
+	}
+	if len(replicasUsed) < 2 {
+		t.Errorf("8 adapters all packed on %v", replicasUsed)
+	}
+
+	// Hot: one adapter at ~100 requests/s, well over the 10/s one replica takes.
+	hot := names[0]
+	seen := map[string]int{}
+	deadline := time.Now().Add(8 * time.Second)
+	for time.Now().Before(deadline) && len(seen) < 2 {
+		for range 10 {
+			go p.fire("/v1/completions", body(hot))
+		}
+		_, _, rep := p.postFrom(t, "/v1/completions", p.key, body(hot))
+		seen[rep]++
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("hot adapter %s: replicas %v", hot, seen)
+	if len(seen) < 2 {
+		t.Errorf("a hot adapter stayed on one replica: %v", seen)
+	}
+}

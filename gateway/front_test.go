@@ -1,0 +1,307 @@
+package gateway_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/graft-ai/graft/deploy"
+	"github.com/graft-ai/graft/deploy/state"
+	"github.com/graft-ai/graft/engine"
+	"github.com/graft-ai/graft/engine/server"
+	"github.com/graft-ai/graft/gateway"
+	"github.com/graft-ai/graft/internal/testmodels"
+	"github.com/graft-ai/graft/internal/testserver"
+	"github.com/graft-ai/graft/sidecar"
+	"github.com/graft-ai/graft/xds"
+)
+
+// platform is the front door on real parts: redis-server, pods started
+// through the library calls, the xDS control plane, the gateway and Envoy.
+type platform struct {
+	store   *state.Store
+	records deploy.Records
+	url     string
+	client  *http.Client
+	key     string
+}
+
+type platformOpts struct {
+	replicas int
+	adapters string                // adapter root; default stories260K's adapters
+	gateway  func(*gateway.Config) // adjusts the gateway's config
+}
+
+func startPlatform(t *testing.T, o platformOpts) *platform {
+	t.Helper()
+	replicas := o.replicas
+	root := testmodels.Path(t, "stories260K")
+	if o.adapters == "" {
+		o.adapters = filepath.Join(root, "adapters")
+	}
+	if _, err := xds.EnvoyBinary("."); err != nil {
+		t.Skipf("no Envoy here (%v); make test installs it", err)
+	}
+	rds := testserver.Redis(t)
+	store, err := state.Open("redis://" + rds.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	p := &platform{store: store, records: deploy.Records{Store: store}}
+
+	model := filepath.Join(root, "gguf", "stories260K.gguf")
+	p.deployment(t, "stories", fmt.Sprintf(`{"base_model": %q}`, model), deploy.Initializing, deploy.Ready)
+	for i := range replicas {
+		startPod(t, ctx, root, o.adapters, "redis://"+rds.Addr, "stories", fmt.Sprintf("r%d", i))
+	}
+
+	p.startFront(t, ctx, gateway.FromRecords(p.records, p.records), o.gateway)
+	p.key = p.newKey(t, "acme")
+	p.waitRoutable(t, "stories", replicas)
+	return p
+}
+
+// startFront runs the gateway over deps, the xDS control plane over the
+// store, and a real Envoy bootstrapped from it; the client trusts its CA.
+func (p *platform) startFront(t *testing.T, ctx context.Context, deps gateway.Deployments, adjust func(*gateway.Config)) {
+	t.Helper()
+	if _, err := xds.EnvoyBinary("."); err != nil {
+		t.Skipf("no Envoy here (%v); make test installs it", err)
+	}
+	gcfg := gateway.Config{Store: p.store, Deployments: deps, Registry: prometheus.NewRegistry()}
+	if adjust != nil {
+		adjust(&gcfg)
+	}
+	f, err := gateway.StartFront(ctx, gateway.FrontConfig{Gateway: gcfg, Dir: t.TempDir(),
+		Listen: fmt.Sprintf("127.0.0.1:%d", testserver.FreePort(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Stop)
+	ca, _ := os.ReadFile(f.CAFile)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	p.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	p.url = f.URL
+}
+
+func (p *platform) newKey(t *testing.T, tenant string) string {
+	key, rec := gateway.NewAPIKey(tenant, "test", false)
+	if err := p.store.PutAPIKey(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+// deployment creates a record and walks it through statuses.
+func (p *platform) deployment(t *testing.T, name, spec string, path ...deploy.Status) {
+	t.Helper()
+	s, err := deploy.DecodeSpec([]byte(spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := p.records.Create(ctx, name, s); err != nil {
+		t.Fatal(err)
+	}
+	for i, st := range path {
+		reason := "test"
+		if st == deploy.Errored {
+			reason = "unsupported tensor type IQ2_XXS in blk.0.attn_q.weight"
+		}
+		if _, err := p.records.SetStatus(ctx, name, nil, st, reason); err != nil {
+			t.Fatalf("%s step %d: %v", name, i, err)
+		}
+	}
+}
+
+func startPod(t *testing.T, ctx context.Context, root, adapters, redisURL, dep, id string) {
+	eng, err := server.Start(ctx, server.Options{
+		Model: filepath.Join(root, "gguf", "stories260K.gguf"), ServedName: "stories260K",
+		Device: "cpu", Threads: 1, Engine: engine.Config{MaxNumSeqs: 8}, AdapterDirs: []string{adapters},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, scancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- sidecar.Run(sctx, sidecar.Config{Engine: eng.Addr(), Listen: "127.0.0.1:0", AdapterRoot: adapters,
+			AdapterCache: t.TempDir(), Redis: redisURL, Deployment: dep, ReplicaID: id, HeartbeatTTL: 5 * time.Second})
+	}()
+	t.Cleanup(func() {
+		scancel()
+		<-done
+		eng.Stop()
+		eng.Wait()
+	})
+}
+
+// waitRoutable waits until the front answers the deployment's base model.
+func (p *platform) waitRoutable(t *testing.T, dep string, replicas int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		reps, _ := p.store.Replicas(context.Background(), dep)
+		ready := 0
+		for _, r := range reps {
+			if r.State == state.StateReady {
+				ready++
+			}
+		}
+		code, _ := p.post(t, "/v1/completions", p.key, fmt.Sprintf(`{"model":%q,"prompt":"x","max_tokens":1}`, dep))
+		if code == 200 && ready == replicas {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deployment %s not routable through the front: last status %d, %d ready", dep, code, ready)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (p *platform) post(t *testing.T, path, key, body string) (int, string) {
+	t.Helper()
+	code, out, _ := p.postFrom(t, path, key, body)
+	return code, out
+}
+
+// postFrom also returns the replica that answered.
+func (p *platform) postFrom(t *testing.T, path, key, body string) (int, string, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", p.url+path, strings.NewReader(body))
+	req.Header.Set("content-type", "application/json")
+	if key != "" {
+		req.Header.Set("authorization", "Bearer "+key)
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header.Get("x-graft-replica")
+}
+
+// fire sends a request from any goroutine and ignores the answer.
+func (p *platform) fire(path, body string) {
+	req, _ := http.NewRequest("POST", p.url+path, strings.NewReader(body))
+	req.Header.Set("authorization", "Bearer "+p.key)
+	if resp, err := p.client.Do(req); err == nil {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+}
+
+type goldenRun struct {
+	Adapter *string `json:"adapter"`
+	Prompt  string  `json:"prompt"`
+	Text    string  `json:"text"`
+}
+
+func goldenRuns(t *testing.T) []goldenRun {
+	data, err := os.ReadFile(testmodels.Path(t, "stories260K", "golden.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g struct {
+		Reference struct{ Runs []goldenRun } `json:"reference"`
+	}
+	if err := json.Unmarshal(data, &g); err != nil {
+		t.Fatal(err)
+	}
+	return g.Reference.Runs
+}
+
+// TestFrontServesGoldenTokens: through Envoy (HTTPS) and the gateway, the
+// base model and every adapter answer with the reference's exact text.
+func TestFrontServesGoldenTokens(t *testing.T) {
+	p := startPlatform(t, platformOpts{replicas: 2})
+	for _, run := range goldenRuns(t) {
+		if run.Prompt == "" {
+			continue
+		}
+		model := "stories"
+		if run.Adapter != nil {
+			model += "/" + *run.Adapter
+		}
+		code, out := p.post(t, "/v1/completions", p.key,
+			fmt.Sprintf(`{"model": %q, "prompt": %q, "max_tokens": 64, "temperature": 0}`, model, run.Prompt))
+		var c struct {
+			Model   string
+			Choices []struct{ Text string }
+		}
+		if code != 200 || json.Unmarshal([]byte(out), &c) != nil || len(c.Choices) != 1 || c.Choices[0].Text != run.Text {
+			t.Errorf("%s %q: %d %s, want %q", model, run.Prompt, code, out, run.Text)
+		}
+		if c.Model != model {
+			t.Errorf("response model %q, want the request's %q", c.Model, model)
+		}
+	}
+}
+
+// TestFrontRefusals: the gateway's own answers, in OpenAI's error shape.
+func TestFrontRefusals(t *testing.T) {
+	p := startPlatform(t, platformOpts{replicas: 1, gateway: func(c *gateway.Config) {
+		c.WakeTimeout, c.HoldLimit = time.Second, 1
+	}})
+	// No controller runs "stuck": woken, it stays Initializing past the wait.
+	p.deployment(t, "stuck", `{"base_model": "`+testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")+`"}`, deploy.Standby)
+	p.deployment(t, "halted", `{"base_model": "`+testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")+`"}`, deploy.Stopped)
+	p.deployment(t, "broken", `{"base_model": "`+testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")+`"}`, deploy.Initializing, deploy.Errored)
+	body := func(model string) string { return fmt.Sprintf(`{"model":%q,"prompt":"x","max_tokens":1}`, model) }
+	for _, c := range []struct {
+		name, key, body string
+		status          int
+		code, contains  string
+	}{
+		{"no key", "", body("stories"), 401, "invalid_api_key", "API key"},
+		{"wrong key", "graft-nope", body("stories"), 401, "invalid_api_key", "Incorrect API key"},
+		{"unknown deployment", p.key, body("nowhere"), 404, "model_not_found", "nowhere"},
+		{"unknown adapter", p.key, body("stories/no-such-adapter"), 404, "", "no-such-adapter"},
+		{"no model", p.key, `{"prompt":"x"}`, 400, "invalid_request", "model"},
+		{"not json", p.key, `{`, 400, "invalid_request", "JSON"},
+		{"stopped", p.key, body("halted"), 503, "deployment_unavailable", "stopped"},
+		{"errored", p.key, body("broken"), 503, "deployment_unavailable", "IQ2_XXS"},
+		{"past the wake limit", p.key, body("stuck"), 503, "deployment_unavailable", "not ready within"},
+	} {
+		code, out := p.post(t, "/v1/completions", c.key, c.body)
+		var e struct {
+			Error struct{ Message, Type, Code string }
+		}
+		if err := json.Unmarshal([]byte(out), &e); err != nil || code != c.status || !strings.Contains(e.Error.Message, c.contains) ||
+			(c.code != "" && e.Error.Code != c.code) {
+			t.Errorf("%s: %d %s; want %d with code %q mentioning %q", c.name, code, out, c.status, c.code, c.contains)
+		}
+	}
+	// The hold is bounded: with one request already waiting for "stuck",
+	// the next is refused at once, and told when to retry.
+	go p.fire("/v1/completions", body("stuck"))
+	time.Sleep(300 * time.Millisecond)
+	req, _ := http.NewRequest("POST", p.url+"/v1/completions", strings.NewReader(body("stuck")))
+	req.Header.Set("authorization", "Bearer "+p.key)
+	resp, err := p.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || !strings.Contains(string(b), "Too many requests are waiting") || resp.Header.Get("retry-after") == "" {
+		t.Errorf("second held request: %d %s (Retry-After %q)", resp.StatusCode, b, resp.Header.Get("retry-after"))
+	}
+}

@@ -1,0 +1,201 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extproc "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+
+	"github.com/graft-ai/graft/deploy/state"
+	"github.com/graft-ai/graft/xds"
+)
+
+// exchange is one HTTP request's conversation with Envoy.
+type exchange struct {
+	method, path  string
+	authorization string
+	key           state.APIKey
+	management    bool // a management API call: routed by path, not by model
+}
+
+// Process handles one request: its headers (authenticate), then its
+// buffered body (resolve the model, admit, pick the route key).
+func (g *Gateway) Process(stream extproc.ExternalProcessor_ProcessServer) error {
+	ctx := stream.Context()
+	var ex exchange
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) || ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var resp *extproc.ProcessingResponse
+		switch r := req.Request.(type) {
+		case *extproc.ProcessingRequest_RequestHeaders:
+			resp = g.onHeaders(ctx, &ex, r.RequestHeaders)
+		case *extproc.ProcessingRequest_RequestBody:
+			resp = g.onBody(ctx, &ex, r.RequestBody)
+		default:
+			// Only request headers and body are configured; answer anything
+			// else with an empty continue so the stream never stalls.
+			resp = &extproc.ProcessingResponse{}
+		}
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+	}
+}
+
+func (g *Gateway) onHeaders(ctx context.Context, ex *exchange, h *extproc.HttpHeaders) *extproc.ProcessingResponse {
+	for _, hv := range h.GetHeaders().GetHeaders() {
+		v := hv.GetValue()
+		if v == "" {
+			v = string(hv.GetRawValue())
+		}
+		switch hv.GetKey() {
+		case ":method":
+			ex.method = v
+		case ":path":
+			ex.path = v
+		case "authorization":
+			ex.authorization = v
+		}
+	}
+	key, err := g.authenticate(ctx, ex.authorization)
+	if err != nil {
+		return g.refuse(err)
+	}
+	ex.key = key
+	path, _, _ := strings.Cut(ex.path, "?")
+	switch {
+	case path == xds.ManagementPrefix || strings.HasPrefix(path, xds.ManagementPrefix+"/"):
+		if !key.Admin {
+			return g.refuse(forbidden("This API key may not manage deployments; use an admin key (graft keys create --admin)."))
+		}
+		ex.management = true
+		return &extproc.ProcessingResponse{Response: &extproc.ProcessingResponse_RequestHeaders{
+			RequestHeaders: &extproc.HeadersResponse{}}}
+	case path == "/v1/models" && ex.method == "GET":
+		return g.models(ctx, key.Tenant)
+	}
+	if h.GetEndOfStream() {
+		// No body follows: nothing names a model.
+		return g.refuse(badRequest("model", "This endpoint needs a JSON body with a model."))
+	}
+	return &extproc.ProcessingResponse{Response: &extproc.ProcessingResponse_RequestHeaders{
+		RequestHeaders: &extproc.HeadersResponse{}}}
+}
+
+func (g *Gateway) authenticate(ctx context.Context, authorization string) (state.APIKey, *apiError) {
+	if authorization == "" && g.cfg.AnonymousTenant != "" {
+		return state.APIKey{Tenant: g.cfg.AnonymousTenant}, nil
+	}
+	k, err := g.keys.Authenticate(ctx, authorization)
+	if err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) {
+			return k, ae
+		}
+		return k, internal("authentication failed")
+	}
+	return k, nil
+}
+
+// routedFields is the part of an OpenAI request body the gateway reads.
+type routedFields struct {
+	Model               *string `json:"model"`
+	MaxTokens           *int    `json:"max_tokens"`
+	MaxCompletionTokens *int    `json:"max_completion_tokens"`
+	Messages            present `json:"messages"`
+}
+
+// present records that a field was there without keeping (copying) it.
+type present bool
+
+func (p *present) UnmarshalJSON([]byte) error { *p = true; return nil }
+
+func (g *Gateway) onBody(ctx context.Context, ex *exchange, b *extproc.HttpBody) *extproc.ProcessingResponse {
+	if ex.management {
+		return &extproc.ProcessingResponse{Response: &extproc.ProcessingResponse_RequestBody{
+			RequestBody: &extproc.BodyResponse{}}}
+	}
+	start := time.Now()
+	var f routedFields
+	if err := json.Unmarshal(b.GetBody(), &f); err != nil {
+		return g.refuse(badRequest("", "We could not parse the JSON body of your request."))
+	}
+	if f.Model == nil {
+		return g.refuse(badRequest("model", "You must provide a model parameter."))
+	}
+	dep, adapter, err := ParseModel(*f.Model)
+	if err != nil {
+		return g.refuse(notFound(*f.Model))
+	}
+	g.metrics.decide.Observe(time.Since(start).Seconds())
+	max := f.MaxCompletionTokens
+	if max == nil {
+		max = f.MaxTokens
+	}
+	if ae := g.limits.admit(ex.key.Hash, ex.key.RPM, ex.key.TPM, estimateTokens(max, len(b.GetBody()), bool(f.Messages))); ae != nil {
+		return g.refuse(ae)
+	}
+	if ae := g.admit(ctx, ex.key.Tenant, dep); ae != nil {
+		if ae.code == "model_not_found" {
+			ae = notFound(*f.Model)
+		}
+		return g.refuse(ae)
+	}
+	set := []*core.HeaderValueOption{
+		header(xds.HeaderDeployment, dep),
+		header(xds.HeaderAdapter, adapter),
+		header("x-graft-tenant", ex.key.Tenant),
+	}
+	if rk := g.spread.RouteKey(dep, adapter); rk != "" {
+		set = append(set, header(xds.HeaderRouteKey, rk))
+	}
+	g.metrics.requests.WithLabelValues("routed").Inc()
+	return &extproc.ProcessingResponse{Response: &extproc.ProcessingResponse_RequestBody{
+		RequestBody: &extproc.BodyResponse{Response: &extproc.CommonResponse{
+			HeaderMutation: &extproc.HeaderMutation{
+				SetHeaders: set,
+				// The replica needs no key, and a client's own x-graft-*
+				// headers must not survive.
+				RemoveHeaders: []string{"authorization"},
+			},
+			ClearRouteCache: true,
+		}},
+	}}
+}
+
+func header(k, v string) *core.HeaderValueOption {
+	return &core.HeaderValueOption{
+		Header:       &core.HeaderValue{Key: k, RawValue: []byte(v)},
+		AppendAction: core.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+	}
+}
+
+// refuse answers the client directly with an OpenAI error.
+func (g *Gateway) refuse(e *apiError) *extproc.ProcessingResponse {
+	g.metrics.requests.WithLabelValues(strconv.Itoa(e.status)).Inc()
+	var hs []*core.HeaderValueOption
+	for k, v := range e.headers() {
+		hs = append(hs, header(k, v))
+	}
+	return &extproc.ProcessingResponse{Response: &extproc.ProcessingResponse_ImmediateResponse{
+		ImmediateResponse: &extproc.ImmediateResponse{
+			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(e.status)},
+			Headers: &extproc.HeaderMutation{SetHeaders: hs},
+			Body:    e.body(),
+			Details: "graft_gateway_" + strings.ReplaceAll(e.code, " ", "_"),
+		},
+	}}
+}

@@ -1,0 +1,142 @@
+package xds
+
+import (
+	"time"
+
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	upstreamhttp "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+)
+
+// hashBalanceFactor bounds a replica's load at 1.5× the average in flight:
+// requests for one adapter stick to the replicas holding it until those are
+// half again busier than the rest, then spill over (Envoy's bounded load).
+const hashBalanceFactor = 150
+
+// deploymentCluster routes by the gateway's route key on a ring, so one
+// adapter's requests land on the replicas that already hold it. Endpoints
+// come over ADS.
+func deploymentCluster(name string) *cluster.Cluster {
+	return &cluster.Cluster{
+		Name:                 ClusterName(name),
+		ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_EDS},
+		EdsClusterConfig: &cluster.Cluster_EdsClusterConfig{
+			EdsConfig: adsSource(),
+		},
+		ConnectTimeout: durationpb.New(2 * time.Second),
+		LbPolicy:       cluster.Cluster_RING_HASH,
+		LbConfig: &cluster.Cluster_RingHashLbConfig_{RingHashLbConfig: &cluster.Cluster_RingHashLbConfig{
+			MinimumRingSize: wrapperspb.UInt64(1024),
+		}},
+		CommonLbConfig: &cluster.Cluster_CommonLbConfig{
+			ConsistentHashingLbConfig: &cluster.Cluster_CommonLbConfig_ConsistentHashingLbConfig{
+				HashBalanceFactor: wrapperspb.UInt32(hashBalanceFactor),
+			},
+		},
+		// A dead replica leaves the ring within seconds, before its
+		// heartbeat expires: health checks on the sidecar's /readyz, and
+		// ejection after consecutive connect failures or 5xx.
+		HealthChecks: []*core.HealthCheck{{
+			Timeout:            durationpb.New(time.Second),
+			Interval:           durationpb.New(time.Second),
+			UnhealthyThreshold: wrapperspb.UInt32(2),
+			HealthyThreshold:   wrapperspb.UInt32(1),
+			HealthChecker: &core.HealthCheck_HttpHealthCheck_{HttpHealthCheck: &core.HealthCheck_HttpHealthCheck{
+				Path: "/readyz",
+			}},
+		}},
+		OutlierDetection: &cluster.OutlierDetection{
+			Consecutive_5Xx:                wrapperspb.UInt32(3),
+			ConsecutiveGatewayFailure:      wrapperspb.UInt32(2),
+			ConsecutiveLocalOriginFailure:  wrapperspb.UInt32(2),
+			SplitExternalLocalOriginErrors: true,
+			Interval:                       durationpb.New(time.Second),
+			BaseEjectionTime:               durationpb.New(5 * time.Second),
+			MaxEjectionPercent:             wrapperspb.UInt32(100),
+		},
+		// A replica queues requests itself and answers 429 past its bound;
+		// Envoy's default of 1024 pending would cut in first under a burst.
+		CircuitBreakers: &cluster.CircuitBreakers{Thresholds: []*cluster.CircuitBreakers_Thresholds{{
+			MaxConnections: wrapperspb.UInt32(1 << 20), MaxPendingRequests: wrapperspb.UInt32(1 << 20),
+			MaxRequests: wrapperspb.UInt32(1 << 20),
+		}}},
+	}
+}
+
+func loadAssignment(d Deployment) *endpoint.ClusterLoadAssignment {
+	var lbs []*endpoint.LbEndpoint
+	for _, r := range d.Replicas {
+		lbs = append(lbs, &endpoint.LbEndpoint{
+			HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{
+				Address:  socketAddress(r.Host, r.Port),
+				Hostname: r.ID,
+			}},
+			// The replica id, not its address, places it on the ring: a
+			// replica restarted on a new port keeps its adapters' keys.
+			Metadata: &core.Metadata{FilterMetadata: map[string]*structpb.Struct{
+				"envoy.lb": {Fields: map[string]*structpb.Value{"hash_key": structpb.NewStringValue(r.ID)}},
+			}},
+		})
+	}
+	return &endpoint.ClusterLoadAssignment{
+		ClusterName: ClusterName(d.Name),
+		Endpoints:   []*endpoint.LocalityLbEndpoints{{LbEndpoints: lbs}},
+	}
+}
+
+// staticCluster is one fixed address: the gateway's ext_proc service (gRPC,
+// so HTTP/2 upstream) or the management API.
+func staticCluster(name, addr string, h2 bool) (*cluster.Cluster, error) {
+	host, port, err := splitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	c := &cluster.Cluster{
+		Name:                 name,
+		ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC},
+		ConnectTimeout:       durationpb.New(2 * time.Second),
+		LoadAssignment: &endpoint.ClusterLoadAssignment{
+			ClusterName: name,
+			Endpoints: []*endpoint.LocalityLbEndpoints{{LbEndpoints: []*endpoint.LbEndpoint{{
+				HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{Address: socketAddress(host, port)}},
+			}}}},
+		},
+	}
+	if !h2 {
+		return c, nil
+	}
+	opts, err := anypb.New(&upstreamhttp.HttpProtocolOptions{
+		UpstreamProtocolOptions: &upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig_{
+			ExplicitHttpConfig: &upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig{
+				ProtocolConfig: &upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{
+					Http2ProtocolOptions: &core.Http2ProtocolOptions{},
+				},
+			},
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.TypedExtensionProtocolOptions = map[string]*anypb.Any{
+		"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": opts,
+	}
+	return c, nil
+}
+
+func socketAddress(host string, port uint32) *core.Address {
+	return &core.Address{Address: &core.Address_SocketAddress{SocketAddress: &core.SocketAddress{
+		Address: host, PortSpecifier: &core.SocketAddress_PortValue{PortValue: port},
+	}}}
+}
+
+func adsSource() *core.ConfigSource {
+	return &core.ConfigSource{
+		ResourceApiVersion:    core.ApiVersion_V3,
+		ConfigSourceSpecifier: &core.ConfigSource_Ads{Ads: &core.AggregatedConfigSource{}},
+	}
+}

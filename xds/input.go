@@ -1,0 +1,95 @@
+// Package xds is Graft's Envoy control plane: it turns the platform's state
+// (deployments and their ready replicas) into Envoy listeners, routes,
+// clusters and endpoints, checks them, and serves them over ADS.
+//
+// Building is pure: Build maps an Input to one immutable snapshot whose
+// version is a digest of its contents, so an unchanged state never makes
+// Envoy re-apply anything. Server owns the snapshot cache and the gRPC
+// service; Run feeds it from deploy/state.
+package xds
+
+import (
+	"slices"
+	"time"
+
+	"github.com/graft-ai/graft/deploy/state"
+)
+
+// Input is everything a snapshot is built from.
+type Input struct {
+	Listener Listener
+	Gateway  string // host:port of the gateway's ext_proc gRPC service; "" routes on client headers alone
+	// ControlAPI is host:port of the management API; "" leaves it off the
+	// front. Its paths (ManagementPrefix) route there, past the gateway's
+	// admin-key check.
+	ControlAPI  string
+	Deployments []Deployment
+}
+
+// Listener is the public HTTPS front.
+type Listener struct {
+	Addr            string // host:port Envoy listens on
+	CertFile        string // PEM server certificate chain
+	KeyFile         string // PEM private key
+	MaxRequestBytes uint32 // largest request body Envoy buffers for the gateway
+	// GatewayTimeout bounds one exchange with the gateway, including the time
+	// it holds a request for a deployment that is waking up.
+	GatewayTimeout time.Duration
+}
+
+// Deployment is one routable deployment and the replicas that may serve it.
+type Deployment struct {
+	Name     string
+	Replicas []Replica
+}
+
+// Replica is one ready endpoint of a deployment.
+type Replica struct {
+	ID   string // stable across restarts at a new address: it pins the ring position
+	Host string
+	Port uint32
+}
+
+// ManagementPrefix is the path prefix of the management API.
+const ManagementPrefix = "/v1/deployments"
+
+// Route headers the gateway sets (and, without a gateway, the client).
+const (
+	HeaderDeployment = "x-graft-deployment"
+	HeaderAdapter    = "x-graft-adapter"
+	HeaderRouteKey   = "x-graft-route-key"
+)
+
+// Deployments groups the ready replicas of reps under the given deployment
+// names; a name without ready replicas still gets a (empty) deployment, so its
+// route exists and answers 503 rather than 404. Replicas of deployments not
+// named are ignored. The result is sorted, so equal states build equal
+// snapshots.
+func Deployments(names []string, reps []state.Replica) []Deployment {
+	byName := map[string]*Deployment{}
+	var out []Deployment
+	names = slices.Clone(names)
+	slices.Sort(names)
+	names = slices.Compact(names)
+	for _, n := range names {
+		out = append(out, Deployment{Name: n})
+	}
+	for i := range out {
+		byName[out[i].Name] = &out[i]
+	}
+	for _, r := range reps {
+		d := byName[r.Deployment]
+		if d == nil || r.State != state.StateReady {
+			continue
+		}
+		host, port, err := splitHostPort(r.Addr)
+		if err != nil {
+			continue
+		}
+		d.Replicas = append(d.Replicas, Replica{ID: r.ID, Host: host, Port: port})
+	}
+	for i := range out {
+		slices.SortFunc(out[i].Replicas, func(a, b Replica) int { return cmpString(a.ID, b.ID) })
+	}
+	return out
+}

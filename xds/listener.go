@@ -1,0 +1,126 @@
+package xds
+
+import (
+	"time"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	extproc "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	router "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tls "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+)
+
+// Defaults for a zero Listener field.
+const (
+	defaultMaxRequestBytes = 32 << 20
+	defaultGatewayTimeout  = 2 * time.Minute
+	// streamIdleTimeout ends a stream that moved no byte for this long; a
+	// generating stream sends a token far more often.
+	streamIdleTimeout = 5 * time.Minute
+)
+
+func httpsListener(in Input) *listener.Listener {
+	host, port, _ := splitHostPort(in.Listener.Addr)
+	limit := in.Listener.MaxRequestBytes
+	if limit == 0 {
+		limit = defaultMaxRequestBytes
+	}
+	return &listener.Listener{
+		Name:    listenerName,
+		Address: socketAddress(host, port),
+		// The gateway sees the whole request body, so Envoy must be able to
+		// buffer one: past this it answers 413 itself.
+		PerConnectionBufferLimitBytes: wrapperspb.UInt32(limit),
+		FilterChains: []*listener.FilterChain{{
+			Filters: []*listener.Filter{{
+				Name:       "envoy.filters.network.http_connection_manager",
+				ConfigType: &listener.Filter_TypedConfig{TypedConfig: mustAny(connectionManager(in))},
+			}},
+			TransportSocket: &core.TransportSocket{
+				Name:       "envoy.transport_sockets.tls",
+				ConfigType: &core.TransportSocket_TypedConfig{TypedConfig: mustAny(serverTLS(in.Listener))},
+			},
+		}},
+	}
+}
+
+func connectionManager(in Input) *hcm.HttpConnectionManager {
+	var filters []*hcm.HttpFilter
+	if in.Gateway != "" {
+		filters = append(filters, &hcm.HttpFilter{
+			Name:       "envoy.filters.http.ext_proc",
+			ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(gatewayFilter(in.Listener))},
+		})
+	}
+	filters = append(filters, &hcm.HttpFilter{
+		Name:       "envoy.filters.http.router",
+		ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(&router.Router{})},
+	})
+	return &hcm.HttpConnectionManager{
+		StatPrefix: "graft",
+		CodecType:  hcm.HttpConnectionManager_AUTO,
+		RouteSpecifier: &hcm.HttpConnectionManager_Rds{Rds: &hcm.Rds{
+			RouteConfigName: routeConfigName,
+			ConfigSource:    adsSource(),
+		}},
+		HttpFilters:       filters,
+		StreamIdleTimeout: durationpb.New(streamIdleTimeout),
+		RequestTimeout:    durationpb.New(0),
+	}
+}
+
+// gatewayFilter sends the request headers and the buffered body to the
+// gateway, which answers with the route headers (and clear_route_cache).
+// Responses are not sent, so SSE tokens flow straight to the client.
+func gatewayFilter(l Listener) *extproc.ExternalProcessor {
+	timeout := l.GatewayTimeout
+	if timeout == 0 {
+		timeout = defaultGatewayTimeout
+	}
+	return &extproc.ExternalProcessor{
+		GrpcService: &core.GrpcService{TargetSpecifier: &core.GrpcService_EnvoyGrpc_{
+			EnvoyGrpc: &core.GrpcService_EnvoyGrpc{ClusterName: gatewayCluster},
+		}},
+		ProcessingMode: &extproc.ProcessingMode{
+			RequestHeaderMode:   extproc.ProcessingMode_SEND,
+			RequestBodyMode:     extproc.ProcessingMode_BUFFERED,
+			ResponseHeaderMode:  extproc.ProcessingMode_SKIP,
+			ResponseBodyMode:    extproc.ProcessingMode_NONE,
+			RequestTrailerMode:  extproc.ProcessingMode_SKIP,
+			ResponseTrailerMode: extproc.ProcessingMode_SKIP,
+		},
+		// Envoy's 200 ms default would cut off a request the gateway holds
+		// while its deployment wakes.
+		MessageTimeout:    durationpb.New(timeout),
+		MaxMessageTimeout: durationpb.New(timeout),
+	}
+}
+
+func serverTLS(l Listener) *tls.DownstreamTlsContext {
+	return &tls.DownstreamTlsContext{CommonTlsContext: &tls.CommonTlsContext{
+		TlsCertificates: []*tls.TlsCertificate{{
+			CertificateChain: fileSource(l.CertFile),
+			PrivateKey:       fileSource(l.KeyFile),
+		}},
+		AlpnProtocols: []string{"h2", "http/1.1"},
+	}}
+}
+
+func fileSource(path string) *core.DataSource {
+	return &core.DataSource{Specifier: &core.DataSource_Filename{Filename: path}}
+}
+
+// mustAny packs a message built here; only a type missing from the binary
+// could fail, which is a build error in spirit.
+func mustAny(m proto.Message) *anypb.Any {
+	a, err := anypb.New(m)
+	if err != nil {
+		panic(err)
+	}
+	return a
+}
