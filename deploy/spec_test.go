@@ -17,7 +17,8 @@ func TestDecodeSpecDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Spec{BaseModel: testModel, MaxReplicas: 1, ScaleUpThreshold: 1, Cooldown: Duration(time.Hour), Type: Dedicated}
+	want := Spec{BaseModel: testModel, MaxReplicas: 1, ScaleUpThreshold: 1, Cooldown: Duration(time.Hour), Type: Dedicated,
+		PreloadedAdapters: []string{}, AdapterSources: []string{}}
 	if !reflect.DeepEqual(s, want) {
 		t.Fatalf("got %+v, want %+v", s, want)
 	}

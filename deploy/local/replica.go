@@ -8,11 +8,14 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/graft-ai/graft/deploy"
+	"github.com/graft-ai/graft/deploy/state"
+	"github.com/graft-ai/graft/sidecar/adaptersource"
 )
 
 // replica is one child process and what the provider knows of it.
@@ -77,16 +80,51 @@ func (r *replica) run() {
 		})
 		log.Info("replica live", "addr", addr)
 	}
-	select {
-	case err := <-exited:
-		why := exitReason(err, out.String())
+	if why, stopped := r.serve(addr, cmd.Process.Pid, exited, out); !stopped {
 		log.Warn("replica exited", "reason", why)
 		r.p.set(r, func(info *deploy.Replica) { info.Phase, info.Reason = deploy.PhaseExited, why })
 		return
-	case <-r.stop:
 	}
 	r.terminate(cmd, exited, log)
 	r.p.gone(r)
+}
+
+// serve watches a replica until it is stopped (true), or exits or stops
+// answering /readyz for the Unhealthy time, when it is killed (false, why).
+// A hung replica would otherwise hold its place forever.
+func (r *replica) serve(addr string, pid int, exited chan error, out *tail) (string, bool) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	client := &http.Client{Timeout: time.Second}
+	var failingSince time.Time
+	for {
+		select {
+		case err := <-exited:
+			return exitReason(err, out.String()), false
+		case <-r.stop:
+			return "", true
+		case <-tick.C:
+		}
+		switch {
+		case r.answers(client, addr):
+			failingSince = time.Time{}
+		case failingSince.IsZero():
+			failingSince = time.Now()
+		case time.Since(failingSince) >= r.p.cfg.Unhealthy:
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+			<-exited
+			return fmt.Sprintf("not ready for %s, killed; its last output: %s", r.p.cfg.Unhealthy, reason(out.String())), false
+		}
+	}
+}
+
+func (r *replica) answers(client *http.Client, addr string) bool {
+	resp, err := client.Get("http://" + addr + "/readyz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 // waitLive polls until the replica is live (true), fails (false with the
@@ -97,6 +135,7 @@ func (r *replica) waitLive(addr string, exited chan error, out *tail) (string, b
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
 	client := &http.Client{Timeout: time.Second}
+	preloaded := false
 	for {
 		select {
 		case err := <-exited:
@@ -108,30 +147,51 @@ func (r *replica) waitLive(addr string, exited chan error, out *tail) (string, b
 			return fmt.Sprintf("not ready after %s: %s", r.p.cfg.ReadyTimeout, reason(out.String())), false
 		case <-tick.C:
 		}
-		if !r.ready(client, addr) {
-			continue
+		hb, ok := r.ready(client, addr)
+		switch {
+		case !ok:
+		case !preloaded:
+			if why := r.preload(addr); why != "" {
+				return why, false
+			}
+			preloaded = true
+		case r.resident(hb):
+			// Live only once Redis shows the preloaded adapters, so whoever
+			// routes by residency sees them as soon as it sees the replica.
+			return "", true
 		}
-		if why := r.preload(addr); why != "" {
-			return why, false
-		}
-		return "", true
 	}
 }
 
 // ready: the sidecar's /readyz answers 200 and its heartbeat says ready.
-func (r *replica) ready(client *http.Client, addr string) bool {
+func (r *replica) ready(client *http.Client, addr string) (state.Replica, bool) {
 	resp, err := client.Get("http://" + addr + "/readyz")
 	if err != nil {
-		return false
+		return state.Replica{}, false
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return false
+		return state.Replica{}, false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	hb, ok, err := r.p.cfg.Store.GetReplica(ctx, r.spec.Deployment, r.spec.ID)
-	return err == nil && ok && hb.State == "ready" && hb.Addr == addr
+	return hb, err == nil && ok && hb.State == state.StateReady && hb.Addr == addr
+}
+
+// resident reports whether the heartbeat lists every preloaded adapter, as
+// it was asked for or in its canonical form.
+func (r *replica) resident(hb state.Replica) bool {
+	for _, a := range r.spec.Spec.PreloadedAdapters {
+		canon := a
+		if ref, err := adaptersource.ParseRef(a); err == nil {
+			canon = ref.String()
+		}
+		if !slices.Contains(hb.Adapters, a) && !slices.Contains(hb.Adapters, canon) {
+			return false
+		}
+	}
+	return true
 }
 
 // preload asks the replica for one token with each preloaded adapter, which

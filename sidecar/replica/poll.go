@@ -86,6 +86,9 @@ func (r *Reporter) poll(ctx context.Context) {
 		rep.KVUse = snap.kvUse
 		rep.AdapterSlotsUsed, rep.AdapterSlotsTotal = snap.slotsUsed, snap.slotsTotal
 	}
+	if r.draining.Load() {
+		rep.State = state.StateDraining
+	}
 	rep.Adapters = slices.Clone(r.loaded)
 	r.hand(rep)
 }

@@ -181,3 +181,19 @@ func takenRegistry(t *testing.T) *prometheus.Registry {
 	reg.MustRegister(&collector{})
 	return reg
 }
+
+// TestDrainIsAnnounced: a draining replica's entry says so at once, so a
+// router stops sending it requests while it finishes the running ones.
+func TestDrainIsAnnounced(t *testing.T) {
+	srv := redisServer(t)
+	store := newStore(t, srv.Addr)
+	w := watch(t, store)
+	e := startEngine(t)
+	r := startReporter(t, Config{Engine: e.client, Store: store, Deployment: "demo", ReplicaID: "r1",
+		Addr: "10.0.0.1:8000", TTL: time.Hour})
+	waitView(t, w, "demo/r1[ready]=")
+	r.Drain()
+	waitView(t, w, "demo/r1[draining]=")
+	r.Stop()
+	waitView(t, w)
+}
