@@ -159,3 +159,30 @@ func FuzzDecodeSpec(f *testing.F) {
 		}
 	})
 }
+
+// FuzzMergeSpec: any patch either gives a spec that validates, or is refused
+// with a FieldError; the spec patched from is never changed.
+func FuzzMergeSpec(f *testing.F) {
+	f.Add([]byte(`{"max_replicas": 3, "threads": null}`))
+	f.Fuzz(func(t *testing.T, patch []byte) {
+		cur, err := DecodeSpec([]byte(`{"base_model": "testdata", "max_replicas": 2, "preloaded_adapters": ["a"]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		before, _ := json.Marshal(cur)
+		next, err := MergeSpec(cur, patch)
+		if after, _ := json.Marshal(cur); string(after) != string(before) {
+			t.Fatalf("MergeSpec changed the spec it patched: %s -> %s", before, after)
+		}
+		if err != nil {
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field == "" {
+				t.Fatalf("error %v is not a FieldError naming a field", err)
+			}
+			return
+		}
+		if err := next.Validate(); err != nil {
+			t.Fatalf("merged spec does not validate: %v", err)
+		}
+	})
+}
