@@ -34,7 +34,7 @@ func (v recordView) Lookup(ctx context.Context, name string) (Deployment, error)
 		return Deployment{}, err
 	}
 	return Deployment{Status: string(rec.Status), Reason: rec.StatusReason,
-		Serverless: rec.Spec.Type == deploy.Serverless}, nil
+		Serverless: rec.Spec.Type == deploy.Serverless, Owner: rec.Owner}, nil
 }
 
 // List shows every deployment not Deleted with the adapters a request may
@@ -65,7 +65,8 @@ func (v recordView) List(ctx context.Context) ([]Listing, error) {
 		}
 		slices.Sort(names)
 		out = append(out, Listing{Name: r.Name, Created: r.Created, Adapters: slices.Compact(names),
-			Deployment: Deployment{Status: string(r.Status), Reason: r.StatusReason, Serverless: r.Spec.Type == deploy.Serverless}})
+			Deployment: Deployment{Status: string(r.Status), Reason: r.StatusReason, Serverless: r.Spec.Type == deploy.Serverless,
+				Owner: r.Owner}})
 	}
 	return out, nil
 }

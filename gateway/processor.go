@@ -17,6 +17,9 @@ import (
 	"github.com/graft-ai/graft/xds"
 )
 
+// tenantHeader tells replicas and the management API whose request it is.
+const tenantHeader = "x-graft-tenant"
+
 // exchange is one HTTP request's conversation with Envoy.
 type exchange struct {
 	method, path  string
@@ -83,7 +86,9 @@ func (g *Gateway) onHeaders(ctx context.Context, ex *exchange, h *extproc.HttpHe
 		}
 		ex.management = true
 		return &extproc.ProcessingResponse{Response: &extproc.ProcessingResponse_RequestHeaders{
-			RequestHeaders: &extproc.HeadersResponse{}}}
+			RequestHeaders: &extproc.HeadersResponse{Response: &extproc.CommonResponse{
+				HeaderMutation: &extproc.HeaderMutation{SetHeaders: []*core.HeaderValueOption{header(tenantHeader, key.Tenant)}},
+			}}}}
 	case path == "/v1/models" && ex.method == "GET":
 		return g.models(ctx, key.Tenant)
 	}
@@ -157,7 +162,7 @@ func (g *Gateway) onBody(ctx context.Context, ex *exchange, b *extproc.HttpBody)
 	set := []*core.HeaderValueOption{
 		header(xds.HeaderDeployment, dep),
 		header(xds.HeaderAdapter, adapter),
-		header("x-graft-tenant", ex.key.Tenant),
+		header(tenantHeader, ex.key.Tenant),
 	}
 	if rk := g.spread.RouteKey(dep, adapter); rk != "" {
 		set = append(set, header(xds.HeaderRouteKey, rk))

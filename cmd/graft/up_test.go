@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -123,6 +124,10 @@ func TestUpServesTheDemoThroughEnvoy(t *testing.T) {
 	var dep struct{ Status string }
 	if code != 200 || json.Unmarshal([]byte(out), &dep) != nil || dep.Status != "Ready" {
 		t.Fatalf("management API through the front: %d %s", code, out)
+	}
+	created := fmt.Sprintf(`{"name": "owned", "base_model": %q, "min_replicas": 0}`, filepath.Join(filepath.Dir(model), "gguf", "stories260K.gguf"))
+	if code, out := call(t, client, "POST", info.AdminAPIURL+"/v1/deployments", info.APIKey, created); code != 201 || !strings.Contains(out, `"owner": "default"`) {
+		t.Fatalf("create through the front: %d %s", code, out)
 	}
 	if code, out := call(t, client, "GET", info.AdminAPIURL+"/v1/deployments", "graft-wrong", ""); code != 401 {
 		t.Fatalf("management API with a wrong key: %d %s", code, out)
