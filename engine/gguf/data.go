@@ -51,5 +51,5 @@ func (f *File) Float32(name string) ([]float32, []int, error) {
 		}
 		return out, t.Shape(), nil
 	}
-	return nil, nil, fmt.Errorf("gguf: tensor %q: cannot convert %s to float32", name, t.Type)
+	return nil, nil, fmt.Errorf("gguf: tensor %q has type %s, which is not supported (neither computed with nor convertible to float32)", name, t.Type)
 }

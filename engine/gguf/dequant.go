@@ -282,3 +282,7 @@ func CheckScales(t Type, data []byte) error {
 	}
 	return nil
 }
+
+// ScaleOffsets returns the byte offsets, within one block of t, of the F16
+// scales (d, and dmin or m where t has one); nil for unquantized types.
+func ScaleOffsets(t Type) []int { return scaleOffsets[t] }

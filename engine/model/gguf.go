@@ -5,7 +5,6 @@ import (
 
 	"github.com/graft-ai/graft/engine/compute"
 	"github.com/graft-ai/graft/engine/gguf"
-	"github.com/graft-ai/graft/engine/mapped"
 )
 
 type ggufTensors struct{ f *gguf.File }
@@ -99,10 +98,10 @@ func LoadGGUF(f *gguf.File, b compute.Backend) (*Model, error) {
 	return load(c, ggufTensors{f}, ggufNames, b)
 }
 
-func (g ggufTensors) BF16(name string) ([]uint16, []int, bool) {
+func (g ggufTensors) Stored(name string) (gguf.Type, []byte, []int, bool) {
 	raw, t, err := g.f.Raw(name)
-	if err != nil || t.Type != gguf.TypeBF16 {
-		return nil, nil, false
+	if err != nil || t.Type == gguf.TypeF32 {
+		return 0, nil, nil, false
 	}
-	return mapped.Uint16s(raw, t.Elements()), t.Shape(), true
+	return t.Type, raw, t.Shape(), true
 }

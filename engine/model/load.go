@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/graft-ai/graft/engine/compute"
+	"github.com/graft-ai/graft/engine/gguf"
 )
 
 // Tensors is where weights come from: a GGUF file or a safetensors model, both
@@ -75,40 +76,42 @@ func (l *loader) tensor(name string, shape ...int) ([]float32, error) {
 	return data, nil
 }
 
-// bf16Source hands out tensors stored as bfloat16 without widening them.
-type bf16Source interface {
-	BF16(name string) ([]uint16, []int, bool)
+// storedSource hands out a tensor's bytes in its file format (GGUF's type
+// names), without widening; ok is false when the format has none of these.
+type storedSource interface {
+	Stored(name string) (t gguf.Type, data []byte, shape []int, ok bool)
 }
 
-// bf16Backend keeps bfloat16 weight matrices as they are.
-type bf16Backend interface {
-	MatrixBF16(data []uint16, rows, cols int) compute.Matrix
+// storedBackend keeps weight matrices in formats its kernels compute with
+// directly (half floats, GGUF blocks); ok is false for other formats.
+type storedBackend interface {
+	MatrixStored(t gguf.Type, data []byte, rows, cols int) (compute.Matrix, bool)
 }
 
-// narrow returns a bfloat16 weight matrix as stored, when the file holds it in
-// bfloat16 and the backend can use it; ok is false otherwise.
+// narrow returns a weight matrix as stored (F16, BF16, block-quantized),
+// when the file holds it so and the backend computes with that format; ok is
+// false otherwise. Its scales are checked like ggml_validate_row_data does.
 func (l *loader) narrow(name string, rows, cols, heads int) (m compute.Matrix, ok bool, err error) {
-	src, sok := l.src.(bf16Source)
-	b, bok := l.b.(bf16Backend)
+	src, sok := l.src.(storedSource)
+	b, bok := l.b.(storedBackend)
 	if !sok || !bok || rows == 1 {
 		return nil, false, nil
 	}
-	data, shape, isBF16 := src.BF16(name)
-	if !isBF16 {
+	t, data, shape, isStored := src.Stored(name)
+	if !isStored {
 		return nil, false, nil
 	}
 	if !slices.Equal(shape, []int{rows, cols}) {
 		return nil, false, fmt.Errorf("tensor %s has shape %v, want %v for this config", name, shape, []int{rows, cols})
 	}
-	for _, h := range data {
-		if h&0x7f80 == 0x7f80 {
-			return nil, false, fmt.Errorf("tensor %s holds NaN or Inf", name)
-		}
+	if err := gguf.CheckScales(t, data); err != nil {
+		return nil, false, fmt.Errorf("tensor %s: %w", name, err)
 	}
 	if heads > 0 {
-		data = deinterleave(data, heads, rows/heads, cols)
+		data = deinterleave(data, heads, rows/heads, len(data)/rows)
 	}
-	return b.MatrixBF16(data, rows, cols), true, nil
+	m, ok = b.MatrixStored(t, data, rows, cols)
+	return m, ok, nil
 }
 
 func (l *loader) matrix(name string, rows, cols int) (compute.Matrix, error) {
@@ -161,7 +164,7 @@ func (l *loader) linear(i int, role string, out, in int, bias bool) (*Linear, er
 // (rows 2i, 2i+1 rotate together) to rotate_half (rows i, i+d/2), the inverse of
 // transformers' convert_llama_weights_to_hf permute. It returns a new slice: the
 // input may be a read-only memory map.
-func deinterleave[T float32 | uint16](w []T, heads, headDim, cols int) []T {
+func deinterleave[T float32 | byte](w []T, heads, headDim, cols int) []T {
 	out := make([]T, len(w))
 	half := headDim / 2
 	for h := 0; h < heads; h++ {
