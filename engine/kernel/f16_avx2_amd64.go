@@ -6,20 +6,15 @@ import "simd/archsimd"
 
 // IEEE half weights on the AVX2 recipe (used at the AVX-512 level too: the
 // set has no 16-lane F16 tiles). There is no VCVTPH2PS in archsimd, so a half
-// is widened with integer moves: its exponent and mantissa shifted into a
-// float32 and scaled by 2^112 (exact, subnormals included), Inf/NaN given
-// the full exponent, then the sign.
+// is widened with integer moves: sign-extended to 32 bits, its exponent and
+// mantissa shifted into float32 position with the sign kept, then scaled by
+// 2^112, which is exact for every finite half, subnormals included. Inf and
+// NaN halves would widen to wrong finite values: weights are checked finite
+// on load (gguf.CheckScales), as ggml_validate_row_data does.
 
 func widenF16x8(h archsimd.Uint16x8) f8 {
-	u := h.ExtendToUint32()
-	em := u.And(archsimd.BroadcastUint32x8(0x7fff)).ShiftAllLeft(13)
-	v := em.AsFloat32x8().Mul(archsimd.BroadcastFloat32x8(0x1p112)).AsUint32x8()
-	// exponent 0x1f: (e + 0x400) carries into bit 15; spread it to 0xff<<23.
-	top := u.And(archsimd.BroadcastUint32x8(0x7c00)).Add(archsimd.BroadcastUint32x8(0x400)).
-		And(archsimd.BroadcastUint32x8(0x8000)).ShiftAllLeft(16).AsInt32x8().ShiftAllRight(8).AsUint32x8()
-	v = v.Or(top.And(archsimd.BroadcastUint32x8(0x7f800000)))
-	sign := u.And(archsimd.BroadcastUint32x8(0x8000)).ShiftAllLeft(16)
-	return v.Or(sign).AsFloat32x8()
+	v := h.AsInt16x8().ExtendToInt32().ShiftAllLeft(13).And(archsimd.BroadcastInt32x8(-0x70002000))
+	return v.AsFloat32x8().Mul(archsimd.BroadcastFloat32x8(0x1p112))
 }
 
 func loadF8(s []uint16, i int) f8 {

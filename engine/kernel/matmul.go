@@ -51,7 +51,8 @@ func MatMulBF16(p *Pool, out, x []float32, w []uint16, rows, in, outDim int) {
 }
 
 // MatMulF16 is MatMul with w given as IEEE half bit patterns, widened to
-// float32 exactly and accumulated in float32 like MatMulBF16.
+// float32 exactly and accumulated in float32 like MatMulBF16. The weights
+// must be finite (the SIMD widening does not special-case Inf and NaN).
 func MatMulF16(p *Pool, out, x []float32, w []uint16, rows, in, outDim int) {
 	checkMatMul(len(out), len(x), len(w), rows, in, outDim)
 	j := matMulJob{f16: w}
