@@ -85,7 +85,7 @@ func q8_0x8Row(out []float32, a *qacts, r, in int, w []byte) {
 	for b := range nb {
 		wq := ldI8(unsafe.Slice((*int8)(unsafe.Pointer(&w[34*b+2])), 32), 0)
 		p := sdot(wq, ldI8(a.q, r*in+32*b)).ConvertToFloat32()
-		acc = archsimd.BroadcastFloat32x8(h2f(w, 34*b) * a.d[r*nb+b]).MulAdd(p, acc)
+		acc = archsimd.BroadcastFloat32x8(h2f(w, 34*b)*a.d[r*nb+b]).MulAdd(p, acc)
 	}
 	finishRow(out, acc, 0)
 }
@@ -112,7 +112,7 @@ func q8_0x8Tile(out []float32, ldo int, a *qacts, r, nr, in int, w []byte) {
 		for i := range nr {
 			row := (r + i) * in
 			p := sdot(wq, ldI8(a.q, row+32*b)).ConvertToFloat32()
-			acc[i] = archsimd.BroadcastFloat32x8(d * a.d[(r+i)*nb+b]).MulAdd(p, acc[i])
+			acc[i] = archsimd.BroadcastFloat32x8(d*a.d[(r+i)*nb+b]).MulAdd(p, acc[i])
 		}
 	}
 	finish(out, ldo, &acc, &off, nr)
@@ -133,7 +133,7 @@ func q4_0x8Row(out []float32, a *qacts, r, in int, w []byte) {
 	for b := range nb {
 		wq := nibbles(w, 18*b+2).AsInt8x32().Sub(eight)
 		p := sdot(wq, ldI8(a.q, r*in+32*b)).ConvertToFloat32()
-		acc = archsimd.BroadcastFloat32x8(h2f(w, 18*b) * a.d[r*nb+b]).MulAdd(p, acc)
+		acc = archsimd.BroadcastFloat32x8(h2f(w, 18*b)*a.d[r*nb+b]).MulAdd(p, acc)
 	}
 	finishRow(out, acc, 0)
 }
@@ -154,7 +154,7 @@ func q4_0x8Tile(out []float32, ldo int, a *qacts, r, nr, in int, w []byte) {
 		for i := range nr {
 			row := (r + i) * in
 			p := sdot(wq, ldI8(a.q, row+32*b)).ConvertToFloat32()
-			acc[i] = archsimd.BroadcastFloat32x8(d * a.d[(r+i)*nb+b]).MulAdd(p, acc[i])
+			acc[i] = archsimd.BroadcastFloat32x8(d*a.d[(r+i)*nb+b]).MulAdd(p, acc[i])
 		}
 	}
 	finish(out, ldo, &acc, &off, nr)
@@ -184,7 +184,7 @@ func q4_Kx8Row(out []float32, a *qacts, r, in int, w []byte) {
 				sb := 8*b + j
 				dx := a.d[row/32+sb]
 				p := udot(q.And(mask), ldI8(a.q, row+32*sb)).ConvertToFloat32()
-				acc = archsimd.BroadcastFloat32x8(d * float32(sc) * dx).MulAdd(p, acc)
+				acc = archsimd.BroadcastFloat32x8(d*float32(sc)*dx).MulAdd(p, acc)
 				off += dmin * float32(m) * dx * float32(a.s[row/16+2*sb]+a.s[row/16+2*sb+1])
 			}
 		}
@@ -217,7 +217,7 @@ func q4_Kx8Tile(out []float32, ldo int, a *qacts, r, nr, in int, w []byte) {
 					row := (r + i) * in
 					dx := a.d[row/32+sb]
 					p := udot(qs[h], ldI8(a.q, row+32*sb)).ConvertToFloat32()
-					acc[i] = archsimd.BroadcastFloat32x8(ds * dx).MulAdd(p, acc[i])
+					acc[i] = archsimd.BroadcastFloat32x8(ds*dx).MulAdd(p, acc[i])
 					off[i] += dm * dx * float32(a.s[row/16+2*sb]+a.s[row/16+2*sb+1])
 				}
 			}
@@ -252,7 +252,7 @@ func q6_Kx8Row(out []float32, a *qacts, r, in int, w []byte) {
 				sb := 8*b + 4*half + e
 				x := ldI8(a.q, row+32*sb)
 				p := wq.Abs().AsUint8x32().DotProductPairsSaturated(x.CopySign(wq)).DotProductPairs(scales)
-				acc = archsimd.BroadcastFloat32x8(d * a.d[row/32+sb]).MulAdd(p.ConvertToFloat32(), acc)
+				acc = archsimd.BroadcastFloat32x8(d*a.d[row/32+sb]).MulAdd(p.ConvertToFloat32(), acc)
 			}
 		}
 	}
@@ -290,7 +290,7 @@ func q6_Kx8Tile(out []float32, ldo int, a *qacts, r, nr, in int, w []byte) {
 					row := (r + i) * in
 					x := ldI8(a.q, row+32*sb)
 					p := wq.Abs().AsUint8x32().DotProductPairsSaturated(x.CopySign(wq)).DotProductPairs(scales)
-					acc[i] = archsimd.BroadcastFloat32x8(d * a.d[row/32+sb]).MulAdd(p.ConvertToFloat32(), acc[i])
+					acc[i] = archsimd.BroadcastFloat32x8(d*a.d[row/32+sb]).MulAdd(p.ConvertToFloat32(), acc[i])
 				}
 			}
 		}
