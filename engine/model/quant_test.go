@@ -24,7 +24,7 @@ func llamaQuantize(t *testing.T, in string, ftype int) string {
 		t.Skipf("llama.cpp's quantizer is not installed (%v): run npm ci --omit=optional in bench/llamacpp", err)
 	}
 	out := filepath.Join(t.TempDir(), "q.gguf")
-	cmd := exec.Command("/usr/bin/python3", "testdata/llama_quantize.py", lib, in, out, strconv(ftype))
+	cmd := exec.Command("/usr/bin/python3", "../benchmark/llama_quantize.py", lib, in, out, strconv(ftype))
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("llama_model_quantize to ftype %d: %v\n%s", ftype, err, msg)
 	}
