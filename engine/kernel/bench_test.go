@@ -114,7 +114,7 @@ func BenchmarkMatMulQ(b *testing.B) {
 	const outDim, in = 2048, 768
 	w32, wh := randVec(rng, outDim*in), randF16(rng, outDim*in)
 	base := map[int]float64{}
-	for _, rows := range []int{1, 32} {
+	for _, rows := range []int{1, 32, 256} {
 		x, out := randVec(rng, rows*in), make([]float32, rows*outDim)
 		for _, typ := range append([]gguf.Type{gguf.TypeF32, gguf.TypeF16}, QuantTypes...) {
 			wq := randomQ(rng, typ, outDim, in)

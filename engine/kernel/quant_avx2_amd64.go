@@ -98,24 +98,49 @@ func finishRow(out []float32, acc f8, off float32) {
 }
 
 func q8_0x8Tile(out []float32, ldo int, a *qacts, r, nr, in int, w []byte) {
-	if nr == 1 {
-		q8_0x8Row(out, a, r, in, w)
+	if nr < qRows {
+		for i := range nr {
+			q8_0x8Row(out[i*ldo:], a, r+i, in, w)
+		}
 		return
 	}
 	nb := in / 32
-	_, _, _ = w[:nb*34], a.q[:(r+nr)*in], a.d[:(r+nr)*nb]
-	var acc [qRows]f8
-	var off [qRows]float32
+	_, _, _ = w[:nb*34], a.q[:(r+4)*in], a.d[:(r+4)*nb]
+	var a0, a1, a2, a3 f8
 	for b := range nb {
-		d := h2f(w, 34*b)
 		wq := ldI8(unsafe.Slice((*int8)(unsafe.Pointer(&w[34*b+2])), 32), 0)
-		for i := range nr {
-			row := (r + i) * in
-			p := sdot(wq, ldI8(a.q, row+32*b)).ConvertToFloat32()
-			acc[i] = archsimd.BroadcastFloat32x8(d*a.d[(r+i)*nb+b]).MulAdd(p, acc[i])
-		}
+		a0, a1, a2, a3 = sdot4(wq, h2f(w, 34*b), a, r, in, b, a0, a1, a2, a3)
 	}
-	finish(out, ldo, &acc, &off, nr)
+	finish4(out, ldo, a0, a1, a2, a3, nil)
+}
+
+// sdot4 adds one signed weight block's scaled dots with 4 activation rows
+// to their accumulators, each exactly as the one-row forms do.
+func sdot4(wq i8x32, d float32, a *qacts, r, in, b int, a0, a1, a2, a3 f8) (f8, f8, f8, f8) {
+	aw, nb := wq.Abs().AsUint8x32(), in/32
+	ones := archsimd.BroadcastInt16x16(1)
+	dot := func(i int, acc f8) f8 {
+		p := aw.DotProductPairsSaturated(ldI8(a.q, (r+i)*in+32*b).CopySign(wq)).DotProductPairs(ones).ConvertToFloat32()
+		return archsimd.BroadcastFloat32x8(d*a.d[(r+i)*nb+b]).MulAdd(p, acc)
+	}
+	return dot(0, a0), dot(1, a1), dot(2, a2), dot(3, a3)
+}
+
+// finish4 stores four rows' reduced accumulators less their offsets.
+func finish4(out []float32, ldo int, a0, a1, a2, a3 f8, off *[qRows]float32) {
+	var v [4][4]float32
+	reduce8(a0).Store(&v[0])
+	reduce8(a1).Store(&v[1])
+	reduce8(a2).Store(&v[2])
+	reduce8(a3).Store(&v[3])
+	archsimd.ClearAVXUpperBits()
+	for i := range 4 {
+		o := v[i][0]
+		if off != nil {
+			o -= off[i]
+		}
+		out[i*ldo] = o
+	}
 }
 
 // nibbles spreads 16 bytes into 32 values: the low nibbles, then the high.
@@ -139,25 +164,21 @@ func q4_0x8Row(out []float32, a *qacts, r, in int, w []byte) {
 }
 
 func q4_0x8Tile(out []float32, ldo int, a *qacts, r, nr, in int, w []byte) {
-	if nr == 1 {
-		q4_0x8Row(out, a, r, in, w)
+	if nr < qRows {
+		for i := range nr {
+			q4_0x8Row(out[i*ldo:], a, r+i, in, w)
+		}
 		return
 	}
 	nb := in / 32
-	_, _, _ = w[:nb*18], a.q[:(r+nr)*in], a.d[:(r+nr)*nb]
-	var acc [qRows]f8
-	var off [qRows]float32
+	_, _, _ = w[:nb*18], a.q[:(r+4)*in], a.d[:(r+4)*nb]
+	var a0, a1, a2, a3 f8
 	eight := archsimd.BroadcastInt8x32(8)
 	for b := range nb {
-		d := h2f(w, 18*b)
 		wq := nibbles(w, 18*b+2).AsInt8x32().Sub(eight)
-		for i := range nr {
-			row := (r + i) * in
-			p := sdot(wq, ldI8(a.q, row+32*b)).ConvertToFloat32()
-			acc[i] = archsimd.BroadcastFloat32x8(d*a.d[(r+i)*nb+b]).MulAdd(p, acc[i])
-		}
+		a0, a1, a2, a3 = sdot4(wq, h2f(w, 18*b), a, r, in, b, a0, a1, a2, a3)
 	}
-	finish(out, ldo, &acc, &off, nr)
+	finish4(out, ldo, a0, a1, a2, a3, nil)
 }
 
 // q4_Kx8Tile: each 32-value sub-block j has scale d·sc_j and offset
