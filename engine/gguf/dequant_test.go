@@ -1,6 +1,7 @@
 package gguf
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
@@ -63,6 +64,9 @@ func TestDequantizeMatchesGGML(t *testing.T) {
 			}
 			nb := rows*rowLen/typ.BlockSize() + rawBlocks
 			blocks, ref := got[:nb*typ.BlockBytes()], got[nb*typ.BlockBytes():]
+			if quantize := goQuantizers[typ]; quantize != nil {
+				checkQuantizer(t, typ, quantize, buf[8:8+rows*rowLen*4], blocks[:rows*rowLen/typ.BlockSize()*typ.BlockBytes()])
+			}
 			y := make([]float32, nb*typ.BlockSize())
 			if err := Dequantize(typ, y, blocks); err != nil {
 				t.Fatal(err)
@@ -80,6 +84,31 @@ func TestDequantizeMatchesGGML(t *testing.T) {
 				t.Fatalf("%d of %d values differ from ggml", bad, len(y))
 			}
 		})
+	}
+}
+
+// goQuantizers are the encoders Graft has of its own (--quantize).
+var goQuantizers = map[Type]func(dst []byte, src []float32){TypeQ8_0: QuantizeQ8_0, TypeQ4_K: QuantizeQ4_K}
+
+// checkQuantizer compares Graft's encoding of the float32 rows in raw with
+// the blocks ggml's quantizer made of them, byte for byte.
+func checkQuantizer(t *testing.T, typ Type, quantize func([]byte, []float32), raw, want []byte) {
+	x := make([]float32, len(raw)/4)
+	for i := range x {
+		x[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+	}
+	got := make([]byte, len(want))
+	quantize(got, x)
+	bad := 0
+	for b := 0; b < len(want); b += typ.BlockBytes() {
+		if !bytes.Equal(got[b:b+typ.BlockBytes()], want[b:b+typ.BlockBytes()]) {
+			if bad++; bad <= 3 {
+				t.Errorf("%s block %d: Graft encodes % x, ggml % x", typ, b/typ.BlockBytes(), got[b:b+typ.BlockBytes()], want[b:b+typ.BlockBytes()])
+			}
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d of %d %s blocks differ from ggml's quantizer", bad, len(want)/typ.BlockBytes(), typ)
 	}
 }
 
