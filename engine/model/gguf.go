@@ -91,11 +91,16 @@ func ggufRopeScaling(f *gguf.File, c *Config) error {
 // LoadGGUF builds the model from an open GGUF file. The caller keeps f open for
 // as long as the model is used: F32 weights may alias its memory map.
 func LoadGGUF(f *gguf.File, b compute.Backend) (*Model, error) {
+	return LoadGGUFWith(f, b, LoadOptions{})
+}
+
+// LoadGGUFWith is LoadGGUF with options.
+func LoadGGUFWith(f *gguf.File, b compute.Backend, o LoadOptions) (*Model, error) {
 	c, err := GGUFConfig(f)
 	if err != nil {
 		return nil, err
 	}
-	return load(c, ggufTensors{f}, ggufNames, b)
+	return load(c, ggufTensors{f}, ggufNames, b, o)
 }
 
 func (g ggufTensors) Stored(name string) (gguf.Type, []byte, []int, bool) {

@@ -17,11 +17,16 @@ func (h hfTensors) Has(name string) bool                          { _, ok := h.m
 // model.safetensors or a sharded index). The caller keeps st open while the model
 // is used: F32 weights may alias its memory maps.
 func LoadHF(dir string, st *safetensors.Model, b compute.Backend) (*Model, error) {
+	return LoadHFWith(dir, st, b, LoadOptions{})
+}
+
+// LoadHFWith is LoadHF with options (e.g. quantizing on load).
+func LoadHFWith(dir string, st *safetensors.Model, b compute.Backend, o LoadOptions) (*Model, error) {
 	c, err := ReadHFConfig(filepath.Join(dir, "config.json"))
 	if err != nil {
 		return nil, err
 	}
-	return load(c, hfTensors{st}, hfNames, b)
+	return load(c, hfTensors{st}, hfNames, b, o)
 }
 
 func (h hfTensors) Stored(name string) (gguf.Type, []byte, []int, bool) {

@@ -9,8 +9,10 @@ import (
 
 	"github.com/graft-ai/graft/engine/compute"
 	"github.com/graft-ai/graft/engine/compute/cpu"
+	"github.com/graft-ai/graft/engine/float16"
 	"github.com/graft-ai/graft/engine/gguf"
 	"github.com/graft-ai/graft/engine/randmodel"
+	"github.com/graft-ai/graft/engine/safetensors"
 )
 
 // llamaQuantize writes llama.cpp's quantization of the GGUF file in to a
@@ -143,4 +145,79 @@ func TestUnsupportedQuantType(t *testing.T) {
 		t.Fatalf("loading an IQ4_NL file: %v; want an error naming IQ4_NL and the tensor", err)
 	}
 	t.Logf("error: %v", err)
+}
+
+// TestQuantizeOnLoad: an F32 or BF16 safetensors model loaded with
+// Quantize Q8_0 or Q4_K keeps every matrix in that format, and its logits are
+// within the activation rounding of a float64 forward pass over the weights
+// quantized and dequantized by the same (ggml-identical) encoders.
+func TestQuantizeOnLoad(t *testing.T) {
+	s := quantSpec()
+	w := s.Weights()
+	prompt := testPrompt(s.Seed, 24, s.Vocab)
+	b := cpu.New(0)
+	defer b.Close()
+	for _, dtype := range []string{"F32", "BF16"} {
+		dir := writeHF(t, s, w, dtype, 1)
+		for _, name := range []string{"q8_0", "Q4_K"} {
+			t.Run(dtype+"/"+name, func(t *testing.T) {
+				q, err := ParseQuantize(name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				st, err := safetensors.OpenModel(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer st.Close()
+				m, err := LoadHFWith(dir, st, b, LoadOptions{Quantize: q})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if types := storedTypes(m); len(types) != 1 || types[0] != q {
+					t.Fatalf("matrices kept as %v, want all %s", types, q)
+				}
+				ref := map[string][]float32{}
+				for _, ti := range s.Tensors() {
+					v := w[ti.Name]
+					if dtype == "BF16" {
+						v = roundBF16(v)
+					}
+					if len(ti.Shape) == 2 {
+						v = roundTrip(t, q, v)
+					}
+					ref[ti.Name] = v
+				}
+				got := forwardAll(t, m, prompt)
+				want := newRef(s, ref).forward(prompt)
+				d := compare(got, want)
+				rel := rms(got, want) / rms(want, [][]float64(nil))
+				if rel > actRelRMS || d.max > actMaxRMS*rel*rms(want, [][]float64(nil)) {
+					t.Errorf("logits differ from the float64 reference by %v, RMS %.3g of the logits' RMS", d, rel)
+				}
+				t.Logf("max difference %v, RMS difference %.3g of the logits' RMS", d, rel)
+			})
+		}
+	}
+	if _, err := ParseQuantize("q3_k"); err == nil || !strings.Contains(err.Error(), "q3_k") {
+		t.Errorf("ParseQuantize(q3_k) = %v, want an error naming it", err)
+	}
+}
+
+func roundTrip(t *testing.T, q gguf.Type, v []float32) []float32 {
+	raw := make([]byte, len(v)/q.BlockSize()*q.BlockBytes())
+	quantizers[q](raw, v)
+	out := make([]float32, len(v))
+	if err := gguf.Dequantize(q, out, raw); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func roundBF16(v []float32) []float32 {
+	h := make([]uint16, len(v))
+	float16.F32ToBF16(h, v)
+	out := make([]float32, len(v))
+	float16.BF16ToF32(out, h)
+	return out
 }
