@@ -27,6 +27,7 @@ var halves *[1 << 16]float32
 
 func useQuantAVX2() {
 	halves = float16.F16Table()
+	useQuant5AVX2()
 	qKernels[gguf.TypeQ8_0] = &qTiles{rows: qRows, tile: q8_0x8Tile}
 	qKernels[gguf.TypeQ4_0] = &qTiles{rows: qRows, tile: q4_0x8Tile}
 	qKernels[gguf.TypeQ4_K] = &qTiles{rows: qRows, tile: q4_Kx8Tile}
