@@ -9,13 +9,14 @@ import (
 	"github.com/graft-ai/graft/engine/gguf"
 )
 
-// AVX2 rows for Q4_1, Q5_0, Q5_1 and Q5_K. They unpack a weight block per
+// AVX2 rows for Q4_1, Q5_0, Q5_1, Q5_K, Q2_K and Q3_K. They unpack a weight block per
 // activation row (tiles loop over rows), so only the four common formats of
 // quant_avx2_amd64.go unpack once per tile.
 
 func useQuant5AVX2() {
 	for t, row := range map[gguf.Type]func([]float32, *qacts, int, int, []byte){
 		gguf.TypeQ4_1: q4_1x8Row, gguf.TypeQ5_0: q5_0x8Row, gguf.TypeQ5_1: q5_1x8Row, gguf.TypeQ5_K: q5_Kx8Row,
+		gguf.TypeQ2_K: q2_Kx8Row, gguf.TypeQ3_K: q3_Kx8Row,
 	} {
 		qKernels[t] = &qTiles{rows: qRows, tile: func(out []float32, ldo int, a *qacts, r, nr, in int, w []byte) {
 			for i := range nr {
@@ -116,4 +117,59 @@ func q5_Kx8Row(out []float32, a *qacts, r, in int, w []byte) {
 		}
 	}
 	finishRow(out, acc, off)
+}
+
+func scales16(s0, s1 int16) archsimd.Int16x16 {
+	return archsimd.Int16x16{}.SetLo(archsimd.BroadcastInt16x8(s0)).SetHi(archsimd.BroadcastInt16x8(s1))
+}
+
+// q2_Kx8Row: 2-bit quants with a 4-bit scale and min per 16 values, the
+// scales applied in the integer domain as for Q6_K.
+func q2_Kx8Row(out []float32, a *qacts, r, in int, w []byte) {
+	nb := in / 256
+	_, _, _, _ = w[:nb*84], a.q[:(r+1)*in], a.d[:(r+1)*in/32], a.s[:(r+1)*in/16]
+	var acc f8
+	var off float32
+	three := archsimd.BroadcastUint8x32(3)
+	row := r * in
+	for b := range nb {
+		blk := w[84*b : 84*b+84]
+		d, dmin := h2f(blk, 80), h2f(blk, 82)
+		for j := range 8 {
+			q := ldU8(blk, 16+32*(j/4)).AsUint16x16().ShiftAllRight(uint64(2 * (j % 4))).AsUint8x32().And(three)
+			s0, s1 := blk[2*j], blk[2*j+1]
+			sb := 8*b + j
+			dx := a.d[row/32+sb]
+			p := q.DotProductPairsSaturated(ldI8(a.q, row+32*sb)).DotProductPairs(scales16(int16(s0&0xf), int16(s1&0xf)))
+			acc = archsimd.BroadcastFloat32x8(d*dx).MulAdd(p.ConvertToFloat32(), acc)
+			off += dmin * dx * float32(int32(s0>>4)*a.s[row/16+2*sb]+int32(s1>>4)*a.s[row/16+2*sb+1])
+		}
+	}
+	finishRow(out, acc, off)
+}
+
+// q3_Kx8Row: 2 low bits from qs and a third from hmask (clear: minus 4), a
+// signed 6-bit scale per 16 values.
+func q3_Kx8Row(out []float32, a *qacts, r, in int, w []byte) {
+	nb := in / 256
+	_, _, _ = w[:nb*110], a.q[:(r+1)*in], a.d[:(r+1)*in/32]
+	var acc f8
+	three, one, four := archsimd.BroadcastUint8x32(3), archsimd.BroadcastUint8x32(1), archsimd.BroadcastInt8x32(4)
+	row := r * in
+	for b := range nb {
+		blk := w[110*b : 110*b+110]
+		d := h2f(blk, 108)
+		sc := q3kScales(blk[96:108])
+		hm := ldU8(blk, 0)
+		for j := range 8 {
+			lo := ldU8(blk, 32+32*(j/4)).AsUint16x16().ShiftAllRight(uint64(2 * (j % 4))).AsUint8x32().And(three)
+			hi := hm.AsUint16x16().ShiftAllRight(uint64(j)).AsUint8x32().And(one).AsUint16x16().ShiftAllLeft(2).AsUint8x32()
+			q := lo.Or(hi).AsInt8x32().Sub(four)
+			sb := 8*b + j
+			x := ldI8(a.q, row+32*sb)
+			p := q.Abs().AsUint8x32().DotProductPairsSaturated(x.CopySign(q)).DotProductPairs(scales16(int16(sc[2*j])-32, int16(sc[2*j+1])-32))
+			acc = archsimd.BroadcastFloat32x8(d*a.d[row/32+sb]).MulAdd(p.ConvertToFloat32(), acc)
+		}
+	}
+	finishRow(out, acc, 0)
 }
