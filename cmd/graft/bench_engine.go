@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -49,12 +50,15 @@ The machine may be shared: compare numbers from one run, not across runs.`,
   graft bench engine --shared-prefix 8 --threads 2`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.vsLlamaCpp {
+			if o.vsLlamaCpp || len(o.opts.Weights) > 0 {
 				dir, err := findLlamaCppDir(o.llamaCppDir)
 				if err != nil {
-					return usageError("--vs-llamacpp: %v", err)
+					return usageError("--vs-llamacpp / --weights: %v", err)
 				}
-				o.opts.LlamaCppDir = dir
+				o.opts.QuantizerDir = dir
+				if o.vsLlamaCpp {
+					o.opts.LlamaCppDir = dir
+				}
 			}
 			o.opts.Batches = o.batches
 			o.opts.Log = cmd.ErrOrStderr()
@@ -87,6 +91,9 @@ The machine may be shared: compare numbers from one run, not across runs.`,
 	f.IntVar(&o.opts.DecodeTokens, "decode-tokens", 64, "tokens timed per decode stream")
 	f.IntSliceVar(&o.batches, "streams", []int{1, 8, 32}, "concurrent decode streams to measure")
 	f.IntVar(&o.prefix, "shared-prefix", 0, "measure the prefix cache: this many requests sharing a 1,000-token system prompt, cache off vs on")
+	f.StringSliceVar(&o.opts.Weights, "weights", nil, "measure these weight formats side by side ("+strings.Join(benchmark.WeightNames(), ",")+"), files made by llama.cpp's quantizer; with --vs-llamacpp, llama.cpp runs each file too")
+	f.IntVar(&o.opts.PrefillReps, "prefill-reps", 5, "repetitions of the prefill measurement (the median is reported)")
+	f.IntVar(&o.opts.DecodeReps, "decode-reps", 3, "repetitions of each decode measurement (the median is reported)")
 	f.StringVar(&o.opts.CPUProfile, "cpuprofile", "", "write a CPU profile of each timed phase to PREFIX-PHASE.pprof")
 	return cmd
 }

@@ -14,6 +14,7 @@ func init() { register(newEngineCommand) }
 // engineOptions are the flags of an engine process, shared by graft serve.
 type engineOptions struct {
 	model, servedName     string
+	quantize              string
 	threads               int
 	device                string
 	maxNumSeqs            int
@@ -32,6 +33,7 @@ type engineOptions struct {
 func addEngineFlags(cmd *cobra.Command, o *engineOptions) {
 	f := cmd.Flags()
 	addModelFlags(f, &o.model, &o.threads, &o.device)
+	f.StringVar(&o.quantize, "quantize", "", "quantize float weight matrices on load: q8_0 or q4_k (default: keep the file's formats)")
 	f.StringVar(&o.servedName, "served-model-name", "", "the base model's id in the API (default: the model file or folder name without .gguf)")
 	f.IntVar(&o.maxNumSeqs, "max-num-seqs", 0, "most sequences in one batch (0: engine default)")
 	f.IntVar(&o.maxModelLen, "max-model-len", 0, "context length (0: the model's)")
@@ -55,7 +57,7 @@ func (o *engineOptions) serverOptions() server.Options {
 		DisablePrefixCaching: !o.prefixCaching,
 	}
 	return server.Options{
-		Model: o.model, ServedName: o.servedName, Device: o.device, Threads: o.threads,
+		Model: o.model, ServedName: o.servedName, Device: o.device, Threads: o.threads, Quantize: o.quantize,
 		Engine: cfg, AdapterMemoryFraction: o.adapterMemFrac, AllowRequestTemplates: o.allowRequestTemplates,
 	}
 }
