@@ -73,9 +73,11 @@ func TestQuantizedWeights(t *testing.T) {
 		{"Q2_K", 10}, {"Q3_K_M", 12}, {"Q4_K_M", 15}, {"Q5_K_M", 17}, {"Q6_K", 18},
 	}
 	seen := map[gguf.Type]bool{}
+	ran := 0
 	for _, ft := range ftypes {
 		t.Run(ft.name, func(t *testing.T) {
 			m, f := openGGUFModel(t, llamaQuantize(t, f32, ft.ftype))
+			ran++
 			types := storedTypes(m)
 			for _, typ := range types {
 				if typ == gguf.TypeF32 {
@@ -97,6 +99,9 @@ func TestQuantizedWeights(t *testing.T) {
 			}
 			t.Logf("%s (stored %v): max difference %v, RMS difference %.3g of the logits' RMS", ft.name, types, d, rel)
 		})
+	}
+	if ran == 0 {
+		t.Skip("no quantized file could be made (see the subtests); make test installs llama.cpp's quantizer")
 	}
 	for _, typ := range []gguf.Type{gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ4_0, gguf.TypeQ4_1, gguf.TypeQ5_0,
 		gguf.TypeQ5_1, gguf.TypeQ8_0, gguf.TypeQ2_K, gguf.TypeQ3_K, gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K} {
