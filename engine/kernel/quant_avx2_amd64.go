@@ -83,10 +83,11 @@ func q8_0x8Row(out []float32, a *qacts, r, in int, w []byte) {
 	nb := in / 32
 	_, _, _ = w[:nb*34], a.q[:(r+1)*in], a.d[:(r+1)*nb]
 	var acc f8
+	wi := unsafe.Slice((*int8)(unsafe.Pointer(unsafe.SliceData(w))), len(w))
+	xq, xd := a.q[r*in:(r+1)*in], a.d[r*nb:(r+1)*nb]
 	for b := range nb {
-		wq := ldI8(unsafe.Slice((*int8)(unsafe.Pointer(&w[34*b+2])), 32), 0)
-		p := sdot(wq, ldI8(a.q, r*in+32*b)).ConvertToFloat32()
-		acc = archsimd.BroadcastFloat32x8(h2f(w, 34*b)*a.d[r*nb+b]).MulAdd(p, acc)
+		p := sdot(ldI8(wi, 34*b+2), ldI8(xq, 32*b)).ConvertToFloat32()
+		acc = archsimd.BroadcastFloat32x8(h2f(w, 34*b)*xd[b]).MulAdd(p, acc)
 	}
 	finishRow(out, acc, 0)
 }
