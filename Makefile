@@ -17,7 +17,7 @@ STATICCHECK_VERSION := v0.8.2
 PROTO_FILES := $(shell find proto -name '*.proto')
 TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: envoy build test proto proto-check fmt-check tidy-check imports-check lint up bench deps tools clean sdk-deps cuda device-build device-test
+.PHONY: envoy llamacpp-deps build test proto proto-check fmt-check tidy-check imports-check lint up bench deps tools clean sdk-deps cuda device-build device-test
 
 build:
 	$(GO) build -o $(BIN)/graft ./cmd/graft
@@ -27,6 +27,7 @@ deps:
 	@need=(); \
 	command -v redis-server >/dev/null || need+=(redis-server); \
 	command -v protoc >/dev/null || need+=(protobuf-compiler); \
+	/usr/bin/python3 -c 'import numpy' 2>/dev/null || need+=(python3-numpy); \
 	if [ $${#need[@]} -gt 0 ]; then \
 	  echo "installing $${need[*]}"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $${need[*]} >/dev/null; \
@@ -80,7 +81,12 @@ sdk-deps:
 	  echo "installing nodejs and npm"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; fi
 	@[ -d $(SDK_TEST_DIR)/node_modules/openai ] || npm ci --prefix $(SDK_TEST_DIR) --no-audit --no-fund --loglevel=error
 
-test: deps envoy proto-check fmt-check tidy-check imports-check sdk-deps
+## llamacpp-deps: llama.cpp through node-llama-cpp (CPU build only, ~85 MB): its
+## quantizer makes the quantized test files and it is graft bench's reference.
+llamacpp-deps:
+	@[ -d bench/llamacpp/node_modules/node-llama-cpp ] || npm ci --prefix bench/llamacpp --omit=optional --no-audit --no-fund --loglevel=error
+
+test: deps envoy proto-check fmt-check tidy-check imports-check sdk-deps llamacpp-deps
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) ./...
 	@echo "portable (no SIMD) build of the kernels and the engine:"
@@ -105,7 +111,7 @@ lint: $(TOOLS)/staticcheck fmt-check
 	staticcheck ./...
 
 ## up: the whole platform on this machine.
-up: deps build
+up: deps envoy build
 	$(BIN)/graft up $(if $(MODEL),--model $(MODEL))
 
 bench: build

@@ -108,13 +108,15 @@ func (c *controller) reconcile(ctx context.Context) bool {
 	c.m.metrics.replicas.WithLabelValues(c.name, "live").Set(float64(len(v.live) + len(v.old)))
 	c.m.metrics.replicas.WithLabelValues(c.name, "desired").Set(float64(rec.Desired))
 	switch rec.Status {
+	case Deleted, Stopped, Errored, Standby:
+		// Statuses with no replicas.
+		c.stopAll(ctx, v)
+		c.setDesired(ctx, rec.Desired, 0, string(rec.Status))
+	}
+	switch rec.Status {
 	case Deleted:
-		c.stopAll(ctx, v)
 		return len(c.m.cfg.Provider.List(c.name)) == 0
-	case Stopped, Errored:
-		c.stopAll(ctx, v)
 	case Standby:
-		c.stopAll(ctx, v)
 		if rec.Spec.MinReplicas > 0 {
 			c.setStatus(ctx, rec, Initializing, fmt.Sprintf("min_replicas is %d", rec.Spec.MinReplicas))
 		}

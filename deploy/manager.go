@@ -147,7 +147,12 @@ func (m *Manager) kick(name string) {
 
 // Create stores a new deployment; its controller takes it from Pending.
 func (m *Manager) Create(ctx context.Context, name string, spec Spec) (Record, error) {
-	r, err := m.Records.Create(ctx, name, spec)
+	return m.CreateFor(ctx, "", name, spec)
+}
+
+// CreateFor is Create on behalf of tenant owner.
+func (m *Manager) CreateFor(ctx context.Context, owner, name string, spec Spec) (Record, error) {
+	r, err := m.Records.CreateFor(ctx, owner, name, spec)
 	if err == nil {
 		m.kick(name)
 	}

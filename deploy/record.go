@@ -23,6 +23,9 @@ type Record struct {
 	Generation, ReplicaGeneration int64
 	Desired                       int
 	Created, Updated              time.Time
+	// Owner is the tenant that created a dedicated deployment; other tenants
+	// cannot see or use it. Serverless deployments are everyone's.
+	Owner string
 }
 
 // Event is one status change (or spec change) in a deployment's history.
@@ -49,7 +52,7 @@ type Records struct {
 func fromState(d state.Deployment) (Record, error) {
 	r := Record{Name: d.Name, Status: Status(d.Status), StatusReason: d.StatusReason, StatusTime: d.StatusTime,
 		Generation: d.Generation, ReplicaGeneration: d.ReplicaGeneration, Desired: d.Desired,
-		Created: d.Created, Updated: d.Updated}
+		Created: d.Created, Updated: d.Updated, Owner: d.Owner}
 	// Stored specs are not re-validated: a model file removed since must not
 	// make the record unreadable (the replica will say what is wrong).
 	if err := json.Unmarshal([]byte(d.Spec), &r.Spec); err != nil {
@@ -65,15 +68,20 @@ func toState(r Record) (state.Deployment, error) {
 	}
 	return state.Deployment{Name: r.Name, Spec: string(b), Status: string(r.Status), StatusReason: r.StatusReason,
 		StatusTime: r.StatusTime, Generation: r.Generation, ReplicaGeneration: r.ReplicaGeneration,
-		Desired: r.Desired, Created: r.Created, Updated: r.Updated}, nil
+		Desired: r.Desired, Created: r.Created, Updated: r.Updated, Owner: r.Owner}, nil
 }
 
 // Create stores a new deployment as Pending, generation 1.
 func (rs Records) Create(ctx context.Context, name string, spec Spec) (Record, error) {
+	return rs.CreateFor(ctx, "", name, spec)
+}
+
+// CreateFor is Create on behalf of tenant owner.
+func (rs Records) CreateFor(ctx context.Context, owner, name string, spec Spec) (Record, error) {
 	if err := CheckName(name); err != nil {
 		return Record{}, err
 	}
-	r := Record{Name: name, Spec: spec, Status: Pending, StatusReason: "created", Generation: 1, ReplicaGeneration: 1}
+	r := Record{Name: name, Spec: spec, Status: Pending, StatusReason: "created", Generation: 1, ReplicaGeneration: 1, Owner: owner}
 	d, err := toState(r)
 	if err != nil {
 		return Record{}, err

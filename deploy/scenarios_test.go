@@ -123,7 +123,8 @@ func TestScalesWithLoad(t *testing.T) {
 				if len(addrs) == 0 {
 					continue
 				}
-				if _, ok, _ := stream(lctx, addrs[i%len(addrs)], "busy", 400); ok {
+				// ctx, not lctx: a stream under way when the load stops finishes.
+				if _, ok, _ := stream(ctx, addrs[i%len(addrs)], "busy", 400); ok {
 					served.Add(1)
 				}
 			}
@@ -342,5 +343,57 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 			t.Fatal("the replica's heartbeat did not come back after the restart")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestRollingUpdateSurgesOne: with two replicas a config change never runs
+// more than three at once (surge one) and never fewer than two serving.
+func TestRollingUpdateSurgesOne(t *testing.T) {
+	p := newPlatform(t)
+	ctx := context.Background()
+	if _, err := p.m.Create(ctx, "pair", storiesSpec(t, `, "min_replicas": 2, "max_replicas": 2`)); err != nil {
+		t.Fatal(err)
+	}
+	p.waitStatus("pair", deploy.Ready)
+	old := p.waitReplicas("pair", 2, deploy.PhaseLive)
+	if _, err := p.m.Update(ctx, "pair", []byte(`{"context_length": 256}`)); err != nil {
+		t.Fatal(err)
+	}
+	most, fewest := 0, 2
+	end := time.Now().Add(deadline)
+	for {
+		rs := p.prov.List("pair")
+		running, serving := 0, 0
+		for _, r := range rs {
+			if r.Phase == deploy.PhaseStarting || r.Phase == deploy.PhaseLive {
+				running++
+			}
+			if r.Phase == deploy.PhaseLive {
+				serving++
+			}
+		}
+		most, fewest = max(most, running), min(fewest, serving)
+		rec, _ := p.m.Get(ctx, "pair")
+		if rec.Status == deploy.Ready && serving == 2 && running == 2 {
+			for _, r := range rs {
+				if r.Phase == deploy.PhaseStopping {
+					continue // an old one still draining
+				}
+				if r.Generation != 2 || r.ID == old[0].ID || r.ID == old[1].ID {
+					t.Fatalf("after the update: %+v", rs)
+				}
+			}
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("update did not finish: %s, replicas %+v", rec.Status, rs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if most > 3 || fewest < 2 {
+		t.Fatalf("during the update: up to %d replicas running, as few as %d serving; want at most 3 and at least 2", most, fewest)
+	}
+	if got := p.history("pair"); got != "Pending Initializing Ready Updating Ready" {
+		t.Errorf("events: %s", got)
 	}
 }

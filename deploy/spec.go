@@ -206,8 +206,9 @@ func specFromFields(fields map[string]json.RawMessage) (Spec, error) {
 			return Spec{}, fieldErr(fieldName(k), "unknown field")
 		}
 	}
+	// Empty lists rather than nil, so the API shows [] and not null.
 	s := Spec{MaxReplicas: DefaultMaxReplicas, ScaleUpThreshold: DefaultScaleUpThreshold,
-		Cooldown: Duration(DefaultCooldown), Type: Dedicated}
+		Cooldown: Duration(DefaultCooldown), Type: Dedicated, PreloadedAdapters: []string{}, AdapterSources: []string{}}
 	targets := map[string]any{
 		"base_model": &s.BaseModel, "min_replicas": &s.MinReplicas, "max_replicas": &s.MaxReplicas,
 		"scale_up_threshold": &s.ScaleUpThreshold, "cooldown": &s.Cooldown,

@@ -17,7 +17,8 @@ func TestDecodeSpecDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Spec{BaseModel: testModel, MaxReplicas: 1, ScaleUpThreshold: 1, Cooldown: Duration(time.Hour), Type: Dedicated}
+	want := Spec{BaseModel: testModel, MaxReplicas: 1, ScaleUpThreshold: 1, Cooldown: Duration(time.Hour), Type: Dedicated,
+		PreloadedAdapters: []string{}, AdapterSources: []string{}}
 	if !reflect.DeepEqual(s, want) {
 		t.Fatalf("got %+v, want %+v", s, want)
 	}
@@ -155,6 +156,33 @@ func FuzzDecodeSpec(f *testing.F) {
 		}
 		if !reflect.DeepEqual(s, again) {
 			t.Fatalf("round trip changed %+v into %+v", s, again)
+		}
+	})
+}
+
+// FuzzMergeSpec: any patch either gives a spec that validates, or is refused
+// with a FieldError; the spec patched from is never changed.
+func FuzzMergeSpec(f *testing.F) {
+	f.Add([]byte(`{"max_replicas": 3, "threads": null}`))
+	f.Fuzz(func(t *testing.T, patch []byte) {
+		cur, err := DecodeSpec([]byte(`{"base_model": "testdata", "max_replicas": 2, "preloaded_adapters": ["a"]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		before, _ := json.Marshal(cur)
+		next, err := MergeSpec(cur, patch)
+		if after, _ := json.Marshal(cur); string(after) != string(before) {
+			t.Fatalf("MergeSpec changed the spec it patched: %s -> %s", before, after)
+		}
+		if err != nil {
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field == "" {
+				t.Fatalf("error %v is not a FieldError naming a field", err)
+			}
+			return
+		}
+		if err := next.Validate(); err != nil {
+			t.Fatalf("merged spec does not validate: %v", err)
 		}
 	})
 }

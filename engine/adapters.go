@@ -29,9 +29,10 @@ type AdapterInfo struct {
 	Rank      int
 	Modules   []string
 	SizeBytes int64
-	Sequences int // live sequences using it: running, waiting or ending
-	Running   int // sequences of it in the running batch
-	Waiting   int // sequences of it queued to start
+	Sequences int  // live sequences using it: running, waiting or ending
+	Running   int  // sequences of it in the running batch
+	Waiting   int  // sequences of it queued to start
+	Merged    bool // merged from others for requests (MergedAdapters)
 }
 
 // ErrAdapterNotFound is returned for requests naming an adapter that is not loaded.
@@ -47,6 +48,7 @@ type adapterEntry struct {
 	loading  bool          // a goroutine is reading it back into host memory
 	loadErr  error         // why the last read back failed
 	rank     int
+	digest   [32]byte // lora.Digest of the weights: the prefix cache's key
 	modules  []string
 	size     int64
 	slot     int // -1 when not in a slot
@@ -54,6 +56,9 @@ type adapterEntry struct {
 	lastUsed uint64
 	draining bool
 	idle     chan struct{} // closed when seqs drops to 0 while draining
+	// merged marks an adapter merged from others for requests: it has no
+	// directory, so leaving host memory forgets it (the next request merges again).
+	merged bool
 }
 
 // adapterRegistry is guarded by Engine.mu.
@@ -70,6 +75,9 @@ type adapterRegistry struct {
 func (e *Engine) LoadAdapter(id, dir string) (AdapterInfo, error) {
 	if id == "" {
 		return AdapterInfo{}, &RequestError{Param: paramAdapter, Msg: "adapter id is empty"}
+	}
+	if strings.HasPrefix(id, MergedPrefix) {
+		return AdapterInfo{}, &RequestError{Param: paramAdapter, Msg: fmt.Sprintf("adapter ids starting %q name merged adapters", MergedPrefix)}
 	}
 	if e.slots == nil {
 		return AdapterInfo{}, errors.New("engine: adapters are disabled (--max-active-adapters 0)")
@@ -91,12 +99,14 @@ func (e *Engine) LoadAdapter(id, dir string) (AdapterInfo, error) {
 	if err != nil {
 		return AdapterInfo{}, &RequestError{Param: paramPath, Msg: err.Error()}
 	}
+	digest := lora.Digest(a.Weights)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.reg.entries[id] != nil {
 		return AdapterInfo{}, &RequestError{Param: paramAdapter, Msg: fmt.Sprintf("adapter %q was loaded concurrently", id)}
 	}
-	ent := &adapterEntry{id: id, dir: dir, src: src, host: a, rank: a.Rank, modules: a.Modules, size: a.SizeBytes, slot: -1}
+	ent := &adapterEntry{id: id, dir: dir, src: src, host: a, rank: a.Rank, digest: digest,
+		modules: a.Modules, size: a.SizeBytes, slot: -1}
 	e.reg.clock++
 	ent.lastUsed = e.reg.clock
 	e.reg.entries[id] = ent
@@ -168,21 +178,23 @@ func (ent *adapterEntry) info() AdapterInfo {
 	case ent.host != nil:
 		tier = TierHost
 	}
-	return AdapterInfo{ID: ent.id, Path: ent.dir, Tier: tier, Rank: ent.rank, Modules: ent.modules, SizeBytes: ent.size, Sequences: ent.seqs}
+	return AdapterInfo{ID: ent.id, Path: ent.dir, Tier: tier, Rank: ent.rank, Modules: ent.modules, SizeBytes: ent.size,
+		Sequences: ent.seqs, Merged: ent.merged}
 }
 
-// acquireAdapter counts n new sequences on adapter id. An adapter evicted from
-// host memory starts reading back now, off the engine loop; the scheduler
-// admits none of its requests until it is back.
-func (e *Engine) acquireAdapter(id string, n int) error {
+// acquireAdapter counts n new sequences on adapter id and returns its digest
+// (zero for the base model). An adapter evicted from host memory starts
+// reading back now, off the engine loop; the scheduler admits none of its
+// requests until it is back.
+func (e *Engine) acquireAdapter(id string, n int) ([32]byte, error) {
 	if id == "" {
-		return nil
+		return [32]byte{}, nil
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ent := e.reg.entries[id]
 	if ent == nil || ent.draining {
-		return &RequestError{Param: paramAdapter, Msg: fmt.Sprintf("adapter %q is not loaded", id), NotFound: true}
+		return [32]byte{}, &RequestError{Param: paramAdapter, Msg: fmt.Sprintf("adapter %q is not loaded", id), NotFound: true}
 	}
 	ent.seqs += n
 	if ent.host == nil && !ent.loading {
@@ -190,7 +202,7 @@ func (e *Engine) acquireAdapter(id string, n int) error {
 		e.sched.PauseAdapter(id)
 		go e.reload(ent)
 	}
-	return nil
+	return ent.digest, nil
 }
 
 // reload reads an evicted adapter back into host memory. A failure fails the
@@ -198,6 +210,10 @@ func (e *Engine) acquireAdapter(id string, n int) error {
 // request tries again.
 func (e *Engine) reload(ent *adapterEntry) {
 	a, err := e.cfg.AdapterLoader(ent.src, &e.m.Config, e.cfg.MaxLoRARank)
+	if err == nil && lora.Digest(a.Weights) != ent.digest {
+		// Requests keyed their cached prefixes on the weights first loaded.
+		err = errors.New("its files changed since it was loaded; unload and load it again")
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ent.loading = false
@@ -245,6 +261,9 @@ func (e *Engine) evictHostLocked() {
 	sort.Slice(cached, func(i, j int) bool { return cached[i].lastUsed < cached[j].lastUsed })
 	for _, ent := range cached[:len(cached)-e.cfg.MaxCachedAdapters] {
 		ent.host = nil
+		if ent.merged {
+			delete(e.reg.entries, ent.id)
+		}
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 
 	"github.com/graft-ai/graft/engine/compute"
+	"github.com/graft-ai/graft/engine/grammar"
 	"github.com/graft-ai/graft/engine/kvcache"
 	"github.com/graft-ai/graft/engine/lora"
 	"github.com/graft-ai/graft/engine/model"
@@ -41,6 +42,10 @@ type Config struct {
 	// adapters from (after cleaning the path and resolving symlinks); an empty
 	// non-nil list refuses every path. Nil means any path, for library use.
 	AdapterDirs []string
+	// DisablePrefixCaching turns off reusing the K/V of prompt prefixes other
+	// requests (with the same adapter weights) computed. Outputs are the same
+	// either way; caching only saves work.
+	DisablePrefixCaching bool
 	// AdapterLoader reads an adapter directory; default lora.Load. The engine
 	// calls it off its step loop.
 	AdapterLoader func(dir string, mc *model.Config, maxRank int) (*lora.Adapter, error)
@@ -121,6 +126,10 @@ type Engine struct {
 	rowBuf     []float32 // a logits row each fork samples from unchanged
 
 	promptTokens, prefillTokens, generationTokens atomic.Uint64
+
+	vocabOnce sync.Once
+	vocabTrie *grammar.Vocab
+	maskWait  sync.WaitGroup
 }
 
 // New starts the engine's loop. Close stops it.
@@ -135,7 +144,7 @@ func New(l *Loaded, cfg Config) (*Engine, error) {
 	slots := max(cfg.MaxActiveAdapters, 0)
 	sched, err := scheduler.New(scheduler.Config{
 		MaxNumSeqs: cfg.MaxNumSeqs, MaxNumBatchedTokens: cfg.MaxBatchedTokens, MaxModelLen: cfg.MaxModelLen,
-		MaxActiveAdapters: slots, MaxWaiting: cfg.MaxQueued,
+		MaxActiveAdapters: slots, MaxWaiting: cfg.MaxQueued, PrefixCaching: !cfg.DisablePrefixCaching,
 	}, pool)
 	if err != nil {
 		return nil, err
@@ -200,6 +209,12 @@ type Stats struct {
 	PrefillTokens uint64
 	// GenerationTokens counts sampled tokens.
 	GenerationTokens uint64
+	// PrefixCacheQueries counts the tokens of requests looked up in the prefix
+	// cache as they start (again after a preemption), PrefixCacheHits those
+	// found cached and not computed (vLLM's prefix_cache_queries and _hits).
+	PrefixCacheQueries, PrefixCacheHits uint64
+	// PrefixCachedBlocks are KV blocks holding a cached prefix, in use or free.
+	PrefixCachedBlocks int
 }
 
 // KVUsage is the fraction of KV blocks in use, 0..1.
@@ -215,7 +230,8 @@ func (e *Engine) Stats() Stats {
 	s := e.sched.Stats()
 	st := Stats{Waiting: s.Waiting, Running: s.Running, KVBlocksUsed: s.BlockTotal - s.FreeBlocks, KVTotal: s.BlockTotal,
 		MaxQueued: e.cfg.MaxQueued, PromptTokens: e.promptTokens.Load(), PrefillTokens: e.prefillTokens.Load(),
-		GenerationTokens: e.generationTokens.Load()}
+		GenerationTokens: e.generationTokens.Load(), PrefixCacheQueries: s.Prefix.Queries, PrefixCacheHits: s.Prefix.Hits,
+		PrefixCachedBlocks: s.Prefix.CachedBlocks}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	st.AdapterSlots = len(e.reg.slotOwner)
@@ -241,7 +257,14 @@ func (e *Engine) Generate(ctx context.Context, req Request) (*Stream, error) {
 		return nil, errClosed
 	default:
 	}
-	if err := e.acquireAdapter(req.Adapter, req.N); err != nil {
+	var digest [32]byte
+	var err error
+	if req.Merge != nil {
+		req.Adapter, digest, err = e.acquireMerged(req.Merge, req.N)
+	} else {
+		digest, err = e.acquireAdapter(req.Adapter, req.N)
+	}
+	if err != nil {
 		return nil, err
 	}
 	stream := newStream(slices.Clone(req.Prompt), req.N)
@@ -256,6 +279,13 @@ func (e *Engine) Generate(ctx context.Context, req Request) (*Stream, error) {
 	}
 	e.mu.Unlock()
 	sr := &scheduler.Request{ID: seqs[0].id, NumPromptTokens: len(req.Prompt), MaxTokens: req.MaxTokens, Adapter: req.Adapter, N: req.N}
+	if !e.cfg.DisablePrefixCaching {
+		sr.BlockHashes = kvcache.HashBlocks(digest, req.Prompt, e.cfg.BlockSize)
+		for _, s := range seqs {
+			// Each sequence extends its own list: the scheduler owns sr's.
+			s.hashes, s.root = append(make([]kvcache.BlockHash, 0, len(sr.BlockHashes)+4), sr.BlockHashes...), digest
+		}
+	}
 	if err := e.sched.Add(sr); err != nil {
 		e.mu.Lock()
 		for _, s := range seqs {

@@ -178,11 +178,13 @@ func runConcurrently(t *testing.T, e *Engine, reqs []Request) [][]int32 {
 
 // TestBatchInvariance: each request yields the same tokens alone as batched with
 // up to 32 others of different lengths (greedy and seeded sampling alike), and
-// 64 concurrent requests match running them one by one.
+// 64 concurrent requests match running them one by one, with the prefix cache
+// and without: prompts sharing prefixes get the same tokens from cached K/V
+// as from computing it.
 func TestBatchInvariance(t *testing.T) {
 	l := loadStories(t, "gguf")
-	reqs := mixedRequests(64, l.Model.Config.Vocab)
-	alone := newEngine(t, l, Config{MaxNumSeqs: 1})
+	reqs := append(mixedRequests(64, l.Model.Config.Vocab), sharedPrefixRequests(24, l.Model.Config.Vocab)...)
+	alone := newEngine(t, l, Config{MaxNumSeqs: 1, DisablePrefixCaching: true})
 	want := make([][]int32, len(reqs))
 	for i, r := range reqs {
 		want[i] = ids(run(t, alone, r))
@@ -190,18 +192,30 @@ func TestBatchInvariance(t *testing.T) {
 			t.Fatalf("request %d: %d tokens, want max_tokens %d", i, len(want[i]), r.MaxTokens)
 		}
 	}
+	cachedAlone := newEngine(t, l, Config{MaxNumSeqs: 1})
+	for i, r := range reqs {
+		if got := ids(run(t, cachedAlone, r)); !slices.Equal(got, want[i]) {
+			t.Errorf("request %d one by one with the prefix cache gave %v, without %v", i, got, want[i])
+		}
+	}
+	if st := cachedAlone.Stats(); st.PrefixCacheHits == 0 {
+		t.Fatalf("one by one, the shared prefixes never hit the cache: %+v", st)
+	}
 	for _, cfg := range []Config{
 		{MaxNumSeqs: 33, MaxBatchedTokens: 256},
 		{MaxNumSeqs: 64, MaxBatchedTokens: 64}, // small budget: prompts prefill in chunks
 	} {
-		e := newEngine(t, l, cfg)
-		got := runConcurrently(t, e, reqs)
-		for i := range reqs {
-			if !slices.Equal(got[i], want[i]) {
-				t.Errorf("%+v: request %d batched gave %v, alone %v", cfg, i, got[i], want[i])
+		for _, off := range []bool{false, true} {
+			cfg.DisablePrefixCaching = off
+			e := newEngine(t, l, cfg)
+			got := runConcurrently(t, e, reqs)
+			for i := range reqs {
+				if !slices.Equal(got[i], want[i]) {
+					t.Errorf("%+v: request %d batched gave %v, alone %v", cfg, i, got[i], want[i])
+				}
 			}
+			assertNoLeak(t, e)
 		}
-		assertNoLeak(t, e)
 	}
 }
 

@@ -66,7 +66,9 @@ func (e *Engine) shutdown() {
 // sequences that reached the end of their known tokens and reports back.
 func (e *Engine) step(out *scheduler.Output) {
 	seqs := e.buildBatch(out)
+	masks := e.startMasks(seqs)
 	logits, err := e.m.Forward(e.ws, e.cache, &e.batch)
+	masks.Wait()
 	e.results = e.results[:0]
 	if err != nil {
 		slog.Error("forward pass failed", "err", err, "tokens", len(e.batch.Tokens))
@@ -85,9 +87,12 @@ func (e *Engine) step(out *scheduler.Output) {
 			}
 			row := logits[k*vocab : (k+1)*vocab]
 			forks := e.sampleForks(s, row)
+			if s.matcher != nil {
+				s.matcher.Mask().Apply(row)
+			}
 			r := s.sampler.Sample(row, s.tokens[:s.promptLen], s.generated())
 			stop := e.accept(s, r)
-			e.results = append(e.results, scheduler.Result{ID: s.id, Appended: 1, Finished: stop, Forks: forks})
+			e.results = append(e.results, scheduler.Result{ID: s.id, Appended: 1, Finished: stop, Forks: forks, Hashes: s.takeFresh()})
 		}
 		for i, s := range seqs { // adapters that could not be placed
 			if s != nil && s.finish == FinishError {
@@ -118,9 +123,14 @@ func (e *Engine) sampleForks(s *sequence, row []float32) []scheduler.Fork {
 	}
 	forks := make([]scheduler.Fork, 0, len(s.forks))
 	for _, f := range s.forks {
+		f.cached, f.started = s.cached, true
 		e.rowBuf = append(e.rowBuf[:0], row...)
+		if f.matcher != nil {
+			f.matcher.Mask().Apply(e.rowBuf)
+		}
 		r := f.sampler.Sample(e.rowBuf, f.tokens[:f.promptLen], f.generated())
-		forks = append(forks, scheduler.Fork{ID: f.id, Finished: e.accept(f, r)})
+		stop := e.accept(f, r)
+		forks = append(forks, scheduler.Fork{ID: f.id, Finished: stop, Hashes: f.takeFresh()})
 	}
 	s.forks = nil
 	return forks
@@ -148,6 +158,9 @@ func (e *Engine) buildBatch(out *scheduler.Output) []*sequence {
 		s := seqs[i]
 		if s == nil {
 			continue
+		}
+		if sc.Admitted && !s.started {
+			s.cached, s.started = sc.Start, true
 		}
 		prefill += max(0, min(sc.Start+sc.NumNew, s.promptLen)-sc.Start)
 		for p := sc.Start; p < sc.Start+sc.NumNew; p++ {

@@ -40,22 +40,28 @@ func (l *Loaded) Close() error {
 
 // Load opens a .gguf file or a Hugging Face model directory.
 func Load(path string, b compute.Backend) (*Loaded, error) {
+	return LoadWith(path, b, model.LoadOptions{})
+}
+
+// LoadWith is Load with options for how the weights are kept (quantized on
+// load, for one).
+func LoadWith(path string, b compute.Backend, o model.LoadOptions) (*Loaded, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, err
 	}
 	if fi.IsDir() {
-		return loadHF(path, b)
+		return loadHF(path, b, o)
 	}
-	return loadGGUF(path, b)
+	return loadGGUF(path, b, o)
 }
 
-func loadGGUF(path string, b compute.Backend) (*Loaded, error) {
+func loadGGUF(path string, b compute.Backend, o model.LoadOptions) (*Loaded, error) {
 	f, err := gguf.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	l, err := ggufParts(f, b)
+	l, err := ggufParts(f, b, o)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -64,8 +70,8 @@ func loadGGUF(path string, b compute.Backend) (*Loaded, error) {
 	return l, nil
 }
 
-func ggufParts(f *gguf.File, b compute.Backend) (*Loaded, error) {
-	m, err := model.LoadGGUF(f, b)
+func ggufParts(f *gguf.File, b compute.Backend, o model.LoadOptions) (*Loaded, error) {
+	m, err := model.LoadGGUFWith(f, b, o)
 	if err != nil {
 		return nil, err
 	}
@@ -113,12 +119,12 @@ func GGUFTokenizer(f *gguf.File) (*tokenizer.Tokenizer, error) {
 	return tokenizer.FromSPM(v)
 }
 
-func loadHF(dir string, b compute.Backend) (*Loaded, error) {
+func loadHF(dir string, b compute.Backend, o model.LoadOptions) (*Loaded, error) {
 	st, err := safetensors.OpenModel(dir)
 	if err != nil {
 		return nil, err
 	}
-	l, err := hfParts(dir, st, b)
+	l, err := hfParts(dir, st, b, o)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("%s: %w", dir, err)
@@ -127,8 +133,8 @@ func loadHF(dir string, b compute.Backend) (*Loaded, error) {
 	return l, nil
 }
 
-func hfParts(dir string, st *safetensors.Model, b compute.Backend) (*Loaded, error) {
-	m, err := model.LoadHF(dir, st, b)
+func hfParts(dir string, st *safetensors.Model, b compute.Backend, o model.LoadOptions) (*Loaded, error) {
+	m, err := model.LoadHFWith(dir, st, b, o)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/graft-ai/graft/engine/grammar"
 	"github.com/graft-ai/graft/engine/sample"
 )
 
@@ -24,6 +25,12 @@ type Request struct {
 	// the sequences equal N single requests with those seeds. Their events carry
 	// Event.Index.
 	N int
+	// Merge, when set, runs the request on these adapters merged into one;
+	// Adapter must then be empty.
+	Merge *MergedAdapters
+	// Grammar, when set, constrains the output token by token to a JSON
+	// document it accepts; the sequence stops once the document is complete.
+	Grammar *grammar.Grammar
 }
 
 // RequestError is a request the engine refuses. Param is the request field to
@@ -87,6 +94,11 @@ func (e *Engine) validate(r *Request) error {
 	}
 	if r.N == 0 {
 		r.N = 1
+	}
+	if r.Merge != nil {
+		if err := r.Merge.validate(r.Adapter); err != nil {
+			return err
+		}
 	}
 	if err := r.Sampling.Validate(vocab); err != nil {
 		var pe *sample.ParamError

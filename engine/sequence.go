@@ -3,6 +3,8 @@ package engine
 import (
 	"slices"
 
+	"github.com/graft-ai/graft/engine/grammar"
+	"github.com/graft-ai/graft/engine/kvcache"
 	"github.com/graft-ai/graft/engine/sample"
 	"github.com/graft-ai/graft/engine/tokenizer"
 )
@@ -18,13 +20,24 @@ type sequence struct {
 	sampler   *sample.Sampler
 	decoder   *tokenizer.StreamDecoder
 	stops     *sample.StopMatcher
-	stream    *Stream // shared by the request's sequences
+	matcher   *grammar.Matcher // nil: unconstrained
+	stream    *Stream          // shared by the request's sequences
 	// forks are the request's other sequences until the prompt is sampled: this
 	// sequence carries the prompt for all of them, then they split off.
-	forks  []*sequence
-	finish FinishReason // set when the loop has decided the sequence ends
-	err    error
-	ended  bool
+	forks []*sequence
+	// hashes name the sequence's full blocks for the prefix cache, the prompt's
+	// then those its tokens fill (nil with the cache off); root is the
+	// adapter's digest they chain from; fresh are those not yet reported.
+	hashes []kvcache.BlockHash
+	root   [32]byte
+	fresh  []kvcache.BlockHash
+	// cached is how many prompt tokens the prefix cache supplied when the
+	// sequence first started; started says that happened.
+	cached  int
+	started bool
+	finish  FinishReason // set when the loop has decided the sequence ends
+	err     error
+	ended   bool
 }
 
 // newSequence makes sequence index of request r. Sequence i samples with
@@ -46,6 +59,9 @@ func (e *Engine) newSequence(id uint64, index int, r *Request, stream *Stream) *
 		opts = append(opts, sample.IncludeStop())
 	}
 	s.stops = sample.NewStopMatcher(r.Stop, opts...)
+	if r.Grammar != nil {
+		s.matcher = r.Grammar.NewMatcher(e.vocab())
+	}
 	return s
 }
 
@@ -55,13 +71,19 @@ func (s *sequence) generated() []int32 { return s.tokens[s.promptLen:] }
 // sequence stops here (end of sequence, a stop id or a stop string).
 func (e *Engine) accept(s *sequence, r sample.Result) bool {
 	s.tokens = append(s.tokens, r.Token)
+	e.hashFilled(s)
+	if s.matcher != nil {
+		s.matcher.Advance(r.Token)
+	}
 	tok := Token{ID: r.Token, Logprob: r.Logprob}
 	if len(r.Top) > 0 {
 		tok.Top = slices.Clone(r.Top)
 	}
 	ev := Event{Index: s.index, Tokens: []Token{tok}}
 	e.generationTokens.Add(1)
-	stopID := (e.eos[r.Token] && !s.req.IgnoreEOS) || slices.Contains(s.req.StopTokenIDs, r.Token)
+	// A constrained sequence is only offered the end of sequence once its
+	// document is complete, so there it ends even under IgnoreEOS.
+	stopID := (e.eos[r.Token] && (!s.req.IgnoreEOS || s.matcher != nil)) || slices.Contains(s.req.StopTokenIDs, r.Token)
 	if stopID {
 		s.finish = FinishStop
 		ev.Text = s.flushText(false)
@@ -75,6 +97,11 @@ func (e *Engine) accept(s *sequence, r sample.Result) bool {
 		return true
 	}
 	emit, stopped := s.stops.Push(delta)
+	if !stopped && s.matcher != nil && s.matcher.Done() {
+		// The document is complete and nothing may follow it.
+		stopped = true
+		emit += s.flushText(false)
+	}
 	ev.Text = emit
 	if stopped {
 		s.finish = FinishStop
@@ -104,7 +131,8 @@ func (e *Engine) end(s *sequence, why FinishReason, err error) {
 		return
 	}
 	s.ended = true
-	ev := Event{Index: s.index, Finish: why, Err: err, PromptTokens: s.promptLen, CompletionTokens: len(s.generated())}
+	ev := Event{Index: s.index, Finish: why, Err: err, PromptTokens: s.promptLen, CompletionTokens: len(s.generated()),
+		CachedTokens: s.cached}
 	if why == FinishLength {
 		ev.Text = s.flushText(false)
 	}
@@ -118,4 +146,28 @@ func (e *Engine) end(s *sequence, why FinishReason, err error) {
 	for _, f := range forks {
 		e.end(f, why, err)
 	}
+}
+
+// hashFilled names the block the last token filled, if it filled one, so the
+// prefix cache can keep generated text too.
+func (e *Engine) hashFilled(s *sequence) {
+	bs := e.cfg.BlockSize
+	n := len(s.tokens) / bs
+	if s.hashes == nil || len(s.tokens)%bs != 0 || len(s.hashes) != n-1 {
+		return
+	}
+	prev := kvcache.BlockHash(s.root)
+	if n > 1 {
+		prev = s.hashes[n-2]
+	}
+	h := kvcache.HashNext(s.root, prev, s.tokens[(n-1)*bs:])
+	s.hashes = append(s.hashes, h)
+	s.fresh = append(s.fresh, h)
+}
+
+// takeFresh returns the hashes not yet reported to the scheduler.
+func (s *sequence) takeFresh() []kvcache.BlockHash {
+	f := s.fresh
+	s.fresh = nil
+	return f
 }

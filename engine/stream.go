@@ -37,6 +37,9 @@ type Event struct {
 	Err              error
 	PromptTokens     int
 	CompletionTokens int
+	// CachedTokens are the prompt tokens whose K/V came from the prefix cache
+	// rather than being computed (OpenAI's prompt_tokens_details.cached_tokens).
+	CachedTokens int
 }
 
 // Stream delivers one request's events, those of its N sequences interleaved.
@@ -141,7 +144,7 @@ func (s *Stream) Collect(ctx context.Context) Event {
 		all.Text += e.Text
 		if e.Finish != "" {
 			all.Finish, all.Err = e.Finish, e.Err
-			all.PromptTokens, all.CompletionTokens = e.PromptTokens, e.CompletionTokens
+			all.PromptTokens, all.CompletionTokens, all.CachedTokens = e.PromptTokens, e.CompletionTokens, e.CachedTokens
 		}
 	}
 }
@@ -169,7 +172,7 @@ func (s *Stream) CollectN(ctx context.Context, n int) []Event {
 		a.Text += e.Text
 		if e.Finish != "" {
 			a.Finish, a.Err = e.Finish, e.Err
-			a.PromptTokens, a.CompletionTokens = e.PromptTokens, e.CompletionTokens
+			a.PromptTokens, a.CompletionTokens, a.CachedTokens = e.PromptTokens, e.CompletionTokens, e.CachedTokens
 		}
 	}
 }

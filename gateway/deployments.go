@@ -19,10 +19,19 @@ type Deployment struct {
 // ErrNoDeployment is what Deployments.Lookup returns for an unknown name.
 var ErrNoDeployment = errors.New("no such deployment")
 
-// Deployments is the gateway's view of deploy: look a deployment up, and
-// wake one that has scaled to zero.
+// Listing is one deployment as /v1/models shows it.
+type Listing struct {
+	Name       string
+	Deployment Deployment
+	Created    time.Time
+	Adapters   []string // adapters a request may name on it
+}
+
+// Deployments is the gateway's view of deploy: look a deployment up, list
+// them, and wake one that has scaled to zero.
 type Deployments interface {
 	Lookup(ctx context.Context, name string) (Deployment, error)
+	List(ctx context.Context) ([]Listing, error)
 	// Wake returns once the deployment has a ready replica, or with the
 	// reason it cannot get one (stopped, errored).
 	Wake(ctx context.Context, name string) error
@@ -31,14 +40,14 @@ type Deployments interface {
 // admit checks that tenant may use d and that d can serve now; a deployment
 // scaled to zero is woken while the request waits, up to the wait limit.
 func (g *Gateway) admit(ctx context.Context, tenant, name string) *apiError {
-	d, err := g.cfg.Deployments.Lookup(ctx, name)
+	d, err := g.deployments.Lookup(ctx, name)
 	if errors.Is(err, ErrNoDeployment) {
 		return notFound(name)
 	}
 	if err != nil {
 		return unavailable("the deployment's state is unreachable; try again", time.Second)
 	}
-	if !d.Serverless && d.Owner != "" && d.Owner != tenant {
+	if !d.mayUse(tenant) {
 		return notFound(name)
 	}
 	switch d.Status {
@@ -68,7 +77,8 @@ func (g *Gateway) hold(ctx context.Context, name string) *apiError {
 	start := time.Now()
 	wctx, cancel := context.WithTimeout(ctx, g.cfg.WakeTimeout)
 	defer cancel()
-	err := g.cfg.Deployments.Wake(wctx, name)
+	err := g.deployments.Wake(wctx, name)
+	g.deployments.drop(name)
 	g.metrics.holdSeconds.Observe(time.Since(start).Seconds())
 	switch {
 	case err == nil:
@@ -89,4 +99,8 @@ func (g *Gateway) holdSlot(name string) chan struct{} {
 		g.holdSlots[name] = s
 	}
 	return s
+}
+
+func (d Deployment) mayUse(tenant string) bool {
+	return d.Serverless || d.Owner == "" || d.Owner == tenant
 }

@@ -3,8 +3,12 @@ package gateway
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"slices"
 
 	"github.com/graft-ai/graft/deploy"
+	"github.com/graft-ai/graft/internal/peft"
 )
 
 // Waker wakes a deployment that has scaled to zero (deploy's controller).
@@ -30,7 +34,41 @@ func (v recordView) Lookup(ctx context.Context, name string) (Deployment, error)
 		return Deployment{}, err
 	}
 	return Deployment{Status: string(rec.Status), Reason: rec.StatusReason,
-		Serverless: rec.Spec.Type == deploy.Serverless}, nil
+		Serverless: rec.Spec.Type == deploy.Serverless, Owner: rec.Owner}, nil
+}
+
+// List shows every deployment not Deleted with the adapters a request may
+// name: those preloaded, those some replica holds, and the folders of its
+// local adapter source.
+func (v recordView) List(ctx context.Context) ([]Listing, error) {
+	recs, err := v.records.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	reps, err := v.records.Store.AllReplicas(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Listing
+	for _, r := range recs {
+		if r.Status == deploy.Deleted {
+			continue
+		}
+		names := slices.Clone(r.Spec.PreloadedAdapters)
+		for _, rep := range reps {
+			if rep.Deployment == r.Name {
+				names = append(names, rep.Adapters...)
+			}
+		}
+		if root, err := r.Spec.AdapterRoot(); err == nil && root != "" {
+			names = append(names, localAdapters(root)...)
+		}
+		slices.Sort(names)
+		out = append(out, Listing{Name: r.Name, Created: r.Created, Adapters: slices.Compact(names),
+			Deployment: Deployment{Status: string(r.Status), Reason: r.StatusReason, Serverless: r.Spec.Type == deploy.Serverless,
+				Owner: r.Owner}})
+	}
+	return out, nil
 }
 
 func (v recordView) Wake(ctx context.Context, name string) error {
@@ -38,4 +76,19 @@ func (v recordView) Wake(ctx context.Context, name string) error {
 		return errors.New("no controller runs deployments here")
 	}
 	return v.waker.Wake(ctx, name)
+}
+
+// localAdapters names the folders of root whose adapter_config.json is valid.
+func localAdapters(root string) []string {
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, e := range entries {
+		if _, err := peft.ReadConfig(filepath.Join(root, e.Name())); e.IsDir() && err == nil {
+			names = append(names, e.Name())
+		}
+	}
+	return names
 }

@@ -51,6 +51,10 @@ func unauthorized(msg string) *apiError {
 	return &apiError{status: 401, typ: "invalid_request_error", code: "invalid_api_key", message: msg}
 }
 
+func forbidden(msg string) *apiError {
+	return &apiError{status: 403, typ: "permission_error", code: "insufficient_permissions", message: msg}
+}
+
 func badRequest(param, msg string) *apiError {
 	return &apiError{status: 400, typ: "invalid_request_error", code: "invalid_request", param: param, message: msg}
 }

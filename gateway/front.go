@@ -2,9 +2,12 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -24,6 +27,9 @@ type FrontConfig struct {
 	CertFile, KeyFile string
 	// Envoy is the envoy binary; empty finds one (see xds.EnvoyBinary).
 	Envoy string
+	// ControlAPI is the management API's host:port, served on the front
+	// under /v1/deployments to admin keys; "" leaves it off.
+	ControlAPI string
 }
 
 // Front is a running front door.
@@ -87,7 +93,7 @@ func StartFront(ctx context.Context, c FrontConfig) (*Front, error) {
 		f.cancel()
 		return nil, err
 	}
-	go xds.Run(ctx, xds.Config{Store: c.Gateway.Store, Server: srv, Gateway: gaddr,
+	go xds.Run(ctx, xds.Config{Store: c.Gateway.Store, Server: srv, Gateway: gaddr, ControlAPI: c.ControlAPI,
 		Listener: xds.Listener{Addr: c.Listen, CertFile: c.CertFile, KeyFile: c.KeyFile,
 			GatewayTimeout: gc.WakeTimeout + 10*time.Second}})
 	admin, err := freeLoopback()
@@ -123,4 +129,21 @@ func freeLoopback() (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
+}
+
+// Client returns an HTTP client that trusts the front's certificate.
+func (f *Front) Client() (*http.Client, error) {
+	if f.CAFile == "" {
+		return http.DefaultClient, nil
+	}
+	ca, err := os.ReadFile(f.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		return nil, fmt.Errorf("front: %s holds no certificate", f.CAFile)
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool},
+		ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 256}}, nil
 }

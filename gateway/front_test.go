@@ -260,6 +260,18 @@ func TestFrontRefusals(t *testing.T) {
 	p := startPlatform(t, platformOpts{replicas: 1, gateway: func(c *gateway.Config) {
 		c.WakeTimeout, c.HoldLimit = time.Second, 1
 	}})
+	model := testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")
+	for name, typ := range map[string]string{"mine": "dedicated", "shared": "serverless"} {
+		spec, err := deploy.DecodeSpec([]byte(fmt.Sprintf(`{"base_model": %q, "type": %q}`, model, typ)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.records.CreateFor(context.Background(), "acme", name, spec); err != nil {
+			t.Fatal(err)
+		}
+		p.records.SetStatus(context.Background(), name, nil, deploy.Stopped, "test")
+	}
+	other := p.newKey(t, "other")
 	// No controller runs "stuck": woken, it stays Initializing past the wait.
 	p.deployment(t, "stuck", `{"base_model": "`+testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")+`"}`, deploy.Standby)
 	p.deployment(t, "halted", `{"base_model": "`+testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")+`"}`, deploy.Stopped)
@@ -279,6 +291,9 @@ func TestFrontRefusals(t *testing.T) {
 		{"stopped", p.key, body("halted"), 503, "deployment_unavailable", "stopped"},
 		{"errored", p.key, body("broken"), 503, "deployment_unavailable", "IQ2_XXS"},
 		{"past the wake limit", p.key, body("stuck"), 503, "deployment_unavailable", "not ready within"},
+		{"another tenant's dedicated deployment", other, body("mine"), 404, "model_not_found", "mine"},
+		{"its owner", p.key, body("mine"), 503, "deployment_unavailable", "stopped"},
+		{"a serverless deployment", other, body("shared"), 503, "deployment_unavailable", "stopped"},
 	} {
 		code, out := p.post(t, "/v1/completions", c.key, c.body)
 		var e struct {
@@ -289,13 +304,36 @@ func TestFrontRefusals(t *testing.T) {
 			t.Errorf("%s: %d %s; want %d with code %q mentioning %q", c.name, code, out, c.status, c.code, c.contains)
 		}
 	}
+	// /v1/models shows each tenant what it may use, adapters with their parent.
+	req, _ := http.NewRequest("GET", p.url+"/v1/models", nil)
+	req.Header.Set("authorization", "Bearer "+other)
+	resp, err := p.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Data []struct {
+			ID     string
+			Parent *string
+		}
+	}
+	json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	ids := map[string]bool{}
+	for _, m := range list.Data {
+		ids[m.ID] = true
+	}
+	if ids["mine"] || !ids["shared"] || !ids["stories"] {
+		t.Errorf("models for tenant other: %v", ids)
+	}
+
 	// The hold is bounded: with one request already waiting for "stuck",
 	// the next is refused at once, and told when to retry.
 	go p.fire("/v1/completions", body("stuck"))
 	time.Sleep(300 * time.Millisecond)
-	req, _ := http.NewRequest("POST", p.url+"/v1/completions", strings.NewReader(body("stuck")))
+	req, _ = http.NewRequest("POST", p.url+"/v1/completions", strings.NewReader(body("stuck")))
 	req.Header.Set("authorization", "Bearer "+p.key)
-	resp, err := p.client.Do(req)
+	resp, err = p.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,10 +55,12 @@ func (c *Config) defaults() {
 // Gateway is the ext_proc service.
 type Gateway struct {
 	extproc.UnimplementedExternalProcessorServer
-	cfg     Config
-	keys    *Keys
-	spread  *Spreader
-	metrics *metrics
+	cfg         Config
+	keys        *Keys
+	deployments *cachedDeployments
+	limits      *limiter
+	spread      *Spreader
+	metrics     *metrics
 
 	mu        sync.Mutex
 	holdSlots map[string]chan struct{}
@@ -74,7 +76,8 @@ func New(cfg Config) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Gateway{cfg: cfg, keys: newKeys(cfg.Store), metrics: m,
+	return &Gateway{cfg: cfg, keys: newKeys(cfg.Store), metrics: m, deployments: newCachedDeployments(cfg.Deployments),
+		limits:    newLimiter(),
 		spread:    newSpreader(cfg.Store, cfg.HotRate, cfg.MaxSpread, 5*time.Second),
 		holdSlots: map[string]chan struct{}{}}, nil
 }
@@ -91,6 +94,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	srv := grpc.NewServer()
 	extproc.RegisterExternalProcessorServer(srv, g)
 	go g.spread.run(ctx, 250*time.Millisecond)
+	go g.watchChanges(ctx)
 	go func() {
 		<-ctx.Done()
 		srv.GracefulStop()

@@ -73,3 +73,9 @@ func NewAPIKey(tenant, name string, admin bool) (string, state.APIKey) {
 	return key, state.APIKey{Hash: state.HashAPIKey(key), Tenant: tenant, Admin: admin, Name: name,
 		Prefix: key[:12], Created: time.Now()}
 }
+
+func (k *Keys) drop(hash string) {
+	k.mu.Lock()
+	delete(k.cache, hash)
+	k.mu.Unlock()
+}

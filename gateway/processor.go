@@ -17,11 +17,15 @@ import (
 	"github.com/graft-ai/graft/xds"
 )
 
+// tenantHeader tells replicas and the management API whose request it is.
+const tenantHeader = "x-graft-tenant"
+
 // exchange is one HTTP request's conversation with Envoy.
 type exchange struct {
 	method, path  string
 	authorization string
 	key           state.APIKey
+	management    bool // a management API call: routed by path, not by model
 }
 
 // Process handles one request: its headers (authenticate), then its
@@ -74,6 +78,20 @@ func (g *Gateway) onHeaders(ctx context.Context, ex *exchange, h *extproc.HttpHe
 		return g.refuse(err)
 	}
 	ex.key = key
+	path, _, _ := strings.Cut(ex.path, "?")
+	switch {
+	case path == xds.ManagementPrefix || strings.HasPrefix(path, xds.ManagementPrefix+"/"):
+		if !key.Admin {
+			return g.refuse(forbidden("This API key may not manage deployments; use an admin key (graft keys create --admin)."))
+		}
+		ex.management = true
+		return &extproc.ProcessingResponse{Response: &extproc.ProcessingResponse_RequestHeaders{
+			RequestHeaders: &extproc.HeadersResponse{Response: &extproc.CommonResponse{
+				HeaderMutation: &extproc.HeaderMutation{SetHeaders: []*core.HeaderValueOption{header(tenantHeader, key.Tenant)}},
+			}}}}
+	case path == "/v1/models" && ex.method == "GET":
+		return g.models(ctx, key.Tenant)
+	}
 	if h.GetEndOfStream() {
 		// No body follows: nothing names a model.
 		return g.refuse(badRequest("model", "This endpoint needs a JSON body with a model."))
@@ -99,10 +117,22 @@ func (g *Gateway) authenticate(ctx context.Context, authorization string) (state
 
 // routedFields is the part of an OpenAI request body the gateway reads.
 type routedFields struct {
-	Model *string `json:"model"`
+	Model               *string `json:"model"`
+	MaxTokens           *int    `json:"max_tokens"`
+	MaxCompletionTokens *int    `json:"max_completion_tokens"`
+	Messages            present `json:"messages"`
 }
 
+// present records that a field was there without keeping (copying) it.
+type present bool
+
+func (p *present) UnmarshalJSON([]byte) error { *p = true; return nil }
+
 func (g *Gateway) onBody(ctx context.Context, ex *exchange, b *extproc.HttpBody) *extproc.ProcessingResponse {
+	if ex.management {
+		return &extproc.ProcessingResponse{Response: &extproc.ProcessingResponse_RequestBody{
+			RequestBody: &extproc.BodyResponse{}}}
+	}
 	start := time.Now()
 	var f routedFields
 	if err := json.Unmarshal(b.GetBody(), &f); err != nil {
@@ -116,6 +146,13 @@ func (g *Gateway) onBody(ctx context.Context, ex *exchange, b *extproc.HttpBody)
 		return g.refuse(notFound(*f.Model))
 	}
 	g.metrics.decide.Observe(time.Since(start).Seconds())
+	max := f.MaxCompletionTokens
+	if max == nil {
+		max = f.MaxTokens
+	}
+	if ae := g.limits.admit(ex.key.Hash, ex.key.RPM, ex.key.TPM, estimateTokens(max, len(b.GetBody()), bool(f.Messages))); ae != nil {
+		return g.refuse(ae)
+	}
 	if ae := g.admit(ctx, ex.key.Tenant, dep); ae != nil {
 		if ae.code == "model_not_found" {
 			ae = notFound(*f.Model)
@@ -125,7 +162,7 @@ func (g *Gateway) onBody(ctx context.Context, ex *exchange, b *extproc.HttpBody)
 	set := []*core.HeaderValueOption{
 		header(xds.HeaderDeployment, dep),
 		header(xds.HeaderAdapter, adapter),
-		header("x-graft-tenant", ex.key.Tenant),
+		header(tenantHeader, ex.key.Tenant),
 	}
 	if rk := g.spread.RouteKey(dep, adapter); rk != "" {
 		set = append(set, header(xds.HeaderRouteKey, rk))

@@ -145,6 +145,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	case <-ctx.Done():
 	}
+	rep.Drain() // routers stop sending new requests while the running ones finish
 	return drain(hs, cfg.Drain)
 }
 

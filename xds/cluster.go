@@ -99,11 +99,26 @@ func loadAssignment(d Deployment) *endpoint.ClusterLoadAssignment {
 	}
 }
 
-// gatewayClusterFor is the ext_proc service: gRPC, so HTTP/2 upstream.
-func gatewayClusterFor(addr string) (*cluster.Cluster, error) {
+// staticCluster is one fixed address: the gateway's ext_proc service (gRPC,
+// so HTTP/2 upstream) or the management API.
+func staticCluster(name, addr string, h2 bool) (*cluster.Cluster, error) {
 	host, port, err := splitHostPort(addr)
 	if err != nil {
 		return nil, err
+	}
+	c := &cluster.Cluster{
+		Name:                 name,
+		ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC},
+		ConnectTimeout:       durationpb.New(2 * time.Second),
+		LoadAssignment: &endpoint.ClusterLoadAssignment{
+			ClusterName: name,
+			Endpoints: []*endpoint.LocalityLbEndpoints{{LbEndpoints: []*endpoint.LbEndpoint{{
+				HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{Address: socketAddress(host, port)}},
+			}}}},
+		},
+	}
+	if !h2 {
+		return c, nil
 	}
 	opts, err := anypb.New(&upstreamhttp.HttpProtocolOptions{
 		UpstreamProtocolOptions: &upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig_{
@@ -117,20 +132,10 @@ func gatewayClusterFor(addr string) (*cluster.Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &cluster.Cluster{
-		Name:                 gatewayCluster,
-		ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC},
-		ConnectTimeout:       durationpb.New(2 * time.Second),
-		LoadAssignment: &endpoint.ClusterLoadAssignment{
-			ClusterName: gatewayCluster,
-			Endpoints: []*endpoint.LocalityLbEndpoints{{LbEndpoints: []*endpoint.LbEndpoint{{
-				HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{Address: socketAddress(host, port)}},
-			}}}},
-		},
-		TypedExtensionProtocolOptions: map[string]*anypb.Any{
-			"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": opts,
-		},
-	}, nil
+	c.TypedExtensionProtocolOptions = map[string]*anypb.Any{
+		"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": opts,
+	}
+	return c, nil
 }
 
 func socketAddress(host string, port uint32) *core.Address {

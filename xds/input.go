@@ -17,8 +17,12 @@ import (
 
 // Input is everything a snapshot is built from.
 type Input struct {
-	Listener    Listener
-	Gateway     string // host:port of the gateway's ext_proc gRPC service; "" routes on client headers alone
+	Listener Listener
+	Gateway  string // host:port of the gateway's ext_proc gRPC service; "" routes on client headers alone
+	// ControlAPI is host:port of the management API; "" leaves it off the
+	// front. Its paths (ManagementPrefix) route there, past the gateway's
+	// admin-key check.
+	ControlAPI  string
 	Deployments []Deployment
 }
 
@@ -45,6 +49,9 @@ type Replica struct {
 	Host string
 	Port uint32
 }
+
+// ManagementPrefix is the path prefix of the management API.
+const ManagementPrefix = "/v1/deployments"
 
 // Route headers the gateway sets (and, without a gateway, the client).
 const (

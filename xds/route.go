@@ -16,8 +16,17 @@ const noDeployment = `{"error":{"message":"The model does not exist or you do no
 // routeConfig sends each deployment's requests to its cluster, hashing on
 // the route key. Routes have no timeout: a stream lasts as long as its
 // generation, and the listener's idle timeout catches a stalled one.
-func routeConfig(ds []Deployment) *route.RouteConfiguration {
+func routeConfig(ds []Deployment, control bool) *route.RouteConfiguration {
 	var routes []*route.Route
+	if control {
+		routes = append(routes, &route.Route{
+			Name:  controlCluster,
+			Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_PathSeparatedPrefix{PathSeparatedPrefix: ManagementPrefix}},
+			Action: &route.Route_Route{Route: &route.RouteAction{
+				ClusterSpecifier: &route.RouteAction_Cluster{Cluster: controlCluster},
+			}},
+		})
+	}
 	for _, d := range ds {
 		routes = append(routes, &route.Route{
 			Name: ClusterName(d.Name),

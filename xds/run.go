@@ -14,6 +14,8 @@ type Config struct {
 	Server   *Server
 	Listener Listener
 	Gateway  string
+	// ControlAPI is the management API's host:port; "" leaves it off.
+	ControlAPI string
 	// Resync rebuilds from Redis this often even without a change message,
 	// so deployments created or deleted since are picked up; default 1s.
 	Resync time.Duration
@@ -39,7 +41,8 @@ func Run(ctx context.Context, c Config) error {
 			}
 			slog.Warn("xds: reading deployments failed; keeping the current configuration", "err", err)
 		} else {
-			in := Input{Listener: c.Listener, Gateway: c.Gateway, Deployments: Deployments(names, w.Snapshot())}
+			in := Input{Listener: c.Listener, Gateway: c.Gateway, ControlAPI: c.ControlAPI,
+				Deployments: Deployments(names, w.Snapshot())}
 			if _, err := c.Server.Update(ctx, in); err != nil {
 				slog.Error("xds: snapshot refused; keeping the current configuration", "err", err)
 			}

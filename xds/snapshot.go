@@ -16,6 +16,7 @@ const (
 	listenerName    = "graft-https"
 	routeConfigName = "graft"
 	gatewayCluster  = "graft-gateway"
+	controlCluster  = "graft-control"
 )
 
 // ClusterName is the Envoy cluster of a deployment's replicas.
@@ -34,14 +35,21 @@ func Build(in Input) (*cache.Snapshot, error) {
 	}
 	res := map[resource.Type][]types.Resource{
 		resource.ListenerType: {httpsListener(in)},
-		resource.RouteType:    {routeConfig(in.Deployments)},
+		resource.RouteType:    {routeConfig(in.Deployments, in.ControlAPI != "")},
 	}
 	if in.Gateway != "" {
-		gw, err := gatewayClusterFor(in.Gateway)
+		gw, err := staticCluster(gatewayCluster, in.Gateway, true)
 		if err != nil {
 			return nil, err
 		}
 		res[resource.ClusterType] = append(res[resource.ClusterType], gw)
+	}
+	if in.ControlAPI != "" {
+		c, err := staticCluster(controlCluster, in.ControlAPI, false)
+		if err != nil {
+			return nil, err
+		}
+		res[resource.ClusterType] = append(res[resource.ClusterType], c)
 	}
 	for _, d := range in.Deployments {
 		res[resource.ClusterType] = append(res[resource.ClusterType], deploymentCluster(d.Name))

@@ -4,7 +4,7 @@
 //
 // Usage: UV_THREADPOOL_SIZE=1 node bench.mjs PLAN.json
 // PLAN: {model, threads, prefill: {tokens, reps}, decode: {prompts, lead, tokens, reps, batches},
-//        greedy: {prompt, tokens}}
+//        greedy: {prompt, tokens, prompts}}
 // Without UV_THREADPOOL_SIZE=1 libuv's idle worker threads compete with
 // llama.cpp's 2 compute threads and it runs 1.7-2.7x slower on a 2-core host.
 import {readFile} from "node:fs/promises";
@@ -90,18 +90,26 @@ async function decode(n) {
     return median(rates);
 }
 
-async function greedy() {
-    const ctx = await newContext(1, plan.greedy.prompt.length + plan.greedy.tokens + 8);
-    const {tokens} = await generate(ctx.getSequence(), plan.greedy.prompt, plan.greedy.tokens);
+async function greedy(prompt) {
+    const ctx = await newContext(1, prompt.length + plan.greedy.tokens + 8);
+    const {tokens} = await generate(ctx.getSequence(), prompt, plan.greedy.tokens);
     await ctx.dispose();
     return tokens;
+}
+
+// greedyAll decodes each of plan.greedy.prompts (the agreement check).
+async function greedyAll() {
+    const out = [];
+    for (const p of plan.greedy.prompts || []) out.push(await greedy(p));
+    return out;
 }
 
 const out = {
     version: "node-llama-cpp " + (JSON.parse(await readFile(new URL("./node_modules/node-llama-cpp/package.json", import.meta.url), "utf8")).version),
     build: llama.gpu === false ? "cpu" : String(llama.gpu),
     threads: plan.threads,
-    greedy: await greedy(),
+    greedy: await greedy(plan.greedy.prompt),
+    greedy_all: await greedyAll(),
     prefill_tok_s: await prefill(),
     decode_tok_s: {}
 };

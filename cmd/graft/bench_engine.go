@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -17,12 +18,13 @@ type benchEngineOptions struct {
 	vsLlamaCpp  bool
 	llamaCppDir string
 	batches     []int
+	prefix      int
 }
 
 func newBenchEngineCommand() *cobra.Command {
 	var o benchEngineOptions
 	cmd := &cobra.Command{
-		Use:   "engine [--vs-llamacpp] [--dir DIR] [--threads N] [--seed S]",
+		Use:   "engine [--vs-llamacpp] [--shared-prefix N] [--dir DIR] [--threads N] [--seed S]",
 		Short: "Measure prefill, batched decode and memory on a random 110M Llama",
 		Long: `Write a seeded random-weight Llama of stories110M's shape (dim 768, 12 layers,
 12 heads, FFN 2048, vocab 32000) as GGUF F32 and Hugging Face safetensors, then
@@ -34,20 +36,43 @@ RSS, both load paths, and that both copies decode to the same greedy tokens.
 With --vs-llamacpp, llama.cpp (node-llama-cpp from bench/llamacpp, installed
 with npm on first use) runs the same GGUF, prompts and token counts with the
 same number of threads on the CPU, and the table shows Graft/llama.cpp ratios.
+
+With --shared-prefix N, measure the prefix cache instead: N requests submitted
+at once, each a 1,000-token system prompt shared by all and 16 tokens of its
+own, each run on a fresh engine: with prefix caching off; on, with the system
+prompt new to the engine (cold); and on, after one untimed request with the
+same system prompt (warm, as traffic before them would leave it). The table
+shows time to first token, prefill tokens/s and their on/off ratios, and
+whether every run generated the same tokens.
 The machine may be shared: compare numbers from one run, not across runs.`,
 		Example: `  graft bench engine --vs-llamacpp --threads 2 --dir /tmp/graft-bench
-  graft bench engine --cpuprofile /tmp/engine   # writes /tmp/engine-decode1.pprof, ...`,
+  graft bench engine --cpuprofile /tmp/engine   # writes /tmp/engine-decode1.pprof, ...
+  graft bench engine --shared-prefix 8 --threads 2`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.vsLlamaCpp {
+			if o.vsLlamaCpp || len(o.opts.Weights) > 0 {
 				dir, err := findLlamaCppDir(o.llamaCppDir)
 				if err != nil {
-					return usageError("--vs-llamacpp: %v", err)
+					return usageError("--vs-llamacpp / --weights: %v", err)
 				}
-				o.opts.LlamaCppDir = dir
+				o.opts.QuantizerDir = dir
+				if o.vsLlamaCpp {
+					o.opts.LlamaCppDir = dir
+				}
 			}
 			o.opts.Batches = o.batches
 			o.opts.Log = cmd.ErrOrStderr()
+			if cmd.Flags().Changed("shared-prefix") {
+				if o.prefix <= 0 {
+					return usageError("--shared-prefix must be at least 1, got %d", o.prefix)
+				}
+				r, err := benchmark.RunSharedPrefix(cmd.Context(), o.opts, o.prefix)
+				if err != nil {
+					return err
+				}
+				r.Print(cmd.OutOrStdout())
+				return nil
+			}
 			r, err := benchmark.Run(cmd.Context(), o.opts)
 			if err != nil {
 				return err
@@ -65,6 +90,10 @@ The machine may be shared: compare numbers from one run, not across runs.`,
 	f.IntVar(&o.opts.PrefillTokens, "prefill-tokens", 512, "prompt length of the prefill measurement")
 	f.IntVar(&o.opts.DecodeTokens, "decode-tokens", 64, "tokens timed per decode stream")
 	f.IntSliceVar(&o.batches, "streams", []int{1, 8, 32}, "concurrent decode streams to measure")
+	f.IntVar(&o.prefix, "shared-prefix", 0, "measure the prefix cache: this many requests sharing a 1,000-token system prompt, cache off vs on")
+	f.StringSliceVar(&o.opts.Weights, "weights", nil, "measure these weight formats side by side ("+strings.Join(benchmark.WeightNames(), ",")+"), files made by llama.cpp's quantizer; with --vs-llamacpp, llama.cpp runs each file too")
+	f.IntVar(&o.opts.PrefillReps, "prefill-reps", 5, "repetitions of the prefill measurement (the median is reported)")
+	f.IntVar(&o.opts.DecodeReps, "decode-reps", 3, "repetitions of each decode measurement (the median is reported)")
 	f.StringVar(&o.opts.CPUProfile, "cpuprofile", "", "write a CPU profile of each timed phase to PREFIX-PHASE.pprof")
 	return cmd
 }

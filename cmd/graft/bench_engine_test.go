@@ -18,3 +18,10 @@ func TestBenchEngineNeedsLlamaCppDir(t *testing.T) {
 		t.Fatalf("missing bench.mjs: code %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+func TestBenchEngineSharedPrefixNeedsRequests(t *testing.T) {
+	r := graft(t, nil, "bench", "engine", "--shared-prefix", "0")
+	if r.code != 2 || !strings.Contains(r.stderr, "--shared-prefix") {
+		t.Fatalf("--shared-prefix 0: code %d, stderr %q", r.code, r.stderr)
+	}
+}

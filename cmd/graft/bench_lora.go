@@ -1,6 +1,8 @@
 package main
 
 import (
+	"strings"
+
 	"github.com/spf13/cobra"
 
 	"github.com/graft-ai/graft/engine/benchmark"
@@ -29,6 +31,13 @@ engine without mixed-adapter batches must.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Sequential = !noSeq
+			if o.Weights != "" && o.Weights != "f32" {
+				dir, err := findLlamaCppDir("")
+				if err != nil {
+					return usageError("--weights %s: %v", o.Weights, err)
+				}
+				o.QuantizerDir = dir
+			}
 			o.Log = cmd.ErrOrStderr()
 			r, err := benchmark.RunLoRA(cmd.Context(), o)
 			if err != nil {
@@ -48,6 +57,7 @@ engine without mixed-adapter batches must.`,
 	f.IntVar(&o.MaxActive, "max-active-adapters", 0, "adapter slots (0: the most distinct adapters measured)")
 	f.IntVar(&o.DecodeTokens, "decode-tokens", 32, "tokens timed per stream")
 	f.BoolVar(&noSeq, "no-sequential", false, "skip the one-adapter-at-a-time baseline")
+	f.StringVar(&o.Weights, "weights", "", "base weight format ("+strings.Join(benchmark.WeightNames(), ",")+"; default f32), made by llama.cpp's quantizer from bench/llamacpp")
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of each batched measurement to PREFIX-PHASE.pprof")
 	return cmd
 }

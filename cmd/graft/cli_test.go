@@ -154,3 +154,23 @@ func TestRenderChatContract(t *testing.T) {
 		}
 	}
 }
+
+func TestGenerateUnderJSONSchema(t *testing.T) {
+	model := filepath.Join(testmodels.Path(t, "stories260K"), "gguf", "stories260K.gguf")
+	schema := `{"type":"object","properties":{"hero":{"type":"string","maxLength":10},"age":{"type":"integer","minimum":1,"maximum":99}},"required":["hero","age"],"additionalProperties":false}`
+	var out generateJSON
+	graftJSON(t, &out, "generate", "--model", model, "--prompt", "Once upon a time", "--temperature", "0", "--json", "--json-schema", schema)
+	var doc struct {
+		Hero *string `json:"hero"`
+		Age  *int    `json:"age"`
+	}
+	dec := json.NewDecoder(strings.NewReader(out.Text))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&doc); err != nil || doc.Hero == nil || len([]rune(*doc.Hero)) > 10 || doc.Age == nil || *doc.Age < 1 || *doc.Age > 99 || out.FinishReason != "stop" {
+		t.Fatalf("output %q (%s): %v", out.Text, out.FinishReason, err)
+	}
+	r := graft(t, nil, "generate", "--model", model, "--json-schema", `{"type":"string","format":"color"}`)
+	if r.code != 2 || !strings.Contains(r.stderr, `format "color"`) {
+		t.Fatalf("an unsupported schema: exit %d, stderr %q", r.code, r.stderr)
+	}
+}

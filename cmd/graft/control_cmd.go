@@ -13,7 +13,7 @@ func init() { register(newControlCommand) }
 // controlOptions are the flags of the control process, shared by graft up.
 type controlOptions struct {
 	redis, listen, apiKey, adapterCache string
-	readyTimeout, drain                 time.Duration
+	readyTimeout, unhealthy, drain      time.Duration
 }
 
 func addControlFlags(cmd *cobra.Command, o *controlOptions, listen string) {
@@ -22,12 +22,13 @@ func addControlFlags(cmd *cobra.Command, o *controlOptions, listen string) {
 	f.StringVar(&o.apiKey, "api-key", "", "require this key (Authorization: Bearer KEY) on the management API")
 	f.StringVar(&o.adapterCache, "adapter-cache", "", "adapter cache folder the replicas share (default: the user cache dir)")
 	f.DurationVar(&o.readyTimeout, "replica-ready-timeout", 5*time.Minute, "a replica not ready this long after its start fails the deployment (Errored) with its own error")
+	f.DurationVar(&o.unhealthy, "replica-unhealthy-timeout", 30*time.Second, "a live replica whose /readyz fails this long is killed and replaced")
 	f.DurationVar(&o.drain, "replica-drain-timeout", 5*time.Minute, "how long a stopping replica's running streams may take to finish")
 }
 
 func (o *controlOptions) config() control.Config {
 	return control.Config{Redis: o.redis, Listen: o.listen, APIKey: o.apiKey, AdapterCache: o.adapterCache,
-		ReadyTimeout: o.readyTimeout, Drain: o.drain}
+		ReadyTimeout: o.readyTimeout, Unhealthy: o.unhealthy, Drain: o.drain}
 }
 
 func newControlCommand() *cobra.Command {

@@ -14,6 +14,7 @@ func init() { register(newEngineCommand) }
 // engineOptions are the flags of an engine process, shared by graft serve.
 type engineOptions struct {
 	model, servedName     string
+	quantize              string
 	threads               int
 	device                string
 	maxNumSeqs            int
@@ -26,11 +27,13 @@ type engineOptions struct {
 	maxQueued             int
 	adapterMemFrac        float64
 	allowRequestTemplates bool
+	prefixCaching         bool
 }
 
 func addEngineFlags(cmd *cobra.Command, o *engineOptions) {
 	f := cmd.Flags()
 	addModelFlags(f, &o.model, &o.threads, &o.device)
+	f.StringVar(&o.quantize, "quantize", "", "quantize float weight matrices on load: q8_0 or q4_k (default: keep the file's formats)")
 	f.StringVar(&o.servedName, "served-model-name", "", "the base model's id in the API (default: the model file or folder name without .gguf)")
 	f.IntVar(&o.maxNumSeqs, "max-num-seqs", 0, "most sequences in one batch (0: engine default)")
 	f.IntVar(&o.maxModelLen, "max-model-len", 0, "context length (0: the model's)")
@@ -41,6 +44,7 @@ func addEngineFlags(cmd *cobra.Command, o *engineOptions) {
 	f.IntVar(&o.maxRank, "max-lora-rank", 0, "largest adapter rank accepted (0: 64)")
 	f.IntVar(&o.maxQueued, "max-queued", 0, "requests waiting for a batch slot before new ones are refused as too many (0: 256)")
 	f.Float64Var(&o.adapterMemFrac, "adapter-memory-fraction", 0, "on a GPU, size the adapter slots to this fraction of free device memory (overrides --max-active-adapters; 0: off)")
+	f.BoolVar(&o.prefixCaching, "prefix-caching", true, "reuse the KV cache of prompt prefixes computed before, per adapter (--prefix-caching=false: compute every prompt)")
 	f.BoolVar(&o.allowRequestTemplates, "allow-request-chat-template", false, "let requests carry their own chat_template (a template is a program run in the engine; off, requests may only use the model's)")
 }
 
@@ -50,9 +54,10 @@ func (o *engineOptions) serverOptions() server.Options {
 		MaxNumSeqs: o.maxNumSeqs, MaxModelLen: o.maxModelLen, KVCacheBytes: o.kvCacheMiB << 20,
 		MaxBatchedTokens: o.maxBatchedTokens, MaxActiveAdapters: o.maxActive,
 		MaxCachedAdapters: o.maxCached, MaxLoRARank: o.maxRank, MaxQueued: o.maxQueued,
+		DisablePrefixCaching: !o.prefixCaching,
 	}
 	return server.Options{
-		Model: o.model, ServedName: o.servedName, Device: o.device, Threads: o.threads,
+		Model: o.model, ServedName: o.servedName, Device: o.device, Threads: o.threads, Quantize: o.quantize,
 		Engine: cfg, AdapterMemoryFraction: o.adapterMemFrac, AllowRequestTemplates: o.allowRequestTemplates,
 	}
 }

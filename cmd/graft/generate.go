@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/graft-ai/graft/engine"
+	"github.com/graft-ai/graft/engine/grammar"
 	"github.com/graft-ai/graft/engine/sample"
 	"github.com/graft-ai/graft/engine/server"
 )
@@ -25,6 +26,8 @@ type generateOptions struct {
 	seed                   int64
 	stop                   []string
 	ignoreEOS, asJSON      bool
+	jsonSchema             string
+	jsonObject             bool
 	threads                int
 	device                 string
 }
@@ -40,6 +43,8 @@ func newGenerateCommand() *cobra.Command {
 The prompt is encoded with BOS prepended when the model's tokenizer says so;
 without --prompt, generation starts from BOS alone. Decoding is greedy unless
 --temperature is above 0; --seed makes sampling reproducible.
+--json-schema (a JSON schema's text) or --json-object constrains the output
+to a JSON document, as the API's response_format does.
 
 With --json it prints one object:
   {"prompt_token_ids": [...], "token_ids": [...generated...], "text": "...", "finish_reason": "stop|length"}`,
@@ -63,6 +68,8 @@ With --json it prints one object:
 	f.StringArrayVar(&o.stop, "stop", nil, "stop when this text is generated (repeatable)")
 	f.BoolVar(&o.ignoreEOS, "ignore-eos", false, "keep generating past the end-of-sequence token")
 	f.BoolVar(&o.asJSON, "json", false, "print one JSON object instead of streaming text")
+	f.StringVar(&o.jsonSchema, "json-schema", "", "constrain the output to JSON valid under this schema (the schema's text)")
+	f.BoolVar(&o.jsonObject, "json-object", false, "constrain the output to a JSON object")
 	_ = cmd.MarkFlagRequired("model")
 	return cmd
 }
@@ -77,6 +84,10 @@ type generateJSON struct {
 func runGenerate(ctx context.Context, w io.Writer, o *generateOptions, seeded bool) error {
 	if o.maxTokens < 1 {
 		return usageError("--max-tokens must be at least 1, got %d", o.maxTokens)
+	}
+	g, err := constraint(o)
+	if err != nil {
+		return err
 	}
 	b, closeB, err := server.OpenBackend(o.device, o.threads)
 	if err != nil {
@@ -108,6 +119,7 @@ func runGenerate(ctx context.Context, w io.Writer, o *generateOptions, seeded bo
 		RepetitionPenalty: o.repetition, Seed: uint64(o.seed), HasSeed: seeded}
 	stream, err := eng.Generate(ctx, engine.Request{
 		Prompt: prompt, Adapter: adapterID, Sampling: sp, MaxTokens: o.maxTokens, Stop: o.stop, IgnoreEOS: o.ignoreEOS,
+		Grammar: g,
 	})
 	if err != nil {
 		return usageError("%v", err)
@@ -157,4 +169,21 @@ func streamText(ctx context.Context, w io.Writer, s *engine.Stream) error {
 			return e.Err
 		}
 	}
+}
+
+// constraint compiles --json-schema or --json-object; nil without either.
+func constraint(o *generateOptions) (*grammar.Grammar, error) {
+	switch {
+	case o.jsonSchema != "" && o.jsonObject:
+		return nil, usageError("--json-schema and --json-object exclude each other")
+	case o.jsonObject:
+		return grammar.JSONObject(), nil
+	case o.jsonSchema == "":
+		return nil, nil
+	}
+	g, err := grammar.Compile([]byte(o.jsonSchema))
+	if err != nil {
+		return nil, usageError("--json-schema: %v", err)
+	}
+	return g, nil
 }

@@ -36,6 +36,7 @@ keys may also use the management API (/v1/deployments).`,
 
 	var tenant, name string
 	var admin bool
+	var rpm, tpm int
 	create := &cobra.Command{
 		Use:   "create --tenant T [--admin] [--name N]",
 		Short: "Make a key and print it (once)",
@@ -49,7 +50,11 @@ keys may also use the management API (/v1/deployments).`,
 				return err
 			}
 			defer s.Close()
+			if rpm < 0 || tpm < 0 {
+				return exitError{code: 2, err: fmt.Errorf("--rpm and --tpm must not be negative")}
+			}
 			key, rec := gateway.NewAPIKey(tenant, name, admin)
+			rec.RPM, rec.TPM = rpm, tpm
 			if err := s.PutAPIKey(cmd.Context(), rec); err != nil {
 				return err
 			}
@@ -64,6 +69,8 @@ keys may also use the management API (/v1/deployments).`,
 	create.Flags().StringVar(&tenant, "tenant", "", "tenant the key belongs to (required)")
 	create.Flags().BoolVar(&admin, "admin", false, "the key may also manage deployments")
 	create.Flags().StringVar(&name, "name", "", "a note to tell keys apart")
+	create.Flags().IntVar(&rpm, "rpm", 0, "requests per minute the key may send (0: no limit)")
+	create.Flags().IntVar(&tpm, "tpm", 0, "tokens per minute the key may use, reserved from max_tokens and the prompt's size (0: no limit)")
 	_ = create.MarkFlagRequired("tenant")
 
 	list := &cobra.Command{
@@ -111,7 +118,7 @@ func printKeys(cmd *cobra.Command, keys []state.APIKey, asJSON bool) error {
 		out := []map[string]any{}
 		for _, k := range keys {
 			out = append(out, map[string]any{"id": k.Prefix, "hash": k.Hash, "tenant": k.Tenant,
-				"admin": k.Admin, "name": k.Name, "created_at": k.Created.UTC().Format(time.RFC3339)})
+				"admin": k.Admin, "name": k.Name, "rpm": k.RPM, "tpm": k.TPM, "created_at": k.Created.UTC().Format(time.RFC3339)})
 		}
 		return json.NewEncoder(cmd.OutOrStdout()).Encode(out)
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,6 +18,8 @@ import (
 
 	"github.com/graft-ai/graft/deploy"
 	"github.com/graft-ai/graft/deploy/control"
+	"github.com/graft-ai/graft/deploy/state"
+	"github.com/graft-ai/graft/gateway"
 )
 
 func init() { register(newUpCommand) }
@@ -27,6 +28,7 @@ type upOptions struct {
 	control                  controlOptions
 	model, adapterRoot, name string
 	listen, stateDir         string
+	certFile, keyFile        string
 	threads                  int
 	device                   string
 	minReplicas, maxReplicas int
@@ -39,16 +41,22 @@ func newUpCommand() *cobra.Command {
 	var o upOptions
 	cmd := &cobra.Command{
 		Use:   "up [--model PATH] [--adapter-root DIR]",
-		Short: "Run Graft on this machine: Redis, the control process and a deployment of a model",
+		Short: "Run Graft on this machine: Redis, the control process, the front door and a deployment",
 		Long: `Run the whole platform on this machine: a persistent redis-server (append-only
 file under --state-dir; --redis uses yours instead), the control process with
-the management API on --api-listen, and one deployment whose replicas are
-"graft serve" children, served on --listen. Without --model it deploys the
-demo: the stories260K Hugging Face model and its four LoRA adapters from
-$GRAFT_TESTDATA (default ../shared/models beside the repository), as
-deployment "stories260k". It writes STATE_DIR/up.json (the addresses) and
-prints a curl, an OpenAI SDK and a graft deployments example to paste, then
-serves until interrupted.`,
+the management API on --api-listen, one deployment whose replicas are "graft
+serve" children, and the front door on --listen: a real Envoy over HTTPS,
+programmed by Graft's xDS control plane, with the gateway checking API keys,
+routing each request to the replicas that hold its adapter and waking
+deployments that scaled to zero. Without --cert/--key a CA and a server
+certificate are made on first start under the state dir.
+
+Without --model it deploys the demo: the stories260K Hugging Face model and its
+four LoRA adapters from $GRAFT_TESTDATA (default ../shared/models beside the
+repository), as deployment "stories". When everything is ready it writes
+STATE_DIR/up.json (url, api_key, ca_file, admin_api_url, ...) and prints a curl
+and an OpenAI SDK example that work as printed, then serves until interrupted.
+A second run on the same state dir keeps the deployments and the key.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.demoDefaults(); err != nil {
@@ -61,7 +69,9 @@ serves until interrupted.`,
 	f.StringVar(&o.model, "model", "", "model: a .gguf file or a Hugging Face directory (default: the stories260K demo)")
 	f.StringVar(&o.adapterRoot, "adapter-root", "", "folder of PEFT adapters, each addressed by its folder name")
 	f.StringVar(&o.name, "deployment", "", "the deployment's name (default: from the model's file or folder name)")
-	f.StringVar(&o.listen, "listen", "127.0.0.1:8000", "HTTP address serving the deployment's OpenAI API")
+	f.StringVar(&o.listen, "listen", "127.0.0.1:8443", "HTTPS address of the front door (the OpenAI API of every deployment)")
+	f.StringVar(&o.certFile, "cert", "", "PEM certificate chain of the front door (default: made under the state dir)")
+	f.StringVar(&o.keyFile, "key", "", "PEM private key of --cert")
 	f.StringVar(&o.stateDir, "state-dir", defaultStateDir(), "where Redis keeps its data and up.json is written")
 	f.StringVar(&o.control.redis, "redis", "", "use this Redis (redis://host:port/db) instead of starting one")
 	f.IntVar(&o.threads, "threads", 0, "CPU threads per replica (0: all cores)")
@@ -98,7 +108,7 @@ func (o *upOptions) demoDefaults() error {
 			o.adapterRoot = filepath.Join(dir, "stories260K", "adapters")
 		}
 		if o.name == "" {
-			o.name = "stories260k"
+			o.name = "stories"
 		}
 	}
 	if o.name == "" {
@@ -138,6 +148,9 @@ func runUp(ctx context.Context, out io.Writer, o *upOptions) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
+	if (o.certFile == "") != (o.keyFile == "") {
+		return usageError("--cert and --key go together")
+	}
 	cfg := o.control.config()
 	if cfg.Redis == "" {
 		r, err := control.StartRedis(ctx, filepath.Join(o.stateDir, "redis"))
@@ -147,32 +160,88 @@ func runUp(ctx context.Context, out io.Writer, o *upOptions) error {
 		defer r.Stop()
 		cfg.Redis = r.URL
 	}
-	lis, err := net.Listen("tcp", o.listen)
+	store, err := state.Open(cfg.Redis)
 	if err != nil {
-		return usageError("--listen %s: %v", o.listen, err)
+		return err
 	}
+	defer store.Close()
 	ctl, err := control.Start(ctx, cfg)
 	if err != nil {
-		lis.Close()
 		return err
 	}
 	if err := ensureDeployment(ctx, ctl.Manager, o.name, spec, body); err != nil {
-		lis.Close()
 		return errors.Join(err, ctl.Wait())
 	}
-	front := &http.Server{Handler: &control.Front{Manager: ctl.Manager, Deployment: o.name}, ReadHeaderTimeout: 10 * time.Second}
-	go front.Serve(lis)
+	key, err := upKey(ctx, store, o.stateDir)
+	if err != nil {
+		return errors.Join(err, ctl.Wait())
+	}
+	front, err := gateway.StartFront(ctx, gateway.FrontConfig{Listen: o.listen, Dir: filepath.Join(o.stateDir, "front"),
+		CertFile: o.certFile, KeyFile: o.keyFile, ControlAPI: ctl.Addr(),
+		Gateway: gateway.Config{Store: store, Deployments: gateway.FromRecords(ctl.Manager.Records, ctl.Manager)}})
+	if err != nil {
+		return errors.Join(err, ctl.Wait())
+	}
 	apiURL := "http://" + ctl.Addr()
-	if err := writeUpJSON(o.stateDir, map[string]string{"redis": cfg.Redis, "api_url": apiURL,
-		"openai_base_url": "http://" + lis.Addr().String() + "/v1", "deployment": o.name}); err != nil {
+	info := map[string]string{"url": front.URL + "/v1", "api_key": key, "ca_file": front.CAFile,
+		"admin_api_url": front.URL, "control_api_url": apiURL, "redis": cfg.Redis, "deployment": o.name}
+	if err := waitServing(ctx, front, key, o.name); err != nil {
+		front.Stop()
+		return errors.Join(err, ctl.Wait())
+	}
+	if err := writeUpJSON(o.stateDir, info); err != nil {
 		slog.Warn("up.json not written", "err", err)
 	}
-	printExamples(out, lis.Addr().String(), o.name, o.adapterRoot, apiURL)
+	printExamples(out, info, o.adapterRoot)
 	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	_ = front.Shutdown(sctx)
+	front.Stop()
 	return ctl.Wait()
+}
+
+// upKey returns the admin key of an earlier run on this state dir if Redis
+// still knows it, or makes one.
+func upKey(ctx context.Context, store *state.Store, stateDir string) (string, error) {
+	var prev struct {
+		APIKey string `json:"api_key"`
+	}
+	if b, err := os.ReadFile(filepath.Join(stateDir, "up.json")); err == nil && json.Unmarshal(b, &prev) == nil && prev.APIKey != "" {
+		if _, err := store.LookupAPIKey(ctx, state.HashAPIKey(prev.APIKey)); err == nil {
+			return prev.APIKey, nil
+		}
+	}
+	key, rec := gateway.NewAPIKey("default", "graft up", true)
+	return key, store.PutAPIKey(ctx, rec)
+}
+
+// waitServing returns once the deployment answers through the front door,
+// so up.json is written only when its examples work.
+func waitServing(ctx context.Context, f *gateway.Front, key, name string) error {
+	client, err := f.Client()
+	if err != nil {
+		return err
+	}
+	body := fmt.Sprintf(`{"model":%q,"prompt":"x","max_tokens":1}`, name)
+	var last string
+	for {
+		req, _ := http.NewRequestWithContext(ctx, "POST", f.URL+"/v1/completions", strings.NewReader(body))
+		req.Header.Set("authorization", "Bearer "+key)
+		req.Header.Set("content-type", "application/json")
+		if resp, err := client.Do(req); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+			last = fmt.Sprintf("%d %s", resp.StatusCode, b)
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("deployment %s did not answer through the front door: %s", name, last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // ensureDeployment creates the deployment, or brings an existing one (from
@@ -206,31 +275,32 @@ func writeUpJSON(dir string, v map[string]string) error {
 	return os.WriteFile(filepath.Join(dir, "up.json"), append(b, '\n'), 0o600)
 }
 
-func printExamples(w io.Writer, listen, model, adapterRoot, apiURL string) {
+func printExamples(w io.Writer, info map[string]string, adapterRoot string) {
+	model := info["deployment"]
 	adapter := model
 	if adapterRoot != "" {
 		if entries, err := os.ReadDir(adapterRoot); err == nil && len(entries) > 0 {
-			adapter = entries[0].Name()
+			adapter = model + "/" + entries[0].Name()
 		}
 	}
-	fmt.Fprintf(w, `Graft is starting on http://%[1]s (deployment %[2]q).
+	fmt.Fprintf(w, `Graft is serving deployment %[2]q on %[1]s (details in up.json).
 
 Try it:
 
-  curl -s http://%[1]s/v1/models
+  curl -s --cacert %[3]s %[1]s/models -H 'Authorization: Bearer %[4]s'
 
-  curl -s http://%[1]s/v1/chat/completions -H 'Content-Type: application/json' \
-    -d '{"model": %[3]q, "messages": [{"role": "user", "content": "Tell me a story."}], "max_tokens": 48}'
+  curl -s --cacert %[3]s %[1]s/chat/completions -H 'Authorization: Bearer %[4]s' -H 'Content-Type: application/json' \
+    -d '{"model": %[5]q, "messages": [{"role": "user", "content": "Tell me a story."}], "max_tokens": 48}'
 
-  # OpenAI SDK (npm install openai; node --input-type=module):
+  # OpenAI SDK (npm install openai; NODE_EXTRA_CA_CERTS=%[3]s node --input-type=module):
   import OpenAI from 'openai';
-  const client = new OpenAI({ baseURL: 'http://%[1]s/v1', apiKey: 'unused' });
-  const r = await client.completions.create({ model: %[3]q, prompt: 'Once upon a time', max_tokens: 48 });
+  const client = new OpenAI({ baseURL: '%[1]s', apiKey: '%[4]s' });
+  const r = await client.completions.create({ model: %[5]q, prompt: 'Once upon a time', max_tokens: 48 });
   console.log(r.choices[0].text);
 
-  # The deployment, through the management API on %[4]s:
-  graft deployments get %[2]s --api-url %[4]s
-  graft deployments events %[2]s --api-url %[4]s
+  # The deployment, through the management API:
+  graft deployments get %[2]s --api-url %[6]s
+  graft deployments events %[2]s --api-url %[6]s
 
-`, listen, model, adapter, apiURL)
+`, info["url"], model, info["ca_file"], info["api_key"], adapter, info["control_api_url"])
 }

@@ -1,57 +1,166 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/graft-ai/graft/internal/testmodels"
+	"github.com/graft-ai/graft/xds"
 )
 
-// TestUpServesTheDemo: `graft up` with no model deploys stories260K and its
-// four adapters (deployment stories260k, a replica started by its own control
-// process and Redis) and prints examples that work as printed.
-func TestUpServesTheDemo(t *testing.T) {
-	testmodels.Path(t, "stories260K", "hf")
-	addr := freeAddr(t)
-	up := startGraft(t, addr, "up", "--listen", addr, "--api-listen", freeAddr(t), "--state-dir", t.TempDir())
+type upInfo struct {
+	URL           string `json:"url"`
+	APIKey        string `json:"api_key"`
+	CAFile        string `json:"ca_file"`
+	AdminAPIURL   string `json:"admin_api_url"`
+	ControlAPIURL string `json:"control_api_url"`
+	Deployment    string `json:"deployment"`
+	Redis         string `json:"redis"`
+}
 
-	r, err := http.Get("http://" + addr + "/v1/models")
+// startUp runs graft up on stateDir and waits for the up.json it writes.
+func startUp(t *testing.T, stateDir, listen string) (*graftProcess, upInfo, *http.Client) {
+	t.Helper()
+	started := time.Now()
+	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var list struct {
-		Data []struct {
-			ID     string  `json:"id"`
-			Parent *string `json:"parent"`
-		} `json:"data"`
+	p := &graftProcess{cmd: exec.Command(exe, "up", "--listen", listen, "--api-listen", freeAddr(t), "--state-dir", stateDir),
+		exited: make(chan error, 1)}
+	p.cmd.Env = append(os.Environ(), "GRAFT_TEST_RUN_MAIN=1", "GRAFT_TESTDATA="+testmodels.Dir())
+	p.cmd.Stdout, p.cmd.Stderr = &p.logs, &p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
-	json.NewDecoder(r.Body).Decode(&list)
-	r.Body.Close()
-	var adapters []string
-	for _, m := range list.Data {
-		if m.Parent != nil && *m.Parent == "stories260k" {
-			adapters = append(adapters, m.ID)
+	go func() { p.exited <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+		}
+	})
+	deadline := time.Now().Add(2 * time.Minute)
+	var info upInfo
+	for {
+		path := filepath.Join(stateDir, "up.json")
+		if fi, err := os.Stat(path); err == nil && fi.ModTime().After(started) {
+			if b, err := os.ReadFile(path); err == nil && json.Unmarshal(b, &info) == nil {
+				break
+			}
+		}
+		select {
+		case err := <-p.exited:
+			t.Fatalf("graft up exited: %v\n%s", err, p.logs.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("graft up wrote no up.json:\n%s", p.logs.String())
 		}
 	}
-	if len(adapters) != 4 {
-		t.Fatalf("demo serves adapters %v, want the four stories260K adapters", adapters)
-	}
-	// The printed curl example, run as printed.
-	body := `{"model": "all-r8", "messages": [{"role": "user", "content": "Tell me a story."}], "max_tokens": 8}`
-	if !strings.Contains(up.logs.String(), strings.ReplaceAll(body, "8}", "48}")) {
-		t.Errorf("graft up did not print the chat example:\n%s", up.logs.String())
-	}
-	resp, err := http.Post("http://"+addr+"/v1/chat/completions", "application/json", strings.NewReader(body))
+	ca, err := os.ReadFile(info.CAFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(out), `"completion_tokens":8`) {
-		t.Fatalf("chat example: %d %s", resp.StatusCode, out)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	return p, info, &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+}
+
+func call(t *testing.T, c *http.Client, method, url, key, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("authorization", "Bearer "+key)
+	req.Header.Set("content-type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestUpServesTheDemoThroughEnvoy: `graft up` with no model runs Redis, the
+// control process, the demo deployment "stories" and the front door (a real
+// Envoy over HTTPS with the gateway). The official openai client, trusting
+// the generated CA, passes its suite through it; the printed example works;
+// the management API answers admin keys only; SIGTERM stops everything; a
+// second run on the same state dir keeps the key and the deployment.
+func TestUpServesTheDemoThroughEnvoy(t *testing.T) {
+	model := testmodels.Path(t, "stories260K", "hf")
+	if _, err := xds.EnvoyBinary("."); err != nil {
+		t.Skipf("no Envoy here (%v); make test installs it", err)
+	}
+	stateDir, listen := t.TempDir(), freeAddr(t)
+	up, info, client := startUp(t, stateDir, listen)
+	if info.Deployment != "stories" || !strings.HasPrefix(info.URL, "https://") || info.APIKey == "" {
+		t.Fatalf("up.json: %+v", info)
+	}
+	body := `{"model": "stories/all-r8", "messages": [{"role": "user", "content": "Tell me a story."}], "max_tokens": 48}`
+	if !strings.Contains(up.logs.String(), body) {
+		t.Errorf("graft up did not print the chat example:\n%s", up.logs.String())
+	}
+	if code, out := call(t, client, "POST", info.URL+"/chat/completions", info.APIKey, body); code != 200 || !strings.Contains(out, `"completion_tokens":48`) {
+		t.Fatalf("chat example: %d %s", code, out)
+	}
+	r := graft(t, []string{"GRAFT_REDIS=" + info.Redis}, "keys", "create", "--tenant", "limited", "--rpm", "1")
+	if r.code != 0 {
+		t.Fatalf("keys create: %s", r.stderr)
+	}
+	runSDKSuite(t, info, filepath.Join(filepath.Dir(model), "golden.json"), strings.TrimSpace(r.stdout))
+
+	code, out := call(t, client, "GET", info.AdminAPIURL+"/v1/deployments/stories", info.APIKey, "")
+	var dep struct{ Status string }
+	if code != 200 || json.Unmarshal([]byte(out), &dep) != nil || dep.Status != "Ready" {
+		t.Fatalf("management API through the front: %d %s", code, out)
+	}
+	created := fmt.Sprintf(`{"name": "owned", "base_model": %q, "min_replicas": 0}`, filepath.Join(filepath.Dir(model), "gguf", "stories260K.gguf"))
+	if code, out := call(t, client, "POST", info.AdminAPIURL+"/v1/deployments", info.APIKey, created); code != 201 || !strings.Contains(out, `"owner": "default"`) {
+		t.Fatalf("create through the front: %d %s", code, out)
+	}
+	if code, out := call(t, client, "GET", info.AdminAPIURL+"/v1/deployments", "graft-wrong", ""); code != 401 {
+		t.Fatalf("management API with a wrong key: %d %s", code, out)
 	}
 	up.stop(t)
+
+	up2, info2, client2 := startUp(t, stateDir, listen)
+	if info2.APIKey != info.APIKey {
+		t.Errorf("a second graft up changed the key")
+	}
+	if code, out := call(t, client2, "GET", info2.AdminAPIURL+"/v1/deployments/stories/events", info2.APIKey, ""); code != 200 || strings.Count(out, `"Ready"`) < 1 {
+		t.Errorf("events after a restart: %d %s", code, out)
+	}
+	up2.stop(t)
+}
+
+func runSDKSuite(t *testing.T, info upInfo, golden, limitedKey string) {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed; the openai SDK test needs node and npm")
+	}
+	if _, err := os.Stat(filepath.Join(sdkDir, "node_modules", "openai")); err != nil {
+		t.Skip("the openai npm package is not installed: make sdk-deps")
+	}
+	test := exec.Command(node, "--test", "sdk.test.mjs")
+	test.Dir = sdkDir
+	test.Env = append(os.Environ(), "GRAFT_URL="+info.URL, "GRAFT_MODEL="+info.Deployment, "GRAFT_API_KEY="+info.APIKey,
+		"GRAFT_ADAPTER_PREFIX="+info.Deployment+"/", "NODE_EXTRA_CA_CERTS="+info.CAFile, "GRAFT_GOLDEN="+golden,
+		"GRAFT_LIMITED_KEY="+limitedKey)
+	out, err := test.CombinedOutput()
+	if err != nil {
+		t.Fatalf("openai SDK suite through the front door failed: %v\n%s", err, out)
+	}
+	t.Logf("openai SDK suite through Envoy:\n%s", lastLines(string(out), 9))
 }

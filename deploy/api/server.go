@@ -127,7 +127,9 @@ func (s *server) create(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	rec, err := s.m.Create(r.Context(), name, spec)
+	// Behind the front door the gateway names the caller's tenant (and
+	// overwrites whatever the client sent).
+	rec, err := s.m.CreateFor(r.Context(), r.Header.Get(TenantHeader), name, spec)
 	s.reply(w, http.StatusCreated, rec, err)
 }
 

@@ -17,12 +17,16 @@ type Deployment struct {
 	StatusReason string      `json:"status_reason"`
 	StatusTime   time.Time   `json:"status_time"`
 	Type         string      `json:"type"`
+	Owner        string      `json:"owner,omitempty"`
 	Generation   int64       `json:"generation"`
 	Replicas     Replicas    `json:"replicas"`
 	Spec         deploy.Spec `json:"spec"`
 	CreatedAt    time.Time   `json:"created_at"`
 	UpdatedAt    time.Time   `json:"updated_at"`
 }
+
+// TenantHeader carries the caller's tenant from the gateway.
+const TenantHeader = "X-Graft-Tenant"
 
 // Replicas counts what the controller wants and what serves.
 type Replicas struct {
@@ -51,7 +55,7 @@ func toDeployment(r deploy.Record, ready int) Deployment {
 		ready = 0 // a replica still draining serves no new requests
 	}
 	return Deployment{Object: "deployment", Name: r.Name, Status: string(r.Status), StatusReason: r.StatusReason,
-		StatusTime: r.StatusTime.UTC(), Type: string(r.Spec.Type), Generation: r.Generation,
+		StatusTime: r.StatusTime.UTC(), Type: string(r.Spec.Type), Owner: r.Owner, Generation: r.Generation,
 		Replicas: Replicas{Desired: r.Desired, Ready: ready}, Spec: r.Spec,
 		CreatedAt: r.Created.UTC(), UpdatedAt: r.Updated.UTC()}
 }

@@ -36,8 +36,9 @@ type Config struct {
 	Env []string
 	// AdapterCache is the adapter cache folder the replicas share.
 	AdapterCache string
-	// ReadyTimeout, HeartbeatTTL and Drain are the replicas'; see local.Config.
-	ReadyTimeout, HeartbeatTTL, Drain time.Duration
+	// ReadyTimeout, Unhealthy, HeartbeatTTL and Drain are the replicas'; see
+	// local.Config.
+	ReadyTimeout, Unhealthy, HeartbeatTTL, Drain time.Duration
 	// Tick is how often each controller reconciles unprompted.
 	Tick time.Duration
 }
@@ -74,7 +75,7 @@ func Start(ctx context.Context, cfg Config) (*Control, error) {
 		return nil, &ConfigError{Field: "Redis", Err: err}
 	}
 	prov, err := local.New(local.Config{Exe: cfg.Exe, Env: cfg.Env, Redis: cfg.Redis, Store: st,
-		AdapterCache: cfg.AdapterCache, ReadyTimeout: cfg.ReadyTimeout, HeartbeatTTL: cfg.HeartbeatTTL, Drain: cfg.Drain})
+		AdapterCache: cfg.AdapterCache, ReadyTimeout: cfg.ReadyTimeout, Unhealthy: cfg.Unhealthy, HeartbeatTTL: cfg.HeartbeatTTL, Drain: cfg.Drain})
 	if err != nil {
 		st.Close()
 		return nil, err

@@ -37,6 +37,9 @@ type Config struct {
 	ReadyTimeout time.Duration
 	// HeartbeatTTL is the replicas' --heartbeat-ttl; default 5s.
 	HeartbeatTTL time.Duration
+	// Unhealthy is how long a live replica may fail /readyz before it is
+	// killed and reported exited (so it is replaced); default 30s.
+	Unhealthy time.Duration
 	// Drain is how long a stopping replica's running requests may take;
 	// default 5m. A replica still running after Drain+10s is killed.
 	Drain time.Duration
@@ -72,6 +75,9 @@ func New(cfg Config) (*Provider, error) {
 	}
 	if cfg.HeartbeatTTL <= 0 {
 		cfg.HeartbeatTTL = 5 * time.Second
+	}
+	if cfg.Unhealthy <= 0 {
+		cfg.Unhealthy = 30 * time.Second
 	}
 	if cfg.Drain <= 0 {
 		cfg.Drain = 5 * time.Minute
@@ -204,31 +210,25 @@ func (p *Provider) notifyLocked() {
 	p.changed = make(chan struct{})
 }
 
-// args is the `graft serve` command line of a replica.
+// args is the `graft serve` command line of a replica. Every flag the spec
+// decides is given, even at its default, so a GRAFT_* variable in this
+// process's environment (which the child inherits) cannot change a replica.
 func (p *Provider) args(rs deploy.ReplicaSpec, addr string) ([]string, error) {
 	s := rs.Spec
 	root, err := s.AdapterRoot()
 	if err != nil {
 		return nil, err
 	}
-	a := []string{"serve", "--model", s.BaseModel, "--listen", addr,
+	device := s.Device
+	if device == "" {
+		device = "cpu" // graft serve's default
+	}
+	return []string{"serve", "--model", s.BaseModel, "--listen", addr,
 		"--served-model-name", rs.Deployment,
 		"--deployment", rs.Deployment, "--replica-id", rs.ID,
 		"--heartbeat-ttl", p.cfg.HeartbeatTTL.String(), "--drain-timeout", p.cfg.Drain.String(),
-		"--log-format", "text"}
-	if root != "" {
-		a = append(a, "--adapter-root", root)
-	}
-	if p.cfg.AdapterCache != "" {
-		a = append(a, "--adapter-cache", p.cfg.AdapterCache)
-	}
-	for flag, v := range map[string]int{"--threads": s.Threads, "--max-active-adapters": s.MaxActiveAdapters, "--max-model-len": s.ContextLength} {
-		if v != 0 {
-			a = append(a, flag, fmt.Sprint(v))
-		}
-	}
-	if s.Device != "" {
-		a = append(a, "--device", s.Device)
-	}
-	return a, nil
+		"--log-format", "text",
+		"--adapter-root", root, "--adapter-cache", p.cfg.AdapterCache,
+		"--threads", fmt.Sprint(s.Threads), "--max-active-adapters", fmt.Sprint(s.MaxActiveAdapters),
+		"--max-model-len", fmt.Sprint(s.ContextLength), "--device", device}, nil
 }

@@ -184,3 +184,26 @@ func TestReadyDeadline(t *testing.T) {
 		t.Fatalf("reason %q", r.Reason)
 	}
 }
+
+// TestHungReplicaIsKilled: a live replica that stops answering (SIGSTOP) is
+// killed after Unhealthy and reported exited, so its controller replaces it.
+func TestHungReplicaIsKilled(t *testing.T) {
+	t.Parallel()
+	p, _ := newProvider(t, testDeadline)
+	p.cfg.Unhealthy = time.Second
+	if err := p.Start(context.Background(), deploy.ReplicaSpec{Deployment: "d", ID: "r1", Spec: storiesSpec(t)}); err != nil {
+		t.Fatal(err)
+	}
+	waitPhase(t, p, "d", deploy.PhaseLive)
+	pid := p.PIDs("d")["r1"]
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	r := waitPhase(t, p, "d", deploy.PhaseExited)
+	if !strings.Contains(r.Reason, "not ready for 1s, killed") {
+		t.Fatalf("reason %q", r.Reason)
+	}
+	if syscall.Kill(pid, 0) == nil {
+		t.Fatalf("the hung replica (pid %d) still exists", pid)
+	}
+}

@@ -8,11 +8,14 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/graft-ai/graft/deploy"
+	"github.com/graft-ai/graft/deploy/state"
+	"github.com/graft-ai/graft/sidecar/adaptersource"
 )
 
 // replica is one child process and what the provider knows of it.
@@ -32,36 +35,37 @@ const pollEvery = 100 * time.Millisecond
 
 func (r *replica) run() {
 	log := r.p.cfg.Log.With("deployment", r.spec.Deployment, "replica", r.spec.ID)
-	addr, err := freeAddr()
-	if err != nil {
-		r.fail(fmt.Sprintf("no free port: %v", err))
-		return
+	var (
+		cmd    *exec.Cmd
+		exited chan error
+		out    *tail
+		addr   string
+		why    string
+		live   bool
+	)
+	// The port is picked free, then bound by the child: another process may
+	// take it in between. Losing that race is not the replica's failure, so
+	// it starts again on another port.
+	for attempt := 0; ; attempt++ {
+		var err error
+		if addr, err = freeAddr(); err != nil {
+			r.fail(fmt.Sprintf("no free port: %v", err))
+			return
+		}
+		cmd, exited, out, err = r.start(addr, log)
+		if err != nil {
+			r.fail(err.Error())
+			return
+		}
+		why, live = r.waitLive(addr, exited, out)
+		if live || why == "" || attempt == 2 || !strings.Contains(out.String(), "address already in use") {
+			break
+		}
+		log.Info("replica's port was taken before it bound it; starting again on another", "addr", addr)
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
 	}
-	args, err := r.p.args(r.spec, addr)
-	if err != nil {
-		r.fail(err.Error())
-		return
-	}
-	out := &tail{max: tailBytes}
-	cmd := exec.Command(r.p.cfg.Exe, args...)
-	cmd.Env = append(append(cmd.Environ(), r.p.cfg.Env...), "GRAFT_REDIS="+r.p.cfg.Redis)
-	cmd.Stdout, cmd.Stderr = out, out
-	// Its own process group, killed with it; and the kernel kills it if this
-	// process dies, so no replica outlives its control process.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		r.fail(fmt.Sprintf("start %s: %v", r.p.cfg.Exe, err))
-		return
-	}
-	r.p.set(r, func(info *deploy.Replica) { info.Addr = addr })
-	r.p.mu.Lock()
-	r.pid = cmd.Process.Pid
-	r.p.mu.Unlock()
-	log.Info("replica starting", "pid", cmd.Process.Pid, "addr", addr, "generation", r.spec.Generation)
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-
-	if why, ok := r.waitLive(addr, exited, out); !ok {
+	if !live {
 		if why != "" { // "" means it was stopped while starting
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // it may still run: it missed its deadline
 			<-exited
@@ -77,16 +81,77 @@ func (r *replica) run() {
 		})
 		log.Info("replica live", "addr", addr)
 	}
-	select {
-	case err := <-exited:
-		why := exitReason(err, out.String())
+	if why, stopped := r.serve(addr, cmd.Process.Pid, exited, out); !stopped {
 		log.Warn("replica exited", "reason", why)
 		r.p.set(r, func(info *deploy.Replica) { info.Phase, info.Reason = deploy.PhaseExited, why })
 		return
-	case <-r.stop:
 	}
 	r.terminate(cmd, exited, log)
 	r.p.gone(r)
+}
+
+// start runs the child serving on addr.
+func (r *replica) start(addr string, log interface{ Info(string, ...any) }) (*exec.Cmd, chan error, *tail, error) {
+	args, err := r.p.args(r.spec, addr)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	out := &tail{max: tailBytes}
+	cmd := exec.Command(r.p.cfg.Exe, args...)
+	cmd.Env = append(append(cmd.Environ(), r.p.cfg.Env...), "GRAFT_REDIS="+r.p.cfg.Redis)
+	cmd.Stdout, cmd.Stderr = out, out
+	// Its own process group, killed with it; and the kernel kills it if this
+	// process dies, so no replica outlives its control process.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, nil, fmt.Errorf("start %s: %v", r.p.cfg.Exe, err)
+	}
+	r.p.set(r, func(info *deploy.Replica) { info.Addr = addr })
+	r.p.mu.Lock()
+	r.pid = cmd.Process.Pid
+	r.p.mu.Unlock()
+	log.Info("replica starting", "pid", cmd.Process.Pid, "addr", addr, "generation", r.spec.Generation)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	return cmd, exited, out, nil
+}
+
+// serve watches a replica until it is stopped (true), or exits or stops
+// answering /readyz for the Unhealthy time, when it is killed (false, why).
+// A hung replica would otherwise hold its place forever.
+func (r *replica) serve(addr string, pid int, exited chan error, out *tail) (string, bool) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	client := &http.Client{Timeout: time.Second}
+	var failingSince time.Time
+	for {
+		select {
+		case err := <-exited:
+			return exitReason(err, out.String()), false
+		case <-r.stop:
+			return "", true
+		case <-tick.C:
+		}
+		switch {
+		case r.answers(client, addr):
+			failingSince = time.Time{}
+		case failingSince.IsZero():
+			failingSince = time.Now()
+		case time.Since(failingSince) >= r.p.cfg.Unhealthy:
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+			<-exited
+			return fmt.Sprintf("not ready for %s, killed; its last output: %s", r.p.cfg.Unhealthy, reason(out.String())), false
+		}
+	}
+}
+
+func (r *replica) answers(client *http.Client, addr string) bool {
+	resp, err := client.Get("http://" + addr + "/readyz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 // waitLive polls until the replica is live (true), fails (false with the
@@ -97,6 +162,7 @@ func (r *replica) waitLive(addr string, exited chan error, out *tail) (string, b
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
 	client := &http.Client{Timeout: time.Second}
+	preloaded := false
 	for {
 		select {
 		case err := <-exited:
@@ -108,30 +174,51 @@ func (r *replica) waitLive(addr string, exited chan error, out *tail) (string, b
 			return fmt.Sprintf("not ready after %s: %s", r.p.cfg.ReadyTimeout, reason(out.String())), false
 		case <-tick.C:
 		}
-		if !r.ready(client, addr) {
-			continue
+		hb, ok := r.ready(client, addr)
+		switch {
+		case !ok:
+		case !preloaded:
+			if why := r.preload(addr); why != "" {
+				return why, false
+			}
+			preloaded = true
+		case r.resident(hb):
+			// Live only once Redis shows the preloaded adapters, so whoever
+			// routes by residency sees them as soon as it sees the replica.
+			return "", true
 		}
-		if why := r.preload(addr); why != "" {
-			return why, false
-		}
-		return "", true
 	}
 }
 
 // ready: the sidecar's /readyz answers 200 and its heartbeat says ready.
-func (r *replica) ready(client *http.Client, addr string) bool {
+func (r *replica) ready(client *http.Client, addr string) (state.Replica, bool) {
 	resp, err := client.Get("http://" + addr + "/readyz")
 	if err != nil {
-		return false
+		return state.Replica{}, false
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return false
+		return state.Replica{}, false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	hb, ok, err := r.p.cfg.Store.GetReplica(ctx, r.spec.Deployment, r.spec.ID)
-	return err == nil && ok && hb.State == "ready" && hb.Addr == addr
+	return hb, err == nil && ok && hb.State == state.StateReady && hb.Addr == addr
+}
+
+// resident reports whether the heartbeat lists every preloaded adapter, as
+// it was asked for or in its canonical form.
+func (r *replica) resident(hb state.Replica) bool {
+	for _, a := range r.spec.Spec.PreloadedAdapters {
+		canon := a
+		if ref, err := adaptersource.ParseRef(a); err == nil {
+			canon = ref.String()
+		}
+		if !slices.Contains(hb.Adapters, a) && !slices.Contains(hb.Adapters, canon) {
+			return false
+		}
+	}
+	return true
 }
 
 // preload asks the replica for one token with each preloaded adapter, which

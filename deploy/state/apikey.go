@@ -13,7 +13,7 @@ import (
 
 // API keys are stored by the SHA-256 of the key, never in clear:
 //
-//	apikey:{sha256 hex}    hash: tenant, admin, name, prefix, created_ms
+//	apikey:{sha256 hex}    hash: tenant, admin, name, prefix, created_ms, rpm, tpm
 //
 // The prefix (the key's first characters) lets an operator tell keys apart
 // in a listing without the listing holding anything that authenticates.
@@ -34,6 +34,8 @@ type APIKey struct {
 	Name    string
 	Prefix  string
 	Created time.Time
+	// RPM and TPM limit the key's requests and tokens per minute; 0 is none.
+	RPM, TPM int
 }
 
 // HashAPIKey is the one hash keys are stored and looked up by.
@@ -52,7 +54,7 @@ func (s *Store) PutAPIKey(ctx context.Context, k APIKey) error {
 	}
 	return s.rdb.HSet(ctx, apiKeyPrefix+k.Hash, map[string]any{
 		"tenant": k.Tenant, "admin": strconv.FormatBool(k.Admin), "name": k.Name,
-		"prefix": k.Prefix, "created_ms": k.Created.UnixMilli(),
+		"prefix": k.Prefix, "created_ms": k.Created.UnixMilli(), "rpm": k.RPM, "tpm": k.TPM,
 	}).Err()
 }
 
@@ -119,6 +121,8 @@ func decodeAPIKey(hash string, h map[string]string) (APIKey, error) {
 	if ms, err := strconv.ParseInt(h["created_ms"], 10, 64); err == nil {
 		k.Created = time.UnixMilli(ms)
 	}
+	k.RPM, _ = strconv.Atoi(h["rpm"])
+	k.TPM, _ = strconv.Atoi(h["tpm"])
 	if k.Tenant == "" {
 		return APIKey{}, fmt.Errorf("api key %s…: record has no tenant", hash[:min(8, len(hash))])
 	}

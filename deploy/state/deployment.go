@@ -25,6 +25,8 @@ type Deployment struct {
 	// Desired is how many replicas the controller wants.
 	Desired          int
 	Created, Updated time.Time
+	// Owner is the tenant a dedicated deployment belongs to ("" for none).
+	Owner string
 }
 
 // DeploymentEvent is one entry of a deployment's event stream.
@@ -58,6 +60,7 @@ const (
 	dfDesired     = "desired"
 	dfCreatedMs   = "created_ms"
 	dfUpdatedMs   = "updated_ms"
+	dfOwner       = "owner"
 	efStatus      = "status"
 	efPrevious    = "previous"
 	efReason      = "reason"
@@ -70,12 +73,12 @@ func (d Deployment) fields() map[string]any {
 	return map[string]any{
 		dfSpec: d.Spec, dfStatus: d.Status, dfReason: d.StatusReason, dfStatusMs: d.StatusTime.UnixMilli(),
 		dfGeneration: d.Generation, dfReplicaGen: d.ReplicaGeneration, dfDesired: d.Desired,
-		dfCreatedMs: d.Created.UnixMilli(), dfUpdatedMs: d.Updated.UnixMilli(),
+		dfCreatedMs: d.Created.UnixMilli(), dfUpdatedMs: d.Updated.UnixMilli(), dfOwner: d.Owner,
 	}
 }
 
 func decodeDeployment(name string, h map[string]string) (Deployment, error) {
-	d := Deployment{Name: name, Spec: h[dfSpec], Status: h[dfStatus], StatusReason: h[dfReason]}
+	d := Deployment{Name: name, Spec: h[dfSpec], Status: h[dfStatus], StatusReason: h[dfReason], Owner: h[dfOwner]}
 	var statusMs, createdMs, updatedMs, desired int64
 	for _, f := range []struct {
 		name string

@@ -44,6 +44,14 @@ type Options struct {
 
 	// LlamaCpp runs bench/llamacpp on the same GGUF when LlamaCppDir is set.
 	LlamaCppDir string
+
+	// Weights, when set, measures each named weight format (WeightNames) of
+	// the model side by side, files made by llama.cpp's quantizer, instead of
+	// the F32-only run with its safetensors check.
+	Weights []string
+	// QuantizerDir is bench/llamacpp, whose libllama makes the quantized
+	// files; "" falls back to LlamaCppDir.
+	QuantizerDir string
 }
 
 func (o *Options) defaults() {
@@ -108,6 +116,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	w := newWorkload(o)
 	r.Bandwidth = append(r.Bandwidth, measureBandwidth(o.Threads, o.BandwidthMiB, o.BandwidthReps)...)
 	r.PeakRSSReset = resetPeakRSS() == nil
+	if len(o.Weights) > 0 {
+		if err := measureWeights(ctx, o, w, r); err != nil {
+			return nil, err
+		}
+		r.Bandwidth = append(r.Bandwidth, measureBandwidth(o.Threads, o.BandwidthMiB, o.BandwidthReps)...)
+		r.finish()
+		return r, ctx.Err()
+	}
 	if err := measureGraft(ctx, o, w, r); err != nil {
 		return nil, err
 	}

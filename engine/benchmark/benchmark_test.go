@@ -135,3 +135,45 @@ func TestSum8(t *testing.T) {
 		t.Fatalf("sum8 = %d, want %d", got, want)
 	}
 }
+
+// TestRunTinyWeights measures a Q4_K_M copy of the tiny model, made by
+// llama.cpp's quantizer, next to llama.cpp on the same file.
+func TestRunTinyWeights(t *testing.T) {
+	dir, _ := filepath.Abs("../../bench/llamacpp")
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("node is not installed")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "node-llama-cpp")); err != nil {
+		t.Skipf("node-llama-cpp is not installed: run npm ci --omit=optional in %s", dir)
+	}
+	o := tiny(t)
+	o.LlamaCppDir, o.Weights, o.Batches, o.DecodeReps = dir, []string{"q4_k_m"}, []int{1}, 1
+	r, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Weights) != 1 {
+		t.Fatalf("%d weight runs, want 1", len(r.Weights))
+	}
+	wr := r.Weights[0]
+	if wr.Prefill <= 0 || wr.DecodeAt(1) <= 0 || wr.DecodeBound <= 0 || wr.PeakRSS <= 0 || wr.LlamaCpp == nil || wr.LlamaCpp.Prefill <= 0 {
+		t.Errorf("incomplete run %+v", wr)
+	}
+	if len(wr.Greedy) != agreementPrompts || len(wr.Agreement()) != agreementPrompts {
+		t.Errorf("greedy on %d prompts, agreement %v", len(wr.Greedy), wr.Agreement())
+	}
+	// Q4_K_M keeps every matrix in blocks of at most 8.5 bits a weight (the
+	// tiny model's rows are too short for K-quants, so llama.cpp falls back
+	// to Q5_0..Q8_0): at most 8.5/32 of the F32 bytes per token, norms aside.
+	if f32 := 4 * r.Params; wr.DecodeBytes <= 0 || float64(wr.DecodeBytes) >= 0.3*float64(f32) {
+		t.Errorf("q4_k_m reads %d bytes per token, F32 would read %d", wr.DecodeBytes, f32)
+	}
+	var out bytes.Buffer
+	r.Print(&out)
+	for _, want := range []string{"q4_k_m", "dec1 G", "agree"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+	t.Logf("\n%s", out.String())
+}

@@ -38,6 +38,13 @@ func measureGraft(ctx context.Context, o Options, w workload, r *Report) error {
 	if r.Greedy.GGUF, err = greedy(ctx, eng, w.greedy, o.GreedyTokens); err != nil {
 		return err
 	}
+	for _, p := range w.agreement {
+		g, err := greedy(ctx, eng, p, o.GreedyTokens)
+		if err != nil {
+			return err
+		}
+		r.Greedy.All = append(r.Greedy.All, g)
+	}
 	fmt.Fprintln(o.Log, "prefill")
 	if r.Prefill, err = prefill(ctx, o, eng, w.prefill); err != nil {
 		return err
@@ -70,7 +77,7 @@ func engineConfig(o Options, c *model.Config) engine.Config {
 
 // weightCounts returns the parameter count and the bytes of weights one decode
 // step reads for one token: every projection and the output head in full, and
-// one row each of the embeddings and norms. Weights are float32 on the CPU.
+// one row each of the embeddings and norms, each in the format it is kept in.
 func weightCounts(m *model.Model) (params int64, perToken int64) {
 	c := &m.Config
 	size := func(x interface {
@@ -79,10 +86,11 @@ func weightCounts(m *model.Model) (params int64, perToken int64) {
 	}) int64 {
 		return int64(x.Rows()) * int64(x.Cols())
 	}
-	var linear int64
+	var linear, linearBytes int64
 	for _, ly := range m.Layers {
 		for _, l := range []*model.Linear{ly.Q, ly.K, ly.V, ly.O, ly.Gate, ly.Up, ly.Down} {
 			linear += size(l.W)
+			linearBytes += matrixBytes(l.W)
 		}
 	}
 	norms := int64(2*c.Layers+1) * int64(c.Dim)
@@ -90,7 +98,8 @@ func weightCounts(m *model.Model) (params int64, perToken int64) {
 	if !c.TiedEmbedding {
 		params += size(m.Output)
 	}
-	return params, 4 * (linear + size(m.Output) + int64(c.Dim) + norms)
+	embedRow := matrixBytes(m.Embed) / int64(m.Embed.Rows())
+	return params, linearBytes + matrixBytes(m.Output) + embedRow + 4*norms
 }
 
 // generate runs the requests at once and returns their events and the time

@@ -15,13 +15,15 @@ import (
 
 // LlamaCpp is llama.cpp's run through node-llama-cpp on the same GGUF.
 type LlamaCpp struct {
-	Version string             `json:"version"`
-	Build   string             `json:"build"`
-	Threads int                `json:"threads"`
-	Greedy  []int32            `json:"greedy"`
-	Prefill float64            `json:"prefill_tok_s"`
-	Decode  map[string]float64 `json:"decode_tok_s"` // by number of streams
-	PeakRSS int64              `json:"-"`            // the node process's, bytes
+	Version string  `json:"version"`
+	Build   string  `json:"build"`
+	Threads int     `json:"threads"`
+	Greedy  []int32 `json:"greedy"`
+	// GreedyAll holds the greedy tokens of each of the plan's greedy prompts.
+	GreedyAll [][]int32          `json:"greedy_all"`
+	Prefill   float64            `json:"prefill_tok_s"`
+	Decode    map[string]float64 `json:"decode_tok_s"` // by number of streams
+	PeakRSS   int64              `json:"-"`            // the node process's, bytes
 }
 
 // DecodeAt returns the aggregate decode rate at n streams, 0 if not measured.
@@ -43,8 +45,9 @@ type plan struct {
 		Batches []int     `json:"batches"`
 	} `json:"decode"`
 	Greedy struct {
-		Prompt []int32 `json:"prompt"`
-		Tokens int     `json:"tokens"`
+		Prompt  []int32   `json:"prompt"`
+		Tokens  int       `json:"tokens"`
+		Prompts [][]int32 `json:"prompts"`
 	} `json:"greedy"`
 }
 
@@ -58,7 +61,7 @@ func runLlamaCpp(ctx context.Context, o Options, w workload, gguf string) (*Llam
 	p.Prefill.Tokens, p.Prefill.Reps = w.prefill, o.PrefillReps
 	p.Decode.Prompts, p.Decode.Lead, p.Decode.Tokens, p.Decode.Batches = w.prompts, leadTokens, o.DecodeTokens, o.Batches
 	p.Decode.Reps = o.DecodeReps
-	p.Greedy.Prompt, p.Greedy.Tokens = w.greedy, o.GreedyTokens
+	p.Greedy.Prompt, p.Greedy.Tokens, p.Greedy.Prompts = w.greedy, o.GreedyTokens, w.agreement
 	planFile, err := os.CreateTemp("", "graft-llamacpp-plan-*.json")
 	if err != nil {
 		return nil, err

@@ -34,6 +34,10 @@ type LoRAOptions struct {
 	Sequential bool
 	// CPUProfile, when set, writes PREFIX-loraN.pprof for the batched run of N adapters.
 	CPUProfile string
+	// Weights names the base's format (WeightNames; "" is f32); other formats
+	// are made by llama.cpp's quantizer from QuantizerDir (bench/llamacpp).
+	Weights      string
+	QuantizerDir string
 }
 
 func (o *LoRAOptions) defaults() {
@@ -69,6 +73,7 @@ type LoRAReport struct {
 	Rank      int
 	Streams   int
 	MaxActive int
+	Weights   string
 	Base      float64
 	Rows      []LoRARow
 }
@@ -100,9 +105,16 @@ func RunLoRA(ctx context.Context, o LoRAOptions) (*LoRAReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	base := files.GGUF
+	if o.Weights != "" {
+		qo := Options{QuantizerDir: o.QuantizerDir, Log: o.Log}
+		if base, err = weightFile(ctx, qo, files.GGUF, o.Weights); err != nil {
+			return nil, err
+		}
+	}
 	b := cpu.New(o.Threads)
 	defer b.Close()
-	l, err := engine.Load(files.GGUF, b)
+	l, err := engine.Load(base, b)
 	if err != nil {
 		return nil, err
 	}

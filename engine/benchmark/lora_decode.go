@@ -13,7 +13,7 @@ import (
 type schedule func(ctx context.Context, run, tokens int) (time.Duration, error)
 
 func measureLoRA(ctx context.Context, o LoRAOptions, eng *engine.Engine) (*LoRAReport, error) {
-	r := &LoRAReport{Time: time.Now(), Spec: *o.Spec, Threads: o.Threads, Rank: o.Rank, Streams: o.Streams, MaxActive: o.MaxActive}
+	r := &LoRAReport{Time: time.Now(), Spec: *o.Spec, Threads: o.Threads, Rank: o.Rank, Streams: o.Streams, MaxActive: o.MaxActive, Weights: o.Weights}
 	prompts := newWorkload(Options{Spec: o.Spec, Batches: []int{o.Streams}, DecodePrompt: o.DecodePrompt}).prompts
 	var err error
 	fmt.Fprintf(o.Log, "decode: %d streams, base model\n", o.Streams)

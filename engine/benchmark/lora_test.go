@@ -3,6 +3,7 @@ package benchmark
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -40,5 +41,21 @@ func TestRunLoRATiny(t *testing.T) {
 	o.Adapters, o.Sequential, o.CPUProfile = []int{2}, false, ""
 	if _, err := RunLoRA(context.Background(), o); err != nil {
 		t.Fatal(err)
+	}
+	// On a base quantized by llama.cpp, when its quantizer is installed.
+	dir, _ := filepath.Abs("../../bench/llamacpp")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "node-llama-cpp")); err != nil {
+		t.Logf("skipping the quantized base: node-llama-cpp is not installed in %s", dir)
+		return
+	}
+	o.Weights, o.QuantizerDir = "q8_0", dir
+	r, err = RunLoRA(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	r.Print(&out)
+	if r.Base <= 0 || len(r.Rows) != 1 || r.Rows[0].Batched <= 0 || !strings.Contains(out.String(), "q8_0 weights") {
+		t.Errorf("quantized base run: %+v\n%s", r, out.String())
 	}
 }

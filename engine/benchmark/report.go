@@ -42,6 +42,9 @@ type Report struct {
 	PeakRSSReset bool
 
 	Greedy Greedy
+
+	// Weights holds one run per format of Options.Weights.
+	Weights []WeightRun
 }
 
 // Decode is the aggregate decode rate at a number of concurrent streams.
@@ -53,6 +56,7 @@ type Decode struct {
 // Greedy holds each engine's greedy tokens from BOS on the random model.
 type Greedy struct {
 	GGUF, HF, LlamaCpp []int32
+	All                [][]int32 // on the agreement prompts (with Options.Weights)
 }
 
 // HFMatches reports whether the safetensors copy decodes as the GGUF copy.
@@ -71,6 +75,11 @@ func (r *Report) finish() {
 	}
 	if r.LlamaCpp != nil {
 		r.Greedy.LlamaCpp = r.LlamaCpp.Greedy
+	}
+	for i := range r.Weights {
+		if wr := &r.Weights[i]; wr.DecodeBytes > 0 {
+			wr.DecodeBound = r.BandwidthGBs * 1e9 / float64(wr.DecodeBytes)
+		}
 	}
 }
 
@@ -96,6 +105,11 @@ func (r *Report) Print(w io.Writer) {
 	made := fmt.Sprintf("written in %.1f s", r.WriteTime.Seconds())
 	if r.Files.Reused {
 		made = "reused"
+	}
+	if len(r.Weights) > 0 {
+		fmt.Fprintf(w, "model: %s (%s) and llama.cpp's quantizations of it\n\n", r.Files.GGUF, made)
+		r.printWeights(w)
+		return
 	}
 	fmt.Fprintf(w, "model: %s (%s)\nload: GGUF %.2f s, safetensors %.2f s\n\n", r.Files.GGUF, made, r.LoadGGUF.Seconds(), r.LoadHF.Seconds())
 	r.printTable(w)

@@ -15,6 +15,9 @@ type workload struct {
 	prefill []int32   // BOS and random ids
 	prompts [][]int32 // one per decode stream, all different
 	greedy  []int32   // BOS alone
+	// agreement are the prompts on which greedy tokens of quantized files are
+	// compared with llama.cpp's (only with Options.Weights).
+	agreement [][]int32
 }
 
 func newWorkload(o Options) workload {
@@ -30,6 +33,11 @@ func newWorkload(o Options) workload {
 	w := workload{prefill: prompt(o.PrefillTokens), greedy: []int32{randmodel.BOS}}
 	for range maxOf(o.Batches) {
 		w.prompts = append(w.prompts, prompt(o.DecodePrompt))
+	}
+	if len(o.Weights) > 0 {
+		for n := range agreementPrompts {
+			w.agreement = append(w.agreement, prompt(1+4*n))
+		}
 	}
 	return w
 }

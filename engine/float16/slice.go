@@ -47,3 +47,7 @@ func F32ToBF16(dst []uint16, src []float32) {
 		dst[i] = Float32ToBF16(f)
 	}
 }
+
+// F16Table returns the table of all 65536 widened halves (built on first use,
+// 256 KiB), for kernels that widen one half at a time in hot loops.
+func F16Table() *[1 << 16]float32 { return f16Table() }

@@ -23,8 +23,8 @@ func (f *File) Raw(name string) ([]byte, TensorInfo, error) {
 // Float32 returns the named tensor as float32s with its row-major shape
 // (outermost first). F32 data is returned without copying when it is
 // suitably aligned: that slice aliases the read-only mapping, must not be
-// written, and is valid until Close. F16, BF16 and Q8_0 are decoded into a
-// new slice.
+// written, and is valid until Close. F16, BF16 and the quantized types are
+// decoded into a new slice.
 func (f *File) Float32(name string) ([]float32, []int, error) {
 	raw, t, err := f.Raw(name)
 	if err != nil {
@@ -43,10 +43,13 @@ func (f *File) Float32(name string) ([]float32, []int, error) {
 			float16.BF16ToF32(out, halves)
 		}
 		return out, t.Shape(), nil
-	case TypeQ8_0:
+	}
+	if t.Type.Quantized() {
 		out := make([]float32, n)
-		DequantizeQ8_0(out, raw)
+		if err := Dequantize(t.Type, out, raw); err != nil {
+			return nil, nil, fmt.Errorf("gguf: tensor %q: %w", name, err)
+		}
 		return out, t.Shape(), nil
 	}
-	return nil, nil, fmt.Errorf("gguf: tensor %q: cannot convert %s to float32", name, t.Type)
+	return nil, nil, fmt.Errorf("gguf: tensor %q has type %s, which is not supported (neither computed with nor convertible to float32)", name, t.Type)
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/graft-ai/graft/engine/gguf"
 )
 
 // benchShapes are the Llama-110M projections: [outDim, in].
@@ -100,5 +102,41 @@ func BenchmarkVecOps(b *testing.B) {
 				RMSNorm(out, x, y, 1e-5)
 			}
 		})
+	}
+}
+
+// BenchmarkMatMulQ times each weight format on the 2048x768 projection, with
+// F32 run first in the same process as the baseline of the printed ratios.
+func BenchmarkMatMulQ(b *testing.B) {
+	p := NewPool(0)
+	defer p.Close()
+	rng := rand.New(rand.NewPCG(1, 1))
+	const outDim, in = 2048, 768
+	w32, wh := randVec(rng, outDim*in), randF16(rng, outDim*in)
+	base := map[int]float64{}
+	for _, rows := range []int{1, 32, 256} {
+		x, out := randVec(rng, rows*in), make([]float32, rows*outDim)
+		for _, typ := range append([]gguf.Type{gguf.TypeF32, gguf.TypeF16}, QuantTypes...) {
+			wq := randomQ(rng, typ, outDim, in)
+			b.Run(fmt.Sprintf("%s/rows=%d", typ, rows), func(b *testing.B) {
+				for b.Loop() {
+					switch typ {
+					case gguf.TypeF32:
+						MatMul(p, out, x, w32, rows, in, outDim)
+					case gguf.TypeF16:
+						MatMulF16(p, out, x, wh, rows, in, outDim)
+					default:
+						MatMulQ(p, out, x, wq, typ, rows, in, outDim)
+					}
+				}
+				sec := b.Elapsed().Seconds() / float64(b.N)
+				if typ == gguf.TypeF32 {
+					base[rows] = sec
+				}
+				bytes := float64(outDim*in/typ.BlockSize()) * float64(typ.BlockBytes())
+				b.ReportMetric(bytes/sec/1e9, "GB/s")
+				b.ReportMetric(base[rows]/sec, "x_f32")
+			})
+		}
 	}
 }

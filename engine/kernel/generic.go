@@ -1,6 +1,10 @@
 package kernel
 
-import "math"
+import (
+	"math"
+
+	"github.com/graft-ai/graft/engine/float16"
+)
 
 // The portable implementations. They are also the fallback of the SIMD build
 // on CPUs without AVX2 and FMA.
@@ -105,4 +109,20 @@ func maxGo(x []float32) float32 {
 		m = max(m, v)
 	}
 	return m
+}
+
+func dotF16Go(a []float32, b []uint16, n int) float32 {
+	a, b = a[:n], b[:n]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		s0 += a[i] * float16.F16ToFloat32(b[i])
+		s1 += a[i+1] * float16.F16ToFloat32(b[i+1])
+		s2 += a[i+2] * float16.F16ToFloat32(b[i+2])
+		s3 += a[i+3] * float16.F16ToFloat32(b[i+3])
+	}
+	for ; i < n; i++ {
+		s0 += a[i] * float16.F16ToFloat32(b[i])
+	}
+	return (s0 + s1) + (s2 + s3)
 }

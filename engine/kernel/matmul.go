@@ -1,6 +1,10 @@
 package kernel
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/graft-ai/graft/engine/gguf"
+)
 
 // tileKernels computes blocks of dot products out[r][c] = x_r · w_c. Every
 // function of a set must produce, for each (r, c), the exact bits that one
@@ -21,6 +25,7 @@ type tileKernels[W any] struct {
 var (
 	f32Kernels  = scalarKernels(dotGo)
 	bf16Kernels = scalarKernels(dotBF16Go)
+	f16Kernels  = scalarKernels(dotF16Go)
 )
 
 // MatMul computes out[r*outDim+o] = Σ_k x[r*in+k]·w[o*in+k] for r < rows and
@@ -45,6 +50,16 @@ func MatMulBF16(p *Pool, out, x []float32, w []uint16, rows, in, outDim int) {
 	j.dispatch(p)
 }
 
+// MatMulF16 is MatMul with w given as IEEE half bit patterns, widened to
+// float32 exactly and accumulated in float32 like MatMulBF16. The weights
+// must be finite (the SIMD widening does not special-case Inf and NaN).
+func MatMulF16(p *Pool, out, x []float32, w []uint16, rows, in, outDim int) {
+	checkMatMul(len(out), len(x), len(w), rows, in, outDim)
+	j := matMulJob{f16: w}
+	setupJob(&j, out, x, rows, in, outDim, &f16Kernels)
+	j.dispatch(p)
+}
+
 func checkMatMul(nOut, nX, nW, rows, in, outDim int) {
 	if rows < 0 || in < 0 || outDim < 0 {
 		panic(fmt.Sprintf("kernel: negative matmul shape rows=%d in=%d out=%d", rows, in, outDim))
@@ -59,7 +74,11 @@ func checkMatMul(nOut, nX, nW, rows, in, outDim int) {
 // one, with its run method bound once, so that a call allocates nothing.
 type matMulJob struct {
 	out, x, f32 []float32
-	bf16        []uint16
+	bf16, f16   []uint16
+	q           []byte // quantized weights, of type qt
+	qt          gguf.Type
+	qk          *qTiles
+	qa          *qacts
 	rows, in    int
 	outDim      int
 	rowBlock    int // rows whose x stays in L2 while a column chunk passes
@@ -102,9 +121,16 @@ func (j *matMulJob) dispatch(p *Pool) {
 // run computes the output columns of column tiles [lo, hi).
 func (j *matMulJob) run(lo, hi int) {
 	c0, c1 := lo*j.tileCols, min(hi*j.tileCols, j.outDim)
-	if j.f32 != nil {
+	if j.q != nil {
+		j.runQ(c0, c1)
+		return
+	}
+	switch {
+	case j.f32 != nil:
 		runTiles(&f32Kernels, j, j.f32, c0, c1)
-	} else {
+	case j.f16 != nil:
+		runTiles(&f16Kernels, j, j.f16, c0, c1)
+	default:
 		runTiles(&bf16Kernels, j, j.bf16, c0, c1)
 	}
 }

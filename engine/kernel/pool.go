@@ -29,6 +29,7 @@ type Pool struct {
 	next  atomic.Int64
 
 	mm matMulJob // reused by MatMul so that it allocates nothing
+	qa qacts     // MatMulQ's quantized activations, grown to the largest call
 }
 
 type worker struct {

@@ -32,6 +32,8 @@ func useAVX512() {
 		wideCols: f32Wide16, wide: f32x16Wide, one: f32x16One}
 	bf16Kernels = tileKernels[uint16]{rows: tileRows16, cols: tileCols16,
 		tile: stackRows(tileRows16, bf16x16Block, bf16x16RowTile), one: bf16x16One}
+	f16Kernels = f16x8Kernels
+	useQuantAVX2()
 	dotImpl = dot16
 	axpyImpl = axpy16
 	scaleImpl = scale16
@@ -49,6 +51,8 @@ func useAVX2() {
 		tile: []func([]float32, int, []float32, int, []float32, int, int){f32x8Block}, one: f32x8One}
 	bf16Kernels = tileKernels[uint16]{rows: 1, cols: 4,
 		tile: []func([]float32, int, []float32, int, []uint16, int, int){bf16x8Block}, one: bf16x8One}
+	f16Kernels = f16x8Kernels
+	useQuantAVX2()
 	dotImpl = f32x8One
 }
 

@@ -24,9 +24,12 @@ func (t *Table) EnsureCapacity(p *BlockPool, numTokens int) bool {
 }
 
 // Release returns every block to the pool and empties the table, keeping its
-// backing array for reuse. Slices from Blocks keep their (now stale) ids.
+// backing array for reuse. Slices from Blocks keep their (now stale) ids, in
+// order: a runner may still be reading them. The last block is freed first: a
+// cached prefix is useless without its start, so its end should be evicted
+// first.
 func (t *Table) Release(p *BlockPool) error {
-	err := p.Free(t.blocks)
+	err := p.free(t.blocks, true)
 	t.blocks = t.blocks[:0]
 	return err
 }

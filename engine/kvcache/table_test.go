@@ -112,3 +112,23 @@ func TestForkOnABlockBoundaryCopiesNothing(t *testing.T) {
 		t.Fatal("fork needing a block from an empty pool succeeded")
 	}
 }
+
+// TestReleaseFreesTailFirstKeepingTheTable: the table's blocks go back last
+// first (a prefix's end is evicted before its start), while a slice of them a
+// runner may still read keeps its order.
+func TestReleaseFreesTailFirstKeepingTheTable(t *testing.T) {
+	p := NewBlockPool(3, 2)
+	var tab Table
+	tab.EnsureCapacity(p, 6)
+	held := tab.Blocks()
+	if err := tab.Release(p); err != nil {
+		t.Fatal(err)
+	}
+	if held[0] != 0 || held[1] != 1 || held[2] != 2 {
+		t.Fatalf("Release reordered the runner's view of the table: %v", held)
+	}
+	got, _ := p.Allocate(3)
+	if got[0] != 2 || got[1] != 1 || got[2] != 0 {
+		t.Fatalf("reuse order after Release %v, want [2 1 0]", got)
+	}
+}

@@ -5,7 +5,6 @@ import (
 
 	"github.com/graft-ai/graft/engine/compute"
 	"github.com/graft-ai/graft/engine/gguf"
-	"github.com/graft-ai/graft/engine/mapped"
 )
 
 type ggufTensors struct{ f *gguf.File }
@@ -92,17 +91,22 @@ func ggufRopeScaling(f *gguf.File, c *Config) error {
 // LoadGGUF builds the model from an open GGUF file. The caller keeps f open for
 // as long as the model is used: F32 weights may alias its memory map.
 func LoadGGUF(f *gguf.File, b compute.Backend) (*Model, error) {
+	return LoadGGUFWith(f, b, LoadOptions{})
+}
+
+// LoadGGUFWith is LoadGGUF with options.
+func LoadGGUFWith(f *gguf.File, b compute.Backend, o LoadOptions) (*Model, error) {
 	c, err := GGUFConfig(f)
 	if err != nil {
 		return nil, err
 	}
-	return load(c, ggufTensors{f}, ggufNames, b)
+	return load(c, ggufTensors{f}, ggufNames, b, o)
 }
 
-func (g ggufTensors) BF16(name string) ([]uint16, []int, bool) {
+func (g ggufTensors) Stored(name string) (gguf.Type, []byte, []int, bool) {
 	raw, t, err := g.f.Raw(name)
-	if err != nil || t.Type != gguf.TypeBF16 {
-		return nil, nil, false
+	if err != nil || t.Type == gguf.TypeF32 {
+		return 0, nil, nil, false
 	}
-	return mapped.Uint16s(raw, t.Elements()), t.Shape(), true
+	return t.Type, raw, t.Shape(), true
 }

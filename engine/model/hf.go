@@ -4,7 +4,7 @@ import (
 	"path/filepath"
 
 	"github.com/graft-ai/graft/engine/compute"
-	"github.com/graft-ai/graft/engine/mapped"
+	"github.com/graft-ai/graft/engine/gguf"
 	"github.com/graft-ai/graft/engine/safetensors"
 )
 
@@ -17,17 +17,28 @@ func (h hfTensors) Has(name string) bool                          { _, ok := h.m
 // model.safetensors or a sharded index). The caller keeps st open while the model
 // is used: F32 weights may alias its memory maps.
 func LoadHF(dir string, st *safetensors.Model, b compute.Backend) (*Model, error) {
+	return LoadHFWith(dir, st, b, LoadOptions{})
+}
+
+// LoadHFWith is LoadHF with options (e.g. quantizing on load).
+func LoadHFWith(dir string, st *safetensors.Model, b compute.Backend, o LoadOptions) (*Model, error) {
 	c, err := ReadHFConfig(filepath.Join(dir, "config.json"))
 	if err != nil {
 		return nil, err
 	}
-	return load(c, hfTensors{st}, hfNames, b)
+	return load(c, hfTensors{st}, hfNames, b, o)
 }
 
-func (h hfTensors) BF16(name string) ([]uint16, []int, bool) {
+func (h hfTensors) Stored(name string) (gguf.Type, []byte, []int, bool) {
 	raw, t, err := h.m.Raw(name)
-	if err != nil || t.DType != safetensors.BF16 {
-		return nil, nil, false
+	if err != nil {
+		return 0, nil, nil, false
 	}
-	return mapped.Uint16s(raw, t.Elements()), t.Shape, true
+	switch t.DType {
+	case safetensors.BF16:
+		return gguf.TypeBF16, raw, t.Shape, true
+	case safetensors.F16:
+		return gguf.TypeF16, raw, t.Shape, true
+	}
+	return 0, nil, nil, false
 }

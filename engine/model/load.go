@@ -3,9 +3,13 @@ package model
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
+	"strings"
+	"sync"
 
 	"github.com/graft-ai/graft/engine/compute"
+	"github.com/graft-ai/graft/engine/gguf"
 )
 
 // Tensors is where weights come from: a GGUF file or a safetensors model, both
@@ -54,6 +58,51 @@ type loader struct {
 	src Tensors
 	n   names
 	b   compute.Backend
+	o   LoadOptions
+}
+
+// LoadOptions adjust how weights are kept.
+type LoadOptions struct {
+	// Quantize, when Q8_0 or Q4_K, encodes every float weight matrix (F32,
+	// F16, BF16) whose rows are whole blocks into that format on load, with
+	// ggml's quantizers, on backends that compute with it; matrices a file
+	// already stores quantized keep their format.
+	Quantize gguf.Type
+}
+
+// quantizers are the formats LoadOptions.Quantize accepts.
+var quantizers = map[gguf.Type]func(dst []byte, src []float32){
+	gguf.TypeQ8_0: gguf.QuantizeQ8_0, gguf.TypeQ4_K: gguf.QuantizeQ4_K,
+}
+
+// ParseQuantize maps the names a deployment uses (q8_0, q4_k; "" for none)
+// to a LoadOptions.Quantize format.
+func ParseQuantize(name string) (gguf.Type, error) {
+	switch strings.ToLower(name) {
+	case "", "none":
+		return 0, nil
+	case "q8_0":
+		return gguf.TypeQ8_0, nil
+	case "q4_k":
+		return gguf.TypeQ4_K, nil
+	}
+	return 0, fmt.Errorf("quantization %q is not supported (want q8_0 or q4_k)", name)
+}
+
+// store hands a float32 weight matrix to the backend, quantized first when
+// the options ask for it and the rows are whole blocks of the format.
+func (l *loader) store(data []float32, rows, cols int) compute.Matrix {
+	q, ok := quantizers[l.o.Quantize]
+	sb, bok := l.b.(storedBackend)
+	if ok && bok && rows > 1 && cols%l.o.Quantize.BlockSize() == 0 {
+		t := l.o.Quantize
+		raw := make([]byte, rows*cols/t.BlockSize()*t.BlockBytes())
+		quantizeRows(q, raw, data, rows, cols/t.BlockSize()*t.BlockBytes())
+		if m, ok := sb.MatrixStored(t, raw, rows, cols); ok {
+			return m
+		}
+	}
+	return l.b.Matrix(data, rows, cols)
 }
 
 func (l *loader) tensor(name string, shape ...int) ([]float32, error) {
@@ -75,40 +124,42 @@ func (l *loader) tensor(name string, shape ...int) ([]float32, error) {
 	return data, nil
 }
 
-// bf16Source hands out tensors stored as bfloat16 without widening them.
-type bf16Source interface {
-	BF16(name string) ([]uint16, []int, bool)
+// storedSource hands out a tensor's bytes in its file format (GGUF's type
+// names), without widening; ok is false when the format has none of these.
+type storedSource interface {
+	Stored(name string) (t gguf.Type, data []byte, shape []int, ok bool)
 }
 
-// bf16Backend keeps bfloat16 weight matrices as they are.
-type bf16Backend interface {
-	MatrixBF16(data []uint16, rows, cols int) compute.Matrix
+// storedBackend keeps weight matrices in formats its kernels compute with
+// directly (half floats, GGUF blocks); ok is false for other formats.
+type storedBackend interface {
+	MatrixStored(t gguf.Type, data []byte, rows, cols int) (compute.Matrix, bool)
 }
 
-// narrow returns a bfloat16 weight matrix as stored, when the file holds it in
-// bfloat16 and the backend can use it; ok is false otherwise.
+// narrow returns a weight matrix as stored (F16, BF16, block-quantized),
+// when the file holds it so and the backend computes with that format; ok is
+// false otherwise. Its scales are checked like ggml_validate_row_data does.
 func (l *loader) narrow(name string, rows, cols, heads int) (m compute.Matrix, ok bool, err error) {
-	src, sok := l.src.(bf16Source)
-	b, bok := l.b.(bf16Backend)
+	src, sok := l.src.(storedSource)
+	b, bok := l.b.(storedBackend)
 	if !sok || !bok || rows == 1 {
 		return nil, false, nil
 	}
-	data, shape, isBF16 := src.BF16(name)
-	if !isBF16 {
-		return nil, false, nil
+	t, data, shape, isStored := src.Stored(name)
+	if !isStored || (l.o.Quantize != 0 && !t.Quantized()) {
+		return nil, false, nil // float weights to be quantized take the float path
 	}
 	if !slices.Equal(shape, []int{rows, cols}) {
 		return nil, false, fmt.Errorf("tensor %s has shape %v, want %v for this config", name, shape, []int{rows, cols})
 	}
-	for _, h := range data {
-		if h&0x7f80 == 0x7f80 {
-			return nil, false, fmt.Errorf("tensor %s holds NaN or Inf", name)
-		}
+	if err := gguf.CheckScales(t, data); err != nil {
+		return nil, false, fmt.Errorf("tensor %s: %w", name, err)
 	}
 	if heads > 0 {
-		data = deinterleave(data, heads, rows/heads, cols)
+		data = deinterleave(data, heads, rows/heads, len(data)/rows)
 	}
-	return b.MatrixBF16(data, rows, cols), true, nil
+	m, ok = b.MatrixStored(t, data, rows, cols)
+	return m, ok, nil
 }
 
 func (l *loader) matrix(name string, rows, cols int) (compute.Matrix, error) {
@@ -119,7 +170,7 @@ func (l *loader) matrix(name string, rows, cols int) (compute.Matrix, error) {
 	if err != nil {
 		return nil, err
 	}
-	return l.b.Matrix(data, rows, cols), nil
+	return l.store(data, rows, cols), nil
 }
 
 func (l *loader) linear(i int, role string, out, in int, bias bool) (*Linear, error) {
@@ -141,7 +192,7 @@ func (l *loader) linear(i int, role string, out, in int, bias bool) (*Linear, er
 		if heads > 0 {
 			data = deinterleave(data, heads, out/heads, in)
 		}
-		w = l.b.Matrix(data, out, in)
+		w = l.store(data, out, in)
 	}
 	lin.W = w
 	if bias {
@@ -157,11 +208,24 @@ func (l *loader) linear(i int, role string, out, in int, bias bool) (*Linear, er
 	return lin, nil
 }
 
+// quantizeRows encodes rows in parallel: Q4_K's search costs about a
+// microsecond a weight, minutes for a 7B model on one core.
+func quantizeRows(q func(dst []byte, src []float32), raw []byte, data []float32, rows, rowBytes int) {
+	cols := len(data) / rows
+	workers := min(runtime.GOMAXPROCS(0), rows)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := rows*w/workers, rows*(w+1)/workers
+		wg.Go(func() { q(raw[lo*rowBytes:hi*rowBytes], data[lo*cols:hi*cols]) })
+	}
+	wg.Wait()
+}
+
 // deinterleave reorders the rows of each head from the interleaved-pair layout
 // (rows 2i, 2i+1 rotate together) to rotate_half (rows i, i+d/2), the inverse of
 // transformers' convert_llama_weights_to_hf permute. It returns a new slice: the
 // input may be a read-only memory map.
-func deinterleave[T float32 | uint16](w []T, heads, headDim, cols int) []T {
+func deinterleave[T float32 | byte](w []T, heads, headDim, cols int) []T {
 	out := make([]T, len(w))
 	half := headDim / 2
 	for h := 0; h < heads; h++ {
@@ -206,11 +270,14 @@ func (l *loader) layer(i int) (*Layer, error) {
 	return &ly, nil
 }
 
-func load(c *Config, src Tensors, n names, b compute.Backend) (*Model, error) {
+func load(c *Config, src Tensors, n names, b compute.Backend, o LoadOptions) (*Model, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	l := &loader{c: c, src: src, n: n, b: b}
+	if _, ok := quantizers[o.Quantize]; o.Quantize != 0 && !ok {
+		return nil, fmt.Errorf("quantizing to %s on load is not supported (want Q8_0 or Q4_K)", o.Quantize)
+	}
+	l := &loader{c: c, src: src, n: n, b: b, o: o}
 	m := &Model{Config: *c, b: b}
 	var err error
 	if m.Embed, err = l.matrix(n.embed, c.Vocab, c.Dim); err != nil {

@@ -500,22 +500,39 @@ const (
 	q8MaxAbs = 0.15
 )
 
-// TestGGUFQ8_0 checks a Q8_0 file two ways: exactly, against the reference run on
-// the dequantized weights read back from the file, and loosely, against float32.
+// TestGGUFQ8_0 checks a Q8_0 file three ways: widened to float32 on load,
+// exactly against the reference run on the dequantized weights read back from
+// the file; kept in Q8_0 (8-bit activations, see actRelRMS), within the
+// activation rounding of that reference; and loosely against float32.
 func TestGGUFQ8_0(t *testing.T) {
 	s := baseSpec()
 	w := s.Weights()
 	prompt := testPrompt(s.Seed, 40, s.Vocab)
-	m, f := openGGUFModel(t, writeGGUF(t, s, w, "Q8_0"))
+	path := writeGGUF(t, s, w, "Q8_0")
+	m, f := openGGUFModel(t, path)
+	wb := cpu.New(0)
+	defer wb.Close()
+	wide, err := LoadGGUF(f, wideBackend{wb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := newRef(s, dequantized(t, f, s)).forward(prompt)
+	if d := compare(forwardAll(t, wide, prompt), ref); d.max > refTol {
+		t.Errorf("Q8_0 widened on load: logits differ from the reference on the dequantized weights by %v", d)
+	}
 	got := forwardAll(t, m, prompt)
-	if d := compare(got, newRef(s, dequantized(t, f, s)).forward(prompt)); d.max > refTol {
-		t.Errorf("Q8_0 logits differ from the reference on the dequantized weights by %v", d)
+	d := compare(got, ref)
+	rel := rms(got, ref) / rms(ref, [][]float64(nil))
+	if rel > actRelRMS || d.max > actMaxRMS*rel*rms(ref, [][]float64(nil)) {
+		t.Errorf("Q8_0 kept quantized: logits differ from the reference on the dequantized weights by %v, RMS %.3g", d, rel)
 	}
 	want := newRef(s, w).forward(prompt)
-	d := compare(got, want)
-	rel := rms(got, want) / rms(want, [][]float64(nil))
-	if d.max > q8MaxAbs || rel > q8RelRMS {
-		t.Errorf("Q8_0 logits differ from float32 by %v, RMS %.3g of the logits' RMS (bounds %g, %g)", d, rel, q8MaxAbs, q8RelRMS)
+	d = compare(got, want)
+	rel = rms(got, want) / rms(want, [][]float64(nil))
+	// Weight and activation rounding are independent and of one size: √2 times
+	// the bounds of either alone.
+	if d.max > q8MaxAbs*math.Sqrt2 || rel > q8RelRMS*math.Sqrt2 {
+		t.Errorf("Q8_0 logits differ from float32 by %v, RMS %.3g of the logits' RMS (bounds %g, %g)", d, rel, q8MaxAbs*math.Sqrt2, q8RelRMS*math.Sqrt2)
 	}
 	t.Logf("Q8_0 vs float32: max difference %v, RMS difference %.3g of the logits' RMS", d, rel)
 }

@@ -28,13 +28,17 @@ func FuzzSchedule(f *testing.F) {
 	f.Add([]byte{4, 16, 0, 64, 8, 4, 0, 20, 10, 0, 0, 30, 5, 3, 3, 0, 9, 9, 0, 3, 2, 1, 3})
 	f.Add([]byte{1, 1, 0, 16, 2, 8, 0, 15, 2, 0, 0, 15, 2, 0, 3, 2, 0})
 	f.Add([]byte{16, 64, 7, 127, 32, 2, 0, 100, 31, 5, 0, 60, 20, 0, 1, 1, 20, 0, 3, 3, 2, 1, 0, 40, 8, 0})
+	// Prefix caching on (third byte 17..33), prompts of shared classes.
+	f.Add([]byte{8, 40, 20, 64, 12, 4, 0, 30, 10, 0, 0, 30, 10, 3, 3, 0, 33, 9, 3, 1, 35, 2, 6, 3, 3, 0, 20, 5, 9, 3, 3})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in := fuzzBytes(data)
+		seqs, budget, lpt := in.next(), in.next(), in.next()
 		cfg := Config{
-			MaxNumSeqs:           1 + in.next()%16,
-			MaxNumBatchedTokens:  1 + in.next()%64,
-			LongPrefillThreshold: in.next() % 17,
+			MaxNumSeqs:           1 + seqs%16,
+			MaxNumBatchedTokens:  1 + budget%64,
+			LongPrefillThreshold: lpt % 17,
 			MaxModelLen:          1 + in.next()%128,
+			PrefixCaching:        lpt/17%2 == 1,
 		}
 		pool := kvcache.NewBlockPool(in.next()%33, 1+in.next()%8)
 		s, err := New(cfg, pool)
@@ -86,6 +90,12 @@ func seqsFor(eos int) int {
 func (fz *fuzzRun) add(prompt, maxTokens, eos int) {
 	n := seqsFor(eos)
 	r := &Request{ID: fz.nextID, NumPromptTokens: prompt, MaxTokens: maxTokens, N: n}
+	if fz.cfg.PrefixCaching {
+		// Three prompt classes, so that prompts often share prefixes.
+		class := uint64(eos % 3)
+		r.BlockHashes = kvcache.HashBlocks([32]byte{}, classTokens(class, max(prompt, 0)), fz.pool.BlockSize())
+		fz.runner.prompts[r.ID] = promptClass{class: class, length: prompt}
+	}
 	fz.nextID++
 	gen := min(maxTokens, max(1, fz.cfg.MaxModelLen-prompt))
 	fits := prompt <= fz.cfg.MaxModelLen && maxTokens > 0 && n <= fz.cfg.MaxNumSeqs &&

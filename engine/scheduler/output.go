@@ -60,13 +60,19 @@ type Result struct {
 	// step that sampled the prompt's first tokens: each sampled its own first
 	// token from the same logits. They continue as requests of their own.
 	Forks []Fork
+	// Hashes name the blocks the appended tokens filled (kvcache.HashNext),
+	// continuing Request.BlockHashes, so generated text is cached too: a
+	// chat's next turn, or the request itself after a preemption, reuses it.
+	Hashes []kvcache.BlockHash
 }
 
-// Fork is one sequence split off a request's prompt: its id (unused so far)
-// and whether its first token already stopped it.
+// Fork is one sequence split off a request's prompt: its id (unused so far),
+// whether its first token already stopped it, and the hash of the block that
+// token filled, if it did.
 type Fork struct {
 	ID       uint64
 	Finished bool
+	Hashes   []kvcache.BlockHash
 }
 
 // Finished is a request the scheduler finished in Update, and why.

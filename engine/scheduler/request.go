@@ -62,6 +62,10 @@ type Request struct {
 	// of its own whose table shares the prompt's blocks. Until then the request
 	// holds N sequence seats in the running batch.
 	N int
+	// BlockHashes name the prompt's full blocks (kvcache.HashBlocks) when the
+	// scheduler caches prefixes: blocks found cached are reused instead of
+	// computed, and blocks this request computes are cached for later ones.
+	BlockHashes []kvcache.BlockHash
 
 	NumOutputTokens int // output tokens appended so far
 	NumComputed     int // tokens whose K/V are in the cache
@@ -70,6 +74,8 @@ type Request struct {
 	Reason          FinishReason // set once Status is StatusFinished
 
 	table kvcache.Table
+	// registered is how many of BlockHashes' blocks are in the prefix index.
+	registered int
 	// fork orders the sequences of one request, which share its Arrival: 0
 	// for the request itself, i for its i-th fork. Queues order by both, so
 	// preemption and readmission among them are as deterministic as FCFS.

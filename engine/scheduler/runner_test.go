@@ -29,7 +29,19 @@ type fakeRunner struct {
 	n        map[uint64]int       // sequences per request, for those that fork
 	forks    map[uint64]forkState // per fork: where its entries come from
 	nextFork uint64
+	// prompts maps a request to the content class of its prompt: requests of
+	// one class have equal tokens at equal positions, so their prompt entries
+	// are the class's, whoever computed them (a shared cached prefix).
+	prompts map[uint64]promptClass
 }
+
+type promptClass struct {
+	class  uint64
+	length int
+}
+
+// classEntry is the entry of a prompt position of class c.
+func classEntry(c uint64, pos int) kvSlot { return kvSlot{1<<50 + c, pos, true} }
 
 type forkState struct {
 	root   uint64
@@ -39,7 +51,10 @@ type forkState struct {
 // entry is what sequence id holds at position pos.
 func (f *fakeRunner) entry(id uint64, pos int) kvSlot {
 	if fs, ok := f.forks[id]; ok && pos < fs.prompt {
-		return kvSlot{fs.root, pos, true}
+		id = fs.root
+	}
+	if pc, ok := f.prompts[id]; ok && pos < pc.length {
+		return classEntry(pc.class, pos)
 	}
 	return kvSlot{id, pos, true}
 }
@@ -63,6 +78,7 @@ func newFakeRunner(cfg Config, pool *kvcache.BlockPool) *fakeRunner {
 		n:        make(map[uint64]int),
 		forks:    make(map[uint64]forkState),
 		nextFork: 1 << 40,
+		prompts:  make(map[uint64]promptClass),
 	}
 }
 
@@ -138,7 +154,9 @@ func (f *fakeRunner) checkBatch(out *Output) error {
 			if prev, dup := f.owner[b]; dup {
 				return fmt.Errorf("block %d written by requests %d and %d in one step", b, prev, sc.ID)
 			}
-			if refs := f.pool.Refs(b); refs != 1 {
+			// 0 is a request cancelled since Schedule (Cancel frees at once;
+			// the block is not handed out before the next Schedule).
+			if refs := f.pool.Refs(b); refs > 1 {
 				return fmt.Errorf("request %d writes block %d, which %d tables hold", sc.ID, b, refs)
 			}
 			f.owner[b] = sc.ID
@@ -167,7 +185,7 @@ func (f *fakeRunner) written(sc Scheduled) []int32 {
 func (f *fakeRunner) run(sc Scheduled) error {
 	prev, known := f.computed[sc.ID]
 	switch {
-	case sc.Admitted && (known || sc.Start != 0):
+	case sc.Admitted && (known || sc.Start%f.bs != 0 || (sc.Start != 0 && !f.cfg.PrefixCaching)):
 		return fmt.Errorf("request %d admitted at %d with runner state %v", sc.ID, sc.Start, known)
 	case !sc.Admitted && (!known || prev != sc.Start):
 		return fmt.Errorf("request %d starts at %d, runner computed %d (state %v)", sc.ID, sc.Start, prev, known)

@@ -1,6 +1,10 @@
 package scheduler
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/graft-ai/graft/engine/kvcache"
+)
 
 // Schedule plans the next step: first the running requests in arrival order (a
 // decode costs one token, an unfinished prefill continues in a chunk), then the
@@ -89,15 +93,15 @@ func (s *Scheduler) admitWaiting(st *step) {
 	seats := s.cfg.MaxNumSeqs - s.seatsTaken()
 	for i := 0; i < len(s.waiting) && st.budget > 0 && seats > 0; {
 		r := s.waiting[i]
-		if !st.canAdmit(r) {
+		if !st.canAdmit(r) || s.awaitsPrefix(st, r) {
 			i++
 			continue
 		}
 		if r.seats() > seats {
 			return // FCFS: its forks need the seats; nobody overtakes it
 		}
-		n := st.chunk(r)
-		if !r.table.EnsureCapacity(s.pool, n) {
+		n, ok := s.allocatePrompt(st, r)
+		if !ok {
 			return // FCFS: nobody overtakes the oldest waiting request
 		}
 		s.waiting = slices.Delete(s.waiting, i, i+1)
@@ -106,6 +110,78 @@ func (s *Scheduler) admitWaiting(st *step) {
 		s.running = insertByArrival(s.running, r)
 		seats -= r.seats()
 		s.plan(st, r, n, true)
+	}
+}
+
+// allocatePrompt gives waiting request r the cached blocks of its longest
+// cached prefix and fresh blocks for the chunk it computes now, and returns the
+// chunk; or takes nothing and reports false when too few blocks are free.
+func (s *Scheduler) allocatePrompt(st *step, r *Request) (int, bool) {
+	hit := s.cachedPrefix(r)
+	computed := len(hit) * s.pool.BlockSize()
+	n := min(r.NumTokens()-computed, st.cap, st.budget)
+	fresh := s.pool.BlocksFor(computed+n) - len(hit)
+	if fresh > s.pool.NumFree()-s.pool.NumCachedFree(hit) {
+		return 0, false
+	}
+	r.table.AdoptCached(s.pool, hit)
+	r.NumComputed, r.registered = computed, len(hit)
+	if !r.table.EnsureCapacity(s.pool, computed+n) {
+		panic("scheduler: counted free blocks vanished") // checked just above
+	}
+	if st.pending != nil {
+		for _, h := range r.BlockHashes[len(hit):] {
+			st.pending[h] = true
+		}
+	}
+	if s.cfg.PrefixCaching {
+		s.prefix.Queries += uint64(r.NumTokens())
+		s.prefix.Hits += uint64(computed)
+	}
+	return n, true
+}
+
+// cachedPrefix returns the blocks of r's longest cached prefix, leaving at
+// least one token to compute: the step that samples needs its logits.
+func (s *Scheduler) cachedPrefix(r *Request) []int32 {
+	if !s.cfg.PrefixCaching {
+		return nil
+	}
+	limit := min(len(r.BlockHashes), (r.NumTokens()-1)/s.pool.BlockSize())
+	return s.pool.Cached(r.BlockHashes[:limit])
+}
+
+// awaitsPrefix reports whether the next block r would compute is one a running
+// request is computing now: r then waits a step or a few to find it cached
+// rather than compute it a second time (a burst of requests with a new
+// system prompt computes it once). Others may be admitted meanwhile.
+func (s *Scheduler) awaitsPrefix(st *step, r *Request) bool {
+	if !s.cfg.PrefixCaching || len(r.BlockHashes) == 0 {
+		return false
+	}
+	hit := s.cachedPrefix(r)
+	if len(hit) >= min(len(r.BlockHashes), (r.NumTokens()-1)/s.pool.BlockSize()) {
+		return false
+	}
+	if st.pending == nil {
+		st.pending = map[kvcache.BlockHash]bool{}
+		for _, q := range s.running {
+			for _, h := range q.BlockHashes[q.registered:] {
+				st.pending[h] = true
+			}
+		}
+	}
+	return st.pending[r.BlockHashes[len(hit)]]
+}
+
+// register indexes the blocks of r's prompt that are now fully computed.
+func (s *Scheduler) register(r *Request) {
+	if !s.cfg.PrefixCaching {
+		return
+	}
+	bs, blocks := s.pool.BlockSize(), r.table.Blocks()
+	for ; r.registered < len(r.BlockHashes) && (r.registered+1)*bs <= r.NumComputed; r.registered++ {
+		s.pool.Register(blocks[r.registered], r.BlockHashes[r.registered])
 	}
 }
 

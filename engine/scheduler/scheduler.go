@@ -38,6 +38,8 @@ type Config struct {
 	// MaxWaiting caps the requests waiting to start (new or preempted); Add
 	// refuses more with ErrQueueFull. 0 means no limit.
 	MaxWaiting int
+	// PrefixCaching reuses cached K/V blocks of requests' BlockHashes.
+	PrefixCaching bool
 	// Now is the clock (time.Now when nil); tests replace it.
 	Now func() time.Time
 }
@@ -88,6 +90,7 @@ type Scheduler struct {
 	adapters    *adapterSet
 	copies      []pendingCopy // block copies of forks made since the last Schedule
 	forkWaiting []uint64      // forks that found no block and wait to recompute
+	prefix      PrefixStats
 }
 
 // pendingCopy is a forked request's block copy, dropped if the request lost its
@@ -134,7 +137,7 @@ func (s *Scheduler) Add(r *Request) error {
 	s.arrivals++
 	r.Arrival = s.arrivals
 	r.Status, r.Reason = StatusWaiting, ""
-	r.NumOutputTokens, r.NumComputed, r.fork = 0, 0, 0
+	r.NumOutputTokens, r.NumComputed, r.fork, r.registered = 0, 0, 0, 0
 	s.byID[r.ID] = r
 	s.waiting = append(s.waiting, r)
 	return nil
@@ -197,6 +200,7 @@ func (s *Scheduler) finish(r *Request, why FinishReason) {
 // free is a scheduler bug; BlockPool counts it and Check reports it.
 func (s *Scheduler) release(r *Request) {
 	_ = r.table.Release(s.pool)
+	r.registered = 0
 }
 
 func remove(q []*Request, r *Request) []*Request {
@@ -248,6 +252,16 @@ func (s *Scheduler) ResumeAdapter(name string) {
 type Stats struct {
 	Waiting, Running       int
 	FreeBlocks, BlockTotal int
+	Prefix                 PrefixStats
+}
+
+// PrefixStats counts prefix-cache lookups in tokens, as vLLM does: Queries the
+// tokens of each admitted request (again after a preemption), Hits those found
+// cached.
+type PrefixStats struct {
+	Queries, Hits uint64
+	CachedBlocks  int    // blocks holding a cached prefix, in use or free
+	Evictions     uint64 // cached blocks reused for other contents
 }
 
 // Stats reports queue lengths and cache use.
@@ -259,5 +273,7 @@ func (s *Scheduler) Stats() Stats {
 		Running:    len(s.running),
 		FreeBlocks: s.pool.NumFree(),
 		BlockTotal: s.pool.NumTotal(),
+		Prefix: PrefixStats{Queries: s.prefix.Queries, Hits: s.prefix.Hits,
+			CachedBlocks: s.pool.NumCachedBlocks(), Evictions: s.pool.Evictions()},
 	}
 }

@@ -1,5 +1,7 @@
 package scheduler
 
+import "github.com/graft-ai/graft/engine/kvcache"
+
 // step is the state of one Schedule call: what is left of the budget.
 //
 // It is also the seam for batch-composition policies. The next one is adapter-aware
@@ -12,6 +14,9 @@ type step struct {
 	budget   int // tokens left this step
 	cap      int // most tokens per request
 	adapters admission
+	// pending are the hashes of blocks running requests have yet to compute,
+	// built on first use in a step.
+	pending map[kvcache.BlockHash]bool
 }
 
 // chunk is how many of r's uncomputed tokens fit in this step.

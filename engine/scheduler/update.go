@@ -1,5 +1,7 @@
 package scheduler
 
+import "slices"
+
 // Update applies a step the runner has executed: every sequence in out computed
 // its NumNew tokens, and results carry the tokens appended and the stops the
 // runner detected. Requests cancelled meanwhile are skipped. It finishes requests
@@ -11,6 +13,7 @@ func (s *Scheduler) Update(out *Output, results []Result) []Finished {
 	for _, sc := range out.Scheduled {
 		if r := sc.req; r.Status == StatusRunning && r.NumComputed == sc.Start {
 			r.NumComputed += sc.NumNew
+			s.register(r)
 		}
 	}
 	s.finishedNow = s.finishedNow[:0]
@@ -22,6 +25,9 @@ func (s *Scheduler) Update(out *Output, results []Result) []Finished {
 		r.NumOutputTokens += max(res.Appended, 0)
 		if len(res.Forks) > 0 {
 			s.fork(r, res.Forks)
+		}
+		if s.cfg.PrefixCaching && len(r.BlockHashes) == r.NumTokens()/s.pool.BlockSize()-len(res.Hashes) {
+			r.BlockHashes = append(r.BlockHashes, res.Hashes...)
 		}
 		if why := s.stop(r, res); why != "" {
 			s.finish(r, why)
@@ -41,16 +47,22 @@ func (s *Scheduler) Update(out *Output, results []Result) []Finished {
 func (s *Scheduler) fork(r *Request, forks []Fork) {
 	r.N = 1
 	now := s.cfg.Now()
+	// The forks share the prompt's hashes; clipped, an append by one copies.
+	r.BlockHashes = slices.Clip(r.BlockHashes)
 	for i, f := range forks {
 		if _, dup := s.byID[f.ID]; dup {
 			continue // the runner reused a live id: a runner bug, not this fork's
 		}
 		c := &Request{ID: f.ID, NumPromptTokens: r.NumPromptTokens, MaxTokens: r.MaxTokens, Adapter: r.Adapter,
-			NumOutputTokens: r.NumOutputTokens, Arrival: r.Arrival, fork: i + 1, Status: StatusRunning}
+			NumOutputTokens: r.NumOutputTokens, Arrival: r.Arrival, fork: i + 1, Status: StatusRunning,
+			BlockHashes: r.BlockHashes}
+		if s.cfg.PrefixCaching && len(c.BlockHashes) == c.NumTokens()/s.pool.BlockSize()-len(f.Hashes) {
+			c.BlockHashes = append(c.BlockHashes, f.Hashes...)
+		}
 		s.byID[c.ID] = c
 		copies, ok := r.table.Fork(s.pool, r.NumComputed, &c.table, nil)
 		if ok {
-			c.NumComputed = r.NumComputed
+			c.NumComputed, c.registered = r.NumComputed, r.registered
 			s.running = insertByArrival(s.running, c)
 			s.adapters.join(c.Adapter, now)
 			for _, bc := range copies {

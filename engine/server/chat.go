@@ -116,9 +116,9 @@ func (s *Server) renderChat(ctx context.Context, c *enginev1.ChatPrompt) (string
 	if err != nil {
 		return "", invalid("prompt.chat.chat_template", templateMessage(err))
 	}
-	msgs := make([]chattemplate.Message, len(c.GetMessages()))
-	for i, m := range c.GetMessages() {
-		msgs[i] = chattemplate.Message{Role: m.GetRole(), Content: m.GetContent(), Name: m.GetName()}
+	msgs, vars, err := templateInput(c, l.ChatVars)
+	if err != nil {
+		return "", err
 	}
 	add := c.AddGenerationPrompt == nil || c.GetAddGenerationPrompt()
 	select {
@@ -127,7 +127,7 @@ func (s *Server) renderChat(ctx context.Context, c *enginev1.ChatPrompt) (string
 	case <-ctx.Done():
 		return "", status.FromContextError(ctx.Err()).Err()
 	}
-	text, err := tmpl.RenderLimited(ctx, msgs, add, l.ChatVars, chattemplate.Limits{
+	text, err := tmpl.RenderLimited(ctx, msgs, add, vars, chattemplate.Limits{
 		MaxOutputBytes: lim.MaxOutputBytes, MaxSteps: lim.MaxSteps, Timeout: lim.Timeout,
 	})
 	if err == nil {

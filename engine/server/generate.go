@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/graft-ai/graft/engine"
+	"github.com/graft-ai/graft/engine/lora"
 	"github.com/graft-ai/graft/engine/sample"
 	enginev1 "github.com/graft-ai/graft/proto/graft/engine/v1"
 )
@@ -92,9 +93,15 @@ func (s *Server) request(ctx context.Context, req *enginev1.GenerateRequest) (en
 	if req.GetN() > 1<<20 {
 		return engine.Request{}, invalid("n", fmt.Sprintf("n %d is too large", req.GetN()))
 	}
+	g, err := s.grammar(req.GetConstraint())
+	if err != nil {
+		return engine.Request{}, err
+	}
 	return engine.Request{
-		N:      max(int(req.GetN()), 1),
-		Prompt: prompt, Adapter: req.GetAdapterId(), Sampling: p, MaxTokens: int(sp.GetMaxTokens()),
+		Merge:   mergedAdapters(req.GetMergedAdapters()),
+		Grammar: g,
+		N:       max(int(req.GetN()), 1),
+		Prompt:  prompt, Adapter: req.GetAdapterId(), Sampling: p, MaxTokens: int(sp.GetMaxTokens()),
 		Stop: sp.GetStop(), StopTokenIDs: sp.GetStopTokenIds(), IgnoreEOS: sp.GetIgnoreEos(),
 		IncludeStopStr: sp.GetIncludeStopStrInOutput(),
 	}, nil
@@ -130,7 +137,8 @@ func (s *Server) response(ev engine.Event, sp *enginev1.SamplingParams) *enginev
 		return msg
 	}
 	msg.FinishReason = finishReason(ev.Finish)
-	msg.Usage = &enginev1.Usage{PromptTokens: uint32(ev.PromptTokens), CompletionTokens: uint32(ev.CompletionTokens)}
+	msg.Usage = &enginev1.Usage{PromptTokens: uint32(ev.PromptTokens), CompletionTokens: uint32(ev.CompletionTokens),
+		CachedTokens: uint32(ev.CachedTokens)}
 	if ev.Err != nil {
 		msg.Error = ev.Err.Error()
 	}
@@ -147,4 +155,30 @@ func finishReason(f engine.FinishReason) enginev1.FinishReason {
 		return enginev1.FinishReason_FINISH_REASON_CANCELLED
 	}
 	return enginev1.FinishReason_FINISH_REASON_ERROR
+}
+
+// mergedAdapters maps the wire message onto the engine's, with its defaults:
+// weight 1 each, linear, density 1, the total sign method, seed 0.
+func mergedAdapters(m *enginev1.MergedAdapters) *engine.MergedAdapters {
+	if m == nil {
+		return nil
+	}
+	spec := lora.MergeSpec{Weights: m.GetWeights(), Strategy: m.GetMergeStrategy(), Density: 1,
+		MajoritySign: m.GetMajoritySignMethod(), Seed: m.GetSeed()}
+	if len(spec.Weights) == 0 {
+		spec.Weights = make([]float64, len(m.GetIds()))
+		for i := range spec.Weights {
+			spec.Weights[i] = 1
+		}
+	}
+	if spec.Strategy == "" {
+		spec.Strategy = lora.MergeLinear
+	}
+	if m.Density != nil {
+		spec.Density = m.GetDensity()
+	}
+	if spec.MajoritySign == "" {
+		spec.MajoritySign = lora.SignTotal
+	}
+	return &engine.MergedAdapters{IDs: m.GetIds(), Spec: spec}
 }

@@ -20,6 +20,9 @@ type Options struct {
 	Device string
 	// Threads bounds the CPU backend's threads; 0 means all cores.
 	Threads int
+	// Quantize, q8_0 or q4_k, quantizes float weight matrices on load (empty:
+	// keep the file's formats).
+	Quantize string
 	// Engine is passed to engine.New, except that AdapterMemoryFraction may
 	// replace MaxActiveAdapters.
 	Engine engine.Config

@@ -49,6 +49,7 @@ type Server struct {
 	chat    chatSettings // set by SetChatLimits, in chat.go
 	// maxPromptBytes bounds the text encoded for one prompt (see encodePrompt).
 	maxPromptBytes int
+	grammars       grammarCache // compiled constraints, in constraint.go
 }
 
 // New wraps eng; modelID is what Stats reports as the served model.
@@ -138,5 +139,6 @@ func (s *Server) Stats(context.Context, *enginev1.StatsRequest) (*enginev1.Stats
 		AdapterSlotsUsed: uint32(st.AdapterSlotsUsed), AdapterSlotsTotal: uint32(st.AdapterSlots),
 		KvCacheUsage: st.KVUsage(), PromptTokensTotal: st.PromptTokens, PrefillTokensTotal: st.PrefillTokens,
 		GenerationTokensTotal: st.GenerationTokens, MaxQueued: uint32(st.MaxQueued),
+		PrefixCacheQueriesTotal: st.PrefixCacheQueries, PrefixCacheHitsTotal: st.PrefixCacheHits,
 	}, nil
 }

@@ -231,6 +231,14 @@ func TestBadRequestsNameTheParam(t *testing.T) {
 		{"prompt.token_ids", &enginev1.GenerateRequest{Prompt: ids(long)}},
 		{"prompt.token_ids", &enginev1.GenerateRequest{Prompt: ids([]int32{9999})}},
 		{"prompt", &enginev1.GenerateRequest{}},
+		{"merged_adapters.density", &enginev1.GenerateRequest{Prompt: ids([]int32{1}),
+			MergedAdapters: &enginev1.MergedAdapters{Ids: []string{"a", "b"}, Density: new(2.0)}}},
+		{"merged_adapters.merge_strategy", &enginev1.GenerateRequest{Prompt: ids([]int32{1}),
+			MergedAdapters: &enginev1.MergedAdapters{Ids: []string{"a", "b"}, MergeStrategy: "svd"}}},
+		{"merged_adapters.weights", &enginev1.GenerateRequest{Prompt: ids([]int32{1}),
+			MergedAdapters: &enginev1.MergedAdapters{Ids: []string{"a", "b"}, Weights: []float64{1}}}},
+		{"merged_adapters.ids", &enginev1.GenerateRequest{Prompt: ids([]int32{1}),
+			MergedAdapters: &enginev1.MergedAdapters{}}},
 	}
 	for _, c := range cases {
 		s, err := h.client.Generate(context.Background(), c.req)

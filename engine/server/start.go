@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/graft-ai/graft/engine"
+	"github.com/graft-ai/graft/engine/model"
 )
 
 // Running is an engine serving gRPC, started by Start.
@@ -80,11 +81,15 @@ func (r *Running) Stop() {
 // load opens the backend, the model and the engine, and returns the engine
 // with the function that closes all three.
 func load(o *Options) (*engine.Engine, func(), error) {
+	q, err := model.ParseQuantize(o.Quantize)
+	if err != nil {
+		return nil, nil, err
+	}
 	b, closeB, err := OpenBackend(o.Device, o.Threads)
 	if err != nil {
 		return nil, nil, err
 	}
-	l, err := engine.Load(o.Model, b)
+	l, err := engine.LoadWith(o.Model, b, model.LoadOptions{Quantize: q})
 	if err != nil {
 		closeB()
 		return nil, nil, err

@@ -95,6 +95,7 @@ func adapterInfo(a engine.AdapterInfo) *enginev1.AdapterInfo {
 	return &enginev1.AdapterInfo{
 		AdapterId: a.ID, Path: a.Path, Tier: tier, Rank: uint32(a.Rank), TargetModules: a.Modules,
 		SizeBytes: uint64(a.SizeBytes), RunningSequences: uint32(a.Running), WaitingSequences: uint32(a.Waiting),
+		Merged: a.Merged,
 	}
 }
 

@@ -165,3 +165,46 @@ func (t *Tokenizer) MaxTokenBytes() int {
 	}
 	return longest
 }
+
+// TokenBytes returns the bytes id adds to decoded text in the middle of an
+// output (a SentencePiece token's leading space kept, a byte token's byte
+// alone), or nil for special and unknown ids. Constrained decoding reads the
+// vocabulary this way.
+func (t *Tokenizer) TokenBytes(id int32) []byte {
+	if !t.valid(id) || t.special[id] {
+		return nil
+	}
+	s := t.idToToken[id]
+	if t.byteFallback {
+		if b, ok := parseByteToken(s); ok {
+			return []byte{b}
+		}
+	}
+	switch {
+	case hasByteLevel(t.decoder):
+		return appendByteLevelDecoded(nil, s)
+	case t.decoder == nil:
+		return []byte(s)
+	}
+	// An anchor before the token keeps first-token rules (a stripped
+	// leading space) from applying to it.
+	out := ""
+	for _, part := range t.decoder.decodeChain([]string{"x", s}) {
+		out += part
+	}
+	return []byte(out[1:])
+}
+
+func hasByteLevel(d decoder) bool {
+	switch x := d.(type) {
+	case decByteLevel:
+		return true
+	case decSequence:
+		for _, y := range x {
+			if hasByteLevel(y) {
+				return true
+			}
+		}
+	}
+	return false
+}

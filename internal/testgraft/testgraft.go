@@ -4,10 +4,11 @@
 package testgraft
 
 import (
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -26,9 +27,9 @@ var (
 func Binary(t testing.TB) string {
 	t.Helper()
 	once.Do(func() {
-		goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, e := os.Stat(goBin); e != nil {
-			goBin = "go"
+		var goBin string
+		if goBin, err = exec.LookPath("go"); err != nil {
+			return
 		}
 		dir, err = os.MkdirTemp("", "graft-testbin-")
 		if err != nil {
@@ -41,7 +42,39 @@ func Binary(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("build graft: %v\n%s", err, output)
 	}
+	statSources()
 	return bin
+}
+
+// statSources stats every Go file of the module. go test keys its result
+// cache on the files a test stats, and nothing else tells it that a test
+// running this binary depends on the sources it was built from.
+func statSources() {
+	dir, err := os.Getwd()
+	if err != nil {
+		return
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		if parent := filepath.Dir(dir); parent != dir {
+			dir = parent
+		} else {
+			return
+		}
+	}
+	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return nil
+		case d.IsDir() && (d.Name() == "testdata" || d.Name() == "node_modules" || strings.HasPrefix(d.Name(), ".")) && path != dir:
+			return filepath.SkipDir
+		case !d.IsDir() && strings.HasSuffix(path, ".go"):
+			_, _ = os.Stat(path)
+		}
+		return nil
+	})
 }
 
 // Cleanup removes the binary Binary built, if any.

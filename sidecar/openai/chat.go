@@ -17,12 +17,19 @@ type chatRequest struct {
 	Logprobs            bool          `json:"logprobs"`
 	TopLogprobs         *int64        `json:"top_logprobs"`
 	ChatTemplate        string        `json:"chat_template"`
+	// Tools stays raw: templates print it, and key order is what the
+	// model's prompt shows.
+	Tools             json.RawMessage `json:"tools"`
+	ToolChoice        json.RawMessage `json:"tool_choice"`
+	ParallelToolCalls *bool           `json:"parallel_tool_calls"`
 }
 
 type chatMessage struct {
-	Role    string          `json:"role"`
-	Content json.RawMessage `json:"content"`
-	Name    string          `json:"name"`
+	Role       string          `json:"role"`
+	Content    json.RawMessage `json:"content"`
+	Name       string          `json:"name"`
+	ToolCalls  json.RawMessage `json:"tool_calls"`
+	ToolCallID string          `json:"tool_call_id"`
 }
 
 // maxMessages bounds a conversation: each message becomes a protobuf message
@@ -57,7 +64,15 @@ func (req *chatRequest) messages() ([]*enginev1.ChatMessage, *apiError) {
 			p := fmt.Sprintf("messages[%d].content", i)
 			return nil, badRequest(p, "%s must be a string or a list of text parts", p)
 		}
-		msgs[i] = &enginev1.ChatMessage{Role: m.Role, Content: text, Name: m.Name}
+		msgs[i] = &enginev1.ChatMessage{Role: m.Role, Content: text, Name: m.Name, ToolCallId: m.ToolCallID}
+		if len(m.ToolCalls) > 0 && string(m.ToolCalls) != "null" {
+			var calls []json.RawMessage
+			if json.Unmarshal(m.ToolCalls, &calls) != nil {
+				p := fmt.Sprintf("messages[%d].tool_calls", i)
+				return nil, badRequest(p, "%s must be a list of tool calls", p)
+			}
+			msgs[i].ToolCallsJson = string(m.ToolCalls)
+		}
 	}
 	return msgs, nil
 }

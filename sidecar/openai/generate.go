@@ -36,12 +36,18 @@ func (s *Server) generate(ctx context.Context, r *enginev1.GenerateRequest) (grp
 		if err == nil {
 			first, err = st.Recv()
 		}
-		if err == nil || r.AdapterId == "" || attempt > 0 || status.Code(err) != codes.NotFound {
+		ids := r.GetMergedAdapters().GetIds()
+		if r.AdapterId != "" {
+			ids = []string{r.AdapterId}
+		}
+		if err == nil || len(ids) == 0 || attempt > 0 || status.Code(err) != codes.NotFound {
 			return st, first, err
 		}
-		s.adapter.forget(r.AdapterId, err)
-		if lerr := s.adapter.ensure(ctx, r.AdapterId); lerr != nil {
-			return nil, nil, lerr
+		for _, id := range ids {
+			s.adapter.forget(id, err)
+			if lerr := s.adapter.ensure(ctx, id); lerr != nil {
+				return nil, nil, lerr
+			}
 		}
 	}
 }

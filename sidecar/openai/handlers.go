@@ -18,6 +18,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	j, e := s.chatJob(r, &req)
+	if e == nil {
+		e = s.mergeInto(r.Context(), j, req.Adapters)
+	}
 	if e != nil {
 		writeError(w, e)
 		return
@@ -57,11 +60,27 @@ func (s *Server) chatJob(r *http.Request, req *chatRequest) (*job, *apiError) {
 	if e != nil {
 		return nil, e
 	}
+	plan, constraint, e := req.tools()
+	if e != nil {
+		return nil, e
+	}
+	names := &paramNames{chat: true, maxTokens: maxParam, constraint: "response_format"}
+	if constraint != nil {
+		if req.ResponseFormat != nil && req.ResponseFormat.Type != "text" {
+			return nil, badRequest("response_format", "response_format cannot be combined with tool_choice 'required' or a named function: both set the output's form")
+		}
+		names.constraint = "tools"
+	} else if constraint, e = req.ResponseFormat.constraint(); e != nil {
+		return nil, e
+	}
 	chat := &enginev1.ChatPrompt{Messages: msgs, ChatTemplate: req.ChatTemplate}
-	gen := &enginev1.GenerateRequest{Prompt: &enginev1.GenerateRequest_Chat{Chat: chat}, AdapterId: adapter, Sampling: sp}
-	return &job{chat: true, model: req.Model, adapter: adapter, gen: gen, n: n, stream: req.Stream,
+	if len(plan.names) > 0 {
+		chat.ToolsJson = string(req.Tools)
+	}
+	gen := &enginev1.GenerateRequest{Prompt: &enginev1.GenerateRequest_Chat{Chat: chat}, AdapterId: adapter, Sampling: sp, Constraint: constraint}
+	return &job{chat: true, model: req.Model, adapter: adapter, gen: gen, n: n, stream: req.Stream, tools: plan,
 		includeUsage: req.Stream && req.StreamOptions != nil && req.StreamOptions.IncludeUsage,
-		params:       &paramNames{chat: true, maxTokens: maxParam}}, nil
+		params:       names}, nil
 }
 
 func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
@@ -71,6 +90,9 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	j, e := s.completionJob(r, &req)
+	if e == nil {
+		e = s.mergeInto(r.Context(), j, req.Adapters)
+	}
 	if e != nil {
 		writeError(w, e)
 		return
@@ -110,8 +132,11 @@ func (s *Server) completionJob(r *http.Request, req *completionRequest) (*job, *
 	if e != nil {
 		return nil, e
 	}
+	if gen.Constraint, e = req.ResponseFormat.constraint(); e != nil {
+		return nil, e
+	}
 	gen.AdapterId, gen.Sampling = adapter, sp
 	return &job{model: req.Model, adapter: adapter, gen: gen, n: n, stream: req.Stream,
 		includeUsage: req.Stream && req.StreamOptions != nil && req.StreamOptions.IncludeUsage,
-		params:       &paramNames{maxTokens: "max_tokens"}}, nil
+		params:       &paramNames{maxTokens: "max_tokens", constraint: "response_format"}}, nil
 }

@@ -49,7 +49,9 @@ func (s *Server) adapterIDs(r *http.Request) []string {
 	}
 	if la, err := s.engine.ListAdapters(r.Context(), &enginev1.ListAdaptersRequest{}); err == nil {
 		for _, a := range la.Adapters {
-			ids = append(ids, a.AdapterId)
+			if !a.Merged { // made for one request's "adapters", not a model to name
+				ids = append(ids, a.AdapterId)
+			}
 		}
 	}
 	slices.Sort(ids)

@@ -10,6 +10,9 @@ type paramNames struct {
 	// maxTokens is "max_tokens" or "max_completion_tokens", whichever the
 	// request used: both become sampling.max_tokens.
 	maxTokens string
+	// constraint is the parameter behind the engine's constraint:
+	// response_format, or tools when a forced tool choice set it.
+	constraint string
 }
 
 // fieldParams is the OpenAI parameter behind each engine field whose name
@@ -24,7 +27,11 @@ var fieldParams = map[string]struct{ chat, completions string }{
 	"prompt.chat.chat_template": {"chat_template", "prompt"},
 	"top_logprobs":              {"top_logprobs", "logprobs"},
 	"adapter_id":                {"model", "model"},
+	"prompt.chat.tools_json":    {"tools", "prompt"},
 }
+
+// mergedParam is the engine's message for the body's "adapters".
+const mergedParam = "merged_adapters"
 
 // param returns the OpenAI parameter for an engine field; "" stays "". A nil
 // p (a call outside a generation, such as loading an adapter) reads fields
@@ -39,6 +46,12 @@ func (p *paramNames) param(field string) string {
 	}
 	if f == "max_tokens" {
 		return p.maxTokens
+	}
+	if rest, ok := strings.CutPrefix(f, mergedParam); ok {
+		return "adapters" + rest
+	}
+	if strings.HasPrefix(f, "constraint") && p.constraint != "" {
+		return p.constraint
 	}
 	names, ok := fieldParams[f]
 	switch {

@@ -33,6 +33,7 @@ type commonParams struct {
 	StreamOptions     *streamOptions  `json:"stream_options"`
 	Stop              json.RawMessage `json:"stop"`
 	Seed              *int64          `json:"seed"`
+	Adapters          *mergedAdapters `json:"adapters"` // LoRAX's merged adapters
 	PresencePenalty   *float64        `json:"presence_penalty"`
 	FrequencyPenalty  *float64        `json:"frequency_penalty"`
 	User              string          `json:"user"`
@@ -40,6 +41,7 @@ type commonParams struct {
 	MinP              *float64        `json:"min_p"`
 	RepetitionPenalty *float64        `json:"repetition_penalty"`
 	IgnoreEOS         bool            `json:"ignore_eos"`
+	ResponseFormat    *responseFormat `json:"response_format"`
 }
 
 type streamOptions struct {

@@ -25,6 +25,7 @@ type job struct {
 	stream       bool
 	includeUsage bool
 	params       *paramNames // the engine's field names in this request's terms
+	tools        *toolPlan   // chat only; nil for completions
 	began        time.Time
 }
 
@@ -35,6 +36,8 @@ type choice struct {
 	chatLP     *chatLogprobs
 	complLP    *completionLogprobs
 	textOffset int
+	auto       autoStream   // a streamed choice that may call tools
+	forced     forcedStream // a streamed choice that must
 }
 
 func (j *job) newChoice() *choice {
@@ -122,11 +125,13 @@ type tally struct {
 	base       string
 	prompt     int
 	completion int
+	cached     int // prompt tokens from the prefix cache, the same for all n sequences
 	firstSeen  bool
 }
 
 func (t *tally) saw(s *Server, m *enginev1.GenerateResponse) {
 	t.completion += len(m.Tokens)
+	t.cached = max(t.cached, int(m.GetUsage().GetCachedTokens()))
 	if !t.firstSeen && len(m.Tokens) > 0 {
 		t.firstSeen = true
 		s.metrics.ttft.WithLabelValues(t.base).Observe(time.Since(t.job.began).Seconds())
@@ -140,7 +145,8 @@ func (t *tally) done(s *Server) {
 }
 
 func (t *tally) usage() *usage {
-	return &usage{PromptTokens: t.prompt, CompletionTokens: t.completion, TotalTokens: t.prompt + t.completion}
+	return &usage{PromptTokens: t.prompt, CompletionTokens: t.completion, TotalTokens: t.prompt + t.completion,
+		PromptTokensDetails: promptDetails{CachedTokens: t.cached}}
 }
 
 func (s *Server) wholeOut(ctx context.Context, w http.ResponseWriter, j *job, run *run, t *tally) {
@@ -168,7 +174,8 @@ func (s *Server) wholeOut(ctx context.Context, w http.ResponseWriter, j *job, ru
 		env.ID, env.Object = newID("chatcmpl-"), "chat.completion"
 		out := make([]chatChoice, j.n)
 		for i, c := range choices {
-			out[i] = chatChoice{Index: i, Message: &chatMessageOut{Role: "assistant", Content: c.text}, Logprobs: c.chatLP, FinishReason: &c.finish}
+			msg, finish := j.tools.answer(c.text, c.finish)
+			out[i] = chatChoice{Index: i, Message: msg, Logprobs: c.chatLP, FinishReason: &finish}
 		}
 		env.Choices = out
 	} else {

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/graft-ai/graft/sidecar/openai/toolcall"
 )
 
 // sse writes Server-Sent Events exactly as OpenAI does: "data: {json}\n\n" per
@@ -77,6 +79,9 @@ func (s *Server) streamOut(ctx context.Context, w http.ResponseWriter, j *job, r
 			if chunk(chatChoice{Index: i, Delta: &chatDelta{Role: "assistant", Content: &empty}}) != nil {
 				return
 			}
+			if j.tools.modeOrNone() == toolsNamed && chunk(namedCallHead(j.tools.named, i)) != nil {
+				return
+			}
 		}
 	}
 	for {
@@ -97,6 +102,14 @@ func (s *Server) streamOut(ctx context.Context, w http.ResponseWriter, j *job, r
 			return
 		}
 		i := int(m.Index)
+		if j.chat && j.tools.modeOrNone() != toolsNone {
+			for _, cc := range toolChunks(j, i, choices[i], m.TextDelta) {
+				if chunk(cc) != nil {
+					return
+				}
+			}
+			continue
+		}
 		if chunk(s.chunkChoice(j, i, choices[i], m.TextDelta, lp)) != nil {
 			return
 		}
@@ -135,4 +148,106 @@ func (s *Server) chunkChoice(j *job, i int, c *choice, delta string, lp any) any
 		cc.Logprobs = lp.(*chatLogprobs)
 	}
 	return cc
+}
+
+// namedCallHead opens the one call of a named tool choice: its id, type and
+// name, with the arguments to follow.
+func namedCallHead(name string, i int) chatChoice {
+	zero := 0
+	return chatChoice{Index: i, Delta: &chatDelta{ToolCalls: []toolCallOut{{Index: &zero, ID: newID("call_"), Type: "function",
+		Function: toolFunctionOut{Name: name}}}}}
+}
+
+// toolChunks are a tool-using choice's chunks for one engine message, as
+// OpenAI streams calls: each call's head (index, id, type, name), then its
+// arguments in fragments as they are generated. A named choice's output is
+// the arguments themselves; a required choice's is a JSON list of calls read
+// as it grows; an auto choice streams content until a call begins.
+// Logprobs are not streamed for these choices.
+func toolChunks(j *job, i int, c *choice, delta string) []chatChoice {
+	var finish *string
+	if c.finish != "" {
+		finish = &c.finish
+	}
+	switch j.tools.mode {
+	case toolsAuto:
+		return autoChunks(j, i, c, delta, finish)
+	case toolsRequired:
+		return forcedChunks(i, c, finish)
+	}
+	zero := 0
+	cc := chatChoice{Index: i, Delta: &chatDelta{}, FinishReason: finish}
+	if delta != "" {
+		cc.Delta.ToolCalls = []toolCallOut{{Index: &zero, Function: toolFunctionOut{Arguments: delta}}}
+	}
+	if delta == "" && finish == nil {
+		return nil
+	}
+	return []chatChoice{cc}
+}
+
+// forcedChunks streams a required choice: a head when a call's name is
+// whole, then what its arguments grew by.
+func forcedChunks(i int, c *choice, finish *string) []chatChoice {
+	var out []chatChoice
+	parts := toolcall.ScanForced(c.text)
+	fs := &c.forced
+	for k, p := range parts {
+		if k == len(fs.ids) {
+			fs.ids, fs.sent = append(fs.ids, newID("call_")), append(fs.sent, 0)
+			out = append(out, chatChoice{Index: i, Delta: &chatDelta{ToolCalls: []toolCallOut{{Index: &k, ID: fs.ids[k], Type: "function",
+				Function: toolFunctionOut{Name: p.Name}}}}})
+		}
+		if len(p.Args) > fs.sent[k] {
+			out = append(out, chatChoice{Index: i, Delta: &chatDelta{ToolCalls: []toolCallOut{{Index: &k,
+				Function: toolFunctionOut{Arguments: p.Args[fs.sent[k]:]}}}}})
+			fs.sent[k] = len(p.Args)
+		}
+	}
+	if finish == nil {
+		return out
+	}
+	why := *finish
+	if len(parts) == 0 {
+		// Not even a call's name: the text is content, as in the whole answer.
+		if c.text != "" {
+			out = append(out, chatChoice{Index: i, Delta: &chatDelta{Content: &c.text}})
+		}
+	} else if why == "stop" {
+		why = "tool_calls"
+	}
+	return append(out, chatChoice{Index: i, Delta: &chatDelta{}, FinishReason: &why})
+}
+
+// autoChunks streams an auto choice: content as soon as it cannot be the
+// start of a call; at the end, the calls found in the text held back, or
+// that text as content.
+func autoChunks(j *job, i int, c *choice, delta string, finish *string) []chatChoice {
+	var out []chatChoice
+	if text := c.auto.push(delta); text != "" {
+		out = append(out, chatChoice{Index: i, Delta: &chatDelta{Content: &text}})
+	}
+	if finish == nil {
+		return out
+	}
+	msg, why := j.tools.answer(c.auto.held, c.finish)
+	return append(out, callChunks(i, msg, why)...)
+}
+
+// callChunks are the end of a tool-using choice: each call's head (index,
+// id, type, name) then its arguments, any content, then the finish reason.
+func callChunks(i int, msg *chatMessageOut, why string) []chatChoice {
+	var out []chatChoice
+	for k, tc := range msg.ToolCalls {
+		head, args := tc, tc
+		head.Index, head.Function.Arguments = &k, ""
+		args.Index, args.ID, args.Type, args.Function.Name = &k, "", "", ""
+		out = append(out,
+			chatChoice{Index: i, Delta: &chatDelta{ToolCalls: []toolCallOut{head}}},
+			chatChoice{Index: i, Delta: &chatDelta{ToolCalls: []toolCallOut{args}}})
+	}
+	if msg.Content != nil && *msg.Content != "" {
+		out = append(out, chatChoice{Index: i, Delta: &chatDelta{Content: msg.Content}})
+	}
+	return append(out, chatChoice{Index: i, Delta: &chatDelta{}, FinishReason: &why})
 }

@@ -15,7 +15,11 @@ var (
 	descRunning = prometheus.NewDesc("vllm:num_requests_running", "Number of requests in model execution batches.", []string{"model_name"}, nil)
 	descWaiting = prometheus.NewDesc("vllm:num_requests_waiting", "Number of requests waiting to be processed.", []string{"model_name"}, nil)
 	descKV      = prometheus.NewDesc("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", []string{"model_name"}, nil)
-	descLora    = prometheus.NewDesc("vllm:lora_requests_info", "Running stats on lora requests.",
+	// vLLM declares these as Counters named without _total, which its Python
+	// client adds on the wire: these are the names a scrape of vLLM shows.
+	descPrefixQueries = prometheus.NewDesc("vllm:prefix_cache_queries_total", "Prefix cache queries, in terms of number of queried tokens.", []string{"model_name"}, nil)
+	descPrefixHits    = prometheus.NewDesc("vllm:prefix_cache_hits_total", "Prefix cache hits, in terms of number of cached tokens.", []string{"model_name"}, nil)
+	descLora          = prometheus.NewDesc("vllm:lora_requests_info", "Running stats on lora requests.",
 		[]string{"running_lora_adapters", "waiting_lora_adapters", "max_lora"}, nil)
 )
 
@@ -36,6 +40,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descRunning
 	ch <- descWaiting
 	ch <- descKV
+	ch <- descPrefixQueries
+	ch <- descPrefixHits
 	ch <- descLora
 }
 
@@ -49,6 +55,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descRunning, prometheus.GaugeValue, float64(s.running), s.model)
 	ch <- prometheus.MustNewConstMetric(descWaiting, prometheus.GaugeValue, float64(s.waiting), s.model)
 	ch <- prometheus.MustNewConstMetric(descKV, prometheus.GaugeValue, s.kvUse, s.model)
+	ch <- prometheus.MustNewConstMetric(descPrefixQueries, prometheus.CounterValue, float64(s.prefixQueries), s.model)
+	ch <- prometheus.MustNewConstMetric(descPrefixHits, prometheus.CounterValue, float64(s.prefixHits), s.model)
 	// vLLM's convention: the value is the time of the snapshot, the state is in labels.
 	ch <- prometheus.MustNewConstMetric(descLora, prometheus.GaugeValue, float64(s.taken.UnixNano())/1e9,
 		strings.Join(s.runningAdapters, ","), strings.Join(s.waitingAdapters, ","), strconv.Itoa(s.slotsTotal))

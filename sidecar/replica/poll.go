@@ -18,6 +18,8 @@ type snapshot struct {
 	slotsUsed        int
 	slotsTotal       int
 	maxQueued        int
+	prefixQueries    uint64 // the engine's prefix cache lookups, in tokens
+	prefixHits       uint64
 	loaded           []string // every adapter the engine holds, sorted
 	runningAdapters  []string // with sequences in the running batch
 	waitingAdapters  []string // with sequences queued
@@ -26,7 +28,7 @@ type snapshot struct {
 func newSnapshot(st *enginev1.StatsResponse, la *enginev1.ListAdaptersResponse, model string, now time.Time) snapshot {
 	s := snapshot{taken: now, model: model, running: int(st.RunningSequences), waiting: int(st.QueueDepth),
 		kvUse: st.KvCacheUsage, slotsUsed: int(st.AdapterSlotsUsed), slotsTotal: int(st.AdapterSlotsTotal),
-		maxQueued: int(st.MaxQueued)}
+		maxQueued: int(st.MaxQueued), prefixQueries: st.PrefixCacheQueriesTotal, prefixHits: st.PrefixCacheHitsTotal}
 	if s.model == "" {
 		s.model = st.ModelId
 	}
@@ -35,7 +37,9 @@ func newSnapshot(st *enginev1.StatsResponse, la *enginev1.ListAdaptersResponse, 
 		s.kvUse = float64(st.KvBlocksUsed) / float64(st.KvBlocksTotal)
 	}
 	for _, a := range la.Adapters {
-		s.loaded = append(s.loaded, a.AdapterId)
+		if !a.Merged { // no request routes by a merged adapter's id
+			s.loaded = append(s.loaded, a.AdapterId)
+		}
 		if a.RunningSequences > 0 {
 			s.runningAdapters = append(s.runningAdapters, a.AdapterId)
 		}
@@ -81,6 +85,9 @@ func (r *Reporter) poll(ctx context.Context) {
 		rep.QueueDepth, rep.Running, rep.MaxQueued = snap.waiting, snap.running, snap.maxQueued
 		rep.KVUse = snap.kvUse
 		rep.AdapterSlotsUsed, rep.AdapterSlotsTotal = snap.slotsUsed, snap.slotsTotal
+	}
+	if r.draining.Load() {
+		rep.State = state.StateDraining
 	}
 	rep.Adapters = slices.Clone(r.loaded)
 	r.hand(rep)

@@ -42,7 +42,7 @@ func TestTwoReplicasThroughRedisKill(t *testing.T) {
 	// Redis is gone: Refresh still returns at once and /metrics still serves.
 	loadAdapter(t, e2.client, "qv-r4")
 	r2.Refresh()
-	if got := scrape(t, reg); len(got) != 4 {
+	if got := scrape(t, reg); len(got) != 6 {
 		t.Fatalf("metrics during the Redis outage: %q", got)
 	}
 	testserver.RestartRedis(t, srv)
@@ -150,7 +150,7 @@ func TestStartsWhileRedisIsDown(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	startReporter(t, Config{Engine: e.client, Store: store, Deployment: "d", ReplicaID: "r1",
 		Addr: "a:1", Interval: 50 * time.Millisecond, Registerer: reg})
-	eventually(t, "metrics with Redis down", func() bool { return len(scrape(t, reg)) == 4 })
+	eventually(t, "metrics with Redis down", func() bool { return len(scrape(t, reg)) == 6 })
 	testserver.RestartRedis(t, srv)
 	eventually(t, "the replica in the Redis that came up", func() bool {
 		_, ok, _ := store.GetReplica(context.Background(), "d", "r1")
@@ -180,4 +180,20 @@ func takenRegistry(t *testing.T) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(&collector{})
 	return reg
+}
+
+// TestDrainIsAnnounced: a draining replica's entry says so at once, so a
+// router stops sending it requests while it finishes the running ones.
+func TestDrainIsAnnounced(t *testing.T) {
+	srv := redisServer(t)
+	store := newStore(t, srv.Addr)
+	w := watch(t, store)
+	e := startEngine(t)
+	r := startReporter(t, Config{Engine: e.client, Store: store, Deployment: "demo", ReplicaID: "r1",
+		Addr: "10.0.0.1:8000", TTL: time.Hour})
+	waitView(t, w, "demo/r1[ready]=")
+	r.Drain()
+	waitView(t, w, "demo/r1[draining]=")
+	r.Stop()
+	waitView(t, w)
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,6 +57,7 @@ type Reporter struct {
 	cancel    context.CancelFunc
 	done      chan struct{}
 	stopOnce  sync.Once
+	draining  atomic.Bool
 
 	// Owned by the poller goroutine.
 	loaded      []string // the engine's adapters at the last good poll
@@ -133,6 +135,14 @@ func (r *Reporter) Refresh() {
 	case r.refresh <- struct{}{}:
 	default:
 	}
+}
+
+// Drain marks the replica draining: from the next poll on (asked for now)
+// its entry says state.StateDraining, so routers send it nothing new while
+// its running requests finish. It never blocks.
+func (r *Reporter) Drain() {
+	r.draining.Store(true)
+	r.Refresh()
 }
 
 // Stop ends polling, deletes the replica's keys, announces replica.down and

@@ -5,10 +5,13 @@ package cpu
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/graft-ai/graft/engine/compute"
 	"github.com/graft-ai/graft/engine/float16"
+	"github.com/graft-ai/graft/engine/gguf"
 	"github.com/graft-ai/graft/engine/kernel"
+	"github.com/graft-ai/graft/engine/mapped"
 )
 
 // Buffer is host float32 memory.
@@ -20,6 +23,9 @@ func (b Buffer) Len() int { return len(b) }
 type Matrix struct {
 	data       []float32
 	bf16       []uint16 // set instead of data for bfloat16 weights
+	f16        []uint16 // or for IEEE half weights
+	q          []byte   // or for GGUF block-quantized weights of type qt
+	qt         gguf.Type
 	rows, cols int
 	t          []float32 // the transpose, made on first use as a LoRA B
 }
@@ -69,6 +75,30 @@ func (b *Backend) MatrixBF16(data []uint16, rows, cols int) compute.Matrix {
 	return &Matrix{bf16: data, rows: rows, cols: cols}
 }
 
+// MatrixStored keeps a weight matrix in its file format when the kernels
+// compute with that format directly: F16, BF16 and the GGUF block types of
+// kernel.MatMulQ. ok is false for other types. data may alias a read-only
+// memory map.
+func (b *Backend) MatrixStored(t gguf.Type, data []byte, rows, cols int) (m compute.Matrix, ok bool) {
+	switch {
+	case t == gguf.TypeF16 || t == gguf.TypeBF16:
+		if len(data) != 2*rows*cols {
+			panic(fmt.Sprintf("cpu: %s matrix has %d bytes, want %d x %d values", t, len(data), rows, cols))
+		}
+		h := mapped.Uint16s(data, rows*cols)
+		if t == gguf.TypeF16 {
+			return &Matrix{f16: h, rows: rows, cols: cols}, true
+		}
+		return &Matrix{bf16: h, rows: rows, cols: cols}, true
+	case slices.Contains(kernel.QuantTypes, t) && cols%t.BlockSize() == 0:
+		if len(data) != rows*cols/t.BlockSize()*t.BlockBytes() {
+			panic(fmt.Sprintf("cpu: %s matrix has %d bytes, want %d x %d values", t, len(data), rows, cols))
+		}
+		return &Matrix{q: data, qt: t, rows: rows, cols: cols}, true
+	}
+	return nil, false
+}
+
 func buf(b compute.Buffer) []float32 { return b.(Buffer) }
 func mat(m compute.Matrix) *Matrix   { return m.(*Matrix) }
 
@@ -76,8 +106,18 @@ func (b *Backend) Embed(out compute.Buffer, table compute.Matrix, tokens []int32
 	o, t := buf(out), mat(table)
 	for i, id := range tokens {
 		row := o[i*t.cols : (i+1)*t.cols]
-		if t.bf16 != nil {
+		switch {
+		case t.bf16 != nil:
 			float16.BF16ToF32(row, t.bf16[int(id)*t.cols:(int(id)+1)*t.cols])
+			continue
+		case t.f16 != nil:
+			float16.F16ToF32(row, t.f16[int(id)*t.cols:(int(id)+1)*t.cols])
+			continue
+		case t.q != nil:
+			rb := t.cols / t.qt.BlockSize() * t.qt.BlockBytes()
+			if err := gguf.Dequantize(t.qt, row, t.q[int(id)*rb:(int(id)+1)*rb]); err != nil {
+				panic(err) // shapes were checked when the matrix was made
+			}
 			continue
 		}
 		copy(row, t.data[int(id)*t.cols:(int(id)+1)*t.cols])
@@ -86,7 +126,14 @@ func (b *Backend) Embed(out compute.Buffer, table compute.Matrix, tokens []int32
 
 func (b *Backend) MatMul(out, x compute.Buffer, w compute.Matrix, rows int) {
 	m := mat(w)
-	if m.bf16 != nil {
+	switch {
+	case m.q != nil:
+		kernel.MatMulQ(b.pool, buf(out)[:rows*m.rows], buf(x)[:rows*m.cols], m.q, m.qt, rows, m.cols, m.rows)
+		return
+	case m.f16 != nil:
+		kernel.MatMulF16(b.pool, buf(out)[:rows*m.rows], buf(x)[:rows*m.cols], m.f16, rows, m.cols, m.rows)
+		return
+	case m.bf16 != nil:
 		kernel.MatMulBF16(b.pool, buf(out)[:rows*m.rows], buf(x)[:rows*m.cols], m.bf16, rows, m.cols, m.rows)
 		return
 	}
@@ -158,3 +205,16 @@ func (b *Backend) Write(dst compute.Buffer, src []float32) {
 
 // Narrow reports whether the matrix keeps bfloat16 weights.
 func (m *Matrix) Narrow() bool { return m.bf16 != nil }
+
+// Stored names the format the weights are kept in.
+func (m *Matrix) Stored() gguf.Type {
+	switch {
+	case m.q != nil:
+		return m.qt
+	case m.f16 != nil:
+		return gguf.TypeF16
+	case m.bf16 != nil:
+		return gguf.TypeBF16
+	}
+	return gguf.TypeF32
+}

@@ -147,8 +147,12 @@ type GenerateRequest struct {
 	//	*GenerateRequest_Chat
 	Prompt isGenerateRequest_Prompt `protobuf_oneof:"prompt"`
 	// Adapter to apply; empty means the base model.
-	AdapterId string          `protobuf:"bytes,4,opt,name=adapter_id,json=adapterId,proto3" json:"adapter_id,omitempty"`
-	Sampling  *SamplingParams `protobuf:"bytes,5,opt,name=sampling,proto3" json:"sampling,omitempty"`
+	AdapterId string `protobuf:"bytes,4,opt,name=adapter_id,json=adapterId,proto3" json:"adapter_id,omitempty"`
+	// Loaded adapters merged into one for this request, instead of adapter_id.
+	// The engine merges once per (adapters' contents, weights, strategy,
+	// parameters) and batches the result like any adapter.
+	MergedAdapters *MergedAdapters `protobuf:"bytes,20,opt,name=merged_adapters,json=mergedAdapters,proto3" json:"merged_adapters,omitempty"`
+	Sampling       *SamplingParams `protobuf:"bytes,5,opt,name=sampling,proto3" json:"sampling,omitempty"`
 	// Whether special tokens (BOS) are added when the prompt is text. Unset means the
 	// tokenizer's own configuration decides.
 	AddSpecialTokens *bool `protobuf:"varint,6,opt,name=add_special_tokens,json=addSpecialTokens,proto3,oneof" json:"add_special_tokens,omitempty"`
@@ -156,7 +160,12 @@ type GenerateRequest struct {
 	// is prefilled once and its KV blocks are shared; sequence i samples with
 	// seed + i when a seed is set, so the outputs equal n single requests with
 	// those seeds. Each response message names its sequence in index.
-	N             uint32 `protobuf:"varint,8,opt,name=n,proto3" json:"n,omitempty"`
+	N uint32 `protobuf:"varint,8,opt,name=n,proto3" json:"n,omitempty"`
+	// Constrains the output token by token (OpenAI's response_format and
+	// forced tool calls); unset: free text. The sequence stops once the
+	// document is complete. A schema the engine cannot enforce is refused
+	// with the field "constraint.json_schema".
+	Constraint    *Constraint `protobuf:"bytes,16,opt,name=constraint,proto3" json:"constraint,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -239,6 +248,13 @@ func (x *GenerateRequest) GetAdapterId() string {
 	return ""
 }
 
+func (x *GenerateRequest) GetMergedAdapters() *MergedAdapters {
+	if x != nil {
+		return x.MergedAdapters
+	}
+	return nil
+}
+
 func (x *GenerateRequest) GetSampling() *SamplingParams {
 	if x != nil {
 		return x.Sampling
@@ -258,6 +274,13 @@ func (x *GenerateRequest) GetN() uint32 {
 		return x.N
 	}
 	return 0
+}
+
+func (x *GenerateRequest) GetConstraint() *Constraint {
+	if x != nil {
+		return x.Constraint
+	}
+	return nil
 }
 
 type isGenerateRequest_Prompt interface {
@@ -284,6 +307,90 @@ func (*GenerateRequest_TokenIds) isGenerateRequest_Prompt() {}
 
 func (*GenerateRequest_Chat) isGenerateRequest_Prompt() {}
 
+type Constraint struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*Constraint_JsonObject
+	//	*Constraint_JsonSchema
+	Kind          isConstraint_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Constraint) Reset() {
+	*x = Constraint{}
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Constraint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Constraint) ProtoMessage() {}
+
+func (x *Constraint) ProtoReflect() protoreflect.Message {
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Constraint.ProtoReflect.Descriptor instead.
+func (*Constraint) Descriptor() ([]byte, []int) {
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Constraint) GetKind() isConstraint_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *Constraint) GetJsonObject() bool {
+	if x != nil {
+		if x, ok := x.Kind.(*Constraint_JsonObject); ok {
+			return x.JsonObject
+		}
+	}
+	return false
+}
+
+func (x *Constraint) GetJsonSchema() string {
+	if x != nil {
+		if x, ok := x.Kind.(*Constraint_JsonSchema); ok {
+			return x.JsonSchema
+		}
+	}
+	return ""
+}
+
+type isConstraint_Kind interface {
+	isConstraint_Kind()
+}
+
+type Constraint_JsonObject struct {
+	// Any JSON object.
+	JsonObject bool `protobuf:"varint,1,opt,name=json_object,json=jsonObject,proto3,oneof"`
+}
+
+type Constraint_JsonSchema struct {
+	// JSON text valid under this JSON schema (the schema itself as JSON).
+	JsonSchema string `protobuf:"bytes,2,opt,name=json_schema,json=jsonSchema,proto3,oneof"`
+}
+
+func (*Constraint_JsonObject) isConstraint_Kind() {}
+
+func (*Constraint_JsonSchema) isConstraint_Kind() {}
+
 // A chat prompt: messages rendered by the model's template (or an override, which
 // the engine refuses unless it was started allowing request templates).
 type ChatPrompt struct {
@@ -300,7 +407,7 @@ type ChatPrompt struct {
 
 func (x *ChatPrompt) Reset() {
 	*x = ChatPrompt{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[1]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -312,7 +419,7 @@ func (x *ChatPrompt) String() string {
 func (*ChatPrompt) ProtoMessage() {}
 
 func (x *ChatPrompt) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[1]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -325,7 +432,7 @@ func (x *ChatPrompt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatPrompt.ProtoReflect.Descriptor instead.
 func (*ChatPrompt) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{1}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ChatPrompt) GetMessages() []*ChatMessage {
@@ -365,7 +472,7 @@ type TokenIds struct {
 
 func (x *TokenIds) Reset() {
 	*x = TokenIds{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[2]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -377,7 +484,7 @@ func (x *TokenIds) String() string {
 func (*TokenIds) ProtoMessage() {}
 
 func (x *TokenIds) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[2]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -390,7 +497,7 @@ func (x *TokenIds) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenIds.ProtoReflect.Descriptor instead.
 func (*TokenIds) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{2}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *TokenIds) GetIds() []int32 {
@@ -434,7 +541,7 @@ type SamplingParams struct {
 
 func (x *SamplingParams) Reset() {
 	*x = SamplingParams{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[3]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -446,7 +553,7 @@ func (x *SamplingParams) String() string {
 func (*SamplingParams) ProtoMessage() {}
 
 func (x *SamplingParams) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[3]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -459,7 +566,7 @@ func (x *SamplingParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SamplingParams.ProtoReflect.Descriptor instead.
 func (*SamplingParams) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{3}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SamplingParams) GetMaxTokens() uint32 {
@@ -578,7 +685,7 @@ type TokenLogprob struct {
 
 func (x *TokenLogprob) Reset() {
 	*x = TokenLogprob{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[4]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -590,7 +697,7 @@ func (x *TokenLogprob) String() string {
 func (*TokenLogprob) ProtoMessage() {}
 
 func (x *TokenLogprob) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[4]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -603,7 +710,7 @@ func (x *TokenLogprob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenLogprob.ProtoReflect.Descriptor instead.
 func (*TokenLogprob) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{4}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *TokenLogprob) GetTokenId() int32 {
@@ -642,7 +749,7 @@ type GeneratedToken struct {
 
 func (x *GeneratedToken) Reset() {
 	*x = GeneratedToken{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[5]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -654,7 +761,7 @@ func (x *GeneratedToken) String() string {
 func (*GeneratedToken) ProtoMessage() {}
 
 func (x *GeneratedToken) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[5]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -667,7 +774,7 @@ func (x *GeneratedToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GeneratedToken.ProtoReflect.Descriptor instead.
 func (*GeneratedToken) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{5}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GeneratedToken) GetTokenId() int32 {
@@ -702,13 +809,16 @@ type Usage struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	PromptTokens     uint32                 `protobuf:"varint,1,opt,name=prompt_tokens,json=promptTokens,proto3" json:"prompt_tokens,omitempty"`
 	CompletionTokens uint32                 `protobuf:"varint,2,opt,name=completion_tokens,json=completionTokens,proto3" json:"completion_tokens,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Prompt tokens whose KV came from the prefix cache instead of being
+	// computed (OpenAI's prompt_tokens_details.cached_tokens).
+	CachedTokens  uint32 `protobuf:"varint,3,opt,name=cached_tokens,json=cachedTokens,proto3" json:"cached_tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Usage) Reset() {
 	*x = Usage{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[6]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -720,7 +830,7 @@ func (x *Usage) String() string {
 func (*Usage) ProtoMessage() {}
 
 func (x *Usage) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[6]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -733,7 +843,7 @@ func (x *Usage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Usage.ProtoReflect.Descriptor instead.
 func (*Usage) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{6}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Usage) GetPromptTokens() uint32 {
@@ -746,6 +856,13 @@ func (x *Usage) GetPromptTokens() uint32 {
 func (x *Usage) GetCompletionTokens() uint32 {
 	if x != nil {
 		return x.CompletionTokens
+	}
+	return 0
+}
+
+func (x *Usage) GetCachedTokens() uint32 {
+	if x != nil {
+		return x.CachedTokens
 	}
 	return 0
 }
@@ -770,7 +887,7 @@ type GenerateResponse struct {
 
 func (x *GenerateResponse) Reset() {
 	*x = GenerateResponse{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[7]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -782,7 +899,7 @@ func (x *GenerateResponse) String() string {
 func (*GenerateResponse) ProtoMessage() {}
 
 func (x *GenerateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[7]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -795,7 +912,7 @@ func (x *GenerateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenerateResponse.ProtoReflect.Descriptor instead.
 func (*GenerateResponse) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{7}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GenerateResponse) GetTokens() []*GeneratedToken {
@@ -857,7 +974,7 @@ type TokenizeRequest struct {
 
 func (x *TokenizeRequest) Reset() {
 	*x = TokenizeRequest{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[8]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -869,7 +986,7 @@ func (x *TokenizeRequest) String() string {
 func (*TokenizeRequest) ProtoMessage() {}
 
 func (x *TokenizeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[8]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -882,7 +999,7 @@ func (x *TokenizeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenizeRequest.ProtoReflect.Descriptor instead.
 func (*TokenizeRequest) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{8}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TokenizeRequest) GetText() string {
@@ -909,7 +1026,7 @@ type TokenizeResponse struct {
 
 func (x *TokenizeResponse) Reset() {
 	*x = TokenizeResponse{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[9]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -921,7 +1038,7 @@ func (x *TokenizeResponse) String() string {
 func (*TokenizeResponse) ProtoMessage() {}
 
 func (x *TokenizeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[9]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -934,7 +1051,7 @@ func (x *TokenizeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenizeResponse.ProtoReflect.Descriptor instead.
 func (*TokenizeResponse) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{9}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TokenizeResponse) GetIds() []int32 {
@@ -961,7 +1078,7 @@ type DetokenizeRequest struct {
 
 func (x *DetokenizeRequest) Reset() {
 	*x = DetokenizeRequest{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[10]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -973,7 +1090,7 @@ func (x *DetokenizeRequest) String() string {
 func (*DetokenizeRequest) ProtoMessage() {}
 
 func (x *DetokenizeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[10]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -986,7 +1103,7 @@ func (x *DetokenizeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetokenizeRequest.ProtoReflect.Descriptor instead.
 func (*DetokenizeRequest) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{10}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DetokenizeRequest) GetIds() []int32 {
@@ -1012,7 +1129,7 @@ type DetokenizeResponse struct {
 
 func (x *DetokenizeResponse) Reset() {
 	*x = DetokenizeResponse{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[11]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1024,7 +1141,7 @@ func (x *DetokenizeResponse) String() string {
 func (*DetokenizeResponse) ProtoMessage() {}
 
 func (x *DetokenizeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[11]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1037,7 +1154,7 @@ func (x *DetokenizeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetokenizeResponse.ProtoReflect.Descriptor instead.
 func (*DetokenizeResponse) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{11}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DetokenizeResponse) GetText() string {
@@ -1048,17 +1165,22 @@ func (x *DetokenizeResponse) GetText() string {
 }
 
 type ChatMessage struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Role          string                 `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"`
-	Content       string                 `protobuf:"bytes,2,opt,name=content,proto3" json:"content,omitempty"`
-	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Role    string                 `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"`
+	Content string                 `protobuf:"bytes,2,opt,name=content,proto3" json:"content,omitempty"`
+	Name    string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// An assistant message's tool calls, OpenAI's tool_calls array as JSON;
+	// the template sees them as message.tool_calls.
+	ToolCallsJson string `protobuf:"bytes,4,opt,name=tool_calls_json,json=toolCallsJson,proto3" json:"tool_calls_json,omitempty"`
+	// The call a role "tool" message answers.
+	ToolCallId    string `protobuf:"bytes,5,opt,name=tool_call_id,json=toolCallId,proto3" json:"tool_call_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ChatMessage) Reset() {
 	*x = ChatMessage{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[12]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1070,7 +1192,7 @@ func (x *ChatMessage) String() string {
 func (*ChatMessage) ProtoMessage() {}
 
 func (x *ChatMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[12]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1083,7 +1205,7 @@ func (x *ChatMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatMessage.ProtoReflect.Descriptor instead.
 func (*ChatMessage) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{12}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ChatMessage) GetRole() string {
@@ -1107,6 +1229,20 @@ func (x *ChatMessage) GetName() string {
 	return ""
 }
 
+func (x *ChatMessage) GetToolCallsJson() string {
+	if x != nil {
+		return x.ToolCallsJson
+	}
+	return ""
+}
+
+func (x *ChatMessage) GetToolCallId() string {
+	if x != nil {
+		return x.ToolCallId
+	}
+	return ""
+}
+
 type ApplyChatTemplateRequest struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
 	Messages            []*ChatMessage         `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
@@ -1119,7 +1255,7 @@ type ApplyChatTemplateRequest struct {
 
 func (x *ApplyChatTemplateRequest) Reset() {
 	*x = ApplyChatTemplateRequest{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[13]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1131,7 +1267,7 @@ func (x *ApplyChatTemplateRequest) String() string {
 func (*ApplyChatTemplateRequest) ProtoMessage() {}
 
 func (x *ApplyChatTemplateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[13]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1144,7 +1280,7 @@ func (x *ApplyChatTemplateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyChatTemplateRequest.ProtoReflect.Descriptor instead.
 func (*ApplyChatTemplateRequest) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{13}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ApplyChatTemplateRequest) GetMessages() []*ChatMessage {
@@ -1177,7 +1313,7 @@ type ApplyChatTemplateResponse struct {
 
 func (x *ApplyChatTemplateResponse) Reset() {
 	*x = ApplyChatTemplateResponse{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[14]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1189,7 +1325,7 @@ func (x *ApplyChatTemplateResponse) String() string {
 func (*ApplyChatTemplateResponse) ProtoMessage() {}
 
 func (x *ApplyChatTemplateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[14]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1202,7 +1338,7 @@ func (x *ApplyChatTemplateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyChatTemplateResponse.ProtoReflect.Descriptor instead.
 func (*ApplyChatTemplateResponse) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{14}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ApplyChatTemplateResponse) GetText() string {
@@ -1210,6 +1346,99 @@ func (x *ApplyChatTemplateResponse) GetText() string {
 		return x.Text
 	}
 	return ""
+}
+
+// Several adapters combined as PEFT's add_weighted_adapter does (LoRAX's
+// merged adapters): each adapter's factors scaled by sqrt(weight * scaling),
+// then summed (linear), pruned by magnitude and sign-elected (ties), randomly
+// pruned and summed (dare_linear) or both (dare_ties).
+type MergedAdapters struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ids   []string               `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
+	// One positive weight per adapter; empty means 1 each.
+	Weights []float64 `protobuf:"fixed64,2,rep,packed,name=weights,proto3" json:"weights,omitempty"`
+	// linear (the default when empty), ties, dare_linear or dare_ties.
+	MergeStrategy string `protobuf:"bytes,3,opt,name=merge_strategy,json=mergeStrategy,proto3" json:"merge_strategy,omitempty"`
+	// The fraction kept by pruning, in (0, 1]; unset means 1 (no pruning).
+	Density *float64 `protobuf:"fixed64,4,opt,name=density,proto3,oneof" json:"density,omitempty"`
+	// TIES's sign election: total (the default when empty) or frequency.
+	MajoritySignMethod string `protobuf:"bytes,5,opt,name=majority_sign_method,json=majoritySignMethod,proto3" json:"majority_sign_method,omitempty"`
+	// Seeds DARE's random pruning, so a merge is reproducible; unset means 0.
+	Seed          *uint64 `protobuf:"varint,6,opt,name=seed,proto3,oneof" json:"seed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MergedAdapters) Reset() {
+	*x = MergedAdapters{}
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MergedAdapters) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MergedAdapters) ProtoMessage() {}
+
+func (x *MergedAdapters) ProtoReflect() protoreflect.Message {
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MergedAdapters.ProtoReflect.Descriptor instead.
+func (*MergedAdapters) Descriptor() ([]byte, []int) {
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *MergedAdapters) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+func (x *MergedAdapters) GetWeights() []float64 {
+	if x != nil {
+		return x.Weights
+	}
+	return nil
+}
+
+func (x *MergedAdapters) GetMergeStrategy() string {
+	if x != nil {
+		return x.MergeStrategy
+	}
+	return ""
+}
+
+func (x *MergedAdapters) GetDensity() float64 {
+	if x != nil && x.Density != nil {
+		return *x.Density
+	}
+	return 0
+}
+
+func (x *MergedAdapters) GetMajoritySignMethod() string {
+	if x != nil {
+		return x.MajoritySignMethod
+	}
+	return ""
+}
+
+func (x *MergedAdapters) GetSeed() uint64 {
+	if x != nil && x.Seed != nil {
+		return *x.Seed
+	}
+	return 0
 }
 
 type LoadAdapterRequest struct {
@@ -1223,7 +1452,7 @@ type LoadAdapterRequest struct {
 
 func (x *LoadAdapterRequest) Reset() {
 	*x = LoadAdapterRequest{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[15]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1235,7 +1464,7 @@ func (x *LoadAdapterRequest) String() string {
 func (*LoadAdapterRequest) ProtoMessage() {}
 
 func (x *LoadAdapterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[15]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1248,7 +1477,7 @@ func (x *LoadAdapterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadAdapterRequest.ProtoReflect.Descriptor instead.
 func (*LoadAdapterRequest) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{15}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *LoadAdapterRequest) GetAdapterId() string {
@@ -1274,7 +1503,7 @@ type LoadAdapterResponse struct {
 
 func (x *LoadAdapterResponse) Reset() {
 	*x = LoadAdapterResponse{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[16]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1286,7 +1515,7 @@ func (x *LoadAdapterResponse) String() string {
 func (*LoadAdapterResponse) ProtoMessage() {}
 
 func (x *LoadAdapterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[16]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1299,7 +1528,7 @@ func (x *LoadAdapterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadAdapterResponse.ProtoReflect.Descriptor instead.
 func (*LoadAdapterResponse) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{16}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LoadAdapterResponse) GetAdapter() *AdapterInfo {
@@ -1320,7 +1549,7 @@ type UnloadAdapterRequest struct {
 
 func (x *UnloadAdapterRequest) Reset() {
 	*x = UnloadAdapterRequest{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[17]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1332,7 +1561,7 @@ func (x *UnloadAdapterRequest) String() string {
 func (*UnloadAdapterRequest) ProtoMessage() {}
 
 func (x *UnloadAdapterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[17]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1345,7 +1574,7 @@ func (x *UnloadAdapterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnloadAdapterRequest.ProtoReflect.Descriptor instead.
 func (*UnloadAdapterRequest) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{17}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *UnloadAdapterRequest) GetAdapterId() string {
@@ -1370,7 +1599,7 @@ type UnloadAdapterResponse struct {
 
 func (x *UnloadAdapterResponse) Reset() {
 	*x = UnloadAdapterResponse{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[18]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1382,7 +1611,7 @@ func (x *UnloadAdapterResponse) String() string {
 func (*UnloadAdapterResponse) ProtoMessage() {}
 
 func (x *UnloadAdapterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[18]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1395,7 +1624,7 @@ func (x *UnloadAdapterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnloadAdapterResponse.ProtoReflect.Descriptor instead.
 func (*UnloadAdapterResponse) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{18}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{20}
 }
 
 type ListAdaptersRequest struct {
@@ -1406,7 +1635,7 @@ type ListAdaptersRequest struct {
 
 func (x *ListAdaptersRequest) Reset() {
 	*x = ListAdaptersRequest{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[19]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1418,7 +1647,7 @@ func (x *ListAdaptersRequest) String() string {
 func (*ListAdaptersRequest) ProtoMessage() {}
 
 func (x *ListAdaptersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[19]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1431,7 +1660,7 @@ func (x *ListAdaptersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAdaptersRequest.ProtoReflect.Descriptor instead.
 func (*ListAdaptersRequest) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{19}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{21}
 }
 
 type AdapterInfo struct {
@@ -1445,13 +1674,16 @@ type AdapterInfo struct {
 	// Sequences of this adapter in the running batch, and those queued for it.
 	RunningSequences uint32 `protobuf:"varint,7,opt,name=running_sequences,json=runningSequences,proto3" json:"running_sequences,omitempty"`
 	WaitingSequences uint32 `protobuf:"varint,8,opt,name=waiting_sequences,json=waitingSequences,proto3" json:"waiting_sequences,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// A merge of loaded adapters made for requests' merged_adapters (its id
+	// starts "merged:"): no client names it, and it goes when evicted.
+	Merged        bool `protobuf:"varint,9,opt,name=merged,proto3" json:"merged,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AdapterInfo) Reset() {
 	*x = AdapterInfo{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[20]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1463,7 +1695,7 @@ func (x *AdapterInfo) String() string {
 func (*AdapterInfo) ProtoMessage() {}
 
 func (x *AdapterInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[20]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1476,7 +1708,7 @@ func (x *AdapterInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdapterInfo.ProtoReflect.Descriptor instead.
 func (*AdapterInfo) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{20}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *AdapterInfo) GetAdapterId() string {
@@ -1535,6 +1767,13 @@ func (x *AdapterInfo) GetWaitingSequences() uint32 {
 	return 0
 }
 
+func (x *AdapterInfo) GetMerged() bool {
+	if x != nil {
+		return x.Merged
+	}
+	return false
+}
+
 type ListAdaptersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Adapters      []*AdapterInfo         `protobuf:"bytes,1,rep,name=adapters,proto3" json:"adapters,omitempty"`
@@ -1544,7 +1783,7 @@ type ListAdaptersResponse struct {
 
 func (x *ListAdaptersResponse) Reset() {
 	*x = ListAdaptersResponse{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[21]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1556,7 +1795,7 @@ func (x *ListAdaptersResponse) String() string {
 func (*ListAdaptersResponse) ProtoMessage() {}
 
 func (x *ListAdaptersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[21]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1569,7 +1808,7 @@ func (x *ListAdaptersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAdaptersResponse.ProtoReflect.Descriptor instead.
 func (*ListAdaptersResponse) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{21}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListAdaptersResponse) GetAdapters() []*AdapterInfo {
@@ -1587,7 +1826,7 @@ type StatsRequest struct {
 
 func (x *StatsRequest) Reset() {
 	*x = StatsRequest{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[22]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1599,7 +1838,7 @@ func (x *StatsRequest) String() string {
 func (*StatsRequest) ProtoMessage() {}
 
 func (x *StatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[22]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1612,7 +1851,7 @@ func (x *StatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsRequest.ProtoReflect.Descriptor instead.
 func (*StatsRequest) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{22}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{24}
 }
 
 type StatsResponse struct {
@@ -1634,14 +1873,19 @@ type StatsResponse struct {
 	PrefillTokensTotal    uint64 `protobuf:"varint,11,opt,name=prefill_tokens_total,json=prefillTokensTotal,proto3" json:"prefill_tokens_total,omitempty"`
 	GenerationTokensTotal uint64 `protobuf:"varint,12,opt,name=generation_tokens_total,json=generationTokensTotal,proto3" json:"generation_tokens_total,omitempty"`
 	// Most requests the engine queues before refusing with RESOURCE_EXHAUSTED.
-	MaxQueued     uint32 `protobuf:"varint,13,opt,name=max_queued,json=maxQueued,proto3" json:"max_queued,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	MaxQueued uint32 `protobuf:"varint,13,opt,name=max_queued,json=maxQueued,proto3" json:"max_queued,omitempty"`
+	// Prefix cache lookups in tokens (vLLM's prefix_cache_queries and
+	// prefix_cache_hits): the tokens of each request as it starts (again after a
+	// preemption), and those found cached. Both stay 0 with prefix caching off.
+	PrefixCacheQueriesTotal uint64 `protobuf:"varint,14,opt,name=prefix_cache_queries_total,json=prefixCacheQueriesTotal,proto3" json:"prefix_cache_queries_total,omitempty"`
+	PrefixCacheHitsTotal    uint64 `protobuf:"varint,15,opt,name=prefix_cache_hits_total,json=prefixCacheHitsTotal,proto3" json:"prefix_cache_hits_total,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *StatsResponse) Reset() {
 	*x = StatsResponse{}
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[23]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1653,7 +1897,7 @@ func (x *StatsResponse) String() string {
 func (*StatsResponse) ProtoMessage() {}
 
 func (x *StatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_engine_v1_engine_proto_msgTypes[23]
+	mi := &file_graft_engine_v1_engine_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1666,7 +1910,7 @@ func (x *StatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsResponse.ProtoReflect.Descriptor instead.
 func (*StatsResponse) Descriptor() ([]byte, []int) {
-	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{23}
+	return file_graft_engine_v1_engine_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *StatsResponse) GetQueueDepth() uint32 {
@@ -1760,11 +2004,25 @@ func (x *StatsResponse) GetMaxQueued() uint32 {
 	return 0
 }
 
+func (x *StatsResponse) GetPrefixCacheQueriesTotal() uint64 {
+	if x != nil {
+		return x.PrefixCacheQueriesTotal
+	}
+	return 0
+}
+
+func (x *StatsResponse) GetPrefixCacheHitsTotal() uint64 {
+	if x != nil {
+		return x.PrefixCacheHitsTotal
+	}
+	return 0
+}
+
 var File_graft_engine_v1_engine_proto protoreflect.FileDescriptor
 
 const file_graft_engine_v1_engine_proto_rawDesc = "" +
 	"\n" +
-	"\x1cgraft/engine/v1/engine.proto\x12\x0fgraft.engine.v1\"\xf1\x02\n" +
+	"\x1cgraft/engine/v1/engine.proto\x12\x0fgraft.engine.v1\"\xf8\x03\n" +
 	"\x0fGenerateRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x14\n" +
@@ -1772,12 +2030,23 @@ const file_graft_engine_v1_engine_proto_rawDesc = "" +
 	"\ttoken_ids\x18\x03 \x01(\v2\x19.graft.engine.v1.TokenIdsH\x00R\btokenIds\x121\n" +
 	"\x04chat\x18\a \x01(\v2\x1b.graft.engine.v1.ChatPromptH\x00R\x04chat\x12\x1d\n" +
 	"\n" +
-	"adapter_id\x18\x04 \x01(\tR\tadapterId\x12;\n" +
+	"adapter_id\x18\x04 \x01(\tR\tadapterId\x12H\n" +
+	"\x0fmerged_adapters\x18\x14 \x01(\v2\x1f.graft.engine.v1.MergedAdaptersR\x0emergedAdapters\x12;\n" +
 	"\bsampling\x18\x05 \x01(\v2\x1f.graft.engine.v1.SamplingParamsR\bsampling\x121\n" +
 	"\x12add_special_tokens\x18\x06 \x01(\bH\x01R\x10addSpecialTokens\x88\x01\x01\x12\f\n" +
-	"\x01n\x18\b \x01(\rR\x01nB\b\n" +
+	"\x01n\x18\b \x01(\rR\x01n\x12;\n" +
+	"\n" +
+	"constraint\x18\x10 \x01(\v2\x1b.graft.engine.v1.ConstraintR\n" +
+	"constraintB\b\n" +
 	"\x06promptB\x15\n" +
-	"\x13_add_special_tokens\"\xdd\x01\n" +
+	"\x13_add_special_tokens\"Z\n" +
+	"\n" +
+	"Constraint\x12!\n" +
+	"\vjson_object\x18\x01 \x01(\bH\x00R\n" +
+	"jsonObject\x12!\n" +
+	"\vjson_schema\x18\x02 \x01(\tH\x00R\n" +
+	"jsonSchemaB\x06\n" +
+	"\x04kind\"\xdd\x01\n" +
 	"\n" +
 	"ChatPrompt\x128\n" +
 	"\bmessages\x18\x01 \x03(\v2\x1c.graft.engine.v1.ChatMessageR\bmessages\x12#\n" +
@@ -1816,10 +2085,11 @@ const file_graft_engine_v1_engine_proto_rawDesc = "" +
 	"\btoken_id\x18\x01 \x01(\x05R\atokenId\x12\x18\n" +
 	"\alogprob\x18\x02 \x01(\x02R\alogprob\x12@\n" +
 	"\ftop_logprobs\x18\x03 \x03(\v2\x1d.graft.engine.v1.TokenLogprobR\vtopLogprobs\x12\x14\n" +
-	"\x05token\x18\x04 \x01(\tR\x05token\"Y\n" +
+	"\x05token\x18\x04 \x01(\tR\x05token\"~\n" +
 	"\x05Usage\x12#\n" +
 	"\rprompt_tokens\x18\x01 \x01(\rR\fpromptTokens\x12+\n" +
-	"\x11completion_tokens\x18\x02 \x01(\rR\x10completionTokens\"\xb2\x02\n" +
+	"\x11completion_tokens\x18\x02 \x01(\rR\x10completionTokens\x12#\n" +
+	"\rcached_tokens\x18\x03 \x01(\rR\fcachedTokens\"\xb2\x02\n" +
 	"\x10GenerateResponse\x127\n" +
 	"\x06tokens\x18\x01 \x03(\v2\x1f.graft.engine.v1.GeneratedTokenR\x06tokens\x12\x1d\n" +
 	"\n" +
@@ -1840,17 +2110,30 @@ const file_graft_engine_v1_engine_proto_rawDesc = "" +
 	"\x03ids\x18\x01 \x03(\x05R\x03ids\x12.\n" +
 	"\x13skip_special_tokens\x18\x02 \x01(\bR\x11skipSpecialTokens\"(\n" +
 	"\x12DetokenizeResponse\x12\x12\n" +
-	"\x04text\x18\x01 \x01(\tR\x04text\"O\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\"\x99\x01\n" +
 	"\vChatMessage\x12\x12\n" +
 	"\x04role\x18\x01 \x01(\tR\x04role\x12\x18\n" +
 	"\acontent\x18\x02 \x01(\tR\acontent\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\"\xad\x01\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12&\n" +
+	"\x0ftool_calls_json\x18\x04 \x01(\tR\rtoolCallsJson\x12 \n" +
+	"\ftool_call_id\x18\x05 \x01(\tR\n" +
+	"toolCallId\"\xad\x01\n" +
 	"\x18ApplyChatTemplateRequest\x128\n" +
 	"\bmessages\x18\x01 \x03(\v2\x1c.graft.engine.v1.ChatMessageR\bmessages\x122\n" +
 	"\x15add_generation_prompt\x18\x02 \x01(\bR\x13addGenerationPrompt\x12#\n" +
 	"\rchat_template\x18\x03 \x01(\tR\fchatTemplate\"/\n" +
 	"\x19ApplyChatTemplateResponse\x12\x12\n" +
-	"\x04text\x18\x01 \x01(\tR\x04text\"G\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\"\xe2\x01\n" +
+	"\x0eMergedAdapters\x12\x10\n" +
+	"\x03ids\x18\x01 \x03(\tR\x03ids\x12\x18\n" +
+	"\aweights\x18\x02 \x03(\x01R\aweights\x12%\n" +
+	"\x0emerge_strategy\x18\x03 \x01(\tR\rmergeStrategy\x12\x1d\n" +
+	"\adensity\x18\x04 \x01(\x01H\x00R\adensity\x88\x01\x01\x120\n" +
+	"\x14majority_sign_method\x18\x05 \x01(\tR\x12majoritySignMethod\x12\x17\n" +
+	"\x04seed\x18\x06 \x01(\x04H\x01R\x04seed\x88\x01\x01B\n" +
+	"\n" +
+	"\b_densityB\a\n" +
+	"\x05_seed\"G\n" +
 	"\x12LoadAdapterRequest\x12\x1d\n" +
 	"\n" +
 	"adapter_id\x18\x01 \x01(\tR\tadapterId\x12\x12\n" +
@@ -1862,7 +2145,7 @@ const file_graft_engine_v1_engine_proto_rawDesc = "" +
 	"adapter_id\x18\x01 \x01(\tR\tadapterId\x12\x12\n" +
 	"\x04wait\x18\x02 \x01(\bR\x04wait\"\x17\n" +
 	"\x15UnloadAdapterResponse\"\x15\n" +
-	"\x13ListAdaptersRequest\"\xa6\x02\n" +
+	"\x13ListAdaptersRequest\"\xbe\x02\n" +
 	"\vAdapterInfo\x12\x1d\n" +
 	"\n" +
 	"adapter_id\x18\x01 \x01(\tR\tadapterId\x12\x12\n" +
@@ -1873,10 +2156,11 @@ const file_graft_engine_v1_engine_proto_rawDesc = "" +
 	"\n" +
 	"size_bytes\x18\x06 \x01(\x04R\tsizeBytes\x12+\n" +
 	"\x11running_sequences\x18\a \x01(\rR\x10runningSequences\x12+\n" +
-	"\x11waiting_sequences\x18\b \x01(\rR\x10waitingSequences\"P\n" +
+	"\x11waiting_sequences\x18\b \x01(\rR\x10waitingSequences\x12\x16\n" +
+	"\x06merged\x18\t \x01(\bR\x06merged\"P\n" +
 	"\x14ListAdaptersResponse\x128\n" +
 	"\badapters\x18\x01 \x03(\v2\x1c.graft.engine.v1.AdapterInfoR\badapters\"\x0e\n" +
-	"\fStatsRequest\"\xa7\x04\n" +
+	"\fStatsRequest\"\x9b\x05\n" +
 	"\rStatsResponse\x12\x1f\n" +
 	"\vqueue_depth\x18\x01 \x01(\rR\n" +
 	"queueDepth\x12+\n" +
@@ -1893,7 +2177,9 @@ const file_graft_engine_v1_engine_proto_rawDesc = "" +
 	"\x14prefill_tokens_total\x18\v \x01(\x04R\x12prefillTokensTotal\x126\n" +
 	"\x17generation_tokens_total\x18\f \x01(\x04R\x15generationTokensTotal\x12\x1d\n" +
 	"\n" +
-	"max_queued\x18\r \x01(\rR\tmaxQueued*\x95\x01\n" +
+	"max_queued\x18\r \x01(\rR\tmaxQueued\x12;\n" +
+	"\x1aprefix_cache_queries_total\x18\x0e \x01(\x04R\x17prefixCacheQueriesTotal\x125\n" +
+	"\x17prefix_cache_hits_total\x18\x0f \x01(\x04R\x14prefixCacheHitsTotal*\x95\x01\n" +
 	"\fFinishReason\x12\x1d\n" +
 	"\x19FINISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12FINISH_REASON_STOP\x10\x01\x12\x18\n" +
@@ -1929,69 +2215,73 @@ func file_graft_engine_v1_engine_proto_rawDescGZIP() []byte {
 }
 
 var file_graft_engine_v1_engine_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_graft_engine_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_graft_engine_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_graft_engine_v1_engine_proto_goTypes = []any{
 	(FinishReason)(0),                 // 0: graft.engine.v1.FinishReason
 	(AdapterTier)(0),                  // 1: graft.engine.v1.AdapterTier
 	(*GenerateRequest)(nil),           // 2: graft.engine.v1.GenerateRequest
-	(*ChatPrompt)(nil),                // 3: graft.engine.v1.ChatPrompt
-	(*TokenIds)(nil),                  // 4: graft.engine.v1.TokenIds
-	(*SamplingParams)(nil),            // 5: graft.engine.v1.SamplingParams
-	(*TokenLogprob)(nil),              // 6: graft.engine.v1.TokenLogprob
-	(*GeneratedToken)(nil),            // 7: graft.engine.v1.GeneratedToken
-	(*Usage)(nil),                     // 8: graft.engine.v1.Usage
-	(*GenerateResponse)(nil),          // 9: graft.engine.v1.GenerateResponse
-	(*TokenizeRequest)(nil),           // 10: graft.engine.v1.TokenizeRequest
-	(*TokenizeResponse)(nil),          // 11: graft.engine.v1.TokenizeResponse
-	(*DetokenizeRequest)(nil),         // 12: graft.engine.v1.DetokenizeRequest
-	(*DetokenizeResponse)(nil),        // 13: graft.engine.v1.DetokenizeResponse
-	(*ChatMessage)(nil),               // 14: graft.engine.v1.ChatMessage
-	(*ApplyChatTemplateRequest)(nil),  // 15: graft.engine.v1.ApplyChatTemplateRequest
-	(*ApplyChatTemplateResponse)(nil), // 16: graft.engine.v1.ApplyChatTemplateResponse
-	(*LoadAdapterRequest)(nil),        // 17: graft.engine.v1.LoadAdapterRequest
-	(*LoadAdapterResponse)(nil),       // 18: graft.engine.v1.LoadAdapterResponse
-	(*UnloadAdapterRequest)(nil),      // 19: graft.engine.v1.UnloadAdapterRequest
-	(*UnloadAdapterResponse)(nil),     // 20: graft.engine.v1.UnloadAdapterResponse
-	(*ListAdaptersRequest)(nil),       // 21: graft.engine.v1.ListAdaptersRequest
-	(*AdapterInfo)(nil),               // 22: graft.engine.v1.AdapterInfo
-	(*ListAdaptersResponse)(nil),      // 23: graft.engine.v1.ListAdaptersResponse
-	(*StatsRequest)(nil),              // 24: graft.engine.v1.StatsRequest
-	(*StatsResponse)(nil),             // 25: graft.engine.v1.StatsResponse
+	(*Constraint)(nil),                // 3: graft.engine.v1.Constraint
+	(*ChatPrompt)(nil),                // 4: graft.engine.v1.ChatPrompt
+	(*TokenIds)(nil),                  // 5: graft.engine.v1.TokenIds
+	(*SamplingParams)(nil),            // 6: graft.engine.v1.SamplingParams
+	(*TokenLogprob)(nil),              // 7: graft.engine.v1.TokenLogprob
+	(*GeneratedToken)(nil),            // 8: graft.engine.v1.GeneratedToken
+	(*Usage)(nil),                     // 9: graft.engine.v1.Usage
+	(*GenerateResponse)(nil),          // 10: graft.engine.v1.GenerateResponse
+	(*TokenizeRequest)(nil),           // 11: graft.engine.v1.TokenizeRequest
+	(*TokenizeResponse)(nil),          // 12: graft.engine.v1.TokenizeResponse
+	(*DetokenizeRequest)(nil),         // 13: graft.engine.v1.DetokenizeRequest
+	(*DetokenizeResponse)(nil),        // 14: graft.engine.v1.DetokenizeResponse
+	(*ChatMessage)(nil),               // 15: graft.engine.v1.ChatMessage
+	(*ApplyChatTemplateRequest)(nil),  // 16: graft.engine.v1.ApplyChatTemplateRequest
+	(*ApplyChatTemplateResponse)(nil), // 17: graft.engine.v1.ApplyChatTemplateResponse
+	(*MergedAdapters)(nil),            // 18: graft.engine.v1.MergedAdapters
+	(*LoadAdapterRequest)(nil),        // 19: graft.engine.v1.LoadAdapterRequest
+	(*LoadAdapterResponse)(nil),       // 20: graft.engine.v1.LoadAdapterResponse
+	(*UnloadAdapterRequest)(nil),      // 21: graft.engine.v1.UnloadAdapterRequest
+	(*UnloadAdapterResponse)(nil),     // 22: graft.engine.v1.UnloadAdapterResponse
+	(*ListAdaptersRequest)(nil),       // 23: graft.engine.v1.ListAdaptersRequest
+	(*AdapterInfo)(nil),               // 24: graft.engine.v1.AdapterInfo
+	(*ListAdaptersResponse)(nil),      // 25: graft.engine.v1.ListAdaptersResponse
+	(*StatsRequest)(nil),              // 26: graft.engine.v1.StatsRequest
+	(*StatsResponse)(nil),             // 27: graft.engine.v1.StatsResponse
 }
 var file_graft_engine_v1_engine_proto_depIdxs = []int32{
-	4,  // 0: graft.engine.v1.GenerateRequest.token_ids:type_name -> graft.engine.v1.TokenIds
-	3,  // 1: graft.engine.v1.GenerateRequest.chat:type_name -> graft.engine.v1.ChatPrompt
-	5,  // 2: graft.engine.v1.GenerateRequest.sampling:type_name -> graft.engine.v1.SamplingParams
-	14, // 3: graft.engine.v1.ChatPrompt.messages:type_name -> graft.engine.v1.ChatMessage
-	6,  // 4: graft.engine.v1.GeneratedToken.top_logprobs:type_name -> graft.engine.v1.TokenLogprob
-	7,  // 5: graft.engine.v1.GenerateResponse.tokens:type_name -> graft.engine.v1.GeneratedToken
-	0,  // 6: graft.engine.v1.GenerateResponse.finish_reason:type_name -> graft.engine.v1.FinishReason
-	8,  // 7: graft.engine.v1.GenerateResponse.usage:type_name -> graft.engine.v1.Usage
-	14, // 8: graft.engine.v1.ApplyChatTemplateRequest.messages:type_name -> graft.engine.v1.ChatMessage
-	22, // 9: graft.engine.v1.LoadAdapterResponse.adapter:type_name -> graft.engine.v1.AdapterInfo
-	1,  // 10: graft.engine.v1.AdapterInfo.tier:type_name -> graft.engine.v1.AdapterTier
-	22, // 11: graft.engine.v1.ListAdaptersResponse.adapters:type_name -> graft.engine.v1.AdapterInfo
-	2,  // 12: graft.engine.v1.Engine.Generate:input_type -> graft.engine.v1.GenerateRequest
-	10, // 13: graft.engine.v1.Engine.Tokenize:input_type -> graft.engine.v1.TokenizeRequest
-	12, // 14: graft.engine.v1.Engine.Detokenize:input_type -> graft.engine.v1.DetokenizeRequest
-	15, // 15: graft.engine.v1.Engine.ApplyChatTemplate:input_type -> graft.engine.v1.ApplyChatTemplateRequest
-	17, // 16: graft.engine.v1.Engine.LoadAdapter:input_type -> graft.engine.v1.LoadAdapterRequest
-	19, // 17: graft.engine.v1.Engine.UnloadAdapter:input_type -> graft.engine.v1.UnloadAdapterRequest
-	21, // 18: graft.engine.v1.Engine.ListAdapters:input_type -> graft.engine.v1.ListAdaptersRequest
-	24, // 19: graft.engine.v1.Engine.Stats:input_type -> graft.engine.v1.StatsRequest
-	9,  // 20: graft.engine.v1.Engine.Generate:output_type -> graft.engine.v1.GenerateResponse
-	11, // 21: graft.engine.v1.Engine.Tokenize:output_type -> graft.engine.v1.TokenizeResponse
-	13, // 22: graft.engine.v1.Engine.Detokenize:output_type -> graft.engine.v1.DetokenizeResponse
-	16, // 23: graft.engine.v1.Engine.ApplyChatTemplate:output_type -> graft.engine.v1.ApplyChatTemplateResponse
-	18, // 24: graft.engine.v1.Engine.LoadAdapter:output_type -> graft.engine.v1.LoadAdapterResponse
-	20, // 25: graft.engine.v1.Engine.UnloadAdapter:output_type -> graft.engine.v1.UnloadAdapterResponse
-	23, // 26: graft.engine.v1.Engine.ListAdapters:output_type -> graft.engine.v1.ListAdaptersResponse
-	25, // 27: graft.engine.v1.Engine.Stats:output_type -> graft.engine.v1.StatsResponse
-	20, // [20:28] is the sub-list for method output_type
-	12, // [12:20] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	5,  // 0: graft.engine.v1.GenerateRequest.token_ids:type_name -> graft.engine.v1.TokenIds
+	4,  // 1: graft.engine.v1.GenerateRequest.chat:type_name -> graft.engine.v1.ChatPrompt
+	18, // 2: graft.engine.v1.GenerateRequest.merged_adapters:type_name -> graft.engine.v1.MergedAdapters
+	6,  // 3: graft.engine.v1.GenerateRequest.sampling:type_name -> graft.engine.v1.SamplingParams
+	3,  // 4: graft.engine.v1.GenerateRequest.constraint:type_name -> graft.engine.v1.Constraint
+	15, // 5: graft.engine.v1.ChatPrompt.messages:type_name -> graft.engine.v1.ChatMessage
+	7,  // 6: graft.engine.v1.GeneratedToken.top_logprobs:type_name -> graft.engine.v1.TokenLogprob
+	8,  // 7: graft.engine.v1.GenerateResponse.tokens:type_name -> graft.engine.v1.GeneratedToken
+	0,  // 8: graft.engine.v1.GenerateResponse.finish_reason:type_name -> graft.engine.v1.FinishReason
+	9,  // 9: graft.engine.v1.GenerateResponse.usage:type_name -> graft.engine.v1.Usage
+	15, // 10: graft.engine.v1.ApplyChatTemplateRequest.messages:type_name -> graft.engine.v1.ChatMessage
+	24, // 11: graft.engine.v1.LoadAdapterResponse.adapter:type_name -> graft.engine.v1.AdapterInfo
+	1,  // 12: graft.engine.v1.AdapterInfo.tier:type_name -> graft.engine.v1.AdapterTier
+	24, // 13: graft.engine.v1.ListAdaptersResponse.adapters:type_name -> graft.engine.v1.AdapterInfo
+	2,  // 14: graft.engine.v1.Engine.Generate:input_type -> graft.engine.v1.GenerateRequest
+	11, // 15: graft.engine.v1.Engine.Tokenize:input_type -> graft.engine.v1.TokenizeRequest
+	13, // 16: graft.engine.v1.Engine.Detokenize:input_type -> graft.engine.v1.DetokenizeRequest
+	16, // 17: graft.engine.v1.Engine.ApplyChatTemplate:input_type -> graft.engine.v1.ApplyChatTemplateRequest
+	19, // 18: graft.engine.v1.Engine.LoadAdapter:input_type -> graft.engine.v1.LoadAdapterRequest
+	21, // 19: graft.engine.v1.Engine.UnloadAdapter:input_type -> graft.engine.v1.UnloadAdapterRequest
+	23, // 20: graft.engine.v1.Engine.ListAdapters:input_type -> graft.engine.v1.ListAdaptersRequest
+	26, // 21: graft.engine.v1.Engine.Stats:input_type -> graft.engine.v1.StatsRequest
+	10, // 22: graft.engine.v1.Engine.Generate:output_type -> graft.engine.v1.GenerateResponse
+	12, // 23: graft.engine.v1.Engine.Tokenize:output_type -> graft.engine.v1.TokenizeResponse
+	14, // 24: graft.engine.v1.Engine.Detokenize:output_type -> graft.engine.v1.DetokenizeResponse
+	17, // 25: graft.engine.v1.Engine.ApplyChatTemplate:output_type -> graft.engine.v1.ApplyChatTemplateResponse
+	20, // 26: graft.engine.v1.Engine.LoadAdapter:output_type -> graft.engine.v1.LoadAdapterResponse
+	22, // 27: graft.engine.v1.Engine.UnloadAdapter:output_type -> graft.engine.v1.UnloadAdapterResponse
+	25, // 28: graft.engine.v1.Engine.ListAdapters:output_type -> graft.engine.v1.ListAdaptersResponse
+	27, // 29: graft.engine.v1.Engine.Stats:output_type -> graft.engine.v1.StatsResponse
+	22, // [22:30] is the sub-list for method output_type
+	14, // [14:22] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_graft_engine_v1_engine_proto_init() }
@@ -2004,16 +2294,21 @@ func file_graft_engine_v1_engine_proto_init() {
 		(*GenerateRequest_TokenIds)(nil),
 		(*GenerateRequest_Chat)(nil),
 	}
-	file_graft_engine_v1_engine_proto_msgTypes[1].OneofWrappers = []any{}
-	file_graft_engine_v1_engine_proto_msgTypes[3].OneofWrappers = []any{}
-	file_graft_engine_v1_engine_proto_msgTypes[8].OneofWrappers = []any{}
+	file_graft_engine_v1_engine_proto_msgTypes[1].OneofWrappers = []any{
+		(*Constraint_JsonObject)(nil),
+		(*Constraint_JsonSchema)(nil),
+	}
+	file_graft_engine_v1_engine_proto_msgTypes[2].OneofWrappers = []any{}
+	file_graft_engine_v1_engine_proto_msgTypes[4].OneofWrappers = []any{}
+	file_graft_engine_v1_engine_proto_msgTypes[9].OneofWrappers = []any{}
+	file_graft_engine_v1_engine_proto_msgTypes[16].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_graft_engine_v1_engine_proto_rawDesc), len(file_graft_engine_v1_engine_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

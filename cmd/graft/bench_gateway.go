@@ -1,0 +1,59 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/graft-ai/graft/gateway/benchmark"
+)
+
+func init() { registerBench(newBenchGatewayCommand) }
+
+func newBenchGatewayCommand() *cobra.Command {
+	c := benchmark.Config{}
+	cmd := &cobra.Command{
+		Use:   "gateway [--model PATH] [--rates 50,100,200] [--duration 5s]",
+		Short: "Measure the latency the front door (Envoy + gateway) adds over calling a pod directly",
+		Long: `Start a redis-server, one pod (engine + sidecar) of --model, and the front door
+(the gateway, the xDS control plane and a real Envoy over HTTPS), then send the
+same streamed completion (max_tokens 1) straight to the pod's sidecar and
+through the front, one of each per tick, open loop at each rate. It prints the
+time to first byte of both paths (p50, p99) and the difference: what the front
+adds. Without --model it uses the stories260K demo model.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if c.Model == "" {
+				d := demoModelsDir()
+				if d == "" {
+					return exitError{code: 2, err: errors.New("--model is required (no demo models: set GRAFT_TESTDATA)")}
+				}
+				c.Model = filepath.Join(d, "stories260K", "gguf", "stories260K.gguf")
+			}
+			if c.Listen == "" {
+				l, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					return err
+				}
+				c.Listen = l.Addr().String()
+				l.Close()
+			}
+			c.Out = cmd.OutOrStdout()
+			fmt.Fprintf(c.Out, "front door overhead on %s, %v per rate\n", c.Model, c.Duration)
+			_, err := benchmark.Run(cmd.Context(), c)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&c.Model, "model", "", "model the pod serves (default: the stories260K demo)")
+	f.StringVar(&c.AdapterRoot, "adapter-root", "", "adapters the pod may load")
+	f.StringVar(&c.Adapter, "adapter", "", "send requests to this adapter of the deployment")
+	f.Float64SliceVar(&c.Rates, "rates", []float64{50, 100, 200}, "requests per second down each path")
+	f.DurationVar(&c.Duration, "duration", 5*time.Second, "time spent at each rate")
+	f.StringVar(&c.Listen, "listen", "", "the front's HTTPS address (default: a free loopback port)")
+	return cmd
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/graft-ai/graft/deploy"
+	"github.com/graft-ai/graft/deploy/state"
+	"github.com/graft-ai/graft/gateway"
+	"github.com/graft-ai/graft/xds"
+)
+
+func init() {
+	register(newGatewayCommand)
+	register(newXDSCommand)
+}
+
+func newGatewayCommand() *cobra.Command {
+	var redisURL string
+	c := gateway.Config{}
+	cmd := &cobra.Command{
+		Use:   "gateway --redis URL [--listen HOST:PORT]",
+		Short: "Run the gateway: Envoy's ext_proc service (API keys, model routing, wake, rate limits)",
+		Long: `Serve Envoy's external processing gRPC service. For each request Envoy sends
+the headers and the buffered body; the gateway checks the API key, resolves
+"model" (deployment or deployment/adapter), holds requests for a deployment
+that scaled to zero while it wakes, and answers with the headers Envoy routes
+and hashes on. Deployments, keys and adapter rates are read from Redis, so any
+number of gateways may run side by side. graft xds programs Envoy to call it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			store, err := state.Open(redisURL)
+			if err != nil {
+				return exitError{code: 2, err: fmt.Errorf("--redis: %w", err)}
+			}
+			defer store.Close()
+			records := deploy.Records{Store: store}
+			c.Store, c.Deployments = store, gateway.FromRecords(records, records)
+			g, err := gateway.New(c)
+			if err != nil {
+				return err
+			}
+			return g.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&redisURL, "redis", "redis://127.0.0.1:6379/0", "Redis URL of the platform's state")
+	f.StringVar(&c.Listen, "listen", "127.0.0.1:9001", "address of the ext_proc gRPC service")
+	f.DurationVar(&c.WakeTimeout, "wake-timeout", 90*time.Second, "longest a request waits for its deployment to wake")
+	f.IntVar(&c.HoldLimit, "hold-limit", 256, "requests held per waking deployment before 503")
+	f.Float64Var(&c.HotRate, "hot-rate", 8, "requests/s of one adapter one replica takes before the adapter spreads")
+	f.IntVar(&c.MaxSpread, "max-spread", 8, "most replicas one hot adapter spreads over")
+	f.StringVar(&c.AnonymousTenant, "anonymous-tenant", "", "admit requests without a key as this tenant (default: a key is required)")
+	return cmd
+}
+
+func newXDSCommand() *cobra.Command {
+	var redisURL, listen, bootstrapOut, envoyAdmin string
+	var lc xds.Listener
+	var gw, control string
+	cmd := &cobra.Command{
+		Use:   "xds --redis URL --https-listen HOST:PORT --cert FILE --key FILE --gateway HOST:PORT",
+		Short: "Run the xDS control plane that programs Envoy from the platform's state",
+		Long: `Serve Envoy's aggregated discovery service (ADS): an HTTPS listener with the
+gateway as ext_proc, one bounded-load ring-hash cluster per deployment whose
+endpoints are its ready replicas, hashed on the gateway's route key. The
+configuration follows Redis: replica changes at once, deployments within
+--resync. Every snapshot is checked (each resource's ValidateAll, and
+consistency) before Envoy gets it. --bootstrap FILE writes the Envoy bootstrap
+that points at this server (run envoy -c FILE).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			store, err := state.Open(redisURL)
+			if err != nil {
+				return exitError{code: 2, err: fmt.Errorf("--redis: %w", err)}
+			}
+			defer store.Close()
+			srv, err := xds.NewServer(listen)
+			if err != nil {
+				return err
+			}
+			if bootstrapOut != "" {
+				b, err := xds.Bootstrap(xds.BootstrapConfig{NodeID: "envoy", XDSAddr: srv.Addr(), AdminAddr: envoyAdmin})
+				if err != nil {
+					return err
+				}
+				if err := os.WriteFile(bootstrapOut, b, 0o644); err != nil {
+					return err
+				}
+			}
+			go xds.Run(cmd.Context(), xds.Config{Store: store, Server: srv, Listener: lc, Gateway: gw, ControlAPI: control})
+			return srv.Serve(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&redisURL, "redis", "redis://127.0.0.1:6379/0", "Redis URL of the platform's state")
+	f.StringVar(&listen, "listen", "127.0.0.1:18000", "address of the ADS gRPC service")
+	f.StringVar(&lc.Addr, "https-listen", "0.0.0.0:8443", "address of Envoy's HTTPS listener")
+	f.StringVar(&lc.CertFile, "cert", "", "PEM certificate chain Envoy serves (required)")
+	f.StringVar(&lc.KeyFile, "key", "", "PEM private key of --cert (required)")
+	f.StringVar(&gw, "gateway", "127.0.0.1:9001", "the gateway's ext_proc address")
+	f.StringVar(&control, "control-api", "", "the management API's address, served to admin keys under /v1/deployments")
+	f.DurationVar(&lc.GatewayTimeout, "gateway-timeout", 100*time.Second, "Envoy's limit on one gateway exchange (above the gateway's --wake-timeout)")
+	f.StringVar(&bootstrapOut, "bootstrap", "", "write the Envoy bootstrap for this server to FILE")
+	f.StringVar(&envoyAdmin, "envoy-admin", "127.0.0.1:9901", "Envoy's admin address, in the bootstrap")
+	_ = cmd.MarkFlagRequired("cert")
+	_ = cmd.MarkFlagRequired("key")
+	return cmd
+}

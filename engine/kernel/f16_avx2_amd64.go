@@ -1,0 +1,71 @@
+//go:build goexperiment.simd && amd64
+
+package kernel
+
+import "simd/archsimd"
+
+// IEEE half weights on the AVX2 recipe (used at the AVX-512 level too: the
+// set has no 16-lane F16 tiles). There is no VCVTPH2PS in archsimd, so a half
+// is widened with integer moves: sign-extended to 32 bits, its exponent and
+// mantissa shifted into float32 position with the sign kept, then scaled by
+// 2^112, which is exact for every finite half, subnormals included. Inf and
+// NaN halves would widen to wrong finite values: weights are checked finite
+// on load (gguf.CheckScales), as ggml_validate_row_data does.
+
+func widenF16x8(h archsimd.Uint16x8) f8 {
+	v := h.AsInt16x8().ExtendToInt32().ShiftAllLeft(13).And(archsimd.BroadcastInt32x8(-0x70002000))
+	return v.AsFloat32x8().Mul(archsimd.BroadcastFloat32x8(0x1p112))
+}
+
+func loadF8(s []uint16, i int) f8 {
+	return widenF16x8(archsimd.LoadUint16x8((*[8]uint16)(atH(s, i)[:8])))
+}
+
+func tailF8(s []uint16, i, n int) f8 { return widenF16x8(archsimd.LoadUint16x8SlicePart(s[i:n])) }
+
+func f16x8One(x []float32, w []uint16, n int) float32 {
+	_, _ = x[:n], w[:n]
+	var a f8
+	k := 0
+	for ; k+8 <= n; k += 8 {
+		a = load8(x, k).MulAdd(loadF8(w, k), a)
+	}
+	if k < n {
+		a = tail8(x, k, n).MulAdd(tailF8(w, k, n), a)
+	}
+	var r [4]float32
+	reduce8(a).Store(&r)
+	archsimd.ClearAVXUpperBits()
+	return r[0]
+}
+
+func f16x8Block(out []float32, _ int, x []float32, _ int, w []uint16, ldw, n int) {
+	_, _, _ = out[:4], x[:n], w[:3*ldw+n]
+	w1, w2, w3 := w[ldw:], w[2*ldw:], w[3*ldw:]
+	var a0, a1, a2, a3 f8
+	k := 0
+	for ; k+8 <= n; k += 8 {
+		xv := load8(x, k)
+		a0 = xv.MulAdd(loadF8(w, k), a0)
+		a1 = xv.MulAdd(loadF8(w1, k), a1)
+		a2 = xv.MulAdd(loadF8(w2, k), a2)
+		a3 = xv.MulAdd(loadF8(w3, k), a3)
+	}
+	if k < n {
+		xv := tail8(x, k, n)
+		a0 = xv.MulAdd(tailF8(w, k, n), a0)
+		a1 = xv.MulAdd(tailF8(w1, k, n), a1)
+		a2 = xv.MulAdd(tailF8(w2, k, n), a2)
+		a3 = xv.MulAdd(tailF8(w3, k, n), a3)
+	}
+	var r [4][4]float32
+	reduce8(a0).Store(&r[0])
+	reduce8(a1).Store(&r[1])
+	reduce8(a2).Store(&r[2])
+	reduce8(a3).Store(&r[3])
+	archsimd.ClearAVXUpperBits()
+	out[0], out[1], out[2], out[3] = r[0][0], r[1][0], r[2][0], r[3][0]
+}
+
+var f16x8Kernels = tileKernels[uint16]{rows: 1, cols: 4,
+	tile: []func([]float32, int, []float32, int, []uint16, int, int){f16x8Block}, one: f16x8One}

@@ -1,0 +1,170 @@
+// Package benchmark measures what the front door costs: the time to first
+// byte of the same request sent straight to a pod's sidecar and through
+// Envoy and the gateway, at several request rates, in one run.
+package benchmark
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+)
+
+// Config says what to measure.
+type Config struct {
+	Model       string        // a GGUF or Hugging Face model the pod serves
+	AdapterRoot string        // optional: adapters the pod may load
+	Adapter     string        // optional: requests name this adapter
+	Rates       []float64     // requests per second sent down each path
+	Duration    time.Duration // per rate
+	Listen      string        // the front's HTTPS address
+	Out         io.Writer
+}
+
+// Row is one rate's result.
+type Row struct {
+	Rate                 float64
+	N                    int
+	Direct, Front, Added Quantiles
+	Errors               int
+}
+
+// Quantiles of a time to first byte.
+type Quantiles struct{ P50, P99 time.Duration }
+
+// Run starts Redis, a pod, the front door, then loads both paths.
+func Run(ctx context.Context, c Config) ([]Row, error) {
+	env, err := start(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	defer env.stop()
+	model := env.deployment
+	if c.Adapter != "" {
+		model += "/" + c.Adapter
+	}
+	body := fmt.Sprintf(`{"model":%q,"prompt":"Once upon a time","max_tokens":1,"stream":true}`, model)
+	direct := &target{url: env.podURL + "/v1/completions", client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
+	front := &target{url: env.front.URL + "/v1/completions", key: env.key, client: env.frontClient}
+	// Warm both paths: connections, the adapter, Envoy's route.
+	for range 20 {
+		direct.send(ctx, body)
+		front.send(ctx, body)
+	}
+	var rows []Row
+	for _, rate := range c.Rates {
+		d, f, errs := load(ctx, direct, front, body, rate, c.Duration)
+		row := Row{Rate: rate, N: len(d), Direct: quantiles(d), Front: quantiles(f), Errors: errs}
+		row.Added = Quantiles{P50: row.Front.P50 - row.Direct.P50, P99: row.Front.P99 - row.Direct.P99}
+		rows = append(rows, row)
+	}
+	print(c.Out, rows)
+	return rows, nil
+}
+
+type target struct {
+	url, key string
+	client   *http.Client
+}
+
+// send posts body and returns the time to the response's first byte.
+func (t *target) send(ctx context.Context, body string) (time.Duration, error) {
+	var first time.Time
+	trace := &httptrace.ClientTrace{GotFirstResponseByte: func() { first = time.Now() }}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), "POST", t.url, strings.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("content-type", "application/json")
+	if t.key != "" {
+		req.Header.Set("authorization", "Bearer "+t.key)
+	}
+	start := time.Now()
+	resp, err := t.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return 0, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return first.Sub(start), nil
+}
+
+// load sends one request down each path per tick, open loop, for d.
+func load(ctx context.Context, direct, front *target, body string, rate float64, d time.Duration) (dt, ft []time.Duration, errs int) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	record := func(t *target, into *[]time.Duration) {
+		defer wg.Done()
+		v, err := t.send(ctx, body)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			errs++
+			return
+		}
+		*into = append(*into, v)
+	}
+	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	defer tick.Stop()
+	end := time.After(d)
+	for {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		case <-end:
+			wg.Wait()
+			return
+		case <-tick.C:
+			wg.Add(2)
+			go record(direct, &dt)
+			go record(front, &ft)
+		}
+	}
+}
+
+func quantiles(v []time.Duration) Quantiles {
+	if len(v) == 0 {
+		return Quantiles{}
+	}
+	slices.Sort(v)
+	at := func(q float64) time.Duration { return v[min(int(q*float64(len(v))), len(v)-1)] }
+	return Quantiles{P50: at(0.5), P99: at(0.99)}
+}
+
+func print(w io.Writer, rows []Row) {
+	if w == nil {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "req/s\trequests\tdirect p50\tdirect p99\tfront p50\tfront p99\tadded p50\tadded p99\terrors\t")
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%.0f\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", r.Rate, r.N, ms(r.Direct.P50), ms(r.Direct.P99),
+			ms(r.Front.P50), ms(r.Front.P99), ms(r.Added.P50), ms(r.Added.P99), r.Errors)
+	}
+	tw.Flush()
+}
+
+func trustCA(file string) (*http.Client, error) {
+	ca, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool},
+		ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 256}}, nil
+}

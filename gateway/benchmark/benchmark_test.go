@@ -1,0 +1,37 @@
+package benchmark
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/graft-ai/graft/internal/testmodels"
+	"github.com/graft-ai/graft/internal/testserver"
+	"github.com/graft-ai/graft/xds"
+)
+
+// TestRunMeasuresBothPaths runs the benchmark briefly: every request on both
+// paths succeeds and the table has a row per rate. (No timing is asserted.)
+func TestRunMeasuresBothPaths(t *testing.T) {
+	model := testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")
+	if _, err := xds.EnvoyBinary("."); err != nil {
+		t.Skipf("no Envoy here (%v); make test installs it", err)
+	}
+	var out strings.Builder
+	rows, err := Run(context.Background(), Config{Model: model, Rates: []float64{20, 40}, Duration: time.Second,
+		Listen: fmt.Sprintf("127.0.0.1:%d", testserver.FreePort(t)), Out: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + out.String())
+	if len(rows) != 2 || !strings.Contains(out.String(), "added p50") {
+		t.Fatalf("rows: %+v", rows)
+	}
+	for _, r := range rows {
+		if r.Errors != 0 || r.N < 10 || r.Direct.P50 <= 0 || r.Front.P50 <= 0 {
+			t.Errorf("rate %v: %+v", r.Rate, r)
+		}
+	}
+}

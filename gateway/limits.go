@@ -1,0 +1,91 @@
+package gateway
+
+import (
+	"fmt"
+	"math"
+	"sync"
+	"time"
+)
+
+// limiter enforces each key's requests and tokens per minute with token
+// buckets: a full minute's allowance may burst, then it refills evenly.
+// Tokens are reserved at admission from the request's max_tokens plus an
+// estimate of its prompt, since the gateway decides before the replica has
+// counted anything.
+type limiter struct {
+	mu      sync.Mutex
+	buckets map[string]*buckets // by key hash
+}
+
+type buckets struct {
+	requests, tokens bucket
+}
+
+type bucket struct {
+	level float64 // available units
+	at    time.Time
+}
+
+// take removes n units from a bucket of capacity perMinute, or says how long
+// until it could.
+func (b *bucket) take(n, perMinute float64, now time.Time) (ok bool, wait time.Duration) {
+	if b.at.IsZero() {
+		b.level, b.at = perMinute, now
+	}
+	b.level = math.Min(perMinute, b.level+now.Sub(b.at).Minutes()*perMinute)
+	b.at = now
+	if n > perMinute {
+		n = perMinute // one request larger than a minute's allowance runs alone
+	}
+	if b.level >= n {
+		b.level -= n
+		return true, 0
+	}
+	return false, time.Duration((n - b.level) / perMinute * float64(time.Minute))
+}
+
+func newLimiter() *limiter { return &limiter{buckets: map[string]*buckets{}} }
+
+// admit charges one request of about tokens tokens to key.
+func (l *limiter) admit(hash string, rpm, tpm int, tokens int) *apiError {
+	if rpm <= 0 && tpm <= 0 {
+		return nil
+	}
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[hash]
+	if b == nil {
+		b = &buckets{}
+		l.buckets[hash] = b
+	}
+	if rpm > 0 {
+		if ok, wait := b.requests.take(1, float64(rpm), now); !ok {
+			return rateLimited(fmt.Sprintf("Rate limit reached for requests: limit %d per minute. Try again in %v.", rpm, wait.Round(time.Millisecond)), wait)
+		}
+	}
+	if tpm > 0 {
+		if ok, wait := b.tokens.take(float64(tokens), float64(tpm), now); !ok {
+			if rpm > 0 {
+				b.requests.level++ // the request was not admitted after all
+			}
+			return rateLimited(fmt.Sprintf("Rate limit reached for tokens: limit %d per minute, this request needs about %d. Try again in %v.",
+				tpm, tokens, wait.Round(time.Millisecond)), wait)
+		}
+	}
+	return nil
+}
+
+// estimateTokens is what admission reserves: the completion's bound (or
+// OpenAI's default of 16 when a completion request names none, and a
+// chat-sized default otherwise) plus about a token per four bytes of body.
+func estimateTokens(maxTokens *int, bodyBytes int, chat bool) int {
+	out := 16
+	if chat {
+		out = 512
+	}
+	if maxTokens != nil && *maxTokens > 0 {
+		out = *maxTokens
+	}
+	return out + bodyBytes/4
+}
