@@ -99,6 +99,7 @@ func (e *Engine) LoadAdapter(id, dir string) (AdapterInfo, error) {
 	if err != nil {
 		return AdapterInfo{}, &RequestError{Param: paramPath, Msg: err.Error()}
 	}
+	e.adapterLoads.Add(1)
 	digest := lora.Digest(a.Weights)
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -210,6 +211,9 @@ func (e *Engine) acquireAdapter(id string, n int) ([32]byte, error) {
 // request tries again.
 func (e *Engine) reload(ent *adapterEntry) {
 	a, err := e.cfg.AdapterLoader(ent.src, &e.m.Config, e.cfg.MaxLoRARank)
+	if err == nil {
+		e.adapterLoads.Add(1)
+	}
 	if err == nil && lora.Digest(a.Weights) != ent.digest {
 		// Requests keyed their cached prefixes on the weights first loaded.
 		err = errors.New("its files changed since it was loaded; unload and load it again")

@@ -133,6 +133,11 @@ func TestAdapterEvictionUnderPressure(t *testing.T) {
 	if st.AdapterSlotsUsed > 4 || st.AdapterSlots != 4 {
 		t.Errorf("slots %d/%d", st.AdapterSlotsUsed, st.AdapterSlots)
 	}
+	// 50 adapters through 6 host places and 4 slots: every one was read and
+	// slotted at least once, and some were read back after eviction.
+	if st.AdapterLoads <= 50 || st.AdapterSlotLoads < 50 {
+		t.Errorf("adapter loads %d (want > 50), slot loads %d (want >= 50)", st.AdapterLoads, st.AdapterSlotLoads)
+	}
 	var active, host int
 	for _, a := range e.Adapters() {
 		if a.Sequences != 0 {
@@ -261,5 +266,22 @@ func TestBadAdaptersAreRejectedByName(t *testing.T) {
 	}
 	if len(e.Adapters()) != 0 {
 		t.Errorf("rejected adapters were registered: %v", e.Adapters())
+	}
+}
+
+// TestAdapterLoadCounters: a load reads the files once, the first request
+// copies the adapter into a slot, and later requests reuse the slot.
+func TestAdapterLoadCounters(t *testing.T) {
+	l := loadStories(t, "gguf")
+	e := newEngine(t, l, Config{})
+	loadAdapters(t, e, "qv-r4")
+	if st := e.Stats(); st.AdapterLoads != 1 || st.AdapterSlotLoads != 0 {
+		t.Fatalf("after a load: %d loads, %d slot loads", st.AdapterLoads, st.AdapterSlotLoads)
+	}
+	for range 3 {
+		run(t, e, Request{Prompt: []int32{1}, Adapter: "qv-r4", Sampling: greedyParams(), MaxTokens: 2})
+	}
+	if st := e.Stats(); st.AdapterLoads != 1 || st.AdapterSlotLoads != 1 {
+		t.Fatalf("after three requests: %d loads, %d slot loads; want 1 and 1", st.AdapterLoads, st.AdapterSlotLoads)
 	}
 }

@@ -126,6 +126,7 @@ type Engine struct {
 	rowBuf     []float32 // a logits row each fork samples from unchanged
 
 	promptTokens, prefillTokens, generationTokens atomic.Uint64
+	adapterLoads, adapterSlotLoads                atomic.Uint64
 
 	vocabOnce sync.Once
 	vocabTrie *grammar.Vocab
@@ -215,6 +216,11 @@ type Stats struct {
 	PrefixCacheQueries, PrefixCacheHits uint64
 	// PrefixCachedBlocks are KV blocks holding a cached prefix, in use or free.
 	PrefixCachedBlocks int
+	// AdapterLoads counts adapters read from their files into host memory
+	// (first loads and reads after eviction); AdapterSlotLoads adapters copied
+	// into a compute slot. Routing that keeps adapters on their replicas
+	// keeps both low.
+	AdapterLoads, AdapterSlotLoads uint64
 }
 
 // KVUsage is the fraction of KV blocks in use, 0..1.
@@ -231,7 +237,7 @@ func (e *Engine) Stats() Stats {
 	st := Stats{Waiting: s.Waiting, Running: s.Running, KVBlocksUsed: s.BlockTotal - s.FreeBlocks, KVTotal: s.BlockTotal,
 		MaxQueued: e.cfg.MaxQueued, PromptTokens: e.promptTokens.Load(), PrefillTokens: e.prefillTokens.Load(),
 		GenerationTokens: e.generationTokens.Load(), PrefixCacheQueries: s.Prefix.Queries, PrefixCacheHits: s.Prefix.Hits,
-		PrefixCachedBlocks: s.Prefix.CachedBlocks}
+		PrefixCachedBlocks: s.Prefix.CachedBlocks, AdapterLoads: e.adapterLoads.Load(), AdapterSlotLoads: e.adapterSlotLoads.Load()}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	st.AdapterSlots = len(e.reg.slotOwner)

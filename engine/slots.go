@@ -53,6 +53,7 @@ func (e *Engine) slotFor(id string, active []string) (int32, error) {
 		old.slot = -1
 	}
 	e.reg.slotOwner[victim], ent.slot = ent, victim
+	e.adapterSlotLoads.Add(1)
 	e.evictHostLocked()
 	return int32(victim), nil
 }

@@ -26,10 +26,21 @@ import (
 // fleet is a small real platform on this machine: redis-server, pods of
 // stories260K (engine + sidecar), the gateway, xDS and Envoy.
 type fleet struct {
-	url    string
-	key    string
-	client *http.Client
-	stops  []func()
+	url     string
+	key     string
+	client  *http.Client
+	stops   []func()
+	engines []*engine.Engine
+}
+
+// adapterLoads sums the pods' adapter reads from files and slot loads.
+func (f *fleet) adapterLoads() (reads, slots uint64) {
+	for _, e := range f.engines {
+		st := e.Stats()
+		reads += st.AdapterLoads
+		slots += st.AdapterSlotLoads
+	}
+	return reads, slots
 }
 
 func (f *fleet) stop() {
@@ -108,6 +119,7 @@ func (f *fleet) startPod(ctx context.Context, dir, model, adapters, redisURL, id
 	if err != nil {
 		return err
 	}
+	f.engines = append(f.engines, eng.Engine())
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {

@@ -43,6 +43,9 @@ func TestBenchFleet(t *testing.T) {
 	if fleet <= 0 || simulated < 0.9*fleet || simulated > 1.1*fleet {
 		t.Errorf("throughput: fleet %v, simulator %v", fleet, simulated)
 	}
+	if !regexp.MustCompile(`adapter slot loads per 1000 requests\s+\d`).MatchString(r.stdout) {
+		t.Errorf("no fleet adapter load count: %s", r.stdout)
+	}
 	if r := graft(t, nil, "bench", "fleet", "--rate", "0"); r.code == 0 {
 		t.Error("--rate 0 accepted")
 	}

@@ -140,5 +140,6 @@ func (s *Server) Stats(context.Context, *enginev1.StatsRequest) (*enginev1.Stats
 		KvCacheUsage: st.KVUsage(), PromptTokensTotal: st.PromptTokens, PrefillTokensTotal: st.PrefillTokens,
 		GenerationTokensTotal: st.GenerationTokens, MaxQueued: uint32(st.MaxQueued),
 		PrefixCacheQueriesTotal: st.PrefixCacheQueries, PrefixCacheHitsTotal: st.PrefixCacheHits,
+		AdapterLoadsTotal: st.AdapterLoads, AdapterSlotLoadsTotal: st.AdapterSlotLoads,
 	}, nil
 }

@@ -19,7 +19,11 @@ var (
 	// client adds on the wire: these are the names a scrape of vLLM shows.
 	descPrefixQueries = prometheus.NewDesc("vllm:prefix_cache_queries_total", "Prefix cache queries, in terms of number of queried tokens.", []string{"model_name"}, nil)
 	descPrefixHits    = prometheus.NewDesc("vllm:prefix_cache_hits_total", "Prefix cache hits, in terms of number of cached tokens.", []string{"model_name"}, nil)
-	descLora          = prometheus.NewDesc("vllm:lora_requests_info", "Running stats on lora requests.",
+	// Graft's own: how often adapters had to be loaded, the cost adapter-aware
+	// routing exists to avoid.
+	descAdapterLoads = prometheus.NewDesc("graft:adapter_loads_total", "Adapters read from their files into host memory (first loads and reads after eviction).", []string{"model_name"}, nil)
+	descSlotLoads    = prometheus.NewDesc("graft:adapter_slot_loads_total", "Adapters copied into a compute slot.", []string{"model_name"}, nil)
+	descLora         = prometheus.NewDesc("vllm:lora_requests_info", "Running stats on lora requests.",
 		[]string{"running_lora_adapters", "waiting_lora_adapters", "max_lora"}, nil)
 )
 
@@ -42,6 +46,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descKV
 	ch <- descPrefixQueries
 	ch <- descPrefixHits
+	ch <- descAdapterLoads
+	ch <- descSlotLoads
 	ch <- descLora
 }
 
@@ -57,6 +63,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descKV, prometheus.GaugeValue, s.kvUse, s.model)
 	ch <- prometheus.MustNewConstMetric(descPrefixQueries, prometheus.CounterValue, float64(s.prefixQueries), s.model)
 	ch <- prometheus.MustNewConstMetric(descPrefixHits, prometheus.CounterValue, float64(s.prefixHits), s.model)
+	ch <- prometheus.MustNewConstMetric(descAdapterLoads, prometheus.CounterValue, float64(s.adapterLoads), s.model)
+	ch <- prometheus.MustNewConstMetric(descSlotLoads, prometheus.CounterValue, float64(s.slotLoads), s.model)
 	// vLLM's convention: the value is the time of the snapshot, the state is in labels.
 	ch <- prometheus.MustNewConstMetric(descLora, prometheus.GaugeValue, float64(s.taken.UnixNano())/1e9,
 		strings.Join(s.runningAdapters, ","), strings.Join(s.waitingAdapters, ","), strconv.Itoa(s.slotsTotal))

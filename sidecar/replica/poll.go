@@ -20,6 +20,8 @@ type snapshot struct {
 	maxQueued        int
 	prefixQueries    uint64 // the engine's prefix cache lookups, in tokens
 	prefixHits       uint64
+	adapterLoads     uint64   // adapters the engine read from their files
+	slotLoads        uint64   // adapters the engine copied into a slot
 	loaded           []string // every adapter the engine holds, sorted
 	runningAdapters  []string // with sequences in the running batch
 	waitingAdapters  []string // with sequences queued
@@ -28,7 +30,8 @@ type snapshot struct {
 func newSnapshot(st *enginev1.StatsResponse, la *enginev1.ListAdaptersResponse, model string, now time.Time) snapshot {
 	s := snapshot{taken: now, model: model, running: int(st.RunningSequences), waiting: int(st.QueueDepth),
 		kvUse: st.KvCacheUsage, slotsUsed: int(st.AdapterSlotsUsed), slotsTotal: int(st.AdapterSlotsTotal),
-		maxQueued: int(st.MaxQueued), prefixQueries: st.PrefixCacheQueriesTotal, prefixHits: st.PrefixCacheHitsTotal}
+		maxQueued: int(st.MaxQueued), prefixQueries: st.PrefixCacheQueriesTotal, prefixHits: st.PrefixCacheHitsTotal,
+		adapterLoads: st.AdapterLoadsTotal, slotLoads: st.AdapterSlotLoadsTotal}
 	if s.model == "" {
 		s.model = st.ModelId
 	}

@@ -1879,8 +1879,12 @@ type StatsResponse struct {
 	// preemption), and those found cached. Both stay 0 with prefix caching off.
 	PrefixCacheQueriesTotal uint64 `protobuf:"varint,14,opt,name=prefix_cache_queries_total,json=prefixCacheQueriesTotal,proto3" json:"prefix_cache_queries_total,omitempty"`
 	PrefixCacheHitsTotal    uint64 `protobuf:"varint,15,opt,name=prefix_cache_hits_total,json=prefixCacheHitsTotal,proto3" json:"prefix_cache_hits_total,omitempty"`
-	unknownFields           protoimpl.UnknownFields
-	sizeCache               protoimpl.SizeCache
+	// Adapters read from their files into host memory (first loads and reads
+	// after eviction), and adapters copied into a compute slot.
+	AdapterLoadsTotal     uint64 `protobuf:"varint,16,opt,name=adapter_loads_total,json=adapterLoadsTotal,proto3" json:"adapter_loads_total,omitempty"`
+	AdapterSlotLoadsTotal uint64 `protobuf:"varint,17,opt,name=adapter_slot_loads_total,json=adapterSlotLoadsTotal,proto3" json:"adapter_slot_loads_total,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *StatsResponse) Reset() {
@@ -2014,6 +2018,20 @@ func (x *StatsResponse) GetPrefixCacheQueriesTotal() uint64 {
 func (x *StatsResponse) GetPrefixCacheHitsTotal() uint64 {
 	if x != nil {
 		return x.PrefixCacheHitsTotal
+	}
+	return 0
+}
+
+func (x *StatsResponse) GetAdapterLoadsTotal() uint64 {
+	if x != nil {
+		return x.AdapterLoadsTotal
+	}
+	return 0
+}
+
+func (x *StatsResponse) GetAdapterSlotLoadsTotal() uint64 {
+	if x != nil {
+		return x.AdapterSlotLoadsTotal
 	}
 	return 0
 }
@@ -2160,7 +2178,7 @@ const file_graft_engine_v1_engine_proto_rawDesc = "" +
 	"\x06merged\x18\t \x01(\bR\x06merged\"P\n" +
 	"\x14ListAdaptersResponse\x128\n" +
 	"\badapters\x18\x01 \x03(\v2\x1c.graft.engine.v1.AdapterInfoR\badapters\"\x0e\n" +
-	"\fStatsRequest\"\x9b\x05\n" +
+	"\fStatsRequest\"\x84\x06\n" +
 	"\rStatsResponse\x12\x1f\n" +
 	"\vqueue_depth\x18\x01 \x01(\rR\n" +
 	"queueDepth\x12+\n" +
@@ -2179,7 +2197,9 @@ const file_graft_engine_v1_engine_proto_rawDesc = "" +
 	"\n" +
 	"max_queued\x18\r \x01(\rR\tmaxQueued\x12;\n" +
 	"\x1aprefix_cache_queries_total\x18\x0e \x01(\x04R\x17prefixCacheQueriesTotal\x125\n" +
-	"\x17prefix_cache_hits_total\x18\x0f \x01(\x04R\x14prefixCacheHitsTotal*\x95\x01\n" +
+	"\x17prefix_cache_hits_total\x18\x0f \x01(\x04R\x14prefixCacheHitsTotal\x12.\n" +
+	"\x13adapter_loads_total\x18\x10 \x01(\x04R\x11adapterLoadsTotal\x127\n" +
+	"\x18adapter_slot_loads_total\x18\x11 \x01(\x04R\x15adapterSlotLoadsTotal*\x95\x01\n" +
 	"\fFinishReason\x12\x1d\n" +
 	"\x19FINISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12FINISH_REASON_STOP\x10\x01\x12\x18\n" +
