@@ -170,7 +170,11 @@ func streamChat(t *testing.T, p *platform, prompt, traceparent string) int {
 		if !ok || data == "[DONE]" {
 			continue
 		}
-		var c struct{ Usage *struct{ CompletionTokens int `json:"completion_tokens"` } }
+		var c struct {
+			Usage *struct {
+				CompletionTokens int `json:"completion_tokens"`
+			}
+		}
 		if json.Unmarshal([]byte(data), &c) == nil && c.Usage != nil {
 			completion = c.Usage.CompletionTokens
 		}
