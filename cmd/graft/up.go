@@ -33,6 +33,7 @@ type upOptions struct {
 	device                   string
 	minReplicas, maxReplicas int
 	cooldown                 time.Duration
+	trace                    traceOptions
 }
 
 // newUpCommand runs everything on this machine that exists as a part: Redis,
@@ -80,6 +81,7 @@ A second run on the same state dir keeps the deployments and the key.`,
 	f.IntVar(&o.maxReplicas, "max-replicas", 1, "most replicas")
 	f.DurationVar(&o.cooldown, "cooldown", time.Hour, "how long the load must stay low before a replica is removed")
 	addControlFlags(cmd, &o.control, "127.0.0.1:8080")
+	addTraceFlags(cmd, &o.trace)
 	return cmd
 }
 
@@ -165,6 +167,14 @@ func runUp(ctx context.Context, out io.Writer, o *upOptions) error {
 		return err
 	}
 	defer store.Close()
+	// The replicas are graft serve children: they find the collector in the
+	// standard variable.
+	if e := o.trace.endpoint; e != "" {
+		if !strings.Contains(e, "://") {
+			e = "http://" + e
+		}
+		os.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", e)
+	}
 	ctl, err := control.Start(ctx, cfg)
 	if err != nil {
 		return err
@@ -176,9 +186,13 @@ func runUp(ctx context.Context, out io.Writer, o *upOptions) error {
 	if err != nil {
 		return errors.Join(err, ctl.Wait())
 	}
+	gwTracer, stopTracing := o.trace.start(ctx, "graft-gateway")
+	defer stopTracing()
 	front, err := gateway.StartFront(ctx, gateway.FrontConfig{Listen: o.listen, Dir: filepath.Join(o.stateDir, "front"),
 		CertFile: o.certFile, KeyFile: o.keyFile, ControlAPI: ctl.Addr(),
-		Gateway: gateway.Config{Store: store, Deployments: gateway.FromRecords(ctl.Manager.Records, ctl.Manager)}})
+		OTLP: o.trace.collector(), TraceRatio: o.trace.ratio,
+		Gateway: gateway.Config{Store: store, Deployments: gateway.FromRecords(ctl.Manager.Records, ctl.Manager),
+			Tracer: gwTracer}})
 	if err != nil {
 		return errors.Join(err, ctl.Wait())
 	}

@@ -37,10 +37,11 @@ type Config struct {
 var Propagator propagation.TextMapPropagator = propagation.TraceContext{}
 
 // Start returns the service's tracer provider and the function that flushes
-// and stops it.
+// and stops it. Without a collector the provider is nil, which every Graft
+// component takes as "trace nothing" and skips its instrumentation.
 func Start(ctx context.Context, c Config) (trace.TracerProvider, func(context.Context) error, error) {
 	if !c.Enabled() {
-		return noop.NewTracerProvider(), func(context.Context) error { return nil }, nil
+		return nil, func(context.Context) error { return nil }, nil
 	}
 	var opts []otlptracegrpc.Option
 	switch {
