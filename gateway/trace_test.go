@@ -70,7 +70,7 @@ func TestTraceOfAChatRequest(t *testing.T) {
 
 	const prompt = "Once upon a time, a little dragon"
 	traceID, parent := "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
-	completion := streamChat(t, p, prompt, "00-"+traceID+"-"+parent+"-01")
+	completion := streamChat(t, p, "stories", prompt, "00-"+traceID+"-"+parent+"-01")
 
 	tr := waitTrace(t, jg, traceID, func(tr jaegerTrace) bool {
 		return tr.find("graft-engine", "engine.decode") != nil && tr.find("envoy", "") != nil &&
@@ -87,15 +87,7 @@ func TestTraceOfAChatRequest(t *testing.T) {
 	}
 	checkParent := func(svc, op, parentSvc, parentOp string) *jaegerSpan {
 		t.Helper()
-		s := tr.find(svc, op)
-		if s == nil {
-			t.Fatalf("no %s span %q:\n%s", svc, op, tr.tree())
-		}
-		par := tr.byID[s.parentID()]
-		if par == nil || tr.service(par) != parentSvc || (parentOp != "" && par.OperationName != parentOp) {
-			t.Errorf("%s %q: parent %v, want %s %q", svc, op, par, parentSvc, parentOp)
-		}
-		return s
+		return tr.check(t, svc, op, parentSvc, parentOp)
 	}
 	checkParent("graft-gateway", "envoy.service.ext_proc.v3.ExternalProcessor/Process", "envoy", "")
 	checkParent("graft-gateway", "gateway.authenticate", "graft-gateway", "envoy.service.ext_proc.v3.ExternalProcessor/Process")
@@ -111,6 +103,20 @@ func TestTraceOfAChatRequest(t *testing.T) {
 	}
 	if got := decode.tag("graft.batch_size"); got == "" || got == "0" {
 		t.Errorf("decode span's batch size %q", got)
+	}
+	// A first request for an adapter shows the sidecar fetching it and the
+	// engine loading it, inside the request's own trace.
+	adapterTrace := "5bf92f3577b34da6a3ce929d0e0e4737"
+	streamChat(t, p, "stories/qv-r4", prompt, "00-"+adapterTrace+"-"+parent+"-01")
+	at := waitTrace(t, jg, adapterTrace, func(tr jaegerTrace) bool {
+		return tr.find("graft-engine", "graft.engine.v1.Engine/LoadAdapter") != nil && tr.find("graft-engine", "engine.decode") != nil
+	})
+	t.Logf("trace %s (first use of an adapter):\n%s", adapterTrace, at.tree())
+	at.check(t, "graft-sidecar", "adapter.load", "graft-sidecar", "POST /v1/chat/completions")
+	at.check(t, "graft-sidecar", "adapter.fetch", "graft-sidecar", "adapter.load")
+	at.check(t, "graft-engine", "graft.engine.v1.Engine/LoadAdapter", "graft-sidecar", "graft.engine.v1.Engine/LoadAdapter")
+	if got := at.check(t, "graft-engine", "engine.decode", "graft-engine", "graft.engine.v1.Engine/Generate").tag("graft.adapter_id"); got != "qv-r4" {
+		t.Errorf("decode span's adapter %q, want qv-r4", got)
 	}
 	for _, s := range tr.Spans {
 		for _, kv := range s.Tags {
@@ -148,9 +154,9 @@ func startTracedPod(t *testing.T, ctx context.Context, root, redisURL string, en
 
 // streamChat sends a streamed chat request with traceparent and returns the
 // completion tokens its usage chunk reports.
-func streamChat(t *testing.T, p *platform, prompt, traceparent string) int {
+func streamChat(t *testing.T, p *platform, model, prompt, traceparent string) int {
 	t.Helper()
-	body := fmt.Sprintf(`{"model":"stories","messages":[{"role":"user","content":%q}],"max_tokens":24,"temperature":0,"stream":true,"stream_options":{"include_usage":true}}`, prompt)
+	body := fmt.Sprintf(`{"model":%q,"messages":[{"role":"user","content":%q}],"max_tokens":24,"temperature":0,"stream":true,"stream_options":{"include_usage":true}}`, model, prompt)
 	req, _ := http.NewRequest("POST", p.url+"/v1/chat/completions", strings.NewReader(body))
 	req.Header.Set("content-type", "application/json")
 	req.Header.Set("authorization", "Bearer "+p.key)
@@ -244,6 +250,21 @@ func (s *jaegerSpan) tag(k string) string {
 }
 
 func (tr *jaegerTrace) service(s *jaegerSpan) string { return tr.Processes[s.ProcessID].ServiceName }
+
+// check finds service's span op and checks its parent is parentSvc's
+// parentOp ("" for any).
+func (tr *jaegerTrace) check(t *testing.T, svc, op, parentSvc, parentOp string) *jaegerSpan {
+	t.Helper()
+	s := tr.find(svc, op)
+	if s == nil {
+		t.Fatalf("no %s span %q:\n%s", svc, op, tr.tree())
+	}
+	par := tr.byID[s.parentID()]
+	if par == nil || tr.service(par) != parentSvc || (parentOp != "" && par.OperationName != parentOp) {
+		t.Errorf("%s %q: parent %v, want %s %q", svc, op, par, parentSvc, parentOp)
+	}
+	return s
+}
 
 // find returns a span of service named op ("" for any).
 func (tr *jaegerTrace) find(service, op string) *jaegerSpan {
