@@ -109,8 +109,12 @@ func TestTraceOfAChatRequest(t *testing.T) {
 	adapterTrace := "5bf92f3577b34da6a3ce929d0e0e4737"
 	streamChat(t, p, "stories/qv-r4", prompt, "00-"+adapterTrace+"-"+parent+"-01")
 	at := waitTrace(t, jg, adapterTrace, func(tr jaegerTrace) bool {
-		return tr.find("graft-engine", "graft.engine.v1.Engine/LoadAdapter") != nil && tr.find("graft-engine", "engine.decode") != nil
+		return tr.find("graft-engine", "graft.engine.v1.Engine/LoadAdapter") != nil && tr.find("graft-engine", "engine.decode") != nil &&
+			tr.find("envoy", "") != nil
 	})
+	if r := at.roots(); len(r) != 1 || at.service(r[0]) != "envoy" {
+		t.Errorf("adapter trace: want Envoy's span as the one root:\n%s", at.tree())
+	}
 	t.Logf("trace %s (first use of an adapter):\n%s", adapterTrace, at.tree())
 	at.check(t, "graft-sidecar", "adapter.load", "graft-sidecar", "POST /v1/chat/completions")
 	at.check(t, "graft-sidecar", "adapter.fetch", "graft-sidecar", "adapter.load")
