@@ -20,6 +20,7 @@ import (
 	"github.com/graft-ai/graft/engine"
 	"github.com/graft-ai/graft/engine/server"
 	"github.com/graft-ai/graft/gateway"
+	"github.com/graft-ai/graft/internal/jaeger"
 	"github.com/graft-ai/graft/internal/testmodels"
 	"github.com/graft-ai/graft/internal/testserver"
 	"github.com/graft-ai/graft/internal/tracing"
@@ -317,7 +318,7 @@ func (tr *jaegerTrace) tree() string {
 
 // waitTrace polls Jaeger until the trace is there and complete enough, or
 // fails with what it has after 30 s (Envoy flushes its spans every 5 s).
-func waitTrace(t *testing.T, jg *testserver.Jaeger, id string, complete func(jaegerTrace) bool) jaegerTrace {
+func waitTrace(t *testing.T, jg *jaeger.Jaeger, id string, complete func(jaegerTrace) bool) jaegerTrace {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	var last jaegerTrace
@@ -353,7 +354,7 @@ func waitTrace(t *testing.T, jg *testserver.Jaeger, id string, complete func(jae
 }
 
 // listed says whether Jaeger's trace search for service returns id.
-func listed(t *testing.T, jg *testserver.Jaeger, service, id string) bool {
+func listed(t *testing.T, jg *jaeger.Jaeger, service, id string) bool {
 	resp, err := http.Get(jg.QueryURL + "/api/traces?limit=100&lookback=1h&service=" + service)
 	if err != nil {
 		t.Fatal(err)
