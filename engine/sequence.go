@@ -2,6 +2,7 @@ package engine
 
 import (
 	"slices"
+	"time"
 
 	"github.com/graft-ai/graft/engine/grammar"
 	"github.com/graft-ai/graft/engine/kvcache"
@@ -33,11 +34,12 @@ type sequence struct {
 	fresh  []kvcache.BlockHash
 	// cached is how many prompt tokens the prefix cache supplied when the
 	// sequence first started; started says that happened.
-	cached  int
-	started bool
-	finish  FinishReason // set when the loop has decided the sequence ends
-	err     error
-	ended   bool
+	cached   int
+	started  bool
+	admitted time.Time    // when started became true (for tracing)
+	finish   FinishReason // set when the loop has decided the sequence ends
+	err      error
+	ended    bool
 }
 
 // newSequence makes sequence index of request r. Sequence i samples with
@@ -79,7 +81,7 @@ func (e *Engine) accept(s *sequence, r sample.Result) bool {
 	if len(r.Top) > 0 {
 		tok.Top = slices.Clone(r.Top)
 	}
-	ev := Event{Index: s.index, Tokens: []Token{tok}}
+	ev := Event{Index: s.index, Tokens: []Token{tok}, Admitted: s.admitted, BatchSize: len(e.batchSeqs)}
 	e.generationTokens.Add(1)
 	// A constrained sequence is only offered the end of sequence once its
 	// document is complete, so there it ends even under IgnoreEOS.
@@ -131,7 +133,7 @@ func (e *Engine) end(s *sequence, why FinishReason, err error) {
 		return
 	}
 	s.ended = true
-	ev := Event{Index: s.index, Finish: why, Err: err, PromptTokens: s.promptLen, CompletionTokens: len(s.generated()),
+	ev := Event{Index: s.index, Finish: why, Err: err, PromptTokens: s.promptLen, CompletionTokens: len(s.generated()), Admitted: s.admitted,
 		CachedTokens: s.cached}
 	if why == FinishLength {
 		ev.Text = s.flushText(false)

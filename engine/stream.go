@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/graft-ai/graft/engine/sample"
 	"github.com/graft-ai/graft/engine/scheduler"
@@ -40,6 +41,13 @@ type Event struct {
 	// CachedTokens are the prompt tokens whose K/V came from the prefix cache
 	// rather than being computed (OpenAI's prompt_tokens_details.cached_tokens).
 	CachedTokens int
+	// Admitted is when the scheduler first gave the sequence a place in a
+	// batch (its prefill began): set on each of its events, zero for a fork
+	// that rode on another sequence's prefill. Queue wait ends here.
+	Admitted time.Time
+	// BatchSize is how many sequences the forward pass that produced the
+	// event ran together.
+	BatchSize int
 }
 
 // Stream delivers one request's events, those of its N sequences interleaved.

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Deployment is what the gateway needs to know of a deployment to admit a
@@ -74,6 +77,8 @@ func (g *Gateway) hold(ctx context.Context, name string) *apiError {
 	}
 	g.metrics.held.Inc()
 	defer g.metrics.held.Dec()
+	ctx, span := g.tracer.Start(ctx, "gateway.hold", trace.WithAttributes(attribute.String("graft.deployment", name)))
+	defer span.End()
 	start := time.Now()
 	wctx, cancel := context.WithTimeout(ctx, g.cfg.WakeTimeout)
 	defer cancel()

@@ -30,6 +30,10 @@ type FrontConfig struct {
 	// ControlAPI is the management API's host:port, served on the front
 	// under /v1/deployments to admin keys; "" leaves it off.
 	ControlAPI string
+	// OTLP is host:port of the OTLP/gRPC collector Envoy sends its spans to;
+	// "" leaves Envoy untraced. TraceRatio is Envoy's share of new traces (0: all).
+	OTLP       string
+	TraceRatio float64
 }
 
 // Front is a running front door.
@@ -94,6 +98,7 @@ func StartFront(ctx context.Context, c FrontConfig) (*Front, error) {
 		return nil, err
 	}
 	go xds.Run(ctx, xds.Config{Store: c.Gateway.Store, Server: srv, Gateway: gaddr, ControlAPI: c.ControlAPI,
+		OTLP: c.OTLP, TraceRatio: c.TraceRatio,
 		Listener: xds.Listener{Addr: c.Listen, CertFile: c.CertFile, KeyFile: c.KeyFile,
 			GatewayTimeout: gc.WakeTimeout + 10*time.Second}})
 	admin, err := freeLoopback()

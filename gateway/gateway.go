@@ -11,9 +11,11 @@ import (
 
 	extproc "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 
 	"github.com/graft-ai/graft/deploy/state"
+	"github.com/graft-ai/graft/internal/tracing"
 )
 
 // Config is everything the gateway needs.
@@ -32,6 +34,9 @@ type Config struct {
 	AnonymousTenant string
 	Registry        prometheus.Registerer // nil: prometheus.DefaultRegisterer
 	OnListen        func(addr string)
+	// Tracer, when set, continues each request's trace (from Envoy's ext_proc
+	// call) with the gateway's authenticate, decide and hold spans.
+	Tracer trace.TracerProvider
 }
 
 func (c *Config) defaults() {
@@ -61,6 +66,7 @@ type Gateway struct {
 	limits      *limiter
 	spread      *Spreader
 	metrics     *metrics
+	tracer      trace.Tracer
 
 	mu        sync.Mutex
 	holdSlots map[string]chan struct{}
@@ -76,7 +82,7 @@ func New(cfg Config) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Gateway{cfg: cfg, keys: newKeys(cfg.Store), metrics: m, deployments: newCachedDeployments(cfg.Deployments),
+	return &Gateway{cfg: cfg, tracer: tracing.Or(cfg.Tracer).Tracer("github.com/graft-ai/graft/gateway"), keys: newKeys(cfg.Store), metrics: m, deployments: newCachedDeployments(cfg.Deployments),
 		limits:    newLimiter(),
 		spread:    newSpreader(cfg.Store, cfg.HotRate, cfg.MaxSpread, 5*time.Second),
 		holdSlots: map[string]chan struct{}{}}, nil
@@ -91,7 +97,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(tracedServer(g.cfg.Tracer)...)
 	extproc.RegisterExternalProcessorServer(srv, g)
 	go g.spread.run(ctx, 250*time.Millisecond)
 	go g.watchChanges(ctx)

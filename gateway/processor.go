@@ -12,6 +12,9 @@ import (
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extproc "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/graft-ai/graft/deploy/state"
 	"github.com/graft-ai/graft/xds"
@@ -44,6 +47,7 @@ func (g *Gateway) Process(stream extproc.ExternalProcessor_ProcessServer) error 
 		var resp *extproc.ProcessingResponse
 		switch r := req.Request.(type) {
 		case *extproc.ProcessingRequest_RequestHeaders:
+			ctx = traceContext(ctx, r.RequestHeaders)
 			resp = g.onHeaders(ctx, &ex, r.RequestHeaders)
 		case *extproc.ProcessingRequest_RequestBody:
 			resp = g.onBody(ctx, &ex, r.RequestBody)
@@ -73,10 +77,15 @@ func (g *Gateway) onHeaders(ctx context.Context, ex *exchange, h *extproc.HttpHe
 			ex.authorization = v
 		}
 	}
-	key, err := g.authenticate(ctx, ex.authorization)
+	actx, span := g.tracer.Start(ctx, "gateway.authenticate")
+	key, err := g.authenticate(actx, ex.authorization)
 	if err != nil {
+		span.SetAttributes(attribute.Int("http.response.status_code", err.status))
+		span.End()
 		return g.refuse(err)
 	}
+	span.SetAttributes(attribute.String("graft.tenant", key.Tenant))
+	span.End()
 	ex.key = key
 	path, _, _ := strings.Cut(ex.path, "?")
 	switch {
@@ -133,6 +142,18 @@ func (g *Gateway) onBody(ctx context.Context, ex *exchange, b *extproc.HttpBody)
 		return &extproc.ProcessingResponse{Response: &extproc.ProcessingResponse_RequestBody{
 			RequestBody: &extproc.BodyResponse{}}}
 	}
+	ctx, span := g.tracer.Start(ctx, "gateway.decide")
+	defer span.End()
+	resp := g.decide(ctx, ex, b)
+	if ir := resp.GetImmediateResponse(); ir != nil {
+		span.SetAttributes(attribute.Int("http.response.status_code", int(ir.GetStatus().GetCode())))
+		span.SetStatus(codes.Error, ir.GetDetails())
+	}
+	return resp
+}
+
+// decide resolves, admits and routes one request body.
+func (g *Gateway) decide(ctx context.Context, ex *exchange, b *extproc.HttpBody) *extproc.ProcessingResponse {
 	start := time.Now()
 	var f routedFields
 	if err := json.Unmarshal(b.GetBody(), &f); err != nil {
@@ -146,6 +167,8 @@ func (g *Gateway) onBody(ctx context.Context, ex *exchange, b *extproc.HttpBody)
 		return g.refuse(notFound(*f.Model))
 	}
 	g.metrics.decide.Observe(time.Since(start).Seconds())
+	trace.SpanFromContext(ctx).SetAttributes(attribute.String("graft.deployment", dep), attribute.String("graft.adapter_id", adapter),
+		attribute.String("graft.tenant", ex.key.Tenant))
 	max := f.MaxCompletionTokens
 	if max == nil {
 		max = f.MaxTokens

@@ -17,9 +17,10 @@ const MaxMessageBytes = 64 << 20
 // Dial returns a client connection to the engine at addr (unix:///abs/path.sock,
 // unix:rel.sock or host:port) with message limits that fit a full context. It
 // does not connect until the first call.
-func Dial(addr string) (*grpc.ClientConn, error) {
-	return grpc.NewClient(dialTarget(addr), grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)))
+// Extra options (a stats handler for tracing, say) are added to those.
+func Dial(addr string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	return grpc.NewClient(dialTarget(addr), append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes))}, opts...)...)
 }
 
 // dialTarget turns an address into a grpc-go target. Unix addresses take the

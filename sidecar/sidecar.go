@@ -14,6 +14,7 @@ import (
 	"os"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 
 	enginev1 "github.com/graft-ai/graft/proto/graft/engine/v1"
@@ -56,6 +57,9 @@ type Config struct {
 	// OnListen, when set, is called with the bound HTTP address once the
 	// listener is open, before the first request is served.
 	OnListen func(addr string)
+	// Tracer, when set, traces each HTTP request (continued from its
+	// traceparent) and the engine calls it makes; nil traces nothing.
+	Tracer trace.TracerProvider
 }
 
 // ConfigError is a Config field whose value cannot work, as opposed to a
@@ -100,7 +104,7 @@ func Run(ctx context.Context, cfg Config) error {
 	cfg.defaults()
 	conn := cfg.Conn
 	if conn == nil {
-		c, err := Dial(cfg.Engine)
+		c, err := Dial(cfg.Engine, tracedDial(cfg.Tracer)...)
 		if err != nil {
 			return &ConfigError{Field: "Engine", Err: fmt.Errorf("engine %s: %w", cfg.Engine, err)}
 		}
@@ -133,7 +137,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer stopRep()
-	hs := cfg.HTTP.server(servedBy(cfg.ReplicaID, srv))
+	hs := cfg.HTTP.server(traced(cfg.Tracer, servedBy(cfg.ReplicaID, srv)))
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(lis) }()
 	slog.Info("sidecar serving", "listen", addr)

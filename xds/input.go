@@ -24,6 +24,11 @@ type Input struct {
 	// admin-key check.
 	ControlAPI  string
 	Deployments []Deployment
+	// OTLP is host:port of an OTLP/gRPC trace collector; "" traces nothing.
+	OTLP string
+	// TraceRatio is the fraction of requests without a sampled traceparent
+	// that Envoy starts a trace for; 0 means all.
+	TraceRatio float64
 }
 
 // Listener is the public HTTPS front.

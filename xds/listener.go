@@ -71,6 +71,7 @@ func connectionManager(in Input) *hcm.HttpConnectionManager {
 		HttpFilters:       filters,
 		StreamIdleTimeout: durationpb.New(streamIdleTimeout),
 		RequestTimeout:    durationpb.New(0),
+		Tracing:           tracing(in),
 	}
 }
 

@@ -16,6 +16,9 @@ type Config struct {
 	Gateway  string
 	// ControlAPI is the management API's host:port; "" leaves it off.
 	ControlAPI string
+	// OTLP and TraceRatio configure Envoy's tracer; see Input.
+	OTLP       string
+	TraceRatio float64
 	// Resync rebuilds from Redis this often even without a change message,
 	// so deployments created or deleted since are picked up; default 1s.
 	Resync time.Duration
@@ -41,7 +44,7 @@ func Run(ctx context.Context, c Config) error {
 			}
 			slog.Warn("xds: reading deployments failed; keeping the current configuration", "err", err)
 		} else {
-			in := Input{Listener: c.Listener, Gateway: c.Gateway, ControlAPI: c.ControlAPI,
+			in := Input{Listener: c.Listener, Gateway: c.Gateway, ControlAPI: c.ControlAPI, OTLP: c.OTLP, TraceRatio: c.TraceRatio,
 				Deployments: Deployments(names, w.Snapshot())}
 			if _, err := c.Server.Update(ctx, in); err != nil {
 				slog.Error("xds: snapshot refused; keeping the current configuration", "err", err)

@@ -51,6 +51,13 @@ func Build(in Input) (*cache.Snapshot, error) {
 		}
 		res[resource.ClusterType] = append(res[resource.ClusterType], c)
 	}
+	if in.OTLP != "" {
+		c, err := staticCluster(otlpCluster, in.OTLP, true)
+		if err != nil {
+			return nil, fmt.Errorf("xds: OTLP collector: %w", err)
+		}
+		res[resource.ClusterType] = append(res[resource.ClusterType], c)
+	}
 	for _, d := range in.Deployments {
 		res[resource.ClusterType] = append(res[resource.ClusterType], deploymentCluster(d.Name))
 		res[resource.EndpointType] = append(res[resource.EndpointType], loadAssignment(d))

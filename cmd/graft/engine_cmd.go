@@ -67,6 +67,7 @@ func newEngineCommand() *cobra.Command {
 	var listen string
 	var adapterDirs []string
 	var drain time.Duration
+	var to traceOptions
 	cmd := &cobra.Command{
 		Use:   "engine --model PATH [--listen ADDR] [--adapter-dir DIR]...",
 		Short: "Serve one model over gRPC (graft.engine.v1) for a sidecar",
@@ -83,6 +84,9 @@ rest.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts := o.serverOptions()
 			opts.Listen, opts.AdapterDirs, opts.Drain = listen, adapterDirs, drain
+			tp, stop := to.start(cmd.Context(), "graft-engine")
+			defer stop()
+			opts.Tracer = tp
 			r, err := server.Start(cmd.Context(), opts)
 			if err != nil {
 				return err
@@ -91,6 +95,7 @@ rest.`,
 		},
 	}
 	addEngineFlags(cmd, &o)
+	addTraceFlags(cmd, &to)
 	_ = cmd.MarkFlagRequired("model")
 	f := cmd.Flags()
 	f.DurationVar(&drain, "drain-timeout", 30*time.Second, "on SIGTERM, how long running streams may take to finish")

@@ -21,6 +21,7 @@ func init() {
 func newGatewayCommand() *cobra.Command {
 	var redisURL string
 	c := gateway.Config{}
+	var to traceOptions
 	cmd := &cobra.Command{
 		Use:   "gateway --redis URL [--listen HOST:PORT]",
 		Short: "Run the gateway: Envoy's ext_proc service (API keys, model routing, wake, rate limits)",
@@ -39,6 +40,9 @@ number of gateways may run side by side. graft xds programs Envoy to call it.`,
 			defer store.Close()
 			records := deploy.Records{Store: store}
 			c.Store, c.Deployments = store, gateway.FromRecords(records, records)
+			var stop func()
+			c.Tracer, stop = to.start(cmd.Context(), "graft-gateway")
+			defer stop()
 			g, err := gateway.New(c)
 			if err != nil {
 				return err
@@ -54,6 +58,7 @@ number of gateways may run side by side. graft xds programs Envoy to call it.`,
 	f.Float64Var(&c.HotRate, "hot-rate", 8, "requests/s of one adapter one replica takes before the adapter spreads")
 	f.IntVar(&c.MaxSpread, "max-spread", 8, "most replicas one hot adapter spreads over")
 	f.StringVar(&c.AnonymousTenant, "anonymous-tenant", "", "admit requests without a key as this tenant (default: a key is required)")
+	addTraceFlags(cmd, &to)
 	return cmd
 }
 
@@ -61,6 +66,7 @@ func newXDSCommand() *cobra.Command {
 	var redisURL, listen, bootstrapOut, envoyAdmin string
 	var lc xds.Listener
 	var gw, control string
+	var to traceOptions
 	cmd := &cobra.Command{
 		Use:   "xds --redis URL --https-listen HOST:PORT --cert FILE --key FILE --gateway HOST:PORT",
 		Short: "Run the xDS control plane that programs Envoy from the platform's state",
@@ -91,7 +97,8 @@ that points at this server (run envoy -c FILE).`,
 					return err
 				}
 			}
-			go xds.Run(cmd.Context(), xds.Config{Store: store, Server: srv, Listener: lc, Gateway: gw, ControlAPI: control})
+			go xds.Run(cmd.Context(), xds.Config{Store: store, Server: srv, Listener: lc, Gateway: gw, ControlAPI: control,
+				OTLP: to.collector(), TraceRatio: to.ratio})
 			return srv.Serve(cmd.Context())
 		},
 	}
@@ -106,6 +113,7 @@ that points at this server (run envoy -c FILE).`,
 	f.DurationVar(&lc.GatewayTimeout, "gateway-timeout", 100*time.Second, "Envoy's limit on one gateway exchange (above the gateway's --wake-timeout)")
 	f.StringVar(&bootstrapOut, "bootstrap", "", "write the Envoy bootstrap for this server to FILE")
 	f.StringVar(&envoyAdmin, "envoy-admin", "127.0.0.1:9901", "Envoy's admin address, in the bootstrap")
+	addTraceFlags(cmd, &to)
 	_ = cmd.MarkFlagRequired("cert")
 	_ = cmd.MarkFlagRequired("key")
 	return cmd

@@ -15,6 +15,7 @@ func init() { register(newServeCommand) }
 func newServeCommand() *cobra.Command {
 	var eo engineOptions
 	var so sidecarOptions
+	var to traceOptions
 	cmd := &cobra.Command{
 		Use:   "serve --model PATH --listen HOST:PORT [--adapter-root DIR]",
 		Short: "Run one pod: the engine and its OpenAI API sidecar in one process",
@@ -30,21 +31,27 @@ drains and stops.`,
 		Example: `  graft serve --model ../shared/models/stories260K/gguf/stories260K.gguf --listen 127.0.0.1:8000`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runServe(cmd.Context(), &eo, &so)
+			return runServe(cmd.Context(), &eo, &so, to)
 		},
 	}
 	addEngineFlags(cmd, &eo)
 	_ = cmd.MarkFlagRequired("model")
 	addSidecarFlags(cmd, &so)
+	addTraceFlags(cmd, &to)
 	return cmd
 }
 
 // runServe runs one pod: the engine on a private unix socket, and the sidecar
 // in front of it until ctx ends.
-func runServe(ctx context.Context, eo *engineOptions, so *sidecarOptions) error {
+func runServe(ctx context.Context, eo *engineOptions, so *sidecarOptions, to traceOptions) error {
 	opts := eo.serverOptions()
+	var stopE, stopS func()
+	opts.Tracer, stopE = to.start(ctx, "graft-engine")
+	defer stopE()
 	opts.Drain = so.drain
 	cfg := so.config()
+	cfg.Tracer, stopS = to.start(ctx, "graft-sidecar")
+	defer stopS()
 	cfg.ServedName = eo.servedName
 	cfg.AdapterCache = sidecar.AdapterCacheDir(cfg.AdapterCache)
 	opts.AdapterDirs = adapterDirs(cfg.AdapterRoot, cfg.AdapterCache)

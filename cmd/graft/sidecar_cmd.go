@@ -23,6 +23,7 @@ type sidecarOptions struct {
 
 func newSidecarCommand() *cobra.Command {
 	var o sidecarOptions
+	var to traceOptions
 	cmd := &cobra.Command{
 		Use:   "sidecar --engine ADDR --listen HOST:PORT",
 		Short: "Serve a pod's OpenAI-compatible API in front of a graft engine",
@@ -43,13 +44,18 @@ published for the control plane. On SIGTERM the listener closes and running
 streams get --drain-timeout to finish.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return sidecar.Run(cmd.Context(), o.config())
+			c := o.config()
+			var stop func()
+			c.Tracer, stop = to.start(cmd.Context(), "graft-sidecar")
+			defer stop()
+			return sidecar.Run(cmd.Context(), c)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.engine, "engine", "", "engine gRPC address: unix:///path.sock or HOST:PORT (required)")
 	_ = cmd.MarkFlagRequired("engine")
 	addSidecarFlags(cmd, &o)
+	addTraceFlags(cmd, &to)
 	f.StringVar(&o.servedName, "served-model-name", "", "the base model's id in the API (default: the engine's model id)")
 	return cmd
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/graft-ai/graft/deploy/control"
 	"github.com/graft-ai/graft/deploy/state"
 	"github.com/graft-ai/graft/gateway"
+	"github.com/graft-ai/graft/internal/jaeger"
 )
 
 func init() { register(newUpCommand) }
@@ -33,6 +34,7 @@ type upOptions struct {
 	device                   string
 	minReplicas, maxReplicas int
 	cooldown                 time.Duration
+	trace                    traceOptions
 }
 
 // newUpCommand runs everything on this machine that exists as a part: Redis,
@@ -80,6 +82,7 @@ A second run on the same state dir keeps the deployments and the key.`,
 	f.IntVar(&o.maxReplicas, "max-replicas", 1, "most replicas")
 	f.DurationVar(&o.cooldown, "cooldown", time.Hour, "how long the load must stay low before a replica is removed")
 	addControlFlags(cmd, &o.control, "127.0.0.1:8080")
+	addTraceFlags(cmd, &o.trace)
 	return cmd
 }
 
@@ -165,6 +168,26 @@ func runUp(ctx context.Context, out io.Writer, o *upOptions) error {
 		return err
 	}
 	defer store.Close()
+	jg := upJaeger(o)
+	if jg != nil {
+		defer jg.Stop()
+	}
+	// The replicas are graft serve children: they find the collector in the
+	// standard variable.
+	if e := o.trace.endpoint; e != "" {
+		if !strings.Contains(e, "://") {
+			e = "http://" + e
+		}
+		prev, had := os.LookupEnv("OTEL_EXPORTER_OTLP_ENDPOINT")
+		os.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", e)
+		defer func() {
+			if had {
+				os.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", prev)
+			} else {
+				os.Unsetenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+			}
+		}()
+	}
 	ctl, err := control.Start(ctx, cfg)
 	if err != nil {
 		return err
@@ -176,15 +199,22 @@ func runUp(ctx context.Context, out io.Writer, o *upOptions) error {
 	if err != nil {
 		return errors.Join(err, ctl.Wait())
 	}
+	gwTracer, stopTracing := o.trace.start(ctx, "graft-gateway")
+	defer stopTracing()
 	front, err := gateway.StartFront(ctx, gateway.FrontConfig{Listen: o.listen, Dir: filepath.Join(o.stateDir, "front"),
 		CertFile: o.certFile, KeyFile: o.keyFile, ControlAPI: ctl.Addr(),
-		Gateway: gateway.Config{Store: store, Deployments: gateway.FromRecords(ctl.Manager.Records, ctl.Manager)}})
+		OTLP: o.trace.collector(), TraceRatio: o.trace.ratio,
+		Gateway: gateway.Config{Store: store, Deployments: gateway.FromRecords(ctl.Manager.Records, ctl.Manager),
+			Tracer: gwTracer}})
 	if err != nil {
 		return errors.Join(err, ctl.Wait())
 	}
 	apiURL := "http://" + ctl.Addr()
 	info := map[string]string{"url": front.URL + "/v1", "api_key": key, "ca_file": front.CAFile,
 		"admin_api_url": front.URL, "control_api_url": apiURL, "redis": cfg.Redis, "deployment": o.name}
+	if jg != nil {
+		info["jaeger_url"] = jg.QueryURL
+	}
 	if err := waitServing(ctx, front, key, o.name); err != nil {
 		front.Stop()
 		return errors.Join(err, ctl.Wait())
@@ -193,6 +223,9 @@ func runUp(ctx context.Context, out io.Writer, o *upOptions) error {
 		slog.Warn("up.json not written", "err", err)
 	}
 	printExamples(out, info, o.adapterRoot)
+	if jg != nil {
+		fmt.Fprintf(out, "Traces: %s/api/traces?service=graft-gateway (Jaeger's query API)\n", jg.QueryURL)
+	}
 	<-ctx.Done()
 	front.Stop()
 	return ctl.Wait()
@@ -265,6 +298,31 @@ func ensureDeployment(ctx context.Context, m *deploy.Manager, name string, spec 
 		_, err = m.Update(ctx, name, body)
 	}
 	return err
+}
+
+// upJaeger starts Jaeger for the platform's traces when it is built and no
+// collector was named, and points the tracing flags at it; nil otherwise.
+func upJaeger(o *upOptions) *jaeger.Jaeger {
+	if o.trace.collector() != "" {
+		return nil
+	}
+	bin, err := jaeger.Binary()
+	if err != nil {
+		slog.Info("tracing off", "why", err)
+		return nil
+	}
+	dir := filepath.Join(o.stateDir, "jaeger")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		slog.Warn("jaeger not started; tracing off", "err", err)
+		return nil
+	}
+	j, err := jaeger.Start(bin, dir)
+	if err != nil {
+		slog.Warn("jaeger not started; tracing off", "err", err)
+		return nil
+	}
+	o.trace.endpoint = j.OTLP
+	return j
 }
 
 func writeUpJSON(dir string, v map[string]string) error {

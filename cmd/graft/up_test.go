@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graft-ai/graft/internal/jaeger"
 	"github.com/graft-ai/graft/internal/testmodels"
 	"github.com/graft-ai/graft/xds"
 )
@@ -26,6 +27,7 @@ type upInfo struct {
 	ControlAPIURL string `json:"control_api_url"`
 	Deployment    string `json:"deployment"`
 	Redis         string `json:"redis"`
+	JaegerURL     string `json:"jaeger_url"`
 }
 
 // startUp runs graft up on stateDir and waits for the up.json it writes.
@@ -114,6 +116,7 @@ func TestUpServesTheDemoThroughEnvoy(t *testing.T) {
 	if code, out := call(t, client, "POST", info.URL+"/chat/completions", info.APIKey, body); code != 200 || !strings.Contains(out, `"completion_tokens":48`) {
 		t.Fatalf("chat example: %d %s", code, out)
 	}
+	checkUpTraced(t, info)
 	r := graft(t, []string{"GRAFT_REDIS=" + info.Redis}, "keys", "create", "--tenant", "limited", "--rpm", "1")
 	if r.code != 0 {
 		t.Fatalf("keys create: %s", r.stderr)
@@ -163,4 +166,46 @@ func runSDKSuite(t *testing.T, info upInfo, golden, limitedKey string) {
 		t.Fatalf("openai SDK suite through the front door failed: %v\n%s", err, out)
 	}
 	t.Logf("openai SDK suite through Envoy:\n%s", lastLines(string(out), 9))
+}
+
+// checkUpTraced: with Jaeger built, graft up runs it, names it in up.json,
+// and the chat example's trace reaches it from Envoy, the gateway and the
+// replica's sidecar and engine (graft serve children).
+func checkUpTraced(t *testing.T, info upInfo) {
+	t.Helper()
+	if _, err := jaeger.Binary(); err != nil {
+		if info.JaegerURL != "" {
+			t.Errorf("up.json names Jaeger %s, which is not built", info.JaegerURL)
+		}
+		t.Logf("tracing not checked: %v", err)
+		return
+	}
+	if info.JaegerURL == "" {
+		t.Fatal("Jaeger is built but up.json has no jaeger_url")
+	}
+	want := []string{"envoy", "graft-gateway", "graft-sidecar", "graft-engine"}
+	var seen map[string]bool
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		resp, err := http.Get(info.JaegerURL + "/api/traces?limit=50&service=graft-engine")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got struct {
+			Data []struct {
+				Processes map[string]struct{ ServiceName string }
+			}
+		}
+		json.NewDecoder(resp.Body).Decode(&got)
+		resp.Body.Close()
+		for _, tr := range got.Data {
+			seen = map[string]bool{}
+			for _, p := range tr.Processes {
+				seen[p.ServiceName] = true
+			}
+			if seen["envoy"] && seen["graft-gateway"] && seen["graft-sidecar"] && seen["graft-engine"] {
+				return
+			}
+		}
+	}
+	t.Errorf("no trace in graft up's Jaeger spans %v; the last had %v", want, seen)
 }

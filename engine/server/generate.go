@@ -24,22 +24,26 @@ func (s *Server) Generate(req *enginev1.GenerateRequest, out grpc.ServerStreamin
 	if err != nil {
 		return err
 	}
+	tr := startGenTrace(ctx, r)
 	stream, err := s.eng.Generate(ctx, r)
 	if err != nil {
 		return requestStatus(promptParam(err, req))
 	}
 	defer stream.Cancel()
+	defer func() { tr.end(err) }()
 	started := make([]bool, r.N)
 	for live := r.N; live > 0; {
 		ev, ok := stream.Next(ctx)
 		if !ok {
+			err = ctx.Err()
 			return status.FromContextError(ctx.Err()).Err()
 		}
+		tr.observe(ev)
 		msg := s.response(ev, req.GetSampling())
 		if !started[ev.Index] {
 			msg.PromptTokenIds, started[ev.Index] = stream.PromptIDs, true
 		}
-		if err := out.Send(msg); err != nil {
+		if err = out.Send(msg); err != nil {
 			return err
 		}
 		if ev.Finish != "" {

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/graft-ai/graft/engine"
 )
 
@@ -26,6 +28,9 @@ type Options struct {
 	// Engine is passed to engine.New, except that AdapterMemoryFraction may
 	// replace MaxActiveAdapters.
 	Engine engine.Config
+	// Tracer, when set, traces each gRPC call, continued from the caller's
+	// traceparent, with queue, prefill and decode spans under Generate.
+	Tracer trace.TracerProvider
 	// AdapterMemoryFraction, on a GPU, sizes the adapter slots to this fraction
 	// of free device memory; 0 leaves Engine.MaxActiveAdapters as it is.
 	AdapterMemoryFraction float64

@@ -40,7 +40,7 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 	}
 	srv := New(eng, o.ModelID())
 	srv.SetChatLimits(ChatLimits{AllowRequestTemplates: o.AllowRequestTemplates})
-	g := NewGRPCServer()
+	g := NewGRPCServer(tracingOption(o.Tracer)...)
 	srv.Register(g)
 	sctx, cancel := context.WithCancel(ctx)
 	r := &Running{addr: addr, id: o.ModelID(), eng: eng, stop: cancel, done: make(chan struct{})}

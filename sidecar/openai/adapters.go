@@ -10,6 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/singleflight"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -60,13 +63,22 @@ func (l *adapterLoader) ensure(ctx context.Context, id string) error {
 	ch := l.group.DoChan(id, func() (any, error) {
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), loadTimeout)
 		defer cancel()
-		dir, err := l.source.Resolve(lctx, id)
+		// The request that started the load carries its trace; the others
+		// waiting on it show only their wait.
+		tr := trace.SpanFromContext(ctx).TracerProvider().Tracer("github.com/graft-ai/graft/sidecar/openai")
+		lctx, load := tr.Start(lctx, "adapter.load", trace.WithAttributes(attribute.String("graft.adapter_id", id)))
+		defer load.End()
+		fctx, fetch := tr.Start(lctx, "adapter.fetch")
+		dir, err := l.source.Resolve(fctx, id)
+		fetch.End()
 		if err != nil {
+			load.SetStatus(otelcodes.Error, err.Error())
 			return nil, err
 		}
 		_, err = l.engine.LoadAdapter(lctx, &enginev1.LoadAdapterRequest{AdapterId: id, Path: dir})
 		l.note(id, err)
 		if err != nil {
+			load.SetStatus(otelcodes.Error, "the engine refused the adapter")
 			return nil, hideDir(err, dir)
 		}
 		if l.onLoaded != nil {
