@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
@@ -24,8 +25,9 @@ import (
 // template, as many as its scale says) and the kubelet (pod status).
 
 var (
-	cluster kubernetes.Interface
-	nsSeq   atomic.Int64
+	cluster    kubernetes.Interface
+	restConfig *rest.Config
+	nsSeq      atomic.Int64
 )
 
 func TestMain(m *testing.M) {
@@ -43,7 +45,7 @@ func TestMain(m *testing.M) {
 		fmt.Println("kubeprovider: starting kube-apiserver and etcd:", err)
 		os.Exit(1)
 	}
-	cluster = kubernetes.NewForConfigOrDie(cfg)
+	cluster, restConfig = kubernetes.NewForConfigOrDie(cfg), cfg
 	code := m.Run()
 	if err := env.Stop(); err != nil {
 		fmt.Println("kubeprovider: stopping the control plane:", err)
@@ -142,6 +144,9 @@ func replicaPod(t *testing.T, ns, id string) corev1.Pod {
 	var pod corev1.Pod
 	eventually(t, "a pod is bound to "+id, func() bool {
 		pods := livePods(t, ns, map[string]string{LabelReplica: id})
+		if len(pods) > 1 {
+			t.Fatalf("%d pods bound to %s", len(pods), id)
+		}
 		if len(pods) == 1 {
 			pod = pods[0]
 		}

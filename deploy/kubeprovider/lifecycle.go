@@ -1,6 +1,7 @@
 package kubeprovider
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/graft-ai/graft/deploy"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -32,19 +34,17 @@ func (p *Provider) Start(ctx context.Context, rs deploy.ReplicaSpec) error {
 	} else if !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create deployment %s: %w", obj.Name, err)
 	}
-	n := 0
 	err = p.edit(ctx, obj.Name, func(replicas, stopping []string) ([]string, []string, error) {
 		if slices.Contains(replicas, rs.ID) || slices.Contains(stopping, rs.ID) {
 			return nil, nil, fmt.Errorf("replica %s/%s already exists", rs.Deployment, rs.ID)
 		}
 		replicas = append(replicas, rs.ID)
-		n = len(replicas)
 		return replicas, stopping, nil
 	})
 	if err != nil {
 		return err
 	}
-	return p.scale(ctx, obj.Name, n)
+	return p.scale(ctx, obj.Name)
 }
 
 // Stop takes a replica away: its id moves to the stopping list, its pod is
@@ -67,19 +67,17 @@ func (p *Provider) Stop(ctx context.Context, deployment, id string) error {
 				return fmt.Errorf("mark pod %s: %w", pod.Name, err)
 			}
 		}
-		n := 0
 		err := p.edit(ctx, d.Name, func(replicas, stopping []string) ([]string, []string, error) {
 			replicas = slices.DeleteFunc(replicas, func(s string) bool { return s == id })
 			if pod != nil && !slices.Contains(stopping, id) {
 				stopping = append(stopping, id)
 			}
-			n = len(replicas)
 			return replicas, stopping, nil
 		})
 		if err != nil {
 			return err
 		}
-		if err := p.scale(ctx, d.Name, n); err != nil {
+		if err := p.scale(ctx, d.Name); err != nil {
 			return err
 		}
 		if pod != nil {
@@ -117,18 +115,22 @@ func (p *Provider) edit(ctx context.Context, name string, f func(replicas, stopp
 }
 
 // scale sets the Deployment's replicas through the scale subresource, as an
-// autoscaler would.
-func (p *Provider) scale(ctx context.Context, name string, n int) error {
+// autoscaler would, to the number of replica ids it holds. Both are read
+// together and the scale is written on that version, so a concurrent Start
+// or Stop, or a stale watch cache, cannot leave them apart.
+func (p *Provider) scale(ctx context.Context, name string) error {
 	dc := p.cfg.Client.AppsV1().Deployments(p.cfg.Namespace)
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		s, err := dc.GetScale(ctx, name, metav1.GetOptions{})
+		d, err := dc.Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
-		if s.Spec.Replicas == int32(n) {
+		n := int32(len(ids(d.Annotations[annReplicas])))
+		if d.Spec.Replicas != nil && *d.Spec.Replicas == n {
 			return nil
 		}
-		s.Spec.Replicas = int32(n)
+		s := &autoscalingv1.Scale{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: p.cfg.Namespace,
+			ResourceVersion: d.ResourceVersion}, Spec: autoscalingv1.ScaleSpec{Replicas: n}}
 		_, err = dc.UpdateScale(ctx, name, s, metav1.UpdateOptions{})
 		return err
 	})
@@ -178,29 +180,40 @@ func (p *Provider) tidyOne(ctx context.Context, d *appsv1.Deployment) error {
 		return err
 	}
 	if d.Spec.Replicas == nil || int(*d.Spec.Replicas) != len(replicas) {
-		return p.scale(ctx, d.Name, len(replicas))
+		return p.scale(ctx, d.Name)
 	}
 	return nil
 }
 
 // bind labels each new pod, oldest first, with a replica id that has none.
+// The watch cache may not show a label written a moment ago, so the pods are
+// read from the API server, and each label is written only on the version
+// read: an id is never bound to two pods.
 func (p *Provider) bind(ctx context.Context, d *appsv1.Deployment, replicas []string) error {
-	bound := p.bound(d)
-	var waiting []string
-	for _, id := range replicas {
-		if bound[id] == nil {
-			waiting = append(waiting, id)
-		}
+	if len(p.bound(d)) == len(replicas) {
+		return nil
 	}
-	for _, pod := range p.podsOf(d) {
+	pods := p.cfg.Client.CoreV1().Pods(p.cfg.Namespace)
+	l, err := pods.List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(d.Spec.Selector.MatchLabels).String()})
+	if err != nil {
+		return err
+	}
+	live := slices.DeleteFunc(l.Items, func(pod corev1.Pod) bool { return pod.DeletionTimestamp != nil })
+	slices.SortFunc(live, func(a, b corev1.Pod) int {
+		return cmp.Or(a.CreationTimestamp.Compare(b.CreationTimestamp.Time), cmp.Compare(a.Name, b.Name))
+	})
+	waiting := slices.DeleteFunc(slices.Clone(replicas), func(id string) bool {
+		return slices.ContainsFunc(live, func(pod corev1.Pod) bool { return pod.Labels[LabelReplica] == id })
+	})
+	for _, pod := range live {
 		if len(waiting) == 0 {
 			return nil
 		}
 		if pod.Labels[LabelReplica] != "" {
 			continue
 		}
-		patch := fmt.Sprintf(`{"metadata":{"labels":{%q:%q}}}`, LabelReplica, waiting[0])
-		if _, err := p.cfg.Client.CoreV1().Pods(p.cfg.Namespace).Patch(ctx, pod.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		patch := fmt.Sprintf(`{"metadata":{"resourceVersion":%q,"labels":{%q:%q}}}`, pod.ResourceVersion, LabelReplica, waiting[0])
+		if _, err := pods.Patch(ctx, pod.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 			return fmt.Errorf("label pod %s: %w", pod.Name, err)
 		}
 		waiting = waiting[1:]
