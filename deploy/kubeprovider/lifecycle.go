@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/graft-ai/graft/deploy"
 	appsv1 "k8s.io/api/apps/v1"
@@ -29,8 +30,11 @@ func (p *Provider) Start(ctx context.Context, rs deploy.ReplicaSpec) error {
 		return err
 	}
 	dc := p.cfg.Client.AppsV1().Deployments(p.cfg.Namespace)
+	listed := func(d *appsv1.Deployment) bool {
+		return d != nil && slices.Contains(ids(d.Annotations[annReplicas]), rs.ID)
+	}
 	if _, err := dc.Create(ctx, obj, metav1.CreateOptions{}); err == nil {
-		return nil
+		return p.await(ctx, obj.Name, listed)
 	} else if !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create deployment %s: %w", obj.Name, err)
 	}
@@ -44,7 +48,33 @@ func (p *Provider) Start(ctx context.Context, rs deploy.ReplicaSpec) error {
 	if err != nil {
 		return err
 	}
-	return p.scale(ctx, obj.Name)
+	if err := p.scale(ctx, obj.Name); err != nil {
+		return err
+	}
+	return p.await(ctx, obj.Name, listed)
+}
+
+// await returns once the watch cache shows a write of this provider, so List
+// right after Start or Stop reflects it as the controller expects (it would
+// otherwise start the same replica again).
+func (p *Provider) await(ctx context.Context, name string, seen func(*appsv1.Deployment) bool) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		// seen gets nil when the cache has no such Deployment (not yet, or no more).
+		d, err := p.deps.Deployments(p.cfg.Namespace).Get(name)
+		if apierrors.IsNotFound(err) {
+			d, err = nil, nil
+		}
+		if err == nil && seen(d) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("deployment %s: the watch did not show the change: %w", name, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // Stop takes a replica away: its id moves to the stopping list, its pod is
@@ -86,7 +116,9 @@ func (p *Provider) Stop(ctx context.Context, deployment, id string) error {
 			}
 		}
 		p.kick()
-		return nil
+		return p.await(ctx, d.Name, func(d *appsv1.Deployment) bool {
+			return d == nil || !slices.Contains(ids(d.Annotations[annReplicas]), id)
+		})
 	}
 	return nil
 }

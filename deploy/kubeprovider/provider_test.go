@@ -151,13 +151,7 @@ func TestStuckPodsFailWithTheirReason(t *testing.T) {
 	start(t, p, "crash", 1)
 	start(t, p, "nogpu", 1)
 	playReplicaSets(t, ns)
-	playKubelet(t, ns, replicaPod(t, ns, "crash").Name, func(s *corev1.PodStatus) {
-		s.Phase = corev1.PodRunning
-		s.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}}
-		s.ContainerStatuses = []corev1.ContainerStatus{{Name: containerName, Image: "graft:test", RestartCount: 4,
-			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff",
-				Message: "back-off 1m20s restarting failed container=graft"}}}}
-	})
+	playKubelet(t, ns, replicaPod(t, ns, "crash").Name, crashLooping)
 	playKubelet(t, ns, replicaPod(t, ns, "nogpu").Name, func(s *corev1.PodStatus) {
 		s.Phase = corev1.PodPending
 		s.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
@@ -209,4 +203,12 @@ func TestRestartRelists(t *testing.T) {
 	}
 	playReplicaSets(t, ns)
 	waitPhases(t, p2, append(want, "d:starting")...)
+}
+
+func crashLooping(s *corev1.PodStatus) {
+	s.Phase = corev1.PodRunning
+	s.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}}
+	s.ContainerStatuses = []corev1.ContainerStatus{{Name: containerName, Image: "graft:test", RestartCount: 4,
+		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff",
+			Message: "back-off 1m20s restarting failed container=graft"}}}}
 }
