@@ -212,3 +212,45 @@ func crashLooping(s *corev1.PodStatus) {
 		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff",
 			Message: "back-off 1m20s restarting failed container=graft"}}}}
 }
+
+// A pod on a node drains through its grace period; a provider restarted in
+// between still lists its replica as stopping, and forgets it, and the
+// Deployment, once the kubelet has let the pod go.
+func TestRestartWhileStopping(t *testing.T) {
+	needCluster(t)
+	ns := namespace(t)
+	ctx := context.Background()
+	p := newProvider(t, ns, time.Hour)
+	start(t, p, "a", 1)
+	playReplicaSets(t, ns)
+	pod := replicaPod(t, ns, "a")
+	// The scheduler's part: on a node, deleting the pod waits for its kubelet.
+	err := cluster.CoreV1().Pods(ns).Bind(ctx, &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Name: pod.Name},
+		Target: corev1.ObjectReference{Kind: "Node", Name: "node-1"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	playKubelet(t, ns, pod.Name, ready("10.0.4.1"))
+	waitPhases(t, p, "a:live@10.0.4.1:8000")
+	if err := p.Stop(ctx, "chat", "a"); err != nil {
+		t.Fatal(err)
+	}
+	waitPhases(t, p, "a:stopping")
+	p.Close()
+
+	p2 := newProvider(t, ns, time.Hour)
+	defer p2.Close()
+	if got := phases(p2); !slices.Equal(got, []string{"a:stopping"}) {
+		t.Fatalf("after a restart: %v, want a stopping", got)
+	}
+	// The kubelet's part: the pod's streams are done, it is gone.
+	zero := int64(0)
+	if err := cluster.CoreV1().Pods(ns).Delete(ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+		t.Fatal(err)
+	}
+	waitPhases(t, p2)
+	eventually(t, "the Deployment is deleted", func() bool {
+		_, err := cluster.AppsV1().Deployments(ns).Get(ctx, "chat-g1", metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	})
+}
