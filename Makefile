@@ -17,7 +17,7 @@ STATICCHECK_VERSION := v0.8.2
 PROTO_FILES := $(shell find proto -name '*.proto')
 TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: envoy jaeger llamacpp-deps build test proto proto-check fmt-check tidy-check imports-check lint up bench deps tools clean sdk-deps cuda device-build device-test
+.PHONY: envoy jaeger kube-assets llamacpp-deps build test proto proto-check fmt-check tidy-check imports-check lint up bench deps tools clean sdk-deps cuda device-build device-test
 
 build:
 	$(GO) build -o $(BIN)/graft ./cmd/graft
@@ -70,6 +70,16 @@ $(JAEGER_DIR)/jaeger:
 	  GOEXPERIMENT= $(GO) get -tool github.com/jaegertracing/jaeger/cmd/jaeger@$(JAEGER_VERSION) && \
 	  GOEXPERIMENT= $(GO) build -o $@.tmp github.com/jaegertracing/jaeger/cmd/jaeger && mv $@.tmp $@
 
+## kube-assets: etcd (Debian's etcd-server) and kube-apiserver (built from the Go
+## module proxy, a few minutes once) for the Kubernetes provider's tests, installed once
+## per version under ~/.cache/graft; tests find them through KUBEBUILDER_ASSETS.
+KUBE_VERSION := 1.37.2
+KUBE_ASSETS := $(HOME)/.cache/graft/kube-$(KUBE_VERSION)
+export KUBEBUILDER_ASSETS ?= $(KUBE_ASSETS)
+kube-assets: $(KUBE_ASSETS)/kube-apiserver
+$(KUBE_ASSETS)/kube-apiserver:
+	scripts/kube-assets.sh $(KUBE_ASSETS) $(KUBE_VERSION)
+
 ## proto: regenerate the committed Go code from proto/.
 proto: deps tools
 	protoc -I proto --go_out=proto --go_opt=paths=source_relative \
@@ -99,7 +109,7 @@ sdk-deps:
 llamacpp-deps:
 	@[ -d bench/llamacpp/node_modules/node-llama-cpp ] || npm ci --prefix bench/llamacpp --omit=optional --no-audit --no-fund --loglevel=error
 
-test: deps envoy jaeger proto-check fmt-check tidy-check imports-check sdk-deps llamacpp-deps
+test: deps envoy jaeger kube-assets proto-check fmt-check tidy-check imports-check sdk-deps llamacpp-deps
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) ./...
 	@echo "portable (no SIMD) build of the kernels and the engine:"
