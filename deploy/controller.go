@@ -249,12 +249,15 @@ func (c *controller) updating(ctx context.Context, rec Record, v view) {
 		return
 	}
 	target := max(rec.Desired, 1)
-	if len(v.starting) == 0 && len(v.live) < target {
-		c.startReplica(ctx, rec)
-	}
+	// Drain before starting the next new replica, so that at no moment more
+	// than target+1 replicas run (surge one).
 	if keep := max(target-len(v.live), 0); len(oldLive) > keep {
 		c.log.Info("new replica live; draining an old one", "old", len(oldLive), "new", len(v.live))
 		c.stop(ctx, oldLive[:len(oldLive)-keep]...)
+		oldLive = oldLive[len(oldLive)-keep:]
+	}
+	if len(v.starting) == 0 && len(v.live) < target && len(v.live)+len(oldLive) <= target {
+		c.startReplica(ctx, rec)
 	}
 }
 
