@@ -5,13 +5,10 @@ package benchmark
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptrace"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -53,8 +50,8 @@ func Run(ctx context.Context, c Config) ([]Row, error) {
 		model += "/" + c.Adapter
 	}
 	body := fmt.Sprintf(`{"model":%q,"prompt":"Once upon a time","max_tokens":1,"stream":true}`, model)
-	direct := &target{url: env.podURL + "/v1/completions", client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
-	front := &target{url: env.front.URL + "/v1/completions", key: env.key, client: env.frontClient}
+	direct := &target{url: env.PodURLs[0] + "/v1/completions", client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
+	front := &target{url: env.URL + "/v1/completions", key: env.Key, client: env.Client}
 	// Warm both paths: connections, the adapter, Envoy's route.
 	for range 20 {
 		direct.send(ctx, body)
@@ -156,15 +153,4 @@ func print(w io.Writer, rows []Row) {
 			ms(r.Front.P50), ms(r.Front.P99), ms(r.Added.P50), ms(r.Added.P99), r.Errors)
 	}
 	tw.Flush()
-}
-
-func trustCA(file string) (*http.Client, error) {
-	ca, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca)
-	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool},
-		ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 256}}, nil
 }

@@ -1,0 +1,208 @@
+package benchmark
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/graft-ai/graft/deploy"
+	"github.com/graft-ai/graft/deploy/control"
+	"github.com/graft-ai/graft/deploy/state"
+	"github.com/graft-ai/graft/engine"
+	"github.com/graft-ai/graft/engine/server"
+	"github.com/graft-ai/graft/gateway"
+	"github.com/graft-ai/graft/sidecar"
+)
+
+// FleetConfig describes a small real platform on this machine: a
+// redis-server, pods of one model (engine + sidecar, in this process), and
+// the front door (gateway, xDS, Envoy) over them.
+type FleetConfig struct {
+	Dir         string // working files; removed by Stop only if the caller made it so
+	Model       string
+	AdapterRoot string // "" serves the base model only
+	Deployment  string
+	Replicas    int
+	MaxSeqs     int // per engine; 0: the engine's default
+	Threads     int // per engine; 0: all cores
+	Listen      string
+}
+
+// Fleet is a running FleetConfig.
+type Fleet struct {
+	URL     string // the front's https://host:port
+	Key     string // an API key the gateway accepts
+	Client  *http.Client
+	PodURLs []string // each pod's sidecar, straight
+	Engines []*engine.Engine
+	stops   []func()
+}
+
+// Stop stops everything in the reverse order of its start.
+func (f *Fleet) Stop() {
+	for i := len(f.stops) - 1; i >= 0; i-- {
+		f.stops[i]()
+	}
+}
+
+// AdapterLoads sums the engines' adapter reads from files and slot loads.
+func (f *Fleet) AdapterLoads() (reads, slots uint64) {
+	for _, e := range f.Engines {
+		st := e.Stats()
+		reads += st.AdapterLoads
+		slots += st.AdapterSlotLoads
+	}
+	return reads, slots
+}
+
+// StartFleet starts c and returns once the front routes to every replica.
+func StartFleet(ctx context.Context, c FleetConfig) (_ *Fleet, err error) {
+	f := &Fleet{}
+	defer func() {
+		if err != nil {
+			f.Stop()
+		}
+	}()
+	rds, err := control.StartRedis(ctx, filepath.Join(c.Dir, "redis"))
+	if err != nil {
+		return nil, err
+	}
+	f.stops = append(f.stops, rds.Stop)
+	store, err := state.Open(rds.URL)
+	if err != nil {
+		return nil, err
+	}
+	f.stops = append(f.stops, func() { store.Close() })
+	records := deploy.Records{Store: store}
+	if err := readyDeployment(ctx, records, c.Deployment, c.Model); err != nil {
+		return nil, err
+	}
+	for i := range c.Replicas {
+		if err := f.startPod(ctx, c, rds.URL, fmt.Sprintf("r%d", i)); err != nil {
+			return nil, err
+		}
+	}
+	if c.Listen == "" {
+		if c.Listen, err = freeLoopback(); err != nil {
+			return nil, err
+		}
+	}
+	front, err := gateway.StartFront(ctx, gateway.FrontConfig{Dir: filepath.Join(c.Dir, "front"), Listen: c.Listen,
+		Gateway: gateway.Config{Store: store, Deployments: gateway.FromRecords(records, records), Registry: prometheus.NewRegistry()}})
+	if err != nil {
+		return nil, err
+	}
+	f.stops = append(f.stops, front.Stop)
+	if f.Client, err = front.Client(); err != nil {
+		return nil, err
+	}
+	f.URL = front.URL
+	key, rec := gateway.NewAPIKey("bench", "benchmark", false)
+	if err := store.PutAPIKey(ctx, rec); err != nil {
+		return nil, err
+	}
+	f.Key = key
+	return f, f.waitRoutable(ctx, store, c)
+}
+
+// readyDeployment records the deployment as Ready: the pods are started here,
+// not by a controller.
+func readyDeployment(ctx context.Context, records deploy.Records, name, model string) error {
+	spec, err := deploy.DecodeSpec([]byte(fmt.Sprintf(`{"base_model": %q}`, model)))
+	if err != nil {
+		return err
+	}
+	if _, err := records.Create(ctx, name, spec); err != nil {
+		return err
+	}
+	for _, st := range []deploy.Status{deploy.Initializing, deploy.Ready} {
+		if _, err := records.SetStatus(ctx, name, nil, st, "benchmark"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *Fleet) startPod(ctx context.Context, c FleetConfig, redisURL, id string) error {
+	opts := server.Options{Model: c.Model, Device: "cpu", Threads: c.Threads, Engine: engine.Config{MaxNumSeqs: c.MaxSeqs}}
+	if c.AdapterRoot != "" {
+		opts.AdapterDirs = []string{c.AdapterRoot}
+	}
+	eng, err := server.Start(ctx, opts)
+	if err != nil {
+		return err
+	}
+	f.Engines = append(f.Engines, eng.Engine())
+	f.stops = append(f.stops, func() { eng.Stop(); eng.Wait() })
+	sctx, cancel := context.WithCancel(ctx)
+	addr := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- sidecar.Run(sctx, sidecar.Config{Engine: eng.Addr(), Listen: "127.0.0.1:0", AdapterRoot: c.AdapterRoot,
+			AdapterCache: filepath.Join(c.Dir, "cache-"+id), Redis: redisURL, Deployment: c.Deployment, ReplicaID: id,
+			HeartbeatTTL: 5 * time.Second, OnListen: func(a string) { addr <- a }})
+	}()
+	f.stops = append(f.stops, func() { cancel(); <-done })
+	select {
+	case a := <-addr:
+		f.PodURLs = append(f.PodURLs, "http://"+a)
+		return nil
+	case err := <-done:
+		return err
+	}
+}
+
+// waitRoutable waits until every replica is ready and the front answers.
+func (f *Fleet) waitRoutable(ctx context.Context, store *state.Store, c FleetConfig) error {
+	body := fmt.Sprintf(`{"model":%q,"prompt":"x","max_tokens":1}`, c.Deployment)
+	deadline := time.Now().Add(time.Minute)
+	last := "no replica ready"
+	for time.Now().Before(deadline) {
+		reps, _ := store.Replicas(ctx, c.Deployment)
+		ready := 0
+		for _, r := range reps {
+			if r.State == state.StateReady {
+				ready++
+			}
+		}
+		if ready == c.Replicas {
+			req, _ := http.NewRequestWithContext(ctx, "POST", f.URL+"/v1/completions", strings.NewReader(body))
+			req.Header.Set("authorization", "Bearer "+f.Key)
+			resp, err := f.Client.Do(req)
+			if err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					return nil
+				}
+				last = fmt.Sprintf("%d %s", resp.StatusCode, b)
+			} else {
+				last = err.Error()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return errors.New("benchmark: the fleet did not become routable within a minute: " + last)
+}
+
+func freeLoopback() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
