@@ -205,4 +205,3 @@ func freeLoopback() (string, error) {
 	defer l.Close()
 	return l.Addr().String(), nil
 }
-
