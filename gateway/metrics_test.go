@@ -55,6 +55,10 @@ graft_gateway_rate_limited_total{deployment="stories",tenant="limited"} 1
 			}
 		}
 	}
+	// The front's xDS server reports into the gateway's registry.
+	if n, err := testutil.GatherAndCount(reg, "graft_xds_connected_envoys", "graft_xds_snapshot_info"); err != nil || n != 2 {
+		t.Fatalf("xDS series in the gateway's registry: %d (%v)", n, err)
+	}
 	limited := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return onlyTenant(mfs, "limited"), nil })
 	if err := testutil.GatherAndCompare(limited, strings.NewReader(want),
 		"graft_gateway_deployment_requests_total", "graft_gateway_rate_limited_total"); err != nil {
