@@ -33,6 +33,7 @@ func startReplica(cfg *Config, addr string, ec enginev1.EngineClient, api *opena
 	}
 	rep, err := replica.Start(context.Background(), rc)
 	if err != nil {
+		gpus.Close()
 		if store != nil {
 			store.Close()
 		}
@@ -40,6 +41,7 @@ func startReplica(cfg *Config, addr string, ec enginev1.EngineClient, api *opena
 	}
 	return rep, func() {
 		rep.Stop()
+		gpus.Close()
 		if store != nil {
 			store.Close()
 		}

@@ -30,6 +30,7 @@ type Reading struct {
 // source is what the monitor reads; NVML in production, go-nvml's mock in tests.
 type source interface {
 	read() ([]Reading, error)
+	close()
 }
 
 // ErrNoGPU says no GPU could be read: no NVML library, no driver, no device,
@@ -39,10 +40,10 @@ var ErrNoGPU = errors.New("gpu: no GPU")
 // Monitor reads the GPUs on demand: at each scrape and each heartbeat. NVML
 // calls take microseconds, so no poller is needed.
 type Monitor struct {
-	src    source // nil: no GPU
 	log    *slog.Logger
 	mu     sync.Mutex
-	failed bool // so a failing device is logged once, not every scrape
+	src    source // nil: no GPU, or closed
+	failed bool   // so a failing device is logged once, not every scrape
 }
 
 // Open starts NVML for the GPUs this process can see. Without one it logs
@@ -61,10 +62,16 @@ func Open(log *slog.Logger) *Monitor {
 
 // Read returns the current readings; nil without a GPU or when NVML fails.
 func (m *Monitor) Read() []Reading {
-	if m == nil || m.src == nil {
+	if m == nil {
 		return nil
 	}
-	rs, err := m.src.read()
+	m.mu.Lock()
+	src := m.src
+	m.mu.Unlock()
+	if src == nil {
+		return nil
+	}
+	rs, err := src.read()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err != nil {
@@ -79,6 +86,20 @@ func (m *Monitor) Read() []Reading {
 		m.failed = false
 	}
 	return rs
+}
+
+// Close releases NVML; the Monitor then reports nothing.
+func (m *Monitor) Close() {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	src := m.src
+	m.src = nil
+	m.mu.Unlock()
+	if src != nil {
+		src.close()
+	}
 }
 
 // Memory sums used and total memory over the GPUs, for the replica

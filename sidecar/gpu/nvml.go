@@ -81,3 +81,5 @@ func (s *nvmlSource) read() ([]Reading, error) {
 	}
 	return out, nil
 }
+
+func (s *nvmlSource) close() { s.lib.Shutdown() }

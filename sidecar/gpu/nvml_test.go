@@ -54,6 +54,15 @@ func TestNVMLReadsEveryDevice(t *testing.T) {
 		r.MemTotalBytes != 80<<30 || r.ProcessMemBytes != 512<<20 || !strings.HasPrefix(r.UUID, "GPU-") || r.Name == "" {
 		t.Fatalf("GPU 1 read as %+v", r)
 	}
+	defer func() {
+		m.Close()
+		if n := len(s.ShutdownCalls()); n != 1 {
+			t.Errorf("NVML shut down %d times, want 1", n)
+		}
+		if m.Read() != nil {
+			t.Error("a closed Monitor still reads")
+		}
+	}()
 	used, total := m.Memory()
 	n := int64(len(s.Devices))
 	if want := n * (n + 1) / 2 << 30; used != want || total != n*80<<30 {
