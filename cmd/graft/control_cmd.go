@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,6 +16,8 @@ func init() { register(newControlCommand) }
 type controlOptions struct {
 	redis, listen, apiKey, adapterCache string
 	readyTimeout, unhealthy, drain      time.Duration
+	provider                            string
+	kube                                control.Kubernetes
 }
 
 func addControlFlags(cmd *cobra.Command, o *controlOptions, listen string) {
@@ -28,13 +32,37 @@ func addControlFlags(cmd *cobra.Command, o *controlOptions, listen string) {
 
 func (o *controlOptions) config() control.Config {
 	return control.Config{Redis: o.redis, Listen: o.listen, APIKey: o.apiKey, AdapterCache: o.adapterCache,
-		ReadyTimeout: o.readyTimeout, Unhealthy: o.unhealthy, Drain: o.drain}
+		ReadyTimeout: o.readyTimeout, Unhealthy: o.unhealthy, Drain: o.drain, Provider: o.provider, Kubernetes: o.kube}
+}
+
+// addProviderFlags are the flags that choose where replicas run; graft up
+// always runs them locally, so only graft control has them.
+func addProviderFlags(cmd *cobra.Command, o *controlOptions) {
+	f := cmd.Flags()
+	f.StringVar(&o.provider, "provider", control.ProviderLocal, "where replicas run: local (child processes) or kubernetes (pods)")
+	f.StringVar(&o.kube.Namespace, "namespace", "", "kubernetes: the namespace of the replicas' Deployments and pods (default: the control process's own namespace in a cluster)")
+	f.StringVar(&o.kube.Image, "image", "", "kubernetes: the graft image the replica pods run (required with --provider kubernetes)")
+	f.StringVar(&o.kube.Kubeconfig, "kubeconfig", "", "kubernetes: a kubeconfig file (default: $KUBECONFIG, else the in-cluster service account)")
+	f.DurationVar(&o.kube.FailAfter, "pod-fail-after", 5*time.Minute, "kubernetes: a pod crash-looping, failing to pull or unschedulable this long fails its replica (Errored with the Kubernetes reason)")
+}
+
+// resolveKube fills the kubernetes defaults the environment gives.
+func (o *controlOptions) resolveKube() {
+	if o.kube.Kubeconfig == "" {
+		o.kube.Kubeconfig = os.Getenv("KUBECONFIG")
+	}
+	if o.kube.Namespace == "" {
+		// The service account's namespace, mounted in every pod.
+		if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil {
+			o.kube.Namespace = strings.TrimSpace(string(b))
+		}
+	}
 }
 
 func newControlCommand() *cobra.Command {
 	var o controlOptions
 	cmd := &cobra.Command{
-		Use:   "control --redis URL [--api-listen HOST:PORT]",
+		Use:   "control --redis URL [--api-listen HOST:PORT] [--provider local|kubernetes]",
 		Short: "Run the control process: deployment controllers, their replicas and the management API",
 		Long: `Run the control process. It keeps every deployment in Redis at its status:
 one controller per deployment starts and stops its replicas (each a "graft serve"
@@ -43,13 +71,24 @@ between min_replicas and max_replicas on the load the replicas report, scales
 to zero after the cooldown and wakes on request. The management API
 (/v1/deployments, driven by "graft deployments") listens on --api-listen, with
 /healthz, /readyz and Prometheus /metrics beside it. On SIGTERM the replicas
-drain their streams and stop.`,
+drain their streams and stop.
+
+With --provider kubernetes the replicas are pods instead: each replica
+generation is a Kubernetes Deployment in --namespace running --image, scaled
+through its scale subresource; a replica is live when its pod is Ready, and a
+pod stuck in CrashLoopBackOff, ImagePullBackOff or Unschedulable past
+--pod-fail-after fails the deployment with that reason. In a cluster the
+control process uses its service account; elsewhere --kubeconfig.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.provider == control.ProviderKubernetes {
+				o.resolveKube()
+			}
 			return control.Run(cmd.Context(), o.config())
 		},
 	}
 	addControlFlags(cmd, &o, "127.0.0.1:8080")
+	addProviderFlags(cmd, &o)
 	cmd.Flags().StringVar(&o.redis, "redis", "", "Redis URL (redis://host:port/db) holding the deployments; run it with appendonly yes (required)")
 	_ = cmd.MarkFlagRequired("redis")
 	return cmd

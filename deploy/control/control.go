@@ -1,5 +1,6 @@
 // Package control is the control process: the deployment controllers, the
-// local provider running their replicas, and the management API, with
+// provider running their replicas (local processes or Kubernetes pods), and
+// the management API, with
 // /healthz, /readyz and /metrics beside it.
 package control
 
@@ -17,7 +18,6 @@ import (
 
 	"github.com/graft-ai/graft/deploy"
 	"github.com/graft-ai/graft/deploy/api"
-	"github.com/graft-ai/graft/deploy/local"
 	"github.com/graft-ai/graft/deploy/state"
 )
 
@@ -41,6 +41,10 @@ type Config struct {
 	ReadyTimeout, Unhealthy, HeartbeatTTL, Drain time.Duration
 	// Tick is how often each controller reconciles unprompted.
 	Tick time.Duration
+	// Provider runs the replicas: ProviderLocal (the default) or
+	// ProviderKubernetes, configured by Kubernetes.
+	Provider   string
+	Kubernetes Kubernetes
 }
 
 // ConfigError is a Config field that cannot work.
@@ -55,7 +59,8 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 // Control is a running control process.
 type Control struct {
 	Manager  *deploy.Manager
-	Provider *local.Provider
+	Provider deploy.Provider
+	replicas replicas
 	addr     string
 	store    *state.Store
 	hs       *http.Server
@@ -75,8 +80,7 @@ func Start(ctx context.Context, cfg Config) (*Control, error) {
 	if err != nil {
 		return nil, &ConfigError{Field: "Redis", Err: err}
 	}
-	prov, err := local.New(local.Config{Exe: cfg.Exe, Env: cfg.Env, Redis: cfg.Redis, Store: st,
-		AdapterCache: cfg.AdapterCache, ReadyTimeout: cfg.ReadyTimeout, Unhealthy: cfg.Unhealthy, HeartbeatTTL: cfg.HeartbeatTTL, Drain: cfg.Drain})
+	prov, err := newProvider(ctx, cfg, st)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -85,11 +89,13 @@ func Start(ctx context.Context, cfg Config) (*Control, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m, err := deploy.NewManager(deploy.ManagerConfig{Store: st, Provider: prov, Tick: cfg.Tick, Registerer: reg})
 	if err != nil {
+		prov.Close()
 		st.Close()
 		return nil, err
 	}
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
+		prov.Close()
 		st.Close()
 		return nil, &ConfigError{Field: "Listen", Err: err}
 	}
@@ -106,7 +112,7 @@ func Start(ctx context.Context, cfg Config) (*Control, error) {
 		w.Write([]byte("ok\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	c := &Control{Manager: m, Provider: prov, addr: lis.Addr().String(), store: st, done: make(chan struct{}), reg: reg,
+	c := &Control{Manager: m, Provider: prov, replicas: prov, addr: lis.Addr().String(), store: st, done: make(chan struct{}), reg: reg,
 		hs: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
 	mctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	c.stop = stop
@@ -133,7 +139,7 @@ func (c *Control) shutdown(managerDone chan struct{}, err error) {
 	_ = c.hs.Shutdown(sctx)
 	c.stop()
 	<-managerDone
-	c.Provider.Close()
+	c.replicas.Close()
 	c.store.Close()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

@@ -33,25 +33,34 @@ func (p *Provider) Start(ctx context.Context, rs deploy.ReplicaSpec) error {
 	listed := func(d *appsv1.Deployment) bool {
 		return d != nil && slices.Contains(ids(d.Annotations[annReplicas]), rs.ID)
 	}
-	if _, err := dc.Create(ctx, obj, metav1.CreateOptions{}); err == nil {
-		return p.await(ctx, obj.Name, listed)
-	} else if !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create deployment %s: %w", obj.Name, err)
-	}
-	err = p.edit(ctx, obj.Name, func(replicas, stopping []string) ([]string, []string, error) {
-		if slices.Contains(replicas, rs.ID) || slices.Contains(stopping, rs.ID) {
-			return nil, nil, fmt.Errorf("replica %s/%s already exists", rs.Deployment, rs.ID)
+	// The loop deletes a Deployment whose last replica stopped; one deleted
+	// between the Create that found it and the edit is created again.
+	for {
+		if _, err := dc.Create(ctx, obj, metav1.CreateOptions{}); err == nil {
+			return p.await(ctx, obj.Name, listed)
+		} else if !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create deployment %s: %w", obj.Name, err)
 		}
-		replicas = append(replicas, rs.ID)
-		return replicas, stopping, nil
-	})
-	if err != nil {
-		return err
+		err = p.edit(ctx, obj.Name, func(replicas, stopping []string) ([]string, []string, error) {
+			if slices.Contains(replicas, rs.ID) || slices.Contains(stopping, rs.ID) {
+				return nil, nil, fmt.Errorf("replica %s/%s already exists", rs.Deployment, rs.ID)
+			}
+			replicas = append(replicas, rs.ID)
+			return replicas, stopping, nil
+		})
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		// An id was added, so the loop's delete (on the version without it)
+		// cannot have happened since.
+		if err := p.scale(ctx, obj.Name); err != nil {
+			return err
+		}
+		return p.await(ctx, obj.Name, listed)
 	}
-	if err := p.scale(ctx, obj.Name); err != nil {
-		return err
-	}
-	return p.await(ctx, obj.Name, listed)
 }
 
 // await returns once the watch cache shows a write of this provider, so List
@@ -104,10 +113,15 @@ func (p *Provider) Stop(ctx context.Context, deployment, id string) error {
 			}
 			return replicas, stopping, nil
 		})
+		if apierrors.IsNotFound(err) {
+			return nil // gone with its replicas, this one among them
+		}
 		if err != nil {
 			return err
 		}
-		if err := p.scale(ctx, d.Name); err != nil {
+		// With its last replica stopped the loop may delete the Deployment
+		// at any moment, which is what scaling it down would lead to.
+		if err := p.scale(ctx, d.Name); err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
 		if pod != nil {

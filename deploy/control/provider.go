@@ -1,0 +1,93 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/graft-ai/graft/deploy"
+	"github.com/graft-ai/graft/deploy/kubeprovider"
+	"github.com/graft-ai/graft/deploy/local"
+	"github.com/graft-ai/graft/deploy/state"
+)
+
+// The providers a control process can run replicas on.
+const (
+	ProviderLocal      = "local"
+	ProviderKubernetes = "kubernetes"
+)
+
+// Kubernetes says where the kubernetes provider runs replicas.
+type Kubernetes struct {
+	// Namespace holds the replicas' Deployments and pods (required).
+	Namespace string
+	// Image is the graft image the pods run (required).
+	Image string
+	// Kubeconfig is a kubeconfig file; empty means the in-cluster service
+	// account, as when the control process runs in the cluster itself.
+	Kubeconfig string
+	// FailAfter is how long a pod may be stuck before its replica fails.
+	FailAfter time.Duration
+}
+
+// replicas is the provider as the control process drives it.
+type replicas interface {
+	deploy.Provider
+	Close()
+}
+
+func newProvider(ctx context.Context, cfg Config, st *state.Store) (replicas, error) {
+	switch cfg.Provider {
+	case "", ProviderLocal:
+		return local.New(local.Config{Exe: cfg.Exe, Env: cfg.Env, Redis: cfg.Redis, Store: st,
+			AdapterCache: cfg.AdapterCache, ReadyTimeout: cfg.ReadyTimeout, Unhealthy: cfg.Unhealthy,
+			HeartbeatTTL: cfg.HeartbeatTTL, Drain: cfg.Drain})
+	case ProviderKubernetes:
+		return newKubeProvider(ctx, cfg)
+	}
+	return nil, &ConfigError{Field: "Provider",
+		Err: fmt.Errorf("control: unknown provider %q (want %s or %s)", cfg.Provider, ProviderLocal, ProviderKubernetes)}
+}
+
+func newKubeProvider(ctx context.Context, cfg Config) (replicas, error) {
+	k := cfg.Kubernetes
+	if k.Namespace == "" {
+		return nil, &ConfigError{Field: "Kubernetes.Namespace", Err: errors.New("control: the kubernetes provider needs a namespace")}
+	}
+	if k.Image == "" {
+		return nil, &ConfigError{Field: "Kubernetes.Image", Err: errors.New("control: the kubernetes provider needs the graft image")}
+	}
+	rc, err := restConfig(k.Kubeconfig)
+	if err != nil {
+		return nil, &ConfigError{Field: "Kubernetes.Kubeconfig", Err: err}
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, &ConfigError{Field: "Kubernetes.Kubeconfig", Err: err}
+	}
+	// An unreachable API server must fail the start, not hang it.
+	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return kubeprovider.New(lctx, kubeprovider.Config{Client: client, Namespace: k.Namespace, Image: k.Image,
+		Redis: cfg.Redis, FailAfter: k.FailAfter, Drain: cfg.Drain})
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" {
+		rc, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("control: not running in a cluster and no kubeconfig given: %w", err)
+		}
+		return rc, nil
+	}
+	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("control: kubeconfig %s: %w", kubeconfig, err)
+	}
+	return rc, nil
+}
