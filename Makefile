@@ -150,6 +150,7 @@ device-build:
 	rm -rf .device && mkdir -p .device/models
 	CGO_ENABLED=0 $(GO) test -c -o .device/cuda.test ./engine/compute/cuda/
 	CGO_ENABLED=0 $(GO) build -o .device/graft ./cmd/graft
+	CGO_ENABLED=1 $(GO) test -c -o .device/gpu.test ./sidecar/gpu/
 	cp -r $(GRAFT_TESTDATA)/stories260K .device/models/
 
 ## device-test: run on the GPU machine (device tool, carry .device).

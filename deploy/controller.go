@@ -64,6 +64,18 @@ type view struct {
 	failed         []Replica // failed or exited: to forget, and maybe to replace
 }
 
+// ready counts the replicas serving now, of any generation: "live" also
+// counts old ones still starting.
+func (v view) ready() int {
+	n := len(v.live)
+	for _, r := range v.old {
+		if r.Phase == PhaseLive {
+			n++
+		}
+	}
+	return n
+}
+
 func (c *controller) view(gen int64) view {
 	var v view
 	for _, r := range c.m.cfg.Provider.List(c.name) {
@@ -107,6 +119,7 @@ func (c *controller) reconcile(ctx context.Context) bool {
 	v := c.view(rec.ReplicaGeneration)
 	c.m.metrics.replicas.WithLabelValues(c.name, "live").Set(float64(len(v.live) + len(v.old)))
 	c.m.metrics.replicas.WithLabelValues(c.name, "desired").Set(float64(rec.Desired))
+	c.m.metrics.replicas.WithLabelValues(c.name, "ready").Set(float64(v.ready()))
 	switch rec.Status {
 	case Deleted, Stopped, Errored, Standby:
 		// Statuses with no replicas.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/graft-ai/graft/deploy"
@@ -137,7 +138,27 @@ func (p *platform) history(name string) string {
 }
 
 // counter reads a counter of the manager's metrics by its labels.
+// waitGauge waits until the one series of name with labels reads want.
+func (p *platform) waitGauge(name string, labels map[string]string, want float64) {
+	p.t.Helper()
+	end := time.Now().Add(deadline)
+	for {
+		got := p.sum(name, labels, func(m *dto.Metric) float64 { return m.GetGauge().GetValue() })
+		if got == want {
+			return
+		}
+		if time.Now().After(end) {
+			p.t.Fatalf("%s%v = %v, want %v", name, labels, got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func (p *platform) counter(name string, labels map[string]string) float64 {
+	return p.sum(name, labels, func(m *dto.Metric) float64 { return m.GetCounter().GetValue() })
+}
+
+func (p *platform) sum(name string, labels map[string]string, value func(*dto.Metric) float64) float64 {
 	p.t.Helper()
 	mfs, err := p.reg.Gather()
 	if err != nil {
@@ -155,7 +176,7 @@ func (p *platform) counter(name string, labels map[string]string) float64 {
 					continue metrics
 				}
 			}
-			sum += m.GetCounter().GetValue()
+			sum += value(m)
 		}
 	}
 	return sum

@@ -29,9 +29,14 @@ func TestLifecycle(t *testing.T) {
 	if r, _ := p.m.Get(ctx, "life"); r.Status != deploy.Ready || p.m.Live("life") != 1 {
 		t.Fatalf("after Wake: %s with %d live replicas", r.Status, p.m.Live("life"))
 	}
+	p.waitGauge("graft_deployment_replicas", map[string]string{"deployment": "life", "kind": "ready"}, 1)
+	if n := p.counter("graft_deployment_status_changes_total", map[string]string{"deployment": "life", "status": "Ready"}); n != 1 {
+		t.Errorf("changes to Ready counted: %v, want 1", n)
+	}
 	// Nothing sends requests: after the 2 s cooldown it scales to zero.
 	r := p.waitStatus("life", deploy.Standby)
 	p.waitReplicas("life", 0, "")
+	p.waitGauge("graft_deployment_replicas", map[string]string{"deployment": "life", "kind": "ready"}, 0)
 	if got := p.counter("graft_deployment_scale_decisions_total", map[string]string{"deployment": "life", "direction": "down"}); got != 1 {
 		t.Errorf("scale-down decisions counted: %v, want 1 (%q)", got, r.StatusReason)
 	}

@@ -21,7 +21,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graft_deployment_replica_replacements_total",
 			Help: "Replicas replaced after they exited or failed."}, []string{"deployment"}),
 		replicas: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "graft_deployment_replicas",
-			Help: "Replicas wanted (desired) and serving (live)."}, []string{"deployment", "kind"}),
+			Help: "Replicas wanted (desired), running or starting (live), and serving (ready)."}, []string{"deployment", "kind"}),
 		load: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "graft_deployment_load_per_replica",
 			Help: "Running plus queued requests per live replica, from their heartbeats: the autoscaler's input."}, []string{"deployment"}),
 	}

@@ -87,6 +87,10 @@ func StartFront(ctx context.Context, c FrontConfig) (*Front, error) {
 		f.cancel()
 		return nil, err
 	}
+	if err := srv.Register(gc.Registry); err != nil {
+		f.cancel()
+		return nil, err
+	}
 	gwErr := make(chan error, 1)
 	go func() { gwErr <- gw.Run(ctx) }()
 	go srv.Serve(ctx)

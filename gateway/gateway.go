@@ -120,6 +120,10 @@ type metrics struct {
 	held        prometheus.Gauge
 	holdSeconds prometheus.Histogram
 	decide      prometheus.Histogram
+	// By who asked for what: the outcome is "routed" or the status the
+	// gateway answered itself (the replica's status is Envoy's to count).
+	byDeployment *prometheus.CounterVec
+	rateLimited  *prometheus.CounterVec
 }
 
 func newMetrics(r prometheus.Registerer) (*metrics, error) {
@@ -132,8 +136,13 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 			Help: "Time requests waited for their deployment to wake.", Buckets: prometheus.ExponentialBuckets(0.1, 2, 12)}),
 		decide: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "graft_gateway_decision_seconds",
 			Help: "Time to decide a request's route, waking excluded.", Buckets: prometheus.ExponentialBuckets(0.00005, 2, 14)}),
+		byDeployment: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graft_gateway_deployment_requests_total",
+			Help: "Requests naming a deployment, by adapter, tenant and outcome (routed or the HTTP status the gateway answered)."},
+			[]string{"deployment", "adapter", "tenant", "outcome"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graft_gateway_rate_limited_total",
+			Help: "Requests refused by the key's requests or tokens per minute limit."}, []string{"deployment", "tenant"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.held, m.holdSeconds, m.decide} {
+	for _, c := range []prometheus.Collector{m.requests, m.held, m.holdSeconds, m.decide, m.byDeployment, m.rateLimited} {
 		if err := r.Register(c); err != nil {
 			return nil, fmt.Errorf("gateway: metrics: %w", err)
 		}

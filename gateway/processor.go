@@ -173,12 +173,23 @@ func (g *Gateway) decide(ctx context.Context, ex *exchange, b *extproc.HttpBody)
 	if max == nil {
 		max = f.MaxTokens
 	}
+	outcome := "routed"
+	defer func() {
+		if outcome != "" {
+			g.metrics.byDeployment.WithLabelValues(dep, adapter, ex.key.Tenant, outcome).Inc()
+		}
+	}()
 	if ae := g.limits.admit(ex.key.Hash, ex.key.RPM, ex.key.TPM, estimateTokens(max, len(b.GetBody()), bool(f.Messages))); ae != nil {
+		g.metrics.rateLimited.WithLabelValues(dep, ex.key.Tenant).Inc()
+		outcome = strconv.Itoa(ae.status)
 		return g.refuse(ae)
 	}
 	if ae := g.admit(ctx, ex.key.Tenant, dep); ae != nil {
+		outcome = strconv.Itoa(ae.status)
 		if ae.code == "model_not_found" {
-			ae = notFound(*f.Model)
+			// Names that are no deployment (the caller's) get no series of
+			// their own: clients would choose the metric's cardinality.
+			ae, outcome = notFound(*f.Model), ""
 		}
 		return g.refuse(ae)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/graft-ai/graft/deploy/state"
 	enginev1 "github.com/graft-ai/graft/proto/graft/engine/v1"
+	"github.com/graft-ai/graft/sidecar/gpu"
 	"github.com/graft-ai/graft/sidecar/openai"
 	"github.com/graft-ai/graft/sidecar/replica"
 )
@@ -16,6 +17,12 @@ import (
 func startReplica(cfg *Config, addr string, ec enginev1.EngineClient, api *openai.Server) (*replica.Reporter, func(), error) {
 	rc := replica.Config{Engine: ec, Deployment: cfg.Deployment, ReplicaID: cfg.ReplicaID, Addr: addr,
 		TTL: cfg.HeartbeatTTL, Registerer: api.Registry(), ModelName: api.ModelName}
+	// Without a GPU this logs "no GPU" once and adds nothing.
+	gpus := gpu.Open(nil)
+	if err := api.Registry().Register(gpus); err != nil {
+		return nil, nil, fmt.Errorf("sidecar: GPU metrics: %w", err)
+	}
+	rc.GPU = gpus
 	var store *state.Store
 	if cfg.Redis != "" {
 		s, err := state.Open(cfg.Redis)
@@ -26,6 +33,7 @@ func startReplica(cfg *Config, addr string, ec enginev1.EngineClient, api *opena
 	}
 	rep, err := replica.Start(context.Background(), rc)
 	if err != nil {
+		gpus.Close()
 		if store != nil {
 			store.Close()
 		}
@@ -33,6 +41,7 @@ func startReplica(cfg *Config, addr string, ec enginev1.EngineClient, api *opena
 	}
 	return rep, func() {
 		rep.Stop()
+		gpus.Close()
 		if store != nil {
 			store.Close()
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	xdsserver "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 )
 
@@ -29,6 +30,7 @@ type Server struct {
 	mu      sync.Mutex
 	current *cache.Snapshot
 	nodes   map[string]bool // node ids that have connected
+	metrics *metrics
 }
 
 // NewServer listens on addr (host:port, ":0" for a free port).
@@ -37,13 +39,19 @@ func NewServer(addr string) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("xds: %w", err)
 	}
-	s := &Server{lis: lis, nodes: map[string]bool{}}
+	s := &Server{lis: lis, nodes: map[string]bool{}, metrics: newMetrics()}
 	// Every Envoy gets the same configuration, so one snapshot is kept
 	// under one key whatever the node id.
 	s.cache = cache.NewSnapshotCache(true, sameForAll{}, nil)
 	srv := xdsserver.NewServer(context.Background(), s.cache, xdsserver.CallbackFuncs{
-		StreamRequestFunc: func(_ int64, r *discovery.DiscoveryRequest) error {
+		StreamOpenFunc: func(_ context.Context, id int64, _ string) error {
+			s.metrics.opened(id)
+			return nil
+		},
+		StreamClosedFunc: func(id int64, _ *core.Node) { s.metrics.closed(id) },
+		StreamRequestFunc: func(id int64, r *discovery.DiscoveryRequest) error {
 			s.noteNode(r.GetNode().GetId())
+			s.metrics.request(id, r)
 			return nil
 		},
 	})
@@ -54,6 +62,17 @@ func NewServer(addr string) (*Server, error) {
 	listenerservice.RegisterListenerDiscoveryServiceServer(s.grpc, srv)
 	routeservice.RegisterRouteDiscoveryServiceServer(s.grpc, srv)
 	return s, nil
+}
+
+// Register adds the server's metrics (snapshot version, pushes, connected
+// Envoys, push latency, rejections) to reg.
+func (s *Server) Register(reg prometheus.Registerer) error {
+	for _, c := range s.metrics.collectors() {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("xds: metrics: %w", err)
+		}
+	}
+	return nil
 }
 
 // Addr is where the ADS service listens.
@@ -88,6 +107,7 @@ func (s *Server) Update(ctx context.Context, in Input) (version string, err erro
 		return "", fmt.Errorf("xds: %w", err)
 	}
 	s.current = snap
+	s.metrics.pushed(snapVersion(snap))
 	slog.Info("xds: pushed snapshot", "version", snapVersion(snap), "deployments", len(in.Deployments))
 	return snapVersion(snap), nil
 }

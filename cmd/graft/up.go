@@ -205,7 +205,7 @@ func runUp(ctx context.Context, out io.Writer, o *upOptions) error {
 		CertFile: o.certFile, KeyFile: o.keyFile, ControlAPI: ctl.Addr(),
 		OTLP: o.trace.collector(), TraceRatio: o.trace.ratio,
 		Gateway: gateway.Config{Store: store, Deployments: gateway.FromRecords(ctl.Manager.Records, ctl.Manager),
-			Tracer: gwTracer}})
+			Tracer: gwTracer, Registry: ctl.Registry()}})
 	if err != nil {
 		return errors.Join(err, ctl.Wait())
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -117,6 +118,7 @@ func TestUpServesTheDemoThroughEnvoy(t *testing.T) {
 		t.Fatalf("chat example: %d %s", code, out)
 	}
 	checkUpTraced(t, info)
+	checkUpMetrics(t, info)
 	r := graft(t, []string{"GRAFT_REDIS=" + info.Redis}, "keys", "create", "--tenant", "limited", "--rpm", "1")
 	if r.code != 0 {
 		t.Fatalf("keys create: %s", r.stderr)
@@ -208,4 +210,36 @@ func checkUpTraced(t *testing.T, info upInfo) {
 		}
 	}
 	t.Errorf("no trace in graft up's Jaeger spans %v; the last had %v", want, seen)
+}
+
+// checkUpMetrics: the control process's /metrics shows the gateway, the xDS
+// server and the controllers, the chat example counted for its deployment.
+func checkUpMetrics(t *testing.T, info upInfo) {
+	t.Helper()
+	resp, err := http.Get(info.ControlAPIURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`graft_gateway_deployment_requests_total\{adapter="all-r8",deployment="stories",outcome="routed",tenant="[^"]+"\} 1\n`,
+		`graft_xds_connected_envoys 1\n`,
+		`graft_xds_snapshot_info\{version="[^"]+"\} 1\n`,
+		`graft_deployment_replicas\{deployment="stories",kind="ready"\} 1\n`,
+	} {
+		if !regexp.MustCompile(want).Match(b) {
+			t.Errorf("control /metrics lacks %s:\n%s", want, grepLines(string(b), "graft_"))
+		}
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -67,6 +67,7 @@ type Control struct {
 	done     chan struct{}
 	err      error
 	stop     context.CancelFunc
+	reg      *prometheus.Registry
 }
 
 // Start starts the controllers and serves the API until ctx ends; Wait
@@ -111,7 +112,7 @@ func Start(ctx context.Context, cfg Config) (*Control, error) {
 		w.Write([]byte("ok\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	c := &Control{Manager: m, Provider: prov, replicas: prov, addr: lis.Addr().String(), store: st, done: make(chan struct{}),
+	c := &Control{Manager: m, Provider: prov, replicas: prov, addr: lis.Addr().String(), store: st, done: make(chan struct{}), reg: reg,
 		hs: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
 	mctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	c.stop = stop
@@ -149,6 +150,11 @@ func (c *Control) shutdown(managerDone chan struct{}, err error) {
 
 // Addr is where the API listens.
 func (c *Control) Addr() string { return c.addr }
+
+// Registry is what /metrics serves: parts run in the same process (the
+// gateway and its xDS server under graft up) register there to be scraped
+// with the controllers.
+func (c *Control) Registry() prometheus.Registerer { return c.reg }
 
 // Wait returns once the control process has stopped.
 func (c *Control) Wait() error {

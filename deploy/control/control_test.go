@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/graft-ai/graft/deploy"
+	"github.com/graft-ai/graft/gateway"
 )
 
 func startRedis(t *testing.T, dir string) *Redis {
@@ -63,7 +64,12 @@ func TestControlKeepsDeploymentsAcrossRedisRestarts(t *testing.T) {
 	if err != nil || rec.Status != deploy.Stopped {
 		t.Fatalf("after the Redis restart: %+v, %v", rec, err)
 	}
-	for path, want := range map[string]string{"/readyz": "ok", "/metrics": "go_goroutines", "/v1/deployments": `"kept"`} {
+	// The gateway graft up runs beside the controllers is scraped with them.
+	if _, err := gateway.New(gateway.Config{Store: ctl.store, Deployments: gateway.FromRecords(ctl.Manager.Records, ctl.Manager),
+		Registry: ctl.Registry()}); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{"/readyz": "ok", "/metrics": "graft_gateway_held_requests 0", "/v1/deployments": `"kept"`} {
 		resp, err := http.Get("http://" + ctl.Addr() + path)
 		if err != nil {
 			t.Fatal(err)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one script a GPU machine runs (make device-test). It expects what
 # `make device-build` carried in .device/: cuda.test (go test -c of
-# engine/compute/cuda, CGO_ENABLED=0), graft, and models/stories260K. Results
+# engine/compute/cuda, CGO_ENABLED=0), gpu.test (sidecar/gpu, with cgo for
+# NVML), graft, and models/stories260K. Results
 # go to $OUT (or ./device-out). Budget: about 8 minutes on an H100.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -35,6 +36,8 @@ run device-tests 240 .device/cuda.test -test.v -test.count=1 -test.run 'TestDevi
 # Benchmark (prints the table) and the transformers + PEFT baseline.
 run bench 180 env GRAFT_CUDA_BENCH=1 .device/cuda.test -test.v -test.count=1 -test.run TestDeviceBenchmark
 run peft-baseline 180 python3 scripts/device/peft_baseline.py
+# GPU telemetry through NVML (the only cgo binary), against nvidia-smi.
+run gpu-telemetry 30 env GRAFT_NVML=1 .device/gpu.test -test.v -test.count=1 -test.run TestDeviceNVML
 # The CLI end to end on the GPU.
 run graft-generate 30 .device/graft generate --device cuda --model .device/models/stories260K/gguf/stories260K.gguf --prompt "" --max-tokens 32
 exit $status

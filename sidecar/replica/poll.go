@@ -92,6 +92,9 @@ func (r *Reporter) poll(ctx context.Context) {
 	if r.draining.Load() {
 		rep.State = state.StateDraining
 	}
+	if r.cfg.GPU != nil {
+		rep.GPUMemUsedBytes, rep.GPUMemTotalBytes = r.cfg.GPU.Memory()
+	}
 	rep.Adapters = slices.Clone(r.loaded)
 	r.hand(rep)
 }

@@ -45,7 +45,9 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// ModelName is the model_name label; nil or "" uses the engine's model id.
 	ModelName func() string
-	Log       *slog.Logger
+	// GPU, when set, adds the GPUs' memory to each heartbeat.
+	GPU interface{ Memory() (used, total int64) }
+	Log *slog.Logger
 }
 
 // Reporter is the running poller.

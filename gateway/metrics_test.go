@@ -1,0 +1,85 @@
+package gateway_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/graft-ai/graft/gateway"
+)
+
+// TestFrontCountsByDeployment: through Envoy, a key limited to one request a
+// minute gets one routed and one 429; the gateway counts both per deployment,
+// adapter and tenant, the 429 as a rate-limit rejection, and a name that is
+// no deployment under no deployment label.
+func TestFrontCountsByDeployment(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	p := startPlatform(t, platformOpts{replicas: 1, gateway: func(c *gateway.Config) { c.Registry = reg }})
+	key, rec := gateway.NewAPIKey("limited", "test", false)
+	rec.RPM = 1
+	if err := p.store.PutAPIKey(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []int{200, 429} {
+		if code, out := p.post(t, "/v1/completions", key, `{"model":"stories/qv-r4","prompt":"x","max_tokens":1}`); code != want {
+			t.Fatalf("request %d: %d %s, want %d", i, code, out, want)
+		}
+	}
+	if code, _ := p.post(t, "/v1/completions", p.key, `{"model":"nowhere","prompt":"x","max_tokens":1}`); code != 404 {
+		t.Fatalf("unknown deployment answered %d", code)
+	}
+	want := `
+# HELP graft_gateway_deployment_requests_total Requests naming a deployment, by adapter, tenant and outcome (routed or the HTTP status the gateway answered).
+# TYPE graft_gateway_deployment_requests_total counter
+graft_gateway_deployment_requests_total{adapter="qv-r4",deployment="stories",outcome="429",tenant="limited"} 1
+graft_gateway_deployment_requests_total{adapter="qv-r4",deployment="stories",outcome="routed",tenant="limited"} 1
+# HELP graft_gateway_rate_limited_total Requests refused by the key's requests or tokens per minute limit.
+# TYPE graft_gateway_rate_limited_total counter
+graft_gateway_rate_limited_total{deployment="stories",tenant="limited"} 1
+`
+	// waitRoutable's probes use the platform's own key: leave its series out.
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "deployment" && l.GetValue() == "nowhere" {
+					t.Fatalf("%s has a series for a name that is no deployment", mf.GetName())
+				}
+			}
+		}
+	}
+	// The front's xDS server reports into the gateway's registry.
+	if n, err := testutil.GatherAndCount(reg, "graft_xds_connected_envoys", "graft_xds_snapshot_info"); err != nil || n != 2 {
+		t.Fatalf("xDS series in the gateway's registry: %d (%v)", n, err)
+	}
+	limited := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return onlyTenant(mfs, "limited"), nil })
+	if err := testutil.GatherAndCompare(limited, strings.NewReader(want),
+		"graft_gateway_deployment_requests_total", "graft_gateway_rate_limited_total"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func onlyTenant(mfs []*dto.MetricFamily, tenant string) []*dto.MetricFamily {
+	var out []*dto.MetricFamily
+	for _, mf := range mfs {
+		keep := &dto.MetricFamily{Name: mf.Name, Help: mf.Help, Type: mf.Type}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "tenant" && l.GetValue() == tenant {
+					keep.Metric = append(keep.Metric, m)
+				}
+			}
+		}
+		if len(keep.Metric) > 0 {
+			out = append(out, keep)
+		}
+	}
+	return out
+}
