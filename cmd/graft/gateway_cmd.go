@@ -1,10 +1,17 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/graft-ai/graft/deploy"
@@ -19,7 +26,7 @@ func init() {
 }
 
 func newGatewayCommand() *cobra.Command {
-	var redisURL string
+	var redisURL, metricsListen string
 	c := gateway.Config{}
 	var to traceOptions
 	cmd := &cobra.Command{
@@ -39,12 +46,16 @@ number of gateways may run side by side. graft xds programs Envoy to call it.`,
 			}
 			defer store.Close()
 			records := deploy.Records{Store: store}
-			c.Store, c.Deployments = store, gateway.FromRecords(records, records)
+			reg := prometheus.NewRegistry()
+			c.Store, c.Deployments, c.Registry = store, gateway.FromRecords(records, records), reg
 			var stop func()
 			c.Tracer, stop = to.start(cmd.Context(), "graft-gateway")
 			defer stop()
 			g, err := gateway.New(c)
 			if err != nil {
+				return err
+			}
+			if err := serveMetrics(cmd.Context(), metricsListen, reg); err != nil {
 				return err
 			}
 			return g.Run(cmd.Context())
@@ -58,12 +69,13 @@ number of gateways may run side by side. graft xds programs Envoy to call it.`,
 	f.Float64Var(&c.HotRate, "hot-rate", 8, "requests/s of one adapter one replica takes before the adapter spreads")
 	f.IntVar(&c.MaxSpread, "max-spread", 8, "most replicas one hot adapter spreads over")
 	f.StringVar(&c.AnonymousTenant, "anonymous-tenant", "", "admit requests without a key as this tenant (default: a key is required)")
+	f.StringVar(&metricsListen, "metrics-listen", "127.0.0.1:9091", "address of /metrics and /healthz (\"\" for none)")
 	addTraceFlags(cmd, &to)
 	return cmd
 }
 
 func newXDSCommand() *cobra.Command {
-	var redisURL, listen, bootstrapOut, envoyAdmin string
+	var redisURL, listen, bootstrapOut, envoyAdmin, metricsListen string
 	var lc xds.Listener
 	var gw, control string
 	var to traceOptions
@@ -86,6 +98,13 @@ that points at this server (run envoy -c FILE).`,
 			defer store.Close()
 			srv, err := xds.NewServer(listen)
 			if err != nil {
+				return err
+			}
+			reg := prometheus.NewRegistry()
+			if err := srv.Register(reg); err != nil {
+				return err
+			}
+			if err := serveMetrics(cmd.Context(), metricsListen, reg); err != nil {
 				return err
 			}
 			if bootstrapOut != "" {
@@ -113,8 +132,32 @@ that points at this server (run envoy -c FILE).`,
 	f.DurationVar(&lc.GatewayTimeout, "gateway-timeout", 100*time.Second, "Envoy's limit on one gateway exchange (above the gateway's --wake-timeout)")
 	f.StringVar(&bootstrapOut, "bootstrap", "", "write the Envoy bootstrap for this server to FILE")
 	f.StringVar(&envoyAdmin, "envoy-admin", "127.0.0.1:9901", "Envoy's admin address, in the bootstrap")
+	f.StringVar(&metricsListen, "metrics-listen", "127.0.0.1:9092", "address of /metrics and /healthz (\"\" for none)")
 	addTraceFlags(cmd, &to)
 	_ = cmd.MarkFlagRequired("cert")
 	_ = cmd.MarkFlagRequired("key")
 	return cmd
+}
+
+// serveMetrics serves reg's /metrics and a /healthz on addr until ctx ends;
+// "" serves nothing. A port that cannot be bound is a usage error.
+func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry) error {
+	if addr == "" {
+		return nil
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return exitError{code: 2, err: fmt.Errorf("--metrics-listen: %w", err)}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := hs.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			slog.Error("metrics server", "err", err)
+		}
+	}()
+	go func() { <-ctx.Done(); hs.Close() }()
+	return nil
 }

@@ -63,7 +63,8 @@ func TestSplitFrontDoor(t *testing.T) {
 		"--adapter-root", filepath.Join(filepath.Dir(filepath.Dir(model)), "adapters"))
 
 	gw, ads, front, admin := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
-	startBackground(t, env, "gateway", "--listen", gw)
+	gwMetrics, xdsMetrics := freeAddr(t), freeAddr(t)
+	startBackground(t, env, "gateway", "--listen", gw, "--metrics-listen", gwMetrics)
 	dir := t.TempDir()
 	certs, err := xds.EnsureCerts(dir)
 	if err != nil {
@@ -71,7 +72,7 @@ func TestSplitFrontDoor(t *testing.T) {
 	}
 	boot := filepath.Join(dir, "envoy.json")
 	startBackground(t, env, "xds", "--listen", ads, "--https-listen", front, "--cert", certs.CertFile, "--key", certs.KeyFile,
-		"--gateway", gw, "--bootstrap", boot, "--envoy-admin", admin)
+		"--gateway", gw, "--bootstrap", boot, "--envoy-admin", admin, "--metrics-listen", xdsMetrics)
 	waitFile(t, boot)
 	envoy := exec.Command(envoyBin, "-c", boot, "--disable-hot-restart", "--log-level", "warn")
 	if err := envoy.Start(); err != nil {
@@ -93,6 +94,19 @@ func TestSplitFrontDoor(t *testing.T) {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == 200 && strings.Contains(string(b), `"completion_tokens":4`) {
+				// Each part serves its own metrics.
+				for addr, want := range map[string]string{gwMetrics: `graft_gateway_requests_total{outcome="routed"}`,
+					xdsMetrics: "graft_xds_connected_envoys 1"} {
+					r, err := http.Get("http://" + addr + "/metrics")
+					if err != nil {
+						t.Fatal(err)
+					}
+					m, _ := io.ReadAll(r.Body)
+					r.Body.Close()
+					if !strings.Contains(string(m), want) {
+						t.Errorf("%s/metrics lacks %q", addr, want)
+					}
+				}
 				return
 			}
 			last = fmt.Sprintf("%d %s", resp.StatusCode, b)
