@@ -57,7 +57,10 @@ type apiError struct {
 
 // client bounds every call, so a pod that hangs fails the test rather than
 // stalling it.
-var client = &http.Client{Timeout: 2 * time.Minute}
+// Its idle connections close after half a second: the slow-client test runs
+// pods that close idle keep-alive connections after one, and a POST sent on
+// a connection the server has just closed fails with EOF (it is not retried).
+var client = &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{IdleConnTimeout: 500 * time.Millisecond}}
 
 func (p *pod) do(t *testing.T, method, path, body string) reply {
 	t.Helper()
