@@ -124,10 +124,13 @@ fmt-check:
 tidy-check:
 	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy; run 'go mod tidy'"; exit 1; }
 
-## imports-check: fail when the graft binary links a test-support package.
+## imports-check: fail when the graft binary links a test-support package, or
+## a platform part links the engine (they reach it over its gRPC API).
 imports-check:
 	@if $(GO) list -deps ./cmd/graft | grep '^github.com/graft-ai/graft/internal/test'; then \
 	  echo "the graft binary imports test support (above)"; exit 1; fi
+	@if $(GO) list -deps ./gateway/... ./xds/... ./deploy/... ./routing/... ./sidecar/... | grep '^github.com/graft-ai/graft/engine'; then \
+	  echo "a platform package imports the engine (above); use the engine's gRPC API"; exit 1; fi
 
 lint: $(TOOLS)/staticcheck fmt-check
 	$(GO) vet ./...

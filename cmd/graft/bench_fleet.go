@@ -169,7 +169,7 @@ func copyAdapters(src, dst string, n int) ([]string, error) {
 
 // complete posts one completion and returns its status, replica, output
 // tokens and latency.
-func (f *fleet) complete(ctx context.Context, model, prompt string, maxTokens int) (int, string, int, float64) {
+func (f *realFleet) complete(ctx context.Context, model, prompt string, maxTokens int) (int, string, int, float64) {
 	body, _ := json.Marshal(map[string]any{"model": model, "prompt": prompt, "max_tokens": maxTokens})
 	req, _ := http.NewRequestWithContext(ctx, "POST", f.url+"/v1/completions", strings.NewReader(string(body)))
 	req.Header.Set("content-type", "application/json")
@@ -199,7 +199,7 @@ func promptOf(words int) string {
 }
 
 // drive sends each request at its time and waits for all answers.
-func (f *fleet) drive(ctx context.Context, reqs []sim.Arrival, names []string) []fleetAnswer {
+func (f *realFleet) drive(ctx context.Context, reqs []sim.Arrival, names []string) []fleetAnswer {
 	answers := make([]fleetAnswer, len(reqs))
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -224,7 +224,7 @@ func (f *fleet) drive(ctx context.Context, reqs []sim.Arrival, names []string) [
 // sequential 1- and 32-token requests, then the step of maxSeqs streams on
 // every replica at once (adapters chosen by the ring so each replica gets
 // its share).
-func (f *fleet) calibrate(ctx context.Context, log io.Writer, names []string, o benchFleetOptions) (sim.Service, error) {
+func (f *realFleet) calibrate(ctx context.Context, log io.Writer, names []string, o benchFleetOptions) (sim.Service, error) {
 	const tokens = 32
 	var hosts []ring.Host
 	for i := range o.replicas {

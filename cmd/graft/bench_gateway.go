@@ -9,13 +9,13 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/graft-ai/graft/gateway/benchmark"
+	"github.com/graft-ai/graft/internal/fleet"
 )
 
 func init() { registerBench(newBenchGatewayCommand) }
 
 func newBenchGatewayCommand() *cobra.Command {
-	c := benchmark.Config{}
+	c := fleet.Config{}
 	cmd := &cobra.Command{
 		Use:   "gateway [--model PATH] [--rates 50,100,200] [--duration 5s]",
 		Short: "Measure the latency the front door (Envoy + gateway) adds over calling a pod directly",
@@ -44,7 +44,7 @@ adds. Without --model it uses the stories260K demo model.`,
 			}
 			c.Out = cmd.OutOrStdout()
 			fmt.Fprintf(c.Out, "front door overhead on %s, %v per rate\n", c.Model, c.Duration)
-			_, err := benchmark.Run(cmd.Context(), c)
+			_, err := fleet.Run(cmd.Context(), c)
 			return err
 		},
 	}

@@ -1,7 +1,8 @@
-// Package benchmark measures what the front door costs: the time to first
+// Package fleet runs a small real platform in this process (redis-server,
+// pods, the front door) and measures what the front door costs: the time to first
 // byte of the same request sent straight to a pod's sidecar and through
 // Envoy and the gateway, at several request rates, in one run.
-package benchmark
+package fleet
 
 import (
 	"context"
