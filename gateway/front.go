@@ -6,10 +6,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/graft-ai/graft/xds"
@@ -155,4 +157,35 @@ func (f *Front) Client() (*http.Client, error) {
 	}
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool},
 		ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 256}}, nil
+}
+
+// WaitServing returns once a one-token completion for deployment, sent with
+// key, is answered through the front; or, when ctx ends, with the last answer.
+func (f *Front) WaitServing(ctx context.Context, key, deployment string) error {
+	client, err := f.Client()
+	if err != nil {
+		return err
+	}
+	body := fmt.Sprintf(`{"model":%q,"prompt":"x","max_tokens":1}`, deployment)
+	last := "no answer yet"
+	for {
+		req, _ := http.NewRequestWithContext(ctx, "POST", f.URL+"/v1/completions", strings.NewReader(body))
+		req.Header.Set("authorization", "Bearer "+key)
+		req.Header.Set("content-type", "application/json")
+		if resp, err := client.Do(req); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = fmt.Sprintf("%d %s", resp.StatusCode, b)
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("deployment %s did not answer through the front door: %s", deployment, last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

@@ -22,5 +22,3 @@ func splitHostPort(addr string) (string, uint32, error) {
 	}
 	return host, uint32(port), nil
 }
-
-func cmpString(a, b string) int { return strings.Compare(a, b) }

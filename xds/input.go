@@ -10,6 +10,7 @@ package xds
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/graft-ai/graft/deploy/state"
@@ -94,7 +95,7 @@ func Deployments(names []string, reps []state.Replica) []Deployment {
 		d.Replicas = append(d.Replicas, Replica{ID: r.ID, Host: host, Port: port})
 	}
 	for i := range out {
-		slices.SortFunc(out[i].Replicas, func(a, b Replica) int { return cmpString(a.ID, b.ID) })
+		slices.SortFunc(out[i].Replicas, func(a, b Replica) int { return strings.Compare(a.ID, b.ID) })
 	}
 	return out
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -215,7 +214,7 @@ func runUp(ctx context.Context, out io.Writer, o *upOptions) error {
 	if jg != nil {
 		info["jaeger_url"] = jg.QueryURL
 	}
-	if err := waitServing(ctx, front, key, o.name); err != nil {
+	if err := front.WaitServing(ctx, key, o.name); err != nil {
 		front.Stop()
 		return errors.Join(err, ctl.Wait())
 	}
@@ -244,37 +243,6 @@ func upKey(ctx context.Context, store *state.Store, stateDir string) (string, er
 	}
 	key, rec := gateway.NewAPIKey("default", "graft up", true)
 	return key, store.PutAPIKey(ctx, rec)
-}
-
-// waitServing returns once the deployment answers through the front door,
-// so up.json is written only when its examples work.
-func waitServing(ctx context.Context, f *gateway.Front, key, name string) error {
-	client, err := f.Client()
-	if err != nil {
-		return err
-	}
-	body := fmt.Sprintf(`{"model":%q,"prompt":"x","max_tokens":1}`, name)
-	var last string
-	for {
-		req, _ := http.NewRequestWithContext(ctx, "POST", f.URL+"/v1/completions", strings.NewReader(body))
-		req.Header.Set("authorization", "Bearer "+key)
-		req.Header.Set("content-type", "application/json")
-		if resp, err := client.Do(req); err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
-			last = fmt.Sprintf("%d %s", resp.StatusCode, b)
-		} else {
-			last = err.Error()
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("deployment %s did not answer through the front door: %s", name, last)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
 }
 
 // ensureDeployment creates the deployment, or brings an existing one (from

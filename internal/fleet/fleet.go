@@ -2,13 +2,10 @@ package fleet
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -110,7 +107,7 @@ func StartFleet(ctx context.Context, c FleetConfig) (_ *Fleet, err error) {
 		return nil, err
 	}
 	f.Key = key
-	return f, f.waitRoutable(ctx, store, c)
+	return f, f.waitRoutable(ctx, front, store, c)
 }
 
 // readyDeployment records the deployment as Ready: the pods are started here,
@@ -161,40 +158,24 @@ func (f *Fleet) startPod(ctx context.Context, c FleetConfig, redisURL, id string
 }
 
 // waitRoutable waits until every replica is ready and the front answers.
-func (f *Fleet) waitRoutable(ctx context.Context, store *state.Store, c FleetConfig) error {
-	body := fmt.Sprintf(`{"model":%q,"prompt":"x","max_tokens":1}`, c.Deployment)
-	deadline := time.Now().Add(time.Minute)
-	last := "no replica ready"
-	for time.Now().Before(deadline) {
+func (f *Fleet) waitRoutable(ctx context.Context, front *gateway.Front, store *state.Store, c FleetConfig) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for ready := 0; ready < c.Replicas; {
 		reps, _ := store.Replicas(ctx, c.Deployment)
-		ready := 0
+		ready = 0
 		for _, r := range reps {
 			if r.State == state.StateReady {
 				ready++
 			}
 		}
-		if ready == c.Replicas {
-			req, _ := http.NewRequestWithContext(ctx, "POST", f.URL+"/v1/completions", strings.NewReader(body))
-			req.Header.Set("authorization", "Bearer "+f.Key)
-			resp, err := f.Client.Do(req)
-			if err == nil {
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == 200 {
-					return nil
-				}
-				last = fmt.Sprintf("%d %s", resp.StatusCode, b)
-			} else {
-				last = err.Error()
-			}
-		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return fmt.Errorf("fleet: %d of %d replicas ready within a minute", ready, c.Replicas)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	return errors.New("benchmark: the fleet did not become routable within a minute: " + last)
+	return front.WaitServing(ctx, f.Key, c.Deployment)
 }
 
 func freeLoopback() (string, error) {
