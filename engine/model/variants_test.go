@@ -527,14 +527,21 @@ func TestGGUFQ8_0(t *testing.T) {
 		t.Errorf("Q8_0 kept quantized: logits differ from the reference on the dequantized weights by %v, RMS %.3g", d, rel)
 	}
 	want := newRef(s, w).forward(prompt)
+	// Weight rounding alone (widened on load) keeps the original bounds.
+	wideGot := forwardAll(t, wide, prompt)
+	d = compare(wideGot, want)
+	rel = rms(wideGot, want) / rms(want, [][]float64(nil))
+	if d.max > q8MaxAbs || rel > q8RelRMS {
+		t.Errorf("Q8_0 widened: logits differ from float32 by %v, RMS %.3g of the logits' RMS (bounds %g, %g)", d, rel, q8MaxAbs, q8RelRMS)
+	}
+	// Kept quantized, activation rounding adds an independent error of the
+	// same size as the weights': √2 times the bounds of either alone.
 	d = compare(got, want)
 	rel = rms(got, want) / rms(want, [][]float64(nil))
-	// Weight and activation rounding are independent and of one size: √2 times
-	// the bounds of either alone.
 	if d.max > q8MaxAbs*math.Sqrt2 || rel > q8RelRMS*math.Sqrt2 {
-		t.Errorf("Q8_0 logits differ from float32 by %v, RMS %.3g of the logits' RMS (bounds %g, %g)", d, rel, q8MaxAbs*math.Sqrt2, q8RelRMS*math.Sqrt2)
+		t.Errorf("Q8_0 kept quantized: logits differ from float32 by %v, RMS %.3g of the logits' RMS (bounds %g, %g)", d, rel, q8MaxAbs*math.Sqrt2, q8RelRMS*math.Sqrt2)
 	}
-	t.Logf("Q8_0 vs float32: max difference %v, RMS difference %.3g of the logits' RMS", d, rel)
+	t.Logf("Q8_0 kept quantized vs float32: max difference %v, RMS difference %.3g of the logits' RMS", d, rel)
 }
 
 // rms is the root mean square of a-b (of a when b is nil).
