@@ -62,6 +62,18 @@ func newReplica(id int, svc *Service) *replica {
 	return &replica{id: id, svc: svc, slots: map[int]*slot{}, host: newLRU(svc.HostCache)}
 }
 
+// warm makes w resident without counting loads; slots beyond the
+// replica's keep the most recently used.
+func (r *replica) warm(w Resident) {
+	for _, a := range w.Host {
+		r.host.touch(a)
+	}
+	for _, a := range w.Slots[max(len(w.Slots)-r.svc.Slots, 0):] {
+		r.host.touch(a)
+		r.slots[a] = &slot{adapter: a}
+	}
+}
+
 // admit moves queued requests into the batch where their adapter is
 // resident, starting loads for others while slots allow; a request whose
 // adapter cannot get a slot waits without blocking those behind it, as

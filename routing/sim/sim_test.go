@@ -36,6 +36,9 @@ func mustRun(t *testing.T, c Config, policy string) Result {
 // every request and completes about what was offered.
 func TestLightLoadServesEverything(t *testing.T) {
 	c := testConfig(t, 10, 200, 0.4)
+	// Chat-trace requests are slow (~1k-token prompts): a longer run, so
+	// the Poisson count of arrivals is close to its mean.
+	c.Duration = 4000
 	for _, p := range []string{"rr", "least", "gie", "graft"} {
 		r := mustRun(t, c, p)
 		if r.Unfinished != 0 || r.Requests == 0 {
@@ -150,5 +153,30 @@ func TestReplayEqualsGenerated(t *testing.T) {
 	gen.Wall, rep.Wall = 0, 0
 	if !reflect.DeepEqual(gen, rep) {
 		t.Fatalf("generated %+v\nreplayed  %+v", gen, rep)
+	}
+}
+
+// TestWarmStart: a replica that starts with an adapter in a slot serves it
+// without a load; one with it in host memory loads it into a slot without a
+// read from the store; a cold one does both.
+func TestWarmStart(t *testing.T) {
+	c := testConfig(t, 1, 10, 0.5)
+	c.DriftEvery, c.Warmup, c.Duration = 0, 0, 100
+	c.Replay = []Arrival{{At: 1, Adapter: 3, Prompt: 10, Output: 5}, {At: 50, Adapter: 3, Prompt: 10, Output: 5}}
+	for _, tc := range []struct {
+		name          string
+		warm          []Resident
+		loads, remote float64 // per 1000 requests
+	}{
+		{"cold", nil, 500, 500},
+		{"host", []Resident{{Host: []int{3}}}, 500, 0},
+		{"slot", []Resident{{Slots: []int{1, 3}, Host: []int{2}}}, 0, 0},
+	} {
+		c.Warm = tc.warm
+		r := mustRun(t, c, "rr")
+		if r.Requests != 2 || r.LoadsPer1k != tc.loads || r.RemoteLoadsPer1k != tc.remote {
+			t.Errorf("%s: %d requests, %.0f loads and %.0f remote per 1000, want %.0f and %.0f",
+				tc.name, r.Requests, r.LoadsPer1k, r.RemoteLoadsPer1k, tc.loads, tc.remote)
+		}
 	}
 }
