@@ -258,8 +258,9 @@ func (r *run) kick(rep *replica) {
 	if rep.busy {
 		return
 	}
-	prefill := rep.admit(r.f.now)
+	rep.admit(r.f.now)
 	if len(rep.running) > 0 {
+		prefill := rep.plan()
 		rep.busy = true
 		r.push(r.f.now+rep.svc.step(len(rep.running), rep.distinctAdapters(), prefill), evStep, rep.id)
 		return

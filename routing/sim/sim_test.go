@@ -180,3 +180,63 @@ func TestWarmStart(t *testing.T) {
 		}
 	}
 }
+
+// TestNoLoadWithoutRoom: a request the KV cache cannot hold yet starts no
+// adapter load; otherwise a request that fits takes that slot back before
+// it is used and the adapter loads twice.
+func TestNoLoadWithoutRoom(t *testing.T) {
+	c := testConfig(t, 1, 3, 0.5)
+	c.DriftEvery, c.Warmup, c.Duration = 0, 0, 100
+	c.Service.Slots, c.Service.KVTokens = 2, 100
+	c.Replay = []Arrival{
+		{At: 0.5, Adapter: 0, Prompt: 50, Output: 40},
+		{At: 0.6, Adapter: 1, Prompt: 50, Output: 40}, // waits for the first's KV
+		{At: 0.7, Adapter: 2, Prompt: 5, Output: 5},   // fits beside it
+	}
+	r := mustRun(t, c, "rr")
+	if r.Requests != 3 || r.Unfinished != 0 || r.LoadsPer1k != 1000 {
+		t.Fatalf("%d unfinished, %.0f loads per 1000 requests, want 1000 (one each)", r.Unfinished, r.LoadsPer1k)
+	}
+}
+
+// TestChunkedPrefill: with a step budget a long prompt is computed in
+// chunks, its first token in the step that ends it, and a request decoding
+// beside it gets its next token after a chunk, not after the whole prompt.
+func TestChunkedPrefill(t *testing.T) {
+	c := testConfig(t, 1, 1, 0.5)
+	c.DriftEvery, c.Warmup, c.Duration = 0, 0, 100
+	s := &c.Service
+	s.LoadRemote, s.MaxBatchedTokens = 0, 0
+	c.Replay = []Arrival{{At: 0.5, Adapter: 0, Prompt: 1000, Output: 3}}
+	whole := mustRun(t, c, "rr")
+	if want := s.step(1, 1, 1000); !near(whole.TTFT50, want) {
+		t.Errorf("whole prompt: first token after %.4fs, want one step of %.4fs", whole.TTFT50, want)
+	}
+	s.MaxBatchedTokens = 400
+	chunked := mustRun(t, c, "rr")
+	if want := s.step(1, 1, 400)*2 + s.step(1, 1, 200); !near(chunked.TTFT50, want) {
+		t.Errorf("chunked: first token after %.4fs, want steps of 400, 400 and 200 tokens, %.4fs", chunked.TTFT50, want)
+	}
+	// A two-token request: its first token comes alone, its second beside
+	// the long prompt's first chunk (the budget less its own decode token).
+	c.Replay = []Arrival{{At: 0.5, Adapter: 0, Prompt: 1, Output: 2}, {At: 0.51, Adapter: 0, Prompt: 1000, Output: 3}}
+	r, err := simulate(c, mustPolicy(t, "rr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := r.reqs[0]
+	if want := s.step(1, 1, 1) + s.step(2, 1, 399); !near(short.end-short.arrive, want) {
+		t.Errorf("short request took %.4fs beside a chunked prompt, want %.4fs", short.end-short.arrive, want)
+	}
+}
+
+func near(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
+
+func mustPolicy(t *testing.T, s string) Policy {
+	t.Helper()
+	p, err := ParsePolicy(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

@@ -86,3 +86,16 @@ func TestLoadLengthsRejects(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadServiceRejectsTinyStepBudget: a step budget at most max_batch
+// leaves no room for a prompt chunk beside the decodes.
+func TestLoadServiceRejectsTinyStepBudget(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "service.json")
+	body := `{"step_base_s": 0.03, "step_per_seq_s": 0.02, "slots": 8, "host_cache": 64, "max_batch": 16, "kv_tokens": 16384, "max_batched_tokens": 16}`
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadService(p); err == nil {
+		t.Fatal("max_batched_tokens 16 with max_batch 16 loaded")
+	}
+}
