@@ -51,21 +51,20 @@ func TestConsoleInChromium(t *testing.T) {
 
 	ctx := browserContext(t, browser)
 	artifacts := artifactDir(t)
-	run(t, ctx, "open the console with a wrong key",
+	browse(t, ctx, "open the console with a wrong key",
 		chromedp.Navigate(info.ConsoleURL),
-		chromedp.WaitVisible(`#login-key`, chromedp.ByQuery),
-		chromedp.SendKeys(`#login-key`, "graft-not-a-key", chromedp.ByQuery),
-		chromedp.Submit(`#login-form`, chromedp.ByQuery),
-		chromedp.WaitVisible(`#login-error`, chromedp.ByQuery))
-	var loginErr string
-	run(t, ctx, "read the login error", chromedp.Text(`#login-error`, &loginErr, chromedp.ByQuery))
+		chromedp.WaitVisible(chromedp.CSS(`#login-key`)),
+		chromedp.SendKeys(chromedp.CSS(`#login-key`), "graft-not-a-key"),
+		chromedp.Click(chromedp.CSS(`#login-form button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#login-error`)))
+	loginErr := value(t, ctx, "read the login error", chromedp.Text(chromedp.CSS(`#login-error`)))
 	if !strings.Contains(loginErr, "incorrect admin key") {
 		t.Errorf("a wrong key shows %q", loginErr)
 	}
-	run(t, ctx, "log in and see the demo deployment Ready",
-		chromedp.SetValue(`#login-key`, info.APIKey, chromedp.ByQuery),
-		chromedp.Submit(`#login-form`, chromedp.ByQuery),
-		chromedp.WaitVisible(`tr[data-deployment="stories"] [data-status="Ready"]`, chromedp.ByQuery))
+	browse(t, ctx, "log in and see the demo deployment Ready",
+		chromedp.SetValue(chromedp.CSS(`#login-key`), info.APIKey),
+		chromedp.Click(chromedp.CSS(`#login-form button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-deployment="stories"] [data-status="Ready"]`)))
 
 	const seed, prompt = 11, "Tell me a story about a cat."
 	answer, traceID := playground(t, ctx, info, "stories/all-r8", prompt, seed)
@@ -80,15 +79,13 @@ func TestConsoleInChromium(t *testing.T) {
 	checkConsoleDeployment(t, ctx, info, artifacts)
 	checkConsoleShowsAPIErrors(t, ctx, info)
 
-	var stillHere bool
-	run(t, ctx, "stop the deployment and watch it change without a reload",
+	browse(t, ctx, "stop the deployment and watch it change without a reload",
 		chromedp.Navigate(info.ConsoleURL),
-		chromedp.WaitVisible(`tr[data-deployment="stories"] [data-status="Ready"]`, chromedp.ByQuery),
-		chromedp.Evaluate(`window.notReloaded = true`, nil),
-		chromedp.Click(`tr[data-deployment="stories"] button[data-url$="/stop"]`, chromedp.ByQuery),
-		chromedp.WaitVisible(`tr[data-deployment="stories"] [data-status="Stopped"]`, chromedp.ByQuery),
-		chromedp.Evaluate(`window.notReloaded === true`, &stillHere))
-	if !stillHere {
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-deployment="stories"] [data-status="Ready"]`)),
+		chromedp.Evaluate[chromedp.Void](`window.notReloaded = true; undefined`),
+		chromedp.Click(chromedp.CSS(`tr[data-deployment="stories"] button[data-url$="/stop"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-deployment="stories"] [data-status="Stopped"]`)))
+	if !value(t, ctx, "check for a reload", chromedp.Evaluate[bool](`window.notReloaded === true`)) {
 		t.Error("the page reloaded to show the stop")
 	}
 	screenshot(t, ctx, filepath.Join(artifacts, "console-stopped.png"))
@@ -98,20 +95,19 @@ func TestConsoleInChromium(t *testing.T) {
 // the trace id the console gave the request.
 func playground(t *testing.T, ctx context.Context, info upInfo, model, prompt string, seed int) (string, string) {
 	t.Helper()
-	var answer, state, trace string
-	run(t, ctx, "stream a playground answer",
+	browse(t, ctx, "stream a playground answer",
 		chromedp.Navigate(strings.TrimSuffix(info.ConsoleURL, "/")+"/playground?model="+model),
-		chromedp.WaitVisible(fmt.Sprintf(`#play-model option[value=%q]`, model), chromedp.ByQuery),
-		chromedp.SetValue(`#play-model`, model, chromedp.ByQuery),
-		chromedp.SetValue(`#play-prompt`, prompt, chromedp.ByQuery),
-		chromedp.SetValue(`#play-seed`, strconv.Itoa(seed), chromedp.ByQuery),
-		chromedp.SetValue(`#play-max`, "40", chromedp.ByQuery),
-		chromedp.SetValue(`#play-temp`, "1", chromedp.ByQuery),
-		chromedp.Click(`#play-send`, chromedp.ByQuery),
-		chromedp.WaitVisible(`#play-state[data-state="done"], #play-state[data-state="error"]`, chromedp.ByQuery),
-		chromedp.Text(`#play-state`, &state, chromedp.ByQuery),
-		chromedp.TextContent(`#answer`, &answer, chromedp.ByQuery),
-		chromedp.Evaluate(`document.querySelector('#play-trace a').textContent`, &trace))
+		chromedp.WaitReady(chromedp.CSS(fmt.Sprintf(`#play-model option[value=%q]`, model))),
+		chromedp.SetValue(chromedp.CSS(`#play-model`), model),
+		chromedp.SetValue(chromedp.CSS(`#play-prompt`), prompt),
+		chromedp.SetValue(chromedp.CSS(`#play-seed`), strconv.Itoa(seed)),
+		chromedp.SetValue(chromedp.CSS(`#play-max`), "40"),
+		chromedp.SetValue(chromedp.CSS(`#play-temp`), "1"),
+		chromedp.Click(chromedp.CSS(`#play-send`)),
+		chromedp.WaitVisible(chromedp.CSS(`#play-state[data-state="done"], #play-state[data-state="error"]`)))
+	state := value(t, ctx, "read the playground's state", chromedp.Text(chromedp.CSS(`#play-state`)))
+	answer := value(t, ctx, "read the answer", chromedp.TextContent(chromedp.CSS(`#answer`)))
+	trace := value(t, ctx, "read the trace id", chromedp.Evaluate[string](`document.querySelector('#play-trace a').textContent`))
 	if !strings.HasPrefix(state, "Done") {
 		t.Fatalf("the playground ended with %q", state)
 	}
@@ -142,14 +138,14 @@ func checkConsoleTrace(t *testing.T, ctx context.Context, info upInfo, id, artif
 		t.Fatal("the playground named no trace")
 	}
 	base := strings.TrimSuffix(info.ConsoleURL, "/")
-	run(t, ctx, "see the request among the recent traces",
+	browse(t, ctx, "see the request among the recent traces",
 		chromedp.Navigate(base+"/traces"),
-		chromedp.WaitVisible(fmt.Sprintf(`tr[data-trace=%q]`, id), chromedp.ByQuery))
-	var rows []string
-	run(t, ctx, "draw the request's trace",
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`tr[data-trace=%q]`, id))))
+	browse(t, ctx, "draw the request's trace",
 		chromedp.Navigate(base+"/traces/"+id),
-		chromedp.WaitVisible(`.span[data-service="graft-engine"][data-op="engine.decode"]`, chromedp.ByQuery),
-		chromedp.Evaluate(`[...document.querySelectorAll('.span')].map(s => s.dataset.service + ' ' + s.dataset.op)`, &rows))
+		chromedp.WaitVisible(chromedp.CSS(`.span[data-service="graft-engine"][data-op="engine.decode"]`)))
+	rows := value(t, ctx, "read the waterfall",
+		chromedp.Evaluate[[]string](`[...document.querySelectorAll('.span')].map(s => s.dataset.service + ' ' + s.dataset.op)`))
 	for _, want := range []string{"envoy ", "graft-gateway gateway.decide", "graft-sidecar POST /v1/chat/completions", "graft-engine engine.prefill"} {
 		if !containsPrefix(rows, want) {
 			t.Errorf("the waterfall lacks %q: %q", want, rows)
@@ -163,13 +159,12 @@ func checkConsoleTrace(t *testing.T, ctx context.Context, info upInfo, id, artif
 // the adapter just used and its live charts counting the tokens generated.
 func checkConsoleDeployment(t *testing.T, ctx context.Context, info upInfo, artifacts string) {
 	t.Helper()
-	var peak string
-	run(t, ctx, "see the replica hold the adapter and the charts move",
+	browse(t, ctx, "see the replica hold the adapter and the charts move",
 		chromedp.Navigate(strings.TrimSuffix(info.ConsoleURL, "/")+"/deployments/stories"),
-		chromedp.WaitVisible(`tr[data-adapter="all-r8"] span[title="loaded"]`, chromedp.ByQuery),
-		chromedp.WaitVisible(`[data-chart="tokens/s"]:not([data-peak="0"])`, chromedp.ByQuery),
-		chromedp.AttributeValue(`[data-chart="tokens/s"]`, "data-peak", &peak, nil, chromedp.ByQuery))
-	t.Logf("tokens/s peak on the chart: %s", peak)
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-adapter="all-r8"] span[title="loaded"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-chart="tokens/s"]:not([data-peak="0"])`)))
+	peak := value(t, ctx, "read the chart", chromedp.AttributeValue(chromedp.CSS(`[data-chart="tokens/s"]`), "data-peak"))
+	t.Logf("tokens/s peak on the chart: %s", peak.Value)
 	screenshot(t, ctx, filepath.Join(artifacts, "console.png"))
 }
 
@@ -177,16 +172,15 @@ func checkConsoleDeployment(t *testing.T, ctx context.Context, info upInfo, arti
 // message.
 func checkConsoleShowsAPIErrors(t *testing.T, ctx context.Context, info upInfo) {
 	t.Helper()
-	var msg string
-	run(t, ctx, "create a deployment that exists",
+	browse(t, ctx, "create a deployment that exists",
 		chromedp.Navigate(info.ConsoleURL),
-		chromedp.WaitVisible(`tr[data-deployment="stories"]`, chromedp.ByQuery),
-		chromedp.Click(`#create summary`, chromedp.ByQuery),
-		chromedp.SendKeys(`#create-form [name=name]`, "stories", chromedp.ByQuery),
-		chromedp.SendKeys(`#create-form [name=base_model]`, "/nowhere/model.gguf", chromedp.ByQuery),
-		chromedp.Submit(`#create-form`, chromedp.ByQuery),
-		chromedp.WaitVisible(`#flash`, chromedp.ByQuery),
-		chromedp.Text(`#flash`, &msg, chromedp.ByQuery))
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-deployment="stories"]`)),
+		chromedp.Click(chromedp.CSS(`#create summary`)),
+		chromedp.SendKeys(chromedp.CSS(`#create-form [name=name]`), "stories"),
+		chromedp.SendKeys(chromedp.CSS(`#create-form [name=base_model]`), "/nowhere/model.gguf"),
+		chromedp.Click(chromedp.CSS(`#create-form button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#flash`)))
+	msg := value(t, ctx, "read the error", chromedp.Text(chromedp.CSS(`#flash`)))
 	if !strings.Contains(msg, "(4") {
 		t.Errorf("the refused create shows %q, want the API's error and status", msg)
 	}
@@ -224,25 +218,38 @@ func browserContext(t *testing.T, browser string) context.Context {
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
 	t.Cleanup(func() { cancel(); cancelAlloc() })
+	// The first run starts the browser and binds it to its context: that
+	// must be this one, not a step's deadline.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start %s: %v", browser, err)
+	}
 	return ctx
 }
 
-// run runs actions with a deadline, failing the test with what was tried.
-func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action) {
+// browse runs steps with a deadline, failing the test with what was tried
+// and the page as it was.
+func browse(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	value(t, ctx, what, chromedp.Steps(steps...))
+}
+
+func value[T any](t *testing.T, ctx context.Context, what string, a chromedp.Action[T]) T {
 	t.Helper()
 	rctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
-	if err := chromedp.Run(rctx, actions...); err != nil {
-		var html string
-		_ = chromedp.Run(ctx, chromedp.OuterHTML("main", &html, chromedp.ByQuery))
+	v, err := chromedp.Run(rctx, a)
+	if err != nil {
+		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		html, _ := chromedp.Run(hctx, chromedp.OuterHTML(chromedp.CSS("main")))
 		t.Fatalf("%s: %v\npage:\n%.4000s", what, err, html)
 	}
+	return v
 }
 
 func screenshot(t *testing.T, ctx context.Context, path string) {
 	t.Helper()
-	var png []byte
-	run(t, ctx, "screenshot", chromedp.FullScreenshot(&png, 100))
+	png := value(t, ctx, "screenshot", chromedp.FullScreenshot(100))
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		t.Fatal(err)
 	}

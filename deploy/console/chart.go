@@ -16,6 +16,8 @@ import (
 type Chart struct {
 	Label, Unit string
 	Points      string // "x,y x,y" in the 240×60 view box
+	LastX       string // the newest point, marked (a lone point draws no line)
+	LastY       string
 	Last, Peak  string // formatted values
 	PeakValue   float64
 	Empty       bool
@@ -47,7 +49,8 @@ func lineChart(label, unit string, values []float64, format func(float64) string
 			x = float64(i) * chartW / float64(len(values)-1)
 		}
 		y := chartH - 2 - v/scale*(chartH-4)
-		pts = append(pts, strconv.FormatFloat(x, 'f', 1, 64)+","+strconv.FormatFloat(y, 'f', 1, 64))
+		c.LastX, c.LastY = strconv.FormatFloat(x, 'f', 1, 64), strconv.FormatFloat(y, 'f', 1, 64)
+		pts = append(pts, c.LastX+","+c.LastY)
 		c.Last, c.Empty = format(v), false
 	}
 	c.Points = strings.Join(pts, " ")

@@ -120,7 +120,7 @@ async function play(form) {
   out.textContent = '';
   document.getElementById('play-trace').hidden = true;
   const f = new FormData(form);
-  const body = {model: f.get('model'), messages: [{role: 'user', content: f.get('prompt')}], stream: true,
+  const body = {model: f.get('model'), messages: [{role: 'user', content: f.get('prompt')}], stream: true, stream_options: {include_usage: true},
     max_tokens: Number(f.get('max_tokens')), temperature: Number(f.get('temperature')), seed: Number(f.get('seed'))};
   setState('streaming', 'Streaming…');
   const r = await api('POST', '/console/api/chat', body);
