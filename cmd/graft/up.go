@@ -58,8 +58,10 @@ certificate are made on first start under the state dir.
 Without --model it deploys the demo: the stories260K Hugging Face model and its
 four LoRA adapters from $GRAFT_TESTDATA (default ../shared/models beside the
 repository), as deployment "stories". When everything is ready it writes
-STATE_DIR/up.json (url, api_key, ca_file, admin_api_url, ...) and prints a curl
-and an OpenAI SDK example that work as printed, then serves until interrupted.
+STATE_DIR/up.json (url, api_key, ca_file, admin_api_url, console_url,
+jaeger_url, ...) and prints a curl and an OpenAI SDK example that work as
+printed, the web console's URL and Jaeger's query API, then serves until
+interrupted.
 A second run on the same state dir keeps the deployments and the key.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
