@@ -15,6 +15,7 @@ func init() { register(newControlCommand) }
 // controlOptions are the flags of the control process, shared by graft up.
 type controlOptions struct {
 	redis, listen, apiKey, adapterCache string
+	jaegerURL                           string
 	readyTimeout, unhealthy, drain      time.Duration
 	provider                            string
 	kube                                control.Kubernetes
@@ -24,6 +25,7 @@ func addControlFlags(cmd *cobra.Command, o *controlOptions, listen string) {
 	f := cmd.Flags()
 	f.StringVar(&o.listen, "api-listen", listen, "address of the management API (/v1/deployments)")
 	f.StringVar(&o.apiKey, "api-key", "", "require this key (Authorization: Bearer KEY) on the management API")
+	f.StringVar(&o.jaegerURL, "jaeger-url", "", "Jaeger's query API (http://host:16686) the web console (/console) draws traces from (graft up: the Jaeger it starts)")
 	f.StringVar(&o.adapterCache, "adapter-cache", "", "adapter cache folder the replicas share (default: the user cache dir)")
 	f.DurationVar(&o.readyTimeout, "replica-ready-timeout", 5*time.Minute, "a replica not ready this long after its start fails the deployment (Errored) with its own error")
 	f.DurationVar(&o.unhealthy, "replica-unhealthy-timeout", 30*time.Second, "a live replica whose /readyz fails this long is killed and replaced")
@@ -32,7 +34,8 @@ func addControlFlags(cmd *cobra.Command, o *controlOptions, listen string) {
 
 func (o *controlOptions) config() control.Config {
 	return control.Config{Redis: o.redis, Listen: o.listen, APIKey: o.apiKey, AdapterCache: o.adapterCache,
-		ReadyTimeout: o.readyTimeout, Unhealthy: o.unhealthy, Drain: o.drain, Provider: o.provider, Kubernetes: o.kube}
+		ReadyTimeout: o.readyTimeout, Unhealthy: o.unhealthy, Drain: o.drain, Provider: o.provider, Kubernetes: o.kube,
+		JaegerURL: o.jaegerURL}
 }
 
 // addProviderFlags are the flags that choose where replicas run; graft up
@@ -70,7 +73,8 @@ child process on its own 127.0.0.1 port), replaces replicas that crash, scales
 between min_replicas and max_replicas on the load the replicas report, scales
 to zero after the cooldown and wakes on request. The management API
 (/v1/deployments, driven by "graft deployments") listens on --api-listen, with
-/healthz, /readyz and Prometheus /metrics beside it. On SIGTERM the replicas
+/healthz, /readyz and Prometheus /metrics beside it, and the web console on
+/console (log in with the --api-key, or an admin key of "graft keys"). On SIGTERM the replicas
 drain their streams and stop.
 
 With --provider kubernetes the replicas are pods instead: each replica
