@@ -51,7 +51,7 @@ type loraActs[T float] struct {
 // layerActs is what one layer keeps for its backward pass.
 type layerActs[T float] struct {
 	x, xn1, rs1, q, k, v, p, att, x2, xn2, rs2, gate, up, act []T
-	lora                                                       [model.NumModules]loraActs[T]
+	lora                                                      [model.NumModules]loraActs[T]
 }
 
 // net runs the training forward and backward passes of base+adapter.
@@ -64,16 +64,16 @@ type net[T float] struct {
 	dot      func(a, b []T) T
 	axpy     func(y []T, a T, x []T)
 
-	acts               []layerActs[T]
-	xf, xnf, rsf       []T
-	sel, logits        []T
-	lossIdx            []int
-	dx, dxn, dsel      []T
-	dq, dk, dv, datt   []T
-	dgate, dup, dact   []T
-	tmpA, tmpB, tmpC   []T
-	small1, small2     []T
-	pOff               []int
+	acts             []layerActs[T]
+	xf, xnf, rsf     []T
+	sel, logits      []T
+	lossIdx          []int
+	dx, dxn, dsel    []T
+	dq, dk, dv, datt []T
+	dgate, dup, dact []T
+	tmpA, tmpB, tmpC []T
+	small1, small2   []T
+	pOff             []int
 }
 
 func newNet[T float](b *base[T], ad *adapter[T], pool *kernel.Pool, maxLen int, dropRng *rand.Rand) *net[T] {
