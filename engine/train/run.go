@@ -240,4 +240,3 @@ func (j *job) validLoss(stop func() bool) (float64, error) {
 	}
 	return sum / float64(count), nil
 }
-

@@ -69,7 +69,7 @@ func testConfig(t testing.TB, chat bool) Config {
 		BaseModel: storiesDir(t), TrainFile: styleData(t, dir, chat), OutputDir: filepath.Join(dir, "adapter"),
 		Epochs: 4, BatchSize: 3, GradAccum: 2, LearningRate: 2e-2, Rank: 4, Alpha: 8,
 		TargetModules: []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"},
-		Seed: 3, WarmupSteps: 2, Threads: 2,
+		Seed:          3, WarmupSteps: 2, Threads: 2,
 	}
 }
 
