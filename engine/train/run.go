@@ -13,6 +13,13 @@ import (
 	"github.com/graft-ai/graft/finetune/dataset"
 )
 
+// InputError is a job that cannot run as given: a bad Config, a base model
+// that does not load, a training or validation file that does not parse.
+type InputError struct{ Err error }
+
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
 // hooks let tests see what a run did (its initial adapter, its batches).
 type hooks struct {
 	init  func(ad *adapter[float32])
@@ -43,7 +50,7 @@ type job struct {
 func run(ctx context.Context, cfg Config, onEvent func(Event), h *hooks) error {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
-		return err
+		return &InputError{err}
 	}
 	emit := func(e Event) {
 		if onEvent != nil {
@@ -54,14 +61,14 @@ func run(ctx context.Context, cfg Config, onEvent func(Event), h *hooks) error {
 	emit(Event{Message: "loading base model " + cfg.BaseModel})
 	l, err := engine.Load(cfg.BaseModel, hostBackend{})
 	if err != nil {
-		return fmt.Errorf("base model: %w", err)
+		return &InputError{fmt.Errorf("base model: %w", err)}
 	}
 	defer l.Close()
 	pool := kernel.NewPool(cfg.Threads)
 	defer pool.Close()
 	j, err := newJob(cfg, l, pool, emit)
 	if err != nil {
-		return err
+		return &InputError{err}
 	}
 	if h != nil && h.init != nil {
 		h.init(j.ad)

@@ -15,19 +15,11 @@ import (
 	"github.com/graft-ai/graft/engine/compute/cpu"
 	"github.com/graft-ai/graft/engine/lora"
 	sampling "github.com/graft-ai/graft/engine/sample"
+	"github.com/graft-ai/graft/internal/testmodels"
 )
 
 func storiesDir(t testing.TB) string {
-	t.Helper()
-	root := os.Getenv("GRAFT_TESTDATA")
-	if root == "" {
-		t.Skip("GRAFT_TESTDATA is not set: the stories260K model is needed (export GRAFT_TESTDATA=/work/shared/models)")
-	}
-	dir := filepath.Join(root, "stories260K", "hf")
-	if _, err := os.Stat(filepath.Join(dir, "config.json")); err != nil {
-		t.Skipf("stories260K is not under GRAFT_TESTDATA: %v", err)
-	}
-	return dir
+	return testmodels.Path(t, "stories260K", "hf")
 }
 
 // writeJSONL writes one JSON object per line.
