@@ -46,7 +46,7 @@ func TestMatchesPEFT(t *testing.T) {
 		BaseModel: base, TrainFile: filepath.Join(dir, "train.jsonl"), OutputDir: filepath.Join(dir, "graft"),
 		Epochs: 2, BatchSize: 2, GradAccum: 2, LearningRate: 5e-3, Rank: 4, Alpha: 8,
 		TargetModules: []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"},
-		Seed: 11, WarmupSteps: 5, Schedule: "linear", MaxGradNorm: 1, WeightDecay: 0.01, Threads: 2,
+		Seed:          11, WarmupSteps: 5, Schedule: "linear", MaxGradNorm: 1, WeightDecay: 0.01, Threads: 2,
 	}
 	storyData(t, cfg.TrainFile)
 	initDir := filepath.Join(dir, "init")
