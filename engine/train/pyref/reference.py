@@ -17,6 +17,13 @@ from peft import PeftModel
 from transformers import AutoModelForCausalLM, get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup, get_linear_schedule_with_warmup
 
 
+START = time.perf_counter()
+
+
+def log(msg):
+    print(f"[{time.perf_counter() - START:7.1f}s] {msg}", file=sys.stderr, flush=True)
+
+
 def load(spec):
     torch.manual_seed(0)
     torch.set_num_threads(spec.get("threads", 2))
@@ -71,7 +78,9 @@ def train(spec):
         opt.step()
         sched.step()
         losses.append(total / count)
+        log(f"step {len(losses)}: loss {losses[-1]:.5f}")
     model.save_pretrained(spec["out_adapter"])
+    log("trained; decoding")
     model.eval()
     out = {"losses": losses, "greedy": greedy(model, spec["prompts"], spec["greedy_tokens"])}
     if spec.get("graft_adapter"):
