@@ -185,3 +185,32 @@ func TestResumeIsExact(t *testing.T) {
 		t.Fatal("the resumed run's adapter differs from the uninterrupted run's")
 	}
 }
+
+// TestGGUFBaseAndValidation trains on the GGUF file of stories260K (its
+// interleaved q/k rows become Hugging Face's order on load, so the adapter is
+// in PEFT's layout) and reports a validation loss at each epoch's end.
+func TestGGUFBaseAndValidation(t *testing.T) {
+	cfg := testConfig(t, true)
+	cfg.BaseModel = testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")
+	cfg.ValidFile, cfg.Epochs = cfg.TrainFile, 2
+	var valid []float64
+	var at []int
+	if err := Run(context.Background(), cfg, func(e Event) {
+		if e.ValidLoss != nil {
+			valid, at = append(valid, *e.ValidLoss), append(at, e.Step)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(at, []int{2, 4}) || valid[1] >= valid[0] {
+		t.Fatalf("validation losses %v at steps %v; want two, at steps 2 and 4, falling", valid, at)
+	}
+	l, err := engine.Load(storiesDir(t), hostBackend{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := lora.Load(cfg.OutputDir, &l.Model.Config, 64); err != nil {
+		t.Fatal(err)
+	}
+}
