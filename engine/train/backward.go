@@ -25,7 +25,7 @@ func (n *net[T]) head(pk *packed) (float64, int) {
 	for r, i := range n.lossIdx {
 		copy(n.sel[r*d:(r+1)*d], n.xnf[i*d:(i+1)*d])
 	}
-	matmul(n.pool, n.logits, n.sel, n.b.out, M, d, V)
+	matmulB(n.pool, n.logits, n.sel, n.b.outT, M, d, V)
 	losses := make([]float64, M)
 	parallel(n.pool, M, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
@@ -58,7 +58,6 @@ func (n *net[T]) backward(pk *packed, weight T, stop func() bool) bool {
 	if M == 0 {
 		return false
 	}
-	n.ad.refreshTransposes()
 	parallel(n.pool, M, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			row := n.logits[r*V : (r+1)*V]
@@ -69,7 +68,7 @@ func (n *net[T]) backward(pk *packed, weight T, stop func() bool) bool {
 		}
 	})
 	n.dsel = grow(n.dsel, M*d)
-	matmul(n.pool, n.dsel, n.logits, n.b.outT, M, V, d)
+	matmulB(n.pool, n.dsel, n.logits, n.b.out, M, V, d)
 	clear(n.dxn[:N*d])
 	for r, i := range n.lossIdx {
 		copy(n.dxn[i*d:(i+1)*d], n.dsel[r*d:(r+1)*d])

@@ -48,7 +48,9 @@ type Config struct {
 	Threads   int // CPU threads; default all cores
 }
 
-// Event reports progress: one per optimizer step (Step > 0), and messages.
+// Event reports progress. A step event (empty Message) follows each optimizer
+// step; message events (loading, data summary, resume, adapter written) carry
+// the step they happened at.
 type Event struct {
 	Step, TotalSteps, Epoch int
 	TrainLoss               float64  // mean loss over the step's completion tokens

@@ -32,6 +32,26 @@ func matmul[T float](p *kernel.Pool, out, x, w []T, rows, in, outDim int) {
 	})
 }
 
+// matmulB sets out = x·b with b given as [k, n] (the transpose of matmul's
+// w): the frozen weights, for which both layouts are kept, go through gemm.
+func matmulB[T float](p *kernel.Pool, out, x, b []T, rows, k, n int) {
+	if o, ok := any(out).([]float32); ok {
+		gemm(p, o, any(x).([]float32), any(b).([]float32), rows, k, n)
+		return
+	}
+	parallel(p, n, func(lo, hi int) {
+		for r := 0; r < rows; r++ {
+			for j := lo; j < hi; j++ {
+				var s T
+				for t := 0; t < k; t++ {
+					s += x[r*k+t] * b[t*n+j]
+				}
+				out[r*n+j] = s
+			}
+		}
+	})
+}
+
 // parallel runs fn over [0, n) on the pool (the caller joins in).
 func parallel(p *kernel.Pool, n int, fn func(lo, hi int)) {
 	if p == nil {

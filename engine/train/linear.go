@@ -5,7 +5,7 @@ package train
 func (n *net[T]) linear(out, x []T, N, l, mod int, train bool) {
 	c, bl := &n.b.cfg, &n.b.layers[l]
 	o, in := c.ModuleShape(mod)
-	matmul(n.pool, out, x, bl.w[mod], N, in, o)
+	matmulB(n.pool, out, x, bl.wT[mod], N, in, o)
 	if bias := bl.bias[mod]; bias != nil {
 		for r := 0; r < N; r++ {
 			addTo(out[r*o:(r+1)*o], bias)
@@ -36,7 +36,7 @@ func (n *net[T]) linear(out, x []T, N, l, mod int, train bool) {
 	u := n.small1[:N*r]
 	transpose(u, la.uT, r, N)
 	tmp := n.tmpC[:N*o]
-	matmul(n.pool, tmp, u, p.b, N, r, o)
+	matmulB(n.pool, tmp, u, p.bT, N, r, o)
 	s := n.ad.scale
 	for i, v := range tmp {
 		out[i] += s * v
@@ -53,7 +53,7 @@ func (n *net[T]) linearBack(dx, dy, x []T, N, l, mod int, acc bool) {
 	if acc {
 		dst = n.tmpA[:N*in]
 	}
-	matmul(n.pool, dst, dy, bl.wT[mod], N, o, in)
+	matmulB(n.pool, dst, dy, bl.w[mod], N, o, in)
 	if acc {
 		addTo(dx[:N*in], dst)
 	}
@@ -68,10 +68,8 @@ func (n *net[T]) linearBack(dx, dy, x []T, N, l, mod int, acc bool) {
 	}
 	r, s := p.rank, n.ad.scale
 	// gB[o, j] += s·Σ_t dy[t, o]·u[t, j], computed as (uᵀ·dy)ᵀ.
-	dyT := n.tmpB[:o*N]
-	transpose(dyT, dy[:N*o], N, o)
 	gbT := n.tmpA[:r*o]
-	matmul(n.pool, gbT, la.uT, dyT, r, N, o)
+	matmulB(n.pool, gbT, la.uT, dy, r, N, o)
 	for j := 0; j < r; j++ {
 		for k := 0; k < o; k++ {
 			p.gb[k*r+j] += s * gbT[j*o+k]
@@ -84,16 +82,14 @@ func (n *net[T]) linearBack(dx, dy, x []T, N, l, mod int, acc bool) {
 		duT[i] *= s
 	}
 	// gA[j, k] += Σ_t du[t, j]·xd[t, k].
-	xdT := n.tmpB[:in*N]
-	transpose(xdT, xd, N, in)
 	ga := n.tmpA[:r*in]
-	matmul(n.pool, ga, duT, xdT, r, N, in)
+	matmulB(n.pool, ga, duT, xd, r, N, in)
 	addTo(p.ga, ga)
 	// dx += (du·A)⊙mask.
 	du := n.small1[:N*r]
 	transpose(du, duT, r, N)
 	dxl := n.tmpA[:N*in]
-	matmul(n.pool, dxl, du, p.aT, N, r, in)
+	matmulB(n.pool, dxl, du, p.a, N, r, in)
 	if la.mask != nil {
 		for i, m := range la.mask {
 			dxl[i] *= m

@@ -12,7 +12,7 @@ import (
 type loraParam[T float] struct {
 	a, b, ga, gb  []T
 	rank, in, out int
-	aT, bT        []T // transposes, refreshed before each backward pass
+	bT            []T // the transpose of b, refreshed before each pass
 }
 
 // adapter is every trainable pair, [layer][module], nil where not targeted.
@@ -43,7 +43,7 @@ func newAdapter[T float](c *model.Config, targets [model.NumModules]bool, rank i
 			out, in := c.ModuleShape(mod)
 			p := &loraParam[T]{
 				a: make([]T, rank*in), b: make([]T, out*rank), ga: make([]T, rank*in), gb: make([]T, out*rank),
-				rank: rank, in: in, out: out, aT: make([]T, rank*in), bT: make([]T, out*rank),
+				rank: rank, in: in, out: out, bT: make([]T, out*rank),
 			}
 			bound := 1 / math.Sqrt(float64(in))
 			for i := range p.a {
@@ -72,7 +72,6 @@ func (ad *adapter[T]) zeroGrad() {
 
 func (ad *adapter[T]) refreshTransposes() {
 	ad.each(func(_, _ int, p *loraParam[T]) {
-		transpose(p.aT, p.a, p.rank, p.in)
 		transpose(p.bT, p.b, p.out, p.rank)
 	})
 }

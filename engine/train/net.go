@@ -82,7 +82,7 @@ func newNet[T float](b *base[T], ad *adapter[T], pool *kernel.Pool, maxLen int, 
 	n.dot, n.axpy = dotGeneric[T], axpyGeneric[T]
 	if d, ok := any(kernel.Dot).(func(a, b []T) T); ok {
 		n.dot = d
-		n.axpy = any(kernel.Axpy).(func(y []T, a T, x []T))
+		n.axpy = any(axpyF32).(func(y []T, a T, x []T))
 	}
 	return n
 }
@@ -140,6 +140,7 @@ func (n *net[T]) alloc(pk *packed) {
 // the probabilities are kept for backward.
 func (n *net[T]) forward(pk *packed, train bool, stop func() bool) (loss float64, count int, stopped bool) {
 	n.alloc(pk)
+	n.ad.refreshTransposes() // A and B change only between passes
 	c := &n.b.cfg
 	d, _, _, _ := n.dims()
 	x := n.acts[0].x
