@@ -186,10 +186,19 @@ func (p *platform) post(t *testing.T, path, key, body string) (int, string) {
 // postFrom also returns the replica that answered.
 func (p *platform) postFrom(t *testing.T, path, key, body string) (int, string, string) {
 	t.Helper()
+	return p.send(t, path, key, body, nil)
+}
+
+// send posts body with key (none when "") and the extra headers.
+func (p *platform) send(t *testing.T, path, key, body string, headers map[string]string) (int, string, string) {
+	t.Helper()
 	req, _ := http.NewRequest("POST", p.url+path, strings.NewReader(body))
 	req.Header.Set("content-type", "application/json")
 	if key != "" {
 		req.Header.Set("authorization", "Bearer "+key)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {

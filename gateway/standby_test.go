@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -165,15 +163,6 @@ func waitStatus(t *testing.T, rs deploy.Records, name string, want deploy.Status
 // postTraced posts with the test's key and a traceparent of the client's.
 func (p *platform) postTraced(t *testing.T, path, traceparent, body string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", p.url+path, strings.NewReader(body))
-	req.Header.Set("content-type", "application/json")
-	req.Header.Set("authorization", "Bearer "+p.key)
-	req.Header.Set("traceparent", traceparent)
-	resp, err := p.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	code, out, _ := p.send(t, path, p.key, body, map[string]string{"traceparent": traceparent})
+	return code, out
 }
