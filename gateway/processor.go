@@ -98,6 +98,14 @@ func (g *Gateway) onHeaders(ctx context.Context, ex *exchange, h *extproc.HttpHe
 			RequestHeaders: &extproc.HeadersResponse{Response: &extproc.CommonResponse{
 				HeaderMutation: &extproc.HeaderMutation{SetHeaders: []*core.HeaderValueOption{header(tenantHeader, key.Tenant)}},
 			}}}}
+	case tenantPath(path):
+		// Files and fine-tuning jobs are the tenant's own: any key may
+		// use them, and the control API learns whose they are.
+		ex.management = true
+		return &extproc.ProcessingResponse{Response: &extproc.ProcessingResponse_RequestHeaders{
+			RequestHeaders: &extproc.HeadersResponse{Response: &extproc.CommonResponse{
+				HeaderMutation: &extproc.HeaderMutation{SetHeaders: []*core.HeaderValueOption{header(tenantHeader, key.Tenant)}},
+			}}}}
 	case path == "/v1/models" && ex.method == "GET":
 		return g.models(ctx, key.Tenant)
 	}
@@ -107,6 +115,26 @@ func (g *Gateway) onHeaders(ctx context.Context, ex *exchange, h *extproc.HttpHe
 	}
 	return &extproc.ProcessingResponse{Response: &extproc.ProcessingResponse_RequestHeaders{
 		RequestHeaders: &extproc.HeadersResponse{}}}
+}
+
+func tenantPath(path string) bool {
+	for _, p := range xds.TenantPrefixes {
+		if path == p || strings.HasPrefix(path, p+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// ownsAdapter says whether tenant may use adapter: a fine-tuned adapter
+// ("ft/TENANT/NAME") is its tenant's alone; others are the deployment's.
+func ownsAdapter(tenant, adapter string) bool {
+	rest, ok := strings.CutPrefix(adapter, "ft/")
+	if !ok {
+		return true
+	}
+	owner, _, _ := strings.Cut(rest, "/")
+	return owner == tenant
 }
 
 func (g *Gateway) authenticate(ctx context.Context, authorization string) (state.APIKey, *apiError) {
@@ -163,7 +191,7 @@ func (g *Gateway) decide(ctx context.Context, ex *exchange, b *extproc.HttpBody)
 		return g.refuse(badRequest("model", "You must provide a model parameter."))
 	}
 	dep, adapter, err := ParseModel(*f.Model)
-	if err != nil {
+	if err != nil || !ownsAdapter(ex.key.Tenant, adapter) {
 		return g.refuse(notFound(*f.Model))
 	}
 	g.metrics.decide.Observe(time.Since(start).Seconds())

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -15,6 +16,8 @@ func init() { register(newControlCommand) }
 // controlOptions are the flags of the control process, shared by graft up.
 type controlOptions struct {
 	redis, listen, apiKey, adapterCache string
+	fineTune                            string
+	fineTuneSlots                       int
 	readyTimeout, unhealthy, drain      time.Duration
 	provider                            string
 	kube                                control.Kubernetes
@@ -28,11 +31,26 @@ func addControlFlags(cmd *cobra.Command, o *controlOptions, listen string) {
 	f.DurationVar(&o.readyTimeout, "replica-ready-timeout", 5*time.Minute, "a replica not ready this long after its start fails the deployment (Errored) with its own error")
 	f.DurationVar(&o.unhealthy, "replica-unhealthy-timeout", 30*time.Second, "a live replica whose /readyz fails this long is killed and replaced")
 	f.DurationVar(&o.drain, "replica-drain-timeout", 5*time.Minute, "how long a stopping replica's running streams may take to finish")
+	f.StringVar(&o.fineTune, "finetune-dir", "", `folder of the files and fine-tuning API (/v1/files, /v1/fine_tuning/jobs): uploads, job work folders and the adapters jobs publish; "off" turns the API off (default: finetune under the state dir)`)
+	f.IntVar(&o.fineTuneSlots, "finetune-slots", 1, "fine-tuning jobs trained at once on this machine")
 }
 
 func (o *controlOptions) config() control.Config {
 	return control.Config{Redis: o.redis, Listen: o.listen, APIKey: o.apiKey, AdapterCache: o.adapterCache,
-		ReadyTimeout: o.readyTimeout, Unhealthy: o.unhealthy, Drain: o.drain, Provider: o.provider, Kubernetes: o.kube}
+		ReadyTimeout: o.readyTimeout, Unhealthy: o.unhealthy, Drain: o.drain, Provider: o.provider, Kubernetes: o.kube,
+		FineTune: o.fineTuneDir(defaultStateDir()), FineTuneSlots: o.fineTuneSlots}
+}
+
+// fineTuneDir is the fine-tuning folder the flag names, by default one
+// under stateDir; "" when turned off.
+func (o *controlOptions) fineTuneDir(stateDir string) string {
+	switch o.fineTune {
+	case "off":
+		return ""
+	case "":
+		return filepath.Join(stateDir, "finetune")
+	}
+	return o.fineTune
 }
 
 // addProviderFlags are the flags that choose where replicas run; graft up

@@ -14,6 +14,7 @@ func init() { register(newSidecarCommand) }
 type sidecarOptions struct {
 	engine, listen, servedName string
 	adapterCache, adapterRoot  string
+	tunedRoot                  string
 	redis                      string
 	deployment, replica        string
 	heartbeatTTL               time.Duration
@@ -64,6 +65,7 @@ func addSidecarFlags(cmd *cobra.Command, o *sidecarOptions) {
 	f := cmd.Flags()
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8000", "HTTP address of the OpenAI API")
 	f.StringVar(&o.adapterRoot, "adapter-root", "", "folder of PEFT adapters, each addressed by its folder name")
+	f.StringVar(&o.tunedRoot, "tuned-adapter-root", "", "folder of the adapters fine-tuned for this deployment, addressed as ft/TENANT/NAME")
 	f.StringVar(&o.adapterCache, "adapter-cache", "", "disk cache for adapters fetched from hf:// and s3:// sources (default: the user cache dir)")
 	f.StringVar(&o.redis, "redis", "", "Redis URL (redis://host:port/db) for the replica's heartbeat and adapter residency")
 	f.StringVar(&o.deployment, "deployment", "default", "deployment this replica belongs to, in Redis keys")
@@ -79,7 +81,7 @@ func addSidecarFlags(cmd *cobra.Command, o *sidecarOptions) {
 func (o *sidecarOptions) config() sidecar.Config {
 	return sidecar.Config{
 		Engine: o.engine, Listen: o.listen, ServedName: o.servedName,
-		AdapterRoot: o.adapterRoot, AdapterCache: o.adapterCache, Redis: o.redis,
+		AdapterRoot: o.adapterRoot, TunedAdapterRoot: o.tunedRoot, AdapterCache: o.adapterCache, Redis: o.redis,
 		Deployment: o.deployment, ReplicaID: o.replica, HeartbeatTTL: o.heartbeatTTL,
 		Drain: o.drain, HTTP: o.http,
 	}
