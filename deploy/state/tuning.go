@@ -14,9 +14,9 @@ import (
 // finetune packages define; this file owns only the keys and the indexes:
 //
 //	tuning:file:{id}          string: a file's JSON record (no TTL)
-//	tuning:files:{tenant}     sorted set: the tenant's file ids by creation ms
+//	tuning:files:{tenant}     sorted set: the tenant's file ids by creation µs
 //	tuning:job:{id}           string: a job's JSON record (no TTL)
-//	tuning:jobs:{tenant}      sorted set: the tenant's job ids by creation ms
+//	tuning:jobs:{tenant}      sorted set: the tenant's job ids by creation µs
 //	tuning:jobs:active        sorted set: ids of jobs not yet finished, oldest first
 //	tuning:job:{id}:events    stream of the job's events (field "event": JSON),
 //	                          capped near 10000 entries
@@ -42,7 +42,7 @@ func tuningLeaseKey(id string) string  { return tuningJobPrefix + id + ":lease" 
 func (s *Store) PutTuningFile(ctx context.Context, id, tenant string, created time.Time, rec []byte) error {
 	_, err := s.rdb.TxPipelined(ctx, func(tx redis.Pipeliner) error {
 		tx.Set(ctx, tuningFilePrefix+id, rec, 0)
-		tx.ZAdd(ctx, tuningFiles+tenant, redis.Z{Score: float64(created.UnixMilli()), Member: id})
+		tx.ZAdd(ctx, tuningFiles+tenant, redis.Z{Score: float64(created.UnixMicro()), Member: id})
 		return nil
 	})
 	return err
@@ -72,7 +72,7 @@ func (s *Store) DeleteTuningFile(ctx context.Context, id, tenant string) error {
 // active, in the runners' queue.
 func (s *Store) PutTuningJob(ctx context.Context, id, tenant string, created time.Time, rec []byte, active bool) error {
 	_, err := s.rdb.TxPipelined(ctx, func(tx redis.Pipeliner) error {
-		score := float64(created.UnixMilli())
+		score := float64(created.UnixMicro())
 		tx.Set(ctx, tuningJobKey(id), rec, 0)
 		tx.ZAdd(ctx, tuningJobs+tenant, redis.Z{Score: score, Member: id})
 		if active {
