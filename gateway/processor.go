@@ -212,7 +212,7 @@ func (g *Gateway) decide(ctx context.Context, ex *exchange, b *extproc.HttpBody)
 		outcome = strconv.Itoa(ae.status)
 		return g.refuse(ae)
 	}
-	if ae := g.admit(ctx, ex.key.Tenant, dep); ae != nil {
+	if ae := g.admit(ctx, ex.key.Tenant, dep, adapter); ae != nil {
 		outcome = strconv.Itoa(ae.status)
 		if ae.code == "model_not_found" {
 			// Names that are no deployment (the caller's) get no series of
