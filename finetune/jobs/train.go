@@ -188,6 +188,11 @@ func (r *Runner) publish(ctx context.Context, j Job, out string) error {
 	if err := os.RemoveAll(dst); err != nil {
 		return err
 	}
+	// Private before it can be named: only the tenant that trained it
+	// may use it (the gateway answers others as if it did not exist).
+	if err := r.svc.State.SetAdapterOwner(ctx, j.Internal.Deployment, j.Internal.Adapter, j.Internal.Tenant); err != nil {
+		return err
+	}
 	if err := os.Rename(out, dst); err != nil {
 		return err
 	}
