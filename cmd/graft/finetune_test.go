@@ -90,7 +90,7 @@ func TestFineTuneResumesAfterRestart(t *testing.T) {
 	file := uploadFile(t, client, info, "train.jsonl", data)
 	code, body := call(t, client, "POST", info.URL+"/fine_tuning/jobs", info.APIKey,
 		`{"model": "stories", "training_file": "`+file+`", "suffix": "resumed", "seed": 3,
-		  "hyperparameters": {"n_epochs": 4, "batch_size": 8, "learning_rate_multiplier": 50}}`)
+		  "hyperparameters": {"n_epochs": 2, "batch_size": 8, "learning_rate_multiplier": 50}}`)
 	var job struct {
 		ID, Status     string
 		FineTunedModel *string `json:"fine_tuned_model"`

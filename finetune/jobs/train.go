@@ -234,10 +234,8 @@ func (r *Runner) record(ctx context.Context, id string, tail *tailer) {
 	}
 	last, tokens, total := j.Internal.LastStep, int64(0), j.Internal.TotalSteps
 	for _, e := range evs {
-		if e.Step == 0 {
-			if e.Message != "" {
-				r.svc.event(ctx, id, "info", e.Message, nil)
-			}
+		if e.Message != "" {
+			r.svc.event(ctx, id, "info", e.Message, nil)
 			continue
 		}
 		if e.Step <= last {

@@ -17,7 +17,7 @@ const model = process.env.GRAFT_MODEL;
 if (!baseURL || !model) throw new Error('set GRAFT_URL (…/v1) and GRAFT_MODEL');
 const client = new OpenAI({ baseURL, apiKey: process.env.GRAFT_API_KEY, maxRetries: 0 });
 const other = new OpenAI({ baseURL, apiKey: process.env.GRAFT_OTHER_KEY ?? 'unused', maxRetries: 0 });
-const epochs = Number(process.env.GRAFT_FT_EPOCHS ?? 3);
+const epochs = Number(process.env.GRAFT_FT_EPOCHS ?? 2);
 const lr = Number(process.env.GRAFT_FT_LR ?? 50);
 const report = {};
 
@@ -123,6 +123,9 @@ test('fine-tune, poll to succeeded, chat with the fine-tuned model; the held-out
   report.tuned_answer = tuned.choices[0].message.content;
   report.base_answer = plain.choices[0].message.content;
   assert.equal(tuned.model, done.fine_tuned_model);
+  // The taught shape: "NAME the dog ... One day NAME was very FEELING. The end."
+  assert.match(report.tuned_answer, /^[A-Z][a-z]+ the dog .*One day .* The end\./s);
+  assert.doesNotMatch(report.base_answer, /The end\./);
   // ... and only by its tenant.
   await assert.rejects(other.chat.completions.create({ model: done.fine_tuned_model, messages, max_tokens: 4 }),
     (e) => e.status === 404);
@@ -132,7 +135,7 @@ test('fine-tune, poll to succeeded, chat with the fine-tuned model; the held-out
   assert.equal(b.status, 'succeeded', JSON.stringify(b.error));
   report.base_valid_loss = (await metrics(base.id)).filter((s) => s.valid_loss !== undefined).at(-1).valid_loss;
   report.margin = report.base_valid_loss - report.tuned_valid_loss;
-  assert.ok(report.margin > 0.25, `held-out loss: base ${report.base_valid_loss}, fine-tuned ${report.tuned_valid_loss}`);
+  assert.ok(report.margin > 1, `held-out loss: base ${report.base_valid_loss}, fine-tuned ${report.tuned_valid_loss}`);
 
   const listed = await client.fineTuning.jobs.list({ limit: 1 });
   assert.equal(listed.data.length, 1);
