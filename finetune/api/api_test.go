@@ -221,7 +221,13 @@ func TestJobsFailWithTheirReason(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { f.runner.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			cancel()
+			<-done
+		}
+	})
 
 	_, m := f.upload(t, "acme", "fine-tune", good)
 	file := m["id"].(string)
@@ -237,6 +243,7 @@ func TestJobsFailWithTheirReason(t *testing.T) {
 	broken := m["id"].(string)
 	cancel()
 	<-done
+	stopped = true
 	if err := os.WriteFile(f.files.Path(broken), []byte(good+"{\"prompt\": 3}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -250,9 +257,10 @@ func TestJobsFailWithTheirReason(t *testing.T) {
 	if code, m := f.do(t, "POST", "/v1/fine_tuning/jobs/"+cancelled+"/cancel", "acme", "", nil); code != 200 || m["status"] != "cancelled" {
 		t.Fatalf("cancel: %d %v", code, m)
 	}
-	ctx, cancel = context.WithCancel(context.Background())
-	done = make(chan struct{})
-	go func() { f.runner.Run(ctx); close(done) }()
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	done2 := make(chan struct{})
+	go func() { f.runner.Run(ctx2); close(done2) }()
+	t.Cleanup(func() { cancel2(); <-done2 })
 	m = f.wait(t, invalid, finished)
 	e, _ = m["error"].(map[string]any)
 	if m["status"] != "failed" || e["code"] != "invalid_training_file" || e["param"] != "training_file" ||

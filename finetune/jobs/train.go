@@ -35,6 +35,7 @@ type TrainConfig struct {
 // TrainSpec is one run of a job's trainer.
 type TrainSpec struct {
 	JobID      string
+	Run        int // 1 for the first run, then one more for each resume
 	Config     TrainConfig
 	ConfigPath string // where Config is written as JSON
 	EventsPath string // the trainer appends one JSON event per line
@@ -133,7 +134,7 @@ func (r *Runner) spec(j Job, dir string) TrainSpec {
 		c.ValidFile = r.svc.Files.Path(*j.ValidationFile)
 	}
 	run := j.Internal.Attempts
-	return TrainSpec{JobID: j.ID, Config: c, ConfigPath: filepath.Join(dir, "train.json"),
+	return TrainSpec{JobID: j.ID, Run: run, Config: c, ConfigPath: filepath.Join(dir, "train.json"),
 		EventsPath: filepath.Join(dir, fmt.Sprintf("events-%d.jsonl", run)),
 		LogPath:    filepath.Join(dir, fmt.Sprintf("train-%d.log", run))}
 }
