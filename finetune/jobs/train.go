@@ -100,6 +100,9 @@ func (r *Runner) train(ctx context.Context, id string) {
 		case <-tr.Done():
 			r.record(ctx, id, tail)
 			r.finish(ctx, id, spec, tr)
+			// Finished one way or the other: nothing resumes from the
+			// checkpoints (the events and the log stay, for the record).
+			os.RemoveAll(spec.Config.CheckpointDir)
 			return
 		case <-ctx.Done():
 			tr.Stop()
@@ -117,6 +120,7 @@ func (r *Runner) train(ctx context.Context, id string) {
 		if cur, err := r.svc.load(ctx, id); err == nil && cur.Status == Cancelled {
 			tr.Stop()
 			os.RemoveAll(spec.Config.OutputDir)
+			os.RemoveAll(spec.Config.CheckpointDir)
 			r.cfg.Log.Info("fine-tuning job cancelled; trainer stopped", "job", id)
 			return
 		}
