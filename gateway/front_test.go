@@ -35,6 +35,7 @@ type platform struct {
 	url     string
 	client  *http.Client
 	key     string
+	front   *gateway.Front
 }
 
 type platformOpts struct {
@@ -92,6 +93,7 @@ func (p *platform) startFront(t *testing.T, ctx context.Context, deps gateway.De
 		t.Fatal(err)
 	}
 	t.Cleanup(f.Stop)
+	p.front = f
 	ca, _ := os.ReadFile(f.CAFile)
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(ca)

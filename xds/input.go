@@ -68,6 +68,10 @@ const (
 	HeaderDeployment = "x-graft-deployment"
 	HeaderAdapter    = "x-graft-adapter"
 	HeaderRouteKey   = "x-graft-route-key"
+	// TrailerUsage ends a replica's response with its total tokens (prompt
+	// plus completion), for the gateway's rate limits; the sidecar writes it
+	// under the same name.
+	TrailerUsage = "x-graft-usage-tokens"
 )
 
 // Deployments groups the ready replicas of reps under the given deployment
