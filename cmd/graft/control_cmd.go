@@ -91,6 +91,13 @@ to zero after the cooldown and wakes on request. The management API
 /healthz, /readyz and Prometheus /metrics beside it. On SIGTERM the replicas
 drain their streams and stop.
 
+The same listener serves OpenAI's files and fine-tuning API (/v1/files,
+/v1/fine_tuning/jobs) with its files under --finetune-dir: jobs train one at
+a time (--finetune-slots) as "graft train" children, and a finished job's
+adapter is served at once by the deployment's replicas as
+DEPLOYMENT/ft/TENANT/NAME. A job running when the control process stops
+resumes from its checkpoint on the next start.
+
 With --provider kubernetes the replicas are pods instead: each replica
 generation is a Kubernetes Deployment in --namespace running --image, scaled
 through its scale subresource; a replica is live when its pod is Ready, and a
