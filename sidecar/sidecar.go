@@ -34,6 +34,10 @@ type Config struct {
 	Conn grpc.ClientConnInterface
 	// Listen is the HTTP address; port 0 picks one (see OnListen).
 	Listen string
+	// Listener, when set, is served on instead of listening on Listen: a
+	// socket the caller opened, e.g. inherited from the process that chose
+	// the port. Run closes it.
+	Listener net.Listener
 	// ServedName is the base model's id in the API; empty means the engine's.
 	ServedName string
 	// AdapterRoot is a folder of PEFT adapters addressed by folder name; empty
@@ -104,6 +108,9 @@ func (c *Config) defaults() {
 // running requests get Drain to finish, and the replica's Redis keys are
 // deleted last. A bad Config is a *ConfigError.
 func Run(ctx context.Context, cfg Config) error {
+	if cfg.Listener != nil {
+		defer cfg.Listener.Close() // also when Run fails before serving on it
+	}
 	cfg.defaults()
 	conn := cfg.Conn
 	if conn == nil {
@@ -125,9 +132,11 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	api.Adapters = catalog
-	lis, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return &ConfigError{Field: "Listen", Err: err}
+	lis := cfg.Listener
+	if lis == nil {
+		if lis, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return &ConfigError{Field: "Listen", Err: err}
+		}
 	}
 	addr := lis.Addr().String()
 	// The reporter is built before the API so the first adapter load already

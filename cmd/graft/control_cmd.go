@@ -18,6 +18,7 @@ type controlOptions struct {
 	redis, listen, apiKey, adapterCache string
 	fineTune                            string
 	fineTuneSlots                       int
+	jaegerURL                           string
 	readyTimeout, unhealthy, drain      time.Duration
 	provider                            string
 	kube                                control.Kubernetes
@@ -27,6 +28,7 @@ func addControlFlags(cmd *cobra.Command, o *controlOptions, listen string) {
 	f := cmd.Flags()
 	f.StringVar(&o.listen, "api-listen", listen, "address of the management API (/v1/deployments)")
 	f.StringVar(&o.apiKey, "api-key", "", "require this key (Authorization: Bearer KEY) on the management API")
+	f.StringVar(&o.jaegerURL, "jaeger-url", "", "Jaeger's query API (http://host:16686) the web console (/console) draws traces from (graft up: the Jaeger it starts)")
 	f.StringVar(&o.adapterCache, "adapter-cache", "", "adapter cache folder the replicas share (default: the user cache dir)")
 	f.DurationVar(&o.readyTimeout, "replica-ready-timeout", 5*time.Minute, "a replica not ready this long after its start fails the deployment (Errored) with its own error")
 	f.DurationVar(&o.unhealthy, "replica-unhealthy-timeout", 30*time.Second, "a live replica whose /readyz fails this long is killed and replaced")
@@ -38,7 +40,7 @@ func addControlFlags(cmd *cobra.Command, o *controlOptions, listen string) {
 func (o *controlOptions) config() control.Config {
 	return control.Config{Redis: o.redis, Listen: o.listen, APIKey: o.apiKey, AdapterCache: o.adapterCache,
 		ReadyTimeout: o.readyTimeout, Unhealthy: o.unhealthy, Drain: o.drain, Provider: o.provider, Kubernetes: o.kube,
-		FineTune: o.fineTuneDir(defaultStateDir()), FineTuneSlots: o.fineTuneSlots}
+		FineTune: o.fineTuneDir(defaultStateDir()), FineTuneSlots: o.fineTuneSlots, JaegerURL: o.jaegerURL}
 }
 
 // fineTuneDir is the fine-tuning folder the flag names, by default one
@@ -88,7 +90,8 @@ child process on its own 127.0.0.1 port), replaces replicas that crash, scales
 between min_replicas and max_replicas on the load the replicas report, scales
 to zero after the cooldown and wakes on request. The management API
 (/v1/deployments, driven by "graft deployments") listens on --api-listen, with
-/healthz, /readyz and Prometheus /metrics beside it. On SIGTERM the replicas
+/healthz, /readyz and Prometheus /metrics beside it, and the web console on
+/console (log in with the --api-key, or an admin key of "graft keys"). On SIGTERM the replicas
 drain their streams and stop.
 
 The same listener serves OpenAI's files and fine-tuning API (/v1/files,

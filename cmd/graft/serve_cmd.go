@@ -49,7 +49,10 @@ func runServe(ctx context.Context, eo *engineOptions, so *sidecarOptions, to tra
 	opts.Tracer, stopE = to.start(ctx, "graft-engine")
 	defer stopE()
 	opts.Drain = so.drain
-	cfg := so.config()
+	cfg, err := so.config()
+	if err != nil {
+		return err
+	}
 	cfg.Tracer, stopS = to.start(ctx, "graft-sidecar")
 	defer stopS()
 	cfg.ServedName = eo.servedName
@@ -59,6 +62,9 @@ func runServe(ctx context.Context, eo *engineOptions, so *sidecarOptions, to tra
 	// has finished its streams, so it must not see ctx end.
 	eng, err := server.Start(context.WithoutCancel(ctx), opts)
 	if err != nil {
+		if cfg.Listener != nil {
+			cfg.Listener.Close()
+		}
 		return err
 	}
 	cfg.Engine = eng.Addr()

@@ -19,6 +19,7 @@ import (
 
 	"github.com/graft-ai/graft/deploy"
 	"github.com/graft-ai/graft/deploy/api"
+	"github.com/graft-ai/graft/deploy/console"
 	"github.com/graft-ai/graft/deploy/state"
 	ftapi "github.com/graft-ai/graft/finetune/api"
 )
@@ -53,6 +54,9 @@ type Config struct {
 	FineTune string
 	// FineTuneSlots is how many jobs train at once here; default 1.
 	FineTuneSlots int
+	// JaegerURL is Jaeger's query API the console draws traces from; empty
+	// hides them.
+	JaegerURL string
 }
 
 // ConfigError is a Config field that cannot work.
@@ -76,6 +80,8 @@ type Control struct {
 	err      error
 	stop     context.CancelFunc
 	reg      *prometheus.Registry
+	// Console is the web console under /console.
+	Console *console.Console
 }
 
 // Start starts the controllers and serves the API until ctx ends; Wait
@@ -130,9 +136,15 @@ func Start(ctx context.Context, cfg Config) (*Control, error) {
 		w.Write([]byte("ok\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	c := &Control{Manager: m, Provider: prov, replicas: prov, addr: lis.Addr().String(), store: st, done: make(chan struct{}), reg: reg,
-		hs: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
 	mctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	// The console checks the key itself (the API's own or an admin key in
+	// Redis) before it passes a call to the API.
+	con := console.New(mctx, console.Config{Deployments: m, Store: st, APIKey: cfg.APIKey,
+		API: api.Handler(api.Config{Manager: m}), JaegerURL: cfg.JaegerURL})
+	mux.Handle("/console", con)
+	mux.Handle("/console/", con)
+	c := &Control{Console: con, Manager: m, Provider: prov, replicas: prov, addr: lis.Addr().String(), store: st, done: make(chan struct{}), reg: reg,
+		hs: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
 	c.stop = stop
 	managerDone := make(chan struct{})
 	go func() {
@@ -146,7 +158,7 @@ func Start(ctx context.Context, cfg Config) (*Control, error) {
 	}()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- c.hs.Serve(lis) }()
-	slog.Info("control process serving the management API", "listen", c.addr)
+	slog.Info("control process serving the management API", "listen", c.addr, "console", c.ConsoleURL())
 	go func() {
 		var err error
 		select {
@@ -173,6 +185,9 @@ func (c *Control) shutdown(managerDone chan struct{}, err error) {
 	c.err = err
 	close(c.done)
 }
+
+// ConsoleURL is the web console's address.
+func (c *Control) ConsoleURL() string { return "http://" + c.addr + "/console/" }
 
 // Addr is where the API listens.
 func (c *Control) Addr() string { return c.addr }

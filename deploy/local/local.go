@@ -217,7 +217,7 @@ func (p *Provider) notifyLocked() {
 // args is the `graft serve` command line of a replica. Every flag the spec
 // decides is given, even at its default, so a GRAFT_* variable in this
 // process's environment (which the child inherits) cannot change a replica.
-func (p *Provider) args(rs deploy.ReplicaSpec, addr string) ([]string, error) {
+func (p *Provider) args(rs deploy.ReplicaSpec) ([]string, error) {
 	s := rs.Spec
 	root, err := s.AdapterRoot()
 	if err != nil {
@@ -227,7 +227,7 @@ func (p *Provider) args(rs deploy.ReplicaSpec, addr string) ([]string, error) {
 	if device == "" {
 		device = "cpu" // graft serve's default
 	}
-	args := []string{"serve", "--model", s.BaseModel, "--listen", addr,
+	args := []string{"serve", "--model", s.BaseModel, "--listen-fd", "3",
 		"--served-model-name", rs.Deployment,
 		"--deployment", rs.Deployment, "--replica-id", rs.ID,
 		"--heartbeat-ttl", p.cfg.HeartbeatTTL.String(), "--drain-timeout", p.cfg.Drain.String(),
