@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"mime/multipart"
 	"net/http"
 	"os"
@@ -63,6 +64,23 @@ func TestFineTuneThroughTheFrontDoor(t *testing.T) {
 	}
 	rep, _ := os.ReadFile(reportPath)
 	t.Logf("openai SDK fine-tuning suite:\n%s\nfigures: %s", lastLines(string(out), 9), rep)
+
+	// The console's fine-tuning page lists the three jobs, the finished
+	// ones with their loss curves (a polyline of one point per step).
+	cc := &http.Client{Timeout: 10 * time.Second}
+	req, _ := http.NewRequest("GET", info.ControlAPIURL+"/console/f/jobs", nil)
+	req.Header.Set("Authorization", "Bearer "+info.APIKey)
+	resp, err := cc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || strings.Count(string(page), `data-status="succeeded"`) != 2 ||
+		strings.Count(string(page), `data-status="cancelled"`) != 1 || strings.Count(string(page), "<polyline") < 3 ||
+		!strings.Contains(string(page), "validation loss") {
+		t.Errorf("console fine-tuning page: %d\n%s", resp.StatusCode, page)
+	}
 
 	// Published: the two finished jobs' adapters, not the cancelled one's.
 	tuned, _ := filepath.Glob(filepath.Join(stateDir, "finetune", "adapters", info.Deployment, "default", "*"))

@@ -139,8 +139,12 @@ func Start(ctx context.Context, cfg Config) (*Control, error) {
 	mctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	// The console checks the key itself (the API's own or an admin key in
 	// Redis) before it passes a call to the API.
-	con := console.New(mctx, console.Config{Deployments: m, Store: st, APIKey: cfg.APIKey,
-		API: api.Handler(api.Config{Manager: m}), JaegerURL: cfg.JaegerURL})
+	ccfg := console.Config{Deployments: m, Store: st, APIKey: cfg.APIKey,
+		API: api.Handler(api.Config{Manager: m}), JaegerURL: cfg.JaegerURL}
+	if ft != nil {
+		ccfg.FineTuning = consoleJobs{ft.svc}
+	}
+	con := console.New(mctx, ccfg)
 	mux.Handle("/console", con)
 	mux.Handle("/console/", con)
 	c := &Control{Console: con, Manager: m, Provider: prov, replicas: prov, addr: lis.Addr().String(), store: st, done: make(chan struct{}), reg: reg,

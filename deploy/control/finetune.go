@@ -7,8 +7,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/graft-ai/graft/deploy"
+	"github.com/graft-ai/graft/deploy/console"
 	"github.com/graft-ai/graft/deploy/state"
 	ftapi "github.com/graft-ai/graft/finetune/api"
 	"github.com/graft-ai/graft/finetune/files"
@@ -20,6 +22,7 @@ import (
 type fineTuning struct {
 	api    ftapi.Config
 	runner *jobs.Runner
+	svc    *jobs.Service
 }
 
 // tunedRoot is where the fine-tuned adapters of deployments live under dir.
@@ -36,7 +39,7 @@ func newFineTuning(cfg Config, st *state.Store, m *deploy.Manager) (*fineTuning,
 	if err != nil {
 		return nil, &ConfigError{Field: "FineTune", Err: err}
 	}
-	return &fineTuning{api: ftapi.Config{Files: fs, Jobs: svc}, runner: r}, nil
+	return &fineTuning{api: ftapi.Config{Files: fs, Jobs: svc}, runner: r, svc: svc}, nil
 }
 
 // resolver finds the deployment a job's model names: a deployment by name,
@@ -79,4 +82,30 @@ func resolver(rs deploy.Records) jobs.Resolver {
 
 func samePath(a, b string) bool {
 	return a == b || filepath.Clean(a) == filepath.Clean(b)
+}
+
+// consoleJobs shows the jobs on the console's fine-tuning page.
+type consoleJobs struct{ svc *jobs.Service }
+
+func (c consoleJobs) Recent(ctx context.Context, limit int) ([]console.TuningJob, error) {
+	js, err := c.svc.Recent(ctx, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]console.TuningJob, 0, len(js))
+	for _, j := range js {
+		t := console.TuningJob{ID: j.ID, Tenant: j.Internal.Tenant, Model: j.Model, Deployment: j.Internal.Deployment,
+			Status: j.Status, Created: time.Unix(j.CreatedAt, 0).UTC(), Step: j.Internal.LastStep, TotalSteps: j.Internal.TotalSteps}
+		if j.FineTunedModel != nil {
+			t.FineTunedModel = *j.FineTunedModel
+		}
+		if j.Error != nil {
+			t.Error = j.Error.Message
+		}
+		if t.TrainLoss, t.ValidLoss, err = c.svc.Loss(ctx, j.ID); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
 }

@@ -17,6 +17,7 @@ import (
 //	tuning:files:{tenant}     sorted set: the tenant's file ids by creation µs
 //	tuning:job:{id}           string: a job's JSON record (no TTL)
 //	tuning:jobs:{tenant}      sorted set: the tenant's job ids by creation µs
+//	tuning:jobs:all           sorted set: every job id by creation µs (the console's)
 //	tuning:jobs:active        sorted set: ids of jobs not yet finished, oldest first
 //	tuning:job:{id}:events    stream of the job's events (field "event": JSON),
 //	                          capped near 10000 entries
@@ -28,6 +29,7 @@ const (
 	tuningJobPrefix  = "tuning:job:"
 	tuningJobs       = "tuning:jobs:"
 	tuningActive     = "tuning:jobs:active"
+	tuningAll        = "tuning:jobs:all"
 	maxTuningEvents  = 10000
 )
 
@@ -75,6 +77,7 @@ func (s *Store) PutTuningJob(ctx context.Context, id, tenant string, created tim
 		score := float64(created.UnixMicro())
 		tx.Set(ctx, tuningJobKey(id), rec, 0)
 		tx.ZAdd(ctx, tuningJobs+tenant, redis.Z{Score: score, Member: id})
+		tx.ZAdd(ctx, tuningAll, redis.Z{Score: score, Member: id})
 		if active {
 			tx.ZAdd(ctx, tuningActive, redis.Z{Score: score, Member: id})
 		}
@@ -127,6 +130,25 @@ func (s *Store) UpdateTuningJob(ctx context.Context, id string, f func(rec []byt
 // TuningJobs returns the tenant's job records, newest first.
 func (s *Store) TuningJobs(ctx context.Context, tenant string) ([][]byte, error) {
 	return s.indexed(ctx, tuningJobs+tenant, tuningJobPrefix)
+}
+
+// RecentTuningJobs returns the newest n job records of every tenant.
+func (s *Store) RecentTuningJobs(ctx context.Context, n int64) ([][]byte, error) {
+	return s.indexedN(ctx, tuningAll, tuningJobPrefix, n)
+}
+
+// AllTuningEvents returns a job's whole event stream, oldest first.
+func (s *Store) AllTuningEvents(ctx context.Context, id string) ([]TuningEvent, error) {
+	msgs, err := s.rdb.XRange(ctx, tuningEventsKey(id), "-", "+").Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]TuningEvent, 0, len(msgs))
+	for _, m := range msgs {
+		v, _ := m.Values["event"].(string)
+		out = append(out, TuningEvent{ID: m.ID, Data: []byte(v)})
+	}
+	return out, nil
 }
 
 // ActiveTuningJobs returns the ids of unfinished jobs, oldest first.
@@ -201,7 +223,12 @@ func (s *Store) get(ctx context.Context, key string) ([]byte, error) {
 // indexed reads the records an index names, newest first, skipping ids whose
 // record is gone.
 func (s *Store) indexed(ctx context.Context, index, prefix string) ([][]byte, error) {
-	ids, err := s.rdb.ZRevRange(ctx, index, 0, -1).Result()
+	return s.indexedN(ctx, index, prefix, 0)
+}
+
+// indexedN reads the newest n (0: all) records an index names.
+func (s *Store) indexedN(ctx context.Context, index, prefix string, n int64) ([][]byte, error) {
+	ids, err := s.rdb.ZRevRange(ctx, index, 0, n-1).Result()
 	if err != nil || len(ids) == 0 {
 		return nil, err
 	}

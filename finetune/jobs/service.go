@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 	"time"
@@ -271,4 +272,45 @@ func (s *Service) wake() {
 	case s.Wake <- struct{}{}:
 	default:
 	}
+}
+
+// Recent returns the newest limit jobs of every tenant, for an admin's view.
+func (s *Service) Recent(ctx context.Context, limit int) ([]Job, error) {
+	recs, err := s.State.RecentTuningJobs(ctx, int64(limit))
+	if err != nil {
+		return nil, err
+	}
+	out := []Job{}
+	for _, rec := range recs {
+		var j Job
+		if json.Unmarshal(rec, &j) == nil {
+			out = append(out, j)
+		}
+	}
+	return out, nil
+}
+
+// Loss is a job's loss per recorded step, oldest first: the training loss,
+// and the validation loss where the step has one (NaN elsewhere).
+func (s *Service) Loss(ctx context.Context, id string) (train, valid []float64, err error) {
+	evs, err := s.State.AllTuningEvents(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, e := range evs {
+		var ev Event
+		if json.Unmarshal(e.Data, &ev) != nil || ev.Type != "metrics" {
+			continue
+		}
+		tl, ok := ev.Data["train_loss"].(float64)
+		if !ok {
+			continue
+		}
+		vl, ok := ev.Data["valid_loss"].(float64)
+		if !ok {
+			vl = math.NaN()
+		}
+		train, valid = append(train, tl), append(valid, vl)
+	}
+	return train, valid, nil
 }
