@@ -101,6 +101,14 @@ func (g *Gateway) onHeaders(ctx context.Context, ex *exchange, h *extproc.HttpHe
 			RequestHeaders: &extproc.HeadersResponse{Response: &extproc.CommonResponse{
 				HeaderMutation: &extproc.HeaderMutation{SetHeaders: []*core.HeaderValueOption{header(tenantHeader, key.Tenant)}},
 			}}}}
+	case tenantPath(path):
+		// Files and fine-tuning jobs are the tenant's own: any key may
+		// use them, and the control API learns whose they are.
+		ex.management = true
+		return &extproc.ProcessingResponse{Response: &extproc.ProcessingResponse_RequestHeaders{
+			RequestHeaders: &extproc.HeadersResponse{Response: &extproc.CommonResponse{
+				HeaderMutation: &extproc.HeaderMutation{SetHeaders: []*core.HeaderValueOption{header(tenantHeader, key.Tenant)}},
+			}}}}
 	case path == "/v1/models" && ex.method == "GET":
 		return g.models(ctx, key.Tenant)
 	}
@@ -110,6 +118,15 @@ func (g *Gateway) onHeaders(ctx context.Context, ex *exchange, h *extproc.HttpHe
 	}
 	return &extproc.ProcessingResponse{Response: &extproc.ProcessingResponse_RequestHeaders{
 		RequestHeaders: &extproc.HeadersResponse{}}}
+}
+
+func tenantPath(path string) bool {
+	for _, p := range xds.TenantPrefixes {
+		if path == p || strings.HasPrefix(path, p+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 func (g *Gateway) authenticate(ctx context.Context, authorization string) (state.APIKey, *apiError) {

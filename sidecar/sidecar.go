@@ -43,6 +43,9 @@ type Config struct {
 	// AdapterRoot is a folder of PEFT adapters addressed by folder name; empty
 	// serves only remote (hf://, s3://) adapters.
 	AdapterRoot string
+	// TunedAdapterRoot holds the adapters fine-tuned for this deployment,
+	// addressed as "ft/TENANT/NAME"; empty serves none.
+	TunedAdapterRoot string
 	// AdapterCache is where fetched adapters are kept; empty means
 	// AdapterCacheDir's default.
 	AdapterCache string
@@ -122,6 +125,11 @@ func Run(ctx context.Context, cfg Config) error {
 	catalog, err := adaptersource.OpenCatalog(ctx, cfg.AdapterCache, cfg.AdapterRoot)
 	if err != nil {
 		return &ConfigError{Field: "AdapterRoot", Err: err}
+	}
+	if cfg.TunedAdapterRoot != "" {
+		if err := catalog.AddTuned(cfg.TunedAdapterRoot); err != nil {
+			return &ConfigError{Field: "TunedAdapterRoot", Err: err}
+		}
 	}
 	api.Adapters = catalog
 	lis := cfg.Listener

@@ -59,6 +59,10 @@ type Replica struct {
 // ManagementPrefix is the path prefix of the management API.
 const ManagementPrefix = "/v1/deployments"
 
+// TenantPrefixes are the control API's paths open to every tenant's key:
+// OpenAI's files and fine-tuning API, whose objects belong to the tenant.
+var TenantPrefixes = []string{"/v1/files", "/v1/fine_tuning"}
+
 // Route headers the gateway sets (and, without a gateway, the client).
 const (
 	HeaderDeployment = "x-graft-deployment"

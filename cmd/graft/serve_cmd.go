@@ -57,7 +57,7 @@ func runServe(ctx context.Context, eo *engineOptions, so *sidecarOptions, to tra
 	defer stopS()
 	cfg.ServedName = eo.servedName
 	cfg.AdapterCache = sidecar.AdapterCacheDir(cfg.AdapterCache)
-	opts.AdapterDirs = adapterDirs(cfg.AdapterRoot, cfg.AdapterCache)
+	opts.AdapterDirs = adapterDirs(cfg.AdapterRoot, cfg.TunedAdapterRoot, cfg.AdapterCache)
 	// The engine outlives the sidecar's drain: it stops only once the HTTP side
 	// has finished its streams, so it must not see ctx end.
 	eng, err := server.Start(context.WithoutCancel(ctx), opts)

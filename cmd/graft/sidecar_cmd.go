@@ -17,6 +17,7 @@ type sidecarOptions struct {
 	engine, listen, servedName string
 	listenFD                   int
 	adapterCache, adapterRoot  string
+	tunedRoot                  string
 	redis                      string
 	deployment, replica        string
 	heartbeatTTL               time.Duration
@@ -71,6 +72,7 @@ func addSidecarFlags(cmd *cobra.Command, o *sidecarOptions) {
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8000", "HTTP address of the OpenAI API")
 	f.IntVar(&o.listenFD, "listen-fd", 0, "serve on the listening socket inherited as this file descriptor instead of --listen (graft's local provider binds the port and hands it over, so no other process can take it in between)")
 	f.StringVar(&o.adapterRoot, "adapter-root", "", "folder of PEFT adapters, each addressed by its folder name")
+	f.StringVar(&o.tunedRoot, "tuned-adapter-root", "", "folder of the adapters fine-tuned for this deployment, addressed as ft/TENANT/NAME")
 	f.StringVar(&o.adapterCache, "adapter-cache", "", "disk cache for adapters fetched from hf:// and s3:// sources (default: the user cache dir)")
 	f.StringVar(&o.redis, "redis", "", "Redis URL (redis://host:port/db) for the replica's heartbeat and adapter residency")
 	f.StringVar(&o.deployment, "deployment", "default", "deployment this replica belongs to, in Redis keys")
@@ -86,7 +88,7 @@ func addSidecarFlags(cmd *cobra.Command, o *sidecarOptions) {
 func (o *sidecarOptions) config() (sidecar.Config, error) {
 	c := sidecar.Config{
 		Engine: o.engine, Listen: o.listen, ServedName: o.servedName,
-		AdapterRoot: o.adapterRoot, AdapterCache: o.adapterCache, Redis: o.redis,
+		AdapterRoot: o.adapterRoot, TunedAdapterRoot: o.tunedRoot, AdapterCache: o.adapterCache, Redis: o.redis,
 		Deployment: o.deployment, ReplicaID: o.replica, HeartbeatTTL: o.heartbeatTTL,
 		Drain: o.drain, HTTP: o.http,
 	}

@@ -159,6 +159,7 @@ func runUp(ctx context.Context, out io.Writer, o *upOptions) error {
 		return usageError("--cert and --key go together")
 	}
 	cfg := o.control.config()
+	cfg.FineTune = o.control.fineTuneDir(o.stateDir)
 	if cfg.Redis == "" {
 		r, err := control.StartRedis(ctx, filepath.Join(o.stateDir, "redis"))
 		if err != nil {

@@ -55,6 +55,8 @@ type Config struct {
 	APIKey string
 	// JaegerURL is Jaeger's query API (http://host:port); empty hides traces.
 	JaegerURL string
+	// FineTuning lists the fine-tuning jobs; nil shows none.
+	FineTuning FineTuning
 	// Scrape is how often the charts read the replicas' /metrics while
 	// someone looks; default 2s.
 	Scrape time.Duration

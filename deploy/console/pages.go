@@ -29,6 +29,7 @@ type page struct {
 var pages = []page{
 	{Path: "/console/{$}", Nav: "Deployments", Href: "/console/", Title: "Deployments", File: "deployments.html"},
 	{Path: "/console/deployments/{name}", Title: "Deployment", File: "deployment.html"},
+	{Path: "/console/fine-tuning", Nav: "Fine-tuning", Href: "/console/fine-tuning", Title: "Fine-tuning", File: "finetuning.html"},
 	{Path: "/console/playground", Nav: "Playground", Href: "/console/playground", Title: "Playground", File: "playground.html"},
 	{Path: "/console/traces", Nav: "Traces", Href: "/console/traces", Title: "Traces", File: "traces.html"},
 	{Path: "/console/traces/{id}", Title: "Trace", File: "trace.html"},

@@ -23,6 +23,7 @@ func (c *Console) routes() {
 		"GET /console/f/deployments/{name}/charts": c.deploymentCharts,
 		"GET /console/f/charts":                    c.allCharts,
 		"GET /console/f/models":                    c.modelOptions,
+		"GET /console/f/jobs":                      c.jobList,
 		"GET /console/f/traces":                    c.traceList,
 		"GET /console/f/traces/{id}":               c.traceWaterfall,
 	}
