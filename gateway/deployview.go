@@ -42,8 +42,8 @@ func (v recordView) Lookup(ctx context.Context, name string) (Deployment, error)
 }
 
 // List shows every deployment not Deleted with the adapters a request may
-// name: those preloaded, those some replica holds, and the folders of its
-// local adapter source.
+// name: those preloaded, those some replica holds, the folders of its local
+// adapter source, and its private adapters.
 func (v recordView) List(ctx context.Context) ([]Listing, error) {
 	recs, err := v.records.List(ctx)
 	if err != nil {
@@ -70,6 +70,11 @@ func (v recordView) List(ctx context.Context) ([]Listing, error) {
 		private, err := v.records.Store.PrivateAdapters(ctx, r.Name)
 		if err != nil {
 			return nil, err
+		}
+		// Private adapters (a tenant's fine-tuned ones) live outside the
+		// adapter root; /v1/models shows each to its owner only.
+		for a := range private {
+			names = append(names, a)
 		}
 		slices.Sort(names)
 		out = append(out, Listing{Name: r.Name, Created: r.Created, Adapters: slices.Compact(names),

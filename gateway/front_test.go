@@ -292,6 +292,10 @@ func TestFrontRefusals(t *testing.T) {
 	if err := p.store.SetAdapterOwner(context.Background(), "stories", "all-r8", "acme"); err != nil {
 		t.Fatal(err)
 	}
+	// A private adapter outside the adapter root (as a fine-tuned one is).
+	if err := p.store.SetAdapterOwner(context.Background(), "stories", "ft/acme/tuned", "acme"); err != nil {
+		t.Fatal(err)
+	}
 	waitCode(t, func() int { code, _ := p.post(t, "/v1/completions", other, body("stories/all-r8")); return code }, 404)
 	for _, c := range []struct {
 		name, key, body string
@@ -326,36 +330,22 @@ func TestFrontRefusals(t *testing.T) {
 			t.Errorf("%s: %d %s; want %d with code %q mentioning %q", c.name, code, out, c.status, c.code, c.contains)
 		}
 	}
-	// /v1/models shows each tenant what it may use, adapters with their parent.
-	req, _ := http.NewRequest("GET", p.url+"/v1/models", nil)
-	req.Header.Set("authorization", "Bearer "+other)
-	resp, err := p.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var list struct {
-		Data []struct {
-			ID     string
-			Parent *string
-		}
-	}
-	json.NewDecoder(resp.Body).Decode(&list)
-	resp.Body.Close()
-	ids := map[string]bool{}
-	for _, m := range list.Data {
-		ids[m.ID] = true
-	}
-	if ids["mine"] || !ids["shared"] || !ids["stories"] || ids["stories/all-r8"] || !ids["stories/qv-r4"] {
+	// /v1/models shows each tenant what it may use.
+	ids := modelIDs(t, p, other)
+	if ids["mine"] || !ids["shared"] || !ids["stories"] || ids["stories/all-r8"] || ids["stories/ft/acme/tuned"] || !ids["stories/qv-r4"] {
 		t.Errorf("models for tenant other: %v", ids)
+	}
+	if own := modelIDs(t, p, p.key); !own["stories/all-r8"] || !own["stories/ft/acme/tuned"] {
+		t.Errorf("models for tenant acme lack its private adapters: %v", own)
 	}
 
 	// The hold is bounded: with one request already waiting for "stuck",
 	// the next is refused at once, and told when to retry.
 	go p.fire("/v1/completions", body("stuck"))
 	time.Sleep(300 * time.Millisecond)
-	req, _ = http.NewRequest("POST", p.url+"/v1/completions", strings.NewReader(body("stuck")))
+	req, _ := http.NewRequest("POST", p.url+"/v1/completions", strings.NewReader(body("stuck")))
 	req.Header.Set("authorization", "Bearer "+p.key)
-	resp, err = p.client.Do(req)
+	resp, err := p.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,4 +371,25 @@ func waitCode(t *testing.T, f func() int, want int) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// modelIDs lists the model ids /v1/models shows key.
+func modelIDs(t *testing.T, p *platform, key string) map[string]bool {
+	t.Helper()
+	req, _ := http.NewRequest("GET", p.url+"/v1/models", nil)
+	req.Header.Set("authorization", "Bearer "+key)
+	resp, err := p.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var list struct{ Data []struct{ ID string } }
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, m := range list.Data {
+		ids[m.ID] = true
+	}
+	return ids
 }
