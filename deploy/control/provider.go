@@ -6,10 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-
 	"github.com/graft-ai/graft/deploy"
 	"github.com/graft-ai/graft/deploy/kubeprovider"
 	"github.com/graft-ai/graft/deploy/local"
@@ -62,32 +58,13 @@ func newKubeProvider(ctx context.Context, cfg Config) (replicas, error) {
 	if k.Image == "" {
 		return nil, &ConfigError{Field: "Kubernetes.Image", Err: errors.New("control: the kubernetes provider needs the graft image")}
 	}
-	rc, err := restConfig(k.Kubeconfig)
+	client, err := kubeprovider.NewClient(k.Kubeconfig)
 	if err != nil {
-		return nil, &ConfigError{Field: "Kubernetes.Kubeconfig", Err: err}
-	}
-	client, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return nil, &ConfigError{Field: "Kubernetes.Kubeconfig", Err: err}
+		return nil, &ConfigError{Field: "Kubernetes.Kubeconfig", Err: fmt.Errorf("control: %w", err)}
 	}
 	// An unreachable API server must fail the start, not hang it.
 	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	return kubeprovider.New(lctx, kubeprovider.Config{Client: client, Namespace: k.Namespace, Image: k.Image,
 		Redis: cfg.Redis, FailAfter: k.FailAfter, Drain: cfg.Drain})
-}
-
-func restConfig(kubeconfig string) (*rest.Config, error) {
-	if kubeconfig == "" {
-		rc, err := rest.InClusterConfig()
-		if err != nil {
-			return nil, fmt.Errorf("control: not running in a cluster and no kubeconfig given: %w", err)
-		}
-		return rc, nil
-	}
-	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return nil, fmt.Errorf("control: kubeconfig %s: %w", kubeconfig, err)
-	}
-	return rc, nil
 }

@@ -182,3 +182,14 @@ func ready(ip string) func(s *corev1.PodStatus) {
 			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}}}
 	}
 }
+
+// bind plays the scheduler: once a pod is on a node, deleting it waits for
+// the kubelet (the test) to let it go, as a draining pod does.
+func bind(t *testing.T, ns, name string) {
+	t.Helper()
+	err := cluster.CoreV1().Pods(ns).Bind(context.Background(), &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Name: name},
+		Target: corev1.ObjectReference{Kind: "Node", Name: "node-1"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -192,6 +192,10 @@ func (p *Provider) List(deployment string) []deploy.Replica {
 	var out []deploy.Replica
 	for _, d := range objs {
 		gen, _ := strconv.ParseInt(d.Labels[LabelGeneration], 10, 64)
+		if d.DeletionTimestamp != nil {
+			out = append(out, p.draining(d, gen)...)
+			continue
+		}
 		bound := p.bound(d)
 		for _, id := range ids(d.Annotations[annReplicas]) {
 			r := deploy.Replica{Deployment: deployment, ID: id, Generation: gen, Phase: deploy.PhaseStarting,
