@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/graft-ai/graft/deploy"
 	"github.com/graft-ai/graft/deploy/kubeprovider"
 	"github.com/graft-ai/graft/deploy/local"
@@ -29,6 +31,10 @@ type Kubernetes struct {
 	Kubeconfig string
 	// FailAfter is how long a pod may be stuck before its replica fails.
 	FailAfter time.Duration
+	// Owner names a Deployment in Namespace (the control plane's own) that
+	// owns every Deployment the provider makes, so deleting the control plane
+	// leaves no replica without one; "" owns them by nothing.
+	Owner string
 }
 
 // replicas is the provider as the control process drives it.
@@ -65,6 +71,14 @@ func newKubeProvider(ctx context.Context, cfg Config) (replicas, error) {
 	// An unreachable API server must fail the start, not hang it.
 	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	var owner *metav1.OwnerReference
+	if k.Owner != "" {
+		d, err := client.AppsV1().Deployments(k.Namespace).Get(lctx, k.Owner, metav1.GetOptions{})
+		if err != nil {
+			return nil, &ConfigError{Field: "Kubernetes.Owner", Err: fmt.Errorf("control: the owner Deployment: %w", err)}
+		}
+		owner = &metav1.OwnerReference{APIVersion: "apps/v1", Kind: "Deployment", Name: d.Name, UID: d.UID}
+	}
 	return kubeprovider.New(lctx, kubeprovider.Config{Client: client, Namespace: k.Namespace, Image: k.Image,
-		Redis: cfg.Redis, FailAfter: k.FailAfter, Drain: cfg.Drain})
+		Redis: cfg.Redis, FailAfter: k.FailAfter, Drain: cfg.Drain, Owner: owner})
 }

@@ -105,6 +105,9 @@ func playReplicaSets(t *testing.T, ns string) {
 		t.Fatal(err)
 	}
 	for _, d := range deps.Items {
+		if d.DeletionTimestamp != nil {
+			continue // the Deployment controller leaves a deleted one alone
+		}
 		pods := livePods(t, ns, d.Spec.Selector.MatchLabels)
 		want := int(*d.Spec.Replicas)
 		for i := len(pods); i < want; i++ {
