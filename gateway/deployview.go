@@ -33,8 +33,12 @@ func (v recordView) Lookup(ctx context.Context, name string) (Deployment, error)
 	if err != nil {
 		return Deployment{}, err
 	}
+	private, err := v.records.Store.PrivateAdapters(ctx, name)
+	if err != nil {
+		return Deployment{}, err
+	}
 	return Deployment{Status: string(rec.Status), Reason: rec.StatusReason,
-		Serverless: rec.Spec.Type == deploy.Serverless, Owner: rec.Owner}, nil
+		Serverless: rec.Spec.Type == deploy.Serverless, Owner: rec.Owner, Private: private}, nil
 }
 
 // List shows every deployment not Deleted with the adapters a request may
@@ -63,10 +67,14 @@ func (v recordView) List(ctx context.Context) ([]Listing, error) {
 		if root, err := r.Spec.AdapterRoot(); err == nil && root != "" {
 			names = append(names, localAdapters(root)...)
 		}
+		private, err := v.records.Store.PrivateAdapters(ctx, r.Name)
+		if err != nil {
+			return nil, err
+		}
 		slices.Sort(names)
 		out = append(out, Listing{Name: r.Name, Created: r.Created, Adapters: slices.Compact(names),
 			Deployment: Deployment{Status: string(r.Status), Reason: r.StatusReason, Serverless: r.Spec.Type == deploy.Serverless,
-				Owner: r.Owner}})
+				Owner: r.Owner, Private: private}})
 	}
 	return out, nil
 }

@@ -47,13 +47,20 @@ func newProvider(ctx context.Context, cfg Config, st *state.Store) (replicas, er
 	switch cfg.Provider {
 	case "", ProviderLocal:
 		return local.New(local.Config{Exe: cfg.Exe, Env: cfg.Env, Redis: cfg.Redis, Store: st,
-			AdapterCache: cfg.AdapterCache, ReadyTimeout: cfg.ReadyTimeout, Unhealthy: cfg.Unhealthy,
+			AdapterCache: cfg.AdapterCache, TunedRoot: tunedRootOf(cfg), ReadyTimeout: cfg.ReadyTimeout, Unhealthy: cfg.Unhealthy,
 			HeartbeatTTL: cfg.HeartbeatTTL, Drain: cfg.Drain})
 	case ProviderKubernetes:
 		return newKubeProvider(ctx, cfg)
 	}
 	return nil, &ConfigError{Field: "Provider",
 		Err: fmt.Errorf("control: unknown provider %q (want %s or %s)", cfg.Provider, ProviderLocal, ProviderKubernetes)}
+}
+
+func tunedRootOf(cfg Config) string {
+	if cfg.FineTune == "" {
+		return ""
+	}
+	return tunedRoot(cfg.FineTune)
 }
 
 func newKubeProvider(ctx context.Context, cfg Config) (replicas, error) {

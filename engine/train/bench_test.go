@@ -1,0 +1,21 @@
+package train
+
+import (
+	"context"
+	"os"
+	"testing"
+)
+
+// BenchmarkTrain110M times training steps of the random 110M Llama; it needs
+// GRAFT_BENCH_TRAIN_DIR (a directory to keep the 440 MB model in) to run.
+func BenchmarkTrain110M(b *testing.B) {
+	dir := os.Getenv("GRAFT_BENCH_TRAIN_DIR")
+	if dir == "" {
+		b.Skip("set GRAFT_BENCH_TRAIN_DIR to a directory for the random 110M model")
+	}
+	r, err := Bench(context.Background(), BenchOptions{Dir: dir, Threads: 1, Seq: 128, Batch: 1, Steps: b.N, NoPEFT: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(r.Graft, "tokens/s")
+}

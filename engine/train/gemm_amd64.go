@@ -1,0 +1,76 @@
+//go:build goexperiment.simd && amd64
+
+package train
+
+import (
+	"simd/archsimd"
+	"unsafe"
+
+	"github.com/graft-ai/graft/engine/kernel"
+)
+
+const gemmRows, gemmCols = 6, 16
+
+var (
+	axpyF32  = kernel.Axpy
+	gemmTile = gemmTileGo
+	gemmRow  = gemmRowGo
+)
+
+func init() {
+	if archsimd.X86.AVX2() && archsimd.X86.FMA() {
+		gemmTile, gemmRow, axpyF32 = gemmTile6x16, gemmRow1x16, axpy8
+	}
+}
+
+//go:noescape
+func gemmTile6x16asm(out *float32, ldo int, x *float32, ldx int, b *float32, ldb int, k int)
+
+func gemmTile6x16(out []float32, ldo int, x []float32, ldx int, b []float32, ldb, k int) {
+	if k == 0 {
+		for r := 0; r < gemmRows; r++ {
+			clear(out[r*ldo : r*ldo+gemmCols])
+		}
+		return
+	}
+	_, _, _ = out[:5*ldo+16], x[:5*ldx+k], b[:(k-1)*ldb+16]
+	gemmTile6x16asm(unsafe.SliceData(out), ldo, unsafe.SliceData(x), ldx, unsafe.SliceData(b), ldb, k)
+}
+
+type f8 = archsimd.Float32x8
+
+// ld8 loads s[i:i+8]; callers have checked the range.
+func ld8(s []float32, i int) f8 {
+	return archsimd.LoadFloat32x8((*[8]float32)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(s)), uintptr(i)*4)))
+}
+
+func st8(v f8, s []float32, i int) {
+	v.Store((*[8]float32)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(s)), uintptr(i)*4)))
+}
+
+func gemmRow1x16(out, x []float32, _ int, b []float32, ldb, k int) {
+	_, _, _ = out[:16], x[:k], b[:(k-1)*ldb+16]
+	var c0, c1 f8
+	for t := 0; t < k; t++ {
+		a := archsimd.BroadcastFloat32x8(x[t])
+		c0, c1 = ld8(b, t*ldb).MulAdd(a, c0), ld8(b, t*ldb+8).MulAdd(a, c1)
+	}
+	st8(c0, out, 0)
+	st8(c1, out, 8)
+	archsimd.ClearAVXUpperBits()
+}
+
+// axpy8 adds a·x to y over len(y); kernel.Axpy has SIMD only on AVX-512.
+func axpy8(y []float32, a float32, x []float32) {
+	n := len(y)
+	_ = x[:n]
+	av := archsimd.BroadcastFloat32x8(a)
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		st8(ld8(x, i).MulAdd(av, ld8(y, i)), y, i)
+	}
+	for ; i < n; i++ {
+		y[i] += a * x[i]
+	}
+	archsimd.ClearAVXUpperBits()
+}

@@ -1,0 +1,13 @@
+//go:build !(goexperiment.simd && amd64)
+
+package train
+
+import "github.com/graft-ai/graft/engine/kernel"
+
+const gemmRows, gemmCols = 6, 16
+
+var (
+	axpyF32  = kernel.Axpy
+	gemmTile = gemmTileGo
+	gemmRow  = gemmRowGo
+)
