@@ -66,6 +66,12 @@ func TestControlOnKubernetes(t *testing.T) {
 		t.Fatal(err)
 	}
 	owner := ownerDeployment(t, client, ns)
+	_, err := Start(ctx, Config{Redis: r.URL, Listen: "127.0.0.1:0", Provider: ProviderKubernetes,
+		Kubernetes: Kubernetes{Namespace: ns, Image: "graft:test", Kubeconfig: kc, InferencePoolPicker: "epp"}})
+	var ce *ConfigError
+	if !errors.As(err, &ce) || ce.Field != "Kubernetes.InferencePoolPicker" {
+		t.Errorf("picker without a port: %v, want a ConfigError on Kubernetes.InferencePoolPicker", err)
+	}
 	ctl, err := Start(ctx, Config{Redis: r.URL, Listen: "127.0.0.1:0", Tick: 100 * time.Millisecond, Provider: ProviderKubernetes,
 		Kubernetes: Kubernetes{Namespace: ns, Image: "graft:test", Kubeconfig: kc, Owner: owner.Name}})
 	if err != nil {

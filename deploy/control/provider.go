@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/graft-ai/graft/deploy"
 	"github.com/graft-ai/graft/deploy/kubeprovider"
@@ -35,6 +40,10 @@ type Kubernetes struct {
 	// owns every Deployment the provider makes, so deleting the control plane
 	// leaves no replica without one; "" owns them by nothing.
 	Owner string
+	// InferencePoolPicker, as NAME:PORT, exposes each deployment as a Gateway
+	// API Inference Extension InferencePool whose Endpoint Picker is Service
+	// NAME on PORT (the InferencePool CRD must be installed); "" makes none.
+	InferencePoolPicker string
 }
 
 // replicas is the provider as the control process drives it.
@@ -71,9 +80,17 @@ func newKubeProvider(ctx context.Context, cfg Config) (replicas, error) {
 	if k.Image == "" {
 		return nil, &ConfigError{Field: "Kubernetes.Image", Err: errors.New("control: the kubernetes provider needs the graft image")}
 	}
-	client, err := kubeprovider.NewClient(k.Kubeconfig)
+	rc, err := kubeprovider.RESTConfig(k.Kubeconfig)
 	if err != nil {
 		return nil, &ConfigError{Field: "Kubernetes.Kubeconfig", Err: fmt.Errorf("control: %w", err)}
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, &ConfigError{Field: "Kubernetes.Kubeconfig", Err: fmt.Errorf("control: %w", err)}
+	}
+	pool, err := inferencePool(rc, k.InferencePoolPicker)
+	if err != nil {
+		return nil, &ConfigError{Field: "Kubernetes.InferencePoolPicker", Err: err}
 	}
 	// An unreachable API server must fail the start, not hang it.
 	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -87,5 +104,22 @@ func newKubeProvider(ctx context.Context, cfg Config) (replicas, error) {
 		owner = &metav1.OwnerReference{APIVersion: "apps/v1", Kind: "Deployment", Name: d.Name, UID: d.UID}
 	}
 	return kubeprovider.New(lctx, kubeprovider.Config{Client: client, Namespace: k.Namespace, Image: k.Image,
-		Redis: cfg.Redis, FailAfter: k.FailAfter, Drain: cfg.Drain, Owner: owner})
+		Redis: cfg.Redis, FailAfter: k.FailAfter, Drain: cfg.Drain, Owner: owner, InferencePool: pool})
+}
+
+// inferencePool reads NAME:PORT; "" is no pool.
+func inferencePool(rc *rest.Config, picker string) (*kubeprovider.InferencePool, error) {
+	if picker == "" {
+		return nil, nil
+	}
+	name, p, ok := strings.Cut(picker, ":")
+	port, err := strconv.ParseInt(p, 10, 32)
+	if !ok || name == "" || err != nil || port < 1 || port > 65535 {
+		return nil, fmt.Errorf("control: inference pool picker %q: want SERVICE:PORT", picker)
+	}
+	dyn, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("control: %w", err)
+	}
+	return &kubeprovider.InferencePool{Client: dyn, Picker: name, PickerPort: int32(port)}, nil
 }

@@ -37,7 +37,10 @@ func (p *Provider) Start(ctx context.Context, rs deploy.ReplicaSpec) error {
 	// between the Create that found it and the edit is created again.
 	for {
 		if _, err := dc.Create(ctx, obj, metav1.CreateOptions{}); err == nil {
-			return p.await(ctx, obj.Name, listed)
+			if err := p.await(ctx, obj.Name, listed); err != nil {
+				return err
+			}
+			return p.ensurePool(ctx, rs.Deployment)
 		} else if !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create deployment %s: %w", obj.Name, err)
 		}
@@ -62,7 +65,10 @@ func (p *Provider) Start(ctx context.Context, rs deploy.ReplicaSpec) error {
 		if err := p.scale(ctx, obj.Name); err != nil {
 			return err
 		}
-		return p.await(ctx, obj.Name, listed)
+		if err := p.await(ctx, obj.Name, listed); err != nil {
+			return err
+		}
+		return p.ensurePool(ctx, rs.Deployment)
 	}
 }
 
@@ -204,6 +210,9 @@ func (p *Provider) tidy(ctx context.Context) {
 		if err := tidy(ctx, d); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 			p.cfg.Log.Warn("kubernetes provider: tidying a deployment failed; retrying", "deployment", d.Name, "err", err)
 		}
+	}
+	if err := p.tidyPools(ctx); err != nil {
+		p.cfg.Log.Warn("kubernetes provider: tidying inference pools failed; retrying", "err", err)
 	}
 }
 

@@ -52,7 +52,9 @@ type Config struct {
 	// Owner, when set, owns every Deployment (the control plane's own
 	// object), so deleting it leaves nothing behind.
 	Owner *metav1.OwnerReference
-	Log   *slog.Logger
+	// InferencePool, when set, exposes each deployment as an InferencePool.
+	InferencePool *InferencePool
+	Log           *slog.Logger
 }
 
 // Provider is the Kubernetes provider. Stop its watches with Close.
