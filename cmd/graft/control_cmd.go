@@ -63,6 +63,8 @@ func addProviderFlags(cmd *cobra.Command, o *controlOptions) {
 	f.StringVar(&o.kube.Namespace, "namespace", "", "kubernetes: the namespace of the replicas' Deployments and pods (default: the control process's own namespace in a cluster)")
 	f.StringVar(&o.kube.Image, "image", "", "kubernetes: the graft image the replica pods run (required with --provider kubernetes)")
 	f.StringVar(&o.kube.Kubeconfig, "kubeconfig", "", "kubernetes: a kubeconfig file (default: $KUBECONFIG, else the in-cluster service account)")
+	f.StringVar(&o.kube.Owner, "owner", "", "kubernetes: a Deployment in --namespace (the control plane's own) that owns the replicas' Deployments, so deleting it deletes them")
+	f.StringVar(&o.kube.InferencePoolPicker, "inference-pool-picker", "", "kubernetes: expose each deployment as a Gateway API Inference Extension InferencePool whose Endpoint Picker is SERVICE:PORT (install deploy/kubernetes/crds first)")
 	f.DurationVar(&o.kube.FailAfter, "pod-fail-after", 5*time.Minute, "kubernetes: a pod crash-looping, failing to pull or unschedulable this long fails its replica (Errored with the Kubernetes reason)")
 }
 
