@@ -13,6 +13,9 @@ import (
 
 func init() { register(newControlCommand) }
 
+// kubeFineTuneDir is where the fine-tuning claim is mounted by default.
+const kubeFineTuneDir = "/var/lib/graft/finetune"
+
 // controlOptions are the flags of the control process, shared by graft up.
 type controlOptions struct {
 	redis, listen, apiKey, adapterCache string
@@ -65,6 +68,7 @@ func addProviderFlags(cmd *cobra.Command, o *controlOptions) {
 	f.StringVar(&o.kube.Kubeconfig, "kubeconfig", "", "kubernetes: a kubeconfig file (default: $KUBECONFIG, else the in-cluster service account)")
 	f.StringVar(&o.kube.Owner, "owner", "", "kubernetes: a Deployment in --namespace (the control plane's own) that owns the replicas' Deployments, so deleting it deletes them")
 	f.StringVar(&o.kube.InferencePoolPicker, "inference-pool-picker", "", "kubernetes: expose each deployment as a Gateway API Inference Extension InferencePool whose Endpoint Picker is SERVICE:PORT (install deploy/kubernetes/crds first)")
+	f.StringVar(&o.kube.FineTuneClaim, "finetune-claim", "", "kubernetes: a ReadWriteMany PersistentVolumeClaim mounted at --finetune-dir (default "+kubeFineTuneDir+") in this process: turns the fine-tuning API on, jobs train as Kubernetes Jobs on it and replica pods mount it read-only to serve the adapters")
 	f.DurationVar(&o.kube.FailAfter, "pod-fail-after", 5*time.Minute, "kubernetes: a pod crash-looping, failing to pull or unschedulable this long fails its replica (Errored with the Kubernetes reason)")
 }
 
@@ -108,14 +112,22 @@ generation is a Kubernetes Deployment in --namespace running --image, scaled
 through its scale subresource; a replica is live when its pod is Ready, and a
 pod stuck in CrashLoopBackOff, ImagePullBackOff or Unschedulable past
 --pod-fail-after fails the deployment with that reason. In a cluster the
-control process uses its service account; elsewhere --kubeconfig.`,
+control process uses its service account; elsewhere --kubeconfig. The
+fine-tuning API is off there unless --finetune-claim names a ReadWriteMany
+claim mounted at --finetune-dir: jobs then train as Kubernetes Jobs running
+--image on that claim, and replica pods mount it read-only to serve the
+adapters jobs publish.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.provider == control.ProviderKubernetes {
 				o.resolveKube()
-				if o.fineTune == "" {
-					// Replica pods do not see this process's disk, so
-					// they could not serve what its jobs train.
+				switch {
+				case o.fineTune == "" && o.kube.FineTuneClaim != "":
+					o.fineTune = kubeFineTuneDir
+				case o.fineTune == "":
+					// Without the claim replica pods do not see this
+					// process's disk, so they could not serve what
+					// its jobs train.
 					o.fineTune = "off"
 				}
 			}

@@ -19,6 +19,9 @@ func TestControlProviderFlags(t *testing.T) {
 		{[]string{"--provider", "kubernetes", "--namespace", "graft"}, "needs the graft image"},
 		{[]string{"--provider", "kubernetes", "--namespace", "graft", "--image", "graft:1",
 			"--kubeconfig", filepath.Join(t.TempDir(), "missing")}, "missing"},
+		{[]string{"--finetune-claim", "finetune"}, "needs the kubernetes provider"},
+		{[]string{"--provider", "kubernetes", "--namespace", "graft", "--image", "graft:1",
+			"--finetune-claim", "finetune", "--finetune-dir", "finetune"}, "absolute path"},
 	} {
 		args := append(append([]string{}, base...), c.args...)
 		r := graft(t, env, args...)

@@ -117,7 +117,7 @@ func Start(ctx context.Context, cfg Config) (*Control, error) {
 	mux.Handle("/v1/", api.Handler(api.Config{Manager: m, APIKey: cfg.APIKey}))
 	var ft *fineTuning
 	if cfg.FineTune != "" {
-		if ft, err = newFineTuning(cfg, st, m); err != nil {
+		if ft, err = newFineTuning(cfg, st, m, launcher(cfg, prov)); err != nil {
 			lis.Close()
 			prov.Close()
 			st.Close()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/graft-ai/graft/deploy"
 	"github.com/graft-ai/graft/deploy/console"
+	"github.com/graft-ai/graft/deploy/kubeprovider"
 	"github.com/graft-ai/graft/deploy/state"
 	ftapi "github.com/graft-ai/graft/finetune/api"
 	"github.com/graft-ai/graft/finetune/files"
@@ -28,14 +29,25 @@ type fineTuning struct {
 // tunedRoot is where the fine-tuned adapters of deployments live under dir.
 func tunedRoot(dir string) string { return filepath.Join(dir, "adapters") }
 
-func newFineTuning(cfg Config, st *state.Store, m *deploy.Manager) (*fineTuning, error) {
+// launcher trains jobs as Kubernetes Jobs when the provider has the
+// fine-tuning claim, else as child processes of this one.
+func launcher(cfg Config, prov replicas) jobs.Launcher {
+	if kp, ok := prov.(*kubeprovider.Provider); ok {
+		if t := kp.Trainers(); t != nil {
+			return t
+		}
+	}
+	return jobs.Process{Exe: cfg.Exe, Env: cfg.Env}
+}
+
+func newFineTuning(cfg Config, st *state.Store, m *deploy.Manager, l jobs.Launcher) (*fineTuning, error) {
 	fs, err := files.NewStore(st, filepath.Join(cfg.FineTune, "files"))
 	if err != nil {
 		return nil, &ConfigError{Field: "FineTune", Err: err}
 	}
 	svc := &jobs.Service{State: st, Files: fs, Resolve: resolver(m.Records), Wake: make(chan struct{}, 1)}
 	r, err := jobs.NewRunner(jobs.RunnerConfig{Service: svc, Dir: filepath.Join(cfg.FineTune, "jobs"),
-		AdapterRoot: tunedRoot(cfg.FineTune), Launcher: jobs.Process{Exe: cfg.Exe, Env: cfg.Env}, Slots: cfg.FineTuneSlots})
+		AdapterRoot: tunedRoot(cfg.FineTune), Launcher: l, Slots: cfg.FineTuneSlots})
 	if err != nil {
 		return nil, &ConfigError{Field: "FineTune", Err: err}
 	}

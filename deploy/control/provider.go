@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -44,6 +45,11 @@ type Kubernetes struct {
 	// API Inference Extension InferencePool whose Endpoint Picker is Service
 	// NAME on PORT (the InferencePool CRD must be installed); "" makes none.
 	InferencePoolPicker string
+	// FineTuneClaim names a ReadWriteMany PersistentVolumeClaim holding
+	// Config.FineTune, which this process mounts at that same path: jobs
+	// then train as Kubernetes Jobs on it and replica pods mount it
+	// read-only to serve their adapters. "" leaves both off.
+	FineTuneClaim string
 }
 
 // replicas is the provider as the control process drives it.
@@ -53,6 +59,9 @@ type replicas interface {
 }
 
 func newProvider(ctx context.Context, cfg Config, st *state.Store) (replicas, error) {
+	if err := checkFineTuneClaim(cfg); err != nil {
+		return nil, err
+	}
 	switch cfg.Provider {
 	case "", ProviderLocal:
 		return local.New(local.Config{Exe: cfg.Exe, Env: cfg.Env, Redis: cfg.Redis, Store: st,
@@ -103,8 +112,28 @@ func newKubeProvider(ctx context.Context, cfg Config) (replicas, error) {
 		}
 		owner = &metav1.OwnerReference{APIVersion: "apps/v1", Kind: "Deployment", Name: d.Name, UID: d.UID}
 	}
+	var ft *kubeprovider.FineTune
+	if k.FineTuneClaim != "" {
+		ft = &kubeprovider.FineTune{Claim: k.FineTuneClaim, MountPath: filepath.Clean(cfg.FineTune), TunedRoot: tunedRoot(cfg.FineTune)}
+	}
 	return kubeprovider.New(lctx, kubeprovider.Config{Client: client, Namespace: k.Namespace, Image: k.Image,
-		Redis: cfg.Redis, FailAfter: k.FailAfter, Drain: cfg.Drain, Owner: owner, InferencePool: pool})
+		Redis: cfg.Redis, FailAfter: k.FailAfter, Drain: cfg.Drain, Owner: owner, InferencePool: pool, FineTune: ft})
+}
+
+// checkFineTuneClaim: the claim is the fine-tuning folder of the kubernetes
+// provider's pods, so it needs both.
+func checkFineTuneClaim(cfg Config) error {
+	if cfg.Kubernetes.FineTuneClaim == "" {
+		return nil
+	}
+	switch {
+	case cfg.Provider != ProviderKubernetes:
+		return &ConfigError{Field: "Kubernetes.FineTuneClaim", Err: errors.New("control: a fine-tuning claim needs the kubernetes provider")}
+	case !filepath.IsAbs(cfg.FineTune):
+		return &ConfigError{Field: "Kubernetes.FineTuneClaim",
+			Err: errors.New("control: a fine-tuning claim needs the fine-tuning folder as an absolute path, where the claim is mounted")}
+	}
+	return nil
 }
 
 // inferencePool reads NAME:PORT; "" is no pool.

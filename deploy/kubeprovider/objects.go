@@ -81,6 +81,12 @@ func (p *Provider) object(rs deploy.ReplicaSpec) (*appsv1.Deployment, error) {
 			},
 		},
 	}
+	tuned, err := p.tunedArgs(rs.Deployment, &d.Spec.Template.Spec)
+	if err != nil {
+		return nil, err
+	}
+	c := &d.Spec.Template.Spec.Containers[0]
+	c.Args = append(c.Args, tuned...)
 	if p.cfg.Owner != nil {
 		d.OwnerReferences = []metav1.OwnerReference{*p.cfg.Owner}
 	}

@@ -54,7 +54,10 @@ type Config struct {
 	Owner *metav1.OwnerReference
 	// InferencePool, when set, exposes each deployment as an InferencePool.
 	InferencePool *InferencePool
-	Log           *slog.Logger
+	// FineTune, when set, is the claim of the fine-tuning folder: replica
+	// pods mount it to serve fine-tuned adapters, and Trainers runs jobs on it.
+	FineTune *FineTune
+	Log      *slog.Logger
 }
 
 // Provider is the Kubernetes provider. Stop its watches with Close.
