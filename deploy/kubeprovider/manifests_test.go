@@ -81,11 +81,40 @@ func TestKustomizationRenders(t *testing.T) {
 	if c["image"] != "graft:latest" || env["name"] != "GRAFT_IMAGE" || env["value"] != c["image"] {
 		t.Errorf("control image %v, GRAFT_IMAGE %v: the replicas must run the control plane's image", c["image"], env["value"])
 	}
+	checkFineTuneClaim(t, objs, c)
 	if n, _, _ := unstructured.NestedInt64(find(t, objs, "Deployment", "envoy").Object, "spec", "replicas"); n != 2 {
 		t.Errorf("envoy replicas %d, want the kustomization's 2", n)
 	}
 	needCluster(t)
 	dryRun(t, objs)
+}
+
+// checkFineTuneClaim: the fine-tuning claim is ReadWriteMany (training Jobs
+// and replica pods share it) and mounted by the control container at the
+// --finetune-dir it is told, with --finetune-claim naming it.
+func checkFineTuneClaim(t *testing.T, objs []*unstructured.Unstructured, control map[string]any) {
+	t.Helper()
+	pvc := find(t, objs, "PersistentVolumeClaim", "graft-finetune")
+	if modes, _, _ := unstructured.NestedStringSlice(pvc.Object, "spec", "accessModes"); !slices.Equal(modes, []string{"ReadWriteMany"}) {
+		t.Errorf("fine-tuning claim access modes %v, want ReadWriteMany", modes)
+	}
+	var args []string
+	for _, a := range control["args"].([]any) {
+		args = append(args, a.(string))
+	}
+	flag := func(name string) string {
+		if i := slices.Index(args, name); i >= 0 && i+1 < len(args) {
+			return args[i+1]
+		}
+		return ""
+	}
+	dir := flag("--finetune-dir")
+	mounted := slices.ContainsFunc(control["volumeMounts"].([]any), func(m any) bool {
+		return m.(map[string]any)["name"] == "finetune" && m.(map[string]any)["mountPath"] == dir
+	})
+	if flag("--finetune-claim") != "graft-finetune" || dir == "" || !mounted {
+		t.Errorf("control args %q, mounts %v: want --finetune-claim graft-finetune mounted at --finetune-dir", args, control["volumeMounts"])
+	}
 }
 
 func find(t *testing.T, objs []*unstructured.Unstructured, kind, name string) *unstructured.Unstructured {
@@ -158,7 +187,7 @@ func dryRun(t *testing.T, objs []*unstructured.Unstructured) {
 		}
 		kinds[u.GetKind()] = true
 	}
-	for _, k := range []string{"Namespace", "ServiceAccount", "Role", "RoleBinding", "StatefulSet", "Deployment", "Service"} {
+	for _, k := range []string{"Namespace", "ServiceAccount", "Role", "RoleBinding", "StatefulSet", "Deployment", "Service", "PersistentVolumeClaim"} {
 		if !kinds[k] {
 			t.Errorf("no %s among the manifests", k)
 		}

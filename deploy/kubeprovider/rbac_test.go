@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -18,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/graft-ai/graft/deploy/providertest"
+	"github.com/graft-ai/graft/finetune/jobs"
 )
 
 // TestContractUnderTheManifestsRBAC runs the provider as the control plane's
@@ -59,6 +61,40 @@ func TestContractUnderTheManifestsRBAC(t *testing.T) {
 			return "CrashLoopBackOff"
 		},
 		Deadline: 20 * time.Second})
+}
+
+// TestTrainJobsUnderTheManifestsRBAC: the manifests' Role lets the control
+// plane create, follow and delete the Jobs fine-tuning runs train in.
+func TestTrainJobsUnderTheManifestsRBAC(t *testing.T) {
+	needCluster(t)
+	ns := namespace(t)
+	applyRBAC(t, ns)
+	rc := rest.CopyConfig(restConfig)
+	rc.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + ns + ":graft-control"}
+	tr := &Trainers{Client: kubernetes.NewForConfigOrDie(rc), Namespace: ns, Image: "graft:test",
+		Claim: "graft-finetune", MountPath: "/var/lib/graft/finetune", Poll: 20 * time.Millisecond}
+	spec := func(id string) jobs.TrainSpec {
+		dir := tr.MountPath + "/jobs/" + id
+		return jobs.TrainSpec{JobID: id, Run: 1, ConfigPath: dir + "/train.json", EventsPath: dir + "/events-1.jsonl"}
+	}
+	ctx := context.Background()
+	run, err := tr.Launch(ctx, spec("ftjob-rbac"))
+	if err != nil {
+		t.Fatalf("creating the Job as the service account: %v", err)
+	}
+	setCondition(t, ns, "ftjob-rbac-r1", batchv1.JobComplete, "", "")
+	waitDone(t, run) // a Get the Role forbade would never see it end
+	if run.Err() != nil {
+		t.Fatal(run.Err())
+	}
+	run, err = tr.Launch(ctx, spec("ftjob-cancel"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run.Stop()
+	if _, err := cluster.BatchV1().Jobs(ns).Get(ctx, "ftjob-cancel-r1", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("the stopped run's Job: %v, want it deleted by the service account", err)
+	}
 }
 
 // applyRBAC creates rbac.yaml's objects for real in ns.
