@@ -123,6 +123,9 @@ func TestControlKubernetesConfigErrors(t *testing.T) {
 		{"Kubernetes.Image", Config{Provider: ProviderKubernetes, Kubernetes: Kubernetes{Namespace: "graft"}}},
 		{"Kubernetes.Kubeconfig", Config{Provider: ProviderKubernetes, Kubernetes: Kubernetes{Namespace: "graft", Image: "graft",
 			Kubeconfig: filepath.Join(t.TempDir(), "missing")}}},
+		{"Kubernetes.FineTuneClaim", Config{FineTune: t.TempDir(), Kubernetes: Kubernetes{FineTuneClaim: "ft"}}},
+		{"Kubernetes.FineTuneClaim", Config{Provider: ProviderKubernetes, Kubernetes: Kubernetes{Namespace: "graft", Image: "graft",
+			FineTuneClaim: "ft"}}},
 	} {
 		c.cfg.Redis, c.cfg.Listen = r.URL, "127.0.0.1:0"
 		_, err := Start(context.Background(), c.cfg)
