@@ -36,7 +36,7 @@ func addControlFlags(cmd *cobra.Command, o *controlOptions, listen string) {
 	f.DurationVar(&o.readyTimeout, "replica-ready-timeout", 5*time.Minute, "a replica not ready this long after its start fails the deployment (Errored) with its own error")
 	f.DurationVar(&o.unhealthy, "replica-unhealthy-timeout", 30*time.Second, "a live replica whose /readyz fails this long is killed and replaced")
 	f.DurationVar(&o.drain, "replica-drain-timeout", 5*time.Minute, "how long a stopping replica's running streams may take to finish")
-	f.StringVar(&o.fineTune, "finetune-dir", "", `folder of the files and fine-tuning API (/v1/files, /v1/fine_tuning/jobs): uploads, job work folders and the adapters jobs publish; "off" turns the API off (default: finetune under the state dir; off with --provider kubernetes)`)
+	f.StringVar(&o.fineTune, "finetune-dir", "", `folder of the files and fine-tuning API (/v1/files, /v1/fine_tuning/jobs): uploads, job work folders and the adapters jobs publish; "off" turns the API off (default: finetune under the state dir; with --provider kubernetes, off unless --finetune-claim)`)
 	f.IntVar(&o.fineTuneSlots, "finetune-slots", 1, "fine-tuning jobs trained at once on this machine")
 }
 
