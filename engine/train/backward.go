@@ -105,10 +105,16 @@ func (n *net[T]) layerBack(pk *packed, l int) {
 	n.attentionBack(pk, a)
 	n.rope(n.dq, pk, c.Heads, true)
 	n.rope(n.dk, pk, c.KVHeads, true)
-	n.linearBack(n.dxn, n.dq, a.xn1, N, l, model.ModQ, false)
-	n.linearBack(n.dxn, n.dk, a.xn1, N, l, model.ModK, true)
-	n.linearBack(n.dxn, n.dv, a.xn1, N, l, model.ModV, true)
-	n.rmsNormBack(n.dx, n.dxn, a.x, a.rs1, bl.attnNorm, N, true)
+	dxn := n.dxn
+	if l == 0 {
+		dxn = nil // the embedding is frozen: only the LoRA gradients are wanted
+	}
+	n.linearBack(dxn, n.dq, a.xn1, N, l, model.ModQ, false)
+	n.linearBack(dxn, n.dk, a.xn1, N, l, model.ModK, true)
+	n.linearBack(dxn, n.dv, a.xn1, N, l, model.ModV, true)
+	if l > 0 {
+		n.rmsNormBack(n.dx, n.dxn, a.x, a.rs1, bl.attnNorm, N, true)
+	}
 }
 
 // rmsNormBack sets (or, with acc, adds to) dx the gradient of x through
