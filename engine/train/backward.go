@@ -91,8 +91,7 @@ func (n *net[T]) layerBack(pk *packed, l int) {
 	n.linearBack(n.dact, n.dx, a.act, N, l, model.ModDown, false)
 	parallel(n.pool, N, func(lo, hi int) {
 		for i := lo * f; i < hi*f; i++ {
-			g := a.gate[i]
-			s := sigmoid(g)
+			g, s := a.gate[i], a.sg[i]
 			n.dup[i] = n.dact[i] * g * s
 			n.dgate[i] = n.dact[i] * a.up[i] * s * (1 + g*(1-s))
 		}

@@ -12,14 +12,17 @@ import (
 const gemmRows, gemmCols = 6, 16
 
 var (
-	axpyF32  = kernel.Axpy
-	gemmTile = gemmTileGo
-	gemmRow  = gemmRowGo
+	axpyF32      = kernel.Axpy
+	siluPartsF32 = siluPartsGo[float32]
+	softmaxF32   = kernel.Softmax
+	gemmTile     = gemmTileGo
+	gemmRow      = gemmRowGo
 )
 
 func init() {
 	if archsimd.X86.AVX2() && archsimd.X86.FMA() {
 		gemmTile, gemmRow, axpyF32 = gemmTile6x16, gemmRow1x16, axpy8
+		siluPartsF32, softmaxF32 = siluParts8, softmax8
 	}
 }
 

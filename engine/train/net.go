@@ -51,6 +51,7 @@ type loraActs[T float] struct {
 // layerActs is what one layer keeps for its backward pass.
 type layerActs[T float] struct {
 	x, xn1, rs1, q, k, v, p, att, x2, xn2, rs2, gate, up, act []T
+	sg                                                        []T // sigmoid(gate), reused by backward
 	lora                                                      [model.NumModules]loraActs[T]
 }
 
@@ -123,7 +124,7 @@ func (n *net[T]) alloc(pk *packed) {
 		a.q, a.k, a.v, a.att = grow(a.q, N*q), grow(a.k, N*kv), grow(a.v, N*kv), grow(a.att, N*q)
 		a.p = grow(a.p, pTotal)
 		a.x2, a.xn2, a.rs2 = grow(a.x2, N*d), grow(a.xn2, N*d), grow(a.rs2, N)
-		a.gate, a.up, a.act = grow(a.gate, N*f), grow(a.up, N*f), grow(a.act, N*f)
+		a.gate, a.up, a.act, a.sg = grow(a.gate, N*f), grow(a.up, N*f), grow(a.act, N*f), grow(a.sg, N*f)
 	}
 	n.xf, n.xnf, n.rsf = grow(n.xf, N*d), grow(n.xnf, N*d), grow(n.rsf, N)
 	n.dx, n.dxn = grow(n.dx, N*d), grow(n.dxn, N*d)
@@ -179,10 +180,7 @@ func (n *net[T]) layerForward(pk *packed, l int, out []T, train bool) {
 	n.linear(a.gate, a.xn2, N, l, model.ModGate, train)
 	n.linear(a.up, a.xn2, N, l, model.ModUp, train)
 	parallel(n.pool, N, func(lo, hi int) {
-		for i := lo * f; i < hi*f; i++ {
-			g := a.gate[i]
-			a.act[i] = g * sigmoid(g) * a.up[i]
-		}
+		siluParts(a.act[lo*f:hi*f], a.sg[lo*f:hi*f], a.gate[lo*f:hi*f], a.up[lo*f:hi*f])
 	})
 	n.linear(out, a.act, N, l, model.ModDown, train)
 	addTo(out[:N*d], a.x2)
