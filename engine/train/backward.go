@@ -101,7 +101,7 @@ func (n *net[T]) layerBack(pk *packed, l int) {
 	n.rmsNormBack(n.dx, n.dxn, a.x2, a.rs2, bl.ffnNorm, N, true)
 
 	n.linearBack(n.datt, n.dx, a.att, N, l, model.ModO, false)
-	n.attentionBack(pk, a)
+	n.attentionGemmBack(pk, a)
 	n.rope(n.dq, pk, c.Heads, true)
 	n.rope(n.dk, pk, c.KVHeads, true)
 	dxn := n.dxn

@@ -7,7 +7,6 @@ import "github.com/graft-ai/graft/engine/kernel"
 const gemmRows, gemmCols = 6, 16
 
 var (
-	axpyF32      = kernel.Axpy
 	siluPartsF32 = siluPartsGo[float32]
 	softmaxF32   = kernel.Softmax
 	gemmTile     = gemmTileGo

@@ -62,8 +62,6 @@ type net[T float] struct {
 	pool     *kernel.Pool
 	cos, sin []T
 	dropRng  *rand.Rand
-	dot      func(a, b []T) T
-	axpy     func(y []T, a T, x []T)
 
 	acts             []layerActs[T]
 	xf, xnf, rsf     []T
@@ -80,26 +78,7 @@ type net[T float] struct {
 func newNet[T float](b *base[T], ad *adapter[T], pool *kernel.Pool, maxLen int, dropRng *rand.Rand) *net[T] {
 	n := &net[T]{b: b, ad: ad, pool: pool, dropRng: dropRng, acts: make([]layerActs[T], b.cfg.Layers)}
 	n.cos, n.sin = ropeTables[T](b.invFreq, maxLen)
-	n.dot, n.axpy = dotGeneric[T], axpyGeneric[T]
-	if d, ok := any(kernel.Dot).(func(a, b []T) T); ok {
-		n.dot = d
-		n.axpy = any(axpyF32).(func(y []T, a T, x []T))
-	}
 	return n
-}
-
-func dotGeneric[T float](a, b []T) T {
-	var s T
-	for i, v := range a {
-		s += v * b[i]
-	}
-	return s
-}
-
-func axpyGeneric[T float](y []T, a T, x []T) {
-	for i := range y {
-		y[i] += a * x[i]
-	}
 }
 
 func (n *net[T]) dims() (d, q, kv, f int) {
@@ -173,7 +152,7 @@ func (n *net[T]) layerForward(pk *packed, l int, out []T, train bool) {
 	n.linear(a.v, a.xn1, N, l, model.ModV, train)
 	n.rope(a.q, pk, c.Heads, false)
 	n.rope(a.k, pk, c.KVHeads, false)
-	n.attention(pk, a)
+	n.attentionGemm(pk, a)
 	n.linear(a.x2, a.att, N, l, model.ModO, train)
 	addTo(a.x2[:N*d], a.x)
 	n.rmsNorm(a.xn2, a.rs2, a.x2, bl.ffnNorm, N, c.NormEps)
