@@ -18,4 +18,5 @@ func BenchmarkTrain110M(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(r.Graft, "tokens/s")
+	b.ReportMetric(r.GraftCPU, "tokens/cpu-s")
 }
