@@ -17,7 +17,7 @@ STATICCHECK_VERSION := v0.8.2
 PROTO_FILES := $(shell find proto -name '*.proto')
 TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: envoy jaeger kube-assets llamacpp-deps peft-deps build test proto proto-check fmt-check tidy-check imports-check lint up bench deps tools clean sdk-deps cuda device-build device-test
+.PHONY: chromium envoy jaeger kube-assets llamacpp-deps peft-deps build test proto proto-check fmt-check tidy-check imports-check lint up bench deps tools clean sdk-deps cuda device-build device-test
 
 build:
 	$(GO) build -o $(BIN)/graft ./cmd/graft
@@ -97,6 +97,12 @@ proto-check: deps tools
 	  [ -f $$tmp/$$f ] || { echo "proto: $$f has no .proto source; run 'make proto'"; exit 1; }; \
 	done; echo "proto: generated code is fresh"
 
+## chromium: Debian's headless-capable Chromium, which the console test drives
+## through chromedp (it skips with a message without it).
+chromium:
+	@[ -x /usr/bin/chromium ] || { echo "installing chromium"; apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
 ## sdk-deps: the official openai npm client the end-to-end API test drives.
 SDK_TEST_DIR := sidecar/openai/testdata/openai-sdk
 sdk-deps:
@@ -116,7 +122,7 @@ peft-deps:
 llamacpp-deps:
 	@[ -d bench/llamacpp/node_modules/node-llama-cpp ] || npm ci --prefix bench/llamacpp --omit=optional --no-audit --no-fund --loglevel=error
 
-test: deps envoy jaeger kube-assets proto-check fmt-check tidy-check imports-check sdk-deps llamacpp-deps peft-deps
+test: deps envoy jaeger kube-assets chromium proto-check fmt-check tidy-check imports-check sdk-deps llamacpp-deps peft-deps
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) ./...
 	@echo "portable (no SIMD) build of the kernels and the engine:"

@@ -1,14 +1,20 @@
 package gateway_test
 
 import (
+	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/graft-ai/graft/gateway"
 	"github.com/graft-ai/graft/internal/testmodels"
+	"github.com/graft-ai/graft/routing/ring"
+	"github.com/graft-ai/graft/xds"
 )
 
 // eightAdapters makes an adapter root with eight names over stories260K's
@@ -89,5 +95,68 @@ func TestFrontAdapterAffinityAndHotSpreading(t *testing.T) {
 	t.Logf("hot adapter %s: replicas %v", hot, seen)
 	if len(seen) < 2 {
 		t.Errorf("a hot adapter stayed on one replica: %v", seen)
+	}
+	checkBoundedLoad(t, p, fmt.Sprintf(`{"model":"stories/%s","prompt":"Once","max_tokens":64}`, names[1]))
+}
+
+// checkBoundedLoad keeps 12 clients sending long requests for one adapter,
+// back to back, and reads Envoy's own in-flight count per replica while they
+// run. Envoy bounds a host when it places a request: a host is passed over
+// once it holds more than ceil(ceil((total+1)·f)/n) (f the balance factor,
+// total the requests in flight then), so it may reach that plus one. Counts
+// read later can only be checked against the most that was in flight, since
+// a host keeps what it was given while the others' requests end. The first
+// wave is not checked: Envoy counts a request on a host only once its
+// upstream connection is up, and the first burst arrives before any is.
+func checkBoundedLoad(t *testing.T, p *platform, body string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	var completed atomic.Int32
+	const clients = 12
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				p.fire("/v1/completions", body)
+				completed.Add(1)
+			}
+		}()
+	}
+	defer wg.Wait()
+	const factor = float64(ring.BalanceFactor) / 100
+	peak, heaviest, worst, samples := 0, 0, 0.0, 0
+	for ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+		active, err := p.front.Envoy.ActiveRequests(context.Background(), xds.ClusterName("stories"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		total, most := 0, 0
+		for _, n := range active {
+			total += n
+			most = max(most, n)
+		}
+		if completed.Load() < clients || len(active) == 0 {
+			continue
+		}
+		peak = max(peak, total)
+		if total < clients/2 {
+			continue
+		}
+		samples++
+		heaviest = max(heaviest, most)
+		mean := float64(total) / float64(len(active))
+		worst = max(worst, float64(most)/mean)
+		allowed := int(math.Ceil(math.Ceil(float64(peak+1)*factor)/float64(len(active)))) + 1
+		if most > allowed {
+			t.Errorf("a replica carries %d of %d in flight %v (at most %d were in flight: allowed %d)", most, total, active, peak, allowed)
+		}
+	}
+	t.Logf("bounded load: %d samples with ≥%d in flight, peak %d, heaviest replica %d, worst max/mean %.2f (factor %.2f)",
+		samples, clients/2, peak, heaviest, worst, factor)
+	if samples == 0 {
+		t.Error("never saw enough requests in flight: the check measured nothing")
 	}
 }

@@ -17,6 +17,9 @@ type Deployment struct {
 	Reason     string // why it is in that status (Errored's error text)
 	Serverless bool   // every tenant may use it; otherwise only Owner
 	Owner      string // the tenant of a dedicated deployment; "" = any tenant
+	// Private maps each adapter private to a tenant to that tenant; the
+	// others are public to whoever may use the deployment.
+	Private map[string]string
 }
 
 // ErrNoDeployment is what Deployments.Lookup returns for an unknown name.
@@ -40,9 +43,10 @@ type Deployments interface {
 	Wake(ctx context.Context, name string) error
 }
 
-// admit checks that tenant may use d and that d can serve now; a deployment
-// scaled to zero is woken while the request waits, up to the wait limit.
-func (g *Gateway) admit(ctx context.Context, tenant, name string) *apiError {
+// admit checks that tenant may use d and its adapter and that d can serve
+// now; a deployment scaled to zero is woken while the request waits, up to
+// the wait limit.
+func (g *Gateway) admit(ctx context.Context, tenant, name, adapter string) *apiError {
 	d, err := g.deployments.Lookup(ctx, name)
 	if errors.Is(err, ErrNoDeployment) {
 		return notFound(name)
@@ -50,7 +54,9 @@ func (g *Gateway) admit(ctx context.Context, tenant, name string) *apiError {
 	if err != nil {
 		return unavailable("the deployment's state is unreachable; try again", time.Second)
 	}
-	if !d.mayUse(tenant) {
+	if !d.mayUse(tenant) || !d.mayUseAdapter(tenant, adapter) {
+		// Another tenant's private adapter is not found: saying it is
+		// forbidden would tell that it exists.
 		return notFound(name)
 	}
 	switch d.Status {
@@ -108,4 +114,9 @@ func (g *Gateway) holdSlot(name string) chan struct{} {
 
 func (d Deployment) mayUse(tenant string) bool {
 	return d.Serverless || d.Owner == "" || d.Owner == tenant
+}
+
+func (d Deployment) mayUseAdapter(tenant, adapter string) bool {
+	owner, private := d.Private[adapter]
+	return !private || owner == tenant
 }

@@ -33,13 +33,17 @@ func (v recordView) Lookup(ctx context.Context, name string) (Deployment, error)
 	if err != nil {
 		return Deployment{}, err
 	}
+	private, err := v.records.Store.PrivateAdapters(ctx, name)
+	if err != nil {
+		return Deployment{}, err
+	}
 	return Deployment{Status: string(rec.Status), Reason: rec.StatusReason,
-		Serverless: rec.Spec.Type == deploy.Serverless, Owner: rec.Owner}, nil
+		Serverless: rec.Spec.Type == deploy.Serverless, Owner: rec.Owner, Private: private}, nil
 }
 
 // List shows every deployment not Deleted with the adapters a request may
-// name: those preloaded, those some replica holds, and the folders of its
-// local adapter source.
+// name: those preloaded, those some replica holds, the folders of its local
+// adapter source, and its private adapters.
 func (v recordView) List(ctx context.Context) ([]Listing, error) {
 	recs, err := v.records.List(ctx)
 	if err != nil {
@@ -63,10 +67,19 @@ func (v recordView) List(ctx context.Context) ([]Listing, error) {
 		if root, err := r.Spec.AdapterRoot(); err == nil && root != "" {
 			names = append(names, localAdapters(root)...)
 		}
+		private, err := v.records.Store.PrivateAdapters(ctx, r.Name)
+		if err != nil {
+			return nil, err
+		}
+		// Private adapters (a tenant's fine-tuned ones) live outside the
+		// adapter root; /v1/models shows each to its owner only.
+		for a := range private {
+			names = append(names, a)
+		}
 		slices.Sort(names)
 		out = append(out, Listing{Name: r.Name, Created: r.Created, Adapters: slices.Compact(names),
 			Deployment: Deployment{Status: string(r.Status), Reason: r.StatusReason, Serverless: r.Spec.Type == deploy.Serverless,
-				Owner: r.Owner}})
+				Owner: r.Owner, Private: private}})
 	}
 	return out, nil
 }

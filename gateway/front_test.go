@@ -35,6 +35,7 @@ type platform struct {
 	url     string
 	client  *http.Client
 	key     string
+	front   *gateway.Front
 }
 
 type platformOpts struct {
@@ -92,6 +93,7 @@ func (p *platform) startFront(t *testing.T, ctx context.Context, deps gateway.De
 		t.Fatal(err)
 	}
 	t.Cleanup(f.Stop)
+	p.front = f
 	ca, _ := os.ReadFile(f.CAFile)
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(ca)
@@ -184,10 +186,19 @@ func (p *platform) post(t *testing.T, path, key, body string) (int, string) {
 // postFrom also returns the replica that answered.
 func (p *platform) postFrom(t *testing.T, path, key, body string) (int, string, string) {
 	t.Helper()
+	return p.send(t, path, key, body, nil)
+}
+
+// send posts body with key (none when "") and the extra headers.
+func (p *platform) send(t *testing.T, path, key, body string, headers map[string]string) (int, string, string) {
+	t.Helper()
 	req, _ := http.NewRequest("POST", p.url+path, strings.NewReader(body))
 	req.Header.Set("content-type", "application/json")
 	if key != "" {
 		req.Header.Set("authorization", "Bearer "+key)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {
@@ -277,6 +288,15 @@ func TestFrontRefusals(t *testing.T) {
 	p.deployment(t, "halted", `{"base_model": "`+testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")+`"}`, deploy.Stopped)
 	p.deployment(t, "broken", `{"base_model": "`+testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")+`"}`, deploy.Initializing, deploy.Errored)
 	body := func(model string) string { return fmt.Sprintf(`{"model":%q,"prompt":"x","max_tokens":1}`, model) }
+	// all-r8 becomes private to acme (p.key's tenant): other must not see it.
+	if err := p.store.SetAdapterOwner(context.Background(), "stories", "all-r8", "acme"); err != nil {
+		t.Fatal(err)
+	}
+	// A private adapter outside the adapter root (as a fine-tuned one is).
+	if err := p.store.SetAdapterOwner(context.Background(), "stories", "ft/acme/tuned", "acme"); err != nil {
+		t.Fatal(err)
+	}
+	waitCode(t, func() int { code, _ := p.post(t, "/v1/completions", other, body("stories/all-r8")); return code }, 404)
 	for _, c := range []struct {
 		name, key, body string
 		status          int
@@ -294,46 +314,38 @@ func TestFrontRefusals(t *testing.T) {
 		{"another tenant's dedicated deployment", other, body("mine"), 404, "model_not_found", "mine"},
 		{"its owner", p.key, body("mine"), 503, "deployment_unavailable", "stopped"},
 		{"a serverless deployment", other, body("shared"), 503, "deployment_unavailable", "stopped"},
+		{"another tenant's private adapter", other, body("stories/all-r8"), 404, "model_not_found", "stories/all-r8"},
+		{"a public adapter", other, body("stories/qv-r4"), 200, "", ""},
+		{"its owner's private adapter", p.key, body("stories/all-r8"), 200, "", ""},
 	} {
 		code, out := p.post(t, "/v1/completions", c.key, c.body)
 		var e struct {
 			Error struct{ Message, Type, Code string }
+		}
+		if code == 200 && c.status == 200 {
+			continue
 		}
 		if err := json.Unmarshal([]byte(out), &e); err != nil || code != c.status || !strings.Contains(e.Error.Message, c.contains) ||
 			(c.code != "" && e.Error.Code != c.code) {
 			t.Errorf("%s: %d %s; want %d with code %q mentioning %q", c.name, code, out, c.status, c.code, c.contains)
 		}
 	}
-	// /v1/models shows each tenant what it may use, adapters with their parent.
-	req, _ := http.NewRequest("GET", p.url+"/v1/models", nil)
-	req.Header.Set("authorization", "Bearer "+other)
-	resp, err := p.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var list struct {
-		Data []struct {
-			ID     string
-			Parent *string
-		}
-	}
-	json.NewDecoder(resp.Body).Decode(&list)
-	resp.Body.Close()
-	ids := map[string]bool{}
-	for _, m := range list.Data {
-		ids[m.ID] = true
-	}
-	if ids["mine"] || !ids["shared"] || !ids["stories"] {
+	// /v1/models shows each tenant what it may use.
+	ids := modelIDs(t, p, other)
+	if ids["mine"] || !ids["shared"] || !ids["stories"] || ids["stories/all-r8"] || ids["stories/ft/acme/tuned"] || !ids["stories/qv-r4"] {
 		t.Errorf("models for tenant other: %v", ids)
+	}
+	if own := modelIDs(t, p, p.key); !own["stories/all-r8"] || !own["stories/ft/acme/tuned"] {
+		t.Errorf("models for tenant acme lack its private adapters: %v", own)
 	}
 
 	// The hold is bounded: with one request already waiting for "stuck",
 	// the next is refused at once, and told when to retry.
 	go p.fire("/v1/completions", body("stuck"))
 	time.Sleep(300 * time.Millisecond)
-	req, _ = http.NewRequest("POST", p.url+"/v1/completions", strings.NewReader(body("stuck")))
+	req, _ := http.NewRequest("POST", p.url+"/v1/completions", strings.NewReader(body("stuck")))
 	req.Header.Set("authorization", "Bearer "+p.key)
-	resp, err = p.client.Do(req)
+	resp, err := p.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,4 +354,42 @@ func TestFrontRefusals(t *testing.T) {
 	if resp.StatusCode != 503 || !strings.Contains(string(b), "Too many requests are waiting") || resp.Header.Get("retry-after") == "" {
 		t.Errorf("second held request: %d %s (Retry-After %q)", resp.StatusCode, b, resp.Header.Get("retry-after"))
 	}
+}
+
+// waitCode polls f until it returns want: a change reaches the gateway's
+// cache through Redis's change channel, a moment after it is written.
+func waitCode(t *testing.T, f func() int, want int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := f()
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status %d, want %d", got, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// modelIDs lists the model ids /v1/models shows key.
+func modelIDs(t *testing.T, p *platform, key string) map[string]bool {
+	t.Helper()
+	req, _ := http.NewRequest("GET", p.url+"/v1/models", nil)
+	req.Header.Set("authorization", "Bearer "+key)
+	resp, err := p.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var list struct{ Data []struct{ ID string } }
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, m := range list.Data {
+		ids[m.ID] = true
+	}
+	return ids
 }

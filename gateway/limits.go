@@ -76,6 +76,22 @@ func (l *limiter) admit(hash string, rpm, tpm int, tokens int) *apiError {
 	return nil
 }
 
+// settle gives back what a request reserved beyond what it used, or takes
+// the excess when the estimate fell short (the bucket may go below zero:
+// the key then waits for the overdraft to refill).
+func (l *limiter) settle(hash string, tpm, reserved, used int) {
+	if tpm <= 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[hash]
+	if b == nil {
+		return
+	}
+	b.tokens.level = math.Min(float64(tpm), b.tokens.level+float64(reserved-used))
+}
+
 // estimateTokens is what admission reserves: the completion's bound (or
 // OpenAI's default of 16 when a completion request names none, and a
 // chat-sized default otherwise) plus about a token per four bytes of body.

@@ -62,3 +62,19 @@ func TestLimiterChargesRequestsAndTokens(t *testing.T) {
 		t.Fatalf("chat estimate with max_tokens %d", n)
 	}
 }
+
+func TestSettleReturnsWhatWasNotUsed(t *testing.T) {
+	l := newLimiter()
+	if e := l.admit("k", 0, 100, 80); e != nil {
+		t.Fatal(e)
+	}
+	l.settle("k", 100, 80, 5) // used 5 of the 80 reserved
+	if e := l.admit("k", 0, 100, 80); e != nil {
+		t.Fatalf("the unused reservation was not given back: %v", e)
+	}
+	l.settle("k", 100, 80, 200) // used far more than reserved: overdraft
+	if e := l.admit("k", 0, 100, 1); e == nil {
+		t.Fatal("an overdrawn key was admitted")
+	}
+	l.settle("unknown", 100, 10, 0) // no bucket: nothing to settle, no panic
+}

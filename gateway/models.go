@@ -37,6 +37,9 @@ func (g *Gateway) models(ctx context.Context, tenant string) *extproc.Processing
 		created := l.Created.Unix()
 		data = append(data, model{ID: l.Name, Object: "model", Created: created, OwnedBy: "graft", Root: l.Name})
 		for _, a := range l.Adapters {
+			if !l.Deployment.mayUseAdapter(tenant, a) {
+				continue
+			}
 			parent := l.Name
 			data = append(data, model{ID: l.Name + "/" + a, Object: "model", Created: created, OwnedBy: "graft",
 				Parent: &parent, Root: a})

@@ -29,6 +29,7 @@ type exchange struct {
 	authorization string
 	key           state.APIKey
 	management    bool // a management API call: routed by path, not by model
+	reserved      int  // tokens charged to the key's TPM at admission
 }
 
 // Process handles one request: its headers (authenticate), then its
@@ -51,6 +52,8 @@ func (g *Gateway) Process(stream extproc.ExternalProcessor_ProcessServer) error 
 			resp = g.onHeaders(ctx, &ex, r.RequestHeaders)
 		case *extproc.ProcessingRequest_RequestBody:
 			resp = g.onBody(ctx, &ex, r.RequestBody)
+		case *extproc.ProcessingRequest_ResponseTrailers:
+			resp = g.onTrailers(&ex, r.ResponseTrailers)
 		default:
 			// Only request headers and body are configured; answer anything
 			// else with an empty continue so the stream never stalls.
@@ -98,6 +101,14 @@ func (g *Gateway) onHeaders(ctx context.Context, ex *exchange, h *extproc.HttpHe
 			RequestHeaders: &extproc.HeadersResponse{Response: &extproc.CommonResponse{
 				HeaderMutation: &extproc.HeaderMutation{SetHeaders: []*core.HeaderValueOption{header(tenantHeader, key.Tenant)}},
 			}}}}
+	case tenantPath(path):
+		// Files and fine-tuning jobs are the tenant's own: any key may
+		// use them, and the control API learns whose they are.
+		ex.management = true
+		return &extproc.ProcessingResponse{Response: &extproc.ProcessingResponse_RequestHeaders{
+			RequestHeaders: &extproc.HeadersResponse{Response: &extproc.CommonResponse{
+				HeaderMutation: &extproc.HeaderMutation{SetHeaders: []*core.HeaderValueOption{header(tenantHeader, key.Tenant)}},
+			}}}}
 	case path == "/v1/models" && ex.method == "GET":
 		return g.models(ctx, key.Tenant)
 	}
@@ -107,6 +118,15 @@ func (g *Gateway) onHeaders(ctx context.Context, ex *exchange, h *extproc.HttpHe
 	}
 	return &extproc.ProcessingResponse{Response: &extproc.ProcessingResponse_RequestHeaders{
 		RequestHeaders: &extproc.HeadersResponse{}}}
+}
+
+func tenantPath(path string) bool {
+	for _, p := range xds.TenantPrefixes {
+		if path == p || strings.HasPrefix(path, p+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 func (g *Gateway) authenticate(ctx context.Context, authorization string) (state.APIKey, *apiError) {
@@ -179,12 +199,14 @@ func (g *Gateway) decide(ctx context.Context, ex *exchange, b *extproc.HttpBody)
 			g.metrics.byDeployment.WithLabelValues(dep, adapter, ex.key.Tenant, outcome).Inc()
 		}
 	}()
-	if ae := g.limits.admit(ex.key.Hash, ex.key.RPM, ex.key.TPM, estimateTokens(max, len(b.GetBody()), bool(f.Messages))); ae != nil {
+	ex.reserved = estimateTokens(max, len(b.GetBody()), bool(f.Messages))
+	if ae := g.limits.admit(ex.key.Hash, ex.key.RPM, ex.key.TPM, ex.reserved); ae != nil {
+		ex.reserved = 0
 		g.metrics.rateLimited.WithLabelValues(dep, ex.key.Tenant).Inc()
 		outcome = strconv.Itoa(ae.status)
 		return g.refuse(ae)
 	}
-	if ae := g.admit(ctx, ex.key.Tenant, dep); ae != nil {
+	if ae := g.admit(ctx, ex.key.Tenant, dep, adapter); ae != nil {
 		outcome = strconv.Itoa(ae.status)
 		if ae.code == "model_not_found" {
 			// Names that are no deployment (the caller's) get no series of
@@ -211,6 +233,29 @@ func (g *Gateway) decide(ctx context.Context, ex *exchange, b *extproc.HttpBody)
 				RemoveHeaders: []string{"authorization"},
 			},
 			ClearRouteCache: true,
+		}},
+	}}
+}
+
+// onTrailers settles the request's token reservation with the usage the
+// replica reports, and keeps that trailer from the client.
+func (g *Gateway) onTrailers(ex *exchange, h *extproc.HttpTrailers) *extproc.ProcessingResponse {
+	for _, hv := range h.GetTrailers().GetHeaders() {
+		if hv.GetKey() != xds.TrailerUsage || ex.reserved == 0 {
+			continue
+		}
+		v := hv.GetValue()
+		if v == "" {
+			v = string(hv.GetRawValue())
+		}
+		if used, err := strconv.Atoi(v); err == nil && used >= 0 {
+			g.limits.settle(ex.key.Hash, ex.key.TPM, ex.reserved, used)
+			ex.reserved = 0
+		}
+	}
+	return &extproc.ProcessingResponse{Response: &extproc.ProcessingResponse_ResponseTrailers{
+		ResponseTrailers: &extproc.TrailersResponse{HeaderMutation: &extproc.HeaderMutation{
+			RemoveHeaders: []string{xds.TrailerUsage},
 		}},
 	}}
 }

@@ -17,9 +17,11 @@ import (
 	"github.com/graft-ai/graft/deploy/local"
 	"github.com/graft-ai/graft/deploy/state"
 	"github.com/graft-ai/graft/gateway"
+	"github.com/graft-ai/graft/internal/jaeger"
 	"github.com/graft-ai/graft/internal/testgraft"
 	"github.com/graft-ai/graft/internal/testmodels"
 	"github.com/graft-ai/graft/internal/testserver"
+	"github.com/graft-ai/graft/internal/tracing"
 	"github.com/graft-ai/graft/xds"
 )
 
@@ -70,7 +72,7 @@ func TestFrontWakesAStandbyDeployment(t *testing.T) {
 	}
 	p := &platform{store: store, records: m.Records}
 	waitStatus(t, m.Records, "sleepy", deploy.Standby)
-	p.startFront(t, ctx, gateway.FromRecords(m.Records, m), nil)
+	jg := startHoldTracing(t, ctx, p, gateway.FromRecords(m.Records, m))
 	p.key = p.newKey(t, "acme")
 
 	run := goldenRuns(t)[0]
@@ -81,7 +83,8 @@ func TestFrontWakesAStandbyDeployment(t *testing.T) {
 		}
 	}
 	modelName := "sleepy/" + *run.Adapter
-	code, out := p.post(t, "/v1/completions", p.key,
+	const traceID = "6bf92f3577b34da6a3ce929d0e0e4738"
+	code, out := p.postTraced(t, "/v1/completions", "00-"+traceID+"-00f067aa0ba902b7-01",
 		fmt.Sprintf(`{"model": %q, "prompt": %q, "max_tokens": 64, "temperature": 0}`, modelName, run.Prompt))
 	var c struct{ Choices []struct{ Text string } }
 	if code != 200 || json.Unmarshal([]byte(out), &c) != nil || len(c.Choices) != 1 || c.Choices[0].Text != run.Text {
@@ -99,6 +102,47 @@ func TestFrontWakesAStandbyDeployment(t *testing.T) {
 	if i := slices.Index(path, "Standby"); i < 0 || !slices.Equal(path[i:min(i+3, len(path))], want) {
 		t.Fatalf("status path %v, want it to hold %v", strings.Join(path, " → "), want)
 	}
+	if jg != nil {
+		checkHoldSpan(t, jg, traceID)
+	}
+}
+
+// startHoldTracing starts the front, traced into a real Jaeger when one is
+// built (nil otherwise: the test then checks the wake alone).
+func startHoldTracing(t *testing.T, ctx context.Context, p *platform, deps gateway.Deployments) *jaeger.Jaeger {
+	t.Helper()
+	if _, err := jaeger.Binary(); err != nil {
+		t.Logf("the hold's span is not checked: %v", err)
+		p.startFront(t, ctx, deps, nil)
+		return nil
+	}
+	jg := testserver.StartJaeger(t)
+	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
+	tp, stop, err := tracing.Start(ctx, tracing.Config{Endpoint: jg.OTLP, Service: "graft-gateway"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stop(context.Background()) })
+	p.startFrontWith(t, ctx, gateway.FrontConfig{OTLP: jg.OTLP,
+		Gateway: gateway.Config{Store: p.store, Deployments: deps, Registry: prometheus.NewRegistry(), Tracer: tp}})
+	return jg
+}
+
+// checkHoldSpan: the time the request was held while the deployment woke
+// is its own span, gateway.hold, inside the gateway's decision, and the
+// decision ends only after the hold (the request went on once woken).
+func checkHoldSpan(t *testing.T, jg *jaeger.Jaeger, id string) {
+	t.Helper()
+	tr := waitTrace(t, jg, id, func(tr jaegerTrace) bool { return tr.find("graft-gateway", "gateway.hold") != nil })
+	t.Logf("trace of a held request:\n%s", tr.tree())
+	hold := tr.check(t, "graft-gateway", "gateway.hold", "graft-gateway", "gateway.decide")
+	if got := hold.tag("graft.deployment"); got != "sleepy" {
+		t.Errorf("hold span's deployment %q", got)
+	}
+	decide := tr.byID[hold.parentID()]
+	if decide != nil && hold.StartTime+hold.Duration > decide.StartTime+decide.Duration {
+		t.Errorf("the hold (%d+%d µs) outlasts the decision (%d+%d µs)", hold.StartTime, hold.Duration, decide.StartTime, decide.Duration)
+	}
 }
 
 func waitStatus(t *testing.T, rs deploy.Records, name string, want deploy.Status) {
@@ -114,4 +158,11 @@ func waitStatus(t *testing.T, rs deploy.Records, name string, want deploy.Status
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// postTraced posts with the test's key and a traceparent of the client's.
+func (p *platform) postTraced(t *testing.T, path, traceparent, body string) (int, string) {
+	t.Helper()
+	code, out, _ := p.send(t, path, p.key, body, map[string]string{"traceparent": traceparent})
+	return code, out
 }

@@ -34,11 +34,18 @@ type Config struct {
 	Conn grpc.ClientConnInterface
 	// Listen is the HTTP address; port 0 picks one (see OnListen).
 	Listen string
+	// Listener, when set, is served on instead of listening on Listen: a
+	// socket the caller opened, e.g. inherited from the process that chose
+	// the port. Run closes it.
+	Listener net.Listener
 	// ServedName is the base model's id in the API; empty means the engine's.
 	ServedName string
 	// AdapterRoot is a folder of PEFT adapters addressed by folder name; empty
 	// serves only remote (hf://, s3://) adapters.
 	AdapterRoot string
+	// TunedAdapterRoot holds the adapters fine-tuned for this deployment,
+	// addressed as "ft/TENANT/NAME"; empty serves none.
+	TunedAdapterRoot string
 	// AdapterCache is where fetched adapters are kept; empty means
 	// AdapterCacheDir's default.
 	AdapterCache string
@@ -101,6 +108,9 @@ func (c *Config) defaults() {
 // running requests get Drain to finish, and the replica's Redis keys are
 // deleted last. A bad Config is a *ConfigError.
 func Run(ctx context.Context, cfg Config) error {
+	if cfg.Listener != nil {
+		defer cfg.Listener.Close() // also when Run fails before serving on it
+	}
 	cfg.defaults()
 	conn := cfg.Conn
 	if conn == nil {
@@ -116,10 +126,17 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return &ConfigError{Field: "AdapterRoot", Err: err}
 	}
+	if cfg.TunedAdapterRoot != "" {
+		if err := catalog.AddTuned(cfg.TunedAdapterRoot); err != nil {
+			return &ConfigError{Field: "TunedAdapterRoot", Err: err}
+		}
+	}
 	api.Adapters = catalog
-	lis, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return &ConfigError{Field: "Listen", Err: err}
+	lis := cfg.Listener
+	if lis == nil {
+		if lis, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return &ConfigError{Field: "Listen", Err: err}
+		}
 	}
 	addr := lis.Addr().String()
 	// The reporter is built before the API so the first adapter load already

@@ -75,7 +75,26 @@ func deploymentCluster(name string) *cluster.Cluster {
 			MaxConnections: wrapperspb.UInt32(1 << 20), MaxPendingRequests: wrapperspb.UInt32(1 << 20),
 			MaxRequests: wrapperspb.UInt32(1 << 20),
 		}}},
+		// HTTP/1.1 to the sidecar with trailers kept: the sidecar ends each
+		// response with its token usage as a trailer, which the gateway reads
+		// to settle the request's rate-limit reservation.
+		TypedExtensionProtocolOptions: protocolOptions(&upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig{
+			ProtocolConfig: &upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig_HttpProtocolOptions{
+				HttpProtocolOptions: &core.Http1ProtocolOptions{EnableTrailers: true},
+			},
+		}),
 	}
+}
+
+// protocolOptions pins a cluster's upstream protocol.
+func protocolOptions(c *upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig) map[string]*anypb.Any {
+	opts, err := anypb.New(&upstreamhttp.HttpProtocolOptions{
+		UpstreamProtocolOptions: &upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: c},
+	})
+	if err != nil {
+		panic(err) // marshalling a well-formed message in memory cannot fail
+	}
+	return map[string]*anypb.Any{"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": opts}
 }
 
 func loadAssignment(d Deployment) *endpoint.ClusterLoadAssignment {
@@ -117,23 +136,12 @@ func staticCluster(name, addr string, h2 bool) (*cluster.Cluster, error) {
 			}}}},
 		},
 	}
-	if !h2 {
-		return c, nil
-	}
-	opts, err := anypb.New(&upstreamhttp.HttpProtocolOptions{
-		UpstreamProtocolOptions: &upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig_{
-			ExplicitHttpConfig: &upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig{
-				ProtocolConfig: &upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{
-					Http2ProtocolOptions: &core.Http2ProtocolOptions{},
-				},
+	if h2 {
+		c.TypedExtensionProtocolOptions = protocolOptions(&upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig{
+			ProtocolConfig: &upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{
+				Http2ProtocolOptions: &core.Http2ProtocolOptions{},
 			},
-		},
-	})
-	if err != nil {
-		return nil, err
-	}
-	c.TypedExtensionProtocolOptions = map[string]*anypb.Any{
-		"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": opts,
+		})
 	}
 	return c, nil
 }

@@ -2,6 +2,7 @@ package xds
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -136,4 +138,51 @@ func (t *tail) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.buf)
+}
+
+// ActiveRequests reads, from Envoy's admin interface, the requests in flight
+// on each host of cluster, by the host's name (the replica id): the load
+// Envoy's bounded-load hashing balances.
+func (e *Envoy) ActiveRequests(ctx context.Context, cluster string) (map[string]int, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+e.adminAddr+"/clusters?format=json", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		ClusterStatuses []struct {
+			Name         string `json:"name"`
+			HostStatuses []struct {
+				Hostname string `json:"hostname"`
+				Stats    []struct {
+					Name  string          `json:"name"`
+					Value json.RawMessage `json:"value"`
+				} `json:"stats"`
+			} `json:"host_statuses"`
+		} `json:"cluster_statuses"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		return nil, fmt.Errorf("xds: envoy /clusters: %w", err)
+	}
+	out := map[string]int{}
+	for _, c := range doc.ClusterStatuses {
+		if c.Name != cluster {
+			continue
+		}
+		for _, h := range c.HostStatuses {
+			out[h.Hostname] = 0
+			for _, s := range h.Stats {
+				if s.Name == "rq_active" {
+					// Envoy writes uint64 stats as JSON strings.
+					n, _ := strconv.Atoi(strings.Trim(string(s.Value), `"`))
+					out[h.Hostname] = n
+				}
+			}
+		}
+	}
+	return out, nil
 }

@@ -59,11 +59,19 @@ type Replica struct {
 // ManagementPrefix is the path prefix of the management API.
 const ManagementPrefix = "/v1/deployments"
 
+// TenantPrefixes are the control API's paths open to every tenant's key:
+// OpenAI's files and fine-tuning API, whose objects belong to the tenant.
+var TenantPrefixes = []string{"/v1/files", "/v1/fine_tuning"}
+
 // Route headers the gateway sets (and, without a gateway, the client).
 const (
 	HeaderDeployment = "x-graft-deployment"
 	HeaderAdapter    = "x-graft-adapter"
 	HeaderRouteKey   = "x-graft-route-key"
+	// TrailerUsage ends a replica's response with its total tokens (prompt
+	// plus completion), for the gateway's rate limits; the sidecar writes it
+	// under the same name.
+	TrailerUsage = "x-graft-usage-tokens"
 )
 
 // Deployments groups the ready replicas of reps under the given deployment

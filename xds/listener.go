@@ -88,12 +88,14 @@ func gatewayFilter(l Listener) *extproc.ExternalProcessor {
 			EnvoyGrpc: &core.GrpcService_EnvoyGrpc{ClusterName: gatewayCluster},
 		}},
 		ProcessingMode: &extproc.ProcessingMode{
-			RequestHeaderMode:   extproc.ProcessingMode_SEND,
-			RequestBodyMode:     extproc.ProcessingMode_BUFFERED,
-			ResponseHeaderMode:  extproc.ProcessingMode_SKIP,
-			ResponseBodyMode:    extproc.ProcessingMode_NONE,
-			RequestTrailerMode:  extproc.ProcessingMode_SKIP,
-			ResponseTrailerMode: extproc.ProcessingMode_SKIP,
+			RequestHeaderMode:  extproc.ProcessingMode_SEND,
+			RequestBodyMode:    extproc.ProcessingMode_BUFFERED,
+			ResponseHeaderMode: extproc.ProcessingMode_SKIP,
+			ResponseBodyMode:   extproc.ProcessingMode_NONE,
+			RequestTrailerMode: extproc.ProcessingMode_SKIP,
+			// The sidecar's usage trailer settles the rate-limit reservation;
+			// it comes after the last byte, so streams are not delayed.
+			ResponseTrailerMode: extproc.ProcessingMode_SEND,
 		},
 		// Envoy's 200 ms default would cut off a request the gateway holds
 		// while its deployment wakes.

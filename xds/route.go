@@ -1,6 +1,8 @@
 package xds
 
 import (
+	"time"
+
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	previoushosts "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/host/previous_hosts/v3"
@@ -26,6 +28,18 @@ func routeConfig(ds []Deployment, control bool) *route.RouteConfiguration {
 				ClusterSpecifier: &route.RouteAction_Cluster{Cluster: controlCluster},
 			}},
 		})
+		for _, p := range TenantPrefixes {
+			routes = append(routes, &route.Route{
+				Name:  controlCluster + p,
+				Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_PathSeparatedPrefix{PathSeparatedPrefix: p}},
+				Action: &route.Route_Route{Route: &route.RouteAction{
+					ClusterSpecifier: &route.RouteAction_Cluster{Cluster: controlCluster},
+					// An upload of a large dataset takes longer than
+					// Envoy's 15 s default.
+					Timeout: durationpb.New(5 * time.Minute),
+				}},
+			})
+		}
 	}
 	for _, d := range ds {
 		routes = append(routes, &route.Route{

@@ -22,10 +22,14 @@ type Config struct {
 	// Resync rebuilds from Redis this often even without a change message,
 	// so deployments created or deleted since are picked up; default 1s.
 	Resync time.Duration
+	// Pods, when replicas run as pods (Kubernetes), keeps only the replicas
+	// whose pod is Ready, at the pod's address; nil trusts the heartbeats'.
+	Pods Pods
 }
 
 // Run keeps Envoy's configuration in step with Redis until ctx ends: replica
-// changes arrive through a deploy/state Watcher (which resyncs by itself);
+// changes arrive through a deploy/state Watcher (which resyncs by itself),
+// pod changes through Pods;
 // deployment records are re-read every Resync. Each rebuild is pushed only
 // when its content changed.
 func Run(ctx context.Context, c Config) error {
@@ -37,6 +41,10 @@ func Run(ctx context.Context, c Config) error {
 	defer t.Stop()
 	for {
 		changed := w.Changed()
+		var podsChanged <-chan struct{}
+		if c.Pods != nil {
+			podsChanged = c.Pods.Changed()
+		}
 		names, err := routableDeployments(ctx, c.Store)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -44,8 +52,12 @@ func Run(ctx context.Context, c Config) error {
 			}
 			slog.Warn("xds: reading deployments failed; keeping the current configuration", "err", err)
 		} else {
+			reps := w.Snapshot()
+			if c.Pods != nil {
+				reps = OnPods(reps, c.Pods)
+			}
 			in := Input{Listener: c.Listener, Gateway: c.Gateway, ControlAPI: c.ControlAPI, OTLP: c.OTLP, TraceRatio: c.TraceRatio,
-				Deployments: Deployments(names, w.Snapshot())}
+				Deployments: Deployments(names, reps)}
 			if _, err := c.Server.Update(ctx, in); err != nil {
 				slog.Error("xds: snapshot refused; keeping the current configuration", "err", err)
 			}
@@ -54,6 +66,7 @@ func Run(ctx context.Context, c Config) error {
 		case <-ctx.Done():
 			return nil
 		case <-changed:
+		case <-podsChanged:
 		case <-t.C:
 		}
 	}

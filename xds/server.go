@@ -112,6 +112,14 @@ func (s *Server) Update(ctx context.Context, in Input) (version string, err erro
 	return snapVersion(snap), nil
 }
 
+// Snapshot is the configuration every Envoy gets now; nil before the first
+// Update.
+func (s *Server) Snapshot() *cache.Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.current
+}
+
 // Nodes returns the ids of the proxies that have asked for configuration.
 func (s *Server) Nodes() []string {
 	s.mu.Lock()

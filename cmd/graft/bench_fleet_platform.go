@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/graft-ai/graft/engine"
 	"github.com/graft-ai/graft/internal/fleet"
+	"github.com/graft-ai/graft/routing/sim"
 )
 
 // realFleet is a small real platform on this machine: redis-server, pods of
@@ -31,3 +33,31 @@ func startFleet(ctx context.Context, dir, model, adapterRoot string, replicas, m
 func (f *realFleet) stop() { f.Fleet.Stop() }
 
 func (f *realFleet) adapterLoads() (reads, slots uint64) { return f.AdapterLoads() }
+
+// resident is what each engine (r0, r1, ... in order) holds now, as indexes
+// into names: adapters in a slot, and adapters parsed in host memory only.
+// The simulator starts from it, so a run after the calibration compares
+// like with like. The engine does not say which it used last; the order is
+// by name.
+func (f *realFleet) resident(names []string) []sim.Resident {
+	index := map[string]int{}
+	for i, n := range names {
+		index[n] = i
+	}
+	var out []sim.Resident
+	for _, e := range f.Engines {
+		var r sim.Resident
+		for _, a := range e.Adapters() {
+			i, ok := index[a.ID]
+			switch {
+			case !ok:
+			case a.Tier == engine.TierActive:
+				r.Slots = append(r.Slots, i)
+			case a.Tier == engine.TierHost:
+				r.Host = append(r.Host, i)
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}

@@ -174,3 +174,16 @@ func TestGenerateUnderJSONSchema(t *testing.T) {
 		t.Fatalf("an unsupported schema: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+// TestReplicaTraceEnv: graft up's replicas (graft serve children) get its
+// collector and its sampling ratio.
+func TestReplicaTraceEnv(t *testing.T) {
+	got := traceOptions{endpoint: "127.0.0.1:4317", ratio: 0.25}.replicaEnv()
+	want := []string{"GRAFT_TRACE_RATIO=0.25", "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("replica env %q, want %q", got, want)
+	}
+	if got := (traceOptions{ratio: 1}).replicaEnv(); len(got) != 1 || got[0] != "GRAFT_TRACE_RATIO=1" {
+		t.Errorf("without a collector flag: %q", got)
+	}
+}

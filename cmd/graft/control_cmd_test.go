@@ -27,3 +27,16 @@ func TestControlProviderFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestXDSKubernetesFlags: graft xds told to route by pods it cannot watch
+// exits 2 naming the flag, rather than serving endpoints it cannot check.
+func TestXDSKubernetesFlags(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"xds", "--redis", "redis://127.0.0.1:1/0", "--listen", "127.0.0.1:0", "--metrics-listen", "",
+		"--cert", filepath.Join(dir, "tls.crt"), "--key", filepath.Join(dir, "tls.key"),
+		"--kubernetes-namespace", "graft", "--kubeconfig", filepath.Join(dir, "missing")}
+	r := graft(t, []string{"KUBECONFIG="}, args...)
+	if r.code != 2 || !strings.Contains(r.stderr, "--kubeconfig") {
+		t.Errorf("graft %s: exit %d, stderr %q; want 2 naming --kubeconfig", strings.Join(args, " "), r.code, r.stderr)
+	}
+}

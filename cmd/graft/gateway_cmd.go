@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/graft-ai/graft/deploy"
+	"github.com/graft-ai/graft/deploy/kubeprovider"
 	"github.com/graft-ai/graft/deploy/state"
 	"github.com/graft-ai/graft/gateway"
 	"github.com/graft-ai/graft/xds"
@@ -77,7 +78,7 @@ number of gateways may run side by side. graft xds programs Envoy to call it.`,
 func newXDSCommand() *cobra.Command {
 	var redisURL, listen, bootstrapOut, envoyAdmin, metricsListen string
 	var lc xds.Listener
-	var gw, control string
+	var gw, control, podsNS, kubeconfig string
 	var to traceOptions
 	cmd := &cobra.Command{
 		Use:   "xds --redis URL --https-listen HOST:PORT --cert FILE --key FILE --gateway HOST:PORT",
@@ -88,7 +89,11 @@ endpoints are its ready replicas, hashed on the gateway's route key. The
 configuration follows Redis: replica changes at once, deployments within
 --resync. Every snapshot is checked (each resource's ValidateAll, and
 consistency) before Envoy gets it. --bootstrap FILE writes the Envoy bootstrap
-that points at this server (run envoy -c FILE).`,
+that points at this server (run envoy -c FILE).
+
+With --kubernetes-namespace (replicas run as pods: graft control --provider
+kubernetes) a replica is an endpoint only while its pod is Ready, at the pod's
+IP: its heartbeat says how busy it is, the pod whether it may take traffic.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			store, err := state.Open(redisURL)
@@ -116,8 +121,17 @@ that points at this server (run envoy -c FILE).`,
 					return err
 				}
 			}
-			go xds.Run(cmd.Context(), xds.Config{Store: store, Server: srv, Listener: lc, Gateway: gw, ControlAPI: control,
-				OTLP: to.collector(), TraceRatio: to.ratio})
+			xc := xds.Config{Store: store, Server: srv, Listener: lc, Gateway: gw, ControlAPI: control,
+				OTLP: to.collector(), TraceRatio: to.ratio}
+			if podsNS != "" {
+				eps, err := watchPods(cmd.Context(), kubeconfig, podsNS)
+				if err != nil {
+					return err
+				}
+				defer eps.Close()
+				xc.Pods = eps
+			}
+			go xds.Run(cmd.Context(), xc)
 			return srv.Serve(cmd.Context())
 		},
 	}
@@ -133,6 +147,8 @@ that points at this server (run envoy -c FILE).`,
 	f.StringVar(&bootstrapOut, "bootstrap", "", "write the Envoy bootstrap for this server to FILE")
 	f.StringVar(&envoyAdmin, "envoy-admin", "127.0.0.1:9901", "Envoy's admin address, in the bootstrap")
 	f.StringVar(&metricsListen, "metrics-listen", "127.0.0.1:9092", "address of /metrics and /healthz (\"\" for none)")
+	f.StringVar(&podsNS, "kubernetes-namespace", "", "replicas are pods in this namespace: route only to Ready pods, at their IPs (default: the heartbeats' addresses)")
+	f.StringVar(&kubeconfig, "kubeconfig", "", "with --kubernetes-namespace: a kubeconfig file (default: $KUBECONFIG, else the in-cluster service account)")
 	addTraceFlags(cmd, &to)
 	_ = cmd.MarkFlagRequired("cert")
 	_ = cmd.MarkFlagRequired("key")
@@ -160,4 +176,19 @@ func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry) er
 	}()
 	go func() { <-ctx.Done(); hs.Close() }()
 	return nil
+}
+
+// watchPods follows the replicas' pods for xds; an API server that cannot be
+// reached fails the start rather than serving endpoints it cannot check.
+func watchPods(ctx context.Context, kubeconfig, namespace string) (*kubeprovider.Endpoints, error) {
+	if kubeconfig == "" {
+		kubeconfig = os.Getenv("KUBECONFIG")
+	}
+	client, err := kubeprovider.NewClient(kubeconfig)
+	if err != nil {
+		return nil, exitError{code: 2, err: fmt.Errorf("--kubeconfig: %w", err)}
+	}
+	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return kubeprovider.WatchEndpoints(lctx, client, namespace)
 }

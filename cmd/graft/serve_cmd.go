@@ -49,16 +49,22 @@ func runServe(ctx context.Context, eo *engineOptions, so *sidecarOptions, to tra
 	opts.Tracer, stopE = to.start(ctx, "graft-engine")
 	defer stopE()
 	opts.Drain = so.drain
-	cfg := so.config()
+	cfg, err := so.config()
+	if err != nil {
+		return err
+	}
 	cfg.Tracer, stopS = to.start(ctx, "graft-sidecar")
 	defer stopS()
 	cfg.ServedName = eo.servedName
 	cfg.AdapterCache = sidecar.AdapterCacheDir(cfg.AdapterCache)
-	opts.AdapterDirs = adapterDirs(cfg.AdapterRoot, cfg.AdapterCache)
+	opts.AdapterDirs = adapterDirs(cfg.AdapterRoot, cfg.TunedAdapterRoot, cfg.AdapterCache)
 	// The engine outlives the sidecar's drain: it stops only once the HTTP side
 	// has finished its streams, so it must not see ctx end.
 	eng, err := server.Start(context.WithoutCancel(ctx), opts)
 	if err != nil {
+		if cfg.Listener != nil {
+			cfg.Listener.Close()
+		}
 		return err
 	}
 	cfg.Engine = eng.Addr()

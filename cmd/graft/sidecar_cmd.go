@@ -1,6 +1,8 @@
 package main
 
 import (
+	"net"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,7 +15,9 @@ func init() { register(newSidecarCommand) }
 // sidecarOptions are the flags of a sidecar process, shared by graft serve.
 type sidecarOptions struct {
 	engine, listen, servedName string
+	listenFD                   int
 	adapterCache, adapterRoot  string
+	tunedRoot                  string
 	redis                      string
 	deployment, replica        string
 	heartbeatTTL               time.Duration
@@ -44,7 +48,10 @@ published for the control plane. On SIGTERM the listener closes and running
 streams get --drain-timeout to finish.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c := o.config()
+			c, err := o.config()
+			if err != nil {
+				return err
+			}
 			var stop func()
 			c.Tracer, stop = to.start(cmd.Context(), "graft-sidecar")
 			defer stop()
@@ -63,7 +70,9 @@ streams get --drain-timeout to finish.`,
 func addSidecarFlags(cmd *cobra.Command, o *sidecarOptions) {
 	f := cmd.Flags()
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8000", "HTTP address of the OpenAI API")
+	f.IntVar(&o.listenFD, "listen-fd", 0, "serve on the listening socket inherited as this file descriptor instead of --listen (graft's local provider binds the port and hands it over, so no other process can take it in between)")
 	f.StringVar(&o.adapterRoot, "adapter-root", "", "folder of PEFT adapters, each addressed by its folder name")
+	f.StringVar(&o.tunedRoot, "tuned-adapter-root", "", "folder of the adapters fine-tuned for this deployment, addressed as ft/TENANT/NAME")
 	f.StringVar(&o.adapterCache, "adapter-cache", "", "disk cache for adapters fetched from hf:// and s3:// sources (default: the user cache dir)")
 	f.StringVar(&o.redis, "redis", "", "Redis URL (redis://host:port/db) for the replica's heartbeat and adapter residency")
 	f.StringVar(&o.deployment, "deployment", "default", "deployment this replica belongs to, in Redis keys")
@@ -76,11 +85,23 @@ func addSidecarFlags(cmd *cobra.Command, o *sidecarOptions) {
 }
 
 // config maps the flags onto the sidecar library's config.
-func (o *sidecarOptions) config() sidecar.Config {
-	return sidecar.Config{
+func (o *sidecarOptions) config() (sidecar.Config, error) {
+	c := sidecar.Config{
 		Engine: o.engine, Listen: o.listen, ServedName: o.servedName,
-		AdapterRoot: o.adapterRoot, AdapterCache: o.adapterCache, Redis: o.redis,
+		AdapterRoot: o.adapterRoot, TunedAdapterRoot: o.tunedRoot, AdapterCache: o.adapterCache, Redis: o.redis,
 		Deployment: o.deployment, ReplicaID: o.replica, HeartbeatTTL: o.heartbeatTTL,
 		Drain: o.drain, HTTP: o.http,
 	}
+	if o.listenFD == 0 {
+		return c, nil
+	}
+	if o.listenFD < 3 {
+		return c, usageError("--listen-fd %d: want an inherited descriptor, 3 or above", o.listenFD)
+	}
+	lis, err := net.FileListener(os.NewFile(uintptr(o.listenFD), "listen-fd"))
+	if err != nil {
+		return c, usageError("--listen-fd %d is not a listening socket: %v", o.listenFD, err)
+	}
+	c.Listener = lis
+	return c, nil
 }

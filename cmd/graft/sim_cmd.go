@@ -42,8 +42,8 @@ func newSimRoutingCommand() *cobra.Command {
 		Long: `Simulate fleets of replicas (adapter slots, a host cache of adapters, continuous
 batching, with step and adapter-load times from service_cpu.json, fitted on this
 machine's graft bench engine and graft bench lora) under Poisson or on/off
-arrivals, Zipf adapter popularity that drifts, and prompt/output lengths fitted to
-LMSYS-Chat-1M. Every policy sees the same requests:
+arrivals, Zipf adapter popularity that drifts, and prompt/output lengths drawn
+from quantiles of the Azure LLM inference trace (conversation, 2023). Every policy sees the same requests:
 
   rr                      round robin
   least                   fewest requests in flight (Envoy LEAST_REQUEST)
@@ -75,7 +75,7 @@ It prints a table and writes PNG and SVG charts and results.txt under --out.`,
 	f.Float64Var(&o.cfg.Warmup, "warmup", 600, "simulated seconds before measuring")
 	f.Uint64Var(&o.cfg.Seed, "seed", 1, "seed of the request stream")
 	f.StringVar(&o.serviceFile, "service", "", "service model JSON (default: the shipped CPU fit)")
-	f.StringVar(&o.lengthsFile, "lengths", "", "prompt/output length JSON (default: the shipped LMSYS-Chat-1M fit)")
+	f.StringVar(&o.lengthsFile, "lengths", "", "prompt/output length JSON (default: the shipped Azure conversation-trace quantiles)")
 	f.StringVar(&o.out, "out", "", "write charts and results.txt here")
 	return cmd
 }

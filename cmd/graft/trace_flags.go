@@ -4,12 +4,14 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/graft-ai/graft/internal/flagenv"
 	"github.com/graft-ai/graft/internal/tracing"
 )
 
@@ -54,4 +56,19 @@ func (o traceOptions) collector() string {
 		e, _, _ = strings.Cut(rest, "/")
 	}
 	return e
+}
+
+// replicaEnv is what graft serve children need to trace as this process
+// does: the collector (the standard variable) and the sampling ratio (their
+// --trace-ratio flag's variable). Without --otlp-endpoint they inherit the
+// standard variables, if any.
+func (o traceOptions) replicaEnv() []string {
+	env := []string{flagenv.Name("trace-ratio") + "=" + strconv.FormatFloat(o.ratio, 'g', -1, 64)}
+	if e := o.endpoint; e != "" {
+		if !strings.Contains(e, "://") {
+			e = "http://" + e
+		}
+		env = append(env, "OTEL_EXPORTER_OTLP_ENDPOINT="+e)
+	}
+	return env
 }

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -55,8 +58,10 @@ certificate are made on first start under the state dir.
 Without --model it deploys the demo: the stories260K Hugging Face model and its
 four LoRA adapters from $GRAFT_TESTDATA (default ../shared/models beside the
 repository), as deployment "stories". When everything is ready it writes
-STATE_DIR/up.json (url, api_key, ca_file, admin_api_url, ...) and prints a curl
-and an OpenAI SDK example that work as printed, then serves until interrupted.
+STATE_DIR/up.json (url, api_key, ca_file, admin_api_url, console_url,
+jaeger_url, ...) and prints a curl and an OpenAI SDK example that work as
+printed, the web console's URL and Jaeger's query API, then serves until
+interrupted.
 A second run on the same state dir keeps the deployments and the key.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -154,6 +159,7 @@ func runUp(ctx context.Context, out io.Writer, o *upOptions) error {
 		return usageError("--cert and --key go together")
 	}
 	cfg := o.control.config()
+	cfg.FineTune = o.control.fineTuneDir(o.stateDir)
 	if cfg.Redis == "" {
 		r, err := control.StartRedis(ctx, filepath.Join(o.stateDir, "redis"))
 		if err != nil {
@@ -171,21 +177,10 @@ func runUp(ctx context.Context, out io.Writer, o *upOptions) error {
 	if jg != nil {
 		defer jg.Stop()
 	}
-	// The replicas are graft serve children: they find the collector in the
-	// standard variable.
-	if e := o.trace.endpoint; e != "" {
-		if !strings.Contains(e, "://") {
-			e = "http://" + e
-		}
-		prev, had := os.LookupEnv("OTEL_EXPORTER_OTLP_ENDPOINT")
-		os.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", e)
-		defer func() {
-			if had {
-				os.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", prev)
-			} else {
-				os.Unsetenv("OTEL_EXPORTER_OTLP_ENDPOINT")
-			}
-		}()
+	// The replicas are graft serve children: they trace like this process.
+	cfg.Env = append(cfg.Env, o.trace.replicaEnv()...)
+	if jg != nil {
+		cfg.JaegerURL = jg.QueryURL
 	}
 	ctl, err := control.Start(ctx, cfg)
 	if err != nil {
@@ -210,7 +205,13 @@ func runUp(ctx context.Context, out io.Writer, o *upOptions) error {
 	}
 	apiURL := "http://" + ctl.Addr()
 	info := map[string]string{"url": front.URL + "/v1", "api_key": key, "ca_file": front.CAFile,
-		"admin_api_url": front.URL, "control_api_url": apiURL, "redis": cfg.Redis, "deployment": o.name}
+		"admin_api_url": front.URL, "control_api_url": apiURL, "redis": cfg.Redis, "deployment": o.name,
+		"console_url": ctl.ConsoleURL()}
+	if client, err := frontClient(front.CAFile); err != nil {
+		slog.Warn("the console's playground asks replicas directly", "err", err)
+	} else {
+		ctl.Console.SetFrontDoor(front.URL, client)
+	}
 	if jg != nil {
 		info["jaeger_url"] = jg.QueryURL
 	}
@@ -222,12 +223,26 @@ func runUp(ctx context.Context, out io.Writer, o *upOptions) error {
 		slog.Warn("up.json not written", "err", err)
 	}
 	printExamples(out, info, o.adapterRoot)
+	fmt.Fprintf(out, "Console: %s (log in with the api_key of up.json)\n", info["console_url"])
 	if jg != nil {
-		fmt.Fprintf(out, "Traces: %s/api/traces?service=graft-gateway (Jaeger's query API)\n", jg.QueryURL)
+		fmt.Fprintf(out, "Traces: %s/api/traces?service=graft-gateway (Jaeger's query API; the console draws them)\n", jg.QueryURL)
 	}
 	<-ctx.Done()
 	front.Stop()
 	return ctl.Wait()
+}
+
+// frontClient trusts the front door's CA, for the console's playground.
+func frontClient(caFile string) (*http.Client, error) {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}, nil
 }
 
 // upKey returns the admin key of an earlier run on this state dir if Redis

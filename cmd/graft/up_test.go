@@ -29,6 +29,7 @@ type upInfo struct {
 	Deployment    string `json:"deployment"`
 	Redis         string `json:"redis"`
 	JaegerURL     string `json:"jaeger_url"`
+	ConsoleURL    string `json:"console_url"`
 }
 
 // startUp runs graft up on stateDir and waits for the up.json it writes.

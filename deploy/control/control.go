@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,7 +19,9 @@ import (
 
 	"github.com/graft-ai/graft/deploy"
 	"github.com/graft-ai/graft/deploy/api"
+	"github.com/graft-ai/graft/deploy/console"
 	"github.com/graft-ai/graft/deploy/state"
+	ftapi "github.com/graft-ai/graft/finetune/api"
 )
 
 // Config describes a control process. Zero values take the defaults of the
@@ -45,6 +48,15 @@ type Config struct {
 	// ProviderKubernetes, configured by Kubernetes.
 	Provider   string
 	Kubernetes Kubernetes
+	// FineTune is the folder of the files and fine-tuning API: uploaded
+	// files, each job's work folder and the adapters jobs publish (which
+	// local replicas serve); "" leaves the API off.
+	FineTune string
+	// FineTuneSlots is how many jobs train at once here; default 1.
+	FineTuneSlots int
+	// JaegerURL is Jaeger's query API the console draws traces from; empty
+	// hides them.
+	JaegerURL string
 }
 
 // ConfigError is a Config field that cannot work.
@@ -68,6 +80,8 @@ type Control struct {
 	err      error
 	stop     context.CancelFunc
 	reg      *prometheus.Registry
+	// Console is the web console under /console.
+	Console *console.Console
 }
 
 // Start starts the controllers and serves the API until ctx ends; Wait
@@ -101,6 +115,16 @@ func Start(ctx context.Context, cfg Config) (*Control, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", api.Handler(api.Config{Manager: m, APIKey: cfg.APIKey}))
+	var ft *fineTuning
+	if cfg.FineTune != "" {
+		if ft, err = newFineTuning(cfg, st, m); err != nil {
+			lis.Close()
+			prov.Close()
+			st.Close()
+			return nil, err
+		}
+		ftapi.Routes(mux, ft.api)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -112,15 +136,33 @@ func Start(ctx context.Context, cfg Config) (*Control, error) {
 		w.Write([]byte("ok\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	c := &Control{Manager: m, Provider: prov, replicas: prov, addr: lis.Addr().String(), store: st, done: make(chan struct{}), reg: reg,
-		hs: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
 	mctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	// The console checks the key itself (the API's own or an admin key in
+	// Redis) before it passes a call to the API.
+	ccfg := console.Config{Deployments: m, Store: st, APIKey: cfg.APIKey,
+		API: api.Handler(api.Config{Manager: m}), JaegerURL: cfg.JaegerURL}
+	if ft != nil {
+		ccfg.FineTuning = consoleJobs{ft.svc}
+	}
+	con := console.New(mctx, ccfg)
+	mux.Handle("/console", con)
+	mux.Handle("/console/", con)
+	c := &Control{Console: con, Manager: m, Provider: prov, replicas: prov, addr: lis.Addr().String(), store: st, done: make(chan struct{}), reg: reg,
+		hs: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
 	c.stop = stop
 	managerDone := make(chan struct{})
-	go func() { m.Run(mctx); close(managerDone) }()
+	go func() {
+		var wg sync.WaitGroup
+		if ft != nil {
+			wg.Go(func() { ft.runner.Run(mctx) })
+		}
+		m.Run(mctx)
+		wg.Wait()
+		close(managerDone)
+	}()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- c.hs.Serve(lis) }()
-	slog.Info("control process serving the management API", "listen", c.addr)
+	slog.Info("control process serving the management API", "listen", c.addr, "console", c.ConsoleURL())
 	go func() {
 		var err error
 		select {
@@ -147,6 +189,9 @@ func (c *Control) shutdown(managerDone chan struct{}, err error) {
 	c.err = err
 	close(c.done)
 }
+
+// ConsoleURL is the web console's address.
+func (c *Control) ConsoleURL() string { return "http://" + c.addr + "/console/" }
 
 // Addr is where the API listens.
 func (c *Control) Addr() string { return c.addr }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -64,8 +65,15 @@ func TestControlOnKubernetes(t *testing.T) {
 	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	owner := ownerDeployment(t, client, ns)
+	_, err := Start(ctx, Config{Redis: r.URL, Listen: "127.0.0.1:0", Provider: ProviderKubernetes,
+		Kubernetes: Kubernetes{Namespace: ns, Image: "graft:test", Kubeconfig: kc, InferencePoolPicker: "epp"}})
+	var ce *ConfigError
+	if !errors.As(err, &ce) || ce.Field != "Kubernetes.InferencePoolPicker" {
+		t.Errorf("picker without a port: %v, want a ConfigError on Kubernetes.InferencePoolPicker", err)
+	}
 	ctl, err := Start(ctx, Config{Redis: r.URL, Listen: "127.0.0.1:0", Tick: 100 * time.Millisecond, Provider: ProviderKubernetes,
-		Kubernetes: Kubernetes{Namespace: ns, Image: "graft:test", Kubeconfig: kc}})
+		Kubernetes: Kubernetes{Namespace: ns, Image: "graft:test", Kubeconfig: kc, Owner: owner.Name}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,6 +85,13 @@ func TestControlOnKubernetes(t *testing.T) {
 		t.Fatal(err)
 	}
 	pod := playReplicaSet(t, client, ns)
+	deps, err := client.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{LabelSelector: kubeprovider.LabelDeployment + "=chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if refs := deps.Items[0].OwnerReferences; len(refs) != 1 || refs[0].UID != owner.UID || refs[0].Kind != "Deployment" {
+		t.Errorf("owner references %+v, want the control plane's Deployment %s", refs, owner.UID)
+	}
 	if pod.Spec.Containers[0].Image != "graft:test" {
 		t.Errorf("pod image %q, want graft:test", pod.Spec.Containers[0].Image)
 	}
@@ -171,4 +186,20 @@ func markReady(t *testing.T, client kubernetes.Interface, ns, name, ip string) {
 	if _, err := client.CoreV1().Pods(ns).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// ownerDeployment stands for the control plane's own Deployment, which owns
+// what the provider makes.
+func ownerDeployment(t *testing.T, client kubernetes.Interface, ns string) *appsv1.Deployment {
+	t.Helper()
+	sel := map[string]string{"app.kubernetes.io/name": "graft-control"}
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "graft-control", Namespace: ns},
+		Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: sel},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: sel},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "control", Image: "graft:test"}}}}}}
+	d, err := client.AppsV1().Deployments(ns).Create(context.Background(), d, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/graft-ai/graft/deploy"
 	"github.com/graft-ai/graft/deploy/kubeprovider"
@@ -33,6 +36,14 @@ type Kubernetes struct {
 	Kubeconfig string
 	// FailAfter is how long a pod may be stuck before its replica fails.
 	FailAfter time.Duration
+	// Owner names a Deployment in Namespace (the control plane's own) that
+	// owns every Deployment the provider makes, so deleting the control plane
+	// leaves no replica without one; "" owns them by nothing.
+	Owner string
+	// InferencePoolPicker, as NAME:PORT, exposes each deployment as a Gateway
+	// API Inference Extension InferencePool whose Endpoint Picker is Service
+	// NAME on PORT (the InferencePool CRD must be installed); "" makes none.
+	InferencePoolPicker string
 }
 
 // replicas is the provider as the control process drives it.
@@ -45,13 +56,20 @@ func newProvider(ctx context.Context, cfg Config, st *state.Store) (replicas, er
 	switch cfg.Provider {
 	case "", ProviderLocal:
 		return local.New(local.Config{Exe: cfg.Exe, Env: cfg.Env, Redis: cfg.Redis, Store: st,
-			AdapterCache: cfg.AdapterCache, ReadyTimeout: cfg.ReadyTimeout, Unhealthy: cfg.Unhealthy,
+			AdapterCache: cfg.AdapterCache, TunedRoot: tunedRootOf(cfg), ReadyTimeout: cfg.ReadyTimeout, Unhealthy: cfg.Unhealthy,
 			HeartbeatTTL: cfg.HeartbeatTTL, Drain: cfg.Drain})
 	case ProviderKubernetes:
 		return newKubeProvider(ctx, cfg)
 	}
 	return nil, &ConfigError{Field: "Provider",
 		Err: fmt.Errorf("control: unknown provider %q (want %s or %s)", cfg.Provider, ProviderLocal, ProviderKubernetes)}
+}
+
+func tunedRootOf(cfg Config) string {
+	if cfg.FineTune == "" {
+		return ""
+	}
+	return tunedRoot(cfg.FineTune)
 }
 
 func newKubeProvider(ctx context.Context, cfg Config) (replicas, error) {
@@ -62,32 +80,46 @@ func newKubeProvider(ctx context.Context, cfg Config) (replicas, error) {
 	if k.Image == "" {
 		return nil, &ConfigError{Field: "Kubernetes.Image", Err: errors.New("control: the kubernetes provider needs the graft image")}
 	}
-	rc, err := restConfig(k.Kubeconfig)
+	rc, err := kubeprovider.RESTConfig(k.Kubeconfig)
 	if err != nil {
-		return nil, &ConfigError{Field: "Kubernetes.Kubeconfig", Err: err}
+		return nil, &ConfigError{Field: "Kubernetes.Kubeconfig", Err: fmt.Errorf("control: %w", err)}
 	}
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
-		return nil, &ConfigError{Field: "Kubernetes.Kubeconfig", Err: err}
+		return nil, &ConfigError{Field: "Kubernetes.Kubeconfig", Err: fmt.Errorf("control: %w", err)}
+	}
+	pool, err := inferencePool(rc, k.InferencePoolPicker)
+	if err != nil {
+		return nil, &ConfigError{Field: "Kubernetes.InferencePoolPicker", Err: err}
 	}
 	// An unreachable API server must fail the start, not hang it.
 	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	var owner *metav1.OwnerReference
+	if k.Owner != "" {
+		d, err := client.AppsV1().Deployments(k.Namespace).Get(lctx, k.Owner, metav1.GetOptions{})
+		if err != nil {
+			return nil, &ConfigError{Field: "Kubernetes.Owner", Err: fmt.Errorf("control: the owner Deployment: %w", err)}
+		}
+		owner = &metav1.OwnerReference{APIVersion: "apps/v1", Kind: "Deployment", Name: d.Name, UID: d.UID}
+	}
 	return kubeprovider.New(lctx, kubeprovider.Config{Client: client, Namespace: k.Namespace, Image: k.Image,
-		Redis: cfg.Redis, FailAfter: k.FailAfter, Drain: cfg.Drain})
+		Redis: cfg.Redis, FailAfter: k.FailAfter, Drain: cfg.Drain, Owner: owner, InferencePool: pool})
 }
 
-func restConfig(kubeconfig string) (*rest.Config, error) {
-	if kubeconfig == "" {
-		rc, err := rest.InClusterConfig()
-		if err != nil {
-			return nil, fmt.Errorf("control: not running in a cluster and no kubeconfig given: %w", err)
-		}
-		return rc, nil
+// inferencePool reads NAME:PORT; "" is no pool.
+func inferencePool(rc *rest.Config, picker string) (*kubeprovider.InferencePool, error) {
+	if picker == "" {
+		return nil, nil
 	}
-	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	name, p, ok := strings.Cut(picker, ":")
+	port, err := strconv.ParseInt(p, 10, 32)
+	if !ok || name == "" || err != nil || port < 1 || port > 65535 {
+		return nil, fmt.Errorf("control: inference pool picker %q: want SERVICE:PORT", picker)
+	}
+	dyn, err := dynamic.NewForConfig(rc)
 	if err != nil {
-		return nil, fmt.Errorf("control: kubeconfig %s: %w", kubeconfig, err)
+		return nil, fmt.Errorf("control: %w", err)
 	}
-	return rc, nil
+	return &kubeprovider.InferencePool{Client: dyn, Picker: name, PickerPort: int32(port)}, nil
 }

@@ -105,6 +105,9 @@ func playReplicaSets(t *testing.T, ns string) {
 		t.Fatal(err)
 	}
 	for _, d := range deps.Items {
+		if d.DeletionTimestamp != nil {
+			continue // the Deployment controller leaves a deleted one alone
+		}
 		pods := livePods(t, ns, d.Spec.Selector.MatchLabels)
 		want := int(*d.Spec.Replicas)
 		for i := len(pods); i < want; i++ {
@@ -180,5 +183,16 @@ func ready(ip string) func(s *corev1.PodStatus) {
 		}
 		s.ContainerStatuses = []corev1.ContainerStatus{{Name: containerName, Ready: true, Image: "graft:test",
 			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}}}
+	}
+}
+
+// bind plays the scheduler: once a pod is on a node, deleting it waits for
+// the kubelet (the test) to let it go, as a draining pod does.
+func bind(t *testing.T, ns, name string) {
+	t.Helper()
+	err := cluster.CoreV1().Pods(ns).Bind(context.Background(), &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Name: name},
+		Target: corev1.ObjectReference{Kind: "Node", Name: "node-1"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -37,11 +37,17 @@ func (p *Provider) Start(ctx context.Context, rs deploy.ReplicaSpec) error {
 	// between the Create that found it and the edit is created again.
 	for {
 		if _, err := dc.Create(ctx, obj, metav1.CreateOptions{}); err == nil {
-			return p.await(ctx, obj.Name, listed)
+			if err := p.await(ctx, obj.Name, listed); err != nil {
+				return err
+			}
+			return p.ensurePool(ctx, rs.Deployment)
 		} else if !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create deployment %s: %w", obj.Name, err)
 		}
-		err = p.edit(ctx, obj.Name, func(replicas, stopping []string) ([]string, []string, error) {
+		err = p.edit(ctx, obj.Name, func(d *appsv1.Deployment, replicas, stopping []string) ([]string, []string, error) {
+			if d.DeletionTimestamp != nil {
+				return nil, nil, fmt.Errorf("replica %s/%s: %w", rs.Deployment, rs.ID, errDeleting)
+			}
 			if slices.Contains(replicas, rs.ID) || slices.Contains(stopping, rs.ID) {
 				return nil, nil, fmt.Errorf("replica %s/%s already exists", rs.Deployment, rs.ID)
 			}
@@ -59,7 +65,10 @@ func (p *Provider) Start(ctx context.Context, rs deploy.ReplicaSpec) error {
 		if err := p.scale(ctx, obj.Name); err != nil {
 			return err
 		}
-		return p.await(ctx, obj.Name, listed)
+		if err := p.await(ctx, obj.Name, listed); err != nil {
+			return err
+		}
+		return p.ensurePool(ctx, rs.Deployment)
 	}
 }
 
@@ -98,6 +107,9 @@ func (p *Provider) Stop(ctx context.Context, deployment, id string) error {
 		if !slices.Contains(ids(d.Annotations[annReplicas]), id) {
 			continue
 		}
+		if d.DeletionTimestamp != nil {
+			return nil // its pods are deleted already and drain
+		}
 		pod := p.bound(d)[id]
 		pods := p.cfg.Client.CoreV1().Pods(p.cfg.Namespace)
 		if pod != nil {
@@ -106,7 +118,7 @@ func (p *Provider) Stop(ctx context.Context, deployment, id string) error {
 				return fmt.Errorf("mark pod %s: %w", pod.Name, err)
 			}
 		}
-		err := p.edit(ctx, d.Name, func(replicas, stopping []string) ([]string, []string, error) {
+		err := p.edit(ctx, d.Name, func(_ *appsv1.Deployment, replicas, stopping []string) ([]string, []string, error) {
 			replicas = slices.DeleteFunc(replicas, func(s string) bool { return s == id })
 			if pod != nil && !slices.Contains(stopping, id) {
 				stopping = append(stopping, id)
@@ -139,14 +151,14 @@ func (p *Provider) Stop(ctx context.Context, deployment, id string) error {
 
 // edit rewrites a Deployment's replica and stopping lists, retrying on
 // conflict with whoever else wrote it.
-func (p *Provider) edit(ctx context.Context, name string, f func(replicas, stopping []string) ([]string, []string, error)) error {
+func (p *Provider) edit(ctx context.Context, name string, f func(d *appsv1.Deployment, replicas, stopping []string) ([]string, []string, error)) error {
 	dc := p.cfg.Client.AppsV1().Deployments(p.cfg.Namespace)
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		d, err := dc.Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
-		replicas, stopping, err := f(ids(d.Annotations[annReplicas]), ids(d.Annotations[annStopping]))
+		replicas, stopping, err := f(d, ids(d.Annotations[annReplicas]), ids(d.Annotations[annStopping]))
 		if err != nil {
 			return err
 		}
@@ -191,12 +203,16 @@ func (p *Provider) tidy(ctx context.Context) {
 		return
 	}
 	for _, d := range objs {
+		tidy := p.tidyOne
 		if d.DeletionTimestamp != nil {
-			continue
+			tidy = p.release
 		}
-		if err := p.tidyOne(ctx, d); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		if err := tidy(ctx, d); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 			p.cfg.Log.Warn("kubernetes provider: tidying a deployment failed; retrying", "deployment", d.Name, "err", err)
 		}
+	}
+	if err := p.tidyPools(ctx); err != nil {
+		p.cfg.Log.Warn("kubernetes provider: tidying inference pools failed; retrying", "err", err)
 	}
 }
 

@@ -16,6 +16,8 @@ import (
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/restmapper"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 )
 
@@ -37,19 +39,85 @@ func TestManifestsDryRun(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, doc := range bytes.Split(data, []byte("\n---\n")) {
-			js, err := yaml.YAMLToJSON(doc)
-			if err != nil {
-				t.Fatalf("%s: %v", f, err)
-			}
-			u := &unstructured.Unstructured{}
-			if err := u.UnmarshalJSON(js); err != nil {
-				t.Fatalf("%s: %v", f, err)
-			}
-			objs = append(objs, u)
+		objs = append(objs, decodeAll(t, f, data)...)
+	}
+	dryRun(t, objs)
+}
+
+// TestKustomizationRenders is `kubectl apply -k --dry-run=server`: the
+// kustomization builds (kustomize's own library), lists every manifest, its
+// knobs land where they should, and what it renders passes the API server.
+func TestKustomizationRenders(t *testing.T) {
+	res, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), "../kubernetes")
+	if err != nil {
+		t.Fatalf("kustomize build: %v", err)
+	}
+	out, err := res.AsYaml()
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := decodeAll(t, "kustomize build", out)
+
+	files, _ := filepath.Glob("../kubernetes/*.yaml")
+	want := 0
+	for _, f := range files {
+		if filepath.Base(f) != "kustomization.yaml" {
+			data, _ := os.ReadFile(f)
+			want += len(decodeAll(t, f, data))
 		}
 	}
-	// The namespace first, then the objects in it, as kubectl orders them.
+	if len(objs) != want {
+		t.Errorf("the kustomization renders %d objects, the manifests hold %d: a file is missing from resources", len(objs), want)
+	}
+	for _, u := range objs {
+		if ns := u.GetNamespace(); u.GetKind() != "Namespace" && ns != "graft" {
+			t.Errorf("%s %s in namespace %q, want graft", u.GetKind(), u.GetName(), ns)
+		}
+	}
+	control := find(t, objs, "Deployment", "graft-control")
+	containers, _, _ := unstructured.NestedSlice(control.Object, "spec", "template", "spec", "containers")
+	c := containers[0].(map[string]any)
+	env := c["env"].([]any)[0].(map[string]any)
+	if c["image"] != "graft:latest" || env["name"] != "GRAFT_IMAGE" || env["value"] != c["image"] {
+		t.Errorf("control image %v, GRAFT_IMAGE %v: the replicas must run the control plane's image", c["image"], env["value"])
+	}
+	if n, _, _ := unstructured.NestedInt64(find(t, objs, "Deployment", "envoy").Object, "spec", "replicas"); n != 2 {
+		t.Errorf("envoy replicas %d, want the kustomization's 2", n)
+	}
+	needCluster(t)
+	dryRun(t, objs)
+}
+
+func find(t *testing.T, objs []*unstructured.Unstructured, kind, name string) *unstructured.Unstructured {
+	t.Helper()
+	i := slices.IndexFunc(objs, func(u *unstructured.Unstructured) bool { return u.GetKind() == kind && u.GetName() == name })
+	if i < 0 {
+		t.Fatalf("no %s %s", kind, name)
+	}
+	return objs[i]
+}
+
+func decodeAll(t *testing.T, name string, data []byte) []*unstructured.Unstructured {
+	t.Helper()
+	var objs []*unstructured.Unstructured
+	for _, doc := range bytes.Split(data, []byte("\n---\n")) {
+		js, err := yaml.YAMLToJSON(doc)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(js); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		objs = append(objs, u)
+	}
+	return objs
+}
+
+// dryRun creates each object with dryRun=All, the namespace first as
+// kubectl orders it, in a fresh namespace for each run.
+func dryRun(t *testing.T, objs []*unstructured.Unstructured) {
+	t.Helper()
 	slices.SortStableFunc(objs, func(a, b *unstructured.Unstructured) int {
 		return boolInt(b.GetKind() == "Namespace") - boolInt(a.GetKind() == "Namespace")
 	})
@@ -61,10 +129,9 @@ func TestManifestsDryRun(t *testing.T) {
 	dyn := dynamic.NewForConfigOrDie(restConfig)
 	ctx := context.Background()
 	kinds := map[string]bool{}
-	// A fresh namespace for each run, as the kustomization's namespace field
-	// would set it: dry runs store nothing, but the namespace is made for real.
 	ns := fmt.Sprintf("graft-manifests-%d", nsSeq.Add(1))
 	for _, u := range objs {
+		u = u.DeepCopy()
 		if u.GetKind() == "Namespace" {
 			u.SetName(ns)
 		} else if u.GetNamespace() != "" {

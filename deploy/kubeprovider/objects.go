@@ -63,6 +63,7 @@ func (p *Provider) object(rs deploy.ReplicaSpec) (*appsv1.Deployment, error) {
 			Name: objectName(rs.Deployment, rs.Generation), Namespace: p.cfg.Namespace,
 			Labels:      sel,
 			Annotations: map[string]string{annReplicas: rs.ID},
+			Finalizers:  []string{finalizer},
 		},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: &one,

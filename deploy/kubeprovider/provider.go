@@ -52,7 +52,9 @@ type Config struct {
 	// Owner, when set, owns every Deployment (the control plane's own
 	// object), so deleting it leaves nothing behind.
 	Owner *metav1.OwnerReference
-	Log   *slog.Logger
+	// InferencePool, when set, exposes each deployment as an InferencePool.
+	InferencePool *InferencePool
+	Log           *slog.Logger
 }
 
 // Provider is the Kubernetes provider. Stop its watches with Close.
@@ -192,6 +194,10 @@ func (p *Provider) List(deployment string) []deploy.Replica {
 	var out []deploy.Replica
 	for _, d := range objs {
 		gen, _ := strconv.ParseInt(d.Labels[LabelGeneration], 10, 64)
+		if d.DeletionTimestamp != nil {
+			out = append(out, p.draining(d, gen)...)
+			continue
+		}
 		bound := p.bound(d)
 		for _, id := range ids(d.Annotations[annReplicas]) {
 			r := deploy.Replica{Deployment: deployment, ID: id, Generation: gen, Phase: deploy.PhaseStarting,

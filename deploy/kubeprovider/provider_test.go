@@ -224,12 +224,7 @@ func TestRestartWhileStopping(t *testing.T) {
 	start(t, p, "a", 1)
 	playReplicaSets(t, ns)
 	pod := replicaPod(t, ns, "a")
-	// The scheduler's part: on a node, deleting the pod waits for its kubelet.
-	err := cluster.CoreV1().Pods(ns).Bind(ctx, &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Name: pod.Name},
-		Target: corev1.ObjectReference{Kind: "Node", Name: "node-1"}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bind(t, ns, pod.Name)
 	playKubelet(t, ns, pod.Name, ready("10.0.4.1"))
 	waitPhases(t, p, "a:live@10.0.4.1:8000")
 	if err := p.Stop(ctx, "chat", "a"); err != nil {

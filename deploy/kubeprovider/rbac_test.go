@@ -11,8 +11,10 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
 	"github.com/graft-ai/graft/deploy/providertest"
@@ -35,7 +37,13 @@ func TestContractUnderTheManifestsRBAC(t *testing.T) {
 	}
 	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	p, err := New(lctx, Config{Client: sa, Namespace: ns, Image: "graft:test", Redis: "redis://redis:6379", FailAfter: time.Second})
+	// With an InferencePool per deployment too, so its rule is checked.
+	if _, err := envtest.InstallCRDs(restConfig, envtest.CRDInstallOptions{Paths: []string{"../kubernetes/crds"}}); err != nil {
+		t.Fatal(err)
+	}
+	pool := &InferencePool{Client: dynamic.NewForConfigOrDie(rc), Picker: "gie-epp", PickerPort: 9002}
+	p, err := New(lctx, Config{Client: sa, Namespace: ns, Image: "graft:test", Redis: "redis://redis:6379", FailAfter: time.Second,
+		InferencePool: pool})
 	if err != nil {
 		t.Fatal(err)
 	}

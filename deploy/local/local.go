@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -33,6 +34,9 @@ type Config struct {
 	// AdapterCache is the adapter cache folder every replica shares;
 	// default the user cache dir.
 	AdapterCache string
+	// TunedRoot, when set, holds each deployment's fine-tuned adapters in
+	// TunedRoot/DEPLOYMENT, which its replicas serve as "ft/..." ids.
+	TunedRoot string
 	// ReadyTimeout bounds start to live; default 5m.
 	ReadyTimeout time.Duration
 	// HeartbeatTTL is the replicas' --heartbeat-ttl; default 5s.
@@ -213,7 +217,7 @@ func (p *Provider) notifyLocked() {
 // args is the `graft serve` command line of a replica. Every flag the spec
 // decides is given, even at its default, so a GRAFT_* variable in this
 // process's environment (which the child inherits) cannot change a replica.
-func (p *Provider) args(rs deploy.ReplicaSpec, addr string) ([]string, error) {
+func (p *Provider) args(rs deploy.ReplicaSpec) ([]string, error) {
 	s := rs.Spec
 	root, err := s.AdapterRoot()
 	if err != nil {
@@ -223,12 +227,22 @@ func (p *Provider) args(rs deploy.ReplicaSpec, addr string) ([]string, error) {
 	if device == "" {
 		device = "cpu" // graft serve's default
 	}
-	return []string{"serve", "--model", s.BaseModel, "--listen", addr,
+	args := []string{"serve", "--model", s.BaseModel, "--listen-fd", "3",
 		"--served-model-name", rs.Deployment,
 		"--deployment", rs.Deployment, "--replica-id", rs.ID,
 		"--heartbeat-ttl", p.cfg.HeartbeatTTL.String(), "--drain-timeout", p.cfg.Drain.String(),
 		"--log-format", "text",
 		"--adapter-root", root, "--adapter-cache", p.cfg.AdapterCache,
 		"--threads", fmt.Sprint(s.Threads), "--max-active-adapters", fmt.Sprint(s.MaxActiveAdapters),
-		"--max-model-len", fmt.Sprint(s.ContextLength), "--device", device}, nil
+		"--max-model-len", fmt.Sprint(s.ContextLength), "--device", device}
+	if p.cfg.TunedRoot != "" {
+		// The folder must exist before the replica opens it; adapters
+		// appear in it later, as jobs finish.
+		tuned := filepath.Join(p.cfg.TunedRoot, rs.Deployment)
+		if err := os.MkdirAll(tuned, 0o755); err != nil {
+			return nil, err
+		}
+		args = append(args, "--tuned-adapter-root", tuned)
+	}
+	return args, nil
 }

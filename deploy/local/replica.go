@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -35,36 +36,12 @@ const pollEvery = 100 * time.Millisecond
 
 func (r *replica) run() {
 	log := r.p.cfg.Log.With("deployment", r.spec.Deployment, "replica", r.spec.ID)
-	var (
-		cmd    *exec.Cmd
-		exited chan error
-		out    *tail
-		addr   string
-		why    string
-		live   bool
-	)
-	// The port is picked free, then bound by the child: another process may
-	// take it in between. Losing that race is not the replica's failure, so
-	// it starts again on another port.
-	for attempt := 0; ; attempt++ {
-		var err error
-		if addr, err = freeAddr(); err != nil {
-			r.fail(fmt.Sprintf("no free port: %v", err))
-			return
-		}
-		cmd, exited, out, err = r.start(addr, log)
-		if err != nil {
-			r.fail(err.Error())
-			return
-		}
-		why, live = r.waitLive(addr, exited, out)
-		if live || why == "" || attempt == 2 || !strings.Contains(out.String(), "address already in use") {
-			break
-		}
-		log.Info("replica's port was taken before it bound it; starting again on another", "addr", addr)
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
+	cmd, exited, out, addr, err := r.start(log)
+	if err != nil {
+		r.fail(err.Error())
+		return
 	}
+	why, live := r.waitLive(addr, exited, out)
 	if !live {
 		if why != "" { // "" means it was stopped while starting
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // it may still run: it missed its deadline
@@ -90,21 +67,35 @@ func (r *replica) run() {
 	r.p.gone(r)
 }
 
-// start runs the child serving on addr.
-func (r *replica) start(addr string, log interface{ Info(string, ...any) }) (*exec.Cmd, chan error, *tail, error) {
-	args, err := r.p.args(r.spec, addr)
+// start runs the child on a port this process binds and hands over as its
+// descriptor 3: the port is never free between being chosen and being
+// served, so no other process can take it.
+func (r *replica) start(log interface{ Info(string, ...any) }) (*exec.Cmd, chan error, *tail, string, error) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, "", fmt.Errorf("no port for the replica: %v", err)
+	}
+	defer lis.Close() // the child holds its own copy
+	sock, err := lis.(*net.TCPListener).File()
+	if err != nil {
+		return nil, nil, nil, "", err
+	}
+	defer sock.Close()
+	addr := lis.Addr().String()
+	args, err := r.p.args(r.spec)
+	if err != nil {
+		return nil, nil, nil, "", err
 	}
 	out := &tail{max: tailBytes}
 	cmd := exec.Command(r.p.cfg.Exe, args...)
 	cmd.Env = append(append(cmd.Environ(), r.p.cfg.Env...), "GRAFT_REDIS="+r.p.cfg.Redis)
 	cmd.Stdout, cmd.Stderr = out, out
+	cmd.ExtraFiles = []*os.File{sock}
 	// Its own process group, killed with it; and the kernel kills it if this
 	// process dies, so no replica outlives its control process.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return nil, nil, nil, fmt.Errorf("start %s: %v", r.p.cfg.Exe, err)
+		return nil, nil, nil, "", fmt.Errorf("start %s: %v", r.p.cfg.Exe, err)
 	}
 	r.p.set(r, func(info *deploy.Replica) { info.Addr = addr })
 	r.p.mu.Lock()
@@ -113,7 +104,7 @@ func (r *replica) start(addr string, log interface{ Info(string, ...any) }) (*ex
 	log.Info("replica starting", "pid", cmd.Process.Pid, "addr", addr, "generation", r.spec.Generation)
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	return cmd, exited, out, nil
+	return cmd, exited, out, addr, nil
 }
 
 // serve watches a replica until it is stopped (true), or exits or stops
@@ -274,13 +265,4 @@ func exitReason(err error, out string) string {
 		return how + ": " + why
 	}
 	return how
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }

@@ -23,6 +23,8 @@ const (
 	// announces that too; deployment.deleted stays reserved.)
 	KindDeploymentStatus  = "deployment.status"
 	KindDeploymentDeleted = "deployment.deleted"
+	// Who may use one of the deployment's adapters changed.
+	KindDeploymentAdapterOwner = "deployment.adapter_owner"
 )
 
 // Change is the payload published on Channel.

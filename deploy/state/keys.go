@@ -12,6 +12,8 @@
 //	                               counters (fields: see Deployment); no TTL
 //	deployment:{name}:events       stream of its status changes, capped near
 //	                               1000 entries (fields: see DeploymentEvent)
+//	deployment:{name}:private      hash: adapter id -> the tenant it is private
+//	                               to; adapters not in it are public
 //	graft:changes                  channel: one JSON Change per change
 //
 // A replica that dies without cleaning up disappears when its TTL passes. The
@@ -41,6 +43,9 @@ func DeploymentKey(name string) string { return deploymentPrefix + name }
 
 // DeploymentEventsKey names the stream of a deployment's status changes.
 func DeploymentEventsKey(name string) string { return deploymentPrefix + name + ":events" }
+
+// PrivateAdaptersKey names the hash of a deployment's private adapters.
+func PrivateAdaptersKey(deployment string) string { return deploymentPrefix + deployment + ":private" }
 
 // parseReplicaKey splits a key made by ReplicaKey.
 func parseReplicaKey(key string) (deployment, id string, ok bool) {

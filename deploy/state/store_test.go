@@ -268,3 +268,31 @@ func TestOpen(t *testing.T) {
 		t.Fatalf("Open with a bad scheme: %v (want an error that does not show the password)", err)
 	}
 }
+
+func TestPrivateAdapters(t *testing.T) {
+	s, _, _ := newStore(t)
+	ctx := context.Background()
+	changes, err := s.Subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetAdapterOwner(ctx, "stories", "tuned", "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if c := <-changes; c.Kind != KindDeploymentAdapterOwner || c.Deployment != "stories" || c.Adapter != "tuned" {
+		t.Fatalf("change %+v", c)
+	}
+	got, err := s.PrivateAdapters(ctx, "stories")
+	if err != nil || len(got) != 1 || got["tuned"] != "acme" {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	if err := s.SetAdapterOwner(ctx, "stories", "tuned", ""); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.PrivateAdapters(ctx, "stories"); len(got) != 0 {
+		t.Fatalf("still private: %v", got)
+	}
+	if err := s.SetAdapterOwner(ctx, "bad name", "x", "acme"); err == nil {
+		t.Fatal("accepted a bad deployment name")
+	}
+}

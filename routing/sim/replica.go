@@ -1,22 +1,29 @@
 package sim
 
-import "container/list"
+import (
+	"container/list"
+	"math"
+)
 
 // Service is a replica's cost model: the time of one continuous-batching
 // step and of making an adapter resident.
 type Service struct {
 	Source          string  `json:"source"`
-	StepBase        float64 `json:"step_base_s"`          // fixed cost of a decode step
-	StepPerSeq      float64 `json:"step_per_seq_s"`       // per running sequence
-	StepPerAdapter  float64 `json:"step_per_adapter_s"`   // per distinct adapter in the batch
-	PrefillPerToken float64 `json:"prefill_per_token_s"`  // prompt tokens admitted in a step
-	LoadHost        float64 `json:"load_host_s"`          // host cache → adapter slot
-	LoadRemote      float64 `json:"load_remote_s"`        // disk or remote store → slot
-	Slots           int     `json:"slots"`                // adapters resident at once
-	HostCache       int     `json:"host_cache"`           // adapters kept in host memory
-	MaxBatch        int     `json:"max_batch"`            // running sequences
-	KVTokens        int     `json:"kv_tokens"`            // KV cache capacity in tokens
-	Overhead        float64 `json:"overhead_s,omitempty"` // per request outside the engine: HTTP, gateway, Envoy
+	StepBase        float64 `json:"step_base_s"`         // fixed cost of a decode step
+	StepPerSeq      float64 `json:"step_per_seq_s"`      // per running sequence
+	StepPerAdapter  float64 `json:"step_per_adapter_s"`  // per distinct adapter in the batch
+	PrefillPerToken float64 `json:"prefill_per_token_s"` // prompt tokens admitted in a step
+	LoadHost        float64 `json:"load_host_s"`         // host cache → adapter slot
+	LoadRemote      float64 `json:"load_remote_s"`       // disk or remote store → slot
+	Slots           int     `json:"slots"`               // adapters resident at once
+	HostCache       int     `json:"host_cache"`          // adapters kept in host memory
+	MaxBatch        int     `json:"max_batch"`           // running sequences
+	KVTokens        int     `json:"kv_tokens"`           // KV cache capacity in tokens
+	// MaxBatchedTokens is the tokens one step computes, prompt chunks and
+	// decodes (the engine's MaxBatchedTokens, vLLM's chunked prefill);
+	// 0 runs every admitted prompt whole in one step.
+	MaxBatchedTokens int     `json:"max_batched_tokens,omitempty"`
+	Overhead         float64 `json:"overhead_s,omitempty"` // per request outside the engine: HTTP, gateway, Envoy
 }
 
 func (s Service) step(seqs, adapters, prefill int) float64 {
@@ -30,6 +37,8 @@ type request struct {
 	arrive          float64
 	firstToken, end float64
 	done            int // tokens generated
+	prefilled       int // prompt tokens computed
+	chunk           int // prompt tokens the step in flight computes
 	waitedLoad      bool
 	replica         int
 }
@@ -62,16 +71,33 @@ func newReplica(id int, svc *Service) *replica {
 	return &replica{id: id, svc: svc, slots: map[int]*slot{}, host: newLRU(svc.HostCache)}
 }
 
+// warm makes w resident without counting loads; slots beyond the
+// replica's keep the most recently used.
+func (r *replica) warm(w Resident) {
+	for _, a := range w.Host {
+		r.host.touch(a)
+	}
+	for _, a := range w.Slots[max(len(w.Slots)-r.svc.Slots, 0):] {
+		r.host.touch(a)
+		r.slots[a] = &slot{adapter: a}
+	}
+}
+
 // admit moves queued requests into the batch where their adapter is
 // resident, starting loads for others while slots allow; a request whose
 // adapter cannot get a slot waits without blocking those behind it, as
-// vLLM's LoRA scheduling does. It returns the prompt tokens admitted.
-func (r *replica) admit(now float64) (prefill int) {
+// vLLM's LoRA scheduling does. A request the KV cache cannot hold yet
+// starts no load: it would be evicted, unused, before it could run.
+func (r *replica) admit(now float64) {
 	kept := r.queue[:0]
 	for i, q := range r.queue {
 		if len(r.running) >= r.svc.MaxBatch || i > 256 {
 			kept = append(kept, r.queue[i:]...)
 			break
+		}
+		if r.kvUsed+q.prompt+q.output > r.svc.KVTokens && len(r.running) > 0 {
+			kept = append(kept, q)
+			continue
 		}
 		s := r.slots[q.adapter]
 		if s == nil {
@@ -85,17 +111,32 @@ func (r *replica) admit(now float64) (prefill int) {
 			kept = append(kept, q)
 			continue
 		}
-		if r.kvUsed+q.prompt+q.output > r.svc.KVTokens && len(r.running) > 0 {
-			kept = append(kept, q)
-			continue
-		}
 		s.users++
 		s.lastUsed = now
 		r.kvUsed += q.prompt + q.output
 		r.running = append(r.running, q)
-		prefill += q.prompt
 	}
 	r.queue = kept
+}
+
+// plan sets each running request's prompt chunk for the next step, oldest
+// first, within the step's token budget after one token per decoding
+// request, and returns the prompt tokens the step computes.
+func (r *replica) plan() (prefill int) {
+	budget := math.MaxInt
+	if r.svc.MaxBatchedTokens > 0 {
+		budget = r.svc.MaxBatchedTokens
+		for _, q := range r.running {
+			if q.prefilled >= q.prompt {
+				budget--
+			}
+		}
+	}
+	for _, q := range r.running {
+		q.chunk = min(max(q.prompt-q.prefilled, 0), max(budget, 0))
+		budget -= q.chunk
+		prefill += q.chunk
+	}
 	return prefill
 }
 
@@ -157,6 +198,12 @@ func (r *replica) finishStep(now float64) []*request {
 	var done []*request
 	kept := r.running[:0]
 	for _, q := range r.running {
+		if q.prefilled < q.prompt {
+			if q.prefilled += q.chunk; q.prefilled < q.prompt {
+				kept = append(kept, q) // its prompt is not all in yet
+				continue
+			}
+		}
 		q.done++
 		if q.done == 1 {
 			q.firstToken = now

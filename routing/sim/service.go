@@ -27,5 +27,8 @@ func LoadService(path string) (Service, error) {
 	if s.StepBase < 0 || s.StepPerSeq <= 0 || s.Slots < 1 || s.HostCache < 0 || s.MaxBatch < 1 || s.KVTokens < 1 {
 		return Service{}, fmt.Errorf("service %s: need step_per_seq_s > 0, slots, max_batch and kv_tokens >= 1", path)
 	}
+	if s.MaxBatchedTokens != 0 && s.MaxBatchedTokens <= s.MaxBatch {
+		return Service{}, fmt.Errorf("service %s: max_batched_tokens must be 0 (whole prompts) or more than max_batch", path)
+	}
 	return s, nil
 }

@@ -37,6 +37,16 @@ type Config struct {
 	// ReplicaNames, when set, are the replicas' ids (their ring hash keys);
 	// default "replica-i".
 	ReplicaNames []string
+	// Warm, when set, is what replica i holds at the start, as a real
+	// fleet's engines after its calibration requests; default cold.
+	Warm []Resident
+}
+
+// Resident is what a replica holds before the first request: adapters in
+// slots and adapters only in host memory, each least recently used first.
+// Putting them there is not counted as loads.
+type Resident struct {
+	Slots, Host []int
 }
 
 // Result is one policy's figures for one scenario.
@@ -60,12 +70,15 @@ type Result struct {
 	Wall               time.Duration
 }
 
-// Capacity estimates requests/s one replica completes at a full batch.
+// Capacity estimates requests/s one replica completes at a full batch: as
+// many sequences as max_batch allows and the KV cache holds at mean lengths
+// (with chat-trace prompts of ~1k tokens the KV cache binds first).
 func (c Config) Capacity() float64 {
 	s := c.Service
-	b := s.MaxBatch
+	prompt, output := c.Lengths.Prompt.Mean(), c.Lengths.Output.Mean()
+	b := max(min(s.MaxBatch, int(float64(s.KVTokens)/(prompt+output))), 1)
 	perTok := s.step(b, min(b, s.Slots), 0) / float64(b)
-	return 1 / (c.Lengths.Output.Mean*perTok + c.Lengths.Prompt.Mean*s.PrefillPerToken)
+	return 1 / (output*perTok + prompt*s.PrefillPerToken)
 }
 
 // Rate is the offered requests/s.
@@ -147,7 +160,11 @@ func simulate(cfg Config, p Policy) (*run, error) {
 		arr:    &arrivals{rate: cfg.Rate(), bursty: cfg.Bursty, meanOn: cfg.MeanOn, meanOff: cfg.MeanOff},
 		routed: make([]int, cfg.Replicas)}
 	for i := range cfg.Replicas {
-		r.f.replicas = append(r.f.replicas, newReplica(i, &r.cfg.Service))
+		rep := newReplica(i, &r.cfg.Service)
+		if i < len(cfg.Warm) {
+			rep.warm(cfg.Warm[i])
+		}
+		r.f.replicas = append(r.f.replicas, rep)
 	}
 	if cfg.Replay != nil {
 		if len(cfg.Replay) > 0 {
@@ -241,8 +258,9 @@ func (r *run) kick(rep *replica) {
 	if rep.busy {
 		return
 	}
-	prefill := rep.admit(r.f.now)
+	rep.admit(r.f.now)
 	if len(rep.running) > 0 {
+		prefill := rep.plan()
 		rep.busy = true
 		r.push(r.f.now+rep.svc.step(len(rep.running), rep.distinctAdapters(), prefill), evStep, rep.id)
 		return

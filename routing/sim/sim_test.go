@@ -36,6 +36,9 @@ func mustRun(t *testing.T, c Config, policy string) Result {
 // every request and completes about what was offered.
 func TestLightLoadServesEverything(t *testing.T) {
 	c := testConfig(t, 10, 200, 0.4)
+	// Chat-trace requests are slow (~1k-token prompts): a longer run, so
+	// the Poisson count of arrivals is close to its mean.
+	c.Duration = 4000
 	for _, p := range []string{"rr", "least", "gie", "graft"} {
 		r := mustRun(t, c, p)
 		if r.Unfinished != 0 || r.Requests == 0 {
@@ -151,4 +154,89 @@ func TestReplayEqualsGenerated(t *testing.T) {
 	if !reflect.DeepEqual(gen, rep) {
 		t.Fatalf("generated %+v\nreplayed  %+v", gen, rep)
 	}
+}
+
+// TestWarmStart: a replica that starts with an adapter in a slot serves it
+// without a load; one with it in host memory loads it into a slot without a
+// read from the store; a cold one does both.
+func TestWarmStart(t *testing.T) {
+	c := testConfig(t, 1, 10, 0.5)
+	c.DriftEvery, c.Warmup, c.Duration = 0, 0, 100
+	c.Replay = []Arrival{{At: 1, Adapter: 3, Prompt: 10, Output: 5}, {At: 50, Adapter: 3, Prompt: 10, Output: 5}}
+	for _, tc := range []struct {
+		name          string
+		warm          []Resident
+		loads, remote float64 // per 1000 requests
+	}{
+		{"cold", nil, 500, 500},
+		{"host", []Resident{{Host: []int{3}}}, 500, 0},
+		{"slot", []Resident{{Slots: []int{1, 3}, Host: []int{2}}}, 0, 0},
+	} {
+		c.Warm = tc.warm
+		r := mustRun(t, c, "rr")
+		if r.Requests != 2 || r.LoadsPer1k != tc.loads || r.RemoteLoadsPer1k != tc.remote {
+			t.Errorf("%s: %d requests, %.0f loads and %.0f remote per 1000, want %.0f and %.0f",
+				tc.name, r.Requests, r.LoadsPer1k, r.RemoteLoadsPer1k, tc.loads, tc.remote)
+		}
+	}
+}
+
+// TestNoLoadWithoutRoom: a request the KV cache cannot hold yet starts no
+// adapter load; otherwise a request that fits takes that slot back before
+// it is used and the adapter loads twice.
+func TestNoLoadWithoutRoom(t *testing.T) {
+	c := testConfig(t, 1, 3, 0.5)
+	c.DriftEvery, c.Warmup, c.Duration = 0, 0, 100
+	c.Service.Slots, c.Service.KVTokens = 2, 100
+	c.Replay = []Arrival{
+		{At: 0.5, Adapter: 0, Prompt: 50, Output: 40},
+		{At: 0.6, Adapter: 1, Prompt: 50, Output: 40}, // waits for the first's KV
+		{At: 0.7, Adapter: 2, Prompt: 5, Output: 5},   // fits beside it
+	}
+	r := mustRun(t, c, "rr")
+	if r.Requests != 3 || r.Unfinished != 0 || r.LoadsPer1k != 1000 {
+		t.Fatalf("%d unfinished, %.0f loads per 1000 requests, want 1000 (one each)", r.Unfinished, r.LoadsPer1k)
+	}
+}
+
+// TestChunkedPrefill: with a step budget a long prompt is computed in
+// chunks, its first token in the step that ends it, and a request decoding
+// beside it gets its next token after a chunk, not after the whole prompt.
+func TestChunkedPrefill(t *testing.T) {
+	c := testConfig(t, 1, 1, 0.5)
+	c.DriftEvery, c.Warmup, c.Duration = 0, 0, 100
+	s := &c.Service
+	s.LoadRemote, s.MaxBatchedTokens = 0, 0
+	c.Replay = []Arrival{{At: 0.5, Adapter: 0, Prompt: 1000, Output: 3}}
+	whole := mustRun(t, c, "rr")
+	if want := s.step(1, 1, 1000); !near(whole.TTFT50, want) {
+		t.Errorf("whole prompt: first token after %.4fs, want one step of %.4fs", whole.TTFT50, want)
+	}
+	s.MaxBatchedTokens = 400
+	chunked := mustRun(t, c, "rr")
+	if want := s.step(1, 1, 400)*2 + s.step(1, 1, 200); !near(chunked.TTFT50, want) {
+		t.Errorf("chunked: first token after %.4fs, want steps of 400, 400 and 200 tokens, %.4fs", chunked.TTFT50, want)
+	}
+	// A two-token request: its first token comes alone, its second beside
+	// the long prompt's first chunk (the budget less its own decode token).
+	c.Replay = []Arrival{{At: 0.5, Adapter: 0, Prompt: 1, Output: 2}, {At: 0.51, Adapter: 0, Prompt: 1000, Output: 3}}
+	r, err := simulate(c, mustPolicy(t, "rr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := r.reqs[0]
+	if want := s.step(1, 1, 1) + s.step(2, 1, 399); !near(short.end-short.arrive, want) {
+		t.Errorf("short request took %.4fs beside a chunked prompt, want %.4fs", short.end-short.arrive, want)
+	}
+}
+
+func near(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
+
+func mustPolicy(t *testing.T, s string) Policy {
+	t.Helper()
+	p, err := ParsePolicy(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -16,20 +16,22 @@ var defaultLengths []byte
 // Lengths draws prompt and output token counts.
 type Lengths struct {
 	Source string    `json:"source"`
-	Prompt LogNormal `json:"prompt"`
-	Output LogNormal `json:"output"`
+	Prompt Empirical `json:"prompt"`
+	Output Empirical `json:"output"`
 }
 
-// LogNormal is a length distribution given by its published mean and
-// standard deviation, clipped to [Min, Max].
-type LogNormal struct {
-	Mean float64 `json:"mean"`
-	Std  float64 `json:"std"`
-	Min  int     `json:"min"`
-	Max  int     `json:"max"`
+// Empirical is a length distribution given by quantiles of a trace: pairs
+// (p, tokens), p rising from 0 to 1. A draw inverts the CDF, linear between
+// the pairs, and is clipped to [Min, Max]. Traces' lengths are multimodal
+// (chat templates, fixed system prompts), which no lognormal fits.
+type Empirical struct {
+	Quantiles [][2]float64 `json:"quantiles"`
+	Min       int          `json:"min"`
+	Max       int          `json:"max"`
 }
 
-// LoadLengths reads a length file; "" is the shipped LMSYS-Chat-1M fit.
+// LoadLengths reads a length file; "" is the shipped fit to the Azure LLM
+// inference trace (conversation).
 func LoadLengths(path string) (Lengths, error) {
 	b := defaultLengths
 	if path != "" {
@@ -42,20 +44,54 @@ func LoadLengths(path string) (Lengths, error) {
 	if err := json.Unmarshal(b, &l); err != nil {
 		return Lengths{}, fmt.Errorf("lengths %s: %w", path, err)
 	}
-	for _, d := range []LogNormal{l.Prompt, l.Output} {
-		if d.Mean <= 0 || d.Std < 0 || d.Min < 1 || d.Max < d.Min {
-			return Lengths{}, fmt.Errorf("lengths %s: need mean > 0, std >= 0, 1 <= min <= max", path)
+	for _, d := range []Empirical{l.Prompt, l.Output} {
+		if err := d.check(); err != nil {
+			return Lengths{}, fmt.Errorf("lengths %s: %w", path, err)
 		}
 	}
 	return l, nil
 }
 
+func (d Empirical) check() error {
+	q := d.Quantiles
+	if len(q) < 2 || q[0][0] != 0 || q[len(q)-1][0] != 1 {
+		return fmt.Errorf("need quantiles from p = 0 to p = 1")
+	}
+	for i := 1; i < len(q); i++ {
+		if q[i][0] <= q[i-1][0] || q[i][1] < q[i-1][1] {
+			return fmt.Errorf("quantiles need rising p and non-decreasing tokens (at %v)", q[i])
+		}
+	}
+	if q[0][1] < 0 || d.Min < 1 || d.Max < d.Min {
+		return fmt.Errorf("need tokens >= 0 and 1 <= min <= max")
+	}
+	return nil
+}
+
+// at is the clipped length at cumulative probability u.
+func (d Empirical) at(u float64) float64 {
+	q := d.Quantiles
+	i := max(sort.Search(len(q), func(i int) bool { return q[i][0] > u }), 1)
+	i = min(i, len(q)-1)
+	lo, hi := q[i-1], q[i]
+	x := lo[1] + (hi[1]-lo[1])*(u-lo[0])/(hi[0]-lo[0])
+	return min(max(x, float64(d.Min)), float64(d.Max))
+}
+
 // Draw samples one length.
-func (d LogNormal) Draw(r *rand.Rand) int {
-	s2 := math.Log1p(d.Std * d.Std / (d.Mean * d.Mean))
-	mu := math.Log(d.Mean) - s2/2
-	x := math.Exp(mu + math.Sqrt(s2)*r.NormFloat64())
-	return min(max(int(math.Round(x)), d.Min), d.Max)
+func (d Empirical) Draw(r *rand.Rand) int {
+	return min(max(int(math.Round(d.at(r.Float64()))), d.Min), d.Max)
+}
+
+// Mean is the mean length drawn (midpoint rule over p: exact between
+// pairs, close where a clip bends the line).
+func (d Empirical) Mean() float64 {
+	const n = 4096
+	sum := 0.0
+	for k := range n {
+		sum += d.at((float64(k) + 0.5) / n)
+	}
+	return sum / n
 }
 
 // popularity draws adapters by Zipf(s) over ranks, with the rank → adapter

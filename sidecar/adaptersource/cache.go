@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -17,6 +18,9 @@ import (
 // Sources are the places a Cache fetches from; a nil one refuses its ids.
 type Sources struct {
 	Local *Local // plain names, used in place
+	// Tuned holds the adapters fine-tuned on this deployment: ids
+	// "ft/TENANT/NAME" resolve to Tuned's TENANT/NAME, used in place.
+	Tuned *Local
 	Hub   Source // hf:// ids
 	S3    Source // s3:// ids
 }
@@ -113,7 +117,20 @@ func (c *Cache) get(ctx context.Context, id string) (string, error) {
 	}
 }
 
+// TunedPrefix starts the ids of fine-tuned adapters (see Sources.Tuned).
+const TunedPrefix = "ft/"
+
 func (c *Cache) local(ref Ref) (string, error) {
+	if rest, ok := strings.CutPrefix(ref.Name, TunedPrefix); ok && c.src.Tuned != nil {
+		dir, err := c.src.Tuned.Dir(Ref{Kind: KindLocal, Name: rest})
+		if err != nil {
+			return "", err
+		}
+		if _, err := Validate(dir); err != nil {
+			return "", err
+		}
+		return dir, nil
+	}
 	if c.src.Local == nil {
 		return "", &Error{Reason: ErrNotFound, Msg: "there is no adapter by that name", Cause: errors.New("no local adapter root is configured")}
 	}

@@ -54,6 +54,17 @@ func OpenCatalog(ctx context.Context, cacheDir, root string) (*Catalog, error) {
 	return &Catalog{cache: cache, local: src.Local}, nil
 }
 
+// AddTuned serves the fine-tuned adapters under root (see Sources.Tuned);
+// call it before the catalog is used.
+func (c *Catalog) AddTuned(root string) error {
+	l, err := NewLocal(root)
+	if err != nil {
+		return fmt.Errorf("fine-tuned adapter root: %w", err)
+	}
+	c.cache.src.Tuned = l
+	return nil
+}
+
 // Resolve returns the local directory of adapter id, fetching it if needed.
 // Errors are *Error (see Cache.Get).
 func (c *Catalog) Resolve(ctx context.Context, id string) (string, error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -95,5 +96,15 @@ func (r *run) next() (*enginev1.GenerateResponse, error) {
 	return msg, nil
 }
 
-// close cancels the engine stream, which cancels whatever sequences still run.
-func (r *run) close() { r.cancel() }
+// close ends the engine call, cancelling whatever sequences still run. Once every sequence has finished the engine ends its
+// stream by itself: reading that end lets the call finish OK instead of being
+// recorded as cancelled (an error span in every request's trace). The wait
+// is bounded in case the engine does not end it.
+func (r *run) close() {
+	if r.left == 0 {
+		t := time.AfterFunc(2*time.Second, r.cancel)
+		_, _ = r.stream.Recv()
+		t.Stop()
+	}
+	r.cancel()
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -100,10 +101,20 @@ func (s *Server) add(ctx context.Context, j *job, c *choice, m *enginev1.Generat
 	return part, nil
 }
 
+// UsageTrailer ends every generation response with its total tokens
+// (prompt plus completion, all n choices), so the gateway in front can
+// settle the tokens it reserved for the request's rate limit; it is the
+// same name as xds.TrailerUsage.
+const UsageTrailer = "X-Graft-Usage-Tokens"
+
 // execute runs a job and writes its response, streamed or whole.
 func (s *Server) execute(w http.ResponseWriter, r *http.Request, j *job) {
 	j.began = time.Now()
 	ctx := r.Context()
+	// Declared before the status line so net/http sends it as a trailer,
+	// with the value it holds when the handler returns.
+	w.Header().Set("Trailer", UsageTrailer)
+	w.Header().Set(UsageTrailer, "0")
 	run, err := s.start(ctx, j.gen, j.n)
 	if err != nil {
 		writeError(w, fromRPC(err, j.params))
@@ -112,6 +123,7 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request, j *job) {
 	defer run.close()
 	base, _ := s.baseModel(ctx)
 	t := tally{job: j, base: base, prompt: run.promptTokens}
+	defer func() { w.Header().Set(UsageTrailer, strconv.Itoa(t.prompt+t.completion)) }()
 	if j.stream {
 		s.streamOut(ctx, w, j, run, &t)
 	} else {
