@@ -91,8 +91,7 @@ func (n *net[T]) layerBack(pk *packed, l int) {
 	n.linearBack(n.dact, n.dx, a.act, N, l, model.ModDown, false)
 	parallel(n.pool, N, func(lo, hi int) {
 		for i := lo * f; i < hi*f; i++ {
-			g := a.gate[i]
-			s := sigmoid(g)
+			g, s := a.gate[i], a.sg[i]
 			n.dup[i] = n.dact[i] * g * s
 			n.dgate[i] = n.dact[i] * a.up[i] * s * (1 + g*(1-s))
 		}
@@ -102,13 +101,19 @@ func (n *net[T]) layerBack(pk *packed, l int) {
 	n.rmsNormBack(n.dx, n.dxn, a.x2, a.rs2, bl.ffnNorm, N, true)
 
 	n.linearBack(n.datt, n.dx, a.att, N, l, model.ModO, false)
-	n.attentionBack(pk, a)
+	n.attentionGemmBack(pk, a)
 	n.rope(n.dq, pk, c.Heads, true)
 	n.rope(n.dk, pk, c.KVHeads, true)
-	n.linearBack(n.dxn, n.dq, a.xn1, N, l, model.ModQ, false)
-	n.linearBack(n.dxn, n.dk, a.xn1, N, l, model.ModK, true)
-	n.linearBack(n.dxn, n.dv, a.xn1, N, l, model.ModV, true)
-	n.rmsNormBack(n.dx, n.dxn, a.x, a.rs1, bl.attnNorm, N, true)
+	dxn := n.dxn
+	if l == 0 {
+		dxn = nil // the embedding is frozen: only the LoRA gradients are wanted
+	}
+	n.linearBack(dxn, n.dq, a.xn1, N, l, model.ModQ, false)
+	n.linearBack(dxn, n.dk, a.xn1, N, l, model.ModK, true)
+	n.linearBack(dxn, n.dv, a.xn1, N, l, model.ModV, true)
+	if l > 0 {
+		n.rmsNormBack(n.dx, n.dxn, a.x, a.rs1, bl.attnNorm, N, true)
+	}
 }
 
 // rmsNormBack sets (or, with acc, adds to) dx the gradient of x through

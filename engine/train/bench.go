@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/graft-ai/graft/engine"
@@ -33,11 +34,15 @@ type BenchOptions struct {
 
 // BenchResult holds training throughput, in tokens per second.
 type BenchResult struct {
-	Options     BenchOptions
-	Graft       float64
-	PEFT        float64 // 0 when PEFT did not run
-	PEFTSkipped string  // why PEFT did not run
-	PEFTInfo    string
+	Options      BenchOptions
+	Graft        float64
+	GraftThreads int
+	// Per CPU-second of the process with one thread: unlike wall time it does
+	// not depend on what else the machine runs at that moment.
+	GraftCPU, PEFTCPU float64
+	PEFT              float64 // 0 when PEFT did not run
+	PEFTSkipped       string  // why PEFT did not run
+	PEFTInfo          string
 }
 
 // Print writes the result as a small table with the ratio.
@@ -48,13 +53,17 @@ func (r *BenchResult) Print(w io.Writer) {
 	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
 		fmt.Fprintf(w, "  load average %s (both sides share the machine with it)\n", strings.Join(strings.Fields(string(la))[:3], " "))
 	}
-	fmt.Fprintf(w, "  graft (kernel %s)  %8.1f tokens/s\n", kernel.Level(), r.Graft)
+	fmt.Fprintf(w, "  graft (%d threads)        %8.1f tokens/s\n", r.GraftThreads, r.Graft)
 	if r.PEFT == 0 {
 		fmt.Fprintf(w, "  peft               skipped: %s\n", r.PEFTSkipped)
 		return
 	}
 	fmt.Fprintf(w, "  peft (%s)  %8.1f tokens/s\n", r.PEFTInfo, r.PEFT)
+	fmt.Fprintln(w, "  (each side: the best of all threads and one thread)")
 	fmt.Fprintf(w, "  ratio graft/peft   %8.2f×  (goal ≥ 1.0)\n", r.Graft/r.PEFT)
+	if r.GraftCPU > 0 && r.PEFTCPU > 0 {
+		fmt.Fprintf(w, "  one thread, tokens per CPU-second: graft %.1f, peft %.1f, ratio %.2f×\n", r.GraftCPU, r.PEFTCPU, r.GraftCPU/r.PEFTCPU)
+	}
 }
 
 func (o *BenchOptions) defaults() {
@@ -128,9 +137,28 @@ func Bench(ctx context.Context, o BenchOptions) (*BenchResult, error) {
 		return nil, err
 	}
 	res := &BenchResult{Options: o}
-	fmt.Fprintln(o.Log, "timing graft")
-	if res.Graft, err = benchGraft(ctx, l, ad, batch, o); err != nil {
-		return nil, err
+	threads := o.Threads
+	if threads == 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	// Both sides get the best of all threads and one: on a busy machine
+	// spinning worker threads (OpenMP's, the kernel pool's) can cost more
+	// than a second thread gains.
+	tryThreads := slices.Compact([]int{threads, 1})
+	for _, th := range tryThreads {
+		oo := o
+		oo.Threads = th
+		tps, perCPU, err := benchGraft(ctx, l, ad, batch, oo)
+		if err != nil {
+			return nil, err
+		}
+		if th == 1 {
+			res.GraftCPU = perCPU
+		}
+		fmt.Fprintf(o.Log, "graft with %d threads: %.1f tokens/s\n", th, tps)
+		if tps > res.Graft {
+			res.Graft, res.GraftThreads = tps, th
+		}
 	}
 	if o.NoPEFT {
 		res.PEFTSkipped = "--no-peft"
@@ -142,15 +170,10 @@ func Bench(ctx context.Context, o BenchOptions) (*BenchResult, error) {
 		return res, nil
 	}
 	fmt.Fprintln(o.Log, "timing peft")
-	threads := o.Threads
-	if threads == 0 {
-		threads = runtime.GOMAXPROCS(0)
-	}
-	// PEFT's best of all threads and one: on a busy machine OpenMP's spinning
-	// threads can slow torch down more than one thread would.
-	for _, th := range slices.Compact([]int{threads, 1}) {
+	for _, th := range tryThreads {
 		var ref struct {
 			TokensPerS float64 `json:"tokens_per_s"`
+			PerCPU     float64 `json:"tokens_per_cpu_s"`
 			Torch      string  `json:"torch"`
 			Threads    int     `json:"threads"`
 		}
@@ -159,6 +182,9 @@ func Bench(ctx context.Context, o BenchOptions) (*BenchResult, error) {
 			return nil, err
 		}
 		fmt.Fprintf(o.Log, "peft with %d threads: %.1f tokens/s\n", ref.Threads, ref.TokensPerS)
+		if th == 1 {
+			res.PEFTCPU = ref.PerCPU
+		}
 		if ref.TokensPerS > res.PEFT {
 			res.PEFT, res.PEFTInfo = ref.TokensPerS, fmt.Sprintf("torch %s, %d threads", ref.Torch, ref.Threads)
 		}
@@ -166,7 +192,7 @@ func Bench(ctx context.Context, o BenchOptions) (*BenchResult, error) {
 	return res, nil
 }
 
-func benchGraft(ctx context.Context, l *engine.Loaded, ad *adapter[float32], batch []sample, o BenchOptions) (float64, error) {
+func benchGraft(ctx context.Context, l *engine.Loaded, ad *adapter[float32], batch []sample, o BenchOptions) (perSecond, perCPUSecond float64, err error) {
 	pool := kernel.NewPool(o.Threads)
 	defer pool.Close()
 	n := newNet(newBase[float32](l.Model), ad, pool, o.Seq, rand.New(rand.NewPCG(o.Seed, 2)))
@@ -191,13 +217,23 @@ func benchGraft(ctx context.Context, l *engine.Loaded, ad *adapter[float32], bat
 		return nil
 	}
 	if err := step(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	start := time.Now()
+	start, cpu := time.Now(), cpuSeconds()
 	for range o.Steps {
 		if err := step(); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
-	return float64(o.Steps*len(pk.tokens)) / time.Since(start).Seconds(), nil
+	tokens := float64(o.Steps * len(pk.tokens))
+	return tokens / time.Since(start).Seconds(), tokens / (cpuSeconds() - cpu), nil
+}
+
+// cpuSeconds is the user+system CPU time this process has used.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }

@@ -13,9 +13,10 @@ func BenchmarkTrain110M(b *testing.B) {
 	if dir == "" {
 		b.Skip("set GRAFT_BENCH_TRAIN_DIR to a directory for the random 110M model")
 	}
-	r, err := Bench(context.Background(), BenchOptions{Dir: dir, Threads: 1, Seq: 128, Batch: 1, Steps: b.N, NoPEFT: true})
+	r, err := Bench(context.Background(), BenchOptions{Dir: dir, Threads: 1, Seq: 256, Batch: 2, Steps: b.N, NoPEFT: true})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportMetric(r.Graft, "tokens/s")
+	b.ReportMetric(r.GraftCPU, "tokens/cpu-s")
 }

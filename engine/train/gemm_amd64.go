@@ -12,14 +12,16 @@ import (
 const gemmRows, gemmCols = 6, 16
 
 var (
-	axpyF32  = kernel.Axpy
-	gemmTile = gemmTileGo
-	gemmRow  = gemmRowGo
+	siluPartsF32 = siluPartsGo[float32]
+	softmaxF32   = kernel.Softmax
+	gemmTile     = gemmTileGo
+	gemmRow      = gemmRowGo
 )
 
 func init() {
 	if archsimd.X86.AVX2() && archsimd.X86.FMA() {
-		gemmTile, gemmRow, axpyF32 = gemmTile6x16, gemmRow1x16, axpy8
+		gemmTile, gemmRow = gemmTile6x16, gemmRow1x16
+		siluPartsF32, softmaxF32 = siluParts8, softmax8
 	}
 }
 
@@ -57,20 +59,5 @@ func gemmRow1x16(out, x []float32, _ int, b []float32, ldb, k int) {
 	}
 	st8(c0, out, 0)
 	st8(c1, out, 8)
-	archsimd.ClearAVXUpperBits()
-}
-
-// axpy8 adds a·x to y over len(y); kernel.Axpy has SIMD only on AVX-512.
-func axpy8(y []float32, a float32, x []float32) {
-	n := len(y)
-	_ = x[:n]
-	av := archsimd.BroadcastFloat32x8(a)
-	i := 0
-	for ; i+8 <= n; i += 8 {
-		st8(ld8(x, i).MulAdd(av, ld8(y, i)), y, i)
-	}
-	for ; i < n; i++ {
-		y[i] += a * x[i]
-	}
 	archsimd.ClearAVXUpperBits()
 }

@@ -7,7 +7,8 @@ import "github.com/graft-ai/graft/engine/kernel"
 const gemmRows, gemmCols = 6, 16
 
 var (
-	axpyF32  = kernel.Axpy
-	gemmTile = gemmTileGo
-	gemmRow  = gemmRowGo
+	siluPartsF32 = siluPartsGo[float32]
+	softmaxF32   = kernel.Softmax
+	gemmTile     = gemmTileGo
+	gemmRow      = gemmRowGo
 )

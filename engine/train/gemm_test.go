@@ -62,3 +62,37 @@ func BenchmarkGemm(b *testing.B) {
 		b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
 	})
 }
+
+func TestSoftmaxAndSiLU(t *testing.T) {
+	rng := rand.New(rand.NewPCG(2, 2))
+	for _, n := range []int{1, 7, 8, 9, 100, 513} {
+		x := make([]float32, n)
+		want := make([]float64, n)
+		var m, sum float64 = -1e9, 0
+		for i := range x {
+			x[i] = float32(rng.NormFloat64() * 8)
+			m = math.Max(m, float64(x[i]))
+		}
+		for i := range x {
+			want[i] = math.Exp(float64(x[i]) - m)
+			sum += want[i]
+		}
+		softmaxF32(x)
+		for i := range x {
+			if d := math.Abs(float64(x[i]) - want[i]/sum); d > 1e-6 {
+				t.Fatalf("softmax n=%d [%d]: %v, want %v", n, i, x[i], want[i]/sum)
+			}
+		}
+		g, up, act, sg := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+		for i := range g {
+			g[i], up[i] = float32(rng.NormFloat64()*10), float32(rng.NormFloat64())
+		}
+		siluPartsF32(act, sg, g, up)
+		for i := range g {
+			s := 1 / (1 + math.Exp(-float64(g[i])))
+			if math.Abs(float64(sg[i])-s) > 1e-6 || math.Abs(float64(act[i])-float64(g[i])*s*float64(up[i])) > 1e-5*(1+math.Abs(float64(g[i]))) {
+				t.Fatalf("silu n=%d [%d] of %v: sigmoid %v want %v", n, i, g[i], sg[i], s)
+			}
+		}
+	}
+}

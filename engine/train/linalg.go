@@ -93,7 +93,7 @@ func addTo[T float](y, a []T) {
 // softmaxRow replaces x by its softmax.
 func softmaxRow[T float](x []T) {
 	if xf, ok := any(x).([]float32); ok {
-		kernel.Softmax(xf)
+		softmaxF32(xf)
 		return
 	}
 	m := x[0]
@@ -122,3 +122,20 @@ func grow[T float](s []T, n int) []T {
 }
 
 func zero[T float](s []T) { clear(s) }
+
+// siluParts sets sg = sigmoid(gate) and act = silu(gate)·up.
+func siluParts[T float](act, sg, gate, up []T) {
+	if a, ok := any(act).([]float32); ok {
+		siluPartsF32(a, any(sg).([]float32), any(gate).([]float32), any(up).([]float32))
+		return
+	}
+	siluPartsGo(act, sg, gate, up)
+}
+
+func siluPartsGo[T float](act, sg, gate, up []T) {
+	for i, g := range gate[:len(act)] {
+		s := sigmoid(g)
+		sg[i] = s
+		act[i] = g * s * up[i]
+	}
+}

@@ -45,17 +45,20 @@ func (n *net[T]) linear(out, x []T, N, l, mod int, train bool) {
 
 // linearBack sets (or, with acc, adds to) dx the gradient of the input of
 // projection mod of layer l given dy, the gradient of its output, and
-// accumulates the LoRA pair's gradients.
+// accumulates the LoRA pair's gradients. A nil dx skips the input's gradient
+// (layer 0's input comes from the frozen embedding).
 func (n *net[T]) linearBack(dx, dy, x []T, N, l, mod int, acc bool) {
 	c, bl := &n.b.cfg, &n.b.layers[l]
 	o, in := c.ModuleShape(mod)
-	dst := dx[:N*in]
-	if acc {
-		dst = n.tmpA[:N*in]
-	}
-	matmulB(n.pool, dst, dy, bl.w[mod], N, o, in)
-	if acc {
-		addTo(dx[:N*in], dst)
+	if dx != nil {
+		dst := dx[:N*in]
+		if acc {
+			dst = n.tmpA[:N*in]
+		}
+		matmulB(n.pool, dst, dy, bl.w[mod], N, o, in)
+		if acc {
+			addTo(dx[:N*in], dst)
+		}
 	}
 	p := n.ad.mods[l][mod]
 	if p == nil {
@@ -85,6 +88,9 @@ func (n *net[T]) linearBack(dx, dy, x []T, N, l, mod int, acc bool) {
 	ga := n.tmpA[:r*in]
 	matmulB(n.pool, ga, duT, xd, r, N, in)
 	addTo(p.ga, ga)
+	if dx == nil {
+		return
+	}
 	// dx += (du·A)⊙mask.
 	du := n.small1[:N*r]
 	transpose(du, duT, r, N)

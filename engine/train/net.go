@@ -51,6 +51,7 @@ type loraActs[T float] struct {
 // layerActs is what one layer keeps for its backward pass.
 type layerActs[T float] struct {
 	x, xn1, rs1, q, k, v, p, att, x2, xn2, rs2, gate, up, act []T
+	sg                                                        []T // sigmoid(gate), reused by backward
 	lora                                                      [model.NumModules]loraActs[T]
 }
 
@@ -61,8 +62,6 @@ type net[T float] struct {
 	pool     *kernel.Pool
 	cos, sin []T
 	dropRng  *rand.Rand
-	dot      func(a, b []T) T
-	axpy     func(y []T, a T, x []T)
 
 	acts             []layerActs[T]
 	xf, xnf, rsf     []T
@@ -79,26 +78,7 @@ type net[T float] struct {
 func newNet[T float](b *base[T], ad *adapter[T], pool *kernel.Pool, maxLen int, dropRng *rand.Rand) *net[T] {
 	n := &net[T]{b: b, ad: ad, pool: pool, dropRng: dropRng, acts: make([]layerActs[T], b.cfg.Layers)}
 	n.cos, n.sin = ropeTables[T](b.invFreq, maxLen)
-	n.dot, n.axpy = dotGeneric[T], axpyGeneric[T]
-	if d, ok := any(kernel.Dot).(func(a, b []T) T); ok {
-		n.dot = d
-		n.axpy = any(axpyF32).(func(y []T, a T, x []T))
-	}
 	return n
-}
-
-func dotGeneric[T float](a, b []T) T {
-	var s T
-	for i, v := range a {
-		s += v * b[i]
-	}
-	return s
-}
-
-func axpyGeneric[T float](y []T, a T, x []T) {
-	for i := range y {
-		y[i] += a * x[i]
-	}
 }
 
 func (n *net[T]) dims() (d, q, kv, f int) {
@@ -123,7 +103,7 @@ func (n *net[T]) alloc(pk *packed) {
 		a.q, a.k, a.v, a.att = grow(a.q, N*q), grow(a.k, N*kv), grow(a.v, N*kv), grow(a.att, N*q)
 		a.p = grow(a.p, pTotal)
 		a.x2, a.xn2, a.rs2 = grow(a.x2, N*d), grow(a.xn2, N*d), grow(a.rs2, N)
-		a.gate, a.up, a.act = grow(a.gate, N*f), grow(a.up, N*f), grow(a.act, N*f)
+		a.gate, a.up, a.act, a.sg = grow(a.gate, N*f), grow(a.up, N*f), grow(a.act, N*f), grow(a.sg, N*f)
 	}
 	n.xf, n.xnf, n.rsf = grow(n.xf, N*d), grow(n.xnf, N*d), grow(n.rsf, N)
 	n.dx, n.dxn = grow(n.dx, N*d), grow(n.dxn, N*d)
@@ -172,17 +152,14 @@ func (n *net[T]) layerForward(pk *packed, l int, out []T, train bool) {
 	n.linear(a.v, a.xn1, N, l, model.ModV, train)
 	n.rope(a.q, pk, c.Heads, false)
 	n.rope(a.k, pk, c.KVHeads, false)
-	n.attention(pk, a)
+	n.attentionGemm(pk, a)
 	n.linear(a.x2, a.att, N, l, model.ModO, train)
 	addTo(a.x2[:N*d], a.x)
 	n.rmsNorm(a.xn2, a.rs2, a.x2, bl.ffnNorm, N, c.NormEps)
 	n.linear(a.gate, a.xn2, N, l, model.ModGate, train)
 	n.linear(a.up, a.xn2, N, l, model.ModUp, train)
 	parallel(n.pool, N, func(lo, hi int) {
-		for i := lo * f; i < hi*f; i++ {
-			g := a.gate[i]
-			a.act[i] = g * sigmoid(g) * a.up[i]
-		}
+		siluParts(a.act[lo*f:hi*f], a.sg[lo*f:hi*f], a.gate[lo*f:hi*f], a.up[lo*f:hi*f])
 	})
 	n.linear(out, a.act, N, l, model.ModDown, train)
 	addTo(out[:N*d], a.x2)
