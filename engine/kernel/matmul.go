@@ -77,8 +77,9 @@ type matMulJob struct {
 	bf16, f16   []uint16
 	q           []byte // quantized weights, of type qt
 	qt          gguf.Type
-	qk          *qTiles
-	qa          *qacts
+	deq         func(dst []float32, src []byte) // qt's dequantizer
+	panelCols   int                             // weight rows dequantized at once
+	panels      [][]float32                     // per participant, panelCols×in each
 	rows, in    int
 	outDim      int
 	rowBlock    int // rows whose x stays in L2 while a column chunk passes
@@ -114,35 +115,33 @@ func (j *matMulJob) dispatch(p *Pool) {
 	fn := p.mm.fn
 	p.mm = *j
 	p.mm.fn = fn
-	p.runLocked(units, fn)
+	p.runLocked(units, fn, nil)
 	p.mm = matMulJob{fn: fn} // drop the caller's slices
 }
 
 // run computes the output columns of column tiles [lo, hi).
 func (j *matMulJob) run(lo, hi int) {
 	c0, c1 := lo*j.tileCols, min(hi*j.tileCols, j.outDim)
-	if j.q != nil {
-		j.runQ(c0, c1)
-		return
-	}
 	switch {
 	case j.f32 != nil:
-		runTiles(&f32Kernels, j, j.f32, c0, c1)
+		runTiles(&f32Kernels, j, j.f32, 0, c0, c1)
 	case j.f16 != nil:
-		runTiles(&f16Kernels, j, j.f16, c0, c1)
+		runTiles(&f16Kernels, j, j.f16, 0, c0, c1)
 	default:
-		runTiles(&bf16Kernels, j, j.bf16, c0, c1)
+		runTiles(&bf16Kernels, j, j.bf16, 0, c0, c1)
 	}
 }
 
-// runTiles walks row blocks, then column tiles, then row tiles, so that one
-// column tile of w is reused from L1 by all rows of a block.
-func runTiles[W any](k *tileKernels[W], j *matMulJob, w []W, c0, c1 int) {
+// runTiles computes output columns [c0, c1) from w, whose first row is
+// column wc. It walks row blocks, then column tiles, then row tiles, so that
+// one column tile of w is reused from L1 by all rows of a block.
+func runTiles[W any](k *tileKernels[W], j *matMulJob, w []W, wc, c0, c1 int) {
 	in, od := j.in, j.outDim
+	w = w[:(c1-wc)*in]
 	if j.rows == 1 && k.wide != nil {
 		c := c0
 		for ; c+k.wideCols <= c1; c += k.wideCols {
-			k.wide(j.out[c:c+k.wideCols], j.x[:in], w[c*in:(c+k.wideCols)*in], in, in)
+			k.wide(j.out[c:c+k.wideCols], j.x[:in], w[(c-wc)*in:(c-wc+k.wideCols)*in], in, in)
 		}
 		c0 = c
 	}
@@ -150,10 +149,10 @@ func runTiles[W any](k *tileKernels[W], j *matMulJob, w []W, c0, c1 int) {
 		r1 := min(r0+j.rowBlock, j.rows)
 		for c := c0; c < c1; c += k.cols {
 			if c+k.cols > c1 {
-				remainderCols(k, j, w, r0, r1, c, c1)
+				remainderCols(k, j, w, wc, r0, r1, c, c1)
 				break
 			}
-			wt := w[c*in : (c+k.cols)*in]
+			wt := w[(c-wc)*in : (c-wc+k.cols)*in]
 			for r := r0; r < r1; r += k.rows {
 				t := min(k.rows, r1-r)
 				k.tile[t-1](j.out[r*od+c:], od, j.x[r*in:(r+t)*in], in, wt, in, in)
@@ -162,12 +161,12 @@ func runTiles[W any](k *tileKernels[W], j *matMulJob, w []W, c0, c1 int) {
 	}
 }
 
-func remainderCols[W any](k *tileKernels[W], j *matMulJob, w []W, r0, r1, c0, c1 int) {
+func remainderCols[W any](k *tileKernels[W], j *matMulJob, w []W, wc, r0, r1, c0, c1 int) {
 	in, od := j.in, j.outDim
 	for r := r0; r < r1; r++ {
 		xr := j.x[r*in : (r+1)*in]
 		for c := c0; c < c1; c++ {
-			j.out[r*od+c] = k.one(xr, w[c*in:(c+1)*in], in)
+			j.out[r*od+c] = k.one(xr, w[(c-wc)*in:(c-wc+1)*in], in)
 		}
 	}
 }
