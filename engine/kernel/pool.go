@@ -30,9 +30,9 @@ type Pool struct {
 	chunk int
 	next  atomic.Int64
 
-	mm      matMulJob         // reused by MatMul so that it allocates nothing
+	mm      matMulJob            // reused by MatMul so that it allocates nothing
 	mmPanel func(id, lo, hi int) // mm.runPanels, bound once
-	panels  [][]float32         // MatMulQ's dequantized panel per participant
+	panels  [][]float32          // MatMulQ's dequantized panel per participant
 }
 
 type worker struct {

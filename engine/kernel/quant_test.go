@@ -112,4 +112,3 @@ func TestMatMulQNoAlloc(t *testing.T) {
 		}
 	}
 }
-
