@@ -33,6 +33,7 @@ func useAVX512() {
 	bf16Kernels = tileKernels[uint16]{rows: tileRows16, cols: tileCols16,
 		tile: stackRows(tileRows16, bf16x16Block, bf16x16RowTile), one: bf16x16One}
 	f16Kernels = f16x8Kernels
+	useDequantAVX2()
 	dotImpl = dot16
 	axpyImpl = axpy16
 	scaleImpl = scale16
@@ -51,6 +52,7 @@ func useAVX2() {
 	bf16Kernels = tileKernels[uint16]{rows: 1, cols: 4,
 		tile: []func([]float32, int, []float32, int, []uint16, int, int){bf16x8Block}, one: bf16x8One}
 	f16Kernels = f16x8Kernels
+	useDequantAVX2()
 	dotImpl = f32x8One
 }
 

@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Writes dequant_amd64.s: AVX2 decoders of GGUF blocks into float32.
+
+Each routine turns nb blocks into floats with the operations of
+gguf.Dequantize (ggml's dequantize_row_*): the quants widened to int32,
+converted, multiplied by a scale the Go caller computed per block or
+sub-block (exactly as ggml does, in scalar float32), and, for the formats
+with a minimum, the minimum subtracted after the rounded product. No
+fused multiply-add, so every value has ggml's bits. All instructions are
+VEX-encoded and the routines end with VZEROUPPER.
+"""
+
+out = []
+emit = out.append
+
+
+def header(name, args):
+    emit(f"\n// func {name}({args})")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-32")
+    emit("\tMOVQ y+0(FP), DI")
+    emit("\tMOVQ src+8(FP), SI")
+    emit("\tMOVQ s+16(FP), DX")
+    emit("\tMOVQ nb+24(FP), CX")
+    emit("\tTESTQ CX, CX")
+    emit("\tJZ done")
+
+
+def footer():
+    emit("done:")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+
+
+def const(reg, value):
+    emit(f"\tMOVL ${value:#x}, AX")
+    emit(f"\tVMOVD AX, X{reg}")
+    emit(f"\tVPBROADCASTD X{reg}, Y{reg}")
+
+
+ARGS = "y *float32, src *byte, s *float32, nb int"
+
+# Q8_0: 34-byte blocks, a half scale then 32 int8 quants; s[i] is block i's scale.
+header("deqQ8_0", ARGS)
+emit("loop:")
+emit("\tVBROADCASTSS (DX), Y15")
+for g in range(4):
+    emit(f"\tVPMOVSXBD {2 + 8 * g}(SI), Y{g}")
+for g in range(4):
+    emit(f"\tVCVTDQ2PS Y{g}, Y{g}")
+    emit(f"\tVMULPS Y15, Y{g}, Y{g}")
+    emit(f"\tVMOVUPS Y{g}, {32 * g}(DI)")
+emit("\tADDQ $34, SI")
+emit("\tADDQ $4, DX")
+emit("\tADDQ $128, DI")
+emit("\tDECQ CX")
+emit("\tJNZ loop")
+footer()
+
+# Q4_0: 18-byte blocks, a half scale then 16 bytes of nibbles: value j is the
+# low nibble of byte j, value j+16 the high one, both less 8.
+header("deqQ4_0", ARGS)
+const(14, 0x0F)
+const(13, 8)
+emit("loop:")
+emit("\tVBROADCASTSS (DX), Y15")
+for h in range(2):
+    emit(f"\tVPMOVZXBD {2 + 8 * h}(SI), Y{2 * h}")
+    emit(f"\tVPAND Y14, Y{2 * h}, Y{2 * h + 1}")
+    emit(f"\tVPSRLD $4, Y{2 * h}, Y{2 * h}")
+    # low nibbles of bytes 8h.. go to y[8h..], high ones to y[16+8h..]
+    for reg, off in ((2 * h + 1, 8 * h), (2 * h, 16 + 8 * h)):
+        emit(f"\tVPSUBD Y13, Y{reg}, Y{reg}")
+        emit(f"\tVCVTDQ2PS Y{reg}, Y{reg}")
+        emit(f"\tVMULPS Y15, Y{reg}, Y{reg}")
+        emit(f"\tVMOVUPS Y{reg}, {4 * off}(DI)")
+emit("\tADDQ $18, SI")
+emit("\tADDQ $4, DX")
+emit("\tADDQ $128, DI")
+emit("\tDECQ CX")
+emit("\tJNZ loop")
+footer()
+
+# Q4_K: 144-byte superblocks, qs at 16. s holds per superblock the eight
+# sub-block scales d·sc then the eight minimums dmin·m. Chunk c of 32 qs
+# bytes gives values 64c.. (low nibbles, sub-block 2c) and 64c+32..
+# (high nibbles, sub-block 2c+1).
+header("deqQ4_K", ARGS)
+const(14, 0x0F)
+emit("loop:")
+emit("\tMOVQ $4, R8")
+emit("\tLEAQ 16(SI), R9")
+emit("\tMOVQ DX, R10")
+emit("chunk:")
+emit("\tVBROADCASTSS (R10), Y12")
+emit("\tVBROADCASTSS 4(R10), Y13")
+emit("\tVBROADCASTSS 32(R10), Y10")
+emit("\tVBROADCASTSS 36(R10), Y11")
+for g in range(4):
+    emit(f"\tVPMOVZXBD {8 * g}(R9), Y0")
+    emit("\tVPAND Y14, Y0, Y1")
+    emit("\tVPSRLD $4, Y0, Y0")
+    emit("\tVCVTDQ2PS Y1, Y1")
+    emit("\tVCVTDQ2PS Y0, Y0")
+    emit("\tVMULPS Y12, Y1, Y1")
+    emit("\tVMULPS Y13, Y0, Y0")
+    emit("\tVSUBPS Y10, Y1, Y1")
+    emit("\tVSUBPS Y11, Y0, Y0")
+    emit(f"\tVMOVUPS Y1, {32 * g}(DI)")
+    emit(f"\tVMOVUPS Y0, {128 + 32 * g}(DI)")
+emit("\tADDQ $32, R9")
+emit("\tADDQ $8, R10")
+emit("\tADDQ $256, DI")
+emit("\tDECQ R8")
+emit("\tJNZ chunk")
+emit("\tADDQ $144, SI")
+emit("\tADDQ $64, DX")
+emit("\tDECQ CX")
+emit("\tJNZ loop")
+footer()
+
+# Q6_K: 210-byte superblocks, ql[128], qh[64], int8 scales[16], d. s holds
+# per superblock the sixteen products d·scale. Each half n of 128 values
+# reads ql[64n:], qh[32n:]; for l < 32, value l+32k takes 4 bits of ql and
+# 2 bits of qh, less 32, times scale 8n + l/16 + 2k.
+header("deqQ6_K", ARGS)
+const(14, 0x0F)
+const(13, 0x30)
+const(12, 32)
+emit("loop:")
+emit("\tMOVQ $2, R8")
+emit("\tMOVQ SI, R9")
+emit("\tLEAQ 128(SI), R10")
+emit("\tMOVQ DX, R11")
+emit("half:")
+for g in range(4):
+    isb = g // 2
+    emit(f"\tVPMOVZXBD {8 * g}(R9), Y0")       # A = ql[l..]
+    emit(f"\tVPMOVZXBD {32 + 8 * g}(R9), Y1")  # B = ql[l+32..]
+    emit(f"\tVPMOVZXBD {8 * g}(R10), Y2")      # H = qh[l..]
+    # q1 = A&15 | (H<<4)&0x30
+    emit("\tVPAND Y14, Y0, Y3")
+    emit("\tVPSLLD $4, Y2, Y4")
+    emit("\tVPAND Y13, Y4, Y4")
+    emit("\tVPOR Y4, Y3, Y3")
+    # q2 = B&15 | (H<<2)&0x30
+    emit("\tVPAND Y14, Y1, Y5")
+    emit("\tVPSLLD $2, Y2, Y4")
+    emit("\tVPAND Y13, Y4, Y4")
+    emit("\tVPOR Y4, Y5, Y5")
+    # q3 = A>>4 | H&0x30
+    emit("\tVPSRLD $4, Y0, Y6")
+    emit("\tVPAND Y13, Y2, Y4")
+    emit("\tVPOR Y4, Y6, Y6")
+    # q4 = B>>4 | (H>>2)&0x30
+    emit("\tVPSRLD $4, Y1, Y7")
+    emit("\tVPSRLD $2, Y2, Y4")
+    emit("\tVPAND Y13, Y4, Y4")
+    emit("\tVPOR Y4, Y7, Y7")
+    for k, reg in enumerate((3, 5, 6, 7)):
+        emit(f"\tVPSUBD Y12, Y{reg}, Y{reg}")
+        emit(f"\tVCVTDQ2PS Y{reg}, Y{reg}")
+        emit(f"\tVBROADCASTSS {4 * (isb + 2 * k)}(R11), Y8")
+        emit(f"\tVMULPS Y8, Y{reg}, Y{reg}")
+        emit(f"\tVMOVUPS Y{reg}, {4 * (8 * g + 32 * k)}(DI)")
+emit("\tADDQ $64, R9")
+emit("\tADDQ $32, R10")
+emit("\tADDQ $32, R11")
+emit("\tADDQ $512, DI")
+emit("\tDECQ R8")
+emit("\tJNZ half")
+emit("\tADDQ $210, SI")
+emit("\tADDQ $64, DX")
+emit("\tDECQ CX")
+emit("\tJNZ loop")
+footer()
+
+# Labels are local to a TEXT symbol in Go assembly.
+with open("dequant_amd64.s", "w") as f:
+    f.write("//go:build goexperiment.simd && amd64\n\n")
+    f.write("// Code generated by gen_dequant.py; DO NOT EDIT.\n\n")
+    f.write('#include "textflag.h"\n')
+    f.write("\n".join(out) + "\n")
