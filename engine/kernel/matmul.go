@@ -2,8 +2,9 @@ package kernel
 
 import (
 	"fmt"
+	"unsafe"
 
-	"github.com/graft-ai/graft/engine/gguf"
+	"github.com/graft-ai/graft/engine/float16"
 )
 
 // tileKernels computes blocks of dot products out[r][c] = x_r · w_c. Every
@@ -45,6 +46,10 @@ func MatMul(p *Pool, out, x, w []float32, rows, in, outDim int) {
 // the kernels' lane order.
 func MatMulBF16(p *Pool, out, x []float32, w []uint16, rows, in, outDim int) {
 	checkMatMul(len(out), len(x), len(w), rows, in, outDim)
+	if rows > 1 { // widen a panel once for all rows: the same bits
+		matMulPanels(p, out, x, halfBytes(w), 2*in, widenBF16Panel, rows, in, outDim)
+		return
+	}
 	j := matMulJob{bf16: w}
 	setupJob(&j, out, x, rows, in, outDim, &bf16Kernels)
 	j.dispatch(p)
@@ -55,9 +60,33 @@ func MatMulBF16(p *Pool, out, x []float32, w []uint16, rows, in, outDim int) {
 // must be finite (the SIMD widening does not special-case Inf and NaN).
 func MatMulF16(p *Pool, out, x []float32, w []uint16, rows, in, outDim int) {
 	checkMatMul(len(out), len(x), len(w), rows, in, outDim)
+	if rows > 1 || !f16LikeF32 {
+		matMulPanels(p, out, x, halfBytes(w), 2*in, widenF16Panel, rows, in, outDim)
+		return
+	}
 	j := matMulJob{f16: w}
 	setupJob(&j, out, x, rows, in, outDim, &f16Kernels)
 	j.dispatch(p)
+}
+
+// f16LikeF32 is whether the F16 tiles follow the F32 recipe on the widened
+// weights (not at the AVX-512 level, whose F16 tiles are the 8-lane AVX2
+// ones): a lone row then takes them, else every row count uses panels.
+var f16LikeF32 = true
+
+// Panel decoders for half weights: exact widening, in SIMD where the build
+// has it.
+var (
+	widenBF16Panel = func(dst []float32, src []byte) { float16.BF16ToF32(dst, byteHalves(src)) }
+	widenF16Panel  = func(dst []float32, src []byte) { float16.F16ToF32(dst, byteHalves(src)) }
+)
+
+func halfBytes(h []uint16) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(h))), 2*len(h))
+}
+
+func byteHalves(b []byte) []uint16 {
+	return unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/2)
 }
 
 func checkMatMul(nOut, nX, nW, rows, in, outDim int) {
@@ -75,9 +104,9 @@ func checkMatMul(nOut, nX, nW, rows, in, outDim int) {
 type matMulJob struct {
 	out, x, f32 []float32
 	bf16, f16   []uint16
-	q           []byte // quantized weights, of type qt
-	qt          gguf.Type
-	deq         func(dst []float32, src []byte) // qt's dequantizer
+	q           []byte                          // stored weights, rowBytes per row
+	rowBytes    int                             //
+	deq         func(dst []float32, src []byte) // decodes whole rows of q
 	panelCols   int                             // weight rows dequantized at once
 	panels      [][]float32                     // per participant, panelCols×in each
 	rows, in    int

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/graft-ai/graft/engine/gguf"
 )
@@ -42,15 +43,24 @@ func MatMulQ(p *Pool, out, x []float32, w []byte, t gguf.Type, rows, in, outDim 
 		panic(fmt.Sprintf("kernel: %s rows of %d values are not whole blocks", t, in))
 	}
 	checkMatMul(len(out), len(x), len(w)/t.BlockBytes()*t.BlockSize(), rows, in, outDim)
+	matMulPanels(p, out, x, w, in/t.BlockSize()*t.BlockBytes(), deq, rows, in, outDim)
+}
+
+// matMulPanels runs MatMul's float32 tiles on panels of w decoded by deq;
+// rowBytes is the size of one stored weight row.
+func matMulPanels(p *Pool, out, x []float32, w []byte, rowBytes int, deq func([]float32, []byte), rows, in, outDim int) {
 	if rows == 0 || outDim == 0 {
 		return
 	}
-	j := matMulJob{q: w, qt: t, deq: deq}
+	j := matMulJob{q: w, rowBytes: rowBytes, deq: deq}
 	setupJob(&j, out, x, rows, in, outDim, &f32Kernels)
 	j.panelCols = panelCols(rows, in)
 	units := (outDim + j.panelCols - 1) / j.panelCols
 	if p == nil {
-		j.panels = [][]float32{make([]float32, j.panelCols*in)}
+		sp := serialPanels.Get().(*[1][]float32)
+		defer serialPanels.Put(sp)
+		growPanels(sp[:], j.panelCols*in)
+		j.panels = sp[:]
 		j.runPanels(0, 0, units)
 		return
 	}
@@ -81,6 +91,9 @@ func panelCols(rows, in int) int {
 	return min(max(c, 8), 64)
 }
 
+// serialPanels holds the panels of calls without a pool.
+var serialPanels = sync.Pool{New: func() any { return new([1][]float32) }}
+
 func growPanels(panels [][]float32, n int) {
 	for i := range panels {
 		if cap(panels[i]) < n {
@@ -92,7 +105,7 @@ func growPanels(panels [][]float32, n int) {
 // runPanels computes the output columns of panels [lo, hi) on participant
 // id's scratch panel.
 func (j *matMulJob) runPanels(id, lo, hi int) {
-	rowBytes := j.in / j.qt.BlockSize() * j.qt.BlockBytes()
+	rowBytes := j.rowBytes
 	panel := j.panels[id]
 	for u := lo; u < hi; u++ {
 		c0, c1 := u*j.panelCols, min((u+1)*j.panelCols, j.outDim)

@@ -28,11 +28,13 @@ func init() {
 
 func useAVX512() {
 	level = "avx512"
+	widenBF16Panel, widenF16Panel = widenBF16x8Panel, widenF16x8Panel
 	f32Kernels = tileKernels[float32]{rows: f32Rows16, cols: f32Cols16, tile: f32x16Tiles,
 		wideCols: f32Wide16, wide: f32x16Wide, one: f32x16One}
 	bf16Kernels = tileKernels[uint16]{rows: tileRows16, cols: tileCols16,
 		tile: stackRows(tileRows16, bf16x16Block, bf16x16RowTile), one: bf16x16One}
 	f16Kernels = f16x8Kernels
+	f16LikeF32 = false // 8-lane F16 tiles beside 16-lane F32 ones
 	useDequantAVX2()
 	dotImpl = dot16
 	axpyImpl = axpy16
@@ -47,6 +49,7 @@ func useAVX512() {
 
 func useAVX2() {
 	level = "avx2"
+	widenBF16Panel, widenF16Panel = widenBF16x8Panel, widenF16x8Panel
 	f32Kernels = tileKernels[float32]{rows: 1, cols: 4,
 		tile: []func([]float32, int, []float32, int, []float32, int, int){f32x8Block}, one: f32x8One}
 	bf16Kernels = tileKernels[uint16]{rows: 1, cols: 4,
