@@ -4,7 +4,8 @@ package kernel
 
 //go:generate python3 gen_tiles.py 3 2
 //go:generate python3 gen_asm.py 6 4 8
-//go:generate gofmt -w tiles_amd64.go f32tiles_amd64.go
+//go:generate python3 gen_asm_avx2.py 3 4 8
+//go:generate gofmt -w tiles_amd64.go f32tiles_amd64.go f32tiles8_amd64.go
 
 import (
 	"log/slog"
@@ -50,8 +51,8 @@ func useAVX512() {
 func useAVX2() {
 	level = "avx2"
 	widenBF16Panel, widenF16Panel = widenBF16x8Panel, widenF16x8Panel
-	f32Kernels = tileKernels[float32]{rows: 1, cols: 4,
-		tile: []func([]float32, int, []float32, int, []float32, int, int){f32x8Block}, one: f32x8One}
+	f32Kernels = tileKernels[float32]{rows: f32Rows8, cols: f32Cols8, tile: f32x8Tiles,
+		wideCols: f32Wide8, wide: f32x8Wide, one: f32x8One}
 	bf16Kernels = tileKernels[uint16]{rows: 1, cols: 4,
 		tile: []func([]float32, int, []float32, int, []uint16, int, int){bf16x8Block}, one: bf16x8One}
 	f16Kernels = f16x8Kernels
