@@ -80,10 +80,10 @@ func matMulPanels(p *Pool, out, x []float32, w []byte, rowBytes int, deq func([]
 }
 
 // panelCols is how many weight rows a participant decodes at once: a
-// multiple of every tile width, and a panel of about 64 KiB (L2) when many
-// rows of x will reuse it, 16 KiB (L1) for a lone row.
+// multiple of every tile width, and a panel (budget floats) of about 256 KiB
+// (L2) when many rows of x will reuse it, 32 KiB (L1) for a lone row.
 func panelCols(rows, in int) int {
-	budget := 16 << 10
+	budget := 8 << 10
 	if rows > 1 {
 		budget = 64 << 10
 	}
