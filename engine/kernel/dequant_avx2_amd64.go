@@ -84,21 +84,15 @@ func dequantQ4_KAVX2(y []float32, src []byte) {
 	}
 }
 
-// dequantQ6_KAVX2: per superblock, s gets d·scale_k for its sixteen int8
-// scales.
+// dequantQ6_KAVX2: s gets each superblock's d; the assembly scales it.
 func dequantQ6_KAVX2(y []float32, src []byte) {
 	nb := len(y) / 256
 	_, _ = y[:nb*256], src[:nb*210]
 	var s [deqChunk]float32
-	const per = deqChunk / 16
-	for b0 := 0; b0 < nb; b0 += per {
-		n := min(per, nb-b0)
+	for b0 := 0; b0 < nb; b0 += deqChunk {
+		n := min(deqChunk, nb-b0)
 		for i := range n {
-			blk := src[(b0+i)*210 : (b0+i+1)*210]
-			d := h2f(blk[208:])
-			for k := range 16 {
-				s[16*i+k] = d * float32(int8(blk[192+k]))
-			}
+			s[i] = h2f(src[(b0+i)*210+208:])
 		}
 		deqQ6_K(&y[b0*256], &src[b0*210], &s[0], n)
 	}

@@ -14,9 +14,9 @@ out = []
 emit = out.append
 
 
-def header(name, args):
+def header(name, args, frame=0):
     emit(f"\n// func {name}({args})")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-32")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, ${frame}-32")
     emit("\tMOVQ y+0(FP), DI")
     emit("\tMOVQ src+8(FP), SI")
     emit("\tMOVQ s+16(FP), DX")
@@ -119,18 +119,25 @@ emit("\tJNZ loop")
 footer()
 
 # Q6_K: 210-byte superblocks, ql[128], qh[64], int8 scales[16], d. s holds
-# per superblock the sixteen products d·scale. Each half n of 128 values
+# each superblock's d; the sixteen products d·scale are made here, rounded
+# as ggml's scalar d * scale is, into the frame. Each half n of 128 values
 # reads ql[64n:], qh[32n:]; for l < 32, value l+32k takes 4 bits of ql and
 # 2 bits of qh, less 32, times scale 8n + l/16 + 2k.
-header("deqQ6_K", ARGS)
+header("deqQ6_K", ARGS, frame=64)
 const(14, 0x0F)
 const(13, 0x30)
 const(12, 32)
 emit("loop:")
+emit("\tVBROADCASTSS (DX), Y9")
+for i in range(2):
+    emit(f"\tVPMOVSXBD {192 + 8 * i}(SI), Y10")
+    emit("\tVCVTDQ2PS Y10, Y10")
+    emit("\tVMULPS Y9, Y10, Y10")
+    emit(f"\tVMOVUPS Y10, {32 * i}(SP)")
 emit("\tMOVQ $2, R8")
 emit("\tMOVQ SI, R9")
 emit("\tLEAQ 128(SI), R10")
-emit("\tMOVQ DX, R11")
+emit("\tMOVQ SP, R11")
 emit("half:")
 for g in range(4):
     isb = g // 2
@@ -169,7 +176,7 @@ emit("\tADDQ $512, DI")
 emit("\tDECQ R8")
 emit("\tJNZ half")
 emit("\tADDQ $210, SI")
-emit("\tADDQ $64, DX")
+emit("\tADDQ $4, DX")
 emit("\tDECQ CX")
 emit("\tJNZ loop")
 footer()
