@@ -63,22 +63,18 @@ func dequantQ32(y []float32, src []byte, bb int) {
 func dequantQ8_0AVX2(y []float32, src []byte) { dequantQ32(y, src, 34) }
 func dequantQ4_0AVX2(y []float32, src []byte) { dequantQ32(y, src, 18) }
 
-// dequantQ4_KAVX2: per superblock, s gets d·sc_j for the eight sub-blocks,
-// then dmin·m_j.
+// dequantQ4_KAVX2: s gets each superblock's d and dmin; the assembly makes
+// the sub-block scales and minimums.
 func dequantQ4_KAVX2(y []float32, src []byte) {
 	nb := len(y) / 256
 	_, _ = y[:nb*256], src[:nb*144]
 	var s [deqChunk]float32
-	const per = deqChunk / 16
+	const per = deqChunk / 2
 	for b0 := 0; b0 < nb; b0 += per {
 		n := min(per, nb-b0)
 		for i := range n {
-			blk := src[(b0+i)*144 : (b0+i+1)*144]
-			d, dmin := h2f(blk), h2f(blk[2:])
-			for j := range 8 {
-				sc, m := scaleMinK4(j, blk[4:16])
-				s[16*i+j], s[16*i+8+j] = d*float32(sc), dmin*float32(m)
-			}
+			blk := src[(b0+i)*144:]
+			s[2*i], s[2*i+1] = h2f(blk), h2f(blk[2:])
 		}
 		deqQ4_K(&y[b0*256], &src[b0*144], &s[0], n)
 	}
@@ -96,13 +92,4 @@ func dequantQ6_KAVX2(y []float32, src []byte) {
 		}
 		deqQ6_K(&y[b0*256], &src[b0*210], &s[0], n)
 	}
-}
-
-// scaleMinK4 is ggml's get_scale_min_k4: the j-th 6-bit scale and min of a
-// Q4_K or Q5_K block.
-func scaleMinK4(j int, q []byte) (sc, m byte) {
-	if j < 4 {
-		return q[j] & 63, q[j+4] & 63
-	}
-	return q[j+4]&0xf | (q[j-4]>>6)<<4, q[j+4]>>4 | (q[j]>>6)<<4
 }

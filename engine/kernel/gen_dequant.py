@@ -80,16 +80,42 @@ emit("\tDECQ CX")
 emit("\tJNZ loop")
 footer()
 
-# Q4_K: 144-byte superblocks, qs at 16. s holds per superblock the eight
-# sub-block scales d·sc then the eight minimums dmin·m. Chunk c of 32 qs
-# bytes gives values 64c.. (low nibbles, sub-block 2c) and 64c+32..
-# (high nibbles, sub-block 2c+1).
-header("deqQ4_K", ARGS)
+# Q4_K: 144-byte superblocks: d, dmin, twelve bytes of 6-bit scales and
+# minimums, qs at 16. s holds each superblock's d and dmin; the eight d·sc_j
+# and dmin·m_j are made here into the frame (ggml's get_scale_min_k4, four
+# sub-blocks per 128-bit lane, then its scalar products' roundings). Chunk c
+# of 32 qs bytes gives values 64c.. (low nibbles, sub-block 2c) and
+# 64c+32.. (high nibbles, sub-block 2c+1).
+header("deqQ4_K", ARGS, frame=64)
 const(14, 0x0F)
+const(9, 63)
 emit("loop:")
+emit("\tVPMOVZXBD 4(SI), X0")    # A = q[0..3]
+emit("\tVPMOVZXBD 8(SI), X1")    # B = q[4..7]
+emit("\tVPMOVZXBD 12(SI), X2")   # C = q[8..11]
+emit("\tVPAND X9, X0, X3")       # sc 0..3 = A & 63
+emit("\tVPAND X14, X2, X4")      # sc 4..7 = C&15 | (A>>6)<<4
+emit("\tVPSRLD $6, X0, X5")
+emit("\tVPSLLD $4, X5, X5")
+emit("\tVPOR X5, X4, X4")
+emit("\tVINSERTI128 $1, X4, Y3, Y3")
+emit("\tVPAND X9, X1, X6")       # m 0..3 = B & 63
+emit("\tVPSRLD $4, X2, X7")      # m 4..7 = C>>4 | (B>>6)<<4
+emit("\tVPSRLD $6, X1, X5")
+emit("\tVPSLLD $4, X5, X5")
+emit("\tVPOR X5, X7, X7")
+emit("\tVINSERTI128 $1, X7, Y6, Y6")
+emit("\tVCVTDQ2PS Y3, Y3")
+emit("\tVCVTDQ2PS Y6, Y6")
+emit("\tVBROADCASTSS (DX), Y10")
+emit("\tVBROADCASTSS 4(DX), Y11")
+emit("\tVMULPS Y10, Y3, Y3")
+emit("\tVMULPS Y11, Y6, Y6")
+emit("\tVMOVUPS Y3, 0(SP)")
+emit("\tVMOVUPS Y6, 32(SP)")
 emit("\tMOVQ $4, R8")
 emit("\tLEAQ 16(SI), R9")
-emit("\tMOVQ DX, R10")
+emit("\tMOVQ SP, R10")
 emit("chunk:")
 emit("\tVBROADCASTSS (R10), Y12")
 emit("\tVBROADCASTSS 4(R10), Y13")
@@ -113,7 +139,7 @@ emit("\tADDQ $256, DI")
 emit("\tDECQ R8")
 emit("\tJNZ chunk")
 emit("\tADDQ $144, SI")
-emit("\tADDQ $64, DX")
+emit("\tADDQ $8, DX")
 emit("\tDECQ CX")
 emit("\tJNZ loop")
 footer()
