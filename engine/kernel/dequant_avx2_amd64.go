@@ -11,7 +11,7 @@ import (
 
 //go:generate python3 gen_dequant.py
 
-// AVX2 decoders of the common block formats (dequant_amd64.s). The Go side
+// AVX2 decoders of the common block formats (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K) (dequant_amd64.s). The Go side
 // computes each block's or sub-block's float32 scale exactly as ggml does,
 // in scalar code, a chunk at a time into a stack array; the assembly widens
 // the quants and applies them. The assembly ends with VZEROUPPER, so the
@@ -27,6 +27,9 @@ func deqQ4_0(y *float32, src *byte, s *float32, nb int)
 func deqQ4_K(y *float32, src *byte, s *float32, nb int)
 
 //go:noescape
+func deqQ5_K(y *float32, src *byte, s *float32, nb int)
+
+//go:noescape
 func deqQ6_K(y *float32, src *byte, s *float32, nb int)
 
 // deqChunk is how many scales one assembly call consumes.
@@ -36,6 +39,7 @@ func useDequantAVX2() {
 	dequantizers[gguf.TypeQ8_0] = dequantQ8_0AVX2
 	dequantizers[gguf.TypeQ4_0] = dequantQ4_0AVX2
 	dequantizers[gguf.TypeQ4_K] = dequantQ4_KAVX2
+	dequantizers[gguf.TypeQ5_K] = dequantQ5_KAVX2
 	dequantizers[gguf.TypeQ6_K] = dequantQ6_KAVX2
 }
 
@@ -63,20 +67,27 @@ func dequantQ32(y []float32, src []byte, bb int) {
 func dequantQ8_0AVX2(y []float32, src []byte) { dequantQ32(y, src, 34) }
 func dequantQ4_0AVX2(y []float32, src []byte) { dequantQ32(y, src, 18) }
 
-// dequantQ4_KAVX2: s gets each superblock's d and dmin; the assembly makes
-// the sub-block scales and minimums.
-func dequantQ4_KAVX2(y []float32, src []byte) {
+// dequantQ4_KAVX2 and dequantQ5_KAVX2: s gets each superblock's d and
+// dmin; the assembly makes the sub-block scales and minimums.
+func dequantQ4_KAVX2(y []float32, src []byte) { dequantK45(y, src, 144) }
+func dequantQ5_KAVX2(y []float32, src []byte) { dequantK45(y, src, 176) }
+
+func dequantK45(y []float32, src []byte, bb int) {
 	nb := len(y) / 256
-	_, _ = y[:nb*256], src[:nb*144]
+	_, _ = y[:nb*256], src[:nb*bb]
 	var s [deqChunk]float32
 	const per = deqChunk / 2
 	for b0 := 0; b0 < nb; b0 += per {
 		n := min(per, nb-b0)
 		for i := range n {
-			blk := src[(b0+i)*144:]
+			blk := src[(b0+i)*bb:]
 			s[2*i], s[2*i+1] = h2f(blk), h2f(blk[2:])
 		}
-		deqQ4_K(&y[b0*256], &src[b0*144], &s[0], n)
+		if bb == 144 { // a direct call: s must not escape
+			deqQ4_K(&y[b0*256], &src[b0*bb], &s[0], n)
+		} else {
+			deqQ5_K(&y[b0*256], &src[b0*bb], &s[0], n)
+		}
 	}
 }
 

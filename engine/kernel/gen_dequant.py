@@ -144,6 +144,78 @@ emit("\tDECQ CX")
 emit("\tJNZ loop")
 footer()
 
+# Q5_K: Q4_K with a fifth bit per value, bit j of qh[l] (qh at 16, qs at
+# 48) for value l of sub-block j, adding 16 to the nibble. s as for Q4_K.
+header("deqQ5_K", ARGS, frame=64)
+const(14, 0x0F)
+const(9, 63)
+const(8, 16)
+emit("loop:")
+emit("\tVPMOVZXBD 4(SI), X0")
+emit("\tVPMOVZXBD 8(SI), X1")
+emit("\tVPMOVZXBD 12(SI), X2")
+emit("\tVPAND X9, X0, X3")
+emit("\tVPAND X14, X2, X4")
+emit("\tVPSRLD $6, X0, X5")
+emit("\tVPSLLD $4, X5, X5")
+emit("\tVPOR X5, X4, X4")
+emit("\tVINSERTI128 $1, X4, Y3, Y3")
+emit("\tVPAND X9, X1, X6")
+emit("\tVPSRLD $4, X2, X7")
+emit("\tVPSRLD $6, X1, X5")
+emit("\tVPSLLD $4, X5, X5")
+emit("\tVPOR X5, X7, X7")
+emit("\tVINSERTI128 $1, X7, Y6, Y6")
+emit("\tVCVTDQ2PS Y3, Y3")
+emit("\tVCVTDQ2PS Y6, Y6")
+emit("\tVBROADCASTSS (DX), Y10")
+emit("\tVBROADCASTSS 4(DX), Y11")
+emit("\tVMULPS Y10, Y3, Y3")
+emit("\tVMULPS Y11, Y6, Y6")
+emit("\tVMOVUPS Y3, 0(SP)")
+emit("\tVMOVUPS Y6, 32(SP)")
+
+
+def bit16(src, j, dst):
+    # dst = ((src >> j) & 1) << 4, as a shift to bit 4 and a mask of 16
+    if j < 4:
+        emit(f"\tVPSLLD ${4 - j}, {src}, {dst}")
+    elif j > 4:
+        emit(f"\tVPSRLD ${j - 4}, {src}, {dst}")
+    else:
+        emit(f"\tVMOVDQU {src}, {dst}")
+    emit(f"\tVPAND Y8, {dst}, {dst}")
+
+
+for c in range(4):
+    emit(f"\tVBROADCASTSS {8 * c}(SP), Y12")
+    emit(f"\tVBROADCASTSS {8 * c + 4}(SP), Y13")
+    emit(f"\tVBROADCASTSS {32 + 8 * c}(SP), Y10")
+    emit(f"\tVBROADCASTSS {32 + 8 * c + 4}(SP), Y11")
+    for g in range(4):
+        emit(f"\tVPMOVZXBD {48 + 32 * c + 8 * g}(SI), Y0")
+        emit(f"\tVPMOVZXBD {16 + 8 * g}(SI), Y2")
+        emit("\tVPAND Y14, Y0, Y1")
+        emit("\tVPSRLD $4, Y0, Y0")
+        bit16("Y2", 2 * c, "Y4")
+        emit("\tVPOR Y4, Y1, Y1")
+        bit16("Y2", 2 * c + 1, "Y4")
+        emit("\tVPOR Y4, Y0, Y0")
+        emit("\tVCVTDQ2PS Y1, Y1")
+        emit("\tVCVTDQ2PS Y0, Y0")
+        emit("\tVMULPS Y12, Y1, Y1")
+        emit("\tVMULPS Y13, Y0, Y0")
+        emit("\tVSUBPS Y10, Y1, Y1")
+        emit("\tVSUBPS Y11, Y0, Y0")
+        emit(f"\tVMOVUPS Y1, {256 * c + 32 * g}(DI)")
+        emit(f"\tVMOVUPS Y0, {256 * c + 128 + 32 * g}(DI)")
+emit("\tADDQ $176, SI")
+emit("\tADDQ $8, DX")
+emit("\tADDQ $1024, DI")
+emit("\tDECQ CX")
+emit("\tJNZ loop")
+footer()
+
 # Q6_K: 210-byte superblocks, ql[128], qh[64], int8 scales[16], d. s holds
 # each superblock's d; the sixteen products d·scale are made here, rounded
 # as ggml's scalar d * scale is, into the frame. Each half n of 128 values
