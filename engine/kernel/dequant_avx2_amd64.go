@@ -11,11 +11,12 @@ import (
 
 //go:generate python3 gen_dequant.py
 
-// AVX2 decoders of the common block formats (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K) (dequant_amd64.s). The Go side
-// computes each block's or sub-block's float32 scale exactly as ggml does,
-// in scalar code, a chunk at a time into a stack array; the assembly widens
-// the quants and applies them. The assembly ends with VZEROUPPER, so the
-// scalar code after it pays no AVX-SSE transition.
+// AVX2 decoders of the common block formats, Q8_0, Q4_0, Q4_K, Q5_K and
+// Q6_K (dequant_amd64.s). The Go side widens each block's half scales in
+// scalar code, a chunk at a time into a stack array; the assembly makes any
+// sub-block scales with ggml's float32 roundings, widens the quants and
+// applies them. The assembly ends with VZEROUPPER, so the scalar code after
+// it pays no AVX-SSE transition.
 
 //go:noescape
 func deqQ8_0(y *float32, src *byte, s *float32, nb int)
