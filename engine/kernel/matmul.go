@@ -104,8 +104,8 @@ func checkMatMul(nOut, nX, nW, rows, in, outDim int) {
 type matMulJob struct {
 	out, x, f32 []float32
 	bf16, f16   []uint16
-	q           []byte                          // stored weights, rowBytes per row
-	rowBytes    int                             //
+	q           []byte                          // stored weights (MatMulQ, panels)
+	rowBytes    int                             // bytes of one stored row of q
 	deq         func(dst []float32, src []byte) // decodes whole rows of q
 	panelCols   int                             // weight rows dequantized at once
 	panels      [][]float32                     // per participant, panelCols×in each
