@@ -1,8 +1,9 @@
 // Package kernel holds the float32 compute kernels of the CPU backend: a
 // persistent worker pool, matrix multiplication against [outDim, in] weight
 // matrices (F32, BF16, F16, and GGUF block-quantized formats through MatMulQ,
-// which quantizes activations to 8 bits per 32-value block as ggml does), and
-// the vector operations of a Llama forward pass.
+// which decodes panels of weight rows exactly as ggml does and runs the F32
+// tiles on them, so activations stay float32), and the vector operations of a
+// Llama forward pass.
 //
 // Two builds exist. With GOEXPERIMENT=simd on amd64 the kernels use
 // simd/archsimd (AVX-512 when the CPU has it, else AVX2+FMA, chosen at start);
@@ -13,7 +14,7 @@
 // FMA and only 15 vector registers); they follow the same recipe as Dot.
 //
 // Batch invariance: every path of MatMul, MatMulBF16, MatMulF16 and MatMulQ
-// computes each output element with the same sequence of floating-point
+// (which is MatMul on the decoded weights, bit for bit) computes each output element with the same sequence of floating-point
 // operations (same lanes, same FMA order, same final reduction), whatever the
 // number of rows, the tiling or the parallel split. A row's result is therefore bit-identical
 // whether it is computed alone or inside any batch. Different builds or CPU

@@ -2,7 +2,11 @@
 
 package kernel
 
-import "simd/archsimd"
+import (
+	"simd/archsimd"
+
+	"github.com/graft-ai/graft/engine/float16"
+)
 
 // IEEE half weights on the AVX2 recipe (used at the AVX-512 level too: the
 // set has no 16-lane F16 tiles). There is no VCVTPH2PS in archsimd, so a half
@@ -69,3 +73,27 @@ func f16x8Block(out []float32, _ int, x []float32, _ int, w []uint16, ldw, n int
 
 var f16x8Kernels = tileKernels[uint16]{rows: 1, cols: 4,
 	tile: []func([]float32, int, []float32, int, []uint16, int, int){f16x8Block}, one: f16x8One}
+
+// widenBF16x8Panel and widenF16x8Panel widen whole panels of half weights
+// with the tiles' own widening, then finish any tail in scalar code.
+func widenBF16x8Panel(dst []float32, src []byte) {
+	h := byteHalves(src)
+	dst = dst[:len(h)]
+	k := 0
+	for ; k+8 <= len(h); k += 8 {
+		loadH8(h, k).Store((*[8]float32)(dst[k : k+8]))
+	}
+	archsimd.ClearAVXUpperBits()
+	float16.BF16ToF32(dst[k:], h[k:])
+}
+
+func widenF16x8Panel(dst []float32, src []byte) {
+	h := byteHalves(src)
+	dst = dst[:len(h)]
+	k := 0
+	for ; k+8 <= len(h); k += 8 {
+		loadF8(h, k).Store((*[8]float32)(dst[k : k+8]))
+	}
+	archsimd.ClearAVXUpperBits()
+	float16.F16ToF32(dst[k:], h[k:])
+}

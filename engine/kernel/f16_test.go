@@ -54,3 +54,25 @@ func TestMatMulF16(t *testing.T) {
 		t.Fatalf("MatMulF16 allocates %v times per call", n)
 	}
 }
+
+// TestF16EqualsWidenedBitForBit: half weights give exactly the bits of their
+// float32 widening, alone and in batches (a batch widens panels of weight
+// rows once and runs the float32 tiles, a lone row widens in registers).
+func TestF16EqualsWidenedBitForBit(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 16))
+	for _, p := range pools(t) {
+		for _, s := range shapes {
+			x, wh := randVec(rng, s.rows*s.in), randF16(rng, s.out*s.in)
+			wf := make([]float32, len(wh))
+			float16.F16ToF32(wf, wh)
+			narrow, wide := make([]float32, s.rows*s.out), make([]float32, s.rows*s.out)
+			MatMulF16(p, narrow, x, wh, s.rows, s.in, s.out)
+			MatMul(p, wide, x, wf, s.rows, s.in, s.out)
+			for i := range narrow {
+				if math.Float32bits(narrow[i]) != math.Float32bits(wide[i]) {
+					t.Fatalf("%v: out[%d] = %g from f16, %g from widened f32", s, i, narrow[i], wide[i])
+				}
+			}
+		}
+	}
+}

@@ -2,8 +2,9 @@ package kernel
 
 import (
 	"fmt"
+	"unsafe"
 
-	"github.com/graft-ai/graft/engine/gguf"
+	"github.com/graft-ai/graft/engine/float16"
 )
 
 // tileKernels computes blocks of dot products out[r][c] = x_r · w_c. Every
@@ -45,6 +46,10 @@ func MatMul(p *Pool, out, x, w []float32, rows, in, outDim int) {
 // the kernels' lane order.
 func MatMulBF16(p *Pool, out, x []float32, w []uint16, rows, in, outDim int) {
 	checkMatMul(len(out), len(x), len(w), rows, in, outDim)
+	if rows > 1 { // widen a panel once for all rows: the same bits
+		matMulPanels(p, out, x, halfBytes(w), 2*in, widenBF16Panel, rows, in, outDim)
+		return
+	}
 	j := matMulJob{bf16: w}
 	setupJob(&j, out, x, rows, in, outDim, &bf16Kernels)
 	j.dispatch(p)
@@ -55,9 +60,33 @@ func MatMulBF16(p *Pool, out, x []float32, w []uint16, rows, in, outDim int) {
 // must be finite (the SIMD widening does not special-case Inf and NaN).
 func MatMulF16(p *Pool, out, x []float32, w []uint16, rows, in, outDim int) {
 	checkMatMul(len(out), len(x), len(w), rows, in, outDim)
+	if rows > 1 || !f16LikeF32 {
+		matMulPanels(p, out, x, halfBytes(w), 2*in, widenF16Panel, rows, in, outDim)
+		return
+	}
 	j := matMulJob{f16: w}
 	setupJob(&j, out, x, rows, in, outDim, &f16Kernels)
 	j.dispatch(p)
+}
+
+// f16LikeF32 is whether the F16 tiles follow the F32 recipe on the widened
+// weights (not at the AVX-512 level, whose F16 tiles are the 8-lane AVX2
+// ones): a lone row then takes them, else every row count uses panels.
+var f16LikeF32 = true
+
+// Panel decoders for half weights: exact widening, in SIMD where the build
+// has it.
+var (
+	widenBF16Panel = func(dst []float32, src []byte) { float16.BF16ToF32(dst, byteHalves(src)) }
+	widenF16Panel  = func(dst []float32, src []byte) { float16.F16ToF32(dst, byteHalves(src)) }
+)
+
+func halfBytes(h []uint16) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(h))), 2*len(h))
+}
+
+func byteHalves(b []byte) []uint16 {
+	return unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/2)
 }
 
 func checkMatMul(nOut, nX, nW, rows, in, outDim int) {
@@ -75,10 +104,11 @@ func checkMatMul(nOut, nX, nW, rows, in, outDim int) {
 type matMulJob struct {
 	out, x, f32 []float32
 	bf16, f16   []uint16
-	q           []byte // quantized weights, of type qt
-	qt          gguf.Type
-	qk          *qTiles
-	qa          *qacts
+	q           []byte                          // stored weights (MatMulQ, panels)
+	rowBytes    int                             // bytes of one stored row of q
+	deq         func(dst []float32, src []byte) // decodes whole rows of q
+	panelCols   int                             // weight rows dequantized at once
+	panels      [][]float32                     // per participant, panelCols×in each
 	rows, in    int
 	outDim      int
 	rowBlock    int // rows whose x stays in L2 while a column chunk passes
@@ -114,35 +144,33 @@ func (j *matMulJob) dispatch(p *Pool) {
 	fn := p.mm.fn
 	p.mm = *j
 	p.mm.fn = fn
-	p.runLocked(units, fn)
+	p.runLocked(units, fn, nil)
 	p.mm = matMulJob{fn: fn} // drop the caller's slices
 }
 
 // run computes the output columns of column tiles [lo, hi).
 func (j *matMulJob) run(lo, hi int) {
 	c0, c1 := lo*j.tileCols, min(hi*j.tileCols, j.outDim)
-	if j.q != nil {
-		j.runQ(c0, c1)
-		return
-	}
 	switch {
 	case j.f32 != nil:
-		runTiles(&f32Kernels, j, j.f32, c0, c1)
+		runTiles(&f32Kernels, j, j.f32, 0, c0, c1)
 	case j.f16 != nil:
-		runTiles(&f16Kernels, j, j.f16, c0, c1)
+		runTiles(&f16Kernels, j, j.f16, 0, c0, c1)
 	default:
-		runTiles(&bf16Kernels, j, j.bf16, c0, c1)
+		runTiles(&bf16Kernels, j, j.bf16, 0, c0, c1)
 	}
 }
 
-// runTiles walks row blocks, then column tiles, then row tiles, so that one
-// column tile of w is reused from L1 by all rows of a block.
-func runTiles[W any](k *tileKernels[W], j *matMulJob, w []W, c0, c1 int) {
+// runTiles computes output columns [c0, c1) from w, whose first row is
+// column wc. It walks row blocks, then column tiles, then row tiles, so that
+// one column tile of w is reused from L1 by all rows of a block.
+func runTiles[W any](k *tileKernels[W], j *matMulJob, w []W, wc, c0, c1 int) {
 	in, od := j.in, j.outDim
+	w = w[:(c1-wc)*in]
 	if j.rows == 1 && k.wide != nil {
 		c := c0
 		for ; c+k.wideCols <= c1; c += k.wideCols {
-			k.wide(j.out[c:c+k.wideCols], j.x[:in], w[c*in:(c+k.wideCols)*in], in, in)
+			k.wide(j.out[c:c+k.wideCols], j.x[:in], w[(c-wc)*in:(c-wc+k.wideCols)*in], in, in)
 		}
 		c0 = c
 	}
@@ -150,10 +178,10 @@ func runTiles[W any](k *tileKernels[W], j *matMulJob, w []W, c0, c1 int) {
 		r1 := min(r0+j.rowBlock, j.rows)
 		for c := c0; c < c1; c += k.cols {
 			if c+k.cols > c1 {
-				remainderCols(k, j, w, r0, r1, c, c1)
+				remainderCols(k, j, w, wc, r0, r1, c, c1)
 				break
 			}
-			wt := w[c*in : (c+k.cols)*in]
+			wt := w[(c-wc)*in : (c-wc+k.cols)*in]
 			for r := r0; r < r1; r += k.rows {
 				t := min(k.rows, r1-r)
 				k.tile[t-1](j.out[r*od+c:], od, j.x[r*in:(r+t)*in], in, wt, in, in)
@@ -162,12 +190,12 @@ func runTiles[W any](k *tileKernels[W], j *matMulJob, w []W, c0, c1 int) {
 	}
 }
 
-func remainderCols[W any](k *tileKernels[W], j *matMulJob, w []W, r0, r1, c0, c1 int) {
+func remainderCols[W any](k *tileKernels[W], j *matMulJob, w []W, wc, r0, r1, c0, c1 int) {
 	in, od := j.in, j.outDim
 	for r := r0; r < r1; r++ {
 		xr := j.x[r*in : (r+1)*in]
 		for c := c0; c < c1; c++ {
-			j.out[r*od+c] = k.one(xr, w[c*in:(c+1)*in], in)
+			j.out[r*od+c] = k.one(xr, w[(c-wc)*in:(c-wc+1)*in], in)
 		}
 	}
 }

@@ -2,30 +2,10 @@ package kernel
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/graft-ai/graft/engine/gguf"
 )
-
-// qTiles computes, for nr ≤ rows activation rows starting at row r and one
-// weight row w, out[i·ldo] = dot(row r+i, w). Every row's dot must take the
-// same operations whatever nr is: that keeps MatMulQ batch-invariant.
-type qTiles struct {
-	rows int
-	tile func(out []float32, ldo int, a *qacts, r, nr, in int, w []byte)
-}
-
-// qKernels holds the kernels per weight type; the SIMD build replaces some.
-var qKernels = func() map[gguf.Type]*qTiles {
-	m := map[gguf.Type]*qTiles{}
-	for _, t := range QuantTypes {
-		m[t] = &qTiles{rows: 1, tile: func(out []float32, ldo int, a *qacts, r, nr, in int, w []byte) {
-			for i := range nr {
-				out[i*ldo] = dotQGo(t, w, a, r+i, in)
-			}
-		}}
-	}
-	return m
-}()
 
 // QuantTypes are the block formats MatMulQ computes with directly.
 var QuantTypes = []gguf.Type{
@@ -33,15 +13,29 @@ var QuantTypes = []gguf.Type{
 	gguf.TypeQ2_K, gguf.TypeQ3_K, gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K,
 }
 
-// qColTile is how many weight rows one scheduling unit covers.
-const qColTile = 8
+// dequantizers decode whole rows of blocks into float32 with the bits of
+// gguf.Dequantize (ggml's dequantize_row_*); the SIMD build replaces some
+// with faster twins that are fuzzed against these.
+var dequantizers = func() map[gguf.Type]func(dst []float32, src []byte) {
+	m := map[gguf.Type]func([]float32, []byte){}
+	for _, t := range QuantTypes {
+		m[t] = func(dst []float32, src []byte) {
+			if err := gguf.Dequantize(t, dst, src); err != nil {
+				panic(err) // MatMulQ checked the shapes
+			}
+		}
+	}
+	return m
+}()
 
 // MatMulQ is MatMul with w stored as outDim rows of GGUF blocks of type t
-// (in values per row, a multiple of t's block size). The rows of x are
-// quantized to 8 bits per 32-value block first, as ggml does, and the dot
-// products are integer sums scaled per block.
+// (in values per row, a multiple of t's block size). Each participant
+// decodes a panel of weight rows into float32, exactly as ggml dequantizes
+// them, and runs MatMul's float32 tiles on it: a panel is decoded once for
+// all the rows of x, and every output has the bits MatMul gives on the
+// dequantized matrix, whatever the number of rows (batch invariance).
 func MatMulQ(p *Pool, out, x []float32, w []byte, t gguf.Type, rows, in, outDim int) {
-	k, ok := qKernels[t]
+	deq, ok := dequantizers[t]
 	if !ok {
 		panic(fmt.Sprintf("kernel: no quantized matmul for %s", t))
 	}
@@ -49,41 +43,74 @@ func MatMulQ(p *Pool, out, x []float32, w []byte, t gguf.Type, rows, in, outDim 
 		panic(fmt.Sprintf("kernel: %s rows of %d values are not whole blocks", t, in))
 	}
 	checkMatMul(len(out), len(x), len(w)/t.BlockBytes()*t.BlockSize(), rows, in, outDim)
+	matMulPanels(p, out, x, w, in/t.BlockSize()*t.BlockBytes(), deq, rows, in, outDim)
+}
+
+// matMulPanels runs MatMul's float32 tiles on panels of w decoded by deq;
+// rowBytes is the size of one stored weight row.
+func matMulPanels(p *Pool, out, x []float32, w []byte, rowBytes int, deq func([]float32, []byte), rows, in, outDim int) {
 	if rows == 0 || outDim == 0 {
 		return
 	}
-	j := matMulJob{q: w, qt: t, qk: k, rows: rows, in: in, outDim: outDim, out: out,
-		tileCols: qColTile, rowBlock: max(k.rows, (64<<10)/in/k.rows*k.rows)}
-	units := (outDim + qColTile - 1) / qColTile
-	if p == nil || len(p.workers) == 0 || units == 1 {
-		var a qacts
-		a.quantize(x, rows, in)
-		j.qa = &a
-		j.run(0, units)
+	j := matMulJob{q: w, rowBytes: rowBytes, deq: deq}
+	setupJob(&j, out, x, rows, in, outDim, &f32Kernels)
+	j.panelCols = panelCols(rows, in)
+	units := (outDim + j.panelCols - 1) / j.panelCols
+	if p == nil {
+		sp := serialPanels.Get().(*[1][]float32)
+		defer serialPanels.Put(sp)
+		growPanels(sp[:], j.panelCols*in)
+		j.panels = sp[:]
+		j.runPanels(0, 0, units)
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.qa.quantize(x, rows, in)
-	j.qa = &p.qa
+	growPanels(p.panels, j.panelCols*in)
+	j.panels = p.panels
+	if len(p.workers) == 0 || units == 1 {
+		j.runPanels(0, 0, units)
+		return
+	}
 	fn := p.mm.fn
 	p.mm = j
 	p.mm.fn = fn
-	p.runLocked(units, fn)
+	p.runLocked(units, nil, p.mmPanel)
 	p.mm = matMulJob{fn: fn}
 }
 
-// runQ computes the output columns [c0, c1) of a quantized matmul.
-func (j *matMulJob) runQ(c0, c1 int) {
-	k, od, in := j.qk, j.outDim, j.in
-	rowBytes := in / j.qt.BlockSize() * j.qt.BlockBytes()
-	for r0 := 0; r0 < j.rows; r0 += j.rowBlock {
-		r1 := min(r0+j.rowBlock, j.rows)
-		for c := c0; c < c1; c++ {
-			w := j.q[c*rowBytes : (c+1)*rowBytes]
-			for r := r0; r < r1; r += k.rows {
-				k.tile(j.out[r*od+c:], od, j.qa, r, min(k.rows, r1-r), in, w)
-			}
+// panelCols is how many weight rows a participant decodes at once: a
+// multiple of every tile width, and a panel (budget floats) of about 256 KiB
+// (L2) when many rows of x will reuse it, 32 KiB (L1) for a lone row.
+func panelCols(rows, in int) int {
+	budget := 8 << 10
+	if rows > 1 {
+		budget = 64 << 10
+	}
+	c := budget / max(in, 1) / 8 * 8
+	return min(max(c, 8), 64)
+}
+
+// serialPanels holds the panels of calls without a pool.
+var serialPanels = sync.Pool{New: func() any { return new([1][]float32) }}
+
+func growPanels(panels [][]float32, n int) {
+	for i := range panels {
+		if cap(panels[i]) < n {
+			panels[i] = make([]float32, n)
 		}
+	}
+}
+
+// runPanels computes the output columns of panels [lo, hi) on participant
+// id's scratch panel.
+func (j *matMulJob) runPanels(id, lo, hi int) {
+	rowBytes := j.rowBytes
+	panel := j.panels[id]
+	for u := lo; u < hi; u++ {
+		c0, c1 := u*j.panelCols, min((u+1)*j.panelCols, j.outDim)
+		wf := panel[:(c1-c0)*j.in]
+		j.deq(wf, j.q[c0*rowBytes:c1*rowBytes])
+		runTiles(&f32Kernels, j, wf, c0, c0, c1)
 	}
 }

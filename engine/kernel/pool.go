@@ -22,14 +22,17 @@ type Pool struct {
 	pending atomic.Int64  // workers still busy with the current Run
 	closed  atomic.Bool
 
-	// The current job, written under mu before gen is bumped.
+	// The current job, written under mu before gen is bumped: fn, or fnID
+	// for jobs that use per-participant scratch (id 0 is the caller).
 	fn    func(lo, hi int)
+	fnID  func(id, lo, hi int)
 	n     int
 	chunk int
 	next  atomic.Int64
 
-	mm matMulJob // reused by MatMul so that it allocates nothing
-	qa qacts     // MatMulQ's quantized activations, grown to the largest call
+	mm      matMulJob            // reused by MatMul so that it allocates nothing
+	mmPanel func(id, lo, hi int) // mm.runPanels, bound once
+	panels  [][]float32          // MatMulQ's dequantized panel per participant
 }
 
 type worker struct {
@@ -44,10 +47,12 @@ func NewPool(n int) *Pool {
 	}
 	p := &Pool{}
 	p.mm.fn = p.mm.run
+	p.mmPanel = p.mm.runPanels
+	p.panels = make([][]float32, n)
 	for i := 1; i < n; i++ {
 		w := &worker{wake: make(chan struct{}, 1)}
 		p.workers = append(p.workers, w)
-		go p.loop(w, p.gen.Load())
+		go p.loop(w, i, p.gen.Load())
 	}
 	return p
 }
@@ -84,11 +89,11 @@ func (p *Pool) Run(n int, fn func(lo, hi int)) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.runLocked(n, fn)
+	p.runLocked(n, fn, nil)
 }
 
-// runLocked is Run with p.mu held.
-func (p *Pool) runLocked(n int, fn func(lo, hi int)) {
+// runLocked is Run with p.mu held; fnID, when set, replaces fn.
+func (p *Pool) runLocked(n int, fn func(lo, hi int), fnID func(id, lo, hi int)) {
 	if p.closed.Load() {
 		panic("kernel: Run on a closed Pool")
 	}
@@ -96,18 +101,18 @@ func (p *Pool) runLocked(n int, fn func(lo, hi int)) {
 	// Several chunks per participant let a core that is slowed by other
 	// processes on the machine hand work to the others.
 	chunk := (n + 4*parts - 1) / (4 * parts)
-	p.fn, p.n, p.chunk = fn, n, chunk
+	p.fn, p.fnID, p.n, p.chunk = fn, fnID, n, chunk
 	p.next.Store(0)
 	p.pending.Store(int64(len(p.workers)))
 	p.gen.Add(1)
 	p.wakeAll()
-	p.work()
+	p.work(0)
 	for i := 0; p.pending.Load() != 0; i++ {
 		if i > 64 {
 			runtime.Gosched()
 		}
 	}
-	p.fn = nil
+	p.fn, p.fnID = nil, nil
 }
 
 func (p *Pool) wakeAll() {
@@ -118,26 +123,31 @@ func (p *Pool) wakeAll() {
 	}
 }
 
-// work takes chunks of the current job until none is left.
-func (p *Pool) work() {
+// work takes chunks of the current job until none is left; id is the
+// participant's index.
+func (p *Pool) work(id int) {
 	for {
 		lo := int(p.next.Add(int64(p.chunk))) - p.chunk
 		if lo >= p.n {
 			return
 		}
-		p.fn(lo, min(lo+p.chunk, p.n))
+		if p.fnID != nil {
+			p.fnID(id, lo, min(lo+p.chunk, p.n))
+		} else {
+			p.fn(lo, min(lo+p.chunk, p.n))
+		}
 	}
 }
 
 // loop serves Runs after generation seen, which is read before the goroutine
 // starts: a Run issued before it is scheduled must still count on it.
-func (p *Pool) loop(w *worker, seen uint64) {
+func (p *Pool) loop(w *worker, id int, seen uint64) {
 	for {
 		seen = p.await(w, seen)
 		if p.closed.Load() {
 			return
 		}
-		p.work()
+		p.work(id)
 		p.pending.Add(-1)
 	}
 }

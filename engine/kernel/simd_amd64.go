@@ -4,7 +4,8 @@ package kernel
 
 //go:generate python3 gen_tiles.py 3 2
 //go:generate python3 gen_asm.py 6 4 8
-//go:generate gofmt -w tiles_amd64.go f32tiles_amd64.go
+//go:generate python3 gen_asm_avx2.py 3 4 8
+//go:generate gofmt -w tiles_amd64.go f32tiles_amd64.go f32tiles8_amd64.go
 
 import (
 	"log/slog"
@@ -28,12 +29,14 @@ func init() {
 
 func useAVX512() {
 	level = "avx512"
+	widenBF16Panel, widenF16Panel = widenBF16x8Panel, widenF16x8Panel
 	f32Kernels = tileKernels[float32]{rows: f32Rows16, cols: f32Cols16, tile: f32x16Tiles,
 		wideCols: f32Wide16, wide: f32x16Wide, one: f32x16One}
 	bf16Kernels = tileKernels[uint16]{rows: tileRows16, cols: tileCols16,
 		tile: stackRows(tileRows16, bf16x16Block, bf16x16RowTile), one: bf16x16One}
 	f16Kernels = f16x8Kernels
-	useQuantAVX2()
+	f16LikeF32 = false // 8-lane F16 tiles beside 16-lane F32 ones
+	useDequantAVX2()
 	dotImpl = dot16
 	axpyImpl = axpy16
 	scaleImpl = scale16
@@ -47,12 +50,13 @@ func useAVX512() {
 
 func useAVX2() {
 	level = "avx2"
-	f32Kernels = tileKernels[float32]{rows: 1, cols: 4,
-		tile: []func([]float32, int, []float32, int, []float32, int, int){f32x8Block}, one: f32x8One}
+	widenBF16Panel, widenF16Panel = widenBF16x8Panel, widenF16x8Panel
+	f32Kernels = tileKernels[float32]{rows: f32Rows8, cols: f32Cols8, tile: f32x8Tiles,
+		wideCols: f32Wide8, wide: f32x8Wide, one: f32x8One}
 	bf16Kernels = tileKernels[uint16]{rows: 1, cols: 4,
 		tile: []func([]float32, int, []float32, int, []uint16, int, int){bf16x8Block}, one: bf16x8One}
 	f16Kernels = f16x8Kernels
-	useQuantAVX2()
+	useDequantAVX2()
 	dotImpl = f32x8One
 }
 

@@ -36,7 +36,7 @@ func TestDecodeStepDoesNotAllocate(t *testing.T) {
 }
 
 // TestQuantizedDecodeStepDoesNotAllocate: the same holds with Q8_0 and F16
-// matrices kept as stored (their kernels' activation scratch is sized once).
+// matrices kept as stored (the kernels' per-worker decoding panels are sized once).
 func TestQuantizedDecodeStepDoesNotAllocate(t *testing.T) {
 	s := baseSpec()
 	for _, dtype := range []string{"Q8_0", "F16"} {
