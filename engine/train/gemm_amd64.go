@@ -26,19 +26,17 @@ func init() {
 }
 
 //go:noescape
-func gemmTile6x16asm(out *float32, ldo int, x *float32, ldx int, b *float32, ldb int, k int, acc int)
+func gemmTile6x16asm(out *float32, ldo int, x *float32, ldx int, b *float32, ldb int, k int)
 
-func gemmTile6x16(out []float32, ldo int, x []float32, ldx int, b []float32, ldb, k int, acc bool) {
+func gemmTile6x16(out []float32, ldo int, x []float32, ldx int, b []float32, ldb, k int) {
 	if k == 0 {
-		gemmTileGo(out, ldo, x, ldx, b, ldb, 0, acc)
+		for r := 0; r < gemmRows; r++ {
+			clear(out[r*ldo : r*ldo+gemmCols])
+		}
 		return
 	}
 	_, _, _ = out[:5*ldo+16], x[:5*ldx+k], b[:(k-1)*ldb+16]
-	a := 0
-	if acc {
-		a = 1
-	}
-	gemmTile6x16asm(unsafe.SliceData(out), ldo, unsafe.SliceData(x), ldx, unsafe.SliceData(b), ldb, k, a)
+	gemmTile6x16asm(unsafe.SliceData(out), ldo, unsafe.SliceData(x), ldx, unsafe.SliceData(b), ldb, k)
 }
 
 type f8 = archsimd.Float32x8
@@ -52,16 +50,9 @@ func st8(v f8, s []float32, i int) {
 	v.Store((*[8]float32)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(s)), uintptr(i)*4)))
 }
 
-func gemmRow1x16(out, x []float32, _ int, b []float32, ldb, k int, acc bool) {
-	if k == 0 {
-		gemmRowGo(out, x, 0, b, ldb, 0, acc)
-		return
-	}
+func gemmRow1x16(out, x []float32, _ int, b []float32, ldb, k int) {
 	_, _, _ = out[:16], x[:k], b[:(k-1)*ldb+16]
 	var c0, c1 f8
-	if acc {
-		c0, c1 = ld8(out, 0), ld8(out, 8)
-	}
 	for t := 0; t < k; t++ {
 		a := archsimd.BroadcastFloat32x8(x[t])
 		c0, c1 = ld8(b, t*ldb).MulAdd(a, c0), ld8(b, t*ldb+8).MulAdd(a, c1)

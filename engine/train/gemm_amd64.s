@@ -2,11 +2,10 @@
 
 #include "textflag.h"
 
-// func gemmTile6x16asm(out *float32, ldo int, x *float32, ldx int, b *float32, ldb int, k int, acc int)
+// func gemmTile6x16asm(out *float32, ldo int, x *float32, ldx int, b *float32, ldb int, k int)
 // A 6×16 block of out = x·b stays in Y0-Y11 while k runs: per step two
 // loads of b, six broadcasts of x and twelve FMAs (the BLIS Haswell shape).
-// With acc nonzero the block is added to out (one slice of k of a longer sum).
-TEXT ·gemmTile6x16asm(SB), NOSPLIT, $0-64
+TEXT ·gemmTile6x16asm(SB), NOSPLIT, $0-56
 	MOVQ out+0(FP), DI
 	MOVQ ldo+8(FP), R8
 	MOVQ x+16(FP), SI
@@ -61,28 +60,6 @@ loop:
 	DECQ CX
 	JMP loop
 done:
-	MOVQ acc+56(FP), AX
-	TESTQ AX, AX
-	JEQ store
-	MOVQ DI, R13
-	VADDPS (R13), Y0, Y0
-	VADDPS 32(R13), Y1, Y1
-	ADDQ R8, R13
-	VADDPS (R13), Y2, Y2
-	VADDPS 32(R13), Y3, Y3
-	ADDQ R8, R13
-	VADDPS (R13), Y4, Y4
-	VADDPS 32(R13), Y5, Y5
-	ADDQ R8, R13
-	VADDPS (R13), Y6, Y6
-	VADDPS 32(R13), Y7, Y7
-	ADDQ R8, R13
-	VADDPS (R13), Y8, Y8
-	VADDPS 32(R13), Y9, Y9
-	ADDQ R8, R13
-	VADDPS (R13), Y10, Y10
-	VADDPS 32(R13), Y11, Y11
-store:
 	VMOVUPS Y0, (DI)
 	VMOVUPS Y1, 32(DI)
 	ADDQ R8, DI
