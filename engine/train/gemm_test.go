@@ -12,7 +12,7 @@ func TestGemmMatchesLoops(t *testing.T) {
 	p := kernel.NewPool(2)
 	defer p.Close()
 	rng := rand.New(rand.NewPCG(1, 1))
-	for _, s := range [][3]int{{1, 1, 1}, {4, 16, 16}, {7, 33, 50}, {9, 768, 48}, {3, 5, 17}, {13, 64, 160}} {
+	for _, s := range [][3]int{{1, 1, 1}, {4, 16, 16}, {7, 33, 50}, {9, 768, 48}, {3, 5, 17}, {13, 64, 160}, {20, 600, 200}} {
 		rows, k, n := s[0], s[1], s[2]
 		x, b := make([]float32, rows*k), make([]float32, k*n)
 		for i := range x {
@@ -58,6 +58,14 @@ func BenchmarkGemm(b *testing.B) {
 	b.Run("gemm", func(b *testing.B) {
 		for range b.N {
 			gemm(nil, out, x, wT, rows, k, n)
+		}
+		b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
+	})
+	b.Run("gemm-2threads", func(b *testing.B) {
+		p := kernel.NewPool(2)
+		defer p.Close()
+		for range b.N {
+			gemm(p, out, x, wT, rows, k, n)
 		}
 		b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
 	})

@@ -38,9 +38,11 @@ func (n *net[T]) linear(out, x []T, N, l, mod int, train bool) {
 	tmp := n.tmpC[:N*o]
 	matmulB(n.pool, tmp, u, p.bT, N, r, o)
 	s := n.ad.scale
-	for i, v := range tmp {
-		out[i] += s * v
-	}
+	parallel(n.pool, N, func(lo, hi int) {
+		for i := lo * o; i < hi*o; i++ {
+			out[i] += s * tmp[i]
+		}
+	})
 }
 
 // linearBack sets (or, with acc, adds to) dx the gradient of the input of
@@ -57,7 +59,7 @@ func (n *net[T]) linearBack(dx, dy, x []T, N, l, mod int, acc bool) {
 		}
 		matmulB(n.pool, dst, dy, bl.w[mod], N, o, in)
 		if acc {
-			addTo(dx[:N*in], dst)
+			parallel(n.pool, N, func(lo, hi int) { addTo(dx[lo*in:hi*in], dst[lo*in:hi*in]) })
 		}
 	}
 	p := n.ad.mods[l][mod]
@@ -96,10 +98,13 @@ func (n *net[T]) linearBack(dx, dy, x []T, N, l, mod int, acc bool) {
 	transpose(du, duT, r, N)
 	dxl := n.tmpA[:N*in]
 	matmulB(n.pool, dxl, du, p.a, N, r, in)
-	if la.mask != nil {
-		for i, m := range la.mask {
-			dxl[i] *= m
+	parallel(n.pool, N, func(lo, hi int) {
+		d, l := dx[lo*in:hi*in], dxl[lo*in:hi*in]
+		if la.mask != nil {
+			for i, m := range la.mask[lo*in : hi*in] {
+				l[i] *= m
+			}
 		}
-	}
-	addTo(dx[:N*in], dxl)
+		addTo(d, l)
+	})
 }

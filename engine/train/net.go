@@ -154,7 +154,7 @@ func (n *net[T]) layerForward(pk *packed, l int, out []T, train bool) {
 	n.rope(a.k, pk, c.KVHeads, false)
 	n.attentionGemm(pk, a)
 	n.linear(a.x2, a.att, N, l, model.ModO, train)
-	addTo(a.x2[:N*d], a.x)
+	parallel(n.pool, N, func(lo, hi int) { addTo(a.x2[lo*d:hi*d], a.x[lo*d:hi*d]) })
 	n.rmsNorm(a.xn2, a.rs2, a.x2, bl.ffnNorm, N, c.NormEps)
 	n.linear(a.gate, a.xn2, N, l, model.ModGate, train)
 	n.linear(a.up, a.xn2, N, l, model.ModUp, train)
@@ -162,7 +162,7 @@ func (n *net[T]) layerForward(pk *packed, l int, out []T, train bool) {
 		siluParts(a.act[lo*f:hi*f], a.sg[lo*f:hi*f], a.gate[lo*f:hi*f], a.up[lo*f:hi*f])
 	})
 	n.linear(out, a.act, N, l, model.ModDown, train)
-	addTo(out[:N*d], a.x2)
+	parallel(n.pool, N, func(lo, hi int) { addTo(out[lo*d:hi*d], a.x2[lo*d:hi*d]) })
 }
 
 // rmsNorm sets out = x/rms(x)·w per row and keeps 1/rms in rs.
