@@ -3,6 +3,7 @@ package kubeprovider
 import (
 	"bytes"
 	"context"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	"os"
 	"testing"
 	"time"
@@ -135,6 +136,30 @@ func applyRBAC(t *testing.T, ns string) {
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+	waitAuthorized(t, ns)
+}
+
+// waitAuthorized waits until the API server's RBAC authorizer has the new
+// Role and binding: it learns them from its own watch, a moment after they
+// are created, and a request in between is forbidden.
+func waitAuthorized(t *testing.T, ns string) {
+	t.Helper()
+	review := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User: "system:serviceaccount:" + ns + ":graft-control",
+		ResourceAttributes: &authorizationv1.ResourceAttributes{
+			Namespace: ns, Verb: "create", Group: "batch", Resource: "jobs"},
+	}}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r, err := cluster.AuthorizationV1().SubjectAccessReviews().Create(context.Background(), review, metav1.CreateOptions{})
+		if err == nil && r.Status.Allowed {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the manifests' Role never took effect for graft-control: %v %+v", err, r)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

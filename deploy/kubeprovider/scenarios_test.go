@@ -61,29 +61,48 @@ func countLive(p *Provider, dep string) int {
 // the API server sees the writes, until it is deleted.
 func scales(t *testing.T, ns, name string) <-chan []int32 {
 	t.Helper()
-	w, err := cluster.AppsV1().Deployments(ns).Watch(context.Background(), metav1.ListOptions{FieldSelector: "metadata.name=" + name})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	opts := metav1.ListOptions{FieldSelector: "metadata.name=" + name}
+	w, err := cluster.AppsV1().Deployments(ns).Watch(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := make(chan []int32, 1)
 	go func() {
-		defer w.Stop()
 		var seen []int32
-		for ev := range w.ResultChan() {
-			d, ok := ev.Object.(*appsv1.Deployment)
-			if !ok {
-				continue
+		// A watch the API server ends early (seen once under load, with no
+		// event) is resumed from the last version seen, so no change is missed.
+		for {
+			deleted := false
+			for ev := range w.ResultChan() {
+				d, ok := ev.Object.(*appsv1.Deployment)
+				if !ok {
+					continue
+				}
+				opts.ResourceVersion = d.ResourceVersion
+				if n := *d.Spec.Replicas; len(seen) == 0 || seen[len(seen)-1] != n {
+					seen = append(seen, n)
+				}
+				if ev.Type == watch.Deleted {
+					deleted = true
+					break
+				}
 			}
-			if n := *d.Spec.Replicas; len(seen) == 0 || seen[len(seen)-1] != n {
-				seen = append(seen, n)
+			w.Stop()
+			if deleted || ctx.Err() != nil {
+				break
 			}
-			if ev.Type == watch.Deleted {
+			for w, err = cluster.AppsV1().Deployments(ns).Watch(ctx, opts); err != nil && ctx.Err() == nil; {
+				time.Sleep(50 * time.Millisecond)
+				w, err = cluster.AppsV1().Deployments(ns).Watch(ctx, opts)
+			}
+			if ctx.Err() != nil {
 				break
 			}
 		}
 		out <- seen
 	}()
-	t.Cleanup(w.Stop)
 	return out
 }
 
