@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -15,16 +13,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/graft-ai/graft/deploy"
 	"github.com/graft-ai/graft/deploy/grafana"
 	"github.com/graft-ai/graft/deploy/local"
 	"github.com/graft-ai/graft/deploy/state"
 	"github.com/graft-ai/graft/engine"
-	"github.com/graft-ai/graft/engine/server"
 	"github.com/graft-ai/graft/gateway"
-	"github.com/graft-ai/graft/internal/testengine"
+	"github.com/graft-ai/graft/internal/testengine/served"
 	"github.com/graft-ai/graft/internal/testserver"
 	enginev1 "github.com/graft-ai/graft/proto/graft/engine/v1"
 	"github.com/graft-ai/graft/sidecar/gpu"
@@ -181,21 +177,7 @@ func exportedMetrics(t *testing.T) map[string]bool {
 }
 
 func engineConn(t *testing.T) *grpc.ClientConn {
-	eng := testengine.Stories(t, engine.Config{MaxNumSeqs: 2})
-	sock := filepath.Join(t.TempDir(), "engine.sock")
-	lis, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer()
-	server.New(eng, "stories260K").Register(g)
-	go g.Serve(lis)
-	t.Cleanup(g.Stop)
-	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn, _ := served.Stories(t, engine.Config{MaxNumSeqs: 2})
 	return conn
 }
 

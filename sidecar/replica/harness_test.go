@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -15,13 +13,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/graft-ai/graft/deploy/state"
 	"github.com/graft-ai/graft/engine"
-	"github.com/graft-ai/graft/engine/server"
-	"github.com/graft-ai/graft/internal/testengine"
+	"github.com/graft-ai/graft/internal/testengine/served"
 	"github.com/graft-ai/graft/internal/testmodels"
 	"github.com/graft-ai/graft/internal/testserver"
 	enginev1 "github.com/graft-ai/graft/proto/graft/engine/v1"
@@ -39,22 +34,8 @@ type realEngine struct {
 
 func startEngine(t *testing.T) realEngine {
 	t.Helper()
-	eng := testengine.Stories(t, engine.Config{MaxNumSeqs: 8})
-	sock := filepath.Join(t.TempDir(), "engine.sock")
-	lis, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer()
-	server.New(eng, "stories260K").Register(g)
-	go g.Serve(lis)
-	t.Cleanup(g.Stop)
-	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return realEngine{client: enginev1.NewEngineClient(conn), stop: g.Stop}
+	conn, stop := served.Stories(t, engine.Config{MaxNumSeqs: 8})
+	return realEngine{client: enginev1.NewEngineClient(conn), stop: stop}
 }
 
 func loadAdapter(t *testing.T, ec enginev1.EngineClient, name string) {
