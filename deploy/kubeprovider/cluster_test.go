@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
@@ -158,16 +159,21 @@ func replicaPod(t *testing.T, ns, id string) corev1.Pod {
 	return pod
 }
 
-// playKubelet writes a pod's status as a kubelet would.
+// playKubelet writes a pod's status as a kubelet would, retrying when the
+// provider wrote the pod (binding it to a replica id) since it was read.
 func playKubelet(t *testing.T, ns, name string, f func(s *corev1.PodStatus)) {
 	t.Helper()
 	ctx := context.Background()
-	pod, err := cluster.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		pod, err := cluster.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		f(&pod.Status)
+		_, err = cluster.CoreV1().Pods(ns).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
+		return err
+	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	f(&pod.Status)
-	if _, err := cluster.CoreV1().Pods(ns).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }
