@@ -119,6 +119,33 @@ func TestNSequencesUnderPreemptionAndCancel(t *testing.T) {
 	}
 }
 
+// TestCancelRacesTheFork: cancels landing anywhere around the step that
+// splits a request's forks (before it, while it samples their first tokens,
+// after it) end every sequence with FinishCancelled; none is left open.
+func TestCancelRacesTheFork(t *testing.T) {
+	l := loadStories(t, "gguf")
+	e := newEngine(t, l, Config{})
+	prompt := forkPrompt()
+	for i := range 60 {
+		s, err := e.Generate(context.Background(), Request{Prompt: prompt, Sampling: seededParams(uint64(i)), MaxTokens: 200, IgnoreEOS: true, N: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			time.Sleep(time.Duration(i%20) * 50 * time.Microsecond)
+			s.Cancel()
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		for j, ev := range s.CollectN(ctx, 4) {
+			if ev.Finish != FinishCancelled || ev.Err != nil {
+				t.Fatalf("try %d: sequence %d finished %q (%v), want cancelled by the engine", i, j, ev.Finish, ev.Err)
+			}
+		}
+		cancel()
+		assertNoLeak(t, e)
+	}
+}
+
 // TestQueueBound: with one sequence running and MaxQueued waiting, Generate
 // refuses the next request with ErrQueueFull.
 func TestQueueBound(t *testing.T) {

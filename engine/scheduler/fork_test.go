@@ -113,3 +113,45 @@ func TestPausedAdapterWaitsWhileOthersRun(t *testing.T) {
 	h.s.ResumeAdapter("a")
 	h.drain(100)
 }
+
+// TestCancelWhileForking: a request cancelled while the runner samples its
+// forks' first tokens takes the forks with it; Update reports each as
+// cancelled, since the runner holds them and nothing else would end them.
+func TestCancelWhileForking(t *testing.T) {
+	h := newHarness(t, Config{MaxNumSeqs: 8, MaxNumBatchedTokens: 64, MaxModelLen: 64}, 32, 4)
+	h.addN(1, 10, 5, 4)
+	out := h.s.Schedule()
+	res, err := h.runner.execute(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var forks []uint64
+	for _, r := range res {
+		for _, f := range r.Forks {
+			forks = append(forks, f.ID)
+		}
+	}
+	if len(forks) != 3 {
+		t.Fatalf("the prompt step split %d forks, want 3", len(forks))
+	}
+	if !h.s.Cancel(1) {
+		t.Fatal("Cancel(1) did not find the running request")
+	}
+	fin := h.s.Update(out, res)
+	var got []uint64
+	for _, f := range fin {
+		if f.Reason != FinishCancelled {
+			t.Errorf("fork %d finished %q, want cancelled", f.ID, f.Reason)
+		}
+		got = append(got, f.ID)
+	}
+	slices.Sort(got)
+	slices.Sort(forks)
+	if !slices.Equal(got, forks) {
+		t.Fatalf("Update finished %v, want the forks %v", got, forks)
+	}
+	if err := h.s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	h.assertNoLeak()
+}

@@ -4,7 +4,8 @@ import "slices"
 
 // Update applies a step the runner has executed: every sequence in out computed
 // its NumNew tokens, and results carry the tokens appended and the stops the
-// runner detected. Requests cancelled meanwhile are skipped. It finishes requests
+// runner detected. Requests cancelled meanwhile are skipped, and the forks they
+// split off in this step are returned as cancelled. It finishes requests
 // that stopped, generated MaxTokens or reached MaxModelLen, frees their blocks and
 // returns them (the slice is reused by the next Update).
 func (s *Scheduler) Update(out *Output, results []Result) []Finished {
@@ -19,7 +20,15 @@ func (s *Scheduler) Update(out *Output, results []Result) []Finished {
 	s.finishedNow = s.finishedNow[:0]
 	for _, res := range results {
 		r, ok := s.byID[res.ID]
-		if !ok || r.Status != StatusRunning {
+		if !ok {
+			// Cancelled while the runner sampled its forks' first tokens:
+			// the forks, never known here, end with it.
+			for _, f := range res.Forks {
+				s.finishedNow = append(s.finishedNow, Finished{ID: f.ID, Reason: FinishCancelled})
+			}
+			continue
+		}
+		if r.Status != StatusRunning {
 			continue
 		}
 		r.NumOutputTokens += max(res.Appended, 0)
