@@ -117,6 +117,9 @@ func TestFilesAreValidatedAndKeptPerTenant(t *testing.T) {
 	if code, m := f.upload(t, "acme", "", good); code != 400 {
 		t.Fatalf("no purpose: %d %v", code, m)
 	}
+	if code, m := f.upload(t, "acme", files.PurposeResults, good); code != 400 {
+		t.Fatalf("a client uploads a result file: %d %v", code, m)
+	}
 	code, m = f.upload(t, "acme", "fine-tune", good)
 	id, _ := m["id"].(string)
 	if code != 200 || !strings.HasPrefix(id, "file-") || m["bytes"] != float64(len(good)) || m["filename"] != "data.jsonl" ||
@@ -178,11 +181,23 @@ func TestJobRequestsAreChecked(t *testing.T) {
 			t.Errorf("%s: %d %v, want a 4xx naming %s", c.body, code, m, c.param)
 		}
 	}
+	// A job's result file is a file, but not one to train on.
+	res, err := f.files.PutResult(context.Background(), "acme", "step_metrics.csv", []byte("step,train_loss\n1,2.5\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, m := f.create(t, "acme", `{"model": "stories", "training_file": "`+res.ID+`"}`)
+	if e, _ := m["error"].(map[string]any); code != 400 || e["param"] != "training_file" || !strings.Contains(fmt.Sprint(e["message"]), "purpose fine-tune-results") {
+		t.Errorf("training on a result file: %d %v", code, m)
+	}
+	if code, m := f.do(t, "GET", "/v1/files/"+res.ID, "acme", "", nil); code != 200 || m["purpose"] != files.PurposeResults || m["filename"] != "step_metrics.csv" {
+		t.Errorf("the result file: %d %v", code, m)
+	}
 	// Another tenant's file is no file.
 	if code, _ := f.create(t, "other", `{"model": "stories", "training_file": "`+file+`"}`); code != 400 {
 		t.Errorf("other tenant's file: %d", code)
 	}
-	code, m := f.create(t, "acme", `{"model": "stories", "training_file": "`+file+`", "suffix": "My_Bot",
+	code, m = f.create(t, "acme", `{"model": "stories", "training_file": "`+file+`", "suffix": "My_Bot",
 		"hyperparameters": {"n_epochs": "auto", "batch_size": 2},
 		"method": {"type": "supervised", "supervised": {"hyperparameters": {"learning_rate_multiplier": 3, "lora_rank": 4, "target_modules": ["q_proj", "o_proj"]}}}}`)
 	if code != 200 || m["status"] != "validating_files" || m["fine_tuned_model"] != nil || m["graft"] != nil {

@@ -21,8 +21,11 @@ import (
 	"github.com/graft-ai/graft/finetune/dataset"
 )
 
-// PurposeFineTune is the one purpose this store accepts.
-const PurposeFineTune = "fine-tune"
+// Purposes: clients upload fine-tune files; jobs leave fine-tune-results.
+const (
+	PurposeFineTune = "fine-tune"
+	PurposeResults  = "fine-tune-results"
+)
 
 // MaxBytes bounds one upload.
 const MaxBytes = 512 << 20
@@ -109,14 +112,37 @@ func (s *Store) Create(ctx context.Context, tenant, filename, purpose string, r 
 		}
 		return File{}, err
 	}
+	f := File{Bytes: n, Filename: cleanName(filename), Purpose: purpose, Tenant: tenant, Examples: len(examples)}
+	return s.keep(ctx, f, tmp.Name())
+}
+
+// PutResult keeps data as tenant's file of purpose fine-tune-results: what a
+// job leaves beside its adapter. Clients cannot upload such files.
+func (s *Store) PutResult(ctx context.Context, tenant, filename string, data []byte) (File, error) {
+	tmp, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), "result-*")
+	if err != nil {
+		return File{}, err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(data)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return File{}, err
+	}
+	return s.keep(ctx, File{Bytes: int64(len(data)), Filename: filename, Purpose: PurposeResults, Tenant: tenant}, tmp.Name())
+}
+
+// keep moves the bytes at tmp under a fresh id and records f for them.
+func (s *Store) keep(ctx context.Context, f File, tmp string) (File, error) {
 	now := time.Now()
-	f := File{ID: NewID("file-"), Object: "file", Bytes: n, CreatedAt: now.Unix(), Filename: cleanName(filename),
-		Purpose: purpose, Status: "processed", Tenant: tenant, Examples: len(examples)}
-	if err := os.Rename(tmp.Name(), s.Path(f.ID)); err != nil {
+	f.ID, f.Object, f.CreatedAt, f.Status = NewID("file-"), "file", now.Unix(), "processed"
+	if err := os.Rename(tmp, s.Path(f.ID)); err != nil {
 		return File{}, err
 	}
 	rec, _ := json.Marshal(f)
-	if err := s.state.PutTuningFile(ctx, f.ID, tenant, now, rec); err != nil {
+	if err := s.state.PutTuningFile(ctx, f.ID, f.Tenant, now, rec); err != nil {
 		os.Remove(s.Path(f.ID))
 		return File{}, err
 	}

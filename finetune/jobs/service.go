@@ -43,12 +43,12 @@ func (s *Service) Create(ctx context.Context, tenant string, req Request) (Job, 
 	if err != nil {
 		return Job{}, err
 	}
-	if _, err := s.Files.Get(ctx, tenant, req.TrainingFile); err != nil {
-		return Job{}, fileErr("training_file", req.TrainingFile, err)
+	if err := s.checkFile(ctx, tenant, "training_file", req.TrainingFile); err != nil {
+		return Job{}, err
 	}
 	if req.ValidationFile != "" {
-		if _, err := s.Files.Get(ctx, tenant, req.ValidationFile); err != nil {
-			return Job{}, fileErr("validation_file", req.ValidationFile, err)
+		if err := s.checkFile(ctx, tenant, "validation_file", req.ValidationFile); err != nil {
+			return Job{}, err
 		}
 	}
 	now := time.Now()
@@ -82,12 +82,21 @@ func (s *Service) Create(ctx context.Context, tenant string, req Request) (Job, 
 	return j, nil
 }
 
-func fileErr(param, id string, err error) error {
+// checkFile says why tenant's file id cannot be a job's param.
+func (s *Service) checkFile(ctx context.Context, tenant, param, id string) error {
+	f, err := s.Files.Get(ctx, tenant, id)
 	if errors.Is(err, files.ErrNotFound) {
 		return &RequestError{Status: 400, Code: "invalid_" + param, Param: param,
 			Msg: fmt.Sprintf("%s %q: no such file (upload it with purpose fine-tune first)", param, id)}
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	if f.Purpose != files.PurposeFineTune {
+		return &RequestError{Status: 400, Code: "invalid_" + param, Param: param,
+			Msg: fmt.Sprintf("%s %q has purpose %s; a job trains on files uploaded with purpose fine-tune", param, id, f.Purpose)}
+	}
+	return nil
 }
 
 var notName = regexp.MustCompile(`[^a-z0-9-]+`)

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/graft-ai/graft/finetune/files"
 )
 
 // TrainConfig is the trainer's job file ("graft train --config"): its
@@ -201,24 +203,40 @@ func (r *Runner) publish(ctx context.Context, j Job, out string) error {
 	if err := os.Rename(out, dst); err != nil {
 		return err
 	}
+	results, err := r.results(ctx, j)
+	if err != nil {
+		os.RemoveAll(dst)
+		return err
+	}
 	model := j.Internal.Deployment + "/" + j.Internal.Adapter
-	_, err := r.svc.update(ctx, j.ID, func(j *Job) error {
+	_, err = r.svc.update(ctx, j.ID, func(j *Job) error {
 		if j.Status != Running {
 			return errSkip
 		}
 		j.Status = Succeeded
 		j.FinishedAt = unix(time.Now())
 		j.FineTunedModel = &model
+		j.ResultFiles = []string{results.ID}
 		return nil
 	})
 	if err != nil {
 		os.RemoveAll(dst)
+		_ = r.svc.Files.Delete(context.WithoutCancel(ctx), j.Internal.Tenant, results.ID)
 		return err
 	}
 	r.svc.event(ctx, j.ID, "info", "New fine-tuned model created: "+model, nil)
 	r.svc.event(ctx, j.ID, "info", "The job has successfully completed", nil)
 	r.cfg.Log.Info("fine-tuning job succeeded", "job", j.ID, "model", model)
 	return nil
+}
+
+// results keeps the job's step metrics as its tenant's result file.
+func (r *Runner) results(ctx context.Context, j Job) (files.File, error) {
+	csv, err := r.svc.resultCSV(ctx, j.ID)
+	if err != nil {
+		return files.File{}, fmt.Errorf("collecting the step metrics: %w", err)
+	}
+	return r.svc.Files.PutResult(ctx, j.Internal.Tenant, "step_metrics.csv", csv)
 }
 
 // AdapterDir is where adapter id ("ft/TENANT/NAME") of deployment is published.

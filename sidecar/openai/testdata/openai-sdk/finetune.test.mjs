@@ -116,6 +116,15 @@ test('fine-tune, poll to succeeded, chat with the fine-tuned model; the held-out
   report.last_train_loss = last.train_loss;
   report.tuned_valid_loss = steps.filter((s) => s.valid_loss !== undefined).at(-1).valid_loss;
 
+  // The step metrics again, as OpenAI's result file: one CSV row per step.
+  assert.equal(done.result_files.length, 1);
+  const results = await client.files.retrieve(done.result_files[0]);
+  assert.equal(results.purpose, 'fine-tune-results');
+  const rows = (await (await client.files.content(results.id)).text()).trim().split('\n');
+  assert.equal(rows[0], 'step,train_loss,valid_loss,learning_rate,tokens');
+  assert.deepEqual(rows.slice(1).map((r) => Number(r.split(',')[0])), steps.map((s) => s.step));
+  assert.equal(Number(rows.at(-1).split(',')[1]), last.train_loss);
+
   // Served at once, with the same key.
   const messages = [{ role: 'user', content: 'Tell me a story about a dog.' }];
   const tuned = await client.chat.completions.create({ model: done.fine_tuned_model, messages, max_tokens: 40, temperature: 0 });
