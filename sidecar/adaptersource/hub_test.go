@@ -8,9 +8,11 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/graft-ai/graft/internal/testhub"
 )
 
-func hubCache(t *testing.T, h *fakeHub, token string) (*Cache, string) {
+func hubCache(t *testing.T, h *testhub.Server, token string) (*Cache, string) {
 	t.Helper()
 	dir := t.TempDir()
 	c, err := OpenCache(dir, Sources{Hub: &Hub{Endpoint: h.URL, Token: token}})
@@ -36,14 +38,14 @@ func sameFiles(t *testing.T, dir string, want map[string][]byte) {
 
 func TestHubFetchesLikeHFHub(t *testing.T) {
 	h := newFakeHub(t)
-	h.addAdapter(t, "org/qv-r4", "qv-r4")
+	addAdapter(t, h, "org/qv-r4", "qv-r4")
 	c, _ := hubCache(t, h, "")
 	ctx := context.Background()
 	dir, err := c.Get(ctx, "hf://org/qv-r4")
 	if err != nil {
 		t.Fatal(err)
 	}
-	sameFiles(t, dir, h.repos["org/qv-r4"])
+	sameFiles(t, dir, h.Files("org/qv-r4"))
 	m, err := c.Manifest("hf://org/qv-r4@main")
 	if err != nil {
 		t.Fatal(err)
@@ -52,51 +54,51 @@ func TestHubFetchesLikeHFHub(t *testing.T) {
 		t.Fatalf("manifest id %q revision %q, want hf://org/qv-r4@main at %s", m.ID, m.Revision, fakeCommit)
 	}
 	// The weights are fetched at the commit the config's HEAD named, from the CDN.
-	if n := h.count("HEAD", "/org/qv-r4/resolve/"+fakeCommit+"/"+WeightsFile); n != 1 {
+	if n := h.Count("HEAD", "/org/qv-r4/resolve/"+fakeCommit+"/"+WeightsFile); n != 1 {
 		t.Fatalf("HEAD of the weights at the resolved commit: %d hits, want 1", n)
 	}
-	if n := h.count("GET", "/cdn/org/qv-r4/"+WeightsFile); n != 1 {
+	if n := h.Count("GET", "/cdn/org/qv-r4/"+WeightsFile); n != 1 {
 		t.Fatalf("CDN GETs: %d, want 1", n)
 	}
 	if _, err := c.Get(ctx, "hf://org/qv-r4@main"); err != nil {
 		t.Fatal(err)
 	}
-	if n := h.count("GET", "/cdn/org/qv-r4/"+WeightsFile); n != 1 {
+	if n := h.Count("GET", "/cdn/org/qv-r4/"+WeightsFile); n != 1 {
 		t.Fatalf("second Get went to the network: %d CDN GETs", n)
 	}
 }
 
 func TestHubRenamedRepoFollowsRelativeRedirect(t *testing.T) {
 	h := newFakeHub(t)
-	h.addAdapter(t, "org/qv-r4", "qv-r4")
+	addAdapter(t, h, "org/qv-r4", "qv-r4")
 	c, _ := hubCache(t, h, "")
 	dir, err := c.Get(context.Background(), "hf://old-name/qv-r4")
 	if err != nil {
 		t.Fatal(err)
 	}
-	sameFiles(t, dir, h.repos["org/qv-r4"])
+	sameFiles(t, dir, h.Files("org/qv-r4"))
 }
 
 func TestHubGatedRepoNeedsToken(t *testing.T) {
 	h := newFakeHub(t)
-	h.addAdapter(t, "gated/all-r8", "all-r8")
+	addAdapter(t, h, "gated/all-r8", "all-r8")
 	c, _ := hubCache(t, h, "")
 	if _, err := c.Get(context.Background(), "hf://gated/all-r8"); !errors.Is(err, ErrAuth) {
 		t.Fatalf("without a token: %v, want ErrAuth", err)
 	}
 	// With the token; the fake CDN rejects any Authorization header, so this
 	// also shows the token is not sent to another host.
-	c, _ = hubCache(t, h, h.token)
+	c, _ = hubCache(t, h, testhub.Token)
 	dir, err := c.Get(context.Background(), "hf://gated/all-r8")
 	if err != nil {
 		t.Fatal(err)
 	}
-	sameFiles(t, dir, h.repos["gated/all-r8"])
+	sameFiles(t, dir, h.Files("gated/all-r8"))
 }
 
 func TestHubNotFound(t *testing.T) {
 	h := newFakeHub(t)
-	h.addAdapter(t, "org/qv-r4", "qv-r4")
+	addAdapter(t, h, "org/qv-r4", "qv-r4")
 	c, dir := hubCache(t, h, "")
 	for _, id := range []string{"hf://org/missing", "hf://org/qv-r4@no-such-branch", "hf://nobody"} {
 		if _, err := c.Get(context.Background(), id); !errors.Is(err, ErrNotFound) {
@@ -110,8 +112,8 @@ func TestHubCorruptDownloadsAreNotCached(t *testing.T) {
 	for _, mode := range []string{"size", "size-chunked", "sha", "flip", "git-blob", "truncate"} {
 		t.Run(mode, func(t *testing.T) {
 			h := newFakeHub(t)
-			h.addAdapter(t, "bad/qv-r4", "qv-r4")
-			h.tamper["bad/qv-r4"] = mode
+			addAdapter(t, h, "bad/qv-r4", "qv-r4")
+			h.Tamper("bad/qv-r4", mode)
 			c, dir := hubCache(t, h, "")
 			_, err := c.Get(context.Background(), "hf://bad/qv-r4")
 			if err == nil {
@@ -128,8 +130,8 @@ func TestHubCorruptDownloadsAreNotCached(t *testing.T) {
 
 func TestHubInvalidAdapterIsNotCached(t *testing.T) {
 	h := newFakeHub(t)
-	h.addAdapter(t, "org/no-rank", "qv-r4")
-	h.repos["org/no-rank"][ConfigFile] = []byte(`{"peft_type":"LORA","target_modules":["q_proj"]}`)
+	addAdapter(t, h, "org/no-rank", "qv-r4")
+	h.SetFile("org/no-rank", ConfigFile, []byte(`{"peft_type":"LORA","target_modules":["q_proj"]}`))
 	c, dir := hubCache(t, h, "")
 	if _, err := c.Get(context.Background(), "hf://org/no-rank"); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("%v, want ErrInvalid", err)
@@ -154,7 +156,7 @@ func assertEmpty(t *testing.T, c *Cache, dir string) {
 
 func TestConcurrentGetsFetchOnce(t *testing.T) {
 	h := newFakeHub(t)
-	h.addAdapter(t, "org/qv-r4", "qv-r4")
+	addAdapter(t, h, "org/qv-r4", "qv-r4")
 	c, _ := hubCache(t, h, "")
 	var wg sync.WaitGroup
 	dirs := make([]string, 16)
@@ -169,7 +171,7 @@ func TestConcurrentGetsFetchOnce(t *testing.T) {
 		}
 	}
 	for _, p := range []string{"/org/qv-r4/resolve/main/" + ConfigFile, "/cdn/org/qv-r4/" + WeightsFile} {
-		if n := h.count("GET", p); n != 1 {
+		if n := h.Count("GET", p); n != 1 {
 			t.Fatalf("GET %s: %d hits, want 1", p, n)
 		}
 	}
@@ -177,13 +179,13 @@ func TestConcurrentGetsFetchOnce(t *testing.T) {
 
 func TestDifferentIDsFetchInParallel(t *testing.T) {
 	h := newFakeHub(t)
-	h.addAdapter(t, "org/a", "qv-r4")
-	h.addAdapter(t, "org/b", "all-r8")
+	addAdapter(t, h, "org/a", "qv-r4")
+	addAdapter(t, h, "org/b", "all-r8")
 	// Each CDN download waits until the other has started: serialised fetches
 	// would never finish (the context below turns that into a failure).
 	var arrived sync.WaitGroup
 	arrived.Add(2)
-	h.beforeCDN = func() { arrived.Done(); arrived.Wait() }
+	h.BeforeCDN = func() { arrived.Done(); arrived.Wait() }
 	c, _ := hubCache(t, h, "")
 	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
 	defer cancel()
@@ -200,14 +202,14 @@ func TestDifferentIDsFetchInParallel(t *testing.T) {
 
 func TestCacheSurvivesRestart(t *testing.T) {
 	h := newFakeHub(t)
-	h.addAdapter(t, "org/qv-r4", "qv-r4")
+	addAdapter(t, h, "org/qv-r4", "qv-r4")
 	c, dir := hubCache(t, h, "")
 	first, err := c.Get(context.Background(), "hf://org/qv-r4")
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.Close() // the source is gone; the cache must not need it
-	h.cdn.Close()
+	h.CDN.Close()
 	c2, err := OpenCache(dir, Sources{Hub: &Hub{Endpoint: h.URL}})
 	if err != nil {
 		t.Fatal(err)
@@ -224,7 +226,7 @@ func TestCacheSurvivesRestart(t *testing.T) {
 
 func TestOpenCacheCleansInterruptedFetches(t *testing.T) {
 	h := newFakeHub(t)
-	h.addAdapter(t, "org/qv-r4", "qv-r4")
+	addAdapter(t, h, "org/qv-r4", "qv-r4")
 	c, dir := hubCache(t, h, "")
 	ref, _ := ParseRef("hf://org/qv-r4")
 	// A crash mid-download leaves a temp dir; an entry without a manifest (which
@@ -254,12 +256,12 @@ func TestOpenCacheCleansInterruptedFetches(t *testing.T) {
 	if err != nil || got != half {
 		t.Fatalf("Get = %q, %v; want a fresh fetch into %q", got, err, half)
 	}
-	sameFiles(t, got, h.repos["org/qv-r4"])
+	sameFiles(t, got, h.Files("org/qv-r4"))
 }
 
 func TestRemove(t *testing.T) {
 	h := newFakeHub(t)
-	h.addAdapter(t, "org/qv-r4", "qv-r4")
+	addAdapter(t, h, "org/qv-r4", "qv-r4")
 	c, dir := hubCache(t, h, "")
 	ctx := context.Background()
 	if _, err := c.Get(ctx, "hf://org/qv-r4"); err != nil {
@@ -275,7 +277,7 @@ func TestRemove(t *testing.T) {
 	if _, err := c.Get(ctx, "hf://org/qv-r4"); err != nil {
 		t.Fatal(err)
 	}
-	if n := h.count("GET", "/cdn/org/qv-r4/"+WeightsFile); n != 2 {
+	if n := h.Count("GET", "/cdn/org/qv-r4/"+WeightsFile); n != 2 {
 		t.Fatalf("CDN GETs after Remove and Get: %d, want 2", n)
 	}
 }
