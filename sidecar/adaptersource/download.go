@@ -18,13 +18,21 @@ type expect struct {
 	size    int64  // -1 when unknown
 	sha256  string // hex, lower case
 	gitSHA1 string // hex git blob id (the Hub's ETag for files not in LFS)
+	limit   int64  // most bytes accepted; 0 means MaxFileSize
+}
+
+func (w expect) max() int64 {
+	if w.limit > 0 {
+		return w.limit
+	}
+	return MaxFileSize
 }
 
 // save streams body into dir/name, hashing as it goes, and checks the result
 // against want. On any error the partial file is removed.
 func save(body io.Reader, dir, name string, want expect) (f File, err error) {
-	if want.size > MaxFileSize {
-		return File{}, fmt.Errorf("%w: %s declares %d bytes, over the %d-byte limit", ErrCorrupt, name, want.size, MaxFileSize)
+	if want.size > want.max() {
+		return File{}, fmt.Errorf("%w: %s declares %d bytes, over the %d-byte limit", ErrCorrupt, name, want.size, want.max())
 	}
 	path := filepath.Join(dir, name)
 	out, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
@@ -49,7 +57,7 @@ func save(body io.Reader, dir, name string, want expect) (f File, err error) {
 		w = io.MultiWriter(out, sum, git)
 	}
 	// One byte past the limit tells "too big" from "exactly at the limit".
-	n, err := io.Copy(w, io.LimitReader(body, MaxFileSize+1))
+	n, err := io.Copy(w, io.LimitReader(body, want.max()+1))
 	if err != nil {
 		return File{}, fmt.Errorf("download %s: %w", name, err)
 	}
@@ -62,8 +70,8 @@ func save(body io.Reader, dir, name string, want expect) (f File, err error) {
 
 func check(f File, want expect, git hash.Hash) error {
 	switch {
-	case f.Size > MaxFileSize:
-		return fmt.Errorf("%w: %s is over the %d-byte limit", ErrCorrupt, f.Name, MaxFileSize)
+	case f.Size > want.max():
+		return fmt.Errorf("%w: %s is over the %d-byte limit", ErrCorrupt, f.Name, want.max())
 	case want.size >= 0 && f.Size != want.size:
 		return fmt.Errorf("%w: %s has %d bytes, source declared %d", ErrCorrupt, f.Name, f.Size, want.size)
 	case want.sha256 != "" && f.SHA256 != want.sha256:

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -59,16 +60,12 @@ func (h *Hub) Fetch(ctx context.Context, ref Ref, dst string) (Manifest, error) 
 	m := Manifest{ID: ref.String(), Origin: h.Endpoint + "/" + ref.Name + "@" + ref.Revision}
 	rev := ref.Revision
 	for _, name := range AdapterFiles {
-		meta, err := h.head(ctx, h.resolveURL(ref.Name, rev, name))
+		f, commit, err := h.FetchFile(ctx, ref.Name, rev, name, dst, MaxFileSize)
 		if err != nil {
 			return Manifest{}, fmt.Errorf("%s %s: %w", ref, name, err)
 		}
-		if meta.commit != "" && m.Revision == "" {
-			m.Revision, rev = meta.commit, meta.commit
-		}
-		f, err := h.get(ctx, meta, dst, name)
-		if err != nil {
-			return Manifest{}, fmt.Errorf("%s %s: %w", ref, name, err)
+		if commit != "" && m.Revision == "" {
+			m.Revision, rev = commit, commit
 		}
 		m.Files = append(m.Files, f)
 	}
@@ -76,9 +73,40 @@ func (h *Hub) Fetch(ctx context.Context, ref Ref, dst string) (Manifest, error) 
 	return m, nil
 }
 
+// FetchFile downloads one file of repo at rev into dst/name (name may hold
+// slashes; its folders are created), verified against what the Hub declares and
+// refused past limit bytes. It returns the commit the Hub served it from, ""
+// when the Hub does not say. On error nothing is left at dst/name.
+func (h *Hub) FetchFile(ctx context.Context, repo, rev, name, dst string, limit int64) (File, string, error) {
+	if !filepath.IsLocal(name) || strings.Contains(name, `\`) {
+		return File{}, "", fmt.Errorf("%w: file name %q would leave the download folder", ErrCorrupt, name)
+	}
+	meta, err := h.head(ctx, h.resolveURL(repo, rev, name))
+	if err != nil {
+		return File{}, "", err
+	}
+	meta.want.limit = limit
+	if dir := filepath.Dir(filepath.Join(dst, name)); dir != dst {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return File{}, "", err
+		}
+	}
+	f, err := h.get(ctx, meta, dst, name)
+	return f, meta.commit, err
+}
+
 func (h *Hub) resolveURL(repo, rev, file string) string {
 	// Revisions such as refs/pr/1 are one path segment, escaped as huggingface_hub does.
-	return h.Endpoint + "/" + repo + "/resolve/" + url.PathEscape(rev) + "/" + file
+	return h.Endpoint + "/" + repo + "/resolve/" + url.PathEscape(rev) + "/" + escapePath(file)
+}
+
+// escapePath escapes each segment of a slash-separated path.
+func escapePath(p string) string {
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return strings.Join(segs, "/")
 }
 
 // fileMeta is what the HEAD says about a file.
