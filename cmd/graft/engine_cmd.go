@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,7 +14,8 @@ func init() { register(newEngineCommand) }
 
 // engineOptions are the flags of an engine process, shared by graft serve.
 type engineOptions struct {
-	model, servedName     string
+	model                 modelFlags
+	servedName            string
 	quantize              string
 	threads               int
 	device                string
@@ -48,8 +50,17 @@ func addEngineFlags(cmd *cobra.Command, o *engineOptions) {
 	f.BoolVar(&o.allowRequestTemplates, "allow-request-chat-template", false, "let requests carry their own chat_template (a template is a program run in the engine; off, requests may only use the model's)")
 }
 
-// serverOptions maps the flags onto the engine library's options.
-func (o *engineOptions) serverOptions() server.Options {
+// serverOptions maps the flags onto the engine library's options, fetching an
+// hf:// model first; its served name defaults to the Hub id, as vLLM's does.
+func (o *engineOptions) serverOptions(ctx context.Context) (server.Options, error) {
+	path, hubID, err := o.model.resolve(ctx)
+	if err != nil {
+		return server.Options{}, err
+	}
+	served := o.servedName
+	if served == "" {
+		served = hubID
+	}
 	cfg := engine.Config{
 		MaxNumSeqs: o.maxNumSeqs, MaxModelLen: o.maxModelLen, KVCacheBytes: o.kvCacheMiB << 20,
 		MaxBatchedTokens: o.maxBatchedTokens, MaxActiveAdapters: o.maxActive,
@@ -57,9 +68,9 @@ func (o *engineOptions) serverOptions() server.Options {
 		DisablePrefixCaching: !o.prefixCaching,
 	}
 	return server.Options{
-		Model: o.model, ServedName: o.servedName, Device: o.device, Threads: o.threads, Quantize: o.quantize,
+		Model: path, ServedName: served, Device: o.device, Threads: o.threads, Quantize: o.quantize,
 		Engine: cfg, AdapterMemoryFraction: o.adapterMemFrac, AllowRequestTemplates: o.allowRequestTemplates,
-	}
+	}, nil
 }
 
 func newEngineCommand() *cobra.Command {
@@ -82,7 +93,10 @@ rest.`,
     --adapter-dir ../shared/models/stories260K/adapters`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts := o.serverOptions()
+			opts, err := o.serverOptions(cmd.Context())
+			if err != nil {
+				return err
+			}
 			opts.Listen, opts.AdapterDirs, opts.Drain = listen, adapterDirs, drain
 			tp, stop := to.start(cmd.Context(), "graft-engine")
 			defer stop()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"testing"
 
 	"github.com/spf13/cobra"
@@ -18,7 +19,11 @@ func TestPrefixCachingFlag(t *testing.T) {
 		if err := cmd.ParseFlags(c.args); err != nil {
 			t.Fatal(err)
 		}
-		if got := o.serverOptions().Engine.DisablePrefixCaching; got != c.disabled {
+		opts, err := o.serverOptions(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := opts.Engine.DisablePrefixCaching; got != c.disabled {
 			t.Errorf("%q: DisablePrefixCaching = %v, want %v", c.args, got, c.disabled)
 		}
 	}

@@ -18,18 +18,19 @@ import (
 func init() { register(newGenerateCommand) }
 
 type generateOptions struct {
-	model, prompt, adapter string
-	maxTokens              int
-	temperature, topP      float32
-	minP, repetition       float32
-	topK                   int
-	seed                   int64
-	stop                   []string
-	ignoreEOS, asJSON      bool
-	jsonSchema             string
-	jsonObject             bool
-	threads                int
-	device                 string
+	model             modelFlags
+	prompt, adapter   string
+	maxTokens         int
+	temperature, topP float32
+	minP, repetition  float32
+	topK              int
+	seed              int64
+	stop              []string
+	ignoreEOS, asJSON bool
+	jsonSchema        string
+	jsonObject        bool
+	threads           int
+	device            string
 }
 
 func newGenerateCommand() *cobra.Command {
@@ -94,7 +95,11 @@ func runGenerate(ctx context.Context, w io.Writer, o *generateOptions, seeded bo
 		return err
 	}
 	defer closeB()
-	l, err := engine.Load(o.model, b)
+	path, _, err := o.model.resolve(ctx)
+	if err != nil {
+		return err
+	}
+	l, err := engine.Load(path, b)
 	if err != nil {
 		return err
 	}

@@ -1,13 +1,47 @@
 package main
 
-import "github.com/spf13/pflag"
+import (
+	"context"
+
+	"github.com/spf13/pflag"
+
+	"github.com/graft-ai/graft/sidecar/modelsource"
+)
 
 // deviceFlagHelp documents --device for generate, engine and serve.
 const deviceFlagHelp = "compute device: auto (CUDA when a GPU answers, else CPU), cpu, cuda or cuda:N"
 
+// modelFlagHelp documents --model wherever a base model is loaded.
+const modelFlagHelp = "a .gguf file, a Hugging Face directory, or hf://org/name[/FILE.gguf][@revision] fetched from the Hub (HF_ENDPOINT, HF_TOKEN) into --model-cache"
+
+// modelFlags name a model to load and where Hub models are cached.
+type modelFlags struct {
+	model, cache string
+}
+
+func (m *modelFlags) add(f *pflag.FlagSet, help string) {
+	f.StringVar(&m.model, "model", "", help)
+	addModelCacheFlag(f, &m.cache)
+}
+
+func addModelCacheFlag(f *pflag.FlagSet, cache *string) {
+	f.StringVar(cache, "model-cache", "", "where hf:// models are cached (default: the user cache dir's graft/models)")
+}
+
+// resolve returns the local path to load: the flag itself, or the cached
+// download of an hf:// model (fetched now if needed), and the model's Hub id
+// ("" for a local path).
+func (m *modelFlags) resolve(ctx context.Context) (path, hubID string, err error) {
+	got, err := modelsource.Open(ctx, m.model, m.cache)
+	if err != nil {
+		return "", "", err
+	}
+	return got.Path, got.Ref.Repo, nil
+}
+
 // addModelFlags adds the flags of every command that loads a model and runs it.
-func addModelFlags(f *pflag.FlagSet, model *string, threads *int, device *string) {
-	f.StringVar(model, "model", "", "model: a .gguf file or a Hugging Face directory (required)")
+func addModelFlags(f *pflag.FlagSet, model *modelFlags, threads *int, device *string) {
+	model.add(f, "model: "+modelFlagHelp+" (required)")
 	f.IntVar(threads, "threads", 0, "CPU threads (0: all cores)")
 	f.StringVar(device, "device", "cpu", deviceFlagHelp+" (default cpu until the CUDA backend has passed its device checks)")
 }

@@ -44,7 +44,10 @@ drains and stops.`,
 // runServe runs one pod: the engine on a private unix socket, and the sidecar
 // in front of it until ctx ends.
 func runServe(ctx context.Context, eo *engineOptions, so *sidecarOptions, to traceOptions) error {
-	opts := eo.serverOptions()
+	opts, err := eo.serverOptions(ctx)
+	if err != nil {
+		return err
+	}
 	var stopE, stopS func()
 	opts.Tracer, stopE = to.start(ctx, "graft-engine")
 	defer stopE()
@@ -55,7 +58,7 @@ func runServe(ctx context.Context, eo *engineOptions, so *sidecarOptions, to tra
 	}
 	cfg.Tracer, stopS = to.start(ctx, "graft-sidecar")
 	defer stopS()
-	cfg.ServedName = eo.servedName
+	cfg.ServedName = opts.ServedName
 	cfg.AdapterCache = sidecar.AdapterCacheDir(cfg.AdapterCache)
 	opts.AdapterDirs = adapterDirs(cfg.AdapterRoot, cfg.TunedAdapterRoot, cfg.AdapterCache)
 	// The engine outlives the sidecar's drain: it stops only once the HTTP side

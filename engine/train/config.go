@@ -20,7 +20,11 @@ import (
 
 // Config is one training job. Zero values take the defaults listed.
 type Config struct {
-	BaseModel     string // model dir or .gguf file, as engine.Load opens it
+	BaseModel string // model dir or .gguf file, as engine.Load opens it, or a Hub id (hf://org/name@COMMIT) with BaseModelPath
+	// BaseModelPath, when set, is the local copy of BaseModel that is loaded
+	// (a Hub model its caller fetched); BaseModel then only names it, in the
+	// adapter's config and in what a checkpoint is valid for.
+	BaseModelPath string
 	TrainFile     string // JSONL, OpenAI chat {"messages": [...]} or {"prompt", "completion"}
 	ValidFile     string // optional, same format; its loss is reported at each epoch's end
 	OutputDir     string // PEFT adapter folder written on success

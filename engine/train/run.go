@@ -59,7 +59,11 @@ func run(ctx context.Context, cfg Config, onEvent func(Event), h *hooks) error {
 		}
 	}
 	emit(Event{Message: "loading base model " + cfg.BaseModel})
-	l, err := engine.Load(cfg.BaseModel, hostBackend{})
+	path := cfg.BaseModel
+	if cfg.BaseModelPath != "" {
+		path = cfg.BaseModelPath
+	}
+	l, err := engine.Load(path, hostBackend{})
 	if err != nil {
 		return &InputError{fmt.Errorf("base model: %w", err)}
 	}

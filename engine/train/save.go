@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/graft-ai/graft/engine/model"
 	"github.com/graft-ai/graft/engine/safetensors"
@@ -30,14 +31,15 @@ func peftConfig(cfg Config) map[string]any {
 			}
 		}
 	}
+	base, rev := peftBase(cfg.BaseModel)
 	return map[string]any{
 		"alpha_pattern": map[string]any{}, "auto_mapping": nil,
-		"base_model_name_or_path": cfg.BaseModel, "bias": "none", "fan_in_fan_out": false,
+		"base_model_name_or_path": base, "bias": "none", "fan_in_fan_out": false,
 		"inference_mode": true, "init_lora_weights": true, "layer_replication": nil,
 		"layers_pattern": nil, "layers_to_transform": nil, "loftq_config": map[string]any{},
 		"lora_alpha": cfg.Alpha, "lora_dropout": cfg.Dropout, "megatron_config": nil,
 		"megatron_core": "megatron.core", "modules_to_save": nil, "peft_type": "LORA",
-		"r": cfg.Rank, "rank_pattern": map[string]any{}, "revision": nil,
+		"r": cfg.Rank, "rank_pattern": map[string]any{}, "revision": rev,
 		"target_modules": targets, "task_type": "CAUSAL_LM", "use_dora": false,
 		"use_rslora": cfg.RSLoRA,
 	}
@@ -84,4 +86,17 @@ func toF32[T float](s []T) []float32 {
 		out[i] = float32(v)
 	}
 	return out
+}
+
+// peftBase writes a Hub base model as PEFT does: the repository id in
+// base_model_name_or_path and the commit in revision (nil for a local path).
+func peftBase(model string) (string, any) {
+	id, ok := strings.CutPrefix(model, "hf://")
+	if !ok {
+		return model, nil
+	}
+	if repo, rev, ok := strings.Cut(id, "@"); ok {
+		return repo, rev
+	}
+	return id, nil
 }

@@ -8,11 +8,13 @@ import (
 	"github.com/graft-ai/graft/internal/peft"
 )
 
-// Errors wrapped by sources, for callers to map onto API statuses.
+// Errors wrapped by sources, for callers to map onto API statuses. The Hub
+// client also fetches base models (sidecar/modelsource), so the words of
+// those it returns name no kind of file.
 var (
-	ErrNotFound = errors.New("adaptersource: adapter not found")
-	ErrAuth     = errors.New("adaptersource: not authorized to fetch adapter")
-	ErrCorrupt  = errors.New("adaptersource: download failed verification")
+	ErrNotFound = errors.New("not found at the source")
+	ErrAuth     = errors.New("the source refused access")
+	ErrCorrupt  = errors.New("download failed verification")
 	ErrInvalid  = errors.New("adaptersource: not a valid PEFT LoRA adapter")
 	// ErrUnavailable: a remote source could not be reached or failed.
 	ErrUnavailable = errors.New("adaptersource: adapter source unavailable")

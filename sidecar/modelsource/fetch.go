@@ -184,6 +184,15 @@ func Open(ctx context.Context, model, cacheDir string) (Model, error) {
 	return c.Get(ctx, ref)
 }
 
+// IsInputError says whether err is the model id's fault rather than the
+// network's or this machine's: a bad id, a repository or revision the Hub does
+// not have or refuses, or one without loadable weights.
+func IsInputError(err error) bool {
+	var bad *badRefError
+	return errors.As(err, &bad) || errors.Is(err, adaptersource.ErrNotFound) ||
+		errors.Is(err, adaptersource.ErrAuth) || errors.Is(err, ErrNoWeights)
+}
+
 func offline() bool {
 	switch strings.ToLower(os.Getenv("HF_HUB_OFFLINE")) {
 	case "1", "true", "yes", "on":

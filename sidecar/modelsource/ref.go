@@ -31,8 +31,21 @@ func (r Ref) String() string {
 	return s + "@" + r.Revision
 }
 
+// badRefError is a model id ParseRef refuses.
+type badRefError struct{ msg string }
+
+func (e *badRefError) Error() string { return e.msg }
+
 // ParseRef parses hf://org/name[/FILE.gguf][@revision].
 func ParseRef(id string) (Ref, error) {
+	r, err := parseRef(id)
+	if err != nil {
+		return Ref{}, &badRefError{err.Error()}
+	}
+	return r, nil
+}
+
+func parseRef(id string) (Ref, error) {
 	rest, ok := strings.CutPrefix(id, Scheme)
 	if !ok {
 		return Ref{}, fmt.Errorf("model %q: not an %sorg/name id", id, Scheme)
