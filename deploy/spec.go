@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/graft-ai/graft/sidecar/adaptersource"
+	"github.com/graft-ai/graft/sidecar/modelsource"
 )
 
 // Type says who may query a deployment.
@@ -34,7 +35,8 @@ const (
 // config. Engine arguments are flat, as Predibase's are.
 type Spec struct {
 	// BaseModel is a local path (GGUF file or Hugging Face directory) or
-	// hf://org/name[@revision].
+	// hf://org/name[/FILE.gguf][@revision], fetched by each replica into its
+	// model cache (see sidecar/modelsource).
 	BaseModel string `json:"base_model"`
 	// MinReplicas 0 lets the deployment scale to zero.
 	MinReplicas int `json:"min_replicas"`
@@ -279,16 +281,16 @@ func (s *Spec) Validate() error {
 
 func checkBaseModel(m string) error {
 	if m == "" {
-		return fieldErr("base_model", "required: a local path to a .gguf file or a Hugging Face folder, or hf://org/name[@revision]")
+		return fieldErr("base_model", "required: a local path to a .gguf file or a Hugging Face folder, or hf://org/name[/FILE.gguf][@revision]")
 	}
-	if strings.HasPrefix(m, "hf://") {
-		if r, err := adaptersource.ParseRef(m); err != nil || r.Kind != adaptersource.KindHub {
-			return fieldErr("base_model", "%q is not hf://org/name[@revision]", truncate(m, 200))
+	if modelsource.IsRemote(m) {
+		if _, err := modelsource.ParseRef(m); err != nil {
+			return fieldErr("base_model", "%q is not hf://org/name[/FILE.gguf][@revision]", truncate(m, 200))
 		}
 		return nil
 	}
 	if strings.Contains(m, "://") {
-		return fieldErr("base_model", "%q: want a local path or hf://org/name[@revision]", truncate(m, 200))
+		return fieldErr("base_model", "%q: want a local path or hf://org/name[/FILE.gguf][@revision]", truncate(m, 200))
 	}
 	if _, err := os.Stat(m); err != nil {
 		return fieldErr("base_model", "%q does not exist", truncate(m, 200))

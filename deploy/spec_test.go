@@ -60,6 +60,7 @@ func TestDecodeSpecRefusesNamingTheField(t *testing.T) {
 		{`{"base_model": "testdata/no-such-model.gguf"}`, "base_model"},
 		{`{"base_model": "s3://bucket/model"}`, "base_model"},
 		{`{"base_model": "hf://"}`, "base_model"},
+		{`{"base_model": "hf://org/name/config.json"}`, "base_model"},
 		{`{"min_replicas": 1}`, "base_model"},
 		{`{"base_model": "testdata", "scale_up_threshold": 0}`, "scale_up_threshold"},
 		{`{"base_model": "testdata", "cooldown": "soon"}`, "cooldown"},
@@ -84,6 +85,14 @@ func TestDecodeSpecRefusesNamingTheField(t *testing.T) {
 		var fe *FieldError
 		if !errors.As(err, &fe) || fe.Field != c.field {
 			t.Errorf("DecodeSpec(%s) = %v, want an error naming %q", c.in, err, c.field)
+		}
+	}
+}
+
+func TestDecodeSpecHubBaseModels(t *testing.T) {
+	for _, m := range []string{"hf://org/name", "hf://org/name@v1", "hf://org/name-GGUF/q8/name-Q8_0.gguf@refs/pr/1"} {
+		if _, err := DecodeSpec([]byte(`{"base_model": "` + m + `"}`)); err != nil {
+			t.Errorf("%s: %v", m, err)
 		}
 	}
 }

@@ -64,7 +64,7 @@ type specFlags struct {
 
 func addSpecFlags(cmd *cobra.Command, s *specFlags) {
 	f := cmd.Flags()
-	f.StringVar(&s.baseModel, "base-model", "", "base model: a local .gguf file or Hugging Face folder, or hf://org/name[@revision]")
+	f.StringVar(&s.baseModel, "base-model", "", "base model: a local .gguf file or Hugging Face folder, or hf://org/name[/FILE.gguf][@revision] (fetched by each replica)")
 	f.StringArrayVar(&s.adapterSources, "adapter-source", nil, "where adapters come from: a local folder (adapters by folder name), hf:// or s3://bucket/prefix (repeatable)")
 	f.IntVar(&s.minReplicas, "min-replicas", 0, "fewest replicas; 0 lets the deployment scale to zero (default 0)")
 	f.IntVar(&s.maxReplicas, "max-replicas", 0, "most replicas (default 1)")

@@ -117,7 +117,8 @@ func newKubeProvider(ctx context.Context, cfg Config) (replicas, error) {
 		ft = &kubeprovider.FineTune{Claim: k.FineTuneClaim, MountPath: filepath.Clean(cfg.FineTune), TunedRoot: tunedRoot(cfg.FineTune)}
 	}
 	return kubeprovider.New(lctx, kubeprovider.Config{Client: client, Namespace: k.Namespace, Image: k.Image,
-		Redis: cfg.Redis, FailAfter: k.FailAfter, Drain: cfg.Drain, Owner: owner, InferencePool: pool, FineTune: ft})
+		Redis: cfg.Redis, FailAfter: k.FailAfter, Drain: cfg.Drain, Owner: owner, InferencePool: pool, FineTune: ft,
+		HubEnv: kubeprovider.HubEnvFromEnvironment()})
 }
 
 // checkFineTuneClaim: the claim is the fine-tuning folder of the kubernetes

@@ -73,12 +73,15 @@ func namespace(t *testing.T) string {
 	return ns
 }
 
+// testHubEnv stands for the control process's Hub settings.
+var testHubEnv = []corev1.EnvVar{{Name: "HF_ENDPOINT", Value: "http://hub.test"}, {Name: "HF_TOKEN", Value: "hf_x"}}
+
 func newProvider(t *testing.T, ns string, failAfter time.Duration) *Provider {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	p, err := New(ctx, Config{Client: cluster, Namespace: ns, Image: "graft:test", Redis: "redis://redis:6379",
-		FailAfter: failAfter})
+		FailAfter: failAfter, HubEnv: testHubEnv})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,8 @@ func (p *Provider) Trainers() *Trainers {
 	if ft == nil {
 		return nil
 	}
-	return &Trainers{Client: p.cfg.Client, Namespace: p.cfg.Namespace, Image: p.cfg.Image, Claim: ft.Claim, MountPath: ft.MountPath}
+	return &Trainers{Client: p.cfg.Client, Namespace: p.cfg.Namespace, Image: p.cfg.Image, Claim: ft.Claim, MountPath: ft.MountPath,
+		HubEnv: p.cfg.HubEnv}
 }
 
 // tunedArgs mounts the claim read-only in the replica's pod and names the

@@ -2,6 +2,7 @@ package kubeprovider
 
 import (
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
@@ -29,6 +30,9 @@ const (
 	managedBy       = "graft"
 	containerName   = "graft"
 	cacheDir        = "/var/cache/graft"
+	// modelCacheDir holds hf:// base models, on the pod's cache emptyDir: a
+	// pod fetches its model once, and a restarted container finds it there.
+	modelCacheDir = cacheDir + "/models"
 )
 
 // objectName is the Kubernetes Deployment of one generation: generations are
@@ -107,13 +111,13 @@ func (p *Provider) container(rs deploy.ReplicaSpec, args []string) corev1.Contai
 	}
 	return corev1.Container{
 		Name: containerName, Image: p.cfg.Image, Args: args,
-		Env: []corev1.EnvVar{
+		Env: append([]corev1.EnvVar{
 			{Name: "GRAFT_REDIS", Value: p.cfg.Redis},
 			// The provider labels each pod with the replica id it stands
 			// for before the kubelet starts it; the heartbeat carries it.
 			{Name: "GRAFT_REPLICA_ID", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{
 				FieldPath: "metadata.labels['" + LabelReplica + "']"}}},
-		},
+		}, p.cfg.HubEnv...),
 		Ports:     []corev1.ContainerPort{{Name: "http", ContainerPort: p.cfg.Port}},
 		Resources: corev1.ResourceRequirements{Requests: req, Limits: limits},
 		ReadinessProbe: &corev1.Probe{
@@ -140,7 +144,20 @@ func (p *Provider) args(rs deploy.ReplicaSpec) ([]string, error) {
 	return []string{"serve", "--model", s.BaseModel, "--listen", fmt.Sprintf("0.0.0.0:%d", p.cfg.Port),
 		"--served-model-name", rs.Deployment, "--deployment", rs.Deployment,
 		"--replica-id", "$(GRAFT_REPLICA_ID)", "--drain-timeout", p.cfg.Drain.String(),
-		"--adapter-root", root, "--adapter-cache", cacheDir + "/adapters",
+		"--adapter-root", root, "--adapter-cache", cacheDir + "/adapters", "--model-cache", modelCacheDir,
 		"--threads", fmt.Sprint(s.Threads), "--max-active-adapters", fmt.Sprint(s.MaxActiveAdapters),
 		"--max-model-len", fmt.Sprint(s.ContextLength), "--device", device}, nil
+}
+
+// HubEnvFromEnvironment passes on the Hub settings this process has, as
+// huggingface_hub reads them: HF_ENDPOINT and HF_TOKEN. The token is copied
+// into the pod specs as a value, readable by whoever may read those objects.
+func HubEnvFromEnvironment() []corev1.EnvVar {
+	var env []corev1.EnvVar
+	for _, k := range []string{"HF_ENDPOINT", "HF_TOKEN"} {
+		if v := os.Getenv(k); v != "" {
+			env = append(env, corev1.EnvVar{Name: k, Value: v})
+		}
+	}
+	return env
 }

@@ -57,7 +57,11 @@ type Config struct {
 	// FineTune, when set, is the claim of the fine-tuning folder: replica
 	// pods mount it to serve fine-tuned adapters, and Trainers runs jobs on it.
 	FineTune *FineTune
-	Log      *slog.Logger
+	// HubEnv goes to every pod that fetches from the Hugging Face Hub
+	// (replicas: hf:// base models and adapters; training Jobs: hf:// base
+	// models), e.g. HubEnvFromEnvironment.
+	HubEnv []corev1.EnvVar
+	Log    *slog.Logger
 }
 
 // Provider is the Kubernetes provider. Stop its watches with Close.

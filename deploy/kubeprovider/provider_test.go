@@ -71,10 +71,14 @@ func TestDeploymentAsSpecified(t *testing.T) {
 	}
 	c := d.Spec.Template.Spec.Containers[0]
 	args := strings.Join(c.Args, " ")
-	for _, want := range []string{"serve --model hf://graft-ai/stories260K", "--deployment chat", "--replica-id $(GRAFT_REPLICA_ID)", "--device cuda", "--threads 2"} {
+	for _, want := range []string{"serve --model hf://graft-ai/stories260K", "--deployment chat", "--replica-id $(GRAFT_REPLICA_ID)", "--device cuda", "--threads 2",
+		"--model-cache /var/cache/graft/models"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("args %q lack %q", args, want)
 		}
+	}
+	if !hasEnv(c.Env, testHubEnv...) {
+		t.Errorf("env %+v lacks the Hub settings %+v", c.Env, testHubEnv)
 	}
 	if c.Image != "graft:test" || c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz" {
 		t.Errorf("container: image %q, readiness %+v", c.Image, c.ReadinessProbe)
@@ -248,4 +252,27 @@ func TestRestartWhileStopping(t *testing.T) {
 		_, err := cluster.AppsV1().Deployments(ns).Get(ctx, "chat-g1", metav1.GetOptions{})
 		return apierrors.IsNotFound(err)
 	})
+}
+
+// hasEnv says whether env holds every variable of want with its value.
+func hasEnv(env []corev1.EnvVar, want ...corev1.EnvVar) bool {
+	for _, w := range want {
+		found := false
+		for _, e := range env {
+			found = found || e.Name == w.Name && e.Value == w.Value
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+func TestHubEnvFromEnvironment(t *testing.T) {
+	t.Setenv("HF_ENDPOINT", "http://mirror.example")
+	t.Setenv("HF_TOKEN", "")
+	env := HubEnvFromEnvironment()
+	if len(env) != 1 || env[0] != (corev1.EnvVar{Name: "HF_ENDPOINT", Value: "http://mirror.example"}) {
+		t.Fatalf("env %+v, want only the endpoint (no empty token)", env)
+	}
 }

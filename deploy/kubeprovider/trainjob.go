@@ -34,6 +34,9 @@ type Trainers struct {
 	Claim, MountPath string
 	// Poll is how often a Job's status is read; default 2s.
 	Poll time.Duration
+	// HubEnv is passed to the trainer, which fetches an hf:// base model into
+	// the pod's cache emptyDir (see Config.HubEnv).
+	HubEnv []corev1.EnvVar
 }
 
 var _ jobs.Launcher = (*Trainers)(nil)
@@ -58,11 +61,16 @@ func (t *Trainers) TrainJob(spec jobs.TrainSpec) *batchv1.Job {
 					RestartPolicy: corev1.RestartPolicyNever,
 					Containers: []corev1.Container{{
 						Name: "train", Image: t.Image,
-						Args:         []string{"train", "--config", spec.ConfigPath, "--events", spec.EventsPath},
-						VolumeMounts: []corev1.VolumeMount{{Name: "finetune", MountPath: t.MountPath}},
+						Args: []string{"train", "--config", spec.ConfigPath, "--events", spec.EventsPath},
+						// The pod has no volume with the base model: an hf:// one is
+						// fetched into the cache, as a replica's is.
+						Env: append([]corev1.EnvVar{{Name: "GRAFT_MODEL_CACHE", Value: modelCacheDir}}, t.HubEnv...),
+						VolumeMounts: []corev1.VolumeMount{{Name: "finetune", MountPath: t.MountPath},
+							{Name: "cache", MountPath: cacheDir}},
 					}},
 					Volumes: []corev1.Volume{{Name: "finetune", VolumeSource: corev1.VolumeSource{
-						PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: t.Claim}}}},
+						PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: t.Claim}}},
+						{Name: "cache", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
 				},
 			},
 		},

@@ -21,7 +21,7 @@ func TestTrainJobs(t *testing.T) {
 	needCluster(t)
 	ns := namespace(t)
 	tr := &Trainers{Client: cluster, Namespace: ns, Image: "graft:test", Claim: "finetune", MountPath: "/var/lib/graft/finetune",
-		Poll: 20 * time.Millisecond}
+		Poll: 20 * time.Millisecond, HubEnv: testHubEnv}
 	spec := func(id string) jobs.TrainSpec {
 		dir := "/var/lib/graft/finetune/jobs/" + id
 		return jobs.TrainSpec{JobID: id, Run: 2, ConfigPath: dir + "/train.json", EventsPath: dir + "/events-2.jsonl"}
@@ -44,6 +44,14 @@ func TestTrainJobs(t *testing.T) {
 		c.VolumeMounts[0].MountPath != tr.MountPath || j.Spec.Template.Spec.Volumes[0].PersistentVolumeClaim.ClaimName != "finetune" ||
 		j.Labels[LabelTrainJob] != "ftjob-ok" {
 		t.Fatalf("job spec: %+v", j.Spec.Template.Spec)
+	}
+	// An hf:// base model is fetched into a cache on the pod, from the Hub the
+	// control process uses.
+	vols := j.Spec.Template.Spec.Volumes
+	if len(c.VolumeMounts) != 2 || c.VolumeMounts[1].MountPath != "/var/cache/graft" || len(vols) != 2 ||
+		vols[1].Name != c.VolumeMounts[1].Name || vols[1].EmptyDir == nil ||
+		!hasEnv(c.Env, append(testHubEnv, corev1.EnvVar{Name: "GRAFT_MODEL_CACHE", Value: "/var/cache/graft/models"})...) {
+		t.Fatalf("model cache: mounts %+v, volumes %+v, env %+v", c.VolumeMounts, vols, c.Env)
 	}
 	// Relaunching the same run (a restarted control process) adopts it.
 	if _, err := tr.Launch(ctx, spec("ftjob-ok")); err != nil {
