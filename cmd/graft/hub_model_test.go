@@ -63,6 +63,9 @@ func TestServeHubModel(t *testing.T) {
 			t.Fatalf("after start %d the server saw %d weight downloads, want 1", start, n)
 		}
 	}
+	if _, err := os.Stat(filepath.Join(cache, "graft-ai--stories260K", "snapshots", testhub.Commit, "model.safetensors")); err != nil {
+		t.Fatalf("GRAFT_MODEL_CACHE was not used: %v", err)
+	}
 
 	for _, c := range []struct{ id, says string }{
 		{"hf://graft-ai/liar", "model.safetensors: download failed verification"},
@@ -131,9 +134,15 @@ func TestTrainHubBaseModel(t *testing.T) {
 		t.Fatalf("first event %q does not name the pinned base model", sc.Text())
 	}
 
-	r = graft(t, env, "train", "--config", cfg, "--model-cache", filepath.Join(dir, "models2"))
-	if r.code != 0 { // same job again: resumes or finishes from the checkpoint, same pinned base
+	// Again, with the cache from the environment as a Kubernetes training pod
+	// has it: the same pinned base, so the checkpoint is the job's own.
+	models2 := filepath.Join(dir, "models2")
+	r = graft(t, append(env, "GRAFT_MODEL_CACHE="+models2), "train", "--config", cfg)
+	if r.code != 0 {
 		t.Fatalf("rerun exited %d: %s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(models2, "graft-ai--stories260K", "snapshots", testhub.Commit)); err != nil {
+		t.Fatalf("GRAFT_MODEL_CACHE was not used: %v", err)
 	}
 	job, _ = json.Marshal(map[string]any{"BaseModel": "hf://graft-ai/missing", "TrainFile": data, "OutputDir": out})
 	os.WriteFile(cfg, job, 0o644)

@@ -75,6 +75,7 @@ func (c *Cache) get(ctx context.Context, ref Ref) (Model, error) {
 	}
 	if isCommit(ref.Revision) {
 		if m, err := c.snapshot(ref, ref.Revision); err == nil {
+			c.log().Info("base model cached", "model", ref.String(), "path", m.Path)
 			return m, nil // a commit never moves: no need to ask
 		}
 	}
@@ -86,10 +87,10 @@ func (c *Cache) get(ctx context.Context, ref Ref) (Model, error) {
 		return Model{}, fmt.Errorf("the Hub's listing names no commit (sha %q)", info.SHA)
 	}
 	m, err := c.snapshot(ref, info.SHA)
-	if err != nil {
-		if m, err = c.fetch(ctx, ref, info); err != nil {
-			return Model{}, err
-		}
+	if err == nil {
+		c.log().Info("base model cached", "model", ref.String(), "commit", info.SHA, "path", m.Path)
+	} else if m, err = c.fetch(ctx, ref, info); err != nil {
+		return Model{}, err
 	}
 	if err := c.writeRef(ref, info.SHA); err != nil {
 		c.log().Warn("could not record the revision's commit", "model", ref.String(), "err", err)
