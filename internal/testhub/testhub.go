@@ -47,6 +47,7 @@ const (
 	TamperGitBlob     = "git-blob"     // declares a wrong git blob id for regular files
 	TamperTruncate    = "truncate"     // the CDN closes the connection half-way
 	TamperFlip        = "flip"         // the CDN flips a bit of the body
+	TamperStall       = "stall"        // the CDN sends half, then nothing until the client leaves
 )
 
 // Server is the Hub and its CDN.
@@ -337,6 +338,11 @@ func (s *Server) serveCDN(w http.ResponseWriter, r *http.Request, path string) {
 	switch tamper {
 	case TamperTruncate:
 		w.Write(body[:len(body)/2]) // then the connection closes short
+		return
+	case TamperStall:
+		w.Write(body[:len(body)/2])
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
 		return
 	case TamperFlip:
 		body = append([]byte(nil), body...)

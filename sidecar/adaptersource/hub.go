@@ -2,6 +2,7 @@ package adaptersource
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -33,7 +34,17 @@ type Hub struct {
 	Endpoint string       // no trailing slash
 	Token    string       // sent as a bearer token to Endpoint's host only
 	Client   *http.Client // nil: a client with connect and header timeouts
+	// StallTimeout ends a download that receives nothing for this long (a
+	// stalled CDN connection would otherwise hang a start for good); 0 means
+	// DefaultStallTimeout.
+	StallTimeout time.Duration
 }
+
+// DefaultStallTimeout is Hub.StallTimeout's default.
+const DefaultStallTimeout = 2 * time.Minute
+
+// errStalled ends a download that stopped receiving.
+var errStalled = errors.New("download stalled: nothing received")
 
 // NewHubFromEnv configures a Hub as huggingface_hub does: HF_ENDPOINT (default
 // DefaultHubEndpoint) and HF_TOKEN.
@@ -171,9 +182,17 @@ func hubExpect(hdr http.Header) expect {
 }
 
 func (h *Hub) get(ctx context.Context, meta fileMeta, dst, name string) (File, error) {
+	stall := h.StallTimeout
+	if stall <= 0 {
+		stall = DefaultStallTimeout
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	timer := time.AfterFunc(stall, func() { cancel(fmt.Errorf("%s: %w for %v: %w", name, errStalled, stall, context.DeadlineExceeded)) })
+	defer timer.Stop()
 	resp, err := h.do(ctx, h.client(), http.MethodGet, meta.location)
 	if err != nil {
-		return File{}, err
+		return File{}, stalled(ctx, err)
 	}
 	defer resp.Body.Close()
 	if err := statusError(resp); err != nil {
@@ -185,7 +204,27 @@ func (h *Hub) get(ctx context.Context, meta fileMeta, dst, name string) (File, e
 	if meta.want.size >= 0 && resp.ContentLength >= 0 && resp.ContentLength != meta.want.size {
 		return File{}, fmt.Errorf("%w: %s served with %d bytes, metadata declared %d", ErrCorrupt, name, resp.ContentLength, meta.want.size)
 	}
-	return save(resp.Body, dst, name, meta.want)
+	body := readFunc(func(p []byte) (int, error) {
+		n, err := resp.Body.Read(p)
+		if n > 0 {
+			timer.Reset(stall)
+		}
+		return n, err
+	})
+	f, err := save(body, dst, name, meta.want)
+	return f, stalled(ctx, err)
+}
+
+type readFunc func([]byte) (int, error)
+
+func (f readFunc) Read(p []byte) (int, error) { return f(p) }
+
+// stalled names the stall as the cause of err when the stall timer ended ctx.
+func stalled(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); err != nil && errors.Is(cause, errStalled) {
+		return cause
+	}
+	return err
 }
 
 func (h *Hub) do(ctx context.Context, c *http.Client, method, u string) (*http.Response, error) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/graft-ai/graft/internal/testhub"
 	"github.com/graft-ai/graft/internal/testmodels"
@@ -145,6 +146,17 @@ func TestCorruptDownloadLeavesNothing(t *testing.T) {
 			sameFiles(t, m.Path, h.Files(repo))
 		})
 	}
+}
+
+func TestStalledDownloadEnds(t *testing.T) {
+	h := hubWithStories(t)
+	h.Tamper(repo, testhub.TamperStall)
+	c := &Cache{Dir: t.TempDir(), Hub: &adaptersource.Hub{Endpoint: h.URL, StallTimeout: 100 * time.Millisecond}}
+	_, err := get(t, c, "hf://"+repo)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "model.safetensors: download stalled") {
+		t.Fatalf("%v; want the stall named, as a timeout", err)
+	}
+	assertNoSnapshot(t, c)
 }
 
 // assertNoSnapshot fails if a snapshot, a ref or a download is left behind.
