@@ -31,10 +31,10 @@ The job file is engine/train's Config as JSON, field names as in Go, e.g.
 Training data is JSONL in OpenAI's chat ({"messages": [...]}) or
 prompt/completion format. BaseModel may be hf://org/name[@revision]: it is
 fetched from the Hub (HF_ENDPOINT, HF_TOKEN) into --model-cache, and the adapter
-names the commit it was trained on. With a CheckpointDir the job resumes from its latest
-checkpoint. One event (train.Event) per JSON line goes to --events (appended)
-or to stdout. Interrupting (SIGINT/SIGTERM) stops the job without an adapter;
-bad input exits with status 2 and a message naming the problem.`,
+names the commit it was trained on. With a CheckpointDir the job resumes from
+its latest checkpoint. One event (train.Event) per JSON line goes to --events
+(appended) or to stdout. Interrupting (SIGINT/SIGTERM) stops the job without an
+adapter; bad input exits with status 2 and a message naming the problem.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if configPath == "" {
