@@ -69,6 +69,7 @@ func addProviderFlags(cmd *cobra.Command, o *controlOptions) {
 	f.StringVar(&o.kube.Owner, "owner", "", "kubernetes: a Deployment in --namespace (the control plane's own) that owns the replicas' Deployments, so deleting it deletes them")
 	f.StringVar(&o.kube.InferencePoolPicker, "inference-pool-picker", "", "kubernetes: expose each deployment as a Gateway API Inference Extension InferencePool whose Endpoint Picker is SERVICE:PORT (install deploy/kubernetes/crds first)")
 	f.StringVar(&o.kube.FineTuneClaim, "finetune-claim", "", "kubernetes: a ReadWriteMany PersistentVolumeClaim mounted at --finetune-dir (default "+kubeFineTuneDir+") in this process: turns the fine-tuning API on, jobs train as Kubernetes Jobs on it and replica pods mount it read-only to serve the adapters")
+	f.StringVar(&o.kube.HubTokenSecret, "hub-token-secret", "", "kubernetes: a Secret whose key HF_TOKEN the pods read the Hugging Face token from, so it is never written into a pod spec (default: this process's $HF_TOKEN is copied into the specs)")
 	f.DurationVar(&o.kube.FailAfter, "pod-fail-after", 5*time.Minute, "kubernetes: a pod crash-looping, failing to pull or unschedulable this long fails its replica (Errored with the Kubernetes reason)")
 }
 

@@ -50,6 +50,10 @@ type Kubernetes struct {
 	// then train as Kubernetes Jobs on it and replica pods mount it
 	// read-only to serve their adapters. "" leaves both off.
 	FineTuneClaim string
+	// HubTokenSecret names a Secret whose key HF_TOKEN replica and training
+	// pods read the Hugging Face token from; "" copies this process's
+	// HF_TOKEN into their specs as a value.
+	HubTokenSecret string
 }
 
 // replicas is the provider as the control process drives it.
@@ -118,7 +122,7 @@ func newKubeProvider(ctx context.Context, cfg Config) (replicas, error) {
 	}
 	return kubeprovider.New(lctx, kubeprovider.Config{Client: client, Namespace: k.Namespace, Image: k.Image,
 		Redis: cfg.Redis, FailAfter: k.FailAfter, Drain: cfg.Drain, Owner: owner, InferencePool: pool, FineTune: ft,
-		HubEnv: kubeprovider.HubEnvFromEnvironment()})
+		HubEnv: kubeprovider.HubEnvFromEnvironment(k.HubTokenSecret)})
 }
 
 // checkFineTuneClaim: the claim is the fine-tuning folder of the kubernetes

@@ -150,14 +150,22 @@ func (p *Provider) args(rs deploy.ReplicaSpec) ([]string, error) {
 }
 
 // HubEnvFromEnvironment passes on the Hub settings this process has, as
-// huggingface_hub reads them: HF_ENDPOINT and HF_TOKEN. The token is copied
-// into the pod specs as a value, readable by whoever may read those objects.
-func HubEnvFromEnvironment() []corev1.EnvVar {
+// huggingface_hub reads them: HF_ENDPOINT, and HF_TOKEN. With tokenSecret
+// the pods read the token from that Secret's key HF_TOKEN (optional, so a
+// public Hub needs none), and this process's own token is never written into
+// a pod spec, where whoever may read Deployments and Jobs would see it.
+func HubEnvFromEnvironment(tokenSecret string) []corev1.EnvVar {
 	var env []corev1.EnvVar
-	for _, k := range []string{"HF_ENDPOINT", "HF_TOKEN"} {
-		if v := os.Getenv(k); v != "" {
-			env = append(env, corev1.EnvVar{Name: k, Value: v})
-		}
+	if v := os.Getenv("HF_ENDPOINT"); v != "" {
+		env = append(env, corev1.EnvVar{Name: "HF_ENDPOINT", Value: v})
+	}
+	optional := true
+	switch v := os.Getenv("HF_TOKEN"); {
+	case tokenSecret != "":
+		env = append(env, corev1.EnvVar{Name: "HF_TOKEN", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: tokenSecret}, Key: "HF_TOKEN", Optional: &optional}}})
+	case v != "":
+		env = append(env, corev1.EnvVar{Name: "HF_TOKEN", Value: v})
 	}
 	return env
 }

@@ -271,8 +271,17 @@ func hasEnv(env []corev1.EnvVar, want ...corev1.EnvVar) bool {
 func TestHubEnvFromEnvironment(t *testing.T) {
 	t.Setenv("HF_ENDPOINT", "http://mirror.example")
 	t.Setenv("HF_TOKEN", "")
-	env := HubEnvFromEnvironment()
+	env := HubEnvFromEnvironment("")
 	if len(env) != 1 || env[0] != (corev1.EnvVar{Name: "HF_ENDPOINT", Value: "http://mirror.example"}) {
 		t.Fatalf("env %+v, want only the endpoint (no empty token)", env)
+	}
+	t.Setenv("HF_TOKEN", "hf_secret")
+	if env := HubEnvFromEnvironment(""); len(env) != 2 || env[1] != (corev1.EnvVar{Name: "HF_TOKEN", Value: "hf_secret"}) {
+		t.Fatalf("env %+v, want the endpoint and the token", env)
+	}
+	env = HubEnvFromEnvironment("graft-hub")
+	if len(env) != 2 || env[1].Value != "" || env[1].ValueFrom == nil || env[1].ValueFrom.SecretKeyRef == nil ||
+		env[1].ValueFrom.SecretKeyRef.Name != "graft-hub" || env[1].ValueFrom.SecretKeyRef.Key != "HF_TOKEN" {
+		t.Fatalf("env %+v, want the token from Secret graft-hub, never its value", env)
 	}
 }
