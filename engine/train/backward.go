@@ -25,7 +25,11 @@ func (n *net[T]) head(pk *packed) (float64, int) {
 	for r, i := range n.lossIdx {
 		copy(n.sel[r*d:(r+1)*d], n.xnf[i*d:(i+1)*d])
 	}
-	matmulB(n.pool, n.logits, n.sel, n.b.outT, M, d, V)
+	if nf, ok := any(n).(*net[float32]); ok {
+		gemmSum(nf.pool, nf.logits, V, M, V, false, term{rowsOf(nf.sel, d), &nf.b.outFwd})
+	} else {
+		matmulB(n.pool, n.logits, n.sel, n.b.outT, M, d, V)
+	}
 	losses := make([]float64, M)
 	parallel(n.pool, M, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
@@ -68,7 +72,11 @@ func (n *net[T]) backward(pk *packed, weight T, stop func() bool) bool {
 		}
 	})
 	n.dsel = grow(n.dsel, M*d)
-	matmulB(n.pool, n.dsel, n.logits, n.b.out, M, V, d)
+	if nf, ok := any(n).(*net[float32]); ok {
+		gemmSum(nf.pool, nf.dsel, d, M, d, false, term{rowsOf(nf.logits, V), &nf.b.outBwd})
+	} else {
+		matmulB(n.pool, n.dsel, n.logits, n.b.out, M, V, d)
+	}
 	clear(n.dxn[:N*d])
 	for r, i := range n.lossIdx {
 		copy(n.dxn[i*d:(i+1)*d], n.dsel[r*d:(r+1)*d])

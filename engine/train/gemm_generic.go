@@ -12,3 +12,7 @@ var (
 	gemmTile     = gemmTileGo
 	gemmRow      = gemmRowGo
 )
+
+var tile = tile6Go
+
+func copy16(dst, src []float32) { copy(dst[:16], src[:16]) }

@@ -28,9 +28,12 @@ func (hostBackend) Matrix(data []float32, rows, cols int) compute.Matrix {
 
 // baseLayer is one frozen transformer block. w are the projections in PyTorch
 // layout [out, in]; wT their transposes, which the backward pass multiplies by.
+// In float32 both are kept only packed for the micro-kernel instead: fwd is
+// Wᵀ (x·Wᵀ), bwd is W (dy·W), packed once since the base never changes.
 type baseLayer[T float] struct {
 	attnNorm, ffnNorm []T
 	w, wT, bias       [model.NumModules][]T
+	fwd, bwd          [model.NumModules]packedB
 }
 
 // base is the frozen model the adapter trains on.
@@ -38,8 +41,11 @@ type base[T float] struct {
 	cfg        model.Config
 	embed, out []T // [vocab, dim]; out aliases embed when tied
 	outT, norm []T
-	layers     []baseLayer[T]
-	invFreq    []float64
+	// The output layer packed (float32): outᵀ for the logits, out for their
+	// gradient.
+	outFwd, outBwd packedB
+	layers         []baseLayer[T]
+	invFreq        []float64
 }
 
 func widen[T float](m compute.Matrix) []T {
@@ -75,7 +81,28 @@ func newBase[T float](m *model.Model) *base[T] {
 		}
 		b.layers = append(b.layers, bl)
 	}
+	if bf, ok := any(b).(*base[float32]); ok {
+		packBase(bf)
+	}
 	return b
+}
+
+// packBase lays the frozen matrices out for the micro-kernel and drops the
+// unpacked copies that only the float64 path reads.
+func packBase(b *base[float32]) {
+	c := &b.cfg
+	b.outFwd.packT(b.out, c.Dim, c.Dim, c.Vocab)
+	b.outBwd.pack(b.out, c.Dim, c.Vocab, c.Dim)
+	b.outT = nil
+	for l := range b.layers {
+		bl := &b.layers[l]
+		for mod := range bl.w {
+			o, in := c.ModuleShape(mod)
+			bl.fwd[mod].packT(bl.w[mod], in, in, o)
+			bl.bwd[mod].pack(bl.w[mod], in, o, in)
+			bl.w[mod], bl.wT[mod] = nil, nil
+		}
+	}
 }
 
 // ropeTables returns cos and sin of pos·invFreq[i], [maxLen][half], from float64 angles.
