@@ -12,7 +12,7 @@ var attnPacksPool = sync.Pool{New: func() any { return new(attnPacks) }}
 
 // attention32 is attentionGemm in float32: the heads' rows are read in
 // place from q, k, v and written in place to att, with no gathers or
-// transposes.
+// transposes, and the products skip the causal mask's upper half.
 func attention32(n *net[float32], pk *packed, a *layerActs[float32]) {
 	c := &n.b.cfg
 	hd, group := c.HeadDim, c.Heads/c.KVHeads
@@ -28,7 +28,7 @@ func attention32(n *net[float32], pk *packed, a *layerActs[float32]) {
 		for h := kvh * group; h < (kvh+1)*group; h++ {
 			p := a.p[n.pOff[s]+h*L*L : n.pOff[s]+(h+1)*L*L]
 			qOff := sp.start*qw + h*hd
-			gemmSum(nil, p, L, L, L, false, term{rowsOf(a.q[qOff:], qw), &sc.kT})
+			gemmShaped(nil, p, L, L, L, false, lowerOut, term{rowsOf(a.q[qOff:], qw), &sc.kT})
 			for t := 0; t < L; t++ {
 				row := p[t*L : (t+1)*L]
 				lo := n.window(t)
@@ -39,13 +39,13 @@ func attention32(n *net[float32], pk *packed, a *layerActs[float32]) {
 				}
 				softmaxRow(row[lo : t+1])
 			}
-			gemmSum(nil, a.att[qOff:], qw, L, hd, false, term{rowsOf(p, L), &sc.v})
+			gemmShaped(nil, a.att[qOff:], qw, L, hd, false, lowerA, term{rowsOf(p, L), &sc.v})
 		}
 	})
 }
 
 // attentionBack32 is attentionGemmBack in float32; Pᵀ·dO and dSᵀ·Q read P
-// and dS by columns in place.
+// and dS by columns in place. Every product skips what causality makes zero.
 func attentionBack32(n *net[float32], pk *packed, a *layerActs[float32]) {
 	c := &n.b.cfg
 	hd, group := c.HeadDim, c.Heads/c.KVHeads
@@ -65,22 +65,25 @@ func attentionBack32(n *net[float32], pk *packed, a *layerActs[float32]) {
 			p := a.p[n.pOff[s]+h*L*L : n.pOff[s]+(h+1)*L*L]
 			qOff := sp.start*qw + h*hd
 			sc.dO.pack(n.datt[qOff:], qw, L, hd)
-			gemmSum(nil, n.dv[kOff:], kw, L, hd, i > 0, term{colsOf(p, L), &sc.dO}) // dV += Pᵀ·dO
+			gemmShaped(nil, n.dv[kOff:], kw, L, hd, i > 0, upperA, term{colsOf(p, L), &sc.dO}) // dV += Pᵀ·dO
 			dp := ds.s
-			gemmSum(nil, dp, L, L, L, false, term{rowsOf(n.datt[qOff:], qw), &sc.vT}) // dP = dO·Vᵀ
+			gemmShaped(nil, dp, L, L, L, false, lowerOut, term{rowsOf(n.datt[qOff:], qw), &sc.vT}) // dP = dO·Vᵀ
 			for t := 0; t < L; t++ {
-				pr, dr := p[t*L:(t+1)*L], dp[t*L:(t+1)*L]
+				lo := n.window(t)
+				pr, dr := p[t*L+lo:t*L+t+1], dp[t*L:(t+1)*L]
 				var rowDot float32
 				for u, pv := range pr {
-					rowDot += pv * dr[u]
+					rowDot += pv * dr[lo+u]
 				}
 				for u, pv := range pr {
-					dr[u] = pv * (dr[u] - rowDot) * scale
+					dr[lo+u] = pv * (dr[lo+u] - rowDot) * scale
 				}
+				clear(dr[:lo]) // dS is zero off the window, as P
+				clear(dr[t+1:])
 			}
-			gemmSum(nil, n.dq[qOff:], qw, L, hd, false, term{rowsOf(dp, L), &sc.k}) // dQ = dS·K
+			gemmShaped(nil, n.dq[qOff:], qw, L, hd, false, lowerA, term{rowsOf(dp, L), &sc.k}) // dQ = dS·K
 			sc.q.pack(a.q[qOff:], qw, L, hd)
-			gemmSum(nil, n.dk[kOff:], kw, L, hd, i > 0, term{colsOf(dp, L), &sc.q}) // dK += dSᵀ·Q
+			gemmShaped(nil, n.dk[kOff:], kw, L, hd, i > 0, upperA, term{colsOf(dp, L), &sc.q}) // dK += dSᵀ·Q
 		}
 	})
 }

@@ -4,15 +4,10 @@ package train
 
 import "github.com/graft-ai/graft/engine/kernel"
 
-const gemmRows, gemmCols = 6, 16
-
 var (
 	siluPartsF32 = siluPartsGo[float32]
 	softmaxF32   = kernel.Softmax
-	gemmTile     = gemmTileGo
-	gemmRow      = gemmRowGo
+	tile         = tile6Go
 )
-
-var tile = tile6Go
 
 func copy16(dst, src []float32) { copy(dst[:16], src[:16]) }

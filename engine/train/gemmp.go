@@ -100,6 +100,22 @@ type segment struct {
 // accumulating needs no temporary. Work is split over the pool by 16-column
 // panels, and by row blocks when there are few panels.
 func gemmSum(p *kernel.Pool, out []float32, ldo, rows, n int, acc bool, terms ...term) {
+	gemmShaped(p, out, ldo, rows, n, acc, full, terms...)
+}
+
+// shape says which part of a product is wanted or nonzero, so that causal
+// attention skips the half above the diagonal.
+type shape int
+
+const (
+	full     shape = iota
+	lowerOut       // only out[r, j] with j ≤ r is wanted; tiles wholly above are left unset
+	lowerA         // A[r, t] = 0 for t > r
+	upperA         // A[r, t] = 0 for t < r
+)
+
+// gemmShaped is gemmSum for a product of the given shape.
+func gemmShaped(p *kernel.Pool, out []float32, ldo, rows, n int, acc bool, sh shape, terms ...term) {
 	if rows == 0 || n == 0 {
 		return
 	}
@@ -120,7 +136,7 @@ func gemmSum(p *kernel.Pool, out []float32, ldo, rows, n int, acc bool, terms ..
 			for it := lo; it < hi; it++ {
 				pn, rb := it/rowBlocks, it%rowBlocks
 				r0 := rb * rowBlock
-				gemmItem(out, ldo, rows, n, pn, r0, min(rows, r0+rowBlock), accBlk, blk)
+				gemmItem(out, ldo, rows, n, pn, r0, min(rows, r0+rowBlock), accBlk, sh, blk)
 			}
 		})
 	}
@@ -150,17 +166,20 @@ func kBlocks(terms []term) [][]segment {
 }
 
 // gemmItem computes rows [r0, r1) of panel pn.
-func gemmItem(out []float32, ldo, rows, n, pn, r0, r1 int, acc bool, segs []segment) {
+func gemmItem(out []float32, ldo, rows, n, pn, r0, r1 int, acc bool, sh shape, segs []segment) {
 	j0 := pn * panelW
 	cols := min(panelW, n-j0)
 	for r := r0; r < r1; r += tileRows {
+		if sh == lowerOut && j0 > min(r1, r+tileRows)-1 {
+			continue
+		}
 		if r+tileRows <= r1 && cols == panelW {
 			for i, s := range segs {
-				runTile(out[r*ldo+j0:], ldo, r, pn, s, acc || i > 0)
+				runTile(out[r*ldo+j0:], ldo, r, pn, s, acc || i > 0, sh)
 			}
 			continue
 		}
-		gemmEdge(out, ldo, rows, j0, cols, r, min(r1, r+tileRows), acc, segs)
+		gemmEdge(out, ldo, rows, j0, cols, r, min(r1, r+tileRows), acc, sh, segs)
 	}
 }
 
@@ -168,7 +187,7 @@ func gemmItem(out []float32, ldo, rows, n, pn, r0, r1 int, acc bool, segs []segm
 // short of rows or columns, through a full tile in a temporary. A short
 // last tile is moved up to end at the last row (rows above it are computed
 // and dropped), so that only a matrix of under six rows needs the portable tile.
-func gemmEdge(out []float32, ldo, rows, j0, cols, r, r1 int, acc bool, segs []segment) {
+func gemmEdge(out []float32, ldo, rows, j0, cols, r, r1 int, acc bool, sh shape, segs []segment) {
 	var tmp [tileRows * panelW]float32
 	top := min(r, max(rows-tileRows, 0))
 	if acc {
@@ -182,17 +201,29 @@ func gemmEdge(out []float32, ldo, rows, j0, cols, r, r1 int, acc bool, segs []se
 			tileGo(tmp[:], panelW, s.t.a.a[s.k0*s.t.a.ts:], s.t.a.rs, s.t.a.ts, s.t.b.panel(pn)[s.k0*panelW:], s.k, true, rows)
 			continue
 		}
-		runTile(tmp[:], panelW, top, pn, s, true)
+		runTile(tmp[:], panelW, top, pn, s, true, sh)
 	}
 	for i := r; i < r1; i++ {
 		copy(out[i*ldo+j0:i*ldo+j0+cols], tmp[(i-top)*panelW:(i-top)*panelW+cols])
 	}
 }
 
-// runTile runs segment s on the six rows of A from row r into out.
-func runTile(out []float32, ldo, r, pn int, s segment, acc bool) {
+// runTile runs segment s on the six rows of A from row r into out, over the
+// part of its k range where those rows of A can be nonzero.
+func runTile(out []float32, ldo, r, pn int, s segment, acc bool, sh shape) {
 	a := s.t.a
-	tile(out, ldo, a.a[r*a.rs+s.k0*a.ts:], a.rs, a.ts, s.t.b.panel(pn)[s.k0*panelW:], s.k, acc)
+	lo, hi := s.k0, s.k0+s.k
+	switch sh {
+	case lowerA:
+		hi = min(hi, r+tileRows)
+	case upperA:
+		lo = max(lo, r)
+	}
+	k := max(hi-lo, 0)
+	if k == 0 {
+		lo = s.k0
+	}
+	tile(out, ldo, a.a[r*a.rs+lo*a.ts:], a.rs, a.ts, s.t.b.panel(pn)[lo*panelW:], k, acc)
 }
 
 // tileGo is the portable tile: mr ≤ 6 rows of out (+)= A·panel.

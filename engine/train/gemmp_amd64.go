@@ -2,18 +2,7 @@
 
 package train
 
-import (
-	"simd/archsimd"
-	"unsafe"
-)
-
-var tile = tile6Go
-
-func init() {
-	if archsimd.X86.AVX2() && archsimd.X86.FMA() {
-		tile = tile6
-	}
-}
+import "unsafe"
 
 //go:noescape
 func tileKernel(out *float32, ldo int, a *float32, rs, ts int, b *float32, k int, acc int)

@@ -79,3 +79,39 @@ func TestGemmSumMatchesLoops(t *testing.T) {
 		}
 	}
 }
+
+// TestGemmShapes checks the causal shapes against the full product: a
+// triangular A gives the same result with its zero part skipped, and
+// lowerOut gives the same lower triangle.
+func TestGemmShapes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	for _, L := range []int{1, 5, 6, 7, 40, 61} {
+		for _, sh := range []shape{lowerOut, lowerA, upperA} {
+			a, b := make([]float32, L*L), make([]float32, L*L)
+			for r := 0; r < L; r++ {
+				for c := 0; c < L; c++ {
+					b[r*L+c] = float32(rng.NormFloat64())
+					if (sh == lowerA && c > r) || (sh == upperA && c < r) {
+						continue
+					}
+					a[r*L+c] = float32(rng.NormFloat64())
+				}
+			}
+			var pb packedB
+			pb.pack(b, L, L, L)
+			want, got := make([]float32, L*L), make([]float32, L*L)
+			gemmSum(nil, want, L, L, L, false, term{rowsOf(a, L), &pb})
+			gemmShaped(nil, got, L, L, L, false, sh, term{rowsOf(a, L), &pb})
+			for r := 0; r < L; r++ {
+				for c := 0; c < L; c++ {
+					if sh == lowerOut && c > r {
+						continue
+					}
+					if d := math.Abs(float64(got[r*L+c] - want[r*L+c])); d > 1e-5*(1+math.Abs(float64(want[r*L+c]))) {
+						t.Fatalf("L=%d shape %d: [%d,%d] = %v, want %v", L, sh, r, c, got[r*L+c], want[r*L+c])
+					}
+				}
+			}
+		}
+	}
+}

@@ -10,13 +10,9 @@ import (
 // float64 for the finite-difference checks of the same code.
 type float interface{ ~float32 | ~float64 }
 
-// matmul sets out[r, o] = Σ_k x[r, k]·w[o, k] (x·wᵀ, PyTorch Linear layout),
-// on the SIMD kernels for float32 and plain loops for float64.
+// matmul sets out[r, o] = Σ_k x[r, k]·w[o, k] (x·wᵀ, PyTorch Linear layout)
+// with plain loops: the float64 reference path (float32 runs on gemmSum).
 func matmul[T float](p *kernel.Pool, out, x, w []T, rows, in, outDim int) {
-	if o, ok := any(out).([]float32); ok {
-		kernel.MatMul(p, o, any(x).([]float32), any(w).([]float32), rows, in, outDim)
-		return
-	}
 	parallel(p, outDim, func(lo, hi int) {
 		for r := 0; r < rows; r++ {
 			xr := x[r*in : (r+1)*in]
@@ -33,12 +29,8 @@ func matmul[T float](p *kernel.Pool, out, x, w []T, rows, in, outDim int) {
 }
 
 // matmulB sets out = x·b with b given as [k, n] (the transpose of matmul's
-// w): the frozen weights, for which both layouts are kept, go through gemm.
+// w), with plain loops like matmul.
 func matmulB[T float](p *kernel.Pool, out, x, b []T, rows, k, n int) {
-	if o, ok := any(out).([]float32); ok {
-		gemm(p, o, any(x).([]float32), any(b).([]float32), rows, k, n)
-		return
-	}
 	parallel(p, n, func(lo, hi int) {
 		for r := 0; r < rows; r++ {
 			for j := lo; j < hi; j++ {

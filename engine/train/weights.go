@@ -68,21 +68,26 @@ func newBase[T float](m *model.Model) *base[T] {
 	if !c.TiedEmbedding {
 		b.out = widen[T](m.Output)
 	}
-	b.outT = make([]T, len(b.out))
-	transpose(b.outT, b.out, c.Vocab, c.Dim)
+	_, f32 := any(b).(*base[float32])
+	if !f32 {
+		b.outT = make([]T, len(b.out))
+		transpose(b.outT, b.out, c.Vocab, c.Dim)
+	}
 	for _, ly := range m.Layers {
 		bl := baseLayer[T]{attnNorm: widen[T](ly.AttnNorm), ffnNorm: widen[T](ly.FFNNorm)}
 		for mod, lin := range []*model.Linear{ly.Q, ly.K, ly.V, ly.O, ly.Gate, ly.Up, ly.Down} {
 			out, in := c.ModuleShape(mod)
 			bl.w[mod] = widen[T](lin.W)
-			bl.wT[mod] = make([]T, out*in)
-			transpose(bl.wT[mod], bl.w[mod], out, in)
+			if !f32 {
+				bl.wT[mod] = make([]T, out*in)
+				transpose(bl.wT[mod], bl.w[mod], out, in)
+			}
 			bl.bias[mod] = widen[T](lin.Bias)
 		}
 		b.layers = append(b.layers, bl)
 	}
-	if bf, ok := any(b).(*base[float32]); ok {
-		packBase(bf)
+	if f32 {
+		packBase(any(b).(*base[float32]))
 	}
 	return b
 }
@@ -93,14 +98,13 @@ func packBase(b *base[float32]) {
 	c := &b.cfg
 	b.outFwd.packT(b.out, c.Dim, c.Dim, c.Vocab)
 	b.outBwd.pack(b.out, c.Dim, c.Vocab, c.Dim)
-	b.outT = nil
 	for l := range b.layers {
 		bl := &b.layers[l]
 		for mod := range bl.w {
 			o, in := c.ModuleShape(mod)
 			bl.fwd[mod].packT(bl.w[mod], in, in, o)
 			bl.bwd[mod].pack(bl.w[mod], in, o, in)
-			bl.w[mod], bl.wT[mod] = nil, nil
+			bl.w[mod] = nil
 		}
 	}
 }
