@@ -13,11 +13,12 @@ var (
 	siluPartsF32 = siluPartsGo[float32]
 	softmaxF32   = kernel.Softmax
 	tile         = tile6Go
+	tiles        = tilesGo
 )
 
 func init() {
 	if archsimd.X86.AVX2() && archsimd.X86.FMA() {
-		tile, siluPartsF32, softmaxF32 = tile6, siluParts8, softmax8
+		tile, tiles, siluPartsF32, softmaxF32 = tile6, tilesAVX, siluParts8, softmax8
 	}
 }
 

@@ -169,17 +169,51 @@ func kBlocks(terms []term) [][]segment {
 func gemmItem(out []float32, ldo, rows, n, pn, r0, r1 int, acc bool, sh shape, segs []segment) {
 	j0 := pn * panelW
 	cols := min(panelW, n-j0)
-	for r := r0; r < r1; r += tileRows {
+	whole := 0 // full tiles, run in one call per segment
+	if cols == panelW {
+		whole = (r1 - r0) / tileRows
+	}
+	if sh == lowerOut { // tiles wholly above the diagonal are skipped
+		skip := min(max(j0-tileRows+1-r0, 0)+tileRows-1, r1-r0) / tileRows
+		r0 += skip * tileRows
+		whole -= min(skip, whole)
+	}
+	if whole > 0 {
+		for i, s := range segs {
+			tiles(out[r0*ldo+j0:], ldo, s.t.a, s.t.b.panel(pn), r0, whole, s.k0, s.k, acc || i > 0, sh)
+		}
+	}
+	for r := r0 + whole*tileRows; r < r1; r += tileRows {
 		if sh == lowerOut && j0 > min(r1, r+tileRows)-1 {
 			continue
 		}
-		if r+tileRows <= r1 && cols == panelW {
-			for i, s := range segs {
-				runTile(out[r*ldo+j0:], ldo, r, pn, s, acc || i > 0, sh)
-			}
-			continue
-		}
 		gemmEdge(out, ldo, rows, j0, cols, r, min(r1, r+tileRows), acc, sh, segs)
+	}
+}
+
+// kRange is the part of k range [k0, k0+k) where A's six rows from r can be
+// nonzero.
+func kRange(sh shape, r, k0, k int) (int, int) {
+	lo, hi := k0, k0+k
+	switch sh {
+	case lowerA:
+		hi = min(hi, r+tileRows)
+	case upperA:
+		lo = max(lo, r)
+	}
+	if hi <= lo {
+		return k0, 0
+	}
+	return lo, hi - lo
+}
+
+// tilesGo runs n full tiles down a panel from row r0: out starts at the
+// first tile, a is the whole left operand, b the panel.
+func tilesGo(out []float32, ldo int, a matA, b []float32, r0, n, k0, k int, acc bool, sh shape) {
+	for i := 0; i < n; i++ {
+		r := r0 + i*tileRows
+		lo, kk := kRange(sh, r, k0, k)
+		tile(out[i*tileRows*ldo:], ldo, a.a[r*a.rs+lo*a.ts:], a.rs, a.ts, b[lo*panelW:], kk, acc)
 	}
 }
 
@@ -208,22 +242,9 @@ func gemmEdge(out []float32, ldo, rows, j0, cols, r, r1 int, acc bool, sh shape,
 	}
 }
 
-// runTile runs segment s on the six rows of A from row r into out, over the
-// part of its k range where those rows of A can be nonzero.
+// runTile runs segment s on the six rows of A from row r into out.
 func runTile(out []float32, ldo, r, pn int, s segment, acc bool, sh shape) {
-	a := s.t.a
-	lo, hi := s.k0, s.k0+s.k
-	switch sh {
-	case lowerA:
-		hi = min(hi, r+tileRows)
-	case upperA:
-		lo = max(lo, r)
-	}
-	k := max(hi-lo, 0)
-	if k == 0 {
-		lo = s.k0
-	}
-	tile(out, ldo, a.a[r*a.rs+lo*a.ts:], a.rs, a.ts, s.t.b.panel(pn)[lo*panelW:], k, acc)
+	tilesGo(out, ldo, s.t.a, s.t.b.panel(pn), r, 1, s.k0, s.k, acc, sh)
 }
 
 // tileGo is the portable tile: mr ≤ 6 rows of out (+)= A·panel.

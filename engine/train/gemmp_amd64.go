@@ -26,3 +26,27 @@ func copy16(dst, src []float32) {
 	st8(ld8(src, 0), dst, 0)
 	st8(ld8(src, 8), dst, 8)
 }
+
+// tilesAVX is tilesGo with one bounds check for all the tiles and direct
+// calls of the kernel: per tile, Go's slicing cost as much as a short k.
+func tilesAVX(out []float32, ldo int, a matA, b []float32, r0, n, k0, k int, acc bool, sh shape) {
+	if n == 0 {
+		return
+	}
+	rl := r0 + n*tileRows - 1 // the last row
+	_, _ = out[:(n*tileRows-1)*ldo+panelW], b[:(k0+k)*panelW]
+	if k > 0 {
+		_ = a.a[rl*a.rs+(k0+k-1)*a.ts]
+	}
+	ac := 0
+	if acc {
+		ac = 1
+	}
+	op, ap, bp := unsafe.Pointer(unsafe.SliceData(out)), unsafe.Pointer(unsafe.SliceData(a.a)), unsafe.Pointer(unsafe.SliceData(b))
+	for i := 0; i < n; i++ {
+		r := r0 + i*tileRows
+		lo, kk := kRange(sh, r, k0, k)
+		tileKernel((*float32)(unsafe.Add(op, i*tileRows*ldo*4)), ldo, (*float32)(unsafe.Add(ap, (r*a.rs+lo*a.ts)*4)), a.rs, a.ts,
+			(*float32)(unsafe.Add(bp, lo*panelW*4)), kk, ac)
+	}
+}
