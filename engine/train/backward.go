@@ -1,10 +1,6 @@
 package train
 
-import (
-	"math"
-
-	"github.com/graft-ai/graft/engine/model"
-)
+import "github.com/graft-ai/graft/engine/model"
 
 // head computes the logits of the loss positions, turns them into
 // probabilities in place and returns the summed cross-entropy.
@@ -34,16 +30,8 @@ func (n *net[T]) head(pk *packed) (float64, int) {
 	parallel(n.pool, M, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			row := n.logits[r*V : (r+1)*V]
-			imax := 0
-			for i, v := range row {
-				if v > row[imax] {
-					imax = i
-				}
-			}
-			gap := float64(row[imax] - row[pk.targets[n.lossIdx[r]]])
-			softmaxRow(row)
-			// log Σexp(row-max) = -log p[imax], which never underflows.
-			losses[r] = gap - math.Log(float64(row[imax]))
+			target := float64(row[pk.targets[n.lossIdx[r]]])
+			losses[r] = softmaxRow(row) - target
 		}
 	})
 	var sum float64
@@ -98,11 +86,8 @@ func (n *net[T]) layerBack(pk *packed, l int) {
 	_, _, _, f := n.dims()
 	n.linearBack(n.dact, n.dx, a.act, N, l, model.ModDown, false)
 	parallel(n.pool, N, func(lo, hi int) {
-		for i := lo * f; i < hi*f; i++ {
-			g, s := a.gate[i], a.sg[i]
-			n.dup[i] = n.dact[i] * g * s
-			n.dgate[i] = n.dact[i] * a.up[i] * s * (1 + g*(1-s))
-		}
+		lo, hi = lo*f, hi*f
+		siluBack(n.dgate[lo:hi], n.dup[lo:hi], n.dact[lo:hi], a.gate[lo:hi], a.sg[lo:hi], a.up[lo:hi])
 	})
 	n.linearBack(n.dxn, n.dgate, a.xn2, N, l, model.ModGate, false)
 	n.linearBack(n.dxn, n.dup, a.xn2, N, l, model.ModUp, true)

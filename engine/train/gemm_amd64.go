@@ -5,20 +5,19 @@ package train
 import (
 	"simd/archsimd"
 	"unsafe"
-
-	"github.com/graft-ai/graft/engine/kernel"
 )
 
 var (
 	siluPartsF32 = siluPartsGo[float32]
-	softmaxF32   = kernel.Softmax
+	siluBackF32  = siluBackGo[float32]
+	softmaxF32   = softmaxGo[float32]
 	tile         = tile6Go
 	tiles        = tilesGo
 )
 
 func init() {
 	if archsimd.X86.AVX2() && archsimd.X86.FMA() {
-		tile, tiles, siluPartsF32, softmaxF32 = tile6, tilesAVX, siluParts8, softmax8
+		tile, tiles, siluPartsF32, siluBackF32, softmaxF32 = tile6, tilesAVX, siluParts8, siluBack8, softmax8
 	}
 }
 

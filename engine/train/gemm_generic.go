@@ -2,11 +2,10 @@
 
 package train
 
-import "github.com/graft-ai/graft/engine/kernel"
-
 var (
 	siluPartsF32 = siluPartsGo[float32]
-	softmaxF32   = kernel.Softmax
+	siluBackF32  = siluBackGo[float32]
+	softmaxF32   = softmaxGo[float32]
 	tile         = tile6Go
 	tiles        = tilesGo
 )

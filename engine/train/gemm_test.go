@@ -41,7 +41,7 @@ func BenchmarkGemm(b *testing.B) {
 
 func TestSoftmaxAndSiLU(t *testing.T) {
 	rng := rand.New(rand.NewPCG(2, 2))
-	for _, n := range []int{1, 7, 8, 9, 100, 513} {
+	for _, n := range []int{1, 7, 8, 9, 16, 17, 100, 513} {
 		x := make([]float32, n)
 		want := make([]float64, n)
 		var m, sum float64 = -1e9, 0
@@ -53,7 +53,9 @@ func TestSoftmaxAndSiLU(t *testing.T) {
 			want[i] = math.Exp(float64(x[i]) - m)
 			sum += want[i]
 		}
-		softmaxF32(x)
+		if lse, want := softmaxF32(x), m+math.Log(sum); math.Abs(lse-want) > 1e-5*(1+math.Abs(want)) {
+			t.Fatalf("softmax n=%d: log-sum-exp %v, want %v", n, lse, want)
+		}
 		for i := range x {
 			if d := math.Abs(float64(x[i]) - want[i]/sum); d > 1e-6 {
 				t.Fatalf("softmax n=%d [%d]: %v, want %v", n, i, x[i], want[i]/sum)
@@ -68,6 +70,18 @@ func TestSoftmaxAndSiLU(t *testing.T) {
 			s := 1 / (1 + math.Exp(-float64(g[i])))
 			if math.Abs(float64(sg[i])-s) > 1e-6 || math.Abs(float64(act[i])-float64(g[i])*s*float64(up[i])) > 1e-5*(1+math.Abs(float64(g[i]))) {
 				t.Fatalf("silu n=%d [%d] of %v: sigmoid %v want %v", n, i, g[i], sg[i], s)
+			}
+		}
+		dact, dg, du := make([]float32, n), make([]float32, n), make([]float32, n)
+		for i := range dact {
+			dact[i] = float32(rng.NormFloat64())
+		}
+		siluBackF32(dg, du, dact, g, sg, up)
+		for i := range g {
+			s, gv, d := float64(sg[i]), float64(g[i]), float64(dact[i])
+			wantUp, wantGate := d*gv*s, d*float64(up[i])*s*(1+gv*(1-s))
+			if math.Abs(float64(du[i])-wantUp) > 1e-5*(1+math.Abs(wantUp)) || math.Abs(float64(dg[i])-wantGate) > 1e-5*(1+math.Abs(wantGate)) {
+				t.Fatalf("silu backward n=%d [%d]: (%v, %v), want (%v, %v)", n, i, dg[i], du[i], wantGate, wantUp)
 			}
 		}
 	}

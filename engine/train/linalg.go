@@ -82,11 +82,18 @@ func addTo[T float](y, a []T) {
 	}
 }
 
-// softmaxRow replaces x by its softmax.
-func softmaxRow[T float](x []T) {
+// softmaxRow replaces x by its softmax and returns log Σ exp(x) (in float64
+// from the row's max, so it never overflows or underflows).
+func softmaxRow[T float](x []T) float64 {
 	if xf, ok := any(x).([]float32); ok {
-		softmaxF32(xf)
-		return
+		return softmaxF32(xf)
+	}
+	return softmaxGo(x)
+}
+
+func softmaxGo[T float](x []T) float64 {
+	if len(x) == 0 {
+		return math.Inf(-1)
 	}
 	m := x[0]
 	for _, v := range x {
@@ -101,6 +108,7 @@ func softmaxRow[T float](x []T) {
 	for i := range x {
 		x[i] /= s
 	}
+	return float64(m) + math.Log(float64(s))
 }
 
 func sigmoid[T float](x T) T { return T(1 / (1 + math.Exp(-float64(x)))) }
@@ -129,5 +137,23 @@ func siluPartsGo[T float](act, sg, gate, up []T) {
 		s := sigmoid(g)
 		sg[i] = s
 		act[i] = g * s * up[i]
+	}
+}
+
+// siluBack sets the gradients of gate and up through act = silu(gate)·up
+// given dact, with sg = sigmoid(gate) from the forward pass.
+func siluBack[T float](dgate, dup, dact, gate, sg, up []T) {
+	if d, ok := any(dgate).([]float32); ok {
+		siluBackF32(d, any(dup).([]float32), any(dact).([]float32), any(gate).([]float32), any(sg).([]float32), any(up).([]float32))
+		return
+	}
+	siluBackGo(dgate, dup, dact, gate, sg, up)
+}
+
+func siluBackGo[T float](dgate, dup, dact, gate, sg, up []T) {
+	for i, d := range dact {
+		g, s := gate[i], sg[i]
+		dup[i] = d * g * s
+		dgate[i] = d * up[i] * s * (1 + g*(1-s))
 	}
 }
