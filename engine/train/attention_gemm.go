@@ -43,6 +43,10 @@ func gather[T float](dst, src []T, start, n, width, off, hd int) {
 // products as matrix multiplications: per (sequence, head) S = Q·Kᵀ, causal
 // softmax, O = P·V. The probabilities are kept in a.p, [seq][head][t][u].
 func (n *net[T]) attentionGemm(pk *packed, a *layerActs[T]) {
+	if nf, ok := any(n).(*net[float32]); ok {
+		attention32(nf, pk, any(a).(*layerActs[float32]))
+		return
+	}
 	c := &n.b.cfg
 	hd, group := c.HeadDim, c.Heads/c.KVHeads
 	qw, kw := c.Heads*hd, c.KVHeads*hd
@@ -80,6 +84,10 @@ func (n *net[T]) attentionGemm(pk *packed, a *layerActs[T]) {
 // attentionGemmBack sets n.dq, n.dk, n.dv from n.datt: dP = dO·Vᵀ,
 // dV = Pᵀ·dO, dS = P⊙(dP - rowsum(P⊙dP))·scale, dQ = dS·K, dK = dSᵀ·Q.
 func (n *net[T]) attentionGemmBack(pk *packed, a *layerActs[T]) {
+	if nf, ok := any(n).(*net[float32]); ok {
+		attentionBack32(nf, pk, any(a).(*layerActs[float32]))
+		return
+	}
 	c := &n.b.cfg
 	hd, group := c.HeadDim, c.Heads/c.KVHeads
 	qw, kw := c.Heads*hd, c.KVHeads*hd

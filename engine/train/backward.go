@@ -1,10 +1,6 @@
 package train
 
-import (
-	"math"
-
-	"github.com/graft-ai/graft/engine/model"
-)
+import "github.com/graft-ai/graft/engine/model"
 
 // head computes the logits of the loss positions, turns them into
 // probabilities in place and returns the summed cross-entropy.
@@ -25,21 +21,17 @@ func (n *net[T]) head(pk *packed) (float64, int) {
 	for r, i := range n.lossIdx {
 		copy(n.sel[r*d:(r+1)*d], n.xnf[i*d:(i+1)*d])
 	}
-	matmulB(n.pool, n.logits, n.sel, n.b.outT, M, d, V)
+	if nf, ok := any(n).(*net[float32]); ok {
+		gemmSum(nf.pool, nf.logits, V, M, V, false, term{rowsOf(nf.sel, d), &nf.b.outFwd})
+	} else {
+		matmulB(n.pool, n.logits, n.sel, n.b.outT, M, d, V)
+	}
 	losses := make([]float64, M)
 	parallel(n.pool, M, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			row := n.logits[r*V : (r+1)*V]
-			imax := 0
-			for i, v := range row {
-				if v > row[imax] {
-					imax = i
-				}
-			}
-			gap := float64(row[imax] - row[pk.targets[n.lossIdx[r]]])
-			softmaxRow(row)
-			// log Σexp(row-max) = -log p[imax], which never underflows.
-			losses[r] = gap - math.Log(float64(row[imax]))
+			target := float64(row[pk.targets[n.lossIdx[r]]])
+			losses[r] = softmaxRow(row) - target
 		}
 	})
 	var sum float64
@@ -68,7 +60,11 @@ func (n *net[T]) backward(pk *packed, weight T, stop func() bool) bool {
 		}
 	})
 	n.dsel = grow(n.dsel, M*d)
-	matmulB(n.pool, n.dsel, n.logits, n.b.out, M, V, d)
+	if nf, ok := any(n).(*net[float32]); ok {
+		gemmSum(nf.pool, nf.dsel, d, M, d, false, term{rowsOf(nf.logits, V), &nf.b.outBwd})
+	} else {
+		matmulB(n.pool, n.dsel, n.logits, n.b.out, M, V, d)
+	}
 	clear(n.dxn[:N*d])
 	for r, i := range n.lossIdx {
 		copy(n.dxn[i*d:(i+1)*d], n.dsel[r*d:(r+1)*d])
@@ -90,11 +86,8 @@ func (n *net[T]) layerBack(pk *packed, l int) {
 	_, _, _, f := n.dims()
 	n.linearBack(n.dact, n.dx, a.act, N, l, model.ModDown, false)
 	parallel(n.pool, N, func(lo, hi int) {
-		for i := lo * f; i < hi*f; i++ {
-			g, s := a.gate[i], a.sg[i]
-			n.dup[i] = n.dact[i] * g * s
-			n.dgate[i] = n.dact[i] * a.up[i] * s * (1 + g*(1-s))
-		}
+		lo, hi = lo*f, hi*f
+		siluBack(n.dgate[lo:hi], n.dup[lo:hi], n.dact[lo:hi], a.gate[lo:hi], a.sg[lo:hi], a.up[lo:hi])
 	})
 	n.linearBack(n.dxn, n.dgate, a.xn2, N, l, model.ModGate, false)
 	n.linearBack(n.dxn, n.dup, a.xn2, N, l, model.ModUp, true)

@@ -213,7 +213,7 @@ func benchGraft(ctx context.Context, l *engine.Loaded, ad *adapter[float32], bat
 			return ctx.Err()
 		}
 		clipGrads(grads, 1)
-		opt.update(params, grads, 1e-4)
+		opt.update(pool, params, grads, 1e-4)
 		return nil
 	}
 	if err := step(); err != nil {

@@ -2,13 +2,12 @@
 
 package train
 
-import "github.com/graft-ai/graft/engine/kernel"
-
-const gemmRows, gemmCols = 6, 16
-
 var (
 	siluPartsF32 = siluPartsGo[float32]
-	softmaxF32   = kernel.Softmax
-	gemmTile     = gemmTileGo
-	gemmRow      = gemmRowGo
+	siluBackF32  = siluBackGo[float32]
+	softmaxF32   = softmaxGo[float32]
+	tile         = tile6Go
+	tiles        = tilesGo
 )
+
+func copy16(dst, src []float32) { copy(dst[:16], src[:16]) }

@@ -8,46 +8,14 @@ import (
 	"github.com/graft-ai/graft/engine/kernel"
 )
 
-func TestGemmMatchesLoops(t *testing.T) {
-	p := kernel.NewPool(2)
-	defer p.Close()
-	rng := rand.New(rand.NewPCG(1, 1))
-	for _, s := range [][3]int{{1, 1, 1}, {4, 16, 16}, {7, 33, 50}, {9, 768, 48}, {3, 5, 17}, {13, 64, 160}, {20, 600, 200}} {
-		rows, k, n := s[0], s[1], s[2]
-		x, b := make([]float32, rows*k), make([]float32, k*n)
-		for i := range x {
-			x[i] = float32(rng.NormFloat64())
-		}
-		for i := range b {
-			b[i] = float32(rng.NormFloat64())
-		}
-		out := make([]float32, rows*n)
-		for i := range out {
-			out[i] = 1e9 // gemm must overwrite, not accumulate
-		}
-		gemm(p, out, x, b, rows, k, n)
-		for r := 0; r < rows; r++ {
-			for j := 0; j < n; j++ {
-				var want, mag float64
-				for t := 0; t < k; t++ {
-					want += float64(x[r*k+t]) * float64(b[t*n+j])
-					mag += math.Abs(float64(x[r*k+t]) * float64(b[t*n+j]))
-				}
-				if d := math.Abs(float64(out[r*n+j]) - want); d > 1e-5*mag+1e-6 {
-					t.Fatalf("%v: out[%d,%d] = %v, want %v", s, r, j, out[r*n+j], want)
-				}
-			}
-		}
-	}
-}
-
 func BenchmarkGemm(b *testing.B) {
 	rows, k, n := 256, 768, 2048
-	x, w, wT, out := make([]float32, rows*k), make([]float32, n*k), make([]float32, n*k), make([]float32, rows*n)
+	x, w, out := make([]float32, rows*k), make([]float32, n*k), make([]float32, rows*n)
 	for i := range w {
 		w[i] = float32(i%7) * 0.1
 	}
-	transpose(wT, w, n, k)
+	var pw packedB
+	pw.packT(w, k, k, n)
 	flops := float64(2 * rows * k * n)
 	b.Run("kernel.MatMul", func(b *testing.B) {
 		for range b.N {
@@ -55,17 +23,17 @@ func BenchmarkGemm(b *testing.B) {
 		}
 		b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
 	})
-	b.Run("gemm", func(b *testing.B) {
+	b.Run("gemmSum", func(b *testing.B) {
 		for range b.N {
-			gemm(nil, out, x, wT, rows, k, n)
+			gemmSum(nil, out, n, rows, n, false, term{rowsOf(x, k), &pw})
 		}
 		b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
 	})
-	b.Run("gemm-2threads", func(b *testing.B) {
+	b.Run("gemmSum-2threads", func(b *testing.B) {
 		p := kernel.NewPool(2)
 		defer p.Close()
 		for range b.N {
-			gemm(p, out, x, wT, rows, k, n)
+			gemmSum(p, out, n, rows, n, false, term{rowsOf(x, k), &pw})
 		}
 		b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
 	})
@@ -73,7 +41,7 @@ func BenchmarkGemm(b *testing.B) {
 
 func TestSoftmaxAndSiLU(t *testing.T) {
 	rng := rand.New(rand.NewPCG(2, 2))
-	for _, n := range []int{1, 7, 8, 9, 100, 513} {
+	for _, n := range []int{1, 7, 8, 9, 16, 17, 100, 513} {
 		x := make([]float32, n)
 		want := make([]float64, n)
 		var m, sum float64 = -1e9, 0
@@ -85,7 +53,9 @@ func TestSoftmaxAndSiLU(t *testing.T) {
 			want[i] = math.Exp(float64(x[i]) - m)
 			sum += want[i]
 		}
-		softmaxF32(x)
+		if lse, want := softmaxF32(x), m+math.Log(sum); math.Abs(lse-want) > 1e-5*(1+math.Abs(want)) {
+			t.Fatalf("softmax n=%d: log-sum-exp %v, want %v", n, lse, want)
+		}
 		for i := range x {
 			if d := math.Abs(float64(x[i]) - want[i]/sum); d > 1e-6 {
 				t.Fatalf("softmax n=%d [%d]: %v, want %v", n, i, x[i], want[i]/sum)
@@ -100,6 +70,18 @@ func TestSoftmaxAndSiLU(t *testing.T) {
 			s := 1 / (1 + math.Exp(-float64(g[i])))
 			if math.Abs(float64(sg[i])-s) > 1e-6 || math.Abs(float64(act[i])-float64(g[i])*s*float64(up[i])) > 1e-5*(1+math.Abs(float64(g[i]))) {
 				t.Fatalf("silu n=%d [%d] of %v: sigmoid %v want %v", n, i, g[i], sg[i], s)
+			}
+		}
+		dact, dg, du := make([]float32, n), make([]float32, n), make([]float32, n)
+		for i := range dact {
+			dact[i] = float32(rng.NormFloat64())
+		}
+		siluBackF32(dg, du, dact, g, sg, up)
+		for i := range g {
+			s, gv, d := float64(sg[i]), float64(g[i]), float64(dact[i])
+			wantUp, wantGate := d*gv*s, d*float64(up[i])*s*(1+gv*(1-s))
+			if math.Abs(float64(du[i])-wantUp) > 1e-5*(1+math.Abs(wantUp)) || math.Abs(float64(dg[i])-wantGate) > 1e-5*(1+math.Abs(wantGate)) {
+				t.Fatalf("silu backward n=%d [%d]: (%v, %v), want (%v, %v)", n, i, dg[i], du[i], wantGate, wantUp)
 			}
 		}
 	}

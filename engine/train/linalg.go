@@ -10,13 +10,9 @@ import (
 // float64 for the finite-difference checks of the same code.
 type float interface{ ~float32 | ~float64 }
 
-// matmul sets out[r, o] = Σ_k x[r, k]·w[o, k] (x·wᵀ, PyTorch Linear layout),
-// on the SIMD kernels for float32 and plain loops for float64.
+// matmul sets out[r, o] = Σ_k x[r, k]·w[o, k] (x·wᵀ, PyTorch Linear layout)
+// with plain loops: the float64 reference path (float32 runs on gemmSum).
 func matmul[T float](p *kernel.Pool, out, x, w []T, rows, in, outDim int) {
-	if o, ok := any(out).([]float32); ok {
-		kernel.MatMul(p, o, any(x).([]float32), any(w).([]float32), rows, in, outDim)
-		return
-	}
 	parallel(p, outDim, func(lo, hi int) {
 		for r := 0; r < rows; r++ {
 			xr := x[r*in : (r+1)*in]
@@ -33,12 +29,8 @@ func matmul[T float](p *kernel.Pool, out, x, w []T, rows, in, outDim int) {
 }
 
 // matmulB sets out = x·b with b given as [k, n] (the transpose of matmul's
-// w): the frozen weights, for which both layouts are kept, go through gemm.
+// w), with plain loops like matmul.
 func matmulB[T float](p *kernel.Pool, out, x, b []T, rows, k, n int) {
-	if o, ok := any(out).([]float32); ok {
-		gemm(p, o, any(x).([]float32), any(b).([]float32), rows, k, n)
-		return
-	}
 	parallel(p, n, func(lo, hi int) {
 		for r := 0; r < rows; r++ {
 			for j := lo; j < hi; j++ {
@@ -90,11 +82,18 @@ func addTo[T float](y, a []T) {
 	}
 }
 
-// softmaxRow replaces x by its softmax.
-func softmaxRow[T float](x []T) {
+// softmaxRow replaces x by its softmax and returns log Σ exp(x) (in float64
+// from the row's max, so it never overflows or underflows).
+func softmaxRow[T float](x []T) float64 {
 	if xf, ok := any(x).([]float32); ok {
-		softmaxF32(xf)
-		return
+		return softmaxF32(xf)
+	}
+	return softmaxGo(x)
+}
+
+func softmaxGo[T float](x []T) float64 {
+	if len(x) == 0 {
+		return math.Inf(-1)
 	}
 	m := x[0]
 	for _, v := range x {
@@ -109,6 +108,7 @@ func softmaxRow[T float](x []T) {
 	for i := range x {
 		x[i] /= s
 	}
+	return float64(m) + math.Log(float64(s))
 }
 
 func sigmoid[T float](x T) T { return T(1 / (1 + math.Exp(-float64(x)))) }
@@ -137,5 +137,23 @@ func siluPartsGo[T float](act, sg, gate, up []T) {
 		s := sigmoid(g)
 		sg[i] = s
 		act[i] = g * s * up[i]
+	}
+}
+
+// siluBack sets the gradients of gate and up through act = silu(gate)·up
+// given dact, with sg = sigmoid(gate) from the forward pass.
+func siluBack[T float](dgate, dup, dact, gate, sg, up []T) {
+	if d, ok := any(dgate).([]float32); ok {
+		siluBackF32(d, any(dup).([]float32), any(dact).([]float32), any(gate).([]float32), any(sg).([]float32), any(up).([]float32))
+		return
+	}
+	siluBackGo(dgate, dup, dact, gate, sg, up)
+}
+
+func siluBackGo[T float](dgate, dup, dact, gate, sg, up []T) {
+	for i, d := range dact {
+		g, s := gate[i], sg[i]
+		dup[i] = d * g * s
+		dgate[i] = d * up[i] * s * (1 + g*(1-s))
 	}
 }

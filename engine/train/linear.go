@@ -3,6 +3,10 @@ package train
 // linear sets out = x·Wᵀ + bias + scale·B·A·dropout(x) for projection mod of
 // layer l, keeping what the LoRA backward pass needs.
 func (n *net[T]) linear(out, x []T, N, l, mod int, train bool) {
+	if nf, ok := any(n).(*net[float32]); ok {
+		linear32(nf, any(out).([]float32), any(x).([]float32), N, l, mod, train)
+		return
+	}
 	c, bl := &n.b.cfg, &n.b.layers[l]
 	o, in := c.ModuleShape(mod)
 	matmulB(n.pool, out, x, bl.wT[mod], N, in, o)
@@ -16,20 +20,7 @@ func (n *net[T]) linear(out, x []T, N, l, mod int, train bool) {
 		return
 	}
 	la := &n.acts[l].lora[mod]
-	xd := x[:N*in]
-	la.xd, la.mask = nil, nil
-	if train && n.ad.dropout > 0 {
-		la.xd, la.mask = grow(la.xd, N*in), grow(la.mask, N*in)
-		keep := T(1 / (1 - n.ad.dropout))
-		for i, v := range xd {
-			la.mask[i] = 0
-			if n.dropRng.Float64() >= n.ad.dropout {
-				la.mask[i] = keep
-			}
-			la.xd[i] = v * la.mask[i]
-		}
-		xd = la.xd
-	}
+	xd := n.dropout(la, x[:N*in], train)
 	r := p.rank
 	la.uT = grow(la.uT, r*N)
 	matmul(n.pool, la.uT, p.a, xd, r, in, N) // uT[j, t] = A[j]·xd[t]
@@ -45,11 +36,34 @@ func (n *net[T]) linear(out, x []T, N, l, mod int, train bool) {
 	})
 }
 
+// dropout returns the LoRA input: x, or with dropout in training x times a
+// fresh mask, both kept in la.
+func (n *net[T]) dropout(la *loraActs[T], x []T, train bool) []T {
+	la.xd, la.mask = nil, nil
+	if !train || n.ad.dropout == 0 {
+		return x
+	}
+	la.xd, la.mask = grow(la.xd, len(x)), grow(la.mask, len(x))
+	keep := T(1 / (1 - n.ad.dropout))
+	for i, v := range x {
+		la.mask[i] = 0
+		if n.dropRng.Float64() >= n.ad.dropout {
+			la.mask[i] = keep
+		}
+		la.xd[i] = v * la.mask[i]
+	}
+	return la.xd
+}
+
 // linearBack sets (or, with acc, adds to) dx the gradient of the input of
 // projection mod of layer l given dy, the gradient of its output, and
 // accumulates the LoRA pair's gradients. A nil dx skips the input's gradient
 // (layer 0's input comes from the frozen embedding).
 func (n *net[T]) linearBack(dx, dy, x []T, N, l, mod int, acc bool) {
+	if nf, ok := any(n).(*net[float32]); ok {
+		linearBack32(nf, any(dx).([]float32), any(dy).([]float32), any(x).([]float32), N, l, mod, acc)
+		return
+	}
 	c, bl := &n.b.cfg, &n.b.layers[l]
 	o, in := c.ModuleShape(mod)
 	if dx != nil {

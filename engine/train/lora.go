@@ -13,6 +13,9 @@ type loraParam[T float] struct {
 	a, b, ga, gb  []T
 	rank, in, out int
 	bT            []T // the transpose of b, refreshed before each pass
+	// In float32, the operands of the pair's products packed for the
+	// micro-kernel, refreshed before each pass: Aᵀ, Bᵀ (forward), B, A (backward).
+	aT, bTP, bP, aP packedB
 }
 
 // adapter is every trainable pair, [layer][module], nil where not targeted.
@@ -71,6 +74,15 @@ func (ad *adapter[T]) zeroGrad() {
 }
 
 func (ad *adapter[T]) refreshTransposes() {
+	if af, ok := any(ad).(*adapter[float32]); ok {
+		af.each(func(_, _ int, p *loraParam[float32]) {
+			p.aT.packT(p.a, p.in, p.in, p.rank)
+			p.bTP.packT(p.b, p.rank, p.rank, p.out)
+			p.bP.pack(p.b, p.rank, p.out, p.rank)
+			p.aP.pack(p.a, p.in, p.rank, p.in)
+		})
+		return
+	}
 	ad.each(func(_, _ int, p *loraParam[T]) {
 		transpose(p.bT, p.b, p.out, p.rank)
 	})

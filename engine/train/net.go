@@ -46,6 +46,7 @@ func (pk *packed) lossTokens() int {
 type loraActs[T float] struct {
 	xd, mask []T // the dropped-out input and its factors; nil without dropout
 	uT       []T // A·xdᵀ, [rank, tokens]
+	us       []T // float32: scale·xd·Aᵀ, [tokens, rank]
 }
 
 // layerActs is what one layer keeps for its backward pass.
@@ -73,6 +74,7 @@ type net[T float] struct {
 	tmpA, tmpB, tmpC []T
 	small1, small2   []T
 	pOff             []int
+	packTmp          packedB // float32: a right operand packed for one product
 }
 
 func newNet[T float](b *base[T], ad *adapter[T], pool *kernel.Pool, maxLen int, dropRng *rand.Rand) *net[T] {

@@ -1,6 +1,10 @@
 package train
 
-import "math"
+import (
+	"math"
+
+	"github.com/graft-ai/graft/engine/kernel"
+)
 
 // adamW is torch.optim.AdamW (not fused, no amsgrad): decoupled weight decay,
 // bias-corrected moments, betas (0.9, 0.999), eps 1e-8.
@@ -23,23 +27,26 @@ func newAdamW(params [][]float32, wd float64) *adamW {
 	return o
 }
 
-// update applies one step with learning rate lr.
-func (o *adamW) update(params, grads [][]float32, lr float64) {
+// update applies one step with learning rate lr, the tensors spread over
+// pool (each element's update is independent, so the split changes nothing).
+func (o *adamW) update(pool *kernel.Pool, params, grads [][]float32, lr float64) {
 	o.step++
 	bc1 := 1 - math.Pow(beta1, float64(o.step))
 	bc2 := math.Sqrt(1 - math.Pow(beta2, float64(o.step)))
-	for i, p := range params {
-		g, m, v := grads[i], o.m[i], o.v[i]
-		for j := range p {
-			w := float64(p[j]) * (1 - lr*o.wd)
-			gj := float64(g[j])
-			mj := float64(m[j]) + (gj-float64(m[j]))*(1-beta1)
-			vj := float64(v[j])*beta2 + (1-beta2)*gj*gj
-			m[j], v[j] = float32(mj), float32(vj)
-			w -= lr / bc1 * mj / (math.Sqrt(vj)/bc2 + adamEps)
-			p[j] = float32(w)
+	parallel(pool, len(params), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			p, g, m, v := params[i], grads[i], o.m[i], o.v[i]
+			for j := range p {
+				w := float64(p[j]) * (1 - lr*o.wd)
+				gj := float64(g[j])
+				mj := float64(m[j]) + (gj-float64(m[j]))*(1-beta1)
+				vj := float64(v[j])*beta2 + (1-beta2)*gj*gj
+				m[j], v[j] = float32(mj), float32(vj)
+				w -= lr / bc1 * mj / (math.Sqrt(vj)/bc2 + adamEps)
+				p[j] = float32(w)
+			}
 		}
-	}
+	})
 }
 
 // clipGrads scales grads so that their global L2 norm is at most maxNorm, as

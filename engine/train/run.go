@@ -220,7 +220,7 @@ func (j *job) step(ctx context.Context, s int, h *hooks) error {
 	}
 	clipGrads(j.grads, j.cfg.MaxGradNorm)
 	lr := j.cfg.LearningRate * lrFactor(j.cfg.Schedule, s, j.cfg.WarmupSteps, j.plan.total)
-	j.opt.update(j.params, j.grads, lr)
+	j.opt.update(j.net.pool, j.params, j.grads, lr)
 	ev := Event{Step: s + 1, TotalSteps: j.plan.total, Epoch: epoch + 1, TrainLoss: lossSum / float64(count), LearningRate: lr, Tokens: tokens}
 	if j.valid != nil && ((s+1)%j.plan.stepsPerEpoch == 0 || s+1 == j.plan.total) {
 		v, err := j.validLoss(stop)
