@@ -50,7 +50,7 @@ func TestMatMulQEqualsDequantized(t *testing.T) {
 		if err := gguf.Dequantize(typ, wf, w); err != nil {
 			t.Fatal(err)
 		}
-		for _, rows := range []int{1, 2, 7, 40} {
+		for _, rows := range []int{1, 2, 3, 4, 5, 7, 40} {
 			x := randomX(r, rows*in)
 			want := make([]float32, rows*outDim)
 			MatMul(nil, want, x, wf, rows, in, outDim)

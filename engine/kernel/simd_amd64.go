@@ -57,6 +57,7 @@ func useAVX2() {
 		tile: []func([]float32, int, []float32, int, []uint16, int, int){bf16x8Block}, one: bf16x8One}
 	f16Kernels = f16x8Kernels
 	useDequantAVX2()
+	useQDotAVX2()
 	dotImpl = f32x8One
 }
 

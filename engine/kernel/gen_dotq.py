@@ -1,0 +1,289 @@
+#!/usr/bin/env python3
+"""Writes dotq_amd64.s and dotq_amd64.go: AVX2 fused decode-and-dot kernels
+for GGUF blocks, used when few activation rows (decode, small batches)
+meet a quantized weight matrix.
+
+A kernel qdot{T}x{R}x{C} computes the R×C dots of R float32 x rows with C
+stored weight rows, nb blocks each. Every group of 8 weights is decoded in
+registers with exactly the operations of gen_dequant.py (ggml's values, bit
+for bit: no fused multiply-add in the decoding) and fed straight into the
+recipe of the AVX2 float32 tiles (gen_asm_avx2.py): one 8-lane accumulator
+per dot from zero, one FMA per 8-group in ascending order, then lo+hi and
+two VHADDPS. So every output has the bits MatMul gives on the dequantized
+matrix, whatever the shape of the kernel that computed it (batch
+invariance), without writing the decoded panel to memory and reading it
+back. Block scales are halves widened with VCVTPH2PS (F16C), which is exact
+for every half. The accumulators are Y12-Y15, so R·C ≤ 4.
+"""
+
+SHAPES = [(1, 4), (1, 1), (2, 2), (2, 1), (3, 1), (4, 1)]
+ACC = 12
+
+out = []
+emit = out.append
+
+
+def W(c, off):
+    """Address of byte off of weight row c's current block."""
+    return [f"{off}(SI)", f"{off}(SI)(R13*1)", f"{off}(SI)(R13*2)", f"{off}(SI)(R14*1)"][c]
+
+
+def X(r, off):
+    """Address of float off/4 of x row r at the current block."""
+    return [f"{off}(DI)", f"{off}(DI)(BX*1)", f"{off}(DI)(BX*2)", f"{off}(DI)(R12*1)"][r]
+
+
+class Kernel:
+    def __init__(self, R, C):
+        self.R, self.C = R, C
+
+    def acc(self, r, c):
+        return f"Y{ACC + r * self.C + c}"
+
+    def fma(self, c, reg, v):
+        """Accumulates the decoded 8-group in reg, values v.., of row c."""
+        for r in range(self.R):
+            emit(f"\tVFMADD231PS {X(r, 4 * v)}, {reg}, {self.acc(r, c)}")
+
+
+def half(c, off, reg):
+    emit(f"\tVPBROADCASTW {W(c, off)}, X{reg}")
+    emit(f"\tVCVTPH2PS X{reg}, Y{reg}")
+
+
+def q8_0(k, c):
+    half(c, 0, 11)
+    for g in range(4):
+        emit(f"\tVPMOVSXBD {W(c, 2 + 8 * g)}, Y0")
+        emit("\tVCVTDQ2PS Y0, Y0")
+        emit("\tVMULPS Y11, Y0, Y0")
+        k.fma(c, "Y0", 8 * g)
+
+
+def q4_0(k, c):
+    half(c, 0, 11)
+    # low nibbles of bytes 0..15 are values 0..15, high ones 16..31
+    for v in range(0, 32, 8):
+        emit(f"\tVPMOVZXBD {W(c, 2 + v % 16)}, Y0")
+        if v < 16:
+            emit("\tVPAND Y10, Y0, Y0")
+        else:
+            emit("\tVPSRLD $4, Y0, Y0")
+        emit("\tVPSUBD Y9, Y0, Y0")
+        emit("\tVCVTDQ2PS Y0, Y0")
+        emit("\tVMULPS Y11, Y0, Y0")
+        k.fma(c, "Y0", v)
+
+
+def k45_scales(c):
+    """d·sc_j and dmin·m_j of row c's superblock into the frame at 64c
+    (ggml's get_scale_min_k4 and its float32 products); Y10 = 0x0F, Y9 = 63."""
+    emit(f"\tVPMOVZXBD {W(c, 4)}, X0")
+    emit(f"\tVPMOVZXBD {W(c, 8)}, X1")
+    emit(f"\tVPMOVZXBD {W(c, 12)}, X2")
+    emit("\tVPAND X9, X0, X3")
+    emit("\tVPAND X10, X2, X4")
+    emit("\tVPSRLD $6, X0, X5")
+    emit("\tVPSLLD $4, X5, X5")
+    emit("\tVPOR X5, X4, X4")
+    emit("\tVINSERTI128 $1, X4, Y3, Y3")
+    emit("\tVPAND X9, X1, X6")
+    emit("\tVPSRLD $4, X2, X7")
+    emit("\tVPSRLD $6, X1, X5")
+    emit("\tVPSLLD $4, X5, X5")
+    emit("\tVPOR X5, X7, X7")
+    emit("\tVINSERTI128 $1, X7, Y6, Y6")
+    emit("\tVCVTDQ2PS Y3, Y3")
+    emit("\tVCVTDQ2PS Y6, Y6")
+    half(c, 0, 11)
+    emit("\tVMULPS Y11, Y3, Y3")
+    half(c, 2, 11)
+    emit("\tVMULPS Y11, Y6, Y6")
+    emit(f"\tVMOVUPS Y3, {64 * c}(SP)")
+    emit(f"\tVMOVUPS Y6, {64 * c + 32}(SP)")
+
+
+def k45_sub(c, j):
+    """Broadcasts sub-block j's scale into Y4 and minimum into Y5."""
+    emit(f"\tVBROADCASTSS {64 * c + 4 * j}(SP), Y4")
+    emit(f"\tVBROADCASTSS {64 * c + 32 + 4 * j}(SP), Y5")
+
+
+def q4_k(k, c):
+    # 144 bytes: d, dmin, 12 bytes of scales, qs at 16. Chunk ch of 32 qs
+    # bytes: low nibbles are sub-block 2ch, high ones 2ch+1.
+    k45_scales(c)
+    for j in range(8):
+        k45_sub(c, j)
+        ch = j // 2
+        for g in range(4):
+            emit(f"\tVPMOVZXBD {W(c, 16 + 32 * ch + 8 * g)}, Y0")
+            if j % 2 == 0:
+                emit("\tVPAND Y10, Y0, Y0")
+            else:
+                emit("\tVPSRLD $4, Y0, Y0")
+            emit("\tVCVTDQ2PS Y0, Y0")
+            emit("\tVMULPS Y4, Y0, Y0")
+            emit("\tVSUBPS Y5, Y0, Y0")
+            k.fma(c, "Y0", 32 * j + 8 * g)
+
+
+def q5_k(k, c):
+    # 176 bytes: as Q4_K with qh at 16 (bit j of qh[l] adds 16 to value l of
+    # sub-block j) and qs at 48. Y8 = 16.
+    k45_scales(c)
+    for j in range(8):
+        k45_sub(c, j)
+        ch = j // 2
+        for g in range(4):
+            emit(f"\tVPMOVZXBD {W(c, 48 + 32 * ch + 8 * g)}, Y0")
+            emit(f"\tVPMOVZXBD {W(c, 16 + 8 * g)}, Y1")
+            if j % 2 == 0:
+                emit("\tVPAND Y10, Y0, Y0")
+            else:
+                emit("\tVPSRLD $4, Y0, Y0")
+            if j < 4:
+                emit(f"\tVPSLLD ${4 - j}, Y1, Y1")
+            elif j > 4:
+                emit(f"\tVPSRLD ${j - 4}, Y1, Y1")
+            emit("\tVPAND Y8, Y1, Y1")
+            emit("\tVPOR Y1, Y0, Y0")
+            emit("\tVCVTDQ2PS Y0, Y0")
+            emit("\tVMULPS Y4, Y0, Y0")
+            emit("\tVSUBPS Y5, Y0, Y0")
+            k.fma(c, "Y0", 32 * j + 8 * g)
+
+
+def q6_k(k, c):
+    # 210 bytes: ql[128], qh[64], int8 scales[16], d. Half n (128 values)
+    # reads ql[64n:], qh[32n:]; value l+32m (l < 32) takes 4 bits of ql and
+    # 2 of qh, less 32, times d·scale[8n + l/16 + 2m]. Y10 = 0x0F, Y9 = 0x30,
+    # Y8 = 32.
+    half(c, 208, 11)
+    for i in range(2):
+        emit(f"\tVPMOVSXBD {W(c, 192 + 8 * i)}, Y0")
+        emit("\tVCVTDQ2PS Y0, Y0")
+        emit("\tVMULPS Y11, Y0, Y0")
+        emit(f"\tVMOVUPS Y0, {64 * c + 32 * i}(SP)")
+    for n in range(2):
+        for m in range(4):
+            for g in range(4):
+                if g % 2 == 0:
+                    emit(f"\tVBROADCASTSS {64 * c + 4 * (8 * n + g // 2 + 2 * m)}(SP), Y4")
+                emit(f"\tVPMOVZXBD {W(c, 64 * n + 32 * (m % 2) + 8 * g)}, Y0")
+                emit(f"\tVPMOVZXBD {W(c, 128 + 32 * n + 8 * g)}, Y1")
+                if m < 2:
+                    emit("\tVPAND Y10, Y0, Y0")
+                else:
+                    emit("\tVPSRLD $4, Y0, Y0")
+                shift = [4, 2, 0, -2][m]
+                if shift > 0:
+                    emit(f"\tVPSLLD ${shift}, Y1, Y1")
+                elif shift < 0:
+                    emit(f"\tVPSRLD ${-shift}, Y1, Y1")
+                emit("\tVPAND Y9, Y1, Y1")
+                emit("\tVPOR Y1, Y0, Y0")
+                emit("\tVPSUBD Y8, Y0, Y0")
+                emit("\tVCVTDQ2PS Y0, Y0")
+                emit("\tVMULPS Y4, Y0, Y0")
+                k.fma(c, "Y0", 128 * n + 32 * m + 8 * g)
+
+
+def const(reg, value):
+    emit(f"\tMOVL ${value:#x}, AX")
+    emit(f"\tVMOVD AX, X{reg}")
+    emit(f"\tVPBROADCASTD X{reg}, Y{reg}")
+
+
+# name, block values, block bytes, frame bytes per row, constants, body
+TYPES = [
+    ("Q8_0", 32, 34, 0, [], q8_0),
+    ("Q4_0", 32, 18, 0, [(10, 0x0F), (9, 8)], q4_0),
+    ("Q4_K", 256, 144, 64, [(10, 0x0F), (9, 63)], q4_k),
+    ("Q5_K", 256, 176, 64, [(10, 0x0F), (9, 63), (8, 16)], q5_k),
+    ("Q6_K", 256, 210, 64, [(10, 0x0F), (9, 0x30), (8, 32)], q6_k),
+]
+
+ARGS = "out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int"
+
+
+def kernel(tname, bs, bb, frame, consts, body, R, C):
+    name = f"qdot{tname}x{R}x{C}"
+    k = Kernel(R, C)
+    emit(f"\n// func {name}({ARGS})")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, ${frame * C}-56")
+    emit("\tMOVQ x+16(FP), DI")
+    emit("\tMOVQ ldx+24(FP), BX")
+    emit("\tSHLQ $2, BX")
+    emit("\tLEAQ (BX)(BX*2), R12")
+    emit("\tMOVQ w+32(FP), SI")
+    emit("\tMOVQ ldw+40(FP), R13")
+    emit("\tLEAQ (R13)(R13*2), R14")
+    emit("\tMOVQ nb+48(FP), CX")
+    for reg, v in consts:
+        const(reg, v)
+    for r in range(R):
+        for c in range(C):
+            a = k.acc(r, c)
+            emit(f"\tVXORPS {a}, {a}, {a}")
+    emit("\tTESTQ CX, CX")
+    emit("\tJZ done")
+    emit("loop:")
+    for c in range(C):
+        body(k, c)
+    emit(f"\tADDQ ${bb}, SI")
+    emit(f"\tADDQ ${4 * bs}, DI")
+    emit("\tDECQ CX")
+    emit("\tJNZ loop")
+    emit("done:")
+    emit("\tMOVQ out+0(FP), DI")
+    emit("\tMOVQ ldo+8(FP), AX")
+    emit("\tSHLQ $2, AX")
+    for r in range(R):
+        if r > 0:
+            emit("\tADDQ AX, DI")
+        for c in range(C):
+            a = k.acc(r, c)
+            x = "X" + a[1:]
+            emit(f"\tVEXTRACTF128 $1, {a}, X0")
+            emit(f"\tVADDPS X0, {x}, {x}")
+            emit(f"\tVHADDPS {x}, {x}, {x}")
+            emit(f"\tVHADDPS {x}, {x}, {x}")
+            emit(f"\tVMOVSS {x}, {4 * c}(DI)")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+
+
+for t in TYPES:
+    for R, C in SHAPES:
+        kernel(*t, R, C)
+
+# CPUID leaf 1, ECX bit 29 (x/sys/cpu does not report F16C).
+emit("\n// func hasF16C() bool")
+emit("TEXT ·hasF16C(SB), NOSPLIT, $0-1")
+emit("\tMOVL $1, AX")
+emit("\tXORL CX, CX")
+emit("\tCPUID")
+emit("\tSHRL $29, CX")
+emit("\tANDL $1, CX")
+emit("\tMOVB CX, ret+0(FP)")
+emit("\tRET")
+
+hdr = "//go:build goexperiment.simd && amd64\n\n// Code generated by gen_dotq.py; DO NOT EDIT.\n\n"
+with open("dotq_amd64.s", "w") as f:
+    f.write(hdr + '#include "textflag.h"\n' + "\n".join(out) + "\n")
+
+go = [hdr + "package kernel\n", 'import "github.com/graft-ai/graft/engine/gguf"\n']
+for t in TYPES:
+    for R, C in SHAPES:
+        go.append(f"//go:noescape\nfunc qdot{t[0]}x{R}x{C}({ARGS})\n")
+go.append("func hasF16C() bool\n")
+go.append("// qdotAVX2 holds, per type, the kernels of the shapes " + " ".join(f"{R}×{C}" for R, C in SHAPES) + ".")
+go.append("var qdotAVX2 = map[gguf.Type]*qdotSet{")
+assert SHAPES == [(1, 4), (1, 1), (2, 2), (2, 1), (3, 1), (4, 1)]  # qdotSet's order
+for t in TYPES:
+    fns = ", ".join(f"qdot{t[0]}x{R}x{C}" for R, C in SHAPES)
+    go.append(f"\tgguf.Type{t[0]}: {{{fns}}},")
+go.append("}\n")
+with open("dotq_amd64.go", "w") as f:
+    f.write("\n".join(go) + "\n")
