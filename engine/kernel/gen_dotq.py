@@ -128,37 +128,53 @@ def q4_k(k, c):
             k.fma(c, "Y0", 32 * j + 8 * g)
 
 
+def widen8(src, k, c, v, scale, sign, post=None):
+    """Widens the 32 bytes in Y{src} to four 8-groups, converts, scales
+    (and subtracts Y5 when post) and accumulates them as values v..v+31."""
+    ext = "VPMOVSXBD" if sign else "VPMOVZXBD"
+    for g in range(4):
+        if g == 1:
+            emit(f"\tVPSRLDQ $8, X{src}, X1")
+        elif g == 2:
+            emit(f"\tVEXTRACTI128 $1, Y{src}, X{src}")
+        elif g == 3:
+            emit(f"\tVPSRLDQ $8, X{src}, X{src}")
+        emit(f"\t{ext} {'X1' if g == 1 else f'X{src}'}, Y2")
+        emit("\tVCVTDQ2PS Y2, Y2")
+        emit(f"\tVMULPS {scale(g)}, Y2, Y2")
+        if post:
+            emit(f"\tVSUBPS {post(g)}, Y2, Y2")
+        k.fma(c, "Y2", v + 8 * g)
+
+
 def q5_k(k, c):
     # 176 bytes: as Q4_K with qh at 16 (bit j of qh[l] adds 16 to value l of
-    # sub-block j) and qs at 48. Y8 = 16.
+    # sub-block j) and qs at 48. Each sub-block's 32 quants are made as
+    # bytes, then widened. Y10 = 0x0F bytes, Y8 = 0x10 bytes.
     k45_scales(c)
     for j in range(8):
         k45_sub(c, j)
-        ch = j // 2
-        for g in range(4):
-            emit(f"\tVPMOVZXBD {W(c, 48 + 32 * ch + 8 * g)}, Y0")
-            emit(f"\tVPMOVZXBD {W(c, 16 + 8 * g)}, Y1")
-            if j % 2 == 0:
-                emit("\tVPAND Y10, Y0, Y0")
-            else:
-                emit("\tVPSRLD $4, Y0, Y0")
-            if j < 4:
-                emit(f"\tVPSLLD ${4 - j}, Y1, Y1")
-            elif j > 4:
-                emit(f"\tVPSRLD ${j - 4}, Y1, Y1")
-            emit("\tVPAND Y8, Y1, Y1")
-            emit("\tVPOR Y1, Y0, Y0")
-            emit("\tVCVTDQ2PS Y0, Y0")
-            emit("\tVMULPS Y4, Y0, Y0")
-            emit("\tVSUBPS Y5, Y0, Y0")
-            k.fma(c, "Y0", 32 * j + 8 * g)
+        emit(f"\tVMOVDQU {W(c, 48 + 32 * (j // 2))}, Y0")
+        emit(f"\tVMOVDQU {W(c, 16)}, Y3")
+        if j % 2:
+            emit("\tVPSRLW $4, Y0, Y0")
+        emit("\tVPAND Y10, Y0, Y0")
+        # bit j of each byte to bit 4: word shifts keep it within its byte
+        if j < 4:
+            emit(f"\tVPSLLW ${4 - j}, Y3, Y3")
+        elif j > 4:
+            emit(f"\tVPSRLW ${j - 4}, Y3, Y3")
+        emit("\tVPAND Y8, Y3, Y3")
+        emit("\tVPOR Y3, Y0, Y0")
+        widen8(0, k, c, 32 * j, lambda g: "Y4", False, lambda g: "Y5")
 
 
 def q6_k(k, c):
     # 210 bytes: ql[128], qh[64], int8 scales[16], d. Half n (128 values)
     # reads ql[64n:], qh[32n:]; value l+32m (l < 32) takes 4 bits of ql and
-    # 2 of qh, less 32, times d·scale[8n + l/16 + 2m]. Y10 = 0x0F, Y9 = 0x30,
-    # Y8 = 32.
+    # 2 of qh, less 32, times d·scale[8n + l/16 + 2m]. The 32 quants of
+    # each (n, m) are made as signed bytes, then widened. Y10 = 0x0F bytes,
+    # Y9 = 0x30 bytes, Y8 = 0x20 bytes.
     half(c, 208, 11)
     for i in range(2):
         emit(f"\tVPMOVSXBD {W(c, 192 + 8 * i)}, Y0")
@@ -167,26 +183,23 @@ def q6_k(k, c):
         emit(f"\tVMOVUPS Y0, {64 * c + 32 * i}(SP)")
     for n in range(2):
         for m in range(4):
-            for g in range(4):
-                if g % 2 == 0:
-                    emit(f"\tVBROADCASTSS {64 * c + 4 * (8 * n + g // 2 + 2 * m)}(SP), Y4")
-                emit(f"\tVPMOVZXBD {W(c, 64 * n + 32 * (m % 2) + 8 * g)}, Y0")
-                emit(f"\tVPMOVZXBD {W(c, 128 + 32 * n + 8 * g)}, Y1")
-                if m < 2:
-                    emit("\tVPAND Y10, Y0, Y0")
-                else:
-                    emit("\tVPSRLD $4, Y0, Y0")
-                shift = [4, 2, 0, -2][m]
-                if shift > 0:
-                    emit(f"\tVPSLLD ${shift}, Y1, Y1")
-                elif shift < 0:
-                    emit(f"\tVPSRLD ${-shift}, Y1, Y1")
-                emit("\tVPAND Y9, Y1, Y1")
-                emit("\tVPOR Y1, Y0, Y0")
-                emit("\tVPSUBD Y8, Y0, Y0")
-                emit("\tVCVTDQ2PS Y0, Y0")
-                emit("\tVMULPS Y4, Y0, Y0")
-                k.fma(c, "Y0", 128 * n + 32 * m + 8 * g)
+            b = 64 * c + 4 * (8 * n + 2 * m)
+            emit(f"\tVBROADCASTSS {b}(SP), Y4")
+            emit(f"\tVBROADCASTSS {b + 4}(SP), Y5")
+            emit(f"\tVMOVDQU {W(c, 64 * n + 32 * (m % 2))}, Y0")
+            emit(f"\tVMOVDQU {W(c, 128 + 32 * n)}, Y3")
+            if m >= 2:
+                emit("\tVPSRLW $4, Y0, Y0")
+            emit("\tVPAND Y10, Y0, Y0")
+            shift = [4, 2, 0, -2][m]
+            if shift > 0:
+                emit(f"\tVPSLLW ${shift}, Y3, Y3")
+            elif shift < 0:
+                emit(f"\tVPSRLW ${-shift}, Y3, Y3")
+            emit("\tVPAND Y9, Y3, Y3")
+            emit("\tVPOR Y3, Y0, Y0")
+            emit("\tVPSUBB Y8, Y0, Y0")
+            widen8(0, k, c, 128 * n + 32 * m, lambda g: "Y4" if g < 2 else "Y5", True)
 
 
 def const(reg, value):
@@ -200,8 +213,8 @@ TYPES = [
     ("Q8_0", 32, 34, 0, [], q8_0),
     ("Q4_0", 32, 18, 0, [(10, 0x0F), (9, 8)], q4_0),
     ("Q4_K", 256, 144, 64, [(10, 0x0F), (9, 63)], q4_k),
-    ("Q5_K", 256, 176, 64, [(10, 0x0F), (9, 63), (8, 16)], q5_k),
-    ("Q6_K", 256, 210, 64, [(10, 0x0F), (9, 0x30), (8, 32)], q6_k),
+    ("Q5_K", 256, 176, 64, [(10, 0x0F0F0F0F), (9, 63), (8, 0x10101010)], q5_k),
+    ("Q6_K", 256, 210, 64, [(10, 0x0F0F0F0F), (9, 0x30303030), (8, 0x20202020)], q6_k),
 ]
 
 ARGS = "out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int"
