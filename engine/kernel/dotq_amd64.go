@@ -96,7 +96,121 @@ func qdotQ6_Kx3x1(out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, 
 //go:noescape
 func qdotQ6_Kx4x1(out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int)
 
+//go:noescape
+func qdotQ4_1x1x4(out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func qdotQ4_1x1x1(out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func qdotQ4_1x2x2(out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func qdotQ4_1x2x1(out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func qdotQ4_1x3x1(out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func qdotQ4_1x4x1(out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func qdotQ5_0x1x4(out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func qdotQ5_0x1x1(out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func qdotQ5_0x2x2(out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func qdotQ5_0x2x1(out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func qdotQ5_0x3x1(out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func qdotQ5_0x4x1(out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func qdotQ5_1x1x4(out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func qdotQ5_1x1x1(out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func qdotQ5_1x2x2(out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func qdotQ5_1x2x1(out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func qdotQ5_1x3x1(out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func qdotQ5_1x4x1(out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func qdotQ2_Kx1x4(out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func qdotQ2_Kx1x1(out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func qdotQ2_Kx2x2(out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func qdotQ2_Kx2x1(out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func qdotQ2_Kx3x1(out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func qdotQ2_Kx4x1(out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func qdotQ3_Kx1x4(out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func qdotQ3_Kx1x1(out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func qdotQ3_Kx2x2(out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func qdotQ3_Kx2x1(out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func qdotQ3_Kx3x1(out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func qdotQ3_Kx4x1(out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int)
+
 func hasF16C() bool
+
+//go:noescape
+func deq2Q4_1(y *float32, w *byte, nb int)
+
+//go:noescape
+func deq2Q5_0(y *float32, w *byte, nb int)
+
+//go:noescape
+func deq2Q5_1(y *float32, w *byte, nb int)
+
+//go:noescape
+func deq2Q2_K(y *float32, w *byte, nb int)
+
+//go:noescape
+func deq2Q3_K(y *float32, w *byte, nb int)
+
+// deq2AVX2 are the panel decoders made from the fused kernels' bodies.
+var deq2AVX2 = map[gguf.Type]func(y *float32, w *byte, nb int){
+	gguf.TypeQ4_1: deq2Q4_1,
+	gguf.TypeQ5_0: deq2Q5_0,
+	gguf.TypeQ5_1: deq2Q5_1,
+	gguf.TypeQ2_K: deq2Q2_K,
+	gguf.TypeQ3_K: deq2Q3_K,
+}
 
 // qdotAVX2 holds, per type, the kernels of the shapes 1×4 1×1 2×2 2×1 3×1 4×1.
 var qdotAVX2 = map[gguf.Type]*qdotSet{
@@ -105,4 +219,9 @@ var qdotAVX2 = map[gguf.Type]*qdotSet{
 	gguf.TypeQ4_K: {qdotQ4_Kx1x4, qdotQ4_Kx1x1, qdotQ4_Kx2x2, qdotQ4_Kx2x1, qdotQ4_Kx3x1, qdotQ4_Kx4x1},
 	gguf.TypeQ5_K: {qdotQ5_Kx1x4, qdotQ5_Kx1x1, qdotQ5_Kx2x2, qdotQ5_Kx2x1, qdotQ5_Kx3x1, qdotQ5_Kx4x1},
 	gguf.TypeQ6_K: {qdotQ6_Kx1x4, qdotQ6_Kx1x1, qdotQ6_Kx2x2, qdotQ6_Kx2x1, qdotQ6_Kx3x1, qdotQ6_Kx4x1},
+	gguf.TypeQ4_1: {qdotQ4_1x1x4, qdotQ4_1x1x1, qdotQ4_1x2x2, qdotQ4_1x2x1, qdotQ4_1x3x1, qdotQ4_1x4x1},
+	gguf.TypeQ5_0: {qdotQ5_0x1x4, qdotQ5_0x1x1, qdotQ5_0x2x2, qdotQ5_0x2x1, qdotQ5_0x3x1, qdotQ5_0x4x1},
+	gguf.TypeQ5_1: {qdotQ5_1x1x4, qdotQ5_1x1x1, qdotQ5_1x2x2, qdotQ5_1x2x1, qdotQ5_1x3x1, qdotQ5_1x4x1},
+	gguf.TypeQ2_K: {qdotQ2_Kx1x4, qdotQ2_Kx1x1, qdotQ2_Kx2x2, qdotQ2_Kx2x1, qdotQ2_Kx3x1, qdotQ2_Kx4x1},
+	gguf.TypeQ3_K: {qdotQ3_Kx1x4, qdotQ3_Kx1x1, qdotQ3_Kx2x2, qdotQ3_Kx2x1, qdotQ3_Kx3x1, qdotQ3_Kx4x1},
 }

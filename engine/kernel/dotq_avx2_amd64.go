@@ -17,3 +17,23 @@ func useQDotAVX2() {
 		qdotKernels[t] = k
 	}
 }
+
+// useDeq2AVX2 installs the panel decoders that gen_dotq.py makes from the
+// fused kernels' bodies (formats with no hand-scheduled one), exact like
+// every decoder; they too widen scales with VCVTPH2PS.
+func useDeq2AVX2() {
+	if !hasF16C() {
+		return
+	}
+	for t, f := range deq2AVX2 {
+		bs, bb := t.BlockSize(), t.BlockBytes()
+		dequantizers[t] = func(dst []float32, src []byte) {
+			nb := len(dst) / bs
+			if nb == 0 {
+				return
+			}
+			_, _ = dst[:nb*bs], src[:nb*bb]
+			f(&dst[0], &src[0], nb)
+		}
+	}
+}

@@ -34,14 +34,17 @@ def X(r, off):
 
 
 class Kernel:
-    def __init__(self, R, C):
-        self.R, self.C = R, C
+    def __init__(self, R, C, store=False):
+        self.R, self.C, self.store = R, C, store
 
     def acc(self, r, c):
         return f"Y{ACC + r * self.C + c}"
 
     def fma(self, c, reg, v):
-        """Accumulates the decoded 8-group in reg, values v.., of row c."""
+        """Accumulates the decoded 8-group in reg, values v.., of row c (or,
+        for a decoder, stores it at y[v:])."""
+        if self.store:
+            emit(f"\tVMOVUPS {reg}, {4 * v}(DI)")
         for r in range(self.R):
             emit(f"\tVFMADD231PS {X(r, 4 * v)}, {reg}, {self.acc(r, c)}")
 
@@ -202,6 +205,129 @@ def q6_k(k, c):
             widen8(0, k, c, 128 * n + 32 * m, lambda g: "Y4" if g < 2 else "Y5", True)
 
 
+def q4_1(k, c):
+    # 20 bytes: d, m, 16 bytes of nibbles; y = (q·d) + m, two roundings.
+    half(c, 0, 11)
+    half(c, 2, 3)
+    for v in range(0, 32, 8):
+        emit(f"\tVPMOVZXBD {W(c, 4 + v % 16)}, Y0")
+        emit("\tVPAND Y10, Y0, Y0" if v < 16 else "\tVPSRLD $4, Y0, Y0")
+        emit("\tVCVTDQ2PS Y0, Y0")
+        emit("\tVMULPS Y11, Y0, Y0")
+        emit("\tVADDPS Y3, Y0, Y0")
+        k.fma(c, "Y0", v)
+
+
+def q5(k, c, qh, qs, offset):
+    """Q5_0 (offset: less 16) and Q5_1 (plus the half m at 2): bit v of the
+    32-bit qh is bit 4 of value v. Y10 = 0x0F, Y9 = 16, Y8 = 0x10."""
+    half(c, 0, 11)
+    if not offset:
+        half(c, 2, 2)
+    emit(f"\tVPBROADCASTD {W(c, qh)}, Y3")
+    for v in range(0, 32, 8):
+        emit(f"\tVPMOVZXBD {W(c, qs + v % 16)}, Y0")
+        emit("\tVPAND Y10, Y0, Y0" if v < 16 else "\tVPSRLD $4, Y0, Y0")
+        emit(f"\tVPSRLVD ·qdotLanes+{4 * v}(SB), Y3, Y1")
+        emit("\tVPSLLD $4, Y1, Y1")
+        emit("\tVPAND Y8, Y1, Y1")
+        emit("\tVPOR Y1, Y0, Y0")
+        if offset:
+            emit("\tVPSUBD Y9, Y0, Y0")
+        emit("\tVCVTDQ2PS Y0, Y0")
+        emit("\tVMULPS Y11, Y0, Y0")
+        if not offset:
+            emit("\tVADDPS Y2, Y0, Y0")
+        k.fma(c, "Y0", v)
+
+
+def q5_0(k, c):
+    q5(k, c, 2, 6, True)
+
+
+def q5_1(k, c):
+    q5(k, c, 4, 8, False)
+
+
+def q2_k(k, c):
+    # 84 bytes: scales[16] (low nibble scale, high nibble min), qs[64], d,
+    # dmin. Sub-block is (16 values) has d·(sc&15) and dmin·(sc>>4) (frame
+    # at 128c and 128c+64); its value l is (dl·((q[l+16h]>>shift)&3)) - ml.
+    # Y10 = 0x0F, Y9 = 3.
+    half(c, 80, 11)
+    half(c, 82, 4)
+    for i in range(2):
+        emit(f"\tVPMOVZXBD {W(c, 8 * i)}, Y0")
+        emit("\tVPAND Y10, Y0, Y1")
+        emit("\tVPSRLD $4, Y0, Y0")
+        emit("\tVCVTDQ2PS Y1, Y1")
+        emit("\tVCVTDQ2PS Y0, Y0")
+        emit("\tVMULPS Y11, Y1, Y1")
+        emit("\tVMULPS Y4, Y0, Y0")
+        emit(f"\tVMOVUPS Y1, {128 * c + 32 * i}(SP)")
+        emit(f"\tVMOVUPS Y0, {128 * c + 64 + 32 * i}(SP)")
+    for n in range(2):
+        for j in range(4):
+            for h in range(2):
+                sb = 8 * n + 2 * j + h
+                emit(f"\tVBROADCASTSS {128 * c + 4 * sb}(SP), Y4")
+                emit(f"\tVBROADCASTSS {128 * c + 64 + 4 * sb}(SP), Y5")
+                for g in range(2):
+                    emit(f"\tVPMOVZXBD {W(c, 16 + 32 * n + 16 * h + 8 * g)}, Y0")
+                    if j:
+                        emit(f"\tVPSRLD ${2 * j}, Y0, Y0")
+                    emit("\tVPAND Y9, Y0, Y0")
+                    emit("\tVCVTDQ2PS Y0, Y0")
+                    emit("\tVMULPS Y4, Y0, Y0")
+                    emit("\tVSUBPS Y5, Y0, Y0")
+                    k.fma(c, "Y0", 128 * n + 32 * j + 16 * h + 8 * g)
+
+
+def q3_k(k, c):
+    # 110 bytes: hmask[32], qs[64], scales[12] (sixteen 6-bit values, ggml's
+    # kmask packing), d. Sub-block is has d·(scale-32) (frame at 64c); value
+    # l is dl·(((q[l+16h]>>2j)&3) - 4·(bit 4n+j of hm[l+16h] clear)).
+    # Y10 = 0x0F0F0F0F, Y9 = 3, Y8 = 0x03030303.
+    emit(f"\tVMOVQ {W(c, 96)}, X0")                 # a0, a1
+    emit(f"\tVPBROADCASTD {W(c, 104)}, X1")         # tmp
+    emit("\tVPSRLVD ·qdotQ3Shifts(SB), X1, X1")     # tmp>>0, >>2, >>4, >>6
+    emit("\tVPAND X8, X1, X1")
+    emit("\tVPSLLD $4, X1, X1")
+    emit("\tVPSRLD $4, X0, X2")
+    emit("\tVPUNPCKLQDQ X2, X0, X0")                # a0, a1, a0>>4, a1>>4
+    emit("\tVPAND X10, X0, X0")
+    emit("\tVPOR X1, X0, X0")                       # sixteen scale bytes
+    half(c, 108, 11)
+    emit("\tVPSRLDQ $8, X0, X1")
+    for i, x in enumerate(("X0", "X1")):
+        emit(f"\tVPMOVZXBD {x}, Y2")
+        emit("\tVPSUBD ·qdot32(SB), Y2, Y2")
+        emit("\tVCVTDQ2PS Y2, Y2")
+        emit("\tVMULPS Y11, Y2, Y2")
+        emit(f"\tVMOVUPS Y2, {64 * c + 32 * i}(SP)")
+    for n in range(2):
+        for j in range(4):
+            for h in range(2):
+                sb = 8 * n + 2 * j + h
+                emit(f"\tVBROADCASTSS {64 * c + 4 * sb}(SP), Y4")
+                for g in range(2):
+                    emit(f"\tVPMOVZXBD {W(c, 32 + 32 * n + 16 * h + 8 * g)}, Y0")
+                    emit(f"\tVPMOVZXBD {W(c, 16 * h + 8 * g)}, Y1")
+                    if j:
+                        emit(f"\tVPSRLD ${2 * j}, Y0, Y0")
+                    emit("\tVPAND Y9, Y0, Y0")
+                    if 4 * n + j:
+                        emit(f"\tVPSRLD ${4 * n + j}, Y1, Y1")
+                    emit("\tVPANDN ·qdot1(SB), Y1, Y1")  # 1 where the bit is clear
+                    emit("\tVPSLLD $2, Y1, Y1")
+                    emit("\tVPSUBD Y1, Y0, Y0")
+                    emit("\tVCVTDQ2PS Y0, Y0")
+                    emit("\tVMULPS Y4, Y0, Y0")
+                    k.fma(c, "Y0", 128 * n + 32 * j + 16 * h + 8 * g)
+
+
+
+
 def const(reg, value):
     emit(f"\tMOVL ${value:#x}, AX")
     emit(f"\tVMOVD AX, X{reg}")
@@ -215,7 +341,16 @@ TYPES = [
     ("Q4_K", 256, 144, 64, [(10, 0x0F), (9, 63)], q4_k),
     ("Q5_K", 256, 176, 64, [(10, 0x0F0F0F0F), (9, 63), (8, 0x10101010)], q5_k),
     ("Q6_K", 256, 210, 64, [(10, 0x0F0F0F0F), (9, 0x30303030), (8, 0x20202020)], q6_k),
+    ("Q4_1", 32, 20, 0, [(10, 0x0F)], q4_1),
+    ("Q5_0", 32, 22, 0, [(10, 0x0F), (9, 16), (8, 0x10)], q5_0),
+    ("Q5_1", 32, 24, 0, [(10, 0x0F), (9, 16), (8, 0x10)], q5_1),
+    ("Q2_K", 256, 84, 128, [(10, 0x0F), (9, 3)], q2_k),
+    ("Q3_K", 256, 110, 64, [(10, 0x0F0F0F0F), (9, 3), (8, 0x03030303)], q3_k),
 ]
+
+# Types whose panel decoder (deq2{T}, for many rows of x) comes from the same
+# bodies; the others have hand-scheduled ones in gen_dequant.py.
+DEQ = ["Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K"]
 
 ARGS = "out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int"
 
@@ -224,7 +359,9 @@ def kernel(tname, bs, bb, frame, consts, body, R, C):
     name = f"qdot{tname}x{R}x{C}"
     k = Kernel(R, C)
     emit(f"\n// func {name}({ARGS})")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, ${frame * C}-56")
+    # big frames take the stack check of a normal function
+    flag = "NOSPLIT" if frame * C <= 256 else "0"
+    emit(f"TEXT ·{name}(SB), {flag}, ${frame * C}-56")
     emit("\tMOVQ x+16(FP), DI")
     emit("\tMOVQ ldx+24(FP), BX")
     emit("\tSHLQ $2, BX")
@@ -267,9 +404,46 @@ def kernel(tname, bs, bb, frame, consts, body, R, C):
     emit("\tRET")
 
 
+def decoder(tname, bs, bb, frame, consts, body):
+    """deq2{T}(y *float32, w *byte, nb int): nb blocks decoded into y."""
+    k = Kernel(0, 1, store=True)
+    emit(f"\n// func deq2{tname}(y *float32, w *byte, nb int)")
+    emit(f"TEXT ·deq2{tname}(SB), NOSPLIT, ${frame}-24")
+    emit("\tMOVQ y+0(FP), DI")
+    emit("\tMOVQ w+8(FP), SI")
+    emit("\tMOVQ nb+16(FP), CX")
+    for reg, v in consts:
+        const(reg, v)
+    emit("\tTESTQ CX, CX")
+    emit("\tJZ done")
+    emit("loop:")
+    body(k, 0)
+    emit(f"\tADDQ ${bb}, SI")
+    emit(f"\tADDQ ${4 * bs}, DI")
+    emit("\tDECQ CX")
+    emit("\tJNZ loop")
+    emit("done:")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+
+
+emit("")
+for i in range(32):
+    emit(f"DATA ·qdotLanes+{4 * i}(SB)/4, ${i}")
+emit("GLOBL ·qdotLanes(SB), RODATA|NOPTR, $128")
+for i, v in enumerate((0, 2, 4, 6)):
+    emit(f"DATA ·qdotQ3Shifts+{4 * i}(SB)/4, ${v}")
+emit("GLOBL ·qdotQ3Shifts(SB), RODATA|NOPTR, $16")
+for name, v in (("qdot32", 32), ("qdot1", 1)):
+    for i in range(8):
+        emit(f"DATA ·{name}+{4 * i}(SB)/4, ${v}")
+    emit(f"GLOBL ·{name}(SB), RODATA|NOPTR, $32")
+
 for t in TYPES:
     for R, C in SHAPES:
         kernel(*t, R, C)
+    if t[0] in DEQ:
+        decoder(*t)
 
 # CPUID leaf 1, ECX bit 29 (x/sys/cpu does not report F16C).
 emit("\n// func hasF16C() bool")
@@ -291,6 +465,13 @@ for t in TYPES:
     for R, C in SHAPES:
         go.append(f"//go:noescape\nfunc qdot{t[0]}x{R}x{C}({ARGS})\n")
 go.append("func hasF16C() bool\n")
+for t in DEQ:
+    go.append(f"//go:noescape\nfunc deq2{t}(y *float32, w *byte, nb int)\n")
+go.append("// deq2AVX2 are the panel decoders made from the fused kernels' bodies.")
+go.append("var deq2AVX2 = map[gguf.Type]func(y *float32, w *byte, nb int){")
+for t in DEQ:
+    go.append(f"\tgguf.Type{t}: deq2{t},")
+go.append("}\n")
 go.append("// qdotAVX2 holds, per type, the kernels of the shapes " + " ".join(f"{R}×{C}" for R, C in SHAPES) + ".")
 go.append("var qdotAVX2 = map[gguf.Type]*qdotSet{")
 assert SHAPES == [(1, 4), (1, 1), (2, 2), (2, 1), (3, 1), (4, 1)]  # qdotSet's order
