@@ -65,13 +65,15 @@ def q8_0(k, c):
 
 def q4_0(k, c):
     half(c, 0, 11)
-    # low nibbles of bytes 0..15 are values 0..15, high ones 16..31
+    # low nibbles of bytes 0..15 are values 0..15, high ones 16..31; the
+    # widened bytes stay in Y1, Y2 between the two
     for v in range(0, 32, 8):
-        emit(f"\tVPMOVZXBD {W(c, 2 + v % 16)}, Y0")
+        raw = f"Y{1 + v % 16 // 8}"
         if v < 16:
-            emit("\tVPAND Y10, Y0, Y0")
+            emit(f"\tVPMOVZXBD {W(c, 2 + v)}, {raw}")
+            emit(f"\tVPAND Y10, {raw}, Y0")
         else:
-            emit("\tVPSRLD $4, Y0, Y0")
+            emit(f"\tVPSRLD $4, {raw}, Y0")
         emit("\tVPSUBD Y9, Y0, Y0")
         emit("\tVCVTDQ2PS Y0, Y0")
         emit("\tVMULPS Y11, Y0, Y0")
@@ -114,21 +116,22 @@ def k45_sub(c, j):
 
 def q4_k(k, c):
     # 144 bytes: d, dmin, 12 bytes of scales, qs at 16. Chunk ch of 32 qs
-    # bytes: low nibbles are sub-block 2ch, high ones 2ch+1.
+    # bytes: low nibbles are sub-block 2ch, high ones 2ch+1; the widened
+    # bytes stay in Y0-Y3 between the two.
     k45_scales(c)
     for j in range(8):
         k45_sub(c, j)
         ch = j // 2
         for g in range(4):
-            emit(f"\tVPMOVZXBD {W(c, 16 + 32 * ch + 8 * g)}, Y0")
             if j % 2 == 0:
-                emit("\tVPAND Y10, Y0, Y0")
+                emit(f"\tVPMOVZXBD {W(c, 16 + 32 * ch + 8 * g)}, Y{g}")
+                emit(f"\tVPAND Y10, Y{g}, Y6")
             else:
-                emit("\tVPSRLD $4, Y0, Y0")
-            emit("\tVCVTDQ2PS Y0, Y0")
-            emit("\tVMULPS Y4, Y0, Y0")
-            emit("\tVSUBPS Y5, Y0, Y0")
-            k.fma(c, "Y0", 32 * j + 8 * g)
+                emit(f"\tVPSRLD $4, Y{g}, Y6")
+            emit("\tVCVTDQ2PS Y6, Y6")
+            emit("\tVMULPS Y4, Y6, Y6")
+            emit("\tVSUBPS Y5, Y6, Y6")
+            k.fma(c, "Y6", 32 * j + 8 * g)
 
 
 def widen8(src, k, c, v, scale, sign, post=None):
