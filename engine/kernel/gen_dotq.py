@@ -14,6 +14,19 @@ matrix, whatever the shape of the kernel that computed it (batch
 invariance), without writing the decoded panel to memory and reading it
 back. Block scales are halves widened with VCVTPH2PS (F16C), which is exact
 for every half. The accumulators are Y12-Y15, so R·C ≤ 4.
+
+Why float and not ggml's integer dots (activations quantized to Q8_K/Q8_0,
+VPMADDUBSW): those change every output by the activation rounding, which the
+float64-reference tolerance of the model tests (1e-4 on logits; this path
+is at 2.5e-6) and the bit-identity with the batched panel path would not
+survive. The price: a bit-exact K-quant value costs a conversion, a product
+and a difference before its FMA, so these kernels are bound by the FP pipes
+(about 7.7 G weights/s per thread for Q4_K on the EPYC test host, against
+12-15 for Q4_0 and Q8_0), where integer dots need about a quarter of the
+operations.
+
+The same bodies, storing instead of accumulating, give the panel decoders
+(deq2{T}) of the types gen_dequant.py does not cover.
 """
 
 SHAPES = [(1, 4), (1, 1), (2, 2), (2, 1), (3, 1), (4, 1)]
