@@ -107,6 +107,9 @@ func BenchmarkVecOps(b *testing.B) {
 
 // BenchmarkMatMulQ times each weight format on the 2048x768 projection, with
 // F32 run first in the same process as the baseline of the printed ratios.
+// For row counts the fused kernels take, each type also runs on decoded
+// panels (name .../panel) first, and the fused run reports x_panel, its
+// speed-up over them in the same process.
 func BenchmarkMatMulQ(b *testing.B) {
 	p := NewPool(0)
 	defer p.Close()
@@ -114,29 +117,46 @@ func BenchmarkMatMulQ(b *testing.B) {
 	const outDim, in = 2048, 768
 	w32, wh := randVec(rng, outDim*in), randF16(rng, outDim*in)
 	base := map[int]float64{}
-	for _, rows := range []int{1, 32, 256} {
+	for _, rows := range []int{1, 4, 32, 256} {
 		x, out := randVec(rng, rows*in), make([]float32, rows*outDim)
 		for _, typ := range append([]gguf.Type{gguf.TypeF32, gguf.TypeF16}, QuantTypes...) {
 			wq := randomQ(rng, typ, outDim, in)
-			b.Run(fmt.Sprintf("%s/rows=%d", typ, rows), func(b *testing.B) {
-				for b.Loop() {
-					switch typ {
-					case gguf.TypeF32:
-						MatMul(p, out, x, w32, rows, in, outDim)
-					case gguf.TypeF16:
-						MatMulF16(p, out, x, wh, rows, in, outDim)
-					default:
-						MatMulQ(p, out, x, wq, typ, rows, in, outDim)
+			fused := qdotKernels[typ]
+			modes := []string{""}
+			if fused != nil && rows <= qdotMaxRows {
+				modes = []string{"/panel", ""}
+			}
+			var panel float64
+			for _, mode := range modes {
+				b.Run(fmt.Sprintf("%s/rows=%d%s", typ, rows, mode), func(b *testing.B) {
+					if mode != "" {
+						delete(qdotKernels, typ)
+						defer func() { qdotKernels[typ] = fused }()
 					}
-				}
-				sec := b.Elapsed().Seconds() / float64(b.N)
-				if typ == gguf.TypeF32 {
-					base[rows] = sec
-				}
-				bytes := float64(outDim*in/typ.BlockSize()) * float64(typ.BlockBytes())
-				b.ReportMetric(bytes/sec/1e9, "GB/s")
-				b.ReportMetric(base[rows]/sec, "x_f32")
-			})
+					for b.Loop() {
+						switch typ {
+						case gguf.TypeF32:
+							MatMul(p, out, x, w32, rows, in, outDim)
+						case gguf.TypeF16:
+							MatMulF16(p, out, x, wh, rows, in, outDim)
+						default:
+							MatMulQ(p, out, x, wq, typ, rows, in, outDim)
+						}
+					}
+					sec := b.Elapsed().Seconds() / float64(b.N)
+					if typ == gguf.TypeF32 {
+						base[rows] = sec
+					}
+					bytes := float64(outDim*in/typ.BlockSize()) * float64(typ.BlockBytes())
+					b.ReportMetric(bytes/sec/1e9, "GB/s")
+					b.ReportMetric(base[rows]/sec, "x_f32")
+					if mode != "" {
+						panel = sec
+					} else if panel > 0 {
+						b.ReportMetric(panel/sec, "x_panel")
+					}
+				})
+			}
 		}
 	}
 }

@@ -2,8 +2,9 @@
 // persistent worker pool, matrix multiplication against [outDim, in] weight
 // matrices (F32, BF16, F16, and GGUF block-quantized formats through MatMulQ,
 // which decodes panels of weight rows exactly as ggml does and runs the F32
-// tiles on them, so activations stay float32), and the vector operations of a
-// Llama forward pass.
+// tiles on them, so activations stay float32; for up to four rows of x, as in
+// decode, fused AVX2 kernels decode each block in registers and feed the same
+// FMA sequence instead), and the vector operations of a Llama forward pass.
 //
 // Two builds exist. With GOEXPERIMENT=simd on amd64 the kernels use
 // simd/archsimd (AVX-512 when the CPU has it, else AVX2+FMA, chosen at start);

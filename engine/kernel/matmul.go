@@ -109,6 +109,8 @@ type matMulJob struct {
 	deq         func(dst []float32, src []byte) // decodes whole rows of q
 	panelCols   int                             // weight rows dequantized at once
 	panels      [][]float32                     // per participant, panelCols×in each
+	qk          *qdotSet                        // fused kernels for few rows (MatMulQ)
+	qnb         int                             // blocks per stored row, for qk
 	rows, in    int
 	outDim      int
 	rowBlock    int // rows whose x stays in L2 while a column chunk passes
@@ -152,6 +154,8 @@ func (j *matMulJob) dispatch(p *Pool) {
 func (j *matMulJob) run(lo, hi int) {
 	c0, c1 := lo*j.tileCols, min(hi*j.tileCols, j.outDim)
 	switch {
+	case j.qk != nil:
+		j.runQDot(c0, c1)
 	case j.f32 != nil:
 		runTiles(&f32Kernels, j, j.f32, 0, c0, c1)
 	case j.f16 != nil:

@@ -33,7 +33,9 @@ var dequantizers = func() map[gguf.Type]func(dst []float32, src []byte) {
 // decodes a panel of weight rows into float32, exactly as ggml dequantizes
 // them, and runs MatMul's float32 tiles on it: a panel is decoded once for
 // all the rows of x, and every output has the bits MatMul gives on the
-// dequantized matrix, whatever the number of rows (batch invariance).
+// dequantized matrix, whatever the number of rows (batch invariance). Up to
+// qdotMaxRows rows of x take fused kernels, where the CPU has them, that
+// decode in registers and keep the same bits.
 func MatMulQ(p *Pool, out, x []float32, w []byte, t gguf.Type, rows, in, outDim int) {
 	deq, ok := dequantizers[t]
 	if !ok {
@@ -43,6 +45,13 @@ func MatMulQ(p *Pool, out, x []float32, w []byte, t gguf.Type, rows, in, outDim 
 		panic(fmt.Sprintf("kernel: %s rows of %d values are not whole blocks", t, in))
 	}
 	checkMatMul(len(out), len(x), len(w)/t.BlockBytes()*t.BlockSize(), rows, in, outDim)
+	if k := qdotKernels[t]; k != nil && rows <= qdotMaxRows {
+		j := matMulJob{q: w, rowBytes: in / t.BlockSize() * t.BlockBytes(), qk: k, qnb: in / t.BlockSize()}
+		setupJob(&j, out, x, rows, in, outDim, &f32Kernels)
+		j.tileCols = 4
+		j.dispatch(p)
+		return
+	}
 	matMulPanels(p, out, x, w, in/t.BlockSize()*t.BlockBytes(), deq, rows, in, outDim)
 }
 
@@ -112,5 +121,51 @@ func (j *matMulJob) runPanels(id, lo, hi int) {
 		wf := panel[:(c1-c0)*j.in]
 		j.deq(wf, j.q[c0*rowBytes:c1*rowBytes])
 		runTiles(&f32Kernels, j, wf, c0, c0, c1)
+	}
+}
+
+// qdotFunc computes the R×C dots of R float32 x rows (stride ldx floats)
+// with C stored weight rows (stride ldw bytes) of nb blocks each, into
+// out[r*ldo+c], with the bits of the float32 tiles on the decoded weights.
+type qdotFunc func(out *float32, ldo int, x *float32, ldx int, w *byte, ldw int, nb int)
+
+// qdotSet holds a type's fused kernels of the shapes 1×4, 1×1, 2×2, 2×1,
+// 3×1 and 4×1.
+type qdotSet [6]qdotFunc
+
+// qdotKernels are the fused decode-and-dot kernels for few rows of x, by
+// type; the SIMD build fills it where the CPU can.
+var qdotKernels = map[gguf.Type]*qdotSet{}
+
+// qdotMaxRows is the most x rows the fused kernels take: beyond it a
+// decoded panel is reused by enough rows to pay for writing it.
+const qdotMaxRows = 4
+
+// runQDot computes output columns [c0, c1) with the fused kernels, which
+// decode each weight block in registers once for all rows of x.
+func (j *matMulJob) runQDot(c0, c1 int) {
+	k, od, in, rb, nb := j.qk, j.outDim, j.in, j.rowBytes, j.qnb
+	x, w := &j.x[0], j.q
+	c := c0
+	switch j.rows {
+	case 1:
+		for ; c+4 <= c1; c += 4 {
+			k[0](&j.out[c], od, x, in, &w[c*rb], rb, nb)
+		}
+		for ; c < c1; c++ {
+			k[1](&j.out[c], od, x, in, &w[c*rb], rb, nb)
+		}
+	case 2:
+		for ; c+2 <= c1; c += 2 {
+			k[2](&j.out[c], od, x, in, &w[c*rb], rb, nb)
+		}
+		for ; c < c1; c++ {
+			k[3](&j.out[c], od, x, in, &w[c*rb], rb, nb)
+		}
+	default:
+		f := k[4+j.rows-3]
+		for ; c < c1; c++ {
+			f(&j.out[c], od, x, in, &w[c*rb], rb, nb)
+		}
 	}
 }

@@ -50,7 +50,7 @@ func TestMatMulQEqualsDequantized(t *testing.T) {
 		if err := gguf.Dequantize(typ, wf, w); err != nil {
 			t.Fatal(err)
 		}
-		for _, rows := range []int{1, 2, 7, 40} {
+		for _, rows := range []int{1, 2, 3, 4, 5, 7, 40} {
 			x := randomX(r, rows*in)
 			want := make([]float32, rows*outDim)
 			MatMul(nil, want, x, wf, rows, in, outDim)
@@ -111,4 +111,47 @@ func TestMatMulQNoAlloc(t *testing.T) {
 			t.Errorf("%s: %v allocations per call", typ, n)
 		}
 	}
+}
+
+// FuzzQDot: on arbitrary block bytes (any scale, NaN and Inf included), the
+// matmul of few rows (the fused decode-and-dot kernels where the CPU has
+// them) gives the bits of MatMul on gguf.Dequantize's weights, alone and in
+// a batch, and stays within float32 rounding of a float64 dot.
+func FuzzQDot(f *testing.F) {
+	f.Add(uint8(2), uint8(1), uint8(5), uint64(1), []byte{})
+	f.Add(uint8(9), uint8(4), uint8(9), uint64(2), randomQ(rand.New(rand.NewPCG(8, 14)), gguf.TypeQ6_K, 3, 256))
+	f.Fuzz(func(t *testing.T, typ, rows, outDim uint8, seed uint64, blocks []byte) {
+		qt := QuantTypes[int(typ)%len(QuantTypes)]
+		r, o := 1+int(rows)%qdotMaxRows, 1+int(outDim)%12
+		rng := rand.New(rand.NewPCG(seed, 14))
+		in := qt.BlockSize() * (1 + int(seed%3))
+		w := randomQ(rng, qt, o, in)
+		copy(w, blocks)
+		x := randomX(rng, r*in)
+		wf := make([]float32, o*in)
+		if err := gguf.Dequantize(qt, wf, w); err != nil {
+			t.Fatal(err)
+		}
+		want, got, exact, abs := make([]float32, r*o), make([]float32, r*o), make([]float32, r*o), make([]float32, r*o)
+		MatMul(nil, want, x, wf, r, in, o)
+		MatMulQ(nil, got, x, w, qt, r, in, o)
+		refMatMul(exact, x, wf, r, in, o)
+		refAbsMatMul(abs, x, wf, r, in, o)
+		for i := range got {
+			g, h := float64(got[i]), float64(want[i])
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(math.IsNaN(g) && math.IsNaN(h)) {
+				t.Fatalf("%s %dx%dx%d: out[%d] = %g, MatMul on the dequantized weights %g", qt, r, in, o, i, g, h)
+			}
+			if d := math.Abs(g - float64(exact[i])); d > matMulTol(abs[i], in) {
+				t.Fatalf("%s %dx%dx%d: out[%d] = %g, float64 dot %g", qt, r, in, o, i, g, exact[i])
+			}
+		}
+		alone := make([]float32, o)
+		MatMulQ(nil, alone, x[(r-1)*in:], w, qt, 1, in, o)
+		for c := range alone {
+			if math.Float32bits(alone[c]) != math.Float32bits(got[(r-1)*o+c]) && !math.IsNaN(float64(alone[c])) {
+				t.Fatalf("%s: row %d col %d = %g in a batch of %d, %g alone", qt, r-1, c, got[(r-1)*o+c], r, alone[c])
+			}
+		}
+	})
 }

@@ -37,6 +37,7 @@ func useAVX512() {
 	f16Kernels = f16x8Kernels
 	f16LikeF32 = false // 8-lane F16 tiles beside 16-lane F32 ones
 	useDequantAVX2()
+	useDeq2AVX2()
 	dotImpl = dot16
 	axpyImpl = axpy16
 	scaleImpl = scale16
@@ -57,6 +58,8 @@ func useAVX2() {
 		tile: []func([]float32, int, []float32, int, []uint16, int, int){bf16x8Block}, one: bf16x8One}
 	f16Kernels = f16x8Kernels
 	useDequantAVX2()
+	useDeq2AVX2()
+	useQDotAVX2()
 	dotImpl = f32x8One
 }
 
