@@ -259,7 +259,7 @@ func (g *Gateway) decide(ctx context.Context, ex *exchange, body []byte) *extpro
 		}
 	}()
 	ex.reserved = estimateTokens(max, len(body), bool(f.Messages))
-	if ae := g.limits.admit(ex.key.Hash, ex.key.RPM, ex.key.TPM, ex.reserved); ae != nil {
+	if ae := g.limits.admitOrWait(ctx, ex.key.Hash, ex.key.RPM, ex.key.TPM, ex.reserved); ae != nil {
 		ex.reserved = 0
 		g.metrics.rateLimited.WithLabelValues(dep, ex.key.Tenant).Inc()
 		outcome = strconv.Itoa(ae.status)
