@@ -86,6 +86,12 @@ func (g *Gateway) Process(stream extproc.ExternalProcessor_ProcessServer) error 
 			if err := stream.Send(r); err != nil {
 				return err
 			}
+			if r.GetImmediateResponse() != nil {
+				// Answered: a body Envoy already streamed (it does not wait
+				// for the headers' answer) must not be decided on for a
+				// request refused at its headers (no key, say).
+				return nil
+			}
 		}
 	}
 }
