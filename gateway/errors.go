@@ -76,3 +76,8 @@ func rateLimited(msg string, retry time.Duration) *apiError {
 func internal(msg string) *apiError {
 	return &apiError{status: 500, typ: "server_error", code: "internal_error", message: msg}
 }
+
+func tooLarge() *apiError {
+	return &apiError{status: 413, typ: "invalid_request_error", code: "request_too_large",
+		message: "The request body is too large."}
+}

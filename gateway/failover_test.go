@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -75,7 +76,9 @@ func (p *platform) stream(ctx context.Context, model string, tokens int) (replic
 	defer resp.Body.Close()
 	replica = resp.Header.Get("x-graft-replica")
 	if resp.StatusCode != 200 {
-		return replica, false, fmt.Errorf("status %d", resp.StatusCode)
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return replica, false, fmt.Errorf("status %d (replica %q, envoy flags %q): %s", resp.StatusCode, replica,
+			resp.Header.Get("x-envoy-response-flags"), b)
 	}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {

@@ -75,7 +75,17 @@ func StartFront(ctx context.Context, c FrontConfig) (*Front, error) {
 	gwAddr := make(chan string, 1)
 	gc := c.Gateway
 	if gc.Listen == "" {
-		gc.Listen = "127.0.0.1:0"
+		// Envoy reaches the gateway over a Unix socket: measured (A/B) about
+		// 70 us less per ext_proc round trip than loopback TCP. The socket
+		// lives in a short temporary path: c.Dir may exceed the 108 bytes
+		// a socket's path may have.
+		sockDir, err := os.MkdirTemp("", "graft-gateway-")
+		if err != nil {
+			f.cancel()
+			return nil, err
+		}
+		context.AfterFunc(ctx, func() { os.RemoveAll(sockDir) })
+		gc.Listen = "unix:" + filepath.Join(sockDir, "ext_proc.sock")
 	}
 	gc.OnListen = func(a string) { gwAddr <- a }
 	gc.defaults() // Envoy's timeout for the gateway follows the wake limit

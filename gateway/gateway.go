@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,7 +22,7 @@ import (
 
 // Config is everything the gateway needs.
 type Config struct {
-	Listen      string // host:port of the ext_proc gRPC service
+	Listen      string // host:port of the ext_proc gRPC service, or unix:PATH
 	Store       *state.Store
 	Deployments Deployments
 	// WakeTimeout bounds how long a request waits for a deployment to wake;
@@ -93,9 +95,18 @@ func (g *Gateway) Spreader() *Spreader { return g.spread }
 
 // Run serves ext_proc on cfg.Listen until ctx ends.
 func (g *Gateway) Run(ctx context.Context) error {
-	lis, err := net.Listen("tcp", g.cfg.Listen)
+	network, addr := "tcp", g.cfg.Listen
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		network, addr = "unix", path
+		os.Remove(path) // a socket left by a gateway that did not stop
+	}
+	lis, err := net.Listen(network, addr)
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
+	}
+	listened := lis.Addr().String()
+	if network == "unix" {
+		listened = "unix:" + listened
 	}
 	srv := grpc.NewServer(tracedServer(g.cfg.Tracer)...)
 	extproc.RegisterExternalProcessorServer(srv, g)
@@ -105,9 +116,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 		<-ctx.Done()
 		srv.GracefulStop()
 	}()
-	slog.Info("gateway: serving ext_proc", "addr", lis.Addr().String())
+	slog.Info("gateway: serving ext_proc", "addr", listened)
 	if g.cfg.OnListen != nil {
-		g.cfg.OnListen(lis.Addr().String())
+		g.cfg.OnListen(listened)
 	}
 	if err := srv.Serve(lis); err != nil && ctx.Err() == nil {
 		return fmt.Errorf("gateway: %w", err)

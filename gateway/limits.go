@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"sync"
@@ -19,6 +20,8 @@ type limiter struct {
 
 type buckets struct {
 	requests, tokens bucket
+	// settled is closed (and replaced) whenever a settlement returns tokens.
+	settled chan struct{}
 }
 
 type bucket struct {
@@ -46,10 +49,38 @@ func (b *bucket) take(n, perMinute float64, now time.Time) (ok bool, wait time.D
 
 func newLimiter() *limiter { return &limiter{buckets: map[string]*buckets{}} }
 
-// admit charges one request of about tokens tokens to key.
-func (l *limiter) admit(hash string, rpm, tpm int, tokens int) *apiError {
+// settleGrace is how long a request short of tokens waits for a finished
+// request's settlement. Settlements come on the usage filter's own stream,
+// which Envoy does not wait on, so one may trail the client's next request
+// by a moment; without the wait that request would be refused for tokens
+// already given back.
+const settleGrace = 250 * time.Millisecond
+
+// admitOrWait is admit, waiting up to settleGrace for settlements when
+// the key is short of tokens.
+func (l *limiter) admitOrWait(ctx context.Context, hash string, rpm, tpm int, tokens int) *apiError {
+	deadline := time.NewTimer(settleGrace)
+	defer deadline.Stop()
+	for {
+		ae, settled := l.admit(hash, rpm, tpm, tokens)
+		if settled == nil {
+			return ae
+		}
+		select {
+		case <-settled:
+		case <-deadline.C:
+			return ae
+		case <-ctx.Done():
+			return ae
+		}
+	}
+}
+
+// admit charges one request of about tokens tokens to key. Refused for
+// tokens, it also returns a channel closed at the key's next settlement.
+func (l *limiter) admit(hash string, rpm, tpm int, tokens int) (*apiError, <-chan struct{}) {
 	if rpm <= 0 && tpm <= 0 {
-		return nil
+		return nil, nil
 	}
 	now := time.Now()
 	l.mu.Lock()
@@ -61,7 +92,7 @@ func (l *limiter) admit(hash string, rpm, tpm int, tokens int) *apiError {
 	}
 	if rpm > 0 {
 		if ok, wait := b.requests.take(1, float64(rpm), now); !ok {
-			return rateLimited(fmt.Sprintf("Rate limit reached for requests: limit %d per minute. Try again in %v.", rpm, wait.Round(time.Millisecond)), wait)
+			return rateLimited(fmt.Sprintf("Rate limit reached for requests: limit %d per minute. Try again in %v.", rpm, wait.Round(time.Millisecond)), wait), nil
 		}
 	}
 	if tpm > 0 {
@@ -69,11 +100,14 @@ func (l *limiter) admit(hash string, rpm, tpm int, tokens int) *apiError {
 			if rpm > 0 {
 				b.requests.level++ // the request was not admitted after all
 			}
+			if b.settled == nil {
+				b.settled = make(chan struct{})
+			}
 			return rateLimited(fmt.Sprintf("Rate limit reached for tokens: limit %d per minute, this request needs about %d. Try again in %v.",
-				tpm, tokens, wait.Round(time.Millisecond)), wait)
+				tpm, tokens, wait.Round(time.Millisecond)), wait), b.settled
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 // settle gives back what a request reserved beyond what it used, or takes
@@ -90,6 +124,10 @@ func (l *limiter) settle(hash string, tpm, reserved, used int) {
 		return
 	}
 	b.tokens.level = math.Min(float64(tpm), b.tokens.level+float64(reserved-used))
+	if b.settled != nil {
+		close(b.settled)
+		b.settled = nil
+	}
 }
 
 // estimateTokens is what admission reserves: the completion's bound (or

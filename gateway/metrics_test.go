@@ -32,6 +32,11 @@ func TestFrontCountsByDeployment(t *testing.T) {
 	if code, _ := p.post(t, "/v1/completions", p.key, `{"model":"nowhere","prompt":"x","max_tokens":1}`); code != 404 {
 		t.Fatalf("unknown deployment answered %d", code)
 	}
+	// Refused at its headers, a request's body (which Envoy streams without
+	// waiting) is never decided on: no series, no admission, no wake.
+	if code, _ := p.post(t, "/v1/completions", "graft-not-a-key", `{"model":"stories/qv-r4","prompt":"x","max_tokens":1}`); code != 401 {
+		t.Fatalf("a bad key was answered %d", code)
+	}
 	want := `
 # HELP graft_gateway_deployment_requests_total Requests naming a deployment, by adapter, tenant and outcome (routed or the HTTP status the gateway answered).
 # TYPE graft_gateway_deployment_requests_total counter
@@ -51,6 +56,9 @@ graft_gateway_rate_limited_total{deployment="stories",tenant="limited"} 1
 			for _, l := range m.GetLabel() {
 				if l.GetName() == "deployment" && l.GetValue() == "nowhere" {
 					t.Fatalf("%s has a series for a name that is no deployment", mf.GetName())
+				}
+				if l.GetName() == "tenant" && l.GetValue() == "" {
+					t.Fatalf("%s has a series for a request with no tenant (refused at its headers)", mf.GetName())
 				}
 			}
 		}

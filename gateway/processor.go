@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/graft-ai/graft/deploy/state"
 	"github.com/graft-ai/graft/xds"
@@ -30,10 +31,17 @@ type exchange struct {
 	key           state.APIKey
 	management    bool // a management API call: routed by path, not by model
 	reserved      int  // tokens charged to the key's TPM at admission
+	// When Envoy streams the body without waiting for the headers' answer
+	// (one round trip instead of two), that answer is the route, so it
+	// waits for the whole body; each chunk is then passed on unchanged.
+	awaitBody bool
+	body      []byte
+	chunks    int
 }
 
-// Process handles one request: its headers (authenticate), then its
-// buffered body (resolve the model, admit, pick the route key).
+// Process handles one request: its headers (authenticate), then its body
+// (resolve the model, admit, pick the route key), buffered by Envoy or
+// streamed to the gateway.
 func (g *Gateway) Process(stream extproc.ExternalProcessor_ProcessServer) error {
 	ctx := stream.Context()
 	var ex exchange
@@ -45,22 +53,45 @@ func (g *Gateway) Process(stream extproc.ExternalProcessor_ProcessServer) error 
 		if err != nil {
 			return err
 		}
-		var resp *extproc.ProcessingResponse
+		var resp []*extproc.ProcessingResponse
 		switch r := req.Request.(type) {
 		case *extproc.ProcessingRequest_RequestHeaders:
 			ctx = traceContext(ctx, r.RequestHeaders)
-			resp = g.onHeaders(ctx, &ex, r.RequestHeaders)
+			switch h := g.onHeaders(ctx, &ex, r.RequestHeaders); {
+			case h != nil:
+				resp = append(resp, h)
+			case req.GetProtocolConfig().GetSendBodyWithoutWaitingForHeaderResponse():
+				ex.awaitBody = true
+			default:
+				resp = append(resp, &extproc.ProcessingResponse{Response: &extproc.ProcessingResponse_RequestHeaders{
+					RequestHeaders: &extproc.HeadersResponse{}}})
+			}
 		case *extproc.ProcessingRequest_RequestBody:
 			resp = g.onBody(ctx, &ex, r.RequestBody)
 		case *extproc.ProcessingRequest_ResponseTrailers:
-			resp = g.onTrailers(&ex, r.ResponseTrailers)
+			// From the usage filter, on a stream of its own: nothing else
+			// follows, and Envoy waits for no answer.
+			g.onTrailers(req.GetMetadataContext(), r.ResponseTrailers)
+			if req.GetObservabilityMode() {
+				return nil
+			}
+			resp = append(resp, &extproc.ProcessingResponse{Response: &extproc.ProcessingResponse_ResponseTrailers{
+				ResponseTrailers: &extproc.TrailersResponse{}}})
 		default:
 			// Only request headers and body are configured; answer anything
 			// else with an empty continue so the stream never stalls.
-			resp = &extproc.ProcessingResponse{}
+			resp = append(resp, &extproc.ProcessingResponse{})
 		}
-		if err := stream.Send(resp); err != nil {
-			return err
+		for _, r := range resp {
+			if err := stream.Send(r); err != nil {
+				return err
+			}
+			if r.GetImmediateResponse() != nil {
+				// Answered: a body Envoy already streamed (it does not wait
+				// for the headers' answer) must not be decided on for a
+				// request refused at its headers (no key, say).
+				return nil
+			}
 		}
 	}
 }
@@ -116,8 +147,9 @@ func (g *Gateway) onHeaders(ctx context.Context, ex *exchange, h *extproc.HttpHe
 		// No body follows: nothing names a model.
 		return g.refuse(badRequest("model", "This endpoint needs a JSON body with a model."))
 	}
-	return &extproc.ProcessingResponse{Response: &extproc.ProcessingResponse_RequestHeaders{
-		RequestHeaders: &extproc.HeadersResponse{}}}
+	// The body decides; nil lets a streamed exchange answer these headers
+	// with the route once it has the body.
+	return nil
 }
 
 func tenantPath(path string) bool {
@@ -157,14 +189,47 @@ type present bool
 
 func (p *present) UnmarshalJSON([]byte) error { *p = true; return nil }
 
-func (g *Gateway) onBody(ctx context.Context, ex *exchange, b *extproc.HttpBody) *extproc.ProcessingResponse {
+// maxStreamedBody bounds a body the gateway gathers itself, as Envoy
+// bounds one it buffers (xds's default request limit).
+const maxStreamedBody = 32 << 20
+
+func (g *Gateway) onBody(ctx context.Context, ex *exchange, b *extproc.HttpBody) []*extproc.ProcessingResponse {
+	pass := &extproc.ProcessingResponse{Response: &extproc.ProcessingResponse_RequestBody{
+		RequestBody: &extproc.BodyResponse{}}}
 	if ex.management {
-		return &extproc.ProcessingResponse{Response: &extproc.ProcessingResponse_RequestBody{
-			RequestBody: &extproc.BodyResponse{}}}
+		return []*extproc.ProcessingResponse{pass}
 	}
+	if !ex.awaitBody {
+		// Buffered by Envoy: the whole body, its headers already answered.
+		return []*extproc.ProcessingResponse{g.decideTraced(ctx, ex, b.GetBody())}
+	}
+	ex.body = append(ex.body, b.GetBody()...)
+	ex.chunks++
+	if len(ex.body) > maxStreamedBody {
+		return []*extproc.ProcessingResponse{g.refuse(tooLarge())}
+	}
+	if !b.GetEndOfStream() {
+		return nil
+	}
+	resp := g.decideTraced(ctx, ex, ex.body)
+	if resp.GetImmediateResponse() != nil {
+		return []*extproc.ProcessingResponse{resp}
+	}
+	out := []*extproc.ProcessingResponse{{
+		Response: &extproc.ProcessingResponse_RequestHeaders{RequestHeaders: &extproc.HeadersResponse{
+			Response: resp.GetRequestBody().GetResponse()}},
+		DynamicMetadata: resp.GetDynamicMetadata(),
+	}}
+	for range ex.chunks {
+		out = append(out, pass)
+	}
+	return out
+}
+
+func (g *Gateway) decideTraced(ctx context.Context, ex *exchange, body []byte) *extproc.ProcessingResponse {
 	ctx, span := g.tracer.Start(ctx, "gateway.decide")
 	defer span.End()
-	resp := g.decide(ctx, ex, b)
+	resp := g.decide(ctx, ex, body)
 	if ir := resp.GetImmediateResponse(); ir != nil {
 		span.SetAttributes(attribute.Int("http.response.status_code", int(ir.GetStatus().GetCode())))
 		span.SetStatus(codes.Error, ir.GetDetails())
@@ -173,10 +238,10 @@ func (g *Gateway) onBody(ctx context.Context, ex *exchange, b *extproc.HttpBody)
 }
 
 // decide resolves, admits and routes one request body.
-func (g *Gateway) decide(ctx context.Context, ex *exchange, b *extproc.HttpBody) *extproc.ProcessingResponse {
+func (g *Gateway) decide(ctx context.Context, ex *exchange, body []byte) *extproc.ProcessingResponse {
 	start := time.Now()
 	var f routedFields
-	if err := json.Unmarshal(b.GetBody(), &f); err != nil {
+	if err := json.Unmarshal(body, &f); err != nil {
 		return g.refuse(badRequest("", "We could not parse the JSON body of your request."))
 	}
 	if f.Model == nil {
@@ -199,8 +264,8 @@ func (g *Gateway) decide(ctx context.Context, ex *exchange, b *extproc.HttpBody)
 			g.metrics.byDeployment.WithLabelValues(dep, adapter, ex.key.Tenant, outcome).Inc()
 		}
 	}()
-	ex.reserved = estimateTokens(max, len(b.GetBody()), bool(f.Messages))
-	if ae := g.limits.admit(ex.key.Hash, ex.key.RPM, ex.key.TPM, ex.reserved); ae != nil {
+	ex.reserved = estimateTokens(max, len(body), bool(f.Messages))
+	if ae := g.limits.admitOrWait(ctx, ex.key.Hash, ex.key.RPM, ex.key.TPM, ex.reserved); ae != nil {
 		ex.reserved = 0
 		g.metrics.rateLimited.WithLabelValues(dep, ex.key.Tenant).Inc()
 		outcome = strconv.Itoa(ae.status)
@@ -234,14 +299,20 @@ func (g *Gateway) decide(ctx context.Context, ex *exchange, b *extproc.HttpBody)
 			},
 			ClearRouteCache: true,
 		}},
-	}}
+	}, DynamicMetadata: reservation(ex)}
 }
 
-// onTrailers settles the request's token reservation with the usage the
-// replica reports, and keeps that trailer from the client.
-func (g *Gateway) onTrailers(ex *exchange, h *extproc.HttpTrailers) *extproc.ProcessingResponse {
+// onTrailers settles a request's token reservation, which the gateway left
+// in Envoy's metadata at admission, with the usage the replica reports.
+func (g *Gateway) onTrailers(md *core.Metadata, h *extproc.HttpTrailers) {
+	r := md.GetFilterMetadata()[xds.MetadataNamespace].GetFields()
+	hash := r[reservationKey].GetStringValue()
+	tpm, reserved := int(r[reservationTPM].GetNumberValue()), int(r[reservationTokens].GetNumberValue())
+	if hash == "" || reserved == 0 {
+		return
+	}
 	for _, hv := range h.GetTrailers().GetHeaders() {
-		if hv.GetKey() != xds.TrailerUsage || ex.reserved == 0 {
+		if hv.GetKey() != xds.TrailerUsage {
 			continue
 		}
 		v := hv.GetValue()
@@ -249,14 +320,31 @@ func (g *Gateway) onTrailers(ex *exchange, h *extproc.HttpTrailers) *extproc.Pro
 			v = string(hv.GetRawValue())
 		}
 		if used, err := strconv.Atoi(v); err == nil && used >= 0 {
-			g.limits.settle(ex.key.Hash, ex.key.TPM, ex.reserved, used)
-			ex.reserved = 0
+			g.limits.settle(hash, tpm, reserved, used)
+			return
 		}
 	}
-	return &extproc.ProcessingResponse{Response: &extproc.ProcessingResponse_ResponseTrailers{
-		ResponseTrailers: &extproc.TrailersResponse{HeaderMutation: &extproc.HeaderMutation{
-			RemoveHeaders: []string{xds.TrailerUsage},
-		}},
+}
+
+// Fields of the reservation the gateway leaves in Envoy's metadata.
+const (
+	reservationKey    = "key"
+	reservationTPM    = "tpm"
+	reservationTokens = "reserved"
+)
+
+// reservation is the metadata that lets the usage filter's separate call
+// settle what admission reserved; nil when nothing needs settling.
+func reservation(ex *exchange) *structpb.Struct {
+	if ex.reserved == 0 || ex.key.TPM <= 0 {
+		return nil
+	}
+	return &structpb.Struct{Fields: map[string]*structpb.Value{
+		xds.MetadataNamespace: structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
+			reservationKey:    structpb.NewStringValue(ex.key.Hash),
+			reservationTPM:    structpb.NewNumberValue(float64(ex.key.TPM)),
+			reservationTokens: structpb.NewNumberValue(float64(ex.reserved)),
+		}}),
 	}}
 }
 

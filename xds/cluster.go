@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"strings"
 	"time"
 
 	"github.com/graft-ai/graft/routing/ring"
@@ -121,7 +122,7 @@ func loadAssignment(d Deployment) *endpoint.ClusterLoadAssignment {
 // staticCluster is one fixed address: the gateway's ext_proc service (gRPC,
 // so HTTP/2 upstream) or the management API.
 func staticCluster(name, addr string, h2 bool) (*cluster.Cluster, error) {
-	host, port, err := splitHostPort(addr)
+	address, err := staticAddress(addr)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +133,7 @@ func staticCluster(name, addr string, h2 bool) (*cluster.Cluster, error) {
 		LoadAssignment: &endpoint.ClusterLoadAssignment{
 			ClusterName: name,
 			Endpoints: []*endpoint.LocalityLbEndpoints{{LbEndpoints: []*endpoint.LbEndpoint{{
-				HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{Address: socketAddress(host, port)}},
+				HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{Address: address}},
 			}}}},
 		},
 	}
@@ -157,4 +158,16 @@ func adsSource() *core.ConfigSource {
 		ResourceApiVersion:    core.ApiVersion_V3,
 		ConfigSourceSpecifier: &core.ConfigSource_Ads{Ads: &core.AggregatedConfigSource{}},
 	}
+}
+
+// staticAddress is host:port, or unix:PATH for a Unix socket on this machine.
+func staticAddress(addr string) (*core.Address, error) {
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		return &core.Address{Address: &core.Address_Pipe{Pipe: &core.Pipe{Path: path}}}, nil
+	}
+	host, port, err := splitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	return socketAddress(host, port), nil
 }

@@ -3,9 +3,11 @@ package xds
 import (
 	"time"
 
+	mutation "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	extproc "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	headermutation "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
 	router "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tls "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
@@ -52,9 +54,17 @@ func httpsListener(in Input) *listener.Listener {
 func connectionManager(in Input) *hcm.HttpConnectionManager {
 	var filters []*hcm.HttpFilter
 	if in.Gateway != "" {
+		// Responses pass these bottom up: the usage filter sees the
+		// replica's usage trailer before the next one strips it.
 		filters = append(filters, &hcm.HttpFilter{
 			Name:       "envoy.filters.http.ext_proc",
 			ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(gatewayFilter(in.Listener))},
+		}, &hcm.HttpFilter{
+			Name:       "graft.strip_usage",
+			ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(stripUsageFilter())},
+		}, &hcm.HttpFilter{
+			Name:       "graft.usage",
+			ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(usageFilter())},
 		})
 	}
 	filters = append(filters, &hcm.HttpFilter{
@@ -75,33 +85,80 @@ func connectionManager(in Input) *hcm.HttpConnectionManager {
 	}
 }
 
-// gatewayFilter sends the request headers and the buffered body to the
-// gateway, which answers with the route headers (and clear_route_cache).
+// MetadataNamespace holds what the gateway decided about a request (the
+// key and the tokens it reserved), for its usage filter to send back.
+const MetadataNamespace = "graft.gateway"
+
+// gatewayFilter sends the request headers and the body to the gateway,
+// which answers the headers with the route (and clear_route_cache) once it
+// has read the body's model. The body follows the headers without waiting
+// for their answer (streamed mode), so the gateway costs Envoy one round
+// trip per request, not two (headers, then the buffered body).
 // Responses are not sent, so SSE tokens flow straight to the client.
 func gatewayFilter(l Listener) *extproc.ExternalProcessor {
 	timeout := l.GatewayTimeout
 	if timeout == 0 {
 		timeout = defaultGatewayTimeout
 	}
-	return &extproc.ExternalProcessor{
+	f := &extproc.ExternalProcessor{
 		GrpcService: &core.GrpcService{TargetSpecifier: &core.GrpcService_EnvoyGrpc_{
 			EnvoyGrpc: &core.GrpcService_EnvoyGrpc{ClusterName: gatewayCluster},
 		}},
 		ProcessingMode: &extproc.ProcessingMode{
-			RequestHeaderMode:  extproc.ProcessingMode_SEND,
-			RequestBodyMode:    extproc.ProcessingMode_BUFFERED,
-			ResponseHeaderMode: extproc.ProcessingMode_SKIP,
-			ResponseBodyMode:   extproc.ProcessingMode_NONE,
-			RequestTrailerMode: extproc.ProcessingMode_SKIP,
-			// The sidecar's usage trailer settles the rate-limit reservation;
-			// it comes after the last byte, so streams are not delayed.
-			ResponseTrailerMode: extproc.ProcessingMode_SEND,
+			RequestHeaderMode:   extproc.ProcessingMode_SEND,
+			RequestBodyMode:     extproc.ProcessingMode_STREAMED,
+			ResponseHeaderMode:  extproc.ProcessingMode_SKIP,
+			ResponseBodyMode:    extproc.ProcessingMode_NONE,
+			RequestTrailerMode:  extproc.ProcessingMode_SKIP,
+			ResponseTrailerMode: extproc.ProcessingMode_SKIP,
 		},
 		// Envoy's 200 ms default would cut off a request the gateway holds
 		// while its deployment wakes.
-		MessageTimeout:    durationpb.New(timeout),
-		MaxMessageTimeout: durationpb.New(timeout),
+		MessageTimeout:                          durationpb.New(timeout),
+		MaxMessageTimeout:                       durationpb.New(timeout),
+		SendBodyWithoutWaitingForHeaderResponse: true,
+		MetadataOptions: &extproc.MetadataOptions{ReceivingNamespaces: &extproc.MetadataOptions_MetadataNamespaces{
+			Untyped: []string{MetadataNamespace},
+		}},
 	}
+	return f
+}
+
+// usageFilter sends the replica's usage trailer, with what the gateway
+// reserved for the request, to the gateway, which settles the key's token
+// limit. It does not wait for an answer (observability mode): a response
+// held open for one let a client's RST_STREAM, sent on reading the last
+// event, race Envoy's HTTP/2 codec into closing the client's whole
+// connection (GOAWAY INTERNAL_ERROR) with every other stream on it.
+func usageFilter() *extproc.ExternalProcessor {
+	return &extproc.ExternalProcessor{
+		GrpcService: &core.GrpcService{TargetSpecifier: &core.GrpcService_EnvoyGrpc_{
+			EnvoyGrpc: &core.GrpcService_EnvoyGrpc{ClusterName: gatewayCluster},
+		}},
+		ObservabilityMode: true,
+		ProcessingMode: &extproc.ProcessingMode{
+			RequestHeaderMode:   extproc.ProcessingMode_SKIP,
+			ResponseHeaderMode:  extproc.ProcessingMode_SKIP,
+			RequestTrailerMode:  extproc.ProcessingMode_SKIP,
+			ResponseTrailerMode: extproc.ProcessingMode_SEND,
+		},
+		MetadataOptions: &extproc.MetadataOptions{ForwardingNamespaces: &extproc.MetadataOptions_MetadataNamespaces{
+			Untyped: []string{MetadataNamespace},
+		}},
+		// The gateway's own span covers the settlement; an Envoy span per
+		// request for a message nobody waits on would only add noise.
+		EmitClientSpan: wrapperspb.Bool(false),
+	}
+}
+
+// stripUsageFilter keeps the usage trailer, the replica's report to the
+// gateway, from the client.
+func stripUsageFilter() *headermutation.HeaderMutation {
+	return &headermutation.HeaderMutation{Mutations: &headermutation.Mutations{
+		ResponseTrailersMutations: []*mutation.HeaderMutation{{
+			Action: &mutation.HeaderMutation_Remove{Remove: TrailerUsage},
+		}},
+	}}
 }
 
 func serverTLS(l Listener) *tls.DownstreamTlsContext {

@@ -56,11 +56,14 @@ func routeConfig(ds []Deployment, control bool) *route.RouteConfiguration {
 			Action: &route.Route_Route{Route: &route.RouteAction{
 				ClusterSpecifier: &route.RouteAction_Cluster{Cluster: ClusterName(d.Name)},
 				Timeout:          durationpb.New(0),
-				// A request that never reached a replica, or that a draining
-				// replica refused with 503, goes to another one; retries
+				// A request that never reached a replica, that a draining
+				// replica refused with 503, or whose connection a replica
+				// closed before answering (a draining sidecar closes its idle
+				// keep-alive connections, racing a request Envoy just sent
+				// on one; a killed replica), goes to another one. Retries
 				// happen only before response headers, so no stream repeats.
 				RetryPolicy: &route.RetryPolicy{
-					RetryOn:              "connect-failure,refused-stream,reset-before-request,retriable-status-codes",
+					RetryOn:              "connect-failure,refused-stream,reset,retriable-status-codes",
 					RetriableStatusCodes: []uint32{503},
 					NumRetries:           wrapperspb.UInt32(2),
 					RetryHostPredicate: []*route.RetryPolicy_RetryHostPredicate{{

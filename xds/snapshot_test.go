@@ -88,3 +88,22 @@ func TestDeploymentsKeepsReadyReplicasOfNamedDeployments(t *testing.T) {
 		t.Fatalf("replicas of a: %+v", r)
 	}
 }
+
+// The gateway may listen on a Unix socket (unix:PATH): Envoy's cluster for
+// it then dials that path.
+func TestGatewayOverUnixSocket(t *testing.T) {
+	in := testInput()
+	in.Gateway = "unix:/tmp/graft-gateway-x/ext_proc.sock"
+	s, err := Build(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, ok := s.GetResources(resource.ClusterType)[gatewayCluster].(*cluster.Cluster)
+	if !ok {
+		t.Fatal("no gateway cluster")
+	}
+	addr := c.GetLoadAssignment().GetEndpoints()[0].GetLbEndpoints()[0].GetEndpoint().GetAddress()
+	if got := addr.GetPipe().GetPath(); got != "/tmp/graft-gateway-x/ext_proc.sock" {
+		t.Fatalf("gateway cluster address %v", addr)
+	}
+}
