@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -14,8 +15,6 @@ import (
 // kernels read weights from memory, not from a cache that a per-shape
 // benchmark keeps warm. It reports tokens/s of matmuls alone.
 func BenchmarkDecodeQ(b *testing.B) {
-	p := NewPool(0)
-	defer p.Close()
 	rng := rand.New(rand.NewPCG(3, 3))
 	const dim, ffn, vocab, layers = 768, 2048, 32000, 12
 	type mat struct {
@@ -37,6 +36,7 @@ func BenchmarkDecodeQ(b *testing.B) {
 		}
 		hot := mats[:7] // one layer's weights, which stay in cache
 		b.Run(fmt.Sprint(typ, "/hot"), func(b *testing.B) {
+			p := benchPool(b)
 			for b.Loop() {
 				for range layers {
 					for _, m := range hot {
@@ -48,6 +48,7 @@ func BenchmarkDecodeQ(b *testing.B) {
 			b.ReportMetric(float64(layers)*float64(len(hot))/sec, "matmul/s")
 		})
 		b.Run(fmt.Sprint(typ), func(b *testing.B) {
+			p := benchPool(b)
 			for b.Loop() {
 				for _, m := range mats {
 					MatMulQ(p, out, x, m.w, typ, 1, m.in, m.out)
@@ -63,14 +64,13 @@ func BenchmarkDecodeQ(b *testing.B) {
 // BenchmarkMatMulQShapes times one row of x on each Llama-110M projection
 // for the types a Q4_K_M file mixes, in G weights/s.
 func BenchmarkMatMulQShapes(b *testing.B) {
-	p := NewPool(0)
-	defer p.Close()
 	rng := rand.New(rand.NewPCG(4, 4))
 	for _, typ := range []gguf.Type{gguf.TypeQ4_K, gguf.TypeQ6_K, gguf.TypeQ4_0, gguf.TypeQ8_0} {
 		for _, s := range benchShapes {
 			w := randomQ(rng, typ, s.out, s.in)
 			x, out := randVec(rng, s.in), make([]float32, s.out)
 			b.Run(fmt.Sprintf("%s/%s", typ, s.name), func(b *testing.B) {
+				p := benchPool(b)
 				for b.Loop() {
 					MatMulQ(p, out, x, w, typ, 1, s.in, s.out)
 				}
@@ -79,4 +79,16 @@ func BenchmarkMatMulQShapes(b *testing.B) {
 			})
 		}
 	}
+}
+
+// benchThreads sizes the benchmarks' pools: -cpu does not reach them (the
+// sub-benchmarks all ran with the parent's GOMAXPROCS), so 1 against 2
+// threads is -threads 1 against -threads 2.
+var benchThreads = flag.Int("threads", 0, "participants of the benchmarks' pools (0: GOMAXPROCS)")
+
+// benchPool is a pool of -threads participants for one sub-benchmark.
+func benchPool(b *testing.B) *Pool {
+	p := NewPool(*benchThreads)
+	b.Cleanup(p.Close)
+	return p
 }
