@@ -17,8 +17,6 @@ var benchShapes = []struct {
 }
 
 func benchMatMul(b *testing.B, ref, bf bool) {
-	p := NewPool(0)
-	defer p.Close()
 	rng := rand.New(rand.NewPCG(1, 1))
 	for _, s := range benchShapes {
 		w := randVec(rng, s.out*s.in)
@@ -30,6 +28,7 @@ func benchMatMul(b *testing.B, ref, bf bool) {
 			x := randVec(rng, rows*s.in)
 			out := make([]float32, rows*s.out)
 			b.Run(fmt.Sprintf("%s/rows=%d", s.name, rows), func(b *testing.B) {
+				p := benchPool(b)
 				for b.Loop() {
 					switch {
 					case ref:
@@ -111,8 +110,6 @@ func BenchmarkVecOps(b *testing.B) {
 // panels (name .../panel) first, and the fused run reports x_panel, its
 // speed-up over them in the same process.
 func BenchmarkMatMulQ(b *testing.B) {
-	p := NewPool(0)
-	defer p.Close()
 	rng := rand.New(rand.NewPCG(1, 1))
 	const outDim, in = 2048, 768
 	w32, wh := randVec(rng, outDim*in), randF16(rng, outDim*in)
@@ -129,6 +126,7 @@ func BenchmarkMatMulQ(b *testing.B) {
 			var panel float64
 			for _, mode := range modes {
 				b.Run(fmt.Sprintf("%s/rows=%d%s", typ, rows, mode), func(b *testing.B) {
+					p := benchPool(b)
 					if mode != "" {
 						delete(qdotKernels, typ)
 						defer func() { qdotKernels[typ] = fused }()
