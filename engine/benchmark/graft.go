@@ -63,6 +63,8 @@ func measureGraft(ctx context.Context, o Options, w workload, r *Report) error {
 
 // engineConfig fits every stream of the largest batch and the whole prefill
 // prompt in one step, with a KV cache just large enough for the workload.
+// Prefix caching is off: the prefill repetitions send one prompt again and
+// again, and each must compute it all, as llama.cpp's cleared sequence does.
 func engineConfig(o Options, c *model.Config) engine.Config {
 	const block = 16
 	seqs := max(maxOf(o.Batches), 1)
@@ -71,7 +73,7 @@ func engineConfig(o Options, c *model.Config) engine.Config {
 	kvPerToken := int64(2 * c.Layers * c.KVHeads * c.HeadDim * 4)
 	return engine.Config{
 		MaxNumSeqs: seqs, MaxBatchedTokens: max(512, o.PrefillTokens, seqs*o.DecodePrompt),
-		BlockSize: block, KVCacheBytes: int64(tokens) * kvPerToken,
+		BlockSize: block, KVCacheBytes: int64(tokens) * kvPerToken, DisablePrefixCaching: true,
 	}
 }
 
