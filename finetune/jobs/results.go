@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"strconv"
 )
 
@@ -12,24 +11,20 @@ import (
 // row per step with the columns Graft records (valid_loss empty on steps that
 // were not evaluated).
 func (s *Service) resultCSV(ctx context.Context, id string) ([]byte, error) {
-	evs, err := s.State.AllTuningEvents(ctx, id)
+	steps, err := s.metrics(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)
 	_ = w.Write([]string{"step", "train_loss", "valid_loss", "learning_rate", "tokens"})
-	for _, e := range evs {
-		var ev Event
-		if json.Unmarshal(e.Data, &ev) != nil || ev.Type != "metrics" {
-			continue
-		}
-		step, ok := ev.Data["step"].(float64)
+	for _, m := range steps {
+		step, ok := m["step"].(float64)
 		if !ok {
 			continue
 		}
-		_ = w.Write([]string{strconv.Itoa(int(step)), num(ev.Data["train_loss"]), num(ev.Data["valid_loss"]),
-			num(ev.Data["learning_rate"]), num(ev.Data["tokens"])})
+		_ = w.Write([]string{strconv.Itoa(int(step)), num(m["train_loss"]), num(m["valid_loss"]),
+			num(m["learning_rate"]), num(m["tokens"])})
 	}
 	w.Flush()
 	return b.Bytes(), w.Error()

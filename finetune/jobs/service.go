@@ -302,24 +302,37 @@ func (s *Service) Recent(ctx context.Context, limit int) ([]Job, error) {
 // Loss is a job's loss per recorded step, oldest first: the training loss,
 // and the validation loss where the step has one (NaN elsewhere).
 func (s *Service) Loss(ctx context.Context, id string) (train, valid []float64, err error) {
-	evs, err := s.State.AllTuningEvents(ctx, id)
+	steps, err := s.metrics(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, e := range evs {
-		var ev Event
-		if json.Unmarshal(e.Data, &ev) != nil || ev.Type != "metrics" {
-			continue
-		}
-		tl, ok := ev.Data["train_loss"].(float64)
+	for _, m := range steps {
+		tl, ok := m["train_loss"].(float64)
 		if !ok {
 			continue
 		}
-		vl, ok := ev.Data["valid_loss"].(float64)
+		vl, ok := m["valid_loss"].(float64)
 		if !ok {
 			vl = math.NaN()
 		}
 		train, valid = append(train, tl), append(valid, vl)
 	}
 	return train, valid, nil
+}
+
+// metrics is the data of a job's metrics events, one per recorded step,
+// oldest first.
+func (s *Service) metrics(ctx context.Context, id string) ([]map[string]any, error) {
+	evs, err := s.State.AllTuningEvents(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var out []map[string]any
+	for _, e := range evs {
+		var ev Event
+		if json.Unmarshal(e.Data, &ev) == nil && ev.Type == "metrics" {
+			out = append(out, ev.Data)
+		}
+	}
+	return out, nil
 }
