@@ -38,12 +38,17 @@ func readManifest(dir string) (Manifest, error) {
 
 // writeManifest writes and syncs the manifest, then syncs dir so the files'
 // directory entries are durable before the rename that publishes them.
-func writeManifest(dir string, m Manifest) error {
-	b, err := json.MarshalIndent(m, "", "  ")
+func writeManifest(dir string, m Manifest) error { return WriteSynced(dir, manifestFile, m) }
+
+// WriteSynced writes v as indented JSON to a new file name in dir and syncs
+// it and dir: what a download folder's last file needs before the rename that
+// publishes the folder.
+func WriteSynced(dir, name string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(filepath.Join(dir, manifestFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package modelsource
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -50,7 +49,7 @@ func (c *Cache) fetch(ctx context.Context, ref Ref, info adaptersource.RepoInfo)
 	if err != nil {
 		return Model{}, err
 	}
-	if err := writeManifest(tmp, man); err != nil {
+	if err := adaptersource.WriteSynced(tmp, manifestFile, man); err != nil {
 		return Model{}, err
 	}
 	dir := c.snapshotDir(ref, info.SHA)
@@ -98,28 +97,6 @@ func (c *Cache) download(ctx context.Context, ref Ref, info adaptersource.RepoIn
 	}
 	man.Fetched = time.Now().UTC()
 	return man, nil
-}
-
-func writeManifest(dir string, m manifest) error {
-	b, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return err
-	}
-	f, err := os.Create(filepath.Join(dir, manifestFile))
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	// The files are synced by the Hub client; the manifest must reach the disk
-	// before the rename that publishes the snapshot.
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // lock takes the snapshot's lock file, waiting for another process that holds
