@@ -29,16 +29,7 @@ func attention32(n *net[float32], pk *packed, a *layerActs[float32]) {
 			p := a.p[n.pOff[s]+h*L*L : n.pOff[s]+(h+1)*L*L]
 			qOff := sp.start*qw + h*hd
 			gemmShaped(nil, p, L, L, L, false, lowerOut, term{rowsOf(a.q[qOff:], qw), &sc.kT})
-			for t := 0; t < L; t++ {
-				row := p[t*L : (t+1)*L]
-				lo := n.window(t)
-				clear(row[:lo])
-				clear(row[t+1:])
-				for u := lo; u <= t; u++ {
-					row[u] *= scale
-				}
-				softmaxRow(row[lo : t+1])
-			}
+			n.causalSoftmax(p, L, scale)
 			gemmShaped(nil, a.att[qOff:], qw, L, hd, false, lowerA, term{rowsOf(p, L), &sc.v})
 		}
 	})

@@ -63,22 +63,28 @@ func (n *net[T]) attentionGemm(pk *packed, a *layerActs[T]) {
 			p := a.p[n.pOff[s]+h*L*L : n.pOff[s]+(h+1)*L*L]
 			gather(sc.q, a.q, sp.start, L, qw, h*hd, hd)
 			matmulB(nil, p, sc.q, sc.kT, L, hd, L)
-			for t := 0; t < L; t++ {
-				row := p[t*L : (t+1)*L]
-				lo := n.window(t)
-				clear(row[:lo])
-				clear(row[t+1:])
-				for u := lo; u <= t; u++ {
-					row[u] *= scale
-				}
-				softmaxRow(row[lo : t+1])
-			}
+			n.causalSoftmax(p, L, scale)
 			matmulB(nil, sc.o, p, sc.v, L, L, hd)
 			for t := 0; t < L; t++ {
 				copy(a.att[(sp.start+t)*qw+h*hd:(sp.start+t)*qw+(h+1)*hd], sc.o[t*hd:(t+1)*hd])
 			}
 		}
 	})
+}
+
+// causalSoftmax turns each row t of the scaled scores p [L, L] into the
+// probabilities over the keys t may see (its window up to t), zero elsewhere.
+func (n *net[T]) causalSoftmax(p []T, L int, scale T) {
+	for t := 0; t < L; t++ {
+		row := p[t*L : (t+1)*L]
+		lo := n.window(t)
+		clear(row[:lo])
+		clear(row[t+1:])
+		for u := lo; u <= t; u++ {
+			row[u] *= scale
+		}
+		softmaxRow(row[lo : t+1])
+	}
 }
 
 // attentionGemmBack sets n.dq, n.dk, n.dv from n.datt: dP = dO·Vᵀ,
