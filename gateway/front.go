@@ -36,6 +36,9 @@ type FrontConfig struct {
 	// "" leaves Envoy untraced. TraceRatio is Envoy's share of new traces (0: all).
 	OTLP       string
 	TraceRatio float64
+	// AccessLog, when set, is a file Envoy appends a JSON line per request
+	// to (xds.AccessLogEntry).
+	AccessLog string
 }
 
 // Front is a running front door.
@@ -116,7 +119,7 @@ func StartFront(ctx context.Context, c FrontConfig) (*Front, error) {
 	go xds.Run(ctx, xds.Config{Store: c.Gateway.Store, Server: srv, Gateway: gaddr, ControlAPI: c.ControlAPI,
 		OTLP: c.OTLP, TraceRatio: c.TraceRatio,
 		Listener: xds.Listener{Addr: c.Listen, CertFile: c.CertFile, KeyFile: c.KeyFile,
-			GatewayTimeout: gc.WakeTimeout + 10*time.Second}})
+			GatewayTimeout: gc.WakeTimeout + 10*time.Second, AccessLog: c.AccessLog}})
 	admin, err := freeLoopback()
 	if err != nil {
 		f.cancel()

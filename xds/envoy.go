@@ -66,7 +66,10 @@ func StartEnvoy(binary, dir string, c BootstrapConfig) (*Envoy, error) {
 	}
 	e := &Envoy{adminAddr: c.AdminAddr, done: make(chan struct{}), logTail: &tail{max: 16 << 10}}
 	e.cmd = exec.Command(binary, "-c", path, "--disable-hot-restart", "--log-level", "warn",
-		"--concurrency", "2", "--drain-time-s", "5")
+		"--concurrency", "2", "--drain-time-s", "5",
+		// An access log (xds.Listener.AccessLog) reaches its file within a
+		// second, not Envoy's default ten.
+		"--file-flush-interval-msec", "1000")
 	e.cmd.Stdout, e.cmd.Stderr = e.logTail, e.logTail
 	e.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := e.cmd.Start(); err != nil {

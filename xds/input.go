@@ -41,6 +41,9 @@ type Listener struct {
 	// GatewayTimeout bounds one exchange with the gateway, including the time
 	// it holds a request for a deployment that is waking up.
 	GatewayTimeout time.Duration
+	// AccessLog, when set, is a file Envoy appends one JSON line per
+	// request to, with where the request's time went (see AccessLogEntry).
+	AccessLog string
 }
 
 // Deployment is one routable deployment and the replicas that may serve it.

@@ -82,6 +82,7 @@ func connectionManager(in Input) *hcm.HttpConnectionManager {
 		StreamIdleTimeout: durationpb.New(streamIdleTimeout),
 		RequestTimeout:    durationpb.New(0),
 		Tracing:           tracing(in),
+		AccessLog:         accessLog(in.Listener.AccessLog),
 	}
 }
 

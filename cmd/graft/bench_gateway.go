@@ -17,14 +17,18 @@ func init() { registerBench(newBenchGatewayCommand) }
 func newBenchGatewayCommand() *cobra.Command {
 	c := fleet.Config{}
 	cmd := &cobra.Command{
-		Use:   "gateway [--model PATH] [--rates 50,100,200] [--duration 5s]",
+		Use:   "gateway [--model PATH] [--rates 50,100,200] [--duration 5s] [--breakdown] [--http2]",
 		Short: "Measure the latency the front door (Envoy + gateway) adds over calling a pod directly",
 		Long: `Start a redis-server, one pod (engine + sidecar) of --model, and the front door
 (the gateway, the xDS control plane and a real Envoy over HTTPS), then send the
 same streamed completion (max_tokens 1) straight to the pod's sidecar and
-through the front, one of each per tick, open loop at each rate. It prints the
-time to first byte of both paths (p50, p99) and the difference: what the front
-adds. Without --model it uses the stories260K demo model.`,
+through the front, one of each per tick (the front's half a tick later, so the
+two never wait on each other's engine step), open loop at each rate. It
+prints the time to first byte of both paths (p50, p99) and the difference:
+what the front adds. With --breakdown Envoy logs every request and the table
+that follows splits the front's time into the client's request, the gateway
+and routing, and the replica. Without --model it uses the stories260K demo
+model.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if c.Model == "" {
@@ -55,5 +59,7 @@ adds. Without --model it uses the stories260K demo model.`,
 	f.Float64SliceVar(&c.Rates, "rates", []float64{50, 100, 200}, "requests per second down each path")
 	f.DurationVar(&c.Duration, "duration", 5*time.Second, "time spent at each rate")
 	f.StringVar(&c.Listen, "listen", "", "the front's HTTPS address (default: a free loopback port)")
+	f.BoolVar(&c.HTTP2, "http2", false, "send the front's requests over HTTP/2 (default HTTP/1.1 over TLS, as the OpenAI SDKs)")
+	f.BoolVar(&c.Breakdown, "breakdown", false, "have Envoy log each request and print where the front's time went")
 	return cmd
 }

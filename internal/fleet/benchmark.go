@@ -6,8 +6,10 @@ package fleet
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptrace"
 	"slices"
@@ -25,7 +27,14 @@ type Config struct {
 	Rates       []float64     // requests per second sent down each path
 	Duration    time.Duration // per rate
 	Listen      string        // the front's HTTPS address
-	Out         io.Writer
+	// HTTP2 sends the front's requests over HTTP/2; by default they use
+	// HTTP/1.1 over TLS, as the official OpenAI SDKs do, and as the direct
+	// path does in the clear.
+	HTTP2 bool
+	// Breakdown has Envoy log each request and prints where the front's
+	// time went (xds.AccessLogEntry), per rate.
+	Breakdown bool
+	Out       io.Writer
 }
 
 // Row is one rate's result.
@@ -34,6 +43,9 @@ type Row struct {
 	N                    int
 	Direct, Front, Added Quantiles
 	Errors               int
+	// Steps splits the front's time, from Envoy's access log (Breakdown).
+	Steps      *Steps
+	start, end time.Time
 }
 
 // Quantiles of a time to first byte.
@@ -52,7 +64,7 @@ func Run(ctx context.Context, c Config) ([]Row, error) {
 	}
 	body := fmt.Sprintf(`{"model":%q,"prompt":"Once upon a time","max_tokens":1,"stream":true}`, model)
 	direct := &target{url: env.PodURLs[0] + "/v1/completions", client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
-	front := &target{url: env.URL + "/v1/completions", key: env.Key, client: env.Client}
+	front := &target{url: env.URL + "/v1/completions", key: env.Key, client: frontClient(env.Client, c.HTTP2)}
 	// Warm both paths: connections, the adapter, Envoy's route.
 	for range 20 {
 		direct.send(ctx, body)
@@ -60,13 +72,43 @@ func Run(ctx context.Context, c Config) ([]Row, error) {
 	}
 	var rows []Row
 	for _, rate := range c.Rates {
+		start := time.Now()
 		d, f, errs := load(ctx, direct, front, body, rate, c.Duration)
-		row := Row{Rate: rate, N: len(d), Direct: quantiles(d), Front: quantiles(f), Errors: errs}
+		row := Row{Rate: rate, N: len(d), Direct: quantiles(d), Front: quantiles(f), Errors: errs, start: start, end: time.Now()}
 		row.Added = Quantiles{P50: row.Front.P50 - row.Direct.P50, P99: row.Front.P99 - row.Direct.P99}
 		rows = append(rows, row)
 	}
+	protocol := "HTTP/1.1"
+	if c.HTTP2 {
+		protocol = "HTTP/2"
+	}
+	if c.Out != nil {
+		fmt.Fprintf(c.Out, "front requests over %s and TLS; direct requests over HTTP/1.1\n", protocol)
+	}
 	print(c.Out, rows)
+	if env.accessLog != "" {
+		if err := breakdown(ctx, env.accessLog, rows); err != nil {
+			return rows, err
+		}
+		printSteps(c.Out, rows)
+	}
 	return rows, nil
+}
+
+// frontClient is client (which trusts the front's CA) speaking HTTP/1.1
+// unless http2.
+func frontClient(client *http.Client, http2 bool) *http.Client {
+	t, ok := client.Transport.(*http.Transport)
+	if http2 || !ok {
+		return client
+	}
+	t = t.Clone()
+	t.ForceAttemptHTTP2 = false
+	t.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{} // non-nil: no h2
+	if t.TLSClientConfig != nil {
+		t.TLSClientConfig.NextProtos = []string{"http/1.1"}
+	}
+	return &http.Client{Transport: t}
 }
 
 type target struct {
@@ -99,7 +141,10 @@ func (t *target) send(ctx context.Context, body string) (time.Duration, error) {
 	return first.Sub(start), nil
 }
 
-// load sends one request down each path per tick, open loop, for d.
+// load sends one request down each path per tick, open loop, for d. The
+// front's request leaves half a tick after the direct one: sent together,
+// each would wait for the engine step of the other, and the difference
+// would measure that collision rather than the front.
 func load(ctx context.Context, direct, front *target, body string, rate float64, d time.Duration) (dt, ft []time.Duration, errs int) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -109,6 +154,9 @@ func load(ctx context.Context, direct, front *target, body string, rate float64,
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
+			if errs == 0 {
+				slog.Warn("bench: request failed", "url", t.url, "err", err)
+			}
 			errs++
 			return
 		}
@@ -128,7 +176,7 @@ func load(ctx context.Context, direct, front *target, body string, rate float64,
 		case <-tick.C:
 			wg.Add(2)
 			go record(direct, &dt)
-			go record(front, &ft)
+			time.AfterFunc(time.Duration(float64(time.Second)/rate/2), func() { record(front, &ft) })
 		}
 	}
 }

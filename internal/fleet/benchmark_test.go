@@ -21,7 +21,7 @@ func TestRunMeasuresBothPaths(t *testing.T) {
 	}
 	var out strings.Builder
 	rows, err := Run(context.Background(), Config{Model: model, Rates: []float64{20, 40}, Duration: time.Second,
-		Listen: fmt.Sprintf("127.0.0.1:%d", testserver.FreePort(t)), Out: &out})
+		Listen: fmt.Sprintf("127.0.0.1:%d", testserver.FreePort(t)), Out: &out, Breakdown: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,6 +32,15 @@ func TestRunMeasuresBothPaths(t *testing.T) {
 	for _, r := range rows {
 		if r.Errors != 0 || r.N < 10 || r.Direct.P50 <= 0 || r.Front.P50 <= 0 {
 			t.Errorf("rate %v: %+v", r.Rate, r)
+		}
+		// Envoy logged every front request of the rate, and its parts
+		// fit in the whole it timed.
+		s := r.Steps
+		if s == nil || s.N != r.N {
+			t.Fatalf("rate %v: %d requests, access log steps %+v", r.Rate, r.N, s)
+		}
+		if s.Upstream.P50 <= 0 || s.Route.P50 <= 0 || s.FirstByte.P50 < s.Upstream.P50 || s.FirstByte.P99 < s.Route.P50+s.Upstream.P50 {
+			t.Errorf("rate %v: steps %+v", r.Rate, s)
 		}
 	}
 }

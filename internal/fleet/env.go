@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"os"
+	"path/filepath"
 )
 
 // env is the one-pod fleet the benchmark measures, in a directory of its own.
@@ -10,6 +11,7 @@ type env struct {
 	*Fleet
 	deployment string
 	dir        string
+	accessLog  string
 }
 
 func (e *env) stop() {
@@ -22,11 +24,15 @@ func start(ctx context.Context, c Config) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
+	var accessLog string
+	if c.Breakdown {
+		accessLog = filepath.Join(dir, "envoy-access.log")
+	}
 	f, err := StartFleet(ctx, FleetConfig{Dir: dir, Model: c.Model, AdapterRoot: c.AdapterRoot, Deployment: "bench",
-		Replicas: 1, Listen: c.Listen})
+		Replicas: 1, Listen: c.Listen, AccessLog: accessLog})
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	return &env{Fleet: f, deployment: "bench", dir: dir}, nil
+	return &env{Fleet: f, deployment: "bench", dir: dir, accessLog: accessLog}, nil
 }

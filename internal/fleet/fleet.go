@@ -31,6 +31,7 @@ type FleetConfig struct {
 	MaxSeqs     int // per engine; 0: the engine's default
 	Threads     int // per engine; 0: all cores
 	Listen      string
+	AccessLog   string // Envoy's access log file; "" for none
 }
 
 // Fleet is a running FleetConfig.
@@ -92,7 +93,7 @@ func StartFleet(ctx context.Context, c FleetConfig) (_ *Fleet, err error) {
 			return nil, err
 		}
 	}
-	front, err := gateway.StartFront(ctx, gateway.FrontConfig{Dir: filepath.Join(c.Dir, "front"), Listen: c.Listen,
+	front, err := gateway.StartFront(ctx, gateway.FrontConfig{Dir: filepath.Join(c.Dir, "front"), Listen: c.Listen, AccessLog: c.AccessLog,
 		Gateway: gateway.Config{Store: store, Deployments: gateway.FromRecords(records, records), Registry: prometheus.NewRegistry()}})
 	if err != nil {
 		return nil, err

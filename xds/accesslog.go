@@ -1,0 +1,93 @@
+package xds
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	accesslog "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	fileal "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/file/v3"
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+// AccessLogEntry is one line of the front's access log. The durations split
+// Envoy's part of a request at the points where it waits on someone else:
+// the client's body, the gateway (and the route it chose), the replica's
+// first byte, so a slow front names its slow hop.
+type AccessLogEntry struct {
+	Start      string `json:"start"` // RFC 3339 with microseconds
+	Method     string `json:"method"`
+	Path       string `json:"path"`
+	Status     int    `json:"status"`
+	Deployment string `json:"deployment"`
+	Adapter    string `json:"adapter"`
+	Upstream   string `json:"upstream"`
+	// RequestUS: first to last byte of the request from the client.
+	RequestUS int64 `json:"request_us"`
+	// RouteUS: last request byte to the first byte sent to the replica:
+	// the gateway's answer, routing and an upstream connection.
+	RouteUS int64 `json:"route_us"`
+	// UpstreamUS: first byte sent to the replica to its first byte back.
+	UpstreamUS int64 `json:"upstream_us"`
+	// ResponseUS: the replica's first byte to the client's.
+	ResponseUS int64 `json:"response_us"`
+	// FirstByteUS: first request byte to the client's first response byte.
+	FirstByteUS int64 `json:"first_byte_us"`
+}
+
+// StartTime parses Start.
+func (e AccessLogEntry) StartTime() (time.Time, error) { return time.Parse(time.RFC3339Nano, e.Start) }
+
+// ParseAccessLogEntry reads one line. A request Envoy answered itself (no
+// upstream) has no upstream durations; they read as -1.
+func ParseAccessLogEntry(line []byte) (AccessLogEntry, error) {
+	var raw map[string]any
+	if err := json.Unmarshal(line, &raw); err != nil {
+		return AccessLogEntry{}, fmt.Errorf("xds: access log line: %w", err)
+	}
+	for k, v := range raw {
+		if v == nil || v == "-" {
+			raw[k] = nil
+		}
+	}
+	e := AccessLogEntry{RequestUS: -1, RouteUS: -1, UpstreamUS: -1, ResponseUS: -1, FirstByteUS: -1}
+	b, _ := json.Marshal(raw)
+	if err := json.Unmarshal(b, &e); err != nil {
+		return AccessLogEntry{}, fmt.Errorf("xds: access log line: %w", err)
+	}
+	return e, nil
+}
+
+// accessLogFormat is AccessLogEntry in Envoy's command operators.
+var accessLogFormat = map[string]any{
+	"start":         "%START_TIME(%Y-%m-%dT%H:%M:%S.%6fZ)%",
+	"method":        "%REQ(:METHOD)%",
+	"path":          "%REQ(:PATH)%",
+	"status":        "%RESPONSE_CODE%",
+	"deployment":    "%REQ(" + HeaderDeployment + ")%",
+	"adapter":       "%REQ(" + HeaderAdapter + ")%",
+	"upstream":      "%UPSTREAM_HOST%",
+	"request_us":    "%COMMON_DURATION(DS_RX_BEG:DS_RX_END:us)%",
+	"route_us":      "%COMMON_DURATION(DS_RX_END:US_TX_BEG:us)%",
+	"upstream_us":   "%COMMON_DURATION(US_TX_BEG:US_RX_BEG:us)%",
+	"response_us":   "%COMMON_DURATION(US_RX_BEG:DS_TX_BEG:us)%",
+	"first_byte_us": "%COMMON_DURATION(DS_RX_BEG:DS_TX_BEG:us)%",
+}
+
+func accessLog(path string) []*accesslog.AccessLog {
+	if path == "" {
+		return nil
+	}
+	format, err := structpb.NewStruct(accessLogFormat)
+	if err != nil {
+		panic(err) // a constant
+	}
+	f := &fileal.FileAccessLog{Path: path, AccessLogFormat: &fileal.FileAccessLog_LogFormat{LogFormat: &core.SubstitutionFormatString{
+		Format: &core.SubstitutionFormatString_JsonFormat{JsonFormat: format},
+	}}}
+	return []*accesslog.AccessLog{{
+		Name:       "envoy.access_loggers.file",
+		ConfigType: &accesslog.AccessLog_TypedConfig{TypedConfig: mustAny(f)},
+	}}
+}
