@@ -2,6 +2,7 @@ package sidecar
 
 import (
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
@@ -45,6 +46,18 @@ func (t *HTTPTimeouts) server(h http.Handler) *http.Server {
 func servedBy(id string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Graft-Replica", id)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// closing has every response say Connection: close once draining is set, so
+// a router drops each connection after its last request instead of racing
+// the listener's close with a new one on an idle connection.
+func closing(draining *atomic.Bool, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
 		h.ServeHTTP(w, r)
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -59,6 +60,11 @@ type Config struct {
 	// Drain is how long running requests may take once ctx ends; 0 closes
 	// them at once.
 	Drain time.Duration
+	// DrainGrace is how long, of Drain, the replica keeps serving new
+	// requests after it marks itself draining: a router that has not seen
+	// the mark yet must not meet a closed socket. Default: a tenth of
+	// Drain, at most a second.
+	DrainGrace time.Duration
 	// HTTP bounds slow and idle clients; see HTTPTimeouts.
 	HTTP HTTPTimeouts
 	// OnListen, when set, is called with the bound HTTP address once the
@@ -154,7 +160,8 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer stopRep()
-	hs := cfg.HTTP.server(traced(cfg.Tracer, servedBy(cfg.ReplicaID, srv)))
+	var draining atomic.Bool
+	hs := cfg.HTTP.server(traced(cfg.Tracer, closing(&draining, servedBy(cfg.ReplicaID, srv))))
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(lis) }()
 	slog.Info("sidecar serving", "listen", addr)
@@ -167,13 +174,24 @@ func Run(ctx context.Context, cfg Config) error {
 	case <-ctx.Done():
 	}
 	rep.Drain() // routers stop sending new requests while the running ones finish
-	return drain(hs, cfg.Drain)
+	srv.Drain()
+	draining.Store(true)
+	return drain(hs, cfg.drainGrace(), cfg.Drain)
 }
 
-// drain stops accepting, lets running requests finish for up to d, then
-// closes the rest.
-func drain(hs *http.Server, d time.Duration) error {
-	dctx, cancel := context.WithTimeout(context.Background(), d)
+func (c *Config) drainGrace() time.Duration {
+	if c.DrainGrace > 0 {
+		return min(c.DrainGrace, c.Drain)
+	}
+	return min(c.Drain/10, time.Second)
+}
+
+// drain keeps serving for grace (each response closing its connection),
+// then stops accepting, lets running requests finish for the rest of d, and
+// closes what is left.
+func drain(hs *http.Server, grace, d time.Duration) error {
+	time.Sleep(grace)
+	dctx, cancel := context.WithTimeout(context.Background(), d-grace)
 	defer cancel()
 	err := hs.Shutdown(dctx)
 	if errors.Is(err, context.DeadlineExceeded) {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -52,6 +53,7 @@ type Server struct {
 	maxBody int64
 
 	deployment string
+	draining   atomic.Bool
 
 	mu      sync.Mutex
 	modelID string
@@ -132,7 +134,15 @@ func (s *Server) resolve(ctx context.Context, model string) (string, *apiError) 
 	return model, nil
 }
 
+// Drain makes /readyz fail from now on: the replica still serves, but
+// health checks take it out of routing.
+func (s *Server) Drain() { s.draining.Store(true) }
+
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		http.Error(w, "not ready: draining", http.StatusServiceUnavailable)
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	h, err := s.health.Check(ctx, &healthpb.HealthCheckRequest{Service: "graft.engine.v1.Engine"})
