@@ -17,7 +17,7 @@ func init() { registerBench(newBenchGatewayCommand) }
 func newBenchGatewayCommand() *cobra.Command {
 	c := fleet.Config{}
 	cmd := &cobra.Command{
-		Use:   "gateway [--model PATH] [--rates 50,100,200] [--duration 5s] [--breakdown] [--http2]",
+		Use:   "gateway [--model PATH] [--rates 50,100,200] [--duration 5s] [--breakdown] [--envoy-alone] [--http2]",
 		Short: "Measure the latency the front door (Envoy + gateway) adds over calling a pod directly",
 		Long: `Start a redis-server, one pod (engine + sidecar) of --model, and the front door
 (the gateway, the xDS control plane and a real Envoy over HTTPS), then send the
@@ -61,5 +61,6 @@ model.`,
 	f.StringVar(&c.Listen, "listen", "", "the front's HTTPS address (default: a free loopback port)")
 	f.BoolVar(&c.HTTP2, "http2", false, "send the front's requests over HTTP/2 (default HTTP/1.1 over TLS, as the OpenAI SDKs)")
 	f.BoolVar(&c.Breakdown, "breakdown", false, "have Envoy log each request and print where the front's time went")
+	f.BoolVar(&c.EnvoyAlone, "envoy-alone", false, "also measure a second Envoy with no gateway, to split the front's cost between Envoy and the gateway")
 	return cmd
 }

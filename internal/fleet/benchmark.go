@@ -17,6 +17,8 @@ import (
 	"sync"
 	"text/tabwriter"
 	"time"
+
+	"github.com/graft-ai/graft/xds"
 )
 
 // Config says what to measure.
@@ -34,7 +36,11 @@ type Config struct {
 	// Breakdown has Envoy log each request and prints where the front's
 	// time went (xds.AccessLogEntry), per rate.
 	Breakdown bool
-	Out       io.Writer
+	// EnvoyAlone adds a third path: a second Envoy, programmed alike but
+	// with no gateway, so the front's cost splits into Envoy's and the
+	// gateway's.
+	EnvoyAlone bool
+	Out        io.Writer
 }
 
 // Row is one rate's result.
@@ -43,6 +49,9 @@ type Row struct {
 	N                    int
 	Direct, Front, Added Quantiles
 	Errors               int
+	// EnvoyAlone is the time to first byte through an Envoy without the
+	// gateway (Config.EnvoyAlone).
+	EnvoyAlone *Quantiles
 	// Steps splits the front's time, from Envoy's access log (Breakdown).
 	Steps      *Steps
 	start, end time.Time
@@ -65,17 +74,27 @@ func Run(ctx context.Context, c Config) ([]Row, error) {
 	body := fmt.Sprintf(`{"model":%q,"prompt":"Once upon a time","max_tokens":1,"stream":true}`, model)
 	direct := &target{url: env.PodURLs[0] + "/v1/completions", client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
 	front := &target{url: env.URL + "/v1/completions", key: env.Key, client: frontClient(env.Client, c.HTTP2)}
-	// Warm both paths: connections, the adapter, Envoy's route.
-	for range 20 {
-		direct.send(ctx, body)
-		front.send(ctx, body)
+	paths := []*target{direct, front}
+	if env.bare != nil {
+		paths = append(paths, &target{url: env.bare.url + "/v1/completions", client: frontClient(env.bare.client, c.HTTP2),
+			headers: map[string]string{xds.HeaderDeployment: env.deployment}})
+	}
+	// Warm every path: connections, the adapter, Envoy's routes.
+	for _, p := range paths {
+		if err := p.warm(ctx, body); err != nil {
+			return nil, err
+		}
 	}
 	var rows []Row
 	for _, rate := range c.Rates {
 		start := time.Now()
-		d, f, errs := load(ctx, direct, front, body, rate, c.Duration)
-		row := Row{Rate: rate, N: len(d), Direct: quantiles(d), Front: quantiles(f), Errors: errs, start: start, end: time.Now()}
+		t, errs := load(ctx, paths, body, rate, c.Duration)
+		row := Row{Rate: rate, N: len(t[0]), Direct: quantiles(t[0]), Front: quantiles(t[1]), Errors: errs, start: start, end: time.Now()}
 		row.Added = Quantiles{P50: row.Front.P50 - row.Direct.P50, P99: row.Front.P99 - row.Direct.P99}
+		if env.bare != nil {
+			q := quantiles(t[2])
+			row.EnvoyAlone = &q
+		}
 		rows = append(rows, row)
 	}
 	protocol := "HTTP/1.1"
@@ -113,7 +132,28 @@ func frontClient(client *http.Client, http2 bool) *http.Client {
 
 type target struct {
 	url, key string
+	headers  map[string]string
 	client   *http.Client
+}
+
+// warm sends requests until one succeeds (a new route takes a moment to
+// reach Envoy), then 20 more: connections, the adapter, caches.
+func (t *target) warm(ctx context.Context, body string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := t.send(ctx, body)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("fleet: %s does not answer: %w", t.url, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for range 20 {
+		t.send(ctx, body)
+	}
+	return nil
 }
 
 // send posts body and returns the time to the response's first byte.
@@ -128,6 +168,9 @@ func (t *target) send(ctx context.Context, body string) (time.Duration, error) {
 	if t.key != "" {
 		req.Header.Set("authorization", "Bearer "+t.key)
 	}
+	for k, v := range t.headers {
+		req.Header.Set(k, v)
+	}
 	start := time.Now()
 	resp, err := t.client.Do(req)
 	if err != nil {
@@ -141,28 +184,31 @@ func (t *target) send(ctx context.Context, body string) (time.Duration, error) {
 	return first.Sub(start), nil
 }
 
-// load sends one request down each path per tick, open loop, for d. The
-// front's request leaves half a tick after the direct one: sent together,
-// each would wait for the engine step of the other, and the difference
-// would measure that collision rather than the front.
-func load(ctx context.Context, direct, front *target, body string, rate float64, d time.Duration) (dt, ft []time.Duration, errs int) {
+// load sends one request down each path per tick, open loop, for d, and
+// returns each path's times to first byte. The paths' requests leave evenly
+// spread over the tick: sent together, each would wait for the engine step
+// of the others, and the differences would measure that collision rather
+// than the front.
+func load(ctx context.Context, paths []*target, body string, rate float64, d time.Duration) (times [][]time.Duration, errs int) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	record := func(t *target, into *[]time.Duration) {
+	times = make([][]time.Duration, len(paths))
+	record := func(i int) {
 		defer wg.Done()
-		v, err := t.send(ctx, body)
+		v, err := paths[i].send(ctx, body)
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
 			if errs == 0 {
-				slog.Warn("bench: request failed", "url", t.url, "err", err)
+				slog.Warn("bench: request failed", "url", paths[i].url, "err", err)
 			}
 			errs++
 			return
 		}
-		*into = append(*into, v)
+		times[i] = append(times[i], v)
 	}
-	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	period := time.Duration(float64(time.Second) / rate)
+	tick := time.NewTicker(period)
 	defer tick.Stop()
 	end := time.After(d)
 	for {
@@ -174,9 +220,11 @@ func load(ctx context.Context, direct, front *target, body string, rate float64,
 			wg.Wait()
 			return
 		case <-tick.C:
-			wg.Add(2)
-			go record(direct, &dt)
-			time.AfterFunc(time.Duration(float64(time.Second)/rate/2), func() { record(front, &ft) })
+			wg.Add(len(paths))
+			go record(0)
+			for i := 1; i < len(paths); i++ {
+				time.AfterFunc(period*time.Duration(i)/time.Duration(len(paths)), func() { record(i) })
+			}
 		}
 	}
 }
@@ -195,11 +243,22 @@ func print(w io.Writer, rows []Row) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "req/s\trequests\tdirect p50\tdirect p99\tfront p50\tfront p99\tadded p50\tadded p99\terrors\t")
+	head := "req/s\trequests\tdirect p50\tdirect p99\tfront p50\tfront p99\tadded p50\tadded p99\terrors\t"
+	if rows[0].EnvoyAlone != nil {
+		head += "envoy alone p50\tenvoy alone p99\tgateway p50\t"
+	}
+	fmt.Fprintln(tw, head)
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%.0f\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", r.Rate, r.N, ms(r.Direct.P50), ms(r.Direct.P99),
+		fmt.Fprintf(tw, "%.0f\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t", r.Rate, r.N, ms(r.Direct.P50), ms(r.Direct.P99),
 			ms(r.Front.P50), ms(r.Front.P99), ms(r.Added.P50), ms(r.Added.P99), r.Errors)
+		if e := r.EnvoyAlone; e != nil {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t", ms(e.P50), ms(e.P99), ms(r.Front.P50-e.P50))
+		}
+		fmt.Fprintln(tw)
 	}
 	tw.Flush()
+	if rows[0].EnvoyAlone != nil {
+		fmt.Fprintln(w, "envoy alone: the same Envoy setup with no gateway (the client names the deployment); gateway: front minus envoy alone")
+	}
 }

@@ -12,8 +12,10 @@ import (
 	"github.com/graft-ai/graft/xds"
 )
 
-// TestRunMeasuresBothPaths runs the benchmark briefly: every request on both
-// paths succeeds and the table has a row per rate. (No timing is asserted.)
+// TestRunMeasuresBothPaths runs the benchmark briefly: every request on every
+// path (direct, the front, Envoy alone) succeeds, the table has a row per
+// rate, and Envoy's access log accounts for every front request. (No timing
+// is asserted.)
 func TestRunMeasuresBothPaths(t *testing.T) {
 	model := testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")
 	if _, err := xds.EnvoyBinary("."); err != nil {
@@ -21,7 +23,7 @@ func TestRunMeasuresBothPaths(t *testing.T) {
 	}
 	var out strings.Builder
 	rows, err := Run(context.Background(), Config{Model: model, Rates: []float64{20, 40}, Duration: time.Second,
-		Listen: fmt.Sprintf("127.0.0.1:%d", testserver.FreePort(t)), Out: &out, Breakdown: true})
+		Listen: fmt.Sprintf("127.0.0.1:%d", testserver.FreePort(t)), Out: &out, Breakdown: true, EnvoyAlone: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +32,7 @@ func TestRunMeasuresBothPaths(t *testing.T) {
 		t.Fatalf("rows: %+v", rows)
 	}
 	for _, r := range rows {
-		if r.Errors != 0 || r.N < 10 || r.Direct.P50 <= 0 || r.Front.P50 <= 0 {
+		if r.Errors != 0 || r.N < 10 || r.Direct.P50 <= 0 || r.Front.P50 <= 0 || r.EnvoyAlone == nil || r.EnvoyAlone.P50 <= 0 {
 			t.Errorf("rate %v: %+v", r.Rate, r)
 		}
 		// Envoy logged every front request of the rate, and its parts

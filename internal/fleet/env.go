@@ -12,9 +12,13 @@ type env struct {
 	deployment string
 	dir        string
 	accessLog  string
+	bare       *bareEnvoy
 }
 
 func (e *env) stop() {
+	if e.bare != nil {
+		e.bare.stop()
+	}
 	e.Fleet.Stop()
 	os.RemoveAll(e.dir)
 }
@@ -34,5 +38,12 @@ func start(ctx context.Context, c Config) (*env, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	return &env{Fleet: f, deployment: "bench", dir: dir, accessLog: accessLog}, nil
+	e := &env{Fleet: f, deployment: "bench", dir: dir, accessLog: accessLog}
+	if c.EnvoyAlone {
+		if e.bare, err = startBareEnvoy(ctx, f.store, filepath.Join(dir, "bare")); err != nil {
+			e.stop()
+			return nil, err
+		}
+	}
+	return e, nil
 }

@@ -41,6 +41,7 @@ type Fleet struct {
 	Client  *http.Client
 	PodURLs []string // each pod's sidecar, straight
 	Engines []*engine.Engine
+	store   *state.Store
 	stops   []func()
 }
 
@@ -79,6 +80,7 @@ func StartFleet(ctx context.Context, c FleetConfig) (_ *Fleet, err error) {
 		return nil, err
 	}
 	f.stops = append(f.stops, func() { store.Close() })
+	f.store = store
 	records := deploy.Records{Store: store}
 	if err := readyDeployment(ctx, records, c.Deployment, c.Model); err != nil {
 		return nil, err
