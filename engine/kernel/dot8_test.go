@@ -220,3 +220,58 @@ func FuzzDot8(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDecodeQ8 is one decode row against a 768×2304 matrix (the 110M
+// model's fused width), integer dots against the float path.
+func BenchmarkDecodeQ8(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 8))
+	const in, outDim = 768, 2304
+	pool := NewPool(0)
+	defer pool.Close()
+	for _, typ := range intTypes() {
+		if in%typ.BlockSize() != 0 {
+			continue
+		}
+		w := randomQ(r, typ, outDim, in)
+		x, out := randomX(r, in), make([]float32, outDim)
+		for _, mode := range []string{"int8", "float"} {
+			f := MatMulQ8
+			if mode == "float" {
+				f = MatMulQ
+			}
+			b.Run(typ.String()+"/"+mode, func(b *testing.B) {
+				b.SetBytes(int64(len(w)))
+				for b.Loop() {
+					f(pool, out, x, w, typ, 1, in, outDim)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkPrefillQ8 is 64 rows against the same matrix.
+func BenchmarkPrefillQ8(b *testing.B) {
+	r := rand.New(rand.NewPCG(6, 8))
+	const rows, in, outDim = 64, 768, 2304
+	pool := NewPool(0)
+	defer pool.Close()
+	for _, typ := range intTypes() {
+		if in%typ.BlockSize() != 0 {
+			continue
+		}
+		w := randomQ(r, typ, outDim, in)
+		x, out := randomX(r, rows*in), make([]float32, rows*outDim)
+		for _, mode := range []string{"int8", "float"} {
+			f := MatMulQ8
+			if mode == "float" {
+				f = MatMulQ
+			}
+			b.Run(typ.String()+"/"+mode, func(b *testing.B) {
+				for b.Loop() {
+					f(pool, out, x, w, typ, rows, in, outDim)
+				}
+				b.ReportMetric(float64(b.N*rows*in*outDim)/b.Elapsed().Seconds()/1e9, "Gmac/s")
+			})
+		}
+	}
+}
