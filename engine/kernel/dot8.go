@@ -136,9 +136,10 @@ func half(b []byte) float32 { return float16.F16ToFloat32(binary.LittleEndian.Ui
 // The reference dots of the 32-value formats against Q8_0 activations. The
 // float order, which the AVX2 kernels follow exactly: eight float32 lanes;
 // lane l takes, per block in order, the exact int32 sum of the block's
-// products 4l..4l+3 (VPMADDUBSW then VPMADDWD), converted to float32,
-// multiplied by d = d_w·d_x (both widened halves) and added, with no FMA.
-// The lanes are then summed as ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)).
+// products 4l..4l+3 (VPMADDUBSW then VPMADDWD), converted to float32 and
+// added times d = d_w·d_x (both widened halves, their float32 product) with
+// one fused multiply-add, as ggml does. The lanes are then summed as
+// ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)).
 
 // dotQ4_0Q8_0 is ggml_vec_dot_q4_0_q8_0 in that order.
 func dotQ4_0Q8_0(xq, w []byte, nb int) float32 {
@@ -151,10 +152,33 @@ func dotQ4_0Q8_0(xq, w []byte, nb int) float32 {
 			for k := 4 * l; k < 4*l+4; k++ {
 				s += int32(q4Nibble(wb, k)) * int32(int8(xb[2+k]))
 			}
-			acc[l] += float32(float32(s) * d)
+			acc[l] = fma32(float32(s), d, acc[l])
 		}
 	}
 	return sum8(&acc)
+}
+
+// fma32 is float32's fused multiply-add a·b+c, rounded once: the product of
+// two float32 is exact in float64, their sum with c is rounded to odd there
+// (TwoSum gives the error that decides it), and 53 ≥ 24+2 bits make the
+// final rounding to float32 the correct one (Boldo and Melquiond).
+func fma32(a, b, c float32) float32 {
+	p := float64(float64(a) * float64(b))
+	s := float64(p + float64(c))
+	if math.IsInf(s, 0) || s != s {
+		return float32(s)
+	}
+	t := float64(s - p)
+	e := float64(p-float64(s-t)) + float64(float64(c)-t)
+	if bits := math.Float64bits(s); e != 0 && bits&1 == 0 {
+		if (e > 0) == (s > 0) {
+			bits++
+		} else {
+			bits--
+		}
+		s = math.Float64frombits(bits)
+	}
+	return float32(s)
 }
 
 // q4Nibble is value k (0..31) of a Q4_0 block: low nibbles are 0..15, high
@@ -177,7 +201,7 @@ func dotQ8_0Q8_0(xq, w []byte, nb int) float32 {
 			for k := 4 * l; k < 4*l+4; k++ {
 				s += int32(int8(wb[2+k])) * int32(int8(xb[2+k]))
 			}
-			acc[l] += float32(float32(s) * d)
+			acc[l] = fma32(float32(s), d, acc[l])
 		}
 	}
 	return sum8(&acc)

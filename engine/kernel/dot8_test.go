@@ -3,6 +3,7 @@ package kernel
 import (
 	"encoding/binary"
 	"math"
+	"math/big"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -272,6 +273,31 @@ func BenchmarkPrefillQ8(b *testing.B) {
 				}
 				b.ReportMetric(float64(b.N*rows*in*outDim)/b.Elapsed().Seconds()/1e9, "Gmac/s")
 			})
+		}
+	}
+}
+
+// TestFMA32: the reference's float32 fused multiply-add rounds a·b+c once,
+// as math/big's exact sum rounded to float32 does, across exponents, on
+// near-cancellations and on ties.
+func TestFMA32(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	f := func() float32 {
+		m := float32(r.NormFloat64())
+		return float32(math.Ldexp(float64(m), r.IntN(60)-30))
+	}
+	for i := range 200000 {
+		a, b, c := f(), f(), f()
+		switch i % 4 {
+		case 1:
+			c = -a * b // near cancellation
+		case 2:
+			a = float32(r.IntN(1 << 16)) // the kernels' lane sums
+		}
+		x, y, z := new(big.Float).SetPrec(200).SetFloat64(float64(a)), new(big.Float).SetFloat64(float64(b)), new(big.Float).SetFloat64(float64(c))
+		want, _ := x.Add(x.Mul(x, y), z).Float32()
+		if got := fma32(a, b, c); math.Float32bits(got) != math.Float32bits(want) && !(got == 0 && want == 0) {
+			t.Fatalf("fma32(%g, %g, %g) = %g, want %g", a, b, c, got, want)
 		}
 	}
 }

@@ -7,9 +7,9 @@ weight rows, nb blocks each, R·C ≤ 4 (accumulators Y12-Y15). Per block and
 pair it follows dot8.go's reference exactly: signed weights w and
 activations x meet in ggml's sign trick (VPSIGNB moves w's sign onto x,
 VPMADDUBSW multiplies |w| by it, VPMADDWD sums pairs), which gives the
-exact int32 sum of products 4l..4l+3 in lane l; the lanes go to float32,
-are multiplied by d_w·d_x (halves widened with VCVTPH2PS) and added to the
-accumulator, with no FMA; at the end the lanes are summed as
+exact int32 sum of products 4l..4l+3 in lane l; the lanes go to float32
+and are added times d_w·d_x (halves widened with VCVTPH2PS) to the
+accumulator with one FMA; at the end the lanes are summed as
 ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)). Nothing saturates: |w| ≤ 128 and the
 quantizer keeps |x| ≤ 127.
 
@@ -72,8 +72,7 @@ def pair(acc, unsigned=False):
         emit("\tVPMADDWD Y11, Y5, Y5")
     emit("\tVCVTDQ2PS Y5, Y5")
     emit("\tVMULPS Y4, Y2, Y6")
-    emit("\tVMULPS Y6, Y5, Y5")
-    emit(f"\tVADDPS Y5, {acc}, {acc}")
+    emit(f"\tVFMADD231PS Y6, Y5, {acc}")
 
 
 def const(reg, value, bcast="D"):
