@@ -13,7 +13,8 @@ import (
 // dot8Func is one AVX2 integer-dot kernel of a fixed tile shape.
 type dot8Func func(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
 
-// dot8Set holds a type's kernels by [rows-1][cols-1], where rows·cols ≤ 4.
+// dot8Set holds a type's kernels by [rows-1][cols-1]: rows·cols ≤ 4 for a
+// lone row, ≤ 8 for more.
 type dot8Set [4][4]dot8Func
 
 // init puts the AVX2 integer dots (dot8_amd64.s) in place of the
@@ -31,14 +32,14 @@ func init() {
 	}
 }
 
-// tile runs a rows×cols tile as kernels of at most 4 dots: a tile of more
-// rows is split into column strips, each weight block unpacked once per strip.
+// tile runs a rows×cols tile as kernels of at most 8 dots: a tile of more
+// is split into column strips, each weight block unpacked once per strip.
 func (k *dot8Set) tile(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, rows, cols int) {
-	if rows*cols <= 4 {
+	if rows*cols <= 8 && k[rows-1][cols-1] != nil {
 		k[rows-1][cols-1](out, ldo, xq, ldx, w, ldw, nb)
 		return
 	}
-	cw := 4 / rows
+	cw := 8 / rows
 	for c := 0; c < cols; c += cw {
 		n := min(cw, cols-c)
 		k[rows-1][n-1]((*float32)(unsafe.Add(unsafe.Pointer(out), 4*c)), ldo, xq, ldx,

@@ -3,7 +3,9 @@
 weight blocks (Q4_0, Q8_0) with Q8_0 activation blocks (dot8.go).
 
 A kernel dot8{T}x{R}x{C} computes the R×C dots of R activation rows with C
-weight rows, nb blocks each, R·C ≤ 4 (accumulators Y12-Y15). Per block and
+weight rows, nb blocks each: R·C ≤ 4 for a lone row (accumulators Y12-Y15,
+constants in registers), R·C ≤ 8 for more rows (accumulators up to Y8-Y15,
+constants as memory operands). Per block and
 pair it follows dot8.go's reference exactly: signed weights w and
 activations x meet in ggml's sign trick (VPSIGNB moves w's sign onto x,
 VPMADDUBSW multiplies |w| by it, VPMADDWD sums pairs), which gives the
@@ -17,12 +19,27 @@ A lone activation row meets Q4_0 nibbles unsigned instead: VPMADDUBSW of
 the raw nibbles with x, minus 8·Σx per lane (once per block for all
 columns): the same exact integers with fewer operations.
 
-Registers: Y0 signed weights, Y1 their magnitudes (or raw nibbles), Y7 8·Σx, Y2 d_w, Y3 x, Y4 d_x,
-Y5 Y6 scratch, Y9 bytes 8, Y10 bytes 0x0F, Y11 words 1.
+Scales: per block the tile's halves are gathered with scalar loads into one
+VCVTPH2PS per side, and the products d_w·d_x go to the frame, from where
+each pair broadcasts its own (a load, no vector shuffle).
+
+Registers: Y0 signed weights, Y1 their magnitudes (or raw nibbles), Y2 and
+Y4 the weight and activation scales, Y3 x, Y5 Y6 scratch, Y7 8·Σx, Y8 the
+nibble shifts, Y9 bytes 8, Y10 bytes 0x0F, Y11 words 1 (a lone row).
 """
 
-SHAPES = [(1, 1), (1, 2), (1, 3), (1, 4), (2, 1), (2, 2), (3, 1), (4, 1)]
-ACC = 12
+SHAPES = [(1, 1), (1, 2), (1, 3), (1, 4), (2, 1), (2, 2), (2, 3), (2, 4), (3, 1), (3, 2), (4, 1), (4, 2)]
+
+# The constants' operands: registers for a lone row, memory for tiles of
+# several rows, whose up to 8 accumulators take Y8-Y15.
+K = {}
+
+
+def consts(in_regs):
+    if in_regs:
+        K.update(ones="Y11", nib="Y10", eight="Y9", shifts="Y8")
+    else:
+        K.update(ones="·dot8Ones(SB)", nib="·dot8Nib(SB)", eight="·dot8Eight(SB)", shifts="·dot8Shifts(SB)")
 ABB = 34  # activation block bytes
 
 out = []
@@ -43,15 +60,16 @@ def q8_0(c):
 
 
 def q4_0(c, unsigned=False):
-    # low nibbles are values 0..15, high ones 16..31, each minus 8; a lone
+    # low nibbles are values 0..15, high ones 16..31, each minus 8: the 16
+    # bytes in both halves, the high half shifted right by 4 (VPSRLVD by Y8 =
+    # 0,0,0,0,4,4,4,4), masked; a lone
     # activation row takes the nibbles as they are (Y1) and subtracts 8·Σx
     # per lane (Y7), computed once per block for all columns
-    emit(f"\tVMOVDQU {W(c, 2)}, X1")
-    emit("\tVPSRLW $4, X1, X5")
-    emit("\tVINSERTI128 $1, X5, Y1, Y1")
-    emit("\tVPAND Y10, Y1, Y1")
+    emit(f"\tVBROADCASTI128 {W(c, 2)}, Y1")
+    emit(f"\tVPSRLVD {K['shifts']}, Y1, Y1")
+    emit(f"\tVPAND {K['nib']}, Y1, Y1")
     if not unsigned:
-        emit("\tVPSUBB Y9, Y1, Y0")
+        emit(f"\tVPSUBB {K['eight']}, Y1, Y0")
         emit("\tVPABSB Y0, Y1")
 
 
@@ -61,23 +79,15 @@ def load_x(r):
     emit("\tVCVTPH2PS X4, Y4")
 
 
-def q4_0_lone(c):
-    """Q4_0 nibbles for a lone row: the 16 bytes in both halves, the high
-    half shifted right by 4 (VPSRLVD by Y8 = 0,0,0,0,4,4,4,4), masked."""
-    emit(f"\tVBROADCASTI128 {W(c, 2)}, Y1")
-    emit("\tVPSRLVD Y8, Y1, Y1")
-    emit("\tVPAND Y10, Y1, Y1")
-
-
 def pair(acc, unsigned=False, dmem=None):
     if unsigned:
         emit("\tVPMADDUBSW Y3, Y1, Y5")
-        emit("\tVPMADDWD Y11, Y5, Y5")
+        emit(f"\tVPMADDWD {K['ones']}, Y5, Y5")
         emit("\tVPSUBD Y7, Y5, Y5")
     else:
         emit("\tVPSIGNB Y0, Y3, Y5")
         emit("\tVPMADDUBSW Y5, Y1, Y5")
-        emit("\tVPMADDWD Y11, Y5, Y5")
+        emit(f"\tVPMADDWD {K['ones']}, Y5, Y5")
     emit("\tVCVTDQ2PS Y5, Y5")
     if dmem:
         emit(f"\tVBROADCASTSS {dmem}, Y6")
@@ -114,11 +124,31 @@ def scales1(C):
     emit("\tVMOVUPS X2, 0(SP)")
 
 
+def scalesR(R, C):
+    """Several activation rows: the R activation scales and the C weight
+    scales of this block, each set gathered by scalar loads into one
+    VCVTPH2PS; d_w·d_x of pair (r, c) goes to the frame at 16c+4r."""
+    regs = ["AX", "DX", "R9", "R10"]
+    for addr, n, xr in ((X, R, "X4"), (W, C, "X2")):
+        for i in range(n):
+            emit(f"\tMOVWQZX {addr(i, 0)}, {regs[i]}")
+        for i in range(1, n):
+            emit(f"\tSHLQ ${16 * i}, {regs[i]}")
+            emit(f"\tORQ {regs[i]}, AX")
+        emit(f"\tVMOVQ AX, {xr}")
+        emit(f"\tVCVTPH2PS {xr}, {xr}")
+    for c in range(C):
+        emit(f"\tVPERMILPS ${0x55 * c:#x}, X2, X6")
+        emit("\tVMULPS X6, X4, X6")
+        emit(f"\tVMOVUPS X6, {16 * c}(SP)")
+
+
 def kernel(tname, bb, body, R, C):
     name = f"dot8{tname}x{R}x{C}"
-    acc = lambda r, c: f"Y{ACC + r * C + c}"
+    acc = lambda r, c: f"Y{16 - R * C + r * C + c}"
+    consts(R == 1)
     emit(f"\n// func {name}({ARGS})")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, ${16 if R == 1 else 0}-56")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, ${16 if R == 1 else 16 * C}-56")
     emit("\tMOVQ xq+16(FP), DI")
     emit("\tMOVQ ldx+24(FP), BX")
     emit("\tLEAQ (BX)(BX*2), R12")
@@ -129,11 +159,12 @@ def kernel(tname, bb, body, R, C):
     # R8 walks the weight rows the next tile will read (C rows further on):
     # a decode row is too short for the hardware prefetchers to learn.
     emit(f"\tLEAQ {['(SI)(R13*1)', '(SI)(R13*2)', '(SI)(R14*1)', '(SI)(R13*4)'][C - 1]}, R8")
-    const(11, 1, "W")
-    const(10, 0x0F, "B")
-    const(9, 8, "B")
-    if R == 1 and body is q4_0:
-        emit("\tVMOVDQU ·dot8Shifts(SB), Y8")
+    if R == 1:
+        const(11, 1, "W")
+        const(10, 0x0F, "B")
+        const(9, 8, "B")
+        if body is q4_0:
+            emit("\tVMOVDQU ·dot8Shifts(SB), Y8")
     for r in range(R):
         for c in range(C):
             emit(f"\tVXORPS {acc(r, c)}, {acc(r, c)}, {acc(r, c)}")
@@ -144,22 +175,21 @@ def kernel(tname, bb, body, R, C):
     if R == 1:
         load_x(0)
         scales1(C)
+    else:
+        scalesR(R, C)
     if unsigned:
         emit("\tVPMADDUBSW Y3, Y9, Y7")
         emit("\tVPMADDWD Y11, Y7, Y7")
     for c in range(C):
         emit(f"\tPREFETCHT0 {W(c, 0).replace('SI', 'R8')}")
         if unsigned:
-            q4_0_lone(c)
+            body(c, unsigned=True)
         else:
             body(c)
-        if R > 1:
-            emit(f"\tVPBROADCASTW {W(c, 0)}, X2")
-            emit("\tVCVTPH2PS X2, Y2")
         for r in range(R):
             if R > 1:
-                load_x(r)
-                pair(acc(r, c), unsigned)
+                emit(f"\tVMOVDQU {X(r, 2)}, Y3")
+                pair(acc(r, c), unsigned, f"{16 * c + 4 * r}(SP)")
             else:
                 pair(acc(r, c), unsigned, f"{4 * c}(SP)")
     emit(f"\tADDQ ${bb}, SI")
@@ -195,6 +225,10 @@ emit("")
 for i in range(8):
     emit(f"DATA ·dot8Shifts+{4 * i}(SB)/4, ${0 if i < 4 else 4}")
 emit("GLOBL ·dot8Shifts(SB), RODATA|NOPTR, $32")
+for name, v in (("dot8Ones", 0x00010001), ("dot8Nib", 0x0F0F0F0F), ("dot8Eight", 0x08080808)):
+    for i in range(8):
+        emit(f"DATA ·{name}+{4 * i}(SB)/4, ${v:#x}")
+    emit(f"GLOBL ·{name}(SB), RODATA|NOPTR, $32")
 
 hdr = "//go:build goexperiment.simd && amd64\n\n// Code generated by gen_dot8.py; DO NOT EDIT.\n\n"
 with open("dot8_amd64.s", "w") as f:
@@ -204,7 +238,7 @@ go = [hdr + "package kernel\n", 'import "github.com/graft-ai/graft/engine/gguf"\
 for t in TYPES:
     for R, C in SHAPES:
         go.append(f"//go:noescape\nfunc dot8{t[0]}x{R}x{C}({ARGS})\n")
-go.append("// dot8AVX2 holds, per type, the kernels of R×C tiles at [R-1][C-1], R·C ≤ 4.")
+go.append("// dot8AVX2 holds, per type, the kernels of R×C tiles at [R-1][C-1]: R·C ≤ 4 for one row, ≤ 8 for more.")
 go.append("var dot8AVX2 = map[gguf.Type]*dot8Set{")
 for t in TYPES:
     go.append(f"\tgguf.Type{t[0]}: {{")
