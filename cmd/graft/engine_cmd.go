@@ -18,6 +18,7 @@ type engineOptions struct {
 	servedName            string
 	quantize              string
 	threads               int
+	quantAct              string
 	device                string
 	maxNumSeqs            int
 	maxModelLen           int
@@ -34,7 +35,7 @@ type engineOptions struct {
 
 func addEngineFlags(cmd *cobra.Command, o *engineOptions) {
 	f := cmd.Flags()
-	addModelFlags(f, &o.model, &o.threads, &o.device)
+	addModelFlags(f, &o.model, &o.threads, &o.device, &o.quantAct)
 	f.StringVar(&o.quantize, "quantize", "", "quantize float weight matrices on load: q8_0 or q4_k (default: keep the file's formats)")
 	f.StringVar(&o.servedName, "served-model-name", "", "the base model's id in the API (default: the model file or folder name without .gguf)")
 	f.IntVar(&o.maxNumSeqs, "max-num-seqs", 0, "most sequences in one batch (0: engine default)")
@@ -69,7 +70,8 @@ func (o *engineOptions) serverOptions(ctx context.Context) (server.Options, erro
 	}
 	return server.Options{
 		Model: path, ServedName: served, Device: o.device, Threads: o.threads, Quantize: o.quantize,
-		Engine: cfg, AdapterMemoryFraction: o.adapterMemFrac, AllowRequestTemplates: o.allowRequestTemplates,
+		QuantActivations: o.quantAct, Engine: cfg, AdapterMemoryFraction: o.adapterMemFrac,
+		AllowRequestTemplates: o.allowRequestTemplates,
 	}, nil
 }
 

@@ -30,6 +30,7 @@ type generateOptions struct {
 	jsonSchema        string
 	jsonObject        bool
 	threads           int
+	quantAct          string
 	device            string
 }
 
@@ -56,7 +57,7 @@ With --json it prints one object:
 		},
 	}
 	f := cmd.Flags()
-	addModelFlags(f, &o.model, &o.threads, &o.device)
+	addModelFlags(f, &o.model, &o.threads, &o.device, &o.quantAct)
 	f.StringVar(&o.prompt, "prompt", "", "prompt text (default: start from BOS)")
 	f.StringVar(&o.adapter, "adapter", "", "LoRA adapter directory (PEFT) to apply")
 	f.IntVar(&o.maxTokens, "max-tokens", 256, "most tokens to generate")
@@ -95,6 +96,9 @@ func runGenerate(ctx context.Context, w io.Writer, o *generateOptions, seeded bo
 		return err
 	}
 	defer closeB()
+	if err := server.SetQuantActivations(b, o.quantAct); err != nil {
+		return usageError("--quant-activations: %v", err)
+	}
 	path, _, err := o.model.resolve(ctx)
 	if err != nil {
 		return err

@@ -40,8 +40,12 @@ func (m *modelFlags) resolve(ctx context.Context) (path, hubID string, err error
 }
 
 // addModelFlags adds the flags of every command that loads a model and runs it.
-func addModelFlags(f *pflag.FlagSet, model *modelFlags, threads *int, device *string) {
+// quantActFlagHelp describes --quant-activations, which graft bench engine has too.
+const quantActFlagHelp = "how quantized weight matrices (Q4_0, Q8_0, K-quants) meet the activations on the CPU: int8 quantizes each activation row to 8 bits and uses integer dots as llama.cpp does; float keeps float32 activations, each output exact on the dequantized weights but slower"
+
+func addModelFlags(f *pflag.FlagSet, model *modelFlags, threads *int, device *string, quantAct *string) {
 	model.add(f, "model: "+modelFlagHelp+" (required)")
 	f.IntVar(threads, "threads", 0, "CPU threads (0: all cores)")
 	f.StringVar(device, "device", "cpu", deviceFlagHelp+" (default cpu until the CUDA backend has passed its device checks)")
+	f.StringVar(quantAct, "quant-activations", "int8", quantActFlagHelp)
 }

@@ -49,6 +49,9 @@ type Options struct {
 	// the model side by side, files made by llama.cpp's quantizer, instead of
 	// the F32-only run with its safetensors check.
 	Weights []string
+	// QuantActivations is the CPU backend's mode for quantized weights:
+	// int8 (or empty) or float; see cpu.Backend.SetQuantActivations.
+	QuantActivations string
 	// QuantizerDir is bench/llamacpp, whose libllama makes the quantized
 	// files; "" falls back to LlamaCppDir.
 	QuantizerDir string

@@ -17,10 +17,23 @@ import (
 
 var greedyParams = sample.Params{TopP: 1, RepetitionPenalty: 1}
 
+// newCPU opens the CPU backend with the activation mode quantAct.
+func newCPU(threads int, quantAct string) (*cpu.Backend, error) {
+	b := cpu.New(threads)
+	if err := b.SetQuantActivations(quantAct); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
 // measureGraft loads the GGUF copy and times prefill and decode on it.
 func measureGraft(ctx context.Context, o Options, w workload, r *Report) error {
 	fmt.Fprintln(o.Log, "loading the GGUF copy into Graft")
-	b := cpu.New(o.Threads)
+	b, err := newCPU(o.Threads, o.QuantActivations)
+	if err != nil {
+		return err
+	}
 	defer b.Close()
 	start := time.Now()
 	l, err := engine.Load(r.Files.GGUF, b)
@@ -247,7 +260,10 @@ func profiled(prefix, phase string, fn func() error) error {
 // which must equal the GGUF copy's.
 func checkHF(ctx context.Context, o Options, w workload, r *Report) error {
 	fmt.Fprintln(o.Log, "loading the safetensors copy into Graft")
-	b := cpu.New(o.Threads)
+	b, err := newCPU(o.Threads, o.QuantActivations)
+	if err != nil {
+		return err
+	}
 	defer b.Close()
 	start := time.Now()
 	l, err := engine.Load(r.Files.HF, b)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/graft-ai/graft/engine"
-	"github.com/graft-ai/graft/engine/compute/cpu"
 	"github.com/graft-ai/graft/engine/randmodel"
 )
 
@@ -112,7 +111,10 @@ func RunLoRA(ctx context.Context, o LoRAOptions) (*LoRAReport, error) {
 			return nil, err
 		}
 	}
-	b := cpu.New(o.Threads)
+	b, err := newCPU(o.Threads, "")
+	if err != nil {
+		return nil, err
+	}
 	defer b.Close()
 	l, err := engine.Load(base, b)
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/graft-ai/graft/engine"
-	"github.com/graft-ai/graft/engine/compute/cpu"
 	"github.com/graft-ai/graft/engine/randmodel"
 )
 
@@ -68,7 +67,10 @@ func RunSharedPrefix(ctx context.Context, o Options, n int) (*PrefixReport, erro
 	if err != nil {
 		return nil, err
 	}
-	b := cpu.New(o.Threads)
+	b, err := newCPU(o.Threads, o.QuantActivations)
+	if err != nil {
+		return nil, err
+	}
 	defer b.Close()
 	l, err := engine.Load(files.GGUF, b)
 	if err != nil {

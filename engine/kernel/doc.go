@@ -4,7 +4,9 @@
 // which decodes panels of weight rows exactly as ggml does and runs the F32
 // tiles on them, so activations stay float32; for up to four rows of x, as in
 // decode, fused AVX2 kernels decode each block in registers and feed the same
-// FMA sequence instead), and the vector operations of a Llama forward pass.
+// FMA sequence instead; MatMulQ8 instead quantizes the activations to 8 bits
+// per row as ggml does and computes integer dots, see dot8.go), and the
+// vector operations of a Llama forward pass.
 //
 // Two builds exist. With GOEXPERIMENT=simd on amd64 the kernels use
 // simd/archsimd (AVX-512 when the CPU has it, else AVX2+FMA, chosen at start);
@@ -18,7 +20,8 @@
 // (which is MatMul on the decoded weights, bit for bit) computes each output element with the same sequence of floating-point
 // operations (same lanes, same FMA order, same final reduction), whatever the
 // number of rows, the tiling or the parallel split. A row's result is therefore bit-identical
-// whether it is computed alone or inside any batch. Different builds or CPU
+// whether it is computed alone or inside any batch. MatMulQ8 holds it too: every
+// output is one call of the type's integer dot, the same for any tile. Different builds or CPU
 // feature levels may differ from each other in the last bits.
 package kernel
 

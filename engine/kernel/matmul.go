@@ -110,7 +110,10 @@ type matMulJob struct {
 	panelCols   int                             // weight rows dequantized at once
 	panels      [][]float32                     // per participant, panelCols×in each
 	qk          *qdotSet                        // fused kernels for few rows (MatMulQ)
-	qnb         int                             // blocks per stored row, for qk
+	qnb         int                             // blocks per stored row, for qk and idot
+	idot        *intDot                         // integer dots (MatMulQ8)
+	xq          []byte                          // x quantized for idot, ldq bytes a row
+	ldq         int
 	rows, in    int
 	outDim      int
 	rowBlock    int // rows whose x stays in L2 while a column chunk passes
@@ -154,6 +157,8 @@ func (j *matMulJob) dispatch(p *Pool) {
 func (j *matMulJob) run(lo, hi int) {
 	c0, c1 := lo*j.tileCols, min(hi*j.tileCols, j.outDim)
 	switch {
+	case j.idot != nil:
+		j.runInt(lo, hi)
 	case j.qk != nil:
 		j.runQDot(c0, c1)
 	case j.f32 != nil:

@@ -33,6 +33,8 @@ type Pool struct {
 	mm      matMulJob            // reused by MatMul so that it allocates nothing
 	mmPanel func(id, lo, hi int) // mm.runPanels, bound once
 	panels  [][]float32          // MatMulQ's dequantized panel per participant
+	mmQuant func(lo, hi int)     // mm.quantRows, bound once
+	acts    []byte               // MatMulQ8's quantized activations
 }
 
 type worker struct {
@@ -48,6 +50,7 @@ func NewPool(n int) *Pool {
 	p := &Pool{}
 	p.mm.fn = p.mm.run
 	p.mmPanel = p.mm.runPanels
+	p.mmQuant = p.mm.quantRows
 	p.panels = make([][]float32, n)
 	for i := 1; i < n; i++ {
 		w := &worker{wake: make(chan struct{}, 1)}

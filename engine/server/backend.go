@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -49,6 +50,25 @@ func OpenBackend(device string, threads int) (compute.Backend, func(), error) {
 		return b, b.Close, nil
 	}
 	return nil, nil, optionErrorf("Device", "device %q: want auto, cpu, cuda or cuda:N", device)
+}
+
+// SetQuantActivations sets how the CPU backend computes quantized weight
+// matrices: "int8" (or "", the default) quantizes activation rows to 8 bits
+// for integer dots, as llama.cpp does; "float" keeps them float32, exact on
+// the dequantized weights. Other backends ignore it. A bad value is an
+// *OptionError.
+func SetQuantActivations(b compute.Backend, mode string) error {
+	c, ok := b.(*cpu.Backend)
+	if !ok {
+		if mode != "" && !slices.Contains(cpu.QuantActivationModes, mode) {
+			return optionErrorf("QuantActivations", "quantized activations %q: want int8 or float", mode)
+		}
+		return nil
+	}
+	if err := c.SetQuantActivations(mode); err != nil {
+		return &OptionError{Field: "QuantActivations", Err: err}
+	}
+	return nil
 }
 
 func logDevice(b *cuda.Backend) {

@@ -25,6 +25,9 @@ type Options struct {
 	// Quantize, q8_0 or q4_k, quantizes float weight matrices on load (empty:
 	// keep the file's formats).
 	Quantize string
+	// QuantActivations is how the CPU backend computes quantized weights:
+	// int8 (or empty) or float; see SetQuantActivations.
+	QuantActivations string
 	// Engine is passed to engine.New, except that AdapterMemoryFraction may
 	// replace MaxActiveAdapters.
 	Engine engine.Config

@@ -89,6 +89,10 @@ func load(o *Options) (*engine.Engine, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := SetQuantActivations(b, o.QuantActivations); err != nil {
+		closeB()
+		return nil, nil, err
+	}
 	l, err := engine.LoadWith(o.Model, b, model.LoadOptions{Quantize: q})
 	if err != nil {
 		closeB()

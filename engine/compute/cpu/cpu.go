@@ -40,6 +40,31 @@ func (m *Matrix) Data() []float32 { return m.data }
 type Backend struct {
 	pool *kernel.Pool
 	jobs jobs
+	// int8Act computes block-quantized weights with activations quantized
+	// to 8 bits per row (kernel.MatMulQ8) instead of float32 (MatMulQ).
+	int8Act bool
+}
+
+// QuantActivationModes are the values SetQuantActivations takes.
+var QuantActivationModes = []string{"int8", "float"}
+
+// SetQuantActivations chooses how matmuls with block-quantized weights
+// treat the activations: "int8" (or "") quantizes each row to 8-bit blocks
+// and uses integer dots, as llama.cpp does: faster, within the activation
+// rounding of the float result; "float" keeps them float32, each output
+// exactly MatMul on the dequantized weights. New backends start in
+// "float"; the graft commands default to "int8". Call it before any
+// MatMul runs.
+func (b *Backend) SetQuantActivations(mode string) error {
+	switch mode {
+	case "", "int8":
+		b.int8Act = true
+	case "float":
+		b.int8Act = false
+	default:
+		return fmt.Errorf("quantized activations %q: want int8 or float", mode)
+	}
+	return nil
 }
 
 var _ compute.Backend = (*Backend)(nil)
@@ -127,6 +152,9 @@ func (b *Backend) Embed(out compute.Buffer, table compute.Matrix, tokens []int32
 func (b *Backend) MatMul(out, x compute.Buffer, w compute.Matrix, rows int) {
 	m := mat(w)
 	switch {
+	case m.q != nil && b.int8Act:
+		kernel.MatMulQ8(b.pool, buf(out)[:rows*m.rows], buf(x)[:rows*m.cols], m.q, m.qt, rows, m.cols, m.rows)
+		return
 	case m.q != nil:
 		kernel.MatMulQ(b.pool, buf(out)[:rows*m.rows], buf(x)[:rows*m.cols], m.q, m.qt, rows, m.cols, m.rows)
 		return

@@ -1,0 +1,48 @@
+//go:build goexperiment.simd && amd64
+
+package kernel
+
+import (
+	"simd/archsimd"
+	"unsafe"
+)
+
+//go:generate python3 gen_dot8.py
+//go:generate gofmt -w dot8_amd64.go
+
+// dot8Func is one AVX2 integer-dot kernel of a fixed tile shape.
+type dot8Func func(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
+// dot8Set holds a type's kernels by [rows-1][cols-1]: rows·cols ≤ 4 for a
+// lone row, ≤ 8 for more.
+type dot8Set [4][4]dot8Func
+
+// init puts the AVX2 integer dots (dot8_amd64.s) in place of the
+// references where the CPU has AVX2 and F16C and GRAFT_KERNEL_LEVEL allows.
+// They need no FMA and match the references bit for bit, so they serve at
+// every SIMD level.
+func init() {
+	if !archsimd.X86.AVX2() || !hasF16C() || levelLimit() < 1 {
+		return
+	}
+	for t, k := range dot8AVX2 {
+		if d := intDots[t]; d != nil {
+			d.dot = k.tile
+		}
+	}
+}
+
+// tile runs a rows×cols tile as kernels of at most 8 dots: a tile of more
+// is split into column strips, each weight block unpacked once per strip.
+func (k *dot8Set) tile(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, rows, cols int) {
+	if rows*cols <= 8 && k[rows-1][cols-1] != nil {
+		k[rows-1][cols-1](out, ldo, xq, ldx, w, ldw, nb)
+		return
+	}
+	cw := 8 / rows
+	for c := 0; c < cols; c += cw {
+		n := min(cw, cols-c)
+		k[rows-1][n-1]((*float32)(unsafe.Add(unsafe.Pointer(out), 4*c)), ldo, xq, ldx,
+			(*byte)(unsafe.Add(unsafe.Pointer(w), c*ldw)), ldw, nb)
+	}
+}

@@ -1,0 +1,251 @@
+#!/usr/bin/env python3
+"""Writes dot8_amd64.s and dot8_amd64.go: AVX2 integer dots of 32-value
+weight blocks (Q4_0, Q8_0) with Q8_0 activation blocks (dot8.go).
+
+A kernel dot8{T}x{R}x{C} computes the R×C dots of R activation rows with C
+weight rows, nb blocks each: R·C ≤ 4 for a lone row (accumulators Y12-Y15,
+constants in registers), R·C ≤ 8 for more rows (accumulators up to Y8-Y15,
+constants as memory operands). Per block and
+pair it follows dot8.go's reference exactly: signed weights w and
+activations x meet in ggml's sign trick (VPSIGNB moves w's sign onto x,
+VPMADDUBSW multiplies |w| by it, VPMADDWD sums pairs), which gives the
+exact int32 sum of products 4l..4l+3 in lane l; the lanes go to float32
+and are added times d_w·d_x (halves widened with VCVTPH2PS) to the
+accumulator with one FMA; at the end the lanes are summed as
+((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)). Nothing saturates: |w| ≤ 128 and the
+quantizer keeps |x| ≤ 127.
+
+A lone activation row meets Q4_0 nibbles unsigned instead: VPMADDUBSW of
+the raw nibbles with x, minus 8·Σx per lane (once per block for all
+columns): the same exact integers with fewer operations.
+
+Scales: per block the tile's halves are gathered with scalar loads into one
+VCVTPH2PS per side, and the products d_w·d_x go to the frame, from where
+each pair broadcasts its own (a load, no vector shuffle).
+
+Registers: Y0 signed weights, Y1 their magnitudes (or raw nibbles), Y2 and
+Y4 the weight and activation scales, Y3 x, Y5 Y6 scratch, Y7 8·Σx, Y8 the
+nibble shifts, Y9 bytes 8, Y10 bytes 0x0F, Y11 words 1 (a lone row).
+"""
+
+SHAPES = [(1, 1), (1, 2), (1, 3), (1, 4), (2, 1), (2, 2), (2, 3), (2, 4), (3, 1), (3, 2), (4, 1), (4, 2)]
+
+# The constants' operands: registers for a lone row, memory for tiles of
+# several rows, whose up to 8 accumulators take Y8-Y15.
+K = {}
+
+
+def consts(in_regs):
+    if in_regs:
+        K.update(ones="Y11", nib="Y10", eight="Y9", shifts="Y8")
+    else:
+        K.update(ones="·dot8Ones(SB)", nib="·dot8Nib(SB)", eight="·dot8Eight(SB)", shifts="·dot8Shifts(SB)")
+ABB = 34  # activation block bytes
+
+out = []
+emit = out.append
+
+
+def W(c, off):
+    return [f"{off}(SI)", f"{off}(SI)(R13*1)", f"{off}(SI)(R13*2)", f"{off}(SI)(R14*1)"][c]
+
+
+def X(r, off):
+    return [f"{off}(DI)", f"{off}(DI)(BX*1)", f"{off}(DI)(BX*2)", f"{off}(DI)(R12*1)"][r]
+
+
+def q8_0(c):
+    emit(f"\tVMOVDQU {W(c, 2)}, Y0")
+    emit("\tVPABSB Y0, Y1")
+
+
+def q4_0(c, unsigned=False):
+    # low nibbles are values 0..15, high ones 16..31, each minus 8: the 16
+    # bytes in both halves, the high half shifted right by 4 (VPSRLVD by Y8 =
+    # 0,0,0,0,4,4,4,4), masked; a lone
+    # activation row takes the nibbles as they are (Y1) and subtracts 8·Σx
+    # per lane (Y7), computed once per block for all columns
+    emit(f"\tVBROADCASTI128 {W(c, 2)}, Y1")
+    emit(f"\tVPSRLVD {K['shifts']}, Y1, Y1")
+    emit(f"\tVPAND {K['nib']}, Y1, Y1")
+    if not unsigned:
+        emit(f"\tVPSUBB {K['eight']}, Y1, Y0")
+        emit("\tVPABSB Y0, Y1")
+
+
+def load_x(r):
+    emit(f"\tVMOVDQU {X(r, 2)}, Y3")
+    emit(f"\tVPBROADCASTW {X(r, 0)}, X4")
+    emit("\tVCVTPH2PS X4, Y4")
+
+
+def pair(acc, unsigned=False, dmem=None):
+    if unsigned:
+        emit("\tVPMADDUBSW Y3, Y1, Y5")
+        emit(f"\tVPMADDWD {K['ones']}, Y5, Y5")
+        emit("\tVPSUBD Y7, Y5, Y5")
+    else:
+        emit("\tVPSIGNB Y0, Y3, Y5")
+        emit("\tVPMADDUBSW Y5, Y1, Y5")
+        emit(f"\tVPMADDWD {K['ones']}, Y5, Y5")
+    emit("\tVCVTDQ2PS Y5, Y5")
+    if dmem:
+        emit(f"\tVBROADCASTSS {dmem}, Y6")
+    else:
+        emit("\tVMULPS Y4, Y2, Y6")
+    emit(f"\tVFMADD231PS Y6, Y5, {acc}")
+
+
+def const(reg, value, bcast="D"):
+    emit(f"\tMOVL ${value:#x}, AX")
+    emit(f"\tVMOVD AX, X{reg}")
+    emit(f"\tVPBROADCAST{bcast} X{reg}, Y{reg}")
+
+
+# name, weight block bytes, unpacking body
+TYPES = [("Q8_0", 34, q8_0), ("Q4_0", 18, q4_0)]
+
+ARGS = "out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int"
+
+
+def scales1(C):
+    """A lone activation row: the C weight scales of this block gathered by
+    scalar loads into one VCVTPH2PS, times d_x, stored to the frame, from
+    where each column broadcasts its d_w·d_x without a vector shuffle."""
+    regs = ["AX", "DX", "R9", "R10"]
+    for c in range(C):
+        emit(f"\tMOVWQZX {W(c, 0)}, {regs[c]}")
+    for c in range(1, C):
+        emit(f"\tSHLQ ${16 * c}, {regs[c]}")
+        emit(f"\tORQ {regs[c]}, AX")
+    emit("\tVMOVQ AX, X2")
+    emit("\tVCVTPH2PS X2, X2")
+    emit("\tVMULPS X4, X2, X2")
+    emit("\tVMOVUPS X2, 0(SP)")
+
+
+def scalesR(R, C):
+    """Several activation rows: the R activation scales and the C weight
+    scales of this block, each set gathered by scalar loads into one
+    VCVTPH2PS; d_w·d_x of pair (r, c) goes to the frame at 16c+4r."""
+    regs = ["AX", "DX", "R9", "R10"]
+    for addr, n, xr in ((X, R, "X4"), (W, C, "X2")):
+        for i in range(n):
+            emit(f"\tMOVWQZX {addr(i, 0)}, {regs[i]}")
+        for i in range(1, n):
+            emit(f"\tSHLQ ${16 * i}, {regs[i]}")
+            emit(f"\tORQ {regs[i]}, AX")
+        emit(f"\tVMOVQ AX, {xr}")
+        emit(f"\tVCVTPH2PS {xr}, {xr}")
+    for c in range(C):
+        emit(f"\tVPERMILPS ${0x55 * c:#x}, X2, X6")
+        emit("\tVMULPS X6, X4, X6")
+        emit(f"\tVMOVUPS X6, {16 * c}(SP)")
+
+
+def kernel(tname, bb, body, R, C):
+    name = f"dot8{tname}x{R}x{C}"
+    acc = lambda r, c: f"Y{16 - R * C + r * C + c}"
+    consts(R == 1)
+    emit(f"\n// func {name}({ARGS})")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, ${16 if R == 1 else 16 * C}-56")
+    emit("\tMOVQ xq+16(FP), DI")
+    emit("\tMOVQ ldx+24(FP), BX")
+    emit("\tLEAQ (BX)(BX*2), R12")
+    emit("\tMOVQ w+32(FP), SI")
+    emit("\tMOVQ ldw+40(FP), R13")
+    emit("\tLEAQ (R13)(R13*2), R14")
+    emit("\tMOVQ nb+48(FP), CX")
+    # R8 walks the weight rows the next tile will read (C rows further on):
+    # a decode row is too short for the hardware prefetchers to learn.
+    emit(f"\tLEAQ {['(SI)(R13*1)', '(SI)(R13*2)', '(SI)(R14*1)', '(SI)(R13*4)'][C - 1]}, R8")
+    if R == 1:
+        const(11, 1, "W")
+        const(10, 0x0F, "B")
+        const(9, 8, "B")
+        if body is q4_0:
+            emit("\tVMOVDQU ·dot8Shifts(SB), Y8")
+    for r in range(R):
+        for c in range(C):
+            emit(f"\tVXORPS {acc(r, c)}, {acc(r, c)}, {acc(r, c)}")
+    emit("\tTESTQ CX, CX")
+    emit("\tJZ done")
+    emit("loop:")
+    unsigned = R == 1 and body is q4_0
+    if R == 1:
+        load_x(0)
+        scales1(C)
+    else:
+        scalesR(R, C)
+    if unsigned:
+        emit("\tVPMADDUBSW Y3, Y9, Y7")
+        emit("\tVPMADDWD Y11, Y7, Y7")
+    for c in range(C):
+        emit(f"\tPREFETCHT0 {W(c, 0).replace('SI', 'R8')}")
+        if unsigned:
+            body(c, unsigned=True)
+        else:
+            body(c)
+        for r in range(R):
+            if R > 1:
+                emit(f"\tVMOVDQU {X(r, 2)}, Y3")
+                pair(acc(r, c), unsigned, f"{16 * c + 4 * r}(SP)")
+            else:
+                pair(acc(r, c), unsigned, f"{4 * c}(SP)")
+    emit(f"\tADDQ ${bb}, SI")
+    emit(f"\tADDQ ${bb}, R8")
+    emit(f"\tADDQ ${ABB}, DI")
+    emit("\tDECQ CX")
+    emit("\tJNZ loop")
+    emit("done:")
+    emit("\tMOVQ out+0(FP), DI")
+    emit("\tMOVQ ldo+8(FP), AX")
+    emit("\tSHLQ $2, AX")
+    for r in range(R):
+        if r > 0:
+            emit("\tADDQ AX, DI")
+        for c in range(C):
+            x = "X" + acc(r, c)[1:]
+            emit(f"\tVEXTRACTF128 $1, {acc(r, c)}, X5")
+            emit(f"\tVADDPS X5, {x}, X5")
+            emit("\tVMOVHLPS X5, X5, X6")
+            emit("\tVADDPS X6, X5, X5")
+            emit("\tVMOVSHDUP X5, X6")
+            emit("\tVADDSS X6, X5, X5")
+            emit(f"\tVMOVSS X5, {4 * c}(DI)")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+
+
+for t in TYPES:
+    for R, C in SHAPES:
+        kernel(*t, R, C)
+
+emit("")
+for i in range(8):
+    emit(f"DATA ·dot8Shifts+{4 * i}(SB)/4, ${0 if i < 4 else 4}")
+emit("GLOBL ·dot8Shifts(SB), RODATA|NOPTR, $32")
+for name, v in (("dot8Ones", 0x00010001), ("dot8Nib", 0x0F0F0F0F), ("dot8Eight", 0x08080808)):
+    for i in range(8):
+        emit(f"DATA ·{name}+{4 * i}(SB)/4, ${v:#x}")
+    emit(f"GLOBL ·{name}(SB), RODATA|NOPTR, $32")
+
+hdr = "//go:build goexperiment.simd && amd64\n\n// Code generated by gen_dot8.py; DO NOT EDIT.\n\n"
+with open("dot8_amd64.s", "w") as f:
+    f.write(hdr + '#include "textflag.h"\n' + "\n".join(out) + "\n")
+
+go = [hdr + "package kernel\n", 'import "github.com/graft-ai/graft/engine/gguf"\n']
+for t in TYPES:
+    for R, C in SHAPES:
+        go.append(f"//go:noescape\nfunc dot8{t[0]}x{R}x{C}({ARGS})\n")
+go.append("// dot8AVX2 holds, per type, the kernels of R×C tiles at [R-1][C-1]: R·C ≤ 4 for one row, ≤ 8 for more.")
+go.append("var dot8AVX2 = map[gguf.Type]*dot8Set{")
+for t in TYPES:
+    go.append(f"\tgguf.Type{t[0]}: {{")
+    for R in range(1, 5):
+        row = [f"dot8{t[0]}x{R}x{C}" if (R, C) in SHAPES else "nil" for C in range(1, 5)]
+        go.append("\t\t{" + ", ".join(row) + "},")
+    go.append("\t},")
+go.append("}\n")
+with open("dot8_amd64.go", "w") as f:
+    f.write("\n".join(go).rstrip("\n") + "\n")
