@@ -1,0 +1,232 @@
+package kernel
+
+import (
+	"encoding/binary"
+	"math"
+	"unsafe"
+
+	"github.com/graft-ai/graft/engine/float16"
+	"github.com/graft-ai/graft/engine/gguf"
+)
+
+// Integer dots of K-quant weight rows with activation rows quantized to
+// ggml's block_q8_K, as llama.cpp computes them (ggml_vec_dot_q4_K_q8_K and
+// ggml_vec_dot_q6_K_q8_K): per super-block the products of the small
+// integer quants with the int8 activations are summed exactly in int32, and
+// only then scaled by the block's float factors.
+//
+// The integer sums are exact whatever their grouping, so the float
+// arithmetic alone decides the bits, and its order is defined here, the
+// one the AVX2 kernels (gen_dotk.py) follow: eight float32 lanes from zero.
+// Lane k of super-block i takes the integer sum over the bytes 4k..4k+3 of
+// every 32-value group (the lanes VPMADDUBSW+VPMADDWD leave them in), plus
+// a per-type share of the bsums correction, and is accumulated by FMA:
+//
+//	Q4_K: acc[k] = fma(yd·d, S[k], acc[k]); acc[k] = fma(yd·dmin, -mins[k]·(bsums[2k]+bsums[2k+1]), acc[k])
+//	Q6_K: acc[k] = fma(yd·d, S[k] - 32·(sc[2k]·bsums[2k] + sc[2k+1]·bsums[2k+1]), acc[k])
+//
+// (yd·d a float32 product). The dot is then (acc[0]+acc[4] + acc[1]+acc[5])
+// + (acc[2]+acc[6] + acc[3]+acc[7]), the recipe of the AVX2 float32 tiles.
+// Every tile shape computes each element this same way, so results do not
+// depend on the batch. NaN or Inf in a weight's scales, or in yd, give NaN
+// or ±Inf outputs as the IEEE operations above do (NaN payloads aside); an
+// infinite activation makes its row's yd infinite and its quants zero, so
+// that row's dots are NaN, as in ggml.
+
+// q8KBytes is the size of ggml's block_q8_K: float32 d, int8 qs[256],
+// int16 bsums[16].
+const q8KBytes = 4 + 256 + 32
+
+func init() {
+	intDots[gguf.TypeQ4_K] = &intDot{act: actQ8_K, quantize: quantizeQ8K, dot: refTiles(dotQ4K, 144)}
+	intDots[gguf.TypeQ6_K] = &intDot{act: actQ8_K, quantize: quantizeQ8K, dot: refTiles(dotQ6K, 210)}
+}
+
+// quantizeQ8K is ggml's quantize_row_q8_K_ref (ggml-quants.c) for len(x)/256
+// blocks: the value of largest magnitude (the first, on ties) maps to -127,
+// each quant is nearest_int(iscale·x) capped at 127 and stored in an int8,
+// bsums are the sums of 16 quants, d = 1/iscale. nearest_int's magic-number
+// rounding is kept for its results on NaN and out-of-range products.
+func quantizeQ8K(dst []byte, x []float32) {
+	nb := len(x) / 256
+	_ = dst[:nb*q8KBytes]
+	for i := range nb {
+		xs, b := x[256*i:256*i+256], dst[q8KBytes*i:q8KBytes*(i+1)]
+		var amax, mx float32
+		for _, v := range xs {
+			if a := float32(math.Abs(float64(v))); a > amax {
+				amax, mx = a, v
+			}
+		}
+		if amax == 0 {
+			clear(b[:4+256]) // ggml leaves bsums alone here; its AVX2 dots ignore them when d = 0
+			clear(b[4+256:])
+			continue
+		}
+		iscale := -127 / mx
+		for j, v := range xs {
+			b[4+j] = byte(int8(nearestInt(float32(iscale * v))))
+		}
+		for j := range 16 {
+			s := 0
+			for _, q := range b[4+16*j : 4+16*j+16] {
+				s += int(int8(q))
+			}
+			binary.LittleEndian.PutUint16(b[4+256+2*j:], uint16(int16(s)))
+		}
+		binary.LittleEndian.PutUint32(b, math.Float32bits(1/iscale))
+	}
+}
+
+// nearestInt is ggml's nearest_int followed by quantize_row_q8_K_ref's
+// MIN(127, v): v rounded to even by adding 1.5·2^23 and reading the low
+// mantissa bits.
+func nearestInt(v float32) int32 {
+	r := float32(v) + 12582912
+	i := int32(math.Float32bits(r))&0x007fffff - 0x00400000
+	return min(i, 127)
+}
+
+// refTiles makes the tile function of a single dot over blocks of bb bytes.
+func refTiles(dot func(x, w []byte, nb int) float32, bb int) qdotIFunc {
+	return func(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, rows, cols int) {
+		for r := range rows {
+			x := unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(xq), r*ldx)), nb*q8KBytes)
+			o := unsafe.Slice((*float32)(unsafe.Add(unsafe.Pointer(out), 4*r*ldo)), cols)
+			for c := range cols {
+				o[c] = dot(x, unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(w), c*ldw)), nb*bb), nb)
+			}
+		}
+	}
+}
+
+// actD and actQ read an activation block's d and quant j.
+func actD(a []byte) float32        { return math.Float32frombits(binary.LittleEndian.Uint32(a)) }
+func actQ(a []byte, j int) int32   { return int32(int8(a[4+j])) }
+func actBsum(a []byte, j int) int32 { return int32(int16(binary.LittleEndian.Uint16(a[4+256+2*j:]))) }
+func halfAt(b []byte) float32      { return float16.F16ToFloat32(binary.LittleEndian.Uint16(b)) }
+
+// dotQ4K is the reference Q4_K·Q8_K dot of nb super-blocks (144 bytes: d,
+// dmin, scales[12], qs[128]).
+func dotQ4K(x, w []byte, nb int) float32 {
+	var acc [8]float32
+	for i := range nb {
+		a, b := x[q8KBytes*i:q8KBytes*(i+1)], w[144*i:144*(i+1)]
+		var sc, mn [8]int32
+		for j := range 8 {
+			s, m := k4ScaleMin(j, b[4:16])
+			sc[j], mn[j] = int32(s), int32(m)
+		}
+		var s [8]int32
+		for sb := range 8 {
+			q := b[16+32*(sb/2):]
+			for k := range 8 {
+				p := int32(0)
+				for t := 4 * k; t < 4*k+4; t++ {
+					v := q[t] & 0xf
+					if sb%2 == 1 {
+						v = q[t] >> 4
+					}
+					p += int32(v) * actQ(a, 32*sb+t)
+				}
+				s[k] += sc[sb] * p
+			}
+		}
+		yd := actD(a)
+		d, dmin := float32(yd*halfAt(b)), float32(yd*halfAt(b[2:]))
+		for k := range 8 {
+			m := mn[k] * (actBsum(a, 2*k) + actBsum(a, 2*k+1))
+			acc[k] = fma32(d, float32(s[k]), acc[k])
+			acc[k] = fma32(dmin, float32(-m), acc[k])
+		}
+	}
+	return hsum8(&acc)
+}
+
+// k4ScaleMin is ggml's get_scale_min_k4.
+func k4ScaleMin(j int, q []byte) (sc, m byte) {
+	if j < 4 {
+		return q[j] & 63, q[j+4] & 63
+	}
+	return q[j+4]&0xf | (q[j-4]>>6)<<4, q[j+4]>>4 | (q[j]>>6)<<4
+}
+
+// dotQ6K is the reference Q6_K·Q8_K dot of nb super-blocks (210 bytes:
+// ql[128], qh[64], int8 scales[16], d). Quants are taken unsigned (0..63)
+// and the 32 offset comes back through the bsums, as in ggml.
+func dotQ6K(x, w []byte, nb int) float32 {
+	var acc [8]float32
+	for i := range nb {
+		a, b := x[q8KBytes*i:q8KBytes*(i+1)], w[210*i:210*(i+1)]
+		sc := func(j int) int32 { return int32(int8(b[192+j])) }
+		var s [8]int32
+		for n := range 2 {
+			ql, qh := b[64*n:], b[128+32*n:]
+			for m := range 4 {
+				for k := range 8 {
+					p := int32(0)
+					for t := 4 * k; t < 4*k+4; t++ {
+						lo := ql[t+32*(m%2)] & 0xf
+						if m >= 2 {
+							lo = ql[t+32*(m%2)] >> 4
+						}
+						q := int32(lo | (qh[t]>>(2*m)&3)<<4)
+						p += q * actQ(a, 128*n+32*m+t)
+					}
+					s[k] += sc(8*n+2*m+k/4) * p
+				}
+			}
+		}
+		d := float32(actD(a) * halfAt(b[208:]))
+		for k := range 8 {
+			corr := 32 * (sc(2*k)*actBsum(a, 2*k) + sc(2*k+1)*actBsum(a, 2*k+1))
+			acc[k] = fma32(d, float32(s[k]-corr), acc[k])
+		}
+	}
+	return hsum8(&acc)
+}
+
+// hsum8 sums eight lanes as the AVX2 float32 tiles do: the halves added
+// lane by lane, then two horizontal adds.
+func hsum8(a *[8]float32) float32 {
+	s0, s1, s2, s3 := a[0]+a[4], a[1]+a[5], a[2]+a[6], a[3]+a[7]
+	return float32(s0+s1) + float32(s2+s3)
+}
+
+// fma32 is a·b+c rounded once to float32, as VFMADD231PS computes it. The
+// product of two float32 is exact in float64 and TwoSum gives the exact
+// error of the float64 sum, which decides the one case where rounding the
+// float64 sum again would be wrong: a sum that lands on a float32 midpoint.
+func fma32(a, b, c float32) float32 {
+	p, c64 := float64(a)*float64(b), float64(c)
+	s := p + c64
+	r := float32(s)
+	if math.IsInf(s, 0) || math.IsNaN(s) {
+		return r
+	}
+	bb := s - p
+	e := (p - (s - bb)) + (c64 - bb)
+	if e == 0 || float64(r) == s {
+		return r
+	}
+	// s lies strictly between r and its neighbour o on the far side
+	var o float32
+	if s > float64(r) {
+		o = math.Nextafter32(r, float32(math.Inf(1)))
+	} else {
+		o = math.Nextafter32(r, float32(math.Inf(-1)))
+	}
+	mid := float64(r)/2 + float64(o)/2
+	if math.IsInf(float64(r), 0) {
+		mid = math.Copysign(math.MaxFloat32+0x1p103, float64(r)) // MaxFloat32 + half its ulp
+		o = float32(math.Copysign(math.MaxFloat32, float64(r)))
+	}
+	if s != mid {
+		return r
+	}
+	// a tie in float64 that the exact sum does not make: it goes where e points
+	if (e > 0) == (float64(o) > float64(r)) {
+		return o
+	}
+	return r
+}

@@ -1,0 +1,258 @@
+#!/usr/bin/env python3
+"""Writes dotk_amd64.s and dotk_kernels_amd64.go: AVX2 integer dots of
+K-quant weight rows with activation rows quantized to ggml's block_q8_K
+(292 bytes: float32 d at 0, int8 qs[256] at 4, int16 bsums[16] at 260).
+
+A kernel dotk{T}x{R}x{C} computes the R×C dots of R activation rows (stride
+ldx bytes) with C weight rows (stride ldw bytes) of nb super-blocks each,
+in the float order dotk.go defines (the reference dotQ4K / dotQ6K): the
+weights' small unsigned quants meet the int8 activations in VPMADDUBSW
+(pairs summed into int16, never saturating: 63·128·2 < 2^15), the sub-block
+scales in VPMADDWD, and the int32 lanes of one super-block are converted and
+FMA'd into eight float32 lanes per dot, reduced at the end as the AVX2 float
+tiles do. The columns of a tile are done one after the other within each
+super-block, so a column's unpacked quants serve all R activation rows and
+only R int32 accumulators are live. Registers: Y12-Y15 float accumulators,
+Y8-Y11 int32 accumulators, Y7 the 0x0F byte mask, Y6 the column's scales.
+"""
+
+SHAPES = [(1, 4), (1, 1), (2, 2), (2, 1), (3, 1), (4, 1)]
+
+out = []
+emit = out.append
+
+
+def W(c, off):
+    """Address of byte off of weight row c's current super-block."""
+    return [f"{off}(SI)", f"{off}(SI)(R13*1)", f"{off}(SI)(R13*2)", f"{off}(SI)(R14*1)"][c]
+
+
+def X(r, off):
+    """Address of byte off of activation row r's current block."""
+    return [f"{off}(DI)", f"{off}(DI)(BX*1)", f"{off}(DI)(BX*2)", f"{off}(DI)(R12*1)"][r]
+
+
+def acc(R, C, r, c):
+    return f"Y{12 + r * C + c}"
+
+
+def isum(r):
+    return f"Y{8 + r}"
+
+
+def q4_k(R, C, c):
+    # 144 bytes: d, dmin, scales[12], qs[128]. ggml's utmp unpacking of the
+    # 6-bit scales and mins, in general registers: AX = scales 0..7, DX =
+    # mins 0..7, one byte each.
+    emit(f"\tMOVL {W(c, 4)}, AX")
+    emit(f"\tMOVL {W(c, 8)}, DX")
+    emit(f"\tMOVL {W(c, 12)}, R9")
+    emit("\tMOVL R9, R10")
+    emit("\tSHRL $4, R10")
+    emit("\tANDL $0x0f0f0f0f, R10")
+    emit("\tMOVL DX, R11")
+    emit("\tSHRL $6, R11")
+    emit("\tANDL $0x03030303, R11")
+    emit("\tSHLL $4, R11")
+    emit("\tORL R11, R10")  # mins 4..7
+    emit("\tANDL $0x0f0f0f0f, R9")
+    emit("\tMOVL AX, R11")
+    emit("\tSHRL $6, R11")
+    emit("\tANDL $0x03030303, R11")
+    emit("\tSHLL $4, R11")
+    emit("\tORL R11, R9")  # scales 4..7
+    emit("\tANDL $0x3f3f3f3f, DX")  # mins 0..3
+    emit("\tANDL $0x3f3f3f3f, AX")  # scales 0..3
+    emit("\tSHLQ $32, R9")
+    emit("\tORQ R9, AX")
+    emit("\tSHLQ $32, R10")
+    emit("\tORQ R10, DX")
+    # Y6: the eight scales as words, in both 128-bit lanes
+    emit("\tVMOVQ AX, X6")
+    emit("\tVPBROADCASTQ X6, Y6")
+    emit("\tVPXOR Y5, Y5, Y5")
+    emit("\tVPUNPCKLBW Y5, Y6, Y6")
+    for j in range(4):
+        emit(f"\tVMOVDQU {W(c, 16 + 32 * j)}, Y0")
+        emit("\tVPSRLW $4, Y0, Y1")
+        emit("\tVPAND Y7, Y0, Y0")
+        emit("\tVPAND Y7, Y1, Y1")
+        emit(f"\tVPSHUFB ·dotkK4Shuf+{64 * j}(SB), Y6, Y2")
+        emit(f"\tVPSHUFB ·dotkK4Shuf+{64 * j + 32}(SB), Y6, Y3")
+        for r in range(R):
+            for h, (q, s, t) in enumerate((("Y0", "Y2", "Y4"), ("Y1", "Y3", "Y5"))):
+                emit(f"\tVPMADDUBSW {X(r, 4 + 64 * j + 32 * h)}, {q}, {t}")
+                emit(f"\tVPMADDWD {s}, {t}, {t}")
+                if j == 0 and h == 0:
+                    emit(f"\tVMOVDQA {t}, {isum(r)}")
+                else:
+                    emit(f"\tVPADDD {t}, {isum(r)}, {isum(r)}")
+    # lane k of the mins: mins[k]·(bsums[2k]+bsums[2k+1]), by VPMADDWD with
+    # mins[k] in both words of dword k
+    emit(f"\tVPBROADCASTW {W(c, 0)}, X0")
+    emit("\tVCVTPH2PS X0, Y0")
+    emit(f"\tVPBROADCASTW {W(c, 2)}, X1")
+    emit("\tVCVTPH2PS X1, Y1")
+    emit("\tVMOVQ DX, X2")
+    emit("\tVPMOVZXBD X2, Y2")
+    emit("\tVPSLLD $16, Y2, Y3")
+    emit("\tVPOR Y3, Y2, Y2")
+    for r in range(R):
+        a = acc(R, C, r, c)
+        emit(f"\tVBROADCASTSS {X(r, 0)}, Y3")
+        emit("\tVMULPS Y0, Y3, Y4")
+        emit("\tVMULPS Y1, Y3, Y3")
+        emit(f"\tVCVTDQ2PS {isum(r)}, Y5")
+        emit(f"\tVFMADD231PS Y5, Y4, {a}")
+        emit(f"\tVPMADDWD {X(r, 260)}, Y2, Y5")
+        emit("\tVCVTDQ2PS Y5, Y5")
+        emit(f"\tVFNMADD231PS Y5, Y3, {a}")
+
+
+def q6_k(R, C, c):
+    # 210 bytes: ql[128], qh[64], int8 scales[16], d. Half n (128 values)
+    # reads ql[64n:] (Y0, Y1) and qh[32n:] (Y2); group m of 32 values is
+    # made as unsigned bytes (4 bits of ql, 2 of qh), 0..63. Y6 holds the
+    # half's eight scales as words in both lanes, and VPSHUFB picks scale
+    # 2m for the low 16 values, 2m+1 for the high ones.
+    for n in range(2):
+        emit(f"\tVPMOVSXBW {W(c, 192 + 8 * n)}, X6")
+        emit("\tVINSERTI128 $1, X6, Y6, Y6")
+        emit(f"\tVMOVDQU {W(c, 64 * n)}, Y0")
+        emit(f"\tVMOVDQU {W(c, 64 * n + 32)}, Y1")
+        emit(f"\tVMOVDQU {W(c, 128 + 32 * n)}, Y2")
+        for m in range(4):
+            src = "Y0" if m % 2 == 0 else "Y1"
+            if m < 2:
+                emit(f"\tVPAND Y7, {src}, Y3")
+            else:
+                emit(f"\tVPSRLW $4, {src}, Y3")
+                emit("\tVPAND Y7, Y3, Y3")
+            shift = [4, 2, 0, -2][m]
+            if shift > 0:
+                emit(f"\tVPSLLW ${shift}, Y2, Y4")
+                emit("\tVPAND ·dotk0x30(SB), Y4, Y4")
+            elif shift < 0:
+                emit(f"\tVPSRLW ${-shift}, Y2, Y4")
+                emit("\tVPAND ·dotk0x30(SB), Y4, Y4")
+            else:
+                emit("\tVPAND ·dotk0x30(SB), Y2, Y4")
+            emit("\tVPOR Y4, Y3, Y3")
+            emit(f"\tVPSHUFB ·dotkK6Shuf+{32 * m}(SB), Y6, Y4")
+            for r in range(R):
+                emit(f"\tVPMADDUBSW {X(r, 4 + 128 * n + 32 * m)}, Y3, Y5")
+                emit("\tVPMADDWD Y4, Y5, Y5")
+                if n == 0 and m == 0:
+                    emit(f"\tVMOVDQA Y5, {isum(r)}")
+                else:
+                    emit(f"\tVPADDD Y5, {isum(r)}, {isum(r)}")
+    # less 32·(sc[2k]·bsums[2k] + sc[2k+1]·bsums[2k+1]) in lane k
+    emit(f"\tVPMOVSXBW {W(c, 192)}, Y6")
+    emit(f"\tVPBROADCASTW {W(c, 208)}, X0")
+    emit("\tVCVTPH2PS X0, Y0")
+    for r in range(R):
+        a = acc(R, C, r, c)
+        emit(f"\tVPMADDWD {X(r, 260)}, Y6, Y1")
+        emit("\tVPSLLD $5, Y1, Y1")
+        emit(f"\tVPSUBD Y1, {isum(r)}, {isum(r)}")
+        emit(f"\tVCVTDQ2PS {isum(r)}, {isum(r)}")
+        emit(f"\tVBROADCASTSS {X(r, 0)}, Y2")
+        emit("\tVMULPS Y0, Y2, Y2")
+        emit(f"\tVFMADD231PS {isum(r)}, Y2, {a}")
+
+
+# name, block bytes, body
+TYPES = [("Q4_K", 144, q4_k), ("Q6_K", 210, q6_k)]
+
+ARGS = "out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int"
+
+
+def kernel(tname, bb, body, R, C):
+    name = f"dotk{tname}x{R}x{C}"
+    emit(f"\n// func {name}({ARGS})")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-56")
+    emit("\tMOVQ x+16(FP), DI")
+    emit("\tMOVQ ldx+24(FP), BX")
+    emit("\tLEAQ (BX)(BX*2), R12")
+    emit("\tMOVQ w+32(FP), SI")
+    emit("\tMOVQ ldw+40(FP), R13")
+    emit("\tLEAQ (R13)(R13*2), R14")
+    emit("\tMOVQ nb+48(FP), CX")
+    # R8 walks the rows the next call will read (C rows further on): a
+    # decode row is a few cache lines per weight row, too short for the
+    # hardware prefetchers to learn.
+    emit(f"\tLEAQ {['(SI)(R13*1)', '(SI)(R13*2)', '', '(SI)(R13*4)'][C - 1]}, R8")
+    emit("\tMOVL $0x0f0f0f0f, AX")
+    emit("\tVMOVD AX, X7")
+    emit("\tVPBROADCASTD X7, Y7")
+    for r in range(R):
+        for c in range(C):
+            a = acc(R, C, r, c)
+            emit(f"\tVXORPS {a}, {a}, {a}")
+    emit("\tTESTQ CX, CX")
+    emit("\tJZ done")
+    emit("loop:")
+    for c in range(C):
+        for off in range(0, bb, 64):
+            emit(f"\tPREFETCHT0 {W(c, off).replace('SI', 'R8')}")
+        body(R, C, c)
+    emit(f"\tADDQ ${bb}, SI")
+    emit(f"\tADDQ ${bb}, R8")
+    emit("\tADDQ $292, DI")
+    emit("\tDECQ CX")
+    emit("\tJNZ loop")
+    emit("done:")
+    emit("\tMOVQ out+0(FP), DI")
+    emit("\tMOVQ ldo+8(FP), AX")
+    emit("\tSHLQ $2, AX")
+    for r in range(R):
+        if r > 0:
+            emit("\tADDQ AX, DI")
+        for c in range(C):
+            a = acc(R, C, r, c)
+            x = "X" + a[1:]
+            emit(f"\tVEXTRACTF128 $1, {a}, X0")
+            emit(f"\tVADDPS X0, {x}, {x}")
+            emit(f"\tVHADDPS {x}, {x}, {x}")
+            emit(f"\tVHADDPS {x}, {x}, {x}")
+            emit(f"\tVMOVSS {x}, {4 * c}(DI)")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+
+
+emit("")
+# dotkK4Shuf entry i: word i of a lane (scale i) in all 16 words
+for i in range(8):
+    for b in range(32):
+        emit(f"DATA ·dotkK4Shuf+{32 * i + b}(SB)/1, ${2 * i + b % 2}")
+emit("GLOBL ·dotkK4Shuf(SB), RODATA|NOPTR, $256")
+# dotkK6Shuf entry m: word 2m in the low lane, word 2m+1 in the high one
+for m in range(4):
+    for b in range(32):
+        emit(f"DATA ·dotkK6Shuf+{32 * m + b}(SB)/1, ${4 * m + 2 * (b // 16) + b % 2}")
+emit("GLOBL ·dotkK6Shuf(SB), RODATA|NOPTR, $128")
+for i in range(8):
+    emit(f"DATA ·dotk0x30+{4 * i}(SB)/4, $0x30303030")
+emit("GLOBL ·dotk0x30(SB), RODATA|NOPTR, $32")
+
+for t in TYPES:
+    for R, C in SHAPES:
+        kernel(*t, R, C)
+
+hdr = "//go:build goexperiment.simd && amd64\n\n// Code generated by gen_dotk.py; DO NOT EDIT.\n\n"
+with open("dotk_amd64.s", "w") as f:
+    f.write(hdr + '#include "textflag.h"\n' + "\n".join(out) + "\n")
+
+go = [hdr + "package kernel\n", 'import "github.com/graft-ai/graft/engine/gguf"\n']
+for t in TYPES:
+    for R, C in SHAPES:
+        go.append(f"//go:noescape\nfunc dotk{t[0]}x{R}x{C}({ARGS})\n")
+go.append("// dotkAVX2 holds, per type, the kernels of the shapes " + " ".join(f"{R}×{C}" for R, C in SHAPES) + ".")
+go.append("var dotkAVX2 = map[gguf.Type]*dotkSet{")
+assert SHAPES == [(1, 4), (1, 1), (2, 2), (2, 1), (3, 1), (4, 1)]  # dotkSet's order
+for t in TYPES:
+    fns = ", ".join(f"dotk{t[0]}x{R}x{C}" for R, C in SHAPES)
+    go.append(f"\tgguf.Type{t[0]}: {{{fns}}},")
+go.append("}\n")
+with open("dotk_kernels_amd64.go", "w") as f:
+    f.write("\n".join(go).rstrip("\n") + "\n")
