@@ -101,10 +101,10 @@ func refTiles(dot func(x, w []byte, nb int) float32, bb int) qdotIFunc {
 }
 
 // actD and actQ read an activation block's d and quant j.
-func actD(a []byte) float32        { return math.Float32frombits(binary.LittleEndian.Uint32(a)) }
-func actQ(a []byte, j int) int32   { return int32(int8(a[4+j])) }
+func actD(a []byte) float32         { return math.Float32frombits(binary.LittleEndian.Uint32(a)) }
+func actQ(a []byte, j int) int32    { return int32(int8(a[4+j])) }
 func actBsum(a []byte, j int) int32 { return int32(int16(binary.LittleEndian.Uint16(a[4+256+2*j:]))) }
-func halfAt(b []byte) float32      { return float16.F16ToFloat32(binary.LittleEndian.Uint16(b)) }
+func halfAt(b []byte) float32       { return float16.F16ToFloat32(binary.LittleEndian.Uint16(b)) }
 
 // dotQ4K is the reference Q4_K·Q8_K dot of nb super-blocks (144 bytes: d,
 // dmin, scales[12], qs[128]).
