@@ -188,16 +188,22 @@ func checkTiles(t *testing.T, typ gguf.Type, xq []byte, ldx int, w []byte, ldw, 
 	t.Helper()
 	bb := typ.BlockBytes()
 	const ldo = 6
+	var want [4][4]float32
+	for i := range 4 {
+		for c := range 4 {
+			want[i][c] = refDots[typ](xq[i*ldx:i*ldx+nb*q8KBytes], w[c*ldw:c*ldw+nb*bb], nb)
+		}
+	}
+	out := make([]float32, 4*ldo)
 	for rows := 1; rows <= 4; rows++ {
 		for cols := 1; cols <= 4; cols++ {
-			out := make([]float32, 4*ldo)
+			clear(out)
 			intDots[typ].dot(&out[0], ldo, &xq[0], ldx, &w[0], ldw, nb, rows, cols)
 			for i := range rows {
 				for c := range cols {
-					want := refDots[typ](xq[i*ldx:i*ldx+nb*q8KBytes], w[c*ldw:c*ldw+nb*bb], nb)
-					if got := out[i*ldo+c]; !sameBits(got, want) {
+					if got := out[i*ldo+c]; !sameBits(got, want[i][c]) {
 						t.Fatalf("%s %d×%d nb %d: [%d,%d] = %v (%#x), reference %v (%#x)", typ, rows, cols, nb,
-							i, c, got, math.Float32bits(got), want, math.Float32bits(want))
+							i, c, got, math.Float32bits(got), want[i][c], math.Float32bits(want[i][c]))
 					}
 				}
 				for c := cols; c < ldo; c++ {
@@ -211,24 +217,29 @@ func checkTiles(t *testing.T, typ gguf.Type, xq []byte, ldx int, w []byte, ldw, 
 }
 
 // FuzzDotK feeds arbitrary weight blocks (any scales: NaN, Inf, subnormal)
-// and arbitrary activation floats (through the quantizer) to every tile
-// shape, against the reference.
+// and arbitrary activation floats (the fuzzed ones repeated over the rows,
+// through the quantizer) to every tile shape, against the reference.
 func FuzzDotK(f *testing.F) {
-	f.Add(uint8(0), make([]byte, 4*210), make([]byte, 4*1024))
-	nan := make([]byte, 4*210)
-	for i := range nan {
-		nan[i] = 0xFF
+	f.Add(uint8(0), make([]byte, 210), make([]byte, 64))
+	ones := make([]byte, 210)
+	for i := range ones {
+		ones[i] = 0xFF
 	}
-	f.Add(uint8(1), nan, nan)
+	f.Add(uint8(1), ones, ones)
+	f.Add(uint8(2), []byte{0x00, 0x7C, 0x00, 0xFC, 0x3F}, []byte{0, 0, 0x80, 0x7F, 0, 0, 0xC0, 0x7F, 0, 0, 0x80, 0x3F})
 	f.Fuzz(func(t *testing.T, sel uint8, wb, xb []byte) {
 		typ := kTypes[int(sel)%len(kTypes)]
 		bb := typ.BlockBytes()
 		nb := 1 + int(sel)/2%2
 		w := make([]byte, 4*nb*bb)
-		copy(w, wb)
+		for i := 0; len(wb) > 0 && i < len(w); i += len(wb) {
+			copy(w[i:], wb)
+		}
 		x := make([]float32, 4*nb*256)
-		for i := range min(len(x), len(xb)/4) {
-			x[i] = math.Float32frombits(binary.LittleEndian.Uint32(xb[4*i:]))
+		if n := len(xb) / 4; n > 0 {
+			for i := range x {
+				x[i] = math.Float32frombits(binary.LittleEndian.Uint32(xb[4*((i*7+i/256)%n):]))
+			}
 		}
 		xq := quantizeRows(x, 4, nb*256)
 		checkTiles(t, typ, xq, nb*q8KBytes, w, nb*bb, nb)
