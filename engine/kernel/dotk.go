@@ -22,7 +22,7 @@ import (
 // every 32-value group (the lanes VPMADDUBSW+VPMADDWD leave them in), plus
 // a per-type share of the bsums correction, and is accumulated by FMA:
 //
-//	Q4_K: acc[k] = fma(yd·d, S[k], acc[k]); acc[k] = fma(yd·dmin, -mins[k]·(bsums[2k]+bsums[2k+1]), acc[k])
+//	Q4_K, Q5_K: acc[k] = fma(yd·d, S[k], acc[k]); acc[k] = fma(yd·dmin, -mins[k]·(bsums[2k]+bsums[2k+1]), acc[k])
 //	Q6_K: acc[k] = fma(yd·d, S[k] - 32·(sc[2k]·bsums[2k] + sc[2k+1]·bsums[2k+1]), acc[k])
 //
 // (yd·d a float32 product). The dot is then (acc[0]+acc[4] + acc[1]+acc[5])
@@ -39,6 +39,7 @@ const q8KBytes = 4 + 256 + 32
 
 func init() {
 	intDots[gguf.TypeQ4_K] = &intDot{act: actQ8_K, quantize: quantizeQ8K, dot: refTiles(dotQ4K, 144)}
+	intDots[gguf.TypeQ5_K] = &intDot{act: actQ8_K, quantize: quantizeQ8K, dot: refTiles(dotQ5K, 176)}
 	intDots[gguf.TypeQ6_K] = &intDot{act: actQ8_K, quantize: quantizeQ8K, dot: refTiles(dotQ6K, 210)}
 }
 
@@ -108,10 +109,19 @@ func halfAt(b []byte) float32       { return float16.F16ToFloat32(binary.LittleE
 
 // dotQ4K is the reference Q4_K·Q8_K dot of nb super-blocks (144 bytes: d,
 // dmin, scales[12], qs[128]).
-func dotQ4K(x, w []byte, nb int) float32 {
+func dotQ4K(x, w []byte, nb int) float32 { return dotK45(x, w, nb, 144, 16, -1) }
+
+// dotQ5K is the reference Q5_K·Q8_K dot of nb super-blocks (176 bytes: d,
+// dmin, scales[12], qh[32], qs[128]; bit sb of qh[l] adds 16 to value l of
+// sub-block sb).
+func dotQ5K(x, w []byte, nb int) float32 { return dotK45(x, w, nb, 176, 48, 16) }
+
+// dotK45 is the Q4_K / Q5_K dot: blocks of bb bytes, nibbles at qs, high
+// bits at qh (none when negative).
+func dotK45(x, w []byte, nb, bb, qs, qh int) float32 {
 	var acc [8]float32
 	for i := range nb {
-		a, b := x[q8KBytes*i:q8KBytes*(i+1)], w[144*i:144*(i+1)]
+		a, b := x[q8KBytes*i:q8KBytes*(i+1)], w[bb*i:bb*(i+1)]
 		var sc, mn [8]int32
 		for j := range 8 {
 			s, m := k4ScaleMin(j, b[4:16])
@@ -119,13 +129,16 @@ func dotQ4K(x, w []byte, nb int) float32 {
 		}
 		var s [8]int32
 		for sb := range 8 {
-			q := b[16+32*(sb/2):]
+			q := b[qs+32*(sb/2):]
 			for k := range 8 {
 				p := int32(0)
 				for t := 4 * k; t < 4*k+4; t++ {
 					v := q[t] & 0xf
 					if sb%2 == 1 {
 						v = q[t] >> 4
+					}
+					if qh >= 0 {
+						v |= (b[qh+t] >> sb & 1) << 4
 					}
 					p += int32(v) * actQ(a, 32*sb+t)
 				}

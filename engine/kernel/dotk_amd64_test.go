@@ -209,8 +209,11 @@ func TestQ8KMatchesGGML(t *testing.T) {
 			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(x[r*n+i]))
 		}
 	}
-	w4, w6 := randomQ(rng, gguf.TypeQ4_K, rows, n), randomQ(rng, gguf.TypeQ6_K, rows, n)
-	buf = append(append(buf, w4...), w6...)
+	ws := make([][]byte, len(kTypes)) // the script's order: Q4_K, Q5_K, Q6_K
+	for k, typ := range kTypes {
+		ws[k] = randomQ(rng, typ, rows, n)
+		buf = append(buf, ws[k]...)
+	}
 	in, out := filepath.Join(t.TempDir(), "in"), filepath.Join(t.TempDir(), "out")
 	if err := os.WriteFile(in, buf, 0o600); err != nil {
 		t.Fatal(err)
@@ -230,7 +233,7 @@ func TestQ8KMatchesGGML(t *testing.T) {
 		}
 	}
 	for k, typ := range kTypes {
-		w, bb := [][]byte{w4, w6}[k], typ.BlockBytes()
+		w, bb := ws[k], typ.BlockBytes()
 		worst := 0.0
 		for r := range rows {
 			gg := math.Float32frombits(binary.LittleEndian.Uint32(got[len(ref)+4*(k*rows+r):]))

@@ -25,6 +25,24 @@ func dotkQ4_Kx3x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb 
 func dotkQ4_Kx4x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
 
 //go:noescape
+func dotkQ5_Kx1x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ5_Kx1x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ5_Kx2x2(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ5_Kx2x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ5_Kx3x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ5_Kx4x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
 func dotkQ6_Kx1x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
 
 //go:noescape
@@ -45,5 +63,6 @@ func dotkQ6_Kx4x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb 
 // dotkAVX2 holds, per type, the kernels of the shapes 1×4 1×1 2×2 2×1 3×1 4×1.
 var dotkAVX2 = map[gguf.Type]*dotkSet{
 	gguf.TypeQ4_K: {dotkQ4_Kx1x4, dotkQ4_Kx1x1, dotkQ4_Kx2x2, dotkQ4_Kx2x1, dotkQ4_Kx3x1, dotkQ4_Kx4x1},
+	gguf.TypeQ5_K: {dotkQ5_Kx1x4, dotkQ5_Kx1x1, dotkQ5_Kx2x2, dotkQ5_Kx2x1, dotkQ5_Kx3x1, dotkQ5_Kx4x1},
 	gguf.TypeQ6_K: {dotkQ6_Kx1x4, dotkQ6_Kx1x1, dotkQ6_Kx2x2, dotkQ6_Kx2x1, dotkQ6_Kx3x1, dotkQ6_Kx4x1},
 }

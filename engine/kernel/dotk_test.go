@@ -10,11 +10,11 @@ import (
 )
 
 // kTypes are the weight types with K-quant integer dots (dotk.go).
-var kTypes = []gguf.Type{gguf.TypeQ4_K, gguf.TypeQ6_K}
+var kTypes = []gguf.Type{gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K}
 
 // refDots are the single reference dots the tile functions must reproduce.
 var refDots = map[gguf.Type]func(x, w []byte, nb int) float32{
-	gguf.TypeQ4_K: dotQ4K, gguf.TypeQ6_K: dotQ6K,
+	gguf.TypeQ4_K: dotQ4K, gguf.TypeQ5_K: dotQ5K, gguf.TypeQ6_K: dotQ6K,
 }
 
 // quantizeRows quantizes rows of x (in values each) into Q8_K rows.
@@ -221,6 +221,7 @@ func checkTiles(t *testing.T, typ gguf.Type, xq []byte, ldx int, w []byte, ldw, 
 // through the quantizer) to every tile shape, against the reference.
 func FuzzDotK(f *testing.F) {
 	f.Add(uint8(0), make([]byte, 210), make([]byte, 64))
+	f.Add(uint8(4), make([]byte, 176), []byte{0, 0, 0x80, 0x3F})
 	ones := make([]byte, 210)
 	for i := range ones {
 		ones[i] = 0xFF

@@ -41,7 +41,17 @@ def isum(r):
 
 
 def q4_k(R, C, c):
-    # 144 bytes: d, dmin, scales[12], qs[128]. ggml's utmp unpacking of the
+    k45(R, C, c, 16, None)
+
+
+def q5_k(R, C, c):
+    # 176 bytes: as Q4_K with qh[32] at 16 (bit sb of qh[l] adds 16 to value
+    # l of sub-block sb) and qs at 48
+    k45(R, C, c, 48, 16)
+
+
+def k45(R, C, c, qs, qh):
+    # Q4_K: 144 bytes: d, dmin, scales[12], qs[128]. ggml's utmp unpacking of the
     # 6-bit scales and mins, in general registers: AX = scales 0..7, DX =
     # mins 0..7, one byte each.
     emit(f"\tMOVL {W(c, 4)}, AX")
@@ -73,10 +83,20 @@ def q4_k(R, C, c):
     emit("\tVPXOR Y5, Y5, Y5")
     emit("\tVPUNPCKLBW Y5, Y6, Y6")
     for j in range(4):
-        emit(f"\tVMOVDQU {W(c, 16 + 32 * j)}, Y0")
+        emit(f"\tVMOVDQU {W(c, qs + 32 * j)}, Y0")
         emit("\tVPSRLW $4, Y0, Y1")
         emit("\tVPAND Y7, Y0, Y0")
         emit("\tVPAND Y7, Y1, Y1")
+        if qh is not None:
+            # bit sb of each qh byte to bit 4: word shifts keep it within its byte
+            for q, t, sb in (("Y0", "Y4", 2 * j), ("Y1", "Y5", 2 * j + 1)):
+                emit(f"\tVMOVDQU {W(c, qh)}, {t}")
+                if sb < 4:
+                    emit(f"\tVPSLLW ${4 - sb}, {t}, {t}")
+                elif sb > 4:
+                    emit(f"\tVPSRLW ${sb - 4}, {t}, {t}")
+                emit(f"\tVPAND ·dotk0x10(SB), {t}, {t}")
+                emit(f"\tVPOR {t}, {q}, {q}")
         emit(f"\tVPSHUFB ·dotkK4Shuf+{64 * j}(SB), Y6, Y2")
         emit(f"\tVPSHUFB ·dotkK4Shuf+{64 * j + 32}(SB), Y6, Y3")
         for r in range(R):
@@ -162,7 +182,7 @@ def q6_k(R, C, c):
 
 
 # name, block bytes, body
-TYPES = [("Q4_K", 144, q4_k), ("Q6_K", 210, q6_k)]
+TYPES = [("Q4_K", 144, q4_k), ("Q5_K", 176, q5_k), ("Q6_K", 210, q6_k)]
 
 ARGS = "out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int"
 
@@ -231,9 +251,10 @@ for m in range(4):
     for b in range(32):
         emit(f"DATA ·dotkK6Shuf+{32 * m + b}(SB)/1, ${4 * m + 2 * (b // 16) + b % 2}")
 emit("GLOBL ·dotkK6Shuf(SB), RODATA|NOPTR, $128")
-for i in range(8):
-    emit(f"DATA ·dotk0x30+{4 * i}(SB)/4, $0x30303030")
-emit("GLOBL ·dotk0x30(SB), RODATA|NOPTR, $32")
+for name, v in (("dotk0x30", 0x30303030), ("dotk0x10", 0x10101010)):
+    for i in range(8):
+        emit(f"DATA ·{name}+{4 * i}(SB)/4, ${v:#x}")
+    emit(f"GLOBL ·{name}(SB), RODATA|NOPTR, $32")
 
 for t in TYPES:
     for R, C in SHAPES:

@@ -1,12 +1,11 @@
 """Runs ggml's Q8_K activation quantizer (quantize_row_q8_K_ref, from
-libggml-base) and its AVX2 K-quant dots (ggml_vec_dot_q4_K_q8_K and
-ggml_vec_dot_q6_K_q8_K, from libggml-cpu-haswell) of node-llama-cpp for the
+libggml-base) and its AVX2 K-quant dots (ggml_vec_dot_q{4,5,6}_K_q8_K, from libggml-cpu-haswell) of node-llama-cpp for the
 Go tests, through ctypes.
 
 usage: ggml_q8k.py LIBDIR NB IN OUT
-IN holds R float32 rows of NB·256 values, then R Q4_K rows and R Q6_K rows
-of NB blocks each; OUT receives ggml's Q8_K blocks of the float rows, then R
-float32 Q4_K dots and R float32 Q6_K dots, row i with row i.
+IN holds R float32 rows of NB·256 values, then R Q4_K, R Q5_K and R Q6_K
+rows of NB blocks each; OUT receives ggml's Q8_K blocks of the float rows,
+then R float32 dots per type, row i with row i.
 """
 import ctypes, os, sys
 
@@ -16,10 +15,13 @@ cpu = ctypes.CDLL(os.path.join(libdir, "libggml-cpu-haswell.so"))
 cpu.ggml_cpu_init()  # fills the half-to-float table the dots read
 n = nb * 256
 data = open(inp, "rb").read()
-rows = len(data) // (4 * n + nb * 144 + nb * 210)
+types = (("q4_K", 144), ("q5_K", 176), ("q6_K", 210))
+rows = len(data) // (4 * n + nb * sum(bb for _, bb in types))
 floats = data[:rows * 4 * n]
-q4 = data[rows * 4 * n:rows * (4 * n + nb * 144)]
-q6 = data[rows * (4 * n + nb * 144):]
+weights, at = [], rows * 4 * n
+for name, bb in types:
+    weights.append((name, data[at:at + rows * nb * bb], bb))
+    at += rows * nb * bb
 
 quant = base.quantize_row_q8_K_ref
 quant.restype = None
@@ -29,7 +31,7 @@ for r in range(rows):
     quant(floats[r * 4 * n:(r + 1) * 4 * n], ctypes.byref(act, r * nb * 292), n)
 
 out = bytearray(act.raw)
-for name, w, bb in (("q4_K", q4, 144), ("q6_K", q6, 210)):
+for name, w, bb in weights:
     dot = getattr(cpu, "ggml_vec_dot_%s_q8_K" % name)
     dot.restype = None
     dot.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t,
