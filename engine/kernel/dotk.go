@@ -52,30 +52,28 @@ func quantizeQ8K(dst []byte, x []float32) {
 	nb := len(x) / 256
 	_ = dst[:nb*q8KBytes]
 	for i := range nb {
-		xs, b := x[256*i:256*i+256], dst[q8KBytes*i:q8KBytes*(i+1)]
+		xs, b := (*[256]float32)(x[256*i:]), (*[q8KBytes]byte)(dst[q8KBytes*i:])
 		var amax, mx float32
 		for _, v := range xs {
-			if a := float32(math.Abs(float64(v))); a > amax {
+			if a := math.Float32frombits(math.Float32bits(v) &^ (1 << 31)); a > amax {
 				amax, mx = a, v
 			}
 		}
 		if amax == 0 {
-			clear(b[:4+256]) // ggml leaves bsums alone here; its AVX2 dots ignore them when d = 0
-			clear(b[4+256:])
+			*b = [q8KBytes]byte{} // ggml leaves bsums alone here; its dots ignore them when d = 0
 			continue
 		}
 		iscale := -127 / mx
-		for j, v := range xs {
-			b[4+j] = byte(int8(nearestInt(float32(iscale * v))))
-		}
 		for j := range 16 {
-			s := 0
-			for _, q := range b[4+16*j : 4+16*j+16] {
-				s += int(int8(q))
+			s := int32(0)
+			for l := 16 * j; l < 16*j+16; l++ {
+				q := int8(nearestInt(float32(iscale * xs[l])))
+				b[4+l] = byte(q)
+				s += int32(q)
 			}
 			binary.LittleEndian.PutUint16(b[4+256+2*j:], uint16(int16(s)))
 		}
-		binary.LittleEndian.PutUint32(b, math.Float32bits(1/iscale))
+		binary.LittleEndian.PutUint32(b[:], math.Float32bits(1/iscale))
 	}
 }
 

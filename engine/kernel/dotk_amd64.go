@@ -10,7 +10,7 @@ import (
 	"unsafe"
 )
 
-// init swaps the reference K-quant integer dots (dotk.go, whose init runs
+// init swaps the reference K-quant integer dots and Q8_K quantizer (dotk.go, whose init runs
 // first) for the AVX2 kernels of gen_dotk.py, which give the same bits,
 // where the CPU has AVX2, FMA and F16C (scales widened by VCVTPH2PS) and
 // GRAFT_KERNEL_LEVEL allows AVX2. They serve beside the AVX-512 float tiles
@@ -22,6 +22,21 @@ func init() {
 	for t, k := range dotkAVX2 {
 		intDots[t].dot = k.tiles
 	}
+	for _, d := range intDots {
+		if d.act == actQ8_K {
+			d.quantize = quantizeQ8KAVX2
+		}
+	}
+}
+
+// quantizeQ8KAVX2 is quantizeQ8K in assembly, with the same bytes.
+func quantizeQ8KAVX2(dst []byte, x []float32) {
+	nb := len(x) / 256
+	if nb == 0 {
+		return
+	}
+	_ = dst[:nb*q8KBytes]
+	quantQ8K(&dst[0], &x[0], nb)
 }
 
 // dotkFunc computes the R×C dots of a fixed tile shape (dotk_amd64.s).

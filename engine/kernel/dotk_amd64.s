@@ -408,6 +408,91 @@ DATA ·dotk0x10+20(SB)/4, $0x10101010
 DATA ·dotk0x10+24(SB)/4, $0x10101010
 DATA ·dotk0x10+28(SB)/4, $0x10101010
 GLOBL ·dotk0x10(SB), RODATA|NOPTR, $32
+DATA ·dotkOnes8+0(SB)/4, $0x1010101
+DATA ·dotkOnes8+4(SB)/4, $0x1010101
+DATA ·dotkOnes8+8(SB)/4, $0x1010101
+DATA ·dotkOnes8+12(SB)/4, $0x1010101
+DATA ·dotkOnes8+16(SB)/4, $0x1010101
+DATA ·dotkOnes8+20(SB)/4, $0x1010101
+DATA ·dotkOnes8+24(SB)/4, $0x1010101
+DATA ·dotkOnes8+28(SB)/4, $0x1010101
+GLOBL ·dotkOnes8(SB), RODATA|NOPTR, $32
+DATA ·dotkOnes16+0(SB)/4, $0x10001
+DATA ·dotkOnes16+4(SB)/4, $0x10001
+DATA ·dotkOnes16+8(SB)/4, $0x10001
+DATA ·dotkOnes16+12(SB)/4, $0x10001
+DATA ·dotkOnes16+16(SB)/4, $0x10001
+DATA ·dotkOnes16+20(SB)/4, $0x10001
+DATA ·dotkOnes16+24(SB)/4, $0x10001
+DATA ·dotkOnes16+28(SB)/4, $0x10001
+GLOBL ·dotkOnes16(SB), RODATA|NOPTR, $32
+DATA ·dotkAbs+0(SB)/4, $0x7fffffff
+DATA ·dotkAbs+4(SB)/4, $0x7fffffff
+DATA ·dotkAbs+8(SB)/4, $0x7fffffff
+DATA ·dotkAbs+12(SB)/4, $0x7fffffff
+DATA ·dotkAbs+16(SB)/4, $0x7fffffff
+DATA ·dotkAbs+20(SB)/4, $0x7fffffff
+DATA ·dotkAbs+24(SB)/4, $0x7fffffff
+DATA ·dotkAbs+28(SB)/4, $0x7fffffff
+GLOBL ·dotkAbs(SB), RODATA|NOPTR, $32
+DATA ·dotkMagic+0(SB)/4, $0x4b400000
+DATA ·dotkMagic+4(SB)/4, $0x4b400000
+DATA ·dotkMagic+8(SB)/4, $0x4b400000
+DATA ·dotkMagic+12(SB)/4, $0x4b400000
+DATA ·dotkMagic+16(SB)/4, $0x4b400000
+DATA ·dotkMagic+20(SB)/4, $0x4b400000
+DATA ·dotkMagic+24(SB)/4, $0x4b400000
+DATA ·dotkMagic+28(SB)/4, $0x4b400000
+GLOBL ·dotkMagic(SB), RODATA|NOPTR, $32
+DATA ·dotkMant+0(SB)/4, $0x7fffff
+DATA ·dotkMant+4(SB)/4, $0x7fffff
+DATA ·dotkMant+8(SB)/4, $0x7fffff
+DATA ·dotkMant+12(SB)/4, $0x7fffff
+DATA ·dotkMant+16(SB)/4, $0x7fffff
+DATA ·dotkMant+20(SB)/4, $0x7fffff
+DATA ·dotkMant+24(SB)/4, $0x7fffff
+DATA ·dotkMant+28(SB)/4, $0x7fffff
+GLOBL ·dotkMant(SB), RODATA|NOPTR, $32
+DATA ·dotkHalf+0(SB)/4, $0x400000
+DATA ·dotkHalf+4(SB)/4, $0x400000
+DATA ·dotkHalf+8(SB)/4, $0x400000
+DATA ·dotkHalf+12(SB)/4, $0x400000
+DATA ·dotkHalf+16(SB)/4, $0x400000
+DATA ·dotkHalf+20(SB)/4, $0x400000
+DATA ·dotkHalf+24(SB)/4, $0x400000
+DATA ·dotkHalf+28(SB)/4, $0x400000
+GLOBL ·dotkHalf(SB), RODATA|NOPTR, $32
+DATA ·dotk127+0(SB)/4, $0x7f
+DATA ·dotk127+4(SB)/4, $0x7f
+DATA ·dotk127+8(SB)/4, $0x7f
+DATA ·dotk127+12(SB)/4, $0x7f
+DATA ·dotk127+16(SB)/4, $0x7f
+DATA ·dotk127+20(SB)/4, $0x7f
+DATA ·dotk127+24(SB)/4, $0x7f
+DATA ·dotk127+28(SB)/4, $0x7f
+GLOBL ·dotk127(SB), RODATA|NOPTR, $32
+DATA ·dotkFF+0(SB)/4, $0xff
+DATA ·dotkFF+4(SB)/4, $0xff
+DATA ·dotkFF+8(SB)/4, $0xff
+DATA ·dotkFF+12(SB)/4, $0xff
+DATA ·dotkFF+16(SB)/4, $0xff
+DATA ·dotkFF+20(SB)/4, $0xff
+DATA ·dotkFF+24(SB)/4, $0xff
+DATA ·dotkFF+28(SB)/4, $0xff
+GLOBL ·dotkFF(SB), RODATA|NOPTR, $32
+DATA ·dotkPerm+0(SB)/4, $0
+DATA ·dotkPerm+4(SB)/4, $4
+DATA ·dotkPerm+8(SB)/4, $1
+DATA ·dotkPerm+12(SB)/4, $5
+DATA ·dotkPerm+16(SB)/4, $2
+DATA ·dotkPerm+20(SB)/4, $6
+DATA ·dotkPerm+24(SB)/4, $3
+DATA ·dotkPerm+28(SB)/4, $7
+GLOBL ·dotkPerm(SB), RODATA|NOPTR, $32
+DATA ·dotkMinus127+0(SB)/4, $0xC2FE0000
+GLOBL ·dotkMinus127(SB), RODATA|NOPTR, $4
+DATA ·dotkOne+0(SB)/4, $0x3F800000
+GLOBL ·dotkOne(SB), RODATA|NOPTR, $4
 
 // func dotkQ4_Kx1x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
 TEXT ·dotkQ4_Kx1x4(SB), NOSPLIT, $0-56
@@ -5107,3 +5192,395 @@ done:
 	VMOVSS X15, 0(DI)
 	VZEROUPPER
 	RET
+
+// func quantQ8K(dst *byte, x *float32, nb int)
+TEXT ·quantQ8K(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ nb+16(FP), CX
+	VMOVDQU ·dotkOnes8(SB), Y9
+	VMOVDQU ·dotkOnes16(SB), Y10
+	VMOVDQU ·dotkPerm(SB), Y11
+	TESTQ CX, CX
+	JZ qdone
+qblock:
+	VMOVUPS ·dotkAbs(SB), Y8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VANDPS 0(SI), Y8, Y4
+	VMAXPS Y0, Y4, Y0
+	VANDPS 32(SI), Y8, Y4
+	VMAXPS Y1, Y4, Y1
+	VANDPS 64(SI), Y8, Y4
+	VMAXPS Y2, Y4, Y2
+	VANDPS 96(SI), Y8, Y4
+	VMAXPS Y3, Y4, Y3
+	VANDPS 128(SI), Y8, Y4
+	VMAXPS Y0, Y4, Y0
+	VANDPS 160(SI), Y8, Y4
+	VMAXPS Y1, Y4, Y1
+	VANDPS 192(SI), Y8, Y4
+	VMAXPS Y2, Y4, Y2
+	VANDPS 224(SI), Y8, Y4
+	VMAXPS Y3, Y4, Y3
+	VANDPS 256(SI), Y8, Y4
+	VMAXPS Y0, Y4, Y0
+	VANDPS 288(SI), Y8, Y4
+	VMAXPS Y1, Y4, Y1
+	VANDPS 320(SI), Y8, Y4
+	VMAXPS Y2, Y4, Y2
+	VANDPS 352(SI), Y8, Y4
+	VMAXPS Y3, Y4, Y3
+	VANDPS 384(SI), Y8, Y4
+	VMAXPS Y0, Y4, Y0
+	VANDPS 416(SI), Y8, Y4
+	VMAXPS Y1, Y4, Y1
+	VANDPS 448(SI), Y8, Y4
+	VMAXPS Y2, Y4, Y2
+	VANDPS 480(SI), Y8, Y4
+	VMAXPS Y3, Y4, Y3
+	VANDPS 512(SI), Y8, Y4
+	VMAXPS Y0, Y4, Y0
+	VANDPS 544(SI), Y8, Y4
+	VMAXPS Y1, Y4, Y1
+	VANDPS 576(SI), Y8, Y4
+	VMAXPS Y2, Y4, Y2
+	VANDPS 608(SI), Y8, Y4
+	VMAXPS Y3, Y4, Y3
+	VANDPS 640(SI), Y8, Y4
+	VMAXPS Y0, Y4, Y0
+	VANDPS 672(SI), Y8, Y4
+	VMAXPS Y1, Y4, Y1
+	VANDPS 704(SI), Y8, Y4
+	VMAXPS Y2, Y4, Y2
+	VANDPS 736(SI), Y8, Y4
+	VMAXPS Y3, Y4, Y3
+	VANDPS 768(SI), Y8, Y4
+	VMAXPS Y0, Y4, Y0
+	VANDPS 800(SI), Y8, Y4
+	VMAXPS Y1, Y4, Y1
+	VANDPS 832(SI), Y8, Y4
+	VMAXPS Y2, Y4, Y2
+	VANDPS 864(SI), Y8, Y4
+	VMAXPS Y3, Y4, Y3
+	VANDPS 896(SI), Y8, Y4
+	VMAXPS Y0, Y4, Y0
+	VANDPS 928(SI), Y8, Y4
+	VMAXPS Y1, Y4, Y1
+	VANDPS 960(SI), Y8, Y4
+	VMAXPS Y2, Y4, Y2
+	VANDPS 992(SI), Y8, Y4
+	VMAXPS Y3, Y4, Y3
+	VMAXPS Y1, Y0, Y0
+	VMAXPS Y3, Y2, Y2
+	VMAXPS Y2, Y0, Y0
+	VPERM2F128 $1, Y0, Y0, Y1
+	VMAXPS Y1, Y0, Y0
+	VPERMILPS $0x4E, Y0, Y1
+	VMAXPS Y1, Y0, Y0
+	VPERMILPS $0xB1, Y0, Y1
+	VMAXPS Y1, Y0, Y0
+	VXORPS X1, X1, X1
+	VUCOMISS X1, X0
+	JEQ qzero
+	XORQ R10, R10
+qfind:
+	VANDPS (SI)(R10*4), Y8, Y4
+	VCMPPS $0, Y0, Y4, Y4
+	VMOVMSKPS Y4, AX
+	TESTL AX, AX
+	JNZ qfound
+	ADDQ $8, R10
+	JMP qfind
+qfound:
+	BSFL AX, AX
+	ADDQ R10, AX
+	VMOVSS (SI)(AX*4), X2
+	VMOVSS ·dotkMinus127(SB), X3
+	VDIVSS X2, X3, X3
+	VMOVSS ·dotkOne(SB), X4
+	VDIVSS X3, X4, X4
+	VMOVSS X4, (DI)
+	VBROADCASTSS X3, Y3
+	VMULPS 0(SI), Y3, Y4
+	VADDPS ·dotkMagic(SB), Y4, Y4
+	VPAND ·dotkMant(SB), Y4, Y4
+	VPSUBD ·dotkHalf(SB), Y4, Y4
+	VPMINSD ·dotk127(SB), Y4, Y4
+	VPAND ·dotkFF(SB), Y4, Y4
+	VMULPS 32(SI), Y3, Y5
+	VADDPS ·dotkMagic(SB), Y5, Y5
+	VPAND ·dotkMant(SB), Y5, Y5
+	VPSUBD ·dotkHalf(SB), Y5, Y5
+	VPMINSD ·dotk127(SB), Y5, Y5
+	VPAND ·dotkFF(SB), Y5, Y5
+	VMULPS 64(SI), Y3, Y6
+	VADDPS ·dotkMagic(SB), Y6, Y6
+	VPAND ·dotkMant(SB), Y6, Y6
+	VPSUBD ·dotkHalf(SB), Y6, Y6
+	VPMINSD ·dotk127(SB), Y6, Y6
+	VPAND ·dotkFF(SB), Y6, Y6
+	VMULPS 96(SI), Y3, Y7
+	VADDPS ·dotkMagic(SB), Y7, Y7
+	VPAND ·dotkMant(SB), Y7, Y7
+	VPSUBD ·dotkHalf(SB), Y7, Y7
+	VPMINSD ·dotk127(SB), Y7, Y7
+	VPAND ·dotkFF(SB), Y7, Y7
+	VPACKUSDW Y5, Y4, Y4
+	VPACKUSDW Y7, Y6, Y6
+	VPACKUSWB Y6, Y4, Y4
+	VPERMD Y4, Y11, Y4
+	VMOVDQU Y4, 4(DI)
+	VPMADDUBSW Y4, Y9, Y4
+	VPMADDWD Y10, Y4, Y12
+	VMULPS 128(SI), Y3, Y4
+	VADDPS ·dotkMagic(SB), Y4, Y4
+	VPAND ·dotkMant(SB), Y4, Y4
+	VPSUBD ·dotkHalf(SB), Y4, Y4
+	VPMINSD ·dotk127(SB), Y4, Y4
+	VPAND ·dotkFF(SB), Y4, Y4
+	VMULPS 160(SI), Y3, Y5
+	VADDPS ·dotkMagic(SB), Y5, Y5
+	VPAND ·dotkMant(SB), Y5, Y5
+	VPSUBD ·dotkHalf(SB), Y5, Y5
+	VPMINSD ·dotk127(SB), Y5, Y5
+	VPAND ·dotkFF(SB), Y5, Y5
+	VMULPS 192(SI), Y3, Y6
+	VADDPS ·dotkMagic(SB), Y6, Y6
+	VPAND ·dotkMant(SB), Y6, Y6
+	VPSUBD ·dotkHalf(SB), Y6, Y6
+	VPMINSD ·dotk127(SB), Y6, Y6
+	VPAND ·dotkFF(SB), Y6, Y6
+	VMULPS 224(SI), Y3, Y7
+	VADDPS ·dotkMagic(SB), Y7, Y7
+	VPAND ·dotkMant(SB), Y7, Y7
+	VPSUBD ·dotkHalf(SB), Y7, Y7
+	VPMINSD ·dotk127(SB), Y7, Y7
+	VPAND ·dotkFF(SB), Y7, Y7
+	VPACKUSDW Y5, Y4, Y4
+	VPACKUSDW Y7, Y6, Y6
+	VPACKUSWB Y6, Y4, Y4
+	VPERMD Y4, Y11, Y4
+	VMOVDQU Y4, 36(DI)
+	VPMADDUBSW Y4, Y9, Y4
+	VPMADDWD Y10, Y4, Y13
+	VMULPS 256(SI), Y3, Y4
+	VADDPS ·dotkMagic(SB), Y4, Y4
+	VPAND ·dotkMant(SB), Y4, Y4
+	VPSUBD ·dotkHalf(SB), Y4, Y4
+	VPMINSD ·dotk127(SB), Y4, Y4
+	VPAND ·dotkFF(SB), Y4, Y4
+	VMULPS 288(SI), Y3, Y5
+	VADDPS ·dotkMagic(SB), Y5, Y5
+	VPAND ·dotkMant(SB), Y5, Y5
+	VPSUBD ·dotkHalf(SB), Y5, Y5
+	VPMINSD ·dotk127(SB), Y5, Y5
+	VPAND ·dotkFF(SB), Y5, Y5
+	VMULPS 320(SI), Y3, Y6
+	VADDPS ·dotkMagic(SB), Y6, Y6
+	VPAND ·dotkMant(SB), Y6, Y6
+	VPSUBD ·dotkHalf(SB), Y6, Y6
+	VPMINSD ·dotk127(SB), Y6, Y6
+	VPAND ·dotkFF(SB), Y6, Y6
+	VMULPS 352(SI), Y3, Y7
+	VADDPS ·dotkMagic(SB), Y7, Y7
+	VPAND ·dotkMant(SB), Y7, Y7
+	VPSUBD ·dotkHalf(SB), Y7, Y7
+	VPMINSD ·dotk127(SB), Y7, Y7
+	VPAND ·dotkFF(SB), Y7, Y7
+	VPACKUSDW Y5, Y4, Y4
+	VPACKUSDW Y7, Y6, Y6
+	VPACKUSWB Y6, Y4, Y4
+	VPERMD Y4, Y11, Y4
+	VMOVDQU Y4, 68(DI)
+	VPMADDUBSW Y4, Y9, Y4
+	VPMADDWD Y10, Y4, Y14
+	VMULPS 384(SI), Y3, Y4
+	VADDPS ·dotkMagic(SB), Y4, Y4
+	VPAND ·dotkMant(SB), Y4, Y4
+	VPSUBD ·dotkHalf(SB), Y4, Y4
+	VPMINSD ·dotk127(SB), Y4, Y4
+	VPAND ·dotkFF(SB), Y4, Y4
+	VMULPS 416(SI), Y3, Y5
+	VADDPS ·dotkMagic(SB), Y5, Y5
+	VPAND ·dotkMant(SB), Y5, Y5
+	VPSUBD ·dotkHalf(SB), Y5, Y5
+	VPMINSD ·dotk127(SB), Y5, Y5
+	VPAND ·dotkFF(SB), Y5, Y5
+	VMULPS 448(SI), Y3, Y6
+	VADDPS ·dotkMagic(SB), Y6, Y6
+	VPAND ·dotkMant(SB), Y6, Y6
+	VPSUBD ·dotkHalf(SB), Y6, Y6
+	VPMINSD ·dotk127(SB), Y6, Y6
+	VPAND ·dotkFF(SB), Y6, Y6
+	VMULPS 480(SI), Y3, Y7
+	VADDPS ·dotkMagic(SB), Y7, Y7
+	VPAND ·dotkMant(SB), Y7, Y7
+	VPSUBD ·dotkHalf(SB), Y7, Y7
+	VPMINSD ·dotk127(SB), Y7, Y7
+	VPAND ·dotkFF(SB), Y7, Y7
+	VPACKUSDW Y5, Y4, Y4
+	VPACKUSDW Y7, Y6, Y6
+	VPACKUSWB Y6, Y4, Y4
+	VPERMD Y4, Y11, Y4
+	VMOVDQU Y4, 100(DI)
+	VPMADDUBSW Y4, Y9, Y4
+	VPMADDWD Y10, Y4, Y15
+	VPHADDD Y13, Y12, Y12
+	VPHADDD Y15, Y14, Y14
+	VPHADDD Y14, Y12, Y12
+	VPERMD Y12, Y11, Y2
+	VMULPS 512(SI), Y3, Y4
+	VADDPS ·dotkMagic(SB), Y4, Y4
+	VPAND ·dotkMant(SB), Y4, Y4
+	VPSUBD ·dotkHalf(SB), Y4, Y4
+	VPMINSD ·dotk127(SB), Y4, Y4
+	VPAND ·dotkFF(SB), Y4, Y4
+	VMULPS 544(SI), Y3, Y5
+	VADDPS ·dotkMagic(SB), Y5, Y5
+	VPAND ·dotkMant(SB), Y5, Y5
+	VPSUBD ·dotkHalf(SB), Y5, Y5
+	VPMINSD ·dotk127(SB), Y5, Y5
+	VPAND ·dotkFF(SB), Y5, Y5
+	VMULPS 576(SI), Y3, Y6
+	VADDPS ·dotkMagic(SB), Y6, Y6
+	VPAND ·dotkMant(SB), Y6, Y6
+	VPSUBD ·dotkHalf(SB), Y6, Y6
+	VPMINSD ·dotk127(SB), Y6, Y6
+	VPAND ·dotkFF(SB), Y6, Y6
+	VMULPS 608(SI), Y3, Y7
+	VADDPS ·dotkMagic(SB), Y7, Y7
+	VPAND ·dotkMant(SB), Y7, Y7
+	VPSUBD ·dotkHalf(SB), Y7, Y7
+	VPMINSD ·dotk127(SB), Y7, Y7
+	VPAND ·dotkFF(SB), Y7, Y7
+	VPACKUSDW Y5, Y4, Y4
+	VPACKUSDW Y7, Y6, Y6
+	VPACKUSWB Y6, Y4, Y4
+	VPERMD Y4, Y11, Y4
+	VMOVDQU Y4, 132(DI)
+	VPMADDUBSW Y4, Y9, Y4
+	VPMADDWD Y10, Y4, Y12
+	VMULPS 640(SI), Y3, Y4
+	VADDPS ·dotkMagic(SB), Y4, Y4
+	VPAND ·dotkMant(SB), Y4, Y4
+	VPSUBD ·dotkHalf(SB), Y4, Y4
+	VPMINSD ·dotk127(SB), Y4, Y4
+	VPAND ·dotkFF(SB), Y4, Y4
+	VMULPS 672(SI), Y3, Y5
+	VADDPS ·dotkMagic(SB), Y5, Y5
+	VPAND ·dotkMant(SB), Y5, Y5
+	VPSUBD ·dotkHalf(SB), Y5, Y5
+	VPMINSD ·dotk127(SB), Y5, Y5
+	VPAND ·dotkFF(SB), Y5, Y5
+	VMULPS 704(SI), Y3, Y6
+	VADDPS ·dotkMagic(SB), Y6, Y6
+	VPAND ·dotkMant(SB), Y6, Y6
+	VPSUBD ·dotkHalf(SB), Y6, Y6
+	VPMINSD ·dotk127(SB), Y6, Y6
+	VPAND ·dotkFF(SB), Y6, Y6
+	VMULPS 736(SI), Y3, Y7
+	VADDPS ·dotkMagic(SB), Y7, Y7
+	VPAND ·dotkMant(SB), Y7, Y7
+	VPSUBD ·dotkHalf(SB), Y7, Y7
+	VPMINSD ·dotk127(SB), Y7, Y7
+	VPAND ·dotkFF(SB), Y7, Y7
+	VPACKUSDW Y5, Y4, Y4
+	VPACKUSDW Y7, Y6, Y6
+	VPACKUSWB Y6, Y4, Y4
+	VPERMD Y4, Y11, Y4
+	VMOVDQU Y4, 164(DI)
+	VPMADDUBSW Y4, Y9, Y4
+	VPMADDWD Y10, Y4, Y13
+	VMULPS 768(SI), Y3, Y4
+	VADDPS ·dotkMagic(SB), Y4, Y4
+	VPAND ·dotkMant(SB), Y4, Y4
+	VPSUBD ·dotkHalf(SB), Y4, Y4
+	VPMINSD ·dotk127(SB), Y4, Y4
+	VPAND ·dotkFF(SB), Y4, Y4
+	VMULPS 800(SI), Y3, Y5
+	VADDPS ·dotkMagic(SB), Y5, Y5
+	VPAND ·dotkMant(SB), Y5, Y5
+	VPSUBD ·dotkHalf(SB), Y5, Y5
+	VPMINSD ·dotk127(SB), Y5, Y5
+	VPAND ·dotkFF(SB), Y5, Y5
+	VMULPS 832(SI), Y3, Y6
+	VADDPS ·dotkMagic(SB), Y6, Y6
+	VPAND ·dotkMant(SB), Y6, Y6
+	VPSUBD ·dotkHalf(SB), Y6, Y6
+	VPMINSD ·dotk127(SB), Y6, Y6
+	VPAND ·dotkFF(SB), Y6, Y6
+	VMULPS 864(SI), Y3, Y7
+	VADDPS ·dotkMagic(SB), Y7, Y7
+	VPAND ·dotkMant(SB), Y7, Y7
+	VPSUBD ·dotkHalf(SB), Y7, Y7
+	VPMINSD ·dotk127(SB), Y7, Y7
+	VPAND ·dotkFF(SB), Y7, Y7
+	VPACKUSDW Y5, Y4, Y4
+	VPACKUSDW Y7, Y6, Y6
+	VPACKUSWB Y6, Y4, Y4
+	VPERMD Y4, Y11, Y4
+	VMOVDQU Y4, 196(DI)
+	VPMADDUBSW Y4, Y9, Y4
+	VPMADDWD Y10, Y4, Y14
+	VMULPS 896(SI), Y3, Y4
+	VADDPS ·dotkMagic(SB), Y4, Y4
+	VPAND ·dotkMant(SB), Y4, Y4
+	VPSUBD ·dotkHalf(SB), Y4, Y4
+	VPMINSD ·dotk127(SB), Y4, Y4
+	VPAND ·dotkFF(SB), Y4, Y4
+	VMULPS 928(SI), Y3, Y5
+	VADDPS ·dotkMagic(SB), Y5, Y5
+	VPAND ·dotkMant(SB), Y5, Y5
+	VPSUBD ·dotkHalf(SB), Y5, Y5
+	VPMINSD ·dotk127(SB), Y5, Y5
+	VPAND ·dotkFF(SB), Y5, Y5
+	VMULPS 960(SI), Y3, Y6
+	VADDPS ·dotkMagic(SB), Y6, Y6
+	VPAND ·dotkMant(SB), Y6, Y6
+	VPSUBD ·dotkHalf(SB), Y6, Y6
+	VPMINSD ·dotk127(SB), Y6, Y6
+	VPAND ·dotkFF(SB), Y6, Y6
+	VMULPS 992(SI), Y3, Y7
+	VADDPS ·dotkMagic(SB), Y7, Y7
+	VPAND ·dotkMant(SB), Y7, Y7
+	VPSUBD ·dotkHalf(SB), Y7, Y7
+	VPMINSD ·dotk127(SB), Y7, Y7
+	VPAND ·dotkFF(SB), Y7, Y7
+	VPACKUSDW Y5, Y4, Y4
+	VPACKUSDW Y7, Y6, Y6
+	VPACKUSWB Y6, Y4, Y4
+	VPERMD Y4, Y11, Y4
+	VMOVDQU Y4, 228(DI)
+	VPMADDUBSW Y4, Y9, Y4
+	VPMADDWD Y10, Y4, Y15
+	VPHADDD Y13, Y12, Y12
+	VPHADDD Y15, Y14, Y14
+	VPHADDD Y14, Y12, Y12
+	VPERMD Y12, Y11, Y12
+	VPACKSSDW Y12, Y2, Y2
+	VPERMQ $0xD8, Y2, Y2
+	VMOVDQU Y2, 260(DI)
+qnext:
+	ADDQ $1024, SI
+	ADDQ $292, DI
+	DECQ CX
+	JNZ qblock
+qdone:
+	VZEROUPPER
+	RET
+qzero:
+	VXORPS Y0, Y0, Y0
+	VMOVDQU Y0, 0(DI)
+	VMOVDQU Y0, 32(DI)
+	VMOVDQU Y0, 64(DI)
+	VMOVDQU Y0, 96(DI)
+	VMOVDQU Y0, 128(DI)
+	VMOVDQU Y0, 160(DI)
+	VMOVDQU Y0, 192(DI)
+	VMOVDQU Y0, 224(DI)
+	VMOVDQU Y0, 256(DI)
+	MOVL $0, 288(DI)
+	JMP qnext

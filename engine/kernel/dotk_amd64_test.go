@@ -136,12 +136,17 @@ func BenchmarkDotK(b *testing.B) {
 	}
 	x := randVec(rng, 2048)
 	xq := make([]byte, 8*q8KBytes)
-	b.Run("quantizeQ8K/2048", func(b *testing.B) {
-		for b.Loop() {
-			quantizeQ8K(xq, x)
-		}
-		b.ReportMetric(2048/(b.Elapsed().Seconds()/float64(b.N))/1e9, "Gvalues/s")
-	})
+	for _, q := range []struct {
+		name string
+		f    func([]byte, []float32)
+	}{{"reference", quantizeQ8K}, {"avx2", quantizeQ8KAVX2}} {
+		b.Run("quantizeQ8K/2048/"+q.name, func(b *testing.B) {
+			for b.Loop() {
+				q.f(xq, x)
+			}
+			b.ReportMetric(2048/(b.Elapsed().Seconds()/float64(b.N))/1e9, "Gvalues/s")
+		})
+	}
 }
 
 // ggmlCPU returns the folder of node-llama-cpp's ggml libraries (installed
@@ -263,4 +268,59 @@ func TestQ8KMatchesGGML(t *testing.T) {
 		}
 		t.Logf("%s: largest |Graft - ggml| / Σ|terms| = %.2g", typ, worst)
 	}
+}
+
+// TestQuantizeQ8KAVX2 compares the assembly quantizer with the reference,
+// byte for byte, on the rows TestQ8KMatchesGGML draws (NaN, Inf, overflowing
+// -127/max, ties, zero blocks) and at many scales.
+func TestQuantizeQ8KAVX2(t *testing.T) {
+	if !archsimd.X86.AVX2() || !archsimd.X86.FMA() || !hasF16C() {
+		t.Skip("no AVX2 here")
+	}
+	rng := rand.New(rand.NewPCG(15, 14))
+	const n = 3 * 256
+	x := make([]float32, n)
+	got, want := make([]byte, 3*q8KBytes), make([]byte, 3*q8KBytes)
+	for row := range 400 {
+		for i := range x {
+			x[i] = q8kSample(rng, row, i) * float32(math.Ldexp(1, rng.IntN(40)-20))
+		}
+		checkQuantizeAVX2(t, x, got, want)
+	}
+}
+
+func checkQuantizeAVX2(t *testing.T, x []float32, got, want []byte) {
+	t.Helper()
+	for i := range got {
+		got[i], want[i] = 0x5A, 0x5A
+	}
+	quantizeQ8K(want, x)
+	quantizeQ8KAVX2(got, x)
+	if !bytes.Equal(got, want) {
+		for b := 0; b < len(got); b += q8KBytes {
+			if !bytes.Equal(got[b:b+q8KBytes], want[b:b+q8KBytes]) {
+				t.Fatalf("block %d of %v...:\nAVX2      % x\nreference % x", b/q8KBytes, x[b/q8KBytes*256:b/q8KBytes*256+8], got[b:b+q8KBytes], want[b:b+q8KBytes])
+			}
+		}
+	}
+}
+
+// FuzzQuantizeQ8K: arbitrary float32 bits, the fuzzed ones repeated over
+// two blocks, quantized by the assembly and the reference.
+func FuzzQuantizeQ8K(f *testing.F) {
+	f.Add([]byte{0, 0, 0x80, 0x3F})
+	f.Add([]byte{0, 0, 0x80, 0x7F, 0, 0, 0x80, 0x3F, 1, 0, 0xC0, 0xFF})
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0x80})
+	f.Fuzz(func(t *testing.T, xb []byte) {
+		if !archsimd.X86.AVX2() {
+			t.Skip("no AVX2 here")
+		}
+		x := make([]float32, 512)
+		if n := len(xb) / 4; n > 0 {
+			for i := range x {
+				x[i] = math.Float32frombits(binary.LittleEndian.Uint32(xb[4*((i*5+i/256)%n):]))
+			}
+		}
+		checkQuantizeAVX2(t, x, make([]byte, 2*q8KBytes), make([]byte, 2*q8KBytes))
+	})
 }

@@ -60,6 +60,9 @@ func dotkQ6_Kx3x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb 
 //go:noescape
 func dotkQ6_Kx4x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
 
+//go:noescape
+func quantQ8K(dst *byte, x *float32, nb int)
+
 // dotkAVX2 holds, per type, the kernels of the shapes 1×4 1×1 2×2 2×1 3×1 4×1.
 var dotkAVX2 = map[gguf.Type]*dotkSet{
 	gguf.TypeQ4_K: {dotkQ4_Kx1x4, dotkQ4_Kx1x1, dotkQ4_Kx2x2, dotkQ4_Kx2x1, dotkQ4_Kx3x1, dotkQ4_Kx4x1},

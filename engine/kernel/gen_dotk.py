@@ -181,6 +181,104 @@ def q6_k(R, C, c):
         emit(f"\tVFMADD231PS {isum(r)}, Y2, {a}")
 
 
+def quantizer():
+    """quantQ8K(dst *byte, x *float32, nb int): ggml's quantize_row_q8_K_ref
+    for nb blocks (dotk.go's quantizeQ8K, the reference, says why each step
+    is as it is). The largest magnitude is a VMAXPS of |x| (a NaN |x| loses,
+    as it does in ggml's `ax > amax`), the first x of that magnitude is found
+    by VCMPPS/VMOVMSKPS, the quants are ggml's nearest_int (the 1.5·2^23
+    trick, capped at 127) truncated to bytes by masking and unsigned packs,
+    and bsums come from VPMADDUBSW/VPMADDWD by ones and two VPHADDD."""
+    emit("\n// func quantQ8K(dst *byte, x *float32, nb int)")
+    emit("TEXT ·quantQ8K(SB), NOSPLIT, $0-24")
+    emit("\tMOVQ dst+0(FP), DI")
+    emit("\tMOVQ x+8(FP), SI")
+    emit("\tMOVQ nb+16(FP), CX")
+    emit("\tVMOVDQU ·dotkOnes8(SB), Y9")
+    emit("\tVMOVDQU ·dotkOnes16(SB), Y10")
+    emit("\tVMOVDQU ·dotkPerm(SB), Y11")
+    emit("\tTESTQ CX, CX")
+    emit("\tJZ qdone")
+    emit("qblock:")
+    emit("\tVMOVUPS ·dotkAbs(SB), Y8")
+    for a in range(4):
+        emit(f"\tVXORPS Y{a}, Y{a}, Y{a}")
+    for g in range(32):
+        emit(f"\tVANDPS {32 * g}(SI), Y8, Y4")
+        emit(f"\tVMAXPS Y{g % 4}, Y4, Y{g % 4}")
+    emit("\tVMAXPS Y1, Y0, Y0")
+    emit("\tVMAXPS Y3, Y2, Y2")
+    emit("\tVMAXPS Y2, Y0, Y0")
+    emit("\tVPERM2F128 $1, Y0, Y0, Y1")
+    emit("\tVMAXPS Y1, Y0, Y0")
+    emit("\tVPERMILPS $0x4E, Y0, Y1")
+    emit("\tVMAXPS Y1, Y0, Y0")
+    emit("\tVPERMILPS $0xB1, Y0, Y1")
+    emit("\tVMAXPS Y1, Y0, Y0")  # amax in every lane
+    emit("\tVXORPS X1, X1, X1")
+    emit("\tVUCOMISS X1, X0")
+    emit("\tJEQ qzero")
+    # the first x with |x| = amax (there is one: amax is one of them)
+    emit("\tXORQ R10, R10")
+    emit("qfind:")
+    emit("\tVANDPS (SI)(R10*4), Y8, Y4")
+    emit("\tVCMPPS $0, Y0, Y4, Y4")
+    emit("\tVMOVMSKPS Y4, AX")
+    emit("\tTESTL AX, AX")
+    emit("\tJNZ qfound")
+    emit("\tADDQ $8, R10")
+    emit("\tJMP qfind")
+    emit("qfound:")
+    emit("\tBSFL AX, AX")
+    emit("\tADDQ R10, AX")
+    emit("\tVMOVSS (SI)(AX*4), X2")
+    emit("\tVMOVSS ·dotkMinus127(SB), X3")
+    emit("\tVDIVSS X2, X3, X3")  # iscale = -127/max
+    emit("\tVMOVSS ·dotkOne(SB), X4")
+    emit("\tVDIVSS X3, X4, X4")
+    emit("\tVMOVSS X4, (DI)")  # d = 1/iscale
+    emit("\tVBROADCASTSS X3, Y3")
+    for h in range(2):
+        for k in range(4):
+            ch = 4 * h + k
+            for g in range(4):
+                t = f"Y{4 + g}"
+                emit(f"\tVMULPS {32 * (4 * ch + g)}(SI), Y3, {t}")
+                emit(f"\tVADDPS ·dotkMagic(SB), {t}, {t}")
+                emit(f"\tVPAND ·dotkMant(SB), {t}, {t}")
+                emit(f"\tVPSUBD ·dotkHalf(SB), {t}, {t}")
+                emit(f"\tVPMINSD ·dotk127(SB), {t}, {t}")
+                emit(f"\tVPAND ·dotkFF(SB), {t}, {t}")
+            emit("\tVPACKUSDW Y5, Y4, Y4")
+            emit("\tVPACKUSDW Y7, Y6, Y6")
+            emit("\tVPACKUSWB Y6, Y4, Y4")
+            emit("\tVPERMD Y4, Y11, Y4")
+            emit(f"\tVMOVDQU Y4, {4 + 32 * ch}(DI)")
+            emit("\tVPMADDUBSW Y4, Y9, Y4")
+            emit(f"\tVPMADDWD Y10, Y4, Y{12 + k}")
+        emit("\tVPHADDD Y13, Y12, Y12")
+        emit("\tVPHADDD Y15, Y14, Y14")
+        emit("\tVPHADDD Y14, Y12, Y12")
+        emit(f"\tVPERMD Y12, Y11, {'Y2' if h == 0 else 'Y12'}")
+    emit("\tVPACKSSDW Y12, Y2, Y2")
+    emit("\tVPERMQ $0xD8, Y2, Y2")
+    emit("\tVMOVDQU Y2, 260(DI)")
+    emit("qnext:")
+    emit("\tADDQ $1024, SI")
+    emit("\tADDQ $292, DI")
+    emit("\tDECQ CX")
+    emit("\tJNZ qblock")
+    emit("qdone:")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+    emit("qzero:")
+    emit("\tVXORPS Y0, Y0, Y0")
+    for o in range(0, 288, 32):
+        emit(f"\tVMOVDQU Y0, {o}(DI)")
+    emit("\tMOVL $0, 288(DI)")
+    emit("\tJMP qnext")
+
+
 # name, block bytes, body
 TYPES = [("Q4_K", 144, q4_k), ("Q5_K", 176, q5_k), ("Q6_K", 210, q6_k)]
 
@@ -256,9 +354,25 @@ for name, v in (("dotk0x30", 0x30303030), ("dotk0x10", 0x10101010)):
         emit(f"DATA ·{name}+{4 * i}(SB)/4, ${v:#x}")
     emit(f"GLOBL ·{name}(SB), RODATA|NOPTR, $32")
 
+for name, v in (("dotkOnes8", 0x01010101), ("dotkOnes16", 0x00010001), ("dotkAbs", 0x7FFFFFFF),
+                ("dotkMagic", 0x4B400000), ("dotkMant", 0x007FFFFF), ("dotkHalf", 0x00400000),
+                ("dotk127", 127), ("dotkFF", 0xFF)):
+    for i in range(8):
+        emit(f"DATA ·{name}+{4 * i}(SB)/4, ${v:#x}")
+    emit(f"GLOBL ·{name}(SB), RODATA|NOPTR, $32")
+# dotkPerm puts the dwords of VPACK*'s lane-wise halves back in order
+for i, v in enumerate((0, 4, 1, 5, 2, 6, 3, 7)):
+    emit(f"DATA ·dotkPerm+{4 * i}(SB)/4, ${v}")
+emit("GLOBL ·dotkPerm(SB), RODATA|NOPTR, $32")
+emit("DATA ·dotkMinus127+0(SB)/4, $0xC2FE0000")
+emit("GLOBL ·dotkMinus127(SB), RODATA|NOPTR, $4")
+emit("DATA ·dotkOne+0(SB)/4, $0x3F800000")
+emit("GLOBL ·dotkOne(SB), RODATA|NOPTR, $4")
+
 for t in TYPES:
     for R, C in SHAPES:
         kernel(*t, R, C)
+quantizer()
 
 hdr = "//go:build goexperiment.simd && amd64\n\n// Code generated by gen_dotk.py; DO NOT EDIT.\n\n"
 with open("dotk_amd64.s", "w") as f:
@@ -268,6 +382,7 @@ go = [hdr + "package kernel\n", 'import "github.com/graft-ai/graft/engine/gguf"\
 for t in TYPES:
     for R, C in SHAPES:
         go.append(f"//go:noescape\nfunc dotk{t[0]}x{R}x{C}({ARGS})\n")
+go.append("//go:noescape\nfunc quantQ8K(dst *byte, x *float32, nb int)\n")
 go.append("// dotkAVX2 holds, per type, the kernels of the shapes " + " ".join(f"{R}×{C}" for R, C in SHAPES) + ".")
 go.append("var dotkAVX2 = map[gguf.Type]*dotkSet{")
 assert SHAPES == [(1, 4), (1, 1), (2, 2), (2, 1), (3, 1), (4, 1)]  # dotkSet's order
