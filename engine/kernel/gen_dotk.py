@@ -299,7 +299,7 @@ def kernel(tname, bb, body, R, C):
     # R8 walks the rows the next call will read (C rows further on): a
     # decode row is a few cache lines per weight row, too short for the
     # hardware prefetchers to learn.
-    emit(f"\tLEAQ {['(SI)(R13*1)', '(SI)(R13*2)', '', '(SI)(R13*4)'][C - 1]}, R8")
+    emit(f"\tLEAQ {['(SI)(R13*2)', '(SI)(R13*4)', '', '(SI)(R13*8)'][C - 1]}, R8")
     emit("\tMOVL $0x0f0f0f0f, AX")
     emit("\tVMOVD AX, X7")
     emit("\tVPBROADCASTD X7, Y7")
