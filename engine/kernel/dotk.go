@@ -40,6 +40,8 @@ const q8KBytes = 4 + 256 + 32
 func init() {
 	intDots[gguf.TypeQ4_K] = &intDot{act: actQ8_K, quantize: quantizeQ8K, dot: refTiles(dotQ4K, 144)}
 	intDots[gguf.TypeQ5_K] = &intDot{act: actQ8_K, quantize: quantizeQ8K, dot: refTiles(dotQ5K, 176)}
+	intDots[gguf.TypeQ2_K] = &intDot{act: actQ8_K, quantize: quantizeQ8K, dot: refTiles(dotQ2K, 84)}
+	intDots[gguf.TypeQ3_K] = &intDot{act: actQ8_K, quantize: quantizeQ8K, dot: refTiles(dotQ3K, 110)}
 	intDots[gguf.TypeQ6_K] = &intDot{act: actQ8_K, quantize: quantizeQ8K, dot: refTiles(dotQ6K, 210)}
 }
 
@@ -195,6 +197,73 @@ func dotQ6K(x, w []byte, nb int) float32 {
 		}
 	}
 	return hsum8(&acc)
+}
+
+// dotQ2K is the reference Q2_K·Q8_K dot of nb super-blocks (84 bytes:
+// scales[16], each a 4-bit scale and a 4-bit min of 16 values, qs[64], d,
+// dmin). Value 32m+b of half n is (qs[32n+b] >> 2m) & 3.
+func dotQ2K(x, w []byte, nb int) float32 {
+	var acc [8]float32
+	for i := range nb {
+		a, b := x[q8KBytes*i:q8KBytes*(i+1)], w[84*i:84*(i+1)]
+		var s [8]int32
+		for n := range 2 {
+			for m := range 4 {
+				for t := range 32 {
+					q := int32(b[16+32*n+t] >> (2 * m) & 3)
+					s[t%32/4] += int32(b[8*n+2*m+t/16]&15) * q * actQ(a, 128*n+32*m+t)
+				}
+			}
+		}
+		yd := actD(a)
+		d, dmin := float32(yd*halfAt(b[80:])), float32(yd*halfAt(b[82:]))
+		for k := range 8 {
+			m := int32(b[2*k]>>4)*actBsum(a, 2*k) + int32(b[2*k+1]>>4)*actBsum(a, 2*k+1)
+			acc[k] = fma32(d, float32(s[k]), acc[k])
+			acc[k] = fma32(dmin, float32(-m), acc[k])
+		}
+	}
+	return hsum8(&acc)
+}
+
+// dotQ3K is the reference Q3_K·Q8_K dot of nb super-blocks (110 bytes:
+// hmask[32], qs[64], sixteen 6-bit scales in 12 bytes, d). Value 32m+b of
+// half n is ((qs[32n+b] >> 2m) & 3) - 4 unless bit 4n+m of hmask[b] is set;
+// it is taken as the unsigned (low | bit<<2) and the 4 comes back through
+// the bsums, as Q6_K's 32.
+func dotQ3K(x, w []byte, nb int) float32 {
+	var acc [8]float32
+	for i := range nb {
+		a, b := x[q8KBytes*i:q8KBytes*(i+1)], w[110*i:110*(i+1)]
+		sc := q3Scales(b[96:108])
+		var s [8]int32
+		for n := range 2 {
+			for m := range 4 {
+				for t := range 32 {
+					q := int32(b[32+32*n+t]>>(2*m)&3 | (b[t]>>(4*n+m)&1)<<2)
+					s[t/4] += sc[8*n+2*m+t/16] * q * actQ(a, 128*n+32*m+t)
+				}
+			}
+		}
+		d := float32(actD(a) * halfAt(b[108:]))
+		for k := range 8 {
+			corr := 4 * (sc[2*k]*actBsum(a, 2*k) + sc[2*k+1]*actBsum(a, 2*k+1))
+			acc[k] = fma32(d, float32(s[k]-corr), acc[k])
+		}
+	}
+	return hsum8(&acc)
+}
+
+// q3Scales unpacks Q3_K's sixteen 6-bit scales, less 32 (ggml's aux
+// masks).
+func q3Scales(p []byte) [16]int32 {
+	var sc [16]int32
+	for j := range 16 {
+		lo := p[j%8] >> (4 * (j / 8)) & 15
+		hi := p[8+j%4] >> (2 * (j / 4)) & 3
+		sc[j] = int32(lo|hi<<4) - 32
+	}
+	return sc
 }
 
 // hsum8 sums eight lanes as the AVX2 float32 tiles do: the halves added

@@ -214,7 +214,7 @@ func TestQ8KMatchesGGML(t *testing.T) {
 			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(x[r*n+i]))
 		}
 	}
-	ws := make([][]byte, len(kTypes)) // the script's order: Q4_K, Q5_K, Q6_K
+	ws := make([][]byte, len(kTypes)) // the script's order: Q4_K, Q5_K, Q6_K, Q2_K, Q3_K
 	for k, typ := range kTypes {
 		ws[k] = randomQ(rng, typ, rows, n)
 		buf = append(buf, ws[k]...)

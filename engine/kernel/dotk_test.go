@@ -10,11 +10,12 @@ import (
 )
 
 // kTypes are the weight types with K-quant integer dots (dotk.go).
-var kTypes = []gguf.Type{gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K}
+var kTypes = []gguf.Type{gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K, gguf.TypeQ2_K, gguf.TypeQ3_K}
 
 // refDots are the single reference dots the tile functions must reproduce.
 var refDots = map[gguf.Type]func(x, w []byte, nb int) float32{
 	gguf.TypeQ4_K: dotQ4K, gguf.TypeQ5_K: dotQ5K, gguf.TypeQ6_K: dotQ6K,
+	gguf.TypeQ2_K: dotQ2K, gguf.TypeQ3_K: dotQ3K,
 }
 
 // quantizeRows quantizes rows of x (in values each) into Q8_K rows.

@@ -181,6 +181,136 @@ def q6_k(R, C, c):
         emit(f"\tVFMADD231PS {isum(r)}, Y2, {a}")
 
 
+def half_groups(R, n, build):
+    """The four 32-value groups m of half n: build(m) leaves the unsigned
+    quants in Y3; Y6 holds the half's eight scales as words in both lanes,
+    and VPSHUFB picks scale 2m for the low 16 values, 2m+1 for the high."""
+    for m in range(4):
+        build(m)
+        emit(f"\tVPSHUFB ·dotkK6Shuf+{32 * m}(SB), Y6, Y4")
+        for r in range(R):
+            emit(f"\tVPMADDUBSW {X(r, 4 + 128 * n + 32 * m)}, Y3, Y5")
+            emit("\tVPMADDWD Y4, Y5, Y5")
+            if n == 0 and m == 0:
+                emit(f"\tVMOVDQA Y5, {isum(r)}")
+            else:
+                emit(f"\tVPADDD Y5, {isum(r)}, {isum(r)}")
+
+
+def bit_to(reg, src_bit, dst_bit, mask):
+    """Moves bit src_bit of every byte of reg to dst_bit, masked: word
+    shifts keep it within its byte."""
+    if src_bit < dst_bit:
+        emit(f"\tVPSLLW ${dst_bit - src_bit}, {reg}, {reg}")
+    elif src_bit > dst_bit:
+        emit(f"\tVPSRLW ${src_bit - dst_bit}, {reg}, {reg}")
+    emit(f"\tVPAND ·{mask}(SB), {reg}, {reg}")
+
+
+def q2_k(R, C, c):
+    # 84 bytes: scales[16] (low nibble scale, high nibble min, per 16
+    # values), qs[64], d, dmin. Value 32m+b of half n is (qs[32n+b] >> 2m) & 3
+    # with scale 8n+2m+b/16. Y7 = 0x03 bytes.
+    for n in range(2):
+        emit(f"\tVPMOVZXBW {W(c, 8 * n)}, X6")
+        emit("\tVPAND ·dotkLow4W(SB), X6, X6")
+        emit("\tVINSERTI128 $1, X6, Y6, Y6")
+        emit(f"\tVMOVDQU {W(c, 16 + 32 * n)}, Y0")
+
+        def build(m):
+            if m:
+                emit(f"\tVPSRLW ${2 * m}, Y0, Y3")
+                emit("\tVPAND Y7, Y3, Y3")
+            else:
+                emit("\tVPAND Y7, Y0, Y3")
+        half_groups(R, n, build)
+    emit(f"\tVPBROADCASTW {W(c, 80)}, X0")
+    emit("\tVCVTPH2PS X0, Y0")
+    emit(f"\tVPBROADCASTW {W(c, 82)}, X1")
+    emit("\tVCVTPH2PS X1, Y1")
+    emit(f"\tVPMOVZXBW {W(c, 0)}, Y2")
+    emit("\tVPSRLW $4, Y2, Y2")  # the sixteen mins as words
+    mins_end(R, C, c)
+
+
+def mins_end(R, C, c):
+    """Y0 = d, Y1 = dmin, Y2 = the mins as VPMADDWD's partner of the bsums:
+    acc = fma(yd·d, S, acc), then acc -= (yd·dmin)·M, per row."""
+    for r in range(R):
+        a = acc(R, C, r, c)
+        emit(f"\tVBROADCASTSS {X(r, 0)}, Y3")
+        emit("\tVMULPS Y0, Y3, Y4")
+        emit("\tVMULPS Y1, Y3, Y3")
+        emit(f"\tVCVTDQ2PS {isum(r)}, Y5")
+        emit(f"\tVFMADD231PS Y5, Y4, {a}")
+        emit(f"\tVPMADDWD {X(r, 260)}, Y2, Y5")
+        emit("\tVCVTDQ2PS Y5, Y5")
+        emit(f"\tVFNMADD231PS Y5, Y3, {a}")
+
+
+def offset_end(R, C, c, d_off, shift):
+    """Y6 = the sixteen scales as words: S less (sc·bsums)<<shift lane by
+    lane, converted and FMA'd with yd·d (the half at d_off)."""
+    emit(f"\tVPBROADCASTW {W(c, d_off)}, X0")
+    emit("\tVCVTPH2PS X0, Y0")
+    for r in range(R):
+        a = acc(R, C, r, c)
+        emit(f"\tVPMADDWD {X(r, 260)}, Y6, Y1")
+        emit(f"\tVPSLLD ${shift}, Y1, Y1")
+        emit(f"\tVPSUBD Y1, {isum(r)}, {isum(r)}")
+        emit(f"\tVCVTDQ2PS {isum(r)}, {isum(r)}")
+        emit(f"\tVBROADCASTSS {X(r, 0)}, Y2")
+        emit("\tVMULPS Y0, Y2, Y2")
+        emit(f"\tVFMADD231PS {isum(r)}, Y2, {a}")
+
+
+def q3_k(R, C, c):
+    # 110 bytes: hmask[32], qs[64], scales[12] (sixteen 6-bit values less
+    # 32, ggml's aux packing), d. Value 32m+b of half n is
+    # ((qs[32n+b] >> 2m) & 3) - 4·(bit 4n+m of hmask[b] clear); made here as
+    # the unsigned (low | bit<<2), with 4·Σ sc·bsums taken off at the end.
+    # R10, DX = scales 0..7, 8..15 (before the -32). Y7 = 0x03 bytes.
+    # s0 = aux0&k2 | (aux2&k1)<<4, s1 = aux1&k2 | ((aux2>>2)&k1)<<4,
+    # s2 = (aux0>>4)&k2 | ((aux2>>4)&k1)<<4, s3 = (aux1>>4)&k2 | ((aux2>>6)&k1)<<4
+    # (aux reloaded from the block rather than held: few registers are free)
+    for i, (aux, dst) in enumerate(((96, "R10"), (100, "R9"), (96, "DX"), (100, "R9"))):
+        emit(f"\tMOVL {W(c, 104)}, R11")
+        if i:
+            emit(f"\tSHRL ${2 * i}, R11")
+        emit("\tANDL $0x03030303, R11")
+        emit("\tSHLL $4, R11")
+        emit(f"\tMOVL {W(c, aux)}, {dst}")
+        if i >= 2:
+            emit(f"\tSHRL $4, {dst}")
+        emit(f"\tANDL $0x0f0f0f0f, {dst}")
+        emit(f"\tORL R11, {dst}")
+        if i % 2:
+            emit("\tSHLQ $32, R9")
+            emit(f"\tORQ R9, {'R10' if i == 1 else 'DX'}")
+    for n in range(2):
+        emit(f"\tVMOVQ {'R10' if n == 0 else 'DX'}, X6")
+        emit("\tVPSUBB ·dotk32B(SB), X6, X6")
+        emit("\tVPMOVSXBW X6, X6")
+        emit("\tVINSERTI128 $1, X6, Y6, Y6")
+        emit(f"\tVMOVDQU {W(c, 32 + 32 * n)}, Y0")
+
+        def build(m, n=n):
+            if m:
+                emit(f"\tVPSRLW ${2 * m}, Y0, Y3")
+                emit("\tVPAND Y7, Y3, Y3")
+            else:
+                emit("\tVPAND Y7, Y0, Y3")
+            emit(f"\tVMOVDQU {W(c, 0)}, Y4")
+            bit_to("Y4", 4 * n + m, 2, "dotk0x04")
+            emit("\tVPOR Y4, Y3, Y3")
+        half_groups(R, n, build)
+    emit("\tVMOVQ R10, X6")
+    emit("\tVPINSRQ $1, DX, X6, X6")
+    emit("\tVPSUBB ·dotk32B(SB), X6, X6")
+    emit("\tVPMOVSXBW X6, Y6")
+    offset_end(R, C, c, 108, 2)
+
+
 def quantizer():
     """quantQ8K(dst *byte, x *float32, nb int): ggml's quantize_row_q8_K_ref
     for nb blocks (dotk.go's quantizeQ8K, the reference, says why each step
@@ -279,13 +409,14 @@ def quantizer():
     emit("\tJMP qnext")
 
 
-# name, block bytes, body
-TYPES = [("Q4_K", 144, q4_k), ("Q5_K", 176, q5_k), ("Q6_K", 210, q6_k)]
+# name, block bytes, body, the byte in Y7
+TYPES = [("Q4_K", 144, q4_k, 0x0F), ("Q5_K", 176, q5_k, 0x0F), ("Q6_K", 210, q6_k, 0x0F),
+         ("Q2_K", 84, q2_k, 0x03), ("Q3_K", 110, q3_k, 0x03)]
 
 ARGS = "out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int"
 
 
-def kernel(tname, bb, body, R, C):
+def kernel(tname, bb, body, mask, R, C):
     name = f"dotk{tname}x{R}x{C}"
     emit(f"\n// func {name}({ARGS})")
     emit(f"TEXT ·{name}(SB), NOSPLIT, $0-56")
@@ -300,7 +431,7 @@ def kernel(tname, bb, body, R, C):
     # decode row is a few cache lines per weight row, too short for the
     # hardware prefetchers to learn.
     emit(f"\tLEAQ {['(SI)(R13*2)', '(SI)(R13*4)', '', '(SI)(R13*8)'][C - 1]}, R8")
-    emit("\tMOVL $0x0f0f0f0f, AX")
+    emit(f"\tMOVL ${mask * 0x01010101:#x}, AX")
     emit("\tVMOVD AX, X7")
     emit("\tVPBROADCASTD X7, Y7")
     for r in range(R):
@@ -349,7 +480,8 @@ for m in range(4):
     for b in range(32):
         emit(f"DATA ·dotkK6Shuf+{32 * m + b}(SB)/1, ${4 * m + 2 * (b // 16) + b % 2}")
 emit("GLOBL ·dotkK6Shuf(SB), RODATA|NOPTR, $128")
-for name, v in (("dotk0x30", 0x30303030), ("dotk0x10", 0x10101010)):
+for name, v in (("dotk0x30", 0x30303030), ("dotk0x10", 0x10101010), ("dotk0x04", 0x04040404),
+                ("dotkLow4W", 0x000F000F), ("dotk32B", 0x20202020)):
     for i in range(8):
         emit(f"DATA ·{name}+{4 * i}(SB)/4, ${v:#x}")
     emit(f"GLOBL ·{name}(SB), RODATA|NOPTR, $32")

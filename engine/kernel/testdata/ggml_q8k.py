@@ -1,11 +1,12 @@
 """Runs ggml's Q8_K activation quantizer (quantize_row_q8_K_ref, from
-libggml-base) and its AVX2 K-quant dots (ggml_vec_dot_q{4,5,6}_K_q8_K, from libggml-cpu-haswell) of node-llama-cpp for the
-Go tests, through ctypes.
+libggml-base) and its AVX2 K-quant dots (ggml_vec_dot_q{2,3,4,5,6}_K_q8_K,
+from libggml-cpu-haswell) of node-llama-cpp for the Go tests, through
+ctypes.
 
 usage: ggml_q8k.py LIBDIR NB IN OUT
-IN holds R float32 rows of NB·256 values, then R Q4_K, R Q5_K and R Q6_K
-rows of NB blocks each; OUT receives ggml's Q8_K blocks of the float rows,
-then R float32 dots per type, row i with row i.
+IN holds R float32 rows of NB·256 values, then R rows of NB blocks of each of
+Q4_K, Q5_K, Q6_K, Q2_K and Q3_K; OUT receives ggml's Q8_K blocks of the
+float rows, then R float32 dots per type, row i with row i.
 """
 import ctypes, os, sys
 
@@ -15,7 +16,7 @@ cpu = ctypes.CDLL(os.path.join(libdir, "libggml-cpu-haswell.so"))
 cpu.ggml_cpu_init()  # fills the half-to-float table the dots read
 n = nb * 256
 data = open(inp, "rb").read()
-types = (("q4_K", 144), ("q5_K", 176), ("q6_K", 210))
+types = (("q4_K", 144), ("q5_K", 176), ("q6_K", 210), ("q2_K", 84), ("q3_K", 110))
 rows = len(data) // (4 * n + nb * sum(bb for _, bb in types))
 floats = data[:rows * 4 * n]
 weights, at = [], rows * 4 * n
