@@ -10,28 +10,34 @@ import (
 )
 
 // Integer dots of K-quant weight rows with activation rows quantized to
-// ggml's block_q8_K, as llama.cpp computes them (ggml_vec_dot_q4_K_q8_K and
-// ggml_vec_dot_q6_K_q8_K): per super-block the products of the small
-// integer quants with the int8 activations are summed exactly in int32, and
-// only then scaled by the block's float factors.
+// ggml's block_q8_K, as llama.cpp computes them (ggml_vec_dot_q{2..6}_K_q8_K):
+// per super-block the products of the small integer quants with the int8
+// activations are summed exactly in int32, and only then scaled by the
+// block's float factors.
 //
-// The integer sums are exact whatever their grouping, so the float
-// arithmetic alone decides the bits, and its order is defined here, the
-// one the AVX2 kernels (gen_dotk.py) follow: eight float32 lanes from zero.
-// Lane k of super-block i takes the integer sum over the bytes 4k..4k+3 of
-// every 32-value group (the lanes VPMADDUBSW+VPMADDWD leave them in), plus
-// a per-type share of the bsums correction, and is accumulated by FMA:
+// The integer sums are exact whatever their grouping (no term can overflow
+// an int16 pair sum or the int32 lanes), so the float arithmetic alone
+// decides the bits, and its order is defined here, the one the AVX2 kernels
+// (gen_dotk.py) follow: eight float32 lanes from zero. Lane k of a
+// super-block takes S[k], the integer sum of scale·quant·activation over
+// the bytes 4k..4k+3 of every 32-value group (where VPMADDUBSW+VPMADDWD
+// leave them), and a per-type term of the bsums (B[j], the sum of the 16
+// activations j; sc and mn the weights' scales and mins as integers):
 //
-//	Q4_K, Q5_K: acc[k] = fma(yd·d, S[k], acc[k]); acc[k] = fma(yd·dmin, -mins[k]·(bsums[2k]+bsums[2k+1]), acc[k])
-//	Q6_K: acc[k] = fma(yd·d, S[k] - 32·(sc[2k]·bsums[2k] + sc[2k+1]·bsums[2k+1]), acc[k])
+//	Q4_K, Q5_K: acc[k] = fma(yd·d, S[k], acc[k]); acc[k] = fma(yd·dmin, -mn[k]·(B[2k]+B[2k+1]), acc[k])
+//	Q2_K:       acc[k] = fma(yd·d, S[k], acc[k]); acc[k] = fma(yd·dmin, -(mn[2k]·B[2k] + mn[2k+1]·B[2k+1]), acc[k])
+//	Q6_K:       acc[k] = fma(yd·d, S[k] - 32·(sc[2k]·B[2k] + sc[2k+1]·B[2k+1]), acc[k])
+//	Q3_K:       acc[k] = fma(yd·d, S[k] - 4·(sc[2k]·B[2k] + sc[2k+1]·B[2k+1]), acc[k])
 //
-// (yd·d a float32 product). The dot is then (acc[0]+acc[4] + acc[1]+acc[5])
-// + (acc[2]+acc[6] + acc[3]+acc[7]), the recipe of the AVX2 float32 tiles.
-// Every tile shape computes each element this same way, so results do not
-// depend on the batch. NaN or Inf in a weight's scales, or in yd, give NaN
-// or ±Inf outputs as the IEEE operations above do (NaN payloads aside); an
-// infinite activation makes its row's yd infinite and its quants zero, so
-// that row's dots are NaN, as in ggml.
+// (yd·d a float32 product; Q6_K and Q3_K quants taken unsigned, their
+// offset coming back through B as in ggml). The dot is then
+// (acc[0]+acc[4] + acc[1]+acc[5]) + (acc[2]+acc[6] + acc[3]+acc[7]), the
+// reduction of the AVX2 float32 tiles. Every tile shape computes each
+// element this same way, so results do not depend on the batch. NaN or Inf
+// in a weight's scales, or in yd, give NaN or ±Inf outputs as the IEEE
+// operations above do (NaN payloads aside); an infinite activation makes
+// its row's yd infinite and its quants zero, so that row's dots are NaN, as
+// in ggml.
 
 // q8KBytes is the size of ggml's block_q8_K: float32 d, int8 qs[256],
 // int16 bsums[16].
