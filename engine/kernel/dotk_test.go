@@ -247,3 +247,29 @@ func FuzzDotK(f *testing.F) {
 		checkTiles(t, typ, xq, nb*q8KBytes, w, nb*bb, nb)
 	})
 }
+
+// TestDotKNoAlloc: the registered quantizer and dots allocate nothing, as
+// the decode step must not.
+func TestDotKNoAlloc(t *testing.T) {
+	r := rand.New(rand.NewPCG(16, 14))
+	for _, typ := range kTypes {
+		w := randomQ(r, typ, 4, 512)
+		x := randomX(r, 4*512)
+		xq := make([]byte, 4*2*q8KBytes)
+		out := make([]float32, 16)
+		d := intDots[typ]
+		n := testing.AllocsPerRun(10, func() {
+			for i := range 4 {
+				d.quantize(xq[i*2*q8KBytes:(i+1)*2*q8KBytes], x[i*512:(i+1)*512])
+			}
+			for rows := 1; rows <= 4; rows++ {
+				for cols := 1; cols <= 4; cols++ {
+					d.dot(&out[0], 4, &xq[0], 2*q8KBytes, &w[0], 2*typ.BlockBytes(), 2, rows, cols)
+				}
+			}
+		})
+		if n != 0 {
+			t.Fatalf("%s: %v allocations", typ, n)
+		}
+	}
+}
