@@ -5,7 +5,6 @@ import (
 	"math"
 	"unsafe"
 
-	"github.com/graft-ai/graft/engine/float16"
 	"github.com/graft-ai/graft/engine/gguf"
 )
 
@@ -111,7 +110,6 @@ func refTiles(dot func(x, w []byte, nb int) float32, bb int) qdotIFunc {
 func actD(a []byte) float32         { return math.Float32frombits(binary.LittleEndian.Uint32(a)) }
 func actQ(a []byte, j int) int32    { return int32(int8(a[4+j])) }
 func actBsum(a []byte, j int) int32 { return int32(int16(binary.LittleEndian.Uint16(a[4+256+2*j:]))) }
-func halfAt(b []byte) float32       { return float16.F16ToFloat32(binary.LittleEndian.Uint16(b)) }
 
 // dotQ4K is the reference Q4_K·Q8_K dot of nb super-blocks (144 bytes: d,
 // dmin, scales[12], qs[128]).
@@ -152,7 +150,7 @@ func dotK45(x, w []byte, nb, bb, qs, qh int) float32 {
 			}
 		}
 		yd := actD(a)
-		d, dmin := float32(yd*halfAt(b)), float32(yd*halfAt(b[2:]))
+		d, dmin := float32(yd*half(b)), float32(yd*half(b[2:]))
 		for k := range 8 {
 			m := mn[k] * (actBsum(a, 2*k) + actBsum(a, 2*k+1))
 			acc[k] = fma32(d, float32(s[k]), acc[k])
@@ -196,7 +194,7 @@ func dotQ6K(x, w []byte, nb int) float32 {
 				}
 			}
 		}
-		d := float32(actD(a) * halfAt(b[208:]))
+		d := float32(actD(a) * half(b[208:]))
 		for k := range 8 {
 			corr := 32 * (sc(2*k)*actBsum(a, 2*k) + sc(2*k+1)*actBsum(a, 2*k+1))
 			acc[k] = fma32(d, float32(s[k]-corr), acc[k])
@@ -222,7 +220,7 @@ func dotQ2K(x, w []byte, nb int) float32 {
 			}
 		}
 		yd := actD(a)
-		d, dmin := float32(yd*halfAt(b[80:])), float32(yd*halfAt(b[82:]))
+		d, dmin := float32(yd*half(b[80:])), float32(yd*half(b[82:]))
 		for k := range 8 {
 			m := int32(b[2*k]>>4)*actBsum(a, 2*k) + int32(b[2*k+1]>>4)*actBsum(a, 2*k+1)
 			acc[k] = fma32(d, float32(s[k]), acc[k])
@@ -251,7 +249,7 @@ func dotQ3K(x, w []byte, nb int) float32 {
 				}
 			}
 		}
-		d := float32(actD(a) * halfAt(b[108:]))
+		d := float32(actD(a) * half(b[108:]))
 		for k := range 8 {
 			corr := 4 * (sc[2*k]*actBsum(a, 2*k) + sc[2*k+1]*actBsum(a, 2*k+1))
 			acc[k] = fma32(d, float32(s[k]-corr), acc[k])
@@ -277,42 +275,4 @@ func q3Scales(p []byte) [16]int32 {
 func hsum8(a *[8]float32) float32 {
 	s0, s1, s2, s3 := a[0]+a[4], a[1]+a[5], a[2]+a[6], a[3]+a[7]
 	return float32(s0+s1) + float32(s2+s3)
-}
-
-// fma32 is a·b+c rounded once to float32, as VFMADD231PS computes it. The
-// product of two float32 is exact in float64 and TwoSum gives the exact
-// error of the float64 sum, which decides the one case where rounding the
-// float64 sum again would be wrong: a sum that lands on a float32 midpoint.
-func fma32(a, b, c float32) float32 {
-	p, c64 := float64(a)*float64(b), float64(c)
-	s := p + c64
-	r := float32(s)
-	if math.IsInf(s, 0) || math.IsNaN(s) {
-		return r
-	}
-	bb := s - p
-	e := (p - (s - bb)) + (c64 - bb)
-	if e == 0 || float64(r) == s {
-		return r
-	}
-	// s lies strictly between r and its neighbour o on the far side
-	var o float32
-	if s > float64(r) {
-		o = math.Nextafter32(r, float32(math.Inf(1)))
-	} else {
-		o = math.Nextafter32(r, float32(math.Inf(-1)))
-	}
-	mid := float64(r)/2 + float64(o)/2
-	if math.IsInf(float64(r), 0) {
-		mid = math.Copysign(math.MaxFloat32+0x1p103, float64(r)) // MaxFloat32 + half its ulp
-		o = float32(math.Copysign(math.MaxFloat32, float64(r)))
-	}
-	if s != mid {
-		return r
-	}
-	// a tie in float64 that the exact sum does not make: it goes where e points
-	if (e > 0) == (float64(o) > float64(r)) {
-		return o
-	}
-	return r
 }

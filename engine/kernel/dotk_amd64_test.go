@@ -33,10 +33,10 @@ func TestDotKAVX2Installed(t *testing.T) {
 	}
 }
 
-// TestFMA32 checks the reference's software fused multiply-add against
-// VFMADD231PS, on random operands and on sums that land on a float32
+// TestFMA32VFMADD checks the references' software fused multiply-add
+// (dot8.go's fma32) against VFMADD231PS, on random operands and on sums that land on a float32
 // midpoint in float64 (where rounding twice would be wrong).
-func TestFMA32(t *testing.T) {
+func TestFMA32VFMADD(t *testing.T) {
 	if !archsimd.X86.AVX2() || !archsimd.X86.FMA() {
 		t.Skip("no FMA here")
 	}
