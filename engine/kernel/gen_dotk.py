@@ -51,37 +51,25 @@ def q5_k(R, C, c):
 
 
 def k45(R, C, c, qs, qh):
-    # Q4_K: 144 bytes: d, dmin, scales[12], qs[128]. ggml's utmp unpacking of the
-    # 6-bit scales and mins, in general registers: AX = scales 0..7, DX =
-    # mins 0..7, one byte each.
-    emit(f"\tMOVL {W(c, 4)}, AX")
-    emit(f"\tMOVL {W(c, 8)}, DX")
-    emit(f"\tMOVL {W(c, 12)}, R9")
-    emit("\tMOVL R9, R10")
-    emit("\tSHRL $4, R10")
-    emit("\tANDL $0x0f0f0f0f, R10")
-    emit("\tMOVL DX, R11")
-    emit("\tSHRL $6, R11")
-    emit("\tANDL $0x03030303, R11")
-    emit("\tSHLL $4, R11")
-    emit("\tORL R11, R10")  # mins 4..7
-    emit("\tANDL $0x0f0f0f0f, R9")
-    emit("\tMOVL AX, R11")
-    emit("\tSHRL $6, R11")
-    emit("\tANDL $0x03030303, R11")
-    emit("\tSHLL $4, R11")
-    emit("\tORL R11, R9")  # scales 4..7
-    emit("\tANDL $0x3f3f3f3f, DX")  # mins 0..3
-    emit("\tANDL $0x3f3f3f3f, AX")  # scales 0..3
-    emit("\tSHLQ $32, R9")
-    emit("\tORQ R9, AX")
-    emit("\tSHLQ $32, R10")
-    emit("\tORQ R10, DX")
-    # Y6: the eight scales as words, in both 128-bit lanes
-    emit("\tVMOVQ AX, X6")
-    emit("\tVPBROADCASTQ X6, Y6")
-    emit("\tVPXOR Y5, Y5, Y5")
-    emit("\tVPUNPCKLBW Y5, Y6, Y6")
+    # Q4_K: 144 bytes: d, dmin, scales[12], qs[128]. The 6-bit scales and
+    # mins (ggml's get_scale_min_k4) unpacked by VPSHUFB into R = scales
+    # 0..7, mins 0..7, one byte each: sc[j] = q[j]&63, mn[j] = q[j+4]&63 for
+    # j < 4; sc[j] = q[j+4]&15 | (q[j-4]>>6)<<4, mn[j] = q[j+4]>>4 |
+    # (q[j]>>6)<<4 beyond. R goes to the frame for the mins at the end; Y6
+    # gets the scales as words in both lanes.
+    emit(f"\tVMOVDQU {W(c, 4)}, X0")
+    emit("\tVPSHUFB ·dotkK4Lo(SB), X0, X1")
+    emit("\tVPSRLW $4, X1, X2")
+    emit("\tVPAND ·dotkK4M1(SB), X1, X1")
+    emit("\tVPAND ·dotkK4M2(SB), X2, X2")
+    emit("\tVPOR X2, X1, X1")
+    emit("\tVPSHUFB ·dotkK4Hi(SB), X0, X2")
+    emit("\tVPSRLW $2, X2, X2")
+    emit("\tVPAND ·dotk0x30(SB), X2, X2")
+    emit("\tVPOR X2, X1, X1")
+    emit("\tVINSERTI128 $1, X1, Y1, Y1")
+    emit("\tVMOVDQU Y1, (SP)")
+    emit("\tVPSHUFB ·dotkK4ScW(SB), Y1, Y6")
     for j in range(4):
         emit(f"\tVMOVDQU {W(c, qs + 32 * j)}, Y0")
         emit("\tVPSRLW $4, Y0, Y1")
@@ -113,10 +101,8 @@ def k45(R, C, c, qs, qh):
     emit("\tVCVTPH2PS X0, Y0")
     emit(f"\tVPBROADCASTW {W(c, 2)}, X1")
     emit("\tVCVTPH2PS X1, Y1")
-    emit("\tVMOVQ DX, X2")
-    emit("\tVPMOVZXBD X2, Y2")
-    emit("\tVPSLLD $16, Y2, Y3")
-    emit("\tVPOR Y3, Y2, Y2")
+    emit("\tVMOVDQU (SP), Y2")
+    emit("\tVPSHUFB ·dotkK4MnW(SB), Y2, Y2")
     for r in range(R):
         a = acc(R, C, r, c)
         emit(f"\tVBROADCASTSS {X(r, 0)}, Y3")
@@ -419,7 +405,7 @@ ARGS = "out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int"
 def kernel(tname, bb, body, mask, R, C):
     name = f"dotk{tname}x{R}x{C}"
     emit(f"\n// func {name}({ARGS})")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-56")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $32-56")
     emit("\tMOVQ x+16(FP), DI")
     emit("\tMOVQ ldx+24(FP), BX")
     emit("\tLEAQ (BX)(BX*2), R12")
@@ -469,7 +455,20 @@ def kernel(tname, bb, body, mask, R, C):
     emit("\tRET")
 
 
+def table(name, data):
+    for i, v in enumerate(data):
+        emit(f"DATA ·{name}+{i}(SB)/1, ${v:#x}")
+    emit(f"GLOBL ·{name}(SB), RODATA|NOPTR, ${len(data)}")
+
+
 emit("")
+Z = 0x80  # VPSHUFB's zero
+table("dotkK4Lo", [0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11])
+table("dotkK4Hi", [Z] * 4 + [0, 1, 2, 3] + [Z] * 4 + [4, 5, 6, 7])
+table("dotkK4M1", [63] * 4 + [15] * 4 + [63] * 4 + [0] * 4)
+table("dotkK4M2", [0] * 12 + [15] * 4)
+table("dotkK4ScW", [v for k in range(8) for v in (k, Z)] * 2)
+table("dotkK4MnW", [v for lane in range(2) for k in range(4) for v in (8 + 4 * lane + k, Z, 8 + 4 * lane + k, Z)])
 # dotkK4Shuf entry i: word i of a lane (scale i) in all 16 words
 for i in range(8):
     for b in range(32):
