@@ -13,7 +13,8 @@ FMA'd into eight float32 lanes per dot, reduced at the end as the AVX2 float
 tiles do. The columns of a tile are done one after the other within each
 super-block, so a column's unpacked quants serve all R activation rows and
 only R int32 accumulators are live. Registers: Y12-Y15 float accumulators,
-Y8-Y11 int32 accumulators, Y7 the 0x0F byte mask, Y6 the column's scales.
+Y8-Y11 int32 accumulators, Y7 the type's low-bits byte mask (0x0F or
+0x03), Y6 the column's scales.
 """
 
 SHAPES = [(1, 4), (1, 1), (2, 2), (2, 1), (3, 1), (4, 1)]
