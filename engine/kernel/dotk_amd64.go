@@ -1,0 +1,83 @@
+//go:build goexperiment.simd && amd64
+
+package kernel
+
+//go:generate python3 gen_dotk.py
+//go:generate gofmt -w dotk_kernels_amd64.go
+
+import (
+	"simd/archsimd"
+	"unsafe"
+)
+
+// init swaps the reference K-quant integer dots and Q8_K quantizer (dotk.go, whose init runs
+// first) for the AVX2 kernels of gen_dotk.py, which give the same bits,
+// where the CPU has AVX2, FMA and F16C (scales widened by VCVTPH2PS) and
+// GRAFT_KERNEL_LEVEL allows AVX2. They serve beside the AVX-512 float tiles
+// too: their float order is their own, not the tiles'.
+func init() {
+	if !archsimd.X86.AVX2() || !archsimd.X86.FMA() || !hasF16C() || levelLimit() < 1 {
+		return
+	}
+	for t, k := range dotkAVX2 {
+		intDots[t].dot = k.tiles
+	}
+	for _, d := range intDots {
+		if d.act == actQ8_K {
+			d.quantize = quantizeQ8KAVX2
+		}
+	}
+}
+
+// quantizeQ8KAVX2 is quantizeQ8K in assembly, with the same bytes.
+func quantizeQ8KAVX2(dst []byte, x []float32) {
+	nb := len(x) / 256
+	if nb == 0 {
+		return
+	}
+	_ = dst[:nb*q8KBytes]
+	quantQ8K(&dst[0], &x[0], nb)
+}
+
+// dotkFunc computes the R×C dots of a fixed tile shape (dotk_amd64.s).
+type dotkFunc func(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+// dotkSet holds a type's kernels of the shapes 1×4, 1×1, 2×2, 2×1, 3×1
+// and 4×1.
+type dotkSet [6]dotkFunc
+
+// tiles covers rows×cols (each 1..4) with the set's shapes: 1×4 for a lone
+// activation row (decode), 2×2 for two, and R×1 column by column beyond,
+// so that a weight block is unpacked once for every activation row.
+func (k *dotkSet) tiles(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, rows, cols int) {
+	at := func(c int) (*float32, *byte) {
+		return (*float32)(unsafe.Add(unsafe.Pointer(out), 4*c)), (*byte)(unsafe.Add(unsafe.Pointer(w), c*ldw))
+	}
+	c := 0
+	switch rows {
+	case 1:
+		if cols == 4 {
+			k[0](out, ldo, xq, ldx, w, ldw, nb)
+			return
+		}
+		for ; c < cols; c++ {
+			o, wc := at(c)
+			k[1](o, ldo, xq, ldx, wc, ldw, nb)
+		}
+	case 2:
+		for ; c+2 <= cols; c += 2 {
+			o, wc := at(c)
+			k[2](o, ldo, xq, ldx, wc, ldw, nb)
+		}
+		if c < cols {
+			o, wc := at(c)
+			k[3](o, ldo, xq, ldx, wc, ldw, nb)
+		}
+	default:
+		f := k[4+rows-3]
+		for ; c < cols; c++ {
+			o, wc := at(c)
+			f(o, ldo, xq, ldx, wc, ldw, nb)
+		}
+	}
+}

@@ -1,0 +1,526 @@
+#!/usr/bin/env python3
+"""Writes dotk_amd64.s and dotk_kernels_amd64.go: AVX2 integer dots of
+K-quant weight rows with activation rows quantized to ggml's block_q8_K
+(292 bytes: float32 d at 0, int8 qs[256] at 4, int16 bsums[16] at 260).
+
+A kernel dotk{T}x{R}x{C} computes the R×C dots of R activation rows (stride
+ldx bytes) with C weight rows (stride ldw bytes) of nb super-blocks each,
+in the float order dotk.go defines (the reference dotQ4K / dotQ6K): the
+weights' small unsigned quants meet the int8 activations in VPMADDUBSW
+(pairs summed into int16, never saturating: 63·128·2 < 2^15), the sub-block
+scales in VPMADDWD, and the int32 lanes of one super-block are converted and
+FMA'd into eight float32 lanes per dot, reduced at the end as the AVX2 float
+tiles do. The columns of a tile are done one after the other within each
+super-block, so a column's unpacked quants serve all R activation rows and
+only R int32 accumulators are live. Registers: Y12-Y15 float accumulators,
+Y8-Y11 int32 accumulators, Y7 the type's low-bits byte mask (0x0F or
+0x03), Y6 the column's scales.
+"""
+
+SHAPES = [(1, 4), (1, 1), (2, 2), (2, 1), (3, 1), (4, 1)]
+
+out = []
+emit = out.append
+
+
+def W(c, off):
+    """Address of byte off of weight row c's current super-block."""
+    return [f"{off}(SI)", f"{off}(SI)(R13*1)", f"{off}(SI)(R13*2)", f"{off}(SI)(R14*1)"][c]
+
+
+def X(r, off):
+    """Address of byte off of activation row r's current block."""
+    return [f"{off}(DI)", f"{off}(DI)(BX*1)", f"{off}(DI)(BX*2)", f"{off}(DI)(R12*1)"][r]
+
+
+def acc(R, C, r, c):
+    return f"Y{12 + r * C + c}"
+
+
+def isum(r):
+    return f"Y{8 + r}"
+
+
+def q4_k(R, C, c):
+    k45(R, C, c, 16, None)
+
+
+def q5_k(R, C, c):
+    # 176 bytes: as Q4_K with qh[32] at 16 (bit sb of qh[l] adds 16 to value
+    # l of sub-block sb) and qs at 48
+    k45(R, C, c, 48, 16)
+
+
+def k45(R, C, c, qs, qh):
+    # Q4_K: 144 bytes: d, dmin, scales[12], qs[128]. The 6-bit scales and
+    # mins (ggml's get_scale_min_k4) unpacked by VPSHUFB into R = scales
+    # 0..7, mins 0..7, one byte each: sc[j] = q[j]&63, mn[j] = q[j+4]&63 for
+    # j < 4; sc[j] = q[j+4]&15 | (q[j-4]>>6)<<4, mn[j] = q[j+4]>>4 |
+    # (q[j]>>6)<<4 beyond. R goes to the frame for the mins at the end; Y6
+    # gets the scales as words in both lanes.
+    emit(f"\tVMOVDQU {W(c, 4)}, X0")
+    emit("\tVPSHUFB ·dotkK4Lo(SB), X0, X1")
+    emit("\tVPSRLW $4, X1, X2")
+    emit("\tVPAND ·dotkK4M1(SB), X1, X1")
+    emit("\tVPAND ·dotkK4M2(SB), X2, X2")
+    emit("\tVPOR X2, X1, X1")
+    emit("\tVPSHUFB ·dotkK4Hi(SB), X0, X2")
+    emit("\tVPSRLW $2, X2, X2")
+    emit("\tVPAND ·dotk0x30(SB), X2, X2")
+    emit("\tVPOR X2, X1, X1")
+    emit("\tVINSERTI128 $1, X1, Y1, Y1")
+    emit("\tVMOVDQU Y1, (SP)")
+    emit("\tVPSHUFB ·dotkK4ScW(SB), Y1, Y6")
+    for j in range(4):
+        emit(f"\tVMOVDQU {W(c, qs + 32 * j)}, Y0")
+        emit("\tVPSRLW $4, Y0, Y1")
+        emit("\tVPAND Y7, Y0, Y0")
+        emit("\tVPAND Y7, Y1, Y1")
+        if qh is not None:
+            # bit sb of each qh byte to bit 4: word shifts keep it within its byte
+            for q, t, sb in (("Y0", "Y4", 2 * j), ("Y1", "Y5", 2 * j + 1)):
+                emit(f"\tVMOVDQU {W(c, qh)}, {t}")
+                if sb < 4:
+                    emit(f"\tVPSLLW ${4 - sb}, {t}, {t}")
+                elif sb > 4:
+                    emit(f"\tVPSRLW ${sb - 4}, {t}, {t}")
+                emit(f"\tVPAND ·dotk0x10(SB), {t}, {t}")
+                emit(f"\tVPOR {t}, {q}, {q}")
+        emit(f"\tVPSHUFB ·dotkK4Shuf+{64 * j}(SB), Y6, Y2")
+        emit(f"\tVPSHUFB ·dotkK4Shuf+{64 * j + 32}(SB), Y6, Y3")
+        for r in range(R):
+            for h, (q, s, t) in enumerate((("Y0", "Y2", "Y4"), ("Y1", "Y3", "Y5"))):
+                emit(f"\tVPMADDUBSW {X(r, 4 + 64 * j + 32 * h)}, {q}, {t}")
+                emit(f"\tVPMADDWD {s}, {t}, {t}")
+                if j == 0 and h == 0:
+                    emit(f"\tVMOVDQA {t}, {isum(r)}")
+                else:
+                    emit(f"\tVPADDD {t}, {isum(r)}, {isum(r)}")
+    # lane k of the mins: mins[k]·(bsums[2k]+bsums[2k+1]), by VPMADDWD with
+    # mins[k] in both words of dword k
+    emit(f"\tVPBROADCASTW {W(c, 0)}, X0")
+    emit("\tVCVTPH2PS X0, Y0")
+    emit(f"\tVPBROADCASTW {W(c, 2)}, X1")
+    emit("\tVCVTPH2PS X1, Y1")
+    emit("\tVMOVDQU (SP), Y2")
+    emit("\tVPSHUFB ·dotkK4MnW(SB), Y2, Y2")
+    for r in range(R):
+        a = acc(R, C, r, c)
+        emit(f"\tVBROADCASTSS {X(r, 0)}, Y3")
+        emit("\tVMULPS Y0, Y3, Y4")
+        emit("\tVMULPS Y1, Y3, Y3")
+        emit(f"\tVCVTDQ2PS {isum(r)}, Y5")
+        emit(f"\tVFMADD231PS Y5, Y4, {a}")
+        emit(f"\tVPMADDWD {X(r, 260)}, Y2, Y5")
+        emit("\tVCVTDQ2PS Y5, Y5")
+        emit(f"\tVFNMADD231PS Y5, Y3, {a}")
+
+
+def q6_k(R, C, c):
+    # 210 bytes: ql[128], qh[64], int8 scales[16], d. Half n (128 values)
+    # reads ql[64n:] (Y0, Y1) and qh[32n:] (Y2); group m of 32 values is
+    # made as unsigned bytes (4 bits of ql, 2 of qh), 0..63. Y6 holds the
+    # half's eight scales as words in both lanes, and VPSHUFB picks scale
+    # 2m for the low 16 values, 2m+1 for the high ones.
+    for n in range(2):
+        emit(f"\tVPMOVSXBW {W(c, 192 + 8 * n)}, X6")
+        emit("\tVINSERTI128 $1, X6, Y6, Y6")
+        emit(f"\tVMOVDQU {W(c, 64 * n)}, Y0")
+        emit(f"\tVMOVDQU {W(c, 64 * n + 32)}, Y1")
+        emit(f"\tVMOVDQU {W(c, 128 + 32 * n)}, Y2")
+        for m in range(4):
+            src = "Y0" if m % 2 == 0 else "Y1"
+            if m < 2:
+                emit(f"\tVPAND Y7, {src}, Y3")
+            else:
+                emit(f"\tVPSRLW $4, {src}, Y3")
+                emit("\tVPAND Y7, Y3, Y3")
+            shift = [4, 2, 0, -2][m]
+            if shift > 0:
+                emit(f"\tVPSLLW ${shift}, Y2, Y4")
+                emit("\tVPAND ·dotk0x30(SB), Y4, Y4")
+            elif shift < 0:
+                emit(f"\tVPSRLW ${-shift}, Y2, Y4")
+                emit("\tVPAND ·dotk0x30(SB), Y4, Y4")
+            else:
+                emit("\tVPAND ·dotk0x30(SB), Y2, Y4")
+            emit("\tVPOR Y4, Y3, Y3")
+            emit(f"\tVPSHUFB ·dotkK6Shuf+{32 * m}(SB), Y6, Y4")
+            for r in range(R):
+                emit(f"\tVPMADDUBSW {X(r, 4 + 128 * n + 32 * m)}, Y3, Y5")
+                emit("\tVPMADDWD Y4, Y5, Y5")
+                if n == 0 and m == 0:
+                    emit(f"\tVMOVDQA Y5, {isum(r)}")
+                else:
+                    emit(f"\tVPADDD Y5, {isum(r)}, {isum(r)}")
+    # less 32·(sc[2k]·bsums[2k] + sc[2k+1]·bsums[2k+1]) in lane k
+    emit(f"\tVPMOVSXBW {W(c, 192)}, Y6")
+    emit(f"\tVPBROADCASTW {W(c, 208)}, X0")
+    emit("\tVCVTPH2PS X0, Y0")
+    for r in range(R):
+        a = acc(R, C, r, c)
+        emit(f"\tVPMADDWD {X(r, 260)}, Y6, Y1")
+        emit("\tVPSLLD $5, Y1, Y1")
+        emit(f"\tVPSUBD Y1, {isum(r)}, {isum(r)}")
+        emit(f"\tVCVTDQ2PS {isum(r)}, {isum(r)}")
+        emit(f"\tVBROADCASTSS {X(r, 0)}, Y2")
+        emit("\tVMULPS Y0, Y2, Y2")
+        emit(f"\tVFMADD231PS {isum(r)}, Y2, {a}")
+
+
+def half_groups(R, n, build):
+    """The four 32-value groups m of half n: build(m) leaves the unsigned
+    quants in Y3; Y6 holds the half's eight scales as words in both lanes,
+    and VPSHUFB picks scale 2m for the low 16 values, 2m+1 for the high."""
+    for m in range(4):
+        build(m)
+        emit(f"\tVPSHUFB ·dotkK6Shuf+{32 * m}(SB), Y6, Y4")
+        for r in range(R):
+            emit(f"\tVPMADDUBSW {X(r, 4 + 128 * n + 32 * m)}, Y3, Y5")
+            emit("\tVPMADDWD Y4, Y5, Y5")
+            if n == 0 and m == 0:
+                emit(f"\tVMOVDQA Y5, {isum(r)}")
+            else:
+                emit(f"\tVPADDD Y5, {isum(r)}, {isum(r)}")
+
+
+def bit_to(reg, src_bit, dst_bit, mask):
+    """Moves bit src_bit of every byte of reg to dst_bit, masked: word
+    shifts keep it within its byte."""
+    if src_bit < dst_bit:
+        emit(f"\tVPSLLW ${dst_bit - src_bit}, {reg}, {reg}")
+    elif src_bit > dst_bit:
+        emit(f"\tVPSRLW ${src_bit - dst_bit}, {reg}, {reg}")
+    emit(f"\tVPAND ·{mask}(SB), {reg}, {reg}")
+
+
+def q2_k(R, C, c):
+    # 84 bytes: scales[16] (low nibble scale, high nibble min, per 16
+    # values), qs[64], d, dmin. Value 32m+b of half n is (qs[32n+b] >> 2m) & 3
+    # with scale 8n+2m+b/16. Y7 = 0x03 bytes.
+    for n in range(2):
+        emit(f"\tVPMOVZXBW {W(c, 8 * n)}, X6")
+        emit("\tVPAND ·dotkLow4W(SB), X6, X6")
+        emit("\tVINSERTI128 $1, X6, Y6, Y6")
+        emit(f"\tVMOVDQU {W(c, 16 + 32 * n)}, Y0")
+
+        def build(m):
+            if m:
+                emit(f"\tVPSRLW ${2 * m}, Y0, Y3")
+                emit("\tVPAND Y7, Y3, Y3")
+            else:
+                emit("\tVPAND Y7, Y0, Y3")
+        half_groups(R, n, build)
+    emit(f"\tVPBROADCASTW {W(c, 80)}, X0")
+    emit("\tVCVTPH2PS X0, Y0")
+    emit(f"\tVPBROADCASTW {W(c, 82)}, X1")
+    emit("\tVCVTPH2PS X1, Y1")
+    emit(f"\tVPMOVZXBW {W(c, 0)}, Y2")
+    emit("\tVPSRLW $4, Y2, Y2")  # the sixteen mins as words
+    mins_end(R, C, c)
+
+
+def mins_end(R, C, c):
+    """Y0 = d, Y1 = dmin, Y2 = the mins as VPMADDWD's partner of the bsums:
+    acc = fma(yd·d, S, acc), then acc -= (yd·dmin)·M, per row."""
+    for r in range(R):
+        a = acc(R, C, r, c)
+        emit(f"\tVBROADCASTSS {X(r, 0)}, Y3")
+        emit("\tVMULPS Y0, Y3, Y4")
+        emit("\tVMULPS Y1, Y3, Y3")
+        emit(f"\tVCVTDQ2PS {isum(r)}, Y5")
+        emit(f"\tVFMADD231PS Y5, Y4, {a}")
+        emit(f"\tVPMADDWD {X(r, 260)}, Y2, Y5")
+        emit("\tVCVTDQ2PS Y5, Y5")
+        emit(f"\tVFNMADD231PS Y5, Y3, {a}")
+
+
+def offset_end(R, C, c, d_off, shift):
+    """Y6 = the sixteen scales as words: S less (sc·bsums)<<shift lane by
+    lane, converted and FMA'd with yd·d (the half at d_off)."""
+    emit(f"\tVPBROADCASTW {W(c, d_off)}, X0")
+    emit("\tVCVTPH2PS X0, Y0")
+    for r in range(R):
+        a = acc(R, C, r, c)
+        emit(f"\tVPMADDWD {X(r, 260)}, Y6, Y1")
+        emit(f"\tVPSLLD ${shift}, Y1, Y1")
+        emit(f"\tVPSUBD Y1, {isum(r)}, {isum(r)}")
+        emit(f"\tVCVTDQ2PS {isum(r)}, {isum(r)}")
+        emit(f"\tVBROADCASTSS {X(r, 0)}, Y2")
+        emit("\tVMULPS Y0, Y2, Y2")
+        emit(f"\tVFMADD231PS {isum(r)}, Y2, {a}")
+
+
+def q3_k(R, C, c):
+    # 110 bytes: hmask[32], qs[64], scales[12] (sixteen 6-bit values less
+    # 32, ggml's aux packing), d. Value 32m+b of half n is
+    # ((qs[32n+b] >> 2m) & 3) - 4·(bit 4n+m of hmask[b] clear); made here as
+    # the unsigned (low | bit<<2), with 4·Σ sc·bsums taken off at the end.
+    # R10, DX = scales 0..7, 8..15 (before the -32). Y7 = 0x03 bytes.
+    # s0 = aux0&k2 | (aux2&k1)<<4, s1 = aux1&k2 | ((aux2>>2)&k1)<<4,
+    # s2 = (aux0>>4)&k2 | ((aux2>>4)&k1)<<4, s3 = (aux1>>4)&k2 | ((aux2>>6)&k1)<<4
+    # (aux reloaded from the block rather than held: few registers are free)
+    for i, (aux, dst) in enumerate(((96, "R10"), (100, "R9"), (96, "DX"), (100, "R9"))):
+        emit(f"\tMOVL {W(c, 104)}, R11")
+        if i:
+            emit(f"\tSHRL ${2 * i}, R11")
+        emit("\tANDL $0x03030303, R11")
+        emit("\tSHLL $4, R11")
+        emit(f"\tMOVL {W(c, aux)}, {dst}")
+        if i >= 2:
+            emit(f"\tSHRL $4, {dst}")
+        emit(f"\tANDL $0x0f0f0f0f, {dst}")
+        emit(f"\tORL R11, {dst}")
+        if i % 2:
+            emit("\tSHLQ $32, R9")
+            emit(f"\tORQ R9, {'R10' if i == 1 else 'DX'}")
+    for n in range(2):
+        emit(f"\tVMOVQ {'R10' if n == 0 else 'DX'}, X6")
+        emit("\tVPSUBB ·dotk32B(SB), X6, X6")
+        emit("\tVPMOVSXBW X6, X6")
+        emit("\tVINSERTI128 $1, X6, Y6, Y6")
+        emit(f"\tVMOVDQU {W(c, 32 + 32 * n)}, Y0")
+
+        def build(m, n=n):
+            if m:
+                emit(f"\tVPSRLW ${2 * m}, Y0, Y3")
+                emit("\tVPAND Y7, Y3, Y3")
+            else:
+                emit("\tVPAND Y7, Y0, Y3")
+            emit(f"\tVMOVDQU {W(c, 0)}, Y4")
+            bit_to("Y4", 4 * n + m, 2, "dotk0x04")
+            emit("\tVPOR Y4, Y3, Y3")
+        half_groups(R, n, build)
+    emit("\tVMOVQ R10, X6")
+    emit("\tVPINSRQ $1, DX, X6, X6")
+    emit("\tVPSUBB ·dotk32B(SB), X6, X6")
+    emit("\tVPMOVSXBW X6, Y6")
+    offset_end(R, C, c, 108, 2)
+
+
+def quantizer():
+    """quantQ8K(dst *byte, x *float32, nb int): ggml's quantize_row_q8_K_ref
+    for nb blocks (dotk.go's quantizeQ8K, the reference, says why each step
+    is as it is). The largest magnitude is a VMAXPS of |x| (a NaN |x| loses,
+    as it does in ggml's `ax > amax`), the first x of that magnitude is found
+    by VCMPPS/VMOVMSKPS, the quants are ggml's nearest_int (the 1.5·2^23
+    trick, capped at 127) truncated to bytes by masking and unsigned packs,
+    and bsums come from VPMADDUBSW/VPMADDWD by ones and two VPHADDD."""
+    emit("\n// func quantQ8K(dst *byte, x *float32, nb int)")
+    emit("TEXT ·quantQ8K(SB), NOSPLIT, $0-24")
+    emit("\tMOVQ dst+0(FP), DI")
+    emit("\tMOVQ x+8(FP), SI")
+    emit("\tMOVQ nb+16(FP), CX")
+    emit("\tVMOVDQU ·dotkOnes8(SB), Y9")
+    emit("\tVMOVDQU ·dotkOnes16(SB), Y10")
+    emit("\tVMOVDQU ·dotkPerm(SB), Y11")
+    emit("\tTESTQ CX, CX")
+    emit("\tJZ qdone")
+    emit("qblock:")
+    emit("\tVMOVUPS ·dotkAbs(SB), Y8")
+    for a in range(4):
+        emit(f"\tVXORPS Y{a}, Y{a}, Y{a}")
+    for g in range(32):
+        emit(f"\tVANDPS {32 * g}(SI), Y8, Y4")
+        emit(f"\tVMAXPS Y{g % 4}, Y4, Y{g % 4}")
+    emit("\tVMAXPS Y1, Y0, Y0")
+    emit("\tVMAXPS Y3, Y2, Y2")
+    emit("\tVMAXPS Y2, Y0, Y0")
+    emit("\tVPERM2F128 $1, Y0, Y0, Y1")
+    emit("\tVMAXPS Y1, Y0, Y0")
+    emit("\tVPERMILPS $0x4E, Y0, Y1")
+    emit("\tVMAXPS Y1, Y0, Y0")
+    emit("\tVPERMILPS $0xB1, Y0, Y1")
+    emit("\tVMAXPS Y1, Y0, Y0")  # amax in every lane
+    emit("\tVXORPS X1, X1, X1")
+    emit("\tVUCOMISS X1, X0")
+    emit("\tJEQ qzero")
+    # the first x with |x| = amax (there is one: amax is one of them)
+    emit("\tXORQ R10, R10")
+    emit("qfind:")
+    emit("\tVANDPS (SI)(R10*4), Y8, Y4")
+    emit("\tVCMPPS $0, Y0, Y4, Y4")
+    emit("\tVMOVMSKPS Y4, AX")
+    emit("\tTESTL AX, AX")
+    emit("\tJNZ qfound")
+    emit("\tADDQ $8, R10")
+    emit("\tJMP qfind")
+    emit("qfound:")
+    emit("\tBSFL AX, AX")
+    emit("\tADDQ R10, AX")
+    emit("\tVMOVSS (SI)(AX*4), X2")
+    emit("\tVMOVSS ·dotkMinus127(SB), X3")
+    emit("\tVDIVSS X2, X3, X3")  # iscale = -127/max
+    emit("\tVMOVSS ·dotkOne(SB), X4")
+    emit("\tVDIVSS X3, X4, X4")
+    emit("\tVMOVSS X4, (DI)")  # d = 1/iscale
+    emit("\tVBROADCASTSS X3, Y3")
+    for h in range(2):
+        for k in range(4):
+            ch = 4 * h + k
+            for g in range(4):
+                t = f"Y{4 + g}"
+                emit(f"\tVMULPS {32 * (4 * ch + g)}(SI), Y3, {t}")
+                emit(f"\tVADDPS ·dotkMagic(SB), {t}, {t}")
+                emit(f"\tVPAND ·dotkMant(SB), {t}, {t}")
+                emit(f"\tVPSUBD ·dotkHalf(SB), {t}, {t}")
+                emit(f"\tVPMINSD ·dotk127(SB), {t}, {t}")
+                emit(f"\tVPAND ·dotkFF(SB), {t}, {t}")
+            emit("\tVPACKUSDW Y5, Y4, Y4")
+            emit("\tVPACKUSDW Y7, Y6, Y6")
+            emit("\tVPACKUSWB Y6, Y4, Y4")
+            emit("\tVPERMD Y4, Y11, Y4")
+            emit(f"\tVMOVDQU Y4, {4 + 32 * ch}(DI)")
+            emit("\tVPMADDUBSW Y4, Y9, Y4")
+            emit(f"\tVPMADDWD Y10, Y4, Y{12 + k}")
+        emit("\tVPHADDD Y13, Y12, Y12")
+        emit("\tVPHADDD Y15, Y14, Y14")
+        emit("\tVPHADDD Y14, Y12, Y12")
+        emit(f"\tVPERMD Y12, Y11, {'Y2' if h == 0 else 'Y12'}")
+    emit("\tVPACKSSDW Y12, Y2, Y2")
+    emit("\tVPERMQ $0xD8, Y2, Y2")
+    emit("\tVMOVDQU Y2, 260(DI)")
+    emit("qnext:")
+    emit("\tADDQ $1024, SI")
+    emit("\tADDQ $292, DI")
+    emit("\tDECQ CX")
+    emit("\tJNZ qblock")
+    emit("qdone:")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+    emit("qzero:")
+    emit("\tVXORPS Y0, Y0, Y0")
+    for o in range(0, 288, 32):
+        emit(f"\tVMOVDQU Y0, {o}(DI)")
+    emit("\tMOVL $0, 288(DI)")
+    emit("\tJMP qnext")
+
+
+# name, block bytes, body, the byte in Y7
+TYPES = [("Q4_K", 144, q4_k, 0x0F), ("Q5_K", 176, q5_k, 0x0F), ("Q6_K", 210, q6_k, 0x0F),
+         ("Q2_K", 84, q2_k, 0x03), ("Q3_K", 110, q3_k, 0x03)]
+
+ARGS = "out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int"
+
+
+def kernel(tname, bb, body, mask, R, C):
+    name = f"dotk{tname}x{R}x{C}"
+    emit(f"\n// func {name}({ARGS})")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $32-56")
+    emit("\tMOVQ x+16(FP), DI")
+    emit("\tMOVQ ldx+24(FP), BX")
+    emit("\tLEAQ (BX)(BX*2), R12")
+    emit("\tMOVQ w+32(FP), SI")
+    emit("\tMOVQ ldw+40(FP), R13")
+    emit("\tLEAQ (R13)(R13*2), R14")
+    emit("\tMOVQ nb+48(FP), CX")
+    # R8 walks the rows the next call will read (C rows further on): a
+    # decode row is a few cache lines per weight row, too short for the
+    # hardware prefetchers to learn.
+    emit(f"\tLEAQ {['(SI)(R13*2)', '(SI)(R13*4)', '', '(SI)(R13*8)'][C - 1]}, R8")
+    emit(f"\tMOVL ${mask * 0x01010101:#x}, AX")
+    emit("\tVMOVD AX, X7")
+    emit("\tVPBROADCASTD X7, Y7")
+    for r in range(R):
+        for c in range(C):
+            a = acc(R, C, r, c)
+            emit(f"\tVXORPS {a}, {a}, {a}")
+    emit("\tTESTQ CX, CX")
+    emit("\tJZ done")
+    emit("loop:")
+    for c in range(C):
+        for off in range(0, bb, 64):
+            emit(f"\tPREFETCHT0 {W(c, off).replace('SI', 'R8')}")
+        body(R, C, c)
+    emit(f"\tADDQ ${bb}, SI")
+    emit(f"\tADDQ ${bb}, R8")
+    emit("\tADDQ $292, DI")
+    emit("\tDECQ CX")
+    emit("\tJNZ loop")
+    emit("done:")
+    emit("\tMOVQ out+0(FP), DI")
+    emit("\tMOVQ ldo+8(FP), AX")
+    emit("\tSHLQ $2, AX")
+    for r in range(R):
+        if r > 0:
+            emit("\tADDQ AX, DI")
+        for c in range(C):
+            a = acc(R, C, r, c)
+            x = "X" + a[1:]
+            emit(f"\tVEXTRACTF128 $1, {a}, X0")
+            emit(f"\tVADDPS X0, {x}, {x}")
+            emit(f"\tVHADDPS {x}, {x}, {x}")
+            emit(f"\tVHADDPS {x}, {x}, {x}")
+            emit(f"\tVMOVSS {x}, {4 * c}(DI)")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+
+
+def table(name, data):
+    for i, v in enumerate(data):
+        emit(f"DATA ·{name}+{i}(SB)/1, ${v:#x}")
+    emit(f"GLOBL ·{name}(SB), RODATA|NOPTR, ${len(data)}")
+
+
+emit("")
+Z = 0x80  # VPSHUFB's zero
+table("dotkK4Lo", [0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11])
+table("dotkK4Hi", [Z] * 4 + [0, 1, 2, 3] + [Z] * 4 + [4, 5, 6, 7])
+table("dotkK4M1", [63] * 4 + [15] * 4 + [63] * 4 + [0] * 4)
+table("dotkK4M2", [0] * 12 + [15] * 4)
+table("dotkK4ScW", [v for k in range(8) for v in (k, Z)] * 2)
+table("dotkK4MnW", [v for lane in range(2) for k in range(4) for v in (8 + 4 * lane + k, Z, 8 + 4 * lane + k, Z)])
+# dotkK4Shuf entry i: word i of a lane (scale i) in all 16 words
+for i in range(8):
+    for b in range(32):
+        emit(f"DATA ·dotkK4Shuf+{32 * i + b}(SB)/1, ${2 * i + b % 2}")
+emit("GLOBL ·dotkK4Shuf(SB), RODATA|NOPTR, $256")
+# dotkK6Shuf entry m: word 2m in the low lane, word 2m+1 in the high one
+for m in range(4):
+    for b in range(32):
+        emit(f"DATA ·dotkK6Shuf+{32 * m + b}(SB)/1, ${4 * m + 2 * (b // 16) + b % 2}")
+emit("GLOBL ·dotkK6Shuf(SB), RODATA|NOPTR, $128")
+for name, v in (("dotk0x30", 0x30303030), ("dotk0x10", 0x10101010), ("dotk0x04", 0x04040404),
+                ("dotkLow4W", 0x000F000F), ("dotk32B", 0x20202020)):
+    for i in range(8):
+        emit(f"DATA ·{name}+{4 * i}(SB)/4, ${v:#x}")
+    emit(f"GLOBL ·{name}(SB), RODATA|NOPTR, $32")
+
+for name, v in (("dotkOnes8", 0x01010101), ("dotkOnes16", 0x00010001), ("dotkAbs", 0x7FFFFFFF),
+                ("dotkMagic", 0x4B400000), ("dotkMant", 0x007FFFFF), ("dotkHalf", 0x00400000),
+                ("dotk127", 127), ("dotkFF", 0xFF)):
+    for i in range(8):
+        emit(f"DATA ·{name}+{4 * i}(SB)/4, ${v:#x}")
+    emit(f"GLOBL ·{name}(SB), RODATA|NOPTR, $32")
+# dotkPerm puts the dwords of VPACK*'s lane-wise halves back in order
+for i, v in enumerate((0, 4, 1, 5, 2, 6, 3, 7)):
+    emit(f"DATA ·dotkPerm+{4 * i}(SB)/4, ${v}")
+emit("GLOBL ·dotkPerm(SB), RODATA|NOPTR, $32")
+emit("DATA ·dotkMinus127+0(SB)/4, $0xC2FE0000")
+emit("GLOBL ·dotkMinus127(SB), RODATA|NOPTR, $4")
+emit("DATA ·dotkOne+0(SB)/4, $0x3F800000")
+emit("GLOBL ·dotkOne(SB), RODATA|NOPTR, $4")
+
+for t in TYPES:
+    for R, C in SHAPES:
+        kernel(*t, R, C)
+quantizer()
+
+hdr = "//go:build goexperiment.simd && amd64\n\n// Code generated by gen_dotk.py; DO NOT EDIT.\n\n"
+with open("dotk_amd64.s", "w") as f:
+    f.write(hdr + '#include "textflag.h"\n' + "\n".join(out) + "\n")
+
+go = [hdr + "package kernel\n", 'import "github.com/graft-ai/graft/engine/gguf"\n']
+for t in TYPES:
+    for R, C in SHAPES:
+        go.append(f"//go:noescape\nfunc dotk{t[0]}x{R}x{C}({ARGS})\n")
+go.append("//go:noescape\nfunc quantQ8K(dst *byte, x *float32, nb int)\n")
+go.append("// dotkAVX2 holds, per type, the kernels of the shapes " + " ".join(f"{R}×{C}" for R, C in SHAPES) + ".")
+go.append("var dotkAVX2 = map[gguf.Type]*dotkSet{")
+assert SHAPES == [(1, 4), (1, 1), (2, 2), (2, 1), (3, 1), (4, 1)]  # dotkSet's order
+for t in TYPES:
+    fns = ", ".join(f"dotk{t[0]}x{R}x{C}" for R, C in SHAPES)
+    go.append(f"\tgguf.Type{t[0]}: {{{fns}}},")
+go.append("}\n")
+with open("dotk_kernels_amd64.go", "w") as f:
+    f.write("\n".join(go).rstrip("\n") + "\n")
