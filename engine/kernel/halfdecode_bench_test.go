@@ -3,7 +3,9 @@ package kernel
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
+	"time"
 )
 
 // halfKernelSets are the lone-row F16 and BF16 kernel sets a benchmark
@@ -48,6 +50,39 @@ func BenchmarkDecodeHalf(b *testing.B) {
 	for _, m := range mats {
 		bytes += 2 * len(m.w)
 	}
+	// paired: every round times one token of each set in turn, so that the
+	// load of a shared host weighs on all sets alike; the medians are
+	// reported.
+	b.Run("paired", func(b *testing.B) {
+		sets := halfKernelSets()
+		f16, bf16 := f16Kernels, bf16Kernels
+		defer func() { f16Kernels, bf16Kernels = f16, bf16 }()
+		p := benchPool(b)
+		secs := make([][2][]float64, len(sets))
+		for b.Loop() {
+			for i, k := range sets {
+				f16Kernels, bf16Kernels = k.f16, k.bf16
+				for t := range 2 {
+					start := time.Now()
+					for _, m := range mats {
+						if t == 0 {
+							MatMulF16(p, out, x, m.w, 1, m.in, m.out)
+						} else {
+							MatMulBF16(p, out, x, m.w, 1, m.in, m.out)
+						}
+					}
+					secs[i][t] = append(secs[i][t], time.Since(start).Seconds())
+				}
+			}
+		}
+		for i, k := range sets {
+			for t, typ := range []string{"F16", "BF16"} {
+				s := secs[i][t]
+				slices.Sort(s)
+				b.ReportMetric(1/s[len(s)/2], typ+"/"+k.name+"-tok/s")
+			}
+		}
+	})
 	for _, typ := range []string{"F16", "BF16"} {
 		for _, k := range halfKernelSets() {
 			b.Run(typ+"/"+k.name, func(b *testing.B) {

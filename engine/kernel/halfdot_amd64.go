@@ -5,13 +5,13 @@
 package kernel
 
 // halfDotF16x1x8 computes out[c] = x·w[c*ldw:c*ldw+n] for c < 8, n >= 8,
-// prefetching the rows ahead rows further on.
+// prefetching the rows ahead and 2*ahead rows further on.
 //
 //go:noescape
 func halfDotF16x1x8(out *float32, x *float32, w *uint16, ldw int, n int, ahead int)
 
 // halfDotBF16x1x8 computes out[c] = x·w[c*ldw:c*ldw+n] for c < 8, n >= 8,
-// prefetching the rows ahead rows further on.
+// prefetching the rows ahead and 2*ahead rows further on.
 //
 //go:noescape
 func halfDotBF16x1x8(out *float32, x *float32, w *uint16, ldw int, n int, ahead int)
