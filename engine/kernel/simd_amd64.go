@@ -54,9 +54,9 @@ func useAVX2() {
 	widenBF16Panel, widenF16Panel = widenBF16x8Panel, widenF16x8Panel
 	f32Kernels = tileKernels[float32]{rows: f32Rows8, cols: f32Cols8, tile: f32x8Tiles,
 		wideCols: f32Wide8, wide: f32x8Wide, one: f32x8One}
-	bf16Kernels = tileKernels[uint16]{rows: 1, cols: 4,
-		tile: []func([]float32, int, []float32, int, []uint16, int, int){bf16x8Block}, one: bf16x8One}
+	bf16Kernels = bf16x8Kernels
 	f16Kernels = f16x8Kernels
+	useHalfDotAVX2()
 	useDequantAVX2()
 	useDeq2AVX2()
 	useQDotAVX2()

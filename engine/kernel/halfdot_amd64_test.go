@@ -1,0 +1,161 @@
+//go:build goexperiment.simd && amd64 && linux
+
+package kernel
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"simd/archsimd"
+	"syscall"
+	"testing"
+	"unsafe"
+)
+
+// halfSet is one lone-row half kernel set under test, with the archsimd
+// one it must equal bit for bit.
+type halfSet struct {
+	name     string
+	old, new tileKernels[uint16]
+	rand     func(*rand.Rand, int) []uint16
+}
+
+func halfSets(t *testing.T) []halfSet {
+	if !archsimd.X86.AVX2() || !archsimd.X86.FMA() || !hasF16C() {
+		t.Skip("no AVX2, FMA and F16C")
+	}
+	return []halfSet{
+		{"F16", f16x8Kernels, withWide(f16x8Kernels, f16x8Wide), randHalfEdges(randF16)},
+		{"BF16", bf16x8Kernels, withWide(bf16x8Kernels, bf16x8Wide), randHalfEdges(randBF16)},
+	}
+}
+
+// randHalfEdges adds signed zeros to random weights, so that accumulators
+// that stay -0 show whether a zero-filled tail adds +0 as the old one did.
+func randHalfEdges(f func(*rand.Rand, int) []uint16) func(*rand.Rand, int) []uint16 {
+	return func(rng *rand.Rand, n int) []uint16 {
+		w := f(rng, n)
+		for i := range w {
+			switch rng.IntN(16) {
+			case 0:
+				w[i] = 0
+			case 1:
+				w[i] = 0x8000
+			}
+		}
+		return w
+	}
+}
+
+// TestHalfDotEqualsArchsimd: the assembly decode tile gives, for every
+// output, the bits of the archsimd tile it replaces, on every dot length
+// (tails of each size), row stride and odd column count, and MatMulF16 and
+// MatMulBF16 give the same bits with either set, serial or on a pool.
+func TestHalfDotEqualsArchsimd(t *testing.T) {
+	rng := rand.New(rand.NewPCG(14, 16))
+	for _, s := range halfSets(t) {
+		for _, n := range []int{1, 7, 8, 9, 15, 16, 24, 31, 32, 33, 39, 40, 63, 64, 65, 100, 767, 768, 777, 2048, 2053} {
+			for _, pad := range []int{0, 1, 8} {
+				ldw := n + pad
+				x, w := randVec(rng, n), s.rand(rng, 7*ldw+n)
+				if n > 1 {
+					x[rng.IntN(n)] = float32(math.Copysign(0, -1))
+				}
+				got := make([]float32, 8)
+				s.new.wide(got, x, w, ldw, n)
+				for c := range 8 {
+					want := s.old.one(x, w[c*ldw:c*ldw+n], n)
+					if math.Float32bits(got[c]) != math.Float32bits(want) {
+						t.Fatalf("%s n=%d ldw=%d col %d: %g (%#x), archsimd %g (%#x)",
+							s.name, n, ldw, c, got[c], math.Float32bits(got[c]), want, math.Float32bits(want))
+					}
+				}
+			}
+		}
+		for _, shape := range [][2]int{{768, 13}, {33, 777}, {8, 9}, {2048, 31}, {5, 8}, {100, 17}, {768, 1}} {
+			in, outDim := shape[0], shape[1]
+			x, w := randVec(rng, in), s.rand(rng, outDim*in)
+			for _, p := range pools(t) {
+				want, got := matMulHalfWith(t, s.name, s.old, p, x, w, in, outDim), matMulHalfWith(t, s.name, s.new, p, x, w, in, outDim)
+				for c := range want {
+					if math.Float32bits(got[c]) != math.Float32bits(want[c]) {
+						t.Fatalf("%s in=%d out=%d col %d: %g, archsimd %g", s.name, in, outDim, c, got[c], want[c])
+					}
+				}
+			}
+		}
+	}
+}
+
+func matMulHalfWith(t *testing.T, name string, k tileKernels[uint16], p *Pool, x []float32, w []uint16, in, outDim int) []float32 {
+	f16, bf16 := f16Kernels, bf16Kernels
+	defer func() { f16Kernels, bf16Kernels = f16, bf16 }()
+	out := make([]float32, outDim)
+	if name == "F16" {
+		f16Kernels = k
+		MatMulF16(p, out, x, w, 1, in, outDim)
+	} else {
+		bf16Kernels = k
+		MatMulBF16(p, out, x, w, 1, in, outDim)
+	}
+	return out
+}
+
+// TestHalfDotReadsInBounds: with the weights and x ending where a page
+// that cannot be read begins, every tail length still works (the tile
+// reads no byte past a row; its prefetches past the end do not fault).
+func TestHalfDotReadsInBounds(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	page := syscall.Getpagesize()
+	mem, err := syscall.Mmap(-1, 0, 4*page, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	if err != nil {
+		t.Skip("mmap:", err)
+	}
+	defer syscall.Munmap(mem)
+	for _, i := range []int{1, 3} {
+		if err := syscall.Mprotect(mem[i*page:(i+1)*page], syscall.PROT_NONE); err != nil {
+			t.Skip("mprotect:", err)
+		}
+	}
+	for _, s := range halfSets(t) {
+		for n := 8; n <= 40; n++ {
+			halves := unsafe.Slice((*uint16)(unsafe.Pointer(&mem[0])), page/2)
+			floats := unsafe.Slice((*float32)(unsafe.Pointer(&mem[2*page])), page/4)
+			w, x := halves[len(halves)-8*n:], floats[len(floats)-n:]
+			copy(w, s.rand(rng, 8*n))
+			copy(x, randVec(rng, n))
+			got := make([]float32, 8)
+			s.new.wide(got, x, w, n, n)
+			for c := range 8 {
+				if want := s.old.one(x, w[c*n:(c+1)*n], n); math.Float32bits(got[c]) != math.Float32bits(want) {
+					t.Fatal(fmt.Sprintf("%s n=%d col %d: %g, archsimd %g", s.name, n, c, got[c], want))
+				}
+			}
+		}
+	}
+}
+
+// The benchmarks compare the archsimd tiles with the assembly one, and the
+// assembly one at other prefetch distances (0: its own rows, no use; 8:
+// the next call's rows in L1, the one after's in L2).
+func init() {
+	if !archsimd.X86.AVX2() || !archsimd.X86.FMA() || !hasF16C() {
+		return
+	}
+	ahead := func(d int) halfKernels {
+		return halfKernels{fmt.Sprint("asm-ahead", d),
+			withWide(f16x8Kernels, func(out, x []float32, w []uint16, ldw, n int) {
+				halfDotF16x1x8(&out[0], &x[0], &w[0], ldw, n, d)
+			}),
+			withWide(bf16x8Kernels, func(out, x []float32, w []uint16, ldw, n int) {
+				halfDotBF16x1x8(&out[0], &x[0], &w[0], ldw, n, d)
+			})}
+	}
+	halfKernelSets = func() []halfKernels {
+		return []halfKernels{
+			{"archsimd", f16x8Kernels, bf16x8Kernels},
+			{"asm", withWide(f16x8Kernels, f16x8Wide), withWide(bf16x8Kernels, bf16x8Wide)},
+			ahead(0), ahead(8), ahead(32),
+		}
+	}
+}
