@@ -2,6 +2,8 @@
 
 package kernel
 
+//go:generate python3 gen_halfdot.py
+
 import (
 	"simd/archsimd"
 

@@ -7,9 +7,10 @@ import "simd/archsimd"
 // The AVX2 dot recipe, for CPUs without AVX-512: one 8-lane accumulator per
 // dot, a zero-filled 8-lane FMA for the tail, then reduce8. The float32
 // tiles are assembly (f32tiles8_amd64.s: up to 3 x rows by 4 weight rows, 1
-// by 8 for decode); the bfloat16 ones are one x row by four weight rows, and
-// widen each weight exactly within the same recipe, so narrow weights give
-// the bits widened ones would.
+// by 8 for decode); the half-precision decode tiles (halfdot_amd64.s: one x
+// row by eight weight rows, archsimd ones by four for short dots) widen each
+// weight exactly within the same recipe, so narrow weights give the bits
+// widened ones would.
 
 type f8 = archsimd.Float32x8
 
