@@ -111,6 +111,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	defer cleanup()
 	r := &Report{Threads: o.Threads, Spec: *o.Spec, Time: time.Now(), Kernels: kernel.Level()}
+	r.BinaryRSS, _ = fileRSS()
 	files, err := writeModel(dir, *o.Spec, o.Log)
 	if err != nil {
 		return nil, err

@@ -43,7 +43,9 @@ func measureGraft(ctx context.Context, o Options, w workload, r *Report) error {
 	defer l.Close()
 	r.LoadGGUF = time.Since(start)
 	r.Params, r.DecodeBytes = weightCounts(l.Model)
-	eng, err := engine.New(l, engineConfig(o, &l.Model.Config))
+	cfg := engineConfig(o, &l.Model.Config)
+	r.KVBytes = cfg.KVCacheBytes
+	eng, err := engine.New(l, cfg)
 	if err != nil {
 		return err
 	}

@@ -33,6 +33,9 @@ type Report struct {
 	// DecodeBytes is what one single-stream decode step must read; DecodeBound
 	// is BandwidthGBs over it, the most tokens per second one stream can get.
 	DecodeBytes int64
+	// KVBytes is the KV cache the engine was given (the largest batch's
+	// streams, or the longest prompt, whichever needs more).
+	KVBytes     int64
 	DecodeBound float64
 
 	// PeakRSS is Graft's VmHWM after the GGUF runs, in bytes. PeakRSSReset says
@@ -40,6 +43,9 @@ type Report struct {
 	// writer's peak is included.
 	PeakRSS      int64
 	PeakRSSReset bool
+	// BinaryRSS is the graft executable's own resident pages (RssFile
+	// before any model is loaded), which PeakRSS includes.
+	BinaryRSS int64
 
 	Greedy Greedy
 

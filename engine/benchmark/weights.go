@@ -45,6 +45,7 @@ type WeightRun struct {
 	Prefill     float64
 	Decode      []Decode
 	PeakRSS     int64
+	KVBytes     int64     // the engine's KV cache
 	Greedy      [][]int32 // Graft's greedy tokens on each agreement prompt
 	LlamaCpp    *LlamaCpp
 }
@@ -135,6 +136,7 @@ func measureWeights(ctx context.Context, o Options, w workload, r *Report) error
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		wr.DecodeBytes, wr.Prefill, wr.Decode, wr.PeakRSS = sub.DecodeBytes, sub.Prefill, sub.Decode, sub.PeakRSS
+		wr.KVBytes = sub.KVBytes
 		wr.Greedy, r.Params = sub.Greedy.All, sub.Params
 		if o.LlamaCppDir != "" {
 			fmt.Fprintf(o.Log, "%s: llama.cpp\n", name)

@@ -17,7 +17,7 @@ func (r *Report) printWeights(w io.Writer) {
 	for _, n := range r.Weights[0].decodeStreams() {
 		head = append(head, fmt.Sprintf("dec%d G", n), "L", "G/L")
 	}
-	head = append(head, "dec1 %bound", "RSS G MiB", "L MiB", "agree")
+	head = append(head, "dec1 %bound", "RSS G MiB", "G-bin", "budget", "L MiB", "agree")
 	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
 	for _, wr := range r.Weights {
 		var lp float64
@@ -46,7 +46,8 @@ func (r *Report) printWeights(w io.Writer) {
 			}
 			agree = strings.Join(a, ",") + fmt.Sprintf("/%d", len(wr.Greedy[0]))
 		}
-		cells = append(cells, pct, fmt.Sprintf("%.0f", float64(wr.PeakRSS)/(1<<20)), lrss, agree)
+		mib := func(b int64) string { return fmt.Sprintf("%.0f", float64(b)/(1<<20)) }
+		cells = append(cells, pct, mib(wr.PeakRSS), mib(wr.PeakRSS-r.BinaryRSS), mib(wr.RSSBudget()), lrss, agree)
 		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
 	}
 	tw.Flush()
@@ -56,9 +57,14 @@ func (r *Report) printWeights(w io.Writer) {
 			r.BandwidthGBs, len(bw), bw[0], bw[len(bw)-1])
 	}
 	fmt.Fprintln(w, "G: Graft, L: llama.cpp (node-llama-cpp) on the same file, threads and prompts; RSS: peak resident set of each")
+	fmt.Fprintf(w, "G-bin: Graft's peak RSS less the graft executable's own resident pages (%.0f MiB before any model loads);\n", float64(r.BinaryRSS)/(1<<20))
+	fmt.Fprintln(w, "budget: the goal for it, file size + the KV cache it was given (for the most streams) + 20%")
 	fmt.Fprintln(w, "agree: greedy tokens equal to llama.cpp's before the first difference, per prompt / tokens generated")
 	fmt.Fprintln(w, "goals: dec1 >= 1.0x llama.cpp and >= 85% of the bound, dec32 >= 1.5x, prefill >= 1.0x")
 }
+
+// RSSBudget is the bound on peak RSS: (file + KV cache) × 1.2.
+func (w *WeightRun) RSSBudget() int64 { return (w.FileBytes + w.KVBytes) * 6 / 5 }
 
 func (w *WeightRun) decodeStreams() []int {
 	var out []int
