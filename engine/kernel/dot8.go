@@ -57,6 +57,7 @@ var intDots = map[gguf.Type]*intDot{}
 func init() {
 	intDots[gguf.TypeQ4_0] = &intDot{act: actQ8_0, quantize: quantizeQ8_0Act, dot: tileOf(dotQ4_0Q8_0, 34, 18)}
 	intDots[gguf.TypeQ8_0] = &intDot{act: actQ8_0, quantize: quantizeQ8_0Act, dot: tileOf(dotQ8_0Q8_0, 34, 34)}
+	intDots[gguf.TypeQ5_0] = &intDot{act: actQ8_0, quantize: quantizeQ8_0Act, dot: tileOf(dotQ5_0Q8_0, 34, 22)}
 }
 
 // tileOf makes a qdotIFunc of a single reference dot over nb blocks of xbb
@@ -188,6 +189,31 @@ func q4Nibble(wb *[18]byte, k int) int8 {
 		return int8(wb[2+k]&0xF) - 8
 	}
 	return int8(wb[2+k-16]>>4) - 8
+}
+
+// dotQ5_0Q8_0 is ggml_vec_dot_q5_0_q8_0 in that order.
+func dotQ5_0Q8_0(xq, w []byte, nb int) float32 {
+	var acc [8]float32
+	for b := range nb {
+		wb, xb := (*[22]byte)(w[b*22:]), (*[34]byte)(xq[b*34:])
+		d := half(wb[:]) * half(xb[:])
+		qh := binary.LittleEndian.Uint32(wb[2:])
+		for l := range 8 {
+			var s int32
+			for k := 4 * l; k < 4*l+4; k++ {
+				s += int32(q5Value(wb, qh, k)) * int32(int8(xb[2+k]))
+			}
+			acc[l] = fma32(float32(s), d, acc[l])
+		}
+	}
+	return sum8(&acc)
+}
+
+// q5Value is value k (0..31) of a Q5_0 block: its nibble as in Q4_0, bit k
+// of qh above it, minus 16 (ggml's dequantize_row_q5_0).
+func q5Value(wb *[22]byte, qh uint32, k int) int8 {
+	q := wb[6+k%16] >> (4 * (k / 16)) & 0xF
+	return int8(q|byte(qh>>k&1)<<4) - 16
 }
 
 // dotQ8_0Q8_0 is ggml_vec_dot_q8_0_q8_0 in that order.

@@ -78,6 +78,42 @@ func dot8Q4_0x4x1(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb
 //go:noescape
 func dot8Q4_0x4x2(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
 
+//go:noescape
+func dot8Q5_0x1x1(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dot8Q5_0x1x2(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dot8Q5_0x1x3(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dot8Q5_0x1x4(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dot8Q5_0x2x1(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dot8Q5_0x2x2(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dot8Q5_0x2x3(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dot8Q5_0x2x4(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dot8Q5_0x3x1(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dot8Q5_0x3x2(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dot8Q5_0x4x1(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dot8Q5_0x4x2(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
 // dot8AVX2 holds, per type, the kernels of R×C tiles at [R-1][C-1]: R·C ≤ 4 for one row, ≤ 8 for more.
 var dot8AVX2 = map[gguf.Type]*dot8Set{
 	gguf.TypeQ8_0: {
@@ -91,5 +127,11 @@ var dot8AVX2 = map[gguf.Type]*dot8Set{
 		{dot8Q4_0x2x1, dot8Q4_0x2x2, dot8Q4_0x2x3, dot8Q4_0x2x4},
 		{dot8Q4_0x3x1, dot8Q4_0x3x2, nil, nil},
 		{dot8Q4_0x4x1, dot8Q4_0x4x2, nil, nil},
+	},
+	gguf.TypeQ5_0: {
+		{dot8Q5_0x1x1, dot8Q5_0x1x2, dot8Q5_0x1x3, dot8Q5_0x1x4},
+		{dot8Q5_0x2x1, dot8Q5_0x2x2, dot8Q5_0x2x3, dot8Q5_0x2x4},
+		{dot8Q5_0x3x1, dot8Q5_0x3x2, nil, nil},
+		{dot8Q5_0x4x1, dot8Q5_0x4x2, nil, nil},
 	},
 }

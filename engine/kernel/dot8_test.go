@@ -175,6 +175,7 @@ func TestMatMulQ8NoAlloc(t *testing.T) {
 var refIntDots = map[gguf.Type]qdotIFunc{
 	gguf.TypeQ4_0: tileOf(dotQ4_0Q8_0, 34, 18),
 	gguf.TypeQ8_0: tileOf(dotQ8_0Q8_0, 34, 34),
+	gguf.TypeQ5_0: tileOf(dotQ5_0Q8_0, 34, 22),
 }
 
 // FuzzDot8: on arbitrary weight blocks and activations (NaN and Inf scales
@@ -184,7 +185,7 @@ func FuzzDot8(f *testing.F) {
 	f.Add(uint8(0), uint8(3), uint8(3), uint64(1), []byte{}, []byte{})
 	f.Add(uint8(1), uint8(0), uint8(3), uint64(2), []byte{0, 0x7c}, []byte{0, 0, 0x80, 0x7f})
 	f.Fuzz(func(t *testing.T, typ, rows, cols uint8, seed uint64, blocks, xbits []byte) {
-		types := []gguf.Type{gguf.TypeQ4_0, gguf.TypeQ8_0}
+		types := []gguf.Type{gguf.TypeQ4_0, gguf.TypeQ8_0, gguf.TypeQ5_0}
 		qt := types[int(typ)%len(types)]
 		id := intDots[qt]
 		R, C := 1+int(rows)%4, 1+int(cols)%4

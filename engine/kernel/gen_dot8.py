@@ -73,6 +73,24 @@ def q4_0(c, unsigned=False):
         emit("\tVPABSB Y0, Y1")
 
 
+def q5_0(c, unsigned=False):
+    # Q4_0's nibbles (at byte 6) with bit j of qh (byte 2) as bit 4 of value
+    # j: ggml's bytes_from_bits_32 (broadcast, VPSHUFB byte j/8 to byte j,
+    # OR all bits but j%8, compare with all-ones), then minus 16
+    emit(f"\tVBROADCASTI128 {W(c, 6)}, Y1")
+    emit(f"\tVPSRLVD {K['shifts']}, Y1, Y1")
+    emit(f"\tVPAND {K['nib']}, Y1, Y1")
+    emit(f"\tVPBROADCASTD {W(c, 2)}, Y5")
+    emit("\tVPSHUFB ·dot8HShuf(SB), Y5, Y5")
+    emit("\tVPOR ·dot8HBits(SB), Y5, Y5")
+    emit("\tVPCMPEQB ·dot8AllOnes(SB), Y5, Y5")
+    emit("\tVPAND ·dot8Sixteen(SB), Y5, Y5")
+    emit("\tVPOR Y5, Y1, Y1")
+    if not unsigned:
+        emit("\tVPSUBB ·dot8Sixteen(SB), Y1, Y0")
+        emit("\tVPABSB Y0, Y1")
+
+
 def load_x(r):
     emit(f"\tVMOVDQU {X(r, 2)}, Y3")
     emit(f"\tVPBROADCASTW {X(r, 0)}, X4")
@@ -103,7 +121,11 @@ def const(reg, value, bcast="D"):
 
 
 # name, weight block bytes, unpacking body
-TYPES = [("Q8_0", 34, q8_0), ("Q4_0", 18, q4_0)]
+TYPES = [("Q8_0", 34, q8_0), ("Q4_0", 18, q4_0), ("Q5_0", 22, q5_0)]
+
+# The offset a lone row's unsigned values carry (8·Σx or 16·Σx is
+# subtracted), by type.
+OFFSET = {"Q4_0": "Y9", "Q5_0": "·dot8Sixteen(SB)"}
 
 ARGS = "out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int"
 
@@ -163,7 +185,7 @@ def kernel(tname, bb, body, R, C):
         const(11, 1, "W")
         const(10, 0x0F, "B")
         const(9, 8, "B")
-        if body is q4_0:
+        if body in (q4_0, q5_0):
             emit("\tVMOVDQU ·dot8Shifts(SB), Y8")
     for r in range(R):
         for c in range(C):
@@ -171,14 +193,15 @@ def kernel(tname, bb, body, R, C):
     emit("\tTESTQ CX, CX")
     emit("\tJZ done")
     emit("loop:")
-    unsigned = R == 1 and body is q4_0
+    unsigned = R == 1 and tname in OFFSET
     if R == 1:
         load_x(0)
         scales1(C)
     else:
         scalesR(R, C)
     if unsigned:
-        emit("\tVPMADDUBSW Y3, Y9, Y7")
+        emit(f"\tVMOVDQU {OFFSET[tname]}, Y7")
+        emit("\tVPMADDUBSW Y3, Y7, Y7")
         emit("\tVPMADDWD Y11, Y7, Y7")
     for c in range(C):
         emit(f"\tPREFETCHT0 {W(c, 0).replace('SI', 'R8')}")
@@ -225,7 +248,13 @@ emit("")
 for i in range(8):
     emit(f"DATA ·dot8Shifts+{4 * i}(SB)/4, ${0 if i < 4 else 4}")
 emit("GLOBL ·dot8Shifts(SB), RODATA|NOPTR, $32")
-for name, v in (("dot8Ones", 0x00010001), ("dot8Nib", 0x0F0F0F0F), ("dot8Eight", 0x08080808)):
+for i in range(4):  # bytes_from_bits_32's masks
+    emit(f"DATA ·dot8HShuf+{8 * i}(SB)/8, ${0x0101010101010101 * i:#x}")
+    emit(f"DATA ·dot8HBits+{8 * i}(SB)/8, $0x7fbfdfeff7fbfdfe")
+emit("GLOBL ·dot8HShuf(SB), RODATA|NOPTR, $32")
+emit("GLOBL ·dot8HBits(SB), RODATA|NOPTR, $32")
+for name, v in (("dot8Ones", 0x00010001), ("dot8Nib", 0x0F0F0F0F), ("dot8Eight", 0x08080808),
+                ("dot8Sixteen", 0x10101010), ("dot8AllOnes", 0xFFFFFFFF)):
     for i in range(8):
         emit(f"DATA ·{name}+{4 * i}(SB)/4, ${v:#x}")
     emit(f"GLOBL ·{name}(SB), RODATA|NOPTR, $32")

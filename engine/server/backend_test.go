@@ -49,3 +49,22 @@ func TestAdapterSlotsFromMemoryOnCPU(t *testing.T) {
 		t.Fatalf("cpu: %d %v %v, want the flag ignored", n, ok, err)
 	}
 }
+
+// TestSetQuantActivations: int8, float and empty are accepted on the CPU
+// backend; anything else is an OptionError naming the field.
+func TestSetQuantActivations(t *testing.T) {
+	b, closeB, err := OpenBackend("cpu", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeB()
+	for _, mode := range []string{"", "int8", "float"} {
+		if err := SetQuantActivations(b, mode); err != nil {
+			t.Errorf("mode %q: %v", mode, err)
+		}
+	}
+	var oe *OptionError
+	if err := SetQuantActivations(b, "int4"); !errors.As(err, &oe) || oe.Field != "QuantActivations" {
+		t.Errorf("mode int4: %v, want an OptionError for QuantActivations", err)
+	}
+}
