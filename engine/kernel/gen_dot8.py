@@ -28,6 +28,8 @@ Y4 the weight and activation scales, Y3 x, Y5 Y6 scratch, Y7 8·Σx, Y8 the
 nibble shifts, Y9 bytes 8, Y10 bytes 0x0F, Y11 words 1 (a lone row).
 """
 
+from asmtile import W, X
+
 SHAPES = [(1, 1), (1, 2), (1, 3), (1, 4), (2, 1), (2, 2), (2, 3), (2, 4), (3, 1), (3, 2), (4, 1), (4, 2)]
 
 # The constants' operands: registers for a lone row, memory for tiles of
@@ -44,14 +46,6 @@ ABB = 34  # activation block bytes
 
 out = []
 emit = out.append
-
-
-def W(c, off):
-    return [f"{off}(SI)", f"{off}(SI)(R13*1)", f"{off}(SI)(R13*2)", f"{off}(SI)(R14*1)"][c]
-
-
-def X(r, off):
-    return [f"{off}(DI)", f"{off}(DI)(BX*1)", f"{off}(DI)(BX*2)", f"{off}(DI)(R12*1)"][r]
 
 
 def q8_0(c):

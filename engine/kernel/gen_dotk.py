@@ -17,20 +17,12 @@ Y8-Y11 int32 accumulators, Y7 the type's low-bits byte mask (0x0F or
 0x03), Y6 the column's scales.
 """
 
+from asmtile import W, X
+
 SHAPES = [(1, 4), (1, 1), (2, 2), (2, 1), (3, 1), (4, 1)]
 
 out = []
 emit = out.append
-
-
-def W(c, off):
-    """Address of byte off of weight row c's current super-block."""
-    return [f"{off}(SI)", f"{off}(SI)(R13*1)", f"{off}(SI)(R13*2)", f"{off}(SI)(R14*1)"][c]
-
-
-def X(r, off):
-    """Address of byte off of activation row r's current block."""
-    return [f"{off}(DI)", f"{off}(DI)(BX*1)", f"{off}(DI)(BX*2)", f"{off}(DI)(R12*1)"][r]
 
 
 def acc(R, C, r, c):

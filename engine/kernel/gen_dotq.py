@@ -29,21 +29,13 @@ The same bodies, storing instead of accumulating, give the panel decoders
 (deq2{T}) of the types gen_dequant.py does not cover.
 """
 
+from asmtile import W, X
+
 SHAPES = [(1, 4), (1, 1), (2, 2), (2, 1), (3, 1), (4, 1)]
 ACC = 12
 
 out = []
 emit = out.append
-
-
-def W(c, off):
-    """Address of byte off of weight row c's current block."""
-    return [f"{off}(SI)", f"{off}(SI)(R13*1)", f"{off}(SI)(R13*2)", f"{off}(SI)(R14*1)"][c]
-
-
-def X(r, off):
-    """Address of float off/4 of x row r at the current block."""
-    return [f"{off}(DI)", f"{off}(DI)(BX*1)", f"{off}(DI)(BX*2)", f"{off}(DI)(R12*1)"][r]
 
 
 class Kernel:
