@@ -54,41 +54,41 @@ def X(r, off):
     return [f"{off}(DI)", f"{off}(DI)(BX*1)", f"{off}(DI)(BX*2)", f"{off}(DI)(R12*1)"][r]
 
 
-def q8_0(c):
-    emit(f"\tVMOVDQU {W(c, 2)}, Y0")
-    emit("\tVPABSB Y0, Y1")
+def q8_0(c, s="Y0", a="Y1"):
+    emit(f"\tVMOVDQU {W(c, 2)}, {s}")
+    emit(f"\tVPABSB {s}, {a}")
 
 
-def q4_0(c, unsigned=False):
+def q4_0(c, s="Y0", a="Y1", unsigned=False):
     # low nibbles are values 0..15, high ones 16..31, each minus 8: the 16
     # bytes in both halves, the high half shifted right by 4 (VPSRLVD by Y8 =
     # 0,0,0,0,4,4,4,4), masked; a lone
     # activation row takes the nibbles as they are (Y1) and subtracts 8·Σx
     # per lane (Y7), computed once per block for all columns
-    emit(f"\tVBROADCASTI128 {W(c, 2)}, Y1")
-    emit(f"\tVPSRLVD {K['shifts']}, Y1, Y1")
-    emit(f"\tVPAND {K['nib']}, Y1, Y1")
+    emit(f"\tVBROADCASTI128 {W(c, 2)}, {a}")
+    emit(f"\tVPSRLVD {K['shifts']}, {a}, {a}")
+    emit(f"\tVPAND {K['nib']}, {a}, {a}")
     if not unsigned:
-        emit(f"\tVPSUBB {K['eight']}, Y1, Y0")
-        emit("\tVPABSB Y0, Y1")
+        emit(f"\tVPSUBB {K['eight']}, {a}, {s}")
+        emit(f"\tVPABSB {s}, {a}")
 
 
-def q5_0(c, unsigned=False):
+def q5_0(c, s="Y0", a="Y1", unsigned=False):
     # Q4_0's nibbles (at byte 6) with bit j of qh (byte 2) as bit 4 of value
     # j: ggml's bytes_from_bits_32 (broadcast, VPSHUFB byte j/8 to byte j,
     # OR all bits but j%8, compare with all-ones), then minus 16
-    emit(f"\tVBROADCASTI128 {W(c, 6)}, Y1")
-    emit(f"\tVPSRLVD {K['shifts']}, Y1, Y1")
-    emit(f"\tVPAND {K['nib']}, Y1, Y1")
+    emit(f"\tVBROADCASTI128 {W(c, 6)}, {a}")
+    emit(f"\tVPSRLVD {K['shifts']}, {a}, {a}")
+    emit(f"\tVPAND {K['nib']}, {a}, {a}")
     emit(f"\tVPBROADCASTD {W(c, 2)}, Y5")
     emit("\tVPSHUFB ·dot8HShuf(SB), Y5, Y5")
     emit("\tVPOR ·dot8HBits(SB), Y5, Y5")
     emit("\tVPCMPEQB ·dot8AllOnes(SB), Y5, Y5")
     emit("\tVPAND ·dot8Sixteen(SB), Y5, Y5")
-    emit("\tVPOR Y5, Y1, Y1")
+    emit(f"\tVPOR Y5, {a}, {a}")
     if not unsigned:
-        emit("\tVPSUBB ·dot8Sixteen(SB), Y1, Y0")
-        emit("\tVPABSB Y0, Y1")
+        emit(f"\tVPSUBB ·dot8Sixteen(SB), {a}, {s}")
+        emit(f"\tVPABSB {s}, {a}")
 
 
 def load_x(r):
@@ -97,14 +97,14 @@ def load_x(r):
     emit("\tVCVTPH2PS X4, Y4")
 
 
-def pair(acc, unsigned=False, dmem=None):
+def pair(acc, unsigned=False, dmem=None, s="Y0", a="Y1", x="Y3"):
     if unsigned:
         emit("\tVPMADDUBSW Y3, Y1, Y5")
         emit(f"\tVPMADDWD {K['ones']}, Y5, Y5")
         emit("\tVPSUBD Y7, Y5, Y5")
     else:
-        emit("\tVPSIGNB Y0, Y3, Y5")
-        emit("\tVPMADDUBSW Y5, Y1, Y5")
+        emit(f"\tVPSIGNB {s}, {x}, Y5")
+        emit(f"\tVPMADDUBSW Y5, {a}, Y5")
         emit(f"\tVPMADDWD {K['ones']}, Y5, Y5")
     emit("\tVCVTDQ2PS Y5, Y5")
     if dmem:
@@ -165,10 +165,41 @@ def scalesR(R, C):
         emit(f"\tVMOVUPS X6, {16 * c}(SP)")
 
 
+def pairsR(body, R, C, acc):
+    """The pairs of a tile of several rows, each activation row loaded and
+    each weight column unpacked once per block: the rows stay in registers
+    while the columns pass (x_held), or, where the accumulators leave too few
+    registers for that (4×2), the unpacked columns stay while the rows pass.
+    Y5 Y6 are the pairs' scratch, Y7 the words 1."""
+    dmem = lambda r, c: f"{16 * c + 4 * r}(SP)"
+    if R + 5 + R * C <= 16:
+        xs = ["Y2", "Y3", "Y4", "Y8"][:R]
+        assert int(xs[-1][1:]) < 16 - R * C
+        for r in range(R):
+            emit(f"\tVMOVDQU {X(r, 2)}, {xs[r]}")
+        for c in range(C):
+            emit(f"\tPREFETCHT0 {W(c, 0).replace('SI', 'R8')}")
+            body(c)
+            for r in range(R):
+                pair(acc(r, c), dmem=dmem(r, c), x=xs[r])
+        return
+    ws = [("Y0", "Y1"), ("Y2", "Y4")]
+    assert C <= len(ws) and 2 * C + 4 + R * C <= 16
+    for c in range(C):
+        emit(f"\tPREFETCHT0 {W(c, 0).replace('SI', 'R8')}")
+        body(c, *ws[c])
+    for r in range(R):
+        emit(f"\tVMOVDQU {X(r, 2)}, Y3")
+        for c in range(C):
+            pair(acc(r, c), dmem=dmem(r, c), s=ws[c][0], a=ws[c][1])
+
+
 def kernel(tname, bb, body, R, C):
     name = f"dot8{tname}x{R}x{C}"
     acc = lambda r, c: f"Y{16 - R * C + r * C + c}"
     consts(R == 1)
+    if R > 1:
+        K["ones"] = "Y7"
     emit(f"\n// func {name}({ARGS})")
     emit(f"TEXT ·{name}(SB), NOSPLIT, ${16 if R == 1 else 16 * C}-56")
     emit("\tMOVQ xq+16(FP), DI")
@@ -187,6 +218,8 @@ def kernel(tname, bb, body, R, C):
         const(9, 8, "B")
         if body in (q4_0, q5_0):
             emit("\tVMOVDQU ·dot8Shifts(SB), Y8")
+    else:
+        emit("\tVMOVDQU ·dot8Ones(SB), Y7")
     for r in range(R):
         for c in range(C):
             emit(f"\tVXORPS {acc(r, c)}, {acc(r, c)}, {acc(r, c)}")
@@ -203,18 +236,15 @@ def kernel(tname, bb, body, R, C):
         emit(f"\tVMOVDQU {OFFSET[tname]}, Y7")
         emit("\tVPMADDUBSW Y3, Y7, Y7")
         emit("\tVPMADDWD Y11, Y7, Y7")
-    for c in range(C):
+    if R > 1:
+        pairsR(body, R, C, acc)
+    for c in range(C if R == 1 else 0):
         emit(f"\tPREFETCHT0 {W(c, 0).replace('SI', 'R8')}")
         if unsigned:
             body(c, unsigned=True)
         else:
             body(c)
-        for r in range(R):
-            if R > 1:
-                emit(f"\tVMOVDQU {X(r, 2)}, Y3")
-                pair(acc(r, c), unsigned, f"{16 * c + 4 * r}(SP)")
-            else:
-                pair(acc(r, c), unsigned, f"{4 * c}(SP)")
+        pair(acc(0, c), unsigned, f"{4 * c}(SP)")
     emit(f"\tADDQ ${bb}, SI")
     emit(f"\tADDQ ${bb}, R8")
     emit(f"\tADDQ ${ABB}, DI")
