@@ -274,7 +274,85 @@ for t in TYPES:
     for R, C in SHAPES:
         kernel(*t, R, C)
 
+
+
+def quant_round():
+    """q8Round writes the 32 int8 of one Q8_0 activation block: x·id
+    rounded as dot8.go's roundQ8 (truncate, then ±1 where the remainder
+    reaches ±0.5: C's roundf, not the ties-to-even of VROUNDPS' nearest
+    mode), clamped to ±127, NaN to 0; packed to bytes in order."""
+    emit("\n// func q8Round(dst *byte, x *float32, id float32)")
+    emit("TEXT ·q8Round(SB), NOSPLIT, $0-20")
+    emit("\tMOVQ dst+0(FP), DI")
+    emit("\tMOVQ x+8(FP), SI")
+    emit("\tVBROADCASTSS id+16(FP), Y0")
+    for i in range(4):
+        emit(f"\tVMULPS {32 * i}(SI), Y0, Y1")
+        emit("\tVROUNDPS $3, Y1, Y2")
+        emit("\tVSUBPS Y2, Y1, Y3")
+        emit("\tVCMPPS $0x1d, ·q8Half(SB), Y3, Y4")
+        emit("\tVANDPS ·q8One(SB), Y4, Y4")
+        emit("\tVADDPS Y4, Y2, Y2")
+        emit("\tVCMPPS $0x12, ·q8NegHalf(SB), Y3, Y4")
+        emit("\tVANDPS ·q8One(SB), Y4, Y4")
+        emit("\tVSUBPS Y4, Y2, Y2")
+        # a NaN t becomes 127 here and 0 by the mask of ordered q below
+        emit("\tVMINPS ·q8Max(SB), Y2, Y2")
+        emit("\tVMAXPS ·q8Min(SB), Y2, Y2")
+        emit("\tVCMPPS $7, Y1, Y1, Y4")
+        emit("\tVANDPS Y4, Y2, Y2")
+        emit(f"\tVCVTTPS2DQ Y2, Y{5 + i}")
+    emit("\tVPACKSSDW Y6, Y5, Y5")
+    emit("\tVPACKSSDW Y8, Y7, Y7")
+    emit("\tVPACKSSWB Y7, Y5, Y5")
+    emit("\tVMOVDQU ·q8Perm(SB), Y9")
+    emit("\tVPERMD Y5, Y9, Y5")
+    emit("\tVMOVDQU Y5, (DI)")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+
+
+def quant_amax():
+    """q8Amax returns the largest |x| of a 32-value block, and whether one
+    is NaN (the reference's sequential MAX then depends on the order, and
+    the caller takes the scalar loop)."""
+    emit("\n// func q8Amax(x *float32) (amax float32, nan bool)")
+    emit("TEXT ·q8Amax(SB), NOSPLIT, $0-13")
+    emit("\tMOVQ x+0(FP), SI")
+    emit("\tVMOVUPS ·q8Abs(SB), Y0")
+    for i in range(4):
+        emit(f"\tVANDPS {32 * i}(SI), Y0, Y{1 + i}")
+    emit("\tVCMPPS $3, Y2, Y1, Y5")
+    emit("\tVCMPPS $3, Y4, Y3, Y6")
+    emit("\tVORPS Y6, Y5, Y5")
+    emit("\tVMOVMSKPS Y5, AX")
+    emit("\tTESTL AX, AX")
+    emit("\tSETNE nan+12(FP)")
+    emit("\tVMAXPS Y2, Y1, Y1")
+    emit("\tVMAXPS Y4, Y3, Y3")
+    emit("\tVMAXPS Y3, Y1, Y1")
+    emit("\tVEXTRACTF128 $1, Y1, X2")
+    emit("\tVMAXPS X2, X1, X1")
+    emit("\tVMOVHLPS X1, X1, X2")
+    emit("\tVMAXPS X2, X1, X1")
+    emit("\tVMOVSHDUP X1, X2")
+    emit("\tVMAXSS X2, X1, X1")
+    emit("\tVMOVSS X1, amax+8(FP)")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+
+
+quant_round()
+quant_amax()
 emit("")
+for i, v in enumerate([0, 4, 1, 5, 2, 6, 3, 7]):
+    emit(f"DATA ·q8Perm+{4 * i}(SB)/4, ${v}")
+emit("GLOBL ·q8Perm(SB), RODATA|NOPTR, $32")
+for name, v in (("q8Abs", 0x7fffffff), ("q8Half", 0x3f000000), ("q8NegHalf", 0xbf000000), ("q8One", 0x3f800000),
+                ("q8Max", 0x42fe0000), ("q8Min", 0xc2fe0000)):
+    for i in range(8):
+        emit(f"DATA ·{name}+{4 * i}(SB)/4, ${v:#x}")
+    emit(f"GLOBL ·{name}(SB), RODATA|NOPTR, $32")
 for i in range(8):
     emit(f"DATA ·dot8Shifts+{4 * i}(SB)/4, ${0 if i < 4 else 4}")
 emit("GLOBL ·dot8Shifts(SB), RODATA|NOPTR, $32")
@@ -297,6 +375,8 @@ go = [hdr + "package kernel\n", 'import "github.com/graft-ai/graft/engine/gguf"\
 for t in TYPES:
     for R, C in SHAPES:
         go.append(f"//go:noescape\nfunc dot8{t[0]}x{R}x{C}({ARGS})\n")
+go.append(f"//go:noescape\nfunc q8Round(dst *byte, x *float32, id float32)\n")
+go.append(f"//go:noescape\nfunc q8Amax(x *float32) (amax float32, nan bool)\n")
 go.append("// dot8AVX2 holds, per type, the kernels of R×C tiles at [R-1][C-1]: R·C ≤ 4 for one row, ≤ 8 for more.")
 go.append("var dot8AVX2 = map[gguf.Type]*dot8Set{")
 for t in TYPES:
