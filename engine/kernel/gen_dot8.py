@@ -25,7 +25,13 @@ each pair broadcasts its own (a load, no vector shuffle).
 
 Registers: Y0 signed weights, Y1 their magnitudes (or raw nibbles), Y2 and
 Y4 the weight and activation scales, Y3 x, Y5 Y6 scratch, Y7 8·Σx, Y8 the
-nibble shifts, Y9 bytes 8, Y10 bytes 0x0F, Y11 words 1 (a lone row).
+nibble shifts, Y9 bytes 8, Y10 bytes 0x0F, Y11 words 1 (a lone row). Tiles
+of several rows keep the words 1 in Y7 and load each activation row and
+unpack each weight column once per block (pairsR): the only constant kept
+in a register is the one every pair reads.
+
+q8Amax and q8Round are the AVX2 parts of the Q8_0 activation quantizer
+(dot8_avx2_amd64.go).
 """
 
 SHAPES = [(1, 1), (1, 2), (1, 3), (1, 4), (2, 1), (2, 2), (2, 3), (2, 4), (3, 1), (3, 2), (4, 1), (4, 2)]
