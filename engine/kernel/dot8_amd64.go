@@ -114,6 +114,12 @@ func dot8Q5_0x4x1(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb
 //go:noescape
 func dot8Q5_0x4x2(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
 
+//go:noescape
+func q8Round(dst *byte, x *float32, id float32)
+
+//go:noescape
+func q8Amax(x *float32) (amax float32, nan bool)
+
 // dot8AVX2 holds, per type, the kernels of R×C tiles at [R-1][C-1]: R·C ≤ 4 for one row, ≤ 8 for more.
 var dot8AVX2 = map[gguf.Type]*dot8Set{
 	gguf.TypeQ8_0: {

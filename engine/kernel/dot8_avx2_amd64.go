@@ -3,8 +3,12 @@
 package kernel
 
 import (
+	"encoding/binary"
+	"math"
 	"simd/archsimd"
 	"unsafe"
+
+	"github.com/graft-ai/graft/engine/float16"
 )
 
 //go:generate python3 gen_dot8.py
@@ -28,6 +32,9 @@ func init() {
 	for t, k := range dot8AVX2 {
 		if d := intDots[t]; d != nil {
 			d.dot = k.tile
+			if d.act == actQ8_0 {
+				d.quantize = quantizeQ8_0AVX2
+			}
 		}
 	}
 }
@@ -44,5 +51,35 @@ func (k *dot8Set) tile(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw in
 		n := min(cw, cols-c)
 		k[rows-1][n-1]((*float32)(unsafe.Add(unsafe.Pointer(out), 4*c)), ldo, xq, ldx,
 			(*byte)(unsafe.Add(unsafe.Pointer(w), c*ldw)), ldw, nb)
+	}
+}
+
+// quantizeQ8_0AVX2 is quantizeQ8_0Act with the rounding of each block's
+// largest |x| and the rounding of each block in AVX2 (q8Amax, q8Round):
+// the scalar loops cost most of the time. A block with a NaN takes the
+// reference's loop, whose result depends on where the NaN is.
+func quantizeQ8_0AVX2(dst []byte, x []float32) {
+	nb := len(x) / 32
+	dst = dst[:nb*34]
+	for b := range nb {
+		v := (*[32]float32)(x[b*32:])
+		out := (*[34]byte)(dst[b*34:])
+		amax, nan := q8Amax(&v[0])
+		if nan { // the reference's order decides, NaN included
+			amax = 0
+			for _, f := range v {
+				a := float32(math.Abs(float64(f)))
+				if !(amax > a) { // ggml's MAX(amax, a)
+					amax = a
+				}
+			}
+		}
+		d := amax / 127
+		var id float32
+		if d != 0 {
+			id = 1 / d
+		}
+		binary.LittleEndian.PutUint16(out[:], float16.Float32ToF16(d))
+		q8Round(&out[2], &v[0], id)
 	}
 }

@@ -25,7 +25,13 @@ each pair broadcasts its own (a load, no vector shuffle).
 
 Registers: Y0 signed weights, Y1 their magnitudes (or raw nibbles), Y2 and
 Y4 the weight and activation scales, Y3 x, Y5 Y6 scratch, Y7 8·Σx, Y8 the
-nibble shifts, Y9 bytes 8, Y10 bytes 0x0F, Y11 words 1 (a lone row).
+nibble shifts, Y9 bytes 8, Y10 bytes 0x0F, Y11 words 1 (a lone row). Tiles
+of several rows keep the words 1 in Y7 and load each activation row and
+unpack each weight column once per block (pairsR): the only constant kept
+in a register is the one every pair reads.
+
+q8Amax and q8Round are the AVX2 parts of the Q8_0 activation quantizer
+(dot8_avx2_amd64.go).
 """
 
 from asmtile import W, X
@@ -48,41 +54,41 @@ out = []
 emit = out.append
 
 
-def q8_0(c):
-    emit(f"\tVMOVDQU {W(c, 2)}, Y0")
-    emit("\tVPABSB Y0, Y1")
+def q8_0(c, s="Y0", a="Y1"):
+    emit(f"\tVMOVDQU {W(c, 2)}, {s}")
+    emit(f"\tVPABSB {s}, {a}")
 
 
-def q4_0(c, unsigned=False):
+def q4_0(c, s="Y0", a="Y1", unsigned=False):
     # low nibbles are values 0..15, high ones 16..31, each minus 8: the 16
     # bytes in both halves, the high half shifted right by 4 (VPSRLVD by Y8 =
     # 0,0,0,0,4,4,4,4), masked; a lone
     # activation row takes the nibbles as they are (Y1) and subtracts 8·Σx
     # per lane (Y7), computed once per block for all columns
-    emit(f"\tVBROADCASTI128 {W(c, 2)}, Y1")
-    emit(f"\tVPSRLVD {K['shifts']}, Y1, Y1")
-    emit(f"\tVPAND {K['nib']}, Y1, Y1")
+    emit(f"\tVBROADCASTI128 {W(c, 2)}, {a}")
+    emit(f"\tVPSRLVD {K['shifts']}, {a}, {a}")
+    emit(f"\tVPAND {K['nib']}, {a}, {a}")
     if not unsigned:
-        emit(f"\tVPSUBB {K['eight']}, Y1, Y0")
-        emit("\tVPABSB Y0, Y1")
+        emit(f"\tVPSUBB {K['eight']}, {a}, {s}")
+        emit(f"\tVPABSB {s}, {a}")
 
 
-def q5_0(c, unsigned=False):
+def q5_0(c, s="Y0", a="Y1", unsigned=False):
     # Q4_0's nibbles (at byte 6) with bit j of qh (byte 2) as bit 4 of value
     # j: ggml's bytes_from_bits_32 (broadcast, VPSHUFB byte j/8 to byte j,
     # OR all bits but j%8, compare with all-ones), then minus 16
-    emit(f"\tVBROADCASTI128 {W(c, 6)}, Y1")
-    emit(f"\tVPSRLVD {K['shifts']}, Y1, Y1")
-    emit(f"\tVPAND {K['nib']}, Y1, Y1")
+    emit(f"\tVBROADCASTI128 {W(c, 6)}, {a}")
+    emit(f"\tVPSRLVD {K['shifts']}, {a}, {a}")
+    emit(f"\tVPAND {K['nib']}, {a}, {a}")
     emit(f"\tVPBROADCASTD {W(c, 2)}, Y5")
     emit("\tVPSHUFB ·dot8HShuf(SB), Y5, Y5")
     emit("\tVPOR ·dot8HBits(SB), Y5, Y5")
     emit("\tVPCMPEQB ·dot8AllOnes(SB), Y5, Y5")
     emit("\tVPAND ·dot8Sixteen(SB), Y5, Y5")
-    emit("\tVPOR Y5, Y1, Y1")
+    emit(f"\tVPOR Y5, {a}, {a}")
     if not unsigned:
-        emit("\tVPSUBB ·dot8Sixteen(SB), Y1, Y0")
-        emit("\tVPABSB Y0, Y1")
+        emit(f"\tVPSUBB ·dot8Sixteen(SB), {a}, {s}")
+        emit(f"\tVPABSB {s}, {a}")
 
 
 def load_x(r):
@@ -91,14 +97,14 @@ def load_x(r):
     emit("\tVCVTPH2PS X4, Y4")
 
 
-def pair(acc, unsigned=False, dmem=None):
+def pair(acc, unsigned=False, dmem=None, s="Y0", a="Y1", x="Y3"):
     if unsigned:
         emit("\tVPMADDUBSW Y3, Y1, Y5")
         emit(f"\tVPMADDWD {K['ones']}, Y5, Y5")
         emit("\tVPSUBD Y7, Y5, Y5")
     else:
-        emit("\tVPSIGNB Y0, Y3, Y5")
-        emit("\tVPMADDUBSW Y5, Y1, Y5")
+        emit(f"\tVPSIGNB {s}, {x}, Y5")
+        emit(f"\tVPMADDUBSW Y5, {a}, Y5")
         emit(f"\tVPMADDWD {K['ones']}, Y5, Y5")
     emit("\tVCVTDQ2PS Y5, Y5")
     if dmem:
@@ -159,10 +165,41 @@ def scalesR(R, C):
         emit(f"\tVMOVUPS X6, {16 * c}(SP)")
 
 
+def pairsR(body, R, C, acc):
+    """The pairs of a tile of several rows, each activation row loaded and
+    each weight column unpacked once per block: the rows stay in registers
+    while the columns pass (x_held), or, where the accumulators leave too few
+    registers for that (4×2), the unpacked columns stay while the rows pass.
+    Y5 Y6 are the pairs' scratch, Y7 the words 1."""
+    dmem = lambda r, c: f"{16 * c + 4 * r}(SP)"
+    if R + 5 + R * C <= 16:
+        xs = ["Y2", "Y3", "Y4", "Y8"][:R]
+        assert int(xs[-1][1:]) < 16 - R * C
+        for r in range(R):
+            emit(f"\tVMOVDQU {X(r, 2)}, {xs[r]}")
+        for c in range(C):
+            emit(f"\tPREFETCHT0 {W(c, 0).replace('SI', 'R8')}")
+            body(c)
+            for r in range(R):
+                pair(acc(r, c), dmem=dmem(r, c), x=xs[r])
+        return
+    ws = [("Y0", "Y1"), ("Y2", "Y4")]
+    assert C <= len(ws) and 2 * C + 4 + R * C <= 16
+    for c in range(C):
+        emit(f"\tPREFETCHT0 {W(c, 0).replace('SI', 'R8')}")
+        body(c, *ws[c])
+    for r in range(R):
+        emit(f"\tVMOVDQU {X(r, 2)}, Y3")
+        for c in range(C):
+            pair(acc(r, c), dmem=dmem(r, c), s=ws[c][0], a=ws[c][1])
+
+
 def kernel(tname, bb, body, R, C):
     name = f"dot8{tname}x{R}x{C}"
     acc = lambda r, c: f"Y{16 - R * C + r * C + c}"
     consts(R == 1)
+    if R > 1:
+        K["ones"] = "Y7"
     emit(f"\n// func {name}({ARGS})")
     emit(f"TEXT ·{name}(SB), NOSPLIT, ${16 if R == 1 else 16 * C}-56")
     emit("\tMOVQ xq+16(FP), DI")
@@ -181,6 +218,8 @@ def kernel(tname, bb, body, R, C):
         const(9, 8, "B")
         if body in (q4_0, q5_0):
             emit("\tVMOVDQU ·dot8Shifts(SB), Y8")
+    else:
+        emit("\tVMOVDQU ·dot8Ones(SB), Y7")
     for r in range(R):
         for c in range(C):
             emit(f"\tVXORPS {acc(r, c)}, {acc(r, c)}, {acc(r, c)}")
@@ -197,18 +236,15 @@ def kernel(tname, bb, body, R, C):
         emit(f"\tVMOVDQU {OFFSET[tname]}, Y7")
         emit("\tVPMADDUBSW Y3, Y7, Y7")
         emit("\tVPMADDWD Y11, Y7, Y7")
-    for c in range(C):
+    if R > 1:
+        pairsR(body, R, C, acc)
+    for c in range(C if R == 1 else 0):
         emit(f"\tPREFETCHT0 {W(c, 0).replace('SI', 'R8')}")
         if unsigned:
             body(c, unsigned=True)
         else:
             body(c)
-        for r in range(R):
-            if R > 1:
-                emit(f"\tVMOVDQU {X(r, 2)}, Y3")
-                pair(acc(r, c), unsigned, f"{16 * c + 4 * r}(SP)")
-            else:
-                pair(acc(r, c), unsigned, f"{4 * c}(SP)")
+        pair(acc(0, c), unsigned, f"{4 * c}(SP)")
     emit(f"\tADDQ ${bb}, SI")
     emit(f"\tADDQ ${bb}, R8")
     emit(f"\tADDQ ${ABB}, DI")
@@ -238,7 +274,85 @@ for t in TYPES:
     for R, C in SHAPES:
         kernel(*t, R, C)
 
+
+
+def quant_round():
+    """q8Round writes the 32 int8 of one Q8_0 activation block: x·id
+    rounded as dot8.go's roundQ8 (truncate, then ±1 where the remainder
+    reaches ±0.5: C's roundf, not the ties-to-even of VROUNDPS' nearest
+    mode), clamped to ±127, NaN to 0; packed to bytes in order."""
+    emit("\n// func q8Round(dst *byte, x *float32, id float32)")
+    emit("TEXT ·q8Round(SB), NOSPLIT, $0-20")
+    emit("\tMOVQ dst+0(FP), DI")
+    emit("\tMOVQ x+8(FP), SI")
+    emit("\tVBROADCASTSS id+16(FP), Y0")
+    for i in range(4):
+        emit(f"\tVMULPS {32 * i}(SI), Y0, Y1")
+        emit("\tVROUNDPS $3, Y1, Y2")
+        emit("\tVSUBPS Y2, Y1, Y3")
+        emit("\tVCMPPS $0x1d, ·q8Half(SB), Y3, Y4")
+        emit("\tVANDPS ·q8One(SB), Y4, Y4")
+        emit("\tVADDPS Y4, Y2, Y2")
+        emit("\tVCMPPS $0x12, ·q8NegHalf(SB), Y3, Y4")
+        emit("\tVANDPS ·q8One(SB), Y4, Y4")
+        emit("\tVSUBPS Y4, Y2, Y2")
+        # a NaN t becomes 127 here and 0 by the mask of ordered q below
+        emit("\tVMINPS ·q8Max(SB), Y2, Y2")
+        emit("\tVMAXPS ·q8Min(SB), Y2, Y2")
+        emit("\tVCMPPS $7, Y1, Y1, Y4")
+        emit("\tVANDPS Y4, Y2, Y2")
+        emit(f"\tVCVTTPS2DQ Y2, Y{5 + i}")
+    emit("\tVPACKSSDW Y6, Y5, Y5")
+    emit("\tVPACKSSDW Y8, Y7, Y7")
+    emit("\tVPACKSSWB Y7, Y5, Y5")
+    emit("\tVMOVDQU ·q8Perm(SB), Y9")
+    emit("\tVPERMD Y5, Y9, Y5")
+    emit("\tVMOVDQU Y5, (DI)")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+
+
+def quant_amax():
+    """q8Amax returns the largest |x| of a 32-value block, and whether one
+    is NaN (the reference's sequential MAX then depends on the order, and
+    the caller takes the scalar loop)."""
+    emit("\n// func q8Amax(x *float32) (amax float32, nan bool)")
+    emit("TEXT ·q8Amax(SB), NOSPLIT, $0-13")
+    emit("\tMOVQ x+0(FP), SI")
+    emit("\tVMOVUPS ·q8Abs(SB), Y0")
+    for i in range(4):
+        emit(f"\tVANDPS {32 * i}(SI), Y0, Y{1 + i}")
+    emit("\tVCMPPS $3, Y2, Y1, Y5")
+    emit("\tVCMPPS $3, Y4, Y3, Y6")
+    emit("\tVORPS Y6, Y5, Y5")
+    emit("\tVMOVMSKPS Y5, AX")
+    emit("\tTESTL AX, AX")
+    emit("\tSETNE nan+12(FP)")
+    emit("\tVMAXPS Y2, Y1, Y1")
+    emit("\tVMAXPS Y4, Y3, Y3")
+    emit("\tVMAXPS Y3, Y1, Y1")
+    emit("\tVEXTRACTF128 $1, Y1, X2")
+    emit("\tVMAXPS X2, X1, X1")
+    emit("\tVMOVHLPS X1, X1, X2")
+    emit("\tVMAXPS X2, X1, X1")
+    emit("\tVMOVSHDUP X1, X2")
+    emit("\tVMAXSS X2, X1, X1")
+    emit("\tVMOVSS X1, amax+8(FP)")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+
+
+quant_round()
+quant_amax()
 emit("")
+for i, v in enumerate([0, 4, 1, 5, 2, 6, 3, 7]):
+    emit(f"DATA ·q8Perm+{4 * i}(SB)/4, ${v}")
+emit("GLOBL ·q8Perm(SB), RODATA|NOPTR, $32")
+for name, v in (("q8Abs", 0x7fffffff), ("q8Half", 0x3f000000), ("q8NegHalf", 0xbf000000), ("q8One", 0x3f800000),
+                ("q8Max", 0x42fe0000), ("q8Min", 0xc2fe0000)):
+    for i in range(8):
+        emit(f"DATA ·{name}+{4 * i}(SB)/4, ${v:#x}")
+    emit(f"GLOBL ·{name}(SB), RODATA|NOPTR, $32")
 for i in range(8):
     emit(f"DATA ·dot8Shifts+{4 * i}(SB)/4, ${0 if i < 4 else 4}")
 emit("GLOBL ·dot8Shifts(SB), RODATA|NOPTR, $32")
@@ -261,6 +375,8 @@ go = [hdr + "package kernel\n", 'import "github.com/graft-ai/graft/engine/gguf"\
 for t in TYPES:
     for R, C in SHAPES:
         go.append(f"//go:noescape\nfunc dot8{t[0]}x{R}x{C}({ARGS})\n")
+go.append(f"//go:noescape\nfunc q8Round(dst *byte, x *float32, id float32)\n")
+go.append(f"//go:noescape\nfunc q8Amax(x *float32) (amax float32, nan bool)\n")
 go.append("// dot8AVX2 holds, per type, the kernels of R×C tiles at [R-1][C-1]: R·C ≤ 4 for one row, ≤ 8 for more.")
 go.append("var dot8AVX2 = map[gguf.Type]*dot8Set{")
 for t in TYPES:
