@@ -75,6 +75,10 @@ func deploymentCluster(name string) *cluster.Cluster {
 		CircuitBreakers: &cluster.CircuitBreakers{Thresholds: []*cluster.CircuitBreakers_Thresholds{{
 			MaxConnections: wrapperspb.UInt32(1 << 20), MaxPendingRequests: wrapperspb.UInt32(1 << 20),
 			MaxRequests: wrapperspb.UInt32(1 << 20),
+			// Each request retries at most twice (the route's policy); Envoy's
+			// default of 3 retries in flight per cluster would turn the
+			// connect failures of a dead replica under load into 503s.
+			MaxRetries: wrapperspb.UInt32(1 << 20),
 		}}},
 		// HTTP/1.1 to the sidecar with trailers kept: the sidecar ends each
 		// response with its token usage as a trailer, which the gateway reads
