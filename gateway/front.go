@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -160,16 +158,7 @@ func (f *Front) Client() (*http.Client, error) {
 	if f.CAFile == "" {
 		return http.DefaultClient, nil
 	}
-	ca, err := os.ReadFile(f.CAFile)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(ca) {
-		return nil, fmt.Errorf("front: %s holds no certificate", f.CAFile)
-	}
-	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool},
-		ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 256}}, nil
+	return xds.TrustingClient(f.CAFile)
 }
 
 // WaitServing returns once a one-token completion for deployment, sent with

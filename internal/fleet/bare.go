@@ -2,11 +2,7 @@ package fleet
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -66,15 +62,8 @@ func startBareEnvoy(ctx context.Context, store *state.Store, dir string) (_ *bar
 	if err := envoy.WaitReady(wctx); err != nil {
 		return nil, err
 	}
-	ca, err := os.ReadFile(certs.CAFile)
-	if err != nil {
+	if b.client, err = xds.TrustingClient(certs.CAFile); err != nil {
 		return nil, err
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(ca) {
-		return nil, fmt.Errorf("fleet: %s holds no certificate", certs.CAFile)
-	}
-	b.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool},
-		ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 256}}
 	return b, nil
 }
