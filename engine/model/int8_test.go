@@ -140,26 +140,7 @@ func TestInt8DecodeStepDoesNotAllocate(t *testing.T) {
 			if len(intDotTypes(m)) == 0 {
 				t.Skipf("no matrix of %v has an integer dot", storedTypes(m))
 			}
-			cache := m.NewKVCache(8, 16)
-			ws := m.NewWorkspace(4, 4, 0)
-			bt := &Batch{Tokens: []int32{1, 5}, Outputs: []int32{0, 1}}
-			bt.Attn.Tables = [][]int32{{0, 1, 2, 3}, {4, 5, 6, 7}}
-			bt.Attn.Seq = []int32{0, 1}
-			pos := int32(0)
-			step := func() {
-				bt.Attn.Positions = append(bt.Attn.Positions[:0], pos, pos)
-				bt.Attn.Slots = append(bt.Attn.Slots[:0], pos, 64+pos)
-				if _, err := m.Forward(ws, cache, bt); err != nil {
-					t.Fatal(err)
-				}
-				pos = (pos + 1) % 60
-			}
-			for range 4 {
-				step()
-			}
-			if n := testing.AllocsPerRun(20, step); n > 0 {
-				t.Errorf("a decode step allocates %.1f times", n)
-			}
+			checkDecodeStepAllocatesNothing(t, m, ft.name)
 		})
 	}
 }
