@@ -2,7 +2,6 @@ package sidecar
 
 import (
 	"net/http"
-	"sync/atomic"
 	"time"
 )
 
@@ -50,12 +49,12 @@ func servedBy(id string, h http.Handler) http.Handler {
 	})
 }
 
-// closing has every response say Connection: close once draining is set, so
+// closing has every response say Connection: close once draining says so, so
 // a router drops each connection after its last request instead of racing
 // the listener's close with a new one on an idle connection.
-func closing(draining *atomic.Bool, h http.Handler) http.Handler {
+func closing(draining func() bool, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if draining.Load() {
+		if draining() {
 			w.Header().Set("Connection", "close")
 		}
 		h.ServeHTTP(w, r)

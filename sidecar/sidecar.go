@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -160,8 +159,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer stopRep()
-	var draining atomic.Bool
-	hs := cfg.HTTP.server(traced(cfg.Tracer, closing(&draining, servedBy(cfg.ReplicaID, srv))))
+	hs := cfg.HTTP.server(traced(cfg.Tracer, closing(srv.Draining, servedBy(cfg.ReplicaID, srv))))
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(lis) }()
 	slog.Info("sidecar serving", "listen", addr)
@@ -175,7 +173,6 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	rep.Drain() // routers stop sending new requests while the running ones finish
 	srv.Drain()
-	draining.Store(true)
 	return drain(hs, cfg.drainGrace(), cfg.Drain)
 }
 

@@ -138,6 +138,9 @@ func (s *Server) resolve(ctx context.Context, model string) (string, *apiError) 
 // health checks take it out of routing.
 func (s *Server) Drain() { s.draining.Store(true) }
 
+// Draining reports whether Drain was called.
+func (s *Server) Draining() bool { return s.draining.Load() }
+
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
 		http.Error(w, "not ready: draining", http.StatusServiceUnavailable)
