@@ -39,21 +39,12 @@ type AccessLogEntry struct {
 // StartTime parses Start.
 func (e AccessLogEntry) StartTime() (time.Time, error) { return time.Parse(time.RFC3339Nano, e.Start) }
 
-// ParseAccessLogEntry reads one line. A request Envoy answered itself (no
-// upstream) has no upstream durations; they read as -1.
+// ParseAccessLogEntry reads one line. Envoy writes null for a duration it
+// has no end for (a request it answered itself has no upstream); those read
+// as -1.
 func ParseAccessLogEntry(line []byte) (AccessLogEntry, error) {
-	var raw map[string]any
-	if err := json.Unmarshal(line, &raw); err != nil {
-		return AccessLogEntry{}, fmt.Errorf("xds: access log line: %w", err)
-	}
-	for k, v := range raw {
-		if v == nil || v == "-" {
-			raw[k] = nil
-		}
-	}
 	e := AccessLogEntry{RequestUS: -1, RouteUS: -1, UpstreamUS: -1, ResponseUS: -1, FirstByteUS: -1}
-	b, _ := json.Marshal(raw)
-	if err := json.Unmarshal(b, &e); err != nil {
+	if err := json.Unmarshal(line, &e); err != nil {
 		return AccessLogEntry{}, fmt.Errorf("xds: access log line: %w", err)
 	}
 	return e, nil
