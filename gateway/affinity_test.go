@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"context"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -96,67 +95,100 @@ func TestFrontAdapterAffinityAndHotSpreading(t *testing.T) {
 	if len(seen) < 2 {
 		t.Errorf("a hot adapter stayed on one replica: %v", seen)
 	}
-	checkBoundedLoad(t, p, fmt.Sprintf(`{"model":"stories/%s","prompt":"Once","max_tokens":64}`, names[1]))
+	checkBoundedLoad(t, p, fmt.Sprintf(`{"model":"stories/%s","prompt":"Once","max_tokens":400,"ignore_eos":true}`, names[1]))
 }
 
-// checkBoundedLoad keeps 12 clients sending long requests for one adapter,
-// back to back, and reads Envoy's own in-flight count per replica while they
-// run. Envoy bounds a host when it places a request: a host is passed over
-// once it holds more than ceil(ceil((total+1)·f)/n) (f the balance factor,
-// total the requests in flight then), so it may reach that plus one. Counts
-// read later can only be checked against the most that was in flight, since
-// a host keeps what it was given while the others' requests end. The first
-// wave is not checked: Envoy counts a request on a host only once its
-// upstream connection is up, and the first burst arrives before any is.
+// checkBoundedLoad places twelve long requests for one adapter one at a
+// time, each only once Envoy counts the one before on its host, and checks
+// Envoy's bounded-load rule at every placement from Envoy's own per-replica
+// in-flight counts: the replica given a request held at most its slots
+// (ring.Slots of the requests then in flight), so none carries more than
+// hash_balance_factor × the average, rounded up as Envoy rounds, plus the
+// one it was given. Placing one at a time makes the check exact: under
+// closed-loop load Envoy decides on counts no sampler sees, and a request
+// waiting for a new upstream connection is not counted on its host yet.
 func checkBoundedLoad(t *testing.T, p *platform, body string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
-	defer cancel()
-	var wg sync.WaitGroup
-	var completed atomic.Int32
-	const clients = 12
-	for range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				p.fire("/v1/completions", body)
-				completed.Add(1)
-			}
-		}()
+	const n = 12
+	for try := range 3 {
+		if placeOneByOne(t, p, body, n) {
+			return
+		}
+		t.Logf("wave %d: a request ended before all %d were placed; again", try, n)
 	}
-	defer wg.Wait()
-	const factor = float64(ring.BalanceFactor) / 100
-	peak, heaviest, worst, samples := 0, 0, 0.0, 0
-	for ctx.Err() == nil {
-		time.Sleep(20 * time.Millisecond)
-		active, err := p.front.Envoy.ActiveRequests(context.Background(), xds.ClusterName("stories"))
+	t.Error("no wave of requests stayed in flight long enough to check Envoy's bounded load")
+}
+
+// placeOneByOne runs one wave; false when a request ended mid-wave, which
+// makes the counts ambiguous.
+func placeOneByOne(t *testing.T, p *platform, body string, n int) bool {
+	cluster := xds.ClusterName("stories")
+	active := func() (map[string]int, int) {
+		a, err := p.front.Envoy.ActiveRequests(context.Background(), cluster)
 		if err != nil {
 			t.Fatal(err)
 		}
-		total, most := 0, 0
-		for _, n := range active {
-			total += n
-			most = max(most, n)
+		total := 0
+		for _, c := range a {
+			total += c
 		}
-		if completed.Load() < clients || len(active) == 0 {
-			continue
-		}
-		peak = max(peak, total)
-		if total < clients/2 {
-			continue
-		}
-		samples++
-		heaviest = max(heaviest, most)
-		mean := float64(total) / float64(len(active))
-		worst = max(worst, float64(most)/mean)
-		allowed := int(math.Ceil(math.Ceil(float64(peak+1)*factor)/float64(len(active)))) + 1
-		if most > allowed {
-			t.Errorf("a replica carries %d of %d in flight %v (at most %d were in flight: allowed %d)", most, total, active, peak, allowed)
-		}
+		return a, total
 	}
-	t.Logf("bounded load: %d samples with ≥%d in flight, peak %d, heaviest replica %d, worst max/mean %.2f (factor %.2f)",
-		samples, clients/2, peak, heaviest, worst, factor)
-	if samples == 0 {
-		t.Error("never saw enough requests in flight: the check measured nothing")
+	before, total := waitActive(t, active, func(total int) bool { return total == 0 })
+	if total != 0 {
+		t.Fatalf("requests still in flight before the wave: %v", before)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	var ended atomic.Int32
+	const factor = uint32(ring.BalanceFactor)
+	for k := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.fire("/v1/completions", body)
+			ended.Add(1)
+		}()
+		after, total := waitActive(t, active, func(total int) bool { return total == k+1 || ended.Load() > 0 })
+		if ended.Load() > 0 {
+			return false
+		}
+		if total != k+1 {
+			t.Fatalf("placement %d: Envoy counts %v in flight", k, after)
+		}
+		host := ""
+		for h, c := range after {
+			if c == before[h]+1 {
+				host = h
+			} else if c != before[h] {
+				t.Fatalf("placement %d: counts went from %v to %v", k, before, after)
+			}
+		}
+		slots := ring.Slots(uint32(k), factor, 1/float64(len(after)))
+		if uint32(before[host]) > slots {
+			t.Errorf("placement %d went to %s holding %d of %d in flight %v: over its %d slots", k, host, before[host], k, before, slots)
+		}
+		before = after
+	}
+	most := 0
+	for _, c := range before {
+		most = max(most, c)
+	}
+	t.Logf("bounded load: %d placed one by one over %v (most %d, average %.1f, factor %.2f)",
+		n, before, most, float64(n)/float64(len(before)), float64(factor)/100)
+	if most == n {
+		t.Errorf("all %d requests on one replica: %v", n, before)
+	}
+	return true
+}
+
+// waitActive polls Envoy's counts until done says so, for at most 5 s.
+func waitActive(t *testing.T, active func() (map[string]int, int), done func(total int) bool) (map[string]int, int) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		a, total := active()
+		if done(total) || time.Now().After(deadline) {
+			return a, total
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }

@@ -63,10 +63,16 @@ func (b *Bounded) Pick(hash uint64, active []uint32, total uint32) int {
 	return best
 }
 
-// overload is Envoy's hostOverloadFactor: in flight over slots, slots being
-// the host's share of factor% of (all in flight + 1), rounded up.
+// overload is Envoy's hostOverloadFactor: in flight over slots.
 func (b *Bounded) overload(host int, active []uint32, total uint32) float64 {
-	totalSlots := ((total+1)*b.factor + 99) / 100
-	slots := max(uint32(math.Ceil(float64(totalSlots)*b.weights[host])), 1)
-	return float64(active[host]) / float64(slots)
+	return float64(active[host]) / float64(Slots(total, b.factor, b.weights[host]))
+}
+
+// Slots is how many requests in flight a host of the given normalized
+// weight may hold and still be given the next one, when total are in
+// flight over the cluster: its share of factor% of (total + 1), rounded up
+// as Envoy rounds. A host so chosen may reach Slots + 1.
+func Slots(total, factor uint32, weight float64) uint32 {
+	totalSlots := ((total+1)*factor + 99) / 100
+	return max(uint32(math.Ceil(float64(totalSlots)*weight)), 1)
 }
