@@ -177,9 +177,14 @@ func fileSource(path string) *core.DataSource {
 }
 
 // mustAny packs a message built here; only a type missing from the binary
-// could fail, which is a build error in spirit.
+// could fail, which is a build error in spirit. The packing is
+// deterministic: a map inside (the access log's JSON format) packed in a
+// random order would give every rebuild of an unchanged state a new digest,
+// and each such push has Envoy replace its listener, draining the clients'
+// connections.
 func mustAny(m proto.Message) *anypb.Any {
-	a, err := anypb.New(m)
+	a := &anypb.Any{}
+	err := anypb.MarshalFrom(a, m, proto.MarshalOptions{Deterministic: true})
 	if err != nil {
 		panic(err)
 	}
