@@ -54,8 +54,12 @@ func (g *Gateway) Process(stream extproc.ExternalProcessor_ProcessServer) error 
 			return err
 		}
 		var resp []*extproc.ProcessingResponse
+		// last: the message ends the request (only its headers and body are
+		// sent here)
+		var last bool
 		switch r := req.Request.(type) {
 		case *extproc.ProcessingRequest_RequestHeaders:
+			last = r.RequestHeaders.GetEndOfStream()
 			ctx = traceContext(ctx, r.RequestHeaders)
 			switch h := g.onHeaders(ctx, &ex, r.RequestHeaders); {
 			case h != nil:
@@ -67,6 +71,7 @@ func (g *Gateway) Process(stream extproc.ExternalProcessor_ProcessServer) error 
 					RequestHeaders: &extproc.HeadersResponse{}}})
 			}
 		case *extproc.ProcessingRequest_RequestBody:
+			last = r.RequestBody.GetEndOfStream()
 			resp = g.onBody(ctx, &ex, r.RequestBody)
 		case *extproc.ProcessingRequest_ResponseTrailers:
 			// From the usage filter, on a stream of its own: nothing else
@@ -92,6 +97,13 @@ func (g *Gateway) Process(stream extproc.ExternalProcessor_ProcessServer) error 
 				// request refused at its headers (no key, say).
 				return nil
 			}
+		}
+		if last && len(resp) > 0 {
+			// Answered in full: the gateway ends the stream with its answer
+			// (trailers in the same write) instead of waking again for
+			// the reset Envoy sends after its last response; Envoy takes
+			// the close as processing complete.
+			return nil
 		}
 	}
 }
