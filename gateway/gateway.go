@@ -108,7 +108,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if network == "unix" {
 		listened = "unix:" + listened
 	}
-	srv := grpc.NewServer(tracedServer(g.cfg.Tracer)...)
+	srv := grpc.NewServer(append(tracedServer(g.cfg.Tracer), staticWindows...)...)
 	extproc.RegisterExternalProcessorServer(srv, g)
 	go g.spread.run(ctx, 250*time.Millisecond)
 	go g.watchChanges(ctx)
@@ -124,6 +124,18 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return fmt.Errorf("gateway: %w", err)
 	}
 	return nil
+}
+
+// staticWindows fixes the ext_proc connection's flow-control windows, which
+// turns off grpc-go's bandwidth-delay estimation. With it on, the first body
+// message of each sparse stream made the gateway send a window update and a
+// PING before its answer: Envoy woke to read them and answer the PING, and
+// the gateway woke to read the ack, two more wake-ups per request on the
+// request's path. A window holds the largest body Envoy passes on
+// (maxStreamedBody), so no body waits for an update either.
+var staticWindows = []grpc.ServerOption{
+	grpc.InitialWindowSize(maxStreamedBody),
+	grpc.InitialConnWindowSize(2 * maxStreamedBody),
 }
 
 type metrics struct {

@@ -59,12 +59,15 @@ const settleGrace = 250 * time.Millisecond
 // admitOrWait is admit, waiting up to settleGrace for settlements when
 // the key is short of tokens.
 func (l *limiter) admitOrWait(ctx context.Context, hash string, rpm, tpm int, tokens int) *apiError {
-	deadline := time.NewTimer(settleGrace)
-	defer deadline.Stop()
+	var deadline *time.Timer // made only when waiting: most requests never do
 	for {
 		ae, settled := l.admit(hash, rpm, tpm, tokens)
 		if settled == nil {
 			return ae
+		}
+		if deadline == nil {
+			deadline = time.NewTimer(settleGrace)
+			defer deadline.Stop()
 		}
 		select {
 		case <-settled:

@@ -54,8 +54,12 @@ func (g *Gateway) Process(stream extproc.ExternalProcessor_ProcessServer) error 
 			return err
 		}
 		var resp []*extproc.ProcessingResponse
+		// last: the message ends the request (only its headers and body are
+		// sent here)
+		var last bool
 		switch r := req.Request.(type) {
 		case *extproc.ProcessingRequest_RequestHeaders:
+			last = r.RequestHeaders.GetEndOfStream()
 			ctx = traceContext(ctx, r.RequestHeaders)
 			switch h := g.onHeaders(ctx, &ex, r.RequestHeaders); {
 			case h != nil:
@@ -67,6 +71,7 @@ func (g *Gateway) Process(stream extproc.ExternalProcessor_ProcessServer) error 
 					RequestHeaders: &extproc.HeadersResponse{}}})
 			}
 		case *extproc.ProcessingRequest_RequestBody:
+			last = r.RequestBody.GetEndOfStream()
 			resp = g.onBody(ctx, &ex, r.RequestBody)
 		case *extproc.ProcessingRequest_ResponseTrailers:
 			// From the usage filter, on a stream of its own: nothing else
@@ -92,6 +97,13 @@ func (g *Gateway) Process(stream extproc.ExternalProcessor_ProcessServer) error 
 				// request refused at its headers (no key, say).
 				return nil
 			}
+		}
+		if last && len(resp) > 0 {
+			// Answered in full: the gateway ends the stream with its answer
+			// (trailers in the same write) instead of waking again for
+			// the reset Envoy sends after its last response; Envoy takes
+			// the close as processing complete.
+			return nil
 		}
 	}
 }
@@ -128,18 +140,12 @@ func (g *Gateway) onHeaders(ctx context.Context, ex *exchange, h *extproc.HttpHe
 			return g.refuse(forbidden("This API key may not manage deployments; use an admin key (graft keys create --admin)."))
 		}
 		ex.management = true
-		return &extproc.ProcessingResponse{Response: &extproc.ProcessingResponse_RequestHeaders{
-			RequestHeaders: &extproc.HeadersResponse{Response: &extproc.CommonResponse{
-				HeaderMutation: &extproc.HeaderMutation{SetHeaders: []*core.HeaderValueOption{header(tenantHeader, key.Tenant)}},
-			}}}}
+		return tenantHeaders(key.Tenant)
 	case tenantPath(path):
 		// Files and fine-tuning jobs are the tenant's own: any key may
 		// use them, and the control API learns whose they are.
 		ex.management = true
-		return &extproc.ProcessingResponse{Response: &extproc.ProcessingResponse_RequestHeaders{
-			RequestHeaders: &extproc.HeadersResponse{Response: &extproc.CommonResponse{
-				HeaderMutation: &extproc.HeaderMutation{SetHeaders: []*core.HeaderValueOption{header(tenantHeader, key.Tenant)}},
-			}}}}
+		return tenantHeaders(key.Tenant)
 	case path == "/v1/models" && ex.method == "GET":
 		return g.models(ctx, key.Tenant)
 	}
@@ -150,6 +156,17 @@ func (g *Gateway) onHeaders(ctx context.Context, ex *exchange, h *extproc.HttpHe
 	// The body decides; nil lets a streamed exchange answer these headers
 	// with the route once it has the body.
 	return nil
+}
+
+// tenantHeaders answers a request the control API serves: it learns whose
+// request it is, and nothing is reserved to settle.
+func tenantHeaders(tenant string) *extproc.ProcessingResponse {
+	return &extproc.ProcessingResponse{Response: &extproc.ProcessingResponse_RequestHeaders{
+		RequestHeaders: &extproc.HeadersResponse{Response: &extproc.CommonResponse{
+			HeaderMutation: &extproc.HeaderMutation{SetHeaders: []*core.HeaderValueOption{
+				header(tenantHeader, tenant), header(xds.HeaderNoSettle, "1"),
+			}},
+		}}}}
 }
 
 func tenantPath(path string) bool {
@@ -288,18 +305,22 @@ func (g *Gateway) decide(ctx context.Context, ex *exchange, body []byte) *extpro
 	if rk := g.spread.RouteKey(dep, adapter); rk != "" {
 		set = append(set, header(xds.HeaderRouteKey, rk))
 	}
+	// The replica needs no key, and a client's own x-graft-* headers must
+	// not survive.
+	remove := []string{"authorization"}
+	md := reservation(ex)
+	if md == nil {
+		set = append(set, header(xds.HeaderNoSettle, "1"))
+	} else {
+		remove = append(remove, xds.HeaderNoSettle) // a client may not skip settling
+	}
 	g.metrics.requests.WithLabelValues("routed").Inc()
 	return &extproc.ProcessingResponse{Response: &extproc.ProcessingResponse_RequestBody{
 		RequestBody: &extproc.BodyResponse{Response: &extproc.CommonResponse{
-			HeaderMutation: &extproc.HeaderMutation{
-				SetHeaders: set,
-				// The replica needs no key, and a client's own x-graft-*
-				// headers must not survive.
-				RemoveHeaders: []string{"authorization"},
-			},
+			HeaderMutation:  &extproc.HeaderMutation{SetHeaders: set, RemoveHeaders: remove},
 			ClearRouteCache: true,
 		}},
-	}, DynamicMetadata: reservation(ex)}
+	}, DynamicMetadata: md}
 }
 
 // onTrailers settles a request's token reservation, which the gateway left

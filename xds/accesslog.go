@@ -34,6 +34,9 @@ type AccessLogEntry struct {
 	ResponseUS int64 `json:"response_us"`
 	// FirstByteUS: first request byte to the client's first response byte.
 	FirstByteUS int64 `json:"first_byte_us"`
+	// GatewayUS: the gateway's exchange as Envoy's ext_proc filter timed
+	// it, from sending the request headers to their answer (the route).
+	GatewayUS int64 `json:"gateway_us,string"`
 }
 
 // StartTime parses Start.
@@ -41,9 +44,9 @@ func (e AccessLogEntry) StartTime() (time.Time, error) { return time.Parse(time.
 
 // ParseAccessLogEntry reads one line. Envoy writes null for a duration it
 // has no end for (a request it answered itself has no upstream); those read
-// as -1.
+// as -1. The ext_proc filter writes its latency as a string.
 func ParseAccessLogEntry(line []byte) (AccessLogEntry, error) {
-	e := AccessLogEntry{RequestUS: -1, RouteUS: -1, UpstreamUS: -1, ResponseUS: -1, FirstByteUS: -1}
+	e := AccessLogEntry{RequestUS: -1, RouteUS: -1, UpstreamUS: -1, ResponseUS: -1, FirstByteUS: -1, GatewayUS: -1}
 	if err := json.Unmarshal(line, &e); err != nil {
 		return AccessLogEntry{}, fmt.Errorf("xds: access log line: %w", err)
 	}
@@ -64,6 +67,7 @@ var accessLogFormat = map[string]any{
 	"upstream_us":   "%COMMON_DURATION(US_TX_BEG:US_RX_BEG:us)%",
 	"response_us":   "%COMMON_DURATION(US_RX_BEG:DS_TX_BEG:us)%",
 	"first_byte_us": "%COMMON_DURATION(DS_RX_BEG:DS_TX_BEG:us)%",
+	"gateway_us":    "%FILTER_STATE(envoy.filters.http.ext_proc:FIELD:request_header_latency_us)%",
 }
 
 func accessLog(path string) []*accesslog.AccessLog {

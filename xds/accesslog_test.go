@@ -66,3 +66,18 @@ func TestParseAccessLogEntryRefusesGarbage(t *testing.T) {
 		}
 	}
 }
+
+// TestParseAccessLogEntryGateway: the ext_proc filter's latency comes as a
+// string, and as null where no gateway took part.
+func TestParseAccessLogEntryGateway(t *testing.T) {
+	for line, want := range map[string]int64{
+		`{"status":200,"gateway_us":"523","route_us":null}`: 523,
+		`{"status":200,"gateway_us":null}`:                  -1,
+		`{"status":200}`:                                    -1,
+	} {
+		e, err := ParseAccessLogEntry([]byte(line))
+		if err != nil || e.GatewayUS != want || e.RouteUS != -1 {
+			t.Fatalf("%s: %+v %v", line, e, err)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -188,4 +189,33 @@ func (e *Envoy) ActiveRequests(ctx context.Context, cluster string) (map[string]
 		}
 	}
 	return out, nil
+}
+
+// Counter reads one of Envoy's counters (or gauges) by its full name from
+// the admin interface; a name Envoy does not have reads as 0.
+func (e *Envoy) Counter(ctx context.Context, name string) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+e.adminAddr+"/stats?format=json&filter=^"+regexp.QuoteMeta(name)+"$", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		Stats []struct {
+			Name  string          `json:"name"`
+			Value json.RawMessage `json:"value"`
+		} `json:"stats"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		return 0, fmt.Errorf("xds: envoy /stats: %w", err)
+	}
+	for _, s := range doc.Stats {
+		if s.Name == name {
+			return strconv.ParseInt(strings.Trim(string(s.Value), `"`), 10, 64)
+		}
+	}
+	return 0, nil
 }

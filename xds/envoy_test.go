@@ -200,3 +200,31 @@ func TestEnvoyDropsADeadReplica(t *testing.T) {
 		t.Logf("last failed request %v after the replica died", lastFail.Sub(died))
 	}
 }
+
+// TestReplicaNeverSeesNoSettle: the gateway's word to Envoy's usage filter
+// is dropped before the request reaches a replica.
+func TestReplicaNeverSeesNoSettle(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "no-settle=%q", r.Header.Get(HeaderNoSettle))
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	host, port, _ := splitHostPort(l.Addr().String())
+	f := startFront(t, Input{Deployments: []Deployment{{Name: "a", Replicas: []Replica{{ID: "a-0", Host: host, Port: port}}}}})
+	req, _ := http.NewRequest("GET", f.url+"/v1/models", nil)
+	req.Header.Set(HeaderDeployment, "a")
+	req.Header.Set(HeaderNoSettle, "1")
+	resp, err := f.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(b) != `no-settle=""` {
+		t.Fatalf("%d %s", resp.StatusCode, b)
+	}
+}

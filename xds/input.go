@@ -71,6 +71,10 @@ const (
 	HeaderDeployment = "x-graft-deployment"
 	HeaderAdapter    = "x-graft-adapter"
 	HeaderRouteKey   = "x-graft-route-key"
+	// HeaderNoSettle, set to "1" by the gateway on a request whose key has
+	// no token reservation to settle, spares it the usage filter's call
+	// (a gRPC stream per request); Envoy drops it before the replica.
+	HeaderNoSettle = "x-graft-no-settle"
 	// TrailerUsage ends a replica's response with its total tokens (prompt
 	// plus completion), for the gateway's rate limits; the sidecar writes it
 	// under the same name.

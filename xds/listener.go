@@ -3,14 +3,19 @@ package xds
 import (
 	"time"
 
+	xdscore "github.com/cncf/xds/go/xds/core/v3"
+	xdsmatcher "github.com/cncf/xds/go/xds/type/matcher/v3"
 	mutation "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	matching "github.com/envoyproxy/go-control-plane/envoy/extensions/common/matching/v3"
+	skipaction "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/common/matcher/action/v3"
 	extproc "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	headermutation "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
 	router "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tls "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -64,7 +69,7 @@ func connectionManager(in Input) *hcm.HttpConnectionManager {
 			ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(stripUsageFilter())},
 		}, &hcm.HttpFilter{
 			Name:       "graft.usage",
-			ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(usageFilter())},
+			ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(unlessNoSettle("graft.usage", usageFilter()))},
 		})
 	}
 	filters = append(filters, &hcm.HttpFilter{
@@ -152,6 +157,23 @@ func usageFilter() *extproc.ExternalProcessor {
 	}
 }
 
+// unlessNoSettle runs filter only on requests without HeaderNoSettle: most
+// keys have no token limit, and their requests need no settlement.
+func unlessNoSettle(name string, filter proto.Message) *matching.ExtensionWithMatcher {
+	skip := &xdsmatcher.Matcher_OnMatch{OnMatch: &xdsmatcher.Matcher_OnMatch_Action{Action: &xdscore.TypedExtensionConfig{
+		Name: "skip", TypedConfig: mustAny(&skipaction.SkipFilter{}),
+	}}}
+	return &matching.ExtensionWithMatcher{
+		XdsMatcher: &xdsmatcher.Matcher{MatcherType: &xdsmatcher.Matcher_MatcherTree_{MatcherTree: &xdsmatcher.Matcher_MatcherTree{
+			Input: &xdscore.TypedExtensionConfig{Name: HeaderNoSettle, TypedConfig: mustAny(&matcher.HttpRequestHeaderMatchInput{HeaderName: HeaderNoSettle})},
+			TreeType: &xdsmatcher.Matcher_MatcherTree_ExactMatchMap{ExactMatchMap: &xdsmatcher.Matcher_MatcherTree_MatchMap{
+				Map: map[string]*xdsmatcher.Matcher_OnMatch{"1": skip},
+			}},
+		}}},
+		ExtensionConfig: &core.TypedExtensionConfig{Name: name, TypedConfig: mustAny(filter)},
+	}
+}
+
 // stripUsageFilter keeps the usage trailer, the replica's report to the
 // gateway, from the client.
 func stripUsageFilter() *headermutation.HeaderMutation {
@@ -177,9 +199,14 @@ func fileSource(path string) *core.DataSource {
 }
 
 // mustAny packs a message built here; only a type missing from the binary
-// could fail, which is a build error in spirit.
+// could fail, which is a build error in spirit. The packing is
+// deterministic: a map inside (the access log's JSON format) packed in a
+// random order would give every rebuild of an unchanged state a new digest,
+// and each such push has Envoy replace its listener, draining the clients'
+// connections.
 func mustAny(m proto.Message) *anypb.Any {
-	a, err := anypb.New(m)
+	a := &anypb.Any{}
+	err := anypb.MarshalFrom(a, m, proto.MarshalOptions{Deterministic: true})
 	if err != nil {
 		panic(err)
 	}

@@ -99,6 +99,8 @@ func routeConfig(ds []Deployment, control bool) *route.RouteConfiguration {
 			Name:    "graft",
 			Domains: []string{"*"},
 			Routes:  routes,
+			// The gateway's word to Envoy's usage filter, not the replica's.
+			RequestHeadersToRemove: []string{HeaderNoSettle},
 		}},
 	}
 }

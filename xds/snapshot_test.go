@@ -57,6 +57,28 @@ func TestBuildIsValidConsistentAndVersionedByContent(t *testing.T) {
 	}
 }
 
+// TestBuildWithAccessLogIsVersionedByContent: the access log's JSON format
+// is a map packed into an Any; packed in map order, each rebuild of the same
+// state got a new version, and each push made Envoy replace its listener.
+func TestBuildWithAccessLogIsVersionedByContent(t *testing.T) {
+	in := testInput()
+	in.Listener.AccessLog = "/access.log"
+	first := ""
+	for range 20 {
+		s, err := Build(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := s.GetVersion(resource.ListenerType)
+		if first == "" {
+			first = v
+		}
+		if v != first {
+			t.Fatalf("the same input gave versions %q and %q", first, v)
+		}
+	}
+}
+
 func TestBuildRejectsBadInput(t *testing.T) {
 	for name, mut := range map[string]func(*Input){
 		"no listener port": func(in *Input) { in.Listener.Addr = "127.0.0.1" },

@@ -27,7 +27,7 @@ two never wait on each other's engine step), open loop at each rate. It
 prints the time to first byte of both paths (p50, p99) and the difference:
 what the front adds. With --breakdown Envoy logs every request and the table
 that follows splits the front's time into the client's request, the gateway
-and routing, and the replica. Without --model it uses the stories260K demo
+and routing, and the replica, with the gateway's exchange as Envoy timed it. Without --model it uses the stories260K demo
 model.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -18,6 +18,9 @@ import (
 type Steps struct {
 	N                                   int
 	Request, Route, Upstream, FirstByte Quantiles
+	// Gateway is the ext_proc exchange (headers sent to route answered),
+	// part of Route.
+	Gateway Quantiles
 }
 
 // breakdown reads Envoy's access log into each row's Steps, counting the
@@ -32,7 +35,7 @@ func breakdown(ctx context.Context, path string, rows []Row) error {
 		return err
 	}
 	for i := range rows {
-		var req, route, up, fb []time.Duration
+		var req, route, up, fb, gw []time.Duration
 		for _, e := range entries {
 			at, err := e.StartTime()
 			if err != nil || at.Before(rows[i].start) || !at.Before(rows[i].end) || e.Status != 200 || e.FirstByteUS < 0 {
@@ -40,8 +43,11 @@ func breakdown(ctx context.Context, path string, rows []Row) error {
 			}
 			us := func(v int64) time.Duration { return time.Duration(v) * time.Microsecond }
 			req, route, up, fb = append(req, us(e.RequestUS)), append(route, us(e.RouteUS)), append(up, us(e.UpstreamUS)), append(fb, us(e.FirstByteUS))
+			if e.GatewayUS >= 0 {
+				gw = append(gw, us(e.GatewayUS))
+			}
 		}
-		rows[i].Steps = &Steps{N: len(fb), Request: quantiles(req), Route: quantiles(route), Upstream: quantiles(up), FirstByte: quantiles(fb)}
+		rows[i].Steps = &Steps{N: len(fb), Request: quantiles(req), Route: quantiles(route), Upstream: quantiles(up), FirstByte: quantiles(fb), Gateway: quantiles(gw)}
 	}
 	return nil
 }
@@ -84,16 +90,17 @@ func printSteps(w io.Writer, rows []Row) {
 	}
 	fmt.Fprintln(w, "\nwhere the front's time went, as Envoy timed it (p50 / p99):")
 	fmt.Fprintln(w, "  request: the client's first to last request byte; route: then to the first byte sent to the replica")
-	fmt.Fprintln(w, "  (the gateway's answer, routing, a connection); upstream: the replica's time to first byte; first byte: all of it")
+	fmt.Fprintln(w, "  (the gateway's answer, routing, a connection); upstream: the replica's time to first byte; first byte: all of it;")
+	fmt.Fprintln(w, "  gateway: Envoy's ext_proc exchange, request headers sent to their answer (it starts within request)")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "req/s\tlogged\trequest\troute\tupstream\tfirst byte\t")
+	fmt.Fprintln(tw, "req/s\tlogged\trequest\troute\tupstream\tfirst byte\tgateway\t")
 	ms := func(q Quantiles) string { return fmt.Sprintf("%.2f / %.2f ms", float64(q.P50)/1e6, float64(q.P99)/1e6) }
 	for _, r := range rows {
 		s := r.Steps
 		if s == nil {
 			continue
 		}
-		fmt.Fprintf(tw, "%.0f\t%d\t%s\t%s\t%s\t%s\t\n", r.Rate, s.N, ms(s.Request), ms(s.Route), ms(s.Upstream), ms(s.FirstByte))
+		fmt.Fprintf(tw, "%.0f\t%d\t%s\t%s\t%s\t%s\t%s\t\n", r.Rate, s.N, ms(s.Request), ms(s.Route), ms(s.Upstream), ms(s.FirstByte), ms(s.Gateway))
 	}
 	tw.Flush()
 }
