@@ -128,6 +128,7 @@ TYPES = [("Q8_0", 34, q8_0), ("Q4_0", 18, q4_0), ("Q5_0", 22, q5_0)]
 OFFSET = {"Q4_0": "Y9", "Q5_0": "·dot8Sixteen(SB)"}
 
 ARGS = "out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int"
+SARGS = ARGS + ", xd, wd *float32"
 
 
 def scales1(C):
@@ -165,6 +166,18 @@ def scalesR(R, C):
         emit(f"\tVMOVUPS X6, {16 * c}(SP)")
 
 
+def scalesF(C):
+    """Batched kernels: the scales come as float32, widened once per call
+    (dot8s*): xd holds the four rows' d_x of this block (one load), wd the
+    four columns' d_w; d_w·d_x of pair (r, c) goes to the frame at 16c+4r,
+    the same float32 product as scalesR's."""
+    emit("\tVMOVUPS (R9), X4")
+    for c in range(C):
+        emit(f"\tVBROADCASTSS {4 * c}(R10), X6")
+        emit("\tVMULPS X6, X4, X6")
+        emit(f"\tVMOVUPS X6, {16 * c}(SP)")
+
+
 def pairsR(body, R, C, acc):
     """The pairs of a tile of several rows, each activation row loaded and
     each weight column unpacked once per block: the rows stay in registers
@@ -194,14 +207,17 @@ def pairsR(body, R, C, acc):
             pair(acc(r, c), dmem=dmem(r, c), s=ws[c][0], a=ws[c][1])
 
 
-def kernel(tname, bb, body, R, C):
-    name = f"dot8{tname}x{R}x{C}"
+def kernel(tname, bb, body, R, C, scaled=False):
+    name = f"dot8{'s' if scaled else ''}{tname}x{R}x{C}"
     acc = lambda r, c: f"Y{16 - R * C + r * C + c}"
     consts(R == 1)
     if R > 1:
         K["ones"] = "Y7"
-    emit(f"\n// func {name}({ARGS})")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, ${16 if R == 1 else 16 * C}-56")
+    emit(f"\n// func {name}({SARGS if scaled else ARGS})")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, ${16 if R == 1 else 16 * C}-{72 if scaled else 56}")
+    if scaled:
+        emit("\tMOVQ xd+56(FP), R9")
+        emit("\tMOVQ wd+64(FP), R10")
     emit("\tMOVQ xq+16(FP), DI")
     emit("\tMOVQ ldx+24(FP), BX")
     emit("\tLEAQ (BX)(BX*2), R12")
@@ -230,6 +246,8 @@ def kernel(tname, bb, body, R, C):
     if R == 1:
         load_x(0)
         scales1(C)
+    elif scaled:
+        scalesF(C)
     else:
         scalesR(R, C)
     if unsigned:
@@ -248,6 +266,9 @@ def kernel(tname, bb, body, R, C):
     emit(f"\tADDQ ${bb}, SI")
     emit(f"\tADDQ ${bb}, R8")
     emit(f"\tADDQ ${ABB}, DI")
+    if scaled:
+        emit("\tADDQ $16, R9")
+        emit("\tADDQ $16, R10")
     emit("\tDECQ CX")
     emit("\tJNZ loop")
     emit("done:")
@@ -273,6 +294,72 @@ def kernel(tname, bb, body, R, C):
 for t in TYPES:
     for R, C in SHAPES:
         kernel(*t, R, C)
+
+# The batched kernels: Q8_0 blocks (Q4_0 and Q5_0 columns are unpacked to
+# them once per column tile, dot8Unpack*) with float32 scales.
+SSHAPES = [(R, C) for R, C in SHAPES if R > 1]
+for R, C in SSHAPES:
+    kernel(*TYPES[0], R, C, scaled=True)
+
+
+def half_scales():
+    """dot8HalfScales widens the d of block b of four weight rows (at w0..w3,
+    bb bytes a block) to float32 at dst[4b..4b+3]."""
+    emit("\n// func dot8HalfScales(dst *float32, w0, w1, w2, w3 *byte, nb, bb int)")
+    emit("TEXT ·dot8HalfScales(SB), NOSPLIT, $0-56")
+    emit("\tMOVQ dst+0(FP), DI")
+    for i, r in enumerate(["R8", "R9", "R10", "R11"]):
+        emit(f"\tMOVQ w{i}+{8 + 8 * i}(FP), {r}")
+    emit("\tMOVQ nb+40(FP), CX")
+    emit("\tMOVQ bb+48(FP), SI")
+    emit("\tTESTQ CX, CX")
+    emit("\tJZ hsdone")
+    emit("hsloop:")
+    emit("\tMOVWQZX (R8), AX")
+    for i, r in enumerate(["R9", "R10", "R11"]):
+        emit(f"\tMOVWQZX ({r}), DX")
+        emit(f"\tSHLQ ${16 * (i + 1)}, DX")
+        emit("\tORQ DX, AX")
+    emit("\tVMOVQ AX, X0")
+    emit("\tVCVTPH2PS X0, X0")
+    emit("\tVMOVUPS X0, (DI)")
+    for r in ["R8", "R9", "R10", "R11"]:
+        emit(f"\tADDQ SI, {r}")
+    emit("\tADDQ $16, DI")
+    emit("\tDECQ CX")
+    emit("\tJNZ hsloop")
+    emit("hsdone:")
+    emit("\tRET")
+
+
+def unpack(tname, bb, body):
+    """dot8Unpack{T} rewrites nb blocks of one weight row as Q8_0 blocks
+    (the signed values at byte 2; the scale bytes are left alone): the
+    batched kernels then read them as Q8_0 weights, the same integers the
+    type's own kernels form."""
+    emit(f"\n// func dot8Unpack{tname}(dst *byte, w *byte, nb int)")
+    emit(f"TEXT ·dot8Unpack{tname}(SB), NOSPLIT, $0-24")
+    emit("\tMOVQ dst+0(FP), DI")
+    emit("\tMOVQ w+8(FP), SI")
+    emit("\tMOVQ nb+16(FP), CX")
+    consts(False)
+    emit("\tTESTQ CX, CX")
+    emit(f"\tJZ up{tname}done")
+    emit(f"up{tname}loop:")
+    body(0)
+    emit("\tVMOVDQU Y0, 2(DI)")
+    emit(f"\tADDQ ${bb}, SI")
+    emit(f"\tADDQ ${ABB}, DI")
+    emit("\tDECQ CX")
+    emit(f"\tJNZ up{tname}loop")
+    emit(f"up{tname}done:")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+
+
+half_scales()
+for t in TYPES[1:]:
+    unpack(*t)
 
 
 
@@ -375,6 +462,11 @@ go = [hdr + "package kernel\n", 'import "github.com/graft-ai/graft/engine/gguf"\
 for t in TYPES:
     for R, C in SHAPES:
         go.append(f"//go:noescape\nfunc dot8{t[0]}x{R}x{C}({ARGS})\n")
+for R, C in SSHAPES:
+    go.append(f"//go:noescape\nfunc dot8sQ8_0x{R}x{C}({SARGS})\n")
+go.append("//go:noescape\nfunc dot8HalfScales(dst *float32, w0, w1, w2, w3 *byte, nb, bb int)\n")
+for t in TYPES[1:]:
+    go.append(f"//go:noescape\nfunc dot8Unpack{t[0]}(dst *byte, w *byte, nb int)\n")
 go.append(f"//go:noescape\nfunc q8Round(dst *byte, x *float32, id float32)\n")
 go.append(f"//go:noescape\nfunc q8Amax(x *float32) (amax float32, nan bool)\n")
 go.append("// dot8AVX2 holds, per type, the kernels of R×C tiles at [R-1][C-1]: R·C ≤ 4 for one row, ≤ 8 for more.")
@@ -385,6 +477,17 @@ for t in TYPES:
         row = [f"dot8{t[0]}x{R}x{C}" if (R, C) in SHAPES else "nil" for C in range(1, 5)]
         go.append("\t\t{" + ", ".join(row) + "},")
     go.append("\t},")
+go.append("}\n")
+go.append("// dot8sAVX2 holds the batched kernels (Q8_0 blocks, float32 scales) of R×C tiles at [R-1][C-1], R ≥ 2.")
+go.append("var dot8sAVX2 = dot8sSet{")
+for R in range(1, 5):
+    row = [f"dot8sQ8_0x{R}x{C}" if (R, C) in SSHAPES else "nil" for C in range(1, 5)]
+    go.append("\t{" + ", ".join(row) + "},")
+go.append("}\n")
+go.append("// dot8UnpackAVX2 holds the unpackers of the types whose batched tiles read Q8_0 blocks.")
+go.append("var dot8UnpackAVX2 = map[gguf.Type]func(dst *byte, w *byte, nb int){")
+for t in TYPES[1:]:
+    go.append(f"\tgguf.Type{t[0]}: dot8Unpack{t[0]},")
 go.append("}\n")
 with open("dot8_amd64.go", "w") as f:
     f.write("\n".join(go).rstrip("\n") + "\n")

@@ -30,6 +30,7 @@ func MatMulQ8(p *Pool, out, x []float32, w []byte, t gguf.Type, rows, in, outDim
 	}
 	nb := in / t.BlockSize()
 	j := matMulJob{q: w, rowBytes: nb * t.BlockBytes(), idot: id, qnb: nb, ldq: nb * id.act.blockBytes()}
+	batched := id.batch != nil && rows > 1 && nb <= maxBatchBlocks
 	j.out, j.x, j.rows, j.in, j.outDim = out, x, rows, in, outDim
 	j.tileCols = 4
 	// x rows whose blocks stay in L2 while a column tile passes over them.
@@ -39,13 +40,29 @@ func MatMulQ8(p *Pool, out, x []float32, w []byte, t gguf.Type, rows, in, outDim
 		s := serialActs.Get().(*[]byte)
 		defer serialActs.Put(s)
 		j.xq = growBytes(s, rows*j.ldq)
+		if batched {
+			sc := serialIntScratch.Get().(*[1]intScratch)
+			defer serialIntScratch.Put(sc)
+			j.xd = growFloats(&sc[0].xd, actScalesLen(rows, nb))
+			growIntScratch(sc[:], nb)
+			j.iscr = sc[:]
+		}
 		j.quantRows(0, rows)
-		j.runInt(0, units)
+		if batched {
+			j.runBatched(0, 0, units)
+		} else {
+			j.runInt(0, units)
+		}
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	j.xq = growBytes(&p.acts, rows*j.ldq)
+	if batched {
+		j.xd = growFloats(&p.actScales, actScalesLen(rows, nb))
+		growIntScratch(p.intScr, nb)
+		j.iscr = p.intScr
+	}
 	fn := p.mm.fn
 	p.mm = j
 	p.mm.fn = fn
@@ -54,9 +71,14 @@ func MatMulQ8(p *Pool, out, x []float32, w []byte, t gguf.Type, rows, in, outDim
 	} else {
 		p.mm.quantRows(0, 1)
 	}
-	if units == 1 {
+	switch {
+	case batched && units == 1:
+		p.mm.runBatched(0, 0, 1)
+	case batched:
+		p.runLocked(units, nil, p.mmInt)
+	case units == 1:
 		p.mm.run(0, 1)
-	} else {
+	default:
 		p.runLocked(units, fn, nil)
 	}
 	p.mm = matMulJob{fn: fn}
@@ -65,6 +87,16 @@ func MatMulQ8(p *Pool, out, x []float32, w []byte, t gguf.Type, rows, in, outDim
 // serialActs holds the quantized activations of calls without workers.
 var serialActs = sync.Pool{New: func() any { return new([]byte) }}
 
+// serialIntScratch holds the batched scratch of calls without workers.
+var serialIntScratch = sync.Pool{New: func() any { return new([1]intScratch) }}
+
+func growFloats(b *[]float32, n int) []float32 {
+	if cap(*b) < n {
+		*b = make([]float32, n)
+	}
+	return (*b)[:n]
+}
+
 func growBytes(b *[]byte, n int) []byte {
 	if cap(*b) < n {
 		*b = make([]byte, n)
@@ -72,10 +104,95 @@ func growBytes(b *[]byte, n int) []byte {
 	return (*b)[:n]
 }
 
-// quantRows quantizes x rows [lo, hi) into their activation blocks.
+// quantRows quantizes x rows [lo, hi) into their activation blocks, and
+// for the batched kernels widens each block's d into j.xd.
 func (j *matMulJob) quantRows(lo, hi int) {
 	for r := lo; r < hi; r++ {
-		j.idot.quantize(j.xq[r*j.ldq:(r+1)*j.ldq], j.x[r*j.in:(r+1)*j.in])
+		xq := j.xq[r*j.ldq : (r+1)*j.ldq]
+		j.idot.quantize(xq, j.x[r*j.in:(r+1)*j.in])
+		if j.xd != nil {
+			xd := j.xd[r/4*4*j.qnb:]
+			for b := range j.qnb {
+				xd[4*b+r%4] = half(xq[b*34:])
+			}
+		}
+	}
+}
+
+// The batched path (intDot.batch, SIMD builds) for calls of several rows:
+// the activation scales are widened to float32 once per call, in groups of
+// four rows ([row/4][block][row%4], so that a tile's four d_x are one
+// load), and each participant widens a column tile's weight scales once
+// ([block][column]) and, for Q4_0 and Q5_0, unpacks its weights into Q8_0
+// blocks, before the tile passes over a block of rows. The kernels form
+// the same integers and the same float32 d_w·d_x as the type's own, in the
+// same order, so the bits do not change; what goes is the per-tile gathering
+// of half scales (a quarter of the kernel's time) and the per-tile nibble
+// unpacking.
+
+// maxBatchBlocks bounds the blocks per row the batched path takes (rows of
+// up to 16384 values); longer rows take the type's own kernels.
+const maxBatchBlocks = 512
+
+// batchDot is a type's batched kernels.
+type batchDot struct {
+	// unpack rewrites nb weight blocks of one row as Q8_0 blocks; nil where
+	// the weights are Q8_0 blocks already.
+	unpack func(dst *byte, w *byte, nb int)
+	// scales widens the d of each block of four weight rows (w0..w3, which
+	// may repeat) into dst[4b+c].
+	scales func(dst *float32, w0, w1, w2, w3 *byte, nb, bb int)
+	// tile is qdotIFunc on Q8_0 weight blocks for rows ≥ 2, with the
+	// activation scales of the tile's row group at xd and the column
+	// tile's weight scales at wd.
+	tile func(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, xd, wd *float32, rows, cols int)
+}
+
+// intScratch is one participant's batched scratch: a column tile's weight
+// scales and unpacked weights; xd is the serial path's activation scales.
+type intScratch struct {
+	wd []float32
+	wq []byte
+	xd []float32
+}
+
+func actScalesLen(rows, nb int) int { return (rows + 3) / 4 * 4 * nb }
+
+func growIntScratch(s []intScratch, nb int) {
+	for i := range s {
+		growFloats(&s[i].wd, 4*nb)
+		growBytes(&s[i].wq, 4*nb*34)
+	}
+}
+
+// runBatched is runInt with the batched kernels on participant id's scratch.
+func (j *matMulJob) runBatched(id, lo, hi int) {
+	c0, c1 := lo*j.tileCols, min(hi*j.tileCols, j.outDim)
+	od, ld, rb, nb, bd := j.outDim, j.ldq, j.rowBytes, j.qnb, j.idot.batch
+	s := &j.iscr[id]
+	bb := rb / nb
+	for r0 := 0; r0 < j.rows; r0 += j.rowBlock {
+		r1 := min(r0+j.rowBlock, j.rows)
+		for c := c0; c < c1; c += 4 {
+			cols := min(4, c1-c)
+			wc := func(i int) *byte { return &j.q[(c+min(i, cols-1))*rb] }
+			bd.scales(&s.wd[0], wc(0), wc(1), wc(2), wc(3), nb, bb)
+			w, lw := &j.q[c*rb], rb
+			if bd.unpack != nil {
+				for i := range cols {
+					bd.unpack(&s.wq[i*nb*34], wc(i), nb)
+				}
+				w, lw = &s.wq[0], nb*34
+			}
+			for r := r0; r < r1; r += 4 {
+				rows := min(4, r1-r)
+				if rows == 1 { // the type's own lone-row kernel, same bits
+					j.idot.dot(&j.out[r*od+c], od, &j.xq[r*ld], ld, &j.q[c*rb], rb, nb, 1, cols)
+					continue
+				}
+				bd.tile(&j.out[r*od+c], od, &j.xq[r*ld], ld, w, lw, nb, &j.xd[r/4*4*nb], &s.wd[0], rows, cols)
+			}
+		}
 	}
 }
 
