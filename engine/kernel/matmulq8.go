@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sync"
 
@@ -44,6 +45,9 @@ func MatMulQ8(p *Pool, out, x []float32, w []byte, t gguf.Type, rows, in, outDim
 			sc := serialIntScratch.Get().(*[1]intScratch)
 			defer serialIntScratch.Put(sc)
 			j.xd = growFloats(&sc[0].xd, actScalesLen(rows, nb))
+			if id.batch.unpack != nil {
+				j.xu = growBytes(&sc[0].xu, rows*nb*32)
+			}
 			growIntScratch(sc[:], nb)
 			j.iscr = sc[:]
 		}
@@ -60,6 +64,9 @@ func MatMulQ8(p *Pool, out, x []float32, w []byte, t gguf.Type, rows, in, outDim
 	j.xq = growBytes(&p.acts, rows*j.ldq)
 	if batched {
 		j.xd = growFloats(&p.actScales, actScalesLen(rows, nb))
+		if id.batch.unpack != nil {
+			j.xu = growBytes(&p.actsBiased, rows*nb*32)
+		}
 		growIntScratch(p.intScr, nb)
 		j.iscr = p.intScr
 	}
@@ -116,19 +123,36 @@ func (j *matMulJob) quantRows(lo, hi int) {
 				xd[4*b+r%4] = half(xq[b*34:])
 			}
 		}
+		if j.xu != nil {
+			biasActs(j.xu[r*32*j.qnb:(r+1)*32*j.qnb], xq)
+		}
 	}
 }
 
 // The batched path (intDot.batch, SIMD builds) for calls of several rows:
 // the activation scales are widened to float32 once per call, in groups of
 // four rows ([row/4][block][row%4], so that a tile's four d_x are one
-// load), and each participant widens a column tile's weight scales once
-// ([block][column]) and, for Q4_0 and Q5_0, unpacks its weights into Q8_0
-// blocks, before the tile passes over a block of rows. The kernels form
-// the same integers and the same float32 d_w·d_x as the type's own, in the
-// same order, so the bits do not change; what goes is the per-tile gathering
-// of half scales (a quarter of the kernel's time) and the per-tile nibble
-// unpacking.
+// load); each participant widens a column tile's weight scales once
+// ([block][column]) and, for Q4_0 and Q5_0, unpacks its weights once (the
+// signed values and their per-lane sums, for kernels that take the
+// activations as x+128 and need no sign trick), before the tile passes over
+// a block of rows; and each 4×4 tile's d_w·d_x are formed in a pass before
+// its kernels. The kernels form the same integers and the same float32
+// products as the type's own, in the same order, so the bits do not change;
+// what goes is the per-tile gathering of half scales (a quarter of the
+// kernel's time), a store-forwarding stall, and the per-tile unpacking.
+
+// biasActs writes the Q8_0 activation blocks' values as x+128 (unsigned
+// bytes, 32 a block) for the unsigned batched kernels.
+func biasActs(dst, xq []byte) {
+	for b := range len(dst) / 32 {
+		src := xq[b*34+2 : b*34+34]
+		for k := 0; k < 32; k += 8 {
+			v := binary.LittleEndian.Uint64(src[k:])
+			binary.LittleEndian.PutUint64(dst[b*32+k:], v^0x8080808080808080)
+		}
+	}
+}
 
 // maxBatchBlocks bounds the blocks per row the batched path takes (rows of
 // up to 16384 values); longer rows take the type's own kernels.
@@ -136,24 +160,30 @@ const maxBatchBlocks = 512
 
 // batchDot is a type's batched kernels.
 type batchDot struct {
-	// unpack rewrites nb weight blocks of one row as Q8_0 blocks; nil where
-	// the weights are Q8_0 blocks already.
+	// unpack rewrites nb weight blocks of one row as 64-byte blocks for the
+	// unsigned kernels, which take the activations as x+128 (j.xu); nil
+	// where the kernels read the weights in place (Q8_0, signed activations).
 	unpack func(dst *byte, w *byte, nb int)
 	// scales widens the d of each block of four weight rows (w0..w3, which
 	// may repeat) into dst[4b+c].
 	scales func(dst *float32, w0, w1, w2, w3 *byte, nb, bb int)
-	// tile is qdotIFunc on Q8_0 weight blocks for rows ≥ 2, with the
-	// activation scales of the tile's row group at xd and the column
-	// tile's weight scales at wd.
-	tile func(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, xd, wd *float32, rows, cols int)
+	// products forms a 4×4 tile's d_w·d_x, dst[16b+4c+r], from the row
+	// group's activation scales and the column tile's weight scales.
+	products func(dst, xd, wd *float32, nb int)
+	// tile is qdotIFunc for rows ≥ 2 on the weights in place or unpacked,
+	// with the tile's scale products at dp.
+	tile func(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, dp *float32, rows, cols int)
 }
 
 // intScratch is one participant's batched scratch: a column tile's weight
-// scales and unpacked weights; xd is the serial path's activation scales.
+// scales and unpacked weights and a 4×4 tile's scale products; xd and xu
+// are the serial path's activation scales and biased activations.
 type intScratch struct {
+	dp []float32
 	wd []float32
 	wq []byte
 	xd []float32
+	xu []byte
 }
 
 func actScalesLen(rows, nb int) int { return (rows + 3) / 4 * 4 * nb }
@@ -161,7 +191,8 @@ func actScalesLen(rows, nb int) int { return (rows + 3) / 4 * 4 * nb }
 func growIntScratch(s []intScratch, nb int) {
 	for i := range s {
 		growFloats(&s[i].wd, 4*nb)
-		growBytes(&s[i].wq, 4*nb*34)
+		growFloats(&s[i].dp, 16*nb)
+		growBytes(&s[i].wq, 4*nb*64)
 	}
 }
 
@@ -177,12 +208,12 @@ func (j *matMulJob) runBatched(id, lo, hi int) {
 			cols := min(4, c1-c)
 			wc := func(i int) *byte { return &j.q[(c+min(i, cols-1))*rb] }
 			bd.scales(&s.wd[0], wc(0), wc(1), wc(2), wc(3), nb, bb)
-			w, lw := &j.q[c*rb], rb
+			w, lw, xq, lx := &j.q[c*rb], rb, j.xq, ld
 			if bd.unpack != nil {
 				for i := range cols {
-					bd.unpack(&s.wq[i*nb*34], wc(i), nb)
+					bd.unpack(&s.wq[i*nb*64], wc(i), nb)
 				}
-				w, lw = &s.wq[0], nb*34
+				w, lw, xq, lx = &s.wq[0], nb*64, j.xu, nb*32
 			}
 			for r := r0; r < r1; r += 4 {
 				rows := min(4, r1-r)
@@ -190,7 +221,8 @@ func (j *matMulJob) runBatched(id, lo, hi int) {
 					j.idot.dot(&j.out[r*od+c], od, &j.xq[r*ld], ld, &j.q[c*rb], rb, nb, 1, cols)
 					continue
 				}
-				bd.tile(&j.out[r*od+c], od, &j.xq[r*ld], ld, w, lw, nb, &j.xd[r/4*4*nb], &s.wd[0], rows, cols)
+				bd.products(&s.dp[0], &j.xd[r/4*4*nb], &s.wd[0], nb)
+				bd.tile(&j.out[r*od+c], od, &xq[r*lx], lx, w, lw, nb, &s.dp[0], rows, cols)
 			}
 		}
 	}

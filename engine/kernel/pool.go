@@ -37,9 +37,10 @@ type Pool struct {
 	acts    []byte               // MatMulQ8's quantized activations
 	// MatMulQ8's batched path: the activations' float32 scales, the
 	// participants' scratch, and mm.runBatched bound once.
-	actScales []float32
-	intScr    []intScratch
-	mmInt     func(id, lo, hi int)
+	actScales  []float32
+	actsBiased []byte
+	intScr     []intScratch
+	mmInt      func(id, lo, hi int)
 }
 
 type worker struct {
