@@ -5385,26 +5385,24 @@ TEXT ·dot8Products(SB), NOSPLIT, $0-32
 	MOVQ nb+24(FP), CX
 	TESTQ CX, CX
 	JZ pdone
+	VMOVDQU ·dot8PermLo(SB), Y8
+	VMOVDQU ·dot8PermHi(SB), Y9
 ploop:
-	VMOVUPS (R9), X4
-	VBROADCASTSS 0(R10), X6
-	VMULPS X6, X4, X6
-	VMOVUPS X6, 0(DI)
-	VBROADCASTSS 4(R10), X6
-	VMULPS X6, X4, X6
-	VMOVUPS X6, 16(DI)
-	VBROADCASTSS 8(R10), X6
-	VMULPS X6, X4, X6
-	VMOVUPS X6, 32(DI)
-	VBROADCASTSS 12(R10), X6
-	VMULPS X6, X4, X6
-	VMOVUPS X6, 48(DI)
+	VBROADCASTF128 (R9), Y4
+	VBROADCASTF128 (R10), Y5
+	VPERMPS Y5, Y8, Y6
+	VPERMPS Y5, Y9, Y7
+	VMULPS Y6, Y4, Y6
+	VMULPS Y7, Y4, Y7
+	VMOVUPS Y6, (DI)
+	VMOVUPS Y7, 32(DI)
 	ADDQ $16, R9
 	ADDQ $16, R10
 	ADDQ $64, DI
 	DECQ CX
 	JNZ ploop
 pdone:
+	VZEROUPPER
 	RET
 
 // func dot8UnpackQ4_0(dst *byte, w *byte, nb int)
@@ -6443,6 +6441,24 @@ DATA ·q8Min+20(SB)/4, $0xc2fe0000
 DATA ·q8Min+24(SB)/4, $0xc2fe0000
 DATA ·q8Min+28(SB)/4, $0xc2fe0000
 GLOBL ·q8Min(SB), RODATA|NOPTR, $32
+DATA ·dot8PermLo+0(SB)/4, $0
+DATA ·dot8PermLo+4(SB)/4, $0
+DATA ·dot8PermLo+8(SB)/4, $0
+DATA ·dot8PermLo+12(SB)/4, $0
+DATA ·dot8PermLo+16(SB)/4, $1
+DATA ·dot8PermLo+20(SB)/4, $1
+DATA ·dot8PermLo+24(SB)/4, $1
+DATA ·dot8PermLo+28(SB)/4, $1
+GLOBL ·dot8PermLo(SB), RODATA|NOPTR, $32
+DATA ·dot8PermHi+0(SB)/4, $2
+DATA ·dot8PermHi+4(SB)/4, $2
+DATA ·dot8PermHi+8(SB)/4, $2
+DATA ·dot8PermHi+12(SB)/4, $2
+DATA ·dot8PermHi+16(SB)/4, $3
+DATA ·dot8PermHi+20(SB)/4, $3
+DATA ·dot8PermHi+24(SB)/4, $3
+DATA ·dot8PermHi+28(SB)/4, $3
+GLOBL ·dot8PermHi(SB), RODATA|NOPTR, $32
 DATA ·dot8Shifts+0(SB)/4, $0
 DATA ·dot8Shifts+4(SB)/4, $0
 DATA ·dot8Shifts+8(SB)/4, $0

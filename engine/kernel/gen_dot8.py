@@ -183,18 +183,26 @@ def products():
     emit("\tMOVQ nb+24(FP), CX")
     emit("\tTESTQ CX, CX")
     emit("\tJZ pdone")
+    # Y8, Y9: the lane indices that spread d_w of columns 0,1 and 2,3 over
+    # four lanes each, beside the four d_x in both halves
+    emit("\tVMOVDQU ·dot8PermLo(SB), Y8")
+    emit("\tVMOVDQU ·dot8PermHi(SB), Y9")
     emit("ploop:")
-    emit("\tVMOVUPS (R9), X4")
-    for c in range(4):
-        emit(f"\tVBROADCASTSS {4 * c}(R10), X6")
-        emit("\tVMULPS X6, X4, X6")
-        emit(f"\tVMOVUPS X6, {16 * c}(DI)")
+    emit("\tVBROADCASTF128 (R9), Y4")
+    emit("\tVBROADCASTF128 (R10), Y5")
+    emit("\tVPERMPS Y5, Y8, Y6")
+    emit("\tVPERMPS Y5, Y9, Y7")
+    emit("\tVMULPS Y6, Y4, Y6")
+    emit("\tVMULPS Y7, Y4, Y7")
+    emit("\tVMOVUPS Y6, (DI)")
+    emit("\tVMOVUPS Y7, 32(DI)")
     emit("\tADDQ $16, R9")
     emit("\tADDQ $16, R10")
     emit("\tADDQ $64, DI")
     emit("\tDECQ CX")
     emit("\tJNZ ploop")
     emit("pdone:")
+    emit("\tVZEROUPPER")
     emit("\tRET")
 
 
@@ -514,6 +522,10 @@ for name, v in (("q8Abs", 0x7fffffff), ("q8Half", 0x3f000000), ("q8NegHalf", 0xb
                 ("q8Max", 0x42fe0000), ("q8Min", 0xc2fe0000)):
     for i in range(8):
         emit(f"DATA ·{name}+{4 * i}(SB)/4, ${v:#x}")
+    emit(f"GLOBL ·{name}(SB), RODATA|NOPTR, $32")
+for name, base in (("dot8PermLo", 0), ("dot8PermHi", 2)):
+    for i in range(8):
+        emit(f"DATA ·{name}+{4 * i}(SB)/4, ${base + i // 4}")
     emit(f"GLOBL ·{name}(SB), RODATA|NOPTR, $32")
 for i in range(8):
     emit(f"DATA ·dot8Shifts+{4 * i}(SB)/4, ${0 if i < 4 else 4}")
