@@ -163,6 +163,12 @@ func dot8u4x1(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int
 func dot8u4x2(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, dp *float32)
 
 //go:noescape
+func dot8uQuad(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, xd, wd, dp *float32, n int)
+
+//go:noescape
+func dot8sQuad(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, xd, wd, dp *float32, n int)
+
+//go:noescape
 func dot8Products(dst, xd, wd *float32, nb int)
 
 //go:noescape

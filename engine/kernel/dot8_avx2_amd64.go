@@ -34,9 +34,9 @@ func init() {
 			d.dot = k.tile
 			if d.act == actQ8_0 {
 				d.quantize = quantizeQ8_0AVX2
-				d.batch = &batchDot{scales: dot8HalfScales, products: dot8Products, tile: dot8sAVX2.tile}
+				d.batch = &batchDot{scales: dot8HalfScales, products: dot8Products, tile: dot8sAVX2.tile, quad: dot8sQuad}
 				if u := dot8UnpackAVX2[t]; u != nil {
-					d.batch.unpack, d.batch.tile = u, dot8uAVX2.tile
+					d.batch.unpack, d.batch.tile, d.batch.quad = u, dot8uAVX2.tile, dot8uQuad
 				}
 			}
 		}

@@ -181,13 +181,21 @@ def products():
     emit("\tMOVQ xd+8(FP), R9")
     emit("\tMOVQ wd+16(FP), R10")
     emit("\tMOVQ nb+24(FP), CX")
+    products_loop("")
+    emit("pdone:")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+
+
+def products_loop(sfx):
+    """dot8Products' loop (DI: dst, R9: xd, R10: wd, CX: nb; Y4-Y9)."""
     emit("\tTESTQ CX, CX")
-    emit("\tJZ pdone")
+    emit(f"\tJZ pdone{sfx}")
     # Y8, Y9: the lane indices that spread d_w of columns 0,1 and 2,3 over
     # four lanes each, beside the four d_x in both halves
     emit("\tVMOVDQU ·dot8PermLo(SB), Y8")
     emit("\tVMOVDQU ·dot8PermHi(SB), Y9")
-    emit("ploop:")
+    emit(f"ploop{sfx}:")
     emit("\tVBROADCASTF128 (R9), Y4")
     emit("\tVBROADCASTF128 (R10), Y5")
     emit("\tVPERMPS Y5, Y8, Y6")
@@ -200,10 +208,7 @@ def products():
     emit("\tADDQ $16, R10")
     emit("\tADDQ $64, DI")
     emit("\tDECQ CX")
-    emit("\tJNZ ploop")
-    emit("pdone:")
-    emit("\tVZEROUPPER")
-    emit("\tRET")
+    emit(f"\tJNZ ploop{sfx}")
 
 
 def pairsR(body, R, C, acc, scaled):
@@ -219,7 +224,8 @@ def pairsR(body, R, C, acc, scaled):
         for r in range(R):
             emit(f"\tVMOVDQU {X(r, 2)}, {xs[r]}")
         for c in range(C):
-            emit(f"\tPREFETCHT0 {W(c, 0).replace('SI', 'R8')}")
+            if not scaled:  # the batched tiles reread their weights from L1
+                emit(f"\tPREFETCHT0 {W(c, 0).replace('SI', 'R8')}")
             body(c)
             for r in range(R):
                 pair(acc(r, c), dmem=dmem(r, c), x=xs[r])
@@ -227,7 +233,8 @@ def pairsR(body, R, C, acc, scaled):
     ws = [("Y0", "Y1"), ("Y2", "Y4")]
     assert C <= len(ws) and 2 * C + 4 + R * C <= 16
     for c in range(C):
-        emit(f"\tPREFETCHT0 {W(c, 0).replace('SI', 'R8')}")
+        if not scaled:
+            emit(f"\tPREFETCHT0 {W(c, 0).replace('SI', 'R8')}")
         body(c, *ws[c])
     for r in range(R):
         emit(f"\tVMOVDQU {X(r, 2)}, Y3")
@@ -289,7 +296,8 @@ def kernel(tname, bb, body, R, C, scaled=False):
             body(c)
         pair(acc(0, c), unsigned, f"{4 * c}(SP)")
     emit(f"\tADDQ ${bb}, SI")
-    emit(f"\tADDQ ${bb}, R8")
+    if not scaled:
+        emit(f"\tADDQ ${bb}, R8")
     emit(f"\tADDQ ${ABB}, DI")
     if scaled:
         emit("\tADDQ $64, R9")
@@ -305,6 +313,14 @@ def reduce_store(R, C, acc):
     emit("\tMOVQ out+0(FP), DI")
     emit("\tMOVQ ldo+8(FP), AX")
     emit("\tSHLQ $2, AX")
+    store_acc(R, C, acc)
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+
+
+def store_acc(R, C, acc):
+    """Sums each accumulator's lanes and stores it to out[r*ldo+c] (DI: out,
+    AX: 4·ldo; DI is advanced by the rows)."""
     for r in range(R):
         if r > 0:
             emit("\tADDQ AX, DI")
@@ -317,8 +333,6 @@ def reduce_store(R, C, acc):
             emit("\tVMOVSHDUP X5, X6")
             emit("\tVADDSS X6, X5, X5")
             emit(f"\tVMOVSS X5, {4 * c}(DI)")
-    emit("\tVZEROUPPER")
-    emit("\tRET")
 
 
 for t in TYPES:
@@ -416,29 +430,137 @@ def ukernel(R, C):
     for r in range(R):
         for c in range(C):
             emit(f"\tVXORPS {acc(r, c)}, {acc(r, c)}, {acc(r, c)}")
-    emit("\tTESTQ CX, CX")
-    emit("\tJZ done")
-    emit("loop:")
-    for r in range(R):
-        emit(f"\tVMOVDQU {X(r, 0)}, Y{r}")
-    for c in range(C):
+    u_loop(R, C, acc, "")
+    reduce_store(R, C, acc)
+
+
+def u_loop(R, C, acc, sfx):
+    """The unsigned kernels' loop over CX blocks (DI: x+128 rows, BX and R12
+    their stride and 3 strides, SI: unpacked weights, R13 R14 likewise, R9:
+    products, Y7: words 1), two blocks a turn, an odd block first."""
+    def block(u):
         for r in range(R):
-            emit(f"\tVPMADDUBSW {W(c, 0)}, Y{r}, Y5")
-            emit("\tVPMADDWD Y7, Y5, Y5")
-            emit(f"\tVPSUBD {W(c, 32)}, Y5, Y5")
-            emit("\tVCVTDQ2PS Y5, Y5")
-            emit(f"\tVBROADCASTSS {16 * c + 4 * r}(R9), Y6")
-            emit(f"\tVFMADD231PS Y6, Y5, {acc(r, c)}")
-    emit("\tADDQ $64, SI")
-    emit("\tADDQ $32, DI")
+            emit(f"\tVMOVDQU {X(r, 32 * u)}, Y{r}")
+        for c in range(C):
+            for r in range(R):
+                emit(f"\tVPMADDUBSW {W(c, 64 * u)}, Y{r}, Y5")
+                emit("\tVPMADDWD Y7, Y5, Y5")
+                emit(f"\tVPSUBD {W(c, 64 * u + 32)}, Y5, Y5")
+                emit("\tVCVTDQ2PS Y5, Y5")
+                emit(f"\tVBROADCASTSS {64 * u + 16 * c + 4 * r}(R9), Y6")
+                emit(f"\tVFMADD231PS Y6, Y5, {acc(r, c)}")
+
+    def advance(n):
+        emit(f"\tADDQ ${64 * n}, SI")
+        emit(f"\tADDQ ${32 * n}, DI")
+        emit(f"\tADDQ ${64 * n}, R9")
+
+    emit("\tBTQ $0, CX")
+    emit(f"\tJCC pairs{sfx}")
+    block(0)
+    advance(1)
+    emit(f"pairs{sfx}:")
+    emit("\tSHRQ $1, CX")
+    emit(f"\tJZ done{sfx}")
+    emit(f"loop{sfx}:")
+    block(0)
+    block(1)
+    advance(2)
+    emit("\tDECQ CX")
+    emit(f"\tJNZ loop{sfx}")
+
+
+def s_loop(R, C, acc, sfx):
+    """The batched Q8_0 kernels' loop over CX blocks (DI: activation blocks,
+    SI: weight blocks, R9: products, Y7: words 1)."""
+    emit("\tTESTQ CX, CX")
+    emit(f"\tJZ done{sfx}")
+    emit(f"loop{sfx}:")
+    pairsR(q8_0, R, C, acc, True)
+    emit(f"\tADDQ ${TYPES[0][1]}, SI")
+    emit(f"\tADDQ ${ABB}, DI")
     emit("\tADDQ $64, R9")
     emit("\tDECQ CX")
-    emit("\tJNZ loop")
-    reduce_store(R, C, acc)
+    emit(f"\tJNZ loop{sfx}")
+
+
+QARGS = ARGS + ", xd, wd, dp *float32, n int"
+
+
+def quad(kind):
+    """dot8{kind}Quad computes n tiles of 4 rows by 4 columns, each the
+    products pass and two 4x2 strips of the kind's kernel (u: unsigned
+    Q4_0/Q5_0, s: Q8_0) on the tile's rows, rows 4 further each tile: one
+    call per column tile and block of rows instead of five Go calls per
+    tile, which cost up to a fifth of a tile of 24 blocks. Frame: 0 out,
+    8 xq, 16 xd of the current tile, 24 tiles left."""
+    name = f"dot8{kind}Quad"
+    R, C = 4, 2
+    acc = lambda r, c: f"Y{16 - R * C + r * C + c}"
+    K["ones"] = "Y7"
+    emit(f"\n// func {name}({QARGS})")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $32-88")
+    emit("\tMOVQ n+80(FP), AX")
+    emit("\tTESTQ AX, AX")
+    emit("\tJZ qdone")
+    emit("\tMOVQ AX, 24(SP)")
+    emit("\tMOVQ out+0(FP), AX")
+    emit("\tMOVQ AX, 0(SP)")
+    emit("\tMOVQ xq+16(FP), AX")
+    emit("\tMOVQ AX, 8(SP)")
+    emit("\tMOVQ xd+56(FP), AX")
+    emit("\tMOVQ AX, 16(SP)")
+    emit("qtile:")
+    emit("\tMOVQ dp+72(FP), DI")
+    emit("\tMOVQ 16(SP), R9")
+    emit("\tMOVQ wd+64(FP), R10")
+    emit("\tMOVQ nb+48(FP), CX")
+    products_loop("q")
+    emit("pdoneq:")
+    for st in range(2):
+        emit("\tMOVQ 8(SP), DI")
+        emit("\tMOVQ ldx+24(FP), BX")
+        emit("\tLEAQ (BX)(BX*2), R12")
+        emit("\tMOVQ w+32(FP), SI")
+        emit("\tMOVQ ldw+40(FP), R13")
+        emit("\tLEAQ (R13)(R13*2), R14")
+        emit("\tMOVQ dp+72(FP), R9")
+        if st:
+            emit("\tLEAQ (SI)(R13*2), SI")
+            emit("\tADDQ $32, R9")
+        emit("\tMOVQ nb+48(FP), CX")
+        emit("\tVMOVDQU ·dot8Ones(SB), Y7")
+        for r in range(R):
+            for c in range(C):
+                emit(f"\tVXORPS {acc(r, c)}, {acc(r, c)}, {acc(r, c)}")
+        (u_loop if kind == "u" else s_loop)(R, C, acc, f"q{st}")
+        emit(f"doneq{st}:")
+        emit("\tMOVQ 0(SP), DI")
+        if st:
+            emit("\tADDQ $8, DI")
+        emit("\tMOVQ ldo+8(FP), AX")
+        emit("\tSHLQ $2, AX")
+        store_acc(R, C, acc)
+    emit("\tMOVQ ldx+24(FP), AX")
+    emit("\tSHLQ $2, AX")
+    emit("\tADDQ AX, 8(SP)")
+    emit("\tMOVQ ldo+8(FP), AX")
+    emit("\tSHLQ $4, AX")
+    emit("\tADDQ AX, 0(SP)")
+    emit("\tMOVQ nb+48(FP), AX")
+    emit("\tSHLQ $4, AX")
+    emit("\tADDQ AX, 16(SP)")
+    emit("\tDECQ 24(SP)")
+    emit("\tJNZ qtile")
+    emit("qdone:")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
 
 
 half_scales()
 products()
+quad("u")
+quad("s")
 for t in TYPES[1:]:
     unpack(*t)
 for R, C in SSHAPES:
@@ -553,6 +675,8 @@ for R, C in SSHAPES:
     go.append(f"//go:noescape\nfunc dot8sQ8_0x{R}x{C}({SARGS})\n")
 for R, C in SSHAPES:
     go.append(f"//go:noescape\nfunc dot8u{R}x{C}({SARGS})\n")
+go.append(f"//go:noescape\nfunc dot8uQuad({QARGS})\n")
+go.append(f"//go:noescape\nfunc dot8sQuad({QARGS})\n")
 go.append("//go:noescape\nfunc dot8Products(dst, xd, wd *float32, nb int)\n")
 go.append("//go:noescape\nfunc dot8HalfScales(dst *float32, w0, w1, w2, w3 *byte, nb, bb int)\n")
 for t in TYPES[1:]:

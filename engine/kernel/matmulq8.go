@@ -173,6 +173,9 @@ type batchDot struct {
 	// tile is qdotIFunc for rows ≥ 2 on the weights in place or unpacked,
 	// with the tile's scale products at dp.
 	tile func(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, dp *float32, rows, cols int)
+	// quad is n tiles of 4 rows by 4 columns, rows 4 further each: their
+	// products (into dp, from xd, 16·nb floats further each) and tiles.
+	quad func(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, xd, wd, dp *float32, n int)
 }
 
 // intScratch is one participant's batched scratch: a column tile's weight
@@ -215,7 +218,12 @@ func (j *matMulJob) runBatched(id, lo, hi int) {
 				}
 				w, lw, xq, lx = &s.wq[0], nb*64, j.xu, nb*32
 			}
-			for r := r0; r < r1; r += 4 {
+			r := r0
+			if n := (r1 - r0) / 4; cols == 4 && n > 0 {
+				bd.quad(&j.out[r*od+c], od, &xq[r*lx], lx, w, lw, nb, &j.xd[r/4*4*nb], &s.wd[0], &s.dp[0], n)
+				r += 4 * n
+			}
+			for ; r < r1; r += 4 {
 				rows := min(4, r1-r)
 				if rows == 1 { // the type's own lone-row kernel, same bits
 					j.idot.dot(&j.out[r*od+c], od, &j.xq[r*ld], ld, &j.q[c*rb], rb, nb, 1, cols)
