@@ -99,10 +99,10 @@ type attnTask struct {
 const attnRows = 64
 
 // Attend computes attention per (sequence, key/value head, chunk of tokens) as
-// two matrix products over the chunk's cache blocks gathered: scores = Q·Kᵀ,
-// a softmax over each row's own positions, then P·V. Masked entries are exact
-// zeros, and the gathered positions start at a multiple of 8, so a token's
-// result is the same bits whatever other tokens share its step.
+// small matrix products over whole cache blocks: scores = Q·Kᵀ block by block,
+// a softmax over each row's own positions, then Σ_blocks P·V. Masked entries are
+// exact zeros, and block boundaries are absolute positions, so a token's result is
+// the same bits whatever other tokens share its step.
 func (b *Backend) Attend(out, q compute.Buffer, cache compute.KVCache, layer int, a *compute.Attention) {
 	c := cache.(*KVCache)
 	group := a.Heads / a.KVHeads
@@ -127,7 +127,7 @@ func (b *Backend) Attend(out, q compute.Buffer, cache compute.KVCache, layer int
 }
 
 type attnScratch struct {
-	q, s, k, vt, o []float32
+	q, s, tmp, p, o []float32
 }
 
 func grow(s []float32, n int) []float32 {
@@ -154,46 +154,40 @@ func (c *KVCache) attend(out, q []float32, layer int, a *compute.Attention, task
 	for t := task.t0; t < task.t1; t++ {
 		first, last = min(first, firstPos(a, t)), max(last, int(a.Positions[t]))
 	}
-	// The task's keys and values, gathered contiguous from position p0, a
-	// multiple of 8 (zero rows before the first block where bs is not), so
-	// that both products are one MatMul: position p always lands in dot lane
-	// p mod 8 whatever the task, and positions outside a token's range add
-	// exact zeros, so a token's result is the same bits in any task. One
-	// P·V over all positions replaced a product per 16-position block (dots
-	// of 16 terms, a horizontal sum each) and a sum of the blocks' results.
 	b0, b1 := first/bs, last/bs
-	p0 := b0 * bs &^ 7
-	pad, cols := b0*bs-p0, (b1+1)*bs-p0
+	cols := (b1 - b0 + 1) * bs
 	sc.q, sc.s = grow(sc.q, rows*hd), grow(sc.s, rows*cols)
-	sc.k, sc.vt, sc.o = grow(sc.k, cols*hd), grow(sc.vt, hd*cols), grow(sc.o, rows*hd)
+	sc.tmp, sc.p, sc.o = grow(sc.tmp, rows*max(bs, hd)), grow(sc.p, rows*bs), grow(sc.o, rows*hd)
 	for r := 0; r < rows; r++ {
 		t, h := task.t0+r/group, task.kvh*group+r%group
 		copy(sc.q[r*hd:(r+1)*hd], q[(t*a.Heads+h)*hd:(t*a.Heads+h+1)*hd])
 	}
 	ks, vs := c.k[layer], c.v[layer]
-	clear(sc.k[:pad*hd])
-	for d := 0; d < hd; d++ {
-		clear(sc.vt[d*cols : d*cols+pad])
-	}
 	for blk := b0; blk <= b1; blk++ {
-		base, at := c.block(table[blk], task.kvh), pad+(blk-b0)*bs
-		copy(sc.k[at*hd:(at+bs)*hd], ks[base:base+bs*hd])
-		vb := vs[base : base+bs*hd] // [hd][bs]
-		for d := 0; d < hd; d++ {
-			copy(sc.vt[d*cols+at:d*cols+at+bs], vb[d*bs:(d+1)*bs])
+		base := c.block(table[blk], task.kvh)
+		kernel.MatMul(nil, sc.tmp[:rows*bs], sc.q, ks[base:base+bs*hd], rows, hd, bs)
+		for r := 0; r < rows; r++ {
+			copy(sc.s[r*cols+(blk-b0)*bs:r*cols+(blk-b0+1)*bs], sc.tmp[r*bs:(r+1)*bs])
 		}
 	}
-	kernel.MatMul(nil, sc.s, sc.q, sc.k, rows, hd, cols)
 	for r := 0; r < rows; r++ {
 		t := task.t0 + r/group
 		row := sc.s[r*cols : (r+1)*cols]
-		lo, hi := firstPos(a, t)-p0, int(a.Positions[t])-p0+1
+		lo, hi := firstPos(a, t)-b0*bs, int(a.Positions[t])-b0*bs+1
 		kernel.Scale(row[lo:hi], a.Scale)
 		kernel.Softmax(row[lo:hi])
 		clear(row[:lo])
 		clear(row[hi:])
 	}
-	kernel.MatMul(nil, sc.o, sc.s, sc.vt, rows, cols, hd)
+	clear(sc.o)
+	for blk := b0; blk <= b1; blk++ {
+		for r := 0; r < rows; r++ {
+			copy(sc.p[r*bs:(r+1)*bs], sc.s[r*cols+(blk-b0)*bs:r*cols+(blk-b0+1)*bs])
+		}
+		base := c.block(table[blk], task.kvh)
+		kernel.MatMul(nil, sc.tmp[:rows*hd], sc.p, vs[base:base+bs*hd], rows, bs, hd)
+		kernel.Add(sc.o, sc.o, sc.tmp[:rows*hd])
+	}
 	for r := 0; r < rows; r++ {
 		t, h := task.t0+r/group, task.kvh*group+r%group
 		copy(out[(t*a.Heads+h)*hd:(t*a.Heads+h+1)*hd], sc.o[r*hd:(r+1)*hd])
