@@ -47,6 +47,7 @@ type intDot struct {
 	// quantize_row_q8_K_ref on finite input.
 	quantize func(dst []byte, x []float32)
 	dot      qdotIFunc
+	batch    *batchDot // batched kernels for several rows (matmulq8.go), or nil
 }
 
 // intDots holds the types with an integer-activation dot; generic references

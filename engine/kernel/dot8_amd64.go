@@ -115,6 +115,72 @@ func dot8Q5_0x4x1(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb
 func dot8Q5_0x4x2(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
 
 //go:noescape
+func dot8sQ8_0x2x1(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, dp *float32)
+
+//go:noescape
+func dot8sQ8_0x2x2(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, dp *float32)
+
+//go:noescape
+func dot8sQ8_0x2x3(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, dp *float32)
+
+//go:noescape
+func dot8sQ8_0x2x4(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, dp *float32)
+
+//go:noescape
+func dot8sQ8_0x3x1(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, dp *float32)
+
+//go:noescape
+func dot8sQ8_0x3x2(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, dp *float32)
+
+//go:noescape
+func dot8sQ8_0x4x1(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, dp *float32)
+
+//go:noescape
+func dot8sQ8_0x4x2(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, dp *float32)
+
+//go:noescape
+func dot8u2x1(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, dp *float32)
+
+//go:noescape
+func dot8u2x2(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, dp *float32)
+
+//go:noescape
+func dot8u2x3(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, dp *float32)
+
+//go:noescape
+func dot8u2x4(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, dp *float32)
+
+//go:noescape
+func dot8u3x1(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, dp *float32)
+
+//go:noescape
+func dot8u3x2(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, dp *float32)
+
+//go:noescape
+func dot8u4x1(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, dp *float32)
+
+//go:noescape
+func dot8u4x2(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, dp *float32)
+
+//go:noescape
+func dot8uQuad(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, xd, wd, dp *float32, n int)
+
+//go:noescape
+func dot8sQuad(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, xd, wd, dp *float32, n int)
+
+//go:noescape
+func dot8Products(dst, xd, wd *float32, nb int)
+
+//go:noescape
+func dot8HalfScales(dst *float32, w0, w1, w2, w3 *byte, nb, bb int)
+
+//go:noescape
+func dot8UnpackQ4_0(dst *byte, w *byte, nb int)
+
+//go:noescape
+func dot8UnpackQ5_0(dst *byte, w *byte, nb int)
+
+//go:noescape
 func q8Round(dst *byte, x *float32, id float32)
 
 //go:noescape
@@ -140,4 +206,26 @@ var dot8AVX2 = map[gguf.Type]*dot8Set{
 		{dot8Q5_0x3x1, dot8Q5_0x3x2, nil, nil},
 		{dot8Q5_0x4x1, dot8Q5_0x4x2, nil, nil},
 	},
+}
+
+// dot8sAVX2 holds the batched kernels (Q8_0 blocks, float32 scales) of R×C tiles at [R-1][C-1], R ≥ 2.
+var dot8sAVX2 = dot8sSet{
+	{nil, nil, nil, nil},
+	{dot8sQ8_0x2x1, dot8sQ8_0x2x2, dot8sQ8_0x2x3, dot8sQ8_0x2x4},
+	{dot8sQ8_0x3x1, dot8sQ8_0x3x2, nil, nil},
+	{dot8sQ8_0x4x1, dot8sQ8_0x4x2, nil, nil},
+}
+
+// dot8uAVX2 holds the unsigned batched kernels (dot8Unpack* weights, x+128) of R×C tiles at [R-1][C-1], R ≥ 2.
+var dot8uAVX2 = dot8sSet{
+	{nil, nil, nil, nil},
+	{dot8u2x1, dot8u2x2, dot8u2x3, dot8u2x4},
+	{dot8u3x1, dot8u3x2, nil, nil},
+	{dot8u4x1, dot8u4x2, nil, nil},
+}
+
+// dot8UnpackAVX2 holds the unpackers of the types whose batched tiles are dot8u*.
+var dot8UnpackAVX2 = map[gguf.Type]func(dst *byte, w *byte, nb int){
+	gguf.TypeQ4_0: dot8UnpackQ4_0,
+	gguf.TypeQ5_0: dot8UnpackQ5_0,
 }

@@ -34,6 +34,10 @@ func init() {
 			d.dot = k.tile
 			if d.act == actQ8_0 {
 				d.quantize = quantizeQ8_0AVX2
+				d.batch = &batchDot{scales: dot8HalfScales, products: dot8Products, tile: dot8sAVX2.tile, quad: dot8sQuad}
+				if u := dot8UnpackAVX2[t]; u != nil {
+					d.batch.unpack, d.batch.tile, d.batch.quad = u, dot8uAVX2.tile, dot8uQuad
+				}
 			}
 		}
 	}
@@ -51,6 +55,24 @@ func (k *dot8Set) tile(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw in
 		n := min(cw, cols-c)
 		k[rows-1][n-1]((*float32)(unsafe.Add(unsafe.Pointer(out), 4*c)), ldo, xq, ldx,
 			(*byte)(unsafe.Add(unsafe.Pointer(w), c*ldw)), ldw, nb)
+	}
+}
+
+// dot8sSet holds the batched kernels by [rows-1][cols-1], rows ≥ 2.
+type dot8sSet [4][4]func(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, dp *float32)
+
+// tile is dot8Set.tile for the batched kernels: strips of 8/rows columns,
+// each with its columns' scale products (dp advances 4 floats a column).
+func (k *dot8sSet) tile(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, dp *float32, rows, cols int) {
+	if rows*cols <= 8 && k[rows-1][cols-1] != nil {
+		k[rows-1][cols-1](out, ldo, xq, ldx, w, ldw, nb, dp)
+		return
+	}
+	cw := 8 / rows
+	for c := 0; c < cols; c += cw {
+		n := min(cw, cols-c)
+		k[rows-1][n-1]((*float32)(unsafe.Add(unsafe.Pointer(out), 4*c)), ldo, xq, ldx,
+			(*byte)(unsafe.Add(unsafe.Pointer(w), c*ldw)), ldw, nb, (*float32)(unsafe.Add(unsafe.Pointer(dp), 16*c)))
 	}
 }
 

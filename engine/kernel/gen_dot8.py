@@ -128,6 +128,7 @@ TYPES = [("Q8_0", 34, q8_0), ("Q4_0", 18, q4_0), ("Q5_0", 22, q5_0)]
 OFFSET = {"Q4_0": "Y9", "Q5_0": "·dot8Sixteen(SB)"}
 
 ARGS = "out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int"
+SARGS = ARGS + ", dp *float32"
 
 
 def scales1(C):
@@ -165,20 +166,66 @@ def scalesR(R, C):
         emit(f"\tVMOVUPS X6, {16 * c}(SP)")
 
 
-def pairsR(body, R, C, acc):
+def products():
+    """dot8Products forms the d_w·d_x of a 4×4 tile for the batched kernels
+    (dot8s*, dot8u*), per block 16 float32 at dst[16b+4c+r] from the four
+    rows' d_x at xd[4b..] and the four columns' d_w at wd[4b..]: the same
+    float32 product as scalesR's. A pass of its own, before the tile's
+    kernels: formed inside the kernel loop and stored to its frame, a 4-byte
+    broadcast load of a product inside a 16-byte store still in flight did
+    not forward on this core (AMD Zen 3) and waited for the store, even one
+    block ahead: the pass made the 4x2 kernel about 15% faster."""
+    emit("\n// func dot8Products(dst, xd, wd *float32, nb int)")
+    emit("TEXT ·dot8Products(SB), NOSPLIT, $0-32")
+    emit("\tMOVQ dst+0(FP), DI")
+    emit("\tMOVQ xd+8(FP), R9")
+    emit("\tMOVQ wd+16(FP), R10")
+    emit("\tMOVQ nb+24(FP), CX")
+    products_loop("")
+    emit("pdone:")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+
+
+def products_loop(sfx):
+    """dot8Products' loop (DI: dst, R9: xd, R10: wd, CX: nb; Y4-Y9)."""
+    emit("\tTESTQ CX, CX")
+    emit(f"\tJZ pdone{sfx}")
+    # Y8, Y9: the lane indices that spread d_w of columns 0,1 and 2,3 over
+    # four lanes each, beside the four d_x in both halves
+    emit("\tVMOVDQU ·dot8PermLo(SB), Y8")
+    emit("\tVMOVDQU ·dot8PermHi(SB), Y9")
+    emit(f"ploop{sfx}:")
+    emit("\tVBROADCASTF128 (R9), Y4")
+    emit("\tVBROADCASTF128 (R10), Y5")
+    emit("\tVPERMPS Y5, Y8, Y6")
+    emit("\tVPERMPS Y5, Y9, Y7")
+    emit("\tVMULPS Y6, Y4, Y6")
+    emit("\tVMULPS Y7, Y4, Y7")
+    emit("\tVMOVUPS Y6, (DI)")
+    emit("\tVMOVUPS Y7, 32(DI)")
+    emit("\tADDQ $16, R9")
+    emit("\tADDQ $16, R10")
+    emit("\tADDQ $64, DI")
+    emit("\tDECQ CX")
+    emit(f"\tJNZ ploop{sfx}")
+
+
+def pairsR(body, R, C, acc, scaled):
     """The pairs of a tile of several rows, each activation row loaded and
     each weight column unpacked once per block: the rows stay in registers
     while the columns pass (x_held), or, where the accumulators leave too few
     registers for that (4×2), the unpacked columns stay while the rows pass.
     Y5 Y6 are the pairs' scratch, Y7 the words 1."""
-    dmem = lambda r, c: f"{16 * c + 4 * r}(SP)"
+    dmem = lambda r, c: f"{16 * c + 4 * r}({'R9' if scaled else 'SP'})"
     if R + 5 + R * C <= 16:
         xs = ["Y2", "Y3", "Y4", "Y8"][:R]
         assert int(xs[-1][1:]) < 16 - R * C
         for r in range(R):
             emit(f"\tVMOVDQU {X(r, 2)}, {xs[r]}")
         for c in range(C):
-            emit(f"\tPREFETCHT0 {W(c, 0).replace('SI', 'R8')}")
+            if not scaled:  # the batched tiles reread their weights from L1
+                emit(f"\tPREFETCHT0 {W(c, 0).replace('SI', 'R8')}")
             body(c)
             for r in range(R):
                 pair(acc(r, c), dmem=dmem(r, c), x=xs[r])
@@ -186,7 +233,8 @@ def pairsR(body, R, C, acc):
     ws = [("Y0", "Y1"), ("Y2", "Y4")]
     assert C <= len(ws) and 2 * C + 4 + R * C <= 16
     for c in range(C):
-        emit(f"\tPREFETCHT0 {W(c, 0).replace('SI', 'R8')}")
+        if not scaled:
+            emit(f"\tPREFETCHT0 {W(c, 0).replace('SI', 'R8')}")
         body(c, *ws[c])
     for r in range(R):
         emit(f"\tVMOVDQU {X(r, 2)}, Y3")
@@ -194,14 +242,16 @@ def pairsR(body, R, C, acc):
             pair(acc(r, c), dmem=dmem(r, c), s=ws[c][0], a=ws[c][1])
 
 
-def kernel(tname, bb, body, R, C):
-    name = f"dot8{tname}x{R}x{C}"
+def kernel(tname, bb, body, R, C, scaled=False):
+    name = f"dot8{'s' if scaled else ''}{tname}x{R}x{C}"
     acc = lambda r, c: f"Y{16 - R * C + r * C + c}"
     consts(R == 1)
     if R > 1:
         K["ones"] = "Y7"
-    emit(f"\n// func {name}({ARGS})")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, ${16 if R == 1 else 16 * C}-56")
+    emit(f"\n// func {name}({SARGS if scaled else ARGS})")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, ${16 if R == 1 else (0 if scaled else 16) * C}-{64 if scaled else 56}")
+    if scaled:
+        emit("\tMOVQ dp+56(FP), R9")
     emit("\tMOVQ xq+16(FP), DI")
     emit("\tMOVQ ldx+24(FP), BX")
     emit("\tLEAQ (BX)(BX*2), R12")
@@ -230,14 +280,14 @@ def kernel(tname, bb, body, R, C):
     if R == 1:
         load_x(0)
         scales1(C)
-    else:
+    elif not scaled:
         scalesR(R, C)
     if unsigned:
         emit(f"\tVMOVDQU {OFFSET[tname]}, Y7")
         emit("\tVPMADDUBSW Y3, Y7, Y7")
         emit("\tVPMADDWD Y11, Y7, Y7")
     if R > 1:
-        pairsR(body, R, C, acc)
+        pairsR(body, R, C, acc, scaled)
     for c in range(C if R == 1 else 0):
         emit(f"\tPREFETCHT0 {W(c, 0).replace('SI', 'R8')}")
         if unsigned:
@@ -246,14 +296,31 @@ def kernel(tname, bb, body, R, C):
             body(c)
         pair(acc(0, c), unsigned, f"{4 * c}(SP)")
     emit(f"\tADDQ ${bb}, SI")
-    emit(f"\tADDQ ${bb}, R8")
+    if not scaled:
+        emit(f"\tADDQ ${bb}, R8")
     emit(f"\tADDQ ${ABB}, DI")
+    if scaled:
+        emit("\tADDQ $64, R9")
     emit("\tDECQ CX")
     emit("\tJNZ loop")
+    reduce_store(R, C, acc)
+
+
+def reduce_store(R, C, acc):
+    """The kernels' end: each accumulator's lanes summed in dot8.go's order
+    into out[r*ldo+c]."""
     emit("done:")
     emit("\tMOVQ out+0(FP), DI")
     emit("\tMOVQ ldo+8(FP), AX")
     emit("\tSHLQ $2, AX")
+    store_acc(R, C, acc)
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+
+
+def store_acc(R, C, acc):
+    """Sums each accumulator's lanes and stores it to out[r*ldo+c] (DI: out,
+    AX: 4·ldo; DI is advanced by the rows)."""
     for r in range(R):
         if r > 0:
             emit("\tADDQ AX, DI")
@@ -266,13 +333,238 @@ def kernel(tname, bb, body, R, C):
             emit("\tVMOVSHDUP X5, X6")
             emit("\tVADDSS X6, X5, X5")
             emit(f"\tVMOVSS X5, {4 * c}(DI)")
-    emit("\tVZEROUPPER")
-    emit("\tRET")
 
 
 for t in TYPES:
     for R, C in SHAPES:
         kernel(*t, R, C)
+
+# The batched kernels, with float32 scales: Q8_0 weights in place (dot8s*),
+# Q4_0 and Q5_0 unpacked once per column tile (dot8Unpack*, dot8u*).
+SSHAPES = [(R, C) for R, C in SHAPES if R > 1]
+for R, C in SSHAPES:
+    kernel(*TYPES[0], R, C, scaled=True)
+
+
+def half_scales():
+    """dot8HalfScales widens the d of block b of four weight rows (at w0..w3,
+    bb bytes a block) to float32 at dst[4b..4b+3]."""
+    emit("\n// func dot8HalfScales(dst *float32, w0, w1, w2, w3 *byte, nb, bb int)")
+    emit("TEXT ·dot8HalfScales(SB), NOSPLIT, $0-56")
+    emit("\tMOVQ dst+0(FP), DI")
+    for i, r in enumerate(["R8", "R9", "R10", "R11"]):
+        emit(f"\tMOVQ w{i}+{8 + 8 * i}(FP), {r}")
+    emit("\tMOVQ nb+40(FP), CX")
+    emit("\tMOVQ bb+48(FP), SI")
+    emit("\tTESTQ CX, CX")
+    emit("\tJZ hsdone")
+    emit("hsloop:")
+    emit("\tMOVWQZX (R8), AX")
+    for i, r in enumerate(["R9", "R10", "R11"]):
+        emit(f"\tMOVWQZX ({r}), DX")
+        emit(f"\tSHLQ ${16 * (i + 1)}, DX")
+        emit("\tORQ DX, AX")
+    emit("\tVMOVQ AX, X0")
+    emit("\tVCVTPH2PS X0, X0")
+    emit("\tVMOVUPS X0, (DI)")
+    for r in ["R8", "R9", "R10", "R11"]:
+        emit(f"\tADDQ SI, {r}")
+    emit("\tADDQ $16, DI")
+    emit("\tDECQ CX")
+    emit("\tJNZ hsloop")
+    emit("hsdone:")
+    emit("\tRET")
+
+
+def unpack(tname, bb, body):
+    """dot8Unpack{T} rewrites nb blocks of one weight row for the unsigned
+    batched kernels (dot8u*): per block 64 bytes, the 32 signed values and
+    then, per lane l, 128·Σ of values 4l..4l+3 as an int32 (what x+128 adds
+    to the lane's integer)."""
+    emit(f"\n// func dot8Unpack{tname}(dst *byte, w *byte, nb int)")
+    emit(f"TEXT ·dot8Unpack{tname}(SB), NOSPLIT, $0-24")
+    emit("\tMOVQ dst+0(FP), DI")
+    emit("\tMOVQ w+8(FP), SI")
+    emit("\tMOVQ nb+16(FP), CX")
+    consts(False)
+    emit("\tTESTQ CX, CX")
+    emit(f"\tJZ up{tname}done")
+    emit(f"up{tname}loop:")
+    body(0)
+    emit("\tVMOVDQU Y0, (DI)")
+    emit("\tVMOVDQU ·dot8Bias(SB), Y2")
+    emit("\tVPMADDUBSW Y0, Y2, Y2")
+    emit("\tVPMADDWD ·dot8Ones(SB), Y2, Y2")
+    emit("\tVMOVDQU Y2, 32(DI)")
+    emit(f"\tADDQ ${bb}, SI")
+    emit("\tADDQ $64, DI")
+    emit("\tDECQ CX")
+    emit(f"\tJNZ up{tname}loop")
+    emit(f"up{tname}done:")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+
+
+def ukernel(R, C):
+    """dot8u{R}x{C}: the batched tile of Q4_0 and Q5_0 without the sign
+    trick. The activations come as x+128 (unsigned bytes, 32 a block, held
+    in registers), the weights as dot8Unpack's signed values (|w| ≤ 16, so
+    VPMADDUBSW cannot saturate: 2·255·16 < 2^15), read as memory operands;
+    lane l's integer less the block's 128·Σw of the lane is the exact
+    Σ x·w of values 4l..4l+3 that dot8.go's order takes, and the float
+    steps are the same. Per pair two integer multiplies and a subtraction,
+    where the sign trick takes a sign, two multiplies and the unpacking."""
+    name = f"dot8u{R}x{C}"
+    acc = lambda r, c: f"Y{16 - R * C + r * C + c}"
+    emit(f"\n// func {name}({SARGS})")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-64")
+    emit("\tMOVQ dp+56(FP), R9")
+    emit("\tMOVQ xq+16(FP), DI")
+    emit("\tMOVQ ldx+24(FP), BX")
+    emit("\tLEAQ (BX)(BX*2), R12")
+    emit("\tMOVQ w+32(FP), SI")
+    emit("\tMOVQ ldw+40(FP), R13")
+    emit("\tLEAQ (R13)(R13*2), R14")
+    emit("\tMOVQ nb+48(FP), CX")
+    emit("\tVMOVDQU ·dot8Ones(SB), Y7")
+    for r in range(R):
+        for c in range(C):
+            emit(f"\tVXORPS {acc(r, c)}, {acc(r, c)}, {acc(r, c)}")
+    u_loop(R, C, acc, "")
+    reduce_store(R, C, acc)
+
+
+def u_loop(R, C, acc, sfx):
+    """The unsigned kernels' loop over CX blocks (DI: x+128 rows, BX and R12
+    their stride and 3 strides, SI: unpacked weights, R13 R14 likewise, R9:
+    products, Y7: words 1), two blocks a turn, an odd block first."""
+    def block(u):
+        for r in range(R):
+            emit(f"\tVMOVDQU {X(r, 32 * u)}, Y{r}")
+        for c in range(C):
+            for r in range(R):
+                emit(f"\tVPMADDUBSW {W(c, 64 * u)}, Y{r}, Y5")
+                emit("\tVPMADDWD Y7, Y5, Y5")
+                emit(f"\tVPSUBD {W(c, 64 * u + 32)}, Y5, Y5")
+                emit("\tVCVTDQ2PS Y5, Y5")
+                emit(f"\tVBROADCASTSS {64 * u + 16 * c + 4 * r}(R9), Y6")
+                emit(f"\tVFMADD231PS Y6, Y5, {acc(r, c)}")
+
+    def advance(n):
+        emit(f"\tADDQ ${64 * n}, SI")
+        emit(f"\tADDQ ${32 * n}, DI")
+        emit(f"\tADDQ ${64 * n}, R9")
+
+    emit("\tBTQ $0, CX")
+    emit(f"\tJCC pairs{sfx}")
+    block(0)
+    advance(1)
+    emit(f"pairs{sfx}:")
+    emit("\tSHRQ $1, CX")
+    emit(f"\tJZ done{sfx}")
+    emit(f"loop{sfx}:")
+    block(0)
+    block(1)
+    advance(2)
+    emit("\tDECQ CX")
+    emit(f"\tJNZ loop{sfx}")
+
+
+def s_loop(R, C, acc, sfx):
+    """The batched Q8_0 kernels' loop over CX blocks (DI: activation blocks,
+    SI: weight blocks, R9: products, Y7: words 1)."""
+    emit("\tTESTQ CX, CX")
+    emit(f"\tJZ done{sfx}")
+    emit(f"loop{sfx}:")
+    pairsR(q8_0, R, C, acc, True)
+    emit(f"\tADDQ ${TYPES[0][1]}, SI")
+    emit(f"\tADDQ ${ABB}, DI")
+    emit("\tADDQ $64, R9")
+    emit("\tDECQ CX")
+    emit(f"\tJNZ loop{sfx}")
+
+
+QARGS = ARGS + ", xd, wd, dp *float32, n int"
+
+
+def quad(kind):
+    """dot8{kind}Quad computes n tiles of 4 rows by 4 columns, each the
+    products pass and two 4x2 strips of the kind's kernel (u: unsigned
+    Q4_0/Q5_0, s: Q8_0) on the tile's rows, rows 4 further each tile: one
+    call per column tile and block of rows instead of five Go calls per
+    tile, which cost up to a fifth of a tile of 24 blocks. Frame: 0 out,
+    8 xq, 16 xd of the current tile, 24 tiles left."""
+    name = f"dot8{kind}Quad"
+    R, C = 4, 2
+    acc = lambda r, c: f"Y{16 - R * C + r * C + c}"
+    K["ones"] = "Y7"
+    emit(f"\n// func {name}({QARGS})")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $32-88")
+    emit("\tMOVQ n+80(FP), AX")
+    emit("\tTESTQ AX, AX")
+    emit("\tJZ qdone")
+    emit("\tMOVQ AX, 24(SP)")
+    emit("\tMOVQ out+0(FP), AX")
+    emit("\tMOVQ AX, 0(SP)")
+    emit("\tMOVQ xq+16(FP), AX")
+    emit("\tMOVQ AX, 8(SP)")
+    emit("\tMOVQ xd+56(FP), AX")
+    emit("\tMOVQ AX, 16(SP)")
+    emit("qtile:")
+    emit("\tMOVQ dp+72(FP), DI")
+    emit("\tMOVQ 16(SP), R9")
+    emit("\tMOVQ wd+64(FP), R10")
+    emit("\tMOVQ nb+48(FP), CX")
+    products_loop("q")
+    emit("pdoneq:")
+    for st in range(2):
+        emit("\tMOVQ 8(SP), DI")
+        emit("\tMOVQ ldx+24(FP), BX")
+        emit("\tLEAQ (BX)(BX*2), R12")
+        emit("\tMOVQ w+32(FP), SI")
+        emit("\tMOVQ ldw+40(FP), R13")
+        emit("\tLEAQ (R13)(R13*2), R14")
+        emit("\tMOVQ dp+72(FP), R9")
+        if st:
+            emit("\tLEAQ (SI)(R13*2), SI")
+            emit("\tADDQ $32, R9")
+        emit("\tMOVQ nb+48(FP), CX")
+        emit("\tVMOVDQU ·dot8Ones(SB), Y7")
+        for r in range(R):
+            for c in range(C):
+                emit(f"\tVXORPS {acc(r, c)}, {acc(r, c)}, {acc(r, c)}")
+        (u_loop if kind == "u" else s_loop)(R, C, acc, f"q{st}")
+        emit(f"doneq{st}:")
+        emit("\tMOVQ 0(SP), DI")
+        if st:
+            emit("\tADDQ $8, DI")
+        emit("\tMOVQ ldo+8(FP), AX")
+        emit("\tSHLQ $2, AX")
+        store_acc(R, C, acc)
+    emit("\tMOVQ ldx+24(FP), AX")
+    emit("\tSHLQ $2, AX")
+    emit("\tADDQ AX, 8(SP)")
+    emit("\tMOVQ ldo+8(FP), AX")
+    emit("\tSHLQ $4, AX")
+    emit("\tADDQ AX, 0(SP)")
+    emit("\tMOVQ nb+48(FP), AX")
+    emit("\tSHLQ $4, AX")
+    emit("\tADDQ AX, 16(SP)")
+    emit("\tDECQ 24(SP)")
+    emit("\tJNZ qtile")
+    emit("qdone:")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+
+
+half_scales()
+products()
+quad("u")
+quad("s")
+for t in TYPES[1:]:
+    unpack(*t)
+for R, C in SSHAPES:
+    ukernel(R, C)
 
 
 
@@ -353,6 +645,10 @@ for name, v in (("q8Abs", 0x7fffffff), ("q8Half", 0x3f000000), ("q8NegHalf", 0xb
     for i in range(8):
         emit(f"DATA ·{name}+{4 * i}(SB)/4, ${v:#x}")
     emit(f"GLOBL ·{name}(SB), RODATA|NOPTR, $32")
+for name, base in (("dot8PermLo", 0), ("dot8PermHi", 2)):
+    for i in range(8):
+        emit(f"DATA ·{name}+{4 * i}(SB)/4, ${base + i // 4}")
+    emit(f"GLOBL ·{name}(SB), RODATA|NOPTR, $32")
 for i in range(8):
     emit(f"DATA ·dot8Shifts+{4 * i}(SB)/4, ${0 if i < 4 else 4}")
 emit("GLOBL ·dot8Shifts(SB), RODATA|NOPTR, $32")
@@ -362,7 +658,7 @@ for i in range(4):  # bytes_from_bits_32's masks
 emit("GLOBL ·dot8HShuf(SB), RODATA|NOPTR, $32")
 emit("GLOBL ·dot8HBits(SB), RODATA|NOPTR, $32")
 for name, v in (("dot8Ones", 0x00010001), ("dot8Nib", 0x0F0F0F0F), ("dot8Eight", 0x08080808),
-                ("dot8Sixteen", 0x10101010), ("dot8AllOnes", 0xFFFFFFFF)):
+                ("dot8Sixteen", 0x10101010), ("dot8AllOnes", 0xFFFFFFFF), ("dot8Bias", 0x80808080)):
     for i in range(8):
         emit(f"DATA ·{name}+{4 * i}(SB)/4, ${v:#x}")
     emit(f"GLOBL ·{name}(SB), RODATA|NOPTR, $32")
@@ -375,6 +671,16 @@ go = [hdr + "package kernel\n", 'import "github.com/graft-ai/graft/engine/gguf"\
 for t in TYPES:
     for R, C in SHAPES:
         go.append(f"//go:noescape\nfunc dot8{t[0]}x{R}x{C}({ARGS})\n")
+for R, C in SSHAPES:
+    go.append(f"//go:noescape\nfunc dot8sQ8_0x{R}x{C}({SARGS})\n")
+for R, C in SSHAPES:
+    go.append(f"//go:noescape\nfunc dot8u{R}x{C}({SARGS})\n")
+go.append(f"//go:noescape\nfunc dot8uQuad({QARGS})\n")
+go.append(f"//go:noescape\nfunc dot8sQuad({QARGS})\n")
+go.append("//go:noescape\nfunc dot8Products(dst, xd, wd *float32, nb int)\n")
+go.append("//go:noescape\nfunc dot8HalfScales(dst *float32, w0, w1, w2, w3 *byte, nb, bb int)\n")
+for t in TYPES[1:]:
+    go.append(f"//go:noescape\nfunc dot8Unpack{t[0]}(dst *byte, w *byte, nb int)\n")
 go.append(f"//go:noescape\nfunc q8Round(dst *byte, x *float32, id float32)\n")
 go.append(f"//go:noescape\nfunc q8Amax(x *float32) (amax float32, nan bool)\n")
 go.append("// dot8AVX2 holds, per type, the kernels of R×C tiles at [R-1][C-1]: R·C ≤ 4 for one row, ≤ 8 for more.")
@@ -385,6 +691,23 @@ for t in TYPES:
         row = [f"dot8{t[0]}x{R}x{C}" if (R, C) in SHAPES else "nil" for C in range(1, 5)]
         go.append("\t\t{" + ", ".join(row) + "},")
     go.append("\t},")
+go.append("}\n")
+go.append("// dot8sAVX2 holds the batched kernels (Q8_0 blocks, float32 scales) of R×C tiles at [R-1][C-1], R ≥ 2.")
+go.append("var dot8sAVX2 = dot8sSet{")
+for R in range(1, 5):
+    row = [f"dot8sQ8_0x{R}x{C}" if (R, C) in SSHAPES else "nil" for C in range(1, 5)]
+    go.append("\t{" + ", ".join(row) + "},")
+go.append("}\n")
+go.append("// dot8uAVX2 holds the unsigned batched kernels (dot8Unpack* weights, x+128) of R×C tiles at [R-1][C-1], R ≥ 2.")
+go.append("var dot8uAVX2 = dot8sSet{")
+for R in range(1, 5):
+    row = [f"dot8u{R}x{C}" if (R, C) in SSHAPES else "nil" for C in range(1, 5)]
+    go.append("\t{" + ", ".join(row) + "},")
+go.append("}\n")
+go.append("// dot8UnpackAVX2 holds the unpackers of the types whose batched tiles are dot8u*.")
+go.append("var dot8UnpackAVX2 = map[gguf.Type]func(dst *byte, w *byte, nb int){")
+for t in TYPES[1:]:
+    go.append(f"\tgguf.Type{t[0]}: dot8Unpack{t[0]},")
 go.append("}\n")
 with open("dot8_amd64.go", "w") as f:
     f.write("\n".join(go).rstrip("\n") + "\n")

@@ -113,6 +113,9 @@ type matMulJob struct {
 	qnb         int                             // blocks per stored row, for qk and idot
 	idot        *intDot                         // integer dots (MatMulQ8)
 	xq          []byte                          // x quantized for idot, ldq bytes a row
+	xd          []float32                       // their scales for idot.batch (matmulq8.go)
+	xu          []byte                          // their values as x+128 for idot.batch's unsigned kernels
+	iscr        []intScratch                    // idot.batch's scratch per participant
 	ldq         int
 	rows, in    int
 	outDim      int

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sync"
 
@@ -30,6 +31,7 @@ func MatMulQ8(p *Pool, out, x []float32, w []byte, t gguf.Type, rows, in, outDim
 	}
 	nb := in / t.BlockSize()
 	j := matMulJob{q: w, rowBytes: nb * t.BlockBytes(), idot: id, qnb: nb, ldq: nb * id.act.blockBytes()}
+	batched := id.batch != nil && rows > 1 && nb <= maxBatchBlocks
 	j.out, j.x, j.rows, j.in, j.outDim = out, x, rows, in, outDim
 	j.tileCols = 4
 	// x rows whose blocks stay in L2 while a column tile passes over them.
@@ -39,13 +41,35 @@ func MatMulQ8(p *Pool, out, x []float32, w []byte, t gguf.Type, rows, in, outDim
 		s := serialActs.Get().(*[]byte)
 		defer serialActs.Put(s)
 		j.xq = growBytes(s, rows*j.ldq)
+		if batched {
+			sc := serialIntScratch.Get().(*[1]intScratch)
+			defer serialIntScratch.Put(sc)
+			j.xd = growFloats(&sc[0].xd, actScalesLen(rows, nb))
+			if id.batch.unpack != nil {
+				j.xu = growBytes(&sc[0].xu, rows*nb*32)
+			}
+			growIntScratch(sc[:], nb)
+			j.iscr = sc[:]
+		}
 		j.quantRows(0, rows)
-		j.runInt(0, units)
+		if batched {
+			j.runBatched(0, 0, units)
+		} else {
+			j.runInt(0, units)
+		}
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	j.xq = growBytes(&p.acts, rows*j.ldq)
+	if batched {
+		j.xd = growFloats(&p.actScales, actScalesLen(rows, nb))
+		if id.batch.unpack != nil {
+			j.xu = growBytes(&p.actsBiased, rows*nb*32)
+		}
+		growIntScratch(p.intScr, nb)
+		j.iscr = p.intScr
+	}
 	fn := p.mm.fn
 	p.mm = j
 	p.mm.fn = fn
@@ -54,9 +78,14 @@ func MatMulQ8(p *Pool, out, x []float32, w []byte, t gguf.Type, rows, in, outDim
 	} else {
 		p.mm.quantRows(0, 1)
 	}
-	if units == 1 {
+	switch {
+	case batched && units == 1:
+		p.mm.runBatched(0, 0, 1)
+	case batched:
+		p.runLocked(units, nil, p.mmInt)
+	case units == 1:
 		p.mm.run(0, 1)
-	} else {
+	default:
 		p.runLocked(units, fn, nil)
 	}
 	p.mm = matMulJob{fn: fn}
@@ -65,6 +94,16 @@ func MatMulQ8(p *Pool, out, x []float32, w []byte, t gguf.Type, rows, in, outDim
 // serialActs holds the quantized activations of calls without workers.
 var serialActs = sync.Pool{New: func() any { return new([]byte) }}
 
+// serialIntScratch holds the batched scratch of calls without workers.
+var serialIntScratch = sync.Pool{New: func() any { return new([1]intScratch) }}
+
+func growFloats(b *[]float32, n int) []float32 {
+	if cap(*b) < n {
+		*b = make([]float32, n)
+	}
+	return (*b)[:n]
+}
+
 func growBytes(b *[]byte, n int) []byte {
 	if cap(*b) < n {
 		*b = make([]byte, n)
@@ -72,10 +111,128 @@ func growBytes(b *[]byte, n int) []byte {
 	return (*b)[:n]
 }
 
-// quantRows quantizes x rows [lo, hi) into their activation blocks.
+// quantRows quantizes x rows [lo, hi) into their activation blocks, and
+// for the batched kernels widens each block's d into j.xd.
 func (j *matMulJob) quantRows(lo, hi int) {
 	for r := lo; r < hi; r++ {
-		j.idot.quantize(j.xq[r*j.ldq:(r+1)*j.ldq], j.x[r*j.in:(r+1)*j.in])
+		xq := j.xq[r*j.ldq : (r+1)*j.ldq]
+		j.idot.quantize(xq, j.x[r*j.in:(r+1)*j.in])
+		if j.xd != nil {
+			xd := j.xd[r/4*4*j.qnb:]
+			for b := range j.qnb {
+				xd[4*b+r%4] = half(xq[b*34:])
+			}
+		}
+		if j.xu != nil {
+			biasActs(j.xu[r*32*j.qnb:(r+1)*32*j.qnb], xq)
+		}
+	}
+}
+
+// The batched path (intDot.batch, SIMD builds) for calls of several rows:
+// the activation scales are widened to float32 once per call, in groups of
+// four rows ([row/4][block][row%4], so that a tile's four d_x are one
+// load); each participant widens a column tile's weight scales once
+// ([block][column]) and, for Q4_0 and Q5_0, unpacks its weights once (the
+// signed values and their per-lane sums, for kernels that take the
+// activations as x+128 and need no sign trick), before the tile passes over
+// a block of rows; and each 4×4 tile's d_w·d_x are formed in a pass before
+// its kernels. The kernels form the same integers and the same float32
+// products as the type's own, in the same order, so the bits do not change;
+// what goes is the per-tile gathering of half scales (a quarter of the
+// kernel's time), a store-forwarding stall, and the per-tile unpacking.
+
+// biasActs writes the Q8_0 activation blocks' values as x+128 (unsigned
+// bytes, 32 a block) for the unsigned batched kernels.
+func biasActs(dst, xq []byte) {
+	for b := range len(dst) / 32 {
+		src := xq[b*34+2 : b*34+34]
+		for k := 0; k < 32; k += 8 {
+			v := binary.LittleEndian.Uint64(src[k:])
+			binary.LittleEndian.PutUint64(dst[b*32+k:], v^0x8080808080808080)
+		}
+	}
+}
+
+// maxBatchBlocks bounds the blocks per row the batched path takes (rows of
+// up to 16384 values); longer rows take the type's own kernels.
+const maxBatchBlocks = 512
+
+// batchDot is a type's batched kernels.
+type batchDot struct {
+	// unpack rewrites nb weight blocks of one row as 64-byte blocks for the
+	// unsigned kernels, which take the activations as x+128 (j.xu); nil
+	// where the kernels read the weights in place (Q8_0, signed activations).
+	unpack func(dst *byte, w *byte, nb int)
+	// scales widens the d of each block of four weight rows (w0..w3, which
+	// may repeat) into dst[4b+c].
+	scales func(dst *float32, w0, w1, w2, w3 *byte, nb, bb int)
+	// products forms a 4×4 tile's d_w·d_x, dst[16b+4c+r], from the row
+	// group's activation scales and the column tile's weight scales.
+	products func(dst, xd, wd *float32, nb int)
+	// tile is qdotIFunc for rows ≥ 2 on the weights in place or unpacked,
+	// with the tile's scale products at dp.
+	tile func(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, dp *float32, rows, cols int)
+	// quad is n tiles of 4 rows by 4 columns, rows 4 further each: their
+	// products (into dp, from xd, 16·nb floats further each) and tiles.
+	quad func(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, xd, wd, dp *float32, n int)
+}
+
+// intScratch is one participant's batched scratch: a column tile's weight
+// scales and unpacked weights and a 4×4 tile's scale products; xd and xu
+// are the serial path's activation scales and biased activations.
+type intScratch struct {
+	dp []float32
+	wd []float32
+	wq []byte
+	xd []float32
+	xu []byte
+}
+
+func actScalesLen(rows, nb int) int { return (rows + 3) / 4 * 4 * nb }
+
+func growIntScratch(s []intScratch, nb int) {
+	for i := range s {
+		growFloats(&s[i].wd, 4*nb)
+		growFloats(&s[i].dp, 16*nb)
+		growBytes(&s[i].wq, 4*nb*64)
+	}
+}
+
+// runBatched is runInt with the batched kernels on participant id's scratch.
+func (j *matMulJob) runBatched(id, lo, hi int) {
+	c0, c1 := lo*j.tileCols, min(hi*j.tileCols, j.outDim)
+	od, ld, rb, nb, bd := j.outDim, j.ldq, j.rowBytes, j.qnb, j.idot.batch
+	s := &j.iscr[id]
+	bb := rb / nb
+	for r0 := 0; r0 < j.rows; r0 += j.rowBlock {
+		r1 := min(r0+j.rowBlock, j.rows)
+		for c := c0; c < c1; c += 4 {
+			cols := min(4, c1-c)
+			wc := func(i int) *byte { return &j.q[(c+min(i, cols-1))*rb] }
+			bd.scales(&s.wd[0], wc(0), wc(1), wc(2), wc(3), nb, bb)
+			w, lw, xq, lx := &j.q[c*rb], rb, j.xq, ld
+			if bd.unpack != nil {
+				for i := range cols {
+					bd.unpack(&s.wq[i*nb*64], wc(i), nb)
+				}
+				w, lw, xq, lx = &s.wq[0], nb*64, j.xu, nb*32
+			}
+			r := r0
+			if n := (r1 - r0) / 4; cols == 4 && n > 0 {
+				bd.quad(&j.out[r*od+c], od, &xq[r*lx], lx, w, lw, nb, &j.xd[r/4*4*nb], &s.wd[0], &s.dp[0], n)
+				r += 4 * n
+			}
+			for ; r < r1; r += 4 {
+				rows := min(4, r1-r)
+				if rows == 1 { // the type's own lone-row kernel, same bits
+					j.idot.dot(&j.out[r*od+c], od, &j.xq[r*ld], ld, &j.q[c*rb], rb, nb, 1, cols)
+					continue
+				}
+				bd.products(&s.dp[0], &j.xd[r/4*4*nb], &s.wd[0], nb)
+				bd.tile(&j.out[r*od+c], od, &xq[r*lx], lx, w, lw, nb, &s.dp[0], rows, cols)
+			}
+		}
 	}
 }
 

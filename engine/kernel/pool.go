@@ -35,6 +35,12 @@ type Pool struct {
 	panels  [][]float32          // MatMulQ's dequantized panel per participant
 	mmQuant func(lo, hi int)     // mm.quantRows, bound once
 	acts    []byte               // MatMulQ8's quantized activations
+	// MatMulQ8's batched path: the activations' float32 scales, the
+	// participants' scratch, and mm.runBatched bound once.
+	actScales  []float32
+	actsBiased []byte
+	intScr     []intScratch
+	mmInt      func(id, lo, hi int)
 }
 
 type worker struct {
@@ -51,6 +57,8 @@ func NewPool(n int) *Pool {
 	p.mm.fn = p.mm.run
 	p.mmPanel = p.mm.runPanels
 	p.mmQuant = p.mm.quantRows
+	p.mmInt = p.mm.runBatched
+	p.intScr = make([]intScratch, n)
 	p.panels = make([][]float32, n)
 	for i := 1; i < n; i++ {
 		w := &worker{wake: make(chan struct{}, 1)}

@@ -60,6 +60,7 @@ func useAVX2() {
 	useDequantAVX2()
 	useDeq2AVX2()
 	useQDotAVX2()
+	useVec8()
 	dotImpl = f32x8One
 }
 
