@@ -24,9 +24,9 @@ type Pool struct {
 	// every chunk is claimed, then waits only for the workers that joined: a
 	// worker the OS has not scheduled (another process on its core) no
 	// longer holds up a Run it took no part in.
-	run     atomic.Uint64
-	done    atomic.Int64 // workers of the current Run that have finished
-	closed  atomic.Bool
+	run    atomic.Uint64
+	done   atomic.Int64 // workers of the current Run that have finished
+	closed atomic.Bool
 
 	// The current job, written under mu before gen is bumped: fn, or fnID
 	// for jobs that use per-participant scratch (id 0 is the caller).
