@@ -18,9 +18,15 @@ const spinRounds = 20000
 type Pool struct {
 	mu      sync.Mutex
 	workers []*worker
-	gen     atomic.Uint64 // bumped once per Run; workers wait for a change
-	pending atomic.Int64  // workers still busy with the current Run
-	closed  atomic.Bool
+	// run is the current Run's generation (bits 16 and up), whether it is
+	// sealed (bit 15) and how many workers joined it (bits 0-14). A worker
+	// touches a job only after joining it, and the caller seals the Run once
+	// every chunk is claimed, then waits only for the workers that joined: a
+	// worker the OS has not scheduled (another process on its core) no
+	// longer holds up a Run it took no part in.
+	run    atomic.Uint64
+	done   atomic.Int64 // workers of the current Run that have finished
+	closed atomic.Bool
 
 	// The current job, written under mu before gen is bumped: fn, or fnID
 	// for jobs that use per-participant scratch (id 0 is the caller).
@@ -41,6 +47,7 @@ type Pool struct {
 	actsBiased []byte
 	intScr     []intScratch
 	mmInt      func(id, lo, hi int)
+	many       manyJob // MatMulQ8Many's projections
 }
 
 type worker struct {
@@ -63,7 +70,7 @@ func NewPool(n int) *Pool {
 	for i := 1; i < n; i++ {
 		w := &worker{wake: make(chan struct{}, 1)}
 		p.workers = append(p.workers, w)
-		go p.loop(w, i, p.gen.Load())
+		go p.loop(w, i, p.run.Load()>>genShift)
 	}
 	return p
 }
@@ -83,9 +90,15 @@ func (p *Pool) Close() {
 	if p.closed.Swap(true) {
 		return
 	}
-	p.gen.Add(1)
+	p.run.Store((p.run.Load()>>genShift + 1) << genShift)
 	p.wakeAll()
 }
+
+const (
+	genShift = 16
+	sealed   = 1 << 15
+	joinMask = sealed - 1
+)
 
 // Run splits [0,n) into chunks and calls fn(lo, hi) on them from all
 // participants until every index is covered. It returns when all are done.
@@ -113,11 +126,12 @@ func (p *Pool) runLocked(n int, fn func(lo, hi int), fnID func(id, lo, hi int)) 
 	chunk := (n + 16*parts - 1) / (16 * parts)
 	p.fn, p.fnID, p.n, p.chunk = fn, fnID, n, chunk
 	p.next.Store(0)
-	p.pending.Store(int64(len(p.workers)))
-	p.gen.Add(1)
+	p.done.Store(0)
+	p.run.Store((p.run.Load()>>genShift + 1) << genShift)
 	p.wakeAll()
 	p.work(0)
-	for i := 0; p.pending.Load() != 0; i++ {
+	joined := int64(p.run.Or(sealed) & joinMask)
+	for i := 0; p.done.Load() != joined; i++ {
 		if i > 64 {
 			runtime.Gosched()
 		}
@@ -177,8 +191,23 @@ func (p *Pool) loop(w *worker, id int, seen uint64) {
 		if p.closed.Load() {
 			return
 		}
-		p.work(id)
-		p.pending.Add(-1)
+		if p.join(seen) {
+			p.work(id)
+			p.done.Add(1)
+		}
+	}
+}
+
+// join enters Run gen unless it is sealed or over.
+func (p *Pool) join(gen uint64) bool {
+	for {
+		s := p.run.Load()
+		if s>>genShift != gen || s&sealed != 0 {
+			return false
+		}
+		if p.run.CompareAndSwap(s, s+1) {
+			return true
+		}
 	}
 }
 
@@ -187,7 +216,7 @@ func (p *Pool) loop(w *worker, id int, seen uint64) {
 func (p *Pool) await(w *worker, seen uint64) uint64 {
 	for {
 		for i := 0; i < spinRounds; i++ {
-			if g := p.gen.Load(); g != seen {
+			if g := p.run.Load() >> genShift; g != seen {
 				return g
 			}
 			if i%128 == 127 {
@@ -195,7 +224,7 @@ func (p *Pool) await(w *worker, seen uint64) uint64 {
 			}
 		}
 		w.sleeping.Store(true)
-		if g := p.gen.Load(); g != seen {
+		if g := p.run.Load() >> genShift; g != seen {
 			if w.sleeping.CompareAndSwap(true, false) {
 				return g
 			}

@@ -4,6 +4,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/graft-ai/graft/engine/compute"
 	"github.com/graft-ai/graft/engine/compute/cpu"
 	"github.com/graft-ai/graft/engine/gguf"
 	"github.com/graft-ai/graft/engine/kernel"
@@ -142,5 +143,19 @@ func TestInt8DecodeStepDoesNotAllocate(t *testing.T) {
 			}
 			checkDecodeStepAllocatesNothing(t, m, ft.name)
 		})
+	}
+}
+
+// TestInt8FusedProjections: the CPU backend's fused Q/K/V and gate/up
+// matmuls (MatMulMany) give the bits of one MatMul per projection.
+func TestInt8FusedProjections(t *testing.T) {
+	s := quantSpec()
+	path := writeGGUF(t, s, s.Weights(), "Q8_0")
+	m, _ := openInt8(t, path)
+	prompt := testPrompt(s.Seed, 20, s.Vocab)
+	fused := forwardAll(t, m, prompt)
+	m.b = struct{ compute.Backend }{m.b} // hides MatMulMany
+	if d := compare(forwardAll(t, m, prompt), fused); d.max != 0 {
+		t.Errorf("fused projections differ from one MatMul each by %v", d)
 	}
 }

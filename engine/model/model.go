@@ -59,6 +59,10 @@ type Workspace struct {
 	segs                   []compute.LoRASegment
 	runs                   []loraRun
 	attn                   compute.Attention
+	// project's arguments, kept here so that passing them allocates nothing.
+	projOut [3]compute.Buffer
+	projLin [3]*Linear
+	projW   [3]compute.Matrix
 }
 
 // NewWorkspace allocates buffers for steps of up to maxTokens tokens and
@@ -134,9 +138,8 @@ func (m *Model) attention(ws *Workspace, cache compute.KVCache, layer int, ly *L
 	c, b, n := &m.Config, m.b, len(a.Positions)
 	lin := func(out, x compute.Buffer, l *Linear) { m.linear(ws, out, x, l, n, layer, batch) }
 	b.RMSNorm(ws.xn, ws.x, ly.AttnNorm, n, c.NormEps)
-	lin(ws.q, ws.xn, ly.Q)
-	lin(ws.k, ws.xn, ly.K)
-	lin(ws.v, ws.xn, ly.V)
+	ws.projOut, ws.projLin = [3]compute.Buffer{ws.q, ws.k, ws.v}, [3]*Linear{ly.Q, ly.K, ly.V}
+	m.project(ws, ws.xn, ws.projOut[:], ws.projLin[:], n, layer, batch)
 	b.RoPE(ws.q, n, c.Heads, c.HeadDim, a.Positions, &m.rope)
 	b.RoPE(ws.k, n, c.KVHeads, c.HeadDim, a.Positions, &m.rope)
 	b.StoreKV(cache, layer, ws.k, ws.v, a.Slots)
@@ -149,8 +152,8 @@ func (m *Model) feedForward(ws *Workspace, layer int, ly *Layer, batch *Batch, n
 	c, b := &m.Config, m.b
 	lin := func(out, x compute.Buffer, l *Linear) { m.linear(ws, out, x, l, n, layer, batch) }
 	b.RMSNorm(ws.xn, ws.x, ly.FFNNorm, n, c.NormEps)
-	lin(ws.gate, ws.xn, ly.Gate)
-	lin(ws.up, ws.xn, ly.Up)
+	ws.projOut, ws.projLin = [3]compute.Buffer{ws.gate, ws.up}, [3]*Linear{ly.Gate, ly.Up}
+	m.project(ws, ws.xn, ws.projOut[:2], ws.projLin[:2], n, layer, batch)
 	b.SiLUMul(ws.gate, ws.gate, ws.up, n*c.FFN)
 	lin(ws.o, ws.gate, ly.Down)
 	b.Add(ws.x, ws.x, ws.o, n*c.Dim)
@@ -160,6 +163,39 @@ func (m *Model) feedForward(ws *Workspace, layer int, ly *Layer, batch *Batch, n
 // adapter's delta scale·B(Ax) for its rows, grouped by adapter.
 func (m *Model) linear(ws *Workspace, out, x compute.Buffer, l *Linear, n, layer int, batch *Batch) {
 	m.b.MatMul(out, x, l.W, n)
+	m.delta(ws, out, x, l, n, layer, batch)
+}
+
+// manyMatMuler is a backend that can run several projections of one input
+// in one parallel pass (the CPU backend, for quantized weights): decode's
+// matmuls are small, and each separate one pays a fork and join of all
+// threads.
+type manyMatMuler interface {
+	// MatMulMany computes outs[i] = x·ws[i]ᵀ for rows rows with the bits of
+	// MatMul each; false means it computed nothing.
+	MatMulMany(outs []compute.Buffer, x compute.Buffer, ws []compute.Matrix, rows int) bool
+}
+
+// project is linear for several projections of one input (Q, K and V; gate
+// and up): the base matmuls in one pass where the backend can, then each
+// projection's bias and adapter deltas.
+func (m *Model) project(ws *Workspace, x compute.Buffer, outs []compute.Buffer, ls []*Linear, n, layer int, batch *Batch) {
+	for i, l := range ls {
+		ws.projW[i] = l.W
+	}
+	mm, ok := m.b.(manyMatMuler)
+	if !ok || !mm.MatMulMany(outs, x, ws.projW[:len(ls)], n) {
+		for i, l := range ls {
+			m.b.MatMul(outs[i], x, l.W, n)
+		}
+	}
+	for i, l := range ls {
+		m.delta(ws, outs[i], x, l, n, layer, batch)
+	}
+}
+
+// delta adds a projection's bias and its adapters' deltas to out.
+func (m *Model) delta(ws *Workspace, out, x compute.Buffer, l *Linear, n, layer int, batch *Batch) {
 	if l.Bias != nil {
 		m.b.AddBias(out, l.Bias, n)
 	}

@@ -43,6 +43,7 @@ type Backend struct {
 	// int8Act computes block-quantized weights with activations quantized
 	// to 8 bits per row (kernel.MatMulQ8) instead of float32 (MatMulQ).
 	int8Act bool
+	projs   [3]kernel.QProj // MatMulMany's, under jobs.mu
 }
 
 // QuantActivationModes are the values SetQuantActivations takes.
@@ -166,6 +167,29 @@ func (b *Backend) MatMul(out, x compute.Buffer, w compute.Matrix, rows int) {
 		return
 	}
 	kernel.MatMul(b.pool, buf(out)[:rows*m.rows], buf(x)[:rows*m.cols], m.data, rows, m.cols, m.rows)
+}
+
+// MatMulMany runs several MatMuls of one x in one pass over the pool, with
+// the same bits, when all weights are block-quantized and meet int8
+// activations (kernel.MatMulQ8Many); else it computes nothing and reports
+// false.
+func (b *Backend) MatMulMany(outs []compute.Buffer, x compute.Buffer, ws []compute.Matrix, rows int) bool {
+	if !b.int8Act || len(ws) > len(b.projs) || len(ws) == 0 {
+		return false
+	}
+	b.jobs.mu.Lock()
+	defer b.jobs.mu.Unlock()
+	projs := b.projs[:len(ws)]
+	defer clear(projs)
+	cols := mat(ws[0]).cols
+	for i, w := range ws {
+		m := mat(w)
+		if m.q == nil || m.cols != cols {
+			return false
+		}
+		projs[i] = kernel.QProj{Out: buf(outs[i])[:rows*m.rows], W: m.q, T: m.qt, OutDim: m.rows}
+	}
+	return kernel.MatMulQ8Many(b.pool, buf(x)[:rows*cols], rows, cols, projs)
 }
 
 func (b *Backend) AddBias(x compute.Buffer, bias compute.Matrix, rows int) {

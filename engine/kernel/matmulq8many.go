@@ -1,0 +1,128 @@
+package kernel
+
+import (
+	"slices"
+
+	"github.com/graft-ai/graft/engine/gguf"
+)
+
+// QProj is one projection of MatMulQ8Many: Out[rows, OutDim] = x · Wᵀ with W
+// OutDim rows of type T.
+type QProj struct {
+	Out    []float32
+	W      []byte
+	T      gguf.Type
+	OutDim int
+}
+
+// maxProj bounds the projections of one MatMulQ8Many (Q, K, V at most).
+const maxProj = 4
+
+// MatMulQ8Many computes MatMulQ8(p, proj.Out, x, proj.W, proj.T, rows, in,
+// proj.OutDim) for every projection, with the same bits, in one pass over
+// the pool: x is quantized once per activation format, and the column tiles
+// of all projections are one Run. Decode issues a Run per matmul, each a
+// fork and a join of all threads on a few tens of µs of work; the
+// projections of one input (Q, K and V; gate and up) in one Run share the
+// join and let a thread done with one matrix stream the next. It reports
+// false, computing nothing, when there are more than maxProj projections,
+// one has no integer dot or ragged blocks, or several rows would take
+// MatMulQ8's batched tiles: the caller then runs them one by one.
+func MatMulQ8Many(p *Pool, x []float32, rows, in int, projs []QProj) bool {
+	if len(projs) > maxProj || rows == 0 {
+		return len(projs) <= maxProj
+	}
+	for _, pr := range projs {
+		id := intDots[pr.T]
+		if id == nil || in%pr.T.BlockSize() != 0 || id.act.blockSize() != pr.T.BlockSize() {
+			return false
+		}
+		// Several rows of a type with batched tiles go through MatMulQ8's
+		// batched path, whose reuse of each weight tile over the rows is
+		// worth more than a shared join.
+		if id.batch != nil && rows > 1 && in/pr.T.BlockSize() <= maxBatchBlocks {
+			return false
+		}
+		checkMatMul(len(pr.Out), len(x), len(pr.W)/pr.T.BlockBytes()*pr.T.BlockSize(), rows, in, pr.OutDim)
+	}
+	if p == nil || len(p.workers) == 0 {
+		for _, pr := range projs {
+			MatMulQ8(p, pr.Out, x, pr.W, pr.T, rows, in, pr.OutDim)
+		}
+		return true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m := &p.many
+	if m.fn == nil {
+		m.fn = m.run // bound once: Run takes it without allocating
+	}
+	m.n = len(projs)
+	// Each activation format's quantized x, one after the other in p.acts.
+	var fmts [maxProj]actFormat
+	var offs [maxProj]int
+	nf, size := 0, 0
+	for _, pr := range projs {
+		f := intDots[pr.T].act
+		if !slices.Contains(fmts[:nf], f) {
+			fmts[nf], offs[nf] = f, size
+			size += rows * (in / f.blockSize()) * f.blockBytes()
+			nf++
+		}
+	}
+	acts := growBytes(&p.acts, size)
+	units := 0
+	for i, pr := range projs {
+		id := intDots[pr.T]
+		nb := in / pr.T.BlockSize()
+		j := matMulJob{q: pr.W, rowBytes: nb * pr.T.BlockBytes(), idot: id, qnb: nb, ldq: nb * id.act.blockBytes()}
+		j.out, j.x, j.rows, j.in, j.outDim = pr.Out, x, rows, in, pr.OutDim
+		j.tileCols = 4 // as MatMulQ8
+		j.rowBlock = max((192<<10)/j.ldq/4*4, 4)
+		f := slices.Index(fmts[:nf], id.act)
+		j.xq = acts[offs[f] : offs[f]+rows*j.ldq]
+		m.jobs[i] = j
+		m.start[i] = units
+		units += (pr.OutDim + j.tileCols - 1) / j.tileCols
+	}
+	m.start[len(projs)] = units
+	for f := range nf {
+		i := 0
+		for intDots[projs[i].T].act != fmts[f] {
+			i++
+		}
+		if rows == 1 {
+			m.jobs[i].quantRows(0, 1)
+			continue
+		}
+		fn := p.mm.fn
+		p.mm = m.jobs[i]
+		p.mm.fn = fn
+		p.runLocked(rows, p.mmQuant, nil)
+		p.mm = matMulJob{fn: fn}
+	}
+	p.runLocked(units, m.fn, nil)
+	clear(m.jobs[:]) // drop the caller's slices
+	return true
+}
+
+// manyJob is MatMulQ8Many's Run: the column tiles of its projections,
+// numbered one projection after the other.
+type manyJob struct {
+	jobs  [maxProj]matMulJob
+	start [maxProj + 1]int // the first unit of each projection, then the total
+	n     int
+	fn    func(lo, hi int)
+}
+
+func (m *manyJob) run(lo, hi int) {
+	for i := 0; i < m.n && lo < hi; i++ {
+		s, e := m.start[i], m.start[i+1]
+		if lo >= e {
+			continue
+		}
+		h := min(hi, e)
+		m.jobs[i].runInt(lo-s, h-s)
+		lo = h
+	}
+}
