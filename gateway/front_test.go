@@ -210,8 +210,11 @@ func (p *platform) send(t *testing.T, path, key, body string, headers map[string
 }
 
 // fire sends a request from any goroutine and ignores the answer.
-func (p *platform) fire(path, body string) {
-	req, _ := http.NewRequest("POST", p.url+path, strings.NewReader(body))
+func (p *platform) fire(path, body string) { p.fireCtx(context.Background(), path, body) }
+
+// fireCtx is fire, cut when ctx ends.
+func (p *platform) fireCtx(ctx context.Context, path, body string) {
+	req, _ := http.NewRequestWithContext(ctx, "POST", p.url+path, strings.NewReader(body))
 	req.Header.Set("authorization", "Bearer "+p.key)
 	if resp, err := p.client.Do(req); err == nil {
 		io.Copy(io.Discard, resp.Body)
