@@ -104,7 +104,7 @@ func sumSq8(x []float32) float64 {
 func siluMul8(out, gate, up []float32) {
 	n := len(out)
 	_, _ = gate[:n], up[:n]
-	k := newExpConsts8()
+	k := NewExp8()
 	zero := archsimd.BroadcastFloat32x8(0)
 	for i := 0; i < n; i += 8 {
 		g := part8(gate, i, n)
@@ -139,7 +139,7 @@ func max8(x []float32) float32 {
 func expSub8(x []float32, m float32) float32 {
 	n := len(x)
 	mv := archsimd.BroadcastFloat32x8(m)
-	k := newExpConsts8()
+	k := NewExp8()
 	var acc f8
 	for i := 0; i < n; i += 8 {
 		e := exp8(part8(x, i, n).Sub(mv), &k)
@@ -155,23 +155,28 @@ func expSub8(x []float32, m float32) float32 {
 	return r[0]
 }
 
-// expConsts8 is expConsts at 8 lanes.
-type expConsts8 struct {
+// Exp8 holds exp's constants at 8 lanes; engine/train's fused SiLU and
+// softmax use it too, so training and inference exponentiate alike.
+type Exp8 struct {
 	hi, lo, log2e, ln2a, ln2b, p0, p1, p2, p3, p4, p5, one f8
 	bias                                                   archsimd.Int32x8
 }
 
-func newExpConsts8() expConsts8 {
+// NewExp8 broadcasts the constants once per loop.
+func NewExp8() Exp8 {
 	bc := archsimd.BroadcastFloat32x8
-	return expConsts8{
+	return Exp8{
 		hi: bc(expHi), lo: bc(expLo), log2e: bc(math.Log2E), ln2a: bc(-expLn2a), ln2b: bc(-expLn2b),
 		p0: bc(expP0), p1: bc(expP1), p2: bc(expP2), p3: bc(expP3), p4: bc(expP4), p5: bc(expP5),
 		one: bc(1), bias: archsimd.BroadcastInt32x8(127),
 	}
 }
 
+// Exp is e^x in each lane, as exp8.
+func (k *Exp8) Exp(x archsimd.Float32x8) archsimd.Float32x8 { return exp8(x, k) }
+
 // exp8 is exp16 at 8 lanes (VROUNDPS for the nearest n: no AVX-512 here).
-func exp8(x f8, k *expConsts8) f8 {
+func exp8(x f8, k *Exp8) f8 {
 	c := x.Min(k.hi).Max(k.lo)
 	fn := c.Mul(k.log2e).RoundToEven()
 	r := fn.MulAdd(k.ln2a, c)

@@ -5,54 +5,21 @@ package train
 import (
 	"math"
 	"simd/archsimd"
+
+	"github.com/graft-ai/graft/engine/kernel"
 )
-
-// Cephes expf, as engine/kernel's AVX-512 exp16, eight lanes: e^x = 2^n·e^r
-// with n = round(x·log2 e), r = x - n·ln 2, e^r by a degree-7 polynomial;
-// 2^n applied in two halves so that subnormal results round once.
-type exp8Consts struct {
-	hi, lo, log2e, ln2a, ln2b, p0, p1, p2, p3, p4, p5, one f8
-	bias                                                   archsimd.Int32x8
-}
-
-func newExp8() exp8Consts {
-	bc := archsimd.BroadcastFloat32x8
-	return exp8Consts{
-		hi: bc(88.7), lo: bc(-103), log2e: bc(math.Log2E), ln2a: bc(-0.693359375), ln2b: bc(2.12194440e-4),
-		p0: bc(1.9875691500e-4), p1: bc(1.3981999507e-3), p2: bc(8.3334519073e-3),
-		p3: bc(4.1665795894e-2), p4: bc(1.6666665459e-1), p5: bc(5.0000001201e-1),
-		one: bc(1), bias: archsimd.BroadcastInt32x8(127),
-	}
-}
-
-func (k *exp8Consts) exp(x f8) f8 {
-	c := x.Min(k.hi).Max(k.lo)
-	fn := c.Mul(k.log2e).RoundToEven()
-	r := fn.MulAdd(k.ln2a, c)
-	r = fn.MulAdd(k.ln2b, r)
-	p := k.p0.MulAdd(r, k.p1)
-	p = p.MulAdd(r, k.p2)
-	p = p.MulAdd(r, k.p3)
-	p = p.MulAdd(r, k.p4)
-	p = p.MulAdd(r, k.p5)
-	y := p.MulAdd(r.Mul(r), r).Add(k.one)
-	n := fn.ConvertToInt32()
-	n1 := n.ShiftAllRight(1)
-	n2 := n.Sub(n1)
-	y = y.Mul(n1.Add(k.bias).ShiftAllLeft(23).AsFloat32x8())
-	return y.Mul(n2.Add(k.bias).ShiftAllLeft(23).AsFloat32x8())
-}
 
 // siluParts8 sets sg = sigmoid(gate) and act = gate·sg·up.
 func siluParts8(act, sg, gate, up []float32) {
 	n := len(act)
 	_, _, _ = sg[:n], gate[:n], up[:n]
-	k := newExp8()
+	k := kernel.NewExp8()
+	one := archsimd.BroadcastFloat32x8(1)
 	zero := f8{}
 	i := 0
 	for ; i+8 <= n; i += 8 {
 		g := ld8(gate, i)
-		s := k.one.Div(k.one.Add(k.exp(zero.Sub(g))))
+		s := one.Div(one.Add(k.Exp(zero.Sub(g))))
 		st8(s, sg, i)
 		st8(g.Mul(s).Mul(ld8(up, i)), act, i)
 	}
@@ -99,12 +66,12 @@ func softmax8(x []float32) float64 {
 	for ; i < n; i++ {
 		m = max(m, x[i])
 	}
-	k := newExp8()
+	k := kernel.NewExp8()
 	mv := archsimd.BroadcastFloat32x8(m)
 	var acc f8
 	i = 0
 	for ; i+8 <= n; i += 8 {
-		e := k.exp(ld8(x, i).Sub(mv))
+		e := k.Exp(ld8(x, i).Sub(mv))
 		acc = acc.Add(e)
 		st8(e, x, i)
 	}
