@@ -141,9 +141,21 @@ func (p *platform) history(name string) string {
 // waitGauge waits until the one series of name with labels reads want.
 func (p *platform) waitGauge(name string, labels map[string]string, want float64) {
 	p.t.Helper()
+	p.waitMetric(name, labels, want, func(m *dto.Metric) float64 { return m.GetGauge().GetValue() })
+}
+
+// waitCounter waits for a counter the controller bumps just after the
+// state change a test has seen in Redis.
+func (p *platform) waitCounter(name string, labels map[string]string, want float64) {
+	p.t.Helper()
+	p.waitMetric(name, labels, want, func(m *dto.Metric) float64 { return m.GetCounter().GetValue() })
+}
+
+func (p *platform) waitMetric(name string, labels map[string]string, want float64, value func(*dto.Metric) float64) {
+	p.t.Helper()
 	end := time.Now().Add(deadline)
 	for {
-		got := p.sum(name, labels, func(m *dto.Metric) float64 { return m.GetGauge().GetValue() })
+		got := p.sum(name, labels, value)
 		if got == want {
 			return
 		}

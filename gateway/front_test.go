@@ -333,8 +333,13 @@ func TestFrontRefusals(t *testing.T) {
 			t.Errorf("%s: %d %s; want %d with code %q mentioning %q", c.name, code, out, c.status, c.code, c.contains)
 		}
 	}
-	// /v1/models shows each tenant what it may use.
+	// /v1/models shows each tenant what it may use. The replica publishes
+	// qv-r4, loaded by the request above, in its next state report.
 	ids := modelIDs(t, p, other)
+	for end := time.Now().Add(10 * time.Second); !ids["stories/qv-r4"] && time.Now().Before(end); {
+		time.Sleep(50 * time.Millisecond)
+		ids = modelIDs(t, p, other)
+	}
 	if ids["mine"] || !ids["shared"] || !ids["stories"] || ids["stories/all-r8"] || ids["stories/ft/acme/tuned"] || !ids["stories/qv-r4"] {
 		t.Errorf("models for tenant other: %v", ids)
 	}
