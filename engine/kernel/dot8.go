@@ -79,6 +79,28 @@ func tileOf(one func(xq, w []byte, nb int) float32, xbb, wbb int) qdotIFunc {
 // falls back to MatMulQ's float path for the others).
 func HasIntDot(t gguf.Type) bool { return intDots[t] != nil }
 
+// amaxQ8_0 is ggml's fold of MAX(amax, |x|) over a block: with a NaN in
+// the block, where it stands decides the result.
+func amaxQ8_0(v *[32]float32) float32 {
+	var amax float32
+	for _, f := range v {
+		if a := float32(math.Abs(float64(f))); !(amax > a) {
+			amax = a
+		}
+	}
+	return amax
+}
+
+// scaleQ8_0 is a Q8_0 block's d = amax/127 and the reciprocal the values are
+// multiplied by (0 for a block of zeros).
+func scaleQ8_0(amax float32) (d, id float32) {
+	d = amax / 127
+	if d != 0 {
+		id = 1 / d
+	}
+	return d, id
+}
+
 // quantizeQ8_0Act is ggml's quantize_row_q8_0_ref: per block of 32, d =
 // amax/127 stored as a half, values roundf(x/d) with the float32 reciprocal.
 // ggml leaves non-finite input undefined (a float to int8 cast out of range);
@@ -92,18 +114,7 @@ func quantizeQ8_0Act(dst []byte, x []float32) {
 	for b := range nb {
 		v := (*[32]float32)(x[b*32:])
 		out := (*[34]byte)(dst[b*34:])
-		var amax float32
-		for _, f := range v {
-			a := float32(math.Abs(float64(f)))
-			if !(amax > a) { // ggml's MAX(amax, a), NaN included
-				amax = a
-			}
-		}
-		d := amax / 127
-		var id float32
-		if d != 0 {
-			id = 1 / d
-		}
+		d, id := scaleQ8_0(amaxQ8_0(v))
 		binary.LittleEndian.PutUint16(out[:], float16.Float32ToF16(d))
 		for j, f := range v {
 			out[2+j] = byte(roundQ8(f * id))

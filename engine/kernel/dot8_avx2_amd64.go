@@ -4,7 +4,6 @@ package kernel
 
 import (
 	"encoding/binary"
-	"math"
 	"simd/archsimd"
 	"unsafe"
 
@@ -88,19 +87,9 @@ func quantizeQ8_0AVX2(dst []byte, x []float32) {
 		out := (*[34]byte)(dst[b*34:])
 		amax, nan := q8Amax(&v[0])
 		if nan { // the reference's order decides, NaN included
-			amax = 0
-			for _, f := range v {
-				a := float32(math.Abs(float64(f)))
-				if !(amax > a) { // ggml's MAX(amax, a)
-					amax = a
-				}
-			}
+			amax = amaxQ8_0(v)
 		}
-		d := amax / 127
-		var id float32
-		if d != 0 {
-			id = 1 / d
-		}
+		d, id := scaleQ8_0(amax)
 		binary.LittleEndian.PutUint16(out[:], float16.Float32ToF16(d))
 		q8Round(&out[2], &v[0], id)
 	}
