@@ -29,14 +29,10 @@ func MatMulQ8(p *Pool, out, x []float32, w []byte, t gguf.Type, rows, in, outDim
 	if rows == 0 || outDim == 0 {
 		return
 	}
-	nb := in / t.BlockSize()
-	j := matMulJob{q: w, rowBytes: nb * t.BlockBytes(), idot: id, qnb: nb, ldq: nb * id.act.blockBytes()}
-	batched := id.batch != nil && rows > 1 && nb <= maxBatchBlocks
-	j.out, j.x, j.rows, j.in, j.outDim = out, x, rows, in, outDim
-	j.tileCols = 4
-	// x rows whose blocks stay in L2 while a column tile passes over them.
-	j.rowBlock = max((192<<10)/j.ldq/4*4, 4)
-	units := (outDim + j.tileCols - 1) / j.tileCols
+	j := newQ8Job(out, x, w, t, rows, in, outDim)
+	nb := j.qnb
+	batched := takesBatched(id, rows, nb)
+	units := j.units()
 	if p == nil || len(p.workers) == 0 {
 		s := serialActs.Get().(*[]byte)
 		defer serialActs.Put(s)
@@ -89,6 +85,28 @@ func MatMulQ8(p *Pool, out, x []float32, w []byte, t gguf.Type, rows, in, outDim
 		p.runLocked(units, fn, nil)
 	}
 	p.mm = matMulJob{fn: fn}
+}
+
+// newQ8Job is MatMulQ8's job over w (a type with an integer dot), its x
+// rows not yet quantized: 4-column tiles, and row blocks whose activation
+// blocks stay in L2 while a column tile passes over them.
+func newQ8Job(out, x []float32, w []byte, t gguf.Type, rows, in, outDim int) matMulJob {
+	id := intDots[t]
+	nb := in / t.BlockSize()
+	j := matMulJob{q: w, rowBytes: nb * t.BlockBytes(), idot: id, qnb: nb, ldq: nb * id.act.blockBytes()}
+	j.out, j.x, j.rows, j.in, j.outDim = out, x, rows, in, outDim
+	j.tileCols = 4
+	j.rowBlock = max((192<<10)/j.ldq/4*4, 4)
+	return j
+}
+
+// units is the job's column tiles, the pool's work items.
+func (j *matMulJob) units() int { return (j.outDim + j.tileCols - 1) / j.tileCols }
+
+// takesBatched reports whether rows rows of nb blocks go through the
+// batched tiles, which reuse each weight tile over the rows.
+func takesBatched(id *intDot, rows, nb int) bool {
+	return id.batch != nil && rows > 1 && nb <= maxBatchBlocks
 }
 
 // serialActs holds the quantized activations of calls without workers.

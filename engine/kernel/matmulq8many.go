@@ -40,7 +40,7 @@ func MatMulQ8Many(p *Pool, x []float32, rows, in int, projs []QProj) bool {
 		// Several rows of a type with batched tiles go through MatMulQ8's
 		// batched path, whose reuse of each weight tile over the rows is
 		// worth more than a shared join.
-		if id.batch != nil && rows > 1 && in/pr.T.BlockSize() <= maxBatchBlocks {
+		if takesBatched(id, rows, in/pr.T.BlockSize()) {
 			return false
 		}
 		checkMatMul(len(pr.Out), len(x), len(pr.W)/pr.T.BlockBytes()*pr.T.BlockSize(), rows, in, pr.OutDim)
@@ -58,14 +58,15 @@ func MatMulQ8Many(p *Pool, x []float32, rows, in int, projs []QProj) bool {
 		m.fn = m.run // bound once: Run takes it without allocating
 	}
 	m.n = len(projs)
-	// Each activation format's quantized x, one after the other in p.acts.
+	// Each activation format's quantized x, one after the other in p.acts;
+	// quant[f] is the first job of format f, which quantizes it.
 	var fmts [maxProj]actFormat
-	var offs [maxProj]int
+	var offs, quant [maxProj]int
 	nf, size := 0, 0
-	for _, pr := range projs {
+	for i, pr := range projs {
 		f := intDots[pr.T].act
 		if !slices.Contains(fmts[:nf], f) {
-			fmts[nf], offs[nf] = f, size
+			fmts[nf], offs[nf], quant[nf] = f, size, i
 			size += rows * (in / f.blockSize()) * f.blockBytes()
 			nf++
 		}
@@ -73,24 +74,15 @@ func MatMulQ8Many(p *Pool, x []float32, rows, in int, projs []QProj) bool {
 	acts := growBytes(&p.acts, size)
 	units := 0
 	for i, pr := range projs {
-		id := intDots[pr.T]
-		nb := in / pr.T.BlockSize()
-		j := matMulJob{q: pr.W, rowBytes: nb * pr.T.BlockBytes(), idot: id, qnb: nb, ldq: nb * id.act.blockBytes()}
-		j.out, j.x, j.rows, j.in, j.outDim = pr.Out, x, rows, in, pr.OutDim
-		j.tileCols = 4 // as MatMulQ8
-		j.rowBlock = max((192<<10)/j.ldq/4*4, 4)
-		f := slices.Index(fmts[:nf], id.act)
+		j := newQ8Job(pr.Out, x, pr.W, pr.T, rows, in, pr.OutDim)
+		f := slices.Index(fmts[:nf], j.idot.act)
 		j.xq = acts[offs[f] : offs[f]+rows*j.ldq]
 		m.jobs[i] = j
 		m.start[i] = units
-		units += (pr.OutDim + j.tileCols - 1) / j.tileCols
+		units += j.units()
 	}
 	m.start[len(projs)] = units
-	for f := range nf {
-		i := 0
-		for intDots[projs[i].T].act != fmts[f] {
-			i++
-		}
+	for _, i := range quant[:nf] {
 		if rows == 1 {
 			m.jobs[i].quantRows(0, 1)
 			continue
