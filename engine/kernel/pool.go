@@ -28,8 +28,9 @@ type Pool struct {
 	done   atomic.Int64 // workers of the current Run that have finished
 	closed atomic.Bool
 
-	// The current job, written under mu before gen is bumped: fn, or fnID
-	// for jobs that use per-participant scratch (id 0 is the caller).
+	// The current job, written under mu before run's generation is
+	// bumped: fn, or fnID for jobs that use per-participant scratch (id 0
+	// is the caller).
 	fn    func(lo, hi int)
 	fnID  func(id, lo, hi int)
 	n     int
@@ -184,7 +185,8 @@ func (p *Pool) grab() (lo, hi int) {
 }
 
 // loop serves Runs after generation seen, which is read before the goroutine
-// starts: a Run issued before it is scheduled must still count on it.
+// starts, so a Run issued before it is scheduled still wakes it (it joins
+// only if that Run is not sealed yet).
 func (p *Pool) loop(w *worker, id int, seen uint64) {
 	for {
 		seen = p.await(w, seen)
