@@ -162,6 +162,19 @@ func TestRunTinyWeights(t *testing.T) {
 	if len(wr.Greedy) != agreementPrompts || len(wr.Agreement()) != agreementPrompts {
 		t.Errorf("greedy on %d prompts, agreement %v", len(wr.Greedy), wr.Agreement())
 	}
+	for i, g := range wr.Greedy {
+		for s, id := range g {
+			if top := wr.Top[i][s]; len(top) == 0 || top[0].Token != id {
+				t.Errorf("prompt %d step %d: greedy took %d, likeliest listed %v", i, s, id, top)
+			}
+		}
+	}
+	for _, d := range wr.Divergences() {
+		if d.Graft == d.Llama || d.Gap < 0 || (d.Rank == 1) {
+			t.Errorf("divergence %+v", d)
+		}
+		t.Logf("divergence %+v", d)
+	}
 	// Q4_K_M keeps every matrix in blocks of at most 8.5 bits a weight (the
 	// tiny model's rows are too short for K-quants, so llama.cpp falls back
 	// to Q5_0..Q8_0): at most 8.5/32 of the F32 bytes per token, norms aside.

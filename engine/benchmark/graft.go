@@ -54,11 +54,11 @@ func measureGraft(ctx context.Context, o Options, w workload, r *Report) error {
 		return err
 	}
 	for _, p := range w.agreement {
-		g, err := greedy(ctx, eng, p, o.GreedyTokens)
+		ids, top, err := greedyTop(ctx, eng, p, o.GreedyTokens)
 		if err != nil {
 			return err
 		}
-		r.Greedy.All = append(r.Greedy.All, g)
+		r.Greedy.All, r.Greedy.AllTop = append(r.Greedy.All, ids), append(r.Greedy.AllTop, top)
 	}
 	fmt.Fprintln(o.Log, "prefill")
 	if r.Prefill, err = prefill(ctx, o, eng, w.prefill); err != nil {
@@ -148,6 +148,24 @@ func generate(ctx context.Context, eng *engine.Engine, reqs []engine.Request) ([
 
 func request(prompt []int32, tokens int) engine.Request {
 	return engine.Request{Prompt: prompt, Sampling: greedyParams, MaxTokens: tokens, IgnoreEOS: true}
+}
+
+// greedyTop is greedy, also returning the top alternatives at each step
+// with their log-probabilities, so a difference from llama.cpp can be told
+// from a near tie.
+func greedyTop(ctx context.Context, eng *engine.Engine, prompt []int32, n int) ([]int32, [][]sample.TokenLogprob, error) {
+	req := request(prompt, n)
+	req.Sampling.Logprobs, req.Sampling.TopLogprobs = true, sample.MaxTopLogprobs
+	evs, _, err := generate(ctx, eng, []engine.Request{req})
+	if err != nil {
+		return nil, nil, err
+	}
+	ids := make([]int32, len(evs[0].Tokens))
+	top := make([][]sample.TokenLogprob, len(evs[0].Tokens))
+	for i, t := range evs[0].Tokens {
+		ids[i], top[i] = t.ID, t.Top
+	}
+	return ids, top, nil
 }
 
 func greedy(ctx context.Context, eng *engine.Engine, prompt []int32, n int) ([]int32, error) {

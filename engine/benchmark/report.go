@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/graft-ai/graft/engine/randmodel"
+	"github.com/graft-ai/graft/engine/sample"
 )
 
 // Report is one benchmark run. Rates are tokens per second; decode rates are
@@ -63,6 +64,9 @@ type Decode struct {
 type Greedy struct {
 	GGUF, HF, LlamaCpp []int32
 	All                [][]int32 // on the agreement prompts (with Options.Weights)
+	// AllTop holds, for each agreement prompt and step, Graft's most
+	// likely tokens with their log-probabilities.
+	AllTop [][][]sample.TokenLogprob
 }
 
 // HFMatches reports whether the safetensors copy decodes as the GGUF copy.

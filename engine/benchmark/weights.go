@@ -14,6 +14,7 @@ import (
 
 	"github.com/graft-ai/graft/engine/compute"
 	"github.com/graft-ai/graft/engine/gguf"
+	"github.com/graft-ai/graft/engine/sample"
 )
 
 //go:embed llama_quantize.py
@@ -45,8 +46,9 @@ type WeightRun struct {
 	Prefill     float64
 	Decode      []Decode
 	PeakRSS     int64
-	KVBytes     int64     // the engine's KV cache
-	Greedy      [][]int32 // Graft's greedy tokens on each agreement prompt
+	KVBytes     int64                     // the engine's KV cache
+	Greedy      [][]int32                 // Graft's greedy tokens on each agreement prompt
+	Top         [][][]sample.TokenLogprob // Graft's likeliest tokens at each of those steps
 	LlamaCpp    *LlamaCpp
 }
 
@@ -58,25 +60,6 @@ func (w *WeightRun) DecodeAt(n int) float64 {
 		}
 	}
 	return 0
-}
-
-// Agreement returns, per agreement prompt, how many greedy tokens Graft and
-// llama.cpp produce before their first difference.
-func (w *WeightRun) Agreement() []int {
-	if w.LlamaCpp == nil {
-		return nil
-	}
-	out := make([]int, len(w.Greedy))
-	for i, g := range w.Greedy {
-		var l []int32
-		if i < len(w.LlamaCpp.GreedyAll) {
-			l = w.LlamaCpp.GreedyAll[i]
-		}
-		for out[i] < min(len(g), len(l)) && g[out[i]] == l[out[i]] {
-			out[i]++
-		}
-	}
-	return out
 }
 
 // weightFile returns the GGUF of the benchmark model in format name, made
@@ -137,7 +120,7 @@ func measureWeights(ctx context.Context, o Options, w workload, r *Report) error
 		}
 		wr.DecodeBytes, wr.Prefill, wr.Decode, wr.PeakRSS = sub.DecodeBytes, sub.Prefill, sub.Decode, sub.PeakRSS
 		wr.KVBytes = sub.KVBytes
-		wr.Greedy, r.Params = sub.Greedy.All, sub.Params
+		wr.Greedy, wr.Top, r.Params = sub.Greedy.All, sub.Greedy.AllTop, sub.Params
 		if o.LlamaCppDir != "" {
 			fmt.Fprintf(o.Log, "%s: llama.cpp\n", name)
 			if wr.LlamaCpp, err = runLlamaCpp(ctx, o, w, file); err != nil {

@@ -60,6 +60,7 @@ func (r *Report) printWeights(w io.Writer) {
 	fmt.Fprintf(w, "G-bin: Graft's peak RSS less the graft executable's own resident pages (%.0f MiB before any model loads);\n", float64(r.BinaryRSS)/(1<<20))
 	fmt.Fprintln(w, "budget: the goal for it, file size + the KV cache it was given (for the most streams) + 20%")
 	fmt.Fprintln(w, "agree: greedy tokens equal to llama.cpp's before the first difference, per prompt / tokens generated")
+	r.printDivergences(w)
 	fmt.Fprintln(w, "goals: dec1 >= 1.0x llama.cpp and >= 85% of the bound, dec32 >= 1.5x, prefill >= 1.0x")
 }
 
