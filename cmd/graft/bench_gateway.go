@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -16,14 +17,18 @@ func init() { registerBench(newBenchGatewayCommand) }
 
 func newBenchGatewayCommand() *cobra.Command {
 	c := fleet.Config{}
+	var podInProcess bool
 	cmd := &cobra.Command{
-		Use:   "gateway [--model PATH] [--rates 50,100,200] [--duration 5s] [--breakdown] [--envoy-alone] [--http2]",
+		Use:   "gateway [--model PATH] [--rates 50,100,200] [--duration 5s] [--breakdown] [--envoy-alone] [--http2] [--pod-in-process]",
 		Short: "Measure the latency the front door (Envoy + gateway) adds over calling a pod directly",
 		Long: `Start a redis-server, one pod (engine + sidecar) of --model, and the front door
 (the gateway, the xDS control plane and a real Envoy over HTTPS), then send the
 same streamed completion (max_tokens 1) straight to the pod's sidecar and
 through the front, one of each per tick (the front's half a tick later, so the
-two never wait on each other's engine step), open loop at each rate. It
+two never wait on each other's engine step), open loop at each rate. The pod
+runs as "graft serve" in its own process, as clients find it (--pod-in-process
+keeps it in the client's process, which spares the direct path the two process
+wake-ups of a real call and so counts them as the front's). It
 prints the time to first byte of both paths (p50, p99) and the difference:
 what the front adds. With --breakdown Envoy logs every request and the table
 that follows splits the front's time into the client's request, the gateway
@@ -46,6 +51,13 @@ model.`,
 				c.Listen = l.Addr().String()
 				l.Close()
 			}
+			if !podInProcess {
+				exe, err := os.Executable()
+				if err != nil {
+					return err
+				}
+				c.PodExe = exe
+			}
 			c.Out = cmd.OutOrStdout()
 			fmt.Fprintf(c.Out, "front door overhead on %s, %v per rate\n", c.Model, c.Duration)
 			_, err := fleet.Run(cmd.Context(), c)
@@ -62,5 +74,6 @@ model.`,
 	f.BoolVar(&c.HTTP2, "http2", false, "send the front's requests over HTTP/2 (default HTTP/1.1 over TLS, as the OpenAI SDKs)")
 	f.BoolVar(&c.Breakdown, "breakdown", false, "have Envoy log each request and print where the front's time went")
 	f.BoolVar(&c.EnvoyAlone, "envoy-alone", false, "also measure a second Envoy with no gateway, to split the front's cost between Envoy and the gateway")
+	f.BoolVar(&podInProcess, "pod-in-process", false, "run the pod in the benchmark's own process, beside the client (the measure before the pod had its own)")
 	return cmd
 }

@@ -1,4 +1,4 @@
-// Package fleet runs a small real platform in this process (redis-server,
+// Package fleet runs a small real platform on this machine (redis-server,
 // pods, the front door) and measures what the front door costs: the time to first
 // byte of the same request sent straight to a pod's sidecar and through
 // Envoy and the gateway, at several request rates, in one run.
@@ -40,7 +40,11 @@ type Config struct {
 	// with no gateway, so the front's cost splits into Envoy's and the
 	// gateway's.
 	EnvoyAlone bool
-	Out        io.Writer
+	// PodExe runs the pod as "graft serve" in its own process, as every
+	// real client finds it; "" keeps it in this process, with the client,
+	// which spares the direct path two process wake-ups no client gets.
+	PodExe string
+	Out    io.Writer
 }
 
 // Row is one rate's result.
@@ -102,7 +106,11 @@ func Run(ctx context.Context, c Config) ([]Row, error) {
 		protocol = "HTTP/2"
 	}
 	if c.Out != nil {
-		fmt.Fprintf(c.Out, "front requests over %s and TLS; direct requests over HTTP/1.1\n", protocol)
+		where := "in its own process"
+		if c.PodExe == "" {
+			where = "in the client's process"
+		}
+		fmt.Fprintf(c.Out, "front requests over %s and TLS; direct requests over HTTP/1.1; the pod runs %s\n", protocol, where)
 	}
 	print(c.Out, rows)
 	if env.accessLog != "" {

@@ -20,8 +20,8 @@ import (
 )
 
 // FleetConfig describes a small real platform on this machine: a
-// redis-server, pods of one model (engine + sidecar, in this process), and
-// the front door (gateway, xDS, Envoy) over them.
+// redis-server, pods of one model (engine + sidecar, in this process or
+// each in its own), and the front door (gateway, xDS, Envoy) over them.
 type FleetConfig struct {
 	Dir         string // working files; removed by Stop only if the caller made it so
 	Model       string
@@ -32,6 +32,9 @@ type FleetConfig struct {
 	Threads     int // per engine; 0: all cores
 	Listen      string
 	AccessLog   string // Envoy's access log file; "" for none
+	// PodExe, when set, is a graft executable that runs each pod as
+	// "graft serve" in a process of its own; Fleet.Engines is then empty.
+	PodExe string
 }
 
 // Fleet is a running FleetConfig.
@@ -86,7 +89,11 @@ func StartFleet(ctx context.Context, c FleetConfig) (_ *Fleet, err error) {
 		return nil, err
 	}
 	for i := range c.Replicas {
-		if err := f.startPod(ctx, c, rds.URL, fmt.Sprintf("r%d", i)); err != nil {
+		start := f.startPod
+		if c.PodExe != "" {
+			start = f.startPodProcess
+		}
+		if err := start(ctx, c, rds.URL, fmt.Sprintf("r%d", i)); err != nil {
 			return nil, err
 		}
 	}
