@@ -48,6 +48,10 @@ type intDot struct {
 	quantize func(dst []byte, x []float32)
 	dot      qdotIFunc
 	batch    *batchDot // batched kernels for several rows (matmulq8.go), or nil
+	// row, where set, computes out[c] for c < cols from one activation row
+	// and weight rows w + c·ldw as .dot would, in any order (dotk_amd64.go
+	// reads them as several streams).
+	row func(out *float32, xq *byte, w *byte, ldw, nb, cols int)
 }
 
 // intDots holds the types with an integer-activation dot; generic references

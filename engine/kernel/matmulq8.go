@@ -261,6 +261,10 @@ func (j *matMulJob) runBatched(id, lo, hi int) {
 func (j *matMulJob) runInt(lo, hi int) {
 	c0, c1 := lo*j.tileCols, min(hi*j.tileCols, j.outDim)
 	od, ld, rb, nb, dot := j.outDim, j.ldq, j.rowBytes, j.qnb, j.idot.dot
+	if j.rows == 1 && j.idot.row != nil {
+		j.idot.row(&j.out[c0], &j.xq[0], &j.q[c0*rb], rb, nb, c1-c0)
+		return
+	}
 	for r0 := 0; r0 < j.rows; r0 += j.rowBlock {
 		r1 := min(r0+j.rowBlock, j.rows)
 		for c := c0; c < c1; c += 4 {
