@@ -19,6 +19,7 @@ Y8-Y11 int32 accumulators, Y7 the type's low-bits byte mask (0x0F or
 
 from asmtile import W, X
 
+PF_ROWS = int(__import__("os").environ.get("PF_ROWS", "2"))
 SHAPES = [(1, 4), (1, 1), (2, 2), (2, 1), (3, 1), (4, 1)]
 # dotk{T}x1x4s: the 1×4 kernel of a lone activation row whose columns are
 # ldw bytes apart in the weights and ldo floats apart in out (dotkSet.row
@@ -412,7 +413,14 @@ def kernel(tname, bb, body, mask, R, C, strided=False):
     # R8 walks the rows the next call will read (C rows further on): a
     # decode row is a few cache lines per weight row, too short for the
     # hardware prefetchers to learn.
-    emit(f"\tLEAQ {['(SI)(R13*2)', '(SI)(R13*4)', '', '(SI)(R13*8)'][C - 1]}, R8")
+    if strided:
+        # R8 walks the row PF_ROWS further on in each stream, which the
+        # call PF_ROWS later reads: a stream read from a chunk of a few
+        # rows is gone before the hardware prefetcher has learnt it
+        emit(f"\tIMUL3Q ${bb * PF_ROWS}, CX, R8")
+        emit("\tADDQ SI, R8")
+    else:
+        emit(f"\tLEAQ {['(SI)(R13*2)', '(SI)(R13*4)', '', '(SI)(R13*8)'][C - 1]}, R8")
     emit(f"\tMOVL ${mask * 0x01010101:#x}, AX")
     emit("\tVMOVD AX, X7")
     emit("\tVPBROADCASTD X7, Y7")
@@ -424,9 +432,8 @@ def kernel(tname, bb, body, mask, R, C, strided=False):
     emit("\tJZ done")
     emit("loop:")
     for c in range(C):
-        if not strided:
-            for off in range(0, bb, 64):
-                emit(f"\tPREFETCHT0 {W(c, off).replace('SI', 'R8')}")
+        for off in range(0, bb, 64):
+            emit(f"\tPREFETCHT0 {W(c, off).replace('SI', 'R8')}")
         body(R, C, c)
     emit(f"\tADDQ ${bb}, SI")
     emit(f"\tADDQ ${bb}, R8")
