@@ -22,6 +22,9 @@ func init() {
 	for t, k := range dotkAVX2 {
 		intDots[t].dot = k.tiles
 		intDots[t].row = k.row
+		if k[7] != nil {
+			intDots[t].tileRows = 8
+		}
 	}
 	for _, d := range intDots {
 		if d.act == actQ8_K {
@@ -44,17 +47,32 @@ func quantizeQ8KAVX2(dst []byte, x []float32) {
 type dotkFunc func(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
 
 // dotkSet holds a type's kernels of the shapes 1×4, 1×1, 2×2, 2×1, 3×1
-// and 4×1, and the strided 1×4 of row.
-type dotkSet [7]dotkFunc
+// and 4×1, the strided 1×4 of row, and 8×1 or nil.
+type dotkSet [8]dotkFunc
 
-// tiles covers rows×cols (each 1..4) with the set's shapes: 1×4 for a lone
-// activation row (decode), 2×2 for two, and R×1 column by column beyond,
-// so that a weight block is unpacked once for every activation row.
+// tiles covers rows×cols (rows 1..8, cols 1..4) with the set's shapes: 1×4
+// for a lone activation row (decode), 2×2 for two, and R×1 column by column
+// beyond, so that a weight block is unpacked once for every activation
+// row; 8×1 where the type has it, which unpacks a block once for eight
+// rows (a quarter of the 4×1 kernel's time goes to unpacking), else rows
+// beyond 4 as a second tile.
 func (k *dotkSet) tiles(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, rows, cols int) {
 	at := func(c int) (*float32, *byte) {
 		return (*float32)(unsafe.Add(unsafe.Pointer(out), 4*c)), (*byte)(unsafe.Add(unsafe.Pointer(w), c*ldw))
 	}
 	c := 0
+	if rows > 4 {
+		if rows == 8 && k[7] != nil {
+			for ; c < cols; c++ {
+				o, wc := at(c)
+				k[7](o, ldo, xq, ldx, wc, ldw, nb)
+			}
+			return
+		}
+		k.tiles(out, ldo, xq, ldx, w, ldw, nb, 4, cols)
+		out, xq = (*float32)(unsafe.Add(unsafe.Pointer(out), 16*ldo)), (*byte)(unsafe.Add(unsafe.Pointer(xq), 4*ldx))
+		rows -= 4
+	}
 	switch rows {
 	case 1:
 		if cols == 4 {

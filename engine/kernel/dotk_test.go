@@ -173,9 +173,9 @@ func TestDotKTiles(t *testing.T) {
 			for c := range 4 {
 				copy(w[c*ldw:], randomQ(r, typ, 1, in))
 			}
-			x := randomX(r, 4*in)
-			xq := make([]byte, 4*ldx)
-			for i := range 4 {
+			x := randomX(r, 8*in)
+			xq := make([]byte, 8*ldx)
+			for i := range 8 {
 				quantizeQ8K(xq[i*ldx:], x[i*in:(i+1)*in])
 			}
 			checkTiles(t, typ, xq, ldx, w, ldw, nb)
@@ -223,19 +223,19 @@ func TestDotKRow(t *testing.T) {
 	}
 }
 
-// checkTiles runs every tile shape and compares each element with the
-// reference dot.
+// checkTiles runs every tile shape (rows 1..8 of xq, 8 rows ldx apart)
+// and compares each element with the reference dot.
 func checkTiles(t *testing.T, typ gguf.Type, xq []byte, ldx int, w []byte, ldw, nb int) {
 	t.Helper()
 	bb := typ.BlockBytes()
 	const ldo = 6
-	var want [4][4]float32
-	for i := range 4 {
+	var want [8][4]float32
+	for i := range 8 {
 		for c := range 4 {
 			want[i][c] = refDots[typ](xq[i*ldx:i*ldx+nb*q8KBytes], w[c*ldw:c*ldw+nb*bb], nb)
 		}
 	}
-	out := make([]float32, 4*ldo)
+	out := make([]float32, 8*ldo)
 	if row := intDots[typ].row; row != nil {
 		for cols := 1; cols <= 4; cols++ {
 			clear(out)
@@ -248,7 +248,7 @@ func checkTiles(t *testing.T, typ gguf.Type, xq []byte, ldx int, w []byte, ldw, 
 			}
 		}
 	}
-	for rows := 1; rows <= 4; rows++ {
+	for rows := 1; rows <= 8; rows++ {
 		for cols := 1; cols <= 4; cols++ {
 			clear(out)
 			intDots[typ].dot(&out[0], ldo, &xq[0], ldx, &w[0], ldw, nb, rows, cols)
@@ -289,13 +289,13 @@ func FuzzDotK(f *testing.F) {
 		for i := 0; len(wb) > 0 && i < len(w); i += len(wb) {
 			copy(w[i:], wb)
 		}
-		x := make([]float32, 4*nb*256)
+		x := make([]float32, 8*nb*256)
 		if n := len(xb) / 4; n > 0 {
 			for i := range x {
 				x[i] = math.Float32frombits(binary.LittleEndian.Uint32(xb[4*((i*7+i/256)%n):]))
 			}
 		}
-		xq := quantizeRows(x, 4, nb*256)
+		xq := quantizeRows(x, 8, nb*256)
 		checkTiles(t, typ, xq, nb*q8KBytes, w, nb*bb, nb)
 	})
 }
@@ -306,18 +306,21 @@ func TestDotKNoAlloc(t *testing.T) {
 	r := rand.New(rand.NewPCG(16, 14))
 	for _, typ := range kTypes {
 		w := randomQ(r, typ, 4, 512)
-		x := randomX(r, 4*512)
-		xq := make([]byte, 4*2*q8KBytes)
-		out := make([]float32, 16)
+		x := randomX(r, 8*512)
+		xq := make([]byte, 8*2*q8KBytes)
+		out := make([]float32, 32)
 		d := intDots[typ]
 		n := testing.AllocsPerRun(10, func() {
-			for i := range 4 {
+			for i := range 8 {
 				d.quantize(xq[i*2*q8KBytes:(i+1)*2*q8KBytes], x[i*512:(i+1)*512])
 			}
-			for rows := 1; rows <= 4; rows++ {
+			for rows := 1; rows <= 8; rows++ {
 				for cols := 1; cols <= 4; cols++ {
 					d.dot(&out[0], 4, &xq[0], 2*q8KBytes, &w[0], 2*typ.BlockBytes(), 2, rows, cols)
 				}
+			}
+			if d.row != nil {
+				d.row(&out[0], &xq[0], &w[0], 2*typ.BlockBytes(), 2, 4)
 			}
 		})
 		if n != 0 {

@@ -14,9 +14,11 @@ import (
 	"github.com/graft-ai/graft/engine/gguf"
 )
 
-// TestDotKAB: old vs new kernels through MatMulQ8 on a 2-thread pool,
-// rotating over copies of a matrix (> L3), rounds interleaved, min and
-// median per variant. GRAFT_DOTK_AB=1 to run.
+// TestDotKAB is a measuring tool: MatMulQ8 through 1×4 and 4-row tiles
+// ("old") against row and the type's tileRows ("new") on a 2-thread pool
+// (1 with GRAFT_DOTK_AB_1 set), over copies of a matrix that together
+// exceed L3, rounds interleaved, min and median of each. Run it with
+// GRAFT_DOTK_AB=1 -v (GRAFT_DOTK_AB_ONLY=out,pre64 picks shapes).
 func TestDotKAB(t *testing.T) {
 	if os.Getenv("GRAFT_DOTK_AB") == "" {
 		t.Skip("GRAFT_DOTK_AB unset")
@@ -45,16 +47,17 @@ func TestDotKAB(t *testing.T) {
 			out := make([]float32, s.rows*s.out)
 			p := NewPool(threads)
 			type variant struct {
-				dot qdotIFunc
-				row func(out *float32, xq *byte, w *byte, ldw, nb, cols int)
+				row      func(out *float32, xq *byte, w *byte, ldw, nb, cols int)
+				tileRows int
 			}
-			sets := []variant{{dotkAVX2[typ].tiles, nil}, {dotkAVX2[typ].tiles, dotkAVX2[typ].row}}
+			id := *intDots[typ]
+			sets := []variant{{nil, 0}, {id.row, id.tileRows}}
 			times := make([][]float64, len(sets))
 			i := 0
 			reps := max(1, 2e7/(s.out*s.in*s.rows))
 			for round := range 31 {
 				for v, set := range sets {
-					intDots[typ].dot, intDots[typ].row = set.dot, set.row
+					intDots[typ].row, intDots[typ].tileRows = set.row, set.tileRows
 					st := time.Now()
 					for range reps {
 						MatMulQ8(p, out, x, ws[i%len(ws)], typ, s.rows, s.in, s.out)
@@ -65,14 +68,13 @@ func TestDotKAB(t *testing.T) {
 					}
 				}
 			}
-			intDots[typ].row = dotkAVX2[typ].row
-			intDots[typ].dot = dotkAVX2[typ].tiles
+			*intDots[typ] = id
 			p.Close()
 			line := fmt.Sprintf("%s %-5s", typ, s.name)
 			for v, ts := range times {
 				slices.Sort(ts)
 				blk := float64(s.rows * s.out * s.in / 256)
-				line += fmt.Sprintf("  %s min %6.2f med %6.2f ns/blk (%5.1f GB/s)", []string{"old", "new", "exp"}[v], ts[0]*1e9/blk, ts[len(ts)/2]*1e9/blk, float64(len(ws[0]))/ts[0]/1e9)
+				line += fmt.Sprintf("  %s min %6.2f med %6.2f ns/blk (%5.1f GB/s)", []string{"old", "new"}[v], ts[0]*1e9/blk, ts[len(ts)/2]*1e9/blk, float64(len(ws[0]))/ts[0]/1e9)
 			}
 			t.Log(line)
 		}

@@ -17,9 +17,10 @@ Y8-Y11 int32 accumulators, Y7 the type's low-bits byte mask (0x0F or
 0x03), Y6 the column's scales.
 """
 
-from asmtile import W, X
+from asmtile import W
+from asmtile import X as X4
 
-PF_ROWS = int(__import__("os").environ.get("PF_ROWS", "2"))
+PF_ROWS = 2  # rows ahead that the strided kernel prefetches in each stream
 SHAPES = [(1, 4), (1, 1), (2, 2), (2, 1), (3, 1), (4, 1)]
 # dotk{T}x1x4s: the 1×4 kernel of a lone activation row whose columns are
 # ldw bytes apart in the weights and ldo floats apart in out (dotkSet.row
@@ -29,8 +30,40 @@ out = []
 emit = out.append
 
 
+def X(r, off):
+    """Address of byte off of activation row r's current block: rows 4..7
+    of the 8-row kernels from R9 = DI + 4·ldx."""
+    if r < 4:
+        return X4(r, off)
+    return X4(r - 4, off).replace("DI", "R9")
+
+
 def acc(R, C, r, c):
     return f"Y{12 + r * C + c}"
+
+
+def spilled(R, C):
+    """Tiles of more than four dots keep their float accumulators in the
+    frame, 32 bytes each from ACC_OFF: the eight int32 sums of the 8-row
+    kernels take Y8-Y15."""
+    return R * C > 4
+
+
+ACC_OFF = 32
+
+
+def acc_open(R, C, r, c, tmp):
+    """The register to accumulate dot (r, c) in, loading it into tmp when
+    spilled; acc_close stores it back."""
+    if not spilled(R, C):
+        return acc(R, C, r, c)
+    emit(f"\tVMOVUPS {ACC_OFF + 32 * (r * C + c)}(SP), {tmp}")
+    return tmp
+
+
+def acc_close(R, C, r, c, tmp):
+    if spilled(R, C):
+        emit(f"\tVMOVUPS {tmp}, {ACC_OFF + 32 * (r * C + c)}(SP)")
 
 
 def isum(r):
@@ -101,15 +134,16 @@ def k45(R, C, c, qs, qh):
     emit("\tVMOVDQU (SP), Y2")
     emit("\tVPSHUFB ·dotkK4MnW(SB), Y2, Y2")
     for r in range(R):
-        a = acc(R, C, r, c)
         emit(f"\tVBROADCASTSS {X(r, 0)}, Y3")
         emit("\tVMULPS Y0, Y3, Y4")
         emit("\tVMULPS Y1, Y3, Y3")
         emit(f"\tVCVTDQ2PS {isum(r)}, Y5")
+        a = acc_open(R, C, r, c, "Y6")  # the scales are done with
         emit(f"\tVFMADD231PS Y5, Y4, {a}")
         emit(f"\tVPMADDWD {X(r, 260)}, Y2, Y5")
         emit("\tVCVTDQ2PS Y5, Y5")
         emit(f"\tVFNMADD231PS Y5, Y3, {a}")
+        acc_close(R, C, r, c, "Y6")
 
 
 def q6_k(R, C, c):
@@ -154,14 +188,15 @@ def q6_k(R, C, c):
     emit(f"\tVPBROADCASTW {W(c, 208)}, X0")
     emit("\tVCVTPH2PS X0, Y0")
     for r in range(R):
-        a = acc(R, C, r, c)
         emit(f"\tVPMADDWD {X(r, 260)}, Y6, Y1")
         emit("\tVPSLLD $5, Y1, Y1")
         emit(f"\tVPSUBD Y1, {isum(r)}, {isum(r)}")
         emit(f"\tVCVTDQ2PS {isum(r)}, {isum(r)}")
         emit(f"\tVBROADCASTSS {X(r, 0)}, Y2")
         emit("\tVMULPS Y0, Y2, Y2")
+        a = acc_open(R, C, r, c, "Y3")
         emit(f"\tVFMADD231PS {isum(r)}, Y2, {a}")
+        acc_close(R, C, r, c, "Y3")
 
 
 def half_groups(R, n, build):
@@ -402,10 +437,13 @@ ARGS = "out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int"
 def kernel(tname, bb, body, mask, R, C, strided=False):
     name = f"dotk{tname}x{R}x{C}" + ("s" if strided else "")
     emit(f"\n// func {name}({ARGS})")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, $32-56")
+    frame = ACC_OFF + 32 * R * C if spilled(R, C) else 32
+    emit(f"TEXT ·{name}(SB), NOSPLIT, ${frame}-56")
     emit("\tMOVQ x+16(FP), DI")
     emit("\tMOVQ ldx+24(FP), BX")
     emit("\tLEAQ (BX)(BX*2), R12")
+    if R > 4:
+        emit("\tLEAQ (DI)(BX*4), R9")
     emit("\tMOVQ w+32(FP), SI")
     emit("\tMOVQ ldw+40(FP), R13")
     emit("\tLEAQ (R13)(R13*2), R14")
@@ -421,13 +459,18 @@ def kernel(tname, bb, body, mask, R, C, strided=False):
         emit("\tADDQ SI, R8")
     else:
         emit(f"\tLEAQ {['(SI)(R13*2)', '(SI)(R13*4)', '', '(SI)(R13*8)'][C - 1]}, R8")
+    if spilled(R, C):
+        emit("\tVXORPS Y0, Y0, Y0")
+        for i in range(R * C):
+            emit(f"\tVMOVUPS Y0, {ACC_OFF + 32 * i}(SP)")
     emit(f"\tMOVL ${mask * 0x01010101:#x}, AX")
     emit("\tVMOVD AX, X7")
     emit("\tVPBROADCASTD X7, Y7")
     for r in range(R):
         for c in range(C):
-            a = acc(R, C, r, c)
-            emit(f"\tVXORPS {a}, {a}, {a}")
+            if not spilled(R, C):
+                a = acc(R, C, r, c)
+                emit(f"\tVXORPS {a}, {a}, {a}")
     emit("\tTESTQ CX, CX")
     emit("\tJZ done")
     emit("loop:")
@@ -438,6 +481,8 @@ def kernel(tname, bb, body, mask, R, C, strided=False):
     emit(f"\tADDQ ${bb}, SI")
     emit(f"\tADDQ ${bb}, R8")
     emit("\tADDQ $292, DI")
+    if R > 4:
+        emit("\tADDQ $292, R9")
     emit("\tDECQ CX")
     emit("\tJNZ loop")
     emit("done:")
@@ -449,6 +494,9 @@ def kernel(tname, bb, body, mask, R, C, strided=False):
             emit("\tADDQ AX, DI")
         for c in range(C):
             a = acc(R, C, r, c)
+            if spilled(R, C):
+                a = "Y12"
+                emit(f"\tVMOVUPS {ACC_OFF + 32 * (r * C + c)}(SP), {a}")
             x = "X" + a[1:]
             emit(f"\tVEXTRACTF128 $1, {a}, X0")
             emit(f"\tVADDPS X0, {x}, {x}")
@@ -508,10 +556,16 @@ emit("GLOBL ·dotkMinus127(SB), RODATA|NOPTR, $4")
 emit("DATA ·dotkOne+0(SB)/4, $0x3F800000")
 emit("GLOBL ·dotkOne(SB), RODATA|NOPTR, $4")
 
+# the types whose 8×1 kernel reuses each unpacked weight block over 8
+# activation rows (those a Q4_K_M file is made of)
+EIGHT = ("Q4_K", "Q6_K")
+
 for t in TYPES:
     for R, C in SHAPES:
         kernel(*t, R, C)
     kernel(*t, 1, 4, strided=True)
+    if t[0] in EIGHT:
+        kernel(*t, 8, 1)
 quantizer()
 
 hdr = "//go:build goexperiment.simd && amd64\n\n// Code generated by gen_dotk.py; DO NOT EDIT.\n\n"
@@ -523,12 +577,15 @@ for t in TYPES:
     for R, C in SHAPES:
         go.append(f"//go:noescape\nfunc dotk{t[0]}x{R}x{C}({ARGS})\n")
     go.append(f"//go:noescape\nfunc dotk{t[0]}x1x4s({ARGS})\n")
+    if t[0] in EIGHT:
+        go.append(f"//go:noescape\nfunc dotk{t[0]}x8x1({ARGS})\n")
 go.append("//go:noescape\nfunc quantQ8K(dst *byte, x *float32, nb int)\n")
-go.append("// dotkAVX2 holds, per type, the kernels of the shapes " + " ".join(f"{R}×{C}" for R, C in SHAPES) + " and the strided 1×4.")
+go.append("// dotkAVX2 holds, per type, the kernels of the shapes " + " ".join(f"{R}×{C}" for R, C in SHAPES) + " and the strided 1×4, and 8×1 where there is one.")
 go.append("var dotkAVX2 = map[gguf.Type]*dotkSet{")
 assert SHAPES == [(1, 4), (1, 1), (2, 2), (2, 1), (3, 1), (4, 1)]  # dotkSet's order
 for t in TYPES:
-    fns = ", ".join([f"dotk{t[0]}x{R}x{C}" for R, C in SHAPES] + [f"dotk{t[0]}x1x4s"])
+    fns = ", ".join([f"dotk{t[0]}x{R}x{C}" for R, C in SHAPES] + [f"dotk{t[0]}x1x4s"]
+                    + [f"dotk{t[0]}x8x1" if t[0] in EIGHT else "nil"])
     go.append(f"\tgguf.Type{t[0]}: {{{fns}}},")
 go.append("}\n")
 with open("dotk_kernels_amd64.go", "w") as f:
