@@ -14,7 +14,9 @@ tiles do. The columns of a tile are done one after the other within each
 super-block, so a column's unpacked quants serve all R activation rows and
 only R int32 accumulators are live. Registers: Y12-Y15 float accumulators,
 Y8-Y11 int32 accumulators, Y7 the type's low-bits byte mask (0x0F or
-0x03), Y6 the column's scales.
+0x03), Y6 the column's scales. The 8×1 kernels (Q4_K, Q6_K) take Y8-Y15
+for their int32 sums and keep the float accumulators in the frame; the
+strided 1×4 (x1x4s) serves dotkSet.row.
 """
 
 from asmtile import W
@@ -448,9 +450,6 @@ def kernel(tname, bb, body, mask, R, C, strided=False):
     emit("\tMOVQ ldw+40(FP), R13")
     emit("\tLEAQ (R13)(R13*2), R14")
     emit("\tMOVQ nb+48(FP), CX")
-    # R8 walks the rows the next call will read (C rows further on): a
-    # decode row is a few cache lines per weight row, too short for the
-    # hardware prefetchers to learn.
     if strided:
         # R8 walks the row PF_ROWS further on in each stream, which the
         # call PF_ROWS later reads: a stream read from a chunk of a few
@@ -458,6 +457,9 @@ def kernel(tname, bb, body, mask, R, C, strided=False):
         emit(f"\tIMUL3Q ${bb * PF_ROWS}, CX, R8")
         emit("\tADDQ SI, R8")
     else:
+        # R8 walks the rows the next call will read (C rows further on): a
+        # decode row is a few cache lines per weight row, too short for the
+        # hardware prefetchers to learn.
         emit(f"\tLEAQ {['(SI)(R13*2)', '(SI)(R13*4)', '', '(SI)(R13*8)'][C - 1]}, R8")
     if spilled(R, C):
         emit("\tVXORPS Y0, Y0, Y0")
