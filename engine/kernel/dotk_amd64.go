@@ -54,7 +54,7 @@ type dotkSet [8]dotkFunc
 // for a lone activation row (decode), 2×2 for two, and R×1 column by column
 // beyond, so that a weight block is unpacked once for every activation
 // row; 8×1 where the type has it, which unpacks a block once for eight
-// rows (a quarter of the 4×1 kernel's time goes to unpacking), else rows
+// rows (about a fifth of the 4×1 kernel's work is unpacking), else rows
 // beyond 4 as a second tile.
 func (k *dotkSet) tiles(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, rows, cols int) {
 	at := func(c int) (*float32, *byte) {

@@ -14,7 +14,7 @@ tiles do. The columns of a tile are done one after the other within each
 super-block, so a column's unpacked quants serve all R activation rows and
 only R int32 accumulators are live. Registers: Y12-Y15 float accumulators,
 Y8-Y11 int32 accumulators, Y7 the type's low-bits byte mask (0x0F or
-0x03), Y6 the column's scales. The 8×1 kernels (Q4_K, Q6_K) take Y8-Y15
+0x03), Y6 the column's scales. The 8×1 kernels (not Q3_K) take Y8-Y15
 for their int32 sums and keep the float accumulators in the frame; the
 strided 1×4 (x1x4s) serves dotkSet.row.
 """
@@ -257,15 +257,16 @@ def mins_end(R, C, c):
     """Y0 = d, Y1 = dmin, Y2 = the mins as VPMADDWD's partner of the bsums:
     acc = fma(yd·d, S, acc), then acc -= (yd·dmin)·M, per row."""
     for r in range(R):
-        a = acc(R, C, r, c)
         emit(f"\tVBROADCASTSS {X(r, 0)}, Y3")
         emit("\tVMULPS Y0, Y3, Y4")
         emit("\tVMULPS Y1, Y3, Y3")
         emit(f"\tVCVTDQ2PS {isum(r)}, Y5")
+        a = acc_open(R, C, r, c, "Y6")  # the scales are done with
         emit(f"\tVFMADD231PS Y5, Y4, {a}")
         emit(f"\tVPMADDWD {X(r, 260)}, Y2, Y5")
         emit("\tVCVTDQ2PS Y5, Y5")
         emit(f"\tVFNMADD231PS Y5, Y3, {a}")
+        acc_close(R, C, r, c, "Y6")
 
 
 def offset_end(R, C, c, d_off, shift):
@@ -559,8 +560,8 @@ emit("DATA ·dotkOne+0(SB)/4, $0x3F800000")
 emit("GLOBL ·dotkOne(SB), RODATA|NOPTR, $4")
 
 # the types whose 8×1 kernel reuses each unpacked weight block over 8
-# activation rows (those a Q4_K_M file is made of)
-EIGHT = ("Q4_K", "Q6_K")
+# activation rows: not Q3_K, whose scale unpacking takes R9
+EIGHT = ("Q4_K", "Q5_K", "Q6_K", "Q2_K")
 
 for t in TYPES:
     for R, C in SHAPES:
