@@ -22,9 +22,7 @@ func init() {
 	for t, k := range dotkAVX2 {
 		intDots[t].dot = k.tiles
 		intDots[t].row = k.row
-		if k[7] != nil {
-			intDots[t].tileRows = 8
-		}
+		intDots[t].tileRows = 8
 	}
 	for _, d := range intDots {
 		if d.act == actQ8_K {
@@ -47,22 +45,21 @@ func quantizeQ8KAVX2(dst []byte, x []float32) {
 type dotkFunc func(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
 
 // dotkSet holds a type's kernels of the shapes 1×4, 1×1, 2×2, 2×1, 3×1
-// and 4×1, the strided 1×4 of row, and 8×1 or nil.
+// and 4×1, the strided 1×4 of row, and 8×1.
 type dotkSet [8]dotkFunc
 
 // tiles covers rows×cols (rows 1..8, cols 1..4) with the set's shapes: 1×4
 // for a lone activation row (decode), 2×2 for two, and R×1 column by column
 // beyond, so that a weight block is unpacked once for every activation
-// row; 8×1 where the type has it, which unpacks a block once for eight
-// rows (about a fifth of the 4×1 kernel's work is unpacking), else rows
-// beyond 4 as a second tile.
+// row; 8×1 for eight, which unpacks a block once for them all (about a
+// fifth of the 4×1 kernel's work is unpacking); 5 to 7 as two tiles.
 func (k *dotkSet) tiles(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, rows, cols int) {
 	at := func(c int) (*float32, *byte) {
 		return (*float32)(unsafe.Add(unsafe.Pointer(out), 4*c)), (*byte)(unsafe.Add(unsafe.Pointer(w), c*ldw))
 	}
 	c := 0
 	if rows > 4 {
-		if rows == 8 && k[7] != nil {
+		if rows == 8 {
 			for ; c < cols; c++ {
 				o, wc := at(c)
 				k[7](o, ldo, xq, ldx, wc, ldw, nb)
