@@ -45,8 +45,9 @@ func quantizeQ8KAVX2(dst []byte, x []float32) {
 type dotkFunc func(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
 
 // dotkSet holds a type's kernels of the shapes 1×4, 1×1, 2×2, 2×1, 3×1
-// and 4×1, the strided 1×4 of row, and 8×1.
-type dotkSet [8]dotkFunc
+// and 4×1, the strided 1×4 of row, 8×1, and 8×4 (8×1 over four columns
+// in one call).
+type dotkSet [9]dotkFunc
 
 // tiles covers rows×cols (rows 1..8, cols 1..4) with the set's shapes: 1×4
 // for a lone activation row (decode), 2×2 for two, and R×1 column by column
@@ -60,6 +61,10 @@ func (k *dotkSet) tiles(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw i
 	c := 0
 	if rows > 4 {
 		if rows == 8 {
+			if cols == 4 {
+				k[8](out, ldo, xq, ldx, w, ldw, nb)
+				return
+			}
 			for ; c < cols; c++ {
 				o, wc := at(c)
 				k[7](o, ldo, xq, ldx, wc, ldw, nb)
