@@ -81,10 +81,11 @@ func TestDotKAB(t *testing.T) {
 	}
 }
 
-// TestDotKDecodeAB: the matmuls of one q4_k_m decode step of the 110M
-// shape (Q6_K for the output layer and for attn_v, ffn_down of layers
-// 0,3,6,9,11 as llama.cpp's Q4_K_M picks) on a 2-thread pool, alternating
-// one-stream and four-stream reads token by token.
+// TestDotKDecodeAB is a measuring tool (GRAFT_DOTK_AB=1 -v): the matmuls
+// of one q4_k_m decode step of the 110M shape (Q6_K for the output layer
+// and for attn_v, ffn_down of layers 0,3,6,9,11 as llama.cpp's Q4_K_M
+// picks) on a 2-thread pool, 1×4 tiles in order ("tiles") and row's four
+// streams ("row") alternating token by token.
 func TestDotKDecodeAB(t *testing.T) {
 	if os.Getenv("GRAFT_DOTK_AB") == "" {
 		t.Skip("GRAFT_DOTK_AB unset")
@@ -153,8 +154,9 @@ func TestDotKDecodeAB(t *testing.T) {
 	t.Log(line)
 }
 
-// TestDotKChunks: one thread over cold 768×768 matrices in chunks of n
-// columns, as the pool hands them out: 1×4 tiles against row.
+// TestDotKChunks is a measuring tool (GRAFT_DOTK_AB=1 -v): one thread over
+// cold 768×768 matrices in chunks of n columns, as the pool hands them out,
+// 1×4 tiles in order against row; it set minStream.
 func TestDotKChunks(t *testing.T) {
 	if os.Getenv("GRAFT_DOTK_AB") == "" {
 		t.Skip("GRAFT_DOTK_AB unset")
