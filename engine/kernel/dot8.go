@@ -20,8 +20,8 @@ import (
 // from an init; its .dot is a portable reference, and SIMD builds replace it
 // by kernels fuzzed against that reference bit for bit.
 
-// qdotIFunc computes out[r*ldo+c] for r < rows and c < cols (rows, cols in
-// 1..4): the dot of activation row r (xq + r*ldx bytes: nb activation blocks)
+// qdotIFunc computes out[r*ldo+c] for r < rows and c < cols (rows in 1..4,
+// or up to the intDot's tileRows; cols in 1..4): the dot of activation row r (xq + r*ldx bytes: nb activation blocks)
 // with weight row c (w + c*ldw bytes: nb weight blocks). Every element has the
 // bits of the type's reference single dot, whatever the tile shape, so any
 // tiling (and any batch size) gives the same results.
@@ -48,6 +48,13 @@ type intDot struct {
 	quantize func(dst []byte, x []float32)
 	dot      qdotIFunc
 	batch    *batchDot // batched kernels for several rows (matmulq8.go), or nil
+	// row, where set, computes out[c] for c < cols from one activation row
+	// and weight rows w + c·ldw as .dot would, in any order (dotk_amd64.go
+	// reads them as several streams).
+	row func(out *float32, xq *byte, w *byte, ldw, nb, cols int)
+	// tileRows, where set, is the most activation rows .dot takes at once
+	// (up to 8; 4 otherwise).
+	tileRows int
 }
 
 // intDots holds the types with an integer-activation dot; generic references

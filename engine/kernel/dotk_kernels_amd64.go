@@ -25,6 +25,15 @@ func dotkQ4_Kx3x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb 
 func dotkQ4_Kx4x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
 
 //go:noescape
+func dotkQ4_Kx1x4s(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ4_Kx8x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ4_Kx8x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
 func dotkQ5_Kx1x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
 
 //go:noescape
@@ -41,6 +50,15 @@ func dotkQ5_Kx3x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb 
 
 //go:noescape
 func dotkQ5_Kx4x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ5_Kx1x4s(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ5_Kx8x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ5_Kx8x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
 
 //go:noescape
 func dotkQ6_Kx1x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
@@ -61,6 +79,15 @@ func dotkQ6_Kx3x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb 
 func dotkQ6_Kx4x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
 
 //go:noescape
+func dotkQ6_Kx1x4s(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ6_Kx8x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ6_Kx8x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
 func dotkQ2_Kx1x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
 
 //go:noescape
@@ -77,6 +104,15 @@ func dotkQ2_Kx3x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb 
 
 //go:noescape
 func dotkQ2_Kx4x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ2_Kx1x4s(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ2_Kx8x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ2_Kx8x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
 
 //go:noescape
 func dotkQ3_Kx1x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
@@ -97,13 +133,22 @@ func dotkQ3_Kx3x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb 
 func dotkQ3_Kx4x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
 
 //go:noescape
+func dotkQ3_Kx1x4s(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ3_Kx8x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ3_Kx8x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
 func quantQ8K(dst *byte, x *float32, nb int)
 
-// dotkAVX2 holds, per type, the kernels of the shapes 1×4 1×1 2×2 2×1 3×1 4×1.
+// dotkAVX2 holds, per type, the kernels of the shapes 1×4 1×1 2×2 2×1 3×1 4×1, the strided 1×4, 8×1 and 8×4.
 var dotkAVX2 = map[gguf.Type]*dotkSet{
-	gguf.TypeQ4_K: {dotkQ4_Kx1x4, dotkQ4_Kx1x1, dotkQ4_Kx2x2, dotkQ4_Kx2x1, dotkQ4_Kx3x1, dotkQ4_Kx4x1},
-	gguf.TypeQ5_K: {dotkQ5_Kx1x4, dotkQ5_Kx1x1, dotkQ5_Kx2x2, dotkQ5_Kx2x1, dotkQ5_Kx3x1, dotkQ5_Kx4x1},
-	gguf.TypeQ6_K: {dotkQ6_Kx1x4, dotkQ6_Kx1x1, dotkQ6_Kx2x2, dotkQ6_Kx2x1, dotkQ6_Kx3x1, dotkQ6_Kx4x1},
-	gguf.TypeQ2_K: {dotkQ2_Kx1x4, dotkQ2_Kx1x1, dotkQ2_Kx2x2, dotkQ2_Kx2x1, dotkQ2_Kx3x1, dotkQ2_Kx4x1},
-	gguf.TypeQ3_K: {dotkQ3_Kx1x4, dotkQ3_Kx1x1, dotkQ3_Kx2x2, dotkQ3_Kx2x1, dotkQ3_Kx3x1, dotkQ3_Kx4x1},
+	gguf.TypeQ4_K: {dotkQ4_Kx1x4, dotkQ4_Kx1x1, dotkQ4_Kx2x2, dotkQ4_Kx2x1, dotkQ4_Kx3x1, dotkQ4_Kx4x1, dotkQ4_Kx1x4s, dotkQ4_Kx8x1, dotkQ4_Kx8x4},
+	gguf.TypeQ5_K: {dotkQ5_Kx1x4, dotkQ5_Kx1x1, dotkQ5_Kx2x2, dotkQ5_Kx2x1, dotkQ5_Kx3x1, dotkQ5_Kx4x1, dotkQ5_Kx1x4s, dotkQ5_Kx8x1, dotkQ5_Kx8x4},
+	gguf.TypeQ6_K: {dotkQ6_Kx1x4, dotkQ6_Kx1x1, dotkQ6_Kx2x2, dotkQ6_Kx2x1, dotkQ6_Kx3x1, dotkQ6_Kx4x1, dotkQ6_Kx1x4s, dotkQ6_Kx8x1, dotkQ6_Kx8x4},
+	gguf.TypeQ2_K: {dotkQ2_Kx1x4, dotkQ2_Kx1x1, dotkQ2_Kx2x2, dotkQ2_Kx2x1, dotkQ2_Kx3x1, dotkQ2_Kx4x1, dotkQ2_Kx1x4s, dotkQ2_Kx8x1, dotkQ2_Kx8x4},
+	gguf.TypeQ3_K: {dotkQ3_Kx1x4, dotkQ3_Kx1x1, dotkQ3_Kx2x2, dotkQ3_Kx2x1, dotkQ3_Kx3x1, dotkQ3_Kx4x1, dotkQ3_Kx1x4s, dotkQ3_Kx8x1, dotkQ3_Kx8x4},
 }

@@ -173,9 +173,9 @@ func TestDotKTiles(t *testing.T) {
 			for c := range 4 {
 				copy(w[c*ldw:], randomQ(r, typ, 1, in))
 			}
-			x := randomX(r, 4*in)
-			xq := make([]byte, 4*ldx)
-			for i := range 4 {
+			x := randomX(r, 8*in)
+			xq := make([]byte, 8*ldx)
+			for i := range 8 {
 				quantizeQ8K(xq[i*ldx:], x[i*in:(i+1)*in])
 			}
 			checkTiles(t, typ, xq, ldx, w, ldw, nb)
@@ -183,20 +183,72 @@ func TestDotKTiles(t *testing.T) {
 	}
 }
 
-// checkTiles runs every tile shape and compares each element with the
-// reference dot.
+// TestDotKRow: the registered row function (SIMD builds) gives the
+// reference's bits for every column of ranges of any length, their columns
+// at odd strides, and writes nothing beyond them.
+func TestDotKRow(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 14))
+	for _, typ := range kTypes {
+		row := intDots[typ].row
+		if row == nil {
+			t.Skipf("%s: no row function in this build", typ)
+		}
+		for _, nb := range []int{1, 3} {
+			in, bb := 256*nb, typ.BlockBytes()
+			ldw := nb*bb + 3
+			const n = 70
+			w := make([]byte, n*ldw)
+			for c := range n {
+				copy(w[c*ldw:], randomQ(r, typ, 1, in))
+			}
+			xq := make([]byte, nb*q8KBytes)
+			quantizeQ8K(xq, randomX(r, in))
+			out := make([]float32, n+1)
+			for _, cols := range []int{0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 18, 19, 33, 64, 66, 67, 69} {
+				for c := range out {
+					out[c] = -1
+				}
+				row(&out[0], &xq[0], &w[0], ldw, nb, cols)
+				for c := range out {
+					var want float32 = -1
+					if c < cols {
+						want = refDots[typ](xq, w[c*ldw:c*ldw+nb*bb], nb)
+					}
+					if !sameBits(out[c], want) {
+						t.Fatalf("%s row of %d nb %d: [%d] = %v, want %v", typ, cols, nb, c, out[c], want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// checkTiles runs every tile shape (rows 1..8 of xq, 8 rows ldx apart)
+// and compares each element with the reference dot.
 func checkTiles(t *testing.T, typ gguf.Type, xq []byte, ldx int, w []byte, ldw, nb int) {
 	t.Helper()
 	bb := typ.BlockBytes()
 	const ldo = 6
-	var want [4][4]float32
-	for i := range 4 {
+	var want [8][4]float32
+	for i := range 8 {
 		for c := range 4 {
 			want[i][c] = refDots[typ](xq[i*ldx:i*ldx+nb*q8KBytes], w[c*ldw:c*ldw+nb*bb], nb)
 		}
 	}
-	out := make([]float32, 4*ldo)
-	for rows := 1; rows <= 4; rows++ {
+	out := make([]float32, 8*ldo)
+	if row := intDots[typ].row; row != nil {
+		for cols := 1; cols <= 4; cols++ {
+			clear(out)
+			row(&out[0], &xq[0], &w[0], ldw, nb, cols)
+			for c := range ldo {
+				if got := out[c]; c < cols && !sameBits(got, want[0][c]) || c >= cols && got != 0 {
+					t.Fatalf("%s row of %d nb %d: [%d] = %v (%#x), reference %v (%#x)", typ, cols, nb,
+						c, got, math.Float32bits(got), want[0][c], math.Float32bits(want[0][c]))
+				}
+			}
+		}
+	}
+	for rows := 1; rows <= 8; rows++ {
 		for cols := 1; cols <= 4; cols++ {
 			clear(out)
 			intDots[typ].dot(&out[0], ldo, &xq[0], ldx, &w[0], ldw, nb, rows, cols)
@@ -237,13 +289,13 @@ func FuzzDotK(f *testing.F) {
 		for i := 0; len(wb) > 0 && i < len(w); i += len(wb) {
 			copy(w[i:], wb)
 		}
-		x := make([]float32, 4*nb*256)
+		x := make([]float32, 8*nb*256)
 		if n := len(xb) / 4; n > 0 {
 			for i := range x {
 				x[i] = math.Float32frombits(binary.LittleEndian.Uint32(xb[4*((i*7+i/256)%n):]))
 			}
 		}
-		xq := quantizeRows(x, 4, nb*256)
+		xq := quantizeRows(x, 8, nb*256)
 		checkTiles(t, typ, xq, nb*q8KBytes, w, nb*bb, nb)
 	})
 }
@@ -254,18 +306,21 @@ func TestDotKNoAlloc(t *testing.T) {
 	r := rand.New(rand.NewPCG(16, 14))
 	for _, typ := range kTypes {
 		w := randomQ(r, typ, 4, 512)
-		x := randomX(r, 4*512)
-		xq := make([]byte, 4*2*q8KBytes)
-		out := make([]float32, 16)
+		x := randomX(r, 8*512)
+		xq := make([]byte, 8*2*q8KBytes)
+		out := make([]float32, 32)
 		d := intDots[typ]
 		n := testing.AllocsPerRun(10, func() {
-			for i := range 4 {
+			for i := range 8 {
 				d.quantize(xq[i*2*q8KBytes:(i+1)*2*q8KBytes], x[i*512:(i+1)*512])
 			}
-			for rows := 1; rows <= 4; rows++ {
+			for rows := 1; rows <= 8; rows++ {
 				for cols := 1; cols <= 4; cols++ {
 					d.dot(&out[0], 4, &xq[0], 2*q8KBytes, &w[0], 2*typ.BlockBytes(), 2, rows, cols)
 				}
+			}
+			if d.row != nil {
+				d.row(&out[0], &xq[0], &w[0], 2*typ.BlockBytes(), 2, 4)
 			}
 		})
 		if n != 0 {

@@ -14,19 +14,58 @@ tiles do. The columns of a tile are done one after the other within each
 super-block, so a column's unpacked quants serve all R activation rows and
 only R int32 accumulators are live. Registers: Y12-Y15 float accumulators,
 Y8-Y11 int32 accumulators, Y7 the type's low-bits byte mask (0x0F or
-0x03), Y6 the column's scales.
+0x03), Y6 the column's scales. The 8×1 kernels take Y8-Y15
+for their int32 sums and keep the float accumulators in the frame; the
+strided 1×4 (x1x4s) serves dotkSet.row.
 """
 
-from asmtile import W, X
+from asmtile import W
+from asmtile import X as X4
 
+PF_ROWS = 2  # rows ahead that the strided kernel prefetches in each stream
 SHAPES = [(1, 4), (1, 1), (2, 2), (2, 1), (3, 1), (4, 1)]
+# dotk{T}x1x4s: the 1×4 kernel of a lone activation row whose columns are
+# ldw bytes apart in the weights and ldo floats apart in out (dotkSet.row
+# reads four quarters of a decode matmul at once)
 
 out = []
 emit = out.append
 
 
+def X(r, off):
+    """Address of byte off of activation row r's current block: rows 4..7
+    of the 8-row kernels from R9 = DI + 4·ldx."""
+    if r < 4:
+        return X4(r, off)
+    return X4(r - 4, off).replace("DI", "R9")
+
+
 def acc(R, C, r, c):
     return f"Y{12 + r * C + c}"
+
+
+def spilled(R, C):
+    """Tiles of more than four dots keep their float accumulators in the
+    frame, 32 bytes each from ACC_OFF: the eight int32 sums of the 8-row
+    kernels take Y8-Y15."""
+    return R * C > 4
+
+
+ACC_OFF = 32
+
+
+def acc_open(R, C, r, c, tmp):
+    """The register to accumulate dot (r, c) in, loading it into tmp when
+    spilled; acc_close stores it back."""
+    if not spilled(R, C):
+        return acc(R, C, r, c)
+    emit(f"\tVMOVUPS {ACC_OFF + 32 * (r * C + c)}(SP), {tmp}")
+    return tmp
+
+
+def acc_close(R, C, r, c, tmp):
+    if spilled(R, C):
+        emit(f"\tVMOVUPS {tmp}, {ACC_OFF + 32 * (r * C + c)}(SP)")
 
 
 def isum(r):
@@ -97,15 +136,16 @@ def k45(R, C, c, qs, qh):
     emit("\tVMOVDQU (SP), Y2")
     emit("\tVPSHUFB ·dotkK4MnW(SB), Y2, Y2")
     for r in range(R):
-        a = acc(R, C, r, c)
         emit(f"\tVBROADCASTSS {X(r, 0)}, Y3")
         emit("\tVMULPS Y0, Y3, Y4")
         emit("\tVMULPS Y1, Y3, Y3")
         emit(f"\tVCVTDQ2PS {isum(r)}, Y5")
+        a = acc_open(R, C, r, c, "Y6")  # the scales are done with
         emit(f"\tVFMADD231PS Y5, Y4, {a}")
         emit(f"\tVPMADDWD {X(r, 260)}, Y2, Y5")
         emit("\tVCVTDQ2PS Y5, Y5")
         emit(f"\tVFNMADD231PS Y5, Y3, {a}")
+        acc_close(R, C, r, c, "Y6")
 
 
 def q6_k(R, C, c):
@@ -150,14 +190,15 @@ def q6_k(R, C, c):
     emit(f"\tVPBROADCASTW {W(c, 208)}, X0")
     emit("\tVCVTPH2PS X0, Y0")
     for r in range(R):
-        a = acc(R, C, r, c)
         emit(f"\tVPMADDWD {X(r, 260)}, Y6, Y1")
         emit("\tVPSLLD $5, Y1, Y1")
         emit(f"\tVPSUBD Y1, {isum(r)}, {isum(r)}")
         emit(f"\tVCVTDQ2PS {isum(r)}, {isum(r)}")
         emit(f"\tVBROADCASTSS {X(r, 0)}, Y2")
         emit("\tVMULPS Y0, Y2, Y2")
+        a = acc_open(R, C, r, c, "Y3")
         emit(f"\tVFMADD231PS {isum(r)}, Y2, {a}")
+        acc_close(R, C, r, c, "Y3")
 
 
 def half_groups(R, n, build):
@@ -216,15 +257,16 @@ def mins_end(R, C, c):
     """Y0 = d, Y1 = dmin, Y2 = the mins as VPMADDWD's partner of the bsums:
     acc = fma(yd·d, S, acc), then acc -= (yd·dmin)·M, per row."""
     for r in range(R):
-        a = acc(R, C, r, c)
         emit(f"\tVBROADCASTSS {X(r, 0)}, Y3")
         emit("\tVMULPS Y0, Y3, Y4")
         emit("\tVMULPS Y1, Y3, Y3")
         emit(f"\tVCVTDQ2PS {isum(r)}, Y5")
+        a = acc_open(R, C, r, c, "Y6")  # the scales are done with
         emit(f"\tVFMADD231PS Y5, Y4, {a}")
         emit(f"\tVPMADDWD {X(r, 260)}, Y2, Y5")
         emit("\tVCVTDQ2PS Y5, Y5")
         emit(f"\tVFNMADD231PS Y5, Y3, {a}")
+        acc_close(R, C, r, c, "Y6")
 
 
 def offset_end(R, C, c, d_off, shift):
@@ -233,14 +275,15 @@ def offset_end(R, C, c, d_off, shift):
     emit(f"\tVPBROADCASTW {W(c, d_off)}, X0")
     emit("\tVCVTPH2PS X0, Y0")
     for r in range(R):
-        a = acc(R, C, r, c)
         emit(f"\tVPMADDWD {X(r, 260)}, Y6, Y1")
         emit(f"\tVPSLLD ${shift}, Y1, Y1")
         emit(f"\tVPSUBD Y1, {isum(r)}, {isum(r)}")
         emit(f"\tVCVTDQ2PS {isum(r)}, {isum(r)}")
         emit(f"\tVBROADCASTSS {X(r, 0)}, Y2")
         emit("\tVMULPS Y0, Y2, Y2")
+        a = acc_open(R, C, r, c, "Y3")
         emit(f"\tVFMADD231PS {isum(r)}, Y2, {a}")
+        acc_close(R, C, r, c, "Y3")
 
 
 def q3_k(R, C, c):
@@ -252,7 +295,7 @@ def q3_k(R, C, c):
     # s0 = aux0&k2 | (aux2&k1)<<4, s1 = aux1&k2 | ((aux2>>2)&k1)<<4,
     # s2 = (aux0>>4)&k2 | ((aux2>>4)&k1)<<4, s3 = (aux1>>4)&k2 | ((aux2>>6)&k1)<<4
     # (aux reloaded from the block rather than held: few registers are free)
-    for i, (aux, dst) in enumerate(((96, "R10"), (100, "R9"), (96, "DX"), (100, "R9"))):
+    for i, (aux, dst) in enumerate(((96, "R10"), (100, "AX"), (96, "DX"), (100, "AX"))):
         emit(f"\tMOVL {W(c, 104)}, R11")
         if i:
             emit(f"\tSHRL ${2 * i}, R11")
@@ -264,8 +307,8 @@ def q3_k(R, C, c):
         emit(f"\tANDL $0x0f0f0f0f, {dst}")
         emit(f"\tORL R11, {dst}")
         if i % 2:
-            emit("\tSHLQ $32, R9")
-            emit(f"\tORQ R9, {'R10' if i == 1 else 'DX'}")
+            emit("\tSHLQ $32, AX")
+            emit(f"\tORQ AX, {'R10' if i == 1 else 'DX'}")
     for n in range(2):
         emit(f"\tVMOVQ {'R10' if n == 0 else 'DX'}, X6")
         emit("\tVPSUBB ·dotk32B(SB), X6, X6")
@@ -395,28 +438,55 @@ TYPES = [("Q4_K", 144, q4_k, 0x0F), ("Q5_K", 176, q5_k, 0x0F), ("Q6_K", 210, q6_
 ARGS = "out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int"
 
 
-def kernel(tname, bb, body, mask, R, C):
-    name = f"dotk{tname}x{R}x{C}"
+def kernel(tname, bb, body, mask, R, C, strided=False, columns=1):
+    """columns > 1: the R×C kernel repeated over that many columns in one
+    call (named R×columns), saving the calls and their set-up; the column
+    count, out and the column's weights live in the frame from LOOP_OFF."""
+    name = f"dotk{tname}x{R}x{C * columns}" + ("s" if strided else "")
     emit(f"\n// func {name}({ARGS})")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, $32-56")
-    emit("\tMOVQ x+16(FP), DI")
+    frame = ACC_OFF + 32 * R * C if spilled(R, C) else 32
+    loop_off = frame
+    if columns > 1:
+        frame += 24
+    emit(f"TEXT ·{name}(SB), NOSPLIT, ${frame}-56")
     emit("\tMOVQ ldx+24(FP), BX")
     emit("\tLEAQ (BX)(BX*2), R12")
     emit("\tMOVQ w+32(FP), SI")
     emit("\tMOVQ ldw+40(FP), R13")
     emit("\tLEAQ (R13)(R13*2), R14")
+    if columns > 1:
+        emit(f"\tMOVQ ${columns}, {loop_off}(SP)")
+        emit("\tMOVQ out+0(FP), AX")
+        emit(f"\tMOVQ AX, {loop_off + 8}(SP)")
+        emit(f"\tMOVQ SI, {loop_off + 16}(SP)")
+        emit("column:")
+    emit("\tMOVQ x+16(FP), DI")
+    if R > 4:
+        emit("\tLEAQ (DI)(BX*4), R9")
     emit("\tMOVQ nb+48(FP), CX")
-    # R8 walks the rows the next call will read (C rows further on): a
-    # decode row is a few cache lines per weight row, too short for the
-    # hardware prefetchers to learn.
-    emit(f"\tLEAQ {['(SI)(R13*2)', '(SI)(R13*4)', '', '(SI)(R13*8)'][C - 1]}, R8")
+    if strided:
+        # R8 walks the row PF_ROWS further on in each stream, which the
+        # call PF_ROWS later reads: a stream read from a chunk of a few
+        # rows is gone before the hardware prefetcher has learnt it
+        emit(f"\tIMUL3Q ${bb * PF_ROWS}, CX, R8")
+        emit("\tADDQ SI, R8")
+    else:
+        # R8 walks the rows the next call will read (C rows further on): a
+        # decode row is a few cache lines per weight row, too short for the
+        # hardware prefetchers to learn.
+        emit(f"\tLEAQ {['(SI)(R13*2)', '(SI)(R13*4)', '', '(SI)(R13*8)'][C - 1]}, R8")
+    if spilled(R, C):
+        emit("\tVXORPS Y0, Y0, Y0")
+        for i in range(R * C):
+            emit(f"\tVMOVUPS Y0, {ACC_OFF + 32 * i}(SP)")
     emit(f"\tMOVL ${mask * 0x01010101:#x}, AX")
     emit("\tVMOVD AX, X7")
     emit("\tVPBROADCASTD X7, Y7")
     for r in range(R):
         for c in range(C):
-            a = acc(R, C, r, c)
-            emit(f"\tVXORPS {a}, {a}, {a}")
+            if not spilled(R, C):
+                a = acc(R, C, r, c)
+                emit(f"\tVXORPS {a}, {a}, {a}")
     emit("\tTESTQ CX, CX")
     emit("\tJZ done")
     emit("loop:")
@@ -427,10 +497,15 @@ def kernel(tname, bb, body, mask, R, C):
     emit(f"\tADDQ ${bb}, SI")
     emit(f"\tADDQ ${bb}, R8")
     emit("\tADDQ $292, DI")
+    if R > 4:
+        emit("\tADDQ $292, R9")
     emit("\tDECQ CX")
     emit("\tJNZ loop")
     emit("done:")
-    emit("\tMOVQ out+0(FP), DI")
+    if columns > 1:
+        emit(f"\tMOVQ {loop_off + 8}(SP), DI")
+    else:
+        emit("\tMOVQ out+0(FP), DI")
     emit("\tMOVQ ldo+8(FP), AX")
     emit("\tSHLQ $2, AX")
     for r in range(R):
@@ -438,12 +513,27 @@ def kernel(tname, bb, body, mask, R, C):
             emit("\tADDQ AX, DI")
         for c in range(C):
             a = acc(R, C, r, c)
+            if spilled(R, C):
+                a = "Y12"
+                emit(f"\tVMOVUPS {ACC_OFF + 32 * (r * C + c)}(SP), {a}")
             x = "X" + a[1:]
             emit(f"\tVEXTRACTF128 $1, {a}, X0")
             emit(f"\tVADDPS X0, {x}, {x}")
             emit(f"\tVHADDPS {x}, {x}, {x}")
             emit(f"\tVHADDPS {x}, {x}, {x}")
-            emit(f"\tVMOVSS {x}, {4 * c}(DI)")
+            if strided:
+                emit(f"\tVMOVSS {x}, (DI)")
+                emit("\tADDQ AX, DI")
+            else:
+                emit(f"\tVMOVSS {x}, {4 * c}(DI)")
+    if columns > 1:
+        emit(f"\tADDQ ${4 * C}, {loop_off + 8}(SP)")
+        emit(f"\tMOVQ {loop_off + 16}(SP), SI")
+        for _ in range(C):
+            emit("\tADDQ R13, SI")
+        emit(f"\tMOVQ SI, {loop_off + 16}(SP)")
+        emit(f"\tDECQ {loop_off}(SP)")
+        emit("\tJNZ column")
     emit("\tVZEROUPPER")
     emit("\tRET")
 
@@ -496,6 +586,9 @@ emit("GLOBL ·dotkOne(SB), RODATA|NOPTR, $4")
 for t in TYPES:
     for R, C in SHAPES:
         kernel(*t, R, C)
+    kernel(*t, 1, 4, strided=True)
+    kernel(*t, 8, 1)
+    kernel(*t, 8, 1, columns=4)
 quantizer()
 
 hdr = "//go:build goexperiment.simd && amd64\n\n// Code generated by gen_dotk.py; DO NOT EDIT.\n\n"
@@ -506,12 +599,15 @@ go = [hdr + "package kernel\n", 'import "github.com/graft-ai/graft/engine/gguf"\
 for t in TYPES:
     for R, C in SHAPES:
         go.append(f"//go:noescape\nfunc dotk{t[0]}x{R}x{C}({ARGS})\n")
+    go.append(f"//go:noescape\nfunc dotk{t[0]}x1x4s({ARGS})\n")
+    go.append(f"//go:noescape\nfunc dotk{t[0]}x8x1({ARGS})\n")
+    go.append(f"//go:noescape\nfunc dotk{t[0]}x8x4({ARGS})\n")
 go.append("//go:noescape\nfunc quantQ8K(dst *byte, x *float32, nb int)\n")
-go.append("// dotkAVX2 holds, per type, the kernels of the shapes " + " ".join(f"{R}×{C}" for R, C in SHAPES) + ".")
+go.append("// dotkAVX2 holds, per type, the kernels of the shapes " + " ".join(f"{R}×{C}" for R, C in SHAPES) + ", the strided 1×4, 8×1 and 8×4.")
 go.append("var dotkAVX2 = map[gguf.Type]*dotkSet{")
 assert SHAPES == [(1, 4), (1, 1), (2, 2), (2, 1), (3, 1), (4, 1)]  # dotkSet's order
 for t in TYPES:
-    fns = ", ".join(f"dotk{t[0]}x{R}x{C}" for R, C in SHAPES)
+    fns = ", ".join([f"dotk{t[0]}x{R}x{C}" for R, C in SHAPES] + [f"dotk{t[0]}x1x4s", f"dotk{t[0]}x8x1", f"dotk{t[0]}x8x4"])
     go.append(f"\tgguf.Type{t[0]}: {{{fns}}},")
 go.append("}\n")
 with open("dotk_kernels_amd64.go", "w") as f:

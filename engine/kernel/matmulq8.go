@@ -256,17 +256,22 @@ func (j *matMulJob) runBatched(id, lo, hi int) {
 
 // runInt computes the output columns of column tiles [lo, hi) with integer
 // dots: row blocks, then column tiles of 4 weight rows, then tiles of up to
-// 4 activation rows, so that a weight tile is unpacked once per 4 rows and
-// reused from L1 across the block.
+// 4 activation rows (the type's tileRows where set), so that a weight tile
+// is unpacked once per tile of rows and reused from L1 across the block.
 func (j *matMulJob) runInt(lo, hi int) {
 	c0, c1 := lo*j.tileCols, min(hi*j.tileCols, j.outDim)
 	od, ld, rb, nb, dot := j.outDim, j.ldq, j.rowBytes, j.qnb, j.idot.dot
+	if j.rows == 1 && j.idot.row != nil {
+		j.idot.row(&j.out[c0], &j.xq[0], &j.q[c0*rb], rb, nb, c1-c0)
+		return
+	}
+	tr := max(j.idot.tileRows, 4)
 	for r0 := 0; r0 < j.rows; r0 += j.rowBlock {
 		r1 := min(r0+j.rowBlock, j.rows)
 		for c := c0; c < c1; c += 4 {
 			cols := min(4, c1-c)
-			for r := r0; r < r1; r += 4 {
-				dot(&j.out[r*od+c], od, &j.xq[r*ld], ld, &j.q[c*rb], rb, nb, min(4, r1-r), cols)
+			for r := r0; r < r1; r += tr {
+				dot(&j.out[r*od+c], od, &j.xq[r*ld], ld, &j.q[c*rb], rb, nb, min(tr, r1-r), cols)
 			}
 		}
 	}
