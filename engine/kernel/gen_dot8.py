@@ -224,8 +224,6 @@ def pairsR(body, R, C, acc, scaled):
         for r in range(R):
             emit(f"\tVMOVDQU {X(r, 2)}, {xs[r]}")
         for c in range(C):
-            if not scaled:  # the batched tiles reread their weights from L1
-                emit(f"\tPREFETCHT0 {W(c, 0).replace('SI', 'R8')}")
             body(c)
             for r in range(R):
                 pair(acc(r, c), dmem=dmem(r, c), x=xs[r])
@@ -233,13 +231,39 @@ def pairsR(body, R, C, acc, scaled):
     ws = [("Y0", "Y1"), ("Y2", "Y4")]
     assert C <= len(ws) and 2 * C + 4 + R * C <= 16
     for c in range(C):
-        if not scaled:
-            emit(f"\tPREFETCHT0 {W(c, 0).replace('SI', 'R8')}")
         body(c, *ws[c])
     for r in range(R):
         emit(f"\tVMOVDQU {X(r, 2)}, Y3")
         for c in range(C):
             pair(acc(r, c), dmem=dmem(r, c), s=ws[c][0], a=ws[c][1])
+
+
+# How far ahead of the weights it reads a kernel prefetches: a tile's C
+# weight rows lie one after the other in memory, and so do the tiles of a
+# thread's chunk, so the bytes ahead of its current block in row C-1 are
+# what it (or its next call) reads next.
+PF_DIST = 4096
+
+
+def prefetch_start():
+    """R8 walks the weight bytes PF_DIST past the tile's start."""
+    emit(f"\tLEAQ {PF_DIST}(SI), R8")
+
+
+def prefetch(n):
+    """Prefetches the next n bytes at R8, where n is what the tile reads per
+    block (C rows of bb bytes), and advances R8 by them: over the tile's nb
+    blocks R8 walks C·nb·bb bytes, its own length, so it stays PF_DIST
+    ahead of the tile's reads taken as one stream. Prefetching each row's
+    block of the next tile instead (C scattered lines a block, one tile
+    ahead) left the 1x4 Q8_0 kernel streaming 114 MB at 51-64% of a plain
+    read of the same bytes on one thread (BenchmarkDot8Stream), and this
+    at the read's speed: rows of 24 blocks are too short for the hardware
+    prefetchers to learn. The distance: 4 KiB and 8 KiB did alike in the
+    decode step, 1-2 KiB worse."""
+    for i in range((n + 63) // 64):
+        emit(f"\tPREFETCHT0 {64 * i}(R8)")
+    emit(f"\tADDQ ${n}, R8")
 
 
 def kernel(tname, bb, body, R, C, scaled=False):
@@ -259,9 +283,8 @@ def kernel(tname, bb, body, R, C, scaled=False):
     emit("\tMOVQ ldw+40(FP), R13")
     emit("\tLEAQ (R13)(R13*2), R14")
     emit("\tMOVQ nb+48(FP), CX")
-    # R8 walks the weight rows the next tile will read (C rows further on):
-    # a decode row is too short for the hardware prefetchers to learn.
-    emit(f"\tLEAQ {['(SI)(R13*1)', '(SI)(R13*2)', '(SI)(R14*1)', '(SI)(R13*4)'][C - 1]}, R8")
+    if not scaled:
+        prefetch_start()
     if R == 1:
         const(11, 1, "W")
         const(10, 0x0F, "B")
@@ -286,18 +309,17 @@ def kernel(tname, bb, body, R, C, scaled=False):
         emit(f"\tVMOVDQU {OFFSET[tname]}, Y7")
         emit("\tVPMADDUBSW Y3, Y7, Y7")
         emit("\tVPMADDWD Y11, Y7, Y7")
+    if not scaled:
+        prefetch(C * bb)
     if R > 1:
         pairsR(body, R, C, acc, scaled)
     for c in range(C if R == 1 else 0):
-        emit(f"\tPREFETCHT0 {W(c, 0).replace('SI', 'R8')}")
         if unsigned:
             body(c, unsigned=True)
         else:
             body(c)
         pair(acc(0, c), unsigned, f"{4 * c}(SP)")
     emit(f"\tADDQ ${bb}, SI")
-    if not scaled:
-        emit(f"\tADDQ ${bb}, R8")
     emit(f"\tADDQ ${ABB}, DI")
     if scaled:
         emit("\tADDQ $64, R9")

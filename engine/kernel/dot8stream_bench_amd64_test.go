@@ -1,0 +1,153 @@
+//go:build goexperiment.simd && amd64
+
+package kernel
+
+import (
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/graft-ai/graft/engine/gguf"
+)
+
+// BenchmarkDot8Stream streams a Q8_0 matrix of the 110M model's bytes
+// (more than the caches) through each lone-row kernel on one thread, next
+// to a plain read of the same bytes: whether the kernels keep up with
+// memory, without the pool.
+func BenchmarkDot8Stream(b *testing.B) {
+	r := rand.New(rand.NewPCG(9, 9))
+	const in, rows = 768, 140000
+	typ := gguf.TypeQ8_0
+	w := randomQ(r, typ, rows, in)
+	x := randomX(r, in)
+	nb := in / 32
+	xq := make([]byte, nb*34)
+	quantizeQ8_0Act(xq, x)
+	out := make([]float32, rows)
+	ldw := nb * typ.BlockBytes()
+	gbs := func(b *testing.B) {
+		b.ReportMetric(float64(len(w))*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+	}
+	b.Run("read", func(b *testing.B) {
+		var s uint64
+		for b.Loop() {
+			s += sumWords(w)
+		}
+		gbs(b)
+	})
+	for c := 1; c <= 4; c++ {
+		k := dot8AVX2[typ][0][c-1]
+		b.Run(fmt.Sprintf("1x%d", c), func(b *testing.B) {
+			for b.Loop() {
+				for r := 0; r+c <= rows; r += c {
+					k(&out[r], 0, &xq[0], 0, &w[r*ldw], ldw, nb)
+				}
+			}
+			gbs(b)
+		})
+	}
+}
+
+// sumWords adds the bytes of x as 64-bit words in eight interleaved
+// streams, as graft bench engine's bandwidth pass does.
+func sumWords(x []byte) uint64 {
+	v := unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(x))), len(x)/64*8)
+	n := len(v) / 8
+	p0, p1, p2, p3 := v[:n], v[n:2*n], v[2*n:3*n], v[3*n:4*n]
+	p4, p5, p6, p7 := v[4*n:5*n], v[5*n:6*n], v[6*n:7*n], v[7*n:8*n]
+	var a0, a1, a2, a3, a4, a5, a6, a7 uint64
+	for i := range p0 {
+		a0 += p0[i]
+		a1 += p1[i]
+		a2 += p2[i]
+		a3 += p3[i]
+		a4 += p4[i]
+		a5 += p5[i]
+		a6 += p6[i]
+		a7 += p7[i]
+	}
+	return a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7
+}
+
+var (
+	stepRows = flag.Int("steprows", 1, "rows (streams) of BenchmarkDecodeStepQ8")
+	stepType = flag.String("steptype", "q8_0", "weight type of BenchmarkDecodeStepQ8: q8_0, q4_0 or q5_0")
+)
+
+// BenchmarkDecodeStepQ8 runs the matmuls of a 110M decode step of
+// -steprows streams as the CPU backend issues them (Q/K/V and gate/up
+// through MatMulQ8Many where it takes them, O, down, then the output layer),
+// each layer with its own weights, on a pool of -threads. Steps alternate
+// with graft bench engine's read pass over as many bytes on the same pool,
+// so that other load on the host falls on both alike: bound_pct is the
+// step's speed as a percentage of the read's, the bound that single-stream
+// decode is measured against. The kernels prefetch and that pass does not:
+// on one thread they beat it (bound_pct above 100).
+func BenchmarkDecodeStepQ8(b *testing.B) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	const dim, ffn, vocab, layers = 768, 2048, 32000, 12
+	typ := map[string]gguf.Type{"q8_0": gguf.TypeQ8_0, "q4_0": gguf.TypeQ4_0, "q5_0": gguf.TypeQ5_0}[*stepType]
+	R := *stepRows
+	type layer struct{ q, k, v, o, g, u, d []byte }
+	var ls []layer
+	bytes := 0
+	for range layers {
+		l := layer{randomQ(rng, typ, dim, dim), randomQ(rng, typ, dim, dim), randomQ(rng, typ, dim, dim),
+			randomQ(rng, typ, dim, dim), randomQ(rng, typ, ffn, dim), randomQ(rng, typ, ffn, dim), randomQ(rng, typ, dim, ffn)}
+		ls = append(ls, l)
+		bytes += 4*len(l.q) + 2*len(l.g) + len(l.d)
+	}
+	outW := randomQ(rng, typ, vocab, dim)
+	bytes += len(outW)
+	// The bound's read: as many bytes, summed in 256 KiB blocks (graft
+	// bench engine's bandwidth pass).
+	const block = 256 << 10
+	buf := make([]byte, (bytes+block-1)/block*block)
+	for i := range buf {
+		buf[i] = 1
+	}
+	x := randVec(rng, R*ffn)
+	q, k, v, o := make([]float32, R*dim), make([]float32, R*dim), make([]float32, R*dim), make([]float32, R*dim)
+	g, u, d, logits := make([]float32, R*ffn), make([]float32, R*ffn), make([]float32, R*dim), make([]float32, R*vocab)
+	xd, xf := x[:R*dim], x[:R*ffn]
+	p := benchPool(b)
+	step := func() {
+		for _, l := range ls {
+			if !MatMulQ8Many(p, xd, R, dim, []QProj{{q, l.q, typ, dim}, {k, l.k, typ, dim}, {v, l.v, typ, dim}}) {
+				MatMulQ8(p, q, xd, l.q, typ, R, dim, dim)
+				MatMulQ8(p, k, xd, l.k, typ, R, dim, dim)
+				MatMulQ8(p, v, xd, l.v, typ, R, dim, dim)
+			}
+			MatMulQ8(p, o, xd, l.o, typ, R, dim, dim)
+			if !MatMulQ8Many(p, xd, R, dim, []QProj{{g, l.g, typ, ffn}, {u, l.u, typ, ffn}}) {
+				MatMulQ8(p, g, xd, l.g, typ, R, dim, ffn)
+				MatMulQ8(p, u, xd, l.u, typ, R, dim, ffn)
+			}
+			MatMulQ8(p, d, xf, l.d, typ, R, ffn, dim)
+		}
+		MatMulQ8(p, logits, xd, outW, typ, R, dim, vocab)
+	}
+	var sink uint64
+	read := func() {
+		p.Run(len(buf)/block, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				sink += sumWords(buf[i*block : (i+1)*block])
+			}
+		})
+	}
+	var tStep, tRead time.Duration
+	for b.Loop() {
+		s := time.Now()
+		step()
+		tStep += time.Since(s)
+		s = time.Now()
+		read()
+		tRead += time.Since(s)
+	}
+	b.ReportMetric(float64(R*b.N)/tStep.Seconds(), "tok/s")
+	b.ReportMetric(100*tRead.Seconds()/tStep.Seconds(), "bound_pct")
+	_ = sink
+}
