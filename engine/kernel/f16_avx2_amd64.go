@@ -119,7 +119,7 @@ type halfDot func(out *float32, ldo int, x *float32, w *uint16, ldw, n, pf int)
 // in flight and read the halves as fast as F32 reads (BenchmarkDecodeHalf/
 // paired: about 1.6x the adjacent tile on the 2-core EPYC host, as
 // dotkSet.row found with four streams for K-quants). Software prefetch
-// slowed the strided tile (by 10-25% at 1, 2 and 4 rows ahead in each
+// slowed the strided tile (by 14-28% at 1, 2 and 4 rows ahead in each
 // stream), so it has none. Eighths shorter than min bytes (the last small
 // chunks of a Run) are read with the adjacent tile. Each output is one
 // tile's dot either way, so the bits do not change.
@@ -129,8 +129,10 @@ type halfStreams struct {
 }
 
 // halfMinStream is the shortest eighth, in bytes, read as a stream of its
-// own (3 to 12 KiB measured alike).
-const halfMinStream = 12 << 10
+// own: two rows of 768 halves. Measured in BenchmarkDecodeHalf/paired on 2
+// threads, 0 and 3 KiB read alike, 6 KiB 5% and 12 KiB 8% slower (more of
+// the small last chunks of a Run then go to the adjacent tile).
+const halfMinStream = 3 << 10
 
 // span computes out[c] = x·w[c*n:c*n+n] for c below a multiple of 8 and
 // returns how many it did (none for n < 8: the tiles read each row's last 8

@@ -10,19 +10,19 @@ then lo+hi and two VHADDPS. A half is widened exactly: F16 with F16C's
 VCVTPH2PS (exact for every finite half, subnormals included; weights are
 checked finite on load), BF16 by a zero-extend and a 16-bit shift.
 
-What they change is the memory side. A decode row is 768 or 2048 halves,
-24 to 64 cache lines per weight row: too short for the hardware
-prefetchers to ramp up, so the archsimd tiles waited on memory much of the
-time. The loop steps 32 halves (one line of each of the 8 rows) and, for
-each row, prefetches the same line `ahead` rows further on into L1
-(PREFETCHT0) and 2*ahead rows on into L2 (PREFETCHT1): with ahead = 16
-those are the tiles two and four calls later. Measured on the 2-core EPYC
-host (BenchmarkDecodeHalf/paired, 1 thread), that pair beat one PREFETCHT0
-8, 16 or 32 rows on (by 3-8%), two PREFETCHT0s, and prefetching within the
-rows; of the gain over the archsimd tiles (1.4-1.8x), the prefetch is
-8-17% (against the same loop prefetching its own lines) and the rest the
-leaner loop. A prefetch never faults, so running past the matrix is
-harmless.
+What they change is the memory side. A tile takes 8 rows ldw halves
+apart and writes their dots ldo floats apart. halfDot{T}x1x8 is for 8
+adjacent rows (ldw = n): a decode row is 768 or 2048 halves, 24 to 64
+cache lines, too short for the hardware prefetchers to ramp up, so the
+loop steps 32 halves (one line of each of the 8 rows) and, for each row,
+prefetches the line pf bytes further on into L1 (PREFETCHT0) and 2*pf on
+into L2 (PREFETCHT1): with pf 16 rows those are the tiles two and four
+calls later (that pair beat one PREFETCHT0 8, 16 or 32 rows on, by 3-8%).
+halfDot{T}x1x8s has no prefetch: it takes one row from each eighth of a
+range (ldw = an eighth), eight streams that the hardware prefetchers
+follow, and there software prefetch 1 to 4 rows ahead in each stream
+cost 14-28% (halfStreams in f16_avx2_amd64.go). A prefetch never faults,
+so running past the matrix is harmless.
 
 The tail reads the last 16 bytes of each row (in bounds since n >= 8) and
 moves the n%8 wanted halves to the front with VPSHUFB, zeroing the rest:

@@ -151,7 +151,8 @@ func TestHalfDotReadsInBounds(t *testing.T) {
 
 // The benchmarks compare the archsimd tiles, the adjacent assembly tile
 // alone (adjacent, the tile before the strided one), the strided one on
-// every eighth (strided-min0) and the set in use (streams).
+// every eighth (strided-min0) or on eighths of 12 KiB and more (min12K),
+// and the set in use (streams).
 func init() {
 	if !archsimd.X86.AVX2() || !archsimd.X86.FMA() || !hasF16C() {
 		return
@@ -164,7 +165,7 @@ func init() {
 	halfKernelSets = func() []halfKernels {
 		return []halfKernels{
 			{"archsimd", f16x8Kernels, bf16x8Kernels},
-			span("adjacent", 1<<40), span("strided-min0", 0), span("streams", halfMinStream),
+			span("adjacent", 1<<40), span("strided-min0", 0), span("min12K", 12<<10), span("streams", halfMinStream),
 		}
 	}
 }
