@@ -82,14 +82,13 @@ var (
 		tile: []func([]float32, int, []float32, int, []uint16, int, int){bf16x8Block}, one: bf16x8One}
 )
 
-// useHalfDotAVX2 gives the AVX2 half sets the assembly decode tile of
-// halfdot_amd64.s for a lone row: the same bits as the archsimd tiles, at
-// 1.4-1.8 times their speed from memory (a leaner loop that also
-// prefetches the rows that follow).
+// useHalfDotAVX2 gives the AVX2 half sets the assembly decode tiles of
+// halfdot_amd64.s for a lone row: the same bits as the archsimd tiles, read
+// from memory as eight streams per core (halfStreams).
 func useHalfDotAVX2() {
-	bf16Kernels = withWide(bf16x8Kernels, bf16x8Wide)
+	bf16Kernels = withSpan(bf16x8Kernels, bf16x8Wide, halfStreams{halfDotBF16x1x8, halfDotBF16x1x8s, halfMinStream})
 	if hasF16C() {
-		f16Kernels = withWide(f16x8Kernels, f16x8Wide)
+		f16Kernels = withSpan(f16x8Kernels, f16x8Wide, halfStreams{halfDotF16x1x8, halfDotF16x1x8s, halfMinStream})
 	}
 }
 
@@ -98,10 +97,64 @@ func withWide(k tileKernels[uint16], wide func(out, x []float32, w []uint16, ldw
 	return k
 }
 
-// halfAhead is how many rows beyond its own a decode tile prefetches into
-// L1 (and twice as many into L2): the tile two calls on (gen_halfdot.py
-// says how it was chosen).
+func withSpan(k tileKernels[uint16], wide func(out, x []float32, w []uint16, ldw, n int), s halfStreams) tileKernels[uint16] {
+	k = withWide(k, wide)
+	k.span = s.span
+	return k
+}
+
+// halfAhead is how many rows beyond its own a tile that reads adjacent rows
+// prefetches into L1 (and twice as many into L2): the tile two calls on
+// (gen_halfdot.py says how it was chosen).
 const halfAhead = 16
+
+// halfDot is a tile of halfdot_amd64.s.
+type halfDot func(out *float32, ldo int, x *float32, w *uint16, ldw, n, pf int)
+
+// halfStreams reads a lone row's column range as eight streams: each tile
+// takes one row from each eighth of the range. A tile of 8 adjacent rows
+// reads one 12 KiB window (F16 rows of 768) as it moves through memory,
+// and that reached only about two thirds of the GB/s of the F32 tile,
+// whose 8 rows span twice the bytes; 8 windows far apart keep more misses
+// in flight and read the halves as fast as F32 reads (BenchmarkDecodeHalf/
+// paired: about 1.6x the adjacent tile on the 2-core EPYC host, as
+// dotkSet.row found with four streams for K-quants). Software prefetch
+// slowed the strided tile (by 14-28% at 1, 2 and 4 rows ahead in each
+// stream), so it has none. Eighths shorter than min bytes (the last small
+// chunks of a Run) are read with the adjacent tile. Each output is one
+// tile's dot either way, so the bits do not change.
+type halfStreams struct {
+	adjacent, strided halfDot
+	min               int
+}
+
+// halfMinStream is the shortest eighth, in bytes, read as a stream of its
+// own: two rows of 768 halves. Measured in BenchmarkDecodeHalf/paired on 2
+// threads, 0 and 3 KiB read alike, 6 KiB 5% and 12 KiB 8% slower (more of
+// the small last chunks of a Run then go to the adjacent tile).
+const halfMinStream = 3 << 10
+
+// span computes out[c] = x·w[c*n:c*n+n] for c below a multiple of 8 and
+// returns how many it did (none for n < 8: the tiles read each row's last 8
+// halves).
+func (s halfStreams) span(out, x []float32, w []uint16, n int) int {
+	cols := len(out)
+	if n < 8 || cols < 8 {
+		return 0
+	}
+	_, _ = x[:n], w[:cols*n]
+	c := 0
+	if q := cols / 8; 2*q*n >= s.min {
+		for i := range q {
+			s.strided(&out[i], q, &x[0], &w[i*n], q*n, n, 0)
+		}
+		c = 8 * q
+	}
+	for ; c+8 <= cols; c += 8 {
+		s.adjacent(&out[c], 1, &x[0], &w[c*n], n, n, 2*n*halfAhead)
+	}
+	return c
+}
 
 func f16x8Wide(out, x []float32, w []uint16, ldw, n int) {
 	if n < 8 { // the assembly reads each row's last 8 halves
@@ -110,7 +163,7 @@ func f16x8Wide(out, x []float32, w []uint16, ldw, n int) {
 		return
 	}
 	_, _, _ = out[:8], x[:n], w[:7*ldw+n]
-	halfDotF16x1x8(&out[0], &x[0], &w[0], ldw, n, halfAhead)
+	halfDotF16x1x8(&out[0], 1, &x[0], &w[0], ldw, n, 2*ldw*halfAhead)
 }
 
 func bf16x8Wide(out, x []float32, w []uint16, ldw, n int) {
@@ -120,7 +173,7 @@ func bf16x8Wide(out, x []float32, w []uint16, ldw, n int) {
 		return
 	}
 	_, _, _ = out[:8], x[:n], w[:7*ldw+n]
-	halfDotBF16x1x8(&out[0], &x[0], &w[0], ldw, n, halfAhead)
+	halfDotBF16x1x8(&out[0], 1, &x[0], &w[0], ldw, n, 2*ldw*halfAhead)
 }
 
 // widenBF16x8Panel and widenF16x8Panel widen whole panels of half weights

@@ -10,19 +10,19 @@ then lo+hi and two VHADDPS. A half is widened exactly: F16 with F16C's
 VCVTPH2PS (exact for every finite half, subnormals included; weights are
 checked finite on load), BF16 by a zero-extend and a 16-bit shift.
 
-What they change is the memory side. A decode row is 768 or 2048 halves,
-24 to 64 cache lines per weight row: too short for the hardware
-prefetchers to ramp up, so the archsimd tiles waited on memory much of the
-time. The loop steps 32 halves (one line of each of the 8 rows) and, for
-each row, prefetches the same line `ahead` rows further on into L1
-(PREFETCHT0) and 2*ahead rows on into L2 (PREFETCHT1): with ahead = 16
-those are the tiles two and four calls later. Measured on the 2-core EPYC
-host (BenchmarkDecodeHalf/paired, 1 thread), that pair beat one PREFETCHT0
-8, 16 or 32 rows on (by 3-8%), two PREFETCHT0s, and prefetching within the
-rows; of the gain over the archsimd tiles (1.4-1.8x), the prefetch is
-8-17% (against the same loop prefetching its own lines) and the rest the
-leaner loop. A prefetch never faults, so running past the matrix is
-harmless.
+What they change is the memory side. A tile takes 8 rows ldw halves
+apart and writes their dots ldo floats apart. halfDot{T}x1x8 is for 8
+adjacent rows (ldw = n): a decode row is 768 or 2048 halves, 24 to 64
+cache lines, too short for the hardware prefetchers to ramp up, so the
+loop steps 32 halves (one line of each of the 8 rows) and, for each row,
+prefetches the line pf bytes further on into L1 (PREFETCHT0) and 2*pf on
+into L2 (PREFETCHT1): with pf 16 rows those are the tiles two and four
+calls later (that pair beat one PREFETCHT0 8, 16 or 32 rows on, by 3-8%).
+halfDot{T}x1x8s has no prefetch: it takes one row from each eighth of a
+range (ldw = an eighth), eight streams that the hardware prefetchers
+follow, and there software prefetch 1 to 4 rows ahead in each stream
+cost 14-28% (halfStreams in f16_avx2_amd64.go). A prefetch never faults,
+so running past the matrix is harmless.
 
 The tail reads the last 16 bytes of each row (in bounds since n >= 8) and
 moves the n%8 wanted halves to the front with VPSHUFB, zeroing the rest:
@@ -31,22 +31,11 @@ loads. The Go side sends n < 8 to the archsimd tiles.
 """
 
 ROWS = 8
-ACC = 0  # Y0-Y7 accumulate, Y8 holds x, Y9-Y15 widened weights
+# The 8 weight row pointers; SI walks x, R10 holds the prefetch distance.
+RR = ["AX", "DX", "DI", "R8", "R11", "R12", "R13", "R14"]
 
 out = []
 emit = out.append
-
-
-def row(r, off):
-    """Address of byte off of weight row r (DX rows 0-2, R11 3-5, R12 6-7)."""
-    base = ["DX", "R11", "R12"][r // 3]
-    return [f"{off}({base})", f"{off}({base})(R9*1)", f"{off}({base})(R9*2)"][r % 3]
-
-
-def ahead(r, off, far=False):
-    """Address of byte off of the row ahead rows after r (far: 2*ahead)."""
-    base = (["R8", "DI", "R10"] if far else ["R13", "R14", "AX"])[r // 3]
-    return [f"{off}({base})", f"{off}({base})(R9*1)", f"{off}({base})(R9*2)"][r % 3]
 
 
 def widen(kind, src, t):
@@ -59,47 +48,39 @@ def widen(kind, src, t):
 
 
 def group(kind, off, prefetch):
-    """One 8-group of k at byte off of the rows, 4*off of x."""
+    """One 8-group of k at byte off of the rows, 2*off of x."""
     emit(f"\tVMOVUPS {2 * off}(SI), Y8")
     for r in range(ROWS):
         t = 9 + r % 7
         if prefetch:
-            emit(f"\tPREFETCHT1 {ahead(r, off, True)}")
-            emit(f"\tPREFETCHT0 {ahead(r, off)}")
-        widen(kind, row(r, off), t)
+            emit(f"\tPREFETCHT1 {off}({RR[r]})(R10*2)")
+            emit(f"\tPREFETCHT0 {off}({RR[r]})(R10*1)")
+        widen(kind, f"{off}({RR[r]})", t)
         emit(f"\tVFMADD231PS Y{t}, Y8, Y{r}")
 
 
-def advance(nbytes, prefetch):
+def advance(nbytes):
     emit(f"\tADDQ ${2 * nbytes}, SI")
-    for reg in ["DX", "R11", "R12"] + (["R13", "R14", "AX", "R8", "DI", "R10"] if prefetch else []):
+    for reg in RR:
         emit(f"\tADDQ ${nbytes}, {reg}")
 
 
-ARGS = "out *float32, x *float32, w *uint16, ldw int, n int, ahead int"
+ARGS = "out *float32, ldo int, x *float32, w *uint16, ldw int, n int, pf int"
 
 
-def kernel(kind):
-    name = f"halfDot{kind}x1x8"
+def kernel(kind, pf):
+    """Row r is r*ldw halves on from w, its dot goes to out[r*ldo]."""
+    name = f"halfDot{kind}x1x8" + ("" if pf else "s")
     emit(f"\n// func {name}({ARGS})")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-48")
-    emit("\tMOVQ x+8(FP), SI")
-    emit("\tMOVQ w+16(FP), DX")
-    emit("\tMOVQ ldw+24(FP), R9")
-    emit("\tMOVQ n+32(FP), CX")
-    emit("\tMOVQ ahead+40(FP), R10")
-    emit("\tSHLQ $1, R9")
-    emit("\tIMULQ R9, R10")
-    emit("\tLEAQ (DX)(R9*2), R11")
-    emit("\tADDQ R9, R11")
-    emit("\tLEAQ (R11)(R9*2), R12")
-    emit("\tADDQ R9, R12")
-    emit("\tLEAQ (DX)(R10*1), R13")
-    emit("\tLEAQ (R11)(R10*1), R14")
-    emit("\tLEAQ (R12)(R10*1), AX")
-    emit("\tLEAQ (R13)(R10*1), R8")
-    emit("\tLEAQ (R14)(R10*1), DI")
-    emit("\tLEAQ (AX)(R10*1), R10")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-56")
+    emit("\tMOVQ x+16(FP), SI")
+    emit("\tMOVQ w+24(FP), AX")
+    emit("\tMOVQ ldw+32(FP), R10")
+    emit("\tMOVQ n+40(FP), CX")
+    emit("\tSHLQ $1, R10")
+    for r in range(1, ROWS):
+        emit(f"\tLEAQ ({RR[r - 1]})(R10*1), {RR[r]}")
+    emit("\tMOVQ pf+48(FP), R10")
     for r in range(ROWS):
         emit(f"\tVXORPS Y{r}, Y{r}, Y{r}")
     emit("\tMOVQ CX, BX")
@@ -107,8 +88,8 @@ def kernel(kind):
     emit("\tJZ rest")
     emit("loop:")
     for j in range(4):
-        group(kind, 16 * j, j == 0)
-    advance(64, True)
+        group(kind, 16 * j, pf and j == 0)
+    advance(64)
     emit("\tDECQ BX")
     emit("\tJNZ loop")
     emit("rest:")  # the 8-groups after the last whole line
@@ -118,7 +99,7 @@ def kernel(kind):
     emit("\tJZ tail")
     emit("loop8:")
     group(kind, 0, False)
-    advance(16, False)
+    advance(16)
     emit("\tDECQ BX")
     emit("\tJNZ loop8")
     emit("tail:")
@@ -135,22 +116,26 @@ def kernel(kind):
     emit("\tSUBQ CX, BX")
     emit("\tVMOVDQU (BX), X15")
     emit("\tSUBQ $16, CX")
-    for reg in ["DX", "R11", "R12"]:
+    for reg in RR:
         emit(f"\tADDQ CX, {reg}")
     for r in range(ROWS):
         t = 9 + r % 6
-        emit(f"\tVMOVDQU {row(r, 0)}, X{t}")
+        emit(f"\tVMOVDQU ({RR[r]}), X{t}")
         emit(f"\tVPSHUFB X15, X{t}, X{t}")
         widen(kind, f"X{t}", t)
         emit(f"\tVFMADD231PS Y{t}, Y8, Y{r}")
     emit("done:")
-    emit("\tMOVQ out+0(FP), DI")
+    emit("\tMOVQ out+0(FP), BX")
+    emit("\tMOVQ ldo+8(FP), R9")
+    emit("\tSHLQ $2, R9")
     for r in range(ROWS):
         emit(f"\tVEXTRACTF128 $1, Y{r}, X15")
         emit(f"\tVADDPS X15, X{r}, X{r}")
         emit(f"\tVHADDPS X{r}, X{r}, X{r}")
         emit(f"\tVHADDPS X{r}, X{r}, X{r}")
-        emit(f"\tVMOVSS X{r}, {4 * r}(DI)")
+        emit(f"\tVMOVSS X{r}, (BX)")
+        if r < ROWS - 1:
+            emit("\tADDQ R9, BX")
     emit("\tVZEROUPPER")
     emit("\tRET")
 
@@ -168,16 +153,19 @@ def main():
         emit(f"DATA ·halfTailShuf+{i}(SB)/8, $0x{v:016x}")
     emit("GLOBL ·halfTailShuf(SB), RODATA|NOPTR, $32")
     for kind in ["F16", "BF16"]:
-        kernel(kind)
+        kernel(kind, True)
+        kernel(kind, False)
     src = "\n".join(out) + "\n"
     with open("halfdot_amd64.s", "w") as f:
         f.write(src)
     go = ["//go:build goexperiment.simd && amd64", "",
           "// Code generated by gen_halfdot.py; DO NOT EDIT.", "", "package kernel", ""]
     for kind in ["F16", "BF16"]:
-        go += [f"// halfDot{kind}x1x8 computes out[c] = x·w[c*ldw:c*ldw+n] for c < 8, n >= 8,",
-               "// prefetching the rows ahead and 2*ahead rows further on.",
-               "//", "//go:noescape", f"func halfDot{kind}x1x8({ARGS})", ""]
+        go += [f"// halfDot{kind}x1x8 computes out[c*ldo] = x·w[c*ldw:c*ldw+n] for c < 8, n >= 8,",
+               "// prefetching pf and 2*pf bytes beyond each row.",
+               "//", "//go:noescape", f"func halfDot{kind}x1x8({ARGS})", "",
+               f"// halfDot{kind}x1x8s is halfDot{kind}x1x8 without prefetches, for rows far apart.",
+               "//", "//go:noescape", f"func halfDot{kind}x1x8s({ARGS})", ""]
     with open("halfdot_amd64.go", "w") as f:
         f.write("\n".join(go))
 

@@ -4,14 +4,24 @@
 
 package kernel
 
-// halfDotF16x1x8 computes out[c] = x·w[c*ldw:c*ldw+n] for c < 8, n >= 8,
-// prefetching the rows ahead and 2*ahead rows further on.
+// halfDotF16x1x8 computes out[c*ldo] = x·w[c*ldw:c*ldw+n] for c < 8, n >= 8,
+// prefetching pf and 2*pf bytes beyond each row.
 //
 //go:noescape
-func halfDotF16x1x8(out *float32, x *float32, w *uint16, ldw int, n int, ahead int)
+func halfDotF16x1x8(out *float32, ldo int, x *float32, w *uint16, ldw int, n int, pf int)
 
-// halfDotBF16x1x8 computes out[c] = x·w[c*ldw:c*ldw+n] for c < 8, n >= 8,
-// prefetching the rows ahead and 2*ahead rows further on.
+// halfDotF16x1x8s is halfDotF16x1x8 without prefetches, for rows far apart.
 //
 //go:noescape
-func halfDotBF16x1x8(out *float32, x *float32, w *uint16, ldw int, n int, ahead int)
+func halfDotF16x1x8s(out *float32, ldo int, x *float32, w *uint16, ldw int, n int, pf int)
+
+// halfDotBF16x1x8 computes out[c*ldo] = x·w[c*ldw:c*ldw+n] for c < 8, n >= 8,
+// prefetching pf and 2*pf bytes beyond each row.
+//
+//go:noescape
+func halfDotBF16x1x8(out *float32, ldo int, x *float32, w *uint16, ldw int, n int, pf int)
+
+// halfDotBF16x1x8s is halfDotBF16x1x8 without prefetches, for rows far apart.
+//
+//go:noescape
+func halfDotBF16x1x8s(out *float32, ldo int, x *float32, w *uint16, ldw int, n int, pf int)

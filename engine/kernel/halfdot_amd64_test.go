@@ -24,10 +24,24 @@ func halfSets(t *testing.T) []halfSet {
 	if !archsimd.X86.AVX2() || !archsimd.X86.FMA() || !hasF16C() {
 		t.Skip("no AVX2, FMA and F16C")
 	}
-	return []halfSet{
+	sets := []halfSet{
 		{"F16", f16x8Kernels, withWide(f16x8Kernels, f16x8Wide), randHalfEdges(randF16)},
 		{"BF16", bf16x8Kernels, withWide(bf16x8Kernels, bf16x8Wide), randHalfEdges(randBF16)},
 	}
+	// the span in use, and its strided and adjacent tiles on every range
+	for _, least := range []int{-1, 0, 1 << 40} { // in use, always strided, never
+		f, b := f16Kernels, bf16Kernels
+		if least < 0 && (f.span == nil || b.span == nil) {
+			continue // GRAFT_KERNEL_LEVEL=portable
+		}
+		if least >= 0 {
+			f = withSpan(f16x8Kernels, f16x8Wide, halfStreams{halfDotF16x1x8, halfDotF16x1x8s, least})
+			b = withSpan(bf16x8Kernels, bf16x8Wide, halfStreams{halfDotBF16x1x8, halfDotBF16x1x8s, least})
+		}
+		sets = append(sets, halfSet{"F16", f16x8Kernels, f, randHalfEdges(randF16)},
+			halfSet{"BF16", bf16x8Kernels, b, randHalfEdges(randBF16)})
+	}
+	return sets
 }
 
 // randHalfEdges adds signed zeros to random weights, so that accumulators
@@ -72,7 +86,7 @@ func TestHalfDotEqualsArchsimd(t *testing.T) {
 				}
 			}
 		}
-		for _, shape := range [][2]int{{768, 13}, {33, 777}, {8, 9}, {2048, 31}, {5, 8}, {100, 17}, {768, 1}} {
+		for _, shape := range [][2]int{{768, 13}, {33, 777}, {8, 9}, {2048, 31}, {5, 8}, {100, 17}, {768, 1}, {768, 203}, {24, 1000}, {9, 64}} {
 			in, outDim := shape[0], shape[1]
 			x, w := randVec(rng, in), s.rand(rng, outDim*in)
 			for _, p := range pools(t) {
@@ -135,27 +149,23 @@ func TestHalfDotReadsInBounds(t *testing.T) {
 	}
 }
 
-// The benchmarks compare the archsimd tiles with the assembly one, and the
-// assembly one at other prefetch distances (0: its own rows, no use; 8:
-// the next call's rows in L1, the one after's in L2).
+// The benchmarks compare the archsimd tiles, the adjacent assembly tile
+// alone (adjacent, the tile before the strided one), the strided one on
+// every eighth (strided-min0) or on eighths of 12 KiB and more (min12K),
+// and the set in use (streams).
 func init() {
 	if !archsimd.X86.AVX2() || !archsimd.X86.FMA() || !hasF16C() {
 		return
 	}
-	ahead := func(d int) halfKernels {
-		return halfKernels{fmt.Sprint("asm-ahead", d),
-			withWide(f16x8Kernels, func(out, x []float32, w []uint16, ldw, n int) {
-				halfDotF16x1x8(&out[0], &x[0], &w[0], ldw, n, d)
-			}),
-			withWide(bf16x8Kernels, func(out, x []float32, w []uint16, ldw, n int) {
-				halfDotBF16x1x8(&out[0], &x[0], &w[0], ldw, n, d)
-			})}
+	span := func(name string, min int) halfKernels {
+		return halfKernels{name,
+			withSpan(f16x8Kernels, f16x8Wide, halfStreams{halfDotF16x1x8, halfDotF16x1x8s, min}),
+			withSpan(bf16x8Kernels, bf16x8Wide, halfStreams{halfDotBF16x1x8, halfDotBF16x1x8s, min})}
 	}
 	halfKernelSets = func() []halfKernels {
 		return []halfKernels{
 			{"archsimd", f16x8Kernels, bf16x8Kernels},
-			{"asm", withWide(f16x8Kernels, f16x8Wide), withWide(bf16x8Kernels, bf16x8Wide)},
-			ahead(0), ahead(8), ahead(32),
+			span("adjacent", 1<<40), span("strided-min0", 0), span("min12K", 12<<10), span("streams", halfMinStream),
 		}
 	}
 }

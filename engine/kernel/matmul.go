@@ -19,7 +19,11 @@ type tileKernels[W any] struct {
 	// memory-bound, and more weight rows in flight read memory faster.
 	wideCols int
 	wide     func(out []float32, x []float32, w []W, ldw, n int)
-	one      func(x []float32, w []W, n int) float32
+	// span, when set, takes a lone row's whole column range first, in its
+	// own order of rows, and returns how many columns it did (the rest go
+	// to the tiles).
+	span func(out, x []float32, w []W, n int) int
+	one  func(x []float32, w []W, n int) float32
 }
 
 // Kernel sets in use; the SIMD build replaces them at init when the CPU can.
@@ -179,6 +183,9 @@ func (j *matMulJob) run(lo, hi int) {
 func runTiles[W any](k *tileKernels[W], j *matMulJob, w []W, wc, c0, c1 int) {
 	in, od := j.in, j.outDim
 	w = w[:(c1-wc)*in]
+	if j.rows == 1 && k.span != nil {
+		c0 += k.span(j.out[c0:c1], j.x[:in], w[(c0-wc)*in:(c1-wc)*in], in)
+	}
 	if j.rows == 1 && k.wide != nil {
 		c := c0
 		for ; c+k.wideCols <= c1; c += k.wideCols {
