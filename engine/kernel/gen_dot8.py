@@ -244,6 +244,11 @@ def pairsR(body, R, C, acc, scaled):
 # what it (or its next call) reads next.
 PF_DIST = 4096
 
+# The strided 1×4 kernels (dot8{T}x1x4s, dot8Set.row) read four streams,
+# each a quarter of a thread's rows in order; each prefetches PF_ROWS rows
+# ahead in its own stream.
+PF_ROWS = 2
+
 
 def prefetch_start():
     """R8 walks the weight bytes PF_DIST past the tile's start."""
@@ -266,8 +271,8 @@ def prefetch(n):
     emit(f"\tADDQ ${n}, R8")
 
 
-def kernel(tname, bb, body, R, C, scaled=False):
-    name = f"dot8{'s' if scaled else ''}{tname}x{R}x{C}"
+def kernel(tname, bb, body, R, C, scaled=False, strided=False):
+    name = f"dot8{'s' if scaled else ''}{tname}x{R}x{C}" + ("s" if strided else "")
     acc = lambda r, c: f"Y{16 - R * C + r * C + c}"
     consts(R == 1)
     if R > 1:
@@ -283,7 +288,12 @@ def kernel(tname, bb, body, R, C, scaled=False):
     emit("\tMOVQ ldw+40(FP), R13")
     emit("\tLEAQ (R13)(R13*2), R14")
     emit("\tMOVQ nb+48(FP), CX")
-    if not scaled:
+    if strided:
+        # R8 walks the block PF_ROWS rows further on in each stream, which
+        # the call PF_ROWS later reads
+        emit(f"\tIMUL3Q ${bb * PF_ROWS}, CX, R8")
+        emit("\tADDQ SI, R8")
+    elif not scaled:
         prefetch_start()
     if R == 1:
         const(11, 1, "W")
@@ -309,7 +319,13 @@ def kernel(tname, bb, body, R, C, scaled=False):
         emit(f"\tVMOVDQU {OFFSET[tname]}, Y7")
         emit("\tVPMADDUBSW Y3, Y7, Y7")
         emit("\tVPMADDWD Y11, Y7, Y7")
-    if not scaled:
+    if strided:
+        # one line a block and stream: blocks are shorter than a line, so
+        # every line of the stream is touched
+        for c in range(C):
+            emit(f"\tPREFETCHT0 {W(c, 0).replace('SI', 'R8')}")
+        emit(f"\tADDQ ${bb}, R8")
+    elif not scaled:
         prefetch(C * bb)
     if R > 1:
         pairsR(body, R, C, acc, scaled)
@@ -325,24 +341,24 @@ def kernel(tname, bb, body, R, C, scaled=False):
         emit("\tADDQ $64, R9")
     emit("\tDECQ CX")
     emit("\tJNZ loop")
-    reduce_store(R, C, acc)
+    reduce_store(R, C, acc, strided)
 
 
-def reduce_store(R, C, acc):
+def reduce_store(R, C, acc, strided=False):
     """The kernels' end: each accumulator's lanes summed in dot8.go's order
-    into out[r*ldo+c]."""
+    into out[r*ldo+c] (strided: a lone row's column c to out[c*ldo])."""
     emit("done:")
     emit("\tMOVQ out+0(FP), DI")
     emit("\tMOVQ ldo+8(FP), AX")
     emit("\tSHLQ $2, AX")
-    store_acc(R, C, acc)
+    store_acc(R, C, acc, strided)
     emit("\tVZEROUPPER")
     emit("\tRET")
 
 
-def store_acc(R, C, acc):
+def store_acc(R, C, acc, strided=False):
     """Sums each accumulator's lanes and stores it to out[r*ldo+c] (DI: out,
-    AX: 4·ldo; DI is advanced by the rows)."""
+    AX: 4·ldo; DI is advanced by the rows; strided, R = 1: out[c*ldo])."""
     for r in range(R):
         if r > 0:
             emit("\tADDQ AX, DI")
@@ -354,12 +370,18 @@ def store_acc(R, C, acc):
             emit("\tVADDPS X6, X5, X5")
             emit("\tVMOVSHDUP X5, X6")
             emit("\tVADDSS X6, X5, X5")
-            emit(f"\tVMOVSS X5, {4 * c}(DI)")
+            if strided:
+                if c > 0:
+                    emit("\tADDQ AX, DI")
+                emit("\tVMOVSS X5, (DI)")
+            else:
+                emit(f"\tVMOVSS X5, {4 * c}(DI)")
 
 
 for t in TYPES:
     for R, C in SHAPES:
         kernel(*t, R, C)
+    kernel(*t, 1, 4, strided=True)
 
 # The batched kernels, with float32 scales: Q8_0 weights in place (dot8s*),
 # Q4_0 and Q5_0 unpacked once per column tile (dot8Unpack*, dot8u*).
@@ -699,6 +721,13 @@ for R, C in SSHAPES:
     go.append(f"//go:noescape\nfunc dot8u{R}x{C}({SARGS})\n")
 go.append(f"//go:noescape\nfunc dot8uQuad({QARGS})\n")
 go.append(f"//go:noescape\nfunc dot8sQuad({QARGS})\n")
+for t in TYPES:
+    go.append(f"//go:noescape\nfunc dot8{t[0]}x1x4s({ARGS})\n")
+go.append("// dot8RowAVX2 holds, per type, the strided lone-row 1×4 kernel of dot8Set.row.")
+go.append("var dot8RowAVX2 = map[gguf.Type]dot8Func{")
+for t in TYPES:
+    go.append(f"\tgguf.Type{t[0]}: dot8{t[0]}x1x4s,")
+go.append("}\n")
 go.append("//go:noescape\nfunc dot8Products(dst, xd, wd *float32, nb int)\n")
 go.append("//go:noescape\nfunc dot8HalfScales(dst *float32, w0, w1, w2, w3 *byte, nb, bb int)\n")
 for t in TYPES[1:]:
