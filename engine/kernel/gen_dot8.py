@@ -97,7 +97,7 @@ def load_x(r):
     emit("\tVCVTPH2PS X4, Y4")
 
 
-def pair(acc, unsigned=False, dmem=None, s="Y0", a="Y1", x="Y3"):
+def pair(acc, unsigned=False, dmem=None, s="Y0", a="Y1", x="Y3", dreg=None):
     if unsigned:
         emit("\tVPMADDUBSW Y3, Y1, Y5")
         emit(f"\tVPMADDWD {K['ones']}, Y5, Y5")
@@ -107,7 +107,9 @@ def pair(acc, unsigned=False, dmem=None, s="Y0", a="Y1", x="Y3"):
         emit(f"\tVPMADDUBSW Y5, {a}, Y5")
         emit(f"\tVPMADDWD {K['ones']}, Y5, Y5")
     emit("\tVCVTDQ2PS Y5, Y5")
-    if dmem:
+    if dreg is not None:
+        emit(f"\tVPERMILPS ${dreg:#x}, Y2, Y6")
+    elif dmem:
         emit(f"\tVBROADCASTSS {dmem}, Y6")
     else:
         emit("\tVMULPS Y4, Y2, Y6")
@@ -133,8 +135,12 @@ SARGS = ARGS + ", dp *float32"
 
 def scales1(C):
     """A lone activation row: the C weight scales of this block gathered by
-    scalar loads into one VCVTPH2PS, times d_x, stored to the frame, from
-    where each column broadcasts its d_w·d_x without a vector shuffle."""
+    scalar loads into one VCVTPH2PS, times d_x, in both halves of Y2, from
+    where each column spreads its d_w·d_x over the lanes with one in-lane
+    VPERMILPS. Stored to the frame and broadcast back instead, each 4-byte
+    load waited for the 16-byte store in flight (no forwarding on Zen 3,
+    see products): the lone-row kernels took as long per block on Q4_0 as on
+    Q8_0, from L2 as from memory."""
     regs = ["AX", "DX", "R9", "R10"]
     for c in range(C):
         emit(f"\tMOVWQZX {W(c, 0)}, {regs[c]}")
@@ -142,9 +148,9 @@ def scales1(C):
         emit(f"\tSHLQ ${16 * c}, {regs[c]}")
         emit(f"\tORQ {regs[c]}, AX")
     emit("\tVMOVQ AX, X2")
-    emit("\tVCVTPH2PS X2, X2")
-    emit("\tVMULPS X4, X2, X2")
-    emit("\tVMOVUPS X2, 0(SP)")
+    emit("\tVPBROADCASTQ X2, X2")
+    emit("\tVCVTPH2PS X2, Y2")
+    emit("\tVMULPS Y4, Y2, Y2")
 
 
 def scalesR(R, C):
@@ -278,7 +284,7 @@ def kernel(tname, bb, body, R, C, scaled=False, strided=False):
     if R > 1:
         K["ones"] = "Y7"
     emit(f"\n// func {name}({SARGS if scaled else ARGS})")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, ${16 if R == 1 else (0 if scaled else 16) * C}-{64 if scaled else 56}")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, ${0 if R == 1 else (0 if scaled else 16) * C}-{64 if scaled else 56}")
     if scaled:
         emit("\tMOVQ dp+56(FP), R9")
     emit("\tMOVQ xq+16(FP), DI")
@@ -334,7 +340,7 @@ def kernel(tname, bb, body, R, C, scaled=False, strided=False):
             body(c, unsigned=True)
         else:
             body(c)
-        pair(acc(0, c), unsigned, f"{4 * c}(SP)")
+        pair(acc(0, c), unsigned, dreg=0x55 * c)
     emit(f"\tADDQ ${bb}, SI")
     emit(f"\tADDQ ${ABB}, DI")
     if scaled:
