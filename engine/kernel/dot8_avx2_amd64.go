@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/graft-ai/graft/engine/float16"
+	"github.com/graft-ai/graft/engine/gguf"
 )
 
 //go:generate python3 gen_dot8.py
@@ -31,7 +32,7 @@ func init() {
 	for t, k := range dot8AVX2 {
 		if d := intDots[t]; d != nil {
 			d.dot = k.tile
-			if s := dot8RowAVX2[t]; s != nil {
+			if s := dot8RowAVX2[t]; s != nil && streamed[t] {
 				d.row = (&dot8Row{s, k[0][3], k[0][0]}).row
 			}
 			if d.act == actQ8_0 {
@@ -128,6 +129,13 @@ func (k *dot8Row) row(out *float32, xq *byte, w *byte, ldw, nb, cols int) {
 		k.x1(o, 0, xq, 0, wc, ldw, nb)
 	}
 }
+
+// streamed holds the types whose decode reads four streams. Q4_0's
+// lone-row kernel is its bound, not memory (as fast from L2 as from memory
+// on one Zen 3 thread), and four streams left it slower than its tiles in
+// order (TestDot8RowAB, best of 60: 13.7 against 14.4 GB/s); Q5_0's kernel
+// does more a block than Q4_0's.
+var streamed = map[gguf.Type]bool{gguf.TypeQ8_0: true}
 
 // dot8MinStream is the shortest quarter, in bytes, that dot8Row.row reads
 // as a stream of its own (a variable for the A/B benchmark).

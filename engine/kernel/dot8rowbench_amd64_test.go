@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"simd/archsimd"
 	"slices"
 	"testing"
 	"time"
@@ -13,12 +14,16 @@ import (
 	"github.com/graft-ai/graft/engine/gguf"
 )
 
-// BenchmarkDot8Row runs intDot.row of one thread over a 768-wide matrix
+// BenchmarkDot8Row runs dot8Row.row (installed or not) on one thread over a 768-wide matrix
 // of each type held in L2 (the kernel's own speed) and of 110 MB (memory's
 // share), in chunks of a decode thread's first claim: whether a type's
 // lone-row kernel keeps up with the four streams, read as four strided
 // streams (dot8Row.row) and as tiles in order.
 func BenchmarkDot8Row(b *testing.B) {
+	tb := b
+	if !archsimd.X86.AVX2() || !hasF16C() {
+		tb.Skip("no AVX2 and F16C")
+	}
 	r := rand.New(rand.NewPCG(9, 10))
 	const in, chunk = 768, 384
 	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0} {
@@ -29,7 +34,7 @@ func BenchmarkDot8Row(b *testing.B) {
 			quantizeQ8_0Act(xq, randomX(r, in))
 			out := make([]float32, rows)
 			ldw := nb * typ.BlockBytes()
-			row := intDots[typ].row
+			row := (&dot8Row{dot8RowAVX2[typ], dot8AVX2[typ][0][3], dot8AVX2[typ][0][0]}).row
 			for _, m := range []struct {
 				name string
 				min  int
@@ -58,7 +63,11 @@ func TestDot8RowAB(t *testing.T) {
 	if os.Getenv("GRAFT_DOT8_AB") == "" {
 		t.Skip("set GRAFT_DOT8_AB=1 to measure")
 	}
+	tb := t
 	defer func(w int) { dot8MinStream = w }(dot8MinStream)
+	if !archsimd.X86.AVX2() || !hasF16C() {
+		tb.Skip("no AVX2 and F16C")
+	}
 	r := rand.New(rand.NewPCG(9, 10))
 	const in, chunk = 768, 384
 	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0} {
@@ -69,7 +78,7 @@ func TestDot8RowAB(t *testing.T) {
 			quantizeQ8_0Act(xq, randomX(r, in))
 			out := make([]float32, rows)
 			ldw := nb * typ.BlockBytes()
-			row := intDots[typ].row
+			row := (&dot8Row{dot8RowAVX2[typ], dot8AVX2[typ][0][3], dot8AVX2[typ][0][0]}).row
 			reps := max(1, (8<<20)/len(w))
 			var gbs [2][]float64
 			for range 60 {
