@@ -169,6 +169,22 @@ func dot8uQuad(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb in
 func dot8sQuad(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, xd, wd, dp *float32, n int)
 
 //go:noescape
+func dot8Q8_0x1x4s(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dot8Q4_0x1x4s(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dot8Q5_0x1x4s(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
+// dot8RowAVX2 holds, per type, the strided lone-row 1×4 kernel of dot8Set.row.
+var dot8RowAVX2 = map[gguf.Type]dot8Func{
+	gguf.TypeQ8_0: dot8Q8_0x1x4s,
+	gguf.TypeQ4_0: dot8Q4_0x1x4s,
+	gguf.TypeQ5_0: dot8Q5_0x1x4s,
+}
+
+//go:noescape
 func dot8Products(dst, xd, wd *float32, nb int)
 
 //go:noescape

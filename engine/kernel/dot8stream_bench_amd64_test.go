@@ -86,7 +86,26 @@ var (
 // step's speed as a percentage of the read's, the bound that single-stream
 // decode is measured against. The kernels prefetch and that pass does not:
 // on one thread they beat it (bound_pct above 100).
-func BenchmarkDecodeStepQ8(b *testing.B) {
+func BenchmarkDecodeStepQ8(b *testing.B) { decodeStepQ8(b) }
+
+// BenchmarkDecodeStepQ8Row is BenchmarkDecodeStepQ8 with the lone row's
+// ranges read as four strided streams (dot8Row.row, where a quarter is
+// long enough) and as tiles in order (none): with -count=N the two
+// alternate in one process, so other load falls on both alike.
+func BenchmarkDecodeStepQ8Row(b *testing.B) {
+	defer func(m int) { dot8MinStream = m }(dot8MinStream)
+	for _, m := range []struct {
+		name string
+		min  int
+	}{{"strided", minStream}, {"inorder", 1 << 40}} {
+		b.Run(m.name, func(b *testing.B) {
+			dot8MinStream = m.min
+			decodeStepQ8(b)
+		})
+	}
+}
+
+func decodeStepQ8(b *testing.B) {
 	rng := rand.New(rand.NewPCG(3, 3))
 	const dim, ffn, vocab, layers = 768, 2048, 32000, 12
 	typ := map[string]gguf.Type{"q8_0": gguf.TypeQ8_0, "q4_0": gguf.TypeQ4_0, "q5_0": gguf.TypeQ5_0}[*stepType]

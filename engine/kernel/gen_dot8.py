@@ -97,7 +97,7 @@ def load_x(r):
     emit("\tVCVTPH2PS X4, Y4")
 
 
-def pair(acc, unsigned=False, dmem=None, s="Y0", a="Y1", x="Y3"):
+def pair(acc, unsigned=False, dmem=None, s="Y0", a="Y1", x="Y3", dreg=None):
     if unsigned:
         emit("\tVPMADDUBSW Y3, Y1, Y5")
         emit(f"\tVPMADDWD {K['ones']}, Y5, Y5")
@@ -107,7 +107,9 @@ def pair(acc, unsigned=False, dmem=None, s="Y0", a="Y1", x="Y3"):
         emit(f"\tVPMADDUBSW Y5, {a}, Y5")
         emit(f"\tVPMADDWD {K['ones']}, Y5, Y5")
     emit("\tVCVTDQ2PS Y5, Y5")
-    if dmem:
+    if dreg is not None:
+        emit(f"\tVPERMILPS ${dreg:#x}, Y2, Y6")
+    elif dmem:
         emit(f"\tVBROADCASTSS {dmem}, Y6")
     else:
         emit("\tVMULPS Y4, Y2, Y6")
@@ -133,8 +135,12 @@ SARGS = ARGS + ", dp *float32"
 
 def scales1(C):
     """A lone activation row: the C weight scales of this block gathered by
-    scalar loads into one VCVTPH2PS, times d_x, stored to the frame, from
-    where each column broadcasts its d_w·d_x without a vector shuffle."""
+    scalar loads into one VCVTPH2PS, times d_x, in both halves of Y2, from
+    where each column spreads its d_w·d_x over the lanes with one in-lane
+    VPERMILPS. Stored to the frame and broadcast back instead, each 4-byte
+    load waited for the 16-byte store in flight (no forwarding on Zen 3,
+    see products): the lone-row kernels took as long per block on Q4_0 as on
+    Q8_0, from L2 as from memory."""
     regs = ["AX", "DX", "R9", "R10"]
     for c in range(C):
         emit(f"\tMOVWQZX {W(c, 0)}, {regs[c]}")
@@ -142,9 +148,9 @@ def scales1(C):
         emit(f"\tSHLQ ${16 * c}, {regs[c]}")
         emit(f"\tORQ {regs[c]}, AX")
     emit("\tVMOVQ AX, X2")
-    emit("\tVCVTPH2PS X2, X2")
-    emit("\tVMULPS X4, X2, X2")
-    emit("\tVMOVUPS X2, 0(SP)")
+    emit("\tVPBROADCASTQ X2, X2")
+    emit("\tVCVTPH2PS X2, Y2")
+    emit("\tVMULPS Y4, Y2, Y2")
 
 
 def scalesR(R, C):
@@ -244,6 +250,11 @@ def pairsR(body, R, C, acc, scaled):
 # what it (or its next call) reads next.
 PF_DIST = 4096
 
+# The strided 1×4 kernels (dot8{T}x1x4s, dot8Set.row) read four streams,
+# each a quarter of a thread's rows in order; each prefetches PF_ROWS rows
+# ahead in its own stream.
+PF_ROWS = 2
+
 
 def prefetch_start():
     """R8 walks the weight bytes PF_DIST past the tile's start."""
@@ -266,14 +277,14 @@ def prefetch(n):
     emit(f"\tADDQ ${n}, R8")
 
 
-def kernel(tname, bb, body, R, C, scaled=False):
-    name = f"dot8{'s' if scaled else ''}{tname}x{R}x{C}"
+def kernel(tname, bb, body, R, C, scaled=False, strided=False):
+    name = f"dot8{'s' if scaled else ''}{tname}x{R}x{C}" + ("s" if strided else "")
     acc = lambda r, c: f"Y{16 - R * C + r * C + c}"
     consts(R == 1)
     if R > 1:
         K["ones"] = "Y7"
     emit(f"\n// func {name}({SARGS if scaled else ARGS})")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, ${16 if R == 1 else (0 if scaled else 16) * C}-{64 if scaled else 56}")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, ${0 if R == 1 else (0 if scaled else 16) * C}-{64 if scaled else 56}")
     if scaled:
         emit("\tMOVQ dp+56(FP), R9")
     emit("\tMOVQ xq+16(FP), DI")
@@ -283,7 +294,12 @@ def kernel(tname, bb, body, R, C, scaled=False):
     emit("\tMOVQ ldw+40(FP), R13")
     emit("\tLEAQ (R13)(R13*2), R14")
     emit("\tMOVQ nb+48(FP), CX")
-    if not scaled:
+    if strided:
+        # R8 walks the block PF_ROWS rows further on in each stream, which
+        # the call PF_ROWS later reads
+        emit(f"\tIMUL3Q ${bb * PF_ROWS}, CX, R8")
+        emit("\tADDQ SI, R8")
+    elif not scaled:
         prefetch_start()
     if R == 1:
         const(11, 1, "W")
@@ -309,7 +325,13 @@ def kernel(tname, bb, body, R, C, scaled=False):
         emit(f"\tVMOVDQU {OFFSET[tname]}, Y7")
         emit("\tVPMADDUBSW Y3, Y7, Y7")
         emit("\tVPMADDWD Y11, Y7, Y7")
-    if not scaled:
+    if strided:
+        # one line a block and stream: blocks are shorter than a line, so
+        # every line of the stream is touched
+        for c in range(C):
+            emit(f"\tPREFETCHT0 {W(c, 0).replace('SI', 'R8')}")
+        emit(f"\tADDQ ${bb}, R8")
+    elif not scaled:
         prefetch(C * bb)
     if R > 1:
         pairsR(body, R, C, acc, scaled)
@@ -318,31 +340,31 @@ def kernel(tname, bb, body, R, C, scaled=False):
             body(c, unsigned=True)
         else:
             body(c)
-        pair(acc(0, c), unsigned, f"{4 * c}(SP)")
+        pair(acc(0, c), unsigned, dreg=0x55 * c)
     emit(f"\tADDQ ${bb}, SI")
     emit(f"\tADDQ ${ABB}, DI")
     if scaled:
         emit("\tADDQ $64, R9")
     emit("\tDECQ CX")
     emit("\tJNZ loop")
-    reduce_store(R, C, acc)
+    reduce_store(R, C, acc, strided)
 
 
-def reduce_store(R, C, acc):
+def reduce_store(R, C, acc, strided=False):
     """The kernels' end: each accumulator's lanes summed in dot8.go's order
-    into out[r*ldo+c]."""
+    into out[r*ldo+c] (strided: a lone row's column c to out[c*ldo])."""
     emit("done:")
     emit("\tMOVQ out+0(FP), DI")
     emit("\tMOVQ ldo+8(FP), AX")
     emit("\tSHLQ $2, AX")
-    store_acc(R, C, acc)
+    store_acc(R, C, acc, strided)
     emit("\tVZEROUPPER")
     emit("\tRET")
 
 
-def store_acc(R, C, acc):
+def store_acc(R, C, acc, strided=False):
     """Sums each accumulator's lanes and stores it to out[r*ldo+c] (DI: out,
-    AX: 4·ldo; DI is advanced by the rows)."""
+    AX: 4·ldo; DI is advanced by the rows; strided, R = 1: out[c*ldo])."""
     for r in range(R):
         if r > 0:
             emit("\tADDQ AX, DI")
@@ -354,12 +376,18 @@ def store_acc(R, C, acc):
             emit("\tVADDPS X6, X5, X5")
             emit("\tVMOVSHDUP X5, X6")
             emit("\tVADDSS X6, X5, X5")
-            emit(f"\tVMOVSS X5, {4 * c}(DI)")
+            if strided:
+                if c > 0:
+                    emit("\tADDQ AX, DI")
+                emit("\tVMOVSS X5, (DI)")
+            else:
+                emit(f"\tVMOVSS X5, {4 * c}(DI)")
 
 
 for t in TYPES:
     for R, C in SHAPES:
         kernel(*t, R, C)
+    kernel(*t, 1, 4, strided=True)
 
 # The batched kernels, with float32 scales: Q8_0 weights in place (dot8s*),
 # Q4_0 and Q5_0 unpacked once per column tile (dot8Unpack*, dot8u*).
@@ -699,6 +727,13 @@ for R, C in SSHAPES:
     go.append(f"//go:noescape\nfunc dot8u{R}x{C}({SARGS})\n")
 go.append(f"//go:noescape\nfunc dot8uQuad({QARGS})\n")
 go.append(f"//go:noescape\nfunc dot8sQuad({QARGS})\n")
+for t in TYPES:
+    go.append(f"//go:noescape\nfunc dot8{t[0]}x1x4s({ARGS})\n")
+go.append("// dot8RowAVX2 holds, per type, the strided lone-row 1×4 kernel of dot8Set.row.")
+go.append("var dot8RowAVX2 = map[gguf.Type]dot8Func{")
+for t in TYPES:
+    go.append(f"\tgguf.Type{t[0]}: dot8{t[0]}x1x4s,")
+go.append("}\n")
 go.append("//go:noescape\nfunc dot8Products(dst, xd, wd *float32, nb int)\n")
 go.append("//go:noescape\nfunc dot8HalfScales(dst *float32, w0, w1, w2, w3 *byte, nb, bb int)\n")
 for t in TYPES[1:]:
