@@ -22,11 +22,11 @@ type dot8Func func(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, n
 type dot8Set [4][4]dot8Func
 
 // init puts the AVX2 integer dots (dot8_amd64.s) in place of the
-// references where the CPU has AVX2 and F16C and GRAFT_KERNEL_LEVEL allows.
-// They need no FMA and match the references bit for bit, so they serve at
-// every SIMD level.
+// references where the CPU has AVX2, FMA and F16C and GRAFT_KERNEL_LEVEL
+// allows. Each block's scaled sum is one FMA, as in the references (fma32),
+// so they match them bit for bit and serve at every SIMD level.
 func init() {
-	if !archsimd.X86.AVX2() || !hasF16C() || levelLimit() < 1 {
+	if !archsimd.X86.AVX2() || !archsimd.X86.FMA() || !hasF16C() || levelLimit() < 1 {
 		return
 	}
 	for t, k := range dot8AVX2 {

@@ -19,7 +19,7 @@ func TestDot8Row(t *testing.T) {
 	ref := map[gguf.Type]func(xq, w []byte, nb int) float32{
 		gguf.TypeQ4_0: dotQ4_0Q8_0, gguf.TypeQ8_0: dotQ8_0Q8_0, gguf.TypeQ5_0: dotQ5_0Q8_0,
 	}
-	if !archsimd.X86.AVX2() || !hasF16C() {
+	if !archsimd.X86.AVX2() || !archsimd.X86.FMA() || !hasF16C() {
 		t.Skip("no AVX2 and F16C")
 	}
 	defer func(m int) { dot8MinStream = m }(dot8MinStream)

@@ -21,7 +21,7 @@ import (
 // streams (dot8Row.row) and as tiles in order.
 func BenchmarkDot8Row(b *testing.B) {
 	tb := b
-	if !archsimd.X86.AVX2() || !hasF16C() {
+	if !archsimd.X86.AVX2() || !archsimd.X86.FMA() || !hasF16C() {
 		tb.Skip("no AVX2 and F16C")
 	}
 	r := rand.New(rand.NewPCG(9, 10))
@@ -65,7 +65,7 @@ func TestDot8RowAB(t *testing.T) {
 	}
 	tb := t
 	defer func(w int) { dot8MinStream = w }(dot8MinStream)
-	if !archsimd.X86.AVX2() || !hasF16C() {
+	if !archsimd.X86.AVX2() || !archsimd.X86.FMA() || !hasF16C() {
 		tb.Skip("no AVX2 and F16C")
 	}
 	r := rand.New(rand.NewPCG(9, 10))
