@@ -33,7 +33,7 @@ func init() {
 		if d := intDots[t]; d != nil {
 			d.dot = k.tile
 			if s := dot8RowAVX2[t]; s != nil && streamed[t] {
-				d.row = (&dot8Row{s, k[0][3], k[0][0]}).row
+				d.row = (&streamRow{s, k[0][3], k[0][0]}).row
 			}
 			if d.act == actQ8_0 {
 				d.quantize = quantizeQ8_0AVX2
@@ -99,44 +99,9 @@ func quantizeQ8_0AVX2(dst []byte, x []float32) {
 	}
 }
 
-// dot8Row is a type's lone-row kernels for intDot.row: the strided 1×4,
-// the 1×4 and the 1×1.
-type dot8Row struct{ strided, x4, x1 dot8Func }
-
-// row is dotkSet.row for the 32-value formats: a thread's range is read as
-// four streams, one row from each quarter per strided call, where each
-// quarter is at least dot8MinStream bytes; one sequential stream per core
-// leaves memory idle between misses (BenchmarkDot8Row). Each output is one
-// lone-row kernel's dot either way, so the bits do not change.
-func (k *dot8Row) row(out *float32, xq *byte, w *byte, ldw, nb, cols int) {
-	at := func(c int) (*float32, *byte) {
-		return (*float32)(unsafe.Add(unsafe.Pointer(out), 4*c)), (*byte)(unsafe.Add(unsafe.Pointer(w), c*ldw))
-	}
-	c := 0
-	if q := cols / 4; q*ldw >= dot8MinStream {
-		for ; c < q; c++ {
-			o, wc := at(c)
-			k.strided(o, q, xq, 0, wc, q*ldw, nb)
-		}
-		c = 4 * q
-	}
-	for ; c+4 <= cols; c += 4 {
-		o, wc := at(c)
-		k.x4(o, 0, xq, 0, wc, ldw, nb)
-	}
-	for ; c < cols; c++ {
-		o, wc := at(c)
-		k.x1(o, 0, xq, 0, wc, ldw, nb)
-	}
-}
-
 // streamed holds the types whose decode reads four streams. Q4_0's
 // lone-row kernel is its bound, not memory (as fast from L2 as from memory
 // on one Zen 3 thread), and four streams left it slower than its tiles in
 // order (TestDot8RowAB, best of 60: 13.7 against 14.4 GB/s); Q5_0's kernel
 // does more a block than Q4_0's.
 var streamed = map[gguf.Type]bool{gguf.TypeQ8_0: true}
-
-// dot8MinStream is the shortest quarter, in bytes, that dot8Row.row reads
-// as a stream of its own (a variable for the A/B benchmark).
-var dot8MinStream = minStream

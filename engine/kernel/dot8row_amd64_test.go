@@ -22,13 +22,13 @@ func TestDot8Row(t *testing.T) {
 	if !archsimd.X86.AVX2() || !archsimd.X86.FMA() || !hasF16C() {
 		t.Skip("no AVX2 and F16C")
 	}
-	defer func(m int) { dot8MinStream = m }(dot8MinStream)
+	defer func(m int) { rowMinStream = m }(rowMinStream)
 	r := rand.New(rand.NewPCG(8, 14))
 	for typ, one := range ref {
 		// every type's strided kernel, installed (streamed) or not
-		row := (&dot8Row{dot8RowAVX2[typ], dot8AVX2[typ][0][3], dot8AVX2[typ][0][0]}).row
+		row := (&streamRow{dot8RowAVX2[typ], dot8AVX2[typ][0][3], dot8AVX2[typ][0][0]}).row
 		for _, minStream := range []int{0, 1 << 40} {
-			dot8MinStream = minStream
+			rowMinStream = minStream
 			for _, nb := range []int{1, 3, 24} {
 				in, bb := 32*nb, typ.BlockBytes()
 				ldw := nb*bb + 3

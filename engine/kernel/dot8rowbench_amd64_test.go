@@ -34,14 +34,14 @@ func BenchmarkDot8Row(b *testing.B) {
 			quantizeQ8_0Act(xq, randomX(r, in))
 			out := make([]float32, rows)
 			ldw := nb * typ.BlockBytes()
-			row := (&dot8Row{dot8RowAVX2[typ], dot8AVX2[typ][0][3], dot8AVX2[typ][0][0]}).row
+			row := (&streamRow{dot8RowAVX2[typ], dot8AVX2[typ][0][3], dot8AVX2[typ][0][0]}).row
 			for _, m := range []struct {
 				name string
 				min  int
-			}{{"strided", minStream}, {"inorder", 1 << 40}} {
+			}{{"strided", defaultRowMinStream}, {"inorder", 1 << 40}} {
 				b.Run(fmt.Sprintf("%s/%dMB/%s", typ, len(w)>>20, m.name), func(b *testing.B) {
-					defer func(w int) { dot8MinStream = w }(dot8MinStream)
-					dot8MinStream = m.min
+					defer func(w int) { rowMinStream = w }(rowMinStream)
+					rowMinStream = m.min
 					for b.Loop() {
 						for c := 0; c < rows; c += chunk {
 							row(&out[c], &xq[0], &w[c*ldw], ldw, nb, chunk)
@@ -64,7 +64,7 @@ func TestDot8RowAB(t *testing.T) {
 		t.Skip("set GRAFT_DOT8_AB=1 to measure")
 	}
 	tb := t
-	defer func(w int) { dot8MinStream = w }(dot8MinStream)
+	defer func(w int) { rowMinStream = w }(rowMinStream)
 	if !archsimd.X86.AVX2() || !archsimd.X86.FMA() || !hasF16C() {
 		tb.Skip("no AVX2 and F16C")
 	}
@@ -78,12 +78,12 @@ func TestDot8RowAB(t *testing.T) {
 			quantizeQ8_0Act(xq, randomX(r, in))
 			out := make([]float32, rows)
 			ldw := nb * typ.BlockBytes()
-			row := (&dot8Row{dot8RowAVX2[typ], dot8AVX2[typ][0][3], dot8AVX2[typ][0][0]}).row
+			row := (&streamRow{dot8RowAVX2[typ], dot8AVX2[typ][0][3], dot8AVX2[typ][0][0]}).row
 			reps := max(1, (8<<20)/len(w))
 			var gbs [2][]float64
 			for range 60 {
-				for i, m := range []int{minStream, 1 << 40} {
-					dot8MinStream = m
+				for i, m := range []int{defaultRowMinStream, 1 << 40} {
+					rowMinStream = m
 					s := time.Now()
 					for range reps {
 						for c := 0; c < rows; c += chunk {

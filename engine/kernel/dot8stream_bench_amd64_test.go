@@ -93,13 +93,13 @@ func BenchmarkDecodeStepQ8(b *testing.B) { decodeStepQ8(b) }
 // long enough) and as tiles in order (none): with -count=N the two
 // alternate in one process, so other load falls on both alike.
 func BenchmarkDecodeStepQ8Row(b *testing.B) {
-	defer func(m int) { dot8MinStream = m }(dot8MinStream)
+	defer func(m int) { rowMinStream = m }(rowMinStream)
 	for _, m := range []struct {
 		name string
 		min  int
-	}{{"strided", minStream}, {"inorder", 1 << 40}} {
+	}{{"strided", defaultRowMinStream}, {"inorder", 1 << 40}} {
 		b.Run(m.name, func(b *testing.B) {
-			dot8MinStream = m.min
+			rowMinStream = m.min
 			decodeStepQ8(b)
 		})
 	}

@@ -21,7 +21,7 @@ func init() {
 	}
 	for t, k := range dotkAVX2 {
 		intDots[t].dot = k.tiles
-		intDots[t].row = k.row
+		intDots[t].row = (&streamRow{dot8Func(k[6]), dot8Func(k[0]), dot8Func(k[1])}).row
 		intDots[t].tileRows = 8
 	}
 	for _, d := range intDots {
@@ -102,40 +102,3 @@ func (k *dotkSet) tiles(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw i
 		}
 	}
 }
-
-// row computes out[c] for c < cols, the dots of one activation row with
-// weight rows w + c·ldw. A long range is read as four streams: the strided
-// 1×4 kernel takes one row from each quarter of it per call. One
-// sequential stream per core leaves memory idle between misses (the
-// hardware prefetcher runs only so far ahead of it, and software prefetch
-// further on did not help); four streams read a Q6_K output layer at about
-// 19 GB/s on one Zen 3 core where one stream reads 11. Streams of a few
-// rows end before the prefetcher has learnt them, so a range whose
-// quarters are shorter than minStream bytes takes 1×4 tiles in order
-// instead (the crossover measured on the decode shapes). Each output is
-// one kernel's dot either way, so the bits do not change.
-func (k *dotkSet) row(out *float32, xq *byte, w *byte, ldw, nb, cols int) {
-	at := func(c int) (*float32, *byte) {
-		return (*float32)(unsafe.Add(unsafe.Pointer(out), 4*c)), (*byte)(unsafe.Add(unsafe.Pointer(w), c*ldw))
-	}
-	c := 0
-	if q := cols / 4; q*ldw >= minStream {
-		for ; c < q; c++ {
-			o, wc := at(c)
-			k[6](o, q, xq, 0, wc, q*ldw, nb)
-		}
-		c = 4 * q
-	}
-	for ; c+4 <= cols; c += 4 {
-		o, wc := at(c)
-		k[0](o, 0, xq, 0, wc, ldw, nb)
-	}
-	for ; c < cols; c++ {
-		o, wc := at(c)
-		k[1](o, 0, xq, 0, wc, ldw, nb)
-	}
-}
-
-// minStream is the shortest quarter, in bytes, that row reads as a
-// stream of its own.
-const minStream = 12 << 10

@@ -156,7 +156,7 @@ func TestDotKDecodeAB(t *testing.T) {
 
 // TestDotKChunks is a measuring tool (GRAFT_DOTK_AB=1 -v): one thread over
 // cold 768×768 matrices in chunks of n columns, as the pool hands them out,
-// 1×4 tiles in order against row; it set minStream.
+// 1×4 tiles in order against row; it set rowMinStream.
 func TestDotKChunks(t *testing.T) {
 	if os.Getenv("GRAFT_DOTK_AB") == "" {
 		t.Skip("GRAFT_DOTK_AB unset")
@@ -172,6 +172,7 @@ func TestDotKChunks(t *testing.T) {
 		xq := quantizeRows(randVec(rng, in), 1, in)
 		o := make([]float32, out)
 		k := dotkAVX2[typ]
+		row := (&streamRow{dot8Func(k[6]), dot8Func(k[0]), dot8Func(k[1])}).row
 		for _, chunk := range []int{16, 24, 48, 96, 192, 768} {
 			var res [2][]float64
 			i := 0
@@ -183,7 +184,7 @@ func TestDotKChunks(t *testing.T) {
 						i++
 						for c0 := 0; c0 < out; c0 += chunk {
 							if mode == 1 {
-								k.row(&o[c0], &xq[0], &w[c0*rb], rb, nb, chunk)
+								row(&o[c0], &xq[0], &w[c0*rb], rb, nb, chunk)
 								continue
 							}
 							for c := c0; c < c0+chunk; c += 4 {

@@ -1,0 +1,49 @@
+//go:build goexperiment.simd && amd64
+
+package kernel
+
+import "unsafe"
+
+// streamRow is a type's lone-row kernels for intDot.row: a strided 1×4
+// (one row from each of four streams per call), a 1×4 and a 1×1.
+type streamRow struct{ strided, x4, x1 dot8Func }
+
+// row computes out[c] for c < cols, the dots of one activation row with
+// weight rows w + c·ldw. A long range is read as four streams: the strided
+// kernel takes one row from each quarter of it per call. One sequential
+// stream per core leaves memory idle between misses (the hardware
+// prefetcher runs only so far ahead of it, and software prefetch further on
+// did not help): four streams read a Q6_K output layer at about 19 GB/s on
+// one Zen 3 core where one stream reads 11, and Q8_0 at 23-26 where one
+// reads 17-19 (BenchmarkDot8Row). Streams of a few rows end before the
+// prefetcher has learnt them, so a range whose quarters are shorter than
+// rowMinStream bytes takes 1×4 tiles in order instead (the crossover
+// measured on the decode shapes). Each output is one kernel's dot either
+// way, so the bits do not change.
+func (k *streamRow) row(out *float32, xq *byte, w *byte, ldw, nb, cols int) {
+	at := func(c int) (*float32, *byte) {
+		return (*float32)(unsafe.Add(unsafe.Pointer(out), 4*c)), (*byte)(unsafe.Add(unsafe.Pointer(w), c*ldw))
+	}
+	c := 0
+	if q := cols / 4; q*ldw >= rowMinStream {
+		for ; c < q; c++ {
+			o, wc := at(c)
+			k.strided(o, q, xq, 0, wc, q*ldw, nb)
+		}
+		c = 4 * q
+	}
+	for ; c+4 <= cols; c += 4 {
+		o, wc := at(c)
+		k.x4(o, 0, xq, 0, wc, ldw, nb)
+	}
+	for ; c < cols; c++ {
+		o, wc := at(c)
+		k.x1(o, 0, xq, 0, wc, ldw, nb)
+	}
+}
+
+// rowMinStream is the shortest quarter, in bytes, that row reads as a
+// stream of its own (a variable for the A/B tools).
+var rowMinStream = defaultRowMinStream
+
+const defaultRowMinStream = 12 << 10
