@@ -183,46 +183,6 @@ func TestDotKTiles(t *testing.T) {
 	}
 }
 
-// TestDotKRow: the registered row function (SIMD builds) gives the
-// reference's bits for every column of ranges of any length, their columns
-// at odd strides, and writes nothing beyond them.
-func TestDotKRow(t *testing.T) {
-	r := rand.New(rand.NewPCG(17, 14))
-	for _, typ := range kTypes {
-		row := intDots[typ].row
-		if row == nil {
-			t.Skipf("%s: no row function in this build", typ)
-		}
-		for _, nb := range []int{1, 3} {
-			in, bb := 256*nb, typ.BlockBytes()
-			ldw := nb*bb + 3
-			const n = 70
-			w := make([]byte, n*ldw)
-			for c := range n {
-				copy(w[c*ldw:], randomQ(r, typ, 1, in))
-			}
-			xq := make([]byte, nb*q8KBytes)
-			quantizeQ8K(xq, randomX(r, in))
-			out := make([]float32, n+1)
-			for _, cols := range []int{0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 18, 19, 33, 64, 66, 67, 69} {
-				for c := range out {
-					out[c] = -1
-				}
-				row(&out[0], &xq[0], &w[0], ldw, nb, cols)
-				for c := range out {
-					var want float32 = -1
-					if c < cols {
-						want = refDots[typ](xq, w[c*ldw:c*ldw+nb*bb], nb)
-					}
-					if !sameBits(out[c], want) {
-						t.Fatalf("%s row of %d nb %d: [%d] = %v, want %v", typ, cols, nb, c, out[c], want)
-					}
-				}
-			}
-		}
-	}
-}
-
 // checkTiles runs every tile shape (rows 1..8 of xq, 8 rows ldx apart)
 // and compares each element with the reference dot.
 func checkTiles(t *testing.T, typ gguf.Type, xq []byte, ldx int, w []byte, ldw, nb int) {
