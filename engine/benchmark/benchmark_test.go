@@ -124,18 +124,6 @@ func TestRunTinyVsLlamaCpp(t *testing.T) {
 	t.Logf("\n%s", out.String())
 }
 
-func TestSum8(t *testing.T) {
-	x := make([]uint64, 64)
-	var want uint64
-	for i := range x {
-		x[i] = uint64(i * i)
-		want += x[i]
-	}
-	if got := sum8(x); got != want {
-		t.Fatalf("sum8 = %d, want %d", got, want)
-	}
-}
-
 // TestRunTinyWeights measures a Q4_K_M copy of the tiny model, made by
 // llama.cpp's quantizer, next to llama.cpp on the same file.
 func TestRunTinyWeights(t *testing.T) {

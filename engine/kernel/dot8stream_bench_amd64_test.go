@@ -34,7 +34,7 @@ func BenchmarkDot8Stream(b *testing.B) {
 	b.Run("read", func(b *testing.B) {
 		var s uint64
 		for b.Loop() {
-			s += sumWords(w)
+			s += sumBytes(w)
 		}
 		gbs(b)
 	})
@@ -51,25 +51,9 @@ func BenchmarkDot8Stream(b *testing.B) {
 	}
 }
 
-// sumWords adds the bytes of x as 64-bit words in eight interleaved
-// streams, as graft bench engine's bandwidth pass does.
-func sumWords(x []byte) uint64 {
-	v := unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(x))), len(x)/64*8)
-	n := len(v) / 8
-	p0, p1, p2, p3 := v[:n], v[n:2*n], v[2*n:3*n], v[3*n:4*n]
-	p4, p5, p6, p7 := v[4*n:5*n], v[5*n:6*n], v[6*n:7*n], v[7*n:8*n]
-	var a0, a1, a2, a3, a4, a5, a6, a7 uint64
-	for i := range p0 {
-		a0 += p0[i]
-		a1 += p1[i]
-		a2 += p2[i]
-		a3 += p3[i]
-		a4 += p4[i]
-		a5 += p5[i]
-		a6 += p6[i]
-		a7 += p7[i]
-	}
-	return a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7
+// sumBytes is SumWords over the bytes of x (a multiple of 64 long).
+func sumBytes(x []byte) uint64 {
+	return SumWords(unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(x))), len(x)/8))
 }
 
 var (
@@ -153,7 +137,7 @@ func decodeStepQ8(b *testing.B) {
 	read := func() {
 		p.Run(len(buf)/block, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
-				sink += sumWords(buf[i*block : (i+1)*block])
+				sink += sumBytes(buf[i*block : (i+1)*block])
 			}
 		})
 	}

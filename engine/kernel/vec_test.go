@@ -206,3 +206,19 @@ func TestSoftmaxMaxInTail(t *testing.T) {
 		}
 	}
 }
+
+// TestSumWords: every word counts once, whatever the length (the tail past
+// a multiple of 8 is documented as not read).
+func TestSumWords(t *testing.T) {
+	for _, n := range []int{0, 8, 64, 72} {
+		x := make([]uint64, n)
+		var want uint64
+		for i := range x {
+			x[i] = uint64(i * i)
+			want += x[i]
+		}
+		if got := SumWords(x); got != want {
+			t.Fatalf("SumWords of %d words = %d, want %d", n, got, want)
+		}
+	}
+}
