@@ -73,7 +73,7 @@ var (
 func BenchmarkDecodeStepQ8(b *testing.B) { decodeStepQ8(b) }
 
 // BenchmarkDecodeStepQ8Row is BenchmarkDecodeStepQ8 with the lone row's
-// ranges read as four strided streams (dot8Row.row, where a quarter is
+// ranges read as four strided streams (streamRow.row, where a quarter is
 // long enough) and as tiles in order (none): with -count=N the two
 // alternate in one process, so other load falls on both alike.
 func BenchmarkDecodeStepQ8Row(b *testing.B) {

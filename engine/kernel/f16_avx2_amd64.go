@@ -118,7 +118,7 @@ type halfDot func(out *float32, ldo int, x *float32, w *uint16, ldw, n, pf int)
 // whose 8 rows span twice the bytes; 8 windows far apart keep more misses
 // in flight and read the halves as fast as F32 reads (BenchmarkDecodeHalf/
 // paired: about 1.6x the adjacent tile on the 2-core EPYC host, as
-// dotkSet.row found with four streams for K-quants). Software prefetch
+// streamRow.row found with four streams for K-quants). Software prefetch
 // slowed the strided tile (by 14-28% at 1, 2 and 4 rows ahead in each
 // stream), so it has none. Eighths shorter than min bytes (the last small
 // chunks of a Run) are read with the adjacent tile. Each output is one

@@ -250,7 +250,7 @@ def pairsR(body, R, C, acc, scaled):
 # what it (or its next call) reads next.
 PF_DIST = 4096
 
-# The strided 1×4 kernels (dot8{T}x1x4s, dot8Set.row) read four streams,
+# The strided 1×4 kernels (dot8{T}x1x4s, streamRow.row) read four streams,
 # each a quarter of a thread's rows in order; each prefetches PF_ROWS rows
 # ahead in its own stream.
 PF_ROWS = 2
@@ -729,7 +729,7 @@ go.append(f"//go:noescape\nfunc dot8uQuad({QARGS})\n")
 go.append(f"//go:noescape\nfunc dot8sQuad({QARGS})\n")
 for t in TYPES:
     go.append(f"//go:noescape\nfunc dot8{t[0]}x1x4s({ARGS})\n")
-go.append("// dot8RowAVX2 holds, per type, the strided lone-row 1×4 kernel of dot8Set.row.")
+go.append("// dot8RowAVX2 holds, per type, the strided lone-row 1×4 kernel of streamRow.row.")
 go.append("var dot8RowAVX2 = map[gguf.Type]dot8Func{")
 for t in TYPES:
     go.append(f"\tgguf.Type{t[0]}: dot8{t[0]}x1x4s,")

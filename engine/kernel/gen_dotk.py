@@ -16,7 +16,7 @@ only R int32 accumulators are live. Registers: Y12-Y15 float accumulators,
 Y8-Y11 int32 accumulators, Y7 the type's low-bits byte mask (0x0F or
 0x03), Y6 the column's scales. The 8×1 kernels take Y8-Y15
 for their int32 sums and keep the float accumulators in the frame; the
-strided 1×4 (x1x4s) serves dotkSet.row.
+strided 1×4 (x1x4s) serves streamRow.row.
 """
 
 from asmtile import W
@@ -25,7 +25,7 @@ from asmtile import X as X4
 PF_ROWS = 2  # rows ahead that the strided kernel prefetches in each stream
 SHAPES = [(1, 4), (1, 1), (2, 2), (2, 1), (3, 1), (4, 1)]
 # dotk{T}x1x4s: the 1×4 kernel of a lone activation row whose columns are
-# ldw bytes apart in the weights and ldo floats apart in out (dotkSet.row
+# ldw bytes apart in the weights and ldo floats apart in out (streamRow.row
 # reads four quarters of a decode matmul at once)
 
 out = []
