@@ -33,7 +33,9 @@ type FleetConfig struct {
 	Listen      string
 	AccessLog   string // Envoy's access log file; "" for none
 	// PodExe, when set, is a graft executable that runs each pod as
-	// "graft serve" in a process of its own; Fleet.Engines is then empty.
+	// "graft serve" in a process of its own, through the local provider
+	// (with the deployment spec's defaults: MaxSeqs does not apply);
+	// Fleet.Engines is then empty.
 	PodExe string
 }
 
@@ -85,17 +87,12 @@ func StartFleet(ctx context.Context, c FleetConfig) (_ *Fleet, err error) {
 	f.stops = append(f.stops, func() { store.Close() })
 	f.store = store
 	records := deploy.Records{Store: store}
-	if err := readyDeployment(ctx, records, c.Deployment, c.Model); err != nil {
+	spec, err := readyDeployment(ctx, records, c.Deployment, c.Model)
+	if err != nil {
 		return nil, err
 	}
-	for i := range c.Replicas {
-		start := f.startPod
-		if c.PodExe != "" {
-			start = f.startPodProcess
-		}
-		if err := start(ctx, c, rds.URL, fmt.Sprintf("r%d", i)); err != nil {
-			return nil, err
-		}
+	if err := f.startPods(ctx, c, rds.URL, store, spec); err != nil {
+		return nil, err
 	}
 	if c.Listen == "" {
 		if c.Listen, err = freeLoopback(); err != nil {
@@ -120,18 +117,36 @@ func StartFleet(ctx context.Context, c FleetConfig) (_ *Fleet, err error) {
 	return f, f.waitRoutable(ctx, front, store, c)
 }
 
-// readyDeployment records the deployment as Ready: the pods are started here,
-// not by a controller.
-func readyDeployment(ctx context.Context, records deploy.Records, name, model string) error {
+// readyDeployment records the deployment as Ready and returns its spec:
+// the pods are started here, not by a controller.
+func readyDeployment(ctx context.Context, records deploy.Records, name, model string) (deploy.Spec, error) {
 	spec, err := deploy.DecodeSpec([]byte(fmt.Sprintf(`{"base_model": %q}`, model)))
 	if err != nil {
-		return err
+		return spec, err
 	}
 	if _, err := records.Create(ctx, name, spec); err != nil {
-		return err
+		return spec, err
 	}
 	for _, st := range []deploy.Status{deploy.Initializing, deploy.Ready} {
 		if _, err := records.SetStatus(ctx, name, nil, st, "benchmark"); err != nil {
+			return spec, err
+		}
+	}
+	return spec, nil
+}
+
+// startPods starts c.Replicas pods: through the local provider when
+// c.PodExe is set, else in this process.
+func (f *Fleet) startPods(ctx context.Context, c FleetConfig, redisURL string, store *state.Store, spec deploy.Spec) error {
+	if c.PodExe != "" {
+		spec.Threads = c.Threads
+		if c.AdapterRoot != "" {
+			spec.AdapterSources = []string{c.AdapterRoot}
+		}
+		return f.startPodProcesses(ctx, c, redisURL, store, spec)
+	}
+	for i := range c.Replicas {
+		if err := f.startPod(ctx, c, redisURL, fmt.Sprintf("r%d", i)); err != nil {
 			return err
 		}
 	}
