@@ -156,28 +156,33 @@ func request(prompt []int32, tokens int) engine.Request {
 func greedyTop(ctx context.Context, eng *engine.Engine, prompt []int32, n int) ([]int32, [][]sample.TokenLogprob, error) {
 	req := request(prompt, n)
 	req.Sampling.Logprobs, req.Sampling.TopLogprobs = true, sample.MaxTopLogprobs
-	evs, _, err := generate(ctx, eng, []engine.Request{req})
-	if err != nil {
-		return nil, nil, err
+	toks, err := greedyTokens(ctx, eng, req)
+	top := make([][]sample.TokenLogprob, len(toks))
+	for i, t := range toks {
+		top[i] = t.Top
 	}
-	ids := make([]int32, len(evs[0].Tokens))
-	top := make([][]sample.TokenLogprob, len(evs[0].Tokens))
-	for i, t := range evs[0].Tokens {
-		ids[i], top[i] = t.ID, t.Top
-	}
-	return ids, top, nil
+	return tokenIDs(toks), top, err
 }
 
 func greedy(ctx context.Context, eng *engine.Engine, prompt []int32, n int) ([]int32, error) {
-	evs, _, err := generate(ctx, eng, []engine.Request{request(prompt, n)})
+	toks, err := greedyTokens(ctx, eng, request(prompt, n))
+	return tokenIDs(toks), err
+}
+
+func greedyTokens(ctx context.Context, eng *engine.Engine, req engine.Request) ([]engine.Token, error) {
+	evs, _, err := generate(ctx, eng, []engine.Request{req})
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]int32, len(evs[0].Tokens))
-	for i, t := range evs[0].Tokens {
+	return evs[0].Tokens, nil
+}
+
+func tokenIDs(toks []engine.Token) []int32 {
+	ids := make([]int32, len(toks))
+	for i, t := range toks {
 		ids[i] = t.ID
 	}
-	return ids, nil
+	return ids
 }
 
 // prefill times a whole prompt to its first token; the median of the
