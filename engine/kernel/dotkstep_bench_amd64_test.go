@@ -19,8 +19,11 @@ import (
 // gu: the fused projections) as a percentage of the read pass's, so that a
 // slow one shows.
 //
-// The step runs twice, alternating, on weights in 4 KiB pages (base) and in
-// 2 MiB pages (huge), so that other load on the host falls on both alike;
+// The step runs twice, alternating, on weights in 4 KiB pages (base: a
+// file cached in small folios) and in 2 MiB pages (huge: what
+// mapped.Open's MADV_HUGEPAGE gets on a file read in cold), so that other
+// load on the host falls on both alike. The read pass stays on the Go heap,
+// as graft bench engine's does.
 func BenchmarkDecodeStepQ4KM(b *testing.B) {
 	vs := []struct {
 		name string
