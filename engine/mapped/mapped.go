@@ -40,6 +40,7 @@ func Open(path string) (*File, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "map", Path: path, Err: err}
 	}
+	adviseHuge(data)
 	return &File{Data: data, unmap: unmap}, nil
 }
 
