@@ -1,18 +1,132 @@
 package mapped
 
-import "syscall"
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"unsafe"
 
-// adviseHuge asks for the mapping to be read in, and mapped, as 2 MiB
-// pages (MADV_HUGEPAGE; transparent huge pages in "madvise" mode, the
-// common default, act only on it). Decode reads every weight once per token
-// as several streams per core: with 4 KiB pages each stream crosses a page
+	"golang.org/x/sys/unix"
+)
+
+// hugeSize is the size of a transparent huge page mapped by one page-table
+// entry (PMD) with 4 KiB base pages, as on amd64 and arm64.
+const hugeSize = 2 << 20
+
+// minReread is the smallest file worth reading again to get 2 MiB pages:
+// below it a model's weights are few pages either way.
+const minReread = 16 << 20
+
+// hugePages asks for the mapping to be read in, and mapped, as 2 MiB pages
+// (MADV_HUGEPAGE; transparent huge pages in "madvise" mode, the common
+// default, act only on it). Decode reads every weight once per token as
+// several streams per core: with 4 KiB pages each stream crosses a page
 // every few rows, where the hardware prefetcher stops and a TLB miss waits:
 // the 110M Q4_K_M decode step's matmuls made 5-25% more tokens/s on 2 MiB
 // pages than on 4 KiB ones (BenchmarkDecodeStepQ4KM, base vs huge,
-// alternated in one process on the loaded 2-core host). It must come before
-// the first touch: a file already in the page cache keeps the folio sizes
-// it was read or written with (a file just written by the quantizer maps as
-// 4 KiB pages), and this kernel cannot collapse file pages later
-// (MADV_COLLAPSE needs CONFIG_READ_ONLY_THP_FOR_FS). Failure (no THP)
-// only costs the speed, so it is ignored.
-func adviseHuge(data []byte) { _ = syscall.Madvise(data, syscall.MADV_HUGEPAGE) }
+// alternated in one process on the loaded 2-core host).
+//
+// The advice acts only on pages read in after it: a file already in the
+// page cache keeps the folio sizes it was read or written with, and a model
+// just downloaded or quantized was written in 4 KiB pieces (the kernel here
+// cannot collapse file pages later: MADV_COLLAPSE needs
+// CONFIG_READ_ONLY_THP_FOR_FS). So for a large file one 2 MiB sample is
+// read in; when it did not map as one page, the file's cached pages are
+// written back and dropped, and the file is mapped again, to be read from
+// disk in 2 MiB pages once: later loads find them in the page cache. The
+// kernel drops only pages no process maps, so replicas that share a file
+// keep sharing it. Where 2 MiB pages cannot be had (no THP, a filesystem
+// without large folios, an unaligned mapping) the mapping stays as it is.
+func hugePages(f *os.File, data []byte, unmap func() error) ([]byte, func() error, error) {
+	_ = syscall.Madvise(data, syscall.MADV_HUGEPAGE)
+	sample := hugeSample(data)
+	if len(data) < minReread || sample == nil || !fileTHP() {
+		return data, unmap, nil
+	}
+	if huge, ok := readHuge(data, sample); !ok || huge {
+		return data, unmap, nil
+	}
+	if err := unmap(); err != nil {
+		return nil, nil, err
+	}
+	// Dirty pages cannot be dropped: a file just written is written back
+	// first.
+	if err := f.Sync(); err != nil {
+		return nil, nil, err
+	}
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		return nil, nil, err
+	}
+	data, unmap, err := mapFile(f, len(data))
+	if err != nil {
+		return nil, nil, err
+	}
+	_ = syscall.Madvise(data, syscall.MADV_HUGEPAGE)
+	huge, _ := readHuge(data, hugeSample(data))
+	slog.Debug("mapped: file was cached in small pages; read again", "file", f.Name(), "huge", huge)
+	return data, unmap, nil
+}
+
+// hugeSample is the 2 MiB-aligned page nearest the middle of data, or nil
+// when data is not aligned as the file (a 2 MiB page maps file offsets that
+// are multiples of 2 MiB at addresses that are too) or holds no whole page.
+func hugeSample(data []byte) []byte {
+	addr := uintptr(unsafe.Pointer(unsafe.SliceData(data)))
+	if addr%hugeSize != 0 || len(data) < 2*hugeSize {
+		return nil
+	}
+	off := len(data) / 2 &^ (hugeSize - 1)
+	return data[off : off+hugeSize]
+}
+
+// readHuge reads sample in and reports whether it mapped as one 2 MiB page
+// (no other page of data is touched yet); ok is false when that cannot be
+// told (a kernel before MADV_POPULATE_READ, no smaps).
+func readHuge(data, sample []byte) (huge, ok bool) {
+	if err := unix.Madvise(sample, unix.MADV_POPULATE_READ); err != nil {
+		return false, false
+	}
+	kb, err := filePmdMappedKB(uintptr(unsafe.Pointer(unsafe.SliceData(data))))
+	if err != nil {
+		return false, false
+	}
+	return kb > 0, true
+}
+
+// filePmdMappedKB is the FilePmdMapped figure of the mapping that starts at
+// addr in /proc/self/smaps: its file pages mapped as 2 MiB pages.
+func filePmdMappedKB(addr uintptr) (int64, error) {
+	f, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	start := []byte(fmt.Sprintf("%x-", addr))
+	in := false
+	for s := bufio.NewScanner(f); s.Scan(); {
+		line := s.Bytes()
+		if !in {
+			in = bytes.HasPrefix(line, start)
+			continue
+		}
+		if v, found := bytes.CutPrefix(line, []byte("FilePmdMapped:")); found {
+			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(string(v)), " kB"), 10, 64)
+		}
+		if bytes.HasPrefix(line, []byte("VmFlags:")) {
+			break
+		}
+	}
+	return 0, fmt.Errorf("mapped: no FilePmdMapped for the mapping at %#x", addr)
+}
+
+// fileTHP reports whether transparent huge pages are on ("always" or
+// "madvise"), without which the advice does nothing.
+func fileTHP() bool {
+	b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
+	return err == nil && !bytes.Contains(b, []byte("[never]"))
+}

@@ -2,8 +2,14 @@ package mapped
 
 import (
 	"bufio"
+	"bytes"
+	"syscall"
+
 	"fmt"
+	"golang.org/x/sys/unix"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"unsafe"
@@ -50,4 +56,98 @@ func vmFlags(t *testing.T, addr uintptr) string {
 	}
 	t.Fatalf("no mapping at %#x in /proc/self/smaps", addr)
 	return ""
+}
+
+// TestOpenRereadsFileCachedSmall: a model written in small pieces (as
+// llama.cpp's quantizer writes one) sits in the page cache in 4 KiB pages,
+// which MADV_HUGEPAGE cannot change; Open reads such a file again so that
+// it maps as 2 MiB pages, with the same bytes.
+func TestOpenRereadsFileCachedSmall(t *testing.T) {
+	content := make([]byte, 24<<20)
+	for i := range content {
+		content[i] = byte(i*7 + i>>12)
+	}
+	// Control: can this filesystem and kernel map a file read cold as
+	// 2 MiB pages at all?
+	if !coldReadMapsHuge(t, writeTemp(t, content)) {
+		t.Skip("a file read cold does not map as 2 MiB pages here (no THP, or a filesystem without large folios)")
+	}
+	path := writeSmall(t, content)
+	if plainMapsHuge(t, path) {
+		t.Skip("this kernel caches a written file in 2 MiB pages already; there is nothing to read again")
+	}
+	m, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if !bytes.Equal(m.Data, content) {
+		t.Fatal("the mapping read again differs from the file")
+	}
+	kb, err := filePmdMappedKB(uintptr(unsafe.Pointer(&m.Data[0])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kb*1024 < int64(len(content))/2 {
+		t.Errorf("%d of %d KiB mapped as 2 MiB pages", kb, len(content)>>10)
+	}
+}
+
+// writeSmall writes content to a new file 4 KiB at a time.
+func writeSmall(t *testing.T, content []byte) string {
+	path := filepath.Join(t.TempDir(), "small.bin")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for b := range slices.Chunk(content, 4<<10) {
+		if _, err := f.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return path
+}
+
+// coldReadMapsHuge drops path from the page cache, then maps it with
+// MADV_HUGEPAGE and reports whether its middle maps as a 2 MiB page.
+func coldReadMapsHuge(t *testing.T, path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		t.Skipf("fadvise: %v", err)
+	}
+	return plainMapsHuge(t, path)
+}
+
+// plainMapsHuge maps path with MADV_HUGEPAGE only (no reread) and reports
+// whether its middle maps as a 2 MiB page.
+func plainMapsHuge(t *testing.T, path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	data, unmap, err := mapFile(f, int(fi.Size()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unmap()
+	_ = syscall.Madvise(data, syscall.MADV_HUGEPAGE)
+	sample := hugeSample(data)
+	if sample == nil {
+		t.Skip("the mapping is not 2 MiB-aligned here")
+	}
+	huge, ok := readHuge(data, sample)
+	if !ok {
+		t.Skip("cannot tell page sizes here (no MADV_POPULATE_READ or smaps)")
+	}
+	return huge
 }

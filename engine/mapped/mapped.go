@@ -40,7 +40,9 @@ func Open(path string) (*File, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "map", Path: path, Err: err}
 	}
-	adviseHuge(data)
+	if data, unmap, err = hugePages(f, data, unmap); err != nil {
+		return nil, &fs.PathError{Op: "map", Path: path, Err: err}
+	}
 	return &File{Data: data, unmap: unmap}, nil
 }
 
