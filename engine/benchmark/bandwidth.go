@@ -11,7 +11,8 @@ import (
 // caches. Decode streams every weight once per step, so this is its ceiling.
 func measureBandwidth(threads, mib, reps int) []float64 {
 	const block = 32 << 10 // words per task: 256 KiB
-	buf := make([]uint64, mib<<20/8)
+	buf, free := wordBuffer(mib << 20 / 8)
+	defer free()
 	for i := range buf {
 		buf[i] = 1 // touch every page so that the passes read memory, not the zero page
 	}
