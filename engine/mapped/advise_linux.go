@@ -55,13 +55,10 @@ func hugePages(f *os.File, data []byte, unmap func() error) ([]byte, func() erro
 		return nil, nil, err
 	}
 	// Dirty pages cannot be dropped: a file just written is written back
-	// first.
-	if err := f.Sync(); err != nil {
-		return nil, nil, err
-	}
-	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
-		return nil, nil, err
-	}
+	// first. Either step failing (a read-only filesystem, say) only leaves
+	// the small pages where they are.
+	_ = f.Sync()
+	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
 	data, unmap, err := mapFile(f, len(data))
 	if err != nil {
 		return nil, nil, err
