@@ -162,7 +162,7 @@ func TestAttendBatchInvariant(t *testing.T) {
 // kernels against the blocked matmuls they replaced. Bytes are the K and V
 // the step reads.
 func BenchmarkAttendDecode(b *testing.B) {
-	for _, ctx := range []int{128, 384, 1024} {
+	for _, ctx := range []int{64, 384, 1024} {
 		tc := attnCase{heads: 12, kvHeads: 12, hd: 64, bs: 16, ends: []int{ctx - 1}, counts: []int{1}}
 		st := newAttnSetup(b, tc, rand.New(rand.NewPCG(1, 1)))
 		out := make([]float32, len(st.q))
@@ -249,4 +249,32 @@ func blockedAttend(c *KVCache, out, q []float32, a *compute.Attention, task attn
 		t, h := task.t0+r/group, task.kvh*group+r%group
 		copy(out[(t*a.Heads+h)*hd:(t*a.Heads+h+1)*hd], sc.o[r*hd:(r+1)*hd])
 	}
+}
+
+// BenchmarkAttendPrefill times one layer of a 512-token prompt on one
+// thread, in Attend's tasks of attnRows tokens per head.
+func BenchmarkAttendPrefill(b *testing.B) {
+	tc := attnCase{heads: 12, kvHeads: 12, hd: 64, bs: 16, ends: []int{511}, counts: []int{512}}
+	st := newAttnSetup(b, tc, rand.New(rand.NewPCG(1, 1)))
+	out := make([]float32, len(st.q))
+	b.Run("streamed", func(b *testing.B) {
+		sc := &attnScratch{}
+		for b.Loop() {
+			for t0 := 0; t0 < 512; t0 += attnRows {
+				for kvh := range tc.kvHeads {
+					st.c.attend(out, st.q, 0, &st.a, attnTask{t0: t0, t1: t0 + attnRows, kvh: kvh}, sc)
+				}
+			}
+		}
+	})
+	b.Run("blocked", func(b *testing.B) {
+		sc := &blockedScratch{}
+		for b.Loop() {
+			for t0 := 0; t0 < 512; t0 += attnRows {
+				for kvh := range tc.kvHeads {
+					blockedAttend(st.c, out, st.q, &st.a, attnTask{t0: t0, t1: t0 + attnRows, kvh: kvh}, sc)
+				}
+			}
+		}
+	})
 }
