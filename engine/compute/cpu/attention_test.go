@@ -15,6 +15,8 @@ import (
 type attnCase struct {
 	heads, kvHeads, hd, bs, window int
 	ends, counts                   []int
+	layers                         int  // of the cache, all holding the same keys and values; 0 means 1
+	ordered                        bool // blocks in allocation order, as a fresh engine hands them out
 }
 
 type attnSetup struct {
@@ -39,7 +41,12 @@ func newAttnSetup(t testing.TB, tc attnCase, rng *rand.Rand) *attnSetup {
 		blocks += e/tc.bs + 1
 	}
 	perm := rng.Perm(blocks)
-	c := b.NewKVCache(1, blocks, tc.bs, tc.kvHeads, tc.hd).(*KVCache)
+	if tc.ordered {
+		for i := range perm {
+			perm[i] = i
+		}
+	}
+	c := b.NewKVCache(max(tc.layers, 1), blocks, tc.bs, tc.kvHeads, tc.hd).(*KVCache)
 	st := &attnSetup{b: b, c: c, scale: float32(1 / math.Sqrt(float64(tc.hd)))}
 	next := 0
 	for _, e := range tc.ends {
@@ -53,7 +60,9 @@ func newAttnSetup(t testing.TB, tc attnCase, rng *rand.Rand) *attnSetup {
 		for p := range e + 1 {
 			k[p], v[p] = randVec(rng, width), randVec(rng, width)
 			slot := table[p/tc.bs]*int32(tc.bs) + int32(p%tc.bs)
-			b.StoreKV(c, 0, Buffer(k[p]), Buffer(v[p]), []int32{slot})
+			for l := range max(tc.layers, 1) {
+				b.StoreKV(c, l, Buffer(k[p]), Buffer(v[p]), []int32{slot})
+			}
 		}
 		st.k, st.v = append(st.k, k), append(st.v, v)
 	}
@@ -181,7 +190,7 @@ func BenchmarkAttendDecode(b *testing.B) {
 			sc := &blockedScratch{}
 			for b.Loop() {
 				for kvh := range tc.kvHeads {
-					blockedAttend(st.c, out, st.q, &st.a, attnTask{t0: 0, t1: 1, kvh: kvh}, sc)
+					blockedAttend(st.c, out, st.q, 0, &st.a, attnTask{t0: 0, t1: 1, kvh: kvh}, sc)
 				}
 			}
 		})
@@ -203,7 +212,7 @@ func grow(s []float32, n int) []float32 {
 // (scores and values as small MatMuls per block, keys by slot and values by
 // dimension), kept for the benchmark. It reads the cache in its present
 // layout: the values are wrong, the work is the same.
-func blockedAttend(c *KVCache, out, q []float32, a *compute.Attention, task attnTask, sc *blockedScratch) {
+func blockedAttend(c *KVCache, out, q []float32, layer int, a *compute.Attention, task attnTask, sc *blockedScratch) {
 	group, hd, bs := a.Heads/a.KVHeads, a.HeadDim, c.blockSize
 	rows := (task.t1 - task.t0) * group
 	table := a.Tables[a.Seq[task.t0]]
@@ -219,7 +228,7 @@ func blockedAttend(c *KVCache, out, q []float32, a *compute.Attention, task attn
 		t, h := task.t0+r/group, task.kvh*group+r%group
 		copy(sc.q[r*hd:(r+1)*hd], q[(t*a.Heads+h)*hd:(t*a.Heads+h+1)*hd])
 	}
-	ks, vs := c.k[0], c.v[0]
+	ks, vs := c.k[layer], c.v[layer]
 	for blk := b0; blk <= b1; blk++ {
 		base := c.block(table[blk], task.kvh)
 		kernel.MatMul(nil, sc.tmp[:rows*bs], sc.q, ks[base:base+bs*hd], rows, hd, bs)
@@ -272,9 +281,42 @@ func BenchmarkAttendPrefill(b *testing.B) {
 		for b.Loop() {
 			for t0 := 0; t0 < 512; t0 += attnRows {
 				for kvh := range tc.kvHeads {
-					blockedAttend(st.c, out, st.q, &st.a, attnTask{t0: t0, t1: t0 + attnRows, kvh: kvh}, sc)
+					blockedAttend(st.c, out, st.q, 0, &st.a, attnTask{t0: t0, t1: t0 + attnRows, kvh: kvh}, sc)
 				}
 			}
 		}
 	})
+}
+
+// BenchmarkAttendDecodeDRAM is BenchmarkAttendDecode over 48 MB of cache
+// layers taken in turn, as a decode step finds them: out of cache, after
+// the weights went through.
+func BenchmarkAttendDecodeDRAM(b *testing.B) {
+	for _, ctx := range []int{64, 384} {
+		layers := (48 << 20) / (ctx * 12 * 64 * 8)
+		tc := attnCase{heads: 12, kvHeads: 12, hd: 64, bs: 16, ends: []int{ctx - 1}, counts: []int{1}, layers: layers, ordered: true}
+		st := newAttnSetup(b, tc, rand.New(rand.NewPCG(1, 1)))
+		out := make([]float32, len(st.q))
+		bytes := int64(ctx * tc.kvHeads * tc.hd * 8)
+		b.Run(fmt.Sprintf("ctx=%d/streamed", ctx), func(b *testing.B) {
+			b.SetBytes(bytes)
+			sc, l := &attnScratch{}, 0
+			for b.Loop() {
+				for kvh := range tc.kvHeads {
+					st.c.attend(out, st.q, l, &st.a, attnTask{t0: 0, t1: 1, kvh: kvh}, sc)
+				}
+				l = (l + 1) % layers
+			}
+		})
+		b.Run(fmt.Sprintf("ctx=%d/blocked", ctx), func(b *testing.B) {
+			b.SetBytes(bytes)
+			sc, l := &blockedScratch{}, 0
+			for b.Loop() {
+				for kvh := range tc.kvHeads {
+					blockedAttend(st.c, out, st.q, l, &st.a, attnTask{t0: 0, t1: 1, kvh: kvh}, sc)
+				}
+				l = (l + 1) % layers
+			}
+		})
+	}
 }
