@@ -156,8 +156,8 @@ func (c *KVCache) attendToken(out, q []float32, layer int, a *compute.Attention,
 	first, last := firstPos(a, t), int(a.Positions[t])
 	b0, b1 := first/bs, last/bs
 	cols := (b1 - b0 + 1) * bs
-	if cap(sc.s) < group*cols {
-		sc.s = make([]float32, group*cols)
+	if cap(sc.s) < group*cols { // doubling: a growing context reallocates rarely
+		sc.s = make([]float32, max(group*cols, 2*cap(sc.s)))
 	}
 	s := sc.s[:group*cols]
 	h0 := t*a.Heads + kvh*group // first query/output row of the group
