@@ -96,7 +96,7 @@ type attnTask struct {
 }
 
 // attnRows caps the query rows of one task: prefill chunks split into tasks,
-// which spreads them over cores.
+// which spreads them over cores and bounds the score scratch.
 const attnRows = 64
 
 // Attend computes attention per (sequence, key/value head, chunk of tokens).
@@ -129,7 +129,7 @@ func (b *Backend) Attend(out, q compute.Buffer, cache compute.KVCache, layer int
 }
 
 type attnScratch struct {
-	s []float32 // scores of one token's heads, a row of whole blocks each
+	s []float32 // scores of a task's query rows, a row of whole blocks each
 }
 
 // firstPos is the first position token t attends to.
@@ -141,47 +141,63 @@ func firstPos(a *compute.Attention, t int) int {
 	return 0
 }
 
+// attend computes the heads sharing key/value head task.kvh for the
+// task's tokens. Each token's scores and values cover exactly its own
+// positions, block by block in order, so its bits are those it would get
+// alone; the tokens only share the loop over blocks, which keeps a block of
+// K or V in L1 while all of them (and all heads of the group) use it.
 func (c *KVCache) attend(out, q []float32, layer int, a *compute.Attention, task attnTask, sc *attnScratch) {
-	for t := task.t0; t < task.t1; t++ {
-		c.attendToken(out, q, layer, a, task.kvh, t, sc)
-	}
-}
-
-// attendToken computes the heads of token t that share key/value head kvh,
-// block by block so that each block of K and V is read from memory once for
-// all of them.
-func (c *KVCache) attendToken(out, q []float32, layer int, a *compute.Attention, kvh, t int, sc *attnScratch) {
 	group, hd, bs := a.Heads/a.KVHeads, a.HeadDim, c.blockSize
-	table := a.Tables[a.Seq[t]]
-	first, last := firstPos(a, t), int(a.Positions[t])
-	b0, b1 := first/bs, last/bs
-	cols := (b1 - b0 + 1) * bs
-	if cap(sc.s) < group*cols { // doubling: a growing context reallocates rarely
-		sc.s = make([]float32, max(group*cols, 2*cap(sc.s)))
+	table := a.Tables[a.Seq[task.t0]]
+	first, last := firstPos(a, task.t0), int(a.Positions[task.t0])
+	for t := task.t0; t < task.t1; t++ {
+		first, last = min(first, firstPos(a, t)), max(last, int(a.Positions[t]))
 	}
-	s := sc.s[:group*cols]
-	h0 := t*a.Heads + kvh*group // first query/output row of the group
+	b0, b1 := first/bs, last/bs
+	cols, rows := (b1-b0+1)*bs, (task.t1-task.t0)*group
+	if cap(sc.s) < rows*cols { // doubling: a growing context reallocates rarely
+		sc.s = make([]float32, max(rows*cols, 2*cap(sc.s)))
+	}
+	s := sc.s[:rows*cols]
+	// span is token t's positions as columns [lo, hi) of its score rows.
+	span := func(t int) (lo, hi int) { return firstPos(a, t) - b0*bs, int(a.Positions[t]) - b0*bs + 1 }
 	ks, vs := c.k[layer], c.v[layer]
 	for blk := b0; blk <= b1; blk++ {
-		base := c.block(table[blk], kvh)
-		for g := range group {
-			r := g*cols + (blk-b0)*bs
-			kernel.AttnScores(s[r:r+bs], q[(h0+g)*hd:(h0+g+1)*hd], ks[base:base+bs*hd], bs)
+		base, c0 := c.block(table[blk], task.kvh), (blk-b0)*bs
+		for t := task.t0; t < task.t1; t++ {
+			if lo, hi := span(t); hi <= c0 || lo >= c0+bs {
+				continue
+			}
+			h0 := t*a.Heads + task.kvh*group
+			for g := range group {
+				r := ((t-task.t0)*group+g)*cols + c0
+				kernel.AttnScores(s[r:r+bs], q[(h0+g)*hd:(h0+g+1)*hd], ks[base:base+bs*hd], bs)
+			}
 		}
 	}
-	lo, hi := first-b0*bs, last-b0*bs+1
-	for g := range group {
-		row := s[g*cols+lo : g*cols+hi]
-		kernel.Scale(row, a.Scale)
-		kernel.Softmax(row)
-		clear(out[(h0+g)*hd : (h0+g+1)*hd])
+	for t := task.t0; t < task.t1; t++ {
+		lo, hi := span(t)
+		h0 := t*a.Heads + task.kvh*group
+		for g := range group {
+			r := ((t-task.t0)*group + g) * cols
+			kernel.Scale(s[r+lo:r+hi], a.Scale)
+			kernel.Softmax(s[r+lo : r+hi])
+			clear(out[(h0+g)*hd : (h0+g+1)*hd])
+		}
 	}
 	for blk := b0; blk <= b1; blk++ {
-		base := c.block(table[blk], kvh)
-		j0, j1 := max(lo-(blk-b0)*bs, 0), min(hi-(blk-b0)*bs, bs)
-		for g := range group {
-			r := g*cols + (blk-b0)*bs
-			kernel.AttnValues(out[(h0+g)*hd:(h0+g+1)*hd], s[r+j0:r+j1], vs[base+j0*hd:base+j1*hd])
+		base, c0 := c.block(table[blk], task.kvh), (blk-b0)*bs
+		for t := task.t0; t < task.t1; t++ {
+			lo, hi := span(t)
+			j0, j1 := max(lo-c0, 0), min(hi-c0, bs)
+			if j0 >= j1 {
+				continue
+			}
+			h0 := t*a.Heads + task.kvh*group
+			for g := range group {
+				r := ((t-task.t0)*group+g)*cols + c0
+				kernel.AttnValues(out[(h0+g)*hd:(h0+g+1)*hd], s[r+j0:r+j1], vs[base+j0*hd:base+j1*hd])
+			}
 		}
 	}
 }
