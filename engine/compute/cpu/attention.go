@@ -5,9 +5,10 @@ import (
 	"github.com/graft-ai/graft/engine/kernel"
 )
 
-// KVCache stores each layer's keys as [block][kvHead][slot][headDim] and values
-// transposed as [block][kvHead][headDim][slot], so that one block of one head is
-// a contiguous matrix for both attention products.
+// KVCache stores each layer's keys as [block][kvHead][headDim][slot] and values
+// as [block][kvHead][slot][headDim]: one block of one head is then a
+// contiguous matrix whose rows feed vector lanes directly in both attention
+// products (keys by dimension, values by slot; see kernel.AttnScores).
 type KVCache struct {
 	k, v              [][]float32
 	blocks, blockSize int
@@ -80,11 +81,11 @@ func (b *Backend) StoreKV(cache compute.KVCache, layer int, k, v compute.Buffer,
 		for h := 0; h < c.kvHeads; h++ {
 			src := (t*c.kvHeads + h) * hd
 			base := c.block(blk, h)
-			copy(c.k[layer][base+off*hd:base+(off+1)*hd], ks[src:src+hd])
-			vb := c.v[layer][base : base+bs*hd]
+			kb := c.k[layer][base : base+bs*hd]
 			for d := 0; d < hd; d++ {
-				vb[d*bs+off] = vs[src+d]
+				kb[d*bs+off] = ks[src+d]
 			}
+			copy(c.v[layer][base+off*hd:base+(off+1)*hd], vs[src:src+hd])
 		}
 	}
 }
@@ -98,11 +99,12 @@ type attnTask struct {
 // which spreads them over cores and bounds the score scratch.
 const attnRows = 64
 
-// Attend computes attention per (sequence, key/value head, chunk of tokens) as
-// small matrix products over whole cache blocks: scores = Q·Kᵀ block by block,
-// a softmax over each row's own positions, then Σ_blocks P·V. Masked entries are
-// exact zeros, and block boundaries are absolute positions, so a token's result is
-// the same bits whatever other tokens share its step.
+// Attend computes attention per (sequence, key/value head, chunk of tokens).
+// Each token's heads stream the cache blocks of their own positions once for
+// the scores and once for the values (kernel.AttnScores, kernel.AttnValues),
+// with a softmax over exactly those positions in between: a token's result
+// depends on its query, its positions and the cache, never on what else
+// shares its step or task, so prefill and decode give it the same bits.
 func (b *Backend) Attend(out, q compute.Buffer, cache compute.KVCache, layer int, a *compute.Attention) {
 	c := cache.(*KVCache)
 	group := a.Heads / a.KVHeads
@@ -127,14 +129,7 @@ func (b *Backend) Attend(out, q compute.Buffer, cache compute.KVCache, layer int
 }
 
 type attnScratch struct {
-	q, s, tmp, p, o []float32
-}
-
-func grow(s []float32, n int) []float32 {
-	if cap(s) < n {
-		return make([]float32, n)
-	}
-	return s[:n]
+	s []float32 // scores of a task's query rows, a row of whole blocks each
 }
 
 // firstPos is the first position token t attends to.
@@ -146,50 +141,63 @@ func firstPos(a *compute.Attention, t int) int {
 	return 0
 }
 
+// attend computes the heads sharing key/value head task.kvh for the
+// task's tokens. Each token's scores and values cover exactly its own
+// positions, block by block in order, so its bits are those it would get
+// alone; the tokens only share the loop over blocks, which keeps a block of
+// K or V in L1 while all of them (and all heads of the group) use it.
 func (c *KVCache) attend(out, q []float32, layer int, a *compute.Attention, task attnTask, sc *attnScratch) {
 	group, hd, bs := a.Heads/a.KVHeads, a.HeadDim, c.blockSize
-	rows := (task.t1 - task.t0) * group
 	table := a.Tables[a.Seq[task.t0]]
 	first, last := firstPos(a, task.t0), int(a.Positions[task.t0])
 	for t := task.t0; t < task.t1; t++ {
 		first, last = min(first, firstPos(a, t)), max(last, int(a.Positions[t]))
 	}
 	b0, b1 := first/bs, last/bs
-	cols := (b1 - b0 + 1) * bs
-	sc.q, sc.s = grow(sc.q, rows*hd), grow(sc.s, rows*cols)
-	sc.tmp, sc.p, sc.o = grow(sc.tmp, rows*max(bs, hd)), grow(sc.p, rows*bs), grow(sc.o, rows*hd)
-	for r := 0; r < rows; r++ {
-		t, h := task.t0+r/group, task.kvh*group+r%group
-		copy(sc.q[r*hd:(r+1)*hd], q[(t*a.Heads+h)*hd:(t*a.Heads+h+1)*hd])
+	cols, rows := (b1-b0+1)*bs, (task.t1-task.t0)*group
+	if cap(sc.s) < rows*cols { // doubling: a growing context reallocates rarely
+		sc.s = make([]float32, max(rows*cols, 2*cap(sc.s)))
 	}
+	s := sc.s[:rows*cols]
+	// span is token t's positions as columns [lo, hi) of its score rows.
+	span := func(t int) (lo, hi int) { return firstPos(a, t) - b0*bs, int(a.Positions[t]) - b0*bs + 1 }
 	ks, vs := c.k[layer], c.v[layer]
 	for blk := b0; blk <= b1; blk++ {
-		base := c.block(table[blk], task.kvh)
-		kernel.MatMul(nil, sc.tmp[:rows*bs], sc.q, ks[base:base+bs*hd], rows, hd, bs)
-		for r := 0; r < rows; r++ {
-			copy(sc.s[r*cols+(blk-b0)*bs:r*cols+(blk-b0+1)*bs], sc.tmp[r*bs:(r+1)*bs])
+		base, c0 := c.block(table[blk], task.kvh), (blk-b0)*bs
+		for t := task.t0; t < task.t1; t++ {
+			if lo, hi := span(t); hi <= c0 || lo >= c0+bs {
+				continue
+			}
+			h0 := t*a.Heads + task.kvh*group
+			for g := range group {
+				r := ((t-task.t0)*group+g)*cols + c0
+				kernel.AttnScores(s[r:r+bs], q[(h0+g)*hd:(h0+g+1)*hd], ks[base:base+bs*hd], bs)
+			}
 		}
 	}
-	for r := 0; r < rows; r++ {
-		t := task.t0 + r/group
-		row := sc.s[r*cols : (r+1)*cols]
-		lo, hi := firstPos(a, t)-b0*bs, int(a.Positions[t])-b0*bs+1
-		kernel.Scale(row[lo:hi], a.Scale)
-		kernel.Softmax(row[lo:hi])
-		clear(row[:lo])
-		clear(row[hi:])
+	for t := task.t0; t < task.t1; t++ {
+		lo, hi := span(t)
+		h0 := t*a.Heads + task.kvh*group
+		for g := range group {
+			r := ((t-task.t0)*group + g) * cols
+			kernel.Scale(s[r+lo:r+hi], a.Scale)
+			kernel.Softmax(s[r+lo : r+hi])
+			clear(out[(h0+g)*hd : (h0+g+1)*hd])
+		}
 	}
-	clear(sc.o)
 	for blk := b0; blk <= b1; blk++ {
-		for r := 0; r < rows; r++ {
-			copy(sc.p[r*bs:(r+1)*bs], sc.s[r*cols+(blk-b0)*bs:r*cols+(blk-b0+1)*bs])
+		base, c0 := c.block(table[blk], task.kvh), (blk-b0)*bs
+		for t := task.t0; t < task.t1; t++ {
+			lo, hi := span(t)
+			j0, j1 := max(lo-c0, 0), min(hi-c0, bs)
+			if j0 >= j1 {
+				continue
+			}
+			h0 := t*a.Heads + task.kvh*group
+			for g := range group {
+				r := ((t-task.t0)*group+g)*cols + c0
+				kernel.AttnValues(out[(h0+g)*hd:(h0+g+1)*hd], s[r+j0:r+j1], vs[base+j0*hd:base+j1*hd])
+			}
 		}
-		base := c.block(table[blk], task.kvh)
-		kernel.MatMul(nil, sc.tmp[:rows*hd], sc.p, vs[base:base+bs*hd], rows, bs, hd)
-		kernel.Add(sc.o, sc.o, sc.tmp[:rows*hd])
-	}
-	for r := 0; r < rows; r++ {
-		t, h := task.t0+r/group, task.kvh*group+r%group
-		copy(out[(t*a.Heads+h)*hd:(t*a.Heads+h+1)*hd], sc.o[r*hd:(r+1)*hd])
 	}
 }
