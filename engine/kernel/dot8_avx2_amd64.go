@@ -41,6 +41,9 @@ func init() {
 				if u := dot8UnpackAVX2[t]; u != nil {
 					d.batch.unpack, d.batch.tile, d.batch.quad = u, dot8uAVX2.tile, dot8uQuad
 				}
+				if t == gguf.TypeQ4_0 { // its block-total contract (dot8.go)
+					d.batch.tile, d.batch.quad = dot8tAVX2.tile, dot8tQuad
+				}
 			}
 		}
 	}
@@ -49,6 +52,13 @@ func init() {
 // tile runs a rows×cols tile as kernels of at most 8 dots: a tile of more
 // is split into column strips, each weight block unpacked once per strip.
 func (k *dot8Set) tile(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, rows, cols int) {
+	if k[rows-1][0] == nil { // Q4_0: lone-row kernels only, a row at a time
+		for r := range rows {
+			k.tile((*float32)(unsafe.Add(unsafe.Pointer(out), 4*r*ldo)), ldo,
+				(*byte)(unsafe.Add(unsafe.Pointer(xq), r*ldx)), ldx, w, ldw, nb, 1, cols)
+		}
+		return
+	}
 	if rows*cols <= 8 && k[rows-1][cols-1] != nil {
 		k[rows-1][cols-1](out, ldo, xq, ldx, w, ldw, nb)
 		return

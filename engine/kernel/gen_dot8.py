@@ -116,6 +116,110 @@ def pair(acc, unsigned=False, dmem=None, s="Y0", a="Y1", x="Y3", dreg=None):
     emit(f"\tVFMADD231PS Y6, Y5, {acc}")
 
 
+def lone_total(C, strided=False):
+    """dot8Q4_0x1x{C}: Q4_0's lone-row kernels, each output the float sum
+    over blocks of its block's whole integer dot (dot8.go's dotQ4_0Q8_0).
+    Four slots, slot s column min(s, C-1), in pairs (0, 2) and (1, 3): a
+    pair's two columns share one register (column a's 16 nibble bytes in
+    the low half, b's in the high), unpacked once (low nibbles by a mask,
+    high ones shifted and masked) against x's values 0..15 and 16..31
+    broadcast to both halves; VPMADDUBSW of each, added (sums of four
+    products n·x, at most 7620), less 8·Σx of the same four (Y7, once per
+    block), summed in pairs by VPMADDWD. The two pairs' int32 then fold by
+    VPACKSSDW and VPMADDWD twice (sums of 8, 16, 32 products, within int16
+    before each fold: at most 32512) into lanes [s0 s1 s0 s1 | s2 s3 s2 s3],
+    one VCVTDQ2PS and one FMA a block with d_w·d_x in the same lanes. The
+    per-lane contract took, per column and block, a subtraction, a
+    conversion, a spread of the scale and an FMA of its own: the kernel was
+    bound by the FP pipes, not by memory (15 GB/s on one Zen 3 thread, from
+    L2 as from memory)."""
+    name = f"dot8Q4_0x1x{C}" + ("s" if strided else "")
+    bb = 18
+    col = lambda sl: min(sl, C - 1)
+    emit(f"\n// func {name}({ARGS})")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-56")
+    emit("\tMOVQ xq+16(FP), DI")
+    emit("\tMOVQ w+32(FP), SI")
+    emit("\tMOVQ ldw+40(FP), R13")
+    emit("\tLEAQ (R13)(R13*2), R14")
+    emit("\tMOVQ nb+48(FP), CX")
+    if strided:
+        emit(f"\tIMUL3Q ${bb * PF_ROWS}, CX, R8")
+        emit("\tADDQ SI, R8")
+    else:
+        prefetch_start()
+    const(11, 1, "W")
+    const(10, 0x0F, "B")
+    const(9, 8, "B")
+    emit("\tVXORPS Y12, Y12, Y12")
+    emit("\tTESTQ CX, CX")
+    emit("\tJZ done")
+    emit("loop:")
+    emit("\tVBROADCASTI128 2(DI), Y3")
+    emit("\tVBROADCASTI128 18(DI), Y4")
+    emit("\tVPMADDUBSW Y3, Y9, Y7")
+    emit("\tVPMADDUBSW Y4, Y9, Y6")
+    emit("\tVPADDW Y6, Y7, Y7")
+    # the slots' d_w as halves [h0 h1 h0 h1 h2 h3 h2 h3], times d_x
+    regs = ["AX", "DX", "R9", "R10"]
+    emit(f"\tMOVWQZX {W(col(0), 0)}, AX")
+    for sl in range(1, 4):
+        emit(f"\tMOVWQZX {W(col(sl), 0)}, {regs[sl]}")
+        emit(f"\tSHLQ ${16 * sl}, {regs[sl]}")
+        emit(f"\tORQ {regs[sl]}, AX")
+    emit("\tVMOVQ AX, X2")
+    emit("\tVPUNPCKLDQ X2, X2, X2")
+    emit("\tVCVTPH2PS X2, Y2")
+    emit("\tVPBROADCASTW 0(DI), X5")
+    emit("\tVCVTPH2PS X5, Y5")
+    emit("\tVMULPS Y5, Y2, Y2")
+    if strided:
+        for c in range(C):
+            emit(f"\tPREFETCHT0 {W(c, 0).replace('SI', 'R8')}")
+        emit(f"\tADDQ ${bb}, R8")
+    else:
+        prefetch(C * bb)
+    for (a, b), (r, t) in (((0, 2), ("Y0", "Y1")), ((1, 3), ("Y13", "Y14"))):
+        if C == 1 and a == 1:
+            break
+        emit(f"\tVMOVDQU {W(col(a), 2)}, X{r[1:]}")
+        emit(f"\tVINSERTI128 $1, {W(col(b), 2)}, {r}, {r}")
+        emit(f"\tVPSRLW $4, {r}, {t}")
+        emit(f"\tVPAND Y10, {r}, {r}")
+        emit(f"\tVPAND Y10, {t}, {t}")
+        emit(f"\tVPMADDUBSW Y3, {r}, {r}")
+        emit(f"\tVPMADDUBSW Y4, {t}, {t}")
+        emit(f"\tVPADDW {t}, {r}, {r}")
+        emit(f"\tVPSUBW Y7, {r}, {r}")
+        emit(f"\tVPMADDWD Y11, {r}, {r}")
+    emit(f"\tVPACKSSDW {'Y0' if C == 1 else 'Y13'}, Y0, Y0")
+    emit("\tVPMADDWD Y11, Y0, Y0")
+    emit("\tVPACKSSDW Y0, Y0, Y0")
+    emit("\tVPMADDWD Y11, Y0, Y0")
+    emit("\tVCVTDQ2PS Y0, Y0")
+    emit("\tVFMADD231PS Y2, Y0, Y12")
+    emit(f"\tADDQ ${bb}, SI")
+    emit(f"\tADDQ ${ABB}, DI")
+    emit("\tDECQ CX")
+    emit("\tJNZ loop")
+    emit("done:")
+    emit("\tMOVQ out+0(FP), DI")
+    emit("\tMOVQ ldo+8(FP), AX")
+    emit("\tSHLQ $2, AX")
+    emit("\tVEXTRACTF128 $1, Y12, X13")
+    for c in range(C):
+        reg, lane = ("X12", "X13")[c // 2], c % 2
+        if strided:
+            if c > 0:
+                emit("\tADDQ AX, DI")
+            addr = "(DI)"
+        else:
+            addr = f"{4 * c}(DI)"
+        emit(f"\tVEXTRACTPS ${lane}, {reg}, {addr}")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+
+
 def const(reg, value, bcast="D"):
     emit(f"\tMOVL ${value:#x}, AX")
     emit(f"\tVMOVD AX, X{reg}")
@@ -386,8 +490,14 @@ def store_acc(R, C, acc, strided=False):
 
 for t in TYPES:
     for R, C in SHAPES:
-        kernel(*t, R, C)
-    kernel(*t, 1, 4, strided=True)
+        if t[0] != "Q4_0":
+            kernel(*t, R, C)
+        elif R == 1:
+            lone_total(C)
+    if t[0] != "Q4_0":
+        kernel(*t, 1, 4, strided=True)
+    else:
+        lone_total(4, strided=True)
 
 # The batched kernels, with float32 scales: Q8_0 weights in place (dot8s*),
 # Q4_0 and Q5_0 unpacked once per column tile (dot8Unpack*, dot8u*).
@@ -534,6 +644,138 @@ def s_loop(R, C, acc, sfx):
     emit(f"\tJNZ loop{sfx}")
 
 
+def t_groups(R, C):
+    """The slots of a batched block-total tile (tkernel): per group g of
+    columns 2g, 2g+1, eight slots 4c'+r (the index of the pair's d_w·d_x in
+    a 4×4 tile's products, dot8Products), each the pair (r mod R,
+    min(2g+c', C-1)); slots past the tile repeat a pair of it."""
+    return [[(k % 4 % R, min(2 * g + k // 4, C - 1)) for k in range(8)] for g in range((C + 1) // 2)]
+
+
+def t_group(slots, u):
+    """Folds one group's eight pairs of block u (x+128 rows in Y0..Y3,
+    unpacked weights at SI) into their whole-block int32 dots, lane k slot
+    k, in Y10: each pair's lane sums (VPMADDUBSW, VPMADDWD, less the lane's
+    128·Σw) are at most 4064 (|w| ≤ 8, |x| ≤ 127), so VPACKSSDW and
+    VPMADDWD fold pairs of pairs exactly twice (at most 16256), and the
+    halves add at the end."""
+    def v(pr, reg):
+        r, c = pr
+        emit(f"\tVPMADDUBSW {W(c, 64 * u)}, Y{r}, {reg}")
+        emit(f"\tVPMADDWD Y7, {reg}, {reg}")
+        emit(f"\tVPSUBD {W(c, 64 * u + 32)}, {reg}, {reg}")
+
+    def p(j, dst):
+        a, b = slots[2 * j], slots[2 * j + 1]
+        v(a, "Y5")
+        rb = "Y5"
+        if b != a:
+            v(b, "Y6")
+            rb = "Y6"
+        emit(f"\tVPACKSSDW {rb}, Y5, {dst}")
+        emit(f"\tVPMADDWD Y7, {dst}, {dst}")
+
+    def q(h, dst, spare):
+        # pairs 4h..4h+3 into dst: p(2h) there, p(2h+1) in spare unless equal
+        p(2 * h, dst)
+        other = dst
+        if slots[4 * h + 2:4 * h + 4] != slots[4 * h:4 * h + 2]:
+            p(2 * h + 1, spare)
+            other = spare
+        emit(f"\tVPACKSSDW {other}, {dst}, {dst}")
+        emit(f"\tVPMADDWD Y7, {dst}, {dst}")
+
+    q(0, "Y8", "Y9")
+    hi = "Y8"
+    if slots[4:] != slots[:4]:
+        q(1, "Y9", "Y10")
+        hi = "Y9"
+    emit(f"\tVPERM2I128 $0x20, {hi}, Y8, Y10")
+    emit(f"\tVPERM2I128 $0x31, {hi}, Y8, Y11")
+    emit("\tVPADDD Y11, Y10, Y10")
+
+
+def t_loop(R, C, sfx):
+    """The batched block-total kernels' loop over CX blocks (DI: x+128
+    rows, BX and R12 their stride and 3 strides, SI: unpacked weights, R13
+    R14 likewise, R9: products, Y7: words 1), two blocks a turn, an odd
+    block first; group g accumulates in Y12+g."""
+    groups = t_groups(R, C)
+
+    def block(u):
+        for r in range(R):
+            emit(f"\tVMOVDQU {X(r, 32 * u)}, Y{r}")
+        for g, slots in enumerate(groups):
+            t_group(slots, u)
+            emit("\tVCVTDQ2PS Y10, Y10")
+            emit(f"\tVFMADD231PS {64 * u + 32 * g}(R9), Y10, Y{12 + g}")
+
+    def advance(n):
+        emit(f"\tADDQ ${64 * n}, SI")
+        emit(f"\tADDQ ${32 * n}, DI")
+        emit(f"\tADDQ ${64 * n}, R9")
+
+    emit("\tBTQ $0, CX")
+    emit(f"\tJCC pairs{sfx}")
+    block(0)
+    advance(1)
+    emit(f"pairs{sfx}:")
+    emit("\tSHRQ $1, CX")
+    emit(f"\tJZ done{sfx}")
+    emit(f"loop{sfx}:")
+    block(0)
+    block(1)
+    advance(2)
+    emit("\tDECQ CX")
+    emit(f"\tJNZ loop{sfx}")
+
+
+def t_store(R, C):
+    """Stores a block-total tile's sums, slot 4c'+r of group g (Y12+g) to
+    out[r·ldo + 2g+c'] (DI: out, AX: 4·ldo; DI is advanced by the rows)."""
+    groups = (C + 1) // 2
+    for g in range(groups):
+        emit(f"\tVEXTRACTF128 $1, Y{12 + g}, X{5 + g}")
+    for r in range(R):
+        if r > 0:
+            emit("\tADDQ AX, DI")
+        for c in range(C):
+            g, c1 = divmod(c, 2)
+            reg = f"X{12 + g}" if c1 == 0 else f"X{5 + g}"
+            emit(f"\tVEXTRACTPS ${r}, {reg}, {4 * c}(DI)")
+
+
+def tkernel(R, C):
+    """dot8t{R}x{C}: Q4_0's batched tile (dot8UnpackQ4_0 weights, x+128
+    activations) under its block-total contract (dot8.go): each pair's
+    whole-block integer dot, eight pairs folded into one vector (t_group),
+    one conversion and one FMA with the tile's products (in the same lanes)
+    per group of eight pairs, where the per-lane kernels (dot8u*) take a
+    conversion, a broadcast and an FMA per pair."""
+    name = f"dot8t{R}x{C}"
+    emit(f"\n// func {name}({SARGS})")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-64")
+    emit("\tMOVQ dp+56(FP), R9")
+    emit("\tMOVQ xq+16(FP), DI")
+    emit("\tMOVQ ldx+24(FP), BX")
+    emit("\tLEAQ (BX)(BX*2), R12")
+    emit("\tMOVQ w+32(FP), SI")
+    emit("\tMOVQ ldw+40(FP), R13")
+    emit("\tLEAQ (R13)(R13*2), R14")
+    emit("\tMOVQ nb+48(FP), CX")
+    emit("\tVMOVDQU ·dot8Ones(SB), Y7")
+    for g in range((C + 1) // 2):
+        emit(f"\tVXORPS Y{12 + g}, Y{12 + g}, Y{12 + g}")
+    t_loop(R, C, "")
+    emit("done:")
+    emit("\tMOVQ out+0(FP), DI")
+    emit("\tMOVQ ldo+8(FP), AX")
+    emit("\tSHLQ $2, AX")
+    t_store(R, C)
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+
+
 QARGS = ARGS + ", xd, wd, dp *float32, n int"
 
 
@@ -580,17 +822,24 @@ def quad(kind):
             emit("\tADDQ $32, R9")
         emit("\tMOVQ nb+48(FP), CX")
         emit("\tVMOVDQU ·dot8Ones(SB), Y7")
-        for r in range(R):
-            for c in range(C):
-                emit(f"\tVXORPS {acc(r, c)}, {acc(r, c)}, {acc(r, c)}")
-        (u_loop if kind == "u" else s_loop)(R, C, acc, f"q{st}")
+        if kind == "t":
+            emit("\tVXORPS Y12, Y12, Y12")
+            t_loop(R, C, f"q{st}")
+        else:
+            for r in range(R):
+                for c in range(C):
+                    emit(f"\tVXORPS {acc(r, c)}, {acc(r, c)}, {acc(r, c)}")
+            (u_loop if kind == "u" else s_loop)(R, C, acc, f"q{st}")
         emit(f"doneq{st}:")
         emit("\tMOVQ 0(SP), DI")
         if st:
             emit("\tADDQ $8, DI")
         emit("\tMOVQ ldo+8(FP), AX")
         emit("\tSHLQ $2, AX")
-        store_acc(R, C, acc)
+        if kind == "t":
+            t_store(R, C)
+        else:
+            store_acc(R, C, acc)
     emit("\tMOVQ ldx+24(FP), AX")
     emit("\tSHLQ $2, AX")
     emit("\tADDQ AX, 8(SP)")
@@ -611,10 +860,13 @@ half_scales()
 products()
 quad("u")
 quad("s")
+quad("t")
 for t in TYPES[1:]:
     unpack(*t)
 for R, C in SSHAPES:
     ukernel(R, C)
+for R, C in SSHAPES:
+    tkernel(R, C)
 
 
 
@@ -720,12 +972,16 @@ with open("dot8_amd64.s", "w") as f:
 go = [hdr + "package kernel\n", 'import "github.com/graft-ai/graft/engine/gguf"\n']
 for t in TYPES:
     for R, C in SHAPES:
-        go.append(f"//go:noescape\nfunc dot8{t[0]}x{R}x{C}({ARGS})\n")
+        if t[0] != "Q4_0" or R == 1:
+            go.append(f"//go:noescape\nfunc dot8{t[0]}x{R}x{C}({ARGS})\n")
 for R, C in SSHAPES:
     go.append(f"//go:noescape\nfunc dot8sQ8_0x{R}x{C}({SARGS})\n")
 for R, C in SSHAPES:
     go.append(f"//go:noescape\nfunc dot8u{R}x{C}({SARGS})\n")
+for R, C in SSHAPES:
+    go.append(f"//go:noescape\nfunc dot8t{R}x{C}({SARGS})\n")
 go.append(f"//go:noescape\nfunc dot8uQuad({QARGS})\n")
+go.append(f"//go:noescape\nfunc dot8tQuad({QARGS})\n")
 go.append(f"//go:noescape\nfunc dot8sQuad({QARGS})\n")
 for t in TYPES:
     go.append(f"//go:noescape\nfunc dot8{t[0]}x1x4s({ARGS})\n")
@@ -745,7 +1001,8 @@ go.append("var dot8AVX2 = map[gguf.Type]*dot8Set{")
 for t in TYPES:
     go.append(f"\tgguf.Type{t[0]}: {{")
     for R in range(1, 5):
-        row = [f"dot8{t[0]}x{R}x{C}" if (R, C) in SHAPES else "nil" for C in range(1, 5)]
+        row = [f"dot8{t[0]}x{R}x{C}" if (R, C) in SHAPES and (t[0] != "Q4_0" or R == 1) else "nil"
+               for C in range(1, 5)]
         go.append("\t\t{" + ", ".join(row) + "},")
     go.append("\t},")
 go.append("}\n")
@@ -759,6 +1016,12 @@ go.append("// dot8uAVX2 holds the unsigned batched kernels (dot8Unpack* weights,
 go.append("var dot8uAVX2 = dot8sSet{")
 for R in range(1, 5):
     row = [f"dot8u{R}x{C}" if (R, C) in SSHAPES else "nil" for C in range(1, 5)]
+    go.append("\t{" + ", ".join(row) + "},")
+go.append("}\n")
+go.append("// dot8tAVX2 holds Q4_0's batched block-total kernels (dot8UnpackQ4_0 weights, x+128) of R×C tiles at [R-1][C-1], R ≥ 2.")
+go.append("var dot8tAVX2 = dot8sSet{")
+for R in range(1, 5):
+    row = [f"dot8t{R}x{C}" if (R, C) in SSHAPES else "nil" for C in range(1, 5)]
     go.append("\t{" + ", ".join(row) + "},")
 go.append("}\n")
 go.append("// dot8UnpackAVX2 holds the unpackers of the types whose batched tiles are dot8u*.")
