@@ -180,6 +180,12 @@ func dot8Q4_0x1x4s(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, n
 //go:noescape
 func dot8Q5_0x1x4s(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
 
+//go:noescape
+func dot8Q4_0x1x8(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dot8Q4_0x1x8s(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
 // dot8RowAVX2 holds, per type, the strided lone-row 1×4 kernel of streamRow.row.
 var dot8RowAVX2 = map[gguf.Type]dot8Func{
 	gguf.TypeQ8_0: dot8Q8_0x1x4s,

@@ -32,8 +32,8 @@ func init() {
 	for t, k := range dot8AVX2 {
 		if d := intDots[t]; d != nil {
 			d.dot = k.tile
-			if s := dot8RowAVX2[t]; s != nil && streamed[t] {
-				d.row = (&streamRow{s, k[0][3], k[0][0]}).row
+			if streamed[t] {
+				d.row = lonerow(t)
 			}
 			if d.act == actQ8_0 {
 				d.quantize = quantizeQ8_0AVX2
@@ -109,9 +109,20 @@ func quantizeQ8_0AVX2(dst []byte, x []float32) {
 	}
 }
 
-// streamed holds the types whose decode reads four streams. Q4_0's
-// lone-row kernel is its bound, not memory (as fast from L2 as from memory
-// on one Zen 3 thread), and four streams left it slower than its tiles in
-// order (TestDot8RowAB, best of 60: 13.7 against 14.4 GB/s); Q5_0's kernel
-// does more a block than Q4_0's.
-var streamed = map[gguf.Type]bool{gguf.TypeQ8_0: true}
+// streamed holds the types whose decode reads several streams (lonerow).
+// Q5_0's lone-row kernel is its bound, not memory, as Q4_0's per-lane
+// kernel was (as fast from L2 as from memory on one Zen 3 thread, and
+// slower on four streams than in order: TestDot8RowAB, best of 60, 13.7
+// against 14.4 GB/s).
+var streamed = map[gguf.Type]bool{gguf.TypeQ8_0: true, gguf.TypeQ4_0: true}
+
+// lonerow is type t's streamRow.row (streamRow8's for Q4_0, which has
+// eight-row kernels).
+func lonerow(t gguf.Type) func(out *float32, xq *byte, w *byte, ldw, nb, cols int) {
+	k := dot8AVX2[t]
+	narrow := streamRow{dot8RowAVX2[t], k[0][3], k[0][0]}
+	if t == gguf.TypeQ4_0 {
+		return (&streamRow8{dot8Q4_0x1x8s, dot8Q4_0x1x8, narrow}).row
+	}
+	return narrow.row
+}

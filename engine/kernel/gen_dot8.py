@@ -152,6 +152,123 @@ def lone_total(C, strided=False):
     const(10, 0x0F, "B")
     const(9, 8, "B")
     emit("\tVXORPS Y12, Y12, Y12")
+
+    def block(u):
+        xo, wo = ABB * u, bb * u
+        emit(f"\tVBROADCASTI128 {2 + xo}(DI), Y3")
+        emit(f"\tVBROADCASTI128 {18 + xo}(DI), Y4")
+        emit("\tVPMADDUBSW Y3, Y9, Y7")
+        emit("\tVPMADDUBSW Y4, Y9, Y6")
+        emit("\tVPADDW Y6, Y7, Y7")
+        # the slots' d_w·d_x in X2: halves gathered by scalar loads (the
+        # integer pipes are idle, the FP ones the bound), widened in xmm
+        regs = ["AX", "DX", "R9", "R10"]
+        emit(f"\tMOVWQZX {W(col(0), wo)}, AX")
+        for sl in range(1, 4):
+            emit(f"\tMOVWQZX {W(col(sl), wo)}, {regs[sl]}")
+            emit(f"\tSHLQ ${16 * sl}, {regs[sl]}")
+            emit(f"\tORQ {regs[sl]}, AX")
+        emit("\tVMOVQ AX, X2")
+        emit("\tVCVTPH2PS X2, X2")
+        emit(f"\tVPBROADCASTW {xo}(DI), X5")
+        emit("\tVCVTPH2PS X5, X5")
+        emit("\tVMULPS X5, X2, X2")
+        for (a, b), (r, t) in (((0, 2), ("Y0", "Y1")), ((1, 3), ("Y13", "Y14"))):
+            if C == 1 and a == 1:
+                break
+            emit(f"\tVMOVDQU {W(col(a), 2 + wo)}, X{r[1:]}")
+            emit(f"\tVINSERTI128 $1, {W(col(b), 2 + wo)}, {r}, {r}")
+            emit(f"\tVPSRLW $4, {r}, {t}")
+            emit(f"\tVPAND Y10, {r}, {r}")
+            emit(f"\tVPAND Y10, {t}, {t}")
+            emit(f"\tVPMADDUBSW Y3, {r}, {r}")
+            emit(f"\tVPMADDUBSW Y4, {t}, {t}")
+            emit(f"\tVPADDW {t}, {r}, {r}")
+            emit(f"\tVPSUBW Y7, {r}, {r}")
+            emit(f"\tVPMADDWD Y11, {r}, {r}")
+        emit(f"\tVPACKSSDW {'Y0' if C == 1 else 'Y13'}, Y0, Y0")
+        emit("\tVPMADDWD Y11, Y0, Y0")
+        emit("\tVEXTRACTI128 $1, Y0, X1")
+        emit("\tVPACKSSDW X1, X0, X0")
+        emit("\tVPMADDWD X11, X0, X0")
+        emit("\tVCVTDQ2PS X0, X0")
+        emit("\tVFMADD231PS X2, X0, X12")
+
+    def pf(n):
+        # blocks are shorter than a line, so prefetching each stream once
+        # per n blocks still touches every line of it
+        if strided:
+            for c in range(C):
+                emit(f"\tPREFETCHT0 {W(c, 0).replace('SI', 'R8')}")
+            emit(f"\tADDQ ${bb * n}, R8")
+        else:
+            prefetch(C * bb * n)
+
+    # two blocks a turn, an odd block first
+    emit("\tBTQ $0, CX")
+    emit("\tJCC pairs")
+    pf(1)
+    block(0)
+    emit(f"\tADDQ ${bb}, SI")
+    emit(f"\tADDQ ${ABB}, DI")
+    emit("pairs:")
+    emit("\tSHRQ $1, CX")
+    emit("\tJZ done")
+    emit("loop:")
+    pf(2)
+    block(0)
+    block(1)
+    emit(f"\tADDQ ${2 * bb}, SI")
+    emit(f"\tADDQ ${2 * ABB}, DI")
+    emit("\tDECQ CX")
+    emit("\tJNZ loop")
+    emit("done:")
+    emit("\tMOVQ out+0(FP), DI")
+    emit("\tMOVQ ldo+8(FP), AX")
+    emit("\tSHLQ $2, AX")
+    for c in range(C):
+        reg, lane = "X12", c
+        if strided:
+            if c > 0:
+                emit("\tADDQ AX, DI")
+            addr = "(DI)"
+        else:
+            addr = f"{4 * c}(DI)"
+        emit(f"\tVEXTRACTPS ${lane}, {reg}, {addr}")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+
+
+
+def lone_total8(strided=False):
+    """dot8Q4_0x1x8: Q4_0's lone-row kernel of eight weight rows at w +
+    c·ldw (c < 8; streamRow8 reads them as eight streams, ldw apart, or as
+    eight rows in order): lone_total's pairs, four of them, folded into
+    lanes [s0 s1 s4 s5 | s2 s3 s6 s7] with one conversion and one FMA a
+    block. The per-block costs that do not depend on the columns (x's
+    offset 8·Σx, widening d_x, the loop) were a third of the FP pipes' work
+    at four columns: at eight they weigh half as much per byte."""
+    name = "dot8Q4_0x1x8" + ("s" if strided else "")
+    bb = 18
+    emit(f"\n// func {name}({ARGS})")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-56")
+    emit("\tMOVQ xq+16(FP), DI")
+    emit("\tMOVQ w+32(FP), SI")
+    emit("\tMOVQ ldw+40(FP), R13")
+    emit("\tLEAQ (R13)(R13*2), R14")
+    emit("\tLEAQ (SI)(R13*4), R11")
+    emit("\tMOVQ nb+48(FP), CX")
+    if strided:
+        emit(f"\tIMUL3Q ${bb * PF_ROWS}, CX, R8")
+        emit("\tADDQ SI, R8")
+        emit("\tLEAQ (R8)(R13*4), R12")
+    else:
+        prefetch_start()
+    const(11, 1, "W")
+    const(10, 0x0F, "B")
+    const(9, 8, "B")
+    emit("\tVXORPS Y12, Y12, Y12")
+    w8 = lambda c, off: W(c, off) if c < 4 else W(c - 4, off).replace("SI", "R11")
     emit("\tTESTQ CX, CX")
     emit("\tJZ done")
     emit("loop:")
@@ -160,30 +277,31 @@ def lone_total(C, strided=False):
     emit("\tVPMADDUBSW Y3, Y9, Y7")
     emit("\tVPMADDUBSW Y4, Y9, Y6")
     emit("\tVPADDW Y6, Y7, Y7")
-    # the slots' d_w as halves [h0 h1 h0 h1 h2 h3 h2 h3], times d_x
-    regs = ["AX", "DX", "R9", "R10"]
-    emit(f"\tMOVWQZX {W(col(0), 0)}, AX")
-    for sl in range(1, 4):
-        emit(f"\tMOVWQZX {W(col(sl), 0)}, {regs[sl]}")
-        emit(f"\tSHLQ ${16 * sl}, {regs[sl]}")
-        emit(f"\tORQ {regs[sl]}, AX")
+    # d_w as halves [h0 h1 h4 h5 h2 h3 h6 h7], by scalar loads (the integer
+    # pipes are idle, the FP ones the bound)
+    for dst, tmp, cols in (("AX", "DX", (0, 1, 4, 5)), ("R9", "R10", (2, 3, 6, 7))):
+        emit(f"\tMOVWQZX {w8(cols[0], 0)}, {dst}")
+        for i, c in enumerate(cols[1:], 1):
+            emit(f"\tMOVWQZX {w8(c, 0)}, {tmp}")
+            emit(f"\tSHLQ ${16 * i}, {tmp}")
+            emit(f"\tORQ {tmp}, {dst}")
     emit("\tVMOVQ AX, X2")
-    emit("\tVPUNPCKLDQ X2, X2, X2")
+    emit("\tVPINSRQ $1, R9, X2, X2")
     emit("\tVCVTPH2PS X2, Y2")
     emit("\tVPBROADCASTW 0(DI), X5")
     emit("\tVCVTPH2PS X5, Y5")
     emit("\tVMULPS Y5, Y2, Y2")
     if strided:
-        for c in range(C):
-            emit(f"\tPREFETCHT0 {W(c, 0).replace('SI', 'R8')}")
+        for c in range(8):
+            emit(f"\tPREFETCHT0 {W(c % 4, 0).replace('SI', 'R8' if c < 4 else 'R12')}")
         emit(f"\tADDQ ${bb}, R8")
+        emit(f"\tADDQ ${bb}, R12")
     else:
-        prefetch(C * bb)
-    for (a, b), (r, t) in (((0, 2), ("Y0", "Y1")), ((1, 3), ("Y13", "Y14"))):
-        if C == 1 and a == 1:
-            break
-        emit(f"\tVMOVDQU {W(col(a), 2)}, X{r[1:]}")
-        emit(f"\tVINSERTI128 $1, {W(col(b), 2)}, {r}, {r}")
+        prefetch(8 * bb)
+
+    def pair(a, b, r, t):
+        emit(f"\tVMOVDQU {w8(a, 2)}, X{r[1:]}")
+        emit(f"\tVINSERTI128 $1, {w8(b, 2)}, {r}, {r}")
         emit(f"\tVPSRLW $4, {r}, {t}")
         emit(f"\tVPAND Y10, {r}, {r}")
         emit(f"\tVPAND Y10, {t}, {t}")
@@ -192,13 +310,21 @@ def lone_total(C, strided=False):
         emit(f"\tVPADDW {t}, {r}, {r}")
         emit(f"\tVPSUBW Y7, {r}, {r}")
         emit(f"\tVPMADDWD Y11, {r}, {r}")
-    emit(f"\tVPACKSSDW {'Y0' if C == 1 else 'Y13'}, Y0, Y0")
+
+    pair(0, 2, "Y0", "Y1")
+    pair(1, 3, "Y13", "Y14")
+    emit("\tVPACKSSDW Y13, Y0, Y0")
     emit("\tVPMADDWD Y11, Y0, Y0")
-    emit("\tVPACKSSDW Y0, Y0, Y0")
+    pair(4, 6, "Y13", "Y14")
+    pair(5, 7, "Y15", "Y14")
+    emit("\tVPACKSSDW Y15, Y13, Y13")
+    emit("\tVPMADDWD Y11, Y13, Y13")
+    emit("\tVPACKSSDW Y13, Y0, Y0")
     emit("\tVPMADDWD Y11, Y0, Y0")
     emit("\tVCVTDQ2PS Y0, Y0")
     emit("\tVFMADD231PS Y2, Y0, Y12")
     emit(f"\tADDQ ${bb}, SI")
+    emit(f"\tADDQ ${bb}, R11")
     emit(f"\tADDQ ${ABB}, DI")
     emit("\tDECQ CX")
     emit("\tJNZ loop")
@@ -207,15 +333,17 @@ def lone_total(C, strided=False):
     emit("\tMOVQ ldo+8(FP), AX")
     emit("\tSHLQ $2, AX")
     emit("\tVEXTRACTF128 $1, Y12, X13")
-    for c in range(C):
-        reg, lane = ("X12", "X13")[c // 2], c % 2
+    lane = {0: ("X12", 0), 1: ("X12", 1), 4: ("X12", 2), 5: ("X12", 3),
+            2: ("X13", 0), 3: ("X13", 1), 6: ("X13", 2), 7: ("X13", 3)}
+    for c in range(8):
+        reg, i = lane[c]
         if strided:
             if c > 0:
                 emit("\tADDQ AX, DI")
             addr = "(DI)"
         else:
             addr = f"{4 * c}(DI)"
-        emit(f"\tVEXTRACTPS ${lane}, {reg}, {addr}")
+        emit(f"\tVEXTRACTPS ${i}, {reg}, {addr}")
     emit("\tVZEROUPPER")
     emit("\tRET")
 
@@ -498,6 +626,8 @@ for t in TYPES:
         kernel(*t, 1, 4, strided=True)
     else:
         lone_total(4, strided=True)
+        lone_total8()
+        lone_total8(strided=True)
 
 # The batched kernels, with float32 scales: Q8_0 weights in place (dot8s*),
 # Q4_0 and Q5_0 unpacked once per column tile (dot8Unpack*, dot8u*).
@@ -985,6 +1115,8 @@ go.append(f"//go:noescape\nfunc dot8tQuad({QARGS})\n")
 go.append(f"//go:noescape\nfunc dot8sQuad({QARGS})\n")
 for t in TYPES:
     go.append(f"//go:noescape\nfunc dot8{t[0]}x1x4s({ARGS})\n")
+go.append(f"//go:noescape\nfunc dot8Q4_0x1x8({ARGS})\n")
+go.append(f"//go:noescape\nfunc dot8Q4_0x1x8s({ARGS})\n")
 go.append("// dot8RowAVX2 holds, per type, the strided lone-row 1×4 kernel of streamRow.row.")
 go.append("var dot8RowAVX2 = map[gguf.Type]dot8Func{")
 for t in TYPES:
