@@ -125,11 +125,11 @@ def lone_total(C, strided=False):
     high ones shifted and masked) against x's values 0..15 and 16..31
     broadcast to both halves; VPMADDUBSW of each, added (sums of four
     products n·x, at most 7620), less 8·Σx of the same four (Y7, once per
-    block), summed in pairs by VPMADDWD. The two pairs' int32 then fold by
-    VPACKSSDW and VPMADDWD twice (sums of 8, 16, 32 products, within int16
-    before each fold: at most 32512) into lanes [s0 s1 s0 s1 | s2 s3 s2 s3],
-    one VCVTDQ2PS and one FMA a block with d_w·d_x in the same lanes. The
-    per-lane contract took, per column and block, a subtraction, a
+    block): words of at most 4064. One VPHADDW sums the two pairs' words in
+    pairs into [s0 s1 | s2 s3] order, VPMADDWD widens them to int32, and
+    VPACKSSDW and VPMADDWD fold them once more (sums of 32 products, at most
+    32512, exact) into lanes [s0 s1 s2 s3]: one VCVTDQ2PS and one FMA a
+    block with d_w·d_x in the same lanes.    The per-lane contract took, per column and block, a subtraction, a
     conversion, a spread of the scale and an FMA of its own: the kernel was
     bound by the FP pipes, not by memory (15 GB/s on one Zen 3 thread, from
     L2 as from memory)."""
@@ -185,8 +185,7 @@ def lone_total(C, strided=False):
             emit(f"\tVPMADDUBSW Y4, {t}, {t}")
             emit(f"\tVPADDW {t}, {r}, {r}")
             emit(f"\tVPSUBW Y7, {r}, {r}")
-            emit(f"\tVPMADDWD Y11, {r}, {r}")
-        emit(f"\tVPACKSSDW {'Y0' if C == 1 else 'Y13'}, Y0, Y0")
+        emit(f"\tVPHADDW {'Y0' if C == 1 else 'Y13'}, Y0, Y0")
         emit("\tVPMADDWD Y11, Y0, Y0")
         emit("\tVEXTRACTI128 $1, Y0, X1")
         emit("\tVPACKSSDW X1, X0, X0")
@@ -309,15 +308,14 @@ def lone_total8(strided=False):
         emit(f"\tVPMADDUBSW Y4, {t}, {t}")
         emit(f"\tVPADDW {t}, {r}, {r}")
         emit(f"\tVPSUBW Y7, {r}, {r}")
-        emit(f"\tVPMADDWD Y11, {r}, {r}")
 
     pair(0, 2, "Y0", "Y1")
     pair(1, 3, "Y13", "Y14")
-    emit("\tVPACKSSDW Y13, Y0, Y0")
+    emit("\tVPHADDW Y13, Y0, Y0")
     emit("\tVPMADDWD Y11, Y0, Y0")
     pair(4, 6, "Y13", "Y14")
     pair(5, 7, "Y15", "Y14")
-    emit("\tVPACKSSDW Y15, Y13, Y13")
+    emit("\tVPHADDW Y15, Y13, Y13")
     emit("\tVPMADDWD Y11, Y13, Y13")
     emit("\tVPACKSSDW Y13, Y0, Y0")
     emit("\tVPMADDWD Y11, Y0, Y0")
