@@ -129,10 +129,10 @@ def lone_total(C, strided=False):
     pairs into [s0 s1 | s2 s3] order, VPMADDWD widens them to int32, and
     VPACKSSDW and VPMADDWD fold them once more (sums of 32 products, at most
     32512, exact) into lanes [s0 s1 s2 s3]: one VCVTDQ2PS and one FMA a
-    block with d_w·d_x in the same lanes.    The per-lane contract took, per column and block, a subtraction, a
-    conversion, a spread of the scale and an FMA of its own: the kernel was
-    bound by the FP pipes, not by memory (15 GB/s on one Zen 3 thread, from
-    L2 as from memory)."""
+    block with d_w·d_x in the same lanes. The per-lane contract took, per
+    column and block, a subtraction, a conversion, a spread of the scale
+    and an FMA of its own: the kernel was bound by the FP pipes, not by
+    memory (15 GB/s on one Zen 3 thread, from L2 as from memory)."""
     name = f"dot8Q4_0x1x{C}" + ("s" if strided else "")
     bb = 18
     col = lambda sl: min(sl, C - 1)
