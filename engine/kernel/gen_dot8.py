@@ -15,9 +15,15 @@ accumulator with one FMA; at the end the lanes are summed as
 ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)). Nothing saturates: |w| ≤ 128 and the
 quantizer keeps |x| ≤ 127.
 
-A lone activation row meets Q4_0 nibbles unsigned instead: VPMADDUBSW of
-the raw nibbles with x, minus 8·Σx per lane (once per block for all
+A lone activation row meets Q5_0 values unsigned instead: VPMADDUBSW of
+the raw values with x, minus 16·Σx per lane (once per block for all
 columns): the same exact integers with fewer operations.
+
+Q4_0 sums each block whole (dot8.go): its lone-row kernels (lone_total,
+lone_total8) and batched tiles (tkernel, quad("t")) fold the block sums
+of four or eight outputs into one vector, converted and scaled together;
+it has no sign-trick tiles of several rows (its rows above the batched
+path's limit take the lone-row kernel a row at a time).
 
 Scales: per block the tile's halves are gathered with scalar loads into one
 VCVTPH2PS per side, and the products d_w·d_x go to the frame, from where
