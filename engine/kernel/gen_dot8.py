@@ -246,9 +246,12 @@ def lone_total(C, strided=False):
 
 
 def lone_total8(strided=False):
-    """dot8Q4_0x1x8: Q4_0's lone-row kernel of eight weight rows at w +
-    c·ldw (c < 8; streamRow8 reads them as eight streams, ldw apart, or as
-    eight rows in order): lone_total's pairs, four of them, folded into
+    """dot8Q4_0x1x8: Q4_0's lone-row kernel of eight weight rows, rows c
+    and c+4 at w + c·ldw and w + ldx + c·ldw (c < 4; ldx, which a lone row
+    has no use for, is 4·ldw for eight rows in order, out[c] for row c). The
+    strided kernel (streamRow8) reads four streams ldw apart, two adjacent
+    rows of each a call, ldx apart: row c+4 follows row c, out[c·ldo] and
+    out[c·ldo+1] take them. lone_total's pairs, four of them, folded into
     lanes [s0 s1 s4 s5 | s2 s3 s6 s7] with one conversion and one FMA a
     block. The per-block costs that do not depend on the columns (x's
     offset 8·Σx, widening d_x, the loop) were a third of the FP pipes' work
@@ -261,12 +264,13 @@ def lone_total8(strided=False):
     emit("\tMOVQ w+32(FP), SI")
     emit("\tMOVQ ldw+40(FP), R13")
     emit("\tLEAQ (R13)(R13*2), R14")
-    emit("\tLEAQ (SI)(R13*4), R11")
+    emit("\tMOVQ ldx+24(FP), R11")
+    emit("\tADDQ SI, R11")
     emit("\tMOVQ nb+48(FP), CX")
     if strided:
+        # R8 walks each stream PF_ROWS rows on, two rows a call
         emit(f"\tIMUL3Q ${bb * PF_ROWS}, CX, R8")
         emit("\tADDQ SI, R8")
-        emit("\tLEAQ (R8)(R13*4), R12")
     else:
         prefetch_start()
     const(11, 1, "W")
@@ -297,10 +301,9 @@ def lone_total8(strided=False):
     emit("\tVCVTPH2PS X5, Y5")
     emit("\tVMULPS Y5, Y2, Y2")
     if strided:
-        for c in range(8):
-            emit(f"\tPREFETCHT0 {W(c % 4, 0).replace('SI', 'R8' if c < 4 else 'R12')}")
-        emit(f"\tADDQ ${bb}, R8")
-        emit(f"\tADDQ ${bb}, R12")
+        for c in range(4):
+            emit(f"\tPREFETCHT0 {W(c, 0).replace('SI', 'R8')}")
+        emit(f"\tADDQ ${2 * bb}, R8")
     else:
         prefetch(8 * bb)
 
@@ -339,12 +342,12 @@ def lone_total8(strided=False):
     emit("\tVEXTRACTF128 $1, Y12, X13")
     lane = {0: ("X12", 0), 1: ("X12", 1), 4: ("X12", 2), 5: ("X12", 3),
             2: ("X13", 0), 3: ("X13", 1), 6: ("X13", 2), 7: ("X13", 3)}
-    for c in range(8):
+    for c in (0, 4, 1, 5, 2, 6, 3, 7):
         reg, i = lane[c]
         if strided:
-            if c > 0:
+            if c in (1, 2, 3):
                 emit("\tADDQ AX, DI")
-            addr = "(DI)"
+            addr = "(DI)" if c < 4 else "4(DI)"
         else:
             addr = f"{4 * c}(DI)"
         emit(f"\tVEXTRACTPS ${i}, {reg}, {addr}")

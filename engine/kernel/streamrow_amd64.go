@@ -47,9 +47,12 @@ func rowAt(out *float32, w *byte, ldw, c int) (*float32, *byte) {
 
 // streamRow8 is streamRow for a type whose lone-row kernels take eight
 // rows (Q4_0: the per-block work that does not depend on the rows is
-// shared by eight): a range whose eighths are at least rowMinStream bytes
-// is read as eight streams, one row of each per call (as the half decode
-// reads its rows), others as eight rows in order; the rest by narrow.
+// shared by eight). A range whose quarters are at least rowMinStream bytes
+// is read as four streams, two adjacent rows of each per call (and a
+// quarter's odd last row by narrow's strided kernel), others as eight
+// rows in order; the rest by narrow. Eight streams of a row each left
+// most of decode's claims (the pool's chunks shrink as a Run goes on) in
+// order: an eighth of them was under the threshold.
 type streamRow8 struct {
 	strided, x8 dot8Func
 	narrow      streamRow
@@ -57,16 +60,20 @@ type streamRow8 struct {
 
 func (k *streamRow8) row(out *float32, xq *byte, w *byte, ldw, nb, cols int) {
 	c := 0
-	if e := cols / 8; e*ldw >= rowMinStream {
-		for ; c < e; c++ {
+	if q := cols / 4; q*ldw >= rowMinStream {
+		for ; c+2 <= q; c += 2 {
 			o, wc := rowAt(out, w, ldw, c)
-			k.strided(o, e, xq, 0, wc, e*ldw, nb)
+			k.strided(o, q, xq, ldw, wc, q*ldw, nb)
 		}
-		c = 8 * e
+		if c < q {
+			o, wc := rowAt(out, w, ldw, c)
+			k.narrow.strided(o, q, xq, 0, wc, q*ldw, nb)
+		}
+		c = 4 * q
 	}
 	for ; c+8 <= cols; c += 8 {
 		o, wc := rowAt(out, w, ldw, c)
-		k.x8(o, 0, xq, 0, wc, ldw, nb)
+		k.x8(o, 0, xq, 4*ldw, wc, ldw, nb)
 	}
 	if c < cols {
 		o, wc := rowAt(out, w, ldw, c)

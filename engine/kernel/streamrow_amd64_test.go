@@ -39,8 +39,8 @@ func rowCases() []rowCase {
 }
 
 // TestStreamRow: streamRow.row (streamRow8.row for Q4_0) gives each output
-// the bits of the reference dot, read as four (eight) strided streams
-// (every part long enough)
+// the bits of the reference dot, read as four strided streams (every
+// quarter long enough)
 // and as tiles in order (none long enough), over column counts that leave
 // every remainder, rows at odd strides, and writes nothing beyond them.
 func TestStreamRow(t *testing.T) {
