@@ -154,28 +154,36 @@ func roundQ8(q float32) int8 {
 func half(b []byte) float32 { return float16.F16ToFloat32(binary.LittleEndian.Uint16(b)) }
 
 // The reference dots of the 32-value formats against Q8_0 activations. The
-// float order, which the AVX2 kernels follow exactly: eight float32 lanes;
-// lane l takes, per block in order, the exact int32 sum of the block's
-// products 4l..4l+3 (VPMADDUBSW then VPMADDWD), converted to float32 and
-// added times d = d_w·d_x (both widened halves, their float32 product) with
-// one fused multiply-add, as ggml does. The lanes are then summed as
-// ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)).
+// float order of Q5_0 and Q8_0, which their AVX2 kernels follow exactly:
+// eight float32 lanes; lane l takes, per block in order, the exact int32 sum
+// of the block's products 4l..4l+3 (VPMADDUBSW then VPMADDWD), converted to
+// float32 and added times d = d_w·d_x (both widened halves, their float32
+// product) with one fused multiply-add, as ggml does. The lanes are then
+// summed as ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)).
+//
+// Q4_0 takes one float32 instead: per block in order, the exact int32 sum
+// of all 32 products, converted and added times d with one fused
+// multiply-add (as llama.cpp's repacked Q4_0 kernels sum a block). Its AVX2
+// kernels fold the integer sums of four or eight outputs into one vector
+// and convert and scale them together, where the lanes took a conversion,
+// a spread of the scale and an FMA per output and block: the lone-row
+// kernel was bound by the FP pipes (15 GB/s on one Zen 3 thread), not by
+// memory.
 
-// dotQ4_0Q8_0 is ggml_vec_dot_q4_0_q8_0 in that order.
+// dotQ4_0Q8_0 is ggml_vec_dot_q4_0_q8_0 with each block's integer sum
+// whole.
 func dotQ4_0Q8_0(xq, w []byte, nb int) float32 {
-	var acc [8]float32
+	var acc float32
 	for b := range nb {
 		wb, xb := (*[18]byte)(w[b*18:]), (*[34]byte)(xq[b*34:])
 		d := half(wb[:]) * half(xb[:])
-		for l := range 8 {
-			var s int32
-			for k := 4 * l; k < 4*l+4; k++ {
-				s += int32(q4Nibble(wb, k)) * int32(int8(xb[2+k]))
-			}
-			acc[l] = fma32(float32(s), d, acc[l])
+		var s int32
+		for k := range 32 {
+			s += int32(q4Nibble(wb, k)) * int32(int8(xb[2+k]))
 		}
+		acc = fma32(float32(s), d, acc)
 	}
-	return sum8(&acc)
+	return acc
 }
 
 // fma32 is float32's fused multiply-add a·b+c, rounded once: the product of

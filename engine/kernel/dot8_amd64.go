@@ -55,30 +55,6 @@ func dot8Q4_0x1x3(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb
 func dot8Q4_0x1x4(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
 
 //go:noescape
-func dot8Q4_0x2x1(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
-
-//go:noescape
-func dot8Q4_0x2x2(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
-
-//go:noescape
-func dot8Q4_0x2x3(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
-
-//go:noescape
-func dot8Q4_0x2x4(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
-
-//go:noescape
-func dot8Q4_0x3x1(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
-
-//go:noescape
-func dot8Q4_0x3x2(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
-
-//go:noescape
-func dot8Q4_0x4x1(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
-
-//go:noescape
-func dot8Q4_0x4x2(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
-
-//go:noescape
 func dot8Q5_0x1x1(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
 
 //go:noescape
@@ -163,7 +139,34 @@ func dot8u4x1(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int
 func dot8u4x2(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, dp *float32)
 
 //go:noescape
+func dot8t2x1(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, dp *float32)
+
+//go:noescape
+func dot8t2x2(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, dp *float32)
+
+//go:noescape
+func dot8t2x3(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, dp *float32)
+
+//go:noescape
+func dot8t2x4(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, dp *float32)
+
+//go:noescape
+func dot8t3x1(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, dp *float32)
+
+//go:noescape
+func dot8t3x2(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, dp *float32)
+
+//go:noescape
+func dot8t4x1(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, dp *float32)
+
+//go:noescape
+func dot8t4x2(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, dp *float32)
+
+//go:noescape
 func dot8uQuad(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, xd, wd, dp *float32, n int)
+
+//go:noescape
+func dot8tQuad(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, xd, wd, dp *float32, n int)
 
 //go:noescape
 func dot8sQuad(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, xd, wd, dp *float32, n int)
@@ -176,6 +179,12 @@ func dot8Q4_0x1x4s(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, n
 
 //go:noescape
 func dot8Q5_0x1x4s(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dot8Q4_0x1x8(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dot8Q4_0x1x8s(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
 
 // dot8RowAVX2 holds, per type, the strided lone-row 1×4 kernel of streamRow.row.
 var dot8RowAVX2 = map[gguf.Type]dot8Func{
@@ -212,9 +221,9 @@ var dot8AVX2 = map[gguf.Type]*dot8Set{
 	},
 	gguf.TypeQ4_0: {
 		{dot8Q4_0x1x1, dot8Q4_0x1x2, dot8Q4_0x1x3, dot8Q4_0x1x4},
-		{dot8Q4_0x2x1, dot8Q4_0x2x2, dot8Q4_0x2x3, dot8Q4_0x2x4},
-		{dot8Q4_0x3x1, dot8Q4_0x3x2, nil, nil},
-		{dot8Q4_0x4x1, dot8Q4_0x4x2, nil, nil},
+		{nil, nil, nil, nil},
+		{nil, nil, nil, nil},
+		{nil, nil, nil, nil},
 	},
 	gguf.TypeQ5_0: {
 		{dot8Q5_0x1x1, dot8Q5_0x1x2, dot8Q5_0x1x3, dot8Q5_0x1x4},
@@ -238,6 +247,14 @@ var dot8uAVX2 = dot8sSet{
 	{dot8u2x1, dot8u2x2, dot8u2x3, dot8u2x4},
 	{dot8u3x1, dot8u3x2, nil, nil},
 	{dot8u4x1, dot8u4x2, nil, nil},
+}
+
+// dot8tAVX2 holds Q4_0's batched block-total kernels (dot8UnpackQ4_0 weights, x+128) of R×C tiles at [R-1][C-1], R ≥ 2.
+var dot8tAVX2 = dot8sSet{
+	{nil, nil, nil, nil},
+	{dot8t2x1, dot8t2x2, dot8t2x3, dot8t2x4},
+	{dot8t3x1, dot8t3x2, nil, nil},
+	{dot8t4x1, dot8t4x2, nil, nil},
 }
 
 // dot8UnpackAVX2 holds the unpackers of the types whose batched tiles are dot8u*.

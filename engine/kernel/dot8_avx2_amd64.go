@@ -32,14 +32,17 @@ func init() {
 	for t, k := range dot8AVX2 {
 		if d := intDots[t]; d != nil {
 			d.dot = k.tile
-			if s := dot8RowAVX2[t]; s != nil && streamed[t] {
-				d.row = (&streamRow{s, k[0][3], k[0][0]}).row
+			if streamed[t] {
+				d.row = lonerow(t)
 			}
 			if d.act == actQ8_0 {
 				d.quantize = quantizeQ8_0AVX2
 				d.batch = &batchDot{scales: dot8HalfScales, products: dot8Products, tile: dot8sAVX2.tile, quad: dot8sQuad}
 				if u := dot8UnpackAVX2[t]; u != nil {
 					d.batch.unpack, d.batch.tile, d.batch.quad = u, dot8uAVX2.tile, dot8uQuad
+				}
+				if t == gguf.TypeQ4_0 { // its block-total contract (dot8.go)
+					d.batch.tile, d.batch.quad = dot8tAVX2.tile, dot8tQuad
 				}
 			}
 		}
@@ -49,6 +52,13 @@ func init() {
 // tile runs a rows×cols tile as kernels of at most 8 dots: a tile of more
 // is split into column strips, each weight block unpacked once per strip.
 func (k *dot8Set) tile(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, rows, cols int) {
+	if k[rows-1][0] == nil { // Q4_0: lone-row kernels only, a row at a time
+		for r := range rows {
+			k.tile((*float32)(unsafe.Add(unsafe.Pointer(out), 4*r*ldo)), ldo,
+				(*byte)(unsafe.Add(unsafe.Pointer(xq), r*ldx)), ldx, w, ldw, nb, 1, cols)
+		}
+		return
+	}
 	if rows*cols <= 8 && k[rows-1][cols-1] != nil {
 		k[rows-1][cols-1](out, ldo, xq, ldx, w, ldw, nb)
 		return
@@ -99,9 +109,20 @@ func quantizeQ8_0AVX2(dst []byte, x []float32) {
 	}
 }
 
-// streamed holds the types whose decode reads four streams. Q4_0's
-// lone-row kernel is its bound, not memory (as fast from L2 as from memory
-// on one Zen 3 thread), and four streams left it slower than its tiles in
-// order (TestDot8RowAB, best of 60: 13.7 against 14.4 GB/s); Q5_0's kernel
-// does more a block than Q4_0's.
-var streamed = map[gguf.Type]bool{gguf.TypeQ8_0: true}
+// streamed holds the types whose decode reads several streams (lonerow).
+// Q5_0's lone-row kernel is its bound, not memory, as Q4_0's per-lane
+// kernel was (as fast from L2 as from memory on one Zen 3 thread, and
+// slower on four streams than in order: TestDot8RowAB, best of 60, 13.7
+// against 14.4 GB/s).
+var streamed = map[gguf.Type]bool{gguf.TypeQ8_0: true, gguf.TypeQ4_0: true}
+
+// lonerow is type t's streamRow.row (streamRow8's for Q4_0, which has
+// eight-row kernels).
+func lonerow(t gguf.Type) func(out *float32, xq *byte, w *byte, ldw, nb, cols int) {
+	k := dot8AVX2[t]
+	narrow := streamRow{dot8RowAVX2[t], k[0][3], k[0][0]}
+	if t == gguf.TypeQ4_0 {
+		return (&streamRow8{dot8Q4_0x1x8s, dot8Q4_0x1x8, narrow}).row
+	}
+	return narrow.row
+}

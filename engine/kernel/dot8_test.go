@@ -179,8 +179,9 @@ var refIntDots = map[gguf.Type]qdotIFunc{
 }
 
 // FuzzDot8: on arbitrary weight blocks and activations (NaN and Inf scales
-// or values included) the kernel of every tile shape gives the reference's
-// bits (NaN for NaN), without crashing.
+// or values included) the kernel of every tile shape, and MatMulQ8 (whose
+// several rows take the batched tiles), give the reference's bits (NaN
+// for NaN), without crashing.
 func FuzzDot8(f *testing.F) {
 	f.Add(uint8(0), uint8(3), uint8(3), uint64(1), []byte{}, []byte{})
 	f.Add(uint8(1), uint8(0), uint8(3), uint64(2), []byte{0, 0x7c}, []byte{0, 0, 0x80, 0x7f})
@@ -218,6 +219,14 @@ func FuzzDot8(f *testing.F) {
 						}
 					}
 				}
+			}
+		}
+		// the whole matmul: several rows take the batched tiles
+		got := make([]float32, R*C)
+		MatMulQ8(nil, got, x, w, qt, R, in, C)
+		for i, g := range got {
+			if h := want[i]; math.Float32bits(g) != math.Float32bits(h) && !(g != g && h != h) {
+				t.Fatalf("%s MatMulQ8 of %d rows, %d columns, nb %d: out[%d] = %g, reference %g", qt, R, C, nb, i, g, h)
 			}
 		}
 	})

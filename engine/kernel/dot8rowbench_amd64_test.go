@@ -38,7 +38,7 @@ func rowMatrices() []rowMatrix {
 			m.xq = make([]byte, m.nb*34)
 			quantizeQ8_0Act(m.xq, randomX(r, in))
 			m.ldw = m.nb * typ.BlockBytes()
-			m.row = (&streamRow{dot8RowAVX2[typ], dot8AVX2[typ][0][3], dot8AVX2[typ][0][0]}).row
+			m.row = lonerow(typ)
 			ms = append(ms, m)
 		}
 	}

@@ -15,9 +15,15 @@ accumulator with one FMA; at the end the lanes are summed as
 ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)). Nothing saturates: |w| ≤ 128 and the
 quantizer keeps |x| ≤ 127.
 
-A lone activation row meets Q4_0 nibbles unsigned instead: VPMADDUBSW of
-the raw nibbles with x, minus 8·Σx per lane (once per block for all
+A lone activation row meets Q5_0 values unsigned instead: VPMADDUBSW of
+the raw values with x, minus 16·Σx per lane (once per block for all
 columns): the same exact integers with fewer operations.
+
+Q4_0 sums each block whole (dot8.go): its lone-row kernels (lone_total,
+lone_total8) and batched tiles (tkernel, quad("t")) fold the block sums
+of four or eight outputs into one vector, converted and scaled together;
+it has no sign-trick tiles of several rows (its rows above the batched
+path's limit take the lone-row kernel a row at a time).
 
 Scales: per block the tile's halves are gathered with scalar loads into one
 VCVTPH2PS per side, and the products d_w·d_x go to the frame, from where
@@ -114,6 +120,239 @@ def pair(acc, unsigned=False, dmem=None, s="Y0", a="Y1", x="Y3", dreg=None):
     else:
         emit("\tVMULPS Y4, Y2, Y6")
     emit(f"\tVFMADD231PS Y6, Y5, {acc}")
+
+
+def lone_total(C, strided=False):
+    """dot8Q4_0x1x{C}: Q4_0's lone-row kernels, each output the float sum
+    over blocks of its block's whole integer dot (dot8.go's dotQ4_0Q8_0).
+    Four slots, slot s column min(s, C-1), in pairs (0, 2) and (1, 3): a
+    pair's two columns share one register (column a's 16 nibble bytes in
+    the low half, b's in the high), unpacked once (low nibbles by a mask,
+    high ones shifted and masked) against x's values 0..15 and 16..31
+    broadcast to both halves; VPMADDUBSW of each, added (sums of four
+    products n·x, at most 7620), less 8·Σx of the same four (Y7, once per
+    block): words of at most 4064. One VPHADDW sums the two pairs' words in
+    pairs into [s0 s1 | s2 s3] order, VPMADDWD widens them to int32, and
+    VPACKSSDW and VPMADDWD fold them once more (sums of 32 products, at most
+    32512, exact) into lanes [s0 s1 s2 s3]: one VCVTDQ2PS and one FMA a
+    block with d_w·d_x in the same lanes. The per-lane contract took, per
+    column and block, a subtraction, a conversion, a spread of the scale
+    and an FMA of its own: the kernel was bound by the FP pipes, not by
+    memory (15 GB/s on one Zen 3 thread, from L2 as from memory)."""
+    name = f"dot8Q4_0x1x{C}" + ("s" if strided else "")
+    bb = 18
+    col = lambda sl: min(sl, C - 1)
+    emit(f"\n// func {name}({ARGS})")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-56")
+    emit("\tMOVQ xq+16(FP), DI")
+    emit("\tMOVQ w+32(FP), SI")
+    emit("\tMOVQ ldw+40(FP), R13")
+    emit("\tLEAQ (R13)(R13*2), R14")
+    emit("\tMOVQ nb+48(FP), CX")
+    if strided:
+        emit(f"\tIMUL3Q ${bb * PF_ROWS}, CX, R8")
+        emit("\tADDQ SI, R8")
+    else:
+        prefetch_start()
+    const(11, 1, "W")
+    const(10, 0x0F, "B")
+    const(9, 8, "B")
+    emit("\tVXORPS Y12, Y12, Y12")
+
+    def block(u):
+        xo, wo = ABB * u, bb * u
+        emit(f"\tVBROADCASTI128 {2 + xo}(DI), Y3")
+        emit(f"\tVBROADCASTI128 {18 + xo}(DI), Y4")
+        emit("\tVPMADDUBSW Y3, Y9, Y7")
+        emit("\tVPMADDUBSW Y4, Y9, Y6")
+        emit("\tVPADDW Y6, Y7, Y7")
+        # the slots' d_w·d_x in X2: halves gathered by scalar loads (the
+        # integer pipes are idle, the FP ones the bound), widened in xmm
+        regs = ["AX", "DX", "R9", "R10"]
+        emit(f"\tMOVWQZX {W(col(0), wo)}, AX")
+        for sl in range(1, 4):
+            emit(f"\tMOVWQZX {W(col(sl), wo)}, {regs[sl]}")
+            emit(f"\tSHLQ ${16 * sl}, {regs[sl]}")
+            emit(f"\tORQ {regs[sl]}, AX")
+        emit("\tVMOVQ AX, X2")
+        emit("\tVCVTPH2PS X2, X2")
+        emit(f"\tVPBROADCASTW {xo}(DI), X5")
+        emit("\tVCVTPH2PS X5, X5")
+        emit("\tVMULPS X5, X2, X2")
+        for (a, b), (r, t) in (((0, 2), ("Y0", "Y1")), ((1, 3), ("Y13", "Y14"))):
+            if C == 1 and a == 1:
+                break
+            emit(f"\tVMOVDQU {W(col(a), 2 + wo)}, X{r[1:]}")
+            emit(f"\tVINSERTI128 $1, {W(col(b), 2 + wo)}, {r}, {r}")
+            emit(f"\tVPSRLW $4, {r}, {t}")
+            emit(f"\tVPAND Y10, {r}, {r}")
+            emit(f"\tVPAND Y10, {t}, {t}")
+            emit(f"\tVPMADDUBSW Y3, {r}, {r}")
+            emit(f"\tVPMADDUBSW Y4, {t}, {t}")
+            emit(f"\tVPADDW {t}, {r}, {r}")
+            emit(f"\tVPSUBW Y7, {r}, {r}")
+        emit(f"\tVPHADDW {'Y0' if C == 1 else 'Y13'}, Y0, Y0")
+        emit("\tVPMADDWD Y11, Y0, Y0")
+        emit("\tVEXTRACTI128 $1, Y0, X1")
+        emit("\tVPACKSSDW X1, X0, X0")
+        emit("\tVPMADDWD X11, X0, X0")
+        emit("\tVCVTDQ2PS X0, X0")
+        emit("\tVFMADD231PS X2, X0, X12")
+
+    def pf(n):
+        # blocks are shorter than a line, so prefetching each stream once
+        # per n blocks still touches every line of it
+        if strided:
+            for c in range(C):
+                emit(f"\tPREFETCHT0 {W(c, 0).replace('SI', 'R8')}")
+            emit(f"\tADDQ ${bb * n}, R8")
+        else:
+            prefetch(C * bb * n)
+
+    # two blocks a turn, an odd block first
+    emit("\tBTQ $0, CX")
+    emit("\tJCC pairs")
+    pf(1)
+    block(0)
+    emit(f"\tADDQ ${bb}, SI")
+    emit(f"\tADDQ ${ABB}, DI")
+    emit("pairs:")
+    emit("\tSHRQ $1, CX")
+    emit("\tJZ done")
+    emit("loop:")
+    pf(2)
+    block(0)
+    block(1)
+    emit(f"\tADDQ ${2 * bb}, SI")
+    emit(f"\tADDQ ${2 * ABB}, DI")
+    emit("\tDECQ CX")
+    emit("\tJNZ loop")
+    emit("done:")
+    emit("\tMOVQ out+0(FP), DI")
+    emit("\tMOVQ ldo+8(FP), AX")
+    emit("\tSHLQ $2, AX")
+    for c in range(C):
+        reg, lane = "X12", c
+        if strided:
+            if c > 0:
+                emit("\tADDQ AX, DI")
+            addr = "(DI)"
+        else:
+            addr = f"{4 * c}(DI)"
+        emit(f"\tVEXTRACTPS ${lane}, {reg}, {addr}")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+
+
+
+def lone_total8(strided=False):
+    """dot8Q4_0x1x8: Q4_0's lone-row kernel of eight weight rows, rows c
+    and c+4 at w + c·ldw and w + ldx + c·ldw (c < 4; ldx, which a lone row
+    has no use for, is 4·ldw for eight rows in order, out[c] for row c). The
+    strided kernel (streamRow8) reads four streams ldw apart, two adjacent
+    rows of each a call, ldx apart: row c+4 follows row c, out[c·ldo] and
+    out[c·ldo+1] take them. lone_total's pairs, four of them, folded into
+    lanes [s0 s1 s4 s5 | s2 s3 s6 s7] with one conversion and one FMA a
+    block. The per-block costs that do not depend on the columns (x's
+    offset 8·Σx, widening d_x, the loop) were a third of the FP pipes' work
+    at four columns: at eight they weigh half as much per byte."""
+    name = "dot8Q4_0x1x8" + ("s" if strided else "")
+    bb = 18
+    emit(f"\n// func {name}({ARGS})")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-56")
+    emit("\tMOVQ xq+16(FP), DI")
+    emit("\tMOVQ w+32(FP), SI")
+    emit("\tMOVQ ldw+40(FP), R13")
+    emit("\tLEAQ (R13)(R13*2), R14")
+    emit("\tMOVQ ldx+24(FP), R11")
+    emit("\tADDQ SI, R11")
+    emit("\tMOVQ nb+48(FP), CX")
+    if strided:
+        # R8 walks each stream PF_ROWS rows on, two rows a call
+        emit(f"\tIMUL3Q ${bb * PF_ROWS}, CX, R8")
+        emit("\tADDQ SI, R8")
+    else:
+        prefetch_start()
+    const(11, 1, "W")
+    const(10, 0x0F, "B")
+    const(9, 8, "B")
+    emit("\tVXORPS Y12, Y12, Y12")
+    w8 = lambda c, off: W(c, off) if c < 4 else W(c - 4, off).replace("SI", "R11")
+    emit("\tTESTQ CX, CX")
+    emit("\tJZ done")
+    emit("loop:")
+    emit("\tVBROADCASTI128 2(DI), Y3")
+    emit("\tVBROADCASTI128 18(DI), Y4")
+    emit("\tVPMADDUBSW Y3, Y9, Y7")
+    emit("\tVPMADDUBSW Y4, Y9, Y6")
+    emit("\tVPADDW Y6, Y7, Y7")
+    # d_w as halves [h0 h1 h4 h5 h2 h3 h6 h7], by scalar loads (the integer
+    # pipes are idle, the FP ones the bound)
+    for dst, tmp, cols in (("AX", "DX", (0, 1, 4, 5)), ("R9", "R10", (2, 3, 6, 7))):
+        emit(f"\tMOVWQZX {w8(cols[0], 0)}, {dst}")
+        for i, c in enumerate(cols[1:], 1):
+            emit(f"\tMOVWQZX {w8(c, 0)}, {tmp}")
+            emit(f"\tSHLQ ${16 * i}, {tmp}")
+            emit(f"\tORQ {tmp}, {dst}")
+    emit("\tVMOVQ AX, X2")
+    emit("\tVPINSRQ $1, R9, X2, X2")
+    emit("\tVCVTPH2PS X2, Y2")
+    emit("\tVPBROADCASTW 0(DI), X5")
+    emit("\tVCVTPH2PS X5, Y5")
+    emit("\tVMULPS Y5, Y2, Y2")
+    if strided:
+        for c in range(4):
+            emit(f"\tPREFETCHT0 {W(c, 0).replace('SI', 'R8')}")
+        emit(f"\tADDQ ${2 * bb}, R8")
+    else:
+        prefetch(8 * bb)
+
+    def pair(a, b, r, t):
+        emit(f"\tVMOVDQU {w8(a, 2)}, X{r[1:]}")
+        emit(f"\tVINSERTI128 $1, {w8(b, 2)}, {r}, {r}")
+        emit(f"\tVPSRLW $4, {r}, {t}")
+        emit(f"\tVPAND Y10, {r}, {r}")
+        emit(f"\tVPAND Y10, {t}, {t}")
+        emit(f"\tVPMADDUBSW Y3, {r}, {r}")
+        emit(f"\tVPMADDUBSW Y4, {t}, {t}")
+        emit(f"\tVPADDW {t}, {r}, {r}")
+        emit(f"\tVPSUBW Y7, {r}, {r}")
+
+    pair(0, 2, "Y0", "Y1")
+    pair(1, 3, "Y13", "Y14")
+    emit("\tVPHADDW Y13, Y0, Y0")
+    emit("\tVPMADDWD Y11, Y0, Y0")
+    pair(4, 6, "Y13", "Y14")
+    pair(5, 7, "Y15", "Y14")
+    emit("\tVPHADDW Y15, Y13, Y13")
+    emit("\tVPMADDWD Y11, Y13, Y13")
+    emit("\tVPACKSSDW Y13, Y0, Y0")
+    emit("\tVPMADDWD Y11, Y0, Y0")
+    emit("\tVCVTDQ2PS Y0, Y0")
+    emit("\tVFMADD231PS Y2, Y0, Y12")
+    emit(f"\tADDQ ${bb}, SI")
+    emit(f"\tADDQ ${bb}, R11")
+    emit(f"\tADDQ ${ABB}, DI")
+    emit("\tDECQ CX")
+    emit("\tJNZ loop")
+    emit("done:")
+    emit("\tMOVQ out+0(FP), DI")
+    emit("\tMOVQ ldo+8(FP), AX")
+    emit("\tSHLQ $2, AX")
+    emit("\tVEXTRACTF128 $1, Y12, X13")
+    lane = {0: ("X12", 0), 1: ("X12", 1), 4: ("X12", 2), 5: ("X12", 3),
+            2: ("X13", 0), 3: ("X13", 1), 6: ("X13", 2), 7: ("X13", 3)}
+    for c in (0, 4, 1, 5, 2, 6, 3, 7):
+        reg, i = lane[c]
+        if strided:
+            if c in (1, 2, 3):
+                emit("\tADDQ AX, DI")
+            addr = "(DI)" if c < 4 else "4(DI)"
+        else:
+            addr = f"{4 * c}(DI)"
+        emit(f"\tVEXTRACTPS ${i}, {reg}, {addr}")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
 
 
 def const(reg, value, bcast="D"):
@@ -386,8 +625,16 @@ def store_acc(R, C, acc, strided=False):
 
 for t in TYPES:
     for R, C in SHAPES:
-        kernel(*t, R, C)
-    kernel(*t, 1, 4, strided=True)
+        if t[0] != "Q4_0":
+            kernel(*t, R, C)
+        elif R == 1:
+            lone_total(C)
+    if t[0] != "Q4_0":
+        kernel(*t, 1, 4, strided=True)
+    else:
+        lone_total(4, strided=True)
+        lone_total8()
+        lone_total8(strided=True)
 
 # The batched kernels, with float32 scales: Q8_0 weights in place (dot8s*),
 # Q4_0 and Q5_0 unpacked once per column tile (dot8Unpack*, dot8u*).
@@ -428,9 +675,10 @@ def half_scales():
 
 def unpack(tname, bb, body):
     """dot8Unpack{T} rewrites nb blocks of one weight row for the unsigned
-    batched kernels (dot8u*): per block 64 bytes, the 32 signed values and
-    then, per lane l, 128·Σ of values 4l..4l+3 as an int32 (what x+128 adds
-    to the lane's integer)."""
+    batched kernels (dot8u*, dot8t*): per block 64 bytes, the 32 signed
+    values and then, per lane l, 128·Σ of values 4l..4l+3 (what x+128 adds
+    to the lane's integer): an int32 per lane for dot8u*, for Q4_0's dot8t*
+    int16 words in VPHADDW's layout (lanes 0-3 twice, then 4-7 twice)."""
     emit(f"\n// func dot8Unpack{tname}(dst *byte, w *byte, nb int)")
     emit(f"TEXT ·dot8Unpack{tname}(SB), NOSPLIT, $0-24")
     emit("\tMOVQ dst+0(FP), DI")
@@ -444,7 +692,10 @@ def unpack(tname, bb, body):
     emit("\tVMOVDQU Y0, (DI)")
     emit("\tVMOVDQU ·dot8Bias(SB), Y2")
     emit("\tVPMADDUBSW Y0, Y2, Y2")
-    emit("\tVPMADDWD ·dot8Ones(SB), Y2, Y2")
+    if tname == "Q4_0":
+        emit("\tVPHADDW Y2, Y2, Y2")
+    else:
+        emit("\tVPMADDWD ·dot8Ones(SB), Y2, Y2")
     emit("\tVMOVDQU Y2, 32(DI)")
     emit(f"\tADDQ ${bb}, SI")
     emit("\tADDQ $64, DI")
@@ -534,6 +785,142 @@ def s_loop(R, C, acc, sfx):
     emit(f"\tJNZ loop{sfx}")
 
 
+def t_groups(R, C):
+    """The slots of a batched block-total tile (tkernel): per group g of
+    columns 2g, 2g+1, eight slots 4c'+r (the index of the pair's d_w·d_x in
+    a 4×4 tile's products, dot8Products), each the pair (r mod R,
+    min(2g+c', C-1)); slots past the tile repeat a pair of it."""
+    return [[(k % 4 % R, min(2 * g + k // 4, C - 1)) for k in range(8)] for g in range((C + 1) // 2)]
+
+
+def t_group(slots, u):
+    """Folds one group's eight pairs of block u (x+128 rows in Y0..Y3,
+    dot8UnpackQ4_0's weights at SI) into their whole-block int32 dots, lane
+    k slot k, in Y10. Slots 2j and 2j+1 are two rows of one column: their
+    VPMADDUBSW words (two products each) are summed in pairs by one VPHADDW
+    (at most 8160), less the column's 128·Σw of the four values (the
+    unpacked block's second half, in VPHADDW's layout), and summed in pairs
+    by VPMADDWD; two such fold by VPACKSSDW and VPMADDWD (sums of four
+    products are at most 4064: |w| ≤ 8, |x| ≤ 127, so nothing saturates),
+    and the halves add at the end. VPHADDW in place of a VPMADDWD per pair
+    unloads the multiply pipes, which bound the tile: 64 rows 0.89 -> 0.82
+    ns per block pair against the per-lane dot8u tiles."""
+    def p(j, dst):
+        # slots 2j and 2j+1 are two rows of one column: their words of
+        # two products summed in pairs by one VPHADDW, less the column's
+        # 128·Σw of the four values, summed in pairs again
+        (ra, c), (rb, cb) = slots[2 * j], slots[2 * j + 1]
+        assert c == cb
+        emit(f"\tVPMADDUBSW {W(c, 64 * u)}, Y{ra}, Y5")
+        sb = "Y5"
+        if rb != ra:
+            emit(f"\tVPMADDUBSW {W(c, 64 * u)}, Y{rb}, Y6")
+            sb = "Y6"
+        emit(f"\tVPHADDW {sb}, Y5, {dst}")
+        emit(f"\tVPSUBW {W(c, 64 * u + 32)}, {dst}, {dst}")
+        emit(f"\tVPMADDWD Y7, {dst}, {dst}")
+
+    def q(h, dst, spare):
+        # pairs 4h..4h+3 into dst: p(2h) there, p(2h+1) in spare unless equal
+        p(2 * h, dst)
+        other = dst
+        if slots[4 * h + 2:4 * h + 4] != slots[4 * h:4 * h + 2]:
+            p(2 * h + 1, spare)
+            other = spare
+        emit(f"\tVPACKSSDW {other}, {dst}, {dst}")
+        emit(f"\tVPMADDWD Y7, {dst}, {dst}")
+
+    q(0, "Y8", "Y9")
+    hi = "Y8"
+    if slots[4:] != slots[:4]:
+        q(1, "Y9", "Y10")
+        hi = "Y9"
+    emit(f"\tVPERM2I128 $0x20, {hi}, Y8, Y10")
+    emit(f"\tVPERM2I128 $0x31, {hi}, Y8, Y11")
+    emit("\tVPADDD Y11, Y10, Y10")
+
+
+def t_loop(R, C, sfx):
+    """The batched block-total kernels' loop over CX blocks (DI: x+128
+    rows, BX and R12 their stride and 3 strides, SI: unpacked weights, R13
+    R14 likewise, R9: products, Y7: words 1), two blocks a turn, an odd
+    block first; group g accumulates in Y12+g."""
+    groups = t_groups(R, C)
+
+    def block(u):
+        for r in range(R):
+            emit(f"\tVMOVDQU {X(r, 32 * u)}, Y{r}")
+        for g, slots in enumerate(groups):
+            t_group(slots, u)
+            emit("\tVCVTDQ2PS Y10, Y10")
+            emit(f"\tVFMADD231PS {64 * u + 32 * g}(R9), Y10, Y{12 + g}")
+
+    def advance(n):
+        emit(f"\tADDQ ${64 * n}, SI")
+        emit(f"\tADDQ ${32 * n}, DI")
+        emit(f"\tADDQ ${64 * n}, R9")
+
+    emit("\tBTQ $0, CX")
+    emit(f"\tJCC pairs{sfx}")
+    block(0)
+    advance(1)
+    emit(f"pairs{sfx}:")
+    emit("\tSHRQ $1, CX")
+    emit(f"\tJZ done{sfx}")
+    emit(f"loop{sfx}:")
+    block(0)
+    block(1)
+    advance(2)
+    emit("\tDECQ CX")
+    emit(f"\tJNZ loop{sfx}")
+
+
+def t_store(R, C):
+    """Stores a block-total tile's sums, slot 4c'+r of group g (Y12+g) to
+    out[r·ldo + 2g+c'] (DI: out, AX: 4·ldo; DI is advanced by the rows)."""
+    groups = (C + 1) // 2
+    for g in range(groups):
+        emit(f"\tVEXTRACTF128 $1, Y{12 + g}, X{5 + g}")
+    for r in range(R):
+        if r > 0:
+            emit("\tADDQ AX, DI")
+        for c in range(C):
+            g, c1 = divmod(c, 2)
+            reg = f"X{12 + g}" if c1 == 0 else f"X{5 + g}"
+            emit(f"\tVEXTRACTPS ${r}, {reg}, {4 * c}(DI)")
+
+
+def tkernel(R, C):
+    """dot8t{R}x{C}: Q4_0's batched tile (dot8UnpackQ4_0 weights, x+128
+    activations) under its block-total contract (dot8.go): each pair's
+    whole-block integer dot, eight pairs folded into one vector (t_group),
+    one conversion and one FMA with the tile's products (in the same lanes)
+    per group of eight pairs, where the per-lane kernels (dot8u*) take a
+    conversion, a broadcast and an FMA per pair."""
+    name = f"dot8t{R}x{C}"
+    emit(f"\n// func {name}({SARGS})")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-64")
+    emit("\tMOVQ dp+56(FP), R9")
+    emit("\tMOVQ xq+16(FP), DI")
+    emit("\tMOVQ ldx+24(FP), BX")
+    emit("\tLEAQ (BX)(BX*2), R12")
+    emit("\tMOVQ w+32(FP), SI")
+    emit("\tMOVQ ldw+40(FP), R13")
+    emit("\tLEAQ (R13)(R13*2), R14")
+    emit("\tMOVQ nb+48(FP), CX")
+    emit("\tVMOVDQU ·dot8Ones(SB), Y7")
+    for g in range((C + 1) // 2):
+        emit(f"\tVXORPS Y{12 + g}, Y{12 + g}, Y{12 + g}")
+    t_loop(R, C, "")
+    emit("done:")
+    emit("\tMOVQ out+0(FP), DI")
+    emit("\tMOVQ ldo+8(FP), AX")
+    emit("\tSHLQ $2, AX")
+    t_store(R, C)
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+
+
 QARGS = ARGS + ", xd, wd, dp *float32, n int"
 
 
@@ -580,17 +967,24 @@ def quad(kind):
             emit("\tADDQ $32, R9")
         emit("\tMOVQ nb+48(FP), CX")
         emit("\tVMOVDQU ·dot8Ones(SB), Y7")
-        for r in range(R):
-            for c in range(C):
-                emit(f"\tVXORPS {acc(r, c)}, {acc(r, c)}, {acc(r, c)}")
-        (u_loop if kind == "u" else s_loop)(R, C, acc, f"q{st}")
+        if kind == "t":
+            emit("\tVXORPS Y12, Y12, Y12")
+            t_loop(R, C, f"q{st}")
+        else:
+            for r in range(R):
+                for c in range(C):
+                    emit(f"\tVXORPS {acc(r, c)}, {acc(r, c)}, {acc(r, c)}")
+            (u_loop if kind == "u" else s_loop)(R, C, acc, f"q{st}")
         emit(f"doneq{st}:")
         emit("\tMOVQ 0(SP), DI")
         if st:
             emit("\tADDQ $8, DI")
         emit("\tMOVQ ldo+8(FP), AX")
         emit("\tSHLQ $2, AX")
-        store_acc(R, C, acc)
+        if kind == "t":
+            t_store(R, C)
+        else:
+            store_acc(R, C, acc)
     emit("\tMOVQ ldx+24(FP), AX")
     emit("\tSHLQ $2, AX")
     emit("\tADDQ AX, 8(SP)")
@@ -611,10 +1005,13 @@ half_scales()
 products()
 quad("u")
 quad("s")
+quad("t")
 for t in TYPES[1:]:
     unpack(*t)
 for R, C in SSHAPES:
     ukernel(R, C)
+for R, C in SSHAPES:
+    tkernel(R, C)
 
 
 
@@ -720,15 +1117,21 @@ with open("dot8_amd64.s", "w") as f:
 go = [hdr + "package kernel\n", 'import "github.com/graft-ai/graft/engine/gguf"\n']
 for t in TYPES:
     for R, C in SHAPES:
-        go.append(f"//go:noescape\nfunc dot8{t[0]}x{R}x{C}({ARGS})\n")
+        if t[0] != "Q4_0" or R == 1:
+            go.append(f"//go:noescape\nfunc dot8{t[0]}x{R}x{C}({ARGS})\n")
 for R, C in SSHAPES:
     go.append(f"//go:noescape\nfunc dot8sQ8_0x{R}x{C}({SARGS})\n")
 for R, C in SSHAPES:
     go.append(f"//go:noescape\nfunc dot8u{R}x{C}({SARGS})\n")
+for R, C in SSHAPES:
+    go.append(f"//go:noescape\nfunc dot8t{R}x{C}({SARGS})\n")
 go.append(f"//go:noescape\nfunc dot8uQuad({QARGS})\n")
+go.append(f"//go:noescape\nfunc dot8tQuad({QARGS})\n")
 go.append(f"//go:noescape\nfunc dot8sQuad({QARGS})\n")
 for t in TYPES:
     go.append(f"//go:noescape\nfunc dot8{t[0]}x1x4s({ARGS})\n")
+go.append(f"//go:noescape\nfunc dot8Q4_0x1x8({ARGS})\n")
+go.append(f"//go:noescape\nfunc dot8Q4_0x1x8s({ARGS})\n")
 go.append("// dot8RowAVX2 holds, per type, the strided lone-row 1×4 kernel of streamRow.row.")
 go.append("var dot8RowAVX2 = map[gguf.Type]dot8Func{")
 for t in TYPES:
@@ -745,7 +1148,8 @@ go.append("var dot8AVX2 = map[gguf.Type]*dot8Set{")
 for t in TYPES:
     go.append(f"\tgguf.Type{t[0]}: {{")
     for R in range(1, 5):
-        row = [f"dot8{t[0]}x{R}x{C}" if (R, C) in SHAPES else "nil" for C in range(1, 5)]
+        row = [f"dot8{t[0]}x{R}x{C}" if (R, C) in SHAPES and (t[0] != "Q4_0" or R == 1) else "nil"
+               for C in range(1, 5)]
         go.append("\t\t{" + ", ".join(row) + "},")
     go.append("\t},")
 go.append("}\n")
@@ -759,6 +1163,12 @@ go.append("// dot8uAVX2 holds the unsigned batched kernels (dot8Unpack* weights,
 go.append("var dot8uAVX2 = dot8sSet{")
 for R in range(1, 5):
     row = [f"dot8u{R}x{C}" if (R, C) in SSHAPES else "nil" for C in range(1, 5)]
+    go.append("\t{" + ", ".join(row) + "},")
+go.append("}\n")
+go.append("// dot8tAVX2 holds Q4_0's batched block-total kernels (dot8UnpackQ4_0 weights, x+128) of R×C tiles at [R-1][C-1], R ≥ 2.")
+go.append("var dot8tAVX2 = dot8sSet{")
+for R in range(1, 5):
+    row = [f"dot8t{R}x{C}" if (R, C) in SSHAPES else "nil" for C in range(1, 5)]
     go.append("\t{" + ", ".join(row) + "},")
 go.append("}\n")
 go.append("// dot8UnpackAVX2 holds the unpackers of the types whose batched tiles are dot8u*.")

@@ -14,7 +14,7 @@ import (
 // reference dot and activation format they must match.
 type rowCase struct {
 	typ       gguf.Type
-	row       *streamRow
+	row       func(out *float32, xq *byte, w *byte, ldw, nb, cols int)
 	ref       func(xq, w []byte, nb int) float32
 	blockVals int // values per weight and activation block
 	quantize  func(dst []byte, x []float32)
@@ -22,25 +22,25 @@ type rowCase struct {
 }
 
 // rowCases lists every type with a strided kernel, installed as
-// intDot.row or not (Q4_0 and Q5_0 keep their tiles in order).
+// intDot.row or not (Q5_0 keeps its tiles in order).
 func rowCases() []rowCase {
 	var cs []rowCase
 	for _, typ := range kTypes {
 		k := dotkAVX2[typ]
-		cs = append(cs, rowCase{typ, &streamRow{dot8Func(k[6]), dot8Func(k[0]), dot8Func(k[1])}, refDots[typ], 256, quantizeQ8K, q8KBytes})
+		cs = append(cs, rowCase{typ, (&streamRow{dot8Func(k[6]), dot8Func(k[0]), dot8Func(k[1])}).row, refDots[typ], 256, quantizeQ8K, q8KBytes})
 	}
 	ref8 := map[gguf.Type]func(xq, w []byte, nb int) float32{
 		gguf.TypeQ4_0: dotQ4_0Q8_0, gguf.TypeQ8_0: dotQ8_0Q8_0, gguf.TypeQ5_0: dotQ5_0Q8_0,
 	}
 	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ5_0} {
-		k := dot8AVX2[typ]
-		cs = append(cs, rowCase{typ, &streamRow{dot8RowAVX2[typ], k[0][3], k[0][0]}, ref8[typ], 32, quantizeQ8_0Act, 34})
+		cs = append(cs, rowCase{typ, lonerow(typ), ref8[typ], 32, quantizeQ8_0Act, 34})
 	}
 	return cs
 }
 
-// TestStreamRow: streamRow.row gives each output the bits of the
-// reference dot, read as four strided streams (every quarter long enough)
+// TestStreamRow: streamRow.row (streamRow8.row for Q4_0) gives each output
+// the bits of the reference dot, read as four strided streams (every
+// quarter long enough)
 // and as tiles in order (none long enough), over column counts that leave
 // every remainder, rows at odd strides, and writes nothing beyond them.
 func TestStreamRow(t *testing.T) {
@@ -67,7 +67,7 @@ func TestStreamRow(t *testing.T) {
 					for c := range out {
 						out[c] = -1
 					}
-					rc.row.row(&out[0], &xq[0], &w[0], ldw, nb, cols)
+					rc.row(&out[0], &xq[0], &w[0], ldw, nb, cols)
 					for c := range out {
 						var want float32 = -1
 						if c < cols {
@@ -90,7 +90,7 @@ func TestStreamRowInstalled(t *testing.T) {
 	if !archsimd.X86.AVX2() || !archsimd.X86.FMA() || !hasF16C() || levelLimit() < 1 {
 		t.Skip("no AVX2 kernels here")
 	}
-	for _, typ := range append(kTypes, gguf.TypeQ8_0) {
+	for _, typ := range append(kTypes, gguf.TypeQ8_0, gguf.TypeQ4_0) {
 		if intDots[typ].row == nil {
 			t.Errorf("%s: no row function installed", typ)
 		}
