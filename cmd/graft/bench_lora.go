@@ -14,7 +14,7 @@ func newBenchLoRACommand() *cobra.Command {
 	var o benchmark.LoRAOptions
 	noSeq := false
 	cmd := &cobra.Command{
-		Use:   "lora [--dir DIR] [--threads N] [--adapters 1,8,32,128]",
+		Use:   "lora [--dir DIR] [--threads N] [--adapters 1,8,32,128] [--rounds N]",
 		Short: "Measure multi-adapter decode against base-only decode on a random 110M Llama",
 		Long: `Write a seeded random Llama of stories110M's shape (F32) and seeded random
 rank-16 LoRA adapters on all seven projections, then time aggregate decode of 32
@@ -56,6 +56,7 @@ engine without mixed-adapter batches must.`,
 	f.IntSliceVar(&o.Adapters, "adapters", []int{1, 8, 32, 128}, "distinct adapters of each measurement")
 	f.IntVar(&o.MaxActive, "max-active-adapters", 0, "adapter slots (0: the most distinct adapters measured)")
 	f.IntVar(&o.DecodeTokens, "decode-tokens", 32, "tokens timed per stream")
+	f.IntVar(&o.Rounds, "rounds", 1, "measure the base and every row in turn this many times and report medians (a host whose speed drifts then moves both sides of each ratio alike)")
 	f.BoolVar(&noSeq, "no-sequential", false, "skip the one-adapter-at-a-time baseline")
 	f.StringVar(&o.Weights, "weights", "", "base weight format ("+strings.Join(benchmark.WeightNames(), ",")+"; default f32), made by llama.cpp's quantizer from bench/llamacpp")
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of each batched measurement to PREFIX-PHASE.pprof")

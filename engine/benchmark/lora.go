@@ -37,6 +37,9 @@ type LoRAOptions struct {
 	// are made by llama.cpp's quantizer from QuantizerDir (bench/llamacpp).
 	Weights      string
 	QuantizerDir string
+	// Rounds repeats the whole measurement, base and rows in turn; the
+	// report gives medians (default 1).
+	Rounds int
 }
 
 func (o *LoRAOptions) defaults() {
@@ -47,7 +50,7 @@ func (o *LoRAOptions) defaults() {
 	if o.Threads <= 0 {
 		o.Threads = runtime.GOMAXPROCS(0)
 	}
-	for p, v := range map[*int]int{&o.Rank: 16, &o.Streams: 32, &o.DecodePrompt: 16, &o.DecodeTokens: 32} {
+	for p, v := range map[*int]int{&o.Rank: 16, &o.Streams: 32, &o.DecodePrompt: 16, &o.DecodeTokens: 32, &o.Rounds: 1} {
 		if *p <= 0 {
 			*p = v
 		}
@@ -73,7 +76,8 @@ type LoRAReport struct {
 	Streams   int
 	MaxActive int
 	Weights   string
-	Base      float64
+	Rounds    int
+	Base      float64 // median over the rounds
 	Rows      []LoRARow
 }
 
@@ -83,6 +87,9 @@ type LoRARow struct {
 	Adapters   int
 	Batched    float64
 	Sequential float64 // 0 when not measured
+	// Ratio is Batched over the base rate: the median over the rounds of
+	// the two measured in the same round.
+	Ratio float64
 }
 
 // RunLoRA writes (or reuses) the model and adapters and times decode.

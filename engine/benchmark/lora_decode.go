@@ -3,6 +3,7 @@ package benchmark
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/graft-ai/graft/engine"
@@ -13,28 +14,62 @@ import (
 type schedule func(ctx context.Context, run, tokens int) (time.Duration, error)
 
 func measureLoRA(ctx context.Context, o LoRAOptions, eng *engine.Engine) (*LoRAReport, error) {
-	r := &LoRAReport{Time: time.Now(), Spec: *o.Spec, Threads: o.Threads, Rank: o.Rank, Streams: o.Streams, MaxActive: o.MaxActive, Weights: o.Weights}
+	r := &LoRAReport{Time: time.Now(), Spec: *o.Spec, Threads: o.Threads, Rank: o.Rank, Streams: o.Streams, MaxActive: o.MaxActive, Weights: o.Weights, Rounds: o.Rounds}
 	prompts := newWorkload(Options{Spec: o.Spec, Batches: []int{o.Streams}, DecodePrompt: o.DecodePrompt}).prompts
-	var err error
-	fmt.Fprintf(o.Log, "decode: %d streams, base model\n", o.Streams)
-	if r.Base, err = loraRate(ctx, o, "base", true, 1, batched(eng, prompts, 0)); err != nil {
-		return nil, err
-	}
-	for _, k := range o.Adapters {
-		row := LoRARow{Adapters: k}
-		fmt.Fprintf(o.Log, "decode: %d streams over %d adapters, batched\n", o.Streams, k)
-		if row.Batched, err = loraRate(ctx, o, fmt.Sprintf("lora%d", k), true, k, batched(eng, prompts, k)); err != nil {
+	// Each round measures the base and every row in turn, so that a host
+	// whose speed drifts (a shared VM) moves both sides of a ratio alike;
+	// the report takes each rate's median and each ratio's median over the
+	// rounds.
+	var bases []float64
+	batchedRates := make([][]float64, len(o.Adapters))
+	seqRates := make([][]float64, len(o.Adapters))
+	ratios := make([][]float64, len(o.Adapters))
+	for round := range o.Rounds {
+		profile := round == 0
+		fmt.Fprintf(o.Log, "round %d of %d: decode: %d streams, base model\n", round+1, o.Rounds, o.Streams)
+		base, err := loraRate(ctx, o, "base", profile, 1, batched(eng, prompts, 0))
+		if err != nil {
 			return nil, err
 		}
-		if o.Sequential {
-			fmt.Fprintf(o.Log, "decode: %d streams over %d adapters, one adapter's batch at a time\n", o.Streams, k)
-			if row.Sequential, err = loraRate(ctx, o, fmt.Sprintf("sequential%d", k), false, k, sequential(eng, prompts, k)); err != nil {
+		bases = append(bases, base)
+		for i, k := range o.Adapters {
+			fmt.Fprintf(o.Log, "round %d of %d: decode: %d streams over %d adapters, batched\n", round+1, o.Rounds, o.Streams, k)
+			rate, err := loraRate(ctx, o, fmt.Sprintf("lora%d", k), profile, k, batched(eng, prompts, k))
+			if err != nil {
 				return nil, err
 			}
+			batchedRates[i] = append(batchedRates[i], rate)
+			ratios[i] = append(ratios[i], rate/base)
+			if o.Sequential {
+				fmt.Fprintf(o.Log, "round %d of %d: decode: %d streams over %d adapters, one adapter's batch at a time\n", round+1, o.Rounds, o.Streams, k)
+				rate, err := loraRate(ctx, o, fmt.Sprintf("sequential%d", k), false, k, sequential(eng, prompts, k))
+				if err != nil {
+					return nil, err
+				}
+				seqRates[i] = append(seqRates[i], rate)
+			}
 		}
-		r.Rows = append(r.Rows, row)
+	}
+	r.Base = medianOf(bases)
+	for i, k := range o.Adapters {
+		r.Rows = append(r.Rows, LoRARow{Adapters: k, Batched: medianOf(batchedRates[i]), Ratio: medianOf(ratios[i]),
+			Sequential: medianOf(seqRates[i])})
 	}
 	return r, nil
+}
+
+// medianOf is the median of xs (the mean of the middle two when even), or
+// 0 when there is none.
+func medianOf(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(xs))
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }
 
 // streamAdapter is the adapter of stream i in pass run: over successive passes

@@ -37,11 +37,17 @@ func TestRunLoRATiny(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
 	}
-	// A second run reuses the written files.
-	o.Adapters, o.Sequential, o.CPUProfile = []int{2}, false, ""
-	if _, err := RunLoRA(context.Background(), o); err != nil {
+	// A second run reuses the written files, in alternating rounds.
+	o.Adapters, o.Sequential, o.CPUProfile, o.Rounds = []int{2}, false, "", 3
+	if r, err = RunLoRA(context.Background(), o); err != nil {
 		t.Fatal(err)
 	}
+	out.Reset()
+	r.Print(&out)
+	if r.Rows[0].Ratio <= 0 || !strings.Contains(out.String(), "medians of 3 rounds") {
+		t.Errorf("rounds: %+v\n%s", r.Rows, out.String())
+	}
+	o.Rounds = 1
 	// On a base quantized by llama.cpp, when its quantizer is installed.
 	dir, _ := filepath.Abs("../../bench/llamacpp")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "node-llama-cpp")); err != nil {
@@ -57,5 +63,16 @@ func TestRunLoRATiny(t *testing.T) {
 	r.Print(&out)
 	if r.Base <= 0 || len(r.Rows) != 1 || r.Rows[0].Batched <= 0 || !strings.Contains(out.String(), "q8_0 weights") {
 		t.Errorf("quantized base run: %+v\n%s", r, out.String())
+	}
+}
+
+func TestMedianOf(t *testing.T) {
+	for _, c := range []struct {
+		xs   []float64
+		want float64
+	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{5, 1, 3}, 3}, {[]float64{4, 1, 3, 2}, 2.5}} {
+		if got := medianOf(c.xs); got != c.want {
+			t.Errorf("medianOf(%v) = %v, want %v", c.xs, got, c.want)
+		}
 	}
 }
