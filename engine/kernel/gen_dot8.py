@@ -122,6 +122,21 @@ def pair(acc, unsigned=False, dmem=None, s="Y0", a="Y1", x="Y3", dreg=None):
     emit(f"\tVFMADD231PS Y6, Y5, {acc}")
 
 
+def two_a_turn(sfx, turn):
+    """Loops over CX blocks two a turn, an odd block first: turn(n) emits n
+    blocks and the pointer advance past them. Labels end in sfx."""
+    emit("\tBTQ $0, CX")
+    emit(f"\tJCC pairs{sfx}")
+    turn(1)
+    emit(f"pairs{sfx}:")
+    emit("\tSHRQ $1, CX")
+    emit(f"\tJZ done{sfx}")
+    emit(f"loop{sfx}:")
+    turn(2)
+    emit("\tDECQ CX")
+    emit(f"\tJNZ loop{sfx}")
+
+
 def lone_total(C, strided=False):
     """dot8Q4_0x1x{C}: Q4_0's lone-row kernels, each output the float sum
     over blocks of its block's whole integer dot (dot8.go's dotQ4_0Q8_0).
@@ -209,24 +224,14 @@ def lone_total(C, strided=False):
         else:
             prefetch(C * bb * n)
 
-    # two blocks a turn, an odd block first
-    emit("\tBTQ $0, CX")
-    emit("\tJCC pairs")
-    pf(1)
-    block(0)
-    emit(f"\tADDQ ${bb}, SI")
-    emit(f"\tADDQ ${ABB}, DI")
-    emit("pairs:")
-    emit("\tSHRQ $1, CX")
-    emit("\tJZ done")
-    emit("loop:")
-    pf(2)
-    block(0)
-    block(1)
-    emit(f"\tADDQ ${2 * bb}, SI")
-    emit(f"\tADDQ ${2 * ABB}, DI")
-    emit("\tDECQ CX")
-    emit("\tJNZ loop")
+    def turn(n):
+        pf(n)
+        for u in range(n):
+            block(u)
+        emit(f"\tADDQ ${n * bb}, SI")
+        emit(f"\tADDQ ${n * ABB}, DI")
+
+    two_a_turn("", turn)
     emit("done:")
     emit("\tMOVQ out+0(FP), DI")
     emit("\tMOVQ ldo+8(FP), AX")
@@ -756,19 +761,12 @@ def u_loop(R, C, acc, sfx):
         emit(f"\tADDQ ${32 * n}, DI")
         emit(f"\tADDQ ${64 * n}, R9")
 
-    emit("\tBTQ $0, CX")
-    emit(f"\tJCC pairs{sfx}")
-    block(0)
-    advance(1)
-    emit(f"pairs{sfx}:")
-    emit("\tSHRQ $1, CX")
-    emit(f"\tJZ done{sfx}")
-    emit(f"loop{sfx}:")
-    block(0)
-    block(1)
-    advance(2)
-    emit("\tDECQ CX")
-    emit(f"\tJNZ loop{sfx}")
+    def turn(n):
+        for u in range(n):
+            block(u)
+        advance(n)
+
+    two_a_turn(sfx, turn)
 
 
 def s_loop(R, C, acc, sfx):
@@ -860,19 +858,12 @@ def t_loop(R, C, sfx):
         emit(f"\tADDQ ${32 * n}, DI")
         emit(f"\tADDQ ${64 * n}, R9")
 
-    emit("\tBTQ $0, CX")
-    emit(f"\tJCC pairs{sfx}")
-    block(0)
-    advance(1)
-    emit(f"pairs{sfx}:")
-    emit("\tSHRQ $1, CX")
-    emit(f"\tJZ done{sfx}")
-    emit(f"loop{sfx}:")
-    block(0)
-    block(1)
-    advance(2)
-    emit("\tDECQ CX")
-    emit(f"\tJNZ loop{sfx}")
+    def turn(n):
+        for u in range(n):
+            block(u)
+        advance(n)
+
+    two_a_turn(sfx, turn)
 
 
 def t_store(R, C):
