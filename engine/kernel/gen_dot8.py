@@ -740,6 +740,20 @@ def ukernel(R, C):
     reduce_store(R, C, acc)
 
 
+def tile_turns(block, sfx):
+    """two_a_turn for the Q4_0 tiles: block(u) emits block u of a turn;
+    each block takes 64 bytes of unpacked weights (SI) and of products
+    (R9) and 32 of each activation row (DI)."""
+    def turn(n):
+        for u in range(n):
+            block(u)
+        emit(f"\tADDQ ${64 * n}, SI")
+        emit(f"\tADDQ ${32 * n}, DI")
+        emit(f"\tADDQ ${64 * n}, R9")
+
+    two_a_turn(sfx, turn)
+
+
 def u_loop(R, C, acc, sfx):
     """The unsigned kernels' loop over CX blocks (DI: x+128 rows, BX and R12
     their stride and 3 strides, SI: unpacked weights, R13 R14 likewise, R9:
@@ -756,17 +770,7 @@ def u_loop(R, C, acc, sfx):
                 emit(f"\tVBROADCASTSS {64 * u + 16 * c + 4 * r}(R9), Y6")
                 emit(f"\tVFMADD231PS Y6, Y5, {acc(r, c)}")
 
-    def advance(n):
-        emit(f"\tADDQ ${64 * n}, SI")
-        emit(f"\tADDQ ${32 * n}, DI")
-        emit(f"\tADDQ ${64 * n}, R9")
-
-    def turn(n):
-        for u in range(n):
-            block(u)
-        advance(n)
-
-    two_a_turn(sfx, turn)
+    tile_turns(block, sfx)
 
 
 def s_loop(R, C, acc, sfx):
@@ -853,17 +857,7 @@ def t_loop(R, C, sfx):
             emit("\tVCVTDQ2PS Y10, Y10")
             emit(f"\tVFMADD231PS {64 * u + 32 * g}(R9), Y10, Y{12 + g}")
 
-    def advance(n):
-        emit(f"\tADDQ ${64 * n}, SI")
-        emit(f"\tADDQ ${32 * n}, DI")
-        emit(f"\tADDQ ${64 * n}, R9")
-
-    def turn(n):
-        for u in range(n):
-            block(u)
-        advance(n)
-
-    two_a_turn(sfx, turn)
+    tile_turns(block, sfx)
 
 
 def t_store(R, C):
