@@ -56,6 +56,7 @@ engine without mixed-adapter batches must.`,
 	f.IntSliceVar(&o.Adapters, "adapters", []int{1, 8, 32, 128}, "distinct adapters of each measurement")
 	f.IntVar(&o.MaxActive, "max-active-adapters", 0, "adapter slots (0: the most distinct adapters measured)")
 	f.IntVar(&o.DecodeTokens, "decode-tokens", 32, "tokens timed per stream")
+	f.StringVar(&o.AdapterDType, "adapter-dtype", "bf16", "how the adapters are saved: bf16 (as PEFT saves an adapter of a bfloat16 model) or f32")
 	f.IntVar(&o.Rounds, "rounds", 1, "measure the base and every row in turn this many times and report medians (a host whose speed drifts then moves both sides of each ratio alike)")
 	f.BoolVar(&noSeq, "no-sequential", false, "skip the one-adapter-at-a-time baseline")
 	f.StringVar(&o.Weights, "weights", "", "base weight format ("+strings.Join(benchmark.WeightNames(), ",")+"; default f32), made by llama.cpp's quantizer from bench/llamacpp")

@@ -40,6 +40,9 @@ type LoRAOptions struct {
 	// Rounds repeats the whole measurement, base and rows in turn; the
 	// report gives medians (default 1).
 	Rounds int
+	// AdapterDType is how the adapters are saved: "bf16" (the default, as
+	// PEFT saves an adapter of a bfloat16 model) or "f32".
+	AdapterDType string
 }
 
 func (o *LoRAOptions) defaults() {
@@ -57,6 +60,9 @@ func (o *LoRAOptions) defaults() {
 	}
 	if len(o.Adapters) == 0 {
 		o.Adapters = []int{1, 8, 32, 128}
+	}
+	if o.AdapterDType == "" {
+		o.AdapterDType = "bf16"
 	}
 	if o.MaxActive <= 0 {
 		o.MaxActive = maxOf(o.Adapters)
@@ -77,8 +83,10 @@ type LoRAReport struct {
 	MaxActive int
 	Weights   string
 	Rounds    int
-	Base      float64 // median over the rounds
-	Rows      []LoRARow
+	// AdapterDType is how the adapters were saved (bf16 or f32).
+	AdapterDType string
+	Base         float64 // median over the rounds
+	Rows         []LoRARow
 }
 
 // LoRARow is the rate with Adapters distinct adapters, batched together as
@@ -95,6 +103,9 @@ type LoRARow struct {
 // RunLoRA writes (or reuses) the model and adapters and times decode.
 func RunLoRA(ctx context.Context, o LoRAOptions) (*LoRAReport, error) {
 	o.defaults()
+	if o.AdapterDType != "bf16" && o.AdapterDType != "f32" {
+		return nil, fmt.Errorf("benchmark: adapter dtype %q: want bf16 or f32", o.AdapterDType)
+	}
 	if o.DecodePrompt+o.DecodeTokens+leadTokens >= o.Spec.MaxPositions {
 		return nil, fmt.Errorf("benchmark: prompts and tokens must fit the model's %d positions", o.Spec.MaxPositions)
 	}
@@ -152,11 +163,12 @@ func writeAdapters(dir string, o LoRAOptions) ([]string, error) {
 	fmt.Fprintf(o.Log, "writing %d rank-%d adapters\n", n, o.Rank)
 	paths := make([]string, n)
 	for i := range paths {
-		paths[i] = filepath.Join(dir, fmt.Sprintf("lora-%s-r%d-seed%d", modelBase(*o.Spec), o.Rank, i+1))
+		paths[i] = filepath.Join(dir, fmt.Sprintf("lora-%s-r%d-%s-seed%d", modelBase(*o.Spec), o.Rank, o.AdapterDType, i+1))
 		if exists(filepath.Join(paths[i], "adapter_model.safetensors")) {
 			continue
 		}
-		a := randmodel.AdapterSpec{Rank: o.Rank, Alpha: float64(2 * o.Rank), Targets: randmodel.AdapterModules, Seed: uint64(i + 1)}
+		a := randmodel.AdapterSpec{Rank: o.Rank, Alpha: float64(2 * o.Rank), Targets: randmodel.AdapterModules, Seed: uint64(i + 1),
+			BF16: o.AdapterDType == "bf16"}
 		if err := writeAtomically(paths[i], func(tmp string) error { return randmodel.WriteAdapter(tmp, *o.Spec, a) }); err != nil {
 			return nil, err
 		}

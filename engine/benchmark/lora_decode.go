@@ -14,7 +14,7 @@ import (
 type schedule func(ctx context.Context, run, tokens int) (time.Duration, error)
 
 func measureLoRA(ctx context.Context, o LoRAOptions, eng *engine.Engine) (*LoRAReport, error) {
-	r := &LoRAReport{Time: time.Now(), Spec: *o.Spec, Threads: o.Threads, Rank: o.Rank, Streams: o.Streams, MaxActive: o.MaxActive, Weights: o.Weights, Rounds: o.Rounds}
+	r := &LoRAReport{Time: time.Now(), Spec: *o.Spec, Threads: o.Threads, Rank: o.Rank, Streams: o.Streams, MaxActive: o.MaxActive, Weights: o.Weights, Rounds: o.Rounds, AdapterDType: o.AdapterDType}
 	prompts := newWorkload(Options{Spec: o.Spec, Batches: []int{o.Streams}, DecodePrompt: o.DecodePrompt}).prompts
 	// Each round measures the base and every row in turn, so that a host
 	// whose speed drifts (a shared VM) moves both sides of a ratio alike;

@@ -16,7 +16,7 @@ func (r *LoRAReport) Print(w io.Writer) {
 	s := r.Spec
 	fmt.Fprintf(w, "graft bench lora  %s\n", r.Time.Format("2006-01-02 15:04"))
 	fmt.Fprintf(w, "model: random %s dim %d, %d layers, FFN %d, vocab %d, %s weights; %d threads\n", s.Arch, s.Dim, s.Layers, s.FFN, s.Vocab, cmp.Or(r.Weights, "f32"), r.Threads)
-	fmt.Fprintf(w, "adapters: rank %d on q,k,v,o,gate,up,down_proj; %d slots; %d concurrent streams\n\n", r.Rank, r.MaxActive, r.Streams)
+	fmt.Fprintf(w, "adapters: rank %d on q,k,v,o,gate,up,down_proj, saved in %s; %d slots; %d concurrent streams\n\n", r.Rank, r.AdapterDType, r.MaxActive, r.Streams)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "adapters\tbatched tok/s\tratio\tsequential tok/s\tratio\tbatched/sequential\t")
 	fmt.Fprintf(tw, "base\t%.1f\t1.00\t\t\t\t\n", r.Base)

@@ -40,6 +40,7 @@ func useAVX512() {
 	useDeq2AVX2()
 	dotImpl = dot16
 	axpyImpl = axpy16
+	axpyBF16Impl = axpyBF16x8
 	scaleImpl = scale16
 	addImpl = add16
 	mulImpl = mul16

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/graft-ai/graft/engine/compute"
 )
@@ -89,11 +90,44 @@ func (a *AdapterSlots) Set(i int, w [][NumModules]*HostLoRA) error {
 			if h.Rank <= 0 || h.Rank > a.maxRank || len(h.A) != h.Rank*in || len(h.B) != out*h.Rank {
 				return fmt.Errorf("layer %d %s: adapter rank %d or shapes do not fit (max rank %d)", l, ModuleNames[mod], h.Rank, a.maxRank)
 			}
-			slot[l][mod] = &slotLoRA{a: m.b.Matrix(h.A, h.Rank, in), b: m.b.Matrix(h.B, out, h.Rank), scale: h.Scale}
+			slot[l][mod] = &slotLoRA{a: m.loraMatrix(h.A, h.Rank, in), b: m.loraMatrix(h.B, out, h.Rank), scale: h.Scale}
 		}
 	}
 	a.slots[i] = slot
 	return nil
+}
+
+// narrowLoRA is a backend whose AddLoRA takes bfloat16 A and B as they are
+// (the CPU's).
+type narrowLoRA interface {
+	MatrixBF16(data []uint16, rows, cols int) compute.Matrix
+	LoRABF16()
+}
+
+// loraMatrix keeps w in bfloat16 when every value is one (an adapter saved
+// in bfloat16, as PEFT saves one trained on a bfloat16 model) and the
+// backend computes with it: decode over many adapters reads each adapter's
+// weights every step, and they then take half the bytes. The widening is
+// exact, so the values are the file's either way.
+func (m *Model) loraMatrix(w []float32, rows, cols int) compute.Matrix {
+	nb, ok := m.b.(narrowLoRA)
+	if !ok || !bf16Exact(w) {
+		return m.b.Matrix(w, rows, cols)
+	}
+	h := make([]uint16, len(w))
+	for i, v := range w {
+		h[i] = uint16(math.Float32bits(v) >> 16)
+	}
+	return nb.MatrixBF16(h, rows, cols)
+}
+
+func bf16Exact(w []float32) bool {
+	for _, v := range w {
+		if math.Float32bits(v)&0xffff != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Clear empties slot i.

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/graft-ai/graft/engine/float16"
 	"github.com/graft-ai/graft/engine/safetensors"
 )
 
@@ -35,6 +36,9 @@ type AdapterSpec struct {
 	Seed         uint64
 	// Rho is ||scale·B@A|| / ||W|| per module, roughly; 0 means DefaultRho.
 	Rho float64
+	// BF16 writes the weights in bfloat16, as PEFT saves an adapter trained
+	// on a bfloat16 model (rounded to nearest even); else float32.
+	BF16 bool
 }
 
 // AdapterModule is one targeted projection's weights in the PEFT layout.
@@ -83,6 +87,11 @@ func AdapterWeights(base Spec, a AdapterSpec) (map[string]AdapterModule, error) 
 			m.Scale = alpha / math.Sqrt(float64(rank))
 		}
 		a.fill(base, name, &m)
+		if a.BF16 {
+			// The values the file holds.
+			roundBF16(m.A)
+			roundBF16(m.B)
+		}
 		out[name] = m
 	}
 	if len(out) == 0 {
@@ -194,13 +203,17 @@ func WriteAdapter(dir string, base Spec, a AdapterSpec) error {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	dt := safetensors.F32
+	if a.BF16 {
+		dt = safetensors.BF16
+	}
 	var ts []safetensors.TensorData
 	for _, n := range names {
 		m := mods[n]
 		p := "base_model.model." + n
 		ts = append(ts,
-			safetensors.TensorData{Name: p + ".lora_A.weight", DType: safetensors.F32, Shape: []int{m.Rank, m.In}, Data: m.A},
-			safetensors.TensorData{Name: p + ".lora_B.weight", DType: safetensors.F32, Shape: []int{m.Out, m.Rank}, Data: m.B})
+			safetensors.TensorData{Name: p + ".lora_A.weight", DType: dt, Shape: []int{m.Rank, m.In}, Data: m.A},
+			safetensors.TensorData{Name: p + ".lora_B.weight", DType: dt, Shape: []int{m.Out, m.Rank}, Data: m.B})
 	}
 	return safetensors.WriteFile(filepath.Join(dir, "adapter_model.safetensors"), ts, map[string]string{"format": "pt"})
 }
@@ -248,5 +261,13 @@ func (a AdapterSpec) peftConfig(base Spec) map[string]any {
 		"task_type":               "CAUSAL_LM",
 		"use_dora":                false,
 		"use_rslora":              a.RSLoRA,
+	}
+}
+
+// roundBF16 rounds each value to the nearest bfloat16, ties to even, as
+// the safetensors writer stores it.
+func roundBF16(w []float32) {
+	for i, v := range w {
+		w[i] = float16.BF16ToFloat32(float16.Float32ToBF16(v))
 	}
 }

@@ -28,6 +28,7 @@ type Matrix struct {
 	qt         gguf.Type
 	rows, cols int
 	t          []float32 // the transpose, made on first use as a LoRA B
+	tbf16      []uint16  // or that of bfloat16 weights
 }
 
 func (m *Matrix) Rows() int { return m.rows }

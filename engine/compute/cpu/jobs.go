@@ -48,16 +48,28 @@ type loraJob struct {
 
 // apply shrinks with one MatMul per segment (t = A·x) and expands row by row as
 // rank axpys over Bᵀ's rows (out += scale·t_j·Bᵀ_j): a MatMul against B would
-// spend a full horizontal sum on every output for only rank products.
+// spend a full horizontal sum on every output for only rank products. A and
+// B may each be bfloat16 (LoRABF16): decode with many adapters reads every
+// adapter's A and B each step, and they then take half the bytes.
 func (j *loraJob) apply(lo, hi int) {
 	for _, s := range j.segs[lo:hi] {
-		a, bt, n := mat(s.A), mat(s.B).t, s.End-s.Start
+		a, b, n := mat(s.A), mat(s.B), s.End-s.Start
 		t := j.shrunk[s.Start*j.maxRank : s.Start*j.maxRank+n*a.rows]
-		kernel.MatMul(nil, t, j.x[s.Start*j.in:s.End*j.in], a.data, n, j.in, a.rows)
+		x := j.x[s.Start*j.in : s.End*j.in]
+		if a.bf16 != nil {
+			kernel.MatMulBF16(nil, t, x, a.bf16, n, j.in, a.rows)
+		} else {
+			kernel.MatMul(nil, t, x, a.data, n, j.in, a.rows)
+		}
 		for r := 0; r < n; r++ {
 			row := j.out[(s.Start+r)*j.outDim : (s.Start+r+1)*j.outDim]
 			for k := 0; k < a.rows; k++ {
-				kernel.Axpy(row, s.Scale*t[r*a.rows+k], bt[k*j.outDim:(k+1)*j.outDim])
+				c := s.Scale * t[r*a.rows+k]
+				if b.tbf16 != nil {
+					kernel.AxpyBF16(row, c, b.tbf16[k*j.outDim:(k+1)*j.outDim])
+				} else {
+					kernel.Axpy(row, c, b.t[k*j.outDim:(k+1)*j.outDim])
+				}
 			}
 		}
 	}
@@ -65,15 +77,23 @@ func (j *loraJob) apply(lo, hi int) {
 
 // transposed makes m's transpose once, so that it can serve as a LoRA B.
 func (m *Matrix) transposed() {
-	if m.t != nil {
-		return
+	switch {
+	case m.t != nil || m.tbf16 != nil:
+	case m.bf16 != nil:
+		m.tbf16 = transpose(m.bf16, m.rows, m.cols)
+	default:
+		m.t = transpose(m.data, m.rows, m.cols)
 	}
-	m.t = make([]float32, len(m.data))
-	for r := 0; r < m.rows; r++ {
-		for c := 0; c < m.cols; c++ {
-			m.t[c*m.rows+r] = m.data[r*m.cols+c]
+}
+
+func transpose[T any](w []T, rows, cols int) []T {
+	t := make([]T, len(w))
+	for r := range rows {
+		for c := range cols {
+			t[c*rows+r] = w[r*cols+c]
 		}
 	}
+	return t
 }
 
 // jobs holds one job of each kind; mu serialises their use so that engines

@@ -25,3 +25,7 @@ func (b *Backend) AddLoRA(out, x compute.Buffer, rows int, segs []compute.LoRASe
 	b.pool.Run(len(segs), j.run)
 	j.out, j.x, j.segs, j.shrunk = nil, nil, nil, nil
 }
+
+// LoRABF16 tells the model that AddLoRA takes A and B made by MatrixBF16
+// as they are: adapters stored in bfloat16 stay narrow.
+func (b *Backend) LoRABF16() {}
