@@ -54,19 +54,27 @@ func hugePages(f *os.File, data []byte, unmap func() error) ([]byte, func() erro
 	if err := unmap(); err != nil {
 		return nil, nil, err
 	}
-	// Dirty pages cannot be dropped: a file just written is written back
-	// first. Either step failing (a read-only filesystem, say) only leaves
-	// the small pages where they are.
-	_ = f.Sync()
-	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
-	data, unmap, err := mapFile(f, len(data))
-	if err != nil {
-		return nil, nil, err
+	// Failing (a read-only filesystem, say) only leaves the small pages
+	// where they are.
+	_ = dropCached(f)
+	slog.Debug("mapped: file was cached in small pages; reading it again", "file", f.Name())
+	return mapHuge(f, len(data))
+}
+
+// mapHuge maps f's first size bytes and asks for 2 MiB pages.
+func mapHuge(f *os.File, size int) ([]byte, func() error, error) {
+	data, unmap, err := mapFile(f, size)
+	if err == nil {
+		_ = syscall.Madvise(data, syscall.MADV_HUGEPAGE)
 	}
-	_ = syscall.Madvise(data, syscall.MADV_HUGEPAGE)
-	huge, _ := readHuge(data, hugeSample(data))
-	slog.Debug("mapped: file was cached in small pages; read again", "file", f.Name(), "huge", huge)
-	return data, unmap, nil
+	return data, unmap, err
+}
+
+// dropCached drops f's cached pages that no process maps. Dirty pages
+// cannot be dropped, so a file just written is written back first.
+func dropCached(f *os.File) error {
+	_ = f.Sync()
+	return unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
 }
 
 // hugeSample is the 2 MiB-aligned page nearest the middle of data, or nil
@@ -96,29 +104,40 @@ func readHuge(data, sample []byte) (huge, ok bool) {
 }
 
 // filePmdMappedKB is the FilePmdMapped figure of the mapping that starts at
-// addr in /proc/self/smaps: its file pages mapped as 2 MiB pages.
+// addr: its file pages mapped as 2 MiB pages.
 func filePmdMappedKB(addr uintptr) (int64, error) {
-	f, err := os.Open("/proc/self/smaps")
+	v, err := smapsField(addr, "FilePmdMapped")
 	if err != nil {
 		return 0, err
 	}
+	return strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
+}
+
+// smapsField is the value of field (trimmed) in the block of
+// /proc/self/smaps of the mapping that starts at addr. The block starts
+// with the mapping's range and ends with its VmFlags line.
+func smapsField(addr uintptr, field string) (string, error) {
+	f, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		return "", err
+	}
 	defer f.Close()
-	start := []byte(fmt.Sprintf("%x-", addr))
+	start, key := fmt.Sprintf("%x-", addr), field+":"
 	in := false
 	for s := bufio.NewScanner(f); s.Scan(); {
-		line := s.Bytes()
+		line := s.Text()
 		if !in {
-			in = bytes.HasPrefix(line, start)
+			in = strings.HasPrefix(line, start)
 			continue
 		}
-		if v, found := bytes.CutPrefix(line, []byte("FilePmdMapped:")); found {
-			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(string(v)), " kB"), 10, 64)
+		if v, found := strings.CutPrefix(line, key); found {
+			return strings.TrimSpace(v), nil
 		}
-		if bytes.HasPrefix(line, []byte("VmFlags:")) {
+		if strings.HasPrefix(line, "VmFlags:") {
 			break
 		}
 	}
-	return 0, fmt.Errorf("mapped: no FilePmdMapped for the mapping at %#x", addr)
+	return "", fmt.Errorf("mapped: no %s for the mapping at %#x in /proc/self/smaps", field, addr)
 }
 
 // fileTHP reports whether transparent huge pages are on ("always" or

@@ -1,12 +1,7 @@
 package mapped
 
 import (
-	"bufio"
 	"bytes"
-	"syscall"
-
-	"fmt"
-	"golang.org/x/sys/unix"
 	"os"
 	"path/filepath"
 	"slices"
@@ -38,24 +33,11 @@ func TestOpenAsksForHugePages(t *testing.T) {
 // /proc/self/smaps.
 func vmFlags(t *testing.T, addr uintptr) string {
 	t.Helper()
-	f, err := os.Open("/proc/self/smaps")
+	v, err := smapsField(addr, "VmFlags")
 	if err != nil {
-		t.Skipf("no smaps: %v", err)
+		t.Fatal(err)
 	}
-	defer f.Close()
-	// The mapping's header line starts with its range; its VmFlags line
-	// ends its block.
-	start := fmt.Sprintf("%x-", addr)
-	in := false
-	for s := bufio.NewScanner(f); s.Scan(); {
-		line := s.Text()
-		in = in || strings.HasPrefix(line, start)
-		if in && strings.HasPrefix(line, "VmFlags:") {
-			return strings.TrimSpace(strings.TrimPrefix(line, "VmFlags:"))
-		}
-	}
-	t.Fatalf("no mapping at %#x in /proc/self/smaps", addr)
-	return ""
+	return v
 }
 
 // TestOpenRereadsFileCachedSmall: a model written in small pieces (as
@@ -117,10 +99,7 @@ func coldReadMapsHuge(t *testing.T, path string) bool {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := f.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+	if err := dropCached(f); err != nil {
 		t.Skipf("fadvise: %v", err)
 	}
 	return plainMapsHuge(t, path)
@@ -135,12 +114,11 @@ func plainMapsHuge(t *testing.T, path string) bool {
 	}
 	defer f.Close()
 	fi, _ := f.Stat()
-	data, unmap, err := mapFile(f, int(fi.Size()))
+	data, unmap, err := mapHuge(f, int(fi.Size()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer unmap()
-	_ = syscall.Madvise(data, syscall.MADV_HUGEPAGE)
 	sample := hugeSample(data)
 	if sample == nil {
 		t.Skip("the mapping is not 2 MiB-aligned here")
