@@ -31,7 +31,7 @@ var mergeCases = map[string]randmodel.AdapterSpec{
 		AlphaPattern: map[string]float64{"v_proj": 3, "layers.0.mlp.gate_proj": 40}},
 	"regex":  {Rank: 6, Alpha: 6, TargetRegex: `model\.layers\.1\.self_attn\.(k|o)_proj|.*\.0\.mlp\.(up|down)_proj`, Seed: 4},
 	"subset": {Rank: 16, Alpha: 8, Targets: []string{"v_proj", "down_proj"}, Seed: 5},
-	// saved in bfloat16: the CPU backend keeps it narrow (LoRABF16)
+	// saved in bfloat16: the CPU backend keeps it narrow (LoRAMatrixBF16)
 	"bf16": {Rank: 8, Alpha: 16, Targets: randmodel.AdapterModules, Seed: 6, BF16: true},
 }
 

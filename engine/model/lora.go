@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/graft-ai/graft/engine/compute"
+	"github.com/graft-ai/graft/engine/float16"
 )
 
 // The projections an adapter can target, in Hugging Face's names.
@@ -100,25 +101,23 @@ func (a *AdapterSlots) Set(i int, w [][NumModules]*HostLoRA) error {
 // narrowLoRA is a backend whose AddLoRA takes bfloat16 A and B as they are
 // (the CPU's).
 type narrowLoRA interface {
-	MatrixBF16(data []uint16, rows, cols int) compute.Matrix
-	LoRABF16()
+	LoRAMatrixBF16(data []uint16, rows, cols int) compute.Matrix
 }
 
 // loraMatrix keeps w in bfloat16 when every value is one (an adapter saved
 // in bfloat16, as PEFT saves one trained on a bfloat16 model) and the
 // backend computes with it: decode over many adapters reads each adapter's
 // weights every step, and they then take half the bytes. The widening is
-// exact, so the values are the file's either way.
+// exact and the backend's products are the same, so the bits are those of
+// the float32 matrix either way.
 func (m *Model) loraMatrix(w []float32, rows, cols int) compute.Matrix {
 	nb, ok := m.b.(narrowLoRA)
 	if !ok || !bf16Exact(w) {
 		return m.b.Matrix(w, rows, cols)
 	}
 	h := make([]uint16, len(w))
-	for i, v := range w {
-		h[i] = uint16(math.Float32bits(v) >> 16)
-	}
-	return nb.MatrixBF16(h, rows, cols)
+	float16.F32ToBF16(h, w) // exact: the low halves are zero
+	return nb.LoRAMatrixBF16(h, rows, cols)
 }
 
 func bf16Exact(w []float32) bool {

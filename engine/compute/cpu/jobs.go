@@ -49,7 +49,7 @@ type loraJob struct {
 // apply shrinks with one MatMul per segment (t = A·x) and expands row by row as
 // rank axpys over Bᵀ's rows (out += scale·t_j·Bᵀ_j): a MatMul against B would
 // spend a full horizontal sum on every output for only rank products. A and
-// B may each be bfloat16 (LoRABF16): decode with many adapters reads every
+// B may each be bfloat16 (LoRAMatrixBF16): decode with many adapters reads every
 // adapter's A and B each step, and they then take half the bytes.
 func (j *loraJob) apply(lo, hi int) {
 	for _, s := range j.segs[lo:hi] {

@@ -26,6 +26,8 @@ func (b *Backend) AddLoRA(out, x compute.Buffer, rows int, segs []compute.LoRASe
 	j.out, j.x, j.segs, j.shrunk = nil, nil, nil, nil
 }
 
-// LoRABF16 tells the model that AddLoRA takes A and B made by MatrixBF16
-// as they are: adapters stored in bfloat16 stay narrow.
-func (b *Backend) LoRABF16() {}
+// LoRAMatrixBF16 is MatrixBF16 for a LoRA A or B: AddLoRA takes them as
+// they are, so adapters stored in bfloat16 stay narrow.
+func (b *Backend) LoRAMatrixBF16(data []uint16, rows, cols int) compute.Matrix {
+	return b.MatrixBF16(data, rows, cols)
+}
