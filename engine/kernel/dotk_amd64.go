@@ -55,9 +55,6 @@ type dotkSet [9]dotkFunc
 // row; 8×1 for eight, which unpacks a block once for them all (about a
 // fifth of the 4×1 kernel's work is unpacking); 5 to 7 as two tiles.
 func (k *dotkSet) tiles(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, rows, cols int) {
-	at := func(c int) (*float32, *byte) {
-		return (*float32)(unsafe.Add(unsafe.Pointer(out), 4*c)), (*byte)(unsafe.Add(unsafe.Pointer(w), c*ldw))
-	}
 	c := 0
 	if rows > 4 {
 		if rows == 8 {
@@ -66,7 +63,7 @@ func (k *dotkSet) tiles(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw i
 				return
 			}
 			for ; c < cols; c++ {
-				o, wc := at(c)
+				o, wc := rowAt(out, w, ldw, c)
 				k[7](o, ldo, xq, ldx, wc, ldw, nb)
 			}
 			return
@@ -82,22 +79,22 @@ func (k *dotkSet) tiles(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw i
 			return
 		}
 		for ; c < cols; c++ {
-			o, wc := at(c)
+			o, wc := rowAt(out, w, ldw, c)
 			k[1](o, ldo, xq, ldx, wc, ldw, nb)
 		}
 	case 2:
 		for ; c+2 <= cols; c += 2 {
-			o, wc := at(c)
+			o, wc := rowAt(out, w, ldw, c)
 			k[2](o, ldo, xq, ldx, wc, ldw, nb)
 		}
 		if c < cols {
-			o, wc := at(c)
+			o, wc := rowAt(out, w, ldw, c)
 			k[3](o, ldo, xq, ldx, wc, ldw, nb)
 		}
 	default:
 		f := k[4+rows-3]
 		for ; c < cols; c++ {
-			o, wc := at(c)
+			o, wc := rowAt(out, w, ldw, c)
 			f(o, ldo, xq, ldx, wc, ldw, nb)
 		}
 	}

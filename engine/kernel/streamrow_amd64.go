@@ -21,21 +21,20 @@ type streamRow struct{ strided, x4, x1 dot8Func }
 // measured on the decode shapes). Each output is one kernel's dot either
 // way, so the bits do not change.
 func (k *streamRow) row(out *float32, xq *byte, w *byte, ldw, nb, cols int) {
-	at := func(c int) (*float32, *byte) { return rowAt(out, w, ldw, c) }
 	c := 0
 	if q := cols / 4; q*ldw >= rowMinStream {
 		for ; c < q; c++ {
-			o, wc := at(c)
+			o, wc := rowAt(out, w, ldw, c)
 			k.strided(o, q, xq, 0, wc, q*ldw, nb)
 		}
 		c = 4 * q
 	}
 	for ; c+4 <= cols; c += 4 {
-		o, wc := at(c)
+		o, wc := rowAt(out, w, ldw, c)
 		k.x4(o, 0, xq, 0, wc, ldw, nb)
 	}
 	for ; c < cols; c++ {
-		o, wc := at(c)
+		o, wc := rowAt(out, w, ldw, c)
 		k.x1(o, 0, xq, 0, wc, ldw, nb)
 	}
 }
