@@ -56,6 +56,34 @@ func sumBytes(x []byte) uint64 {
 	return SumWords(unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(x))), len(x)/8))
 }
 
+// readPass is graft bench engine's bandwidth pass over a decode step's
+// bytes on the step's own pool: summed in 256 KiB blocks, one sum per
+// block, so the pool's participants write their own.
+type readPass struct {
+	p    *Pool
+	buf  []byte
+	sums []uint64
+}
+
+const readBlock = 256 << 10
+
+func newReadPass(p *Pool, bytes int) *readPass {
+	r := &readPass{p: p, buf: make([]byte, (bytes+readBlock-1)/readBlock*readBlock)}
+	for i := range r.buf {
+		r.buf[i] = 1 // touch every page, so the passes read memory, not the zero page
+	}
+	r.sums = make([]uint64, len(r.buf)/readBlock)
+	return r
+}
+
+func (r *readPass) run() {
+	r.p.Run(len(r.sums), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			r.sums[i] = sumBytes(r.buf[i*readBlock : (i+1)*readBlock])
+		}
+	})
+}
+
 var (
 	stepRows = flag.Int("steprows", 1, "rows (streams) of BenchmarkDecodeStepQ8")
 	stepType = flag.String("steptype", "q8_0", "weight type of BenchmarkDecodeStepQ8: q8_0, q4_0 or q5_0")
@@ -105,13 +133,6 @@ func decodeStepQ8(b *testing.B) {
 	}
 	outW := randomQ(rng, typ, vocab, dim)
 	bytes += len(outW)
-	// The bound's read: as many bytes, summed in 256 KiB blocks (graft
-	// bench engine's bandwidth pass).
-	const block = 256 << 10
-	buf := make([]byte, (bytes+block-1)/block*block)
-	for i := range buf {
-		buf[i] = 1
-	}
 	x := randVec(rng, R*ffn)
 	q, k, v, o := make([]float32, R*dim), make([]float32, R*dim), make([]float32, R*dim), make([]float32, R*dim)
 	g, u, d, logits := make([]float32, R*ffn), make([]float32, R*ffn), make([]float32, R*dim), make([]float32, R*vocab)
@@ -133,22 +154,14 @@ func decodeStepQ8(b *testing.B) {
 		}
 		MatMulQ8(p, logits, xd, outW, typ, R, dim, vocab)
 	}
-	// One sum per block: the pool's participants write their own.
-	sums := make([]uint64, len(buf)/block)
-	read := func() {
-		p.Run(len(sums), func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				sums[i] = sumBytes(buf[i*block : (i+1)*block])
-			}
-		})
-	}
+	read := newReadPass(p, bytes)
 	var tStep, tRead time.Duration
 	for b.Loop() {
 		s := time.Now()
 		step()
 		tStep += time.Since(s)
 		s = time.Now()
-		read()
+		read.run()
 		tRead += time.Since(s)
 	}
 	b.ReportMetric(float64(R*b.N)/tStep.Seconds(), "tok/s")
