@@ -29,9 +29,9 @@ func newBenchEngineCommand() *cobra.Command {
 		Long: `Write a seeded random-weight Llama of stories110M's shape (dim 768, 12 layers,
 12 heads, FFN 2048, vocab 32000) as GGUF F32 and Hugging Face safetensors, then
 measure Graft on it: prefill tokens/s, aggregate decode tokens/s at 1, 8 and 32
-concurrent streams, the memory-bandwidth bound on single-stream decode (a read
-bandwidth test in the same run over the bytes of weights one token reads), peak
-RSS, both load paths, and that both copies decode to the same greedy tokens.
+concurrent streams, the memory-bandwidth bound on single-stream decode (the read
+bandwidth of passes taken between the single-stream decode's repetitions, over
+the bytes of weights one token reads), peak RSS, both load paths, and that both copies decode to the same greedy tokens.
 
 With --vs-llamacpp, llama.cpp (node-llama-cpp from bench/llamacpp, installed
 with npm on first use) runs the same GGUF, prompts and token counts with the

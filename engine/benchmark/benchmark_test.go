@@ -39,6 +39,15 @@ func checkReport(t *testing.T, o Options, r *Report) {
 	if len(r.Bandwidth) != 2*o.BandwidthReps {
 		t.Errorf("%d bandwidth passes, want %d", len(r.Bandwidth), 2*o.BandwidthReps)
 	}
+	// One pass before each single-stream repetition and one after the
+	// last, and the bound is theirs.
+	o.defaults()
+	if want := o.DecodeReps + 1; len(r.LocalBandwidth) != want {
+		t.Errorf("%d passes between single-stream repetitions, want %d", len(r.LocalBandwidth), want)
+	}
+	if want := median(r.LocalBandwidth) * 1e9 / float64(r.DecodeBytes); r.DecodeBound != want {
+		t.Errorf("bound %v tok/s, want %v from the local passes", r.DecodeBound, want)
+	}
 	if len(r.Greedy.GGUF) != o.GreedyTokens {
 		t.Errorf("greedy tokens %v, want %d", r.Greedy.GGUF, o.GreedyTokens)
 	}
@@ -87,6 +96,28 @@ func TestRunTiny(t *testing.T) {
 	}
 	if !r2.Files.Reused || r2.Files.GGUF != r.Files.GGUF || r2.Files.HF != r.Files.HF {
 		t.Errorf("second run files %+v, want %+v reused", r2.Files, r.Files)
+	}
+}
+
+// TestBoundPassesStayOutOfPeakRSS: the passes between single-stream
+// repetitions read a buffer far larger than the tiny engine, which must not
+// count in the engine's peak RSS.
+func TestBoundPassesStayOutOfPeakRSS(t *testing.T) {
+	o := tiny(t)
+	o.BandwidthMiB = 256
+	before, err := statusBytes("VmRSS:")
+	if err != nil {
+		t.Skip(err)
+	}
+	r, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.LocalBandwidth) == 0 {
+		t.Fatal("no passes between the single-stream repetitions")
+	}
+	if limit := before + 128<<20; r.PeakRSS > limit {
+		t.Errorf("peak RSS %d MiB, over %d MiB: the %d MiB pass buffer was counted", r.PeakRSS>>20, limit>>20, o.BandwidthMiB)
 	}
 }
 

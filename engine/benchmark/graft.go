@@ -64,15 +64,21 @@ func measureGraft(ctx context.Context, o Options, w workload, r *Report) error {
 	if r.Prefill, err = prefill(ctx, o, eng, w.prefill); err != nil {
 		return err
 	}
+	bound := newLocalBound(o)
 	for _, n := range o.Batches {
 		fmt.Fprintf(o.Log, "decode with %d streams\n", n)
-		rate, err := decode(ctx, o, eng, w.prompts[:n])
+		between := func() {}
+		if n == 1 {
+			between = bound.pass
+		}
+		rate, err := decode(ctx, o, eng, w.prompts[:n], between)
 		if err != nil {
 			return err
 		}
 		r.Decode = append(r.Decode, Decode{Streams: n, TokS: rate})
 	}
-	r.PeakRSS, err = peakRSS()
+	r.LocalBandwidth = bound.passes()
+	r.PeakRSS, err = bound.peakRSS()
 	return err
 }
 
@@ -215,7 +221,8 @@ func prefill(ctx context.Context, o Options, eng *engine.Engine, prompt []int32)
 // time: prefill, start-up and the reader's wake-up latency cancel out, leaving
 // steady-state decode steps. The median over DecodeReps is reported, so that
 // one repetition slowed by another process on the host does not decide it.
-func decode(ctx context.Context, o Options, eng *engine.Engine, prompts [][]int32) (float64, error) {
+// between runs before each repetition and after the last.
+func decode(ctx context.Context, o Options, eng *engine.Engine, prompts [][]int32, between func()) (float64, error) {
 	run := func(tokens int) (time.Duration, error) {
 		reqs := make([]engine.Request, len(prompts))
 		for i, p := range prompts {
@@ -230,6 +237,7 @@ func decode(ctx context.Context, o Options, eng *engine.Engine, prompts [][]int3
 	var rates []float64
 	var lastLong time.Duration
 	for rep := range o.DecodeReps {
+		between()
 		short, err := run(leadTokens)
 		if err != nil {
 			return 0, err
@@ -252,6 +260,7 @@ func decode(ctx context.Context, o Options, eng *engine.Engine, prompts [][]int3
 			rates = append(rates, float64(len(prompts)*o.DecodeTokens)/(long-short).Seconds())
 		}
 	}
+	between()
 	if len(rates) == 0 { // noise swamped every repetition: the long pass's overall rate, a lower bound
 		return float64(len(prompts)*(leadTokens+o.DecodeTokens)) / lastLong.Seconds(), nil
 	}

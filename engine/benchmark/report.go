@@ -31,8 +31,12 @@ type Report struct {
 	// engines ran); BandwidthGBs is their median.
 	Bandwidth    []float64
 	BandwidthGBs float64
+	// LocalBandwidth holds the passes taken between the single-stream
+	// decode's repetitions (none where VmHWM cannot be reset).
+	LocalBandwidth []float64
 	// DecodeBytes is what one single-stream decode step must read; DecodeBound
-	// is BandwidthGBs over it, the most tokens per second one stream can get.
+	// is the median of LocalBandwidth (else BandwidthGBs) over it, the most
+	// tokens per second one stream can get.
 	DecodeBytes int64
 	// KVBytes is the KV cache the engine was given (the largest batch's
 	// streams, or the longest prompt, whichever needs more).
@@ -76,21 +80,42 @@ func (g Greedy) HFMatches() bool { return slices.Equal(g.GGUF, g.HF) }
 func (g Greedy) LlamaCppMatches() bool { return g.LlamaCpp != nil && slices.Equal(g.GGUF, g.LlamaCpp) }
 
 func (r *Report) finish() {
-	s := slices.Sorted(slices.Values(r.Bandwidth))
-	if len(s) > 0 {
-		r.BandwidthGBs = s[len(s)/2]
-	}
-	if r.DecodeBytes > 0 {
-		r.DecodeBound = r.BandwidthGBs * 1e9 / float64(r.DecodeBytes)
-	}
+	r.BandwidthGBs = median(r.Bandwidth)
+	r.DecodeBound = r.bound(r.LocalBandwidth, r.DecodeBytes)
 	if r.LlamaCpp != nil {
 		r.Greedy.LlamaCpp = r.LlamaCpp.Greedy
 	}
 	for i := range r.Weights {
-		if wr := &r.Weights[i]; wr.DecodeBytes > 0 {
-			wr.DecodeBound = r.BandwidthGBs * 1e9 / float64(wr.DecodeBytes)
-		}
+		wr := &r.Weights[i]
+		wr.DecodeBound = r.bound(wr.Bandwidth, wr.DecodeBytes)
 	}
+}
+
+// bound is the tok/s that reading bytes per token allows at the median of
+// local passes, or of the whole run's where there are none.
+func (r *Report) bound(local []float64, bytes int64) float64 {
+	if bytes <= 0 {
+		return 0
+	}
+	gbs := median(local)
+	if gbs == 0 {
+		gbs = r.BandwidthGBs
+	}
+	return gbs * 1e9 / float64(bytes)
+}
+
+// passesNote says which read passes a bound is from.
+func (r *Report) passesNote(local []float64) string {
+	if len(local) > 0 {
+		l := slices.Sorted(slices.Values(local))
+		return fmt.Sprintf("(median of %d passes between the single-stream decode's repetitions, %.1f-%.1f; whole run %.1f)",
+			len(l), l[0], l[len(l)-1], r.BandwidthGBs)
+	}
+	bw := slices.Sorted(slices.Values(r.Bandwidth))
+	if len(bw) == 0 {
+		return "(no passes)"
+	}
+	return fmt.Sprintf("(median of %d passes before and after the engines ran, %.1f-%.1f)", len(bw), bw[0], bw[len(bw)-1])
 }
 
 // DecodeAt returns Graft's aggregate decode rate at n streams, 0 if not measured.
@@ -123,10 +148,9 @@ func (r *Report) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "model: %s (%s)\nload: GGUF %.2f s, safetensors %.2f s\n\n", r.Files.GGUF, made, r.LoadGGUF.Seconds(), r.LoadHF.Seconds())
 	r.printTable(w)
-	bw := slices.Sorted(slices.Values(r.Bandwidth))
-	if len(bw) > 0 {
-		fmt.Fprintf(w, "\ndecode bound: %.1f tok/s = %.1f GB/s read (median of %d passes, %.1f-%.1f) / %.1f MB per token; 1 stream reaches %.0f%%\n",
-			r.DecodeBound, r.BandwidthGBs, len(bw), bw[0], bw[len(bw)-1], float64(r.DecodeBytes)/1e6, 100*r.DecodeAt(1)/r.DecodeBound)
+	if r.DecodeBound > 0 {
+		fmt.Fprintf(w, "\ndecode bound: %.1f tok/s = %.1f GB/s read %s / %.1f MB per token; 1 stream reaches %.0f%%\n",
+			r.DecodeBound, r.DecodeBound*float64(r.DecodeBytes)/1e9, r.passesNote(r.LocalBandwidth), float64(r.DecodeBytes)/1e6, 100*r.DecodeAt(1)/r.DecodeBound)
 	}
 	reset := ""
 	if !r.PeakRSSReset {

@@ -43,13 +43,16 @@ type WeightRun struct {
 	FileBytes   int64
 	DecodeBytes int64   // weight bytes one single-stream decode step reads
 	DecodeBound float64 // tok/s: the read bandwidth over DecodeBytes
-	Prefill     float64
-	Decode      []Decode
-	PeakRSS     int64
-	KVBytes     int64                     // the engine's KV cache
-	Greedy      [][]int32                 // Graft's greedy tokens on each agreement prompt
-	Top         [][][]sample.TokenLogprob // Graft's likeliest tokens at each of those steps
-	LlamaCpp    *LlamaCpp
+	// Bandwidth holds the read passes taken between this format's
+	// single-stream decode repetitions, which DecodeBound is from.
+	Bandwidth []float64
+	Prefill   float64
+	Decode    []Decode
+	PeakRSS   int64
+	KVBytes   int64                     // the engine's KV cache
+	Greedy    [][]int32                 // Graft's greedy tokens on each agreement prompt
+	Top       [][][]sample.TokenLogprob // Graft's likeliest tokens at each of those steps
+	LlamaCpp  *LlamaCpp
 }
 
 // DecodeAt returns Graft's decode rate at n streams, 0 if not measured.
@@ -119,7 +122,7 @@ func measureWeights(ctx context.Context, o Options, w workload, r *Report) error
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		wr.DecodeBytes, wr.Prefill, wr.Decode, wr.PeakRSS = sub.DecodeBytes, sub.Prefill, sub.Decode, sub.PeakRSS
-		wr.KVBytes = sub.KVBytes
+		wr.KVBytes, wr.Bandwidth = sub.KVBytes, sub.LocalBandwidth
 		wr.Greedy, wr.Top, r.Params = sub.Greedy.All, sub.Greedy.AllTop, sub.Params
 		if o.LlamaCppDir != "" {
 			fmt.Fprintf(o.Log, "%s: llama.cpp\n", name)

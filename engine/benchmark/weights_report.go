@@ -3,7 +3,6 @@ package benchmark
 import (
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"text/tabwriter"
 )
@@ -51,11 +50,7 @@ func (r *Report) printWeights(w io.Writer) {
 		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
 	}
 	tw.Flush()
-	bw := slices.Sorted(slices.Values(r.Bandwidth))
-	if len(bw) > 0 {
-		fmt.Fprintf(w, "\nbound: tok/s one stream could reach reading MB/tok at %.1f GB/s (median of %d read passes, %.1f-%.1f)\n",
-			r.BandwidthGBs, len(bw), bw[0], bw[len(bw)-1])
-	}
+	r.printBounds(w)
 	fmt.Fprintln(w, "G: Graft, L: llama.cpp (node-llama-cpp) on the same file, threads and prompts; RSS: peak resident set of each")
 	fmt.Fprintf(w, "G-bin: Graft's peak RSS less the graft executable's own resident pages (%.0f MiB before any model loads);\n", float64(r.BinaryRSS)/(1<<20))
 	fmt.Fprintln(w, "budget: the goal for it, file size + the KV cache it was given (for the most streams) + 20%")
@@ -82,4 +77,14 @@ func rates(g, l float64) []string {
 		return []string{fmt.Sprintf("%.1f", g), "-", "-"}
 	}
 	return []string{fmt.Sprintf("%.1f", g), fmt.Sprintf("%.1f", l), fmt.Sprintf("%.2fx", g/l)}
+}
+
+// printBounds says what read bandwidth each format's bound is from: its own
+// passes, taken between its single-stream decode repetitions, where there
+// are any.
+func (r *Report) printBounds(w io.Writer) {
+	fmt.Fprintln(w, "\nbound: tok/s one stream could reach reading MB/tok at the read bandwidth (GB/s) of")
+	for _, wr := range r.Weights {
+		fmt.Fprintf(w, "  %s: %.1f %s\n", wr.Name, wr.DecodeBound*float64(wr.DecodeBytes)/1e9, r.passesNote(wr.Bandwidth))
+	}
 }
