@@ -19,6 +19,8 @@ for their int32 sums and keep the float accumulators in the frame; the
 strided 1×4 (x1x4s) serves streamRow.row.
 """
 
+import os
+
 from asmtile import W
 from asmtile import X as X4
 
@@ -90,14 +92,14 @@ def k45(R, C, c, qs, qh):
     # (q[j]>>6)<<4 beyond. R goes to the frame for the mins at the end; Y6
     # gets the scales as words in both lanes.
     emit(f"\tVMOVDQU {W(c, 4)}, X0")
-    emit("\tVPSHUFB ·dotkK4Lo(SB), X0, X1")
+    emit(f"\tVPSHUFB {k('dotkK4Lo', 'X')}, X0, X1")
     emit("\tVPSRLW $4, X1, X2")
-    emit("\tVPAND ·dotkK4M1(SB), X1, X1")
-    emit("\tVPAND ·dotkK4M2(SB), X2, X2")
+    emit(f"\tVPAND {k('dotkK4M1', 'X')}, X1, X1")
+    emit(f"\tVPAND {k('dotkK4M2', 'X')}, X2, X2")
     emit("\tVPOR X2, X1, X1")
-    emit("\tVPSHUFB ·dotkK4Hi(SB), X0, X2")
+    emit(f"\tVPSHUFB {k('dotkK4Hi', 'X')}, X0, X2")
     emit("\tVPSRLW $2, X2, X2")
-    emit("\tVPAND ·dotk0x30(SB), X2, X2")
+    emit(f"\tVPAND {k('dotk0x30', 'X')}, X2, X2")
     emit("\tVPOR X2, X1, X1")
     emit("\tVINSERTI128 $1, X1, Y1, Y1")
     emit("\tVMOVDQU Y1, (SP)")
@@ -115,7 +117,7 @@ def k45(R, C, c, qs, qh):
                     emit(f"\tVPSLLW ${4 - sb}, {t}, {t}")
                 elif sb > 4:
                     emit(f"\tVPSRLW ${sb - 4}, {t}, {t}")
-                emit(f"\tVPAND ·dotk0x10(SB), {t}, {t}")
+                emit(f"\tVPAND {k('dotk0x10')}, {t}, {t}")
                 emit(f"\tVPOR {t}, {q}, {q}")
         emit(f"\tVPSHUFB ·dotkK4Shuf+{64 * j}(SB), Y6, Y2")
         emit(f"\tVPSHUFB ·dotkK4Shuf+{64 * j + 32}(SB), Y6, Y3")
@@ -129,34 +131,28 @@ def k45(R, C, c, qs, qh):
                     emit(f"\tVPADDD {t}, {isum(r)}, {isum(r)}")
     # lane k of the mins: mins[k]·(bsums[2k]+bsums[2k+1]), by VPMADDWD with
     # mins[k] in both words of dword k
-    emit(f"\tVPBROADCASTW {W(c, 0)}, X0")
-    emit("\tVCVTPH2PS X0, Y0")
-    emit(f"\tVPBROADCASTW {W(c, 2)}, X1")
-    emit("\tVCVTPH2PS X1, Y1")
+    d_dmin(c, 0)
     emit("\tVMOVDQU (SP), Y2")
     emit("\tVPSHUFB ·dotkK4MnW(SB), Y2, Y2")
-    for r in range(R):
-        emit(f"\tVBROADCASTSS {X(r, 0)}, Y3")
-        emit("\tVMULPS Y0, Y3, Y4")
-        emit("\tVMULPS Y1, Y3, Y3")
-        emit(f"\tVCVTDQ2PS {isum(r)}, Y5")
-        a = acc_open(R, C, r, c, "Y6")  # the scales are done with
-        emit(f"\tVFMADD231PS Y5, Y4, {a}")
-        emit(f"\tVPMADDWD {X(r, 260)}, Y2, Y5")
-        emit("\tVCVTDQ2PS Y5, Y5")
-        emit(f"\tVFNMADD231PS Y5, Y3, {a}")
-        acc_close(R, C, r, c, "Y6")
+    mins_end(R, C, c)
 
 
 def q6_k(R, C, c):
     # 210 bytes: ql[128], qh[64], int8 scales[16], d. Half n (128 values)
     # reads ql[64n:] (Y0, Y1) and qh[32n:] (Y2); group m of 32 values is
-    # made as unsigned bytes (4 bits of ql, 2 of qh), 0..63. Y6 holds the
-    # half's eight scales as words in both lanes, and VPSHUFB picks scale
-    # 2m for the low 16 values, 2m+1 for the high ones.
+    # made as unsigned bytes (4 bits of ql, 2 of qh), 0..63. Group m of
+    # half n takes scale 8n+2m for its low 16 values, 8n+2m+1 for the high
+    # ones: Y6 holds the even scales as words in the low lane and the odd
+    # ones in the high lane, so that one VPSHUFB (word 4n+m of each lane)
+    # picks both, with no per-half widening.
+    if NEW:
+        emit(f"\tVMOVDQU {W(c, 192)}, X6")
+        emit("\tVPSHUFB ·dotkK6EvenOdd(SB), X6, X6")
+        emit("\tVPMOVSXBW X6, Y6")
     for n in range(2):
-        emit(f"\tVPMOVSXBW {W(c, 192 + 8 * n)}, X6")
-        emit("\tVINSERTI128 $1, X6, Y6, Y6")
+        if not NEW:
+            emit(f"\tVPMOVSXBW {W(c, 192 + 8 * n)}, X6")
+            emit("\tVINSERTI128 $1, X6, Y6, Y6")
         emit(f"\tVMOVDQU {W(c, 64 * n)}, Y0")
         emit(f"\tVMOVDQU {W(c, 64 * n + 32)}, Y1")
         emit(f"\tVMOVDQU {W(c, 128 + 32 * n)}, Y2")
@@ -168,16 +164,20 @@ def q6_k(R, C, c):
                 emit(f"\tVPSRLW $4, {src}, Y3")
                 emit("\tVPAND Y7, Y3, Y3")
             shift = [4, 2, 0, -2][m]
+            m30 = k("dotk0x30")
             if shift > 0:
                 emit(f"\tVPSLLW ${shift}, Y2, Y4")
-                emit("\tVPAND ·dotk0x30(SB), Y4, Y4")
+                emit(f"\tVPAND {m30}, Y4, Y4")
             elif shift < 0:
                 emit(f"\tVPSRLW ${-shift}, Y2, Y4")
-                emit("\tVPAND ·dotk0x30(SB), Y4, Y4")
+                emit(f"\tVPAND {m30}, Y4, Y4")
             else:
-                emit("\tVPAND ·dotk0x30(SB), Y2, Y4")
+                emit(f"\tVPAND {m30}, Y2, Y4")
             emit("\tVPOR Y4, Y3, Y3")
-            emit(f"\tVPSHUFB ·dotkK6Shuf+{32 * m}(SB), Y6, Y4")
+            if NEW:
+                emit(f"\tVPSHUFB {k(f'dotkK6EvenOddShuf+{32 * (4 * n + m)}')}, Y6, Y4")
+            else:
+                emit(f"\tVPSHUFB ·dotkK6Shuf+{32 * m}(SB), Y6, Y4")
             for r in range(R):
                 emit(f"\tVPMADDUBSW {X(r, 4 + 128 * n + 32 * m)}, Y3, Y5")
                 emit("\tVPMADDWD Y4, Y5, Y5")
@@ -187,18 +187,7 @@ def q6_k(R, C, c):
                     emit(f"\tVPADDD Y5, {isum(r)}, {isum(r)}")
     # less 32·(sc[2k]·bsums[2k] + sc[2k+1]·bsums[2k+1]) in lane k
     emit(f"\tVPMOVSXBW {W(c, 192)}, Y6")
-    emit(f"\tVPBROADCASTW {W(c, 208)}, X0")
-    emit("\tVCVTPH2PS X0, Y0")
-    for r in range(R):
-        emit(f"\tVPMADDWD {X(r, 260)}, Y6, Y1")
-        emit("\tVPSLLD $5, Y1, Y1")
-        emit(f"\tVPSUBD Y1, {isum(r)}, {isum(r)}")
-        emit(f"\tVCVTDQ2PS {isum(r)}, {isum(r)}")
-        emit(f"\tVBROADCASTSS {X(r, 0)}, Y2")
-        emit("\tVMULPS Y0, Y2, Y2")
-        a = acc_open(R, C, r, c, "Y3")
-        emit(f"\tVFMADD231PS {isum(r)}, Y2, {a}")
-        acc_close(R, C, r, c, "Y3")
+    offset_end(R, C, c, 208, 5)
 
 
 def half_groups(R, n, build):
@@ -244,22 +233,34 @@ def q2_k(R, C, c):
             else:
                 emit("\tVPAND Y7, Y0, Y3")
         half_groups(R, n, build)
-    emit(f"\tVPBROADCASTW {W(c, 80)}, X0")
-    emit("\tVCVTPH2PS X0, Y0")
-    emit(f"\tVPBROADCASTW {W(c, 82)}, X1")
-    emit("\tVCVTPH2PS X1, Y1")
+    d_dmin(c, 80)
     emit(f"\tVPMOVZXBW {W(c, 0)}, Y2")
     emit("\tVPSRLW $4, Y2, Y2")  # the sixteen mins as words
     mins_end(R, C, c)
 
 
+def d_dmin(c, off):
+    """Y0, Y1 = the halves d and dmin at off, widened, unless the tile's
+    products with yd are in the frame (shared_d)."""
+    if SHARE:
+        return
+    emit(f"\tVPBROADCASTW {W(c, off)}, X0")
+    emit("\tVCVTPH2PS X0, Y0")
+    emit(f"\tVPBROADCASTW {W(c, off + 2)}, X1")
+    emit("\tVCVTPH2PS X1, Y1")
+
+
 def mins_end(R, C, c):
-    """Y0 = d, Y1 = dmin, Y2 = the mins as VPMADDWD's partner of the bsums:
-    acc = fma(yd·d, S, acc), then acc -= (yd·dmin)·M, per row."""
+    """Y0 = d, Y1 = dmin (d_dmin), Y2 = the mins as VPMADDWD's partner of
+    the bsums: acc = fma(yd·d, S, acc), then acc -= (yd·dmin)·M, per row."""
     for r in range(R):
-        emit(f"\tVBROADCASTSS {X(r, 0)}, Y3")
-        emit("\tVMULPS Y0, Y3, Y4")
-        emit("\tVMULPS Y1, Y3, Y3")
+        if SHARE:
+            emit(f"\tVBROADCASTSS {D_OFF + 8 * c}(SP), Y4")
+            emit(f"\tVBROADCASTSS {D_OFF + 8 * c + 4}(SP), Y3")
+        else:
+            emit(f"\tVBROADCASTSS {X(r, 0)}, Y3")
+            emit("\tVMULPS Y0, Y3, Y4")
+            emit("\tVMULPS Y1, Y3, Y3")
         emit(f"\tVCVTDQ2PS {isum(r)}, Y5")
         a = acc_open(R, C, r, c, "Y6")  # the scales are done with
         emit(f"\tVFMADD231PS Y5, Y4, {a}")
@@ -272,18 +273,60 @@ def mins_end(R, C, c):
 def offset_end(R, C, c, d_off, shift):
     """Y6 = the sixteen scales as words: S less (sc·bsums)<<shift lane by
     lane, converted and FMA'd with yd·d (the half at d_off)."""
-    emit(f"\tVPBROADCASTW {W(c, d_off)}, X0")
-    emit("\tVCVTPH2PS X0, Y0")
+    if not SHARE:
+        emit(f"\tVPBROADCASTW {W(c, d_off)}, X0")
+        emit("\tVCVTPH2PS X0, Y0")
     for r in range(R):
         emit(f"\tVPMADDWD {X(r, 260)}, Y6, Y1")
         emit(f"\tVPSLLD ${shift}, Y1, Y1")
         emit(f"\tVPSUBD Y1, {isum(r)}, {isum(r)}")
         emit(f"\tVCVTDQ2PS {isum(r)}, {isum(r)}")
-        emit(f"\tVBROADCASTSS {X(r, 0)}, Y2")
-        emit("\tVMULPS Y0, Y2, Y2")
+        if SHARE:
+            emit(f"\tVBROADCASTSS {D_OFF + 4 * c}(SP), Y2")
+        else:
+            emit(f"\tVBROADCASTSS {X(r, 0)}, Y2")
+            emit("\tVMULPS Y0, Y2, Y2")
         a = acc_open(R, C, r, c, "Y3")
         emit(f"\tVFMADD231PS {isum(r)}, Y2, {a}")
         acc_close(R, C, r, c, "Y3")
+
+
+# D_OFF is where shared_d leaves a lone row's yd·d (and yd·dmin) of the
+# tile's four columns; SHARE is set while a kernel that does so is written.
+D_OFF = 32
+SHARE = False
+NEW = True
+EXP = os.environ.get("EXP", "")
+
+
+def shared_d(off, pair):
+    """yd times the four columns' d (pair: d and dmin, interleaved), the
+    halves at off, to the frame at D_OFF: one widening and one product a
+    block for the four instead of one each per column. The scalar loads go
+    to the integer pipes, which the kernels leave idle."""
+    size = 4 if pair else 2
+    load = "MOVL" if pair else "MOVWQZX"
+    regs = ("AX", "DX", "R10", "R11")
+    for c, r in enumerate(regs):
+        emit(f"\t{load} {W(c, off)}, {r}")
+    for lo, hi, sh in (("AX", "DX", 8 * size), ("R10", "R11", 8 * size)):
+        emit(f"\tSHLQ ${sh}, {hi}")
+        emit(f"\tORQ {hi}, {lo}")
+    if pair:
+        emit("\tVMOVQ AX, X0")
+        emit("\tVPINSRQ $1, R10, X0, X0")
+        emit("\tVCVTPH2PS X0, Y0")
+        emit("\tVBROADCASTSS (DI), Y1")
+        emit("\tVMULPS Y0, Y1, Y0")
+        emit(f"\tVMOVUPS Y0, {D_OFF}(SP)")
+    else:
+        emit("\tSHLQ $32, R10")
+        emit("\tORQ R10, AX")
+        emit("\tVMOVQ AX, X0")
+        emit("\tVCVTPH2PS X0, X0")
+        emit("\tVBROADCASTSS (DI), X1")
+        emit("\tVMULPS X0, X1, X0")
+        emit(f"\tVMOVUPS X0, {D_OFF}(SP)")
 
 
 def q3_k(R, C, c):
@@ -431,6 +474,25 @@ def quantizer():
     emit("\tJMP qnext")
 
 
+# the constants each type keeps in registers where it has them free, the
+# most loads saved first
+REG_CONSTS = {"Q4_K": ["dotk0x30", "dotkK4M1", "dotkK4M2", "dotkK4Lo", "dotkK4Hi"],
+              "Q5_K": ["dotk0x10", "dotk0x30", "dotkK4M1", "dotkK4M2"],
+              "Q6_K": ["dotk0x30", "dotkK6EvenOddShuf+0", "dotkK6EvenOddShuf+32"]}
+CONSTS = {}
+HALF_CONSTS = {"dotkK4M1", "dotkK4M2", "dotkK4Lo", "dotkK4Hi"}  # 16 bytes
+
+
+def k(name, width="Y"):
+    """Constant name as an operand: its register, or its memory."""
+    if name in CONSTS:
+        return f"{width}{CONSTS[name]}"
+    return f"·{name}(SB)"
+
+
+# where each type's d (and dmin) lie in its block: offset, pair
+D_AT = {"Q4_K": (0, True), "Q5_K": (0, True), "Q2_K": (80, True), "Q6_K": (208, False), "Q3_K": (108, False)}
+
 # name, block bytes, body, the byte in Y7
 TYPES = [("Q4_K", 144, q4_k, 0x0F), ("Q5_K", 176, q5_k, 0x0F), ("Q6_K", 210, q6_k, 0x0F),
          ("Q2_K", 84, q2_k, 0x03), ("Q3_K", 110, q3_k, 0x03)]
@@ -438,13 +500,18 @@ TYPES = [("Q4_K", 144, q4_k, 0x0F), ("Q5_K", 176, q5_k, 0x0F), ("Q6_K", 210, q6_
 ARGS = "out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int"
 
 
-def kernel(tname, bb, body, mask, R, C, strided=False, columns=1):
+def kernel(tname, bb, body, mask, R, C, strided=False, columns=1, suffix=""):
     """columns > 1: the R×C kernel repeated over that many columns in one
     call (named R×columns), saving the calls and their set-up; the column
-    count, out and the column's weights live in the frame from LOOP_OFF."""
-    name = f"dotk{tname}x{R}x{C * columns}" + ("s" if strided else "")
+    count, out and the column's weights live in the frame from LOOP_OFF.
+    A lone row's four columns share their d products (shared_d)."""
+    global SHARE
+    SHARE = NEW and R == 1 and C == 4
+    name = f"dotk{tname}x{R}x{C * columns}" + ("s" if strided else "") + suffix
     emit(f"\n// func {name}({ARGS})")
     frame = ACC_OFF + 32 * R * C if spilled(R, C) else 32
+    if SHARE:
+        frame = D_OFF + 32
     loop_off = frame
     if columns > 1:
         frame += 24
@@ -482,6 +549,16 @@ def kernel(tname, bb, body, mask, R, C, strided=False, columns=1):
     emit(f"\tMOVL ${mask * 0x01010101:#x}, AX")
     emit("\tVMOVD AX, X7")
     emit("\tVPBROADCASTD X7, Y7")
+    global CONSTS
+    CONSTS = {}
+    if NEW and R <= 3:
+        # the free registers hold the type's constants most used, so that
+        # the loop loads fewer of them: the lone-row kernels run on the
+        # vector loads about as much as on the ALUs
+        for i, name in enumerate(REG_CONSTS.get(tname, [])[:3 - R + 1]):
+            CONSTS[name] = 9 + R - 1 + i
+            w = "X" if name in HALF_CONSTS else "Y"
+            emit(f"\tVMOVDQU ·{name}(SB), {w}{CONSTS[name]}")
     for r in range(R):
         for c in range(C):
             if not spilled(R, C):
@@ -490,6 +567,8 @@ def kernel(tname, bb, body, mask, R, C, strided=False, columns=1):
     emit("\tTESTQ CX, CX")
     emit("\tJZ done")
     emit("loop:")
+    if SHARE:
+        shared_d(*D_AT[tname])
     for c in range(C):
         for off in range(0, bb, 64):
             emit(f"\tPREFETCHT0 {W(c, off).replace('SI', 'R8')}")
@@ -562,6 +641,13 @@ for m in range(4):
     for b in range(32):
         emit(f"DATA ·dotkK6Shuf+{32 * m + b}(SB)/1, ${4 * m + 2 * (b // 16) + b % 2}")
 emit("GLOBL ·dotkK6Shuf(SB), RODATA|NOPTR, $128")
+# dotkK6EvenOdd puts Q6_K's even scales before its odd ones
+table("dotkK6EvenOdd", list(range(0, 16, 2)) + list(range(1, 16, 2)))
+# dotkK6EvenOddShuf entry 4n+m: word 4n+m of each lane in all its words
+for i in range(8):
+    for b in range(32):
+        emit(f"DATA ·dotkK6EvenOddShuf+{32 * i + b}(SB)/1, ${2 * i + b % 2}")
+emit("GLOBL ·dotkK6EvenOddShuf(SB), RODATA|NOPTR, $256")
 for name, v in (("dotk0x30", 0x30303030), ("dotk0x10", 0x10101010), ("dotk0x04", 0x04040404),
                 ("dotkLow4W", 0x000F000F), ("dotk32B", 0x20202020)):
     for i in range(8):
@@ -587,6 +673,9 @@ for t in TYPES:
     for R, C in SHAPES:
         kernel(*t, R, C)
     kernel(*t, 1, 4, strided=True)
+    NEW = False
+    kernel(*t, 1, 4, strided=True, suffix="old")
+    NEW = True
     kernel(*t, 8, 1)
     kernel(*t, 8, 1, columns=4)
 quantizer()
