@@ -14,12 +14,18 @@ tiles do. The columns of a tile are done one after the other within each
 super-block, so a column's unpacked quants serve all R activation rows and
 only R int32 accumulators are live. Registers: Y12-Y15 float accumulators,
 Y8-Y11 int32 accumulators, Y7 the type's low-bits byte mask (0x0F or
-0x03), Y6 the column's scales. The 8×1 kernels take Y8-Y15
-for their int32 sums and keep the float accumulators in the frame; the
-strided 1×4 (x1x4s) serves streamRow.row.
-"""
+0x03), Y6 the column's scales; tiles of fewer than four rows keep their
+type's most used constants (REG_CONSTS) in the accumulators they leave
+free. The 8×1 kernels take Y8-Y15 for their int32 sums and keep the float
+accumulators in the frame; the strided 1×4 (x1x4s) serves streamRow.row.
 
-import os
+The lone-row kernels (1×4, 1×1) run about as much on the vector loads as
+on the ALUs (Zen 3, operands in L2): each constant taken from a register
+instead of memory, and each per-column widening of d done once for a 1×4
+tile's four columns (shared_d), gained what dropping an ALU op did, while
+moving work from loads to ALU ops (shuffle controls made by VPADDB, Q4_K's
+group scales broadcast from the frame) lost.
+"""
 
 from asmtile import W
 from asmtile import X as X4
@@ -143,16 +149,12 @@ def q6_k(R, C, c):
     # made as unsigned bytes (4 bits of ql, 2 of qh), 0..63. Group m of
     # half n takes scale 8n+2m for its low 16 values, 8n+2m+1 for the high
     # ones: Y6 holds the even scales as words in the low lane and the odd
-    # ones in the high lane, so that one VPSHUFB (word 4n+m of each lane)
-    # picks both, with no per-half widening.
-    if NEW:
-        emit(f"\tVMOVDQU {W(c, 192)}, X6")
-        emit("\tVPSHUFB ·dotkK6EvenOdd(SB), X6, X6")
-        emit("\tVPMOVSXBW X6, Y6")
+    # ones in the high lane, so that one VPSHUFB (word 4n+m of each lane,
+    # dotkK4Shuf's entry) picks both, with no per-half widening.
+    emit(f"\tVMOVDQU {W(c, 192)}, X6")
+    emit("\tVPSHUFB ·dotkK6EvenOdd(SB), X6, X6")
+    emit("\tVPMOVSXBW X6, Y6")
     for n in range(2):
-        if not NEW:
-            emit(f"\tVPMOVSXBW {W(c, 192 + 8 * n)}, X6")
-            emit("\tVINSERTI128 $1, X6, Y6, Y6")
         emit(f"\tVMOVDQU {W(c, 64 * n)}, Y0")
         emit(f"\tVMOVDQU {W(c, 64 * n + 32)}, Y1")
         emit(f"\tVMOVDQU {W(c, 128 + 32 * n)}, Y2")
@@ -174,10 +176,7 @@ def q6_k(R, C, c):
             else:
                 emit(f"\tVPAND {m30}, Y2, Y4")
             emit("\tVPOR Y4, Y3, Y3")
-            if NEW:
-                emit(f"\tVPSHUFB {k(f'dotkK6EvenOddShuf+{32 * (4 * n + m)}')}, Y6, Y4")
-            else:
-                emit(f"\tVPSHUFB ·dotkK6Shuf+{32 * m}(SB), Y6, Y4")
+            emit(f"\tVPSHUFB {k(f'dotkK4Shuf+{32 * (4 * n + m)}')}, Y6, Y4")
             for r in range(R):
                 emit(f"\tVPMADDUBSW {X(r, 4 + 128 * n + 32 * m)}, Y3, Y5")
                 emit("\tVPMADDWD Y4, Y5, Y5")
@@ -196,7 +195,7 @@ def half_groups(R, n, build):
     and VPSHUFB picks scale 2m for the low 16 values, 2m+1 for the high."""
     for m in range(4):
         build(m)
-        emit(f"\tVPSHUFB ·dotkK6Shuf+{32 * m}(SB), Y6, Y4")
+        emit(f"\tVPSHUFB {k(f'dotkK6Shuf+{32 * m}')}, Y6, Y4")
         for r in range(R):
             emit(f"\tVPMADDUBSW {X(r, 4 + 128 * n + 32 * m)}, Y3, Y5")
             emit("\tVPMADDWD Y4, Y5, Y5")
@@ -213,7 +212,7 @@ def bit_to(reg, src_bit, dst_bit, mask):
         emit(f"\tVPSLLW ${dst_bit - src_bit}, {reg}, {reg}")
     elif src_bit > dst_bit:
         emit(f"\tVPSRLW ${src_bit - dst_bit}, {reg}, {reg}")
-    emit(f"\tVPAND ·{mask}(SB), {reg}, {reg}")
+    emit(f"\tVPAND {k(mask)}, {reg}, {reg}")
 
 
 def q2_k(R, C, c):
@@ -295,8 +294,6 @@ def offset_end(R, C, c, d_off, shift):
 # tile's four columns; SHARE is set while a kernel that does so is written.
 D_OFF = 32
 SHARE = False
-NEW = True
-EXP = os.environ.get("EXP", "")
 
 
 def shared_d(off, pair):
@@ -304,13 +301,11 @@ def shared_d(off, pair):
     halves at off, to the frame at D_OFF: one widening and one product a
     block for the four instead of one each per column. The scalar loads go
     to the integer pipes, which the kernels leave idle."""
-    size = 4 if pair else 2
-    load = "MOVL" if pair else "MOVWQZX"
-    regs = ("AX", "DX", "R10", "R11")
-    for c, r in enumerate(regs):
+    load, bits = ("MOVL", 32) if pair else ("MOVWQZX", 16)
+    for c, r in enumerate(("AX", "DX", "R10", "R11")):
         emit(f"\t{load} {W(c, off)}, {r}")
-    for lo, hi, sh in (("AX", "DX", 8 * size), ("R10", "R11", 8 * size)):
-        emit(f"\tSHLQ ${sh}, {hi}")
+    for lo, hi in (("AX", "DX"), ("R10", "R11")):
+        emit(f"\tSHLQ ${bits}, {hi}")
         emit(f"\tORQ {hi}, {lo}")
     if pair:
         emit("\tVMOVQ AX, X0")
@@ -478,7 +473,9 @@ def quantizer():
 # most loads saved first
 REG_CONSTS = {"Q4_K": ["dotk0x30", "dotkK4M1", "dotkK4M2", "dotkK4Lo", "dotkK4Hi"],
               "Q5_K": ["dotk0x10", "dotk0x30", "dotkK4M1", "dotkK4M2"],
-              "Q6_K": ["dotk0x30", "dotkK6EvenOddShuf+0", "dotkK6EvenOddShuf+32"]}
+              "Q6_K": ["dotk0x30", "dotkK4Shuf+0", "dotkK4Shuf+32"],
+              "Q2_K": ["dotkK6Shuf+0", "dotkK6Shuf+32", "dotkK6Shuf+64"],
+              "Q3_K": ["dotk0x04", "dotkK6Shuf+0", "dotkK6Shuf+32"]}
 CONSTS = {}
 HALF_CONSTS = {"dotkK4M1", "dotkK4M2", "dotkK4Lo", "dotkK4Hi"}  # 16 bytes
 
@@ -500,14 +497,14 @@ TYPES = [("Q4_K", 144, q4_k, 0x0F), ("Q5_K", 176, q5_k, 0x0F), ("Q6_K", 210, q6_
 ARGS = "out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int"
 
 
-def kernel(tname, bb, body, mask, R, C, strided=False, columns=1, suffix=""):
+def kernel(tname, bb, body, mask, R, C, strided=False, columns=1):
     """columns > 1: the R×C kernel repeated over that many columns in one
     call (named R×columns), saving the calls and their set-up; the column
     count, out and the column's weights live in the frame from LOOP_OFF.
     A lone row's four columns share their d products (shared_d)."""
     global SHARE
-    SHARE = NEW and R == 1 and C == 4
-    name = f"dotk{tname}x{R}x{C * columns}" + ("s" if strided else "") + suffix
+    SHARE = R == 1 and C == 4
+    name = f"dotk{tname}x{R}x{C * columns}" + ("s" if strided else "")
     emit(f"\n// func {name}({ARGS})")
     frame = ACC_OFF + 32 * R * C if spilled(R, C) else 32
     if SHARE:
@@ -551,12 +548,10 @@ def kernel(tname, bb, body, mask, R, C, strided=False, columns=1, suffix=""):
     emit("\tVPBROADCASTD X7, Y7")
     global CONSTS
     CONSTS = {}
-    if NEW and R <= 3:
-        # the free registers hold the type's constants most used, so that
-        # the loop loads fewer of them: the lone-row kernels run on the
-        # vector loads about as much as on the ALUs
-        for i, name in enumerate(REG_CONSTS.get(tname, [])[:3 - R + 1]):
-            CONSTS[name] = 9 + R - 1 + i
+    if R <= 3:
+        # Y8+R..Y11, which no int32 sum takes
+        for i, name in enumerate(REG_CONSTS.get(tname, [])[:4 - R]):
+            CONSTS[name] = 8 + R + i
             w = "X" if name in HALF_CONSTS else "Y"
             emit(f"\tVMOVDQU ·{name}(SB), {w}{CONSTS[name]}")
     for r in range(R):
@@ -643,11 +638,6 @@ for m in range(4):
 emit("GLOBL ·dotkK6Shuf(SB), RODATA|NOPTR, $128")
 # dotkK6EvenOdd puts Q6_K's even scales before its odd ones
 table("dotkK6EvenOdd", list(range(0, 16, 2)) + list(range(1, 16, 2)))
-# dotkK6EvenOddShuf entry 4n+m: word 4n+m of each lane in all its words
-for i in range(8):
-    for b in range(32):
-        emit(f"DATA ·dotkK6EvenOddShuf+{32 * i + b}(SB)/1, ${2 * i + b % 2}")
-emit("GLOBL ·dotkK6EvenOddShuf(SB), RODATA|NOPTR, $256")
 for name, v in (("dotk0x30", 0x30303030), ("dotk0x10", 0x10101010), ("dotk0x04", 0x04040404),
                 ("dotkLow4W", 0x000F000F), ("dotk32B", 0x20202020)):
     for i in range(8):
@@ -673,9 +663,6 @@ for t in TYPES:
     for R, C in SHAPES:
         kernel(*t, R, C)
     kernel(*t, 1, 4, strided=True)
-    NEW = False
-    kernel(*t, 1, 4, strided=True, suffix="old")
-    NEW = True
     kernel(*t, 8, 1)
     kernel(*t, 8, 1, columns=4)
 quantizer()
