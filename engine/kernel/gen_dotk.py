@@ -24,7 +24,8 @@ on the ALUs (Zen 3, operands in L2): each constant taken from a register
 instead of memory, and each per-column widening of d done once for a 1×4
 tile's four columns (shared_d), gained what dropping an ALU op did, while
 moving work from loads to ALU ops (shuffle controls made by VPADDB, Q4_K's
-group scales broadcast from the frame) lost.
+group scales broadcast from the frame) lost. Q4_K's and Q5_K's scales are
+unpacked on the integer pipes, which these kernels leave idle.
 """
 
 from asmtile import W
@@ -92,21 +93,12 @@ def q5_k(R, C, c):
 
 def k45(R, C, c, qs, qh):
     # Q4_K: 144 bytes: d, dmin, scales[12], qs[128]. The 6-bit scales and
-    # mins (ggml's get_scale_min_k4) unpacked by VPSHUFB into R = scales
+    # mins (ggml's get_scale_min_k4) unpacked by k4_scales into R = scales
     # 0..7, mins 0..7, one byte each: sc[j] = q[j]&63, mn[j] = q[j+4]&63 for
     # j < 4; sc[j] = q[j+4]&15 | (q[j-4]>>6)<<4, mn[j] = q[j+4]>>4 |
     # (q[j]>>6)<<4 beyond. R goes to the frame for the mins at the end; Y6
     # gets the scales as words in both lanes.
-    emit(f"\tVMOVDQU {W(c, 4)}, X0")
-    emit(f"\tVPSHUFB {k('dotkK4Lo', 'X')}, X0, X1")
-    emit("\tVPSRLW $4, X1, X2")
-    emit(f"\tVPAND {k('dotkK4M1', 'X')}, X1, X1")
-    emit(f"\tVPAND {k('dotkK4M2', 'X')}, X2, X2")
-    emit("\tVPOR X2, X1, X1")
-    emit(f"\tVPSHUFB {k('dotkK4Hi', 'X')}, X0, X2")
-    emit("\tVPSRLW $2, X2, X2")
-    emit(f"\tVPAND {k('dotk0x30', 'X')}, X2, X2")
-    emit("\tVPOR X2, X1, X1")
+    k4_scales(c)
     emit("\tVINSERTI128 $1, X1, Y1, Y1")
     emit("\tVMOVDQU Y1, (SP)")
     emit("\tVPSHUFB ·dotkK4ScW(SB), Y1, Y6")
@@ -125,8 +117,8 @@ def k45(R, C, c, qs, qh):
                     emit(f"\tVPSRLW ${sb - 4}, {t}, {t}")
                 emit(f"\tVPAND {k('dotk0x10')}, {t}, {t}")
                 emit(f"\tVPOR {t}, {q}, {q}")
-        emit(f"\tVPSHUFB ·dotkK4Shuf+{64 * j}(SB), Y6, Y2")
-        emit(f"\tVPSHUFB ·dotkK4Shuf+{64 * j + 32}(SB), Y6, Y3")
+        emit(f"\tVPSHUFB {k(f'dotkK4Shuf+{64 * j}')}, Y6, Y2")
+        emit(f"\tVPSHUFB {k(f'dotkK4Shuf+{64 * j + 32}')}, Y6, Y3")
         for r in range(R):
             for h, (q, s, t) in enumerate((("Y0", "Y2", "Y4"), ("Y1", "Y3", "Y5"))):
                 emit(f"\tVPMADDUBSW {X(r, 4 + 64 * j + 32 * h)}, {q}, {t}")
@@ -141,6 +133,32 @@ def k45(R, C, c, qs, qh):
     emit("\tVMOVDQU (SP), Y2")
     emit("\tVPSHUFB ·dotkK4MnW(SB), Y2, Y2")
     mins_end(R, C, c)
+
+
+def k4_scales(c):
+    """X1 = Q4_K's scales 0..7 and mins 0..7 as bytes, unpacked on the
+    integer pipes (ggml's kmask steps on the three words u0, u1, u2 of
+    scales[12]): sc[0..3] = u0&0x3f.., mn[0..3] = u1&0x3f..,
+    sc[4..7] = u2&0x0f.. | (u0>>6&0x03..)<<4, mn[4..7] = u2>>4&0x0f.. |
+    (u1>>6&0x03..)<<4. The vector unpacking it replaces (two VPSHUFB, and
+    shifts and masks of both halves) cost the lone-row kernels more: they
+    are bound by the vector pipes and loads, and the integer pipes idle."""
+    for u, lo in ((0, "AX"), (4, "DX")):
+        emit(f"\tMOVL {W(c, 4 + u)}, {lo}")
+        emit(f"\tMOVL {W(c, 12)}, R10")
+        if u:
+            emit("\tSHRL $4, R10")
+        emit("\tANDL $0x0f0f0f0f, R10")
+        emit(f"\tMOVL {lo}, R11")
+        emit("\tSHRL $6, R11")
+        emit("\tANDL $0x03030303, R11")
+        emit("\tSHLL $4, R11")
+        emit("\tORL R11, R10")
+        emit(f"\tANDL $0x3f3f3f3f, {lo}")
+        emit("\tSHLQ $32, R10")
+        emit(f"\tORQ R10, {lo}")
+    emit("\tVMOVQ AX, X1")
+    emit("\tVPINSRQ $1, DX, X1, X1")
 
 
 def q6_k(R, C, c):
@@ -471,19 +489,18 @@ def quantizer():
 
 # the constants each type keeps in registers where it has them free, the
 # most loads saved first
-REG_CONSTS = {"Q4_K": ["dotk0x30", "dotkK4M1", "dotkK4M2", "dotkK4Lo", "dotkK4Hi"],
-              "Q5_K": ["dotk0x10", "dotk0x30", "dotkK4M1", "dotkK4M2"],
+REG_CONSTS = {"Q4_K": ["dotkK4Shuf+0", "dotkK4Shuf+32", "dotkK4Shuf+64"],
+              "Q5_K": ["dotk0x10", "dotkK4Shuf+0", "dotkK4Shuf+32"],
               "Q6_K": ["dotk0x30", "dotkK4Shuf+0", "dotkK4Shuf+32"],
               "Q2_K": ["dotkK6Shuf+0", "dotkK6Shuf+32", "dotkK6Shuf+64"],
               "Q3_K": ["dotk0x04", "dotkK6Shuf+0", "dotkK6Shuf+32"]}
 CONSTS = {}
-HALF_CONSTS = {"dotkK4M1", "dotkK4M2", "dotkK4Lo", "dotkK4Hi"}  # 16 bytes
 
 
-def k(name, width="Y"):
+def k(name):
     """Constant name as an operand: its register, or its memory."""
     if name in CONSTS:
-        return f"{width}{CONSTS[name]}"
+        return f"Y{CONSTS[name]}"
     return f"·{name}(SB)"
 
 
@@ -552,8 +569,7 @@ def kernel(tname, bb, body, mask, R, C, strided=False, columns=1):
         # Y8+R..Y11, which no int32 sum takes
         for i, name in enumerate(REG_CONSTS.get(tname, [])[:4 - R]):
             CONSTS[name] = 8 + R + i
-            w = "X" if name in HALF_CONSTS else "Y"
-            emit(f"\tVMOVDQU ·{name}(SB), {w}{CONSTS[name]}")
+            emit(f"\tVMOVDQU ·{name}(SB), Y{CONSTS[name]}")
     for r in range(R):
         for c in range(C):
             if not spilled(R, C):
@@ -620,10 +636,6 @@ def table(name, data):
 
 emit("")
 Z = 0x80  # VPSHUFB's zero
-table("dotkK4Lo", [0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11])
-table("dotkK4Hi", [Z] * 4 + [0, 1, 2, 3] + [Z] * 4 + [4, 5, 6, 7])
-table("dotkK4M1", [63] * 4 + [15] * 4 + [63] * 4 + [0] * 4)
-table("dotkK4M2", [0] * 12 + [15] * 4)
 table("dotkK4ScW", [v for k in range(8) for v in (k, Z)] * 2)
 table("dotkK4MnW", [v for lane in range(2) for k in range(4) for v in (8 + 4 * lane + k, Z, 8 + 4 * lane + k, Z)])
 # dotkK4Shuf entry i: word i of a lane (scale i) in all 16 words
