@@ -100,7 +100,8 @@ def k45(R, C, c, qs, qh):
     # gets the scales as words in both lanes.
     k4_scales(c)
     emit("\tVINSERTI128 $1, X1, Y1, Y1")
-    emit("\tVMOVDQU Y1, (SP)")
+    if not SHARE:
+        emit("\tVMOVDQU Y1, (SP)")
     emit("\tVPSHUFB ·dotkK4ScW(SB), Y1, Y6")
     for j in range(4):
         emit(f"\tVMOVDQU {W(c, qs + 32 * j)}, Y0")
@@ -128,8 +129,14 @@ def k45(R, C, c, qs, qh):
                 else:
                     emit(f"\tVPADDD {t}, {isum(r)}, {isum(r)}")
     # lane k of the mins: mins[k]·(bsums[2k]+bsums[2k+1]), by VPMADDWD with
-    # mins[k] in both words of dword k
+    # mins[k] in both words of dword k, or, where shared_d left the pair
+    # sums in the frame, in the low word
     d_dmin(c, 0)
+    if SHARE:
+        emit("\tVMOVQ DX, X2")
+        emit("\tVPMOVZXBD X2, Y2")
+        mins_end(R, C, c, f"{BB_OFF}(SP)")
+        return
     emit("\tVMOVDQU (SP), Y2")
     emit("\tVPSHUFB ·dotkK4MnW(SB), Y2, Y2")
     mins_end(R, C, c)
@@ -158,7 +165,8 @@ def k4_scales(c):
         emit("\tSHLQ $32, R10")
         emit(f"\tORQ R10, {lo}")
     emit("\tVMOVQ AX, X1")
-    emit("\tVPINSRQ $1, DX, X1, X1")
+    if not SHARE:  # else the mins stay in DX for the end (k45)
+        emit("\tVPINSRQ $1, DX, X1, X1")
 
 
 def q6_k(R, C, c):
@@ -267,9 +275,10 @@ def d_dmin(c, off):
     emit("\tVCVTPH2PS X1, Y1")
 
 
-def mins_end(R, C, c):
+def mins_end(R, C, c, bsums=None):
     """Y0 = d, Y1 = dmin (d_dmin), Y2 = the mins as VPMADDWD's partner of
-    the bsums: acc = fma(yd·d, S, acc), then acc -= (yd·dmin)·M, per row."""
+    the bsums (or of the operand bsums): acc = fma(yd·d, S, acc), then
+    acc -= (yd·dmin)·M, per row."""
     for r in range(R):
         if SHARE:
             emit(f"\tVBROADCASTSS {D_OFF + 8 * c}(SP), Y4")
@@ -281,7 +290,7 @@ def mins_end(R, C, c):
         emit(f"\tVCVTDQ2PS {isum(r)}, Y5")
         a = acc_open(R, C, r, c, "Y6")  # the scales are done with
         emit(f"\tVFMADD231PS Y5, Y4, {a}")
-        emit(f"\tVPMADDWD {X(r, 260)}, Y2, Y5")
+        emit(f"\tVPMADDWD {bsums or X(r, 260)}, Y2, Y5")
         emit("\tVCVTDQ2PS Y5, Y5")
         emit(f"\tVFNMADD231PS Y5, Y3, {a}")
         acc_close(R, C, r, c, "Y6")
@@ -309,12 +318,14 @@ def offset_end(R, C, c, d_off, shift):
 
 
 # D_OFF is where shared_d leaves a lone row's yd·d (and yd·dmin) of the
-# tile's four columns; SHARE is set while a kernel that does so is written.
+# tile's four columns, BB_OFF the pair sums of its bsums (Q4_K, Q5_K);
+# SHARE is set while a kernel that does so is written.
 D_OFF = 32
+BB_OFF = 64
 SHARE = False
 
 
-def shared_d(off, pair):
+def shared_d(off, pair, k45_type=False):
     """yd times the four columns' d (pair: d and dmin, interleaved), the
     halves at off, to the frame at D_OFF: one widening and one product a
     block for the four instead of one each per column. The scalar loads go
@@ -325,6 +336,12 @@ def shared_d(off, pair):
     for lo, hi in (("AX", "DX"), ("R10", "R11")):
         emit(f"\tSHLQ ${bits}, {hi}")
         emit(f"\tORQ {hi}, {lo}")
+    if k45_type:
+        # bsums[2k]+bsums[2k+1] in dword k (in its low word: they fit in
+        # 16 bits), the partner of the mins in their low words
+        emit("\tVMOVDQU 260(DI), Y0")
+        emit("\tVPMADDWD ·dotkOnes16(SB), Y0, Y0")
+        emit(f"\tVMOVDQU Y0, {BB_OFF}(SP)")
     if pair:
         emit("\tVMOVQ AX, X0")
         emit("\tVPINSRQ $1, R10, X0, X0")
@@ -505,7 +522,7 @@ def k(name):
 
 
 # where each type's d (and dmin) lie in its block: offset, pair
-D_AT = {"Q4_K": (0, True), "Q5_K": (0, True), "Q2_K": (80, True), "Q6_K": (208, False), "Q3_K": (108, False)}
+D_AT = {"Q4_K": (0, True, True), "Q5_K": (0, True, True), "Q2_K": (80, True), "Q6_K": (208, False), "Q3_K": (108, False)}
 
 # name, block bytes, body, the byte in Y7
 TYPES = [("Q4_K", 144, q4_k, 0x0F), ("Q5_K", 176, q5_k, 0x0F), ("Q6_K", 210, q6_k, 0x0F),
@@ -525,7 +542,7 @@ def kernel(tname, bb, body, mask, R, C, strided=False, columns=1):
     emit(f"\n// func {name}({ARGS})")
     frame = ACC_OFF + 32 * R * C if spilled(R, C) else 32
     if SHARE:
-        frame = D_OFF + 32
+        frame = BB_OFF + 32
     loop_off = frame
     if columns > 1:
         frame += 24
