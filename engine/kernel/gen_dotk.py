@@ -337,8 +337,10 @@ def shared_d(off, pair, k45_type=False):
         emit(f"\tSHLQ ${bits}, {hi}")
         emit(f"\tORQ {hi}, {lo}")
     if k45_type:
-        # bsums[2k]+bsums[2k+1] in dword k (in its low word: they fit in
-        # 16 bits), the partner of the mins in their low words
+        # bsums[2k]+bsums[2k+1] in dword k, the partner of the mins in
+        # their low words: VPMADDWD reads the sum's low word alone, exact
+        # because quantizeQ8K's bsums are at most 16·127 in magnitude, so
+        # a pair's sum fits in 16 bits
         emit("\tVMOVDQU 260(DI), Y0")
         emit("\tVPMADDWD ·dotkOnes16(SB), Y0, Y0")
         emit(f"\tVMOVDQU Y0, {BB_OFF}(SP)")
