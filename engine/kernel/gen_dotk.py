@@ -109,13 +109,22 @@ def k45(R, C, c, qs, qh):
         emit("\tVPAND Y7, Y0, Y0")
         emit("\tVPAND Y7, Y1, Y1")
         if qh is not None:
-            # bit sb of each qh byte to bit 4: word shifts keep it within its byte
+            # bit sb of each qh byte to bit 4: word shifts keep it within
+            # its byte. A lone row keeps qh in Y11 for the column's eight
+            # sub-blocks instead of loading it for each.
+            hreg = R == 1
+            if hreg and j == 0:
+                emit(f"\tVMOVDQU {W(c, qh)}, Y11")
             for q, t, sb in (("Y0", "Y4", 2 * j), ("Y1", "Y5", 2 * j + 1)):
-                emit(f"\tVMOVDQU {W(c, qh)}, {t}")
+                src = "Y11" if hreg else t
+                if not hreg:
+                    emit(f"\tVMOVDQU {W(c, qh)}, {t}")
                 if sb < 4:
-                    emit(f"\tVPSLLW ${4 - sb}, {t}, {t}")
+                    emit(f"\tVPSLLW ${4 - sb}, {src}, {t}")
                 elif sb > 4:
-                    emit(f"\tVPSRLW ${sb - 4}, {t}, {t}")
+                    emit(f"\tVPSRLW ${sb - 4}, {src}, {t}")
+                elif hreg:
+                    emit(f"\tVMOVDQA Y11, {t}")
                 emit(f"\tVPAND {k('dotk0x10')}, {t}, {t}")
                 emit(f"\tVPOR {t}, {q}, {q}")
         emit(f"\tVPSHUFB {k(f'dotkK4Shuf+{64 * j}')}, Y6, Y2")
@@ -509,7 +518,7 @@ def quantizer():
 # the constants each type keeps in registers where it has them free, the
 # most loads saved first
 REG_CONSTS = {"Q4_K": ["dotkK4Shuf+0", "dotkK4Shuf+32", "dotkK4Shuf+64"],
-              "Q5_K": ["dotk0x10", "dotkK4Shuf+0", "dotkK4Shuf+32"],
+              "Q5_K": ["dotk0x10", "dotkK4Shuf+0"],  # Y11: the lone row's qh
               "Q6_K": ["dotk0x30", "dotkK4Shuf+0", "dotkK4Shuf+32"],
               "Q2_K": ["dotkK6Shuf+0", "dotkK6Shuf+32", "dotkK6Shuf+64"],
               "Q3_K": ["dotk0x04", "dotkK6Shuf+0", "dotkK6Shuf+32"]}
