@@ -240,13 +240,17 @@ def half_groups(R, n, build):
                 emit(f"\tVPADDD Y5, {isum(r)}, {isum(r)}")
 
 
-def bit_to(reg, src_bit, dst_bit, mask):
-    """Moves bit src_bit of every byte of reg to dst_bit, masked: word
-    shifts keep it within its byte."""
+def bit_to(reg, src_bit, dst_bit, mask, src=None):
+    """Moves bit src_bit of every byte of src (reg itself if None) to
+    dst_bit of reg, masked: word shifts keep it within its byte."""
+    src = src or reg
     if src_bit < dst_bit:
-        emit(f"\tVPSLLW ${dst_bit - src_bit}, {reg}, {reg}")
+        emit(f"\tVPSLLW ${dst_bit - src_bit}, {src}, {reg}")
     elif src_bit > dst_bit:
-        emit(f"\tVPSRLW ${src_bit - dst_bit}, {reg}, {reg}")
+        emit(f"\tVPSRLW ${src_bit - dst_bit}, {src}, {reg}")
+    else:
+        emit(f"\tVPAND {k(mask)}, {src}, {reg}")
+        return
     emit(f"\tVPAND {k(mask)}, {reg}, {reg}")
 
 
@@ -393,6 +397,8 @@ def q3_k(R, C, c):
         if i % 2:
             emit("\tSHLQ $32, AX")
             emit(f"\tORQ AX, {'R10' if i == 1 else 'DX'}")
+    if R == 1:
+        emit(f"\tVMOVDQU {W(c, 0)}, Y11")
     for n in range(2):
         emit(f"\tVMOVQ {'R10' if n == 0 else 'DX'}, X6")
         emit("\tVPSUBB ·dotk32B(SB), X6, X6")
@@ -406,8 +412,12 @@ def q3_k(R, C, c):
                 emit("\tVPAND Y7, Y3, Y3")
             else:
                 emit("\tVPAND Y7, Y0, Y3")
-            emit(f"\tVMOVDQU {W(c, 0)}, Y4")
-            bit_to("Y4", 4 * n + m, 2, "dotk0x04")
+            # a lone row keeps hmask in Y11 for the column's eight groups
+            if R == 1:
+                bit_to("Y4", 4 * n + m, 2, "dotk0x04", src="Y11")
+            else:
+                emit(f"\tVMOVDQU {W(c, 0)}, Y4")
+                bit_to("Y4", 4 * n + m, 2, "dotk0x04")
             emit("\tVPOR Y4, Y3, Y3")
         half_groups(R, n, build)
     emit("\tVMOVQ R10, X6")
@@ -521,7 +531,7 @@ REG_CONSTS = {"Q4_K": ["dotkK4Shuf+0", "dotkK4Shuf+32", "dotkK4Shuf+64"],
               "Q5_K": ["dotk0x10", "dotkK4Shuf+0"],  # Y11: the lone row's qh
               "Q6_K": ["dotk0x30", "dotkK4Shuf+0", "dotkK4Shuf+32"],
               "Q2_K": ["dotkK6Shuf+0", "dotkK6Shuf+32", "dotkK6Shuf+64"],
-              "Q3_K": ["dotk0x04", "dotkK6Shuf+0", "dotkK6Shuf+32"]}
+              "Q3_K": ["dotk0x04", "dotkK6Shuf+0"]}  # Y11: the lone row's hmask
 CONSTS = {}
 
 
