@@ -14,9 +14,10 @@ import (
 	"github.com/graft-ai/graft/engine/gguf"
 )
 
-// rowMatrix is a Q8_0 or Q4_0 matrix 768 wide for the lone-row A/B tools,
-// held in L2 (the kernel's own speed) or 110 MB (memory's share), with an
-// activation row and the type's streamRow.
+// rowMatrix is a Q8_0, Q4_0, Q6_K or Q4_K matrix 768 wide for the
+// lone-row A/B tools, held in L2 (the kernel's own speed) or 110 MB
+// (memory's share), with an activation row and the type's streamRow (the
+// K-quants' as dotk_amd64.go installs it).
 type rowMatrix struct {
 	typ     gguf.Type
 	w, xq   []byte
@@ -32,13 +33,20 @@ func rowMatrices() []rowMatrix {
 	r := rand.New(rand.NewPCG(9, 10))
 	const in = 768
 	var ms []rowMatrix
-	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0} {
+	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ6_K, gguf.TypeQ4_K} {
+		blockVals, actBytes, quantize := 32, 34, quantizeQ8_0Act
+		var row func(out *float32, xq *byte, w *byte, ldw, nb, cols int)
+		if k := dotkAVX2[typ]; k != nil {
+			blockVals, actBytes, quantize = 256, q8KBytes, quantizeQ8K
+			row = (&streamRow{dot8Func(k[6]), dot8Func(k[0]), dot8Func(k[1])}).row
+		} else {
+			row = lonerow(typ)
+		}
 		for _, rows := range []int{rowChunk, 140000 / rowChunk * rowChunk} {
-			m := rowMatrix{typ: typ, w: randomQ(r, typ, rows, in), nb: in / 32, out: make([]float32, rows)}
-			m.xq = make([]byte, m.nb*34)
-			quantizeQ8_0Act(m.xq, randomX(r, in))
+			m := rowMatrix{typ: typ, w: randomQ(r, typ, rows, in), nb: in / blockVals, out: make([]float32, rows), row: row}
+			m.xq = make([]byte, m.nb*actBytes)
+			quantize(m.xq, randomX(r, in))
 			m.ldw = m.nb * typ.BlockBytes()
-			m.row = lonerow(typ)
 			ms = append(ms, m)
 		}
 	}

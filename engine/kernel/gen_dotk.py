@@ -14,9 +14,18 @@ tiles do. The columns of a tile are done one after the other within each
 super-block, so a column's unpacked quants serve all R activation rows and
 only R int32 accumulators are live. Registers: Y12-Y15 float accumulators,
 Y8-Y11 int32 accumulators, Y7 the type's low-bits byte mask (0x0F or
-0x03), Y6 the column's scales. The 8×1 kernels take Y8-Y15
-for their int32 sums and keep the float accumulators in the frame; the
-strided 1×4 (x1x4s) serves streamRow.row.
+0x03), Y6 the column's scales; tiles of fewer than four rows keep their
+type's most used constants (REG_CONSTS) in the accumulators they leave
+free. The 8×1 kernels take Y8-Y15 for their int32 sums and keep the float
+accumulators in the frame; the strided 1×4 (x1x4s) serves streamRow.row.
+
+The lone-row kernels (1×4, 1×1) run about as much on the vector loads as
+on the ALUs (Zen 3, operands in L2): each constant taken from a register
+instead of memory, and each per-column widening of d done once for a 1×4
+tile's four columns (shared_d), gained what dropping an ALU op did, while
+moving work from loads to ALU ops (shuffle controls made by VPADDB, Q4_K's
+group scales broadcast from the frame) lost. Q4_K's and Q5_K's scales are
+unpacked on the integer pipes, which these kernels leave idle.
 """
 
 from asmtile import W
@@ -84,23 +93,15 @@ def q5_k(R, C, c):
 
 def k45(R, C, c, qs, qh):
     # Q4_K: 144 bytes: d, dmin, scales[12], qs[128]. The 6-bit scales and
-    # mins (ggml's get_scale_min_k4) unpacked by VPSHUFB into R = scales
+    # mins (ggml's get_scale_min_k4) unpacked by k4_scales into R = scales
     # 0..7, mins 0..7, one byte each: sc[j] = q[j]&63, mn[j] = q[j+4]&63 for
     # j < 4; sc[j] = q[j+4]&15 | (q[j-4]>>6)<<4, mn[j] = q[j+4]>>4 |
     # (q[j]>>6)<<4 beyond. R goes to the frame for the mins at the end; Y6
     # gets the scales as words in both lanes.
-    emit(f"\tVMOVDQU {W(c, 4)}, X0")
-    emit("\tVPSHUFB ·dotkK4Lo(SB), X0, X1")
-    emit("\tVPSRLW $4, X1, X2")
-    emit("\tVPAND ·dotkK4M1(SB), X1, X1")
-    emit("\tVPAND ·dotkK4M2(SB), X2, X2")
-    emit("\tVPOR X2, X1, X1")
-    emit("\tVPSHUFB ·dotkK4Hi(SB), X0, X2")
-    emit("\tVPSRLW $2, X2, X2")
-    emit("\tVPAND ·dotk0x30(SB), X2, X2")
-    emit("\tVPOR X2, X1, X1")
+    k4_scales(c)
     emit("\tVINSERTI128 $1, X1, Y1, Y1")
-    emit("\tVMOVDQU Y1, (SP)")
+    if not SHARE:
+        emit("\tVMOVDQU Y1, (SP)")
     emit("\tVPSHUFB ·dotkK4ScW(SB), Y1, Y6")
     for j in range(4):
         emit(f"\tVMOVDQU {W(c, qs + 32 * j)}, Y0")
@@ -108,17 +109,26 @@ def k45(R, C, c, qs, qh):
         emit("\tVPAND Y7, Y0, Y0")
         emit("\tVPAND Y7, Y1, Y1")
         if qh is not None:
-            # bit sb of each qh byte to bit 4: word shifts keep it within its byte
+            # bit sb of each qh byte to bit 4: word shifts keep it within
+            # its byte. A lone row keeps qh in Y11 for the column's eight
+            # sub-blocks instead of loading it for each.
+            hreg = R == 1
+            if hreg and j == 0:
+                emit(f"\tVMOVDQU {W(c, qh)}, Y11")
             for q, t, sb in (("Y0", "Y4", 2 * j), ("Y1", "Y5", 2 * j + 1)):
-                emit(f"\tVMOVDQU {W(c, qh)}, {t}")
+                src = "Y11" if hreg else t
+                if not hreg:
+                    emit(f"\tVMOVDQU {W(c, qh)}, {t}")
                 if sb < 4:
-                    emit(f"\tVPSLLW ${4 - sb}, {t}, {t}")
+                    emit(f"\tVPSLLW ${4 - sb}, {src}, {t}")
                 elif sb > 4:
-                    emit(f"\tVPSRLW ${sb - 4}, {t}, {t}")
-                emit(f"\tVPAND ·dotk0x10(SB), {t}, {t}")
+                    emit(f"\tVPSRLW ${sb - 4}, {src}, {t}")
+                elif hreg:
+                    emit(f"\tVMOVDQA Y11, {t}")
+                emit(f"\tVPAND {k('dotk0x10')}, {t}, {t}")
                 emit(f"\tVPOR {t}, {q}, {q}")
-        emit(f"\tVPSHUFB ·dotkK4Shuf+{64 * j}(SB), Y6, Y2")
-        emit(f"\tVPSHUFB ·dotkK4Shuf+{64 * j + 32}(SB), Y6, Y3")
+        emit(f"\tVPSHUFB {k(f'dotkK4Shuf+{64 * j}')}, Y6, Y2")
+        emit(f"\tVPSHUFB {k(f'dotkK4Shuf+{64 * j + 32}')}, Y6, Y3")
         for r in range(R):
             for h, (q, s, t) in enumerate((("Y0", "Y2", "Y4"), ("Y1", "Y3", "Y5"))):
                 emit(f"\tVPMADDUBSW {X(r, 4 + 64 * j + 32 * h)}, {q}, {t}")
@@ -128,35 +138,58 @@ def k45(R, C, c, qs, qh):
                 else:
                     emit(f"\tVPADDD {t}, {isum(r)}, {isum(r)}")
     # lane k of the mins: mins[k]·(bsums[2k]+bsums[2k+1]), by VPMADDWD with
-    # mins[k] in both words of dword k
-    emit(f"\tVPBROADCASTW {W(c, 0)}, X0")
-    emit("\tVCVTPH2PS X0, Y0")
-    emit(f"\tVPBROADCASTW {W(c, 2)}, X1")
-    emit("\tVCVTPH2PS X1, Y1")
+    # mins[k] in both words of dword k, or, where shared_d left the pair
+    # sums in the frame, in the low word
+    d_dmin(c, 0)
+    if SHARE:
+        emit("\tVMOVQ DX, X2")
+        emit("\tVPMOVZXBD X2, Y2")
+        mins_end(R, C, c, f"{BB_OFF}(SP)")
+        return
     emit("\tVMOVDQU (SP), Y2")
     emit("\tVPSHUFB ·dotkK4MnW(SB), Y2, Y2")
-    for r in range(R):
-        emit(f"\tVBROADCASTSS {X(r, 0)}, Y3")
-        emit("\tVMULPS Y0, Y3, Y4")
-        emit("\tVMULPS Y1, Y3, Y3")
-        emit(f"\tVCVTDQ2PS {isum(r)}, Y5")
-        a = acc_open(R, C, r, c, "Y6")  # the scales are done with
-        emit(f"\tVFMADD231PS Y5, Y4, {a}")
-        emit(f"\tVPMADDWD {X(r, 260)}, Y2, Y5")
-        emit("\tVCVTDQ2PS Y5, Y5")
-        emit(f"\tVFNMADD231PS Y5, Y3, {a}")
-        acc_close(R, C, r, c, "Y6")
+    mins_end(R, C, c)
+
+
+def k4_scales(c):
+    """X1 = Q4_K's scales 0..7 and mins 0..7 as bytes, unpacked on the
+    integer pipes (ggml's kmask steps on the three words u0, u1, u2 of
+    scales[12]): sc[0..3] = u0&0x3f.., mn[0..3] = u1&0x3f..,
+    sc[4..7] = u2&0x0f.. | (u0>>6&0x03..)<<4, mn[4..7] = u2>>4&0x0f.. |
+    (u1>>6&0x03..)<<4. The vector unpacking it replaces (two VPSHUFB, and
+    shifts and masks of both halves) cost the lone-row kernels more: they
+    are bound by the vector pipes and loads, and the integer pipes idle."""
+    for u, lo in ((0, "AX"), (4, "DX")):
+        emit(f"\tMOVL {W(c, 4 + u)}, {lo}")
+        emit(f"\tMOVL {W(c, 12)}, R10")
+        if u:
+            emit("\tSHRL $4, R10")
+        emit("\tANDL $0x0f0f0f0f, R10")
+        emit(f"\tMOVL {lo}, R11")
+        emit("\tSHRL $6, R11")
+        emit("\tANDL $0x03030303, R11")
+        emit("\tSHLL $4, R11")
+        emit("\tORL R11, R10")
+        emit(f"\tANDL $0x3f3f3f3f, {lo}")
+        emit("\tSHLQ $32, R10")
+        emit(f"\tORQ R10, {lo}")
+    emit("\tVMOVQ AX, X1")
+    if not SHARE:  # else the mins stay in DX for the end (k45)
+        emit("\tVPINSRQ $1, DX, X1, X1")
 
 
 def q6_k(R, C, c):
     # 210 bytes: ql[128], qh[64], int8 scales[16], d. Half n (128 values)
     # reads ql[64n:] (Y0, Y1) and qh[32n:] (Y2); group m of 32 values is
-    # made as unsigned bytes (4 bits of ql, 2 of qh), 0..63. Y6 holds the
-    # half's eight scales as words in both lanes, and VPSHUFB picks scale
-    # 2m for the low 16 values, 2m+1 for the high ones.
+    # made as unsigned bytes (4 bits of ql, 2 of qh), 0..63. Group m of
+    # half n takes scale 8n+2m for its low 16 values, 8n+2m+1 for the high
+    # ones: Y6 holds the even scales as words in the low lane and the odd
+    # ones in the high lane, so that one VPSHUFB (word 4n+m of each lane,
+    # dotkK4Shuf's entry) picks both, with no per-half widening.
+    emit(f"\tVMOVDQU {W(c, 192)}, X6")
+    emit("\tVPSHUFB ·dotkK6EvenOdd(SB), X6, X6")
+    emit("\tVPMOVSXBW X6, Y6")
     for n in range(2):
-        emit(f"\tVPMOVSXBW {W(c, 192 + 8 * n)}, X6")
-        emit("\tVINSERTI128 $1, X6, Y6, Y6")
         emit(f"\tVMOVDQU {W(c, 64 * n)}, Y0")
         emit(f"\tVMOVDQU {W(c, 64 * n + 32)}, Y1")
         emit(f"\tVMOVDQU {W(c, 128 + 32 * n)}, Y2")
@@ -168,16 +201,17 @@ def q6_k(R, C, c):
                 emit(f"\tVPSRLW $4, {src}, Y3")
                 emit("\tVPAND Y7, Y3, Y3")
             shift = [4, 2, 0, -2][m]
+            m30 = k("dotk0x30")
             if shift > 0:
                 emit(f"\tVPSLLW ${shift}, Y2, Y4")
-                emit("\tVPAND ·dotk0x30(SB), Y4, Y4")
+                emit(f"\tVPAND {m30}, Y4, Y4")
             elif shift < 0:
                 emit(f"\tVPSRLW ${-shift}, Y2, Y4")
-                emit("\tVPAND ·dotk0x30(SB), Y4, Y4")
+                emit(f"\tVPAND {m30}, Y4, Y4")
             else:
-                emit("\tVPAND ·dotk0x30(SB), Y2, Y4")
+                emit(f"\tVPAND {m30}, Y2, Y4")
             emit("\tVPOR Y4, Y3, Y3")
-            emit(f"\tVPSHUFB ·dotkK6Shuf+{32 * m}(SB), Y6, Y4")
+            emit(f"\tVPSHUFB {k(f'dotkK4Shuf+{32 * (4 * n + m)}')}, Y6, Y4")
             for r in range(R):
                 emit(f"\tVPMADDUBSW {X(r, 4 + 128 * n + 32 * m)}, Y3, Y5")
                 emit("\tVPMADDWD Y4, Y5, Y5")
@@ -187,18 +221,7 @@ def q6_k(R, C, c):
                     emit(f"\tVPADDD Y5, {isum(r)}, {isum(r)}")
     # less 32·(sc[2k]·bsums[2k] + sc[2k+1]·bsums[2k+1]) in lane k
     emit(f"\tVPMOVSXBW {W(c, 192)}, Y6")
-    emit(f"\tVPBROADCASTW {W(c, 208)}, X0")
-    emit("\tVCVTPH2PS X0, Y0")
-    for r in range(R):
-        emit(f"\tVPMADDWD {X(r, 260)}, Y6, Y1")
-        emit("\tVPSLLD $5, Y1, Y1")
-        emit(f"\tVPSUBD Y1, {isum(r)}, {isum(r)}")
-        emit(f"\tVCVTDQ2PS {isum(r)}, {isum(r)}")
-        emit(f"\tVBROADCASTSS {X(r, 0)}, Y2")
-        emit("\tVMULPS Y0, Y2, Y2")
-        a = acc_open(R, C, r, c, "Y3")
-        emit(f"\tVFMADD231PS {isum(r)}, Y2, {a}")
-        acc_close(R, C, r, c, "Y3")
+    offset_end(R, C, c, 208, 5)
 
 
 def half_groups(R, n, build):
@@ -207,7 +230,7 @@ def half_groups(R, n, build):
     and VPSHUFB picks scale 2m for the low 16 values, 2m+1 for the high."""
     for m in range(4):
         build(m)
-        emit(f"\tVPSHUFB ·dotkK6Shuf+{32 * m}(SB), Y6, Y4")
+        emit(f"\tVPSHUFB {k(f'dotkK6Shuf+{32 * m}')}, Y6, Y4")
         for r in range(R):
             emit(f"\tVPMADDUBSW {X(r, 4 + 128 * n + 32 * m)}, Y3, Y5")
             emit("\tVPMADDWD Y4, Y5, Y5")
@@ -217,14 +240,18 @@ def half_groups(R, n, build):
                 emit(f"\tVPADDD Y5, {isum(r)}, {isum(r)}")
 
 
-def bit_to(reg, src_bit, dst_bit, mask):
-    """Moves bit src_bit of every byte of reg to dst_bit, masked: word
-    shifts keep it within its byte."""
+def bit_to(reg, src_bit, dst_bit, mask, src=None):
+    """Moves bit src_bit of every byte of src (reg itself if None) to
+    dst_bit of reg, masked: word shifts keep it within its byte."""
+    src = src or reg
     if src_bit < dst_bit:
-        emit(f"\tVPSLLW ${dst_bit - src_bit}, {reg}, {reg}")
+        emit(f"\tVPSLLW ${dst_bit - src_bit}, {src}, {reg}")
     elif src_bit > dst_bit:
-        emit(f"\tVPSRLW ${src_bit - dst_bit}, {reg}, {reg}")
-    emit(f"\tVPAND ·{mask}(SB), {reg}, {reg}")
+        emit(f"\tVPSRLW ${src_bit - dst_bit}, {src}, {reg}")
+    else:
+        emit(f"\tVPAND {k(mask)}, {src}, {reg}")
+        return
+    emit(f"\tVPAND {k(mask)}, {reg}, {reg}")
 
 
 def q2_k(R, C, c):
@@ -244,26 +271,39 @@ def q2_k(R, C, c):
             else:
                 emit("\tVPAND Y7, Y0, Y3")
         half_groups(R, n, build)
-    emit(f"\tVPBROADCASTW {W(c, 80)}, X0")
-    emit("\tVCVTPH2PS X0, Y0")
-    emit(f"\tVPBROADCASTW {W(c, 82)}, X1")
-    emit("\tVCVTPH2PS X1, Y1")
+    d_dmin(c, 80)
     emit(f"\tVPMOVZXBW {W(c, 0)}, Y2")
     emit("\tVPSRLW $4, Y2, Y2")  # the sixteen mins as words
     mins_end(R, C, c)
 
 
-def mins_end(R, C, c):
-    """Y0 = d, Y1 = dmin, Y2 = the mins as VPMADDWD's partner of the bsums:
-    acc = fma(yd·d, S, acc), then acc -= (yd·dmin)·M, per row."""
+def d_dmin(c, off):
+    """Y0, Y1 = the halves d and dmin at off, widened, unless the tile's
+    products with yd are in the frame (shared_d)."""
+    if SHARE:
+        return
+    emit(f"\tVPBROADCASTW {W(c, off)}, X0")
+    emit("\tVCVTPH2PS X0, Y0")
+    emit(f"\tVPBROADCASTW {W(c, off + 2)}, X1")
+    emit("\tVCVTPH2PS X1, Y1")
+
+
+def mins_end(R, C, c, bsums=None):
+    """Y0 = d, Y1 = dmin (d_dmin), Y2 = the mins as VPMADDWD's partner of
+    the bsums (or of the operand bsums): acc = fma(yd·d, S, acc), then
+    acc -= (yd·dmin)·M, per row."""
     for r in range(R):
-        emit(f"\tVBROADCASTSS {X(r, 0)}, Y3")
-        emit("\tVMULPS Y0, Y3, Y4")
-        emit("\tVMULPS Y1, Y3, Y3")
+        if SHARE:
+            emit(f"\tVBROADCASTSS {D_OFF + 8 * c}(SP), Y4")
+            emit(f"\tVBROADCASTSS {D_OFF + 8 * c + 4}(SP), Y3")
+        else:
+            emit(f"\tVBROADCASTSS {X(r, 0)}, Y3")
+            emit("\tVMULPS Y0, Y3, Y4")
+            emit("\tVMULPS Y1, Y3, Y3")
         emit(f"\tVCVTDQ2PS {isum(r)}, Y5")
         a = acc_open(R, C, r, c, "Y6")  # the scales are done with
         emit(f"\tVFMADD231PS Y5, Y4, {a}")
-        emit(f"\tVPMADDWD {X(r, 260)}, Y2, Y5")
+        emit(f"\tVPMADDWD {bsums or X(r, 260)}, Y2, Y5")
         emit("\tVCVTDQ2PS Y5, Y5")
         emit(f"\tVFNMADD231PS Y5, Y3, {a}")
         acc_close(R, C, r, c, "Y6")
@@ -272,18 +312,66 @@ def mins_end(R, C, c):
 def offset_end(R, C, c, d_off, shift):
     """Y6 = the sixteen scales as words: S less (sc·bsums)<<shift lane by
     lane, converted and FMA'd with yd·d (the half at d_off)."""
-    emit(f"\tVPBROADCASTW {W(c, d_off)}, X0")
-    emit("\tVCVTPH2PS X0, Y0")
+    if not SHARE:
+        emit(f"\tVPBROADCASTW {W(c, d_off)}, X0")
+        emit("\tVCVTPH2PS X0, Y0")
     for r in range(R):
         emit(f"\tVPMADDWD {X(r, 260)}, Y6, Y1")
         emit(f"\tVPSLLD ${shift}, Y1, Y1")
         emit(f"\tVPSUBD Y1, {isum(r)}, {isum(r)}")
         emit(f"\tVCVTDQ2PS {isum(r)}, {isum(r)}")
-        emit(f"\tVBROADCASTSS {X(r, 0)}, Y2")
-        emit("\tVMULPS Y0, Y2, Y2")
+        if SHARE:
+            emit(f"\tVBROADCASTSS {D_OFF + 4 * c}(SP), Y2")
+        else:
+            emit(f"\tVBROADCASTSS {X(r, 0)}, Y2")
+            emit("\tVMULPS Y0, Y2, Y2")
         a = acc_open(R, C, r, c, "Y3")
         emit(f"\tVFMADD231PS {isum(r)}, Y2, {a}")
         acc_close(R, C, r, c, "Y3")
+
+
+# D_OFF is where shared_d leaves a lone row's yd·d (and yd·dmin) of the
+# tile's four columns, BB_OFF the pair sums of its bsums (Q4_K, Q5_K);
+# SHARE is set while a kernel that does so is written.
+D_OFF = 32
+BB_OFF = 64
+SHARE = False
+
+
+def shared_d(off, pair, k45_type=False):
+    """yd times the four columns' d (pair: d and dmin, interleaved), the
+    halves at off, to the frame at D_OFF: one widening and one product a
+    block for the four instead of one each per column. The scalar loads go
+    to the integer pipes, which the kernels leave idle."""
+    load, bits = ("MOVL", 32) if pair else ("MOVWQZX", 16)
+    for c, r in enumerate(("AX", "DX", "R10", "R11")):
+        emit(f"\t{load} {W(c, off)}, {r}")
+    for lo, hi in (("AX", "DX"), ("R10", "R11")):
+        emit(f"\tSHLQ ${bits}, {hi}")
+        emit(f"\tORQ {hi}, {lo}")
+    if k45_type:
+        # bsums[2k]+bsums[2k+1] in dword k, the partner of the mins in
+        # their low words: VPMADDWD reads the sum's low word alone, exact
+        # because quantizeQ8K's bsums are at most 16·127 in magnitude, so
+        # a pair's sum fits in 16 bits
+        emit("\tVMOVDQU 260(DI), Y0")
+        emit("\tVPMADDWD ·dotkOnes16(SB), Y0, Y0")
+        emit(f"\tVMOVDQU Y0, {BB_OFF}(SP)")
+    if pair:
+        emit("\tVMOVQ AX, X0")
+        emit("\tVPINSRQ $1, R10, X0, X0")
+        emit("\tVCVTPH2PS X0, Y0")
+        emit("\tVBROADCASTSS (DI), Y1")
+        emit("\tVMULPS Y0, Y1, Y0")
+        emit(f"\tVMOVUPS Y0, {D_OFF}(SP)")
+    else:
+        emit("\tSHLQ $32, R10")
+        emit("\tORQ R10, AX")
+        emit("\tVMOVQ AX, X0")
+        emit("\tVCVTPH2PS X0, X0")
+        emit("\tVBROADCASTSS (DI), X1")
+        emit("\tVMULPS X0, X1, X0")
+        emit(f"\tVMOVUPS X0, {D_OFF}(SP)")
 
 
 def q3_k(R, C, c):
@@ -309,6 +397,8 @@ def q3_k(R, C, c):
         if i % 2:
             emit("\tSHLQ $32, AX")
             emit(f"\tORQ AX, {'R10' if i == 1 else 'DX'}")
+    if R == 1:
+        emit(f"\tVMOVDQU {W(c, 0)}, Y11")
     for n in range(2):
         emit(f"\tVMOVQ {'R10' if n == 0 else 'DX'}, X6")
         emit("\tVPSUBB ·dotk32B(SB), X6, X6")
@@ -322,8 +412,12 @@ def q3_k(R, C, c):
                 emit("\tVPAND Y7, Y3, Y3")
             else:
                 emit("\tVPAND Y7, Y0, Y3")
-            emit(f"\tVMOVDQU {W(c, 0)}, Y4")
-            bit_to("Y4", 4 * n + m, 2, "dotk0x04")
+            # a lone row keeps hmask in Y11 for the column's eight groups
+            if R == 1:
+                bit_to("Y4", 4 * n + m, 2, "dotk0x04", src="Y11")
+            else:
+                emit(f"\tVMOVDQU {W(c, 0)}, Y4")
+                bit_to("Y4", 4 * n + m, 2, "dotk0x04")
             emit("\tVPOR Y4, Y3, Y3")
         half_groups(R, n, build)
     emit("\tVMOVQ R10, X6")
@@ -431,6 +525,26 @@ def quantizer():
     emit("\tJMP qnext")
 
 
+# the constants each type keeps in registers where it has them free, the
+# most loads saved first
+REG_CONSTS = {"Q4_K": ["dotkK4Shuf+0", "dotkK4Shuf+32", "dotkK4Shuf+64"],
+              "Q5_K": ["dotk0x10", "dotkK4Shuf+0"],  # Y11: the lone row's qh
+              "Q6_K": ["dotk0x30", "dotkK4Shuf+0", "dotkK4Shuf+32"],
+              "Q2_K": ["dotkK6Shuf+0", "dotkK6Shuf+32", "dotkK6Shuf+64"],
+              "Q3_K": ["dotk0x04", "dotkK6Shuf+0"]}  # Y11: the lone row's hmask
+CONSTS = {}
+
+
+def k(name):
+    """Constant name as an operand: its register, or its memory."""
+    if name in CONSTS:
+        return f"Y{CONSTS[name]}"
+    return f"·{name}(SB)"
+
+
+# where each type's d (and dmin) lie in its block: offset, pair
+D_AT = {"Q4_K": (0, True, True), "Q5_K": (0, True, True), "Q2_K": (80, True), "Q6_K": (208, False), "Q3_K": (108, False)}
+
 # name, block bytes, body, the byte in Y7
 TYPES = [("Q4_K", 144, q4_k, 0x0F), ("Q5_K", 176, q5_k, 0x0F), ("Q6_K", 210, q6_k, 0x0F),
          ("Q2_K", 84, q2_k, 0x03), ("Q3_K", 110, q3_k, 0x03)]
@@ -441,10 +555,15 @@ ARGS = "out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int"
 def kernel(tname, bb, body, mask, R, C, strided=False, columns=1):
     """columns > 1: the R×C kernel repeated over that many columns in one
     call (named R×columns), saving the calls and their set-up; the column
-    count, out and the column's weights live in the frame from LOOP_OFF."""
+    count, out and the column's weights live in the frame from LOOP_OFF.
+    A lone row's four columns share their d products (shared_d)."""
+    global SHARE
+    SHARE = R == 1 and C == 4
     name = f"dotk{tname}x{R}x{C * columns}" + ("s" if strided else "")
     emit(f"\n// func {name}({ARGS})")
     frame = ACC_OFF + 32 * R * C if spilled(R, C) else 32
+    if SHARE:
+        frame = BB_OFF + 32
     loop_off = frame
     if columns > 1:
         frame += 24
@@ -482,6 +601,13 @@ def kernel(tname, bb, body, mask, R, C, strided=False, columns=1):
     emit(f"\tMOVL ${mask * 0x01010101:#x}, AX")
     emit("\tVMOVD AX, X7")
     emit("\tVPBROADCASTD X7, Y7")
+    global CONSTS
+    CONSTS = {}
+    if R <= 3:
+        # Y8+R..Y11, which no int32 sum takes
+        for i, name in enumerate(REG_CONSTS.get(tname, [])[:4 - R]):
+            CONSTS[name] = 8 + R + i
+            emit(f"\tVMOVDQU ·{name}(SB), Y{CONSTS[name]}")
     for r in range(R):
         for c in range(C):
             if not spilled(R, C):
@@ -490,6 +616,8 @@ def kernel(tname, bb, body, mask, R, C, strided=False, columns=1):
     emit("\tTESTQ CX, CX")
     emit("\tJZ done")
     emit("loop:")
+    if SHARE:
+        shared_d(*D_AT[tname])
     for c in range(C):
         for off in range(0, bb, 64):
             emit(f"\tPREFETCHT0 {W(c, off).replace('SI', 'R8')}")
@@ -546,10 +674,6 @@ def table(name, data):
 
 emit("")
 Z = 0x80  # VPSHUFB's zero
-table("dotkK4Lo", [0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11])
-table("dotkK4Hi", [Z] * 4 + [0, 1, 2, 3] + [Z] * 4 + [4, 5, 6, 7])
-table("dotkK4M1", [63] * 4 + [15] * 4 + [63] * 4 + [0] * 4)
-table("dotkK4M2", [0] * 12 + [15] * 4)
 table("dotkK4ScW", [v for k in range(8) for v in (k, Z)] * 2)
 table("dotkK4MnW", [v for lane in range(2) for k in range(4) for v in (8 + 4 * lane + k, Z, 8 + 4 * lane + k, Z)])
 # dotkK4Shuf entry i: word i of a lane (scale i) in all 16 words
@@ -562,6 +686,8 @@ for m in range(4):
     for b in range(32):
         emit(f"DATA ·dotkK6Shuf+{32 * m + b}(SB)/1, ${4 * m + 2 * (b // 16) + b % 2}")
 emit("GLOBL ·dotkK6Shuf(SB), RODATA|NOPTR, $128")
+# dotkK6EvenOdd puts Q6_K's even scales before its odd ones
+table("dotkK6EvenOdd", list(range(0, 16, 2)) + list(range(1, 16, 2)))
 for name, v in (("dotk0x30", 0x30303030), ("dotk0x10", 0x10101010), ("dotk0x04", 0x04040404),
                 ("dotkLow4W", 0x000F000F), ("dotk32B", 0x20202020)):
     for i in range(8):
