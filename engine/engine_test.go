@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/graft-ai/graft/engine/compute/cpu"
+	"github.com/graft-ai/graft/engine/model"
 	"github.com/graft-ai/graft/engine/sample"
 	"github.com/graft-ai/graft/internal/testmodels"
 )

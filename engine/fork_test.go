@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graft-ai/graft/engine/model"
 	"github.com/graft-ai/graft/engine/sample"
 )
 
