@@ -55,9 +55,9 @@ func (b *Backend) NewKVCache(layers, blocks, blockSize, kvHeads, headDim int) co
 
 // NewKVCacheF16 allocates a cache that stores keys and values as IEEE halves,
 // rounded to nearest even: half the memory and half the bytes each decode
-// step reads. Attention widens each block to float32 and runs the float32
-// kernels on it, so its results are those of a float32 cache holding the
-// rounded keys and values, bit for bit.
+// step reads. Attention widens the halves as it loads them and otherwise
+// runs the float32 recipe (kernel.AttnScoresF16), so its results are those
+// of a float32 cache holding the rounded keys and values, bit for bit.
 func (b *Backend) NewKVCacheF16(layers, blocks, blockSize, kvHeads, headDim int) compute.KVCache {
 	c := &KVCache{blocks: blocks, blockSize: blockSize, kvHeads: kvHeads, headDim: headDim}
 	n := blocks * blockSize * kvHeads * headDim
@@ -133,19 +133,19 @@ func (c *KVCache) storeHalf(layer int, ks, vs []float32, slots []int32) {
 			base := c.block(blk, h)
 			kb := c.hk[layer][base : base+bs*hd]
 			for d := 0; d < hd; d++ {
-				kb[d*bs+off] = c.half(ks[src+d])
+				kb[d*bs+off] = c.narrow(ks[src+d])
 			}
 			vb := c.hv[layer][base+off*hd : base+(off+1)*hd]
 			for d, x := range vs[src : src+hd] {
-				vb[d] = c.half(x)
+				vb[d] = c.narrow(x)
 			}
 		}
 	}
 }
 
-// half narrows x and notes a non-finite result, which the SIMD widening
-// would turn into a finite value.
-func (c *KVCache) half(x float32) uint16 {
+// narrow rounds x to half and notes a non-finite result, which the SIMD
+// widening would turn into a finite value.
+func (c *KVCache) narrow(x float32) uint16 {
 	h := float16.Float32ToF16(x)
 	if h&0x7c00 == 0x7c00 {
 		c.nonFinite = true
@@ -153,33 +153,59 @@ func (c *KVCache) half(x float32) uint16 {
 	return h
 }
 
-// keys returns the keys of (block blk, kvHead kvh) in layer as float32: the
-// cache's own memory, or for a half cache the block widened into dst.
-func (c *KVCache) keys(dst []float32, layer int, blk int32, kvh int) []float32 {
+// kvBlock is one block of one head's keys or values: float32 (f), or IEEE
+// halves (h) that the kernels widen as they load them.
+type kvBlock struct {
+	f []float32
+	h []uint16
+}
+
+// scores is kernel.AttnScores over the block's keys.
+func (b kvBlock) scores(s, q []float32, ld int) {
+	if b.h != nil {
+		kernel.AttnScoresF16(s, q, b.h, ld)
+		return
+	}
+	kernel.AttnScores(s, q, b.f, ld)
+}
+
+// values is kernel.AttnValues over rows [j0, j1) of the block's values.
+func (b kvBlock) values(o, p []float32, j0, j1 int) {
+	hd := len(o)
+	if b.h != nil {
+		kernel.AttnValuesF16(o, p, b.h[j0*hd:j1*hd])
+		return
+	}
+	kernel.AttnValues(o, p, b.f[j0*hd:j1*hd])
+}
+
+// keys returns the keys of (block blk, kvHead kvh) in layer: the cache's own
+// memory, or for a half cache holding an Inf or NaN (which the kernels'
+// SIMD widening would make finite) the block widened exactly into dst.
+func (c *KVCache) keys(dst []float32, layer int, blk int32, kvh int) kvBlock {
 	base, n := c.block(blk, kvh), c.blockSize*c.headDim
 	if c.hk == nil {
-		return c.k[layer][base : base+n]
+		return kvBlock{f: c.k[layer][base : base+n]}
 	}
-	return c.widen(dst, c.hk[layer][base:base+n])
+	return c.half(dst, c.hk[layer][base:base+n])
 }
 
 // values is keys for the values.
-func (c *KVCache) values(dst []float32, layer int, blk int32, kvh int) []float32 {
+func (c *KVCache) values(dst []float32, layer int, blk int32, kvh int) kvBlock {
 	base, n := c.block(blk, kvh), c.blockSize*c.headDim
 	if c.hv == nil {
-		return c.v[layer][base : base+n]
+		return kvBlock{f: c.v[layer][base : base+n]}
 	}
-	return c.widen(dst, c.hv[layer][base:base+n])
+	return c.half(dst, c.hv[layer][base:base+n])
 }
 
-func (c *KVCache) widen(dst []float32, h []uint16) []float32 {
-	dst = dst[:len(h)]
-	if c.nonFinite {
-		float16.F16ToF32(dst, h)
-	} else {
-		kernel.WidenF16(dst, h)
+func (c *KVCache) half(dst []float32, h []uint16) kvBlock {
+	if !c.nonFinite {
+		return kvBlock{h: h}
 	}
-	return dst
+	dst = dst[:len(h)]
+	float16.F16ToF32(dst, h)
+	return kvBlock{f: dst}
 }
 
 // attnTask is one sequence's consecutive tokens [t0, t1) for one key/value head.
@@ -222,7 +248,7 @@ func (b *Backend) Attend(out, q compute.Buffer, cache compute.KVCache, layer int
 
 type attnScratch struct {
 	s  []float32 // scores of a task's query rows, a row of whole blocks each
-	kv []float32 // a half cache's block of keys or values, widened
+	kv []float32 // a half cache's block of keys or values, widened when it holds Inf or NaN
 }
 
 // firstPos is the first position token t attends to.
@@ -252,25 +278,25 @@ func (c *KVCache) attend(out, q []float32, layer int, a *compute.Attention, task
 		sc.s = make([]float32, max(rows*cols, 2*cap(sc.s)))
 	}
 	s := sc.s[:rows*cols]
-	if c.hk != nil && len(sc.kv) < bs*hd {
+	if c.nonFinite && len(sc.kv) < bs*hd {
 		sc.kv = make([]float32, bs*hd)
 	}
 	// span is token t's positions as columns [lo, hi) of its score rows.
 	span := func(t int) (lo, hi int) { return firstPos(a, t) - b0*bs, int(a.Positions[t]) - b0*bs + 1 }
 	for blk := b0; blk <= b1; blk++ {
 		c0 := (blk - b0) * bs
-		var kb []float32
+		var kb kvBlock
 		for t := task.t0; t < task.t1; t++ {
 			if lo, hi := span(t); hi <= c0 || lo >= c0+bs {
 				continue
 			}
-			if kb == nil {
+			if kb.f == nil && kb.h == nil {
 				kb = c.keys(sc.kv, layer, table[blk], task.kvh)
 			}
 			h0 := t*a.Heads + task.kvh*group
 			for g := range group {
 				r := ((t-task.t0)*group+g)*cols + c0
-				kernel.AttnScores(s[r:r+bs], q[(h0+g)*hd:(h0+g+1)*hd], kb, bs)
+				kb.scores(s[r:r+bs], q[(h0+g)*hd:(h0+g+1)*hd], bs)
 			}
 		}
 	}
@@ -286,20 +312,20 @@ func (c *KVCache) attend(out, q []float32, layer int, a *compute.Attention, task
 	}
 	for blk := b0; blk <= b1; blk++ {
 		c0 := (blk - b0) * bs
-		var vb []float32
+		var vb kvBlock
 		for t := task.t0; t < task.t1; t++ {
 			lo, hi := span(t)
 			j0, j1 := max(lo-c0, 0), min(hi-c0, bs)
 			if j0 >= j1 {
 				continue
 			}
-			if vb == nil {
+			if vb.f == nil && vb.h == nil {
 				vb = c.values(sc.kv, layer, table[blk], task.kvh)
 			}
 			h0 := t*a.Heads + task.kvh*group
 			for g := range group {
 				r := ((t-task.t0)*group+g)*cols + c0
-				kernel.AttnValues(out[(h0+g)*hd:(h0+g+1)*hd], s[r+j0:r+j1], vb[j0*hd:j1*hd])
+				vb.values(out[(h0+g)*hd:(h0+g+1)*hd], s[r+j0:r+j1], j0, j1)
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -132,11 +133,39 @@ func TestHalfCacheOverflow(t *testing.T) {
 	if !half.nonFinite {
 		t.Fatal("an overflowing value did not mark the half cache")
 	}
-	if got := half.values(make([]float32, tc.bs*tc.hd), 0, st.tab[0][0], 0)[3*tc.hd+2]; !math.IsInf(float64(got), 1) {
+	if got := half.values(make([]float32, tc.bs*tc.hd), 0, st.tab[0][0], 0).f[3*tc.hd+2]; !math.IsInf(float64(got), 1) {
 		t.Fatalf("1e6 stored as %v, want +Inf", got)
 	}
 	got, want := make(Buffer, len(st.q)), make(Buffer, len(st.q))
 	st.b.Attend(got, Buffer(st.q), half, 0, &st.a)
 	st.b.Attend(want, Buffer(st.q), rounded, 0, &st.a)
 	sameBits(t, "half cache with an Inf vs float32 on rounded K/V", got, want)
+}
+
+// BenchmarkAttendDecodeHalf times one decode token's attention per layer on
+// the 110M shape, layers taken in turn out of cache as in a decode step, for
+// a float32 and a half cache of the same layers. Bytes are the float32 K and V.
+func BenchmarkAttendDecodeHalf(b *testing.B) {
+	for _, ctx := range []int{128, 512, 2048} {
+		layers := max(2, (48<<20)/(ctx*12*64*8))
+		tc := attnCase{heads: 12, kvHeads: 12, hd: 64, bs: 16, ends: []int{ctx - 1}, counts: []int{1}, layers: layers, ordered: true}
+		st := newAttnSetup(b, tc, rand.New(rand.NewPCG(1, 1)))
+		half, _ := st.halfPair(tc)
+		out := make([]float32, len(st.q))
+		for _, c := range []struct {
+			name  string
+			cache *KVCache
+		}{{"f32", st.c}, {"f16", half}} {
+			b.Run(fmt.Sprintf("ctx=%d/%s", ctx, c.name), func(b *testing.B) {
+				b.SetBytes(int64(ctx * tc.kvHeads * tc.hd * 8))
+				sc, l := &attnScratch{}, 0
+				for b.Loop() {
+					for kvh := range tc.kvHeads {
+						c.cache.attend(out, st.q, l, &st.a, attnTask{t0: 0, t1: 1, kvh: kvh}, sc)
+					}
+					l = (l + 1) % layers
+				}
+			})
+		}
+	}
 }
