@@ -15,7 +15,8 @@ import (
 type KVCache struct {
 	k, v              [][]float32
 	hk, hv            [][]uint16
-	nonFinite         bool // a half cache holds an Inf or NaN: widen exactly, not in SIMD
+	nonFinite         bool     // a half cache holds an Inf or NaN: widen exactly, not in SIMD
+	row               []uint16 // one token's keys, narrowed (StoreKV, one engine loop at a time)
 	blocks, blockSize int
 	kvHeads, headDim  int
 	scratch           chan *attnScratch
@@ -123,34 +124,38 @@ func (b *Backend) StoreKV(cache compute.KVCache, layer int, k, v compute.Buffer,
 }
 
 // storeHalf is StoreKV for a half cache: each key and value rounds to the
-// nearest half, ties to even, as float16.Float32ToF16 does.
+// nearest half, ties to even (kernel.NarrowF16, as float16.Float32ToF16).
 func (c *KVCache) storeHalf(layer int, ks, vs []float32, slots []int32) {
-	hd, bs := c.headDim, c.blockSize
+	hd, bs, w := c.headDim, c.blockSize, c.kvHeads*c.headDim
+	if len(c.row) < w {
+		c.row = make([]uint16, w)
+	}
 	for t, s := range slots {
 		blk, off := s/int32(bs), int(s)%bs
+		kernel.NarrowF16(c.row, ks[t*w:(t+1)*w])
+		c.noteNonFinite(c.row[:w])
 		for h := 0; h < c.kvHeads; h++ {
-			src := (t*c.kvHeads + h) * hd
 			base := c.block(blk, h)
 			kb := c.hk[layer][base : base+bs*hd]
-			for d := 0; d < hd; d++ {
-				kb[d*bs+off] = c.narrow(ks[src+d])
+			for d, x := range c.row[h*hd : (h+1)*hd] {
+				kb[d*bs+off] = x
 			}
 			vb := c.hv[layer][base+off*hd : base+(off+1)*hd]
-			for d, x := range vs[src : src+hd] {
-				vb[d] = c.narrow(x)
-			}
+			kernel.NarrowF16(vb, vs[t*w+h*hd:t*w+(h+1)*hd])
+			c.noteNonFinite(vb)
 		}
 	}
 }
 
-// narrow rounds x to half and notes a non-finite result, which the SIMD
+// noteNonFinite marks the cache when h holds an Inf or NaN, which the SIMD
 // widening would turn into a finite value.
-func (c *KVCache) narrow(x float32) uint16 {
-	h := float16.Float32ToF16(x)
-	if h&0x7c00 == 0x7c00 {
-		c.nonFinite = true
+func (c *KVCache) noteNonFinite(h []uint16) {
+	for _, x := range h {
+		if x&0x7c00 == 0x7c00 {
+			c.nonFinite = true
+			return
+		}
 	}
-	return h
 }
 
 // kvBlock is one block of one head's keys or values: float32 (f), or IEEE
