@@ -113,7 +113,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	defer cleanup()
-	r := &Report{Threads: o.Threads, Spec: *o.Spec, Time: time.Now(), Kernels: kernel.Level()}
+	r := &Report{Threads: o.Threads, Spec: *o.Spec, Time: time.Now(), Kernels: kernel.Level(), KVCache: o.KVCacheDtype}
 	r.BinaryRSS, _ = fileRSS()
 	files, err := writeModel(dir, *o.Spec, o.Log)
 	if err != nil {
