@@ -27,6 +27,10 @@ type Config struct {
 	BlockSize        int   // tokens per KV block; default 16
 	KVCacheBytes     int64 // memory for the KV cache; default enough for MaxNumSeqs full contexts, at most 2 GiB
 	MaxModelLen      int   // context length; default the model's
+	// KVCacheDtype is how the KV cache stores keys and values: "auto" (the
+	// default, also for ""), "f32" or "f16"; New resolves auto to f32 for
+	// float32 weights and f16 otherwise (model.Model.KVCacheDtype).
+	KVCacheDtype string
 	// MaxActiveAdapters is the number of adapter slots (adapters whose requests
 	// run in the same step); default 8, negative disables adapters.
 	MaxActiveAdapters int
@@ -88,14 +92,15 @@ func (c *Config) defaults(m *model.Model) {
 		c.AdapterLoader = lora.Load
 	}
 	if c.KVCacheBytes <= 0 {
-		full := int64(c.MaxNumSeqs) * int64(c.MaxModelLen+c.BlockSize) * kvBytesPerToken(mc)
+		full := int64(c.MaxNumSeqs) * int64(c.MaxModelLen+c.BlockSize) * kvBytesPerToken(mc, c.KVCacheDtype)
 		c.KVCacheBytes = min(full, 2<<30)
 	}
 }
 
-// kvBytesPerToken is the float32 K and V of every layer for one token.
-func kvBytesPerToken(c *model.Config) int64 {
-	return int64(2 * c.Layers * c.KVHeads * c.HeadDim * 4)
+// kvBytesPerToken is the K and V of every layer for one token, in elements of
+// a resolved cache type.
+func kvBytesPerToken(c *model.Config, dtype string) int64 {
+	return int64(2 * c.Layers * c.KVHeads * c.HeadDim * model.KVElemBytes(dtype))
 }
 
 // Engine runs the batching loop for one loaded model.
@@ -136,8 +141,13 @@ type Engine struct {
 // New starts the engine's loop. Close stops it.
 func New(l *Loaded, cfg Config) (*Engine, error) {
 	m := l.Model
+	dtype, err := m.KVCacheDtype(cfg.KVCacheDtype)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	cfg.KVCacheDtype = dtype
 	cfg.defaults(m)
-	blocks := int(cfg.KVCacheBytes / (kvBytesPerToken(&m.Config) * int64(cfg.BlockSize)))
+	blocks := int(cfg.KVCacheBytes / (kvBytesPerToken(&m.Config, dtype) * int64(cfg.BlockSize)))
 	if blocks*cfg.BlockSize < cfg.MaxModelLen {
 		return nil, fmt.Errorf("engine: KV cache of %d bytes holds %d tokens, less than one %d-token context", cfg.KVCacheBytes, blocks*cfg.BlockSize, cfg.MaxModelLen)
 	}
@@ -152,7 +162,7 @@ func New(l *Loaded, cfg Config) (*Engine, error) {
 	}
 	e := &Engine{
 		cfg: cfg, loaded: l, m: m, sched: sched, pool: pool,
-		cache: m.NewKVCache(blocks, cfg.BlockSize),
+		cache: m.NewKVCacheOf(dtype, blocks, cfg.BlockSize),
 		eos:   map[int32]bool{}, seqs: map[uint64]*sequence{},
 		reg:  adapterRegistry{entries: map[string]*adapterEntry{}, slotOwner: make([]*adapterEntry, slots)},
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
@@ -166,7 +176,7 @@ func New(l *Loaded, cfg Config) (*Engine, error) {
 	for _, id := range l.EOS {
 		e.eos[id] = true
 	}
-	slog.Debug("engine ready", "kv_blocks", blocks, "block_size", cfg.BlockSize,
+	slog.Debug("engine ready", "kv_blocks", blocks, "block_size", cfg.BlockSize, "kv_cache_dtype", dtype,
 		"max_model_len", cfg.MaxModelLen, "max_num_seqs", cfg.MaxNumSeqs)
 	go e.loop()
 	return e, nil

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/graft-ai/graft/engine/compute/cpu"
+	"github.com/graft-ai/graft/engine/model"
 	"github.com/graft-ai/graft/engine/sample"
 	"github.com/graft-ai/graft/internal/testmodels"
 )
@@ -226,7 +227,7 @@ func TestPreemptionUnderCachePressure(t *testing.T) {
 	reqs := mixedRequests(24, l.Model.Config.Vocab)
 	alone := newEngine(t, l, Config{MaxNumSeqs: 1})
 	tiny := newEngine(t, l, Config{MaxNumSeqs: 24, MaxModelLen: 256,
-		KVCacheBytes: 20 * 16 * kvBytesPerToken(&l.Model.Config)})
+		KVCacheBytes: 20 * 16 * kvBytesPerToken(&l.Model.Config, model.KVF32)})
 	got := runConcurrently(t, tiny, reqs)
 	for i, r := range reqs {
 		if want := ids(run(t, alone, r)); !slices.Equal(got[i], want) {

@@ -60,6 +60,7 @@ engine without mixed-adapter batches must.`,
 	f.IntVar(&o.Rounds, "rounds", 1, "measure the base and every row in turn this many times and report medians (a host whose speed drifts then moves both sides of each ratio alike)")
 	f.BoolVar(&noSeq, "no-sequential", false, "skip the one-adapter-at-a-time baseline")
 	f.StringVar(&o.Weights, "weights", "", "base weight format ("+strings.Join(benchmark.WeightNames(), ",")+"; default f32), made by llama.cpp's quantizer from bench/llamacpp")
+	f.StringVar(&o.KVCacheDtype, "kv-cache-dtype", "auto", kvDtypeFlagHelp)
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of each batched measurement to PREFIX-PHASE.pprof")
 	return cmd
 }

@@ -187,3 +187,18 @@ func TestReplicaTraceEnv(t *testing.T) {
 		t.Errorf("without a collector flag: %q", got)
 	}
 }
+
+// TestGenerateKVCacheDtype: --kv-cache-dtype f16 generates on the CPU's half
+// cache; an unknown type fails with a message naming it.
+func TestGenerateKVCacheDtype(t *testing.T) {
+	model := filepath.Join(testmodels.Path(t, "stories260K"), "gguf", "stories260K.gguf")
+	var out generateJSON
+	graftJSON(t, &out, "generate", "--model", model, "--max-tokens", "32", "--kv-cache-dtype", "f16", "--json")
+	if len(out.TokenIDs) != 32 || out.FinishReason != "length" {
+		t.Errorf("f16 KV cache: %d tokens, finish %q", len(out.TokenIDs), out.FinishReason)
+	}
+	r := graft(t, nil, "generate", "--model", model, "--kv-cache-dtype", "fp8")
+	if r.code == 0 || !strings.Contains(r.stderr, `kv cache dtype "fp8" is not supported`) {
+		t.Errorf("--kv-cache-dtype fp8: exit %d, stderr %q", r.code, r.stderr)
+	}
+}

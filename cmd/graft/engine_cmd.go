@@ -23,6 +23,7 @@ type engineOptions struct {
 	maxNumSeqs            int
 	maxModelLen           int
 	kvCacheMiB            int64
+	kvCacheDtype          string
 	maxBatchedTokens      int
 	maxActive             int
 	maxCached             int
@@ -41,6 +42,7 @@ func addEngineFlags(cmd *cobra.Command, o *engineOptions) {
 	f.IntVar(&o.maxNumSeqs, "max-num-seqs", 0, "most sequences in one batch (0: engine default)")
 	f.IntVar(&o.maxModelLen, "max-model-len", 0, "context length (0: the model's)")
 	f.Int64Var(&o.kvCacheMiB, "kv-cache-mib", 0, "KV cache memory in MiB (0: engine default)")
+	f.StringVar(&o.kvCacheDtype, "kv-cache-dtype", "auto", kvDtypeFlagHelp)
 	f.IntVar(&o.maxBatchedTokens, "max-num-batched-tokens", 0, "token budget of one step: prefill chunks plus decodes (0: 512)")
 	f.IntVar(&o.maxActive, "max-active-adapters", 0, "LoRA adapter slots: adapters whose requests share a step (0: 8, -1: no adapters)")
 	f.IntVar(&o.maxCached, "max-cached-adapters", 0, "adapters kept parsed in host memory beyond the slots (0: 64)")
@@ -66,7 +68,7 @@ func (o *engineOptions) serverOptions(ctx context.Context) (server.Options, erro
 		MaxNumSeqs: o.maxNumSeqs, MaxModelLen: o.maxModelLen, KVCacheBytes: o.kvCacheMiB << 20,
 		MaxBatchedTokens: o.maxBatchedTokens, MaxActiveAdapters: o.maxActive,
 		MaxCachedAdapters: o.maxCached, MaxLoRARank: o.maxRank, MaxQueued: o.maxQueued,
-		DisablePrefixCaching: !o.prefixCaching,
+		DisablePrefixCaching: !o.prefixCaching, KVCacheDtype: o.kvCacheDtype,
 	}
 	return server.Options{
 		Model: path, ServedName: served, Device: o.device, Threads: o.threads, Quantize: o.quantize,

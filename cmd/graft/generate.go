@@ -32,6 +32,7 @@ type generateOptions struct {
 	threads           int
 	quantAct          string
 	device            string
+	kvCacheDtype      string
 }
 
 func newGenerateCommand() *cobra.Command {
@@ -58,6 +59,7 @@ With --json it prints one object:
 	}
 	f := cmd.Flags()
 	addModelFlags(f, &o.model, &o.threads, &o.device, &o.quantAct)
+	f.StringVar(&o.kvCacheDtype, "kv-cache-dtype", "auto", kvDtypeFlagHelp)
 	f.StringVar(&o.prompt, "prompt", "", "prompt text (default: start from BOS)")
 	f.StringVar(&o.adapter, "adapter", "", "LoRA adapter directory (PEFT) to apply")
 	f.IntVar(&o.maxTokens, "max-tokens", 256, "most tokens to generate")
@@ -112,7 +114,7 @@ func runGenerate(ctx context.Context, w io.Writer, o *generateOptions, seeded bo
 	if err != nil {
 		return err
 	}
-	eng, err := engine.New(l, engine.Config{MaxNumSeqs: 1})
+	eng, err := engine.New(l, engine.Config{MaxNumSeqs: 1, KVCacheDtype: o.kvCacheDtype})
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,9 @@ func (m *modelFlags) resolve(ctx context.Context) (path, hubID string, err error
 	return got.Path, got.Ref.Repo, nil
 }
 
+// kvDtypeFlagHelp documents --kv-cache-dtype wherever an engine is built.
+const kvDtypeFlagHelp = "KV cache element type: auto (f32 for float32 weights, else f16, as llama.cpp and vLLM do), f32, or f16 (half the memory and the bytes a decode step reads; CPU only)"
+
 // addModelFlags adds the flags of every command that loads a model and runs it.
 // quantActFlagHelp describes --quant-activations, which graft bench engine has too.
 const quantActFlagHelp = "how quantized weight matrices (Q4_0, Q8_0, K-quants) meet the activations on the CPU: int8 quantizes each activation row to 8 bits and uses integer dots as llama.cpp does; float keeps float32 activations, each output exact on the dequantized weights but slower"

@@ -52,6 +52,9 @@ type Options struct {
 	// QuantActivations is the CPU backend's mode for quantized weights:
 	// int8 (or empty) or float; see cpu.Backend.SetQuantActivations.
 	QuantActivations string
+	// KVCacheDtype is the engine's KV cache type: auto (or empty), f32 or
+	// f16; the cache is sized in tokens, so f16 halves its bytes.
+	KVCacheDtype string
 	// QuantizerDir is bench/llamacpp, whose libllama makes the quantized
 	// files; "" falls back to LlamaCppDir.
 	QuantizerDir string
@@ -110,7 +113,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	defer cleanup()
-	r := &Report{Threads: o.Threads, Spec: *o.Spec, Time: time.Now(), Kernels: kernel.Level()}
+	r := &Report{Threads: o.Threads, Spec: *o.Spec, Time: time.Now(), Kernels: kernel.Level(), KVCache: o.KVCacheDtype}
 	r.BinaryRSS, _ = fileRSS()
 	files, err := writeModel(dir, *o.Spec, o.Log)
 	if err != nil {

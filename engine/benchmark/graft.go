@@ -43,7 +43,10 @@ func measureGraft(ctx context.Context, o Options, w workload, r *Report) error {
 	defer l.Close()
 	r.LoadGGUF = time.Since(start)
 	r.Params, r.DecodeBytes = weightCounts(l.Model)
-	cfg := engineConfig(o, &l.Model.Config)
+	cfg, err := engineConfig(o, l.Model)
+	if err != nil {
+		return err
+	}
 	r.KVBytes = cfg.KVCacheBytes
 	eng, err := engine.New(l, cfg)
 	if err != nil {
@@ -86,16 +89,27 @@ func measureGraft(ctx context.Context, o Options, w workload, r *Report) error {
 // prompt in one step, with a KV cache just large enough for the workload.
 // Prefix caching is off: the prefill repetitions send one prompt again and
 // again, and each must compute it all, as llama.cpp's cleared sequence does.
-func engineConfig(o Options, c *model.Config) engine.Config {
+func engineConfig(o Options, m *model.Model) (engine.Config, error) {
 	const block = 16
+	c := &m.Config
+	dtype, err := m.KVCacheDtype(o.KVCacheDtype)
+	if err != nil {
+		return engine.Config{}, err
+	}
 	seqs := max(maxOf(o.Batches), 1)
 	perSeq := (o.DecodePrompt+leadTokens+o.DecodeTokens+block-1)/block*block + block
 	tokens := max(seqs*perSeq, c.MaxPositions+block, o.PrefillTokens+2*block)
-	kvPerToken := int64(2 * c.Layers * c.KVHeads * c.HeadDim * 4)
 	return engine.Config{
 		MaxNumSeqs: seqs, MaxBatchedTokens: max(512, o.PrefillTokens, seqs*o.DecodePrompt),
-		BlockSize: block, KVCacheBytes: int64(tokens) * kvPerToken, DisablePrefixCaching: true,
-	}
+		BlockSize: block, KVCacheBytes: int64(tokens) * kvBytesPerToken(c, dtype), DisablePrefixCaching: true,
+		KVCacheDtype: dtype,
+	}, nil
+}
+
+// kvBytesPerToken is the K and V of every layer for one token in a resolved
+// cache type.
+func kvBytesPerToken(c *model.Config, dtype string) int64 {
+	return int64(2 * c.Layers * c.KVHeads * c.HeadDim * model.KVElemBytes(dtype))
 }
 
 // weightCounts returns the parameter count and the bytes of weights one decode
@@ -306,7 +320,7 @@ func checkHF(ctx context.Context, o Options, w workload, r *Report) error {
 	}
 	defer l.Close()
 	r.LoadHF = time.Since(start)
-	eng, err := engine.New(l, engine.Config{MaxNumSeqs: 1})
+	eng, err := engine.New(l, engine.Config{MaxNumSeqs: 1, KVCacheDtype: o.KVCacheDtype})
 	if err != nil {
 		return err
 	}

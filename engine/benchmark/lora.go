@@ -43,6 +43,8 @@ type LoRAOptions struct {
 	// AdapterDType is how the adapters are saved: "bf16" (the default, as
 	// PEFT saves an adapter of a bfloat16 model) or "f32".
 	AdapterDType string
+	// KVCacheDtype is the engine's KV cache type (Options.KVCacheDtype).
+	KVCacheDtype string
 }
 
 func (o *LoRAOptions) defaults() {
@@ -139,7 +141,11 @@ func RunLoRA(ctx context.Context, o LoRAOptions) (*LoRAReport, error) {
 		return nil, err
 	}
 	defer l.Close()
-	cfg := engineConfig(Options{Batches: []int{o.Streams}, DecodePrompt: o.DecodePrompt, DecodeTokens: o.DecodeTokens}, &l.Model.Config)
+	cfg, err := engineConfig(Options{Batches: []int{o.Streams}, DecodePrompt: o.DecodePrompt, DecodeTokens: o.DecodeTokens,
+		KVCacheDtype: o.KVCacheDtype}, l.Model)
+	if err != nil {
+		return nil, err
+	}
 	cfg.MaxActiveAdapters, cfg.MaxCachedAdapters, cfg.MaxLoRARank = o.MaxActive, len(adapters), o.Rank
 	eng, err := engine.New(l, cfg)
 	if err != nil {

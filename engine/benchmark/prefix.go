@@ -85,7 +85,7 @@ func RunSharedPrefix(ctx context.Context, o Options, n int) (*PrefixReport, erro
 		dst       *PrefixRun
 	}{{"off", true, true, &r.Off}, {"on, cold", false, false, &r.Cold}, {"on, warm", false, true, &r.On}} {
 		fmt.Fprintf(o.Log, "%d shared-prefix requests, prefix caching %s\n", n, run.name)
-		if *run.dst, err = prefixRun(ctx, l, reqs, run.off, run.warm); err != nil {
+		if *run.dst, err = prefixRun(ctx, l, o.KVCacheDtype, reqs, run.off, run.warm); err != nil {
 			return nil, err
 		}
 	}
@@ -114,13 +114,17 @@ func sharedPrefixRequests(o Options, n int) []engine.Request {
 // own runs first, untimed, as traffic before them would have: with the cache,
 // the system prompt is then cached. The timed requests are submitted all at
 // once.
-func prefixRun(ctx context.Context, l *engine.Loaded, reqs []engine.Request, cacheOff, warm bool) (PrefixRun, error) {
+func prefixRun(ctx context.Context, l *engine.Loaded, kvDtype string, reqs []engine.Request, cacheOff, warm bool) (PrefixRun, error) {
 	c := &l.Model.Config
+	dtype, err := l.Model.KVCacheDtype(kvDtype)
+	if err != nil {
+		return PrefixRun{}, err
+	}
 	const block = 16
 	perSeq := (len(reqs[0].Prompt) + prefixOutputTokens + block) / block * block
 	eng, err := engine.New(l, engine.Config{MaxNumSeqs: len(reqs), MaxBatchedTokens: 512, BlockSize: block,
-		KVCacheBytes:         int64(max(len(reqs)*perSeq, c.MaxPositions+block)) * int64(2*c.Layers*c.KVHeads*c.HeadDim*4),
-		DisablePrefixCaching: cacheOff})
+		KVCacheBytes:         int64(max(len(reqs)*perSeq, c.MaxPositions+block)) * kvBytesPerToken(c, dtype),
+		DisablePrefixCaching: cacheOff, KVCacheDtype: dtype})
 	if err != nil {
 		return PrefixRun{}, err
 	}

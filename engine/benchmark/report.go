@@ -18,6 +18,7 @@ type Report struct {
 	Spec     randmodel.Spec
 	Threads  int
 	Kernels  string // kernel.Level(): avx512, avx2 or portable
+	KVCache  string // Options.KVCacheDtype as asked: auto (per format), f32 or f16
 	Files    Files
 	Params   int64
 	LlamaCpp *LlamaCpp // nil unless asked for
@@ -128,12 +129,20 @@ func (r *Report) DecodeAt(n int) float64 {
 	return 0
 }
 
+// kvCacheNote names the KV cache type a run asked for.
+func kvCacheNote(dtype string) string {
+	if dtype == "" || dtype == "auto" {
+		return "auto (f32 for F32 weights, else f16)"
+	}
+	return dtype
+}
+
 // Print writes the report as a table, with ratios to llama.cpp and the goals
 // Graft aims for when llama.cpp ran.
 func (r *Report) Print(w io.Writer) {
 	s := r.Spec
-	fmt.Fprintf(w, "random Llama dim %d, %d layers, %d heads, FFN %d, vocab %d: %.1fM params, F32, seed %d; %d threads, %s kernels\n",
-		s.Dim, s.Layers, s.Heads, s.FFN, s.Vocab, float64(r.Params)/1e6, s.Seed, r.Threads, r.Kernels)
+	fmt.Fprintf(w, "random Llama dim %d, %d layers, %d heads, FFN %d, vocab %d: %.1fM params, F32, seed %d; %d threads, %s kernels, KV cache %s\n",
+		s.Dim, s.Layers, s.Heads, s.FFN, s.Vocab, float64(r.Params)/1e6, s.Seed, r.Threads, r.Kernels, kvCacheNote(r.KVCache))
 	if r.Kernels == "portable" {
 		fmt.Fprintln(w, "WARNING: portable kernels; build with GOEXPERIMENT=simd for the SIMD ones")
 	}

@@ -3,6 +3,7 @@ package model
 import (
 	"testing"
 
+	"github.com/graft-ai/graft/engine/compute"
 	"github.com/graft-ai/graft/engine/compute/cpu"
 )
 
@@ -32,7 +33,13 @@ func TestQuantizedDecodeStepDoesNotAllocate(t *testing.T) {
 // on m and fails if a step allocates once warm.
 func checkDecodeStepAllocatesNothing(t *testing.T, m *Model, what string) {
 	t.Helper()
-	cache := m.NewKVCache(8, 16)
+	checkDecodeStepAllocatesNothingIn(t, m, m.NewKVCache(8, 16), what)
+}
+
+// checkDecodeStepAllocatesNothingIn is checkDecodeStepAllocatesNothing on a
+// cache of at least 8 blocks of 16 tokens.
+func checkDecodeStepAllocatesNothingIn(t *testing.T, m *Model, cache compute.KVCache, what string) {
+	t.Helper()
 	ws := m.NewWorkspace(4, 4, 0)
 	bt := &Batch{Tokens: []int32{1, 5}, Outputs: []int32{0, 1}}
 	bt.Attn.Tables = [][]int32{{0, 1, 2, 3}, {4, 5, 6, 7}}

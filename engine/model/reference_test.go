@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/graft-ai/graft/engine/float16"
 	"github.com/graft-ai/graft/engine/randmodel"
 	"github.com/graft-ai/graft/engine/safetensors"
 	"github.com/graft-ai/graft/internal/testmodels"
@@ -19,8 +20,9 @@ type refModel struct {
 	dim, layers, heads, kvHeads, headDim, ffn, vocab int
 	eps                                              float64
 	invFreq                                          []float64
-	window                                           int // 0 = full attention
-	windowFrom                                       int // first layer that slides (Qwen2's max_window_layers)
+	window                                           int  // 0 = full attention
+	windowFrom                                       int  // first layer that slides (Qwen2's max_window_layers)
+	halfKV                                           bool // round K and V to IEEE half, as a half KV cache stores them
 	w                                                map[string][]float32
 }
 
@@ -145,6 +147,9 @@ func (r *refModel) attention(layer int, pre string, x [][]float64) [][]float64 {
 		q[p] = r.rope(r.linear(pre+"self_attn.q_proj", h), p)
 		k[p] = r.rope(r.linear(pre+"self_attn.k_proj", h), p)
 		v[p] = r.linear(pre+"self_attn.v_proj", h)
+		if r.halfKV {
+			k[p], v[p] = roundToHalf(k[p]), roundToHalf(v[p])
+		}
 	}
 	group := r.heads / r.kvHeads // repeat_kv: query head h reads key/value head h/group
 	out := make([][]float64, n)
@@ -181,6 +186,14 @@ func (r *refModel) attention(layer int, pre string, x [][]float64) [][]float64 {
 		out[p] = r.linear(pre+"self_attn.o_proj", o)
 	}
 	return out
+}
+
+// roundToHalf rounds each value, through float32, to the nearest IEEE half.
+func roundToHalf(x []float64) []float64 {
+	for i, f := range x {
+		x[i] = float64(float16.F16ToFloat32(float16.Float32ToF16(float32(f))))
+	}
+	return x
 }
 
 // rope applies q*cos + rotate_half(q)*sin to every head, rotate_half(x) being

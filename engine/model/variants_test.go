@@ -110,9 +110,15 @@ func shuffledTable(n, bs int) (table []int32, blocks int) {
 // returns the logits of every position.
 func forwardChunks(t *testing.T, m *Model, prompt []int32, chunk int) [][]float32 {
 	t.Helper()
+	return forwardChunksKV(t, m, KVF32, prompt, chunk)
+}
+
+// forwardChunksKV is forwardChunks with a cache of type dtype.
+func forwardChunksKV(t *testing.T, m *Model, dtype string, prompt []int32, chunk int) [][]float32 {
+	t.Helper()
 	const bs = 4
 	table, blocks := shuffledTable(len(prompt), bs)
-	cache := m.NewKVCache(blocks, bs)
+	cache := m.NewKVCacheOf(dtype, blocks, bs)
 	ws := m.NewWorkspace(chunk, chunk, 0)
 	var out [][]float32
 	for start := 0; start < len(prompt); start += chunk {
