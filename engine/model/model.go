@@ -54,11 +54,17 @@ type Workspace struct {
 	x, xn, q, k, v, att, o compute.Buffer
 	gate, up               compute.Buffer
 	sel, selNorm, logits   compute.Buffer
-	hostLogits             []float32
-	loraScratch            compute.Buffer
-	segs                   []compute.LoRASegment
-	runs                   []loraRun
-	attn                   compute.Attention
+	// hostLogits is logits on a backend whose buffers are host memory,
+	// else a copy Forward reads them into.
+	hostLogits []float32
+	hostView   bool
+	// loraScratch is allocated by the first step with adapters (of rank up
+	// to maxRank): a workspace that never serves one does not hold it.
+	loraScratch compute.Buffer
+	maxRank     int
+	segs        []compute.LoRASegment
+	runs        []loraRun
+	attn        compute.Attention
 	// project's arguments, kept here so that passing them allocates nothing.
 	projOut [3]compute.Buffer
 	projLin [3]*Linear
@@ -77,13 +83,21 @@ func (m *Model) NewWorkspace(maxTokens, maxOutputs, maxRank int) *Workspace {
 		att: b.Alloc(maxTokens * q), o: b.Alloc(maxTokens * c.Dim),
 		gate: b.Alloc(maxTokens * c.FFN), up: b.Alloc(maxTokens * c.FFN),
 		sel: b.Alloc(maxOutputs * c.Dim), selNorm: b.Alloc(maxOutputs * c.Dim),
-		logits:     b.Alloc(maxOutputs * c.Vocab),
-		hostLogits: make([]float32, maxOutputs*c.Vocab),
+		logits:  b.Alloc(maxOutputs * c.Vocab),
+		maxRank: maxRank,
 	}
-	if maxRank > 0 {
-		ws.loraScratch = b.Alloc(maxTokens * (maxRank + max(c.FFN, c.Dim, q)))
+	if h, ok := b.(hostBuffers); ok {
+		ws.hostLogits, ws.hostView = h.Host(ws.logits), true
+	} else {
+		ws.hostLogits = make([]float32, maxOutputs*c.Vocab)
 	}
 	return ws
+}
+
+// hostBuffers is a backend whose buffers are host memory (the CPU's): the
+// logits need no copy there.
+type hostBuffers interface {
+	Host(compute.Buffer) []float32
 }
 
 // CopyKVBlock copies block src of cache to block dst, in every layer.
@@ -130,7 +144,9 @@ func (m *Model) Forward(ws *Workspace, cache compute.KVCache, batch *Batch) ([]f
 	b.RMSNorm(ws.selNorm, ws.sel, m.Norm, outs, c.NormEps)
 	b.MatMul(ws.logits, ws.selNorm, m.Output, outs)
 	logits := ws.hostLogits[:outs*c.Vocab]
-	b.Read(logits, ws.logits)
+	if !ws.hostView {
+		b.Read(logits, ws.logits)
+	}
 	return logits, nil
 }
 
@@ -199,8 +215,12 @@ func (m *Model) delta(ws *Workspace, out, x compute.Buffer, l *Linear, n, layer 
 	if l.Bias != nil {
 		m.b.AddBias(out, l.Bias, n)
 	}
-	if batch.Adapters == nil || batch.Slots == nil || ws.loraScratch == nil {
+	if batch.Adapters == nil || batch.Slots == nil || ws.maxRank == 0 {
 		return
+	}
+	if ws.loraScratch == nil {
+		c := &m.Config
+		ws.loraScratch = m.b.Alloc(ws.maxTokens * (ws.maxRank + max(c.FFN, c.Dim, c.Heads*c.HeadDim)))
 	}
 	if segs := batch.Slots.segments(ws, layer, l.Module); len(segs) > 0 {
 		m.b.AddLoRA(out, x, n, segs, ws.loraScratch)

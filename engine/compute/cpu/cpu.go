@@ -252,6 +252,9 @@ func (b *Backend) Gather(out, x compute.Buffer, idx []int32, width int) {
 }
 
 func (b *Backend) Read(dst []float32, src compute.Buffer) { copy(dst, buf(src)) }
+
+// Host is a buffer's own memory: the CPU's buffers are host memory.
+func (b *Backend) Host(src compute.Buffer) []float32 { return buf(src) }
 func (b *Backend) Write(dst compute.Buffer, src []float32) {
 	copy(buf(dst), src)
 }
