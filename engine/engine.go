@@ -28,8 +28,8 @@ type Config struct {
 	KVCacheBytes     int64 // memory for the KV cache; default enough for MaxNumSeqs full contexts, at most 2 GiB
 	MaxModelLen      int   // context length; default the model's
 	// KVCacheDtype is how the KV cache stores keys and values: "auto" (the
-	// default, also for ""), "f32" or "f16"; New resolves auto to f32 for
-	// float32 weights and f16 otherwise (model.Model.KVCacheDtype).
+	// default, also for ""), "f32" or "f16"; auto is f32 (see
+	// model.Model.KVCacheDtype).
 	KVCacheDtype string
 	// MaxActiveAdapters is the number of adapter slots (adapters whose requests
 	// run in the same step); default 8, negative disables adapters.

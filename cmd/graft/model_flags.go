@@ -40,7 +40,7 @@ func (m *modelFlags) resolve(ctx context.Context) (path, hubID string, err error
 }
 
 // kvDtypeFlagHelp documents --kv-cache-dtype wherever an engine is built.
-const kvDtypeFlagHelp = "KV cache element type: auto (f32 for float32 weights, else f16, as llama.cpp and vLLM do), f32, or f16 (half the memory and the bytes a decode step reads; CPU only)"
+const kvDtypeFlagHelp = "KV cache element type: auto (f32), f32, or f16 (half the memory and the bytes a decode step reads; CPU only)"
 
 // addModelFlags adds the flags of every command that loads a model and runs it.
 // quantActFlagHelp describes --quant-activations, which graft bench engine has too.

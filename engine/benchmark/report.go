@@ -132,7 +132,7 @@ func (r *Report) DecodeAt(n int) float64 {
 // kvCacheNote names the KV cache type a run asked for.
 func kvCacheNote(dtype string) string {
 	if dtype == "" || dtype == "auto" {
-		return "auto (f32 for F32 weights, else f16)"
+		return "auto (f32)"
 	}
 	return dtype
 }
