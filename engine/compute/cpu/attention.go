@@ -47,10 +47,7 @@ func (c *KVCache) BlockSize() int { return c.blockSize }
 func (b *Backend) NewKVCache(layers, blocks, blockSize, kvHeads, headDim int) compute.KVCache {
 	c := &KVCache{blocks: blocks, blockSize: blockSize, kvHeads: kvHeads, headDim: headDim}
 	n := blocks * blockSize * kvHeads * headDim
-	for range layers {
-		c.k = append(c.k, make([]float32, n))
-		c.v = append(c.v, make([]float32, n))
-	}
+	c.k, c.v = planes[float32](layers, n), planes[float32](layers, n)
 	return b.startKV(c)
 }
 
@@ -62,11 +59,17 @@ func (b *Backend) NewKVCache(layers, blocks, blockSize, kvHeads, headDim int) co
 func (b *Backend) NewKVCacheF16(layers, blocks, blockSize, kvHeads, headDim int) compute.KVCache {
 	c := &KVCache{blocks: blocks, blockSize: blockSize, kvHeads: kvHeads, headDim: headDim}
 	n := blocks * blockSize * kvHeads * headDim
-	for range layers {
-		c.hk = append(c.hk, make([]uint16, n))
-		c.hv = append(c.hv, make([]uint16, n))
-	}
+	c.hk, c.hv = planes[uint16](layers, n), planes[uint16](layers, n)
 	return b.startKV(c)
+}
+
+// planes is one zeroed slice of n elements per layer.
+func planes[T float32 | uint16](layers, n int) [][]T {
+	p := make([][]T, layers)
+	for l := range p {
+		p[l] = make([]T, n)
+	}
+	return p
 }
 
 func (b *Backend) startKV(c *KVCache) *KVCache {
