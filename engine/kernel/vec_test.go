@@ -208,18 +208,24 @@ func TestSoftmaxMaxInTail(t *testing.T) {
 	}
 }
 
-// TestSumWords: every word counts once, whatever the length (the tail past
-// a multiple of 8 is documented as not read).
+// TestSumWords: every word counts once, whatever the length, in the
+// build's version and the portable one (the tail past a multiple of 8 is
+// documented as not read).
 func TestSumWords(t *testing.T) {
-	for _, n := range []int{0, 8, 64, 72} {
+	for _, n := range []int{0, 8, 40, 64, 72, 264, 8 * 1027, 8*1027 + 5} {
 		x := make([]uint64, n)
 		var want uint64
 		for i := range x {
-			x[i] = uint64(i * i)
-			want += x[i]
+			x[i] = uint64(i*i) * 0x9e3779b97f4a7c15 // carries out of every lane
+			if i < n/8*8 {
+				want += x[i]
+			}
 		}
 		if got := SumWords(x); got != want {
 			t.Fatalf("SumWords of %d words = %d, want %d", n, got, want)
+		}
+		if got := sumWordsGo(x); got != want {
+			t.Fatalf("sumWordsGo of %d words = %d, want %d", n, got, want)
 		}
 	}
 }
