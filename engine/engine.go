@@ -92,15 +92,9 @@ func (c *Config) defaults(m *model.Model) {
 		c.AdapterLoader = lora.Load
 	}
 	if c.KVCacheBytes <= 0 {
-		full := int64(c.MaxNumSeqs) * int64(c.MaxModelLen+c.BlockSize) * kvBytesPerToken(mc, c.KVCacheDtype)
+		full := int64(c.MaxNumSeqs) * int64(c.MaxModelLen+c.BlockSize) * mc.KVBytesPerToken(c.KVCacheDtype)
 		c.KVCacheBytes = min(full, 2<<30)
 	}
-}
-
-// kvBytesPerToken is the K and V of every layer for one token, in elements of
-// a resolved cache type.
-func kvBytesPerToken(c *model.Config, dtype string) int64 {
-	return int64(2 * c.Layers * c.KVHeads * c.HeadDim * model.KVElemBytes(dtype))
 }
 
 // Engine runs the batching loop for one loaded model.
@@ -147,7 +141,7 @@ func New(l *Loaded, cfg Config) (*Engine, error) {
 	}
 	cfg.KVCacheDtype = dtype
 	cfg.defaults(m)
-	blocks := int(cfg.KVCacheBytes / (kvBytesPerToken(&m.Config, dtype) * int64(cfg.BlockSize)))
+	blocks := int(cfg.KVCacheBytes / (m.Config.KVBytesPerToken(dtype) * int64(cfg.BlockSize)))
 	if blocks*cfg.BlockSize < cfg.MaxModelLen {
 		return nil, fmt.Errorf("engine: KV cache of %d bytes holds %d tokens, less than one %d-token context", cfg.KVCacheBytes, blocks*cfg.BlockSize, cfg.MaxModelLen)
 	}

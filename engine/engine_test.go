@@ -227,7 +227,7 @@ func TestPreemptionUnderCachePressure(t *testing.T) {
 	reqs := mixedRequests(24, l.Model.Config.Vocab)
 	alone := newEngine(t, l, Config{MaxNumSeqs: 1})
 	tiny := newEngine(t, l, Config{MaxNumSeqs: 24, MaxModelLen: 256,
-		KVCacheBytes: 20 * 16 * kvBytesPerToken(&l.Model.Config, model.KVF32)})
+		KVCacheBytes: 20 * 16 * l.Model.Config.KVBytesPerToken(model.KVF32)})
 	got := runConcurrently(t, tiny, reqs)
 	for i, r := range reqs {
 		if want := ids(run(t, alone, r)); !slices.Equal(got[i], want) {

@@ -87,7 +87,7 @@ func TestNSequencesPrefillOnce(t *testing.T) {
 func TestNSequencesUnderPreemptionAndCancel(t *testing.T) {
 	l := loadStories(t, "gguf")
 	alone := newEngine(t, l, Config{})
-	tiny := newEngine(t, l, Config{MaxModelLen: 256, KVCacheBytes: 20 * 16 * kvBytesPerToken(&l.Model.Config, model.KVF32)})
+	tiny := newEngine(t, l, Config{MaxModelLen: 256, KVCacheBytes: 20 * 16 * l.Model.Config.KVBytesPerToken(model.KVF32)})
 	prompt := forkPrompt()
 	req := Request{Prompt: prompt, Sampling: seededParams(3), MaxTokens: 120, IgnoreEOS: true, N: 3}
 	got := runN(t, tiny, req)

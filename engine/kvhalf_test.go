@@ -61,7 +61,7 @@ func TestHalfKVCacheEngine(t *testing.T) {
 	for _, cfg := range []Config{
 		{MaxNumSeqs: 36, MaxBatchedTokens: 256},
 		{MaxNumSeqs: 36, MaxBatchedTokens: 64, DisablePrefixCaching: true},
-		{MaxNumSeqs: 36, MaxModelLen: 256, KVCacheBytes: 20 * 16 * kvBytesPerToken(&l.Model.Config, model.KVF16)},
+		{MaxNumSeqs: 36, MaxModelLen: 256, KVCacheBytes: 20 * 16 * l.Model.Config.KVBytesPerToken(model.KVF16)},
 	} {
 		cfg.KVCacheDtype = "f16"
 		e := newEngine(t, l, cfg)
@@ -78,7 +78,7 @@ func TestHalfKVCacheEngine(t *testing.T) {
 	}
 
 	tiny := newEngine(t, l, Config{MaxModelLen: 256, KVCacheDtype: "f16",
-		KVCacheBytes: 20 * 16 * kvBytesPerToken(&l.Model.Config, model.KVF16)})
+		KVCacheBytes: 20 * 16 * l.Model.Config.KVBytesPerToken(model.KVF16)})
 	prompt := forkPrompt()
 	for i, ev := range runN(t, tiny, Request{Prompt: prompt, Sampling: seededParams(3), MaxTokens: 120, IgnoreEOS: true, N: 3}) {
 		r := Request{Prompt: prompt, Sampling: seededParams(3 + uint64(i)), MaxTokens: 120, IgnoreEOS: true}

@@ -101,15 +101,9 @@ func engineConfig(o Options, m *model.Model) (engine.Config, error) {
 	tokens := max(seqs*perSeq, c.MaxPositions+block, o.PrefillTokens+2*block)
 	return engine.Config{
 		MaxNumSeqs: seqs, MaxBatchedTokens: max(512, o.PrefillTokens, seqs*o.DecodePrompt),
-		BlockSize: block, KVCacheBytes: int64(tokens) * kvBytesPerToken(c, dtype), DisablePrefixCaching: true,
+		BlockSize: block, KVCacheBytes: int64(tokens) * c.KVBytesPerToken(dtype), DisablePrefixCaching: true,
 		KVCacheDtype: dtype,
 	}, nil
-}
-
-// kvBytesPerToken is the K and V of every layer for one token in a resolved
-// cache type.
-func kvBytesPerToken(c *model.Config, dtype string) int64 {
-	return int64(2 * c.Layers * c.KVHeads * c.HeadDim * model.KVElemBytes(dtype))
 }
 
 // weightCounts returns the parameter count and the bytes of weights one decode

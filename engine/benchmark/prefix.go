@@ -123,7 +123,7 @@ func prefixRun(ctx context.Context, l *engine.Loaded, kvDtype string, reqs []eng
 	const block = 16
 	perSeq := (len(reqs[0].Prompt) + prefixOutputTokens + block) / block * block
 	eng, err := engine.New(l, engine.Config{MaxNumSeqs: len(reqs), MaxBatchedTokens: 512, BlockSize: block,
-		KVCacheBytes:         int64(max(len(reqs)*perSeq, c.MaxPositions+block)) * kvBytesPerToken(c, dtype),
+		KVCacheBytes:         int64(max(len(reqs)*perSeq, c.MaxPositions+block)) * c.KVBytesPerToken(dtype),
 		DisablePrefixCaching: cacheOff, KVCacheDtype: dtype})
 	if err != nil {
 		return PrefixRun{}, err

@@ -42,13 +42,14 @@ func (m *Model) KVCacheDtype(want string) (string, error) {
 	return "", fmt.Errorf("kv cache dtype %q is not supported (want auto, f32 or f16)", want)
 }
 
-// KVElemBytes is the size of one cached key or value element of a resolved
-// cache type.
-func KVElemBytes(dtype string) int {
+// KVBytesPerToken is the K and V of every layer for one token, in elements
+// of a resolved cache type.
+func (c *Config) KVBytesPerToken(dtype string) int64 {
+	elem := 4
 	if dtype == KVF16 {
-		return 2
+		elem = 2
 	}
-	return 4
+	return int64(2 * c.Layers * c.KVHeads * c.HeadDim * elem)
 }
 
 // NewKVCacheOf allocates a paged cache whose elements are of a resolved type
