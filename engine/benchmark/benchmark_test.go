@@ -45,7 +45,7 @@ func checkReport(t *testing.T, o Options, r *Report) {
 	if want := o.DecodeReps + 1; len(r.LocalBandwidth) != want {
 		t.Errorf("%d passes between single-stream repetitions, want %d", len(r.LocalBandwidth), want)
 	}
-	if want := median(r.LocalBandwidth) * 1e9 / float64(r.DecodeBytes); r.DecodeBound != want {
+	if want := medianOf(r.LocalBandwidth) * 1e9 / float64(r.DecodeBytes); r.DecodeBound != want {
 		t.Errorf("bound %v tok/s, want %v from the local passes", r.DecodeBound, want)
 	}
 	if len(r.Greedy.GGUF) != o.GreedyTokens {

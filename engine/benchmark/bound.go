@@ -3,7 +3,6 @@ package benchmark
 import (
 	"fmt"
 	"os"
-	"slices"
 )
 
 // localBound takes read-bandwidth passes between the repetitions of a
@@ -67,13 +66,4 @@ func (b *localBound) passes() []float64 {
 		return nil
 	}
 	return b.gbs
-}
-
-// median is the median of v, 0 when empty.
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Sorted(slices.Values(v))
-	return s[len(s)/2]
 }

@@ -81,7 +81,7 @@ func (g Greedy) HFMatches() bool { return slices.Equal(g.GGUF, g.HF) }
 func (g Greedy) LlamaCppMatches() bool { return g.LlamaCpp != nil && slices.Equal(g.GGUF, g.LlamaCpp) }
 
 func (r *Report) finish() {
-	r.BandwidthGBs = median(r.Bandwidth)
+	r.BandwidthGBs = medianOf(r.Bandwidth)
 	r.DecodeBound = r.bound(r.LocalBandwidth, r.DecodeBytes)
 	if r.LlamaCpp != nil {
 		r.Greedy.LlamaCpp = r.LlamaCpp.Greedy
@@ -98,7 +98,7 @@ func (r *Report) bound(local []float64, bytes int64) float64 {
 	if bytes <= 0 {
 		return 0
 	}
-	gbs := median(local)
+	gbs := medianOf(local)
 	if gbs == 0 {
 		gbs = r.BandwidthGBs
 	}
