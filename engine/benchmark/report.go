@@ -18,7 +18,7 @@ type Report struct {
 	Spec     randmodel.Spec
 	Threads  int
 	Kernels  string // kernel.Level(): avx512, avx2 or portable
-	KVCache  string // Options.KVCacheDtype as asked: auto (per format), f32 or f16
+	KVCache  string // Options.KVCacheDtype as asked: auto, f32 or f16
 	Files    Files
 	Params   int64
 	LlamaCpp *LlamaCpp // nil unless asked for
