@@ -154,7 +154,10 @@ func TestInt8FusedProjections(t *testing.T) {
 	m, _ := openInt8(t, path)
 	prompt := testPrompt(s.Seed, 20, s.Vocab)
 	fused := forwardAll(t, m, prompt)
-	m.b = struct{ compute.Backend }{m.b} // hides MatMulMany
+	m.b = struct { // hides MatMulMany
+		compute.Backend
+		headPermuter
+	}{m.b, m.b.(headPermuter)}
 	if d := compare(forwardAll(t, m, prompt), fused); d.max != 0 {
 		t.Errorf("fused projections differ from one MatMul each by %v", d)
 	}

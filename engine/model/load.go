@@ -24,7 +24,8 @@ type names struct {
 	embed, norm, output string
 	layer               func(i int, role string) string
 	// interleavedQK: q/k rows are in the interleaved-pair RoPE order that GGUF's
-	// llama converter writes; they are permuted to rotate_half order on load.
+	// llama converter writes; they are used so and their outputs reordered
+	// (headPermuter), or permuted to rotate_half order on load.
 	interleavedQK bool
 }
 
@@ -155,11 +156,18 @@ func (l *loader) narrow(name string, rows, cols, heads int) (m compute.Matrix, o
 	if err := gguf.CheckScales(t, data); err != nil {
 		return nil, false, fmt.Errorf("tensor %s: %w", name, err)
 	}
-	if heads > 0 {
+	if heads > 0 && !l.permutes() {
 		data = deinterleave(data, heads, rows/heads, len(data)/rows)
 	}
 	m, ok = b.MatrixStored(t, data, rows, cols)
 	return m, ok, nil
+}
+
+// permutes reports whether the backend reorders q and k outputs itself, so
+// that interleaved weights are kept as the file holds them.
+func (l *loader) permutes() bool {
+	_, ok := l.b.(headPermuter)
+	return ok
 }
 
 func (l *loader) matrix(name string, rows, cols int) (compute.Matrix, error) {
@@ -189,12 +197,15 @@ func (l *loader) linear(i int, role string, out, in int, bias bool) (*Linear, er
 		if err != nil {
 			return nil, err
 		}
-		if heads > 0 {
+		if heads > 0 && !l.permutes() {
 			data = deinterleave(data, heads, out/heads, in)
 		}
 		w = l.store(data, out, in)
 	}
 	lin.W = w
+	if heads > 0 && l.permutes() {
+		lin.InterleavedHeads = heads
+	}
 	if bias {
 		b, err := l.tensor(base+".bias", 1, out)
 		if err != nil {

@@ -13,6 +13,10 @@ type Linear struct {
 	Module int // ModQ ... ModDown
 	W      compute.Matrix
 	Bias   compute.Matrix // nil when the architecture has none
+	// InterleavedHeads, when not 0, is how many heads of headDim rows W
+	// holds in the interleaved-pair RoPE order GGUF files store q and k in;
+	// the output is reordered to rotate_half right after the base matmul.
+	InterleavedHeads int
 }
 
 // Layer is one transformer block.
@@ -179,7 +183,26 @@ func (m *Model) feedForward(ws *Workspace, layer int, ly *Layer, batch *Batch, n
 // adapter's delta scale·B(Ax) for its rows, grouped by adapter.
 func (m *Model) linear(ws *Workspace, out, x compute.Buffer, l *Linear, n, layer int, batch *Batch) {
 	m.b.MatMul(out, x, l.W, n)
+	m.reorder(out, l, n)
 	m.delta(ws, out, x, l, n, layer, batch)
+}
+
+// headPermuter is a backend that reorders a projection's output from the
+// interleaved-pair order of GGUF's q and k rows to rotate_half in place.
+// The loader keeps such weights as the file holds them only on backends
+// that have it: a permuted copy would cost the memory of every q and k
+// matrix (7.7 MiB for the 110M model in Q4_0, 56 MiB in F32) where this
+// costs a copy of each step's q and k activations.
+type headPermuter interface {
+	Deinterleave(x compute.Buffer, rows, heads, headDim int)
+}
+
+// reorder puts the base output of l in rotate_half order, before its bias
+// and adapter deltas, which are in that order.
+func (m *Model) reorder(out compute.Buffer, l *Linear, n int) {
+	if l.InterleavedHeads > 0 {
+		m.b.(headPermuter).Deinterleave(out, n, l.InterleavedHeads, m.Config.HeadDim)
+	}
 }
 
 // manyMatMuler is a backend that can run several projections of one input
@@ -206,6 +229,7 @@ func (m *Model) project(ws *Workspace, x compute.Buffer, outs []compute.Buffer, 
 		}
 	}
 	for i, l := range ls {
+		m.reorder(outs[i], l, n)
 		m.delta(ws, outs[i], x, l, n, layer, batch)
 	}
 }

@@ -231,6 +231,27 @@ func (b *Backend) RoPE(x compute.Buffer, rows, heads, headDim int, positions []i
 	}
 }
 
+// Deinterleave reorders each head of each row from interleaved pairs (2i,
+// 2i+1) to rotate_half (i, i+headDim/2): the loader keeps GGUF's q and k
+// weights as the file holds them and their outputs come through here.
+func (b *Backend) Deinterleave(x compute.Buffer, rows, heads, headDim int) {
+	xs := buf(x)
+	var small [256]float32
+	tmp := small[:]
+	if headDim > len(small) {
+		tmp = make([]float32, headDim)
+	}
+	tmp = tmp[:headDim]
+	half := headDim / 2
+	for h := range rows * heads {
+		head := xs[h*headDim : (h+1)*headDim]
+		copy(tmp, head)
+		for i := range half {
+			head[i], head[half+i] = tmp[2*i], tmp[2*i+1]
+		}
+	}
+}
+
 func (b *Backend) SiLUMul(out, gate, up compute.Buffer, n int) {
 	b.jobs.mu.Lock()
 	defer b.jobs.mu.Unlock()
