@@ -48,6 +48,7 @@ func useAVX512() {
 	siluMulImpl = siluMul16
 	expSubImpl = expSub16
 	maxImpl = max16
+	unpairImpl = unpair8
 }
 
 func useAVX2() {

@@ -21,6 +21,7 @@ var (
 	siluMulImpl  = siluMulGo
 	expSubImpl   = expSubGo
 	maxImpl      = maxGo
+	unpairImpl   = unpairGo
 )
 
 func checkLen(op string, want int, got ...int) {
@@ -35,6 +36,25 @@ func checkLen(op string, want int, got ...int) {
 func Dot(a, b []float32) float32 {
 	checkLen("Dot", len(a), len(b))
 	return dotImpl(a, b[:len(a)], len(a))
+}
+
+// Unpair sets dst[i] = src[2i] and dst[len/2+i] = src[2i+1]: one head of
+// q or k from the interleaved-pair RoPE order GGUF stores to rotate_half.
+// dst and src must not overlap.
+func Unpair(dst, src []float32) {
+	checkLen("Unpair", len(dst), len(src))
+	if len(dst)%2 != 0 {
+		panic(fmt.Sprintf("kernel: Unpair: odd length %d", len(dst)))
+	}
+	unpairImpl(dst, src[:len(dst)])
+}
+
+func unpairGo(dst, src []float32) {
+	half := len(dst) / 2
+	lo, hi := dst[:half], dst[half:]
+	for i := range lo {
+		lo[i], hi[i] = src[2*i], src[2*i+1]
+	}
 }
 
 // Axpy adds a·x to y elementwise over len(y).

@@ -258,3 +258,36 @@ func TestAxpyBF16MatchesAxpy(t *testing.T) {
 		}
 	}
 }
+
+// TestUnpair: every length's pairs land in their halves, through the
+// vector path (halves of whole vectors) and the scalar one (the rest).
+func TestUnpair(t *testing.T) {
+	for _, n := range []int{2, 6, 16, 32, 48, 64, 128, 256, 512} {
+		src, dst := make([]float32, n), make([]float32, n)
+		for i := range src {
+			src[i] = float32(i) + 0.5
+		}
+		Unpair(dst, src)
+		for i := range n / 2 {
+			if dst[i] != src[2*i] || dst[n/2+i] != src[2*i+1] {
+				t.Fatalf("length %d, pair %d: got %v and %v, want %v and %v", n, i, dst[i], dst[n/2+i], src[2*i], src[2*i+1])
+			}
+		}
+	}
+}
+
+// BenchmarkUnpair times the kernel in use against the scalar loop on one
+// 64-value head, as decode reorders every q and k head of a GGUF model.
+func BenchmarkUnpair(b *testing.B) {
+	src, dst := make([]float32, 64), make([]float32, 64)
+	for _, k := range []struct {
+		name string
+		fn   func(dst, src []float32)
+	}{{"scalar", unpairGo}, {"inuse", unpairImpl}} {
+		b.Run(k.name, func(b *testing.B) {
+			for b.Loop() {
+				k.fn(dst, src)
+			}
+		})
+	}
+}

@@ -242,13 +242,10 @@ func (b *Backend) Deinterleave(x compute.Buffer, rows, heads, headDim int) {
 		tmp = make([]float32, headDim)
 	}
 	tmp = tmp[:headDim]
-	half := headDim / 2
 	for h := range rows * heads {
 		head := xs[h*headDim : (h+1)*headDim]
 		copy(tmp, head)
-		for i := range half {
-			head[i], head[half+i] = tmp[2*i], tmp[2*i+1]
-		}
+		kernel.Unpair(head, tmp)
 	}
 }
 
