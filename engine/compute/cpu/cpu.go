@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/graft-ai/graft/engine/compute"
 	"github.com/graft-ai/graft/engine/float16"
@@ -45,6 +46,7 @@ type Backend struct {
 	// to 8 bits per row (kernel.MatMulQ8) instead of float32 (MatMulQ).
 	int8Act bool
 	projs   [3]kernel.QProj // MatMulMany's, under jobs.mu
+	rope    ropeTable
 }
 
 // QuantActivationModes are the values SetQuantActivations takes.
@@ -215,20 +217,53 @@ func (b *Backend) RMSNorm(out, x compute.Buffer, weight compute.Matrix, rows int
 func (b *Backend) RoPE(x compute.Buffer, rows, heads, headDim int, positions []int32, r *compute.Rope) {
 	xs := buf(x)
 	half := headDim / 2
+	b.rope.mu.Lock()
+	defer b.rope.mu.Unlock()
+	cos, sin := b.rope.table(positions[:rows], half, r)
 	for t := 0; t < rows; t++ {
-		pos := float64(positions[t])
-		for i := 0; i < half; i++ {
-			// float64 angles: cos/sin of large pos*freq lose accuracy in float32.
-			s, c := math.Sincos(pos * r.InvFreq[i])
-			cos, sin := float32(c)*r.MScale, float32(s)*r.MScale
-			for h := 0; h < heads; h++ {
-				base := (t*heads + h) * headDim
-				x0, x1 := xs[base+i], xs[base+i+half]
-				xs[base+i] = x0*cos - x1*sin
-				xs[base+i+half] = x1*cos + x0*sin
+		cs, sn := cos[t*half:(t+1)*half], sin[t*half:(t+1)*half]
+		for h := 0; h < heads; h++ {
+			base := (t*heads + h) * headDim
+			lo, hi := xs[base:base+half], xs[base+half:base+headDim]
+			for i := range lo {
+				x0, x1 := lo[i], hi[i]
+				lo[i] = x0*cs[i] - x1*sn[i]
+				hi[i] = x1*cs[i] + x0*sn[i]
 			}
 		}
 	}
+}
+
+// ropeTable keeps the cos and sin of the last positions RoPE saw: a step
+// rotates q and k of every layer at the same positions, and a math.Sincos
+// per position and frequency in each of those calls cost 1.2% of a
+// 32-stream decode step.
+type ropeTable struct {
+	mu       sync.Mutex
+	rope     *compute.Rope
+	pos      []int32
+	cos, sin []float32
+	head     []float32 // Deinterleave's copy of one head
+}
+
+// table returns cos and sin of positions × r's frequencies, [len(positions)][half],
+// computing them only when the positions or the rope changed.
+func (c *ropeTable) table(positions []int32, half int, r *compute.Rope) (cos, sin []float32) {
+	n := len(positions) * half
+	if c.rope == r && len(c.cos) == n && slices.Equal(c.pos, positions) {
+		return c.cos, c.sin
+	}
+	c.rope, c.pos = r, append(c.pos[:0], positions...)
+	c.cos, c.sin = slices.Grow(c.cos[:0], n)[:n], slices.Grow(c.sin[:0], n)[:n]
+	for t, p := range positions {
+		pos := float64(p)
+		for i := 0; i < half; i++ {
+			// float64 angles: cos/sin of large pos*freq lose accuracy in float32.
+			s, co := math.Sincos(pos * r.InvFreq[i])
+			c.cos[t*half+i], c.sin[t*half+i] = float32(co)*r.MScale, float32(s)*r.MScale
+		}
+	}
+	return c.cos, c.sin
 }
 
 // Deinterleave reorders each head of each row from interleaved pairs (2i,
@@ -236,12 +271,10 @@ func (b *Backend) RoPE(x compute.Buffer, rows, heads, headDim int, positions []i
 // weights as the file holds them and their outputs come through here.
 func (b *Backend) Deinterleave(x compute.Buffer, rows, heads, headDim int) {
 	xs := buf(x)
-	var small [256]float32
-	tmp := small[:]
-	if headDim > len(small) {
-		tmp = make([]float32, headDim)
-	}
-	tmp = tmp[:headDim]
+	b.rope.mu.Lock()
+	defer b.rope.mu.Unlock()
+	b.rope.head = slices.Grow(b.rope.head[:0], headDim)[:headDim]
+	tmp := b.rope.head
 	for h := range rows * heads {
 		head := xs[h*headDim : (h+1)*headDim]
 		copy(tmp, head)
