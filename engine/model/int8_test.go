@@ -35,21 +35,19 @@ var int8Files = []struct {
 // openInt8 opens a GGUF file on a backend in int8 activation mode.
 func openInt8(t *testing.T, path string) (*Model, *gguf.File) {
 	t.Helper()
-	f, err := gguf.Open(path)
-	if err != nil {
+	return openGGUFOn(t, path, newCPU(t, 0, "int8"), nil)
+}
+
+// newCPU is a CPU backend of threads workers computing quantized matmuls
+// with act activations (cpu.QuantActivationModes).
+func newCPU(t *testing.T, threads int, act string) *cpu.Backend {
+	t.Helper()
+	b := cpu.New(threads)
+	if err := b.SetQuantActivations(act); err != nil {
+		b.Close()
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { f.Close() })
-	b := cpu.New(0)
-	t.Cleanup(b.Close)
-	if err := b.SetQuantActivations("int8"); err != nil {
-		t.Fatal(err)
-	}
-	m, err := LoadGGUF(f, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m, f
+	return b
 }
 
 // intDotTypes lists the stored types of m that have an integer dot.

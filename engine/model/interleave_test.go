@@ -3,8 +3,8 @@ package model
 import (
 	"testing"
 
+	"github.com/graft-ai/graft/engine/compute"
 	"github.com/graft-ai/graft/engine/compute/cpu"
-	"github.com/graft-ai/graft/engine/gguf"
 )
 
 // permutingLoad is the CPU backend without its Deinterleave: the field
@@ -57,24 +57,10 @@ func TestInterleavedQKKeptAsStored(t *testing.T) {
 
 func openInterleaved(t *testing.T, path, act string, permute bool) *Model {
 	t.Helper()
-	f, err := gguf.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	b := cpu.New(2)
-	t.Cleanup(b.Close)
-	if err := b.SetQuantActivations(act); err != nil {
-		t.Fatal(err)
-	}
-	var m *Model
+	var wrap func(*cpu.Backend) compute.Backend
 	if permute {
-		m, err = LoadGGUF(f, permutingLoad{Backend: b})
-	} else {
-		m, err = LoadGGUF(f, b)
+		wrap = func(b *cpu.Backend) compute.Backend { return permutingLoad{Backend: b} }
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, _ := openGGUFOn(t, path, newCPU(t, 2, act), wrap)
 	return m
 }

@@ -444,14 +444,24 @@ func patchConfig(t *testing.T, dir string, edit func(map[string]any)) {
 
 func openGGUFModel(t *testing.T, path string) (*Model, *gguf.File) {
 	t.Helper()
+	return openGGUFOn(t, path, cpu.New(0), nil)
+}
+
+// openGGUFOn loads the GGUF file at path onto b, or onto what wrap makes of
+// b; the file and b are closed with the test.
+func openGGUFOn(t *testing.T, path string, b *cpu.Backend, wrap func(*cpu.Backend) compute.Backend) (*Model, *gguf.File) {
+	t.Helper()
+	t.Cleanup(b.Close)
 	f, err := gguf.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	b := cpu.New(0)
-	t.Cleanup(b.Close)
-	m, err := LoadGGUF(f, b)
+	var on compute.Backend = b
+	if wrap != nil {
+		on = wrap(b)
+	}
+	m, err := LoadGGUF(f, on)
 	if err != nil {
 		t.Fatal(err)
 	}
