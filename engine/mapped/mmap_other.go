@@ -3,6 +3,7 @@
 package mapped
 
 import (
+	"errors"
 	"io"
 	"os"
 )
@@ -14,4 +15,9 @@ func mapFile(f *os.File, size int) ([]byte, func() error, error) {
 		return nil, nil, err
 	}
 	return data, func() error { return nil }, nil
+}
+
+// mapAnonymous has no mapping to make here; OffHeap uses the heap.
+func mapAnonymous(int) ([]byte, func() error, error) {
+	return nil, nil, errors.ErrUnsupported
 }

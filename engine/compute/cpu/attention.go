@@ -4,6 +4,7 @@ import (
 	"github.com/graft-ai/graft/engine/compute"
 	"github.com/graft-ai/graft/engine/float16"
 	"github.com/graft-ai/graft/engine/kernel"
+	"github.com/graft-ai/graft/engine/mapped"
 )
 
 // KVCache stores each layer's keys as [block][kvHead][headDim][slot] and values
@@ -47,7 +48,7 @@ func (c *KVCache) BlockSize() int { return c.blockSize }
 func (b *Backend) NewKVCache(layers, blocks, blockSize, kvHeads, headDim int) compute.KVCache {
 	c := &KVCache{blocks: blocks, blockSize: blockSize, kvHeads: kvHeads, headDim: headDim}
 	n := blocks * blockSize * kvHeads * headDim
-	c.k, c.v = planes[float32](layers, n), planes[float32](layers, n)
+	c.k, c.v = planes[float32](c, layers, n), planes[float32](c, layers, n)
 	return b.startKV(c)
 }
 
@@ -59,15 +60,17 @@ func (b *Backend) NewKVCache(layers, blocks, blockSize, kvHeads, headDim int) co
 func (b *Backend) NewKVCacheF16(layers, blocks, blockSize, kvHeads, headDim int) compute.KVCache {
 	c := &KVCache{blocks: blocks, blockSize: blockSize, kvHeads: kvHeads, headDim: headDim}
 	n := blocks * blockSize * kvHeads * headDim
-	c.hk, c.hv = planes[uint16](layers, n), planes[uint16](layers, n)
+	c.hk, c.hv = planes[uint16](c, layers, n), planes[uint16](c, layers, n)
 	return b.startKV(c)
 }
 
-// planes is one zeroed slice of n elements per layer.
-func planes[T float32 | uint16](layers, n int) [][]T {
+// planes is one zeroed slice of n elements per layer, outside the Go heap
+// (mapped.OffHeap) for as long as c lives.
+func planes[T float32 | uint16](c *KVCache, layers, n int) [][]T {
+	all := mapped.OffHeap[T](c, layers*n)
 	p := make([][]T, layers)
 	for l := range p {
-		p[l] = make([]T, n)
+		p[l] = all[l*n : (l+1)*n : (l+1)*n]
 	}
 	return p
 }

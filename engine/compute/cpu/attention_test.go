@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/graft-ai/graft/engine/compute"
@@ -319,4 +320,23 @@ func BenchmarkAttendDecodeDRAM(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestKVCacheOffHeap: a cache's keys and values are not on the Go heap,
+// whose collector would otherwise let garbage grow to their size again
+// before it ran (mapped.OffHeap).
+func TestKVCacheOffHeap(t *testing.T) {
+	b := New(1)
+	defer b.Close()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f32 := b.NewKVCache(4, 256, 16, 8, 64)    // 2 × 32 MiB
+	f16 := b.NewKVCacheF16(4, 256, 16, 8, 64) // 2 × 16 MiB
+	runtime.ReadMemStats(&after)
+	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 1<<20 {
+		t.Errorf("the heap grew by %d bytes for 96 MiB of caches", grew)
+	}
+	runtime.KeepAlive(f32)
+	runtime.KeepAlive(f16)
 }
