@@ -94,16 +94,30 @@ func ParseQuantize(name string) (gguf.Type, error) {
 // the options ask for it and the rows are whole blocks of the format.
 func (l *loader) store(data []float32, rows, cols int) compute.Matrix {
 	q, ok := quantizers[l.o.Quantize]
-	sb, bok := l.b.(storedBackend)
-	if ok && bok && rows > 1 && cols%l.o.Quantize.BlockSize() == 0 {
-		t := l.o.Quantize
+	t := l.o.Quantize
+	if !ok || rows <= 1 || cols%t.BlockSize() != 0 {
+		return l.b.Matrix(data, rows, cols)
+	}
+	fill := func(raw []byte) { quantizeRows(q, raw, data, rows, cols/t.BlockSize()*t.BlockBytes()) }
+	if qb, ok := l.b.(quantizedBackend); ok {
+		if m, ok := qb.MatrixQuantized(t, rows, cols, fill); ok {
+			return m
+		}
+	} else if sb, ok := l.b.(storedBackend); ok {
 		raw := make([]byte, rows*cols/t.BlockSize()*t.BlockBytes())
-		quantizeRows(q, raw, data, rows, cols/t.BlockSize()*t.BlockBytes())
+		fill(raw)
 		if m, ok := sb.MatrixStored(t, raw, rows, cols); ok {
 			return m
 		}
 	}
 	return l.b.Matrix(data, rows, cols)
+}
+
+// quantizedBackend keeps the weights a model is quantized to on load in
+// storage its matrices own (the CPU's: outside the Go heap, where a model's
+// worth of live heap would let as much garbage pile up before a collection).
+type quantizedBackend interface {
+	MatrixQuantized(t gguf.Type, rows, cols int, fill func(dst []byte)) (compute.Matrix, bool)
 }
 
 func (l *loader) tensor(name string, shape ...int) ([]float32, error) {

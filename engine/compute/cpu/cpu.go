@@ -128,6 +128,20 @@ func (b *Backend) MatrixStored(t gguf.Type, data []byte, rows, cols int) (m comp
 	return nil, false
 }
 
+// MatrixQuantized is MatrixStored for weights encoded on load (a model
+// quantized as it loads): the matrix owns its storage, outside the Go heap
+// (mapped.OffHeap), and fill writes its rows*cols values of type t there.
+// ok is false, and fill is not called, for types MatrixStored refuses.
+func (b *Backend) MatrixQuantized(t gguf.Type, rows, cols int, fill func(dst []byte)) (m compute.Matrix, ok bool) {
+	if !slices.Contains(kernel.QuantTypes, t) || cols%t.BlockSize() != 0 {
+		return nil, false
+	}
+	mt := &Matrix{qt: t, rows: rows, cols: cols}
+	mt.q = mapped.OffHeap[byte](mt, rows*cols/t.BlockSize()*t.BlockBytes())
+	fill(mt.q)
+	return mt, true
+}
+
 func buf(b compute.Buffer) []float32 { return b.(Buffer) }
 func mat(m compute.Matrix) *Matrix   { return m.(*Matrix) }
 

@@ -1,7 +1,10 @@
 package cpu
 
 import (
+	"fmt"
+
 	"github.com/graft-ai/graft/engine/compute"
+	"github.com/graft-ai/graft/engine/mapped"
 )
 
 // AddLoRA runs each segment on one worker with caller-side kernels, so a row's
@@ -27,7 +30,16 @@ func (b *Backend) AddLoRA(out, x compute.Buffer, rows int, segs []compute.LoRASe
 }
 
 // LoRAMatrixBF16 is MatrixBF16 for a LoRA A or B: AddLoRA takes them as
-// they are, so adapters stored in bfloat16 stay narrow.
+// they are, so adapters stored in bfloat16 stay narrow. The matrix keeps a
+// copy outside the Go heap (mapped.OffHeap): every active adapter slot holds
+// one, and on the heap each would let as much garbage pile up again before
+// a collection.
 func (b *Backend) LoRAMatrixBF16(data []uint16, rows, cols int) compute.Matrix {
-	return b.MatrixBF16(data, rows, cols)
+	if len(data) != rows*cols {
+		panic(fmt.Sprintf("cpu: bf16 matrix data has %d values, want %d x %d", len(data), rows, cols))
+	}
+	m := &Matrix{rows: rows, cols: cols}
+	m.bf16 = mapped.OffHeap[uint16](m, len(data))
+	copy(m.bf16, data)
+	return m
 }
