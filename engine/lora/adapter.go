@@ -162,7 +162,13 @@ func checkAll(cfg *peft.Config, st *safetensors.File, base *model.Config, maxRan
 
 // readPair copies a module's weights out of the file (its memory map closes)
 // and refuses NaN and Inf, which would poison every row the adapter serves.
+// The copies are the HostLoRA's own, outside the Go heap (mapped.OffHeap):
+// an engine keeps up to MaxCachedAdapters (64) adapters parsed in float32,
+// 160 MB each for a rank-16 adapter of every projection of a 7B model, and
+// on the heap they would let as much garbage pile up before a collection.
+// Whoever keeps A or B past the HostLoRA must copy them.
 func readPair(st *safetensors.File, p *pair) (*model.HostLoRA, error) {
+	h := &model.HostLoRA{}
 	var out [2][]float32
 	for i, t := range []*safetensors.Tensor{p.a, p.b} {
 		data, _, err := st.Float32(t.Name)
@@ -174,9 +180,11 @@ func readPair(st *safetensors.File, p *pair) (*model.HostLoRA, error) {
 				return nil, fmt.Errorf("tensor %s holds NaN or Inf", t.Name)
 			}
 		}
-		out[i] = append([]float32(nil), data...)
+		out[i] = mapped.OffHeap[float32](h, len(data))
+		copy(out[i], data)
 	}
-	return &model.HostLoRA{A: out[0], B: out[1]}, nil
+	h.A, h.B = out[0], out[1]
+	return h, nil
 }
 
 func fullName(layer, mod int) string {

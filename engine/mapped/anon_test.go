@@ -38,12 +38,12 @@ func TestOffHeap(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		return
 	}
-	start := fmt.Sprintf("%x-", uintptr(unsafe.Pointer(&v[0])))
-	if !mapsHas(t, start) {
-		t.Fatalf("no mapping starts at %s in /proc/self/maps", start)
+	addr := uintptr(unsafe.Pointer(&v[0]))
+	if !isMapped(t, addr) {
+		t.Fatalf("%#x is in no mapping of /proc/self/maps", addr)
 	}
 	v, owner = nil, nil
-	for deadline := time.Now().Add(10 * time.Second); mapsHas(t, start); {
+	for deadline := time.Now().Add(10 * time.Second); isMapped(t, addr); {
 		if time.Now().After(deadline) {
 			t.Fatal("the mapping is still there 10 s after its owner became unreachable")
 		}
@@ -52,14 +52,15 @@ func TestOffHeap(t *testing.T) {
 	}
 }
 
-func mapsHas(t *testing.T, prefix string) bool {
+func isMapped(t *testing.T, addr uintptr) bool {
 	t.Helper()
 	b, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
 		t.Skip(err)
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, prefix) {
+		var lo, hi uintptr
+		if _, err := fmt.Sscanf(l, "%x-%x", &lo, &hi); err == nil && lo <= addr && addr < hi {
 			return true
 		}
 	}

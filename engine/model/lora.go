@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/graft-ai/graft/engine/compute"
 	"github.com/graft-ai/graft/engine/float16"
@@ -42,7 +43,9 @@ func (c *Config) ModuleShape(mod int) (out, in int) {
 }
 
 // HostLoRA is one projection's adapter weights in host memory, in the Hugging
-// Face layout: A is [Rank, in], B is [out, Rank].
+// Face layout: A is [Rank, in], B is [out, Rank]. A and B may be memory the
+// HostLoRA owns outside the Go heap (lora.Load), unmapped once it is
+// unreachable: keep the HostLoRA, or copy them.
 type HostLoRA struct {
 	A, B  []float32
 	Rank  int
@@ -113,7 +116,10 @@ type narrowLoRA interface {
 func (m *Model) loraMatrix(w []float32, rows, cols int) compute.Matrix {
 	nb, ok := m.b.(narrowLoRA)
 	if !ok || !bf16Exact(w) {
-		return m.b.Matrix(w, rows, cols)
+		// Matrix keeps what it is given, and w may be memory its HostLoRA
+		// owns (lora.Load maps it off the heap), gone once the host copy
+		// is evicted while the slot still serves.
+		return m.b.Matrix(slices.Clone(w), rows, cols)
 	}
 	h := make([]uint16, len(w))
 	float16.F32ToBF16(h, w) // exact: the low halves are zero
