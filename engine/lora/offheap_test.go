@@ -1,11 +1,8 @@
 package lora_test
 
 import (
-	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -13,6 +10,7 @@ import (
 	"github.com/graft-ai/graft/engine/lora"
 	"github.com/graft-ai/graft/engine/model"
 	"github.com/graft-ai/graft/engine/randmodel"
+	"github.com/graft-ai/graft/internal/testmaps"
 )
 
 // TestSlotOutlivesHostCopy: a parsed adapter's weights are mappings of its
@@ -43,7 +41,7 @@ func TestSlotOutlivesHostCopy(t *testing.T) {
 	lens, seqSlots := []int{7, 5}, []int32{0, -1}
 	want := forwardSeqs(t, base, slots, lens, seqSlots)
 	a = nil
-	for deadline := time.Now().Add(10 * time.Second); isMapped(t, addr); {
+	for deadline := time.Now().Add(10 * time.Second); testmaps.Mapped(t, addr); {
 		if time.Now().After(deadline) {
 			t.Fatal("the adapter's weights are still mapped 10 s after it was dropped")
 		}
@@ -58,19 +56,4 @@ func TestSlotOutlivesHostCopy(t *testing.T) {
 			}
 		}
 	}
-}
-
-func isMapped(t *testing.T, addr uintptr) bool {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/maps")
-	if err != nil {
-		t.Skip(err)
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		var lo, hi uintptr
-		if _, err := fmt.Sscanf(l, "%x-%x", &lo, &hi); err == nil && lo <= addr && addr < hi {
-			return true
-		}
-	}
-	return false
 }

@@ -1,13 +1,12 @@
 package mapped
 
 import (
-	"fmt"
-	"os"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/graft-ai/graft/internal/testmaps"
 )
 
 // TestOffHeap: the values are zeroed and writable, the heap does not grow by
@@ -39,30 +38,15 @@ func TestOffHeap(t *testing.T) {
 		return
 	}
 	addr := uintptr(unsafe.Pointer(&v[0]))
-	if !isMapped(t, addr) {
+	if !testmaps.Mapped(t, addr) {
 		t.Fatalf("%#x is in no mapping of /proc/self/maps", addr)
 	}
 	v, owner = nil, nil
-	for deadline := time.Now().Add(10 * time.Second); isMapped(t, addr); {
+	for deadline := time.Now().Add(10 * time.Second); testmaps.Mapped(t, addr); {
 		if time.Now().After(deadline) {
 			t.Fatal("the mapping is still there 10 s after its owner became unreachable")
 		}
 		runtime.GC()
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-func isMapped(t *testing.T, addr uintptr) bool {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/maps")
-	if err != nil {
-		t.Skip(err)
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		var lo, hi uintptr
-		if _, err := fmt.Sscanf(l, "%x-%x", &lo, &hi); err == nil && lo <= addr && addr < hi {
-			return true
-		}
-	}
-	return false
 }
