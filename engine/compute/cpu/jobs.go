@@ -5,7 +5,6 @@ import (
 
 	"github.com/graft-ai/graft/engine/compute"
 	"github.com/graft-ai/graft/engine/kernel"
-	"github.com/graft-ai/graft/engine/mapped"
 )
 
 // Parallel ops hand the pool a method value bound once at construction, with
@@ -81,15 +80,14 @@ func (m *Matrix) transposed() {
 	switch {
 	case m.t != nil || m.tbf16 != nil:
 	case m.bf16 != nil:
-		m.tbf16 = transpose(m, m.bf16, m.rows, m.cols)
+		m.tbf16 = transpose(m.bf16, m.rows, m.cols)
 	default:
-		m.t = transpose(m, m.data, m.rows, m.cols)
+		m.t = transpose(m.data, m.rows, m.cols)
 	}
 }
 
-// transpose returns wᵀ in memory m owns, outside the Go heap.
-func transpose[T any](m *Matrix, w []T, rows, cols int) []T {
-	t := mapped.OffHeap[T](m, len(w))
+func transpose[T any](w []T, rows, cols int) []T {
+	t := make([]T, len(w))
 	for r := range rows {
 		for c := range cols {
 			t[c*rows+r] = w[r*cols+c]
