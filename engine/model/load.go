@@ -154,6 +154,8 @@ type storedBackend interface {
 // narrow returns a weight matrix as stored (F16, BF16, block-quantized),
 // when the file holds it so and the backend computes with that format; ok is
 // false otherwise. Its scales are checked like ggml_validate_row_data does.
+// heads > 0 permutes that many heads of interleaved q or k rows to
+// rotate_half order.
 func (l *loader) narrow(name string, rows, cols, heads int) (m compute.Matrix, ok bool, err error) {
 	src, sok := l.src.(storedSource)
 	b, bok := l.b.(storedBackend)
@@ -170,18 +172,11 @@ func (l *loader) narrow(name string, rows, cols, heads int) (m compute.Matrix, o
 	if err := gguf.CheckScales(t, data); err != nil {
 		return nil, false, fmt.Errorf("tensor %s: %w", name, err)
 	}
-	if heads > 0 && !l.permutes() {
+	if heads > 0 {
 		data = deinterleave(data, heads, rows/heads, len(data)/rows)
 	}
 	m, ok = b.MatrixStored(t, data, rows, cols)
 	return m, ok, nil
-}
-
-// permutes reports whether the backend reorders q and k outputs itself, so
-// that interleaved weights are kept as the file holds them.
-func (l *loader) permutes() bool {
-	_, ok := l.b.(headPermuter)
-	return ok
 }
 
 func (l *loader) matrix(name string, rows, cols int) (compute.Matrix, error) {
@@ -202,7 +197,13 @@ func (l *loader) linear(i int, role string, out, in int, bias bool) (*Linear, er
 		heads = 0
 	}
 	lin := &Linear{Module: moduleIndex[role]}
-	w, ok, err := l.narrow(base+".weight", out, in, heads)
+	// A backend that reorders the outputs (headPermuter) computes with the
+	// rows as the file holds them; for others they are permuted on load.
+	permute := heads
+	if _, ok := l.b.(headPermuter); ok {
+		lin.InterleavedHeads, permute = heads, 0
+	}
+	w, ok, err := l.narrow(base+".weight", out, in, permute)
 	if err != nil {
 		return nil, err
 	}
@@ -211,15 +212,12 @@ func (l *loader) linear(i int, role string, out, in int, bias bool) (*Linear, er
 		if err != nil {
 			return nil, err
 		}
-		if heads > 0 && !l.permutes() {
-			data = deinterleave(data, heads, out/heads, in)
+		if permute > 0 {
+			data = deinterleave(data, permute, out/permute, in)
 		}
 		w = l.store(data, out, in)
 	}
 	lin.W = w
-	if heads > 0 && l.permutes() {
-		lin.InterleavedHeads = heads
-	}
 	if bias {
 		b, err := l.tensor(base+".bias", 1, out)
 		if err != nil {
