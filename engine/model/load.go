@@ -103,12 +103,6 @@ func (l *loader) store(data []float32, rows, cols int) compute.Matrix {
 		if m, ok := qb.MatrixQuantized(t, rows, cols, fill); ok {
 			return m
 		}
-	} else if sb, ok := l.b.(storedBackend); ok {
-		raw := make([]byte, rows*cols/t.BlockSize()*t.BlockBytes())
-		fill(raw)
-		if m, ok := sb.MatrixStored(t, raw, rows, cols); ok {
-			return m
-		}
 	}
 	return l.b.Matrix(data, rows, cols)
 }

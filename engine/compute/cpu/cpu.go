@@ -119,7 +119,7 @@ func (b *Backend) MatrixStored(t gguf.Type, data []byte, rows, cols int) (m comp
 			return &Matrix{f16: h, rows: rows, cols: cols}, true
 		}
 		return &Matrix{bf16: h, rows: rows, cols: cols}, true
-	case slices.Contains(kernel.QuantTypes, t) && cols%t.BlockSize() == 0:
+	case blocksKept(t, cols):
 		if len(data) != rows*cols/t.BlockSize()*t.BlockBytes() {
 			panic(fmt.Sprintf("cpu: %s matrix has %d bytes, want %d x %d values", t, len(data), rows, cols))
 		}
@@ -133,13 +133,19 @@ func (b *Backend) MatrixStored(t gguf.Type, data []byte, rows, cols int) (m comp
 // (mapped.OffHeap), and fill writes its rows*cols values of type t there.
 // ok is false, and fill is not called, for types MatrixStored refuses.
 func (b *Backend) MatrixQuantized(t gguf.Type, rows, cols int, fill func(dst []byte)) (m compute.Matrix, ok bool) {
-	if !slices.Contains(kernel.QuantTypes, t) || cols%t.BlockSize() != 0 {
+	if !blocksKept(t, cols) {
 		return nil, false
 	}
 	mt := &Matrix{qt: t, rows: rows, cols: cols}
 	mt.q = mapped.OffHeap[byte](mt, rows*cols/t.BlockSize()*t.BlockBytes())
 	fill(mt.q)
 	return mt, true
+}
+
+// blocksKept reports whether rows of cols values of block type t are kept
+// as blocks: the kernels compute with t and each row is whole blocks.
+func blocksKept(t gguf.Type, cols int) bool {
+	return slices.Contains(kernel.QuantTypes, t) && cols%t.BlockSize() == 0
 }
 
 func buf(b compute.Buffer) []float32 { return b.(Buffer) }
