@@ -3,7 +3,8 @@ package cpu
 import "testing"
 
 // TestDeinterleave: each head's pairs (2i, 2i+1) land at (i, i+headDim/2),
-// for head sizes on the stack scratch and past it.
+// for head sizes through the scalar and the vector Unpair, the backend's
+// scratch growing between them.
 func TestDeinterleave(t *testing.T) {
 	b := New(1)
 	defer b.Close()
