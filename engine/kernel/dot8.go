@@ -31,13 +31,14 @@ type qdotIFunc func(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, 
 type actFormat int
 
 const (
-	actQ8_0 actFormat = iota // 34 B: f16 d, 32 int8
-	actQ8_K                  // 292 B: f32 d, 256 int8, 16 int16 bsums
+	actQ8_0  actFormat = iota // 34 B: f16 d, 32 int8
+	actQ8_K                   // 292 B: f32 d, 256 int8, 16 int16 bsums
+	actQ8_0S                  // Q8_0 blocks, then 8·Σx of each as int32 (packq4.go)
 )
 
 // blockBytes and blockSize describe one activation block of the format.
-func (f actFormat) blockBytes() int { return [...]int{34, 292}[f] }
-func (f actFormat) blockSize() int  { return [...]int{32, 256}[f] }
+func (f actFormat) blockBytes() int { return [...]int{34, 292, 38}[f] }
+func (f actFormat) blockSize() int  { return [...]int{32, 256, 32}[f] }
 
 // intDot describes a weight type's integer-activation dot.
 type intDot struct {
@@ -55,6 +56,9 @@ type intDot struct {
 	// tileRows, where set, is the most activation rows .dot takes at once
 	// (up to 8; 4 otherwise).
 	tileRows int
+	// cols, where set, is the columns of every tile (packed weights'
+	// groups); 4 otherwise.
+	cols int
 }
 
 // intDots holds the types with an integer-activation dot; generic references

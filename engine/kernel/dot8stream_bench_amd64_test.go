@@ -140,13 +140,13 @@ func decodeStepQ8(b *testing.B) {
 	p := benchPool(b)
 	step := func() {
 		for _, l := range ls {
-			if !MatMulQ8Many(p, xd, R, dim, []QProj{{q, l.q, typ, dim}, {k, l.k, typ, dim}, {v, l.v, typ, dim}}) {
+			if !MatMulQ8Many(p, xd, R, dim, []QProj{{Out: q, W: l.q, T: typ, OutDim: dim}, {Out: k, W: l.k, T: typ, OutDim: dim}, {Out: v, W: l.v, T: typ, OutDim: dim}}) {
 				MatMulQ8(p, q, xd, l.q, typ, R, dim, dim)
 				MatMulQ8(p, k, xd, l.k, typ, R, dim, dim)
 				MatMulQ8(p, v, xd, l.v, typ, R, dim, dim)
 			}
 			MatMulQ8(p, o, xd, l.o, typ, R, dim, dim)
-			if !MatMulQ8Many(p, xd, R, dim, []QProj{{g, l.g, typ, ffn}, {u, l.u, typ, ffn}}) {
+			if !MatMulQ8Many(p, xd, R, dim, []QProj{{Out: g, W: l.g, T: typ, OutDim: ffn}, {Out: u, W: l.u, T: typ, OutDim: ffn}}) {
 				MatMulQ8(p, g, xd, l.g, typ, R, dim, ffn)
 				MatMulQ8(p, u, xd, l.u, typ, R, dim, ffn)
 			}

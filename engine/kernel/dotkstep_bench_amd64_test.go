@@ -129,7 +129,7 @@ func (s *q4kmStep) step() {
 	one := func(out, x []float32, w q4kmMat, in, outDim int) { MatMulQ8(p, out, x, w.w, w.t, R, in, outDim) }
 	for _, l := range s.ls {
 		t := time.Now()
-		if !MatMulQ8Many(p, xd, R, dim, []QProj{{q, l.q.w, l.q.t, dim}, {k, l.k.w, l.k.t, dim}, {v, l.v.w, l.v.t, dim}}) {
+		if !MatMulQ8Many(p, xd, R, dim, []QProj{{Out: q, W: l.q.w, T: l.q.t, OutDim: dim}, {Out: k, W: l.k.w, T: l.k.t, OutDim: dim}, {Out: v, W: l.v.w, T: l.v.t, OutDim: dim}}) {
 			one(q, xd, l.q, dim, dim)
 			one(k, xd, l.k, dim, dim)
 			one(v, xd, l.v, dim, dim)
@@ -137,7 +137,7 @@ func (s *q4kmStep) step() {
 		t = s.lap(kQKV, t)
 		one(o, xd, l.o, dim, dim)
 		t = s.lap(kO, t)
-		if !MatMulQ8Many(p, xd, R, dim, []QProj{{g, l.g.w, l.g.t, ffn}, {u, l.u.w, l.u.t, ffn}}) {
+		if !MatMulQ8Many(p, xd, R, dim, []QProj{{Out: g, W: l.g.w, T: l.g.t, OutDim: ffn}, {Out: u, W: l.u.w, T: l.u.t, OutDim: ffn}}) {
 			one(g, xd, l.g, dim, ffn)
 			one(u, xd, l.u, dim, ffn)
 		}

@@ -22,6 +22,11 @@ func MatMulQ8(p *Pool, out, x []float32, w []byte, t gguf.Type, rows, in, outDim
 		MatMulQ(p, out, x, w, t, rows, in, outDim)
 		return
 	}
+	matMulQ8(p, out, x, w, t, id, rows, in, outDim)
+}
+
+// matMulQ8 is MatMulQ8 with the integer dot id of w's layout.
+func matMulQ8(p *Pool, out, x []float32, w []byte, t gguf.Type, id *intDot, rows, in, outDim int) {
 	if in%t.BlockSize() != 0 || id.act.blockSize() != t.BlockSize() {
 		panic(fmt.Sprintf("kernel: %s rows of %d values are not whole blocks", t, in))
 	}
@@ -29,7 +34,7 @@ func MatMulQ8(p *Pool, out, x []float32, w []byte, t gguf.Type, rows, in, outDim
 	if rows == 0 || outDim == 0 {
 		return
 	}
-	j := newQ8Job(out, x, w, t, rows, in, outDim)
+	j := newQ8Job(out, x, w, t, id, rows, in, outDim)
 	nb := j.qnb
 	batched := takesBatched(id, rows, nb)
 	units := j.units()
@@ -87,15 +92,17 @@ func MatMulQ8(p *Pool, out, x []float32, w []byte, t gguf.Type, rows, in, outDim
 	p.mm = matMulJob{fn: fn}
 }
 
-// newQ8Job is MatMulQ8's job over w (a type with an integer dot), its x
-// rows not yet quantized: 4-column tiles, and row blocks whose activation
-// blocks stay in L2 while a column tile passes over them.
-func newQ8Job(out, x []float32, w []byte, t gguf.Type, rows, in, outDim int) matMulJob {
-	id := intDots[t]
+// newQ8Job is MatMulQ8's job over w (of type t, with integer dot id), its
+// x rows not yet quantized: 4-column tiles (or id.cols), and row blocks
+// whose activation blocks stay in L2 while a column tile passes over them.
+func newQ8Job(out, x []float32, w []byte, t gguf.Type, id *intDot, rows, in, outDim int) matMulJob {
 	nb := in / t.BlockSize()
 	j := matMulJob{q: w, rowBytes: nb * t.BlockBytes(), idot: id, qnb: nb, ldq: nb * id.act.blockBytes()}
 	j.out, j.x, j.rows, j.in, j.outDim = out, x, rows, in, outDim
 	j.tileCols = 4
+	if id.cols > 0 {
+		j.tileCols = id.cols
+	}
 	j.rowBlock = max((192<<10)/j.ldq/4*4, 4)
 	return j
 }
@@ -255,7 +262,8 @@ func (j *matMulJob) runBatched(id, lo, hi int) {
 }
 
 // runInt computes the output columns of column tiles [lo, hi) with integer
-// dots: row blocks, then column tiles of 4 weight rows, then tiles of up to
+// dots: row blocks, then column tiles of 4 weight rows (or the dot's
+// cols), then tiles of up to
 // 4 activation rows (the type's tileRows where set), so that a weight tile
 // is unpacked once per tile of rows and reused from L1 across the block.
 func (j *matMulJob) runInt(lo, hi int) {
@@ -268,8 +276,8 @@ func (j *matMulJob) runInt(lo, hi int) {
 	tr := max(j.idot.tileRows, 4)
 	for r0 := 0; r0 < j.rows; r0 += j.rowBlock {
 		r1 := min(r0+j.rowBlock, j.rows)
-		for c := c0; c < c1; c += 4 {
-			cols := min(4, c1-c)
+		for c := c0; c < c1; c += j.tileCols {
+			cols := min(j.tileCols, c1-c)
 			for r := r0; r < r1; r += tr {
 				dot(&j.out[r*od+c], od, &j.xq[r*ld], ld, &j.q[c*rb], rb, nb, min(tr, r1-r), cols)
 			}

@@ -13,6 +13,7 @@ type QProj struct {
 	W      []byte
 	T      gguf.Type
 	OutDim int
+	Packed bool // W is Q4_0 packed by PackQ4_0x8 (MatMulQ4_0x8)
 }
 
 // maxProj bounds the projections of one MatMulQ8Many (Q, K, V at most).
@@ -33,8 +34,8 @@ func MatMulQ8Many(p *Pool, x []float32, rows, in int, projs []QProj) bool {
 		return len(projs) <= maxProj
 	}
 	for _, pr := range projs {
-		id := intDots[pr.T]
-		if id == nil || in%pr.T.BlockSize() != 0 || id.act.blockSize() != pr.T.BlockSize() {
+		id := dotFor(pr.T, pr.Packed)
+		if id == nil || (pr.Packed && pr.OutDim%packRows != 0) || in%pr.T.BlockSize() != 0 || id.act.blockSize() != pr.T.BlockSize() {
 			return false
 		}
 		// Several rows of a type with batched tiles go through MatMulQ8's
@@ -47,7 +48,7 @@ func MatMulQ8Many(p *Pool, x []float32, rows, in int, projs []QProj) bool {
 	}
 	if p == nil || len(p.workers) == 0 {
 		for _, pr := range projs {
-			MatMulQ8(p, pr.Out, x, pr.W, pr.T, rows, in, pr.OutDim)
+			matMulQ8(p, pr.Out, x, pr.W, pr.T, dotFor(pr.T, pr.Packed), rows, in, pr.OutDim)
 		}
 		return true
 	}
@@ -64,7 +65,7 @@ func MatMulQ8Many(p *Pool, x []float32, rows, in int, projs []QProj) bool {
 	var offs, quant [maxProj]int
 	nf, size := 0, 0
 	for i, pr := range projs {
-		f := intDots[pr.T].act
+		f := dotFor(pr.T, pr.Packed).act
 		if !slices.Contains(fmts[:nf], f) {
 			fmts[nf], offs[nf], quant[nf] = f, size, i
 			size += rows * (in / f.blockSize()) * f.blockBytes()
@@ -74,7 +75,7 @@ func MatMulQ8Many(p *Pool, x []float32, rows, in int, projs []QProj) bool {
 	acts := growBytes(&p.acts, size)
 	units := 0
 	for i, pr := range projs {
-		j := newQ8Job(pr.Out, x, pr.W, pr.T, rows, in, pr.OutDim)
+		j := newQ8Job(pr.Out, x, pr.W, pr.T, dotFor(pr.T, pr.Packed), rows, in, pr.OutDim)
 		f := slices.Index(fmts[:nf], j.idot.act)
 		j.xq = acts[offs[f] : offs[f]+rows*j.ldq]
 		m.jobs[i] = j
