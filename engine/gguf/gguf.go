@@ -151,3 +151,7 @@ func (f *File) setAlignment() error {
 	f.Alignment = int(a)
 	return nil
 }
+
+// Release lets the pages of b, tensor bytes from Raw that the caller has
+// copied elsewhere, leave the resident set (mapped.File.Release).
+func (f *File) Release(b []byte) { f.mapping.Release(b) }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"unsafe"
 )
 
 // File is a read-only mapping of a whole file. Data must not be written,
@@ -54,4 +55,26 @@ func (m *File) Close() error {
 	err := m.unmap()
 	m.unmap, m.Data = nil, nil
 	return err
+}
+
+// Release tells the kernel this process no longer needs the pages that
+// lie wholly within b, a slice of the mapping (a tensor copied elsewhere
+// on load): they leave the resident set, and a later read of them faults
+// them back in from the file, unchanged. Slices outside the mapping are
+// ignored, as is everything where there is no mmap.
+func (m *File) Release(b []byte) {
+	if m == nil || len(b) == 0 || len(m.Data) == 0 {
+		return
+	}
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(m.Data)))
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	if start < base || start+uintptr(len(b)) > base+uintptr(len(m.Data)) {
+		return
+	}
+	page := uintptr(os.Getpagesize())
+	lo := (start - base + page - 1) / page * page
+	hi := (start - base + uintptr(len(b))) / page * page
+	if hi > lo {
+		dropPages(m.Data[lo:hi])
+	}
 }

@@ -110,3 +110,6 @@ func (g ggufTensors) Stored(name string) (gguf.Type, []byte, []int, bool) {
 	}
 	return t.Type, raw, t.Shape(), true
 }
+
+// Release lets the file's pages under data leave the resident set.
+func (g ggufTensors) Release(data []byte) { g.f.Release(data) }
