@@ -211,6 +211,9 @@ func (l *loader) linear(i int, role string, out, in int, bias bool) (*Linear, er
 		}
 		w = l.store(data, out, in)
 	}
+	if ok {
+		w = l.pack(w, base+".weight")
+	}
 	lin.W = w
 	if bias {
 		b, err := l.tensor(base+".bias", 1, out)
@@ -223,6 +226,39 @@ func (l *loader) linear(i int, role string, out, in int, bias bool) (*Linear, er
 		lin.Bias = l.b.Matrix(b, 1, out)
 	}
 	return lin, nil
+}
+
+// packer rearranges a stored weight matrix that only meets matmuls into a
+// layout its kernels read faster, in memory the new matrix owns (the CPU's
+// packed Q4_0); ok is false where it keeps m as it is.
+type packer interface {
+	Pack(m compute.Matrix) (compute.Matrix, bool)
+}
+
+// releaser lets go of the resident pages of tensor bytes it handed out
+// (a memory-mapped file's).
+type releaser interface {
+	Release(data []byte)
+}
+
+// pack hands the stored matrix m of tensor name to the backend's packer,
+// if any; once packed, the file's copy of it need not stay resident.
+func (l *loader) pack(m compute.Matrix, name string) compute.Matrix {
+	p, ok := l.b.(packer)
+	if !ok {
+		return m
+	}
+	pm, packed := p.Pack(m)
+	if !packed {
+		return m
+	}
+	if src, ok := l.src.(storedSource); ok {
+		if r, ok := l.src.(releaser); ok {
+			_, data, _, _ := src.Stored(name)
+			r.Release(data)
+		}
+	}
+	return pm
 }
 
 // quantizeRows encodes rows in parallel: Q4_K's search costs about a
@@ -310,6 +346,7 @@ func load(c *Config, src Tensors, n names, b compute.Backend, o LoadOptions) (*M
 		if m.Output, err = l.matrix(n.output, c.Vocab, c.Dim); err != nil {
 			return nil, err
 		}
+		m.Output = l.pack(m.Output, n.output)
 		m.Config.TiedEmbedding = false
 	case c.TiedEmbedding || n.interleavedQK: // llama.cpp ties when output.weight is absent
 		m.Output, m.Config.TiedEmbedding = m.Embed, true

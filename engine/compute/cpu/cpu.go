@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/graft-ai/graft/engine/compute"
 	"github.com/graft-ai/graft/engine/float16"
@@ -27,6 +28,7 @@ type Matrix struct {
 	f16        []uint16 // or for IEEE half weights
 	q          []byte   // or for GGUF block-quantized weights of type qt
 	qt         gguf.Type
+	packed     bool // q is Q4_0 packed eight rows to a block (kernel.PackQ4_0x8)
 	rows, cols int
 	t          []float32 // the transpose, made on first use as a LoRA B
 	tbf16      []uint16  // or that of bfloat16 weights
@@ -45,8 +47,11 @@ type Backend struct {
 	// int8Act computes block-quantized weights with activations quantized
 	// to 8 bits per row (kernel.MatMulQ8) instead of float32 (MatMulQ).
 	int8Act bool
-	projs   [3]kernel.QProj // MatMulMany's, under jobs.mu
-	rope    ropeTable
+	// packs counts the matrices Pack rearranged: their kernels take int8
+	// activations only.
+	packs atomic.Int64
+	projs [3]kernel.QProj // MatMulMany's, under jobs.mu
+	rope  ropeTable
 }
 
 // QuantActivationModes are the values SetQuantActivations takes.
@@ -64,6 +69,9 @@ func (b *Backend) SetQuantActivations(mode string) error {
 	case "", "int8":
 		b.int8Act = true
 	case "float":
+		if b.packs.Load() > 0 {
+			return fmt.Errorf("quantized activations %q: set before the model loads (packed Q4_0 weights compute with int8 activations only)", mode)
+		}
 		b.int8Act = false
 	default:
 		return fmt.Errorf("quantized activations %q: want int8 or float", mode)
@@ -142,6 +150,27 @@ func (b *Backend) MatrixQuantized(t gguf.Type, rows, cols int, fill func(dst []b
 	return mt, true
 }
 
+// Pack rearranges a stored Q4_0 matrix of whole 8-row groups, in int8
+// activation mode, into the packed layout of kernel.MatMulQ4_0x8, in
+// memory the new matrix owns outside the Go heap: about twice the decode
+// speed of the rows as stored, with the same bits. ok is false, and m is
+// returned, where that does not apply (other types, no kernels, float
+// activations). A packed matrix still serves Embed, but the caller should
+// keep a table that mostly serves lookups (a token embedding) as stored:
+// packing reads in and copies all of it.
+func (b *Backend) Pack(m compute.Matrix) (compute.Matrix, bool) {
+	src := mat(m)
+	if src.q == nil || src.packed || src.qt != gguf.TypeQ4_0 || !b.int8Act || !kernel.CanPackQ4_0() ||
+		src.rows%8 != 0 || src.cols%32 != 0 {
+		return m, false
+	}
+	p := &Matrix{qt: src.qt, packed: true, rows: src.rows, cols: src.cols}
+	p.q = mapped.OffHeap[byte](p, len(src.q))
+	kernel.PackQ4_0x8(p.q, src.q, src.rows, src.cols)
+	b.packs.Add(1)
+	return p, true
+}
+
 // blocksKept reports whether rows of cols values of block type t are kept
 // as blocks: the kernels compute with t and each row is whole blocks.
 func blocksKept(t gguf.Type, cols int) bool {
@@ -162,6 +191,9 @@ func (b *Backend) Embed(out compute.Buffer, table compute.Matrix, tokens []int32
 		case t.f16 != nil:
 			float16.F16ToF32(row, t.f16[int(id)*t.cols:(int(id)+1)*t.cols])
 			continue
+		case t.packed:
+			kernel.DequantizeQ4_0x8Row(row, t.q, int(id), t.cols)
+			continue
 		case t.q != nil:
 			rb := t.cols / t.qt.BlockSize() * t.qt.BlockBytes()
 			if err := gguf.Dequantize(t.qt, row, t.q[int(id)*rb:(int(id)+1)*rb]); err != nil {
@@ -176,6 +208,9 @@ func (b *Backend) Embed(out compute.Buffer, table compute.Matrix, tokens []int32
 func (b *Backend) MatMul(out, x compute.Buffer, w compute.Matrix, rows int) {
 	m := mat(w)
 	switch {
+	case m.packed:
+		kernel.MatMulQ4_0x8(b.pool, buf(out)[:rows*m.rows], buf(x)[:rows*m.cols], m.q, rows, m.cols, m.rows)
+		return
 	case m.q != nil && b.int8Act:
 		kernel.MatMulQ8(b.pool, buf(out)[:rows*m.rows], buf(x)[:rows*m.cols], m.q, m.qt, rows, m.cols, m.rows)
 		return
@@ -210,7 +245,7 @@ func (b *Backend) MatMulMany(outs []compute.Buffer, x compute.Buffer, ws []compu
 		if m.q == nil || m.cols != cols {
 			return false
 		}
-		projs[i] = kernel.QProj{Out: buf(outs[i])[:rows*m.rows], W: m.q, T: m.qt, OutDim: m.rows}
+		projs[i] = kernel.QProj{Out: buf(outs[i])[:rows*m.rows], W: m.q, T: m.qt, OutDim: m.rows, Packed: m.packed}
 	}
 	return kernel.MatMulQ8Many(b.pool, buf(x)[:rows*cols], rows, cols, projs)
 }
@@ -329,6 +364,9 @@ func (b *Backend) Host(src compute.Buffer) []float32 { return buf(src) }
 func (b *Backend) Write(dst compute.Buffer, src []float32) {
 	copy(buf(dst), src)
 }
+
+// Packed reports whether the matrix is Q4_0 packed by Backend.Pack.
+func (m *Matrix) Packed() bool { return m.packed }
 
 // Narrow reports whether the matrix keeps bfloat16 weights.
 func (m *Matrix) Narrow() bool { return m.bf16 != nil }
