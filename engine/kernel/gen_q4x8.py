@@ -27,7 +27,7 @@ the rows' int16 sums, Y8 d_w, Y9 d_x·d_w, Y10 bytes 0x0F, Y11 words 1,
 Y12-Y15 the rows' float accumulators.
 """
 
-from asmtile import X
+from asmtile import W, X
 
 ROWS = [1, 2, 3, 4]
 STREAMS = [4]
@@ -43,14 +43,9 @@ def S(r):
     return X(r, 0).replace("DI", "R8")
 
 
-def kernel(R):
-    name = f"dot8Q4_0x8r{R}"
-    emit(f"\n// func {name}({ARGS})")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-56")
-    emit("\tMOVQ xq+16(FP), DI")
-    emit("\tMOVQ ldx+24(FP), BX")
-    emit("\tLEAQ (BX)(BX*2), R12")
-    emit("\tMOVQ w+32(FP), SI")
+def loop_start(n):
+    """The prologue after the pointers: R8 at the activations' sums, the
+    constants, n float accumulators zeroed, and the block loop's head."""
     emit("\tMOVQ nb+48(FP), CX")
     emit("\tIMUL3Q $34, CX, R8")
     emit("\tADDQ DI, R8")
@@ -60,11 +55,41 @@ def kernel(R):
     emit("\tMOVL $0xf, AX")
     emit("\tVMOVD AX, X10")
     emit("\tVPBROADCASTB X10, Y10")
-    for r in range(R):
+    for r in range(n):
         emit(f"\tVXORPS Y{12 + r}, Y{12 + r}, Y{12 + r}")
     emit("\tTESTQ CX, CX")
     emit("\tJZ done")
     emit("loop:")
+
+
+def loop_end(n):
+    """The next block, and n accumulators stored ldo floats apart."""
+    emit(f"\tADDQ ${GROUP}, SI")
+    emit("\tADDQ $34, DI")
+    emit("\tADDQ $4, R8")
+    emit("\tDECQ CX")
+    emit("\tJNZ loop")
+    emit("done:")
+    emit("\tMOVQ out+0(FP), DI")
+    emit("\tMOVQ ldo+8(FP), AX")
+    emit("\tSHLQ $2, AX")
+    for r in range(n):
+        if r:
+            emit("\tADDQ AX, DI")
+        emit(f"\tVMOVUPS Y{12 + r}, (DI)")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+
+
+def kernel(R):
+    name = f"dot8Q4_0x8r{R}"
+    emit(f"\n// func {name}({ARGS})")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-56")
+    emit("\tMOVQ xq+16(FP), DI")
+    emit("\tMOVQ ldx+24(FP), BX")
+    emit("\tLEAQ (BX)(BX*2), R12")
+    emit("\tMOVQ w+32(FP), SI")
+    loop_start(R)
     for k in range(4):
         emit(f"\tVMOVDQU {16 + 32 * k}(SI), Y0")
         emit("\tVPSRLW $4, Y0, Y1")
@@ -92,21 +117,7 @@ def kernel(R):
         emit("\tVCVTPH2PS X9, Y9")
         emit("\tVMULPS Y8, Y9, Y9")
         emit(f"\tVFMADD231PS Y9, {acc}, Y{12 + r}")
-    emit(f"\tADDQ ${GROUP}, SI")
-    emit("\tADDQ $34, DI")
-    emit("\tADDQ $4, R8")
-    emit("\tDECQ CX")
-    emit("\tJNZ loop")
-    emit("done:")
-    emit("\tMOVQ out+0(FP), DI")
-    emit("\tMOVQ ldo+8(FP), AX")
-    emit("\tSHLQ $2, AX")
-    for r in range(R):
-        if r:
-            emit("\tADDQ AX, DI")
-        emit(f"\tVMOVUPS Y{12 + r}, (DI)")
-    emit("\tVZEROUPPER")
-    emit("\tRET")
+    loop_end(R)
 
 
 def streams(S):
@@ -114,7 +125,6 @@ def streams(S):
     (streams of a lone row's range, as streamRow reads stored rows: one
     sequential stream per core leaves memory idle between misses), group s
     into out[s·ldo ..]. The activation's broadcasts and d_x serve all S."""
-    from asmtile import W
     name = f"dot8Q4_0x8s{S}"
     emit(f"\n// func {name}({ARGS})")
     emit(f"TEXT ·{name}(SB), NOSPLIT, $0-56")
@@ -122,20 +132,7 @@ def streams(S):
     emit("\tMOVQ w+32(FP), SI")
     emit("\tMOVQ ldx+24(FP), R13")
     emit("\tLEAQ (R13)(R13*2), R14")
-    emit("\tMOVQ nb+48(FP), CX")
-    emit("\tIMUL3Q $34, CX, R8")
-    emit("\tADDQ DI, R8")
-    emit("\tMOVL $0x1, AX")
-    emit("\tVMOVD AX, X11")
-    emit("\tVPBROADCASTW X11, Y11")
-    emit("\tMOVL $0xf, AX")
-    emit("\tVMOVD AX, X10")
-    emit("\tVPBROADCASTB X10, Y10")
-    for g in range(S):
-        emit(f"\tVXORPS Y{12 + g}, Y{12 + g}, Y{12 + g}")
-    emit("\tTESTQ CX, CX")
-    emit("\tJZ done")
-    emit("loop:")
+    loop_start(S)
     for k in range(4):
         emit(f"\tVPBROADCASTD {2 + 4 * k}(DI), Y2")
         emit(f"\tVPBROADCASTD {18 + 4 * k}(DI), Y3")
@@ -163,21 +160,7 @@ def streams(S):
         emit(f"\tVCVTPH2PS {W(g, 0)}, Y8")
         emit("\tVMULPS Y2, Y8, Y8")
         emit(f"\tVFMADD231PS Y8, {acc}, Y{12 + g}")
-    emit(f"\tADDQ ${GROUP}, SI")
-    emit("\tADDQ $34, DI")
-    emit("\tADDQ $4, R8")
-    emit("\tDECQ CX")
-    emit("\tJNZ loop")
-    emit("done:")
-    emit("\tMOVQ out+0(FP), DI")
-    emit("\tMOVQ ldo+8(FP), AX")
-    emit("\tSHLQ $2, AX")
-    for g in range(S):
-        if g:
-            emit("\tADDQ AX, DI")
-        emit(f"\tVMOVUPS Y{12 + g}, (DI)")
-    emit("\tVZEROUPPER")
-    emit("\tRET")
+    loop_end(S)
 
 
 for R in ROWS:
