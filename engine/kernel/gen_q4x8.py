@@ -81,6 +81,37 @@ def loop_end(n):
     emit("\tRET")
 
 
+def unpack(addr):
+    """Y0, Y1 = the low and high nibbles of the chunk at addr."""
+    emit(f"\tVMOVDQU {addr}, Y0")
+    emit("\tVPSRLW $4, Y0, Y1")
+    emit("\tVPAND Y10, Y0, Y0")
+    emit("\tVPAND Y10, Y1, Y1")
+
+
+def products(q, x, dst, acc, first):
+    """acc (int16 words) += the products of unpacked nibbles q (low, high)
+    with broadcast activations x (low, high), through dst (two scratch
+    registers, which may be q)."""
+    emit(f"\tVPMADDUBSW {x[0]}, {q[0]}, {dst[0]}")
+    emit(f"\tVPMADDUBSW {x[1]}, {q[1]}, {dst[1]}")
+    if first:
+        emit(f"\tVPADDW {dst[1]}, {dst[0]}, {acc}")
+    else:
+        emit(f"\tVPADDW {dst[1]}, {dst[0]}, {dst[0]}")
+        emit(f"\tVPADDW {dst[0]}, {acc}, {acc}")
+
+
+def fold(acc, sums, scale, facc):
+    """A block's end for one accumulator: its words summed into each row's
+    int32 lane (VPMADDWD by ones), less 8·Σx (sums), converted and added
+    times scale (d_w·d_x) to facc."""
+    emit(f"\tVPMADDWD Y11, {acc}, {acc}")
+    emit(f"\tVPSUBD {sums}, {acc}, {acc}")
+    emit(f"\tVCVTDQ2PS {acc}, {acc}")
+    emit(f"\tVFMADD231PS {scale}, {acc}, {facc}")
+
+
 def kernel(R):
     name = f"dot8Q4_0x8r{R}"
     emit(f"\n// func {name}({ARGS})")
@@ -91,32 +122,18 @@ def kernel(R):
     emit("\tMOVQ w+32(FP), SI")
     loop_start(R)
     for k in range(4):
-        emit(f"\tVMOVDQU {16 + 32 * k}(SI), Y0")
-        emit("\tVPSRLW $4, Y0, Y1")
-        emit("\tVPAND Y10, Y0, Y0")
-        emit("\tVPAND Y10, Y1, Y1")
+        unpack(f"{16 + 32 * k}(SI)")
         for r in range(R):
-            acc = f"Y{4 + r}"
             emit(f"\tVPBROADCASTD {X(r, 2 + 4 * k)}, Y2")
             emit(f"\tVPBROADCASTD {X(r, 18 + 4 * k)}, Y3")
-            emit("\tVPMADDUBSW Y2, Y0, Y2")
-            emit("\tVPMADDUBSW Y3, Y1, Y3")
-            if k == 0:
-                emit(f"\tVPADDW Y3, Y2, {acc}")
-            else:
-                emit("\tVPADDW Y3, Y2, Y2")
-                emit(f"\tVPADDW Y2, {acc}, {acc}")
+            products(("Y0", "Y1"), ("Y2", "Y3"), ("Y2", "Y3"), f"Y{4 + r}", k == 0)
     emit("\tVCVTPH2PS (SI), Y8")
     for r in range(R):
-        acc = f"Y{4 + r}"
-        emit(f"\tVPMADDWD Y11, {acc}, {acc}")
         emit(f"\tVPBROADCASTD {S(r)}, Y2")
-        emit(f"\tVPSUBD Y2, {acc}, {acc}")
-        emit(f"\tVCVTDQ2PS {acc}, {acc}")
         emit(f"\tVPBROADCASTW {X(r, 0)}, X9")
         emit("\tVCVTPH2PS X9, Y9")
         emit("\tVMULPS Y8, Y9, Y9")
-        emit(f"\tVFMADD231PS Y9, {acc}, Y{12 + r}")
+        fold(f"Y{4 + r}", "Y2", "Y9", f"Y{12 + r}")
     loop_end(R)
 
 
@@ -137,36 +154,61 @@ def streams(S):
         emit(f"\tVPBROADCASTD {2 + 4 * k}(DI), Y2")
         emit(f"\tVPBROADCASTD {18 + 4 * k}(DI), Y3")
         for g in range(S):
-            acc = f"Y{4 + g}"
-            emit(f"\tVMOVDQU {W(g, 16 + 32 * k)}, Y0")
-            emit("\tVPSRLW $4, Y0, Y1")
-            emit("\tVPAND Y10, Y0, Y0")
-            emit("\tVPAND Y10, Y1, Y1")
-            emit("\tVPMADDUBSW Y2, Y0, Y0")
-            emit("\tVPMADDUBSW Y3, Y1, Y1")
-            if k == 0:
-                emit(f"\tVPADDW Y1, Y0, {acc}")
-            else:
-                emit("\tVPADDW Y1, Y0, Y0")
-                emit(f"\tVPADDW Y0, {acc}, {acc}")
+            unpack(W(g, 16 + 32 * k))
+            products(("Y0", "Y1"), ("Y2", "Y3"), ("Y0", "Y1"), f"Y{4 + g}", k == 0)
     emit("\tVPBROADCASTW 0(DI), X2")
     emit("\tVCVTPH2PS X2, Y2")
     emit("\tVPBROADCASTD (R8), Y3")
     for g in range(S):
-        acc = f"Y{4 + g}"
-        emit(f"\tVPMADDWD Y11, {acc}, {acc}")
-        emit(f"\tVPSUBD Y3, {acc}, {acc}")
-        emit(f"\tVCVTDQ2PS {acc}, {acc}")
         emit(f"\tVCVTPH2PS {W(g, 0)}, Y8")
         emit("\tVMULPS Y2, Y8, Y8")
-        emit(f"\tVFMADD231PS Y8, {acc}, Y{12 + g}")
+        fold(f"Y{4 + g}", "Y3", "Y8", f"Y{12 + g}")
     loop_end(S)
+
+
+def act_sums():
+    """actSums8(sums *int32, xq *byte, nb int): 8·Σx of each of nb Q8_0
+    activation blocks: VPMADDUBSW of bytes 8 with x (pairs, at most
+    8·2·128 in a word), VPMADDWD by ones, and the eight dwords added
+    across. The scalar loop it replaces cost as much as quantizing."""
+    emit("\n// func actSums8(sums *int32, xq *byte, nb int)")
+    emit("TEXT ·actSums8(SB), NOSPLIT, $0-24")
+    emit("\tMOVQ sums+0(FP), DI")
+    emit("\tMOVQ xq+8(FP), SI")
+    emit("\tMOVQ nb+16(FP), CX")
+    emit("\tMOVL $0x8, AX")
+    emit("\tVMOVD AX, X10")
+    emit("\tVPBROADCASTB X10, Y10")
+    emit("\tMOVL $0x1, AX")
+    emit("\tVMOVD AX, X11")
+    emit("\tVPBROADCASTW X11, Y11")
+    emit("\tTESTQ CX, CX")
+    emit("\tJZ done")
+    emit("loop:")
+    emit("\tVMOVDQU 2(SI), Y0")
+    emit("\tVPMADDUBSW Y0, Y10, Y0")
+    emit("\tVPMADDWD Y11, Y0, Y0")
+    emit("\tVEXTRACTI128 $1, Y0, X1")
+    emit("\tVPADDD X1, X0, X0")
+    emit("\tVPSHUFD $0x4e, X0, X1")
+    emit("\tVPADDD X1, X0, X0")
+    emit("\tVPSHUFD $0xb1, X0, X1")
+    emit("\tVPADDD X1, X0, X0")
+    emit("\tVMOVD X0, (DI)")
+    emit("\tADDQ $34, SI")
+    emit("\tADDQ $4, DI")
+    emit("\tDECQ CX")
+    emit("\tJNZ loop")
+    emit("done:")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
 
 
 for R in ROWS:
     kernel(R)
 for S in STREAMS:
     streams(S)
+act_sums()
 
 with open("q4x8_amd64.s", "w") as f:
     f.write("\n".join(out) + "\n")
@@ -176,6 +218,7 @@ for R in ROWS:
     go.append(f"//go:noescape\nfunc dot8Q4_0x8r{R}({ARGS})\n")
 for S in STREAMS:
     go.append(f"//go:noescape\nfunc dot8Q4_0x8s{S}({ARGS})\n")
+go.append("//go:noescape\nfunc actSums8(sums *int32, xq *byte, nb int)\n")
 go.append("// dot8Q4_0x8AVX2 holds the packed kernels of R activation rows at [R-1].")
 go.append("var dot8Q4_0x8AVX2 = [4]dot8Func{" + ", ".join(f"dot8Q4_0x8r{R}" for R in ROWS) + "}")
 with open("q4x8_kernels_amd64.go", "w") as f:

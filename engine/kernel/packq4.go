@@ -1,7 +1,6 @@
 package kernel
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/graft-ai/graft/engine/gguf"
@@ -99,19 +98,6 @@ func dotFor(t gguf.Type, packed bool) *intDot {
 		return packedQ4_0
 	}
 	return intDots[t]
-}
-
-// actSums writes 8·Σx of each of the nb Q8_0 activation blocks at the
-// start of xq after them, as little-endian int32 (act Q8_0S).
-func actSums(xq []byte, nb int) {
-	sums := xq[nb*34 : nb*38]
-	for b := range nb {
-		var s int32
-		for _, v := range xq[b*34+2 : b*34+34] {
-			s += int32(int8(v))
-		}
-		binary.LittleEndian.PutUint32(sums[4*b:], uint32(8*s))
-	}
 }
 
 // DequantizeQ4_0x8Row decodes row of a packed matrix of cols values (w,

@@ -3,10 +3,13 @@
 package kernel
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
+	"unsafe"
 
 	"github.com/graft-ai/graft/engine/gguf"
 )
@@ -119,4 +122,41 @@ func FuzzPackedQ4_0(f *testing.F) {
 			}
 		}
 	})
+}
+
+// actSums writes 8·Σx of each of the nb Q8_0 activation blocks of xq after
+// them, as little-endian int32: actSums8's reference.
+func actSums(xq []byte, nb int) {
+	sums := xq[nb*34 : nb*38]
+	for b := range nb {
+		var s int32
+		for _, v := range xq[b*34+2 : b*34+34] {
+			s += int32(int8(v))
+		}
+		binary.LittleEndian.PutUint32(sums[4*b:], uint32(8*s))
+	}
+}
+
+// TestActSums8: the assembly sums equal the reference on random blocks
+// and on blocks of all -128 and all 127.
+func TestActSums8(t *testing.T) {
+	r := rand.New(rand.NewPCG(10, 40))
+	for _, nb := range []int{1, 3, 64} {
+		xq := make([]byte, nb*38)
+		for i := range xq[:nb*34] {
+			xq[i] = byte(r.Uint32())
+		}
+		for i := 2; i < 34; i++ {
+			xq[i] = 0x80 // block 0: all -128
+			if nb > 1 {
+				xq[34+i] = 0x7f // block 1: all 127
+			}
+		}
+		want := slices.Clone(xq)
+		actSums(want, nb)
+		actSums8((*int32)(unsafe.Pointer(&xq[nb*34])), &xq[0], nb)
+		if !bytes.Equal(xq, want) {
+			t.Fatalf("%d blocks: sums %v, reference %v", nb, xq[nb*34:], want[nb*34:])
+		}
+	}
 }

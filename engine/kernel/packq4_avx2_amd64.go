@@ -2,7 +2,10 @@
 
 package kernel
 
-import "simd/archsimd"
+import (
+	"simd/archsimd"
+	"unsafe"
+)
 
 //go:generate python3 gen_q4x8.py
 //go:generate gofmt -w q4x8_kernels_amd64.go
@@ -16,11 +19,16 @@ func init() {
 	packedQ4_0 = &intDot{act: actQ8_0S, quantize: quantizeQ8_0Sums, dot: packedTile, row: packedRow, tileRows: 4, cols: packRows}
 }
 
-// quantizeQ8_0Sums is quantizeQ8_0AVX2 followed by the blocks' 8·Σx.
+// quantizeQ8_0Sums is quantizeQ8_0AVX2 followed by the blocks' 8·Σx
+// (actSums8; actSums is its reference).
 func quantizeQ8_0Sums(dst []byte, x []float32) {
 	nb := len(x) / 32
+	if nb == 0 {
+		return
+	}
+	_ = dst[:nb*38]
 	quantizeQ8_0AVX2(dst[:nb*34], x)
-	actSums(dst, nb)
+	actSums8((*int32)(unsafe.Pointer(&dst[nb*34])), &dst[0], nb)
 }
 
 // packedTile is qdotIFunc for packed groups: cols is 8 (one group), rows

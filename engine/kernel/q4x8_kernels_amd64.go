@@ -19,5 +19,8 @@ func dot8Q4_0x8r4(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb
 //go:noescape
 func dot8Q4_0x8s4(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
 
+//go:noescape
+func actSums8(sums *int32, xq *byte, nb int)
+
 // dot8Q4_0x8AVX2 holds the packed kernels of R activation rows at.
 var dot8Q4_0x8AVX2 = [4]dot8Func{dot8Q4_0x8r1, dot8Q4_0x8r2, dot8Q4_0x8r3, dot8Q4_0x8r4}
