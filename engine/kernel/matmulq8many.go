@@ -33,8 +33,10 @@ func MatMulQ8Many(p *Pool, x []float32, rows, in int, projs []QProj) bool {
 	if len(projs) > maxProj || rows == 0 {
 		return len(projs) <= maxProj
 	}
-	for _, pr := range projs {
+	var ids [maxProj]*intDot
+	for i, pr := range projs {
 		id := dotFor(pr.T, pr.Packed)
+		ids[i] = id
 		if id == nil || (pr.Packed && pr.OutDim%packRows != 0) || in%pr.T.BlockSize() != 0 || id.act.blockSize() != pr.T.BlockSize() {
 			return false
 		}
@@ -47,8 +49,8 @@ func MatMulQ8Many(p *Pool, x []float32, rows, in int, projs []QProj) bool {
 		checkMatMul(len(pr.Out), len(x), len(pr.W)/pr.T.BlockBytes()*pr.T.BlockSize(), rows, in, pr.OutDim)
 	}
 	if p == nil || len(p.workers) == 0 {
-		for _, pr := range projs {
-			matMulQ8(p, pr.Out, x, pr.W, pr.T, dotFor(pr.T, pr.Packed), rows, in, pr.OutDim)
+		for i, pr := range projs {
+			matMulQ8(p, pr.Out, x, pr.W, pr.T, ids[i], rows, in, pr.OutDim)
 		}
 		return true
 	}
@@ -64,8 +66,8 @@ func MatMulQ8Many(p *Pool, x []float32, rows, in int, projs []QProj) bool {
 	var fmts [maxProj]actFormat
 	var offs, quant [maxProj]int
 	nf, size := 0, 0
-	for i, pr := range projs {
-		f := dotFor(pr.T, pr.Packed).act
+	for i := range projs {
+		f := ids[i].act
 		if !slices.Contains(fmts[:nf], f) {
 			fmts[nf], offs[nf], quant[nf] = f, size, i
 			size += rows * (in / f.blockSize()) * f.blockBytes()
@@ -75,7 +77,7 @@ func MatMulQ8Many(p *Pool, x []float32, rows, in int, projs []QProj) bool {
 	acts := growBytes(&p.acts, size)
 	units := 0
 	for i, pr := range projs {
-		j := newQ8Job(pr.Out, x, pr.W, pr.T, dotFor(pr.T, pr.Packed), rows, in, pr.OutDim)
+		j := newQ8Job(pr.Out, x, pr.W, pr.T, ids[i], rows, in, pr.OutDim)
 		f := slices.Index(fmts[:nf], j.idot.act)
 		j.xq = acts[offs[f] : offs[f]+rows*j.ldq]
 		m.jobs[i] = j

@@ -21,7 +21,7 @@ import (
 // Zen 3 core in L2, where the packed kernel reads 55 (gen_q4x8.py).
 const (
 	packRows     = 8
-	packBlock    = packRows * 18
+	packBlock    = packRows * q4BlockBytes
 	q4BlockBytes = 18
 )
 
@@ -72,9 +72,12 @@ func checkPacked(nDst, nSrc, rows, cols int) (nb int) {
 // CPUs with AVX2, FMA and F16C), nil where there are no kernels for it.
 var packedQ4_0 *intDot
 
-// CanPackQ4_0 reports whether MatMulQ4_0x8 has kernels here: only then is
-// packing worth it (and MatMulQ4_0x8 may be called).
-func CanPackQ4_0() bool { return packedQ4_0 != nil }
+// CanPackQ4_0 reports whether rows of cols Q4_0 values pack (whole groups
+// of 8 rows) and MatMulQ4_0x8 has kernels here: only then is packing worth
+// it, and MatMulQ4_0x8 may be called.
+func CanPackQ4_0(rows, cols int) bool {
+	return packedQ4_0 != nil && rows > 0 && rows%packRows == 0 && cols > 0 && cols%32 == 0
+}
 
 // MatMulQ4_0x8 is MatMulQ8 on Q4_0 weights packed by PackQ4_0x8 (outDim a
 // multiple of 8), with the same bits: the float order of every output is
@@ -98,25 +101,4 @@ func dotFor(t gguf.Type, packed bool) *intDot {
 		return packedQ4_0
 	}
 	return intDots[t]
-}
-
-// DequantizeQ4_0x8Row decodes row of a packed matrix of cols values (w,
-// the whole matrix) into dst, with gguf.Dequantize's bits: (q-8)·d.
-func DequantizeQ4_0x8Row(dst []float32, w []byte, row, cols int) {
-	nb := cols / 32
-	base := row / packRows * packRows * nb * q4BlockBytes
-	r := row % packRows
-	_ = dst[:cols]
-	for b := range nb {
-		s := w[base+b*packBlock : base+(b+1)*packBlock]
-		d := half(s[2*r:])
-		out := dst[32*b : 32*b+32]
-		for k := range 4 {
-			q := s[16+32*k+4*r : 20+32*k+4*r]
-			for i, v := range q {
-				out[4*k+i] = float32(int(v&0xF)-8) * d
-				out[16+4*k+i] = float32(int(v>>4)-8) * d
-			}
-		}
-	}
 }

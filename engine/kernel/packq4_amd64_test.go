@@ -18,7 +18,7 @@ import (
 // MatMulQ8 on the rows as stored, for lone rows and batches, serial and
 // on the pool, and through MatMulQ8Many.
 func TestMatMulQ4_0x8(t *testing.T) {
-	if !CanPackQ4_0() {
+	if !CanPackQ4_0(8, 32) {
 		t.Skip("no packed Q4_0 kernels on this CPU or build")
 	}
 	r := rand.New(rand.NewPCG(8, 40))
@@ -66,7 +66,7 @@ func sameOutputs(t *testing.T, got, want []float32, what string, outDim, in, row
 // TestMatMulQ4_0x8NoAlloc: a decode step's packed matmul allocates
 // nothing once the pool's scratch is sized.
 func TestMatMulQ4_0x8NoAlloc(t *testing.T) {
-	if !CanPackQ4_0() {
+	if !CanPackQ4_0(8, 32) {
 		t.Skip("no packed Q4_0 kernels on this CPU or build")
 	}
 	r := rand.New(rand.NewPCG(9, 40))
@@ -92,7 +92,7 @@ func FuzzPackedQ4_0(f *testing.F) {
 	f.Add(uint8(0), uint64(1), []byte{}, []byte{})
 	f.Add(uint8(3), uint64(2), []byte{0, 0x7c}, []byte{0, 0, 0x80, 0x7f})
 	f.Fuzz(func(t *testing.T, rows uint8, seed uint64, blocks, xbits []byte) {
-		if !CanPackQ4_0() {
+		if !CanPackQ4_0(8, 32) {
 			t.Skip("no packed Q4_0 kernels on this CPU or build")
 		}
 		R := 1 + int(rows)%4

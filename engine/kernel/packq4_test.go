@@ -2,7 +2,6 @@ package kernel
 
 import (
 	"bytes"
-	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -23,20 +22,10 @@ func TestPackQ4_0x8RoundTrip(t *testing.T) {
 		}
 		rb := cols / 32 * 18
 		row := make([]byte, rb)
-		got, want := make([]float32, cols), make([]float32, cols)
 		for i := range rows {
 			UnpackQ4_0x8Row(row, p, i, cols)
 			if !bytes.Equal(row, w[i*rb:(i+1)*rb]) {
 				t.Fatalf("%dx%d: row %d unpacks to other bytes", rows, cols, i)
-			}
-			DequantizeQ4_0x8Row(got, p, i, cols)
-			if err := gguf.Dequantize(gguf.TypeQ4_0, want, row); err != nil {
-				t.Fatal(err)
-			}
-			for k := range got {
-				if math.Float32bits(got[k]) != math.Float32bits(want[k]) {
-					t.Fatalf("%dx%d: row %d value %d decodes to %g, gguf.Dequantize %g", rows, cols, i, k, got[k], want[k])
-				}
 			}
 		}
 	}

@@ -20,7 +20,7 @@ type storedLoad struct {
 // the bits of the same file with its rows as stored, for prefill and
 // single-token steps.
 func TestQ4_0WeightsPacked(t *testing.T) {
-	if !kernel.CanPackQ4_0() {
+	if !kernel.CanPackQ4_0(8, 32) {
 		t.Skip("no packed Q4_0 kernels on this CPU or build")
 	}
 	s := quantSpec()

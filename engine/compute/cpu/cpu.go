@@ -160,8 +160,7 @@ func (b *Backend) MatrixQuantized(t gguf.Type, rows, cols int, fill func(dst []b
 // packing reads in and copies all of it.
 func (b *Backend) Pack(m compute.Matrix) (compute.Matrix, bool) {
 	src := mat(m)
-	if src.q == nil || src.packed || src.qt != gguf.TypeQ4_0 || !b.int8Act || !kernel.CanPackQ4_0() ||
-		src.rows%8 != 0 || src.cols%32 != 0 {
+	if src.q == nil || src.packed || src.qt != gguf.TypeQ4_0 || !b.int8Act || !kernel.CanPackQ4_0(src.rows, src.cols) {
 		return m, false
 	}
 	p := &Matrix{qt: src.qt, packed: true, rows: src.rows, cols: src.cols}
@@ -182,8 +181,16 @@ func mat(m compute.Matrix) *Matrix   { return m.(*Matrix) }
 
 func (b *Backend) Embed(out compute.Buffer, table compute.Matrix, tokens []int32) {
 	o, t := buf(out), mat(table)
+	var unpacked []byte // a packed table's row as stored
 	for i, id := range tokens {
 		row := o[i*t.cols : (i+1)*t.cols]
+		stored := t.q
+		if t.packed { // the loader keeps tables as stored: this is for completeness, not speed
+			rb := t.cols / t.qt.BlockSize() * t.qt.BlockBytes()
+			unpacked = slices.Grow(unpacked[:0], rb)[:rb]
+			kernel.UnpackQ4_0x8Row(unpacked, t.q, int(id), t.cols)
+			stored, id = unpacked, 0
+		}
 		switch {
 		case t.bf16 != nil:
 			float16.BF16ToF32(row, t.bf16[int(id)*t.cols:(int(id)+1)*t.cols])
@@ -191,12 +198,9 @@ func (b *Backend) Embed(out compute.Buffer, table compute.Matrix, tokens []int32
 		case t.f16 != nil:
 			float16.F16ToF32(row, t.f16[int(id)*t.cols:(int(id)+1)*t.cols])
 			continue
-		case t.packed:
-			kernel.DequantizeQ4_0x8Row(row, t.q, int(id), t.cols)
-			continue
-		case t.q != nil:
+		case stored != nil:
 			rb := t.cols / t.qt.BlockSize() * t.qt.BlockBytes()
-			if err := gguf.Dequantize(t.qt, row, t.q[int(id)*rb:(int(id)+1)*rb]); err != nil {
+			if err := gguf.Dequantize(t.qt, row, stored[int(id)*rb:(int(id)+1)*rb]); err != nil {
 				panic(err) // shapes were checked when the matrix was made
 			}
 			continue

@@ -28,7 +28,7 @@ func randomQ4_0(r *rand.Rand, rows, cols int) []byte {
 // other types, ragged groups and float activations keep the matrix as it
 // is, and float activations are refused once a matrix is packed.
 func TestPack(t *testing.T) {
-	if !kernel.CanPackQ4_0() {
+	if !kernel.CanPackQ4_0(8, 32) {
 		t.Skip("no packed Q4_0 kernels on this CPU or build")
 	}
 	r := rand.New(rand.NewPCG(1, 41))
