@@ -111,5 +111,9 @@ func (g ggufTensors) Stored(name string) (gguf.Type, []byte, []int, bool) {
 	return t.Type, raw, t.Shape(), true
 }
 
-// Release lets the file's pages under data leave the resident set.
-func (g ggufTensors) Release(data []byte) { g.f.Release(data) }
+// Release lets the file's pages under tensor name leave the resident set.
+func (g ggufTensors) Release(name string) {
+	if data, _, err := g.f.Raw(name); err == nil {
+		g.f.Release(data)
+	}
+}

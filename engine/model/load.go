@@ -235,10 +235,10 @@ type packer interface {
 	Pack(m compute.Matrix) (compute.Matrix, bool)
 }
 
-// releaser lets go of the resident pages of tensor bytes it handed out
-// (a memory-mapped file's).
+// releaser lets go of the resident pages of a tensor it handed out (a
+// memory-mapped file's), once the backend has copied it.
 type releaser interface {
-	Release(data []byte)
+	Release(name string)
 }
 
 // pack hands the stored matrix m of tensor name to the backend's packer,
@@ -252,11 +252,8 @@ func (l *loader) pack(m compute.Matrix, name string) compute.Matrix {
 	if !packed {
 		return m
 	}
-	if src, ok := l.src.(storedSource); ok {
-		if r, ok := l.src.(releaser); ok {
-			_, data, _, _ := src.Stored(name)
-			r.Release(data)
-		}
+	if r, ok := l.src.(releaser); ok {
+		r.Release(name)
 	}
 	return pm
 }
