@@ -262,10 +262,10 @@ func (j *matMulJob) runBatched(id, lo, hi int) {
 }
 
 // runInt computes the output columns of column tiles [lo, hi) with integer
-// dots: row blocks, then column tiles of 4 weight rows (or the dot's
-// cols), then tiles of up to
-// 4 activation rows (the type's tileRows where set), so that a weight tile
-// is unpacked once per tile of rows and reused from L1 across the block.
+// dots: row blocks, then column tiles of 4 weight rows (or the dot's cols),
+// then tiles of up to 4 activation rows (the type's tileRows where set), so
+// that a weight tile is unpacked once per tile of rows and reused from L1
+// across the block.
 func (j *matMulJob) runInt(lo, hi int) {
 	c0, c1 := lo*j.tileCols, min(hi*j.tileCols, j.outDim)
 	od, ld, rb, nb, dot := j.outDim, j.ldq, j.rowBytes, j.qnb, j.idot.dot

@@ -47,11 +47,11 @@ type Backend struct {
 	// int8Act computes block-quantized weights with activations quantized
 	// to 8 bits per row (kernel.MatMulQ8) instead of float32 (MatMulQ).
 	int8Act bool
-	// packs counts the matrices Pack rearranged: their kernels take int8
+	// packed is set once Pack rearranged a matrix: its kernels take int8
 	// activations only.
-	packs atomic.Int64
-	projs [3]kernel.QProj // MatMulMany's, under jobs.mu
-	rope  ropeTable
+	packed atomic.Bool
+	projs  [3]kernel.QProj // MatMulMany's, under jobs.mu
+	rope   ropeTable
 }
 
 // QuantActivationModes are the values SetQuantActivations takes.
@@ -69,7 +69,7 @@ func (b *Backend) SetQuantActivations(mode string) error {
 	case "", "int8":
 		b.int8Act = true
 	case "float":
-		if b.packs.Load() > 0 {
+		if b.packed.Load() {
 			return fmt.Errorf("quantized activations %q: set before the model loads (packed Q4_0 weights compute with int8 activations only)", mode)
 		}
 		b.int8Act = false
@@ -166,7 +166,7 @@ func (b *Backend) Pack(m compute.Matrix) (compute.Matrix, bool) {
 	p := &Matrix{qt: src.qt, packed: true, rows: src.rows, cols: src.cols}
 	p.q = mapped.OffHeap[byte](p, len(src.q))
 	kernel.PackQ4_0x8(p.q, src.q, src.rows, src.cols)
-	b.packs.Add(1)
+	b.packed.Store(true)
 	return p, true
 }
 
