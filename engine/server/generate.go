@@ -127,12 +127,14 @@ func (s *Server) prompt(ctx context.Context, req *enginev1.GenerateRequest) ([]i
 func (s *Server) response(ev engine.Event, sp *enginev1.SamplingParams) *enginev1.GenerateResponse {
 	msg := &enginev1.GenerateResponse{TextDelta: ev.Text, Index: uint32(ev.Index)}
 	for _, t := range ev.Tokens {
-		g := &enginev1.GeneratedToken{TokenId: t.ID, Token: s.texts.text(t.ID)}
+		tt := s.texts.text(t.ID)
+		g := &enginev1.GeneratedToken{TokenId: t.ID, Token: tt.text, Bytes: tt.bytes}
 		if sp.GetLogprobs() {
 			g.Logprob = t.Logprob
 			for _, alt := range t.Top {
+				at := s.texts.text(alt.Token)
 				g.TopLogprobs = append(g.TopLogprobs, &enginev1.TokenLogprob{
-					TokenId: alt.Token, Token: s.texts.text(alt.Token), Logprob: alt.Logprob})
+					TokenId: alt.Token, Token: at.text, Bytes: at.bytes, Logprob: alt.Logprob})
 			}
 		}
 		msg.Tokens = append(msg.Tokens, g)

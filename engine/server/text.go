@@ -3,8 +3,10 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -105,54 +107,46 @@ func adapterInfo(a engine.AdapterInfo) *enginev1.AdapterInfo {
 // decoder strips the first space of a text).
 type tokenTexts struct {
 	tok *tokenizer.Tokenizer
-	m   sync.Map // int32 -> string
+	m   sync.Map // int32 -> tokenText
+}
+
+// tokenText is a token's bytes and the text shown for them: the bytes
+// themselves where they are UTF-8, else OpenAI's "bytes:\xe2\x80" (a byte
+// of a longer character on its own; a proto string must be valid UTF-8).
+type tokenText struct {
+	text  string
+	bytes []byte
 }
 
 func newTokenTexts(tok *tokenizer.Tokenizer) *tokenTexts { return &tokenTexts{tok: tok} }
 
-func (t *tokenTexts) text(id int32) string {
+func (t *tokenTexts) text(id int32) tokenText {
 	if v, ok := t.m.Load(id); ok {
-		return v.(string)
+		return v.(tokenText)
 	}
-	s := t.compute(id)
-	t.m.Store(id, s)
-	return s
+	b := t.compute(id)
+	tt := tokenText{text: string(b), bytes: b}
+	if !utf8.Valid(b) {
+		var sb strings.Builder
+		sb.WriteString("bytes:")
+		for _, c := range b {
+			fmt.Fprintf(&sb, "\\x%02x", c)
+		}
+		tt.text = sb.String()
+	}
+	t.m.Store(id, tt)
+	return tt
 }
 
-func (t *tokenTexts) compute(id int32) string {
-	piece := t.tok.Token(id)
-	if b, ok := byteFallback(piece); ok {
-		return string([]byte{b})
-	}
-	if strings.Contains(piece, "▁") {
-		return strings.ReplaceAll(piece, "▁", " ")
+// compute is id's bytes in the middle of a text (tokenizer.TokenBytes);
+// special ids, which have none there, show the text Decode gives them.
+func (t *tokenTexts) compute(id int32) []byte {
+	if b := t.tok.TokenBytes(id); b != nil {
+		return b
 	}
 	s, err := t.tok.Decode([]int32{id}, false)
 	if err != nil {
-		return piece
+		return []byte(t.tok.Token(id))
 	}
-	return s
-}
-
-// byteFallback parses SentencePiece's "<0xAB>" byte pieces.
-func byteFallback(p string) (byte, bool) {
-	if len(p) != 6 || !strings.HasPrefix(p, "<0x") || p[5] != '>' {
-		return 0, false
-	}
-	var b byte
-	for _, c := range p[3:5] {
-		var v byte
-		switch {
-		case c >= '0' && c <= '9':
-			v = byte(c - '0')
-		case c >= 'A' && c <= 'F':
-			v = byte(c-'A') + 10
-		case c >= 'a' && c <= 'f':
-			v = byte(c-'a') + 10
-		default:
-			return 0, false
-		}
-		b = b<<4 | v
-	}
-	return b, true
+	return []byte(s)
 }

@@ -71,9 +71,9 @@ func (s *Server) add(ctx context.Context, j *job, c *choice, m *enginev1.Generat
 		part := &chatLogprobs{Content: []tokenLogprob{}}
 		for _, g := range m.Tokens {
 			tok := g.Token
-			tl := tokenLogprob{Token: tok, Logprob: g.Logprob, Bytes: byteList(tok), TopLogprobs: []topLogprob{}}
+			tl := tokenLogprob{Token: tok, Logprob: g.Logprob, Bytes: byteList(g.Bytes), TopLogprobs: []topLogprob{}}
 			for _, alt := range g.TopLogprobs {
-				tl.TopLogprobs = append(tl.TopLogprobs, topLogprob{Token: alt.Token, Logprob: alt.Logprob, Bytes: byteList(alt.Token)})
+				tl.TopLogprobs = append(tl.TopLogprobs, topLogprob{Token: alt.Token, Logprob: alt.Logprob, Bytes: byteList(alt.Bytes)})
 			}
 			part.Content = append(part.Content, tl)
 		}
@@ -91,7 +91,7 @@ func (s *Server) add(ctx context.Context, j *job, c *choice, m *enginev1.Generat
 		part.TokenLogprobs = append(part.TokenLogprobs, g.Logprob)
 		part.TopLogprobs = append(part.TopLogprobs, top)
 		part.TextOffset = append(part.TextOffset, c.textOffset)
-		c.textOffset += len(tok)
+		c.textOffset += len(g.Bytes)
 	}
 	lp := c.complLP
 	lp.Tokens = append(lp.Tokens, part.Tokens...)

@@ -95,10 +95,10 @@ type envelope struct {
 	Usage             any     `json:"usage,omitempty"`
 }
 
-func byteList(s string) []int {
-	out := make([]int, len(s))
-	for i := range len(s) {
-		out[i] = int(s[i])
+func byteList(b []byte) []int {
+	out := make([]int, len(b))
+	for i, c := range b {
+		out[i] = int(c)
 	}
 	return out
 }

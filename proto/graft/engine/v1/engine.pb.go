@@ -675,10 +675,13 @@ func (x *SamplingParams) GetIncludeStopStrInOutput() bool {
 }
 
 type TokenLogprob struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	TokenId       int32                  `protobuf:"varint,1,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
-	Token         string                 `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
-	Logprob       float32                `protobuf:"fixed32,3,opt,name=logprob,proto3" json:"logprob,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	TokenId int32                  `protobuf:"varint,1,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
+	// As GeneratedToken.token.
+	Token   string  `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
+	Logprob float32 `protobuf:"fixed32,3,opt,name=logprob,proto3" json:"logprob,omitempty"`
+	// As GeneratedToken.bytes.
+	Bytes         []byte `protobuf:"bytes,4,opt,name=bytes,proto3" json:"bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -734,6 +737,13 @@ func (x *TokenLogprob) GetLogprob() float32 {
 	return 0
 }
 
+func (x *TokenLogprob) GetBytes() []byte {
+	if x != nil {
+		return x.Bytes
+	}
+	return nil
+}
+
 type GeneratedToken struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	TokenId int32                  `protobuf:"varint,1,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
@@ -741,8 +751,13 @@ type GeneratedToken struct {
 	Logprob     float32         `protobuf:"fixed32,2,opt,name=logprob,proto3" json:"logprob,omitempty"`
 	TopLogprobs []*TokenLogprob `protobuf:"bytes,3,rep,name=top_logprobs,json=topLogprobs,proto3" json:"top_logprobs,omitempty"`
 	// The token's own text, as OpenAI's logprobs show it (a word-initial
-	// SentencePiece token keeps its leading space).
-	Token         string `protobuf:"bytes,4,opt,name=token,proto3" json:"token,omitempty"`
+	// SentencePiece token keeps its leading space). A token whose bytes are
+	// not UTF-8 on their own (a byte-fallback piece of a longer character)
+	// is written as OpenAI writes it, "bytes:\xe2\x80": a proto string
+	// must be valid UTF-8.
+	Token string `protobuf:"bytes,4,opt,name=token,proto3" json:"token,omitempty"`
+	// The token's own bytes (OpenAI's logprobs "bytes").
+	Bytes         []byte `protobuf:"bytes,5,opt,name=bytes,proto3" json:"bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -803,6 +818,13 @@ func (x *GeneratedToken) GetToken() string {
 		return x.Token
 	}
 	return ""
+}
+
+func (x *GeneratedToken) GetBytes() []byte {
+	if x != nil {
+		return x.Bytes
+	}
+	return nil
 }
 
 type Usage struct {
@@ -2094,16 +2116,18 @@ const file_graft_engine_v1_engine_proto_rawDesc = "" +
 	"\n" +
 	"ignore_eos\x18\x0e \x01(\bR\tignoreEos\x12:\n" +
 	"\x1ainclude_stop_str_in_output\x18\x0f \x01(\bR\x16includeStopStrInOutputB\a\n" +
-	"\x05_seed\"Y\n" +
+	"\x05_seed\"o\n" +
 	"\fTokenLogprob\x12\x19\n" +
 	"\btoken_id\x18\x01 \x01(\x05R\atokenId\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\tR\x05token\x12\x18\n" +
-	"\alogprob\x18\x03 \x01(\x02R\alogprob\"\x9d\x01\n" +
+	"\alogprob\x18\x03 \x01(\x02R\alogprob\x12\x14\n" +
+	"\x05bytes\x18\x04 \x01(\fR\x05bytes\"\xb3\x01\n" +
 	"\x0eGeneratedToken\x12\x19\n" +
 	"\btoken_id\x18\x01 \x01(\x05R\atokenId\x12\x18\n" +
 	"\alogprob\x18\x02 \x01(\x02R\alogprob\x12@\n" +
 	"\ftop_logprobs\x18\x03 \x03(\v2\x1d.graft.engine.v1.TokenLogprobR\vtopLogprobs\x12\x14\n" +
-	"\x05token\x18\x04 \x01(\tR\x05token\"~\n" +
+	"\x05token\x18\x04 \x01(\tR\x05token\x12\x14\n" +
+	"\x05bytes\x18\x05 \x01(\fR\x05bytes\"~\n" +
 	"\x05Usage\x12#\n" +
 	"\rprompt_tokens\x18\x01 \x01(\rR\fpromptTokens\x12+\n" +
 	"\x11completion_tokens\x18\x02 \x01(\rR\x10completionTokens\x12#\n" +
