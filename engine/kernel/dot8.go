@@ -59,6 +59,19 @@ type intDot struct {
 	// cols, where set, is the columns of every tile (packed weights'
 	// groups); 4 otherwise.
 	cols int
+	// blockBytes, where set, is a weight row's bytes per block in this
+	// dot's layout (a packed row's share of its group); the type's
+	// otherwise.
+	blockBytes int
+}
+
+// rowBytes is the bytes of a weight row of nb blocks of type t in id's
+// layout.
+func (id *intDot) rowBytes(t gguf.Type, nb int) int {
+	if id.blockBytes > 0 {
+		return nb * id.blockBytes
+	}
+	return nb * t.BlockBytes()
 }
 
 // intDots holds the types with an integer-activation dot; generic references

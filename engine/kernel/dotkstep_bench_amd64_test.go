@@ -19,21 +19,22 @@ import (
 // gu: the fused projections) as a percentage of the read pass's, so that a
 // slow one shows.
 //
-// The step runs twice, alternating, on weights in 4 KiB pages (base: a
-// file cached in small folios) and in 2 MiB pages (huge: what
-// mapped.Open's MADV_HUGEPAGE gets on a file read in cold), so that other
-// load on the host falls on both alike. The read pass stays on the Go heap
+// The step runs four times, alternating, on weights in 4 KiB pages (base:
+// a file cached in small folios) and in 2 MiB pages (huge: what
+// mapped.Open's MADV_HUGEPAGE gets on a file read in cold), each with the
+// Q4_K matrices as stored and packed (packedbase, packed), so that other
+// load on the host falls on all alike. The read pass stays on the Go heap
 // (4 KiB pages here), below graft bench engine's, which asks for 2 MiB
 // pages as the weights do: the huge step's bound_pct reads high.
 func BenchmarkDecodeStepQ4KM(b *testing.B) {
 	vs := []struct {
-		name string
-		huge bool
-	}{{"base", false}, {"huge", true}}
+		name         string
+		huge, packed bool
+	}{{"base", false, false}, {"huge", true, false}, {"packedbase", false, true}, {"packed", true, true}}
 	p := benchPool(b)
 	var steps []*q4kmStep
 	for _, v := range vs {
-		steps = append(steps, newQ4KMStep(p, *stepRows, v.huge))
+		steps = append(steps, newQ4KMStep(p, *stepRows, v.huge, v.packed))
 	}
 	read := steps[0].read
 	tRead := make([]time.Duration, len(vs))
@@ -71,8 +72,9 @@ const (
 var kindNames = [kinds]string{"qkv", "o", "gu", "down", "out"}
 
 type q4kmMat struct {
-	w []byte
-	t gguf.Type
+	w      []byte
+	t      gguf.Type
+	packed bool
 }
 
 // q4kmStep is a 110M Q4_K_M decode step's matmuls, with the time and bytes
@@ -88,12 +90,20 @@ type q4kmStep struct {
 	acts [8][]float32
 }
 
-func newQ4KMStep(p *Pool, R int, huge bool) *q4kmStep {
+func newQ4KMStep(p *Pool, R int, huge, packed bool) *q4kmStep {
 	rng := rand.New(rand.NewPCG(3, 3))
 	const dim, ffn, vocab, layers = 768, 2048, 32000, 12
 	q4, q6 := gguf.TypeQ4_K, gguf.TypeQ6_K
 	arena := newArena(80<<20, huge)
-	m := func(t gguf.Type, rows, in int) q4kmMat { return q4kmMat{arena.copy(randomQ(rng, t, rows, in)), t} }
+	m := func(t gguf.Type, rows, in int) q4kmMat {
+		w := randomQ(rng, t, rows, in)
+		if packed && CanPack(t, rows, in) {
+			pw := make([]byte, PackedBytes(t, rows, in))
+			Pack(t, pw, w, rows, in)
+			return q4kmMat{arena.copy(pw), t, true}
+		}
+		return q4kmMat{arena.copy(w), t, false}
+	}
 	s := &q4kmStep{p: p, rows: R}
 	for i := range layers {
 		vt := q4
@@ -126,10 +136,16 @@ func (s *q4kmStep) step() {
 	p, R := s.p, s.rows
 	x, q, k, v, o, g, u, logits := s.acts[0], s.acts[1], s.acts[2], s.acts[3], s.acts[4], s.acts[5], s.acts[6], s.acts[7]
 	xd := x[:R*dim]
-	one := func(out, x []float32, w q4kmMat, in, outDim int) { MatMulQ8(p, out, x, w.w, w.t, R, in, outDim) }
+	one := func(out, x []float32, w q4kmMat, in, outDim int) {
+		if w.packed {
+			MatMulPacked(p, out, x, w.w, w.t, R, in, outDim)
+			return
+		}
+		MatMulQ8(p, out, x, w.w, w.t, R, in, outDim)
+	}
 	for _, l := range s.ls {
 		t := time.Now()
-		if !MatMulQ8Many(p, xd, R, dim, []QProj{{Out: q, W: l.q.w, T: l.q.t, OutDim: dim}, {Out: k, W: l.k.w, T: l.k.t, OutDim: dim}, {Out: v, W: l.v.w, T: l.v.t, OutDim: dim}}) {
+		if !MatMulQ8Many(p, xd, R, dim, []QProj{{Out: q, W: l.q.w, T: l.q.t, OutDim: dim, Packed: l.q.packed}, {Out: k, W: l.k.w, T: l.k.t, OutDim: dim, Packed: l.k.packed}, {Out: v, W: l.v.w, T: l.v.t, OutDim: dim, Packed: l.v.packed}}) {
 			one(q, xd, l.q, dim, dim)
 			one(k, xd, l.k, dim, dim)
 			one(v, xd, l.v, dim, dim)
@@ -137,7 +153,7 @@ func (s *q4kmStep) step() {
 		t = s.lap(kQKV, t)
 		one(o, xd, l.o, dim, dim)
 		t = s.lap(kO, t)
-		if !MatMulQ8Many(p, xd, R, dim, []QProj{{Out: g, W: l.g.w, T: l.g.t, OutDim: ffn}, {Out: u, W: l.u.w, T: l.u.t, OutDim: ffn}}) {
+		if !MatMulQ8Many(p, xd, R, dim, []QProj{{Out: g, W: l.g.w, T: l.g.t, OutDim: ffn, Packed: l.g.packed}, {Out: u, W: l.u.w, T: l.u.t, OutDim: ffn, Packed: l.u.packed}}) {
 			one(g, xd, l.g, dim, ffn)
 			one(u, xd, l.u, dim, ffn)
 		}

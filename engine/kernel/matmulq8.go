@@ -30,7 +30,7 @@ func matMulQ8(p *Pool, out, x []float32, w []byte, t gguf.Type, id *intDot, rows
 	if in%t.BlockSize() != 0 || id.act.blockSize() != t.BlockSize() {
 		panic(fmt.Sprintf("kernel: %s rows of %d values are not whole blocks", t, in))
 	}
-	checkMatMul(len(out), len(x), len(w)/t.BlockBytes()*t.BlockSize(), rows, in, outDim)
+	checkMatMul(len(out), len(x), len(w)/id.rowBytes(t, 1)*t.BlockSize(), rows, in, outDim)
 	if rows == 0 || outDim == 0 {
 		return
 	}
@@ -97,7 +97,7 @@ func matMulQ8(p *Pool, out, x []float32, w []byte, t gguf.Type, id *intDot, rows
 // whose activation blocks stay in L2 while a column tile passes over them.
 func newQ8Job(out, x []float32, w []byte, t gguf.Type, id *intDot, rows, in, outDim int) matMulJob {
 	nb := in / t.BlockSize()
-	j := matMulJob{q: w, rowBytes: nb * t.BlockBytes(), idot: id, qnb: nb, ldq: nb * id.act.blockBytes()}
+	j := matMulJob{q: w, rowBytes: id.rowBytes(t, nb), idot: id, qnb: nb, ldq: nb * id.act.blockBytes()}
 	j.out, j.x, j.rows, j.in, j.outDim = out, x, rows, in, outDim
 	j.tileCols = 4
 	if id.cols > 0 {

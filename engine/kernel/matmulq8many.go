@@ -13,7 +13,7 @@ type QProj struct {
 	W      []byte
 	T      gguf.Type
 	OutDim int
-	Packed bool // W is Q4_0 packed by PackQ4_0x8 (MatMulQ4_0x8)
+	Packed bool // W is packed by Pack (MatMulPacked)
 }
 
 // maxProj bounds the projections of one MatMulQ8Many (Q, K, V at most).
@@ -46,7 +46,7 @@ func MatMulQ8Many(p *Pool, x []float32, rows, in int, projs []QProj) bool {
 		if takesBatched(id, rows, in/pr.T.BlockSize()) {
 			return false
 		}
-		checkMatMul(len(pr.Out), len(x), len(pr.W)/pr.T.BlockBytes()*pr.T.BlockSize(), rows, in, pr.OutDim)
+		checkMatMul(len(pr.Out), len(x), len(pr.W)/id.rowBytes(pr.T, 1)*pr.T.BlockSize(), rows, in, pr.OutDim)
 	}
 	if p == nil || len(p.workers) == 0 {
 		for i, pr := range projs {

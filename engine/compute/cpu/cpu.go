@@ -28,7 +28,7 @@ type Matrix struct {
 	f16        []uint16 // or for IEEE half weights
 	q          []byte   // or for GGUF block-quantized weights of type qt
 	qt         gguf.Type
-	packed     bool // q is Q4_0 packed eight rows to a block (kernel.PackQ4_0x8)
+	packed     bool // q is packed eight rows to a block (kernel.Pack)
 	rows, cols int
 	t          []float32 // the transpose, made on first use as a LoRA B
 	tbf16      []uint16  // or that of bfloat16 weights
@@ -70,7 +70,7 @@ func (b *Backend) SetQuantActivations(mode string) error {
 		b.int8Act = true
 	case "float":
 		if b.packed.Load() {
-			return fmt.Errorf("quantized activations %q: set before the model loads (packed Q4_0 weights compute with int8 activations only)", mode)
+			return fmt.Errorf("quantized activations %q: set before the model loads (packed weights compute with int8 activations only)", mode)
 		}
 		b.int8Act = false
 	default:
@@ -150,22 +150,23 @@ func (b *Backend) MatrixQuantized(t gguf.Type, rows, cols int, fill func(dst []b
 	return mt, true
 }
 
-// Pack rearranges a stored Q4_0 matrix of whole 8-row groups, in int8
-// activation mode, into the packed layout of kernel.MatMulQ4_0x8, in
-// memory the new matrix owns outside the Go heap: about twice the decode
-// speed of the rows as stored, with the same bits. ok is false, and m is
+// Pack rearranges a stored Q4_0 or Q4_K matrix of whole 8-row groups, in
+// int8 activation mode, into the packed layout of kernel.MatMulPacked, in
+// memory the new matrix owns outside the Go heap: 1.5-2.2 times the decode
+// kernels' speed of the rows as stored (Q4_0 with the same bits, Q4_K a
+// rounding apart: kernel.dotQ4KPacked). ok is false, and m is
 // returned, where that does not apply (other types, no kernels, float
 // activations). A packed matrix still serves Embed, but the caller should
 // keep a table that mostly serves lookups (a token embedding) as stored:
 // packing reads in and copies all of it.
 func (b *Backend) Pack(m compute.Matrix) (compute.Matrix, bool) {
 	src := mat(m)
-	if src.q == nil || src.packed || src.qt != gguf.TypeQ4_0 || !b.int8Act || !kernel.CanPackQ4_0(src.rows, src.cols) {
+	if src.q == nil || src.packed || !b.int8Act || !kernel.CanPack(src.qt, src.rows, src.cols) {
 		return m, false
 	}
 	p := &Matrix{qt: src.qt, packed: true, rows: src.rows, cols: src.cols}
-	p.q = mapped.OffHeap[byte](p, len(src.q))
-	kernel.PackQ4_0x8(p.q, src.q, src.rows, src.cols)
+	p.q = mapped.OffHeap[byte](p, kernel.PackedBytes(src.qt, src.rows, src.cols))
+	kernel.Pack(src.qt, p.q, src.q, src.rows, src.cols)
 	b.packed.Store(true)
 	return p, true
 }
@@ -188,7 +189,7 @@ func (b *Backend) Embed(out compute.Buffer, table compute.Matrix, tokens []int32
 		if t.packed { // the loader keeps tables as stored: this is for completeness, not speed
 			rb := t.cols / t.qt.BlockSize() * t.qt.BlockBytes()
 			unpacked = slices.Grow(unpacked[:0], rb)[:rb]
-			kernel.UnpackQ4_0x8Row(unpacked, t.q, int(id), t.cols)
+			kernel.UnpackRow(t.qt, unpacked, t.q, int(id), t.cols)
 			stored, id = unpacked, 0
 		}
 		switch {
@@ -213,7 +214,7 @@ func (b *Backend) MatMul(out, x compute.Buffer, w compute.Matrix, rows int) {
 	m := mat(w)
 	switch {
 	case m.packed:
-		kernel.MatMulQ4_0x8(b.pool, buf(out)[:rows*m.rows], buf(x)[:rows*m.cols], m.q, rows, m.cols, m.rows)
+		kernel.MatMulPacked(b.pool, buf(out)[:rows*m.rows], buf(x)[:rows*m.cols], m.q, m.qt, rows, m.cols, m.rows)
 		return
 	case m.q != nil && b.int8Act:
 		kernel.MatMulQ8(b.pool, buf(out)[:rows*m.rows], buf(x)[:rows*m.cols], m.q, m.qt, rows, m.cols, m.rows)
@@ -369,7 +370,7 @@ func (b *Backend) Write(dst compute.Buffer, src []float32) {
 	copy(buf(dst), src)
 }
 
-// Packed reports whether the matrix is Q4_0 packed by Backend.Pack.
+// Packed reports whether the matrix is packed by Backend.Pack.
 func (m *Matrix) Packed() bool { return m.packed }
 
 // Narrow reports whether the matrix keeps bfloat16 weights.

@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"encoding/binary"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -11,37 +12,57 @@ import (
 	"github.com/graft-ai/graft/engine/kernel"
 )
 
-// randomQ4_0 is rows×cols random Q4_0 values with small finite scales.
-func randomQ4_0(r *rand.Rand, rows, cols int) []byte {
-	w := make([]byte, rows*cols/32*18)
-	for b := 0; b < len(w); b += 18 {
-		binary.LittleEndian.PutUint16(w[b:], float16.Float32ToF16(r.Float32()*0.02))
-		for i := 2; i < 18; i++ {
-			w[b+i] = byte(r.Uint32())
+// randomBlocks is rows×cols random values of type t (Q4_0 or Q4_K) with
+// small finite scales (and mins).
+func randomBlocks(r *rand.Rand, t gguf.Type, rows, cols int) []byte {
+	bb := t.BlockBytes()
+	w := make([]byte, rows*cols/t.BlockSize()*bb)
+	for i := range w {
+		w[i] = byte(r.Uint32())
+	}
+	halves := 1 // Q4_0: d
+	if t == gguf.TypeQ4_K {
+		halves = 2 // d, dmin
+	}
+	for b := 0; b < len(w); b += bb {
+		for h := range halves {
+			binary.LittleEndian.PutUint16(w[b+2*h:], float16.Float32ToF16(r.Float32()*0.02))
 		}
 	}
 	return w
 }
 
-// TestPack: in int8 mode a stored Q4_0 matrix of whole 8-row groups packs,
-// and MatMul, MatMulMany and Embed on it give the stored matrix's bits;
-// other types, ragged groups and float activations keep the matrix as it
-// is, and float activations are refused once a matrix is packed.
+// TestPack: in int8 mode a stored Q4_0 or Q4_K matrix of whole 8-row
+// groups packs; MatMul and MatMulMany on it give the stored matrix's bits
+// on Q4_0 and outputs a float32 rounding apart on Q4_K (whose packed sums
+// run in another order), Embed the stored rows' bits; other types, ragged
+// groups and float activations keep the matrix as it is, and float
+// activations are refused once a matrix is packed.
 func TestPack(t *testing.T) {
-	if !kernel.CanPackQ4_0(8, 32) {
-		t.Skip("no packed Q4_0 kernels on this CPU or build")
+	for _, typ := range []gguf.Type{gguf.TypeQ4_0, gguf.TypeQ4_K} {
+		t.Run(typ.String(), func(t *testing.T) { testPack(t, typ) })
+	}
+}
+
+func testPack(t *testing.T, typ gguf.Type) {
+	if !kernel.CanPack(typ, 8, 256) {
+		t.Skipf("no packed %s kernels on this CPU or build", typ)
 	}
 	r := rand.New(rand.NewPCG(1, 41))
-	const rows, cols = 64, 256
+	const rows, cols = 64, 512
 	b := New(2)
 	defer b.Close()
 	if err := b.SetQuantActivations("int8"); err != nil {
 		t.Fatal(err)
 	}
-	stored, _ := b.MatrixStored(gguf.TypeQ4_0, randomQ4_0(r, rows, cols), rows, cols)
+	stored, _ := b.MatrixStored(typ, randomBlocks(r, typ, rows, cols), rows, cols)
 	packed, ok := b.Pack(stored)
-	if !ok || !packed.(*Matrix).Packed() || packed.(*Matrix).Stored() != gguf.TypeQ4_0 {
-		t.Fatal("a 64×256 Q4_0 matrix did not pack")
+	if !ok || !packed.(*Matrix).Packed() || packed.(*Matrix).Stored() != typ {
+		t.Fatalf("a 64×512 %s matrix did not pack", typ)
+	}
+	same := sameBits
+	if typ == gguf.TypeQ4_K {
+		same = closeTo
 	}
 	for _, n := range []int{1, 5} {
 		x := make(Buffer, n*cols)
@@ -51,10 +72,10 @@ func TestPack(t *testing.T) {
 		want, got := make(Buffer, n*rows), make(Buffer, n*rows)
 		b.MatMul(want, x, stored, n)
 		b.MatMul(got, x, packed, n)
-		sameBits(t, "MatMul", got, want)
+		same(t, "MatMul", got, want)
 		g1, g2 := make(Buffer, n*rows), make(Buffer, n*rows)
 		if b.MatMulMany([]compute.Buffer{g1, g2}, x, []compute.Matrix{packed, stored}, n) {
-			sameBits(t, "MatMulMany packed", g1, want)
+			same(t, "MatMulMany packed", g1, want)
 			sameBits(t, "MatMulMany stored", g2, want)
 		} else if n == 1 {
 			t.Fatal("MatMulMany declined a lone row")
@@ -67,7 +88,7 @@ func TestPack(t *testing.T) {
 	sameBits(t, "Embed", got, want)
 
 	q8, _ := b.MatrixStored(gguf.TypeQ8_0, make([]byte, rows*cols/32*34), rows, cols)
-	ragged, _ := b.MatrixStored(gguf.TypeQ4_0, randomQ4_0(r, 12, cols), 12, cols)
+	ragged, _ := b.MatrixStored(typ, randomBlocks(r, typ, 12, cols), 12, cols)
 	for name, m := range map[string]compute.Matrix{"Q8_0": q8, "12 rows": ragged, "packed again": packed} {
 		if _, ok := b.Pack(m); ok {
 			t.Errorf("%s: packed", name)
@@ -81,8 +102,24 @@ func TestPack(t *testing.T) {
 	if err := fb.SetQuantActivations("float"); err != nil {
 		t.Fatal(err)
 	}
-	fs, _ := fb.MatrixStored(gguf.TypeQ4_0, randomQ4_0(r, rows, cols), rows, cols)
+	fs, _ := fb.MatrixStored(typ, randomBlocks(r, typ, rows, cols), rows, cols)
 	if _, ok := fb.Pack(fs); ok {
 		t.Error("packed on a backend with float activations")
+	}
+}
+
+// closeTo fails unless got and want are equal to a few float32 roundings
+// of the largest output: packed Q4_K sums the same exact integers in
+// another float order.
+func closeTo(t *testing.T, what string, got, want []float32) {
+	t.Helper()
+	var scale float64
+	for _, v := range want {
+		scale = max(scale, math.Abs(float64(v)))
+	}
+	for i := range got {
+		if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*scale || math.IsNaN(float64(got[i])) {
+			t.Fatalf("%s: out[%d] = %g, stored rows give %g", what, i, got[i], want[i])
+		}
 	}
 }

@@ -1,0 +1,93 @@
+package kernel
+
+import (
+	"fmt"
+
+	"github.com/graft-ai/graft/engine/gguf"
+)
+
+// Weights packed eight rows to a block (packq4.go, packq4k.go): one load
+// brings a few quant bytes of eight rows, each row's products stay in a
+// lane of their own, and the per-block work that does not depend on the
+// row (unpacking scales, loading activations) is shared by eight rows.
+// The loader packs a matrix once (cpu.Backend.Pack) and computes with
+// MatMulPacked from then on.
+
+// packRows is the rows of a packed group.
+const packRows = 8
+
+// packing is a weight type's packed layout.
+type packing struct {
+	blockValues int // values of one block of a row
+	rowBytes    int // a row's share of a packed group's block
+	pack        func(dst, src []byte, rows, cols int)
+	unpackRow   func(dst, w []byte, row, cols int)
+	// dot is the integer dot of the packed layout, set by SIMD builds
+	// on CPUs that have its kernels.
+	dot *intDot
+}
+
+// packings holds the types with a packed layout (a value, not filled by
+// init, so that the SIMD builds' init can install kernels in it).
+var packings = map[gguf.Type]*packing{
+	gguf.TypeQ4_0: {blockValues: 32, rowBytes: q4BlockBytes, pack: packQ4_0x8, unpackRow: unpackQ4_0x8Row},
+	gguf.TypeQ4_K: {blockValues: 256, rowBytes: q4KRowBytes, pack: packQ4_Kx8, unpackRow: unpackQ4_Kx8Row},
+}
+
+// CanPack reports whether rows of cols values of type t pack (whole groups
+// of 8 rows, whole blocks) and MatMulPacked has kernels for them here: only
+// then is packing worth it, and MatMulPacked may be called.
+func CanPack(t gguf.Type, rows, cols int) bool {
+	k := packings[t]
+	return k != nil && k.dot != nil && rows > 0 && rows%packRows == 0 && cols > 0 && cols%k.blockValues == 0
+}
+
+// PackedBytes is the size of rows of cols values of type t packed.
+func PackedBytes(t gguf.Type, rows, cols int) int {
+	k := packings[t]
+	if k == nil {
+		panic(fmt.Sprintf("kernel: no packed layout for %s", t))
+	}
+	return rows * cols / k.blockValues * k.rowBytes
+}
+
+// Pack writes rows of cols values of type t (src, as stored) packed into
+// dst (PackedBytes long). rows must be a multiple of 8, cols of the block.
+func Pack(t gguf.Type, dst, src []byte, rows, cols int) {
+	if packings[t] == nil {
+		panic(fmt.Sprintf("kernel: no packed layout for %s", t))
+	}
+	packings[t].pack(dst, src, rows, cols)
+}
+
+// UnpackRow writes row of a packed matrix of type t and cols values (w,
+// the whole matrix) into dst as stored.
+func UnpackRow(t gguf.Type, dst, w []byte, row, cols int) {
+	packings[t].unpackRow(dst, w, row, cols)
+}
+
+// MatMulPacked is MatMulQ8 on weights of type t packed by Pack (outDim a
+// multiple of 8). On Q4_0 every output has MatMulQ8's bits (the float order
+// of dotQ4_0Q8_0); on Q4_K each is dotQ4KPacked's, a rounding apart from
+// MatMulQ8's. It panics where t has no packed kernels here.
+func MatMulPacked(p *Pool, out, x []float32, w []byte, t gguf.Type, rows, in, outDim int) {
+	id := dotFor(t, true)
+	if id == nil {
+		panic(fmt.Sprintf("kernel: no kernels for packed %s weights on this CPU", t))
+	}
+	if outDim%packRows != 0 {
+		panic(fmt.Sprintf("kernel: packed %s weights of %d rows", t, outDim))
+	}
+	matMulQ8(p, out, x, w, t, id, rows, in, outDim)
+}
+
+// dotFor is the integer dot of weights of type t, packed or as stored.
+func dotFor(t gguf.Type, packed bool) *intDot {
+	if packed {
+		if k := packings[t]; k != nil {
+			return k.dot
+		}
+		return nil
+	}
+	return intDots[t]
+}

@@ -1,0 +1,243 @@
+//go:build goexperiment.simd && amd64
+
+package kernel
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"unsafe"
+
+	"github.com/graft-ai/graft/engine/gguf"
+)
+
+// packedCases are the packed types with the shapes their tests take.
+var packedCases = []struct {
+	typ    gguf.Type
+	shapes [][2]int // outDim, in
+}{
+	{gguf.TypeQ4_0, [][2]int{{8, 32}, {40, 64}, {64, 768}, {2304, 768}, {768, 2048}}},
+	{gguf.TypeQ4_K, [][2]int{{8, 256}, {40, 512}, {64, 768}, {2304, 768}, {768, 2048}}},
+}
+
+// packedWant is what MatMulPacked must give on weights w (as stored):
+// MatMulQ8's bits on Q4_0, dotQ4KPacked's on Q4_K.
+func packedWant(typ gguf.Type, x []float32, w []byte, rows, in, outDim int) []float32 {
+	want := make([]float32, rows*outDim)
+	if typ == gguf.TypeQ4_0 {
+		MatMulQ8(nil, want, x, w, typ, rows, in, outDim)
+		return want
+	}
+	nb := in / 256
+	ldx := nb * q8KBytes
+	xq := make([]byte, rows*ldx)
+	for r := range rows {
+		quantizeQ8K(xq[r*ldx:(r+1)*ldx], x[r*in:(r+1)*in])
+	}
+	refTiles(dotQ4KPacked, q4KBytes)(&want[0], outDim, &xq[0], ldx, &w[0], nb*q4KBytes, nb, rows, outDim)
+	return want
+}
+
+func packed(typ gguf.Type, w []byte, rows, cols int) []byte {
+	p := make([]byte, PackedBytes(typ, rows, cols))
+	Pack(typ, p, w, rows, cols)
+	return p
+}
+
+// TestMatMulPacked: on packed weights every output has the bits of the
+// type's packed reference (packedWant), for lone rows and batches, serial
+// and on the pool, as streams or in order, and through MatMulQ8Many.
+func TestMatMulPacked(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 40))
+	pool := NewPool(2)
+	defer pool.Close()
+	for _, c := range packedCases {
+		if !CanPack(c.typ, 8, c.shapes[0][1]) {
+			t.Skipf("no packed %s kernels on this CPU or build", c.typ)
+		}
+		for _, s := range c.shapes {
+			outDim, in := s[0], s[1]
+			w := randomQ(r, c.typ, outDim, in)
+			p := packed(c.typ, w, outDim, in)
+			for _, rows := range []int{1, 2, 3, 4, 5, 9, 33} {
+				x := randomX(r, rows*in)
+				want, got := packedWant(c.typ, x, w, rows, in, outDim), make([]float32, rows*outDim)
+				for _, pl := range []*Pool{nil, pool} {
+					for _, minStream := range []int{defaultRowMinStream, 0} {
+						rowMinStream = minStream // 0: every lone row of 4 groups or more as streams
+						clear(got)
+						MatMulPacked(pl, got, x, p, c.typ, rows, in, outDim)
+						rowMinStream = defaultRowMinStream
+						sameOutputs(t, got, want, "MatMulPacked "+c.typ.String(), outDim, in, rows, pl)
+					}
+					clear(got)
+					if !MatMulQ8Many(pl, x, rows, in, []QProj{{Out: got, W: p, T: c.typ, OutDim: outDim, Packed: true}}) {
+						t.Fatalf("MatMulQ8Many declined %d rows of packed %s weights", rows, c.typ)
+					}
+					sameOutputs(t, got, want, "MatMulQ8Many "+c.typ.String(), outDim, in, rows, pl)
+				}
+			}
+		}
+	}
+}
+
+func sameOutputs(t *testing.T, got, want []float32, what string, outDim, in, rows int, p *Pool) {
+	t.Helper()
+	for i := range got {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("%s %dx%d, %d rows, pool %v: out[%d] = %g, reference %g", what, outDim, in, rows, p != nil, i, got[i], want[i])
+		}
+	}
+}
+
+// TestMatMulPackedNoAlloc: a decode step's packed matmul allocates
+// nothing once the pool's scratch is sized.
+func TestMatMulPackedNoAlloc(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 40))
+	const in, outDim = 512, 64
+	pool := NewPool(2)
+	defer pool.Close()
+	for _, c := range packedCases {
+		if !CanPack(c.typ, outDim, in) {
+			t.Skipf("no packed %s kernels on this CPU or build", c.typ)
+		}
+		p := packed(c.typ, randomQ(r, c.typ, outDim, in), outDim, in)
+		x, out := randomX(r, 4*in), make([]float32, 4*outDim)
+		for _, pl := range []*Pool{pool, nil} {
+			MatMulPacked(pl, out, x, p, c.typ, 4, in, outDim)
+			if n := testing.AllocsPerRun(20, func() { MatMulPacked(pl, out, x[:in], p, c.typ, 1, in, outDim) }); n != 0 {
+				t.Errorf("%s, pool %v: %v allocations per call", c.typ, pl != nil, n)
+			}
+		}
+	}
+}
+
+// FuzzPackedQ4_0 and FuzzPackedQ4_K: on arbitrary weight blocks and
+// activations (NaN and Inf scales or values included) the packed kernels
+// of 1 to 4 rows, as streams and in order, give the reference's bits (NaN
+// for NaN), without crashing.
+func FuzzPackedQ4_0(f *testing.F) {
+	f.Add(uint8(0), uint64(1), []byte{}, []byte{})
+	f.Add(uint8(3), uint64(2), []byte{0, 0x7c}, []byte{0, 0, 0x80, 0x7f})
+	f.Fuzz(func(t *testing.T, rows uint8, seed uint64, blocks, xbits []byte) {
+		fuzzPacked(t, gguf.TypeQ4_0, rows, seed, blocks, xbits)
+	})
+}
+
+func FuzzPackedQ4_K(f *testing.F) {
+	f.Add(uint8(0), uint64(1), []byte{}, []byte{})
+	f.Add(uint8(3), uint64(2), []byte{0, 0x7c, 0, 0xfc}, []byte{0, 0, 0x80, 0x7f})
+	f.Fuzz(func(t *testing.T, rows uint8, seed uint64, blocks, xbits []byte) {
+		fuzzPacked(t, gguf.TypeQ4_K, rows, seed, blocks, xbits)
+	})
+}
+
+func fuzzPacked(t *testing.T, typ gguf.Type, rows uint8, seed uint64, blocks, xbits []byte) {
+	bs := typ.BlockSize()
+	if !CanPack(typ, 8, bs) {
+		t.Skipf("no packed %s kernels on this CPU or build", typ)
+	}
+	R := 1 + int(rows)%4
+	rng := rand.New(rand.NewPCG(seed, 40))
+	nb, groups := 1+int(seed%5), 1+4*int(seed/5%2) // 1 or 5 groups: in order, or 4 streams and one more
+	in, outDim := bs*nb, 8*groups
+	w := randomQ(rng, typ, outDim, in)
+	copy(w, blocks)
+	x := randomX(rng, R*in)
+	for i := 0; i+4 <= len(xbits) && i/4 < len(x); i += 4 {
+		x[i/4] = math.Float32frombits(binary.LittleEndian.Uint32(xbits[i:]))
+	}
+	want := packedWant(typ, x, w, R, in, outDim)
+	p := packed(typ, w, outDim, in)
+	got := make([]float32, R*outDim)
+	rowMinStream = 0
+	defer func() { rowMinStream = defaultRowMinStream }()
+	MatMulPacked(nil, got, x, p, typ, R, in, outDim)
+	for i, g := range got {
+		if h := want[i]; math.Float32bits(g) != math.Float32bits(h) && !(g != g && h != h) {
+			t.Fatalf("%s: %d rows, %d groups, nb %d: out[%d] = %g, reference %g", typ, R, groups, nb, i, g, h)
+		}
+	}
+}
+
+// actSums writes 8·Σx of each of the nb Q8_0 activation blocks of xq after
+// them, as little-endian int32: actSums8's reference.
+func actSums(xq []byte, nb int) {
+	sums := xq[nb*34 : nb*38]
+	for b := range nb {
+		var s int32
+		for _, v := range xq[b*34+2 : b*34+34] {
+			s += int32(int8(v))
+		}
+		binary.LittleEndian.PutUint32(sums[4*b:], uint32(8*s))
+	}
+}
+
+// TestActSums8: the assembly sums equal the reference on random blocks
+// and on blocks of all -128 and all 127.
+func TestActSums8(t *testing.T) {
+	r := rand.New(rand.NewPCG(10, 40))
+	for _, nb := range []int{1, 3, 64} {
+		xq := make([]byte, nb*38)
+		for i := range xq[:nb*34] {
+			xq[i] = byte(r.Uint32())
+		}
+		for i := 2; i < 34; i++ {
+			xq[i] = 0x80 // block 0: all -128
+			if nb > 1 {
+				xq[34+i] = 0x7f // block 1: all 127
+			}
+		}
+		want := slices.Clone(xq)
+		actSums(want, nb)
+		actSums8((*int32)(unsafe.Pointer(&xq[nb*34])), &xq[0], nb)
+		if !bytes.Equal(xq, want) {
+			t.Fatalf("%d blocks: sums %v, reference %v", nb, xq[nb*34:], want[nb*34:])
+		}
+	}
+}
+
+// BenchmarkPackedRow compares, on one thread, a lone activation row's dots
+// with weights as stored and packed (intDot.row, the decode path), in G
+// weights/s: "hot" is 256 rows of 2048 (in L2), "cold" the 32000×768
+// output layer (from memory). The packed runs report packed/stored.
+func BenchmarkPackedRow(b *testing.B) {
+	r := rand.New(rand.NewPCG(12, 40))
+	for _, c := range packedCases {
+		for _, s := range []struct {
+			name    string
+			out, in int
+		}{{"hot", 256, 2048}, {"cold", 32000, 768}} {
+			if !CanPack(c.typ, s.out, s.in) {
+				b.Skipf("no packed %s kernels on this CPU or build", c.typ)
+			}
+			w := randomQ(r, c.typ, s.out, s.in)
+			x := randomX(r, s.in)
+			out := make([]float32, s.out)
+			gw := map[bool]float64{}
+			for _, pk := range []bool{false, true} {
+				id, wl := dotFor(c.typ, pk), w
+				if pk {
+					wl = packed(c.typ, w, s.out, s.in)
+				}
+				nb := s.in / c.typ.BlockSize()
+				xq := make([]byte, nb*id.act.blockBytes())
+				id.quantize(xq, x)
+				b.Run(fmt.Sprintf("%s/%s/packed=%v", c.typ, s.name, pk), func(b *testing.B) {
+					for b.Loop() {
+						id.row(&out[0], &xq[0], &wl[0], id.rowBytes(c.typ, nb), nb, s.out)
+					}
+					gw[pk] = float64(s.out*s.in) / (b.Elapsed().Seconds() / float64(b.N)) / 1e9
+					b.ReportMetric(gw[pk], "Gw/s")
+					if pk {
+						b.ReportMetric(gw[true]/gw[false], "packed/stored")
+					}
+				})
+			}
+		}
+	}
+}

@@ -1,0 +1,73 @@
+//go:build goexperiment.simd && amd64
+
+package kernel
+
+import (
+	"simd/archsimd"
+	"unsafe"
+
+	"github.com/graft-ai/graft/engine/gguf"
+)
+
+//go:generate python3 gen_q4x8.py
+//go:generate gofmt -w q4x8_kernels_amd64.go
+//go:generate python3 gen_q4kx8.py
+//go:generate gofmt -w q4kx8_kernels_amd64.go
+
+// init installs the packed kernels (q4x8_amd64.s, q4kx8_amd64.s) where the
+// CPU and GRAFT_KERNEL_LEVEL allow the AVX2 integer dots.
+func init() {
+	if !archsimd.X86.AVX2() || !archsimd.X86.FMA() || !hasF16C() || levelLimit() < 1 {
+		return
+	}
+	packings[gguf.TypeQ4_0].dot = &intDot{act: actQ8_0S, quantize: quantizeQ8_0Sums, tileRows: 4, cols: packRows,
+		dot: packedTile(&dot8Q4_0x8AVX2), row: packedRow(dot8Q4_0x8s4, dot8Q4_0x8r1)}
+	packings[gguf.TypeQ4_K].dot = &intDot{act: actQ8_K, quantize: quantizeQ8KAVX2, tileRows: 4, cols: packRows, blockBytes: q4KRowBytes,
+		dot: packedTile(&dot8Q4_Kx8AVX2), row: packedRow(dot8Q4_Kx8s4, dot8Q4_Kx8r1)}
+}
+
+// quantizeQ8_0Sums is quantizeQ8_0AVX2 followed by the blocks' 8·Σx
+// (actSums8; actSums is its reference).
+func quantizeQ8_0Sums(dst []byte, x []float32) {
+	nb := len(x) / 32
+	if nb == 0 {
+		return
+	}
+	_ = dst[:nb*38]
+	quantizeQ8_0AVX2(dst[:nb*34], x)
+	actSums8((*int32)(unsafe.Pointer(&dst[nb*34])), &dst[0], nb)
+}
+
+// packedTile is qdotIFunc for packed groups of kernels k (k[R-1] takes R
+// activation rows): cols is 8 (one group), rows at most 4.
+func packedTile(k *[4]dot8Func) qdotIFunc {
+	return func(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, rows, cols int) {
+		if cols != packRows {
+			panic("kernel: a packed tile is one group of 8 rows")
+		}
+		k[rows-1](out, ldo, xq, ldx, w, ldw, nb)
+	}
+}
+
+// packedRow is intDot.row for packed groups, with a kernel of four
+// streams and one of a group. A range whose quarters are at least
+// rowMinStream bytes is read as four streams, a group of each per call
+// (streamRow says why), the rest one group after the other. Each output is
+// one group's dot either way, so the bits do not change.
+func packedRow(s4, r1 dot8Func) func(out *float32, xq *byte, w *byte, ldw, nb, cols int) {
+	return func(out *float32, xq *byte, w *byte, ldw, nb, cols int) {
+		groups, gb := cols/packRows, packRows*ldw
+		g := 0
+		if q := groups / 4; q > 0 && q*gb >= rowMinStream {
+			for ; g < q; g++ {
+				o, wc := rowAt(out, w, ldw, packRows*g)
+				s4(o, packRows*q, xq, q*gb, wc, ldw, nb)
+			}
+			g = 4 * q
+		}
+		for ; g < groups; g++ {
+			o, wc := rowAt(out, w, ldw, packRows*g)
+			r1(o, 0, xq, 0, wc, ldw, nb)
+		}
+	}
+}
