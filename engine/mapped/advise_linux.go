@@ -14,10 +14,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// hugeSize is the size of a transparent huge page mapped by one page-table
-// entry (PMD) with 4 KiB base pages, as on amd64 and arm64.
-const hugeSize = 2 << 20
-
 // minReread is the smallest file worth reading again to get 2 MiB pages:
 // below it a model's weights are few pages either way.
 const minReread = 16 << 20
@@ -145,4 +141,17 @@ func smapsField(addr uintptr, field string) (string, error) {
 func fileTHP() bool {
 	b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
 	return err == nil && !bytes.Contains(b, []byte("[never]"))
+}
+
+// adviseHuge asks for an anonymous mapping's pages to be 2 MiB ones.
+func adviseHuge(b []byte) { _ = syscall.Madvise(b, syscall.MADV_HUGEPAGE) }
+
+// dropPages unmaps a file mapping's pages from this process (a shared
+// file mapping's pages stay in the page cache and read back unchanged).
+// The range first loses the mapping's MADV_HUGEPAGE: a read of a tensor
+// that shares a 2 MiB page with it (a layer's norm beside its weights)
+// would otherwise map the whole 2 MiB page back in.
+func dropPages(b []byte) {
+	_ = syscall.Madvise(b, syscall.MADV_NOHUGEPAGE)
+	_ = syscall.Madvise(b, syscall.MADV_DONTNEED)
 }

@@ -21,6 +21,3 @@ func mapFile(f *os.File, size int) ([]byte, func() error, error) {
 func mapAnonymous(int) ([]byte, func() error, error) {
 	return nil, nil, errors.ErrUnsupported
 }
-
-// dropPages does nothing: the "mapping" is a heap copy here.
-func dropPages([]byte) {}

@@ -22,13 +22,3 @@ func mapAnonymous(size int) ([]byte, func() error, error) {
 	}
 	return data, func() error { return syscall.Munmap(data) }, nil
 }
-
-// dropPages unmaps a file mapping's pages from this process (a shared
-// file mapping's pages stay in the page cache and read back unchanged).
-// The range first loses the mapping's MADV_HUGEPAGE: a read of a tensor
-// that shares a 2 MiB page with it (a layer's norm beside its weights)
-// would otherwise map the whole 2 MiB page back in.
-func dropPages(b []byte) {
-	_ = syscall.Madvise(b, syscall.MADV_NOHUGEPAGE)
-	_ = syscall.Madvise(b, syscall.MADV_DONTNEED)
-}

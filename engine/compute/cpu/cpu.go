@@ -52,6 +52,9 @@ type Backend struct {
 	packed atomic.Bool
 	projs  [3]kernel.QProj // MatMulMany's, under jobs.mu
 	rope   ropeTable
+	// weights holds the matrices the backend writes itself (packed, or
+	// quantized on load) in 2 MiB pages, as a file's weights are mapped.
+	weights mapped.Arena
 }
 
 // QuantActivationModes are the values SetQuantActivations takes.
@@ -89,7 +92,10 @@ func New(threads int) *Backend {
 }
 
 // Close stops the worker pool.
-func (b *Backend) Close() { b.pool.Close() }
+func (b *Backend) Close() {
+	b.pool.Close()
+	b.weights.Close()
+}
 
 // Pool exposes the worker pool for other CPU-side work (sampling many sequences).
 func (b *Backend) Pool() *kernel.Pool { return b.pool }
@@ -137,26 +143,27 @@ func (b *Backend) MatrixStored(t gguf.Type, data []byte, rows, cols int) (m comp
 }
 
 // MatrixQuantized is MatrixStored for weights encoded on load (a model
-// quantized as it loads): the matrix owns its storage, outside the Go heap
-// (mapped.OffHeap), and fill writes its rows*cols values of type t there.
+// quantized as it loads): its storage is outside the Go heap, in the
+// backend's arena of 2 MiB pages, and fill writes its rows*cols values of
+// type t there.
 // ok is false, and fill is not called, for types MatrixStored refuses.
 func (b *Backend) MatrixQuantized(t gguf.Type, rows, cols int, fill func(dst []byte)) (m compute.Matrix, ok bool) {
 	if !blocksKept(t, cols) {
 		return nil, false
 	}
 	mt := &Matrix{qt: t, rows: rows, cols: cols}
-	mt.q = mapped.OffHeap[byte](mt, rows*cols/t.BlockSize()*t.BlockBytes())
+	mt.q = mapped.Alloc(&b.weights, mt, rows*cols/t.BlockSize()*t.BlockBytes())
 	fill(mt.q)
 	return mt, true
 }
 
 // Pack rearranges a stored Q4_0 or Q4_K matrix of whole 8-row groups, in
 // int8 activation mode, into the packed layout of kernel.MatMulPacked, in
-// memory the new matrix owns outside the Go heap: 1.5-2.2 times the decode
-// kernels' speed of the rows as stored (Q4_0 with the same bits, Q4_K a
-// rounding apart: kernel.dotQ4KPacked). ok is false, and m is
-// returned, where that does not apply (other types, no kernels, float
-// activations). A packed matrix still serves Embed, but the caller should
+// the backend's arena of 2 MiB pages outside the Go heap (mapped.Arena
+// says why): 1.5-2.2 times the decode kernels' speed of the rows as stored
+// (Q4_0 with the same bits, Q4_K a rounding apart: kernel.dotQ4KPacked).
+// ok is false, and m is returned, where that does not apply (other types,
+// no kernels, float activations). A packed matrix still serves Embed, but the caller should
 // keep a table that mostly serves lookups (a token embedding) as stored:
 // packing reads in and copies all of it.
 func (b *Backend) Pack(m compute.Matrix) (compute.Matrix, bool) {
@@ -165,7 +172,7 @@ func (b *Backend) Pack(m compute.Matrix) (compute.Matrix, bool) {
 		return m, false
 	}
 	p := &Matrix{qt: src.qt, packed: true, rows: src.rows, cols: src.cols}
-	p.q = mapped.OffHeap[byte](p, kernel.PackedBytes(src.qt, src.rows, src.cols))
+	p.q = mapped.Alloc(&b.weights, p, kernel.PackedBytes(src.qt, src.rows, src.cols))
 	kernel.Pack(src.qt, p.q, src.q, src.rows, src.cols)
 	b.packed.Store(true)
 	return p, true
