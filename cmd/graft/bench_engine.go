@@ -95,6 +95,7 @@ The machine may be shared: compare numbers from one run, not across runs.`,
 	f.IntVar(&o.opts.PrefillReps, "prefill-reps", 5, "repetitions of the prefill measurement (the median is reported)")
 	f.IntVar(&o.opts.DecodeReps, "decode-reps", 3, "repetitions of each decode measurement (the median is reported)")
 	f.StringVar(&o.opts.QuantActivations, "quant-activations", "int8", quantActFlagHelp)
+	f.BoolVar(&o.opts.NoRepack, "no-repack", false, noRepackFlagHelp)
 	f.StringVar(&o.opts.KVCacheDtype, "kv-cache-dtype", "auto", kvDtypeFlagHelp)
 	f.StringVar(&o.opts.CPUProfile, "cpuprofile", "", "write a CPU profile of each timed phase to PREFIX-PHASE.pprof")
 	return cmd

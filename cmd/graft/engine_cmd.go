@@ -18,7 +18,7 @@ type engineOptions struct {
 	servedName            string
 	quantize              string
 	threads               int
-	quantAct              string
+	cpu                   cpuFlags
 	device                string
 	maxNumSeqs            int
 	maxModelLen           int
@@ -36,7 +36,7 @@ type engineOptions struct {
 
 func addEngineFlags(cmd *cobra.Command, o *engineOptions) {
 	f := cmd.Flags()
-	addModelFlags(f, &o.model, &o.threads, &o.device, &o.quantAct)
+	addModelFlags(f, &o.model, &o.threads, &o.device, &o.cpu)
 	f.StringVar(&o.quantize, "quantize", "", "quantize float weight matrices on load: q8_0 or q4_k (default: keep the file's formats)")
 	f.StringVar(&o.servedName, "served-model-name", "", "the base model's id in the API (default: the model file or folder name without .gguf)")
 	f.IntVar(&o.maxNumSeqs, "max-num-seqs", 0, "most sequences in one batch (0: engine default)")
@@ -72,7 +72,7 @@ func (o *engineOptions) serverOptions(ctx context.Context) (server.Options, erro
 	}
 	return server.Options{
 		Model: path, ServedName: served, Device: o.device, Threads: o.threads, Quantize: o.quantize,
-		QuantActivations: o.quantAct, Engine: cfg, AdapterMemoryFraction: o.adapterMemFrac,
+		QuantActivations: o.cpu.quantAct, NoRepack: o.cpu.noRepack, Engine: cfg, AdapterMemoryFraction: o.adapterMemFrac,
 		AllowRequestTemplates: o.allowRequestTemplates,
 	}, nil
 }

@@ -30,7 +30,7 @@ type generateOptions struct {
 	jsonSchema        string
 	jsonObject        bool
 	threads           int
-	quantAct          string
+	cpu               cpuFlags
 	device            string
 	kvCacheDtype      string
 }
@@ -58,7 +58,7 @@ With --json it prints one object:
 		},
 	}
 	f := cmd.Flags()
-	addModelFlags(f, &o.model, &o.threads, &o.device, &o.quantAct)
+	addModelFlags(f, &o.model, &o.threads, &o.device, &o.cpu)
 	f.StringVar(&o.kvCacheDtype, "kv-cache-dtype", "auto", kvDtypeFlagHelp)
 	f.StringVar(&o.prompt, "prompt", "", "prompt text (default: start from BOS)")
 	f.StringVar(&o.adapter, "adapter", "", "LoRA adapter directory (PEFT) to apply")
@@ -98,9 +98,10 @@ func runGenerate(ctx context.Context, w io.Writer, o *generateOptions, seeded bo
 		return err
 	}
 	defer closeB()
-	if err := server.SetQuantActivations(b, o.quantAct); err != nil {
+	if err := server.SetQuantActivations(b, o.cpu.quantAct); err != nil {
 		return usageError("--quant-activations: %v", err)
 	}
+	server.SetRepack(b, !o.cpu.noRepack)
 	path, _, err := o.model.resolve(ctx)
 	if err != nil {
 		return err

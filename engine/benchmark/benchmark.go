@@ -52,6 +52,9 @@ type Options struct {
 	// QuantActivations is the CPU backend's mode for quantized weights:
 	// int8 (or empty) or float; see cpu.Backend.SetQuantActivations.
 	QuantActivations string
+	// NoRepack keeps quantized weights as the file stores them (see
+	// cpu.Backend.SetRepack).
+	NoRepack bool
 	// KVCacheDtype is the engine's KV cache type: auto (or empty), f32 or
 	// f16; the cache is sized in tokens, so f16 halves its bytes.
 	KVCacheDtype string

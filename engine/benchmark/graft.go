@@ -17,20 +17,22 @@ import (
 
 var greedyParams = sample.Params{TopP: 1, RepetitionPenalty: 1}
 
-// newCPU opens the CPU backend with the activation mode quantAct.
-func newCPU(threads int, quantAct string) (*cpu.Backend, error) {
+// newCPU opens the CPU backend with the activation mode quantAct, packing
+// quantized weights unless noRepack.
+func newCPU(threads int, quantAct string, noRepack bool) (*cpu.Backend, error) {
 	b := cpu.New(threads)
 	if err := b.SetQuantActivations(quantAct); err != nil {
 		b.Close()
 		return nil, err
 	}
+	b.SetRepack(!noRepack)
 	return b, nil
 }
 
 // measureGraft loads the GGUF copy and times prefill and decode on it.
 func measureGraft(ctx context.Context, o Options, w workload, r *Report) error {
 	fmt.Fprintln(o.Log, "loading the GGUF copy into Graft")
-	b, err := newCPU(o.Threads, o.QuantActivations)
+	b, err := newCPU(o.Threads, o.QuantActivations, o.NoRepack)
 	if err != nil {
 		return err
 	}
@@ -302,7 +304,7 @@ func profiled(prefix, phase string, fn func() error) error {
 // which must equal the GGUF copy's.
 func checkHF(ctx context.Context, o Options, w workload, r *Report) error {
 	fmt.Fprintln(o.Log, "loading the safetensors copy into Graft")
-	b, err := newCPU(o.Threads, o.QuantActivations)
+	b, err := newCPU(o.Threads, o.QuantActivations, o.NoRepack)
 	if err != nil {
 		return err
 	}

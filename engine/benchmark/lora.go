@@ -131,7 +131,7 @@ func RunLoRA(ctx context.Context, o LoRAOptions) (*LoRAReport, error) {
 			return nil, err
 		}
 	}
-	b, err := newCPU(o.Threads, "")
+	b, err := newCPU(o.Threads, "", false)
 	if err != nil {
 		return nil, err
 	}

@@ -67,7 +67,7 @@ func RunSharedPrefix(ctx context.Context, o Options, n int) (*PrefixReport, erro
 	if err != nil {
 		return nil, err
 	}
-	b, err := newCPU(o.Threads, o.QuantActivations)
+	b, err := newCPU(o.Threads, o.QuantActivations, o.NoRepack)
 	if err != nil {
 		return nil, err
 	}

@@ -71,6 +71,15 @@ func SetQuantActivations(b compute.Backend, mode string) error {
 	return nil
 }
 
+// SetRepack turns the CPU backend's packing of quantized weights on or
+// off (cpu.Backend.SetRepack) before a model loads. Other backends have
+// no packed layouts and ignore it.
+func SetRepack(b compute.Backend, on bool) {
+	if c, ok := b.(*cpu.Backend); ok {
+		c.SetRepack(on)
+	}
+}
+
 func logDevice(b *cuda.Backend) {
 	i := b.Info()
 	slog.Info("using the CUDA backend", "device", i.Name, "ordinal", i.Ordinal,

@@ -28,6 +28,9 @@ type Options struct {
 	// QuantActivations is how the CPU backend computes quantized weights:
 	// int8 (or empty) or float; see SetQuantActivations.
 	QuantActivations string
+	// NoRepack keeps the CPU backend's quantized weights as the file
+	// stores them instead of packing them for its kernels (SetRepack).
+	NoRepack bool
 	// Engine is passed to engine.New, except that AdapterMemoryFraction may
 	// replace MaxActiveAdapters.
 	Engine engine.Config

@@ -93,6 +93,7 @@ func load(o *Options) (*engine.Engine, func(), error) {
 		closeB()
 		return nil, nil, err
 	}
+	SetRepack(b, !o.NoRepack)
 	l, err := engine.LoadWith(o.Model, b, model.LoadOptions{Quantize: q})
 	if err != nil {
 		closeB()

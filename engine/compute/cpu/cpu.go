@@ -50,8 +50,10 @@ type Backend struct {
 	// packed is set once Pack rearranged a matrix: its kernels take int8
 	// activations only.
 	packed atomic.Bool
-	projs  [3]kernel.QProj // MatMulMany's, under jobs.mu
-	rope   ropeTable
+	// noRepack keeps quantized weights as stored: Pack declines.
+	noRepack bool
+	projs    [3]kernel.QProj // MatMulMany's, under jobs.mu
+	rope     ropeTable
 	// weights holds the matrices the backend writes itself (packed, or
 	// quantized on load) in 2 MiB pages, as a file's weights are mapped.
 	weights mapped.Arena
@@ -157,18 +159,23 @@ func (b *Backend) MatrixQuantized(t gguf.Type, rows, cols int, fill func(dst []b
 	return mt, true
 }
 
+// SetRepack turns Pack on (the default) or off, before a model loads: off,
+// quantized weights compute as the file stores them (llama.cpp's
+// --no-repack), for an A/B of the layouts or to keep the file's bits.
+func (b *Backend) SetRepack(on bool) { b.noRepack = !on }
+
 // Pack rearranges a stored Q4_0 or Q4_K matrix of whole 8-row groups, in
 // int8 activation mode, into the packed layout of kernel.MatMulPacked, in
 // the backend's arena of 2 MiB pages outside the Go heap (mapped.Arena
 // says why): 1.5-2.2 times the decode kernels' speed of the rows as stored
 // (Q4_0 with the same bits, Q4_K a rounding apart: kernel.dotQ4KPacked).
 // ok is false, and m is returned, where that does not apply (other types,
-// no kernels, float activations). A packed matrix still serves Embed, but the caller should
+// no kernels, float activations, SetRepack(false)). A packed matrix still serves Embed, but the caller should
 // keep a table that mostly serves lookups (a token embedding) as stored:
 // packing reads in and copies all of it.
 func (b *Backend) Pack(m compute.Matrix) (compute.Matrix, bool) {
 	src := mat(m)
-	if src.q == nil || src.packed || !b.int8Act || !kernel.CanPack(src.qt, src.rows, src.cols) {
+	if src.q == nil || src.packed || !b.int8Act || b.noRepack || !kernel.CanPack(src.qt, src.rows, src.cols) {
 		return m, false
 	}
 	p := &Matrix{qt: src.qt, packed: true, rows: src.rows, cols: src.cols}

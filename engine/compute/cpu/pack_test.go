@@ -36,8 +36,8 @@ func randomBlocks(r *rand.Rand, t gguf.Type, rows, cols int) []byte {
 // groups packs; MatMul and MatMulMany on it give the stored matrix's bits
 // on Q4_0 and outputs a float32 rounding apart on Q4_K (whose packed sums
 // run in another order), Embed the stored rows' bits; other types, ragged
-// groups and float activations keep the matrix as it is, and float
-// activations are refused once a matrix is packed.
+// groups, float activations and SetRepack(false) keep the matrix as it is,
+// and float activations are refused once a matrix is packed.
 func TestPack(t *testing.T) {
 	for _, typ := range []gguf.Type{gguf.TypeQ4_0, gguf.TypeQ4_K} {
 		t.Run(typ.String(), func(t *testing.T) { testPack(t, typ) })
@@ -105,6 +105,13 @@ func testPack(t *testing.T, typ gguf.Type) {
 	fs, _ := fb.MatrixStored(typ, randomBlocks(r, typ, rows, cols), rows, cols)
 	if _, ok := fb.Pack(fs); ok {
 		t.Error("packed on a backend with float activations")
+	}
+	nb := New(1)
+	defer nb.Close()
+	nb.SetRepack(false)
+	ns, _ := nb.MatrixStored(typ, randomBlocks(r, typ, rows, cols), rows, cols)
+	if _, ok := nb.Pack(ns); ok {
+		t.Error("packed after SetRepack(false)")
 	}
 }
 
