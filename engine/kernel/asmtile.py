@@ -1,7 +1,8 @@
 """Addressing shared by the tile-kernel generators (gen_dotq.py, gen_dot8.py,
-gen_dotk.py). Their kernels take up to four weight rows at SI, SI+R13,
-SI+2*R13 and SI+R14 (R14 = 3*R13), and up to four activation rows at DI,
-DI+BX, DI+2*BX and DI+R12 (R12 = 3*BX), each prologue setting those strides.
+gen_dotk.py, gen_q4x8.py, gen_q4kx8.py), and the packed kernels' end. Their
+kernels take up to four weight rows at SI, SI+R13, SI+2*R13 and SI+R14
+(R14 = 3*R13), and up to four activation rows at DI, DI+BX, DI+2*BX and
+DI+R12 (R12 = 3*BX), each prologue setting those strides.
 """
 
 
@@ -13,3 +14,18 @@ def W(c, off):
 def X(r, off):
     """Address of byte off of activation row r's current block."""
     return [f"{off}(DI)", f"{off}(DI)(BX*1)", f"{off}(DI)(BX*2)", f"{off}(DI)(R12*1)"][r]
+
+
+def store_rows(emit, regs):
+    """A kernel's end after its block loop (label done): the float
+    accumulators regs stored ldo floats apart from out, then VZEROUPPER."""
+    emit("done:")
+    emit("\tMOVQ out+0(FP), DI")
+    emit("\tMOVQ ldo+8(FP), AX")
+    emit("\tSHLQ $2, AX")
+    for i, reg in enumerate(regs):
+        if i:
+            emit("\tADDQ AX, DI")
+        emit(f"\tVMOVUPS {reg}, (DI)")
+    emit("\tVZEROUPPER")
+    emit("\tRET")

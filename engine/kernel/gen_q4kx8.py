@@ -28,7 +28,7 @@ and load the activations once per column, here the scales are bytes
 already and one activation load serves eight rows.
 """
 
-from asmtile import W, X
+from asmtile import W, X, store_rows
 
 ROWS = [1, 2, 3, 4]
 ARGS = "out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int"
@@ -71,16 +71,7 @@ def epilogue(n):
     emit(f"\tADDQ ${ACT}, DI")
     emit("\tDECQ CX")
     emit("\tJNZ loop")
-    emit("done:")
-    emit("\tMOVQ out+0(FP), DI")
-    emit("\tMOVQ ldo+8(FP), AX")
-    emit("\tSHLQ $2, AX")
-    for i in range(n):
-        if i:
-            emit("\tADDQ AX, DI")
-        emit(f"\tVMOVUPS Y{8 + i}, (DI)")
-    emit("\tVZEROUPPER")
-    emit("\tRET")
+    store_rows(emit, [f"Y{8 + i}" for i in range(n)])
 
 
 def pair(addr, lo, hi):

@@ -27,7 +27,7 @@ the rows' int16 sums, Y8 d_w, Y9 d_x·d_w, Y10 bytes 0x0F, Y11 words 1,
 Y12-Y15 the rows' float accumulators.
 """
 
-from asmtile import W, X
+from asmtile import W, X, store_rows
 
 ROWS = [1, 2, 3, 4]
 STREAMS = [4]
@@ -70,16 +70,7 @@ def loop_end(n):
     emit("\tADDQ $4, R8")
     emit("\tDECQ CX")
     emit("\tJNZ loop")
-    emit("done:")
-    emit("\tMOVQ out+0(FP), DI")
-    emit("\tMOVQ ldo+8(FP), AX")
-    emit("\tSHLQ $2, AX")
-    for r in range(n):
-        if r:
-            emit("\tADDQ AX, DI")
-        emit(f"\tVMOVUPS Y{12 + r}, (DI)")
-    emit("\tVZEROUPPER")
-    emit("\tRET")
+    store_rows(emit, [f"Y{12 + r}" for r in range(n)])
 
 
 def unpack(addr):
