@@ -44,26 +44,25 @@ func CanPack(t gguf.Type, rows, cols int) bool {
 
 // PackedBytes is the size of rows of cols values of type t packed.
 func PackedBytes(t gguf.Type, rows, cols int) int {
-	k := packings[t]
-	if k == nil {
-		panic(fmt.Sprintf("kernel: no packed layout for %s", t))
-	}
+	k := layout(t)
 	return rows * cols / k.blockValues * k.rowBytes
 }
 
 // Pack writes rows of cols values of type t (src, as stored) packed into
 // dst (PackedBytes long). rows must be a multiple of 8, cols of the block.
-func Pack(t gguf.Type, dst, src []byte, rows, cols int) {
-	if packings[t] == nil {
-		panic(fmt.Sprintf("kernel: no packed layout for %s", t))
-	}
-	packings[t].pack(dst, src, rows, cols)
-}
+func Pack(t gguf.Type, dst, src []byte, rows, cols int) { layout(t).pack(dst, src, rows, cols) }
 
 // UnpackRow writes row of a packed matrix of type t and cols values (w,
 // the whole matrix) into dst as stored.
-func UnpackRow(t gguf.Type, dst, w []byte, row, cols int) {
-	packings[t].unpackRow(dst, w, row, cols)
+func UnpackRow(t gguf.Type, dst, w []byte, row, cols int) { layout(t).unpackRow(dst, w, row, cols) }
+
+// layout is t's packed layout; it panics for a type without one.
+func layout(t gguf.Type) *packing {
+	k := packings[t]
+	if k == nil {
+		panic(fmt.Sprintf("kernel: no packed layout for %s", t))
+	}
+	return k
 }
 
 // MatMulPacked is MatMulQ8 on weights of type t packed by Pack (outDim a

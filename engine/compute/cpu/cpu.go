@@ -93,7 +93,8 @@ func New(threads int) *Backend {
 	return b
 }
 
-// Close stops the worker pool.
+// Close stops the worker pool and the weights arena's filling: its
+// memory goes once the matrices in it are unreachable.
 func (b *Backend) Close() {
 	b.pool.Close()
 	b.weights.Close()
@@ -147,8 +148,8 @@ func (b *Backend) MatrixStored(t gguf.Type, data []byte, rows, cols int) (m comp
 // MatrixQuantized is MatrixStored for weights encoded on load (a model
 // quantized as it loads): its storage is outside the Go heap, in the
 // backend's arena of 2 MiB pages, and fill writes its rows*cols values of
-// type t there.
-// ok is false, and fill is not called, for types MatrixStored refuses.
+// type t there. ok is false, and fill is not called, for types
+// MatrixStored refuses.
 func (b *Backend) MatrixQuantized(t gguf.Type, rows, cols int, fill func(dst []byte)) (m compute.Matrix, ok bool) {
 	if !blocksKept(t, cols) {
 		return nil, false
@@ -170,9 +171,10 @@ func (b *Backend) SetRepack(on bool) { b.noRepack = !on }
 // says why): 1.5-2.2 times the decode kernels' speed of the rows as stored
 // (Q4_0 with the same bits, Q4_K a rounding apart: kernel.dotQ4KPacked).
 // ok is false, and m is returned, where that does not apply (other types,
-// no kernels, float activations, SetRepack(false)). A packed matrix still serves Embed, but the caller should
-// keep a table that mostly serves lookups (a token embedding) as stored:
-// packing reads in and copies all of it.
+// no kernels, float activations, SetRepack(false)). A packed matrix still
+// serves Embed, but the caller should keep a table that mostly serves
+// lookups (a token embedding) as stored: packing reads in and copies all
+// of it.
 func (b *Backend) Pack(m compute.Matrix) (compute.Matrix, bool) {
 	src := mat(m)
 	if src.q == nil || src.packed || !b.int8Act || b.noRepack || !kernel.CanPack(src.qt, src.rows, src.cols) {
