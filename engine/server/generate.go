@@ -128,9 +128,11 @@ func (s *Server) response(ev engine.Event, sp *enginev1.SamplingParams) *enginev
 	msg := &enginev1.GenerateResponse{TextDelta: ev.Text, Index: uint32(ev.Index)}
 	for _, t := range ev.Tokens {
 		tt := s.texts.text(t.ID)
-		g := &enginev1.GeneratedToken{TokenId: t.ID, Token: tt.text, Bytes: tt.bytes}
+		g := &enginev1.GeneratedToken{TokenId: t.ID, Token: tt.text}
 		if sp.GetLogprobs() {
-			g.Logprob = t.Logprob
+			// The bytes serve logprobs alone: other streams would carry
+			// every token's text twice.
+			g.Bytes, g.Logprob = tt.bytes, t.Logprob
 			for _, alt := range t.Top {
 				at := s.texts.text(alt.Token)
 				g.TopLogprobs = append(g.TopLogprobs, &enginev1.TokenLogprob{

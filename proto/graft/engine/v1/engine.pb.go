@@ -756,7 +756,7 @@ type GeneratedToken struct {
 	// is written as OpenAI writes it, "bytes:\xe2\x80": a proto string
 	// must be valid UTF-8.
 	Token string `protobuf:"bytes,4,opt,name=token,proto3" json:"token,omitempty"`
-	// The token's own bytes (OpenAI's logprobs "bytes").
+	// The token's own bytes (OpenAI's logprobs "bytes"), with logprobs only.
 	Bytes         []byte `protobuf:"bytes,5,opt,name=bytes,proto3" json:"bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
