@@ -18,10 +18,9 @@ const packRows = 8
 
 // packing is a weight type's packed layout.
 type packing struct {
-	blockValues int // values of one block of a row
-	rowBytes    int // a row's share of a packed group's block
-	pack        func(dst, src []byte, rows, cols int)
-	unpackRow   func(dst, w []byte, row, cols int)
+	rowBytes  int // a row's share of a packed group's block
+	pack      func(dst, src []byte, rows, cols int)
+	unpackRow func(dst, w []byte, row, cols int)
 	// dot is the integer dot of the packed layout, set by SIMD builds
 	// on CPUs that have its kernels.
 	dot *intDot
@@ -30,8 +29,8 @@ type packing struct {
 // packings holds the types with a packed layout (a value, not filled by
 // init, so that the SIMD builds' init can install kernels in it).
 var packings = map[gguf.Type]*packing{
-	gguf.TypeQ4_0: {blockValues: 32, rowBytes: q4BlockBytes, pack: packQ4_0x8, unpackRow: unpackQ4_0x8Row},
-	gguf.TypeQ4_K: {blockValues: 256, rowBytes: q4KRowBytes, pack: packQ4_Kx8, unpackRow: unpackQ4_Kx8Row},
+	gguf.TypeQ4_0: {rowBytes: q4BlockBytes, pack: packQ4_0x8, unpackRow: unpackQ4_0x8Row},
+	gguf.TypeQ4_K: {rowBytes: q4KRowBytes, pack: packQ4_Kx8, unpackRow: unpackQ4_Kx8Row},
 }
 
 // CanPack reports whether rows of cols values of type t pack (whole groups
@@ -39,18 +38,23 @@ var packings = map[gguf.Type]*packing{
 // then is packing worth it, and MatMulPacked may be called.
 func CanPack(t gguf.Type, rows, cols int) bool {
 	k := packings[t]
-	return k != nil && k.dot != nil && rows > 0 && rows%packRows == 0 && cols > 0 && cols%k.blockValues == 0
+	return k != nil && k.dot != nil && rows > 0 && rows%packRows == 0 && cols > 0 && cols%t.BlockSize() == 0
 }
 
 // PackedBytes is the size of rows of cols values of type t packed.
 func PackedBytes(t gguf.Type, rows, cols int) int {
-	k := layout(t)
-	return rows * cols / k.blockValues * k.rowBytes
+	return rows * cols / t.BlockSize() * layout(t).rowBytes
 }
 
 // Pack writes rows of cols values of type t (src, as stored) packed into
 // dst (PackedBytes long). rows must be a multiple of 8, cols of the block.
-func Pack(t gguf.Type, dst, src []byte, rows, cols int) { layout(t).pack(dst, src, rows, cols) }
+func Pack(t gguf.Type, dst, src []byte, rows, cols int) {
+	k := layout(t)
+	if rows%packRows != 0 || cols%t.BlockSize() != 0 || len(src) != rows*cols/t.BlockSize()*t.BlockBytes() || len(dst) != PackedBytes(t, rows, cols) {
+		panic(fmt.Sprintf("kernel: cannot pack %d×%d %s values (%d bytes into %d)", rows, cols, t, len(src), len(dst)))
+	}
+	k.pack(dst, src, rows, cols)
+}
 
 // UnpackRow writes row of a packed matrix of type t and cols values (w,
 // the whole matrix) into dst as stored.

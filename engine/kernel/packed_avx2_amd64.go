@@ -20,10 +20,17 @@ func init() {
 	if !archsimd.X86.AVX2() || !archsimd.X86.FMA() || !hasF16C() || levelLimit() < 1 {
 		return
 	}
-	packings[gguf.TypeQ4_0].dot = &intDot{act: actQ8_0S, quantize: quantizeQ8_0Sums, tileRows: 4, cols: packRows,
-		dot: packedTile(&dot8Q4_0x8AVX2), row: packedRow(dot8Q4_0x8s4, dot8Q4_0x8r1)}
-	packings[gguf.TypeQ4_K].dot = &intDot{act: actQ8_K, quantize: quantizeQ8KAVX2, tileRows: 4, cols: packRows, blockBytes: q4KRowBytes,
-		dot: packedTile(&dot8Q4_Kx8AVX2), row: packedRow(dot8Q4_Kx8s4, dot8Q4_Kx8r1)}
+	install(gguf.TypeQ4_0, actQ8_0S, quantizeQ8_0Sums, &dot8Q4_0x8AVX2, dot8Q4_0x8s4)
+	install(gguf.TypeQ4_K, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8AVX2, dot8Q4_Kx8s4)
+}
+
+// install gives packed type t its integer dot: activations act made by
+// quantize, the tile kernels rows (of 1-4 activation rows) and the lone
+// row's four-stream kernel s4.
+func install(t gguf.Type, act actFormat, quantize func([]byte, []float32), rows *[4]dot8Func, s4 dot8Func) {
+	k := packings[t]
+	k.dot = &intDot{act: act, quantize: quantize, tileRows: 4, cols: packRows, blockBytes: k.rowBytes,
+		dot: packedTile(rows), row: packedRow(s4, rows[0])}
 }
 
 // quantizeQ8_0Sums is quantizeQ8_0AVX2 followed by the blocks' 8·Σx

@@ -1,7 +1,5 @@
 package kernel
 
-import "fmt"
-
 // Q4_0 weights packed eight rows to a block: the layout of MatMulPacked
 // on Q4_0.
 //
@@ -21,8 +19,10 @@ const (
 	q4BlockBytes = 18
 )
 
+// packQ4_0x8 and the other layouts' pack functions take shapes Pack has
+// checked.
 func packQ4_0x8(dst, src []byte, rows, cols int) {
-	nb := checkPacked(len(dst), len(src), rows, cols)
+	nb := cols / 32
 	rb := nb * q4BlockBytes
 	for g := 0; g < rows; g += packRows {
 		for b := range nb {
@@ -50,12 +50,4 @@ func unpackQ4_0x8Row(dst, w []byte, row, cols int) {
 			copy(d[2+4*k:6+4*k], s[16+32*k+4*r:20+32*k+4*r])
 		}
 	}
-}
-
-func checkPacked(nDst, nSrc, rows, cols int) (nb int) {
-	nb = cols / 32
-	if rows%packRows != 0 || cols%32 != 0 || nDst != rows*nb*q4BlockBytes || nSrc != nDst {
-		panic(fmt.Sprintf("kernel: cannot pack %d×%d Q4_0 values (%d bytes into %d)", rows, cols, nSrc, nDst))
-	}
-	return nb
 }
