@@ -92,48 +92,48 @@ func readHuge(data, sample []byte) (huge, ok bool) {
 	if err := unix.Madvise(sample, unix.MADV_POPULATE_READ); err != nil {
 		return false, false
 	}
-	kb, err := filePmdMappedKB(uintptr(unsafe.Pointer(unsafe.SliceData(data))))
+	// Its file pages mapped as 2 MiB pages.
+	kb, err := smapsKB(data, "FilePmdMapped")
 	if err != nil {
 		return false, false
 	}
 	return kb > 0, true
 }
 
-// filePmdMappedKB is the FilePmdMapped figure of the mapping that starts at
-// addr: its file pages mapped as 2 MiB pages.
-func filePmdMappedKB(addr uintptr) (int64, error) {
-	v, err := smapsField(addr, "FilePmdMapped")
+// smapsKB sums field (a "kB" figure) over the mappings of /proc/self/smaps
+// that overlap b. A mapping's block starts with its range ("lo-hi perms
+// ...") and ends with its VmFlags line.
+func smapsKB(b []byte, field string) (int64, error) {
+	f, err := os.Open("/proc/self/smaps")
 	if err != nil {
 		return 0, err
 	}
-	return strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
-}
-
-// smapsField is the value of field (trimmed) in the block of
-// /proc/self/smaps of the mapping that starts at addr. The block starts
-// with the mapping's range and ends with its VmFlags line.
-func smapsField(addr uintptr, field string) (string, error) {
-	f, err := os.Open("/proc/self/smaps")
-	if err != nil {
-		return "", err
-	}
 	defer f.Close()
-	start, key := fmt.Sprintf("%x-", addr), field+":"
-	in := false
+	lo := uint64(uintptr(unsafe.Pointer(unsafe.SliceData(b))))
+	hi, key := lo+uint64(len(b)), field+":"
+	var kb int64
+	in, found := false, false
 	for s := bufio.NewScanner(f); s.Scan(); {
 		line := s.Text()
-		if !in {
-			in = strings.HasPrefix(line, start)
+		var start, end uint64
+		if _, err := fmt.Sscanf(line, "%x-%x ", &start, &end); err == nil {
+			in = start < hi && lo < end
 			continue
 		}
-		if v, found := strings.CutPrefix(line, key); found {
-			return strings.TrimSpace(v), nil
+		v, ok := strings.CutPrefix(line, key)
+		if !in || !ok {
+			continue
 		}
-		if strings.HasPrefix(line, "VmFlags:") {
-			break
+		n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("mapped: %s in /proc/self/smaps: %w", line, err)
 		}
+		kb, found = kb+n, true
 	}
-	return "", fmt.Errorf("mapped: no %s for the mapping at %#x in /proc/self/smaps", field, addr)
+	if !found {
+		return 0, fmt.Errorf("mapped: no %s for a mapping of %#x-%#x in /proc/self/smaps", field, lo, hi)
+	}
+	return kb, nil
 }
 
 // fileTHP reports whether transparent huge pages are on ("always" or

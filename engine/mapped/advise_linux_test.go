@@ -1,7 +1,9 @@
 package mapped
 
 import (
+	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -30,14 +32,28 @@ func TestOpenAsksForHugePages(t *testing.T) {
 }
 
 // vmFlags returns the VmFlags line of the mapping that starts at addr in
-// /proc/self/smaps.
+// /proc/self/smaps. The block of a mapping starts with its range and ends
+// with that line.
 func vmFlags(t *testing.T, addr uintptr) string {
 	t.Helper()
-	v, err := smapsField(addr, "VmFlags")
+	f, err := os.Open("/proc/self/smaps")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return v
+	defer f.Close()
+	start, in := fmt.Sprintf("%x-", addr), false
+	for s := bufio.NewScanner(f); s.Scan(); {
+		line := s.Text()
+		if !in {
+			in = strings.HasPrefix(line, start)
+			continue
+		}
+		if v, found := strings.CutPrefix(line, "VmFlags:"); found {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatalf("no VmFlags for the mapping at %#x in /proc/self/smaps", addr)
+	return ""
 }
 
 // TestOpenRereadsFileCachedSmall: a model written in small pieces (as
@@ -66,7 +82,7 @@ func TestOpenRereadsFileCachedSmall(t *testing.T) {
 	if !bytes.Equal(m.Data, content) {
 		t.Fatal("the mapping read again differs from the file")
 	}
-	kb, err := filePmdMappedKB(uintptr(unsafe.Pointer(&m.Data[0])))
+	kb, err := smapsKB(m.Data, "FilePmdMapped")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,7 @@
 package mapped
 
 import (
-	"strconv"
-	"strings"
 	"testing"
-	"unsafe"
 )
 
 // TestArenaHugePages: where transparent huge pages are on, an arena's
@@ -20,11 +17,7 @@ func TestArenaHugePages(t *testing.T) {
 	for i := range b {
 		b[i] = 1
 	}
-	v, err := smapsField(uintptr(unsafe.Pointer(&b[0])), "AnonHugePages")
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := strconv.Atoi(strings.TrimSuffix(v, " kB"))
+	kb, err := smapsKB(b, "AnonHugePages") // of the chunk's mapping, of which only b was written
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,14 +1,9 @@
 package mapped
 
 import (
-	"bufio"
-	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
-	"unsafe"
 )
 
 // TestRelease: releasing most of a mapped file's bytes takes their pages
@@ -51,33 +46,12 @@ func TestRelease(t *testing.T) {
 	}
 }
 
-// residentKB sums the Rss of the mappings of /proc/self/smaps that lie in
-// b (a release may have split b's mapping).
+// residentKB is the Rss of b's mappings (a release may have split them).
 func residentKB(t *testing.T, b []byte) int64 {
 	t.Helper()
-	f, err := os.Open("/proc/self/smaps")
+	kb, err := smapsKB(b, "Rss")
 	if err != nil {
 		t.Skip(err)
-	}
-	defer f.Close()
-	lo := uint64(uintptr(unsafe.Pointer(unsafe.SliceData(b))))
-	hi := lo + uint64(len(b))
-	var kb int64
-	in := false
-	for s := bufio.NewScanner(f); s.Scan(); {
-		line := s.Text()
-		var start, end uint64
-		if n, _ := fmt.Sscanf(line, "%x-%x", &start, &end); n == 2 && strings.Contains(line, " ") && !strings.HasSuffix(strings.Fields(line)[0], ":") {
-			in = start >= lo && end <= hi
-			continue
-		}
-		if v, ok := strings.CutPrefix(line, "Rss:"); ok && in {
-			n, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			kb += n
-		}
 	}
 	return kb
 }
