@@ -111,13 +111,13 @@ func TestInt8Activations(t *testing.T) {
 }
 
 // relRMS is RMS(a-b)/RMS(b) over all positions and logits.
-func relRMS(a [][]float32, b [][]float64) float64 {
+func relRMS[B float32 | float64](a [][]float32, b [][]B) float64 {
 	var d2, b2 float64
 	for p := range a {
 		for i := range a[p] {
-			d := float64(a[p][i]) - b[p][i]
+			d, w := float64(a[p][i])-float64(b[p][i]), float64(b[p][i])
 			d2 += d * d
-			b2 += b[p][i] * b[p][i]
+			b2 += w * w
 		}
 	}
 	return math.Sqrt(d2 / b2)

@@ -45,7 +45,7 @@ func TestWeightsPacked(t *testing.T) {
 				if c.typ == gguf.TypeQ4_0 && d.max != 0 {
 					t.Errorf("chunks of %d: packed logits differ from the stored rows' by %v", chunk, d)
 				}
-				if rel := relRMS(got, widen(want)); rel > packedRelRMS {
+				if rel := relRMS(got, want); rel > packedRelRMS {
 					t.Errorf("chunks of %d: packed logits differ from the stored rows' by %.3g of their RMS (max %v)", chunk, rel, d)
 				}
 			}
@@ -83,16 +83,4 @@ func checkPacked(t *testing.T, packed, stored *Model, typ gguf.Type) {
 	if isPacked(packed.Embed) {
 		t.Fatal("the token embedding was packed: a lookup table should stay as stored")
 	}
-}
-
-// widen is logits as float64.
-func widen(l [][]float32) [][]float64 {
-	out := make([][]float64, len(l))
-	for p, row := range l {
-		out[p] = make([]float64, len(row))
-		for i, v := range row {
-			out[p][i] = float64(v)
-		}
-	}
-	return out
 }
