@@ -24,21 +24,29 @@ var packedCases = []struct {
 	{gguf.TypeQ4_K, [][2]int{{8, 256}, {40, 512}, {64, 768}, {2304, 768}, {768, 2048}}},
 }
 
-// packedWant is what MatMulPacked must give on weights w (as stored):
-// MatMulQ8's bits on Q4_0, dotQ4KPacked's on Q4_K.
+// packedRefs are the portable references of the packed kernels: the dot
+// on rows as stored (dotQ4_0Q8_0's, dotQ4KPacked's) and the activations'
+// quantizer.
+var packedRefs = map[gguf.Type]struct {
+	dot      qdotIFunc
+	quantize func(dst []byte, x []float32)
+	actBytes int
+}{
+	gguf.TypeQ4_0: {refIntDots[gguf.TypeQ4_0], quantizeQ8_0Act, 34},
+	gguf.TypeQ4_K: {refTiles(dotQ4KPacked, q4KBytes), quantizeQ8K, q8KBytes},
+}
+
+// packedWant is what MatMulPacked must give on weights w (as stored): the
+// type's reference.
 func packedWant(typ gguf.Type, x []float32, w []byte, rows, in, outDim int) []float32 {
-	want := make([]float32, rows*outDim)
-	if typ == gguf.TypeQ4_0 {
-		MatMulQ8(nil, want, x, w, typ, rows, in, outDim)
-		return want
-	}
-	nb := in / 256
-	ldx := nb * q8KBytes
+	ref, nb := packedRefs[typ], in/typ.BlockSize()
+	ldx := nb * ref.actBytes
 	xq := make([]byte, rows*ldx)
 	for r := range rows {
-		quantizeQ8K(xq[r*ldx:(r+1)*ldx], x[r*in:(r+1)*in])
+		ref.quantize(xq[r*ldx:(r+1)*ldx], x[r*in:(r+1)*in])
 	}
-	refTiles(dotQ4KPacked, q4KBytes)(&want[0], outDim, &xq[0], ldx, &w[0], nb*q4KBytes, nb, rows, outDim)
+	want := make([]float32, rows*outDim)
+	ref.dot(&want[0], outDim, &xq[0], ldx, &w[0], nb*typ.BlockBytes(), nb, rows, outDim)
 	return want
 }
 
@@ -50,7 +58,8 @@ func packed(typ gguf.Type, w []byte, rows, cols int) []byte {
 
 // TestMatMulPacked: on packed weights every output has the bits of the
 // type's packed reference (packedWant), for lone rows and batches, serial
-// and on the pool, as streams or in order, and through MatMulQ8Many.
+// and on the pool, as streams or in order, and through MatMulQ8Many; on
+// Q4_0 those are also MatMulQ8's on the rows as stored.
 func TestMatMulPacked(t *testing.T) {
 	r := rand.New(rand.NewPCG(8, 40))
 	pool := NewPool(2)
@@ -66,6 +75,10 @@ func TestMatMulPacked(t *testing.T) {
 			for _, rows := range []int{1, 2, 3, 4, 5, 9, 33} {
 				x := randomX(r, rows*in)
 				want, got := packedWant(c.typ, x, w, rows, in, outDim), make([]float32, rows*outDim)
+				if c.typ == gguf.TypeQ4_0 {
+					MatMulQ8(nil, got, x, w, c.typ, rows, in, outDim)
+					sameOutputs(t, got, want, "MatMulQ8 (stored) Q4_0", outDim, in, rows, nil)
+				}
 				for _, pl := range []*Pool{nil, pool} {
 					for _, minStream := range []int{defaultRowMinStream, 0} {
 						rowMinStream = minStream // 0: every lone row of 4 groups or more as streams
