@@ -29,3 +29,12 @@ def store_rows(emit, regs):
         emit(f"\tVMOVUPS {reg}, (DI)")
     emit("\tVZEROUPPER")
     emit("\tRET")
+
+
+def unpack_nibbles(emit, addr, mask):
+    """Y0, Y1 = the low and high nibbles of the 32 bytes at addr (a packed
+    chunk), mask holding bytes 0x0f."""
+    emit(f"\tVMOVDQU {addr}, Y0")
+    emit("\tVPSRLW $4, Y0, Y1")
+    emit(f"\tVPAND {mask}, Y0, Y0")
+    emit(f"\tVPAND {mask}, Y1, Y1")

@@ -28,7 +28,7 @@ and load the activations once per column, here the scales are bytes
 already and one activation load serves eight rows.
 """
 
-from asmtile import W, X, store_rows
+from asmtile import W, X, store_rows, unpack_nibbles
 
 ROWS = [1, 2, 3, 4]
 ARGS = "out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int"
@@ -85,10 +85,7 @@ def pair(addr, lo, hi):
 
 def unpack(addr):
     """Y0, Y1 = the low and high nibbles of the chunk at addr."""
-    emit(f"\tVMOVDQU {addr}, Y0")
-    emit("\tVPSRLW $4, Y0, Y1")
-    emit("\tVPAND Y15, Y0, Y0")
-    emit("\tVPAND Y15, Y1, Y1")
+    unpack_nibbles(emit, addr, "Y15")
 
 
 def fold(w, x, isum, acc):

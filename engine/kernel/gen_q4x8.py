@@ -27,7 +27,7 @@ the rows' int16 sums, Y8 d_w, Y9 d_x·d_w, Y10 bytes 0x0F, Y11 words 1,
 Y12-Y15 the rows' float accumulators.
 """
 
-from asmtile import W, X, store_rows
+from asmtile import W, X, store_rows, unpack_nibbles
 
 ROWS = [1, 2, 3, 4]
 STREAMS = [4]
@@ -75,10 +75,7 @@ def loop_end(n):
 
 def unpack(addr):
     """Y0, Y1 = the low and high nibbles of the chunk at addr."""
-    emit(f"\tVMOVDQU {addr}, Y0")
-    emit("\tVPSRLW $4, Y0, Y1")
-    emit("\tVPAND Y10, Y0, Y0")
-    emit("\tVPAND Y10, Y1, Y1")
+    unpack_nibbles(emit, addr, "Y10")
 
 
 def products(q, x, dst, acc, first):
