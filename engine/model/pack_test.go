@@ -9,13 +9,6 @@ import (
 	"github.com/graft-ai/graft/engine/kernel"
 )
 
-// storedLoad is the CPU backend without its Pack: the field shadows the
-// promoted method, so the loader keeps weights as the file stores them.
-type storedLoad struct {
-	*cpu.Backend
-	Pack struct{}
-}
-
 // TestWeightsPacked: the projections of a Q4_0 and of a Q4_K_M file load
 // packed eight rows to a block where they are of a packed type (the token
 // embedding stays as stored). The logits have the bits of the same file
@@ -36,7 +29,9 @@ func TestWeightsPacked(t *testing.T) {
 			}
 			path := llamaQuantize(t, f32, c.ftype)
 			packed, _ := openGGUFOn(t, path, newCPU(t, 2, "int8"), nil)
-			stored, _ := openGGUFOn(t, path, newCPU(t, 2, "int8"), func(b *cpu.Backend) compute.Backend { return storedLoad{Backend: b} })
+			sb := newCPU(t, 2, "int8")
+			sb.SetRepack(false) // the loader keeps the weights as the file stores them
+			stored, _ := openGGUFOn(t, path, sb, nil)
 			checkPacked(t, packed, stored, c.typ)
 			prompt := testPrompt(s.Seed, 24, s.Vocab)
 			for _, chunk := range []int{len(prompt), 1} {
@@ -74,7 +69,7 @@ func checkPacked(t *testing.T, packed, stored *Model, typ gguf.Type) {
 			}
 		}
 		if isPacked(stored.Layers[i].Gate.W) {
-			t.Fatalf("layer %d: packed on a backend without Pack", i)
+			t.Fatalf("layer %d: packed on a backend with repacking off", i)
 		}
 	}
 	if !isPacked(packed.Layers[0].Gate.W) {
