@@ -209,7 +209,7 @@ func dot8UnpackQ5_0(dst *byte, w *byte, nb int)
 func q8Round(dst *byte, x *float32, id float32)
 
 //go:noescape
-func q8Amax(x *float32) (amax float32, nan bool)
+func q8Row(dst *byte, x *float32, nb int) int
 
 // dot8AVX2 holds, per type, the kernels of R×C tiles at [R-1][C-1]: R·C ≤ 4 for one row, ≤ 8 for more.
 var dot8AVX2 = map[gguf.Type]*dot8Set{

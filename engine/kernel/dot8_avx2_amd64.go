@@ -89,21 +89,20 @@ func (k *dot8sSet) tile(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw i
 	}
 }
 
-// quantizeQ8_0AVX2 is quantizeQ8_0Act with the rounding of each block's
-// largest |x| and the rounding of each block in AVX2 (q8Amax, q8Round):
-// the scalar loops cost most of the time. A block with a NaN takes the
-// reference's loop, whose result depends on where the NaN is.
+// quantizeQ8_0AVX2 is quantizeQ8_0Act in AVX2: q8Row quantizes the row's
+// blocks in one call, up to one holding a NaN. Such a block takes the
+// reference's amax, whose result depends on where the NaN is, and
+// q8Round; q8Row goes on after it.
 func quantizeQ8_0AVX2(dst []byte, x []float32) {
 	nb := len(x) / 32
 	dst = dst[:nb*34]
-	for b := range nb {
+	for b := 0; b < nb; b++ {
+		if b += q8Row(&dst[b*34], &x[b*32], nb-b); b == nb {
+			return
+		}
 		v := (*[32]float32)(x[b*32:])
 		out := (*[34]byte)(dst[b*34:])
-		amax, nan := q8Amax(&v[0])
-		if nan { // the reference's order decides, NaN included
-			amax = amaxQ8_0(v)
-		}
-		d, id := scaleQ8_0(amax)
+		d, id := scaleQ8_0(amaxQ8_0(v))
 		binary.LittleEndian.PutUint16(out[:], float16.Float32ToF16(d))
 		q8Round(&out[2], &v[0], id)
 	}

@@ -36,7 +36,7 @@ of several rows keep the words 1 in Y7 and load each activation row and
 unpack each weight column once per block (pairsR): the only constant kept
 in a register is the one every pair reads.
 
-q8Amax and q8Round are the AVX2 parts of the Q8_0 activation quantizer
+q8Row and q8Round are the AVX2 Q8_0 activation quantizer
 (dot8_avx2_amd64.go).
 """
 
@@ -1000,18 +1000,14 @@ for R, C in SSHAPES:
 
 
 
-def quant_round():
-    """q8Round writes the 32 int8 of one Q8_0 activation block: x·id
-    rounded as dot8.go's roundQ8 (truncate, then ±1 where the remainder
-    reaches ±0.5: C's roundf, not the ties-to-even of VROUNDPS' nearest
-    mode), clamped to ±127, NaN to 0; packed to bytes in order."""
-    emit("\n// func q8Round(dst *byte, x *float32, id float32)")
-    emit("TEXT ·q8Round(SB), NOSPLIT, $0-20")
-    emit("\tMOVQ dst+0(FP), DI")
-    emit("\tMOVQ x+8(FP), SI")
-    emit("\tVBROADCASTSS id+16(FP), Y0")
+def round_block(src, dst):
+    """The 32 int8 of one Q8_0 activation block at src (x·id, id broadcast
+    in Y0) to dst: rounded as dot8.go's roundQ8 (truncate, then ±1 where
+    the remainder reaches ±0.5: C's roundf, not the ties-to-even of
+    VROUNDPS' nearest mode), clamped to ±127, NaN to 0; packed to bytes in
+    order (the permutation in perm). Uses Y1-Y8."""
     for i in range(4):
-        emit(f"\tVMULPS {32 * i}(SI), Y0, Y1")
+        emit(f"\tVMULPS {32 * i}({src}), Y0, Y1")
         emit("\tVROUNDPS $3, Y1, Y2")
         emit("\tVSUBPS Y2, Y1, Y3")
         emit("\tVCMPPS $0x1d, ·q8Half(SB), Y3, Y4")
@@ -1029,6 +1025,16 @@ def quant_round():
     emit("\tVPACKSSDW Y6, Y5, Y5")
     emit("\tVPACKSSDW Y8, Y7, Y7")
     emit("\tVPACKSSWB Y7, Y5, Y5")
+
+
+def quant_round():
+    """q8Round writes the 32 int8 of one Q8_0 activation block (round_block)."""
+    emit("\n// func q8Round(dst *byte, x *float32, id float32)")
+    emit("TEXT ·q8Round(SB), NOSPLIT, $0-20")
+    emit("\tMOVQ dst+0(FP), DI")
+    emit("\tMOVQ x+8(FP), SI")
+    emit("\tVBROADCASTSS id+16(FP), Y0")
+    round_block("SI", "DI")
     emit("\tVMOVDQU ·q8Perm(SB), Y9")
     emit("\tVPERMD Y5, Y9, Y5")
     emit("\tVMOVDQU Y5, (DI)")
@@ -1036,22 +1042,43 @@ def quant_round():
     emit("\tRET")
 
 
-def quant_amax():
-    """q8Amax returns the largest |x| of a 32-value block, and whether one
-    is NaN (the reference's sequential MAX then depends on the order, and
-    the caller takes the scalar loop)."""
-    emit("\n// func q8Amax(x *float32) (amax float32, nan bool)")
-    emit("TEXT ·q8Amax(SB), NOSPLIT, $0-13")
-    emit("\tMOVQ x+0(FP), SI")
-    emit("\tVMOVUPS ·q8Abs(SB), Y0")
+def quant_row():
+    """q8Row quantizes nb Q8_0 activation blocks in one call, as
+    quantizeQ8_0Act does, eight blocks a turn: each block's amax; then d =
+    amax/127, its half and id = 1/d (0 for a block of zeros) for the eight
+    in one VDIVPS each; then round_block each. A block's divisions and
+    rounding form one long chain, which one block at a time left the
+    quantizer waiting on latency. It stops before a block holding a NaN,
+    whose amax the reference's sequential MAX decides, and returns the
+    blocks it wrote. Locals: the amaxes at 0(SP), the ids at 32(SP), the
+    halves at 64(SP)."""
+    emit("\n// func q8Row(dst *byte, x *float32, nb int) int")
+    emit("TEXT ·q8Row(SB), NOSPLIT, $96-32")
+    emit("\tMOVQ dst+0(FP), DI")
+    emit("\tMOVQ x+8(FP), SI")
+    emit("\tMOVQ nb+16(FP), CX")
+    emit("\tXORQ BX, BX")  # blocks written
+    emit("\tVMOVUPS ·q8Abs(SB), Y15")
+    emit("\tVMOVDQU ·q8Perm(SB), Y11")
+    emit("turn:")
+    emit("\tMOVQ CX, R8")  # the turn's blocks: min(8, nb-BX)
+    emit("\tSUBQ BX, R8")
+    emit("\tJLE done")
+    emit("\tCMPQ R8, $8")
+    emit("\tJLE amaxes")
+    emit("\tMOVQ $8, R8")
+    emit("amaxes:")
+    emit("\tXORQ R9, R9")
+    emit("\tMOVQ SI, R10")
+    emit("amax:")
     for i in range(4):
-        emit(f"\tVANDPS {32 * i}(SI), Y0, Y{1 + i}")
+        emit(f"\tVANDPS {32 * i}(R10), Y15, Y{1 + i}")
     emit("\tVCMPPS $3, Y2, Y1, Y5")
     emit("\tVCMPPS $3, Y4, Y3, Y6")
     emit("\tVORPS Y6, Y5, Y5")
     emit("\tVMOVMSKPS Y5, AX")
     emit("\tTESTL AX, AX")
-    emit("\tSETNE nan+12(FP)")
+    emit("\tJNZ nan")
     emit("\tVMAXPS Y2, Y1, Y1")
     emit("\tVMAXPS Y4, Y3, Y3")
     emit("\tVMAXPS Y3, Y1, Y1")
@@ -1061,13 +1088,52 @@ def quant_amax():
     emit("\tVMAXPS X2, X1, X1")
     emit("\tVMOVSHDUP X1, X2")
     emit("\tVMAXSS X2, X1, X1")
-    emit("\tVMOVSS X1, amax+8(FP)")
+    emit("\tVMOVSS X1, (SP)(R9*4)")
+    emit("\tADDQ $128, R10")
+    emit("\tINCQ R9")
+    emit("\tCMPQ R9, R8")
+    emit("\tJLT amax")
+    emit("\tJMP scales")
+    emit("nan:")
+    emit("\tMOVQ R9, R8")  # the turn ends before the NaN's block
+    emit("\tMOVQ BX, CX")
+    emit("\tADDQ R9, CX")  # and so does the row
+    emit("\tTESTQ R8, R8")
+    emit("\tJZ done")
+    emit("scales:")
+    # lanes past R8 hold stale amaxes: divided, never used
+    emit("\tVMOVUPS (SP), Y1")
+    emit("\tVDIVPS ·q8Max(SB), Y1, Y2")  # d = amax/127
+    emit("\tVMOVUPS ·q8One(SB), Y3")
+    emit("\tVDIVPS Y2, Y3, Y3")  # 1/d
+    emit("\tVXORPS Y4, Y4, Y4")
+    emit("\tVCMPPS $4, Y4, Y2, Y4")  # d != 0
+    emit("\tVANDPS Y4, Y3, Y3")
+    emit("\tVMOVUPS Y3, 32(SP)")
+    emit("\tVCVTPS2PH $0, Y2, 64(SP)")  # ties to even, as float16.Float32ToF16
+    emit("\tXORQ R9, R9")
+    emit("round:")
+    emit("\tMOVWLZX 64(SP)(R9*2), AX")
+    emit("\tMOVW AX, (DI)")
+    emit("\tVBROADCASTSS 32(SP)(R9*4), Y0")
+    round_block("SI", "DI")
+    emit("\tVPERMD Y5, Y11, Y5")
+    emit("\tVMOVDQU Y5, 2(DI)")
+    emit("\tADDQ $128, SI")
+    emit("\tADDQ $34, DI")
+    emit("\tINCQ R9")
+    emit("\tCMPQ R9, R8")
+    emit("\tJLT round")
+    emit("\tADDQ R8, BX")
+    emit("\tJMP turn")
+    emit("done:")
+    emit("\tMOVQ BX, ret+24(FP)")
     emit("\tVZEROUPPER")
     emit("\tRET")
 
 
 quant_round()
-quant_amax()
+quant_row()
 emit("")
 for i, v in enumerate([0, 4, 1, 5, 2, 6, 3, 7]):
     emit(f"DATA ·q8Perm+{4 * i}(SB)/4, ${v}")
@@ -1127,7 +1193,7 @@ go.append("//go:noescape\nfunc dot8HalfScales(dst *float32, w0, w1, w2, w3 *byte
 for t in TYPES[1:]:
     go.append(f"//go:noescape\nfunc dot8Unpack{t[0]}(dst *byte, w *byte, nb int)\n")
 go.append(f"//go:noescape\nfunc q8Round(dst *byte, x *float32, id float32)\n")
-go.append(f"//go:noescape\nfunc q8Amax(x *float32) (amax float32, nan bool)\n")
+go.append(f"//go:noescape\nfunc q8Row(dst *byte, x *float32, nb int) int\n")
 go.append("// dot8AVX2 holds, per type, the kernels of R×C tiles at [R-1][C-1]: R·C ≤ 4 for one row, ≤ 8 for more.")
 go.append("var dot8AVX2 = map[gguf.Type]*dot8Set{")
 for t in TYPES:
