@@ -211,6 +211,9 @@ func q8Round(dst *byte, x *float32, id float32)
 //go:noescape
 func q8Row(dst *byte, x *float32, nb int) int
 
+//go:noescape
+func q8Row1(dst *byte, x *float32, nb int) int
+
 // dot8AVX2 holds, per type, the kernels of R×C tiles at [R-1][C-1]: R·C ≤ 4 for one row, ≤ 8 for more.
 var dot8AVX2 = map[gguf.Type]*dot8Set{
 	gguf.TypeQ8_0: {

@@ -30,9 +30,12 @@ func dequantAct(f actFormat, xq []byte, n int) []float32 {
 		blk := xq[b*bb:]
 		var d float32
 		off := 2
-		if f == actQ8_0 {
+		switch f {
+		case actQ8_0:
 			d = half(blk)
-		} else {
+		case actQ8_1: // s (at 2) is the dot's business: q81Terms
+			d, off = half(blk), 4
+		default:
 			d, off = math.Float32frombits(binary.LittleEndian.Uint32(blk)), 4
 		}
 		for j := range bs {
@@ -94,11 +97,18 @@ func TestMatMulQ8(t *testing.T) {
 				got := make([]float32, rows*outDim)
 				MatMulQ8(p, got, x, w, typ, rows, in, outDim)
 				for i, g := range got {
-					if d := math.Abs(float64(g) - float64(exact[i])); d > matMulTol(abs[i], in) {
-						t.Fatalf("%s rows %d: out[%d] = %g, float64 dot of the quantized activations %g", typ, rows, i, g, exact[i])
-					}
 					ro, c := i/outDim, i%outDim
-					if d, b := math.Abs(float64(g-float[i])), quantBound(x[ro*in:(ro+1)*in], wf[c*in:(c+1)*in], id.act.blockSize()); d > b+matMulTol(abs[i], in) {
+					want, bound := float64(exact[i]), quantBound(x[ro*in:(ro+1)*in], wf[c*in:(c+1)*in], id.act.blockSize())
+					if id.act == actQ8_1 {
+						nb := in / 32
+						var corr float64
+						corr, bound = q81Terms(typ, x[ro*in:(ro+1)*in], xq[ro*nb*q8_1Bytes:(ro+1)*nb*q8_1Bytes], w[c*nb*typ.BlockBytes():(c+1)*nb*typ.BlockBytes()], wf[c*in:(c+1)*in])
+						want += corr
+					}
+					if d := math.Abs(float64(g) - want); d > matMulTol(abs[i], in) {
+						t.Fatalf("%s rows %d: out[%d] = %g, float64 dot of the quantized activations %g", typ, rows, i, g, want)
+					}
+					if d, b := math.Abs(float64(g-float[i])), bound; d > b+matMulTol(abs[i], in) {
 						t.Fatalf("%s rows %d: out[%d] = %g, %g on float activations: %g apart, bound %g", typ, rows, i, g, float[i], d, b)
 					}
 				}
@@ -176,6 +186,8 @@ var refIntDots = map[gguf.Type]qdotIFunc{
 	gguf.TypeQ4_0: tileOf(dotQ4_0Q8_0, 34, 18),
 	gguf.TypeQ8_0: tileOf(dotQ8_0Q8_0, 34, 34),
 	gguf.TypeQ5_0: tileOf(dotQ5_0Q8_0, 34, 22),
+	gguf.TypeQ4_1: tileOf(dotQ4_1Q8_1, q8_1Bytes, 20),
+	gguf.TypeQ5_1: tileOf(dotQ5_1Q8_1, q8_1Bytes, 24),
 }
 
 // FuzzDot8: on arbitrary weight blocks and activations (NaN and Inf scales
@@ -186,7 +198,7 @@ func FuzzDot8(f *testing.F) {
 	f.Add(uint8(0), uint8(3), uint8(3), uint64(1), []byte{}, []byte{})
 	f.Add(uint8(1), uint8(0), uint8(3), uint64(2), []byte{0, 0x7c}, []byte{0, 0, 0x80, 0x7f})
 	f.Fuzz(func(t *testing.T, typ, rows, cols uint8, seed uint64, blocks, xbits []byte) {
-		types := []gguf.Type{gguf.TypeQ4_0, gguf.TypeQ8_0, gguf.TypeQ5_0}
+		types := []gguf.Type{gguf.TypeQ4_0, gguf.TypeQ8_0, gguf.TypeQ5_0, gguf.TypeQ4_1, gguf.TypeQ5_1}
 		qt := types[int(typ)%len(types)]
 		id := intDots[qt]
 		R, C := 1+int(rows)%4, 1+int(cols)%4
@@ -321,14 +333,16 @@ func TestMatMulQ8BatchedSpecial(t *testing.T) {
 	halves := []uint16{0x7c00, 0xfc00, 0x7e00, 0x0001, 0x8000, 0x0000, 0x7bff}
 	var special int
 	for _, typ := range intTypes() {
-		if intDots[typ].act != actQ8_0 {
+		if intDots[typ].act == actQ8_K {
 			continue
 		}
 		const outDim = 11
 		for _, in := range []int{96, 288} {
 			w := randomQ(r, typ, outDim, in)
 			for i := 0; i < len(w); i += typ.BlockBytes() * 3 {
-				binary.LittleEndian.PutUint16(w[i:], halves[r.IntN(len(halves))])
+				for _, o := range gguf.ScaleOffsets(typ) { // d, and Q4_1's and Q5_1's m
+					binary.LittleEndian.PutUint16(w[i+o:], halves[r.IntN(len(halves))])
+				}
 			}
 			for _, rows := range []int{2, 3, 5, 7, 9} {
 				x := randomX(r, rows*in)

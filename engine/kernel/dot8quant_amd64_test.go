@@ -15,6 +15,18 @@ import (
 // q8Row takes eight a turn, and one seed in three has no special values,
 // so that long rows without a NaN are common.
 func FuzzQuantizeQ8_0AVX2(f *testing.F) {
+	fuzzQuantizer(f, 34, quantizeQ8_0Act, quantizeQ8_0AVX2)
+}
+
+// FuzzQuantizeQ8_1AVX2 is FuzzQuantizeQ8_0AVX2 for the Q8_1 quantizer of
+// Q4_1 and Q5_1 (q8Row1), whose blocks also carry d·Σq.
+func FuzzQuantizeQ8_1AVX2(f *testing.F) {
+	fuzzQuantizer(f, q8_1Bytes, quantizeQ8_1Act, quantizeQ8_1AVX2)
+}
+
+// fuzzQuantizer checks quantizer got against the reference want on rows
+// of blocks of bb bytes.
+func fuzzQuantizer(f *testing.F, bb int, want, got func([]byte, []float32)) {
 	for i := range uint64(16) {
 		f.Add(i, 1.0)
 	}
@@ -48,13 +60,13 @@ func FuzzQuantizeQ8_0AVX2(f *testing.F) {
 				x[b*32] = 127
 			}
 		}
-		want, got := make([]byte, nb*34), make([]byte, nb*34)
-		quantizeQ8_0Act(want, x)
-		quantizeQ8_0AVX2(got, x)
-		if !slices.Equal(got, want) {
+		w, g := make([]byte, nb*bb), make([]byte, nb*bb)
+		want(w, x)
+		got(g, x)
+		if !slices.Equal(g, w) {
 			for b := range nb {
-				if !slices.Equal(got[b*34:b*34+34], want[b*34:b*34+34]) {
-					t.Fatalf("block %d of %v: got %v, want %v", b, x[b*32:b*32+32], got[b*34:b*34+34], want[b*34:b*34+34])
+				if !slices.Equal(g[b*bb:(b+1)*bb], w[b*bb:(b+1)*bb]) {
+					t.Fatalf("block %d of %v: got %v, want %v", b, x[b*32:b*32+32], g[b*bb:(b+1)*bb], w[b*bb:(b+1)*bb])
 				}
 			}
 		}

@@ -1042,7 +1042,7 @@ def quant_round():
     emit("\tRET")
 
 
-def quant_row():
+def quant_row(name="q8Row", bb=34, qoff=2, sums=False):
     """q8Row quantizes nb Q8_0 activation blocks in one call, as
     quantizeQ8_0Act does, eight blocks a turn: each block's amax; then d =
     amax/127, its half and id = 1/d (0 for a block of zeros) for the eight
@@ -1051,9 +1051,13 @@ def quant_row():
     quantizer waiting on latency. It stops before a block holding a NaN,
     whose amax the reference's sequential MAX decides, and returns the
     blocks it wrote. Locals: the amaxes at 0(SP), the ids at 32(SP), the
-    halves at 64(SP)."""
-    emit("\n// func q8Row(dst *byte, x *float32, nb int) int")
-    emit("TEXT ·q8Row(SB), NOSPLIT, $96-32")
+    halves at 64(SP), the d at 80(SP).
+
+    q8Row1 writes Q8_1 blocks (quantizeQ8_1Act) the same way, with s =
+    d·Σq: Σq by VPSADBW of the biased bytes, times d in float32, rounded
+    to a half."""
+    emit(f"\n// func {name}(dst *byte, x *float32, nb int) int")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $112-32")
     emit("\tMOVQ dst+0(FP), DI")
     emit("\tMOVQ x+8(FP), SI")
     emit("\tMOVQ nb+16(FP), CX")
@@ -1104,6 +1108,7 @@ def quant_row():
     # lanes past R8 hold stale amaxes: divided, never used
     emit("\tVMOVUPS (SP), Y1")
     emit("\tVDIVPS ·q8Max(SB), Y1, Y2")  # d = amax/127
+    emit("\tVMOVUPS Y2, 80(SP)")
     emit("\tVMOVUPS ·q8One(SB), Y3")
     emit("\tVDIVPS Y2, Y3, Y3")  # 1/d
     emit("\tVXORPS Y4, Y4, Y4")
@@ -1118,9 +1123,24 @@ def quant_row():
     emit("\tVBROADCASTSS 32(SP)(R9*4), Y0")
     round_block("SI", "DI")
     emit("\tVPERMD Y5, Y11, Y5")
-    emit("\tVMOVDQU Y5, 2(DI)")
-    emit("\tADDQ $128, SI")
-    emit("\tADDQ $34, DI")
+    emit(f"\tVMOVDQU Y5, {qoff}(DI)")
+    if sums:
+        emit("\tVPXOR ·dot8Bias(SB), Y5, Y5")  # q+128, unsigned
+        emit("\tVPXOR Y6, Y6, Y6")
+        emit("\tVPSADBW Y6, Y5, Y5")
+        emit("\tVEXTRACTI128 $1, Y5, X6")
+        emit("\tVPADDQ X6, X5, X5")
+        emit("\tVPSHUFD $0x4e, X5, X6")
+        emit("\tVPADDQ X6, X5, X5")
+        emit("\tVMOVQ X5, AX")
+        emit("\tSUBQ $4096, AX")  # Σq
+        emit("\tVCVTSI2SSQ AX, X5, X5")
+        emit("\tVMULSS 80(SP)(R9*4), X5, X5")
+        emit("\tVCVTPS2PH $0, X5, X5")
+        emit("\tVMOVD X5, AX")
+        emit("\tMOVW AX, 2(DI)")
+    emit(f"\tADDQ $128, SI")
+    emit(f"\tADDQ ${bb}, DI")
     emit("\tINCQ R9")
     emit("\tCMPQ R9, R8")
     emit("\tJLT round")
@@ -1134,6 +1154,7 @@ def quant_row():
 
 quant_round()
 quant_row()
+quant_row("q8Row1", 36, 4, sums=True)
 emit("")
 for i, v in enumerate([0, 4, 1, 5, 2, 6, 3, 7]):
     emit(f"DATA ·q8Perm+{4 * i}(SB)/4, ${v}")
@@ -1194,6 +1215,7 @@ for t in TYPES[1:]:
     go.append(f"//go:noescape\nfunc dot8Unpack{t[0]}(dst *byte, w *byte, nb int)\n")
 go.append(f"//go:noescape\nfunc q8Round(dst *byte, x *float32, id float32)\n")
 go.append(f"//go:noescape\nfunc q8Row(dst *byte, x *float32, nb int) int\n")
+go.append(f"//go:noescape\nfunc q8Row1(dst *byte, x *float32, nb int) int\n")
 go.append("// dot8AVX2 holds, per type, the kernels of R×C tiles at [R-1][C-1]: R·C ≤ 4 for one row, ≤ 8 for more.")
 go.append("var dot8AVX2 = map[gguf.Type]*dot8Set{")
 for t in TYPES:

@@ -118,6 +118,7 @@ type matMulJob struct {
 	idot        *intDot                         // integer dots (MatMulQ8)
 	xq          []byte                          // x quantized for idot, ldq bytes a row
 	xd          []float32                       // their scales for idot.batch (matmulq8.go)
+	xs          []float32                       // Q8_1's s, as xd, for idot.batch.offsets
 	xu          []byte                          // their values as x+128 for idot.batch's unsigned kernels
 	iscr        []intScratch                    // idot.batch's scratch per participant
 	ldq         int

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
+	"unsafe"
 
 	"github.com/graft-ai/graft/engine/gguf"
 )
@@ -46,6 +47,9 @@ func matMulQ8(p *Pool, out, x []float32, w []byte, t gguf.Type, id *intDot, rows
 			sc := serialIntScratch.Get().(*[1]intScratch)
 			defer serialIntScratch.Put(sc)
 			j.xd = growFloats(&sc[0].xd, actScalesLen(rows, nb))
+			if id.batch.offsets != nil {
+				j.xs = growFloats(&sc[0].xs, actScalesLen(rows, nb))
+			}
 			if id.batch.unpack != nil {
 				j.xu = growBytes(&sc[0].xu, rows*nb*32)
 			}
@@ -65,6 +69,9 @@ func matMulQ8(p *Pool, out, x []float32, w []byte, t gguf.Type, id *intDot, rows
 	j.xq = growBytes(&p.acts, rows*j.ldq)
 	if batched {
 		j.xd = growFloats(&p.actScales, actScalesLen(rows, nb))
+		if id.batch.offsets != nil {
+			j.xs = growFloats(&p.actOffsets, actScalesLen(rows, nb))
+		}
 		if id.batch.unpack != nil {
 			j.xu = growBytes(&p.actsBiased, rows*nb*32)
 		}
@@ -142,14 +149,21 @@ func (j *matMulJob) quantRows(lo, hi int) {
 	for r := lo; r < hi; r++ {
 		xq := j.xq[r*j.ldq : (r+1)*j.ldq]
 		j.idot.quantize(xq, j.x[r*j.in:(r+1)*j.in])
+		bb := j.idot.act.blockBytes()
 		if j.xd != nil {
 			xd := j.xd[r/4*4*j.qnb:]
 			for b := range j.qnb {
-				xd[4*b+r%4] = half(xq[b*34:])
+				xd[4*b+r%4] = half(xq[b*bb:])
+			}
+		}
+		if j.xs != nil { // Q8_1's s, after d
+			xs := j.xs[r/4*4*j.qnb:]
+			for b := range j.qnb {
+				xs[4*b+r%4] = half(xq[b*bb+2:])
 			}
 		}
 		if j.xu != nil {
-			biasActs(j.xu[r*32*j.qnb:(r+1)*32*j.qnb], xq)
+			biasActs(j.xu[r*32*j.qnb:(r+1)*32*j.qnb], xq, bb)
 		}
 	}
 }
@@ -167,11 +181,12 @@ func (j *matMulJob) quantRows(lo, hi int) {
 // what goes is the per-tile gathering of half scales (a quarter of the
 // kernel's time), a store-forwarding stall, and the per-tile unpacking.
 
-// biasActs writes the Q8_0 activation blocks' values as x+128 (unsigned
-// bytes, 32 a block) for the unsigned batched kernels.
-func biasActs(dst, xq []byte) {
+// biasActs writes the values of activation blocks of bb bytes (Q8_0 or
+// Q8_1, the values last) as x+128 (unsigned bytes, 32 a block) for the
+// unsigned batched kernels.
+func biasActs(dst, xq []byte, bb int) {
 	for b := range len(dst) / 32 {
-		src := xq[b*34+2 : b*34+34]
+		src := xq[(b+1)*bb-32 : (b+1)*bb]
 		for k := 0; k < 32; k += 8 {
 			v := binary.LittleEndian.Uint64(src[k:])
 			binary.LittleEndian.PutUint64(dst[b*32+k:], v^0x8080808080808080)
@@ -201,6 +216,17 @@ type batchDot struct {
 	// quad is n tiles of 4 rows by 4 columns, rows 4 further each: their
 	// products (into dp, from xd, 16·nb floats further each) and tiles.
 	quad func(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, xd, wd, dp *float32, n int)
+	// offsets, where set (weights d·q + m with Q8_1 activations), adds
+	// each tile's m·s floats to its outputs after the tile (addOffsets).
+	offsets *offsetKernels
+}
+
+// offsetKernels form the m·s floats of 4×4 tiles from the row group's s
+// (xs, laid out as xd) and the column tile's m (widened by batchDot.scales
+// from byte 2 of each block).
+type offsetKernels struct {
+	tile func(dst, xs, wm *float32, nb int)                      // dst[4r+c]
+	add  func(out *float32, ldo int, xs, wm *float32, nb, n int) // into n whole tiles, 4 rows apart
 }
 
 // intScratch is one participant's batched scratch: a column tile's weight
@@ -209,8 +235,11 @@ type batchDot struct {
 type intScratch struct {
 	dp []float32
 	wd []float32
+	wm []float32 // offsets: the column tile's m
+	sm [16]float32
 	wq []byte
 	xd []float32
+	xs []float32
 	xu []byte
 }
 
@@ -219,6 +248,7 @@ func actScalesLen(rows, nb int) int { return (rows + 3) / 4 * 4 * nb }
 func growIntScratch(s []intScratch, nb int) {
 	for i := range s {
 		growFloats(&s[i].wd, 4*nb)
+		growFloats(&s[i].wm, 4*nb)
 		growFloats(&s[i].dp, 16*nb)
 		growBytes(&s[i].wq, 4*nb*64)
 	}
@@ -236,6 +266,10 @@ func (j *matMulJob) runBatched(id, lo, hi int) {
 			cols := min(4, c1-c)
 			wc := func(i int) *byte { return &j.q[(c+min(i, cols-1))*rb] }
 			bd.scales(&s.wd[0], wc(0), wc(1), wc(2), wc(3), nb, bb)
+			if bd.offsets != nil {
+				m := func(i int) *byte { return (*byte)(unsafe.Add(unsafe.Pointer(wc(i)), 2)) }
+				bd.scales(&s.wm[0], m(0), m(1), m(2), m(3), nb, bb)
+			}
 			w, lw, xq, lx := &j.q[c*rb], rb, j.xq, ld
 			if bd.unpack != nil {
 				for i := range cols {
@@ -246,6 +280,9 @@ func (j *matMulJob) runBatched(id, lo, hi int) {
 			r := r0
 			if n := (r1 - r0) / 4; cols == 4 && n > 0 {
 				bd.quad(&j.out[r*od+c], od, &xq[r*lx], lx, w, lw, nb, &j.xd[r/4*4*nb], &s.wd[0], &s.dp[0], n)
+				if bd.offsets != nil {
+					bd.offsets.add(&j.out[r*od+c], od, &j.xs[r/4*4*nb], &s.wm[0], nb, n)
+				}
 				r += 4 * n
 			}
 			for ; r < r1; r += 4 {
@@ -256,7 +293,23 @@ func (j *matMulJob) runBatched(id, lo, hi int) {
 				}
 				bd.products(&s.dp[0], &j.xd[r/4*4*nb], &s.wd[0], nb)
 				bd.tile(&j.out[r*od+c], od, &xq[r*lx], lx, w, lw, nb, &s.dp[0], rows, cols)
+				j.addOffsets(s, r, c, rows, cols)
 			}
+		}
+	}
+}
+
+// addOffsets adds the m·s floats of the tile at rows r.., columns c.. to
+// its outputs, which hold the lanes' sum8: the reference's last addition.
+func (j *matMulJob) addOffsets(s *intScratch, r, c, rows, cols int) {
+	if j.idot.batch.offsets == nil {
+		return
+	}
+	j.idot.batch.offsets.tile(&s.sm[0], &j.xs[r/4*4*j.qnb], &s.wm[0], j.qnb)
+	for i := range rows {
+		o := j.out[(r+i)*j.outDim+c:]
+		for k := range cols {
+			o[k] += s.sm[4*i+k]
 		}
 	}
 }

@@ -55,9 +55,9 @@ func TestMatMulQ8ManyMatchesMatMulQ8(t *testing.T) {
 
 func TestMatMulQ8ManyDeclines(t *testing.T) {
 	x := make([]float32, 64)
-	pr := QProj{W: make([]byte, 2*gguf.TypeQ4_1.BlockBytes()), T: gguf.TypeQ4_1, OutDim: 1, Out: make([]float32, 1)}
-	if HasIntDot(gguf.TypeQ4_1) {
-		t.Skip("Q4_1 has an integer dot now: pick another type")
+	pr := QProj{W: make([]byte, 64*gguf.TypeF16.BlockBytes()), T: gguf.TypeF16, OutDim: 1, Out: make([]float32, 1)}
+	if HasIntDot(gguf.TypeF16) {
+		t.Fatal("F16 has an integer dot: pick a type without one")
 	}
 	if MatMulQ8Many(nil, x, 1, 64, []QProj{pr}) {
 		t.Fatal("MatMulQ8Many took a type without an integer dot")

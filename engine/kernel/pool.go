@@ -45,6 +45,7 @@ type Pool struct {
 	// MatMulQ8's batched path: the activations' float32 scales, the
 	// participants' scratch, and mm.runBatched bound once.
 	actScales  []float32
+	actOffsets []float32 // and Q8_1's s (batchDot.offsets)
 	actsBiased []byte
 	intScr     []intScratch
 	mmInt      func(id, lo, hi int)
