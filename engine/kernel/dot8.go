@@ -11,12 +11,12 @@ import (
 
 // Integer-activation dots (MatMulQ8): each x row is quantized once per call
 // into 8-bit activation blocks, as ggml does (Q8_0 blocks for the 32-value
-// formats, Q8_K for the K-quants), and every output is a dot of integer
+// formats, Q8_1 for Q4_1 and Q5_1, Q8_K for the K-quants), and every output is a dot of integer
 // blocks scaled in float32. The weights are never decoded to float, which is
 // what makes the K-quants memory-bound instead of bound by the float pipes.
 //
-// The contract with the kernel files of each type (this file for Q4_0 and
-// Q8_0, dotk*.go for the K-quants): a type registers an *intDot in intDots
+// The contract with the kernel files of each type (this file for Q4_0, Q5_0
+// and Q8_0, dot81*.go for Q4_1 and Q5_1, dotk*.go for the K-quants): a type registers an *intDot in intDots
 // from an init; its .dot is a portable reference, and SIMD builds replace it
 // by kernels fuzzed against that reference bit for bit.
 
