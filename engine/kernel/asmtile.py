@@ -16,6 +16,18 @@ def X(r, off):
     return [f"{off}(DI)", f"{off}(DI)(BX*1)", f"{off}(DI)(BX*2)", f"{off}(DI)(R12*1)"][r]
 
 
+def tile_args(emit):
+    """Loads a tile kernel's activations, weights, their strides (and 3×
+    each) and block count into the registers that X and W address."""
+    emit("\tMOVQ xq+16(FP), DI")
+    emit("\tMOVQ ldx+24(FP), BX")
+    emit("\tLEAQ (BX)(BX*2), R12")
+    emit("\tMOVQ w+32(FP), SI")
+    emit("\tMOVQ ldw+40(FP), R13")
+    emit("\tLEAQ (R13)(R13*2), R14")
+    emit("\tMOVQ nb+48(FP), CX")
+
+
 def store_rows(emit, regs):
     """A kernel's end after its block loop (label done): the float
     accumulators regs stored ldo floats apart from out, then VZEROUPPER."""

@@ -49,38 +49,30 @@ func quantizeQ8_1Act(dst []byte, x []float32) {
 // dotQ4_1Q8_1 is ggml_vec_dot_q4_1_q8_1 in that order. A Q4_1 block is
 // f16 d, f16 m and the nibbles as in Q4_0 (values 0..15, no offset).
 func dotQ4_1Q8_1(xq, w []byte, nb int) float32 {
-	var acc [8]float32
-	var summs float32
-	for b := range nb {
-		wb, xb := (*[20]byte)(w[b*20:]), (*[q8_1Bytes]byte)(xq[b*q8_1Bytes:])
-		d := half(wb[:]) * half(xb[:])
-		summs = fma32(half(wb[2:]), half(xb[2:]), summs)
-		for l := range 8 {
-			var s int32
-			for k := 4 * l; k < 4*l+4; k++ {
-				s += int32(wb[4+k%16]>>(4*(k/16))&0xF) * int32(int8(xb[4+k]))
-			}
-			acc[l] = fma32(float32(s), d, acc[l])
-		}
-	}
-	return sum8(&acc) + summs
+	return dotQ8_1(xq, w, nb, 20, func(wb []byte, k int) byte { return wb[4+k%16] >> (4 * (k / 16)) & 0xF })
 }
 
 // dotQ5_1Q8_1 is ggml_vec_dot_q5_1_q8_1 in that order. A Q5_1 block is f16
 // d, f16 m, qh (bit k is value k's fifth bit) and the nibbles as in Q4_1.
 func dotQ5_1Q8_1(xq, w []byte, nb int) float32 {
+	return dotQ8_1(xq, w, nb, 24, func(wb []byte, k int) byte {
+		return wb[8+k%16]>>(4*(k/16))&0xF | byte(binary.LittleEndian.Uint32(wb[4:])>>k&1)<<4
+	})
+}
+
+// dotQ8_1 is the order of both: weight blocks of bb bytes, f16 d and m
+// first, whose value k is value(block, k).
+func dotQ8_1(xq, w []byte, nb, bb int, value func(wb []byte, k int) byte) float32 {
 	var acc [8]float32
 	var summs float32
 	for b := range nb {
-		wb, xb := (*[24]byte)(w[b*24:]), (*[q8_1Bytes]byte)(xq[b*q8_1Bytes:])
-		d := half(wb[:]) * half(xb[:])
+		wb, xb := w[b*bb:(b+1)*bb], (*[q8_1Bytes]byte)(xq[b*q8_1Bytes:])
+		d := half(wb) * half(xb[:])
 		summs = fma32(half(wb[2:]), half(xb[2:]), summs)
-		qh := binary.LittleEndian.Uint32(wb[4:])
 		for l := range 8 {
 			var s int32
 			for k := 4 * l; k < 4*l+4; k++ {
-				q := wb[8+k%16]>>(4*(k/16))&0xF | byte(qh>>k&1)<<4
-				s += int32(q) * int32(int8(xb[4+k]))
+				s += int32(value(wb, k)) * int32(int8(xb[4+k]))
 			}
 			acc[l] = fma32(float32(s), d, acc[l])
 		}

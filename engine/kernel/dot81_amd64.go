@@ -14,9 +14,9 @@ import (
 // dot81Set is a type's Q8_1 kernels (dot81_amd64.s): a lone row with one
 // and four weight rows, four as streams, and 2-4 rows with one.
 type dot81Set struct {
-	x1, x4, x4s dot8Func
-	rows        [3]dot8Func // 2, 3 and 4 activation rows
-	unpack      func(dst *byte, w *byte, nb int)
+	lone   streamRow
+	rows   [3]dot8Func // 2, 3 and 4 activation rows
+	unpack func(dst *byte, w *byte, nb int)
 }
 
 // init puts the AVX2 kernels and quantizer in place of the references
@@ -29,7 +29,7 @@ func init() {
 		d := intDots[t]
 		d.quantize = quantizeQ8_1AVX2
 		d.dot = k.tile
-		d.row = k.row()
+		d.row = k.lone.row
 		// Several rows take dot8.go's batched tiles on the values
 		// unpacked, and dot81Offsets adds the m·s floats after them.
 		d.batch = &batchDot{scales: dot8HalfScales, products: dot8Products, unpack: k.unpack,
@@ -39,28 +39,15 @@ func init() {
 
 // dot81AVX2 holds the kernels of Q4_1 and Q5_1.
 var dot81AVX2 = map[gguf.Type]*dot81Set{
-	gguf.TypeQ4_1: {dot81Q4_1x1x1, dot81Q4_1x1x4, dot81Q4_1x1x4s, [3]dot8Func{dot81Q4_1x2x1, dot81Q4_1x3x1, dot81Q4_1x4x1}, dot81UnpackQ4_1},
-	gguf.TypeQ5_1: {dot81Q5_1x1x1, dot81Q5_1x1x4, dot81Q5_1x1x4s, [3]dot8Func{dot81Q5_1x2x1, dot81Q5_1x3x1, dot81Q5_1x4x1}, dot81UnpackQ5_1},
+	gguf.TypeQ4_1: {streamRow{dot81Q4_1x1x4s, dot81Q4_1x1x4, dot81Q4_1x1x1}, [3]dot8Func{dot81Q4_1x2x1, dot81Q4_1x3x1, dot81Q4_1x4x1}, dot81UnpackQ4_1},
+	gguf.TypeQ5_1: {streamRow{dot81Q5_1x1x4s, dot81Q5_1x1x4, dot81Q5_1x1x1}, [3]dot8Func{dot81Q5_1x2x1, dot81Q5_1x3x1, dot81Q5_1x4x1}, dot81UnpackQ5_1},
 }
 
-// row is the set's intDot.row.
-func (k *dot81Set) row() func(out *float32, xq *byte, w *byte, ldw, nb, cols int) {
-	return (&streamRow{k.x4s, k.x4, k.x1}).row
-}
-
-// tile is a qdotIFunc: a lone row four columns at a time, several rows a
+// tile is a qdotIFunc: a lone row as intDot.row reads it, several rows a
 // column at a time, its weight block unpacked once for all of them.
 func (k *dot81Set) tile(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, rows, cols int) {
 	if rows == 1 {
-		c := 0
-		for ; c+4 <= cols; c += 4 {
-			o, wc := rowAt(out, w, ldw, c)
-			k.x4(o, 0, xq, 0, wc, ldw, nb)
-		}
-		for ; c < cols; c++ {
-			o, wc := rowAt(out, w, ldw, c)
-			k.x1(o, 0, xq, 0, wc, ldw, nb)
-		}
+		k.lone.row(out, xq, w, ldw, nb, cols)
 		return
 	}
 	for c := range cols {

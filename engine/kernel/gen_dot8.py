@@ -40,7 +40,7 @@ q8Row and q8Round are the AVX2 Q8_0 activation quantizer
 (dot8_avx2_amd64.go).
 """
 
-from asmtile import W, X
+from asmtile import W, X, tile_args
 
 SHAPES = [(1, 1), (1, 2), (1, 3), (1, 4), (2, 1), (2, 2), (2, 3), (2, 4), (3, 1), (3, 2), (4, 1), (4, 2)]
 
@@ -531,13 +531,7 @@ def kernel(tname, bb, body, R, C, scaled=False, strided=False):
     emit(f"TEXT ·{name}(SB), NOSPLIT, ${0 if R == 1 else (0 if scaled else 16) * C}-{64 if scaled else 56}")
     if scaled:
         emit("\tMOVQ dp+56(FP), R9")
-    emit("\tMOVQ xq+16(FP), DI")
-    emit("\tMOVQ ldx+24(FP), BX")
-    emit("\tLEAQ (BX)(BX*2), R12")
-    emit("\tMOVQ w+32(FP), SI")
-    emit("\tMOVQ ldw+40(FP), R13")
-    emit("\tLEAQ (R13)(R13*2), R14")
-    emit("\tMOVQ nb+48(FP), CX")
+    tile_args(emit)
     if strided:
         # R8 walks the block PF_ROWS rows further on in each stream, which
         # the call PF_ROWS later reads
@@ -725,13 +719,7 @@ def ukernel(R, C):
     emit(f"\n// func {name}({SARGS})")
     emit(f"TEXT ·{name}(SB), NOSPLIT, $0-64")
     emit("\tMOVQ dp+56(FP), R9")
-    emit("\tMOVQ xq+16(FP), DI")
-    emit("\tMOVQ ldx+24(FP), BX")
-    emit("\tLEAQ (BX)(BX*2), R12")
-    emit("\tMOVQ w+32(FP), SI")
-    emit("\tMOVQ ldw+40(FP), R13")
-    emit("\tLEAQ (R13)(R13*2), R14")
-    emit("\tMOVQ nb+48(FP), CX")
+    tile_args(emit)
     emit("\tVMOVDQU ·dot8Ones(SB), Y7")
     for r in range(R):
         for c in range(C):
@@ -886,13 +874,7 @@ def tkernel(R, C):
     emit(f"\n// func {name}({SARGS})")
     emit(f"TEXT ·{name}(SB), NOSPLIT, $0-64")
     emit("\tMOVQ dp+56(FP), R9")
-    emit("\tMOVQ xq+16(FP), DI")
-    emit("\tMOVQ ldx+24(FP), BX")
-    emit("\tLEAQ (BX)(BX*2), R12")
-    emit("\tMOVQ w+32(FP), SI")
-    emit("\tMOVQ ldw+40(FP), R13")
-    emit("\tLEAQ (R13)(R13*2), R14")
-    emit("\tMOVQ nb+48(FP), CX")
+    tile_args(emit)
     emit("\tVMOVDQU ·dot8Ones(SB), Y7")
     for g in range((C + 1) // 2):
         emit(f"\tVXORPS Y{12 + g}, Y{12 + g}, Y{12 + g}")

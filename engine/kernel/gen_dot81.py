@@ -28,7 +28,7 @@ words 1, Y12-Y15 the float accumulators.
 The Q8_1 activation quantizer is gen_dot8.py's (q8Row1).
 """
 
-from asmtile import W, X
+from asmtile import W, X, tile_args
 
 ARGS = "out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int"
 ABB = 36  # Q8_1 block bytes
@@ -75,13 +75,7 @@ def gather_halves(addr, n, dst):
 def prologue(name):
     emit(f"\n// func {name}({ARGS})")
     emit(f"TEXT ·{name}(SB), NOSPLIT, $0-56")
-    emit("\tMOVQ xq+16(FP), DI")
-    emit("\tMOVQ ldx+24(FP), BX")
-    emit("\tLEAQ (BX)(BX*2), R12")
-    emit("\tMOVQ w+32(FP), SI")
-    emit("\tMOVQ ldw+40(FP), R13")
-    emit("\tLEAQ (R13)(R13*2), R14")
-    emit("\tMOVQ nb+48(FP), CX")
+    tile_args(emit)
     emit("\tVMOVDQU ·dot8Shifts(SB), Y8")
     emit("\tVMOVDQU ·dot8Nib(SB), Y10")
     emit("\tVMOVDQU ·dot8Ones(SB), Y11")
@@ -217,13 +211,14 @@ def unpacker(t):
     emit("\tRET")
 
 
-def offsets_loop():
+def offsets_loop(nb):
     """Y0 = the m·s floats of rows 0 and 1 of a 4×4 tile, Y1 of rows 2 and
     3 (lane 4r+c within them), from wm at SI and xs at BX, nb blocks (CX):
-    per block the fused multiply-add of m_c·s_r. SI and BX advance."""
+    per block the fused multiply-add of m_c·s_r. SI and BX advance;
+    nb is the argument's frame offset."""
     emit("\tVXORPS Y0, Y0, Y0")
     emit("\tVXORPS Y1, Y1, Y1")
-    emit("\tMOVQ nb+NB(FP), CX")
+    emit(f"\tMOVQ nb+{nb}(FP), CX")
     emit("\tTESTQ CX, CX")
     emit("\tJZ blocksdone")
     emit("blocks:")
@@ -252,10 +247,7 @@ def offsets():
     emit("\tMOVQ dst+0(FP), DI")
     emit("\tMOVQ xs+8(FP), BX")
     emit("\tMOVQ wm+16(FP), SI")
-    start = len(out)
-    offsets_loop()
-    for i in range(start, len(out)):
-        out[i] = out[i].replace("nb+NB(FP)", "nb+24(FP)")
+    offsets_loop(24)
     emit("\tVMOVUPS Y0, (DI)")
     emit("\tVMOVUPS Y1, 32(DI)")
     emit("\tVZEROUPPER")
@@ -272,10 +264,7 @@ def offsets():
     emit("\tJZ done")
     emit("tile:")
     emit("\tMOVQ wm+24(FP), SI")
-    start = len(out)
-    offsets_loop()
-    for i in range(start, len(out)):
-        out[i] = out[i].replace("nb+NB(FP)", "nb+32(FP)")
+    offsets_loop(32)
     for half in range(2):
         emit(f"\tVADDPS (DI), X{half}, X5")
         emit("\tVMOVUPS X5, (DI)")

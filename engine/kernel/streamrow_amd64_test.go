@@ -36,7 +36,7 @@ func rowCases() []rowCase {
 		cs = append(cs, rowCase{typ, lonerow(typ), ref8[typ], 32, quantizeQ8_0Act, 34})
 	}
 	for typ, ref := range map[gguf.Type]func(xq, w []byte, nb int) float32{gguf.TypeQ4_1: dotQ4_1Q8_1, gguf.TypeQ5_1: dotQ5_1Q8_1} {
-		cs = append(cs, rowCase{typ, dot81AVX2[typ].row(), ref, 32, quantizeQ8_1Act, q8_1Bytes})
+		cs = append(cs, rowCase{typ, dot81AVX2[typ].lone.row, ref, 32, quantizeQ8_1Act, q8_1Bytes})
 	}
 	return cs
 }
