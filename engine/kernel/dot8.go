@@ -137,14 +137,23 @@ func quantizeQ8_0Act(dst []byte, x []float32) {
 	nb := len(x) / 32
 	dst = dst[:nb*34]
 	for b := range nb {
-		v := (*[32]float32)(x[b*32:])
-		out := (*[34]byte)(dst[b*34:])
-		d, id := scaleQ8_0(amaxQ8_0(v))
-		binary.LittleEndian.PutUint16(out[:], float16.Float32ToF16(d))
-		for j, f := range v {
-			out[2+j] = byte(roundQ8(f * id))
-		}
+		quantizeBlockQ8(dst[b*34:(b+1)*34], (*[32]float32)(x[b*32:]))
 	}
+}
+
+// quantizeBlockQ8 writes block v's half d and, in the last 32 bytes of
+// out, its values (quantizeQ8_0Act's), and returns d and the values' sum
+// (Q8_1's s is made of them).
+func quantizeBlockQ8(out []byte, v *[32]float32) (d float32, sum int32) {
+	d, id := scaleQ8_0(amaxQ8_0(v))
+	binary.LittleEndian.PutUint16(out, float16.Float32ToF16(d))
+	qs := out[len(out)-32:]
+	for j, f := range v {
+		q := roundQ8(f * id)
+		qs[j] = byte(q)
+		sum += int32(q)
+	}
+	return d, sum
 }
 
 // roundQ8 is C's roundf (half away from zero) for |q| ≤ 127, with NaN to 0

@@ -32,16 +32,8 @@ func quantizeQ8_1Act(dst []byte, x []float32) {
 	nb := len(x) / 32
 	dst = dst[:nb*q8_1Bytes]
 	for b := range nb {
-		v := (*[32]float32)(x[b*32:])
-		out := (*[q8_1Bytes]byte)(dst[b*q8_1Bytes:])
-		d, id := scaleQ8_0(amaxQ8_0(v))
-		binary.LittleEndian.PutUint16(out[:], float16.Float32ToF16(d))
-		var sum int32
-		for j, f := range v {
-			q := roundQ8(f * id)
-			out[4+j] = byte(q)
-			sum += int32(q)
-		}
+		out := dst[b*q8_1Bytes : (b+1)*q8_1Bytes]
+		d, sum := quantizeBlockQ8(out, (*[32]float32)(x[b*32:]))
 		binary.LittleEndian.PutUint16(out[2:], float16.Float32ToF16(float32(sum)*d))
 	}
 }

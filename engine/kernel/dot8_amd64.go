@@ -206,9 +206,6 @@ func dot8UnpackQ4_0(dst *byte, w *byte, nb int)
 func dot8UnpackQ5_0(dst *byte, w *byte, nb int)
 
 //go:noescape
-func q8Round(dst *byte, x *float32, id float32)
-
-//go:noescape
 func q8Row(dst *byte, x *float32, nb int) int
 
 //go:noescape

@@ -3,11 +3,9 @@
 package kernel
 
 import (
-	"encoding/binary"
 	"simd/archsimd"
 	"unsafe"
 
-	"github.com/graft-ai/graft/engine/float16"
 	"github.com/graft-ai/graft/engine/gguf"
 )
 
@@ -91,8 +89,8 @@ func (k *dot8sSet) tile(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw i
 
 // quantizeQ8_0AVX2 is quantizeQ8_0Act in AVX2: q8Row quantizes the row's
 // blocks in one call, up to one holding a NaN. Such a block takes the
-// reference's amax, whose result depends on where the NaN is, and
-// q8Round; q8Row goes on after it.
+// reference, whose amax depends on where the NaN is; q8Row goes on after
+// it.
 func quantizeQ8_0AVX2(dst []byte, x []float32) {
 	nb := len(x) / 32
 	dst = dst[:nb*34]
@@ -100,11 +98,7 @@ func quantizeQ8_0AVX2(dst []byte, x []float32) {
 		if b += q8Row(&dst[b*34], &x[b*32], nb-b); b == nb {
 			return
 		}
-		v := (*[32]float32)(x[b*32:])
-		out := (*[34]byte)(dst[b*34:])
-		d, id := scaleQ8_0(amaxQ8_0(v))
-		binary.LittleEndian.PutUint16(out[:], float16.Float32ToF16(d))
-		q8Round(&out[2], &v[0], id)
+		quantizeQ8_0Act(dst[b*34:(b+1)*34], x[b*32:(b+1)*32])
 	}
 }
 

@@ -36,8 +36,8 @@ of several rows keep the words 1 in Y7 and load each activation row and
 unpack each weight column once per block (pairsR): the only constant kept
 in a register is the one every pair reads.
 
-q8Row and q8Round are the AVX2 Q8_0 activation quantizer
-(dot8_avx2_amd64.go).
+q8Row and q8Row1 are the AVX2 Q8_0 and Q8_1 activation quantizers
+(dot8_avx2_amd64.go, dot81_amd64.go).
 """
 
 from asmtile import W, X, tile_args
@@ -982,12 +982,12 @@ for R, C in SSHAPES:
 
 
 
-def round_block(src, dst):
+def round_block(src):
     """The 32 int8 of one Q8_0 activation block at src (x·id, id broadcast
-    in Y0) to dst: rounded as dot8.go's roundQ8 (truncate, then ±1 where
+    in Y0), rounded as dot8.go's roundQ8 (truncate, then ±1 where
     the remainder reaches ±0.5: C's roundf, not the ties-to-even of
     VROUNDPS' nearest mode), clamped to ±127, NaN to 0; packed to bytes in
-    order (the permutation in perm). Uses Y1-Y8."""
+    Y5, in order once the caller permutes them by q8Perm. Uses Y1-Y8."""
     for i in range(4):
         emit(f"\tVMULPS {32 * i}({src}), Y0, Y1")
         emit("\tVROUNDPS $3, Y1, Y2")
@@ -1009,21 +1009,6 @@ def round_block(src, dst):
     emit("\tVPACKSSWB Y7, Y5, Y5")
 
 
-def quant_round():
-    """q8Round writes the 32 int8 of one Q8_0 activation block (round_block)."""
-    emit("\n// func q8Round(dst *byte, x *float32, id float32)")
-    emit("TEXT ·q8Round(SB), NOSPLIT, $0-20")
-    emit("\tMOVQ dst+0(FP), DI")
-    emit("\tMOVQ x+8(FP), SI")
-    emit("\tVBROADCASTSS id+16(FP), Y0")
-    round_block("SI", "DI")
-    emit("\tVMOVDQU ·q8Perm(SB), Y9")
-    emit("\tVPERMD Y5, Y9, Y5")
-    emit("\tVMOVDQU Y5, (DI)")
-    emit("\tVZEROUPPER")
-    emit("\tRET")
-
-
 def quant_row(name="q8Row", bb=34, qoff=2, sums=False):
     """q8Row quantizes nb Q8_0 activation blocks in one call, as
     quantizeQ8_0Act does, eight blocks a turn: each block's amax; then d =
@@ -1033,13 +1018,13 @@ def quant_row(name="q8Row", bb=34, qoff=2, sums=False):
     quantizer waiting on latency. It stops before a block holding a NaN,
     whose amax the reference's sequential MAX decides, and returns the
     blocks it wrote. Locals: the amaxes at 0(SP), the ids at 32(SP), the
-    halves at 64(SP), the d at 80(SP).
+    halves at 64(SP), and for q8Row1 the d at 80(SP).
 
     q8Row1 writes Q8_1 blocks (quantizeQ8_1Act) the same way, with s =
     d·Σq: Σq by VPSADBW of the biased bytes, times d in float32, rounded
     to a half."""
     emit(f"\n// func {name}(dst *byte, x *float32, nb int) int")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, $112-32")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, ${112 if sums else 96}-32")
     emit("\tMOVQ dst+0(FP), DI")
     emit("\tMOVQ x+8(FP), SI")
     emit("\tMOVQ nb+16(FP), CX")
@@ -1090,7 +1075,8 @@ def quant_row(name="q8Row", bb=34, qoff=2, sums=False):
     # lanes past R8 hold stale amaxes: divided, never used
     emit("\tVMOVUPS (SP), Y1")
     emit("\tVDIVPS ·q8Max(SB), Y1, Y2")  # d = amax/127
-    emit("\tVMOVUPS Y2, 80(SP)")
+    if sums:
+        emit("\tVMOVUPS Y2, 80(SP)")
     emit("\tVMOVUPS ·q8One(SB), Y3")
     emit("\tVDIVPS Y2, Y3, Y3")  # 1/d
     emit("\tVXORPS Y4, Y4, Y4")
@@ -1103,7 +1089,7 @@ def quant_row(name="q8Row", bb=34, qoff=2, sums=False):
     emit("\tMOVWLZX 64(SP)(R9*2), AX")
     emit("\tMOVW AX, (DI)")
     emit("\tVBROADCASTSS 32(SP)(R9*4), Y0")
-    round_block("SI", "DI")
+    round_block("SI")
     emit("\tVPERMD Y5, Y11, Y5")
     emit(f"\tVMOVDQU Y5, {qoff}(DI)")
     if sums:
@@ -1134,7 +1120,6 @@ def quant_row(name="q8Row", bb=34, qoff=2, sums=False):
     emit("\tRET")
 
 
-quant_round()
 quant_row()
 quant_row("q8Row1", 36, 4, sums=True)
 emit("")
@@ -1195,7 +1180,6 @@ go.append("//go:noescape\nfunc dot8Products(dst, xd, wd *float32, nb int)\n")
 go.append("//go:noescape\nfunc dot8HalfScales(dst *float32, w0, w1, w2, w3 *byte, nb, bb int)\n")
 for t in TYPES[1:]:
     go.append(f"//go:noescape\nfunc dot8Unpack{t[0]}(dst *byte, w *byte, nb int)\n")
-go.append(f"//go:noescape\nfunc q8Round(dst *byte, x *float32, id float32)\n")
 go.append(f"//go:noescape\nfunc q8Row(dst *byte, x *float32, nb int) int\n")
 go.append(f"//go:noescape\nfunc q8Row1(dst *byte, x *float32, nb int) int\n")
 go.append("// dot8AVX2 holds, per type, the kernels of R×C tiles at [R-1][C-1]: R·C ≤ 4 for one row, ≤ 8 for more.")
