@@ -46,15 +46,7 @@ func matMulQ8(p *Pool, out, x []float32, w []byte, t gguf.Type, id *intDot, rows
 		if batched {
 			sc := serialIntScratch.Get().(*[1]intScratch)
 			defer serialIntScratch.Put(sc)
-			j.xd = growFloats(&sc[0].xd, actScalesLen(rows, nb))
-			if id.batch.offsets != nil {
-				j.xs = growFloats(&sc[0].xs, actScalesLen(rows, nb))
-			}
-			if id.batch.unpack != nil {
-				j.xu = growBytes(&sc[0].xu, rows*nb*32)
-			}
-			growIntScratch(sc[:], nb)
-			j.iscr = sc[:]
+			j.useBatchScratch(&sc[0].acts, sc[:])
 		}
 		j.quantRows(0, rows)
 		if batched {
@@ -68,15 +60,7 @@ func matMulQ8(p *Pool, out, x []float32, w []byte, t gguf.Type, id *intDot, rows
 	defer p.mu.Unlock()
 	j.xq = growBytes(&p.acts, rows*j.ldq)
 	if batched {
-		j.xd = growFloats(&p.actScales, actScalesLen(rows, nb))
-		if id.batch.offsets != nil {
-			j.xs = growFloats(&p.actOffsets, actScalesLen(rows, nb))
-		}
-		if id.batch.unpack != nil {
-			j.xu = growBytes(&p.actsBiased, rows*nb*32)
-		}
-		growIntScratch(p.intScr, nb)
-		j.iscr = p.intScr
+		j.useBatchScratch(&p.batchActs, p.intScr)
 	}
 	fn := p.mm.fn
 	p.mm = j
@@ -144,22 +128,20 @@ func growBytes(b *[]byte, n int) []byte {
 }
 
 // quantRows quantizes x rows [lo, hi) into their activation blocks, and
-// for the batched kernels widens each block's d into j.xd.
+// for the batched kernels widens each block's d into j.xd (and Q8_1's s,
+// after d, into j.xs) and biases its values into j.xu.
 func (j *matMulJob) quantRows(lo, hi int) {
+	bb, xd, xs := j.idot.act.blockBytes(), j.xd, j.xs
 	for r := lo; r < hi; r++ {
 		xq := j.xq[r*j.ldq : (r+1)*j.ldq]
 		j.idot.quantize(xq, j.x[r*j.in:(r+1)*j.in])
-		bb := j.idot.act.blockBytes()
-		if j.xd != nil {
-			xd := j.xd[r/4*4*j.qnb:]
+		if xd != nil {
+			g := r / 4 * 4 * j.qnb
 			for b := range j.qnb {
-				xd[4*b+r%4] = half(xq[b*bb:])
-			}
-		}
-		if j.xs != nil { // Q8_1's s, after d
-			xs := j.xs[r/4*4*j.qnb:]
-			for b := range j.qnb {
-				xs[4*b+r%4] = half(xq[b*bb+2:])
+				xd[g+4*b+r%4] = half(xq[b*bb:])
+				if xs != nil {
+					xs[g+4*b+r%4] = half(xq[b*bb+2:])
+				}
 			}
 		}
 		if j.xu != nil {
@@ -172,11 +154,11 @@ func (j *matMulJob) quantRows(lo, hi int) {
 // the activation scales are widened to float32 once per call, in groups of
 // four rows ([row/4][block][row%4], so that a tile's four d_x are one
 // load); each participant widens a column tile's weight scales once
-// ([block][column]) and, for Q4_0 and Q5_0, unpacks its weights once (the
-// signed values and their per-lane sums, for kernels that take the
-// activations as x+128 and need no sign trick), before the tile passes over
-// a block of rows; and each 4×4 tile's d_w·d_x are formed in a pass before
-// its kernels. The kernels form the same integers and the same float32
+// ([block][column]) and, for Q4_0, Q5_0, Q4_1 and Q5_1, unpacks its
+// weights once (the values and their per-lane sums, for kernels that take
+// the activations as x+128 and need no sign trick), before the tile
+// passes over a block of rows; and each 4×4 tile's d_w·d_x are formed in a
+// pass before its kernels; Q4_1 and Q5_1 add their m·s floats after it. The kernels form the same integers and the same float32
 // products as the type's own, in the same order, so the bits do not change;
 // what goes is the per-tile gathering of half scales (a quarter of the
 // kernel's time), a store-forwarding stall, and the per-tile unpacking.
@@ -230,20 +212,39 @@ type offsetKernels struct {
 }
 
 // intScratch is one participant's batched scratch: a column tile's weight
-// scales and unpacked weights and a 4×4 tile's scale products; xd and xu
-// are the serial path's activation scales and biased activations.
+// scales (and m) and unpacked weights and a 4×4 tile's scale products
+// (and m·s floats); acts is the serial path's batchActs.
 type intScratch struct {
-	dp []float32
-	wd []float32
-	wm []float32 // offsets: the column tile's m
-	sm [16]float32
-	wq []byte
-	xd []float32
-	xs []float32
-	xu []byte
+	dp   []float32
+	wd   []float32
+	wm   []float32
+	sm   [16]float32
+	wq   []byte
+	acts batchActs
 }
 
-func actScalesLen(rows, nb int) int { return (rows + 3) / 4 * 4 * nb }
+// batchActs holds what the batched path derives from the quantized
+// activations (matMulJob's xd, xs and xu).
+type batchActs struct {
+	xd, xs []float32
+	xu     []byte
+}
+
+// useBatchScratch sizes the batched path's arrays in a and s (the
+// participants' scratch) for j, and gives them to j: xs where the dot has
+// offsets, xu where it unpacks.
+func (j *matMulJob) useBatchScratch(a *batchActs, s []intScratch) {
+	n := (j.rows + 3) / 4 * 4 * j.qnb // groups of four rows: [row/4][block][row%4]
+	j.xd = growFloats(&a.xd, n)
+	if j.idot.batch.offsets != nil {
+		j.xs = growFloats(&a.xs, n)
+	}
+	if j.idot.batch.unpack != nil {
+		j.xu = growBytes(&a.xu, j.rows*j.qnb*32)
+	}
+	growIntScratch(s, j.qnb)
+	j.iscr = s
+}
 
 func growIntScratch(s []intScratch, nb int) {
 	for i := range s {

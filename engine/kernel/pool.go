@@ -42,14 +42,12 @@ type Pool struct {
 	panels  [][]float32          // MatMulQ's dequantized panel per participant
 	mmQuant func(lo, hi int)     // mm.quantRows, bound once
 	acts    []byte               // MatMulQ8's quantized activations
-	// MatMulQ8's batched path: the activations' float32 scales, the
-	// participants' scratch, and mm.runBatched bound once.
-	actScales  []float32
-	actOffsets []float32 // and Q8_1's s (batchDot.offsets)
-	actsBiased []byte
-	intScr     []intScratch
-	mmInt      func(id, lo, hi int)
-	many       manyJob // MatMulQ8Many's projections
+	// MatMulQ8's batched path: the activations' forms, the participants'
+	// scratch, and mm.runBatched bound once.
+	batchActs batchActs
+	intScr    []intScratch
+	mmInt     func(id, lo, hi int)
+	many      manyJob // MatMulQ8Many's projections
 }
 
 type worker struct {
