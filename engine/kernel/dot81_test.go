@@ -72,8 +72,11 @@ func TestDot81MatchesGGML(t *testing.T) {
 		for i := range x {
 			x[i] *= float32(math.Ldexp(1, 8*(i/n)-16))
 		}
-		x[3], x[40] = 0, 0.5/127*x[32] // a zero, a tie
-		clear(x[n+64 : n+96])          // an all-zero block
+		x[3] = 0
+		// row 0's values are below 2^-12, so this block's amax is 127, d
+		// and 1/d are 1, and x.5 values are rounding ties
+		x[32], x[40], x[41] = 127, 3.5, -2.5
+		clear(x[n+64 : n+96]) // an all-zero block
 		w := randomQ(r, typ, C, n)
 		halves := []uint16{0, 0x8000, 0x0001, 0x03ff, 0x7bff, 0xfbff}
 		for i := 0; i < len(w); i += 7 * typ.BlockBytes() {
