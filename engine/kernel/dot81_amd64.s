@@ -54,8 +54,6 @@ loop:
 	JNZ loop
 done:
 	MOVQ out+0(FP), DI
-	MOVQ ldo+8(FP), AX
-	SHLQ $2, AX
 	MOVQ $4, AX
 	VEXTRACTF128 $1, Y12, X5
 	VADDPS X5, X12, X5
@@ -161,8 +159,6 @@ loop:
 	JNZ loop
 done:
 	MOVQ out+0(FP), DI
-	MOVQ ldo+8(FP), AX
-	SHLQ $2, AX
 	MOVQ $4, AX
 	VEXTRACTF128 $1, Y12, X5
 	VADDPS X5, X12, X5
@@ -735,8 +731,6 @@ loop:
 	JNZ loop
 done:
 	MOVQ out+0(FP), DI
-	MOVQ ldo+8(FP), AX
-	SHLQ $2, AX
 	MOVQ $4, AX
 	VEXTRACTF128 $1, Y12, X5
 	VADDPS X5, X12, X5
@@ -866,8 +860,6 @@ loop:
 	JNZ loop
 done:
 	MOVQ out+0(FP), DI
-	MOVQ ldo+8(FP), AX
-	SHLQ $2, AX
 	MOVQ $4, AX
 	VEXTRACTF128 $1, Y12, X5
 	VADDPS X5, X12, X5

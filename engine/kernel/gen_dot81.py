@@ -91,9 +91,10 @@ def epilogue(n, stride):
     i·4 (stride False) or out + i·ldo·4."""
     emit("done:")
     emit("\tMOVQ out+0(FP), DI")
-    emit("\tMOVQ ldo+8(FP), AX")
-    emit("\tSHLQ $2, AX")
-    if not stride:
+    if stride:
+        emit("\tMOVQ ldo+8(FP), AX")
+        emit("\tSHLQ $2, AX")
+    else:
         emit("\tMOVQ $4, AX")
     lane = ["VMOVAPS X9, X6", "VMOVSHDUP X9, X6", "VMOVHLPS X9, X9, X6", "VPERMILPS $0xff, X9, X6"]
     for i in range(n):
