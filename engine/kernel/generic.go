@@ -46,13 +46,6 @@ func dotBF16Go(a []float32, b []uint16, n int) float32 {
 	return (s0 + s1) + (s2 + s3)
 }
 
-func axpyBF16Go(y []float32, a float32, x []uint16) {
-	x = x[:len(y)]
-	for i := range y {
-		y[i] += a * bf16(x[i])
-	}
-}
-
 func axpyGo(y []float32, a float32, x []float32) {
 	x = x[:len(y)]
 	for i := range y {

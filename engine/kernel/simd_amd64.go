@@ -40,7 +40,6 @@ func useAVX512() {
 	useDeq2AVX2()
 	dotImpl = dot16
 	axpyImpl = axpy16
-	axpyBF16Impl = axpyBF16x8
 	scaleImpl = scale16
 	addImpl = add16
 	mulImpl = mul16
@@ -49,6 +48,7 @@ func useAVX512() {
 	expSubImpl = expSub16
 	maxImpl = max16
 	unpairImpl = unpair8
+	useLoRA8()
 }
 
 func useAVX2() {

@@ -15,7 +15,6 @@ import (
 
 func useVec8() {
 	axpyImpl = axpy8
-	axpyBF16Impl = axpyBF16x8
 	scaleImpl = scale8
 	addImpl = add8
 	mulImpl = mul8
@@ -24,6 +23,7 @@ func useVec8() {
 	expSubImpl = expSub8
 	maxImpl = max8
 	unpairImpl = unpair8
+	useLoRA8()
 }
 
 // unpairIdx gathers a vector's even lanes into its low half and its odd
@@ -76,22 +76,6 @@ func axpy8(y []float32, a float32, x []float32) {
 	av := archsimd.BroadcastFloat32x8(a)
 	for i := 0; i < n; i += 8 {
 		store8(av.MulAdd(part8(x, i, n), part8(y, i, n)), y, i, n)
-	}
-	archsimd.ClearAVXUpperBits()
-}
-
-// axpyBF16x8 is axpy8 on x widened in registers. AVX-512 hosts use it too:
-// an FMA per element gives the same bits at 8 lanes as at 16.
-func axpyBF16x8(y []float32, a float32, x []uint16) {
-	n := len(y)
-	_ = x[:n]
-	av := archsimd.BroadcastFloat32x8(a)
-	i := 0
-	for ; i+8 <= n; i += 8 {
-		av.MulAdd(loadH8(x, i), load8(y, i)).Store((*[8]float32)(at(y, i)[:8]))
-	}
-	if i < n {
-		store8(av.MulAdd(tailH8(x, i, n), tail8(y, i, n)), y, i, n)
 	}
 	archsimd.ClearAVXUpperBits()
 }

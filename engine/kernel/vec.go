@@ -11,17 +11,16 @@ var level = "portable"
 // Implementations in use; the SIMD build replaces them at init when the CPU
 // can. Callers have already checked lengths.
 var (
-	dotImpl      = dotGo
-	axpyImpl     = axpyGo
-	axpyBF16Impl = axpyBF16Go
-	scaleImpl    = scaleGo
-	addImpl      = addGo
-	mulImpl      = mulGo
-	sumSqImpl    = sumSqGo
-	siluMulImpl  = siluMulGo
-	expSubImpl   = expSubGo
-	maxImpl      = maxGo
-	unpairImpl   = unpairGo
+	dotImpl     = dotGo
+	axpyImpl    = axpyGo
+	scaleImpl   = scaleGo
+	addImpl     = addGo
+	mulImpl     = mulGo
+	sumSqImpl   = sumSqGo
+	siluMulImpl = siluMulGo
+	expSubImpl  = expSubGo
+	maxImpl     = maxGo
+	unpairImpl  = unpairGo
 )
 
 func checkLen(op string, want int, got ...int) {
@@ -61,15 +60,6 @@ func unpairGo(dst, src []float32) {
 func Axpy(y []float32, a float32, x []float32) {
 	checkLen("Axpy", len(y), len(x))
 	axpyImpl(y, a, x[:len(y)])
-}
-
-// AxpyBF16 is Axpy with x given as bfloat16 bit patterns: each element gets
-// the bits Axpy gives it on x widened to float32 (exactly), so that a LoRA
-// kept in bfloat16 computes what the same values in float32 would, from
-// half the bytes.
-func AxpyBF16(y []float32, a float32, x []uint16) {
-	checkLen("AxpyBF16", len(y), len(x))
-	axpyBF16Impl(y, a, x[:len(y)])
 }
 
 // Scale multiplies x by a in place.

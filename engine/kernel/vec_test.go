@@ -3,7 +3,6 @@ package kernel
 import (
 	"math"
 	"math/rand/v2"
-	"slices"
 	"testing"
 )
 
@@ -226,35 +225,6 @@ func TestSumWords(t *testing.T) {
 		}
 		if got := sumWordsGo(x); got != want {
 			t.Fatalf("sumWordsGo of %d words = %d, want %d", n, got, want)
-		}
-	}
-}
-
-// TestAxpyBF16MatchesAxpy: AxpyBF16 gives every element the bits of Axpy
-// on the bfloat16 values widened, at every length (tails included).
-func TestAxpyBF16MatchesAxpy(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 11))
-	for _, n := range []int{0, 1, 7, 8, 9, 15, 16, 17, 33, 100, 773} {
-		y := make([]float32, n)
-		h := make([]uint16, n+2) // longer than needed, as callers may pass
-		wide := make([]float32, n)
-		for i := range y {
-			y[i] = float32(rng.NormFloat64())
-		}
-		for i := range h {
-			h[i] = uint16(math.Float32bits(float32(rng.NormFloat64())) >> 16)
-		}
-		for i := range wide {
-			wide[i] = math.Float32frombits(uint32(h[i]) << 16)
-		}
-		a := float32(rng.NormFloat64())
-		want := slices.Clone(y)
-		Axpy(want, a, wide)
-		AxpyBF16(y, a, h)
-		for i := range y {
-			if math.Float32bits(y[i]) != math.Float32bits(want[i]) {
-				t.Fatalf("n %d: y[%d] = %v, Axpy on the widened values gives %v", n, i, y[i], want[i])
-			}
 		}
 	}
 }

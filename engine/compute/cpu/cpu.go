@@ -30,8 +30,8 @@ type Matrix struct {
 	qt         gguf.Type
 	packed     bool // q is packed eight rows to a block (kernel.Pack)
 	rows, cols int
-	t          []float32 // the transpose, made on first use as a LoRA B
-	tbf16      []uint16  // or that of bfloat16 weights
+	panels     []float32 // kernel.LoRAPanels' layout, made on first use as a LoRA B
+	panelsBF16 []uint16  // or that of bfloat16 weights
 }
 
 func (m *Matrix) Rows() int { return m.rows }

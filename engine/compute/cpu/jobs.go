@@ -46,11 +46,12 @@ type loraJob struct {
 	run                 func(lo, hi int)
 }
 
-// apply shrinks with one MatMul per segment (t = A·x) and expands row by row as
-// rank axpys over Bᵀ's rows (out += scale·t_j·Bᵀ_j): a MatMul against B would
-// spend a full horizontal sum on every output for only rank products. A and
-// B may each be bfloat16 (LoRAMatrixBF16): decode with many adapters reads every
-// adapter's A and B each step, and they then take half the bytes.
+// apply shrinks with one MatMul per segment (t = A·x) and expands each row
+// with one pass over B's panels (out += Σₖ scale·tₖ·B[:,k]): a MatMul
+// against B would spend a full horizontal sum on every output for only rank
+// products. A and B may each be bfloat16 (LoRAMatrixBF16): decode with many
+// adapters reads every adapter's A and B each step, and they then take half
+// the bytes.
 func (j *loraJob) apply(lo, hi int) {
 	for _, s := range j.segs[lo:hi] {
 		a, b, n := mat(s.A), mat(s.B), s.End-s.Start
@@ -61,39 +62,31 @@ func (j *loraJob) apply(lo, hi int) {
 		} else {
 			kernel.MatMul(nil, t, x, a.data, n, j.in, a.rows)
 		}
+		for i := range t {
+			t[i] *= s.Scale
+		}
 		for r := 0; r < n; r++ {
 			row := j.out[(s.Start+r)*j.outDim : (s.Start+r+1)*j.outDim]
-			for k := 0; k < a.rows; k++ {
-				c := s.Scale * t[r*a.rows+k]
-				if b.tbf16 != nil {
-					kernel.AxpyBF16(row, c, b.tbf16[k*j.outDim:(k+1)*j.outDim])
-				} else {
-					kernel.Axpy(row, c, b.t[k*j.outDim:(k+1)*j.outDim])
-				}
+			c := t[r*a.rows : (r+1)*a.rows]
+			if b.panelsBF16 != nil {
+				kernel.ExpandLoRABF16(row, c, b.panelsBF16)
+			} else {
+				kernel.ExpandLoRA(row, c, b.panels)
 			}
 		}
 	}
 }
 
-// transposed makes m's transpose once, so that it can serve as a LoRA B.
-func (m *Matrix) transposed() {
+// loraPanels lays m out once for kernel.ExpandLoRA, so that it can serve as
+// a LoRA B.
+func (m *Matrix) loraPanels() {
 	switch {
-	case m.t != nil || m.tbf16 != nil:
+	case m.panels != nil || m.panelsBF16 != nil:
 	case m.bf16 != nil:
-		m.tbf16 = transpose(m.bf16, m.rows, m.cols)
+		m.panelsBF16 = kernel.LoRAPanels(m.bf16, m.rows, m.cols)
 	default:
-		m.t = transpose(m.data, m.rows, m.cols)
+		m.panels = kernel.LoRAPanels(m.data, m.rows, m.cols)
 	}
-}
-
-func transpose[T any](w []T, rows, cols int) []T {
-	t := make([]T, len(w))
-	for r := range rows {
-		for c := range cols {
-			t[c*rows+r] = w[r*cols+c]
-		}
-	}
-	return t
 }
 
 // jobs holds one job of each kind; mu serialises their use so that engines

@@ -16,7 +16,7 @@ func (b *Backend) AddLoRA(out, x compute.Buffer, rows int, segs []compute.LoRASe
 	j.maxRank = 0
 	for _, s := range segs {
 		j.maxRank = max(j.maxRank, mat(s.A).rows)
-		mat(s.B).transposed() // once per adapter slot load, before the workers read it
+		mat(s.B).loraPanels() // once per adapter slot load, before the workers read it
 	}
 	sc := buf(scratch)
 	j.in, j.outDim = mat(segs[0].A).cols, mat(segs[0].B).rows

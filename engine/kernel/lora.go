@@ -1,0 +1,70 @@
+package kernel
+
+// loraPanel is how many output columns one panel of a LoRA B holds: the
+// AVX2 expand keeps them in four registers while it adds every rank's
+// term, four FMA chains side by side.
+const loraPanel = 32
+
+var (
+	expandLoRAImpl     = expandLoRAGo
+	expandLoRABF16Impl = expandLoRABF16Go
+)
+
+// LoRAPanelsLen is the length of LoRAPanels' result for a B of rows×rank.
+func LoRAPanelsLen(rows, rank int) int {
+	return (rows + loraPanel - 1) / loraPanel * loraPanel * rank
+}
+
+// LoRAPanels lays out a LoRA B (rows×rank, row-major, as PEFT stores
+// lora_B) for ExpandLoRA: panel p holds, for each rank k in turn, the 32
+// values B[32p..32p+31][k], zero past the last row. The expand then reads B
+// in order, one panel's outputs in registers over all ranks, where
+// row-by-row axpys over Bᵀ loaded and stored the outputs once per rank.
+func LoRAPanels[T float32 | uint16](b []T, rows, rank int) []T {
+	checkLen("LoRAPanels", rows*rank, len(b))
+	p := make([]T, LoRAPanelsLen(rows, rank))
+	for r := range rows {
+		base := r/loraPanel*loraPanel*rank + r%loraPanel
+		for k := range rank {
+			p[base+k*loraPanel] = b[r*rank+k]
+		}
+	}
+	return p
+}
+
+// ExpandLoRA adds Σₖ c[k]·B[:,k] to y, with B (len(y)×len(c)) laid out by
+// LoRAPanels. Each element gets the bits of len(c) Axpy calls, one per
+// column of B in order, from one pass over y.
+func ExpandLoRA(y, c, panels []float32) {
+	checkLen("ExpandLoRA", LoRAPanelsLen(len(y), len(c)), len(panels))
+	expandLoRAImpl(y, c, panels)
+}
+
+// ExpandLoRABF16 is ExpandLoRA with B in bfloat16, each value widened
+// exactly: the bits are those of ExpandLoRA on the float32 values.
+func ExpandLoRABF16(y, c []float32, panels []uint16) {
+	checkLen("ExpandLoRABF16", LoRAPanelsLen(len(y), len(c)), len(panels))
+	expandLoRABF16Impl(y, c, panels)
+}
+
+// The portable expands keep axpyGo's expression, so that the compiler
+// treats each term as it does there.
+func expandLoRAGo(y, c, p []float32) {
+	r := len(c)
+	for i := range y {
+		blk := p[i/loraPanel*loraPanel*r+i%loraPanel:]
+		for k, a := range c {
+			y[i] += a * blk[k*loraPanel]
+		}
+	}
+}
+
+func expandLoRABF16Go(y, c []float32, p []uint16) {
+	r := len(c)
+	for i := range y {
+		blk := p[i/loraPanel*loraPanel*r+i%loraPanel:]
+		for k, a := range c {
+			y[i] += a * bf16(blk[k*loraPanel])
+		}
+	}
+}
