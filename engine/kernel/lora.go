@@ -20,11 +20,34 @@ func LoRAPanelsLen(rows, rank int) int {
 // values B[32p..32p+31][k], zero past the last row. The expand then reads B
 // in order, one panel's outputs in registers over all ranks, where
 // row-by-row axpys over Bᵀ loaded and stored the outputs once per rank.
-func LoRAPanels[T float32 | uint16](b []T, rows, rank int) []T {
+func LoRAPanels(b []float32, rows, rank int) []float32 {
+	return lorapanels(b, rows, rank, func(o int) int { return o })
+}
+
+// LoRAPanelsBF16 is LoRAPanels for ExpandLoRABF16, with the middle two
+// quarters of every 16 values swapped: the AVX2 expand widens 16 values
+// with an in-lane unpack against zeros, which takes values 0-3 and 8-11 of
+// its 32 bytes, then 4-7 and 12-15.
+func LoRAPanelsBF16(b []uint16, rows, rank int) []uint16 {
+	return lorapanels(b, rows, rank, bf16Slot)
+}
+
+// bf16Slot is where LoRAPanelsBF16 keeps output o of a panel.
+func bf16Slot(o int) int {
+	switch o % 16 / 4 {
+	case 1:
+		return o + 4
+	case 2:
+		return o - 4
+	}
+	return o
+}
+
+func lorapanels[T float32 | uint16](b []T, rows, rank int, slot func(int) int) []T {
 	checkLen("LoRAPanels", rows*rank, len(b))
 	p := make([]T, LoRAPanelsLen(rows, rank))
 	for r := range rows {
-		base := r/loraPanel*loraPanel*rank + r%loraPanel
+		base := r/loraPanel*loraPanel*rank + slot(r%loraPanel)
 		for k := range rank {
 			p[base+k*loraPanel] = b[r*rank+k]
 		}
@@ -40,8 +63,9 @@ func ExpandLoRA(y, c, panels []float32) {
 	expandLoRAImpl(y, c, panels)
 }
 
-// ExpandLoRABF16 is ExpandLoRA with B in bfloat16, each value widened
-// exactly: the bits are those of ExpandLoRA on the float32 values.
+// ExpandLoRABF16 is ExpandLoRA with B in bfloat16 laid out by
+// LoRAPanelsBF16, each value widened exactly: the bits are those of
+// ExpandLoRA on the float32 values.
 func ExpandLoRABF16(y, c []float32, panels []uint16) {
 	checkLen("ExpandLoRABF16", LoRAPanelsLen(len(y), len(c)), len(panels))
 	expandLoRABF16Impl(y, c, panels)
@@ -62,7 +86,7 @@ func expandLoRAGo(y, c, p []float32) {
 func expandLoRABF16Go(y, c []float32, p []uint16) {
 	r := len(c)
 	for i := range y {
-		blk := p[i/loraPanel*loraPanel*r+i%loraPanel:]
+		blk := p[i/loraPanel*loraPanel*r+bf16Slot(i%loraPanel):]
 		for k, a := range c {
 			y[i] += a * bf16(blk[k*loraPanel])
 		}

@@ -2,7 +2,7 @@
 
 package kernel
 
-func useLoRA8() {
+func useExpandAVX2() {
 	expandLoRAImpl = expandLoRAAVX2
 	expandLoRABF16Impl = expandLoRABF16AVX2
 }

@@ -6,6 +6,10 @@
 // 1 KiB ahead in the loop measured 1.6-1.7 µs against 1.9-2.0 for a
 // bfloat16 B of 768×16 taken from memory (one thread), where the hardware
 // prefetcher restarts at each 4 KiB page.
+//
+// The bfloat16 one widens with VPUNPCKLWD/VPUNPCKHWD against zeros (in
+// lane, one per 8 values, hence LoRAPanelsBF16's order) rather than
+// VPMOVZXWD and a shift: 0.44 µs against 0.61 for that B in cache.
 
 // func expandF32x32(y *float32, c *float32, r int, p *float32, np int)
 TEXT ·expandF32x32(SB), NOSPLIT, $0-40
@@ -53,6 +57,7 @@ TEXT ·expandBF16x32(SB), NOSPLIT, $0-40
 	MOVQ r+16(FP), CX
 	MOVQ p+24(FP), AX
 	MOVQ np+32(FP), BX
+	VPXOR Y15, Y15, Y15
 
 bpanel:
 	VMOVUPS 0(DI), Y0
@@ -65,17 +70,13 @@ bpanel:
 brank:
 	PREFETCHT0 1024(AX)
 	VBROADCASTSS (DX), Y4
-	VPMOVZXWD 0(AX), Y5
-	VPSLLD $16, Y5, Y5
+	VPUNPCKLWD 0(AX), Y15, Y5
 	VFMADD231PS Y5, Y4, Y0
-	VPMOVZXWD 16(AX), Y6
-	VPSLLD $16, Y6, Y6
+	VPUNPCKHWD 0(AX), Y15, Y6
 	VFMADD231PS Y6, Y4, Y1
-	VPMOVZXWD 32(AX), Y7
-	VPSLLD $16, Y7, Y7
+	VPUNPCKLWD 32(AX), Y15, Y7
 	VFMADD231PS Y7, Y4, Y2
-	VPMOVZXWD 48(AX), Y8
-	VPSLLD $16, Y8, Y8
+	VPUNPCKHWD 32(AX), Y15, Y8
 	VFMADD231PS Y8, Y4, Y3
 	ADDQ $4, DX
 	ADDQ $64, AX

@@ -19,7 +19,7 @@ func BenchmarkLoRAExpand(b *testing.B) {
 	ps := make([][]uint16, mats)
 	for i := range as {
 		as[i] = randBF16(rng, rank*rows)
-		ps[i] = LoRAPanels(randBF16(rng, rows*rank), rows, rank)
+		ps[i] = LoRAPanelsBF16(randBF16(rng, rows*rank), rows, rank)
 	}
 	x, t, y := randVec(rng, rows), make([]float32, rank), randVec(rng, rows)
 	for _, span := range []int{1, mats} {

@@ -46,7 +46,7 @@ func checkExpand(t *testing.T, rows, rank int, seed uint64, specials bool) {
 	got := append([]float32(nil), y0...)
 	ExpandLoRA(got, c, LoRAPanels(b, rows, rank))
 	gotH := append([]float32(nil), y0...)
-	ExpandLoRABF16(gotH, c, LoRAPanels(bh, rows, rank))
+	ExpandLoRABF16(gotH, c, LoRAPanelsBF16(bh, rows, rank))
 	for i := range want {
 		if !sameBits(got[i], want[i]) || !sameBits(gotH[i], want[i]) {
 			t.Fatalf("%d rows, rank %d (seed %d): [%d] = %g (f32), %g (bf16), Axpy gives %g",

@@ -48,7 +48,7 @@ func useAVX512() {
 	expSubImpl = expSub16
 	maxImpl = max16
 	unpairImpl = unpair8
-	useLoRA8()
+	useExpandAVX2()
 }
 
 func useAVX2() {

@@ -23,7 +23,7 @@ func useVec8() {
 	expSubImpl = expSub8
 	maxImpl = max8
 	unpairImpl = unpair8
-	useLoRA8()
+	useExpandAVX2()
 }
 
 // unpairIdx gathers a vector's even lanes into its low half and its odd

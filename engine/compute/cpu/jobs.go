@@ -83,7 +83,7 @@ func (m *Matrix) loraPanels() {
 	switch {
 	case m.panels != nil || m.panelsBF16 != nil:
 	case m.bf16 != nil:
-		m.panelsBF16 = kernel.LoRAPanels(m.bf16, m.rows, m.cols)
+		m.panelsBF16 = kernel.LoRAPanelsBF16(m.bf16, m.rows, m.cols)
 	default:
 		m.panels = kernel.LoRAPanels(m.data, m.rows, m.cols)
 	}
