@@ -25,3 +25,14 @@ func halfDotBF16x1x8(out *float32, ldo int, x *float32, w *uint16, ldw int, n in
 //
 //go:noescape
 func halfDotBF16x1x8s(out *float32, ldo int, x *float32, w *uint16, ldw int, n int, pf int)
+
+// halfDotF32x1x8 computes out[c*ldo] = x·w[c*ldw:c*ldw+n] for c < 8, n >= 8,
+// prefetching pf and 2*pf bytes beyond each row.
+//
+//go:noescape
+func halfDotF32x1x8(out *float32, ldo int, x *float32, w *float32, ldw int, n int, pf int)
+
+// halfDotF32x1x8s is halfDotF32x1x8 without prefetches, for rows far apart.
+//
+//go:noescape
+func halfDotF32x1x8s(out *float32, ldo int, x *float32, w *float32, ldw int, n int, pf int)

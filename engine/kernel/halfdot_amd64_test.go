@@ -35,8 +35,8 @@ func halfSets(t *testing.T) []halfSet {
 			continue // GRAFT_KERNEL_LEVEL=portable
 		}
 		if least >= 0 {
-			f = withSpan(f16x8Kernels, f16x8Wide, halfStreams{halfDotF16x1x8, halfDotF16x1x8s, least})
-			b = withSpan(bf16x8Kernels, bf16x8Wide, halfStreams{halfDotBF16x1x8, halfDotBF16x1x8s, least})
+			f = withSpan(f16x8Kernels, f16x8Wide, halfStreams[uint16]{halfDotF16x1x8, halfDotF16x1x8s, least})
+			b = withSpan(bf16x8Kernels, bf16x8Wide, halfStreams[uint16]{halfDotBF16x1x8, halfDotBF16x1x8s, least})
 		}
 		sets = append(sets, halfSet{"F16", f16x8Kernels, f, randHalfEdges(randF16)},
 			halfSet{"BF16", bf16x8Kernels, b, randHalfEdges(randBF16)})
@@ -159,8 +159,8 @@ func init() {
 	}
 	span := func(name string, min int) halfKernels {
 		return halfKernels{name,
-			withSpan(f16x8Kernels, f16x8Wide, halfStreams{halfDotF16x1x8, halfDotF16x1x8s, min}),
-			withSpan(bf16x8Kernels, bf16x8Wide, halfStreams{halfDotBF16x1x8, halfDotBF16x1x8s, min})}
+			withSpan(f16x8Kernels, f16x8Wide, halfStreams[uint16]{halfDotF16x1x8, halfDotF16x1x8s, min}),
+			withSpan(bf16x8Kernels, bf16x8Wide, halfStreams[uint16]{halfDotBF16x1x8, halfDotBF16x1x8s, min})}
 	}
 	halfKernelSets = func() []halfKernels {
 		return []halfKernels{
