@@ -157,7 +157,11 @@ func (j *matMulJob) dispatch(p *Pool) {
 	fn := p.mm.fn
 	p.mm = *j
 	p.mm.fn = fn
-	p.runLocked(units, fn, nil)
+	if j.rows == 1 {
+		p.runEven(units, fn, nil)
+	} else {
+		p.runLocked(units, fn, nil)
+	}
 	p.mm = matMulJob{fn: fn} // drop the caller's slices
 }
 

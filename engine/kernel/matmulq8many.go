@@ -96,7 +96,11 @@ func MatMulQ8Many(p *Pool, x []float32, rows, in int, projs []QProj) bool {
 		p.runLocked(rows, p.mmQuant, nil)
 		p.mm = matMulJob{fn: fn}
 	}
-	p.runLocked(units, m.fn, nil)
+	if rows == 1 {
+		p.runEven(units, m.fn, nil)
+	} else {
+		p.runLocked(units, m.fn, nil)
+	}
 	clear(m.jobs[:]) // drop the caller's slices
 	return true
 }
