@@ -9,7 +9,7 @@ import (
 
 // BenchmarkDecodeStepEven runs BenchmarkDecodeStepQ4KM's packed step in
 // 2 MiB pages with -steprows rows, alternating step by step even and
-// guided first chunks for lone rows (runEven), so that other load on the
+// guided first chunks for lone rows (runProduct), so that other load on the
 // host falls on both alike: even/guided is the ratio of their times.
 func BenchmarkDecodeStepEven(b *testing.B) {
 	s := newQ4KMStep(benchPool(b), *stepRows, true, true)

@@ -157,11 +157,7 @@ func (j *matMulJob) dispatch(p *Pool) {
 	fn := p.mm.fn
 	p.mm = *j
 	p.mm.fn = fn
-	if j.rows == 1 {
-		p.runEven(units, fn, nil)
-	} else {
-		p.runLocked(units, fn, nil)
-	}
+	p.runProduct(j.rows, units, fn)
 	p.mm = matMulJob{fn: fn} // drop the caller's slices
 }
 

@@ -77,10 +77,8 @@ func matMulQ8(p *Pool, out, x []float32, w []byte, t gguf.Type, id *intDot, rows
 		p.runLocked(units, nil, p.mmInt)
 	case units == 1:
 		p.mm.run(0, 1)
-	case rows == 1:
-		p.runEven(units, fn, nil)
 	default:
-		p.runLocked(units, fn, nil)
+		p.runProduct(rows, units, fn)
 	}
 	p.mm = matMulJob{fn: fn}
 }

@@ -96,11 +96,7 @@ func MatMulQ8Many(p *Pool, x []float32, rows, in int, projs []QProj) bool {
 		p.runLocked(rows, p.mmQuant, nil)
 		p.mm = matMulJob{fn: fn}
 	}
-	if rows == 1 {
-		p.runEven(units, m.fn, nil)
-	} else {
-		p.runLocked(units, m.fn, nil)
-	}
+	p.runProduct(rows, units, m.fn)
 	clear(m.jobs[:]) // drop the caller's slices
 	return true
 }

@@ -35,7 +35,7 @@ type Pool struct {
 	fnID  func(id, lo, hi int)
 	n     int
 	chunk int  // the smallest chunk (the last ones may be shorter)
-	even  bool // split n evenly, one chunk a participant (runEven)
+	even  bool // split n evenly, one chunk a participant (runProduct)
 	next  atomic.Int64
 
 	mm      matMulJob            // reused by MatMul so that it allocates nothing
@@ -117,25 +117,25 @@ func (p *Pool) Run(n int, fn func(lo, hi int)) {
 	p.runLocked(n, fn, nil)
 }
 
-// evenLoneRow is whether runEven splits evenly (a variable for the A/B
-// benchmark).
+// evenLoneRow is whether runProduct splits a lone row's columns evenly (a
+// variable for the A/B benchmark).
 var evenLoneRow = true
 
-// runEven is runLocked for a matrix product of one row: each participant's
-// first chunk is an even share, not the guided quarter. A lone row is read
-// as a few long streams per chunk (streamRow, packedRow, halfStreams), and
-// guided chunks left much of a small matrix to short chunks read as one
-// group after another: the packed Q4_K_M decode step's matmuls ran 7-10%
-// faster with even chunks, the O and down projections 11-16% (stored
-// Q8_0 and Q4_1 0-5%, F32 alike; BenchmarkDecodeStepEven, step by step in
-// one process). Chunks are still taken, not assigned: a participant that
-// has not joined leaves its share to the others. Batches keep guided
-// chunks, which balance their compute: even ones were 5-10% slower at 8
-// and 32 rows.
-func (p *Pool) runEven(n int, fn func(lo, hi int), fnID func(id, lo, hi int)) {
-	p.even = evenLoneRow
+// runProduct is runLocked for the n column units of a matrix product of
+// rows rows. For one row each participant's first chunk is an even share,
+// not the guided quarter: a lone row is read as a few long streams per
+// chunk (streamRow, packedRow, halfStreams), and guided chunks left much
+// of a small matrix to short chunks read as one group after another. The
+// packed Q4_K_M decode step's matmuls ran 7-10% faster with even chunks,
+// the O and down projections 11-16% (stored Q8_0 and Q4_1 0-5%, F32
+// alike; BenchmarkDecodeStepEven, step by step in one process). Chunks are
+// still claimed, not assigned: a participant that has not joined leaves
+// its share to the others. Batches keep guided chunks, which balance their
+// compute: even ones were 5-10% slower at 8 and 32 rows.
+func (p *Pool) runProduct(rows, n int, fn func(lo, hi int)) {
+	p.even = rows == 1 && evenLoneRow
 	defer func() { p.even = false }()
-	p.runLocked(n, fn, fnID)
+	p.runLocked(n, fn, nil)
 }
 
 // runLocked is Run with p.mu held; fnID, when set, replaces fn.
