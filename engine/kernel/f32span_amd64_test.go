@@ -6,7 +6,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"simd/archsimd"
-	"syscall"
 	"testing"
 	"unsafe"
 )
@@ -96,17 +95,7 @@ func TestF32SpanReadsInBounds(t *testing.T) {
 		t.Skip("no AVX2 and FMA")
 	}
 	rng := rand.New(rand.NewPCG(19, 20))
-	page := syscall.Getpagesize()
-	mem, err := syscall.Mmap(-1, 0, 4*page, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
-	if err != nil {
-		t.Skip("mmap:", err)
-	}
-	defer syscall.Munmap(mem)
-	for _, i := range []int{1, 3} {
-		if err := syscall.Mprotect(mem[i*page:(i+1)*page], syscall.PROT_NONE); err != nil {
-			t.Skip("mprotect:", err)
-		}
-	}
+	mem, page := guardedPages(t)
 	for n := 8; n <= 40; n++ {
 		ws := unsafe.Slice((*float32)(unsafe.Pointer(&mem[0])), page/4)
 		xs := unsafe.Slice((*float32)(unsafe.Pointer(&mem[2*page])), page/4)

@@ -115,22 +115,30 @@ func matMulHalfWith(t *testing.T, name string, k tileKernels[uint16], p *Pool, x
 	return out
 }
 
-// TestHalfDotReadsInBounds: with the weights and x ending where a page
-// that cannot be read begins, every tail length still works (the tile
-// reads no byte past a row; its prefetches past the end do not fault).
-func TestHalfDotReadsInBounds(t *testing.T) {
-	rng := rand.New(rand.NewPCG(15, 16))
-	page := syscall.Getpagesize()
+// guardedPages maps four pages of which the second and the fourth cannot
+// be read, so that data ending at the first or the third ends where a read
+// past it faults; the test's cleanup unmaps them.
+func guardedPages(t *testing.T) (mem []byte, page int) {
+	page = syscall.Getpagesize()
 	mem, err := syscall.Mmap(-1, 0, 4*page, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
 	if err != nil {
 		t.Skip("mmap:", err)
 	}
-	defer syscall.Munmap(mem)
+	t.Cleanup(func() { syscall.Munmap(mem) })
 	for _, i := range []int{1, 3} {
 		if err := syscall.Mprotect(mem[i*page:(i+1)*page], syscall.PROT_NONE); err != nil {
 			t.Skip("mprotect:", err)
 		}
 	}
+	return mem, page
+}
+
+// TestHalfDotReadsInBounds: with the weights and x ending where a page
+// that cannot be read begins, every tail length still works (the tile
+// reads no byte past a row; its prefetches past the end do not fault).
+func TestHalfDotReadsInBounds(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	mem, page := guardedPages(t)
 	for _, s := range halfSets(t) {
 		for n := 8; n <= 40; n++ {
 			halves := unsafe.Slice((*uint16)(unsafe.Pointer(&mem[0])), page/2)
