@@ -56,15 +56,7 @@ func (k *dot81Set) tile(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw i
 	}
 }
 
-// quantizeQ8_1AVX2 is quantizeQ8_1Act in AVX2 (q8Row1), a block holding a
-// NaN by the reference.
+// quantizeQ8_1AVX2 is quantizeQ8_1Act in AVX2 (q8Row1).
 func quantizeQ8_1AVX2(dst []byte, x []float32) {
-	nb := len(x) / 32
-	dst = dst[:nb*q8_1Bytes]
-	for b := 0; b < nb; b++ {
-		if b += q8Row1(&dst[b*q8_1Bytes], &x[b*32], nb-b); b == nb {
-			return
-		}
-		quantizeQ8_1Act(dst[b*q8_1Bytes:(b+1)*q8_1Bytes], x[b*32:(b+1)*32])
-	}
+	quantizeBlocks(dst, x, q8_1Bytes, q8Row1, quantizeQ8_1Act)
 }

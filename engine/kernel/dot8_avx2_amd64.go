@@ -87,18 +87,21 @@ func (k *dot8sSet) tile(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw i
 	}
 }
 
-// quantizeQ8_0AVX2 is quantizeQ8_0Act in AVX2: q8Row quantizes the row's
-// blocks in one call, up to one holding a NaN. Such a block takes the
-// reference, whose amax depends on where the NaN is; q8Row goes on after
-// it.
-func quantizeQ8_0AVX2(dst []byte, x []float32) {
+// quantizeQ8_0AVX2 is quantizeQ8_0Act in AVX2 (q8Row).
+func quantizeQ8_0AVX2(dst []byte, x []float32) { quantizeBlocks(dst, x, 34, q8Row, quantizeQ8_0Act) }
+
+// quantizeBlocks quantizes x into activation blocks of bb bytes with row, an
+// assembly quantizer that does up to nb blocks and stops before one holding
+// a NaN, returning how many it did. Such a block takes the reference ref,
+// whose amax depends on where the NaN is; row goes on after it.
+func quantizeBlocks(dst []byte, x []float32, bb int, row func(dst *byte, x *float32, nb int) int, ref func([]byte, []float32)) {
 	nb := len(x) / 32
-	dst = dst[:nb*34]
+	dst = dst[:nb*bb]
 	for b := 0; b < nb; b++ {
-		if b += q8Row(&dst[b*34], &x[b*32], nb-b); b == nb {
+		if b += row(&dst[b*bb], &x[b*32], nb-b); b == nb {
 			return
 		}
-		quantizeQ8_0Act(dst[b*34:(b+1)*34], x[b*32:(b+1)*32])
+		ref(dst[b*bb:(b+1)*bb], x[b*32:(b+1)*32])
 	}
 }
 
