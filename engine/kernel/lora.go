@@ -21,7 +21,7 @@ func LoRAPanelsLen(rows, rank int) int {
 // in order, one panel's outputs in registers over all ranks, where
 // row-by-row axpys over Bᵀ loaded and stored the outputs once per rank.
 func LoRAPanels(b []float32, rows, rank int) []float32 {
-	return lorapanels(b, rows, rank, func(o int) int { return o })
+	return lorapanels(b, rows, rank, f32Slot)
 }
 
 // LoRAPanelsBF16 is LoRAPanels for ExpandLoRABF16, with the middle two
@@ -31,6 +31,9 @@ func LoRAPanels(b []float32, rows, rank int) []float32 {
 func LoRAPanelsBF16(b []uint16, rows, rank int) []uint16 {
 	return lorapanels(b, rows, rank, bf16Slot)
 }
+
+// f32Slot is where LoRAPanels keeps output o of a panel: in order.
+func f32Slot(o int) int { return o }
 
 // bf16Slot is where LoRAPanelsBF16 keeps output o of a panel.
 func bf16Slot(o int) int {
@@ -74,21 +77,19 @@ func ExpandLoRABF16(y, c []float32, panels []uint16) {
 // The portable expands keep axpyGo's expression, so that the compiler
 // treats each term as it does there.
 func expandLoRAGo(y, c, p []float32) {
-	r := len(c)
-	for i := range y {
-		blk := p[i/loraPanel*loraPanel*r+i%loraPanel:]
-		for k, a := range c {
-			y[i] += a * blk[k*loraPanel]
-		}
-	}
+	expandGo(y, c, p, f32Slot, func(v float32) float32 { return v })
 }
 
-func expandLoRABF16Go(y, c []float32, p []uint16) {
+func expandLoRABF16Go(y, c []float32, p []uint16) { expandGo(y, c, p, bf16Slot, bf16) }
+
+// expandGo reads output i's value for rank k at slot(i%loraPanel) of its
+// panel's rank row, widened by value.
+func expandGo[T float32 | uint16](y, c []float32, p []T, slot func(int) int, value func(T) float32) {
 	r := len(c)
 	for i := range y {
-		blk := p[i/loraPanel*loraPanel*r+bf16Slot(i%loraPanel):]
+		blk := p[i/loraPanel*loraPanel*r+slot(i%loraPanel):]
 		for k, a := range c {
-			y[i] += a * bf16(blk[k*loraPanel])
+			y[i] += a * value(blk[k*loraPanel])
 		}
 	}
 }
