@@ -41,6 +41,9 @@ func (c *cachedDeployments) Lookup(ctx context.Context, name string) (Deployment
 	if ok && now.Before(e.expires) {
 		return e.d, e.err
 	}
+	if inline(ctx) {
+		return Deployment{}, errWouldBlock
+	}
 	d, err := c.Deployments.Lookup(ctx, name)
 	if err != nil && !errors.Is(err, ErrNoDeployment) {
 		return d, err // an outage is not cached

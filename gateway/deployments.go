@@ -43,33 +43,37 @@ type Deployments interface {
 	Wake(ctx context.Context, name string) error
 }
 
-// admit checks that tenant may use d and its adapter and that d can serve
-// now; a deployment scaled to zero is woken while the request waits, up to
-// the wait limit.
-func (g *Gateway) admit(ctx context.Context, tenant, name, adapter string) *apiError {
+// resolve checks that tenant may use the deployment and its adapter and
+// that it can serve now: a refusal, or whether it must first be woken
+// (hold). Inline (on Envoy's thread) it waits for no lookup either:
+// errWouldBlock when the deployment is not in the cache.
+func (g *Gateway) resolve(ctx context.Context, tenant, name, adapter string) (ae *apiError, wake bool) {
 	d, err := g.deployments.Lookup(ctx, name)
+	if errors.Is(err, errWouldBlock) {
+		return errWouldBlock, false
+	}
 	if errors.Is(err, ErrNoDeployment) {
-		return notFound(name)
+		return notFound(name), false
 	}
 	if err != nil {
-		return unavailable("the deployment's state is unreachable; try again", time.Second)
+		return unavailable("the deployment's state is unreachable; try again", time.Second), false
 	}
 	if !d.mayUse(tenant) || !d.mayUseAdapter(tenant, adapter) {
 		// Another tenant's private adapter is not found: saying it is
 		// forbidden would tell that it exists.
-		return notFound(name)
+		return notFound(name), false
 	}
 	switch d.Status {
 	case "Ready", "Updating":
-		return nil
+		return nil, false
 	case "Stopped":
-		return unavailable(fmt.Sprintf("The deployment %s is stopped; start it to send requests.", name), 0)
+		return unavailable(fmt.Sprintf("The deployment %s is stopped; start it to send requests.", name), 0), false
 	case "Deleted":
-		return notFound(name)
+		return notFound(name), false
 	case "Errored":
-		return unavailable(fmt.Sprintf("The deployment %s failed to start: %s", name, d.Reason), 0)
+		return unavailable(fmt.Sprintf("The deployment %s failed to start: %s", name, d.Reason), 0), false
 	}
-	return g.hold(ctx, name)
+	return nil, true
 }
 
 // hold waits for name to wake, counting against the deployment's bound.

@@ -93,6 +93,14 @@ func New(cfg Config) (*Gateway, error) {
 // Spreader exposes the route-key choice (the routing simulator drives it).
 func (g *Gateway) Spreader() *Spreader { return g.spread }
 
+// Follow keeps the gateway's shared state current until ctx ends: the
+// adapters' request rates (spreading) and the caches' invalidations. Run
+// calls it; a gateway without an ext_proc service (Call) calls it itself.
+func (g *Gateway) Follow(ctx context.Context) {
+	go g.spread.run(ctx, 250*time.Millisecond)
+	go g.watchChanges(ctx)
+}
+
 // Run serves ext_proc on cfg.Listen until ctx ends.
 func (g *Gateway) Run(ctx context.Context) error {
 	network, addr := "tcp", g.cfg.Listen
@@ -110,8 +118,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	srv := grpc.NewServer(append(tracedServer(g.cfg.Tracer), staticWindows...)...)
 	extproc.RegisterExternalProcessorServer(srv, g)
-	go g.spread.run(ctx, 250*time.Millisecond)
-	go g.watchChanges(ctx)
+	g.Follow(ctx)
 	go func() {
 		<-ctx.Done()
 		srv.GracefulStop()

@@ -48,6 +48,9 @@ func (k *Keys) Authenticate(ctx context.Context, authorization string) (state.AP
 	c, hit := k.cache[hash]
 	k.mu.Unlock()
 	if !hit || now.After(c.expires) {
+		if inline(ctx) {
+			return state.APIKey{}, errWouldBlock
+		}
 		c.key, c.err = k.store.LookupAPIKey(ctx, hash)
 		if c.err != nil && !errors.Is(c.err, state.ErrNoKey) {
 			return state.APIKey{}, unavailable("the key store is unreachable; try again", time.Second)

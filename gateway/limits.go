@@ -65,6 +65,9 @@ func (l *limiter) admitOrWait(ctx context.Context, hash string, rpm, tpm int, to
 		if settled == nil {
 			return ae
 		}
+		if inline(ctx) {
+			return errWouldBlock // refused before anything was charged
+		}
 		if deadline == nil {
 			deadline = time.NewTimer(settleGrace)
 			defer deadline.Stop()

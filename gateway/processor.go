@@ -125,6 +125,11 @@ func (g *Gateway) onHeaders(ctx context.Context, ex *exchange, h *extproc.HttpHe
 	}
 	actx, span := g.tracer.Start(ctx, "gateway.authenticate")
 	key, err := g.authenticate(actx, ex.authorization)
+	if err == errWouldBlock {
+		markWouldWait(span, "gateway.authenticate")
+		span.End()
+		return wouldBlock
+	}
 	if err != nil {
 		span.SetAttributes(attribute.Int("http.response.status_code", err.status))
 		span.End()
@@ -147,6 +152,9 @@ func (g *Gateway) onHeaders(ctx context.Context, ex *exchange, h *extproc.HttpHe
 		ex.management = true
 		return tenantHeaders(key.Tenant)
 	case path == "/v1/models" && ex.method == "GET":
+		if inline(ctx) {
+			return wouldBlock // a listing reads Redis
+		}
 		return g.models(ctx, key.Tenant)
 	}
 	if h.GetEndOfStream() {
@@ -247,6 +255,9 @@ func (g *Gateway) decideTraced(ctx context.Context, ex *exchange, body []byte) *
 	ctx, span := g.tracer.Start(ctx, "gateway.decide")
 	defer span.End()
 	resp := g.decide(ctx, ex, body)
+	if resp == wouldBlock {
+		markWouldWait(span, "gateway.decide")
+	}
 	if ir := resp.GetImmediateResponse(); ir != nil {
 		span.SetAttributes(attribute.Int("http.response.status_code", int(ir.GetStatus().GetCode())))
 		span.SetStatus(codes.Error, ir.GetDetails())
@@ -281,14 +292,29 @@ func (g *Gateway) decide(ctx context.Context, ex *exchange, body []byte) *extpro
 			g.metrics.byDeployment.WithLabelValues(dep, adapter, ex.key.Tenant, outcome).Inc()
 		}
 	}()
+	// The deployment is resolved before the key is charged, so that an
+	// inline step gives up (errWouldBlock) before it has charged anything;
+	// its refusal still comes after the rate limit's, as it always has.
+	refused, wake := g.resolve(ctx, ex.key.Tenant, dep, adapter)
+	if refused == errWouldBlock || wake && inline(ctx) {
+		outcome = ""
+		return wouldBlock
+	}
 	ex.reserved = estimateTokens(max, len(body), bool(f.Messages))
 	if ae := g.limits.admitOrWait(ctx, ex.key.Hash, ex.key.RPM, ex.key.TPM, ex.reserved); ae != nil {
 		ex.reserved = 0
+		if ae == errWouldBlock {
+			outcome = ""
+			return wouldBlock
+		}
 		g.metrics.rateLimited.WithLabelValues(dep, ex.key.Tenant).Inc()
 		outcome = strconv.Itoa(ae.status)
 		return g.refuse(ae)
 	}
-	if ae := g.admit(ctx, ex.key.Tenant, dep, adapter); ae != nil {
+	if wake {
+		refused = g.hold(ctx, dep)
+	}
+	if ae := refused; ae != nil {
 		outcome = strconv.Itoa(ae.status)
 		if ae.code == "model_not_found" {
 			// Names that are no deployment (the caller's) get no series of
