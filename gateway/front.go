@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -37,15 +38,25 @@ type FrontConfig struct {
 	// AccessLog, when set, is a file Envoy appends a JSON line per request
 	// to (xds.AccessLogEntry).
 	AccessLog string
+	// GatewayModule, when set, is the gateway built as an Envoy dynamic
+	// module (cmd/graft-envoy-gateway, see ModuleFile): Envoy decides each
+	// request in its own process instead of calling the gateway over
+	// ext_proc. The module opens its own connection to RedisURL, and
+	// traces to OTLP; Gateway's Registry and Tracer are not its.
+	GatewayModule string
+	RedisURL      string
 }
 
 // Front is a running front door.
 type Front struct {
 	URL    string // https://host:port
 	CAFile string // the CA that signed the server certificate ("" for the user's own)
-	Envoy  *xds.Envoy
-	cancel context.CancelFunc
-	done   chan struct{}
+	// GatewayMetrics is where the gateway module serves /metrics
+	// (http://host:port/metrics); "" when the gateway runs in this process.
+	GatewayMetrics string
+	Envoy          *xds.Envoy
+	cancel         context.CancelFunc
+	done           chan struct{}
 }
 
 // StartFront starts the front and returns once Envoy is live.
@@ -73,6 +84,9 @@ func StartFront(ctx context.Context, c FrontConfig) (*Front, error) {
 		c.CertFile, c.KeyFile, f.CAFile = certs.CertFile, certs.KeyFile, certs.CAFile
 	}
 	ctx, f.cancel = context.WithCancel(ctx)
+	if c.GatewayModule != "" {
+		return f.startWithModule(ctx, c, bin)
+	}
 	gwAddr := make(chan string, 1)
 	gc := c.Gateway
 	if gc.Listen == "" {
@@ -118,24 +132,79 @@ func StartFront(ctx context.Context, c FrontConfig) (*Front, error) {
 		OTLP: c.OTLP, TraceRatio: c.TraceRatio,
 		Listener: xds.Listener{Addr: c.Listen, CertFile: c.CertFile, KeyFile: c.KeyFile,
 			GatewayTimeout: gc.WakeTimeout + 10*time.Second, AccessLog: c.AccessLog}})
-	admin, err := freeLoopback()
+	if err := f.startEnvoy(ctx, bin, c.Dir, srv.Addr()); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// startWithModule starts the control plane and an Envoy that loads the
+// gateway module; no gateway runs in this process.
+func (f *Front) startWithModule(ctx context.Context, c FrontConfig, bin string) (*Front, error) {
+	if c.RedisURL == "" {
+		f.cancel()
+		return nil, errors.New("front: the gateway module needs the state's Redis URL")
+	}
+	file, err := filepath.Abs(c.GatewayModule)
 	if err != nil {
 		f.cancel()
 		return nil, err
 	}
-	f.Envoy, err = xds.StartEnvoy(bin, c.Dir, xds.BootstrapConfig{NodeID: "graft-front", XDSAddr: srv.Addr(), AdminAddr: admin})
+	gc := c.Gateway
+	gc.defaults()
+	mc := ModuleConfigOf(gc, c.RedisURL)
+	mc.OTLP, mc.TraceRatio = c.OTLP, c.TraceRatio
+	// The module's metrics are Envoy's process's: it serves them itself.
+	if mc.MetricsListen, err = freeLoopback(); err != nil {
+		f.cancel()
+		return nil, err
+	}
+	f.GatewayMetrics = "http://" + mc.MetricsListen + "/metrics"
+	config, err := json.Marshal(mc)
 	if err != nil {
 		f.cancel()
 		return nil, err
+	}
+	srv, err := xds.NewServer("127.0.0.1:0")
+	if err != nil {
+		f.cancel()
+		return nil, err
+	}
+	if err := srv.Register(gc.Registry); err != nil {
+		f.cancel()
+		return nil, err
+	}
+	go srv.Serve(ctx)
+	go xds.Run(ctx, xds.Config{Store: gc.Store, Server: srv, GatewayModule: &xds.GatewayModule{File: file, Config: config},
+		ControlAPI: c.ControlAPI, OTLP: c.OTLP, TraceRatio: c.TraceRatio,
+		Listener: xds.Listener{Addr: c.Listen, CertFile: c.CertFile, KeyFile: c.KeyFile, AccessLog: c.AccessLog}})
+	if err := f.startEnvoy(ctx, bin, c.Dir, srv.Addr()); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// startEnvoy starts Envoy on the control plane at xdsAddr and waits until
+// it is live; on failure the front is stopped.
+func (f *Front) startEnvoy(ctx context.Context, bin, dir, xdsAddr string) error {
+	admin, err := freeLoopback()
+	if err != nil {
+		f.cancel()
+		return err
+	}
+	f.Envoy, err = xds.StartEnvoy(bin, dir, xds.BootstrapConfig{NodeID: "graft-front", XDSAddr: xdsAddr, AdminAddr: admin})
+	if err != nil {
+		f.cancel()
+		return err
 	}
 	go func() { <-ctx.Done(); f.Envoy.Stop(); close(f.done) }()
 	wctx, wcancel := context.WithTimeout(ctx, time.Minute)
 	defer wcancel()
 	if err := f.Envoy.WaitReady(wctx); err != nil {
 		f.Stop()
-		return nil, err
+		return err
 	}
-	return f, nil
+	return nil
 }
 
 // Stop stops Envoy, then the gateway and the control plane.

@@ -2,8 +2,6 @@ package gateway_test
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -36,13 +34,25 @@ type platform struct {
 	client  *http.Client
 	key     string
 	front   *gateway.Front
+	// module has Envoy load the gateway as its dynamic module, which reads
+	// the state at redisURL, instead of calling this process over ext_proc.
+	module   bool
+	redisURL string
 }
 
 type platformOpts struct {
 	replicas int
 	adapters string                // adapter root; default stories260K's adapters
 	gateway  func(*gateway.Config) // adjusts the gateway's config
+	module   bool                  // see platform.module
 }
+
+// frontModes are the two ways Envoy reaches the gateway; the tests of the
+// gateway's answers run in both.
+var frontModes = []struct {
+	name   string
+	module bool
+}{{"ext_proc", false}, {"module", true}}
 
 func startPlatform(t *testing.T, o platformOpts) *platform {
 	t.Helper()
@@ -62,7 +72,7 @@ func startPlatform(t *testing.T, o platformOpts) *platform {
 	t.Cleanup(func() { store.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	p := &platform{store: store, records: deploy.Records{Store: store}}
+	p := &platform{store: store, records: deploy.Records{Store: store}, module: o.module, redisURL: "redis://" + rds.Addr}
 
 	model := filepath.Join(root, "gguf", "stories260K.gguf")
 	p.deployment(t, "stories", fmt.Sprintf(`{"base_model": %q}`, model), deploy.Initializing, deploy.Ready)
@@ -76,30 +86,16 @@ func startPlatform(t *testing.T, o platformOpts) *platform {
 	return p
 }
 
-// startFront runs the gateway over deps, the xDS control plane over the
-// store, and a real Envoy bootstrapped from it; the client trusts its CA.
+// startFront runs the gateway over deps (over Redis, as a module), the xDS
+// control plane over the store, and a real Envoy bootstrapped from it; the
+// client trusts its CA.
 func (p *platform) startFront(t *testing.T, ctx context.Context, deps gateway.Deployments, adjust func(*gateway.Config)) {
 	t.Helper()
-	if _, err := xds.EnvoyBinary("."); err != nil {
-		t.Skipf("no Envoy here (%v); make test installs it", err)
-	}
 	gcfg := gateway.Config{Store: p.store, Deployments: deps, Registry: prometheus.NewRegistry()}
 	if adjust != nil {
 		adjust(&gcfg)
 	}
-	f, err := gateway.StartFront(ctx, gateway.FrontConfig{Gateway: gcfg, Dir: t.TempDir(),
-		Listen: fmt.Sprintf("127.0.0.1:%d", testserver.FreePort(t))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Stop)
-	p.front = f
-	ca, _ := os.ReadFile(f.CAFile)
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca)
-	p.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
-	p.url = f.URL
+	p.startFrontWith(t, ctx, gateway.FrontConfig{Gateway: gcfg})
 }
 
 func (p *platform) newKey(t *testing.T, tenant string) string {
@@ -245,122 +241,130 @@ func goldenRuns(t *testing.T) []goldenRun {
 // TestFrontServesGoldenTokens: through Envoy (HTTPS) and the gateway, the
 // base model and every adapter answer with the reference's exact text.
 func TestFrontServesGoldenTokens(t *testing.T) {
-	p := startPlatform(t, platformOpts{replicas: 2})
-	for _, run := range goldenRuns(t) {
-		if run.Prompt == "" {
-			continue
-		}
-		model := "stories"
-		if run.Adapter != nil {
-			model += "/" + *run.Adapter
-		}
-		code, out := p.post(t, "/v1/completions", p.key,
-			fmt.Sprintf(`{"model": %q, "prompt": %q, "max_tokens": 64, "temperature": 0}`, model, run.Prompt))
-		var c struct {
-			Model   string
-			Choices []struct{ Text string }
-		}
-		if code != 200 || json.Unmarshal([]byte(out), &c) != nil || len(c.Choices) != 1 || c.Choices[0].Text != run.Text {
-			t.Errorf("%s %q: %d %s, want %q", model, run.Prompt, code, out, run.Text)
-		}
-		if c.Model != model {
-			t.Errorf("response model %q, want the request's %q", c.Model, model)
-		}
+	for _, mode := range frontModes {
+		t.Run(mode.name, func(t *testing.T) {
+			p := startPlatform(t, platformOpts{replicas: 2, module: mode.module})
+			for _, run := range goldenRuns(t) {
+				if run.Prompt == "" {
+					continue
+				}
+				model := "stories"
+				if run.Adapter != nil {
+					model += "/" + *run.Adapter
+				}
+				code, out := p.post(t, "/v1/completions", p.key,
+					fmt.Sprintf(`{"model": %q, "prompt": %q, "max_tokens": 64, "temperature": 0}`, model, run.Prompt))
+				var c struct {
+					Model   string
+					Choices []struct{ Text string }
+				}
+				if code != 200 || json.Unmarshal([]byte(out), &c) != nil || len(c.Choices) != 1 || c.Choices[0].Text != run.Text {
+					t.Errorf("%s %q: %d %s, want %q", model, run.Prompt, code, out, run.Text)
+				}
+				if c.Model != model {
+					t.Errorf("response model %q, want the request's %q", c.Model, model)
+				}
+			}
+		})
 	}
 }
 
 // TestFrontRefusals: the gateway's own answers, in OpenAI's error shape.
 func TestFrontRefusals(t *testing.T) {
-	p := startPlatform(t, platformOpts{replicas: 1, gateway: func(c *gateway.Config) {
-		c.WakeTimeout, c.HoldLimit = time.Second, 1
-	}})
-	model := testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")
-	for name, typ := range map[string]string{"mine": "dedicated", "shared": "serverless"} {
-		spec, err := deploy.DecodeSpec([]byte(fmt.Sprintf(`{"base_model": %q, "type": %q}`, model, typ)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := p.records.CreateFor(context.Background(), "acme", name, spec); err != nil {
-			t.Fatal(err)
-		}
-		p.records.SetStatus(context.Background(), name, nil, deploy.Stopped, "test")
-	}
-	other := p.newKey(t, "other")
-	// No controller runs "stuck": woken, it stays Initializing past the wait.
-	p.deployment(t, "stuck", `{"base_model": "`+testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")+`"}`, deploy.Standby)
-	p.deployment(t, "halted", `{"base_model": "`+testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")+`"}`, deploy.Stopped)
-	p.deployment(t, "broken", `{"base_model": "`+testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")+`"}`, deploy.Initializing, deploy.Errored)
-	body := func(model string) string { return fmt.Sprintf(`{"model":%q,"prompt":"x","max_tokens":1}`, model) }
-	// all-r8 becomes private to acme (p.key's tenant): other must not see it.
-	if err := p.store.SetAdapterOwner(context.Background(), "stories", "all-r8", "acme"); err != nil {
-		t.Fatal(err)
-	}
-	// A private adapter outside the adapter root (as a fine-tuned one is).
-	if err := p.store.SetAdapterOwner(context.Background(), "stories", "ft/acme/tuned", "acme"); err != nil {
-		t.Fatal(err)
-	}
-	waitCode(t, func() int { code, _ := p.post(t, "/v1/completions", other, body("stories/all-r8")); return code }, 404)
-	for _, c := range []struct {
-		name, key, body string
-		status          int
-		code, contains  string
-	}{
-		{"no key", "", body("stories"), 401, "invalid_api_key", "API key"},
-		{"wrong key", "graft-nope", body("stories"), 401, "invalid_api_key", "Incorrect API key"},
-		{"unknown deployment", p.key, body("nowhere"), 404, "model_not_found", "nowhere"},
-		{"unknown adapter", p.key, body("stories/no-such-adapter"), 404, "", "no-such-adapter"},
-		{"no model", p.key, `{"prompt":"x"}`, 400, "invalid_request", "model"},
-		{"not json", p.key, `{`, 400, "invalid_request", "JSON"},
-		{"stopped", p.key, body("halted"), 503, "deployment_unavailable", "stopped"},
-		{"errored", p.key, body("broken"), 503, "deployment_unavailable", "IQ2_XXS"},
-		{"past the wake limit", p.key, body("stuck"), 503, "deployment_unavailable", "not ready within"},
-		{"another tenant's dedicated deployment", other, body("mine"), 404, "model_not_found", "mine"},
-		{"its owner", p.key, body("mine"), 503, "deployment_unavailable", "stopped"},
-		{"a serverless deployment", other, body("shared"), 503, "deployment_unavailable", "stopped"},
-		{"another tenant's private adapter", other, body("stories/all-r8"), 404, "model_not_found", "stories/all-r8"},
-		{"a public adapter", other, body("stories/qv-r4"), 200, "", ""},
-		{"its owner's private adapter", p.key, body("stories/all-r8"), 200, "", ""},
-	} {
-		code, out := p.post(t, "/v1/completions", c.key, c.body)
-		var e struct {
-			Error struct{ Message, Type, Code string }
-		}
-		if code == 200 && c.status == 200 {
-			continue
-		}
-		if err := json.Unmarshal([]byte(out), &e); err != nil || code != c.status || !strings.Contains(e.Error.Message, c.contains) ||
-			(c.code != "" && e.Error.Code != c.code) {
-			t.Errorf("%s: %d %s; want %d with code %q mentioning %q", c.name, code, out, c.status, c.code, c.contains)
-		}
-	}
-	// /v1/models shows each tenant what it may use. The replica publishes
-	// qv-r4, loaded by the request above, in its next state report.
-	ids := modelIDs(t, p, other)
-	for end := time.Now().Add(10 * time.Second); !ids["stories/qv-r4"] && time.Now().Before(end); {
-		time.Sleep(50 * time.Millisecond)
-		ids = modelIDs(t, p, other)
-	}
-	if ids["mine"] || !ids["shared"] || !ids["stories"] || ids["stories/all-r8"] || ids["stories/ft/acme/tuned"] || !ids["stories/qv-r4"] {
-		t.Errorf("models for tenant other: %v", ids)
-	}
-	if own := modelIDs(t, p, p.key); !own["stories/all-r8"] || !own["stories/ft/acme/tuned"] {
-		t.Errorf("models for tenant acme lack its private adapters: %v", own)
-	}
+	for _, mode := range frontModes {
+		t.Run(mode.name, func(t *testing.T) {
+			p := startPlatform(t, platformOpts{replicas: 1, module: mode.module, gateway: func(c *gateway.Config) {
+				c.WakeTimeout, c.HoldLimit = time.Second, 1
+			}})
+			model := testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")
+			for name, typ := range map[string]string{"mine": "dedicated", "shared": "serverless"} {
+				spec, err := deploy.DecodeSpec([]byte(fmt.Sprintf(`{"base_model": %q, "type": %q}`, model, typ)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := p.records.CreateFor(context.Background(), "acme", name, spec); err != nil {
+					t.Fatal(err)
+				}
+				p.records.SetStatus(context.Background(), name, nil, deploy.Stopped, "test")
+			}
+			other := p.newKey(t, "other")
+			// No controller runs "stuck": woken, it stays Initializing past the wait.
+			p.deployment(t, "stuck", `{"base_model": "`+testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")+`"}`, deploy.Standby)
+			p.deployment(t, "halted", `{"base_model": "`+testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")+`"}`, deploy.Stopped)
+			p.deployment(t, "broken", `{"base_model": "`+testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")+`"}`, deploy.Initializing, deploy.Errored)
+			body := func(model string) string { return fmt.Sprintf(`{"model":%q,"prompt":"x","max_tokens":1}`, model) }
+			// all-r8 becomes private to acme (p.key's tenant): other must not see it.
+			if err := p.store.SetAdapterOwner(context.Background(), "stories", "all-r8", "acme"); err != nil {
+				t.Fatal(err)
+			}
+			// A private adapter outside the adapter root (as a fine-tuned one is).
+			if err := p.store.SetAdapterOwner(context.Background(), "stories", "ft/acme/tuned", "acme"); err != nil {
+				t.Fatal(err)
+			}
+			waitCode(t, func() int { code, _ := p.post(t, "/v1/completions", other, body("stories/all-r8")); return code }, 404)
+			for _, c := range []struct {
+				name, key, body string
+				status          int
+				code, contains  string
+			}{
+				{"no key", "", body("stories"), 401, "invalid_api_key", "API key"},
+				{"wrong key", "graft-nope", body("stories"), 401, "invalid_api_key", "Incorrect API key"},
+				{"unknown deployment", p.key, body("nowhere"), 404, "model_not_found", "nowhere"},
+				{"unknown adapter", p.key, body("stories/no-such-adapter"), 404, "", "no-such-adapter"},
+				{"no model", p.key, `{"prompt":"x"}`, 400, "invalid_request", "model"},
+				{"not json", p.key, `{`, 400, "invalid_request", "JSON"},
+				{"stopped", p.key, body("halted"), 503, "deployment_unavailable", "stopped"},
+				{"errored", p.key, body("broken"), 503, "deployment_unavailable", "IQ2_XXS"},
+				{"past the wake limit", p.key, body("stuck"), 503, "deployment_unavailable", "not ready within"},
+				{"another tenant's dedicated deployment", other, body("mine"), 404, "model_not_found", "mine"},
+				{"its owner", p.key, body("mine"), 503, "deployment_unavailable", "stopped"},
+				{"a serverless deployment", other, body("shared"), 503, "deployment_unavailable", "stopped"},
+				{"another tenant's private adapter", other, body("stories/all-r8"), 404, "model_not_found", "stories/all-r8"},
+				{"a public adapter", other, body("stories/qv-r4"), 200, "", ""},
+				{"its owner's private adapter", p.key, body("stories/all-r8"), 200, "", ""},
+			} {
+				code, out := p.post(t, "/v1/completions", c.key, c.body)
+				var e struct {
+					Error struct{ Message, Type, Code string }
+				}
+				if code == 200 && c.status == 200 {
+					continue
+				}
+				if err := json.Unmarshal([]byte(out), &e); err != nil || code != c.status || !strings.Contains(e.Error.Message, c.contains) ||
+					(c.code != "" && e.Error.Code != c.code) {
+					t.Errorf("%s: %d %s; want %d with code %q mentioning %q", c.name, code, out, c.status, c.code, c.contains)
+				}
+			}
+			// /v1/models shows each tenant what it may use. The replica publishes
+			// qv-r4, loaded by the request above, in its next state report.
+			ids := modelIDs(t, p, other)
+			for end := time.Now().Add(10 * time.Second); !ids["stories/qv-r4"] && time.Now().Before(end); {
+				time.Sleep(50 * time.Millisecond)
+				ids = modelIDs(t, p, other)
+			}
+			if ids["mine"] || !ids["shared"] || !ids["stories"] || ids["stories/all-r8"] || ids["stories/ft/acme/tuned"] || !ids["stories/qv-r4"] {
+				t.Errorf("models for tenant other: %v", ids)
+			}
+			if own := modelIDs(t, p, p.key); !own["stories/all-r8"] || !own["stories/ft/acme/tuned"] {
+				t.Errorf("models for tenant acme lack its private adapters: %v", own)
+			}
 
-	// The hold is bounded: with one request already waiting for "stuck",
-	// the next is refused at once, and told when to retry.
-	go p.fire("/v1/completions", body("stuck"))
-	time.Sleep(300 * time.Millisecond)
-	req, _ := http.NewRequest("POST", p.url+"/v1/completions", strings.NewReader(body("stuck")))
-	req.Header.Set("authorization", "Bearer "+p.key)
-	resp, err := p.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 503 || !strings.Contains(string(b), "Too many requests are waiting") || resp.Header.Get("retry-after") == "" {
-		t.Errorf("second held request: %d %s (Retry-After %q)", resp.StatusCode, b, resp.Header.Get("retry-after"))
+			// The hold is bounded: with one request already waiting for "stuck",
+			// the next is refused at once, and told when to retry.
+			go p.fire("/v1/completions", body("stuck"))
+			time.Sleep(300 * time.Millisecond)
+			req, _ := http.NewRequest("POST", p.url+"/v1/completions", strings.NewReader(body("stuck")))
+			req.Header.Set("authorization", "Bearer "+p.key)
+			resp, err := p.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 503 || !strings.Contains(string(b), "Too many requests are waiting") || resp.Header.Get("retry-after") == "" {
+				t.Errorf("second held request: %d %s (Retry-After %q)", resp.StatusCode, b, resp.Header.Get("retry-after"))
+			}
+		})
 	}
 }
 

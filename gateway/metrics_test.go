@@ -2,12 +2,16 @@ package gateway_test
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/graft-ai/graft/gateway"
 )
@@ -17,8 +21,14 @@ import (
 // adapter and tenant, the 429 as a rate-limit rejection, and a name that is
 // no deployment under no deployment label.
 func TestFrontCountsByDeployment(t *testing.T) {
+	for _, mode := range frontModes {
+		t.Run(mode.name, func(t *testing.T) { countsByDeployment(t, mode.module) })
+	}
+}
+
+func countsByDeployment(t *testing.T, module bool) {
 	reg := prometheus.NewRegistry()
-	p := startPlatform(t, platformOpts{replicas: 1, gateway: func(c *gateway.Config) { c.Registry = reg }})
+	p := startPlatform(t, platformOpts{replicas: 1, module: module, gateway: func(c *gateway.Config) { c.Registry = reg }})
 	key, rec := gateway.NewAPIKey("limited", "test", false)
 	rec.RPM = 1
 	if err := p.store.PutAPIKey(context.Background(), rec); err != nil {
@@ -47,7 +57,12 @@ graft_gateway_deployment_requests_total{adapter="qv-r4",deployment="stories",out
 graft_gateway_rate_limited_total{deployment="stories",tenant="limited"} 1
 `
 	// waitRoutable's probes use the platform's own key: leave its series out.
-	mfs, err := reg.Gather()
+	// The module counts in Envoy's process and serves its own /metrics.
+	gather := reg.Gather
+	if module {
+		gather = func() ([]*dto.MetricFamily, error) { return scrape(p.front.GatewayMetrics) }
+	}
+	mfs, err := gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,4 +105,26 @@ func onlyTenant(mfs []*dto.MetricFamily, tenant string) []*dto.MetricFamily {
 		}
 	}
 	return out
+}
+
+// scrape reads a /metrics page as metric families.
+func scrape(url string) ([]*dto.MetricFamily, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	dec := expfmt.NewDecoder(resp.Body, expfmt.NewFormat(expfmt.TypeTextPlain))
+	var out []*dto.MetricFamily
+	for {
+		mf := &dto.MetricFamily{}
+		if err := dec.Decode(mf); err == io.EOF {
+			// A registry gathers in name order; the comparison expects it.
+			slices.SortFunc(out, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
+			return out, nil
+		} else if err != nil {
+			return nil, err
+		}
+		out = append(out, mf)
+	}
 }

@@ -36,74 +36,78 @@ func TestMain(m *testing.M) {
 // child process), then answered with the reference's tokens; the deployment
 // went Standby → Initializing → Ready.
 func TestFrontWakesAStandbyDeployment(t *testing.T) {
-	model := testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")
-	if _, err := xds.EnvoyBinary("."); err != nil {
-		t.Skipf("no Envoy here (%v); make test installs it", err)
-	}
-	rds := testserver.Redis(t)
-	store, err := state.Open("redis://" + rds.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	prov, err := local.New(local.Config{Exe: testgraft.Binary(t), Redis: "redis://" + rds.Addr, Store: store,
-		AdapterCache: t.TempDir(), ReadyTimeout: time.Minute, HeartbeatTTL: 2 * time.Second, Drain: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := deploy.NewManager(deploy.ManagerConfig{Store: store, Provider: prov, Tick: 200 * time.Millisecond,
-		Resync: time.Second, Registerer: prometheus.NewRegistry()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { m.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; prov.Close() })
+	for _, mode := range frontModes {
+		t.Run(mode.name, func(t *testing.T) {
+			model := testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")
+			if _, err := xds.EnvoyBinary("."); err != nil {
+				t.Skipf("no Envoy here (%v); make test installs it", err)
+			}
+			rds := testserver.Redis(t)
+			store, err := state.Open("redis://" + rds.Addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { store.Close() })
+			prov, err := local.New(local.Config{Exe: testgraft.Binary(t), Redis: "redis://" + rds.Addr, Store: store,
+				AdapterCache: t.TempDir(), ReadyTimeout: time.Minute, HeartbeatTTL: 2 * time.Second, Drain: 5 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := deploy.NewManager(deploy.ManagerConfig{Store: store, Provider: prov, Tick: 200 * time.Millisecond,
+				Resync: time.Second, Registerer: prometheus.NewRegistry()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { m.Run(ctx); close(done) }()
+			t.Cleanup(func() { cancel(); <-done; prov.Close() })
 
-	adapters := filepath.Join(filepath.Dir(filepath.Dir(model)), "adapters")
-	spec, err := deploy.DecodeSpec([]byte(fmt.Sprintf(
-		`{"base_model": %q, "adapter_sources": [%q], "threads": 1, "min_replicas": 0, "cooldown": "1h"}`, model, adapters)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.Create(ctx, "sleepy", spec); err != nil {
-		t.Fatal(err)
-	}
-	p := &platform{store: store, records: m.Records}
-	waitStatus(t, m.Records, "sleepy", deploy.Standby)
-	jg := startHoldTracing(t, ctx, p, gateway.FromRecords(m.Records, m))
-	p.key = p.newKey(t, "acme")
+			adapters := filepath.Join(filepath.Dir(filepath.Dir(model)), "adapters")
+			spec, err := deploy.DecodeSpec([]byte(fmt.Sprintf(
+				`{"base_model": %q, "adapter_sources": [%q], "threads": 1, "min_replicas": 0, "cooldown": "1h"}`, model, adapters)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.Create(ctx, "sleepy", spec); err != nil {
+				t.Fatal(err)
+			}
+			p := &platform{store: store, records: m.Records, module: mode.module, redisURL: "redis://" + rds.Addr}
+			waitStatus(t, m.Records, "sleepy", deploy.Standby)
+			jg := startHoldTracing(t, ctx, p, gateway.FromRecords(m.Records, m))
+			p.key = p.newKey(t, "acme")
 
-	run := goldenRuns(t)[0]
-	for _, r := range goldenRuns(t) {
-		if r.Prompt != "" && r.Adapter != nil {
-			run = r
-			break
-		}
-	}
-	modelName := "sleepy/" + *run.Adapter
-	const traceID = "6bf92f3577b34da6a3ce929d0e0e4738"
-	code, out := p.postTraced(t, "/v1/completions", "00-"+traceID+"-00f067aa0ba902b7-01",
-		fmt.Sprintf(`{"model": %q, "prompt": %q, "max_tokens": 64, "temperature": 0}`, modelName, run.Prompt))
-	var c struct{ Choices []struct{ Text string } }
-	if code != 200 || json.Unmarshal([]byte(out), &c) != nil || len(c.Choices) != 1 || c.Choices[0].Text != run.Text {
-		t.Fatalf("held request: %d %s, want %q", code, out, run.Text)
-	}
-	evs, err := m.Records.Events(ctx, "sleepy", "", 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var path []string
-	for _, e := range evs {
-		path = append(path, string(e.Status))
-	}
-	want := []string{"Standby", "Initializing", "Ready"}
-	if i := slices.Index(path, "Standby"); i < 0 || !slices.Equal(path[i:min(i+3, len(path))], want) {
-		t.Fatalf("status path %v, want it to hold %v", strings.Join(path, " → "), want)
-	}
-	if jg != nil {
-		checkHoldSpan(t, jg, traceID)
+			run := goldenRuns(t)[0]
+			for _, r := range goldenRuns(t) {
+				if r.Prompt != "" && r.Adapter != nil {
+					run = r
+					break
+				}
+			}
+			modelName := "sleepy/" + *run.Adapter
+			const traceID = "6bf92f3577b34da6a3ce929d0e0e4738"
+			code, out := p.postTraced(t, "/v1/completions", "00-"+traceID+"-00f067aa0ba902b7-01",
+				fmt.Sprintf(`{"model": %q, "prompt": %q, "max_tokens": 64, "temperature": 0}`, modelName, run.Prompt))
+			var c struct{ Choices []struct{ Text string } }
+			if code != 200 || json.Unmarshal([]byte(out), &c) != nil || len(c.Choices) != 1 || c.Choices[0].Text != run.Text {
+				t.Fatalf("held request: %d %s, want %q", code, out, run.Text)
+			}
+			evs, err := m.Records.Events(ctx, "sleepy", "", 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var path []string
+			for _, e := range evs {
+				path = append(path, string(e.Status))
+			}
+			want := []string{"Standby", "Initializing", "Ready"}
+			if i := slices.Index(path, "Standby"); i < 0 || !slices.Equal(path[i:min(i+3, len(path))], want) {
+				t.Fatalf("status path %v, want it to hold %v", strings.Join(path, " → "), want)
+			}
+			if jg != nil {
+				checkHoldSpan(t, jg, traceID)
+			}
+		})
 	}
 }
 

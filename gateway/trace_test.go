@@ -21,6 +21,7 @@ import (
 	"github.com/graft-ai/graft/engine/server"
 	"github.com/graft-ai/graft/gateway"
 	"github.com/graft-ai/graft/internal/jaeger"
+	"github.com/graft-ai/graft/internal/testgraft"
 	"github.com/graft-ai/graft/internal/testmodels"
 	"github.com/graft-ai/graft/internal/testserver"
 	"github.com/graft-ai/graft/internal/tracing"
@@ -36,104 +37,114 @@ import (
 // its Generate span, and the decode span counting the completion tokens the
 // client was told about.
 func TestTraceOfAChatRequest(t *testing.T) {
-	root := testmodels.Path(t, "stories260K")
-	if _, err := xds.EnvoyBinary("."); err != nil {
-		t.Skipf("no Envoy here (%v); make test installs it", err)
-	}
-	jg := testserver.StartJaeger(t)
-	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "100") // export within 0.1 s, not 5 s
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	tracer := func(service string) trace.TracerProvider {
-		tp, stop, err := tracing.Start(ctx, tracing.Config{Endpoint: jg.OTLP, Service: service})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { stop(context.Background()) })
-		return tp
-	}
-
-	rds := testserver.Redis(t)
-	store, err := state.Open("redis://" + rds.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	p := &platform{store: store, records: deploy.Records{Store: store}}
-	model := filepath.Join(root, "gguf", "stories260K.gguf")
-	p.deployment(t, "stories", fmt.Sprintf(`{"base_model": %q}`, model), deploy.Initializing, deploy.Ready)
-	startTracedPod(t, ctx, root, "redis://"+rds.Addr, tracer("graft-engine"), tracer("graft-sidecar"))
-	p.startFrontWith(t, ctx, gateway.FrontConfig{OTLP: jg.OTLP,
-		Gateway: gateway.Config{Store: store, Deployments: gateway.FromRecords(p.records, p.records),
-			Registry: prometheus.NewRegistry(), Tracer: tracer("graft-gateway")}})
-	p.key = p.newKey(t, "acme")
-	p.waitRoutable(t, "stories", 1)
-
-	const prompt = "Once upon a time, a little dragon"
-	traceID, parent := "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
-	completion := streamChat(t, p, "stories", prompt, "00-"+traceID+"-"+parent+"-01")
-
-	tr := waitTrace(t, jg, traceID, func(tr jaegerTrace) bool {
-		return tr.find("graft-engine", "engine.decode") != nil && tr.find("envoy", "") != nil &&
-			tr.find("graft-gateway", "gateway.decide") != nil && tr.find("graft-sidecar", "POST /v1/chat/completions") != nil
-	})
-	t.Logf("trace %s:\n%s", traceID, tr.tree())
-	if !listed(t, jg, "graft-engine", traceID) {
-		t.Errorf("Jaeger's /api/traces?service=graft-engine does not list trace %s", traceID)
-	}
-
-	roots := tr.roots()
-	if len(roots) != 1 || tr.service(roots[0]) != "envoy" || roots[0].parentID() != parent {
-		t.Fatalf("want one root, Envoy's span under the client's %s; got %d roots:\n%s", parent, len(roots), tr.tree())
-	}
-	checkParent := func(svc, op, parentSvc, parentOp string) *jaegerSpan {
-		t.Helper()
-		return tr.check(t, svc, op, parentSvc, parentOp)
-	}
-	checkParent("graft-gateway", "envoy.service.ext_proc.v3.ExternalProcessor/Process", "envoy", "")
-	checkParent("graft-gateway", "gateway.authenticate", "graft-gateway", "envoy.service.ext_proc.v3.ExternalProcessor/Process")
-	checkParent("graft-gateway", "gateway.decide", "graft-gateway", "envoy.service.ext_proc.v3.ExternalProcessor/Process")
-	checkParent("graft-sidecar", "POST /v1/chat/completions", "envoy", "")
-	checkParent("graft-sidecar", "graft.engine.v1.Engine/Generate", "graft-sidecar", "POST /v1/chat/completions")
-	checkParent("graft-engine", "graft.engine.v1.Engine/Generate", "graft-sidecar", "graft.engine.v1.Engine/Generate")
-	checkParent("graft-engine", "engine.queue", "graft-engine", "graft.engine.v1.Engine/Generate")
-	checkParent("graft-engine", "engine.prefill", "graft-engine", "graft.engine.v1.Engine/Generate")
-	decode := checkParent("graft-engine", "engine.decode", "graft-engine", "graft.engine.v1.Engine/Generate")
-	if got := decode.tag("gen_ai.usage.output_tokens"); got != fmt.Sprint(completion) {
-		t.Errorf("decode span's output tokens %q, want the %d the client was told", got, completion)
-	}
-	if got := decode.tag("graft.batch_size"); got == "" || got == "0" {
-		t.Errorf("decode span's batch size %q", got)
-	}
-	// A first request for an adapter shows the sidecar fetching it and the
-	// engine loading it, inside the request's own trace.
-	adapterTrace := "5bf92f3577b34da6a3ce929d0e0e4737"
-	streamChat(t, p, "stories/qv-r4", prompt, "00-"+adapterTrace+"-"+parent+"-01")
-	at := waitTrace(t, jg, adapterTrace, func(tr jaegerTrace) bool {
-		return tr.find("graft-engine", "graft.engine.v1.Engine/LoadAdapter") != nil && tr.find("graft-engine", "engine.decode") != nil &&
-			tr.find("envoy", "") != nil
-	})
-	if r := at.roots(); len(r) != 1 || at.service(r[0]) != "envoy" {
-		t.Errorf("adapter trace: want Envoy's span as the one root:\n%s", at.tree())
-	}
-	t.Logf("trace %s (first use of an adapter):\n%s", adapterTrace, at.tree())
-	at.check(t, "graft-sidecar", "adapter.load", "graft-sidecar", "POST /v1/chat/completions")
-	at.check(t, "graft-sidecar", "adapter.fetch", "graft-sidecar", "adapter.load")
-	at.check(t, "graft-engine", "graft.engine.v1.Engine/LoadAdapter", "graft-sidecar", "graft.engine.v1.Engine/LoadAdapter")
-	if got := at.check(t, "graft-engine", "engine.decode", "graft-engine", "graft.engine.v1.Engine/Generate").tag("graft.adapter_id"); got != "qv-r4" {
-		t.Errorf("decode span's adapter %q, want qv-r4", got)
-	}
-	for _, s := range tr.Spans {
-		// A request that succeeded has no error span: the sidecar's engine
-		// call once showed as cancelled after its last message.
-		if s.tag("error") == "true" {
-			t.Errorf("%s %q is marked as an error in a request that succeeded", tr.service(&s), s.OperationName)
-		}
-		for _, kv := range s.Tags {
-			if strings.Contains(fmt.Sprint(kv.Value), "little dragon") {
-				t.Errorf("%s %q records the prompt in %s", tr.service(&s), s.OperationName, kv.Key)
+	for _, mode := range frontModes {
+		t.Run(mode.name, func(t *testing.T) {
+			root := testmodels.Path(t, "stories260K")
+			if _, err := xds.EnvoyBinary("."); err != nil {
+				t.Skipf("no Envoy here (%v); make test installs it", err)
 			}
-		}
+			jg := testserver.StartJaeger(t)
+			t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "100") // export within 0.1 s, not 5 s
+			ctx, cancel := context.WithCancel(context.Background())
+			t.Cleanup(cancel)
+			tracer := func(service string) trace.TracerProvider {
+				tp, stop, err := tracing.Start(ctx, tracing.Config{Endpoint: jg.OTLP, Service: service})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { stop(context.Background()) })
+				return tp
+			}
+
+			rds := testserver.Redis(t)
+			store, err := state.Open("redis://" + rds.Addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { store.Close() })
+			p := &platform{store: store, records: deploy.Records{Store: store}, module: mode.module, redisURL: "redis://" + rds.Addr}
+			model := filepath.Join(root, "gguf", "stories260K.gguf")
+			p.deployment(t, "stories", fmt.Sprintf(`{"base_model": %q}`, model), deploy.Initializing, deploy.Ready)
+			startTracedPod(t, ctx, root, "redis://"+rds.Addr, tracer("graft-engine"), tracer("graft-sidecar"))
+			p.startFrontWith(t, ctx, gateway.FrontConfig{OTLP: jg.OTLP,
+				Gateway: gateway.Config{Store: store, Deployments: gateway.FromRecords(p.records, p.records),
+					Registry: prometheus.NewRegistry(), Tracer: tracer("graft-gateway")}})
+			p.key = p.newKey(t, "acme")
+			p.waitRoutable(t, "stories", 1)
+
+			const prompt = "Once upon a time, a little dragon"
+			traceID, parent := "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+			completion := streamChat(t, p, "stories", prompt, "00-"+traceID+"-"+parent+"-01")
+
+			tr := waitTrace(t, jg, traceID, func(tr jaegerTrace) bool {
+				return tr.find("graft-engine", "engine.decode") != nil && tr.find("envoy", "") != nil &&
+					tr.find("graft-gateway", "gateway.decide") != nil && tr.find("graft-sidecar", "POST /v1/chat/completions") != nil
+			})
+			t.Logf("trace %s:\n%s", traceID, tr.tree())
+			if !listed(t, jg, "graft-engine", traceID) {
+				t.Errorf("Jaeger's /api/traces?service=graft-engine does not list trace %s", traceID)
+			}
+
+			roots := tr.roots()
+			if len(roots) != 1 || tr.service(roots[0]) != "envoy" || roots[0].parentID() != parent {
+				t.Fatalf("want one root, Envoy's span under the client's %s; got %d roots:\n%s", parent, len(roots), tr.tree())
+			}
+			checkParent := func(svc, op, parentSvc, parentOp string) *jaegerSpan {
+				t.Helper()
+				return tr.check(t, svc, op, parentSvc, parentOp)
+			}
+			// Over ext_proc the gateway's spans hang from its server span, itself
+			// under Envoy's; loaded into Envoy, they hang from Envoy's own span.
+			gwParent, gwParentOp := "envoy", ""
+			if !mode.module {
+				checkParent("graft-gateway", "envoy.service.ext_proc.v3.ExternalProcessor/Process", "envoy", "")
+				gwParent, gwParentOp = "graft-gateway", "envoy.service.ext_proc.v3.ExternalProcessor/Process"
+			}
+			checkParent("graft-gateway", "gateway.authenticate", gwParent, gwParentOp)
+			checkParent("graft-gateway", "gateway.decide", gwParent, gwParentOp)
+			checkParent("graft-sidecar", "POST /v1/chat/completions", "envoy", "")
+			checkParent("graft-sidecar", "graft.engine.v1.Engine/Generate", "graft-sidecar", "POST /v1/chat/completions")
+			checkParent("graft-engine", "graft.engine.v1.Engine/Generate", "graft-sidecar", "graft.engine.v1.Engine/Generate")
+			checkParent("graft-engine", "engine.queue", "graft-engine", "graft.engine.v1.Engine/Generate")
+			checkParent("graft-engine", "engine.prefill", "graft-engine", "graft.engine.v1.Engine/Generate")
+			decode := checkParent("graft-engine", "engine.decode", "graft-engine", "graft.engine.v1.Engine/Generate")
+			if got := decode.tag("gen_ai.usage.output_tokens"); got != fmt.Sprint(completion) {
+				t.Errorf("decode span's output tokens %q, want the %d the client was told", got, completion)
+			}
+			if got := decode.tag("graft.batch_size"); got == "" || got == "0" {
+				t.Errorf("decode span's batch size %q", got)
+			}
+			// A first request for an adapter shows the sidecar fetching it and the
+			// engine loading it, inside the request's own trace.
+			adapterTrace := "5bf92f3577b34da6a3ce929d0e0e4737"
+			streamChat(t, p, "stories/qv-r4", prompt, "00-"+adapterTrace+"-"+parent+"-01")
+			at := waitTrace(t, jg, adapterTrace, func(tr jaegerTrace) bool {
+				return tr.find("graft-engine", "graft.engine.v1.Engine/LoadAdapter") != nil && tr.find("graft-engine", "engine.decode") != nil &&
+					tr.find("envoy", "") != nil
+			})
+			if r := at.roots(); len(r) != 1 || at.service(r[0]) != "envoy" {
+				t.Errorf("adapter trace: want Envoy's span as the one root:\n%s", at.tree())
+			}
+			t.Logf("trace %s (first use of an adapter):\n%s", adapterTrace, at.tree())
+			at.check(t, "graft-sidecar", "adapter.load", "graft-sidecar", "POST /v1/chat/completions")
+			at.check(t, "graft-sidecar", "adapter.fetch", "graft-sidecar", "adapter.load")
+			at.check(t, "graft-engine", "graft.engine.v1.Engine/LoadAdapter", "graft-sidecar", "graft.engine.v1.Engine/LoadAdapter")
+			if got := at.check(t, "graft-engine", "engine.decode", "graft-engine", "graft.engine.v1.Engine/Generate").tag("graft.adapter_id"); got != "qv-r4" {
+				t.Errorf("decode span's adapter %q, want qv-r4", got)
+			}
+			for _, s := range tr.Spans {
+				// A request that succeeded has no error span: the sidecar's engine
+				// call once showed as cancelled after its last message.
+				if s.tag("error") == "true" {
+					t.Errorf("%s %q is marked as an error in a request that succeeded", tr.service(&s), s.OperationName)
+				}
+				for _, kv := range s.Tags {
+					if strings.Contains(fmt.Sprint(kv.Value), "little dragon") {
+						t.Errorf("%s %q records the prompt in %s", tr.service(&s), s.OperationName, kv.Key)
+					}
+				}
+			}
+		})
 	}
 }
 
@@ -205,7 +216,13 @@ func streamChat(t *testing.T, p *platform, model, prompt, traceparent string) in
 // address and client.
 func (p *platform) startFrontWith(t *testing.T, ctx context.Context, c gateway.FrontConfig) {
 	t.Helper()
+	if _, err := xds.EnvoyBinary("."); err != nil {
+		t.Skipf("no Envoy here (%v); make test installs it", err)
+	}
 	c.Dir, c.Listen = t.TempDir(), fmt.Sprintf("127.0.0.1:%d", testserver.FreePort(t))
+	if p.module {
+		c.GatewayModule, c.RedisURL = testgraft.GatewayModule(t), p.redisURL
+	}
 	f, err := gateway.StartFront(ctx, c)
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +233,7 @@ func (p *platform) startFrontWith(t *testing.T, ctx context.Context, c gateway.F
 		t.Fatal(err)
 	}
 	client.Timeout = 30 * time.Second
-	p.client, p.url = client, f.URL
+	p.client, p.url, p.front = client, f.URL, f
 }
 
 // jaegerTrace is a trace as Jaeger's query API returns it.

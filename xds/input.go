@@ -20,6 +20,8 @@ import (
 type Input struct {
 	Listener Listener
 	Gateway  string // host:port of the gateway's ext_proc gRPC service; "" routes on client headers alone
+	// GatewayModule, instead of Gateway, loads the gateway into Envoy.
+	GatewayModule *GatewayModule
 	// ControlAPI is host:port of the management API; "" leaves it off the
 	// front. Its paths (ManagementPrefix) route there, past the gateway's
 	// admin-key check.
@@ -30,6 +32,16 @@ type Input struct {
 	// TraceRatio is the fraction of requests without a sampled traceparent
 	// that Envoy starts a trace for; 0 means all.
 	TraceRatio float64
+}
+
+// GatewayModule is the gateway built as an Envoy dynamic module
+// (cmd/graft-envoy-gateway). Envoy loads it once and runs its decisions on
+// the worker thread that received each request: no ext_proc stream, no
+// process hand-off. It settles token reservations from the usage trailer
+// itself.
+type GatewayModule struct {
+	File   string // the module's shared object, an absolute path
+	Config []byte // its JSON configuration (gateway.ModuleConfig)
 }
 
 // Listener is the public HTTPS front.

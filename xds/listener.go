@@ -9,7 +9,9 @@ import (
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	matching "github.com/envoyproxy/go-control-plane/envoy/extensions/common/matching/v3"
+	dynmodcfg "github.com/envoyproxy/go-control-plane/envoy/extensions/dynamic_modules/v3"
 	skipaction "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/common/matcher/action/v3"
+	dynmod "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/dynamic_modules/v3"
 	extproc "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	headermutation "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
 	router "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
@@ -58,6 +60,12 @@ func httpsListener(in Input) *listener.Listener {
 
 func connectionManager(in Input) *hcm.HttpConnectionManager {
 	var filters []*hcm.HttpFilter
+	if in.GatewayModule != nil {
+		filters = append(filters, &hcm.HttpFilter{
+			Name:       "graft.gateway",
+			ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(moduleFilter(in.GatewayModule))},
+		})
+	}
 	if in.Gateway != "" {
 		// Responses pass these bottom up: the usage filter sees the
 		// replica's usage trailer before the next one strips it.
@@ -88,6 +96,21 @@ func connectionManager(in Input) *hcm.HttpConnectionManager {
 		RequestTimeout:    durationpb.New(0),
 		Tracing:           tracing(in),
 		AccessLog:         accessLog(in.Listener.AccessLog),
+	}
+}
+
+// moduleFilter loads the gateway module. Envoy keeps it loaded (a Go
+// runtime cannot be unloaded) and passes it the configuration as bytes.
+func moduleFilter(m *GatewayModule) *dynmod.DynamicModuleFilter {
+	return &dynmod.DynamicModuleFilter{
+		DynamicModuleConfig: &dynmodcfg.DynamicModuleConfig{
+			Module: &core.AsyncDataSource{Specifier: &core.AsyncDataSource_Local{
+				Local: &core.DataSource{Specifier: &core.DataSource_Filename{Filename: m.File}},
+			}},
+			DoNotClose: true,
+		},
+		FilterName:   "graft.gateway",
+		FilterConfig: mustAny(wrapperspb.Bytes(m.Config)),
 	}
 }
 

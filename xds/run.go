@@ -14,6 +14,8 @@ type Config struct {
 	Server   *Server
 	Listener Listener
 	Gateway  string
+	// GatewayModule loads the gateway into Envoy instead; see Input.
+	GatewayModule *GatewayModule
 	// ControlAPI is the management API's host:port; "" leaves it off.
 	ControlAPI string
 	// OTLP and TraceRatio configure Envoy's tracer; see Input.
@@ -56,7 +58,7 @@ func Run(ctx context.Context, c Config) error {
 			if c.Pods != nil {
 				reps = OnPods(reps, c.Pods)
 			}
-			in := Input{Listener: c.Listener, Gateway: c.Gateway, ControlAPI: c.ControlAPI, OTLP: c.OTLP, TraceRatio: c.TraceRatio,
+			in := Input{Listener: c.Listener, Gateway: c.Gateway, GatewayModule: c.GatewayModule, ControlAPI: c.ControlAPI, OTLP: c.OTLP, TraceRatio: c.TraceRatio,
 				Deployments: Deployments(names, reps)}
 			if _, err := c.Server.Update(ctx, in); err != nil {
 				slog.Error("xds: snapshot refused; keeping the current configuration", "err", err)

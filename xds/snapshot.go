@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"path/filepath"
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -82,6 +83,14 @@ func checkInput(in Input) error {
 	}
 	if in.Listener.CertFile == "" || in.Listener.KeyFile == "" {
 		return fmt.Errorf("xds: the HTTPS listener needs a certificate and a key")
+	}
+	if m := in.GatewayModule; m != nil {
+		if in.Gateway != "" {
+			return fmt.Errorf("xds: the gateway is either a module or an ext_proc service, not both")
+		}
+		if !filepath.IsAbs(m.File) {
+			return fmt.Errorf("xds: the gateway module %q is not an absolute path", m.File)
+		}
 	}
 	seen := map[string]bool{}
 	for _, d := range in.Deployments {

@@ -5,7 +5,11 @@ import (
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	dynmod "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/dynamic_modules/v3"
+	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/graft-ai/graft/deploy/state"
 )
@@ -86,6 +90,12 @@ func TestBuildRejectsBadInput(t *testing.T) {
 		"duplicate":        func(in *Input) { in.Deployments = append(in.Deployments, Deployment{Name: "a"}) },
 		"bad gateway":      func(in *Input) { in.Gateway = "nowhere" },
 		"zero port":        func(in *Input) { in.Deployments[0].Replicas[0].Port = 0 },
+		"module and ext_proc": func(in *Input) {
+			in.GatewayModule = &GatewayModule{File: "/m/libgraft_gateway.so"}
+		},
+		"relative module": func(in *Input) {
+			in.Gateway, in.GatewayModule = "", &GatewayModule{File: "libgraft_gateway.so"}
+		},
 	} {
 		in := testInput()
 		mut(&in)
@@ -127,5 +137,45 @@ func TestGatewayOverUnixSocket(t *testing.T) {
 	addr := c.GetLoadAssignment().GetEndpoints()[0].GetLbEndpoints()[0].GetEndpoint().GetAddress()
 	if got := addr.GetPipe().GetPath(); got != "/tmp/graft-gateway-x/ext_proc.sock" {
 		t.Fatalf("gateway cluster address %v", addr)
+	}
+}
+
+// TestGatewayAsModule: with the module, the listener's first filter loads
+// it (kept loaded, its configuration as bytes) and there is no ext_proc
+// filter or gateway cluster; the snapshot passes ValidateAll.
+func TestGatewayAsModule(t *testing.T) {
+	in := testInput()
+	in.Gateway = ""
+	in.GatewayModule = &GatewayModule{File: "/m/libgraft_gateway.so", Config: []byte(`{"redis":"redis://127.0.0.1:6379/0"}`)}
+	s, err := Build(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.GetResources(resource.ClusterType)[gatewayCluster]; ok {
+		t.Error("a gateway cluster with the gateway in Envoy")
+	}
+	l := s.GetResources(resource.ListenerType)[listenerName].(*listener.Listener)
+	var m hcm.HttpConnectionManager
+	if err := l.GetFilterChains()[0].GetFilters()[0].GetTypedConfig().UnmarshalTo(&m); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range m.GetHttpFilters() {
+		names = append(names, f.GetName())
+	}
+	if len(names) != 2 || names[0] != "graft.gateway" || names[1] != "envoy.filters.http.router" {
+		t.Fatalf("filters %v, want the module, then the router", names)
+	}
+	var f dynmod.DynamicModuleFilter
+	if err := m.GetHttpFilters()[0].GetTypedConfig().UnmarshalTo(&f); err != nil {
+		t.Fatal(err)
+	}
+	var cfg wrapperspb.BytesValue
+	if err := f.GetFilterConfig().UnmarshalTo(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	mc := f.GetDynamicModuleConfig()
+	if mc.GetModule().GetLocal().GetFilename() != "/m/libgraft_gateway.so" || !mc.GetDoNotClose() || string(cfg.GetValue()) != string(in.GatewayModule.Config) {
+		t.Fatalf("module filter %v", &f)
 	}
 }

@@ -74,6 +74,7 @@ model.`,
 	f.BoolVar(&c.HTTP2, "http2", false, "send the front's requests over HTTP/2 (default HTTP/1.1 over TLS, as the OpenAI SDKs)")
 	f.BoolVar(&c.Breakdown, "breakdown", false, "have Envoy log each request and print where the front's time went")
 	f.BoolVar(&c.EnvoyAlone, "envoy-alone", false, "also measure a second Envoy with no gateway, to split the front's cost between Envoy and the gateway")
+	f.StringVar(&c.GatewayModule, "gateway-module", "", "have Envoy load the gateway as this dynamic module (make gateway-module) instead of calling it over ext_proc")
 	f.BoolVar(&podInProcess, "pod-in-process", false, "run the pod in the benchmark's own process, beside the client (the measure before the pod had its own)")
 	return cmd
 }

@@ -44,7 +44,10 @@ type Config struct {
 	// real client finds it; "" keeps it in this process, with the client,
 	// which spares the direct path two process wake-ups no client gets.
 	PodExe string
-	Out    io.Writer
+	// GatewayModule, when set, has Envoy load the gateway as this dynamic
+	// module instead of calling it over ext_proc.
+	GatewayModule string
+	Out           io.Writer
 }
 
 // Row is one rate's result.

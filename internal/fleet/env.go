@@ -33,7 +33,7 @@ func start(ctx context.Context, c Config) (*env, error) {
 		accessLog = filepath.Join(dir, "envoy-access.log")
 	}
 	f, err := StartFleet(ctx, FleetConfig{Dir: dir, Model: c.Model, AdapterRoot: c.AdapterRoot, Deployment: "bench",
-		Replicas: 1, Listen: c.Listen, AccessLog: accessLog, PodExe: c.PodExe})
+		Replicas: 1, Listen: c.Listen, AccessLog: accessLog, PodExe: c.PodExe, GatewayModule: c.GatewayModule})
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err

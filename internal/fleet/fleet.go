@@ -37,6 +37,8 @@ type FleetConfig struct {
 	// (with the deployment spec's defaults: MaxSeqs does not apply);
 	// Fleet.Engines is then empty.
 	PodExe string
+	// GatewayModule: see Config.
+	GatewayModule string
 }
 
 // Fleet is a running FleetConfig.
@@ -100,6 +102,7 @@ func StartFleet(ctx context.Context, c FleetConfig) (_ *Fleet, err error) {
 		}
 	}
 	front, err := gateway.StartFront(ctx, gateway.FrontConfig{Dir: filepath.Join(c.Dir, "front"), Listen: c.Listen, AccessLog: c.AccessLog,
+		GatewayModule: c.GatewayModule, RedisURL: rds.URL,
 		Gateway: gateway.Config{Store: store, Deployments: gateway.FromRecords(records, records), Registry: prometheus.NewRegistry()}})
 	if err != nil {
 		return nil, err

@@ -1,5 +1,6 @@
-// Package testgraft builds the graft binary once per test process, for tests
-// whose code starts graft children (the local provider's replicas) outside
+// Package testgraft builds the graft binary and the gateway's Envoy module
+// once per test process, for tests whose code starts graft children (the
+// local provider's replicas) or an Envoy that loads the module, outside
 // package main.
 package testgraft
 
@@ -13,12 +14,20 @@ import (
 	"testing"
 )
 
-var (
+// build is one artifact built at most once per test process.
+type build struct {
 	once   sync.Once
-	dir    string
-	bin    string
+	path   string
 	output []byte
 	err    error
+}
+
+var (
+	dirOnce sync.Once
+	dir     string
+	dirErr  error
+	graft   build
+	module  build
 )
 
 // Binary returns the path of a graft binary built from this checkout. The
@@ -26,24 +35,41 @@ var (
 // the first); call Cleanup from TestMain to remove it.
 func Binary(t testing.TB) string {
 	t.Helper()
-	once.Do(func() {
-		var goBin string
-		if goBin, err = exec.LookPath("go"); err != nil {
-			return
-		}
-		dir, err = os.MkdirTemp("", "graft-testbin-")
+	return graft.get(t, "graft", "github.com/graft-ai/graft/cmd/graft")
+}
+
+// GatewayModule returns the path of the gateway built as an Envoy dynamic
+// module (cmd/graft-envoy-gateway), built once per test process like
+// Binary. A module needs cgo: without it the test is skipped.
+func GatewayModule(t testing.TB) string {
+	t.Helper()
+	if out, err := exec.Command("go", "env", "CGO_ENABLED").Output(); err != nil || strings.TrimSpace(string(out)) != "1" {
+		t.Skip("cgo is off here: the gateway's Envoy module cannot be built")
+	}
+	return module.get(t, "libgraft_gateway.so", "-buildmode=c-shared", "github.com/graft-ai/graft/cmd/graft-envoy-gateway")
+}
+
+func (b *build) get(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	b.once.Do(func() {
+		goBin, err := exec.LookPath("go")
 		if err != nil {
+			b.err = err
 			return
 		}
-		bin = filepath.Join(dir, "graft")
-		cmd := exec.Command(goBin, "build", "-o", bin, "github.com/graft-ai/graft/cmd/graft")
-		output, err = cmd.CombinedOutput()
+		dirOnce.Do(func() { dir, dirErr = os.MkdirTemp("", "graft-testbin-") })
+		if b.err = dirErr; b.err != nil {
+			return
+		}
+		b.path = filepath.Join(dir, name)
+		cmd := exec.Command(goBin, append([]string{"build", "-o", b.path}, args...)...)
+		b.output, b.err = cmd.CombinedOutput()
 	})
-	if err != nil {
-		t.Fatalf("build graft: %v\n%s", err, output)
+	if b.err != nil {
+		t.Fatalf("build %s: %v\n%s", name, b.err, b.output)
 	}
 	statSources()
-	return bin
+	return b.path
 }
 
 // statSources stats every Go file of the module. go test keys its result
@@ -77,7 +103,7 @@ func statSources() {
 	})
 }
 
-// Cleanup removes the binary Binary built, if any.
+// Cleanup removes what Binary and GatewayModule built, if anything.
 func Cleanup() {
 	if dir != "" {
 		os.RemoveAll(dir)
