@@ -17,16 +17,22 @@ STATICCHECK_VERSION := v0.8.2
 PROTO_FILES := $(shell find proto -name '*.proto')
 TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: chromium envoy jaeger kube-assets llamacpp-deps peft-deps build test proto proto-check fmt-check tidy-check imports-check lint up bench deps tools clean sdk-deps cuda device-build device-test
+.PHONY: gateway-module chromium envoy jaeger kube-assets llamacpp-deps peft-deps build test proto proto-check fmt-check tidy-check imports-check lint up bench deps tools clean sdk-deps cuda device-build device-test
 
 build:
 	$(GO) build -o $(BIN)/graft ./cmd/graft
+
+## gateway-module: the gateway built as an Envoy dynamic module (needs cgo and
+## gcc), for graft up / graft bench gateway / graft xds --gateway-module.
+gateway-module: deps
+	$(GO) build -buildmode=c-shared -o $(BIN)/libgraft_gateway.so ./cmd/graft-envoy-gateway
 
 ## deps: system packages the tests and the main job talk to.
 deps:
 	@need=(); \
 	command -v redis-server >/dev/null || need+=(redis-server); \
 	command -v protoc >/dev/null || need+=(protobuf-compiler); \
+	command -v gcc >/dev/null || need+=(gcc libc6-dev); \
 	/usr/bin/python3 -c 'import numpy' 2>/dev/null || need+=(python3-numpy); \
 	if [ $${#need[@]} -gt 0 ]; then \
 	  echo "installing $${need[*]}"; \
@@ -149,9 +155,9 @@ lint: $(TOOLS)/staticcheck fmt-check
 	$(GO) vet ./...
 	staticcheck ./...
 
-## up: the whole platform on this machine.
-up: deps envoy build
-	$(BIN)/graft up $(if $(MODEL),--model $(MODEL))
+## up: the whole platform on this machine, the gateway loaded into Envoy.
+up: deps envoy build gateway-module
+	$(BIN)/graft up --gateway-module $(BIN)/libgraft_gateway.so $(if $(MODEL),--model $(MODEL))
 
 bench: build
 	$(BIN)/graft bench engine

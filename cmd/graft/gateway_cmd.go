@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -78,7 +80,7 @@ number of gateways may run side by side. graft xds programs Envoy to call it.`,
 func newXDSCommand() *cobra.Command {
 	var redisURL, listen, bootstrapOut, envoyAdmin, metricsListen string
 	var lc xds.Listener
-	var gw, control, podsNS, kubeconfig string
+	var gw, module, moduleMetrics, control, podsNS, kubeconfig string
 	var to traceOptions
 	cmd := &cobra.Command{
 		Use:   "xds --redis URL --https-listen HOST:PORT --cert FILE --key FILE --gateway HOST:PORT",
@@ -123,6 +125,12 @@ IP: its heartbeat says how busy it is, the pod whether it may take traffic.`,
 			}
 			xc := xds.Config{Store: store, Server: srv, Listener: lc, Gateway: gw, ControlAPI: control,
 				OTLP: to.collector(), TraceRatio: to.ratio}
+			if module != "" {
+				if xc.GatewayModule, err = moduleGateway(module, redisURL, moduleMetrics, to); err != nil {
+					return exitError{code: 2, err: err}
+				}
+				xc.Gateway = ""
+			}
 			if podsNS != "" {
 				eps, err := watchPods(cmd.Context(), kubeconfig, podsNS)
 				if err != nil {
@@ -142,6 +150,8 @@ IP: its heartbeat says how busy it is, the pod whether it may take traffic.`,
 	f.StringVar(&lc.CertFile, "cert", "", "PEM certificate chain Envoy serves (required)")
 	f.StringVar(&lc.KeyFile, "key", "", "PEM private key of --cert (required)")
 	f.StringVar(&gw, "gateway", "127.0.0.1:9001", "the gateway's ext_proc address")
+	f.StringVar(&module, "gateway-module", "", "instead of --gateway, have Envoy load the gateway as this dynamic module (a path on Envoy's machine); it reads --redis")
+	f.StringVar(&moduleMetrics, "gateway-module-metrics", "", "where the gateway module serves /metrics, in Envoy's process (\"\" for nowhere)")
 	f.StringVar(&control, "control-api", "", "the management API's address, served to admin keys under /v1/deployments")
 	f.DurationVar(&lc.GatewayTimeout, "gateway-timeout", 100*time.Second, "Envoy's limit on one gateway exchange (above the gateway's --wake-timeout)")
 	f.StringVar(&bootstrapOut, "bootstrap", "", "write the Envoy bootstrap for this server to FILE")
@@ -191,4 +201,19 @@ func watchPods(ctx context.Context, kubeconfig, namespace string) (*kubeprovider
 	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	return kubeprovider.WatchEndpoints(lctx, client, namespace)
+}
+
+// moduleGateway configures the gateway module with the platform's state,
+// its metrics address and the control plane's trace settings, the
+// gateway's other settings at their defaults.
+func moduleGateway(file, redisURL, metrics string, to traceOptions) (*xds.GatewayModule, error) {
+	if !filepath.IsAbs(file) {
+		return nil, fmt.Errorf("--gateway-module %q: give the path Envoy loads it from, absolute", file)
+	}
+	mc := gateway.ModuleConfig{Redis: redisURL, MetricsListen: metrics, OTLP: to.collector(), TraceRatio: to.ratio}
+	config, err := json.Marshal(mc)
+	if err != nil {
+		return nil, err
+	}
+	return &xds.GatewayModule{File: file, Config: config}, nil
 }

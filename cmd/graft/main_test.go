@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/graft-ai/graft/internal/testgraft"
 	"os"
 	"os/exec"
 	"runtime"
@@ -14,7 +15,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("GRAFT_TEST_RUN_MAIN") == "1" {
 		os.Exit(run(os.Args[1:]))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	testgraft.Cleanup() // the gateway module, when a test built it
+	os.Exit(code)
 }
 
 type result struct {

@@ -16,16 +16,23 @@ import (
 
 	"github.com/graft-ai/graft/deploy"
 	"github.com/graft-ai/graft/deploy/state"
+	"github.com/graft-ai/graft/internal/testgraft"
 	"github.com/graft-ai/graft/internal/testmodels"
 	"github.com/graft-ai/graft/internal/testserver"
 	"github.com/graft-ai/graft/xds"
 )
 
 // TestSplitFrontDoor runs the parts of the front door as separate processes,
-// as a cluster would: graft serve (a replica), graft gateway, graft xds
-// (writing the bootstrap) and Envoy itself; a request with a key made by
-// graft keys is answered through them.
+// as a cluster would: graft serve (a replica), graft gateway (or the module
+// Envoy loads), graft xds (writing the bootstrap) and Envoy itself; a
+// request with a key made by graft keys is answered through them.
 func TestSplitFrontDoor(t *testing.T) {
+	t.Run("ext_proc", func(t *testing.T) { splitFrontDoor(t, false) })
+	// graft xds --gateway-module: no gateway process; Envoy loads it.
+	t.Run("module", func(t *testing.T) { splitFrontDoor(t, true) })
+}
+
+func splitFrontDoor(t *testing.T, module bool) {
 	model := testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")
 	envoyBin, err := xds.EnvoyBinary(".")
 	if err != nil {
@@ -64,15 +71,20 @@ func TestSplitFrontDoor(t *testing.T) {
 
 	gw, ads, front, admin := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	gwMetrics, xdsMetrics := freeAddr(t), freeAddr(t)
-	startBackground(t, env, "gateway", "--listen", gw, "--metrics-listen", gwMetrics)
+	gateway := []string{"--gateway", gw}
+	if module {
+		gateway = []string{"--gateway-module", testgraft.GatewayModule(t), "--gateway-module-metrics", gwMetrics}
+	} else {
+		startBackground(t, env, "gateway", "--listen", gw, "--metrics-listen", gwMetrics)
+	}
 	dir := t.TempDir()
 	certs, err := xds.EnsureCerts(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	boot := filepath.Join(dir, "envoy.json")
-	startBackground(t, env, "xds", "--listen", ads, "--https-listen", front, "--cert", certs.CertFile, "--key", certs.KeyFile,
-		"--gateway", gw, "--bootstrap", boot, "--envoy-admin", admin, "--metrics-listen", xdsMetrics)
+	startBackground(t, env, append([]string{"xds", "--listen", ads, "--https-listen", front, "--cert", certs.CertFile, "--key", certs.KeyFile,
+		"--bootstrap", boot, "--envoy-admin", admin, "--metrics-listen", xdsMetrics}, gateway...)...)
 	waitFile(t, boot)
 	envoy := exec.Command(envoyBin, "-c", boot, "--disable-hot-restart", "--log-level", "warn")
 	if err := envoy.Start(); err != nil {

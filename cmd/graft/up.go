@@ -37,6 +37,7 @@ type upOptions struct {
 	minReplicas, maxReplicas int
 	cooldown                 time.Duration
 	trace                    traceOptions
+	gatewayModule            string
 }
 
 // newUpCommand runs everything on this machine that exists as a part: Redis,
@@ -85,6 +86,7 @@ A second run on the same state dir keeps the deployments and the key.`,
 	f.IntVar(&o.minReplicas, "min-replicas", 1, "fewest replicas (0 lets the deployment scale to zero)")
 	f.IntVar(&o.maxReplicas, "max-replicas", 1, "most replicas")
 	f.DurationVar(&o.cooldown, "cooldown", time.Hour, "how long the load must stay low before a replica is removed")
+	f.StringVar(&o.gatewayModule, "gateway-module", "", "have Envoy load the gateway as this dynamic module (make gateway-module builds it) instead of calling it over ext_proc")
 	addControlFlags(cmd, &o.control, "127.0.0.1:8080")
 	addTraceFlags(cmd, &o.trace)
 	return cmd
@@ -197,7 +199,7 @@ func runUp(ctx context.Context, out io.Writer, o *upOptions) error {
 	defer stopTracing()
 	front, err := gateway.StartFront(ctx, gateway.FrontConfig{Listen: o.listen, Dir: filepath.Join(o.stateDir, "front"),
 		CertFile: o.certFile, KeyFile: o.keyFile, ControlAPI: ctl.Addr(),
-		OTLP: o.trace.collector(), TraceRatio: o.trace.ratio,
+		OTLP: o.trace.collector(), TraceRatio: o.trace.ratio, GatewayModule: o.gatewayModule, RedisURL: cfg.Redis,
 		Gateway: gateway.Config{Store: store, Deployments: gateway.FromRecords(ctl.Manager.Records, ctl.Manager),
 			Tracer: gwTracer, Registry: ctl.Registry()}})
 	if err != nil {
@@ -207,6 +209,9 @@ func runUp(ctx context.Context, out io.Writer, o *upOptions) error {
 	info := map[string]string{"url": front.URL + "/v1", "api_key": key, "ca_file": front.CAFile,
 		"admin_api_url": front.URL, "control_api_url": apiURL, "redis": cfg.Redis, "deployment": o.name,
 		"console_url": ctl.ConsoleURL()}
+	if front.GatewayMetrics != "" {
+		info["gateway_metrics_url"] = front.GatewayMetrics
+	}
 	if client, err := frontClient(front.CAFile); err != nil {
 		slog.Warn("the console's playground asks replicas directly", "err", err)
 	} else {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/graft-ai/graft/internal/jaeger"
+	"github.com/graft-ai/graft/internal/testgraft"
 	"github.com/graft-ai/graft/internal/testmodels"
 	"github.com/graft-ai/graft/xds"
 )
@@ -30,17 +31,21 @@ type upInfo struct {
 	Redis         string `json:"redis"`
 	JaegerURL     string `json:"jaeger_url"`
 	ConsoleURL    string `json:"console_url"`
+	// GatewayMetricsURL is set when Envoy runs the gateway as its module.
+	GatewayMetricsURL string `json:"gateway_metrics_url"`
 }
 
-// startUp runs graft up on stateDir and waits for the up.json it writes.
-func startUp(t *testing.T, stateDir, listen string) (*graftProcess, upInfo, *http.Client) {
+// startUp runs graft up on stateDir (with flags) and waits for the up.json
+// it writes.
+func startUp(t *testing.T, stateDir, listen string, flags ...string) (*graftProcess, upInfo, *http.Client) {
 	t.Helper()
 	started := time.Now()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &graftProcess{cmd: exec.Command(exe, "up", "--listen", listen, "--api-listen", freeAddr(t), "--state-dir", stateDir),
+	args := append([]string{"up", "--listen", listen, "--api-listen", freeAddr(t), "--state-dir", stateDir}, flags...)
+	p := &graftProcess{cmd: exec.Command(exe, args...),
 		exited: make(chan error, 1)}
 	p.cmd.Env = append(os.Environ(), "GRAFT_TEST_RUN_MAIN=1", "GRAFT_TESTDATA="+testmodels.Dir())
 	p.cmd.Stdout, p.cmd.Stderr = &p.logs, &p.logs
@@ -102,12 +107,22 @@ func call(t *testing.T, c *http.Client, method, url, key, body string) (int, str
 // the management API answers admin keys only; SIGTERM stops everything; a
 // second run on the same state dir keeps the key and the deployment.
 func TestUpServesTheDemoThroughEnvoy(t *testing.T) {
+	t.Run("ext_proc", func(t *testing.T) { upServesTheDemo(t, false) })
+	// The same with the gateway loaded into Envoy (--gateway-module).
+	t.Run("module", func(t *testing.T) { upServesTheDemo(t, true) })
+}
+
+func upServesTheDemo(t *testing.T, module bool) {
 	model := testmodels.Path(t, "stories260K", "hf")
 	if _, err := xds.EnvoyBinary("."); err != nil {
 		t.Skipf("no Envoy here (%v); make test installs it", err)
 	}
 	stateDir, listen := t.TempDir(), freeAddr(t)
-	up, info, client := startUp(t, stateDir, listen)
+	var flags []string
+	if module {
+		flags = []string{"--gateway-module", testgraft.GatewayModule(t)}
+	}
+	up, info, client := startUp(t, stateDir, listen, flags...)
 	if info.Deployment != "stories" || !strings.HasPrefix(info.URL, "https://") || info.APIKey == "" {
 		t.Fatalf("up.json: %+v", info)
 	}
@@ -140,7 +155,7 @@ func TestUpServesTheDemoThroughEnvoy(t *testing.T) {
 	}
 	up.stop(t)
 
-	up2, info2, client2 := startUp(t, stateDir, listen)
+	up2, info2, client2 := startUp(t, stateDir, listen, flags...)
 	if info2.APIKey != info.APIKey {
 		t.Errorf("a second graft up changed the key")
 	}
@@ -213,16 +228,16 @@ func checkUpTraced(t *testing.T, info upInfo) {
 	t.Errorf("no trace in graft up's Jaeger spans %v; the last had %v", want, seen)
 }
 
-// checkUpMetrics: the control process's /metrics shows the gateway, the xDS
-// server and the controllers, the chat example counted for its deployment.
+// checkUpMetrics: the control process's /metrics (and the gateway module's,
+// when Envoy runs it) shows the gateway, the xDS server and the
+// controllers, the chat example counted for its deployment.
 func checkUpMetrics(t *testing.T, info upInfo) {
 	t.Helper()
-	resp, err := http.Get(info.ControlAPIURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	b := scrapeText(t, info.ControlAPIURL+"/metrics")
+	if info.GatewayMetricsURL != "" {
+		// The gateway counts in Envoy's process, which serves its own.
+		b = append(b, scrapeText(t, info.GatewayMetricsURL)...)
 	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	for _, want := range []string{
 		`graft_gateway_deployment_requests_total\{adapter="all-r8",deployment="stories",outcome="routed",tenant="[^"]+"\} 1\n`,
 		`graft_xds_connected_envoys 1\n`,
@@ -233,6 +248,17 @@ func checkUpMetrics(t *testing.T, info upInfo) {
 			t.Errorf("control /metrics lacks %s:\n%s", want, grepLines(string(b), "graft_"))
 		}
 	}
+}
+
+func scrapeText(t *testing.T, url string) []byte {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return b
 }
 
 func grepLines(s, sub string) string {
