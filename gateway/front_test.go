@@ -56,6 +56,9 @@ var frontModes = []struct {
 
 func startPlatform(t *testing.T, o platformOpts) *platform {
 	t.Helper()
+	// GRAFT_TEST_FRONT=module runs every front test with the module, not
+	// only those that run in both modes.
+	o.module = o.module || os.Getenv("GRAFT_TEST_FRONT") == "module"
 	replicas := o.replicas
 	root := testmodels.Path(t, "stories260K")
 	if o.adapters == "" {

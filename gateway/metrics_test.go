@@ -59,7 +59,7 @@ graft_gateway_rate_limited_total{deployment="stories",tenant="limited"} 1
 	// waitRoutable's probes use the platform's own key: leave its series out.
 	// The module counts in Envoy's process and serves its own /metrics.
 	gather := reg.Gather
-	if module {
+	if p.module {
 		gather = func() ([]*dto.MetricFamily, error) { return scrape(p.front.GatewayMetrics) }
 	}
 	mfs, err := gather()

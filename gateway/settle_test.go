@@ -67,6 +67,9 @@ func TestFrontSettlesTokensWithUsage(t *testing.T) {
 // gateway's), not two; a limited key's requests also get the usage call.
 func TestFrontCallsUsageOnlyToSettle(t *testing.T) {
 	p := startPlatform(t, platformOpts{replicas: 1})
+	if p.module {
+		t.Skip("the gateway module reads the usage trailer itself: there is no usage call to count")
+	}
 	limited, rec := gateway.NewAPIKey("acme", "tpm", false)
 	rec.TPM = 100_000
 	if err := p.store.PutAPIKey(context.Background(), rec); err != nil {
