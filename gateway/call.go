@@ -95,6 +95,17 @@ func (c *Call) stepContext(ctx context.Context, inlineStep bool) context.Context
 	return ctx
 }
 
+// InternalError is the answer to a request whose decision failed in a way
+// the gateway did not foresee (a panic the caller recovered).
+func InternalError() Verdict {
+	e := internal("The gateway failed to decide on this request.")
+	v := Verdict{Status: e.status, Body: e.body()}
+	for k, val := range e.headers() {
+		v.Headers = append(v.Headers, [2]string{k, val})
+	}
+	return v
+}
+
 // verdictOf reads an ext_proc answer as a Verdict.
 func verdictOf(r *extproc.ProcessingResponse) Verdict {
 	if r == wouldBlock {

@@ -13,7 +13,9 @@ import "C"
 
 import (
 	"context"
+	"log/slog"
 	"runtime/cgo"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"unsafe"
@@ -76,9 +78,23 @@ func newFilter(gw *loaded) C.envoy_dynamic_module_type_http_filter_module_ptr {
 	return C.envoy_dynamic_module_type_http_filter_module_ptr(C.graft_ptr(C.uintptr_t(cgo.NewHandle(f))))
 }
 
+// guard keeps a panic in a request's decision (a bug) from taking Envoy,
+// and every other request with it, down: the request gets a 500.
+func (f *filter) guard(e envoyFilter, goOn *bool) {
+	if r := recover(); r != nil {
+		slog.Error("graft gateway module: a request's decision panicked", "panic", r, "stack", string(debug.Stack()))
+		if !f.decided {
+			f.decided = true
+			sendResponse(e, gateway.InternalError())
+		}
+		*goOn = false
+	}
+}
+
 // onHeaders decides what the request's headers can; it returns whether
 // the request goes on now.
-func (f *filter) onHeaders(e envoyFilter, endOfStream bool) bool {
+func (f *filter) onHeaders(e envoyFilter, endOfStream bool) (goOn bool) {
+	defer f.guard(e, &goOn)
 	traceparent := header(e, "traceparent")
 	f.call = f.gw.g.NewCall(envoySpan(e, f.gw.sampled(traceparent)), traceparent, header(e, "tracestate"))
 	method, path, auth := header(e, ":method"), header(e, ":path"), header(e, "authorization")
@@ -90,7 +106,8 @@ func (f *filter) onHeaders(e envoyFilter, endOfStream bool) bool {
 
 // onBody gathers the body; at its end, it decides on it when the headers
 // asked for it. It returns whether the request goes on now.
-func (f *filter) onBody(e envoyFilter, endOfStream bool) bool {
+func (f *filter) onBody(e envoyFilter, endOfStream bool) (goOn bool) {
+	defer f.guard(e, &goOn)
 	if f.decided {
 		return true
 	}
@@ -106,7 +123,8 @@ func (f *filter) onBody(e envoyFilter, endOfStream bool) bool {
 
 // onRequestTrailers ends a body that trailers follow: what Envoy buffered
 // is all of it.
-func (f *filter) onRequestTrailers(e envoyFilter) bool {
+func (f *filter) onRequestTrailers(e envoyFilter) (goOn bool) {
+	defer f.guard(e, &goOn)
 	if f.decided {
 		return true
 	}
@@ -138,7 +156,7 @@ func (f *filter) decide(e envoyFilter, step uint64, run func(context.Context, bo
 	f.mu.Unlock()
 	f.pending = true
 	go func() {
-		v := run(f.ctx, false)
+		v := runGuarded(f.ctx, run)
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.result = v
@@ -149,13 +167,27 @@ func (f *filter) decide(e envoyFilter, step uint64, run func(context.Context, bo
 	return false
 }
 
+// runGuarded runs a step off Envoy's thread, where a panic would end the
+// whole process: it becomes the request's 500.
+func runGuarded(ctx context.Context, run func(context.Context, bool) gateway.Verdict) (v gateway.Verdict) {
+	defer func() {
+		if r := recover(); r != nil {
+			slog.Error("graft gateway module: a request's decision panicked", "panic", r, "stack", string(debug.Stack()))
+			v = gateway.InternalError()
+		}
+	}()
+	return run(ctx, false)
+}
+
 // onScheduled takes an async step's verdict back on Envoy's thread.
 func (f *filter) onScheduled(e envoyFilter, step uint64) {
 	f.mu.Lock()
 	v := f.result
 	f.mu.Unlock()
 	f.pending = false
-	if f.apply(e, step, v) {
+	goOn := false
+	defer f.guard(e, &goOn)
+	if goOn = f.apply(e, step, v); goOn {
 		C.envoy_dynamic_module_callback_http_filter_continue_decoding(e)
 	}
 }
