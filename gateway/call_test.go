@@ -12,9 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/graft-ai/graft/deploy"
-	"github.com/graft-ai/graft/deploy/state"
 	"github.com/graft-ai/graft/gateway"
-	"github.com/graft-ai/graft/internal/testserver"
 	"github.com/graft-ai/graft/xds"
 )
 
@@ -23,12 +21,7 @@ import (
 // caches, a deployment to wake), and decides on its own once the caches
 // hold what it needs; refusals need no wait. Real redis-server, no Envoy.
 func TestCallInlineNeverWaits(t *testing.T) {
-	rds := testserver.Redis(t)
-	store, err := state.Open("redis://" + rds.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store, _ := redisState(t)
 	ctx := context.Background()
 	records := deploy.Records{Store: store}
 	model := filepath.Join(t.TempDir(), "x.gguf") // no replica reads it

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/graft-ai/graft/deploy"
-	"github.com/graft-ai/graft/deploy/state"
 	"github.com/graft-ai/graft/gateway"
 	"github.com/graft-ai/graft/internal/testgraft"
 	"github.com/graft-ai/graft/internal/testmodels"
@@ -98,16 +97,10 @@ func TestFrontSurvivesReplicaLossAndChanges(t *testing.T) {
 	if _, err := xds.EnvoyBinary("."); err != nil {
 		t.Skipf("no Envoy here (%v); make test installs it", err)
 	}
-	rds := testserver.Redis(t)
-	url := "redis://" + rds.Addr
-	store, err := state.Open(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store, url := redisState(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	p := &platform{store: store, records: deploy.Records{Store: store}}
+	p := &platform{store: store, records: deploy.Records{Store: store}, redisURL: url}
 	p.deployment(t, "stories", fmt.Sprintf(`{"base_model": %q}`, testmodels.Path(t, "stories260K", "gguf", "stories260K.gguf")),
 		deploy.Initializing, deploy.Ready)
 	reps := []*replicaProc{startReplicaProc(t, url, "r0"), startReplicaProc(t, url, "r1"), startReplicaProc(t, url, "r2")}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/graft-ai/graft/xds"
 )
 
@@ -84,71 +86,71 @@ func StartFront(ctx context.Context, c FrontConfig) (*Front, error) {
 		c.CertFile, c.KeyFile, f.CAFile = certs.CertFile, certs.KeyFile, certs.CAFile
 	}
 	ctx, f.cancel = context.WithCancel(ctx)
-	if c.GatewayModule != "" {
-		return f.startWithModule(ctx, c, bin)
-	}
-	gwAddr := make(chan string, 1)
 	gc := c.Gateway
-	if gc.Listen == "" {
-		// Envoy reaches the gateway over a Unix socket: measured (A/B) about
-		// 70 us less per ext_proc round trip than loopback TCP. The socket
-		// lives in a short temporary path: c.Dir may exceed the 108 bytes
-		// a socket's path may have.
-		sockDir, err := os.MkdirTemp("", "graft-gateway-")
-		if err != nil {
-			f.cancel()
-			return nil, err
-		}
-		context.AfterFunc(ctx, func() { os.RemoveAll(sockDir) })
-		gc.Listen = "unix:" + filepath.Join(sockDir, "ext_proc.sock")
+	gc.defaults()
+	xc := xds.Config{Store: gc.Store, ControlAPI: c.ControlAPI, OTLP: c.OTLP, TraceRatio: c.TraceRatio,
+		Listener: xds.Listener{Addr: c.Listen, CertFile: c.CertFile, KeyFile: c.KeyFile, AccessLog: c.AccessLog}}
+	var err error
+	if c.GatewayModule != "" {
+		err = f.loadGateway(c, &xc)
+	} else {
+		err = runGateway(ctx, gc, &xc)
 	}
-	gc.OnListen = func(a string) { gwAddr <- a }
-	gc.defaults() // Envoy's timeout for the gateway follows the wake limit
-	gw, err := New(gc)
+	if err == nil {
+		xc.Server, err = serveXDS(ctx, gc.Registry)
+	}
 	if err != nil {
 		f.cancel()
 		return nil, err
 	}
-	srv, err := xds.NewServer("127.0.0.1:0")
-	if err != nil {
-		f.cancel()
-		return nil, err
-	}
-	if err := srv.Register(gc.Registry); err != nil {
-		f.cancel()
-		return nil, err
-	}
-	gwErr := make(chan error, 1)
-	go func() { gwErr <- gw.Run(ctx) }()
-	go srv.Serve(ctx)
-	var gaddr string
-	select {
-	case gaddr = <-gwAddr:
-	case err := <-gwErr:
-		f.cancel()
-		return nil, err
-	}
-	go xds.Run(ctx, xds.Config{Store: c.Gateway.Store, Server: srv, Gateway: gaddr, ControlAPI: c.ControlAPI,
-		OTLP: c.OTLP, TraceRatio: c.TraceRatio,
-		Listener: xds.Listener{Addr: c.Listen, CertFile: c.CertFile, KeyFile: c.KeyFile,
-			GatewayTimeout: gc.WakeTimeout + 10*time.Second, AccessLog: c.AccessLog}})
-	if err := f.startEnvoy(ctx, bin, c.Dir, srv.Addr()); err != nil {
+	go xds.Run(ctx, xc)
+	if err := f.startEnvoy(ctx, bin, c.Dir, xc.Server.Addr()); err != nil {
 		return nil, err
 	}
 	return f, nil
 }
 
-// startWithModule starts the control plane and an Envoy that loads the
-// gateway module; no gateway runs in this process.
-func (f *Front) startWithModule(ctx context.Context, c FrontConfig, bin string) (*Front, error) {
+// runGateway serves the gateway as ext_proc in this process, for xc's Envoy.
+func runGateway(ctx context.Context, gc Config, xc *xds.Config) error {
+	if gc.Listen == "" {
+		// Envoy reaches the gateway over a Unix socket: measured (A/B) about
+		// 70 us less per ext_proc round trip than loopback TCP. The socket
+		// lives in a short temporary path: the front's directory may exceed
+		// the 108 bytes a socket's path may have.
+		sockDir, err := os.MkdirTemp("", "graft-gateway-")
+		if err != nil {
+			return err
+		}
+		context.AfterFunc(ctx, func() { os.RemoveAll(sockDir) })
+		gc.Listen = "unix:" + filepath.Join(sockDir, "ext_proc.sock")
+	}
+	gwAddr := make(chan string, 1)
+	gc.OnListen = func(a string) { gwAddr <- a }
+	gw, err := New(gc)
+	if err != nil {
+		return err
+	}
+	gwErr := make(chan error, 1)
+	go func() { gwErr <- gw.Run(ctx) }()
+	select {
+	case xc.Gateway = <-gwAddr:
+	case err := <-gwErr:
+		return err
+	}
+	// Envoy's timeout for the gateway follows the wake limit.
+	xc.Listener.GatewayTimeout = gc.WakeTimeout + 10*time.Second
+	return nil
+}
+
+// loadGateway has xc's Envoy load the gateway module; no gateway runs in
+// this process.
+func (f *Front) loadGateway(c FrontConfig, xc *xds.Config) error {
 	if c.RedisURL == "" {
-		f.cancel()
-		return nil, errors.New("front: the gateway module needs the state's Redis URL")
+		return errors.New("front: the gateway module needs the state's Redis URL")
 	}
 	file, err := filepath.Abs(c.GatewayModule)
 	if err != nil {
-		f.cancel()
-		return nil, err
+		return err
 	}
 	gc := c.Gateway
 	gc.defaults()
@@ -156,32 +158,28 @@ func (f *Front) startWithModule(ctx context.Context, c FrontConfig, bin string) 
 	mc.OTLP, mc.TraceRatio = c.OTLP, c.TraceRatio
 	// The module's metrics are Envoy's process's: it serves them itself.
 	if mc.MetricsListen, err = freeLoopback(); err != nil {
-		f.cancel()
-		return nil, err
+		return err
 	}
-	f.GatewayMetrics = "http://" + mc.MetricsListen + "/metrics"
 	config, err := json.Marshal(mc)
 	if err != nil {
-		f.cancel()
-		return nil, err
+		return err
 	}
+	f.GatewayMetrics = "http://" + mc.MetricsListen + "/metrics"
+	xc.GatewayModule = &xds.GatewayModule{File: file, Config: config}
+	return nil
+}
+
+// serveXDS serves the control plane, its metrics in reg.
+func serveXDS(ctx context.Context, reg prometheus.Registerer) (*xds.Server, error) {
 	srv, err := xds.NewServer("127.0.0.1:0")
 	if err != nil {
-		f.cancel()
 		return nil, err
 	}
-	if err := srv.Register(gc.Registry); err != nil {
-		f.cancel()
+	if err := srv.Register(reg); err != nil {
 		return nil, err
 	}
 	go srv.Serve(ctx)
-	go xds.Run(ctx, xds.Config{Store: gc.Store, Server: srv, GatewayModule: &xds.GatewayModule{File: file, Config: config},
-		ControlAPI: c.ControlAPI, OTLP: c.OTLP, TraceRatio: c.TraceRatio,
-		Listener: xds.Listener{Addr: c.Listen, CertFile: c.CertFile, KeyFile: c.KeyFile, AccessLog: c.AccessLog}})
-	if err := f.startEnvoy(ctx, bin, c.Dir, srv.Addr()); err != nil {
-		return nil, err
-	}
-	return f, nil
+	return srv, nil
 }
 
 // startEnvoy starts Envoy on the control plane at xdsAddr and waits until

@@ -56,9 +56,6 @@ var frontModes = []struct {
 
 func startPlatform(t *testing.T, o platformOpts) *platform {
 	t.Helper()
-	// GRAFT_TEST_FRONT=module runs every front test with the module, not
-	// only those that run in both modes.
-	o.module = o.module || os.Getenv("GRAFT_TEST_FRONT") == "module"
 	replicas := o.replicas
 	root := testmodels.Path(t, "stories260K")
 	if o.adapters == "" {
@@ -67,26 +64,34 @@ func startPlatform(t *testing.T, o platformOpts) *platform {
 	if _, err := xds.EnvoyBinary("."); err != nil {
 		t.Skipf("no Envoy here (%v); make test installs it", err)
 	}
-	rds := testserver.Redis(t)
-	store, err := state.Open("redis://" + rds.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store, redisURL := redisState(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	p := &platform{store: store, records: deploy.Records{Store: store}, module: o.module, redisURL: "redis://" + rds.Addr}
+	p := &platform{store: store, records: deploy.Records{Store: store}, module: o.module, redisURL: redisURL}
 
 	model := filepath.Join(root, "gguf", "stories260K.gguf")
 	p.deployment(t, "stories", fmt.Sprintf(`{"base_model": %q}`, model), deploy.Initializing, deploy.Ready)
 	for i := range replicas {
-		startPod(t, ctx, root, o.adapters, "redis://"+rds.Addr, "stories", fmt.Sprintf("r%d", i))
+		startPod(t, ctx, root, o.adapters, redisURL, "stories", fmt.Sprintf("r%d", i))
 	}
 
 	p.startFront(t, ctx, gateway.FromRecords(p.records, p.records), o.gateway)
 	p.key = p.newKey(t, "acme")
 	p.waitRoutable(t, "stories", replicas)
 	return p
+}
+
+// redisState starts a redis-server for the test and opens the platform's
+// state on it.
+func redisState(t *testing.T) (*state.Store, string) {
+	t.Helper()
+	url := "redis://" + testserver.Redis(t).Addr
+	store, err := state.Open(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return store, url
 }
 
 // startFront runs the gateway over deps (over Redis, as a module), the xDS

@@ -15,7 +15,6 @@ import (
 
 	"github.com/graft-ai/graft/deploy"
 	"github.com/graft-ai/graft/deploy/local"
-	"github.com/graft-ai/graft/deploy/state"
 	"github.com/graft-ai/graft/gateway"
 	"github.com/graft-ai/graft/internal/jaeger"
 	"github.com/graft-ai/graft/internal/testgraft"
@@ -42,13 +41,8 @@ func TestFrontWakesAStandbyDeployment(t *testing.T) {
 			if _, err := xds.EnvoyBinary("."); err != nil {
 				t.Skipf("no Envoy here (%v); make test installs it", err)
 			}
-			rds := testserver.Redis(t)
-			store, err := state.Open("redis://" + rds.Addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { store.Close() })
-			prov, err := local.New(local.Config{Exe: testgraft.Binary(t), Redis: "redis://" + rds.Addr, Store: store,
+			store, redisURL := redisState(t)
+			prov, err := local.New(local.Config{Exe: testgraft.Binary(t), Redis: redisURL, Store: store,
 				AdapterCache: t.TempDir(), ReadyTimeout: time.Minute, HeartbeatTTL: 2 * time.Second, Drain: 5 * time.Second})
 			if err != nil {
 				t.Fatal(err)
@@ -72,7 +66,7 @@ func TestFrontWakesAStandbyDeployment(t *testing.T) {
 			if _, err := m.Create(ctx, "sleepy", spec); err != nil {
 				t.Fatal(err)
 			}
-			p := &platform{store: store, records: m.Records, module: mode.module, redisURL: "redis://" + rds.Addr}
+			p := &platform{store: store, records: m.Records, module: mode.module, redisURL: redisURL}
 			waitStatus(t, m.Records, "sleepy", deploy.Standby)
 			jg := startHoldTracing(t, ctx, p, gateway.FromRecords(m.Records, m))
 			p.key = p.newKey(t, "acme")

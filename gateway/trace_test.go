@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,7 +17,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/graft-ai/graft/deploy"
-	"github.com/graft-ai/graft/deploy/state"
 	"github.com/graft-ai/graft/engine"
 	"github.com/graft-ai/graft/engine/server"
 	"github.com/graft-ai/graft/gateway"
@@ -56,16 +56,11 @@ func TestTraceOfAChatRequest(t *testing.T) {
 				return tp
 			}
 
-			rds := testserver.Redis(t)
-			store, err := state.Open("redis://" + rds.Addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { store.Close() })
-			p := &platform{store: store, records: deploy.Records{Store: store}, module: mode.module, redisURL: "redis://" + rds.Addr}
+			store, redisURL := redisState(t)
+			p := &platform{store: store, records: deploy.Records{Store: store}, module: mode.module, redisURL: redisURL}
 			model := filepath.Join(root, "gguf", "stories260K.gguf")
 			p.deployment(t, "stories", fmt.Sprintf(`{"base_model": %q}`, model), deploy.Initializing, deploy.Ready)
-			startTracedPod(t, ctx, root, "redis://"+rds.Addr, tracer("graft-engine"), tracer("graft-sidecar"))
+			startTracedPod(t, ctx, root, redisURL, tracer("graft-engine"), tracer("graft-sidecar"))
 			p.startFrontWith(t, ctx, gateway.FrontConfig{OTLP: jg.OTLP,
 				Gateway: gateway.Config{Store: store, Deployments: gateway.FromRecords(p.records, p.records),
 					Registry: prometheus.NewRegistry(), Tracer: tracer("graft-gateway")}})
@@ -96,7 +91,7 @@ func TestTraceOfAChatRequest(t *testing.T) {
 			// Over ext_proc the gateway's spans hang from its server span, itself
 			// under Envoy's; loaded into Envoy, they hang from Envoy's own span.
 			gwParent, gwParentOp := "envoy", ""
-			if !mode.module {
+			if !p.module {
 				checkParent("graft-gateway", "envoy.service.ext_proc.v3.ExternalProcessor/Process", "envoy", "")
 				gwParent, gwParentOp = "graft-gateway", "envoy.service.ext_proc.v3.ExternalProcessor/Process"
 			}
@@ -220,6 +215,9 @@ func (p *platform) startFrontWith(t *testing.T, ctx context.Context, c gateway.F
 		t.Skipf("no Envoy here (%v); make test installs it", err)
 	}
 	c.Dir, c.Listen = t.TempDir(), fmt.Sprintf("127.0.0.1:%d", testserver.FreePort(t))
+	// GRAFT_TEST_FRONT=module runs every front test with the module, not
+	// only those that run in both modes.
+	p.module = p.module || os.Getenv("GRAFT_TEST_FRONT") == "module"
 	if p.module {
 		c.GatewayModule, c.RedisURL = testgraft.GatewayModule(t), p.redisURL
 	}
