@@ -113,7 +113,11 @@ func Run(ctx context.Context, c Config) ([]Row, error) {
 		if c.PodExe == "" {
 			where = "in the client's process"
 		}
-		fmt.Fprintf(c.Out, "front requests over %s and TLS; direct requests over HTTP/1.1; the pod runs %s\n", protocol, where)
+		gw := "an ext_proc service"
+		if c.GatewayModule != "" {
+			gw = "loaded into Envoy (" + c.GatewayModule + ")"
+		}
+		fmt.Fprintf(c.Out, "front requests over %s and TLS; direct requests over HTTP/1.1; the pod runs %s; the gateway is %s\n", protocol, where, gw)
 	}
 	print(c.Out, rows)
 	if env.accessLog != "" {
