@@ -413,3 +413,50 @@ func modelIDs(t *testing.T, p *platform, key string) map[string]bool {
 	}
 	return ids
 }
+
+// TestFrontBodyInPieces: a body that reaches Envoy in several pieces, with
+// pauses between them (chunked over HTTP/1.1, DATA frames over HTTP/2), is
+// decided on whole: its model routes, and a refusal names what the whole
+// body lacks.
+func TestFrontBodyInPieces(t *testing.T) {
+	for _, mode := range frontModes {
+		t.Run(mode.name, func(t *testing.T) {
+			p := startPlatform(t, platformOpts{replicas: 1, module: mode.module})
+			for _, h2 := range []bool{false, true} {
+				client := p.client
+				if !h2 {
+					client = &http.Client{Timeout: 30 * time.Second, Transport: p.client.Transport.(*http.Transport).Clone()}
+					client.Transport.(*http.Transport).ForceAttemptHTTP2 = false
+					client.Transport.(*http.Transport).TLSClientConfig.NextProtos = []string{"http/1.1"}
+				}
+				for body, want := range map[string]int{
+					`{"model": "stories/qv-r4", "prompt": "Once upon a time", "max_tokens": 2}`: 200,
+					`{"prompt": "Once upon a time", "max_tokens": 2, "model": "nowhere"}`:       404,
+				} {
+					pr, pw := io.Pipe()
+					go func() {
+						for i := 0; i < len(body); i += 20 {
+							pw.Write([]byte(body[i:min(i+20, len(body))]))
+							time.Sleep(30 * time.Millisecond)
+						}
+						pw.Close()
+					}()
+					req, _ := http.NewRequest("POST", p.url+"/v1/completions", pr)
+					req.Header.Set("authorization", "Bearer "+p.key)
+					resp, err := client.Do(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != want || (want == 404 && !strings.Contains(string(b), "nowhere")) {
+						t.Errorf("HTTP/2 %v, %s: %d %s, want %d", h2, body, resp.StatusCode, b, want)
+					}
+					if !h2 && resp.Proto != "HTTP/1.1" || h2 && resp.Proto != "HTTP/2.0" {
+						t.Errorf("sent over %s", resp.Proto)
+					}
+				}
+			}
+		})
+	}
+}
