@@ -372,6 +372,19 @@ func TestFrontRefusals(t *testing.T) {
 			if resp.StatusCode != 503 || !strings.Contains(string(b), "Too many requests are waiting") || resp.Header.Get("retry-after") == "" {
 				t.Errorf("second held request: %d %s (Retry-After %q)", resp.StatusCode, b, resp.Header.Get("retry-after"))
 			}
+
+			// A held request whose client leaves gives its place up at once:
+			// the next one is held (and told after the wait that the
+			// deployment did not wake), not refused as one too many.
+			time.Sleep(time.Second) // the first held request's wait ends
+			cctx, leave := context.WithCancel(context.Background())
+			go p.fireCtx(cctx, "/v1/completions", body("stuck"))
+			time.Sleep(300 * time.Millisecond)
+			leave()
+			time.Sleep(200 * time.Millisecond)
+			if code, out := p.post(t, "/v1/completions", p.key, body("stuck")); code != 503 || !strings.Contains(out, "not ready within") {
+				t.Errorf("held after the held client left: %d %s", code, out)
+			}
 		})
 	}
 }
