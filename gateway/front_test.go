@@ -430,7 +430,8 @@ func modelIDs(t *testing.T, p *platform, key string) map[string]bool {
 // TestFrontBodyInPieces: a body that reaches Envoy in several pieces, with
 // pauses between them (chunked over HTTP/1.1, DATA frames over HTTP/2), is
 // decided on whole: its model routes, and a refusal names what the whole
-// body lacks.
+// body lacks. A request refused at its headers is answered while its body
+// still comes.
 func TestFrontBodyInPieces(t *testing.T) {
 	for _, mode := range frontModes {
 		t.Run(mode.name, func(t *testing.T) {
@@ -442,10 +443,16 @@ func TestFrontBodyInPieces(t *testing.T) {
 					client.Transport.(*http.Transport).ForceAttemptHTTP2 = false
 					client.Transport.(*http.Transport).TLSClientConfig.NextProtos = []string{"http/1.1"}
 				}
-				for body, want := range map[string]int{
-					`{"model": "stories/qv-r4", "prompt": "Once upon a time", "max_tokens": 2}`: 200,
-					`{"prompt": "Once upon a time", "max_tokens": 2, "model": "nowhere"}`:       404,
+				for _, c := range []struct {
+					key, body string
+					want      int
+				}{
+					{p.key, `{"model": "stories/qv-r4", "prompt": "Once upon a time", "max_tokens": 2}`, 200},
+					{p.key, `{"prompt": "Once upon a time", "max_tokens": 2, "model": "nowhere"}`, 404},
+					// Refused at its headers while the body is still coming.
+					{"graft-nope", `{"model": "stories/qv-r4", "prompt": "Once upon a time", "max_tokens": 2}`, 401},
 				} {
+					body, want := c.body, c.want
 					pr, pw := io.Pipe()
 					go func() {
 						for i := 0; i < len(body); i += 20 {
@@ -455,7 +462,7 @@ func TestFrontBodyInPieces(t *testing.T) {
 						pw.Close()
 					}()
 					req, _ := http.NewRequest("POST", p.url+"/v1/completions", pr)
-					req.Header.Set("authorization", "Bearer "+p.key)
+					req.Header.Set("authorization", "Bearer "+c.key)
 					resp, err := client.Do(req)
 					if err != nil {
 						t.Fatal(err)

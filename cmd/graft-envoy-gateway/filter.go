@@ -39,10 +39,11 @@ type filter struct {
 
 	// needBody: the headers step asked for the whole body. bodyIn: it has
 	// all arrived (body holds it). decided: the request went on or was
-	// answered; the module only watches for the usage trailer after that.
-	needBody, bodyIn, decided bool
-	body                      []byte
-	pending                   bool // an async step is running
+	// answered (answered: by the gateway itself); the module only watches
+	// for the usage trailer after that.
+	needBody, bodyIn, decided, answered bool
+	body                                []byte
+	pending                             bool // an async step is running
 
 	mu        sync.Mutex
 	sched     C.envoy_dynamic_module_type_http_filter_scheduler_module_ptr
@@ -84,7 +85,7 @@ func (f *filter) guard(e envoyFilter, goOn *bool) {
 	if r := recover(); r != nil {
 		slog.Error("graft gateway module: a request's decision panicked", "panic", r, "stack", string(debug.Stack()))
 		if !f.decided {
-			f.decided = true
+			f.decided, f.answered = true, true
 			sendResponse(e, gateway.InternalError())
 		}
 		*goOn = false
@@ -109,7 +110,7 @@ func (f *filter) onHeaders(e envoyFilter, endOfStream bool) (goOn bool) {
 func (f *filter) onBody(e envoyFilter, endOfStream bool) (goOn bool) {
 	defer f.guard(e, &goOn)
 	if f.decided {
-		return true
+		return !f.answered
 	}
 	if !endOfStream {
 		return false
@@ -126,7 +127,7 @@ func (f *filter) onBody(e envoyFilter, endOfStream bool) (goOn bool) {
 func (f *filter) onRequestTrailers(e envoyFilter) (goOn bool) {
 	defer f.guard(e, &goOn)
 	if f.decided {
-		return true
+		return !f.answered
 	}
 	f.body = chunks(e, C.envoy_dynamic_module_type_http_body_type_BufferedRequestBody, nil)
 	f.bodyIn = true
@@ -196,7 +197,7 @@ func (f *filter) onScheduled(e envoyFilter, step uint64) {
 func (f *filter) apply(e envoyFilter, step uint64, v gateway.Verdict) bool {
 	switch {
 	case v.Status != 0:
-		f.decided = true
+		f.decided, f.answered = true, true
 		sendResponse(e, v)
 		return false
 	case v.NeedBody:

@@ -62,7 +62,7 @@ func envoy_dynamic_module_on_http_filter_request_body(e C.envoy_dynamic_module_t
 	switch {
 	case f.onBody(e, bool(endOfStream)):
 		return C.envoy_dynamic_module_type_on_http_filter_request_body_status_Continue
-	case f.decided: // answered: nothing of the body is wanted
+	case f.answered: // nothing of the body is wanted
 		return C.envoy_dynamic_module_type_on_http_filter_request_body_status_StopIterationNoBuffer
 	}
 	return C.envoy_dynamic_module_type_on_http_filter_request_body_status_StopIterationAndBuffer
