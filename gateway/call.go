@@ -21,17 +21,18 @@ import (
 // says Blocked when it would have, and the caller runs the same step again
 // on a goroutine, which may wait (a Redis lookup, a deployment waking).
 type Call struct {
-	g   *Gateway
-	ctx context.Context
-	ex  exchange
+	g      *Gateway
+	parent trace.SpanContext // what the gateway's spans continue
+	ex     exchange
 }
 
 // Verdict is what Envoy does with the request after a step.
 type Verdict struct {
 	// Status, when not zero, answers the client directly with Status,
 	// Headers and Body; the request goes no further.
-	Status int
-	Body   []byte
+	Status  int
+	Body    []byte
+	Details string // why, for Envoy's access log (%RESPONSE_CODE_DETAILS%)
 	// Headers are set on the request (or, with Status, on the answer);
 	// Remove are removed from it.
 	Headers    [][2]string
@@ -47,22 +48,17 @@ type Verdict struct {
 // gateway's spans continue (Envoy's span for the request); when it is not
 // valid, the request's own traceparent, if any, is continued.
 func (g *Gateway) NewCall(parent trace.SpanContext, traceparent, tracestate string) *Call {
-	ctx := context.Background()
-	switch {
-	case parent.IsValid():
-		ctx = trace.ContextWithRemoteSpanContext(ctx, parent)
-	case traceparent != "":
-		ctx = tracing.Propagator.Extract(ctx, propagation.MapCarrier{"traceparent": traceparent, "tracestate": tracestate})
+	if !parent.IsValid() && traceparent != "" {
+		ctx := tracing.Propagator.Extract(context.Background(), propagation.MapCarrier{"traceparent": traceparent, "tracestate": tracestate})
+		parent = trace.SpanContextFromContext(ctx)
 	}
-	return &Call{g: g, ctx: ctx}
+	return &Call{g: g, parent: parent}
 }
 
 // Headers decides on the request's headers; endOfStream says no body follows.
 func (c *Call) Headers(ctx context.Context, method, path, authorization string, endOfStream, inlineStep bool) Verdict {
-	h := &extproc.HttpHeaders{EndOfStream: endOfStream, Headers: &core.HeaderMap{Headers: []*core.HeaderValue{
-		{Key: ":method", Value: method}, {Key: ":path", Value: path}, {Key: "authorization", Value: authorization},
-	}}}
-	resp := c.g.onHeaders(c.stepContext(ctx, inlineStep), &c.ex, h)
+	c.ex.method, c.ex.path, c.ex.authorization = method, path, authorization
+	resp := c.g.decideHeaders(c.stepContext(ctx, inlineStep), &c.ex, endOfStream)
 	if resp == nil {
 		return Verdict{NeedBody: true}
 	}
@@ -88,7 +84,7 @@ func (c *Call) Settle(usage string) {
 // stepContext is ctx (which ends when the request does) carrying the
 // call's trace, marked inline when the step runs on Envoy's thread.
 func (c *Call) stepContext(ctx context.Context, inlineStep bool) context.Context {
-	ctx = trace.ContextWithSpanContext(ctx, trace.SpanContextFromContext(c.ctx))
+	ctx = trace.ContextWithSpanContext(ctx, c.parent)
 	if inlineStep {
 		ctx = inlineContext(ctx)
 	}
@@ -98,12 +94,7 @@ func (c *Call) stepContext(ctx context.Context, inlineStep bool) context.Context
 // InternalError is the answer to a request whose decision failed in a way
 // the gateway did not foresee (a panic the caller recovered).
 func InternalError() Verdict {
-	e := internal("The gateway failed to decide on this request.")
-	v := Verdict{Status: e.status, Body: e.body()}
-	for k, val := range e.headers() {
-		v.Headers = append(v.Headers, [2]string{k, val})
-	}
-	return v
+	return verdictOf(immediate(internal("The gateway failed to decide on this request.")))
 }
 
 // verdictOf reads an ext_proc answer as a Verdict.
@@ -112,7 +103,8 @@ func verdictOf(r *extproc.ProcessingResponse) Verdict {
 		return Verdict{Blocked: true}
 	}
 	if ir := r.GetImmediateResponse(); ir != nil {
-		return Verdict{Status: int(ir.GetStatus().GetCode()), Body: ir.GetBody(), Headers: pairs(ir.GetHeaders().GetSetHeaders())}
+		return Verdict{Status: int(ir.GetStatus().GetCode()), Body: ir.GetBody(), Details: ir.GetDetails(),
+			Headers: pairs(ir.GetHeaders().GetSetHeaders())}
 	}
 	cr := r.GetRequestHeaders().GetResponse()
 	if cr == nil {

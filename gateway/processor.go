@@ -109,6 +109,12 @@ func (g *Gateway) Process(stream extproc.ExternalProcessor_ProcessServer) error 
 }
 
 func (g *Gateway) onHeaders(ctx context.Context, ex *exchange, h *extproc.HttpHeaders) *extproc.ProcessingResponse {
+	readHeaders(ex, h)
+	return g.decideHeaders(ctx, ex, h.GetEndOfStream())
+}
+
+// readHeaders takes what the gateway reads of a request's headers.
+func readHeaders(ex *exchange, h *extproc.HttpHeaders) {
 	for _, hv := range h.GetHeaders().GetHeaders() {
 		v := hv.GetValue()
 		if v == "" {
@@ -123,6 +129,11 @@ func (g *Gateway) onHeaders(ctx context.Context, ex *exchange, h *extproc.HttpHe
 			ex.authorization = v
 		}
 	}
+}
+
+// decideHeaders authenticates the request and settles what its headers
+// can; nil when its body decides. endOfStream says no body follows.
+func (g *Gateway) decideHeaders(ctx context.Context, ex *exchange, endOfStream bool) *extproc.ProcessingResponse {
 	actx, span := g.tracer.Start(ctx, "gateway.authenticate")
 	key, err := g.authenticate(actx, ex.authorization)
 	if err == errWouldBlock {
@@ -157,7 +168,7 @@ func (g *Gateway) onHeaders(ctx context.Context, ex *exchange, h *extproc.HttpHe
 		}
 		return g.models(ctx, key.Tenant)
 	}
-	if h.GetEndOfStream() {
+	if endOfStream {
 		// No body follows: nothing names a model.
 		return g.refuse(badRequest("model", "This endpoint needs a JSON body with a model."))
 	}
@@ -405,6 +416,11 @@ func header(k, v string) *core.HeaderValueOption {
 // refuse answers the client directly with an OpenAI error.
 func (g *Gateway) refuse(e *apiError) *extproc.ProcessingResponse {
 	g.metrics.requests.WithLabelValues(strconv.Itoa(e.status)).Inc()
+	return immediate(e)
+}
+
+// immediate is e as Envoy's answer to the client.
+func immediate(e *apiError) *extproc.ProcessingResponse {
 	var hs []*core.HeaderValueOption
 	for k, v := range e.headers() {
 		hs = append(hs, header(k, v))
