@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -41,7 +40,7 @@ type FrontConfig struct {
 	// to (xds.AccessLogEntry).
 	AccessLog string
 	// GatewayModule, when set, is the gateway built as an Envoy dynamic
-	// module (cmd/graft-envoy-gateway, see ModuleFile): Envoy decides each
+	// module (cmd/graft-envoy-gateway, make gateway-module): Envoy decides each
 	// request in its own process instead of calling the gateway over
 	// ext_proc. The module opens its own connection to RedisURL, and
 	// traces to OTLP; Gateway's Registry and Tracer are not its.
@@ -92,7 +91,7 @@ func StartFront(ctx context.Context, c FrontConfig) (*Front, error) {
 		Listener: xds.Listener{Addr: c.Listen, CertFile: c.CertFile, KeyFile: c.KeyFile, AccessLog: c.AccessLog}}
 	var err error
 	if c.GatewayModule != "" {
-		err = f.loadGateway(c, &xc)
+		err = f.loadGateway(c, gc, &xc)
 	} else {
 		err = runGateway(ctx, gc, &xc)
 	}
@@ -144,7 +143,7 @@ func runGateway(ctx context.Context, gc Config, xc *xds.Config) error {
 
 // loadGateway has xc's Envoy load the gateway module; no gateway runs in
 // this process.
-func (f *Front) loadGateway(c FrontConfig, xc *xds.Config) error {
+func (f *Front) loadGateway(c FrontConfig, gc Config, xc *xds.Config) error {
 	if c.RedisURL == "" {
 		return errors.New("front: the gateway module needs the state's Redis URL")
 	}
@@ -152,20 +151,16 @@ func (f *Front) loadGateway(c FrontConfig, xc *xds.Config) error {
 	if err != nil {
 		return err
 	}
-	gc := c.Gateway
-	gc.defaults()
 	mc := ModuleConfigOf(gc, c.RedisURL)
 	mc.OTLP, mc.TraceRatio = c.OTLP, c.TraceRatio
 	// The module's metrics are Envoy's process's: it serves them itself.
 	if mc.MetricsListen, err = freeLoopback(); err != nil {
 		return err
 	}
-	config, err := json.Marshal(mc)
-	if err != nil {
+	if xc.GatewayModule, err = mc.Filter(file); err != nil {
 		return err
 	}
 	f.GatewayMetrics = "http://" + mc.MetricsListen + "/metrics"
-	xc.GatewayModule = &xds.GatewayModule{File: file, Config: config}
 	return nil
 }
 

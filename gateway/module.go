@@ -1,9 +1,12 @@
 package gateway
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/graft-ai/graft/xds"
 )
 
 // ModuleConfig configures the gateway that Envoy loads as a dynamic module
@@ -22,6 +25,16 @@ type ModuleConfig struct {
 	// OTLP is the trace collector's host:port ("" traces nothing).
 	OTLP       string  `json:"otlp,omitempty"`
 	TraceRatio float64 `json:"trace_ratio,omitempty"`
+}
+
+// Filter is the xDS configuration that has Envoy load the module at file
+// (a path on Envoy's machine) with mc.
+func (mc ModuleConfig) Filter(file string) (*xds.GatewayModule, error) {
+	config, err := json.Marshal(mc)
+	if err != nil {
+		return nil, err
+	}
+	return &xds.GatewayModule{File: file, Config: config}, nil
 }
 
 // ModuleConfigOf is the module's configuration for the gateway c would run,

@@ -16,7 +16,6 @@ import (
 	"log/slog"
 	"runtime/cgo"
 	"runtime/debug"
-	"strconv"
 	"sync"
 	"unsafe"
 
@@ -305,10 +304,15 @@ func setHeaderOf(e envoyFilter, t C.envoy_dynamic_module_type_http_header_type, 
 	C.envoy_dynamic_module_callback_http_set_header(e, t, moduleString(key), v)
 }
 
-// moduleString lends s to Envoy for one call. Go's pointer rules allow it:
-// the memory holds no Go pointers and Envoy keeps none after the call.
+// moduleString and moduleBytes lend Go memory to Envoy for one call. Go's
+// pointer rules allow it: the memory holds no Go pointers and Envoy keeps
+// none after the call (send_response copies what it is given).
 func moduleString(s string) C.envoy_dynamic_module_type_module_buffer {
 	return C.envoy_dynamic_module_type_module_buffer{ptr: (*C.char)(unsafe.Pointer(unsafe.StringData(s))), length: C.size_t(len(s))}
+}
+
+func moduleBytes(b []byte) C.envoy_dynamic_module_type_module_buffer {
+	return C.envoy_dynamic_module_type_module_buffer{ptr: (*C.char)(unsafe.Pointer(unsafe.SliceData(b))), length: C.size_t(len(b))}
 }
 
 // wholeBody copies the request body at its end: what earlier calls
@@ -356,16 +360,9 @@ func sendResponse(e envoyFilter, v gateway.Verdict) {
 		hs[i] = C.envoy_dynamic_module_type_module_http_header{key_ptr: cstr(h[0]), key_length: C.size_t(len(h[0])),
 			value_ptr: cstr(h[1]), value_length: C.size_t(len(h[1]))}
 	}
-	var body C.envoy_dynamic_module_type_module_buffer
-	if len(v.Body) > 0 {
-		p := C.CBytes(v.Body)
-		pinned = append(pinned, p)
-		body = C.envoy_dynamic_module_type_module_buffer{ptr: (*C.char)(p), length: C.size_t(len(v.Body))}
-	}
-	details := "graft_gateway_" + strconv.Itoa(v.Status)
 	var hp *C.envoy_dynamic_module_type_module_http_header
 	if len(hs) > 0 {
 		hp = &hs[0]
 	}
-	C.envoy_dynamic_module_callback_http_send_response(e, C.uint32_t(v.Status), hp, C.size_t(len(hs)), body, moduleString(details))
+	C.envoy_dynamic_module_callback_http_send_response(e, C.uint32_t(v.Status), hp, C.size_t(len(hs)), moduleBytes(v.Body), moduleString(v.Details))
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -210,10 +209,5 @@ func moduleGateway(file, redisURL, metrics string, to traceOptions) (*xds.Gatewa
 	if !filepath.IsAbs(file) {
 		return nil, fmt.Errorf("--gateway-module %q: give the path Envoy loads it from, absolute", file)
 	}
-	mc := gateway.ModuleConfig{Redis: redisURL, MetricsListen: metrics, OTLP: to.collector(), TraceRatio: to.ratio}
-	config, err := json.Marshal(mc)
-	if err != nil {
-		return nil, err
-	}
-	return &xds.GatewayModule{File: file, Config: config}, nil
+	return gateway.ModuleConfig{Redis: redisURL, MetricsListen: metrics, OTLP: to.collector(), TraceRatio: to.ratio}.Filter(file)
 }
