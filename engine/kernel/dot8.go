@@ -35,11 +35,12 @@ const (
 	actQ8_K                   // 292 B: f32 d, 256 int8, 16 int16 bsums
 	actQ8_0S                  // Q8_0 blocks, then 8·Σx of each as int32 (packq4.go)
 	actQ8_1                   // 36 B: f16 d, f16 d·Σq, 32 int8 (dot81.go)
+	actQ8_KT                  // actQ8_K with the quants in packed Q6_K's order (packq6k.go)
 )
 
 // blockBytes and blockSize describe one activation block of the format.
-func (f actFormat) blockBytes() int { return [...]int{34, 292, 38, q8_1Bytes}[f] }
-func (f actFormat) blockSize() int  { return [...]int{32, 256, 32, 32}[f] }
+func (f actFormat) blockBytes() int { return [...]int{34, 292, 38, q8_1Bytes, 292}[f] }
+func (f actFormat) blockSize() int  { return [...]int{32, 256, 32, 32, 256}[f] }
 
 // intDot describes a weight type's integer-activation dot.
 type intDot struct {

@@ -24,6 +24,10 @@ func init() {
 		intDots[t].row = (&streamRow{dot8Func(k[6]), dot8Func(k[0]), dot8Func(k[1])}).row
 		intDots[t].tileRows = 8
 	}
+	for t, k := range dotkPackedAVX2 {
+		packings[t].dot = &intDot{act: actQ8_KT, quantize: quantizeQ8KTAVX2, dot: k.tiles, tileRows: 8,
+			row: (&streamRow{dot8Func(k[6]), dot8Func(k[0]), dot8Func(k[1])}).row}
+	}
 	for _, d := range intDots {
 		if d.act == actQ8_K {
 			d.quantize = quantizeQ8KAVX2
@@ -39,6 +43,12 @@ func quantizeQ8KAVX2(dst []byte, x []float32) {
 	}
 	_ = dst[:nb*q8KBytes]
 	quantQ8K(&dst[0], &x[0], nb)
+}
+
+// quantizeQ8KTAVX2 is quantizeQ8KT with quantizeQ8KAVX2.
+func quantizeQ8KTAVX2(dst []byte, x []float32) {
+	quantizeQ8KAVX2(dst, x)
+	transposeQ8K(dst, len(x)/256)
 }
 
 // dotkFunc computes the R×C dots of a fixed tile shape (dotk_amd64.s).

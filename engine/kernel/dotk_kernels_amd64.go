@@ -142,6 +142,33 @@ func dotkQ3_Kx8x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb 
 func dotkQ3_Kx8x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
 
 //go:noescape
+func dotkQ6_Kpx1x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ6_Kpx1x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ6_Kpx2x2(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ6_Kpx2x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ6_Kpx3x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ6_Kpx4x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ6_Kpx1x4s(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ6_Kpx8x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ6_Kpx8x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
 func quantQ8K(dst *byte, x *float32, nb int)
 
 // dotkAVX2 holds, per type, the kernels of the shapes 1×4 1×1 2×2 2×1 3×1 4×1, the strided 1×4, 8×1 and 8×4.
@@ -151,4 +178,9 @@ var dotkAVX2 = map[gguf.Type]*dotkSet{
 	gguf.TypeQ6_K: {dotkQ6_Kx1x4, dotkQ6_Kx1x1, dotkQ6_Kx2x2, dotkQ6_Kx2x1, dotkQ6_Kx3x1, dotkQ6_Kx4x1, dotkQ6_Kx1x4s, dotkQ6_Kx8x1, dotkQ6_Kx8x4},
 	gguf.TypeQ2_K: {dotkQ2_Kx1x4, dotkQ2_Kx1x1, dotkQ2_Kx2x2, dotkQ2_Kx2x1, dotkQ2_Kx3x1, dotkQ2_Kx4x1, dotkQ2_Kx1x4s, dotkQ2_Kx8x1, dotkQ2_Kx8x4},
 	gguf.TypeQ3_K: {dotkQ3_Kx1x4, dotkQ3_Kx1x1, dotkQ3_Kx2x2, dotkQ3_Kx2x1, dotkQ3_Kx3x1, dotkQ3_Kx4x1, dotkQ3_Kx1x4s, dotkQ3_Kx8x1, dotkQ3_Kx8x4},
+}
+
+// dotkPackedAVX2 holds the kernels of packed layouts (packings), as dotkAVX2.
+var dotkPackedAVX2 = map[gguf.Type]*dotkSet{
+	gguf.TypeQ6_K: {dotkQ6_Kpx1x4, dotkQ6_Kpx1x1, dotkQ6_Kpx2x2, dotkQ6_Kpx2x1, dotkQ6_Kpx3x1, dotkQ6_Kpx4x1, dotkQ6_Kpx1x4s, dotkQ6_Kpx8x1, dotkQ6_Kpx8x4},
 }

@@ -4,6 +4,7 @@ package kernel
 
 import (
 	"math/rand/v2"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -19,22 +20,26 @@ import (
 // gu: the fused projections) as a percentage of the read pass's, so that a
 // slow one shows.
 //
-// The step runs four times, alternating, on weights in 4 KiB pages (base:
+// The step runs five times, alternating, on weights in 4 KiB pages (base:
 // a file cached in small folios) and in 2 MiB pages (huge: what
 // mapped.Open's MADV_HUGEPAGE gets on a file read in cold), each with the
-// Q4_K matrices as stored and packed (packedbase, packed), so that other
-// load on the host falls on all alike. The read pass stays on the Go heap
+// Q4_K and Q6_K matrices as stored and packed (packedbase, packed), and
+// in 2 MiB pages with only Q4_K packed (packedq4k), so that other load on
+// the host falls on all alike. The read pass stays on the Go heap
 // (4 KiB pages here), below graft bench engine's, which asks for 2 MiB
 // pages as the weights do: the huge step's bound_pct reads high.
 func BenchmarkDecodeStepQ4KM(b *testing.B) {
+	q4, q6 := gguf.TypeQ4_K, gguf.TypeQ6_K
 	vs := []struct {
-		name         string
-		huge, packed bool
-	}{{"base", false, false}, {"huge", true, false}, {"packedbase", false, true}, {"packed", true, true}}
+		name string
+		huge bool
+		pack []gguf.Type
+	}{{"base", false, nil}, {"huge", true, nil}, {"packedbase", false, []gguf.Type{q4, q6}},
+		{"packedq4k", true, []gguf.Type{q4}}, {"packed", true, []gguf.Type{q4, q6}}}
 	p := benchPool(b)
 	var steps []*q4kmStep
 	for _, v := range vs {
-		steps = append(steps, newQ4KMStep(p, *stepRows, v.huge, v.packed))
+		steps = append(steps, newQ4KMStep(p, *stepRows, v.huge, v.pack))
 	}
 	read := steps[0].read
 	tRead := make([]time.Duration, len(vs))
@@ -90,14 +95,14 @@ type q4kmStep struct {
 	acts [8][]float32
 }
 
-func newQ4KMStep(p *Pool, R int, huge, packed bool) *q4kmStep {
+func newQ4KMStep(p *Pool, R int, huge bool, pack []gguf.Type) *q4kmStep {
 	rng := rand.New(rand.NewPCG(3, 3))
 	const dim, ffn, vocab, layers = 768, 2048, 32000, 12
 	q4, q6 := gguf.TypeQ4_K, gguf.TypeQ6_K
 	arena := newArena(80<<20, huge)
 	m := func(t gguf.Type, rows, in int) q4kmMat {
 		w := randomQ(rng, t, rows, in)
-		if packed && CanPack(t, rows, in) {
+		if slices.Contains(pack, t) && CanPack(t, rows, in) {
 			pw := make([]byte, PackedBytes(t, rows, in))
 			Pack(t, pw, w, rows, in)
 			return q4kmMat{arena.copy(pw), t, true}

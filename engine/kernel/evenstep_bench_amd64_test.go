@@ -5,6 +5,8 @@ package kernel
 import (
 	"testing"
 	"time"
+
+	"github.com/graft-ai/graft/engine/gguf"
 )
 
 // BenchmarkDecodeStepEven runs BenchmarkDecodeStepQ4KM's packed step in
@@ -12,7 +14,7 @@ import (
 // guided first chunks for lone rows (runProduct), so that other load on the
 // host falls on both alike: even/guided is the ratio of their times.
 func BenchmarkDecodeStepEven(b *testing.B) {
-	s := newQ4KMStep(benchPool(b), *stepRows, true, true)
+	s := newQ4KMStep(benchPool(b), *stepRows, true, []gguf.Type{gguf.TypeQ4_K, gguf.TypeQ6_K})
 	defer func(e bool) { evenLoneRow = e }(evenLoneRow)
 	var t [2]time.Duration
 	for i := 0; b.Loop(); i++ {

@@ -18,6 +18,7 @@ Y8-Y11 int32 accumulators, Y7 the type's low-bits byte mask (0x0F or
 type's most used constants (REG_CONSTS) in the accumulators they leave
 free. The 8×1 kernels take Y8-Y15 for their int32 sums and keep the float
 accumulators in the frame; the strided 1×4 (x1x4s) serves streamRow.row.
+The Q6_Kp kernels are Q6_K's for its packed layout (packq6k.go, q6_kp).
 
 The lone-row kernels (1×4, 1×1) run about as much on the vector loads as
 on the ALUs (Zen 3, operands in L2): each constant taken from a register
@@ -223,6 +224,39 @@ def q6_k(R, C, c):
     emit(f"\tVPMOVSXBW {W(c, 192)}, Y6")
     offset_end(R, C, c, 208, 5)
 
+
+def q6_kp(R, C, c):
+    # Q6_K packed by packQ6_K (packq6k.go), activations in its order
+    # (actQ8_KT): word j of every 32-value group is a pair of sub-block j's
+    # values, so the scales as words (Y6, once) serve every group, two
+    # groups' products add as int16 before one VPMADDWD, and dword k holds
+    # sub-blocks 2k and 2k+1. Half n is three chunks at 96n: chunk i holds
+    # group 4n+i in bits 0-5 and bits 2i, 2i+1 of group 4n+3 in bits 6-7.
+    # Y7 = 0x3F; group 3 is gathered with VPANDN (0xC0).
+    emit(f"\tVPMOVSXBW {W(c, 192)}, Y6")
+    for n in range(2):
+        for i in range(3):
+            emit(f"\tVMOVDQU {W(c, 96 * n + 32 * i)}, Y{i}")
+        for i, shift in enumerate((6, 4, 2)):
+            dst = "Y3" if i == 0 else "Y4"
+            emit(f"\tVPANDN Y{i}, Y7, {dst}")
+            emit(f"\tVPSRLW ${shift}, {dst}, {dst}")
+            if i > 0:
+                emit("\tVPOR Y4, Y3, Y3")
+        for i in range(3):
+            emit(f"\tVPAND Y7, Y{i}, Y{i}")
+        for m in (0, 2):
+            g = 4 * n + m
+            for r in range(R):
+                emit(f"\tVPMADDUBSW {X(r, 4 + 32 * g)}, Y{m}, Y4")
+                emit(f"\tVPMADDUBSW {X(r, 4 + 32 * g + 32)}, Y{m + 1}, Y5")
+                emit("\tVPADDW Y5, Y4, Y4")
+                emit("\tVPMADDWD Y6, Y4, Y4")
+                if n == 0 and m == 0:
+                    emit(f"\tVMOVDQA Y4, {isum(r)}")
+                else:
+                    emit(f"\tVPADDD Y4, {isum(r)}, {isum(r)}")
+    offset_end(R, C, c, 208, 5)
 
 def half_groups(R, n, build):
     """The four 32-value groups m of half n: build(m) leaves the unsigned
@@ -543,11 +577,14 @@ def k(name):
 
 
 # where each type's d (and dmin) lie in its block: offset, pair
-D_AT = {"Q4_K": (0, True, True), "Q5_K": (0, True, True), "Q2_K": (80, True), "Q6_K": (208, False), "Q3_K": (108, False)}
+D_AT = {"Q4_K": (0, True, True), "Q5_K": (0, True, True), "Q2_K": (80, True), "Q6_K": (208, False), "Q3_K": (108, False),
+        "Q6_Kp": (208, False)}
 
 # name, block bytes, body, the byte in Y7
 TYPES = [("Q4_K", 144, q4_k, 0x0F), ("Q5_K", 176, q5_k, 0x0F), ("Q6_K", 210, q6_k, 0x0F),
          ("Q2_K", 84, q2_k, 0x03), ("Q3_K", 110, q3_k, 0x03)]
+# packed layouts (packings): their kernels go to dotkPackedAVX2
+PACKED_TYPES = [("Q6_Kp", 210, q6_kp, 0x3F)]
 
 ARGS = "out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int"
 
@@ -709,7 +746,7 @@ emit("GLOBL ·dotkMinus127(SB), RODATA|NOPTR, $4")
 emit("DATA ·dotkOne+0(SB)/4, $0x3F800000")
 emit("GLOBL ·dotkOne(SB), RODATA|NOPTR, $4")
 
-for t in TYPES:
+for t in TYPES + PACKED_TYPES:
     for R, C in SHAPES:
         kernel(*t, R, C)
     kernel(*t, 1, 4, strided=True)
@@ -722,7 +759,7 @@ with open("dotk_amd64.s", "w") as f:
     f.write(hdr + '#include "textflag.h"\n' + "\n".join(out) + "\n")
 
 go = [hdr + "package kernel\n", 'import "github.com/graft-ai/graft/engine/gguf"\n']
-for t in TYPES:
+for t in TYPES + PACKED_TYPES:
     for R, C in SHAPES:
         go.append(f"//go:noescape\nfunc dotk{t[0]}x{R}x{C}({ARGS})\n")
     go.append(f"//go:noescape\nfunc dotk{t[0]}x1x4s({ARGS})\n")
@@ -735,6 +772,12 @@ assert SHAPES == [(1, 4), (1, 1), (2, 2), (2, 1), (3, 1), (4, 1)]  # dotkSet's o
 for t in TYPES:
     fns = ", ".join([f"dotk{t[0]}x{R}x{C}" for R, C in SHAPES] + [f"dotk{t[0]}x1x4s", f"dotk{t[0]}x8x1", f"dotk{t[0]}x8x4"])
     go.append(f"\tgguf.Type{t[0]}: {{{fns}}},")
+go.append("}\n")
+go.append("// dotkPackedAVX2 holds the kernels of packed layouts (packings), as dotkAVX2.")
+go.append("var dotkPackedAVX2 = map[gguf.Type]*dotkSet{")
+for t in PACKED_TYPES:
+    fns = ", ".join([f"dotk{t[0]}x{R}x{C}" for R, C in SHAPES] + [f"dotk{t[0]}x1x4s", f"dotk{t[0]}x8x1", f"dotk{t[0]}x8x4"])
+    go.append(f"\tgguf.Type{t[0][:-1]}: {{{fns}}},")
 go.append("}\n")
 with open("dotk_kernels_amd64.go", "w") as f:
     f.write("\n".join(go).rstrip("\n") + "\n")

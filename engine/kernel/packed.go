@@ -10,8 +10,10 @@ import (
 // brings a few quant bytes of eight rows, each row's products stay in a
 // lane of their own, and the per-block work that does not depend on the
 // row (unpacking scales, loading activations) is shared by eight rows.
-// The loader packs a matrix once (cpu.Backend.Pack) and computes with
-// MatMulPacked from then on.
+// Q6_K is packed row by row instead (packq6k.go): its quants regrouped so
+// that a super-block's scales are widened once and its bits gathered in
+// fewer ops. The loader packs a matrix once (cpu.Backend.Pack) and
+// computes with MatMulPacked from then on.
 
 // packRows is the rows of a packed group.
 const packRows = 8
@@ -31,6 +33,7 @@ type packing struct {
 var packings = map[gguf.Type]*packing{
 	gguf.TypeQ4_0: {rowBytes: q4BlockBytes, pack: packQ4_0x8, unpackRow: unpackQ4_0x8Row},
 	gguf.TypeQ4_K: {rowBytes: q4KRowBytes, pack: packQ4_Kx8, unpackRow: unpackQ4_Kx8Row},
+	gguf.TypeQ6_K: {rowBytes: q6KBytes, pack: packQ6_K, unpackRow: unpackQ6_KRow},
 }
 
 // CanPack reports whether rows of cols values of type t pack (whole groups

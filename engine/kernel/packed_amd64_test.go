@@ -22,11 +22,12 @@ var packedCases = []struct {
 }{
 	{gguf.TypeQ4_0, [][2]int{{8, 32}, {40, 64}, {64, 768}, {2304, 768}, {768, 2048}}},
 	{gguf.TypeQ4_K, [][2]int{{8, 256}, {40, 512}, {64, 768}, {2304, 768}, {768, 2048}}},
+	{gguf.TypeQ6_K, [][2]int{{8, 256}, {40, 512}, {64, 768}, {2304, 768}, {768, 2048}}},
 }
 
 // packedRefs are the portable references of the packed kernels: the dot
-// on rows as stored (dotQ4_0Q8_0's, dotQ4KPacked's) and the activations'
-// quantizer.
+// on rows as stored (dotQ4_0Q8_0's, dotQ4KPacked's, dotQ6KPacked's) and
+// the activations' quantizer.
 var packedRefs = map[gguf.Type]struct {
 	dot      qdotIFunc
 	quantize func(dst []byte, x []float32)
@@ -34,6 +35,7 @@ var packedRefs = map[gguf.Type]struct {
 }{
 	gguf.TypeQ4_0: {refIntDots[gguf.TypeQ4_0], quantizeQ8_0Act, 34},
 	gguf.TypeQ4_K: {refTiles(dotQ4KPacked, q4KBytes), quantizeQ8K, q8KBytes},
+	gguf.TypeQ6_K: {refTiles(dotQ6KPacked, q6KBytes), quantizeQ8K, q8KBytes},
 }
 
 // packedWant is what MatMulPacked must give on weights w (as stored): the
@@ -129,7 +131,7 @@ func TestMatMulPackedNoAlloc(t *testing.T) {
 	}
 }
 
-// FuzzPackedQ4_0 and FuzzPackedQ4_K: on arbitrary weight blocks and
+// FuzzPackedQ4_0, FuzzPackedQ4_K and FuzzPackedQ6_K: on arbitrary weight blocks and
 // activations (NaN and Inf scales or values included) the packed kernels
 // of 1 to 4 rows, as streams and in order, give the reference's bits (NaN
 // for NaN), without crashing.
@@ -146,6 +148,14 @@ func FuzzPackedQ4_K(f *testing.F) {
 	f.Add(uint8(3), uint64(2), []byte{0, 0x7c, 0, 0xfc}, []byte{0, 0, 0x80, 0x7f})
 	f.Fuzz(func(t *testing.T, rows uint8, seed uint64, blocks, xbits []byte) {
 		fuzzPacked(t, gguf.TypeQ4_K, rows, seed, blocks, xbits)
+	})
+}
+
+func FuzzPackedQ6_K(f *testing.F) {
+	f.Add(uint8(0), uint64(1), []byte{}, []byte{})
+	f.Add(uint8(3), uint64(2), append(make([]byte, 208), 0, 0x7c), []byte{0, 0, 0x80, 0x7f})
+	f.Fuzz(func(t *testing.T, rows uint8, seed uint64, blocks, xbits []byte) {
+		fuzzPacked(t, gguf.TypeQ6_K, rows, seed, blocks, xbits)
 	})
 }
 

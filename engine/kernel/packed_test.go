@@ -17,7 +17,7 @@ func TestPackRoundTrip(t *testing.T) {
 		typ   gguf.Type
 		cols  []int
 		block int
-	}{{gguf.TypeQ4_0, []int{32, 768, 96}, 32}, {gguf.TypeQ4_K, []int{256, 768, 2048}, 256}} {
+	}{{gguf.TypeQ4_0, []int{32, 768, 96}, 32}, {gguf.TypeQ4_K, []int{256, 768, 2048}, 256}, {gguf.TypeQ6_K, []int{256, 768, 2048}, 256}} {
 		for i, cols := range c.cols {
 			rows := 8 << i
 			w := randomQ(r, c.typ, rows, cols)
@@ -47,32 +47,37 @@ func TestPackRoundTrip(t *testing.T) {
 	}
 }
 
-// TestDotQ4KPacked: the packed Q4_K reference agrees with dotQ4K (checked
-// against ggml) and with a float64 dot over the dequantized weights and
-// activations, to float32 rounding of the sums.
-func TestDotQ4KPacked(t *testing.T) {
+// TestDotKPacked: the packed Q4_K and Q6_K references agree with dotQ4K
+// and dotQ6K (checked against ggml) and with a float64 dot over the
+// dequantized weights and activations, to float32 rounding of the sums.
+func TestDotKPacked(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 40))
-	for _, nb := range []int{1, 3, 8} {
-		for range 50 {
-			w := randomQ(r, gguf.TypeQ4_K, 1, 256*nb)
-			xq := make([]byte, nb*q8KBytes)
-			quantizeQ8K(xq, randomX(r, 256*nb))
-			wf := make([]float32, 256*nb)
-			if err := gguf.Dequantize(gguf.TypeQ4_K, wf, w); err != nil {
-				t.Fatal(err)
-			}
-			var exact, mag float64
-			for i, v := range wf {
-				a := xq[q8KBytes*(i/256):]
-				p := float64(v) * float64(actD(a)) * float64(actQ(a, i%256))
-				exact, mag = exact+p, mag+math.Abs(p)
-			}
-			got, stored := dotQ4KPacked(xq, w, nb), dotQ4K(xq, w, nb)
-			if d := math.Abs(float64(got) - exact); d > 1e-5*mag {
-				t.Fatalf("nb %d: packed reference %g, float64 %g (Σ|terms| %g)", nb, got, exact, mag)
-			}
-			if d := math.Abs(float64(got - stored)); d > 1e-5*mag {
-				t.Fatalf("nb %d: packed reference %g, dotQ4K %g (Σ|terms| %g)", nb, got, stored, mag)
+	for _, c := range []struct {
+		typ            gguf.Type
+		packed, stored func(x, w []byte, nb int) float32
+	}{{gguf.TypeQ4_K, dotQ4KPacked, dotQ4K}, {gguf.TypeQ6_K, dotQ6KPacked, dotQ6K}} {
+		for _, nb := range []int{1, 3, 8} {
+			for range 50 {
+				w := randomQ(r, c.typ, 1, 256*nb)
+				xq := make([]byte, nb*q8KBytes)
+				quantizeQ8K(xq, randomX(r, 256*nb))
+				wf := make([]float32, 256*nb)
+				if err := gguf.Dequantize(c.typ, wf, w); err != nil {
+					t.Fatal(err)
+				}
+				var exact, mag float64
+				for i, v := range wf {
+					a := xq[q8KBytes*(i/256):]
+					p := float64(v) * float64(actD(a)) * float64(actQ(a, i%256))
+					exact, mag = exact+p, mag+math.Abs(p)
+				}
+				got, stored := c.packed(xq, w, nb), c.stored(xq, w, nb)
+				if d := math.Abs(float64(got) - exact); d > 1e-5*mag {
+					t.Fatalf("%s nb %d: packed reference %g, float64 %g (Σ|terms| %g)", c.typ, nb, got, exact, mag)
+				}
+				if d := math.Abs(float64(got - stored)); d > 1e-5*mag {
+					t.Fatalf("%s nb %d: packed reference %g, stored %g (Σ|terms| %g)", c.typ, nb, got, stored, mag)
+				}
 			}
 		}
 	}

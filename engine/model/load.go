@@ -230,7 +230,7 @@ func (l *loader) linear(i int, role string, out, in int, bias bool) (*Linear, er
 
 // packer rearranges a stored weight matrix that only meets matmuls into a
 // layout its kernels read faster, in memory the new matrix owns (the CPU's
-// packed Q4_0 and Q4_K); ok is false where it keeps m as it is.
+// packed Q4_0, Q4_K and Q6_K); ok is false where it keeps m as it is.
 type packer interface {
 	Pack(m compute.Matrix) (compute.Matrix, bool)
 }
@@ -346,6 +346,9 @@ func load(c *Config, src Tensors, n names, b compute.Backend, o LoadOptions) (*M
 		m.Output = l.pack(m.Output, n.output)
 		m.Config.TiedEmbedding = false
 	case c.TiedEmbedding || n.interleavedQK: // llama.cpp ties when output.weight is absent
+		// Every decode step reads a tied head whole, so packing costs no
+		// memory, and lookups unpack their rows from the packed copy.
+		m.Embed = l.pack(m.Embed, n.embed)
 		m.Output, m.Config.TiedEmbedding = m.Embed, true
 	default:
 		return nil, fmt.Errorf("tensor %s is missing and tie_word_embeddings is false", n.output)

@@ -165,16 +165,18 @@ func (b *Backend) MatrixQuantized(t gguf.Type, rows, cols int, fill func(dst []b
 // --no-repack), for an A/B of the layouts or to keep the file's bits.
 func (b *Backend) SetRepack(on bool) { b.noRepack = !on }
 
-// Pack rearranges a stored Q4_0 or Q4_K matrix of whole 8-row groups, in
-// int8 activation mode, into the packed layout of kernel.MatMulPacked, in
-// the backend's arena of 2 MiB pages outside the Go heap (mapped.Arena
-// says why): 1.5-2.2 times the decode kernels' speed of the rows as stored
-// (Q4_0 with the same bits, Q4_K a rounding apart: kernel.dotQ4KPacked).
+// Pack rearranges a stored Q4_0, Q4_K or Q6_K matrix of whole 8-row
+// groups, in int8 activation mode, into the packed layout of
+// kernel.MatMulPacked, in the backend's arena of 2 MiB pages outside the
+// Go heap (mapped.Arena says why): 1.5-2.2 times the decode kernels' speed
+// of the rows as stored on Q4_0 and Q4_K, 1.4-1.5 on Q6_K (Q4_0 with the
+// same bits, Q4_K and Q6_K a rounding apart: kernel.dotQ4KPacked,
+// kernel.dotQ6KPacked).
 // ok is false, and m is returned, where that does not apply (other types,
 // no kernels, float activations, SetRepack(false)). A packed matrix still
 // serves Embed, but the caller should keep a table that mostly serves
-// lookups (a token embedding) as stored: packing reads in and copies all
-// of it.
+// lookups (an untied token embedding) as stored: packing reads in and
+// copies all of it.
 func (b *Backend) Pack(m compute.Matrix) (compute.Matrix, bool) {
 	src := mat(m)
 	if src.q == nil || src.packed || !b.int8Act || b.noRepack || !kernel.CanPack(src.qt, src.rows, src.cols) {
@@ -196,17 +198,25 @@ func blocksKept(t gguf.Type, cols int) bool {
 func buf(b compute.Buffer) []float32 { return b.(Buffer) }
 func mat(m compute.Matrix) *Matrix   { return m.(*Matrix) }
 
+// unpackedRows holds *[]byte scratch for Embed's rows of packed tables,
+// so that a decode step with a tied, packed head allocates nothing.
+var unpackedRows = sync.Pool{New: func() any { return new([]byte) }}
+
 func (b *Backend) Embed(out compute.Buffer, table compute.Matrix, tokens []int32) {
 	o, t := buf(out), mat(table)
-	var unpacked []byte // a packed table's row as stored
+	var unpacked *[]byte // a packed table's row as stored
+	if t.packed {        // a tied head: an untied table stays as stored
+		unpacked = unpackedRows.Get().(*[]byte)
+		defer unpackedRows.Put(unpacked)
+	}
 	for i, id := range tokens {
 		row := o[i*t.cols : (i+1)*t.cols]
 		stored := t.q
-		if t.packed { // the loader keeps tables as stored: this is for completeness, not speed
+		if t.packed {
 			rb := t.cols / t.qt.BlockSize() * t.qt.BlockBytes()
-			unpacked = slices.Grow(unpacked[:0], rb)[:rb]
-			kernel.UnpackRow(t.qt, unpacked, t.q, int(id), t.cols)
-			stored, id = unpacked, 0
+			*unpacked = slices.Grow((*unpacked)[:0], rb)[:rb]
+			kernel.UnpackRow(t.qt, *unpacked, t.q, int(id), t.cols)
+			stored, id = *unpacked, 0
 		}
 		switch {
 		case t.bf16 != nil:
