@@ -264,3 +264,33 @@ func BenchmarkPackedRow(b *testing.B) {
 		}
 	}
 }
+
+// TestQuantizeQ8KT: packed Q6_K's activations (actQ8_KT) are quantizeQ8K's
+// blocks with quant q6KAt(g, b) at byte 32g+b, d and bsums as they were,
+// the same bytes from the AVX2 quantizer as from the reference.
+func TestQuantizeQ8KT(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 40))
+	for _, nb := range []int{1, 3, 8} {
+		x := randomX(r, 256*nb)
+		natural, want, got := make([]byte, nb*q8KBytes), make([]byte, nb*q8KBytes), make([]byte, nb*q8KBytes)
+		quantizeQ8K(natural, x)
+		quantizeQ8KT(want, x)
+		quantizeQ8KTAVX2(got, x)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%d blocks: the AVX2 quantizer's bytes differ from quantizeQ8KT's", nb)
+		}
+		for i := range nb {
+			a, n := want[i*q8KBytes:(i+1)*q8KBytes], natural[i*q8KBytes:(i+1)*q8KBytes]
+			if !bytes.Equal(a[:4], n[:4]) || !bytes.Equal(a[260:], n[260:]) {
+				t.Fatalf("%d blocks: block %d's d or bsums moved", nb, i)
+			}
+			for g := range 8 {
+				for b := range 32 {
+					if a[4+32*g+b] != n[4+q6KAt(g, b)] {
+						t.Fatalf("%d blocks: block %d byte %d of group %d is not quant %d", nb, i, b, g, q6KAt(g, b))
+					}
+				}
+			}
+		}
+	}
+}
