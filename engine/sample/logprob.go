@@ -11,7 +11,12 @@ type TokenLogprob struct {
 // scan makes logits safe to exponentiate (NaN becomes -Inf, +Inf becomes the
 // largest finite float32, so differences from the maximum never produce NaN)
 // and returns the largest logit and the lowest id holding it.
-func scan(logits []float32) (maxLogit float32, argmax int32) {
+func scan(logits []float32) (maxLogit float32, argmax int32) { return scanImpl(logits) }
+
+// scanImpl is scanGo, or a SIMD scan with its results where the CPU has one.
+var scanImpl = scanGo
+
+func scanGo(logits []float32) (maxLogit float32, argmax int32) {
 	maxLogit = float32(math.Inf(-1))
 	for i, l := range logits {
 		if l != l {
