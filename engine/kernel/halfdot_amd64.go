@@ -36,3 +36,23 @@ func halfDotF32x1x8(out *float32, ldo int, x *float32, w *float32, ldw int, n in
 //
 //go:noescape
 func halfDotF32x1x8s(out *float32, ldo int, x *float32, w *float32, ldw int, n int, pf int)
+
+// halfDotF16x1x8z is halfDotF16x1x8 with AVX-512's 16-lane recipe, for any n >= 0.
+//
+//go:noescape
+func halfDotF16x1x8z(out *float32, ldo int, x *float32, w *uint16, ldw int, n int, pf int)
+
+// halfDotF16x1x8zs is halfDotF16x1x8z without prefetches, for rows far apart.
+//
+//go:noescape
+func halfDotF16x1x8zs(out *float32, ldo int, x *float32, w *uint16, ldw int, n int, pf int)
+
+// halfDotBF16x1x8z is halfDotBF16x1x8 with AVX-512's 16-lane recipe, for any n >= 0.
+//
+//go:noescape
+func halfDotBF16x1x8z(out *float32, ldo int, x *float32, w *uint16, ldw int, n int, pf int)
+
+// halfDotBF16x1x8zs is halfDotBF16x1x8z without prefetches, for rows far apart.
+//
+//go:noescape
+func halfDotBF16x1x8zs(out *float32, ldo int, x *float32, w *uint16, ldw int, n int, pf int)

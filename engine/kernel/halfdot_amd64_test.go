@@ -7,9 +7,12 @@ import (
 	"math"
 	"math/rand/v2"
 	"simd/archsimd"
+	"strings"
 	"syscall"
 	"testing"
 	"unsafe"
+
+	"github.com/graft-ai/graft/engine/float16"
 )
 
 // halfSet is one lone-row half kernel set under test, with the archsimd
@@ -31,8 +34,8 @@ func halfSets(t *testing.T) []halfSet {
 	// the span in use, and its strided and adjacent tiles on every range
 	for _, least := range []int{-1, 0, 1 << 40} { // in use, always strided, never
 		f, b := f16Kernels, bf16Kernels
-		if least < 0 && (f.span == nil || b.span == nil) {
-			continue // GRAFT_KERNEL_LEVEL=portable
+		if least < 0 && (f.span == nil || b.span == nil || level == "avx512") {
+			continue // GRAFT_KERNEL_LEVEL=portable, or the 16-lane sets (halfSets16)
 		}
 		if least >= 0 {
 			f = withSpan(f16x8Kernels, f16x8Wide, halfStreams[uint16]{halfDotF16x1x8, halfDotF16x1x8s, least})
@@ -40,6 +43,37 @@ func halfSets(t *testing.T) []halfSet {
 		}
 		sets = append(sets, halfSet{"F16", f16x8Kernels, f, randHalfEdges(randF16)},
 			halfSet{"BF16", bf16x8Kernels, b, randHalfEdges(randBF16)})
+	}
+	return append(sets, halfSets16()...)
+}
+
+// halfSets16 is the AVX-512 16-lane tiles, adjacent, strided and in their
+// span, against the archsimd 16-lane recipe (F16 widened, then f32x16One).
+func halfSets16() []halfSet {
+	if !archsimd.X86.AVX512() {
+		return nil
+	}
+	f16Ref := tileKernels[uint16]{rows: 1, cols: 1, one: func(x []float32, w []uint16, n int) float32 {
+		wf := make([]float32, n)
+		float16.F16ToF32(wf, w)
+		return f32x16One(x, wf, n)
+	}}
+	f16Ref.tile = []func([]float32, int, []float32, int, []uint16, int, int){
+		func(out []float32, _ int, x []float32, _ int, w []uint16, _, n int) { out[0] = f16Ref.one(x, w, n) }}
+	bf16Ref := tileKernels[uint16]{rows: tileRows16, cols: tileCols16,
+		tile: stackRows(tileRows16, bf16x16Block, bf16x16RowTile), one: bf16x16One}
+	sets := []halfSet{
+		{"F16z", f16Ref, withWide(f16x16Kernels, f16x16Wide), randHalfEdges(randF16)},
+		{"BF16z", bf16Ref, withWide(bf16Ref, bf16x16Wide), randHalfEdges(randBF16)},
+	}
+	if level == "avx512" { // the sets in use
+		sets = append(sets, halfSet{"F16z", f16Ref, f16Kernels, randHalfEdges(randF16)},
+			halfSet{"BF16z", bf16Ref, bf16Kernels, randHalfEdges(randBF16)})
+	}
+	for _, least := range []int{0, 1 << 40} { // always strided, never
+		sets = append(sets,
+			halfSet{"F16z", f16Ref, withSpan(f16x16Kernels, f16x16Wide, halfStreams[uint16]{halfDotF16x1x8z, halfDotF16x1x8zs, least}), randHalfEdges(randF16)},
+			halfSet{"BF16z", bf16Ref, withSpan(bf16Ref, bf16x16Wide, halfStreams[uint16]{halfDotBF16x1x8z, halfDotBF16x1x8zs, least}), randHalfEdges(randBF16)})
 	}
 	return sets
 }
@@ -105,7 +139,7 @@ func matMulHalfWith(t *testing.T, name string, k tileKernels[uint16], p *Pool, x
 	f16, bf16 := f16Kernels, bf16Kernels
 	defer func() { f16Kernels, bf16Kernels = f16, bf16 }()
 	out := make([]float32, outDim)
-	if name == "F16" {
+	if strings.HasPrefix(name, "F16") {
 		f16Kernels = k
 		MatMulF16(p, out, x, w, 1, in, outDim)
 	} else {
@@ -140,7 +174,10 @@ func TestHalfDotReadsInBounds(t *testing.T) {
 	rng := rand.New(rand.NewPCG(15, 16))
 	mem, page := guardedPages(t)
 	for _, s := range halfSets(t) {
-		for n := 8; n <= 40; n++ {
+		for n := 1; n <= 40; n++ {
+			if n < 8 && !strings.HasSuffix(s.name, "z") {
+				continue // the AVX2 tiles take n >= 8
+			}
 			halves := unsafe.Slice((*uint16)(unsafe.Pointer(&mem[0])), page/2)
 			floats := unsafe.Slice((*float32)(unsafe.Pointer(&mem[2*page])), page/4)
 			w, x := halves[len(halves)-8*n:], floats[len(floats)-n:]

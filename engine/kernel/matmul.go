@@ -61,10 +61,12 @@ func MatMulBF16(p *Pool, out, x []float32, w []uint16, rows, in, outDim int) {
 
 // MatMulF16 is MatMul with w given as IEEE half bit patterns, widened to
 // float32 exactly and accumulated in float32 like MatMulBF16. The weights
-// must be finite (the SIMD widening does not special-case Inf and NaN).
+// must be finite (the SIMD widening does not special-case Inf and NaN). A
+// lone row takes the level's F16 tiles, which follow its float32 recipe on
+// the widened weights: the bits of the panels that serve more rows.
 func MatMulF16(p *Pool, out, x []float32, w []uint16, rows, in, outDim int) {
 	checkMatMul(len(out), len(x), len(w), rows, in, outDim)
-	if rows > 1 || !f16LikeF32 {
+	if rows > 1 {
 		matMulPanels(p, out, x, halfBytes(w), 2*in, widenF16Panel, rows, in, outDim)
 		return
 	}
@@ -72,11 +74,6 @@ func MatMulF16(p *Pool, out, x []float32, w []uint16, rows, in, outDim int) {
 	setupJob(&j, out, x, rows, in, outDim, &f16Kernels)
 	j.dispatch(p)
 }
-
-// f16LikeF32 is whether the F16 tiles follow the F32 recipe on the widened
-// weights (not at the AVX-512 level, whose F16 tiles are the 8-lane AVX2
-// ones): a lone row then takes them, else every row count uses panels.
-var f16LikeF32 = true
 
 // Panel decoders for half weights: exact widening, in SIMD where the build
 // has it.

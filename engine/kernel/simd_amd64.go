@@ -34,8 +34,6 @@ func useAVX512() {
 		wideCols: f32Wide16, wide: f32x16Wide, one: f32x16One}
 	bf16Kernels = tileKernels[uint16]{rows: tileRows16, cols: tileCols16,
 		tile: stackRows(tileRows16, bf16x16Block, bf16x16RowTile), one: bf16x16One}
-	f16Kernels = f16x8Kernels
-	f16LikeF32 = false // 8-lane F16 tiles beside 16-lane F32 ones
 	useDequantAVX2()
 	useDeq2AVX2()
 	dotImpl = dot16
@@ -49,6 +47,7 @@ func useAVX512() {
 	maxImpl = max16
 	unpairImpl = unpair8
 	useExpandAVX2()
+	useHalfDotAVX512()
 }
 
 func useAVX2() {
