@@ -11,6 +11,8 @@ import (
 
 //go:generate python3 gen_dot8.py
 //go:generate gofmt -w dot8_amd64.go
+//go:generate python3 gen_dot8z.py
+//go:generate gofmt -w dot8z_amd64.go
 
 // dot8Func is one AVX2 integer-dot kernel of a fixed tile shape.
 type dot8Func func(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
@@ -42,9 +44,18 @@ func init() {
 				if t == gguf.TypeQ4_0 { // its block-total contract (dot8.go)
 					d.batch.tile, d.batch.quad = dot8tAVX2.tile, dot8tQuad
 				}
+				if t == gguf.TypeQ8_0 && hasVNNI512() {
+					d.batch.quad, d.batch.biasedQuad = dot8zQuad, true
+				}
 			}
 		}
 	}
+}
+
+// hasVNNI512 reports whether the CPU and GRAFT_KERNEL_LEVEL allow the
+// AVX-512 VNNI kernels (dot8z_amd64.s).
+func hasVNNI512() bool {
+	return archsimd.X86.AVX512() && archsimd.X86.AVX512VNNI() && levelLimit() >= 2
 }
 
 // tile runs a rows×cols tile as kernels of at most 8 dots: a tile of more

@@ -198,6 +198,9 @@ type batchDot struct {
 	// quad is n tiles of 4 rows by 4 columns, rows 4 further each: their
 	// products (into dp, from xd, 16·nb floats further each) and tiles.
 	quad func(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, xd, wd, dp *float32, n int)
+	// biasedQuad is whether quad takes the activations as x+128 (j.xu)
+	// beside the weights in place (dot8zQuad).
+	biasedQuad bool
 	// offsets, where set (weights d·q + m with Q8_1 activations), adds
 	// each tile's m·s floats to its outputs after the tile (addOffsets).
 	offsets *offsetKernels
@@ -239,7 +242,7 @@ func (j *matMulJob) useBatchScratch(a *batchActs, s []intScratch) {
 	if j.idot.batch.offsets != nil {
 		j.xs = growFloats(&a.xs, n)
 	}
-	if j.idot.batch.unpack != nil {
+	if j.idot.batch.unpack != nil || j.idot.batch.biasedQuad {
 		j.xu = growBytes(&a.xu, j.rows*j.qnb*32)
 	}
 	growIntScratch(s, j.qnb)
@@ -280,7 +283,11 @@ func (j *matMulJob) runBatched(id, lo, hi int) {
 			}
 			r := r0
 			if n := (r1 - r0) / 4; cols == 4 && n > 0 {
-				bd.quad(&j.out[r*od+c], od, &xq[r*lx], lx, w, lw, nb, &j.xd[r/4*4*nb], &s.wd[0], &s.dp[0], n)
+				qx, qlx := xq, lx
+				if bd.biasedQuad {
+					qx, qlx = j.xu, nb*32
+				}
+				bd.quad(&j.out[r*od+c], od, &qx[r*qlx], qlx, w, lw, nb, &j.xd[r/4*4*nb], &s.wd[0], &s.dp[0], n)
 				if bd.offsets != nil {
 					bd.offsets.add(&j.out[r*od+c], od, &j.xs[r/4*4*nb], &s.wm[0], nb, n)
 				}
