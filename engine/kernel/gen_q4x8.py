@@ -83,11 +83,13 @@ def products(q, x, dst, acc, first):
     with broadcast activations x (low, high), through dst (two scratch
     registers, which may be q). With VNNI, acc holds each row's int32 lane
     and VPDPBUSD adds the products to it directly."""
-    if VNNI:
+    if VNNI:  # two dependency chains a row, the high nibbles' in acc+12
+        acc2 = f"Y{int(acc[1:]) + 12}"
         if first:
             emit(f"\tVPXOR {acc}, {acc}, {acc}")
+            emit(f"\tVPXORD {acc2}, {acc2}, {acc2}")
         emit(f"\tVPDPBUSD {x[0]}, {q[0]}, {acc}")
-        emit(f"\tVPDPBUSD {x[1]}, {q[1]}, {acc}")
+        emit(f"\tVPDPBUSD {x[1]}, {q[1]}, {acc2}")
         return
     emit(f"\tVPMADDUBSW {x[0]}, {q[0]}, {dst[0]}")
     emit(f"\tVPMADDUBSW {x[1]}, {q[1]}, {dst[1]}")
@@ -102,7 +104,9 @@ def fold(acc, sums, scale, facc):
     """A block's end for one accumulator: its words summed into each row's
     int32 lane (VPMADDWD by ones), less 8·Σx (sums), converted and added
     times scale (d_w·d_x) to facc."""
-    if not VNNI:
+    if VNNI:
+        emit(f"\tVPADDD Y{int(acc[1:]) + 12}, {acc}, {acc}")
+    else:
         emit(f"\tVPMADDWD Y11, {acc}, {acc}")
     emit(f"\tVPSUBD {sums}, {acc}, {acc}")
     emit(f"\tVCVTDQ2PS {acc}, {acc}")

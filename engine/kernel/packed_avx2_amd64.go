@@ -16,16 +16,17 @@ import (
 
 // init installs the packed kernels (q4x8_amd64.s, q4kx8_amd64.s) where the
 // CPU and GRAFT_KERNEL_LEVEL allow the AVX2 integer dots, Q4_0's VNNI twins
-// where they allow AVX-512 VNNI.
+// and Q4_K's of several rows where they allow AVX-512 VNNI.
 func init() {
 	if !archsimd.X86.AVX2() || !archsimd.X86.FMA() || !hasF16C() || levelLimit() < 1 {
 		return
 	}
 	if hasVNNI512() {
 		install(gguf.TypeQ4_0, actQ8_0S, quantizeQ8_0Sums, &dot8Q4_0x8VNNI, dot8Q4_0x8s4v)
-	} else {
-		install(gguf.TypeQ4_0, actQ8_0S, quantizeQ8_0Sums, &dot8Q4_0x8AVX2, dot8Q4_0x8s4)
+		install(gguf.TypeQ4_K, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8VNNI, dot8Q4_Kx8s4)
+		return
 	}
+	install(gguf.TypeQ4_0, actQ8_0S, quantizeQ8_0Sums, &dot8Q4_0x8AVX2, dot8Q4_0x8s4)
 	install(gguf.TypeQ4_K, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8AVX2, dot8Q4_Kx8s4)
 }
 

@@ -19,5 +19,17 @@ func dot8Q4_Kx8r4(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb
 //go:noescape
 func dot8Q4_Kx8s4(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
 
+//go:noescape
+func dot8Q4_Kx8r2v(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dot8Q4_Kx8r3v(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dot8Q4_Kx8r4v(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
 // dot8Q4_Kx8AVX2 holds the packed kernels of R activation rows at.
 var dot8Q4_Kx8AVX2 = [4]dot8Func{dot8Q4_Kx8r1, dot8Q4_Kx8r2, dot8Q4_Kx8r3, dot8Q4_Kx8r4}
+
+// dot8Q4_Kx8VNNI is the set with the VNNI twins of several rows.
+var dot8Q4_Kx8VNNI = [4]dot8Func{dot8Q4_Kx8r1, dot8Q4_Kx8r2v, dot8Q4_Kx8r3v, dot8Q4_Kx8r4v}
