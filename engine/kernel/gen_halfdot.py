@@ -45,29 +45,49 @@ def width(kind):
     return 4 if kind == "F32" else 2
 
 
-def widen(kind, src, t):
-    """Widens 8 halves at src (memory or an X register) into Y{t}; F32
-    weights are loaded as they are."""
+def widen(kind, src, t, v="Y", mask=""):
+    """Widens 8 halves (16 with v "Z") at src (memory or an X register)
+    into {v}{t}, masked and zeroing with mask; F32 weights are loaded as
+    they are."""
+    z, m = (".Z", f"{mask}, ") if mask else ("", "")
     if kind == "F32":
-        emit(f"\tVMOVUPS {src}, Y{t}")
+        emit(f"\tVMOVUPS{z} {src}, {m}{v}{t}")
     elif kind == "F16":
-        emit(f"\tVCVTPH2PS {src}, Y{t}")
+        emit(f"\tVCVTPH2PS{z} {src}, {m}{v}{t}")
     else:
-        emit(f"\tVPMOVZXWD {src}, Y{t}")
-        emit(f"\tVPSLLD $16, Y{t}, Y{t}")
+        emit(f"\tVPMOVZXWD{z} {src}, {m}{v}{t}")
+        emit(f"\tVPSLLD $16, {v}{t}, {v}{t}")
 
 
-def group(kind, k, prefetch):
-    """One 8-group of k at element k of the rows and x."""
+def group(kind, k, prefetch, v="Y"):
+    """One 8-group (16 with v "Z") of k at element k of the rows and x."""
     off = k * width(kind)
-    emit(f"\tVMOVUPS {4 * k}(SI), Y8")
+    emit(f"\tVMOVUPS {4 * k}(SI), {v}8")
     for r in range(ROWS):
         t = 9 + r % 7
         if prefetch:
             emit(f"\tPREFETCHT1 {off}({RR[r]})(R10*2)")
             emit(f"\tPREFETCHT0 {off}({RR[r]})(R10*1)")
-        widen(kind, f"{off}({RR[r]})", t)
-        emit(f"\tVFMADD231PS Y{t}, Y8, Y{r}")
+        widen(kind, f"{off}({RR[r]})", t, v)
+        emit(f"\tVFMADD231PS {v}{t}, {v}8, {v}{r}")
+
+
+def prologue(name, kind, v):
+    """A tile's head: the row pointers, the prefetch distance in R10, the
+    accumulators ({v}0-{v}7) zeroed, and BX = n."""
+    emit(f"\n// func {name}({args(kind)})")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-56")
+    emit("\tMOVQ x+16(FP), SI")
+    emit("\tMOVQ w+24(FP), AX")
+    emit("\tMOVQ ldw+32(FP), R10")
+    emit("\tMOVQ n+40(FP), CX")
+    emit(f"\tSHLQ ${width(kind) // 2}, R10")
+    for r in range(1, ROWS):
+        emit(f"\tLEAQ ({RR[r - 1]})(R10*1), {RR[r]}")
+    emit("\tMOVQ pf+48(FP), R10")
+    for r in range(ROWS):
+        emit(f"\tVXORPS {v}{r}, {v}{r}, {v}{r}")
+    emit("\tMOVQ CX, BX")
 
 
 def advance(kind, k):
@@ -85,19 +105,7 @@ def args(kind):
 def kernel(kind, pf):
     """Row r is r*ldw halves on from w, its dot goes to out[r*ldo]."""
     name = f"halfDot{kind}x1x8" + ("" if pf else "s")
-    emit(f"\n// func {name}({args(kind)})")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-56")
-    emit("\tMOVQ x+16(FP), SI")
-    emit("\tMOVQ w+24(FP), AX")
-    emit("\tMOVQ ldw+32(FP), R10")
-    emit("\tMOVQ n+40(FP), CX")
-    emit(f"\tSHLQ ${width(kind) // 2}, R10")
-    for r in range(1, ROWS):
-        emit(f"\tLEAQ ({RR[r - 1]})(R10*1), {RR[r]}")
-    emit("\tMOVQ pf+48(FP), R10")
-    for r in range(ROWS):
-        emit(f"\tVXORPS Y{r}, Y{r}, Y{r}")
-    emit("\tMOVQ CX, BX")
+    prologue(name, kind, "Y")
     emit("\tSHRQ $5, BX")
     emit("\tJZ rest")
     emit("loop:")
@@ -176,54 +184,16 @@ def reduce_rows():
 # Emerald Rapids host, 0.55x llama.cpp.
 
 
-def widen_z(kind, src, t, mask=""):
-    """Widens 16 halves at src into Z{t} (masked and zeroing with mask)."""
-    z = ".Z" if mask else ""
-    m = f"{mask}, " if mask else ""
-    if kind == "F32":
-        emit(f"\tVMOVUPS{z} {src}, {m}Z{t}")
-    elif kind == "F16":
-        emit(f"\tVCVTPH2PS{z} {src}, {m}Z{t}")
-    else:
-        emit(f"\tVPMOVZXWD{z} {src}, {m}Z{t}")
-        emit(f"\tVPSLLD $16, Z{t}, Z{t}")
-
-
-def group_z(kind, k, prefetch):
-    """One 16-group of k at element k of the rows and x."""
-    off = k * width(kind)
-    emit(f"\tVMOVUPS {4 * k}(SI), Z8")
-    for r in range(ROWS):
-        t = 9 + r % 7
-        if prefetch:
-            emit(f"\tPREFETCHT1 {off}({RR[r]})(R10*2)")
-            emit(f"\tPREFETCHT0 {off}({RR[r]})(R10*1)")
-        widen_z(kind, f"{off}({RR[r]})", t)
-        emit(f"\tVFMADD231PS Z{t}, Z8, Z{r}")
-
-
 def kernel_z(kind, pf):
     """kernel's 16-lane twin: any n ≥ 0."""
     name = f"halfDot{kind}x1x8z" + ("" if pf else "s")
     line = 64 // width(kind)  # elements of one cache line of a row
-    emit(f"\n// func {name}({args(kind)})")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-56")
-    emit("\tMOVQ x+16(FP), SI")
-    emit("\tMOVQ w+24(FP), AX")
-    emit("\tMOVQ ldw+32(FP), R10")
-    emit("\tMOVQ n+40(FP), CX")
-    emit(f"\tSHLQ ${width(kind) // 2}, R10")
-    for r in range(1, ROWS):
-        emit(f"\tLEAQ ({RR[r - 1]})(R10*1), {RR[r]}")
-    emit("\tMOVQ pf+48(FP), R10")
-    for r in range(ROWS):
-        emit(f"\tVXORPS Z{r}, Z{r}, Z{r}")
-    emit("\tMOVQ CX, BX")
+    prologue(name, kind, "Z")
     emit(f"\tSHRQ ${line.bit_length() - 1}, BX")
     emit("\tJZ zrest")
     emit("zloop:")
     for j in range(line // 16):
-        group_z(kind, 16 * j, pf and 16 * j * width(kind) % 64 == 0)
+        group(kind, 16 * j, pf and 16 * j * width(kind) % 64 == 0, "Z")
     advance(kind, line)
     emit("\tDECQ BX")
     emit("\tJNZ zloop")
@@ -233,7 +203,7 @@ def kernel_z(kind, pf):
     emit("\tSHRQ $4, BX")
     emit("\tJZ ztail")
     emit("zloop16:")
-    group_z(kind, 0, False)
+    group(kind, 0, False, "Z")
     advance(kind, 16)
     emit("\tDECQ BX")
     emit("\tJNZ zloop16")
@@ -247,7 +217,7 @@ def kernel_z(kind, pf):
     emit("\tVMOVUPS.Z (SI), K1, Z8")
     for r in range(ROWS):
         t = 9 + r % 6
-        widen_z(kind, f"({RR[r]})", t, "K1")
+        widen(kind, f"({RR[r]})", t, "Z", "K1")
         emit(f"\tVFMADD231PS Z{t}, Z8, Z{r}")
     reduce_rows_z()
 
