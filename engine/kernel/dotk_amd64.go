@@ -27,6 +27,9 @@ func init() {
 	for t, k := range dotkPackedAVX2 {
 		packings[t].dot = &intDot{act: actQ8_KT, quantize: quantizeQ8KTAVX2, dot: k.tiles, tileRows: 8,
 			row: (&streamRow{dot8Func(k[6]), dot8Func(k[0]), dot8Func(k[1])}).row}
+		if v := dotkPackedVNNI[t]; v != nil && hasVNNI512() {
+			packings[t].dot.dot = v.tiles // a lone row keeps the AVX2 streams
+		}
 	}
 	for _, d := range intDots {
 		if d.act == actQ8_K {

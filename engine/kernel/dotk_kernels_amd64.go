@@ -169,6 +169,33 @@ func dotkQ6_Kpx8x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb
 func dotkQ6_Kpx8x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
 
 //go:noescape
+func dotkQ6_Kvx1x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ6_Kvx1x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ6_Kvx2x2(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ6_Kvx2x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ6_Kvx3x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ6_Kvx4x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ6_Kvx1x4s(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ6_Kvx8x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ6_Kvx8x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
 func quantQ8K(dst *byte, x *float32, nb int)
 
 // dotkAVX2 holds, per type, the kernels of the shapes 1×4 1×1 2×2 2×1 3×1 4×1, the strided 1×4, 8×1 and 8×4.
@@ -183,4 +210,9 @@ var dotkAVX2 = map[gguf.Type]*dotkSet{
 // dotkPackedAVX2 holds the kernels of packed layouts (packings), as dotkAVX2.
 var dotkPackedAVX2 = map[gguf.Type]*dotkSet{
 	gguf.TypeQ6_K: {dotkQ6_Kpx1x4, dotkQ6_Kpx1x1, dotkQ6_Kpx2x2, dotkQ6_Kpx2x1, dotkQ6_Kpx3x1, dotkQ6_Kpx4x1, dotkQ6_Kpx1x4s, dotkQ6_Kpx8x1, dotkQ6_Kpx8x4},
+}
+
+// dotkPackedVNNI holds their AVX-512 VNNI twins, as dotkAVX2.
+var dotkPackedVNNI = map[gguf.Type]*dotkSet{
+	gguf.TypeQ6_K: {dotkQ6_Kvx1x4, dotkQ6_Kvx1x1, dotkQ6_Kvx2x2, dotkQ6_Kvx2x1, dotkQ6_Kvx3x1, dotkQ6_Kvx4x1, dotkQ6_Kvx1x4s, dotkQ6_Kvx8x1, dotkQ6_Kvx8x4},
 }

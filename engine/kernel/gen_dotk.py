@@ -225,7 +225,7 @@ def q6_k(R, C, c):
     offset_end(R, C, c, 208, 5)
 
 
-def q6_kp(R, C, c):
+def q6_kp(R, C, c, vnni=False):
     # Q6_K packed by packQ6_K (packq6k.go), activations in its order
     # (actQ8_KT): word j of every 32-value group is a pair of sub-block j's
     # values, so the scales as words (Y6, once) serve every group, two
@@ -251,6 +251,10 @@ def q6_kp(R, C, c):
                 emit(f"\tVPMADDUBSW {X(r, 4 + 32 * g)}, Y{m}, Y4")
                 emit(f"\tVPMADDUBSW {X(r, 4 + 32 * g + 32)}, Y{m + 1}, Y5")
                 emit("\tVPADDW Y5, Y4, Y4")
+                if vnni:  # VPDPWSSD: the VPMADDWD and the sum in one
+                    op = "VPMADDWD" if n == 0 and m == 0 else "VPDPWSSD"
+                    emit(f"\t{op} Y6, Y4, {isum(r)}")
+                    continue
                 emit("\tVPMADDWD Y6, Y4, Y4")
                 if n == 0 and m == 0:
                     emit(f"\tVMOVDQA Y4, {isum(r)}")
@@ -578,13 +582,15 @@ def k(name):
 
 # where each type's d (and dmin) lie in its block: offset, pair
 D_AT = {"Q4_K": (0, True, True), "Q5_K": (0, True, True), "Q2_K": (80, True), "Q6_K": (208, False), "Q3_K": (108, False),
-        "Q6_Kp": (208, False)}
+        "Q6_Kp": (208, False), "Q6_Kv": (208, False)}
 
 # name, block bytes, body, the byte in Y7
 TYPES = [("Q4_K", 144, q4_k, 0x0F), ("Q5_K", 176, q5_k, 0x0F), ("Q6_K", 210, q6_k, 0x0F),
          ("Q2_K", 84, q2_k, 0x03), ("Q3_K", 110, q3_k, 0x03)]
 # packed layouts (packings): their kernels go to dotkPackedAVX2
 PACKED_TYPES = [("Q6_Kp", 210, q6_kp, 0x3F)]
+# their AVX-512 VNNI twins (dotkPackedVNNI): the same integers, so the same bits
+VNNI_TYPES = [("Q6_Kv", 210, lambda R, C, c: q6_kp(R, C, c, vnni=True), 0x3F)]
 
 ARGS = "out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int"
 
@@ -746,7 +752,7 @@ emit("GLOBL ·dotkMinus127(SB), RODATA|NOPTR, $4")
 emit("DATA ·dotkOne+0(SB)/4, $0x3F800000")
 emit("GLOBL ·dotkOne(SB), RODATA|NOPTR, $4")
 
-for t in TYPES + PACKED_TYPES:
+for t in TYPES + PACKED_TYPES + VNNI_TYPES:
     for R, C in SHAPES:
         kernel(*t, R, C)
     kernel(*t, 1, 4, strided=True)
@@ -759,7 +765,7 @@ with open("dotk_amd64.s", "w") as f:
     f.write(hdr + '#include "textflag.h"\n' + "\n".join(out) + "\n")
 
 go = [hdr + "package kernel\n", 'import "github.com/graft-ai/graft/engine/gguf"\n']
-for t in TYPES + PACKED_TYPES:
+for t in TYPES + PACKED_TYPES + VNNI_TYPES:
     for R, C in SHAPES:
         go.append(f"//go:noescape\nfunc dotk{t[0]}x{R}x{C}({ARGS})\n")
     go.append(f"//go:noescape\nfunc dotk{t[0]}x1x4s({ARGS})\n")
@@ -776,6 +782,12 @@ go.append("}\n")
 go.append("// dotkPackedAVX2 holds the kernels of packed layouts (packings), as dotkAVX2.")
 go.append("var dotkPackedAVX2 = map[gguf.Type]*dotkSet{")
 for t in PACKED_TYPES:
+    fns = ", ".join([f"dotk{t[0]}x{R}x{C}" for R, C in SHAPES] + [f"dotk{t[0]}x1x4s", f"dotk{t[0]}x8x1", f"dotk{t[0]}x8x4"])
+    go.append(f"\tgguf.Type{t[0][:-1]}: {{{fns}}},")
+go.append("}\n")
+go.append("// dotkPackedVNNI holds their AVX-512 VNNI twins, as dotkAVX2.")
+go.append("var dotkPackedVNNI = map[gguf.Type]*dotkSet{")
+for t in VNNI_TYPES:
     fns = ", ".join([f"dotk{t[0]}x{R}x{C}" for R, C in SHAPES] + [f"dotk{t[0]}x1x4s", f"dotk{t[0]}x8x1", f"dotk{t[0]}x8x4"])
     go.append(f"\tgguf.Type{t[0][:-1]}: {{{fns}}},")
 go.append("}\n")

@@ -58,3 +58,38 @@ func benchPacked(b *testing.B, t gguf.Type, act actFormat, quantize func([]byte,
 		}
 	}
 }
+
+// BenchmarkPackedQ6KVNNI is BenchmarkPackedVNNI for packed Q6_K's tiles
+// (8 and 4 activation rows a tile at 32 rows; a lone row keeps the AVX2
+// streams).
+func BenchmarkPackedQ6KVNNI(b *testing.B) {
+	if !hasVNNI512() {
+		b.Skip("no AVX-512 VNNI")
+	}
+	const out, in, rows = 2048, 768, 32
+	t := gguf.TypeQ6_K
+	r := rand.New(rand.NewPCG(12, 42))
+	w := packed(t, randomQ(r, t, out, in), out, in)
+	x := randomX(r, rows*in)
+	res := make([]float32, rows*out)
+	id := packings[t].dot
+	saved := id.dot
+	defer func() { id.dot = saved }()
+	gw := map[string]float64{}
+	for _, k := range []struct {
+		name string
+		set  *dotkSet
+	}{{"avx2", dotkPackedAVX2[t]}, {"vnni", dotkPackedVNNI[t]}} {
+		id.dot = k.set.tiles
+		b.Run(fmt.Sprintf("rows=%d/%s", rows, k.name), func(b *testing.B) {
+			for b.Loop() {
+				matMulQ8(nil, res, x, w, t, id, rows, in, out)
+			}
+			gw[k.name] = float64(rows*out*in) / (b.Elapsed().Seconds() / float64(b.N)) / 1e9
+			b.ReportMetric(gw[k.name], "Gw/s")
+			if k.name == "vnni" {
+				b.ReportMetric(gw["vnni"]/gw["avx2"], "vnni/avx2")
+			}
+		})
+	}
+}
