@@ -52,12 +52,6 @@ func init() {
 	}
 }
 
-// hasVNNI512 reports whether the CPU and GRAFT_KERNEL_LEVEL allow the
-// AVX-512 VNNI kernels (dot8z_amd64.s).
-func hasVNNI512() bool {
-	return archsimd.X86.AVX512() && archsimd.X86.AVX512VNNI() && levelLimit() >= 2
-}
-
 // tile runs a rows×cols tile as kernels of at most 8 dots: a tile of more
 // is split into column strips, each weight block unpacked once per strip.
 func (k *dot8Set) tile(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, rows, cols int) {

@@ -264,6 +264,14 @@ func (j *matMulJob) runBatched(id, lo, hi int) {
 	od, ld, rb, nb, bd := j.outDim, j.ldq, j.rowBytes, j.qnb, j.idot.batch
 	s := &j.iscr[id]
 	bb := rb / nb
+	xq, lx := j.xq, ld // the tiles' activations, and the quads'
+	if bd.unpack != nil {
+		xq, lx = j.xu, nb*32
+	}
+	qx, qlx := xq, lx
+	if bd.biasedQuad {
+		qx, qlx = j.xu, nb*32
+	}
 	for r0 := 0; r0 < j.rows; r0 += j.rowBlock {
 		r1 := min(r0+j.rowBlock, j.rows)
 		for c := c0; c < c1; c += 4 {
@@ -274,19 +282,15 @@ func (j *matMulJob) runBatched(id, lo, hi int) {
 				m := func(i int) *byte { return (*byte)(unsafe.Add(unsafe.Pointer(wc(i)), 2)) }
 				bd.scales(&s.wm[0], m(0), m(1), m(2), m(3), nb, bb)
 			}
-			w, lw, xq, lx := &j.q[c*rb], rb, j.xq, ld
+			w, lw := &j.q[c*rb], rb
 			if bd.unpack != nil {
 				for i := range cols {
 					bd.unpack(&s.wq[i*nb*64], wc(i), nb)
 				}
-				w, lw, xq, lx = &s.wq[0], nb*64, j.xu, nb*32
+				w, lw = &s.wq[0], nb*64
 			}
 			r := r0
 			if n := (r1 - r0) / 4; cols == 4 && n > 0 {
-				qx, qlx := xq, lx
-				if bd.biasedQuad {
-					qx, qlx = j.xu, nb*32
-				}
 				bd.quad(&j.out[r*od+c], od, &qx[r*qlx], qlx, w, lw, nb, &j.xd[r/4*4*nb], &s.wd[0], &s.dp[0], n)
 				if bd.offsets != nil {
 					bd.offsets.add(&j.out[r*od+c], od, &j.xs[r/4*4*nb], &s.wm[0], nb, n)

@@ -21,13 +21,12 @@ func init() {
 	if !archsimd.X86.AVX2() || !archsimd.X86.FMA() || !hasF16C() || levelLimit() < 1 {
 		return
 	}
+	q4, q4s, q4k := &dot8Q4_0x8AVX2, dot8Q4_0x8s4, &dot8Q4_Kx8AVX2
 	if hasVNNI512() {
-		install(gguf.TypeQ4_0, actQ8_0S, quantizeQ8_0Sums, &dot8Q4_0x8VNNI, dot8Q4_0x8s4v)
-		install(gguf.TypeQ4_K, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8VNNI, dot8Q4_Kx8s4)
-		return
+		q4, q4s, q4k = &dot8Q4_0x8VNNI, dot8Q4_0x8s4v, &dot8Q4_Kx8VNNI
 	}
-	install(gguf.TypeQ4_0, actQ8_0S, quantizeQ8_0Sums, &dot8Q4_0x8AVX2, dot8Q4_0x8s4)
-	install(gguf.TypeQ4_K, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8AVX2, dot8Q4_Kx8s4)
+	install(gguf.TypeQ4_0, actQ8_0S, quantizeQ8_0Sums, q4, q4s)
+	install(gguf.TypeQ4_K, actQ8_K, quantizeQ8KAVX2, q4k, dot8Q4_Kx8s4)
 }
 
 // install gives packed type t its integer dot: activations act made by

@@ -10,86 +10,54 @@ import (
 	"github.com/graft-ai/graft/engine/gguf"
 )
 
-// packedSet is one packed type's kernels under comparison.
-type packedSet struct {
-	name string
-	rows *[4]dot8Func
-	s4   dot8Func
-}
-
 // BenchmarkPackedVNNI compares the packed types' AVX2 kernels with their
-// VNNI twins on one thread: 32 activation rows (prefill and batched
-// decode, the tiles) and a lone row (the streams; Q4_K keeps its AVX2
-// ones), against 2048 weight rows of 768, in G weights/s; vnni/avx2 is the
-// ratio to the AVX2 run just before it. Run with -count to alternate them.
+// VNNI twins on one thread, against 2048 weight rows of 768, in G
+// weights/s: 32 activation rows (prefill and batched decode, the tiles)
+// and, for Q4_0, a lone row (the streams; Q4_K's and Q6_K's lone rows keep
+// the AVX2 ones). vnni/avx2 is the ratio to the AVX2 run just before it.
+// Run with -count to alternate them.
 func BenchmarkPackedVNNI(b *testing.B) {
 	if !hasVNNI512() {
 		b.Skip("no AVX-512 VNNI")
 	}
-	benchPacked(b, gguf.TypeQ4_0, actQ8_0S, quantizeQ8_0Sums,
-		[]packedSet{{"avx2", &dot8Q4_0x8AVX2, dot8Q4_0x8s4}, {"vnni", &dot8Q4_0x8VNNI, dot8Q4_0x8s4v}})
-	benchPacked(b, gguf.TypeQ4_K, actQ8_K, quantizeQ8KAVX2,
-		[]packedSet{{"avx2", &dot8Q4_Kx8AVX2, dot8Q4_Kx8s4}, {"vnni", &dot8Q4_Kx8VNNI, dot8Q4_Kx8s4}})
+	rows := func(t gguf.Type, act actFormat, quantize func([]byte, []float32), k *[4]dot8Func, s4 dot8Func) func() {
+		return func() { install(t, act, quantize, k, s4) }
+	}
+	tiles := func(t gguf.Type, k *dotkSet) func() { return func() { packings[t].dot.dot = k.tiles } }
+	q4, q4k, q6 := gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeQ6_K
+	benchPacked(b, q4, []int{1, 32}, rows(q4, actQ8_0S, quantizeQ8_0Sums, &dot8Q4_0x8AVX2, dot8Q4_0x8s4),
+		rows(q4, actQ8_0S, quantizeQ8_0Sums, &dot8Q4_0x8VNNI, dot8Q4_0x8s4v))
+	benchPacked(b, q4k, []int{32}, rows(q4k, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8AVX2, dot8Q4_Kx8s4),
+		rows(q4k, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8VNNI, dot8Q4_Kx8s4))
+	benchPacked(b, q6, []int{32}, tiles(q6, dotkPackedAVX2[q6]), tiles(q6, dotkPackedVNNI[q6]))
 }
 
-func benchPacked(b *testing.B, t gguf.Type, act actFormat, quantize func([]byte, []float32), sets []packedSet) {
+// benchPacked times MatMulQ8 on packed weights of type t for each number
+// of rows, with t's kernels as avx2 and then as vnni installs them.
+func benchPacked(b *testing.B, t gguf.Type, rowCounts []int, avx2, vnni func()) {
 	const out, in = 2048, 768
 	r := rand.New(rand.NewPCG(12, 41))
 	w := packed(t, randomQ(r, t, out, in), out, in)
 	saved := *packings[t].dot
 	defer func() { *packings[t].dot = saved }()
-	for _, rows := range []int{1, 32} {
+	for _, rows := range rowCounts {
 		x := randomX(r, rows*in)
 		res := make([]float32, rows*out)
-		gw := map[string]float64{}
-		for _, k := range sets {
-			install(t, act, quantize, k.rows, k.s4)
+		var gw [2]float64
+		for i, set := range []func(){avx2, vnni} {
+			*packings[t].dot = saved
+			set()
 			id := packings[t].dot
-			b.Run(fmt.Sprintf("%s/rows=%d/%s", t, rows, k.name), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%s/rows=%d/%s", t, rows, [2]string{"avx2", "vnni"}[i]), func(b *testing.B) {
 				for b.Loop() {
 					matMulQ8(nil, res, x, w, t, id, rows, in, out)
 				}
-				gw[k.name] = float64(rows*out*in) / (b.Elapsed().Seconds() / float64(b.N)) / 1e9
-				b.ReportMetric(gw[k.name], "Gw/s")
-				if k.name != sets[0].name {
-					b.ReportMetric(gw[k.name]/gw[sets[0].name], k.name+"/"+sets[0].name)
+				gw[i] = float64(rows*out*in) / (b.Elapsed().Seconds() / float64(b.N)) / 1e9
+				b.ReportMetric(gw[i], "Gw/s")
+				if i == 1 {
+					b.ReportMetric(gw[1]/gw[0], "vnni/avx2")
 				}
 			})
 		}
-	}
-}
-
-// BenchmarkPackedQ6KVNNI is BenchmarkPackedVNNI for packed Q6_K's tiles
-// (8 and 4 activation rows a tile at 32 rows; a lone row keeps the AVX2
-// streams).
-func BenchmarkPackedQ6KVNNI(b *testing.B) {
-	if !hasVNNI512() {
-		b.Skip("no AVX-512 VNNI")
-	}
-	const out, in, rows = 2048, 768, 32
-	t := gguf.TypeQ6_K
-	r := rand.New(rand.NewPCG(12, 42))
-	w := packed(t, randomQ(r, t, out, in), out, in)
-	x := randomX(r, rows*in)
-	res := make([]float32, rows*out)
-	id := packings[t].dot
-	saved := id.dot
-	defer func() { id.dot = saved }()
-	gw := map[string]float64{}
-	for _, k := range []struct {
-		name string
-		set  *dotkSet
-	}{{"avx2", dotkPackedAVX2[t]}, {"vnni", dotkPackedVNNI[t]}} {
-		id.dot = k.set.tiles
-		b.Run(fmt.Sprintf("rows=%d/%s", rows, k.name), func(b *testing.B) {
-			for b.Loop() {
-				matMulQ8(nil, res, x, w, t, id, rows, in, out)
-			}
-			gw[k.name] = float64(rows*out*in) / (b.Elapsed().Seconds() / float64(b.N)) / 1e9
-			b.ReportMetric(gw[k.name], "Gw/s")
-			if k.name == "vnni" {
-				b.ReportMetric(gw["vnni"]/gw["avx2"], "vnni/avx2")
-			}
-		})
 	}
 }

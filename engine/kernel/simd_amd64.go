@@ -157,6 +157,12 @@ func bf16x16One(x []float32, w []uint16, n int) float32 {
 	return r[0]
 }
 
+// hasVNNI512 reports whether the CPU and GRAFT_KERNEL_LEVEL allow the
+// AVX-512 VNNI twins of the integer dots.
+func hasVNNI512() bool {
+	return archsimd.X86.AVX512() && archsimd.X86.AVX512VNNI() && levelLimit() >= 2
+}
+
 // levelLimit reads GRAFT_KERNEL_LEVEL, which caps the kernel set below what
 // the CPU offers: 0 portable, 1 avx2, 2 avx512 (the default, no cap). It lets
 // one machine run, and test, the kernels another machine would pick.
