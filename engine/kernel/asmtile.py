@@ -50,3 +50,14 @@ def unpack_nibbles(emit, addr, mask):
     emit("\tVPSRLW $4, Y0, Y1")
     emit(f"\tVPAND {mask}, Y0, Y0")
     emit(f"\tVPAND {mask}, Y1, Y1")
+
+
+def lane_sum8(emit, src, t, u):
+    """X{t} = the 8 lanes of Y{src} summed in dot8.go's order, ((l0+l4) +
+    (l2+l6)) + ((l1+l5)+(l3+l7)), in its low lane; X{u} is scratch."""
+    emit(f"\tVEXTRACTF128 $1, Y{src}, X{t}")
+    emit(f"\tVADDPS X{t}, X{src}, X{t}")
+    emit(f"\tVMOVHLPS X{t}, X{t}, X{u}")
+    emit(f"\tVADDPS X{u}, X{t}, X{t}")
+    emit(f"\tVMOVSHDUP X{t}, X{u}")
+    emit(f"\tVADDSS X{u}, X{t}, X{t}")

@@ -40,7 +40,7 @@ q8Row and q8Row1 are the AVX2 Q8_0 and Q8_1 activation quantizers
 (dot8_avx2_amd64.go, dot81_amd64.go).
 """
 
-from asmtile import W, X, tile_args
+from asmtile import W, X, lane_sum8, tile_args
 
 SHAPES = [(1, 1), (1, 2), (1, 3), (1, 4), (2, 1), (2, 2), (2, 3), (2, 4), (3, 1), (3, 2), (4, 1), (4, 2)]
 
@@ -607,13 +607,7 @@ def store_acc(R, C, acc, strided=False):
         if r > 0:
             emit("\tADDQ AX, DI")
         for c in range(C):
-            x = "X" + acc(r, c)[1:]
-            emit(f"\tVEXTRACTF128 $1, {acc(r, c)}, X5")
-            emit(f"\tVADDPS X5, {x}, X5")
-            emit("\tVMOVHLPS X5, X5, X6")
-            emit("\tVADDPS X6, X5, X5")
-            emit("\tVMOVSHDUP X5, X6")
-            emit("\tVADDSS X6, X5, X5")
+            lane_sum8(emit, acc(r, c)[1:], 5, 6)
             if strided:
                 if c > 0:
                     emit("\tADDQ AX, DI")

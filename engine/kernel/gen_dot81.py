@@ -30,7 +30,7 @@ accumulators. A lone row keeps two of Q5_1's qh constants in Y0 and Y7:
 The Q8_1 activation quantizer is gen_dot8.py's (q8Row1).
 """
 
-from asmtile import W, X, tile_args
+from asmtile import W, X, lane_sum8, tile_args
 
 ARGS = "out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int"
 ABB = 36  # Q8_1 block bytes
@@ -98,15 +98,9 @@ def epilogue(n, stride):
         emit("\tMOVQ $4, AX")
     lane = ["VMOVAPS X9, X6", "VMOVSHDUP X9, X6", "VMOVHLPS X9, X9, X6", "VPERMILPS $0xff, X9, X6"]
     for i in range(n):
-        a = f"X{12 + i}"
         if i:
             emit("\tADDQ AX, DI")
-        emit(f"\tVEXTRACTF128 $1, Y{12 + i}, X5")
-        emit(f"\tVADDPS X5, {a}, X5")
-        emit("\tVMOVHLPS X5, X5, X6")
-        emit("\tVADDPS X6, X5, X5")
-        emit("\tVMOVSHDUP X5, X6")
-        emit("\tVADDSS X6, X5, X5")
+        lane_sum8(emit, 12 + i, 5, 6)
         emit(f"\t{lane[i]}")
         emit("\tVADDSS X6, X5, X5")
         emit("\tVMOVSS X5, (DI)")

@@ -24,7 +24,7 @@ halves, Z3 Z4 the pairs' weights, Z5 Z6 the negated corrections, Z7 an
 activation row, Z8 Z9 scratch.
 """
 
-from asmtile import W, X
+from asmtile import W, X, lane_sum8
 
 ARGS = "out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, xd, wd, dp *float32, n int"
 WBB = 34  # Q8_0 weight block bytes
@@ -64,13 +64,8 @@ def block():
 
 def reduce(src, dst):
     """dot8.go's lane sum of the 8 lanes in Y{src} (a low register) into
-    memory dst: ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7))."""
-    emit(f"\tVEXTRACTF128 $1, Y{src}, X10")
-    emit(f"\tVADDPS X10, X{src}, X10")
-    emit("\tVMOVHLPS X10, X10, X11")
-    emit("\tVADDPS X11, X10, X10")
-    emit("\tVMOVSHDUP X10, X11")
-    emit("\tVADDSS X11, X10, X10")
+    memory dst."""
+    lane_sum8(emit, src, 10, 11)
     emit(f"\tVMOVSS X10, {dst}")
 
 
