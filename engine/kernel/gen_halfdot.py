@@ -156,12 +156,17 @@ def kernel(kind, pf):
     reduce_rows()
 
 
-def reduce_rows():
+def reduce_rows(wide=False):
+    """Each accumulator's lanes summed (16 lanes with wide: reduce16's
+    lo+hi first), stored ldo floats apart."""
     emit("done:")
     emit("\tMOVQ out+0(FP), BX")
     emit("\tMOVQ ldo+8(FP), R9")
     emit("\tSHLQ $2, R9")
     for r in range(ROWS):
+        if wide:
+            emit(f"\tVEXTRACTF64X4 $1, Z{r}, Y15")
+            emit(f"\tVADDPS Y15, Y{r}, Y{r}")
         emit(f"\tVEXTRACTF128 $1, Y{r}, X15")
         emit(f"\tVADDPS X15, X{r}, X{r}")
         emit(f"\tVHADDPS X{r}, X{r}, X{r}")
@@ -219,27 +224,7 @@ def kernel_z(kind, pf):
         t = 9 + r % 6
         widen(kind, f"({RR[r]})", t, "Z", "K1")
         emit(f"\tVFMADD231PS Z{t}, Z8, Z{r}")
-    reduce_rows_z()
-
-
-def reduce_rows_z():
-    """reduce16 of each accumulator, stored ldo floats apart."""
-    emit("done:")
-    emit("\tMOVQ out+0(FP), BX")
-    emit("\tMOVQ ldo+8(FP), R9")
-    emit("\tSHLQ $2, R9")
-    for r in range(ROWS):
-        emit(f"\tVEXTRACTF64X4 $1, Z{r}, Y15")
-        emit(f"\tVADDPS Y15, Y{r}, Y{r}")
-        emit(f"\tVEXTRACTF128 $1, Y{r}, X15")
-        emit(f"\tVADDPS X15, X{r}, X{r}")
-        emit(f"\tVHADDPS X{r}, X{r}, X{r}")
-        emit(f"\tVHADDPS X{r}, X{r}, X{r}")
-        emit(f"\tVMOVSS X{r}, (BX)")
-        if r < ROWS - 1:
-            emit("\tADDQ R9, BX")
-    emit("\tVZEROUPPER")
-    emit("\tRET")
+    reduce_rows(wide=True)
 
 
 KINDS = ["F16", "BF16", "F32"]
