@@ -61,11 +61,12 @@ func checkExpand(t *testing.T, rows, rank int, seed uint64, specials bool) {
 
 // TestExpandLoRAMatchesAxpy: a fused expand must give each output the bits
 // the row-by-row axpys gave, or a batch's LoRA deltas would change with the
-// kernel. The lengths cover whole panels, a partial last one and none.
+// kernel. The lengths cover whole panels, a partial last one and none, and at 200 both
+// the four-panel and the one-panel loops of the 16-lane expand.
 func TestExpandLoRAMatchesAxpy(t *testing.T) {
 	t.Logf("kernel level: %s", Level())
 	seed := uint64(0)
-	for _, rows := range []int{0, 1, 7, 8, 9, 17, 100, 768, 2048} {
+	for _, rows := range []int{0, 1, 7, 8, 9, 17, 100, 200, 768, 2048} {
 		for _, rank := range []int{1, 2, 7, 16, 64} {
 			seed++
 			checkExpand(t, rows, rank, seed, false)

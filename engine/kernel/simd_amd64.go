@@ -46,7 +46,7 @@ func useAVX512() {
 	expSubImpl = expSub16
 	maxImpl = max16
 	unpairImpl = unpair8
-	useExpandAVX2()
+	useExpandAVX512()
 	useHalfDotAVX512()
 }
 
