@@ -47,7 +47,11 @@ type Config struct {
 	// Drain is how long a stopping replica's running requests may take;
 	// default 5m. A replica still running after Drain+10s is killed.
 	Drain time.Duration
-	Log   *slog.Logger
+	// TempDir is where each replica gets a private TMPDIR, removed when the
+	// replica exits however it exits: a pod killed mid-run cannot remove
+	// what it made there (its engine's socket folder); default os.TempDir().
+	TempDir string
+	Log     *slog.Logger
 }
 
 // Provider is the local provider. Stop its replicas with Close.

@@ -31,17 +31,31 @@ const testDeadline = 60 * time.Second
 
 func newProvider(t *testing.T, ready time.Duration) (*Provider, *state.Store) {
 	t.Helper()
+	p, st, _ := newProviderTemp(t, ready)
+	return p, st
+}
+
+// newProviderTemp is newProvider that also returns the replicas' TempDir.
+func newProviderTemp(t *testing.T, ready time.Duration) (*Provider, *state.Store, string) {
+	t.Helper()
 	srv := testserver.Redis(t)
+	// Not t.TempDir(): a unix socket's path must stay under 108 bytes, and
+	// the replica's engine makes one two folders down.
+	tmp, err := os.MkdirTemp("", "gl-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(tmp) })
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	t.Cleanup(func() { rdb.Close() })
 	st := state.New(rdb)
 	p, err := New(Config{Exe: testgraft.Binary(t), Redis: "redis://" + srv.Addr + "/0", Store: st,
-		AdapterCache: t.TempDir(), ReadyTimeout: ready, HeartbeatTTL: 2 * time.Second, Drain: 5 * time.Second})
+		AdapterCache: t.TempDir(), ReadyTimeout: ready, HeartbeatTTL: 2 * time.Second, Drain: 5 * time.Second, TempDir: tmp})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	return p, st
+	return p, st, tmp
 }
 
 // waitPhase waits until the one replica of dep is in phase and returns it.
@@ -157,18 +171,40 @@ func TestBadModelFailsWithItsOwnError(t *testing.T) {
 	}
 }
 
+// TestKilledReplicaIsReportedExited also checks that the replica's private
+// TMPDIR, where its engine made a socket folder it could not remove, goes
+// with it.
 func TestKilledReplicaIsReportedExited(t *testing.T) {
 	t.Parallel()
-	p, _ := newProvider(t, testDeadline)
+	p, _, tmp := newProviderTemp(t, testDeadline)
 	if err := p.Start(context.Background(), deploy.ReplicaSpec{Deployment: "d", ID: "r1", Spec: storiesSpec(t)}); err != nil {
 		t.Fatal(err)
 	}
 	waitPhase(t, p, "d", deploy.PhaseLive)
+	if names := entries(t, tmp); len(names) != 1 {
+		t.Fatalf("a live replica's temporary folders: %v, want its own", names)
+	}
 	syscall.Kill(p.PIDs("d")["r1"], syscall.SIGKILL)
 	r := waitPhase(t, p, "d", deploy.PhaseExited)
 	if !strings.Contains(r.Reason, "signal 9") {
 		t.Fatalf("reason %q does not say it was killed", r.Reason)
 	}
+	if names := entries(t, tmp); len(names) != 0 {
+		t.Fatalf("a killed replica left %v in its TempDir", names)
+	}
+}
+
+func entries(t *testing.T, dir string) []string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range es {
+		names = append(names, e.Name())
+	}
+	return names
 }
 
 // TestReadyDeadline: a replica not live within ReadyTimeout is killed and

@@ -86,15 +86,20 @@ func (r *replica) start(log interface{ Info(string, ...any) }) (*exec.Cmd, chan 
 	if err != nil {
 		return nil, nil, nil, "", err
 	}
+	tmp, err := os.MkdirTemp(r.p.cfg.TempDir, "graft-replica-")
+	if err != nil {
+		return nil, nil, nil, "", fmt.Errorf("no temporary folder for the replica: %v", err)
+	}
 	out := &tail{max: tailBytes}
 	cmd := exec.Command(r.p.cfg.Exe, args...)
-	cmd.Env = append(append(cmd.Environ(), r.p.cfg.Env...), "GRAFT_REDIS="+r.p.cfg.Redis)
+	cmd.Env = append(append(cmd.Environ(), r.p.cfg.Env...), "GRAFT_REDIS="+r.p.cfg.Redis, "TMPDIR="+tmp)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.ExtraFiles = []*os.File{sock}
 	// Its own process group, killed with it; and the kernel kills it if this
 	// process dies, so no replica outlives its control process.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
+		os.RemoveAll(tmp)
 		return nil, nil, nil, "", fmt.Errorf("start %s: %v", r.p.cfg.Exe, err)
 	}
 	r.p.set(r, func(info *deploy.Replica) { info.Addr = addr })
@@ -103,7 +108,11 @@ func (r *replica) start(log interface{ Info(string, ...any) }) (*exec.Cmd, chan 
 	r.p.mu.Unlock()
 	log.Info("replica starting", "pid", cmd.Process.Pid, "addr", addr, "generation", r.spec.Generation)
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	go func() {
+		err := cmd.Wait()
+		os.RemoveAll(tmp)
+		exited <- err
+	}()
 	return cmd, exited, out, addr, nil
 }
 
