@@ -196,6 +196,114 @@ func dotkQ6_Kvx8x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb
 func dotkQ6_Kvx8x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
 
 //go:noescape
+func dotkQ4_Kvx1x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ4_Kvx1x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ4_Kvx2x2(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ4_Kvx2x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ4_Kvx3x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ4_Kvx4x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ4_Kvx1x4s(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ4_Kvx8x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ4_Kvx8x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ5_Kvx1x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ5_Kvx1x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ5_Kvx2x2(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ5_Kvx2x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ5_Kvx3x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ5_Kvx4x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ5_Kvx1x4s(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ5_Kvx8x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ5_Kvx8x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ2_Kvx1x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ2_Kvx1x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ2_Kvx2x2(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ2_Kvx2x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ2_Kvx3x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ2_Kvx4x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ2_Kvx1x4s(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ2_Kvx8x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ2_Kvx8x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ3_Kvx1x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ3_Kvx1x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ3_Kvx2x2(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ3_Kvx2x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ3_Kvx3x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ3_Kvx4x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ3_Kvx1x4s(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ3_Kvx8x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ3_Kvx8x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
 func quantQ8K(dst *byte, x *float32, nb int)
 
 // dotkAVX2 holds, per type, the kernels of the shapes 1×4 1×1 2×2 2×1 3×1 4×1, the strided 1×4, 8×1 and 8×4.
@@ -215,4 +323,12 @@ var dotkPackedAVX2 = map[gguf.Type]*dotkSet{
 // dotkPackedVNNI holds their AVX-512 VNNI twins, as dotkAVX2.
 var dotkPackedVNNI = map[gguf.Type]*dotkSet{
 	gguf.TypeQ6_K: {dotkQ6_Kvx1x4, dotkQ6_Kvx1x1, dotkQ6_Kvx2x2, dotkQ6_Kvx2x1, dotkQ6_Kvx3x1, dotkQ6_Kvx4x1, dotkQ6_Kvx1x4s, dotkQ6_Kvx8x1, dotkQ6_Kvx8x4},
+}
+
+// dotkVNNI holds the AVX-512 VNNI twins of dotkAVX2's sets but Q6_K's, as dotkAVX2.
+var dotkVNNI = map[gguf.Type]*dotkSet{
+	gguf.TypeQ4_K: {dotkQ4_Kvx1x4, dotkQ4_Kvx1x1, dotkQ4_Kvx2x2, dotkQ4_Kvx2x1, dotkQ4_Kvx3x1, dotkQ4_Kvx4x1, dotkQ4_Kvx1x4s, dotkQ4_Kvx8x1, dotkQ4_Kvx8x4},
+	gguf.TypeQ5_K: {dotkQ5_Kvx1x4, dotkQ5_Kvx1x1, dotkQ5_Kvx2x2, dotkQ5_Kvx2x1, dotkQ5_Kvx3x1, dotkQ5_Kvx4x1, dotkQ5_Kvx1x4s, dotkQ5_Kvx8x1, dotkQ5_Kvx8x4},
+	gguf.TypeQ2_K: {dotkQ2_Kvx1x4, dotkQ2_Kvx1x1, dotkQ2_Kvx2x2, dotkQ2_Kvx2x1, dotkQ2_Kvx3x1, dotkQ2_Kvx4x1, dotkQ2_Kvx1x4s, dotkQ2_Kvx8x1, dotkQ2_Kvx8x4},
+	gguf.TypeQ3_K: {dotkQ3_Kvx1x4, dotkQ3_Kvx1x1, dotkQ3_Kvx2x2, dotkQ3_Kvx2x1, dotkQ3_Kvx3x1, dotkQ3_Kvx4x1, dotkQ3_Kvx1x4s, dotkQ3_Kvx8x1, dotkQ3_Kvx8x4},
 }

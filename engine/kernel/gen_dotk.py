@@ -82,17 +82,31 @@ def isum(r):
     return f"Y{8 + r}"
 
 
-def q4_k(R, C, c):
-    k45(R, C, c, 16, None)
+def madd_sum(r, s, t, first, vnni):
+    """isum(r) = (or +=, after the first) VPMADDWD of s and t, which leaves
+    t changed. With VNNI, VPDPWSSD does the multiply and the sum in one:
+    the same wrapping int32 arithmetic, so the same integers."""
+    if vnni:
+        emit(f"\t{'VPMADDWD' if first else 'VPDPWSSD'} {s}, {t}, {isum(r)}")
+        return
+    emit(f"\tVPMADDWD {s}, {t}, {t}")
+    if first:
+        emit(f"\tVMOVDQA {t}, {isum(r)}")
+    else:
+        emit(f"\tVPADDD {t}, {isum(r)}, {isum(r)}")
 
 
-def q5_k(R, C, c):
+def q4_k(R, C, c, vnni=False):
+    k45(R, C, c, 16, None, vnni)
+
+
+def q5_k(R, C, c, vnni=False):
     # 176 bytes: as Q4_K with qh[32] at 16 (bit sb of qh[l] adds 16 to value
     # l of sub-block sb) and qs at 48
-    k45(R, C, c, 48, 16)
+    k45(R, C, c, 48, 16, vnni)
 
 
-def k45(R, C, c, qs, qh):
+def k45(R, C, c, qs, qh, vnni=False):
     # Q4_K: 144 bytes: d, dmin, scales[12], qs[128]. The 6-bit scales and
     # mins (ggml's get_scale_min_k4) unpacked by k4_scales into R = scales
     # 0..7, mins 0..7, one byte each: sc[j] = q[j]&63, mn[j] = q[j+4]&63 for
@@ -133,11 +147,7 @@ def k45(R, C, c, qs, qh):
         for r in range(R):
             for h, (q, s, t) in enumerate((("Y0", "Y2", "Y4"), ("Y1", "Y3", "Y5"))):
                 emit(f"\tVPMADDUBSW {X(r, 4 + 64 * j + 32 * h)}, {q}, {t}")
-                emit(f"\tVPMADDWD {s}, {t}, {t}")
-                if j == 0 and h == 0:
-                    emit(f"\tVMOVDQA {t}, {isum(r)}")
-                else:
-                    emit(f"\tVPADDD {t}, {isum(r)}, {isum(r)}")
+                madd_sum(r, s, t, j == 0 and h == 0, vnni)
     # lane k of the mins: mins[k]·(bsums[2k]+bsums[2k+1]), by VPMADDWD with
     # mins[k] in both words of dword k, or, where shared_d left the pair
     # sums in the frame, in the low word
@@ -215,11 +225,7 @@ def q6_k(R, C, c):
             emit(f"\tVPSHUFB {k(f'dotkK4Shuf+{32 * (4 * n + m)}')}, Y6, Y4")
             for r in range(R):
                 emit(f"\tVPMADDUBSW {X(r, 4 + 128 * n + 32 * m)}, Y3, Y5")
-                emit("\tVPMADDWD Y4, Y5, Y5")
-                if n == 0 and m == 0:
-                    emit(f"\tVMOVDQA Y5, {isum(r)}")
-                else:
-                    emit(f"\tVPADDD Y5, {isum(r)}, {isum(r)}")
+                madd_sum(r, "Y4", "Y5", n == 0 and m == 0, False)
     # less 32·(sc[2k]·bsums[2k] + sc[2k+1]·bsums[2k+1]) in lane k
     emit(f"\tVPMOVSXBW {W(c, 192)}, Y6")
     offset_end(R, C, c, 208, 5)
@@ -251,18 +257,10 @@ def q6_kp(R, C, c, vnni=False):
                 emit(f"\tVPMADDUBSW {X(r, 4 + 32 * g)}, Y{m}, Y4")
                 emit(f"\tVPMADDUBSW {X(r, 4 + 32 * g + 32)}, Y{m + 1}, Y5")
                 emit("\tVPADDW Y5, Y4, Y4")
-                if vnni:  # VPDPWSSD: the VPMADDWD and the sum in one
-                    op = "VPMADDWD" if n == 0 and m == 0 else "VPDPWSSD"
-                    emit(f"\t{op} Y6, Y4, {isum(r)}")
-                    continue
-                emit("\tVPMADDWD Y6, Y4, Y4")
-                if n == 0 and m == 0:
-                    emit(f"\tVMOVDQA Y4, {isum(r)}")
-                else:
-                    emit(f"\tVPADDD Y4, {isum(r)}, {isum(r)}")
+                madd_sum(r, "Y6", "Y4", n == 0 and m == 0, vnni)
     offset_end(R, C, c, 208, 5)
 
-def half_groups(R, n, build):
+def half_groups(R, n, build, vnni=False):
     """The four 32-value groups m of half n: build(m) leaves the unsigned
     quants in Y3; Y6 holds the half's eight scales as words in both lanes,
     and VPSHUFB picks scale 2m for the low 16 values, 2m+1 for the high."""
@@ -271,11 +269,7 @@ def half_groups(R, n, build):
         emit(f"\tVPSHUFB {k(f'dotkK6Shuf+{32 * m}')}, Y6, Y4")
         for r in range(R):
             emit(f"\tVPMADDUBSW {X(r, 4 + 128 * n + 32 * m)}, Y3, Y5")
-            emit("\tVPMADDWD Y4, Y5, Y5")
-            if n == 0 and m == 0:
-                emit(f"\tVMOVDQA Y5, {isum(r)}")
-            else:
-                emit(f"\tVPADDD Y5, {isum(r)}, {isum(r)}")
+            madd_sum(r, "Y4", "Y5", n == 0 and m == 0, vnni)
 
 
 def bit_to(reg, src_bit, dst_bit, mask, src=None):
@@ -292,7 +286,7 @@ def bit_to(reg, src_bit, dst_bit, mask, src=None):
     emit(f"\tVPAND {k(mask)}, {reg}, {reg}")
 
 
-def q2_k(R, C, c):
+def q2_k(R, C, c, vnni=False):
     # 84 bytes: scales[16] (low nibble scale, high nibble min, per 16
     # values), qs[64], d, dmin. Value 32m+b of half n is (qs[32n+b] >> 2m) & 3
     # with scale 8n+2m+b/16. Y7 = 0x03 bytes.
@@ -308,7 +302,7 @@ def q2_k(R, C, c):
                 emit("\tVPAND Y7, Y3, Y3")
             else:
                 emit("\tVPAND Y7, Y0, Y3")
-        half_groups(R, n, build)
+        half_groups(R, n, build, vnni)
     d_dmin(c, 80)
     emit(f"\tVPMOVZXBW {W(c, 0)}, Y2")
     emit("\tVPSRLW $4, Y2, Y2")  # the sixteen mins as words
@@ -412,7 +406,7 @@ def shared_d(off, pair, k45_type=False):
         emit(f"\tVMOVUPS X0, {D_OFF}(SP)")
 
 
-def q3_k(R, C, c):
+def q3_k(R, C, c, vnni=False):
     # 110 bytes: hmask[32], qs[64], scales[12] (sixteen 6-bit values less
     # 32, ggml's aux packing), d. Value 32m+b of half n is
     # ((qs[32n+b] >> 2m) & 3) - 4·(bit 4n+m of hmask[b] clear); made here as
@@ -457,7 +451,7 @@ def q3_k(R, C, c):
                 emit(f"\tVMOVDQU {W(c, 0)}, Y4")
                 bit_to("Y4", 4 * n + m, 2, "dotk0x04")
             emit("\tVPOR Y4, Y3, Y3")
-        half_groups(R, n, build)
+        half_groups(R, n, build, vnni)
     emit("\tVMOVQ R10, X6")
     emit("\tVPINSRQ $1, DX, X6, X6")
     emit("\tVPSUBB ·dotk32B(SB), X6, X6")
@@ -591,6 +585,12 @@ TYPES = [("Q4_K", 144, q4_k, 0x0F), ("Q5_K", 176, q5_k, 0x0F), ("Q6_K", 210, q6_
 PACKED_TYPES = [("Q6_Kp", 210, q6_kp, 0x3F)]
 # their AVX-512 VNNI twins (dotkPackedVNNI): the same integers, so the same bits
 VNNI_TYPES = [("Q6_Kv", 210, lambda R, C, c: q6_kp(R, C, c, vnni=True), 0x3F)]
+# the stored types' VNNI twins (dotkVNNI; Q6_K is packed wherever it runs)
+STORED_VNNI_TYPES = [(t + "v", bb, lambda R, C, c, body=body: body(R, C, c, vnni=True), mask)
+                     for t, bb, body, mask in TYPES if t != "Q6_K"]
+for t, *_ in STORED_VNNI_TYPES:
+    D_AT[t] = D_AT[t[:-1]]
+    REG_CONSTS[t] = REG_CONSTS[t[:-1]]
 
 ARGS = "out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int"
 
@@ -752,7 +752,7 @@ emit("GLOBL ·dotkMinus127(SB), RODATA|NOPTR, $4")
 emit("DATA ·dotkOne+0(SB)/4, $0x3F800000")
 emit("GLOBL ·dotkOne(SB), RODATA|NOPTR, $4")
 
-for t in TYPES + PACKED_TYPES + VNNI_TYPES:
+for t in TYPES + PACKED_TYPES + VNNI_TYPES + STORED_VNNI_TYPES:
     for R, C in SHAPES:
         kernel(*t, R, C)
     kernel(*t, 1, 4, strided=True)
@@ -765,7 +765,7 @@ with open("dotk_amd64.s", "w") as f:
     f.write(hdr + '#include "textflag.h"\n' + "\n".join(out) + "\n")
 
 go = [hdr + "package kernel\n", 'import "github.com/graft-ai/graft/engine/gguf"\n']
-for t in TYPES + PACKED_TYPES + VNNI_TYPES:
+for t in TYPES + PACKED_TYPES + VNNI_TYPES + STORED_VNNI_TYPES:
     for R, C in SHAPES:
         go.append(f"//go:noescape\nfunc dotk{t[0]}x{R}x{C}({ARGS})\n")
     go.append(f"//go:noescape\nfunc dotk{t[0]}x1x4s({ARGS})\n")
@@ -785,11 +785,13 @@ for t in PACKED_TYPES:
     fns = ", ".join([f"dotk{t[0]}x{R}x{C}" for R, C in SHAPES] + [f"dotk{t[0]}x1x4s", f"dotk{t[0]}x8x1", f"dotk{t[0]}x8x4"])
     go.append(f"\tgguf.Type{t[0][:-1]}: {{{fns}}},")
 go.append("}\n")
-go.append("// dotkPackedVNNI holds their AVX-512 VNNI twins, as dotkAVX2.")
-go.append("var dotkPackedVNNI = map[gguf.Type]*dotkSet{")
-for t in VNNI_TYPES:
-    fns = ", ".join([f"dotk{t[0]}x{R}x{C}" for R, C in SHAPES] + [f"dotk{t[0]}x1x4s", f"dotk{t[0]}x8x1", f"dotk{t[0]}x8x4"])
-    go.append(f"\tgguf.Type{t[0][:-1]}: {{{fns}}},")
-go.append("}\n")
+for var, doc, types in (("dotkPackedVNNI", "their AVX-512 VNNI twins", VNNI_TYPES),
+                        ("dotkVNNI", "the AVX-512 VNNI twins of dotkAVX2's sets but Q6_K's", STORED_VNNI_TYPES)):
+    go.append(f"// {var} holds {doc}, as dotkAVX2.")
+    go.append(f"var {var} = map[gguf.Type]*dotkSet{{")
+    for t in types:
+        fns = ", ".join([f"dotk{t[0]}x{R}x{C}" for R, C in SHAPES] + [f"dotk{t[0]}x1x4s", f"dotk{t[0]}x8x1", f"dotk{t[0]}x8x4"])
+        go.append(f"\tgguf.Type{t[0][:-1]}: {{{fns}}},")
+    go.append("}\n")
 with open("dotk_kernels_amd64.go", "w") as f:
     f.write("\n".join(go).rstrip("\n") + "\n")

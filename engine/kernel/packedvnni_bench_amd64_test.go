@@ -61,3 +61,39 @@ func benchPacked(b *testing.B, t gguf.Type, rowCounts []int, avx2, vnni func()) 
 		}
 	}
 }
+
+// BenchmarkDotKVNNI compares the stored K-quant types' AVX2 kernels with
+// their VNNI twins (dotkVNNI) on one thread, against 2048 weight rows of
+// 768 as stored, in G weights/s: a lone row (decode's strided streams) and
+// 32 rows (the tiles). vnni/avx2 is the ratio to the AVX2 run just before
+// it; run with -count to alternate them.
+func BenchmarkDotKVNNI(b *testing.B) {
+	if !hasVNNI512() {
+		b.Skip("no AVX-512 VNNI")
+	}
+	const out, in = 2048, 768
+	r := rand.New(rand.NewPCG(12, 43))
+	for _, t := range []gguf.Type{gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ2_K, gguf.TypeQ3_K} {
+		w := randomQ(r, t, out, in)
+		saved := *intDots[t]
+		for _, rows := range []int{1, 32} {
+			x := randomX(r, rows*in)
+			res := make([]float32, rows*out)
+			var gw [2]float64
+			for i, k := range []*dotkSet{dotkAVX2[t], dotkVNNI[t]} {
+				b.Run(fmt.Sprintf("%s/rows=%d/%s", t, rows, [2]string{"avx2", "vnni"}[i]), func(b *testing.B) {
+					id := saved
+					id.dot, id.row = k.tiles, (&streamRow{dot8Func(k[6]), dot8Func(k[0]), dot8Func(k[1])}).row
+					for b.Loop() {
+						matMulQ8(nil, res, x, w, t, &id, rows, in, out)
+					}
+					gw[i] = float64(rows*out*in) / (b.Elapsed().Seconds() / float64(b.N)) / 1e9
+					b.ReportMetric(gw[i], "Gw/s")
+					if i == 1 {
+						b.ReportMetric(gw[1]/gw[0], "vnni/avx2")
+					}
+				})
+			}
+		}
+	}
+}

@@ -26,8 +26,12 @@ type rowCase struct {
 func rowCases() []rowCase {
 	var cs []rowCase
 	for _, typ := range kTypes {
-		k := dotkAVX2[typ]
-		cs = append(cs, rowCase{typ, (&streamRow{dot8Func(k[6]), dot8Func(k[0]), dot8Func(k[1])}).row, refDots[typ], 256, quantizeQ8K, q8KBytes})
+		for _, k := range []*dotkSet{dotkAVX2[typ], dotkVNNI[typ]} {
+			if k == nil || (k == dotkVNNI[typ] && !hasVNNI512()) {
+				continue
+			}
+			cs = append(cs, rowCase{typ, (&streamRow{dot8Func(k[6]), dot8Func(k[0]), dot8Func(k[1])}).row, refDots[typ], 256, quantizeQ8K, q8KBytes})
+		}
 	}
 	ref8 := map[gguf.Type]func(xq, w []byte, nb int) float32{
 		gguf.TypeQ4_0: dotQ4_0Q8_0, gguf.TypeQ8_0: dotQ8_0Q8_0, gguf.TypeQ5_0: dotQ5_0Q8_0,
