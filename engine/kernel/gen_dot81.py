@@ -55,10 +55,16 @@ def unpack(t, c, addr=W, regs=False):
         emit("\tVPOR Y5, Y1, Y1")
 
 
-def product(x, scale, acc):
-    """acc += (the int32 lanes of Y1·x) · scale."""
-    emit(f"\tVPMADDUBSW {x}, Y1, Y5")
-    emit("\tVPMADDWD Y11, Y5, Y5")
+def product(x, scale, acc, vnni=False):
+    """acc += (the int32 lanes of Y1·x) · scale. With VNNI one VPDPBUSD
+    forms the lanes from zero: the same int32 sums, since VPMADDUBSW's
+    pairs cannot saturate (2·31·127 < 2¹⁵)."""
+    if vnni:
+        emit("\tVPXOR Y5, Y5, Y5")
+        emit(f"\tVPDPBUSD {x}, Y1, Y5")
+    else:
+        emit(f"\tVPMADDUBSW {x}, Y1, Y5")
+        emit("\tVPMADDWD Y11, Y5, Y5")
     emit("\tVCVTDQ2PS Y5, Y5")
     emit(f"\tVFMADD231PS {scale}, Y5, {acc}")
 
@@ -108,10 +114,11 @@ def epilogue(n, stride):
     emit("\tRET")
 
 
-def lone(t, C, streams=False):
-    """One activation row with C weight rows."""
+def lone(t, C, streams=False, vnni=False):
+    """One activation row with C weight rows; vnni: the twin (name ends in
+    v) whose products are VPDPBUSD's."""
     name, bb = t[0], t[1]
-    kname = f"dot81{name}x1x{C}" + ("s" if streams else "")
+    kname = f"dot81{name}x1x{C}" + ("s" if streams else "") + ("v" if vnni else "")
     prologue(kname)
     emit("\tVMOVDQU ·dot8HShuf(SB), Y0")
     emit("\tVMOVDQU ·dot8Sixteen(SB), Y7")
@@ -141,7 +148,7 @@ def lone(t, C, streams=False):
     for c in range(C):
         unpack(t, c, regs=True)
         emit(f"\tVPERMILPS ${0x55 * c:#x}, Y2, Y6")
-        product("Y3", "Y6", f"Y{12 + c}")
+        product("Y3", "Y6", f"Y{12 + c}", vnni)
     emit(f"\tADDQ ${bb}, SI")
     emit(f"\tADDQ ${ABB}, DI")
     emit("\tDECQ CX")
@@ -290,6 +297,12 @@ for t in TYPES:
         rows(t, R)
         names.append(f"dot81{t[0]}x{R}x1")
     unpacker(t)
+# the lone rows' AVX-512 VNNI twins: Q4_1's 1.09-1.31x, Q5_1's no faster
+# (0.95-1.07x, its unpacking dominates: BenchmarkDot81VNNI)
+for t in TYPES[:1]:
+    for C, streams in ((1, False), (4, False), (4, True)):
+        lone(t, C, streams, vnni=True)
+        names.append(f"dot81{t[0]}x1x{C}" + ("s" if streams else "") + "v")
 offsets()
 
 with open("dot81_amd64.s", "w") as f:

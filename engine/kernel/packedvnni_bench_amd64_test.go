@@ -97,3 +97,33 @@ func BenchmarkDotKVNNI(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDot81VNNI compares Q4_1's lone-row AVX2 kernels with their VNNI
+// twins (dot81LoneVNNI) as BenchmarkDotKVNNI does.
+func BenchmarkDot81VNNI(b *testing.B) {
+	if !hasVNNI512() {
+		b.Skip("no AVX-512 VNNI")
+	}
+	const out, in = 2048, 768
+	r := rand.New(rand.NewPCG(12, 44))
+	for _, t := range []gguf.Type{gguf.TypeQ4_1} {
+		w := randomQ(r, t, out, in)
+		x := randomX(r, in)
+		res := make([]float32, out)
+		var gw [2]float64
+		for i, lone := range []streamRow{dot81AVX2[t].lone, dot81LoneVNNI[t]} {
+			b.Run(fmt.Sprintf("%s/rows=1/%s", t, [2]string{"avx2", "vnni"}[i]), func(b *testing.B) {
+				id := *intDots[t]
+				id.row = lone.row
+				for b.Loop() {
+					matMulQ8(nil, res, x, w, t, &id, 1, in, out)
+				}
+				gw[i] = float64(out*in) / (b.Elapsed().Seconds() / float64(b.N)) / 1e9
+				b.ReportMetric(gw[i], "Gw/s")
+				if i == 1 {
+					b.ReportMetric(gw[1]/gw[0], "vnni/avx2")
+				}
+			})
+		}
+	}
+}

@@ -41,6 +41,9 @@ func rowCases() []rowCase {
 	}
 	for typ, ref := range map[gguf.Type]func(xq, w []byte, nb int) float32{gguf.TypeQ4_1: dotQ4_1Q8_1, gguf.TypeQ5_1: dotQ5_1Q8_1} {
 		cs = append(cs, rowCase{typ, dot81AVX2[typ].lone.row, ref, 32, quantizeQ8_1Act, q8_1Bytes})
+		if v, ok := dot81LoneVNNI[typ]; ok && hasVNNI512() {
+			cs = append(cs, rowCase{typ, v.row, ref, 32, quantizeQ8_1Act, q8_1Bytes})
+		}
 	}
 	return cs
 }
