@@ -40,25 +40,37 @@ func benchPacked(b *testing.B, t gguf.Type, rowCounts []int, avx2, vnni func()) 
 	w := packed(t, randomQ(r, t, out, in), out, in)
 	saved := *packings[t].dot
 	defer func() { *packings[t].dot = saved }()
+	var ids [2]*intDot
+	for i, set := range []func(){avx2, vnni} {
+		*packings[t].dot = saved
+		set()
+		ids[i] = new(intDot)
+		*ids[i] = *packings[t].dot
+	}
 	for _, rows := range rowCounts {
-		x := randomX(r, rows*in)
-		res := make([]float32, rows*out)
-		var gw [2]float64
-		for i, set := range []func(){avx2, vnni} {
-			*packings[t].dot = saved
-			set()
-			id := packings[t].dot
-			b.Run(fmt.Sprintf("%s/rows=%d/%s", t, rows, [2]string{"avx2", "vnni"}[i]), func(b *testing.B) {
-				for b.Loop() {
-					matMulQ8(nil, res, x, w, t, id, rows, in, out)
-				}
-				gw[i] = float64(rows*out*in) / (b.Elapsed().Seconds() / float64(b.N)) / 1e9
-				b.ReportMetric(gw[i], "Gw/s")
-				if i == 1 {
-					b.ReportMetric(gw[1]/gw[0], "vnni/avx2")
-				}
-			})
-		}
+		benchVNNIPair(b, t, w, rows, in, out, ids)
+	}
+}
+
+// benchVNNIPair times matMulQ8 of rows rows by w (out rows of in values of
+// type t) with the AVX2 dots of ids[0] and then the VNNI ones of ids[1],
+// in G weights/s, and reports vnni/avx2.
+func benchVNNIPair(b *testing.B, t gguf.Type, w []byte, rows, in, out int, ids [2]*intDot) {
+	r := rand.New(rand.NewPCG(uint64(rows), 45))
+	x := randomX(r, rows*in)
+	res := make([]float32, rows*out)
+	var gw [2]float64
+	for i, id := range ids {
+		b.Run(fmt.Sprintf("%s/rows=%d/%s", t, rows, [2]string{"avx2", "vnni"}[i]), func(b *testing.B) {
+			for b.Loop() {
+				matMulQ8(nil, res, x, w, t, id, rows, in, out)
+			}
+			gw[i] = float64(rows*out*in) / (b.Elapsed().Seconds() / float64(b.N)) / 1e9
+			b.ReportMetric(gw[i], "Gw/s")
+			if i == 1 {
+				b.ReportMetric(gw[1]/gw[0], "vnni/avx2")
+			}
+		})
 	}
 }
 
@@ -75,25 +87,14 @@ func BenchmarkDotKVNNI(b *testing.B) {
 	r := rand.New(rand.NewPCG(12, 43))
 	for _, t := range []gguf.Type{gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ2_K, gguf.TypeQ3_K} {
 		w := randomQ(r, t, out, in)
-		saved := *intDots[t]
+		var ids [2]*intDot
+		for i, k := range []*dotkSet{dotkAVX2[t], dotkVNNI[t]} {
+			id := *intDots[t]
+			id.dot, id.row = k.tiles, (&streamRow{dot8Func(k[6]), dot8Func(k[0]), dot8Func(k[1])}).row
+			ids[i] = &id
+		}
 		for _, rows := range []int{1, 32} {
-			x := randomX(r, rows*in)
-			res := make([]float32, rows*out)
-			var gw [2]float64
-			for i, k := range []*dotkSet{dotkAVX2[t], dotkVNNI[t]} {
-				b.Run(fmt.Sprintf("%s/rows=%d/%s", t, rows, [2]string{"avx2", "vnni"}[i]), func(b *testing.B) {
-					id := saved
-					id.dot, id.row = k.tiles, (&streamRow{dot8Func(k[6]), dot8Func(k[0]), dot8Func(k[1])}).row
-					for b.Loop() {
-						matMulQ8(nil, res, x, w, t, &id, rows, in, out)
-					}
-					gw[i] = float64(rows*out*in) / (b.Elapsed().Seconds() / float64(b.N)) / 1e9
-					b.ReportMetric(gw[i], "Gw/s")
-					if i == 1 {
-						b.ReportMetric(gw[1]/gw[0], "vnni/avx2")
-					}
-				})
-			}
+			benchVNNIPair(b, t, w, rows, in, out, ids)
 		}
 	}
 }
@@ -105,25 +106,13 @@ func BenchmarkDot81VNNI(b *testing.B) {
 		b.Skip("no AVX-512 VNNI")
 	}
 	const out, in = 2048, 768
-	r := rand.New(rand.NewPCG(12, 44))
-	for _, t := range []gguf.Type{gguf.TypeQ4_1} {
-		w := randomQ(r, t, out, in)
-		x := randomX(r, in)
-		res := make([]float32, out)
-		var gw [2]float64
-		for i, lone := range []streamRow{dot81AVX2[t].lone, dot81LoneVNNI[t]} {
-			b.Run(fmt.Sprintf("%s/rows=1/%s", t, [2]string{"avx2", "vnni"}[i]), func(b *testing.B) {
-				id := *intDots[t]
-				id.row = lone.row
-				for b.Loop() {
-					matMulQ8(nil, res, x, w, t, &id, 1, in, out)
-				}
-				gw[i] = float64(out*in) / (b.Elapsed().Seconds() / float64(b.N)) / 1e9
-				b.ReportMetric(gw[i], "Gw/s")
-				if i == 1 {
-					b.ReportMetric(gw[1]/gw[0], "vnni/avx2")
-				}
-			})
-		}
+	t := gguf.TypeQ4_1
+	w := randomQ(rand.New(rand.NewPCG(12, 44)), t, out, in)
+	var ids [2]*intDot
+	for i, lone := range []streamRow{dot81AVX2[t].lone, dot81LoneVNNI[t]} {
+		id := *intDots[t]
+		id.row = lone.row
+		ids[i] = &id
 	}
+	benchVNNIPair(b, t, w, 1, in, out, ids)
 }
