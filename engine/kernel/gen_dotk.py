@@ -83,9 +83,9 @@ def isum(r):
 
 
 def madd_sum(r, s, t, first, vnni):
-    """isum(r) = (or +=, after the first) VPMADDWD of s and t, which leaves
-    t changed. With VNNI, VPDPWSSD does the multiply and the sum in one:
-    the same wrapping int32 arithmetic, so the same integers."""
+    """isum(r) = (or +=, after the first) VPMADDWD of s and t; the AVX2
+    form leaves t changed. With VNNI, VPDPWSSD does the multiply and the
+    sum in one: the same wrapping int32 arithmetic, so the same integers."""
     if vnni:
         emit(f"\t{'VPMADDWD' if first else 'VPDPWSSD'} {s}, {t}, {isum(r)}")
         return
