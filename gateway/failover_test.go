@@ -41,7 +41,7 @@ func startReplicaProc(t *testing.T, redisURL, id string) *replicaProc {
 		// A long heartbeat TTL: the dead replica's entry outlives the test, so
 		// only Envoy's health checks and outlier detection can take it out.
 		"--heartbeat-ttl", "60s", "--drain-timeout", "20s")
-	cmd.Env = append(os.Environ(), "GRAFT_LOG_LEVEL=warn")
+	cmd.Env = append(os.Environ(), "GRAFT_LOG_LEVEL=warn", testgraft.TempEnv(t))
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

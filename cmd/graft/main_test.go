@@ -33,7 +33,7 @@ func graft(t *testing.T, env []string, args ...string) result {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe, args...)
-	cmd.Env = append(append(os.Environ(), "GRAFT_TEST_RUN_MAIN=1"), env...)
+	cmd.Env = append(append(os.Environ(), "GRAFT_TEST_RUN_MAIN=1", testgraft.TempEnv(t)), env...)
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err = cmd.Run()

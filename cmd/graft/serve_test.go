@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graft-ai/graft/internal/testgraft"
 	"github.com/graft-ai/graft/internal/testmodels"
 )
 
@@ -88,7 +89,7 @@ func startGraftEnv(t *testing.T, addr string, env []string, args ...string) *gra
 		t.Fatal(err)
 	}
 	p := &graftProcess{cmd: exec.Command(exe, args...), exited: make(chan error, 1)}
-	p.cmd.Env = append(append(os.Environ(), "GRAFT_TEST_RUN_MAIN=1", "GRAFT_TESTDATA="+testmodels.Dir()), env...)
+	p.cmd.Env = append(append(os.Environ(), "GRAFT_TEST_RUN_MAIN=1", "GRAFT_TESTDATA="+testmodels.Dir(), testgraft.TempEnv(t)), env...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.logs, &p.logs
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

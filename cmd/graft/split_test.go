@@ -138,7 +138,7 @@ func startBackground(t *testing.T, env []string, args ...string) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe, args...)
-	cmd.Env = append(append(os.Environ(), "GRAFT_TEST_RUN_MAIN=1"), env...)
+	cmd.Env = append(append(os.Environ(), "GRAFT_TEST_RUN_MAIN=1", testgraft.TempEnv(t)), env...)
 	var logs lockedBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {

@@ -47,7 +47,7 @@ func startUp(t *testing.T, stateDir, listen string, flags ...string) (*graftProc
 	args := append([]string{"up", "--listen", listen, "--api-listen", freeAddr(t), "--state-dir", stateDir}, flags...)
 	p := &graftProcess{cmd: exec.Command(exe, args...),
 		exited: make(chan error, 1)}
-	p.cmd.Env = append(os.Environ(), "GRAFT_TEST_RUN_MAIN=1", "GRAFT_TESTDATA="+testmodels.Dir())
+	p.cmd.Env = append(os.Environ(), "GRAFT_TEST_RUN_MAIN=1", "GRAFT_TESTDATA="+testmodels.Dir(), testgraft.TempEnv(t))
 	p.cmd.Stdout, p.cmd.Stderr = &p.logs, &p.logs
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -109,3 +109,19 @@ func Cleanup() {
 		os.RemoveAll(dir)
 	}
 }
+
+// TempEnv is a TMPDIR entry for the environment of a graft child process: a
+// fresh folder removed when the test ends, so that a child the test kills,
+// which cannot remove the socket folder its engine made there, leaves
+// nothing behind. It sits directly under the system's temporary folder, not
+// t.TempDir(): a unix socket's path, two folders further down, must stay
+// under 108 bytes.
+func TempEnv(t testing.TB) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "graft-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return "TMPDIR=" + d
+}
