@@ -20,15 +20,12 @@ func init() {
 		return
 	}
 	for t, k := range dotkAVX2 {
+		if v := dotkVNNI[t]; v != nil && hasVNNI512() {
+			k = v // BenchmarkDotKVNNI: lone rows 1.06-1.09x, tiles 1.09-1.20x
+		}
 		intDots[t].dot = k.tiles
 		intDots[t].row = (&streamRow{dot8Func(k[6]), dot8Func(k[0]), dot8Func(k[1])}).row
 		intDots[t].tileRows = 8
-		if v := dotkVNNI[t]; v != nil && hasVNNI512() {
-			// The tiles only: a lone row's one sum takes each VPDPWSSD
-			// in its dependency chain (5 cycles each, where VPADDD took
-			// 1), and its twins measured 0.83-1.26x (BenchmarkDotKVNNI).
-			intDots[t].dot = v.tiles
-		}
 	}
 	for t, k := range dotkPackedAVX2 {
 		packings[t].dot = &intDot{act: actQ8_KT, quantize: quantizeQ8KTAVX2, dot: k.tiles, tileRows: 8,

@@ -82,18 +82,30 @@ def isum(r):
     return f"Y{8 + r}"
 
 
-def madd_sum(r, s, t, first, vnni):
-    """isum(r) = (or +=, after the first) VPMADDWD of s and t; the AVX2
-    form leaves t changed. With VNNI, VPDPWSSD does the multiply and the
-    sum in one: the same wrapping int32 arithmetic, so the same integers."""
+def madd_sum(r, s, t, k, vnni):
+    """Adds the VPMADDWD of s and t to row r's int32 sums, as the k-th of its
+    groups (the first sets them); the AVX2 form leaves t changed. With VNNI,
+    VPDPWSSD does the multiply and the sum in one, the same wrapping int32
+    arithmetic, and the groups alternate between two sums (isum(r) and
+    Y16+r, joined by chains_end): each VPDPWSSD waits for the one before it
+    on its sum, 5 cycles where VPADDD took 1, and a lone row with one sum
+    was slower than AVX2."""
     if vnni:
-        emit(f"\t{'VPMADDWD' if first else 'VPDPWSSD'} {s}, {t}, {isum(r)}")
+        acc = isum(r) if k % 2 == 0 else f"Y{16 + r}"
+        emit(f"\t{'VPMADDWD' if k < 2 else 'VPDPWSSD'} {s}, {t}, {acc}")
         return
     emit(f"\tVPMADDWD {s}, {t}, {t}")
-    if first:
+    if k == 0:
         emit(f"\tVMOVDQA {t}, {isum(r)}")
     else:
         emit(f"\tVPADDD {t}, {isum(r)}, {isum(r)}")
+
+
+def chains_end(R, vnni):
+    """isum(r) += Y16+r, the second sum of madd_sum's VNNI form."""
+    if vnni:
+        for r in range(R):
+            emit(f"\tVPADDD Y{16 + r}, {isum(r)}, {isum(r)}")
 
 
 def q4_k(R, C, c, vnni=False):
@@ -147,7 +159,8 @@ def k45(R, C, c, qs, qh, vnni=False):
         for r in range(R):
             for h, (q, s, t) in enumerate((("Y0", "Y2", "Y4"), ("Y1", "Y3", "Y5"))):
                 emit(f"\tVPMADDUBSW {X(r, 4 + 64 * j + 32 * h)}, {q}, {t}")
-                madd_sum(r, s, t, j == 0 and h == 0, vnni)
+                madd_sum(r, s, t, 2 * j + h, vnni)
+    chains_end(R, vnni)
     # lane k of the mins: mins[k]·(bsums[2k]+bsums[2k+1]), by VPMADDWD with
     # mins[k] in both words of dword k, or, where shared_d left the pair
     # sums in the frame, in the low word
@@ -225,7 +238,7 @@ def q6_k(R, C, c):
             emit(f"\tVPSHUFB {k(f'dotkK4Shuf+{32 * (4 * n + m)}')}, Y6, Y4")
             for r in range(R):
                 emit(f"\tVPMADDUBSW {X(r, 4 + 128 * n + 32 * m)}, Y3, Y5")
-                madd_sum(r, "Y4", "Y5", n == 0 and m == 0, False)
+                madd_sum(r, "Y4", "Y5", 4 * n + m, False)
     # less 32·(sc[2k]·bsums[2k] + sc[2k+1]·bsums[2k+1]) in lane k
     emit(f"\tVPMOVSXBW {W(c, 192)}, Y6")
     offset_end(R, C, c, 208, 5)
@@ -257,7 +270,8 @@ def q6_kp(R, C, c, vnni=False):
                 emit(f"\tVPMADDUBSW {X(r, 4 + 32 * g)}, Y{m}, Y4")
                 emit(f"\tVPMADDUBSW {X(r, 4 + 32 * g + 32)}, Y{m + 1}, Y5")
                 emit("\tVPADDW Y5, Y4, Y4")
-                madd_sum(r, "Y6", "Y4", n == 0 and m == 0, vnni)
+                madd_sum(r, "Y6", "Y4", 2 * n + m // 2, vnni)
+    chains_end(R, vnni)
     offset_end(R, C, c, 208, 5)
 
 def half_groups(R, n, build, vnni=False):
@@ -269,7 +283,7 @@ def half_groups(R, n, build, vnni=False):
         emit(f"\tVPSHUFB {k(f'dotkK6Shuf+{32 * m}')}, Y6, Y4")
         for r in range(R):
             emit(f"\tVPMADDUBSW {X(r, 4 + 128 * n + 32 * m)}, Y3, Y5")
-            madd_sum(r, "Y4", "Y5", n == 0 and m == 0, vnni)
+            madd_sum(r, "Y4", "Y5", 4 * n + m, vnni)
 
 
 def bit_to(reg, src_bit, dst_bit, mask, src=None):
@@ -303,6 +317,7 @@ def q2_k(R, C, c, vnni=False):
             else:
                 emit("\tVPAND Y7, Y0, Y3")
         half_groups(R, n, build, vnni)
+    chains_end(R, vnni)
     d_dmin(c, 80)
     emit(f"\tVPMOVZXBW {W(c, 0)}, Y2")
     emit("\tVPSRLW $4, Y2, Y2")  # the sixteen mins as words
@@ -452,6 +467,7 @@ def q3_k(R, C, c, vnni=False):
                 bit_to("Y4", 4 * n + m, 2, "dotk0x04")
             emit("\tVPOR Y4, Y3, Y3")
         half_groups(R, n, build, vnni)
+    chains_end(R, vnni)
     emit("\tVMOVQ R10, X6")
     emit("\tVPINSRQ $1, DX, X6, X6")
     emit("\tVPSUBB ·dotk32B(SB), X6, X6")

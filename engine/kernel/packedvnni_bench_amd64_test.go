@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/graft-ai/graft/engine/gguf"
 )
@@ -14,8 +15,7 @@ import (
 // VNNI twins on one thread, against 2048 weight rows of 768, in G
 // weights/s: 32 activation rows (prefill and batched decode, the tiles)
 // and, for Q4_0, a lone row (the streams; Q4_K's and Q6_K's lone rows keep
-// the AVX2 ones). vnni/avx2 is the ratio to the AVX2 run just before it.
-// Run with -count to alternate them.
+// the AVX2 ones). Both run in turn in one loop (benchVNNIPair).
 func BenchmarkPackedVNNI(b *testing.B) {
 	if !hasVNNI512() {
 		b.Skip("no AVX-512 VNNI")
@@ -53,32 +53,33 @@ func benchPacked(b *testing.B, t gguf.Type, rowCounts []int, avx2, vnni func()) 
 }
 
 // benchVNNIPair times matMulQ8 of rows rows by w (out rows of in values of
-// type t) with the AVX2 dots of ids[0] and then the VNNI ones of ids[1],
-// in G weights/s, and reports vnni/avx2.
+// type t) with the AVX2 dots of ids[0] and the VNNI ones of ids[1] in turn
+// within one loop, so that a host whose speed drifts moves both alike, and
+// reports each in G weights/s and vnni/avx2.
 func benchVNNIPair(b *testing.B, t gguf.Type, w []byte, rows, in, out int, ids [2]*intDot) {
 	r := rand.New(rand.NewPCG(uint64(rows), 45))
 	x := randomX(r, rows*in)
 	res := make([]float32, rows*out)
-	var gw [2]float64
-	for i, id := range ids {
-		b.Run(fmt.Sprintf("%s/rows=%d/%s", t, rows, [2]string{"avx2", "vnni"}[i]), func(b *testing.B) {
-			for b.Loop() {
+	b.Run(fmt.Sprintf("%s/rows=%d", t, rows), func(b *testing.B) {
+		var d [2]time.Duration
+		for b.Loop() {
+			for i, id := range ids {
+				t0 := time.Now()
 				matMulQ8(nil, res, x, w, t, id, rows, in, out)
+				d[i] += time.Since(t0)
 			}
-			gw[i] = float64(rows*out*in) / (b.Elapsed().Seconds() / float64(b.N)) / 1e9
-			b.ReportMetric(gw[i], "Gw/s")
-			if i == 1 {
-				b.ReportMetric(gw[1]/gw[0], "vnni/avx2")
-			}
-		})
-	}
+		}
+		for i, name := range []string{"avx2", "vnni"} {
+			b.ReportMetric(float64(b.N*rows*out*in)/d[i].Seconds()/1e9, "Gw/s-"+name)
+		}
+		b.ReportMetric(d[0].Seconds()/d[1].Seconds(), "vnni/avx2")
+	})
 }
 
 // BenchmarkDotKVNNI compares the stored K-quant types' AVX2 kernels with
 // their VNNI twins (dotkVNNI) on one thread, against 2048 weight rows of
 // 768 as stored, in G weights/s: a lone row (decode's strided streams) and
-// 32 rows (the tiles). vnni/avx2 is the ratio to the AVX2 run just before
-// it; run with -count to alternate them.
+// 32 rows (the tiles), both in turn in one loop (benchVNNIPair).
 func BenchmarkDotKVNNI(b *testing.B) {
 	if !hasVNNI512() {
 		b.Skip("no AVX-512 VNNI")
