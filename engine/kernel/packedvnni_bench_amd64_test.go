@@ -14,7 +14,7 @@ import (
 // BenchmarkPackedVNNI compares the packed types' AVX2 kernels with their
 // VNNI twins on one thread, against 2048 weight rows of 768, in G
 // weights/s: 32 activation rows (prefill and batched decode, the tiles)
-// and, for Q4_0, a lone row (the streams; Q4_K's and Q6_K's lone rows keep
+// and, for Q4_0 and Q6_K, a lone row (the streams; Q4_K's lone row keeps
 // the AVX2 ones). Both run in turn in one loop (benchVNNIPair).
 func BenchmarkPackedVNNI(b *testing.B) {
 	if !hasVNNI512() {
@@ -23,13 +23,18 @@ func BenchmarkPackedVNNI(b *testing.B) {
 	rows := func(t gguf.Type, act actFormat, quantize func([]byte, []float32), k *[4]dot8Func, s4 dot8Func) func() {
 		return func() { install(t, act, quantize, k, s4) }
 	}
-	tiles := func(t gguf.Type, k *dotkSet) func() { return func() { packings[t].dot.dot = k.tiles } }
 	q4, q4k, q6 := gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeQ6_K
 	benchPacked(b, q4, []int{1, 32}, rows(q4, actQ8_0S, quantizeQ8_0Sums, &dot8Q4_0x8AVX2, dot8Q4_0x8s4),
 		rows(q4, actQ8_0S, quantizeQ8_0Sums, &dot8Q4_0x8VNNI, dot8Q4_0x8s4v))
 	benchPacked(b, q4k, []int{32}, rows(q4k, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8AVX2, dot8Q4_Kx8s4),
 		rows(q4k, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8VNNI, dot8Q4_Kx8s4))
-	benchPacked(b, q6, []int{32}, tiles(q6, dotkPackedAVX2[q6]), tiles(q6, dotkPackedVNNI[q6]))
+	both := func(t gguf.Type, k *dotkSet) func() {
+		return func() {
+			packings[t].dot.dot = k.tiles
+			packings[t].dot.row = (&streamRow{dot8Func(k[6]), dot8Func(k[0]), dot8Func(k[1])}).row
+		}
+	}
+	benchPacked(b, q6, []int{1, 32}, both(q6, dotkPackedAVX2[q6]), both(q6, dotkPackedVNNI[q6]))
 }
 
 // benchPacked times MatMulQ8 on packed weights of type t for each number
