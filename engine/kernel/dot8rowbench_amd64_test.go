@@ -38,7 +38,7 @@ func rowMatrices() []rowMatrix {
 		var row func(out *float32, xq *byte, w *byte, ldw, nb, cols int)
 		if k := dotkAVX2[typ]; k != nil {
 			blockVals, actBytes, quantize = 256, q8KBytes, quantizeQ8K
-			row = (&streamRow{dot8Func(k[6]), dot8Func(k[0]), dot8Func(k[1])}).row
+			row = k.streams().row
 		} else {
 			row = lonerow(typ)
 		}

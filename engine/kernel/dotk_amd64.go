@@ -23,18 +23,13 @@ func init() {
 		if v := dotkVNNI[t]; v != nil && hasVNNI512() {
 			k = v // BenchmarkDotKVNNI: lone rows 1.06-1.09x, tiles 1.09-1.20x
 		}
-		intDots[t].dot = k.tiles
-		intDots[t].row = (&streamRow{dot8Func(k[6]), dot8Func(k[0]), dot8Func(k[1])}).row
-		intDots[t].tileRows = 8
+		intDots[t].dot, intDots[t].row, intDots[t].tileRows = k.tiles, k.streams().row, 8
 	}
 	for t, k := range dotkPackedAVX2 {
-		packings[t].dot = &intDot{act: actQ8_KT, quantize: quantizeQ8KTAVX2, dot: k.tiles, tileRows: 8,
-			row: (&streamRow{dot8Func(k[6]), dot8Func(k[0]), dot8Func(k[1])}).row}
 		if v := dotkPackedVNNI[t]; v != nil && hasVNNI512() {
-			// BenchmarkPackedVNNI: tiles 1.05-1.06x, a lone row 1.03-1.04x
-			packings[t].dot.dot = v.tiles
-			packings[t].dot.row = (&streamRow{dot8Func(v[6]), dot8Func(v[0]), dot8Func(v[1])}).row
+			k = v // BenchmarkPackedVNNI: tiles 1.05-1.06x, a lone row 1.03-1.04x
 		}
+		packings[t].dot = &intDot{act: actQ8_KT, quantize: quantizeQ8KTAVX2, dot: k.tiles, row: k.streams().row, tileRows: 8}
 	}
 	for _, d := range intDots {
 		if d.act == actQ8_K {
@@ -66,6 +61,12 @@ type dotkFunc func(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb
 // and 4×1, the strided 1×4 of row, 8×1, and 8×4 (8×1 over four columns
 // in one call).
 type dotkSet [9]dotkFunc
+
+// streams is the set's lone-row kernels (strided 1×4, 1×4, 1×1) as a
+// streamRow, whose row is intDot.row.
+func (k *dotkSet) streams() *streamRow {
+	return &streamRow{dot8Func(k[6]), dot8Func(k[0]), dot8Func(k[1])}
+}
 
 // tiles covers rows×cols (rows 1..8, cols 1..4) with the set's shapes: 1×4
 // for a lone activation row (decode), 2×2 for two, and R×1 column by column

@@ -172,7 +172,7 @@ func TestDotKChunks(t *testing.T) {
 		xq := quantizeRows(randVec(rng, in), 1, in)
 		o := make([]float32, out)
 		k := dotkAVX2[typ]
-		row := (&streamRow{dot8Func(k[6]), dot8Func(k[0]), dot8Func(k[1])}).row
+		row := k.streams().row
 		for _, chunk := range []int{16, 24, 48, 96, 192, 768} {
 			var res [2][]float64
 			i := 0

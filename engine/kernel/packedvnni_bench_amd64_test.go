@@ -31,7 +31,7 @@ func BenchmarkPackedVNNI(b *testing.B) {
 	both := func(t gguf.Type, k *dotkSet) func() {
 		return func() {
 			packings[t].dot.dot = k.tiles
-			packings[t].dot.row = (&streamRow{dot8Func(k[6]), dot8Func(k[0]), dot8Func(k[1])}).row
+			packings[t].dot.row = k.streams().row
 		}
 	}
 	benchPacked(b, q6, []int{1, 32}, both(q6, dotkPackedAVX2[q6]), both(q6, dotkPackedVNNI[q6]))
@@ -96,7 +96,7 @@ func BenchmarkDotKVNNI(b *testing.B) {
 		var ids [2]*intDot
 		for i, k := range []*dotkSet{dotkAVX2[t], dotkVNNI[t]} {
 			id := *intDots[t]
-			id.dot, id.row = k.tiles, (&streamRow{dot8Func(k[6]), dot8Func(k[0]), dot8Func(k[1])}).row
+			id.dot, id.row = k.tiles, k.streams().row
 			ids[i] = &id
 		}
 		for _, rows := range []int{1, 32} {

@@ -30,7 +30,7 @@ func rowCases() []rowCase {
 			if k == nil || (k == dotkVNNI[typ] && !hasVNNI512()) {
 				continue
 			}
-			cs = append(cs, rowCase{typ, (&streamRow{dot8Func(k[6]), dot8Func(k[0]), dot8Func(k[1])}).row, refDots[typ], 256, quantizeQ8K, q8KBytes})
+			cs = append(cs, rowCase{typ, k.streams().row, refDots[typ], 256, quantizeQ8K, q8KBytes})
 		}
 	}
 	ref8 := map[gguf.Type]func(xq, w []byte, nb int) float32{
