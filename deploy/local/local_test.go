@@ -39,13 +39,7 @@ func newProvider(t *testing.T, ready time.Duration) (*Provider, *state.Store) {
 func newProviderTemp(t *testing.T, ready time.Duration) (*Provider, *state.Store, string) {
 	t.Helper()
 	srv := testserver.Redis(t)
-	// Not t.TempDir(): a unix socket's path must stay under 108 bytes, and
-	// the replica's engine makes one two folders down.
-	tmp, err := os.MkdirTemp("", "gl-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(tmp) })
+	tmp := testgraft.TempDir(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	t.Cleanup(func() { rdb.Close() })
 	st := state.New(rdb)

@@ -110,18 +110,23 @@ func Cleanup() {
 	}
 }
 
-// TempEnv is a TMPDIR entry for the environment of a graft child process: a
-// fresh folder removed when the test ends, so that a child the test kills,
-// which cannot remove the socket folder its engine made there, leaves
-// nothing behind. It sits directly under the system's temporary folder, not
-// t.TempDir(): a unix socket's path, two folders further down, must stay
-// under 108 bytes.
-func TempEnv(t testing.TB) string {
+// TempDir is a fresh folder directly under the system's temporary folder,
+// removed when the test ends, for a graft child's temporary files: a child
+// the test kills cannot remove the socket folder its engine made there.
+// Not t.TempDir(): a unix socket's path, two folders further down, must
+// stay under 108 bytes.
+func TempDir(t testing.TB) string {
 	t.Helper()
 	d, err := os.MkdirTemp("", "graft-test-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(d) })
-	return "TMPDIR=" + d
+	return d
+}
+
+// TempEnv is the TMPDIR entry of a graft child's environment: a TempDir.
+func TempEnv(t testing.TB) string {
+	t.Helper()
+	return "TMPDIR=" + TempDir(t)
 }
