@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/graft-ai/graft/internal/tmpdir"
 	"github.com/graft-ai/graft/xds"
 )
 
@@ -116,12 +117,12 @@ func runGateway(ctx context.Context, gc Config, xc *xds.Config) error {
 		// 70 us less per ext_proc round trip than loopback TCP. The socket
 		// lives in a short temporary path: the front's directory may exceed
 		// the 108 bytes a socket's path may have.
-		sockDir, err := os.MkdirTemp("", "graft-gateway-")
+		sockDir, err := tmpdir.Make("", "graft-gateway-")
 		if err != nil {
 			return err
 		}
-		context.AfterFunc(ctx, func() { os.RemoveAll(sockDir) })
-		gc.Listen = "unix:" + filepath.Join(sockDir, "ext_proc.sock")
+		context.AfterFunc(ctx, func() { sockDir.Remove() })
+		gc.Listen = "unix:" + filepath.Join(sockDir.Path, "ext_proc.sock")
 	}
 	gwAddr := make(chan string, 1)
 	gc.OnListen = func(a string) { gwAddr <- a }

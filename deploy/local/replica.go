@@ -16,6 +16,7 @@ import (
 
 	"github.com/graft-ai/graft/deploy"
 	"github.com/graft-ai/graft/deploy/state"
+	"github.com/graft-ai/graft/internal/tmpdir"
 	"github.com/graft-ai/graft/sidecar/adaptersource"
 )
 
@@ -86,20 +87,20 @@ func (r *replica) start(log interface{ Info(string, ...any) }) (*exec.Cmd, chan 
 	if err != nil {
 		return nil, nil, nil, "", err
 	}
-	tmp, err := os.MkdirTemp(r.p.cfg.TempDir, "graft-replica-")
+	tmp, err := tmpdir.Make(r.p.cfg.TempDir, "graft-replica-")
 	if err != nil {
 		return nil, nil, nil, "", fmt.Errorf("no temporary folder for the replica: %v", err)
 	}
 	out := &tail{max: tailBytes}
 	cmd := exec.Command(r.p.cfg.Exe, args...)
-	cmd.Env = append(append(cmd.Environ(), r.p.cfg.Env...), "GRAFT_REDIS="+r.p.cfg.Redis, "TMPDIR="+tmp)
+	cmd.Env = append(append(cmd.Environ(), r.p.cfg.Env...), "GRAFT_REDIS="+r.p.cfg.Redis, "TMPDIR="+tmp.Path)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.ExtraFiles = []*os.File{sock}
 	// Its own process group, killed with it; and the kernel kills it if this
 	// process dies, so no replica outlives its control process.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		os.RemoveAll(tmp)
+		tmp.Remove()
 		return nil, nil, nil, "", fmt.Errorf("start %s: %v", r.p.cfg.Exe, err)
 	}
 	r.p.set(r, func(info *deploy.Replica) { info.Addr = addr })
@@ -110,7 +111,7 @@ func (r *replica) start(log interface{ Info(string, ...any) }) (*exec.Cmd, chan 
 	exited := make(chan error, 1)
 	go func() {
 		err := cmd.Wait()
-		os.RemoveAll(tmp)
+		tmp.Remove()
 		exited <- err
 	}()
 	return cmd, exited, out, addr, nil

@@ -4,12 +4,12 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/graft-ai/graft/engine"
 	"github.com/graft-ai/graft/engine/model"
+	"github.com/graft-ai/graft/internal/tmpdir"
 )
 
 // Running is an engine serving gRPC, started by Start.
@@ -135,19 +135,20 @@ func listen(addr string) (net.Listener, string, func(), error) {
 		}
 		return lis, boundAddr(addr, lis), func() {}, nil
 	}
-	// MkdirTemp makes the directory 0700 under a fresh random name, so no
-	// other user can connect to, pre-create or replace the socket.
-	dir, err := os.MkdirTemp("", "graft-engine-")
+	// The directory is 0700 under a fresh random name, so no other user can
+	// connect to, pre-create or replace the socket; tmpdir removes it later
+	// if this process is killed before it can.
+	dir, err := tmpdir.Make("", "graft-engine-")
 	if err != nil {
 		return nil, "", nil, err
 	}
-	path := filepath.Join(dir, "engine.sock")
+	path := filepath.Join(dir.Path, "engine.sock")
 	lis, err := net.Listen("unix", path)
 	if err != nil {
-		os.RemoveAll(dir)
+		dir.Remove()
 		return nil, "", nil, err
 	}
-	return lis, "unix://" + path, func() { os.RemoveAll(dir) }, nil
+	return lis, "unix://" + path, func() { dir.Remove() }, nil
 }
 
 // boundAddr is addr with a port chosen by the system filled in.
