@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -232,7 +233,7 @@ func (f *Front) WaitServing(ctx context.Context, key, deployment string) error {
 		return err
 	}
 	body := fmt.Sprintf(`{"model":%q,"prompt":"x","max_tokens":1}`, deployment)
-	last := "no answer yet"
+	last, logged := "no answer yet", time.Now()
 	for {
 		req, _ := http.NewRequestWithContext(ctx, "POST", f.URL+"/v1/completions", strings.NewReader(body))
 		req.Header.Set("authorization", "Bearer "+key)
@@ -246,6 +247,12 @@ func (f *Front) WaitServing(ctx context.Context, key, deployment string) error {
 			last = fmt.Sprintf("%d %s", resp.StatusCode, b)
 		} else {
 			last = err.Error()
+		}
+		// A wait that drags on says why, so a stuck start shows its cause
+		// before whoever waits on it gives up.
+		if time.Since(logged) >= 15*time.Second {
+			slog.Info("still waiting for the deployment to answer through the front door", "deployment", deployment, "last", last)
+			logged = time.Now()
 		}
 		select {
 		case <-ctx.Done():
