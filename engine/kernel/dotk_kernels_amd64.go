@@ -169,6 +169,60 @@ func dotkQ6_Kpx8x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb
 func dotkQ6_Kpx8x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
 
 //go:noescape
+func dotkQ2_Kpx1x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ2_Kpx1x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ2_Kpx2x2(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ2_Kpx2x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ2_Kpx3x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ2_Kpx4x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ2_Kpx1x4s(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ2_Kpx8x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ2_Kpx8x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ3_Kpx1x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ3_Kpx1x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ3_Kpx2x2(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ3_Kpx2x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ3_Kpx3x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ3_Kpx4x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ3_Kpx1x4s(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ3_Kpx8x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ3_Kpx8x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
 func dotkQ6_Kvx1x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
 
 //go:noescape
@@ -318,6 +372,8 @@ var dotkAVX2 = map[gguf.Type]*dotkSet{
 // dotkPackedAVX2 holds the kernels of packed layouts (packings), as dotkAVX2.
 var dotkPackedAVX2 = map[gguf.Type]*dotkSet{
 	gguf.TypeQ6_K: {dotkQ6_Kpx1x4, dotkQ6_Kpx1x1, dotkQ6_Kpx2x2, dotkQ6_Kpx2x1, dotkQ6_Kpx3x1, dotkQ6_Kpx4x1, dotkQ6_Kpx1x4s, dotkQ6_Kpx8x1, dotkQ6_Kpx8x4},
+	gguf.TypeQ2_K: {dotkQ2_Kpx1x4, dotkQ2_Kpx1x1, dotkQ2_Kpx2x2, dotkQ2_Kpx2x1, dotkQ2_Kpx3x1, dotkQ2_Kpx4x1, dotkQ2_Kpx1x4s, dotkQ2_Kpx8x1, dotkQ2_Kpx8x4},
+	gguf.TypeQ3_K: {dotkQ3_Kpx1x4, dotkQ3_Kpx1x1, dotkQ3_Kpx2x2, dotkQ3_Kpx2x1, dotkQ3_Kpx3x1, dotkQ3_Kpx4x1, dotkQ3_Kpx1x4s, dotkQ3_Kpx8x1, dotkQ3_Kpx8x4},
 }
 
 // dotkPackedVNNI holds their AVX-512 VNNI twins, as dotkAVX2.

@@ -18,7 +18,10 @@ Y8-Y11 int32 accumulators, Y7 the type's low-bits byte mask (0x0F or
 type's most used constants (REG_CONSTS) in the accumulators they leave
 free. The 8×1 kernels take Y8-Y15 for their int32 sums and keep the float
 accumulators in the frame; the strided 1×4 (x1x4s) serves streamRow.row.
-The Q6_Kp kernels are Q6_K's for its packed layout (packq6k.go, q6_kp).
+The Q6_Kp, Q2_Kp and Q3_Kp kernels are those types' for their packed
+layouts (packq6k.go, packq2k.go, packq3k.go). Q2_Kp and Q3_Kp add all of a
+super-block's products as int16 and take one VPMADDWD for it, so VNNI
+would save them nothing; they run at both SIMD levels.
 
 The lone-row kernels (1×4, 1×1) run about as much on the vector loads as
 on the ALUs (Zen 3, operands in L2): each constant taken from a register
@@ -274,6 +277,38 @@ def q6_kp(R, C, c, vnni=False):
     chains_end(R, vnni)
     offset_end(R, C, c, 208, 5)
 
+def q2_kp(R, C, c):
+    # Q2_K packed by packQ2_K (packq2k.go), activations in actQ8_KT's
+    # order: word j of every group is a pair of sub-block j's values, so
+    # the eight groups' VPMADDUBSW words add as int16 in isum(r) (at most
+    # 8·2·3·128) and one VPMADDWD by the scales as words (Y6) leaves
+    # sub-blocks 2k and 2k+1 in dword k. Half n is 32 bytes at 16+32n, group
+    # 4n+m in bits 2m, 2m+1 of each byte. Y7 = 0x03 bytes.
+    emit(f"\tVPMOVZXBW {W(c, 0)}, Y6")
+    emit(f"\tVPAND {k('dotkLow4W')}, Y6, Y6")
+    for n in range(2):
+        emit(f"\tVMOVDQU {W(c, 16 + 32 * n)}, Y0")
+        for m in range(4):
+            if m:
+                emit(f"\tVPSRLW ${2 * m}, Y0, Y3")
+                emit("\tVPAND Y7, Y3, Y3")
+            else:
+                emit("\tVPAND Y7, Y0, Y3")
+            g = 4 * n + m
+            for r in range(R):
+                if g == 0:
+                    emit(f"\tVPMADDUBSW {X(r, 4)}, Y3, {isum(r)}")
+                else:
+                    emit(f"\tVPMADDUBSW {X(r, 4 + 32 * g)}, Y3, Y5")
+                    emit(f"\tVPADDW Y5, {isum(r)}, {isum(r)}")
+    for r in range(R):
+        emit(f"\tVPMADDWD Y6, {isum(r)}, {isum(r)}")
+    d_dmin(c, 80)
+    emit(f"\tVPMOVZXBW {W(c, 0)}, Y2")
+    emit("\tVPSRLW $4, Y2, Y2")  # the sixteen mins as words
+    mins_end(R, C, c)
+
+
 def half_groups(R, n, build, vnni=False):
     """The four 32-value groups m of half n: build(m) leaves the unsigned
     quants in Y3; Y6 holds the half's eight scales as words in both lanes,
@@ -430,20 +465,7 @@ def q3_k(R, C, c, vnni=False):
     # s0 = aux0&k2 | (aux2&k1)<<4, s1 = aux1&k2 | ((aux2>>2)&k1)<<4,
     # s2 = (aux0>>4)&k2 | ((aux2>>4)&k1)<<4, s3 = (aux1>>4)&k2 | ((aux2>>6)&k1)<<4
     # (aux reloaded from the block rather than held: few registers are free)
-    for i, (aux, dst) in enumerate(((96, "R10"), (100, "AX"), (96, "DX"), (100, "AX"))):
-        emit(f"\tMOVL {W(c, 104)}, R11")
-        if i:
-            emit(f"\tSHRL ${2 * i}, R11")
-        emit("\tANDL $0x03030303, R11")
-        emit("\tSHLL $4, R11")
-        emit(f"\tMOVL {W(c, aux)}, {dst}")
-        if i >= 2:
-            emit(f"\tSHRL $4, {dst}")
-        emit(f"\tANDL $0x0f0f0f0f, {dst}")
-        emit(f"\tORL R11, {dst}")
-        if i % 2:
-            emit("\tSHLQ $32, AX")
-            emit(f"\tORQ AX, {'R10' if i == 1 else 'DX'}")
+    q3_scales(c)
     if R == 1:
         emit(f"\tVMOVDQU {W(c, 0)}, Y11")
     for n in range(2):
@@ -472,6 +494,65 @@ def q3_k(R, C, c, vnni=False):
     emit("\tVPINSRQ $1, DX, X6, X6")
     emit("\tVPSUBB ·dotk32B(SB), X6, X6")
     emit("\tVPMOVSXBW X6, Y6")
+    offset_end(R, C, c, 108, 2)
+
+
+def q3_scales(c):
+    """R10, DX = Q3_K's scales 0..7, 8..15 (6 bits, before the -32), from
+    the 12 bytes at 96 (q3_k says how)."""
+    for i, (aux, dst) in enumerate(((96, "R10"), (100, "AX"), (96, "DX"), (100, "AX"))):
+        emit(f"\tMOVL {W(c, 104)}, R11")
+        if i:
+            emit(f"\tSHRL ${2 * i}, R11")
+        emit("\tANDL $0x03030303, R11")
+        emit("\tSHLL $4, R11")
+        emit(f"\tMOVL {W(c, aux)}, {dst}")
+        if i >= 2:
+            emit(f"\tSHRL $4, {dst}")
+        emit(f"\tANDL $0x0f0f0f0f, {dst}")
+        emit(f"\tORL R11, {dst}")
+        if i % 2:
+            emit("\tSHLQ $32, AX")
+            emit(f"\tORQ AX, {'R10' if i == 1 else 'DX'}")
+
+
+def q3_kp(R, C, c):
+    # Q3_K packed by packQ3_K (packq3k.go), activations in actQ8_KT's
+    # order, as q2_kp: the eight groups' words add as int16 in isum(r) (at
+    # most 8·2·7·128) before one VPMADDWD by the sixteen scales as words
+    # (Y6, less 32), and offset_end takes 4·Σ sc·bsums off lane by lane.
+    # The groups are 3-bit fields of three chunks (Y0-Y2): g0, g1 and the
+    # low bits of g2 in chunk 0, g3, g4, g5's in chunk 1, g6, g7 and the
+    # high bits of g2 (bit 6) and g5 (bit 7) in chunk 2. Y7 = 0x07 bytes.
+    q3_scales(c)
+    emit("\tVMOVQ R10, X6")
+    emit("\tVPINSRQ $1, DX, X6, X6")
+    emit("\tVPSUBB ·dotk32B(SB), X6, X6")
+    emit("\tVPMOVSXBW X6, Y6")
+    for i in range(3):
+        emit(f"\tVMOVDQU {W(c, 32 * i)}, Y{i}")
+    for g in range(8):
+        chunk, field = divmod(g, 3)
+        src = f"Y{chunk}"
+        if field == 0:
+            emit(f"\tVPAND Y7, {src}, Y3")
+        elif field == 1:
+            emit(f"\tVPSRLW $3, {src}, Y3")
+            emit("\tVPAND Y7, Y3, Y3")
+        else:
+            emit(f"\tVPSRLW $6, {src}, Y3")
+            emit(f"\tVPAND {k('dotk0x03')}, Y3, Y3")
+            emit(f"\tVPSRLW ${4 + chunk}, Y2, Y4")
+            emit(f"\tVPAND {k('dotk0x04')}, Y4, Y4")
+            emit("\tVPOR Y4, Y3, Y3")
+        for r in range(R):
+            if g == 0:
+                emit(f"\tVPMADDUBSW {X(r, 4)}, Y3, {isum(r)}")
+            else:
+                emit(f"\tVPMADDUBSW {X(r, 4 + 32 * g)}, Y3, Y5")
+                emit(f"\tVPADDW Y5, {isum(r)}, {isum(r)}")
+    for r in range(R):
+        emit(f"\tVPMADDWD Y6, {isum(r)}, {isum(r)}")
     offset_end(R, C, c, 108, 2)
 
 
@@ -579,7 +660,8 @@ REG_CONSTS = {"Q4_K": ["dotkK4Shuf+0", "dotkK4Shuf+32", "dotkK4Shuf+64"],
               "Q5_K": ["dotk0x10", "dotkK4Shuf+0"],  # Y11: the lone row's qh
               "Q6_K": ["dotk0x30", "dotkK4Shuf+0", "dotkK4Shuf+32"],
               "Q2_K": ["dotkK6Shuf+0", "dotkK6Shuf+32", "dotkK6Shuf+64"],
-              "Q3_K": ["dotk0x04", "dotkK6Shuf+0"]}  # Y11: the lone row's hmask
+              "Q3_K": ["dotk0x04", "dotkK6Shuf+0"],  # Y11: the lone row's hmask
+              "Q2_Kp": ["dotkLow4W"], "Q3_Kp": ["dotk0x03", "dotk0x04"]}
 CONSTS = {}
 
 
@@ -592,13 +674,14 @@ def k(name):
 
 # where each type's d (and dmin) lie in its block: offset, pair
 D_AT = {"Q4_K": (0, True, True), "Q5_K": (0, True, True), "Q2_K": (80, True), "Q6_K": (208, False), "Q3_K": (108, False),
-        "Q6_Kp": (208, False), "Q6_Kv": (208, False)}
+        "Q6_Kp": (208, False), "Q6_Kv": (208, False), "Q2_Kp": (80, True),
+        "Q3_Kp": (108, False)}
 
 # name, block bytes, body, the byte in Y7
 TYPES = [("Q4_K", 144, q4_k, 0x0F), ("Q5_K", 176, q5_k, 0x0F), ("Q6_K", 210, q6_k, 0x0F),
          ("Q2_K", 84, q2_k, 0x03), ("Q3_K", 110, q3_k, 0x03)]
 # packed layouts (packings): their kernels go to dotkPackedAVX2
-PACKED_TYPES = [("Q6_Kp", 210, q6_kp, 0x3F)]
+PACKED_TYPES = [("Q6_Kp", 210, q6_kp, 0x3F), ("Q2_Kp", 84, q2_kp, 0x03), ("Q3_Kp", 110, q3_kp, 0x07)]
 # their AVX-512 VNNI twins (dotkPackedVNNI): the same integers, so the same bits
 VNNI_TYPES = [("Q6_Kv", 210, lambda R, C, c: q6_kp(R, C, c, vnni=True), 0x3F)]
 # the stored types' VNNI twins (dotkVNNI; Q6_K is packed wherever it runs)
@@ -747,7 +830,7 @@ for m in range(4):
 emit("GLOBL ·dotkK6Shuf(SB), RODATA|NOPTR, $128")
 # dotkK6EvenOdd puts Q6_K's even scales before its odd ones
 table("dotkK6EvenOdd", list(range(0, 16, 2)) + list(range(1, 16, 2)))
-for name, v in (("dotk0x30", 0x30303030), ("dotk0x10", 0x10101010), ("dotk0x04", 0x04040404),
+for name, v in (("dotk0x30", 0x30303030), ("dotk0x10", 0x10101010), ("dotk0x04", 0x04040404), ("dotk0x03", 0x03030303),
                 ("dotkLow4W", 0x000F000F), ("dotk32B", 0x20202020)):
     for i in range(8):
         emit(f"DATA ·{name}+{4 * i}(SB)/4, ${v:#x}")

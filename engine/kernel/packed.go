@@ -10,10 +10,11 @@ import (
 // brings a few quant bytes of eight rows, each row's products stay in a
 // lane of their own, and the per-block work that does not depend on the
 // row (unpacking scales, loading activations) is shared by eight rows.
-// Q6_K is packed row by row instead (packq6k.go): its quants regrouped so
-// that a super-block's scales are widened once and its bits gathered in
-// fewer ops. The loader packs a matrix once (cpu.Backend.Pack) and
-// computes with MatMulPacked from then on.
+// The other K-quants are packed row by row (packq6k.go, packq2k.go,
+// packq3k.go): their quants regrouped so that a super-block's scales are
+// widened once and serve every group, and its bits are gathered in fewer
+// ops. The loader packs a matrix once (cpu.Backend.Pack) and computes
+// with MatMulPacked from then on.
 
 // packRows is the rows of a packed group.
 const packRows = 8
@@ -34,6 +35,8 @@ var packings = map[gguf.Type]*packing{
 	gguf.TypeQ4_0: {rowBytes: q4BlockBytes, pack: packQ4_0x8, unpackRow: unpackQ4_0x8Row},
 	gguf.TypeQ4_K: {rowBytes: q4KRowBytes, pack: packQ4_Kx8, unpackRow: unpackQ4_Kx8Row},
 	gguf.TypeQ6_K: {rowBytes: q6KBytes, pack: packQ6_K, unpackRow: unpackQ6_KRow},
+	gguf.TypeQ2_K: {rowBytes: q2KBytes, pack: packQ2_K, unpackRow: unpackQ2_KRow},
+	gguf.TypeQ3_K: {rowBytes: q3KBytes, pack: packQ3_K, unpackRow: unpackQ3_KRow},
 }
 
 // CanPack reports whether rows of cols values of type t pack (whole groups
@@ -74,8 +77,8 @@ func layout(t gguf.Type) *packing {
 
 // MatMulPacked is MatMulQ8 on weights of type t packed by Pack (outDim a
 // multiple of 8). On Q4_0 every output has MatMulQ8's bits (the float order
-// of dotQ4_0Q8_0); on Q4_K each is dotQ4KPacked's, a rounding apart from
-// MatMulQ8's. It panics where t has no packed kernels here.
+// of dotQ4_0Q8_0); on a K-quant each is its dotQ*KPacked's (dotQ4KPacked,
+// ...), a rounding apart from MatMulQ8's. It panics where t has no packed kernels here.
 func MatMulPacked(p *Pool, out, x []float32, w []byte, t gguf.Type, rows, in, outDim int) {
 	id := dotFor(t, true)
 	if id == nil {

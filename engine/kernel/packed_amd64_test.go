@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/graft-ai/graft/engine/gguf"
@@ -23,10 +24,12 @@ var packedCases = []struct {
 	{gguf.TypeQ4_0, [][2]int{{8, 32}, {40, 64}, {64, 768}, {2304, 768}, {768, 2048}}},
 	{gguf.TypeQ4_K, [][2]int{{8, 256}, {40, 512}, {64, 768}, {2304, 768}, {768, 2048}}},
 	{gguf.TypeQ6_K, [][2]int{{8, 256}, {40, 512}, {64, 768}, {2304, 768}, {768, 2048}}},
+	{gguf.TypeQ2_K, [][2]int{{8, 256}, {40, 512}, {64, 768}, {2304, 768}, {768, 2048}}},
+	{gguf.TypeQ3_K, [][2]int{{8, 256}, {40, 512}, {64, 768}, {2304, 768}, {768, 2048}}},
 }
 
 // packedRefs are the portable references of the packed kernels: the dot
-// on rows as stored (dotQ4_0Q8_0's, dotQ4KPacked's, dotQ6KPacked's) and
+// on rows as stored (dotQ4_0Q8_0's, or the K-quants' dotQ*KPacked) and
 // the activations' quantizer.
 var packedRefs = map[gguf.Type]struct {
 	dot      qdotIFunc
@@ -36,6 +39,8 @@ var packedRefs = map[gguf.Type]struct {
 	gguf.TypeQ4_0: {refIntDots[gguf.TypeQ4_0], quantizeQ8_0Act, 34},
 	gguf.TypeQ4_K: {refTiles(dotQ4KPacked, q4KBytes), quantizeQ8K, q8KBytes},
 	gguf.TypeQ6_K: {refTiles(dotQ6KPacked, q6KBytes), quantizeQ8K, q8KBytes},
+	gguf.TypeQ2_K: {refTiles(dotQ2KPacked, q2KBytes), quantizeQ8K, q8KBytes},
+	gguf.TypeQ3_K: {refTiles(dotQ3KPacked, q3KBytes), quantizeQ8K, q8KBytes},
 }
 
 // packedWant is what MatMulPacked must give on weights w (as stored): the
@@ -227,7 +232,9 @@ func TestActSums8(t *testing.T) {
 // BenchmarkPackedRow compares, on one thread, a lone activation row's dots
 // with weights as stored and packed (intDot.row, the decode path), in G
 // weights/s: "hot" is 256 rows of 2048 (in L2), "cold" the 32000×768
-// output layer (from memory). The packed runs report packed/stored.
+// output layer (from memory). Both run in turn within one loop, so that a
+// host whose speed drifts moves both alike, and packed/stored is their
+// ratio.
 func BenchmarkPackedRow(b *testing.B) {
 	r := rand.New(rand.NewPCG(12, 40))
 	for _, c := range packedCases {
@@ -241,26 +248,31 @@ func BenchmarkPackedRow(b *testing.B) {
 			w := randomQ(r, c.typ, s.out, s.in)
 			x := randomX(r, s.in)
 			out := make([]float32, s.out)
-			gw := map[bool]float64{}
-			for _, pk := range []bool{false, true} {
+			nb := s.in / c.typ.BlockSize()
+			var rows [2]func()
+			for i, pk := range []bool{false, true} {
 				id, wl := dotFor(c.typ, pk), w
 				if pk {
 					wl = packed(c.typ, w, s.out, s.in)
 				}
-				nb := s.in / c.typ.BlockSize()
 				xq := make([]byte, nb*id.act.blockBytes())
 				id.quantize(xq, x)
-				b.Run(fmt.Sprintf("%s/%s/packed=%v", c.typ, s.name, pk), func(b *testing.B) {
-					for b.Loop() {
-						id.row(&out[0], &xq[0], &wl[0], id.rowBytes(c.typ, nb), nb, s.out)
-					}
-					gw[pk] = float64(s.out*s.in) / (b.Elapsed().Seconds() / float64(b.N)) / 1e9
-					b.ReportMetric(gw[pk], "Gw/s")
-					if pk {
-						b.ReportMetric(gw[true]/gw[false], "packed/stored")
-					}
-				})
+				rows[i] = func() { id.row(&out[0], &xq[0], &wl[0], id.rowBytes(c.typ, nb), nb, s.out) }
 			}
+			b.Run(fmt.Sprintf("%s/%s", c.typ, s.name), func(b *testing.B) {
+				var d [2]time.Duration
+				for b.Loop() {
+					for i, row := range rows {
+						t0 := time.Now()
+						row()
+						d[i] += time.Since(t0)
+					}
+				}
+				for i, name := range []string{"stored", "packed"} {
+					b.ReportMetric(float64(b.N*s.out*s.in)/d[i].Seconds()/1e9, "Gw/s-"+name)
+				}
+				b.ReportMetric(d[0].Seconds()/d[1].Seconds(), "packed/stored")
+			})
 		}
 	}
 }

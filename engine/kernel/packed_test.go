@@ -17,7 +17,7 @@ func TestPackRoundTrip(t *testing.T) {
 		typ   gguf.Type
 		cols  []int
 		block int
-	}{{gguf.TypeQ4_0, []int{32, 768, 96}, 32}, {gguf.TypeQ4_K, []int{256, 768, 2048}, 256}, {gguf.TypeQ6_K, []int{256, 768, 2048}, 256}} {
+	}{{gguf.TypeQ4_0, []int{32, 768, 96}, 32}, {gguf.TypeQ4_K, []int{256, 768, 2048}, 256}, {gguf.TypeQ6_K, []int{256, 768, 2048}, 256}, {gguf.TypeQ2_K, []int{256, 768, 2048}, 256}, {gguf.TypeQ3_K, []int{256, 768, 2048}, 256}} {
 		for i, cols := range c.cols {
 			rows := 8 << i
 			w := randomQ(r, c.typ, rows, cols)
@@ -47,15 +47,15 @@ func TestPackRoundTrip(t *testing.T) {
 	}
 }
 
-// TestDotKPacked: the packed Q4_K and Q6_K references agree with dotQ4K
-// and dotQ6K (checked against ggml) and with a float64 dot over the
+// TestDotKPacked: the packed K-quant references agree with the stored
+// ones (dotQ4K, dotQ6K, dotQ2K, dotQ3K, checked against ggml) and with a float64 dot over the
 // dequantized weights and activations, to float32 rounding of the sums.
 func TestDotKPacked(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 40))
 	for _, c := range []struct {
 		typ            gguf.Type
 		packed, stored func(x, w []byte, nb int) float32
-	}{{gguf.TypeQ4_K, dotQ4KPacked, dotQ4K}, {gguf.TypeQ6_K, dotQ6KPacked, dotQ6K}} {
+	}{{gguf.TypeQ4_K, dotQ4KPacked, dotQ4K}, {gguf.TypeQ6_K, dotQ6KPacked, dotQ6K}, {gguf.TypeQ2_K, dotQ2KPacked, dotQ2K}, {gguf.TypeQ3_K, dotQ3KPacked, dotQ3K}} {
 		for _, nb := range []int{1, 3, 8} {
 			for range 50 {
 				w := randomQ(r, c.typ, 1, 256*nb)

@@ -10,10 +10,10 @@ import (
 	"github.com/graft-ai/graft/engine/kernel"
 )
 
-// TestWeightsPacked: the projections of a Q4_0, a Q4_K_M and a Q6_K file
+// TestWeightsPacked: the projections of Q4_0, Q4_K_M, Q6_K, Q2_K and Q3_K_M files
 // load packed where they are of a packed type (the token embedding stays
 // as stored unless the head is tied to it: then both are one packed
-// matrix, whose decode step still allocates nothing). Packed Q4_K and Q6_K dots sum in another float order than
+// matrix, whose decode step still allocates nothing). Packed K-quant dots sum in another float order than
 // the rows as stored (and the Q4_0 file's output head is Q6_K), so the
 // logits, for prefill and single-token steps, are checked against the
 // stored rows' as follows:
@@ -47,6 +47,8 @@ func TestWeightsPacked(t *testing.T) {
 		{"Q4_0", 2, gguf.TypeQ4_0, true, false},
 		{"Q4_K_M", 15, gguf.TypeQ4_K, true, false},
 		{"Q6_K", 18, gguf.TypeQ6_K, false, false},
+		{"Q2_K", 10, gguf.TypeQ2_K, false, false}, // a rounding at position 9
+		{"Q3_K_M", 12, gguf.TypeQ3_K, true, false},
 		{"Q4_K_M tied", 15, gguf.TypeQ4_K, false, true}, // a rounding at position 1
 	} {
 		t.Run(c.name, func(t *testing.T) {
