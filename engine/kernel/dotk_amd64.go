@@ -29,6 +29,9 @@ func init() {
 		if v := dotkPackedVNNI[t]; v != nil && hasVNNI512() {
 			k = v // BenchmarkPackedVNNI: tiles 1.05-1.06x, a lone row 1.03-1.04x
 		}
+		if v := dotkPackedGFNI[t]; v != nil && hasGFNI512() {
+			k = v // BenchmarkPackedGFNI
+		}
 		packings[t].dot = &intDot{act: actQ8_KT, quantize: quantizeQ8KTAVX2, dot: k.tiles, row: k.streams().row, tileRows: 8}
 	}
 	for _, d := range intDots {

@@ -277,6 +277,40 @@ def q6_kp(R, C, c, vnni=False):
     chains_end(R, vnni)
     offset_end(R, C, c, 208, 5)
 
+# GFNI's VGF2P8AFFINEQB moves any bits of each byte to any others in one
+# op: GF_FIELDS are the fields the packed Q2_K and Q3_K kernels take out of
+# their bytes, (lowest bit, width, where it goes); GF_REG is their matrices'
+# registers, the EVEX-only Y24 and up, loaded once a call (GFNI set while a
+# GFNI kernel is written).
+GF_FIELDS = [(2, 2, 0), (4, 2, 0), (6, 2, 0), (3, 3, 0), (6, 1, 2), (7, 1, 2)]
+GF_REG = {f: 24 + i for i, f in enumerate(GF_FIELDS)}
+GFNI = False
+
+
+def gf_matrix(lo, width, to):
+    """VGF2P8AFFINEQB's matrix for the field: result bit i is the parity of
+    the byte ANDed with the matrix's byte 7-i."""
+    q = 0
+    for i in range(width):
+        q |= (1 << (lo + i)) << (8 * (7 - (to + i)))
+    return q
+
+
+def field(dst, src, lo, width, to=0, mask=None):
+    """dst = bits lo..lo+width-1 of each byte of src, moved to bit to and
+    the rest zero: one VGF2P8AFFINEQB with GFNI, else a word shift (which
+    keeps the field within its byte) and mask (the operand of width's
+    bits at to)."""
+    if lo == to:
+        emit(f"\tVPAND {mask}, {src}, {dst}")
+        return
+    if GFNI:
+        emit(f"\tVGF2P8AFFINEQB $0, Y{GF_REG[(lo, width, to)]}, {src}, {dst}")
+        return
+    emit(f"\tVPSRLW ${lo - to}, {src}, {dst}")
+    emit(f"\tVPAND {mask}, {dst}, {dst}")
+
+
 def q2_kp(R, C, c):
     # Q2_K packed by packQ2_K (packq2k.go), activations in actQ8_KT's
     # order: word j of every group is a pair of sub-block j's values, so
@@ -289,11 +323,7 @@ def q2_kp(R, C, c):
     for n in range(2):
         emit(f"\tVMOVDQU {W(c, 16 + 32 * n)}, Y0")
         for m in range(4):
-            if m:
-                emit(f"\tVPSRLW ${2 * m}, Y0, Y3")
-                emit("\tVPAND Y7, Y3, Y3")
-            else:
-                emit("\tVPAND Y7, Y0, Y3")
+            field("Y3", "Y0", 2 * m, 2, mask="Y7")
             g = 4 * n + m
             for r in range(R):
                 if g == 0:
@@ -516,6 +546,24 @@ def q3_scales(c):
             emit(f"\tORQ AX, {'R10' if i == 1 else 'DX'}")
 
 
+def q3_scale_words(c):
+    """Y6 = Q3_K's sixteen scales less 32 as words, unpacked in vector
+    registers: scale j is (p[j%8] >> 4·(j/8)) & 15 | ((p[8+j%4] >> 2·(j/4))
+    & 3) << 4 of the 12 bytes p at 96. q3_scales' 34 integer ops a column
+    took the ports the vector ops need (Intel's 0, 1 and 5 serve both)."""
+    emit(f"\tVMOVQ {W(c, 96)}, X0")
+    emit("\tVPSRLW $4, X0, X2")
+    emit("\tVPUNPCKLQDQ X2, X0, X0")
+    emit("\tVPAND ·dotk0x0F(SB), X0, X0")
+    emit(f"\tVPBROADCASTD {W(c, 104)}, X1")
+    emit("\tVPSRLVD ·dotkQ3Shift(SB), X1, X1")
+    emit(f"\tVPAND {k('dotk0x03')}, X1, X1".replace(" Y", " X"))
+    emit("\tVPSLLW $4, X1, X1")
+    emit("\tVPOR X1, X0, X0")
+    emit("\tVPSUBB ·dotk32B(SB), X0, X0")
+    emit("\tVPMOVSXBW X0, Y6")
+
+
 def q3_kp(R, C, c):
     # Q3_K packed by packQ3_K (packq3k.go), activations in actQ8_KT's
     # order, as q2_kp: the eight groups' words add as int16 in isum(r) (at
@@ -524,26 +572,17 @@ def q3_kp(R, C, c):
     # The groups are 3-bit fields of three chunks (Y0-Y2): g0, g1 and the
     # low bits of g2 in chunk 0, g3, g4, g5's in chunk 1, g6, g7 and the
     # high bits of g2 (bit 6) and g5 (bit 7) in chunk 2. Y7 = 0x07 bytes.
-    q3_scales(c)
-    emit("\tVMOVQ R10, X6")
-    emit("\tVPINSRQ $1, DX, X6, X6")
-    emit("\tVPSUBB ·dotk32B(SB), X6, X6")
-    emit("\tVPMOVSXBW X6, Y6")
+    q3_scale_words(c)
     for i in range(3):
         emit(f"\tVMOVDQU {W(c, 32 * i)}, Y{i}")
     for g in range(8):
-        chunk, field = divmod(g, 3)
+        chunk, f = divmod(g, 3)
         src = f"Y{chunk}"
-        if field == 0:
-            emit(f"\tVPAND Y7, {src}, Y3")
-        elif field == 1:
-            emit(f"\tVPSRLW $3, {src}, Y3")
-            emit("\tVPAND Y7, Y3, Y3")
+        if f < 2:
+            field("Y3", src, 3 * f, 3, mask="Y7")
         else:
-            emit(f"\tVPSRLW $6, {src}, Y3")
-            emit(f"\tVPAND {k('dotk0x03')}, Y3, Y3")
-            emit(f"\tVPSRLW ${4 + chunk}, Y2, Y4")
-            emit(f"\tVPAND {k('dotk0x04')}, Y4, Y4")
+            field("Y3", src, 6, 2, mask=k("dotk0x03"))
+            field("Y4", "Y2", 6 + chunk, 1, to=2, mask=k("dotk0x04"))
             emit("\tVPOR Y4, Y3, Y3")
         for r in range(R):
             if g == 0:
@@ -682,6 +721,13 @@ TYPES = [("Q4_K", 144, q4_k, 0x0F), ("Q5_K", 176, q5_k, 0x0F), ("Q6_K", 210, q6_
          ("Q2_K", 84, q2_k, 0x03), ("Q3_K", 110, q3_k, 0x03)]
 # packed layouts (packings): their kernels go to dotkPackedAVX2
 PACKED_TYPES = [("Q6_Kp", 210, q6_kp, 0x3F), ("Q2_Kp", 84, q2_kp, 0x03), ("Q3_Kp", 110, q3_kp, 0x07)]
+# packed Q2_K's and Q3_K's GFNI twins (dotkPackedGFNI): the same bytes, so
+# the same bits
+GFNI_TYPES = [("Q2_Kg", 84, q2_kp, 0x03), ("Q3_Kg", 110, q3_kp, 0x07)]
+GFNI_NAMES = {t[0] for t in GFNI_TYPES}
+for t, _, _, _ in GFNI_TYPES:
+    D_AT[t] = D_AT[t[:-1] + "p"]
+    REG_CONSTS[t] = REG_CONSTS[t[:-1] + "p"]
 # their AVX-512 VNNI twins (dotkPackedVNNI): the same integers, so the same bits
 VNNI_TYPES = [("Q6_Kv", 210, lambda R, C, c: q6_kp(R, C, c, vnni=True), 0x3F)]
 # the stored types' VNNI twins (dotkVNNI; Q6_K is packed wherever it runs)
@@ -699,8 +745,9 @@ def kernel(tname, bb, body, mask, R, C, strided=False, columns=1):
     call (named R×columns), saving the calls and their set-up; the column
     count, out and the column's weights live in the frame from LOOP_OFF.
     A lone row's four columns share their d products (shared_d)."""
-    global SHARE
+    global SHARE, GFNI
     SHARE = R == 1 and C == 4
+    GFNI = tname in GFNI_NAMES
     name = f"dotk{tname}x{R}x{C * columns}" + ("s" if strided else "")
     emit(f"\n// func {name}({ARGS})")
     frame = ACC_OFF + 32 * R * C if spilled(R, C) else 32
@@ -750,6 +797,9 @@ def kernel(tname, bb, body, mask, R, C, strided=False, columns=1):
         for i, name in enumerate(REG_CONSTS.get(tname, [])[:4 - R]):
             CONSTS[name] = 8 + R + i
             emit(f"\tVMOVDQU ·{name}(SB), Y{CONSTS[name]}")
+    if GFNI:
+        for f, reg in GF_REG.items():
+            emit(f"\tVMOVDQU64 ·dotkGF+{32 * (reg - 24)}(SB), Y{reg}")
     for r in range(R):
         for c in range(C):
             if not spilled(R, C):
@@ -828,9 +878,18 @@ for m in range(4):
     for b in range(32):
         emit(f"DATA ·dotkK6Shuf+{32 * m + b}(SB)/1, ${4 * m + 2 * (b // 16) + b % 2}")
 emit("GLOBL ·dotkK6Shuf(SB), RODATA|NOPTR, $128")
+# dotkGF: the matrices of GF_FIELDS, 32 bytes each
+for i, f in enumerate(GF_FIELDS):
+    for j in range(4):
+        emit(f"DATA ·dotkGF+{32 * i + 8 * j}(SB)/8, ${gf_matrix(*f):#x}")
+emit(f"GLOBL ·dotkGF(SB), RODATA|NOPTR, ${32 * len(GF_FIELDS)}")
+# dotkQ3Shift: dword k of Q3_K's high scale bits shifts right by 2k
+for i in range(4):
+    emit(f"DATA ·dotkQ3Shift+{4 * i}(SB)/4, ${2 * i}")
+emit("GLOBL ·dotkQ3Shift(SB), RODATA|NOPTR, $16")
 # dotkK6EvenOdd puts Q6_K's even scales before its odd ones
 table("dotkK6EvenOdd", list(range(0, 16, 2)) + list(range(1, 16, 2)))
-for name, v in (("dotk0x30", 0x30303030), ("dotk0x10", 0x10101010), ("dotk0x04", 0x04040404), ("dotk0x03", 0x03030303),
+for name, v in (("dotk0x30", 0x30303030), ("dotk0x10", 0x10101010), ("dotk0x04", 0x04040404), ("dotk0x03", 0x03030303), ("dotk0x0F", 0x0F0F0F0F),
                 ("dotkLow4W", 0x000F000F), ("dotk32B", 0x20202020)):
     for i in range(8):
         emit(f"DATA ·{name}+{4 * i}(SB)/4, ${v:#x}")
@@ -851,7 +910,7 @@ emit("GLOBL ·dotkMinus127(SB), RODATA|NOPTR, $4")
 emit("DATA ·dotkOne+0(SB)/4, $0x3F800000")
 emit("GLOBL ·dotkOne(SB), RODATA|NOPTR, $4")
 
-for t in TYPES + PACKED_TYPES + VNNI_TYPES + STORED_VNNI_TYPES:
+for t in TYPES + PACKED_TYPES + VNNI_TYPES + STORED_VNNI_TYPES + GFNI_TYPES:
     for R, C in SHAPES:
         kernel(*t, R, C)
     kernel(*t, 1, 4, strided=True)
@@ -864,7 +923,7 @@ with open("dotk_amd64.s", "w") as f:
     f.write(hdr + '#include "textflag.h"\n' + "\n".join(out) + "\n")
 
 go = [hdr + "package kernel\n", 'import "github.com/graft-ai/graft/engine/gguf"\n']
-for t in TYPES + PACKED_TYPES + VNNI_TYPES + STORED_VNNI_TYPES:
+for t in TYPES + PACKED_TYPES + VNNI_TYPES + STORED_VNNI_TYPES + GFNI_TYPES:
     for R, C in SHAPES:
         go.append(f"//go:noescape\nfunc dotk{t[0]}x{R}x{C}({ARGS})\n")
     go.append(f"//go:noescape\nfunc dotk{t[0]}x1x4s({ARGS})\n")
@@ -885,7 +944,8 @@ for t in PACKED_TYPES:
     go.append(f"\tgguf.Type{t[0][:-1]}: {{{fns}}},")
 go.append("}\n")
 for var, doc, types in (("dotkPackedVNNI", "their AVX-512 VNNI twins", VNNI_TYPES),
-                        ("dotkVNNI", "the AVX-512 VNNI twins of dotkAVX2's sets but Q6_K's", STORED_VNNI_TYPES)):
+                        ("dotkVNNI", "the AVX-512 VNNI twins of dotkAVX2's sets but Q6_K's", STORED_VNNI_TYPES),
+                        ("dotkPackedGFNI", "packed Q2_K's and Q3_K's twins that take bit fields with GFNI", GFNI_TYPES)):
     go.append(f"// {var} holds {doc}, as dotkAVX2.")
     go.append(f"var {var} = map[gguf.Type]*dotkSet{{")
     for t in types:

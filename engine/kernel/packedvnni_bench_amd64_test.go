@@ -37,6 +37,24 @@ func BenchmarkPackedVNNI(b *testing.B) {
 	benchPacked(b, q6, []int{1, 32}, both(q6, dotkPackedAVX2[q6]), both(q6, dotkPackedVNNI[q6]))
 }
 
+// BenchmarkPackedGFNI compares packed Q2_K's and Q3_K's AVX2 kernels with
+// their GFNI twins (dotkPackedGFNI), as BenchmarkPackedVNNI does: a lone
+// row and 32 rows (the "vnni" figures are GFNI's).
+func BenchmarkPackedGFNI(b *testing.B) {
+	if !hasGFNI512() {
+		b.Skip("no AVX-512 GFNI")
+	}
+	both := func(t gguf.Type, k *dotkSet) func() {
+		return func() {
+			packings[t].dot.dot = k.tiles
+			packings[t].dot.row = k.streams().row
+		}
+	}
+	for _, t := range []gguf.Type{gguf.TypeQ2_K, gguf.TypeQ3_K} {
+		benchPacked(b, t, []int{1, 32}, both(t, dotkPackedAVX2[t]), both(t, dotkPackedGFNI[t]))
+	}
+}
+
 // benchPacked times MatMulQ8 on packed weights of type t for each number
 // of rows, with t's kernels as avx2 and then as vnni installs them.
 func benchPacked(b *testing.B, t gguf.Type, rowCounts []int, avx2, vnni func()) {

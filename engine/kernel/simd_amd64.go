@@ -163,6 +163,12 @@ func hasVNNI512() bool {
 	return archsimd.X86.AVX512() && archsimd.X86.AVX512VNNI() && levelLimit() >= 2
 }
 
+// hasGFNI512 reports whether the AVX-512 kernels that take bit fields with
+// GFNI's VGF2P8AFFINEQB (on registers only EVEX reaches) may run.
+func hasGFNI512() bool {
+	return archsimd.X86.AVX512() && archsimd.X86.AVX512GFNI() && levelLimit() >= 2
+}
+
 // levelLimit reads GRAFT_KERNEL_LEVEL, which caps the kernel set below what
 // the CPU offers: 0 portable, 1 avx2, 2 avx512 (the default, no cap). It lets
 // one machine run, and test, the kernels another machine would pick.
