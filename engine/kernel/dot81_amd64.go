@@ -47,11 +47,12 @@ var dot81AVX2 = map[gguf.Type]*dot81Set{
 	gguf.TypeQ5_1: {streamRow{dot81Q5_1x1x4s, dot81Q5_1x1x4, dot81Q5_1x1x1}, [3]dot8Func{dot81Q5_1x2x1, dot81Q5_1x3x1, dot81Q5_1x4x1}, dot81UnpackQ5_1},
 }
 
-// dot81LoneVNNI holds the lone rows' AVX-512 VNNI twins, which take the
-// AVX2 kernels' place where the CPU has VNNI (Q4_1's only: Q5_1's were no
-// faster).
+// dot81LoneVNNI holds the lone rows' AVX-512 twins (VPDPBUSD's products;
+// Q5_1's high bits through a mask register), which take the AVX2 kernels'
+// place where the CPU has AVX-512 VNNI.
 var dot81LoneVNNI = map[gguf.Type]streamRow{
 	gguf.TypeQ4_1: {dot81Q4_1x1x4sv, dot81Q4_1x1x4v, dot81Q4_1x1x1v},
+	gguf.TypeQ5_1: {dot81Q5_1x1x4sv, dot81Q5_1x1x4v, dot81Q5_1x1x1v},
 }
 
 // tile is a qdotIFunc: a lone row as intDot.row reads it, several rows a

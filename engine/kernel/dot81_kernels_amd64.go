@@ -50,6 +50,15 @@ func dot81Q4_1x1x4v(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, 
 func dot81Q4_1x1x4sv(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
 
 //go:noescape
+func dot81Q5_1x1x1v(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dot81Q5_1x1x4v(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dot81Q5_1x1x4sv(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
 func dot81UnpackQ4_1(dst *byte, w *byte, nb int)
 
 //go:noescape

@@ -123,20 +123,21 @@ func BenchmarkDotKVNNI(b *testing.B) {
 	}
 }
 
-// BenchmarkDot81VNNI compares Q4_1's lone-row AVX2 kernels with their VNNI
-// twins (dot81LoneVNNI) as BenchmarkDotKVNNI does.
+// BenchmarkDot81VNNI compares Q4_1's and Q5_1's lone-row AVX2 kernels with
+// their AVX-512 twins (dot81LoneVNNI) as BenchmarkDotKVNNI does.
 func BenchmarkDot81VNNI(b *testing.B) {
 	if !hasVNNI512() {
 		b.Skip("no AVX-512 VNNI")
 	}
 	const out, in = 2048, 768
-	t := gguf.TypeQ4_1
-	w := randomQ(rand.New(rand.NewPCG(12, 44)), t, out, in)
-	var ids [2]*intDot
-	for i, lone := range []streamRow{dot81AVX2[t].lone, dot81LoneVNNI[t]} {
-		id := *intDots[t]
-		id.row = lone.row
-		ids[i] = &id
+	for _, t := range []gguf.Type{gguf.TypeQ4_1, gguf.TypeQ5_1} {
+		w := randomQ(rand.New(rand.NewPCG(12, 44)), t, out, in)
+		var ids [2]*intDot
+		for i, lone := range []streamRow{dot81AVX2[t].lone, dot81LoneVNNI[t]} {
+			id := *intDots[t]
+			id.row = lone.row
+			ids[i] = &id
+		}
+		benchVNNIPair(b, t, w, 1, in, out, ids)
 	}
-	benchVNNIPair(b, t, w, 1, in, out, ids)
 }
