@@ -86,6 +86,22 @@ def gather_halves(addr, n, dst):
     emit(f"\tVMOVQ AX, {dst}")
 
 
+def gather_dm(C):
+    """X2 = the C columns' d halves (word c), X6 = their m halves: each
+    block's d and m are one dword, loaded into X2's dwords, and a VPSHUFB
+    puts the d before the m. gather_halves' scalar loads, shifts and ors
+    (22 a block for four columns) took Intel's ports 0, 1 and 5, which the
+    vector ops need."""
+    emit(f"\tVMOVD {W(0, 0)}, X2")
+    for c in range(1, C):
+        emit(f"\tVPINSRD ${c}, {W(c, 0)}, X2, X2")
+    emit("\tVPSHUFB ·dot81DM(SB), X2, X2")
+    emit("\tVPSRLDQ $8, X2, X6")
+
+
+GATHER_DM = False
+
+
 def prologue(name):
     emit(f"\n// func {name}({ARGS})")
     emit(f"TEXT ·{name}(SB), NOSPLIT, $0-56")
@@ -123,6 +139,8 @@ def epilogue(n, stride):
 def lone(t, C, streams=False, vnni=False):
     """One activation row with C weight rows; vnni: the twin (name ends in
     v) whose products are VPDPBUSD's."""
+    global GATHER_DM
+    GATHER_DM = vnni
     name, bb = t[0], t[1]
     kname = f"dot81{name}x1x{C}" + ("s" if streams else "") + ("v" if vnni else "")
     prologue(kname)
@@ -140,13 +158,17 @@ def lone(t, C, streams=False, vnni=False):
             emit("\tPREFETCHT0 " + ["0(R8)", "0(R8)(R13*1)", "0(R8)(R13*2)", "0(R8)(R14*1)"][c])
         emit(f"\tADDQ ${bb}, R8")
     emit("\tVMOVDQU 4(DI), Y3")
-    gather_halves(lambda c: W(c, 0), C, "X2")
+    if GATHER_DM:
+        gather_dm(C)
+    else:
+        gather_halves(lambda c: W(c, 0), C, "X2")
     emit("\tVPBROADCASTQ X2, X2")
     emit("\tVCVTPH2PS X2, Y2")
     emit("\tVPBROADCASTW 0(DI), X4")
     emit("\tVCVTPH2PS X4, Y4")
     emit("\tVMULPS Y4, Y2, Y2")
-    gather_halves(lambda c: W(c, 2), C, "X6")
+    if not GATHER_DM:
+        gather_halves(lambda c: W(c, 2), C, "X6")
     emit("\tVCVTPH2PS X6, X6")
     emit("\tVPBROADCASTW 2(DI), X4")
     emit("\tVCVTPH2PS X4, X4")
@@ -293,6 +315,12 @@ def offsets():
 
 
 names = []
+# dot81DM: gather_dm's VPSHUFB, from four (d, m) pairs of halves to the
+# four d, then the four m
+DM = [4 * c + b for c in range(4) for b in (0, 1)] + [4 * c + 2 + b for c in range(4) for b in (0, 1)]
+for i, v in enumerate(DM):
+    emit(f"DATA ·dot81DM+{i}(SB)/1, ${v}")
+emit("GLOBL ·dot81DM(SB), RODATA|NOPTR, $16")
 for t in TYPES:
     for C in (1, 4):
         lone(t, C)
