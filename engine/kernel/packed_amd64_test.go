@@ -164,6 +164,23 @@ func FuzzPackedQ6_K(f *testing.F) {
 	})
 }
 
+// FuzzPackedQ2_K and FuzzPackedQ3_K: their seeds in testdata/fuzz take the
+// int16 sums to their extremes (every quant and scale at its largest, the
+// activations all ±127) and put NaN and Inf in d, dmin and the activations.
+func FuzzPackedQ2_K(f *testing.F) {
+	f.Add(uint8(0), uint64(1), []byte{}, []byte{})
+	f.Fuzz(func(t *testing.T, rows uint8, seed uint64, blocks, xbits []byte) {
+		fuzzPacked(t, gguf.TypeQ2_K, rows, seed, blocks, xbits)
+	})
+}
+
+func FuzzPackedQ3_K(f *testing.F) {
+	f.Add(uint8(0), uint64(1), []byte{}, []byte{})
+	f.Fuzz(func(t *testing.T, rows uint8, seed uint64, blocks, xbits []byte) {
+		fuzzPacked(t, gguf.TypeQ3_K, rows, seed, blocks, xbits)
+	})
+}
+
 func fuzzPacked(t *testing.T, typ gguf.Type, rows uint8, seed uint64, blocks, xbits []byte) {
 	bs := typ.BlockSize()
 	if !CanPack(typ, 8, bs) {
