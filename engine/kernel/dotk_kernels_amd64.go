@@ -412,6 +412,33 @@ func dotkQ3_Kgx8x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb
 func dotkQ3_Kgx8x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
 
 //go:noescape
+func dotkQ6_Kgx1x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ6_Kgx1x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ6_Kgx2x2(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ6_Kgx2x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ6_Kgx3x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ6_Kgx4x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ6_Kgx1x4s(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ6_Kgx8x1(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dotkQ6_Kgx8x4(out *float32, ldo int, x *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
 func quantQ8K(dst *byte, x *float32, nb int)
 
 // dotkAVX2 holds, per type, the kernels of the shapes 1×4 1×1 2×2 2×1 3×1 4×1, the strided 1×4, 8×1 and 8×4.
@@ -443,8 +470,9 @@ var dotkVNNI = map[gguf.Type]*dotkSet{
 	gguf.TypeQ3_K: {dotkQ3_Kvx1x4, dotkQ3_Kvx1x1, dotkQ3_Kvx2x2, dotkQ3_Kvx2x1, dotkQ3_Kvx3x1, dotkQ3_Kvx4x1, dotkQ3_Kvx1x4s, dotkQ3_Kvx8x1, dotkQ3_Kvx8x4},
 }
 
-// dotkPackedGFNI holds packed Q2_K's and Q3_K's twins that take bit fields with GFNI, as dotkAVX2.
+// dotkPackedGFNI holds packed Q2_K's, Q3_K's and Q6_K's twins that take bit fields with GFNI, as dotkAVX2.
 var dotkPackedGFNI = map[gguf.Type]*dotkSet{
 	gguf.TypeQ2_K: {dotkQ2_Kgx1x4, dotkQ2_Kgx1x1, dotkQ2_Kgx2x2, dotkQ2_Kgx2x1, dotkQ2_Kgx3x1, dotkQ2_Kgx4x1, dotkQ2_Kgx1x4s, dotkQ2_Kgx8x1, dotkQ2_Kgx8x4},
 	gguf.TypeQ3_K: {dotkQ3_Kgx1x4, dotkQ3_Kgx1x1, dotkQ3_Kgx2x2, dotkQ3_Kgx2x1, dotkQ3_Kgx3x1, dotkQ3_Kgx4x1, dotkQ3_Kgx1x4s, dotkQ3_Kgx8x1, dotkQ3_Kgx8x4},
+	gguf.TypeQ6_K: {dotkQ6_Kgx1x4, dotkQ6_Kgx1x1, dotkQ6_Kgx2x2, dotkQ6_Kgx2x1, dotkQ6_Kgx3x1, dotkQ6_Kgx4x1, dotkQ6_Kgx1x4s, dotkQ6_Kgx8x1, dotkQ6_Kgx8x4},
 }

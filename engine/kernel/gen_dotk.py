@@ -259,7 +259,12 @@ def q6_kp(R, C, c, vnni=False):
     for n in range(2):
         for i in range(3):
             emit(f"\tVMOVDQU {W(c, 96 * n + 32 * i)}, Y{i}")
-        for i, shift in enumerate((6, 4, 2)):
+        if GFNI:
+            # bits 6-7 of chunk i to 2i, 2i+1, and one VPTERNLOGD ors the three
+            for i in range(3):
+                field(f"Y{3 + i}", f"Y{i}", 6, 2, to=2 * i)
+            emit("\tVPTERNLOGD $0xfe, Y5, Y4, Y3")
+        for i, shift in enumerate((6, 4, 2) if not GFNI else ()):
             dst = "Y3" if i == 0 else "Y4"
             emit(f"\tVPANDN Y{i}, Y7, {dst}")
             emit(f"\tVPSRLW ${shift}, {dst}, {dst}")
@@ -282,7 +287,7 @@ def q6_kp(R, C, c, vnni=False):
 # their bytes, (lowest bit, width, where it goes); GF_REG is their matrices'
 # registers, the EVEX-only Y24 and up, loaded once a call (GFNI set while a
 # GFNI kernel is written).
-GF_FIELDS = [(2, 2, 0), (4, 2, 0), (6, 2, 0), (3, 3, 0), (6, 1, 2), (7, 1, 2)]
+GF_FIELDS = [(2, 2, 0), (4, 2, 0), (6, 2, 0), (3, 3, 0), (6, 1, 2), (7, 1, 2), (6, 2, 2), (6, 2, 4)]
 GF_REG = {f: 24 + i for i, f in enumerate(GF_FIELDS)}
 GFNI = False
 
@@ -721,13 +726,17 @@ TYPES = [("Q4_K", 144, q4_k, 0x0F), ("Q5_K", 176, q5_k, 0x0F), ("Q6_K", 210, q6_
          ("Q2_K", 84, q2_k, 0x03), ("Q3_K", 110, q3_k, 0x03)]
 # packed layouts (packings): their kernels go to dotkPackedAVX2
 PACKED_TYPES = [("Q6_Kp", 210, q6_kp, 0x3F), ("Q2_Kp", 84, q2_kp, 0x03), ("Q3_Kp", 110, q3_kp, 0x07)]
-# packed Q2_K's and Q3_K's GFNI twins (dotkPackedGFNI): the same bytes, so
-# the same bits
-GFNI_TYPES = [("Q2_Kg", 84, q2_kp, 0x03), ("Q3_Kg", 110, q3_kp, 0x07)]
+# packed Q2_K's, Q3_K's and Q6_K's GFNI twins (dotkPackedGFNI; Q6_K's
+# with VNNI's sums too): the same bytes, so the same bits
+GFNI_TYPES = [("Q2_Kg", 84, q2_kp, 0x03), ("Q3_Kg", 110, q3_kp, 0x07),
+              ("Q6_Kg", 210, lambda R, C, c: q6_kp(R, C, c, vnni=True), 0x3F)]
 GFNI_NAMES = {t[0] for t in GFNI_TYPES}
+# the fields each takes (its matrices, loaded once a call)
+GF_USE = {"Q2_Kg": [(2, 2, 0), (4, 2, 0), (6, 2, 0)], "Q3_Kg": [(3, 3, 0), (6, 2, 0), (6, 1, 2), (7, 1, 2)],
+          "Q6_Kg": [(6, 2, 0), (6, 2, 2), (6, 2, 4)]}
 for t, _, _, _ in GFNI_TYPES:
     D_AT[t] = D_AT[t[:-1] + "p"]
-    REG_CONSTS[t] = REG_CONSTS[t[:-1] + "p"]
+    REG_CONSTS[t] = REG_CONSTS.get(t[:-1] + "p", [])
 # their AVX-512 VNNI twins (dotkPackedVNNI): the same integers, so the same bits
 VNNI_TYPES = [("Q6_Kv", 210, lambda R, C, c: q6_kp(R, C, c, vnni=True), 0x3F)]
 # the stored types' VNNI twins (dotkVNNI; Q6_K is packed wherever it runs)
@@ -798,7 +807,8 @@ def kernel(tname, bb, body, mask, R, C, strided=False, columns=1):
             CONSTS[name] = 8 + R + i
             emit(f"\tVMOVDQU ·{name}(SB), Y{CONSTS[name]}")
     if GFNI:
-        for f, reg in GF_REG.items():
+        for f in GF_USE[tname]:
+            reg = GF_REG[f]
             emit(f"\tVMOVDQU64 ·dotkGF+{32 * (reg - 24)}(SB), Y{reg}")
     for r in range(R):
         for c in range(C):
@@ -945,7 +955,7 @@ for t in PACKED_TYPES:
 go.append("}\n")
 for var, doc, types in (("dotkPackedVNNI", "their AVX-512 VNNI twins", VNNI_TYPES),
                         ("dotkVNNI", "the AVX-512 VNNI twins of dotkAVX2's sets but Q6_K's", STORED_VNNI_TYPES),
-                        ("dotkPackedGFNI", "packed Q2_K's and Q3_K's twins that take bit fields with GFNI", GFNI_TYPES)):
+                        ("dotkPackedGFNI", "packed Q2_K's, Q3_K's and Q6_K's twins that take bit fields with GFNI", GFNI_TYPES)):
     go.append(f"// {var} holds {doc}, as dotkAVX2.")
     go.append(f"var {var} = map[gguf.Type]*dotkSet{{")
     for t in types:

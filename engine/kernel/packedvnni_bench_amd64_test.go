@@ -37,9 +37,10 @@ func BenchmarkPackedVNNI(b *testing.B) {
 	benchPacked(b, q6, []int{1, 32}, both(q6, dotkPackedAVX2[q6]), both(q6, dotkPackedVNNI[q6]))
 }
 
-// BenchmarkPackedGFNI compares packed Q2_K's and Q3_K's AVX2 kernels with
-// their GFNI twins (dotkPackedGFNI), as BenchmarkPackedVNNI does: a lone
-// row and 32 rows (the "vnni" figures are GFNI's).
+// BenchmarkPackedGFNI compares packed Q2_K's and Q3_K's AVX2 kernels, and
+// Q6_K's VNNI ones, with their GFNI twins (dotkPackedGFNI), as
+// BenchmarkPackedVNNI does: a lone row and 32 rows (the "avx2" figures are
+// the kernels compared with, the "vnni" ones GFNI's).
 func BenchmarkPackedGFNI(b *testing.B) {
 	if !hasGFNI512() {
 		b.Skip("no AVX-512 GFNI")
@@ -53,6 +54,9 @@ func BenchmarkPackedGFNI(b *testing.B) {
 	for _, t := range []gguf.Type{gguf.TypeQ2_K, gguf.TypeQ3_K} {
 		benchPacked(b, t, []int{1, 32}, both(t, dotkPackedAVX2[t]), both(t, dotkPackedGFNI[t]))
 	}
+	// Q6_K's twin against the VNNI one it improves on
+	q6 := gguf.TypeQ6_K
+	benchPacked(b, q6, []int{1, 32}, both(q6, dotkPackedVNNI[q6]), both(q6, dotkPackedGFNI[q6]))
 }
 
 // benchPacked times MatMulQ8 on packed weights of type t for each number

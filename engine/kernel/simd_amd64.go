@@ -164,9 +164,11 @@ func hasVNNI512() bool {
 }
 
 // hasGFNI512 reports whether the AVX-512 kernels that take bit fields with
-// GFNI's VGF2P8AFFINEQB (on registers only EVEX reaches) may run.
+// GFNI's VGF2P8AFFINEQB (on registers only EVEX reaches) may run; packed
+// Q6_K's also sums with VNNI's VPDPWSSD, which every CPU with AVX-512 GFNI
+// has, but which is checked all the same.
 func hasGFNI512() bool {
-	return archsimd.X86.AVX512() && archsimd.X86.AVX512GFNI() && levelLimit() >= 2
+	return hasVNNI512() && archsimd.X86.AVX512GFNI()
 }
 
 // levelLimit reads GRAFT_KERNEL_LEVEL, which caps the kernel set below what
