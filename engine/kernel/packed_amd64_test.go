@@ -75,33 +75,86 @@ func TestMatMulPacked(t *testing.T) {
 		if !CanPack(c.typ, 8, c.shapes[0][1]) {
 			t.Skipf("no packed %s kernels on this CPU or build", c.typ)
 		}
-		for _, s := range c.shapes {
-			outDim, in := s[0], s[1]
-			w := randomQ(r, c.typ, outDim, in)
-			p := packed(c.typ, w, outDim, in)
-			for _, rows := range []int{1, 2, 3, 4, 5, 9, 33} {
-				x := randomX(r, rows*in)
-				want, got := packedWant(c.typ, x, w, rows, in, outDim), make([]float32, rows*outDim)
-				if c.typ == gguf.TypeQ4_0 {
-					MatMulQ8(nil, got, x, w, c.typ, rows, in, outDim)
-					sameOutputs(t, got, want, "MatMulQ8 (stored) Q4_0", outDim, in, rows, nil)
-				}
-				for _, pl := range []*Pool{nil, pool} {
-					for _, minStream := range []int{defaultRowMinStream, 0} {
-						rowMinStream = minStream // 0: every lone row of 4 groups or more as streams
-						clear(got)
-						MatMulPacked(pl, got, x, p, c.typ, rows, in, outDim)
-						rowMinStream = defaultRowMinStream
-						sameOutputs(t, got, want, "MatMulPacked "+c.typ.String(), outDim, in, rows, pl)
-					}
+		checkMatMulPacked(t, r, pool, c.typ, c.shapes, []int{1, 2, 3, 4, 5, 9, 33})
+	}
+}
+
+// checkMatMulPacked is TestMatMulPacked for one type with the kernels
+// installed now.
+func checkMatMulPacked(t *testing.T, r *rand.Rand, pool *Pool, typ gguf.Type, shapes [][2]int, rowCounts []int) {
+	t.Helper()
+	for _, s := range shapes {
+		outDim, in := s[0], s[1]
+		w := randomQ(r, typ, outDim, in)
+		p := packed(typ, w, outDim, in)
+		for _, rows := range rowCounts {
+			x := randomX(r, rows*in)
+			want, got := packedWant(typ, x, w, rows, in, outDim), make([]float32, rows*outDim)
+			if typ == gguf.TypeQ4_0 {
+				MatMulQ8(nil, got, x, w, typ, rows, in, outDim)
+				sameOutputs(t, got, want, "MatMulQ8 (stored) Q4_0", outDim, in, rows, nil)
+			}
+			for _, pl := range []*Pool{nil, pool} {
+				for _, minStream := range []int{defaultRowMinStream, 0} {
+					rowMinStream = minStream // 0: every lone row of 4 groups or more as streams
 					clear(got)
-					if !MatMulQ8Many(pl, x, rows, in, []QProj{{Out: got, W: p, T: c.typ, OutDim: outDim, Packed: true}}) {
-						t.Fatalf("MatMulQ8Many declined %d rows of packed %s weights", rows, c.typ)
-					}
-					sameOutputs(t, got, want, "MatMulQ8Many "+c.typ.String(), outDim, in, rows, pl)
+					MatMulPacked(pl, got, x, p, typ, rows, in, outDim)
+					rowMinStream = defaultRowMinStream
+					sameOutputs(t, got, want, "MatMulPacked "+typ.String(), outDim, in, rows, pl)
 				}
+				clear(got)
+				if !MatMulQ8Many(pl, x, rows, in, []QProj{{Out: got, W: p, T: typ, OutDim: outDim, Packed: true}}) {
+					t.Fatalf("MatMulQ8Many declined %d rows of packed %s weights", rows, typ)
+				}
+				sameOutputs(t, got, want, "MatMulQ8Many "+typ.String(), outDim, in, rows, pl)
 			}
 		}
+	}
+}
+
+// TestPackedKernelSets: every kernel set init may install for a packed
+// type gives the references' bits, not only the one this CPU gets (here,
+// on an AVX-512 machine with GFNI, the VNNI sets a CPU without GFNI takes,
+// and the AVX2 ones).
+func TestPackedKernelSets(t *testing.T) {
+	if !hasVNNI512() {
+		t.Skip("no AVX-512 VNNI: the AVX2 sets are the ones installed, and TestMatMulPacked runs them")
+	}
+	q4k := gguf.TypeQ4_K
+	dotk := func(typ gguf.Type, k *dotkSet) func() {
+		return func() {
+			packings[typ].dot = &intDot{act: actQ8_KT, quantize: quantizeQ8KTAVX2, dot: k.tiles, row: k.streams().row, tileRows: 8}
+		}
+	}
+	sets := []struct {
+		name    string
+		typ     gguf.Type
+		install func()
+	}{
+		{"AVX2", q4k, func() { install(q4k, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8AVX2, dot8Q4_Kx8s4) }},
+		{"VNNI", q4k, func() { install(q4k, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8VNNI, dot8Q4_Kx8s4v) }},
+	}
+	for _, c := range packedCases {
+		for name, k := range map[string]*dotkSet{"AVX2": dotkPackedAVX2[c.typ], "VNNI": dotkPackedVNNI[c.typ]} {
+			if k != nil {
+				sets = append(sets, struct {
+					name    string
+					typ     gguf.Type
+					install func()
+				}{name, c.typ, dotk(c.typ, k)})
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(8, 41))
+	pool := NewPool(2)
+	defer pool.Close()
+	for _, set := range sets {
+		t.Run(set.typ.String()+"/"+set.name, func(t *testing.T) {
+			saved := packings[set.typ].dot
+			defer func() { packings[set.typ].dot = saved }()
+			set.install()
+			checkMatMulPacked(t, r, pool, set.typ, [][2]int{{40, 512}, {64, 768}}, []int{1, 2, 5, 33})
+		})
 	}
 }
 

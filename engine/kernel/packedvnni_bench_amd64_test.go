@@ -14,8 +14,8 @@ import (
 // BenchmarkPackedVNNI compares the packed types' AVX2 kernels with their
 // VNNI twins on one thread, against 2048 weight rows of 768, in G
 // weights/s: 32 activation rows (prefill and batched decode, the tiles)
-// and, for Q4_0 and Q6_K, a lone row (the streams; Q4_K's lone row keeps
-// the AVX2 ones). Both run in turn in one loop (benchVNNIPair).
+// and a lone row (the streams). Both run in turn in one loop
+// (benchVNNIPair).
 func BenchmarkPackedVNNI(b *testing.B) {
 	if !hasVNNI512() {
 		b.Skip("no AVX-512 VNNI")
@@ -26,8 +26,8 @@ func BenchmarkPackedVNNI(b *testing.B) {
 	q4, q4k, q6 := gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeQ6_K
 	benchPacked(b, q4, []int{1, 32}, rows(q4, actQ8_0S, quantizeQ8_0Sums, &dot8Q4_0x8AVX2, dot8Q4_0x8s4),
 		rows(q4, actQ8_0S, quantizeQ8_0Sums, &dot8Q4_0x8VNNI, dot8Q4_0x8s4v))
-	benchPacked(b, q4k, []int{32}, rows(q4k, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8AVX2, dot8Q4_Kx8s4),
-		rows(q4k, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8VNNI, dot8Q4_Kx8s4))
+	benchPacked(b, q4k, []int{1, 32}, rows(q4k, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8AVX2, dot8Q4_Kx8s4),
+		rows(q4k, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8VNNI, dot8Q4_Kx8s4v))
 	both := func(t gguf.Type, k *dotkSet) func() {
 		return func() {
 			packings[t].dot.dot = k.tiles
@@ -38,7 +38,7 @@ func BenchmarkPackedVNNI(b *testing.B) {
 }
 
 // BenchmarkPackedGFNI compares packed Q2_K's and Q3_K's AVX2 kernels, and
-// Q6_K's VNNI ones, with their GFNI twins (dotkPackedGFNI), as
+// Q6_K's and Q4_K's lone row's VNNI ones, with their GFNI twins, as
 // BenchmarkPackedVNNI does: a lone row and 32 rows (the "avx2" figures are
 // the kernels compared with, the "vnni" ones GFNI's).
 func BenchmarkPackedGFNI(b *testing.B) {
@@ -54,9 +54,11 @@ func BenchmarkPackedGFNI(b *testing.B) {
 	for _, t := range []gguf.Type{gguf.TypeQ2_K, gguf.TypeQ3_K} {
 		benchPacked(b, t, []int{1, 32}, both(t, dotkPackedAVX2[t]), both(t, dotkPackedGFNI[t]))
 	}
-	// Q6_K's twin against the VNNI one it improves on
-	q6 := gguf.TypeQ6_K
+	// Q6_K's twin and Q4_K's lone row's against the VNNI ones they improve on
+	q6, q4k := gguf.TypeQ6_K, gguf.TypeQ4_K
 	benchPacked(b, q6, []int{1, 32}, both(q6, dotkPackedVNNI[q6]), both(q6, dotkPackedGFNI[q6]))
+	benchPacked(b, q4k, []int{1}, func() { install(q4k, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8VNNI, dot8Q4_Kx8s4v) },
+		func() { install(q4k, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8GFNI, dot8Q4_Kx8s4g) })
 }
 
 // benchPacked times MatMulQ8 on packed weights of type t for each number

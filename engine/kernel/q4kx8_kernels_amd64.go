@@ -20,6 +20,9 @@ func dot8Q4_Kx8r4(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb
 func dot8Q4_Kx8s4(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
 
 //go:noescape
+func dot8Q4_Kx8r1v(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
 func dot8Q4_Kx8r2v(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
 
 //go:noescape
@@ -28,8 +31,20 @@ func dot8Q4_Kx8r3v(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, n
 //go:noescape
 func dot8Q4_Kx8r4v(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
 
+//go:noescape
+func dot8Q4_Kx8s4v(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dot8Q4_Kx8r1g(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dot8Q4_Kx8s4g(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
 // dot8Q4_Kx8AVX2 holds the packed kernels of R activation rows at.
 var dot8Q4_Kx8AVX2 = [4]dot8Func{dot8Q4_Kx8r1, dot8Q4_Kx8r2, dot8Q4_Kx8r3, dot8Q4_Kx8r4}
 
-// dot8Q4_Kx8VNNI is the set with the VNNI twins of several rows.
-var dot8Q4_Kx8VNNI = [4]dot8Func{dot8Q4_Kx8r1, dot8Q4_Kx8r2v, dot8Q4_Kx8r3v, dot8Q4_Kx8r4v}
+// dot8Q4_Kx8VNNI is the set of VNNI twins.
+var dot8Q4_Kx8VNNI = [4]dot8Func{dot8Q4_Kx8r1v, dot8Q4_Kx8r2v, dot8Q4_Kx8r3v, dot8Q4_Kx8r4v}
+
+// dot8Q4_Kx8GFNI is dot8Q4_Kx8VNNI with the lone row's GFNI twin.
+var dot8Q4_Kx8GFNI = [4]dot8Func{dot8Q4_Kx8r1g, dot8Q4_Kx8r2v, dot8Q4_Kx8r3v, dot8Q4_Kx8r4v}
