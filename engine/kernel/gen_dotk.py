@@ -128,7 +128,10 @@ def k45(R, C, c, qs, qh, vnni=False):
     # j < 4; sc[j] = q[j+4]&15 | (q[j-4]>>6)<<4, mn[j] = q[j+4]>>4 |
     # (q[j]>>6)<<4 beyond. R goes to the frame for the mins at the end; Y6
     # gets the scales as words in both lanes.
-    k4_scales(c)
+    if vnni:
+        k4_scales_vec(c)
+    else:
+        k4_scales(c)
     emit("\tVINSERTI128 $1, X1, Y1, Y1")
     if not SHARE:
         emit("\tVMOVDQU Y1, (SP)")
@@ -153,8 +156,13 @@ def k45(R, C, c, qs, qh, vnni=False):
                     emit(f"\tVPSLLW ${4 - sb}, {src}, {t}")
                 elif sb > 4:
                     emit(f"\tVPSRLW ${sb - 4}, {src}, {t}")
-                elif hreg:
+                elif hreg and not vnni:
                     emit(f"\tVMOVDQA Y11, {t}")
+                if vnni:
+                    # q |= t & 0x10 in one VPTERNLOGD (AVX-512VL)
+                    bit = src if sb == 4 else t
+                    emit(f"\tVPTERNLOGD $0xf8, {k('dotk0x10')}, {bit}, {q}")
+                    continue
                 emit(f"\tVPAND {k('dotk0x10')}, {t}, {t}")
                 emit(f"\tVPOR {t}, {q}, {q}")
         emit(f"\tVPSHUFB {k(f'dotkK4Shuf+{64 * j}')}, Y6, Y2")
@@ -169,8 +177,12 @@ def k45(R, C, c, qs, qh, vnni=False):
     # sums in the frame, in the low word
     d_dmin(c, 0)
     if SHARE:
-        emit("\tVMOVQ DX, X2")
-        emit("\tVPMOVZXBD X2, Y2")
+        if vnni:
+            emit("\tVPMOVZXBD X18, Y2")  # k4_scales_vec's mins
+        else:
+            emit("\tVMOVQ DX, X2")
+        if not vnni:
+            emit("\tVPMOVZXBD X2, Y2")
         mins_end(R, C, c, f"{BB_OFF}(SP)")
         return
     emit("\tVMOVDQU (SP), Y2")
@@ -203,6 +215,27 @@ def k4_scales(c):
     emit("\tVMOVQ AX, X1")
     if not SHARE:  # else the mins stay in DX for the end (k45)
         emit("\tVPINSRQ $1, DX, X1, X1")
+
+
+def k4_scales_vec(c):
+    """k4_scales in vector registers, for the AVX-512 twins: the 16 bytes
+    at 0 (d, dmin, then the scales' words u0, u1, u2) shuffled to (u0, u2,
+    u1, u2) and (u0, u0, u1, u1), shifted per dword (VPSRLVD: the second by
+    32 in dwords 0 and 2, which clears them) and merged by a VPTERNLOGD
+    that takes the first's bits under dotkK4Low and the second's elsewhere,
+    then masked to 6 bits: X1 = sc[0..7], mn[0..7]. On Intel the integer
+    ALUs are the vector ports 0, 1 and 5, and k4_scales' 24 integer ops a
+    column cost the twins more than these seven. A lone row of four columns
+    (SHARE) keeps the mins in X18 for its end."""
+    emit(f"\tVMOVDQU {W(c, 0)}, X0")
+    emit("\tVPSHUFD $0xed, X0, X1")  # u0, u2, u1, u2
+    emit("\tVPSHUFD $0xa5, X0, X0")  # u0, u0, u1, u1
+    emit("\tVPSRLVD ·dotkK4Sh1(SB), X1, X1")
+    emit("\tVPSRLVD ·dotkK4Sh2(SB), X0, X0")
+    emit("\tVPTERNLOGD $0xe4, ·dotkK4Low(SB), X0, X1")
+    emit("\tVPANDD ·dotk0x3F(SB), X1, X1")
+    if SHARE:
+        emit("\tVPSRLDQ $8, X1, X18")
 
 
 def q6_k(R, C, c):
@@ -893,6 +926,12 @@ for i, f in enumerate(GF_FIELDS):
     for j in range(4):
         emit(f"DATA ·dotkGF+{32 * i + 8 * j}(SB)/8, ${gf_matrix(*f):#x}")
 emit(f"GLOBL ·dotkGF(SB), RODATA|NOPTR, ${32 * len(GF_FIELDS)}")
+# k4_scales_vec's shift counts and the mask of the bits its first operand gives
+for name, vals in (("dotkK4Sh1", (0, 0, 0, 4)), ("dotkK4Sh2", (32, 2, 32, 2)),
+                   ("dotkK4Low", (0x3F3F3F3F, 0x0F0F0F0F, 0x3F3F3F3F, 0x0F0F0F0F)), ("dotk0x3F", (0x3F3F3F3F,) * 4)):
+    for i, v in enumerate(vals):
+        emit(f"DATA ·{name}+{4 * i}(SB)/4, ${v:#x}")
+    emit(f"GLOBL ·{name}(SB), RODATA|NOPTR, $16")
 # dotkQ3Shift: dword k of Q3_K's high scale bits shifts right by 2k
 for i in range(4):
     emit(f"DATA ·dotkQ3Shift+{4 * i}(SB)/4, ${2 * i}")
