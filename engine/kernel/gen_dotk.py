@@ -281,7 +281,7 @@ def q6_k(R, C, c):
 
 
 def q6_kp(R, C, c, vnni=False):
-    # Q6_K packed by packQ6_K (packq6k.go), activations in its order
+    # Q6_K packed by packQ6KBlock (packq6k.go), activations in its order
     # (actQ8_KT): word j of every 32-value group is a pair of sub-block j's
     # values, so the scales as words (Y6, once) serve every group, two
     # groups' products add as int16 before one VPMADDWD, and dword k holds
@@ -349,8 +349,27 @@ def field(dst, src, lo, width, to=0, mask=None):
     emit(f"\tVPAND {mask}, {dst}, {dst}")
 
 
+def group_words(R, g):
+    """Adds the VPMADDUBSW words of group g's quants (Y3) and activations
+    to isum(r) as int16 (group 0 sets them): the packed Q2_K and Q3_K
+    layouts keep a super-block's sums in 16 bits."""
+    for r in range(R):
+        if g == 0:
+            emit(f"\tVPMADDUBSW {X(r, 4)}, Y3, {isum(r)}")
+        else:
+            emit(f"\tVPMADDUBSW {X(r, 4 + 32 * g)}, Y3, Y5")
+            emit(f"\tVPADDW Y5, {isum(r)}, {isum(r)}")
+
+
+def scale_words(R):
+    """isum(r) = its int16 words times the scales as words (Y6), dword k
+    the sum of sub-blocks 2k and 2k+1."""
+    for r in range(R):
+        emit(f"\tVPMADDWD Y6, {isum(r)}, {isum(r)}")
+
+
 def q2_kp(R, C, c):
-    # Q2_K packed by packQ2_K (packq2k.go), activations in actQ8_KT's
+    # Q2_K packed by packQ2KBlock (packq2k.go), activations in actQ8_KT's
     # order: word j of every group is a pair of sub-block j's values, so
     # the eight groups' VPMADDUBSW words add as int16 in isum(r) (at most
     # 8·2·3·128) and one VPMADDWD by the scales as words (Y6) leaves
@@ -362,15 +381,8 @@ def q2_kp(R, C, c):
         emit(f"\tVMOVDQU {W(c, 16 + 32 * n)}, Y0")
         for m in range(4):
             field("Y3", "Y0", 2 * m, 2, mask="Y7")
-            g = 4 * n + m
-            for r in range(R):
-                if g == 0:
-                    emit(f"\tVPMADDUBSW {X(r, 4)}, Y3, {isum(r)}")
-                else:
-                    emit(f"\tVPMADDUBSW {X(r, 4 + 32 * g)}, Y3, Y5")
-                    emit(f"\tVPADDW Y5, {isum(r)}, {isum(r)}")
-    for r in range(R):
-        emit(f"\tVPMADDWD Y6, {isum(r)}, {isum(r)}")
+            group_words(R, 4 * n + m)
+    scale_words(R)
     d_dmin(c, 80)
     emit(f"\tVPMOVZXBW {W(c, 0)}, Y2")
     emit("\tVPSRLW $4, Y2, Y2")  # the sixteen mins as words
@@ -603,7 +615,7 @@ def q3_scale_words(c):
 
 
 def q3_kp(R, C, c):
-    # Q3_K packed by packQ3_K (packq3k.go), activations in actQ8_KT's
+    # Q3_K packed by packQ3KBlock (packq3k.go), activations in actQ8_KT's
     # order, as q2_kp: the eight groups' words add as int16 in isum(r) (at
     # most 8·2·7·128) before one VPMADDWD by the sixteen scales as words
     # (Y6, less 32), and offset_end takes 4·Σ sc·bsums off lane by lane.
@@ -622,14 +634,8 @@ def q3_kp(R, C, c):
             field("Y3", src, 6, 2, mask=k("dotk0x03"))
             field("Y4", "Y2", 6 + chunk, 1, to=2, mask=k("dotk0x04"))
             emit("\tVPOR Y4, Y3, Y3")
-        for r in range(R):
-            if g == 0:
-                emit(f"\tVPMADDUBSW {X(r, 4)}, Y3, {isum(r)}")
-            else:
-                emit(f"\tVPMADDUBSW {X(r, 4 + 32 * g)}, Y3, Y5")
-                emit(f"\tVPADDW Y5, {isum(r)}, {isum(r)}")
-    for r in range(R):
-        emit(f"\tVPMADDWD Y6, {isum(r)}, {isum(r)}")
+        group_words(R, g)
+    scale_words(R)
     offset_end(R, C, c, 108, 2)
 
 

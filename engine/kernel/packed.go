@@ -34,9 +34,28 @@ type packing struct {
 var packings = map[gguf.Type]*packing{
 	gguf.TypeQ4_0: {rowBytes: q4BlockBytes, pack: packQ4_0x8, unpackRow: unpackQ4_0x8Row},
 	gguf.TypeQ4_K: {rowBytes: q4KRowBytes, pack: packQ4_Kx8, unpackRow: unpackQ4_Kx8Row},
-	gguf.TypeQ6_K: {rowBytes: q6KBytes, pack: packQ6_K, unpackRow: unpackQ6_KRow},
-	gguf.TypeQ2_K: {rowBytes: q2KBytes, pack: packQ2_K, unpackRow: unpackQ2_KRow},
-	gguf.TypeQ3_K: {rowBytes: q3KBytes, pack: packQ3_K, unpackRow: unpackQ3_KRow},
+	gguf.TypeQ6_K: blockwise(q6KBytes, packQ6KBlock, unpackQ6KBlock),
+	gguf.TypeQ2_K: blockwise(q2KBytes, packQ2KBlock, unpackQ2KBlock),
+	gguf.TypeQ3_K: blockwise(q3KBytes, packQ3KBlock, unpackQ3KBlock),
+}
+
+// blockwise is the packing of a layout that rewrites each super-block of
+// bb bytes in its place (pack and unpack, from d to s).
+func blockwise(bb int, pack, unpack func(d, s []byte)) *packing {
+	return &packing{
+		rowBytes: bb,
+		pack: func(dst, src []byte, rows, cols int) {
+			for i := range rows * cols / 256 {
+				pack(dst[i*bb:][:bb], src[i*bb:][:bb])
+			}
+		},
+		unpackRow: func(dst, w []byte, row, cols int) {
+			nb := cols / 256
+			for b := range nb {
+				unpack(dst[b*bb:][:bb], w[(row*nb+b)*bb:][:bb])
+			}
+		},
+	}
 }
 
 // CanPack reports whether rows of cols values of type t pack (whole groups

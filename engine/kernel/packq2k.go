@@ -15,12 +15,6 @@ package kernel
 // 32-value runs, so a group costs the same shift and mask as before.
 const q2KBytes = 84
 
-func packQ2_K(dst, src []byte, rows, cols int) {
-	for i := range rows * cols / 256 {
-		packQ2KBlock(dst[i*q2KBytes:][:q2KBytes], src[i*q2KBytes:][:q2KBytes])
-	}
-}
-
 func packQ2KBlock(d, s []byte) {
 	var v [256]byte
 	q2KQuants(&v, s)
@@ -35,13 +29,6 @@ func packQ2KBlock(d, s []byte) {
 		}
 	}
 	copy(d[80:], s[80:q2KBytes])
-}
-
-func unpackQ2_KRow(dst, w []byte, row, cols int) {
-	nb := cols / 256
-	for b := range nb {
-		unpackQ2KBlock(dst[b*q2KBytes:][:q2KBytes], w[(row*nb+b)*q2KBytes:][:q2KBytes])
-	}
 }
 
 func unpackQ2KBlock(d, s []byte) {
@@ -91,11 +78,7 @@ func dotQ2KPacked(x, w []byte, nb int) float32 {
 		for k := range 8 {
 			var s, m int32
 			for j := 2 * k; j < 2*k+2; j++ {
-				p := int32(0)
-				for t := 16 * j; t < 16*j+16; t++ {
-					p += int32(v[t]) * actQ(a, t)
-				}
-				s += int32(b[j]&15) * p
+				s += int32(b[j]&15) * subBlockDot(&v, a, j)
 				m += int32(b[j]>>4) * actBsum(a, j)
 			}
 			acc[k] = fma32(d, float32(s), acc[k])

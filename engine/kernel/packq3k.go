@@ -18,12 +18,6 @@ package kernel
 // 2 and 5 five (gen_dotk.py's q3_kp).
 const q3KBytes = 110
 
-func packQ3_K(dst, src []byte, rows, cols int) {
-	for i := range rows * cols / 256 {
-		packQ3KBlock(dst[i*q3KBytes:][:q3KBytes], src[i*q3KBytes:][:q3KBytes])
-	}
-}
-
 func packQ3KBlock(d, s []byte) {
 	var v [256]byte
 	q3KQuants(&v, s)
@@ -34,13 +28,6 @@ func packQ3KBlock(d, s []byte) {
 		d[64+b] = g(6) | g(7)<<3 | g(2)>>2<<6 | g(5)>>2<<7
 	}
 	copy(d[96:], s[96:q3KBytes])
-}
-
-func unpackQ3_KRow(dst, w []byte, row, cols int) {
-	nb := cols / 256
-	for b := range nb {
-		unpackQ3KBlock(dst[b*q3KBytes:][:q3KBytes], w[(row*nb+b)*q3KBytes:][:q3KBytes])
-	}
 }
 
 func unpackQ3KBlock(d, s []byte) {
@@ -95,11 +82,7 @@ func dotQ3KPacked(x, w []byte, nb int) float32 {
 		for k := range 8 {
 			var s int32
 			for j := 2 * k; j < 2*k+2; j++ {
-				p := int32(0)
-				for t := 16 * j; t < 16*j+16; t++ {
-					p += int32(v[t]) * actQ(a, t)
-				}
-				s += sc[j] * (p - 4*actBsum(a, j))
+				s += sc[j] * (subBlockDot(&v, a, j) - 4*actBsum(a, j))
 			}
 			acc[k] = fma32(d, float32(s), acc[k])
 		}

@@ -28,12 +28,6 @@ const q6KBytes = 210
 // q6KAt is the value at byte b of packed group g.
 func q6KAt(g, b int) int { return 16*(b/2) + 2*g + b%2 }
 
-func packQ6_K(dst, src []byte, rows, cols int) {
-	for i := range rows * cols / 256 {
-		packQ6KBlock(dst[i*q6KBytes:][:q6KBytes], src[i*q6KBytes:][:q6KBytes])
-	}
-}
-
 func packQ6KBlock(d, s []byte) {
 	var v [256]byte
 	q6KQuants(&v, s)
@@ -46,13 +40,6 @@ func packQ6KBlock(d, s []byte) {
 		}
 	}
 	copy(d[192:], s[192:q6KBytes])
-}
-
-func unpackQ6_KRow(dst, w []byte, row, cols int) {
-	nb := cols / 256
-	for b := range nb {
-		unpackQ6KBlock(dst[b*q6KBytes:][:q6KBytes], w[(row*nb+b)*q6KBytes:][:q6KBytes])
-	}
 }
 
 func unpackQ6KBlock(d, s []byte) {
@@ -114,6 +101,16 @@ func quantizeQ8KT(dst []byte, x []float32) {
 	transposeQ8K(dst, len(x)/256)
 }
 
+// subBlockDot is Σ q·x over sub-block j (values 16j..16j+15) of the
+// unsigned quants v and the Q8_K activation block a.
+func subBlockDot(v *[256]byte, a []byte, j int) int32 {
+	p := int32(0)
+	for t := 16 * j; t < 16*j+16; t++ {
+		p += int32(v[t]) * actQ(a, t)
+	}
+	return p
+}
+
 // dotQ6KPacked is the reference of the packed Q6_K dot (on a row as
 // stored, activations as quantizeQ8K makes them): per super-block, lane k
 // of eight takes sub-blocks 2k and 2k+1 whole, Σ sc·(Σ q·x − 32·bsum),
@@ -128,11 +125,7 @@ func dotQ6KPacked(x, w []byte, nb int) float32 {
 		for k := range 8 {
 			var s int32
 			for j := 2 * k; j < 2*k+2; j++ {
-				p := int32(0)
-				for t := 16 * j; t < 16*j+16; t++ {
-					p += int32(v[t]) * actQ(a, t)
-				}
-				s += int32(int8(b[192+j])) * (p - 32*actBsum(a, j))
+				s += int32(int8(b[192+j])) * (subBlockDot(&v, a, j) - 32*actBsum(a, j))
 			}
 			acc[k] = fma32(d, float32(s), acc[k])
 		}
