@@ -43,10 +43,16 @@ def store_rows(emit, regs):
     emit("\tRET")
 
 
-def unpack_nibbles(emit, addr, mask):
+def unpack_nibbles(emit, addr, mask, gf=None):
     """Y0, Y1 = the low and high nibbles of the 32 bytes at addr (a packed
-    chunk), mask holding bytes 0x0f."""
+    chunk), mask holding bytes 0x0f; with gf, the register of a GFNI matrix
+    that moves bits 4-7 to 0-3, one VGF2P8AFFINEQB takes the high ones
+    where a shift and a mask did."""
     emit(f"\tVMOVDQU {addr}, Y0")
+    if gf:
+        emit(f"\tVGF2P8AFFINEQB $0, {gf}, Y0, Y1")
+        emit(f"\tVPAND {mask}, Y0, Y0")
+        return
     emit("\tVPSRLW $4, Y0, Y1")
     emit(f"\tVPAND {mask}, Y0, Y0")
     emit(f"\tVPAND {mask}, Y1, Y1")

@@ -58,6 +58,8 @@ def prologue(name, n, strided):
     emit("\tMOVL $0xf, AX")
     emit("\tVMOVD AX, X15")
     emit("\tVPBROADCASTB X15, Y15")
+    if GFNI:
+        emit("\tVMOVDQU64 ·q4kGFHi(SB), Y24")
     for i in range(n):
         emit(f"\tVXORPS Y{8 + i}, Y{8 + i}, Y{8 + i}")
     emit("\tTESTQ CX, CX")
@@ -84,8 +86,9 @@ def pair(addr, lo, hi):
 
 
 def unpack(addr):
-    """Y0, Y1 = the low and high nibbles of the chunk at addr."""
-    unpack_nibbles(emit, addr, "Y15")
+    """Y0, Y1 = the low and high nibbles of the chunk at addr (with GFNI,
+    the high ones by the matrix prologue left in Y24)."""
+    unpack_nibbles(emit, addr, "Y15", "Y24" if GFNI else None)
 
 
 def fold(w, x, isum, acc):
@@ -155,11 +158,7 @@ def group_row_vnni(w, x, acc, pf):
     (Y16+s, s = 2j or 2j+1; at most 8·4·15·128), where VPMADDUBSW and
     VPADDW took two ops; the chunks go k by k, so eight sums' chains
     interleave. At the end VPMULLD multiplies each sum by its rows' scales
-    as dwords: the same integers as group_row, so the same bits. With GFNI
-    one VGF2P8AFFINEQB (its matrix in Y24) takes the high nibbles where a
-    shift and a mask did."""
-    if GFNI:
-        emit("\tVMOVDQU64 ·q4kGFHi(SB), Y24")
+    as dwords: the same integers as group_row, so the same bits."""
     for s in range(8):
         emit(f"\tVPXORD Y{16 + s}, Y{16 + s}, Y{16 + s}")
     for k in range(8):
@@ -168,12 +167,7 @@ def group_row_vnni(w, x, acc, pf):
             if pf:
                 for o in prefetched(c):
                     emit(f"\tPREFETCHT0 {w(PF + o)}")
-            if GFNI:
-                emit(f"\tVMOVDQU {w(QS + 32 * c)}, Y0")
-                emit("\tVGF2P8AFFINEQB $0, Y24, Y0, Y1")
-                emit("\tVPAND Y15, Y0, Y0")
-            else:
-                unpack(w(QS + 32 * c))
+            unpack(w(QS + 32 * c))
             emit(f"\tVPDPBUSD.BCST {x(4 + 64 * j + 4 * k)}, Y0, Y{16 + 2 * j}")
             emit(f"\tVPDPBUSD.BCST {x(4 + 64 * j + 32 + 4 * k)}, Y1, Y{17 + 2 * j}")
     for s in range(8):
