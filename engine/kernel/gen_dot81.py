@@ -99,9 +99,6 @@ def gather_dm(C):
     emit("\tVPSRLDQ $8, X2, X6")
 
 
-GATHER_DM = False
-
-
 def prologue(name):
     emit(f"\n// func {name}({ARGS})")
     emit(f"TEXT ·{name}(SB), NOSPLIT, $0-56")
@@ -139,12 +136,11 @@ def epilogue(n, stride):
 def lone(t, C, streams=False, vnni=False):
     """One activation row with C weight rows; vnni: the twin (name ends in
     v) whose products are VPDPBUSD's."""
-    global GATHER_DM
-    GATHER_DM = vnni
     name, bb = t[0], t[1]
     kname = f"dot81{name}x1x{C}" + ("s" if streams else "") + ("v" if vnni else "")
     prologue(kname)
-    emit("\tVMOVDQU ·dot8HShuf(SB), Y0")
+    if not vnni:  # the twins' unpack takes qh by a mask register instead
+        emit("\tVMOVDQU ·dot8HShuf(SB), Y0")
     emit("\tVMOVDQU ·dot8Sixteen(SB), Y7")
     if streams:
         emit("\tMOVQ CX, R8")  # each stream's row two on: SI + 2·nb·bb
@@ -158,7 +154,7 @@ def lone(t, C, streams=False, vnni=False):
             emit("\tPREFETCHT0 " + ["0(R8)", "0(R8)(R13*1)", "0(R8)(R13*2)", "0(R8)(R14*1)"][c])
         emit(f"\tADDQ ${bb}, R8")
     emit("\tVMOVDQU 4(DI), Y3")
-    if GATHER_DM:
+    if vnni:
         gather_dm(C)
     else:
         gather_halves(lambda c: W(c, 0), C, "X2")
@@ -167,7 +163,7 @@ def lone(t, C, streams=False, vnni=False):
     emit("\tVPBROADCASTW 0(DI), X4")
     emit("\tVCVTPH2PS X4, Y4")
     emit("\tVMULPS Y4, Y2, Y2")
-    if not GATHER_DM:
+    if not vnni:
         gather_halves(lambda c: W(c, 2), C, "X6")
     emit("\tVCVTPH2PS X6, X6")
     emit("\tVPBROADCASTW 2(DI), X4")
