@@ -185,7 +185,6 @@ def k45(R, C, c, qs, qh, vnni=False):
             emit("\tVPMOVZXBD X18, Y2")  # k4_scales_vec's mins
         else:
             emit("\tVMOVQ DX, X2")
-        if not vnni:
             emit("\tVPMOVZXBD X2, Y2")
         mins_end(R, C, c, f"{BB_OFF}(SP)")
         return
@@ -301,12 +300,13 @@ def q6_kp(R, C, c, vnni=False):
             for i in range(3):
                 field(f"Y{3 + i}", f"Y{i}", 6, 2, to=2 * i)
             emit("\tVPTERNLOGD $0xfe, Y5, Y4, Y3")
-        for i, shift in enumerate((6, 4, 2) if not GFNI else ()):
-            dst = "Y3" if i == 0 else "Y4"
-            emit(f"\tVPANDN Y{i}, Y7, {dst}")
-            emit(f"\tVPSRLW ${shift}, {dst}, {dst}")
-            if i > 0:
-                emit("\tVPOR Y4, Y3, Y3")
+        else:
+            for i, shift in enumerate((6, 4, 2)):
+                dst = "Y3" if i == 0 else "Y4"
+                emit(f"\tVPANDN Y{i}, Y7, {dst}")
+                emit(f"\tVPSRLW ${shift}, {dst}, {dst}")
+                if i > 0:
+                    emit("\tVPOR Y4, Y3, Y3")
         for i in range(3):
             emit(f"\tVPAND Y7, Y{i}, Y{i}")
         for m in (0, 2):
@@ -320,13 +320,14 @@ def q6_kp(R, C, c, vnni=False):
     offset_end(R, C, c, 208, 5)
 
 # GFNI's VGF2P8AFFINEQB moves any bits of each byte to any others in one
-# op: GF_FIELDS are the fields the packed Q2_K and Q3_K kernels take out of
-# their bytes, (lowest bit, width, where it goes); GF_REG is their matrices'
-# registers, the EVEX-only Y24 and up, loaded once a call (GFNI set while a
-# GFNI kernel is written).
+# op: GF_FIELDS are the fields the packed K-quant kernels take out of their
+# bytes, (lowest bit, width, where it goes); GF_REG is their matrices'
+# registers, the EVEX-only Y24 and up, of which a GFNI kernel (GFNI set
+# while one is written) loads those its body used (GF_USED) once a call.
 GF_FIELDS = [(2, 2, 0), (4, 2, 0), (6, 2, 0), (3, 3, 0), (6, 1, 2), (7, 1, 2), (6, 2, 2), (6, 2, 4)]
 GF_REG = {f: 24 + i for i, f in enumerate(GF_FIELDS)}
 GFNI = False
+GF_USED = set()
 
 
 def gf_matrix(lo, width, to):
@@ -347,6 +348,7 @@ def field(dst, src, lo, width, to=0, mask=None):
         emit(f"\tVPAND {mask}, {src}, {dst}")
         return
     if GFNI:
+        GF_USED.add((lo, width, to))
         emit(f"\tVGF2P8AFFINEQB $0, Y{GF_REG[(lo, width, to)]}, {src}, {dst}")
         return
     emit(f"\tVPSRLW ${lo - to}, {src}, {dst}")
@@ -774,9 +776,6 @@ PACKED_TYPES = [("Q6_Kp", 210, q6_kp, 0x3F), ("Q2_Kp", 84, q2_kp, 0x03), ("Q3_Kp
 GFNI_TYPES = [("Q2_Kg", 84, q2_kp, 0x03), ("Q3_Kg", 110, q3_kp, 0x07),
               ("Q6_Kg", 210, lambda R, C, c: q6_kp(R, C, c, vnni=True), 0x3F)]
 GFNI_NAMES = {t[0] for t in GFNI_TYPES}
-# the fields each takes (its matrices, loaded once a call)
-GF_USE = {"Q2_Kg": [(2, 2, 0), (4, 2, 0), (6, 2, 0)], "Q3_Kg": [(3, 3, 0), (6, 2, 0), (6, 1, 2), (7, 1, 2)],
-          "Q6_Kg": [(6, 2, 0), (6, 2, 2), (6, 2, 4)]}
 for t, _, _, _ in GFNI_TYPES:
     D_AT[t] = D_AT[t[:-1] + "p"]
     REG_CONSTS[t] = REG_CONSTS.get(t[:-1] + "p", [])
@@ -849,10 +848,8 @@ def kernel(tname, bb, body, mask, R, C, strided=False, columns=1):
         for i, name in enumerate(REG_CONSTS.get(tname, [])[:4 - R]):
             CONSTS[name] = 8 + R + i
             emit(f"\tVMOVDQU ·{name}(SB), Y{CONSTS[name]}")
-    if GFNI:
-        for f in GF_USE[tname]:
-            reg = GF_REG[f]
-            emit(f"\tVMOVDQU64 ·dotkGF+{32 * (reg - 24)}(SB), Y{reg}")
+    gf_at = len(out)  # where the matrices the body takes are loaded
+    GF_USED.clear()
     for r in range(R):
         for c in range(C):
             if not spilled(R, C):
@@ -874,6 +871,7 @@ def kernel(tname, bb, body, mask, R, C, strided=False, columns=1):
         emit("\tADDQ $292, R9")
     emit("\tDECQ CX")
     emit("\tJNZ loop")
+    out[gf_at:gf_at] = [f"\tVMOVDQU64 ·dotkGF+{32 * (GF_REG[f] - 24)}(SB), Y{GF_REG[f]}" for f in sorted(GF_USED, key=GF_REG.get)]
     emit("done:")
     if columns > 1:
         emit(f"\tMOVQ {loop_off + 8}(SP), DI")
