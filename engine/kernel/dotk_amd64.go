@@ -8,6 +8,8 @@ package kernel
 import (
 	"simd/archsimd"
 	"unsafe"
+
+	"github.com/graft-ai/graft/engine/gguf"
 )
 
 // init swaps the reference K-quant integer dots and Q8_K quantizer (dotk.go, whose init runs
@@ -32,13 +34,19 @@ func init() {
 		if v := dotkPackedGFNI[t]; v != nil && hasGFNI512() {
 			k = v // BenchmarkPackedGFNI
 		}
-		packings[t].dot = &intDot{act: actQ8_KT, quantize: quantizeQ8KTAVX2, dot: k.tiles, row: k.streams().row, tileRows: 8}
+		installPackedK(t, k)
 	}
 	for _, d := range intDots {
 		if d.act == actQ8_K {
 			d.quantize = quantizeQ8KAVX2
 		}
 	}
+}
+
+// installPackedK gives packed K-quant type t the kernels of set k, with
+// activations in actQ8_KT's order.
+func installPackedK(t gguf.Type, k *dotkSet) {
+	packings[t].dot = &intDot{act: actQ8_KT, quantize: quantizeQ8KTAVX2, dot: k.tiles, row: k.streams().row, tileRows: 8}
 }
 
 // quantizeQ8KAVX2 is quantizeQ8K in assembly, with the same bytes.

@@ -120,28 +120,20 @@ func TestPackedKernelSets(t *testing.T) {
 	if !hasVNNI512() {
 		t.Skip("no AVX-512 VNNI: the AVX2 sets are the ones installed, and TestMatMulPacked runs them")
 	}
-	q4k := gguf.TypeQ4_K
-	dotk := func(typ gguf.Type, k *dotkSet) func() {
-		return func() {
-			packings[typ].dot = &intDot{act: actQ8_KT, quantize: quantizeQ8KTAVX2, dot: k.tiles, row: k.streams().row, tileRows: 8}
-		}
-	}
-	sets := []struct {
+	type kernelSet struct {
 		name    string
 		typ     gguf.Type
 		install func()
-	}{
+	}
+	q4k := gguf.TypeQ4_K
+	sets := []kernelSet{
 		{"AVX2", q4k, func() { install(q4k, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8AVX2, dot8Q4_Kx8s4) }},
 		{"VNNI", q4k, func() { install(q4k, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8VNNI, dot8Q4_Kx8s4v) }},
 	}
 	for _, c := range packedCases {
-		for name, k := range map[string]*dotkSet{"AVX2": dotkPackedAVX2[c.typ], "VNNI": dotkPackedVNNI[c.typ]} {
+		for i, k := range []*dotkSet{dotkPackedAVX2[c.typ], dotkPackedVNNI[c.typ]} {
 			if k != nil {
-				sets = append(sets, struct {
-					name    string
-					typ     gguf.Type
-					install func()
-				}{name, c.typ, dotk(c.typ, k)})
+				sets = append(sets, kernelSet{[]string{"AVX2", "VNNI"}[i], c.typ, func() { installPackedK(c.typ, k) }})
 			}
 		}
 	}

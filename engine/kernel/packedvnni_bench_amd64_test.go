@@ -15,7 +15,7 @@ import (
 // VNNI twins on one thread, against 2048 weight rows of 768, in G
 // weights/s: 32 activation rows (prefill and batched decode, the tiles)
 // and a lone row (the streams). Both run in turn in one loop
-// (benchVNNIPair).
+// (benchPair).
 func BenchmarkPackedVNNI(b *testing.B) {
 	if !hasVNNI512() {
 		b.Skip("no AVX-512 VNNI")
@@ -24,68 +24,60 @@ func BenchmarkPackedVNNI(b *testing.B) {
 		return func() { install(t, act, quantize, k, s4) }
 	}
 	q4, q4k, q6 := gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeQ6_K
-	benchPacked(b, q4, []int{1, 32}, rows(q4, actQ8_0S, quantizeQ8_0Sums, &dot8Q4_0x8AVX2, dot8Q4_0x8s4),
+	benchPacked(b, q4, []int{1, 32}, avx2VNNI, rows(q4, actQ8_0S, quantizeQ8_0Sums, &dot8Q4_0x8AVX2, dot8Q4_0x8s4),
 		rows(q4, actQ8_0S, quantizeQ8_0Sums, &dot8Q4_0x8VNNI, dot8Q4_0x8s4v))
-	benchPacked(b, q4k, []int{1, 32}, rows(q4k, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8AVX2, dot8Q4_Kx8s4),
+	benchPacked(b, q4k, []int{1, 32}, avx2VNNI, rows(q4k, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8AVX2, dot8Q4_Kx8s4),
 		rows(q4k, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8VNNI, dot8Q4_Kx8s4v))
-	both := func(t gguf.Type, k *dotkSet) func() {
-		return func() {
-			packings[t].dot.dot = k.tiles
-			packings[t].dot.row = k.streams().row
-		}
-	}
-	benchPacked(b, q6, []int{1, 32}, both(q6, dotkPackedAVX2[q6]), both(q6, dotkPackedVNNI[q6]))
+	benchPacked(b, q6, []int{1, 32}, avx2VNNI, packedK(q6, dotkPackedAVX2[q6]), packedK(q6, dotkPackedVNNI[q6]))
 }
 
 // BenchmarkPackedGFNI compares packed Q2_K's and Q3_K's AVX2 kernels, and
 // Q6_K's and Q4_K's lone row's VNNI ones, with their GFNI twins, as
-// BenchmarkPackedVNNI does: a lone row and 32 rows (the "avx2" figures are
-// the kernels compared with, the "vnni" ones GFNI's).
+// BenchmarkPackedVNNI does: a lone row and 32 rows.
 func BenchmarkPackedGFNI(b *testing.B) {
 	if !hasGFNI512() {
 		b.Skip("no AVX-512 GFNI")
 	}
-	both := func(t gguf.Type, k *dotkSet) func() {
-		return func() {
-			packings[t].dot.dot = k.tiles
-			packings[t].dot.row = k.streams().row
-		}
-	}
 	for _, t := range []gguf.Type{gguf.TypeQ2_K, gguf.TypeQ3_K} {
-		benchPacked(b, t, []int{1, 32}, both(t, dotkPackedAVX2[t]), both(t, dotkPackedGFNI[t]))
+		benchPacked(b, t, []int{1, 32}, [2]string{"avx2", "gfni"}, packedK(t, dotkPackedAVX2[t]), packedK(t, dotkPackedGFNI[t]))
 	}
 	// Q6_K's twin and Q4_K's lone row's against the VNNI ones they improve on
 	q6, q4k := gguf.TypeQ6_K, gguf.TypeQ4_K
-	benchPacked(b, q6, []int{1, 32}, both(q6, dotkPackedVNNI[q6]), both(q6, dotkPackedGFNI[q6]))
-	benchPacked(b, q4k, []int{1}, func() { install(q4k, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8VNNI, dot8Q4_Kx8s4v) },
+	vnniGFNI := [2]string{"vnni", "gfni"}
+	benchPacked(b, q6, []int{1, 32}, vnniGFNI, packedK(q6, dotkPackedVNNI[q6]), packedK(q6, dotkPackedGFNI[q6]))
+	benchPacked(b, q4k, []int{1}, vnniGFNI, func() { install(q4k, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8VNNI, dot8Q4_Kx8s4v) },
 		func() { install(q4k, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8GFNI, dot8Q4_Kx8s4g) })
 }
 
+// avx2VNNI names benchPair's kernels where the twins are VNNI's.
+var avx2VNNI = [2]string{"avx2", "vnni"}
+
+// packedK installs packed K-quant set k for type t, for benchPacked.
+func packedK(t gguf.Type, k *dotkSet) func() { return func() { installPackedK(t, k) } }
+
 // benchPacked times MatMulQ8 on packed weights of type t for each number
 // of rows, with t's kernels as avx2 and then as vnni installs them.
-func benchPacked(b *testing.B, t gguf.Type, rowCounts []int, avx2, vnni func()) {
+func benchPacked(b *testing.B, t gguf.Type, rowCounts []int, names [2]string, base, twin func()) {
 	const out, in = 2048, 768
 	r := rand.New(rand.NewPCG(12, 41))
 	w := packed(t, randomQ(r, t, out, in), out, in)
-	saved := *packings[t].dot
-	defer func() { *packings[t].dot = saved }()
+	saved := packings[t].dot
+	defer func() { packings[t].dot = saved }()
 	var ids [2]*intDot
-	for i, set := range []func(){avx2, vnni} {
-		*packings[t].dot = saved
-		set()
-		ids[i] = new(intDot)
-		*ids[i] = *packings[t].dot
+	for i, set := range []func(){base, twin} {
+		set() // each installer puts a fresh intDot in place
+		ids[i] = packings[t].dot
 	}
 	for _, rows := range rowCounts {
-		benchVNNIPair(b, t, w, rows, in, out, ids)
+		benchPair(b, t, w, rows, in, out, ids, names)
 	}
 }
 
-// benchVNNIPair times matMulQ8 of rows rows by w (out rows of in values of
-// type t) with the AVX2 dots of ids[0] and the VNNI ones of ids[1] in turn
-// within one loop, so that a host whose speed drifts moves both alike, and
-// reports each in G weights/s and vnni/avx2.
-func benchVNNIPair(b *testing.B, t gguf.Type, w []byte, rows, in, out int, ids [2]*intDot) {
+// benchPair times matMulQ8 of rows rows by w (out rows of in values of
+// type t) with the dots of ids[0] and of their twins ids[1] in turn within
+// one loop, so that a host whose speed drifts moves both alike, and reports
+// each in G weights/s (named names[i]) and the twins' speed-up.
+func benchPair(b *testing.B, t gguf.Type, w []byte, rows, in, out int, ids [2]*intDot, names [2]string) {
 	r := rand.New(rand.NewPCG(uint64(rows), 45))
 	x := randomX(r, rows*in)
 	res := make([]float32, rows*out)
@@ -98,17 +90,17 @@ func benchVNNIPair(b *testing.B, t gguf.Type, w []byte, rows, in, out int, ids [
 				d[i] += time.Since(t0)
 			}
 		}
-		for i, name := range []string{"avx2", "vnni"} {
+		for i, name := range names {
 			b.ReportMetric(float64(b.N*rows*out*in)/d[i].Seconds()/1e9, "Gw/s-"+name)
 		}
-		b.ReportMetric(d[0].Seconds()/d[1].Seconds(), "vnni/avx2")
+		b.ReportMetric(d[0].Seconds()/d[1].Seconds(), names[1]+"/"+names[0])
 	})
 }
 
 // BenchmarkDotKVNNI compares the stored K-quant types' AVX2 kernels with
 // their VNNI twins (dotkVNNI) on one thread, against 2048 weight rows of
 // 768 as stored, in G weights/s: a lone row (decode's strided streams) and
-// 32 rows (the tiles), both in turn in one loop (benchVNNIPair).
+// 32 rows (the tiles), both in turn in one loop (benchPair).
 func BenchmarkDotKVNNI(b *testing.B) {
 	if !hasVNNI512() {
 		b.Skip("no AVX-512 VNNI")
@@ -124,7 +116,7 @@ func BenchmarkDotKVNNI(b *testing.B) {
 			ids[i] = &id
 		}
 		for _, rows := range []int{1, 32} {
-			benchVNNIPair(b, t, w, rows, in, out, ids)
+			benchPair(b, t, w, rows, in, out, ids, avx2VNNI)
 		}
 	}
 }
@@ -144,6 +136,6 @@ func BenchmarkDot81VNNI(b *testing.B) {
 			id.row = lone.row
 			ids[i] = &id
 		}
-		benchVNNIPair(b, t, w, 1, in, out, ids)
+		benchPair(b, t, w, 1, in, out, ids, avx2VNNI)
 	}
 }
