@@ -175,7 +175,7 @@ func TestKilledReplicaIsReportedExited(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitPhase(t, p, "d", deploy.PhaseLive)
-	if names := entries(t, tmp); len(names) != 1 {
+	if names := folders(t, tmp); len(names) != 1 {
 		t.Fatalf("a live replica's temporary folders: %v, want its own", names)
 	}
 	syscall.Kill(p.PIDs("d")["r1"], syscall.SIGKILL)
@@ -183,12 +183,14 @@ func TestKilledReplicaIsReportedExited(t *testing.T) {
 	if !strings.Contains(r.Reason, "signal 9") {
 		t.Fatalf("reason %q does not say it was killed", r.Reason)
 	}
-	if names := entries(t, tmp); len(names) != 0 {
+	if names := folders(t, tmp); len(names) != 0 {
 		t.Fatalf("a killed replica left %v in its TempDir", names)
 	}
 }
 
-func entries(t *testing.T, dir string) []string {
+// folders lists the folders in dir: the replicas' TMPDIRs, not the lock
+// file of dir itself (a testgraft.TempDir).
+func folders(t *testing.T, dir string) []string {
 	t.Helper()
 	es, err := os.ReadDir(dir)
 	if err != nil {
@@ -196,7 +198,9 @@ func entries(t *testing.T, dir string) []string {
 	}
 	var names []string
 	for _, e := range es {
-		names = append(names, e.Name())
+		if e.IsDir() {
+			names = append(names, e.Name())
+		}
 	}
 	return names
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/graft-ai/graft/internal/tmpdir"
 )
 
 // build is one artifact built at most once per test process.
@@ -114,15 +116,16 @@ func Cleanup() {
 // removed when the test ends, for a graft child's temporary files: a child
 // the test kills cannot remove the socket folder its engine made there.
 // Not t.TempDir(): a unix socket's path, two folders further down, must
-// stay under 108 bytes.
+// stay under 108 bytes. It is a tmpdir folder, so one left by a test
+// process that was itself killed (a timeout) goes at the next test's.
 func TempDir(t testing.TB) string {
 	t.Helper()
-	d, err := os.MkdirTemp("", "graft-test-")
+	d, err := tmpdir.Make("", "graft-test-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(d) })
-	return d
+	t.Cleanup(func() { d.Remove() })
+	return d.Path
 }
 
 // TempEnv is the TMPDIR entry of a graft child's environment: a TempDir.
