@@ -16,9 +16,10 @@
 // assembly written by gen_asm.py (the compiler's SIMD code has no in-place
 // FMA and only 15 vector registers); they follow the same recipe as Dot.
 // The integer dots are AVX2 at both SIMD levels; where the CPU also has
-// AVX-512 VNNI, batched Q8_0 (dot8z_amd64.s), packed Q4_0, Q4_K and Q6_K,
-// stored Q2_K, Q3_K, Q4_K and Q5_K, and Q4_1's and Q5_1's lone rows (VPDPBUSD,
-// VPDPWSSD; VPTERNLOGD, mask registers, scales unpacked in vectors) take
+// AVX-512 VNNI, batched Q8_0 (dot8z_amd64.s), packed Q4_0, Q4_1, Q5_0,
+// Q5_1, Q4_K and Q6_K, stored Q2_K, Q3_K, Q4_K and Q5_K, and stored Q4_1's
+// and Q5_1's lone rows (VPDPBUSD, VPDPWSSD; VPTERNLOGD, mask registers,
+// scales unpacked in vectors) take
 // twins that form the same integers, so they keep every output's bits; so
 // do packed Q2_K's, Q3_K's and Q6_K's and packed Q4_K's lone row's GFNI
 // twins, which take bit fields with one VGF2P8AFFINEQB where AVX2 shifts

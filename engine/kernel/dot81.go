@@ -40,16 +40,18 @@ func quantizeQ8_1Act(dst []byte, x []float32) {
 
 // dotQ4_1Q8_1 is ggml_vec_dot_q4_1_q8_1 in that order. A Q4_1 block is
 // f16 d, f16 m and the nibbles as in Q4_0 (values 0..15, no offset).
-func dotQ4_1Q8_1(xq, w []byte, nb int) float32 {
-	return dotQ8_1(xq, w, nb, 20, func(wb []byte, k int) byte { return wb[4+k%16] >> (4 * (k / 16)) & 0xF })
-}
+func dotQ4_1Q8_1(xq, w []byte, nb int) float32 { return dotQ8_1(xq, w, nb, 20, q4_1Value) }
+
+// q4_1Value is value k of Q4_1 block wb.
+func q4_1Value(wb []byte, k int) byte { return wb[4+k%16] >> (4 * (k / 16)) & 0xF }
 
 // dotQ5_1Q8_1 is ggml_vec_dot_q5_1_q8_1 in that order. A Q5_1 block is f16
 // d, f16 m, qh (bit k is value k's fifth bit) and the nibbles as in Q4_1.
-func dotQ5_1Q8_1(xq, w []byte, nb int) float32 {
-	return dotQ8_1(xq, w, nb, 24, func(wb []byte, k int) byte {
-		return wb[8+k%16]>>(4*(k/16))&0xF | byte(binary.LittleEndian.Uint32(wb[4:])>>k&1)<<4
-	})
+func dotQ5_1Q8_1(xq, w []byte, nb int) float32 { return dotQ8_1(xq, w, nb, 24, q5_1Value) }
+
+// q5_1Value is value k of Q5_1 block wb.
+func q5_1Value(wb []byte, k int) byte {
+	return wb[8+k%16]>>(4*(k/16))&0xF | byte(binary.LittleEndian.Uint32(wb[4:])>>k&1)<<4
 }
 
 // dotQ8_1 is the order of both: weight blocks of bb bytes, f16 d and m

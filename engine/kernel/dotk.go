@@ -3,7 +3,6 @@ package kernel
 import (
 	"encoding/binary"
 	"math"
-	"unsafe"
 
 	"github.com/graft-ai/graft/engine/gguf"
 )
@@ -43,11 +42,11 @@ import (
 const q8KBytes = 4 + 256 + 32
 
 func init() {
-	intDots[gguf.TypeQ4_K] = &intDot{act: actQ8_K, quantize: quantizeQ8K, dot: refTiles(dotQ4K, 144)}
-	intDots[gguf.TypeQ5_K] = &intDot{act: actQ8_K, quantize: quantizeQ8K, dot: refTiles(dotQ5K, 176)}
-	intDots[gguf.TypeQ2_K] = &intDot{act: actQ8_K, quantize: quantizeQ8K, dot: refTiles(dotQ2K, 84)}
-	intDots[gguf.TypeQ3_K] = &intDot{act: actQ8_K, quantize: quantizeQ8K, dot: refTiles(dotQ3K, 110)}
-	intDots[gguf.TypeQ6_K] = &intDot{act: actQ8_K, quantize: quantizeQ8K, dot: refTiles(dotQ6K, 210)}
+	intDots[gguf.TypeQ4_K] = &intDot{act: actQ8_K, quantize: quantizeQ8K, dot: tileOf(dotQ4K, q8KBytes, 144)}
+	intDots[gguf.TypeQ5_K] = &intDot{act: actQ8_K, quantize: quantizeQ8K, dot: tileOf(dotQ5K, q8KBytes, 176)}
+	intDots[gguf.TypeQ2_K] = &intDot{act: actQ8_K, quantize: quantizeQ8K, dot: tileOf(dotQ2K, q8KBytes, 84)}
+	intDots[gguf.TypeQ3_K] = &intDot{act: actQ8_K, quantize: quantizeQ8K, dot: tileOf(dotQ3K, q8KBytes, 110)}
+	intDots[gguf.TypeQ6_K] = &intDot{act: actQ8_K, quantize: quantizeQ8K, dot: tileOf(dotQ6K, q8KBytes, 210)}
 }
 
 // quantizeQ8K is ggml's quantize_row_q8_K_ref (ggml-quants.c) for len(x)/256
@@ -91,19 +90,6 @@ func nearestInt(v float32) int32 {
 	r := float32(v) + 12582912
 	i := int32(math.Float32bits(r))&0x007fffff - 0x00400000
 	return min(i, 127)
-}
-
-// refTiles makes the tile function of a single dot over blocks of bb bytes.
-func refTiles(dot func(x, w []byte, nb int) float32, bb int) qdotIFunc {
-	return func(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int, rows, cols int) {
-		for r := range rows {
-			x := unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(xq), r*ldx)), nb*q8KBytes)
-			o := unsafe.Slice((*float32)(unsafe.Add(unsafe.Pointer(out), 4*r*ldo)), cols)
-			for c := range cols {
-				o[c] = dot(x, unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(w), c*ldw)), nb*bb), nb)
-			}
-		}
-	}
 }
 
 // actD and actQ read an activation block's d and quant j.

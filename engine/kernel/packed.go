@@ -32,7 +32,10 @@ type packing struct {
 // packings holds the types with a packed layout (a value, not filled by
 // init, so that the SIMD builds' init can install kernels in it).
 var packings = map[gguf.Type]*packing{
-	gguf.TypeQ4_0: {rowBytes: q4BlockBytes, pack: packQ4_0x8, unpackRow: unpackQ4_0x8Row},
+	gguf.TypeQ4_0: q4_0x8.packing(),
+	gguf.TypeQ4_1: q4_1x8.packing(),
+	gguf.TypeQ5_0: q5_0x8.packing(),
+	gguf.TypeQ5_1: q5_1x8.packing(),
 	gguf.TypeQ4_K: {rowBytes: q4KRowBytes, pack: packQ4_Kx8, unpackRow: unpackQ4_Kx8Row},
 	gguf.TypeQ6_K: blockwise(q6KBytes, packQ6KBlock, unpackQ6KBlock),
 	gguf.TypeQ2_K: blockwise(q2KBytes, packQ2KBlock, unpackQ2KBlock),
@@ -96,8 +99,9 @@ func layout(t gguf.Type) *packing {
 
 // MatMulPacked is MatMulQ8 on weights of type t packed by Pack (outDim a
 // multiple of 8). On Q4_0 every output has MatMulQ8's bits (the float order
-// of dotQ4_0Q8_0); on a K-quant each is its dotQ*KPacked's (dotQ4KPacked,
-// ...), a rounding apart from MatMulQ8's. It panics where t has no packed kernels here.
+// of dotQ4_0Q8_0); on the other types each is its dot*Packed's
+// (dotQ4_1Packed, dotQ4KPacked, ...), a rounding apart from MatMulQ8's. It
+// panics where t has no packed kernels here.
 func MatMulPacked(p *Pool, out, x []float32, w []byte, t gguf.Type, rows, in, outDim int) {
 	id := dotFor(t, true)
 	if id == nil {

@@ -22,6 +22,9 @@ var packedCases = []struct {
 	shapes [][2]int // outDim, in
 }{
 	{gguf.TypeQ4_0, [][2]int{{8, 32}, {40, 64}, {64, 768}, {2304, 768}, {768, 2048}}},
+	{gguf.TypeQ5_0, [][2]int{{8, 32}, {40, 64}, {64, 768}, {2304, 768}, {768, 2048}}},
+	{gguf.TypeQ4_1, [][2]int{{8, 32}, {40, 64}, {64, 768}, {2304, 768}, {768, 2048}}},
+	{gguf.TypeQ5_1, [][2]int{{8, 32}, {40, 64}, {64, 768}, {2304, 768}, {768, 2048}}},
 	{gguf.TypeQ4_K, [][2]int{{8, 256}, {40, 512}, {64, 768}, {2304, 768}, {768, 2048}}},
 	{gguf.TypeQ6_K, [][2]int{{8, 256}, {40, 512}, {64, 768}, {2304, 768}, {768, 2048}}},
 	{gguf.TypeQ2_K, [][2]int{{8, 256}, {40, 512}, {64, 768}, {2304, 768}, {768, 2048}}},
@@ -29,18 +32,21 @@ var packedCases = []struct {
 }
 
 // packedRefs are the portable references of the packed kernels: the dot
-// on rows as stored (dotQ4_0Q8_0's, or the K-quants' dotQ*KPacked) and
-// the activations' quantizer.
+// on rows as stored (dotQ4_0Q8_0's, or the others' dot*Packed) and the
+// activations' quantizer.
 var packedRefs = map[gguf.Type]struct {
 	dot      qdotIFunc
 	quantize func(dst []byte, x []float32)
 	actBytes int
 }{
 	gguf.TypeQ4_0: {refIntDots[gguf.TypeQ4_0], quantizeQ8_0Act, 34},
-	gguf.TypeQ4_K: {refTiles(dotQ4KPacked, q4KBytes), quantizeQ8K, q8KBytes},
-	gguf.TypeQ6_K: {refTiles(dotQ6KPacked, q6KBytes), quantizeQ8K, q8KBytes},
-	gguf.TypeQ2_K: {refTiles(dotQ2KPacked, q2KBytes), quantizeQ8K, q8KBytes},
-	gguf.TypeQ3_K: {refTiles(dotQ3KPacked, q3KBytes), quantizeQ8K, q8KBytes},
+	gguf.TypeQ5_0: {tileOf(dotQ5_0Packed, 34, 22), quantizeQ8_0Act, 34},
+	gguf.TypeQ4_1: {tileOf(dotQ4_1Packed, q8_1Bytes, 20), quantizeQ8_1Act, q8_1Bytes},
+	gguf.TypeQ5_1: {tileOf(dotQ5_1Packed, q8_1Bytes, 24), quantizeQ8_1Act, q8_1Bytes},
+	gguf.TypeQ4_K: {tileOf(dotQ4KPacked, q8KBytes, q4KBytes), quantizeQ8K, q8KBytes},
+	gguf.TypeQ6_K: {tileOf(dotQ6KPacked, q8KBytes, q6KBytes), quantizeQ8K, q8KBytes},
+	gguf.TypeQ2_K: {tileOf(dotQ2KPacked, q8KBytes, q2KBytes), quantizeQ8K, q8KBytes},
+	gguf.TypeQ3_K: {tileOf(dotQ3KPacked, q8KBytes, q3KBytes), quantizeQ8K, q8KBytes},
 }
 
 // packedWant is what MatMulPacked must give on weights w (as stored): the
@@ -130,6 +136,10 @@ func TestPackedKernelSets(t *testing.T) {
 		{"AVX2", q4k, func() { install(q4k, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8AVX2, dot8Q4_Kx8s4) }},
 		{"VNNI", q4k, func() { install(q4k, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8VNNI, dot8Q4_Kx8s4v) }},
 	}
+	for _, k := range x8Kernels {
+		sets = append(sets, kernelSet{"AVX2", k.typ, func() { install(k.typ, k.act, k.quantize, &k.avx2, k.avx2s4) }},
+			kernelSet{"VNNI", k.typ, func() { install(k.typ, k.act, k.quantize, &k.vnni, k.vnnis4) }})
+	}
 	for _, c := range packedCases {
 		for i, k := range []*dotkSet{dotkPackedAVX2[c.typ], dotkPackedVNNI[c.typ]} {
 			if k != nil {
@@ -145,7 +155,7 @@ func TestPackedKernelSets(t *testing.T) {
 			saved := packings[set.typ].dot
 			defer func() { packings[set.typ].dot = saved }()
 			set.install()
-			checkMatMulPacked(t, r, pool, set.typ, [][2]int{{40, 512}, {64, 768}}, []int{1, 2, 5, 33})
+			checkMatMulPacked(t, r, pool, set.typ, [][2]int{{40, 512}, {64, 768}}, []int{1, 2, 3, 5, 33})
 		})
 	}
 }
@@ -190,6 +200,31 @@ func FuzzPackedQ4_0(f *testing.F) {
 	f.Add(uint8(3), uint64(2), []byte{0, 0x7c}, []byte{0, 0, 0x80, 0x7f})
 	f.Fuzz(func(t *testing.T, rows uint8, seed uint64, blocks, xbits []byte) {
 		fuzzPacked(t, gguf.TypeQ4_0, rows, seed, blocks, xbits)
+	})
+}
+
+// FuzzPackedQ5_0, FuzzPackedQ4_1 and FuzzPackedQ5_1: their seeds in
+// testdata/fuzz take the int16 words to their extremes (every value 31 or
+// 15, the activations ±127) and put NaN and Inf in d, m and the
+// activations.
+func FuzzPackedQ5_0(f *testing.F) {
+	f.Add(uint8(0), uint64(1), []byte{}, []byte{})
+	f.Fuzz(func(t *testing.T, rows uint8, seed uint64, blocks, xbits []byte) {
+		fuzzPacked(t, gguf.TypeQ5_0, rows, seed, blocks, xbits)
+	})
+}
+
+func FuzzPackedQ4_1(f *testing.F) {
+	f.Add(uint8(0), uint64(1), []byte{}, []byte{})
+	f.Fuzz(func(t *testing.T, rows uint8, seed uint64, blocks, xbits []byte) {
+		fuzzPacked(t, gguf.TypeQ4_1, rows, seed, blocks, xbits)
+	})
+}
+
+func FuzzPackedQ5_1(f *testing.F) {
+	f.Add(uint8(0), uint64(1), []byte{}, []byte{})
+	f.Fuzz(func(t *testing.T, rows uint8, seed uint64, blocks, xbits []byte) {
+		fuzzPacked(t, gguf.TypeQ5_1, rows, seed, blocks, xbits)
 	})
 }
 
@@ -291,6 +326,18 @@ func TestActSums8(t *testing.T) {
 	}
 }
 
+// loneRow is runInt's lone activation row: id.row where the type has one,
+// else its tiles of 4 columns.
+func loneRow(id *intDot, out []float32, xq, w []byte, rb, nb int) {
+	if id.row != nil {
+		id.row(&out[0], &xq[0], &w[0], rb, nb, len(out))
+		return
+	}
+	for c := 0; c < len(out); c += 4 {
+		id.dot(&out[c], 0, &xq[0], 0, &w[c*rb], rb, nb, 1, min(4, len(out)-c))
+	}
+}
+
 // BenchmarkPackedRow compares, on one thread, a lone activation row's dots
 // with weights as stored and packed (intDot.row, the decode path), in G
 // weights/s: "hot" is 256 rows of 2048 (in L2), "cold" the 32000×768
@@ -319,7 +366,7 @@ func BenchmarkPackedRow(b *testing.B) {
 				}
 				xq := make([]byte, nb*id.act.blockBytes())
 				id.quantize(xq, x)
-				rows[i] = func() { id.row(&out[0], &xq[0], &wl[0], id.rowBytes(c.typ, nb), nb, s.out) }
+				rows[i] = func() { loneRow(id, out, xq, wl, id.rowBytes(c.typ, nb), nb) }
 			}
 			b.Run(fmt.Sprintf("%s/%s", c.typ, s.name), func(b *testing.B) {
 				var d [2]time.Duration

@@ -45,6 +45,9 @@ func TestWeightsPacked(t *testing.T) {
 		tied     bool
 	}{
 		{"Q4_0", 2, gguf.TypeQ4_0, true, false},
+		{"Q4_1", 3, gguf.TypeQ4_1, false, false}, // a rounding at position 19
+		{"Q5_0", 8, gguf.TypeQ5_0, true, false},
+		{"Q5_1", 9, gguf.TypeQ5_1, false, false}, // a rounding at position 2
 		{"Q4_K_M", 15, gguf.TypeQ4_K, true, false},
 		{"Q6_K", 18, gguf.TypeQ6_K, false, false},
 		{"Q2_K", 10, gguf.TypeQ2_K, false, false}, // a rounding at position 9

@@ -165,14 +165,15 @@ func (b *Backend) MatrixQuantized(t gguf.Type, rows, cols int, fill func(dst []b
 // --no-repack), for an A/B of the layouts or to keep the file's bits.
 func (b *Backend) SetRepack(on bool) { b.noRepack = !on }
 
-// Pack rearranges a stored Q4_0 or K-quant (Q2_K, Q3_K, Q4_K, Q6_K)
-// matrix of whole 8-row groups, in int8 activation mode, into the packed layout of
-// kernel.MatMulPacked, in the backend's arena of 2 MiB pages outside the
-// Go heap (mapped.Arena says why): 1.5-2.2 times the decode kernels' speed
-// of the rows as stored on Q4_0 and Q4_K, 1.4-1.5 on Q3_K and Q6_K, 1.2
-// on Q2_K, against the stored rows' VNNI twins where the CPU has them
-// (Q4_0 with the same bits, the K-quants a rounding apart: the
-// dotQ*KPacked references in package kernel).
+// Pack rearranges a stored 32-value (Q4_0, Q4_1, Q5_0, Q5_1) or K-quant
+// (Q2_K, Q3_K, Q4_K, Q6_K) matrix of whole 8-row groups, in int8
+// activation mode, into the packed layout of kernel.MatMulPacked, in the
+// backend's arena of 2 MiB pages outside the Go heap (mapped.Arena says
+// why): 1.5-2.2 times the decode kernels' speed of the rows as stored on
+// Q4_0 and Q4_K, 2.1-3.0 on Q4_1, Q5_0 and Q5_1, 1.4-1.5 on Q3_K and
+// Q6_K, 1.2 on Q2_K, against the stored rows' VNNI twins where the CPU has
+// them (Q4_0 with the same bits, the others a rounding apart: the
+// dot*Packed references in package kernel).
 // ok is false, and m is returned, where that does not apply (other types,
 // no kernels, float activations, SetRepack(false)). A packed matrix still
 // serves Embed, but the caller should keep a table that mostly serves
