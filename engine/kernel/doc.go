@@ -19,12 +19,12 @@
 // AVX-512 VNNI, batched Q8_0 (dot8z_amd64.s), packed Q4_0, Q4_1, Q5_0,
 // Q5_1, Q4_K and Q6_K, stored Q2_K, Q3_K, Q4_K and Q5_K, and stored Q4_1's
 // and Q5_1's lone rows (VPDPBUSD, VPDPWSSD; VPTERNLOGD, mask registers,
-// scales unpacked in vectors) take
-// twins that form the same integers, so they keep every output's bits; so
-// do packed Q2_K's, Q3_K's and Q6_K's and packed Q4_K's lone row's GFNI
-// twins, which take bit fields with one VGF2P8AFFINEQB where AVX2 shifts
-// and masks. Packed Q2_K and Q3_K run the same kernels at both levels
-// otherwise.
+// scales unpacked in vectors) take twins that form the same integers, so
+// they keep every output's bits; so do packed Q2_K's, Q3_K's and Q6_K's
+// GFNI twins and those of the lone rows of packed Q4_K and the packed
+// 32-value types, which take bit fields with one VGF2P8AFFINEQB where AVX2
+// shifts and masks. Packed Q2_K and Q3_K run the same kernels at both
+// levels otherwise.
 //
 // Batch invariance: every path of MatMul, MatMulBF16, MatMulF16 and MatMulQ
 // (which is MatMul on the decoded weights, bit for bit) computes each output element with the same sequence of floating-point

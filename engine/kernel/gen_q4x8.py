@@ -81,6 +81,8 @@ def loop_start(n):
     emit("\tVPBROADCASTB X10, Y10")
     if T.qh and VNNI:
         emit("\tVPBROADCASTB ·dot8Sixteen(SB), Y20")
+    if GFNI:
+        emit("\tVMOVDQU64 ·q4kGFHi(SB), Y24")
     for r in range(n):
         emit(f"\tVXORPS Y{12 + r}, Y{12 + r}, Y{12 + r}")
     emit("\tTESTQ CX, CX")
@@ -103,8 +105,9 @@ def unpack(addr, k):
     """Y0, Y1 = the unsigned values of chunk k (at addr(offset)): its low
     and high nibbles, and the fifth bits of words 2k and 2k+1 added as 16.
     With AVX-512 a word is a mask register and a masked VPADDB adds 16,
-    two ops; in AVX2, ggml's bytes_from_bits_32 (six)."""
-    unpack_nibbles(emit, addr(T.chunks + 32 * k), "Y10")
+    two ops; in AVX2, ggml's bytes_from_bits_32 (six). With GFNI one
+    VGF2P8AFFINEQB by the matrix in Y24 takes the high nibbles."""
+    unpack_nibbles(emit, addr(T.chunks + 32 * k), "Y10", "Y24" if GFNI else None)
     if not T.qh:
         return
     for i, q in enumerate(("Y0", "Y1")):
@@ -286,12 +289,20 @@ def act_sums():
 # adds a chunk's products to each row's int32 lane, where AVX2 takes
 # VPMADDUBSW, a word sum and, per block, VPMADDWD by ones. The int32 lanes
 # are the same integers, and all after them is shared, so the bits are.
+# The lone rows' kernels also have GFNI twins (suffix g, VNNI's with the
+# high nibbles by VGF2P8AFFINEQB).
+GFNI = False
 for T in TYPES:
     for VNNI, SUFFIX in ((False, ""), (True, "v")):
         for R in ROWS:
             kernel(R)
         for n in STREAMS:
             streams(n)
+GFNI, VNNI, SUFFIX = True, True, "g"
+for T in TYPES:
+    kernel(1)
+    for n in STREAMS:
+        streams(n)
 act_sums()
 
 with open("q4x8_amd64.s", "w") as f:
@@ -304,11 +315,17 @@ for T in TYPES:
             go.append(f"//go:noescape\nfunc dot8{T.name}x8r{R}{v}({ARGS})\n")
         for S in STREAMS:
             go.append(f"//go:noescape\nfunc dot8{T.name}x8s{S}{v}({ARGS})\n")
+for T in TYPES:
+    go.append(f"//go:noescape\nfunc dot8{T.name}x8r1g({ARGS})\n")
+    for S in STREAMS:
+        go.append(f"//go:noescape\nfunc dot8{T.name}x8s{S}g({ARGS})\n")
 go.append("//go:noescape\nfunc actSums8(sums *int32, xq *byte, nb int)\n")
 for T in TYPES:
     go.append(f"// dot8{T.name}x8AVX2 holds the packed {T.name} kernels of R activation rows at [R-1].")
     go.append(f"var dot8{T.name}x8AVX2 = [4]dot8Func{{" + ", ".join(f"dot8{T.name}x8r{R}" for R in ROWS) + "}\n")
     go.append("// Their AVX-512 VNNI twins.")
     go.append(f"var dot8{T.name}x8VNNI = [4]dot8Func{{" + ", ".join(f"dot8{T.name}x8r{R}v" for R in ROWS) + "}\n")
+    go.append("// The VNNI twins with the lone row's GFNI twin.")
+    go.append(f"var dot8{T.name}x8GFNI = [4]dot8Func{{dot8{T.name}x8r1g, " + ", ".join(f"dot8{T.name}x8r{R}v" for R in ROWS[1:]) + "}\n")
 with open("q4x8_kernels_amd64.go", "w") as f:
     f.write("\n".join(go) + "\n")

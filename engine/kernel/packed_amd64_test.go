@@ -139,6 +139,9 @@ func TestPackedKernelSets(t *testing.T) {
 	for _, k := range x8Kernels {
 		sets = append(sets, kernelSet{"AVX2", k.typ, func() { install(k.typ, k.act, k.quantize, &k.avx2, k.avx2s4) }},
 			kernelSet{"VNNI", k.typ, func() { install(k.typ, k.act, k.quantize, &k.vnni, k.vnnis4) }})
+		if hasGFNI512() {
+			sets = append(sets, kernelSet{"GFNI", k.typ, func() { install(k.typ, k.act, k.quantize, &k.gfni, k.gfnis4) }})
+		}
 	}
 	for _, c := range packedCases {
 		for i, k := range []*dotkSet{dotkPackedAVX2[c.typ], dotkPackedVNNI[c.typ]} {

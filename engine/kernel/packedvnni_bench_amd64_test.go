@@ -23,17 +23,19 @@ func BenchmarkPackedVNNI(b *testing.B) {
 	rows := func(t gguf.Type, act actFormat, quantize func([]byte, []float32), k *[4]dot8Func, s4 dot8Func) func() {
 		return func() { install(t, act, quantize, k, s4) }
 	}
-	q4, q4k, q6 := gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeQ6_K
-	benchPacked(b, q4, []int{1, 32}, avx2VNNI, rows(q4, actQ8_0S, quantizeQ8_0Sums, &dot8Q4_0x8AVX2, dot8Q4_0x8s4),
-		rows(q4, actQ8_0S, quantizeQ8_0Sums, &dot8Q4_0x8VNNI, dot8Q4_0x8s4v))
+	for _, k := range x8Kernels {
+		benchPacked(b, k.typ, []int{1, 32}, avx2VNNI, rows(k.typ, k.act, k.quantize, &k.avx2, k.avx2s4),
+			rows(k.typ, k.act, k.quantize, &k.vnni, k.vnnis4))
+	}
+	q4k, q6 := gguf.TypeQ4_K, gguf.TypeQ6_K
 	benchPacked(b, q4k, []int{1, 32}, avx2VNNI, rows(q4k, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8AVX2, dot8Q4_Kx8s4),
 		rows(q4k, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8VNNI, dot8Q4_Kx8s4v))
 	benchPacked(b, q6, []int{1, 32}, avx2VNNI, packedK(q6, dotkPackedAVX2[q6]), packedK(q6, dotkPackedVNNI[q6]))
 }
 
 // BenchmarkPackedGFNI compares packed Q2_K's and Q3_K's AVX2 kernels, and
-// Q6_K's and Q4_K's lone row's VNNI ones, with their GFNI twins, as
-// BenchmarkPackedVNNI does: a lone row and 32 rows.
+// Q6_K's and the lone rows' of Q4_K and the 32-value types VNNI ones, with
+// their GFNI twins, as BenchmarkPackedVNNI does: a lone row and 32 rows.
 func BenchmarkPackedGFNI(b *testing.B) {
 	if !hasGFNI512() {
 		b.Skip("no AVX-512 GFNI")
@@ -47,6 +49,10 @@ func BenchmarkPackedGFNI(b *testing.B) {
 	benchPacked(b, q6, []int{1, 32}, vnniGFNI, packedK(q6, dotkPackedVNNI[q6]), packedK(q6, dotkPackedGFNI[q6]))
 	benchPacked(b, q4k, []int{1}, vnniGFNI, func() { install(q4k, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8VNNI, dot8Q4_Kx8s4v) },
 		func() { install(q4k, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8GFNI, dot8Q4_Kx8s4g) })
+	for _, k := range x8Kernels {
+		benchPacked(b, k.typ, []int{1}, vnniGFNI, func() { install(k.typ, k.act, k.quantize, &k.vnni, k.vnnis4) },
+			func() { install(k.typ, k.act, k.quantize, &k.gfni, k.gfnis4) })
+	}
 }
 
 // avx2VNNI names benchPair's kernels where the twins are VNNI's.

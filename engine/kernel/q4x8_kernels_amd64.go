@@ -125,6 +125,30 @@ func dot8Q5_1x8r4v(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, n
 func dot8Q5_1x8s4v(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
 
 //go:noescape
+func dot8Q4_0x8r1g(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dot8Q4_0x8s4g(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dot8Q5_0x8r1g(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dot8Q5_0x8s4g(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dot8Q4_1x8r1g(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dot8Q4_1x8s4g(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dot8Q5_1x8r1g(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
+func dot8Q5_1x8s4g(out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int)
+
+//go:noescape
 func actSums8(sums *int32, xq *byte, nb int)
 
 // dot8Q4_0x8AVX2 holds the packed Q4_0 kernels of R activation rows at.
@@ -133,11 +157,17 @@ var dot8Q4_0x8AVX2 = [4]dot8Func{dot8Q4_0x8r1, dot8Q4_0x8r2, dot8Q4_0x8r3, dot8Q
 // Their AVX-512 VNNI twins.
 var dot8Q4_0x8VNNI = [4]dot8Func{dot8Q4_0x8r1v, dot8Q4_0x8r2v, dot8Q4_0x8r3v, dot8Q4_0x8r4v}
 
+// The VNNI twins with the lone row's GFNI twin.
+var dot8Q4_0x8GFNI = [4]dot8Func{dot8Q4_0x8r1g, dot8Q4_0x8r2v, dot8Q4_0x8r3v, dot8Q4_0x8r4v}
+
 // dot8Q5_0x8AVX2 holds the packed Q5_0 kernels of R activation rows at.
 var dot8Q5_0x8AVX2 = [4]dot8Func{dot8Q5_0x8r1, dot8Q5_0x8r2, dot8Q5_0x8r3, dot8Q5_0x8r4}
 
 // Their AVX-512 VNNI twins.
 var dot8Q5_0x8VNNI = [4]dot8Func{dot8Q5_0x8r1v, dot8Q5_0x8r2v, dot8Q5_0x8r3v, dot8Q5_0x8r4v}
+
+// The VNNI twins with the lone row's GFNI twin.
+var dot8Q5_0x8GFNI = [4]dot8Func{dot8Q5_0x8r1g, dot8Q5_0x8r2v, dot8Q5_0x8r3v, dot8Q5_0x8r4v}
 
 // dot8Q4_1x8AVX2 holds the packed Q4_1 kernels of R activation rows at.
 var dot8Q4_1x8AVX2 = [4]dot8Func{dot8Q4_1x8r1, dot8Q4_1x8r2, dot8Q4_1x8r3, dot8Q4_1x8r4}
@@ -145,8 +175,14 @@ var dot8Q4_1x8AVX2 = [4]dot8Func{dot8Q4_1x8r1, dot8Q4_1x8r2, dot8Q4_1x8r3, dot8Q
 // Their AVX-512 VNNI twins.
 var dot8Q4_1x8VNNI = [4]dot8Func{dot8Q4_1x8r1v, dot8Q4_1x8r2v, dot8Q4_1x8r3v, dot8Q4_1x8r4v}
 
+// The VNNI twins with the lone row's GFNI twin.
+var dot8Q4_1x8GFNI = [4]dot8Func{dot8Q4_1x8r1g, dot8Q4_1x8r2v, dot8Q4_1x8r3v, dot8Q4_1x8r4v}
+
 // dot8Q5_1x8AVX2 holds the packed Q5_1 kernels of R activation rows at.
 var dot8Q5_1x8AVX2 = [4]dot8Func{dot8Q5_1x8r1, dot8Q5_1x8r2, dot8Q5_1x8r3, dot8Q5_1x8r4}
 
 // Their AVX-512 VNNI twins.
 var dot8Q5_1x8VNNI = [4]dot8Func{dot8Q5_1x8r1v, dot8Q5_1x8r2v, dot8Q5_1x8r3v, dot8Q5_1x8r4v}
+
+// The VNNI twins with the lone row's GFNI twin.
+var dot8Q5_1x8GFNI = [4]dot8Func{dot8Q5_1x8r1g, dot8Q5_1x8r2v, dot8Q5_1x8r3v, dot8Q5_1x8r4v}
