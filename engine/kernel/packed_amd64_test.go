@@ -194,73 +194,39 @@ func TestMatMulPackedNoAlloc(t *testing.T) {
 	}
 }
 
-// FuzzPackedQ4_0, FuzzPackedQ4_K and FuzzPackedQ6_K: on arbitrary weight blocks and
+// FuzzPackedQ4_0 and the others: on arbitrary weight blocks and
 // activations (NaN and Inf scales or values included) the packed kernels
 // of 1 to 4 rows, as streams and in order, give the reference's bits (NaN
-// for NaN), without crashing.
+// for NaN), without crashing. The seeds in testdata/fuzz of Q2_K, Q3_K,
+// Q5_0, Q4_1 and Q5_1 take the int16 sums to their extremes (every quant
+// and scale at its largest, the activations all ±127) and put NaN and Inf
+// in the scales (d, dmin, m) and the activations.
 func FuzzPackedQ4_0(f *testing.F) {
-	f.Add(uint8(0), uint64(1), []byte{}, []byte{})
 	f.Add(uint8(3), uint64(2), []byte{0, 0x7c}, []byte{0, 0, 0x80, 0x7f})
-	f.Fuzz(func(t *testing.T, rows uint8, seed uint64, blocks, xbits []byte) {
-		fuzzPacked(t, gguf.TypeQ4_0, rows, seed, blocks, xbits)
-	})
+	fuzzPackedType(f, gguf.TypeQ4_0)
 }
 
-// FuzzPackedQ5_0, FuzzPackedQ4_1 and FuzzPackedQ5_1: their seeds in
-// testdata/fuzz take the int16 words to their extremes (every value 31 or
-// 15, the activations ±127) and put NaN and Inf in d, m and the
-// activations.
-func FuzzPackedQ5_0(f *testing.F) {
-	f.Add(uint8(0), uint64(1), []byte{}, []byte{})
-	f.Fuzz(func(t *testing.T, rows uint8, seed uint64, blocks, xbits []byte) {
-		fuzzPacked(t, gguf.TypeQ5_0, rows, seed, blocks, xbits)
-	})
-}
-
-func FuzzPackedQ4_1(f *testing.F) {
-	f.Add(uint8(0), uint64(1), []byte{}, []byte{})
-	f.Fuzz(func(t *testing.T, rows uint8, seed uint64, blocks, xbits []byte) {
-		fuzzPacked(t, gguf.TypeQ4_1, rows, seed, blocks, xbits)
-	})
-}
-
-func FuzzPackedQ5_1(f *testing.F) {
-	f.Add(uint8(0), uint64(1), []byte{}, []byte{})
-	f.Fuzz(func(t *testing.T, rows uint8, seed uint64, blocks, xbits []byte) {
-		fuzzPacked(t, gguf.TypeQ5_1, rows, seed, blocks, xbits)
-	})
-}
+func FuzzPackedQ5_0(f *testing.F) { fuzzPackedType(f, gguf.TypeQ5_0) }
+func FuzzPackedQ4_1(f *testing.F) { fuzzPackedType(f, gguf.TypeQ4_1) }
+func FuzzPackedQ5_1(f *testing.F) { fuzzPackedType(f, gguf.TypeQ5_1) }
+func FuzzPackedQ2_K(f *testing.F) { fuzzPackedType(f, gguf.TypeQ2_K) }
+func FuzzPackedQ3_K(f *testing.F) { fuzzPackedType(f, gguf.TypeQ3_K) }
 
 func FuzzPackedQ4_K(f *testing.F) {
-	f.Add(uint8(0), uint64(1), []byte{}, []byte{})
 	f.Add(uint8(3), uint64(2), []byte{0, 0x7c, 0, 0xfc}, []byte{0, 0, 0x80, 0x7f})
-	f.Fuzz(func(t *testing.T, rows uint8, seed uint64, blocks, xbits []byte) {
-		fuzzPacked(t, gguf.TypeQ4_K, rows, seed, blocks, xbits)
-	})
+	fuzzPackedType(f, gguf.TypeQ4_K)
 }
 
 func FuzzPackedQ6_K(f *testing.F) {
-	f.Add(uint8(0), uint64(1), []byte{}, []byte{})
 	f.Add(uint8(3), uint64(2), append(make([]byte, 208), 0, 0x7c), []byte{0, 0, 0x80, 0x7f})
-	f.Fuzz(func(t *testing.T, rows uint8, seed uint64, blocks, xbits []byte) {
-		fuzzPacked(t, gguf.TypeQ6_K, rows, seed, blocks, xbits)
-	})
+	fuzzPackedType(f, gguf.TypeQ6_K)
 }
 
-// FuzzPackedQ2_K and FuzzPackedQ3_K: their seeds in testdata/fuzz take the
-// int16 sums to their extremes (every quant and scale at its largest, the
-// activations all ±127) and put NaN and Inf in d, dmin and the activations.
-func FuzzPackedQ2_K(f *testing.F) {
+// fuzzPackedType is a packed type's fuzz target, with an empty seed.
+func fuzzPackedType(f *testing.F, typ gguf.Type) {
 	f.Add(uint8(0), uint64(1), []byte{}, []byte{})
 	f.Fuzz(func(t *testing.T, rows uint8, seed uint64, blocks, xbits []byte) {
-		fuzzPacked(t, gguf.TypeQ2_K, rows, seed, blocks, xbits)
-	})
-}
-
-func FuzzPackedQ3_K(f *testing.F) {
-	f.Add(uint8(0), uint64(1), []byte{}, []byte{})
-	f.Fuzz(func(t *testing.T, rows uint8, seed uint64, blocks, xbits []byte) {
-		fuzzPacked(t, gguf.TypeQ3_K, rows, seed, blocks, xbits)
+		fuzzPacked(t, typ, rows, seed, blocks, xbits)
 	})
 }
 

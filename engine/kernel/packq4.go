@@ -71,9 +71,9 @@ func (l x8Layout) packRow(d, s []byte, r int) {
 	qs := s[l.block-16:]
 	if l.qh {
 		qh := binary.LittleEndian.Uint32(s[2*l.halves:])
-		for w := range 8 { // word 2k: bits 4k.. (low nibbles); 2k+1: bits 16+4k..
-			bits := qh >> (w%2*16 + w/2*4) & 0xF
-			o := 16*l.halves + 4*w
+		for i := range 8 {
+			bits := qh >> qhFrom(i) & 0xF
+			o := 16*l.halves + 4*i
 			binary.LittleEndian.PutUint32(d[o:], binary.LittleEndian.Uint32(d[o:])|bits<<(4*r))
 		}
 	}
@@ -81,6 +81,11 @@ func (l x8Layout) packRow(d, s []byte, r int) {
 		copy(d[l.chunks()+32*k+4*r:][:4], qs[4*k:])
 	}
 }
+
+// qhFrom is the first of a row's fifth bits (as stored) that packed word i
+// holds: word 2k those of chunk k's low nibbles (values 4k..4k+3), 2k+1
+// those of its high ones (16+4k..).
+func qhFrom(i int) int { return i%2*16 + i/2*4 }
 
 func (l x8Layout) unpackRow(dst, w []byte, row, cols int) {
 	nb := cols / 32
@@ -93,9 +98,9 @@ func (l x8Layout) unpackRow(dst, w []byte, row, cols int) {
 		}
 		if l.qh {
 			var qh uint32
-			for w := range 8 {
-				bits := binary.LittleEndian.Uint32(s[16*l.halves+4*w:]) >> (4 * r) & 0xF
-				qh |= bits << (w%2*16 + w/2*4)
+			for i := range 8 {
+				bits := binary.LittleEndian.Uint32(s[16*l.halves+4*i:]) >> (4 * r) & 0xF
+				qh |= bits << qhFrom(i)
 			}
 			binary.LittleEndian.PutUint32(d[2*l.halves:], qh)
 		}
