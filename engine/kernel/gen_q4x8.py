@@ -6,20 +6,21 @@ with Q8_0 activation rows that carry 8·Σx of each block after their blocks
 
 A kernel dot8{T}x8r{R} computes the R×8 dots of R activation rows (ldx
 bytes apart, R ≤ 4) with one packed group of eight weight rows, nb blocks
-(GROUP bytes each). A 32-byte chunk holds four quant bytes of each of the
-eight rows, so one load, a shift and two masks unpack four low and four
-high nibbles of all eight rows; Q5_0's and Q5_1's fifth bits join them
-(unpack); the activation's four matching bytes are broadcast to every row
-(VPBROADCASTD), and VPMADDUBSW of the unsigned values with them leaves
+(Type.group bytes each). A 32-byte chunk holds four quant bytes of each of
+the eight rows, so one load, a shift and two masks unpack four low and
+four high nibbles of all eight rows; Q5_0's and Q5_1's fifth bits join
+them (unpack); the activation's four matching bytes are broadcast to every
+row (VPBROADCASTD), and VPMADDUBSW of the unsigned values with them leaves
 each row's products in its own dword, pairs summed into words. The words
-of a block's four chunks are added as int16 (at most 4·2·2·15·128 = 30720:
-no saturation) and VPMADDWD by ones sums a row's two words into its int32
-lane (Q5_0's and Q5_1's values reach 31, so each chunk's words, at most
-2·2·31·128 = 15872, go to int32 on their own): Σ q·x with q the unsigned value, so Q4_0's exact dot Σ (q-8)·x
-is that less 8·Σx, Q5_0's less 16·Σx. Lane c is then converted and added
-times d_w[c]·d_x with one FMA, and Q4_1's and Q5_1's m_w[c]·s_x with a
-second: packq4.go's float order, block after block (on Q4_0 that of
-dotQ4_0Q8_0, so every output has the bits of the unpacked kernels).
+of a block's four chunks are added as int16 (at most 4·2·2·15·128 =
+30720: no saturation) and VPMADDWD by ones sums a row's two words into its
+int32 lane (Q5_0's and Q5_1's values reach 31, so each chunk's words, at
+most 2·2·31·128 = 15872, go to int32 on their own): Σ q·x with q the
+unsigned value, so Q4_0's exact dot Σ (q-8)·x is that less 8·Σx, Q5_0's
+less 16·Σx. Lane c is then converted and added times d_w[c]·d_x with one
+FMA, and Q4_1's and Q5_1's m_w[c]·s_x with a second: packq4.go's float
+order, block after block (on Q4_0 that of dotQ4_0Q8_0, so every output has
+the bits of the unpacked kernels).
 
 Where the kernels of the rows as stored gather eight scales with scalar
 loads, shuffle rows into lanes (VINSERTI128, VPHADDW, VPACKSSDW) and form
@@ -27,10 +28,10 @@ the activations' 8·Σx per block, here the scales are one VCVTPH2PS load,
 the rows are lanes already, and 8·Σx comes with the activations.
 
 Registers: Y0 Y1 the chunk's low and high nibbles (Y0 m_w at a block's
-end), Y2 Y3 products, Y4-Y7 the rows' int16 sums, Y8 d_w (the fifth bits
-in the chunks), Y9 d_x·d_w, Y10 bytes 0x0F, Y11 words 1, Y12-Y15 the rows'
-float accumulators; the VNNI twins' second chains in Y16-Y19 and bytes
-0x10 in Y20.
+end), Y2 Y3 products, Y4-Y7 the rows' int16 sums (int32 for Q5 in AVX2),
+Y8 d_w (the fifth bits in the chunks), Y9 d_x·d_w, Y10 bytes 0x0F, Y11
+words 1, Y12-Y15 the rows' float accumulators; the AVX-512 twins' second
+chains in Y16-Y19, bytes 0x10 in Y20 and the GFNI matrix in Y24.
 """
 
 from asmtile import W, X, store_rows, unpack_nibbles
