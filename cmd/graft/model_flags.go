@@ -47,7 +47,7 @@ const kvDtypeFlagHelp = "KV cache element type: auto (f32), f32, or f16 (half th
 const quantActFlagHelp = "how quantized weight matrices (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, K-quants) meet the activations on the CPU: int8 quantizes each activation row to 8 bits and uses integer dots as llama.cpp does; float keeps float32 activations, each output exact on the dequantized weights but slower"
 
 // noRepackFlagHelp describes --no-repack, which graft bench engine has too.
-const noRepackFlagHelp = "keep Q4_0 and K-quant (Q2_K, Q3_K, Q4_K, Q6_K) weights as the file stores them instead of packing them for the CPU kernels (as llama.cpp's --no-repack); packed, single-stream decode kernels run 1.4-2.2x faster, the K-quants' outputs a float32 rounding apart"
+const noRepackFlagHelp = "keep Q4_0, Q4_1, Q5_0, Q5_1 and K-quant (Q2_K, Q3_K, Q4_K, Q6_K) weights as the file stores them instead of packing them for the CPU kernels (as llama.cpp's --no-repack); packed, single-stream decode kernels run 1.2-3x faster, the outputs of all but Q4_0 a float32 rounding apart"
 
 // cpuFlags are the CPU backend's settings.
 type cpuFlags struct {

@@ -230,7 +230,8 @@ func (l *loader) linear(i int, role string, out, in int, bias bool) (*Linear, er
 
 // packer rearranges a stored weight matrix that only meets matmuls into a
 // layout its kernels read faster, in memory the new matrix owns (the CPU's
-// packed Q4_0 and K-quants); ok is false where it keeps m as it is.
+// packed 32-value formats and K-quants); ok is false where it keeps m as
+// it is.
 type packer interface {
 	Pack(m compute.Matrix) (compute.Matrix, bool)
 }
