@@ -94,6 +94,7 @@ The machine may be shared: compare numbers from one run, not across runs.`,
 	f.StringSliceVar(&o.opts.Weights, "weights", nil, "measure these weight formats side by side ("+strings.Join(benchmark.WeightNames(), ",")+"), files made by llama.cpp's quantizer; with --vs-llamacpp, llama.cpp runs each file too")
 	f.IntVar(&o.opts.PrefillReps, "prefill-reps", 5, "repetitions of the prefill measurement (the median is reported)")
 	f.IntVar(&o.opts.DecodeReps, "decode-reps", 3, "repetitions of each decode measurement (the median is reported)")
+	f.IntVar(&o.opts.Rounds, "rounds", 1, "with --weights: measure each format this many times, Graft and llama.cpp in turn, and report each rate's median (a host whose speed drifts then moves both sides of a ratio alike)")
 	f.StringVar(&o.opts.QuantActivations, "quant-activations", "int8", quantActFlagHelp)
 	f.BoolVar(&o.opts.NoRepack, "no-repack", false, noRepackFlagHelp)
 	f.StringVar(&o.opts.KVCacheDtype, "kv-cache-dtype", "auto", kvDtypeFlagHelp)

@@ -49,6 +49,10 @@ type Options struct {
 	// the model side by side, files made by llama.cpp's quantizer, instead of
 	// the F32-only run with its safetensors check.
 	Weights []string
+	// Rounds measures each weight format this many times, Graft and
+	// llama.cpp in turn, and reports each rate's median: a host whose speed
+	// drifts then moves both sides of a ratio alike.
+	Rounds int
 	// QuantActivations is the CPU backend's mode for quantized weights:
 	// int8 (or empty) or float; see cpu.Backend.SetQuantActivations.
 	QuantActivations string
@@ -81,6 +85,7 @@ func (o *Options) defaults() {
 	def(&o.DecodePrompt, 16)
 	def(&o.DecodeTokens, 64)
 	def(&o.DecodeReps, 3)
+	def(&o.Rounds, 1)
 	def(&o.GreedyTokens, 8)
 	def(&o.BandwidthMiB, 512)
 	def(&o.BandwidthReps, 9)
@@ -116,7 +121,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	defer cleanup()
-	r := &Report{Threads: o.Threads, Spec: *o.Spec, Time: time.Now(), Kernels: kernel.Level(), KVCache: o.KVCacheDtype}
+	r := &Report{Threads: o.Threads, Rounds: o.Rounds, Spec: *o.Spec, Time: time.Now(), Kernels: kernel.Level(), KVCache: o.KVCacheDtype}
 	r.BinaryRSS, _ = fileRSS()
 	files, err := writeModel(dir, *o.Spec, o.Log)
 	if err != nil {

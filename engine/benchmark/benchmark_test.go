@@ -156,7 +156,7 @@ func TestRunTinyVsLlamaCpp(t *testing.T) {
 }
 
 // TestRunTinyWeights measures a Q4_K_M copy of the tiny model, made by
-// llama.cpp's quantizer, next to llama.cpp on the same file.
+// llama.cpp's quantizer, next to llama.cpp on the same file, in two rounds.
 func TestRunTinyWeights(t *testing.T) {
 	dir, _ := filepath.Abs("../../bench/llamacpp")
 	if _, err := exec.LookPath("node"); err != nil {
@@ -166,7 +166,7 @@ func TestRunTinyWeights(t *testing.T) {
 		t.Skipf("node-llama-cpp is not installed: run npm ci --omit=optional in %s", dir)
 	}
 	o := tiny(t)
-	o.LlamaCppDir, o.Weights, o.Batches, o.DecodeReps = dir, []string{"q4_k_m"}, []int{1}, 1
+	o.LlamaCppDir, o.Weights, o.Batches, o.DecodeReps, o.Rounds = dir, []string{"q4_k_m"}, []int{1}, 1, 2
 	r, err := Run(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
@@ -177,6 +177,9 @@ func TestRunTinyWeights(t *testing.T) {
 	wr := r.Weights[0]
 	if wr.Prefill <= 0 || wr.DecodeAt(1) <= 0 || wr.DecodeBound <= 0 || wr.PeakRSS <= 0 || wr.LlamaCpp == nil || wr.LlamaCpp.Prefill <= 0 {
 		t.Errorf("incomplete run %+v", wr)
+	}
+	if want := 2 * (o.DecodeReps + 1); len(wr.Bandwidth) != want {
+		t.Errorf("%d read passes, want %d: both rounds'", len(wr.Bandwidth), want)
 	}
 	if len(wr.Greedy) != agreementPrompts || len(wr.Agreement()) != agreementPrompts {
 		t.Errorf("greedy on %d prompts, agreement %v", len(wr.Greedy), wr.Agreement())
@@ -202,7 +205,7 @@ func TestRunTinyWeights(t *testing.T) {
 	}
 	var out bytes.Buffer
 	r.Print(&out)
-	for _, want := range []string{"q4_k_m", "dec1 G", "agree"} {
+	for _, want := range []string{"q4_k_m", "dec1 G", "agree", "medians of 2 rounds"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}

@@ -17,6 +17,7 @@ type Report struct {
 	Time     time.Time
 	Spec     randmodel.Spec
 	Threads  int
+	Rounds   int    // Options.Rounds: each weight format's rate is the median of this many
 	Kernels  string // kernel.Level(): avx512, avx2 or portable
 	KVCache  string // Options.KVCacheDtype as asked: auto, f32 or f16
 	Files    Files

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/graft-ai/graft/engine/compute"
@@ -101,7 +102,8 @@ func weightFile(ctx context.Context, o Options, f32, name string) (string, error
 	})
 }
 
-// measureWeights runs Graft and (when asked) llama.cpp on each weight format.
+// measureWeights runs Graft and (when asked) llama.cpp on each weight
+// format, o.Rounds times in turn, and keeps the medians (mergeRounds).
 func measureWeights(ctx context.Context, o Options, w workload, r *Report) error {
 	for _, name := range o.Weights {
 		file, err := weightFile(ctx, o, r.Files.GGUF, name)
@@ -112,27 +114,112 @@ func measureWeights(ctx context.Context, o Options, w workload, r *Report) error
 		if err != nil {
 			return err
 		}
-		runtime.GC()
-		debug.FreeOSMemory()
-		_ = resetPeakRSS()
-		fmt.Fprintf(o.Log, "%s: Graft\n", name)
-		sub := &Report{Files: Files{GGUF: file}}
-		wr := WeightRun{Name: name, File: file, FileBytes: st.Size()}
-		if err := measureGraft(ctx, o, w, sub); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		wr.DecodeBytes, wr.Prefill, wr.Decode, wr.PeakRSS = sub.DecodeBytes, sub.Prefill, sub.Decode, sub.PeakRSS
-		wr.KVBytes, wr.Bandwidth = sub.KVBytes, sub.LocalBandwidth
-		wr.Greedy, wr.Top, r.Params = sub.Greedy.All, sub.Greedy.AllTop, sub.Params
-		if o.LlamaCppDir != "" {
-			fmt.Fprintf(o.Log, "%s: llama.cpp\n", name)
-			if wr.LlamaCpp, err = runLlamaCpp(ctx, o, w, file); err != nil {
-				return fmt.Errorf("%s: llama.cpp: %w", name, err)
+		var runs []WeightRun
+		for round := range o.Rounds {
+			wr := WeightRun{Name: name, File: file, FileBytes: st.Size()}
+			if err := measureWeight(ctx, o, w, &wr, round, r); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
 			}
+			if o.Rounds > 1 {
+				logRound(o, wr, round)
+			}
+			runs = append(runs, wr)
+		}
+		wr, err := mergeRounds(runs)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
 		}
 		r.Weights = append(r.Weights, wr)
 	}
 	return nil
+}
+
+// measureWeight is one round of measureWeights on wr's file.
+func measureWeight(ctx context.Context, o Options, w workload, wr *WeightRun, round int, r *Report) error {
+	runtime.GC()
+	debug.FreeOSMemory()
+	_ = resetPeakRSS()
+	fmt.Fprintf(o.Log, "%s: Graft%s\n", wr.Name, roundNote(round, o.Rounds))
+	sub := &Report{Files: Files{GGUF: wr.File}}
+	if err := measureGraft(ctx, o, w, sub); err != nil {
+		return err
+	}
+	wr.DecodeBytes, wr.Prefill, wr.Decode, wr.PeakRSS = sub.DecodeBytes, sub.Prefill, sub.Decode, sub.PeakRSS
+	wr.KVBytes, wr.Bandwidth = sub.KVBytes, sub.LocalBandwidth
+	wr.Greedy, wr.Top, r.Params = sub.Greedy.All, sub.Greedy.AllTop, sub.Params
+	if o.LlamaCppDir == "" {
+		return nil
+	}
+	fmt.Fprintf(o.Log, "%s: llama.cpp%s\n", wr.Name, roundNote(round, o.Rounds))
+	var err error
+	if wr.LlamaCpp, err = runLlamaCpp(ctx, o, w, wr.File); err != nil {
+		return fmt.Errorf("llama.cpp: %w", err)
+	}
+	return nil
+}
+
+// logRound shows a round's main rates, the spread the medians hide.
+func logRound(o Options, wr WeightRun, round int) {
+	line := fmt.Sprintf("%s round %d: prefill G %.1f, dec1 G %.1f", wr.Name, round+1, wr.Prefill, wr.DecodeAt(1))
+	if l := wr.LlamaCpp; l != nil {
+		line += fmt.Sprintf("; L %.1f, %.1f", l.Prefill, l.DecodeAt(1))
+	}
+	fmt.Fprintf(o.Log, "%s; read passes %.1f GB/s\n", line, medianOf(wr.Bandwidth))
+}
+
+func roundNote(round, rounds int) string {
+	if rounds < 2 {
+		return ""
+	}
+	return fmt.Sprintf(", round %d of %d", round+1, rounds)
+}
+
+// mergeRounds is one WeightRun of rounds of the same file: each rate the
+// median of its rounds', the read passes of all, the highest peak RSS.
+// Graft's greedy tokens must be the same in every round (a batch-invariant
+// engine on the same prompts); a difference is an error.
+func mergeRounds(runs []WeightRun) (WeightRun, error) {
+	m := runs[0]
+	if len(runs) == 1 {
+		return m, nil
+	}
+	m.Bandwidth = nil
+	var prefill []float64
+	for _, r := range runs {
+		if !slices.EqualFunc(r.Greedy, m.Greedy, slices.Equal) {
+			return m, fmt.Errorf("Graft's greedy tokens differ between rounds: %v, then %v", m.Greedy, r.Greedy)
+		}
+		prefill = append(prefill, r.Prefill)
+		m.Bandwidth = append(m.Bandwidth, r.Bandwidth...)
+		m.PeakRSS = max(m.PeakRSS, r.PeakRSS)
+	}
+	m.Prefill = medianOf(prefill)
+	m.Decode = nil
+	for _, d := range runs[0].Decode {
+		m.Decode = append(m.Decode, Decode{Streams: d.Streams, TokS: medianOf(collect(runs, func(r WeightRun) float64 { return r.DecodeAt(d.Streams) }))})
+	}
+	if m.LlamaCpp != nil {
+		l := *m.LlamaCpp
+		l.Prefill = medianOf(collect(runs, func(r WeightRun) float64 { return r.LlamaCpp.Prefill }))
+		l.Decode = map[string]float64{}
+		for k := range m.LlamaCpp.Decode {
+			l.Decode[k] = medianOf(collect(runs, func(r WeightRun) float64 { return r.LlamaCpp.Decode[k] }))
+		}
+		for _, r := range runs {
+			l.PeakRSS = max(l.PeakRSS, r.LlamaCpp.PeakRSS)
+		}
+		m.LlamaCpp = &l
+	}
+	return m, nil
+}
+
+// collect is f of each run.
+func collect(runs []WeightRun, f func(WeightRun) float64) []float64 {
+	xs := make([]float64, len(runs))
+	for i, r := range runs {
+		xs[i] = f(r)
+	}
+	return xs
 }
 
 // matrixBytes is the size of a weight matrix in the format it is kept in.

@@ -56,6 +56,9 @@ func (r *Report) printWeights(w io.Writer) {
 	fmt.Fprintln(w, "budget: the goal for it, file size + the KV cache it was given (for the most streams) + 20%")
 	fmt.Fprintln(w, "agree: greedy tokens equal to llama.cpp's before the first difference, per prompt / tokens generated")
 	r.printDivergences(w)
+	if r.Rounds > 1 {
+		fmt.Fprintf(w, "rates are medians of %d rounds, each measuring Graft and then llama.cpp; peak RSS the highest of them\n", r.Rounds)
+	}
 	fmt.Fprintln(w, "goals: dec1 >= 1.0x llama.cpp and >= 85% of the bound, dec32 >= 1.5x, prefill >= 1.0x")
 }
 
