@@ -40,11 +40,11 @@ const minReread = 16 << 20
 // without large folios, an unaligned mapping) the mapping stays as it is.
 func hugePages(f *os.File, data []byte, unmap func() error) ([]byte, func() error, error) {
 	_ = syscall.Madvise(data, syscall.MADV_HUGEPAGE)
-	sample := hugeSample(data)
-	if len(data) < minReread || sample == nil || !fileTHP() {
+	samples := hugeSamples(data)
+	if len(data) < minReread || samples == nil || !fileTHP() {
 		return data, unmap, nil
 	}
-	if huge, ok := readHuge(data, sample); !ok || huge {
+	if huge, ok := readHuge(data, samples); !ok || huge {
 		return data, unmap, nil
 	}
 	if err := unmap(); err != nil {
@@ -73,31 +73,47 @@ func dropCached(f *os.File) error {
 	return unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
 }
 
-// hugeSample is the 2 MiB-aligned page nearest the middle of data, or nil
-// when data is not aligned as the file (a 2 MiB page maps file offsets that
-// are multiples of 2 MiB at addresses that are too) or holds no whole page.
-func hugeSample(data []byte) []byte {
+// hugeSamples are up to maxSamples 2 MiB-aligned pages of data spread
+// evenly over it, or nil when data is not aligned as the file (a 2 MiB page
+// maps file offsets that are multiples of 2 MiB at addresses that are too)
+// or holds no whole page. One page in the middle was once the sample, but
+// a file can be cached part in 2 MiB pages and part in 4 KiB ones (another
+// process, llama.cpp say, read the rest in, or the kernel reclaimed some):
+// a 110M F32 file was found mapped half and half, its decode on the small
+// half taking a TLB miss every 4 KiB.
+func hugeSamples(data []byte) [][]byte {
 	addr := uintptr(unsafe.Pointer(unsafe.SliceData(data)))
-	if addr%hugeSize != 0 || len(data) < 2*hugeSize {
+	pages := len(data) / hugeSize
+	if addr%hugeSize != 0 || pages < 2 {
 		return nil
 	}
-	off := len(data) / 2 &^ (hugeSize - 1)
-	return data[off : off+hugeSize]
+	var samples [][]byte
+	for i := range min(pages, maxSamples) {
+		off := (2*i + 1) * pages / (2 * min(pages, maxSamples)) * hugeSize
+		samples = append(samples, data[off:off+hugeSize])
+	}
+	return samples
 }
 
-// readHuge reads sample in and reports whether it mapped as one 2 MiB page
-// (no other page of data is touched yet); ok is false when that cannot be
-// told (a kernel before MADV_POPULATE_READ, no smaps).
-func readHuge(data, sample []byte) (huge, ok bool) {
-	if err := unix.Madvise(sample, unix.MADV_POPULATE_READ); err != nil {
-		return false, false
+// maxSamples is how many pages hugePages reads in to tell how a file is
+// cached: 16 MiB at most, before the model's own reads.
+const maxSamples = 8
+
+// readHuge reads samples in and reports whether each mapped as one 2 MiB
+// page (no other page of data is touched yet); ok is false when that
+// cannot be told (a kernel before MADV_POPULATE_READ, no smaps).
+func readHuge(data []byte, samples [][]byte) (huge, ok bool) {
+	for _, s := range samples {
+		if err := unix.Madvise(s, unix.MADV_POPULATE_READ); err != nil {
+			return false, false
+		}
 	}
-	// Its file pages mapped as 2 MiB pages.
+	// Their file pages mapped as 2 MiB pages.
 	kb, err := smapsKB(data, "FilePmdMapped")
 	if err != nil {
 		return false, false
 	}
-	return kb > 0, true
+	return kb*1024 >= int64(len(samples))*hugeSize, true
 }
 
 // smapsKB sums field (a "kB" figure) over the mappings of /proc/self/smaps

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestOpenAsksForHugePages checks that the mapping carries MADV_HUGEPAGE
@@ -91,6 +93,77 @@ func TestOpenRereadsFileCachedSmall(t *testing.T) {
 	}
 }
 
+// TestOpenRereadsFilePartlyCachedSmall: a file cached in 2 MiB pages but
+// for its last quarter (read in by another process in 4 KiB pages, say) is
+// read again too, so that all of it maps as 2 MiB pages: a sample in its
+// middle alone would find a 2 MiB page and leave the rest small.
+func TestOpenRereadsFilePartlyCachedSmall(t *testing.T) {
+	content := make([]byte, 24<<20)
+	for i := range content {
+		content[i] = byte(i*5 + i>>13)
+	}
+	if !coldReadMapsHuge(t, writeTemp(t, content)) {
+		t.Skip("a file read cold does not map as 2 MiB pages here (no THP, or a filesystem without large folios)")
+	}
+	path := writeSmall(t, content)
+	if plainMapsHuge(t, path) {
+		t.Skip("this kernel caches a written file in 2 MiB pages already; there is nothing to read again")
+	}
+	const head = 18 << 20 // read back cold in 2 MiB pages; the rest stays as written
+	if kb := cacheHeadHuge(t, path, len(content), head); kb*1024 < head {
+		t.Skipf("the file's head read cold mapped %d KiB as 2 MiB pages, not %d", kb, head>>10)
+	}
+	m, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := unix.Madvise(m.Data, unix.MADV_POPULATE_READ); err != nil {
+		t.Skipf("MADV_POPULATE_READ: %v", err)
+	}
+	if !bytes.Equal(m.Data, content) {
+		t.Fatal("the mapping read again differs from the file")
+	}
+	kb, err := smapsKB(m.Data, "FilePmdMapped")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kb*1024 < int64(len(content)) {
+		t.Errorf("%d of %d KiB mapped as 2 MiB pages", kb, len(content)>>10)
+	}
+}
+
+// cacheHeadHuge drops the first head bytes of path (size bytes) from the
+// page cache and reads them back through a mapping that asks for 2 MiB
+// pages, and returns how many KiB of them mapped so.
+func cacheHeadHuge(t *testing.T, path string, size, head int) int64 {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Fadvise(int(f.Fd()), 0, int64(head), unix.FADV_DONTNEED); err != nil {
+		t.Skipf("fadvise: %v", err)
+	}
+	data, unmap, err := mapHuge(f, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unmap()
+	if err := unix.Madvise(data[:head], unix.MADV_POPULATE_READ); err != nil {
+		t.Skipf("MADV_POPULATE_READ: %v", err)
+	}
+	kb, err := smapsKB(data, "FilePmdMapped")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kb
+}
+
 // writeSmall writes content to a new file 4 KiB at a time.
 func writeSmall(t *testing.T, content []byte) string {
 	path := filepath.Join(t.TempDir(), "small.bin")
@@ -135,11 +208,11 @@ func plainMapsHuge(t *testing.T, path string) bool {
 		t.Fatal(err)
 	}
 	defer unmap()
-	sample := hugeSample(data)
-	if sample == nil {
+	samples := hugeSamples(data)
+	if samples == nil {
 		t.Skip("the mapping is not 2 MiB-aligned here")
 	}
-	huge, ok := readHuge(data, sample)
+	huge, ok := readHuge(data, samples[len(samples)/2:len(samples)/2+1])
 	if !ok {
 		t.Skip("cannot tell page sizes here (no MADV_POPULATE_READ or smaps)")
 	}
