@@ -63,19 +63,7 @@ func vmFlags(t *testing.T, addr uintptr) string {
 // which MADV_HUGEPAGE cannot change; Open reads such a file again so that
 // it maps as 2 MiB pages, with the same bytes.
 func TestOpenRereadsFileCachedSmall(t *testing.T) {
-	content := make([]byte, 24<<20)
-	for i := range content {
-		content[i] = byte(i*7 + i>>12)
-	}
-	// Control: can this filesystem and kernel map a file read cold as
-	// 2 MiB pages at all?
-	if !coldReadMapsHuge(t, writeTemp(t, content)) {
-		t.Skip("a file read cold does not map as 2 MiB pages here (no THP, or a filesystem without large folios)")
-	}
-	path := writeSmall(t, content)
-	if plainMapsHuge(t, path) {
-		t.Skip("this kernel caches a written file in 2 MiB pages already; there is nothing to read again")
-	}
+	path, content := cachedSmall(t)
 	m, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -98,17 +86,7 @@ func TestOpenRereadsFileCachedSmall(t *testing.T) {
 // read again too, so that all of it maps as 2 MiB pages: a sample in its
 // middle alone would find a 2 MiB page and leave the rest small.
 func TestOpenRereadsFilePartlyCachedSmall(t *testing.T) {
-	content := make([]byte, 24<<20)
-	for i := range content {
-		content[i] = byte(i*5 + i>>13)
-	}
-	if !coldReadMapsHuge(t, writeTemp(t, content)) {
-		t.Skip("a file read cold does not map as 2 MiB pages here (no THP, or a filesystem without large folios)")
-	}
-	path := writeSmall(t, content)
-	if plainMapsHuge(t, path) {
-		t.Skip("this kernel caches a written file in 2 MiB pages already; there is nothing to read again")
-	}
+	path, content := cachedSmall(t)
 	const head = 18 << 20 // read back cold in 2 MiB pages; the rest stays as written
 	if kb := cacheHeadHuge(t, path, len(content), head); kb*1024 < head {
 		t.Skipf("the file's head read cold mapped %d KiB as 2 MiB pages, not %d", kb, head>>10)
@@ -131,6 +109,26 @@ func TestOpenRereadsFilePartlyCachedSmall(t *testing.T) {
 	if kb*1024 < int64(len(content)) {
 		t.Errorf("%d of %d KiB mapped as 2 MiB pages", kb, len(content)>>10)
 	}
+}
+
+// cachedSmall writes a 24 MiB file 4 KiB at a time, so that the page cache
+// holds it in 4 KiB pages, and returns it and its bytes; it skips where a
+// file read cold does not map as 2 MiB pages (the control) or a written
+// one does already.
+func cachedSmall(t *testing.T) (string, []byte) {
+	t.Helper()
+	content := make([]byte, 24<<20)
+	for i := range content {
+		content[i] = byte(i*7 + i>>12)
+	}
+	if !coldReadMapsHuge(t, writeTemp(t, content)) {
+		t.Skip("a file read cold does not map as 2 MiB pages here (no THP, or a filesystem without large folios)")
+	}
+	path := writeSmall(t, content)
+	if plainMapsHuge(t, path) {
+		t.Skip("this kernel caches a written file in 2 MiB pages already; there is nothing to read again")
+	}
+	return path, content
 }
 
 // cacheHeadHuge drops the first head bytes of path (size bytes) from the
