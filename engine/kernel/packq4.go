@@ -119,37 +119,37 @@ func (l x8Layout) unpackRow(dst, w []byte, row, cols int) {
 
 // dotQ5_0Packed is packed Q5_0's dot with Q8_0 activations.
 func dotQ5_0Packed(xq, w []byte, nb int) float32 {
-	var acc float32
-	for b := range nb {
-		wb, xb := (*[22]byte)(w[b*22:]), xq[b*34:]
-		qh := binary.LittleEndian.Uint32(wb[2:])
-		var s int32
-		for k := range 32 {
-			s += int32(q5Value(wb, qh, k)) * int32(int8(xb[2+k]))
-		}
-		acc = fma32(float32(s), half(wb[:])*half(xb), acc)
-	}
-	return acc
+	return dotX8(xq, w, nb, 22, 34, func(wb []byte, k int) int32 {
+		return int32(q5Value((*[22]byte)(wb), binary.LittleEndian.Uint32(wb[2:]), k))
+	})
 }
 
 // dotQ4_1Packed is packed Q4_1's dot with Q8_1 activations.
-func dotQ4_1Packed(xq, w []byte, nb int) float32 { return dotX8_1(xq, w, nb, 20, q4_1Value) }
+func dotQ4_1Packed(xq, w []byte, nb int) float32 {
+	return dotX8(xq, w, nb, 20, q8_1Bytes, func(wb []byte, k int) int32 { return int32(q4_1Value(wb, k)) })
+}
 
 // dotQ5_1Packed is packed Q5_1's dot with Q8_1 activations.
-func dotQ5_1Packed(xq, w []byte, nb int) float32 { return dotX8_1(xq, w, nb, 24, q5_1Value) }
+func dotQ5_1Packed(xq, w []byte, nb int) float32 {
+	return dotX8(xq, w, nb, 24, q8_1Bytes, func(wb []byte, k int) int32 { return int32(q5_1Value(wb, k)) })
+}
 
-// dotX8_1 is the order of both: weight blocks of bb bytes, f16 d and m
-// first, whose value k is value(block, k).
-func dotX8_1(xq, w []byte, nb, bb int, value func(wb []byte, k int) byte) float32 {
+// dotX8 is the order of all three: weight blocks of bb bytes (f16 d first),
+// whose value k is value(block, k), and activation blocks of xb bytes (f16
+// d first, the 32 int8 last); with Q8_1 activations (xb q8_1Bytes) the
+// weight's m (after d) meets the activation's s (after d).
+func dotX8(xq, w []byte, nb, bb, xb int, value func(wb []byte, k int) int32) float32 {
 	var acc float32
 	for b := range nb {
-		wb, xb := w[b*bb:][:bb], xq[b*q8_1Bytes:][:q8_1Bytes]
+		wb, x := w[b*bb:][:bb], xq[b*xb:][:xb]
 		var s int32
 		for k := range 32 {
-			s += int32(value(wb, k)) * int32(int8(xb[4+k]))
+			s += value(wb, k) * int32(int8(x[xb-32+k]))
 		}
-		acc = fma32(float32(s), half(wb)*half(xb), acc)
-		acc = fma32(half(wb[2:]), half(xb[2:]), acc)
+		acc = fma32(float32(s), half(wb)*half(x), acc)
+		if xb == q8_1Bytes {
+			acc = fma32(half(wb[2:]), half(x[2:]), acc)
+		}
 	}
 	return acc
 }
