@@ -131,16 +131,12 @@ func TestPackedKernelSets(t *testing.T) {
 		typ     gguf.Type
 		install func()
 	}
-	q4k := gguf.TypeQ4_K
-	sets := []kernelSet{
-		{"AVX2", q4k, func() { install(q4k, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8AVX2, dot8Q4_Kx8s4) }},
-		{"VNNI", q4k, func() { install(q4k, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8VNNI, dot8Q4_Kx8s4v) }},
-	}
+	var sets []kernelSet
 	for _, k := range x8Kernels {
-		sets = append(sets, kernelSet{"AVX2", k.typ, func() { install(k.typ, k.act, k.quantize, &k.avx2, k.avx2s4) }},
-			kernelSet{"VNNI", k.typ, func() { install(k.typ, k.act, k.quantize, &k.vnni, k.vnnis4) }})
+		sets = append(sets, kernelSet{"AVX2", k.typ, func() { k.use(&k.avx2, k.avx2s4) }},
+			kernelSet{"VNNI", k.typ, func() { k.use(&k.vnni, k.vnnis4) }})
 		if hasGFNI512() {
-			sets = append(sets, kernelSet{"GFNI", k.typ, func() { install(k.typ, k.act, k.quantize, &k.gfni, k.gfnis4) }})
+			sets = append(sets, kernelSet{"GFNI", k.typ, func() { k.use(&k.gfni, k.gfnis4) }})
 		}
 	}
 	for _, c := range packedCases {
@@ -295,20 +291,8 @@ func TestActSums8(t *testing.T) {
 	}
 }
 
-// loneRow is runInt's lone activation row: id.row where the type has one,
-// else its tiles of 4 columns.
-func loneRow(id *intDot, out []float32, xq, w []byte, rb, nb int) {
-	if id.row != nil {
-		id.row(&out[0], &xq[0], &w[0], rb, nb, len(out))
-		return
-	}
-	for c := 0; c < len(out); c += 4 {
-		id.dot(&out[c], 0, &xq[0], 0, &w[c*rb], rb, nb, 1, min(4, len(out)-c))
-	}
-}
-
 // BenchmarkPackedRow compares, on one thread, a lone activation row's dots
-// with weights as stored and packed (intDot.row, the decode path), in G
+// with weights as stored and packed (runInt, the decode path), in G
 // weights/s: "hot" is 256 rows of 2048 (in L2), "cold" the 32000×768
 // output layer (from memory). Both run in turn within one loop, so that a
 // host whose speed drifts moves both alike, and packed/stored is their
@@ -326,16 +310,16 @@ func BenchmarkPackedRow(b *testing.B) {
 			w := randomQ(r, c.typ, s.out, s.in)
 			x := randomX(r, s.in)
 			out := make([]float32, s.out)
-			nb := s.in / c.typ.BlockSize()
 			var rows [2]func()
 			for i, pk := range []bool{false, true} {
 				id, wl := dotFor(c.typ, pk), w
 				if pk {
 					wl = packed(c.typ, w, s.out, s.in)
 				}
-				xq := make([]byte, nb*id.act.blockBytes())
-				id.quantize(xq, x)
-				rows[i] = func() { loneRow(id, out, xq, wl, id.rowBytes(c.typ, nb), nb) }
+				j := newQ8Job(out, x, wl, c.typ, id, 1, s.in, s.out)
+				j.xq = make([]byte, j.ldq)
+				id.quantize(j.xq, x)
+				rows[i] = func() { j.runInt(0, j.units()) }
 			}
 			b.Run(fmt.Sprintf("%s/%s", c.typ, s.name), func(b *testing.B) {
 				var d [2]time.Duration

@@ -26,27 +26,19 @@ func init() {
 	for _, k := range x8Kernels {
 		rows, s4 := &k.avx2, k.avx2s4
 		switch {
-		case gfni: // the lone row 1.06-1.10x over VNNI (BenchmarkPackedGFNI)
+		case gfni: // the lone row 1.06-1.13x over VNNI (BenchmarkPackedGFNI)
 			rows, s4 = &k.gfni, k.gfnis4
 		case vnni:
 			rows, s4 = &k.vnni, k.vnnis4
 		}
-		install(k.typ, k.act, k.quantize, rows, s4)
+		k.use(rows, s4)
 	}
-	q4k, q4ks := &dot8Q4_Kx8AVX2, dot8Q4_Kx8s4
-	if vnni {
-		q4k, q4ks = &dot8Q4_Kx8VNNI, dot8Q4_Kx8s4v
-	}
-	if gfni { // Q4_K's lone row: VNNI 1.06-1.08x over AVX2, GFNI 1.11-1.13x over VNNI
-		q4k, q4ks = &dot8Q4_Kx8GFNI, dot8Q4_Kx8s4g
-	}
-	install(gguf.TypeQ4_K, actQ8_K, quantizeQ8KAVX2, q4k, q4ks)
 }
 
-// x8Set is a 32-value format's packed kernels (q4x8_amd64.s): its tiles of
-// 1-4 activation rows and its lone row's four streams, in AVX2 and
-// AVX-512 VNNI (gfni: VNNI's with the lone row's GFNI twins), with the
-// activations they take.
+// x8Set is the kernels of a type packed eight rows to a block
+// (q4x8_amd64.s, q4kx8_amd64.s): its tiles of 1-4 activation rows and its
+// lone row's four streams, in AVX2 and AVX-512 VNNI (gfni: VNNI's with the
+// lone row's GFNI twins), with the activations they take.
 type x8Set struct {
 	typ                    gguf.Type
 	act                    actFormat
@@ -60,14 +52,15 @@ var x8Kernels = []x8Set{
 	{gguf.TypeQ5_0, actQ8_0S, quantizeQ8_0Sums, dot8Q5_0x8AVX2, dot8Q5_0x8VNNI, dot8Q5_0x8GFNI, dot8Q5_0x8s4, dot8Q5_0x8s4v, dot8Q5_0x8s4g},
 	{gguf.TypeQ4_1, actQ8_1, quantizeQ8_1AVX2, dot8Q4_1x8AVX2, dot8Q4_1x8VNNI, dot8Q4_1x8GFNI, dot8Q4_1x8s4, dot8Q4_1x8s4v, dot8Q4_1x8s4g},
 	{gguf.TypeQ5_1, actQ8_1, quantizeQ8_1AVX2, dot8Q5_1x8AVX2, dot8Q5_1x8VNNI, dot8Q5_1x8GFNI, dot8Q5_1x8s4, dot8Q5_1x8s4v, dot8Q5_1x8s4g},
+	{gguf.TypeQ4_K, actQ8_K, quantizeQ8KAVX2, dot8Q4_Kx8AVX2, dot8Q4_Kx8VNNI, dot8Q4_Kx8GFNI, dot8Q4_Kx8s4, dot8Q4_Kx8s4v, dot8Q4_Kx8s4g},
 }
 
-// install gives packed type t its integer dot: activations act made by
-// quantize, the tile kernels rows (of 1-4 activation rows) and the lone
-// row's four-stream kernel s4.
-func install(t gguf.Type, act actFormat, quantize func([]byte, []float32), rows *[4]dot8Func, s4 dot8Func) {
-	k := packings[t]
-	k.dot = &intDot{act: act, quantize: quantize, tileRows: 4, cols: packRows, blockBytes: k.rowBytes,
+// use gives k's type its integer dot with one of k's levels: the tile
+// kernels rows (of 1-4 activation rows) and the lone row's four-stream
+// kernel s4.
+func (k *x8Set) use(rows *[4]dot8Func, s4 dot8Func) {
+	p := packings[k.typ]
+	p.dot = &intDot{act: k.act, quantize: k.quantize, tileRows: 4, cols: packRows, blockBytes: p.rowBytes,
 		dot: packedTile(rows), row: packedRow(s4, rows[0])}
 }
 

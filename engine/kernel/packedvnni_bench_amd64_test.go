@@ -20,16 +20,10 @@ func BenchmarkPackedVNNI(b *testing.B) {
 	if !hasVNNI512() {
 		b.Skip("no AVX-512 VNNI")
 	}
-	rows := func(t gguf.Type, act actFormat, quantize func([]byte, []float32), k *[4]dot8Func, s4 dot8Func) func() {
-		return func() { install(t, act, quantize, k, s4) }
-	}
 	for _, k := range x8Kernels {
-		benchPacked(b, k.typ, []int{1, 32}, avx2VNNI, rows(k.typ, k.act, k.quantize, &k.avx2, k.avx2s4),
-			rows(k.typ, k.act, k.quantize, &k.vnni, k.vnnis4))
+		benchPacked(b, k.typ, []int{1, 32}, avx2VNNI, func() { k.use(&k.avx2, k.avx2s4) }, func() { k.use(&k.vnni, k.vnnis4) })
 	}
-	q4k, q6 := gguf.TypeQ4_K, gguf.TypeQ6_K
-	benchPacked(b, q4k, []int{1, 32}, avx2VNNI, rows(q4k, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8AVX2, dot8Q4_Kx8s4),
-		rows(q4k, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8VNNI, dot8Q4_Kx8s4v))
+	q6 := gguf.TypeQ6_K
 	benchPacked(b, q6, []int{1, 32}, avx2VNNI, packedK(q6, dotkPackedAVX2[q6]), packedK(q6, dotkPackedVNNI[q6]))
 }
 
@@ -43,15 +37,13 @@ func BenchmarkPackedGFNI(b *testing.B) {
 	for _, t := range []gguf.Type{gguf.TypeQ2_K, gguf.TypeQ3_K} {
 		benchPacked(b, t, []int{1, 32}, [2]string{"avx2", "gfni"}, packedK(t, dotkPackedAVX2[t]), packedK(t, dotkPackedGFNI[t]))
 	}
-	// Q6_K's twin and Q4_K's lone row's against the VNNI ones they improve on
-	q6, q4k := gguf.TypeQ6_K, gguf.TypeQ4_K
+	// Q6_K's twin and the lone rows' against the VNNI ones they improve on
+	q6 := gguf.TypeQ6_K
 	vnniGFNI := [2]string{"vnni", "gfni"}
 	benchPacked(b, q6, []int{1, 32}, vnniGFNI, packedK(q6, dotkPackedVNNI[q6]), packedK(q6, dotkPackedGFNI[q6]))
-	benchPacked(b, q4k, []int{1}, vnniGFNI, func() { install(q4k, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8VNNI, dot8Q4_Kx8s4v) },
-		func() { install(q4k, actQ8_K, quantizeQ8KAVX2, &dot8Q4_Kx8GFNI, dot8Q4_Kx8s4g) })
 	for _, k := range x8Kernels {
-		benchPacked(b, k.typ, []int{1}, vnniGFNI, func() { install(k.typ, k.act, k.quantize, &k.vnni, k.vnnis4) },
-			func() { install(k.typ, k.act, k.quantize, &k.gfni, k.gfnis4) })
+		benchPacked(b, k.typ, []int{1}, vnniGFNI, func() { k.use(&k.vnni, k.vnnis4) },
+			func() { k.use(&k.gfni, k.gfnis4) })
 	}
 }
 
