@@ -58,6 +58,19 @@ def unpack_nibbles(emit, addr, mask, gf=None):
     emit(f"\tVPAND {mask}, Y1, Y1")
 
 
+def fifth_bits(emit, bits, t, dst, shuf="·dot8HShuf(SB)", sixteen="·dot8Sixteen(SB)"):
+    """dst |= 16 in byte k where bit k of the 32-bit word at bits is set
+    (ggml's bytes_from_bits_32: broadcast, VPSHUFB byte k/8 to byte k, OR
+    all bits but k%8, compare with all-ones), through scratch t; shuf and
+    sixteen may name registers holding those constants."""
+    emit(f"\tVPBROADCASTD {bits}, {t}")
+    emit(f"\tVPSHUFB {shuf}, {t}, {t}")
+    emit(f"\tVPOR ·dot8HBits(SB), {t}, {t}")
+    emit(f"\tVPCMPEQB ·dot8AllOnes(SB), {t}, {t}")
+    emit(f"\tVPAND {sixteen}, {t}, {t}")
+    emit(f"\tVPOR {t}, {dst}, {dst}")
+
+
 def lane_sum8(emit, src, t, u):
     """X{t} = the 8 lanes of Y{src} summed in dot8.go's order, ((l0+l4) +
     (l2+l6)) + ((l1+l5)+(l3+l7)), in its low lane; X{u} is scratch."""

@@ -40,7 +40,7 @@ q8Row and q8Row1 are the AVX2 Q8_0 and Q8_1 activation quantizers
 (dot8_avx2_amd64.go, dot81_amd64.go).
 """
 
-from asmtile import W, X, lane_sum8, tile_args
+from asmtile import W, X, fifth_bits, lane_sum8, tile_args
 
 SHAPES = [(1, 1), (1, 2), (1, 3), (1, 4), (2, 1), (2, 2), (2, 3), (2, 4), (3, 1), (3, 2), (4, 1), (4, 2)]
 
@@ -81,17 +81,11 @@ def q4_0(c, s="Y0", a="Y1", unsigned=False):
 
 def q5_0(c, s="Y0", a="Y1", unsigned=False):
     # Q4_0's nibbles (at byte 6) with bit j of qh (byte 2) as bit 4 of value
-    # j: ggml's bytes_from_bits_32 (broadcast, VPSHUFB byte j/8 to byte j,
-    # OR all bits but j%8, compare with all-ones), then minus 16
+    # j (fifth_bits), then minus 16
     emit(f"\tVBROADCASTI128 {W(c, 6)}, {a}")
     emit(f"\tVPSRLVD {K['shifts']}, {a}, {a}")
     emit(f"\tVPAND {K['nib']}, {a}, {a}")
-    emit(f"\tVPBROADCASTD {W(c, 2)}, Y5")
-    emit("\tVPSHUFB ·dot8HShuf(SB), Y5, Y5")
-    emit("\tVPOR ·dot8HBits(SB), Y5, Y5")
-    emit("\tVPCMPEQB ·dot8AllOnes(SB), Y5, Y5")
-    emit("\tVPAND ·dot8Sixteen(SB), Y5, Y5")
-    emit(f"\tVPOR Y5, {a}, {a}")
+    fifth_bits(emit, W(c, 2), "Y5", a)
     if not unsigned:
         emit(f"\tVPSUBB ·dot8Sixteen(SB), {a}, {s}")
         emit(f"\tVPABSB {s}, {a}")

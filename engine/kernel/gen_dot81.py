@@ -30,7 +30,7 @@ accumulators. A lone row keeps two of Q5_1's qh constants in Y0 and Y7:
 The Q8_1 activation quantizer is gen_dot8.py's (q8Row1).
 """
 
-from asmtile import W, X, lane_sum8, tile_args
+from asmtile import W, X, fifth_bits, lane_sum8, tile_args
 
 ARGS = "out *float32, ldo int, xq *byte, ldx int, w *byte, ldw int, nb int"
 ABB = 36  # Q8_1 block bytes
@@ -53,12 +53,10 @@ def unpack(t, c, addr=W, regs=False, avx512=False):
         emit(f"\tKMOVD {addr(c, qh)}, K1")
         emit("\tVPADDB Y7, Y1, K1, Y1")
     elif qh is not None:
-        emit(f"\tVPBROADCASTD {addr(c, qh)}, Y5")
-        emit(f"\tVPSHUFB {'Y0' if regs else '·dot8HShuf(SB)'}, Y5, Y5")
-        emit("\tVPOR ·dot8HBits(SB), Y5, Y5")
-        emit("\tVPCMPEQB ·dot8AllOnes(SB), Y5, Y5")
-        emit(f"\tVPAND {'Y7' if regs else '·dot8Sixteen(SB)'}, Y5, Y5")
-        emit("\tVPOR Y5, Y1, Y1")
+        if regs:
+            fifth_bits(emit, addr(c, qh), "Y5", "Y1", "Y0", "Y7")
+        else:
+            fifth_bits(emit, addr(c, qh), "Y5", "Y1")
 
 
 def product(x, scale, acc, vnni=False):

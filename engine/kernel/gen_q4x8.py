@@ -34,7 +34,7 @@ words 1, Y12-Y15 the rows' float accumulators; the AVX-512 twins' second
 chains in Y16-Y19, bytes 0x10 in Y20 and the GFNI matrix in Y24.
 """
 
-from asmtile import W, X, store_rows, unpack_nibbles
+from asmtile import W, X, fifth_bits, store_rows, unpack_nibbles
 
 ROWS = [1, 2, 3, 4]
 STREAMS = [4]
@@ -117,12 +117,7 @@ def unpack(addr, k):
             emit(f"\tKMOVD {bits}, K{1 + i}")
             emit(f"\tVPADDB Y20, {q}, K{1 + i}, {q}")
             continue
-        emit(f"\tVPBROADCASTD {bits}, Y8")
-        emit("\tVPSHUFB ·dot8HShuf(SB), Y8, Y8")
-        emit("\tVPOR ·dot8HBits(SB), Y8, Y8")
-        emit("\tVPCMPEQB ·dot8AllOnes(SB), Y8, Y8")
-        emit("\tVPAND ·dot8Sixteen(SB), Y8, Y8")
-        emit(f"\tVPOR Y8, {q}, {q}")
+        fifth_bits(emit, bits, "Y8", q)
 
 
 def products(q, x, dst, acc, first):
