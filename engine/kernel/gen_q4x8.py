@@ -30,7 +30,7 @@ the rows are lanes already, and 8·Σx comes with the activations.
 Registers: Y0 Y1 the chunk's low and high nibbles (Y0 m_w at a block's
 end), Y2 Y3 products, Y4-Y7 the rows' int16 sums (int32 for Q5 in AVX2),
 Y8 d_w (the fifth bits in the chunks), Y9 d_x·d_w, Y10 bytes 0x0F, Y11
-words 1, Y12-Y15 the rows' float accumulators; the AVX-512 twins' second
+words 1 (AVX2 only), Y12-Y15 the rows' float accumulators; the AVX-512 twins' second
 chains in Y16-Y19, bytes 0x10 in Y20 and the GFNI matrix in Y24.
 """
 
@@ -74,9 +74,10 @@ def loop_start(n):
     if T.sums:
         emit("\tIMUL3Q $34, CX, R8")
         emit("\tADDQ DI, R8")
-    emit("\tMOVL $0x1, AX")
-    emit("\tVMOVD AX, X11")
-    emit("\tVPBROADCASTW X11, Y11")
+    if not VNNI:  # words 1, for VPMADDWD
+        emit("\tMOVL $0x1, AX")
+        emit("\tVMOVD AX, X11")
+        emit("\tVPBROADCASTW X11, Y11")
     emit("\tMOVL $0xf, AX")
     emit("\tVMOVD AX, X10")
     emit("\tVPBROADCASTB X10, Y10")
